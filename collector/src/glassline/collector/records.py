@@ -1,0 +1,74 @@
+"""The collector's in-flight span: what receivers produce and processors transform.
+
+A receiver decodes OTLP into :class:`SpanRecord` with the raw attributes; ``normalize`` fills the
+typed LLM fields from them in the Glassline vocabulary; ``enrich`` adds cost; ``redact`` cleans
+the strings. The store maps the typed fields to columns and keeps the rest as JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+AttributeValue = str | bool | int | float | list[Any] | None
+
+
+@dataclass(slots=True)
+class SpanEvent:
+    name: str
+    time_ns: int
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One span, owned by one tenant, with its LLM fields lifted into typed slots."""
+
+    tenant: str
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars
+    name: str
+    start_ns: int
+    end_ns: int
+    parent_span_id: str | None = None
+    otel_kind: str = "INTERNAL"  # SERVER, CLIENT, ...
+    status: str = "unset"  # "unset" | "ok" | "error"
+    status_message: str | None = None
+    service: str | None = None
+    scope: str | None = None
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    events: list[SpanEvent] = field(default_factory=list)
+    resource: dict[str, AttributeValue] = field(default_factory=dict)
+
+    # Typed fields, filled by normalize / enrich from the attributes above.
+    kind: str = "other"  # glassline span kind: workflow, stage, llm, tool, retry_attempt, other
+    stage: str | None = None
+    operation: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    input_tokens: int = 0  # includes cache_read and cache_creation tokens
+    output_tokens: int = 0  # includes reasoning tokens
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    cache_layer: str | None = None
+    cache_hit: bool | None = None
+    route: str | None = None
+    fallback: bool = False
+    retries: int = 0
+    ttft_ms: float | None = None
+
+    @property
+    def duration_ms(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / 1e6
+
+    @property
+    def is_root(self) -> bool:
+        return not self.parent_span_id
+
+    @property
+    def is_error(self) -> bool:
+        return self.status == "error"

@@ -1,0 +1,172 @@
+"""SQLAlchemy models of the store, shared by the collector (writer) and the dashboard (reader).
+
+Times are integers so SQLite and PostgreSQL compare and index them the same way:
+``*_ns`` are Unix nanoseconds, ``minute`` is Unix seconds at the start of the minute.
+Queried LLM fields are columns; everything else of a span stays in JSON.
+Aggregates (spend, tokens, counts, latency percentiles) are read from ``rollups`` and
+``user_rollups``, which count every span exactly once BEFORE sampling.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text on SQLite.
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Span(Base):
+    __tablename__ = "spans"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    span_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    parent_span_id: Mapped[str | None] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(512))
+    kind: Mapped[str] = mapped_column(String(16))
+    otel_kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    service: Mapped[str | None] = mapped_column(String(256))
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    end_ns: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    stage: Mapped[str | None] = mapped_column(String(256))
+    operation: Mapped[str | None] = mapped_column(String(64))
+    provider: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(256))
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    session_id: Mapped[str | None] = mapped_column(String(256))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_creation_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    cache_layer: Mapped[str | None] = mapped_column(String(128))
+    cache_hit: Mapped[bool | None] = mapped_column(Boolean)
+    route: Mapped[str | None] = mapped_column(String(256))
+    fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    ttft_ms: Mapped[float | None] = mapped_column(Float)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JsonType, default=list)
+    resource: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+    __table_args__ = (Index(None, "tenant", "start_ns"),)
+
+
+class Trace(Base):
+    """One row per trace, updated as its spans arrive (they may come in several exports)."""
+
+    __tablename__ = "traces"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    root_span_id: Mapped[str | None] = mapped_column(String(16))
+    root_name: Mapped[str | None] = mapped_column(String(512))
+    service: Mapped[str | None] = mapped_column(String(256))
+    start_ns: Mapped[int] = mapped_column(BigInteger)
+    end_ns: Mapped[int] = mapped_column(BigInteger)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(8))  # "error" if any span errored
+    user_id: Mapped[str | None] = mapped_column(String(256))
+    session_id: Mapped[str | None] = mapped_column(String(256))
+    span_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    models: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    stages: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    last_seen_ns: Mapped[int] = mapped_column(BigInteger)  # collector clock, for decision_wait
+
+    __table_args__ = (
+        Index(None, "tenant", "start_ns"),
+        Index(None, "tenant", "user_id", "start_ns"),
+        Index(None, "tenant", "session_id", "start_ns"),
+        Index(None, "start_ns"),
+    )
+
+
+class Rollup(Base):
+    """Per-minute aggregates by tenant x kind x stage x model x route.
+
+    Dimension columns are never NULL ('' stands for none) so the unique key works on both
+    databases. ``latency_sketch`` is a serialized DDSketch (mergeable across rows).
+    """
+
+    __tablename__ = "rollups"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger)
+    tenant: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str] = mapped_column(String(256), default="")
+    model: Mapped[str] = mapped_column(String(256), default="")
+    route: Mapped[str] = mapped_column(String(256), default="")
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_creation_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0)
+    cache_lookups: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    fallbacks: Mapped[int] = mapped_column(Integer, default=0)
+    duration_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_sketch: Mapped[bytes] = mapped_column(LargeBinary)
+    ttft_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index(None, "minute", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index(None, "tenant", "minute"),
+    )
+
+
+class UserRollup(Base):
+    """Per-minute spend and requests by tenant x user (kept apart: users are high-cardinality)."""
+
+    __tablename__ = "user_rollups"
+
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    requests: Mapped[int] = mapped_column(Integer, default=0)  # root spans
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (Index(None, "tenant", "user_id", "minute"),)

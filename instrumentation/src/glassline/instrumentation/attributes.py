@@ -1,0 +1,105 @@
+"""The Glassline vocabulary: every attribute name the SDK writes and the collector reads.
+
+OpenTelemetry GenAI semantic conventions are used for everything they define; ``glassline.*``
+names cover only what they lack (cost, stage, cache, route, retry, budget, tenant). This is
+the one module that spells these names; the README's vocabulary table mirrors it.
+
+Note the conventions' token arithmetic: ``gen_ai.usage.input_tokens`` INCLUDES the cache read
+and cache creation tokens, so cost is computed on (input - cache_read - cache_creation) at the
+input price plus each cache bucket at its own price, never counting cached tokens twice.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- OpenTelemetry GenAI semantic conventions -------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"  # seconds
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"  # includes cached tokens
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"  # includes reasoning tokens
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"  # JSON
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # JSON
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+
+# Older GenAI names still sent by many libraries; the collector maps them to the ones above.
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+
+# --- General OpenTelemetry conventions ----------------------------------------------------
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+ERROR_TYPE: Final = "error.type"
+SERVICE_NAME: Final = "service.name"
+
+# --- Glassline extensions -----------------------------------------------------------------
+SPAN_KIND: Final = "glassline.span.kind"  # one of SpanKinds below
+TENANT_ID: Final = "glassline.tenant.id"  # a hint only: the collector stamps the tenant from the key
+STAGE: Final = "glassline.stage"  # propagated to every span under a @stage
+WORKFLOW: Final = "glassline.workflow"  # propagated to every span under a @workflow
+COST_USD: Final = "glassline.cost.usd"
+COST_SOURCE: Final = "glassline.cost.source"  # "client", "sdk", "collector"
+TIME_TO_FIRST_CHUNK_MS: Final = "glassline.time_to_first_chunk_ms"
+
+CACHE_LAYER: Final = "glassline.cache.layer"
+CACHE_HIT: Final = "glassline.cache.hit"
+CACHE_KEY_HASH: Final = "glassline.cache.key_hash"
+CACHE_SIMILARITY: Final = "glassline.cache.similarity"
+
+ROUTE_CHOSEN: Final = "glassline.route.chosen"
+ROUTE_CANDIDATES: Final = "glassline.route.candidates"
+ROUTE_REASON: Final = "glassline.route.reason"
+ROUTE_FALLBACK_FROM: Final = "glassline.route.fallback_from"
+
+RETRY_ATTEMPT: Final = "glassline.retry.attempt"  # on each attempt span, 1-based
+RETRY_REASON: Final = "glassline.retry.reason"
+RETRY_BACKOFF_MS: Final = "glassline.retry.backoff_ms"
+RETRY_COUNT: Final = "glassline.retry.count"  # on the parent: retries made (attempts - 1)
+RETRY_OUTCOME: Final = "glassline.retry.outcome"  # "success" | "exhausted" | "not_retryable"
+
+BUDGET_NAME: Final = "glassline.budget.name"
+BUDGET_STATE: Final = "glassline.budget.state"
+
+SAMPLING_POLICY: Final = "glassline.sampling.policy"
+REDACTION_PREFIX: Final = "glassline.redaction."  # glassline.redaction.<ENTITY> = count
+TRUNCATED_PREFIX: Final = "glassline.truncated."  # glassline.truncated.<attribute> = original length
+
+
+class SpanKinds:
+    """Values of :data:`SPAN_KIND`."""
+
+    WORKFLOW: Final = "workflow"
+    STAGE: Final = "stage"
+    LLM: Final = "llm"
+    TOOL: Final = "tool"
+    RETRY_ATTEMPT: Final = "retry_attempt"
+    OTHER: Final = "other"
+
+
+class Operations:
+    """Values of :data:`GEN_AI_OPERATION_NAME` used by the SDK."""
+
+    CHAT: Final = "chat"
+    TEXT_COMPLETION: Final = "text_completion"
+    EMBEDDINGS: Final = "embeddings"
+    EXECUTE_TOOL: Final = "execute_tool"
+    INVOKE_AGENT: Final = "invoke_agent"
