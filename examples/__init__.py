@@ -1,0 +1,1 @@
+"""Small instrumented applications and the `make demo` driver."""

@@ -1,0 +1,180 @@
+"""A realistic RAG pipeline, instrumented with Glassline, sending traffic to a collector.
+
+    workflow "answer_question"
+      stage "retrieve"   (semantic cache lookup, vector search tool)
+      stage "rerank"
+      stage "generate"   (routed model choice, retries after 429, fallback to a second model)
+
+Run it against a collector (one process per tenant: the tenant comes from the API key):
+
+    GLASSLINE_API_KEY=demo-acme-key python -m examples.rag_app --requests 100 \\
+        --provider-url http://127.0.0.1:8900/v1
+
+Without ``--provider-url`` it starts its own fake OpenAI-compatible provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import time
+from collections.abc import Sequence
+
+import openai
+
+from examples.fake_provider import FakeOpenAI, ProviderBehaviour
+from glassline.instrumentation import (
+    context,
+    init,
+    llm,
+    record_cache,
+    record_route,
+    retry,
+    shutdown,
+    stage,
+    tool,
+    workflow,
+)
+
+QUESTIONS = [
+    "How do I rotate the API keys for the billing service?",
+    "What is our refund policy for annual plans?",
+    "Summarise the incident report from last Tuesday's outage.",
+    "Which regions support data residency in the EU?",
+    "How do I configure SSO with Okta?",
+    "What changed in the 2.3 release of the ingestion pipeline?",
+    "Explain the difference between the Pro and Team plans.",
+    "How long do we keep audit logs?",
+]
+PRIMARY, FALLBACK = "gpt-4o-mini", "gpt-4o"
+
+
+class RagApp:
+    """The pipeline; one instance per process, sharing one OpenAI client."""
+
+    def __init__(self, client: openai.OpenAI, rng: random.Random) -> None:
+        self.client = client
+        self.rng = rng
+        self.semantic_cache: dict[str, str] = {}
+
+    @workflow("answer_question")
+    def answer(self, question: str) -> str:
+        cached = self.cache_lookup(question)
+        if cached is not None:
+            return cached
+        documents = self.retrieve(question)
+        ranked = self.rerank(question, documents)
+        answer = self.generate(question, ranked)
+        self.semantic_cache[_key(question)] = answer
+        return answer
+
+    def cache_lookup(self, question: str) -> str | None:
+        hit = self.semantic_cache.get(_key(question))
+        # A semantic cache only answers some repeats: the rest are near misses.
+        if hit is not None and self.rng.random() < 0.6:
+            record_cache(layer="semantic", hit=True, key_hash=_key(question), similarity=0.97)
+            return hit
+        record_cache(layer="semantic", hit=False, key_hash=_key(question))
+        return None
+
+    @stage("retrieve")
+    def retrieve(self, question: str) -> list[str]:
+        return self.vector_search(question, top_k=8)
+
+    @tool("vector_search")
+    def vector_search(self, query: str, top_k: int) -> list[str]:
+        time.sleep(self.rng.uniform(0.004, 0.02))
+        if self.rng.random() < 0.01:
+            raise TimeoutError("vector index did not answer within 2s")
+        return [f"doc-{self.rng.randrange(10_000)}: notes about {query[:40]}" for _ in range(top_k)]
+
+    @stage("rerank")
+    def rerank(self, question: str, documents: Sequence[str]) -> list[str]:
+        time.sleep(self.rng.uniform(0.002, 0.01))
+        return sorted(documents, key=lambda d: hash((question, d)))[:4]
+
+    @stage("generate")
+    def generate(self, question: str, documents: Sequence[str]) -> str:
+        messages = [
+            {"role": "system", "content": "Answer from the documents. Cite them."},
+            {"role": "user", "content": question + "\n\n" + "\n".join(documents)},
+        ]
+        try:
+            record_route(chosen=PRIMARY, candidates=[PRIMARY, FALLBACK], reason="cheapest")
+            return self.chat(model=PRIMARY, messages=messages)
+        except openai.APIStatusError as exc:
+            record_route(
+                chosen=FALLBACK,
+                candidates=[PRIMARY, FALLBACK],
+                reason=f"primary failed: {exc.status_code}",
+                fallback_from=PRIMARY,
+            )
+            return self.chat(model=FALLBACK, messages=messages)
+
+    @retry(max_attempts=3, base_delay=0.02, max_delay=0.2, retry_on=(openai.RateLimitError,))
+    @llm(provider="openai")
+    def chat(self, *, model: str, messages: list[dict[str, str]]) -> str:
+        response = self.client.chat.completions.create(model=model, messages=messages)
+        return response.choices[0].message.content or ""
+
+
+def _key(question: str) -> str:
+    return hashlib.sha256(question.lower().encode()).hexdigest()[:16]
+
+
+def run(
+    requests: int, provider_url: str, seed: int, tenant_hint: str | None = None
+) -> dict[str, int]:
+    """Send ``requests`` traces through the pipeline; returns counts by outcome."""
+    rng = random.Random(seed)
+    client = openai.OpenAI(base_url=provider_url, api_key="not-needed", max_retries=0)
+    app = RagApp(client, rng)
+    users = [f"user-{i:03d}" for i in range(12)]
+    outcome = {"ok": 0, "error": 0}
+    for i in range(requests):
+        user = rng.choice(users)
+        with context(tenant=tenant_hint, user=user, session=f"{user}-s{i // 10}"):
+            try:
+                app.answer(rng.choice(QUESTIONS))
+                outcome["ok"] += 1
+            except Exception:  # the demo keeps going; the span records the error
+                outcome["error"] += 1
+    return outcome
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=100, help="traces to send (default 100)")
+    parser.add_argument(
+        "--provider-url", help="OpenAI-compatible base URL (default: start a fake one)"
+    )
+    parser.add_argument(
+        "--endpoint", help="collector OTLP endpoint (default: OTEL_EXPORTER_OTLP_ENDPOINT)"
+    )
+    parser.add_argument("--protocol", choices=["grpc", "http"], default="grpc")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--service-name", default="rag-demo")
+    args = parser.parse_args(argv)
+
+    init(service_name=args.service_name, endpoint=args.endpoint, protocol=args.protocol)
+    provider = None
+    url = args.provider_url
+    if url is None:
+        provider = FakeOpenAI(
+            ProviderBehaviour(rate_limit_share=0.08, outages={PRIMARY: 0.05})
+        ).start()
+        url = provider.base_url
+    try:
+        outcome = run(args.requests, url, args.seed)
+        print(f"sent {args.requests} traces: {outcome['ok']} answered, {outcome['error']} failed")
+    finally:
+        shutdown()
+        if provider is not None:
+            provider.stop()
+
+
+if __name__ == "__main__":
+    main()
