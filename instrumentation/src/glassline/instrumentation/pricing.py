@@ -1,0 +1,137 @@
+"""Cost in USD of one model call, from token counts.
+
+Prices come from genai-prices' bundled table (offline: this module never downloads), or from
+per-model :class:`ModelPrice` overrides. Token arithmetic follows the GenAI conventions:
+``input_tokens`` INCLUDES ``cache_read_tokens`` and ``cache_creation_tokens``, so the
+non-cached input is ``input - cache_read - cache_creation`` and every bucket is priced once,
+at its own rate. The collector's cost enrichment imports :func:`cost_usd`; keep its signature.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import genai_prices
+
+__all__ = ["ModelPrice", "cost_usd"]
+
+_log = logging.getLogger(__name__)
+_PER_MILLION = 1_000_000.0
+
+# OpenTelemetry gen_ai.provider.name values whose genai-prices provider id differs.
+_PROVIDER_IDS: Mapping[str, str] = {
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "aws.bedrock": "aws",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "gcp.gemini": "google",
+    "x_ai": "x-ai",
+    "mistral_ai": "mistral",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """USD per million tokens for one model; cache rates default to the input rate."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_creation: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input", "output", "cache_read", "cache_creation"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise ValueError(f"ModelPrice.{name}: must be a finite number >= 0, got {value!r}")
+
+    def cost(self, uncached: int, output: int, cache_read: int, cache_creation: int) -> float:
+        """Cost in USD of the given token buckets (``uncached`` excludes cache tokens)."""
+        read_rate = self.input if self.cache_read is None else self.cache_read
+        write_rate = self.input if self.cache_creation is None else self.cache_creation
+        total = (
+            uncached * self.input
+            + output * self.output
+            + cache_read * read_rate
+            + cache_creation * write_rate
+        )
+        return total / _PER_MILLION
+
+
+def cost_usd(
+    model: str,
+    *,
+    provider: str | None = None,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_creation_tokens: int = 0,
+    overrides: Mapping[str, ModelPrice] | None = None,
+) -> float | None:
+    """Return the cost in USD of one call, or None when the model has no known price.
+
+    ``input_tokens`` includes the cache tokens (GenAI conventions). An override is looked up
+    as ``"{provider}/{model}"`` first, then ``model``. Never raises on an unknown model or on
+    inconsistent counts: it returns None and logs at debug level.
+    """
+    counts = _clean_counts(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
+    if counts is None or not model:
+        _log.debug("no cost: bad token counts or empty model for %r", model)
+        return None
+    total_in, output, read, creation = counts
+    override = _find_override(model, provider, overrides)
+    if override is not None:
+        return override.cost(total_in - read - creation, output, read, creation)
+    return _table_cost(model, provider, total_in, output, read, creation)
+
+
+def _clean_counts(*values: int) -> tuple[int, int, int, int] | None:
+    """Validate counts; if cache tokens exceed input, treat input as their sum."""
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+        return None
+    total_in, output, read, creation = values
+    # A source that reported input without the cached part: never price tokens negatively.
+    total_in = max(total_in, read + creation)
+    return total_in, output, read, creation
+
+
+def _find_override(
+    model: str, provider: str | None, overrides: Mapping[str, ModelPrice] | None
+) -> ModelPrice | None:
+    if not overrides:
+        return None
+    if provider:
+        found = overrides.get(f"{provider}/{model}")
+        if found is not None:
+            return found
+    return overrides.get(model)
+
+
+def _table_cost(
+    model: str, provider: str | None, total_in: int, output: int, read: int, creation: int
+) -> float | None:
+    usage = genai_prices.Usage(
+        input_tokens=total_in,
+        output_tokens=output,
+        cache_read_tokens=read,
+        cache_write_tokens=creation,
+    )
+    provider_id = _PROVIDER_IDS.get(provider, provider) if provider else None
+    # A provider id unknown to the table (a gateway, a self-hosted proxy) still prices by model.
+    for candidate in (provider_id, None) if provider_id else (None,):
+        try:
+            result = genai_prices.calc_price(usage, model, provider_id=candidate)
+        except LookupError:
+            continue
+        except Exception:  # the pricing table must never break the caller
+            _log.debug("pricing failed for %r", model, exc_info=True)
+            return None
+        price = result.total_price
+        return float(price) if isinstance(price, Decimal | int | float) else None
+    _log.debug("no price known for model %r (provider %r)", model, provider)
+    return None
