@@ -117,17 +117,9 @@ class Trace(Base):
     )
 
 
-class Rollup(Base):
-    """Per-minute aggregates by tenant x kind x stage x model x route.
+class _RollupColumns:
+    """The measures shared by the minute and hour rollup tables (a mixin, not a table)."""
 
-    Dimension columns are never NULL ('' stands for none) so the unique key works on both
-    databases. ``latency_sketch`` is a serialized DDSketch (mergeable across rows).
-    """
-
-    __tablename__ = "rollups"
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    minute: Mapped[int] = mapped_column(BigInteger)
     tenant: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(16))
     stage: Mapped[str] = mapped_column(String(256), default="")
@@ -149,9 +141,40 @@ class Rollup(Base):
     latency_sketch: Mapped[bytes] = mapped_column(LargeBinary)
     ttft_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
 
+
+class Rollup(_RollupColumns, Base):
+    """Per-minute aggregates by tenant x kind x stage x model x route.
+
+    Dimension columns are never NULL ('' stands for none) so the unique key works on both
+    databases. ``latency_sketch`` is a serialized DDSketch (mergeable across rows).
+    """
+
+    __tablename__ = "rollups"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger)
+
     __table_args__ = (
         Index(None, "minute", "tenant", "kind", "stage", "model", "route", unique=True),
         Index(None, "tenant", "minute"),
+    )
+
+
+class HourRollup(_RollupColumns, Base):
+    """The same aggregates per hour, written in the same transaction as ``rollups``.
+
+    Long ranges (a day, a month) read these so a stats query merges a few hundred sketches
+    instead of tens of thousands; ``hour`` is Unix seconds at the start of the hour.
+    """
+
+    __tablename__ = "rollups_hourly"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index(None, "hour", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index(None, "tenant", "hour"),
     )
 
 
@@ -170,3 +193,13 @@ class UserRollup(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
 
     __table_args__ = (Index(None, "tenant", "user_id", "minute"),)
+
+
+class Lease(Base):
+    """A named lease: at most one holder until ``expires_ns`` (jobs that run once per cluster)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    expires_ns: Mapped[int] = mapped_column(BigInteger)

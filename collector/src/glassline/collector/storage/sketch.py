@@ -37,7 +37,9 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> DDSketch:
     return merged
 
 
-def quantiles(sketch: DDSketch, qs: Iterable[float] = (0.5, 0.95, 0.99)) -> dict[float, float | None]:
+def quantiles(
+    sketch: DDSketch, qs: Iterable[float] = (0.5, 0.95, 0.99)
+) -> dict[float, float | None]:
     if sketch.count == 0:
         return {q: None for q in qs}
     return {q: sketch.get_quantile_value(q) for q in qs}

@@ -1,0 +1,39 @@
+"""Configuration of the store: where it lives, how long data is kept, connection pooling."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["StorageConfig"]
+
+
+class StorageConfig(BaseModel):
+    """The ``storage`` section of the collector config.
+
+    ``url`` is an SQLAlchemy URL: ``sqlite:///path/to/file.db`` (the default, WAL mode) or
+    ``postgresql+psycopg://user:pass@host:5432/db`` for several collector replicas.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "sqlite:///.glassline/glassline.db"
+    retention_days: float = Field(default=7, gt=0, description="raw spans and trace summaries")
+    rollup_retention_days: float = Field(default=400, gt=0, description="minute/hour rollups")
+    pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open")
+    max_overflow: int = Field(default=10, ge=0, description="extra PostgreSQL connections")
+    pool_timeout_s: float = Field(default=30, gt=0)
+    busy_timeout_ms: int = Field(
+        default=30_000, ge=0, description="SQLite: how long a writer waits for the file lock"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        scheme = url.split(":", 1)[0]
+        if scheme not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
+            raise ValueError(
+                "must start with sqlite:/// or postgresql+psycopg:// (psycopg 3 is the driver)"
+            )
+        if scheme == "postgresql":
+            url = "postgresql+psycopg" + url[len("postgresql") :]
+        return url

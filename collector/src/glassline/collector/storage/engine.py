@@ -1,0 +1,60 @@
+"""Engines for the two supported databases, tuned for many writers.
+
+SQLite: WAL (readers never block the writer), ``synchronous=NORMAL`` (durable at each WAL
+checkpoint, safe against process crashes), a busy timeout, and ``BEGIN IMMEDIATE`` for write
+transactions so two processes never both hold a read lock and then deadlock upgrading it.
+PostgreSQL: psycopg 3 with a pre-pinged pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from glassline.collector.storage.config import StorageConfig
+
+__all__ = ["WRITE", "make_engine"]
+
+# Execution option that marks a connection as a writer (SQLite takes the write lock at BEGIN).
+WRITE = {"glassline_write": True}
+
+
+def make_engine(config: StorageConfig) -> Engine:
+    url = make_url(config.url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(config, url)
+    return create_engine(
+        url,
+        pool_size=config.pool_size,
+        max_overflow=config.max_overflow,
+        pool_timeout=config.pool_timeout_s,
+        pool_pre_ping=True,
+    )
+
+
+def _sqlite_engine(config: StorageConfig, url: Any) -> Engine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": config.busy_timeout_ms / 1000})
+    busy_ms = config.busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred only).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        write = conn.get_execution_options().get("glassline_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

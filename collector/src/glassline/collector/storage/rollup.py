@@ -1,0 +1,186 @@
+"""Pure functions from spans to rollup deltas (no I/O): what one batch adds to each row.
+
+The store calls these on the spans a write actually inserted, so a span retried by a client
+is never counted twice. Rows are keyed by (bucket, tenant, kind, stage, model, route) with
+'' for a missing dimension; user rows by (minute, tenant, user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ddsketch import DDSketch
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import sketch
+
+__all__ = [
+    "COUNTERS",
+    "USER_COUNTERS",
+    "RollupDelta",
+    "RollupKey",
+    "UserDelta",
+    "UserKey",
+    "bucket_of",
+    "merge_rollup_row",
+    "merge_user_row",
+    "new_rollup_row",
+    "new_user_row",
+    "rollup_deltas",
+    "user_rollup_deltas",
+]
+
+RollupKey = tuple[int, str, str, str, str, str]  # bucket, tenant, kind, stage, model, route
+UserKey = tuple[int, str, str]  # minute, tenant, user_id
+
+# Additive measures of a rollup row, in column order.
+COUNTERS = (
+    "count",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cache_hits",
+    "cache_lookups",
+    "retries",
+    "fallbacks",
+    "duration_sum_ms",
+)
+USER_COUNTERS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
+
+
+def bucket_of(start_ns: int, bucket_s: int) -> int:
+    """Unix seconds at the start of the bucket holding ``start_ns``."""
+    seconds = start_ns // 1_000_000_000
+    return seconds - seconds % bucket_s
+
+
+@dataclass(slots=True)
+class RollupDelta:
+    """What a set of spans adds to one rollup row."""
+
+    values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    latency: DDSketch = field(default_factory=sketch.new_sketch)
+    ttft: DDSketch | None = None
+
+    def add(self, span: SpanRecord) -> None:
+        v = self.values
+        v["count"] += 1
+        v["errors"] += span.is_error
+        v["input_tokens"] += span.input_tokens
+        v["output_tokens"] += span.output_tokens
+        v["cache_read_tokens"] += span.cache_read_tokens
+        v["cache_creation_tokens"] += span.cache_creation_tokens
+        v["reasoning_tokens"] += span.reasoning_tokens
+        v["cost_usd"] += span.cost_usd or 0.0
+        v["cache_hits"] += span.cache_hit is True
+        v["cache_lookups"] += span.cache_hit is not None
+        v["retries"] += span.retries
+        v["fallbacks"] += span.fallback
+        duration = span.duration_ms
+        v["duration_sum_ms"] += duration
+        self.latency.add(duration)
+        if span.ttft_ms is not None and span.ttft_ms >= 0:
+            if self.ttft is None:
+                self.ttft = sketch.new_sketch()
+            self.ttft.add(span.ttft_ms)
+
+
+def rollup_deltas(spans: Iterable[SpanRecord], bucket_s: int = 60) -> dict[RollupKey, RollupDelta]:
+    """Group spans into rollup rows of ``bucket_s`` seconds (60: minute, 3600: hour)."""
+    deltas: dict[RollupKey, RollupDelta] = {}
+    for span in spans:
+        key = (
+            bucket_of(span.start_ns, bucket_s),
+            span.tenant,
+            span.kind or "other",
+            span.stage or "",
+            span.model or "",
+            span.route or "",
+        )
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = RollupDelta()
+        delta.add(span)
+    return deltas
+
+
+@dataclass(slots=True)
+class UserDelta:
+    values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(USER_COUNTERS, 0))
+
+
+def user_rollup_deltas(
+    spans: Iterable[SpanRecord], trace_users: Mapping[tuple[str, str], str | None]
+) -> dict[UserKey, UserDelta]:
+    """Spend and requests per minute x tenant x user.
+
+    A span without ``user_id`` is attributed to its trace's user (``trace_users``, keyed by
+    tenant and trace id), since SDKs often set the user on the root span only. A request is a
+    root span; its errors are root spans that failed.
+    """
+    deltas: dict[UserKey, UserDelta] = {}
+    for span in spans:
+        user = span.user_id or trace_users.get((span.tenant, span.trace_id))
+        if not user:
+            continue
+        key = (bucket_of(span.start_ns, 60), span.tenant, user)
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = UserDelta()
+        v = delta.values
+        v["requests"] += span.is_root
+        v["errors"] += span.is_root and span.is_error
+        v["input_tokens"] += span.input_tokens
+        v["output_tokens"] += span.output_tokens
+        v["cost_usd"] += span.cost_usd or 0.0
+    return deltas
+
+
+def new_rollup_row(key: RollupKey, delta: RollupDelta, bucket_column: str) -> dict[str, Any]:
+    """The full row for a key the table does not hold yet."""
+    bucket, tenant, kind, stage, model, route = key
+    row: dict[str, Any] = {
+        bucket_column: bucket,
+        "tenant": tenant,
+        "kind": kind,
+        "stage": stage,
+        "model": model,
+        "route": route,
+    }
+    row.update(delta.values)
+    row["latency_sketch"] = sketch.encode(delta.latency)
+    row["ttft_sketch"] = sketch.encode(delta.ttft) if delta.ttft is not None else None
+    return row
+
+
+def merge_rollup_row(existing: Mapping[str, Any], delta: RollupDelta) -> dict[str, Any]:
+    """New values of the measures of an existing row plus ``delta`` (sketches merged)."""
+    row: dict[str, Any] = {name: (existing[name] or 0) + delta.values[name] for name in COUNTERS}
+    latency = sketch.decode(existing["latency_sketch"]) if existing["latency_sketch"] else None
+    if latency is None:
+        latency = sketch.new_sketch()
+    latency.merge(delta.latency)
+    row["latency_sketch"] = sketch.encode(latency)
+    ttft_blob = existing["ttft_sketch"]
+    if delta.ttft is None:
+        row["ttft_sketch"] = ttft_blob
+    else:
+        ttft = sketch.decode(ttft_blob) if ttft_blob else sketch.new_sketch()
+        ttft.merge(delta.ttft)
+        row["ttft_sketch"] = sketch.encode(ttft)
+    return row
+
+
+def new_user_row(key: UserKey, delta: UserDelta) -> dict[str, Any]:
+    minute, tenant, user = key
+    return {"minute": minute, "tenant": tenant, "user_id": user, **delta.values}
+
+
+def merge_user_row(existing: Mapping[str, Any], delta: UserDelta) -> dict[str, Any]:
+    return {name: (existing[name] or 0) + delta.values[name] for name in USER_COUNTERS}

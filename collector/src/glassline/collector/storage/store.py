@@ -1,0 +1,140 @@
+"""The store: spans, trace summaries and rollups in SQLite or PostgreSQL.
+
+``Store.open`` migrates the schema and returns a store that any number of collector
+processes (one SQLite file) or replicas (one PostgreSQL database) can write at once:
+each ``write`` is one transaction, deduplicated on tenant + trace id + span id, and only
+the spans it inserted are added to the summaries and rollups.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, delete, or_
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import migrate
+from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage.config import StorageConfig
+from glassline.collector.storage.engine import WRITE, make_engine
+from glassline.collector.storage.models import HourRollup, Lease, Rollup, Span, Trace, UserRollup
+from glassline.collector.storage.writer import WriteResult, write_batch
+
+__all__ = ["Store", "WriteResult"]
+
+_log = logging.getLogger(__name__)
+_NS_PER_DAY = 86_400 * 1_000_000_000
+# PostgreSQL deadlock / serialization failure: the transaction is safe to run again.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_ATTEMPTS = 5
+
+
+class Store:
+    """A migrated database plus the write, purge and lease operations of the collector."""
+
+    def __init__(self, engine: Engine, config: StorageConfig) -> None:
+        self.engine = engine
+        self.config = config
+
+    @classmethod
+    def open(cls, url_or_config: str | StorageConfig) -> Store:
+        """Connect, apply pending migrations (``upgrade head``) and return the store."""
+        config = (
+            url_or_config
+            if isinstance(url_or_config, StorageConfig)
+            else StorageConfig(url=url_or_config)
+        )
+        engine = make_engine(config)
+        try:
+            migrate.upgrade(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        return cls(engine, config)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            yield conn
+
+    def write(self, batch: Sequence[SpanRecord], now_ns: int | None = None) -> WriteResult:
+        """Store a batch in one transaction; returns how many spans were new vs duplicates.
+
+        ``now_ns`` (default: the clock) is recorded as the traces' ``last_seen_ns``.
+        """
+        if not batch:
+            return WriteResult(0, 0)
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._write_tx() as conn:
+                    return write_batch(conn, batch, now_ns or time.time_ns())
+            except DBAPIError as exc:
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
+                    raise
+                _log.info("write conflicted with another writer (%s), retrying", sqlstate)
+        raise AssertionError("unreachable")
+
+    def purge(self, now_ns: int | None = None) -> dict[str, int]:
+        """Delete spans and traces past ``retention_days`` and rollups past their retention.
+
+        A trace goes when it started before the cutoff; its spans go by their own start.
+        Returns the number of rows deleted per table.
+        """
+        now_ns = now_ns or time.time_ns()
+        raw_cutoff = now_ns - int(self.config.retention_days * _NS_PER_DAY)
+        rollup_cutoff_s = (now_ns - int(self.config.rollup_retention_days * _NS_PER_DAY)) // (
+            1_000_000_000
+        )
+        statements = {
+            "spans": delete(Span).where(Span.start_ns < raw_cutoff),
+            "traces": delete(Trace).where(Trace.start_ns < raw_cutoff),
+            "rollups": delete(Rollup).where(Rollup.minute < rollup_cutoff_s),
+            "rollups_hourly": delete(HourRollup).where(HourRollup.hour < rollup_cutoff_s),
+            "user_rollups": delete(UserRollup).where(UserRollup.minute < rollup_cutoff_s),
+        }
+        counts: dict[str, int] = {}
+        with self._write_tx() as conn:
+            for table, stmt in statements.items():
+                counts[table] = conn.execute(stmt).rowcount
+        return counts
+
+    def try_acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool:
+        """Take or renew the lease ``name`` for ``ttl_s`` seconds; False if another holds it.
+
+        One atomic upsert: it succeeds when the lease is free, expired, or already ours.
+        Expiry uses the callers' clocks, so replicas need synchronized time (NTP).
+        """
+        now = time.time_ns()
+        table = Lease.__table__
+        with self._write_tx() as conn:
+            stmt = dialect_insert(conn, table).values(
+                name=name, holder=holder, expires_ns=now + int(ttl_s * 1e9)
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"holder": stmt.excluded.holder, "expires_ns": stmt.excluded.expires_ns},
+                where=or_(table.c.holder == holder, table.c.expires_ns <= now),
+            ).returning(table.c.holder)
+            return conn.execute(stmt).first() is not None
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up ``name`` if ``holder`` holds it (so another may take it at once)."""
+        with self._write_tx() as conn:
+            conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+    def session(self) -> Session:
+        """A read session for queries (``with store.session() as s: ...``)."""
+        return Session(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()

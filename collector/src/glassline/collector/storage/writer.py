@@ -1,0 +1,126 @@
+"""One write transaction: insert new spans, then update trace summaries and rollups.
+
+Only the spans this transaction actually inserted reach the summaries and rollups, so a
+client retry, an overlapping batch or a second replica never counts a span twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import rollup, summary
+from glassline.collector.storage._merge import dialect_insert, merge_rows
+from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace, UserRollup
+
+__all__ = ["WriteResult", "span_row", "write_batch"]
+
+_SPAN_KEY = ("tenant", "trace_id", "span_id")
+_ROLLUP_DIMS = ("tenant", "kind", "stage", "model", "route")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    inserted: int
+    duplicates: int
+
+
+def span_row(span: SpanRecord) -> dict[str, Any]:
+    """The ``spans`` row of a record: typed columns plus JSON for the rest."""
+    return {
+        "tenant": span.tenant,
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id or None,
+        "name": span.name,
+        "kind": span.kind or "other",
+        "otel_kind": span.otel_kind,
+        "status": span.status,
+        "status_message": span.status_message,
+        "service": span.service,
+        "start_ns": span.start_ns,
+        "end_ns": span.end_ns,
+        "duration_ms": span.duration_ms,
+        "stage": span.stage,
+        "operation": span.operation,
+        "provider": span.provider,
+        "model": span.model,
+        "user_id": span.user_id,
+        "session_id": span.session_id,
+        "input_tokens": span.input_tokens,
+        "output_tokens": span.output_tokens,
+        "cache_read_tokens": span.cache_read_tokens,
+        "cache_creation_tokens": span.cache_creation_tokens,
+        "reasoning_tokens": span.reasoning_tokens,
+        "cost_usd": span.cost_usd,
+        "cache_layer": span.cache_layer,
+        "cache_hit": span.cache_hit,
+        "route": span.route,
+        "fallback": span.fallback,
+        "retries": span.retries,
+        "ttft_ms": span.ttft_ms,
+        "attributes": span.attributes,
+        "events": [asdict(e) for e in span.events],
+        "resource": span.resource,
+    }
+
+
+def _insert_spans(conn: Connection, batch: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """Insert spans not stored yet; returns those inserted (first copy of in-batch repeats)."""
+    unique: dict[tuple[str, str, str], SpanRecord] = {}
+    for span in batch:
+        unique.setdefault((span.tenant, span.trace_id, span.span_id), span)
+    if not unique:
+        return []
+    # Sorted, so concurrent writers of overlapping batches take row locks in the same order.
+    keys = sorted(unique)
+    table = Span.__table__
+    stmt = (
+        dialect_insert(conn, table)
+        .on_conflict_do_nothing(index_elements=list(_SPAN_KEY))
+        .returning(table.c.tenant, table.c.trace_id, table.c.span_id)
+    )
+    inserted = {tuple(r) for r in conn.execute(stmt, [span_row(unique[k]) for k in keys])}
+    return [unique[k] for k in keys if k in inserted]
+
+
+def _merge_rollups(conn: Connection, spans: Sequence[SpanRecord], table: Any, column: str) -> None:
+    bucket_s = 60 if column == "minute" else 3600
+    merge_rows(
+        conn,
+        table,
+        (column, *_ROLLUP_DIMS),
+        rollup.rollup_deltas(spans, bucket_s),
+        lambda key, delta: rollup.new_rollup_row(key, delta, column),  # type: ignore[arg-type]
+        rollup.merge_rollup_row,
+    )
+
+
+def write_batch(conn: Connection, batch: Sequence[SpanRecord], now_ns: int) -> WriteResult:
+    """Everything one batch changes, on a connection inside a write transaction."""
+    new = _insert_spans(conn, batch)
+    if new:
+        traces = merge_rows(
+            conn,
+            Trace.__table__,
+            ("tenant", "trace_id"),
+            summary.trace_deltas(new),
+            lambda key, delta: summary.new_trace_row(key, delta, now_ns),  # type: ignore[arg-type]
+            lambda row, delta: summary.merge_trace_row(row, delta, now_ns),
+        )
+        _merge_rollups(conn, new, Rollup.__table__, "minute")
+        _merge_rollups(conn, new, HourRollup.__table__, "hour")
+        users = {key: row.get("user_id") for key, row in traces.items()}
+        merge_rows(
+            conn,
+            UserRollup.__table__,
+            ("minute", "tenant", "user_id"),
+            rollup.user_rollup_deltas(new, users),  # type: ignore[arg-type]
+            rollup.new_user_row,  # type: ignore[arg-type]
+            rollup.merge_user_row,
+        )
+    return WriteResult(inserted=len(new), duplicates=len(batch) - len(new))
