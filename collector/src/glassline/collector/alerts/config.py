@@ -1,0 +1,403 @@
+"""The alert rule file: YAML validated by pydantic, every error reported with its path.
+
+Rules are a tagged union on ``kind``; notifiers a tagged union on ``type``. Durations are
+written ``30s``, ``5m``, ``1h``, ``1d``, ``1w`` (or a number of seconds). Cross references
+(a rule naming a notifier, template fields) are checked after the models parse, so one
+pass reports every error at once, each as ``rules[2].notifiers[0]: unknown notifier 'x'``.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+__all__ = [
+    "AbsentRule",
+    "AlertConfigError",
+    "AlertsConfig",
+    "BudgetRule",
+    "CacheHitRateRule",
+    "DigestConfig",
+    "ErrorRateRule",
+    "LatencyRule",
+    "LogNotifier",
+    "RetryRateRule",
+    "Rule",
+    "SlackNotifier",
+    "SpikeRule",
+    "WebhookNotifier",
+    "load_config",
+    "parse_config",
+]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+DIMENSIONS = ("user", "model", "stage", "route")
+# Fields every annotation template may use, besides the rule's labels and the dimensions.
+TEMPLATE_FIELDS = frozenset(
+    {"rule", "kind", "state", "severity", "value", "threshold", "window", "forecast", "tenant"}
+)
+
+
+class AlertConfigError(ValueError):
+    """The rule file is invalid; ``errors`` holds one ``path: message`` line per problem."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("invalid alert config:\n  " + "\n  ".join(errors))
+        self.errors = errors
+
+
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (write e.g. 30s, 5m, 1h, 1d, 1w)")
+        return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be positive")
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_not_negative)]
+Window = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_positive)]
+StrList = Annotated[list[str], BeforeValidator(_as_list)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+Url = Annotated[str, AfterValidator(_http_url)]
+Dimension = Literal["user", "model", "stage", "route"]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Filters(_Strict):
+    """Only rollup rows matching every given list are evaluated (``None`` = no filter)."""
+
+    tenant: StrList | None = None
+    user: StrList | None = None
+    stage: StrList | None = None
+    model: StrList | None = None
+    route: StrList | None = None
+    span_kind: StrList | None = None  # glassline span kind: llm, stage, tool, workflow, ...
+
+
+class _RuleBase(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]+$", max_length=128)]
+    filters: Filters = Filters()
+    per: Annotated[list[Dimension], BeforeValidator(_as_list)] = []
+    for_: Annotated[Duration, Field(alias="for")] = timedelta(0)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    notifiers: StrList | None = None  # None: every notifier
+    repeat_interval: Duration | None = None  # None: the file's default
+
+    @property
+    def window_text(self) -> str:
+        window = getattr(self, "window", "")
+        return window if isinstance(window, str) else format_duration(window)
+
+
+class BudgetRule(_RuleBase):
+    """Spend over a rolling or calendar window; ``warn_usd`` -> warning, ``limit_usd`` -> critical."""
+
+    kind: Literal["budget"]
+    window: Literal["1h", "24h", "calendar_day", "calendar_month"]
+    timezone: TimeZone = "UTC"
+    limit_usd: Annotated[float, Field(gt=0)]
+    warn_usd: Annotated[float, Field(gt=0)] | None = None
+
+
+class LatencyRule(_RuleBase):
+    """A latency quantile from the merged rollup sketches above ``threshold_ms``."""
+
+    kind: Literal["latency"]
+    quantile: Literal["p50", "p90", "p95", "p99"] = "p95"
+    window: Window = timedelta(minutes=5)
+    threshold_ms: Annotated[float, Field(gt=0)]
+    min_count: Annotated[int, Field(ge=1)] = 1
+
+
+class ErrorRateRule(_RuleBase):
+    """errors / requests above ``threshold`` once at least ``min_requests`` were seen."""
+
+    kind: Literal["error_rate"]
+    window: Window = timedelta(minutes=5)
+    threshold: Fraction
+    min_requests: Annotated[int, Field(ge=1)] = 20
+
+
+class OffsetBaseline(_Strict):
+    type: Literal["offset"]
+    offset: Window = timedelta(days=1)  # the same window this long ago (1d or 1w)
+
+
+class EwmaBaseline(_Strict):
+    type: Literal["ewma"]
+    alpha: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    periods: Annotated[int, Field(ge=1, le=1000)] = 12  # preceding windows folded in
+
+
+class SpikeRule(_RuleBase):
+    """A metric ``factor`` times above its baseline (an earlier window, or an EWMA)."""
+
+    kind: Literal["spike"]
+    metric: Literal["cost", "tokens_per_request", "requests"]
+    window: Window = timedelta(hours=1)
+    factor: Annotated[float, Field(gt=1.0)]
+    baseline: Annotated[OffsetBaseline | EwmaBaseline, Field(discriminator="type")] = (
+        OffsetBaseline(type="offset")
+    )
+    min_baseline: Annotated[float, Field(ge=0.0)] = 0.0
+    min_requests: Annotated[int, Field(ge=0)] = 1
+
+
+class CacheHitRateRule(_RuleBase):
+    """cache hits / lookups dropping below ``below``."""
+
+    kind: Literal["cache_hit_rate"]
+    window: Window = timedelta(minutes=15)
+    below: Fraction
+    min_lookups: Annotated[int, Field(ge=1)] = 20
+
+
+class RetryRateRule(_RuleBase):
+    """retries / requests rising above ``above``."""
+
+    kind: Literal["retry_rate"]
+    window: Window = timedelta(minutes=15)
+    above: Annotated[float, Field(ge=0.0)]
+    min_requests: Annotated[int, Field(ge=1)] = 20
+
+
+class AbsentRule(_RuleBase):
+    """No traffic for a window from a key seen during ``lookback`` (or named in the filters)."""
+
+    kind: Literal["absent"]
+    window: Window = timedelta(minutes=10)
+    lookback: Window = timedelta(hours=24)
+
+
+Rule = Annotated[
+    BudgetRule
+    | LatencyRule
+    | ErrorRateRule
+    | SpikeRule
+    | CacheHitRateRule
+    | RetryRateRule
+    | AbsentRule,
+    Field(discriminator="kind"),
+]
+
+
+class _HttpNotifierBase(_Strict):
+    name: str
+    url: Url
+    timeout: Window = timedelta(seconds=5)
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    backoff: Duration = timedelta(seconds=0.5)  # doubled after every failed attempt
+    headers: dict[str, str] = {}
+
+
+class WebhookNotifier(_HttpNotifierBase):
+    type: Literal["webhook"]
+
+
+class SlackNotifier(_HttpNotifierBase):
+    type: Literal["slack"]
+
+
+class LogNotifier(_Strict):
+    type: Literal["log"]
+    name: str
+    level: Literal["info", "warning"] = "warning"
+
+
+Notifier = Annotated[WebhookNotifier | SlackNotifier | LogNotifier, Field(discriminator="type")]
+
+
+class DigestConfig(_Strict):
+    enabled: bool = False
+    hour: Annotated[int, Field(ge=0, le=23)] = 8  # local hour after which yesterday is sent
+    timezone: TimeZone = "UTC"
+    notifiers: StrList | None = None
+
+
+class AlertsConfig(_Strict):
+    """The whole rule file."""
+
+    evaluation_interval: Window = timedelta(seconds=15)
+    dashboard_url: Url | None = None
+    repeat_interval: Window = timedelta(hours=4)
+    group_by: StrList = ["rule", "tenant"]
+    send_resolved: bool = True
+    queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    notifiers: list[Notifier] = []
+    rules: list[Rule] = []
+    digest: DigestConfig = DigestConfig()
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _loc(loc: tuple[int | str, ...], data: Any) -> str:
+    """``rules[1].threshold_ms`` from a pydantic loc, dropping union tags (``latency``)."""
+    out, node = "", data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        elif (
+            isinstance(node, dict)
+            and part not in node
+            and part
+            in {
+                node.get("kind"),
+                node.get("type"),
+            }
+        ):
+            continue  # the discriminator value pydantic inserts into the path
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out or "<root>"
+
+
+def _pydantic_errors(exc: ValidationError, data: Any) -> list[str]:
+    errors = []
+    for err in exc.errors():
+        bad = f" (got {err['input']!r})" if err["type"] != "missing" else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        errors.append(f"{_loc(err['loc'], data)}: {msg}{bad}")
+    return errors
+
+
+def _template_errors(rule: Any, where: str) -> list[str]:
+    allowed = TEMPLATE_FIELDS | set(DIMENSIONS) | set(rule.labels)
+    errors = []
+    for key, text in rule.annotations.items():
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:
+            errors.append(f"{where}.annotations.{key}: bad template: {exc}")
+            continue
+        for field in sorted(fields):
+            if field.split(".")[0].split("[")[0] not in allowed:
+                errors.append(f"{where}.annotations.{key}: unknown template field {{{field}}}")
+    return errors
+
+
+def _cross_errors(config: AlertsConfig) -> list[str]:
+    errors: list[str] = []
+    notifier_names = [n.name for n in config.notifiers]
+    for i, name in enumerate(notifier_names):
+        if name in notifier_names[:i]:
+            errors.append(f"notifiers[{i}].name: duplicate notifier name {name!r}")
+    rule_names: list[str] = []
+    for i, rule in enumerate(config.rules):
+        where = f"rules[{i}]"
+        if rule.name in rule_names:
+            errors.append(f"{where}.name: duplicate rule name {rule.name!r}")
+        rule_names.append(rule.name)
+        for j, ref in enumerate(rule.notifiers or []):
+            if ref not in notifier_names:
+                errors.append(f"{where}.notifiers[{j}]: unknown notifier {ref!r}")
+        errors += _template_errors(rule, where)
+        errors += _dimension_errors(rule, where)
+    for j, ref in enumerate(config.digest.notifiers or []):
+        if ref not in notifier_names:
+            errors.append(f"digest.notifiers[{j}]: unknown notifier {ref!r}")
+    return errors
+
+
+def _dimension_errors(rule: Any, where: str) -> list[str]:
+    errors = []
+    by_user = "user" in rule.per or rule.filters.user is not None
+    if by_user and rule.kind != "budget":
+        errors.append(f"{where}.per: per-user evaluation exists only for budget rules")
+    if by_user:
+        # user_rollups hold spend per user only, not per stage/model/route.
+        for dim in ("stage", "model", "route", "span_kind"):
+            if dim in rule.per or getattr(rule.filters, dim) is not None:
+                errors.append(f"{where}.per: {dim} cannot be combined with user")
+    if rule.kind == "budget" and rule.warn_usd is not None and rule.warn_usd >= rule.limit_usd:
+        errors.append(f"{where}.warn_usd: must be below limit_usd ({rule.limit_usd})")
+    return errors
+
+
+def parse_config(data: Any) -> AlertsConfig:
+    """Validate a loaded YAML document; raise :class:`AlertConfigError` with every error."""
+    if data is None:
+        data = {}
+    try:
+        config = AlertsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise AlertConfigError(_pydantic_errors(exc, data)) from None
+    errors = _cross_errors(config)
+    if errors:
+        raise AlertConfigError(errors)
+    return config
+
+
+def load_config(path: str | Path) -> AlertsConfig:
+    """Read and validate a rule file."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise AlertConfigError([f"<file>: cannot read {path}: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise AlertConfigError([f"<file>: not valid YAML: {exc}"]) from None
+    return parse_config(data)

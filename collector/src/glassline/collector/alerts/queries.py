@@ -1,0 +1,161 @@
+"""Aggregates over the rollup tables: the only data alert rules are evaluated on.
+
+Rows of ``rollups`` / ``user_rollups`` cover one minute each (``minute`` = Unix seconds at its
+start); a window ``[start, end)`` takes the rows whose minute starts in it, so evaluation cost
+depends on the window and the number of keys, never on the number of spans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ddsketch import DDSketch
+from sqlalchemy import Select, func, select
+from sqlalchemy.engine import Connection
+
+from glassline.collector.alerts.config import Filters
+from glassline.collector.storage import sketch as sketches
+from glassline.collector.storage.models import Rollup, UserRollup
+
+__all__ = ["Key", "Totals", "key_dims", "key_text", "latency_sketches", "totals"]
+
+# A key is the tenant plus the rule's ``per`` dimensions, as sorted (name, value) pairs.
+Key = tuple[tuple[str, str], ...]
+
+_ROLLUP_DIMS = {"stage": Rollup.stage, "model": Rollup.model, "route": Rollup.route}
+
+
+@dataclass(slots=True)
+class Totals:
+    count: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    cache_hits: int = 0
+    cache_lookups: int = 0
+    retries: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def add(self, other: Totals) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def key_dims(key: Key) -> dict[str, str]:
+    return dict(key)
+
+
+def key_text(key: Key) -> str:
+    """The stored key: the dimensions other than the tenant, ``name=value`` joined by commas."""
+    return ",".join(f"{k}={v}" for k, v in key if k != "tenant")
+
+
+def _make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
+    pairs = [("tenant", tenant), *((d, str(v or "")) for d, v in zip(per, values, strict=True))]
+    return tuple(sorted(pairs))
+
+
+def _rollup_filters(stmt: Select[Any], filters: Filters, span_kinds: Sequence[str] | None) -> Any:
+    if filters.tenant is not None:
+        stmt = stmt.where(Rollup.tenant.in_(filters.tenant))
+    for dim, column in _ROLLUP_DIMS.items():
+        values = getattr(filters, dim)
+        if values is not None:
+            stmt = stmt.where(column.in_(values))
+    kinds = filters.span_kind if filters.span_kind is not None else span_kinds
+    if kinds is not None:
+        stmt = stmt.where(Rollup.kind.in_(kinds))
+    return stmt
+
+
+def totals(
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    per: Sequence[str],
+    span_kinds: Sequence[str] | None = None,
+) -> dict[Key, Totals]:
+    """Sums per key over minutes in ``[start, end)`` (``span_kinds`` = default kind filter)."""
+    if "user" in per or filters.user is not None:
+        return _user_totals(conn, start, end, filters, per)
+    dims = [_ROLLUP_DIMS[d] for d in per]
+    stmt = select(
+        Rollup.tenant,
+        *dims,
+        func.sum(Rollup.count),
+        func.sum(Rollup.errors),
+        func.sum(Rollup.input_tokens),
+        func.sum(Rollup.output_tokens),
+        func.sum(Rollup.cost_usd),
+        func.sum(Rollup.cache_hits),
+        func.sum(Rollup.cache_lookups),
+        func.sum(Rollup.retries),
+    ).where(Rollup.minute >= start - start % 60, Rollup.minute < end)
+    stmt = _rollup_filters(stmt, filters, span_kinds).group_by(Rollup.tenant, *dims)
+    out: dict[Key, Totals] = {}
+    for row in conn.execute(stmt):
+        n = len(per) + 1
+        sums = [v or 0 for v in row[n:]]
+        out[_make_key(row[0], per, row[1:n])] = Totals(
+            int(sums[0]), int(sums[1]), int(sums[2]), int(sums[3]), float(sums[4]),
+            int(sums[5]), int(sums[6]), int(sums[7]),
+        )  # fmt: skip
+    return out
+
+
+def _user_totals(
+    conn: Connection, start: int, end: int, filters: Filters, per: Sequence[str]
+) -> dict[Key, Totals]:
+    by_user = "user" in per
+    dims = [UserRollup.user_id] if by_user else []
+    stmt = select(
+        UserRollup.tenant,
+        *dims,
+        func.sum(UserRollup.requests),
+        func.sum(UserRollup.errors),
+        func.sum(UserRollup.input_tokens),
+        func.sum(UserRollup.output_tokens),
+        func.sum(UserRollup.cost_usd),
+    ).where(UserRollup.minute >= start - start % 60, UserRollup.minute < end)
+    if filters.tenant is not None:
+        stmt = stmt.where(UserRollup.tenant.in_(filters.tenant))
+    if filters.user is not None:
+        stmt = stmt.where(UserRollup.user_id.in_(filters.user))
+    stmt = stmt.group_by(UserRollup.tenant, *dims)
+    out: dict[Key, Totals] = {}
+    for row in conn.execute(stmt):
+        n = 2 if by_user else 1
+        s = [v or 0 for v in row[n:]]
+        key = _make_key(row[0], ["user"] if by_user else [], row[1:n])
+        out[key] = Totals(int(s[0]), int(s[1]), int(s[2]), int(s[3]), float(s[4]))
+    return out
+
+
+def latency_sketches(
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    per: Sequence[str],
+    span_kinds: Sequence[str] | None = None,
+) -> dict[Key, DDSketch]:
+    """One merged latency sketch per key over minutes in ``[start, end)``."""
+    dims = [_ROLLUP_DIMS[d] for d in per]
+    stmt = select(Rollup.tenant, *dims, Rollup.latency_sketch).where(
+        Rollup.minute >= start - start % 60, Rollup.minute < end
+    )
+    stmt = _rollup_filters(stmt, filters, span_kinds)
+    out: dict[Key, DDSketch] = {}
+    for row in conn.execute(stmt):
+        key = _make_key(row[0], per, row[1:-1])
+        merged = out.setdefault(key, sketches.new_sketch())
+        if row[-1]:
+            merged.merge(sketches.decode(row[-1]))
+    return out

@@ -1,0 +1,261 @@
+"""Rule evaluation: one function per rule kind, from rollup aggregates to observations.
+
+An :class:`Observation` is one key's measured value against its threshold and whether it
+breaches; the state machine turns observations into pending / firing / resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Connection
+
+from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts.queries import Key, Totals, latency_sketches, totals
+from glassline.collector.alerts.windows import Span, budget_window, rolling
+
+__all__ = ["Observation", "budget_forecast", "evaluate_rule"]
+
+_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    key: Key
+    value: float
+    threshold: float
+    breached: bool
+    severity: str
+    window: Span
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def evaluate_rule(rule: cfg.Rule, conn: Connection, now: datetime) -> list[Observation]:
+    """Every observed key of ``rule`` at ``now`` (breaching or not)."""
+    return _EVALUATORS[rule.kind](rule, conn, now)
+
+
+def default_span_kinds(rule: cfg.Rule) -> list[str] | None:
+    """Which span kinds a rule reads when its filters do not say (documented in alerts.md)."""
+    if rule.kind == "latency":
+        return ["stage"] if "stage" in rule.per and "model" not in rule.per else ["llm"]
+    if rule.kind in ("error_rate", "retry_rate", "absent"):
+        return ["llm"]
+    if rule.kind == "spike" and rule.metric != "cost":
+        return ["llm"]
+    return None  # cost and cache lookups are counted on whichever span carries them
+
+
+def _budget(rule: cfg.BudgetRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = budget_window(now, rule.window, rule.timezone)
+    out = []
+    for key, t in totals(conn, span.start, span.end, rule.filters, rule.per).items():
+        out.append(budget_observation(rule, key, t.cost_usd, span))
+    return out
+
+
+def budget_observation(rule: cfg.BudgetRule, key: Key, spend: float, span: Span) -> Observation:
+    critical = spend >= rule.limit_usd
+    warned = rule.warn_usd is not None and spend >= rule.warn_usd
+    threshold = rule.limit_usd if critical or rule.warn_usd is None else rule.warn_usd
+    exhaustion, text = budget_forecast(rule, spend, span)
+    return Observation(
+        key=key,
+        value=round(spend, 6),
+        threshold=threshold,
+        breached=critical or warned,
+        severity="critical" if critical else "warning",
+        window=span,
+        extra={"forecast": text, "forecast_exhaustion": exhaustion, "spend_usd": spend},
+    )
+
+
+def budget_forecast(rule: cfg.BudgetRule, spend: float, span: Span) -> tuple[int | None, str]:
+    """(Unix time the limit is reached at the current burn rate, or None; a sentence)."""
+    if spend >= rule.limit_usd:
+        return None, f"the {rule.window} budget of ${rule.limit_usd:g} is exhausted"
+    rate = spend / span.elapsed  # USD per second since the window opened
+    if rate <= 0:
+        return None, "no spend yet in this window"
+    at = span.end + int((rule.limit_usd - spend) / rate)
+    per_hour = f"${rate * 3600:.2f}/h"
+    if rule.window in ("1h", "24h"):
+        return at, f"at {per_hour} the {rule.window} limit is reached in {_human(at - span.end)}"
+    if at >= span.full_end:
+        return None, f"at {per_hour} the {rule.window} budget lasts the whole period"
+    local = datetime.fromtimestamp(at).astimezone(ZoneInfo(rule.timezone))
+    period = "monthly" if rule.window == "calendar_month" else "daily"
+    when = f"on day {local.day}" if period == "monthly" else f"at {local:%H:%M}"
+    return at, f"at this rate the {period} budget is exhausted {when} ({local:%Y-%m-%d %H:%M %Z})"
+
+
+def _human(seconds: int) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{max(1, seconds // 60)} minutes"
+
+
+def _latency(rule: cfg.LatencyRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = rolling(now, rule.window)
+    q = _QUANTILES[rule.quantile]
+    kinds = default_span_kinds(rule)
+    out = []
+    for key, merged in latency_sketches(
+        conn, span.start, span.end, rule.filters, rule.per, kinds
+    ).items():
+        if merged.count < rule.min_count:
+            continue
+        value = float(merged.get_quantile_value(q) or 0.0)
+        out.append(_compare(key, round(value, 3), rule.threshold_ms, rule, span, above=True))
+    return out
+
+
+def _compare(
+    key: Key,
+    value: float,
+    threshold: float,
+    rule: cfg.Rule,
+    span: Span,
+    *,
+    above: bool,
+    **extra: Any,
+) -> Observation:
+    breached = value > threshold if above else value < threshold
+    return Observation(key, value, threshold, breached, rule.severity, span, extra)
+
+
+def _error_rate(rule: cfg.ErrorRateRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = rolling(now, rule.window)
+    found = totals(conn, span.start, span.end, rule.filters, rule.per, default_span_kinds(rule))
+    out = []
+    for key, t in found.items():
+        if t.count >= rule.min_requests:
+            ratio = round(t.errors / t.count, 6)
+            out.append(_compare(key, ratio, rule.threshold, rule, span, above=True, count=t.count))
+    return out
+
+
+def _cache_hit_rate(
+    rule: cfg.CacheHitRateRule, conn: Connection, now: datetime
+) -> list[Observation]:
+    span = rolling(now, rule.window)
+    found = totals(conn, span.start, span.end, rule.filters, rule.per, default_span_kinds(rule))
+    out = []
+    for key, t in found.items():
+        if t.cache_lookups >= rule.min_lookups:
+            ratio = round(t.cache_hits / t.cache_lookups, 6)
+            out.append(_compare(key, ratio, rule.below, rule, span, above=False))
+    return out
+
+
+def _retry_rate(rule: cfg.RetryRateRule, conn: Connection, now: datetime) -> list[Observation]:
+    # Retries are counted on the span that wrapped the attempts, whatever its kind, so the
+    # numerator reads every kind while requests are the LLM calls.
+    span = rolling(now, rule.window)
+    requests = totals(conn, span.start, span.end, rule.filters, rule.per, default_span_kinds(rule))
+    every = rule.filters.model_copy(update={"span_kind": None})
+    retries = totals(conn, span.start, span.end, every, rule.per, None)
+    out = []
+    for key, t in requests.items():
+        if t.count < rule.min_requests:
+            continue
+        ratio = round(retries.get(key, Totals()).retries / t.count, 6)
+        out.append(_compare(key, ratio, rule.above, rule, span, above=True, count=t.count))
+    return out
+
+
+def _metric(metric: str, t: Totals) -> float:
+    if metric == "cost":
+        return t.cost_usd
+    if metric == "requests":
+        return float(t.count)
+    return t.tokens / t.count if t.count else 0.0
+
+
+def _spike(rule: cfg.SpikeRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = rolling(now, rule.window)
+    kinds = default_span_kinds(rule)
+    current = totals(conn, span.start, span.end, rule.filters, rule.per, kinds)
+    baselines = _baselines(rule, conn, now, kinds)
+    out = []
+    for key, t in current.items():
+        base = baselines.get(key)
+        if t.count < rule.min_requests or base is None or base <= rule.min_baseline or base <= 0:
+            continue
+        value = round(_metric(rule.metric, t), 6)
+        threshold = round(base * rule.factor, 6)
+        out.append(_compare(key, value, threshold, rule, span, above=True, baseline=base))
+    return out
+
+
+def _baselines(
+    rule: cfg.SpikeRule, conn: Connection, now: datetime, kinds: list[str] | None
+) -> dict[Key, float]:
+    def window_values(offset: timedelta) -> dict[Key, float]:
+        w = rolling(now, rule.window, offset)
+        found = totals(conn, w.start, w.end, rule.filters, rule.per, kinds)
+        return {k: _metric(rule.metric, t) for k, t in found.items()}
+
+    if isinstance(rule.baseline, cfg.OffsetBaseline):
+        return window_values(rule.baseline.offset)
+    # EWMA over the preceding windows, oldest first; a key absent from a window counts as 0.
+    periods = [window_values(rule.window * i) for i in range(rule.baseline.periods, 0, -1)]
+    keys = {k for p in periods for k in p}
+    alpha = rule.baseline.alpha
+    out: dict[Key, float] = {}
+    for key in keys:
+        ewma: float | None = None
+        for p in periods:
+            v = p.get(key, 0.0)
+            ewma = v if ewma is None else alpha * v + (1 - alpha) * ewma
+        out[key] = ewma or 0.0
+    return out
+
+
+def _absent(rule: cfg.AbsentRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = rolling(now, rule.window)
+    kinds = default_span_kinds(rule)
+    seen = totals(
+        conn,
+        span.start - int(rule.lookback.total_seconds()),
+        span.start,
+        rule.filters,
+        rule.per,
+        kinds,
+    )
+    current = totals(conn, span.start, span.end, rule.filters, rule.per, kinds)
+    keys: set[Key] = set(seen) | set(current) | set(_named_keys(rule))
+    out = []
+    for key in sorted(keys):
+        count = float(current.get(key, Totals()).count)
+        out.append(Observation(key, count, 0.0, count == 0, rule.severity, span))
+    return out
+
+
+def _named_keys(rule: cfg.AbsentRule) -> Iterable[Key]:
+    """Keys spelled out completely by the filters are expected even if never seen."""
+    tenants = rule.filters.tenant or []
+    combos: list[list[tuple[str, str]]] = [[("tenant", t)] for t in tenants]
+    for dim in rule.per:
+        values = getattr(rule.filters, dim)
+        if not values:
+            return []
+        combos = [[*c, (dim, v)] for c in combos for v in values]
+    return [tuple(sorted(c)) for c in combos]
+
+
+_EVALUATORS: dict[str, Callable[[Any, Connection, datetime], list[Observation]]] = {
+    "budget": _budget,
+    "latency": _latency,
+    "error_rate": _error_rate,
+    "cache_hit_rate": _cache_hit_rate,
+    "retry_rate": _retry_rate,
+    "spike": _spike,
+    "absent": _absent,
+}

@@ -1,0 +1,45 @@
+"""Evaluation windows: rolling, or calendar day / month in a time zone, in Unix seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+__all__ = ["Span", "budget_window", "rolling"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """``[start, end)`` in Unix seconds; ``full_end`` is where a calendar window closes."""
+
+    start: int
+    end: int
+    full_end: int
+
+    @property
+    def elapsed(self) -> int:
+        return max(1, self.end - self.start)
+
+
+def rolling(now: datetime, length: timedelta, offset: timedelta = timedelta(0)) -> Span:
+    end = int((now - offset).timestamp())
+    start = end - int(length.total_seconds())
+    return Span(start, end, end)
+
+
+def budget_window(now: datetime, window: str, timezone: str) -> Span:
+    """The window a budget rule sums spend over at ``now``."""
+    if window == "1h":
+        return rolling(now, timedelta(hours=1))
+    if window == "24h":
+        return rolling(now, timedelta(hours=24))
+    local = now.astimezone(ZoneInfo(timezone))
+    if window == "calendar_day":
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=1, hours=3)).replace(hour=0)  # DST-safe next midnight
+    else:
+        start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        nxt = (start + timedelta(days=32)).replace(day=1)
+        end = nxt
+    return Span(int(start.timestamp()), int(now.timestamp()), int(end.timestamp()))
