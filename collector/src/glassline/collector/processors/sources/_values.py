@@ -1,0 +1,106 @@
+"""Shared shapes of the mapping tables, and value coercion that never raises.
+
+Spans come from many libraries and from hand-written code, so every number may arrive as a
+string, a float, a bool, NaN or a negative value. These helpers turn a raw attribute value into
+a clean one or ``None``; ``None`` means "ignore it", never "fail".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from glassline.collector.records import AttributeValue
+
+Transform = Callable[[AttributeValue], AttributeValue]
+
+
+class Rename(NamedTuple):
+    """``source name -> canonical name``; lower ``priority`` wins when several aliases meet."""
+
+    canonical: str
+    priority: int = 50
+    transform: Transform | None = None
+
+
+@dataclass(slots=True)
+class Hints:
+    """What a source's own vocabulary says about a span beyond plain renames."""
+
+    kind: str | None = None
+    stage: str | None = None
+    operation: str | None = None
+
+
+def to_count(value: object) -> int | None:
+    """A token count: a non-negative int from int, integral float or numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value >= 0 else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            return to_count(float(text))
+        except ValueError:
+            return None
+    return None
+
+
+def to_amount(value: object) -> float | None:
+    """A money or duration amount: a finite non-negative float, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def to_text(value: object) -> str | None:
+    """A non-empty string (numbers are accepted and stringified), else None."""
+    if isinstance(value, str):
+        text = value.strip()
+        return text or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def seconds_to_ms(value: AttributeValue) -> AttributeValue:
+    amount = to_amount(value)
+    return None if amount is None else amount * 1000.0
+
+
+def as_list(value: AttributeValue) -> AttributeValue:
+    """A single finish reason becomes the list the conventions expect."""
+    if isinstance(value, list):
+        return value
+    text = to_text(value)
+    return None if text is None else [text]
+
+
+def json_object(value: object) -> dict[str, Any] | None:
+    """A JSON object from a string attribute (or an already-decoded dict), else None."""
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str) or not value.lstrip().startswith("{"):
+        return None
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
