@@ -1,0 +1,96 @@
+"""``glassline-collector``: run the collector, check a config, create API keys."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from glassline.collector.config import CollectorConfig, load_config
+from glassline.collector.errors import ConfigError
+
+__all__ = ["main"]
+
+_EXAMPLES = """\
+examples:
+  glassline-collector --config collector.yaml        run (OTLP gRPC :4317, HTTP :4318)
+  glassline-collector check-config --config collector.yaml
+                                                     validate, print every error with its path
+  glassline-collector keygen --tenant acme           new API key + the hash for the config
+
+environment:
+  GLASSLINE_CONFIG=collector.yaml                    config file when --config is not given
+  GLASSLINE__SERVER__HTTP_PORT=8080                  override any setting (levels split by __)
+  GLASSLINE_API_KEYS="acme=<key>,globex=sha256:<hex>"  add tenant keys
+  GLASSLINE_ADMIN_KEYS="<key>"                       add admin keys (read every tenant)
+
+exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", metavar="FILE", default=argparse.SUPPRESS,
+        help="YAML config file (see collector.example.yaml); env overrides apply on top",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="glassline-collector",
+        description="OTLP collector for LLM telemetry: receives traces over gRPC and HTTP, "
+        "normalizes, prices and redacts them, and stores spans, traces and rollups.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the collector (the default)")
+    sub.add_parser(
+        "check-config", parents=[common], help="validate the config and exit (2 if invalid)"
+    )
+    keygen = sub.add_parser("keygen", help="create an API key and its sha256 hash for the config")
+    keygen.add_argument("--tenant", required=True, help="tenant the key belongs to")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "keygen":
+        return _keygen(args.tenant)
+    path = getattr(args, "config", None) or os.environ.get("GLASSLINE_CONFIG")
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        print(f"glassline-collector: {exc.message}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        print(f"{path or '(defaults)'}: configuration is valid")
+        return 0
+    from glassline.collector.server import run  # heavy imports only when running
+
+    run(config)
+    return 0
+
+
+def _load(path: str | None) -> CollectorConfig:
+    from glassline.collector.auth import Keyring
+
+    config = load_config(path)
+    Keyring.from_config(config.auth)  # key specs are checked here: env refs, hash format
+    return config
+
+
+def _keygen(tenant: str) -> int:
+    from glassline.collector.auth import generate_key, hash_key
+
+    key = generate_key()
+    print(f"API key for tenant {tenant!r} (give it to the app; it is not stored anywhere):")
+    print(f"  {key}")
+    print("Add its hash to the collector config:")
+    print(f"  auth:\n    tenants:\n      {tenant}:\n        - {hash_key(key)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The collector's configuration: one pydantic model tree, validated at startup.
+
+Loaded from YAML, then overridden from the environment: ``GLASSLINE__SERVER__GRPC_PORT=4317``
+sets ``server.grpc_port`` (``__`` separates levels; values are parsed as YAML scalars), and
+``GLASSLINE_API_KEYS="acme=<key>,globex=sha256:<hex>"`` / ``GLASSLINE_ADMIN_KEYS`` add keys.
+Every problem is reported at once with its path, e.g.
+``server.grpc_port: Input should be less than 65536 (got 70000)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from glassline.collector.errors import ConfigError
+from glassline.collector.storage.config import StorageConfig
+
+__all__ = [
+    "AuthConfig",
+    "CollectorConfig",
+    "JobsConfig",
+    "LimitsConfig",
+    "LoggingConfig",
+    "ServerConfig",
+    "StorageConfig",
+    "TlsConfig",
+    "format_validation_error",
+    "load_config",
+]
+
+ENV_PREFIX = "GLASSLINE__"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(_Model):
+    """Serve both receivers over TLS with this PEM certificate chain and private key."""
+
+    cert_file: Path
+    key_file: Path
+
+    @field_validator("cert_file", "key_file")
+    @classmethod
+    def _readable(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    grpc_port: int = Field(4317, ge=0, lt=65536)
+    http_port: int = Field(4318, ge=0, lt=65536)
+    workers: int = Field(1, ge=1, le=64)
+    grpc_threads: int = Field(16, ge=1, le=256)
+    max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_inflight_requests: int = Field(64, ge=1)
+    retry_after_s: float = Field(1.0, gt=0, le=300)
+    shutdown_grace_s: float = Field(30.0, ge=0)
+    tls: TlsConfig | None = None
+
+    @model_validator(mode="after")
+    def _message_fits_inflight(self) -> ServerConfig:
+        if self.max_message_bytes > self.max_inflight_bytes:
+            raise ValueError("max_message_bytes must not exceed max_inflight_bytes")
+        return self
+
+
+class AuthConfig(_Model):
+    """API keys. Each key is a plain key, ``sha256:<64 hex>`` (its hash), or ``env:VAR``."""
+
+    tenants: dict[str, list[str]] = Field(default_factory=dict)
+    admin_keys: list[str] = Field(default_factory=list)
+    # Requests without any key go to this tenant; for local demos only (unknown keys still fail).
+    anonymous_tenant: str | None = None
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, tenants: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in tenants:
+            if not name or len(name) > 128:
+                raise ValueError(f"tenant name must be 1-128 characters: {name!r}")
+        return tenants
+
+
+class LimitsConfig(_Model):
+    """Per-request and per-span limits applied at ingest."""
+
+    max_spans_per_request: int = Field(10_000, ge=1)
+    max_attributes_per_span: int = Field(256, ge=1)
+    max_events_per_span: int = Field(128, ge=0)
+    max_attribute_length: int = Field(16_384, ge=16)  # characters; longer values are truncated
+    truncation_marker: str = "…[truncated]"
+
+
+class JobsConfig(_Model):
+    """Background jobs; each runs in one replica at a time under a database lease."""
+
+    retention_interval_s: float = Field(3600.0, gt=0)
+    alerts_interval_s: float = Field(15.0, gt=0)
+    lease_ttl_s: float = Field(120.0, gt=0)
+
+
+class LoggingConfig(_Model):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class CollectorConfig(_Model):
+    """The whole collector configuration (``collector.example.yaml`` documents each field)."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+
+def format_validation_error(error: ValidationError) -> list[str]:
+    """One ``path: message (got value)`` line per problem."""
+    problems = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        line = f"{path or '<root>'}: {item['msg']}"
+        if item["type"] not in ("missing", "extra_forbidden") and "input" in item:
+            got = item["input"]
+            if not isinstance(got, dict | list):
+                line += f" (got {got!r})" if isinstance(got, str) else f" (got {got})"
+        problems.append(line)
+    return problems
+
+
+def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                problems.append(f"{name}: {'.'.join(path)} is not a section")
+                break
+            node = child
+        else:
+            node[path[-1]] = value
+    return problems
+
+
+def _env_keys(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    auth = data.setdefault("auth", {})
+    if not isinstance(auth, dict):
+        return []
+    for i, pair in enumerate(filter(None, environ.get("GLASSLINE_API_KEYS", "").split(","))):
+        tenant, sep, key = pair.strip().partition("=")
+        if not sep or not tenant or not key:
+            problems.append(f"GLASSLINE_API_KEYS[{i}]: expected tenant=key")
+            continue
+        auth.setdefault("tenants", {}).setdefault(tenant, []).append(key)
+    admin = [k.strip() for k in environ.get("GLASSLINE_ADMIN_KEYS", "").split(",") if k.strip()]
+    if admin:
+        auth.setdefault("admin_keys", []).extend(admin)
+    return problems
+
+
+def load_config(
+    source: str | Path | Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> CollectorConfig:
+    """Read YAML (a path) or a mapping, apply environment overrides, validate everything.
+
+    Raises :class:`ConfigError` listing every problem with its path.
+    """
+    environ = os.environ if environ is None else environ
+    if source is None:
+        data: Any = {}
+    elif isinstance(source, Mapping):
+        data = _deep_copy(source)
+    else:
+        try:
+            data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError([f"{source}: cannot read ({exc.strerror})"]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"{source}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(["<root>: the configuration must be a mapping"])
+    problems = _env_overrides(data, environ) + _env_keys(data, environ)
+    try:
+        config = CollectorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems + format_validation_error(exc)) from None
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value

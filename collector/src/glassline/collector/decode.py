@@ -1,0 +1,328 @@
+"""OTLP ExportTraceServiceRequest (protobuf or OTLP/JSON) -> ``list[SpanRecord]``.
+
+Validation is per span: a bad span is rejected, counted with a reason, and the rest of the
+request is kept (reported back as OTLP ``partial_success``). Only a request that cannot be
+read at all raises, and then only :class:`PermanentError`.
+
+The protobuf runtime rejects a whole message when any string in it is not UTF-8, so when the
+fast whole-message parse fails we walk the wire format ourselves down to each span
+(:mod:`glassline.collector._wire`) and parse spans one by one. OTLP/JSON follows the spec:
+hex trace/span ids, 64-bit integers as strings or numbers, enums as numbers or names,
+lowerCamelCase (or original) field names, unknown fields ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.json_format import ParseDict
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from glassline.collector._wire import WireError, length_delimited_fields
+from glassline.collector.errors import PermanentError
+from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.instrumentation import attributes as attrs
+
+__all__ = ["DecodeResult", "decode_json", "decode_protobuf", "decode_request"]
+
+_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUSES = ("unset", "ok", "error")
+_MAX_NS = 2**63 - 1  # the store keeps nanoseconds in signed 64-bit columns
+_MAX_DEPTH = 8  # nested arrays / kvlists deeper than this are stored as a marker
+_NAME_LEN = 512
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
+
+
+@dataclass(slots=True)
+class DecodeResult:
+    """Spans accepted for processing, and what was rejected and why."""
+
+    records: list[SpanRecord] = field(default_factory=list)
+    rejected: Counter[str] = field(default_factory=Counter)
+    first_error: str | None = None
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(self.rejected.values())
+
+    def reject(self, reason: str, detail: str, count: int = 1) -> None:
+        self.rejected[reason] += count
+        if self.first_error is None:
+            self.first_error = detail
+
+    def partial_message(self) -> str:
+        """The OTLP ``partial_success.error_message``: counts by reason and the first error."""
+        if not self.rejected:
+            return ""
+        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
+        return f"rejected {self.rejected_count} span(s) ({counts}); first: {self.first_error}"
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# --- protobuf --------------------------------------------------------------------------------
+
+
+def decode_protobuf(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
+    """Decode a binary ExportTraceServiceRequest for ``tenant``."""
+    try:
+        request = ExportTraceServiceRequest.FromString(body)
+    except (DecodeError, RecursionError):
+        return _decode_protobuf_span_by_span(body, tenant, max_spans)
+    return decode_request(request, tenant, max_spans=max_spans)
+
+
+def decode_request(
+    request: ExportTraceServiceRequest, tenant: str, *, max_spans: int
+) -> DecodeResult:
+    """Convert an already parsed request."""
+    total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+    _check_span_count(total, max_spans)
+    result = DecodeResult()
+    for rs in request.resource_spans:
+        resource = _attributes(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            _convert_spans(ss.spans, tenant, resource, ss.scope.name or None, result)
+    return result
+
+
+def _check_span_count(total: int, max_spans: int) -> None:
+    if total > max_spans:
+        raise PermanentError(
+            f"request has {total} spans; the limit is {max_spans} per request "
+            "(lower the exporter's batch size)",
+            http_status=413,
+        )
+
+
+def _convert_spans(
+    spans: Iterable[Span],
+    tenant: str,
+    resource: dict[str, Any],
+    scope: str | None,
+    result: DecodeResult,
+) -> None:
+    service = resource.get(attrs.SERVICE_NAME)
+    service = str(service)[:256] if service is not None else None
+    for span in spans:
+        try:
+            result.records.append(_convert_span(span, tenant, resource, service, scope))
+        except _Reject as rej:
+            result.reject(rej.reason, rej.detail)
+        except RecursionError:
+            result.reject("malformed_span", "span nested too deeply")
+
+
+def _convert_span(
+    span: Span, tenant: str, resource: dict[str, Any], service: str | None, scope: str | None
+) -> SpanRecord:
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        raise _Reject("invalid_trace_id", f"span {span.name[:64]!r}: trace_id must be 16 bytes")
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        raise _Reject("invalid_span_id", f"span {span.name[:64]!r}: span_id must be 8 bytes")
+    if len(parent) not in (0, 8):
+        raise _Reject(
+            "invalid_parent_span_id", f"span {span.name[:64]!r}: parent_span_id must be 8 bytes"
+        )
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if start == 0 or end == 0 or start > _MAX_NS or end > _MAX_NS:
+        raise _Reject("invalid_timestamp", f"span {span.name[:64]!r}: start/end time missing")
+    if end < start:
+        raise _Reject("end_before_start", f"span {span.name[:64]!r}: ends before it starts")
+    status_code = span.status.code
+    return SpanRecord(
+        tenant=tenant,
+        trace_id=trace_id.hex(),
+        span_id=span_id.hex(),
+        parent_span_id=parent.hex() if parent and parent != _ZERO_SPAN else None,
+        name=span.name[:_NAME_LEN],
+        start_ns=start,
+        end_ns=end,
+        otel_kind=_KINDS[span.kind] if 0 < span.kind < len(_KINDS) else "INTERNAL",
+        status=_STATUSES[status_code] if 0 <= status_code < 3 else "unset",
+        status_message=span.status.message or None,
+        service=service,
+        scope=scope,
+        attributes=_attributes(span.attributes),
+        events=[
+            SpanEvent(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
+        ],
+        resource=dict(resource),
+    )
+
+
+def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        if kv.key:
+            out[kv.key] = _value(kv.value, 0)
+    return out
+
+
+def _value(v: AnyValue, depth: int) -> Any:
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "int_value":
+        return v.int_value
+    if kind == "double_value":
+        return v.double_value
+    if kind == "bool_value":
+        return v.bool_value
+    if depth >= _MAX_DEPTH and kind in ("array_value", "kvlist_value"):
+        return "[nested too deeply]"
+    if kind == "array_value":
+        return [_value(x, depth + 1) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: _value(kv.value, depth + 1) for kv in v.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode("ascii")
+    return None
+
+
+def _decode_protobuf_span_by_span(body: bytes, tenant: str, max_spans: int) -> DecodeResult:
+    """Slow path: parse each resource, scope and span alone so one bad string costs one span."""
+    try:
+        tree = [
+            (rs, [(ss, length_delimited_fields(ss, 2)) for ss in length_delimited_fields(rs, 2)])
+            for rs in length_delimited_fields(body, 1)
+        ]
+    except WireError as exc:
+        raise PermanentError(f"malformed protobuf: {exc}") from None
+    _check_span_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
+    result = DecodeResult()
+    for rs_bytes, scope_spans in tree:
+        resource = _lenient_resource(rs_bytes)
+        for ss_bytes, span_blobs in scope_spans:
+            if resource is None:
+                result.reject("malformed_resource", "resource is not valid OTLP", len(span_blobs))
+                continue
+            scope = _lenient_scope(ss_bytes)
+            spans = []
+            for blob in span_blobs:
+                try:
+                    spans.append(Span.FromString(blob))
+                except (DecodeError, RecursionError):
+                    result.reject("malformed_span", "span is not valid OTLP (bad UTF-8?)")
+            _convert_spans(spans, tenant, resource, scope, result)
+    return result
+
+
+def _lenient_resource(rs_bytes: bytes) -> dict[str, Any] | None:
+    try:
+        blobs = length_delimited_fields(rs_bytes, 1)
+        resource = Resource()
+        for blob in blobs:
+            resource.MergeFromString(blob)
+        return _attributes(resource.attributes)
+    except (WireError, DecodeError, RecursionError):
+        return None
+
+
+def _lenient_scope(ss_bytes: bytes) -> str | None:
+    try:
+        blobs = length_delimited_fields(ss_bytes, 1)
+        return InstrumentationScope.FromString(blobs[-1]).name or None if blobs else None
+    except (WireError, DecodeError, RecursionError):
+        return None  # the scope name is optional; a bad one does not cost the spans
+
+
+# --- OTLP/JSON ------------------------------------------------------------------------------
+
+
+def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
+    """Decode an OTLP/JSON ExportTraceServiceRequest for ``tenant``."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise PermanentError(f"malformed JSON: {str(exc)[:200]}") from None
+    if not isinstance(doc, dict):
+        raise PermanentError("an OTLP/JSON request must be an object with 'resourceSpans'")
+    resource_spans = _list_field(doc, "resourceSpans", "resource_spans")
+    tree = []
+    for rs in resource_spans:
+        rs = rs if isinstance(rs, dict) else {}
+        scope_spans = [
+            ss if isinstance(ss, dict) else {}
+            for ss in _list_field(rs, "scopeSpans", "scope_spans")
+        ]
+        tree.append((rs, [(ss, _list_field(ss, "spans", "spans")) for ss in scope_spans]))
+    _check_span_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
+    result = DecodeResult()
+    for rs, scope_spans in tree:
+        resource = _json_message(rs.get("resource") or {}, Resource)
+        for ss, spans in scope_spans:
+            if resource is None:
+                result.reject("malformed_resource", "resource is not valid OTLP/JSON", len(spans))
+                continue
+            scope = _json_message(ss.get("scope") or {}, InstrumentationScope)
+            parsed = []
+            for item in spans:
+                try:
+                    parsed.append(_json_span(item))
+                except _Reject as rej:
+                    result.reject(rej.reason, rej.detail)
+            scope_name = (scope.name or None) if scope is not None else None
+            _convert_spans(parsed, tenant, _attributes(resource.attributes), scope_name, result)
+    return result
+
+
+def _list_field(doc: dict[str, Any], camel: str, snake: str) -> list[Any]:
+    value = doc.get(camel, doc.get(snake))
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PermanentError(f"'{camel}' must be a list")
+    return value
+
+
+def _json_message(value: Any, cls: type[Any]) -> Any:
+    try:
+        return ParseDict(value, cls(), ignore_unknown_fields=True)
+    except Exception:  # json_format raises ParseError, TypeError, ValueError, RecursionError...
+        return None
+
+
+def _json_span(item: Any) -> Span:
+    if not isinstance(item, dict):
+        raise _Reject("malformed_span", "a span must be a JSON object")
+    item = dict(item)
+    item.pop("links", None)  # not stored; their hex ids would need the same treatment
+    for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
+        snake_value = item.pop(snake, "")
+        item[camel] = _hex_to_b64(item.get(camel, snake_value), camel)
+    parent = item.pop("parentSpanId", item.pop("parent_span_id", ""))
+    if parent:
+        item["parentSpanId"] = _hex_to_b64(parent, "parentSpanId")
+    try:
+        return ParseDict(item, Span(), ignore_unknown_fields=True)
+    except Exception as exc:  # see _json_message
+        raise _Reject("malformed_span", f"span is not valid OTLP/JSON: {str(exc)[:200]}") from None
+
+
+def _hex_to_b64(value: Any, name: str) -> str:
+    reason = "invalid_trace_id" if name == "traceId" else "invalid_span_id"
+    if not isinstance(value, str):
+        raise _Reject(reason, f"{name} must be a hex string")
+    try:
+        raw = binascii.unhexlify(value)
+    except (binascii.Error, ValueError):
+        raise _Reject(reason, f"{name} is not hex: {value[:40]!r}") from None
+    return base64.b64encode(raw).decode("ascii")

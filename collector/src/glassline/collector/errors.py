@@ -1,0 +1,82 @@
+"""The collector's error classes and how each maps onto the wire.
+
+::
+
+    GlasslineError                 base of everything the collector raises on purpose
+    ├── RetryableError             the client should send the same data again later
+    │                              gRPC UNAVAILABLE (or RESOURCE_EXHAUSTED when overloaded),
+    │                              HTTP 503 (or 429), both with a retry delay
+    ├── PermanentError             the request itself is wrong; sending it again will not help
+    │   │                          gRPC INVALID_ARGUMENT, HTTP 400 (413 / 415 via http_status)
+    ├── AuthError                  missing or unknown API key: gRPC UNAUTHENTICATED, HTTP 401
+    └── ConfigError                the configuration is invalid; carries every problem found
+
+A receiver catches ``GlasslineError`` and answers with :attr:`grpc_code` / :attr:`http_status`
+and :attr:`message`; anything else is a bug, logged and answered as retryable so no data that
+the client still holds is lost.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "GlasslineError",
+    "PermanentError",
+    "RetryableError",
+]
+
+
+class GlasslineError(Exception):
+    """Base class; ``message`` is safe to send to the client (never payload content)."""
+
+    grpc_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RetryableError(GlasslineError):
+    """A transient failure: the data was NOT accepted and should be sent again.
+
+    ``overloaded=True`` means the collector refused the work to keep its memory bounded
+    (RESOURCE_EXHAUSTED / 429); otherwise something downstream failed (UNAVAILABLE / 503).
+    """
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0, overloaded: bool = False):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        self.overloaded = overloaded
+        self.grpc_code = (
+            grpc.StatusCode.RESOURCE_EXHAUSTED if overloaded else grpc.StatusCode.UNAVAILABLE
+        )
+        self.http_status = 429 if overloaded else 503
+
+
+class PermanentError(GlasslineError):
+    """The request is malformed or too large; resending it unchanged will fail again."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, message: str, *, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class AuthError(GlasslineError):
+    """No API key, or one the collector does not know."""
+
+    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    http_status = 401
+
+
+class ConfigError(GlasslineError):
+    """Invalid configuration. ``problems`` lists every error, each as ``path: message``."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems

@@ -1,0 +1,88 @@
+"""The collector's own Prometheus metrics, served on ``GET /metrics``.
+
+Each collector gets its own registry, so several can live in one process (tests). With
+``server.workers > 1`` the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start
+and every worker reports the sum over all workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    """Every metric the collector exports; names start with ``glassline_``."""
+
+    def __init__(self) -> None:
+        self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "glassline_requests", "Export requests by transport and outcome.",
+            ["transport", "outcome"], registry=r,
+        )  # fmt: skip
+        self.received = Counter(
+            "glassline_spans_received", "Spans in export requests that were read.",
+            ["transport"], registry=r,
+        )  # fmt: skip
+        self.accepted = Counter(
+            "glassline_spans_accepted", "Spans that passed validation.", registry=r
+        )
+        self.rejected = Counter(
+            "glassline_spans_rejected", "Spans rejected at decode, by reason.",
+            ["reason"], registry=r,
+        )  # fmt: skip
+        self.dropped = Counter(
+            "glassline_spans_dropped", "Spans a processor dropped on purpose.",
+            ["processor"], registry=r,
+        )  # fmt: skip
+        self.stored = Counter("glassline_spans_stored", "Spans newly written.", registry=r)
+        self.duplicates = Counter(
+            "glassline_spans_duplicate", "Spans already stored (client retries).", registry=r
+        )
+        self.batch_failures = Counter(
+            "glassline_batch_failures", "Batches failed (answered retryable), by step.",
+            ["step"], registry=r,
+        )  # fmt: skip
+        self.redactions = Counter(
+            "glassline_redactions", "PII entities redacted, by entity type.",
+            ["entity"], registry=r,
+        )  # fmt: skip
+        self.step_seconds = Histogram(
+            "glassline_step_seconds", "Time per batch in each pipeline step.",
+            ["step"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.processing_seconds = Histogram(
+            "glassline_processing_seconds", "Decode to durable commit, per request.",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.inflight_requests = Gauge(
+            "glassline_inflight_requests", "Export requests being processed.",
+            registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.inflight_bytes = Gauge(
+            "glassline_inflight_bytes", "Bytes of export requests being processed.",
+            registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+
+    def render(self) -> tuple[bytes, str]:
+        """The exposition text and its content type."""
+        if self._multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

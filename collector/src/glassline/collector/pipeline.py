@@ -1,0 +1,178 @@
+"""From decoded spans to a durable commit: admission, processors in order, then the store.
+
+``Pipeline.consume`` is the one callable receivers are given. It returns only after the store
+committed the batch, so a receiver that answers success after it returns has made the
+acknowledged spans durable. Any failure after decoding becomes a :class:`RetryableError`: the
+client keeps its data and sends it again; the server never crashes on a bad batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from glassline.collector.auth import Principal
+from glassline.collector.errors import RetryableError
+from glassline.collector.metrics import Metrics
+from glassline.collector.processors.base import Processor
+from glassline.collector.records import SpanRecord
+from glassline.instrumentation import attributes as attrs
+
+__all__ = ["Admission", "ConsumeResult", "Pipeline", "SpanSink"]
+
+_log = logging.getLogger(__name__)
+
+
+class SpanSink(Protocol):
+    """What the pipeline writes to: the store (``glassline.collector.storage.store.Store``)."""
+
+    def write(self, batch: list[SpanRecord]) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumeResult:
+    stored: int
+    duplicates: int
+    dropped: int
+
+
+class Pipeline:
+    """Runs ``processors`` in order on each batch, then writes it to ``sink`` in one commit."""
+
+    def __init__(
+        self,
+        processors: Sequence[Processor],
+        sink: SpanSink | None,
+        metrics: Metrics,
+        *,
+        retry_after_s: float = 1.0,
+    ) -> None:
+        self.processors = list(processors)
+        self._sink = sink
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        self._step_timers = {
+            name: metrics.step_seconds.labels(name)
+            for name in [p.name for p in self.processors] + ["store"]
+        }
+
+    def consume(self, principal: Principal, records: list[SpanRecord]) -> ConsumeResult:
+        """Process and store ``records`` of ``principal``; raises RetryableError on failure."""
+        batch = records
+        dropped = 0
+        for processor in self.processors:
+            before = len(batch)
+            batch = self._run_step(processor.name, processor.process, batch)
+            if len(batch) < before:
+                dropped += before - len(batch)
+                self._metrics.dropped.labels(processor.name).inc(before - len(batch))
+        self._count_redactions(batch)
+        if self._sink is None or not batch:
+            return ConsumeResult(stored=0, duplicates=0, dropped=dropped)
+        written = self._run_step("store", self._sink.write, batch)
+        inserted = int(getattr(written, "inserted", len(batch)))
+        duplicates = int(getattr(written, "duplicates", 0))
+        self._metrics.stored.inc(inserted)
+        self._metrics.duplicates.inc(duplicates)
+        return ConsumeResult(stored=inserted, duplicates=duplicates, dropped=dropped)
+
+    def _run_step(self, step: str, fn: object, batch: list[SpanRecord]) -> object:
+        started = time.perf_counter()
+        try:
+            result = fn(batch)  # type: ignore[operator]
+        except Exception as exc:
+            self._metrics.batch_failures.labels(step).inc()
+            # Only the type: a message may quote span content, which must never reach the logs.
+            _log.error("pipeline step %s failed on a batch of %d spans: %s",
+                       step, len(batch), type(exc).__name__)  # fmt: skip
+            if isinstance(exc, RetryableError):
+                raise
+            message = "storage is unavailable" if step == "store" else f"processing failed ({step})"
+            raise RetryableError(
+                f"{message}; the data was not accepted, retry later",
+                retry_after_s=self._retry_after_s,
+            ) from exc
+        finally:
+            self._step_timers[step].observe(time.perf_counter() - started)
+        return result
+
+    def _count_redactions(self, batch: list[SpanRecord]) -> None:
+        counts: Counter[str] = Counter()
+        prefix = attrs.REDACTION_PREFIX
+        for span in batch:
+            for key, value in span.attributes.items():
+                if key.startswith(prefix) and isinstance(value, int):
+                    counts[key[len(prefix) :]] += value
+        for entity, n in counts.items():
+            self._metrics.redactions.labels(entity).inc(n)
+
+
+class Admission:
+    """Bounded in-flight work: refuse (retryable, overloaded) rather than buffer.
+
+    Counts requests and their bytes from the moment a receiver has read them until the answer
+    is sent, so memory held by requests stays under ``max_bytes``.
+    """
+
+    def __init__(
+        self, max_bytes: int, max_requests: int, metrics: Metrics, retry_after_s: float = 1.0
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_requests = max_requests
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.requests = 0
+
+    def _overloaded(self) -> RetryableError:
+        return RetryableError(
+            "collector is at its in-flight limit; retry later",
+            retry_after_s=self._retry_after_s,
+            overloaded=True,
+        )
+
+    @contextmanager
+    def admit(self, nbytes: int) -> Iterator[_Ticket]:
+        """Hold ``nbytes`` of in-flight capacity for the block; raises if full."""
+        with self._lock:
+            if self.requests >= self.max_requests or self.bytes + nbytes > self.max_bytes:
+                raise self._overloaded()
+            self.requests += 1
+            self.bytes += nbytes
+        ticket = _Ticket(self, nbytes)
+        self._metrics.inflight_requests.inc()
+        self._metrics.inflight_bytes.inc(nbytes)
+        try:
+            yield ticket
+        finally:
+            with self._lock:
+                self.requests -= 1
+                self.bytes -= ticket.nbytes
+            self._metrics.inflight_requests.dec()
+            self._metrics.inflight_bytes.dec(ticket.nbytes)
+
+    def _grow(self, ticket: _Ticket, extra: int) -> None:
+        with self._lock:
+            if self.bytes + extra > self.max_bytes:
+                raise self._overloaded()
+            self.bytes += extra
+            ticket.nbytes += extra
+        self._metrics.inflight_bytes.inc(extra)
+
+
+class _Ticket:
+    def __init__(self, admission: Admission, nbytes: int) -> None:
+        self._admission = admission
+        self.nbytes = nbytes
+
+    def grow(self, extra: int) -> None:
+        """Hold ``extra`` more bytes (e.g. after decompressing); raises if that is over the limit."""
+        if extra > 0:
+            self._admission._grow(self, extra)

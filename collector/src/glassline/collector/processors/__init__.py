@@ -1,0 +1,8 @@
+"""Pipeline steps: each takes a batch of spans and returns a batch (see :class:`Processor`)."""
+
+from __future__ import annotations
+
+from glassline.collector.processors.base import Processor
+from glassline.collector.processors.limits import LimitsProcessor
+
+__all__ = ["LimitsProcessor", "Processor"]

@@ -1,0 +1,122 @@
+"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+
+Requests arrive as raw bytes (no deserializer) so the decoder can reject single spans instead
+of the whole message. Answers: OK with ``partial_success`` when some spans were rejected;
+UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED / UNAVAILABLE with a
+``google.rpc.retryinfo-bin`` trailer that the stock exporter honours as its retry delay.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from glassline.collector.auth import Keyring, key_from_headers
+from glassline.collector.config import ServerConfig
+from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
+from glassline.collector.metrics import Metrics
+from glassline.collector.pipeline import Admission
+from glassline.collector.receivers._ingest import Ingest
+
+__all__ = ["GrpcReceiver"]
+
+_log = logging.getLogger(__name__)
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+
+class GrpcReceiver:
+    """A grpcio server with the TraceService; :meth:`start` binds and returns the port."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        keyring: Keyring,
+        admission: Admission,
+        ingest: Ingest,
+        metrics: Metrics,
+    ) -> None:
+        self._config = config
+        self._keyring = keyring
+        self._admission = admission
+        self._ingest = ingest
+        self._metrics = metrics
+        self._server: grpc.Server | None = None
+
+    def start(self) -> int:
+        cfg = self._config
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=cfg.grpc_threads, thread_name_prefix="grpc"),
+            options=[
+                # Twice the limit so a slightly large message gets our clear INVALID_ARGUMENT;
+                # gRPC itself refuses anything beyond before reading it.
+                ("grpc.max_receive_message_length", 2 * cfg.max_message_bytes),
+                ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
+            ],
+            maximum_concurrent_rpcs=cfg.max_inflight_requests + cfg.grpc_threads,
+        )
+        handler = grpc.unary_unary_rpc_method_handler(
+            self._export,
+            request_deserializer=None,
+            response_serializer=ExportTraceServiceResponse.SerializeToString,
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
+        )
+        address = f"{cfg.host}:{cfg.grpc_port}"
+        if cfg.tls is not None:
+            creds = grpc.ssl_server_credentials(
+                [(cfg.tls.key_file.read_bytes(), cfg.tls.cert_file.read_bytes())]
+            )
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
+        server.start()
+        self._server = server
+        return port
+
+    def stop(self, grace_s: float) -> None:
+        """Stop accepting; wait up to ``grace_s`` for in-flight exports to finish."""
+        if self._server is not None:
+            self._server.stop(grace_s).wait()
+
+    def _export(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        try:
+            return self._handle(body, context)
+        except GlasslineError as exc:
+            self._metrics.requests.labels("grpc", exc.grpc_code.name.lower()).inc()
+            if isinstance(exc, RetryableError):
+                delay = Duration()
+                delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
+                info = RetryInfo(retry_delay=delay).SerializeToString()
+                context.set_trailing_metadata((("google.rpc.retryinfo-bin", info),))
+            context.abort(exc.grpc_code, exc.message)
+        except Exception:  # a bug: answer retryable so the client keeps the data
+            _log.exception("unexpected error in the gRPC receiver")
+            self._metrics.requests.labels("grpc", "internal").inc()
+            context.abort(grpc.StatusCode.UNAVAILABLE, "internal error; retry later")
+        raise AssertionError("unreachable: context.abort raises")
+
+    def _handle(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        metadata: Any = context.invocation_metadata() or ()
+        principal = self._keyring.authenticate(
+            key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
+        )
+        if len(body) > self._config.max_message_bytes:
+            raise PermanentError(
+                f"message of {len(body)} bytes exceeds the limit of "
+                f"{self._config.max_message_bytes} bytes"
+            )
+        with self._admission.admit(len(body)):
+            result = self._ingest.export("grpc", principal, body, "protobuf")
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.rejected_spans = result.rejected_count
+            response.partial_success.error_message = result.partial_message()
+        self._metrics.requests.labels("grpc", "ok").inc()
+        return response

@@ -1,0 +1,210 @@
+"""OTLP/HTTP receiver and the collector's HTTP surface (Starlette, served by uvicorn).
+
+``POST /v1/traces`` takes ``application/x-protobuf`` or ``application/json``, optionally
+gzip-compressed, and answers in the request's encoding: an ExportTraceServiceResponse (with
+``partialSuccess`` when spans were rejected) or a ``google.rpc.Status`` carrying the error
+message. Status codes: 400 bad request, 401 no/unknown key, 413 too large, 415 unsupported
+type/encoding, 429 overloaded and 503 not stored (both with ``Retry-After``).
+The same app serves ``/metrics``, ``/healthz``, ``/readyz`` and the query API under ``/api``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import zlib
+from collections.abc import Callable, Sequence
+
+from google.protobuf.json_format import MessageToDict
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from glassline.collector.auth import Keyring, Principal, key_from_headers
+from glassline.collector.config import ServerConfig
+from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
+from glassline.collector.metrics import Metrics
+from glassline.collector.pipeline import Admission
+from glassline.collector.receivers._ingest import Encoding, Ingest
+
+__all__ = ["build_app"]
+
+_log = logging.getLogger(__name__)
+_TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
+
+
+class _Http:
+    def __init__(
+        self,
+        config: ServerConfig,
+        admission: Admission,
+        ingest: Ingest,
+        metrics: Metrics,
+        ready: Callable[[], bool],
+    ) -> None:
+        self._config = config
+        self._admission = admission
+        self._ingest = ingest
+        self._metrics = metrics
+        self._ready = ready
+
+    async def traces(self, request: Request) -> Response:
+        encoding = _TYPES.get(request.headers.get("content-type", "").split(";")[0].strip())
+        try:
+            if encoding is None:
+                raise PermanentError(
+                    "unsupported Content-Type: send application/x-protobuf or application/json",
+                    http_status=415,
+                )
+            response = await self._export(request, encoding)
+        except GlasslineError as exc:
+            self._metrics.requests.labels("http", str(exc.http_status)).inc()
+            return _error(exc, encoding or "json")
+        except Exception:  # a bug: answer retryable so the client keeps the data
+            _log.exception("unexpected error in the HTTP receiver")
+            self._metrics.requests.labels("http", "500").inc()
+            return _error(RetryableError("internal error; retry later"), encoding or "json")
+        self._metrics.requests.labels("http", "200").inc()
+        return response
+
+    async def _export(self, request: Request, encoding: Encoding) -> Response:
+        principal: Principal = request.state.principal
+        content_encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if content_encoding not in ("identity", "gzip", ""):
+            raise PermanentError(
+                f"unsupported Content-Encoding {content_encoding[:40]!r}: use gzip or none",
+                http_status=415,
+            )
+        limit = self._config.max_message_bytes
+        declared = int(request.headers.get("content-length") or 0)
+        if declared > limit:
+            raise _too_large(declared, limit)
+        with self._admission.admit(declared) as ticket:
+            body = await _read_capped(request, limit)
+            ticket.grow(len(body) - declared)
+            if content_encoding == "gzip":
+                raw = len(body)
+                body = _gunzip(body, limit)
+                ticket.grow(len(body) - raw)
+            result = await run_in_threadpool(self._ingest.export, "http", principal, body, encoding)
+        reply = ExportTraceServiceResponse()
+        if result.rejected:
+            reply.partial_success.rejected_spans = result.rejected_count
+            reply.partial_success.error_message = result.partial_message()
+        if encoding == "json":
+            return JSONResponse(MessageToDict(reply))
+        return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+
+    async def metrics(self, request: Request) -> Response:
+        body, content_type = self._metrics.render()
+        return Response(body, headers={"Content-Type": content_type})
+
+    async def healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(self, request: Request) -> Response:
+        if await run_in_threadpool(self._ready):
+            return PlainTextResponse("ready\n")
+        return PlainTextResponse("store unreachable\n", status_code=503)
+
+
+class _AuthMiddleware:
+    """Sets ``request.state.principal`` for ``/v1/*`` and ``/api/*``; 401 JSON otherwise."""
+
+    def __init__(self, app: ASGIApp, keyring: Keyring) -> None:
+        self._app = app
+        self._keyring = keyring
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(("/v1/", "/api/")):
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+            try:
+                principal = self._keyring.authenticate(key_from_headers(headers))
+            except AuthError as exc:
+                response = _error(exc, "json" if path.startswith("/api/") else _encoding(headers))
+                await response(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+        await self._app(scope, receive, send)
+
+
+def build_app(
+    config: ServerConfig,
+    keyring: Keyring,
+    admission: Admission,
+    ingest: Ingest,
+    metrics: Metrics,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    api_routes: Sequence[BaseRoute] = (),
+) -> ASGIApp:
+    """The collector's ASGI app; ``api_routes`` are mounted as given (paths under /api/v1)."""
+    http = _Http(config, admission, ingest, metrics, ready)
+    routes: list[BaseRoute] = [
+        Route("/v1/traces", http.traces, methods=["POST"]),
+        Route("/metrics", http.metrics, methods=["GET"]),
+        Route("/healthz", http.healthz, methods=["GET"]),
+        Route("/readyz", http.readyz, methods=["GET"]),
+        *api_routes,
+    ]
+    return _AuthMiddleware(Starlette(routes=routes), keyring)
+
+
+def _encoding(headers: list[tuple[str, str]]) -> Encoding:
+    for name, value in headers:
+        if name.lower() == "content-type":
+            return _TYPES.get(value.split(";")[0].strip(), "json")
+    return "json"
+
+
+def _error(exc: GlasslineError, encoding: Encoding) -> Response:
+    headers = {}
+    if isinstance(exc, RetryableError):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    status = Status(code=exc.grpc_code.value[0], message=exc.message)
+    if encoding == "protobuf":
+        return Response(
+            status.SerializeToString(), exc.http_status, headers, "application/x-protobuf"
+        )
+    body = json.dumps({"code": status.code, "message": exc.message})
+    return Response(body, exc.http_status, headers, "application/json")
+
+
+def _too_large(size: int, limit: int) -> PermanentError:
+    return PermanentError(
+        f"request body of {size} bytes exceeds the limit of {limit} bytes", http_status=413
+    )
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress at most ``limit`` bytes, so a small gzip bomb cannot exhaust memory."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise PermanentError("body is not valid gzip") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise PermanentError(
+            f"decompressed body exceeds the limit of {limit} bytes", http_status=413
+        )
+    if not inflater.eof:
+        raise PermanentError("body is truncated gzip")
+    return out

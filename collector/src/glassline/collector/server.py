@@ -1,0 +1,249 @@
+"""Assembles and runs the collector: store, pipeline, receivers, HTTP surface, jobs.
+
+One *worker* is a full collector (gRPC + HTTP receivers, pipeline, jobs) in one process.
+``server.workers: N`` starts N worker processes that share the listening ports (SO_REUSEPORT)
+and the store; the parent only migrates the store first, forwards signals and waits.
+
+Shutdown (SIGTERM / SIGINT): /readyz turns 503, both receivers stop accepting, in-flight
+exports finish (up to ``server.shutdown_grace_s``), jobs stop and the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from sqlalchemy import text
+
+from glassline.collector.auth import Keyring
+from glassline.collector.config import CollectorConfig
+from glassline.collector.jobs import Job, JobRunner
+from glassline.collector.metrics import Metrics
+from glassline.collector.pipeline import Admission, Pipeline
+from glassline.collector.processors.base import Processor
+from glassline.collector.processors.limits import LimitsProcessor
+from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
+from glassline.collector.storage import Store
+
+__all__ = ["Worker", "build_processors", "run", "setup_logging"]
+
+_log = logging.getLogger("glassline.collector")
+
+
+def build_processors(config: CollectorConfig) -> list[Processor]:
+    """The processing chain, in order: limits -> normalize -> enrich -> redact."""
+    return [LimitsProcessor(config.limits)]
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the worker owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Worker:
+    """One full collector in this process."""
+
+    def __init__(self, config: CollectorConfig, *, index: int = 0) -> None:
+        self.config = config
+        self.index = index
+        self.keyring = Keyring.from_config(config.auth)
+        self.metrics = Metrics()
+        self.store: Store | None = None
+        self._accepting = False
+
+    def ready(self) -> bool:
+        """Accepting traffic and the store answers a query."""
+        if not self._accepting or self.store is None:
+            return False
+        try:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then drain and close."""
+        cfg = self.config.server
+        self.store = await asyncio.to_thread(Store.open, self.config.storage)
+        pipeline = Pipeline(
+            build_processors(self.config), self.store, self.metrics, retry_after_s=cfg.retry_after_s
+        )
+        admission = Admission(
+            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
+        )
+        ingest = Ingest(
+            pipeline.consume, self.metrics, max_spans=self.config.limits.max_spans_per_request
+        )
+        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, ingest, self.metrics)
+        grpc_port = grpc_receiver.start()
+        app = build_app(
+            cfg, self.keyring, admission, ingest, self.metrics, ready=self.ready,
+            api_routes=self._api_routes(),
+        )  # fmt: skip
+        sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
+        http = _QuietServer(self._uvicorn_config(app))
+        http_task = asyncio.create_task(http.serve(sockets=[sock]))
+        jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
+        jobs.start()
+        await self._started(http)
+        self._log_listeners(grpc_port, sock.getsockname()[1])
+        self._accepting = True
+        await stop.wait()
+        await self._shutdown(grpc_receiver, http, http_task, jobs)
+
+    async def _started(self, http: uvicorn.Server) -> None:
+        deadline = time.monotonic() + 30
+        while not http.started and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # uvicorn has no started event to await
+        if not http.started:
+            raise RuntimeError("the HTTP listener did not start")
+
+    async def _shutdown(
+        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any, jobs: JobRunner
+    ) -> None:
+        self._accepting = False
+        grace = self.config.server.shutdown_grace_s
+        _log.info("shutting down: draining in-flight exports (up to %.0fs)", grace)
+        http.should_exit = True
+        await asyncio.gather(asyncio.to_thread(grpc_receiver.stop, grace), http_task)
+        await asyncio.to_thread(jobs.stop)
+        if self.store is not None:
+            self.store.close()
+        _log.info("stopped")
+
+    def _uvicorn_config(self, app: Any) -> uvicorn.Config:
+        cfg = self.config.server
+        return uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=int(cfg.shutdown_grace_s) or None,
+            ssl_certfile=str(cfg.tls.cert_file) if cfg.tls else None,
+            ssl_keyfile=str(cfg.tls.key_file) if cfg.tls else None,
+        )
+
+    def _api_routes(self) -> list[Any]:
+        return []
+
+    def _jobs(self) -> list[Job]:
+        assert self.store is not None
+        store = self.store
+        return [Job("retention", self.config.jobs.retention_interval_s, store.purge)]
+
+    def _log_listeners(self, grpc_port: int, http_port: int) -> None:
+        cfg = self.config.server
+        scheme = "https" if cfg.tls else "http"
+        level = logging.INFO if self.index == 0 else logging.DEBUG
+        tls = " (TLS)" if cfg.tls else ""
+        _log.log(level, "OTLP/gRPC listening on %s:%d%s", cfg.host, grpc_port, tls)
+        _log.log(level, "OTLP/HTTP listening on %s://%s:%d/v1/traces", scheme, cfg.host, http_port)
+        _log.log(level, "query API, /metrics, /healthz, /readyz on %s://%s:%d", scheme, cfg.host,
+                 http_port)  # fmt: skip
+
+
+def _http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def setup_logging(config: CollectorConfig) -> None:
+    """Root logging per ``logging``; JSON lines or text. Never logs payload content."""
+    fmt = (
+        '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
+        '"pid":%(process)d,"message":"%(message)s"}'
+        if config.logging.format == "json"
+        else "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+    )
+    logging.basicConfig(level=config.logging.level, format=fmt, force=True)
+
+
+def _run_worker(config: CollectorConfig, index: int = 0) -> None:
+    setup_logging(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await Worker(config, index=index).serve(stop)
+
+    asyncio.run(main())
+
+
+def run(config: CollectorConfig) -> None:
+    """Run the collector until SIGTERM/SIGINT; with ``workers > 1`` as a supervisor."""
+    setup_logging(config)
+    if config.server.workers == 1:
+        _run_worker(config)
+        return
+    Store.open(config.storage).close()  # migrate once, before the workers race to do it
+    with _multiprocess_metrics_dir():
+        _supervise(config)
+
+
+@contextlib.contextmanager
+def _multiprocess_metrics_dir() -> Iterator[None]:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="glassline-metrics-") as path:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def _supervise(config: CollectorConfig) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_run_worker, args=(config, i), name=f"worker-{i}")
+        for i in range(config.server.workers)
+    ]
+    for proc in procs:
+        proc.start()
+    _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
+    stopping = False
+
+    def forward(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while any(p.is_alive() for p in procs):
+        for proc in procs:
+            proc.join(0.2)
+            if not proc.is_alive() and not stopping:
+                _log.error("worker %s exited (code %s); stopping the others", proc.name,
+                           proc.exitcode)  # fmt: skip
+                forward(signal.SIGTERM, None)
+    deadline = time.monotonic() + config.server.shutdown_grace_s + 10
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()

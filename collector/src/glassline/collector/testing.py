@@ -1,0 +1,177 @@
+"""Test helpers that ship: start the REAL collector as a subprocess on free loopback ports.
+
+::
+
+    from glassline.collector.testing import run_collector
+
+    with run_collector({"storage": {"url": f"sqlite:///{tmp_path}/gl.db"}}) as collector:
+        exporter = OTLPSpanExporter(endpoint=collector.grpc_endpoint, insecure=True,
+                                    headers={"x-glassline-api-key": collector.api_key})
+        ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from glassline.collector.auth import generate_key
+
+__all__ = ["RunningCollector", "free_port", "run_collector"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningCollector:
+    """A collector subprocess and how to reach it."""
+
+    process: subprocess.Popen[bytes]
+    config_path: Path
+    log_path: Path
+    grpc_port: int
+    http_port: int
+    api_key: str
+    tenant: str
+    admin_key: str
+    db_url: str
+    api_keys: dict[str, str] = field(default_factory=dict)  # tenant -> key
+    tls: bool = False
+
+    @property
+    def grpc_endpoint(self) -> str:
+        """``host:port`` for the OTLP gRPC exporter."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def http_endpoint(self) -> str:
+        """Base URL of the HTTP port (``/v1/traces``, ``/api/v1``, ``/metrics``)."""
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.http_port}"
+
+    def headers(self, tenant: str | None = None) -> dict[str, str]:
+        key = self.api_keys[tenant] if tenant else self.api_key
+        return {"authorization": f"Bearer {key}"}
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def _prepare(
+    config: Mapping[str, Any] | str | Path, workdir: Path, tenants: list[str]
+) -> tuple[dict[str, Any], dict[str, str], str]:
+    data = dict(config) if isinstance(config, Mapping) else yaml.safe_load(Path(config).read_text())
+    data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in (data or {}).items()}
+    server = data.setdefault("server", {})
+    server.setdefault("host", "127.0.0.1")
+    server.setdefault("grpc_port", free_port())
+    server.setdefault("http_port", free_port())
+    server.setdefault("shutdown_grace_s", 10)
+    data.setdefault("storage", {}).setdefault("url", f"sqlite:///{workdir / 'glassline.db'}")
+    auth = data.setdefault("auth", {})
+    keys = {tenant: generate_key() for tenant in tenants}
+    admin_key = generate_key()
+    tenant_keys = {t: list(v) for t, v in auth.get("tenants", {}).items()}
+    for tenant, key in keys.items():
+        tenant_keys.setdefault(tenant, []).append(key)
+    auth["tenants"] = tenant_keys
+    auth["admin_keys"] = [*auth.get("admin_keys", []), admin_key]
+    return data, keys, admin_key
+
+
+@contextlib.contextmanager
+def run_collector(
+    config: Mapping[str, Any] | str | Path | None = None,
+    *,
+    tenants: tuple[str, ...] = ("acme", "globex"),
+    env: Mapping[str, str] | None = None,
+    workdir: str | Path | None = None,
+    ready_timeout_s: float = 60.0,
+    stop_timeout_s: float = 30.0,
+) -> Iterator[RunningCollector]:
+    """Start ``glassline-collector`` with ``config`` (a mapping or YAML path) and wait for /readyz.
+
+    Free loopback ports, an SQLite file in ``workdir`` (unless ``storage.url`` is given), one
+    fresh API key per tenant in ``tenants`` plus an admin key are added to the config. On exit
+    the collector gets SIGTERM, then SIGKILL after ``stop_timeout_s``.
+    """
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="glassline-"))
+        work = Path(workdir)
+        work.mkdir(parents=True, exist_ok=True)
+        data, keys, admin_key = _prepare(config or {}, work, list(tenants))
+        config_path = work / "collector.yaml"
+        config_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        log_path = work / "collector.log"
+        log = stack.enter_context(log_path.open("wb"))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "glassline.collector.cli", "--config", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+        running = RunningCollector(
+            process=process,
+            config_path=config_path,
+            log_path=log_path,
+            grpc_port=data["server"]["grpc_port"],
+            http_port=data["server"]["http_port"],
+            api_key=keys[tenants[0]] if tenants else admin_key,
+            tenant=tenants[0] if tenants else "*",
+            admin_key=admin_key,
+            db_url=data["storage"]["url"],
+            api_keys=keys,
+            tls=bool(data["server"].get("tls")),
+        )
+        try:
+            _wait_ready(running, ready_timeout_s)
+            yield running
+        finally:
+            stop(running, stop_timeout_s)
+
+
+def _wait_ready(running: RunningCollector, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    url = f"{running.http_endpoint}/readyz"
+    with httpx.Client(timeout=2.0, verify=False) as client:
+        while time.monotonic() < deadline:
+            if running.process.poll() is not None:
+                raise RuntimeError(
+                    f"collector exited with {running.process.returncode}:\n{running.logs()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if client.get(url).status_code == 200:
+                    return
+            time.sleep(0.05)  # polling a subprocess: there is no event to await
+    raise TimeoutError(f"collector not ready after {timeout_s}s:\n{running.logs()}")
+
+
+def stop(running: RunningCollector, timeout_s: float = 30.0) -> int:
+    """SIGTERM, wait up to ``timeout_s``, then SIGKILL. Returns the exit code."""
+    proc = running.process
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
