@@ -53,7 +53,9 @@ SERVICE_NAME: Final = "service.name"
 
 # --- Glassline extensions -----------------------------------------------------------------
 SPAN_KIND: Final = "glassline.span.kind"  # one of SpanKinds below
-TENANT_ID: Final = "glassline.tenant.id"  # a hint only: the collector stamps the tenant from the key
+TENANT_ID: Final = (
+    "glassline.tenant.id"  # a hint only: the collector stamps the tenant from the key
+)
 STAGE: Final = "glassline.stage"  # propagated to every span under a @stage
 WORKFLOW: Final = "glassline.workflow"  # propagated to every span under a @workflow
 COST_USD: Final = "glassline.cost.usd"
@@ -81,7 +83,9 @@ BUDGET_STATE: Final = "glassline.budget.state"
 
 SAMPLING_POLICY: Final = "glassline.sampling.policy"
 REDACTION_PREFIX: Final = "glassline.redaction."  # glassline.redaction.<ENTITY> = count
-TRUNCATED_PREFIX: Final = "glassline.truncated."  # glassline.truncated.<attribute> = original length
+TRUNCATED_PREFIX: Final = (
+    "glassline.truncated."  # glassline.truncated.<attribute> = original length
+)
 
 
 class SpanKinds:

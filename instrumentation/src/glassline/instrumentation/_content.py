@@ -1,0 +1,124 @@
+"""Prompt and completion capture as GenAI-convention JSON, redacted and truncated in-process.
+
+Every text is passed through the configured redactor BEFORE it is put on a span, so raw
+content never leaves the process when a redactor is set. A redactor that fails yields
+``[REDACTION_FAILED]``, never the raw text (fail closed). Each text is cut to
+``max_content_chars``; the original total length is kept in ``glassline.truncated.<attr>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from glassline.instrumentation import _safe
+from glassline.instrumentation import attributes as attrs
+from glassline.instrumentation._extract import get
+from glassline.instrumentation._settings import Settings
+
+__all__ = ["Texts", "input_messages", "output_messages", "set_json"]
+
+REDACTION_FAILED = "[REDACTION_FAILED]"
+
+
+class Texts:
+    """Redacts and truncates the texts of one attribute, tracking truncation."""
+
+    __slots__ = ("original", "settings", "truncated")
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.truncated = False
+        self.original = 0
+
+    def __call__(self, text: str) -> str:
+        redactor = self.settings.redactor
+        if redactor is not None:
+            try:
+                text = redactor(text)
+            except Exception as exc:
+                _safe.report("redactor", exc)
+                text = REDACTION_FAILED
+        self.original += len(text)
+        limit = self.settings.max_content_chars
+        if len(text) > limit:
+            self.truncated = True
+            return text[:limit]
+        return text
+
+
+def _parts(content: Any, clean: Texts) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "content": clean(content)}]
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list | tuple) else ():
+        text = get(part, "text")
+        if isinstance(text, str):
+            parts.append({"type": "text", "content": clean(text)})
+        else:
+            parts.append({"type": str(get(part, "type") or "unknown")})
+    return parts
+
+
+def input_messages(kwargs: Mapping[str, Any], clean: Texts) -> list[dict[str, Any]] | None:
+    """Chat ``messages``, Responses ``input`` or a ``prompt`` keyword, in convention form."""
+    messages = kwargs.get("messages")
+    if messages is None:
+        messages = kwargs.get("input")
+    if messages is None:
+        messages = kwargs.get("prompt")
+    if messages is None:
+        return None
+    if isinstance(messages, str):
+        return [{"role": "user", "parts": _parts(messages, clean)}]
+    out = []
+    for message in messages if isinstance(messages, list | tuple) else ():
+        role = get(message, "role")
+        out.append({"role": str(role or "user"), "parts": _parts(get(message, "content"), clean)})
+    return out
+
+
+def output_messages(
+    text: list[str], tool_calls: list[dict[str, Any]], finish_reasons: list[str], clean: Texts
+) -> list[dict[str, Any]]:
+    """One assistant message in convention form."""
+    parts: list[dict[str, Any]] = []
+    if text:
+        parts.append({"type": "text", "content": clean("".join(text))})
+    for call in tool_calls:
+        arguments = call.get("arguments")
+        parts.append(
+            {
+                "type": "tool_call",
+                "id": call.get("id"),
+                "name": call.get("name"),
+                "arguments": clean(arguments if isinstance(arguments, str) else _dumps(arguments)),
+            }
+        )
+    message: dict[str, Any] = {"role": "assistant", "parts": parts}
+    if finish_reasons:
+        message["finish_reason"] = finish_reasons[-1]
+    return [message]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def set_json(span: Span, key: str, value: Any, clean: Texts) -> None:
+    """Put ``value`` on the span as JSON, with the truncation marker when texts were cut."""
+    span.set_attribute(key, _dumps(value))
+    if clean.truncated:
+        span.set_attribute(attrs.TRUNCATED_PREFIX + key, clean.original)
+
+
+def set_text(span: Span, key: str, value: Any, settings: Settings) -> None:
+    """Put a free value (tool arguments or result) on the span as redacted, truncated text."""
+    clean = Texts(settings)
+    text = clean(value if isinstance(value, str) else _dumps(value))
+    span.set_attribute(key, text)
+    if clean.truncated:
+        span.set_attribute(attrs.TRUNCATED_PREFIX + key, clean.original)

@@ -1,0 +1,80 @@
+"""Attributes that flow from a span to all its descendants: tenant, user, session, stage, workflow.
+
+They live in one ContextVar holding an immutable mapping, so they follow the call stack, are
+copied into ``asyncio`` tasks and threads started with a copied context, and cost one lookup
+per span.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+
+from glassline.instrumentation import attributes as attrs
+
+__all__ = ["context", "current_attributes"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+_PROPAGATED: ContextVar[Mapping[str, str]] = ContextVar("glassline_propagated", default=_EMPTY)
+
+PROPAGATED_KEYS = (attrs.TENANT_ID, attrs.USER_ID, attrs.SESSION_ID, attrs.STAGE, attrs.WORKFLOW)
+
+
+def current_attributes() -> Mapping[str, str]:
+    """The attributes every span started now inherits."""
+    return _PROPAGATED.get()
+
+
+def merged(updates: Mapping[str, str]) -> Mapping[str, str]:
+    """The current attributes with ``updates`` on top (no copy when there is nothing new)."""
+    base = _PROPAGATED.get()
+    if not updates:
+        return base
+    if not base:
+        return updates
+    return {**base, **updates}
+
+
+def identity(
+    tenant: str | None = None, user: str | None = None, session: str | None = None
+) -> dict[str, str]:
+    """The tenant/user/session attributes among the given values (None means unchanged)."""
+    out: dict[str, str] = {}
+    if tenant is not None:
+        out[attrs.TENANT_ID] = str(tenant)
+    if user is not None:
+        out[attrs.USER_ID] = str(user)
+    if session is not None:
+        out[attrs.SESSION_ID] = str(session)
+    return out
+
+
+@contextmanager
+def context(
+    tenant: str | None = None, user: str | None = None, session: str | None = None
+) -> Iterator[None]:
+    """Stamp tenant, user and session ids on every span started inside the block.
+
+    ``None`` leaves a value set by an outer block unchanged. Works across ``await`` and is
+    inherited by ``asyncio`` tasks created inside the block::
+
+        with context(tenant="acme", user="u-42", session="s-1"):
+            answer("...")
+    """
+    token = _PROPAGATED.set(merged(identity(tenant, user, session)))
+    try:
+        yield
+    finally:
+        _PROPAGATED.reset(token)
+
+
+def set_propagated(values: Mapping[str, str]) -> object:
+    """Low-level: make ``values`` the propagated attributes; returns a token for :func:`reset`."""
+    return _PROPAGATED.set(values)
+
+
+def reset(token: object) -> None:
+    """Undo :func:`set_propagated`."""
+    _PROPAGATED.reset(token)  # type: ignore[arg-type]

@@ -1,0 +1,290 @@
+"""One span lifecycle shared by every decorator: start, attach, stream, end exactly once.
+
+:func:`instrument` picks the sync, async, generator or async-generator wrapper at decoration
+time. All telemetry work goes through :class:`_Call`, whose methods never raise: a failure is
+reported once through :mod:`._safe` and the function runs as if undecorated. The user's own
+exceptions are recorded on the span and re-raised unchanged (bare ``raise``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar, cast
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from glassline.instrumentation import _context, _safe
+from glassline.instrumentation import attributes as attrs
+from glassline.instrumentation._streams import wrap_result
+
+_TRACER = trace.get_tracer("glassline.instrumentation", "0.1.0")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Handler(Protocol):
+    """Per-call hooks of one span kind (e.g. LLM extraction); every hook may raise."""
+
+    def on_start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
+    def on_result(self, span: Span, value: Any) -> None: ...
+    def on_chunk(self, span: Span, chunk: Any, elapsed_ns: int) -> None: ...
+    def on_stream_end(self, span: Span) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpanSpec:
+    """What a decorator knows at decoration time."""
+
+    name: str
+    kind: SpanKind
+    attributes: Mapping[str, AttributeValue]
+    propagate: Mapping[str, AttributeValue] = field(default_factory=dict)
+    # Per-call propagated attributes computed from the call's arguments (workflow identity).
+    propagate_from_call: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, str]] | None = None
+    handler: Callable[[], Handler] | None = None
+    name_from_call: Callable[[tuple[Any, ...], dict[str, Any]], str] | None = None
+
+
+class _Call:
+    """The telemetry state of one decorated call."""
+
+    __slots__ = ("ctx", "ended", "handler", "otel_token", "prop", "prop_token", "span", "t0")
+
+    def __init__(self, spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        prop = _context.current_attributes()
+        if spec.propagate or spec.propagate_from_call is not None:
+            extra: dict[str, AttributeValue] = dict(spec.propagate)
+            if spec.propagate_from_call is not None:
+                extra.update(spec.propagate_from_call(args, kwargs))
+            prop = {**prop, **extra}
+        start_attrs = {**prop, **spec.attributes} if prop else spec.attributes
+        name = spec.name_from_call(args, kwargs) if spec.name_from_call else spec.name
+        self.span = _TRACER.start_span(name, kind=spec.kind, attributes=start_attrs)
+        self.prop = prop
+        self.ctx = trace.set_span_in_context(self.span)
+        self.handler = spec.handler() if spec.handler is not None else None
+        self.ended = False
+        self.t0 = time.monotonic_ns()
+        self.otel_token: object = None
+        self.prop_token: object = None
+        if self.handler is not None:
+            self.handler.on_start(self.span, args, kwargs)
+
+    def attach(self) -> None:
+        self.otel_token = otel_context.attach(self.ctx)
+        self.prop_token = _context.set_propagated(self.prop)
+
+    def detach(self) -> None:
+        try:
+            _context.reset(self.prop_token)
+            otel_context.detach(self.otel_token)  # type: ignore[arg-type]
+        except Exception as exc:
+            _safe.report("context detach", exc)
+
+    def result(self, value: Any, streaming_ok: bool = True) -> Any:
+        """Record a returned value; a returned stream keeps the span open (proxy returned)."""
+        try:
+            if streaming_ok:
+                proxy = wrap_result(value, self)
+                if proxy is not None:
+                    return proxy
+            if self.handler is not None:
+                self.handler.on_result(self.span, value)
+        except Exception as exc:
+            _safe.report("result extraction", exc)
+        self.end()
+        return value
+
+    def chunk(self, item: Any) -> None:
+        if self.handler is None:
+            return
+        try:
+            self.handler.on_chunk(self.span, item, time.monotonic_ns() - self.t0)
+        except Exception as exc:
+            _safe.report("stream chunk extraction", exc)
+
+    def end(self, exc: BaseException | None = None, streamed: bool = False) -> None:
+        """End the span once; later calls are no-ops."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            if streamed and self.handler is not None:
+                self.handler.on_stream_end(self.span)
+        except Exception as err:
+            _safe.report("stream end extraction", err)
+        try:
+            if exc is not None:
+                _record_error(self.span, exc)
+            self.span.end()
+        except Exception as err:
+            _safe.report("span end", err)
+
+
+def _record_error(span: Span, exc: BaseException) -> None:
+    if isinstance(exc, GeneratorExit):  # an early close() is a normal end of a stream
+        return
+    name = "cancelled" if _is_cancel(exc) else type(exc).__qualname__
+    span.set_attribute(attrs.ERROR_TYPE, name)
+    if isinstance(exc, Exception):
+        span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, str(exc) or name))
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    return type(exc).__name__ == "CancelledError"
+
+
+def begin(spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
+    """Start and attach a span; None when telemetry failed (the call then runs bare)."""
+    try:
+        call = _Call(spec, args, kwargs)
+        call.attach()
+        return call
+    except Exception as exc:
+        _safe.report("span start", exc)
+        return None
+
+
+def instrument(fn: F, spec: SpanSpec) -> F:
+    """Wrap ``fn`` (sync, async, generator or async generator) so each call is one span."""
+    if inspect.isasyncgenfunction(fn):
+        wrapper: Callable[..., Any] = _asyncgen_wrapper(fn, spec)
+    elif inspect.isgeneratorfunction(fn):
+        wrapper = _gen_wrapper(fn, spec)
+    elif inspect.iscoroutinefunction(fn):
+        wrapper = _async_wrapper(fn, spec)
+    else:
+        wrapper = _sync_wrapper(fn, spec)
+    return cast(F, functools.wraps(fn)(wrapper))
+
+
+def _sync_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = begin(spec, args, kwargs)
+        if call is None:
+            return fn(*args, **kwargs)
+        try:
+            value = fn(*args, **kwargs)
+        except BaseException as exc:
+            call.detach()
+            call.end(exc)
+            raise
+        call.detach()
+        return call.result(value)
+
+    return wrapper
+
+
+def _async_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = begin(spec, args, kwargs)
+        if call is None:
+            return await fn(*args, **kwargs)
+        try:
+            value = await fn(*args, **kwargs)
+        except BaseException as exc:
+            call.detach()
+            call.end(exc)
+            raise
+        call.detach()
+        return call.result(value)
+
+    return wrapper
+
+
+def _gen_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        call = begin(spec, args, kwargs)
+        if call is None:
+            return (yield from fn(*args, **kwargs))
+        try:
+            gen = fn(*args, **kwargs)
+        finally:
+            call.detach()
+        return (yield from drive_generator(gen, call))
+
+    return wrapper
+
+
+def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any, Any, Any]:
+    """Run ``gen`` step by step with the span attached only while the generator body runs.
+
+    Detaching between steps keeps the span from leaking into the consumer's code.
+    """
+    send: Any = None
+    throw: BaseException | None = None
+    while True:
+        call.attach()
+        try:
+            item = gen.send(send) if throw is None else gen.throw(throw)
+        except StopIteration as stop:
+            call.detach()
+            call.end(streamed=True)
+            return stop.value
+        except BaseException as exc:
+            call.detach()
+            call.end(exc, streamed=True)
+            raise
+        call.detach()
+        call.chunk(item)
+        send, throw = None, None
+        try:
+            send = yield item
+        except GeneratorExit:
+            try:
+                gen.close()
+            finally:
+                call.end(streamed=True)
+            raise
+        except BaseException as exc:  # thrown in by the consumer: pass it to the generator
+            throw = exc
+
+
+def _asyncgen_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
+    # Inlined (no nested async generator) so asend/athrow/aclose reach the user's generator.
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        call = begin(spec, args, kwargs)
+        if call is None:
+            async for item in fn(*args, **kwargs):
+                yield item
+            return
+        try:
+            agen = fn(*args, **kwargs)
+        finally:
+            call.detach()
+        send: Any = None
+        throw: BaseException | None = None
+        while True:
+            call.attach()
+            try:
+                item = await (agen.asend(send) if throw is None else agen.athrow(throw))
+            except StopAsyncIteration:
+                call.detach()
+                call.end(streamed=True)
+                return
+            except BaseException as exc:
+                call.detach()
+                call.end(exc, streamed=True)
+                raise
+            call.detach()
+            call.chunk(item)
+            send, throw = None, None
+            try:
+                send = yield item
+            except GeneratorExit:
+                try:
+                    await agen.aclose()
+                finally:
+                    call.end(streamed=True)
+                raise
+            except BaseException as exc:  # thrown in by the consumer: pass it on
+                throw = exc
+
+    return wrapper

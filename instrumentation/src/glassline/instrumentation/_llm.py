@@ -1,0 +1,130 @@
+"""The ``@llm`` span: request parameters, response extraction, streaming, cost, content."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from glassline.instrumentation import _content, _settings
+from glassline.instrumentation import attributes as attrs
+from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
+from glassline.instrumentation.pricing import cost_usd
+
+__all__ = ["LLMHandler", "apply_response"]
+
+_MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+_SYSTEM_KEYS = ("system", "instructions")
+
+
+def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Sampling parameters from the call's keyword arguments."""
+    out: dict[str, Any] = {}
+    temperature = kwargs.get("temperature")
+    if isinstance(temperature, int | float) and not isinstance(temperature, bool):
+        out[attrs.GEN_AI_REQUEST_TEMPERATURE] = float(temperature)
+    top_p = kwargs.get("top_p")
+    if isinstance(top_p, int | float) and not isinstance(top_p, bool):
+        out[attrs.GEN_AI_REQUEST_TOP_P] = float(top_p)
+    for key in _MAX_TOKENS_KEYS:
+        value = kwargs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[attrs.GEN_AI_REQUEST_MAX_TOKENS] = value
+            break
+    stream = kwargs.get("stream")
+    if isinstance(stream, bool):
+        out[attrs.GEN_AI_REQUEST_STREAM] = stream
+    return out
+
+
+class LLMHandler:
+    """Hooks for one ``@llm`` call."""
+
+    __slots__ = ("acc", "model", "provider", "settings")
+
+    def __init__(self, provider: str | None, model: str | None) -> None:
+        self.provider = provider
+        self.model = model
+        self.settings = _settings.current()
+        self.acc: StreamAccumulator | None = None
+
+    def on_start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        model = kwargs.get("model")
+        if isinstance(model, str):
+            self.model = model
+        if self.model:
+            span.set_attribute(attrs.GEN_AI_REQUEST_MODEL, self.model)
+        if kwargs:
+            span.set_attributes(request_attributes(kwargs))
+            if self.settings.capture_content:
+                self._capture_input(span, kwargs)
+
+    def _capture_input(self, span: Span, kwargs: Mapping[str, Any]) -> None:
+        clean = _content.Texts(self.settings)
+        messages = _content.input_messages(kwargs, clean)
+        if messages is not None:
+            _content.set_json(span, attrs.GEN_AI_INPUT_MESSAGES, messages, clean)
+        for key in _SYSTEM_KEYS:
+            system = kwargs.get(key)
+            if system is not None:
+                clean = _content.Texts(self.settings)
+                parts = _content.input_messages({"messages": [{"content": system}]}, clean) or []
+                value = parts[0]["parts"] if parts else []
+                _content.set_json(span, attrs.GEN_AI_SYSTEM_INSTRUCTIONS, value, clean)
+                break
+
+    def on_result(self, span: Span, value: Any) -> None:
+        apply_response(span, extract_response(value), self.provider, self.model, self.settings)
+
+    def on_chunk(self, span: Span, chunk: Any, elapsed_ns: int) -> None:
+        if self.acc is None:
+            self.acc = StreamAccumulator()
+            span.set_attribute(attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed_ns / 1e9)
+            span.set_attribute(attrs.TIME_TO_FIRST_CHUNK_MS, elapsed_ns / 1e6)
+        self.acc.add(chunk)
+
+    def on_stream_end(self, span: Span) -> None:
+        if self.acc is not None:
+            apply_response(span, self.acc.info, self.provider, self.model, self.settings)
+
+
+def apply_response(
+    span: Span,
+    info: ResponseInfo,
+    provider: str | None,
+    request_model: str | None,
+    settings: _settings.Settings,
+) -> None:
+    """Set the response attributes, the cost and (if enabled) the output messages."""
+    span.set_attributes(info.attributes())
+    _set_cost(span, info, provider, request_model, settings)
+    if settings.capture_content and (info.text or info.tool_calls):
+        clean = _content.Texts(settings)
+        messages = _content.output_messages(info.text, info.tool_calls, info.finish_reasons, clean)
+        _content.set_json(span, attrs.GEN_AI_OUTPUT_MESSAGES, messages, clean)
+
+
+def _set_cost(
+    span: Span,
+    info: ResponseInfo,
+    provider: str | None,
+    request_model: str | None,
+    settings: _settings.Settings,
+) -> None:
+    if info.input_tokens is None and info.output_tokens is None:
+        return
+    for model in dict.fromkeys(m for m in (info.model, request_model) if m):
+        cost = cost_usd(
+            model,
+            provider=provider,
+            input_tokens=info.input_tokens or 0,
+            output_tokens=info.output_tokens or 0,
+            cache_read_tokens=info.cache_read or 0,
+            cache_creation_tokens=info.cache_creation or 0,
+            overrides=settings.prices,
+        )
+        if cost is not None:
+            span.set_attribute(attrs.COST_USD, cost)
+            span.set_attribute(attrs.COST_SOURCE, "sdk")
+            return

@@ -1,0 +1,145 @@
+"""Keep a span open across a stream a function returns (OpenAI/Anthropic ``Stream``, generators).
+
+The proxy forwards everything to the wrapped stream and ends the span exactly once: on
+exhaustion, ``close()``/``aclose()``, leaving a ``with`` block, an error, cancellation, or,
+as a last resort, garbage collection of an abandoned stream.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Protocol
+
+__all__ = ["wrap_result"]
+
+# Iterators that are values, not streams: never keep a span open for these.
+_PLAIN = (str, bytes, bytearray, dict, list, tuple, set, frozenset, range, memoryview)
+
+
+class _CallLike(Protocol):
+    ended: bool
+
+    def attach(self) -> None: ...
+    def detach(self) -> None: ...
+    def chunk(self, item: Any) -> None: ...
+    def end(self, exc: BaseException | None = None, streamed: bool = False) -> None: ...
+
+
+def wrap_result(value: Any, call: _CallLike) -> Any | None:
+    """A proxy for a returned stream, or None when ``value`` is not a stream."""
+    if isinstance(value, _PLAIN):
+        return None
+    if isinstance(value, types.GeneratorType):
+        from glassline.instrumentation._lifecycle import drive_generator
+
+        return drive_generator(value, call)  # type: ignore[arg-type]
+    if isinstance(value, Iterator):
+        return SyncStreamProxy(value, call)
+    if isinstance(value, AsyncIterator):
+        return AsyncStreamProxy(value, call)
+    return None
+
+
+class _ProxyBase:
+    __slots__ = ("_call", "_it", "_stream")
+
+    def __init__(self, stream: Any, call: _CallLike) -> None:
+        object.__setattr__(self, "_stream", stream)
+        object.__setattr__(self, "_call", call)
+        object.__setattr__(self, "_it", None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything else (``response``, ``get_final_message``, ...) is the stream's own.
+        return getattr(self._stream, name)
+
+    def __repr__(self) -> str:
+        return repr(self._stream)
+
+    def __del__(self) -> None:
+        call = self._call
+        if call is not None and not call.ended:
+            call.end(streamed=True)
+
+
+class SyncStreamProxy(_ProxyBase):
+    """Wraps a sync iterator-like stream (``openai.Stream``, ``anthropic.Stream``)."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        if self._it is None:
+            object.__setattr__(self, "_it", iter(self._stream))
+        try:
+            item = next(self._it)
+        except StopIteration:
+            self._call.end(streamed=True)
+            raise
+        except BaseException as exc:
+            self._call.end(exc, streamed=True)
+            raise
+        self._call.chunk(item)
+        return item
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._call.end(streamed=True)
+
+    def __enter__(self) -> SyncStreamProxy:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self._call.end(exc, streamed=True)
+        self.close()
+
+
+class AsyncStreamProxy(_ProxyBase):
+    """Wraps an async iterator-like stream (``openai.AsyncStream``, ``anthropic.AsyncStream``)."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._it is None:
+            object.__setattr__(self, "_it", self._stream.__aiter__())
+        try:
+            item = await self._it.__anext__()
+        except StopAsyncIteration:
+            self._call.end(streamed=True)
+            raise
+        except BaseException as exc:
+            self._call.end(exc, streamed=True)
+            raise
+        self._call.chunk(item)
+        return item
+
+    async def aclose(self) -> None:
+        try:
+            close = getattr(self._stream, "aclose", None) or getattr(self._stream, "close", None)
+            if close is not None:
+                result = close()
+                if hasattr(result, "__await__"):
+                    await result
+        finally:
+            self._call.end(streamed=True)
+
+    async def close(self) -> None:
+        await self.aclose()
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            self._call.end(exc, streamed=True)
+        await self.aclose()
