@@ -1,4 +1,4 @@
-"""sampling state: decisions, pending traces, keys of counted-but-not-retained spans
+"""sampling state: decisions, pending traces, keys of counted-but-not-retained spans, stats
 
 Revision ID: 0003_sampling
 Revises: 0002_alerts
@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("trace_id", sa.String(length=32), nullable=False),
         sa.Column("kept", sa.Boolean(), nullable=False),
         sa.Column("policy", sa.String(length=256), nullable=True),
+        sa.Column("user_id", sa.String(length=256), nullable=True),
         sa.Column("decided_ns", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "trace_id", name=op.f("pk_sampling_decisions")),
     )
@@ -41,6 +42,7 @@ def upgrade() -> None:
         sa.Column("queued_ns", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("tenant", "trace_id", name=op.f("pk_sampling_pending")),
     )
+    op.create_index(op.f("ix_sampling_pending_queued_ns"), "sampling_pending", ["queued_ns"])
     op.create_table(
         "sampling_span_keys",
         sa.Column("tenant", sa.String(length=128), nullable=False),
@@ -52,11 +54,24 @@ def upgrade() -> None:
         ),
     )
     op.create_index(op.f("ix_sampling_span_keys_seen_ns"), "sampling_span_keys", ["seen_ns"])
+    op.create_table(
+        "sampling_stats",
+        sa.Column("minute", sa.BigInteger(), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("policy", sa.String(length=256), nullable=False),
+        sa.Column("kept", sa.Boolean(), nullable=False),
+        sa.Column("traces", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "minute", "tenant", "policy", "kept", name=op.f("pk_sampling_stats")
+        ),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("sampling_stats")
     op.drop_index(op.f("ix_sampling_span_keys_seen_ns"), table_name="sampling_span_keys")
     op.drop_table("sampling_span_keys")
+    op.drop_index(op.f("ix_sampling_pending_queued_ns"), table_name="sampling_pending")
     op.drop_table("sampling_pending")
     op.drop_index(
         op.f("ix_sampling_decisions_tenant_decided_ns"), table_name="sampling_decisions"
