@@ -1,7 +1,8 @@
-"""Helpers for tests that need a real, isolated PostgreSQL store.
+"""Helpers for tests of code that reads or writes the store.
 
 ``isolated_postgres_url`` yields a URL whose connections use a fresh schema (tables and the
 Alembic version table land in it), so parallel test runs on one database never collide.
+``llm_trace`` builds a small, deterministic workflow trace of typed span records.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-__all__ = ["DEFAULT_POSTGRES_URL", "isolated_postgres_url"]
+from glassline.collector.records import SpanRecord
+
+__all__ = ["DEFAULT_POSTGRES_URL", "isolated_postgres_url", "llm_trace"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -32,3 +36,71 @@ def isolated_postgres_url(base_url: str = DEFAULT_POSTGRES_URL) -> Iterator[str]
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _hex(n: int, width: int) -> str:
+    return f"{n:0{width}x}"
+
+
+def llm_trace(
+    number: int, start_ns: int, tenant: str = "acme", user: str | None = "alice", **llm: Any
+) -> list[SpanRecord]:
+    """A deterministic trace ``number``: workflow -> retrieve (tool) -> rerank -> llm.
+
+    The llm span takes ``llm`` overrides (``model``, ``cost_usd``, ``status``, ...). Span ids
+    derive from ``number``, so the same call always yields the same ids (for dedupe tests).
+    """
+    trace_id = _hex(number + 1, 32)
+    root = _hex((number + 1) << 8, 16)
+
+    def child(i: int, name: str, offset_ms: int, ms: int, **fields: Any) -> SpanRecord:
+        return SpanRecord(
+            tenant=tenant,
+            trace_id=trace_id,
+            span_id=_hex(((number + 1) << 8) + i, 16),
+            parent_span_id=root,
+            name=name,
+            start_ns=start_ns + offset_ms * 1_000_000,
+            end_ns=start_ns + (offset_ms + ms) * 1_000_000,
+            **fields,
+        )
+
+    llm_fields: dict[str, Any] = {
+        "kind": "llm",
+        "stage": "generate",
+        "model": "gpt-4o-mini",
+        "input_tokens": 1200,
+        "output_tokens": 300,
+        "cache_read_tokens": 200,
+        "cost_usd": 0.0009,
+        "ttft_ms": 180.0,
+        "status": "ok",
+    }
+    llm_fields.update(llm)
+    return [
+        SpanRecord(
+            tenant=tenant,
+            trace_id=trace_id,
+            span_id=root,
+            name="answer_question",
+            start_ns=start_ns,
+            end_ns=start_ns + 900 * 1_000_000,
+            kind="workflow",
+            user_id=user,
+            session_id=f"session-{number % 3}",
+            service="rag-app",
+            status="error" if llm_fields["status"] == "error" else "ok",
+        ),
+        child(
+            1,
+            "retrieve",
+            5,
+            80,
+            kind="tool",
+            stage="retrieve",
+            cache_hit=number % 2 == 0,
+            cache_layer="retrieval",
+        ),
+        child(2, "rerank", 90, 40, kind="stage", stage="rerank"),
+        child(3, "chat gpt-4o-mini", 140, 700, **llm_fields),
+    ]

@@ -1,0 +1,288 @@
+"""The store's write path, purge and leases, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import StorageConfig, Store, WriteResult
+from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace, UserRollup
+from glassline.collector.storage.sketch import merge_encoded
+from glassline.collector.storage.testing import llm_trace
+
+T0 = 1_790_000_000 * 1_000_000_000  # a fixed instant (2026-09) so minutes are predictable
+MINUTE_NS = 60 * 1_000_000_000
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def traffic(first: int, count: int, start_ns: int = T0) -> list[SpanRecord]:
+    """``count`` traces numbered from ``first``, one every 7 s, some of them errors."""
+    spans: list[SpanRecord] = []
+    for n in range(first, first + count):
+        status = "error" if n % 5 == 0 else "ok"
+        spans += llm_trace(n, start_ns + n * 7_000_000_000, user=f"user-{n % 4}", status=status)
+    return spans
+
+
+def table_count(store: Store, model: type) -> int:
+    with store.session() as s:
+        return s.scalar(select(func.count()).select_from(model)) or 0
+
+
+def assert_rollups_match_spans(store: Store, table: type = Rollup) -> None:
+    """Every rollup total equals the same sum over the stored spans."""
+    measures = {
+        "count": func.count(),
+        "errors": func.sum((Span.status == "error").cast(Span.retries.type)),
+        "input_tokens": func.sum(Span.input_tokens),
+        "output_tokens": func.sum(Span.output_tokens),
+        "cache_read_tokens": func.sum(Span.cache_read_tokens),
+        "cost_usd": func.sum(Span.cost_usd),
+        "duration_sum_ms": func.sum(Span.duration_ms),
+    }
+    with store.session() as s:
+        from_spans = s.execute(select(*measures.values())).one()
+        from_rollups = s.execute(
+            select(*(func.sum(getattr(table, name)) for name in measures))
+        ).one()
+        sketches = s.scalars(select(table.latency_sketch)).all()
+    for name, want, got in zip(measures, from_spans, from_rollups, strict=True):
+        assert got == pytest.approx(want or 0), name
+    assert merge_encoded(sketches).count == from_spans[0]
+
+
+def test_open_creates_the_sqlite_folder_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "glassline.db"
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        assert path.exists()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30_000
+    finally:
+        store.close()
+
+
+def test_open_accepts_a_config_and_a_second_open_finds_the_schema_current(store_url: str) -> None:
+    first = Store.open(StorageConfig(url=store_url, retention_days=3))
+    second = Store.open(store_url)
+    try:
+        assert first.config.retention_days == 3
+        with second.engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert len(versions) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_batch_exported_twice_is_stored_and_counted_once(store: Store) -> None:
+    batch = traffic(0, 20)
+    assert store.write(batch) == WriteResult(inserted=len(batch), duplicates=0)
+    assert store.write(batch) == WriteResult(inserted=0, duplicates=len(batch))
+    assert table_count(store, Span) == len(batch)
+    assert table_count(store, Trace) == 20
+    assert_rollups_match_spans(store)
+    assert_rollups_match_spans(store, HourRollup)
+
+
+def test_duplicates_inside_one_batch_are_counted_once(store: Store) -> None:
+    batch = traffic(0, 5)
+    result = store.write(batch + batch[:3])
+    assert (result.inserted, result.duplicates) == (len(batch), 3)
+    with store.session() as s:
+        assert s.scalar(select(func.sum(Rollup.count))) == len(batch)
+        assert s.scalar(select(func.sum(Trace.span_count))) == len(batch)
+
+
+def test_overlapping_batches_only_add_their_new_spans(store: Store) -> None:
+    assert store.write(traffic(0, 10)).inserted == 40
+    result = store.write(traffic(5, 10))  # traces 5..9 were already stored
+    assert (result.inserted, result.duplicates) == (20, 20)
+    assert table_count(store, Span) == 60
+    assert_rollups_match_spans(store)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys
+    from glassline.collector.storage import Store
+    from glassline.collector.storage.testing import llm_trace
+    url, first, count, rounds = sys.argv[1], *map(int, sys.argv[2:])
+    store = Store.open(url)
+    for r in range(rounds):
+        spans = []
+        for n in range(first + r * 8, first + r * 8 + count):
+            spans += llm_trace(n, 1_790_000_000_000_000_000 + n * 7_000_000_000, user=f"u{n % 3}")
+        print(store.write(spans).inserted, flush=True)
+    """
+)
+
+
+def test_concurrent_processes_writing_overlapping_batches_count_each_span_once(
+    store: Store, store_url: str
+) -> None:
+    # Four processes, each writing 6 rounds of 16 traces with a stride of 8: every trace is
+    # sent by two to eight writers at the same time.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, store_url, str(first), "16", "6"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for first in (0, 4, 8, 12)
+    ]
+    inserted = 0
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        inserted += sum(int(line) for line in out.split())
+    distinct_traces = len(set(range(0, 12 + 5 * 8 + 16)))
+    assert inserted == table_count(store, Span) == distinct_traces * 4
+    assert table_count(store, Trace) == distinct_traces
+    with store.session() as s:
+        assert s.scalar(select(func.sum(Trace.span_count))) == distinct_traces * 4
+        assert s.scalar(select(func.sum(UserRollup.requests))) == distinct_traces
+    assert_rollups_match_spans(store)
+    assert_rollups_match_spans(store, HourRollup)
+
+
+def test_rollup_rows_hold_per_minute_dimensions_and_sketches(store: Store) -> None:
+    spans = traffic(0, 30)  # 30 traces 7 s apart: 4 minutes
+    store.write(spans)
+    with store.session() as s:
+        rows = s.scalars(select(Rollup).where(Rollup.kind == "llm")).all()
+    assert {r.minute % 60 for r in rows} == {0}
+    assert sum(r.count for r in rows) == 30
+    llm_spans = [sp for sp in spans if sp.kind == "llm"]
+    assert sum(r.errors for r in rows) == sum(sp.is_error for sp in llm_spans)
+    assert all(r.model == "gpt-4o-mini" and r.stage == "generate" for r in rows)
+    ttft = merge_encoded(r.ttft_sketch for r in rows)
+    assert ttft.count == 30
+    assert ttft.get_quantile_value(0.5) == pytest.approx(180.0, rel=0.02)
+    with store.session() as s:
+        tool_rows = s.scalars(select(Rollup).where(Rollup.kind == "tool")).all()
+    assert sum(r.cache_lookups for r in tool_rows) == 30
+    assert sum(r.cache_hits for r in tool_rows) == 15
+
+
+def test_rollups_split_one_batch_across_minutes_and_merge_across_batches(store: Store) -> None:
+    spans = traffic(0, 40)
+    for i in range(0, len(spans), 24):  # batches cut traces in the middle on purpose
+        store.write(spans[i : i + 24])
+    assert_rollups_match_spans(store)
+    with store.session() as s:
+        minutes = s.scalars(select(Rollup.minute).distinct()).all()
+        hours = s.scalars(select(HourRollup.hour).distinct()).all()
+    assert len(minutes) == len({sp.start_ns // MINUTE_NS for sp in spans})
+    assert len(hours) == len({sp.start_ns // (60 * MINUTE_NS) for sp in spans})
+
+
+def test_user_rollups_attribute_child_spans_to_the_trace_user(store: Store) -> None:
+    store.write(traffic(0, 8))
+    with store.session() as s:
+        rows = s.execute(
+            select(UserRollup.user_id, func.sum(UserRollup.requests), func.sum(UserRollup.cost_usd))
+            .group_by(UserRollup.user_id)
+            .order_by(UserRollup.user_id)
+        ).all()
+    assert [(u, n) for u, n, _ in rows] == [(f"user-{i}", 2) for i in range(4)]
+    assert sum(cost for *_, cost in rows) == pytest.approx(8 * 0.0009)
+
+
+def test_trace_summary_is_right_when_spans_arrive_out_of_order(store: Store) -> None:
+    root, retrieve, rerank, llm = llm_trace(7, T0, user="carol", model="claude-3-5-haiku")
+    llm.status = "error"
+    store.write([llm])
+    with store.session() as s:
+        early = s.get(Trace, ("acme", root.trace_id))
+        assert early is not None
+        assert (early.root_name, early.start_ns, early.end_ns) == (None, llm.start_ns, llm.end_ns)
+    store.write([rerank, retrieve])
+    store.write([root, llm])  # the root arrives last, with a retried copy of the llm span
+    with store.session() as s:
+        trace = s.get(Trace, ("acme", root.trace_id))
+    assert trace is not None
+    assert (trace.root_span_id, trace.root_name) == (root.span_id, "answer_question")
+    assert (trace.start_ns, trace.end_ns, trace.duration_ms) == (root.start_ns, root.end_ns, 900.0)
+    assert (trace.span_count, trace.error_count, trace.status) == (4, 1, "error")
+    assert (trace.input_tokens, trace.output_tokens, trace.cache_read_tokens) == (1200, 300, 200)
+    assert trace.cost_usd == pytest.approx(0.0009)
+    assert trace.models == ["claude-3-5-haiku"]
+    assert trace.stages == ["generate", "rerank", "retrieve"]
+    assert (trace.user_id, trace.session_id, trace.service) == ("carol", "session-1", "rag-app")
+
+
+def test_purge_deletes_raw_data_past_retention_and_rollups_past_theirs(store_url: str) -> None:
+    store = Store.open(StorageConfig(url=store_url, retention_days=7, rollup_retention_days=30))
+    try:
+        now = T0 + 100 * DAY_NS
+        store.write(traffic(0, 3, start_ns=now - 40 * DAY_NS))  # past both retentions
+        store.write(traffic(10, 3, start_ns=now - 10 * DAY_NS))  # raw gone, rollups kept
+        store.write(traffic(20, 3, start_ns=now - DAY_NS))  # everything kept
+        counts = store.purge(now)
+        assert counts["spans"] == 24 and counts["traces"] == 6
+        assert counts["rollups"] > 0 and counts["rollups_hourly"] > 0
+        assert counts["user_rollups"] == 3
+        with store.session() as s:
+            kept = s.scalars(select(Trace.trace_id).order_by(Trace.trace_id)).all()
+            assert kept == [sp.trace_id for sp in traffic(20, 3) if sp.is_root]
+            assert s.scalar(select(func.sum(Rollup.count))) == 24
+            assert s.scalar(select(func.min(Rollup.minute))) >= (now - 30 * DAY_NS) // 10**9
+        assert store.purge(now) == dict.fromkeys(counts, 0)
+    finally:
+        store.close()
+
+
+def _leases(store: Store, holders: Sequence[str], ttl: float) -> list[bool]:
+    return [store.try_acquire_lease("tail-sampler", h, ttl) for h in holders]
+
+
+def test_a_lease_has_one_holder_who_can_renew_it(store: Store) -> None:
+    assert _leases(store, ["a", "b", "a", "b"], ttl=60) == [True, False, True, False]
+    assert store.try_acquire_lease("alerts", "b", 60)  # names are independent
+    store.release_lease("tail-sampler", "a")
+    assert _leases(store, ["b", "a"], ttl=60) == [True, False]
+
+
+def test_an_expired_lease_can_be_taken_over(store: Store) -> None:
+    assert store.try_acquire_lease("job", "a", ttl_s=-1)  # already expired when granted
+    assert store.try_acquire_lease("job", "b", ttl_s=60)
+    assert not store.try_acquire_lease("job", "a", ttl_s=60)
+
+
+_LEASER = textwrap.dedent(
+    """
+    import sys
+    from glassline.collector.storage import Store
+    store = Store.open(sys.argv[1])
+    print(sum(store.try_acquire_lease("once", sys.argv[2], 600) for _ in range(20)))
+    """
+)
+
+
+def test_only_one_process_gets_a_contended_lease(store: Store, store_url: str) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LEASER, store_url, f"worker-{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    wins = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        wins.append(int(out))
+    assert sorted(wins) == [0, 0, 0, 20]  # the winner renews 20 times, the others never win
