@@ -10,8 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
-__all__ = ["DEFAULT_RANGE", "RANGES", "Window", "bucket_seconds", "window_from_params"]
+__all__ = [
+    "DEFAULT_RANGE",
+    "RANGES",
+    "Window",
+    "bucket_seconds",
+    "calendar_starts",
+    "window_from_params",
+]
 
 # Preset -> (length in seconds, chart bucket in seconds).
 RANGES: dict[str, tuple[int, int]] = {
@@ -80,3 +88,9 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     end = int(end_param) // 60 * 60 if end_param.isdigit() else _minute_ceiling(now or time.time())
     tenant = params.get("tenant") or None
     return Window(start=end - length, end=end, tenant=tenant, bucket=bucket), preset
+
+
+def calendar_starts(now: float) -> tuple[int, int]:
+    """Unix seconds of the start of today and of this month, in UTC."""
+    today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int(today.timestamp()), int(today.replace(day=1).timestamp())

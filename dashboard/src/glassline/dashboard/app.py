@@ -1,0 +1,32 @@
+"""The Streamlit entry point: ``streamlit run app.py`` (``glassline-dashboard`` does it for you)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from glassline.dashboard import auth, ui
+
+PAGES = Path(__file__).parent / "pages"
+
+st.set_page_config(page_title="Glassline", page_icon=":material/visibility:", layout="wide")
+
+if not auth.gate():
+    st.stop()
+
+navigation = st.navigation(
+    [
+        st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES / "latency.py", title="Latency", icon=":material/speed:"),
+        st.Page(PAGES / "spend.py", title="Spend", icon=":material/payments:"),
+        st.Page(PAGES / "traces.py", title="Traces", icon=":material/list:"),
+        st.Page(PAGES / "trace.py", title="Trace drilldown", icon=":material/account_tree:"),
+        st.Page(PAGES / "alerts.py", title="Alerts & Sampling", icon=":material/notifications:"),
+    ]
+)
+ctx = ui.setup()
+if ctx is None:
+    st.stop()
+st.session_state["gl_ctx"] = ctx
+navigation.run()

@@ -1,0 +1,61 @@
+"""``glassline-dashboard --db URL [--port 8501]``: run the Streamlit app headless."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from glassline.dashboard.auth import ENV_PASSWORD
+from glassline.dashboard.db import DEFAULT_DB_URL, ENV_DB_URL
+
+__all__ = ["build_command", "main"]
+
+APP = Path(__file__).with_name("app.py")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="glassline-dashboard",
+        description="Glassline dashboard: latency, spend and trace drilldowns from the store.",
+        epilog=f"Set {ENV_PASSWORD} to require a shared password before anything is shown.",
+    )
+    parser.add_argument(
+        "--db",
+        default=os.environ.get(ENV_DB_URL, DEFAULT_DB_URL),
+        help="SQLAlchemy URL of the collector's store, e.g. sqlite:///.glassline/glassline.db "
+        f"or postgresql+psycopg://user@host/db (default: ${ENV_DB_URL} or %(default)s)",
+    )
+    parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
+    parser.add_argument("--address", default="0.0.0.0", help="bind address (default: 0.0.0.0)")
+    return parser
+
+
+def build_command(port: int, address: str) -> list[str]:
+    """The ``streamlit run`` command line (headless, no usage statistics)."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.headless=true",
+        f"--server.port={port}",
+        f"--server.address={address}",
+        "--browser.gatherUsageStats=false",
+        "--client.toolbarMode=minimal",
+    ]  # fmt: skip
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = {**os.environ, ENV_DB_URL: args.db}
+    shown_host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
+    print(f"Glassline dashboard: http://{shown_host}:{args.port}/", flush=True)
+    try:
+        return subprocess.call(build_command(args.port, args.address), env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

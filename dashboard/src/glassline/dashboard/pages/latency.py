@@ -1,0 +1,63 @@
+"""Latency: p50/p95/p99 per stage and per model over time, where the time goes, TTFT."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from glassline.dashboard import charts, data, queries, ui
+
+ctx = ui.context()
+window = ctx.window
+st.title("Latency")
+
+stages = data.run(queries.percentiles, window, "stage", ["stage"], True)
+models = data.run(queries.percentiles, window, "model", ["llm"], True)
+if stages.empty and models.empty:
+    ui.show_no_data()
+    st.stop()
+
+left, right = st.columns(2)
+if not stages.empty:
+    left.plotly_chart(charts.percentile_lines(stages, "stage", "Per stage: p50 / p95 / p99"))
+if not models.empty:
+    right.plotly_chart(charts.percentile_lines(models, "model", "Per model: p50 / p95 / p99"))
+
+# Where the time of a typical request goes: time spent in each stage per request, per bucket.
+per_stage = data.run(queries.sum_series, window, "stage", ["stage"])
+requests = data.run(queries.requests_series, window)[["bucket", "requests"]]
+breakdown = per_stage.merge(requests, on="bucket", how="left")
+breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests"].where(
+    breakdown["requests"] > 0
+)
+st.plotly_chart(
+    charts.stacked_bars(
+        breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
+    )
+)
+
+st.subheader("Slowest stages and their trend")
+current = data.run(queries.percentiles, window, "stage", ["stage"], False)
+previous = data.run(queries.percentiles, window.previous(), "stage", ["stage"], False)
+trend = current.merge(
+    previous[["stage", "p95"]].rename(columns={"p95": "p95_before"}), on="stage", how="left"
+)
+trend["p95 change"] = [
+    ui.fmt_delta(a, b) if pd.notna(b) else "new"
+    for a, b in zip(trend["p95"], trend["p95_before"], strict=True)
+]
+st.dataframe(
+    trend[["stage", "count", "p50", "p95", "p99", "p95_before", "p95 change"]],
+    hide_index=True,
+    column_config={
+        c: st.column_config.NumberColumn(c, format="%.0f ms")
+        for c in ("p50", "p95", "p99", "p95_before")
+    },
+)
+
+st.subheader("Time to first token (streaming calls)")
+ttft = data.run(queries.percentiles, window, "model", ["llm"], True, sketch="ttft_sketch")
+if ttft.empty:
+    st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
+else:
+    st.plotly_chart(charts.percentile_lines(ttft, "model", "Time to first token per model"))

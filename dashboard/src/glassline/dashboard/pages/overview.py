@@ -1,0 +1,67 @@
+"""Overview: the headline figures with their change versus the previous period."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard.window import calendar_starts
+
+ctx = ui.context()
+window = ctx.window
+st.title("Overview")
+
+now, before = data.run(queries.totals, window), data.run(queries.totals, window.previous())
+if now.requests == 0 and now.cost_usd == 0:
+    ui.show_no_data()
+    st.stop()
+
+c = st.columns(4)
+ui.tile(c[0], "Requests", now.requests, before.requests)
+ui.tile(c[1], "Error rate", now.error_rate, before.error_rate, ui.fmt_pct, up_is_bad=True)
+ui.tile(c[2], "Spend", now.cost_usd, before.cost_usd, ui.fmt_usd, up_is_bad=True)
+ui.tile(c[3], "Cache hit rate", now.cache_hit_rate, before.cache_hit_rate, ui.fmt_pct)
+c = st.columns(4)
+for col, q in zip(c, (0.5, 0.95, 0.99), strict=False):
+    label = f"Latency p{round(q * 100)}"
+    ui.tile(col, label, now.latency_ms.get(q), before.latency_ms.get(q), ui.fmt_ms, True)
+ui.tile(c[3], "Retries", now.retries, before.retries, up_is_bad=True)
+c = st.columns(4)
+ui.tile(c[0], "Input tokens", now.input_tokens, before.input_tokens)
+ui.tile(c[1], "Output tokens", now.output_tokens, before.output_tokens)
+ui.tile(c[2], "Cached input tokens", now.cache_read_tokens, before.cache_read_tokens)
+ui.tile(c[3], "Fallbacks", now.fallbacks, before.fallbacks, up_is_bad=True)
+
+# Calendar spend (UTC) ignores the selected range: it is the figure budgets are about.
+day_start, month_start = calendar_starts(time.time())
+tables = data.run(queries.find_tables)
+firing = data.run(queries.firing_alerts, tables, window.tenant)
+c = st.columns(3)
+today = data.run(queries.spend_between, day_start, window.end, window.tenant)
+month = data.run(queries.spend_between, month_start, window.end, window.tenant)
+c[0].metric("Spend today (UTC)", ui.fmt_usd(today), border=True)
+c[1].metric("Spend this month (UTC)", ui.fmt_usd(month), border=True)
+c[2].metric("Firing alerts", len(firing), border=True)
+if not tables.has_alerts:
+    st.caption(
+        "No alert tables in the store yet: budgets and alerts come from the collector's rules."
+    )
+
+left, right = st.columns(2)
+by_model = data.run(queries.breakdown, window, "model").query("model != ''").head(8)
+by_stage = data.run(queries.breakdown, window, "stage").query("stage != ''").head(8)
+left.plotly_chart(charts.bar(by_model, "model", "cost_usd", "Top models by spend (USD)", True))
+right.plotly_chart(charts.bar(by_stage, "stage", "cost_usd", "Top stages by spend (USD)", True))
+series = data.run(queries.requests_series, window)
+st.plotly_chart(charts.line(series, "requests", "Requests over time"))
+if not firing.empty:
+    st.subheader("Firing alerts")
+    st.dataframe(firing, hide_index=True)
+st.page_link(
+    "pages/traces.py",
+    label="Browse the traces of this period",
+    icon=":material/list:",
+    query_params=ctx.link_params(),
+)

@@ -1,0 +1,146 @@
+"""Traces: a filterable, sortable, paged list; every row and chart point links to its trace."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from glassline.dashboard import charts, data, queries, ui
+
+ctx = ui.context()
+window = ctx.window
+params = st.query_params
+st.title("Traces")
+
+FILTERS = ("user", "session", "model", "stage", "status", "min_cost", "min_ms", "q", "sort")
+
+
+def _float(name: str) -> float:
+    try:
+        return max(0.0, float(params.get(name, 0) or 0))
+    except ValueError:
+        return 0.0
+
+
+with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-1])):
+    c = st.columns(4)
+    user = c[0].text_input("User", params.get("user", ""))
+    session = c[1].text_input("Session", params.get("session", ""))
+    model = c[2].text_input("Model", params.get("model", ""))
+    stage = c[3].text_input("Stage", params.get("stage", ""))
+    c = st.columns(4)
+    statuses = ["", "ok", "error", "unset"]
+    status = c[0].selectbox(
+        "Status",
+        statuses,
+        statuses.index(params.get("status", "")) if params.get("status", "") in statuses else 0,
+        format_func=lambda s: s or "any",
+    )
+    min_cost = c[1].number_input("Min cost (USD)", 0.0, value=_float("min_cost"), format="%.4f")
+    min_ms = c[2].number_input("Min duration (ms)", 0.0, value=_float("min_ms"), step=100.0)
+    text = c[3].text_input("Span name contains", params.get("q", ""))
+sorts = list(queries.SORTS)
+sort = (
+    st.segmented_control(
+        "Sort", sorts, default=params.get("sort") if params.get("sort") in sorts else "newest"
+    )
+    or "newest"
+)
+
+values = {
+    "user": user,
+    "session": session,
+    "model": model,
+    "stage": stage,
+    "status": status,
+    "min_cost": f"{min_cost:g}" if min_cost else "",
+    "min_ms": f"{min_ms:g}" if min_ms else "",
+    "q": text,
+    "sort": "" if sort == "newest" else sort,
+}
+if any(params.get(k, "") != v for k, v in values.items()):
+    st.session_state["gl_trace_page"] = 0  # new filters start at the first page
+for key, value in values.items():
+    if value:
+        params[key] = value
+    elif key in params:
+        del params[key]
+
+filters = queries.TraceFilter(
+    user_id=user.strip(),
+    session_id=session.strip(),
+    model=model.strip(),
+    stage=stage.strip(),
+    status=status,
+    min_cost_usd=min_cost,
+    min_duration_ms=min_ms,
+    name_contains=text.strip(),
+)
+page_no = st.session_state.setdefault("gl_trace_page", 0)
+result = data.run(queries.list_traces, window, filters, sort, page_no)
+rows = result.rows
+if rows.empty and page_no == 0:
+    if filters == queries.TraceFilter():
+        ui.show_no_data()
+    else:
+        st.info("No trace matches these filters in this time range.")
+    st.stop()
+
+rows["open"] = [
+    ui.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)
+]
+picked = st.dataframe(
+    rows[
+        [
+            "open",
+            "start",
+            "root_name",
+            "tenant",
+            "status",
+            "duration_ms",
+            "cost_usd",
+            "span_count",
+            "input_tokens",
+            "output_tokens",
+            "user_id",
+            "session_id",
+            "trace_id",
+        ]
+    ],
+    hide_index=True,
+    on_select="rerun",
+    selection_mode="single-row",
+    column_config={
+        "open": st.column_config.LinkColumn("trace", display_text="open"),
+        "start": st.column_config.DatetimeColumn("start (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "root_name": "name",
+        "duration_ms": st.column_config.NumberColumn("duration", format="%.0f ms"),
+        "cost_usd": st.column_config.NumberColumn("cost", format="$%.4f"),
+    },
+    key="gl_trace_table",
+)
+c = st.columns([1, 1, 6])
+if c[0].button("Previous", disabled=page_no == 0):
+    st.session_state["gl_trace_page"] = page_no - 1
+    st.rerun()
+if c[1].button("Next", disabled=not result.has_next):
+    st.session_state["gl_trace_page"] = page_no + 1
+    st.rerun()
+c[2].caption(f"Page {page_no + 1}, {len(rows)} traces. Click a row or a point to open it.")
+
+chosen = picked.selection.rows if picked else []
+if chosen:
+    row = rows.iloc[chosen[0]]
+    st.switch_page(
+        "pages/trace.py", query_params=ctx.link_params(trace=row["trace_id"], tenant=row["tenant"])
+    )
+
+points = st.plotly_chart(
+    charts.trace_scatter(rows, "Duration of the listed traces"),
+    on_select="rerun",
+    selection_mode="points",
+    key="gl_trace_scatter",
+)
+selected = points.selection.points if points else []
+if selected:
+    trace_id, tenant = selected[0]["customdata"]
+    st.switch_page("pages/trace.py", query_params=ctx.link_params(trace=trace_id, tenant=tenant))

@@ -1,0 +1,126 @@
+"""Pure helpers for the trace drilldown: span tree order and chat messages from GenAI JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ChatMessage", "exceptions", "parse_messages", "waterfall_frame"]
+
+
+def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
+    """Spans in tree order (parent before children, siblings by start) with depth and offset.
+
+    Spans whose parent is missing (not yet arrived, or sampled away) are shown as roots so
+    nothing silently disappears from the waterfall.
+    """
+    ids = {s["span_id"] for s in spans}
+    children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
+    for s in spans:
+        parent = s.get("parent_span_id")
+        children[parent if parent in ids else None].append(s)
+    t0 = min((s["start_ns"] for s in spans), default=0)
+    rows: list[dict[str, Any]] = []
+    stack = [(s, 0) for s in sorted(children[None], key=lambda s: s["start_ns"], reverse=True)]
+    while stack:
+        span, depth = stack.pop()
+        rows.append(
+            {
+                "span_id": span["span_id"],
+                "label": f"{'   ' * depth}{span['name']}  ·{span['span_id'][:4]}",
+                "depth": depth,
+                "offset_ms": (span["start_ns"] - t0) / 1e6,
+                "duration_ms": (span["end_ns"] - span["start_ns"]) / 1e6,
+                "status": span.get("status") or "unset",
+                "kind": span.get("kind"),
+            }
+        )
+        kids = sorted(children.get(span["span_id"], []), key=lambda s: s["start_ns"], reverse=True)
+        stack.extend((kid, depth + 1) for kid in kids)
+    return pd.DataFrame(
+        rows, columns=["span_id", "label", "depth", "offset_ms", "duration_ms", "status", "kind"]
+    )
+
+
+@dataclass(slots=True)
+class ChatMessage:
+    role: str
+    texts: list[str] = field(default_factory=list)  # text parts, in order
+    tool_calls: list[str] = field(default_factory=list)  # "name(arguments)" per call
+    finish_reason: str | None = None
+
+
+def _part_text(part: Any) -> tuple[str | None, str | None]:
+    """(text, tool call) of one message part in the GenAI JSON shape."""
+    if isinstance(part, str):
+        return part, None
+    if not isinstance(part, dict):
+        return json.dumps(part), None
+    kind = part.get("type")
+    if kind == "tool_call":
+        args = part.get("arguments")
+        return None, f"{part.get('name', 'tool')}({json.dumps(args) if args is not None else ''})"
+    if kind == "tool_call_response":
+        return str(part.get("response", "")), None
+    content = part.get("content")
+    return (str(content) if content is not None else json.dumps(part)), None
+
+
+def parse_messages(value: Any) -> list[ChatMessage]:
+    """Messages from ``gen_ai.input.messages`` / ``gen_ai.output.messages`` (JSON string or list).
+
+    Accepts the semantic-convention shape (``parts``) and the older ``content`` string shape;
+    anything unparseable becomes one message holding the raw text, so content is never hidden.
+    """
+    if value is None:
+        return []
+    data = value
+    if isinstance(value, str):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return [ChatMessage(role="raw", texts=[value])]
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        return [ChatMessage(role="raw", texts=[str(value)])]
+    messages = []
+    for item in data:
+        if not isinstance(item, dict):
+            messages.append(ChatMessage(role="raw", texts=[str(item)]))
+            continue
+        msg = ChatMessage(
+            role=str(item.get("role", "unknown")), finish_reason=item.get("finish_reason")
+        )
+        parts = item.get("parts")
+        if parts is None and "content" in item:
+            parts = [item["content"]] if isinstance(item["content"], str) else item["content"] or []
+        for part in parts or []:
+            text, call = _part_text(part)
+            if text is not None:
+                msg.texts.append(text)
+            if call is not None:
+                msg.tool_calls.append(call)
+        messages.append(msg)
+    return messages
+
+
+def exceptions(span: dict[str, Any]) -> list[dict[str, str]]:
+    """The span's ``exception`` events as {type, message, stacktrace}."""
+    found = []
+    for event in span.get("events") or []:
+        if event.get("name") != "exception":
+            continue
+        attributes = event.get("attributes") or {}
+        found.append(
+            {
+                "type": str(attributes.get("exception.type", "")),
+                "message": str(attributes.get("exception.message", "")),
+                "stacktrace": str(attributes.get("exception.stacktrace", "")),
+            }
+        )
+    return found

@@ -1,0 +1,200 @@
+"""What every page shares: the sidebar controls, the URL state, guards and formatting.
+
+Time range, tenant and auto-refresh live in the URL (``?range=24h&tenant=acme``) so any view
+can be shared. Streamlit clears query parameters when the user switches pages, so the values
+are also kept in session state and written back to the URL on every run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from glassline.dashboard import data, queries
+from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
+from glassline.dashboard.window import RANGES, Window, window_from_params
+
+__all__ = [
+    "Context",
+    "context",
+    "fmt_delta",
+    "fmt_int",
+    "fmt_ms",
+    "fmt_pct",
+    "fmt_usd",
+    "setup",
+    "show_no_data",
+    "tile",
+    "trace_url",
+]
+
+SHARED_PARAMS = ("range", "end", "tenant", "refresh")
+REFRESH_S = 30
+ALL_TENANTS = "All tenants"
+SEND_DATA_SNIPPET = """\
+from glassline.instrumentation import init, workflow
+init(service_name="my-app", endpoint="http://localhost:4317", api_key="YOUR_KEY")
+@workflow("answer_question")
+def answer(question: str) -> str: ...
+answer("hello")  # one trace; open this page again"""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    window: Window
+    preset: str
+
+    def link_params(self, **extra: str) -> dict[str, str]:
+        """The shared URL parameters plus ``extra``, for links to other pages."""
+        params = {"range": self.preset}
+        if self.window.tenant:
+            params["tenant"] = self.window.tenant
+        if st.session_state.get("gl_end"):
+            params["end"] = str(st.session_state["gl_end"])
+        return {**params, **extra}
+
+
+def _remember_url_state() -> dict[str, str]:
+    """URL parameters, falling back to the values remembered from earlier pages."""
+    memory: dict[str, str] = st.session_state.setdefault("gl_memory", {})
+    url = st.query_params.to_dict()
+    for key in SHARED_PARAMS:
+        if key in url:
+            memory[key] = url[key]
+    return {**memory, **{k: v for k, v in url.items() if k not in SHARED_PARAMS}}
+
+
+def setup() -> Context | None:
+    """Render the sidebar controls and check the store; ``None`` means the page must stop."""
+    params = _remember_url_state()
+    st.session_state["gl_end"] = params.get("end", "")
+    url = db_url_from_env()
+    try:
+        state = data.store_state(url)
+    except DatabaseUnavailable as exc:
+        st.error(f"**The dashboard cannot read its database.** {exc}")
+        st.info("Check `--db` / `GLASSLINE_DB_URL` and that the collector's database is running.")
+        return None
+    if state == "empty":
+        show_no_data("The store has no tables yet: start the collector once to create them.")
+        return None
+    window, preset = _sidebar(params)
+    _auto_refresh(params)
+    return Context(window=window, preset=preset)
+
+
+def _sidebar(params: dict[str, str]) -> tuple[Window, str]:
+    _, preset = window_from_params(params)
+    labels = list(RANGES)
+    preset = st.sidebar.selectbox("Time range", labels, index=labels.index(preset), key="gl_range")
+    probe, _ = window_from_params({**params, "range": preset})
+    options = [ALL_TENANTS, *data.run(queries.tenants, probe.with_tenant(None))]
+    current = params.get("tenant") or ALL_TENANTS
+    if current not in options:
+        options.append(current)  # a shared link to a tenant without data in this window
+    tenant = st.sidebar.selectbox("Tenant", options, index=options.index(current), key="gl_tenant")
+    tenant_value = "" if tenant == ALL_TENANTS else tenant
+    _write_shared({"range": preset, "tenant": tenant_value, "end": params.get("end", "")})
+    window, _ = window_from_params({**params, "range": preset, "tenant": tenant_value})
+    if params.get("end"):
+        st.sidebar.caption(
+            f"Pinned to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(window.end))}"
+        )
+    return window, preset
+
+
+def _write_shared(values: dict[str, str]) -> None:
+    memory: dict[str, str] = st.session_state["gl_memory"]
+    for key, value in values.items():
+        memory[key] = value
+        if value and st.query_params.get(key) != value:
+            st.query_params[key] = value
+        elif not value and key in st.query_params:
+            del st.query_params[key]
+
+
+def _auto_refresh(params: dict[str, str]) -> None:
+    on = st.sidebar.toggle(
+        f"Auto-refresh every {REFRESH_S} s", value=params.get("refresh") == "1", key="gl_refresh"
+    )
+    _write_shared({"refresh": "1" if on else ""})
+    if on:
+        st.session_state["gl_last_full_run"] = time.monotonic()
+        _refresher()
+
+
+@st.fragment(run_every=REFRESH_S)
+def _refresher() -> None:
+    # The fragment also runs inside every full run; only its timer runs trigger a refresh.
+    last = st.session_state.get("gl_last_full_run", 0.0)
+    if time.monotonic() - last >= REFRESH_S - 1:
+        st.rerun(scope="app")
+
+
+def context() -> Context:
+    """The context ``app.py`` prepared for the current page."""
+    ctx: Context = st.session_state["gl_ctx"]
+    return ctx
+
+
+def show_no_data(reason: str = "No data in this time range yet.") -> None:
+    st.info(f"{reason} Send some traces from your app with `glassline-instrumentation`:")
+    st.code(SEND_DATA_SNIPPET, language="python")
+    st.caption("Then widen the time range or pick another tenant in the sidebar.")
+
+
+def trace_url(ctx: Context, trace_id: str, tenant: str) -> str:
+    """A relative, shareable link to the trace drilldown page."""
+    return "trace?" + urlencode(ctx.link_params(trace=trace_id, tenant=tenant))
+
+
+def fmt_usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
+
+
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def fmt_int(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def tile(
+    col: DeltaGenerator,
+    label: str,
+    now: float | None,
+    before: float | None,
+    fmt: Callable[[float | None], str] = fmt_int,
+    up_is_bad: bool = False,
+) -> None:
+    """A metric with its change versus the previous period (red when it got worse)."""
+    col.metric(
+        label,
+        fmt(now),
+        fmt_delta(now, before),
+        delta_color="inverse" if up_is_bad else "normal",
+        border=True,
+    )
+
+
+def fmt_delta(now: float | None, before: float | None) -> str | None:
+    """Change versus the previous period as a percentage, or ``None`` when undefined."""
+    if now is None or before is None:
+        return None
+    if before == 0:
+        return "new" if now else None
+    return f"{(now - before) / before:+.0%}"
