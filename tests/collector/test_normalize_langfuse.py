@@ -1,0 +1,170 @@
+"""Langfuse spans, with the names of Langfuse's LangfuseOtelSpanAttributes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from glassline.collector.processors.normalize import NormalizeProcessor
+from glassline.collector.records import SpanRecord
+from glassline.instrumentation import attributes as a
+
+START_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
+
+
+def normalized(attrs: dict[str, Any], *, name: str = "span", root: bool = False) -> SpanRecord:
+    record = SpanRecord(
+        tenant="acme",
+        trace_id="1" * 32,
+        span_id="2" * 16,
+        parent_span_id=None if root else "3" * 16,
+        name=name,
+        start_ns=START_NS,
+        end_ns=START_NS + 2_000_000_000,
+        attributes=dict(attrs),
+    )
+    [out] = NormalizeProcessor().process([record])
+    return out
+
+
+CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+    (
+        "generation: input excludes the cached part listed beside it",
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "gpt-4o",
+            "langfuse.observation.usage_details": json.dumps(
+                {"input": 200, "input_cached_tokens": 1800, "output": 60}
+            ),
+            "langfuse.observation.cost_details": json.dumps(
+                {"input": 0.001, "output": 0.0006, "total": 0.0016}
+            ),
+            "langfuse.user.id": "user-3",
+            "langfuse.session.id": "chat-3",
+            "langfuse.trace.name": "qa",
+            "langfuse.observation.completion_start_time": '"2023-11-14T22:13:20.250000Z"',
+        },
+        {
+            "kind": "llm",
+            "operation": "chat",
+            "model": "gpt-4o",
+            "input_tokens": 2000,
+            "cache_read_tokens": 1800,
+            "output_tokens": 60,
+            "cost_usd": 0.0016,
+            "user_id": "user-3",
+            "session_id": "chat-3",
+            "ttft_ms": 250.0,
+        },
+        {
+            a.GEN_AI_USAGE_INPUT_TOKENS: 2000,
+            a.COST_USD: 0.0016,
+            a.COST_SOURCE: "client",
+            a.WORKFLOW: "qa",
+            a.USER_ID: "user-3",
+            a.SESSION_ID: "chat-3",
+        },
+    ),
+    (
+        "a total equal to input + output means input already includes the cache",
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "claude-3-5-sonnet",
+            "langfuse.observation.usage_details": json.dumps(
+                {"input": 1000, "output": 10, "cache_read_input_tokens": 900, "total": 1010}
+            ),
+        },
+        {"input_tokens": 1000, "cache_read_tokens": 900},
+        {},
+    ),
+    (
+        "anthropic-style creation and reasoning are added to input and output once",
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "claude-sonnet-4",
+            "langfuse.observation.usage_details": json.dumps(
+                {
+                    "input": 20,
+                    "cache_creation_input_tokens": 3000,
+                    "output": 100,
+                    "output_reasoning_tokens": 400,
+                }
+            ),
+        },
+        {
+            "input_tokens": 3020,
+            "cache_creation_tokens": 3000,
+            "output_tokens": 500,
+            "reasoning_tokens": 400,
+        },
+        {},
+    ),
+    (
+        "cost details without a total are summed",
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.cost_details": json.dumps({"input": 0.5, "output": 0.25}),
+        },
+        {"cost_usd": 0.75},
+        {},
+    ),
+    (
+        "tool observation",
+        {
+            "langfuse.observation.type": "tool",
+            "langfuse.observation.input": '{"city": "Oslo"}',
+            "langfuse.observation.output": '"rain"',
+        },
+        {"kind": "tool", "operation": "execute_tool"},
+        {
+            a.GEN_AI_TOOL_NAME: "get_weather",
+            a.GEN_AI_TOOL_CALL_ARGUMENTS: '{"city": "Oslo"}',
+            a.GEN_AI_TOOL_CALL_RESULT: '"rain"',
+        },
+    ),
+    (
+        "retriever observation is a stage",
+        {"langfuse.observation.type": "retriever"},
+        {"kind": "stage", "stage": "get_weather"},
+        {},
+    ),
+    (
+        "plain span under a trace is other",
+        {"langfuse.observation.type": "span"},
+        {"kind": "other", "stage": None},
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("attrs", "fields", "expected_attrs"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_langfuse_attributes_map_to_the_glassline_vocabulary(
+    attrs: dict[str, Any], fields: dict[str, Any], expected_attrs: dict[str, Any]
+) -> None:
+    record = normalized(attrs, name="get_weather")
+    for field, value in fields.items():
+        assert getattr(record, field) == value, field
+    for name, value in expected_attrs.items():
+        assert record.attributes[name] == value, name
+
+
+def test_root_plain_span_is_the_workflow() -> None:
+    record = normalized({"langfuse.observation.type": "span"}, name="handle_request", root=True)
+    assert record.kind == "workflow"
+
+
+def test_malformed_usage_and_cost_json_is_ignored() -> None:
+    record = normalized(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.usage_details": "{not json",
+            "langfuse.observation.cost_details": '{"total": "NaN"}',
+        }
+    )
+    assert record.input_tokens == 0
+    assert record.cost_usd is None
+    assert record.attributes["langfuse.observation.usage_details"] == "{not json"
