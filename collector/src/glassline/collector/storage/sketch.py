@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 from ddsketch import DDSketch
 from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchPb
@@ -42,8 +43,14 @@ def decode(data: bytes) -> DDSketch:
 
 
 def _store_from_proto(proto: Any) -> DenseStore:
+    store = _store_from_bins(proto.contiguousBinIndexOffset, list(proto.contiguousBinCounts))
+    for key, count in proto.binCounts.items():  # sparse bins, written by other encoders
+        store.add(key, count)
+    return store
+
+
+def _store_from_bins(offset: int, counts: list[float]) -> DenseStore:
     store = DenseStore()
-    counts = list(proto.contiguousBinCounts)
     lo, hi = 0, len(counts)
     while lo < hi and not counts[lo]:  # encode() keeps the store's zero padding: drop it
         lo += 1
@@ -51,21 +58,51 @@ def _store_from_proto(proto: Any) -> DenseStore:
         hi -= 1
     if lo < hi:
         store.bins = counts[lo:hi]
-        store.offset = proto.contiguousBinIndexOffset + lo
+        store.offset = offset + lo
         store.min_key = store.offset
         store.max_key = store.offset + (hi - lo) - 1
         store.count = sum(store.bins)
-    for key, count in proto.binCounts.items():  # sparse bins, written by other encoders
-        store.add(key, count)
     return store
 
 
 def merge_encoded(blobs: Iterable[bytes | None]) -> DDSketch:
-    """One sketch from many serialized ones (``None`` entries are skipped)."""
-    merged = new_sketch()
+    """One sketch from many serialized ones (``None`` entries are skipped).
+
+    Sums the bin arrays with numpy instead of merging sketch objects: a stats query over a
+    month merges thousands of rows, and this keeps that to milliseconds.
+    """
+    parts: list[tuple[int, np.ndarray]] = []
+    unusual: list[bytes] = []
+    zero = 0.0
+    pb = DDSketchPb()
     for blob in blobs:
-        if blob:
-            merged.merge(decode(blob))
+        if not blob:
+            continue
+        pb.ParseFromString(blob)
+        positive, negative = pb.positiveValues, pb.negativeValues
+        if positive.binCounts or negative.contiguousBinCounts or negative.binCounts:
+            unusual.append(blob)  # shapes encode() never writes: take the exact slow path
+            continue
+        if positive.contiguousBinCounts:
+            bins = np.array(positive.contiguousBinCounts)
+            parts.append((positive.contiguousBinIndexOffset, bins))
+        zero += pb.zeroCount
+    merged = new_sketch()
+    if parts:
+        lo = min(offset for offset, _ in parts)
+        hi = max(offset + len(bins) for offset, bins in parts)
+        total = np.zeros(hi - lo)
+        for offset, bins in parts:
+            total[offset - lo : offset - lo + len(bins)] += bins
+        store = _store_from_bins(lo, total.tolist())
+        merged = BaseDDSketch(
+            mapping=merged._mapping, store=store, negative_store=DenseStore(), zero_count=zero
+        )
+    elif zero:
+        merged._zero_count = zero
+        merged._count = zero
+    for blob in unusual:
+        merged.merge(decode(blob))
     return merged
 
 
