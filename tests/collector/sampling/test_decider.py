@@ -1,0 +1,180 @@
+"""The tail decider: quiet traces are decided from the store; late spans follow the decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.sampling import _db
+from glassline.collector.sampling.config import SamplingConfig
+from glassline.collector.sampling.decider import LEASE_NAME, TailDecider
+from glassline.collector.sampling.models import SampledOutSpan, SamplingDecision, SamplingPending
+from glassline.collector.sampling.sink import SamplingSink
+from glassline.collector.sampling.summary import PolicyCount, sampling_summary
+from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
+from glassline.collector.storage.models import Span, Trace
+from glassline.collector.storage.store import Store
+
+NOW = 1_800_000_100_000_000_000
+SECOND = 1_000_000_000
+
+ERRORS_ONLY: dict[str, Any] = {
+    "tail_enabled": True,
+    "decision_wait_s": 10,
+    "decision_memory_s": 600,
+    "policies": [{"type": "error", "name": "errors"}],
+}
+
+
+def setup(store: Store, **overrides: Any) -> tuple[SamplingSink, TailDecider]:
+    config = SamplingConfig.model_validate({**ERRORS_ONLY, **overrides})
+    return SamplingSink(store, config), TailDecider(store, config)
+
+
+def one_trace(failed: bool, seed: int = 0) -> list[SpanRecord]:
+    for i, trace in enumerate(synthetic_traces(200, seed=seed)):
+        if (trace[0].status == "error") == failed and i > 0:
+            return trace
+    raise AssertionError("no such trace in the sample")
+
+
+def test_trace_is_decided_only_after_decision_wait(store: Store) -> None:
+    sink, decider = setup(store)
+    sink.write(one_trace(failed=True), NOW)
+    assert decider.run_once(NOW + 9 * SECOND).kept == 0
+    assert count_rows(store.engine, SamplingPending) == 1
+    report = decider.run_once(NOW + 11 * SECOND)
+    assert (report.kept, report.dropped) == (1, 0)
+    assert report.kept_by_policy == {"errors": 1}
+    assert count_rows(store.engine, SamplingPending) == 0
+
+
+def test_a_new_span_restarts_the_quiet_period(store: Store) -> None:
+    sink, decider = setup(store)
+    trace = one_trace(failed=False)
+    sink.write(trace[:2], NOW)
+    sink.write(trace[2:], NOW + 8 * SECOND)
+    assert decider.run_once(NOW + 11 * SECOND).dropped == 0
+    assert decider.run_once(NOW + 19 * SECOND).dropped == 1
+
+
+def test_dropped_trace_leaves_the_store_but_not_the_rollups(store: Store) -> None:
+    sink, decider = setup(store)
+    traces = synthetic_traces(100, seed=1)
+    for trace in traces:
+        sink.write(trace, NOW)
+    before = rollup_totals(store.engine)
+    report = decider.run_once(NOW + 11 * SECOND)
+    failed = sum(t[0].status == "error" for t in traces)
+    assert 0 < failed < 100
+    assert (report.kept, report.dropped) == (failed, 100 - failed)
+    assert report.spans_deleted == 3 * (100 - failed)
+    assert count_rows(store.engine, Span) == 3 * failed
+    assert count_rows(store.engine, Trace) == failed
+    assert count_rows(store.engine, SampledOutSpan) == 3 * (100 - failed)
+    assert rollup_totals(store.engine) == before
+    assert decider.kept_by_policy == {"errors": failed}
+    assert decider.dropped == 100 - failed
+
+
+def test_late_span_follows_recorded_decision(store: Store) -> None:
+    sink, decider = setup(store)
+    kept, dropped = one_trace(failed=True), one_trace(failed=False)
+    sink.write(kept[:2] + dropped[:2], NOW)
+    decider.run_once(NOW + 11 * SECOND)
+    late = sink.write([kept[2], dropped[2]], NOW + 20 * SECOND)
+    assert (late.inserted, late.sampled_out) == (1, 1)
+    with store.session() as session:
+        ids = {(s.trace_id, s.span_id) for s in session.query(Span)}
+    assert (kept[2].trace_id, kept[2].span_id) in ids
+    assert all(tid != dropped[0].trace_id for tid, _ in ids)
+    assert rollup_totals(store.engine)["count"] == 6
+    assert sink.sampled_out == {"dropped": 1}
+
+
+def test_retry_of_spans_of_a_dropped_trace_is_not_counted_twice(store: Store) -> None:
+    sink, decider = setup(store)
+    trace = one_trace(failed=False)
+    sink.write(trace, NOW)
+    decider.run_once(NOW + 11 * SECOND)
+    before = rollup_totals(store.engine)
+    retry = sink.write(trace, NOW + 30 * SECOND)
+    assert (retry.inserted, retry.sampled_out, retry.duplicates) == (0, 0, 3)
+    assert rollup_totals(store.engine) == before
+
+
+def test_acknowledged_span_of_undecided_trace_survives_a_restart(db_url: str) -> None:
+    first = Store.open(db_url)
+    sink, _ = setup(first)
+    trace = one_trace(failed=True)
+    assert sink.write(trace, NOW).inserted == 3
+    first.close()  # the collector stops before the trace was decided
+
+    second = Store.open(db_url)
+    try:
+        _, decider = setup(second)
+        report = decider.run_once(NOW + 11 * SECOND)
+        assert report.kept_by_policy == {"errors": 1}
+        assert count_rows(second.engine, Span) == 3
+    finally:
+        second.close()
+
+
+def test_span_stored_while_its_trace_was_being_dropped_is_swept(store: Store) -> None:
+    sink, decider = setup(store)
+    trace = one_trace(failed=False)
+    sink.write(trace[:2], NOW)
+    decider.run_once(NOW + 11 * SECOND)
+    # A writer that looked the decision up just before it committed: stored and queued.
+    store.write(trace[2:], NOW + 12 * SECOND)
+    with _db.write_tx(store.engine) as conn:
+        _db.queue_pending(conn, [(trace[0].tenant, trace[0].trace_id)], NOW + 12 * SECOND)
+    report = decider.run_once(NOW + 30 * SECOND)
+    assert (report.kept, report.dropped, report.spans_deleted) == (0, 0, 1)
+    assert count_rows(store.engine, Span) == 0
+    assert count_rows(store.engine, SampledOutSpan) == 3
+    assert rollup_totals(store.engine)["count"] == 3
+
+
+def test_decisions_and_span_keys_are_forgotten_after_the_memory(store: Store) -> None:
+    sink, decider = setup(store)
+    sink.write(one_trace(failed=False), NOW)
+    decider.run_once(NOW + 11 * SECOND)
+    assert count_rows(store.engine, SamplingDecision) == 1
+    report = decider.run_once(NOW + 700 * SECOND)
+    assert report.purged == {"decisions": 1, "span_keys": 3}
+    assert count_rows(store.engine, SamplingDecision) == 0
+    assert count_rows(store.engine, SampledOutSpan) == 0
+
+
+def test_decider_skips_its_run_while_another_replica_holds_the_lease(store: Store) -> None:
+    config = SamplingConfig.model_validate(ERRORS_ONLY)
+    SamplingSink(store, config).write(one_trace(failed=True), NOW)
+    assert store.try_acquire_lease(LEASE_NAME, "other-replica", ttl_s=60)
+    blocked = TailDecider(store, config, lease_holder="me").run_once(NOW + 11 * SECOND)
+    assert not blocked.ran and blocked.kept == 0
+    store.release_lease(LEASE_NAME, "other-replica")
+    assert TailDecider(store, config, lease_holder="me").run_once(NOW + 11 * SECOND).kept == 1
+
+
+def test_sampling_summary_counts_traces_per_policy(store: Store) -> None:
+    sink, decider = setup(store, head_rate=0.5)
+    traces = synthetic_traces(100, seed=2)
+    for trace in traces:
+        sink.write(trace, NOW)
+    report = decider.run_once(NOW + 11 * SECOND)
+    head_dropped = 100 - report.kept - report.dropped
+    with store.session() as session:
+        summary = sampling_summary(session, "tenant-0", NOW - 60 * SECOND, NOW + 60 * SECOND)
+        summary += sampling_summary(session, "tenant-1", NOW - 60 * SECOND, NOW + 60 * SECOND)
+        later = sampling_summary(session, "tenant-0", NOW + 120 * SECOND, NOW + 180 * SECOND)
+    totals: dict[tuple[str, bool], int] = {}
+    for row in summary:
+        totals[(row.policy, row.kept)] = totals.get((row.policy, row.kept), 0) + row.traces
+    assert totals == {
+        ("head", False): head_dropped,
+        ("", False): report.dropped,
+        ("errors", True): report.kept,
+    }
+    assert all(isinstance(r, PolicyCount) for r in summary)
+    assert later == []
