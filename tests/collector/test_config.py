@@ -1,0 +1,110 @@
+"""config.py: YAML + env loading, validated at once, every error reported with its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glassline.collector.config import load_config
+from glassline.collector.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_otlp_ports() -> None:
+    config = load_config({}, environ={})
+    assert (config.server.grpc_port, config.server.http_port) == (4317, 4318)
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"server": {"grpc_port": 70000}},
+         "server.grpc_port: Input should be less than 65536 (got 70000)"),
+        ({"server": {"http_port": "x"}}, "server.http_port: Input should be a valid integer"),
+        ({"server": {"workers": 0}}, "server.workers: Input should be greater than or equal to 1"),
+        ({"server": {"bogus": 1}}, "server.bogus: Extra inputs are not permitted"),
+        ({"surprise": {}}, "surprise: Extra inputs are not permitted"),
+        ({"server": {"tls": {"cert_file": "/nonexistent.pem", "key_file": "/nonexistent.key"}}},
+         "server.tls.cert_file: Value error, file not found: /nonexistent.pem"),
+        ({"server": {"max_message_bytes": 10_000_000, "max_inflight_bytes": 5_000_000}},
+         "server: Value error, max_message_bytes must not exceed max_inflight_bytes"),
+        ({"limits": {"max_attribute_length": 3}},
+         "limits.max_attribute_length: Input should be greater than or equal to 16 (got 3)"),
+        ({"storage": {"url": "mysql://x"}}, "storage.url: Value error, must start with sqlite:///"),
+        ({"logging": {"level": "LOUD"}}, "logging.level: Input should be 'DEBUG'"),
+        ({"auth": {"tenants": {"acme": "not-a-list"}}}, "auth.tenants.acme: Input should be a valid list"),
+    ],
+)  # fmt: skip
+def test_bad_config_is_reported_with_its_path(config: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, environ={})
+    assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
+
+
+def test_all_errors_are_reported_at_once() -> None:
+    bad = {
+        "server": {"grpc_port": -1, "http_port": 99999},
+        "limits": {"max_attributes_per_span": 0},
+    }
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad, environ={})
+    paths = {p.split(":")[0] for p in caught.value.problems}
+    assert paths == {"server.grpc_port", "server.http_port", "limits.max_attributes_per_span"}
+
+
+def test_yaml_file_is_loaded(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("server:\n  http_port: 9999\nlimits:\n  max_spans_per_request: 5\n")
+    config = load_config(path, environ={})
+    assert config.server.http_port == 9999
+    assert config.limits.max_spans_per_request == 5
+
+
+def test_unreadable_or_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.yaml", environ={})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("server: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad, environ={})
+
+
+def test_environment_overrides_nested_settings() -> None:
+    env = {"GLASSLINE__SERVER__HTTP_PORT": "8080", "GLASSLINE__LOGGING__LEVEL": "DEBUG"}
+    config = load_config({"server": {"http_port": 1}}, environ=env)
+    assert config.server.http_port == 8080
+    assert config.logging.level == "DEBUG"
+
+
+def test_bad_environment_override_names_its_path() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({}, environ={"GLASSLINE__SERVER__GRPC_PORT": "70000"})
+    assert caught.value.problems == [
+        "server.grpc_port: Input should be less than 65536 (got 70000)"
+    ]
+
+
+def test_api_keys_come_from_the_environment_too() -> None:
+    env = {"GLASSLINE_API_KEYS": "acme=key-one-123456,globex=key-two-123456",
+           "GLASSLINE_ADMIN_KEYS": "admin-key-123456"}  # fmt: skip
+    config = load_config({"auth": {"tenants": {"acme": ["key-zero-123456"]}}}, environ=env)
+    assert config.auth.tenants == {
+        "acme": ["key-zero-123456", "key-one-123456"],
+        "globex": ["key-two-123456"],
+    }
+    assert config.auth.admin_keys == ["admin-key-123456"]
+
+
+def test_malformed_api_keys_env_is_reported() -> None:
+    with pytest.raises(ConfigError, match=r"GLASSLINE_API_KEYS\[0\]: expected tenant=key"):
+        load_config({}, environ={"GLASSLINE_API_KEYS": "nokey"})
+
+
+def test_the_example_config_is_valid() -> None:
+    config = load_config(
+        ROOT / "collector" / "collector.example.yaml", environ={"ACME_KEY": "k" * 20}
+    )
+    assert config.server.grpc_port == 4317

@@ -1,0 +1,192 @@
+"""decode.py: OTLP protobuf and JSON to SpanRecords, validated span by span."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from google.protobuf.json_format import MessageToDict
+
+from glassline.collector.decode import decode_json, decode_protobuf
+from glassline.collector.errors import PermanentError
+
+MAX = 10_000
+
+
+def to_otlp_json(request: Any) -> dict[str, Any]:
+    """OTLP/JSON per the spec: like proto3 JSON, but ids are hex rather than base64."""
+    doc = MessageToDict(request)
+    for rs in doc["resourceSpans"]:
+        for ss in rs["scopeSpans"]:
+            for span in ss["spans"]:
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        import base64
+
+                        span[key] = base64.b64decode(span[key]).hex()
+    return doc
+
+
+def test_protobuf_span_becomes_a_record_with_hex_ids_and_typed_values(h: Any) -> None:
+    span = h.make_span(7, trace=3, parent_span_id=(9).to_bytes(8, "big"))
+    span.attributes.append(h.kv("ok", True))
+    span.attributes.append(h.kv("ratio", 0.5))
+    span.status.code = 2
+    span.status.message = "boom"
+    ev = span.events.add(name="retry", time_unix_nano=5)
+    ev.attributes.append(h.kv("n", 2))
+    result = decode_protobuf(h.make_request(span).SerializeToString(), "acme", max_spans=MAX)
+    assert result.rejected_count == 0
+    (record,) = result.records
+    assert record.trace_id == (3).to_bytes(16, "big").hex()
+    assert record.span_id == "0000000000000007"
+    assert record.parent_span_id == "0000000000000009"
+    assert record.otel_kind == "CLIENT"
+    assert (record.status, record.status_message) == ("error", "boom")
+    assert record.service == "app"
+    assert record.attributes == {
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 10,
+        "ok": True,
+        "ratio": 0.5,
+    }
+    assert record.events[0].name == "retry" and record.events[0].attributes == {"n": 2}
+
+
+def test_tenant_comes_from_the_caller_never_from_the_payload(h: Any) -> None:
+    span = h.make_span(1)
+    span.attributes.append(h.kv("glassline.tenant.id", "globex"))
+    request = h.make_request(span)
+    request.resource_spans[0].resource.attributes.append(h.kv("glassline.tenant.id", "globex"))
+    result = decode_protobuf(request.SerializeToString(), "acme", max_spans=MAX)
+    assert [r.tenant for r in result.records] == ["acme"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"trace_id": b"\x01" * 8}, "invalid_trace_id"),
+        ({"trace_id": bytes(16)}, "invalid_trace_id"),
+        ({"span_id": b""}, "invalid_span_id"),
+        ({"parent_span_id": b"\x01\x02"}, "invalid_parent_span_id"),
+        ({"start_time_unix_nano": 0}, "invalid_timestamp"),
+        ({"end_time_unix_nano": 1}, "end_before_start"),
+        ({"end_time_unix_nano": 2**64 - 1}, "invalid_timestamp"),
+    ],
+)
+def test_a_bad_span_is_rejected_and_the_rest_kept(h: Any, overrides: dict, reason: str) -> None:
+    request = h.make_request(h.make_span(1), h.make_span(2, **overrides), h.make_span(3))
+    result = decode_protobuf(request.SerializeToString(), "acme", max_spans=MAX)
+    assert [r.span_id[-1] for r in result.records] == ["1", "3"]
+    assert dict(result.rejected) == {reason: 1}
+    assert "rejected 1 span(s)" in result.partial_message()
+
+
+def test_bad_utf8_in_one_span_costs_only_that_span(h: Any) -> None:
+    marker = "ZZZZZZZZ"
+    request = h.make_request(h.make_span(1), h.make_span(2, name=marker), h.make_span(3))
+    body = request.SerializeToString().replace(marker.encode(), b"\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8")
+    result = decode_protobuf(body, "acme", max_spans=MAX)
+    assert [r.name for r in result.records] == ["span-1", "span-3"]
+    assert dict(result.rejected) == {"malformed_span": 1}
+
+
+def test_bad_utf8_in_the_resource_rejects_that_resources_spans(h: Any) -> None:
+    request = h.make_request(h.make_span(1), h.make_span(2), service="QQQQ")
+    body = request.SerializeToString().replace(b"QQQQ", b"\xff\xff\xff\xff")
+    result = decode_protobuf(body, "acme", max_spans=MAX)
+    assert result.records == []
+    assert dict(result.rejected) == {"malformed_resource": 2}
+
+
+@pytest.mark.parametrize("body", [b"\xff\xff\xff", b"\x0a\x05ab", b"not protobuf at all \x00\x01"])
+def test_unreadable_protobuf_is_a_permanent_error(body: bytes) -> None:
+    with pytest.raises(PermanentError, match="malformed protobuf"):
+        decode_protobuf(body, "acme", max_spans=MAX)
+
+
+def test_too_many_spans_is_refused_with_413(h: Any) -> None:
+    request = h.make_request(*(h.make_span(i) for i in range(1, 6)))
+    with pytest.raises(PermanentError, match="request has 5 spans; the limit is 4") as caught:
+        decode_protobuf(request.SerializeToString(), "acme", max_spans=4)
+    assert caught.value.http_status == 413
+
+
+def test_unknown_protobuf_fields_are_ignored(h: Any) -> None:
+    body = h.make_request(h.make_span(1)).SerializeToString() + b"\xf8\x07\x01"  # field 127
+    assert len(decode_protobuf(body, "acme", max_spans=MAX).records) == 1
+
+
+def test_nested_array_and_kvlist_values_are_kept(h: Any) -> None:
+    span = h.make_span(1)
+    attr = span.attributes.add(key="tags")
+    attr.value.array_value.values.add(string_value="a")
+    attr.value.array_value.values.add(int_value=2)
+    kvl = span.attributes.add(key="meta")
+    kvl.value.kvlist_value.values.add(key="k").value.string_value = "v"
+    (record,) = decode_protobuf(
+        h.make_request(span).SerializeToString(), "acme", max_spans=MAX
+    ).records
+    assert record.attributes["tags"] == ["a", 2]
+    assert record.attributes["meta"] == {"k": "v"}
+
+
+# --- OTLP/JSON ---------------------------------------------------------------------------------
+
+
+def test_json_matches_protobuf_for_the_same_request(h: Any) -> None:
+    span = h.make_span(5, parent_span_id=(4).to_bytes(8, "big"))
+    span.status.code = 1
+    request = h.make_request(span)
+    from_json = decode_json(json.dumps(to_otlp_json(request)).encode(), "acme", max_spans=MAX)
+    from_pb = decode_protobuf(request.SerializeToString(), "acme", max_spans=MAX)
+    assert from_json.records == from_pb.records
+    assert from_json.records[0].parent_span_id == "0000000000000004"
+
+
+def test_json_accepts_int_values_as_strings_or_numbers_and_enum_names(h: Any) -> None:
+    doc = to_otlp_json(h.make_request(h.make_span(1)))
+    span = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["attributes"] = [
+        {"key": "a", "value": {"intValue": "42"}},
+        {"key": "b", "value": {"intValue": 43}},
+    ]
+    span["kind"] = "SPAN_KIND_SERVER"
+    span["status"] = {"code": 2}
+    span["somethingNew"] = {"x": 1}  # unknown fields are ignored
+    (record,) = decode_json(json.dumps(doc).encode(), "acme", max_spans=MAX).records
+    assert record.attributes == {"a": 42, "b": 43}
+    assert (record.otel_kind, record.status) == ("SERVER", "error")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"traceId": "zz" * 16}, "invalid_trace_id"),
+        ({"traceId": "ab" * 8}, "invalid_trace_id"),
+        ({"spanId": 12}, "invalid_span_id"),
+        ({"attributes": [{"key": "a", "value": {"intValue": "forty"}}]}, "malformed_span"),
+        ({"startTimeUnixNano": [1]}, "malformed_span"),
+    ],
+)
+def test_json_wrong_value_types_reject_one_span(h: Any, change: dict, reason: str) -> None:
+    doc = to_otlp_json(h.make_request(h.make_span(1), h.make_span(2)))
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"][1].update(change)
+    result = decode_json(json.dumps(doc).encode(), "acme", max_spans=MAX)
+    assert [r.span_id for r in result.records] == ["0000000000000001"]
+    assert dict(result.rejected) == {reason: 1}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{", b"[]", b"\xff\xfe{}", b'{"resourceSpans": 5}', b"[" * 100_000],
+)
+def test_unreadable_json_is_a_permanent_error(body: bytes) -> None:
+    with pytest.raises(PermanentError):
+        decode_json(body, "acme", max_spans=MAX)
+
+
+def test_empty_json_request_has_no_spans() -> None:
+    result = decode_json(b"{}", "acme", max_spans=MAX)
+    assert result.records == [] and result.rejected_count == 0

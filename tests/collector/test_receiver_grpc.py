@@ -1,0 +1,121 @@
+"""receivers/grpc.py: the stock OTLP gRPC exporter works against it, retries included."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+
+from glassline.collector.config import ServerConfig
+
+
+def export_with_stock_exporter(endpoint: str, headers: dict[str, str], n: int = 3) -> list[str]:
+    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=headers, timeout=20)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    names = [f"llm-call-{i}" for i in range(n)]
+    for name in names:
+        with provider.get_tracer("test").start_as_current_span(name) as span:
+            span.set_attribute("gen_ai.request.model", "gpt-4o")
+    provider.shutdown()
+    return names
+
+
+def call(endpoint: str, body: bytes, metadata: tuple = ()) -> Any:
+    with grpc.insecure_channel(endpoint) as channel:
+        export = channel.unary_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        return export(body, metadata=metadata, timeout=10)
+
+
+@pytest.mark.parametrize("header", ["x-glassline-api-key", "authorization"])
+def test_stock_grpc_exporter_delivers_spans_for_the_keys_tenant(
+    receivers: Any, h: Any, header: str
+) -> None:
+    value = h.API_KEY if header == "x-glassline-api-key" else f"Bearer {h.API_KEY}"
+    names = export_with_stock_exporter(receivers.grpc_endpoint, {header: value})
+    assert sorted(r.name for r in receivers.sink.records) == sorted(names)
+    assert {p.tenant for p, _ in receivers.sink.batches} == {"acme"}
+
+
+def test_missing_or_unknown_key_is_unauthenticated(receivers: Any, h: Any) -> None:
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    with pytest.raises(grpc.RpcError) as missing:
+        call(receivers.grpc_endpoint, body)
+    assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "missing API key" in missing.value.details()
+    with pytest.raises(grpc.RpcError) as unknown:
+        call(receivers.grpc_endpoint, body, (("x-glassline-api-key", "wrong-key-123"),))
+    assert unknown.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "wrong-key-123" not in unknown.value.details()
+    assert receivers.sink.records == []
+
+
+def test_partial_success_reports_rejected_spans_and_keeps_the_rest(receivers: Any, h: Any) -> None:
+    request = h.make_request(h.make_span(1), h.make_span(2, trace_id=b"short"), h.make_span(3))
+    reply = call(
+        receivers.grpc_endpoint, request.SerializeToString(), (("x-glassline-api-key", h.API_KEY),)
+    )
+    assert reply.partial_success.rejected_spans == 1
+    assert "invalid_trace_id" in reply.partial_success.error_message
+    assert [r.name for r in receivers.sink.records] == ["span-1", "span-3"]
+
+
+def test_malformed_message_is_invalid_argument(receivers: Any, h: Any) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(receivers.grpc_endpoint, b"\xff\xff\xff", (("x-glassline-api-key", h.API_KEY),))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "malformed protobuf" in caught.value.details()
+
+
+def test_storage_failure_is_unavailable_and_the_stock_exporter_retries(
+    receivers: Any, h: Any
+) -> None:
+    receivers.sink.fail_next = 2
+    names = export_with_stock_exporter(
+        receivers.grpc_endpoint, {"x-glassline-api-key": h.API_KEY}, n=1
+    )
+    assert receivers.sink.fail_next == 0  # both failures were served
+    assert [r.name for r in receivers.sink.records] == names
+
+
+def test_message_over_the_size_limit_is_refused_clearly(h: Any) -> None:
+    server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=2048)
+    for stack in h.start_receivers(server):
+        big = h.make_span(1)
+        big.attributes.append(h.kv("prompt", "x" * 3000))
+        with pytest.raises(grpc.RpcError) as caught:
+            call(stack.grpc_endpoint, h.make_request(big).SerializeToString(),
+                 (("x-glassline-api-key", h.API_KEY),))  # fmt: skip
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "exceeds the limit of 2048 bytes" in caught.value.details()
+        assert stack.sink.records == []
+
+
+def test_stock_exporter_result_is_success(receivers: Any, h: Any) -> None:
+    exporter = OTLPSpanExporter(
+        endpoint=receivers.grpc_endpoint, insecure=True, headers={"x-glassline-api-key": h.API_KEY}
+    )
+    provider = TracerProvider()
+    with provider.get_tracer("t").start_as_current_span("one") as span:
+        pass
+    assert exporter.export([span]) == SpanExportResult.SUCCESS  # type: ignore[list-item]
+    exporter.shutdown()
+
+
+def test_raw_stub_roundtrip(receivers: Any, h: Any) -> None:
+    with grpc.insecure_channel(receivers.grpc_endpoint) as channel:
+        reply = TraceServiceStub(channel).Export(
+            h.make_request(h.make_span(1)), metadata=(("x-glassline-api-key", h.OTHER_KEY),)
+        )
+    assert not reply.HasField("partial_success")
+    assert receivers.sink.batches[0][0].tenant == "globex"

@@ -1,0 +1,154 @@
+"""receivers/http.py: POST /v1/traces in protobuf and JSON, gzip, clear 4xx/5xx answers."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf.json_format import MessageToDict
+from google.rpc.status_pb2 import Status
+from opentelemetry.exporter.otlp.proto.http import Compression
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from glassline.collector.config import ServerConfig
+
+PB = {"content-type": "application/x-protobuf"}
+JSON = {"content-type": "application/json"}
+
+
+def export_with_stock_exporter(
+    url: str, headers: dict, compression: Compression, n: int = 3
+) -> list[str]:
+    exporter = OTLPSpanExporter(
+        endpoint=f"{url}/v1/traces", headers=headers, compression=compression, timeout=20
+    )
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    names = [f"stage-{i}" for i in range(n)]
+    for name in names:
+        with provider.get_tracer("test").start_as_current_span(name):
+            pass
+    provider.shutdown()
+    return names
+
+
+def post(receivers: Any, body: bytes, headers: dict, key: str | None = None) -> httpx.Response:
+    if key:
+        headers = {**headers, "authorization": f"Bearer {key}"}
+    return httpx.post(f"{receivers.http_url}/v1/traces", content=body, headers=headers, timeout=10)
+
+
+@pytest.mark.parametrize("compression", [Compression.NoCompression, Compression.Gzip])
+def test_stock_http_exporter_delivers_spans(
+    receivers: Any, h: Any, compression: Compression
+) -> None:
+    names = export_with_stock_exporter(
+        receivers.http_url, {"x-glassline-api-key": h.API_KEY}, compression
+    )
+    assert sorted(r.name for r in receivers.sink.records) == sorted(names)
+    assert {p.tenant for p, _ in receivers.sink.batches} == {"acme"}
+
+
+def test_stock_http_exporter_retries_a_503(receivers: Any, h: Any) -> None:
+    receivers.sink.fail_next = 1
+    names = export_with_stock_exporter(
+        receivers.http_url, {"x-glassline-api-key": h.API_KEY}, Compression.NoCompression, n=1
+    )
+    assert receivers.sink.fail_next == 0
+    assert [r.name for r in receivers.sink.records] == names
+
+
+def test_503_answer_has_retry_after_and_a_status_message(receivers: Any, h: Any) -> None:
+    receivers.sink.fail_next = 1
+    reply = post(receivers, h.make_request(h.make_span(1)).SerializeToString(), PB, h.API_KEY)
+    assert reply.status_code == 503
+    assert reply.headers["retry-after"] == "1"
+    assert "storage is unavailable" in Status.FromString(reply.content).message
+
+
+def test_json_request_gets_a_json_reply_with_partial_success(receivers: Any, h: Any) -> None:
+    request = h.make_request(h.make_span(1), h.make_span(2))
+    doc = MessageToDict(request)
+    spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans[0].update(traceId="01" * 16, spanId="02" * 8)
+    spans[1].update(traceId="not-hex", spanId="03" * 8)
+    reply = post(receivers, json.dumps(doc).encode(), JSON, h.API_KEY)
+    assert reply.status_code == 200
+    assert reply.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert "invalid_trace_id" in reply.json()["partialSuccess"]["errorMessage"]
+    assert [r.trace_id for r in receivers.sink.records] == ["01" * 16]
+
+
+def test_protobuf_reply_is_an_export_response(receivers: Any, h: Any) -> None:
+    reply = post(receivers, h.make_request(h.make_span(1)).SerializeToString(), PB, h.API_KEY)
+    assert reply.status_code == 200
+    assert reply.headers["content-type"] == "application/x-protobuf"
+    assert not ExportTraceServiceResponse.FromString(reply.content).HasField("partial_success")
+
+
+def test_gzip_json_is_accepted(receivers: Any, h: Any) -> None:
+    body = gzip.compress(json.dumps({"resourceSpans": []}).encode())
+    reply = post(receivers, body, {**JSON, "content-encoding": "gzip"}, h.API_KEY)
+    assert reply.status_code == 200 and reply.json() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [
+        (b"x", {"content-type": "text/plain"}, 415, "unsupported Content-Type"),
+        (b"x", {**PB, "content-encoding": "br"}, 415, "unsupported Content-Encoding"),
+        (b"\xff\xff\xff", PB, 400, "malformed protobuf"),
+        (b"{nope", JSON, 400, "malformed JSON"),
+        (b"not gzip", {**JSON, "content-encoding": "gzip"}, 400, "not valid gzip"),
+    ],
+)
+def test_bad_requests_get_a_clear_status(
+    receivers: Any, h: Any, body: bytes, headers: dict, status: int, message: str
+) -> None:
+    reply = post(receivers, body, headers, h.API_KEY)
+    assert reply.status_code == status
+    text = (
+        reply.json()["message"]
+        if "json" in reply.headers["content-type"]
+        else Status.FromString(reply.content).message
+    )
+    assert message in text
+    assert receivers.sink.records == []
+
+
+def test_missing_and_unknown_keys_are_401(receivers: Any, h: Any) -> None:
+    body = json.dumps({"resourceSpans": []}).encode()
+    missing = post(receivers, body, JSON)
+    assert missing.status_code == 401
+    assert "missing API key" in missing.json()["message"]
+    unknown = post(receivers, body, {**JSON, "x-glassline-api-key": "guess-1234567"})
+    assert unknown.status_code == 401
+    assert "guess-1234567" not in unknown.text
+
+
+def test_body_over_the_limit_is_413_even_when_gzipped(h: Any) -> None:
+    server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=4096)
+    for stack in h.start_receivers(server):
+        plain = post(stack, b"{" + b" " * 5000 + b"}", JSON, h.API_KEY)
+        assert plain.status_code == 413
+        assert "exceeds the limit of 4096 bytes" in plain.json()["message"]
+        bomb = gzip.compress(b"{" + b" " * 1_000_000 + b"}")
+        assert len(bomb) < 4096
+        inflated = post(stack, bomb, {**JSON, "content-encoding": "gzip"}, h.API_KEY)
+        assert inflated.status_code == 413
+        assert "decompressed body exceeds" in inflated.json()["message"]
+
+
+def test_too_many_spans_is_413(h: Any) -> None:
+    server = ServerConfig(grpc_port=0, http_port=0)
+    for stack in h.start_receivers(server, max_spans=2):
+        request = h.make_request(h.make_span(1), h.make_span(2), h.make_span(3))
+        reply = post(stack, request.SerializeToString(), PB, h.API_KEY)
+        assert reply.status_code == 413
+        assert "limit is 2 per request" in Status.FromString(reply.content).message
