@@ -66,17 +66,19 @@ class _Blank(dict[str, Any]):
         return ""
 
 
-def render_annotations(
-    rule: cfg.Rule, state: str, severity: str, obs: Observation | None, dims: Mapping[str, str]
-) -> dict[str, str]:
-    """The rule's annotation templates filled in; a template that fails stays as written."""
+def render_annotations(rule: cfg.Rule, row: AlertState, obs: Observation | None) -> dict[str, str]:
+    """The rule's annotation templates filled in; a template that fails stays as written.
+
+    ``value`` is 0 when the key had no data in the window (the stored value is then null).
+    """
+    dims: Mapping[str, str] = row.dims
     context = _Blank(
         rule=rule.name,
         kind=rule.kind,
-        state=state,
-        severity=severity,
-        value=obs.value if obs else 0.0,
-        threshold=obs.threshold if obs else 0.0,
+        state=row.state,
+        severity=row.severity,
+        value=row.value if row.value is not None else 0.0,
+        threshold=row.threshold if row.threshold is not None else 0.0,
         window=rule.window_text,
         forecast=(obs.extra.get("forecast", "") if obs else ""),
         **{d: "" for d in cfg.DIMENSIONS},
@@ -166,7 +168,7 @@ def _breach(
         _move(ctx, row, FIRING)
     elif row.state == FIRING and obs.severity != previous_severity:
         _move(ctx, row, FIRING)  # escalation or de-escalation is a change worth a record
-    row.annotations = render_annotations(ctx.rule, row.state, row.severity, obs, dims)
+    row.annotations = render_annotations(ctx.rule, row, obs)
     if row.state == FIRING:
         _maybe_notify(ctx, row, obs)
 
@@ -182,7 +184,7 @@ def _clear(ctx: _Ctx, row: AlertState, obs: Observation | None) -> None:
         return
     row.resolved_at = ctx.now
     _move(ctx, row, RESOLVED)
-    row.annotations = render_annotations(ctx.rule, RESOLVED, row.severity, obs, row.dims)
+    row.annotations = render_annotations(ctx.rule, row, obs)
     if ctx.send_resolved and row.last_notified_at is not None:
         ctx.notices.append(_notice(row, ctx.rule, obs, repeat=False))
         row.last_notified_at = ctx.now

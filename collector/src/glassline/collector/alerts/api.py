@@ -1,0 +1,151 @@
+"""HTTP API: ``GET /api/v1/alerts`` (rules, states, history) and ``GET /api/v1/budgets``.
+
+The caller is ``request.state.principal`` (set by the server's auth middleware): a tenant
+sees its own states, history and budgets; an admin sees every tenant, or one with
+``?tenant=``. Budgets are computed live from the rollups, so an app reads its spend as of now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts.engine import AlertEngine, _Store
+from glassline.collector.alerts.models import AlertEvent, AlertState
+from glassline.collector.alerts.payloads import iso
+from glassline.collector.alerts.queries import key_dims, totals
+from glassline.collector.alerts.rules import budget_observation
+from glassline.collector.alerts.windows import budget_window
+
+__all__ = ["budget_status", "routes"]
+
+_MAX_HISTORY = 1000
+
+
+def _tenant_scope(request: Request) -> str | None:
+    """The tenant to show, or None for every tenant (admins only)."""
+    principal = request.state.principal
+    if principal.is_admin:
+        return request.query_params.get("tenant") or None
+    return str(principal.tenant)
+
+
+def _applies(rule: cfg.Rule, tenant: str | None) -> bool:
+    return tenant is None or rule.filters.tenant is None or tenant in rule.filters.tenant
+
+
+def _rule_json(rule: cfg.Rule) -> dict[str, Any]:
+    data = rule.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for name, field in type(rule).model_fields.items():
+        value = getattr(rule, name)
+        if isinstance(value, timedelta):  # "5m", as written in the rule file, not "PT5M"
+            data[field.alias or name] = cfg.format_duration(value)
+    return data
+
+
+def _state_json(row: AlertState) -> dict[str, Any]:
+    return {
+        "rule": row.rule,
+        "tenant": row.tenant,
+        "labels": dict(row.dims),
+        "state": row.state,
+        "severity": row.severity,
+        "value": row.value,
+        "threshold": row.threshold,
+        "active_since": iso(row.active_since),
+        "fired_at": iso(row.fired_at),
+        "resolved_at": iso(row.resolved_at),
+        "last_notified_at": iso(row.last_notified_at),
+        "annotations": dict(row.annotations or {}),
+    }
+
+
+def _event_json(row: AlertEvent) -> dict[str, Any]:
+    return {
+        "at": iso(row.at),
+        "rule": row.rule,
+        "tenant": row.tenant,
+        "labels": dict(row.dims),
+        "from": row.from_state,
+        "to": row.to_state,
+        "severity": row.severity,
+        "value": row.value,
+        "threshold": row.threshold,
+    }
+
+
+def alerts_view(
+    conn: Connection, config: cfg.AlertsConfig, tenant: str | None, limit: int
+) -> dict[str, Any]:
+    states = select(AlertState).order_by(AlertState.rule, AlertState.tenant, AlertState.key)
+    history = select(AlertEvent).order_by(AlertEvent.at.desc(), AlertEvent.id.desc()).limit(limit)
+    if tenant is not None:
+        states = states.where(AlertState.tenant == tenant)
+        history = history.where(AlertEvent.tenant == tenant)
+    return {
+        "rules": [_rule_json(r) for r in config.rules if _applies(r, tenant)],
+        "states": [_state_json(r) for r in conn.execute(states).scalars()],
+        "history": [_event_json(r) for r in conn.execute(history).scalars()],
+    }
+
+
+def budget_status(
+    conn: Connection, config: cfg.AlertsConfig, tenant: str, now: datetime
+) -> list[dict[str, Any]]:
+    """One entry per budget rule (and per key of its ``per``) that applies to ``tenant``."""
+    out = []
+    for rule in config.rules:
+        if not isinstance(rule, cfg.BudgetRule) or not _applies(rule, tenant):
+            continue
+        span = budget_window(now, rule.window, rule.timezone)
+        scoped = rule.filters.model_copy(update={"tenant": [tenant]})
+        found = totals(conn, span.start, span.end, scoped, rule.per)
+        if not found and not rule.per:
+            found = {(("tenant", tenant),): None}  # no spend yet: still report the budget
+        for key, t in sorted(found.items()):
+            obs = budget_observation(rule, key, t.cost_usd if t else 0.0, span)
+            state = "critical" if obs.value >= rule.limit_usd else "warn" if obs.breached else "ok"
+            labels = {k: v for k, v in key_dims(key).items() if k != "tenant"}
+            out.append({
+                "rule": rule.name,
+                "window": rule.window,
+                "labels": labels,
+                "spend_usd": obs.value,
+                "limit_usd": rule.limit_usd,
+                "warn_usd": rule.warn_usd,
+                "state": state,
+                "forecast_exhaustion": iso(obs.extra["forecast_exhaustion"]),
+                "forecast": obs.extra["forecast"],
+            })  # fmt: skip
+    return out
+
+
+def routes(store: _Store, engine: AlertEngine) -> list[Route]:
+    """The alerting routes, to mount behind the server's auth middleware."""
+
+    def alerts(request: Request) -> JSONResponse:
+        try:
+            limit = min(int(request.query_params.get("limit", "200")), _MAX_HISTORY)
+        except ValueError:
+            return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+        with store.engine.connect() as conn:
+            body = alerts_view(conn, engine.config, _tenant_scope(request), max(0, limit))
+        return JSONResponse(body)
+
+    def budgets(request: Request) -> JSONResponse:
+        tenant = _tenant_scope(request) or str(request.state.principal.tenant)
+        with store.engine.connect() as conn:
+            items = budget_status(conn, engine.config, tenant, datetime.now(UTC))
+        return JSONResponse({"budgets": items})
+
+    # Sync endpoints run in Starlette's thread pool, so the database never blocks the loop.
+    return [
+        Route("/api/v1/alerts", alerts, methods=["GET"]),
+        Route("/api/v1/budgets", budgets, methods=["GET"]),
+    ]

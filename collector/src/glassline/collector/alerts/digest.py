@@ -1,0 +1,172 @@
+"""The daily digest: per tenant, yesterday's trends versus the day before and a week before.
+
+Sent once per tenant and local day, after ``digest.hour``: the ``alert_digests`` primary key
+is the claim, so replicas and restarts never send a day twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, distinct, func, select
+from sqlalchemy.exc import IntegrityError
+
+from glassline.collector.alerts.config import DigestConfig, Filters
+from glassline.collector.alerts.models import AlertDigest, AlertEvent
+from glassline.collector.alerts.queries import Totals, latency_sketches, totals
+from glassline.collector.storage.models import Rollup
+
+__all__ = ["build_digest", "due_digests"]
+
+PAYLOAD_VERSION = "1"
+
+
+def _day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
+    start = datetime.combine(day, time(0), tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tz)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def due_digests(
+    engine: Engine, settings: DigestConfig, now: datetime, holder: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """Digests of yesterday not yet sent by anyone, claimed for this ``holder``."""
+    tz = ZoneInfo(settings.timezone)
+    local = now.astimezone(tz)
+    if local.hour < settings.hour:
+        return []
+    day = local.date() - timedelta(days=1)
+    start, end = _day_bounds(day, tz)
+    out = []
+    with engine.connect() as conn:
+        active = conn.scalars(
+            select(distinct(Rollup.tenant)).where(Rollup.minute >= start, Rollup.minute < end)
+        ).all()
+        sent = set(
+            conn.scalars(select(AlertDigest.tenant).where(AlertDigest.day == day.isoformat()))
+        )
+        bodies = [(t, build_digest(conn, t, day, tz)) for t in sorted(set(active) - sent)]
+    for tenant, body in bodies:
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    AlertDigest.__table__.insert().values(
+                        tenant=tenant,
+                        day=day.isoformat(),
+                        sent_at=int(now.timestamp()),
+                        holder=holder,
+                    )
+                )
+        except IntegrityError:
+            continue  # another replica claimed it between our read and insert
+        out.append((tenant, body))
+    return out
+
+
+def _compare(
+    conn: Connection, tenant: str, day: date, tz: ZoneInfo, fn: Callable[[int, int], Any]
+) -> dict[str, Any]:
+    out = {}
+    for label, delta in (("day", 0), ("previous_day", 1), ("week_ago", 7)):
+        start, end = _day_bounds(day - timedelta(days=delta), tz)
+        out[label] = fn(start, end)
+    return out
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 6) if b else None
+
+
+def build_digest(conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> dict[str, Any]:
+    """The digest body for ``tenant`` and local ``day``."""
+    only = Filters(tenant=[tenant])
+
+    def spend_by(dim: str) -> list[dict[str, Any]]:
+        periods = _compare(
+            conn, tenant, day, tz,
+            lambda s, e: {dict(k)[dim]: t.cost_usd for k, t in totals(conn, s, e, only, [dim]).items()},
+        )  # fmt: skip
+        names = sorted(set().union(*periods.values()), key=lambda n: -periods["day"].get(n, 0.0))
+        return [
+            {dim: name, **{p: round(v.get(name, 0.0), 6) for p, v in periods.items()}}
+            for name in names
+        ]
+
+    def llm(s: int, e: int) -> Totals:
+        return totals(conn, s, e, only, [], ["llm"]).get((("tenant", tenant),), Totals())
+
+    def every(s: int, e: int) -> Totals:
+        return totals(conn, s, e, only, []).get((("tenant", tenant),), Totals())
+
+    start, end = _day_bounds(day, tz)
+    stage_sketches = latency_sketches(conn, start, end, only, ["stage"], ["stage"])
+    p95 = {
+        dict(k)["stage"]: round(float(s.get_quantile_value(0.95) or 0.0), 3)
+        for k, s in sorted(stage_sketches.items())
+        if s.count
+    }
+    calls, all_kinds = llm(start, end), every(start, end)
+    fired = conn.execute(
+        select(AlertEvent.rule, func.count())
+        .where(AlertEvent.tenant == tenant, AlertEvent.to_state == "firing")
+        .where(AlertEvent.at >= start, AlertEvent.at < end)
+        .group_by(AlertEvent.rule)
+        .order_by(AlertEvent.rule)
+    ).all()
+    body: dict[str, Any] = {
+        "version": PAYLOAD_VERSION,
+        "type": "digest",
+        "tenant": tenant,
+        "day": day.isoformat(),
+        "timezone": tz.key,
+        "spend_usd": _compare(conn, tenant, day, tz, lambda s, e: round(every(s, e).cost_usd, 6)),
+        "spend_by_model": spend_by("model"),
+        "spend_by_stage": spend_by("stage"),
+        "tokens_per_request": _compare(
+            conn, tenant, day, tz, lambda s, e: _ratio(llm(s, e).tokens, llm(s, e).count)
+        ),
+        "requests": calls.count,
+        "p95_ms_by_stage": p95,
+        "cache_hit_rate": _ratio(all_kinds.cache_hits, all_kinds.cache_lookups),
+        "error_rate": _ratio(calls.errors, calls.count),
+        "retry_rate": _ratio(all_kinds.retries, calls.count),
+        "rules_fired": [{"rule": r, "times": n} for r, n in fired],
+    }
+    body["text"] = digest_text(body)
+    return body
+
+
+def _pct(a: float | None, b: float | None) -> str:
+    if not a or not b:
+        return "n/a"
+    return f"{(a - b) / b * 100:+.0f}%"
+
+
+def digest_text(body: dict[str, Any]) -> str:
+    """A short human summary (the Slack message and the log line)."""
+    spend, tpr = body["spend_usd"], body["tokens_per_request"]
+    lines = [
+        f"Glassline daily digest for {body['tenant']} ({body['day']})",
+        f"Spend ${spend['day']:.2f} ({_pct(spend['day'], spend['previous_day'])} vs previous day, "
+        f"{_pct(spend['day'], spend['week_ago'])} vs a week ago)",
+    ]
+    for row in body["spend_by_model"][:5]:
+        lines.append(f"  model {row['model'] or '(none)'}: ${row['day']:.2f}")
+    lines.append(
+        f"Tokens/request {tpr['day'] or 0:.0f} ({_pct(tpr['day'], tpr['week_ago'])} vs a week ago)"
+    )
+    if body["p95_ms_by_stage"]:
+        p95 = ", ".join(f"{k or '(none)'} {v:.0f} ms" for k, v in body["p95_ms_by_stage"].items())
+        lines.append(f"p95 by stage: {p95}")
+    rates = ("cache_hit_rate", "error_rate", "retry_rate")
+    lines.append(", ".join(f"{r.replace('_', ' ')} {_rate(body[r])}" for r in rates))
+    fired = ", ".join(f"{f['rule']} x{f['times']}" for f in body["rules_fired"]) or "none"
+    lines.append(f"Rules fired: {fired}")
+    return "\n".join(lines)
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"

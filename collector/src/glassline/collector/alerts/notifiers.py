@@ -1,0 +1,146 @@
+"""Delivery: one worker thread and one bounded queue per notifier.
+
+Evaluation only enqueues (never blocks): when a queue is full the message is dropped and
+counted. A webhook that fails is retried with exponential backoff; one that hangs is cut
+by its timeout; either way only its own worker waits, never evaluation, other notifiers
+or ingest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts.payloads import slack_message
+
+__all__ = ["Dispatcher", "NotifierStats"]
+
+_log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class NotifierStats:
+    """Counters per notifier (read by tests, the API and metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def incr(self, notifier: str, what: str) -> None:
+        with self._lock:
+            entry = self.counts.setdefault(notifier, {"sent": 0, "failed": 0, "dropped": 0})
+            entry[what] += 1
+
+    def get(self, notifier: str, what: str) -> int:
+        with self._lock:
+            return self.counts.get(notifier, {}).get(what, 0)
+
+
+def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping[str, Any]) -> None:
+    data = slack_message(body) if isinstance(notifier, cfg.SlackNotifier) else body
+    timeout = notifier.timeout.total_seconds()
+    delay = notifier.backoff.total_seconds()
+    headers = {"content-type": "application/json", **notifier.headers}
+    content = json.dumps(data).encode()
+    with httpx.Client(timeout=timeout) as client:
+        for attempt in range(notifier.max_retries + 1):
+            try:
+                response = client.post(notifier.url, content=content, headers=headers)
+                if response.status_code < 500 and response.status_code != 429:
+                    response.raise_for_status()  # 4xx other than 429 will not improve: give up
+                    return
+                error: Exception = httpx.HTTPStatusError(
+                    f"HTTP {response.status_code}", request=response.request, response=response
+                )
+            except httpx.HTTPStatusError:
+                raise
+            except httpx.HTTPError as exc:
+                error = exc
+            if attempt == notifier.max_retries:
+                raise error
+            time.sleep(delay)
+            delay *= 2
+
+
+def _deliver(notifier: Any, body: Mapping[str, Any]) -> None:
+    if isinstance(notifier, cfg.LogNotifier):
+        level = logging.INFO if notifier.level == "info" else logging.WARNING
+        _log.log(level, "alert notification %s", json.dumps(body, sort_keys=True))
+        return
+    _post(notifier, body)
+
+
+class _Worker:
+    def __init__(self, notifier: Any, size: int, stats: NotifierStats) -> None:
+        self.notifier = notifier
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._stats = stats
+        self.thread = threading.Thread(
+            target=self._loop, name=f"glassline-notifier-{notifier.name}", daemon=True
+        )
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            body = self.queue.get()
+            try:
+                if body is _STOP:
+                    return
+                _deliver(self.notifier, body)
+                self._stats.incr(self.notifier.name, "sent")
+            except Exception as exc:  # a notifier must never take the worker down
+                self._stats.incr(self.notifier.name, "failed")
+                # Only the error class and the notifier: the message may hold tenant data.
+                _log.warning("notifier %s failed: %s", self.notifier.name, type(exc).__name__)
+            finally:
+                self.queue.task_done()
+
+
+class Dispatcher:
+    """Owns the notifier workers; ``submit`` never blocks."""
+
+    def __init__(self, config: cfg.AlertsConfig) -> None:
+        self.stats = NotifierStats()
+        self._workers = {
+            n.name: _Worker(n, config.queue_size, self.stats) for n in config.notifiers
+        }
+
+    def submit(self, notifier: str, body: Mapping[str, Any]) -> bool:
+        """Queue ``body`` for ``notifier``; False (and counted) if its queue is full."""
+        worker = self._workers.get(notifier)
+        if worker is None:
+            return False
+        try:
+            worker.queue.put_nowait(body)
+            return True
+        except queue.Full:
+            self.stats.incr(notifier, "dropped")
+            _log.warning("notifier %s queue full, notification dropped", notifier)
+            return False
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until every queue is empty (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(w.queue.unfinished_tasks == 0 for w in self._workers.values()):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers after what is queued; a hung worker is abandoned (daemon)."""
+        for worker in self._workers.values():
+            with contextlib.suppress(queue.Full):
+                worker.queue.put(_STOP, timeout=0.1)
+        deadline = time.monotonic() + timeout
+        for worker in self._workers.values():
+            worker.thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,123 @@
+"""What notifiers send: the webhook JSON, the Slack incoming-webhook message, the log line.
+
+Notices of one evaluation are grouped by notifier and the config's ``group_by`` labels, so
+one breach across many keys arrives as one message listing every alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from glassline.collector.alerts.config import AlertsConfig
+from glassline.collector.alerts.state import Notice
+
+__all__ = [
+    "Group",
+    "alert_json",
+    "dashboard_link",
+    "group_notices",
+    "slack_message",
+    "webhook_body",
+]
+
+PAYLOAD_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    notifier: str
+    labels: dict[str, str]
+    notices: tuple[Notice, ...]
+
+    @property
+    def status(self) -> str:
+        return "firing" if any(n.state == "firing" for n in self.notices) else "resolved"
+
+
+def iso(ts: int | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def labels_of(notice: Notice) -> dict[str, str]:
+    return {"tenant": notice.tenant, **notice.dims, **notice.rule.labels}
+
+
+def group_notices(config: AlertsConfig, notices: Iterable[Notice]) -> list[Group]:
+    """Notices bucketed per notifier (a rule's list, or every notifier) and group labels."""
+    every = [n.name for n in config.notifiers]
+    buckets: dict[tuple[str, tuple[tuple[str, str], ...]], list[Notice]] = {}
+    for notice in notices:
+        labels = {"rule": notice.rule.name, "severity": notice.severity, **labels_of(notice)}
+        key = tuple((g, labels.get(g, "")) for g in config.group_by)
+        for name in notice.rule.notifiers if notice.rule.notifiers is not None else every:
+            buckets.setdefault((name, key), []).append(notice)
+    return [Group(name, dict(key), tuple(items)) for (name, key), items in buckets.items()]
+
+
+def dashboard_link(base: str | None, notice: Notice) -> str | None:
+    """The dashboard's alerts page filtered to the breach (tenant, rule, keys, window)."""
+    if not base:
+        return None
+    query: dict[str, Any] = {"tenant": notice.tenant, "rule": notice.rule.name, **notice.dims}
+    if notice.window is not None:
+        query["from"] = notice.window.start
+        query["to"] = notice.window.end
+    return f"{base.rstrip('/')}/alerts?{urlencode(query)}"
+
+
+def alert_json(notice: Notice, dashboard_url: str | None) -> dict[str, Any]:
+    return {
+        "rule": notice.rule.name,
+        "kind": notice.rule.kind,
+        "state": notice.state,
+        "severity": notice.severity,
+        "value": notice.value,
+        "threshold": notice.threshold,
+        "labels": labels_of(notice),
+        "annotations": notice.annotations,
+        "starts_at": iso(notice.starts_at),
+        "ends_at": iso(notice.ends_at),
+        "repeat": notice.repeat,
+        "link": dashboard_link(dashboard_url, notice),
+    }
+
+
+def webhook_body(group: Group, dashboard_url: str | None) -> dict[str, Any]:
+    return {
+        "version": PAYLOAD_VERSION,
+        "type": "alert",
+        "receiver": group.notifier,
+        "status": group.status,
+        "group_labels": group.labels,
+        "alerts": [alert_json(n, dashboard_url) for n in group.notices],
+    }
+
+
+def _line(alert: Mapping[str, Any]) -> str:
+    icon = ":white_check_mark:" if alert["state"] == "resolved" else ":rotating_light:"
+    where = ", ".join(f"{k}={v}" for k, v in alert["labels"].items())
+    text = f"{icon} *{alert['rule']}* {alert['state']} ({alert['severity']}): "
+    text += f"value {alert['value']} vs threshold {alert['threshold']} [{where}]"
+    summary = alert["annotations"].get("summary")
+    if summary:
+        text += f"\n>{summary}"
+    if alert["link"]:
+        text += f"\n<{alert['link']}|Open in dashboard>"
+    return text
+
+
+def slack_message(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Slack-compatible incoming-webhook message (``text`` + mrkdwn section blocks)."""
+    if body.get("type") == "digest":
+        text = body["text"]
+    else:
+        lines = [_line(a) for a in body["alerts"]]
+        text = f"[{body['status'].upper()}] " + "\n".join(lines)
+    return {
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}],
+    }
