@@ -7,15 +7,29 @@ Spans carry tokens, cost, cache, route and retry data in the OpenTelemetry GenAI
 from __future__ import annotations
 
 from glassline.instrumentation._context import context
+from glassline.instrumentation.budget import Budget, BudgetStatus, budget_status
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
 from glassline.instrumentation.pricing import ModelPrice, cost_usd
+from glassline.instrumentation.records import record_cache, record_response, record_route
+from glassline.instrumentation.retry import record_retry, retry
+from glassline.instrumentation.setup import init, shutdown
 
 __all__ = [
+    "Budget",
+    "BudgetStatus",
     "ModelPrice",
+    "budget_status",
     "context",
     "cost_usd",
     "from_arg",
+    "init",
     "llm",
+    "record_cache",
+    "record_response",
+    "record_retry",
+    "record_route",
+    "retry",
+    "shutdown",
     "stage",
     "tool",
     "workflow",

@@ -12,22 +12,26 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
 
+from opentelemetry.util.types import AttributeValue
+
 from glassline.instrumentation import attributes as attrs
 
 __all__ = ["context", "current_attributes"]
 
-_EMPTY: Mapping[str, str] = MappingProxyType({})
-_PROPAGATED: ContextVar[Mapping[str, str]] = ContextVar("glassline_propagated", default=_EMPTY)
+_EMPTY: Mapping[str, AttributeValue] = MappingProxyType({})
+_PROPAGATED: ContextVar[Mapping[str, AttributeValue]] = ContextVar(
+    "glassline_propagated", default=_EMPTY
+)
 
 PROPAGATED_KEYS = (attrs.TENANT_ID, attrs.USER_ID, attrs.SESSION_ID, attrs.STAGE, attrs.WORKFLOW)
 
 
-def current_attributes() -> Mapping[str, str]:
+def current_attributes() -> Mapping[str, AttributeValue]:
     """The attributes every span started now inherits."""
     return _PROPAGATED.get()
 
 
-def merged(updates: Mapping[str, str]) -> Mapping[str, str]:
+def merged(updates: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
     """The current attributes with ``updates`` on top (no copy when there is nothing new)."""
     base = _PROPAGATED.get()
     if not updates:
@@ -70,7 +74,7 @@ def context(
         _PROPAGATED.reset(token)
 
 
-def set_propagated(values: Mapping[str, str]) -> object:
+def set_propagated(values: Mapping[str, AttributeValue]) -> object:
     """Low-level: make ``values`` the propagated attributes; returns a token for :func:`reset`."""
     return _PROPAGATED.set(values)
 

@@ -107,7 +107,7 @@ class ResponseInfo:
 
 
 def _is_anthropic_message(value: Any) -> bool:
-    return get(value, "type") == "message"
+    return bool(get(value, "type") == "message")
 
 
 def extract_response(value: Any) -> ResponseInfo:

@@ -1,0 +1,212 @@
+"""``init()`` and ``shutdown()``: the only place where providers and exporters are wired.
+
+Explicit arguments win over ``GLASSLINE_*`` variables, which win over ``OTEL_*`` ones (read
+by the OTLP exporters themselves) and the defaults. If the application already set an SDK
+TracerProvider, ``init`` adds Glassline's exporter to it instead of replacing it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from glassline.instrumentation import _safe, _settings
+from glassline.instrumentation._processors import Switchboard, switchboard
+from glassline.instrumentation.pricing import ModelPrice
+
+__all__ = ["API_KEY_HEADER", "Connection", "connection", "init", "shutdown"]
+
+API_KEY_HEADER = "x-glassline-api-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where spans go, as resolved by :func:`init` (also used by ``budget_status``)."""
+
+    endpoint: str | None
+    protocol: str
+    api_key: str | None
+
+
+class _SafeExporter(SpanExporter):
+    """Never lets an exporter error escape into the batch thread's loop; logs it once."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self._inner = inner
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            return self._inner.export(spans)
+        except Exception as exc:
+            _safe.report("span export", exc)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        try:
+            self._inner.shutdown()
+        except Exception as exc:
+            _safe.report("exporter shutdown", exc)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+_lock = threading.Lock()
+_installed: tuple[Switchboard, BatchSpanProcessor] | None = None
+_connection = Connection(None, "grpc", None)
+_atexit_registered = False
+
+
+def connection() -> Connection:
+    """The endpoint, protocol and API key :func:`init` resolved (empty before init)."""
+    return _connection
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def _protocol(given: str | None) -> str:
+    raw = given or _env("GLASSLINE_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    raw = raw.lower()
+    if raw in ("grpc",):
+        return "grpc"
+    if raw in ("http", "http/protobuf"):
+        return "http"
+    raise ValueError(f"init.protocol: expected 'grpc' or 'http', got {raw!r}")
+
+
+def _prices(given: Mapping[str, ModelPrice | Mapping[str, float]] | None) -> dict[str, ModelPrice]:
+    """Overrides from ``GLASSLINE_PRICES_FILE`` (JSON), then from the ``prices`` argument."""
+    out: dict[str, ModelPrice] = {}
+    path = _env("GLASSLINE_PRICES_FILE")
+    raw: dict[str, Any] = {}
+    if path:
+        with open(path, encoding="utf-8") as f:
+            raw.update(json.load(f))
+    raw.update(given or {})
+    for model, value in raw.items():
+        try:
+            out[model] = value if isinstance(value, ModelPrice) else ModelPrice(**value)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"init.prices[{model!r}]: {exc}") from exc
+    return out
+
+
+def _exporter(
+    protocol: str, endpoint: str | None, headers: dict[str, str], timeout: float
+) -> SpanExporter:
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=endpoint, headers=headers or None, timeout=timeout)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
+
+    if endpoint and urlsplit(endpoint).path in ("", "/"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    return HTTPSpanExporter(endpoint=endpoint, headers=headers or None, timeout=timeout)
+
+
+def init(
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    protocol: str | None = None,
+    sample_rate: float | None = None,
+    capture_content: bool | None = None,
+    redactor: Callable[[str], str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    prices: Mapping[str, ModelPrice | Mapping[str, float]] | None = None,
+    *,
+    max_content_chars: int | None = None,
+    export_timeout: float = 10.0,
+) -> None:
+    """Send spans to a Glassline collector (or any OTLP endpoint) over gRPC or HTTP.
+
+    Raises ValueError for invalid arguments (a programming error, at startup); once set up,
+    nothing the SDK does at run time raises into the application.
+    """
+    global _installed, _connection, _atexit_registered
+    proto = _protocol(protocol)
+    rate = sample_rate if sample_rate is not None else float(_env("GLASSLINE_SAMPLE_RATE") or 1.0)
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"init.sample_rate: must be within [0, 1], got {rate!r}")
+    key = api_key or _env("GLASSLINE_API_KEY")
+    url = endpoint or _env("GLASSLINE_ENDPOINT")
+    all_headers = dict(headers or {})
+    if key:
+        all_headers[API_KEY_HEADER] = key
+    base = _settings.Settings.from_env()
+    _settings.replace(
+        _settings.Settings(
+            capture_content=base.capture_content if capture_content is None else capture_content,
+            redactor=redactor,
+            max_content_chars=base.max_content_chars
+            if max_content_chars is None
+            else max_content_chars,
+            prices=_prices(prices),
+        )
+    )
+    provider = _provider(service_name, rate)
+    processor = BatchSpanProcessor(
+        _SafeExporter(_exporter(proto, url, all_headers, export_timeout))
+    )
+    with _lock:
+        _uninstall()
+        board = switchboard(provider)
+        assert board is not None
+        board.add(processor)
+        _installed = (board, processor)
+        _connection = Connection(url or _env("OTEL_EXPORTER_OTLP_ENDPOINT"), proto, key)
+        if not _atexit_registered:
+            atexit.register(shutdown)
+            _atexit_registered = True
+
+
+def _provider(service_name: str | None, rate: float) -> TracerProvider:
+    existing = trace.get_tracer_provider()
+    if isinstance(existing, TracerProvider):
+        if rate < 1.0:
+            _safe.report("init: sample_rate ignored, the application's provider keeps its sampler")
+        return existing
+    attributes = {"service.name": service_name} if service_name else {}
+    provider = TracerProvider(
+        resource=Resource.create(attributes),  # merges OTEL_SERVICE_NAME/OTEL_RESOURCE_ATTRIBUTES
+        sampler=ParentBased(TraceIdRatioBased(rate)),
+    )
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def _uninstall() -> None:
+    global _installed
+    if _installed is None:
+        return
+    board, processor = _installed
+    _installed = None
+    board.remove(processor)
+    try:
+        processor.shutdown()  # type: ignore[no-untyped-call]  # flushes what is queued
+    except Exception as exc:
+        _safe.report("shutdown", exc)
+
+
+def shutdown() -> None:
+    """Flush queued spans and stop the exporter ``init`` installed (also run at exit)."""
+    with _lock:
+        _uninstall()
