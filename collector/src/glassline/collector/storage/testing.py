@@ -102,5 +102,5 @@ def llm_trace(
             cache_layer="retrieval",
         ),
         child(2, "rerank", 90, 40, kind="stage", stage="rerank"),
-        child(3, "chat gpt-4o-mini", 140, 700, **llm_fields),
+        child(3, f"chat {llm_fields['model']}", 140, 700, **llm_fields),
     ]

@@ -1,0 +1,210 @@
+"""Trace lists, trace detail and rollup stats, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import delete
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+from glassline.collector.storage.models import Span
+from glassline.collector.storage.queries import (
+    QueryError,
+    get_trace,
+    list_traces,
+    stats,
+)
+from glassline.collector.storage.sketch import new_sketch
+from glassline.collector.storage.testing import llm_trace
+
+HOUR_NS = 3600 * 1_000_000_000
+T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS  # on an hour boundary
+
+
+def seed(store: Store) -> list[SpanRecord]:
+    """Three hours of traffic for two tenants, models and users; every 9th trace fails."""
+    spans: list[SpanRecord] = []
+    for n in range(120):
+        tenant = "acme" if n % 3 else "globex"
+        spans += llm_trace(
+            n,
+            T0 + n * 90 * 1_000_000_000,  # one every 90 s: 3 hours
+            tenant=tenant,
+            user=f"user-{n % 5}",
+            model="gpt-4o" if n % 2 else "claude-3-5-haiku",
+            cost_usd=0.001 * (n % 7 + 1),
+            status="error" if n % 9 == 0 else "ok",
+        )
+    store.write(spans)
+    return spans
+
+
+def test_list_traces_pages_newest_first_through_all_of_a_tenants_traces(store: Store) -> None:
+    spans = seed(store)
+    want = sorted(
+        ((s.start_ns, s.trace_id) for s in spans if s.is_root and s.tenant == "acme"),
+        reverse=True,
+    )
+    got, cursor = [], None
+    with store.session() as session:
+        while True:
+            page = list_traces(session, "acme", limit=7, cursor=cursor)
+            got += [(t.start_ns, t.trace_id) for t in page.traces]
+            assert all(t.tenant == "acme" for t in page.traces)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert got == want
+
+
+def test_admin_lists_every_tenant_and_ties_on_start_do_not_lose_traces(store: Store) -> None:
+    same_start = [llm_trace(n, T0, tenant=t) for n, t in [(1, "a"), (1, "b"), (2, "a")]]
+    store.write([s for trace in same_start for s in trace])
+    with store.session() as session:
+        first = list_traces(session, None, limit=2)
+        second = list_traces(session, None, limit=2, cursor=first.next_cursor)
+    keys = [(t.tenant, t.trace_id) for t in first.traces + second.traces]
+    assert sorted(keys) == sorted({(tr[0].tenant, tr[0].trace_id) for tr in same_start})
+    assert second.next_cursor is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "predicate"),
+    [
+        ({"user": "user-2"}, lambda n: n % 5 == 2),
+        ({"session_id": "session-1"}, lambda n: n % 3 == 1),
+        ({"model": "gpt-4o"}, lambda n: n % 2 == 1),
+        ({"status": "error"}, lambda n: n % 9 == 0),
+        ({"min_cost": 0.0055}, lambda n: n % 7 + 1 >= 6),
+        ({"start_ns": T0 + 3600 * 10**9, "end_ns": T0 + 7200 * 10**9}, lambda n: 40 <= n < 80),
+        ({"name_contains": "GPT-4O"}, lambda n: n % 2 == 1),  # span names, case-insensitive
+    ],
+)
+def test_list_traces_filters(store: Store, filters: dict, predicate) -> None:
+    seed(store)
+    with store.session() as session:
+        page = list_traces(session, None, limit=1000, **filters)
+    want = sorted(f"{n + 1:032x}" for n in range(120) if predicate(n))
+    assert sorted(t.trace_id for t in page.traces) == want
+
+
+def test_list_traces_min_duration_uses_the_root_span(store: Store) -> None:
+    store.write(llm_trace(1, T0) + llm_trace(2, T0))
+    with store.session() as session:
+        assert len(list_traces(session, "acme", min_duration_ms=900).traces) == 2
+        assert list_traces(session, "acme", min_duration_ms=901).traces == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"), [({"limit": 0}, "limit"), ({"cursor": "!!"}, "cursor")]
+)
+def test_bad_list_parameters_name_the_parameter(store: Store, kwargs: dict, parameter: str) -> None:
+    with store.session() as session, pytest.raises(QueryError) as err:
+        list_traces(session, "acme", **kwargs)
+    assert err.value.parameter == parameter
+
+
+def test_get_trace_returns_all_spans_with_attributes_and_events(store: Store) -> None:
+    spans = llm_trace(3, T0)
+    spans[3].attributes = {"gen_ai.input.messages": '[{"role": "user"}]', "n": 3}
+    spans[3].events = []
+    from glassline.collector.records import SpanEvent
+
+    spans[3].events = [SpanEvent("exception", T0 + 5, {"exception.message": "boom"})]
+    store.write(spans)
+    with store.session() as session:
+        detail = get_trace(session, "acme", spans[0].trace_id)
+        other_tenant = get_trace(session, "globex", spans[0].trace_id)
+        admin = get_trace(session, None, spans[0].trace_id)
+    assert other_tenant is None
+    assert detail is not None and admin is not None
+    assert detail.trace.root_name == "answer_question" and detail.trace.span_count == 4
+    assert [s["span_id"] for s in detail.spans] == [s.span_id for s in spans]
+    llm = detail.spans[3]
+    assert llm["attributes"] == {"gen_ai.input.messages": '[{"role": "user"}]', "n": 3}
+    assert llm["events"] == [
+        {"name": "exception", "time_ns": T0 + 5, "attributes": {"exception.message": "boom"}}
+    ]
+    assert admin.trace == detail.trace
+
+
+def _expected(spans: list[SpanRecord], key, tenant: str | None = None, kind: str | None = None):
+    groups: dict = defaultdict(lambda: {"count": 0, "errors": 0, "cost": 0.0, "lat": []})
+    for s in spans:
+        if (tenant and s.tenant != tenant) or (kind and s.kind != kind):
+            continue
+        g = groups[key(s)]
+        g["count"] += 1
+        g["errors"] += s.is_error
+        g["cost"] += s.cost_usd or 0.0
+        g["lat"].append(s.duration_ms)
+    return groups
+
+
+@pytest.mark.parametrize(
+    ("group_by", "key"),
+    [
+        ("stage", lambda s: s.stage or ""),
+        ("model", lambda s: s.model or ""),
+        ("tenant", lambda s: s.tenant),
+        ("kind", lambda s: s.kind),
+        ("route", lambda s: s.route or ""),
+        ("hour", lambda s: s.start_ns // HOUR_NS * 3600),
+        ("minute", lambda s: s.start_ns // 60_000_000_000 * 60),
+        ("day", lambda s: s.start_ns // (24 * HOUR_NS) * 86_400),
+    ],
+)
+def test_stats_equal_the_sums_over_the_spans(store: Store, group_by: str, key) -> None:
+    spans = seed(store)
+    # An uneven range: minute rows at both edges, hourly rows in the middle.
+    start, end = T0 + 17 * 60 * 10**9, T0 + (2 * 60 + 43) * 60 * 10**9
+    inside = [s for s in spans if start <= s.start_ns < end]
+    with store.session() as session:
+        rows = stats(session, "acme", start, end, group_by)
+        # The rollups answer on their own: deleting the spans changes nothing.
+        session.execute(delete(Span))
+        session.commit()
+        again = stats(session, "acme", start, end, group_by)
+    assert again == rows
+    want = _expected(inside, key, tenant="acme")
+    assert {r.group: r.count for r in rows} == {k: g["count"] for k, g in want.items()}
+    assert {r.group: r.errors for r in rows} == {k: g["errors"] for k, g in want.items()}
+    for r in rows:
+        assert r.cost_usd == pytest.approx(want[r.group]["cost"])
+        exact = new_sketch()
+        for ms in want[r.group]["lat"]:
+            exact.add(ms)
+        assert r.p95_ms == pytest.approx(exact.get_quantile_value(0.95), rel=1e-9)
+
+
+def test_stats_can_keep_one_span_kind(store: Store) -> None:
+    spans = seed(store)
+    with store.session() as session:
+        rows = stats(session, None, T0, T0 + 4 * HOUR_NS, "stage", kind="llm")
+    assert [r.group for r in rows] == ["generate"]
+    assert rows[0].count == sum(1 for s in spans if s.kind == "llm")
+    assert rows[0].p50_ms == pytest.approx(700, rel=0.02)
+
+
+def test_stats_by_user_come_from_user_rollups(store: Store) -> None:
+    spans = seed(store)
+    with store.session() as session:
+        rows = stats(session, "globex", T0, T0 + 4 * HOUR_NS, "user")
+    roots = [s for s in spans if s.is_root and s.tenant == "globex"]
+    assert {r.group: r.count for r in rows} == {
+        u: sum(1 for s in roots if s.user_id == u) for u in {s.user_id for s in roots}
+    }
+    total_cost = sum(s.cost_usd or 0 for s in spans if s.tenant == "globex")
+    assert sum(r.cost_usd for r in rows) == pytest.approx(total_cost)
+    assert all(r.p95_ms is None for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "parameter"), [((T0, T0 + 1, "colour"), "group_by"), ((T0, T0, "stage"), "end")]
+)
+def test_bad_stats_parameters_name_the_parameter(store: Store, args: tuple, parameter: str) -> None:
+    with store.session() as session, pytest.raises(QueryError) as err:
+        stats(session, "acme", *args)
+    assert err.value.parameter == parameter
