@@ -91,3 +91,27 @@ def rollup_totals(engine: Engine) -> dict[str, Any]:
         acc[1] += r["cost_usd"]
     totals["users"] = {k: (v[0], round(v[1], 9)) for k, v in sorted(by_user.items())}
     return totals
+
+
+def run_replica(
+    url: str, config: dict[str, Any], batches: list[list[SpanRecord]], write_ns: int, decide_ns: int
+) -> dict[str, Any]:
+    """One collector replica, for multi-process tests: write each batch, run the decider after it.
+
+    Returns what its decider reported (kept per policy, dropped) so a test can add them up.
+    """
+    from glassline.collector.sampling.config import SamplingConfig
+    from glassline.collector.sampling.decider import TailDecider
+    from glassline.collector.sampling.sink import SamplingSink
+    from glassline.collector.storage.store import Store
+
+    store = Store.open(url)
+    try:
+        parsed = SamplingConfig.model_validate(config)
+        sink, decider = SamplingSink(store, parsed), TailDecider(store, parsed)
+        for batch in batches:
+            sink.write(batch, write_ns)
+            decider.run_once(decide_ns)
+        return {"kept": dict(decider.kept_by_policy), "dropped": decider.dropped}
+    finally:
+        store.close()
