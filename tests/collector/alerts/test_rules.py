@@ -1,0 +1,174 @@
+"""Each rule kind, evaluated on rollups filled by real ``store.write`` calls."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from glassline.collector.alerts import parse_config
+from glassline.collector.alerts.rules import Observation, evaluate_rule
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+
+from .support import T0
+
+Span = Callable[..., SpanRecord]
+
+
+def observe(store: Store, rule: dict[str, Any], now: datetime = T0) -> dict[str, Observation]:
+    """Observations keyed ``tenant/<dimension>`` (the tenant first)."""
+    config = parse_config({"rules": [{"name": "r", **rule}]})
+    with store.engine.connect() as conn:
+        found = evaluate_rule(config.rules[0], conn, now)
+    return {
+        "/".join(v for _, v in sorted(o.key, key=lambda kv: kv[0] != "tenant")): o for o in found
+    }
+
+
+def test_latency_rule_fires_on_slow_spans_of_one_model(store: Store, span: Span) -> None:
+    at = T0 - timedelta(minutes=2)
+    store.write([span("acme", at, model="slow-1", duration_ms=2500) for _ in range(20)])
+    store.write([span("acme", at, model="fast-1", duration_ms=80) for _ in range(20)])
+    store.write([span("acme", at, kind="stage", stage="rag", duration_ms=9000)])
+    got = observe(store, {"kind": "latency", "per": "model", "threshold_ms": 1000, "window": "5m"})
+    assert set(got) == {"acme/fast-1", "acme/slow-1"}  # stage spans are not llm latency
+    assert got["acme/slow-1"].breached and got["acme/slow-1"].value == pytest.approx(2500, rel=0.02)
+    assert not got["acme/fast-1"].breached
+
+
+def test_latency_per_stage_reads_stage_spans(store: Store, span: Span) -> None:
+    at = T0 - timedelta(minutes=1)
+    store.write(
+        [
+            span("acme", at, kind="stage", stage="retrieve", duration_ms=d)
+            for d in range(100, 2100, 100)
+        ]
+    )
+    got = observe(
+        store, {"kind": "latency", "per": "stage", "quantile": "p50", "threshold_ms": 500}
+    )
+    assert got["acme/retrieve"].value == pytest.approx(1000, rel=0.05)
+    assert got["acme/retrieve"].breached
+
+
+def test_error_rate_respects_min_requests(store: Store, span: Span) -> None:
+    rule = {"kind": "error_rate", "threshold": 0.1, "min_requests": 10}
+    at = T0 - timedelta(minutes=1)
+    store.write([span("acme", at, status="error") for _ in range(5)])
+    assert observe(store, rule) == {}  # 5 failures of 5, but too few requests to judge
+    store.write([span("acme", at) for _ in range(10)])
+    got = observe(store, rule)["acme"]
+    assert got.breached and got.value == pytest.approx(5 / 15, abs=1e-6)
+
+
+def test_spike_against_same_window_a_day_earlier(store: Store, span: Span) -> None:
+    now = T0
+    store.write([span("acme", now - timedelta(days=1, minutes=10), cost_usd=1.0)])
+    store.write([span("acme", now - timedelta(minutes=10), cost_usd=1.0) for _ in range(4)])
+    rule = {
+        "kind": "spike",
+        "metric": "cost",
+        "factor": 3,
+        "baseline": {"type": "offset", "offset": "1d"},
+    }
+    got = observe(store, rule, now)["acme"]
+    assert got.breached and got.value == 4.0 and got.threshold == 3.0
+
+
+def test_spike_against_ewma_of_preceding_windows(store: Store, span: Span) -> None:
+    for hours in range(1, 4):  # one request an hour for the three preceding windows
+        store.write([span("acme", T0 - timedelta(hours=hours, minutes=30))])
+    store.write([span("acme", T0 - timedelta(minutes=30)) for _ in range(2)])
+    rule = {
+        "kind": "spike",
+        "metric": "requests",
+        "window": "1h",
+        "factor": 1.5,
+        "baseline": {"type": "ewma", "alpha": 0.5, "periods": 3},
+    }
+    got = observe(store, rule)["acme"]
+    assert (got.value, got.threshold, got.breached) == (2.0, 1.5, True)
+
+
+def test_tokens_per_request_spike(store: Store, span: Span) -> None:
+    store.write(
+        [span("acme", T0 - timedelta(days=7, minutes=5), input_tokens=100, output_tokens=0)]
+    )
+    store.write([span("acme", T0 - timedelta(minutes=5), input_tokens=250, output_tokens=50)])
+    rule = {
+        "kind": "spike",
+        "metric": "tokens_per_request",
+        "factor": 2,
+        "baseline": {"type": "offset", "offset": "1w"},
+    }
+    got = observe(store, rule)["acme"]
+    assert (got.value, got.threshold, got.breached) == (300.0, 200.0, True)
+
+
+def test_cache_hit_rate_drop_and_retry_rate_rise(store: Store, span: Span) -> None:
+    at = T0 - timedelta(minutes=3)
+    store.write([span("acme", at, kind="other", cache_hit=i < 2) for i in range(10)])
+    store.write([span("acme", at, retries=1 if i < 3 else 0) for i in range(10)])
+    cache = observe(store, {"kind": "cache_hit_rate", "below": 0.5, "min_lookups": 5})["acme"]
+    assert (cache.value, cache.breached) == (0.2, True)
+    retry = observe(store, {"kind": "retry_rate", "above": 0.2, "min_requests": 5})["acme"]
+    assert (retry.value, retry.breached) == (0.3, True)
+
+
+def test_absent_fires_for_a_key_seen_before_but_silent_now(store: Store, span: Span) -> None:
+    store.write([span("acme", T0 - timedelta(hours=2), stage="rag")])
+    store.write([span("acme", T0 - timedelta(minutes=2), stage="chat")])
+    got = observe(store, {"kind": "absent", "per": "stage", "window": "10m"})
+    assert {k: o.breached for k, o in got.items()} == {"acme/chat": False, "acme/rag": True}
+    named = observe(store, {"kind": "absent", "window": "10m", "filters": {"tenant": ["ghost"]}})
+    assert named["ghost"].breached  # named in the filters: expected even if never seen
+
+
+def test_filters_restrict_the_rows(store: Store, span: Span) -> None:
+    at = T0 - timedelta(minutes=5)
+    store.write([span("acme", at, model="a", route="cheap", cost_usd=2.0)])
+    store.write([span("acme", at, model="b", route="premium", cost_usd=7.0)])
+    store.write([span("zeta", at, model="b", route="premium", cost_usd=9.0)])
+    rule = {
+        "kind": "budget",
+        "window": "1h",
+        "limit_usd": 5,
+        "filters": {"route": "premium", "tenant": "acme"},
+    }
+    got = observe(store, rule)
+    assert {k: o.value for k, o in got.items()} == {"acme": 7.0}
+
+
+def test_per_user_budget_reads_user_rollups(store: Store, span: Span) -> None:
+    at = T0 - timedelta(minutes=5)
+    store.write([span("acme", at, user_id="u1", cost_usd=3.0, parent=None)])
+    store.write([span("acme", at, user_id="u2", cost_usd=8.0, parent=None)])
+    got = observe(store, {"kind": "budget", "window": "24h", "limit_usd": 5, "per": "user"})
+    assert {k: (o.value, o.breached) for k, o in got.items()} == {
+        "acme/u1": (3.0, False),
+        "acme/u2": (8.0, True),
+    }
+
+
+def test_calendar_month_budget_in_a_time_zone_forecasts_the_day(store: Store, span: Span) -> None:
+    # 2026-11-10 12:00 UTC; in Tokyo the month began 2026-11-01 00:00 JST (= 10-31 15:00 UTC).
+    store.write(
+        [span("acme", datetime(2026, 10, 31, 14, 0, tzinfo=UTC), cost_usd=50.0)]
+    )  # October in Tokyo
+    store.write([span("acme", datetime(2026, 10, 31, 16, 0, tzinfo=UTC), cost_usd=30.0)])
+    rule = {
+        "kind": "budget",
+        "window": "calendar_month",
+        "timezone": "Asia/Tokyo",
+        "limit_usd": 90,
+        "warn_usd": 20,
+    }
+    got = observe(store, rule)["acme"]
+    assert got.value == 30.0 and got.severity == "warning" and got.threshold == 20.0
+    # $30 in 9.875 days -> $90 after 29.6 days: on day 30 of November, Tokyo time.
+    assert "exhausted on day 30" in got.extra["forecast"]
+    exhaustion = datetime.fromtimestamp(got.extra["forecast_exhaustion"], UTC)
+    assert exhaustion == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 15:00 on the 30th in Tokyo
