@@ -87,7 +87,7 @@ class Keyring:
                 entries.append((_digest_of_spec(spec, environ), principal))
             except ValueError as exc:
                 problems.append(f"{path}: {exc}")
-        if not entries and not config.anonymous_tenant:
+        if not specs and not config.anonymous_tenant:
             problems.append(
                 "auth: no API keys configured (add auth.tenants, GLASSLINE_API_KEYS, "
                 "or set auth.anonymous_tenant for a local demo)"

@@ -32,6 +32,7 @@ from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.limits import LimitsProcessor
+from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
 from glassline.collector.storage import Store
 
@@ -42,7 +43,7 @@ _log = logging.getLogger("glassline.collector")
 
 def build_processors(config: CollectorConfig) -> list[Processor]:
     """The processing chain, in order: limits -> normalize -> enrich -> redact."""
-    return [LimitsProcessor(config.limits)]
+    return [LimitsProcessor(config.limits), NormalizeProcessor()]
 
 
 class _QuietServer(uvicorn.Server):

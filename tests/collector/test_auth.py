@@ -1,0 +1,83 @@
+"""auth.py: API keys -> tenant principals, hashed keys, env references, header parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from glassline.collector.auth import Keyring, Principal, generate_key, hash_key, key_from_headers
+from glassline.collector.cli import main
+from glassline.collector.config import AuthConfig
+from glassline.collector.errors import AuthError, ConfigError
+
+
+def keyring(**kwargs: object) -> Keyring:
+    return Keyring.from_config(AuthConfig(**kwargs), environ={"GLOBEX_KEY": "globex-key-123"})
+
+
+def test_plain_hashed_and_env_keys_map_to_their_tenant() -> None:
+    ring = keyring(
+        tenants={"acme": ["acme-key-123", hash_key("acme-key-456")], "globex": ["env:GLOBEX_KEY"]},
+        admin_keys=["admin-key-123"],
+    )
+    assert ring.authenticate("acme-key-123") == Principal("acme")
+    assert ring.authenticate("acme-key-456") == Principal("acme")
+    assert ring.authenticate("globex-key-123") == Principal("globex")
+    assert ring.authenticate("admin-key-123").is_admin
+
+
+@pytest.mark.parametrize("key", [None, "", "acme-key-12", "ACME-KEY-123", "acme-key-123 "])
+def test_missing_or_unknown_keys_are_refused(key: str | None) -> None:
+    ring = keyring(tenants={"acme": ["acme-key-123"]})
+    with pytest.raises(AuthError):
+        ring.authenticate(key or None if key != "" else None)
+
+
+def test_anonymous_tenant_only_covers_requests_without_a_key() -> None:
+    ring = keyring(anonymous_tenant="demo")
+    assert ring.authenticate(None) == Principal("demo")
+    with pytest.raises(AuthError, match="unknown API key"):
+        ring.authenticate("some-wrong-key")
+
+
+def test_bad_key_specs_are_config_errors_with_paths() -> None:
+    with pytest.raises(ConfigError) as caught:
+        keyring(tenants={"acme": ["sha256:1234", "env:NOPE", "short"]})
+    assert caught.value.problems == [
+        "auth.tenants.acme[0]: a hashed key must be 'sha256:' followed by 64 hex digits",
+        "auth.tenants.acme[1]: environment variable NOPE is not set",
+        "auth.tenants.acme[2]: an API key must be at least 8 characters",
+    ]
+
+
+def test_no_keys_at_all_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="no API keys configured"):
+        keyring()
+
+
+@pytest.mark.parametrize(
+    ("headers", "key"),
+    [
+        ([("Authorization", "Bearer abc")], "abc"),
+        ([("authorization", "bearer  abc ")], "abc"),
+        ([("X-Glassline-Api-Key", "xyz")], "xyz"),
+        ([("authorization", "Basic Zm9v")], None),
+        ([], None),
+    ],
+)
+def test_key_is_read_from_bearer_or_api_key_header(headers: list, key: str | None) -> None:
+    assert key_from_headers(headers) == key
+
+
+def test_generated_keys_are_unique_and_long() -> None:
+    keys = {generate_key() for _ in range(50)}
+    assert len(keys) == 50
+    assert all(len(k) >= 40 for k in keys)
+
+
+def test_keygen_prints_a_key_whose_hash_authenticates(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "--tenant", "acme"]) == 0
+    out = capsys.readouterr().out
+    key = out.split("\n")[1].strip()
+    hashed = next(line.split("- ")[1] for line in out.splitlines() if "sha256:" in line)
+    assert hashed == hash_key(key)
+    assert keyring(tenants={"acme": [hashed]}).authenticate(key) == Principal("acme")

@@ -1,0 +1,55 @@
+"""processors/limits.py: long values truncated with a marker, excess attributes dropped."""
+
+from __future__ import annotations
+
+from glassline.collector.config import LimitsConfig
+from glassline.collector.processors.limits import LimitsProcessor
+from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.instrumentation import attributes as attrs
+
+
+def span(**attributes: object) -> SpanRecord:
+    return SpanRecord("acme", "a" * 32, "b" * 16, "s", 1, 2, attributes=dict(attributes))
+
+
+def test_long_attribute_is_truncated_with_marker_and_original_length() -> None:
+    processor = LimitsProcessor(LimitsConfig(max_attribute_length=20, truncation_marker="[cut]"))
+    (out,) = processor.process([span(prompt="x" * 100, short="ok")])
+    assert out.attributes["prompt"] == "x" * 15 + "[cut]"
+    assert len(out.attributes["prompt"]) == 20
+    assert out.attributes[attrs.TRUNCATED_PREFIX + "prompt"] == 100
+    assert out.attributes["short"] == "ok"
+    assert processor.truncated_values == 1
+
+
+def test_strings_inside_lists_events_and_resource_are_bounded() -> None:
+    processor = LimitsProcessor(LimitsConfig(max_attribute_length=16))
+    record = span(tags=["y" * 50, "fine"])
+    record.events.append(SpanEvent("e", 1, {"msg": "z" * 50}))
+    record.resource["host"] = "h" * 50
+    (out,) = processor.process([record])
+    assert all(len(v) <= 16 for v in out.attributes["tags"])
+    assert out.attributes["tags"][1] == "fine"
+    assert len(out.events[0].attributes["msg"]) == 16
+    assert len(out.resource["host"]) == 16
+
+
+def test_attributes_beyond_the_limit_are_dropped_keeping_the_first() -> None:
+    processor = LimitsProcessor(LimitsConfig(max_attributes_per_span=3))
+    (out,) = processor.process([span(**{f"k{i}": i for i in range(10)})])
+    assert list(out.attributes) == ["k0", "k1", "k2"]
+    assert processor.dropped_attributes == 7
+
+
+def test_events_beyond_the_limit_are_dropped() -> None:
+    processor = LimitsProcessor(LimitsConfig(max_events_per_span=2))
+    record = span()
+    record.events.extend(SpanEvent(f"e{i}", i) for i in range(5))
+    (out,) = processor.process([record])
+    assert [e.name for e in out.events] == ["e0", "e1"]
+    assert processor.dropped_events == 3
+
+
+def test_spans_within_limits_are_untouched() -> None:
+    record = span(a="short", b=1)
+    assert LimitsProcessor(LimitsConfig()).process([record])[0].attributes == {"a": "short", "b": 1}

@@ -1,0 +1,128 @@
+"""pipeline.py: processors in order, failures become retryable, a commit before success."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from glassline.collector.auth import Principal
+from glassline.collector.decode import decode_protobuf
+from glassline.collector.errors import RetryableError
+from glassline.collector.metrics import Metrics
+from glassline.collector.pipeline import Pipeline
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+from glassline.collector.storage.models import Span
+
+ACME = Principal("acme")
+
+
+class Tag:
+    """Appends its name to each span's ``order`` attribute (shows the order steps ran in)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+        for span in batch:
+            span.attributes["order"] = f"{span.attributes.get('order', '')}{self.name}"
+        return batch
+
+
+class DropOdd:
+    name = "drop_odd"
+
+    def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+        return [s for s in batch if int(s.span_id, 16) % 2 == 0]
+
+
+class Explode:
+    name = "explode"
+
+    def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+        raise ValueError("secret prompt text that must not be logged")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    store = Store.open(f"sqlite:///{tmp_path / 'gl.db'}")
+    yield store
+    store.close()
+
+
+def records(h: Any, n: int) -> list[SpanRecord]:
+    request = h.make_request(*(h.make_span(i) for i in range(1, n + 1)))
+    return decode_protobuf(request.SerializeToString(), "acme", max_spans=100).records
+
+
+def stored_count(store: Store) -> int:
+    with store.session() as session:
+        return int(session.scalar(select(func.count()).select_from(Span)) or 0)
+
+
+def test_processors_run_in_order_then_the_batch_is_stored(h: Any, store: Store) -> None:
+    pipeline = Pipeline([Tag("a"), Tag("b"), Tag("c")], store, Metrics())
+    result = pipeline.consume(ACME, records(h, 3))
+    assert (result.stored, result.duplicates) == (3, 0)
+    with store.session() as session:
+        assert {s.attributes["order"] for s in session.scalars(select(Span))} == {"abc"}
+
+
+def test_a_processor_that_returns_fewer_spans_drops_them(h: Any, store: Store) -> None:
+    metrics = Metrics()
+    result = Pipeline([DropOdd()], store, metrics).consume(ACME, records(h, 4))
+    assert (result.stored, result.dropped) == (2, 2)
+    assert stored_count(store) == 2
+    assert metrics.dropped.labels("drop_odd")._value.get() == 2
+
+
+def test_a_failing_processor_fails_the_batch_as_retryable_and_stores_nothing(
+    h: Any, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+    pipeline = Pipeline([Tag("a"), Explode()], store, metrics)
+    with pytest.raises(RetryableError, match=r"processing failed \(explode\)"):
+        pipeline.consume(ACME, records(h, 2))
+    assert stored_count(store) == 0
+    assert metrics.batch_failures.labels("explode")._value.get() == 1
+    assert "secret prompt" not in caplog.text
+    assert "explode failed" in caplog.text
+
+
+def test_a_store_failure_is_retryable(h: Any, tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'gone.db'}")
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE spans")
+    with pytest.raises(RetryableError, match="storage is unavailable"):
+        Pipeline([], store, Metrics()).consume(ACME, records(h, 1))
+    store.close()
+
+
+def test_duplicates_are_counted_once(h: Any, store: Store) -> None:
+    metrics = Metrics()
+    pipeline = Pipeline([], store, metrics)
+    pipeline.consume(ACME, records(h, 3))
+    again = pipeline.consume(ACME, records(h, 3))
+    assert (again.stored, again.duplicates) == (0, 3)
+    assert stored_count(store) == 3
+    assert metrics.duplicates._value.get() == 3
+    assert metrics.stored._value.get() == 3
+
+
+def test_redaction_counts_are_exported_per_entity(h: Any) -> None:
+    class FakeFinding:
+        name = "mark"
+
+        def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+            batch[0].attributes["glassline.redaction.EMAIL_ADDRESS"] = 2
+            batch[1].attributes["glassline.redaction.EMAIL_ADDRESS"] = 1
+            batch[1].attributes["glassline.redaction.PHONE_NUMBER"] = 1
+            return batch
+
+    metrics = Metrics()
+    Pipeline([FakeFinding()], None, metrics).consume(ACME, records(h, 2))
+    assert metrics.redactions.labels("EMAIL_ADDRESS")._value.get() == 3
+    assert metrics.redactions.labels("PHONE_NUMBER")._value.get() == 1
