@@ -63,6 +63,17 @@ _LANGFUSE_MARKERS: Final = (
     "langfuse.observation.usage_details",
     "langfuse.observation.cost_details",
 )
+_EXTENSIONS: Final = frozenset(
+    {
+        a.CACHE_LAYER,
+        a.CACHE_HIT,
+        a.ROUTE_CHOSEN,
+        a.ROUTE_FALLBACK_FROM,
+        a.RETRY_COUNT,
+        a.TIME_TO_FIRST_CHUNK_MS,
+        a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK,
+    }
+)
 _MAX_STAGE_DEPTH: Final = 64
 _TRUE: Final = frozenset({"true", "1", "yes", "hit"})
 _FALSE: Final = frozenset({"false", "0", "no", "miss"})
@@ -243,6 +254,10 @@ def _fill_tokens(record: SpanRecord, attrs: dict[str, AttributeValue]) -> None:
 
 def _fill_extensions(record: SpanRecord, attrs: dict[str, AttributeValue]) -> None:
     """Cache, route, retries and time to first chunk (glassline.* extensions)."""
+    if _EXTENSIONS.isdisjoint(attrs):  # most spans carry none of them
+        record.cache_layer = record.cache_hit = record.route = record.ttft_ms = None
+        record.fallback, record.retries = False, 0
+        return
     record.cache_layer = to_text(attrs.get(a.CACHE_LAYER))
     record.cache_hit = _to_bool(attrs.get(a.CACHE_HIT))
     record.route = to_text(attrs.get(a.ROUTE_CHOSEN))

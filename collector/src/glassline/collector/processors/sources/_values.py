@@ -72,7 +72,9 @@ def to_amount(value: object) -> float | None:
 
 def to_text(value: object) -> str | None:
     """A non-empty string (numbers are accepted and stringified), else None."""
-    if isinstance(value, str):
+    if value is None:  # the common case on the hot path
+        return None
+    if type(value) is str or isinstance(value, str):
         text = value.strip()
         return text or None
     if isinstance(value, int | float) and not isinstance(value, bool):
