@@ -126,12 +126,13 @@ class EnrichProcessor:
         if isinstance(entry, _Rates):
             read, creation = record.cache_read_tokens, record.cache_creation_tokens
             uncached = max(record.input_tokens, read + creation) - read - creation
-            return (
+            cost: float = (
                 uncached * entry.input
                 + record.output_tokens * entry.output
                 + read * entry.cache_read
                 + creation * entry.cache_creation
             )
+            return cost
         return self._table_cost(record.provider, model, record)
 
     def _entry(self, provider: str | None, model: str) -> _Entry:
