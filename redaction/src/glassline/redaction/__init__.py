@@ -22,7 +22,13 @@ from glassline.redaction.errors import (
     RedactionError,
     RedactorSetupError,
 )
-from glassline.redaction.redactor import FAILED_TOKEN, RedactionResult, Redactor, TextResult
+from glassline.redaction.redactor import (
+    FAILED_TOKEN,
+    Finding,
+    RedactionResult,
+    Redactor,
+    TextResult,
+)
 
 __all__ = [
     "ALL_ENTITIES",
@@ -31,6 +37,7 @@ __all__ = [
     "NER_ENTITIES",
     "PII_ENTITIES",
     "SECRET_ENTITIES",
+    "Finding",
     "NerConfig",
     "NerModelMissingError",
     "RedactionConfig",

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from glassline.redaction._engine import Finding
 from glassline.redaction.config import Policy
 
-__all__ = ["FAILED_TOKEN", "Renderer"]
+__all__ = ["FAILED_TOKEN", "Renderer", "resolve"]
 
 FAILED_TOKEN = "[REDACTION_FAILED]"
 
@@ -29,7 +29,7 @@ class Renderer:
 
     def render(self, text: str, findings: Sequence[Finding]) -> tuple[str, dict[str, int], bool]:
         """The redacted text, counts per entity, and whether a ``drop`` entity was found."""
-        spans = _resolve([f for f in findings if self._policies.get(f.entity, "mask") != "keep"])
+        spans = self.applied(findings)
         if not spans:
             return text, {}, False
         counts: dict[str, int] = {}
@@ -46,6 +46,10 @@ class Renderer:
         parts.append(text[pos:])
         return "".join(parts), counts, dropped
 
+    def applied(self, findings: Sequence[Finding]) -> list[Finding]:
+        """The non-overlapping findings that change the text (``keep`` ones removed)."""
+        return resolve([f for f in findings if self._policies.get(f.entity, "mask") != "keep"])
+
     def _token(self, entity: str, value: str, policy: Policy) -> str:
         if policy != "hash" or self._key is None:
             return f"<{entity}>"
@@ -56,7 +60,7 @@ class Renderer:
         return f"<{entity}:{digest.hexdigest()[:12]}>"
 
 
-def _resolve(findings: Sequence[Finding]) -> list[Finding]:
+def resolve(findings: Sequence[Finding]) -> list[Finding]:
     """Non-overlapping spans covering the union of all findings.
 
     Overlapping findings merge into one span (nothing found is left visible) labelled with

@@ -15,9 +15,9 @@ from glassline.redaction._render import FAILED_TOKEN, Renderer
 from glassline.redaction._scope import Scope, json_leaves
 from glassline.redaction.config import RedactionConfig
 from glassline.redaction.entities import NER_ENTITIES
-from glassline.redaction.errors import RedactorSetupError
+from glassline.redaction.errors import RedactionError, RedactorSetupError
 
-__all__ = ["FAILED_TOKEN", "RedactionResult", "Redactor", "TextResult"]
+__all__ = ["FAILED_TOKEN", "Finding", "RedactionResult", "Redactor", "TextResult"]
 
 _log = logging.getLogger(__name__)
 _MIN_LEN = 6  # nothing detectable fits in fewer characters ("a@b.co", "1.1.1.1")
@@ -86,6 +86,20 @@ class Redactor:
     def redact_many(self, texts: Sequence[str], *, free_text: bool = False) -> list[TextResult]:
         """Redact a batch of texts in one pass; ``free_text`` turns NER on for them."""
         return self._redact_units(list(texts), [free_text] * len(texts))
+
+    def analyze_many(self, texts: Sequence[str], *, free_text: bool = False) -> list[list[Finding]]:
+        """The spans that redaction would replace in each text (for audits and tests).
+
+        Raises whatever the analysis raises: unlike the ``redact_*`` methods this does not
+        fail closed, because it returns no text.
+        """
+        texts = [_truncate(t, self.config.max_text_chars) for t in texts]
+        findings, failed = self._engine.analyze(texts)
+        if failed:
+            raise RedactionError(f"analysis failed on {len(failed)} of {len(texts)} texts")
+        if self._ner is not None:
+            self._add_ner(texts, [free_text] * len(texts), findings, failed)
+        return [self._renderer.applied(f) for f in findings]
 
     def redact_attributes(self, attributes: Mapping[str, Any]) -> RedactionResult:
         """Redact the in-scope string values of one attribute map."""
