@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -108,6 +109,7 @@ class Receivers:
         return f"http://127.0.0.1:{self.http_port}"
 
 
+@contextlib.contextmanager
 def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[Receivers]:
     keyring = Keyring.from_config(
         AuthConfig(tenants={"acme": [API_KEY], "globex": [OTHER_KEY]}), environ={}
@@ -148,7 +150,8 @@ def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 20.0
 @pytest.fixture
 def receivers() -> Iterator[Receivers]:
     server = ServerConfig(host="127.0.0.1", grpc_port=0, http_port=0, retry_after_s=0.2)
-    yield from start_receivers(server)
+    with start_receivers(server) as stack:
+        yield stack
 
 
 @pytest.fixture(autouse=True)

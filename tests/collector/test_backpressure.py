@@ -21,12 +21,12 @@ PB = {"content-type": "application/x-protobuf"}
 def full_stack(h: Any) -> Any:
     """Receivers admitting one request at a time, with that one request held in consume."""
     server = ServerConfig(grpc_port=0, http_port=0, max_inflight_requests=1, retry_after_s=2)
-    for stack in h.start_receivers(server):
+    with h.start_receivers(server) as stack:
         stack.sink.gate = threading.Event()
         body = h.make_request(h.make_span(1)).SerializeToString()
         holder: dict[str, Any] = {}
 
-        def first() -> None:
+        def first(stack: Any = stack, body: bytes = body, holder: dict = holder) -> None:
             holder["reply"] = httpx.post(
                 f"{stack.http_url}/v1/traces", content=body, timeout=30,
                 headers={**PB, "x-glassline-api-key": h.API_KEY},
@@ -66,9 +66,8 @@ def test_grpc_answers_resource_exhausted_with_retry_info_when_full(full_stack: A
 def test_admission_bounds_bytes_and_requests() -> None:
     admission = Admission(max_bytes=1000, max_requests=3, metrics=Metrics())
     with admission.admit(600):
-        with pytest.raises(RetryableError) as caught:
-            with admission.admit(500):
-                pass
+        with pytest.raises(RetryableError) as caught, admission.admit(500):
+            pass
         assert caught.value.overloaded and caught.value.http_status == 429
         with admission.admit(400) as ticket:
             with pytest.raises(RetryableError):

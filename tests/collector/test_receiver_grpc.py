@@ -90,7 +90,7 @@ def test_storage_failure_is_unavailable_and_the_stock_exporter_retries(
 
 def test_message_over_the_size_limit_is_refused_clearly(h: Any) -> None:
     server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=2048)
-    for stack in h.start_receivers(server):
+    with h.start_receivers(server) as stack:
         big = h.make_span(1)
         big.attributes.append(h.kv("prompt", "x" * 3000))
         with pytest.raises(grpc.RpcError) as caught:

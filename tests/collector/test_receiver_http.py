@@ -134,7 +134,7 @@ def test_missing_and_unknown_keys_are_401(receivers: Any, h: Any) -> None:
 
 def test_body_over_the_limit_is_413_even_when_gzipped(h: Any) -> None:
     server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=4096)
-    for stack in h.start_receivers(server):
+    with h.start_receivers(server) as stack:
         plain = post(stack, b"{" + b" " * 5000 + b"}", JSON, h.API_KEY)
         assert plain.status_code == 413
         assert "exceeds the limit of 4096 bytes" in plain.json()["message"]
@@ -147,7 +147,7 @@ def test_body_over_the_limit_is_413_even_when_gzipped(h: Any) -> None:
 
 def test_too_many_spans_is_413(h: Any) -> None:
     server = ServerConfig(grpc_port=0, http_port=0)
-    for stack in h.start_receivers(server, max_spans=2):
+    with h.start_receivers(server, max_spans=2) as stack:
         request = h.make_request(h.make_span(1), h.make_span(2), h.make_span(3))
         reply = post(stack, request.SerializeToString(), PB, h.API_KEY)
         assert reply.status_code == 413
