@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -127,11 +127,13 @@ class Dispatcher:
             _log.warning("notifier %s queue full, notification dropped", notifier)
             return False
 
-    def drain(self, timeout: float) -> bool:
-        """Wait until every queue is empty (True) or ``timeout`` seconds pass (False)."""
+    def drain(self, timeout: float, notifiers: Iterable[str] | None = None) -> bool:
+        """Wait until the queues (all, or ``notifiers``') are done (True) or ``timeout`` passes."""
+        names = list(self._workers) if notifiers is None else list(notifiers)
+        workers = [self._workers[n] for n in names if n in self._workers]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(w.queue.unfinished_tasks == 0 for w in self._workers.values()):
+            if all(w.queue.unfinished_tasks == 0 for w in workers):
                 return True
             time.sleep(0.01)
         return False

@@ -72,7 +72,10 @@ def render_annotations(rule: cfg.Rule, row: AlertState, obs: Observation | None)
     ``value`` is 0 when the key had no data in the window (the stored value is then null).
     """
     dims: Mapping[str, str] = row.dims
-    context = _Blank(
+    context = _Blank(dict.fromkeys(cfg.DIMENSIONS, ""))
+    context.update(rule.labels)
+    context.update(dims)
+    context.update(
         rule=rule.name,
         kind=rule.kind,
         state=row.state,
@@ -81,9 +84,6 @@ def render_annotations(rule: cfg.Rule, row: AlertState, obs: Observation | None)
         threshold=row.threshold if row.threshold is not None else 0.0,
         window=rule.window_text,
         forecast=(obs.extra.get("forecast", "") if obs else ""),
-        **{d: "" for d in cfg.DIMENSIONS},
-        **rule.labels,
-        **dims,
     )
     out = {}
     for name, text in rule.annotations.items():

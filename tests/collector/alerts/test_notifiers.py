@@ -1,0 +1,164 @@
+"""Delivery: retries with backoff, Slack payloads, grouping, and hung webhooks that block nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from glassline.collector.alerts import AlertEngine, parse_config
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+
+from .support import T0, Receiver
+
+Span = Callable[..., SpanRecord]
+
+
+def config(notifiers: list[dict[str, Any]], **rule: Any) -> Any:
+    return parse_config(
+        {
+            "repeat_interval": "1m",
+            "notifiers": notifiers,
+            "rules": [{"name": "spend", "kind": "budget", "window": "1h", "limit_usd": 1, **rule}],
+        }
+    )
+
+
+def test_hanging_webhook_does_not_delay_evaluation_or_other_notifiers(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    hung, healthy = receiver_factory("hang"), receiver_factory("ok")
+    engine = AlertEngine(
+        store,
+        config(
+            [
+                {
+                    "name": "hung",
+                    "type": "webhook",
+                    "url": hung.url,
+                    "timeout": "60s",
+                    "max_retries": 0,
+                },
+                {"name": "ok", "type": "webhook", "url": healthy.url},
+            ]
+        ),
+    )
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        engine.evaluate_once(T0)
+        hung.wait_for(1)  # the hung endpoint holds the request and never answers
+        report = engine.evaluate_once(T0 + timedelta(minutes=2))  # a repeat is due
+        assert report.enqueued == 2 and report.dropped == 0
+        assert [b["alerts"][0]["repeat"] for b in healthy.wait_for(2)] == [False, True]
+        assert engine.dispatcher.drain(10, ["ok"])
+        assert engine.dispatcher.stats.get("ok", "sent") == 2
+        assert engine.dispatcher.stats.get("hung", "sent") == 0  # still waiting on the first
+    finally:
+        hung.release.set()
+        engine.close()
+
+
+def test_full_queue_drops_and_counts_instead_of_blocking(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    hung = receiver_factory("hang")
+    cfg = config(
+        [{"name": "hung", "type": "webhook", "url": hung.url, "timeout": "60s", "max_retries": 0}]
+    )
+    engine = AlertEngine(store, cfg.model_copy(update={"queue_size": 1}))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        engine.evaluate_once(T0)
+        hung.wait_for(1)  # the worker is stuck on the first message
+        engine.evaluate_once(T0 + timedelta(minutes=1))  # fills the one queue slot
+        report = engine.evaluate_once(T0 + timedelta(minutes=2))
+        assert (report.enqueued, report.dropped) == (0, 1)
+        assert engine.dispatcher.stats.get("hung", "dropped") == 1
+    finally:
+        hung.release.set()
+        engine.close()
+
+
+def test_failing_webhook_is_retried_with_backoff_then_counted(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    failing = receiver_factory("fail")
+    hook = {"name": "f", "type": "webhook", "url": failing.url, "max_retries": 2, "backoff": "10ms"}
+    engine = AlertEngine(store, config([hook]))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        engine.evaluate_once(T0)
+        bodies = failing.wait_for(3)  # the first attempt and two retries
+        assert bodies[0] == bodies[1] == bodies[2]
+        assert engine.dispatcher.drain(10)
+        assert engine.dispatcher.stats.get("f", "failed") == 1
+    finally:
+        engine.close()
+
+
+def test_slack_notifier_sends_an_incoming_webhook_message(
+    store: Store, receiver: Receiver, span: Span
+) -> None:
+    engine = AlertEngine(
+        store,
+        config(
+            [{"name": "slack", "type": "slack", "url": receiver.url}],
+            annotations={"summary": "{tenant} is over budget"},
+        ),
+    )
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.5)])
+        engine.evaluate_once(T0)
+        message = receiver.wait_for(1)[0]
+    finally:
+        engine.close()
+    text = (
+        "[FIRING] :rotating_light: *spend* firing (critical): value 2.5 vs threshold 1.0 "
+        "[tenant=acme]\n>acme is over budget"
+    )
+    assert message == {
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }
+
+
+def test_alerts_of_one_rule_and_tenant_are_grouped_into_one_message(
+    store: Store, receiver: Receiver, span: Span
+) -> None:
+    engine = AlertEngine(
+        store, config([{"name": "hook", "type": "webhook", "url": receiver.url}], per="model")
+    )
+    try:
+        at = T0 - timedelta(minutes=1)
+        store.write([span("acme", at, model=m, cost_usd=2.0) for m in ("a", "b", "c")])
+        store.write([span("zeta", at, model="a", cost_usd=2.0)])
+        report = engine.evaluate_once(T0)
+        bodies = receiver.wait_for(2)
+        assert engine.dispatcher.drain(10)
+    finally:
+        engine.close()
+    assert report.enqueued == 2 and len(receiver.bodies) == 2
+    grouped = {
+        b["group_labels"]["tenant"]: sorted(a["labels"]["model"] for a in b["alerts"])
+        for b in bodies
+    }
+    assert grouped == {"acme": ["a", "b", "c"], "zeta": ["a"]}
+
+
+def test_log_notifier_logs_the_payload(
+    store: Store, span: Span, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = AlertEngine(store, config([{"name": "log", "type": "log"}]))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        with caplog.at_level(logging.WARNING, logger="glassline.collector.alerts.notifiers"):
+            engine.evaluate_once(T0)
+            assert engine.dispatcher.drain(10)
+    finally:
+        engine.close()
+    lines = [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
+    assert len(lines) == 1 and '"rule": "spend"' in lines[0] and '"state": "firing"' in lines[0]
