@@ -1,0 +1,173 @@
+"""The query API: ``/api/v1/traces``, ``/api/v1/traces/{trace_id}`` and ``/api/v1/stats``.
+
+The caller's tenant comes from ``request.state.principal`` (``.tenant``, ``.is_admin``), set
+by the server's authentication middleware; it is never taken from the request otherwise.
+An admin may pass ``tenant=`` to narrow to one tenant and sees all tenants without it.
+Endpoints are plain functions, so Starlette runs the database calls in its thread pool.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from glassline.collector.storage import queries
+from glassline.collector.storage.store import Store
+
+__all__ = ["routes"]
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+_DAY_NS = 86_400 * 1_000_000_000
+_LIST_PARAMS = {"start", "end", "tenant", "user", "session", "model", "status", "min_cost"}
+_LIST_PARAMS |= {"min_duration_ms", "name", "limit", "cursor"}
+_STATS_PARAMS = {"start", "end", "tenant", "group_by", "kind"}
+
+
+class _BadParameter(Exception):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter, self.message = parameter, message
+
+
+def _error(status: int, message: str, parameter: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if parameter:
+        body["parameter"] = parameter
+    return JSONResponse(body, status_code=status)
+
+
+def _time_ns(params: Any, name: str, default: int | None) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lstrip("-").isdigit():
+        return int(raw)
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise _BadParameter(
+            name, "must be Unix nanoseconds or an ISO-8601 time (2026-11-23T10:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise _BadParameter(name, "an ISO-8601 time needs a UTC offset (Z or +01:00)")
+    return int(moment.timestamp() * 1e9)
+
+
+def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) -> Any:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise _BadParameter(name, f"must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise _BadParameter(name, f"must be at least {minimum}")
+    return value
+
+
+def _scope(request: Request) -> str | None:
+    """The tenant the caller may read (``None``: all tenants, admins only)."""
+    principal = request.state.principal
+    asked = request.query_params.get("tenant") or None
+    if principal.is_admin:
+        return asked
+    if asked is not None and asked != principal.tenant:
+        raise _BadParameter("tenant", "only an admin key may read another tenant")
+    return str(principal.tenant)
+
+
+def _endpoint(allowed: set[str]) -> Callable[[Callable[..., Any]], Callable[[Request], Any]]:
+    """Wraps a handler: authentication check, unknown parameters, errors -> JSON 4xx."""
+
+    def wrap(handler: Callable[[Request, str | None], Any]) -> Callable[[Request], Any]:
+        def endpoint(request: Request) -> JSONResponse:
+            if getattr(request.state, "principal", None) is None:
+                return _error(401, "authentication required")
+            unknown = sorted(set(request.query_params) - allowed)
+            if unknown:
+                return _error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+            try:
+                return handler(request, _scope(request))  # type: ignore[no-any-return]
+            except _BadParameter as exc:
+                status = 403 if exc.parameter == "tenant" else 400
+                return _error(status, f"{exc.parameter}: {exc.message}", exc.parameter)
+            except queries.QueryError as exc:
+                return _error(400, str(exc), exc.parameter)
+
+        return endpoint
+
+    return wrap
+
+
+def routes(store: Store) -> list[Route]:
+    """The query API's routes, reading ``store``; mount them behind authentication."""
+
+    @_endpoint(_LIST_PARAMS)
+    def list_traces(request: Request, tenant: str | None) -> JSONResponse:
+        p = request.query_params
+        status = p.get("status") or None
+        if status not in (None, "ok", "error"):
+            raise _BadParameter("status", "must be ok or error")
+        with store.session() as session:
+            page = queries.list_traces(
+                session,
+                tenant,
+                start_ns=_time_ns(p, "start", None),
+                end_ns=_time_ns(p, "end", None),
+                user=p.get("user") or None,
+                session_id=p.get("session") or None,
+                model=p.get("model") or None,
+                status=status,
+                min_cost=_number(p, "min_cost", float, 0),
+                min_duration_ms=_number(p, "min_duration_ms", float, 0),
+                name_contains=p.get("name") or None,
+                limit=_number(p, "limit", int, 1) or 50,
+                cursor=p.get("cursor") or None,
+            )
+        traces = [dataclasses.asdict(t) for t in page.traces]
+        return JSONResponse({"traces": traces, "next_cursor": page.next_cursor})
+
+    @_endpoint({"tenant"})
+    def get_trace(request: Request, tenant: str | None) -> JSONResponse:
+        trace_id = request.path_params["trace_id"].lower()
+        if not _TRACE_ID.match(trace_id):
+            raise _BadParameter("trace_id", "must be 32 hexadecimal characters")
+        with store.session() as session:
+            detail = queries.get_trace(session, tenant, trace_id)
+        if detail is None:
+            return _error(404, f"no trace {trace_id}")
+        return JSONResponse({"trace": dataclasses.asdict(detail.trace), "spans": detail.spans})
+
+    @_endpoint(_STATS_PARAMS)
+    def stats(request: Request, tenant: str | None) -> JSONResponse:
+        p = request.query_params
+        end = _time_ns(p, "end", time.time_ns())
+        start = _time_ns(p, "start", (end or 0) - _DAY_NS)
+        group_by = p.get("group_by") or "stage"
+        with store.session() as session:
+            rows = queries.stats(
+                session, tenant, start or 0, end or 0, group_by, kind=p.get("kind") or None
+            )
+        return JSONResponse(
+            {
+                "group_by": group_by,
+                "start_ns": start,
+                "end_ns": end,
+                "groups": queries.stats_dicts(rows),
+            }
+        )
+
+    return [
+        Route("/api/v1/traces", list_traces, methods=["GET"]),
+        Route("/api/v1/traces/{trace_id}", get_trace, methods=["GET"]),
+        Route("/api/v1/stats", stats, methods=["GET"]),
+    ]

@@ -1,0 +1,194 @@
+"""The query API over a real store (SQLite and PostgreSQL), tenant isolation on every route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.testclient import TestClient
+
+from glassline.collector.storage import Store
+from glassline.collector.storage.api import routes
+from glassline.collector.storage.testing import isolated_postgres_url, llm_trace
+
+HOUR_NS = 3600 * 1_000_000_000
+T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    is_admin: bool = False
+
+
+class FakeAuth(BaseHTTPMiddleware):
+    """Stands in for the server's auth: the test names the caller in a header."""
+
+    async def dispatch(self, request: Any, call_next: Any) -> Any:
+        who = request.headers.get("x-test-caller")
+        if who == "admin":
+            request.state.principal = Principal("ops", is_admin=True)
+        elif who:
+            request.state.principal = Principal(who)
+        return await call_next(request)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        opened = Store.open(f"sqlite:///{tmp_path / 'api.db'}")
+        yield opened
+        opened.close()
+        return
+    with isolated_postgres_url() as url:
+        opened = Store.open(url)
+        yield opened
+        opened.close()
+
+
+@pytest.fixture
+def client(store: Store) -> TestClient:
+    for n in range(6):
+        tenant = "acme" if n < 4 else "globex"
+        model = "gpt-4o" if n % 2 else "claude-3-5-haiku"
+        store.write(llm_trace(n, T0 + n * 60 * 10**9, tenant=tenant, model=model, cost_usd=0.01))
+    app = Starlette(routes=routes(store), middleware=[Middleware(FakeAuth)])
+    return TestClient(app)
+
+
+def get(client: TestClient, caller: str, url: str, **params: Any) -> Any:
+    return client.get(url, params=params, headers={"x-test-caller": caller})
+
+
+def trace_id(n: int) -> str:
+    return f"{n + 1:032x}"
+
+
+def test_a_tenant_lists_only_its_own_traces_newest_first(client: TestClient) -> None:
+    body = get(client, "acme", "/api/v1/traces").json()
+    assert [t["trace_id"] for t in body["traces"]] == [trace_id(n) for n in (3, 2, 1, 0)]
+    assert {t["tenant"] for t in body["traces"]} == {"acme"}
+    assert body["next_cursor"] is None
+    first = body["traces"][0]
+    assert (first["root_name"], first["span_count"], first["models"]) == (
+        "answer_question",
+        4,
+        ["gpt-4o"],
+    )
+
+
+def test_the_trace_list_pages_with_the_cursor_and_filters(client: TestClient) -> None:
+    page1 = get(client, "acme", "/api/v1/traces", limit=3).json()
+    page2 = get(client, "acme", "/api/v1/traces", limit=3, cursor=page1["next_cursor"]).json()
+    assert [t["trace_id"] for t in page1["traces"] + page2["traces"]] == [
+        trace_id(n) for n in (3, 2, 1, 0)
+    ]
+    only_gpt = get(client, "acme", "/api/v1/traces", model="gpt-4o").json()["traces"]
+    assert [t["trace_id"] for t in only_gpt] == [trace_id(3), trace_id(1)]
+    in_range = get(
+        client, "acme", "/api/v1/traces", start=T0 + 60 * 10**9, end="2026-09-21T14:03:00Z"
+    ).json()["traces"]
+    assert [t["trace_id"] for t in in_range] == [trace_id(2), trace_id(1)]
+
+
+def test_a_tenant_cannot_ask_for_another_tenants_traces(client: TestClient) -> None:
+    response = get(client, "acme", "/api/v1/traces", tenant="globex")
+    assert response.status_code == 403
+    assert response.json()["parameter"] == "tenant"
+
+
+def test_an_admin_sees_every_tenant_or_narrows_to_one(client: TestClient) -> None:
+    everyone = get(client, "admin", "/api/v1/traces").json()["traces"]
+    assert {t["tenant"] for t in everyone} == {"acme", "globex"}
+    globex = get(client, "admin", "/api/v1/traces", tenant="globex").json()["traces"]
+    assert [t["trace_id"] for t in globex] == [trace_id(5), trace_id(4)]
+
+
+def test_a_trace_comes_with_all_its_spans(client: TestClient) -> None:
+    body = get(client, "acme", f"/api/v1/traces/{trace_id(1)}").json()
+    assert body["trace"]["trace_id"] == trace_id(1)
+    assert [s["name"] for s in body["spans"]] == [
+        "answer_question",
+        "retrieve",
+        "rerank",
+        "chat gpt-4o",
+    ]
+    assert body["spans"][3]["input_tokens"] == 1200
+    assert body["spans"][3]["attributes"] == {}
+
+
+def test_another_tenants_trace_is_not_found(client: TestClient) -> None:
+    response = get(client, "acme", f"/api/v1/traces/{trace_id(4)}")
+    assert response.status_code == 404
+    assert get(client, "globex", f"/api/v1/traces/{trace_id(4)}").status_code == 200
+    assert get(client, "admin", f"/api/v1/traces/{trace_id(4)}").status_code == 200
+
+
+def test_stats_are_scoped_to_the_callers_tenant(client: TestClient) -> None:
+    window = {"start": T0, "end": T0 + HOUR_NS}
+    acme = get(client, "acme", "/api/v1/stats", group_by="model", kind="llm", **window).json()
+    assert {g["group"]: g["count"] for g in acme["groups"]} == {"gpt-4o": 2, "claude-3-5-haiku": 2}
+    assert sum(g["cost_usd"] for g in acme["groups"]) == pytest.approx(0.04)
+    assert acme["groups"][0]["p50_ms"] == pytest.approx(700, rel=0.02)
+    by_tenant = get(client, "admin", "/api/v1/stats", group_by="tenant", kind="llm", **window)
+    assert {g["group"]: g["count"] for g in by_tenant.json()["groups"]} == {"acme": 4, "globex": 2}
+    mine = get(client, "globex", "/api/v1/stats", group_by="tenant", **window).json()["groups"]
+    assert [g["group"] for g in mine] == ["globex"]
+    assert get(client, "globex", "/api/v1/stats", tenant="acme").status_code == 403
+
+
+def test_stats_by_user_and_by_hour(client: TestClient) -> None:
+    window = {"start": T0, "end": T0 + HOUR_NS}
+    users = get(client, "acme", "/api/v1/stats", group_by="user", **window).json()["groups"]
+    assert users == [
+        {
+            "group": "alice",
+            "count": 4,
+            "errors": 0,
+            "input_tokens": 4800,
+            "output_tokens": 1200,
+            "cache_read_tokens": 0,
+            "cost_usd": pytest.approx(0.04),
+            "p50_ms": None,
+            "p95_ms": None,
+            "p99_ms": None,
+        }
+    ]
+    hours = get(client, "acme", "/api/v1/stats", group_by="hour", **window).json()["groups"]
+    assert [(g["group"], g["count"]) for g in hours] == [(T0 // 10**9, 16)]
+
+
+@pytest.mark.parametrize(
+    ("url", "params", "parameter"),
+    [
+        ("/api/v1/traces", {"limit": "ten"}, "limit"),
+        ("/api/v1/traces", {"limit": "0"}, "limit"),
+        ("/api/v1/traces", {"min_cost": "-1"}, "min_cost"),
+        ("/api/v1/traces", {"status": "broken"}, "status"),
+        ("/api/v1/traces", {"start": "yesterday"}, "start"),
+        ("/api/v1/traces", {"cursor": "garbage"}, "cursor"),
+        ("/api/v1/traces", {"colour": "red"}, "colour"),
+        ("/api/v1/traces/not-a-trace-id", {}, "trace_id"),
+        ("/api/v1/stats", {"group_by": "colour"}, "group_by"),
+        ("/api/v1/stats", {"start": "2026-09-21T14:00:00"}, "start"),
+        ("/api/v1/stats", {"start": str(T0), "end": str(T0)}, "end"),
+    ],
+)
+def test_bad_parameters_get_a_400_naming_the_parameter(
+    client: TestClient, url: str, params: dict[str, str], parameter: str
+) -> None:
+    response = get(client, "acme", url, **params)
+    assert response.status_code == 400
+    assert response.json()["parameter"] == parameter
+    assert parameter in response.json()["error"]
+
+
+def test_without_a_principal_every_route_answers_401(client: TestClient) -> None:
+    for url in ("/api/v1/traces", f"/api/v1/traces/{trace_id(0)}", "/api/v1/stats"):
+        assert client.get(url).status_code == 401
