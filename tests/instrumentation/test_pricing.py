@@ -113,3 +113,32 @@ def test_model_price_rejects_negative_rates_naming_the_field(field: str) -> None
     values = {"input": 1.0, "output": 1.0, field: -1.0}
     with pytest.raises(ValueError, match=f"ModelPrice.{field}"):
         ModelPrice(**values)
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"), [("gemini-2.5-pro", "google"), ("claude-sonnet-4-5", "anthropic")]
+)
+@pytest.mark.parametrize("input_tokens", [1_000, 300_000])
+def test_tiered_prices_match_the_table_on_both_sides_of_a_tier(
+    model: str, provider: str, input_tokens: int
+) -> None:
+    usage = genai_prices.Usage(
+        input_tokens=input_tokens, output_tokens=2_000, cache_read_tokens=500
+    )
+    expected = float(genai_prices.calc_price(usage, model, provider_id=provider).total_price)
+    got = cost_usd(
+        model,
+        provider=provider,
+        input_tokens=input_tokens,
+        output_tokens=2_000,
+        cache_read_tokens=500,
+    )
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_tier_boundary_changes_the_per_token_price() -> None:
+    # Guards the test above: if these models were flat, it would not test the tiered path.
+    small = cost_usd("gemini-2.5-pro", provider="google", input_tokens=100_000)
+    large = cost_usd("gemini-2.5-pro", provider="google", input_tokens=300_000)
+    assert small is not None and large is not None
+    assert large / 300_000 > small / 100_000

@@ -9,13 +9,16 @@ at its own rate. The collector's cost enrichment imports :func:`cost_usd`; keep 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import genai_prices
+import genai_prices.types
 
 __all__ = ["ModelPrice", "cost_usd"]
 
@@ -115,23 +118,95 @@ def _find_override(
 def _table_cost(
     model: str, provider: str | None, total_in: int, output: int, read: int, creation: int
 ) -> float | None:
+    provider_id = _PROVIDER_IDS.get(provider, provider) if provider else None
+    rates = _rates(model, provider_id)
+    if rates is None:
+        _log.debug("no price known for model %r (provider %r)", model, provider)
+        return None
+    if isinstance(rates, _Linear):
+        return rates.cost(total_in - read - creation, output, read, creation)
+    return _calc(model, rates, total_in, output, read, creation)
+
+
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    """Flat per-token rates of one table entry, so the hot path skips genai-prices' machinery."""
+
+    fixed: float
+    input: float
+    output: float
+    cache_read: float
+    cache_creation: float
+
+    def cost(self, uncached: int, output: int, read: int, creation: int) -> float:
+        return (
+            self.fixed
+            + uncached * self.input
+            + output * self.output
+            + read * self.cache_read
+            + creation * self.cache_creation
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _rates(model: str, provider_id: str | None) -> _Linear | str | None:
+    """Flat rates when the model's price is flat; else the provider id to price with in full.
+
+    Tiered (by context size) and conditional (time of day) prices are not linear, so those
+    are priced by genai-prices on every call.
+    """
+    # A provider id unknown to the table (a gateway, a self-hosted proxy) still prices by model.
+    for candidate in (provider_id, None) if provider_id else (None,):
+        try:
+            probe = genai_prices.calc_price(genai_prices.Usage(), model, provider_id=candidate)
+        except LookupError:
+            continue
+        except Exception:  # the pricing table must never break the caller
+            _log.debug("pricing failed for %r", model, exc_info=True)
+            return None
+        resolved = candidate or probe.provider.id
+        if not _is_flat(probe):
+            return resolved
+        return _probe_linear(model, resolved, float(probe.total_price))
+    return None
+
+
+def _is_flat(probe: Any) -> bool:
+    if not isinstance(probe.model.prices, genai_prices.types.ModelPrice):
+        return False  # conditional prices (by time or context) vary per call
+    values = vars(probe.model_price).values()
+    return all(v is None or isinstance(v, Decimal | int | float) for v in values)
+
+
+def _probe_linear(model: str, provider_id: str, fixed: float) -> _Linear:
+    def per_token(**usage: int) -> float:
+        price = genai_prices.calc_price(
+            genai_prices.Usage(**usage), model, provider_id=provider_id
+        ).total_price
+        return (float(price) - fixed) / _PER_MILLION
+
+    m = int(_PER_MILLION)
+    return _Linear(
+        fixed=fixed,
+        input=per_token(input_tokens=m),
+        output=per_token(output_tokens=m),
+        cache_read=per_token(input_tokens=m, cache_read_tokens=m),
+        cache_creation=per_token(input_tokens=m, cache_write_tokens=m),
+    )
+
+
+def _calc(
+    model: str, provider_id: str, total_in: int, output: int, read: int, creation: int
+) -> float | None:
     usage = genai_prices.Usage(
         input_tokens=total_in,
         output_tokens=output,
         cache_read_tokens=read,
         cache_write_tokens=creation,
     )
-    provider_id = _PROVIDER_IDS.get(provider, provider) if provider else None
-    # A provider id unknown to the table (a gateway, a self-hosted proxy) still prices by model.
-    for candidate in (provider_id, None) if provider_id else (None,):
-        try:
-            result = genai_prices.calc_price(usage, model, provider_id=candidate)
-        except LookupError:
-            continue
-        except Exception:  # the pricing table must never break the caller
-            _log.debug("pricing failed for %r", model, exc_info=True)
-            return None
-        price = result.total_price
-        return float(price) if isinstance(price, Decimal | int | float) else None
-    _log.debug("no price known for model %r (provider %r)", model, provider)
-    return None
+    try:
+        price = genai_prices.calc_price(usage, model, provider_id=provider_id).total_price
+    except Exception:  # the pricing table must never break the caller
+        _log.debug("pricing failed for %r", model, exc_info=True)
+        return None
+    return float(price)
