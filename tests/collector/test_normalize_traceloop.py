@@ -182,3 +182,22 @@ def test_tool_result_message_keeps_its_call_id() -> None:
     )
     [message] = json.loads(str(record.attributes[a.GEN_AI_INPUT_MESSAGES]))
     assert message["parts"] == [{"type": "tool_call_response", "id": "call_1", "response": "22C"}]
+
+
+def test_model_call_inside_a_task_takes_its_stage_from_the_entity_path() -> None:
+    record = normalized(
+        {
+            "llm.request.type": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "traceloop.workflow.name": "rag",
+            "traceloop.entity.path": "answer.generate",
+        }
+    )
+    assert (record.kind, record.stage) == ("llm", "generate")
+    assert record.attributes[a.STAGE] == "generate"
+
+
+def test_capitalised_provider_under_the_current_name_is_lower_cased() -> None:
+    record = normalized({"llm.request.type": "chat", a.GEN_AI_PROVIDER_NAME: "OpenAI"})
+    assert record.provider == "openai"
+    assert record.attributes[a.GEN_AI_PROVIDER_NAME] == "openai"

@@ -218,7 +218,10 @@ def _fill_typed(record: SpanRecord, attrs: dict[str, AttributeValue], hints: Hin
     record.operation = to_text(attrs.get(a.GEN_AI_OPERATION_NAME)) or hints.operation
     if record.operation and a.GEN_AI_OPERATION_NAME not in attrs:
         attrs[a.GEN_AI_OPERATION_NAME] = record.operation
-    record.provider = to_text(attrs.get(a.GEN_AI_PROVIDER_NAME))
+    provider = sources.otel.provider_value(attrs.get(a.GEN_AI_PROVIDER_NAME))
+    record.provider = provider if isinstance(provider, str) else None
+    if record.provider is not None:
+        attrs[a.GEN_AI_PROVIDER_NAME] = record.provider
     record.model = to_text(attrs.get(a.GEN_AI_RESPONSE_MODEL)) or to_text(
         attrs.get(a.GEN_AI_REQUEST_MODEL)
     )

@@ -17,7 +17,7 @@ from glassline.instrumentation.attributes import Operations, SpanKinds
 from ._messages import MessagePrefix
 from ._values import Hints, Rename, as_list, to_text
 
-MARKERS: Final = ("traceloop.span.kind", "llm.request.type")
+MARKERS: Final = ("traceloop.span.kind", "llm.request.type", "traceloop.entity.path")
 _ASSOCIATION: Final = "traceloop.association.properties."
 
 RENAMES: Final[dict[str, Rename]] = {
@@ -54,9 +54,14 @@ _REQUEST_TYPES: Final[dict[str, str]] = {
 
 def hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
     """Kind from ``traceloop.span.kind`` (workflow/task/agent/tool) or ``llm.request.type``."""
+    # Every span inside a @task carries the path of its enclosing tasks ("outer.inner"), so a
+    # model call knows its stage even when its task span travels in another batch.
+    path = to_text(attrs.get("traceloop.entity.path"))
+    enclosing = path.rsplit(".", 1)[-1] if path else None
     request_type = to_text(attrs.get("llm.request.type"))
     if request_type is not None and request_type.lower() in _REQUEST_TYPES:
-        return Hints(kind=SpanKinds.LLM, operation=_REQUEST_TYPES[request_type.lower()])
+        operation = _REQUEST_TYPES[request_type.lower()]
+        return Hints(kind=SpanKinds.LLM, stage=enclosing, operation=operation)
     raw = to_text(attrs.get("traceloop.span.kind"))
     kind, operation, is_stage = _KINDS.get((raw or "").lower(), (None, None, False))
     entity = to_text(attrs.get("traceloop.entity.name")) or record.name
@@ -66,7 +71,7 @@ def hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
         _move(attrs, "traceloop.entity.output", a.GEN_AI_TOOL_CALL_RESULT)
     if kind == SpanKinds.WORKFLOW:
         attrs.setdefault(a.WORKFLOW, entity)
-    return Hints(kind=kind, stage=entity if is_stage else None, operation=operation)
+    return Hints(kind=kind, stage=entity if is_stage else enclosing, operation=operation)
 
 
 def _move(attrs: dict[str, AttributeValue], source: str, target: str) -> None:
