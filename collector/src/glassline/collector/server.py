@@ -57,9 +57,17 @@ class _QuietServer(uvicorn.Server):
 class Worker:
     """One full collector in this process."""
 
-    def __init__(self, config: CollectorConfig, *, index: int = 0) -> None:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        *,
+        index: int = 0,
+        processors: list[Processor] | None = None,
+    ) -> None:
+        """``processors`` replaces :func:`build_processors` (embedding, tests)."""
         self.config = config
         self.index = index
+        self._processors = processors
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
         self.store: Store | None = None
@@ -80,9 +88,10 @@ class Worker:
         """Run until ``stop`` is set, then drain and close."""
         cfg = self.config.server
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
-        pipeline = Pipeline(
-            build_processors(self.config), self.store, self.metrics, retry_after_s=cfg.retry_after_s
-        )
+        processors = self._processors
+        if processors is None:
+            processors = build_processors(self.config)
+        pipeline = Pipeline(processors, self.store, self.metrics, retry_after_s=cfg.retry_after_s)
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
         )

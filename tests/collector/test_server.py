@@ -1,0 +1,216 @@
+"""server.py + cli.py: the real collector process, end to end, shutdown, workers, TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ssl
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from sqlalchemy import select
+
+from glassline.collector.config import load_config
+from glassline.collector.records import SpanRecord
+from glassline.collector.server import Worker
+from glassline.collector.storage import Store
+from glassline.collector.storage.models import Span
+from glassline.collector.testing import free_port, run_collector
+
+CLI = [sys.executable, "-m", "glassline.collector.cli"]
+
+
+def send(exporters: list[Any], names: list[str]) -> None:
+    provider = TracerProvider()
+    for exporter in exporters:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for name in names:
+        with provider.get_tracer("t").start_as_current_span(name) as span:
+            span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+            span.set_attribute("gen_ai.usage.prompt_tokens", 12)  # an older name, normalized
+    provider.shutdown()
+
+
+def stored(db_url: str) -> list[Span]:
+    store = Store.open(db_url)
+    try:
+        with store.session() as session:
+            return list(session.scalars(select(Span).order_by(Span.name)))
+    finally:
+        store.close()
+
+
+def test_help_explains_commands_and_examples() -> None:
+    out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    for text in ("check-config", "keygen", "--config", "examples:", "GLASSLINE_API_KEYS"):
+        assert text in out
+
+
+def test_check_config_exits_2_with_every_error_and_its_path(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "server:\n  grpc_port: 70000\n  workers: 0\nauth:\n  tenants: {acme: [short]}\n"
+    )
+    proc = subprocess.run(
+        [*CLI, "check-config", "--config", str(path)], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "server.grpc_port: Input should be less than 65536 (got 70000)" in proc.stderr
+    assert "server.workers: Input should be greater than or equal to 1 (got 0)" in proc.stderr
+    run = subprocess.run([*CLI, "--config", str(path)], capture_output=True, text=True)
+    assert run.returncode == 2 and "server.grpc_port" in run.stderr
+
+
+def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Path) -> None:
+    with run_collector({}, workdir=tmp_path) as collector:
+        grpc_exp = GrpcExporter(
+            endpoint=collector.grpc_endpoint,
+            insecure=True,
+            headers={"x-glassline-api-key": collector.api_keys["acme"]},
+        )
+        http_exp = HttpExporter(endpoint=f"{collector.http_endpoint}/v1/traces",
+                                headers=collector.headers("globex"))  # fmt: skip
+        send([grpc_exp], ["a1", "a2"])
+        send([http_exp], ["g1"])
+        assert httpx.get(f"{collector.http_endpoint}/readyz").status_code == 200
+        metrics = httpx.get(f"{collector.http_endpoint}/metrics").text
+        assert "glassline_spans_stored_total 3.0" in metrics
+        logs = collector.logs()
+    spans = stored(collector.db_url)
+    assert [(s.name, s.tenant, s.model, s.input_tokens) for s in spans] == [
+        ("a1", "acme", "gpt-4o-mini", 12),
+        ("a2", "acme", "gpt-4o-mini", 12),
+        ("g1", "globex", "gpt-4o-mini", 12),
+    ]
+    assert f"OTLP/gRPC listening on 127.0.0.1:{collector.grpc_port}" in logs
+    assert f"OTLP/HTTP listening on http://127.0.0.1:{collector.http_port}/v1/traces" in logs
+    assert collector.api_keys["acme"] not in logs and collector.admin_key not in logs
+
+
+class Gate:
+    """A processor that holds each batch until released: an export caught in flight."""
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+        self.entered.set()
+        assert self.release.wait(30)
+        return batch
+
+
+def test_shutdown_stops_accepting_and_drains_in_flight_exports(tmp_path: Path, h: Any) -> None:
+    port = free_port()
+    config = load_config(
+        {"server": {"grpc_port": free_port(), "http_port": port},
+         "storage": {"url": f"sqlite:///{tmp_path / 'gl.db'}"},
+         "auth": {"tenants": {"acme": [h.API_KEY]}}},
+        environ={},
+    )  # fmt: skip
+    gate = Gate()
+    worker = Worker(config, processors=[gate])
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    server = threading.Thread(target=lambda: loop.run_until_complete(worker.serve(stop)))
+    server.start()
+    h.wait_for(worker.ready, "the worker to be ready")
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    replies: list[httpx.Response] = []
+    client = threading.Thread(target=lambda: replies.append(httpx.post(
+        f"http://127.0.0.1:{port}/v1/traces", content=body, timeout=30,
+        headers={"content-type": "application/x-protobuf", "x-glassline-api-key": h.API_KEY})))  # fmt: skip
+    client.start()
+    assert gate.entered.wait(10)
+    loop.call_soon_threadsafe(stop.set)
+    h.wait_for(lambda: not worker.ready(), "shutdown to begin")
+
+    def refused() -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        except httpx.TransportError:
+            return True
+        return False
+
+    h.wait_for(refused, "the listener to close")
+    assert server.is_alive()  # still draining the held export
+    gate.release.set()
+    client.join(30)
+    server.join(30)
+    assert not server.is_alive()
+    assert replies[0].status_code == 200
+    assert [s.span_id for s in stored(f"sqlite:///{tmp_path / 'gl.db'}")] == ["0000000000000001"]
+
+
+def test_two_workers_share_the_ports_and_the_store(tmp_path: Path) -> None:
+    with run_collector({"server": {"workers": 2}}, workdir=tmp_path) as collector:
+        exporter = HttpExporter(endpoint=f"{collector.http_endpoint}/v1/traces",
+                                headers=collector.headers())  # fmt: skip
+        names = [f"w{i}" for i in range(20)]
+        send([exporter], names)
+        logs = collector.logs()
+        metrics = httpx.get(f"{collector.http_endpoint}/metrics").text
+    assert "started 2 workers" in logs
+    assert sorted(s.name for s in stored(collector.db_url)) == sorted(names)
+    assert "glassline_spans_stored_total 20.0" in metrics  # summed over both workers
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+        ), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def test_tls_serves_grpc_and_http_with_the_configured_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests (inside the HTTP exporter) prefers these over the exporter's certificate_file.
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    cert, key = self_signed(tmp_path)
+    config = {"server": {"tls": {"cert_file": str(cert), "key_file": str(key)}}}
+    with run_collector(config, workdir=tmp_path) as collector:
+        assert collector.http_endpoint.startswith("https://")
+        creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+        grpc_exp = GrpcExporter(endpoint=collector.grpc_endpoint, credentials=creds,
+                                headers={"x-glassline-api-key": collector.api_key})  # fmt: skip
+        http_exp = HttpExporter(endpoint=f"{collector.http_endpoint}/v1/traces",
+                                certificate_file=str(cert), headers=collector.headers())  # fmt: skip
+        send([grpc_exp], ["over-grpc"])
+        send([http_exp], ["over-https"])
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{collector.http_port}/healthz", timeout=5)
+        trust = ssl.create_default_context(cafile=str(cert))
+        assert httpx.get(f"{collector.http_endpoint}/healthz", verify=trust).text == "ok\n"
+    assert [s.name for s in stored(collector.db_url)] == ["over-grpc", "over-https"]
