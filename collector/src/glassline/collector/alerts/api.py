@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -81,7 +82,7 @@ def _event_json(row: AlertEvent) -> dict[str, Any]:
 
 
 def alerts_view(
-    conn: Connection, config: cfg.AlertsConfig, tenant: str | None, limit: int
+    session: Session, config: cfg.AlertsConfig, tenant: str | None, limit: int
 ) -> dict[str, Any]:
     states = select(AlertState).order_by(AlertState.rule, AlertState.tenant, AlertState.key)
     history = select(AlertEvent).order_by(AlertEvent.at.desc(), AlertEvent.id.desc()).limit(limit)
@@ -90,8 +91,8 @@ def alerts_view(
         history = history.where(AlertEvent.tenant == tenant)
     return {
         "rules": [_rule_json(r) for r in config.rules if _applies(r, tenant)],
-        "states": [_state_json(r) for r in conn.execute(states).scalars()],
-        "history": [_event_json(r) for r in conn.execute(history).scalars()],
+        "states": [_state_json(r) for r in session.scalars(states)],
+        "history": [_event_json(r) for r in session.scalars(history)],
     }
 
 
@@ -134,8 +135,8 @@ def routes(store: _Store, engine: AlertEngine) -> list[Route]:
             limit = min(int(request.query_params.get("limit", "200")), _MAX_HISTORY)
         except ValueError:
             return JSONResponse({"error": "limit must be an integer"}, status_code=400)
-        with store.engine.connect() as conn:
-            body = alerts_view(conn, engine.config, _tenant_scope(request), max(0, limit))
+        with Session(store.engine) as session:
+            body = alerts_view(session, engine.config, _tenant_scope(request), max(0, limit))
         return JSONResponse(body)
 
     def budgets(request: Request) -> JSONResponse:

@@ -1,0 +1,131 @@
+"""GET /api/v1/alerts and /api/v1/budgets: the caller's tenant only, admins see all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+from glassline.collector.alerts import AlertEngine, parse_config, routes
+from glassline.collector.auth import Principal
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+
+from .support import T0
+
+CONFIG = {
+    "rules": [
+        {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10, "warn_usd": 5},
+        {
+            "name": "acme-hourly",
+            "kind": "budget",
+            "window": "1h",
+            "limit_usd": 100,
+            "filters": {"tenant": "acme"},
+        },
+        {"name": "slow", "kind": "latency", "threshold_ms": 500},
+    ]
+}
+
+
+@pytest.fixture
+def engine(store: Store) -> Iterator[AlertEngine]:
+    e = AlertEngine(store, parse_config(CONFIG))
+    yield e
+    e.close()
+
+
+@pytest.fixture
+def client(store: Store, engine: AlertEngine) -> Iterator[Callable[[str], TestClient]]:
+    async def principal(request: Request, call_next: Any) -> Any:
+        # Stands in for the server's auth middleware: the test names the caller in a header.
+        tenant = request.headers["x-test-tenant"]
+        request.state.principal = Principal(tenant=tenant, is_admin=tenant == "admin")
+        return await call_next(request)
+
+    app = Starlette(routes=routes(store, engine))
+    app.add_middleware(BaseHTTPMiddleware, dispatch=principal)
+    with TestClient(app) as test_client:
+
+        def as_tenant(tenant: str) -> TestClient:
+            test_client.headers["x-test-tenant"] = tenant
+            return test_client
+
+        yield as_tenant
+
+
+def test_alerts_api_shows_rules_states_and_history_of_the_callers_tenant(
+    store: Store,
+    engine: AlertEngine,
+    client: Callable[[str], TestClient],
+    span: Callable[..., SpanRecord],
+) -> None:
+    at = T0 - timedelta(minutes=2)
+    store.write([span("acme", at, cost_usd=12.0), span("zeta", at, cost_usd=7.0)])
+    engine.evaluate_once(T0)
+
+    acme = client("acme").get("/api/v1/alerts").json()
+    assert [r["name"] for r in acme["rules"]] == ["daily", "acme-hourly", "slow"]
+    assert acme["rules"][0] == {
+        "name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10.0, "warn_usd": 5.0,
+        "timezone": "UTC", "filters": {}, "per": [], "for": "0s", "severity": "warning",
+        "labels": {}, "annotations": {},
+    }  # fmt: skip
+    assert [
+        (s["rule"], s["tenant"], s["state"], s["severity"], s["value"]) for s in acme["states"]
+    ] == [("daily", "acme", "firing", "critical", 12.0)]
+    assert [(h["from"], h["to"]) for h in acme["history"]] == [
+        ("pending", "firing"),
+        ("inactive", "pending"),
+    ]
+    assert {h["tenant"] for h in acme["history"]} == {"acme"}
+
+    zeta = client("zeta").get("/api/v1/alerts").json()
+    assert [r["name"] for r in zeta["rules"]] == ["daily", "slow"]  # acme-only rule hidden
+    assert [(s["tenant"], s["severity"]) for s in zeta["states"]] == [("zeta", "warning")]
+
+    admin = client("admin").get("/api/v1/alerts").json()
+    assert sorted(s["tenant"] for s in admin["states"]) == ["acme", "zeta"]
+    one = client("admin").get("/api/v1/alerts", params={"tenant": "zeta"}).json()
+    assert [s["tenant"] for s in one["states"]] == ["zeta"]
+    # A tenant cannot widen its scope with ?tenant=.
+    sneaky = client("zeta").get("/api/v1/alerts", params={"tenant": "acme"}).json()
+    assert [s["tenant"] for s in sneaky["states"]] == ["zeta"]
+
+
+def test_budgets_api_reports_live_spend_state_and_forecast_per_tenant(
+    store: Store, client: Callable[[str], TestClient], span: Callable[..., SpanRecord]
+) -> None:
+    now = datetime.now(UTC)
+    store.write([span("acme", now - timedelta(minutes=30), cost_usd=6.0)])
+    store.write([span("zeta", now - timedelta(minutes=30), cost_usd=11.0)])
+
+    acme = client("acme").get("/api/v1/budgets").json()["budgets"]
+    assert [
+        (b["rule"], b["window"], b["spend_usd"], b["limit_usd"], b["warn_usd"], b["state"])
+        for b in acme
+    ] == [
+        ("daily", "24h", 6.0, 10.0, 5.0, "warn"),
+        ("acme-hourly", "1h", 6.0, 100.0, None, "ok"),
+    ]
+    # Rolling window: $6 over the last 24h is $0.25/h, so the remaining $4 lasts 16 hours.
+    exhaustion = datetime.fromisoformat(acme[0]["forecast_exhaustion"])
+    assert timedelta(hours=15.9) < exhaustion - now < timedelta(hours=16.1)
+
+    zeta = client("zeta").get("/api/v1/budgets").json()["budgets"]
+    assert [(b["rule"], b["spend_usd"], b["state"], b["forecast_exhaustion"]) for b in zeta] == [
+        ("daily", 11.0, "critical", None)
+    ]
+    fresh = client("nobody").get("/api/v1/budgets").json()["budgets"]
+    assert [(b["rule"], b["spend_usd"], b["state"]) for b in fresh] == [("daily", 0.0, "ok")]
+
+
+def test_bad_history_limit_is_a_400(client: Callable[[str], TestClient]) -> None:
+    response = client("acme").get("/api/v1/alerts", params={"limit": "many"})
+    assert response.status_code == 400 and "limit" in response.json()["error"]
