@@ -168,3 +168,34 @@ def test_malformed_usage_and_cost_json_is_ignored() -> None:
     assert record.input_tokens == 0
     assert record.cost_usd is None
     assert record.attributes["langfuse.observation.usage_details"] == "{not json"
+
+
+def test_generation_chat_input_and_output_become_conventions_messages() -> None:
+    record = normalized(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.input": json.dumps(
+                [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+            ),
+            "langfuse.observation.output": json.dumps({"role": "assistant", "content": "Hello"}),
+        }
+    )
+    assert json.loads(str(record.attributes[a.GEN_AI_INPUT_MESSAGES])) == [
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Hi"}]},
+    ]
+    assert json.loads(str(record.attributes[a.GEN_AI_OUTPUT_MESSAGES])) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello"}]}
+    ]
+    assert "langfuse.observation.input" not in record.attributes
+
+
+def test_generation_input_of_another_shape_is_kept() -> None:
+    record = normalized(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.input": '"a plain prompt"',
+        }
+    )
+    assert record.attributes["langfuse.observation.input"] == '"a plain prompt"'
+    assert a.GEN_AI_INPUT_MESSAGES not in record.attributes

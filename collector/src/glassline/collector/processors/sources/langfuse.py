@@ -10,6 +10,7 @@ cached parts listed beside it (its SDKs subtract them) and ``output`` excludes r
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -66,6 +67,9 @@ def hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
     _time_to_first_token(attrs, record)
     raw = to_text(attrs.get("langfuse.observation.type")) or ""
     kind, operation, is_stage = _KINDS.get(raw.lower(), (None, None, False))
+    if kind == SpanKinds.LLM:
+        _chat_messages(attrs, "langfuse.observation.input", a.GEN_AI_INPUT_MESSAGES)
+        _chat_messages(attrs, "langfuse.observation.output", a.GEN_AI_OUTPUT_MESSAGES)
     if kind == SpanKinds.TOOL:
         attrs.setdefault(a.GEN_AI_TOOL_NAME, record.name)
         for source, target in (
@@ -143,3 +147,27 @@ def _time_to_first_token(attrs: dict[str, AttributeValue], record: SpanRecord) -
     ttft_ms = started.timestamp() * 1000.0 - record.start_ns / 1e6
     if ttft_ms >= 0:
         attrs[a.TIME_TO_FIRST_CHUNK_MS] = ttft_ms
+
+
+def _chat_messages(attrs: dict[str, AttributeValue], source: str, target: str) -> None:
+    """A generation's input/output in the OpenAI chat shape becomes the conventions' messages.
+
+    Anything else (a prompt string, a custom object) stays where it is.
+    """
+    raw = attrs.get(source)
+    if target in attrs or not isinstance(raw, str) or not raw.lstrip().startswith(("[", "{")):
+        return
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        return
+    items = decoded if isinstance(decoded, list) else [decoded]
+    messages = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
+            return
+        role = item.get("role") if isinstance(item.get("role"), str) else "assistant"
+        messages.append({"role": role, "parts": [{"type": "text", "content": item["content"]}]})
+    if messages:
+        attrs[target] = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
+        del attrs[source]

@@ -60,8 +60,8 @@ def hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
     enclosing = path.rsplit(".", 1)[-1] if path else None
     request_type = to_text(attrs.get("llm.request.type"))
     if request_type is not None and request_type.lower() in _REQUEST_TYPES:
-        operation = _REQUEST_TYPES[request_type.lower()]
-        return Hints(kind=SpanKinds.LLM, stage=enclosing, operation=operation)
+        llm_operation = _REQUEST_TYPES[request_type.lower()]
+        return Hints(kind=SpanKinds.LLM, stage=enclosing, operation=llm_operation)
     raw = to_text(attrs.get("traceloop.span.kind"))
     kind, operation, is_stage = _KINDS.get((raw or "").lower(), (None, None, False))
     entity = to_text(attrs.get("traceloop.entity.name")) or record.name
