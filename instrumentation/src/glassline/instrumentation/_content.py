@@ -12,14 +12,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.trace import Span
-
 from glassline.instrumentation import _safe
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import get
 from glassline.instrumentation._settings import Settings
 
-__all__ = ["Texts", "input_messages", "output_messages", "set_json"]
+__all__ = ["Texts", "input_messages", "output_messages", "put_json", "put_text"]
 
 REDACTION_FAILED = "[REDACTION_FAILED]"
 
@@ -104,21 +102,23 @@ def output_messages(
     return [message]
 
 
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
-def set_json(span: Span, key: str, value: Any, clean: Texts) -> None:
-    """Put ``value`` on the span as JSON, with the truncation marker when texts were cut."""
-    span.set_attribute(key, _dumps(value))
+def put_json(out: dict[str, Any], key: str, value: Any, clean: Texts) -> None:
+    """Add ``value`` as JSON to ``out``, with the truncation marker when texts were cut."""
+    out[key] = _dumps(value)
     if clean.truncated:
-        span.set_attribute(attrs.TRUNCATED_PREFIX + key, clean.original)
+        out[attrs.TRUNCATED_PREFIX + key] = clean.original
 
 
-def set_text(span: Span, key: str, value: Any, settings: Settings) -> None:
-    """Put a free value (tool arguments or result) on the span as redacted, truncated text."""
+def put_text(out: dict[str, Any], key: str, value: Any, settings: Settings) -> None:
+    """Add a free value (tool arguments or result) to ``out`` as redacted, truncated text."""
     clean = Texts(settings)
-    text = clean(value if isinstance(value, str) else _dumps(value))
-    span.set_attribute(key, text)
+    out[key] = clean(value if isinstance(value, str) else _dumps(value))
     if clean.truncated:
-        span.set_attribute(attrs.TRUNCATED_PREFIX + key, clean.original)
+        out[attrs.TRUNCATED_PREFIX + key] = clean.original

@@ -21,6 +21,8 @@ def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; None when absent."""
     if obj is None:
         return None
+    if isinstance(obj, dict):  # fast path: isinstance(dict) is a C check, Mapping is an ABC
+        return obj.get(key)
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)

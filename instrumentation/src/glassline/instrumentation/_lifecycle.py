@@ -8,6 +8,7 @@ exceptions are recorded on the span and re-raised unchanged (bare ``raise``).
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import time
@@ -29,12 +30,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Handler(Protocol):
-    """Per-call hooks of one span kind (e.g. LLM extraction); every hook may raise."""
+    """Per-call hooks of one span kind (e.g. LLM extraction); every hook may raise.
 
-    def on_start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None: ...
-    def on_result(self, span: Span, value: Any) -> None: ...
-    def on_chunk(self, span: Span, chunk: Any, elapsed_ns: int) -> None: ...
-    def on_stream_end(self, span: Span) -> None: ...
+    Hooks return attributes rather than setting them, so each span gets them in one
+    ``set_attributes`` call (every OpenTelemetry attribute write takes a lock and validates).
+    """
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]: ...
+    def result(self, value: Any) -> Mapping[str, Any]: ...
+    def chunk(self, chunk: Any, t0_ns: int) -> None: ...
+    def stream_end(self) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +68,25 @@ class _Call:
             if spec.propagate_from_call is not None:
                 extra.update(spec.propagate_from_call(args, kwargs))
             prop = {**prop, **extra}
+        self.handler = spec.handler() if spec.handler is not None else None
         start_attrs = {**prop, **spec.attributes} if prop else spec.attributes
+        if self.handler is not None:
+            start_attrs = {**start_attrs, **self._safely_start(args, kwargs)}
         name = spec.name_from_call(args, kwargs) if spec.name_from_call else spec.name
         self.span = _TRACER.start_span(name, kind=spec.kind, attributes=start_attrs)
         self.prop = prop
         self.ctx = trace.set_span_in_context(self.span)
-        self.handler = spec.handler() if spec.handler is not None else None
         self.ended = False
         self.t0 = time.monotonic_ns()
         self.otel_token: object = None
         self.prop_token: object = None
-        if self.handler is not None:
-            self.handler.on_start(self.span, args, kwargs)
+
+    def _safely_start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]:
+        try:
+            return self.handler.start(args, kwargs)  # type: ignore[union-attr]
+        except Exception as exc:
+            _safe.report("request extraction", exc)
+            return {}
 
     def attach(self) -> None:
         self.otel_token = otel_context.attach(self.ctx)
@@ -87,39 +99,46 @@ class _Call:
         except Exception as exc:
             _safe.report("context detach", exc)
 
-    def result(self, value: Any, streaming_ok: bool = True) -> Any:
+    def result(self, value: Any) -> Any:
         """Record a returned value; a returned stream keeps the span open (proxy returned)."""
+        end_attrs: Mapping[str, Any] = {}
         try:
-            if streaming_ok:
-                proxy = wrap_result(value, self)
-                if proxy is not None:
-                    return proxy
+            proxy = wrap_result(value, self)
+            if proxy is not None:
+                return proxy
             if self.handler is not None:
-                self.handler.on_result(self.span, value)
+                end_attrs = self.handler.result(value)
         except Exception as exc:
             _safe.report("result extraction", exc)
-        self.end()
+        self.end(attributes=end_attrs)
         return value
 
     def chunk(self, item: Any) -> None:
         if self.handler is None:
             return
         try:
-            self.handler.on_chunk(self.span, item, time.monotonic_ns() - self.t0)
+            self.handler.chunk(item, self.t0)
         except Exception as exc:
             _safe.report("stream chunk extraction", exc)
 
-    def end(self, exc: BaseException | None = None, streamed: bool = False) -> None:
+    def end(
+        self,
+        exc: BaseException | None = None,
+        streamed: bool = False,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         """End the span once; later calls are no-ops."""
         if self.ended:
             return
         self.ended = True
         try:
             if streamed and self.handler is not None:
-                self.handler.on_stream_end(self.span)
+                attributes = self.handler.stream_end()
         except Exception as err:
             _safe.report("stream end extraction", err)
         try:
+            if attributes:
+                self.span.set_attributes(attributes)
             if exc is not None:
                 _record_error(self.span, exc)
             self.span.end()
@@ -141,11 +160,14 @@ def _is_cancel(exc: BaseException) -> bool:
     return type(exc).__name__ == "CancelledError"
 
 
-def begin(spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call | None:
-    """Start and attach a span; None when telemetry failed (the call then runs bare)."""
+def begin(
+    spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any], attach: bool = True
+) -> _Call | None:
+    """Start (and attach) a span; None when telemetry failed (the call then runs bare)."""
     try:
         call = _Call(spec, args, kwargs)
-        call.attach()
+        if attach:
+            call.attach()
         return call
     except Exception as exc:
         _safe.report("span start", exc)
@@ -201,45 +223,41 @@ def _async_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]
 
 def _gen_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        call = begin(spec, args, kwargs)
+        call = begin(spec, args, kwargs, attach=False)
         if call is None:
             return (yield from fn(*args, **kwargs))
-        try:
-            gen = fn(*args, **kwargs)
-        finally:
-            call.detach()
-        return (yield from drive_generator(gen, call))
+        return (yield from drive_generator(fn(*args, **kwargs), call))
 
     return wrapper
 
 
 def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any, Any, Any]:
-    """Run ``gen`` step by step with the span attached only while the generator body runs.
+    """Run ``gen`` step by step inside a private context where the span is current.
 
-    Detaching between steps keeps the span from leaking into the consumer's code.
+    The generator's body sees its span (and its context changes persist across its steps),
+    while the consumer's code between steps never does. ``Context.run`` per step is much
+    cheaper than attaching and detaching the span around each chunk.
     """
+    ctx = contextvars.copy_context()
+    ctx.run(call.attach)
     send: Any = None
     throw: BaseException | None = None
     while True:
-        call.attach()
         try:
-            item = gen.send(send) if throw is None else gen.throw(throw)
+            item = ctx.run(gen.send, send) if throw is None else ctx.run(gen.throw, throw)
         except StopIteration as stop:
-            call.detach()
             call.end(streamed=True)
             return stop.value
         except BaseException as exc:
-            call.detach()
             call.end(exc, streamed=True)
             raise
-        call.detach()
         call.chunk(item)
         send, throw = None, None
         try:
             send = yield item
         except GeneratorExit:
             try:
-                gen.close()
+                ctx.run(gen.close)
             finally:
                 call.end(streamed=True)
             raise

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
-
-from opentelemetry.trace import Span
 
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
 from glassline.instrumentation.pricing import cost_usd
 
-__all__ = ["LLMHandler", "apply_response"]
+__all__ = ["LLMHandler", "response_attributes"]
 
 _MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _SYSTEM_KEYS = ("system", "instructions")
@@ -41,72 +40,78 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 class LLMHandler:
     """Hooks for one ``@llm`` call."""
 
-    __slots__ = ("acc", "model", "provider", "settings")
+    __slots__ = ("acc", "model", "provider", "settings", "ttfc_ns")
 
     def __init__(self, provider: str | None, model: str | None) -> None:
         self.provider = provider
         self.model = model
         self.settings = _settings.current()
         self.acc: StreamAccumulator | None = None
+        self.ttfc_ns = 0
 
-    def on_start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         model = kwargs.get("model")
         if isinstance(model, str):
             self.model = model
+        out = request_attributes(kwargs) if kwargs else {}
         if self.model:
-            span.set_attribute(attrs.GEN_AI_REQUEST_MODEL, self.model)
-        if kwargs:
-            span.set_attributes(request_attributes(kwargs))
-            if self.settings.capture_content:
-                self._capture_input(span, kwargs)
+            out[attrs.GEN_AI_REQUEST_MODEL] = self.model
+        if kwargs and self.settings.capture_content:
+            self._capture_input(out, kwargs)
+        return out
 
-    def _capture_input(self, span: Span, kwargs: Mapping[str, Any]) -> None:
+    def _capture_input(self, out: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
         clean = _content.Texts(self.settings)
         messages = _content.input_messages(kwargs, clean)
         if messages is not None:
-            _content.set_json(span, attrs.GEN_AI_INPUT_MESSAGES, messages, clean)
+            _content.put_json(out, attrs.GEN_AI_INPUT_MESSAGES, messages, clean)
         for key in _SYSTEM_KEYS:
             system = kwargs.get(key)
             if system is not None:
                 clean = _content.Texts(self.settings)
                 parts = _content.input_messages({"messages": [{"content": system}]}, clean) or []
                 value = parts[0]["parts"] if parts else []
-                _content.set_json(span, attrs.GEN_AI_SYSTEM_INSTRUCTIONS, value, clean)
+                _content.put_json(out, attrs.GEN_AI_SYSTEM_INSTRUCTIONS, value, clean)
                 break
 
-    def on_result(self, span: Span, value: Any) -> None:
-        apply_response(span, extract_response(value), self.provider, self.model, self.settings)
+    def result(self, value: Any) -> dict[str, Any]:
+        return response_attributes(
+            extract_response(value), self.provider, self.model, self.settings
+        )
 
-    def on_chunk(self, span: Span, chunk: Any, elapsed_ns: int) -> None:
+    def chunk(self, chunk: Any, t0_ns: int) -> None:
         if self.acc is None:
             self.acc = StreamAccumulator()
-            span.set_attribute(attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed_ns / 1e9)
-            span.set_attribute(attrs.TIME_TO_FIRST_CHUNK_MS, elapsed_ns / 1e6)
+            self.ttfc_ns = time.monotonic_ns() - t0_ns
         self.acc.add(chunk)
 
-    def on_stream_end(self, span: Span) -> None:
-        if self.acc is not None:
-            apply_response(span, self.acc.info, self.provider, self.model, self.settings)
+    def stream_end(self) -> dict[str, Any]:
+        if self.acc is None:
+            return {}
+        out = response_attributes(self.acc.info, self.provider, self.model, self.settings)
+        out[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc_ns / 1e9
+        out[attrs.TIME_TO_FIRST_CHUNK_MS] = self.ttfc_ns / 1e6
+        return out
 
 
-def apply_response(
-    span: Span,
+def response_attributes(
     info: ResponseInfo,
     provider: str | None,
     request_model: str | None,
     settings: _settings.Settings,
-) -> None:
-    """Set the response attributes, the cost and (if enabled) the output messages."""
-    span.set_attributes(info.attributes())
-    _set_cost(span, info, provider, request_model, settings)
+) -> dict[str, Any]:
+    """The response attributes, the cost and (if enabled) the output messages."""
+    out = info.attributes()
+    _put_cost(out, info, provider, request_model, settings)
     if settings.capture_content and (info.text or info.tool_calls):
         clean = _content.Texts(settings)
         messages = _content.output_messages(info.text, info.tool_calls, info.finish_reasons, clean)
-        _content.set_json(span, attrs.GEN_AI_OUTPUT_MESSAGES, messages, clean)
+        _content.put_json(out, attrs.GEN_AI_OUTPUT_MESSAGES, messages, clean)
+    return out
 
 
-def _set_cost(
-    span: Span,
+def _put_cost(
+    out: dict[str, Any],
     info: ResponseInfo,
     provider: str | None,
     request_model: str | None,
@@ -114,7 +119,9 @@ def _set_cost(
 ) -> None:
     if info.input_tokens is None and info.output_tokens is None:
         return
-    for model in dict.fromkeys(m for m in (info.model, request_model) if m):
+    for model in (info.model, request_model):
+        if not model:
+            continue
         cost = cost_usd(
             model,
             provider=provider,
@@ -125,6 +132,6 @@ def _set_cost(
             overrides=settings.prices,
         )
         if cost is not None:
-            span.set_attribute(attrs.COST_USD, cost)
-            span.set_attribute(attrs.COST_SOURCE, "sdk")
+            out[attrs.COST_USD] = cost
+            out[attrs.COST_SOURCE] = "sdk"
             return

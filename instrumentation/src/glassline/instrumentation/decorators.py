@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
 
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _content, _settings
@@ -238,22 +238,25 @@ class _ToolHandler:
         self.signature = signature
         self.settings = _settings.current()
 
-    def on_start(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if not self.settings.capture_content or self.signature is None:
-            return
-        bound = self.signature.bind_partial(*args, **kwargs).arguments
-        values = {k: v for k, v in bound.items() if k not in ("self", "cls")}
-        _content.set_text(span, attrs.GEN_AI_TOOL_CALL_ARGUMENTS, values, self.settings)
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.settings.capture_content and self.signature is not None:
+            bound = self.signature.bind_partial(*args, **kwargs).arguments
+            values = {k: v for k, v in bound.items() if k not in ("self", "cls")}
+            _content.put_text(out, attrs.GEN_AI_TOOL_CALL_ARGUMENTS, values, self.settings)
+        return out
 
-    def on_result(self, span: Span, value: Any) -> None:
+    def result(self, value: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         if self.settings.capture_content:
-            _content.set_text(span, attrs.GEN_AI_TOOL_CALL_RESULT, value, self.settings)
+            _content.put_text(out, attrs.GEN_AI_TOOL_CALL_RESULT, value, self.settings)
+        return out
 
-    def on_chunk(self, span: Span, chunk: Any, elapsed_ns: int) -> None:
+    def chunk(self, chunk: Any, t0_ns: int) -> None:
         return None
 
-    def on_stream_end(self, span: Span) -> None:
-        return None
+    def stream_end(self) -> dict[str, Any]:
+        return {}
 
 
 @overload

@@ -12,7 +12,7 @@ from glassline.instrumentation import _context, _safe, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import extract_response
 from glassline.instrumentation._lifecycle import _TRACER
-from glassline.instrumentation._llm import apply_response
+from glassline.instrumentation._llm import response_attributes
 from glassline.instrumentation.attributes import SpanKinds
 
 __all__ = ["record_cache", "record_response", "record_route"]
@@ -103,7 +103,7 @@ def record_response(
         provider = provider or _str_or_none(current.get(attrs.GEN_AI_PROVIDER_NAME))
         model = model or _str_or_none(current.get(attrs.GEN_AI_REQUEST_MODEL))
         info = extract_response(response)
-        apply_response(span, info, provider, model, _settings.current())
+        span.set_attributes(response_attributes(info, provider, model, _settings.current()))
     except Exception as exc:
         _safe.report("record_response", exc)
 
