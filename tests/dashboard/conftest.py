@@ -1,23 +1,31 @@
-"""Seeded stores for the dashboard tests: real SQLite files and real PostgreSQL schemas."""
+"""Seeded stores for the dashboard tests, written by the collector's own Store.
+
+SQLite stores are real files; PostgreSQL stores use a fresh schema per test.
+"""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from glassline.collector.storage import Store
+from glassline.collector.storage.testing import isolated_postgres_url
 from glassline.dashboard.db import make_engine
 from glassline.dashboard.window import Window
 
-from .interim_writer import write
 from .seed import Traffic, build_traffic
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+def seed_store(url: str, traffic: Traffic) -> None:
+    store = Store.open(url)
+    try:
+        store.write(traffic.records)
+    finally:
+        store.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +42,7 @@ def traffic(now_s: int) -> Traffic:
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory, traffic: Traffic) -> str:
     path: Path = tmp_path_factory.mktemp("store") / "glassline.db"
     url = f"sqlite:///{path}"
-    write(url, traffic.records)
+    seed_store(url, traffic)
     return url
 
 
@@ -47,17 +55,9 @@ def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def pg_url(traffic: Traffic) -> Iterator[str]:
-    """A fresh PostgreSQL schema per test, seeded, dropped afterwards."""
-    schema = f"dash_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    write(url, traffic.records)
-    yield url
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with isolated_postgres_url() as url:
+        seed_store(url, traffic)
+        yield url
 
 
 @pytest.fixture

@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.exc import OperationalError
 
+from glassline.collector.alerts.models import AlertEvent, AlertState
+from glassline.collector.sampling.models import SamplingStat
 from glassline.collector.storage import sketch
+from glassline.collector.storage.models import Base, HourRollup, Rollup, Span, Trace
 from glassline.dashboard import queries as q
 from glassline.dashboard.db import make_engine
-from glassline.dashboard.window import Window
+from glassline.dashboard.window import Window, window_from_params
 
+from .conftest import seed_store
 from .seed import Traffic
 
 
@@ -20,7 +24,7 @@ def test_totals_equal_the_sums_of_the_seeded_spans(sqlite_engine, hour: Window, 
     with sqlite_engine.connect() as conn:
         t = q.totals(conn, hour)
     assert t.cost_usd == pytest.approx(traffic.cost())
-    assert t.requests == len(traffic.roots())
+    assert t.requests == len(traffic.roots())  # every seeded root is a workflow span
     assert t.request_errors == sum(r.is_error for r in traffic.roots())
     assert t.input_tokens == sum(r.input_tokens for r in traffic.records)
     assert t.cache_hit_rate == pytest.approx(
@@ -150,12 +154,30 @@ def test_get_trace_finds_the_tenant_when_the_url_has_none(sqlite_engine, traffic
     assert llm["events"][0]["name"] == "exception"
 
 
-def test_ops_tables_are_absent_without_alerts_or_sampling(sqlite_engine):
+def test_alert_and_sampling_views_are_empty_on_a_fresh_store(sqlite_engine, hour: Window):
     with sqlite_engine.connect() as conn:
         tables = q.find_tables(conn)
-        firing = q.firing_alerts(conn, tables, None)
-    assert not tables.has_alerts and tables.sampling == ()
-    assert firing.empty
+        states = q.alert_states(conn, None)
+        sampling = q.sampling_summary(conn, hour)
+    assert tables.alerts and tables.sampling  # the migrations created them
+    assert states.empty and sampling.empty
+
+
+def test_a_store_without_alert_or_sampling_tables_reads_as_empty(tmp_path, hour: Window):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    writer = create_engine(url)
+    core = [Span.__table__, Trace.__table__, Rollup.__table__, HourRollup.__table__]
+    Base.metadata.create_all(writer, tables=core)
+    writer.dispose()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        tables = q.find_tables(conn)
+        states = q.alert_states(conn, None, only_firing=True)
+        history = q.alert_history(conn, hour)
+        sampling = q.sampling_summary(conn, hour)
+    engine.dispose()
+    assert tables == q.OpsTables(alerts=False, sampling=False)
+    assert states.empty and history.empty and sampling.empty
 
 
 def test_the_dashboard_cannot_write_to_sqlite(sqlite_url: str):
@@ -187,3 +209,70 @@ def test_the_dashboard_cannot_write_to_postgres(pg_url: str):
     with engine.connect() as conn, pytest.raises(Exception, match="read-only"):
         conn.execute(text("DELETE FROM spans"))
     engine.dispose()
+
+
+@pytest.mark.parametrize("preset", ["24h", "7d", "30d"])
+def test_long_windows_read_hourly_rollups_and_agree_with_the_minutes(
+    sqlite_engine, hour: Window, traffic: Traffic, preset: str
+):
+    long, _ = window_from_params({"range": preset}, now=hour.end - 1)
+    assert long.end == hour.end and long.length > 7200  # whole hours come from rollups_hourly
+    with sqlite_engine.connect() as conn:
+        short_totals, long_totals = q.totals(conn, hour), q.totals(conn, long)
+        short_p = q.percentiles(conn, hour, "stage", ["stage"], over_time=False)
+        long_p = q.percentiles(conn, long, "stage", ["stage"], over_time=False)
+        series = q.sum_series(conn, long, by="model")
+    assert long_totals.cost_usd == pytest.approx(short_totals.cost_usd)
+    long_totals.cost_usd = short_totals.cost_usd  # float sums in another order
+    assert long_totals == short_totals
+    assert long_p.equals(short_p)
+    assert series["cost_usd"].sum() == pytest.approx(traffic.cost())
+    assert (series["bucket"] % long.bucket == 0).all()
+
+
+def _add_ops_rows(url: str, now_s: int) -> None:
+    writer = create_engine(url)
+    with writer.begin() as conn:
+        conn.execute(insert(AlertState), [
+            dict(rule="monthly-budget", tenant="acme", key="", state="firing", severity="critical",
+                 value=812.5, threshold=800.0, updated_at=now_s, fired_at=now_s - 60),
+            dict(rule="p95-generate", tenant="acme", key="stage=generate", state="inactive",
+                 severity="warning", value=900.0, threshold=2000.0, updated_at=now_s, fired_at=None),
+            dict(rule="monthly-budget", tenant="globex", key="", state="pending",
+                 severity="warning", value=90.0, threshold=100.0, updated_at=now_s, fired_at=None),
+        ])  # fmt: skip
+        conn.execute(insert(AlertEvent), [
+            dict(at=now_s - 60, rule="monthly-budget", tenant="acme", key="", from_state="pending",
+                 to_state="firing", severity="critical", value=812.5, threshold=800.0),
+            dict(at=now_s - 90000, rule="monthly-budget", tenant="acme", key="",
+                 from_state="inactive", to_state="pending", severity="warning", value=700.0,
+                 threshold=800.0),
+        ])  # fmt: skip
+        minute = now_s // 60 * 60
+        conn.execute(insert(SamplingStat), [
+            dict(minute=minute, tenant="acme", policy="errors", kept=True, traces=3),
+            dict(minute=minute, tenant="acme", policy="", kept=False, traces=40),
+            dict(minute=minute - 60, tenant="globex", policy="errors", kept=True, traces=2),
+        ])  # fmt: skip
+    writer.dispose()
+
+
+def test_alert_states_list_firing_first_and_history_only_in_the_window(
+    tmp_path, traffic: Traffic, hour: Window, now_s: int
+):
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    seed_store(url, traffic)
+    _add_ops_rows(url, now_s)
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        states = q.alert_states(conn, None)
+        firing = q.alert_states(conn, "acme", only_firing=True)
+        history = q.alert_history(conn, hour)
+        sampling = q.sampling_summary(conn, hour).set_index("policy")
+        acme_sampling = q.sampling_summary(conn, hour.with_tenant("acme")).set_index("policy")
+    engine.dispose()
+    assert list(states["state"]) == ["firing", "pending", "inactive"]
+    assert list(firing["rule"]) == ["monthly-budget"]
+    assert list(history["to_state"]) == ["firing"]  # the day-old change is outside the hour
+    assert sampling.loc["errors", "kept"] == 5 and sampling.loc["", "dropped"] == 40
+    assert acme_sampling.loc["errors", "kept"] == 3

@@ -17,7 +17,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import data, queries
 from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
-from glassline.dashboard.window import RANGES, Window, window_from_params
+from glassline.dashboard.window import DEFAULT_RANGE, RANGES, Window, window_from_params
 
 __all__ = [
     "Context",
@@ -33,7 +33,6 @@ __all__ = [
     "trace_url",
 ]
 
-SHARED_PARAMS = ("range", "end", "tenant", "refresh")
 REFRESH_S = 30
 ALL_TENANTS = "All tenants"
 SEND_DATA_SNIPPET = """\
@@ -59,20 +58,22 @@ class Context:
         return {**params, **extra}
 
 
-def _remember_url_state() -> dict[str, str]:
-    """URL parameters, falling back to the values remembered from earlier pages."""
-    memory: dict[str, str] = st.session_state.setdefault("gl_memory", {})
-    url = st.query_params.to_dict()
-    for key in SHARED_PARAMS:
-        if key in url:
-            memory[key] = url[key]
-    return {**memory, **{k: v for k, v in url.items() if k not in SHARED_PARAMS}}
+def _pinned_end() -> str:
+    """The ``end`` URL parameter (a pinned window), remembered across page switches.
+
+    The range, tenant and refresh widgets are bound to the URL by Streamlit itself; ``end`` has
+    no widget, and Streamlit drops unbound parameters when the user switches pages.
+    """
+    end = st.query_params.get("end", "")
+    if end.isdigit():
+        st.session_state["gl_end"] = end
+    elif st.session_state.get("gl_end"):
+        st.query_params["end"] = end = st.session_state["gl_end"]
+    return end if end.isdigit() else ""
 
 
 def setup() -> Context | None:
     """Render the sidebar controls and check the store; ``None`` means the page must stop."""
-    params = _remember_url_state()
-    st.session_state["gl_end"] = params.get("end", "")
     url = db_url_from_env()
     try:
         state = data.store_state(url)
@@ -83,46 +84,31 @@ def setup() -> Context | None:
     if state == "empty":
         show_no_data("The store has no tables yet: start the collector once to create them.")
         return None
-    window, preset = _sidebar(params)
-    _auto_refresh(params)
-    return Context(window=window, preset=preset)
-
-
-def _sidebar(params: dict[str, str]) -> tuple[Window, str]:
-    _, preset = window_from_params(params)
-    labels = list(RANGES)
-    preset = st.sidebar.selectbox("Time range", labels, index=labels.index(preset), key="gl_range")
-    probe, _ = window_from_params({**params, "range": preset})
-    options = [ALL_TENANTS, *data.run(queries.tenants, probe.with_tenant(None))]
-    current = params.get("tenant") or ALL_TENANTS
-    if current not in options:
-        options.append(current)  # a shared link to a tenant without data in this window
-    tenant = st.sidebar.selectbox("Tenant", options, index=options.index(current), key="gl_tenant")
-    tenant_value = "" if tenant == ALL_TENANTS else tenant
-    _write_shared({"range": preset, "tenant": tenant_value, "end": params.get("end", "")})
-    window, _ = window_from_params({**params, "range": preset, "tenant": tenant_value})
-    if params.get("end"):
+    end = _pinned_end()
+    preset = st.sidebar.selectbox(
+        "Time range", list(RANGES), index=list(RANGES).index(DEFAULT_RANGE), key="range",
+        bind="query-params",
+    )  # fmt: skip
+    probe, _ = window_from_params({"range": preset, "end": end})
+    tenants = ["", *data.run(queries.tenants, probe)]
+    wanted = st.query_params.get("tenant") or st.session_state.get("tenant") or ""
+    if wanted not in tenants:
+        tenants.append(wanted)  # a shared link to a tenant without data in this window
+    tenant = st.sidebar.selectbox(
+        "Tenant", tenants, format_func=lambda t: t or ALL_TENANTS, key="tenant",
+        bind="query-params",
+    )  # fmt: skip
+    window, _ = window_from_params({"range": preset, "end": end, "tenant": tenant or ""})
+    if end:
         st.sidebar.caption(
             f"Pinned to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(window.end))}"
         )
-    return window, preset
+    _auto_refresh()
+    return Context(window=window, preset=preset)
 
 
-def _write_shared(values: dict[str, str]) -> None:
-    memory: dict[str, str] = st.session_state["gl_memory"]
-    for key, value in values.items():
-        memory[key] = value
-        if value and st.query_params.get(key) != value:
-            st.query_params[key] = value
-        elif not value and key in st.query_params:
-            del st.query_params[key]
-
-
-def _auto_refresh(params: dict[str, str]) -> None:
-    on = st.sidebar.toggle(
-        f"Auto-refresh every {REFRESH_S} s", value=params.get("refresh") == "1", key="gl_refresh"
-    )
-    _write_shared({"refresh": "1" if on else ""})
+def _auto_refresh() -> None:
+    on = st.sidebar.toggle(f"Auto-refresh every {REFRESH_S} s", key="refresh", bind="query-params")
     if on:
         st.session_state["gl_last_full_run"] = time.monotonic()
         _refresher()

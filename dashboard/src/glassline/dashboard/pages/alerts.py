@@ -1,7 +1,7 @@
-"""Alerts & Sampling: rules with their state and history; traces kept and dropped per policy.
+"""Alerts & Sampling: alert instances with their state and history; traces kept per policy.
 
-The alert and sampling tables are created by optional collector components; without them the
-page explains how to turn them on instead of failing.
+The alert and sampling tables come with optional collector components; without them the page
+says how to turn them on instead of failing.
 """
 
 from __future__ import annotations
@@ -16,42 +16,42 @@ st.title("Alerts & Sampling")
 tables = data.run(queries.find_tables)
 
 st.header("Alerts")
-if not tables.has_alerts:
+if not tables.alerts:
     st.info(
         "No alert tables in this store yet. Alerting runs in the collector: give it a rule "
-        "file (budgets, latency, error rate, spikes) and its rules, states and history "
+        "file (budgets, latency, error rate, spikes) and the rules' states and history "
         "appear here."
     )
 else:
-    firing = data.run(queries.firing_alerts, tables, window.tenant)
-    st.metric("Firing now", len(firing), border=True)
-    for title, name in (
-        ("Current state", tables.alert_states),
-        ("Rules", tables.alert_rules),
-        ("History", tables.alert_history),
-    ):
-        if name:
-            st.subheader(title)
-            frame = data.run(queries.read_table, name, window)
-            if frame.empty:
-                st.caption("Nothing recorded yet.")
-            else:
-                st.dataframe(frame, hide_index=True)
+    states = data.run(queries.alert_states, window.tenant)
+    firing = states[states["state"] == "firing"]
+    c = st.columns(3)
+    c[0].metric("Firing now", len(firing), border=True)
+    c[1].metric("Pending", int((states["state"] == "pending").sum()), border=True)
+    c[2].metric("Rules with state", states["rule"].nunique(), border=True)
+    st.subheader("Rules and their current state")
+    if states.empty:
+        st.caption("No rule has been evaluated yet.")
+    else:
+        st.dataframe(states, hide_index=True)
+    st.subheader("History in this time range")
+    history = data.run(queries.alert_history, window)
+    if history.empty:
+        st.caption("No state changes in this time range.")
+    else:
+        st.dataframe(history, hide_index=True)
 
 st.header("Sampling")
-if not tables.sampling:
+summary = data.run(queries.sampling_summary, window)
+if not tables.sampling or summary.empty:
     st.info(
-        "No sampling tables in this store: the collector keeps every trace. Turn on head or "
-        "tail sampling in its config to see traces kept and dropped per policy. Totals on the "
-        "other pages come from pre-sampling rollups either way."
+        "No sampling decisions in this time range: the collector keeps every trace unless head "
+        "or tail sampling is configured. Totals on the other pages come from the pre-sampling "
+        "rollups either way."
     )
-for name in tables.sampling:
-    summary = data.run(queries.sampling_summary, name, window.tenant)
-    st.subheader(name)
-    if summary is not None:
-        pivot = summary.pivot_table(
-            index="policy", columns="decision", values="traces", fill_value=0
-        )
-        st.dataframe(pivot)
-    else:
-        st.dataframe(data.run(queries.read_table, name, window), hide_index=True)
+else:
+    summary["policy"] = summary["policy"].replace("", "(dropped, no policy matched)")
+    c = st.columns(2)
+    c[0].metric("Traces kept", f"{int(summary['kept'].sum()):,}", border=True)
+    c[1].metric("Traces dropped", f"{int(summary['dropped'].sum()):,}", border=True)
+    st.dataframe(summary, hide_index=True)

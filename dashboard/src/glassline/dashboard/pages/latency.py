@@ -25,7 +25,8 @@ if not models.empty:
 
 # Where the time of a typical request goes: time spent in each stage per request, per bucket.
 per_stage = data.run(queries.sum_series, window, "stage", ["stage"])
-requests = data.run(queries.requests_series, window)[["bucket", "requests"]]
+requests = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
+requests = requests[["bucket", "count"]].rename(columns={"count": "requests"})
 breakdown = per_stage.merge(requests, on="bucket", how="left")
 breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests"].where(
     breakdown["requests"] > 0

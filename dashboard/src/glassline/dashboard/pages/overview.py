@@ -37,14 +37,14 @@ ui.tile(c[3], "Fallbacks", now.fallbacks, before.fallbacks, up_is_bad=True)
 # Calendar spend (UTC) ignores the selected range: it is the figure budgets are about.
 day_start, month_start = calendar_starts(time.time())
 tables = data.run(queries.find_tables)
-firing = data.run(queries.firing_alerts, tables, window.tenant)
+firing = data.run(queries.alert_states, window.tenant, only_firing=True)
 c = st.columns(3)
 today = data.run(queries.spend_between, day_start, window.end, window.tenant)
 month = data.run(queries.spend_between, month_start, window.end, window.tenant)
 c[0].metric("Spend today (UTC)", ui.fmt_usd(today), border=True)
 c[1].metric("Spend this month (UTC)", ui.fmt_usd(month), border=True)
 c[2].metric("Firing alerts", len(firing), border=True)
-if not tables.has_alerts:
+if not tables.alerts:
     st.caption(
         "No alert tables in the store yet: budgets and alerts come from the collector's rules."
     )
@@ -54,8 +54,8 @@ by_model = data.run(queries.breakdown, window, "model").query("model != ''").hea
 by_stage = data.run(queries.breakdown, window, "stage").query("stage != ''").head(8)
 left.plotly_chart(charts.bar(by_model, "model", "cost_usd", "Top models by spend (USD)", True))
 right.plotly_chart(charts.bar(by_stage, "stage", "cost_usd", "Top stages by spend (USD)", True))
-series = data.run(queries.requests_series, window)
-st.plotly_chart(charts.line(series, "requests", "Requests over time"))
+series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
+st.plotly_chart(charts.line(series.rename(columns={"count": "requests"}), "requests", "Requests"))
 if not firing.empty:
     st.subheader("Firing alerts")
     st.dataframe(firing, hide_index=True)

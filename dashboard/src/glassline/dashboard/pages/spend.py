@@ -42,11 +42,15 @@ st.plotly_chart(
     charts.bar(daily.assign(day=daily["time"].dt.date), "day", "cost_usd", "Spend per day (USD)")
 )
 
-series = data.run(queries.requests_series, window)
-series["cost_per_request"] = series["cost_usd"] / series["requests"].where(series["requests"] > 0)
+spent = data.run(queries.sum_series, window)
+requests = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
+series = spent[["bucket", "time", "cost_usd"]].merge(
+    requests[["bucket", "count"]], on="bucket", how="left"
+)
+series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
 left, right = st.columns(2)
 left.plotly_chart(charts.line(series, "cost_per_request", "Cost per request (USD)"))
-tokens = data.run(queries.sum_series, window).melt(
+tokens = spent.melt(
     id_vars=["time"],
     value_vars=["input_tokens", "output_tokens", "cache_read_tokens"],
     var_name="tokens",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from glassline.dashboard.queries.ops import (
     OpsTables,
+    alert_history,
+    alert_states,
     find_tables,
-    firing_alerts,
-    read_table,
     sampling_summary,
 )
 from glassline.dashboard.queries.rollups import (
@@ -14,7 +14,6 @@ from glassline.dashboard.queries.rollups import (
     Totals,
     breakdown,
     percentiles,
-    requests_series,
     spend_between,
     sum_series,
     tenants,
@@ -39,16 +38,15 @@ __all__ = [
     "TraceDetail",
     "TraceFilter",
     "TracePage",
+    "alert_history",
+    "alert_states",
     "breakdown",
     "cache_savings",
     "cached_token_savings_usd",
     "find_tables",
-    "firing_alerts",
     "get_trace",
     "list_traces",
     "percentiles",
-    "read_table",
-    "requests_series",
     "sampling_summary",
     "spend_between",
     "sum_series",

@@ -1,8 +1,8 @@
-"""Alert and sampling tables, which other collector components add later.
+"""Alert states and history, and sampling outcomes, from tables other collector parts add.
 
-Their tables may be absent (an older store, or a collector without alerts or sampling), so
-they are found with the SQLAlchemy inspector and reflected rather than imported: the page shows
-an empty state instead of crashing, and new columns appear without a dashboard release.
+``alert_states`` / ``alert_events`` come with the collector's alerting (migration 0002) and
+``sampling_stats`` with sampling (0003). A store may predate them, so their presence is checked
+with the SQLAlchemy inspector and the page shows an empty state instead of failing.
 """
 
 from __future__ import annotations
@@ -10,96 +10,89 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import MetaData, Table, func, inspect, select
+from sqlalchemy import case, func, inspect, select
 from sqlalchemy.engine import Connection
 
+from glassline.collector.alerts.models import AlertEvent, AlertState
+from glassline.collector.sampling.models import SamplingStat
 from glassline.dashboard.window import Window
 
-__all__ = ["OpsTables", "find_tables", "firing_alerts", "read_table", "sampling_summary"]
+__all__ = ["OpsTables", "alert_history", "alert_states", "find_tables", "sampling_summary"]
 
-_ROW_LIMIT = 500
-_TIME_HINTS = ("_ns", "_at", "time", "minute", "since")
+_HISTORY_LIMIT = 500
+_STATE_ORDER = {"firing": 0, "pending": 1, "resolved": 2, "inactive": 3}
+STATE_COLUMNS = ("rule", "tenant", "key", "state", "severity", "value", "threshold",
+                 "active_since", "fired_at", "resolved_at", "updated_at")  # fmt: skip
+EVENT_COLUMNS = ("at", "rule", "tenant", "key", "from_state", "to_state", "severity", "value",
+                 "threshold")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class OpsTables:
-    """Names of the optional tables present in the store (``None`` when absent)."""
+    """Which optional tables the store has."""
 
-    alert_rules: str | None = None
-    alert_states: str | None = None
-    alert_history: str | None = None
-    sampling: tuple[str, ...] = ()
-
-    @property
-    def has_alerts(self) -> bool:
-        return any((self.alert_rules, self.alert_states, self.alert_history))
+    alerts: bool = False
+    sampling: bool = False
 
 
 def find_tables(conn: Connection) -> OpsTables:
-    names = sorted(inspect(conn).get_table_names())
-    alerts = [n for n in names if "alert" in n]
-
-    def first(word: str) -> str | None:
-        return next((n for n in alerts if word in n), None)
-
+    inspector = inspect(conn)
     return OpsTables(
-        alert_rules=first("rule"),
-        alert_states=first("state"),
-        alert_history=first("histor") or first("event"),
-        sampling=tuple(n for n in names if n.startswith("sampling")),
+        alerts=inspector.has_table(AlertState.__tablename__)
+        and inspector.has_table(AlertEvent.__tablename__),
+        sampling=inspector.has_table(SamplingStat.__tablename__),
     )
 
 
-def _reflect(conn: Connection, name: str) -> Table:
-    return Table(name, MetaData(), autoload_with=conn)
+def _to_times(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    for col in columns:
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    return frame
 
 
-def _time_column(table: Table) -> str | None:
-    return next((c.name for c in table.columns if c.name.endswith(_TIME_HINTS)), None)
+def alert_states(conn: Connection, tenant: str | None, only_firing: bool = False) -> pd.DataFrame:
+    """Current state of every alert instance, firing first (empty without alert tables)."""
+    if not find_tables(conn).alerts:
+        return pd.DataFrame(columns=list(STATE_COLUMNS))
+    query = select(*(getattr(AlertState, c) for c in STATE_COLUMNS))
+    if tenant:
+        query = query.where(AlertState.tenant == tenant)
+    if only_firing:
+        query = query.where(AlertState.state == "firing")
+    order = case(_STATE_ORDER, value=AlertState.state, else_=9)
+    query = query.order_by(order, AlertState.rule, AlertState.key)
+    frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=list(STATE_COLUMNS))
+    return _to_times(frame, ("active_since", "fired_at", "resolved_at", "updated_at"))
 
 
-def _tenant_filter(table: Table, tenant: str | None) -> list[object]:
-    return [table.c.tenant == tenant] if tenant and "tenant" in table.c else []
+def alert_history(conn: Connection, window: Window) -> pd.DataFrame:
+    """State changes in the window, newest first (at most 500)."""
+    if not find_tables(conn).alerts:
+        return pd.DataFrame(columns=list(EVENT_COLUMNS))
+    query = select(*(getattr(AlertEvent, c) for c in EVENT_COLUMNS)).where(
+        AlertEvent.at >= window.start, AlertEvent.at < window.end
+    )
+    if window.tenant:
+        query = query.where(AlertEvent.tenant == window.tenant)
+    query = query.order_by(AlertEvent.at.desc(), AlertEvent.id.desc()).limit(_HISTORY_LIMIT)
+    frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=list(EVENT_COLUMNS))
+    return _to_times(frame, ("at",))
 
 
-def read_table(
-    conn: Connection, name: str, window: Window | None = None, limit: int = _ROW_LIMIT
-) -> pd.DataFrame:
-    """Up to ``limit`` rows, newest first when the table has a time column."""
-    table = _reflect(conn, name)
-    query = select(table).where(*_tenant_filter(table, window.tenant if window else None))
-    time_col = _time_column(table)
-    if time_col:
-        query = query.order_by(table.c[time_col].desc())
-    rows = conn.execute(query.limit(limit)).mappings().all()
-    return pd.DataFrame(rows, columns=[c.name for c in table.columns])
-
-
-def firing_alerts(conn: Connection, tables: OpsTables, tenant: str | None) -> pd.DataFrame:
-    """Rows of the alert state table whose state is ``firing`` (empty if there is none)."""
-    if not tables.alert_states:
-        return pd.DataFrame()
-    table = _reflect(conn, tables.alert_states)
-    state_col = next((c for c in ("state", "status") if c in table.c), None)
-    if state_col is None:
-        return pd.DataFrame()
-    query = select(table).where(table.c[state_col] == "firing", *_tenant_filter(table, tenant))
-    rows = conn.execute(query.limit(_ROW_LIMIT)).mappings().all()
-    return pd.DataFrame(rows, columns=[c.name for c in table.columns])
-
-
-def sampling_summary(conn: Connection, name: str, tenant: str | None) -> pd.DataFrame | None:
-    """Traces per policy and decision, if the table has those columns; else ``None``."""
-    table = _reflect(conn, name)
-    decision = next((c for c in ("decision", "kept", "outcome") if c in table.c), None)
-    if "policy" not in table.c or decision is None:
-        return None
+def sampling_summary(conn: Connection, window: Window) -> pd.DataFrame:
+    """Traces kept and dropped per policy in the window ('' policy: dropped by none)."""
+    columns = ["policy", "kept", "dropped"]
+    if not find_tables(conn).sampling:
+        return pd.DataFrame(columns=columns)
+    kept = func.sum(case((SamplingStat.kept.is_(True), SamplingStat.traces), else_=0))
+    dropped = func.sum(case((SamplingStat.kept.is_(False), SamplingStat.traces), else_=0))
     query = (
-        select(table.c.policy, table.c[decision].label("decision"), func.count().label("traces"))
-        .where(*_tenant_filter(table, tenant))
-        .group_by(table.c.policy, table.c[decision])
-        .order_by(func.count().desc())
+        select(SamplingStat.policy, kept.label("kept"), dropped.label("dropped"))
+        .where(SamplingStat.minute >= window.start, SamplingStat.minute < window.end)
+        .group_by(SamplingStat.policy)
+        .order_by(SamplingStat.policy)
     )
-    return pd.DataFrame(
-        conn.execute(query).mappings().all(), columns=["policy", "decision", "traces"]
-    )
+    if window.tenant:
+        query = query.where(SamplingStat.tenant == window.tenant)
+    return pd.DataFrame(conn.execute(query).mappings().all(), columns=columns)

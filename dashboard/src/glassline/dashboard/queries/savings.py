@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 from genai_prices import Usage, calc_price
-from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from glassline.collector.storage.models import Rollup
+from glassline.dashboard.queries.rollups import breakdown
 from glassline.dashboard.window import Window
 
 __all__ = ["cache_savings", "cached_token_savings_usd"]
@@ -34,23 +33,10 @@ def cached_token_savings_usd(model: str, cache_read_tokens: int) -> float | None
 
 def cache_savings(conn: Connection, window: Window) -> pd.DataFrame:
     """Per model: cached input tokens and the USD they saved (``None`` if the model is unpriced)."""
-    conds = [Rollup.minute >= window.start, Rollup.minute < window.end, Rollup.model != ""]
-    if window.tenant:
-        conds.append(Rollup.tenant == window.tenant)
-    query = (
-        select(
-            Rollup.model,
-            func.sum(Rollup.input_tokens).label("input_tokens"),
-            func.sum(Rollup.cache_read_tokens).label("cache_read_tokens"),
-            func.sum(Rollup.cost_usd).label("cost_usd"),
-        )
-        .where(*conds)
-        .group_by(Rollup.model)
-    )
-    frame = pd.DataFrame(
-        conn.execute(query).mappings().all(),
-        columns=["model", "input_tokens", "cache_read_tokens", "cost_usd"],
-    )
+    by_model = breakdown(conn, window, "model")
+    frame = by_model.loc[
+        by_model["model"] != "", ["model", "input_tokens", "cache_read_tokens", "cost_usd"]
+    ].copy()
     frame["saved_usd"] = [
         cached_token_savings_usd(m, int(t))
         for m, t in zip(frame["model"], frame["cache_read_tokens"], strict=True)

@@ -1,0 +1,168 @@
+"""Every page renders on a seeded store and shows the seeded figures (Streamlit AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import glassline.dashboard.app as app_module
+from glassline.dashboard import ui
+from glassline.dashboard.auth import ENV_PASSWORD
+from glassline.dashboard.db import ENV_DB_URL
+
+from .conftest import seed_store
+from .seed import Traffic
+from .test_queries import _add_ops_rows
+
+APP = app_module.__file__
+PAGES = ["overview", "latency", "spend", "traces", "trace", "alerts"]
+
+
+def _open(
+    url: str, monkeypatch: pytest.MonkeyPatch, page: str = "overview", **params: str
+) -> AppTest:
+    monkeypatch.setenv(ENV_DB_URL, url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _text(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "info", "error", "warning", "code",
+                                  "subheader", "title", "header") for e in at.get(kind)]  # fmt: skip
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(sqlite_url, monkeypatch, traffic: Traffic, page):
+    at = _open(sqlite_url, monkeypatch, page, trace=traffic.chat_trace_id)
+    assert at.title[0].value.startswith(
+        {"overview": "Overview", "latency": "Latency", "spend": "Spend", "traces": "Traces",
+         "trace": "Trace drilldown", "alerts": "Alerts"}[page]
+    )  # fmt: skip
+
+
+def test_overview_shows_the_seeded_spend_and_requests(sqlite_url, monkeypatch, traffic: Traffic):
+    metrics = _metrics(_open(sqlite_url, monkeypatch))
+    assert metrics["Spend"] == ui.fmt_usd(traffic.cost())
+    assert metrics["Spend today (UTC)"] == ui.fmt_usd(traffic.cost())
+    assert metrics["Requests"] == f"{len(traffic.roots()):,}"
+    assert metrics["Firing alerts"] == "0"
+
+
+@pytest.mark.parametrize("tenant", ["acme", "globex"])
+def test_tenant_in_the_url_filters_pages_and_survives_page_switches(
+    sqlite_url, monkeypatch, traffic: Traffic, tenant: str
+):
+    at = _open(sqlite_url, monkeypatch, tenant=tenant, range="6h")
+    assert _metrics(at)["Spend"] == ui.fmt_usd(traffic.cost(tenant))
+    assert at.sidebar.selectbox(key="tenant").value == tenant
+    assert at.sidebar.selectbox(key="range").value == "6h"
+    at.switch_page("pages/spend.py").run()
+    assert _metrics(at)["Total spend"] == ui.fmt_usd(traffic.cost(tenant))
+    at.switch_page("pages/traces.py").run()
+    assert set(at.dataframe[0].value["tenant"]) == {tenant}
+
+
+def test_latency_page_lists_every_stage_with_percentiles(sqlite_url, monkeypatch, traffic):
+    at = _open(sqlite_url, monkeypatch, "latency")
+    table = at.dataframe[0].value
+    assert set(table["stage"]) == {r.stage for r in traffic.records if r.kind == "stage"}
+    assert (table["p95"] > 0).all()
+    assert "Time to first token" in _text(at)
+
+
+def test_spend_page_shows_totals_savings_and_fallbacks(sqlite_url, monkeypatch, traffic: Traffic):
+    at = _open(sqlite_url, monkeypatch, "spend")
+    metrics = _metrics(at)
+    assert metrics["Total spend"] == ui.fmt_usd(traffic.cost())
+    assert metrics["Fallback calls"] == str(sum(r.fallback for r in traffic.records))
+    by_model = at.dataframe[0].value.set_index("model")
+    assert by_model.loc["gpt-4o-mini", "cost_usd"] == pytest.approx(
+        sum(r.cost_usd or 0 for r in traffic.records if r.model == "gpt-4o-mini")
+    )
+    fallback_routes = at.dataframe[-1].value
+    assert list(fallback_routes["route"]) == [r.route for r in traffic.records if r.fallback]
+
+
+def test_traces_page_lists_traces_with_links_and_filters_by_status(
+    sqlite_url, monkeypatch, traffic: Traffic
+):
+    at = _open(sqlite_url, monkeypatch, "traces")
+    rows = at.dataframe[0].value
+    assert set(rows["root_name"]) == {"rag_pipeline"}
+    assert len(rows) == len(traffic.roots())
+    assert all(link.startswith("trace?") and "trace=" in link for link in rows["open"])
+    errors = _open(sqlite_url, monkeypatch, "traces", status="error").dataframe[0].value
+    assert list(errors["trace_id"]) == [traffic.error_trace_id]
+
+
+def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypatch, traffic):
+    at = _open(sqlite_url, monkeypatch, "trace", trace=traffic.error_trace_id)
+    text = _text(at)
+    assert at.subheader[0].value == "rag_pipeline"
+    assert "RateLimitError" in at.error[0].value and "quota exceeded" in at.error[0].value
+    roles = [m.name for m in at.get("chat_message")]
+    assert roles == ["user", "assistant"]
+    assert "What is our refund policy?" in text and "Refunds are accepted" in text
+    expected = sum(r.cost_usd or 0 for r in traffic.records if r.trace_id == traffic.error_trace_id)
+    assert _metrics(at)["Cost"] == ui.fmt_usd(expected)
+    assert f"trace={traffic.error_trace_id}" in at.code[-1].value
+
+
+def test_trace_page_explains_an_unknown_trace(sqlite_url, monkeypatch):
+    at = _open(sqlite_url, monkeypatch, "trace", trace="f" * 32)
+    assert "No trace" in at.warning[0].value
+
+
+def test_alerts_page_shows_firing_rules_and_sampling(tmp_path, monkeypatch, traffic, now_s):
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    seed_store(url, traffic)
+    _add_ops_rows(url, now_s)
+    at = _open(url, monkeypatch, "alerts")
+    metrics = _metrics(at)
+    assert metrics["Firing now"] == "1"
+    assert metrics["Traces kept"] == "5" and metrics["Traces dropped"] == "40"
+    assert "monthly-budget" in set(at.dataframe[0].value["rule"])
+    assert _metrics(_open(url, monkeypatch))["Firing alerts"] == "1"
+
+
+def test_empty_store_tells_the_user_how_to_send_data(tmp_path: Path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    seed_store(url, Traffic())
+    at = _open(url, monkeypatch)
+    assert "Send some traces" in at.info[0].value
+    assert "glassline.instrumentation" in at.code[0].value
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://postgres@127.0.0.1:1/nothing", "sqlite:////nonexistent/dir/x.db"],
+)
+def test_unreachable_database_gives_a_message_not_a_stack_trace(url, monkeypatch):
+    at = _open(url, monkeypatch)
+    assert "cannot read its database" in at.error[0].value
+    assert "Traceback" not in at.error[0].value
+
+
+def test_shared_password_mode_requires_the_password(sqlite_url, monkeypatch):
+    monkeypatch.setenv(ENV_PASSWORD, "s3cret-team-pass")
+    at = _open(sqlite_url, monkeypatch)
+    assert not at.metric and at.text_input[0].label == "Password"
+    at.text_input[0].input("wrong")
+    at.button[0].click().run()
+    assert "Wrong password" in at.error[0].value and not at.metric
+    at.text_input[0].input("s3cret-team-pass")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "Overview" and at.metric
