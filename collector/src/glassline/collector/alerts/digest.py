@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, distinct, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import IntegrityError
 
 from glassline.collector.alerts.config import DigestConfig, Filters
@@ -43,7 +43,7 @@ def due_digests(
     out = []
     with engine.connect() as conn:
         active = conn.scalars(
-            select(distinct(Rollup.tenant)).where(Rollup.minute >= start, Rollup.minute < end)
+            select(Rollup.tenant).distinct().where(Rollup.minute >= start, Rollup.minute < end)
         ).all()
         sent = set(
             conn.scalars(select(AlertDigest.tenant).where(AlertDigest.day == day.isoformat()))
@@ -89,7 +89,8 @@ def build_digest(conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> dict
             conn, tenant, day, tz,
             lambda s, e: {dict(k)[dim]: t.cost_usd for k, t in totals(conn, s, e, only, [dim]).items()},
         )  # fmt: skip
-        names = sorted(set().union(*periods.values()), key=lambda n: -periods["day"].get(n, 0.0))
+        names = {n for p in periods.values() for n, cost in p.items() if cost}  # spenders only
+        names = sorted(names, key=lambda n: (-periods["day"].get(n, 0.0), n))
         return [
             {dim: name, **{p: round(v.get(name, 0.0), 6) for p, v in periods.items()}}
             for name in names

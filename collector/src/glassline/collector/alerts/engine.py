@@ -66,6 +66,8 @@ class AlertEngine:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.dispatcher = Dispatcher(config)
         self._write_engine = store.engine.execution_options(**WRITE)
+        # Passes of run(): evaluated, or skipped because another replica holds the lease.
+        self.passes = {"evaluated": 0, "skipped_no_lease": 0, "failed": 0}
 
     def evaluate_once(self, now: datetime) -> EvaluationReport:
         """Evaluate every rule at ``now`` (timezone-aware), persist, enqueue notifications."""
@@ -132,9 +134,13 @@ class AlertEngine:
                 )
                 if held:
                     report = await asyncio.to_thread(self.evaluate_once, datetime.now(UTC))
+                    self.passes["evaluated"] += 1
                     if report.errors:
                         _log.warning("alert evaluation had %d errors", len(report.errors))
+                else:
+                    self.passes["skipped_no_lease"] += 1
             except Exception:
+                self.passes["failed"] += 1
                 _log.exception("alert evaluation pass failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,120 @@
+"""The daily digest is sent once per tenant and day; ``run`` evaluates on its interval under a lease."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from glassline.collector.alerts import LEASE_NAME, AlertEngine, parse_config
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+
+from .support import T0, Receiver
+
+Span = Callable[..., SpanRecord]
+
+
+def digest_config(url: str) -> object:
+    return parse_config(
+        {
+            "notifiers": [{"name": "hook", "type": "webhook", "url": url}],
+            "rules": [{"name": "spend", "kind": "budget", "window": "1h", "limit_usd": 5}],
+            "digest": {"enabled": True, "hour": 8, "timezone": "UTC"},
+        }
+    )
+
+
+def seed_days(store: Store, span: Span) -> None:
+    yesterday = T0 - timedelta(days=1)  # 2026-11-09 12:00
+    for when, cost, tokens in (
+        (yesterday, 6.0, 300),
+        (yesterday - timedelta(days=1), 3.0, 200),
+        (yesterday - timedelta(days=7), 2.0, 100),
+    ):
+        store.write(
+            [span("acme", when, model="gpt", stage="answer", cost_usd=cost, input_tokens=tokens)]
+        )
+    store.write([span("acme", yesterday, kind="stage", stage="answer", duration_ms=1200)])
+    store.write([span("acme", yesterday, model="gpt", stage="answer", status="error", retries=1)])
+
+
+def test_digest_goes_out_once_per_tenant_and_day_across_restarts(
+    store: Store, receiver: Receiver, span: Span
+) -> None:
+    seed_days(store, span)
+    config = digest_config(receiver.url)
+    engine = AlertEngine(store, config)
+    try:
+        yesterday_noon = engine.evaluate_once(T0 - timedelta(days=1, minutes=-1))
+        assert [t.to_state for t in yesterday_noon.transitions] == ["pending", "firing"]
+        assert yesterday_noon.digests == ["acme"]  # past 08:00: the digest of 2026-11-08
+        assert engine.evaluate_once(T0.replace(hour=7)).digests == []  # before the hour
+        report = engine.evaluate_once(T0.replace(hour=9))
+        assert report.digests == ["acme"]
+        assert engine.evaluate_once(T0.replace(hour=10)).digests == []
+    finally:
+        engine.close()
+    restarted = AlertEngine(store, config)
+    try:
+        assert restarted.evaluate_once(T0.replace(hour=11)).digests == []
+        assert restarted.dispatcher.drain(10)
+    finally:
+        restarted.close()
+
+    kinds = [(b["type"], b.get("status") or b["day"]) for b in receiver.wait_for(4)]
+    assert kinds == [
+        ("alert", "firing"),
+        ("digest", "2026-11-08"),
+        ("alert", "resolved"),
+        ("digest", "2026-11-09"),
+    ]
+    digest = receiver.bodies[3]
+    assert digest["tenant"] == "acme" and digest["day"] == "2026-11-09"
+    assert digest["spend_usd"] == {"day": 6.0, "previous_day": 3.0, "week_ago": 2.0}
+    assert digest["spend_by_model"] == [
+        {"model": "gpt", "day": 6.0, "previous_day": 3.0, "week_ago": 2.0}
+    ]
+    assert digest["rules_fired"] == [{"rule": "spend", "times": 1}]
+    assert digest["tokens_per_request"] == {"day": 150.0, "previous_day": 200.0, "week_ago": 100.0}
+    assert digest["error_rate"] == 0.5 and digest["retry_rate"] == 0.5
+    assert digest["p95_ms_by_stage"]["answer"] == pytest.approx(1200, rel=0.02)
+    assert "Spend $6.00 (+100% vs previous day, +200% vs a week ago)" in digest["text"]
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_run_evaluates_on_its_interval_while_holding_the_lease(
+    store: Store, receiver: Receiver, span: Span
+) -> None:
+    config = parse_config(
+        {
+            "evaluation_interval": "0.05s",
+            "notifiers": [{"name": "hook", "type": "webhook", "url": receiver.url}],
+            "rules": [{"name": "spend", "kind": "budget", "window": "1h", "limit_usd": 1}],
+        }
+    )
+    store.write([span("acme", datetime.now(UTC) - timedelta(minutes=1), cost_usd=3.0)])
+    other = AlertEngine(store, config, holder="other-replica")
+    assert store.try_acquire_lease(LEASE_NAME, "other-replica", 60)
+    engine = AlertEngine(store, config, holder="me")
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await wait_until(lambda: engine.passes["skipped_no_lease"] >= 2)
+        assert engine.passes["evaluated"] == 0 and receiver.bodies == []
+        store.release_lease(LEASE_NAME, "other-replica")
+        body = await asyncio.to_thread(receiver.wait_for, 1)
+        assert body[0]["alerts"][0]["rule"] == "spend"
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        engine.close()
+        other.close()
