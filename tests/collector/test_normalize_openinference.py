@@ -302,3 +302,19 @@ def test_llm_under_a_chain_inherits_the_chain_name_as_stage_within_a_batch() -> 
     assert (chain.kind, chain.stage) == ("stage", "generate")
     assert (llm.kind, llm.stage) == ("llm", "generate")
     assert llm.attributes[a.STAGE] == "generate"
+
+
+def test_completions_api_prompts_and_choices_fold_into_messages() -> None:
+    record = normalized(
+        {
+            "openinference.span.kind": "LLM",
+            "llm.prompts.0.prompt.text": "Once upon a time",
+            "llm.choices.0.completion.text": " there was a span.",
+        }
+    )
+    assert json.loads(str(record.attributes[a.GEN_AI_INPUT_MESSAGES])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Once upon a time"}]}
+    ]
+    assert json.loads(str(record.attributes[a.GEN_AI_OUTPUT_MESSAGES])) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": " there was a span."}]}
+    ]

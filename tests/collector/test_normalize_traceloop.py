@@ -201,3 +201,21 @@ def test_capitalised_provider_under_the_current_name_is_lower_cased() -> None:
     record = normalized({"llm.request.type": "chat", a.GEN_AI_PROVIDER_NAME: "OpenAI"})
     assert record.provider == "openai"
     assert record.attributes[a.GEN_AI_PROVIDER_NAME] == "openai"
+
+
+def test_pre_gen_ai_releases_llm_prompts_and_completions_fold_into_messages() -> None:
+    record = normalized(
+        {
+            "llm.request.type": "chat",
+            "llm.prompts.0.role": "user",
+            "llm.prompts.0.content": "ping",
+            "llm.completions.0.role": "assistant",
+            "llm.completions.0.content": "pong",
+        }
+    )
+    assert json.loads(str(record.attributes[a.GEN_AI_INPUT_MESSAGES])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "ping"}]}
+    ]
+    assert json.loads(str(record.attributes[a.GEN_AI_OUTPUT_MESSAGES])) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "pong"}]}
+    ]

@@ -62,7 +62,7 @@ def _message(fields: dict[str, AttributeValue], default_role: str) -> dict[str, 
     role = fields.get("role")
     role = role if isinstance(role, str) and role else default_role
     parts: list[dict[str, Any]] = []
-    content = fields.get("content")
+    content = fields.get("content", fields.get("text"))
     call_id = fields.get("tool_call_id")
     if content is not None and role == "tool" and call_id is not None:
         parts.append({"type": "tool_call_response", "id": call_id, "response": content})

@@ -48,6 +48,9 @@ RENAMES: Final[dict[str, Rename]] = {
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {
     "llm.input_messages.": MessagePrefix(a.GEN_AI_INPUT_MESSAGES, "user", "message."),
     "llm.output_messages.": MessagePrefix(a.GEN_AI_OUTPUT_MESSAGES, "assistant", "message."),
+    # Completions API: llm.prompts.N.prompt.text / llm.choices.N.completion.text
+    "llm.prompts.": MessagePrefix(a.GEN_AI_INPUT_MESSAGES, "user", "prompt."),
+    "llm.choices.": MessagePrefix(a.GEN_AI_OUTPUT_MESSAGES, "assistant", "completion."),
 }
 
 # openinference.span.kind -> (Glassline kind, operation, is a named pipeline stage)

@@ -32,6 +32,9 @@ RENAMES: Final[dict[str, Rename]] = {
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {
     "gen_ai.prompt.": MessagePrefix(a.GEN_AI_INPUT_MESSAGES, "user"),
     "gen_ai.completion.": MessagePrefix(a.GEN_AI_OUTPUT_MESSAGES, "assistant"),
+    # Releases before the gen_ai.* names; llm.prompts.N.* is shared with OpenInference's
+    # completions-API prefix, whose "prompt." level is stripped there.
+    "llm.completions.": MessagePrefix(a.GEN_AI_OUTPUT_MESSAGES, "assistant"),
 }
 
 # traceloop.span.kind -> (Glassline kind, operation, is a named pipeline stage)
