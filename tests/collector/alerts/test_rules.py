@@ -172,3 +172,28 @@ def test_calendar_month_budget_in_a_time_zone_forecasts_the_day(store: Store, sp
     assert "exhausted on day 30" in got.extra["forecast"]
     exhaustion = datetime.fromtimestamp(got.extra["forecast_exhaustion"], UTC)
     assert exhaustion == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 15:00 on the 30th in Tokyo
+
+
+def test_long_windows_sum_hourly_rollups_and_minute_edges_exactly(store: Store, span: Span) -> None:
+    # Spans every 97 minutes over ten days: month-to-date mixes whole hours and ragged minutes.
+    now = datetime(2026, 11, 10, 12, 34, 56, tzinfo=UTC)
+    start = datetime(2026, 10, 31, 22, 0, tzinfo=UTC)
+    spans, expected = [], 0.0
+    for i in range(150):
+        at = start + timedelta(minutes=97 * i, seconds=13)
+        if at < now:
+            cost = 0.25 * (1 + i % 7)
+            spans.append(span("acme", at, cost_usd=cost))
+            if at >= datetime(2026, 11, 1, tzinfo=UTC):
+                expected += cost
+    store.write(spans)
+    got = observe(store, {"kind": "budget", "window": "calendar_month", "limit_usd": 1e6}, now)
+    assert got["acme"].value == pytest.approx(expected, abs=1e-9)
+    rolling = observe(store, {"kind": "budget", "window": "24h", "limit_usd": 1e6}, now)
+    day_ago = now - timedelta(hours=24)
+    in_day = [
+        s.cost_usd
+        for s in spans
+        if day_ago.timestamp() // 60 * 60 <= s.start_ns / 1e9 < now.timestamp()
+    ]
+    assert rolling["acme"].value == pytest.approx(sum(in_day), abs=1e-9)

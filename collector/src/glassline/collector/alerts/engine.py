@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -156,7 +157,8 @@ class AlertEngine:
         old_dispatcher = self.dispatcher
         if new.notifiers != self.config.notifiers or new.queue_size != self.config.queue_size:
             self.dispatcher = Dispatcher(new)
-            old_dispatcher.close(timeout=1.0)
+            # reload runs in the server's event loop: let the old queues drain off it.
+            threading.Thread(target=old_dispatcher.close, daemon=True).start()
         self.config = new
         _log.info("alert config reloaded: %d rules", len(new.rules))
         return True
