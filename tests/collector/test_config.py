@@ -108,3 +108,12 @@ def test_the_example_config_is_valid() -> None:
         ROOT / "collector" / "collector.example.yaml", environ={"ACME_KEY": "k" * 20}
     )
     assert config.server.grpc_port == 4317
+
+
+def test_alert_rule_file_errors_are_reported_with_the_file(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: spend, kind: budget, bogus: 1}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config({"alerts": {"rules_file": str(rules)}}, environ={})
+    assert caught.value.problems
+    assert all(p.startswith(f"alerts.rules_file ({rules}): ") for p in caught.value.problems)

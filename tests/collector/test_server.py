@@ -87,6 +87,12 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
         send([grpc_exp], ["a1", "a2"])
         send([http_exp], ["g1"])
         assert httpx.get(f"{collector.http_endpoint}/readyz").status_code == 200
+        api = f"{collector.http_endpoint}/api/v1/traces"
+        assert httpx.get(api).status_code == 401
+        mine = httpx.get(api, headers=collector.headers("globex")).json()["traces"]
+        assert len(mine) == 1  # the query API is mounted behind the same keys, tenant-scoped
+        every = httpx.get(api, headers={"x-glassline-api-key": collector.admin_key}).json()
+        assert len(every["traces"]) == 3
         metrics = httpx.get(f"{collector.http_endpoint}/metrics").text
         assert "glassline_spans_stored_total 3.0" in metrics
         logs = collector.logs()

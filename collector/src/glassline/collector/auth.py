@@ -14,9 +14,12 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from glassline.collector.config import AuthConfig
 from glassline.collector.errors import AuthError, ConfigError
+
+if TYPE_CHECKING:  # keeps `testing` (which needs generate_key) free of the config's imports
+    from glassline.collector.config import AuthConfig
 
 __all__ = ["API_KEY_HEADER", "Keyring", "Principal", "generate_key", "hash_key", "key_from_headers"]
 

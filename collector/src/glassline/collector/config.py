@@ -18,9 +18,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from glassline.collector.errors import ConfigError
+from glassline.collector.processors.enrich import PricingConfig
+from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage.config import StorageConfig
+from glassline.redaction.config import RedactionConfig
 
 __all__ = [
+    "AlertsSection",
     "AuthConfig",
     "CollectorConfig",
     "JobsConfig",
@@ -105,8 +109,20 @@ class JobsConfig(_Model):
     """Background jobs; each runs in one replica at a time under a database lease."""
 
     retention_interval_s: float = Field(3600.0, gt=0)
-    alerts_interval_s: float = Field(15.0, gt=0)
     lease_ttl_s: float = Field(120.0, gt=0)
+
+
+class AlertsSection(_Model):
+    """Alert rules live in their own file (reloaded on SIGHUP); see docs/alerts.md."""
+
+    rules_file: Path | None = None
+
+    @field_validator("rules_file")
+    @classmethod
+    def _readable(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
 
 
 class LoggingConfig(_Model):
@@ -121,6 +137,11 @@ class CollectorConfig(_Model):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    pricing: PricingConfig = Field(default_factory=PricingConfig)
+    # null turns redaction off: prompts and completions then reach the disk as sent.
+    redaction: RedactionConfig | None = Field(default_factory=RedactionConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    alerts: AlertsSection = Field(default_factory=AlertsSection)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
@@ -210,9 +231,23 @@ def load_config(
         config = CollectorConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(problems + format_validation_error(exc)) from None
+    problems += _rules_file_problems(config)
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _rules_file_problems(config: CollectorConfig) -> list[str]:
+    from glassline.collector.alerts.config import AlertConfigError
+    from glassline.collector.alerts.config import load_config as load_rules
+
+    if config.alerts.rules_file is None:
+        return []
+    try:
+        load_rules(config.alerts.rules_file)
+    except AlertConfigError as exc:
+        return [f"alerts.rules_file ({config.alerts.rules_file}): {e}" for e in exc.errors]
+    return []
 
 
 def _deep_copy(value: Any) -> Any:

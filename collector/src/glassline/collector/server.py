@@ -25,16 +25,22 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from glassline.collector.alerts import AlertEngine
+from glassline.collector.alerts import load_config as load_rules
+from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission, Pipeline
 from glassline.collector.processors.base import Processor
+from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.limits import LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
+from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
+from glassline.collector.storage import api as query_api
 
 __all__ = ["Worker", "build_processors", "run", "setup_logging"]
 
@@ -43,7 +49,7 @@ _log = logging.getLogger("glassline.collector")
 
 def build_processors(config: CollectorConfig) -> list[Processor]:
     """The processing chain, in order: limits -> normalize -> enrich -> redact."""
-    return [LimitsProcessor(config.limits), NormalizeProcessor()]
+    return [LimitsProcessor(config.limits), NormalizeProcessor(), EnrichProcessor(config.pricing)]
 
 
 class _QuietServer(uvicorn.Server):
@@ -71,6 +77,7 @@ class Worker:
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
         self.store: Store | None = None
+        self.alerts: AlertEngine | None = None
         self._accepting = False
 
     def ready(self) -> bool:
@@ -88,16 +95,9 @@ class Worker:
         """Run until ``stop`` is set, then drain and close."""
         cfg = self.config.server
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
-        processors = self._processors
-        if processors is None:
-            processors = build_processors(self.config)
-        pipeline = Pipeline(processors, self.store, self.metrics, retry_after_s=cfg.retry_after_s)
-        admission = Admission(
-            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
-        )
-        ingest = Ingest(
-            pipeline.consume, self.metrics, max_spans=self.config.limits.max_spans_per_request
-        )
+        rules = self.config.alerts.rules_file
+        self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
+        admission, ingest = self._ingest(self.store)
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, ingest, self.metrics)
         grpc_port = grpc_receiver.start()
         app = build_app(
@@ -109,11 +109,28 @@ class Worker:
         http_task = asyncio.create_task(http.serve(sockets=[sock]))
         jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
         jobs.start()
+        alerts_task = self._start_alerts(stop)
         await self._started(http)
         self._log_listeners(grpc_port, sock.getsockname()[1])
         self._accepting = True
         await stop.wait()
         await self._shutdown(grpc_receiver, http, http_task, jobs)
+        if alerts_task is not None:
+            await alerts_task
+
+    def _ingest(self, store: Store) -> tuple[Admission, Ingest]:
+        cfg = self.config.server
+        processors = self._processors
+        if processors is None:
+            processors = build_processors(self.config)
+        sampled = SamplingSink(store, self.config.sampling)
+        sink = store if sampled.passthrough else sampled
+        pipeline = Pipeline(processors, sink, self.metrics, retry_after_s=cfg.retry_after_s)
+        admission = Admission(
+            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
+        )
+        max_spans = self.config.limits.max_spans_per_request
+        return admission, Ingest(pipeline.consume, self.metrics, max_spans=max_spans)
 
     async def _started(self, http: uvicorn.Server) -> None:
         deadline = time.monotonic() + 30
@@ -131,6 +148,8 @@ class Worker:
         http.should_exit = True
         await asyncio.gather(asyncio.to_thread(grpc_receiver.stop, grace), http_task)
         await asyncio.to_thread(jobs.stop)
+        if self.alerts is not None:
+            self.alerts.close()
         if self.store is not None:
             self.store.close()
         _log.info("stopped")
@@ -148,12 +167,32 @@ class Worker:
         )
 
     def _api_routes(self) -> list[Any]:
-        return []
+        assert self.store is not None
+        routes = list(query_api.routes(self.store))
+        if self.alerts is not None:
+            routes += alerts_routes(self.store, self.alerts)
+        return routes
 
     def _jobs(self) -> list[Job]:
         assert self.store is not None
-        store = self.store
-        return [Job("retention", self.config.jobs.retention_interval_s, store.purge)]
+        store, sampling = self.store, self.config.sampling
+        jobs = [Job("retention", self.config.jobs.retention_interval_s, store.purge)]
+        if sampling.tail_enabled:
+            # The job lease already makes this the only decider; the decider needs none of its own.
+            decider = TailDecider(store, sampling)
+            jobs.append(
+                Job("tail_sampling", max(0.5, sampling.decision_wait_s / 4), decider.run_once)
+            )
+        return jobs
+
+    def _start_alerts(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """The alert engine: its own lease, its own interval; SIGHUP reloads the rule file."""
+        if self.alerts is None:
+            return None
+        engine, path = self.alerts, self.config.alerts.rules_file
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, engine.reload, path)
+        return asyncio.create_task(engine.run(stop))
 
     def _log_listeners(self, grpc_port: int, http_port: int) -> None:
         cfg = self.config.server

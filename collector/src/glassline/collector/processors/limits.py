@@ -8,11 +8,13 @@ Runs first in the pipeline, so every later processor and the store see bounded s
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from glassline.collector.config import LimitsConfig
 from glassline.collector.records import SpanRecord
 from glassline.instrumentation import attributes as attrs
+
+if TYPE_CHECKING:  # config imports the processors' config models; avoid the cycle at runtime
+    from glassline.collector.config import LimitsConfig
 
 __all__ = ["LimitsProcessor"]
 
