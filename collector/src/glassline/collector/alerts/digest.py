@@ -89,8 +89,8 @@ def build_digest(conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> dict
             conn, tenant, day, tz,
             lambda s, e: {dict(k)[dim]: t.cost_usd for k, t in totals(conn, s, e, only, [dim]).items()},
         )  # fmt: skip
-        names = {n for p in periods.values() for n, cost in p.items() if cost}  # spenders only
-        names = sorted(names, key=lambda n: (-periods["day"].get(n, 0.0), n))
+        spenders = {n for p in periods.values() for n, cost in p.items() if cost}
+        names = sorted(spenders, key=lambda n: (-periods["day"].get(n, 0.0), n))
         return [
             {dim: name, **{p: round(v.get(name, 0.0), 6) for p, v in periods.items()}}
             for name in names

@@ -1,0 +1,112 @@
+"""Through the real collector process: OTLP ingest of slow spans fires a latency alert."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from glassline.collector.testing import run_collector
+from glassline.instrumentation import attributes as attrs
+
+from .support import Receiver
+
+RULES = {
+    "evaluation_interval": "0.2s",
+    "dashboard_url": "http://dash.local",
+    "notifiers": [{"name": "hook", "type": "webhook", "url": "", "max_retries": 0}],
+    "rules": [
+        {
+            "name": "slow-model",
+            "kind": "latency",
+            "per": "model",
+            "threshold_ms": 1000,
+            "window": "5m",
+        }
+    ],
+}
+
+
+def otlp_json(model: str, duration_ms: float, count: int) -> dict:
+    now = time.time_ns()
+    spans = [
+        {
+            "traceId": secrets.token_hex(16),
+            "spanId": secrets.token_hex(8),
+            "name": f"chat {model}",
+            "kind": 3,
+            "startTimeUnixNano": str(now - int(duration_ms * 1e6)),
+            "endTimeUnixNano": str(now),
+            "attributes": [
+                {"key": attrs.SPAN_KIND, "value": {"stringValue": "llm"}},
+                {"key": attrs.GEN_AI_OPERATION_NAME, "value": {"stringValue": "chat"}},
+                {"key": attrs.GEN_AI_REQUEST_MODEL, "value": {"stringValue": model}},
+            ],
+        }
+        for _ in range(count)
+    ]
+    return {
+        "resourceSpans": [
+            {"resource": {}, "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]}
+        ]
+    }
+
+
+def wait_until(check, timeout: float = 30.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)  # polling another process: there is no event to await
+    raise AssertionError("condition not met in time")
+
+
+def test_latency_alert_fires_on_real_ingest_and_reloads_on_sighup(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    rules, config = tmp_path / "alerts.yaml", copy.deepcopy(RULES)
+    config["notifiers"][0]["url"] = receiver.url
+    rules.write_text(yaml.safe_dump(config))
+    with contextlib.ExitStack() as stack:
+        collector = stack.enter_context(
+            run_collector({"alerts": {"rules_file": str(rules)}}, workdir=tmp_path / "c")
+        )
+        client = stack.enter_context(
+            httpx.Client(base_url=collector.http_endpoint, headers=collector.headers())
+        )
+        for model, ms in (("slow-llm", 2500.0), ("fast-llm", 50.0)):
+            response = client.post("/v1/traces", json=otlp_json(model, ms, 10))
+            assert response.status_code == 200, response.text
+        body = receiver.wait_for(1, timeout=30)[0]
+        alert = body["alerts"][0]
+        assert (alert["rule"], alert["state"], alert["labels"]) == (
+            "slow-model",
+            "firing",
+            {"tenant": collector.tenant, "model": "slow-llm"},
+        )
+        assert alert["value"] > 1000 and alert["threshold"] == 1000.0
+
+        states = client.get("/api/v1/alerts").json()["states"]
+        assert [(s["labels"]["model"], s["state"]) for s in states] == [("slow-llm", "firing")]
+
+        config["rules"][0]["threshold_ms"] = 5000
+        rules.write_text(yaml.safe_dump(config))
+        os.kill(collector.process.pid, signal.SIGHUP)
+
+        def reloaded() -> bool:
+            found = client.get("/api/v1/alerts").json()
+            return (
+                found["rules"][0]["threshold_ms"] == 5000
+                and found["states"][0]["state"] == "resolved"
+            )
+
+        wait_until(reloaded)
+        assert receiver.wait_for(2, timeout=30)[1]["alerts"][0]["state"] == "resolved"
