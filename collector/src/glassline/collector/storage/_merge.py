@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["dialect_insert", "merge_rows"]
@@ -32,13 +32,21 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
 def _lock_existing(
     conn: Connection, table: Table, key_cols: Sequence[str], keys: Sequence[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
-    cols = [table.c[name] for name in key_cols]
+    # One IN list per key column (cheap to compile, index friendly) selects a superset of
+    # the keys; rows of other keys are locked too (harmless) and filtered out here.
+    wanted = set(keys)
     found: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
-        stmt = select(table).where(tuple_(*cols).in_(chunk)).order_by(*cols).with_for_update()
+        where = [
+            table.c[name].in_(sorted({k[n] for k in chunk})) for n, name in enumerate(key_cols)
+        ]
+        order = [table.c[name] for name in key_cols]
+        stmt = select(table).where(*where).order_by(*order).with_for_update()
         for row in conn.execute(stmt).mappings():
-            found[tuple(row[name] for name in key_cols)] = row
+            key = tuple(row[name] for name in key_cols)
+            if key in wanted:
+                found[key] = row
     return found
 
 

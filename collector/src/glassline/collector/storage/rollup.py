@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ddsketch import DDSketch
-
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
 
@@ -65,8 +63,8 @@ class RollupDelta:
     """What a set of spans adds to one rollup row."""
 
     values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    latency: DDSketch = field(default_factory=sketch.new_sketch)
-    ttft: DDSketch | None = None
+    latency: list[float] = field(default_factory=list)  # durations (ms), sketched on write
+    ttft: list[float] = field(default_factory=list)  # times to first token (ms)
 
     def add(self, span: SpanRecord) -> None:
         v = self.values
@@ -84,11 +82,9 @@ class RollupDelta:
         v["fallbacks"] += span.fallback
         duration = span.duration_ms
         v["duration_sum_ms"] += duration
-        self.latency.add(duration)
+        self.latency.append(duration)
         if span.ttft_ms is not None and span.ttft_ms >= 0:
-            if self.ttft is None:
-                self.ttft = sketch.new_sketch()
-            self.ttft.add(span.ttft_ms)
+            self.ttft.append(span.ttft_ms)
 
 
 def rollup_deltas(spans: Iterable[SpanRecord], bucket_s: int = 60) -> dict[RollupKey, RollupDelta]:
@@ -154,26 +150,17 @@ def new_rollup_row(key: RollupKey, delta: RollupDelta, bucket_column: str) -> di
         "route": route,
     }
     row.update(delta.values)
-    row["latency_sketch"] = sketch.encode(delta.latency)
-    row["ttft_sketch"] = sketch.encode(delta.ttft) if delta.ttft is not None else None
+    row["latency_sketch"] = sketch.encode_values(delta.latency)
+    row["ttft_sketch"] = sketch.encode_values(delta.ttft) if delta.ttft else None
     return row
 
 
 def merge_rollup_row(existing: Mapping[str, Any], delta: RollupDelta) -> dict[str, Any]:
     """New values of the measures of an existing row plus ``delta`` (sketches merged)."""
     row: dict[str, Any] = {name: (existing[name] or 0) + delta.values[name] for name in COUNTERS}
-    latency = sketch.decode(existing["latency_sketch"]) if existing["latency_sketch"] else None
-    if latency is None:
-        latency = sketch.new_sketch()
-    latency.merge(delta.latency)
-    row["latency_sketch"] = sketch.encode(latency)
-    ttft_blob = existing["ttft_sketch"]
-    if delta.ttft is None:
-        row["ttft_sketch"] = ttft_blob
-    else:
-        ttft = sketch.decode(ttft_blob) if ttft_blob else sketch.new_sketch()
-        ttft.merge(delta.ttft)
-        row["ttft_sketch"] = sketch.encode(ttft)
+    row["latency_sketch"] = sketch.encode_values(delta.latency, existing["latency_sketch"])
+    ttft = existing["ttft_sketch"]
+    row["ttft_sketch"] = sketch.encode_values(delta.ttft, ttft) if delta.ttft else ttft
     return row
 
 

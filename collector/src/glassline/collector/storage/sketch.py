@@ -106,6 +106,51 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> DDSketch:
     return merged
 
 
+_MAPPING = new_sketch()._mapping
+_MAPPING_PROTO = KeyMappingProto.to_proto(_MAPPING)
+
+
+def encode_values(values: Iterable[float], base: bytes | None = None) -> bytes:
+    """Serialized sketch of ``values`` (plus the sketch ``base``, if given).
+
+    Equal to adding the values to a :func:`new_sketch` (merged with ``base``) and calling
+    :func:`encode`, without building sketch objects: the store does this for every rollup
+    row it writes. Latencies are never negative; anything below the smallest indexable
+    value counts as zero, as in DDSketch.
+    """
+    counts: dict[int, float] = {}
+    zero = 0.0
+    if base:
+        pb = DDSketchPb()
+        pb.ParseFromString(base)
+        positive = pb.positiveValues
+        if positive.binCounts or pb.negativeValues.contiguousBinCounts:
+            merged = decode(base)  # a shape encode() never writes: exact slow path
+            for value in values:
+                merged.add(value)
+            return encode(merged)
+        offset = positive.contiguousBinIndexOffset
+        for i, count in enumerate(positive.contiguousBinCounts):
+            if count:
+                counts[offset + i] = count
+        zero = pb.zeroCount
+    key, smallest = _MAPPING.key, _MAPPING.min_possible
+    for value in values:
+        if value > smallest:
+            k = key(value)
+            counts[k] = counts.get(k, 0.0) + 1.0
+        else:
+            zero += 1.0
+    out = DDSketchPb(mapping=_MAPPING_PROTO, zeroCount=zero)
+    if counts:
+        lo, hi = min(counts), max(counts)
+        out.positiveValues.contiguousBinIndexOffset = lo
+        out.positiveValues.contiguousBinCounts.extend(
+            [counts.get(k, 0.0) for k in range(lo, hi + 1)]
+        )
+    return out.SerializeToString()
+
+
 def quantiles(
     sketch: DDSketch, qs: Iterable[float] = (0.5, 0.95, 0.99)
 ) -> dict[float, float | None]:

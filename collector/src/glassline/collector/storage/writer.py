@@ -6,8 +6,9 @@ client retry, an overlapping batch or a second replica never counts a span twice
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -17,7 +18,7 @@ from glassline.collector.storage import rollup, summary
 from glassline.collector.storage._merge import dialect_insert, merge_rows
 from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace, UserRollup
 
-__all__ = ["WriteResult", "span_row", "write_batch"]
+__all__ = ["WriteResult", "add_to_rollups", "span_row", "write_batch"]
 
 _SPAN_KEY = ("tenant", "trace_id", "span_id")
 _ROLLUP_DIMS = ("tenant", "kind", "stage", "model", "route")
@@ -88,15 +89,35 @@ def _insert_spans(conn: Connection, batch: Sequence[SpanRecord]) -> list[SpanRec
     return [unique[k] for k in keys if k in inserted]
 
 
-def _merge_rollups(conn: Connection, spans: Sequence[SpanRecord], table: Any, column: str) -> None:
-    bucket_s = 60 if column == "minute" else 3600
+def add_to_rollups(
+    conn: Connection,
+    spans: Sequence[SpanRecord],
+    trace_users: Mapping[tuple[str, str], str | None],
+) -> None:
+    """Count ``spans`` in the minute, hour and user rollups (inside the caller's transaction).
+
+    The caller guarantees each span is counted once (``write_batch`` passes only the spans
+    it inserted). ``trace_users`` gives each trace's user for spans that carry none.
+    """
+    for table, column, bucket_s in (
+        (Rollup.__table__, "minute", 60),
+        (HourRollup.__table__, "hour", 3600),
+    ):
+        merge_rows(
+            conn,
+            table,
+            (column, *_ROLLUP_DIMS),
+            rollup.rollup_deltas(spans, bucket_s),
+            partial(rollup.new_rollup_row, bucket_column=column),  # type: ignore[arg-type]
+            rollup.merge_rollup_row,
+        )
     merge_rows(
         conn,
-        table,
-        (column, *_ROLLUP_DIMS),
-        rollup.rollup_deltas(spans, bucket_s),
-        lambda key, delta: rollup.new_rollup_row(key, delta, column),  # type: ignore[arg-type]
-        rollup.merge_rollup_row,
+        UserRollup.__table__,
+        ("minute", "tenant", "user_id"),
+        rollup.user_rollup_deltas(spans, trace_users),  # type: ignore[arg-type]
+        rollup.new_user_row,  # type: ignore[arg-type]
+        rollup.merge_user_row,
     )
 
 
@@ -112,15 +133,5 @@ def write_batch(conn: Connection, batch: Sequence[SpanRecord], now_ns: int) -> W
             lambda key, delta: summary.new_trace_row(key, delta, now_ns),  # type: ignore[arg-type]
             lambda row, delta: summary.merge_trace_row(row, delta, now_ns),
         )
-        _merge_rollups(conn, new, Rollup.__table__, "minute")
-        _merge_rollups(conn, new, HourRollup.__table__, "hour")
-        users = {key: row.get("user_id") for key, row in traces.items()}
-        merge_rows(
-            conn,
-            UserRollup.__table__,
-            ("minute", "tenant", "user_id"),
-            rollup.user_rollup_deltas(new, users),  # type: ignore[arg-type]
-            rollup.new_user_row,  # type: ignore[arg-type]
-            rollup.merge_user_row,
-        )
+        add_to_rollups(conn, new, {key: row.get("user_id") for key, row in traces.items()})
     return WriteResult(inserted=len(new), duplicates=len(batch) - len(new))
