@@ -61,92 +61,241 @@ class TraceMaker:
             ("guardrail", self._guardrail),
         ):
             clock = self._stage(spans, common, root_id, ids, stage, clock, body)
-        clock = self._span(spans, common, root_id, ids, "format_answer", "tool", "postprocess",
-                           clock, rng.uniform(1, 4))
+        clock = self._span(
+            spans,
+            common,
+            root_id,
+            ids,
+            "format_answer",
+            "tool",
+            "postprocess",
+            clock,
+            rng.uniform(1, 4),
+        )
         failed = any(s.is_error for s in spans) and rng.random() < 0.7
         root = SpanRecord(
-            span_id=root_id, name="answer_question", start_ns=start_ns, end_ns=clock + 2 * MS,
-            kind="workflow", user_id=user, session_id=f"{user}-s{self.number % 5}",
-            status="error" if failed else "ok", **common,
+            span_id=root_id,
+            name="answer_question",
+            start_ns=start_ns,
+            end_ns=clock + 2 * MS,
+            kind="workflow",
+            user_id=user,
+            session_id=f"{user}-s{self.number % 5}",
+            status="error" if failed else "ok",
+            **common,
         )
         return [root, *spans]
 
-    def _stage(self, spans: list[SpanRecord], common: dict[str, Any], root: str, ids: Any,
-               stage: str, clock: int, body: Any) -> int:
+    def _stage(
+        self,
+        spans: list[SpanRecord],
+        common: dict[str, Any],
+        root: str,
+        ids: Any,
+        stage: str,
+        clock: int,
+        body: Any,
+    ) -> int:
         """A stage span around the spans ``body`` adds (parented to it), before them."""
         stage_id, index = next(ids), len(spans)
         end = body(spans, common, stage_id, ids, clock + MS // 2) + MS // 2
-        spans.insert(index, SpanRecord(span_id=stage_id, parent_span_id=root, name=stage,
-                                       start_ns=clock, end_ns=end, kind="stage", stage=stage,
-                                       **common))
+        spans.insert(
+            index,
+            SpanRecord(
+                span_id=stage_id,
+                parent_span_id=root,
+                name=stage,
+                start_ns=clock,
+                end_ns=end,
+                kind="stage",
+                stage=stage,
+                **common,
+            ),
+        )
         return end + MS
 
-    def _span(self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any,
-              name: str, kind: str, stage: str, start: int, ms: float, **fields: Any) -> int:
+    def _span(
+        self,
+        spans: list[SpanRecord],
+        common: dict[str, Any],
+        parent: str,
+        ids: Any,
+        name: str,
+        kind: str,
+        stage: str,
+        start: int,
+        ms: float,
+        **fields: Any,
+    ) -> int:
         end = start + int(ms * MS)
-        spans.append(SpanRecord(span_id=next(ids), parent_span_id=parent, name=name,
-                                start_ns=start, end_ns=end, kind=kind, stage=stage,
-                                **common, **fields))
+        spans.append(
+            SpanRecord(
+                span_id=next(ids),
+                parent_span_id=parent,
+                name=name,
+                start_ns=start,
+                end_ns=end,
+                kind=kind,
+                stage=stage,
+                **common,
+                **fields,
+            )
+        )
         return end
 
-    def _retrieve(self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any,
-                  clock: int) -> int:
+    def _retrieve(
+        self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any, clock: int
+    ) -> int:
         hit = self.rng.random() < 0.4
         if not hit:
-            clock = self._llm(spans, common, parent, ids, "embed", "text-embedding-3-small",
-                              clock, stage="retrieve", latency_ms=40, embeddings=True)
-        return self._span(spans, common, parent, ids, "vector_search", "tool", "retrieve",
-                          clock, self.rng.lognormvariate(math.log(35), 0.5),
-                          cache_layer="embedding", cache_hit=hit)
+            clock = self._llm(
+                spans,
+                common,
+                parent,
+                ids,
+                "embed",
+                "text-embedding-3-small",
+                clock,
+                stage="retrieve",
+                latency_ms=40,
+                embeddings=True,
+            )
+        return self._span(
+            spans,
+            common,
+            parent,
+            ids,
+            "vector_search",
+            "tool",
+            "retrieve",
+            clock,
+            self.rng.lognormvariate(math.log(35), 0.5),
+            cache_layer="embedding",
+            cache_hit=hit,
+        )
 
-    def _rerank(self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any,
-                clock: int) -> int:
-        return self._span(spans, common, parent, ids, "cohere_rerank", "tool", "rerank", clock,
-                          self.rng.lognormvariate(math.log(60), 0.4))
+    def _rerank(
+        self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any, clock: int
+    ) -> int:
+        return self._span(
+            spans,
+            common,
+            parent,
+            ids,
+            "cohere_rerank",
+            "tool",
+            "rerank",
+            clock,
+            self.rng.lognormvariate(math.log(60), 0.4),
+        )
 
-    def _guardrail(self, spans: list[SpanRecord], common: dict[str, Any], parent: str,
-                   ids: Any, clock: int) -> int:
-        return self._llm(spans, common, parent, ids, "moderate", "gpt-4o-mini", clock,
-                         stage="guardrail", latency_ms=self.rng.uniform(80, 200))
+    def _guardrail(
+        self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any, clock: int
+    ) -> int:
+        return self._llm(
+            spans,
+            common,
+            parent,
+            ids,
+            "moderate",
+            "gpt-4o-mini",
+            clock,
+            stage="guardrail",
+            latency_ms=self.rng.uniform(80, 200),
+        )
 
-    def _generate(self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any,
-                  clock: int) -> int:
+    def _generate(
+        self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any, clock: int
+    ) -> int:
         rng = self.rng
         route = "quality" if rng.random() < 0.35 else "cheap"
         model = ROUTES[route][0]
         if rng.random() < 0.3:
-            clock = self._span(spans, common, parent, ids, "web_search", "tool", "generate",
-                               clock, rng.lognormvariate(math.log(400), 0.5))
+            clock = self._span(
+                spans,
+                common,
+                parent,
+                ids,
+                "web_search",
+                "tool",
+                "generate",
+                clock,
+                rng.lognormvariate(math.log(400), 0.5),
+            )
         retries = 1 if rng.random() < 0.06 else 0
         fallback = rng.random() < 0.03
         if fallback:
             model = ROUTES[route][1]
-        return self._llm(spans, common, parent, ids, f"chat {model}", model, clock,
-                         stage="generate", route=route, retries=retries, fallback=fallback,
-                         error=rng.random() < 0.02)
+        return self._llm(
+            spans,
+            common,
+            parent,
+            ids,
+            f"chat {model}",
+            model,
+            clock,
+            stage="generate",
+            route=route,
+            retries=retries,
+            fallback=fallback,
+            error=rng.random() < 0.02,
+        )
 
-    def _llm(self, spans: list[SpanRecord], common: dict[str, Any], parent: str, ids: Any,
-             name: str, model: str, start: int, *, stage: str, latency_ms: float | None = None,
-             embeddings: bool = False, route: str | None = None, retries: int = 0,
-             fallback: bool = False, error: bool = False) -> int:
+    def _llm(
+        self,
+        spans: list[SpanRecord],
+        common: dict[str, Any],
+        parent: str,
+        ids: Any,
+        name: str,
+        model: str,
+        start: int,
+        *,
+        stage: str,
+        latency_ms: float | None = None,
+        embeddings: bool = False,
+        route: str | None = None,
+        retries: int = 0,
+        fallback: bool = False,
+        error: bool = False,
+    ) -> int:
         rng = self.rng
         price_in, price_out, typical = MODELS.get(model, (0.02, 0.0, 40))
         ms = latency_ms or rng.lognormvariate(math.log(typical), 0.45) * (1 + retries)
         tokens_in = int(rng.lognormvariate(math.log(40 if embeddings else 1800), 0.5))
         tokens_out = 0 if embeddings else int(rng.lognormvariate(math.log(250), 0.6))
         cached = int(tokens_in * 0.5) if not embeddings and rng.random() < 0.3 else 0
-        cost = ((tokens_in - cached) * price_in + cached * price_in / 10 + tokens_out * price_out) / 1e6
+        cost = (
+            (tokens_in - cached) * price_in + cached * price_in / 10 + tokens_out * price_out
+        ) / 1e6
         attributes: dict[str, Any] = {"gen_ai.request.model": model}
         if not embeddings:
             attributes["gen_ai.input.messages"] = PROMPT * 3
             attributes["gen_ai.output.messages"] = ANSWER * 3
         return self._span(
-            spans, common, parent, ids, name, "llm", stage, start, ms, model=model, provider="openai" if model.startswith("gpt") else "anthropic",
-            operation="embeddings" if embeddings else "chat", input_tokens=tokens_in,
-            output_tokens=tokens_out, cache_read_tokens=cached, cost_usd=round(cost, 8),
-            ttft_ms=None if embeddings else ms * rng.uniform(0.15, 0.35), route=route,
-            retries=retries, fallback=fallback, status="error" if error else "ok",
-            status_message="rate limited (429)" if error else None, attributes=attributes,
+            spans,
+            common,
+            parent,
+            ids,
+            name,
+            "llm",
+            stage,
+            start,
+            ms,
+            model=model,
+            provider="openai" if model.startswith("gpt") else "anthropic",
+            operation="embeddings" if embeddings else "chat",
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cache_read_tokens=cached,
+            cost_usd=round(cost, 8),
+            ttft_ms=None if embeddings else ms * rng.uniform(0.15, 0.35),
+            route=route,
+            retries=retries,
+            fallback=fallback,
+            status="error" if error else "ok",
+            status_message="rate limited (429)" if error else None,
+            attributes=attributes,
         )
 
 

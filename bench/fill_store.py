@@ -37,7 +37,9 @@ def schema_url(url: str, schema: str | None) -> str:
     return scoped.render_as_string(hide_password=False)
 
 
-def fill(url: str, spans: int, days: float, batch_size: int = 512, seed: int = 7) -> dict[str, float]:
+def fill(
+    url: str, spans: int, days: float, batch_size: int = 512, seed: int = 7
+) -> dict[str, float]:
     """Write ``spans`` spans into the store at ``url``; returns what was written and how fast."""
     # Retention must cover the whole fill, or purge would delete what we just wrote.
     store = Store.open(StorageConfig(url=url, retention_days=max(7, days + 1)))
@@ -61,12 +63,18 @@ def fill(url: str, spans: int, days: float, batch_size: int = 512, seed: int = 7
                 last = time.perf_counter()
                 print(f"  {written:>9,} spans  {written / write_s:>7,.0f} spans/s", flush=True)
     store.close()
-    return {"spans": written, "traces": traces, "seconds": time.perf_counter() - began,
-            "write_spans_per_s": written / write_s if write_s else 0.0}
+    return {
+        "spans": written,
+        "traces": traces,
+        "seconds": time.perf_counter() - began,
+        "write_spans_per_s": written / write_s if write_s else 0.0,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--url", default="sqlite:///.glassline/bench.db", help="store URL")
     parser.add_argument("--schema", help="PostgreSQL schema to fill (created if missing)")
     parser.add_argument("--spans", type=int, default=1_000_000, help="spans to write")
