@@ -86,12 +86,13 @@ def _ranges(start: int, end: int) -> list[tuple[Any, Any, int, int]]:
     """(table, bucket column, lo, hi) pieces covering minutes in ``[start, end)``.
 
     Whole hours come from ``rollups_hourly`` so a month-long budget sums ~720 rows per key
-    instead of ~43,000; the ragged edges come from the minute rollups.
+    instead of ~43,000 (and an hour-long window one instead of 60); the ragged edges come
+    from the minute rollups.
     """
     lo = start - start % 60
     first_hour = lo + (-lo) % 3600
     last_hour = end - end % 3600
-    if last_hour - first_hour < 2 * 3600:
+    if last_hour - first_hour < 3600:
         return [(Rollup, Rollup.minute, lo, end)]
     return [
         (Rollup, Rollup.minute, lo, first_hour),
