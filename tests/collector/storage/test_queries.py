@@ -9,7 +9,7 @@ from sqlalchemy import delete
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
-from glassline.collector.storage.models import Span
+from glassline.collector.storage.models import HourRollup, Rollup, Span
 from glassline.collector.storage.queries import (
     QueryError,
     get_trace,
@@ -23,14 +23,15 @@ HOUR_NS = 3600 * 1_000_000_000
 T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS  # on an hour boundary
 
 
-def seed(store: Store) -> list[SpanRecord]:
-    """Three hours of traffic for two tenants, models and users; every 9th trace fails."""
+def seed(store: Store, every_s: int = 90) -> list[SpanRecord]:
+    """120 traces (3 hours at the default spacing) for two tenants, models and users;
+    every 9th trace fails."""
     spans: list[SpanRecord] = []
     for n in range(120):
         tenant = "acme" if n % 3 else "globex"
         spans += llm_trace(
             n,
-            T0 + n * 90 * 1_000_000_000,  # one every 90 s: 3 hours
+            T0 + n * every_s * 1_000_000_000,
             tenant=tenant,
             user=f"user-{n % 5}",
             model="gpt-4o" if n % 2 else "claude-3-5-haiku",
@@ -157,9 +158,10 @@ def _expected(spans: list[SpanRecord], key, tenant: str | None = None, kind: str
     ],
 )
 def test_stats_equal_the_sums_over_the_spans(store: Store, group_by: str, key) -> None:
-    spans = seed(store)
-    # An uneven range: minute rows at both edges, hourly rows in the middle.
-    start, end = T0 + 17 * 60 * 10**9, T0 + (2 * 60 + 43) * 60 * 10**9
+    spans = seed(store, every_s=37 * 60)  # 120 traces over 3 days
+    # An uneven range: minute rows at the edges, then hourly rows, daily rows in the middle.
+    start, end = T0 + 17 * 60 * 10**9, T0 + 2 * 24 * HOUR_NS + (5 * 60 + 43) * 60 * 10**9
+    assert end // (24 * HOUR_NS) >= T0 // (24 * HOUR_NS) + 2  # spans at least one whole day
     inside = [s for s in spans if start <= s.start_ns < end]
     with store.session() as session:
         rows = stats(session, "acme", start, end, group_by)
@@ -208,3 +210,21 @@ def test_bad_stats_parameters_name_the_parameter(store: Store, args: tuple, para
     with store.session() as session, pytest.raises(QueryError) as err:
         stats(session, "acme", *args)
     assert err.value.parameter == parameter
+
+
+def test_whole_days_and_hours_are_read_from_the_coarser_rollups(store: Store) -> None:
+    spans = seed(store, every_s=37 * 60)
+    day1 = (T0 // (24 * HOUR_NS) + 1) * 24 * HOUR_NS
+    in_day = sum(1 for s in spans if day1 <= s.start_ns < day1 + 24 * HOUR_NS)
+    in_hours = sum(1 for s in spans if day1 <= s.start_ns < day1 + 5 * HOUR_NS)
+    with store.session() as session:
+        session.execute(delete(Rollup))  # without minute rows, hours and days still answer
+        session.commit()
+        hours = stats(session, None, day1, day1 + 5 * HOUR_NS, "tenant")
+        session.execute(delete(HourRollup))  # without hour rows, whole days still answer
+        session.commit()
+        days = stats(session, None, day1, day1 + 24 * HOUR_NS, "tenant")
+        by_minute = stats(session, None, day1, day1 + 24 * HOUR_NS, "minute")
+    assert sum(r.count for r in hours) == in_hours > 0
+    assert sum(r.count for r in days) == in_day > in_hours
+    assert by_minute == []  # minute grouping reads minute rows only

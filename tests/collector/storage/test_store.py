@@ -13,7 +13,14 @@ from sqlalchemy import func, select, text
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import StorageConfig, Store, WriteResult
-from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace, UserRollup
+from glassline.collector.storage.models import (
+    DayRollup,
+    HourRollup,
+    Rollup,
+    Span,
+    Trace,
+    UserRollup,
+)
 from glassline.collector.storage.sketch import merge_encoded
 from glassline.collector.storage.testing import llm_trace
 
@@ -92,6 +99,7 @@ def test_a_batch_exported_twice_is_stored_and_counted_once(store: Store) -> None
     assert table_count(store, Trace) == 20
     assert_rollups_match_spans(store)
     assert_rollups_match_spans(store, HourRollup)
+    assert_rollups_match_spans(store, DayRollup)
 
 
 def test_duplicates_inside_one_batch_are_counted_once(store: Store) -> None:
@@ -154,6 +162,7 @@ def test_concurrent_processes_writing_overlapping_batches_count_each_span_once(
         assert s.scalar(select(func.sum(UserRollup.requests))) == distinct_traces
     assert_rollups_match_spans(store)
     assert_rollups_match_spans(store, HourRollup)
+    assert_rollups_match_spans(store, DayRollup)
 
 
 def test_rollup_rows_hold_per_minute_dimensions_and_sketches(store: Store) -> None:
@@ -232,6 +241,7 @@ def test_purge_deletes_raw_data_past_retention_and_rollups_past_theirs(store_url
         counts = store.purge(now)
         assert counts["spans"] == 24 and counts["traces"] == 6
         assert counts["rollups"] > 0 and counts["rollups_hourly"] > 0
+        assert counts["rollups_daily"] > 0
         assert counts["user_rollups"] == 3
         with store.session() as s:
             kept = s.scalars(select(Trace.trace_id).order_by(Trace.trace_id)).all()

@@ -163,8 +163,8 @@ class Rollup(_RollupColumns, Base):
 class HourRollup(_RollupColumns, Base):
     """The same aggregates per hour, written in the same transaction as ``rollups``.
 
-    Long ranges (a day, a month) read these so a stats query merges a few hundred sketches
-    instead of tens of thousands; ``hour`` is Unix seconds at the start of the hour.
+    Long ranges read these (and ``rollups_daily``) so a stats query merges a few hundred
+    sketches instead of tens of thousands; ``hour`` is Unix seconds at the start of the hour.
     """
 
     __tablename__ = "rollups_hourly"
@@ -175,6 +175,20 @@ class HourRollup(_RollupColumns, Base):
     __table_args__ = (
         Index(None, "hour", "tenant", "kind", "stage", "model", "route", unique=True),
         Index(None, "tenant", "hour"),
+    )
+
+
+class DayRollup(_RollupColumns, Base):
+    """The same aggregates per UTC day, so month-long stats merge a few hundred sketches."""
+
+    __tablename__ = "rollups_daily"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    day: Mapped[int] = mapped_column(BigInteger)  # Unix seconds at 00:00 UTC
+
+    __table_args__ = (
+        Index(None, "day", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index(None, "tenant", "day"),
     )
 
 

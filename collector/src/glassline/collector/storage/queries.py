@@ -2,7 +2,7 @@
 
 Every function takes a SQLAlchemy ``Session`` and a ``tenant`` (``None`` means an admin
 reading all tenants). Aggregates come from the rollup tables only, never from scanning
-spans; long ranges read the hourly rollups with minute rows at the edges.
+spans; long ranges read daily rows, with hourly and then minute rows at the edges.
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ from sqlalchemy import Select, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from glassline.collector.storage import sketch
-from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace, UserRollup
+from glassline.collector.storage.models import (
+    DayRollup,
+    HourRollup,
+    Rollup,
+    Span,
+    Trace,
+    UserRollup,
+)
 
 __all__ = [
     "GROUP_BYS",
@@ -196,25 +203,37 @@ def get_trace(session: Session, tenant: str | None, trace_id: str) -> TraceDetai
     return TraceDetail(trace=_summary(row), spans=[dict(s) for s in spans])
 
 
-def _segments(start_ns: int, end_ns: int, hourly: bool) -> Iterator[tuple[Any, int, int]]:
-    """(table, lo_s, hi_s) pieces covering the range: whole hours from ``rollups_hourly``
-    (when allowed), minutes at the edges. Bounds widen to whole minutes (rollup resolution).
-    """
+# Rollup tables from finest to coarsest: (bucket seconds, table, bucket column name).
+_LEVELS = ((60, Rollup, "minute"), (3600, HourRollup, "hour"), (86_400, DayRollup, "day"))
+
+
+def _split(lo: int, hi: int, levels: Sequence[Any]) -> Iterator[tuple[Any, str, int, int]]:
+    """(table, bucket column, lo_s, hi_s) pieces covering [lo, hi): the coarsest table for
+    the whole buckets in the middle, finer tables for the edges."""
+    size, table, column = levels[-1]
+    if len(levels) > 1:
+        c_lo, c_hi = -(-lo // size) * size, hi // size * size
+        if c_lo >= c_hi:
+            yield from _split(lo, hi, levels[:-1])
+            return
+        if lo < c_lo:
+            yield from _split(lo, c_lo, levels[:-1])
+        yield table, column, c_lo, c_hi
+        if c_hi < hi:
+            yield from _split(c_hi, hi, levels[:-1])
+        return
+    yield table, column, lo, hi
+
+
+def _segments(
+    start_ns: int, end_ns: int, finest_group_s: int
+) -> Iterator[tuple[Any, str, int, int]]:
+    """Pieces of the range, never coarser than the time grouping. Bounds widen to whole
+    minutes (the rollups' resolution)."""
     lo = start_ns // _NS // 60 * 60
     hi = -(-end_ns // (60 * _NS)) * 60
-    h_lo, h_hi = -(-lo // 3600) * 3600, hi // 3600 * 3600
-    if not hourly or h_lo >= h_hi:
-        yield Rollup, lo, hi
-        return
-    if lo < h_lo:
-        yield Rollup, lo, h_lo
-    yield HourRollup, h_lo, h_hi
-    if h_hi < hi:
-        yield Rollup, h_hi, hi
-
-
-def _bucket_column(table: Any) -> Any:
-    return table.minute if table is Rollup else table.hour
+    levels = [level for level in _LEVELS if level[0] <= finest_group_s]
+    return _split(lo, hi, levels)
 
 
 def stats(
@@ -241,8 +260,8 @@ def stats(
         return _user_stats(session, tenant, start_ns, end_ns)
     groups: dict[str | int, StatsRow] = {}
     bucket_s = _TIME_BUCKETS.get(group_by)
-    for table, lo, hi in _segments(start_ns, end_ns, hourly=group_by != "minute"):
-        bucket = _bucket_column(table)
+    for table, column, lo, hi in _segments(start_ns, end_ns, bucket_s or 86_400):
+        bucket = getattr(table, column)
         dim = bucket if bucket_s else getattr(table, group_by)
         q = select(
             dim,

@@ -88,7 +88,7 @@ class RollupDelta:
 
 
 def rollup_deltas(spans: Iterable[SpanRecord], bucket_s: int = 60) -> dict[RollupKey, RollupDelta]:
-    """Group spans into rollup rows of ``bucket_s`` seconds (60: minute, 3600: hour)."""
+    """Group spans into rollup rows of ``bucket_s`` seconds (60, 3600 or 86400)."""
     deltas: dict[RollupKey, RollupDelta] = {}
     for span in spans:
         key = (

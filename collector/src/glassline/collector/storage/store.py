@@ -22,7 +22,15 @@ from glassline.collector.storage import migrate
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.engine import WRITE, make_engine
-from glassline.collector.storage.models import HourRollup, Lease, Rollup, Span, Trace, UserRollup
+from glassline.collector.storage.models import (
+    DayRollup,
+    HourRollup,
+    Lease,
+    Rollup,
+    Span,
+    Trace,
+    UserRollup,
+)
 from glassline.collector.storage.writer import WriteResult, write_batch
 
 __all__ = ["Store", "WriteResult"]
@@ -100,6 +108,7 @@ class Store:
             "traces": delete(Trace).where(Trace.start_ns < raw_cutoff),
             "rollups": delete(Rollup).where(Rollup.minute < rollup_cutoff_s),
             "rollups_hourly": delete(HourRollup).where(HourRollup.hour < rollup_cutoff_s),
+            "rollups_daily": delete(DayRollup).where(DayRollup.day < rollup_cutoff_s),
             "user_rollups": delete(UserRollup).where(UserRollup.minute < rollup_cutoff_s),
         }
         counts: dict[str, int] = {}

@@ -16,7 +16,14 @@ from sqlalchemy import Connection
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import rollup, summary
 from glassline.collector.storage._merge import dialect_insert, merge_rows
-from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace, UserRollup
+from glassline.collector.storage.models import (
+    DayRollup,
+    HourRollup,
+    Rollup,
+    Span,
+    Trace,
+    UserRollup,
+)
 
 __all__ = ["WriteResult", "add_to_rollups", "span_row", "write_batch"]
 
@@ -94,7 +101,7 @@ def add_to_rollups(
     spans: Sequence[SpanRecord],
     trace_users: Mapping[tuple[str, str], str | None],
 ) -> None:
-    """Count ``spans`` in the minute, hour and user rollups (inside the caller's transaction).
+    """Count ``spans`` in the minute, hour, day and user rollups (inside the caller's transaction).
 
     The caller guarantees each span is counted once (``write_batch`` passes only the spans
     it inserted). ``trace_users`` gives each trace's user for spans that carry none.
@@ -102,6 +109,7 @@ def add_to_rollups(
     for table, column, bucket_s in (
         (Rollup.__table__, "minute", 60),
         (HourRollup.__table__, "hour", 3600),
+        (DayRollup.__table__, "day", 86_400),
     ):
         merge_rows(
             conn,

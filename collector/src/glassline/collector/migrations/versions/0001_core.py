@@ -1,4 +1,4 @@
-"""core schema: spans, traces, rollups, user rollups, leases
+"""core schema: spans, traces, minute/hour/day rollups, user rollups, leases
 
 Revision ID: 0001_core
 Revises: (none)
@@ -92,6 +92,41 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_rollups_hourly_tenant_hour"), "rollups_hourly", ["tenant", "hour"], unique=False
+    )
+    op.create_table(
+        "rollups_daily",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("day", sa.BigInteger(), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("stage", sa.String(length=256), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=False),
+        sa.Column("route", sa.String(length=256), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cost_usd", sa.Float(), nullable=False),
+        sa.Column("cache_hits", sa.Integer(), nullable=False),
+        sa.Column("cache_lookups", sa.Integer(), nullable=False),
+        sa.Column("retries", sa.Integer(), nullable=False),
+        sa.Column("fallbacks", sa.Integer(), nullable=False),
+        sa.Column("duration_sum_ms", sa.Float(), nullable=False),
+        sa.Column("latency_sketch", sa.LargeBinary(), nullable=False),
+        sa.Column("ttft_sketch", sa.LargeBinary(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollups_daily")),
+    )
+    op.create_index(
+        op.f("ix_rollups_daily_day_tenant_kind_stage_model_route"),
+        "rollups_daily",
+        ["day", "tenant", "kind", "stage", "model", "route"],
+        unique=True,
+    )
+    op.create_index(
+        op.f("ix_rollups_daily_tenant_day"), "rollups_daily", ["tenant", "day"], unique=False
     )
     op.create_table(
         "spans",
@@ -227,6 +262,11 @@ def downgrade() -> None:
         op.f("ix_rollups_hourly_hour_tenant_kind_stage_model_route"), table_name="rollups_hourly"
     )
     op.drop_table("rollups_hourly")
+    op.drop_index(op.f("ix_rollups_daily_tenant_day"), table_name="rollups_daily")
+    op.drop_index(
+        op.f("ix_rollups_daily_day_tenant_kind_stage_model_route"), table_name="rollups_daily"
+    )
+    op.drop_table("rollups_daily")
     op.drop_index(op.f("ix_rollups_tenant_minute"), table_name="rollups")
     op.drop_index(op.f("ix_rollups_minute_tenant_kind_stage_model_route"), table_name="rollups")
     op.drop_table("rollups")
