@@ -45,8 +45,11 @@ def engine(any_store: Store, receiver: Receiver) -> Iterator[AlertEngine]:
     e.close()
 
 
-def expected_alert(state: str, *, value: float | None, repeat: bool, ends: str | None) -> dict:
-    start, end = int((T0 - timedelta(hours=1)).timestamp()), int(T0.timestamp())
+def expected_alert(
+    state: str, *, value: float | None, repeat: bool, ends: str | None, at: int = 0
+) -> dict:
+    """``at``: minutes after T0 the alert was evaluated (the link's range ends there)."""
+    end = int((T0 + timedelta(minutes=at)).timestamp())
     return {
         "rule": "hourly-spend",
         "kind": "budget",
@@ -60,7 +63,7 @@ def expected_alert(state: str, *, value: float | None, repeat: bool, ends: str |
         "ends_at": ends,
         "repeat": repeat,
         "link": "http://dash.local/alerts?tenant=acme&rule=hourly-spend"
-        + (f"&from={start}&to={end}" if state == "firing" else ""),
+        + (f"&range=1h&end={end}" if state == "firing" else ""),
     }
 
 
@@ -96,15 +99,7 @@ def test_budget_breach_fires_once_repeats_and_resolves_with_exact_payloads(
 
     engine.evaluate_once(T0 + timedelta(minutes=31))
     repeat = receiver.wait_for(2)[1]
-    repeated = expected_alert("firing", value=12.0, repeat=True, ends=None)
-    repeated["link"] = (
-        repeated["link"]
-        .replace(
-            f"from={int((T0 - timedelta(hours=1)).timestamp())}",
-            f"from={int((T0 - timedelta(minutes=29)).timestamp())}",
-        )
-        .replace(f"to={int(T0.timestamp())}", f"to={int((T0 + timedelta(minutes=31)).timestamp())}")
-    )
+    repeated = expected_alert("firing", value=12.0, repeat=True, ends=None, at=31)
     assert repeat == body("firing", repeated)
 
     # The spans were at T0-10m: a 1h window starting after that minute no longer holds them.

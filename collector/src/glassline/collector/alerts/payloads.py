@@ -58,14 +58,23 @@ def group_notices(config: AlertsConfig, notices: Iterable[Notice]) -> list[Group
     return [Group(name, dict(key), tuple(items)) for (name, key), items in buckets.items()]
 
 
+# The dashboard's time-range presets (``glassline.dashboard.window.RANGES``), shortest first.
+_DASHBOARD_RANGES = (("1h", 3600), ("6h", 21600), ("24h", 86400), ("7d", 604800), ("30d", 2592000))
+
+
 def dashboard_link(base: str | None, notice: Notice) -> str | None:
-    """The dashboard's alerts page filtered to the breach (tenant, rule, keys, window)."""
+    """The dashboard's alerts page on the breach: tenant, rule, keys, and a range ending at it.
+
+    ``range`` is the shortest dashboard preset covering the evaluated window and ``end`` its
+    end (Unix seconds), the parameters the dashboard's pages read.
+    """
     if not base:
         return None
     query: dict[str, Any] = {"tenant": notice.tenant, "rule": notice.rule.name, **notice.dims}
     if notice.window is not None:
-        query["from"] = notice.window.start
-        query["to"] = notice.window.end
+        length = notice.window.end - notice.window.start
+        query["range"] = next((n for n, s in _DASHBOARD_RANGES if length <= s), "30d")
+        query["end"] = notice.window.end
     return f"{base.rstrip('/')}/alerts?{urlencode(query)}"
 
 
