@@ -8,8 +8,9 @@ what the app would do with a provider response (return an OpenAI-shaped chat com
 yield chat chunks), so the figure includes extraction, cost and content capture. The
 baseline is a hand-written ``tracer.start_as_current_span`` that sets the SAME final
 attributes (copied from one decorated call) around the same body, on the same
-TracerProvider, whose only processor exports to a no-op exporter. Best of 5 rounds,
-alternating the two, so machine noise hits both. Target: ratio <= 1.25.
+TracerProvider, whose only processor exports to a no-op exporter. The calls are split in
+short rounds alternating the two; each figure is the best round, which filters out load
+spikes from other processes on a shared machine. Target: ratio <= 1.25.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
-from glassline.instrumentation import llm
+from glassline.instrumentation import _settings, llm, stage
 from glassline.instrumentation._processors import switchboard
 
 MODEL = "gpt-4o-mini"
@@ -103,35 +104,42 @@ def ours_stream(*, model: str, messages: list[dict[str, str]]) -> Iterator[dict[
     yield from _chunks()
 
 
-def _bare(name: str, attributes: dict[str, Any]) -> tuple[Callable[..., Any], ...]:
+@stage("retrieve")
+def ours_stage(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    return _body()
+
+
+def _bare(name: str, attributes: dict[str, Any], kind: SpanKind) -> tuple[Callable[..., Any], ...]:
     tracer = trace.get_tracer("bench.bare")
 
     def bare_sync(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
-        with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes):
             return _body()
 
     async def bare_async(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
-        with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes):
             return _body()
 
     def bare_stream(*, model: str, messages: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-        with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes):
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes):
             yield from _chunks()
 
     return bare_sync, bare_async, bare_stream
 
 
-def _attributes_of(keep: _Keep, call: Callable[[], Any]) -> dict[str, Any]:
+def _last_span(keep: _Keep, call: Callable[[], Any]) -> ReadableSpan:
     call()
     assert keep.last is not None
-    return dict(keep.last.attributes or {})
+    return keep.last
 
 
-def _time_sync(fn: Callable[..., Any], n: int, stream: bool) -> float:
+def _time(fn: Callable[..., Any], n: int, shape: str) -> float:
+    if shape == "async":
+        return _time_async(fn, n)
     start = time.perf_counter()
     for _ in range(n):
         result = fn(model=MODEL, messages=MESSAGES)
-        if stream:
+        if shape == "stream":
             for _chunk in result:
                 pass
     return (time.perf_counter() - start) / n * 1e6
@@ -147,42 +155,55 @@ def _time_async(fn: Callable[..., Any], n: int) -> float:
     return asyncio.run(run())
 
 
-def _best(measure: Callable[[], float], rounds: int) -> float:
-    return min(measure() for _ in range(rounds))
+def _one_call(fn: Callable[..., Any], shape: str) -> Callable[[], Any]:
+    if shape == "async":
+        return lambda: asyncio.run(fn(model=MODEL, messages=MESSAGES))
+    if shape == "stream":
+        return lambda: list(fn(model=MODEL, messages=MESSAGES))
+    return lambda: fn(model=MODEL, messages=MESSAGES)
+
+
+ROWS: list[tuple[str, Callable[..., Any], str, bool]] = [
+    # label, decorated function, shape, capture_content
+    ("@stage (lifecycle only)", ours_stage, "sync", True),
+    ("@llm sync", ours_sync, "sync", True),
+    ("@llm sync, no content", ours_sync, "sync", False),
+    ("@llm async", ours_async, "async", True),
+    ("@llm stream, 20 chunks", ours_stream, "stream", True),
+]
+
+
+def _measure(
+    keep: _Keep, row: tuple[str, Callable[..., Any], str, bool], n: int, rounds: int
+) -> tuple[float, float, int]:
+    _label, ours, shape, capture = row
+    _settings.replace(_settings.Settings(capture_content=capture))
+    span = _last_span(keep, _one_call(ours, shape))
+    attributes = dict(span.attributes or {})
+    bare = dict(
+        zip(("sync", "async", "stream"), _bare(span.name, attributes, span.kind), strict=True)
+    )[shape]
+    bare_times, our_times = [], []
+    per_round = max(1, n // rounds)
+    for _ in range(rounds):  # alternate short rounds; the minimum filters out load spikes
+        bare_times.append(_time(bare, per_round, shape))
+        our_times.append(_time(ours, per_round, shape))
+    return min(bare_times), min(our_times), len(attributes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls per measurement")
     parser.add_argument("--quick", action="store_true", help="2,000 calls per measurement")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=40, help="rounds the calls are split in")
     args = parser.parse_args(argv)
     n = 2_000 if args.quick else args.calls
     keep = _setup()
-    sync_attrs = _attributes_of(keep, lambda: ours_sync(model=MODEL, messages=MESSAGES))
-    stream_attrs = _attributes_of(keep, lambda: list(ours_stream(model=MODEL, messages=MESSAGES)))
-    bare_sync, bare_async, _ = _bare(f"chat {MODEL}", sync_attrs)
-    _, _, bare_stream = _bare(f"chat {MODEL}", stream_attrs)
-    rows = [
-        ("sync", lambda: _time_sync(bare_sync, n, False), lambda: _time_sync(ours_sync, n, False)),
-        ("async", lambda: _time_async(bare_async, n), lambda: _time_async(ours_async, n)),
-        (
-            "stream (20 chunks)",
-            lambda: _time_sync(bare_stream, n, True),
-            lambda: _time_sync(ours_stream, n, True),
-        ),
-    ]
-    print(
-        f"{n} calls per measurement, best of {args.rounds} rounds; {len(sync_attrs)} attributes per span"
-    )
-    print(f"{'call':<20}{'bare span µs':>14}{'@llm µs':>10}{'ratio':>8}")
-    for label, bare, ours in rows:
-        results: dict[str, list[float]] = {"bare": [], "ours": []}
-        for _ in range(args.rounds):  # alternate, so drift in machine load hits both
-            results["bare"].append(bare())
-            results["ours"].append(ours())
-        b, o = min(results["bare"]), min(results["ours"])
-        print(f"{label:<20}{b:>14.1f}{o:>10.1f}{o / b:>7.2f}x")
+    print(f"{n} calls per row in {args.rounds} alternating rounds; µs per call of the best round")
+    print(f"{'call':<26}{'attrs':>6}{'bare span µs':>14}{'decorated µs':>14}{'ratio':>8}")
+    for row in ROWS:
+        bare, ours, count = _measure(keep, row, n, args.rounds)
+        print(f"{row[0]:<26}{count:>6}{bare:>14.1f}{ours:>14.1f}{ours / bare:>7.2f}x")
     print("target: ratio <= 1.25x")
 
 

@@ -9,7 +9,7 @@ content never leaves the process when a redactor is set. A redactor that fails y
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _safe
@@ -102,16 +102,30 @@ def output_messages(
     return [message]
 
 
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
+_ANY = json.JSONEncoder(default=str, ensure_ascii=False)
+# Messages are built here from strings, so they cannot be cyclic: no circular check, and one
+# C encoder made once (JSONEncoder.encode builds a new one on every call).
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_own: Callable[[Any, int], Any] | None = (
+    _C_ENCODER(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+    if _C_ENCODER is not None
+    else None
+)
+
+
+def _encode_own(value: Any) -> str:
+    if _own is not None:
+        return "".join(_own(value, 0))
+    return _ANY.encode(value)
 
 
 def _dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return _ANY.encode(value)
 
 
 def put_json(out: dict[str, Any], key: str, value: Any, clean: Texts) -> None:
     """Add ``value`` as JSON to ``out``, with the truncation marker when texts were cut."""
-    out[key] = _dumps(value)
+    out[key] = _encode_own(value)
     if clean.truncated:
         out[attrs.TRUNCATED_PREFIX + key] = clean.original
 

@@ -3,7 +3,7 @@
 Shapes understood: OpenAI chat completions and Responses API objects (and their stream
 chunks/events), Anthropic messages (and stream events), LiteLLM ``ModelResponse`` (OpenAI
 shape), and plain dicts with the same keys or a ``usage`` mapping. Objects and dicts are read
-alike through :func:`get`. Unknown shapes leave fields unset; they never raise on purpose
+alike through :func:`view` (a dict-speed reader). Unknown shapes leave fields unset; they never raise on purpose
 (callers still guard, since a user's object may raise from a property).
 """
 
@@ -14,22 +14,58 @@ from typing import Any
 
 from glassline.instrumentation import attributes as attrs
 
-__all__ = ["ResponseInfo", "StreamAccumulator", "extract_response", "get"]
+__all__ = ["ResponseInfo", "StreamAccumulator", "extract_response", "get", "view"]
 
 
 def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; None when absent."""
+    if type(obj) is dict:  # fast path: the common case, before the slow ABC check below
+        return obj.get(key)
     if obj is None:
         return None
-    if isinstance(obj, dict):  # fast path: isinstance(dict) is a C check, Mapping is an ABC
-        return obj.get(key)
     if isinstance(obj, Mapping):
         return obj.get(key)
     return getattr(obj, key, None)
 
 
+class _AttrView:
+    """``.get`` over an object's attributes (properties, slots)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, key: str) -> Any:
+        return getattr(self.obj, key, None)
+
+
+_EMPTY: dict[str, Any] = {}
+_NO = object()
+
+
+def view(obj: Any) -> Mapping[str, Any] | _AttrView:
+    """A reader with ``.get(key)`` for dicts, mappings, pydantic models and other objects.
+
+    Pydantic models (every OpenAI/Anthropic/LiteLLM response type) keep their fields in
+    ``__dict__`` (extras in ``__pydantic_extra__``), read here at dict speed.
+    """
+    if type(obj) is dict:
+        return obj
+    if obj is None:
+        return _EMPTY
+    if isinstance(obj, Mapping):
+        return obj
+    extra = getattr(obj, "__pydantic_extra__", _NO)
+    if extra is not _NO:
+        fields = getattr(obj, "__dict__", None)
+        if type(fields) is dict:
+            return {**fields, **extra} if isinstance(extra, dict) and extra else fields
+    return _AttrView(obj)
+
+
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if type(value) is int else None  # exact type: bool is not a count
 
 
 class ResponseInfo:
@@ -63,20 +99,22 @@ class ResponseInfo:
     def attributes(self) -> dict[str, Any]:
         """The span attributes for the fields that are known."""
         out: dict[str, Any] = {}
-        pairs = (
-            (attrs.GEN_AI_RESPONSE_MODEL, self.model),
-            (attrs.GEN_AI_RESPONSE_ID, self.response_id),
-            (attrs.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
-            (attrs.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
-            (attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read),
-            (attrs.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_creation),
-            (attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning),
-        )
-        for key, value in pairs:
-            if value is not None:
-                out[key] = value
+        if self.model is not None:
+            out[attrs.GEN_AI_RESPONSE_MODEL] = self.model
+        if self.response_id is not None:
+            out[attrs.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.input_tokens is not None:
+            out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cache_read is not None:
+            out[attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
+        if self.cache_creation is not None:
+            out[attrs.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation
+        if self.reasoning is not None:
+            out[attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning
         if self.finish_reasons:
-            out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = list(self.finish_reasons)
+            out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
         return out
 
     def read_usage(self, usage: Any, exclusive_input: bool = False) -> None:
@@ -87,61 +125,74 @@ class ResponseInfo:
         """
         if usage is None:
             return
-        prompt = _int(get(usage, "prompt_tokens"))
-        inp = prompt if prompt is not None else _int(get(usage, "input_tokens"))
-        out = _int(get(usage, "completion_tokens"))
-        out = out if out is not None else _int(get(usage, "output_tokens"))
-        in_details = get(usage, "prompt_tokens_details") or get(usage, "input_tokens_details")
-        out_details = get(usage, "completion_tokens_details") or get(usage, "output_tokens_details")
-        read = _int(get(usage, "cache_read_input_tokens"))
-        read = read if read is not None else _int(get(in_details, "cached_tokens"))
-        creation = _int(get(usage, "cache_creation_input_tokens"))
+        u = view(usage)
+        prompt = _int(u.get("prompt_tokens"))
+        inp: int | None = prompt
+        if prompt is not None:  # chat completions and LiteLLM
+            out = _int(u.get("completion_tokens"))
+            in_d = view(u.get("prompt_tokens_details"))
+            out_d = view(u.get("completion_tokens_details"))
+        else:  # Responses API and Anthropic
+            inp, out = _int(u.get("input_tokens")), _int(u.get("output_tokens"))
+            in_d = view(u.get("input_tokens_details"))
+            out_d = view(u.get("output_tokens_details"))
+        read = _int(u.get("cache_read_input_tokens"))
+        if read is None:
+            read = _int(in_d.get("cached_tokens"))
+        creation = _int(u.get("cache_creation_input_tokens"))
         if creation is None:
-            creation = _int(get(in_details, "cache_creation_tokens"))
+            creation = _int(in_d.get("cache_creation_tokens"))
         if exclusive_input and prompt is None and inp is not None:
             inp += (read or 0) + (creation or 0)
-        self.input_tokens = inp if inp is not None else self.input_tokens
-        self.output_tokens = out if out is not None else self.output_tokens
-        self.cache_read = read if read is not None else self.cache_read
-        self.cache_creation = creation if creation is not None else self.cache_creation
-        reasoning = _int(get(out_details, "reasoning_tokens"))
-        self.reasoning = reasoning if reasoning is not None else self.reasoning
-
-
-def _is_anthropic_message(value: Any) -> bool:
-    return bool(get(value, "type") == "message")
+        reasoning = _int(out_d.get("reasoning_tokens"))
+        if inp is not None:
+            self.input_tokens = inp
+        if out is not None:
+            self.output_tokens = out
+        if read is not None:
+            self.cache_read = read
+        if creation is not None:
+            self.cache_creation = creation
+        if reasoning is not None:
+            self.reasoning = reasoning
 
 
 def extract_response(value: Any) -> ResponseInfo:
     """Read a complete (non-streamed) response of any understood shape."""
     info = ResponseInfo()
-    if value is None or isinstance(value, str | bytes | int | float | bool):
+    if type(value) is not dict and (
+        value is None or isinstance(value, str | bytes | int | float | bool)
+    ):
         return info
-    model, rid = get(value, "model"), get(value, "id")
+    v = view(value)
+    model, rid = v.get("model"), v.get("id")
     info.model = model if isinstance(model, str) else None
     info.response_id = rid if isinstance(rid, str) else None
-    if _is_anthropic_message(value):
+    if v.get("type") == "message":
         _read_anthropic(info, value)
-    elif get(value, "object") == "response" or get(value, "output") is not None:
+    elif v.get("object") == "response" or v.get("output") is not None:
         _read_responses_api(info, value)
     else:
-        _read_chat(info, value)
+        _read_chat(info, v)
     return info
 
 
-def _read_chat(info: ResponseInfo, value: Any) -> None:
-    choices = get(value, "choices")
+def _read_chat(info: ResponseInfo, v: Mapping[str, Any] | _AttrView) -> None:
+    choices = v.get("choices")
     for choice in choices if isinstance(choices, list) else ():
-        reason = get(choice, "finish_reason")
+        c = view(choice)
+        reason = c.get("finish_reason")
         if isinstance(reason, str):
             info.finish_reasons.append(reason)
-        message = get(choice, "message")
-        content = get(message, "content")
+        message = view(c.get("message"))
+        content = message.get("content")
         if isinstance(content, str):
             info.text.append(content)
-        elif isinstance(get(choice, "text"), str):  # legacy completions
-            info.text.append(get(choice, "text"))
-        for call in get(message, "tool_calls") or ():
+        else:
+            legacy = c.get("text")  # legacy completions
+            if isinstance(legacy, str):
+                info.text.append(legacy)
+        for call in message.get("tool_calls") or ():
             function = get(call, "function")
             info.tool_calls.append(
                 {
@@ -150,7 +201,7 @@ def _read_chat(info: ResponseInfo, value: Any) -> None:
                     "arguments": get(function, "arguments"),
                 }
             )
-    info.read_usage(get(value, "usage"))
+    info.read_usage(v.get("usage"))
 
 
 def _read_responses_api(info: ResponseInfo, value: Any) -> None:
@@ -217,20 +268,20 @@ class StreamAccumulator:
 
     def _add_chat_chunk(self, chunk: Any) -> None:
         info = self.info
-        model, rid = get(chunk, "model"), get(chunk, "id")
-        if isinstance(model, str):
-            info.model = model
-        if isinstance(rid, str):
-            info.response_id = rid
-        for choice in get(chunk, "choices") or ():
-            delta = get(choice, "delta")
-            content = get(delta, "content")
+        if info.model is None:  # every chunk repeats them: read them once
+            model, rid = get(chunk, "model"), get(chunk, "id")
+            info.model = model if isinstance(model, str) else None
+            info.response_id = rid if isinstance(rid, str) else None
+        c = view(chunk)
+        for choice in c.get("choices") or ():
+            ch = view(choice)
+            content = view(ch.get("delta")).get("content")
             if isinstance(content, str):
                 info.text.append(content)
-            reason = get(choice, "finish_reason")
+            reason = ch.get("finish_reason")
             if isinstance(reason, str):
                 info.finish_reasons.append(reason)
-        usage = get(chunk, "usage")
+        usage = c.get("usage")
         if usage is not None:  # sent on the last chunk with stream_options.include_usage
             info.read_usage(usage)
 

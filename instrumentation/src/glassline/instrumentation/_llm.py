@@ -119,6 +119,7 @@ def _put_cost(
 ) -> None:
     if info.input_tokens is None and info.output_tokens is None:
         return
+    # The response names the exact model (a dated snapshot); the request's alias is the fallback.
     for model in (info.model, request_model):
         if not model:
             continue
@@ -134,4 +135,6 @@ def _put_cost(
         if cost is not None:
             out[attrs.COST_USD] = cost
             out[attrs.COST_SOURCE] = "sdk"
+            return
+        if model == request_model:
             return

@@ -95,8 +95,9 @@ def cost_usd(
 
 def _clean_counts(*values: int) -> tuple[int, int, int, int] | None:
     """Validate counts; if cache tokens exceed input, treat input as their sum."""
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
-        return None
+    for v in values:  # a plain loop: this runs on every LLM span
+        if type(v) is not int or v < 0:  # exact type: bool (an int subclass) is not a count
+            return None
     total_in, output, read, creation = values
     # A source that reported input without the cached part: never price tokens negatively.
     total_in = max(total_in, read + creation)
