@@ -66,29 +66,42 @@ def due_digests(
     return out
 
 
-def _compare(
-    conn: Connection, tenant: str, day: date, tz: ZoneInfo, fn: Callable[[int, int], Any]
-) -> dict[str, Any]:
-    out = {}
-    for label, delta in (("day", 0), ("previous_day", 1), ("week_ago", 7)):
-        start, end = _day_bounds(day - timedelta(days=delta), tz)
-        out[label] = fn(start, end)
-    return out
+_PERIODS = (("day", 0), ("previous_day", 1), ("week_ago", 7))  # days before the digest day
 
 
 def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 6) if b else None
 
 
-def build_digest(conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> dict[str, Any]:
-    """The digest body for ``tenant`` and local ``day``."""
-    only = Filters(tenant=[tenant])
+class _TenantDay:
+    """The rollup queries of one tenant's digest day (and the days it is compared with)."""
 
-    def spend_by(dim: str) -> list[dict[str, Any]]:
-        periods = _compare(
-            conn, tenant, day, tz,
-            lambda s, e: {dict(k)[dim]: t.cost_usd for k, t in totals(conn, s, e, only, [dim]).items()},
-        )  # fmt: skip
+    def __init__(self, conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> None:
+        self.conn, self.tenant, self.day, self.tz = conn, tenant, day, tz
+        self.only = Filters(tenant=[tenant])
+        self.start, self.end = _day_bounds(day, tz)
+
+    def compare(self, fn: Callable[[int, int], Any]) -> dict[str, Any]:
+        """``fn(start, end)`` for the day, the previous day and the same day a week before."""
+        return {
+            label: fn(*_day_bounds(self.day - timedelta(days=back), self.tz))
+            for label, back in _PERIODS
+        }
+
+    def llm(self, start: int, end: int) -> Totals:
+        found = totals(self.conn, start, end, self.only, [], ["llm"])
+        return found.get((("tenant", self.tenant),), Totals())
+
+    def every(self, start: int, end: int) -> Totals:
+        found = totals(self.conn, start, end, self.only, [])
+        return found.get((("tenant", self.tenant),), Totals())
+
+    def spend_by(self, dim: str) -> list[dict[str, Any]]:
+        def costs(start: int, end: int) -> dict[str, float]:
+            found = totals(self.conn, start, end, self.only, [dim])
+            return {dict(k)[dim]: t.cost_usd for k, t in found.items()}
+
+        periods = self.compare(costs)
         spenders = {n for p in periods.values() for n, cost in p.items() if cost}
         names = sorted(spenders, key=lambda n: (-periods["day"].get(n, 0.0), n))
         return [
@@ -96,45 +109,45 @@ def build_digest(conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> dict
             for name in names
         ]
 
-    def llm(s: int, e: int) -> Totals:
-        return totals(conn, s, e, only, [], ["llm"]).get((("tenant", tenant),), Totals())
+    def p95_by_stage(self) -> dict[str, float]:
+        found = latency_sketches(self.conn, self.start, self.end, self.only, ["stage"], ["stage"])
+        return {
+            dict(k)["stage"]: round(float(s.get_quantile_value(0.95) or 0.0), 3)
+            for k, s in sorted(found.items())
+            if s.count
+        }
 
-    def every(s: int, e: int) -> Totals:
-        return totals(conn, s, e, only, []).get((("tenant", tenant),), Totals())
+    def rules_fired(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            select(AlertEvent.rule, func.count())
+            .where(AlertEvent.tenant == self.tenant, AlertEvent.to_state == "firing")
+            .where(AlertEvent.at >= self.start, AlertEvent.at < self.end)
+            .group_by(AlertEvent.rule)
+            .order_by(AlertEvent.rule)
+        ).all()
+        return [{"rule": rule, "times": times} for rule, times in rows]
 
-    start, end = _day_bounds(day, tz)
-    stage_sketches = latency_sketches(conn, start, end, only, ["stage"], ["stage"])
-    p95 = {
-        dict(k)["stage"]: round(float(s.get_quantile_value(0.95) or 0.0), 3)
-        for k, s in sorted(stage_sketches.items())
-        if s.count
-    }
-    calls, all_kinds = llm(start, end), every(start, end)
-    fired = conn.execute(
-        select(AlertEvent.rule, func.count())
-        .where(AlertEvent.tenant == tenant, AlertEvent.to_state == "firing")
-        .where(AlertEvent.at >= start, AlertEvent.at < end)
-        .group_by(AlertEvent.rule)
-        .order_by(AlertEvent.rule)
-    ).all()
+
+def build_digest(conn: Connection, tenant: str, day: date, tz: ZoneInfo) -> dict[str, Any]:
+    """The digest body for ``tenant`` and local ``day``."""
+    q = _TenantDay(conn, tenant, day, tz)
+    calls, all_kinds = q.llm(q.start, q.end), q.every(q.start, q.end)
     body: dict[str, Any] = {
         "version": PAYLOAD_VERSION,
         "type": "digest",
         "tenant": tenant,
         "day": day.isoformat(),
         "timezone": tz.key,
-        "spend_usd": _compare(conn, tenant, day, tz, lambda s, e: round(every(s, e).cost_usd, 6)),
-        "spend_by_model": spend_by("model"),
-        "spend_by_stage": spend_by("stage"),
-        "tokens_per_request": _compare(
-            conn, tenant, day, tz, lambda s, e: _ratio(llm(s, e).tokens, llm(s, e).count)
-        ),
+        "spend_usd": q.compare(lambda s, e: round(q.every(s, e).cost_usd, 6)),
+        "spend_by_model": q.spend_by("model"),
+        "spend_by_stage": q.spend_by("stage"),
+        "tokens_per_request": q.compare(lambda s, e: _ratio(q.llm(s, e).tokens, q.llm(s, e).count)),
         "requests": calls.count,
-        "p95_ms_by_stage": p95,
+        "p95_ms_by_stage": q.p95_by_stage(),
         "cache_hit_rate": _ratio(all_kinds.cache_hits, all_kinds.cache_lookups),
         "error_rate": _ratio(calls.errors, calls.count),
         "retry_rate": _ratio(all_kinds.retries, calls.count),
-        "rules_fired": [{"rule": r, "times": n} for r, n in fired],
+        "rules_fired": q.rules_fired(),
     }
     body["text"] = digest_text(body)
     return body

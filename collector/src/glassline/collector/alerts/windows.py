@@ -37,9 +37,10 @@ def budget_window(now: datetime, window: str, timezone: str) -> Span:
     local = now.astimezone(ZoneInfo(timezone))
     if window == "calendar_day":
         start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        end = (start + timedelta(days=1, hours=3)).replace(hour=0)  # DST-safe next midnight
+        # Aware-datetime arithmetic is wall-clock: +1 day is the next local midnight, even
+        # across a DST change; timestamp() then applies that day's offset.
+        end = start + timedelta(days=1)
     else:
         start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        nxt = (start + timedelta(days=32)).replace(day=1)
-        end = nxt
+        end = (start + timedelta(days=32)).replace(day=1)
     return Span(int(start.timestamp()), int(now.timestamp()), int(end.timestamp()))
