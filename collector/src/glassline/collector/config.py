@@ -72,9 +72,11 @@ class ServerConfig(_Model):
     tls: TlsConfig | None = None
 
     @model_validator(mode="after")
-    def _message_fits_inflight(self) -> ServerConfig:
+    def _consistent(self) -> ServerConfig:
         if self.max_message_bytes > self.max_inflight_bytes:
             raise ValueError("max_message_bytes must not exceed max_inflight_bytes")
+        if self.workers > 1 and 0 in (self.grpc_port, self.http_port):
+            raise ValueError("workers > 1 share fixed ports: grpc_port and http_port must not be 0")
         return self
 
 

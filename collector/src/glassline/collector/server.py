@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -216,15 +217,30 @@ def _http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
 def setup_logging(config: CollectorConfig) -> None:
     """Root logging per ``logging``; JSON lines or text. Never logs payload content."""
-    fmt = (
-        '{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
-        '"pid":%(process)d,"message":"%(message)s"}'
-        if config.logging.format == "json"
-        else "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
-    )
-    logging.basicConfig(level=config.logging.level, format=fmt, force=True)
+    handler = logging.StreamHandler()
+    if config.logging.format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+        )
+    logging.basicConfig(level=config.logging.level, handlers=[handler], force=True)
 
 
 def _run_worker(config: CollectorConfig, index: int = 0) -> None:
