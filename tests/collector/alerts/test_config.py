@@ -67,6 +67,8 @@ def rule(**fields: Any) -> dict[str, Any]:
             rule(kind="latency", threshold_ms=1, per="user"),
             "rules[0].per: per-user evaluation exists only for budget",
         ),
+        (rule(kind="cache_hit_rate"), "rules[0]: set below (absolute) and/or drop"),
+        (rule(kind="retry_rate", factor=1), "rules[0].factor: Input should be greater than 1"),
         (rule(kind="absent", bogus=1), "rules[0].bogus: Extra inputs are not permitted"),
         (
             rule(kind="absent", notifiers=["ghost"]),

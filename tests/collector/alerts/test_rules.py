@@ -197,3 +197,34 @@ def test_long_windows_sum_hourly_rollups_and_minute_edges_exactly(store: Store, 
         if day_ago.timestamp() // 60 * 60 <= s.start_ns / 1e9 < now.timestamp()
     ]
     assert rolling["acme"].value == pytest.approx(sum(in_day), abs=1e-9)
+
+
+def test_cache_hit_rate_drop_relative_to_the_day_before(store: Store, span: Span) -> None:
+    day_before = T0 - timedelta(days=1, minutes=3)
+    store.write([span("acme", day_before, kind="other", cache_hit=i < 8) for i in range(10)])
+    store.write(
+        [span("acme", T0 - timedelta(minutes=3), kind="other", cache_hit=i < 5) for i in range(10)]
+    )
+    rule = {"kind": "cache_hit_rate", "drop": 0.25, "min_lookups": 5}
+    got = observe(store, rule)["acme"]
+    # 0.5 now vs 0.8 a day earlier: more than 25% under it (threshold 0.8 * 0.75 = 0.6).
+    assert (got.value, got.threshold, got.breached, got.extra["baseline"]) == (0.5, 0.6, True, 0.8)
+
+
+def test_retry_rate_rise_relative_to_a_week_before(store: Store, span: Span) -> None:
+    week_before = T0 - timedelta(days=7, minutes=3)
+    store.write([span("acme", week_before, retries=1 if i < 1 else 0) for i in range(10)])
+    store.write(
+        [span("acme", T0 - timedelta(minutes=3), retries=1 if i < 3 else 0) for i in range(10)]
+    )
+    rule = {
+        "kind": "retry_rate",
+        "factor": 2,
+        "above": 0.9,
+        "min_requests": 5,
+        "baseline": {"type": "offset", "offset": "1w"},
+    }
+    got = observe(store, rule)["acme"]
+    assert (got.value, got.threshold, got.breached) == (0.3, 0.2, True)  # 2 x 0.1 beats 0.9
+    none_before = observe(store, {"kind": "retry_rate", "factor": 2, "min_requests": 5})
+    assert none_before == {}  # relative only, and no traffic a day earlier: no verdict

@@ -198,20 +198,24 @@ class SpikeRule(_RuleBase):
 
 
 class CacheHitRateRule(_RuleBase):
-    """cache hits / lookups dropping below ``below``."""
+    """cache hits / lookups below ``below``, or ``drop`` (relative) under the baseline's."""
 
     kind: Literal["cache_hit_rate"]
     window: Window = timedelta(minutes=15)
-    below: Fraction
+    below: Fraction | None = None
+    drop: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # 0.3: 30% under the baseline
+    baseline: OffsetBaseline = OffsetBaseline(type="offset")
     min_lookups: Annotated[int, Field(ge=1)] = 20
 
 
 class RetryRateRule(_RuleBase):
-    """retries / requests rising above ``above``."""
+    """retries / requests above ``above``, or ``factor`` times the baseline's."""
 
     kind: Literal["retry_rate"]
     window: Window = timedelta(minutes=15)
-    above: Annotated[float, Field(ge=0.0)]
+    above: Annotated[float, Field(ge=0.0)] | None = None
+    factor: Annotated[float, Field(gt=1.0)] | None = None
+    baseline: OffsetBaseline = OffsetBaseline(type="offset")
     min_requests: Annotated[int, Field(ge=1)] = 20
 
 
@@ -373,6 +377,10 @@ def _dimension_errors(rule: Any, where: str) -> list[str]:
         for dim in ("stage", "model", "route", "span_kind"):
             if dim in rule.per or getattr(rule.filters, dim) is not None:
                 errors.append(f"{where}.per: {dim} cannot be combined with user")
+    if rule.kind == "cache_hit_rate" and rule.below is None and rule.drop is None:
+        errors.append(f"{where}: set below (absolute) and/or drop (relative to the baseline)")
+    if rule.kind == "retry_rate" and rule.above is None and rule.factor is None:
+        errors.append(f"{where}: set above (absolute) and/or factor (relative to the baseline)")
     if rule.kind == "budget" and rule.warn_usd is not None and rule.warn_usd >= rule.limit_usd:
         errors.append(f"{where}.warn_usd: must be below limit_usd ({rule.limit_usd})")
     return errors

@@ -141,32 +141,49 @@ def _error_rate(rule: cfg.ErrorRateRule, conn: Connection, now: datetime) -> lis
     return out
 
 
-def _cache_hit_rate(
-    rule: cfg.CacheHitRateRule, conn: Connection, now: datetime
-) -> list[Observation]:
-    span = rolling(now, rule.window)
-    found = totals(conn, span.start, span.end, rule.filters, rule.per, default_span_kinds(rule))
-    out = []
-    for key, t in found.items():
-        if t.cache_lookups >= rule.min_lookups:
-            ratio = round(t.cache_hits / t.cache_lookups, 6)
-            out.append(_compare(key, ratio, rule.below, rule, span, above=False))
-    return out
-
-
-def _retry_rate(rule: cfg.RetryRateRule, conn: Connection, now: datetime) -> list[Observation]:
+def _rates(rule: Any, conn: Connection, w: Span) -> dict[Key, tuple[float, int]]:
+    """(rate, denominator) per key with enough data: cache hits / lookups or retries / calls."""
+    kinds = default_span_kinds(rule)
+    found = totals(conn, w.start, w.end, rule.filters, rule.per, kinds)
+    if rule.kind == "cache_hit_rate":
+        return {
+            k: (t.cache_hits / t.cache_lookups, t.cache_lookups)
+            for k, t in found.items()
+            if t.cache_lookups >= rule.min_lookups
+        }
     # Retries are counted on the span that wrapped the attempts, whatever its kind, so the
-    # numerator reads every kind while requests are the LLM calls.
-    span = rolling(now, rule.window)
-    requests = totals(conn, span.start, span.end, rule.filters, rule.per, default_span_kinds(rule))
+    # numerator reads every kind while the requests are the LLM calls.
     every = rule.filters.model_copy(update={"span_kind": None})
-    retries = totals(conn, span.start, span.end, every, rule.per, None)
+    retries = totals(conn, w.start, w.end, every, rule.per, None)
+    return {
+        k: (retries.get(k, Totals()).retries / t.count, t.count)
+        for k, t in found.items()
+        if t.count >= rule.min_requests
+    }
+
+
+def _rate_rule(rule: Any, conn: Connection, now: datetime) -> list[Observation]:
+    """cache_hit_rate (fires below) and retry_rate (fires above), absolute and/or relative."""
+    span = rolling(now, rule.window)
+    current = _rates(rule, conn, span)
+    relative = rule.drop if rule.kind == "cache_hit_rate" else rule.factor
+    baseline = (
+        _rates(rule, conn, rolling(now, rule.window, rule.baseline.offset)) if relative else {}
+    )
+    above = rule.kind == "retry_rate"
+    absolute = rule.above if above else rule.below
     out = []
-    for key, t in requests.items():
-        if t.count < rule.min_requests:
-            continue
-        ratio = round(retries.get(key, Totals()).retries / t.count, 6)
-        out.append(_compare(key, ratio, rule.above, rule, span, above=True, count=t.count))
+    for key, (rate, _) in current.items():
+        candidates = [] if absolute is None else [absolute]
+        base = baseline.get(key)
+        if base is not None and relative is not None:
+            candidates.append(base[0] * relative if above else base[0] * (1 - relative))
+        if not candidates:
+            continue  # only a relative threshold and no baseline data for this key
+        # Either condition fires: the lowest "above" / the highest "below" threshold.
+        threshold = round(min(candidates) if above else max(candidates), 6)
+        extra = {"baseline": round(base[0], 6)} if base is not None else {}
+        out.append(_compare(key, round(rate, 6), threshold, rule, span, above=above, **extra))
     return out
 
 
@@ -254,8 +271,8 @@ _EVALUATORS: dict[str, Callable[[Any, Connection, datetime], list[Observation]]]
     "budget": _budget,
     "latency": _latency,
     "error_rate": _error_rate,
-    "cache_hit_rate": _cache_hit_rate,
-    "retry_rate": _retry_rate,
+    "cache_hit_rate": _rate_rule,
+    "retry_rate": _rate_rule,
     "spike": _spike,
     "absent": _absent,
 }
