@@ -11,10 +11,11 @@ from glassline.collector.config import load_config
 from glassline.collector.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+ENV = {"GLASSLINE_API_KEYS": "acme=test-key-123456"}  # a collector needs at least one key
 
 
 def test_defaults_are_the_otlp_ports() -> None:
-    config = load_config({}, environ={})
+    config = load_config({}, environ=ENV)
     assert (config.server.grpc_port, config.server.http_port) == (4317, 4318)
 
 
@@ -47,7 +48,7 @@ def test_defaults_are_the_otlp_ports() -> None:
 )  # fmt: skip
 def test_bad_config_is_reported_with_its_path(config: dict[str, Any], expected: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config(config, environ={})
+        load_config(config, environ=ENV)
     assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
 
 
@@ -57,7 +58,7 @@ def test_all_errors_are_reported_at_once() -> None:
         "limits": {"max_attributes_per_span": 0},
     }
     with pytest.raises(ConfigError) as caught:
-        load_config(bad, environ={})
+        load_config(bad, environ=ENV)
     paths = {p.split(":")[0] for p in caught.value.problems}
     assert paths == {"server.grpc_port", "server.http_port", "limits.max_attributes_per_span"}
 
@@ -65,30 +66,30 @@ def test_all_errors_are_reported_at_once() -> None:
 def test_yaml_file_is_loaded(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("server:\n  http_port: 9999\nlimits:\n  max_spans_per_request: 5\n")
-    config = load_config(path, environ={})
+    config = load_config(path, environ=ENV)
     assert config.server.http_port == 9999
     assert config.limits.max_spans_per_request == 5
 
 
 def test_unreadable_or_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
-        load_config(tmp_path / "missing.yaml", environ={})
+        load_config(tmp_path / "missing.yaml", environ=ENV)
     bad = tmp_path / "bad.yaml"
     bad.write_text("server: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_config(bad, environ={})
+        load_config(bad, environ=ENV)
 
 
 def test_environment_overrides_nested_settings() -> None:
     env = {"GLASSLINE__SERVER__HTTP_PORT": "8080", "GLASSLINE__LOGGING__LEVEL": "DEBUG"}
-    config = load_config({"server": {"http_port": 1}}, environ=env)
+    config = load_config({"server": {"http_port": 1}}, environ={**ENV, **env})
     assert config.server.http_port == 8080
     assert config.logging.level == "DEBUG"
 
 
 def test_bad_environment_override_names_its_path() -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config({}, environ={"GLASSLINE__SERVER__GRPC_PORT": "70000"})
+        load_config({}, environ={**ENV, "GLASSLINE__SERVER__GRPC_PORT": "70000"})
     assert caught.value.problems == [
         "server.grpc_port: Input should be less than 65536 (got 70000)"
     ]
@@ -121,6 +122,21 @@ def test_alert_rule_file_errors_are_reported_with_the_file(tmp_path: Path) -> No
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {name: spend, kind: budget, bogus: 1}\n")
     with pytest.raises(ConfigError) as caught:
-        load_config({"alerts": {"rules_file": str(rules)}}, environ={})
+        load_config({"alerts": {"rules_file": str(rules)}}, environ=ENV)
     assert caught.value.problems
     assert all(p.startswith(f"alerts.rules_file ({rules}): ") for p in caught.value.problems)
+
+
+def test_key_problems_are_reported_with_the_other_sections() -> None:
+    bad = {"server": {"grpc_port": 70000}, "auth": {"tenants": {"acme": ["env:UNSET_VAR"]}}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(bad, environ={})
+    assert caught.value.problems == [
+        "server.grpc_port: Input should be less than 65536 (got 70000)",
+        "auth.tenants.acme[0]: environment variable UNSET_VAR is not set",
+    ]
+
+
+def test_a_config_without_any_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match="no API keys configured"):
+        load_config({}, environ={})

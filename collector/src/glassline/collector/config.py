@@ -198,10 +198,14 @@ def _env_keys(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
         if not sep or not tenant or not key:
             problems.append(f"GLASSLINE_API_KEYS[{i}]: expected tenant=key")
             continue
-        auth.setdefault("tenants", {}).setdefault(tenant, []).append(key)
+        keys = auth.setdefault("tenants", {})
+        keys = keys.setdefault(tenant, []) if isinstance(keys, dict) else None
+        if isinstance(keys, list):  # otherwise the file's value is wrong and reported as such
+            keys.append(key)
     admin = [k.strip() for k in environ.get("GLASSLINE_ADMIN_KEYS", "").split(",") if k.strip()]
-    if admin:
-        auth.setdefault("admin_keys", []).extend(admin)
+    admin_keys = auth.setdefault("admin_keys", [])
+    if admin and isinstance(admin_keys, list):
+        admin_keys.extend(admin)
     return problems
 
 
@@ -232,23 +236,43 @@ def load_config(
     try:
         config = CollectorConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems + format_validation_error(exc)) from None
-    problems += _rules_file_problems(config)
-    if problems:
+        problems += format_validation_error(exc)
+        config = None
+    # Sections that need more than their model (key specs, the rule file) are checked even
+    # when another section failed, so one run reports everything.
+    problems += _keys_problems(data.get("auth"), environ)
+    problems += _rules_file_problems(data.get("alerts"))
+    if problems or config is None:
         raise ConfigError(problems)
     return config
 
 
-def _rules_file_problems(config: CollectorConfig) -> list[str]:
+def _keys_problems(auth: Any, environ: Mapping[str, str]) -> list[str]:
+    from glassline.collector.auth import Keyring
+
+    try:
+        Keyring.from_config(AuthConfig.model_validate(auth or {}), environ)
+    except ValidationError:
+        return []  # already reported with its path
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+def _rules_file_problems(alerts: Any) -> list[str]:
     from glassline.collector.alerts.config import AlertConfigError
     from glassline.collector.alerts.config import load_config as load_rules
 
-    if config.alerts.rules_file is None:
+    try:
+        path = AlertsSection.model_validate(alerts or {}).rules_file
+    except ValidationError:
+        return []  # already reported with its path
+    if path is None:
         return []
     try:
-        load_rules(config.alerts.rules_file)
+        load_rules(path)
     except AlertConfigError as exc:
-        return [f"alerts.rules_file ({config.alerts.rules_file}): {e}" for e in exc.errors]
+        return [f"alerts.rules_file ({path}): {e}" for e in exc.errors]
     return []
 
 
