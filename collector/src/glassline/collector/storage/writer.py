@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import rollup, summary
-from glassline.collector.storage._merge import dialect_insert, merge_rows
+from glassline.collector.storage._merge import dialect_insert, insert_returning, merge_rows
 from glassline.collector.storage.models import (
     DayRollup,
     HourRollup,
@@ -92,7 +92,7 @@ def _insert_spans(conn: Connection, batch: Sequence[SpanRecord]) -> list[SpanRec
         .on_conflict_do_nothing(index_elements=list(_SPAN_KEY))
         .returning(table.c.tenant, table.c.trace_id, table.c.span_id)
     )
-    inserted = {tuple(r) for r in conn.execute(stmt, [span_row(unique[k]) for k in keys])}
+    inserted = set(insert_returning(conn, stmt, [span_row(unique[k]) for k in keys]))
     return [unique[k] for k in keys if k in inserted]
 
 
