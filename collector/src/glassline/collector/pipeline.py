@@ -12,10 +12,10 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from glassline.collector.auth import Principal
 from glassline.collector.errors import RetryableError
@@ -27,6 +27,7 @@ from glassline.instrumentation import attributes as attrs
 __all__ = ["Admission", "ConsumeResult", "Pipeline", "SpanSink"]
 
 _log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class SpanSink(Protocol):
@@ -82,10 +83,12 @@ class Pipeline:
         self._metrics.duplicates.inc(duplicates)
         return ConsumeResult(stored=inserted, duplicates=duplicates, dropped=dropped)
 
-    def _run_step(self, step: str, fn: object, batch: list[SpanRecord]) -> object:
+    def _run_step(
+        self, step: str, fn: Callable[[list[SpanRecord]], _T], batch: list[SpanRecord]
+    ) -> _T:
         started = time.perf_counter()
         try:
-            result = fn(batch)  # type: ignore[operator]
+            result = fn(batch)
         except Exception as exc:
             self._metrics.batch_failures.labels(step).inc()
             # Only the type: a message may quote span content, which must never reach the logs.

@@ -58,7 +58,9 @@ class GrpcReceiver:
                 ("grpc.max_receive_message_length", 2 * cfg.max_message_bytes),
                 ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
             ],
-            maximum_concurrent_rpcs=cfg.max_inflight_requests + cfg.grpc_threads,
+            # No queue beyond the handler threads: a queued RPC would hold its message in
+            # memory outside the admission limit. gRPC answers RESOURCE_EXHAUSTED beyond this.
+            maximum_concurrent_rpcs=cfg.grpc_threads,
         )
         handler = grpc.unary_unary_rpc_method_handler(
             self._export,
