@@ -188,19 +188,24 @@ def _escape_like(text: str) -> str:
 
 
 def get_trace(session: Session, tenant: str | None, trace_id: str) -> TraceDetail | None:
-    """A trace's summary and all its spans, or ``None`` if the tenant has no such trace."""
+    """A trace's summary and all its spans, or ``None`` if the tenant has no such trace.
+
+    An admin (``tenant=None``) gets the most recent trace with this id across tenants.
+    """
+    # No ORDER BY in SQL: it would tempt the planner into walking the (tenant, start_ns)
+    # index instead of the primary key (1M spans: 155 ms instead of 2 ms).
     q = select(*_SUMMARY_COLUMNS).where(Trace.trace_id == trace_id)
     if tenant is not None:
         q = q.where(Trace.tenant == tenant)
-    row = session.execute(q.order_by(Trace.start_ns.desc()).limit(1)).mappings().first()
-    if row is None:
+    rows = session.execute(q).mappings().all()
+    if not rows:
         return None
+    row = max(rows, key=lambda r: r["start_ns"])
     spans = session.execute(
-        select(Span.__table__)
-        .where(Span.tenant == row["tenant"], Span.trace_id == trace_id)
-        .order_by(Span.start_ns, Span.span_id)
+        select(Span.__table__).where(Span.tenant == row["tenant"], Span.trace_id == trace_id)
     ).mappings()
-    return TraceDetail(trace=_summary(row), spans=[dict(s) for s in spans])
+    ordered = sorted((dict(s) for s in spans), key=lambda s: (s["start_ns"], s["span_id"]))
+    return TraceDetail(trace=_summary(row), spans=ordered)
 
 
 # Rollup tables from finest to coarsest: (bucket seconds, table, bucket column name).

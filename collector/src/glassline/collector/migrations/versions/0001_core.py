@@ -212,6 +212,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant", "trace_id", name=op.f("pk_traces")),
     )
     op.create_index(op.f("ix_traces_start_ns"), "traces", ["start_ns"], unique=False)
+    op.create_index(op.f("ix_traces_trace_id"), "traces", ["trace_id"], unique=False)
     op.create_index(
         op.f("ix_traces_tenant_session_id_start_ns"),
         "traces",
@@ -253,6 +254,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_traces_tenant_user_id_start_ns"), table_name="traces")
     op.drop_index(op.f("ix_traces_tenant_start_ns"), table_name="traces")
     op.drop_index(op.f("ix_traces_tenant_session_id_start_ns"), table_name="traces")
+    op.drop_index(op.f("ix_traces_trace_id"), table_name="traces")
     op.drop_index(op.f("ix_traces_start_ns"), table_name="traces")
     op.drop_table("traces")
     op.drop_index(op.f("ix_spans_tenant_start_ns"), table_name="spans")
