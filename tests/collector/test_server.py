@@ -42,6 +42,7 @@ def send(exporters: list[Any], names: list[str]) -> None:
         with provider.get_tracer("t").start_as_current_span(name) as span:
             span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
             span.set_attribute("gen_ai.usage.prompt_tokens", 12)  # an older name, normalized
+            span.set_attribute("gen_ai.input.messages", "mail jane.roe@example.org today")
     provider.shutdown()
 
 
@@ -105,6 +106,7 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
     assert f"OTLP/gRPC listening on 127.0.0.1:{collector.grpc_port}" in logs
     assert f"OTLP/HTTP listening on http://127.0.0.1:{collector.http_port}/v1/traces" in logs
     assert collector.api_keys["acme"] not in logs and collector.admin_key not in logs
+    assert "jane.roe" not in logs
 
 
 class Gate:
