@@ -9,7 +9,6 @@ pass reports every error at once, each as ``rules[2].notifiers[0]: unknown notif
 from __future__ import annotations
 
 import re
-import string
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -24,6 +23,8 @@ from pydantic import (
     Field,
     ValidationError,
 )
+
+from glassline.collector.alerts import _checks
 
 __all__ = [
     "AbsentRule",
@@ -46,11 +47,6 @@ __all__ = [
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-DIMENSIONS = ("user", "model", "stage", "route")
-# Fields every annotation template may use, besides the rule's labels and the dimensions.
-TEMPLATE_FIELDS = frozenset(
-    {"rule", "kind", "state", "severity", "value", "threshold", "window", "forecast", "tenant"}
-)
 
 
 class AlertConfigError(ValueError):
@@ -297,104 +293,16 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _loc(loc: tuple[int | str, ...], data: Any) -> str:
-    """``rules[1].threshold_ms`` from a pydantic loc, dropping union tags (``latency``)."""
-    out, node = "", data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-        elif (
-            isinstance(node, dict)
-            and part not in node
-            and part
-            in {
-                node.get("kind"),
-                node.get("type"),
-            }
-        ):
-            continue  # the discriminator value pydantic inserts into the path
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "<root>"
-
-
-def _pydantic_errors(exc: ValidationError, data: Any) -> list[str]:
-    errors = []
-    for err in exc.errors():
-        bad = f" (got {err['input']!r})" if err["type"] != "missing" else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        errors.append(f"{_loc(err['loc'], data)}: {msg}{bad}")
-    return errors
-
-
-def _template_errors(rule: Any, where: str) -> list[str]:
-    allowed = TEMPLATE_FIELDS | set(DIMENSIONS) | set(rule.labels)
-    errors = []
-    for key, text in rule.annotations.items():
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-        except ValueError as exc:
-            errors.append(f"{where}.annotations.{key}: bad template: {exc}")
-            continue
-        for field in sorted(fields):
-            if field.split(".")[0].split("[")[0] not in allowed:
-                errors.append(f"{where}.annotations.{key}: unknown template field {{{field}}}")
-    return errors
-
-
-def _cross_errors(config: AlertsConfig) -> list[str]:
-    errors: list[str] = []
-    notifier_names = [n.name for n in config.notifiers]
-    for i, name in enumerate(notifier_names):
-        if name in notifier_names[:i]:
-            errors.append(f"notifiers[{i}].name: duplicate notifier name {name!r}")
-    rule_names: list[str] = []
-    for i, rule in enumerate(config.rules):
-        where = f"rules[{i}]"
-        if rule.name in rule_names:
-            errors.append(f"{where}.name: duplicate rule name {rule.name!r}")
-        rule_names.append(rule.name)
-        for j, ref in enumerate(rule.notifiers or []):
-            if ref not in notifier_names:
-                errors.append(f"{where}.notifiers[{j}]: unknown notifier {ref!r}")
-        errors += _template_errors(rule, where)
-        errors += _dimension_errors(rule, where)
-    for j, ref in enumerate(config.digest.notifiers or []):
-        if ref not in notifier_names:
-            errors.append(f"digest.notifiers[{j}]: unknown notifier {ref!r}")
-    return errors
-
-
-def _dimension_errors(rule: Any, where: str) -> list[str]:
-    errors = []
-    by_user = "user" in rule.per or rule.filters.user is not None
-    if by_user and rule.kind != "budget":
-        errors.append(f"{where}.per: per-user evaluation exists only for budget rules")
-    if by_user:
-        # user_rollups hold spend per user only, not per stage/model/route.
-        for dim in ("stage", "model", "route", "span_kind"):
-            if dim in rule.per or getattr(rule.filters, dim) is not None:
-                errors.append(f"{where}.per: {dim} cannot be combined with user")
-    if rule.kind == "cache_hit_rate" and rule.below is None and rule.drop is None:
-        errors.append(f"{where}: set below (absolute) and/or drop (relative to the baseline)")
-    if rule.kind == "retry_rate" and rule.above is None and rule.factor is None:
-        errors.append(f"{where}: set above (absolute) and/or factor (relative to the baseline)")
-    if rule.kind == "budget" and rule.warn_usd is not None and rule.warn_usd >= rule.limit_usd:
-        errors.append(f"{where}.warn_usd: must be below limit_usd ({rule.limit_usd})")
-    return errors
-
-
 def parse_config(data: Any) -> AlertsConfig:
     """Validate a loaded YAML document; raise :class:`AlertConfigError` with every error."""
     if data is None:
         data = {}
+    errors = _checks.reference_errors(data)  # checked on the raw data: reported in any case
     try:
         config = AlertsConfig.model_validate(data)
     except ValidationError as exc:
-        raise AlertConfigError(_pydantic_errors(exc, data)) from None
-    errors = _cross_errors(config)
+        raise AlertConfigError(_checks.pydantic_errors(exc, data) + errors) from None
+    errors += _checks.rule_errors(config.rules)
     if errors:
         raise AlertConfigError(errors)
     return config

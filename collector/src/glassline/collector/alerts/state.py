@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts._checks import DIMENSIONS
 from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.queries import key_dims, key_text
 from glassline.collector.alerts.rules import Observation
@@ -72,7 +73,7 @@ def render_annotations(rule: cfg.Rule, row: AlertState, obs: Observation | None)
     ``value`` is 0 when the key had no data in the window (the stored value is then null).
     """
     dims: Mapping[str, str] = row.dims
-    context = _Blank(dict.fromkeys(cfg.DIMENSIONS, ""))
+    context = _Blank(dict.fromkeys(DIMENSIONS, ""))
     context.update(rule.labels)
     context.update(dims)
     context.update(
