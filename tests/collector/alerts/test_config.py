@@ -94,13 +94,17 @@ def test_config_errors_name_their_path(data: dict[str, Any], expected: str) -> N
 
 def test_every_error_is_reported_at_once() -> None:
     data = {
-        "rules": [{"name": "a", "kind": "latency"}, {"name": "b", "kind": "budget", "window": "1h"}]
+        "rules": [
+            {"name": "a", "kind": "latency"},
+            {"name": "b", "kind": "budget", "window": "1h", "notifiers": "pager"},
+        ]
     }
     with pytest.raises(AlertConfigError) as info:
         parse_config(data)
     assert info.value.errors == [
         "rules[0].threshold_ms: Field required",
         "rules[1].limit_usd: Field required",
+        "rules[1].notifiers[0]: unknown notifier 'pager'",
     ]
 
 
