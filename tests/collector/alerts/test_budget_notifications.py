@@ -176,3 +176,25 @@ def test_history_records_each_state_change_with_value_and_threshold(
         (0, "pending", "firing", 15.0, 10.0),
         (7200, "firing", "resolved", None, 10.0),
     ]
+
+
+def test_history_older_than_the_retention_is_pruned(
+    store: Store, receiver: Receiver, span: Callable[..., SpanRecord]
+) -> None:
+    from sqlalchemy import func, select
+
+    from glassline.collector.alerts.models import AlertEvent
+
+    config = budget_config(receiver.url).model_copy(update={"history_retention": timedelta(days=1)})
+    engine = AlertEngine(store, config)
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=3), cost_usd=15.0)])
+        engine.evaluate_once(T0)
+        engine.evaluate_once(T0 + timedelta(hours=2))  # resolved: 3 events so far
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(AlertEvent)) == 3
+        engine.evaluate_once(T0 + timedelta(days=1, hours=1))  # the first two are > 1 day old
+        with store.session() as s:
+            assert s.scalars(select(AlertEvent.to_state)).all() == ["resolved"]
+    finally:
+        engine.close()

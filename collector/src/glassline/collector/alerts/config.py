@@ -277,6 +277,7 @@ class AlertsConfig(_Strict):
     group_by: StrList = ["rule", "tenant"]
     send_resolved: bool = True
     queue_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    history_retention: Window = timedelta(days=90)  # alert_events / alert_digests kept this long
     notifiers: list[Notifier] = []
     rules: list[Rule] = []
     digest: DigestConfig = DigestConfig()

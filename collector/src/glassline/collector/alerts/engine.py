@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
+from glassline.collector.alerts.models import AlertDigest, AlertEvent
 from glassline.collector.alerts.notifiers import Dispatcher
 from glassline.collector.alerts.payloads import group_notices, webhook_body
 from glassline.collector.alerts.rules import evaluate_rule
@@ -98,11 +99,17 @@ class AlertEngine:
                 report.observations += len(observations)
                 report.transitions += transitions
                 report.notices += notices
+            self._prune_history(session, now_s)
             session.commit()
         for group in group_notices(config, report.notices):
             self._submit(report, group.notifier, webhook_body(group, config.dashboard_url))
         self._send_digests(report, now)
         return report
+
+    def _prune_history(self, session: Session, now_s: int) -> None:
+        cutoff = now_s - int(self.config.history_retention.total_seconds())
+        session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
+        session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))
 
     def _submit(self, report: EvaluationReport, notifier: str, body: dict[str, Any]) -> None:
         if self.dispatcher.submit(notifier, body):
