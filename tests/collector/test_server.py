@@ -222,3 +222,24 @@ def test_tls_serves_grpc_and_http_with_the_configured_certificate(
         trust = ssl.create_default_context(cafile=str(cert))
         assert httpx.get(f"{collector.http_endpoint}/healthz", verify=trust).text == "ok\n"
     assert [s.name for s in stored(collector.db_url)] == ["over-grpc", "over-https"]
+
+
+def test_a_worker_that_cannot_start_stops_the_collector_with_exit_1(tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))  # no SO_REUSEPORT: the workers cannot share this port
+    taken.listen()
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"server: {{workers: 2, grpc_port: {free_port()}, http_port: {taken.getsockname()[1]}}}\n"
+        f"storage: {{url: 'sqlite:///{tmp_path / 'gl.db'}'}}\n"
+        "auth: {tenants: {acme: [test-key-123456]}}\n"
+    )
+    try:
+        proc = subprocess.run([*CLI, "--config", str(config)], capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    finally:
+        taken.close()
+    assert proc.returncode == 1
+    assert "exited (code 1); stopping the others" in proc.stderr

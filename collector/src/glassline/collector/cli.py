@@ -69,8 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from glassline.collector.server import run  # heavy imports only when running
 
-    run(config)
-    return 0
+    return run(config)
 
 
 def _load(path: str | None) -> CollectorConfig:

@@ -256,15 +256,18 @@ def _run_worker(config: CollectorConfig, index: int = 0) -> None:
     asyncio.run(main())
 
 
-def run(config: CollectorConfig) -> None:
-    """Run the collector until SIGTERM/SIGINT; with ``workers > 1`` as a supervisor."""
+def run(config: CollectorConfig) -> int:
+    """Run the collector until SIGTERM/SIGINT; with ``workers > 1`` as a supervisor.
+
+    Returns the exit code: 0 after a requested shutdown, 1 if a worker died on its own.
+    """
     setup_logging(config)
     if config.server.workers == 1:
         _run_worker(config)
-        return
+        return 0
     Store.open(config.storage).close()  # migrate once, before the workers race to do it
     with _multiprocess_metrics_dir():
-        _supervise(config)
+        return _supervise(config)
 
 
 @contextlib.contextmanager
@@ -280,16 +283,14 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def _supervise(config: CollectorConfig) -> None:
+def _supervise(config: CollectorConfig) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(target=_run_worker, args=(config, i), name=f"worker-{i}")
         for i in range(config.server.workers)
     ]
-    for proc in procs:
-        proc.start()
-    _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
     stopping = False
+    failed = False
 
     def forward(signum: int, _frame: Any) -> None:
         nonlocal stopping
@@ -298,12 +299,17 @@ def _supervise(config: CollectorConfig) -> None:
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signal.SIGTERM)
 
+    # Handlers first, so a SIGTERM during startup cannot orphan the workers.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.start()
+    _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
     while any(p.is_alive() for p in procs):
         for proc in procs:
             proc.join(0.2)
             if not proc.is_alive() and not stopping:
+                failed = True
                 _log.error("worker %s exited (code %s); stopping the others", proc.name,
                            proc.exitcode)  # fmt: skip
                 forward(signal.SIGTERM, None)
@@ -312,3 +318,4 @@ def _supervise(config: CollectorConfig) -> None:
         proc.join(max(0.0, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
+    return 1 if failed else 0
