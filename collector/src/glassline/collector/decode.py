@@ -256,9 +256,9 @@ def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
     if not isinstance(doc, dict):
         raise PermanentError("an OTLP/JSON request must be an object with 'resourceSpans'")
     resource_spans = _list_field(doc, "resourceSpans", "resource_spans")
-    tree = []
-    for rs in resource_spans:
-        rs = rs if isinstance(rs, dict) else {}
+    tree: list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[Any]]]]] = []
+    for item in resource_spans:
+        rs: dict[str, Any] = item if isinstance(item, dict) else {}
         scope_spans = [
             ss if isinstance(ss, dict) else {}
             for ss in _list_field(rs, "scopeSpans", "scope_spans")
@@ -312,7 +312,8 @@ def _json_span(item: Any) -> Span:
     if parent:
         item["parentSpanId"] = _hex_to_b64(parent, "parentSpanId")
     try:
-        return ParseDict(item, Span(), ignore_unknown_fields=True)
+        span: Span = ParseDict(item, Span(), ignore_unknown_fields=True)
+        return span
     except Exception as exc:  # see _json_message
         raise _Reject("malformed_span", f"span is not valid OTLP/JSON: {str(exc)[:200]}") from None
 
