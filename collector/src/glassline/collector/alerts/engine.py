@@ -24,11 +24,11 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
-from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
+from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, Rule, load_config
 from glassline.collector.alerts.models import AlertDigest, AlertEvent
 from glassline.collector.alerts.notifiers import Dispatcher
 from glassline.collector.alerts.payloads import group_notices, webhook_body
-from glassline.collector.alerts.rules import evaluate_rule
+from glassline.collector.alerts.rules import Observation, evaluate_rule
 from glassline.collector.alerts.state import Notice, Transition, apply_observations
 from glassline.collector.storage.engine import WRITE
 
@@ -75,24 +75,51 @@ class AlertEngine:
         """Evaluate every rule at ``now`` (timezone-aware), persist, enqueue notifications."""
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         report = EvaluationReport(evaluated_at=now)
-        config, now_s = self.config, int(now.timestamp())
-        with Session(self._write_engine) as session:
+        config = self.config  # a reload mid-pass takes effect at the next pass
+        observed = self._observe(config, now, report)
+        self._advance(config, observed, int(now.timestamp()), report)
+        for group in group_notices(config, report.notices):
+            self._submit(report, group.notifier, webhook_body(group, config.dashboard_url))
+        self._send_digests(report, now)
+        return report
+
+    def _observe(
+        self, config: AlertsConfig, now: datetime, report: EvaluationReport
+    ) -> list[tuple[Rule, list[Observation]]]:
+        """Read the rollups for every rule, outside any write transaction.
+
+        On SQLite a write transaction holds the database's one write lock: reading first keeps
+        the lock (which ingest needs too) to the short state update that follows.
+        """
+        observed = []
+        with self.store.engine.connect() as conn:
             for rule in config.rules:
                 try:
-                    with session.begin_nested():
-                        observations = evaluate_rule(rule, session.connection(), now)
-                        transitions, notices = apply_observations(
-                            session,
-                            rule,
-                            observations,
-                            now_s,
-                            repeat_interval=int(
-                                (rule.repeat_interval or config.repeat_interval).total_seconds()
-                            ),
-                            send_resolved=config.send_resolved,
-                        )
+                    observed.append((rule, evaluate_rule(rule, conn, now)))
                 except Exception as exc:  # one broken rule must not stop the others
                     _log.exception("alert rule %s failed to evaluate", rule.name)
+                    report.errors.append(f"{rule.name}: {type(exc).__name__}: {exc}")
+        return observed
+
+    def _advance(
+        self,
+        config: AlertsConfig,
+        observed: list[tuple[Rule, list[Observation]]],
+        now_s: int,
+        report: EvaluationReport,
+    ) -> None:
+        """Move every rule's states in one transaction (a savepoint per rule)."""
+        with Session(self._write_engine) as session:
+            for rule, observations in observed:
+                repeat = int((rule.repeat_interval or config.repeat_interval).total_seconds())
+                try:
+                    with session.begin_nested():
+                        transitions, notices = apply_observations(
+                            session, rule, observations, now_s,
+                            repeat_interval=repeat, send_resolved=config.send_resolved,
+                        )  # fmt: skip
+                except Exception as exc:
+                    _log.exception("alert rule %s failed to update its states", rule.name)
                     report.errors.append(f"{rule.name}: {type(exc).__name__}: {exc}")
                     continue
                 report.rules += 1
@@ -101,10 +128,6 @@ class AlertEngine:
                 report.notices += notices
             self._prune_history(session, now_s)
             session.commit()
-        for group in group_notices(config, report.notices):
-            self._submit(report, group.notifier, webhook_body(group, config.dashboard_url))
-        self._send_digests(report, now)
-        return report
 
     def _prune_history(self, session: Session, now_s: int) -> None:
         cutoff = now_s - int(self.config.history_retention.total_seconds())
