@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from glassline.collector.alerts import AlertEngine, EvaluationReport, parse_config
 from glassline.collector.records import SpanRecord
@@ -74,5 +75,27 @@ def test_breach_that_clears_while_pending_goes_back_to_inactive_silently(
         assert states(cleared) == [("pending", "inactive")]
         assert cleared.notices == []
         assert engine.dispatcher.drain(10) and receiver.bodies == []
+    finally:
+        engine.close()
+
+
+def test_states_of_a_rule_removed_by_reload_are_dropped_but_history_stays(
+    store: Store, receiver: Receiver, span: Span, tmp_path: Path
+) -> None:
+    from sqlalchemy import func, select
+
+    from glassline.collector.alerts.models import AlertEvent, AlertState
+
+    engine = engine_for(store, receiver.url)
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), status="error") for _ in range(5)])
+        engine.evaluate_once(T0)
+        rules = tmp_path / "alerts.yaml"
+        rules.write_text("rules: []\n")
+        assert engine.reload(rules)
+        engine.evaluate_once(T0 + timedelta(minutes=1))
+        with store.session() as s:
+            assert s.scalar(select(func.count()).select_from(AlertState)) == 0
+            assert s.scalar(select(func.count()).select_from(AlertEvent)) == 1
     finally:
         engine.close()

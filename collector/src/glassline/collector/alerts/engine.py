@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, Rule, load_config
-from glassline.collector.alerts.models import AlertDigest, AlertEvent
+from glassline.collector.alerts.models import AlertDigest, AlertEvent, AlertState
 from glassline.collector.alerts.notifiers import Dispatcher
 from glassline.collector.alerts.payloads import group_notices, webhook_body
 from glassline.collector.alerts.rules import Observation, evaluate_rule
@@ -130,6 +130,9 @@ class AlertEngine:
             session.commit()
 
     def _prune_history(self, session: Session, now_s: int) -> None:
+        # States of rules a reload removed would otherwise show as firing forever.
+        names = [r.name for r in self.config.rules]
+        session.execute(delete(AlertState).where(AlertState.rule.not_in(names)))
         cutoff = now_s - int(self.config.history_retention.total_seconds())
         session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
         session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))
