@@ -19,6 +19,13 @@ from glassline.collector.storage import Store
 
 from .support import T0
 
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store
+
+
 CONFIG = {
     "rules": [
         {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10, "warn_usd": 5},

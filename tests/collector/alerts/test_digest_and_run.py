@@ -42,8 +42,9 @@ def seed_days(store: Store, span: Span) -> None:
 
 
 def test_digest_goes_out_once_per_tenant_and_day_across_restarts(
-    store: Store, receiver: Receiver, span: Span
+    any_store: Store, receiver: Receiver, span: Span
 ) -> None:
+    store = any_store
     seed_days(store, span)
     config = digest_config(receiver.url)
     engine = AlertEngine(store, config)

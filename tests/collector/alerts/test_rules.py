@@ -15,6 +15,13 @@ from glassline.collector.storage import Store
 
 from .support import T0
 
+
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return any_store
+
+
 Span = Callable[..., SpanRecord]
 
 
