@@ -207,3 +207,51 @@ def test_unknown_model_gets_no_cost(spans: SpanCapture) -> None:
     attrs = dict(spans.one("chat in-house-7b").attributes or {})
     assert attrs[a.GEN_AI_USAGE_INPUT_TOKENS] == 7
     assert a.COST_USD not in attrs
+
+
+def test_anthropic_stream_helper_read_via_text_stream(
+    fake_llm: FakeLLMServer, spans: SpanCapture
+) -> None:
+    client = _anthropic(fake_llm)
+
+    @llm(provider="anthropic")
+    def ask(*, model: str) -> object:
+        return client.messages.stream(model=model, max_tokens=100, messages=MESSAGES)
+
+    with ask(model="claude-3-5-sonnet-latest") as stream:
+        assert spans.named("chat claude-3-5-sonnet-latest") == []
+        assert "".join(stream.text_stream) == "".join(TEXT)
+    _check_anthropic(dict(spans.one("chat claude-3-5-sonnet-latest").attributes or {}))
+
+
+def test_openai_chat_stream_helper_iterated(fake_llm: FakeLLMServer, spans: SpanCapture) -> None:
+    client = _openai(fake_llm)
+
+    @llm(provider="openai")
+    def chat(*, model: str) -> object:
+        return client.chat.completions.stream(
+            model=model, messages=MESSAGES, stream_options={"include_usage": True}
+        )
+
+    with chat(model="gpt-4o-mini") as stream:
+        kinds = {event.type for event in stream}
+    assert "chunk" in kinds
+    attrs = dict(spans.one("chat gpt-4o-mini").attributes or {})
+    _check_openai_usage(attrs, "gpt-4o-mini")
+    assert a.TIME_TO_FIRST_CHUNK_MS in attrs
+
+
+async def test_async_anthropic_stream_helper(fake_llm: FakeLLMServer, spans: SpanCapture) -> None:
+    client = anthropic.AsyncAnthropic(base_url=fake_llm.base_url, api_key="k", max_retries=0)
+
+    @llm(provider="anthropic")
+    def ask(*, model: str) -> object:
+        return client.messages.stream(model=model, max_tokens=100, messages=MESSAGES)
+
+    async with ask(model="claude-3-5-sonnet-latest") as stream:
+        events = [event.type async for event in stream]
+    assert events[-1] == "message_stop"
+    attrs = dict(spans.one("chat claude-3-5-sonnet-latest").attributes or {})
+    _check_anthropic(attrs)
+    assert a.TIME_TO_FIRST_CHUNK_MS in attrs
+    await client.close()

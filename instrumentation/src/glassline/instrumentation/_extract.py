@@ -257,29 +257,30 @@ class StreamAccumulator:
 
     def add(self, chunk: Any) -> None:
         """Fold one chunk: OpenAI chat chunk, Responses event, Anthropic event, dict or str."""
-        if isinstance(chunk, str):
+        if type(chunk) is str:
             self.info.text.append(chunk)
             return
-        kind = get(chunk, "type")
+        c = view(chunk)
+        kind = c.get("type")
         if isinstance(kind, str):
             self._add_event(kind, chunk)
         else:
-            self._add_chat_chunk(chunk)
+            self._add_chat_chunk(c)
 
-    def _add_chat_chunk(self, chunk: Any) -> None:
+    def _add_chat_chunk(self, c: Mapping[str, Any] | _AttrView) -> None:
+        # Runs once per streamed token: kept to plain dict reads.
         info = self.info
         if info.model is None:  # every chunk repeats them: read them once
-            model, rid = get(chunk, "model"), get(chunk, "id")
+            model, rid = c.get("model"), c.get("id")
             info.model = model if isinstance(model, str) else None
             info.response_id = rid if isinstance(rid, str) else None
-        c = view(chunk)
         for choice in c.get("choices") or ():
             ch = view(choice)
             content = view(ch.get("delta")).get("content")
-            if isinstance(content, str):
+            if type(content) is str:
                 info.text.append(content)
             reason = ch.get("finish_reason")
-            if isinstance(reason, str):
+            if reason is not None and isinstance(reason, str):
                 info.finish_reasons.append(reason)
         usage = c.get("usage")
         if usage is not None:  # sent on the last chunk with stream_options.include_usage
@@ -287,7 +288,9 @@ class StreamAccumulator:
 
     def _add_event(self, kind: str, event: Any) -> None:
         info = self.info
-        if kind == "message_start":  # Anthropic
+        if kind == "chunk":  # openai's chat.completions.stream() helper wraps each raw chunk
+            self._add_chat_chunk(view(get(event, "chunk")))
+        elif kind == "message_start":  # Anthropic
             message = get(event, "message")
             info.model = get(message, "model") or info.model
             info.response_id = get(message, "id") or info.response_id

@@ -39,7 +39,7 @@ class Handler(Protocol):
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]: ...
     def result(self, value: Any) -> Mapping[str, Any]: ...
     def chunk(self, chunk: Any, t0_ns: int) -> None: ...
-    def stream_end(self) -> Mapping[str, Any]: ...
+    def stream_end(self, final: Any = None) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,15 +125,20 @@ class _Call:
         self,
         exc: BaseException | None = None,
         streamed: bool = False,
+        *,
         attributes: Mapping[str, Any] | None = None,
+        final: Any = None,
     ) -> None:
-        """End the span once; later calls are no-ops."""
+        """End the span once; later calls are no-ops.
+
+        ``final``: a complete response a stream helper assembled, preferred over the chunks.
+        """
         if self.ended:
             return
         self.ended = True
         try:
             if streamed and self.handler is not None:
-                attributes = self.handler.stream_end()
+                attributes = self.handler.stream_end(final)
         except Exception as err:
             _safe.report("stream end extraction", err)
         try:
@@ -240,6 +245,8 @@ def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any
     """
     ctx = contextvars.copy_context()
     ctx.run(call.attach)
+    on_chunk = call.handler.chunk if call.handler is not None else None
+    t0 = call.t0
     send: Any = None
     throw: BaseException | None = None
     while True:
@@ -251,7 +258,11 @@ def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any
         except BaseException as exc:
             call.end(exc, streamed=True)
             raise
-        call.chunk(item)
+        if on_chunk is not None:
+            try:
+                on_chunk(item, t0)
+            except Exception as exc:
+                _safe.report("stream chunk extraction", exc)
         send, throw = None, None
         try:
             send = yield item

@@ -85,12 +85,19 @@ class LLMHandler:
             self.ttfc_ns = time.monotonic_ns() - t0_ns
         self.acc.add(chunk)
 
-    def stream_end(self) -> dict[str, Any]:
-        if self.acc is None:
+    def stream_end(self, final: Any = None) -> dict[str, Any]:
+        if final is not None:
+            info = extract_response(final)
+            if self.acc is not None and not info.text:
+                info.text = self.acc.info.text
+        elif self.acc is not None:
+            info = self.acc.info
+        else:
             return {}
-        out = response_attributes(self.acc.info, self.provider, self.model, self.settings)
-        out[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc_ns / 1e9
-        out[attrs.TIME_TO_FIRST_CHUNK_MS] = self.ttfc_ns / 1e6
+        out = response_attributes(info, self.provider, self.model, self.settings)
+        if self.acc is not None:
+            out[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc_ns / 1e9
+            out[attrs.TIME_TO_FIRST_CHUNK_MS] = self.ttfc_ns / 1e6
         return out
 
 

@@ -23,13 +23,20 @@ class _CallLike(Protocol):
     def attach(self) -> None: ...
     def detach(self) -> None: ...
     def chunk(self, item: Any) -> None: ...
-    def end(self, exc: BaseException | None = None, streamed: bool = False) -> None: ...
+    def end(
+        self, exc: BaseException | None = None, streamed: bool = False, *, final: Any = None
+    ) -> None: ...
 
 
 def wrap_result(value: Any, call: _CallLike) -> Any | None:
     """A proxy for a returned stream, or None when ``value`` is not a stream."""
     if isinstance(value, _PLAIN):
         return None
+    if type(value).__name__.endswith("StreamManager"):  # client.messages.stream(...) and kin
+        if hasattr(value, "__enter__"):
+            return SyncManagerProxy(value, call)
+        if hasattr(value, "__aenter__"):
+            return AsyncManagerProxy(value, call)
     if isinstance(value, types.GeneratorType):
         from glassline.instrumentation._lifecycle import drive_generator
 
@@ -143,3 +150,63 @@ class AsyncStreamProxy(_ProxyBase):
         if exc is not None:
             self._call.end(exc, streamed=True)
         await self.aclose()
+
+
+_SNAPSHOTS = ("current_message_snapshot", "current_completion_snapshot")
+
+
+def _snapshot(stream: Any) -> Any:
+    """The final (or latest) response a helper stream assembled, if it can tell."""
+    for name in _SNAPSHOTS:
+        try:
+            value = getattr(stream, name, None)
+        except Exception:  # no snapshot yet (nothing was read)
+            continue
+        if value is not None:
+            return value
+    getter = getattr(stream, "get_final_response", None)  # openai Responses stream
+    if getter is not None:
+        try:
+            return getter()
+        except Exception:
+            return None
+    return None
+
+
+class SyncManagerProxy(_ProxyBase):
+    """Wraps a ``with client.messages.stream(...) as stream:`` style manager.
+
+    Iterating the stream records chunks as usual; if the app reads it some other way
+    (``stream.text_stream``, ``until_done()``), the span still gets the tokens from the
+    stream's own final snapshot when the ``with`` block exits.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> Any:
+        inner = self._stream.__enter__()
+        object.__setattr__(self, "_it", inner)
+        return SyncStreamProxy(inner, self._call)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        try:
+            return self._stream.__exit__(exc_type, exc, tb)
+        finally:
+            self._call.end(exc, streamed=True, final=_snapshot(self._it))
+
+
+class AsyncManagerProxy(_ProxyBase):
+    """The async twin of :class:`SyncManagerProxy`."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Any:
+        inner = await self._stream.__aenter__()
+        object.__setattr__(self, "_it", inner)
+        return AsyncStreamProxy(inner, self._call)
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        try:
+            return await self._stream.__aexit__(exc_type, exc, tb)
+        finally:
+            self._call.end(exc, streamed=True, final=_snapshot(self._it))

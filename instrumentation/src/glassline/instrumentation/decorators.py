@@ -255,7 +255,7 @@ class _ToolHandler:
     def chunk(self, chunk: Any, t0_ns: int) -> None:
         return None
 
-    def stream_end(self) -> dict[str, Any]:
+    def stream_end(self, final: Any = None) -> dict[str, Any]:
         return {}
 
 
