@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from glassline.collector.alerts import config as cfg
-from glassline.collector.alerts.engine import AlertEngine, _Store
+from glassline.collector.alerts.engine import AlertEngine, AlertStore
 from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
 from glassline.collector.alerts.queries import key_dims, totals
@@ -127,7 +127,7 @@ def budget_status(
     return out
 
 
-def routes(store: _Store, engine: AlertEngine) -> list[Route]:
+def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
     """The alerting routes, to mount behind the server's auth middleware."""
 
     def alerts(request: Request) -> JSONResponse:

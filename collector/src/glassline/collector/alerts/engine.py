@@ -32,13 +32,15 @@ from glassline.collector.alerts.rules import Observation, evaluate_rule
 from glassline.collector.alerts.state import Notice, Transition, apply_observations
 from glassline.collector.storage.engine import WRITE
 
-__all__ = ["LEASE_NAME", "AlertEngine", "EvaluationReport"]
+__all__ = ["LEASE_NAME", "AlertEngine", "AlertStore", "EvaluationReport"]
 
 _log = logging.getLogger(__name__)
 LEASE_NAME = "alerts"
 
 
-class _Store(Protocol):
+class AlertStore(Protocol):
+    """What the engine needs of ``glassline.collector.storage.Store``."""
+
     engine: Engine
 
     def try_acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool: ...
@@ -62,7 +64,9 @@ class EvaluationReport:
 class AlertEngine:
     """Evaluates ``config`` against ``store`` (a ``glassline.collector.storage.Store``)."""
 
-    def __init__(self, store: _Store, config: AlertsConfig, *, holder: str | None = None) -> None:
+    def __init__(
+        self, store: AlertStore, config: AlertsConfig, *, holder: str | None = None
+    ) -> None:
         self.store = store
         self.config = config
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -126,14 +130,15 @@ class AlertEngine:
                 report.observations += len(observations)
                 report.transitions += transitions
                 report.notices += notices
-            self._prune_history(session, now_s)
+            self._prune_history(session, config, now_s)
             session.commit()
 
-    def _prune_history(self, session: Session, now_s: int) -> None:
+    @staticmethod
+    def _prune_history(session: Session, config: AlertsConfig, now_s: int) -> None:
         # States of rules a reload removed would otherwise show as firing forever.
-        names = [r.name for r in self.config.rules]
+        names = [r.name for r in config.rules]
         session.execute(delete(AlertState).where(AlertState.rule.not_in(names)))
-        cutoff = now_s - int(self.config.history_retention.total_seconds())
+        cutoff = now_s - int(config.history_retention.total_seconds())
         session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
         session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))
 
