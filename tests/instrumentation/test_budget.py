@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from glassline.instrumentation import budget_status
+from glassline.instrumentation import _settings, budget_status, init, shutdown
+from glassline.instrumentation.budget import _base_url
 
 BUDGETS = {
     "budgets": [
@@ -78,6 +79,28 @@ def test_bad_answers_give_unknown(api: dict[str, Any], status: int, body: bytes)
     api["status"], api["body"] = status, body
     result = budget_status(base_url=api["url"])
     assert result.state == "unknown" and not result.ok and result.error
+
+
+def test_defaults_come_from_init(api: dict[str, Any]) -> None:
+    before = _settings.current()
+    init(endpoint=api["url"], protocol="http", api_key="init-key")
+    try:
+        status = budget_status()
+    finally:
+        shutdown()
+        _settings.replace(before)
+    assert api["seen"] == [("/api/v1/budgets", "init-key")]
+    assert len(status.budgets) == 2
+
+
+def test_grpc_endpoint_maps_to_the_http_port() -> None:
+    before = _settings.current()
+    init(endpoint="http://127.0.0.1:4317", protocol="grpc", export_timeout=0.5)
+    try:
+        assert _base_url(None) == "http://127.0.0.1:4318"
+    finally:
+        shutdown()
+        _settings.replace(before)
 
 
 def test_unreachable_collector_gives_unknown() -> None:

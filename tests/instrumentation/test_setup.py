@@ -109,10 +109,13 @@ def test_environment_variables_configure_init(otlp_http: dict[str, Any]) -> None
         "GLASSLINE_API_KEY": "env-key",
         "OTEL_SERVICE_NAME": "env-svc",
         "GLASSLINE_CAPTURE_CONTENT": "false",
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-team=search,x-env=ci",
     }
     result = _run(APP.format(init="init()"), env)
     assert "app-finished" in result.stdout, result.stderr
-    assert otlp_http["requests"][0][1].get("x-glassline-api-key") == "env-key"
+    headers = otlp_http["requests"][0][1]
+    assert headers.get("x-glassline-api-key") == "env-key"
+    assert (headers.get("x-team"), headers.get("x-env")) == ("search", "ci")
     names = {name: resource["service.name"] for name, resource, _ in _spans(otlp_http)}
     assert names == {"retrieve": "env-svc", "chat gpt-4o-mini": "env-svc"}
 

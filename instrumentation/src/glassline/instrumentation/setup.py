@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.util.re import parse_env_headers
 
 from glassline.instrumentation import _safe, _settings
 from glassline.instrumentation._processors import Switchboard, switchboard
@@ -77,6 +78,12 @@ def connection() -> Connection:
 def _env(name: str) -> str | None:
     value = os.environ.get(name)
     return value.strip() if value and value.strip() else None
+
+
+def _env_headers() -> dict[str, str]:
+    """``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``: the exporters ignore them once we pass headers."""
+    raw = _env("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or _env("OTEL_EXPORTER_OTLP_HEADERS")
+    return dict(parse_env_headers(raw, liberal=True)) if raw else {}
 
 
 def _protocol(given: str | None) -> str:
@@ -148,7 +155,7 @@ def init(
         raise ValueError(f"init.sample_rate: must be within [0, 1], got {rate!r}")
     key = api_key or _env("GLASSLINE_API_KEY")
     url = endpoint or _env("GLASSLINE_ENDPOINT")
-    all_headers = dict(headers or {})
+    all_headers = _env_headers() | dict(headers or {})
     if key:
         all_headers[API_KEY_HEADER] = key
     base = _settings.Settings.from_env()
