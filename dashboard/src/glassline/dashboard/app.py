@@ -12,6 +12,7 @@ PAGES = Path(__file__).parent / "pages"
 
 st.set_page_config(page_title="Glassline", page_icon=":material/visibility:", layout="wide")
 
+st.logo(str(Path(__file__).with_name("logo.svg")), size="large")
 if not auth.gate():
     st.stop()
 

@@ -45,15 +45,16 @@ st.caption(
     f"{summary['user_id'] or '-'} · session {summary['session_id'] or '-'} · "
     f"started {started:%Y-%m-%d %H:%M:%S} UTC · trace `{summary['trace_id']}`"
 )
-c = st.columns(6)
+c = st.columns(3)
 c[0].metric("Duration", ui.fmt_ms(summary["duration_ms"]), border=True)
 c[1].metric("Status", summary["status"], border=True)
-c[2].metric("Spans", f"{summary['span_count']} ({summary['error_count']} errors)", border=True)
-c[3].metric("Cost", ui.fmt_usd(summary["cost_usd"]), border=True)
-c[4].metric(
+c[2].metric("Spans", f"{summary['span_count']} ({summary['error_count']} failed)", border=True)
+c = st.columns(3)
+c[0].metric("Cost", ui.fmt_usd(summary["cost_usd"]), border=True)
+c[1].metric(
     "Tokens in / out", f"{summary['input_tokens']:,} / {summary['output_tokens']:,}", border=True
 )
-c[5].metric("Cached tokens", f"{summary['cache_read_tokens']:,}", border=True)
+c[2].metric("Cached input tokens", f"{summary['cache_read_tokens']:,}", border=True)
 
 frame = spans.waterfall_frame(span_rows)
 st.plotly_chart(charts.waterfall(frame))

@@ -1,0 +1,193 @@
+"""Time every dashboard page's queries on SQLite and PostgreSQL stores of realistic traffic.
+
+    .venv/bin/python -m bench.dashboard_queries                      # 1M spans, both databases
+    .venv/bin/python -m bench.dashboard_queries --spans 100000 --skip-postgres   # quick
+
+Stores are filled by ``bench.fill_store`` (through ``Store.write``, so rollups are real) and
+reused on later runs when they already hold at least ``--spans`` spans. Each page's queries
+run exactly as the page issues them on a cache miss (the app caches results for 15 s), for
+the 24 h, 7 d and 30 d ranges; the drilldown fetches recent traces by id, with and without
+the tenant in the URL. Prints the median of ``--repeat`` runs per page and range against the
+targets: every page under 1 s, a trace drilldown under 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+
+from bench.fill_store import fill, schema_url
+from glassline.collector.storage.models import Span, Trace
+from glassline.dashboard import queries as q
+from glassline.dashboard.db import make_engine
+from glassline.dashboard.window import Window, calendar_starts, window_from_params
+
+PAGE_TARGET_MS, TRACE_TARGET_MS = 1000.0, 300.0
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def overview(conn: Connection, w: Window) -> None:
+    q.totals(conn, w)
+    q.totals(conn, w.previous())
+    day, month = calendar_starts(w.end)
+    q.spend_between(conn, day, w.end, w.tenant)
+    q.spend_between(conn, month, w.end, w.tenant)
+    q.alert_states(conn, w.tenant, only_firing=True)
+    q.breakdown(conn, w, "model")
+    q.breakdown(conn, w, "stage")
+    q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+
+
+def latency(conn: Connection, w: Window) -> None:
+    q.percentiles(conn, w, "stage", ["stage"], True)
+    q.percentiles(conn, w, "model", ["llm"], True)
+    q.sum_series(conn, w, "stage", ["stage"])
+    q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.percentiles(conn, w, "stage", ["stage"], False)
+    q.percentiles(conn, w.previous(), "stage", ["stage"], False)
+    q.percentiles(conn, w, "model", ["llm"], True, sketch="ttft_sketch")
+
+
+def spend(conn: Connection, w: Window) -> None:
+    q.totals(conn, w)
+    q.cache_savings(conn, w)
+    for by in ("model", "tenant", "stage", "route"):
+        q.breakdown(conn, w, by)
+    q.user_spend(conn, w)
+    q.sum_series(conn, replace(w, bucket=86400))
+    q.sum_series(conn, w)
+    q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+
+
+def traces(conn: Connection, w: Window) -> None:
+    q.list_traces(conn, w)
+
+
+def traces_filtered(conn: Connection, w: Window) -> None:
+    q.list_traces(conn, w, q.TraceFilter(status="error"), sort="slowest")
+    q.list_traces(conn, w, q.TraceFilter(name_contains="rerank", min_cost_usd=0.001))
+
+
+def alerts(conn: Connection, w: Window) -> None:
+    q.find_tables(conn)
+    q.alert_states(conn, w.tenant)
+    q.alert_history(conn, w)
+    q.sampling_summary(conn, w)
+
+
+PAGES: dict[str, Callable[[Connection, Window], None]] = {
+    "overview": overview,
+    "latency": latency,
+    "spend": spend,
+    "traces": traces,
+    "traces (filtered)": traces_filtered,
+    "alerts & sampling": alerts,
+}
+
+
+def _span_count(engine: Engine) -> int:
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Span)).scalar_one())
+    except Exception:  # no store yet
+        return 0
+
+
+def ensure_filled(url: str, spans: int) -> int:
+    engine = make_engine(url)
+    have = _span_count(engine)
+    engine.dispose()
+    if have >= spans * 0.99:
+        print(f"  reusing {have:,} spans already in the store", flush=True)
+        return have
+    print(f"  filling with {spans:,} spans (bench.fill_store)...", flush=True)
+    return int(fill(url, spans, days=30)["spans"])
+
+
+def _median_ms(fn: Callable[[], Any], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - t) * 1000)
+    return statistics.median(samples)
+
+
+def _recent_traces(conn: Connection, w: Window, n: int = 20) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        select(Trace.trace_id, Trace.tenant)
+        .where(Trace.start_ns >= w.start_ns)
+        .order_by(Trace.start_ns.desc())
+        .limit(n)
+    )
+    return [(r.trace_id, r.tenant) for r in rows]
+
+
+def bench_store(label: str, url: str, repeat: int) -> list[tuple[str, str, str, float, float]]:
+    engine = make_engine(url)
+    results = []
+    with engine.connect() as conn:
+        for preset in ("24h", "7d", "30d"):
+            window, _ = window_from_params({"range": preset})
+            for page, run in PAGES.items():
+                ms = _median_ms(lambda run=run, window=window: run(conn, window), repeat)
+                results.append((label, page, preset, ms, PAGE_TARGET_MS))
+        window, _ = window_from_params({"range": "30d"})
+        tenants = q.tenants(conn, window)
+        ids = _recent_traces(conn, window)
+        with_tenant = [_median_ms(lambda t=t: q.get_trace(conn, t[0], t[1]), repeat) for t in ids]
+        without = [
+            _median_ms(lambda t=t: q.get_trace(conn, t[0], None, tenants), repeat) for t in ids
+        ]
+        results.append(
+            (label, "trace drilldown", "by URL", statistics.median(with_tenant), TRACE_TARGET_MS)
+        )
+        results.append(
+            (label, "trace drilldown", "no tenant", statistics.median(without), TRACE_TARGET_MS)
+        )
+    engine.dispose()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=1_000_000, help="spans in each store")
+    parser.add_argument("--sqlite-url", default="sqlite:///.glassline/dash_bench.db")
+    parser.add_argument("--postgres-url", default=PG_BASE)
+    parser.add_argument("--schema", default="dash_bench", help="PostgreSQL schema of the store")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    args = parser.parse_args(argv)
+
+    stores = [("sqlite", args.sqlite_url)]
+    if not args.skip_postgres:
+        stores.append(("postgresql", schema_url(args.postgres_url, args.schema)))
+    rows = []
+    for label, url in stores:
+        print(f"{label}:", flush=True)
+        spans = ensure_filled(url, args.spans)
+        for row in bench_store(label, url, args.repeat):
+            rows.append(row)
+        print(f"  measured on {spans:,} spans", flush=True)
+    print(f"\n{'database':<11} {'page':<18} {'range':<10} {'median ms':>10} {'target':>8}  ok")
+    for label, page, preset, ms, target in rows:
+        ok = "yes" if ms < target else "NO"
+        print(f"{label:<11} {page:<18} {preset:<10} {ms:>10.1f} {target:>8.0f}  {ok}")
+    worst = max(rows, key=lambda r: r[3] / r[4])
+    print(
+        f"\nworst against its target: {worst[0]} {worst[1]} {worst[2]}: "
+        f"{worst[3]:.0f} ms of {worst[4]:.0f} ms ({worst[3] / worst[4]:.0%})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The real app in headless Chromium: every page opens, shows its figures, and is screenshotted.
+
+Runs ``streamlit run`` on a free port against a seeded SQLite store and drives Debian's
+Chromium through Playwright (no downloaded browser). Screenshots land in
+``test-artifacts/dashboard/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from glassline.dashboard import ui
+from glassline.dashboard.cli import build_command
+from glassline.dashboard.db import ENV_DB_URL
+
+from .seed import Traffic
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
+    env = {**os.environ, ENV_DB_URL: sqlite_url}
+    proc = subprocess.Popen(build_command(port, "127.0.0.1"), env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/_stcore/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, "streamlit exited early"
+        time.sleep(0.2)  # polling the health endpoint: there is no event to await
+    else:
+        pytest.fail("streamlit did not become healthy within 60 s")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 2400})
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    yield tab
+    context.close()
+
+
+def _settle(page: Page) -> None:
+    """Wait until Streamlit has finished running the script and drawing charts."""
+    page.wait_for_selector("[data-testid='stApp']")
+    expect(page.locator("[data-testid='stStatusWidget']")).to_have_count(0, timeout=30_000)
+    page.wait_for_load_state("networkidle")
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_overview_in_a_browser(server: str, page: Page, traffic: Traffic):
+    page.goto(f"{server}/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_text(ui.fmt_usd(traffic.cost())).first).to_be_visible()
+    _settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    _shot(page, "overview")
+
+
+@pytest.mark.parametrize(
+    ("path", "heading", "text"),
+    [
+        ("latency", "Latency", "Slowest stages and their trend"),
+        ("spend", "Spend", "What caching saved"),
+        ("traces", "Traces", "Click a row or a point to open it"),
+        ("alerts", "Alerts & Sampling", "No sampling decisions"),
+    ],
+)
+def test_each_page_in_a_browser(server: str, page: Page, path: str, heading: str, text: str):
+    page.goto(f"{server}/{path}")
+    expect(page.get_by_role("heading", name=heading).first).to_be_visible()
+    expect(page.get_by_text(text).first).to_be_visible()
+    _settle(page)
+    _shot(page, path)
+
+
+def test_trace_drilldown_from_a_shared_url(server: str, page: Page, traffic: Traffic):
+    page.goto(f"{server}/trace?trace={traffic.error_trace_id}")
+    expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
+    expect(page.get_by_text("quota exceeded for model").first).to_be_visible()
+    expect(page.get_by_text("What is our refund policy?").first).to_be_visible()
+    _settle(page)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    _shot(page, "trace")
+
+
+def test_tenant_stays_in_the_url_when_switching_pages(server: str, page: Page, traffic: Traffic):
+    page.goto(f"{server}/?tenant=acme&range=6h")
+    expect(page.get_by_text(ui.fmt_usd(traffic.cost("acme"))).first).to_be_visible()
+    _settle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("Spend").click()
+    expect(page.get_by_role("heading", name="Spend")).to_be_visible()
+    expect(page.get_by_text(ui.fmt_usd(traffic.cost("acme"))).first).to_be_visible()
+    page.wait_for_url("**/spend?*tenant=acme*")
+    assert "range=6h" in page.url

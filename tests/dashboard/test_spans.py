@@ -1,0 +1,59 @@
+"""Drilldown helpers: waterfall order and depth, chat messages, exception events."""
+
+from __future__ import annotations
+
+import json
+
+from glassline.dashboard.spans import exceptions, parse_messages, waterfall_frame
+
+
+def _span(span_id: str, parent: str | None, start_ms: int, end_ms: int, name: str = "") -> dict:
+    return {"span_id": span_id, "parent_span_id": parent, "name": name or span_id,
+            "start_ns": start_ms * 1_000_000, "end_ns": end_ms * 1_000_000, "status": "ok",
+            "kind": "other"}  # fmt: skip
+
+
+def test_waterfall_puts_children_under_parents_in_start_order():
+    spans = [
+        _span("c2", "root", 50, 90),
+        _span("root", None, 10, 100),
+        _span("g1", "c1", 25, 30),
+        _span("c1", "root", 20, 40),
+        _span("orphan", "gone", 60, 70),  # parent never arrived: shown, not lost
+    ]
+    frame = waterfall_frame(spans)
+    assert list(frame["span_id"]) == ["root", "c1", "g1", "c2", "orphan"]
+    assert list(frame["depth"]) == [0, 1, 2, 1, 0]
+    assert list(frame["offset_ms"]) == [0, 10, 15, 40, 50]
+    assert frame.loc[frame["span_id"] == "c2", "duration_ms"].item() == 40
+
+
+def test_semantic_convention_messages_become_chat_messages():
+    value = json.dumps([
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+        {"role": "assistant", "finish_reason": "tool_calls", "parts": [
+            {"type": "tool_call", "id": "1", "name": "weather", "arguments": {"city": "Paris"}}]},
+    ])  # fmt: skip
+    messages = parse_messages(value)
+    assert [m.role for m in messages] == ["system", "user", "assistant"]
+    assert messages[1].texts == ["Weather in Paris?"]
+    assert messages[2].tool_calls == ['weather({"city": "Paris"})']
+    assert messages[2].finish_reason == "tool_calls"
+
+
+def test_older_content_strings_and_raw_text_are_still_shown():
+    old = parse_messages([{"role": "user", "content": "hi"}])
+    raw = parse_messages("not json [REDACTED_EMAIL]")
+    assert old[0].texts == ["hi"]
+    assert raw[0].role == "raw" and raw[0].texts == ["not json [REDACTED_EMAIL]"]
+    assert parse_messages(None) == []
+
+
+def test_exception_events_are_extracted():
+    span = {"events": [
+        {"name": "retry", "attributes": {}},
+        {"name": "exception", "attributes": {"exception.type": "ValueError",
+                                              "exception.message": "bad", "exception.stacktrace": "tb"}},
+    ]}  # fmt: skip
+    assert exceptions(span) == [{"type": "ValueError", "message": "bad", "stacktrace": "tb"}]

@@ -1,0 +1,56 @@
+"""Time windows from URL parameters: presets, pinned ends, previous periods, calendar starts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from glassline.dashboard.window import (
+    DEFAULT_RANGE,
+    RANGES,
+    Window,
+    bucket_seconds,
+    calendar_starts,
+    window_from_params,
+)
+
+NOW = datetime(2026, 3, 15, 10, 30, 20, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("preset", list(RANGES))
+def test_each_preset_ends_after_the_current_minute(preset: str):
+    window, used = window_from_params({"range": preset}, now=NOW)
+    assert used == preset
+    assert window.end == int(NOW) // 60 * 60 + 60
+    assert window.length == RANGES[preset][0]
+    assert window.bucket == RANGES[preset][1]
+
+
+@pytest.mark.parametrize("params", [{}, {"range": "1y"}, {"range": "", "end": "soon"}])
+def test_malformed_parameters_fall_back_to_the_default(params: dict[str, str]):
+    window, used = window_from_params(params, now=NOW)
+    assert used == DEFAULT_RANGE and window.tenant is None
+    assert window.end == int(NOW) // 60 * 60 + 60
+
+
+def test_pinned_end_keeps_a_shared_link_on_its_incident():
+    window, _ = window_from_params({"range": "1h", "end": "1700000030", "tenant": "acme"}, now=NOW)
+    assert (window.start, window.end, window.tenant) == (1699996380, 1699999980, "acme")
+
+
+def test_previous_period_is_the_same_length_just_before():
+    window = Window(start=1000 * 60, end=1060 * 60, tenant="acme")
+    prev = window.previous()
+    assert (prev.start, prev.end, prev.tenant) == (940 * 60, 1000 * 60, "acme")
+
+
+def test_bucket_grows_with_the_window():
+    assert bucket_seconds(3600) == 60 and bucket_seconds(7 * 86400) == 3600
+    assert bucket_seconds(90 * 86400) == 86400
+
+
+def test_calendar_starts_are_utc_midnight_and_first_of_month():
+    day, month = calendar_starts(NOW)
+    assert datetime.fromtimestamp(day, UTC) == datetime(2026, 3, 15, tzinfo=UTC)
+    assert datetime.fromtimestamp(month, UTC) == datetime(2026, 3, 1, tzinfo=UTC)
