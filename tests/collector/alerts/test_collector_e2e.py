@@ -1,4 +1,4 @@
-"""Through the real collector process: OTLP ingest of slow spans fires a latency alert."""
+"""Through the real collector process: OTLP ingest fires a latency alert; budgets per tenant."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ RULES = {
             "per": "model",
             "threshold_ms": 1000,
             "window": "5m",
-        }
+        },
+        {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10, "warn_usd": 8},
     ],
 }
 
@@ -48,6 +49,7 @@ def otlp_json(model: str, duration_ms: float, count: int) -> dict:
                 {"key": attrs.SPAN_KIND, "value": {"stringValue": "llm"}},
                 {"key": attrs.GEN_AI_OPERATION_NAME, "value": {"stringValue": "chat"}},
                 {"key": attrs.GEN_AI_REQUEST_MODEL, "value": {"stringValue": model}},
+                {"key": attrs.COST_USD, "value": {"doubleValue": 0.25}},
             ],
         }
         for _ in range(count)
@@ -69,7 +71,7 @@ def wait_until(check, timeout: float = 30.0) -> object:
     raise AssertionError("condition not met in time")
 
 
-def test_latency_alert_fires_on_real_ingest_and_reloads_on_sighup(
+def test_real_ingest_fires_latency_alert_reports_budgets_and_reloads_on_sighup(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     rules, config = tmp_path / "alerts.yaml", copy.deepcopy(RULES)
@@ -93,6 +95,12 @@ def test_latency_alert_fires_on_real_ingest_and_reloads_on_sighup(
             {"tenant": collector.tenant, "model": "slow-llm"},
         )
         assert alert["value"] > 1000 and alert["threshold"] == 1000.0
+
+        # The app-facing budget status: this tenant's spend, and nothing of it for another.
+        budgets = client.get("/api/v1/budgets").json()["budgets"]
+        assert [(b["rule"], b["spend_usd"], b["state"]) for b in budgets] == [("daily", 5.0, "ok")]
+        other = client.get("/api/v1/budgets", headers=collector.headers("globex")).json()
+        assert [(b["rule"], b["spend_usd"]) for b in other["budgets"]] == [("daily", 0.0)]
 
         states = client.get("/api/v1/alerts").json()["states"]
         assert [(s["labels"]["model"], s["state"]) for s in states] == [("slow-llm", "firing")]
