@@ -297,3 +297,26 @@ def test_partial_and_callable_objects_can_be_decorated(spans: SpanCapture) -> No
 
     assert stage("p")(functools.partial(add, 1))(2) == 3
     assert spans.names() == ["p"]
+
+
+def test_name_can_be_given_by_keyword(spans: SpanCapture) -> None:
+    @workflow(name="w")
+    def a() -> None: ...
+
+    @stage(name="s")
+    def b() -> None: ...
+
+    @tool(name="t")
+    def c() -> None: ...
+
+    a(), b(), c()
+    assert spans.names() == ["w", "s", "execute_tool t"]
+
+
+def test_invalid_static_attributes_do_not_break_the_call(spans: SpanCapture) -> None:
+    @stage("s", attributes={"bad": object(), "fine": 1})  # type: ignore[dict-item]
+    def call() -> int:
+        return 7
+
+    assert call() == 7
+    assert dict(spans.one("s").attributes or {})["fine"] == 1

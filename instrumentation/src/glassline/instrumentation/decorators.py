@@ -112,7 +112,6 @@ def workflow(name: F, /) -> F: ...
 @overload
 def workflow(
     name: str | None = None,
-    /,
     *,
     tenant: IdSource = None,
     user: IdSource = None,
@@ -121,7 +120,6 @@ def workflow(
 ) -> Decorator[Any]: ...
 def workflow(
     name: Any = None,
-    /,
     *,
     tenant: IdSource = None,
     user: IdSource = None,
@@ -160,9 +158,9 @@ def workflow(
 def stage(name: F, /) -> F: ...
 @overload
 def stage(
-    name: str | None = None, /, *, attributes: Mapping[str, AttributeValue] | None = None
+    name: str | None = None, *, attributes: Mapping[str, AttributeValue] | None = None
 ) -> Decorator[Any]: ...
-def stage(name: Any = None, /, *, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
+def stage(name: Any = None, *, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
     """A pipeline step (``@stage("retrieve")``); its name is stamped on every span beneath it."""
 
     def build(fn: Callable[..., Any], given: str | None) -> Any:
@@ -263,9 +261,9 @@ class _ToolHandler:
 def tool(name: F, /) -> F: ...
 @overload
 def tool(
-    name: str | None = None, /, *, attributes: Mapping[str, AttributeValue] | None = None
+    name: str | None = None, *, attributes: Mapping[str, AttributeValue] | None = None
 ) -> Decorator[Any]: ...
-def tool(name: Any = None, /, *, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
+def tool(name: Any = None, *, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
     """A tool the application runs (``@tool("search")``): span ``execute_tool {name}``.
 
     With content capture on, the call's arguments and result are recorded (redacted, truncated).
