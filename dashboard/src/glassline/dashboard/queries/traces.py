@@ -151,9 +151,10 @@ def get_trace(
     )
     if summary is None:
         return None
-    spans = conn.execute(
-        select(Span.__table__)
-        .where(Span.tenant == summary["tenant"], Span.trace_id == trace_id)
-        .order_by(Span.start_ns, Span.span_id)
+    # Sorted here, not in SQL: an ORDER BY start_ns tempts SQLite into the (tenant, start_ns)
+    # index instead of the primary key, scanning the tenant's whole history (~100x slower).
+    rows = conn.execute(
+        select(Span.__table__).where(Span.tenant == summary["tenant"], Span.trace_id == trace_id)
     ).mappings()
-    return TraceDetail(summary=dict(summary), spans=[dict(s) for s in spans])
+    spans = sorted((dict(s) for s in rows), key=lambda s: (s["start_ns"], s["span_id"]))
+    return TraceDetail(summary=dict(summary), spans=spans)
