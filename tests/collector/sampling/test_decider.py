@@ -9,11 +9,13 @@ from glassline.collector.sampling import _db
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.sampling.decider import LEASE_NAME, TailDecider
 from glassline.collector.sampling.models import SampledOutSpan, SamplingDecision, SamplingPending
+from glassline.collector.sampling.policies import TraceView, build_policy_set, reads_spans
 from glassline.collector.sampling.sink import SamplingSink
 from glassline.collector.sampling.summary import PolicyCount, sampling_summary
 from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
+from glassline.instrumentation import attributes as attrs
 
 NOW = 1_800_000_100_000_000_000
 SECOND = 1_000_000_000
@@ -178,3 +180,51 @@ def test_sampling_summary_counts_traces_per_policy(store: Store) -> None:
     }
     assert all(isinstance(r, PolicyCount) for r in summary)
     assert later == []
+
+
+SPAN_POLICIES: list[dict[str, Any]] = [
+    {"type": "cache_miss", "layer": "semantic", "name": "miss"},
+    {"type": "latency", "threshold_ms": 900, "stage": "generate", "name": "slow-generate"},
+    {"type": "attribute", "key": attrs.GEN_AI_PROVIDER_NAME, "regex": "^nobody$", "name": "x"},
+]
+
+
+def test_decisions_from_stored_rows_equal_decisions_from_the_records(store: Store) -> None:
+    """Span-level policies read the stored spans (and their JSON) just as the records say."""
+    sink, decider = setup(store, policies=SPAN_POLICIES)
+    traces = synthetic_traces(150, seed=9)
+    for trace in traces:
+        sink.write(trace, NOW)
+    decider.run_once(NOW + 11 * SECOND)
+    policies = build_policy_set(SamplingConfig.model_validate({"policies": SPAN_POLICIES}))
+    expected = {
+        t[0].trace_id: policies.evaluate(TraceView(t[0].tenant, t[0].trace_id, t)) for t in traces
+    }
+    with store.session() as session:
+        got = {d.trace_id: (d.kept, d.policy) for d in session.query(SamplingDecision)}
+    assert got == {tid: (d.keep, d.policy) for tid, d in expected.items()}
+    assert {p for _, p in got.values()} >= {"miss", "slow-generate", None}
+
+
+def test_summary_only_policies_match_span_evaluation(store: Store) -> None:
+    """Error, root latency, cost and tokens are read from the trace summary row."""
+    config = [
+        {"type": "tokens", "threshold": 3500, "count": "input"},
+        {"type": "cost", "threshold_usd": 0.012},
+        {"type": "latency", "threshold_ms": 1500},
+        {"type": "error"},
+    ]
+    assert not reads_spans(SamplingConfig.model_validate({"policies": config}).policies)
+    sink, decider = setup(store, policies=config)
+    traces = synthetic_traces(150, seed=10)
+    for trace in traces:
+        sink.write(trace, NOW)
+    decider.run_once(NOW + 11 * SECOND)
+    policies = build_policy_set(SamplingConfig.model_validate({"policies": config}))
+    with store.session() as session:
+        got = {d.trace_id: (d.kept, d.policy) for d in session.query(SamplingDecision)}
+    expected = {
+        t[0].trace_id: policies.evaluate(TraceView(t[0].tenant, t[0].trace_id, t)) for t in traces
+    }
+    assert got == {tid: (d.keep, d.policy) for tid, d in expected.items()}
+    assert len({p for _, p in got.values()}) == 5

@@ -6,13 +6,12 @@ new: that is what makes retries, overlapping batches and concurrent replicas cou
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, select, tuple_
+from sqlalchemy import Connection, Engine, delete, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 
 from glassline.collector.records import SpanRecord
@@ -114,28 +113,38 @@ def queue_pending(conn: Connection, keys: Iterable[TraceKey], now_ns: int) -> No
     conn.execute(stmt, rows)
 
 
+CLAIMED = -1  # queued_ns of rows claimed by the running decider transaction (never committed)
+
+
 def claim_pending(conn: Connection, cutoff_ns: int, limit: int) -> list[TraceKey]:
-    """Take up to ``limit`` traces quiet since ``cutoff_ns`` off the queue (claimed by this tx)."""
+    """Claim up to ``limit`` traces quiet since ``cutoff_ns`` for this transaction.
+
+    Claimed rows get ``queued_ns = CLAIMED`` so the decider's statements can join on them
+    instead of shipping long key lists; the transaction deletes them before it commits, so
+    no other transaction ever sees the mark. A concurrent writer's upsert or a second
+    decider waits on the row lock and then finds the row gone.
+    """
     table = SamplingPending.__table__
-    candidates = (
+    quiet = (table.c.queued_ns >= 0) & (table.c.queued_ns < cutoff_ns)
+    oldest = (
         select(table.c.tenant, table.c.trace_id)
-        .where(table.c.queued_ns < cutoff_ns)
+        .where(quiet)
         .order_by(table.c.queued_ns)
         .limit(limit)
     )
-    keys = [tuple(r) for r in conn.execute(candidates)]
-    claimed: list[TraceKey] = []
-    for part in chunks(sorted(keys)):
-        stmt = (
-            delete(table)
-            # Re-checked after a row lock wait: a span that just arrived keeps the trace queued.
-            .where(
-                tuple_(table.c.tenant, table.c.trace_id).in_(part), table.c.queued_ns < cutoff_ns
-            )
-            .returning(table.c.tenant, table.c.trace_id)
-        )
-        claimed.extend((t, tr) for t, tr in conn.execute(stmt))
-    return sorted(claimed)
+    stmt = (
+        update(table)
+        # ``quiet`` again: re-checked after a lock wait, so a span that just arrived wins.
+        .where(tuple_(table.c.tenant, table.c.trace_id).in_(oldest), quiet)
+        .values(queued_ns=CLAIMED)
+        .returning(table.c.tenant, table.c.trace_id)
+    )
+    return sorted((t, tr) for t, tr in conn.execute(stmt))
+
+
+def release_claimed(conn: Connection) -> None:
+    table = SamplingPending.__table__
+    conn.execute(delete(table).where(table.c.queued_ns == CLAIMED))
 
 
 def record_span_keys(
@@ -219,7 +228,3 @@ def purge(conn: Connection, before_ns: int) -> dict[str, int]:
         ).rowcount,
         "span_keys": conn.execute(delete(keys).where(keys.c.seen_ns < before_ns)).rowcount,
     }
-
-
-def now_ns() -> int:
-    return time.time_ns()

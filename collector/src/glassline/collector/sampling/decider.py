@@ -16,17 +16,22 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, delete, literal, select, tuple_
+from sqlalchemy import BigInteger, Connection, delete, literal, null, select, tuple_
 
 from glassline.collector.sampling import _db
 from glassline.collector.sampling._db import TraceKey
 from glassline.collector.sampling.config import SamplingConfig
-from glassline.collector.sampling.models import SampledOutSpan
-from glassline.collector.sampling.policies import PolicySet, TraceView, build_policy_set
+from glassline.collector.sampling.models import SampledOutSpan, SamplingDecision, SamplingPending
+from glassline.collector.sampling.policies import (
+    PolicySet,
+    TraceView,
+    build_policy_set,
+    reads_attributes,
+    reads_spans,
+)
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
@@ -38,7 +43,11 @@ LEASE_NAME = "sampling-decider"
 _SPAN_COLUMNS = (
     "tenant", "trace_id", "span_id", "parent_span_id", "name", "status", "start_ns", "end_ns",
     "stage", "model", "service", "user_id", "cost_usd", "input_tokens", "output_tokens",
-    "retries", "fallback", "cache_layer", "cache_hit", "attributes",
+    "retries", "fallback", "cache_layer", "cache_hit",
+)  # fmt: skip
+_TRACE_COLUMNS = (
+    "tenant", "trace_id", "start_ns", "duration_ms", "status", "cost_usd", "input_tokens",
+    "output_tokens", "user_id",
 )  # fmt: skip
 
 
@@ -63,6 +72,9 @@ class TailDecider:
         self.store = store
         self.config = config
         self.policies: PolicySet = build_policy_set(config)
+        # Most policies read only the trace summary; spans (and their JSON) load on demand.
+        self._with_spans = reads_spans(config.policies)
+        self._with_attributes = reads_attributes(config.policies)
         self.lease_holder = lease_holder
         # Totals since start, read by the metrics module (traces, not spans).
         self.kept_by_policy: Counter[str] = Counter()
@@ -101,83 +113,105 @@ class TailDecider:
         claimed = _db.claim_pending(conn, cutoff, self.config.batch_traces)
         if not claimed:
             return None
-        earlier = _db.lookup_decisions(conn, claimed)
-        todo = [k for k in claimed if k not in earlier]
-        spans = _load_spans(conn, todo)
-        users = _trace_users(conn, todo)
+        earlier = _claimed_decisions(conn)
+        summaries = _claimed_summaries(conn)
+        spans = _claimed_spans(conn, self._with_attributes) if self._with_spans else {}
         rows = []
-        for tenant, trace_id in todo:
-            view = TraceView(tenant, trace_id, spans.get((tenant, trace_id), ()))
+        for key in claimed:
+            if key in earlier:
+                continue  # a straggler: its spans follow the decision already recorded
+            summary = summaries.get(key)
+            view = TraceView(key[0], key[1], spans.get(key, ()), summary)
             decision = self.policies.evaluate(view)
             rows.append(
                 {
-                    "tenant": tenant,
-                    "trace_id": trace_id,
+                    "tenant": key[0],
+                    "trace_id": key[1],
                     "kept": decision.keep,
                     "policy": decision.policy,
-                    "user_id": users.get((tenant, trace_id)),
+                    "user_id": summary.user_id if summary is not None else None,
                     "decided_ns": now,
                 }
             )
-        new = _db.insert_decisions(conn, rows)
+        report = self._count(conn, rows, _db.insert_decisions(conn, rows), now)
+        report.spans_deleted = _drop_claimed(conn, now)
+        _db.release_claimed(conn)
+        return report
+
+    def _count(
+        self, conn: Connection, rows: list[dict[str, Any]], new: set[TraceKey], now: int
+    ) -> DeciderReport:
         report = DeciderReport()
         stats: Counter[tuple[str, str, bool]] = Counter()
         for row in rows:
-            if (row["tenant"], row["trace_id"]) in new:
-                stats[(row["tenant"], row["policy"] or "", row["kept"])] += 1
-                if row["kept"]:
-                    report.kept += 1
-                    report.kept_by_policy[row["policy"]] += 1
-                else:
-                    report.dropped += 1
+            if (row["tenant"], row["trace_id"]) not in new:
+                continue  # decided by another decider meanwhile: counted there
+            stats[(row["tenant"], row["policy"] or "", row["kept"])] += 1
+            if row["kept"]:
+                report.kept += 1
+                report.kept_by_policy[row["policy"]] += 1
+            else:
+                report.dropped += 1
         _db.add_stats(conn, stats, now)
-        # Traces dropped now, and stragglers: spans stored after their trace was dropped.
-        dropped = [(r["tenant"], r["trace_id"]) for r in rows if not r["kept"]]
-        dropped += [k for k, recorded in earlier.items() if not recorded.kept]
-        report.spans_deleted = _drop_traces(conn, dropped, now)
         return report
 
 
-def _load_spans(conn: Connection, keys: Sequence[TraceKey]) -> dict[TraceKey, list[Any]]:
-    table = Span.__table__
-    cols = [table.c[name] for name in _SPAN_COLUMNS]
+def _claimed(table: Any) -> Any:
+    """Join condition: rows of ``table`` whose trace this transaction claimed."""
+    pending = SamplingPending.__table__
+    return (
+        (pending.c.tenant == table.c.tenant)
+        & (pending.c.trace_id == table.c.trace_id)
+        & (pending.c.queued_ns == _db.CLAIMED)
+    )
+
+
+def _claimed_decisions(conn: Connection) -> set[TraceKey]:
+    decisions = SamplingDecision.__table__
+    stmt = select(decisions.c.tenant, decisions.c.trace_id).join(
+        SamplingPending.__table__, _claimed(decisions)
+    )
+    return {(t, tr) for t, tr in conn.execute(stmt)}
+
+
+def _claimed_spans(conn: Connection, with_attributes: bool) -> dict[TraceKey, list[Any]]:
+    spans = Span.__table__
+    cols = [spans.c[name] for name in _SPAN_COLUMNS]
+    cols.append(spans.c.attributes if with_attributes else null().label("attributes"))
+    stmt = select(*cols).join(SamplingPending.__table__, _claimed(spans))
     out: dict[TraceKey, list[Any]] = {}
-    for part in _db.chunks(list(keys)):
-        stmt = select(*cols).where(tuple_(table.c.tenant, table.c.trace_id).in_(part))
-        for row in conn.execute(stmt):
-            out.setdefault((row.tenant, row.trace_id), []).append(row)
+    for row in conn.execute(stmt):
+        out.setdefault((row.tenant, row.trace_id), []).append(row)
     return out
 
 
-def _trace_users(conn: Connection, keys: Sequence[TraceKey]) -> dict[TraceKey, str | None]:
-    table = Trace.__table__
-    out: dict[TraceKey, str | None] = {}
-    for part in _db.chunks(list(keys)):
-        stmt = select(table.c.tenant, table.c.trace_id, table.c.user_id).where(
-            tuple_(table.c.tenant, table.c.trace_id).in_(part)
-        )
-        out.update({(t, tr): user for t, tr, user in conn.execute(stmt)})
-    return out
+def _claimed_summaries(conn: Connection) -> dict[TraceKey, Any]:
+    traces = Trace.__table__
+    cols = [traces.c[name] for name in _TRACE_COLUMNS]
+    stmt = select(*cols).join(SamplingPending.__table__, _claimed(traces))
+    return {(row.tenant, row.trace_id): row for row in conn.execute(stmt)}
 
 
-def _drop_traces(conn: Connection, keys: Sequence[TraceKey], now: int) -> int:
-    """Move the span keys of ``keys`` to the dedupe table, delete their spans and trace rows."""
+def _drop_claimed(conn: Connection, now: int) -> int:
+    """For claimed traces decided "dropped" (now or before): keep their span keys, delete
+    their spans and trace rows. Returns the number of spans deleted."""
     spans, traces, seen = Span.__table__, Trace.__table__, SampledOutSpan.__table__
-    deleted = 0
-    for part in _db.chunks(sorted(set(keys))):
-        of_spans = tuple_(spans.c.tenant, spans.c.trace_id).in_(part)
-        moved = select(spans.c.tenant, spans.c.trace_id, spans.c.span_id, _literal(now)).where(
-            of_spans
+    pending, decisions = SamplingPending.__table__, SamplingDecision.__table__
+    dropped = (
+        select(pending.c.tenant, pending.c.trace_id)
+        .join(
+            decisions,
+            (decisions.c.tenant == pending.c.tenant) & (decisions.c.trace_id == pending.c.trace_id),
         )
-        conn.execute(
-            dialect_insert(conn, seen)
-            .from_select(["tenant", "trace_id", "span_id", "seen_ns"], moved)
-            .on_conflict_do_nothing(index_elements=["tenant", "trace_id", "span_id"])
-        )
-        deleted += conn.execute(delete(spans).where(of_spans)).rowcount
-        conn.execute(delete(traces).where(tuple_(traces.c.tenant, traces.c.trace_id).in_(part)))
-    return deleted
-
-
-def _literal(value: int) -> Any:
-    return literal(value, BigInteger)
+        .where(pending.c.queued_ns == _db.CLAIMED, decisions.c.kept.is_(False))
+    )
+    of_spans = tuple_(spans.c.tenant, spans.c.trace_id).in_(dropped)
+    moved = select(spans.c.tenant, spans.c.trace_id, spans.c.span_id, literal(now, BigInteger))
+    conn.execute(
+        dialect_insert(conn, seen)
+        .from_select(["tenant", "trace_id", "span_id", "seen_ns"], moved.where(of_spans))
+        .on_conflict_do_nothing(index_elements=["tenant", "trace_id", "span_id"])
+    )
+    deleted = conn.execute(delete(spans).where(of_spans)).rowcount
+    conn.execute(delete(traces).where(tuple_(traces.c.tenant, traces.c.trace_id).in_(dropped)))
+    return int(deleted)

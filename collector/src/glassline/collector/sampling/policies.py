@@ -25,6 +25,8 @@ __all__ = [
     "TraceView",
     "build_policy",
     "build_policy_set",
+    "reads_attributes",
+    "reads_spans",
 ]
 
 
@@ -80,20 +82,51 @@ def _duration_ms(span: SpanLike) -> float:
     return max(0, span.end_ns - span.start_ns) / 1e6
 
 
+class TraceSummaryLike(Protocol):
+    """The fields of a ``traces`` row that summary-only policies read."""
+
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def duration_ms(self) -> float: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def cost_usd(self) -> float: ...
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+
+
 @dataclass(slots=True)
 class TraceView:
-    """One trace as the decider sees it after ``decision_wait``."""
+    """One trace as the decider sees it after ``decision_wait``: its summary and/or spans.
+
+    The decider loads the spans only when a configured policy needs them (see
+    :func:`reads_spans`); the trace-level questions below prefer the summary when present.
+    """
 
     tenant: str
     trace_id: str
     spans: Sequence[SpanLike] = field(default_factory=tuple)
+    summary: TraceSummaryLike | None = None
 
     @property
     def start_ns(self) -> int:
+        if self.summary is not None:
+            return self.summary.start_ns
         return min((s.start_ns for s in self.spans), default=0)
+
+    def is_error(self) -> bool:
+        if self.summary is not None:
+            return self.summary.status == "error"
+        return any(s.status == "error" for s in self.spans)
 
     def root_duration_ms(self) -> float:
         """The root span's duration, or the trace's extent when the root never arrived."""
+        if self.summary is not None:
+            return self.summary.duration_ms
         for span in self.spans:
             if not span.parent_span_id:
                 return _duration_ms(span)
@@ -102,7 +135,21 @@ class TraceView:
         return (max(s.end_ns for s in self.spans) - self.start_ns) / 1e6
 
     def cost_usd(self) -> float:
+        if self.summary is not None:
+            return self.summary.cost_usd or 0.0
         return sum(s.cost_usd or 0.0 for s in self.spans)
+
+    def tokens(self, count: str) -> int:
+        """``input``, ``output`` or ``total`` tokens of the trace."""
+        if self.summary is not None:
+            pairs = [(self.summary.input_tokens or 0, self.summary.output_tokens or 0)]
+        else:
+            pairs = [(s.input_tokens or 0, s.output_tokens or 0) for s in self.spans]
+        if count == "input":
+            return sum(i for i, _ in pairs)
+        if count == "output":
+            return sum(o for _, o in pairs)
+        return sum(i + o for i, o in pairs)
 
 
 class Policy(Protocol):
@@ -218,8 +265,63 @@ class PolicySet:
         return DROP
 
 
+_TYPED_KEYS = {"user": "user_id", "model": "model", "stage": "stage", "service": "service"}
+
+
+def reads_spans(configs: Iterable[Any]) -> bool:
+    """Whether any policy in the trees needs the spans, not just the trace summary."""
+    for c in configs:
+        match c:
+            case (
+                cfg.ErrorPolicyConfig()
+                | cfg.CostPolicyConfig()
+                | cfg.TokensPolicyConfig()
+                | cfg.RateLimitPolicyConfig()
+                | cfg.ProbabilisticPolicyConfig()
+            ):
+                continue
+            case cfg.LatencyPolicyConfig(scope="root", stage=None, model=None):
+                continue
+            case cfg.AttributePolicyConfig(key="tenant"):
+                continue
+            case cfg.AndPolicyConfig():
+                if reads_spans(c.policies):
+                    return True
+            case cfg.NotPolicyConfig():
+                if reads_spans([c.policy]):
+                    return True
+            case cfg.CompositePolicyConfig():
+                if reads_spans(e.policy for e in c.policies):
+                    return True
+            case _:
+                return True
+    return False
+
+
+def reads_attributes(configs: Iterable[Any]) -> bool:
+    """Whether any policy in the trees matches on a raw span attribute (the JSON column).
+
+    The decider loads that column only when one does: decoding it is most of its cost.
+    """
+    for c in configs:
+        match c:
+            case cfg.AttributePolicyConfig():
+                if c.key not in _TYPED_KEYS and c.key not in ("tenant", "name"):
+                    return True
+            case cfg.AndPolicyConfig():
+                if reads_attributes(c.policies):
+                    return True
+            case cfg.NotPolicyConfig():
+                if reads_attributes([c.policy]):
+                    return True
+            case cfg.CompositePolicyConfig():
+                if reads_attributes(e.policy for e in c.policies):
+                    return True
+    return False
+
+
 def _attr_getter(key: str) -> Callable[[TraceView, SpanLike], Any]:
-    typed = {"user": "user_id", "model": "model", "stage": "stage", "service": "service"}
+    typed = _TYPED_KEYS
     if key == "tenant":
         return lambda trace, _span: trace.tenant
     if key in typed or key == "name":
@@ -262,27 +364,16 @@ def _latency_test(c: cfg.LatencyPolicyConfig) -> Callable[[TraceView], bool]:
     return test
 
 
-def _tokens_test(c: cfg.TokensPolicyConfig) -> Callable[[TraceView], bool]:
-    def count(span: SpanLike) -> int:
-        if c.count == "input":
-            return span.input_tokens or 0
-        if c.count == "output":
-            return span.output_tokens or 0
-        return (span.input_tokens or 0) + (span.output_tokens or 0)
-
-    return lambda t: sum(count(s) for s in t.spans) >= c.threshold
-
-
 def _predicate_test(c: Any) -> Callable[[TraceView], bool] | None:
     match c:
         case cfg.ErrorPolicyConfig():
-            return lambda t: any(s.status == "error" for s in t.spans)
+            return lambda t: t.is_error()
         case cfg.LatencyPolicyConfig():
             return _latency_test(c)
         case cfg.CostPolicyConfig():
             return lambda t: t.cost_usd() >= c.threshold_usd
         case cfg.TokensPolicyConfig():
-            return _tokens_test(c)
+            return lambda t: t.tokens(c.count) >= c.threshold
         case cfg.RetriesPolicyConfig():
             return lambda t: max((s.retries or 0 for s in t.spans), default=0) >= c.min_retries
         case cfg.FallbackPolicyConfig():

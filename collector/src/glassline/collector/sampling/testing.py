@@ -16,11 +16,20 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
 from glassline.collector.storage.models import Base, Rollup, UserRollup
 from glassline.collector.storage.rollup import COUNTERS
+from glassline.instrumentation import attributes as attrs
 
 __all__ = ["count_rows", "rollup_totals", "synthetic_traces"]
 
 _MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku")
 _MS = 1_000_000
+
+
+_WORDS = ("the", "invoice", "policy", "refund", "customer", "order", "shipping", "account",
+          "please", "summarize", "context", "document", "answer", "question", "date", "total")  # fmt: skip
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(words))
 
 
 def _trace(rng: random.Random, tenant: str, start_ns: int) -> list[SpanRecord]:
@@ -48,11 +57,18 @@ def _trace(rng: random.Random, tenant: str, start_ns: int) -> list[SpanRecord]:
     retrieve = span(1, "retrieve", 1, retrieve_ms, kind="stage", stage="retrieve",
                     cache_layer="semantic", cache_hit=hit)  # fmt: skip
     tokens_in, tokens_out = rng.randrange(200, 4000), rng.randrange(20, 800)
+    # Prompt and completion content, as instrumented apps send it (what storage is spent on).
+    content = {
+        attrs.GEN_AI_INPUT_MESSAGES: _text(rng, 120),
+        attrs.GEN_AI_OUTPUT_MESSAGES: _text(rng, 60),
+        attrs.GEN_AI_PROVIDER_NAME: "openai",
+    }
     llm = span(1, "chat", 2 + retrieve_ms, generate_ms, kind="llm", stage="generate", model=model,
                input_tokens=tokens_in, output_tokens=tokens_out,
                cost_usd=round(tokens_in * 2.5e-6 + tokens_out * 1e-5, 8),
                retries=1 if rng.random() < 0.05 else 0, fallback=rng.random() < 0.02,
-               route=model, ttft_ms=generate_ms * 0.2, status="error" if failed else "ok")  # fmt: skip
+               route=model, ttft_ms=generate_ms * 0.2, status="error" if failed else "ok",
+               attributes=content)  # fmt: skip
     return [root, retrieve, llm]
 
 
