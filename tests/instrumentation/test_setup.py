@@ -185,3 +185,27 @@ def test_bad_init_arguments_are_reported_with_their_name(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         init(**kwargs)
+
+
+def test_prices_file_and_arguments_become_overrides(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glassline.instrumentation.pricing import ModelPrice
+    from glassline.instrumentation.setup import _call_settings
+
+    path = tmp_path / "prices.json"
+    path.write_text(
+        '{"in-house": {"input": 1.0, "output": 2.0}, "other": {"input": 5, "output": 5}}'
+    )
+    monkeypatch.setenv("GLASSLINE_PRICES_FILE", str(path))
+    monkeypatch.setenv("GLASSLINE_CAPTURE_CONTENT", "off")
+    settings = _call_settings(None, None, None, {"other": ModelPrice(input=0.5, output=0.5)})
+    assert settings.prices["in-house"] == ModelPrice(input=1.0, output=2.0)
+    assert settings.prices["other"] == ModelPrice(input=0.5, output=0.5)  # argument wins
+    assert settings.capture_content is False
+
+
+def test_bad_sample_rate_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLASSLINE_SAMPLE_RATE", "half")
+    with pytest.raises(ValueError, match="GLASSLINE_SAMPLE_RATE"):
+        init()

@@ -80,6 +80,14 @@ def _env(name: str) -> str | None:
     return value.strip() if value and value.strip() else None
 
 
+def _env_rate() -> float:
+    raw = _env("GLASSLINE_SAMPLE_RATE")
+    try:
+        return float(raw) if raw else 1.0
+    except ValueError:
+        raise ValueError(f"GLASSLINE_SAMPLE_RATE: expected a number, got {raw!r}") from None
+
+
 def _env_headers() -> dict[str, str]:
     """``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``: the exporters ignore them once we pass headers."""
     raw = _env("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or _env("OTEL_EXPORTER_OTLP_HEADERS")
@@ -150,7 +158,7 @@ def init(
     """
     global _installed, _connection, _atexit_registered
     proto = _protocol(protocol)
-    rate = sample_rate if sample_rate is not None else float(_env("GLASSLINE_SAMPLE_RATE") or 1.0)
+    rate = sample_rate if sample_rate is not None else _env_rate()
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"init.sample_rate: must be within [0, 1], got {rate!r}")
     key = api_key or _env("GLASSLINE_API_KEY")
@@ -158,17 +166,7 @@ def init(
     all_headers = _env_headers() | dict(headers or {})
     if key:
         all_headers[API_KEY_HEADER] = key
-    base = _settings.Settings.from_env()
-    _settings.replace(
-        _settings.Settings(
-            capture_content=base.capture_content if capture_content is None else capture_content,
-            redactor=redactor,
-            max_content_chars=base.max_content_chars
-            if max_content_chars is None
-            else max_content_chars,
-            prices=_prices(prices),
-        )
-    )
+    _settings.replace(_call_settings(capture_content, redactor, max_content_chars, prices))
     provider = _provider(service_name, rate)
     processor = BatchSpanProcessor(
         _SafeExporter(_exporter(proto, url, all_headers, export_timeout))
@@ -183,6 +181,26 @@ def init(
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+
+
+def _call_settings(
+    capture_content: bool | None,
+    redactor: Callable[[str], str] | None,
+    max_content_chars: int | None,
+    prices: Mapping[str, ModelPrice | Mapping[str, float]] | None,
+) -> _settings.Settings:
+    """The decorators' settings: arguments over ``GLASSLINE_*`` over defaults."""
+    base = _settings.Settings.from_env()
+    if max_content_chars is not None and max_content_chars < 0:
+        raise ValueError(f"init.max_content_chars: must be >= 0, got {max_content_chars!r}")
+    return _settings.Settings(
+        capture_content=base.capture_content if capture_content is None else capture_content,
+        redactor=redactor,
+        max_content_chars=base.max_content_chars
+        if max_content_chars is None
+        else max_content_chars,
+        prices=_prices(prices),
+    )
 
 
 def _provider(service_name: str | None, rate: float) -> TracerProvider:
