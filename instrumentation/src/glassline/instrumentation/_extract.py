@@ -125,26 +125,9 @@ class ResponseInfo:
         """
         if usage is None:
             return
-        u = view(usage)
-        prompt = _int(u.get("prompt_tokens"))
-        inp: int | None = prompt
-        if prompt is not None:  # chat completions and LiteLLM
-            out = _int(u.get("completion_tokens"))
-            in_d = view(u.get("prompt_tokens_details"))
-            out_d = view(u.get("completion_tokens_details"))
-        else:  # Responses API and Anthropic
-            inp, out = _int(u.get("input_tokens")), _int(u.get("output_tokens"))
-            in_d = view(u.get("input_tokens_details"))
-            out_d = view(u.get("output_tokens_details"))
-        read = _int(u.get("cache_read_input_tokens"))
-        if read is None:
-            read = _int(in_d.get("cached_tokens"))
-        creation = _int(u.get("cache_creation_input_tokens"))
-        if creation is None:
-            creation = _int(in_d.get("cache_creation_tokens"))
-        if exclusive_input and prompt is None and inp is not None:
+        inp, out, read, creation, reasoning, is_prompt = _usage_counts(view(usage))
+        if exclusive_input and not is_prompt and inp is not None:
             inp += (read or 0) + (creation or 0)
-        reasoning = _int(out_d.get("reasoning_tokens"))
         if inp is not None:
             self.input_tokens = inp
         if out is not None:
@@ -155,6 +138,41 @@ class ResponseInfo:
             self.cache_creation = creation
         if reasoning is not None:
             self.reasoning = reasoning
+
+
+_Counts = tuple[int | None, int | None, int | None, int | None, int | None, bool]
+
+
+def _usage_counts(u: Mapping[str, Any] | _AttrView) -> _Counts:
+    """(input, output, cache read, cache creation, reasoning, prompt-style?) of a usage block.
+
+    Runs on every LLM span: exact-type checks inline (bool is not a count).
+    """
+    prompt = u.get("prompt_tokens")
+    is_prompt = type(prompt) is int
+    if is_prompt:  # chat completions and LiteLLM
+        inp, out = prompt, u.get("completion_tokens")
+        in_d = view(u.get("prompt_tokens_details"))
+        out_d = view(u.get("completion_tokens_details"))
+    else:  # Responses API and Anthropic
+        inp, out = _int(u.get("input_tokens")), u.get("output_tokens")
+        in_d = view(u.get("input_tokens_details"))
+        out_d = view(u.get("output_tokens_details"))
+    read = u.get("cache_read_input_tokens")
+    if type(read) is not int:
+        read = in_d.get("cached_tokens")
+    creation = u.get("cache_creation_input_tokens")
+    if type(creation) is not int:
+        creation = in_d.get("cache_creation_tokens")
+    reasoning = out_d.get("reasoning_tokens")
+    return (
+        inp,
+        out if type(out) is int else None,
+        read if type(read) is int else None,
+        creation if type(creation) is int else None,
+        reasoning if type(reasoning) is int else None,
+        is_prompt,
+    )
 
 
 def extract_response(value: Any) -> ResponseInfo:

@@ -17,22 +17,25 @@ _MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _SYSTEM_KEYS = ("system", "instructions")
 
 
+_NUMBER = (int, float)
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """Sampling parameters from the call's keyword arguments."""
+    """Sampling parameters from the call's keyword arguments (exact types: bool is no number)."""
     out: dict[str, Any] = {}
-    temperature = kwargs.get("temperature")
-    if isinstance(temperature, int | float) and not isinstance(temperature, bool):
+    temperature: Any = kwargs.get("temperature")
+    if type(temperature) in _NUMBER:
         out[attrs.GEN_AI_REQUEST_TEMPERATURE] = float(temperature)
-    top_p = kwargs.get("top_p")
-    if isinstance(top_p, int | float) and not isinstance(top_p, bool):
+    top_p: Any = kwargs.get("top_p")
+    if type(top_p) in _NUMBER:
         out[attrs.GEN_AI_REQUEST_TOP_P] = float(top_p)
     for key in _MAX_TOKENS_KEYS:
         value = kwargs.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if type(value) is int:
             out[attrs.GEN_AI_REQUEST_MAX_TOKENS] = value
             break
     stream = kwargs.get("stream")
-    if isinstance(stream, bool):
+    if type(stream) is bool:
         out[attrs.GEN_AI_REQUEST_STREAM] = stream
     return out
 
