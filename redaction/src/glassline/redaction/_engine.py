@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from glassline.redaction._recognizers import Detector
+from glassline.redaction._recognizers import DIGIT_CLUSTER, Detector
 
 __all__ = ["Finding", "PatternEngine"]
 
@@ -46,9 +46,10 @@ class PatternEngine:
         """Findings per text, and the indices of texts whose analysis raised."""
         found: list[list[Finding]] = [[] for _ in texts]
         failed: set[int] = set()
+        clusters = [[m.span() for m in DIGIT_CLUSTER.finditer(t)] for t in texts]
         for detector in self._detectors:
             try:
-                self._run(detector, texts, range(len(texts)), found)
+                self._run(detector, texts, clusters, range(len(texts)), found)
             except Exception:
                 # One text broke the batch: redo it text by text so only that one fails.
                 _log.warning("%s failed on a batch; retrying per text", detector.entity)
@@ -57,7 +58,7 @@ class PatternEngine:
                         continue
                     found[i] = [f for f in found[i] if f.entity != detector.entity]
                     try:
-                        self._run(detector, texts, (i,), found)
+                        self._run(detector, texts, clusters, (i,), found)
                     except Exception as exc:
                         _log.warning(
                             "%s failed on a value: %s", detector.entity, type(exc).__name__
@@ -69,6 +70,7 @@ class PatternEngine:
         self,
         detector: Detector,
         texts: Sequence[str],
+        clusters: Sequence[Sequence[tuple[int, int]]],
         indices: Sequence[int],
         found: list[list[Finding]],
     ) -> None:
@@ -78,22 +80,38 @@ class PatternEngine:
         pos = 0
         for i in indices:
             text = texts[i]
-            for lo, hi in detector.windows(text):
+            covered = [(f.start, f.end) for f in found[i]] if detector.per_window else ()
+            for lo, hi in detector.windows(text, clusters[i], covered):
                 pieces.append(text[lo:hi])
                 starts.append(pos)
                 origin.append((i, lo, hi - lo))
                 pos += hi - lo + len(_SEP)
         if not pieces:
             return
-        joined = _SEP.join(pieces)
+        if detector.per_window:
+            batches = list(zip(pieces, starts, strict=True))
+        else:
+            batches = [(_SEP.join(pieces), 0)]
+        for text, base in batches:
+            self._collect(detector, text, base, starts, origin, found)
+
+    def _collect(
+        self,
+        detector: Detector,
+        text: str,
+        base: int,
+        starts: list[int],
+        origin: list[tuple[int, int, int]],
+        found: list[list[Finding]],
+    ) -> None:
         # Pattern recognizers need no NLP artifacts (that is the point of the fast path).
-        results = detector.recognizer.analyze(joined, [detector.entity], cast(Any, None))
+        results = detector.recognizer.analyze(text, [detector.entity], cast(Any, None))
         for result in results:
             if result.score < self._threshold or result.entity_type != detector.entity:
                 continue
-            k = bisect_right(starts, result.start) - 1
+            k = bisect_right(starts, base + result.start) - 1
             i, lo, length = origin[k]
-            start = result.start - starts[k]
-            end = min(result.end - starts[k], length)
+            start = base + result.start - starts[k]
+            end = min(base + result.end - starts[k], length)
             if 0 <= start < end:
                 found[i].append(Finding(detector.entity, lo + start, lo + end, result.score))

@@ -1,7 +1,7 @@
 """Presidio PatternRecognizers for credentials that leak into LLM traces.
 
-Each recognizer comes with a ``trigger``: a cheap literal test (plain ``re``) that must hit
-before the recognizer runs at all, so text without e.g. ``sk-`` never pays for its regex.
+Each recognizer comes with a ``gate``: literals one of which must occur in a text before the
+recognizer runs at all, so text without e.g. ``sk-`` never pays for its regex.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from dataclasses import dataclass
 
 import regex
@@ -23,25 +22,25 @@ _TOKEN = r"[A-Za-z0-9_\-]"
 @dataclass(frozen=True, slots=True)
 class SecretSpec:
     entity: str
-    trigger: str  # plain-``re`` regex; no hit means the recognizer cannot match
+    gate: tuple[str, ...]  # none of these in the text means the recognizer cannot match
     patterns: tuple[tuple[str, str], ...]  # (name, regex) for Presidio's ``regex`` module
 
 
 _SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "OPENAI_API_KEY",
-        r"sk-",
+        ("sk-",),
         # sk-..., sk-proj-..., sk-svcacct-..., sk-admin-...; sk-ant- belongs to Anthropic.
         (("openai key", rf"(?<![\w-])sk-(?!ant-)(?:proj-|svcacct-|admin-)?{_TOKEN}{{20,}}"),),
     ),
     SecretSpec(
         "ANTHROPIC_API_KEY",
-        r"sk-ant-",
+        ("sk-ant-",),
         (("anthropic key", rf"(?<![\w-])sk-ant-(?:api|admin)?\d{{0,2}}-?{_TOKEN}{{20,}}"),),
     ),
     SecretSpec(
         "AWS_ACCESS_KEY",
-        r"A(?:KIA|SIA|GPA|IDA|ROA|IPA|NPA|NVA|PKA|BIA|CCA)",
+        ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA"),
         (
             (
                 "aws key id",
@@ -51,7 +50,7 @@ _SPECS: tuple[SecretSpec, ...] = (
     ),
     SecretSpec(
         "AWS_SECRET_KEY",
-        r"(?i)secret.?access.?key",
+        ("ecret", "ECRET"),
         (
             (
                 "aws secret key",
@@ -61,7 +60,7 @@ _SPECS: tuple[SecretSpec, ...] = (
     ),
     SecretSpec(
         "GITHUB_TOKEN",
-        r"gh[pousr]_|github_pat_",
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
         (
             ("github token", r"\bgh[pousr]_[A-Za-z0-9]{36,255}\b"),
             ("github fine-grained pat", r"\bgithub_pat_[A-Za-z0-9_]{50,255}\b"),
@@ -69,7 +68,7 @@ _SPECS: tuple[SecretSpec, ...] = (
     ),
     SecretSpec(
         "SLACK_TOKEN",
-        r"xox|xapp-|hooks\.slack\.com",
+        ("xox", "xapp-", "hooks.slack.com"),
         (
             ("slack token", r"\bxox[abposre]-[A-Za-z0-9-]{10,250}"),
             ("slack app token", r"\bxapp-\d-[A-Za-z0-9-]{10,250}"),
@@ -81,7 +80,7 @@ _SPECS: tuple[SecretSpec, ...] = (
     ),
     SecretSpec(
         "STRIPE_KEY",
-        r"_live_|_test_|whsec_",
+        ("_live_", "_test_", "whsec_"),
         (
             ("stripe key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,247}\b"),
             ("stripe webhook secret", r"\bwhsec_[A-Za-z0-9]{24,}\b"),
@@ -89,18 +88,18 @@ _SPECS: tuple[SecretSpec, ...] = (
     ),
     SecretSpec(
         "JWT",
-        r"eyJ",
+        ("eyJ",),
         (("jwt", rf"\beyJ{_TOKEN}{{8,}}\.eyJ{_TOKEN}{{8,}}\.{_TOKEN}{{8,}}"),),
     ),
     SecretSpec(
         "BEARER_TOKEN",
-        r"(?i)bearer",
+        ("earer", "EARER"),
         # Only the credential: "Authorization: Bearer <BEARER_TOKEN>" stays readable.
         (("bearer token", r"(?<=\b(?i:bearer)\s{1,4})[A-Za-z0-9\-._~+/]{16,}=*"),),
     ),
     SecretSpec(
         "PRIVATE_KEY",
-        r"-----BEGIN",
+        ("-----BEGIN",),
         (
             (
                 "private key block",
@@ -128,8 +127,8 @@ class _JwtRecognizer(PatternRecognizer):
             return False
 
 
-def build_secret_recognizers() -> list[tuple[PatternRecognizer, re.Pattern[str]]]:
-    """One recognizer per secret entity, each paired with its compiled trigger."""
+def build_secret_recognizers() -> list[tuple[PatternRecognizer, tuple[str, ...]]]:
+    """One recognizer per secret entity, each paired with its gate."""
     built = []
     for spec in _SPECS:
         cls = _JwtRecognizer if spec.entity == "JWT" else PatternRecognizer
@@ -140,5 +139,5 @@ def build_secret_recognizers() -> list[tuple[PatternRecognizer, re.Pattern[str]]
             # Case matters for key prefixes (AKIA, sk-): no IGNORECASE, except via (?i).
             global_regex_flags=regex.DOTALL | regex.MULTILINE,
         )
-        built.append((recognizer, re.compile(spec.trigger)))
+        built.append((recognizer, spec.gate))
     return built
