@@ -21,10 +21,8 @@ from glassline.collector.sampling.models import (
     SamplingPending,
     SamplingStat,
 )
-from glassline.collector.storage import rollup
-from glassline.collector.storage._merge import dialect_insert, merge_rows
+from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.engine import WRITE
-from glassline.collector.storage.models import HourRollup, Rollup, UserRollup
 
 TraceKey = tuple[str, str]  # tenant, trace_id
 T = TypeVar("T")
@@ -32,7 +30,6 @@ T = TypeVar("T")
 _CHUNK = 400  # keys per statement: bounded statement size on both databases
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock / serialization failure: run it again
 _ATTEMPTS = 5
-_ROLLUP_DIMS = ("tenant", "kind", "stage", "model", "route")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,38 +163,6 @@ def record_span_keys(
     rows = [{"tenant": k[0], "trace_id": k[1], "span_id": k[2], "seen_ns": now_ns} for k in keys]
     new = {tuple(r) for r in conn.execute(stmt, rows)}
     return [unique[k] for k in keys if k in new]
-
-
-def add_to_rollups(
-    conn: Connection, spans: Sequence[SpanRecord], users: Mapping[TraceKey, str | None]
-) -> None:
-    """Count spans in the rollups exactly as ``storage.writer.write_batch`` counts inserted ones.
-
-    Mirrors the rollup half of ``write_batch`` with the store's own pure delta functions and
-    row merge; see the report/docs for the one-function refactor that would let both share it.
-    """
-    if not spans:
-        return
-    for table, column, bucket_s in (
-        (Rollup.__table__, "minute", 60),
-        (HourRollup.__table__, "hour", 3600),
-    ):
-        merge_rows(
-            conn,
-            table,
-            (column, *_ROLLUP_DIMS),
-            rollup.rollup_deltas(spans, bucket_s),
-            lambda key, delta, column=column: rollup.new_rollup_row(key, delta, column),  # type: ignore[misc]
-            rollup.merge_rollup_row,
-        )
-    merge_rows(
-        conn,
-        UserRollup.__table__,
-        ("minute", "tenant", "user_id"),
-        rollup.user_rollup_deltas(spans, users),  # type: ignore[arg-type]
-        rollup.new_user_row,  # type: ignore[arg-type]
-        rollup.merge_user_row,
-    )
 
 
 def add_stats(conn: Connection, counts: Mapping[tuple[str, str, bool], int], now_ns: int) -> None:

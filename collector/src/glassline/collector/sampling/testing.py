@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
-from glassline.collector.storage.models import Base, Rollup, UserRollup
+from glassline.collector.storage.models import Base, DayRollup, HourRollup, Rollup, UserRollup
 from glassline.collector.storage.rollup import COUNTERS
 from glassline.instrumentation import attributes as attrs
 
@@ -89,12 +89,23 @@ def count_rows(engine: Engine, model: type[Base]) -> int:
 def rollup_totals(engine: Engine) -> dict[str, Any]:
     """What the dashboard reports from the rollups: sums, and latency p50/p95/p99 per kind.
 
-    Also the user rollups' spend and requests, so user attribution is compared too.
+    Also the hour/day rollups' sums and the user rollups' spend and requests, so every
+    aggregate table the dashboard reads is compared.
     """
     with engine.connect() as conn:
         rows = conn.execute(select(Rollup)).mappings().all()
         users = conn.execute(select(UserRollup)).mappings().all()
+        coarse = {
+            model.__tablename__: conn.execute(
+                select(
+                    func.sum(model.count), func.sum(model.cost_usd), func.sum(model.input_tokens)
+                )
+            ).one()
+            for model in (HourRollup, DayRollup)
+        }
     totals: dict[str, Any] = {name: sum(r[name] for r in rows) for name in COUNTERS}
+    for table, (count, cost, tokens) in coarse.items():
+        totals[table] = (count, round(cost or 0.0, 9), tokens)
     totals["cost_usd"] = round(totals["cost_usd"], 9)
     totals["duration_sum_ms"] = round(totals["duration_sum_ms"], 6)
     for kind in sorted({r["kind"] for r in rows}):
