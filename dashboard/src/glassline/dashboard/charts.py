@@ -45,12 +45,22 @@ def percentile_lines(frame: pd.DataFrame, by: str, title: str) -> go.Figure:
     return _style(fig, title)
 
 
-def bar(frame: pd.DataFrame, x: str, y: str, title: str, horizontal: bool = False) -> go.Figure:
+def bar(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    title: str,
+    horizontal: bool = False,
+    categorical: bool = False,
+) -> go.Figure:
+    """Bars of ``y`` per ``x``; horizontal bars are sorted largest on top."""
     if horizontal:
         fig = px.bar(frame, x=y, y=x, orientation="h")
-        fig.update_yaxes(categoryorder="total ascending")
+        fig.update_yaxes(categoryorder="total ascending", type="category")
     else:
         fig = px.bar(frame, x=x, y=y)
+        if categorical:  # e.g. days as labels, not a time axis with one fat bar
+            fig.update_xaxes(type="category")
     return _style(fig, title)
 
 

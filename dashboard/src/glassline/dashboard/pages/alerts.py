@@ -31,7 +31,7 @@ else:
     c[2].metric("Rules with state", states["rule"].nunique(), border=True)
     st.subheader("Rules and their current state")
     if states.empty:
-        st.caption("No rule has been evaluated yet.")
+        st.caption("No rule has been evaluated yet: add rules to the collector's alert rule file.")
     else:
         st.dataframe(states, hide_index=True)
     st.subheader("History in this time range")

@@ -39,7 +39,13 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
 
 daily = data.run(queries.sum_series, replace(window, bucket=86400))
 st.plotly_chart(
-    charts.bar(daily.assign(day=daily["time"].dt.date), "day", "cost_usd", "Spend per day (USD)")
+    charts.bar(
+        daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
+        "day",
+        "cost_usd",
+        "Spend per day, UTC (USD)",
+        categorical=True,
+    )
 )
 
 spent = data.run(queries.sum_series, window)
@@ -50,9 +56,14 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
 left, right = st.columns(2)
 left.plotly_chart(charts.line(series, "cost_per_request", "Cost per request (USD)"))
-tokens = spent.melt(
+# Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
+tokens = spent.assign(
+    uncached_input=spent["input_tokens"] - spent["cache_read_tokens"],
+    cached_input=spent["cache_read_tokens"],
+    output=spent["output_tokens"],
+).melt(
     id_vars=["time"],
-    value_vars=["input_tokens", "output_tokens", "cache_read_tokens"],
+    value_vars=["uncached_input", "cached_input", "output"],
     var_name="tokens",
     value_name="n",
 )

@@ -107,10 +107,8 @@ facts = {
 }
 shown = {k: v for k, v in facts.items() if v not in (None, "", 0, False)}
 if shown:
-    st.dataframe(
-        pd.DataFrame({"field": list(shown), "value": [str(v) for v in shown.values()]}),
-        hide_index=True,
-    )
+    values = [f"{v:,.1f}" if isinstance(v, float) else str(v) for v in shown.values()]
+    st.dataframe(pd.DataFrame({"field": list(shown), "value": values}), hide_index=True)
 
 attributes = span.get("attributes") or {}
 conversation = [
