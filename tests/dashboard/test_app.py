@@ -166,3 +166,9 @@ def test_shared_password_mode_requires_the_password(sqlite_url, monkeypatch):
     at.button[0].click().run()
     assert not at.exception
     assert at.title[0].value == "Overview" and at.metric
+
+
+def test_auto_refresh_from_the_url_turns_the_toggle_on(sqlite_url, monkeypatch, traffic):
+    at = _open(sqlite_url, monkeypatch, refresh="true")
+    assert at.sidebar.toggle(key="refresh").value is True
+    assert _metrics(at)["Spend"] == ui.fmt_usd(traffic.cost())
