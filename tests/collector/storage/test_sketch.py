@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from glassline.collector.storage import sketch
 
 latencies = st.lists(
-    st.one_of(st.just(0.0), st.floats(min_value=0, max_value=1e7, allow_nan=False)), max_size=80
+    st.one_of(st.just(0.0), st.floats(min_value=sketch.ZERO_BELOW_MS * 1.001, max_value=1e7)),
+    max_size=80,
 )
 
 
@@ -29,6 +30,7 @@ def same(a, b) -> None:
             assert a.get_quantile_value(q) == pytest.approx(b.get_quantile_value(q), rel=1e-12)
 
 
+@settings(deadline=None)
 @given(latencies, latencies)
 def test_encode_values_equals_adding_to_a_sketch(first: list[float], more: list[float]) -> None:
     same(sketch.decode(sketch.encode_values(first)), reference(first))
@@ -36,6 +38,7 @@ def test_encode_values_equals_adding_to_a_sketch(first: list[float], more: list[
     same(sketch.decode(sketch.encode_values(more, base)), reference(first, more))
 
 
+@settings(deadline=None)
 @given(st.lists(latencies, max_size=6))
 def test_merge_encoded_equals_one_sketch_of_everything(groups: list[list[float]]) -> None:
     blobs = [sketch.encode_values(g) for g in groups] + [None]
@@ -48,3 +51,11 @@ def test_quantiles_are_within_the_relative_accuracy() -> None:
     assert q[0.5] == pytest.approx(500, rel=sketch.RELATIVE_ACCURACY)
     assert q[0.99] == pytest.approx(990, rel=sketch.RELATIVE_ACCURACY)
     assert sketch.quantiles(sketch.new_sketch()) == {0.5: None, 0.95: None, 0.99: None}
+
+
+def test_values_under_a_nanosecond_count_as_zero_and_keep_sketches_small() -> None:
+    blob = sketch.encode_values([1e-300, 5e-324, -3.0, 0.0, 2.0])
+    decoded = sketch.decode(blob)
+    assert decoded.count == 5
+    assert decoded.get_quantile_value(0.5) == 0
+    assert len(blob) < 100

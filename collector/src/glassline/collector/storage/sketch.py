@@ -108,6 +108,9 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> DDSketch:
 
 _MAPPING = new_sketch()._mapping
 _MAPPING_PROTO = KeyMappingProto.to_proto(_MAPPING)
+# Span times have nanosecond resolution: anything under 1 ns (1e-6 ms) is zero. Without this
+# floor a value like 1e-300 (a client-sent ttft) would make a dense sketch of 35,000 bins.
+ZERO_BELOW_MS = 1e-6
 
 
 def encode_values(values: Iterable[float], base: bytes | None = None) -> bytes:
@@ -134,7 +137,7 @@ def encode_values(values: Iterable[float], base: bytes | None = None) -> bytes:
             if count:
                 counts[offset + i] = count
         zero = pb.zeroCount
-    key, smallest = _MAPPING.key, _MAPPING.min_possible
+    key, smallest = _MAPPING.key, max(_MAPPING.min_possible, ZERO_BELOW_MS)
     for value in values:
         if value > smallest:
             k = key(value)

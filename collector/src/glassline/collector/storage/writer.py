@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import rollup, summary
-from glassline.collector.storage._merge import dialect_insert, insert_returning, merge_rows
+from glassline.collector.storage._merge import insert_new, merge_rows
 from glassline.collector.storage.models import (
     DayRollup,
     HourRollup,
@@ -86,13 +86,8 @@ def _insert_spans(conn: Connection, batch: Sequence[SpanRecord]) -> list[SpanRec
         return []
     # Sorted, so concurrent writers of overlapping batches take row locks in the same order.
     keys = sorted(unique)
-    table = Span.__table__
-    stmt = (
-        dialect_insert(conn, table)
-        .on_conflict_do_nothing(index_elements=list(_SPAN_KEY))
-        .returning(table.c.tenant, table.c.trace_id, table.c.span_id)
-    )
-    inserted = set(insert_returning(conn, stmt, [span_row(unique[k]) for k in keys]))
+    rows = [span_row(unique[k]) for k in keys]
+    inserted = insert_new(conn, Span.__table__, _SPAN_KEY, rows)
     return [unique[k] for k in keys if k in inserted]
 
 
