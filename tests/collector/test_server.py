@@ -243,3 +243,22 @@ def test_a_worker_that_cannot_start_stops_the_collector_with_exit_1(tmp_path: Pa
         taken.close()
     assert proc.returncode == 1
     assert "exited (code 1); stopping the others" in proc.stderr
+
+
+def test_sighup_reloads_alert_rules_and_never_kills_a_worker(tmp_path: Path, h: Any) -> None:
+    import signal
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: []\n")
+    with run_collector({"alerts": {"rules_file": str(rules)}}, workdir=tmp_path) as collector:
+        rules.write_text("rules:\n  - {name: spend, kind: budget, window: 24h, limit_usd: 5}\n")
+        collector.process.send_signal(signal.SIGHUP)
+        h.wait_for(lambda: "alert config reloaded: 1 rules" in collector.logs(), "the reload")
+        assert httpx.get(f"{collector.http_endpoint}/healthz").status_code == 200
+    with run_collector({"server": {"workers": 2}}, workdir=tmp_path / "two") as collector:
+        h.wait_for(lambda: "worker 2 of 2 ready" in collector.logs(), "the second worker", 60)
+        h.wait_for(lambda: "worker 1 of 2 ready" in collector.logs(), "the first worker", 60)
+        collector.process.send_signal(signal.SIGHUP)
+        h.wait_for(lambda: collector.logs().count("nothing to reload") == 2, "both workers")
+        assert collector.process.poll() is None
+        assert httpx.get(f"{collector.http_endpoint}/readyz").status_code == 200

@@ -114,6 +114,8 @@ class Worker:
         await self._started(http)
         self._log_listeners(grpc_port, sock.getsockname()[1])
         self._accepting = True
+        if self.config.server.workers > 1:
+            _log.info("worker %d of %d ready", self.index + 1, self.config.server.workers)
         await stop.wait()
         await self._shutdown(grpc_receiver, http, http_task, jobs)
         if alerts_task is not None:
@@ -187,13 +189,17 @@ class Worker:
         return jobs
 
     def _start_alerts(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
-        """The alert engine: its own lease, its own interval; SIGHUP reloads the rule file."""
+        """The alert engine: its own lease, its own interval."""
         if self.alerts is None:
             return None
-        engine, path = self.alerts, self.config.alerts.rules_file
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # no signals off main thread
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, engine.reload, path)
-        return asyncio.create_task(engine.run(stop))
+        return asyncio.create_task(self.alerts.run(stop))
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the alert rule file (the rest of the config needs a restart)."""
+        if self.alerts is not None and self.config.alerts.rules_file is not None:
+            self.alerts.reload(self.config.alerts.rules_file)
+        else:
+            _log.info("SIGHUP: no alert rule file configured; nothing to reload")
 
     def _log_listeners(self, grpc_port: int, http_port: int) -> None:
         cfg = self.config.server
@@ -251,7 +257,9 @@ def _run_worker(config: CollectorConfig, index: int = 0) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await Worker(config, index=index).serve(stop)
+        worker = Worker(config, index=index)
+        loop.add_signal_handler(signal.SIGHUP, worker.reload)
+        await worker.serve(stop)
 
     asyncio.run(main())
 
@@ -295,15 +303,16 @@ def _supervise(config: CollectorConfig) -> int:
     def forward(signum: int, _frame: Any) -> None:
         nonlocal stopping
         stopping = True
-        for proc in procs:
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGTERM)
+        _signal_all(procs, signal.SIGTERM)
 
     # Handlers first, so a SIGTERM during startup cannot orphan the workers.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    # Workers inherit "ignore SIGHUP" until they install their own reload handler.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for proc in procs:
         proc.start()
+    signal.signal(signal.SIGHUP, lambda *_: _signal_all(procs, signal.SIGHUP))  # rule reload
     _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
     while any(p.is_alive() for p in procs):
         for proc in procs:
@@ -319,3 +328,9 @@ def _supervise(config: CollectorConfig) -> int:
         if proc.is_alive():
             proc.kill()
     return 1 if failed else 0
+
+
+def _signal_all(procs: list[Any], signum: int) -> None:
+    for proc in procs:
+        if proc.is_alive() and proc.pid is not None:
+            os.kill(proc.pid, signum)
