@@ -228,3 +228,14 @@ def test_summary_only_policies_match_span_evaluation(store: Store) -> None:
     }
     assert got == {tid: (d.keep, d.policy) for tid, d in expected.items()}
     assert len({p for _, p in got.values()}) == 5
+
+
+def test_head_only_sampling_state_is_purged_by_the_job(store: Store) -> None:
+    config = SamplingConfig.model_validate({"head_rate": 0.5, "decision_memory_s": 60})
+    assert config.needs_job and not SamplingConfig().needs_job
+    SamplingSink(store, config).write([s for t in synthetic_traces(40) for s in t], NOW)
+    assert count_rows(store.engine, SampledOutSpan) > 0
+    report = TailDecider(store, config).run_once(NOW + 61 * SECOND)
+    assert report.purged["span_keys"] > 0 and report.purged["decisions"] > 0
+    assert count_rows(store.engine, SampledOutSpan) == 0
+    assert count_rows(store.engine, SamplingDecision) == 0

@@ -225,6 +225,12 @@ class SamplingConfig(_Strict):
         return self
 
     @property
+    def needs_job(self) -> bool:
+        """Whether ``TailDecider.run_once`` must run on a schedule: it decides tail traces and
+        also purges the decisions and span keys that head sampling writes."""
+        return self.tail_enabled or self.head_rate < 1.0
+
+    @property
     def memory_ns(self) -> int:
         return int(self.decision_memory_s * 1e9)
 
