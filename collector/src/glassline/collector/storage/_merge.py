@@ -90,7 +90,7 @@ def _lock_existing(
     # One IN list per key column (cheap to compile, index friendly) selects a superset of
     # the keys; rows of other keys are locked too (harmless) and filtered out here.
     wanted = set(keys)
-    found: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    found: dict[tuple[Any, ...], Mapping[str, Any]] = {}  # RowMappings
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
         where = [
@@ -104,7 +104,7 @@ def _lock_existing(
         for row in conn.execute(stmt).mappings():
             key = tuple(row[name] for name in key_cols)
             if key in wanted:
-                found[key] = row
+                found[key] = row  # type: ignore[assignment]
     return found
 
 
@@ -120,21 +120,21 @@ def merge_rows(
     keys = sorted(deltas)
     if not keys:
         return {}
-    existing = _lock_existing(conn, table, key_cols, keys)
+    existing: dict[tuple[Any, ...], Mapping[str, Any]] = _lock_existing(conn, table, key_cols, keys)
     missing = [k for k in keys if k not in existing]
     result: dict[tuple[Any, ...], dict[str, Any]] = {}
     if missing:
         rows = [new_row(k, deltas[k]) for k in missing]
         inserted = insert_new(conn, table, key_cols, rows)
-        for key, row in zip(missing, rows, strict=True):
+        for key, new in zip(missing, rows, strict=True):
             if key in inserted:
-                result[key] = row
+                result[key] = new
         raced = [k for k in missing if k not in inserted]
         if raced:  # another writer inserted these after our SELECT: merge into theirs
             existing.update(_lock_existing(conn, table, key_cols, raced))
     updates = []
-    for key, row in existing.items():
-        values = merged_row(row, deltas[key])
+    for key, stored in existing.items():
+        values = merged_row(stored, deltas[key])
         result[key] = {**dict(zip(key_cols, key, strict=True)), **values}
         updates.append({**{f"k_{c}": v for c, v in zip(key_cols, key, strict=True)}, **values})
     if updates:

@@ -22,11 +22,11 @@ def new_sketch() -> DDSketch:
     return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
 
 
-def encode(sketch: DDSketch) -> bytes:
+def encode(sketch: BaseDDSketch) -> bytes:
     return DDSketchProto.to_proto(sketch).SerializeToString()
 
 
-def decode(data: bytes) -> DDSketch:
+def decode(data: bytes) -> BaseDDSketch:
     """The sketch serialized by :func:`encode`.
 
     Rebuilds the dense stores from the bin arrays in one step: ddsketch's own
@@ -65,7 +65,7 @@ def _store_from_bins(offset: int, counts: list[float]) -> DenseStore:
     return store
 
 
-def merge_encoded(blobs: Iterable[bytes | None]) -> DDSketch:
+def merge_encoded(blobs: Iterable[bytes | None]) -> BaseDDSketch:
     """One sketch from many serialized ones (``None`` entries are skipped).
 
     Sums the bin arrays with numpy instead of merging sketch objects: a stats query over a
@@ -87,7 +87,7 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> DDSketch:
             bins = np.array(positive.contiguousBinCounts)
             parts.append((positive.contiguousBinIndexOffset, bins))
         zero += pb.zeroCount
-    merged = new_sketch()
+    merged: BaseDDSketch = new_sketch()
     if parts:
         lo = min(offset for offset, _ in parts)
         hi = max(offset + len(bins) for offset, bins in parts)
@@ -155,7 +155,7 @@ def encode_values(values: Iterable[float], base: bytes | None = None) -> bytes:
 
 
 def quantiles(
-    sketch: DDSketch, qs: Iterable[float] = (0.5, 0.95, 0.99)
+    sketch: BaseDDSketch, qs: Iterable[float] = (0.5, 0.95, 0.99)
 ) -> dict[float, float | None]:
     if sketch.count == 0:
         return {q: None for q in qs}

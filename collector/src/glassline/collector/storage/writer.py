@@ -111,15 +111,15 @@ def add_to_rollups(
             table,
             (column, *_ROLLUP_DIMS),
             rollup.rollup_deltas(spans, bucket_s),
-            partial(rollup.new_rollup_row, bucket_column=column),  # type: ignore[arg-type]
+            partial(rollup.new_rollup_row, bucket_column=column),
             rollup.merge_rollup_row,
         )
     merge_rows(
         conn,
         UserRollup.__table__,
         ("minute", "tenant", "user_id"),
-        rollup.user_rollup_deltas(spans, trace_users),  # type: ignore[arg-type]
-        rollup.new_user_row,  # type: ignore[arg-type]
+        rollup.user_rollup_deltas(spans, trace_users),
+        rollup.new_user_row,
         rollup.merge_user_row,
     )
 
@@ -133,7 +133,7 @@ def write_batch(conn: Connection, batch: Sequence[SpanRecord], now_ns: int) -> W
             Trace.__table__,
             ("tenant", "trace_id"),
             summary.trace_deltas(new),
-            lambda key, delta: summary.new_trace_row(key, delta, now_ns),  # type: ignore[arg-type]
+            lambda key, delta: summary.new_trace_row(key, delta, now_ns),
             lambda row, delta: summary.merge_trace_row(row, delta, now_ns),
         )
         add_to_rollups(conn, new, {key: row.get("user_id") for key, row in traces.items()})
