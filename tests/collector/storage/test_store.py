@@ -296,3 +296,35 @@ def test_only_one_process_gets_a_contended_lease(store: Store, store_url: str) -
         assert proc.returncode == 0, err
         wins.append(int(out))
     assert sorted(wins) == [0, 0, 0, 20]  # the winner renews 20 times, the others never win
+
+
+_OPENER = textwrap.dedent(
+    """
+    import sys
+    from glassline.collector.storage import Store
+    store = Store.open(sys.argv[1])
+    print(store.write([]).inserted)
+    """
+)
+
+
+def test_processes_starting_together_migrate_a_new_store_once(store_url: str) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER, store_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    store = Store.open(store_url)
+    try:
+        with store.engine.connect() as conn:
+            assert len(conn.execute(text("SELECT version_num FROM alembic_version")).all()) == 1
+        assert store.write(traffic(0, 2)).inserted == 8
+    finally:
+        store.close()
