@@ -238,7 +238,7 @@ def test_purge_deletes_raw_data_past_retention_and_rollups_past_theirs(store_url
         store.write(traffic(0, 3, start_ns=now - 40 * DAY_NS))  # past both retentions
         store.write(traffic(10, 3, start_ns=now - 10 * DAY_NS))  # raw gone, rollups kept
         store.write(traffic(20, 3, start_ns=now - DAY_NS))  # everything kept
-        counts = store.purge(now)
+        counts = store.purge(now, chunk=2)  # 6 old traces: several transactions
         assert counts["spans"] == 24 and counts["traces"] == 6
         assert counts["rollups"] > 0 and counts["rollups_hourly"] > 0
         assert counts["rollups_daily"] > 0

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, delete, or_
+from sqlalchemy import Connection, Engine, delete, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -92,26 +92,30 @@ class Store:
                 _log.info("write conflicted with another writer (%s), retrying", sqlstate)
         raise AssertionError("unreachable")
 
-    def purge(self, now_ns: int | None = None) -> dict[str, int]:
-        """Delete spans and traces past ``retention_days`` and rollups past their retention.
+    def purge(self, now_ns: int | None = None, chunk: int = 2000) -> dict[str, int]:
+        """Delete traces (with all their spans) that started before ``retention_days`` and
+        rollups older than ``rollup_retention_days``; returns rows deleted per table.
 
-        A trace goes when it started before the cutoff; its spans go by their own start.
-        Returns the number of rows deleted per table.
+        Raw data goes ``chunk`` traces per transaction, so writers (and SQLite's single
+        write lock) are never held up for long by a large purge.
         """
         now_ns = now_ns or time.time_ns()
         raw_cutoff = now_ns - int(self.config.retention_days * _NS_PER_DAY)
-        rollup_cutoff_s = (now_ns - int(self.config.rollup_retention_days * _NS_PER_DAY)) // (
-            1_000_000_000
-        )
+        counts = {"spans": 0, "traces": 0}
+        while True:
+            with self._write_tx() as conn:
+                deleted = _purge_traces(conn, raw_cutoff, chunk)
+            counts["spans"] += deleted[0]
+            counts["traces"] += deleted[1]
+            if deleted[1] < chunk:
+                break
+        cutoff_s = (now_ns - int(self.config.rollup_retention_days * _NS_PER_DAY)) // 10**9
         statements = {
-            "spans": delete(Span).where(Span.start_ns < raw_cutoff),
-            "traces": delete(Trace).where(Trace.start_ns < raw_cutoff),
-            "rollups": delete(Rollup).where(Rollup.minute < rollup_cutoff_s),
-            "rollups_hourly": delete(HourRollup).where(HourRollup.hour < rollup_cutoff_s),
-            "rollups_daily": delete(DayRollup).where(DayRollup.day < rollup_cutoff_s),
-            "user_rollups": delete(UserRollup).where(UserRollup.minute < rollup_cutoff_s),
+            "rollups": delete(Rollup).where(Rollup.minute < cutoff_s),
+            "rollups_hourly": delete(HourRollup).where(HourRollup.hour < cutoff_s),
+            "rollups_daily": delete(DayRollup).where(DayRollup.day < cutoff_s),
+            "user_rollups": delete(UserRollup).where(UserRollup.minute < cutoff_s),
         }
-        counts: dict[str, int] = {}
         with self._write_tx() as conn:
             for table, stmt in statements.items():
                 counts[table] = conn.execute(stmt).rowcount
@@ -147,3 +151,22 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _purge_traces(conn: Connection, cutoff_ns: int, chunk: int) -> tuple[int, int]:
+    """Delete up to ``chunk`` traces started before ``cutoff_ns`` and their spans."""
+    keys = conn.execute(
+        select(Trace.tenant, Trace.trace_id).where(Trace.start_ns < cutoff_ns).limit(chunk)
+    ).all()
+    by_tenant: dict[str, list[str]] = {}
+    for tenant, trace_id in keys:
+        by_tenant.setdefault(tenant, []).append(trace_id)
+    spans = traces = 0
+    for tenant, ids in by_tenant.items():
+        spans += conn.execute(
+            delete(Span).where(Span.tenant == tenant, Span.trace_id.in_(ids))
+        ).rowcount
+        traces += conn.execute(
+            delete(Trace).where(Trace.tenant == tenant, Trace.trace_id.in_(ids))
+        ).rowcount
+    return spans, traces
