@@ -110,16 +110,13 @@ class SamplingSink:
         for span in head_kept:
             recorded = decided.get((span.tenant, span.trace_id))
             (late_dropped if recorded is not None and not recorded.kept else retained).append(span)
-        stored = write_batch(conn, retained, now) if retained else None
-        if self.config.tail_enabled:
-            _db.queue_pending(
-                conn,
-                {(s.tenant, s.trace_id) for s in retained if (s.tenant, s.trace_id) not in decided},
-                now,
-            )
+        if self.config.tail_enabled:  # first: its row lock makes a concurrent claim wait
+            undecided = {(s.tenant, s.trace_id) for s in retained}.difference(decided)
+            _db.queue_pending(conn, undecided, now)
         users = self._record_head_drops(conn, head_dropped, now)
         users.update({k: r.user_id for k, r in decided.items() if not r.kept})
         counted = _db.record_span_keys(conn, head_dropped + late_dropped, now)
+        stored = write_batch(conn, retained, now) if retained else None
         if counted:  # the store's own rollup code: counted exactly as stored spans are
             add_to_rollups(conn, counted, users)
         reasons: Counter[str] = Counter()
