@@ -107,7 +107,7 @@ def test_user_spend_ranks_users_by_cost(sqlite_engine, hour: Window, traffic: Tr
 
 def test_cache_savings_price_cached_tokens_at_the_full_rate(sqlite_engine, hour: Window):
     with sqlite_engine.connect() as conn:
-        frame = q.cache_savings(conn, hour).set_index("model")
+        frame = q.cache_savings(q.breakdown(conn, hour, "model")).set_index("model")
     cached = frame.loc["gpt-4o", "cache_read_tokens"]
     # gpt-4o: $2.50 per million input tokens, $1.25 per million cached: half is saved.
     assert frame.loc["gpt-4o", "saved_usd"] == pytest.approx(cached * 1.25e-6)
@@ -276,3 +276,19 @@ def test_alert_states_list_firing_first_and_history_only_in_the_window(
     assert list(history["to_state"]) == ["firing"]  # the day-old change is outside the hour
     assert sampling.loc["errors", "kept"] == 5 and sampling.loc["", "dropped"] == 40
     assert acme_sampling.loc["errors", "kept"] == 3
+
+
+def test_percentile_views_overall_equals_a_direct_merge(sqlite_engine, hour: Window, traffic):
+    with sqlite_engine.connect() as conn:
+        views = q.percentile_views(conn, hour, "model", ["llm"], ("latency_sketch", "ttft_sketch"))
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        reference = sketch.new_sketch()
+        for r in traffic.records:
+            if r.kind == "llm" and r.model == model:
+                reference.add(r.duration_ms)
+        row = views["latency_sketch"].overall.set_index("model").loc[model]
+        assert [row["p50"], row["p95"], row["p99"]] == pytest.approx(
+            list(sketch.quantiles(reference).values())
+        )
+    over_time = views["ttft_sketch"].over_time
+    assert over_time["count"].sum() == sum(r.ttft_ms is not None for r in traffic.records)

@@ -66,6 +66,12 @@ class BinMerger:
             self._bins, self._offset = grown, lo
         self._bins[first_key - self._offset : last_key - self._offset] += counts
 
+    def merge(self, other: BinMerger) -> None:
+        """Add another merger's distribution to this one."""
+        self._zero += other._zero
+        if len(other._bins):
+            self._add_contiguous(other._offset, other._bins)
+
     @property
     def count(self) -> float:
         return float(self._bins.sum()) + self._zero

@@ -11,8 +11,12 @@ ctx = ui.context()
 window = ctx.window
 st.title("Latency")
 
-stages = data.run(queries.percentiles, window, "stage", ["stage"], True)
-models = data.run(queries.percentiles, window, "model", ["llm"], True)
+# One scan per view: stage sketches; model latency and TTFT sketches read together.
+stage_view = data.run(queries.percentile_views, window, "stage", ["stage"])["latency_sketch"]
+model_views = data.run(
+    queries.percentile_views, window, "model", ["llm"], ("latency_sketch", "ttft_sketch")
+)
+stages, models = stage_view.over_time, model_views["latency_sketch"].over_time
 if stages.empty and models.empty:
     ui.show_no_data()
     st.stop()
@@ -38,7 +42,7 @@ st.plotly_chart(
 )
 
 st.subheader("Slowest stages and their trend")
-current = data.run(queries.percentiles, window, "stage", ["stage"], False)
+current = stage_view.overall
 previous = data.run(queries.percentiles, window.previous(), "stage", ["stage"], False)
 trend = current.merge(
     previous[["stage", "p95"]].rename(columns={"p95": "p95_before"}), on="stage", how="left"
@@ -57,7 +61,7 @@ st.dataframe(
 )
 
 st.subheader("Time to first token (streaming calls)")
-ttft = data.run(queries.percentiles, window, "model", ["llm"], True, sketch="ttft_sketch")
+ttft = model_views["ttft_sketch"].over_time
 if ttft.empty:
     st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
 else:

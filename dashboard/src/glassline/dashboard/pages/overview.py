@@ -13,7 +13,10 @@ ctx = ui.context()
 window = ctx.window
 st.title("Overview")
 
-now, before = data.run(queries.totals, window), data.run(queries.totals, window.previous())
+cube, cube_before = data.run(queries.cube, window), data.run(queries.cube, window.previous())
+now, before = queries.totals_from(cube), queries.totals_from(cube_before)
+now.latency_ms = data.run(queries.request_latency, window)
+before.latency_ms = data.run(queries.request_latency, window.previous())
 if now.requests == 0 and now.cost_usd == 0:
     ui.show_no_data()
     st.stop()
@@ -50,8 +53,8 @@ if not tables.alerts:
     )
 
 left, right = st.columns(2)
-by_model = data.run(queries.breakdown, window, "model").query("model != ''").head(8)
-by_stage = data.run(queries.breakdown, window, "stage").query("stage != ''").head(8)
+by_model = queries.group(cube, "model").query("model != ''").head(8)
+by_stage = queries.group(cube, "stage").query("stage != ''").head(8)
 left.plotly_chart(charts.bar(by_model, "model", "cost_usd", "Top models by spend (USD)", True))
 right.plotly_chart(charts.bar(by_stage, "stage", "cost_usd", "Top stages by spend (USD)", True))
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])

@@ -12,12 +12,13 @@ ctx = ui.context()
 window = ctx.window
 st.title("Spend")
 
-totals = data.run(queries.totals, window)
+cube = data.run(queries.cube, window)
+totals = queries.totals_from(cube)
 if totals.cost_usd == 0 and totals.requests == 0:
     ui.show_no_data()
     st.stop()
 
-savings = data.run(queries.cache_savings, window)
+savings = queries.cache_savings(queries.group(cube, "model"))
 saved = savings["saved_usd"].dropna().sum()
 c = st.columns(4)
 c[0].metric("Total spend", ui.fmt_usd(totals.cost_usd), border=True)
@@ -31,7 +32,7 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     if by == "user_id":
         frame = data.run(queries.user_spend, window)
     else:
-        frame = data.run(queries.breakdown, window, by)
+        frame = queries.group(cube, by)
         frame = frame[frame["cost_usd"] > 0]
     frame[by] = frame[by].replace("", "(none)")
     tab.plotly_chart(charts.bar(frame.head(15), by, "cost_usd", f"Spend by {by} (USD)", True))
@@ -76,7 +77,7 @@ st.caption(
 st.dataframe(savings, hide_index=True)
 
 st.subheader("Fallback routes")
-routes = data.run(queries.breakdown, window, "route")
+routes = queries.group(cube, "route")
 fallbacks = routes[routes["fallbacks"] > 0][["route", "count", "fallbacks", "cost_usd"]]
 if fallbacks.empty:
     st.caption("No fallback routes taken in this range.")

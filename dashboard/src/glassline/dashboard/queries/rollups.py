@@ -29,13 +29,19 @@ __all__ = [
     "DIMENSIONS",
     "REQUEST_KIND",
     "SUM_COLUMNS",
+    "PercentileView",
     "Totals",
     "breakdown",
+    "cube",
+    "group",
+    "percentile_views",
     "percentiles",
+    "request_latency",
     "spend_between",
     "sum_series",
     "tenants",
     "totals",
+    "totals_from",
     "user_spend",
 ]
 
@@ -127,49 +133,69 @@ class Totals:
         return self.cache_hits / self.cache_lookups if self.cache_lookups else None
 
 
-def totals(conn: Connection, window: Window) -> Totals:
-    """Requests, errors, spend, tokens, cache, retries and end-to-end p50/p95/p99."""
-    by_kind = breakdown(conn, window, "kind").set_index("kind")
-    sums = by_kind.sum(numeric_only=True)
-    requests = (
-        by_kind.loc[REQUEST_KIND] if REQUEST_KIND in by_kind.index else pd.Series(0, SUM_COLUMNS)
+def cube(conn: Connection, window: Window) -> pd.DataFrame:
+    """Sums per (model, stage, route, tenant, kind) in the window: one scan feeds a whole page.
+
+    :func:`group` and :func:`totals_from` derive breakdowns and headline sums from it in memory.
+    """
+    queries = []
+    for src in _sources(window.start, window.end):
+        dims = [src.col(d).label(d) for d in DIMENSIONS]
+        queries.append(select(*dims, *_sums(src)).where(*src.where(window.tenant)).group_by(*dims))
+    return _frame(conn, queries, list(DIMENSIONS))
+
+
+def group(frame: pd.DataFrame, by: str, kinds: Sequence[str] | None = None) -> pd.DataFrame:
+    """Sums per value of ``by`` from a :func:`cube` frame, by cost descending."""
+    if by not in DIMENSIONS:
+        raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
+    if kinds:
+        frame = frame[frame["kind"].isin(kinds)]
+    grouped = frame.groupby(by, as_index=False, sort=False)[list(SUM_COLUMNS)].sum()
+    return grouped.sort_values(["cost_usd", by], ascending=[False, True], ignore_index=True)
+
+
+def totals_from(frame: pd.DataFrame) -> Totals:
+    """Headline sums from a :func:`cube` frame (without percentiles, which need sketches)."""
+    sums = frame[list(SUM_COLUMNS)].sum()
+    requests = frame.loc[frame["kind"] == REQUEST_KIND, ["count", "errors"]].sum()
+    return Totals(
+        requests=int(requests["count"]),
+        request_errors=int(requests["errors"]),
+        cost_usd=float(sums["cost_usd"]),
+        input_tokens=int(sums["input_tokens"]),
+        output_tokens=int(sums["output_tokens"]),
+        cache_read_tokens=int(sums["cache_read_tokens"]),
+        cache_hits=int(sums["cache_hits"]),
+        cache_lookups=int(sums["cache_lookups"]),
+        retries=int(sums["retries"]),
+        fallbacks=int(sums["fallbacks"]),
     )
+
+
+def request_latency(conn: Connection, window: Window) -> dict[float, float | None]:
+    """End-to-end p50/p95/p99 (ms): the merged sketches of ``workflow`` spans."""
     merger = BinMerger()
     for src in _sources(window.start, window.end):
         query = select(src.col("latency_sketch")).where(
             *src.where(window.tenant), src.col("kind") == REQUEST_KIND
         )
         merger.add_many(conn.execute(query).scalars())
-    return Totals(
-        requests=int(requests["count"]),
-        request_errors=int(requests["errors"]),
-        cost_usd=float(sums.get("cost_usd", 0.0)),
-        input_tokens=int(sums.get("input_tokens", 0)),
-        output_tokens=int(sums.get("output_tokens", 0)),
-        cache_read_tokens=int(sums.get("cache_read_tokens", 0)),
-        cache_hits=int(sums.get("cache_hits", 0)),
-        cache_lookups=int(sums.get("cache_lookups", 0)),
-        retries=int(sums.get("retries", 0)),
-        fallbacks=int(sums.get("fallbacks", 0)),
-        latency_ms=merger.quantiles(),
-    )
+    return merger.quantiles()
+
+
+def totals(conn: Connection, window: Window) -> Totals:
+    """Requests, errors, spend, tokens, cache, retries and end-to-end p50/p95/p99."""
+    result = totals_from(cube(conn, window))
+    result.latency_ms = request_latency(conn, window)
+    return result
 
 
 def breakdown(
     conn: Connection, window: Window, by: str, kinds: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Sums per value of one dimension (model, stage, route, tenant, kind), by cost descending."""
-    if by not in DIMENSIONS:
-        raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
-    queries = []
-    for src in _sources(window.start, window.end):
-        dim = src.col(by)
-        query = select(dim.label(by), *_sums(src)).where(*src.where(window.tenant)).group_by(dim)
-        if kinds:
-            query = query.where(src.col("kind").in_(kinds))
-        queries.append(query)
-    frame = _frame(conn, queries, [by])
-    return frame.sort_values(["cost_usd", by], ascending=[False, True], ignore_index=True)
+    return group(cube(conn, window), by, kinds)
 
 
 def _bucket(src: _Source, window: Window) -> ColumnElement[int]:
@@ -200,6 +226,62 @@ def _with_time(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("time", ignore_index=True)
 
 
+@dataclass(slots=True)
+class PercentileView:
+    """p50/p95/p99 (ms) of one sketch column: per bucket and over the whole window."""
+
+    over_time: pd.DataFrame  # bucket, time, <by>, count, p50, p95, p99
+    overall: pd.DataFrame  # <by>, count, p50, p95, p99; slowest p95 first
+
+
+_SKETCHES = ("latency_sketch", "ttft_sketch")
+
+
+def percentile_views(
+    conn: Connection,
+    window: Window,
+    by: str,
+    kinds: Sequence[str],
+    sketches: Sequence[str] = ("latency_sketch",),
+) -> dict[str, PercentileView]:
+    """Per sketch column, percentiles per value of ``by`` over time and overall, in ONE scan.
+
+    Each rollup row is read once; the overall figures merge the per-bucket sketches.
+    """
+    if by not in DIMENSIONS or not set(sketches) <= set(_SKETCHES):
+        raise ValueError(f"cannot compute percentiles of {sketches!r} by {by!r}")
+    groups = {name: defaultdict(BinMerger) for name in sketches}
+    for src in _sources(window.start, window.end):
+        cols = [_bucket(src, window), src.col(by), *(src.col(name) for name in sketches)]
+        query = select(*cols).where(*src.where(window.tenant), src.col("kind").in_(kinds))
+        for row in conn.execute(query):
+            key = (row[0], row[1])
+            for name, blob in zip(sketches, row[2:], strict=True):
+                if blob:
+                    groups[name][key].add(blob)
+    return {name: _views(merged, by) for name, merged in groups.items()}
+
+
+def _row(key: list[Any], merger: BinMerger) -> list[Any]:
+    q = merger.quantiles()
+    return [*key, int(merger.count), *(q[x] for x in QUANTILES)]
+
+
+def _views(groups: dict[tuple[Any, Any], BinMerger], by: str) -> PercentileView:
+    totals: dict[Any, BinMerger] = defaultdict(BinMerger)
+    for (_, value), merger in groups.items():
+        totals[value].merge(merger)
+    stats = ["count", "p50", "p95", "p99"]
+    over_time = pd.DataFrame(
+        [_row([b, v], m) for (b, v), m in groups.items()], columns=["bucket", by, *stats]
+    )
+    overall = pd.DataFrame([_row([v], m) for v, m in totals.items()], columns=[by, *stats])
+    return PercentileView(
+        over_time=_with_time(over_time),
+        overall=overall.sort_values(["p95", by], ascending=[False, True], ignore_index=True),
+    )
+
+
 def percentiles(
     conn: Connection,
     window: Window,
@@ -213,26 +295,8 @@ def percentiles(
     ``sketch`` is ``latency_sketch`` or ``ttft_sketch``. Without ``over_time`` rows come back
     sorted by p95, slowest first.
     """
-    if by not in DIMENSIONS or sketch not in ("latency_sketch", "ttft_sketch"):
-        raise ValueError(f"cannot compute percentiles of {sketch!r} by {by!r}")
-    groups: dict[tuple[Any, ...], BinMerger] = defaultdict(BinMerger)
-    for src in _sources(window.start, window.end):
-        cols = [src.col(by), src.col(sketch)]
-        if over_time:
-            cols.insert(0, _bucket(src, window))
-        query = select(*cols).where(*src.where(window.tenant), src.col("kind").in_(kinds))
-        for row in conn.execute(query):
-            if row[-1]:
-                groups[tuple(row[:-1])].add(row[-1])
-    records = []
-    for key, merger in groups.items():
-        q = merger.quantiles()
-        records.append([*key, int(merger.count), *(q[x] for x in QUANTILES)])
-    keys = (["bucket"] if over_time else []) + [by]
-    frame = pd.DataFrame(records, columns=[*keys, "count", "p50", "p95", "p99"])
-    if over_time:
-        return _with_time(frame)
-    return frame.sort_values(["p95", by], ascending=[False, True], ignore_index=True)
+    view = percentile_views(conn, window, by, kinds, (sketch,))[sketch]
+    return view.over_time if over_time else view.overall
 
 
 def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFrame:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import pandas as pd
 from genai_prices import Usage, calc_price
-from sqlalchemy.engine import Connection
-
-from glassline.dashboard.queries.rollups import breakdown
-from glassline.dashboard.window import Window
 
 __all__ = ["cache_savings", "cached_token_savings_usd"]
 
@@ -31,9 +27,11 @@ def cached_token_savings_usd(model: str, cache_read_tokens: int) -> float | None
     return float(full.input_price - paid.input_price)
 
 
-def cache_savings(conn: Connection, window: Window) -> pd.DataFrame:
-    """Per model: cached input tokens and the USD they saved (``None`` if the model is unpriced)."""
-    by_model = breakdown(conn, window, "model")
+def cache_savings(by_model: pd.DataFrame) -> pd.DataFrame:
+    """Per model: cached input tokens and the USD they saved (``None`` if the model is unpriced).
+
+    ``by_model`` is a per-model breakdown (``group(cube, "model")``); this adds prices only.
+    """
     frame = by_model.loc[
         by_model["model"] != "", ["model", "input_tokens", "cache_read_tokens", "cost_usd"]
     ].copy()
