@@ -199,7 +199,7 @@ class _Gen:
             return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
         header = part({"alg": self.rng.choice(("HS256", "RS256")), "typ": "JWT"})
-        payload = part({"sub": self.token(12), "iat": self.rng.randint(1.6e9, 1.8e9)})
+        payload = part({"sub": self.token(12), "iat": self.rng.randint(1_600_000_000, 1_800_000_000)})
         return f"{header}.{payload}.{self.token(43, _ALNUM + '-_')}"
 
     def negative(self, loc: str) -> str:

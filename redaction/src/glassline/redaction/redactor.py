@@ -196,18 +196,25 @@ class _Plan:
             scanned, ner = self._scope.classify(name)
             if not scanned:
                 continue
-            if isinstance(value, str):
-                if len(value) < _MIN_LEN and not ner:
-                    continue
-                parsed = json_leaves(value)
-                if parsed is None:
-                    self.items.append((index, name, "str", None, [self._unit(value, ner)]))
-                else:
-                    units = [self._unit(c[k], ner) for c, k in parsed[1]]
-                    self.items.append((index, name, "json", parsed, units))
-            elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
-                units = [self._unit(v, ner) for v in value if isinstance(v, str)]
-                self.items.append((index, name, "list", None, units))
+            try:
+                self._add_value(index, name, value, ner)
+            except Exception as exc:  # fail closed: the value is replaced, the rest goes on
+                _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
+                self.items.append((index, name, "failed", None, []))
+
+    def _add_value(self, index: int, name: str, value: Any, ner: bool) -> None:
+        if isinstance(value, str):
+            if len(value) < _MIN_LEN and not ner:
+                return
+            parsed = json_leaves(value)
+            if parsed is None:
+                self.items.append((index, name, "str", None, [self._unit(value, ner)]))
+            else:
+                units = [self._unit(c[k], ner) for c, k in parsed[1]]
+                self.items.append((index, name, "json", parsed, units))
+        elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
+            units = [self._unit(v, ner) for v in value if isinstance(v, str)]
+            self.items.append((index, name, "list", None, units))
 
     def assemble(
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
@@ -215,6 +222,10 @@ class _Plan:
         out = [RedactionResult(dict(m)) for m in maps]
         for index, name, kind, payload, units in self.items:
             target = out[index]
+            if kind == "failed":
+                target.attributes[name] = FAILED_TOKEN
+                object.__setattr__(target, "failed", target.failed + 1)
+                continue
             parts = [results[u] for u in units]
             for part in parts:
                 for entity, n in part.counts.items():
