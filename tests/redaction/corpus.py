@@ -6,7 +6,8 @@ PII and secrets it contains and of the hard negatives (order numbers, UUIDs, tra
 timestamps, versions, prices, model names) that must survive redaction untouched.
 
 Reused by the collector's "no PII on disk" test and the log-scan test: ``Sample.pii_values``
-lists every sensitive string, ``to_attributes(sample)`` places the text where an
+lists every sensitive string the default (pattern-only) Redactor removes (``Sample.names``
+holds the person and place names, removed only with NER), ``to_attributes(sample)`` places the text where an
 instrumented app would put it.
 
 Phone numbers are Faker's locale formats, kept only when they are valid in their country's
@@ -58,6 +59,7 @@ MODEL_NAMES = (
     "text-embedding-3-small",
 )
 _ALNUM = string.ascii_letters + string.digits
+_NOT_PATTERN = frozenset({"NEGATIVE", "PERSON", "LOCATION"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,13 @@ class Sample:
 
     @property
     def pii(self) -> tuple[Label, ...]:
-        return tuple(lb for lb in self.labels if lb.entity != "NEGATIVE")
+        """PII and secrets the default (pattern-only) Redactor must remove."""
+        return tuple(lb for lb in self.labels if lb.entity not in _NOT_PATTERN)
+
+    @property
+    def names(self) -> tuple[Label, ...]:
+        """Person and place names: only removed when NER is enabled."""
+        return tuple(lb for lb in self.labels if lb.entity in ("PERSON", "LOCATION"))
 
     @property
     def negatives(self) -> tuple[Label, ...]:
@@ -199,7 +207,9 @@ class _Gen:
             return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
         header = part({"alg": self.rng.choice(("HS256", "RS256")), "typ": "JWT"})
-        payload = part({"sub": self.token(12), "iat": self.rng.randint(1_600_000_000, 1_800_000_000)})
+        payload = part(
+            {"sub": self.token(12), "iat": self.rng.randint(1_600_000_000, 1_800_000_000)}
+        )
         return f"{header}.{payload}.{self.token(43, _ALNUM + '-_')}"
 
     def negative(self, loc: str) -> str:

@@ -1,0 +1,144 @@
+"""The collector's redact step: spans leave it with no PII, with counts, never with raw values."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from glassline.collector.processors.redact import FAILED_ENTITY, RedactProcessor
+from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.instrumentation import attributes as attrs
+from glassline.redaction import FAILED_TOKEN, RedactionConfig
+from tests.redaction.corpus import generate_corpus, to_attributes
+
+
+@pytest.fixture(scope="module")
+def processor() -> RedactProcessor:
+    return RedactProcessor(RedactionConfig())
+
+
+def _span(i: int = 0, **fields: Any) -> SpanRecord:
+    base: dict[str, Any] = {
+        "tenant": "acme",
+        "trace_id": f"{i:032x}",
+        "span_id": f"{i + 1:016x}",
+        "name": "chat gpt-4o",
+        "start_ns": 1_700_000_000_000_000_000,
+        "end_ns": 1_700_000_000_500_000_000,
+        "service": "checkout",
+        "model": "gpt-4o-2024-08-06",
+        "input_tokens": 1234,
+        "resource": {"service.name": "checkout", "host.ip": "10.1.2.3"},
+    }
+    return SpanRecord(**{**base, **fields})
+
+
+def test_attributes_events_and_status_are_redacted_and_counted():
+    processor = RedactProcessor()
+    span = _span(
+        status="error",
+        status_message="upstream rejected key sk-proj-" + "x" * 40,
+        attributes={
+            attrs.GEN_AI_INPUT_MESSAGES: json.dumps(
+                [{"role": "user", "content": "I'm ann@example.org"}]
+            ),
+            attrs.GEN_AI_REQUEST_MODEL: "gpt-4o-2024-08-06",
+            attrs.GEN_AI_USAGE_INPUT_TOKENS: 1234,
+            attrs.GEN_AI_RESPONSE_ID: "chatcmpl-4111111111111111",
+        },
+        events=[
+            SpanEvent("exception", 1, {"exception.message": "card 4111 1111 1111 1111 declined"})
+        ],
+    )
+    before = dataclasses.replace(span)
+    (out,) = processor.process([span])
+    assert (
+        json.loads(out.attributes[attrs.GEN_AI_INPUT_MESSAGES])[0]["content"]
+        == "I'm <EMAIL_ADDRESS>"
+    )
+    assert out.events[0].attributes["exception.message"] == "card <CREDIT_CARD> declined"
+    assert out.status_message == "upstream rejected key <OPENAI_API_KEY>"
+    # Never scanned: model names, token counts, ids, the resource and typed fields.
+    for key in (
+        attrs.GEN_AI_REQUEST_MODEL,
+        attrs.GEN_AI_USAGE_INPUT_TOKENS,
+        attrs.GEN_AI_RESPONSE_ID,
+    ):
+        assert out.attributes[key] == before.attributes[key]
+    assert out.resource == {"service.name": "checkout", "host.ip": "10.1.2.3"}
+    assert (out.model, out.input_tokens, out.trace_id) == (before.model, 1234, before.trace_id)
+    counts = {k: v for k, v in out.attributes.items() if k.startswith(attrs.REDACTION_PREFIX)}
+    assert counts == {
+        attrs.REDACTION_PREFIX + "EMAIL_ADDRESS": 1,
+        attrs.REDACTION_PREFIX + "CREDIT_CARD": 1,
+        attrs.REDACTION_PREFIX + "OPENAI_API_KEY": 1,
+    }
+    assert processor.counts == {"EMAIL_ADDRESS": 1, "CREDIT_CARD": 1, "OPENAI_API_KEY": 1}
+    assert (processor.spans_redacted, processor.failures) == (1, 0)
+
+
+def test_clean_spans_pass_unchanged_without_count_attributes(processor):
+    span = _span(attributes={"gen_ai.output.messages": '[{"role":"assistant","content":"Done."}]'})
+    expected = dataclasses.replace(span, attributes=dict(span.attributes))
+    assert processor.process([span]) == [expected]
+
+
+def test_drop_policy_removes_the_attribute_and_a_dropped_status_message():
+    processor = RedactProcessor(RedactionConfig.model_validate({"entities": {"US_SSN": "drop"}}))
+    span = _span(
+        status_message="ssn 536-22-8451 invalid",
+        attributes={"input.value": "my ssn 536-22-8451", "k": "v" * 10},
+    )
+    (out,) = processor.process([span])
+    assert "input.value" not in out.attributes
+    assert out.status_message is None
+    assert out.attributes[attrs.REDACTION_PREFIX + "US_SSN"] == 2
+
+
+class _Exploding(str):
+    def __len__(self) -> int:
+        raise RuntimeError("analysis broke")
+
+
+def test_a_value_whose_analysis_fails_is_stored_as_redaction_failed():
+    processor = RedactProcessor()
+    span = _span(
+        attributes={"input.value": _Exploding("jane@example.com"), "note": "ip 203.0.113.7"}
+    )
+    (out,) = processor.process([span])
+    assert out.attributes["input.value"] == FAILED_TOKEN
+    assert out.attributes["note"] == "ip <IP_ADDRESS>"
+    assert out.attributes[attrs.REDACTION_PREFIX + FAILED_ENTITY] == 1
+    assert processor.failures == 1
+
+
+def test_truncated_values_are_marked():
+    processor = RedactProcessor(RedactionConfig(max_text_chars=500))
+    span = _span(attributes={"input.value": "lorem ipsum " * 100})
+    (out,) = processor.process([span])
+    assert out.attributes[attrs.TRUNCATED_PREFIX + "input.value"] == 1200
+    assert len(out.attributes["input.value"]) <= 500
+
+
+def test_no_corpus_pii_value_leaves_the_step(processor):
+    corpus = generate_corpus(300, seed=4242)
+    spans = []
+    for i, sample in enumerate(corpus):
+        event = SpanEvent("log", i, {"message": sample.text})
+        spans.append(
+            _span(i, attributes=to_attributes(sample), events=[event], status_message=sample.text)
+        )
+    out = processor.process(spans)
+    assert len(out) == len(spans)
+    leaked = []
+    for sample, span in zip(corpus, out, strict=True):
+        stored = json.dumps(
+            [span.attributes, [e.attributes for e in span.events], span.status_message]
+        )
+        stored_raw = stored + " ".join(str(v) for v in span.attributes.values())
+        leaked += [v for v in sample.pii_values if v in stored_raw]
+    assert leaked == []
+    assert sum(processor.counts.values()) >= 3 * sum(len(s.pii) for s in corpus) * 0.9
