@@ -15,6 +15,7 @@ runs use a throwaway database on 127.0.0.1:5432.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import random
 import sys
@@ -285,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="collector worker processes")
     parser.add_argument("--threads", type=int, default=6, help="client threads")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--only", metavar="TEXT", help="run the scenarios whose name has TEXT")
     parser.add_argument("--discard-server", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.discard_server:
@@ -304,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_postgres:
         runs += [("postgresql, redaction off", {"server": server, "redaction": None}, False, True),
                  ("postgresql, redaction on", {"server": server}, False, True)]  # fmt: skip
+    if args.only:  # the ceiling always runs: every figure is relative to it
+        runs = runs[:1] + [r for r in runs[1:] if args.only in r[0]]
+    if importlib.util.find_spec("glassline.collector.processors.redact") is None:
+        print("NOTE: no redact processor in this build: 'redaction on' runs without it")
     results = []
     for name, config, discard, pg in runs:
         if pg:

@@ -8,6 +8,7 @@ client keeps its data and sends it again; the server never crashes on a bad batc
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -53,8 +54,12 @@ class Pipeline:
         metrics: Metrics,
         *,
         retry_after_s: float = 1.0,
+        serialize_writes: bool = False,
     ) -> None:
+        """``serialize_writes``: one write at a time in this process (SQLite has one writer;
+        threads queued on a lock wake at once, unlike SQLite's sleeping busy handler)."""
         self.processors = list(processors)
+        self._write_lock = threading.Lock() if serialize_writes else contextlib.nullcontext()
         self._sink = sink
         self._metrics = metrics
         self._retry_after_s = retry_after_s
@@ -76,7 +81,8 @@ class Pipeline:
         self._count_redactions(batch)
         if self._sink is None or not batch:
             return ConsumeResult(stored=0, duplicates=0, dropped=dropped)
-        written = self._run_step("store", self._sink.write, batch)
+        with self._write_lock:
+            written = self._run_step("store", self._sink.write, batch)
         inserted = int(getattr(written, "inserted", len(batch)))
         duplicates = int(getattr(written, "duplicates", 0))
         self._metrics.stored.inc(inserted)

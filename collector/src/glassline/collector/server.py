@@ -128,7 +128,10 @@ class Worker:
             processors = build_processors(self.config)
         sampled = SamplingSink(store, self.config.sampling)
         sink = store if sampled.passthrough else sampled
-        pipeline = Pipeline(processors, sink, self.metrics, retry_after_s=cfg.retry_after_s)
+        pipeline = Pipeline(
+            processors, sink, self.metrics, retry_after_s=cfg.retry_after_s,
+            serialize_writes=store.dialect == "sqlite",
+        )  # fmt: skip
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
         )
