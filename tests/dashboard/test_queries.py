@@ -292,3 +292,15 @@ def test_percentile_views_overall_equals_a_direct_merge(sqlite_engine, hour: Win
         )
     over_time = views["ttft_sketch"].over_time
     assert over_time["count"].sum() == sum(r.ttft_ms is not None for r in traffic.records)
+
+
+def test_sub_hour_chart_buckets_are_exact_even_on_long_windows(sqlite_engine, hour, traffic):
+    day, _ = window_from_params({"range": "24h"}, now=hour.end - 1)
+    assert day.bucket == 900
+    with sqlite_engine.connect() as conn:
+        series = q.sum_series(conn, day)
+        views = q.percentile_views(conn, day, "stage", ["stage"])["latency_sketch"]
+    expected = {r.start_ns // 10**9 // 900 * 900 for r in traffic.records}
+    assert set(series["bucket"]) == expected
+    stage_buckets = {r.start_ns // 10**9 // 900 * 900 for r in traffic.records if r.kind == "stage"}
+    assert set(views.over_time["bucket"]) == stage_buckets

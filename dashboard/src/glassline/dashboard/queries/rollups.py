@@ -83,10 +83,15 @@ class _Source:
         return getattr(self.table, name)
 
 
-def _sources(start: int, end: int) -> Iterator[_Source]:
+def _sources(start: int, end: int, bucket: int | None = None) -> Iterator[_Source]:
+    """The tables answering ``[start, end)``; hourly rows only when charts bucket by hours.
+
+    A 15-minute chart bucket cannot come from hourly rows (each would land in the bucket of
+    its hour's start), so bucketed reads finer than an hour stay on the minute table.
+    """
     first_hour = -(-start // _HOUR) * _HOUR
     last_hour = end // _HOUR * _HOUR
-    if last_hour - first_hour < _HOUR:
+    if last_hour - first_hour < _HOUR or (bucket is not None and bucket % _HOUR):
         yield _Source(Rollup, Rollup.minute, start, end)
         return
     yield _Source(HourRollup, HourRollup.hour, first_hour, last_hour)
@@ -212,7 +217,7 @@ def sum_series(
     if by is not None and by not in DIMENSIONS:
         raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
     queries = []
-    for src in _sources(window.start, window.end):
+    for src in _sources(window.start, window.end, window.bucket):
         dims = [_bucket(src, window)] + ([src.col(by).label(by)] if by else [])
         query = select(*dims, *_sums(src)).where(*src.where(window.tenant)).group_by(*dims)
         if kinds:
@@ -251,7 +256,7 @@ def percentile_views(
     if by not in DIMENSIONS or not set(sketches) <= set(_SKETCHES):
         raise ValueError(f"cannot compute percentiles of {sketches!r} by {by!r}")
     groups = {name: defaultdict(BinMerger) for name in sketches}
-    for src in _sources(window.start, window.end):
+    for src in _sources(window.start, window.end, window.bucket):
         cols = [_bucket(src, window), src.col(by), *(src.col(name) for name in sketches)]
         query = select(*cols).where(*src.where(window.tenant), src.col("kind").in_(kinds))
         for row in conn.execute(query):
