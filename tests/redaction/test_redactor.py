@@ -54,6 +54,10 @@ def test_each_entity_is_masked_in_free_text(redactor, entity, value):
     assert out == f"User said: reach me via <{entity}> tomorrow."
 
 
+def test_phone_numbers_inside_cjk_text(redactor):
+    assert redactor("電話番号は090-1234-5678です") == "電話番号は<PHONE_NUMBER>です"
+
+
 def test_secrets_keep_their_context_readable(redactor):
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
     assert redactor(f"cookie {jwt}") == "cookie <JWT>"

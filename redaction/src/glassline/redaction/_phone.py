@@ -34,19 +34,25 @@ _NOT_PHONE = re.compile(
 
 def phone_candidate(text: str, start: int, end: int) -> bool:
     """Whether the trigger hit ``text[start:end]`` could be (or contain) a phone number."""
-    if start > 0 and (text[start - 1].isalpha() or text[start - 1] == "_"):
+    if start > 0 and _is_word_char(text[start - 1]):
         return False  # inside an identifier or hex id: "a3ce929d0e0e4736", "T12:33"
-    if start >= 2 and text[start - 1] == "-" and text[start - 2].isalpha():
+    if start >= 2 and text[start - 1] == "-" and _is_word_char(text[start - 2]):
         return False  # "ORD-16926707", "#A-65153906"
-    letter_after = end < len(text) and (text[end].isalpha() or text[end] == "_")
+    letter_after = end < len(text) and _is_word_char(text[end])
     if letter_after and not _EXTENSION.match(text, end):
         return False
-    if end + 1 < len(text) and text[end] == "-" and text[end + 1].isalpha():
+    if end + 1 < len(text) and text[end] == "-" and _is_word_char(text[end + 1]):
         return False  # first group of a UUID: "05126700-c9aa-..."
     raw = text[start:end]
     if sum(c.isdigit() for c in raw) > 17:
         return False
     return not (_EPOCH.fullmatch(raw) or _NOT_PHONE.fullmatch(raw))
+
+
+def _is_word_char(c: str) -> bool:
+    # Latin letters only (as phonenumbers' own check): Japanese or Chinese text runs words and
+    # numbers together without spaces ("電話は090-1234-5678です").
+    return (c.isascii() and c.isalpha()) or c == "_"
 
 
 class PhoneCandidateRecognizer(PhoneRecognizer):
