@@ -96,6 +96,7 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
         assert len(every["traces"]) == 3
         metrics = httpx.get(f"{collector.http_endpoint}/metrics").text
         assert "glassline_spans_stored_total 3.0" in metrics
+        assert 'glassline_redactions_total{entity="EMAIL_ADDRESS"} 3.0' in metrics
         logs = collector.logs()
     spans = stored(collector.db_url)
     assert [(s.name, s.tenant, s.model, s.input_tokens) for s in spans] == [
@@ -107,6 +108,9 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
     assert f"OTLP/HTTP listening on http://127.0.0.1:{collector.http_port}/v1/traces" in logs
     assert collector.api_keys["acme"] not in logs and collector.admin_key not in logs
     assert "jane.roe" not in logs
+    # Redaction ran before the write: the address never reached the database.
+    assert all("jane.roe" not in str(s.attributes) for s in spans)
+    assert all(s.attributes["glassline.redaction.EMAIL_ADDRESS"] == 1 for s in spans)
 
 
 class Gate:
@@ -262,3 +266,13 @@ def test_sighup_reloads_alert_rules_and_never_kills_a_worker(tmp_path: Path, h: 
         h.wait_for(lambda: collector.logs().count("nothing to reload") == 2, "both workers")
         assert collector.process.poll() is None
         assert httpx.get(f"{collector.http_endpoint}/readyz").status_code == 200
+
+
+def test_the_pipeline_runs_limits_normalize_enrich_redact_in_that_order() -> None:
+    from glassline.collector.server import build_processors
+
+    env = {"GLASSLINE_API_KEYS": "acme=test-key-123456"}
+    on = build_processors(load_config({}, environ=env))
+    assert [p.name for p in on] == ["limits", "normalize", "enrich", "redact"]
+    off = build_processors(load_config({"redaction": None}, environ=env))
+    assert [p.name for p in off] == ["limits", "normalize", "enrich"]

@@ -38,6 +38,7 @@ from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.limits import LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
+from glassline.collector.processors.redact import RedactProcessor
 from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
@@ -50,7 +51,16 @@ _log = logging.getLogger("glassline.collector")
 
 def build_processors(config: CollectorConfig) -> list[Processor]:
     """The processing chain, in order: limits -> normalize -> enrich -> redact."""
-    return [LimitsProcessor(config.limits), NormalizeProcessor(), EnrichProcessor(config.pricing)]
+    chain: list[Processor] = [
+        LimitsProcessor(config.limits),
+        NormalizeProcessor(),
+        EnrichProcessor(config.pricing),
+    ]
+    if config.redaction is not None:  # null in the config: off, and said so at startup
+        chain.append(RedactProcessor(config.redaction))
+    else:
+        _log.warning("redaction is OFF (redaction: null): span content is stored as sent")
+    return chain
 
 
 class _QuietServer(uvicorn.Server):
