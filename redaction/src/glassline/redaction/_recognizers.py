@@ -132,8 +132,9 @@ _PII_TRIGGERS: tuple[tuple[str, str | None, int, bool, tuple[str, ...]], ...] = 
     ("IBAN_CODE", r"\d(?:[ -]?\d){6,}", 48, True, ()),
     ("US_SSN", r"\d{3}[- .]?\d{2}[- .]?\d{4}|\d{5}-\d{4}|\d{3}-\d{6}", 4, True, ()),
     ("IP_ADDRESS", r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}", 8, True, ()),
-    # IPv6: a literal first character lets ``re`` skip ahead at C speed.
-    ("IP_ADDRESS", r":[0-9A-Fa-f]{0,4}:", 8, False, (":",)),
+    # IPv6 has "::" or 7 colons, so ":g:g:" (three colons) - never a clock time like 12:33:01.
+    # The literal first character lets ``re`` skip ahead at C speed.
+    ("IP_ADDRESS", r":(?::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:)", 40, False, (":",)),
     ("PHONE_NUMBER", PHONE_TRIGGER, 3, True, ()),
 )
 
