@@ -21,6 +21,7 @@ import base64
 import json
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import phonenumbers
@@ -160,47 +161,39 @@ class _Gen:
     def secret(self) -> tuple[str, str, str]:
         """(entity, text before the secret, secret)."""
         r, t = self.rng, self.token
-        kind = r.randrange(12)
-        if kind == 0:
-            return (
+        slack = lambda: f"xoxb-{t(12, string.digits)}-{t(13, string.digits)}-{t(24)}"  # noqa: E731
+        makers: tuple[tuple[str, str, Callable[[], str]], ...] = (
+            (
                 "OPENAI_API_KEY",
                 "OPENAI_API_KEY=",
-                "sk-proj-" + t(r.randint(60, 150), _ALNUM + "_-"),
-            )
-        if kind == 1:
-            return "OPENAI_API_KEY", "api_key: ", "sk-" + t(48)
-        if kind == 2:
-            return "ANTHROPIC_API_KEY", "x-api-key: ", "sk-ant-api03-" + t(93, _ALNUM + "_-") + "AA"
-        if kind == 3:
-            return (
+                lambda: "sk-proj-" + t(r.randint(60, 150), _ALNUM + "_-"),
+            ),
+            ("OPENAI_API_KEY", "api_key: ", lambda: "sk-" + t(48)),
+            (
+                "ANTHROPIC_API_KEY",
+                "x-api-key: ",
+                lambda: "sk-ant-api03-" + t(93, _ALNUM + "_-") + "AA",
+            ),
+            (
                 "AWS_ACCESS_KEY",
                 "aws_access_key_id = ",
-                "AKIA" + t(16, string.ascii_uppercase + "234567"),
-            )
-        if kind == 4:
-            return "AWS_SECRET_KEY", "aws_secret_access_key = ", t(40, _ALNUM + "/+")
-        if kind == 5:
-            return "GITHUB_TOKEN", "GITHUB_TOKEN=", "ghp_" + t(36)
-        if kind == 6:
-            return "GITHUB_TOKEN", "token ", "github_pat_" + t(22) + "_" + t(59)
-        if kind == 7:
-            return (
-                "SLACK_TOKEN",
-                "SLACK_BOT_TOKEN=",
-                f"xoxb-{t(12, string.digits)}-{t(13, string.digits)}-{t(24)}",
-            )
-        if kind == 8:
-            return "STRIPE_KEY", "stripe.api_key = '", r.choice(("sk", "rk")) + "_live_" + t(24)
-        if kind == 9:
-            return "JWT", "session cookie ", self.jwt()
-        if kind == 10:
-            return "BEARER_TOKEN", "Authorization: Bearer ", t(40, _ALNUM + "-._~")
-        body = "\n".join(t(64, _ALNUM + "+/") for _ in range(r.randint(3, 8)))
-        return (
-            "PRIVATE_KEY",
-            "key:\n",
-            f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----",
+                lambda: "AKIA" + t(16, string.ascii_uppercase + "234567"),
+            ),
+            ("AWS_SECRET_KEY", "aws_secret_access_key = ", lambda: t(40, _ALNUM + "/+")),
+            ("GITHUB_TOKEN", "GITHUB_TOKEN=", lambda: "ghp_" + t(36)),
+            ("GITHUB_TOKEN", "token ", lambda: "github_pat_" + t(22) + "_" + t(59)),
+            ("SLACK_TOKEN", "SLACK_BOT_TOKEN=", slack),
+            ("STRIPE_KEY", "stripe.api_key = '", lambda: r.choice(("sk", "rk")) + "_live_" + t(24)),
+            ("JWT", "session cookie ", self.jwt),
+            ("BEARER_TOKEN", "Authorization: Bearer ", lambda: t(40, _ALNUM + "-._~")),
+            ("PRIVATE_KEY", "key:\n", self.private_key),
         )
+        entity, lead, make = makers[r.randrange(len(makers))]
+        return entity, lead, make()
+
+    def private_key(self) -> str:
+        body = "\n".join(self.token(64, _ALNUM + "+/") for _ in range(self.rng.randint(3, 8)))
+        return f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"
 
     def jwt(self) -> str:
         def part(obj: dict[str, object]) -> str:
