@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from glassline.collector.auth import Principal
+from glassline.collector.metrics import Metrics
+from glassline.collector.pipeline import Pipeline
+from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import FAILED_ENTITY, RedactProcessor
 from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.collector.storage import Store
+from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
 from glassline.instrumentation import attributes as attrs
 from glassline.redaction import FAILED_TOKEN, RedactionConfig
 from tests.redaction.corpus import generate_corpus, to_attributes
@@ -142,3 +152,48 @@ def test_no_corpus_pii_value_leaves_the_step(processor):
         leaked += [v for v in sample.pii_values if v in stored_raw]
     assert leaked == []
     assert sum(processor.counts.values()) >= 3 * sum(len(s.pii) for s in corpus) * 0.9
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'glassline.db'}"
+    else:
+        url = os.environ.get("GLASSLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+        with isolated_postgres_url(url) as isolated:
+            yield isolated
+
+
+def _stored_text(store: Store, url: str, tmp_path: Path) -> str:
+    """Everything the store holds, as text: the SQLite files' bytes or PostgreSQL's rows."""
+    if url.startswith("sqlite"):
+        store.close()
+        files = sorted(tmp_path.glob("glassline.db*"))
+        assert files
+        return "".join(f.read_bytes().decode("utf-8", "replace") for f in files)
+    with store.session() as session:
+        rows = session.execute(text("SELECT row_to_json(s)::text FROM spans s")).scalars().all()
+        rows += session.execute(text("SELECT row_to_json(t)::text FROM traces t")).scalars().all()
+    store.close()
+    return "\n".join(rows)
+
+
+def test_no_corpus_pii_reaches_the_store(store_url: str, tmp_path: Path) -> None:
+    """Invariant 3: after the pipeline (normalize -> redact -> store) no PII value is on disk."""
+    corpus = generate_corpus(200, seed=31337)
+    spans = []
+    for i, sample in enumerate(corpus):
+        attributes: dict[str, Any] = {**to_attributes(sample), attrs.GEN_AI_REQUEST_MODEL: "gpt-4o"}
+        event = SpanEvent("exception", i, {"exception.message": sample.text})
+        spans.append(_span(i, attributes=attributes, events=[event], status_message=sample.text))
+    store = Store.open(store_url)
+    metrics = Metrics()
+    pipeline = Pipeline([NormalizeProcessor(), RedactProcessor()], store, metrics)
+    result = pipeline.consume(Principal("acme"), spans)
+    assert result.stored == len(corpus)
+    stored = _stored_text(store, store_url, tmp_path)
+    assert "gpt-4o" in stored and "<EMAIL_ADDRESS>" in stored  # the data did land
+    values = {v for s in corpus for v in s.pii_values}
+    leaked = sorted(v for v in values if v in stored or json.dumps(v)[1:-1] in stored)
+    assert leaked == []
+    assert metrics.redactions.labels("EMAIL_ADDRESS")._value.get() > 0
