@@ -126,3 +126,38 @@ def test_redaction_counts_are_exported_per_entity(h: Any) -> None:
     Pipeline([FakeFinding()], None, metrics).consume(ACME, records(h, 2))
     assert metrics.redactions.labels("EMAIL_ADDRESS")._value.get() == 3
     assert metrics.redactions.labels("PHONE_NUMBER")._value.get() == 1
+
+
+def test_file_write_lock_admits_one_writer_across_instances(tmp_path: Path) -> None:
+    import threading
+
+    from glassline.collector.pipeline import FileWriteLock
+
+    path = str(tmp_path / "gl.db.write-lock")
+    first, second = FileWriteLock(path), FileWriteLock(path)  # as two worker processes hold
+    order: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with first:
+            order.append("first in")
+            holding.set()
+            release.wait(10)
+            order.append("first out")
+
+    def wait_turn() -> None:
+        with second:
+            order.append("second in")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    waiter = threading.Thread(target=wait_turn)
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive()  # blocked on the file lock while the first holds it
+    release.set()
+    holder.join(10)
+    waiter.join(10)
+    assert order == ["first in", "first out", "second in"]

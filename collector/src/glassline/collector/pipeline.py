@@ -9,7 +9,9 @@ client keeps its data and sends it again; the server never crashes on a bad batc
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -25,7 +27,7 @@ from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
 from glassline.instrumentation import attributes as attrs
 
-__all__ = ["Admission", "ConsumeResult", "Pipeline", "SpanSink"]
+__all__ = ["Admission", "ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -54,12 +56,11 @@ class Pipeline:
         metrics: Metrics,
         *,
         retry_after_s: float = 1.0,
-        serialize_writes: bool = False,
+        write_lock: contextlib.AbstractContextManager[object] | None = None,
     ) -> None:
-        """``serialize_writes``: one write at a time in this process (SQLite has one writer;
-        threads queued on a lock wake at once, unlike SQLite's sleeping busy handler)."""
+        """``write_lock`` is held around each store write (see :class:`FileWriteLock`)."""
         self.processors = list(processors)
-        self._write_lock = threading.Lock() if serialize_writes else contextlib.nullcontext()
+        self._write_lock = write_lock or contextlib.nullcontext()
         self._sink = sink
         self._metrics = metrics
         self._retry_after_s = retry_after_s
@@ -185,3 +186,35 @@ class _Ticket:
         """Hold ``extra`` more bytes (e.g. after decompressing); raises if that is over the limit."""
         if extra > 0:
             self._admission._grow(self, extra)
+
+
+class FileWriteLock:
+    """One SQLite writer at a time across this machine's worker processes and their threads.
+
+    SQLite admits one writer; the others wait in its busy handler, which sleeps in steps of up
+    to 100 ms and so leaves the file idle. Queued on this lock (a thread lock, then ``flock``
+    on a file next to the database) the next writer starts the moment the previous one ends.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._thread_lock = threading.Lock()
+        self._fd: int | None = None
+
+    def __enter__(self) -> FileWriteLock:
+        self._thread_lock.acquire()
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()

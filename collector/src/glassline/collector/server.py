@@ -33,7 +33,7 @@ from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission, Pipeline
+from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.limits import LimitsProcessor
@@ -138,10 +138,13 @@ class Worker:
             processors = build_processors(self.config)
         sampled = SamplingSink(store, self.config.sampling)
         sink = store if sampled.passthrough else sampled
+        database = store.engine.url.database
+        lock = None
+        if store.dialect == "sqlite" and database and database != ":memory:":
+            lock = FileWriteLock(f"{database}.write-lock")
         pipeline = Pipeline(
-            processors, sink, self.metrics, retry_after_s=cfg.retry_after_s,
-            serialize_writes=store.dialect == "sqlite",
-        )  # fmt: skip
+            processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
+        )
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
         )
