@@ -189,7 +189,7 @@ def bench_render(url: str, repeat: int) -> list[tuple[str, str, str, float, floa
                 at.query_params["tenant"] = tenant
             at.run()
             if page != "overview":
-                at.switch_page(f"pages/{page}.py")
+                at.switch_page(f"views/{page}.py")
 
             def cold_run(at: AppTest = at) -> None:
                 st.cache_data.clear()  # time a cache miss, as after the 15 s TTL

@@ -28,7 +28,7 @@ def _open(
     at.query_params.update(params)
     at.run()
     if page != "overview":
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -68,9 +68,9 @@ def test_tenant_in_the_url_filters_pages_and_survives_page_switches(
     assert _metrics(at)["Spend"] == ui.fmt_usd(traffic.cost(tenant))
     assert at.sidebar.selectbox(key="tenant").value == tenant
     assert at.sidebar.selectbox(key="range").value == "6h"
-    at.switch_page("pages/spend.py").run()
+    at.switch_page("views/spend.py").run()
     assert _metrics(at)["Total spend"] == ui.fmt_usd(traffic.cost(tenant))
-    at.switch_page("pages/traces.py").run()
+    at.switch_page("views/traces.py").run()
     assert set(at.dataframe[0].value["tenant"]) == {tenant}
 
 

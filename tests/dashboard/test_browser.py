@@ -93,6 +93,15 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def test_a_deep_link_as_the_first_request_runs_through_the_app(server: str, page: Page):
+    # First test on a fresh server: a page must never run without app.py's sidebar and context.
+    page.goto(f"{server}/traces?tenant=globex")
+    expect(page.get_by_role("heading", name="Traces")).to_be_visible()
+    expect(page.get_by_text("Click a row or a point to open it")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_text("Time range")).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
 def test_overview_in_a_browser(server: str, page: Page, traffic: Traffic):
     page.goto(f"{server}/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
@@ -138,3 +147,17 @@ def test_tenant_stays_in_the_url_when_switching_pages(server: str, page: Page, t
     expect(page.get_by_text(ui.fmt_usd(traffic.cost("acme"))).first).to_be_visible()
     page.wait_for_url("**/spend?*tenant=acme*")
     assert "range=6h" in page.url
+
+
+def test_clicking_a_trace_row_opens_its_drilldown(server: str, page: Page):
+    page.goto(f"{server}/traces?range=6h&status=error")
+    _settle(page)
+    grid = page.get_by_test_id("stDataFrame").first
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 15, box["y"] + 53)  # the first row's selection checkbox
+    page.wait_for_url("**/trace?*")
+    assert "range=6h" in page.url
+    expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
+    expect(page.get_by_text("quota exceeded for model").first).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -1,6 +1,6 @@
 """Glassline dashboard: a read-only Streamlit app on the collector's store.
 
-Run it with ``glassline-dashboard --db URL``. The pages live in ``pages/``; the queries behind
+Run it with ``glassline-dashboard --db URL``. The pages live in ``views/``; the queries behind
 them are plain SQLAlchemy functions in :mod:`glassline.dashboard.queries`.
 """
 

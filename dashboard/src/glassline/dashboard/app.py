@@ -8,7 +8,9 @@ import streamlit as st
 
 from glassline.dashboard import auth, ui
 
-PAGES = Path(__file__).parent / "pages"
+# Not "pages/": Streamlit would also serve that folder's scripts on their own (legacy
+# multipage mode) when a deep link like /traces is the first request, bypassing this file.
+PAGES = Path(__file__).parent / "views"
 
 st.set_page_config(page_title="Glassline", page_icon=":material/visibility:", layout="wide")
 

@@ -57,6 +57,15 @@ class Context:
             params["end"] = str(st.session_state["gl_end"])
         return {**params, **extra}
 
+    def nav_params(self, **extra: str) -> dict[str, str]:
+        """Parameters for ``st.switch_page`` / ``st.page_link``: ``extra`` and a pinned ``end``.
+
+        Range and tenant are bound to their widgets, which keep them across pages; Streamlit
+        refuses to set bound parameters directly.
+        """
+        pinned = st.session_state.get("gl_end")
+        return {**({"end": str(pinned)} if pinned else {}), **extra}
+
 
 def _pinned_end() -> str:
     """The ``end`` URL parameter (a pinned window), remembered across page switches.

@@ -63,8 +63,8 @@ if not firing.empty:
     st.subheader("Firing alerts")
     st.dataframe(firing, hide_index=True)
 st.page_link(
-    "pages/traces.py",
+    "views/traces.py",
     label="Browse the traces of this period",
     icon=":material/list:",
-    query_params=ctx.link_params(),
+    query_params=ctx.nav_params(),
 )

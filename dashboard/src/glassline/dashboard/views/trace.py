@@ -21,10 +21,10 @@ if typed.strip() != trace_id:
     st.query_params["trace"] = trace_id = typed.strip()
 if not trace_id:
     st.page_link(
-        "pages/traces.py",
+        "views/traces.py",
         label="Pick a trace from the list",
         icon=":material/list:",
-        query_params=ctx.link_params(),
+        query_params=ctx.nav_params(),
     )
     st.stop()
 

@@ -130,9 +130,7 @@ c[2].caption(f"Page {page_no + 1}, {len(rows)} traces. Click a row or a point to
 chosen = picked.selection.rows if picked else []
 if chosen:
     row = rows.iloc[chosen[0]]
-    st.switch_page(
-        "pages/trace.py", query_params=ctx.link_params(trace=row["trace_id"], tenant=row["tenant"])
-    )
+    st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
 
 points = st.plotly_chart(
     charts.trace_scatter(rows, "Duration of the listed traces"),
@@ -142,5 +140,5 @@ points = st.plotly_chart(
 )
 selected = points.selection.points if points else []
 if selected:
-    trace_id, tenant = selected[0]["customdata"]
-    st.switch_page("pages/trace.py", query_params=ctx.link_params(trace=trace_id, tenant=tenant))
+    trace_id = selected[0]["customdata"][0]
+    st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=trace_id))
