@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, ui
@@ -37,8 +35,8 @@ ui.tile(c[1], "Output tokens", now.output_tokens, before.output_tokens)
 ui.tile(c[2], "Cached input tokens", now.cache_read_tokens, before.cache_read_tokens)
 ui.tile(c[3], "Fallbacks", now.fallbacks, before.fallbacks, up_is_bad=True)
 
-# Calendar spend (UTC) ignores the selected range: it is the figure budgets are about.
-day_start, month_start = calendar_starts(time.time())
+# Calendar spend (UTC) ignores the range length: it is the figure budgets are about.
+day_start, month_start = calendar_starts(window.end - 1)  # pinned windows: their own day
 tables = data.run(queries.find_tables)
 firing = data.run(queries.alert_states, window.tenant, only_firing=True)
 c = st.columns(3)
