@@ -18,11 +18,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from glassline.collector.config import load_config
 from glassline.collector.records import SpanRecord
@@ -276,3 +277,37 @@ def test_the_pipeline_runs_limits_normalize_enrich_redact_in_that_order() -> Non
     assert [p.name for p in on] == ["limits", "normalize", "enrich", "redact"]
     off = build_processors(load_config({"redaction": None}, environ=env))
     assert [p.name for p in off] == ["limits", "normalize", "enrich"]
+
+
+def test_sampling_is_wired_counted_in_metrics_and_never_changes_rollup_totals(
+    tmp_path: Path, h: Any
+) -> None:
+    from glassline.collector.storage.models import Rollup
+
+    config = {"sampling": {"tail_enabled": True, "decision_wait_s": 0.5,
+                           "policies": [{"type": "error"}]}}  # fmt: skip
+    with run_collector(config, workdir=tmp_path) as collector:
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(GrpcExporter(
+            endpoint=collector.grpc_endpoint, insecure=True,
+            headers={"x-glassline-api-key": collector.api_key})))  # fmt: skip
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("fine"):
+            pass
+        with tracer.start_as_current_span("broken") as span:
+            span.set_status(trace.StatusCode.ERROR)
+        provider.shutdown()
+
+        def decided() -> bool:
+            text = httpx.get(f"{collector.http_endpoint}/metrics").text
+            return ('glassline_traces_sampled_total{decision="kept",policy="error"} 1.0' in text
+                    and 'glassline_traces_sampled_total{decision="dropped",policy=""} 1.0' in text)  # fmt: skip
+
+        h.wait_for(decided, "the tail decision", 60)
+    assert [s.name for s in stored(collector.db_url)] == ["broken"]
+    store = Store.open(collector.db_url)
+    try:
+        with store.session() as session:
+            assert session.scalar(select(func.sum(Rollup.count))) == 2  # both still counted
+    finally:
+        store.close()

@@ -58,6 +58,10 @@ class Metrics:
             "glassline_batch_failures", "Batches failed (answered retryable), by step.",
             ["step"], registry=r,
         )  # fmt: skip
+        self.traces_sampled = Counter(
+            "glassline_traces_sampled", "Tail-sampling decisions, by decision and keeping policy.",
+            ["decision", "policy"], registry=r,
+        )  # fmt: skip
         self.redactions = Counter(
             "glassline_redactions", "PII entities redacted, by entity type.",
             ["entity"], registry=r,

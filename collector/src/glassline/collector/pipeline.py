@@ -86,6 +86,10 @@ class Pipeline:
             written = self._run_step("store", self._sink.write, batch)
         inserted = int(getattr(written, "inserted", len(batch)))
         duplicates = int(getattr(written, "duplicates", 0))
+        sampled_out = int(getattr(written, "sampled_out", 0))  # counted in rollups, not kept
+        if sampled_out:
+            dropped += sampled_out
+            self._metrics.dropped.labels("sampling").inc(sampled_out)
         self._metrics.stored.inc(inserted)
         self._metrics.duplicates.inc(duplicates)
         return ConsumeResult(stored=inserted, duplicates=duplicates, dropped=dropped)

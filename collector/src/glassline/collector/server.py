@@ -199,10 +199,16 @@ class Worker:
         if sampling.tail_enabled:
             # The job lease already makes this the only decider; the decider needs none of its own.
             decider = TailDecider(store, sampling)
-            jobs.append(
-                Job("tail_sampling", max(0.5, sampling.decision_wait_s / 4), decider.run_once)
-            )
+            interval = max(0.5, sampling.decision_wait_s / 4)
+            jobs.append(Job("tail_sampling", interval, lambda: self._decide(decider)))
         return jobs
+
+    def _decide(self, decider: TailDecider) -> None:
+        report = decider.run_once()
+        for policy, n in report.kept_by_policy.items():
+            self.metrics.traces_sampled.labels("kept", policy).inc(n)
+        if report.dropped:
+            self.metrics.traces_sampled.labels("dropped", "").inc(report.dropped)
 
     def _start_alerts(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """The alert engine: its own lease, its own interval."""
