@@ -53,3 +53,12 @@ def test_events_beyond_the_limit_are_dropped() -> None:
 def test_spans_within_limits_are_untouched() -> None:
     record = span(a="short", b=1)
     assert LimitsProcessor(LimitsConfig()).process([record])[0].attributes == {"a": "short", "b": 1}
+
+
+def test_typed_fields_are_cut_to_their_column_length_so_postgres_accepts_them() -> None:
+    from glassline.collector.processors.limits import FitColumnsProcessor
+
+    record = span()
+    record.user_id, record.model, record.name = "u" * 300, "gpt-4o", "n" * 600
+    (out,) = FitColumnsProcessor().process([record])
+    assert (len(out.user_id or ""), out.model, len(out.name)) == (256, "gpt-4o", 512)

@@ -161,3 +161,32 @@ def test_file_write_lock_admits_one_writer_across_instances(tmp_path: Path) -> N
     holder.join(10)
     waiter.join(10)
     assert order == ["first in", "first out", "second in"]
+
+
+@pytest.mark.postgres
+def test_an_over_long_user_id_does_not_poison_a_postgres_batch(h: Any) -> None:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    from glassline.collector.processors.limits import FitColumnsProcessor
+    from glassline.collector.processors.normalize import NormalizeProcessor
+
+    name = f"glassline_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                          isolation_level="AUTOCOMMIT")  # fmt: skip
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        store = Store.open(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+        span = h.make_span(1)
+        span.attributes.append(h.kv("user.id", "u" * 300))
+        batch = decode_protobuf(h.make_request(span, h.make_span(2)).SerializeToString(), "acme",
+                                max_spans=10).records  # fmt: skip
+        pipeline = Pipeline([NormalizeProcessor(), FitColumnsProcessor()], store, Metrics())
+        assert pipeline.consume(ACME, batch).stored == 2
+        store.close()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -36,7 +36,7 @@ from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
-from glassline.collector.processors.limits import LimitsProcessor
+from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
 from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
@@ -50,7 +50,7 @@ _log = logging.getLogger("glassline.collector")
 
 
 def build_processors(config: CollectorConfig) -> list[Processor]:
-    """The processing chain, in order: limits -> normalize -> enrich -> redact."""
+    """The processing chain, in order: limits -> normalize -> enrich -> redact -> fit_columns."""
     chain: list[Processor] = [
         LimitsProcessor(config.limits),
         NormalizeProcessor(),
@@ -60,6 +60,7 @@ def build_processors(config: CollectorConfig) -> list[Processor]:
         chain.append(RedactProcessor(config.redaction))
     else:
         _log.warning("redaction is OFF (redaction: null): span content is stored as sent")
+    chain.append(FitColumnsProcessor())
     return chain
 
 

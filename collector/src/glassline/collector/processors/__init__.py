@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from glassline.collector.processors.base import Processor
-from glassline.collector.processors.limits import LimitsProcessor
+from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 
-__all__ = ["LimitsProcessor", "Processor"]
+__all__ = ["FitColumnsProcessor", "LimitsProcessor", "Processor"]

@@ -16,7 +16,7 @@ from glassline.instrumentation import attributes as attrs
 if TYPE_CHECKING:  # config imports the processors' config models; avoid the cycle at runtime
     from glassline.collector.config import LimitsConfig
 
-__all__ = ["LimitsProcessor"]
+__all__ = ["FitColumnsProcessor", "LimitsProcessor"]
 
 
 class LimitsProcessor:
@@ -96,3 +96,33 @@ class LimitsProcessor:
 
         result = walk(value)
         return result if changed else None
+
+
+class FitColumnsProcessor:
+    """Cuts the typed string fields to the lengths of their ``spans`` columns.
+
+    PostgreSQL refuses a value longer than its VARCHAR, which would fail the whole batch on
+    every retry; one over-long ``user.id`` must not do that. Runs last, after normalize has
+    filled the typed fields. Lengths are read from the store's model, not repeated here.
+    """
+
+    name = "fit_columns"
+
+    def __init__(self) -> None:
+        from glassline.collector.storage.models import Span
+
+        self._lengths = {
+            column.name: column.type.length
+            for column in Span.__table__.columns
+            if getattr(column.type, "length", None) and column.name in SpanRecord.__slots__
+        }
+        self.cut = 0
+
+    def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+        for span in batch:
+            for field, length in self._lengths.items():
+                value = getattr(span, field)
+                if isinstance(value, str) and len(value) > length:
+                    setattr(span, field, value[:length])
+                    self.cut += 1
+        return batch
