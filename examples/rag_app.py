@@ -29,6 +29,7 @@ from glassline.instrumentation import (
     init,
     llm,
     record_cache,
+    record_response,
     record_route,
     retry,
     shutdown,
@@ -116,6 +117,7 @@ class RagApp:
     @llm(provider="openai")
     def chat(self, *, model: str, messages: list[dict[str, str]]) -> str:
         response = self.client.chat.completions.create(model=model, messages=messages)
+        record_response(response)  # tokens, response model, finish reasons and cost on the span
         return response.choices[0].message.content or ""
 
 
