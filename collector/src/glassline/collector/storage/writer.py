@@ -124,9 +124,22 @@ def add_to_rollups(
     )
 
 
-def write_batch(conn: Connection, batch: Sequence[SpanRecord], now_ns: int) -> WriteResult:
-    """Everything one batch changes, on a connection inside a write transaction."""
+def write_batch(
+    conn: Connection,
+    batch: Sequence[SpanRecord],
+    now_ns: int,
+    *,
+    also_count: Sequence[SpanRecord] = (),
+    also_count_users: Mapping[tuple[str, str], str | None] | None = None,
+) -> WriteResult:
+    """Everything one batch changes, on a connection inside a write transaction.
+
+    ``also_count`` are spans counted in the rollups but not stored (sampled out; the caller
+    has already deduplicated them); ``also_count_users`` gives their traces' users. They join
+    the inserted spans in ONE rollup update, so each rollup row is read and written once.
+    """
     new = _insert_spans(conn, batch)
+    users = dict(also_count_users or {})
     if new:
         traces = merge_rows(
             conn,
@@ -136,5 +149,7 @@ def write_batch(conn: Connection, batch: Sequence[SpanRecord], now_ns: int) -> W
             lambda key, delta: summary.new_trace_row(key, delta, now_ns),
             lambda row, delta: summary.merge_trace_row(row, delta, now_ns),
         )
-        add_to_rollups(conn, new, {key: row.get("user_id") for key, row in traces.items()})
+        users.update({key: row.get("user_id") for key, row in traces.items()})
+    if new or also_count:
+        add_to_rollups(conn, [*new, *also_count], users)
     return WriteResult(inserted=len(new), duplicates=len(batch) - len(new))
