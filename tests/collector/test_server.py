@@ -311,3 +311,23 @@ def test_sampling_is_wired_counted_in_metrics_and_never_changes_rollup_totals(
             assert session.scalar(select(func.sum(Rollup.count))) == 2  # both still counted
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("sampling", "scheduled"),
+    [({}, False), ({"head_rate": 0.5}, True), ({"tail_enabled": True}, True)],
+)
+def test_the_sampling_job_runs_whenever_sampling_leaves_state_to_purge(
+    tmp_path: Path, sampling: dict[str, Any], scheduled: bool
+) -> None:
+    env = {"GLASSLINE_API_KEYS": "acme=test-key-123456"}
+    db_url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    config = load_config({"storage": {"url": db_url}, "sampling": sampling}, environ=env)
+    worker = Worker(config)
+    worker.store = Store.open(config.storage)
+    try:
+        names = [job.name for job in worker._jobs()]
+    finally:
+        worker.store.close()
+    assert ("tail_sampling" in names) is scheduled
+    assert "retention" in names

@@ -197,7 +197,7 @@ class Worker:
         assert self.store is not None
         store, sampling = self.store, self.config.sampling
         jobs = [Job("retention", self.config.jobs.retention_interval_s, store.purge)]
-        if sampling.tail_enabled:
+        if sampling.needs_job:  # tail decisions, and the purge of head-sampling state
             # The job lease already makes this the only decider; the decider needs none of its own.
             decider = TailDecider(store, sampling)
             interval = max(0.5, sampling.decision_wait_s / 4)
