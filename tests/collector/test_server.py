@@ -331,3 +331,24 @@ def test_the_sampling_job_runs_whenever_sampling_leaves_state_to_purge(
         worker.store.close()
     assert ("tail_sampling" in names) is scheduled
     assert "retention" in names
+
+
+def test_head_sampled_out_spans_show_on_metrics_and_stay_in_the_rollups(tmp_path: Path) -> None:
+    from glassline.collector.storage.models import Rollup
+
+    with run_collector({"sampling": {"head_rate": 0.0}}, workdir=tmp_path) as collector:
+        exporter = HttpExporter(
+            endpoint=f"{collector.http_endpoint}/v1/traces",
+            headers={"x-glassline-api-key": collector.api_key},
+        )
+        send([exporter], ["first", "second"])
+        text = httpx.get(f"{collector.http_endpoint}/metrics", timeout=10).text
+    assert 'glassline_spans_dropped_total{processor="sampling"} 2.0' in text
+    assert "glassline_spans_stored_total 0.0" in text
+    assert stored(collector.db_url) == []
+    store = Store.open(collector.db_url)
+    try:
+        with store.session() as session:
+            assert session.scalar(select(func.sum(Rollup.count))) == 2
+    finally:
+        store.close()
