@@ -14,7 +14,7 @@ $(STAMP): $(PROJECT_FILES)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Glassline needs Python 3.11+"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ./instrumentation -e ./redaction -e ./collector -e ./dashboard -e '.[dev]'
+	$(PY) -m pip install --quiet -e ./instrumentation -e './redaction[ner]' -e ./collector -e ./dashboard -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

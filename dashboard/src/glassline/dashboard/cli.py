@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,10 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, ENV_DB_URL: args.db}
     shown_host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
     print(f"Glassline dashboard: http://{shown_host}:{args.port}/", flush=True)
-    try:
-        return subprocess.call(build_command(args.port, args.address), env=env)
-    except KeyboardInterrupt:
-        return 130
+    # Become the Streamlit process (no child left behind): SIGTERM and Ctrl-C reach it directly.
+    command = build_command(args.port, args.address)
+    os.execve(command[0], command, env)
 
 
 if __name__ == "__main__":
