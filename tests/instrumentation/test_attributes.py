@@ -1,4 +1,4 @@
-"""The vocabulary module and its documented table stay in step."""
+"""The vocabulary module and the README's vocabulary table stay in step."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from glassline.instrumentation import attributes
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "instrumentation.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _names() -> dict[str, str]:
