@@ -13,6 +13,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.testclient import TestClient
 
+from glassline.collector.sampling import SamplingSink, TailDecider
+from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage import Store
 from glassline.collector.storage.api import routes
 from glassline.collector.storage.testing import isolated_postgres_url, llm_trace
@@ -178,6 +180,9 @@ def test_stats_by_user_and_by_hour(client: TestClient) -> None:
         ("/api/v1/stats", {"group_by": "colour"}, "group_by"),
         ("/api/v1/stats", {"start": "2026-09-21T14:00:00"}, "start"),
         ("/api/v1/stats", {"start": str(T0), "end": str(T0)}, "end"),
+        ("/api/v1/sampling", {"start": str(T0), "end": str(T0)}, "end"),
+        ("/api/v1/sampling", {"end": "soon"}, "end"),
+        ("/api/v1/sampling", {"group_by": "hour"}, "group_by"),
     ],
 )
 def test_bad_parameters_get_a_400_naming_the_parameter(
@@ -190,5 +195,45 @@ def test_bad_parameters_get_a_400_naming_the_parameter(
 
 
 def test_without_a_principal_every_route_answers_401(client: TestClient) -> None:
-    for url in ("/api/v1/traces", f"/api/v1/traces/{trace_id(0)}", "/api/v1/stats"):
+    urls = ("/api/v1/traces", f"/api/v1/traces/{trace_id(0)}", "/api/v1/stats", "/api/v1/sampling")
+    for url in urls:
         assert client.get(url).status_code == 401
+
+
+@pytest.fixture
+def sampled(store: Store) -> TestClient:
+    """acme: tail sampling keeps its 2 failed traces of 5; globex: head rate 0 drops 3 of 3."""
+    tail = SamplingConfig.model_validate(
+        {"tail_enabled": True, "decision_wait_s": 1, "policies": [{"type": "error"}]}
+    )
+    sink = SamplingSink(store, tail)
+    for n in range(5):
+        status = "error" if n < 2 else "ok"
+        sink.write(llm_trace(n, T0, tenant="acme", status=status), T0)
+    assert TailDecider(store, tail).run_once(T0 + 60 * 10**9).kept == 2
+    head = SamplingSink(store, SamplingConfig(head_rate=0.0))
+    for n in range(10, 13):
+        head.write(llm_trace(n, T0, tenant="globex"), T0)
+    app = Starlette(routes=routes(store), middleware=[Middleware(FakeAuth)])
+    return TestClient(app)
+
+
+def test_sampling_counts_kept_and_dropped_traces_per_policy_for_the_callers_tenant(
+    sampled: TestClient,
+) -> None:
+    window = {"start": str(T0 - HOUR_NS), "end": str(T0 + HOUR_NS)}
+    acme = get(sampled, "acme", "/api/v1/sampling", **window).json()
+    assert (acme["kept"], acme["dropped"]) == (2, 3)
+    assert acme["policies"] == [
+        {"policy": "", "kept": 0, "dropped": 3},
+        {"policy": "error", "kept": 2, "dropped": 0},
+    ]
+    globex = get(sampled, "globex", "/api/v1/sampling", **window).json()
+    assert globex["policies"] == [{"policy": "head", "kept": 0, "dropped": 3}]
+    assert get(sampled, "acme", "/api/v1/sampling", tenant="globex").status_code == 403
+    everyone = get(sampled, "admin", "/api/v1/sampling", **window).json()
+    assert (everyone["kept"], everyone["dropped"]) == (2, 6)
+    narrowed = get(sampled, "admin", "/api/v1/sampling", tenant="globex", **window).json()
+    assert narrowed["policies"] == globex["policies"]
+    later = {"start": str(T0 + 2 * HOUR_NS), "end": str(T0 + 3 * HOUR_NS)}
+    assert get(sampled, "acme", "/api/v1/sampling", **later).json()["policies"] == []

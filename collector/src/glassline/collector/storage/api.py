@@ -1,4 +1,5 @@
-"""The query API: ``/api/v1/traces``, ``/api/v1/traces/{trace_id}`` and ``/api/v1/stats``.
+"""The query API: ``/api/v1/traces``, ``/api/v1/traces/{trace_id}``, ``/api/v1/stats`` and
+``/api/v1/sampling``.
 
 The caller's tenant comes from ``request.state.principal`` (``.tenant``, ``.is_admin``), set
 by the server's authentication middleware; it is never taken from the request otherwise.
@@ -15,10 +16,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from glassline.collector.sampling.models import SamplingStat
+from glassline.collector.sampling.summary import sampling_summary
 from glassline.collector.storage import queries
 from glassline.collector.storage.store import Store
 
@@ -29,6 +34,7 @@ _DAY_NS = 86_400 * 1_000_000_000
 _LIST_PARAMS = {"start", "end", "tenant", "user", "session", "model", "status", "min_cost"}
 _LIST_PARAMS |= {"min_duration_ms", "name", "limit", "cursor"}
 _STATS_PARAMS = {"start", "end", "tenant", "group_by", "kind"}
+_SAMPLING_PARAMS = {"start", "end", "tenant"}
 
 
 class _BadParameter(Exception):
@@ -108,6 +114,31 @@ def _endpoint(allowed: set[str]) -> Callable[[Callable[..., Any]], Callable[[Req
     return wrap
 
 
+def _window(params: Any) -> tuple[int, int]:
+    """``start``/``end`` in ns; the last 24 hours by default."""
+    end = _time_ns(params, "end", time.time_ns()) or 0
+    return _time_ns(params, "start", end - _DAY_NS) or 0, end
+
+
+def _sampling_counts(
+    session: Session, tenant: str | None, start: int, end: int
+) -> list[dict[str, Any]]:
+    """Traces kept and dropped per policy; summed over every tenant when ``tenant`` is None."""
+    if tenant is None:
+        column = SamplingStat.__table__.c.tenant
+        tenants = list(session.scalars(select(column).distinct().order_by(column)))
+    else:
+        tenants = [tenant]
+    per_policy: dict[str, dict[str, Any]] = {}
+    for name in tenants:
+        for count in sampling_summary(session, name, start, end):
+            row = per_policy.setdefault(
+                count.policy, {"policy": count.policy, "kept": 0, "dropped": 0}
+            )
+            row["kept" if count.kept else "dropped"] += count.traces
+    return sorted(per_policy.values(), key=lambda r: (-(r["kept"] + r["dropped"]), r["policy"]))
+
+
 def routes(store: Store) -> list[Route]:
     """The query API's routes, reading ``store``; mount them behind authentication."""
 
@@ -166,8 +197,26 @@ def routes(store: Store) -> list[Route]:
             }
         )
 
+    @_endpoint(_SAMPLING_PARAMS)
+    def sampling(request: Request, tenant: str | None) -> JSONResponse:
+        start, end = _window(request.query_params)
+        if end <= start:
+            raise _BadParameter("end", "must be after start")
+        with store.session() as session:
+            policies = _sampling_counts(session, tenant, start, end)
+        return JSONResponse(
+            {
+                "start_ns": start,
+                "end_ns": end,
+                "kept": sum(p["kept"] for p in policies),
+                "dropped": sum(p["dropped"] for p in policies),
+                "policies": policies,
+            }
+        )
+
     return [
         Route("/api/v1/traces", list_traces, methods=["GET"]),
         Route("/api/v1/traces/{trace_id}", get_trace, methods=["GET"]),
         Route("/api/v1/stats", stats, methods=["GET"]),
+        Route("/api/v1/sampling", sampling, methods=["GET"]),
     ]
