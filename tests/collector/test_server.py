@@ -108,6 +108,7 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
     assert f"OTLP/gRPC listening on 127.0.0.1:{collector.grpc_port}" in logs
     assert f"OTLP/HTTP listening on http://127.0.0.1:{collector.http_port}/v1/traces" in logs
     assert collector.api_keys["acme"] not in logs and collector.admin_key not in logs
+    assert "Loaded recognizer" not in logs  # Presidio's INFO chatter is off
     assert "jane.roe" not in logs
     # Redaction ran before the write: the address never reached the database.
     assert all("jane.roe" not in str(s.attributes) for s in spans)

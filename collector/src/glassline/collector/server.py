@@ -47,6 +47,7 @@ from glassline.collector.storage import api as query_api
 __all__ = ["Worker", "build_processors", "run", "setup_logging"]
 
 _log = logging.getLogger("glassline.collector")
+_CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
 def build_processors(config: CollectorConfig) -> list[Processor]:
@@ -270,6 +271,8 @@ def setup_logging(config: CollectorConfig) -> None:
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
         )
     logging.basicConfig(level=config.logging.level, handlers=[handler], force=True)
+    for name in _CHATTY_LOGGERS:  # Presidio logs every recognizer it loads at INFO
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _run_worker(config: CollectorConfig, index: int = 0) -> None:
