@@ -30,7 +30,8 @@ def test_workspace_lists_every_component() -> None:
 
 
 def test_dependencies_point_one_way() -> None:
-    """instrumentation and redaction depend on no other Glassline package."""
+    """instrumentation and redaction depend on no other Glassline package; the others share
+    the instrumentation's attribute vocabulary, and only the dashboard reads the collector's store."""
 
     def glassline_deps(component: str) -> set[str]:
         deps = tomllib.loads((ROOT / component / "pyproject.toml").read_text())["project"][
@@ -44,7 +45,8 @@ def test_dependencies_point_one_way() -> None:
 
     assert glassline_deps("instrumentation") == set()
     assert glassline_deps("redaction") == set()
-    assert glassline_deps("dashboard") == {"glassline-collector"}
+    assert glassline_deps("collector") == {"glassline-instrumentation", "glassline-redaction"}
+    assert glassline_deps("dashboard") == {"glassline-collector", "glassline-instrumentation"}
 
 
 def test_readme_documents_the_two_commands() -> None:
