@@ -74,7 +74,7 @@ class FakeOpenAI:
 def completion_body(model: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
     prompt_tokens = max(8, prompt_chars // 4)
-    cached = (prompt_tokens // 2) // 64 * 64  # providers cache in fixed-size blocks
+    cached = (prompt_tokens * 3 // 5) // 16 * 16  # the repeated system prefix, in cache blocks
     answer = _answer_for(messages)
     completion_tokens = max(1, len(answer) // 4)
     return {
