@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from glassline.dashboard.auth import ENV_PASSWORD
+from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
 from glassline.dashboard.db import DEFAULT_DB_URL, ENV_DB_URL
 
 __all__ = ["build_command", "main"]
@@ -27,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(ENV_DB_URL, DEFAULT_DB_URL),
         help="SQLAlchemy URL of the collector's store, e.g. sqlite:///.glassline/glassline.db "
         f"or postgresql+psycopg://user@host/db (default: ${ENV_DB_URL} or %(default)s)",
+    )
+    parser.add_argument(
+        "--alerts-config",
+        default=os.environ.get(ENV_ALERTS_CONFIG),
+        help="the collector's alert rule file (YAML), to show spend against its budget rules "
+        f"on the Overview (default: ${ENV_ALERTS_CONFIG})",
     )
     parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
     parser.add_argument("--address", default="0.0.0.0", help="bind address (default: 0.0.0.0)")
@@ -48,6 +55,8 @@ def build_command(port: int, address: str) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     env = {**os.environ, ENV_DB_URL: args.db}
+    if args.alerts_config:
+        env[ENV_ALERTS_CONFIG] = str(Path(args.alerts_config).resolve())
     shown_host = "localhost" if args.address in ("0.0.0.0", "::") else args.address
     print(f"Glassline dashboard: http://{shown_host}:{args.port}/", flush=True)
     # Become the Streamlit process (no child left behind): SIGTERM and Ctrl-C reach it directly.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard import budgets, charts, data, queries, ui
 from glassline.dashboard.window import calendar_starts
 
 ctx = ui.context()
@@ -49,6 +49,7 @@ if not tables.alerts:
     st.caption(
         "No alert tables in the store yet: budgets and alerts come from the collector's rules."
     )
+budgets.show_budgets(window)
 
 left, right = st.columns(2)
 by_model = queries.group(cube, "model").query("model != ''").head(8)

@@ -1,0 +1,88 @@
+"""Budgets on the Overview: live spend of the collector's budget rules, per tenant.
+
+The rules come from the collector's alert rule file (``--alerts-config`` or
+``GLASSLINE_ALERTS_CONFIG``), read and validated with the collector's own loader, and the
+figures from the collector's ``budget_status``, so the dashboard and ``GET /api/v1/budgets``
+always agree.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from glassline.collector.alerts.api import budget_status
+from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
+from glassline.dashboard import data, queries
+from glassline.dashboard.db import db_url_from_env
+from glassline.dashboard.window import Window
+
+__all__ = ["ENV_ALERTS_CONFIG", "budget_rows", "show_budgets"]
+
+ENV_ALERTS_CONFIG = "GLASSLINE_ALERTS_CONFIG"
+COLUMNS = ["tenant", "rule", "window", "spend_usd", "limit_usd", "used", "state", "forecast"]
+
+
+@st.cache_resource(show_spinner=False)
+def _rules(path: str) -> AlertsConfig | list[str]:
+    """The validated rule file, or its problems (one ``key: message`` line each)."""
+    try:
+        return load_config(path)
+    except AlertConfigError as exc:
+        return exc.errors
+
+
+@st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
+def budget_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
+    """One row per budget (and per key of its ``per``) for each tenant, as of ``now_s``."""
+    config = _rules(path)
+    assert isinstance(config, AlertsConfig)  # callers check the file first
+    now = datetime.fromtimestamp(now_s, UTC)
+    rows = []
+    with data.engine(url).connect() as conn:
+        for tenant in tenants:
+            for b in budget_status(conn, config, tenant, now):
+                labels = ", ".join(f"{k}={v}" for k, v in b["labels"].items())
+                rule = f"{b['rule']} ({labels})" if labels else b["rule"]
+                used = b["spend_usd"] / b["limit_usd"]
+                rows.append([tenant, rule, b["window"], b["spend_usd"], b["limit_usd"], used,
+                             b["state"], b["forecast"]])  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def show_budgets(window: Window) -> None:
+    """The "Budgets" section: spend against each budget rule for the selected tenant(s)."""
+    st.subheader("Budgets")
+    path = os.environ.get(ENV_ALERTS_CONFIG)
+    if not path:
+        st.caption(
+            "Start with `glassline-dashboard --alerts-config rules.yaml` (or set "
+            f"`{ENV_ALERTS_CONFIG}`) to see spend against the collector's budget rules."
+        )
+        return
+    config = _rules(path)
+    if not isinstance(config, AlertsConfig):
+        st.error(f"Invalid alert rule file {path}: " + "; ".join(config))
+        return
+    tenants = [window.tenant] if window.tenant else data.run(queries.tenants, window)
+    # Budgets are "as of now" unless the window is pinned to the past.
+    frame = budget_rows(db_url_from_env(), path, tuple(tenants), window.end)
+    if frame.empty:
+        st.caption(f"No budget rule in {path} applies to this tenant.")
+        return
+    st.dataframe(frame, hide_index=True, column_config=_column_config())
+
+
+def _column_config() -> dict[str, object]:
+    usd = st.column_config.NumberColumn
+    return {
+        "spend_usd": usd("spend", format="$%.2f"),
+        "limit_usd": usd("limit", format="$%.2f"),
+        "used": st.column_config.ProgressColumn(
+            "of limit", format="percent", min_value=0, max_value=1
+        ),
+        "state": st.column_config.TextColumn("state", help="ok, warn or critical"),
+    }

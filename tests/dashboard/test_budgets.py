@@ -1,0 +1,78 @@
+"""The Overview's Budgets section: spend against the collector's budget rules (AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
+
+from .seed import Traffic
+from .test_app import _open, _text
+
+
+def _rule_file(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "rules.yaml"
+    path.write_text(body)
+    return str(path)
+
+
+def _budgets(at) -> object:
+    frames = [d.value for d in at.dataframe if "limit_usd" in d.value.columns]
+    assert len(frames) == 1
+    return frames[0]
+
+
+def test_a_breached_budget_shows_critical_with_the_tenants_spend(
+    sqlite_url, monkeypatch, traffic: Traffic, tmp_path
+):
+    spend = traffic.cost("acme")
+    path = _rule_file(tmp_path, f"""
+rules:
+  - name: acme-daily
+    kind: budget
+    window: 24h
+    filters: {{tenant: acme}}
+    limit_usd: {spend / 2}
+    warn_usd: {spend / 4}
+""")  # fmt: skip
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, path)
+    table = _budgets(_open(sqlite_url, monkeypatch, tenant="acme"))
+    assert list(table["rule"]) == ["acme-daily"]
+    assert list(table["state"]) == ["critical"]
+    assert table["spend_usd"][0] == pytest.approx(spend)
+    assert table["used"][0] == pytest.approx(2.0)
+
+
+def test_all_tenants_lists_each_tenants_budget(sqlite_url, monkeypatch, traffic: Traffic, tmp_path):
+    limit = 10 * traffic.cost()  # far above any tenant's spend
+    path = _rule_file(tmp_path, f"""
+rules:
+  - {{name: daily, kind: budget, window: 24h, limit_usd: {limit}}}
+""")  # fmt: skip
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, path)
+    table = _budgets(_open(sqlite_url, monkeypatch))
+    tenants = sorted({r.tenant for r in traffic.records})
+    assert sorted(table["tenant"]) == tenants
+    assert set(table["state"]) == {"ok"}
+    for tenant, spend in zip(table["tenant"], table["spend_usd"], strict=True):
+        assert spend == pytest.approx(traffic.cost(tenant))
+
+
+def test_without_a_rule_file_a_caption_says_how_to_enable_budgets(sqlite_url, monkeypatch):
+    monkeypatch.delenv(ENV_ALERTS_CONFIG, raising=False)
+    at = _open(sqlite_url, monkeypatch)
+    assert "--alerts-config" in _text(at)
+    assert not [d for d in at.dataframe if "limit_usd" in d.value.columns]
+
+
+def test_an_invalid_rule_file_shows_an_error_naming_the_bad_key(sqlite_url, monkeypatch, tmp_path):
+    path = _rule_file(tmp_path, """
+rules:
+  - {name: daily, kind: budget, window: 24h, limit_usd: -5}
+""")  # fmt: skip
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, path)
+    at = _open(sqlite_url, monkeypatch)
+    errors = " ".join(e.value for e in at.error)
+    assert "limit_usd" in errors and path in errors
