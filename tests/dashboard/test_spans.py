@@ -28,6 +28,17 @@ def test_waterfall_puts_children_under_parents_in_start_order():
     assert frame.loc[frame["span_id"] == "c2", "duration_ms"].item() == 40
 
 
+def test_waterfall_labels_draw_the_tree_with_non_breaking_indents():
+    spans = [_span("root", None, 0, 100), _span("c1", "root", 10, 50), _span("g1", "c1", 20, 30)]
+    frame = waterfall_frame(spans)
+    labels = dict(zip(frame["span_id"], frame["label"], strict=True))
+    assert labels["root"].startswith("root")
+    assert labels["c1"].startswith("\u00a0└\u00a0c1")
+    assert labels["g1"].startswith("\u00a0" * 3 + "\u00a0└\u00a0g1")
+    # Plotly strips leading ASCII spaces from tick labels: the indent must not use them.
+    assert not any(label.startswith(" ") for label in labels.values())
+
+
 def test_semantic_convention_messages_become_chat_messages():
     value = json.dumps([
         {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},

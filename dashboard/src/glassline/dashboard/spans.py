@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ChatMessage", "exceptions", "parse_messages", "waterfall_frame"]
+__all__ = ["ChatMessage", "exceptions", "parse_messages", "tree_prefix", "waterfall_frame"]
 
 
 def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
         rows.append(
             {
                 "span_id": span["span_id"],
-                "label": f"{'   ' * depth}{span['name']}  ·{span['span_id'][:4]}",
+                "label": f"{tree_prefix(depth)}{span['name']}  ·{span['span_id'][:4]}",
                 "depth": depth,
                 "offset_ms": (span["start_ns"] - t0) / 1e6,
                 "duration_ms": (span["end_ns"] - span["start_ns"]) / 1e6,
@@ -44,6 +44,12 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(
         rows, columns=["span_id", "label", "depth", "offset_ms", "duration_ms", "status", "kind"]
     )
+
+
+def tree_prefix(depth: int) -> str:
+    """Indent for a span at ``depth``: non-breaking spaces (Plotly drops leading plain spaces
+    from tick labels) and a "└ " connector under the parent."""
+    return "" if depth == 0 else "\u00a0" * (3 * (depth - 1)) + "\u00a0└\u00a0"
 
 
 @dataclass(slots=True)

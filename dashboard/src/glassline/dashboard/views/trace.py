@@ -70,9 +70,7 @@ default = next(
 )
 order = list(frame["span_id"])
 labels = dict(zip(frame["span_id"], frame["label"], strict=True))
-chosen = st.selectbox(
-    "Span", order, index=order.index(default), format_func=lambda i: labels[i].strip()
-)
+chosen = st.selectbox("Span", order, index=order.index(default), format_func=labels.__getitem__)
 span = by_id[chosen]
 
 st.markdown(f"### {span['name']}")
