@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from glassline.dashboard import ui
+from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
 from glassline.dashboard.cli import build_command
 from glassline.dashboard.db import ENV_DB_URL
 
@@ -41,10 +42,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server(
+    sqlite_url: str, tmp_path_factory: pytest.TempPathFactory, traffic: Traffic
+) -> Iterator[str]:
     port = _free_port()
-    log = (tmp_path_factory.mktemp("streamlit") / "server.log").open("w")
-    env = {**os.environ, ENV_DB_URL: sqlite_url}
+    folder = tmp_path_factory.mktemp("streamlit")
+    log = (folder / "server.log").open("w")
+    rules = folder / "rules.yaml"  # half the seeded spend: the busiest tenant is over budget
+    limit = traffic.cost() / 2
+    rules.write_text(
+        f"rules:\n  - {{name: daily, kind: budget, window: 24h, limit_usd: {limit}}}\n"
+    )
+    env = {**os.environ, ENV_DB_URL: sqlite_url, ENV_ALERTS_CONFIG: str(rules)}
     proc = subprocess.Popen(build_command(port, "127.0.0.1"), env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -106,6 +115,8 @@ def test_overview_in_a_browser(server: str, page: Page, traffic: Traffic):
     page.goto(f"{server}/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     expect(page.get_by_text(ui.fmt_usd(traffic.cost())).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Budgets")).to_be_visible()
+    expect(page.get_by_test_id("stError")).to_have_count(0)
     _settle(page)
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     _shot(page, "overview")

@@ -132,9 +132,13 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
     ``spans`` has ``label`` (indented name), ``offset_ms``, ``duration_ms``, ``status`` and
     ``span_id`` columns, already in display order.
     """
+    # Plotly right-aligns tick labels; padding them to one width (monospace) keeps the tree's
+    # indents lined up on the left.
+    width = int(spans["label"].str.len().max()) if len(spans) else 0
+    labels = [label.ljust(width, "\u00a0") for label in spans["label"]]
     fig = go.Figure(
         go.Bar(
-            y=spans["label"],
+            y=labels,
             x=spans["duration_ms"].clip(lower=0.5),  # zero-length spans stay visible
             base=spans["offset_ms"],
             orientation="h",
