@@ -103,13 +103,6 @@ def _wait_for_decisions(engine, expected: int) -> None:
     raise AssertionError(f"{decided}/{expected} traces decided, {pending} pending")
 
 
-# Known bug (reported): storage/summary.py merge_trace_row leaves root_span_id/root_name out of
-# the row when the new spans lack the root, so the executemany UPDATE of a batch that mixes
-# such traces fails ("A value is required for bind parameter 'root_span_id'") and the replica
-# answers UNAVAILABLE forever. strict: this fails loudly once the bug is fixed; then remove it.
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="summary.merge_trace_row drops root_span_id"
-)
 def test_three_replicas_on_one_database_store_count_and_decide_each_trace_once(
     pg_url: str,
 ) -> None:

@@ -231,6 +231,19 @@ def test_trace_summary_is_right_when_spans_arrive_out_of_order(store: Store) -> 
     assert (trace.user_id, trace.session_id, trace.service) == ("carol", "session-1", "rag-app")
 
 
+def test_one_batch_can_complete_some_stored_traces_and_extend_others(store: Store) -> None:
+    """Stored traces updated by one batch, some getting their root and some not, in one write."""
+    first, second = llm_trace(20, T0), llm_trace(21, T0)
+    store.write([first[1], second[1]])  # a child of each trace arrives first
+    assert store.write([first[0], first[2], second[2]]) == WriteResult(inserted=3, duplicates=0)
+    with store.session() as s:
+        with_root = s.get(Trace, ("acme", first[0].trace_id))
+        without_root = s.get(Trace, ("acme", second[0].trace_id))
+    assert with_root is not None and without_root is not None
+    assert (with_root.root_name, with_root.span_count) == ("answer_question", 3)
+    assert (without_root.root_name, without_root.span_count) == (None, 2)
+
+
 def test_purge_deletes_raw_data_past_retention_and_rollups_past_theirs(store_url: str) -> None:
     store = Store.open(StorageConfig(url=store_url, retention_days=7, rollup_retention_days=30))
     try:

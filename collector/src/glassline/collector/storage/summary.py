@@ -105,6 +105,9 @@ def new_trace_row(key: TraceKey, delta: TraceDelta, now_ns: int) -> dict[str, An
 def merge_trace_row(existing: Mapping[str, Any], delta: TraceDelta, now_ns: int) -> dict[str, Any]:
     """The updated summary of a stored trace after ``delta``'s spans were inserted."""
     row: dict[str, Any] = {k: (existing[k] or 0) + v for k, v in delta.sums.items()}
+    # Every row carries every column: rows of one batch are sent as one executemany UPDATE,
+    # so a row that lacks a key its neighbours have would fail the whole batch.
+    row.update(root_span_id=existing["root_span_id"], root_name=existing["root_name"])
     root = delta.root
     if root is not None:
         start, end = root.start_ns, root.end_ns
