@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from glassline.collector.alerts import parse_config
-from glassline.collector.alerts.rules import Observation, evaluate_rule
+from glassline.collector.alerts.rules import Observation, budget_forecast, evaluate_rule
+from glassline.collector.alerts.windows import Span as Window
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 
@@ -235,3 +236,13 @@ def test_retry_rate_rise_relative_to_a_week_before(store: Store, span: Span) -> 
     assert (got.value, got.threshold, got.breached) == (0.3, 0.2, True)  # 2 x 0.1 beats 0.9
     none_before = observe(store, {"kind": "retry_rate", "factor": 2, "min_requests": 5})
     assert none_before == {}  # relative only, and no traffic a day earlier: no verdict
+
+
+def test_a_huge_budget_against_a_trickle_of_spend_gives_no_exhaustion_date() -> None:
+    config = parse_config(
+        {"rules": [{"name": "big", "kind": "budget", "window": "24h", "limit_usd": 1_000_000}]}
+    )
+    end = int(T0.timestamp())
+    at, sentence = budget_forecast(config.rules[0], 0.01, Window(end - 86400, end, end))
+    assert at is None
+    assert "not reached within a year" in sentence

@@ -74,6 +74,9 @@ def budget_observation(rule: cfg.BudgetRule, key: Key, spend: float, span: Span)
     )
 
 
+_FORECAST_HORIZON_S = 366 * 86400
+
+
 def budget_forecast(rule: cfg.BudgetRule, spend: float, span: Span) -> tuple[int | None, str]:
     """(Unix time the limit is reached at the current burn rate, or None; a sentence)."""
     if spend >= rule.limit_usd:
@@ -81,8 +84,11 @@ def budget_forecast(rule: cfg.BudgetRule, spend: float, span: Span) -> tuple[int
     rate = spend / span.elapsed  # USD per second since the window opened
     if rate <= 0:
         return None, "no spend yet in this window"
-    at = span.end + int((rule.limit_usd - spend) / rate)
+    seconds_left = (rule.limit_usd - spend) / rate
     per_hour = f"${rate * 3600:.2f}/h"
+    if seconds_left > _FORECAST_HORIZON_S:  # a tiny spend against a huge limit: no date to give
+        return None, f"at {per_hour} the {rule.window} limit is not reached within a year"
+    at = span.end + int(seconds_left)
     if rule.window in ("1h", "24h"):
         return at, f"at {per_hour} the {rule.window} limit is reached in {_human(at - span.end)}"
     if at >= span.full_end:
