@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from glassline.dashboard import ui
 from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
@@ -164,10 +165,20 @@ def test_clicking_a_trace_row_opens_its_drilldown(server: str, page: Page):
     page.goto(f"{server}/traces?range=6h&status=error")
     _settle(page)
     grid = page.get_by_test_id("stDataFrame").first
-    box = grid.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 15, box["y"] + 53)  # the first row's selection checkbox
-    page.wait_for_url("**/trace?*")
+    expect(grid).to_be_visible()
+    # The grid is a canvas: the row is clicked by position. A click that lands while the grid
+    # is still laying out is lost, so click again (bounded) until the drilldown opens.
+    for attempt in range(4):
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 15, box["y"] + 53)  # the first row's selection checkbox
+        try:
+            page.wait_for_url("**/trace?*", timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 3:
+                raise
+            _settle(page)
     assert "range=6h" in page.url
     expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
     expect(page.get_by_text("quota exceeded for model").first).to_be_visible()
