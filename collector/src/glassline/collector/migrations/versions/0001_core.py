@@ -17,6 +17,49 @@ branch_labels = None
 depends_on = None
 
 
+# The three rollup grains share one shape; only the bucket column differs.
+_ROLLUP_TABLES = (("rollups", "minute"), ("rollups_hourly", "hour"), ("rollups_daily", "day"))
+_DIMENSIONS = ("tenant", "kind", "stage", "model", "route")
+
+
+def _create_rollups(table: str, bucket: str) -> None:
+    op.create_table(
+        table,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(bucket, sa.BigInteger(), nullable=False),
+        sa.Column("tenant", sa.String(length=128), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("stage", sa.String(length=256), nullable=False),
+        sa.Column("model", sa.String(length=256), nullable=False),
+        sa.Column("route", sa.String(length=256), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.Integer(), nullable=False),
+        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cost_usd", sa.Float(), nullable=False),
+        sa.Column("cache_hits", sa.Integer(), nullable=False),
+        sa.Column("cache_lookups", sa.Integer(), nullable=False),
+        sa.Column("retries", sa.Integer(), nullable=False),
+        sa.Column("fallbacks", sa.Integer(), nullable=False),
+        sa.Column("duration_sum_ms", sa.Float(), nullable=False),
+        sa.Column("latency_sketch", sa.LargeBinary(), nullable=False),
+        sa.Column("ttft_sketch", sa.LargeBinary(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
+    )
+    key = [bucket, *_DIMENSIONS]
+    op.create_index(op.f(f"ix_{table}_{'_'.join(key)}"), table, key, unique=True)
+    op.create_index(op.f(f"ix_{table}_tenant_{bucket}"), table, ["tenant", bucket], unique=False)
+
+
+def _drop_rollups(table: str, bucket: str) -> None:
+    op.drop_index(op.f(f"ix_{table}_tenant_{bucket}"), table_name=table)
+    op.drop_index(op.f(f"ix_{table}_{bucket}_{'_'.join(_DIMENSIONS)}"), table_name=table)
+    op.drop_table(table)
+
+
 def upgrade() -> None:
     op.create_table(
         "leases",
@@ -25,109 +68,8 @@ def upgrade() -> None:
         sa.Column("expires_ns", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_leases")),
     )
-    op.create_table(
-        "rollups",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("minute", sa.BigInteger(), nullable=False),
-        sa.Column("tenant", sa.String(length=128), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("stage", sa.String(length=256), nullable=False),
-        sa.Column("model", sa.String(length=256), nullable=False),
-        sa.Column("route", sa.String(length=256), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("errors", sa.Integer(), nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("cache_hits", sa.Integer(), nullable=False),
-        sa.Column("cache_lookups", sa.Integer(), nullable=False),
-        sa.Column("retries", sa.Integer(), nullable=False),
-        sa.Column("fallbacks", sa.Integer(), nullable=False),
-        sa.Column("duration_sum_ms", sa.Float(), nullable=False),
-        sa.Column("latency_sketch", sa.LargeBinary(), nullable=False),
-        sa.Column("ttft_sketch", sa.LargeBinary(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollups")),
-    )
-    op.create_index(
-        op.f("ix_rollups_minute_tenant_kind_stage_model_route"),
-        "rollups",
-        ["minute", "tenant", "kind", "stage", "model", "route"],
-        unique=True,
-    )
-    op.create_index(op.f("ix_rollups_tenant_minute"), "rollups", ["tenant", "minute"], unique=False)
-    op.create_table(
-        "rollups_hourly",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("hour", sa.BigInteger(), nullable=False),
-        sa.Column("tenant", sa.String(length=128), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("stage", sa.String(length=256), nullable=False),
-        sa.Column("model", sa.String(length=256), nullable=False),
-        sa.Column("route", sa.String(length=256), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("errors", sa.Integer(), nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("cache_hits", sa.Integer(), nullable=False),
-        sa.Column("cache_lookups", sa.Integer(), nullable=False),
-        sa.Column("retries", sa.Integer(), nullable=False),
-        sa.Column("fallbacks", sa.Integer(), nullable=False),
-        sa.Column("duration_sum_ms", sa.Float(), nullable=False),
-        sa.Column("latency_sketch", sa.LargeBinary(), nullable=False),
-        sa.Column("ttft_sketch", sa.LargeBinary(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollups_hourly")),
-    )
-    op.create_index(
-        op.f("ix_rollups_hourly_hour_tenant_kind_stage_model_route"),
-        "rollups_hourly",
-        ["hour", "tenant", "kind", "stage", "model", "route"],
-        unique=True,
-    )
-    op.create_index(
-        op.f("ix_rollups_hourly_tenant_hour"), "rollups_hourly", ["tenant", "hour"], unique=False
-    )
-    op.create_table(
-        "rollups_daily",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("day", sa.BigInteger(), nullable=False),
-        sa.Column("tenant", sa.String(length=128), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("stage", sa.String(length=256), nullable=False),
-        sa.Column("model", sa.String(length=256), nullable=False),
-        sa.Column("route", sa.String(length=256), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("errors", sa.Integer(), nullable=False),
-        sa.Column("input_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("output_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cache_creation_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cost_usd", sa.Float(), nullable=False),
-        sa.Column("cache_hits", sa.Integer(), nullable=False),
-        sa.Column("cache_lookups", sa.Integer(), nullable=False),
-        sa.Column("retries", sa.Integer(), nullable=False),
-        sa.Column("fallbacks", sa.Integer(), nullable=False),
-        sa.Column("duration_sum_ms", sa.Float(), nullable=False),
-        sa.Column("latency_sketch", sa.LargeBinary(), nullable=False),
-        sa.Column("ttft_sketch", sa.LargeBinary(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollups_daily")),
-    )
-    op.create_index(
-        op.f("ix_rollups_daily_day_tenant_kind_stage_model_route"),
-        "rollups_daily",
-        ["day", "tenant", "kind", "stage", "model", "route"],
-        unique=True,
-    )
-    op.create_index(
-        op.f("ix_rollups_daily_tenant_day"), "rollups_daily", ["tenant", "day"], unique=False
-    )
+    for table, bucket in _ROLLUP_TABLES:
+        _create_rollups(table, bucket)
     op.create_table(
         "spans",
         sa.Column("tenant", sa.String(length=128), nullable=False),
@@ -259,17 +201,6 @@ def downgrade() -> None:
     op.drop_table("traces")
     op.drop_index(op.f("ix_spans_tenant_start_ns"), table_name="spans")
     op.drop_table("spans")
-    op.drop_index(op.f("ix_rollups_hourly_tenant_hour"), table_name="rollups_hourly")
-    op.drop_index(
-        op.f("ix_rollups_hourly_hour_tenant_kind_stage_model_route"), table_name="rollups_hourly"
-    )
-    op.drop_table("rollups_hourly")
-    op.drop_index(op.f("ix_rollups_daily_tenant_day"), table_name="rollups_daily")
-    op.drop_index(
-        op.f("ix_rollups_daily_day_tenant_kind_stage_model_route"), table_name="rollups_daily"
-    )
-    op.drop_table("rollups_daily")
-    op.drop_index(op.f("ix_rollups_tenant_minute"), table_name="rollups")
-    op.drop_index(op.f("ix_rollups_minute_tenant_kind_stage_model_route"), table_name="rollups")
-    op.drop_table("rollups")
+    for table, bucket in reversed(_ROLLUP_TABLES):
+        _drop_rollups(table, bucket)
     op.drop_table("leases")
