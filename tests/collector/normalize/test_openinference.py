@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -11,20 +12,9 @@ from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.records import SpanRecord
 from glassline.instrumentation import attributes as a
 
+from .support import assert_mapped, normalize_one
 
-def normalized(attrs: dict[str, Any], *, name: str = "span", root: bool = False) -> SpanRecord:
-    record = SpanRecord(
-        tenant="acme",
-        trace_id="1" * 32,
-        span_id="2" * 16,
-        parent_span_id=None if root else "3" * 16,
-        name=name,
-        start_ns=1_000_000_000,
-        end_ns=2_000_000_000,
-        attributes=dict(attrs),
-    )
-    [out] = NormalizeProcessor().process([record])
-    return out
+normalized = partial(normalize_one, start_ns=1_000_000_000, end_ns=2_000_000_000)
 
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
@@ -190,10 +180,7 @@ def test_openinference_attributes_map_to_the_glassline_vocabulary(
     attrs: dict[str, Any], fields: dict[str, Any], expected_attrs: dict[str, Any]
 ) -> None:
     record = normalized(attrs, name="retrieve_docs")
-    for field, value in fields.items():
-        assert getattr(record, field) == value, field
-    for name, value in expected_attrs.items():
-        assert record.attributes[name] == value, name
+    assert_mapped(record, fields, expected_attrs)
 
 
 def test_renamed_openinference_names_are_gone_and_unknown_ones_kept() -> None:

@@ -7,24 +7,11 @@ from typing import Any
 
 import pytest
 
-from glassline.collector.processors.normalize import NormalizeProcessor
-from glassline.collector.records import SpanRecord
 from glassline.instrumentation import attributes as a
 
+from .support import assert_mapped, normalize_one
 
-def normalized(attrs: dict[str, Any], *, name: str = "span", root: bool = False) -> SpanRecord:
-    record = SpanRecord(
-        tenant="acme",
-        trace_id="1" * 32,
-        span_id="2" * 16,
-        parent_span_id=None if root else "3" * 16,
-        name=name,
-        start_ns=0,
-        end_ns=1,
-        attributes=dict(attrs),
-    )
-    [out] = NormalizeProcessor().process([record])
-    return out
+normalized = normalize_one
 
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
@@ -129,10 +116,7 @@ def test_openllmetry_attributes_map_to_the_glassline_vocabulary(
     attrs: dict[str, Any], fields: dict[str, Any], expected_attrs: dict[str, Any]
 ) -> None:
     record = normalized(attrs)
-    for field, value in fields.items():
-        assert getattr(record, field) == value, field
-    for name, value in expected_attrs.items():
-        assert record.attributes[name] == value, name
+    assert_mapped(record, fields, expected_attrs)
     assert record.tenant == "acme"
 
 

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
 
-from glassline.collector.processors.normalize import NormalizeProcessor
-from glassline.collector.records import SpanRecord
 from glassline.instrumentation import attributes as a
+
+from .support import assert_mapped, normalize_one
 
 START_NS = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z
 
 
-def normalized(attrs: dict[str, Any], *, name: str = "span", root: bool = False) -> SpanRecord:
-    record = SpanRecord(
-        tenant="acme",
-        trace_id="1" * 32,
-        span_id="2" * 16,
-        parent_span_id=None if root else "3" * 16,
-        name=name,
-        start_ns=START_NS,
-        end_ns=START_NS + 2_000_000_000,
-        attributes=dict(attrs),
-    )
-    [out] = NormalizeProcessor().process([record])
-    return out
+normalized = partial(normalize_one, start_ns=START_NS, end_ns=START_NS + 2_000_000_000)
 
 
 CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
@@ -146,10 +135,7 @@ def test_langfuse_attributes_map_to_the_glassline_vocabulary(
     attrs: dict[str, Any], fields: dict[str, Any], expected_attrs: dict[str, Any]
 ) -> None:
     record = normalized(attrs, name="get_weather")
-    for field, value in fields.items():
-        assert getattr(record, field) == value, field
-    for name, value in expected_attrs.items():
-        assert record.attributes[name] == value, name
+    assert_mapped(record, fields, expected_attrs)
 
 
 def test_root_plain_span_is_the_workflow() -> None:

@@ -1,0 +1,1 @@
+"""Tests of the normalize processor and its per-library source mappings."""
