@@ -11,7 +11,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from examples.fake_provider import FakeOpenAI, ProviderBehaviour
+from glassline.collector.testing import free_port
 
 TENANTS = {"acme": "demo-acme-key", "globex": "demo-globex-key", "initech": "demo-initech-key"}
 ADMIN_KEY = "demo-admin-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(workdir: Path, grpc_port: int, http_port: int) -> Path:
