@@ -9,6 +9,7 @@ alike through :func:`view` (a dict-speed reader). Unknown shapes leave fields un
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -125,101 +126,99 @@ class ResponseInfo:
         """
         if usage is None:
             return
-        inp, out, read, creation, reasoning, is_prompt = _usage_counts(view(usage))
-        if exclusive_input and not is_prompt and inp is not None:
-            inp += (read or 0) + (creation or 0)
-        if inp is not None:
-            self.input_tokens = inp
-        if out is not None:
-            self.output_tokens = out
-        if read is not None:
+        # Runs on every LLM span: one pass, exact-type checks inline (bool is not a count).
+        u = usage if type(usage) is dict else view(usage)
+        prompt = u.get("prompt_tokens")
+        is_prompt = type(prompt) is int
+        if is_prompt:  # chat completions and LiteLLM
+            inp: Any = prompt
+            out = u.get("completion_tokens")
+            in_d, out_d = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
+        else:  # Responses API and Anthropic
+            inp, out = u.get("input_tokens"), u.get("output_tokens")
+            in_d, out_d = u.get("input_tokens_details"), u.get("output_tokens_details")
+        if in_d is not None and type(in_d) is not dict:
+            in_d = view(in_d)
+        read = u.get("cache_read_input_tokens")
+        if type(read) is not int and in_d is not None:
+            read = in_d.get("cached_tokens")
+        creation = u.get("cache_creation_input_tokens")
+        if type(creation) is not int and in_d is not None:
+            creation = in_d.get("cache_creation_tokens")
+        if type(read) is int:
             self.cache_read = read
-        if creation is not None:
+        if type(creation) is int:
             self.cache_creation = creation
-        if reasoning is not None:
-            self.reasoning = reasoning
-
-
-_Counts = tuple[int | None, int | None, int | None, int | None, int | None, bool]
-
-
-def _usage_counts(u: Mapping[str, Any] | _AttrView) -> _Counts:
-    """(input, output, cache read, cache creation, reasoning, prompt-style?) of a usage block.
-
-    Runs on every LLM span: exact-type checks inline (bool is not a count).
-    """
-    prompt = u.get("prompt_tokens")
-    is_prompt = type(prompt) is int
-    if is_prompt:  # chat completions and LiteLLM
-        inp, out = prompt, u.get("completion_tokens")
-        in_d = view(u.get("prompt_tokens_details"))
-        out_d = view(u.get("completion_tokens_details"))
-    else:  # Responses API and Anthropic
-        inp, out = _int(u.get("input_tokens")), u.get("output_tokens")
-        in_d = view(u.get("input_tokens_details"))
-        out_d = view(u.get("output_tokens_details"))
-    read = u.get("cache_read_input_tokens")
-    if type(read) is not int:
-        read = in_d.get("cached_tokens")
-    creation = u.get("cache_creation_input_tokens")
-    if type(creation) is not int:
-        creation = in_d.get("cache_creation_tokens")
-    reasoning = out_d.get("reasoning_tokens")
-    return (
-        inp,
-        out if type(out) is int else None,
-        read if type(read) is int else None,
-        creation if type(creation) is int else None,
-        reasoning if type(reasoning) is int else None,
-        is_prompt,
-    )
+        if type(inp) is int:
+            if exclusive_input and not is_prompt:
+                inp += (read if type(read) is int else 0) + (
+                    creation if type(creation) is int else 0
+                )
+            self.input_tokens = inp
+        if type(out) is int:
+            self.output_tokens = out
+        if out_d is not None:
+            reasoning = (out_d if type(out_d) is dict else view(out_d)).get("reasoning_tokens")
+            if type(reasoning) is int:
+                self.reasoning = reasoning
 
 
 def extract_response(value: Any) -> ResponseInfo:
     """Read a complete (non-streamed) response of any understood shape."""
     info = ResponseInfo()
-    if type(value) is not dict and (
-        value is None or isinstance(value, str | bytes | int | float | bool)
-    ):
+    if type(value) is dict:
+        v: Mapping[str, Any] | _AttrView = value
+    elif value is None or isinstance(value, str | bytes | int | float | bool):
         return info
-    v = view(value)
+    else:
+        v = view(value)
     model, rid = v.get("model"), v.get("id")
-    info.model = model if isinstance(model, str) else None
-    info.response_id = rid if isinstance(rid, str) else None
-    if v.get("type") == "message":
+    info.model = model if type(model) is str or isinstance(model, str) else None
+    info.response_id = rid if type(rid) is str or isinstance(rid, str) else None
+    choices = v.get("choices")
+    if type(choices) is list:  # chat completions (OpenAI, LiteLLM): checked first, most common
+        _read_chat(info, choices)
+        info.read_usage(v.get("usage"))
+    elif v.get("type") == "message":
         _read_anthropic(info, value)
     elif v.get("object") == "response" or v.get("output") is not None:
         _read_responses_api(info, value)
     else:
-        _read_chat(info, v)
+        info.read_usage(v.get("usage"))
     return info
 
 
-def _read_chat(info: ResponseInfo, v: Mapping[str, Any] | _AttrView) -> None:
-    choices = v.get("choices")
-    for choice in choices if isinstance(choices, list) else ():
-        c = view(choice)
+def _read_chat(info: ResponseInfo, choices: list[Any]) -> None:
+    # Runs on every chat span: dicts and pydantic fields are read without the generic accessor.
+    for choice in choices:
+        c = choice if type(choice) is dict else view(choice)
         reason = c.get("finish_reason")
-        if isinstance(reason, str):
+        if type(reason) is str or isinstance(reason, str):
             info.finish_reasons.append(reason)
-        message = view(c.get("message"))
-        content = message.get("content")
-        if isinstance(content, str):
+        message = c.get("message")
+        m = message if type(message) is dict else view(message)
+        content = m.get("content")
+        if type(content) is str or isinstance(content, str):
             info.text.append(content)
         else:
             legacy = c.get("text")  # legacy completions
             if isinstance(legacy, str):
                 info.text.append(legacy)
-        for call in message.get("tool_calls") or ():
-            function = get(call, "function")
-            info.tool_calls.append(
-                {
-                    "id": get(call, "id"),
-                    "name": get(function, "name"),
-                    "arguments": get(function, "arguments"),
-                }
-            )
-    info.read_usage(v.get("usage"))
+        tool_calls = m.get("tool_calls")
+        if tool_calls:
+            _read_tool_calls(info, tool_calls)
+
+
+def _read_tool_calls(info: ResponseInfo, tool_calls: Any) -> None:
+    for call in tool_calls:
+        function = get(call, "function")
+        info.tool_calls.append(
+            {
+                "id": get(call, "id"),
+                "name": get(function, "name"),
+                "arguments": get(function, "arguments"),
+            }
+        )
 
 
 def _read_responses_api(info: ResponseInfo, value: Any) -> None:
@@ -268,38 +267,45 @@ def _read_anthropic(info: ResponseInfo, value: Any) -> None:
 class StreamAccumulator:
     """Folds stream chunks/events into one :class:`ResponseInfo`."""
 
-    __slots__ = ("info",)
+    __slots__ = ("first_ns", "info")
 
     def __init__(self) -> None:
         self.info = ResponseInfo()
+        self.first_ns = 0  # monotonic time the first chunk arrived; 0 until then
 
     def add(self, chunk: Any) -> None:
         """Fold one chunk: OpenAI chat chunk, Responses event, Anthropic event, dict or str."""
-        if type(chunk) is str:
+        # Runs once per streamed token: one frame, plain dict reads for dicts and pydantic fields.
+        if not self.first_ns:
+            self.first_ns = time.monotonic_ns()
+        if type(chunk) is dict:
+            c: Mapping[str, Any] | _AttrView = chunk
+        elif type(chunk) is str:
             self.info.text.append(chunk)
             return
-        c = view(chunk)
-        kind = c.get("type")
-        if isinstance(kind, str):
-            self._add_event(kind, chunk)
         else:
-            self._add_chat_chunk(c)
-
-    def _add_chat_chunk(self, c: Mapping[str, Any] | _AttrView) -> None:
-        # Runs once per streamed token: kept to plain dict reads.
-        info = self.info
+            c = view(chunk)
+        kind = c.get("type")
+        if kind is not None and isinstance(kind, str):
+            self._add_event(kind, chunk)
+            return
+        info = self.info  # a chat completion chunk (OpenAI, LiteLLM)
         if info.model is None:  # every chunk repeats them: read them once
             model, rid = c.get("model"), c.get("id")
             info.model = model if isinstance(model, str) else None
             info.response_id = rid if isinstance(rid, str) else None
-        for choice in c.get("choices") or ():
-            ch = view(choice)
-            content = view(ch.get("delta")).get("content")
-            if type(content) is str:
-                info.text.append(content)
-            reason = ch.get("finish_reason")
-            if reason is not None and isinstance(reason, str):
-                info.finish_reasons.append(reason)
+        choices = c.get("choices")
+        if choices:
+            for choice in choices:
+                ch = choice if type(choice) is dict else view(choice)
+                delta = ch.get("delta")
+                if delta is not None:
+                    content = (delta if type(delta) is dict else view(delta)).get("content")
+                    if type(content) is str:
+                        info.text.append(content)
+                reason = ch.get("finish_reason")
+                if reason is not None and isinstance(reason, str):
+                    info.finish_reasons.append(reason)
         usage = c.get("usage")
         if usage is not None:  # sent on the last chunk with stream_options.include_usage
             info.read_usage(usage)
@@ -307,7 +313,9 @@ class StreamAccumulator:
     def _add_event(self, kind: str, event: Any) -> None:
         info = self.info
         if kind == "chunk":  # openai's chat.completions.stream() helper wraps each raw chunk
-            self._add_chat_chunk(view(get(event, "chunk")))
+            inner = get(event, "chunk")
+            if inner is not None:
+                self.add(inner)
         elif kind == "message_start":  # Anthropic
             message = get(event, "message")
             info.model = get(message, "model") or info.model

@@ -25,7 +25,24 @@ from glassline.instrumentation import _context, _safe
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._streams import wrap_result
 
-_TRACER = trace.get_tracer("glassline.instrumentation", "0.1.0")
+_SCOPE = ("glassline.instrumentation", "0.1.0")
+_TRACER = trace.get_tracer(*_SCOPE)
+_resolved: tuple[object, trace.Tracer] = (None, _TRACER)
+
+
+def _tracer() -> trace.Tracer:
+    """The tracer of the provider in force, fetched once per provider.
+
+    ``_TRACER`` is a ProxyTracer when this module is imported before the app sets its provider
+    (the usual order), and going through it costs a property and an argument re-pack per span.
+    """
+    global _resolved
+    provider = trace.get_tracer_provider()
+    if _resolved[0] is not provider:
+        _resolved = (provider, provider.get_tracer(*_SCOPE))
+    return _resolved[1]
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -38,7 +55,10 @@ class Handler(Protocol):
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]: ...
     def result(self, value: Any) -> Mapping[str, Any]: ...
-    def chunk(self, chunk: Any, t0_ns: int) -> None: ...
+    def stream(self, t0_ns: int) -> Callable[[Any], None] | None:
+        """Called once when the result is a stream: the function each chunk is passed to."""
+        ...
+
     def stream_end(self, final: Any = None) -> Mapping[str, Any]: ...
 
 
@@ -59,7 +79,17 @@ class SpanSpec:
 class _Call:
     """The telemetry state of one decorated call."""
 
-    __slots__ = ("ctx", "ended", "handler", "otel_token", "prop", "prop_token", "span", "t0")
+    __slots__ = (
+        "ctx",
+        "ended",
+        "handler",
+        "on_chunk",
+        "otel_token",
+        "prop",
+        "prop_token",
+        "span",
+        "t0",
+    )
 
     def __init__(self, spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         prop = _context.current_attributes()
@@ -68,25 +98,22 @@ class _Call:
             if spec.propagate_from_call is not None:
                 extra.update(spec.propagate_from_call(args, kwargs))
             prop = {**prop, **extra}
-        self.handler = spec.handler() if spec.handler is not None else None
+        handler = self.handler = spec.handler() if spec.handler is not None else None
         start_attrs = {**prop, **spec.attributes} if prop else spec.attributes
-        if self.handler is not None:
-            start_attrs = {**start_attrs, **self._safely_start(args, kwargs)}
+        if handler is not None:
+            try:
+                start_attrs = {**start_attrs, **handler.start(args, kwargs)}
+            except Exception as exc:
+                _safe.report("request extraction", exc)
         name = spec.name_from_call(args, kwargs) if spec.name_from_call else spec.name
-        self.span = _TRACER.start_span(name, kind=spec.kind, attributes=start_attrs)
+        self.span = _tracer().start_span(name, kind=spec.kind, attributes=start_attrs)
         self.prop = prop
         self.ctx = trace.set_span_in_context(self.span)
         self.ended = False
         self.t0 = time.monotonic_ns()
         self.otel_token: object = None
         self.prop_token: object = None
-
-    def _safely_start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]:
-        try:
-            return self.handler.start(args, kwargs)  # type: ignore[union-attr]
-        except Exception as exc:
-            _safe.report("request extraction", exc)
-            return {}
+        self.on_chunk: Callable[[Any], None] | None = None
 
     def attach(self) -> None:
         self.otel_token = otel_context.attach(self.ctx)
@@ -113,11 +140,21 @@ class _Call:
         self.end(attributes=end_attrs)
         return value
 
+    def folder(self) -> Callable[[Any], None] | None:
+        """The handler's per-chunk function, asked for once per stream (None: ignore chunks)."""
+        if self.on_chunk is None and self.handler is not None:
+            try:
+                self.on_chunk = self.handler.stream(self.t0)
+            except Exception as exc:
+                _safe.report("stream start extraction", exc)
+        return self.on_chunk
+
     def chunk(self, item: Any) -> None:
-        if self.handler is None:
+        on_chunk = self.on_chunk if self.on_chunk is not None else self.folder()
+        if on_chunk is None:
             return
         try:
-            self.handler.chunk(item, self.t0)
+            on_chunk(item)
         except Exception as exc:
             _safe.report("stream chunk extraction", exc)
 
@@ -244,14 +281,15 @@ def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any
     cheaper than attaching and detaching the span around each chunk.
     """
     ctx = contextvars.copy_context()
-    ctx.run(call.attach)
-    on_chunk = call.handler.chunk if call.handler is not None else None
-    t0 = call.t0
+    run = ctx.run
+    run(call.attach)
+    on_chunk = call.folder()
+    step = gen.send  # bound once: this loop runs once per streamed chunk
     send: Any = None
     throw: BaseException | None = None
     while True:
         try:
-            item = ctx.run(gen.send, send) if throw is None else ctx.run(gen.throw, throw)
+            item = run(step, send) if throw is None else run(gen.throw, throw)
         except StopIteration as stop:
             call.end(streamed=True)
             return stop.value
@@ -260,20 +298,20 @@ def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any
             raise
         if on_chunk is not None:
             try:
-                on_chunk(item, t0)
+                on_chunk(item)
             except Exception as exc:
                 _safe.report("stream chunk extraction", exc)
-        send, throw = None, None
+        throw = None
         try:
             send = yield item
         except GeneratorExit:
             try:
-                ctx.run(gen.close)
+                run(gen.close)
             finally:
                 call.end(streamed=True)
             raise
         except BaseException as exc:  # thrown in by the consumer: pass it to the generator
-            throw = exc
+            send, throw = None, exc
 
 
 def _asyncgen_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
-from glassline.instrumentation.pricing import cost_usd
+from glassline.instrumentation.pricing import price_of
 
 __all__ = ["LLMHandler", "response_attributes"]
 
@@ -43,14 +42,14 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 class LLMHandler:
     """Hooks for one ``@llm`` call."""
 
-    __slots__ = ("acc", "model", "provider", "settings", "ttfc_ns")
+    __slots__ = ("acc", "model", "provider", "settings", "t0_ns")
 
     def __init__(self, provider: str | None, model: str | None) -> None:
         self.provider = provider
         self.model = model
         self.settings = _settings.current()
         self.acc: StreamAccumulator | None = None
-        self.ttfc_ns = 0
+        self.t0_ns = 0
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         model = kwargs.get("model")
@@ -65,15 +64,14 @@ class LLMHandler:
 
     def _capture_input(self, out: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
         clean = _content.Texts(self.settings)
-        messages = _content.input_messages(kwargs, clean)
+        messages = _content.input_messages_json(kwargs, clean)
         if messages is not None:
             _content.put_json(out, attrs.GEN_AI_INPUT_MESSAGES, messages, clean)
         for key in _SYSTEM_KEYS:
             system = kwargs.get(key)
             if system is not None:
                 clean = _content.Texts(self.settings)
-                parts = _content.input_messages({"messages": [{"content": system}]}, clean) or []
-                value = parts[0]["parts"] if parts else []
+                value = _content.parts_json(system, clean)
                 _content.put_json(out, attrs.GEN_AI_SYSTEM_INSTRUCTIONS, value, clean)
                 break
 
@@ -82,25 +80,27 @@ class LLMHandler:
             extract_response(value), self.provider, self.model, self.settings
         )
 
-    def chunk(self, chunk: Any, t0_ns: int) -> None:
-        if self.acc is None:
-            self.acc = StreamAccumulator()
-            self.ttfc_ns = time.monotonic_ns() - t0_ns
-        self.acc.add(chunk)
+    def stream(self, t0_ns: int) -> Callable[[Any], None]:
+        # Chunks go straight to the accumulator: one Python frame per streamed token.
+        self.t0_ns = t0_ns
+        self.acc = StreamAccumulator()
+        return self.acc.add
 
     def stream_end(self, final: Any = None) -> dict[str, Any]:
+        acc = self.acc if self.acc is not None and self.acc.first_ns else None
         if final is not None:
             info = extract_response(final)
-            if self.acc is not None and not info.text:
-                info.text = self.acc.info.text
-        elif self.acc is not None:
-            info = self.acc.info
+            if acc is not None and not info.text:
+                info.text = acc.info.text
+        elif acc is not None:
+            info = acc.info
         else:
             return {}
         out = response_attributes(info, self.provider, self.model, self.settings)
-        if self.acc is not None:
-            out[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.ttfc_ns / 1e9
-            out[attrs.TIME_TO_FIRST_CHUNK_MS] = self.ttfc_ns / 1e6
+        if acc is not None:
+            ttfc_ns = acc.first_ns - self.t0_ns
+            out[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc_ns / 1e9
+            out[attrs.TIME_TO_FIRST_CHUNK_MS] = ttfc_ns / 1e6
         return out
 
 
@@ -115,7 +115,9 @@ def response_attributes(
     _put_cost(out, info, provider, request_model, settings)
     if settings.capture_content and (info.text or info.tool_calls):
         clean = _content.Texts(settings)
-        messages = _content.output_messages(info.text, info.tool_calls, info.finish_reasons, clean)
+        messages = _content.output_messages_json(
+            info.text, info.tool_calls, info.finish_reasons, clean
+        )
         _content.put_json(out, attrs.GEN_AI_OUTPUT_MESSAGES, messages, clean)
     return out
 
@@ -127,21 +129,22 @@ def _put_cost(
     request_model: str | None,
     settings: _settings.Settings,
 ) -> None:
-    if info.input_tokens is None and info.output_tokens is None:
+    inp, output = info.input_tokens, info.output_tokens
+    if inp is None and output is None:
         return
+    # Extraction keeps only exact ints; as in pricing.cost_usd, negatives price nothing and
+    # input is at least its cache buckets (a source that reported input without them).
+    inp, output = inp or 0, output or 0
+    read, creation = info.cache_read or 0, info.cache_creation or 0
+    if inp < 0 or output < 0 or read < 0 or creation < 0:
+        return
+    uncached = max(inp, read + creation) - read - creation
     # The response names the exact model (a dated snapshot); the request's alias is the fallback.
     for model in (info.model, request_model):
         if not model:
             continue
-        cost = cost_usd(
-            model,
-            provider=provider,
-            input_tokens=info.input_tokens or 0,
-            output_tokens=info.output_tokens or 0,
-            cache_read_tokens=info.cache_read or 0,
-            cache_creation_tokens=info.cache_creation or 0,
-            overrides=settings.prices,
-        )
+        price = price_of(model, provider, settings.prices)  # cached per (model, provider)
+        cost = price.cost(uncached, output, read, creation) if price is not None else None
         if cost is not None:
             out[attrs.COST_USD] = cost
             out[attrs.COST_SOURCE] = "sdk"

@@ -8,6 +8,7 @@ OpenTelemetry API's no-op spans.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, overload
@@ -221,7 +222,7 @@ def llm(
             name=static_name,
             kind=SpanKind.CLIENT,
             attributes=static,
-            handler=lambda: LLMHandler(provider, model),
+            handler=functools.partial(LLMHandler, provider, model),  # no Python frame per call
             name_from_call=name_from_call,
         )
         return instrument(target, spec)
@@ -250,7 +251,7 @@ class _ToolHandler:
             _content.put_text(out, attrs.GEN_AI_TOOL_CALL_RESULT, value, self.settings)
         return out
 
-    def chunk(self, chunk: Any, t0_ns: int) -> None:
+    def stream(self, t0_ns: int) -> None:
         return None
 
     def stream_end(self, final: Any = None) -> dict[str, Any]:

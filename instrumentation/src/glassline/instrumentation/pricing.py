@@ -15,12 +15,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import genai_prices
 import genai_prices.types
 
-__all__ = ["ModelPrice", "cost_usd"]
+__all__ = ["ModelPrice", "Price", "cost_usd", "price_of"]
 
 _log = logging.getLogger(__name__)
 _PER_MILLION = 1_000_000.0
@@ -66,6 +66,14 @@ class ModelPrice:
         return total / _PER_MILLION
 
 
+class Price(Protocol):
+    """The price of one model: cost in USD of token buckets, or None when it cannot tell."""
+
+    def cost(self, uncached: int, output: int, read: int, creation: int, /) -> float | None:
+        """Cost of the buckets; ``uncached`` excludes the cache tokens."""
+        ...
+
+
 def cost_usd(
     model: str,
     *,
@@ -87,10 +95,26 @@ def cost_usd(
         _log.debug("no cost: bad token counts or empty model for %r", model)
         return None
     total_in, output, read, creation = counts
-    override = _find_override(model, provider, overrides)
-    if override is not None:
-        return override.cost(total_in - read - creation, output, read, creation)
-    return _table_cost(model, provider, total_in, output, read, creation)
+    price = price_of(model, provider, overrides)
+    if price is None:
+        _log.debug("no price known for model %r (provider %r)", model, provider)
+        return None
+    return price.cost(total_in - read - creation, output, read, creation)
+
+
+def price_of(
+    model: str, provider: str | None = None, overrides: Mapping[str, ModelPrice] | None = None
+) -> Price | None:
+    """The price of ``model``: an override if one matches (see :func:`cost_usd`), else the table's.
+
+    Table lookups are cached per (model, provider), so a caller pricing every call pays one
+    dict lookup and the arithmetic. None when the model has no known price.
+    """
+    if overrides:
+        override = _find_override(model, provider, overrides)
+        if override is not None:
+            return override
+    return _table_price(model, provider)
 
 
 def _clean_counts(*values: int) -> tuple[int, int, int, int] | None:
@@ -116,17 +140,13 @@ def _find_override(
     return overrides.get(model)
 
 
-def _table_cost(
-    model: str, provider: str | None, total_in: int, output: int, read: int, creation: int
-) -> float | None:
+@functools.lru_cache(maxsize=1024)
+def _table_price(model: str, provider: str | None) -> Price | None:
     provider_id = _PROVIDER_IDS.get(provider, provider) if provider else None
     rates = _rates(model, provider_id)
-    if rates is None:
-        _log.debug("no price known for model %r (provider %r)", model, provider)
-        return None
-    if isinstance(rates, _Linear):
-        return rates.cost(total_in - read - creation, output, read, creation)
-    return _calc(model, rates, total_in, output, read, creation)
+    if rates is None or isinstance(rates, _Linear):
+        return rates
+    return _Full(model, rates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +169,6 @@ class _Linear:
         )
 
 
-@functools.lru_cache(maxsize=1024)
 def _rates(model: str, provider_id: str | None) -> _Linear | str | None:
     """Flat rates when the model's price is flat; else the provider id to price with in full.
 
@@ -194,6 +213,19 @@ def _probe_linear(model: str, provider_id: str, fixed: float) -> _Linear:
         cache_read=per_token(input_tokens=m, cache_read_tokens=m),
         cache_creation=per_token(input_tokens=m, cache_write_tokens=m),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Full:
+    """A tiered or conditional table price: genai-prices prices each call in full."""
+
+    model: str
+    provider_id: str
+
+    def cost(self, uncached: int, output: int, read: int, creation: int) -> float | None:
+        return _calc(
+            self.model, self.provider_id, uncached + read + creation, output, read, creation
+        )
 
 
 def _calc(
