@@ -338,14 +338,18 @@ def _log_line(gen: _Gen, loc: str) -> Sample:
     return b.sample("log", loc)
 
 
-def to_attributes(sample: Sample) -> dict[str, str]:
-    """The span attributes an instrumented app would record this sample in."""
+def to_attributes(sample: Sample, *, ensure_ascii: bool = False) -> dict[str, str]:
+    """The span attributes an instrumented app would record this sample in.
+
+    ``ensure_ascii``: JSON as Python's ``json.dumps`` writes it by default, every non-ASCII
+    character (accents, CJK, no-break spaces inside phone numbers) as a ``\\uXXXX`` escape.
+    """
     if sample.kind == "prompt":
         msgs = [{"role": "user", "parts": [{"type": "text", "content": sample.text}]}]
-        return {"gen_ai.input.messages": json.dumps(msgs, ensure_ascii=False)}
+        return {"gen_ai.input.messages": json.dumps(msgs, ensure_ascii=ensure_ascii)}
     if sample.kind == "completion":
         msgs = [{"role": "assistant", "parts": [{"type": "text", "content": sample.text}]}]
-        return {"gen_ai.output.messages": json.dumps(msgs, ensure_ascii=False)}
+        return {"gen_ai.output.messages": json.dumps(msgs, ensure_ascii=ensure_ascii)}
     if sample.kind == "tool_call":
         return {"gen_ai.tool.call.arguments": sample.text}
     return {"exception.message": sample.text}

@@ -227,3 +227,47 @@ def test_batches_give_the_same_result_as_single_texts(redactor):
     batched = [r.text for r in redactor.redact_many(texts)]
     assert batched == [redactor(t) for t in texts]
     assert all("<" in t for t in (batched[0], batched[2]))
+
+
+def test_batches_of_many_texts_match_single_texts_for_every_trigger(redactor):
+    # One pre-scan and one scan per trigger serve the whole batch; the offsets mapped back to
+    # each text must land exactly where a single-text run finds them.
+    texts = [
+        "ok",
+        "keys AKIAIOSFODNN7EXAMPLE and ASIAIOSFODNN7EXAMPL2 here",
+        "tok ghp_" + "a" * 36,
+        "a@b.co",
+        "plain words only",
+        "v6 2001:db8:85a3::8a2e:370:7334 then card 4111 1111 1111 1111",
+        "x" * 5,
+        "call (212) 555-0199, mail jane.doe@example.co.uk",
+    ] * 3
+    batched = [r.text for r in redactor.redact_many(texts)]
+    assert batched == [redactor(t) for t in texts]
+    assert batched[1] == "keys <AWS_ACCESS_KEY> and <AWS_ACCESS_KEY> here"
+    assert batched[7] == "call <PHONE_NUMBER>, mail <EMAIL_ADDRESS>"
+
+
+def test_values_without_any_trigger_are_returned_untouched(redactor):
+    cold = json.dumps([{"role": "user", "content": "how do refunds work for annual plans"}])
+    hot = json.dumps([{"role": "user", "content": "refund to jane@example.com please"}])
+    out = redactor.redact_attributes_many([{"m": cold}, {"m": hot}])
+    assert out[0].attributes["m"] is cold
+    assert "<EMAIL_ADDRESS>" in out[1].attributes["m"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # JSON escapes can hide what the pre-scan looks for in the raw text: "@" as \u0040,
+        # no-break spaces between the groups of a phone number, "/" as "\/" between its digits.
+        '[{"content": "mail jane\\u0040example.com"}]',
+        json.dumps([{"content": "appelez le +33\u00a01\u00a042\u00a068\u00a053\u00a000"}]),
+        '[{"content": "call 212\\/555\\/0199 now"}]',
+    ],
+)
+def test_json_escapes_cannot_hide_pii_from_the_pre_scan(redactor, raw):
+    out = redactor.redact_attributes({"gen_ai.input.messages": raw})
+    content = json.loads(out.attributes["gen_ai.input.messages"])[0]["content"]
+    assert out.counts, content
+    assert "jane@" not in content and "42" not in content and "0199" not in content

@@ -12,17 +12,19 @@ import logging
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, cast
 
 from glassline.redaction._recognizers import DIGIT_CLUSTER, Detector
 
-__all__ = ["Finding", "PatternEngine"]
+__all__ = ["MIN_TEXT_LEN", "Finding", "PatternEngine"]
 
 _log = logging.getLogger(__name__)
 
 # NUL is neither a word character nor whitespace nor phone punctuation, so no pattern (and no
 # phonenumbers candidate) spans two windows; the newlines stop \b-anchored patterns as well.
 _SEP = "\n\x00\n"
+MIN_TEXT_LEN = 6  # nothing detectable fits in fewer characters ("a@b.co", "1.1.1.1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +48,20 @@ class PatternEngine:
         """Findings per text, and the indices of texts whose analysis raised."""
         found: list[list[Finding]] = [[] for _ in texts]
         failed: set[int] = set()
-        clusters = [[m.span() for m in DIGIT_CLUSTER.finditer(t)] for t in texts]
+        # Texts too short to hold any entity ("user", "text", ids) skip every scan.
+        batch = _Joined(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN])
         for detector in self._detectors:
             try:
-                self._run(detector, texts, clusters, range(len(texts)), found)
+                self._run(detector, texts, batch, found)
             except Exception:
                 # One text broke the batch: redo it text by text so only that one fails.
                 _log.warning("%s failed on a batch; retrying per text", detector.entity)
-                for i in range(len(texts)):
+                for i in batch.indices:
                     if i in failed:
                         continue
                     found[i] = [f for f in found[i] if f.entity != detector.entity]
                     try:
-                        self._run(detector, texts, clusters, (i,), found)
+                        self._run(detector, texts, _Joined(texts, [i]), found)
                     except Exception as exc:
                         _log.warning(
                             "%s failed on a value: %s", detector.entity, type(exc).__name__
@@ -66,22 +69,40 @@ class PatternEngine:
                         failed.add(i)
         return found, failed
 
+    def may_find(self, texts: Sequence[str]) -> list[bool]:
+        """Per text: whether any trigger or gate hits it. False: :meth:`analyze` finds nothing.
+
+        A cheap first pass (one scan per trigger over the whole batch) so that the texts
+        without a single hit, most of them in practice, skip parsing, analysis and rendering.
+        """
+        batch = _Joined(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN])
+        hot = [False] * len(texts)
+        for detector in self._detectors:
+            for i, _ in batch.hits_by_text(detector):
+                hot[i] = True
+        return hot
+
     def _run(
         self,
         detector: Detector,
         texts: Sequence[str],
-        clusters: Sequence[Sequence[tuple[int, int]]],
-        indices: Sequence[int],
+        batch: _Joined,
         found: list[list[Finding]],
     ) -> None:
         pieces: list[str] = []
         starts: list[int] = []  # offset of each window in the joined string
         origin: list[tuple[int, int, int]] = []  # (text index, window start, window length)
         pos = 0
-        for i in indices:
+        for i, hits in batch.hits_by_text(detector):
             text = texts[i]
-            covered = [(f.start, f.end) for f in found[i]] if detector.per_window else ()
-            for lo, hi in detector.windows(text, clusters[i], covered):
+            if detector.trigger is None:
+                windows = [(0, len(text))]  # the gate literal is in the text: analyse all
+            elif detector.gate and not any(g in text for g in detector.gate):
+                continue
+            else:
+                covered = [(f.start, f.end) for f in found[i]] if detector.per_window else ()
+                windows = detector.windows_around(text, hits, covered)
+            for lo, hi in windows:
                 pieces.append(text[lo:hi])
                 starts.append(pos)
                 origin.append((i, lo, hi - lo))
@@ -115,3 +136,23 @@ class PatternEngine:
             end = min(base + result.end - starts[k], length)
             if 0 <= start < end:
                 found[i].append(Finding(detector.entity, lo + start, lo + end, result.score))
+
+
+class _Joined:
+    """Texts joined by :data:`_SEP`, so each trigger scans a whole batch in one C-level pass."""
+
+    def __init__(self, texts: Sequence[str], indices: list[int]) -> None:
+        self.indices = indices
+        self.text = _SEP.join(texts[i] for i in indices)
+        step = len(_SEP)
+        self.starts = list(accumulate((len(texts[i]) + step for i in indices), initial=0))
+        self.clusters = [m.span() for m in DIGIT_CLUSTER.finditer(self.text)]
+
+    def hits_by_text(self, detector: Detector) -> list[tuple[int, list[tuple[int, int]]]]:
+        """``detector``'s trigger hits, grouped by text, in each text's own offsets."""
+        grouped: dict[int, list[tuple[int, int]]] = {}
+        starts = self.starts
+        for start, end in detector.hits_in(self.text, self.clusters):
+            k = bisect_right(starts, start) - 1
+            grouped.setdefault(k, []).append((start - starts[k], end - starts[k]))
+        return [(self.indices[k], hits) for k, hits in sorted(grouped.items())]

@@ -9,6 +9,7 @@ pruning, the public-suffix check for email domains.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -69,8 +70,17 @@ class Detector:
             return []
         if self.trigger is None:
             return [(0, len(text))]
+        return self.windows_around(text, self._hits(text, clusters), covered)
+
+    def windows_around(
+        self,
+        text: str,
+        hits: Iterable[tuple[int, int]],
+        covered: Sequence[tuple[int, int]] = (),
+    ) -> list[tuple[int, int]]:
+        """Merged windows around trigger ``hits`` (ascending offsets into ``text``)."""
         merged: list[tuple[int, int]] = []
-        for start, end in self._hits(text, clusters):
+        for start, end in hits:
             if self.accept is not None and not self.accept(text, start, end):
                 continue
             if any(a <= start and end <= b for a, b in covered):
@@ -86,6 +96,21 @@ class Detector:
                 merged.append((lo, hi))
         return merged
 
+    def hits_in(
+        self, joined: str, clusters: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, int]]:
+        """Trigger hits (or gate literals, for a detector without a trigger) in ``joined``.
+
+        ``joined`` is many texts joined by a separator no trigger can cross, so one C-speed
+        scan serves the whole batch; ``clusters`` are its digit clusters. Ascending order.
+        """
+        if self.trigger is None:
+            yield from _occurrences(joined, self.gate)
+            return
+        if self.gate and not any(True for _ in _occurrences(joined, self.gate)):
+            return
+        yield from self._hits(joined, clusters)
+
     def _hits(self, text: str, clusters: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int]]:
         assert self.trigger is not None
         if not self.numeric:
@@ -95,6 +120,28 @@ class Detector:
         for lo, hi in clusters:
             for hit in self.trigger.finditer(text, lo, hi):
                 yield hit.span()
+
+
+def _occurrences(text: str, literals: tuple[str, ...]) -> Iterator[tuple[int, int]]:
+    """Where ``literals`` occur in ``text``, in ascending order."""
+    if len(literals) > 1 and len({lit[0] for lit in literals}) == 1:
+        # ``re`` skips to the shared first character at C speed: one pass instead of one per
+        # literal (AWS key ids: 11 prefixes, all starting with "A"; ten times faster).
+        for hit in _literal_pattern(literals).finditer(text):
+            yield hit.span()
+        return
+    found = []
+    for literal in literals:
+        i = text.find(literal)
+        while i >= 0:
+            found.append((i, i + len(literal)))
+            i = text.find(literal, i + 1)
+    yield from sorted(found)
+
+
+@functools.cache
+def _literal_pattern(literals: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, sorted(literals, key=len, reverse=True))))
 
 
 # Runs of 4+ digits with at most two separator characters between consecutive digits: every

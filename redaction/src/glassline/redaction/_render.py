@@ -29,6 +29,8 @@ class Renderer:
 
     def render(self, text: str, findings: Sequence[Finding]) -> tuple[str, dict[str, int], bool]:
         """The redacted text, counts per entity, and whether a ``drop`` entity was found."""
+        if not findings:
+            return text, {}, False
         spans = self.applied(findings)
         if not spans:
             return text, {}, False

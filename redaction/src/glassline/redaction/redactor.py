@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from glassline.redaction._engine import Finding, PatternEngine
+from glassline.redaction._engine import MIN_TEXT_LEN, Finding, PatternEngine
 from glassline.redaction._ner import NerEngine
 from glassline.redaction._recognizers import build_detectors
 from glassline.redaction._render import FAILED_TOKEN, Renderer
@@ -20,7 +20,6 @@ from glassline.redaction.errors import RedactionError, RedactorSetupError
 __all__ = ["FAILED_TOKEN", "Finding", "RedactionResult", "Redactor", "TextResult"]
 
 _log = logging.getLogger(__name__)
-_MIN_LEN = 6  # nothing detectable fits in fewer characters ("a@b.co", "1.1.1.1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +108,28 @@ class Redactor:
         self, attribute_maps: Sequence[Mapping[str, Any]]
     ) -> list[RedactionResult]:
         """Redact many attribute maps with one batched analysis over all their texts."""
-        plan = _Plan(self._scope)
+        plan = _Plan(self._scope, self._worth_analysing, ner=self._ner is not None)
         for index, attributes in enumerate(attribute_maps):
             plan.add(index, attributes)
+        plan.prepare()
         results = self._redact_units(plan.texts, plan.free_text)
         return plan.assemble(attribute_maps, results)
+
+    def _worth_analysing(self, raw: list[str]) -> list[bool]:
+        """Which raw values (before any JSON parsing) can hold a finding or need truncating.
+
+        A JSON value's leaves are substrings of its raw text, except where JSON escapes
+        ``\\uXXXX`` or ``\\/`` could hide a character a trigger looks for: those always go on.
+        """
+        try:
+            hot = self._engine.may_find(raw)
+        except Exception as exc:  # the full analysis decides (and fails closed) instead
+            _log.warning("pre-scan failed (%s); analysing every value", type(exc).__name__)
+            return [True] * len(raw)
+        limit = self.config.max_text_chars
+        return [
+            h or len(t) > limit or "\\u" in t or "\\/" in t for h, t in zip(hot, raw, strict=True)
+        ]
 
     def _redact_units(self, texts: list[str], free_text: list[bool]) -> list[TextResult]:
         try:
@@ -179,8 +195,14 @@ def _truncate(text: str, limit: int) -> str:
 class _Plan:
     """Where each analysed text came from, so results can be written back."""
 
-    def __init__(self, scope: Scope) -> None:
+    def __init__(
+        self, scope: Scope, worth_analysing: Callable[[list[str]], list[bool]], *, ner: bool
+    ) -> None:
         self._scope = scope
+        self._ner = ner  # free-text attributes get NER only when a model is loaded
+        self._worth_analysing = worth_analysing
+        # Plain string values (index, name, value), held until prepare() pre-scans them all.
+        self._pending: list[tuple[int, str, str]] = []
         self.texts: list[str] = []
         self.free_text: list[bool] = []
         # (map index, attribute name, kind, payload, unit indices)
@@ -194,27 +216,49 @@ class _Plan:
     def add(self, index: int, attributes: Mapping[str, Any]) -> None:
         for name, value in attributes.items():
             scanned, ner = self._scope.classify(name)
-            if not scanned:
-                continue
-            try:
-                self._add_value(index, name, value, ner)
-            except Exception as exc:  # fail closed: the value is replaced, the rest goes on
-                _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
-                self.items.append((index, name, "failed", None, []))
+            if scanned:
+                self._guarded(self._add_value, index, name, value, ner and self._ner)
+
+    def prepare(self) -> None:
+        """Turn the pending string values worth analysing into units; the rest stay as sent."""
+        pending, self._pending = self._pending, []
+        hot = self._worth_analysing([value for _, _, value in pending])
+        for (index, name, value), worth in zip(pending, hot, strict=True):
+            if worth:
+                self._guarded(self._add_string, index, name, value, False)
+
+    def _guarded(
+        self, add: Callable[[int, str, Any, bool], None], index: int, name: str, value: Any,
+        ner: bool,
+    ) -> None:  # fmt: skip
+        try:
+            add(index, name, value, ner)
+        except Exception as exc:  # fail closed: the value is replaced, the rest goes on
+            _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
+            self.items.append((index, name, "failed", None, []))
 
     def _add_value(self, index: int, name: str, value: Any, ner: bool) -> None:
         if isinstance(value, str):
-            if len(value) < _MIN_LEN and not ner:
+            if len(value) < MIN_TEXT_LEN and not ner:
                 return
-            parsed = json_leaves(value)
-            if parsed is None:
-                self.items.append((index, name, "str", None, [self._unit(value, ner)]))
-            else:
-                units = [self._unit(c[k], ner) for c, k in parsed[1]]
-                self.items.append((index, name, "json", parsed, units))
+            if not ner:  # NER needs no trigger: free text always goes on
+                self._pending.append((index, name, value))
+                return
+            self._add_string(index, name, value, ner)
         elif isinstance(value, list | tuple) and any(isinstance(v, str) for v in value):
             units = [self._unit(v, ner) for v in value if isinstance(v, str)]
             self.items.append((index, name, "list", None, units))
+
+    def _add_string(self, index: int, name: str, value: str, ner: bool) -> None:
+        parsed = json_leaves(value)
+        if parsed is None:
+            self.items.append((index, name, "str", None, [self._unit(value, ner)]))
+            return
+        # Structural leaves ("user", "text") can hold nothing: they stay as they are.
+        leaves = [(c, k) for c, k in parsed[1] if ner or len(c[k]) >= MIN_TEXT_LEN]
+        if leaves:
+            units = [self._unit(c[k], ner) for c, k in leaves]
+            self.items.append((index, name, "json", (parsed[0], leaves), units))
 
     def assemble(
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
