@@ -8,6 +8,7 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
 from glassline.collector.storage.rollup import (
     bucket_of,
+    coarsen,
     merge_rollup_row,
     merge_user_row,
     new_rollup_row,
@@ -134,3 +135,21 @@ def test_user_deltas_count_root_requests_and_attribute_children_to_the_trace_use
     }
     row = new_user_row((0, "acme", "alice"), deltas[(0, "acme", "alice")])
     assert merge_user_row(row, deltas[(0, "acme", "alice")])["cost_usd"] == 0.5
+
+
+def test_hour_and_day_deltas_derived_from_minutes_equal_those_from_the_spans() -> None:
+    spans = [
+        span(s, ms, kind="llm", model=m, ttft_ms=ms / 3 if s % 2 else None)
+        for s, ms, m in [
+            *[(0, 100, "a"), (59, 5, "a"), (61, 700, "a"), (3599, 1, "b"), (3600, 0, "b")],
+            *[(86_399, 40, "a"), (86_400, 40, "a"), (120, 0.0000001, "a")],
+        ]
+    ]
+    minute = rollup_deltas(spans, 60)
+    for bucket_s in (3600, 86_400):
+        derived, direct = coarsen(minute, bucket_s), rollup_deltas(spans, bucket_s)
+        assert set(derived) == set(direct)
+        for key, delta in direct.items():
+            assert derived[key].values == delta.values
+            assert sorted(derived[key].latency) == sorted(delta.latency)
+            assert new_rollup_row(key, derived[key], "hour") == new_rollup_row(key, delta, "hour")

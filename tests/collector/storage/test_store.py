@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from glassline.collector.records import SpanRecord
-from glassline.collector.storage import StorageConfig, Store, WriteResult
+from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.collector.storage import StorageConfig, Store, WriteResult, migrate
+from glassline.collector.storage.checkpoint import Checkpointer
+from glassline.collector.storage.engine import WAL_AUTOCHECKPOINT_PAGES, WRITE, make_engine
 from glassline.collector.storage.models import (
     DayRollup,
     HourRollup,
@@ -23,6 +25,7 @@ from glassline.collector.storage.models import (
 )
 from glassline.collector.storage.sketch import merge_encoded
 from glassline.collector.storage.testing import llm_trace
+from glassline.collector.storage.writer import write_batch
 
 T0 = 1_790_000_000 * 1_000_000_000  # a fixed instant (2026-09) so minutes are predictable
 MINUTE_NS = 60 * 1_000_000_000
@@ -117,6 +120,24 @@ def test_overlapping_batches_only_add_their_new_spans(store: Store) -> None:
     assert (result.inserted, result.duplicates) == (20, 20)
     assert table_count(store, Span) == 60
     assert_rollups_match_spans(store)
+
+
+def test_json_columns_read_back_what_was_written(store: Store) -> None:
+    (span, *_) = traffic(0, 1)
+    span.attributes = {"text": "é € 😀 null", "n": 2**63 - 1, "x": 0.1, "list": [1, None, True]}
+    span.events = [SpanEvent("exception", T0, {"exception.message": "ü", "code": 7})]
+    span.resource = {"service.name": "rag", "k": {"nested": [1.5, "two"]}}
+    store.write([span])
+    with store.session() as s:
+        row = s.execute(select(Span.attributes, Span.events, Span.resource)).one()
+        trace = s.execute(select(Trace.models, Trace.stages)).one()
+    assert row.attributes == span.attributes
+    assert row.events == [
+        {"name": "exception", "time_ns": T0, "attributes": span.events[0].attributes}
+    ]
+    assert row.resource == span.resource
+    assert trace.models == sorted({span.model} - {None})
+    assert trace.stages == sorted({span.stage} - {None})
 
 
 _WRITER = textwrap.dedent(
@@ -341,3 +362,23 @@ def test_processes_starting_together_migrate_a_new_store_once(store_url: str) ->
         assert store.write(traffic(0, 2)).inserted == 8
     finally:
         store.close()
+
+
+def test_sqlite_checkpoints_run_beside_the_writers_not_in_their_commits(tmp_path: Path) -> None:
+    engine = make_engine(StorageConfig(url=f"sqlite:///{tmp_path / 'g.db'}"))
+    migrate.upgrade(engine)
+    try:
+        with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            bound = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+            write_batch(conn, traffic(0, 50), T0)
+        assert bound == WAL_AUTOCHECKPOINT_PAGES  # a writer checkpoints only past this
+        checkpointer = Checkpointer(engine)
+        wal_pages, copied = checkpointer.checkpoint()  # what the store's thread does
+        checkpointer.close()
+    finally:
+        engine.dispose()
+    assert wal_pages > 0  # the commit left its pages in the WAL...
+    assert copied == wal_pages  # ...and a passive checkpoint beside it copies them all
+    reopened = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
+    assert table_count(reopened, Span) == 200
+    reopened.close()

@@ -10,13 +10,28 @@ handled in sorted order so two writers lock rows in the same order and cannot de
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, and_, bindparam, select, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["dialect_insert", "insert_new", "merge_rows"]
+from glassline.collector.storage import _json
+
+__all__ = ["add_rows", "dialect_insert", "insert_new", "merge_rows", "update_rows"]
 
 D = TypeVar("D")
 _CHUNK = 400  # keys per SELECT: bounded statement size on both databases
@@ -29,49 +44,201 @@ def dialect_insert(conn: Connection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-def _driver_params(compiled: Any, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """Rows as the DBAPI expects them, with SQLAlchemy's type processors (JSON, bool) applied."""
-    procs = compiled._bind_processors
-    if compiled.positional:
-        names = compiled.positiontup
-        return [tuple(procs[n](r[n]) if n in procs else r[n] for n in names) for r in rows]
-    return [{k: procs[k](v) if k in procs else v for k, v in r.items()} for r in rows]
+class _Prepared:
+    """A statement compiled once per database and column set, with its row-to-DBAPI mapping.
+
+    Turning a row into driver parameters is then an ``itemgetter`` plus the few type
+    processors that do something (JSON by :mod:`._json`, booleans, floats), instead of
+    SQLAlchemy's per-row parameter processing.
+    """
+
+    def __init__(self, compiled: Any, json_columns: frozenset[str]) -> None:
+        self.sql: str = compiled.string
+        self.positional: bool = compiled.positional
+        names = list(compiled.positiontup) if self.positional else list(compiled.binds)
+        procs = dict(compiled._bind_processors)
+        for name in names:
+            if name in json_columns:
+                procs[name] = _json.dumps
+        self.names = names
+        self._get = itemgetter(*names) if len(names) > 1 else lambda r: (r[names[0]],)
+        self._procs = [(i, n, procs[n]) for i, n in enumerate(names) if n in procs]
+
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        get, procs = self._get, self._procs
+        if self.positional:
+            if not procs:
+                return [get(r) for r in rows]
+            out: list[Any] = []
+            for r in rows:
+                values = list(get(r))
+                for i, _, proc in procs:
+                    values[i] = proc(values[i])
+                out.append(values)
+            return out
+        names = self.names
+        out = []  # one dict per row: psycopg's named parameters
+        for r in rows:
+            named = dict(zip(names, get(r), strict=True))
+            for _, name, proc in procs:
+                named[name] = proc(named[name])
+            out.append(named)
+        return out
+
+
+_PREPARED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Prepared]]
+_PREPARED = weakref.WeakKeyDictionary()
+
+
+def _prepare(
+    conn: Connection, key: tuple[Any, ...], table: Table, build: Callable[[], Any]
+) -> _Prepared:
+    """The cached :class:`_Prepared` of ``build()`` on this connection's dialect."""
+    cache = _PREPARED.setdefault(conn.dialect, {})
+    prepared = cache.get(key)
+    if prepared is None:
+        stmt, column_keys = build()
+        compiled = stmt.compile(dialect=conn.dialect, column_keys=column_keys)
+        json_columns = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
+        prepared = cache[key] = _Prepared(compiled, json_columns)
+    return prepared
+
+
+def _prepared_insert(
+    conn: Connection,
+    table: Table,
+    key_cols: Sequence[str],
+    columns: Sequence[str],
+    any_conflict: bool = False,
+) -> _Prepared:
+    def build() -> tuple[Any, list[str]]:
+        target = None if any_conflict else list(key_cols)
+        stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=target)
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.returning(*(table.c[name] for name in key_cols))
+        return stmt, list(columns)
+
+    key = ("insert", table.name, tuple(key_cols), tuple(columns), any_conflict)
+    return _prepare(conn, key, table, build)
 
 
 def insert_new(
-    conn: Connection, table: Table, key_cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    conn: Connection,
+    table: Table,
+    key_cols: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    any_conflict: bool = False,
 ) -> set[tuple[Any, ...]]:
     """Insert the rows whose key is not stored yet; returns the keys this call inserted.
 
-    Both paths hand the rows to the driver's own ``executemany`` with one short statement,
-    skipping SQLAlchemy's per-row "insertmanyvalues" rendering (half of the write time):
+    With ``any_conflict`` the statement names no conflict target: any unique violation skips
+    the row. For a table whose only unique constraint is its primary key, which may carry a
+    column more than ``key_cols`` (a partitioned table's key includes the partition key).
+
+    Rows must have distinct keys and the same columns. Both paths hand the rows to the
+    driver's own ``executemany`` with one short statement, compiled once:
     PostgreSQL: ``ON CONFLICT DO NOTHING RETURNING`` in one psycopg pipeline, so a row a
-    concurrent writer inserted first is simply not returned. SQLite: the caller holds the
-    database write lock (``BEGIN IMMEDIATE``), so the keys found by one SELECT cannot change
-    before the INSERT.
+    concurrent writer inserted first is simply not returned. SQLite: ``ON CONFLICT DO
+    NOTHING`` inside a savepoint; when the driver's row count says every row went in (new
+    keys: the usual case) or none did (a client retry), that is the answer, without reading
+    the keys first. Otherwise the savepoint is rolled back, the stored keys are read and only
+    the others are inserted: the caller holds the database write lock (``BEGIN IMMEDIATE``),
+    so they cannot change.
     """
     if not rows:
         return set()
-    stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=list(key_cols))
+    prepared = _prepared_insert(conn, table, key_cols, list(rows[0]), any_conflict)
+    params = prepared.params(rows)
+    keys = [tuple(r[c] for c in key_cols) for r in rows]
+    dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
-        stmt = stmt.returning(*(table.c[name] for name in key_cols))
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=list(rows[0]))
-    if conn.dialect.name != "postgresql":
-        stored = _existing(conn, table, key_cols, [tuple(r[c] for c in key_cols) for r in rows])
-        new = [r for r in rows if tuple(r[c] for c in key_cols) not in stored]
-        if new:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            cursor.executemany(compiled.string, _driver_params(compiled, new))
-            cursor.close()
-        return {tuple(r[c] for c in key_cols) for r in new}
-    out: set[tuple[Any, ...]] = set()
-    with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.executemany(compiled.string, _driver_params(compiled, rows), returning=True)
-        while True:
-            out.update(tuple(r) for r in cursor.fetchall())
-            if not cursor.nextset():
-                break
-    return out
+        out: set[tuple[Any, ...]] = set()
+        with dbapi.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.executemany(prepared.sql, params, returning=True)
+            while True:
+                out.update(tuple(r) for r in cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        return out
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("SAVEPOINT glassline_insert")
+        cursor.executemany(prepared.sql, params)
+        inserted = cursor.rowcount
+        if inserted in (0, len(params)):  # none or all of them: no doubt which
+            cursor.execute("RELEASE glassline_insert")
+            return set(keys) if inserted else set()
+        cursor.execute("ROLLBACK TO glassline_insert")
+        cursor.execute("RELEASE glassline_insert")
+        stored = _existing(conn, table, key_cols, keys)
+        fresh = {k: p for k, p in zip(keys, params, strict=True) if k not in stored}
+        if fresh:
+            cursor.executemany(prepared.sql, list(fresh.values()))
+        return set(fresh)
+    finally:
+        cursor.close()
+
+
+def update_rows(
+    conn: Connection, table: Table, key_cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """``UPDATE`` each row's non-key columns where its key columns match (one executemany).
+
+    Rows carry the key under ``k_<column>`` and must all have the same columns.
+    """
+    if not rows:
+        return
+    columns = [c for c in rows[0] if not c.startswith("k_")]
+
+    def build() -> tuple[Any, list[str]]:
+        where = and_(*(table.c[c] == bindparam(f"k_{c}") for c in key_cols))
+        # Without .values(), SET takes the column_keys given to compile().
+        return update(table).where(where), columns
+
+    key = ("update", table.name, tuple(key_cols), tuple(columns))
+    prepared = _prepare(conn, key, table, build)
+    dbapi = conn.connection.dbapi_connection
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(prepared.sql, prepared.params(rows))
+    finally:
+        cursor.close()
+
+
+def add_rows(
+    conn: Connection,
+    table: Table,
+    key_cols: Sequence[str],
+    counters: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+) -> None:
+    """Insert each row, or add its ``counters`` to the stored row of the same key.
+
+    For tables of plain sums (no sketch, no list to merge) one ``INSERT ... ON CONFLICT DO
+    UPDATE SET c = c + excluded.c`` per row replaces read-modify-write: atomic on both
+    databases, so concurrent writers need no prior read or lock. Rows must have distinct
+    keys and the same columns; they are written in key order, so two writers lock rows in
+    the same order and cannot deadlock.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+
+    def build() -> tuple[Any, list[str]]:
+        stmt = dialect_insert(conn, table)
+        zero = literal_column("0")  # in the SQL text, not a parameter the rows lack
+        add = {c: func.coalesce(table.c[c], zero) + stmt.excluded[c] for c in counters}
+        return stmt.on_conflict_do_update(index_elements=list(key_cols), set_=add), columns
+
+    key = ("add", table.name, tuple(key_cols), tuple(counters), tuple(columns))
+    prepared = _prepare(conn, key, table, build)
+    ordered = sorted(rows, key=itemgetter(*key_cols))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(prepared.sql, prepared.params(ordered))
+    finally:
+        cursor.close()
 
 
 def _existing(
@@ -87,25 +254,30 @@ def _lock_existing(
     keys: Sequence[tuple[Any, ...]],
     lock: bool = True,
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
-    # One IN list per key column (cheap to compile, index friendly) selects a superset of
-    # the keys; rows of other keys are locked too (harmless) and filtered out here.
+    # One IN list per key column (index friendly) selects a superset of the keys; rows of
+    # other keys are locked too (harmless) and filtered out here. The lists are "expanding"
+    # parameters: the statement is built once, not one literal per key per call.
     wanted = set(keys)
     found: dict[tuple[Any, ...], Mapping[str, Any]] = {}  # RowMappings
+    stmt = _select_keys(table, tuple(key_cols), lock)
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
-        where = [
-            table.c[name].in_(sorted({k[n] for k in chunk})) for n, name in enumerate(key_cols)
-        ]
-        order = [table.c[name] for name in key_cols]
-        columns = table.c if lock else [table.c[name] for name in key_cols]
-        stmt = select(*columns).where(*where).order_by(*order)
-        if lock:
-            stmt = stmt.with_for_update()
-        for row in conn.execute(stmt).mappings():
+        lists = {f"in_{n}": sorted({k[n] for k in chunk}) for n in range(len(key_cols))}
+        for row in conn.execute(stmt, lists).mappings():
             key = tuple(row[name] for name in key_cols)
             if key in wanted:
                 found[key] = row  # type: ignore[assignment]
     return found
+
+
+@lru_cache(maxsize=64)
+def _select_keys(table: Table, key_cols: tuple[str, ...], lock: bool) -> Any:
+    where = [
+        table.c[name].in_(bindparam(f"in_{n}", expanding=True)) for n, name in enumerate(key_cols)
+    ]
+    columns = table.c if lock else [table.c[name] for name in key_cols]
+    stmt = select(*columns).where(*where).order_by(*(table.c[name] for name in key_cols))
+    return stmt.with_for_update() if lock else stmt
 
 
 def merge_rows(
@@ -137,8 +309,5 @@ def merge_rows(
         values = merged_row(stored, deltas[key])
         result[key] = {**dict(zip(key_cols, key, strict=True)), **values}
         updates.append({**{f"k_{c}": v for c, v in zip(key_cols, key, strict=True)}, **values})
-    if updates:
-        where = and_(*(table.c[c] == bindparam(f"k_{c}") for c in key_cols))
-        # Without .values(), SET takes every non-key name of the parameter sets.
-        conn.execute(update(table).where(where), updates)
+    update_rows(conn, table, key_cols, updates)
     return result

@@ -1,10 +1,25 @@
-"""Configuration of the store: where it lives, how long data is kept, connection pooling."""
+"""Configuration of the store: where it lives, how long data is kept, pooling, partitioning."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Literal
 
-__all__ = ["StorageConfig"]
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+__all__ = ["PartitioningConfig", "StorageConfig"]
+
+
+class PartitioningConfig(BaseModel):
+    """``storage.partitioning`` (PostgreSQL only): range-partition ``spans`` by start time.
+
+    Each ``period`` of span start times gets its own table, made ``premake`` periods ahead;
+    retention drops whole expired partitions instead of deleting rows one by one.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: Literal["hour", "day", "week"] = "day"
+    premake: int = Field(default=3, ge=1, le=400, description="periods made ahead of time")
 
 
 class StorageConfig(BaseModel):
@@ -25,6 +40,7 @@ class StorageConfig(BaseModel):
     busy_timeout_ms: int = Field(
         default=30_000, ge=0, description="SQLite: how long a writer waits for the file lock"
     )
+    partitioning: PartitioningConfig | None = None
 
     @field_validator("url")
     @classmethod
@@ -37,3 +53,13 @@ class StorageConfig(BaseModel):
         if scheme == "postgresql":
             url = "postgresql+psycopg" + url[len("postgresql") :]
         return url
+
+    @field_validator("partitioning")
+    @classmethod
+    def _postgres_only(
+        cls, partitioning: PartitioningConfig | None, info: ValidationInfo
+    ) -> PartitioningConfig | None:
+        url = info.data.get("url", "")
+        if partitioning is not None and not url.startswith("postgresql"):
+            raise ValueError("partitioning needs PostgreSQL (storage.url postgresql+psycopg://)")
+        return partitioning

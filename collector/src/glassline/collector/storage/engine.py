@@ -16,7 +16,9 @@ from sqlalchemy.engine import make_url
 
 from glassline.collector.storage.config import StorageConfig
 
-__all__ = ["WRITE", "make_engine"]
+__all__ = ["WAL_AUTOCHECKPOINT_PAGES", "WRITE", "make_engine"]
+
+WAL_AUTOCHECKPOINT_PAGES = 8000  # 32 MB of 4 KB pages
 
 # Execution option that marks a connection as a writer (SQLite takes the write lock at BEGIN).
 WRITE = {"glassline_write": True}
@@ -50,6 +52,9 @@ def _sqlite_engine(config: StorageConfig, url: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        # The store's checkpoint thread keeps the WAL short; writers checkpoint only if it
+        # falls this far behind (pages; 1000 by default made every third commit checkpoint).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -22,6 +22,7 @@ __all__ = [
     "UserDelta",
     "UserKey",
     "bucket_of",
+    "coarsen",
     "merge_rollup_row",
     "merge_user_row",
     "new_rollup_row",
@@ -65,6 +66,7 @@ class RollupDelta:
     values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     latency: list[float] = field(default_factory=list)  # durations (ms), sketched on write
     ttft: list[float] = field(default_factory=list)  # times to first token (ms)
+    _bins: tuple[sketch.Bins, sketch.Bins] | None = None  # latency, ttft: binned once
 
     def add(self, span: SpanRecord) -> None:
         v = self.values
@@ -85,25 +87,56 @@ class RollupDelta:
         self.latency.append(duration)
         if span.ttft_ms is not None and span.ttft_ms >= 0:
             self.ttft.append(span.ttft_ms)
+        self._bins = None
+
+    def bins(self) -> tuple[sketch.Bins, sketch.Bins]:
+        """The latency and ttft values counted into sketch bins (computed once)."""
+        if self._bins is None:
+            self._bins = (sketch.Bins().add(self.latency), sketch.Bins().add(self.ttft))
+        return self._bins
+
+    def merge(self, other: RollupDelta) -> None:
+        """Add ``other`` (the same spans' bins are added, not binned again)."""
+        latency, ttft = self.bins()
+        other_latency, other_ttft = other.bins()
+        for name, value in other.values.items():
+            self.values[name] += value
+        self.latency.extend(other.latency)
+        self.ttft.extend(other.ttft)
+        latency.merge(other_latency)
+        ttft.merge(other_ttft)
+
+
+def _dims(span: SpanRecord) -> tuple[str, str, str, str, str]:
+    return (span.tenant, span.kind or "other", span.stage or "", span.model or "", span.route or "")
 
 
 def rollup_deltas(spans: Iterable[SpanRecord], bucket_s: int = 60) -> dict[RollupKey, RollupDelta]:
     """Group spans into rollup rows of ``bucket_s`` seconds (60, 3600 or 86400)."""
     deltas: dict[RollupKey, RollupDelta] = {}
     for span in spans:
-        key = (
-            bucket_of(span.start_ns, bucket_s),
-            span.tenant,
-            span.kind or "other",
-            span.stage or "",
-            span.model or "",
-            span.route or "",
-        )
+        key = (bucket_of(span.start_ns, bucket_s), *_dims(span))
         delta = deltas.get(key)
         if delta is None:
             delta = deltas[key] = RollupDelta()
         delta.add(span)
     return deltas
+
+
+def coarsen(deltas: Mapping[RollupKey, RollupDelta], bucket_s: int) -> dict[RollupKey, RollupDelta]:
+    """The deltas of ``bucket_s``-second rows (hour, day) from finer ones (minute).
+
+    Equal to ``rollup_deltas(spans, bucket_s)`` (bucket sizes divide each other and start
+    at the epoch), without visiting every span again.
+    """
+    out: dict[RollupKey, RollupDelta] = {}
+    for (bucket, tenant, kind, stage, model, route), delta in deltas.items():
+        key = (bucket - bucket % bucket_s, tenant, kind, stage, model, route)
+        coarse = out.get(key)
+        if coarse is None:
+            coarse = out[key] = RollupDelta()
+        coarse.merge(delta)
+    return out
 
 
 @dataclass(slots=True)
@@ -150,17 +183,19 @@ def new_rollup_row(key: RollupKey, delta: RollupDelta, bucket_column: str) -> di
         "route": route,
     }
     row.update(delta.values)
-    row["latency_sketch"] = sketch.encode_values(delta.latency)
-    row["ttft_sketch"] = sketch.encode_values(delta.ttft) if delta.ttft else None
+    latency, ttft = delta.bins()
+    row["latency_sketch"] = latency.encode()
+    row["ttft_sketch"] = ttft.encode() if delta.ttft else None
     return row
 
 
 def merge_rollup_row(existing: Mapping[str, Any], delta: RollupDelta) -> dict[str, Any]:
     """New values of the measures of an existing row plus ``delta`` (sketches merged)."""
     row: dict[str, Any] = {name: (existing[name] or 0) + delta.values[name] for name in COUNTERS}
-    row["latency_sketch"] = sketch.encode_values(delta.latency, existing["latency_sketch"])
-    ttft = existing["ttft_sketch"]
-    row["ttft_sketch"] = sketch.encode_values(delta.ttft, ttft) if delta.ttft else ttft
+    latency, ttft = delta.bins()
+    row["latency_sketch"] = latency.encode(existing["latency_sketch"])
+    stored_ttft = existing["ttft_sketch"]
+    row["ttft_sketch"] = ttft.encode(stored_ttft) if delta.ttft else stored_ttft
     return row
 
 

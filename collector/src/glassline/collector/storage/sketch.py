@@ -6,6 +6,7 @@ Every sketch in the store uses the same accuracy so any two rows merge exactly.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,72 @@ _MAPPING_PROTO = KeyMappingProto.to_proto(_MAPPING)
 ZERO_BELOW_MS = 1e-6
 
 
+@dataclass(slots=True)
+class Bins:
+    """Values counted into the store's sketch bins: merge two by adding, encode once.
+
+    Lets the writer bin each span's latency once (at minute grain) and derive the hour and
+    day rows by adding bins, instead of indexing every value again per table.
+    """
+
+    counts: dict[int, float] = field(default_factory=dict)
+    zero: float = 0.0
+
+    def add(self, values: Iterable[float]) -> Bins:
+        """Count ``values`` (anything below the smallest indexable value counts as zero)."""
+        counts = self.counts
+        key, smallest = _MAPPING.key, max(_MAPPING.min_possible, ZERO_BELOW_MS)
+        for value in values:
+            if value > smallest:
+                k = key(value)
+                counts[k] = counts.get(k, 0.0) + 1.0
+            else:
+                self.zero += 1.0
+        return self
+
+    def merge(self, other: Bins) -> Bins:
+        counts = self.counts
+        for k, n in other.counts.items():
+            counts[k] = counts.get(k, 0.0) + n
+        self.zero += other.zero
+        return self
+
+    def encode(self, base: bytes | None = None) -> bytes:
+        """Serialized sketch of these bins plus the sketch ``base``, if given."""
+        counts, zero = self.counts, self.zero
+        if base:
+            pb = DDSketchPb()
+            pb.ParseFromString(base)
+            positive = pb.positiveValues
+            if positive.binCounts or pb.negativeValues.contiguousBinCounts:
+                return _encode_slow(base, self)  # a shape encode() never writes
+            counts = dict(counts)
+            offset = positive.contiguousBinIndexOffset
+            for i, count in enumerate(positive.contiguousBinCounts):
+                if count:
+                    counts[offset + i] = counts.get(offset + i, 0.0) + count
+            zero += pb.zeroCount
+        out = DDSketchPb(mapping=_MAPPING_PROTO, zeroCount=zero)
+        if counts:
+            lo, hi = min(counts), max(counts)
+            out.positiveValues.contiguousBinIndexOffset = lo
+            out.positiveValues.contiguousBinCounts.extend(
+                [counts.get(k, 0.0) for k in range(lo, hi + 1)]
+            )
+        return out.SerializeToString()
+
+
+def _encode_slow(base: bytes, bins: Bins) -> bytes:
+    """``base`` decoded with ddsketch itself, ``bins`` added bin by bin: exact for any shape."""
+    merged = decode(base)
+    store = merged._store
+    for k, n in bins.counts.items():
+        store.add(k, n)
+    merged._zero_count += bins.zero
+    merged._count += sum(bins.counts.values()) + bins.zero
+    return encode(merged)
+
+
 def encode_values(values: Iterable[float], base: bytes | None = None) -> bytes:
     """Serialized sketch of ``values`` (plus the sketch ``base``, if given).
 
@@ -121,37 +188,7 @@ def encode_values(values: Iterable[float], base: bytes | None = None) -> bytes:
     row it writes. Latencies are never negative; anything below the smallest indexable
     value counts as zero, as in DDSketch.
     """
-    counts: dict[int, float] = {}
-    zero = 0.0
-    if base:
-        pb = DDSketchPb()
-        pb.ParseFromString(base)
-        positive = pb.positiveValues
-        if positive.binCounts or pb.negativeValues.contiguousBinCounts:
-            merged = decode(base)  # a shape encode() never writes: exact slow path
-            for value in values:
-                merged.add(value)
-            return encode(merged)
-        offset = positive.contiguousBinIndexOffset
-        for i, count in enumerate(positive.contiguousBinCounts):
-            if count:
-                counts[offset + i] = count
-        zero = pb.zeroCount
-    key, smallest = _MAPPING.key, max(_MAPPING.min_possible, ZERO_BELOW_MS)
-    for value in values:
-        if value > smallest:
-            k = key(value)
-            counts[k] = counts.get(k, 0.0) + 1.0
-        else:
-            zero += 1.0
-    out = DDSketchPb(mapping=_MAPPING_PROTO, zeroCount=zero)
-    if counts:
-        lo, hi = min(counts), max(counts)
-        out.positiveValues.contiguousBinIndexOffset = lo
-        out.positiveValues.contiguousBinCounts.extend(
-            [counts.get(k, 0.0) for k in range(lo, hi + 1)]
-        )
-    return out.SerializeToString()
+    return Bins().add(values).encode(base)
 
 
 def quantiles(

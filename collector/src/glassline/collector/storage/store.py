@@ -18,8 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import migrate
+from glassline.collector.storage import migrate, partitions
 from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.engine import WRITE, make_engine
 from glassline.collector.storage.models import (
@@ -48,6 +49,10 @@ class Store:
     def __init__(self, engine: Engine, config: StorageConfig) -> None:
         self.engine = engine
         self.config = config
+        # A file-backed SQLite store checkpoints its WAL in a thread, not in writers' commits.
+        database = engine.url.database or ""
+        on_disk = engine.dialect.name == "sqlite" and database not in ("", ":memory:")
+        self._checkpointer = Checkpointer(engine) if on_disk else None
 
     @classmethod
     def open(cls, url_or_config: str | StorageConfig) -> Store:
@@ -60,10 +65,22 @@ class Store:
         engine = make_engine(config)
         try:
             migrate.upgrade(engine)
+            store = cls(engine, config)
+            if config.partitioning is not None:
+                with store._write_tx() as conn:
+                    keep_ns = int(config.retention_days * _NS_PER_DAY)
+                    partitions.enable(conn, config.partitioning, time.time_ns(), keep_ns)
         except Exception:
             engine.dispose()
             raise
-        return cls(engine, config)
+        return store
+
+    def premake_partitions(self, now_ns: int | None = None) -> list[str]:
+        """Create upcoming ``spans`` partitions (``storage.partitioning``); returns their names."""
+        if self.config.partitioning is None:
+            return []
+        with self._write_tx() as conn:
+            return partitions.premake(conn, self.config.partitioning, now_ns or time.time_ns())
 
     @property
     def dialect(self) -> str:
@@ -73,6 +90,8 @@ class Store:
     def _write_tx(self) -> Iterator[Connection]:
         with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             yield conn
+        if self._checkpointer is not None:
+            self._checkpointer.notify()
 
     def write(self, batch: Sequence[SpanRecord], now_ns: int | None = None) -> WriteResult:
         """Store a batch in one transaction; returns how many spans were new vs duplicates.
@@ -97,11 +116,16 @@ class Store:
         rollups older than ``rollup_retention_days``; returns rows deleted per table.
 
         Raw data goes ``chunk`` traces per transaction, so writers (and SQLite's single
-        write lock) are never held up for long by a large purge.
+        write lock) are never held up for long by a large purge. With ``storage.partitioning``
+        the span partitions that end before the cutoff are dropped first (counted under
+        ``span_partitions``), so the row deletes only meet the traces and a few late spans.
         """
         now_ns = now_ns or time.time_ns()
         raw_cutoff = now_ns - int(self.config.retention_days * _NS_PER_DAY)
         counts = {"spans": 0, "traces": 0}
+        if self.config.partitioning is not None:
+            with self._write_tx() as conn:
+                counts["span_partitions"] = len(partitions.drop_expired(conn, raw_cutoff))
         while True:
             with self._write_tx() as conn:
                 deleted = _purge_traces(conn, raw_cutoff, chunk)
@@ -150,6 +174,8 @@ class Store:
         return Session(self.engine)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
 

@@ -7,7 +7,7 @@ client retry, an overlapping batch or a second replica never counts a span twice
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import rollup, summary
-from glassline.collector.storage._merge import insert_new, merge_rows
+from glassline.collector.storage._merge import add_rows, insert_new, merge_rows
 from glassline.collector.storage.models import (
     DayRollup,
     HourRollup,
@@ -72,7 +72,9 @@ def span_row(span: SpanRecord) -> dict[str, Any]:
         "retries": span.retries,
         "ttft_ms": span.ttft_ms,
         "attributes": span.attributes,
-        "events": [asdict(e) for e in span.events],
+        "events": [
+            {"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events
+        ],
         "resource": span.resource,
     }
 
@@ -87,7 +89,9 @@ def _insert_spans(conn: Connection, batch: Sequence[SpanRecord]) -> list[SpanRec
     # Sorted, so concurrent writers of overlapping batches take row locks in the same order.
     keys = sorted(unique)
     rows = [span_row(unique[k]) for k in keys]
-    inserted = insert_new(conn, Span.__table__, _SPAN_KEY, rows)
+    # No conflict target: with storage.partitioning the primary key also holds start_ns (a
+    # resend has the same start, so it still conflicts); without, it is exactly _SPAN_KEY.
+    inserted = insert_new(conn, Span.__table__, _SPAN_KEY, rows, any_conflict=True)
     return [unique[k] for k in keys if k in inserted]
 
 
@@ -101,26 +105,28 @@ def add_to_rollups(
     The caller guarantees each span is counted once (``write_batch`` passes only the spans
     it inserted). ``trace_users`` gives each trace's user for spans that carry none.
     """
-    for table, column, bucket_s in (
-        (Rollup.__table__, "minute", 60),
-        (HourRollup.__table__, "hour", 3600),
-        (DayRollup.__table__, "day", 86_400),
+    minute = rollup.rollup_deltas(spans, 60)
+    # Hour and day rows from the minute deltas: each span is binned into a sketch once.
+    for table, column, deltas in (
+        (Rollup.__table__, "minute", minute),
+        (HourRollup.__table__, "hour", rollup.coarsen(minute, 3600)),
+        (DayRollup.__table__, "day", rollup.coarsen(minute, 86_400)),
     ):
         merge_rows(
             conn,
             table,
             (column, *_ROLLUP_DIMS),
-            rollup.rollup_deltas(spans, bucket_s),
+            deltas,
             partial(rollup.new_rollup_row, bucket_column=column),
             rollup.merge_rollup_row,
         )
-    merge_rows(
+    users = rollup.user_rollup_deltas(spans, trace_users)
+    add_rows(
         conn,
         UserRollup.__table__,
         ("minute", "tenant", "user_id"),
-        rollup.user_rollup_deltas(spans, trace_users),
-        rollup.new_user_row,
-        rollup.merge_user_row,
+        rollup.USER_COUNTERS,
+        [rollup.new_user_row(key, delta) for key, delta in users.items()],
     )
 
 
