@@ -119,3 +119,30 @@ async def test_run_evaluates_on_its_interval_while_holding_the_lease(
         await asyncio.wait_for(task, 5)
         engine.close()
         other.close()
+
+
+def test_an_interval_claimed_by_one_replica_is_not_evaluated_again_by_another(
+    any_store: Store, receiver: Receiver, span: Span
+) -> None:
+    config = parse_config(
+        {
+            "evaluation_interval": "1m",
+            "notifiers": [{"name": "hook", "type": "webhook", "url": receiver.url}],
+            "rules": [{"name": "spend", "kind": "budget", "window": "1h", "limit_usd": 1}],
+        }
+    )
+    any_store.write([span("acme", T0 - timedelta(minutes=5), cost_usd=3.0)])
+    first, second = (AlertEngine(any_store, config, holder=h) for h in ("a", "b"))
+    try:
+        # A lease that changed hands mid-interval: both replicas run a pass in 12:00-12:01.
+        mine = first.evaluate_once(T0 + timedelta(seconds=10), claim=True)
+        theirs = second.evaluate_once(T0 + timedelta(seconds=50), claim=True)
+        assert not mine.claimed_by_other and mine.enqueued == 1
+        assert theirs.claimed_by_other and theirs.notices == [] and theirs.transitions == []
+        # The next interval is free again.
+        later = second.evaluate_once(T0 + timedelta(seconds=70), claim=True)
+        assert not later.claimed_by_other and later.rules == 1
+    finally:
+        first.close()  # close drains the notifier queues
+        second.close()
+    assert [(b["status"], len(b["alerts"])) for b in receiver.bodies] == [("firing", 1)]

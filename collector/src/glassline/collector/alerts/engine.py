@@ -1,8 +1,11 @@
 """The alert engine: evaluates every rule on the rollups, advances states, hands off notices.
 
 ``evaluate_once(now)`` is one pass (tests drive time through ``now``); ``run(stop)`` repeats
-it every ``evaluation_interval`` while this process holds the ``alerts`` lease, so one
-replica evaluates at a time. Notifications go through the :class:`Dispatcher` queues after
+it at every ``evaluation_interval`` boundary while this process holds the ``alerts`` lease, so
+one replica evaluates at a time. Each scheduled pass also claims its interval (a row in
+``alert_evaluations``, in the transaction that advances the states): a lease that changes
+hands mid-interval, or a holder whose lease ran out while it was still evaluating, can never
+evaluate one interval twice. Notifications go through the :class:`Dispatcher` queues after
 the states are committed: evaluation never waits for a notifier.
 """
 
@@ -14,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,11 +25,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, Rule, load_config
-from glassline.collector.alerts.models import AlertDigest, AlertEvent, AlertState
+from glassline.collector.alerts.models import (
+    AlertDigest,
+    AlertEvaluation,
+    AlertEvent,
+    AlertState,
+)
 from glassline.collector.alerts.notifiers import Dispatcher
 from glassline.collector.alerts.payloads import group_notices, webhook_body
 from glassline.collector.alerts.rules import Observation, evaluate_rule
@@ -59,6 +69,7 @@ class EvaluationReport:
     dropped: int = 0
     digests: list[str] = field(default_factory=list)  # tenants whose digest was sent
     errors: list[str] = field(default_factory=list)  # "rule: ErrorClass: message"
+    claimed_by_other: bool = False  # the interval was already evaluated by another replica
 
 
 class AlertEngine:
@@ -72,16 +83,23 @@ class AlertEngine:
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.dispatcher = Dispatcher(config)
         self._write_engine = store.engine.execution_options(**WRITE)
-        # Passes of run(): evaluated, or skipped because another replica holds the lease.
-        self.passes = {"evaluated": 0, "skipped_no_lease": 0, "failed": 0}
+        # Passes of run(): evaluated, skipped (another replica holds the lease or already
+        # evaluated this interval), or failed.
+        self.passes = {"evaluated": 0, "skipped_no_lease": 0, "skipped_claimed": 0, "failed": 0}
 
-    def evaluate_once(self, now: datetime) -> EvaluationReport:
-        """Evaluate every rule at ``now`` (timezone-aware), persist, enqueue notifications."""
+    def evaluate_once(self, now: datetime, *, claim: bool = False) -> EvaluationReport:
+        """Evaluate every rule at ``now`` (timezone-aware), persist, enqueue notifications.
+
+        With ``claim``, the pass first claims the evaluation interval that holds ``now``; if
+        another replica already did, nothing changes and ``report.claimed_by_other`` is set.
+        """
         now = now if now.tzinfo else now.replace(tzinfo=UTC)
         report = EvaluationReport(evaluated_at=now)
         config = self.config  # a reload mid-pass takes effect at the next pass
         observed = self._observe(config, now, report)
-        self._advance(config, observed, int(now.timestamp()), report)
+        self._advance(config, observed, now, report, claim=claim)
+        if report.claimed_by_other:
+            return report
         for group in group_notices(config, report.notices):
             self._submit(report, group.notifier, webhook_body(group, config.dashboard_url))
         self._send_digests(report, now)
@@ -109,11 +127,17 @@ class AlertEngine:
         self,
         config: AlertsConfig,
         observed: list[tuple[Rule, list[Observation]]],
-        now_s: int,
+        now: datetime,
         report: EvaluationReport,
+        *,
+        claim: bool,
     ) -> None:
         """Move every rule's states in one transaction (a savepoint per rule)."""
+        now_s = int(now.timestamp())
         with Session(self._write_engine) as session:
+            if claim and not self._claim(session, config, now, len(observed)):
+                report.claimed_by_other = True
+                return
             for rule, observations in observed:
                 repeat = int((rule.repeat_interval or config.repeat_interval).total_seconds())
                 try:
@@ -133,6 +157,23 @@ class AlertEngine:
             self._prune_history(session, config, now_s)
             session.commit()
 
+    def _claim(self, session: Session, config: AlertsConfig, now: datetime, rules: int) -> bool:
+        """Insert this interval's ``alert_evaluations`` row; False if it is already there."""
+        interval_ms = max(1, int(config.evaluation_interval.total_seconds() * 1000))
+        row = AlertEvaluation(
+            slot=int(now.timestamp() * 1000) // interval_ms,
+            interval_ms=interval_ms,
+            evaluated_at=int(now.timestamp()),
+            holder=self.holder[:256],
+            rules=rules,
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+        except IntegrityError:
+            return False
+        return True
+
     @staticmethod
     def _prune_history(session: Session, config: AlertsConfig, now_s: int) -> None:
         # States of rules a reload removed would otherwise show as firing forever.
@@ -141,6 +182,7 @@ class AlertEngine:
         cutoff = now_s - int(config.history_retention.total_seconds())
         session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
         session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))
+        session.execute(delete(AlertEvaluation).where(AlertEvaluation.evaluated_at < cutoff))
 
     def _submit(self, report: EvaluationReport, notifier: str, body: dict[str, Any]) -> None:
         if self.dispatcher.submit(notifier, body):
@@ -163,7 +205,11 @@ class AlertEngine:
             report.errors.append(f"digest: {type(exc).__name__}: {exc}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Evaluate every ``evaluation_interval`` while holding the lease, until ``stop``."""
+        """Evaluate at every ``evaluation_interval`` boundary while holding the lease.
+
+        Passes start on the boundaries of Unix time (every replica agrees on them), so each
+        interval has one pass by the lease holder, claimed in the database. Runs until ``stop``.
+        """
         while not stop.is_set():
             interval = self.config.evaluation_interval.total_seconds()
             try:
@@ -172,8 +218,13 @@ class AlertEngine:
                     self.store.try_acquire_lease, LEASE_NAME, self.holder, interval * 2 + 5
                 )
                 if held:
-                    report = await asyncio.to_thread(self.evaluate_once, datetime.now(UTC))
-                    self.passes["evaluated"] += 1
+                    report = await asyncio.to_thread(
+                        self.evaluate_once, datetime.now(UTC), claim=True
+                    )
+                    if report.claimed_by_other:
+                        self.passes["skipped_claimed"] += 1
+                    else:
+                        self.passes["evaluated"] += 1
                     if report.errors:
                         _log.warning("alert evaluation had %d errors", len(report.errors))
                 else:
@@ -181,8 +232,12 @@ class AlertEngine:
             except Exception:
                 self.passes["failed"] += 1
                 _log.exception("alert evaluation pass failed")
+            # Wake just past the next boundary: a timer that fires early would land the pass
+            # in the interval it just evaluated.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(
+                    stop.wait(), timeout=interval - time.time() % interval + 0.002
+                )
 
     def reload(self, path: str | Path) -> bool:
         """Load a new rule file (SIGHUP); on any error keep the current rules and log them."""

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from glassline.collector.storage.models import Base, JsonType
 
-__all__ = ["AlertDigest", "AlertEvent", "AlertState"]
+__all__ = ["AlertDigest", "AlertEvaluation", "AlertEvent", "AlertState"]
 
 
 class AlertState(Base):
@@ -70,3 +70,19 @@ class AlertDigest(Base):
     day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, digest tz
     sent_at: Mapped[int] = mapped_column(BigInteger)
     holder: Mapped[str] = mapped_column(String(256))
+
+
+class AlertEvaluation(Base):
+    """One evaluation interval claimed; the primary key lets one replica claim it.
+
+    ``slot`` is the Unix time divided by the evaluation interval. The row is inserted in the
+    transaction that advances the states, so a pass that fails leaves its interval unclaimed.
+    """
+
+    __tablename__ = "alert_evaluations"
+
+    slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    interval_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    evaluated_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    holder: Mapped[str] = mapped_column(String(256))
+    rules: Mapped[int] = mapped_column(Integer)
