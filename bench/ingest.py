@@ -3,6 +3,12 @@
     .venv/bin/python -m bench.ingest --quick          # ~1 minute: short runs, SQLite only
     .venv/bin/python -m bench.ingest                  # SQLite + PostgreSQL, redaction off/on
     .venv/bin/python -m bench.ingest --workers 1 --seconds 30 --no-postgres
+    .venv/bin/python -m bench.ingest --only postgresql --workers 1 --replicas 1,2
+
+``--replicas 1,2`` runs each PostgreSQL scenario with one, then two collector replicas (each
+with ``--workers`` workers) on one database, the client threads spread over them; it also
+reports the CPU time the collectors and the PostgreSQL backends spent per 1,000 spans, the
+figures a capacity plan extrapolates from.
 
 Each scenario starts the collector (``glassline-collector``, a subprocess) and sends
 pre-encoded OTLP/gRPC requests of 512 realistic LLM spans (about 1 KB of prompt + completion
@@ -15,8 +21,10 @@ runs use a throwaway database on 127.0.0.1:5432.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
+import os
 import random
 import sys
 import tempfile
@@ -33,6 +41,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from sqlalchemy import create_engine, func, select, text
 
+from glassline.collector.auth import generate_key
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import run_collector
@@ -129,22 +138,78 @@ class Result:
     acknowledged: int
     stored: int | None
     refused: int
+    collector_cpu_s: float | None = None  # CPU of the collector processes in the window
+    postgres_cpu_s: float | None = None  # CPU of this database's PostgreSQL backends
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_s(pids: set[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of ``pids`` so far (Linux /proc; gone pids left out)."""
+    out = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    return out
+
+
+def _cpu_since(before: dict[int, float], pids: set[int]) -> float:
+    """CPU seconds ``pids`` spent since ``before`` (a pid new since then counts whole)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in _cpu_s(pids).items())
+
+
+def _process_tree(pid: int) -> set[int]:
+    """``pid`` and its descendants (a collector with workers is a supervisor and children)."""
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        out.add(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def _backends(url: str) -> set[int]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+            return {int(r[0]) for r in rows}
+    finally:
+        engine.dispose()
 
 
 def drive(
-    endpoint: str, key: str, bodies: list[bytes], seconds: float, threads: int
+    endpoint: str | list[str], key: str, bodies: list[bytes], seconds: float, threads: int
 ) -> tuple[int, int, float]:
-    """Send ``bodies`` round-robin (each at most once) from ``threads`` for ``seconds``."""
+    """Send ``bodies`` round-robin (each at most once) from ``threads`` for ``seconds``.
+
+    With several endpoints (replicas), client thread ``i`` talks to endpoint ``i % n``.
+    """
+    endpoints = [endpoint] if isinstance(endpoint, str) else endpoint
     acked = refused = 0
     lock = threading.Lock()
     queue = iter(range(len(bodies)))
     deadline = time.monotonic() + seconds
 
-    def client() -> None:
+    def client(endpoint: str) -> None:
         nonlocal acked, refused
-        with grpc.insecure_channel(
-            endpoint, options=[("grpc.max_send_message_length", 64 << 20)]
-        ) as ch:
+        # Each client thread stands for one app process: its own TCP connection (channels
+        # of one process otherwise share a single one), so the kernel spreads the
+        # connections over the collector's worker processes as it would spread real apps.
+        options = [
+            ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.use_local_subchannel_pool", 1),
+        ]
+        with grpc.insecure_channel(endpoint, options=options) as ch:
             export = ch.unary_unary(EXPORT)
             while time.monotonic() < deadline:
                 with lock:
@@ -161,7 +226,10 @@ def drive(
                     time.sleep(0.05)  # honour backpressure instead of spinning
 
     started = time.monotonic()
-    workers = [threading.Thread(target=client) for _ in range(threads)]
+    workers = [
+        threading.Thread(target=client, args=(endpoints[i % len(endpoints)],))
+        for i in range(threads)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -270,11 +338,46 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
 
 
 def _measure(
-    endpoint: str, key: str, bodies: list[bytes], args: argparse.Namespace
+    endpoint: str | list[str], key: str, bodies: list[bytes], args: argparse.Namespace
 ) -> tuple[int, int, float]:
     # Warm up (imports, Presidio, connections) outside the measured window.
     drive(endpoint, key, bodies[:2], 60, 2)
     return drive(endpoint, key, bodies[2:], args.seconds, args.threads)
+
+
+def replica_scenario(
+    name: str, config: dict[str, Any], url: str, replicas: int, bodies: list[bytes],
+    args: argparse.Namespace,
+) -> Result:  # fmt: skip
+    """``replicas`` collectors on the database ``url``, with their CPU and PostgreSQL's."""
+    key = generate_key()
+    config = {**config, "storage": {"url": url}, "auth": {"tenants": {"bench": [key]}}}
+    with contextlib.ExitStack() as stack:
+        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="glassline-bench-"))
+        # One after another: the first applies the migrations.
+        running = [
+            stack.enter_context(run_collector(config, workdir=f"{work}/{i}", tenants=()))
+            for i in range(replicas)
+        ]
+        endpoints = [c.grpc_endpoint for c in running]
+        drive(endpoints, key, bodies[:2], 60, 2 * replicas)  # warm up every replica
+        pids = set().union(*(_process_tree(c.process.pid) for c in running))
+        cpu0, pg0 = _cpu_s(pids), _cpu_s(_backends(url))
+        acked, refused, elapsed = drive(endpoints, key, bodies[2:], args.seconds, args.threads)
+        # A backend that ended in the window is missed (rare: the pools keep connections).
+        pg_cpu = _cpu_since(pg0, _backends(url))
+        collector_cpu = _cpu_since(cpu0, pids)
+    stored = stored_spans(url) - 1024  # minus the warm-up
+    return Result(name, acked / elapsed, acked, stored, refused, collector_cpu, pg_cpu)
+
+
+def _print(r: Result) -> None:
+    print(f"{r.name:<42} {r.spans_per_s:>9,.0f} spans/s  acked {r.acknowledged:>8,}  "
+          f"stored {'-' if r.stored is None else f'{r.stored:,}':>8}  refused {r.refused}")  # fmt: skip
+    if r.collector_cpu_s is not None and r.postgres_cpu_s is not None and r.acknowledged:
+        per_k = 1000 / r.acknowledged * 1000  # ms per 1,000 spans
+        print(f"{'':<42} CPU per 1,000 spans: collectors {r.collector_cpu_s * per_k:.0f} ms, "
+              f"PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="collector worker processes")
     parser.add_argument("--threads", type=int, default=6, help="client threads")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--replicas", default="", metavar="N[,N...]",
+        help="PostgreSQL runs with N collector replicas each (e.g. 1,2), with CPU per span",
+    )  # fmt: skip
     parser.add_argument("--only", metavar="TEXT", help="run the scenarios whose name has TEXT")
     parser.add_argument("--discard-server", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -310,20 +417,25 @@ def main(argv: list[str] | None = None) -> int:
         runs = runs[:1] + [r for r in runs[1:] if args.only in r[0]]
     if importlib.util.find_spec("glassline.collector.processors.redact") is None:
         print("NOTE: no redact processor in this build: 'redaction on' runs without it")
+    replica_counts = [int(n) for n in args.replicas.split(",") if n] or [None]
     results = []
     for name, config, discard, pg in runs:
-        if pg:
-            with postgres_database() as url:
-                results.append(scenario(name, {**config, "storage": {"url": url}}, bodies, args))
-        else:
-            results.append(scenario(name, config, bodies, args, discard=discard))
-        r = results[-1]
-        print(f"{r.name:<30} {r.spans_per_s:>9,.0f} spans/s  acked {r.acknowledged:>8,}  "
-              f"stored {'-' if r.stored is None else f'{r.stored:,}':>8}  refused {r.refused}")  # fmt: skip
+        for n in replica_counts if pg else [None]:
+            if pg and n is not None:
+                with postgres_database() as url:
+                    label = f"{name}, {n} replica{'s' if n > 1 else ''}"
+                    results.append(replica_scenario(label, config, url, n, bodies, args))
+            elif pg:
+                with postgres_database() as url:
+                    pg_config = {**config, "storage": {"url": url}}
+                    results.append(scenario(name, pg_config, bodies, args))
+            else:
+                results.append(scenario(name, config, bodies, args, discard=discard))
+            _print(results[-1])
     ceiling = results[0].spans_per_s
     print(f"\n{args.workers} worker(s), {args.threads} client threads, {args.seconds:.0f}s each")
     for r in results[1:]:
-        print(f"{r.name:<30} {r.spans_per_s / ceiling:>6.0%} of the ceiling")
+        print(f"{r.name:<42} {r.spans_per_s / ceiling:>6.0%} of the ceiling")
         if r.stored is not None and r.stored < r.acknowledged:
             print(
                 f"  ERROR: {r.acknowledged - r.stored} acknowledged spans missing", file=sys.stderr

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -47,13 +51,30 @@ def exporter(collector: Any) -> OTLPSpanExporter:
     )  # fmt: skip
 
 
-def test_sigkill_mid_load_loses_no_acknowledged_span_and_counts_each_once(tmp_path: Path) -> None:
+def writer_pid(collector: Any) -> int:
+    """The writer process's pid, from its "ready" log line (text format: ``[pid]``)."""
+    line = next(x for x in collector.logs().splitlines() if "writer process ready" in x)
+    return int(re.search(r"\[(\d+)\]", line).group(1))  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("config", "victim"),
+    [
+        ({}, "collector"),
+        # Two workers on SQLite store through one writer process; killing it mid-load must
+        # lose nothing a worker acknowledged either (and the supervisor stops the rest).
+        ({"server": {"workers": 2}}, "writer"),
+    ],
+)
+def test_sigkill_mid_load_loses_no_acknowledged_span_and_counts_each_once(
+    tmp_path: Path, config: dict[str, Any], victim: str
+) -> None:
     spans = make_spans(8000)
     batches = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
     acknowledged: list[tuple[str, str]] = []
     enough = threading.Event()
 
-    with run_collector({}, workdir=tmp_path) as collector:
+    with run_collector(config, workdir=tmp_path) as collector:
         export = exporter(collector)
 
         def load() -> None:
@@ -67,13 +88,16 @@ def test_sigkill_mid_load_loses_no_acknowledged_span_and_counts_each_once(tmp_pa
         sender = threading.Thread(target=load)
         sender.start()
         assert enough.wait(60), "the load did not start"
-        collector.process.kill()  # SIGKILL while exports are still arriving
-        collector.process.wait()
+        if victim == "writer":
+            os.kill(writer_pid(collector), signal.SIGKILL)
+        else:
+            collector.process.kill()  # SIGKILL while exports are still arriving
+        collector.process.wait(60)
         sender.join(120)
         export.shutdown()
     assert 6 * BATCH <= len(acknowledged) < len(spans), "the kill must land mid-load"
 
-    with run_collector({}, workdir=tmp_path) as collector:
+    with run_collector(config, workdir=tmp_path) as collector:
         retry = exporter(collector)
         # A client retry of acknowledged data and of data in flight at the kill.
         sent_again = batches[0] + batches[len(acknowledged) // BATCH]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import os
+import re
+import signal
 import ssl
 import subprocess
 import sys
@@ -181,8 +184,21 @@ def test_two_workers_share_the_ports_and_the_store(tmp_path: Path) -> None:
         logs = collector.logs()
         metrics = httpx.get(f"{collector.http_endpoint}/metrics").text
     assert "started 2 workers" in logs
+    assert "writer process ready" in logs  # SQLite: one process writes for both workers
     assert sorted(s.name for s in stored(collector.db_url)) == sorted(names)
     assert "glassline_spans_stored_total 20.0" in metrics  # summed over both workers
+    # The writer outlives the workers' drain: it stops only after both have stopped.
+    stops = [line for line in collector.logs().splitlines() if line.endswith(" stopped")]
+    assert len(stops) == 3 and stops[-1].endswith("writer process stopped"), stops
+    assert collector.process.returncode == 0
+
+
+def test_a_killed_writer_process_stops_the_collector_with_an_error(tmp_path: Path) -> None:
+    with run_collector({"server": {"workers": 2}}, workdir=tmp_path) as collector:
+        line = next(x for x in collector.logs().splitlines() if "writer process ready" in x)
+        os.kill(int(re.search(r"\[(\d+)\]", line).group(1)), signal.SIGKILL)  # type: ignore[union-attr]
+        assert collector.process.wait(60) == 1
+    assert "writer exited" in collector.logs()
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -252,8 +268,6 @@ def test_a_worker_that_cannot_start_stops_the_collector_with_exit_1(tmp_path: Pa
 
 
 def test_sighup_reloads_alert_rules_and_never_kills_a_worker(tmp_path: Path, h: Any) -> None:
-    import signal
-
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules: []\n")
     with run_collector({"alerts": {"rules_file": str(rules)}}, workdir=tmp_path) as collector:
@@ -262,9 +276,7 @@ def test_sighup_reloads_alert_rules_and_never_kills_a_worker(tmp_path: Path, h: 
         h.wait_for(lambda: "alert config reloaded: 1 rules" in collector.logs(), "the reload")
         assert httpx.get(f"{collector.http_endpoint}/healthz").status_code == 200
     with run_collector({"server": {"workers": 2}}, workdir=tmp_path / "two") as collector:
-        h.wait_for(lambda: "worker 2 of 2 ready" in collector.logs(), "the second worker", 60)
-        h.wait_for(lambda: "worker 1 of 2 ready" in collector.logs(), "the first worker", 60)
-        collector.process.send_signal(signal.SIGHUP)
+        collector.process.send_signal(signal.SIGHUP)  # run_collector awaited both workers
         h.wait_for(lambda: collector.logs().count("nothing to reload") == 2, "both workers")
         assert collector.process.poll() is None
         assert httpx.get(f"{collector.http_endpoint}/readyz").status_code == 200

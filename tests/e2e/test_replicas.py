@@ -5,6 +5,7 @@ split across the replicas, and some spans again to a second replica (a client re
 elsewhere). Tail sampling is on in every replica. Then, polling the database with a deadline:
 no span is stored twice, the rollups count each span once, every trace has exactly one
 sampling decision, and each background job's lease has one holder, one of the replicas.
+The spans table is partitioned by day (``storage.partitioning``), as in production.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def test_three_replicas_on_one_database_store_count_and_decide_each_trace_once(
 ) -> None:
     key, admin = generate_key(), generate_key()
     config = {
-        "storage": {"url": pg_url},
+        # The production layout: spans partitioned by day (the replicas share the partitions).
+        "storage": {"url": pg_url, "partitioning": {"period": "day", "premake": 2}},
         "auth": {"tenants": {"acme": [key]}, "admin_keys": [admin]},
         "sampling": {
             "tail_enabled": True,

@@ -142,15 +142,18 @@ def run_collector(
             tls=bool(data["server"].get("tls")),
         )
         try:
-            _wait_ready(running, ready_timeout_s)
+            _wait_ready(running, ready_timeout_s, workers=int(data["server"].get("workers", 1)))
             yield running
         finally:
             stop(running, stop_timeout_s)
 
 
-def _wait_ready(running: RunningCollector, timeout_s: float) -> None:
+def _wait_ready(running: RunningCollector, timeout_s: float, workers: int) -> None:
+    # /readyz answers from whichever worker took the connection, so with several workers
+    # each one's "ready" line is awaited too: a test must not race a worker still starting.
     deadline = time.monotonic() + timeout_s
     url = f"{running.http_endpoint}/readyz"
+    lines = [f"worker {i} of {workers} ready" for i in range(1, workers + 1)] if workers > 1 else []
     with httpx.Client(timeout=2.0, verify=False) as client:
         while time.monotonic() < deadline:
             if running.process.poll() is not None:
@@ -159,7 +162,9 @@ def _wait_ready(running: RunningCollector, timeout_s: float) -> None:
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if client.get(url).status_code == 200:
-                    return
+                    logs = running.logs()
+                    if all(line in logs for line in lines):
+                        return
             time.sleep(0.05)  # polling a subprocess: there is no event to await
     raise TimeoutError(f"collector not ready after {timeout_s}s:\n{running.logs()}")
 
