@@ -62,3 +62,35 @@ def test_typed_fields_are_cut_to_their_column_length_so_postgres_accepts_them() 
     record.user_id, record.model, record.name = "u" * 300, "gpt-4o", "n" * 600
     (out,) = FitColumnsProcessor().process([record])
     assert (len(out.user_id or ""), out.model, len(out.name)) == (256, "gpt-4o", 512)
+
+
+def test_values_the_stores_refuse_are_replaced_everywhere_and_counted() -> None:
+    processor = LimitsProcessor(LimitsConfig())
+    record = span(nan=float("nan"), inf=float("inf"), ninf=float("-inf"), nul="a\x00b",
+                  lone="x\ud800y", nested={"k\x00": [float("nan"), "ok"]}, fine=1.5)  # fmt: skip
+    record.name = "step\x00"
+    record.status_message = "bad\udfff"
+    record.events.append(SpanEvent("ev\x00", 1, {"v": float("inf")}))
+    record.resource["host\x00"] = "h"
+    (out,) = processor.process([record])
+    assert out.attributes["nan"] == "NaN"
+    assert out.attributes["inf"] == "Infinity" and out.attributes["ninf"] == "-Infinity"
+    assert out.attributes["nul"] == "a\ufffdb"
+    assert out.attributes["lone"] == "x\ufffdy"
+    assert out.attributes["nested"] == {"k\ufffd": ["NaN", "ok"]}
+    assert out.attributes["fine"] == 1.5
+    assert (out.name, out.status_message) == ("step\ufffd", "bad\ufffd")
+    assert (out.events[0].name, out.events[0].attributes) == ("ev\ufffd", {"v": "Infinity"})
+    assert out.resource == {"host\ufffd": "h"}
+    assert processor.replaced_values == 11  # the nested value counts once
+
+
+def test_a_surrogate_pair_split_in_two_code_points_is_joined_not_replaced() -> None:
+    (out,) = LimitsProcessor(LimitsConfig()).process([span(emoji="\ud83d\ude00")])
+    assert out.attributes["emoji"] == "😀"
+
+
+def test_safe_values_are_the_same_objects_so_the_common_path_copies_nothing() -> None:
+    nested = {"a": ["é", 1.0, {"b": "ü"}]}
+    (out,) = LimitsProcessor(LimitsConfig()).process([span(nested=nested)])
+    assert out.attributes["nested"] is nested

@@ -382,3 +382,22 @@ def test_sqlite_checkpoints_run_beside_the_writers_not_in_their_commits(tmp_path
     reopened = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
     assert table_count(reopened, Span) == 200
     reopened.close()
+
+
+def test_values_postgres_refuses_in_json_and_text_are_stored_after_limits(store: Store) -> None:
+    # NaN in JSONB, a NUL or a lone surrogate in any text: one would fail the whole batch.
+    from glassline.collector.config import LimitsConfig
+    from glassline.collector.processors.limits import LimitsProcessor
+
+    bad, good = llm_trace(1, T0)[-1], llm_trace(2, T0)[-1]
+    bad.attributes.update({"score": float("nan"), "note": "a\x00b", "odd": "x\ud800"})
+    bad.events.append(SpanEvent("retry\x00", T0, {"delay": float("inf")}))
+    bad.status_message = "boom\x00"
+    assert store.write(LimitsProcessor(LimitsConfig()).process([bad, good])).inserted == 2
+    with store.session() as s:
+        row = s.scalars(select(Span).where(Span.span_id == bad.span_id)).one()
+        assert row.attributes["score"] == "NaN"
+        assert row.attributes["note"] == "a\ufffdb" and row.attributes["odd"] == "x\ufffd"
+        assert row.events[0]["name"] == "retry\ufffd"
+        assert row.events[0]["attributes"] == {"delay": "Infinity"}
+        assert row.status_message == "boom\ufffd"
