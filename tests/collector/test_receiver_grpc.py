@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import grpc
@@ -119,3 +120,36 @@ def test_raw_stub_roundtrip(receivers: Any, h: Any) -> None:
         )
     assert not reply.HasField("partial_success")
     assert receivers.sink.batches[0][0].tenant == "globex"
+
+
+def test_connections_are_aged_out_and_the_client_reconnects_without_losing_an_export(
+    h: Any,
+) -> None:
+    # The GOAWAY after grpc_max_connection_age_s is what re-spreads long-lived clients over
+    # the workers (SO_REUSEPORT places each new connection) and replicas.
+    server = ServerConfig(host="127.0.0.1", grpc_port=0, http_port=0,
+                          grpc_max_connection_age_s=0.3)  # fmt: skip
+    states: list[grpc.ChannelConnectivity] = []
+    dropped = threading.Event()
+
+    def watch(state: grpc.ChannelConnectivity) -> None:
+        if states and states[-1] == grpc.ChannelConnectivity.READY and state != states[-1]:
+            dropped.set()  # the ready connection went away
+        states.append(state)
+
+    metadata = (("x-glassline-api-key", h.API_KEY),)
+    with h.start_receivers(server) as receivers:
+        with grpc.insecure_channel(receivers.grpc_endpoint) as channel:
+            channel.subscribe(watch)
+            export = channel.unary_unary(
+                "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                request_serializer=None,
+                response_deserializer=ExportTraceServiceResponse.FromString,
+            )
+            export(h.make_request(h.make_span(1)).SerializeToString(), metadata=metadata)
+            assert dropped.wait(10), f"the server never aged the connection out: {states}"
+            export(h.make_request(h.make_span(2)).SerializeToString(), metadata=metadata)
+            channel.unsubscribe(watch)
+        records = receivers.sink.records
+    assert [r.name for r in records] == [h.make_span(1).name, h.make_span(2).name]
+    assert states.count(grpc.ChannelConnectivity.READY) == 2  # the second export reconnected

@@ -64,6 +64,10 @@ class ServerConfig(_Model):
     http_port: int = Field(4318, ge=0, lt=65536)
     workers: int = Field(1, ge=1, le=64)
     grpc_threads: int = Field(16, ge=1, le=256)
+    # gRPC clients keep one connection for hours, and SO_REUSEPORT picks a worker (and an L4
+    # balancer a replica) per connection: a GOAWAY after this age makes clients reconnect and
+    # be spread again, so a few busy clients cannot pin one worker while another idles.
+    grpc_max_connection_age_s: float | None = Field(30.0, gt=0)
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_inflight_requests: int = Field(64, ge=1)

@@ -27,7 +27,6 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
-from glassline.collector import writer_process
 from glassline.collector.alerts import AlertEngine
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
@@ -35,7 +34,7 @@ from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline, SpanSink
+from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
@@ -45,7 +44,6 @@ from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
 from glassline.collector.storage import api as query_api
-from glassline.collector.writer_process import RemoteSink, WriterAddress, wait_ready, writer_address
 
 __all__ = ["Worker", "build_processors", "run", "setup_logging"]
 
@@ -85,14 +83,11 @@ class Worker:
         *,
         index: int = 0,
         processors: list[Processor] | None = None,
-        writer: WriterAddress | None = None,
     ) -> None:
-        """``processors`` replaces :func:`build_processors` (embedding, tests); with ``writer``
-        the processed batches are stored by that writer process instead of this worker."""
+        """``processors`` replaces :func:`build_processors` (embedding, tests)."""
         self.config = config
         self.index = index
         self._processors = processors
-        self._writer = writer
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
         self.store: Store | None = None
@@ -148,15 +143,11 @@ class Worker:
         processors = self._processors
         if processors is None:
             processors = build_processors(self.config)
-        sink: SpanSink
+        sampled = SamplingSink(store, self.config.sampling)
+        sink = store if sampled.passthrough else sampled
         lock = None
-        if self._writer is not None:
-            sink = RemoteSink(self._writer)
-        else:
-            sampled = SamplingSink(store, self.config.sampling)
-            sink = store if sampled.passthrough else sampled
-            if _sqlite_file(store):
-                lock = FileWriteLock(f"{store.engine.url.database}.write-lock")
+        if _sqlite_file(store):  # one writer at a time, across the worker processes
+            lock = FileWriteLock(f"{store.engine.url.database}.write-lock")
         pipeline = Pipeline(
             processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
         )
@@ -297,9 +288,7 @@ def _sqlite_file(store: Store) -> bool:
     return store.dialect == "sqlite" and bool(database) and database != ":memory:"
 
 
-def _run_worker(
-    config: CollectorConfig, index: int = 0, writer: WriterAddress | None = None
-) -> None:
+def _run_worker(config: CollectorConfig, index: int = 0) -> None:
     setup_logging(config)
 
     async def main() -> None:
@@ -307,7 +296,7 @@ def _run_worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(config, index=index, writer=writer)
+        worker = Worker(config, index=index)
         loop.add_signal_handler(signal.SIGHUP, worker.reload)
         await worker.serve(stop)
 
@@ -323,14 +312,9 @@ def run(config: CollectorConfig) -> int:
     if config.server.workers == 1:
         _run_worker(config)
         return 0
-    store = Store.open(config.storage)  # migrate once, before the workers race to do it
-    single_writer = _sqlite_file(store) and not os.environ.get("GL_NO_WRITER")
-    store.close()
+    Store.open(config.storage).close()  # migrate once, before the workers race to do it
     with _multiprocess_metrics_dir():
-        if not single_writer:
-            return _supervise(config, None)
-        with writer_address() as address:
-            return _supervise(config, address)
+        return _supervise(config)
 
 
 @contextlib.contextmanager
@@ -346,10 +330,10 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
             del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
-def _supervise(config: CollectorConfig, writer: WriterAddress | None) -> int:
+def _supervise(config: CollectorConfig) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=_run_worker, args=(config, i, writer), name=f"worker-{i}")
+        ctx.Process(target=_run_worker, args=(config, i), name=f"worker-{i}")
         for i in range(config.server.workers)
     ]
     stopping = False
@@ -365,47 +349,24 @@ def _supervise(config: CollectorConfig, writer: WriterAddress | None) -> int:
     signal.signal(signal.SIGINT, forward)
     # Workers inherit "ignore SIGHUP" until they install their own reload handler.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    with _writer_process(ctx, config, writer) as writer_proc:
+    for proc in procs:
+        proc.start()
+    signal.signal(signal.SIGHUP, lambda *_: _signal_all(procs, signal.SIGHUP))  # rule reload
+    _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
+    while any(p.is_alive() for p in procs):
         for proc in procs:
-            proc.start()
-        signal.signal(signal.SIGHUP, lambda *_: _signal_all(procs, signal.SIGHUP))  # rule reload
-        _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
-        while any(p.is_alive() for p in procs):
-            for proc in [*procs, *([writer_proc] if writer_proc else [])]:
-                proc.join(0.2)
-                if not proc.is_alive() and not stopping:
-                    failed = True
-                    _log.error("%s exited (code %s); stopping the others", proc.name,
-                               proc.exitcode)  # fmt: skip
-                    forward(signal.SIGTERM, None)
-        deadline = time.monotonic() + config.server.shutdown_grace_s + 10
-        for proc in procs:
-            proc.join(max(0.0, deadline - time.monotonic()))
-            if proc.is_alive():
-                proc.kill()
-    return 1 if failed else 0
-
-
-@contextlib.contextmanager
-def _writer_process(
-    ctx: Any, config: CollectorConfig, address: WriterAddress | None
-) -> Iterator[Any]:
-    """The SQLite writer process (None without ``address``), stopped after the workers."""
-    if address is None:
-        yield None
-        return
-    control, remote = ctx.Pipe()
-    proc = ctx.Process(target=writer_process.serve, args=(config, address, remote), name="writer")
-    proc.start()
-    remote.close()
-    try:
-        wait_ready(control, timeout_s=120)
-        yield proc
-    finally:
-        control.close()  # the writer finishes the batch in progress, closes the store, exits
-        proc.join(config.server.shutdown_grace_s + 10)
+            proc.join(0.2)
+            if not proc.is_alive() and not stopping:
+                failed = True
+                _log.error("worker %s exited (code %s); stopping the others", proc.name,
+                           proc.exitcode)  # fmt: skip
+                forward(signal.SIGTERM, None)
+    deadline = time.monotonic() + config.server.shutdown_grace_s + 10
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
+    return 1 if failed else 0
 
 
 def _signal_all(procs: list[Any], signum: int) -> None:

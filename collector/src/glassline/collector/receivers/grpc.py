@@ -57,6 +57,7 @@ class GrpcReceiver:
                 # gRPC itself refuses anything beyond before reading it.
                 ("grpc.max_receive_message_length", 2 * cfg.max_message_bytes),
                 ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
+                *_connection_age(cfg.grpc_max_connection_age_s, cfg.shutdown_grace_s),
             ],
             # No queue beyond the handler threads: a queued RPC would hold its message in
             # memory outside the admission limit. gRPC answers RESOURCE_EXHAUSTED beyond this.
@@ -122,3 +123,17 @@ class GrpcReceiver:
             response.partial_success.error_message = result.partial_message()
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
+
+
+def _connection_age(age_s: float | None, grace_s: float) -> list[tuple[str, int]]:
+    """Server options that end each connection after ``age_s`` (gRPC adds +-10% jitter).
+
+    RPCs in flight at the GOAWAY get the shutdown grace to finish; the client opens a new
+    connection for the next ones, which the kernel (or balancer) places afresh.
+    """
+    if age_s is None:
+        return []
+    return [
+        ("grpc.max_connection_age_ms", int(age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(max(grace_s, 1.0) * 1000)),
+    ]
