@@ -18,6 +18,7 @@ numbering plan (Faker also emits digit strings no carrier could assign, e.g. US 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import random
 import string
@@ -26,6 +27,11 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 from faker import Faker
+
+# Fixed bounds: Faker's relative dates ("-2y") move with the clock, so two generations a
+# second apart would differ and the corpus would not be reproducible.
+_EPOCH = datetime.datetime(2026, 1, 1)
+_TWO_YEARS = datetime.timedelta(days=730)
 
 __all__ = [
     "LOCALES",
@@ -217,7 +223,10 @@ class _Gen:
         if kind == 3:
             return self.token(16, "0123456789abcdef")  # span id
         if kind == 4:
-            return fk.date_time_between("-2y").isoformat(timespec="milliseconds") + "Z"
+            return (
+                fk.date_time_between(_EPOCH - _TWO_YEARS, _EPOCH).isoformat(timespec="milliseconds")
+                + "Z"
+            )
         if kind == 5:
             return f"{r.randint(0, 4)}.{r.randint(0, 40)}.{r.randint(0, 400)}"
         if kind == 6:
@@ -327,7 +336,11 @@ def _tool_call(gen: _Gen, loc: str) -> Sample:
 def _log_line(gen: _Gen, loc: str) -> Sample:
     fk = gen.fakers[loc]
     b = _Builder()
-    b.add(fk.date_time_between("-1y").isoformat(timespec="milliseconds") + "Z", "NEGATIVE")
+    b.add(
+        fk.date_time_between(_EPOCH - _TWO_YEARS / 2, _EPOCH).isoformat(timespec="milliseconds")
+        + "Z",
+        "NEGATIVE",
+    )
     b.add(" ERROR trace_id=").add(gen.token(32, "0123456789abcdef"), "NEGATIVE")
     b.add(" model=").add(gen.rng.choice(MODEL_NAMES), "NEGATIVE").add(" client=")
     b.add(gen.ip(loc), "IP_ADDRESS").add(' msg="request failed for ')
