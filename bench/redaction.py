@@ -85,9 +85,14 @@ def _measure(
 
 
 def _presidio_default() -> Callable[[list[str]], object]:
+    import tldextract
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NoOpNlpEngine
 
+    # Presidio's email recognizer calls tldextract.extract, whose default extractor fetches
+    # the public suffix list over the network on first use (and logs tracebacks offline).
+    # The baseline gets tldextract's bundled snapshot instead, as Glassline's recognizer does.
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # type: ignore[assignment]
     engine = AnalyzerEngine(
         nlp_engine=NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     )
