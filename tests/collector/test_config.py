@@ -116,6 +116,11 @@ def test_the_example_config_is_valid() -> None:
         ROOT / "collector" / "collector.example.yaml", environ={"ACME_KEY": "k" * 20}
     )
     assert config.server.grpc_port == 4317
+    # Its header promises the values shown are the defaults: every section but the example
+    # tenants must equal a config that sets nothing.
+    defaults = load_config({"auth": {"anonymous_tenant": "demo"}}, environ={})
+    for section in type(config).model_fields.keys() - {"auth"}:
+        assert getattr(config, section) == getattr(defaults, section), section
 
 
 def test_alert_rule_file_errors_are_reported_with_the_file(tmp_path: Path) -> None:
