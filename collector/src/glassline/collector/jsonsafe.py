@@ -13,9 +13,8 @@ Every function returns its argument itself when it is already safe, so callers c
 from __future__ import annotations
 
 import math
-from typing import Any
 
-__all__ = ["REPLACEMENT", "safe_float", "safe_str", "safe_value"]
+__all__ = ["REPLACEMENT", "safe_float", "safe_str"]
 
 REPLACEMENT = "\ufffd"
 
@@ -39,22 +38,3 @@ def safe_float(value: float) -> float | str:
     if math.isnan(value):
         return "NaN"
     return "Infinity" if value > 0 else "-Infinity"
-
-
-def safe_value(value: Any) -> Any:
-    """``value`` made JSON-safe, recursively through lists and dicts (keys too)."""
-    if isinstance(value, str):
-        return safe_str(value)
-    if isinstance(value, float):
-        return safe_float(value)
-    if isinstance(value, list):
-        items = [safe_value(v) for v in value]
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, dict):
-        pairs = [
-            (safe_str(k) if isinstance(k, str) else k, safe_value(v)) for k, v in value.items()
-        ]
-        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)):
-            return value
-        return dict(pairs)
-    return value

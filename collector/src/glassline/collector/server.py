@@ -146,8 +146,8 @@ class Worker:
         sampled = SamplingSink(store, self.config.sampling)
         sink = store if sampled.passthrough else sampled
         lock = None
-        if _sqlite_file(store):  # one writer at a time, across the worker processes
-            lock = FileWriteLock(f"{store.engine.url.database}.write-lock")
+        if store.sqlite_file:  # one writer at a time, across the worker processes
+            lock = FileWriteLock(f"{store.sqlite_file}.write-lock")
         pipeline = Pipeline(
             processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
         )
@@ -281,11 +281,6 @@ def setup_logging(config: CollectorConfig) -> None:
     logging.basicConfig(level=config.logging.level, handlers=[handler], force=True)
     for name in _CHATTY_LOGGERS:  # Presidio logs every recognizer it loads at INFO
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _sqlite_file(store: Store) -> bool:
-    database = store.engine.url.database
-    return store.dialect == "sqlite" and bool(database) and database != ":memory:"
 
 
 def _run_worker(config: CollectorConfig, index: int = 0) -> None:

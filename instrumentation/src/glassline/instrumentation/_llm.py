@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
-from glassline.instrumentation.pricing import price_of
+from glassline.instrumentation.pricing import clean_counts, price_of
 
 __all__ = ["LLMHandler", "response_attributes"]
+
+_log = logging.getLogger(__name__)
 
 _MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _SYSTEM_KEYS = ("system", "instructions")
@@ -129,16 +132,16 @@ def _put_cost(
     request_model: str | None,
     settings: _settings.Settings,
 ) -> None:
-    inp, output = info.input_tokens, info.output_tokens
-    if inp is None and output is None:
+    if info.input_tokens is None and info.output_tokens is None:
         return
-    # Extraction keeps only exact ints; as in pricing.cost_usd, negatives price nothing and
-    # input is at least its cache buckets (a source that reported input without them).
-    inp, output = inp or 0, output or 0
-    read, creation = info.cache_read or 0, info.cache_creation or 0
-    if inp < 0 or output < 0 or read < 0 or creation < 0:
+    counts = clean_counts(
+        info.input_tokens or 0, info.output_tokens or 0, info.cache_read or 0,
+        info.cache_creation or 0,
+    )  # fmt: skip
+    if counts is None:
         return
-    uncached = max(inp, read + creation) - read - creation
+    total_in, output, read, creation = counts
+    uncached = total_in - read - creation
     # The response names the exact model (a dated snapshot); the request's alias is the fallback.
     for model in (info.model, request_model):
         if not model:
@@ -150,4 +153,7 @@ def _put_cost(
             out[attrs.COST_SOURCE] = "sdk"
             return
         if model == request_model:
-            return
+            break
+    _log.debug(
+        "no cost: no price known for %r (provider %r)", info.model or request_model, provider
+    )

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import genai_prices
 import genai_prices.types
 
-__all__ = ["ModelPrice", "Price", "cost_usd", "price_of"]
+__all__ = ["ModelPrice", "Price", "clean_counts", "cost_usd", "price_of"]
 
 _log = logging.getLogger(__name__)
 _PER_MILLION = 1_000_000.0
@@ -90,7 +90,7 @@ def cost_usd(
     as ``"{provider}/{model}"`` first, then ``model``. Never raises on an unknown model or on
     inconsistent counts: it returns None and logs at debug level.
     """
-    counts = _clean_counts(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
+    counts = clean_counts(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
     if counts is None or not model:
         _log.debug("no cost: bad token counts or empty model for %r", model)
         return None
@@ -117,8 +117,11 @@ def price_of(
     return _table_price(model, provider)
 
 
-def _clean_counts(*values: int) -> tuple[int, int, int, int] | None:
-    """Validate counts; if cache tokens exceed input, treat input as their sum."""
+def clean_counts(*values: int) -> tuple[int, int, int, int] | None:
+    """(input, output, cache read, cache creation) validated; None if one is not a count.
+
+    If the cache tokens exceed the input, input is taken as their sum.
+    """
     for v in values:  # a plain loop: this runs on every LLM span
         if type(v) is not int or v < 0:  # exact type: bool (an int subclass) is not a count
             return None

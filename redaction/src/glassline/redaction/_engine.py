@@ -48,8 +48,7 @@ class PatternEngine:
         """Findings per text, and the indices of texts whose analysis raised."""
         found: list[list[Finding]] = [[] for _ in texts]
         failed: set[int] = set()
-        # Texts too short to hold any entity ("user", "text", ids) skip every scan.
-        batch = _Joined(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN])
+        batch = _Joined.of_analysable(texts)
         for detector in self._detectors:
             try:
                 self._run(detector, texts, batch, found)
@@ -75,7 +74,7 @@ class PatternEngine:
         A cheap first pass (one scan per trigger over the whole batch) so that the texts
         without a single hit, most of them in practice, skip parsing, analysis and rendering.
         """
-        batch = _Joined(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN])
+        batch = _Joined.of_analysable(texts)
         hot = [False] * len(texts)
         for detector in self._detectors:
             for i, _ in batch.hits_by_text(detector):
@@ -95,14 +94,8 @@ class PatternEngine:
         pos = 0
         for i, hits in batch.hits_by_text(detector):
             text = texts[i]
-            if detector.trigger is None:
-                windows = [(0, len(text))]  # the gate literal is in the text: analyse all
-            elif detector.gate and not any(g in text for g in detector.gate):
-                continue
-            else:
-                covered = [(f.start, f.end) for f in found[i]] if detector.per_window else ()
-                windows = detector.windows_around(text, hits, covered)
-            for lo, hi in windows:
+            covered = [(f.start, f.end) for f in found[i]] if detector.per_window else ()
+            for lo, hi in detector.windows(text, hits, covered):
                 pieces.append(text[lo:hi])
                 starts.append(pos)
                 origin.append((i, lo, hi - lo))
@@ -147,6 +140,11 @@ class _Joined:
         step = len(_SEP)
         self.starts = list(accumulate((len(texts[i]) + step for i in indices), initial=0))
         self.clusters = [m.span() for m in DIGIT_CLUSTER.finditer(self.text)]
+
+    @classmethod
+    def of_analysable(cls, texts: Sequence[str]) -> _Joined:
+        """The texts long enough to hold an entity; shorter ones ("user", ids) skip every scan."""
+        return cls(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN])
 
     def hits_by_text(self, detector: Detector) -> list[tuple[int, list[tuple[int, int]]]]:
         """``detector``'s trigger hits, grouped by text, in each text's own offsets."""

@@ -58,27 +58,18 @@ class Detector:
     def windows(
         self,
         text: str,
-        clusters: Sequence[tuple[int, int]],
+        hits: Iterable[tuple[int, int]],
         covered: Sequence[tuple[int, int]] = (),
     ) -> list[tuple[int, int]]:
         """Merged ``(start, end)`` ranges of ``text`` the recognizer must see.
 
-        ``clusters`` are the text's digit clusters (see :data:`DIGIT_CLUSTER`); hits inside a
-        ``covered`` span (already found by an earlier detector) are skipped.
+        ``hits`` are this detector's :meth:`hits_in` the text (ascending offsets into it);
+        hits inside a ``covered`` span (already found by an earlier detector) are skipped.
         """
+        if self.trigger is None:
+            return [(0, len(text))]  # the hits are gate literals: the whole text is analysed
         if self.gate and not any(g in text for g in self.gate):
             return []
-        if self.trigger is None:
-            return [(0, len(text))]
-        return self.windows_around(text, self._hits(text, clusters), covered)
-
-    def windows_around(
-        self,
-        text: str,
-        hits: Iterable[tuple[int, int]],
-        covered: Sequence[tuple[int, int]] = (),
-    ) -> list[tuple[int, int]]:
-        """Merged windows around trigger ``hits`` (ascending offsets into ``text``)."""
         merged: list[tuple[int, int]] = []
         for start, end in hits:
             if self.accept is not None and not self.accept(text, start, end):

@@ -107,10 +107,10 @@ class LimitsProcessor:
                 if fixed is not None:
                     values[key] = fixed
         if unsafe_keys:  # rare: rebuild the dict, keeping its order
-            rebuilt = {safe_str(k): v for k, v in values.items()}
-            counts[1] += sum(1 for k in values if safe_str(k) is not k)
+            items = list(values.items())
             values.clear()
-            values.update(rebuilt)
+            for key, value in items:
+                values[self._safe(key, counts)] = value
 
     def _cut(self, value: str) -> str:
         return value[: self._keep] + self._marker

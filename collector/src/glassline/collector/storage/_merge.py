@@ -150,7 +150,6 @@ def insert_new(
         return set()
     prepared = _prepared_insert(conn, table, key_cols, list(rows[0]), any_conflict)
     params = prepared.params(rows)
-    keys = [tuple(r[c] for c in key_cols) for r in rows]
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
         out: set[tuple[Any, ...]] = set()
@@ -166,6 +165,7 @@ def insert_new(
         cursor.execute("SAVEPOINT glassline_insert")
         cursor.executemany(prepared.sql, params)
         inserted = cursor.rowcount
+        keys = [tuple(r[c] for c in key_cols) for r in rows]
         if inserted in (0, len(params)):  # none or all of them: no doubt which
             cursor.execute("RELEASE glassline_insert")
             return set(keys) if inserted else set()
@@ -197,13 +197,7 @@ def update_rows(
         return update(table).where(where), columns
 
     key = ("update", table.name, tuple(key_cols), tuple(columns))
-    prepared = _prepare(conn, key, table, build)
-    dbapi = conn.connection.dbapi_connection
-    cursor = dbapi.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(prepared.sql, prepared.params(rows))
-    finally:
-        cursor.close()
+    _executemany(conn, _prepare(conn, key, table, build), rows)
 
 
 def add_rows(
@@ -232,11 +226,14 @@ def add_rows(
         return stmt.on_conflict_do_update(index_elements=list(key_cols), set_=add), columns
 
     key = ("add", table.name, tuple(key_cols), tuple(counters), tuple(columns))
-    prepared = _prepare(conn, key, table, build)
-    ordered = sorted(rows, key=itemgetter(*key_cols))
+    _executemany(conn, _prepare(conn, key, table, build), sorted(rows, key=itemgetter(*key_cols)))
+
+
+def _executemany(conn: Connection, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+    """``prepared`` once per row, through the driver's own ``executemany``."""
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(prepared.sql, prepared.params(ordered))
+        cursor.executemany(prepared.sql, prepared.params(rows))
     finally:
         cursor.close()
 

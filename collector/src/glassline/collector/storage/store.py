@@ -49,10 +49,13 @@ class Store:
     def __init__(self, engine: Engine, config: StorageConfig) -> None:
         self.engine = engine
         self.config = config
-        # A file-backed SQLite store checkpoints its WAL in a thread, not in writers' commits.
         database = engine.url.database or ""
-        on_disk = engine.dialect.name == "sqlite" and database not in ("", ":memory:")
-        self._checkpointer = Checkpointer(engine) if on_disk else None
+        # The database file of a file-backed SQLite store; None for PostgreSQL or :memory:.
+        self.sqlite_file: str | None = None
+        if engine.dialect.name == "sqlite" and database not in ("", ":memory:"):
+            self.sqlite_file = database
+        # A file-backed SQLite store checkpoints its WAL in a thread, not in writers' commits.
+        self._checkpointer = Checkpointer(engine) if self.sqlite_file else None
 
     @classmethod
     def open(cls, url_or_config: str | StorageConfig) -> Store:
