@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, cast
 
-from glassline.redaction._recognizers import DIGIT_CLUSTER, Detector
+from glassline.redaction._recognizers import Detector, digit_clusters
 
 __all__ = ["MIN_TEXT_LEN", "Finding", "PatternEngine"]
 
@@ -139,7 +139,14 @@ class _Joined:
         self.text = _SEP.join(texts[i] for i in indices)
         step = len(_SEP)
         self.starts = list(accumulate((len(texts[i]) + step for i in indices), initial=0))
-        self.clusters = [m.span() for m in DIGIT_CLUSTER.finditer(self.text)]
+        if self.text.isascii():
+            self.clusters = digit_clusters(self.text)
+        else:  # text by text, so one non-ASCII text does not slow down the whole batch
+            self.clusters = [
+                (base + a, base + b)
+                for i, base in zip(indices, self.starts, strict=False)
+                for a, b in digit_clusters(texts[i])
+            ]
 
     @classmethod
     def of_analysable(cls, texts: Sequence[str]) -> _Joined:

@@ -1,0 +1,61 @@
+"""Triggers: the digit-cluster scan every numeric trigger relies on."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glassline.redaction import Redactor
+from glassline.redaction._recognizers import (
+    _PII_TRIGGERS,
+    DIGIT_CLUSTER,
+    NUMERIC_MIN_LEN,
+    digit_clusters,
+)
+
+# Digits, the separators a cluster may hold, letters, and digits that are not ASCII.
+_ALPHABET = "0123456789 -./()\u00a0ab\n\x00\u0663\uff15"  # Arabic-Indic 3, fullwidth 5
+
+
+def _plain_scan(text: str) -> list[tuple[int, int]]:
+    spans = (m.span() for m in DIGIT_CLUSTER.finditer(text))
+    return [(a, b) for a, b in spans if b - a >= NUMERIC_MIN_LEN]
+
+
+@given(st.text(alphabet=_ALPHABET, max_size=80))
+def test_digit_clusters_equal_the_plain_regex_scan(text: str) -> None:
+    assert digit_clusters(text) == _plain_scan(text)
+
+
+@given(st.text(alphabet="0123456789 -./()ab\n\x00", max_size=80))
+def test_ascii_fast_path_equals_the_plain_regex_scan(text: str) -> None:
+    assert text.isascii()
+    assert digit_clusters(text) == _plain_scan(text)
+
+
+def test_clusters_are_found_where_runs_start_and_short_runs_are_skipped() -> None:
+    text = "user-123 id 42 call 415-555-0100, ip 1.1.1.1 and 9999"
+    found = [text[a:b] for a, b in digit_clusters(text)]
+    assert found == ["415-555-0100", "1.1.1.1"]
+
+
+def test_every_numeric_trigger_needs_a_cluster_of_the_minimum_length() -> None:
+    # digit_clusters drops shorter clusters, so a trigger matching fewer characters would
+    # silently never fire.
+    numeric = [trigger for _, trigger, _, is_numeric, _ in _PII_TRIGGERS if is_numeric]
+    assert numeric
+    for trigger in numeric:
+        assert trigger is not None
+        shortest = re._parser.parse(trigger).getwidth()[0]  # type: ignore[attr-defined]
+        assert shortest >= NUMERIC_MIN_LEN, trigger
+
+
+def test_one_non_ascii_text_in_a_batch_changes_no_finding() -> None:
+    redactor = Redactor()
+    texts = ["appelez le \u0663 ou +33 1 42 68 53 00 \u2013 merci", "call (212) 555-0199 now"] * 2
+    batched = [r.text for r in redactor.redact_many(texts)]
+    assert batched == [redactor(t) for t in texts]
+    assert batched[1] == "call <PHONE_NUMBER> now"
+    assert "<PHONE_NUMBER>" in batched[0]
