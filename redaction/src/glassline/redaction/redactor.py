@@ -108,6 +108,18 @@ class Redactor:
         self, attribute_maps: Sequence[Mapping[str, Any]]
     ) -> list[RedactionResult]:
         """Redact many attribute maps with one batched analysis over all their texts."""
+        changed = self.redact_attributes_changed(attribute_maps)
+        return [changed.get(i) or RedactionResult(dict(m)) for i, m in enumerate(attribute_maps)]
+
+    def redact_attributes_changed(
+        self, attribute_maps: Sequence[Mapping[str, Any]]
+    ) -> dict[int, RedactionResult]:
+        """Like :meth:`redact_attributes_many`, but only the maps in which something changed.
+
+        Keyed by position in ``attribute_maps``; a map that is not a key needs nothing done
+        (no finding, no truncation, no failure). For pipelines where most maps hold no PII:
+        they cost no copy.
+        """
         plan = _Plan(self._scope, self._worth_analysing, ner=self._ner is not None)
         for index, attributes in enumerate(attribute_maps):
             plan.add(index, attributes)
@@ -262,26 +274,41 @@ class _Plan:
 
     def assemble(
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
-    ) -> list[RedactionResult]:
-        out = [RedactionResult(dict(m)) for m in maps]
+    ) -> dict[int, RedactionResult]:
+        """The results of the maps in which something changed, by index."""
+        out: dict[int, RedactionResult] = {}
+
+        def target(index: int) -> RedactionResult:
+            if index not in out:
+                out[index] = RedactionResult(dict(maps[index]))
+            return out[index]
+
         for index, name, kind, payload, units in self.items:
-            target = out[index]
             if kind == "failed":
-                target.attributes[name] = FAILED_TOKEN
-                object.__setattr__(target, "failed", target.failed + 1)
+                result = target(index)
+                result.attributes[name] = FAILED_TOKEN
+                object.__setattr__(result, "failed", result.failed + 1)
                 continue
             parts = [results[u] for u in units]
+            original = maps[index][name]
+            failed = sum(p.failed for p in parts)
+            dropped = any(p.dropped for p in parts)
+            cut = parts[0].truncated_from if kind == "str" else None
+            value = None if dropped else _rebuild(kind, payload, original, parts)
+            changed = failed or dropped or cut is not None or any(p.counts for p in parts)
+            if not changed and (value is original or value == original):
+                continue  # analysed, nothing found
+            result = target(index)
             for part in parts:
                 for entity, n in part.counts.items():
-                    target.counts[entity] = target.counts.get(entity, 0) + n
-            failed = sum(p.failed for p in parts)
-            object.__setattr__(target, "failed", target.failed + failed)
-            if any(p.dropped for p in parts):
-                del target.attributes[name]
+                    result.counts[entity] = result.counts.get(entity, 0) + n
+            object.__setattr__(result, "failed", result.failed + failed)
+            if dropped:
+                del result.attributes[name]
                 continue
-            if kind == "str" and parts[0].truncated_from is not None:
-                target.truncated[name] = parts[0].truncated_from
-            target.attributes[name] = _rebuild(kind, payload, maps[index][name], parts)
+            if cut is not None:
+                result.truncated[name] = cut
+            result.attributes[name] = value
         return out
 
 

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
-from glassline.collector.records import SpanRecord
+from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.instrumentation import attributes as attrs
-from glassline.redaction import RedactionConfig, RedactionResult, Redactor
+from glassline.redaction import RedactionConfig, Redactor
 
 __all__ = ["FAILED_ENTITY", "STATUS_ATTRIBUTE", "RedactProcessor"]
 
 # The status message is scanned under this (OTel's) attribute name, so scope rules apply to it.
 STATUS_ATTRIBUTE = "otel.status_description"
 FAILED_ENTITY = "REDACTION_FAILED"
+_STATUS = object()  # marks the status message among the maps sent to the redactor
 
 
 class RedactProcessor:
@@ -47,45 +48,42 @@ class RedactProcessor:
 
     def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
         maps: list[dict[str, Any]] = []
-        for span in batch:
+        # Where each map came from: (index of its span in the batch, its event, or None for
+        # the span's attributes, or _STATUS). Empty maps are left out: nothing to scan.
+        owners: list[tuple[int, object]] = []
+        for i, span in enumerate(batch):
             maps.append(span.attributes)
-            maps.extend(event.attributes for event in span.events)
-            maps.append({STATUS_ATTRIBUTE: span.status_message} if span.status_message else {})
-        results = iter(self.redactor.redact_attributes_many(maps))
+            owners.append((i, None))
+            for event in span.events:
+                if event.attributes:
+                    maps.append(event.attributes)
+                    owners.append((i, event))
+            if span.status_message:
+                maps.append({STATUS_ATTRIBUTE: span.status_message})
+                owners.append((i, _STATUS))
+        per_span: dict[int, Counter[str]] = {}
+        for index, result in sorted(self.redactor.redact_attributes_changed(maps).items()):
+            i, where = owners[index]
+            span = batch[i]
+            counts = per_span.setdefault(i, Counter())
+            counts.update(result.counts)
+            if result.failed:
+                counts[FAILED_ENTITY] += result.failed
+            if where is None:  # comes first for each span: its events' counts land in it too
+                span.attributes = result.attributes
+                for name, length in result.truncated.items():
+                    span.attributes[attrs.TRUNCATED_PREFIX + name] = length
+            elif where is _STATUS:
+                span.status_message = result.attributes.get(STATUS_ATTRIBUTE)
+            else:
+                cast(SpanEvent, where).attributes = result.attributes
         totals: Counter[str] = Counter()
-        redacted = 0
-        for span in batch:
-            counts = self._apply(span, results)
+        for i, counts in per_span.items():
+            for entity, n in counts.items():
+                batch[i].attributes[attrs.REDACTION_PREFIX + entity] = n
             totals.update(counts)
-            redacted += bool(counts)
         with self._lock:
             self.counts.update(totals)
             self.failures += totals[FAILED_ENTITY]
-            self.spans_redacted += redacted
+            self.spans_redacted += sum(1 for counts in per_span.values() if counts)
         return batch
-
-    def _apply(self, span: SpanRecord, results: Any) -> Counter[str]:
-        """Write one span's results back; returns its counts per entity."""
-        counts: Counter[str] = Counter()
-        main: RedactionResult = next(results)
-        _add(counts, main)
-        for event in span.events:
-            result: RedactionResult = next(results)
-            _add(counts, result)
-            event.attributes = result.attributes
-        status: RedactionResult = next(results)
-        _add(counts, status)
-        if span.status_message:
-            span.status_message = status.attributes.get(STATUS_ATTRIBUTE)
-        span.attributes = main.attributes
-        for name, length in main.truncated.items():
-            span.attributes[attrs.TRUNCATED_PREFIX + name] = length
-        for entity, n in counts.items():
-            span.attributes[attrs.REDACTION_PREFIX + entity] = n
-        return counts
-
-
-def _add(counts: Counter[str], result: RedactionResult) -> None:
-    counts.update(result.counts)
-    if result.failed:
-        counts[FAILED_ENTITY] += result.failed
