@@ -271,3 +271,19 @@ def test_json_escapes_cannot_hide_pii_from_the_pre_scan(redactor, raw):
     content = json.loads(out.attributes["gen_ai.input.messages"])[0]["content"]
     assert out.counts, content
     assert "jane@" not in content and "42" not in content and "0199" not in content
+
+
+def test_only_changed_maps_are_returned_by_redact_attributes_changed():
+    r = Redactor(RedactionConfig(max_text_chars=300))
+    maps = [
+        {"note": "how do refunds work"},  # no trigger: never analysed
+        {"note": "call me at 2024-06-08 please"},  # a trigger hit, nothing found
+        {"note": "mail jane@example.com"},
+        {"note": "word " * 100},  # cut at the analysis limit
+    ]
+    changed = r.redact_attributes_changed(maps)
+    assert sorted(changed) == [2, 3]
+    assert changed[2].attributes == {"note": "mail <EMAIL_ADDRESS>"}
+    assert changed[3].truncated == {"note": 500}
+    assert maps[2]["note"] == "mail jane@example.com"  # the input is not modified
+    assert [x.attributes for x in r.redact_attributes_many(maps)][:2] == maps[:2]
