@@ -94,3 +94,14 @@ def test_safe_values_are_the_same_objects_so_the_common_path_copies_nothing() ->
     nested = {"a": ["é", 1.0, {"b": "ü"}]}
     (out,) = LimitsProcessor(LimitsConfig()).process([span(nested=nested)])
     assert out.attributes["nested"] is nested
+
+
+def test_a_resource_shared_by_spans_is_fixed_once() -> None:
+    processor = LimitsProcessor(LimitsConfig(max_attribute_length=16))
+    resource = {"host\x00": "h" * 50}
+    first, second = span(), span()
+    first.resource = second.resource = resource  # as decode shares one resource's dict
+    processor.process([first, second])
+    assert first.resource is second.resource is resource
+    assert resource == {"host\ufffd": "h" * 16}
+    assert processor.replaced_values == 1

@@ -164,7 +164,7 @@ def _convert_span(
         events=[
             SpanEvent(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
         ],
-        resource=dict(resource),
+        resource=resource,  # one dict per resource, shared by its spans: never copied
     )
 
 

@@ -44,6 +44,7 @@ class LimitsProcessor:
     def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
         counts = [0, 0]  # [truncated, replaced]
         dropped_attrs = dropped_events = 0
+        resources: set[int] = set()  # decode shares one resource dict among its spans
         for span in batch:
             if len(span.attributes) > self._max_attrs:
                 keys = list(span.attributes)[self._max_attrs :]
@@ -51,7 +52,9 @@ class LimitsProcessor:
                 for key in keys:
                     del span.attributes[key]
             self._bound_all(span.attributes, counts, mark=True)
-            self._bound_all(span.resource, counts, mark=False)
+            if id(span.resource) not in resources:
+                resources.add(id(span.resource))
+                self._bound_all(span.resource, counts, mark=False)
             if len(span.events) > self._max_events:
                 dropped_events += len(span.events) - self._max_events
                 del span.events[self._max_events :]
