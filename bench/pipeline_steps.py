@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_round(bodies[1 + r * batches : 1 + (r + 1) * batches], config, store)
             for r in range(rounds)
         ]
-        store.engine.dispose()
+        store.close()
     steps = list(results[0])
     best = {step: min(r[step] for r in results) / spans * 1e6 for step in steps}
     total = min(sum(r.values()) for r in results) / spans * 1e6
