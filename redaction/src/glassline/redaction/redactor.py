@@ -6,8 +6,9 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from glassline.redaction._cache import ResultCache
 from glassline.redaction._engine import MIN_TEXT_LEN, Finding, PatternEngine
 from glassline.redaction._ner import NerEngine
 from glassline.redaction._recognizers import build_detectors
@@ -71,6 +72,8 @@ class Redactor:
         self._ner = NerEngine(self.config.ner, self.config.score_threshold) if ner_wanted else None
         self._renderer = Renderer(policies, key.get_secret_value().encode() if key else None)
         self._scope = Scope(self.config.scope)
+        chars = self.config.cache_chars
+        self.cache: ResultCache[TextResult] | None = ResultCache(chars) if chars else None
 
     @property
     def ner_enabled(self) -> bool:
@@ -144,6 +147,23 @@ class Redactor:
         ]
 
     def _redact_units(self, texts: list[str], free_text: list[bool]) -> list[TextResult]:
+        """Results for ``texts``: remembered ones from the cache, the others analysed."""
+        cache = self.cache
+        if cache is None:
+            return self._analyse_units(texts, free_text)
+        out: list[TextResult | None] = [
+            cache.get(t, n) for t, n in zip(texts, free_text, strict=True)
+        ]
+        todo = [i for i, result in enumerate(out) if result is None]
+        if todo:
+            fresh = self._analyse_units([texts[i] for i in todo], [free_text[i] for i in todo])
+            for i, result in zip(todo, fresh, strict=True):
+                out[i] = result
+                if not result.failed:  # a failure may be transient: analyse it again next time
+                    cache.put(texts[i], free_text[i], result)
+        return cast(list[TextResult], out)
+
+    def _analyse_units(self, texts: list[str], free_text: list[bool]) -> list[TextResult]:
         try:
             return self._redact_batch(texts, free_text)
         except Exception as exc:  # fail closed, value by value

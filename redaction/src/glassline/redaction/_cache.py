@@ -1,0 +1,61 @@
+"""Results of texts already redacted, kept within a character budget (least recently used out).
+
+LLM traffic repeats itself: a chat client resends the whole conversation with every turn,
+so the same messages reach the redactor again and again. Their results are deterministic
+(same text, same configuration), so each is analysed once per process while it stays here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Generic, TypeVar
+
+__all__ = ["ResultCache"]
+
+_R = TypeVar("_R")
+
+
+class ResultCache(Generic[_R]):
+    """An LRU map from ``(text, free_text)`` to a result, bounded by characters held.
+
+    A text counts twice against ``max_chars`` (the key and a result of about its size).
+    Thread-safe: pipeline threads of one collector process share it.
+    """
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.chars = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple[str, bool], tuple[_R, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, text: str, free_text: bool) -> _R | None:
+        key = (text, free_text)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry[0]
+
+    def put(self, text: str, free_text: bool, result: _R) -> None:
+        size = 2 * len(text)
+        if size > self.max_chars:
+            return  # would evict everything else for one text
+        key = (text, free_text)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.chars -= old[1]
+            self._entries[key] = (result, size)
+            self.chars += size
+            while self.chars > self.max_chars:
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.chars -= evicted

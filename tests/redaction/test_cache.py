@@ -1,0 +1,90 @@
+"""The result cache: repeated texts (chat history resent every turn) are analysed once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from glassline.redaction import RedactionConfig, Redactor
+from glassline.redaction._cache import ResultCache
+from glassline.redaction._engine import PatternEngine
+from tests.redaction.corpus import generate_corpus
+
+
+def test_least_recently_used_texts_leave_first_within_the_budget() -> None:
+    cache: ResultCache[str] = ResultCache(max_chars=2 * 30)  # three 10-character texts
+    for name in ("a", "b", "c"):
+        cache.put(name * 10, False, name)
+    assert cache.get("a" * 10, False) == "a"  # "a" is now the most recent
+    cache.put("d" * 10, False, "d")
+    assert cache.get("b" * 10, False) is None  # the least recent left
+    assert [cache.get(n * 10, False) for n in "acd"] == ["a", "c", "d"]
+    assert cache.chars == 60 and len(cache) == 3
+
+
+def test_a_text_larger_than_the_budget_is_not_kept() -> None:
+    cache: ResultCache[str] = ResultCache(max_chars=10)
+    cache.put("x" * 6, False, "big")
+    assert cache.get("x" * 6, False) is None and cache.chars == 0
+
+
+def test_free_text_is_part_of_the_key() -> None:
+    cache: ResultCache[str] = ResultCache(max_chars=100)
+    cache.put("same text", True, "with NER")
+    assert cache.get("same text", False) is None
+
+
+@pytest.fixture
+def analysed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text the pattern engine analyses, in order."""
+    seen: list[str] = []
+    original = PatternEngine.analyze
+
+    def spy(self: PatternEngine, texts: Any) -> Any:
+        seen.extend(texts)
+        return original(self, texts)
+
+    monkeypatch.setattr(PatternEngine, "analyze", spy)
+    return seen
+
+
+def test_a_resent_conversation_is_analysed_once(analysed: list[str]) -> None:
+    redactor = Redactor()
+    history = ["hi, I am jane@example.com", "call me on +44 20 7946 0958 please"]
+    first = redactor.redact_many(history)
+    second = redactor.redact_many([*history, "and 4111 1111 1111 1111 too"])
+    assert [r.text for r in second[:2]] == [r.text for r in first]
+    assert "<PHONE_NUMBER>" in second[1].text and "<CREDIT_CARD>" in second[2].text
+    assert analysed == [*history, "and 4111 1111 1111 1111 too"]
+    assert redactor.cache is not None and redactor.cache.hits == 2
+
+
+def test_cache_chars_zero_analyses_every_time(analysed: list[str]) -> None:
+    redactor = Redactor(RedactionConfig(cache_chars=0))
+    assert redactor.cache is None
+    redactor.redact_many(["mail jane@example.com"])
+    redactor.redact_many(["mail jane@example.com"])
+    assert analysed == ["mail jane@example.com"] * 2
+
+
+def test_failed_results_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    redactor = Redactor()
+
+    def broken(self: PatternEngine, texts: Any) -> Any:
+        raise RuntimeError("engine down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PatternEngine, "analyze", broken)
+        (failed,) = redactor.redact_many(["mail jane@example.com"])
+    assert failed.failed
+    (result,) = redactor.redact_many(["mail jane@example.com"])
+    assert result.text == "mail <EMAIL_ADDRESS>"
+
+
+def test_cached_results_equal_fresh_ones_on_the_corpus() -> None:
+    texts = [sample.text for sample in generate_corpus(200, seed=3)]
+    cached, fresh = Redactor(), Redactor(RedactionConfig(cache_chars=0))
+    cached.redact_many(texts)  # fill the cache
+    assert [r.text for r in cached.redact_many(texts)] == [r.text for r in fresh.redact_many(texts)]
+    assert cached.cache is not None and cached.cache.hits >= len(set(texts))
