@@ -46,6 +46,27 @@ def _span(i: int = 0, **fields: Any) -> SpanRecord:
     return SpanRecord(**{**base, **fields})
 
 
+def test_a_resent_history_is_served_from_the_cache_and_counted_in_metrics():
+    metrics = Metrics()
+    processor = RedactProcessor(RedactionConfig(), metrics)
+    history = [{"role": "user", "content": "I'm ann@example.org"}]
+    turn_two = [*history, {"role": "user", "content": "and bob@example.org"}]
+    first = _span(1, attributes={attrs.GEN_AI_INPUT_MESSAGES: json.dumps(history)})
+    second = _span(2, attributes={attrs.GEN_AI_INPUT_MESSAGES: json.dumps(turn_two)})
+    processor.process([first])
+    (out,) = processor.process([second])
+    contents = [m["content"] for m in json.loads(out.attributes[attrs.GEN_AI_INPUT_MESSAGES])]
+    assert contents == ["I'm <EMAIL_ADDRESS>", "and <EMAIL_ADDRESS>"]
+    assert out.attributes[attrs.REDACTION_PREFIX + "EMAIL_ADDRESS"] == 2
+
+    def looked_up(outcome: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "glassline_redaction_cache_total", {"outcome": outcome}
+        )
+
+    assert (looked_up("hit"), looked_up("miss")) == (1, 2)
+
+
 def test_attributes_events_and_status_are_redacted_and_counted():
     processor = RedactProcessor()
     span = _span(

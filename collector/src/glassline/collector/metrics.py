@@ -66,6 +66,11 @@ class Metrics:
             "glassline_redactions", "PII entities redacted, by entity type.",
             ["entity"], registry=r,
         )  # fmt: skip
+        self.redaction_cache = Counter(
+            "glassline_redaction_cache",
+            "Texts looked up in the redaction result cache, by outcome (hit: not analysed again).",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.step_seconds = Histogram(
             "glassline_step_seconds", "Time per batch in each pipeline step.",
             ["step"], buckets=_LATENCY_BUCKETS, registry=r,

@@ -51,7 +51,7 @@ _log = logging.getLogger("glassline.collector")
 _CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
-def build_processors(config: CollectorConfig) -> list[Processor]:
+def build_processors(config: CollectorConfig, metrics: Metrics | None = None) -> list[Processor]:
     """The processing chain, in order: limits -> normalize -> enrich -> redact -> fit_columns."""
     chain: list[Processor] = [
         LimitsProcessor(config.limits),
@@ -59,7 +59,7 @@ def build_processors(config: CollectorConfig) -> list[Processor]:
         EnrichProcessor(config.pricing),
     ]
     if config.redaction is not None:  # null in the config: off, and said so at startup
-        chain.append(RedactProcessor(config.redaction))
+        chain.append(RedactProcessor(config.redaction, metrics))
     else:
         _log.warning("redaction is OFF (redaction: null): span content is stored as sent")
     chain.append(FitColumnsProcessor())
@@ -142,7 +142,7 @@ class Worker:
         cfg = self.config.server
         processors = self._processors
         if processors is None:
-            processors = build_processors(self.config)
+            processors = build_processors(self.config, self.metrics)
         sampled = SamplingSink(store, self.config.sampling)
         sink = store if sampled.passthrough else sampled
         lock = None

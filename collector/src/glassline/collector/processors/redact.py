@@ -17,6 +17,7 @@ import threading
 from collections import Counter
 from typing import Any, cast
 
+from glassline.collector.metrics import Metrics
 from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.instrumentation import attributes as attrs
 from glassline.redaction import RedactionConfig, Redactor
@@ -38,9 +39,16 @@ class RedactProcessor:
 
     name = "redact"
 
-    def __init__(self, config: RedactionConfig | Redactor | None = None) -> None:
-        """Build from a config (expensive: builds the Presidio recognizers) or a Redactor."""
+    def __init__(
+        self, config: RedactionConfig | Redactor | None = None, metrics: Metrics | None = None
+    ) -> None:
+        """Build from a config (expensive: builds the Presidio recognizers) or a Redactor.
+
+        ``metrics`` gets the result cache's hits and misses after each batch.
+        """
         self.redactor = config if isinstance(config, Redactor) else Redactor(config)
+        self._metrics = metrics
+        self._cache_seen = (0, 0)  # cache hits and misses already reported
         self.counts: Counter[str] = Counter()
         self.failures = 0
         self.spans_redacted = 0
@@ -86,4 +94,15 @@ class RedactProcessor:
             self.counts.update(totals)
             self.failures += totals[FAILED_ENTITY]
             self.spans_redacted += sum(1 for counts in per_span.values() if counts)
+        self._report_cache()
         return batch
+
+    def _report_cache(self) -> None:
+        cache = self.redactor.cache
+        if self._metrics is None or cache is None:
+            return
+        with self._lock:  # the cache is shared by threads: report each lookup exactly once
+            now, seen = (cache.hits, cache.misses), self._cache_seen
+            self._cache_seen = now
+        self._metrics.redaction_cache.labels("hit").inc(now[0] - seen[0])
+        self._metrics.redaction_cache.labels("miss").inc(now[1] - seen[1])
