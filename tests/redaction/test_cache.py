@@ -13,20 +13,29 @@ from tests.redaction.corpus import generate_corpus
 
 
 def test_least_recently_used_texts_leave_first_within_the_budget() -> None:
-    cache: ResultCache[str] = ResultCache(max_chars=2 * 30)  # three 10-character texts
+    cache: ResultCache[str] = ResultCache(max_chars=30)  # three 10-character texts
     for name in ("a", "b", "c"):
         cache.put(name * 10, False, name)
     assert cache.get("a" * 10, False) == "a"  # "a" is now the most recent
     cache.put("d" * 10, False, "d")
     assert cache.get("b" * 10, False) is None  # the least recent left
     assert [cache.get(n * 10, False) for n in "acd"] == ["a", "c", "d"]
-    assert cache.chars == 60 and len(cache) == 3
+    assert cache.chars == 30 and len(cache) == 3
 
 
 def test_a_text_larger_than_the_budget_is_not_kept() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=10)
-    cache.put("x" * 6, False, "big")
-    assert cache.get("x" * 6, False) is None and cache.chars == 0
+    cache.put("x" * 11, False, "big")
+    assert cache.get("x" * 11, False) is None and cache.chars == 0
+
+
+def test_raw_texts_are_not_kept_only_their_digests() -> None:
+    cache: ResultCache[str] = ResultCache(max_chars=1000)
+    cache.put("mail jane@example.com", False, "mail <EMAIL_ADDRESS>")
+    cache.put("lone \ud800 surrogate", False, "lone \ud800 surrogate")
+    keys = list(cache._entries)
+    assert all(isinstance(digest, bytes) and len(digest) == 16 for digest, _ in keys)
+    assert cache.get("mail jane@example.com", False) == "mail <EMAIL_ADDRESS>"
 
 
 def test_free_text_is_part_of_the_key() -> None:

@@ -1,14 +1,17 @@
 """Results of texts already redacted, kept within a character budget (least recently used out).
 
-LLM traffic repeats itself: a chat client resends the whole conversation with every turn,
-so the same messages reach the redactor again and again. Their results are deterministic
-(same text, same configuration), so each is analysed once per process while it stays here.
+LLM traffic repeats itself: a chat client resends the whole conversation with every turn and
+the same system prompt opens every call, so the same texts reach the redactor again and
+again. Their results are deterministic (same text, same configuration), so each is analysed
+once per process while it stays here. The raw text is not kept: entries are keyed by its
+BLAKE2b digest, so the cache holds only redacted results.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from hashlib import blake2b
 from typing import Generic, TypeVar
 
 __all__ = ["ResultCache"]
@@ -16,11 +19,16 @@ __all__ = ["ResultCache"]
 _R = TypeVar("_R")
 
 
+def _key(text: str, free_text: bool) -> tuple[bytes, bool]:
+    # surrogatepass: a lone surrogate is a valid str here and must not make the lookup raise.
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), free_text
+
+
 class ResultCache(Generic[_R]):
     """An LRU map from ``(text, free_text)`` to a result, bounded by characters held.
 
-    A text counts twice against ``max_chars`` (the key and a result of about its size).
-    Thread-safe: pipeline threads of one collector process share it.
+    Each entry counts the length of its text (its result is about as long). Thread-safe:
+    pipeline threads of one collector process share it.
     """
 
     def __init__(self, max_chars: int) -> None:
@@ -28,14 +36,14 @@ class ResultCache(Generic[_R]):
         self.chars = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[str, bool], tuple[_R, int]] = OrderedDict()
+        self._entries: OrderedDict[tuple[bytes, bool], tuple[_R, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, text: str, free_text: bool) -> _R | None:
-        key = (text, free_text)
+        key = _key(text, free_text)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -46,10 +54,10 @@ class ResultCache(Generic[_R]):
             return entry[0]
 
     def put(self, text: str, free_text: bool, result: _R) -> None:
-        size = 2 * len(text)
+        size = len(text)
         if size > self.max_chars:
             return  # would evict everything else for one text
-        key = (text, free_text)
+        key = _key(text, free_text)
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:

@@ -143,8 +143,9 @@ class RedactionConfig(_Strict):
     score_threshold: float = Field(default=0.3, ge=0.0, le=1.0)
     # Longer values are cut (at a word boundary) to this many characters before analysis.
     max_text_chars: int = Field(default=65_536, ge=256, le=16_777_216)
-    # Texts already redacted (a chat's history is resent with every turn) are remembered up to
-    # this many characters per process and not analysed again; 0 turns the memory off.
+    # Results of texts already redacted (a chat's history is resent with every turn) are kept,
+    # up to this many characters per process, keyed by a digest of the text (the raw text is
+    # not kept), and those texts are not analysed again; 0 turns the cache off.
     cache_chars: int = Field(default=4_000_000, ge=0, le=1_000_000_000)
 
     @field_validator("entities")
