@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -97,3 +98,26 @@ def test_cached_results_equal_fresh_ones_on_the_corpus() -> None:
     cached.redact_many(texts)  # fill the cache
     assert [r.text for r in cached.redact_many(texts)] == [r.text for r in fresh.redact_many(texts)]
     assert cached.cache is not None and cached.cache.hits >= len(set(texts))
+
+
+def test_threads_sharing_a_redactor_get_the_same_results_within_the_budget() -> None:
+    texts = [sample.text for sample in generate_corpus(60, seed=9)]
+    expected = [r.text for r in Redactor(RedactionConfig(cache_chars=0)).redact_many(texts)]
+    shared = Redactor(RedactionConfig(cache_chars=sum(map(len, texts)) // 2))  # forces evictions
+    results: list[list[str]] = []
+
+    def work(offset: int) -> None:
+        for round_ in range(6):
+            start = (offset + round_ * 7) % len(texts)
+            batch = texts[start:] + texts[:start]
+            got = [r.text for r in shared.redact_many(batch)]
+            results.append(got[len(texts) - start :] + got[: len(texts) - start])
+
+    threads = [threading.Thread(target=work, args=(i * 13,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 24 and all(r == expected for r in results)
+    assert shared.cache is not None and shared.cache.chars <= shared.cache.max_chars
+    assert shared.cache.hits > 0
