@@ -168,31 +168,28 @@ def _convert_span(
     )
 
 
+_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
+
+
 def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in kvs:
         key = kv.key
         if key:
+            # _value inlined: ten attributes per span, 512 spans per request.
             value = kv.value
             kind = value.WhichOneof("value")
-            # Scalars inline: ten attributes per span, 512 spans per request.
-            out[key] = getattr(value, kind) if kind in _SCALARS else _value(value, 0)
+            out[key] = getattr(value, kind) if kind in _SCALARS else _composite(value, kind, 0)
     return out
-
-
-_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
 
 
 def _value(v: AnyValue, depth: int) -> Any:
     kind = v.WhichOneof("value")
-    if kind == "string_value":
-        return v.string_value
-    if kind == "int_value":
-        return v.int_value
-    if kind == "double_value":
-        return v.double_value
-    if kind == "bool_value":
-        return v.bool_value
+    return getattr(v, kind) if kind in _SCALARS else _composite(v, kind, depth)
+
+
+def _composite(v: AnyValue, kind: str | None, depth: int) -> Any:
+    """An array, kvlist or bytes value (``kind`` is its oneof field); None when unset."""
     if depth >= _MAX_DEPTH and kind in ("array_value", "kvlist_value"):
         return "[nested too deeply]"
     if kind == "array_value":

@@ -70,14 +70,14 @@ class RedactProcessor:
                 maps.append({STATUS_ATTRIBUTE: span.status_message})
                 owners.append((i, _STATUS))
         per_span: dict[int, Counter[str]] = {}
-        for index, result in sorted(self.redactor.redact_attributes_changed(maps).items()):
+        for index, result in self.redactor.redact_attributes_changed(maps).items():
             i, where = owners[index]
             span = batch[i]
             counts = per_span.setdefault(i, Counter())
             counts.update(result.counts)
             if result.failed:
                 counts[FAILED_ENTITY] += result.failed
-            if where is None:  # comes first for each span: its events' counts land in it too
+            if where is None:
                 span.attributes = result.attributes
                 for name, length in result.truncated.items():
                     span.attributes[attrs.TRUNCATED_PREFIX + name] = length
@@ -86,7 +86,7 @@ class RedactProcessor:
             else:
                 cast(SpanEvent, where).attributes = result.attributes
         totals: Counter[str] = Counter()
-        for i, counts in per_span.items():
+        for i, counts in per_span.items():  # after the loop: span.attributes may be replaced in it
             for entity, n in counts.items():
                 batch[i].attributes[attrs.REDACTION_PREFIX + entity] = n
             totals.update(counts)
