@@ -22,7 +22,10 @@ __all__ = [
     "input_messages_json",
     "output_messages_json",
     "parts_json",
+    "plain_messages_json",
+    "put_input_messages",
     "put_json",
+    "put_output_messages",
     "put_text",
 ]
 
@@ -76,6 +79,27 @@ def parts_json(content: Any, clean: Texts) -> str:
     return f"[{', '.join(parts)}]"
 
 
+def plain_messages_json(messages: Any, limit: int) -> str | None:
+    """JSON of a list of ``{"role": str, "content": str}`` dicts within ``limit``, else None.
+
+    The shape of almost every chat call: written in one pass, without the per-text
+    bookkeeping of :class:`Texts` (only valid when no redactor is set).
+    """
+    if type(messages) is not list:
+        return None
+    out: list[str] = []
+    for message in messages:
+        if type(message) is not dict:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if type(content) is not str or type(role) is not str or not role or len(content) > limit:
+            return None
+        out.append(
+            f'{{"role": {_quote(role)}, "parts": [{{"type": "text", "content": {_quote(content)}}}]}}'
+        )
+    return f"[{', '.join(out)}]"
+
+
 def input_messages_json(kwargs: Mapping[str, Any], clean: Texts) -> str | None:
     """Chat ``messages``, Responses ``input`` or a ``prompt`` keyword as convention JSON.
 
@@ -102,13 +126,50 @@ def input_messages_json(kwargs: Mapping[str, Any], clean: Texts) -> str | None:
     return f"[{', '.join(out)}]"
 
 
+def put_input_messages(out: dict[str, Any], kwargs: Mapping[str, Any], settings: Settings) -> None:
+    """Add the call's input messages (if it has any) to ``out``."""
+    if settings.redactor is None:
+        plain = plain_messages_json(kwargs.get("messages"), settings.max_content_chars)
+        if plain is not None:
+            out[attrs.GEN_AI_INPUT_MESSAGES] = plain
+            return
+    clean = Texts(settings)
+    messages = input_messages_json(kwargs, clean)
+    if messages is not None:
+        put_json(out, attrs.GEN_AI_INPUT_MESSAGES, messages, clean)
+
+
+def put_output_messages(
+    out: dict[str, Any],
+    text: list[str],
+    tool_calls: list[dict[str, Any]],
+    finish_reasons: list[str],
+    settings: Settings,
+) -> None:
+    """Add one assistant message (text, tool calls, last finish reason) to ``out``."""
+    if not tool_calls and settings.redactor is None:
+        joined = "".join(text) if len(text) != 1 else text[0]
+        if len(joined) <= settings.max_content_chars:  # nothing to redact or cut: no Texts
+            content = joined if text else None
+            out[attrs.GEN_AI_OUTPUT_MESSAGES] = _text_message_json(content, finish_reasons)
+            return
+    clean = Texts(settings)
+    messages = output_messages_json(text, tool_calls, finish_reasons, clean)
+    put_json(out, attrs.GEN_AI_OUTPUT_MESSAGES, messages, clean)
+
+
 def output_messages_json(
     text: list[str], tool_calls: list[dict[str, Any]], finish_reasons: list[str], clean: Texts
 ) -> str:
     """One assistant message (text, tool calls, last finish reason) as convention JSON."""
     if tool_calls:  # ids and names may be of any type: the general encoder handles them
         return _encode_own(output_messages(text, tool_calls, finish_reasons, clean))
-    parts = f'[{{"type": "text", "content": {_quote(clean("".join(text)))}}}]' if text else "[]"
+    return _text_message_json(clean("".join(text)) if text else None, finish_reasons)
+
+
+def _text_message_json(text: str | None, finish_reasons: list[str]) -> str:
+    """``text`` None: a message without parts (only a finish reason)."""
+    parts = f'[{{"type": "text", "content": {_quote(text)}}}]' if text is not None else "[]"
     if finish_reasons:
         reason = _quote(finish_reasons[-1])
         return f'[{{"role": "assistant", "parts": {parts}, "finish_reason": {reason}}}]'

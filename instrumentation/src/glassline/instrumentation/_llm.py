@@ -9,7 +9,7 @@ from typing import Any
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
-from glassline.instrumentation.pricing import clean_counts, price_of
+from glassline.instrumentation.pricing import price_of
 
 __all__ = ["LLMHandler", "response_attributes"]
 
@@ -66,10 +66,7 @@ class LLMHandler:
         return out
 
     def _capture_input(self, out: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
-        clean = _content.Texts(self.settings)
-        messages = _content.input_messages_json(kwargs, clean)
-        if messages is not None:
-            _content.put_json(out, attrs.GEN_AI_INPUT_MESSAGES, messages, clean)
+        _content.put_input_messages(out, kwargs, self.settings)
         for key in _SYSTEM_KEYS:
             system = kwargs.get(key)
             if system is not None:
@@ -117,11 +114,7 @@ def response_attributes(
     out = info.attributes()
     _put_cost(out, info, provider, request_model, settings)
     if settings.capture_content and (info.text or info.tool_calls):
-        clean = _content.Texts(settings)
-        messages = _content.output_messages_json(
-            info.text, info.tool_calls, info.finish_reasons, clean
-        )
-        _content.put_json(out, attrs.GEN_AI_OUTPUT_MESSAGES, messages, clean)
+        _content.put_output_messages(out, info.text, info.tool_calls, info.finish_reasons, settings)
     return out
 
 
@@ -132,16 +125,16 @@ def _put_cost(
     request_model: str | None,
     settings: _settings.Settings,
 ) -> None:
-    if info.input_tokens is None and info.output_tokens is None:
+    total_in, output = info.input_tokens, info.output_tokens
+    if total_in is None and output is None:
         return
-    counts = clean_counts(
-        info.input_tokens or 0, info.output_tokens or 0, info.cache_read or 0,
-        info.cache_creation or 0,
-    )  # fmt: skip
-    if counts is None:
+    # ResponseInfo holds exact ints or None (see read_usage), so only the signs need checking.
+    total_in, output = total_in or 0, output or 0
+    read, creation = info.cache_read or 0, info.cache_creation or 0
+    if total_in < 0 or output < 0 or read < 0 or creation < 0:
         return
-    total_in, output, read, creation = counts
-    uncached = total_in - read - creation
+    # Never price tokens negatively: a source may report input without its cached part.
+    uncached = max(total_in - read - creation, 0)
     # The response names the exact model (a dated snapshot); the request's alias is the fallback.
     for model in (info.model, request_model):
         if not model:
