@@ -20,11 +20,11 @@ __all__ = ["ResponseInfo", "StreamAccumulator", "extract_response", "get", "view
 
 def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; None when absent."""
-    if type(obj) is dict:  # fast path: the common case, before the slow ABC check below
+    if type(obj) is dict:  # fast path: the common case, before the slower checks below
         return obj.get(key)
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if (_KINDS.get(type(obj)) or _kind(type(obj))) is _MAPPING:
         return obj.get(key)
     return getattr(obj, key, None)
 
@@ -44,6 +44,24 @@ class _AttrView:
 _EMPTY: dict[str, Any] = {}
 _NO = object()
 
+# How objects of a type are read. isinstance(x, Mapping) is an ABC check that costs more than
+# reading a whole response, and responses are made of a handful of types: decided per type.
+_MAPPING, _PYDANTIC, _OBJECT = "mapping", "pydantic", "object"
+_KINDS: dict[type, str] = {}
+_MAX_TYPES = 1024  # a program that makes classes on the fly must not grow this forever
+
+
+def _kind(cls: type) -> str:
+    if issubclass(cls, Mapping):
+        kind = _MAPPING
+    elif hasattr(cls, "__pydantic_extra__"):  # pydantic v2 models declare it on the class
+        kind = _PYDANTIC
+    else:
+        kind = _OBJECT
+    if len(_KINDS) < _MAX_TYPES:
+        _KINDS[cls] = kind
+    return kind
+
 
 def view(obj: Any) -> Mapping[str, Any] | _AttrView:
     """A reader with ``.get(key)`` for dicts, mappings, pydantic models and other objects.
@@ -51,17 +69,19 @@ def view(obj: Any) -> Mapping[str, Any] | _AttrView:
     Pydantic models (every OpenAI/Anthropic/LiteLLM response type) keep their fields in
     ``__dict__`` (extras in ``__pydantic_extra__``), read here at dict speed.
     """
-    if type(obj) is dict:
-        return obj
+    cls = type(obj)
+    if cls is dict:
+        return obj  # type: ignore[no-any-return]
     if obj is None:
         return _EMPTY
-    if isinstance(obj, Mapping):
-        return obj
-    extra = getattr(obj, "__pydantic_extra__", _NO)
-    if extra is not _NO:
+    kind = _KINDS.get(cls) or _kind(cls)
+    if kind is _MAPPING:
+        return obj  # type: ignore[no-any-return]
+    if kind is _PYDANTIC:
+        extra = getattr(obj, "__pydantic_extra__", None)
         fields = getattr(obj, "__dict__", None)
         if type(fields) is dict:
-            return {**fields, **extra} if isinstance(extra, dict) and extra else fields
+            return {**fields, **extra} if type(extra) is dict and extra else fields
     return _AttrView(obj)
 
 

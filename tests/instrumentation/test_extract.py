@@ -1,0 +1,81 @@
+"""Response readers: dicts, other mappings, pydantic models and plain objects read alike."""
+
+from __future__ import annotations
+
+from collections import UserDict
+from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import pydantic
+import pytest
+
+from glassline.instrumentation import _extract
+from glassline.instrumentation._extract import extract_response, get, view
+
+
+class ReadOnly(Mapping[str, Any]):
+    """A mapping that is not a dict (as some SDKs hand back)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Usage(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    prompt_tokens: int
+
+
+class Response(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    model: str
+    usage: Usage
+
+
+def response_of(kind: str) -> Any:
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "cache_read_input_tokens": 4}
+    body = {"model": "m", "choices": [], "usage": usage}
+    if kind == "mapping":
+        return ReadOnly({**body, "usage": ReadOnly(usage)})
+    if kind == "userdict":
+        return UserDict({**body, "usage": UserDict(usage)})
+    if kind == "pydantic":  # completion_tokens and the cache count are extras here
+        return Response.model_validate({**body})
+    return SimpleNamespace(**{**body, "usage": SimpleNamespace(**usage)})
+
+
+@pytest.mark.parametrize("kind", ["mapping", "userdict", "pydantic", "object"])
+def test_every_kind_of_response_is_read_the_same(kind: str) -> None:
+    for _ in range(2):  # the second read goes through the per-type decision kept by the first
+        info = extract_response(response_of(kind))
+        assert (info.model, info.input_tokens, info.output_tokens, info.cache_read) == (
+            "m",
+            12,
+            3,
+            4,
+        )
+
+
+def test_pydantic_fields_and_extras_read_through_either_reader() -> None:
+    usage = Usage.model_validate({"prompt_tokens": 5, "reasoning": 7})
+    reader = view(usage)
+    assert reader.get("prompt_tokens") == 5 and reader.get("reasoning") == 7
+    assert get(usage, "reasoning") == 7 and get(usage, "absent") is None
+    assert get(ReadOnly({"a": 1}), "a") == 1 and get(SimpleNamespace(a=2), "a") == 2
+
+
+def test_the_per_type_decisions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_extract, "_KINDS", {})
+    monkeypatch.setattr(_extract, "_MAX_TYPES", 3)
+    classes = [type(f"Made{i}", (), {"x": i}) for i in range(10)]  # classes made on the fly
+    assert [get(cls(), "x") for cls in classes] == list(range(10))
+    assert len(_extract._KINDS) == 3
