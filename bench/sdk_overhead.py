@@ -6,6 +6,8 @@
 Three shapes of call: sync, async, and a stream of 20 chunks. Each decorated function does
 what the app would do with a provider response (return an OpenAI-shaped chat completion, or
 yield chat chunks), so the figure includes extraction, cost and content capture. The
+responses are plain dicts, and again the ``openai`` client's own objects (pydantic models, as
+``client.chat.completions.create`` returns them), which cost more to read. The
 baseline is a hand-written ``tracer.start_as_current_span`` that sets the SAME final
 attributes (copied from one decorated call) around the same body, on the same
 TracerProvider, whose only processor exports to a no-op exporter. Like any hand-written
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -36,7 +39,7 @@ from glassline.instrumentation._processors import switchboard
 
 MODEL = "gpt-4o-mini"
 MESSAGES = [{"role": "user", "content": "How do I rotate my API keys?"}]
-RESPONSE = {
+RESPONSE: dict[str, Any] = {
     "id": "chatcmpl-1",
     "model": MODEL,
     "choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "Use X."}}],
@@ -61,6 +64,26 @@ CHUNKS = [
         "usage": RESPONSE["usage"],
     }
 ]
+
+
+def _openai_objects() -> tuple[Any, list[Any]]:
+    """RESPONSE and CHUNKS as the openai client's ChatCompletion / ChatCompletionChunk."""
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    usage = {**RESPONSE["usage"], "total_tokens": 150}
+
+    def shaped(body: dict[str, Any], kind: str) -> dict[str, Any]:
+        choices = [{"index": 0, **choice} for choice in body["choices"]]
+        out = {**body, "object": kind, "created": 1, "choices": choices}
+        return {**out, "usage": usage} if "usage" in body else out
+
+    response = ChatCompletion.model_validate(shaped(RESPONSE, "chat.completion"))
+    chunk_type = ChatCompletionChunk
+    chunks = [chunk_type.model_validate(shaped(c, "chat.completion.chunk")) for c in CHUNKS]
+    return response, chunks
+
+
+OPENAI_RESPONSE, OPENAI_CHUNKS = _openai_objects()
 
 
 class _Keep(SpanExporter):
@@ -95,57 +118,60 @@ def _setup() -> _Keep:
     return keep
 
 
-def _body() -> dict[str, Any]:
-    return RESPONSE
-
-
-def _chunks() -> Iterator[dict[str, Any]]:
-    yield from CHUNKS
-
-
 @llm(provider="openai")
 def ours_sync(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
-    return _body()
+    return RESPONSE
 
 
 @llm(provider="openai")
 async def ours_async(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
-    return _body()
+    return RESPONSE
 
 
 @llm(provider="openai")
 def ours_stream(*, model: str, messages: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
-    yield from _chunks()
+    yield from CHUNKS
+
+
+@llm(provider="openai")
+def ours_sync_openai(*, model: str, messages: list[dict[str, str]]) -> Any:
+    return OPENAI_RESPONSE
+
+
+@llm(provider="openai")
+def ours_stream_openai(*, model: str, messages: list[dict[str, str]]) -> Iterator[Any]:
+    yield from OPENAI_CHUNKS
 
 
 @stage("retrieve")
 def ours_stage(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
-    return _body()
+    return RESPONSE
 
 
 def _bare(
-    name: str, kind: SpanKind, start: dict[str, Any], after: dict[str, Any]
+    name: str, kind: SpanKind, start: dict[str, Any], after: dict[str, Any], body: Any
 ) -> tuple[Callable[..., Any], ...]:
-    """Bare spans: ``start`` attributes when the span starts, ``after`` once the body is done."""
+    """Bare spans around ``body`` (the decorated function's own, undecorated): ``start``
+    attributes when the span starts, ``after`` once the body is done."""
     tracer = trace.get_tracer("bench.bare")
 
-    def bare_sync(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def bare_sync(*, model: str, messages: list[dict[str, str]]) -> Any:
         with tracer.start_as_current_span(name, kind=kind, attributes=start) as span:
-            response = _body()
+            response = body(model=model, messages=messages)
             if after:
                 span.set_attributes(after)
             return response
 
-    async def bare_async(*, model: str, messages: list[dict[str, str]]) -> dict[str, Any]:
+    async def bare_async(*, model: str, messages: list[dict[str, str]]) -> Any:
         with tracer.start_as_current_span(name, kind=kind, attributes=start) as span:
-            response = _body()
+            response = await body(model=model, messages=messages)
             if after:
                 span.set_attributes(after)
             return response
 
-    def bare_stream(*, model: str, messages: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+    def bare_stream(*, model: str, messages: list[dict[str, str]]) -> Iterator[Any]:
         with tracer.start_as_current_span(name, kind=kind, attributes=start) as span:
-            yield from _chunks()
+            yield from body(model=model, messages=messages)
             if after:
                 span.set_attributes(after)
 
@@ -202,6 +228,8 @@ ROWS: list[tuple[str, Callable[..., Any], str, bool]] = [
     ("@llm sync, no content", ours_sync, "sync", False),
     ("@llm async", ours_async, "async", True),
     ("@llm stream, 20 chunks", ours_stream, "stream", True),
+    ("@llm sync, openai object", ours_sync_openai, "sync", True),
+    ("@llm stream, 20 openai", ours_stream_openai, "stream", True),
 ]
 
 
@@ -214,9 +242,8 @@ def _measure(
     attributes = dict(span.attributes or {})
     after = {k: v for k, v in attributes.items() if k not in start or start[k] != v}
     assert {**start, **after} == attributes
-    bare = dict(
-        zip(("sync", "async", "stream"), _bare(span.name, span.kind, start, after), strict=True)
-    )[shape]
+    bares = _bare(span.name, span.kind, start, after, inspect.unwrap(ours))
+    bare = dict(zip(("sync", "async", "stream"), bares, strict=True))[shape]
     bare_times, our_times = [], []
     per_round = max(1, n // rounds)
     for _ in range(rounds):  # alternate short rounds; the minimum filters out load spikes

@@ -78,8 +78,10 @@ def view(obj: Any) -> Mapping[str, Any] | _AttrView:
     if kind is _MAPPING:
         return obj  # type: ignore[no-any-return]
     if kind is _PYDANTIC:
-        extra = getattr(obj, "__pydantic_extra__", None)
-        fields = getattr(obj, "__dict__", None)
+        try:
+            fields, extra = obj.__dict__, obj.__pydantic_extra__
+        except AttributeError:  # not built by pydantic's constructors
+            return _AttrView(obj)
         if type(fields) is dict:
             return {**fields, **extra} if type(extra) is dict and extra else fields
     return _AttrView(obj)
