@@ -174,6 +174,8 @@ def test_stats_by_user_and_by_hour(client: TestClient) -> None:
         ("/api/v1/traces", {"min_cost": "-1"}, "min_cost"),
         ("/api/v1/traces", {"status": "broken"}, "status"),
         ("/api/v1/traces", {"start": "yesterday"}, "start"),
+        ("/api/v1/traces", {"start": "--5"}, "start"),
+        ("/api/v1/traces", {"end": "²"}, "end"),  # a digit to isdigit(), not to int()
         ("/api/v1/traces", {"cursor": "garbage"}, "cursor"),
         ("/api/v1/traces", {"colour": "red"}, "colour"),
         ("/api/v1/traces/not-a-trace-id", {}, "trace_id"),

@@ -27,7 +27,9 @@ def test_each_preset_ends_after_the_current_minute(preset: str):
     assert window.bucket == RANGES[preset][1]
 
 
-@pytest.mark.parametrize("params", [{}, {"range": "1y"}, {"range": "", "end": "soon"}])
+@pytest.mark.parametrize(
+    "params", [{}, {"range": "1y"}, {"range": "", "end": "soon"}, {"end": "²"}]
+)
 def test_malformed_parameters_fall_back_to_the_default(params: dict[str, str]):
     window, used = window_from_params(params, now=NOW)
     assert used == DEFAULT_RANGE and window.tenant is None

@@ -28,7 +28,9 @@ def span(attrs: dict[str, Any], *, root: bool = False, tenant: str = "acme") -> 
 
 
 def normalized(attrs: dict[str, Any], *, root: bool = False) -> SpanRecord:
-    [out] = NormalizeProcessor().process([span(attrs, root=root)])
+    processor = NormalizeProcessor()
+    [out] = processor.process([span(attrs, root=root)])
+    assert processor.failures == 0  # not a span "left as received" after an exception
     return out
 
 
@@ -46,6 +48,8 @@ def normalized(attrs: dict[str, Any], *, root: bool = False) -> SpanRecord:
         (math.inf, 0),
         ("NaN", 0),
         ("twelve", 0),
+        ("²", 0),  # a digit to str.isdigit(), not a number to int()
+        ("١٢", 12),  # Arabic-Indic digits: decimal, and int() reads them
         (True, 0),
         ([12], 0),
         (None, 0),

@@ -74,11 +74,11 @@ def _pinned_end() -> str:
     no widget, and Streamlit drops unbound parameters when the user switches pages.
     """
     end = st.query_params.get("end", "")
-    if end.isdigit():
+    if end.isdecimal():
         st.session_state["gl_end"] = end
     elif st.session_state.get("gl_end"):
         st.query_params["end"] = end = st.session_state["gl_end"]
-    return end if end.isdigit() else ""
+    return end if end.isdecimal() else ""
 
 
 def setup() -> Context | None:

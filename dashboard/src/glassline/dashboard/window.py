@@ -85,7 +85,9 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     length, bucket = RANGES[preset]
     end_param = params.get("end", "")
     # The current minute is included, so data written seconds ago shows up.
-    end = int(end_param) // 60 * 60 if end_param.isdigit() else _minute_ceiling(now or time.time())
+    end = (
+        int(end_param) // 60 * 60 if end_param.isdecimal() else _minute_ceiling(now or time.time())
+    )
     tenant = params.get("tenant") or None
     return Window(start=end - length, end=end, tenant=tenant, bucket=bucket), preset
 

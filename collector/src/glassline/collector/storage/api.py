@@ -54,8 +54,10 @@ def _time_ns(params: Any, name: str, default: int | None) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if raw.lstrip("-").isdigit():
+    try:
         return int(raw)
+    except ValueError:
+        pass
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:

@@ -39,7 +39,7 @@ Collected = dict[tuple[str, str], dict[int, dict[str, AttributeValue]]]
 def collect(collected: Collected, spec: MessagePrefix, rest: str, value: AttributeValue) -> bool:
     """File ``rest`` (``"3.message.role"``) under its message index; False if not indexed."""
     index, _, field = rest.partition(".")
-    if not index.isdigit() or not field:
+    if not index.isdecimal() or not field:
         return False
     if spec.strip and field.startswith(spec.strip):
         field = field[len(spec.strip) :]
@@ -82,7 +82,7 @@ def _indexed_parts(fields: dict[str, AttributeValue], prefix: str, make: Any) ->
     for key, value in fields.items():
         if key.startswith(prefix):
             index, _, sub = key[len(prefix) :].partition(".")
-            if index.isdigit() and sub:
+            if index.isdecimal() and sub:
                 grouped.setdefault(int(index), {})[sub] = value
     return [part for i in sorted(grouped) if (part := make(grouped[i])) is not None]
 

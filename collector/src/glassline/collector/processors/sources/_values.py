@@ -45,7 +45,7 @@ def to_count(value: object) -> int | None:
         return int(value) if math.isfinite(value) and value >= 0 else None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit():
+        if text.isdecimal():  # isdigit() also admits "²", which int() refuses
             return int(text)
         try:
             return to_count(float(text))
