@@ -148,7 +148,7 @@ def put_output_messages(
 ) -> None:
     """Add one assistant message (text, tool calls, last finish reason) to ``out``."""
     if not tool_calls and settings.redactor is None:
-        joined = "".join(text) if len(text) != 1 else text[0]
+        joined = "".join(text)  # one part: join returns it, no copy
         if len(joined) <= settings.max_content_chars:  # nothing to redact or cut: no Texts
             content = joined if text else None
             out[attrs.GEN_AI_OUTPUT_MESSAGES] = _text_message_json(content, finish_reasons)

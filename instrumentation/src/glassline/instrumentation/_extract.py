@@ -42,7 +42,6 @@ class _AttrView:
 
 
 _EMPTY: dict[str, Any] = {}
-_NO = object()
 
 # How objects of a type are read. isinstance(x, Mapping) is an ABC check that costs more than
 # reading a whole response, and responses are made of a handful of types: decided per type.

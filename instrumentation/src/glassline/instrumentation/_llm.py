@@ -9,7 +9,7 @@ from typing import Any
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
-from glassline.instrumentation.pricing import price_of
+from glassline.instrumentation.pricing import clean_counts, price_of
 
 __all__ = ["LLMHandler", "response_attributes"]
 
@@ -125,16 +125,16 @@ def _put_cost(
     request_model: str | None,
     settings: _settings.Settings,
 ) -> None:
-    total_in, output = info.input_tokens, info.output_tokens
-    if total_in is None and output is None:
+    if info.input_tokens is None and info.output_tokens is None:
         return
-    # ResponseInfo holds exact ints or None (see read_usage), so only the signs need checking.
-    total_in, output = total_in or 0, output or 0
-    read, creation = info.cache_read or 0, info.cache_creation or 0
-    if total_in < 0 or output < 0 or read < 0 or creation < 0:
+    counts = clean_counts(
+        info.input_tokens or 0, info.output_tokens or 0, info.cache_read or 0,
+        info.cache_creation or 0,
+    )  # fmt: skip
+    if counts is None:
         return
-    # Never price tokens negatively: a source may report input without its cached part.
-    uncached = max(total_in - read - creation, 0)
+    total_in, output, read, creation = counts
+    uncached = total_in - read - creation
     # The response names the exact model (a dated snapshot); the request's alias is the fallback.
     for model in (info.model, request_model):
         if not model:

@@ -117,17 +117,24 @@ def price_of(
     return _table_price(model, provider)
 
 
-def clean_counts(*values: int) -> tuple[int, int, int, int] | None:
+def clean_counts(
+    total_in: int, output: int, read: int, creation: int
+) -> tuple[int, int, int, int] | None:
     """(input, output, cache read, cache creation) validated; None if one is not a count.
 
     If the cache tokens exceed the input, input is taken as their sum.
     """
-    for v in values:  # a plain loop: this runs on every LLM span
-        if type(v) is not int or v < 0:  # exact type: bool (an int subclass) is not a count
-            return None
-    total_in, output, read, creation = values
+    # Spelled out rather than looped: this runs on every LLM span. Exact type: bool (an int
+    # subclass) is not a count.
+    if type(total_in) is not int or type(output) is not int:
+        return None
+    if type(read) is not int or type(creation) is not int:
+        return None
+    if total_in < 0 or output < 0 or read < 0 or creation < 0:
+        return None
     # A source that reported input without the cached part: never price tokens negatively.
-    total_in = max(total_in, read + creation)
+    if read + creation > total_in:
+        total_in = read + creation
     return total_in, output, read, creation
 
 
