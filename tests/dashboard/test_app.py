@@ -11,9 +11,10 @@ import glassline.dashboard.app as app_module
 from glassline.dashboard import ui
 from glassline.dashboard.auth import ENV_PASSWORD
 from glassline.dashboard.db import ENV_DB_URL
+from glassline.dashboard.window import calendar_starts
 
 from .conftest import seed_store
-from .seed import Traffic
+from .seed import NS, Traffic
 from .test_queries import _add_ops_rows
 
 APP = app_module.__file__
@@ -52,10 +53,16 @@ def test_every_page_renders_without_exception(sqlite_url, monkeypatch, traffic: 
     )  # fmt: skip
 
 
-def test_overview_shows_the_seeded_spend_and_requests(sqlite_url, monkeypatch, traffic: Traffic):
-    metrics = _metrics(_open(sqlite_url, monkeypatch))
+def test_overview_shows_the_seeded_spend_and_requests(
+    sqlite_url, monkeypatch, traffic: Traffic, now_s: int
+):
+    # The window the app picks at now_s, pinned: the seeded hour may straddle UTC midnight.
+    end = (now_s // 60 + 1) * 60
+    metrics = _metrics(_open(sqlite_url, monkeypatch, end=str(end)))
+    day_start, _ = calendar_starts(end - 1)
+    today = sum(r.cost_usd or 0.0 for r in traffic.records if r.start_ns >= day_start * NS)
     assert metrics["Spend"] == ui.fmt_usd(traffic.cost())
-    assert metrics["Spend today (UTC)"] == ui.fmt_usd(traffic.cost())
+    assert metrics["Spend today (UTC)"] == ui.fmt_usd(today)
     assert metrics["Requests"] == f"{len(traffic.roots()):,}"
     assert metrics["Firing alerts"] == "0"
 
