@@ -320,3 +320,42 @@ def test_invalid_static_attributes_do_not_break_the_call(spans: SpanCapture) -> 
 
     assert call() == 7
     assert dict(spans.one("s").attributes or {})["fine"] == 1
+
+
+def test_request_parameters_are_recorded_only_when_passed(spans: SpanCapture) -> None:
+    @llm(provider="openai")
+    def chat(**kwargs: object) -> dict[str, object]:
+        return {}
+
+    chat(model="m", messages=[], temperature=1, top_p=0.5, max_completion_tokens=9, stream=False)
+    chat(model="m", messages=[], max_tokens=True, max_output_tokens=7)  # bool is no count
+    chat(model="m", messages=[])
+    full, second, bare = (dict(s.attributes or {}) for s in spans)
+    assert full[a.GEN_AI_REQUEST_TEMPERATURE] == 1.0 and full[a.GEN_AI_REQUEST_TOP_P] == 0.5
+    assert full[a.GEN_AI_REQUEST_MAX_TOKENS] == 9 and full[a.GEN_AI_REQUEST_STREAM] is False
+    assert second[a.GEN_AI_REQUEST_MAX_TOKENS] == 7
+    assert not any(k.startswith("gen_ai.request.") and k != a.GEN_AI_REQUEST_MODEL for k in bare)
+
+
+def test_a_type_once_returned_as_a_value_is_still_checked_for_streams_per_type(
+    spans: SpanCapture,
+) -> None:
+    class Answer:
+        pass
+
+    class Chunks:
+        def __iter__(self) -> Iterator[str]:
+            return self
+
+        def __next__(self) -> str:
+            raise StopIteration
+
+    @llm(provider="openai")
+    def call(stream: bool) -> object:
+        return Chunks() if stream else Answer()
+
+    assert isinstance(call(False), Answer) and isinstance(call(False), Answer)
+    assert spans.names() == ["chat", "chat"]  # both ended at return: Answer is no stream
+    streamed = call(True)
+    assert not isinstance(streamed, Chunks) and len(spans) == 2  # proxied: the span stays open
+    assert list(streamed) == [] and len(spans) == 3

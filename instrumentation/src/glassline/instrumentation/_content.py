@@ -27,6 +27,7 @@ __all__ = [
     "put_json",
     "put_output_messages",
     "put_text",
+    "quote",
 ]
 
 REDACTION_FAILED = "[REDACTION_FAILED]"
@@ -61,7 +62,8 @@ class Texts:
 # The message structures below hold only strings, so their JSON is written directly: each text
 # is quoted once by the C string encoder, with the separators json.dumps uses (", ", ": ").
 # That is several times faster than building dicts and encoding them, on every LLM span.
-_quote: Callable[[str], str] = json.encoder.encode_basestring
+quote: Callable[[str], str] = json.encoder.encode_basestring
+_quote = quote
 
 
 def parts_json(content: Any, clean: Texts) -> str:

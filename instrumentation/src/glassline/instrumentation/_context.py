@@ -7,7 +7,7 @@ per span.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -26,9 +26,9 @@ _PROPAGATED: ContextVar[Mapping[str, AttributeValue]] = ContextVar(
 PROPAGATED_KEYS = (attrs.TENANT_ID, attrs.USER_ID, attrs.SESSION_ID, attrs.STAGE, attrs.WORKFLOW)
 
 
-def current_attributes() -> Mapping[str, AttributeValue]:
-    """The attributes every span started now inherits."""
-    return _PROPAGATED.get()
+# The attributes every span started now inherits. The ContextVar's own method: it runs on
+# every span, and a Python function around it would cost a frame.
+current_attributes: Callable[[], Mapping[str, AttributeValue]] = _PROPAGATED.get
 
 
 def merged(updates: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:

@@ -15,7 +15,15 @@ from typing import Any
 
 from glassline.instrumentation import attributes as attrs
 
-__all__ = ["ResponseInfo", "StreamAccumulator", "extract_response", "get", "view"]
+__all__ = [
+    "Counts",
+    "ResponseInfo",
+    "StreamAccumulator",
+    "extract_response",
+    "get",
+    "usage_counts",
+    "view",
+]
 
 
 def get(obj: Any, key: str) -> Any:
@@ -142,46 +150,68 @@ class ResponseInfo:
     def read_usage(self, usage: Any, exclusive_input: bool = False) -> None:
         """Fill token counts from an OpenAI, Responses, Anthropic or LiteLLM usage block.
 
-        ``exclusive_input``: Anthropic reports ``input_tokens`` WITHOUT the cached tokens; the
-        conventions want them included, so they are added back here.
+        ``exclusive_input``: see :func:`usage_counts`.
         """
         if usage is None:
             return
-        # Runs on every LLM span: one pass, exact-type checks inline (bool is not a count).
-        u = usage if type(usage) is dict else view(usage)
-        prompt = u.get("prompt_tokens")
-        is_prompt = type(prompt) is int
-        if is_prompt:  # chat completions and LiteLLM
-            inp: Any = prompt
-            out = u.get("completion_tokens")
-            in_d, out_d = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
-        else:  # Responses API and Anthropic
-            inp, out = u.get("input_tokens"), u.get("output_tokens")
-            in_d, out_d = u.get("input_tokens_details"), u.get("output_tokens_details")
-        if in_d is not None and type(in_d) is not dict:
-            in_d = view(in_d)
-        read = u.get("cache_read_input_tokens")
-        if type(read) is not int and in_d is not None:
-            read = in_d.get("cached_tokens")
-        creation = u.get("cache_creation_input_tokens")
-        if type(creation) is not int and in_d is not None:
-            creation = in_d.get("cache_creation_tokens")
-        if type(read) is int:
+        inp, out, read, creation, reasoning = usage_counts(usage, exclusive_input)
+        if read is not None:
             self.cache_read = read
-        if type(creation) is int:
+        if creation is not None:
             self.cache_creation = creation
-        if type(inp) is int:
-            if exclusive_input and not is_prompt:
-                inp += (read if type(read) is int else 0) + (
-                    creation if type(creation) is int else 0
-                )
+        if inp is not None:
             self.input_tokens = inp
-        if type(out) is int:
+        if out is not None:
             self.output_tokens = out
-        if out_d is not None:
-            reasoning = (out_d if type(out_d) is dict else view(out_d)).get("reasoning_tokens")
-            if type(reasoning) is int:
-                self.reasoning = reasoning
+        if reasoning is not None:
+            self.reasoning = reasoning
+
+
+Counts = tuple[int | None, int | None, int | None, int | None, int | None]
+
+
+def usage_counts(usage: Any, exclusive_input: bool = False) -> Counts:
+    """(input, output, cache read, cache creation, reasoning) tokens of a usage block.
+
+    Reads OpenAI chat, Responses, Anthropic and LiteLLM usage; a count that is absent or not
+    an int (bool is not a count) is None. ``exclusive_input``: Anthropic reports
+    ``input_tokens`` WITHOUT the cached tokens; the conventions want them included, so they
+    are added back here.
+    """
+    # Runs on every LLM span: one pass, exact-type checks inline.
+    u = usage if type(usage) is dict else view(usage)
+    prompt = u.get("prompt_tokens")
+    is_prompt = type(prompt) is int
+    if is_prompt:  # chat completions and LiteLLM
+        inp: Any = prompt
+        out = u.get("completion_tokens")
+        in_d, out_d = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
+    else:  # Responses API and Anthropic
+        inp, out = u.get("input_tokens"), u.get("output_tokens")
+        in_d, out_d = u.get("input_tokens_details"), u.get("output_tokens_details")
+    if in_d is not None and type(in_d) is not dict:
+        in_d = view(in_d)
+    read = u.get("cache_read_input_tokens")
+    if type(read) is not int:
+        read = in_d.get("cached_tokens") if in_d is not None else None
+        if type(read) is not int:
+            read = None
+    creation = u.get("cache_creation_input_tokens")
+    if type(creation) is not int:
+        creation = in_d.get("cache_creation_tokens") if in_d is not None else None
+        if type(creation) is not int:
+            creation = None
+    if type(inp) is int:
+        if exclusive_input and not is_prompt:
+            inp += (read or 0) + (creation or 0)
+    else:
+        inp = None
+    reasoning = None
+    if out_d is not None:
+        reasoning = (out_d if type(out_d) is dict else view(out_d)).get("reasoning_tokens")
+        if type(reasoning) is not int:
+            reasoning = None
+    return inp, out if type(out) is int else None, read, creation, reasoning
 
 
 def extract_response(value: Any) -> ResponseInfo:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
+from glassline.instrumentation._chat import chat_attributes
+from glassline.instrumentation._cost import put_cost
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
-from glassline.instrumentation.pricing import clean_counts, price_of
 
 __all__ = ["LLMHandler", "response_attributes"]
 
-_log = logging.getLogger(__name__)
-
 _MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _SYSTEM_KEYS = ("system", "instructions")
+_SYSTEM_KEYS_SET = frozenset(_SYSTEM_KEYS)
+_REQUEST_KEYS = frozenset(("temperature", "top_p", *_MAX_TOKENS_KEYS, "stream"))
 
 
 _NUMBER = (int, float)
@@ -55,18 +55,29 @@ class LLMHandler:
         self.t0_ns = 0
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Few calls on purpose: on a cold cache each Python call costs about its body again.
         model = kwargs.get("model")
         if isinstance(model, str):
             self.model = model
-        out = request_attributes(kwargs) if kwargs else {}
+        # Most calls pass only model and messages: no dict lookups for absent parameters.
+        out = {} if _REQUEST_KEYS.isdisjoint(kwargs) else request_attributes(kwargs)
         if self.model:
             out[attrs.GEN_AI_REQUEST_MODEL] = self.model
-        if kwargs and self.settings.capture_content:
-            self._capture_input(out, kwargs)
+        settings = self.settings
+        if not kwargs or not settings.capture_content:
+            return out
+        plain = None
+        if settings.redactor is None:
+            plain = _content.plain_messages_json(kwargs.get("messages"), settings.max_content_chars)
+        if plain is not None:
+            out[attrs.GEN_AI_INPUT_MESSAGES] = plain
+        else:
+            _content.put_input_messages(out, kwargs, settings)
+        if not _SYSTEM_KEYS_SET.isdisjoint(kwargs):
+            self._capture_system(out, kwargs)
         return out
 
-    def _capture_input(self, out: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
-        _content.put_input_messages(out, kwargs, self.settings)
+    def _capture_system(self, out: dict[str, Any], kwargs: Mapping[str, Any]) -> None:
         for key in _SYSTEM_KEYS:
             system = kwargs.get(key)
             if system is not None:
@@ -76,9 +87,11 @@ class LLMHandler:
                 break
 
     def result(self, value: Any) -> dict[str, Any]:
-        return response_attributes(
-            extract_response(value), self.provider, self.model, self.settings
-        )
+        out = chat_attributes(value, self.provider, self.model, self.settings)  # the commonest
+        if out is None:
+            info = extract_response(value)
+            out = response_attributes(info, self.provider, self.model, self.settings)
+        return out
 
     def stream(self, t0_ns: int) -> Callable[[Any], None]:
         # Chunks go straight to the accumulator: one Python frame per streamed token.
@@ -112,41 +125,10 @@ def response_attributes(
 ) -> dict[str, Any]:
     """The response attributes, the cost and (if enabled) the output messages."""
     out = info.attributes()
-    _put_cost(out, info, provider, request_model, settings)
+    put_cost(
+        out, provider, info.model, request_model, settings,
+        info.input_tokens, info.output_tokens, info.cache_read, info.cache_creation,
+    )  # fmt: skip
     if settings.capture_content and (info.text or info.tool_calls):
         _content.put_output_messages(out, info.text, info.tool_calls, info.finish_reasons, settings)
     return out
-
-
-def _put_cost(
-    out: dict[str, Any],
-    info: ResponseInfo,
-    provider: str | None,
-    request_model: str | None,
-    settings: _settings.Settings,
-) -> None:
-    if info.input_tokens is None and info.output_tokens is None:
-        return
-    counts = clean_counts(
-        info.input_tokens or 0, info.output_tokens or 0, info.cache_read or 0,
-        info.cache_creation or 0,
-    )  # fmt: skip
-    if counts is None:
-        return
-    total_in, output, read, creation = counts
-    uncached = total_in - read - creation
-    # The response names the exact model (a dated snapshot); the request's alias is the fallback.
-    for model in (info.model, request_model):
-        if not model:
-            continue
-        price = price_of(model, provider, settings.prices)  # cached per (model, provider)
-        cost = price.cost(uncached, output, read, creation) if price is not None else None
-        if cost is not None:
-            out[attrs.COST_USD] = cost
-            out[attrs.COST_SOURCE] = "sdk"
-            return
-        if model == request_model:
-            break
-    _log.debug(
-        "no cost: no price known for %r (provider %r)", info.model or request_model, provider
-    )

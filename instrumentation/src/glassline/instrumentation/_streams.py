@@ -28,11 +28,18 @@ class _CallLike(Protocol):
     ) -> None: ...
 
 
+# Types found not to be streams (e.g. a provider's response class): skip the checks below,
+# whose ABC isinstance calls cost more than reading the response. Bounded like _extract's.
+_NOT_STREAMS: set[type] = set()
+_MAX_TYPES = 1024
+
+
 def wrap_result(value: Any, call: _CallLike) -> Any | None:
     """A proxy for a returned stream, or None when ``value`` is not a stream."""
-    if isinstance(value, _PLAIN):
+    cls = type(value)
+    if isinstance(value, _PLAIN) or cls in _NOT_STREAMS:
         return None
-    if type(value).__name__.endswith("StreamManager"):  # client.messages.stream(...) and kin
+    if cls.__name__.endswith("StreamManager"):  # client.messages.stream(...) and kin
         if hasattr(value, "__enter__"):
             return SyncManagerProxy(value, call)
         if hasattr(value, "__aenter__"):
@@ -45,6 +52,8 @@ def wrap_result(value: Any, call: _CallLike) -> Any | None:
         return SyncStreamProxy(value, call)
     if isinstance(value, AsyncIterator):
         return AsyncStreamProxy(value, call)
+    if len(_NOT_STREAMS) < _MAX_TYPES:
+        _NOT_STREAMS.add(cls)
     return None
 
 

@@ -8,11 +8,10 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from glassline.instrumentation import _context, _safe, _settings
+from glassline.instrumentation import _context, _safe
 from glassline.instrumentation import attributes as attrs
-from glassline.instrumentation._extract import extract_response
 from glassline.instrumentation._lifecycle import _TRACER
-from glassline.instrumentation._llm import response_attributes
+from glassline.instrumentation._llm import LLMHandler
 from glassline.instrumentation.attributes import SpanKinds
 
 __all__ = ["record_cache", "record_response", "record_route"]
@@ -102,8 +101,7 @@ def record_response(
         current = getattr(span, "attributes", None) or {}
         provider = provider or _str_or_none(current.get(attrs.GEN_AI_PROVIDER_NAME))
         model = model or _str_or_none(current.get(attrs.GEN_AI_REQUEST_MODEL))
-        info = extract_response(response)
-        span.set_attributes(response_attributes(info, provider, model, _settings.current()))
+        span.set_attributes(LLMHandler(provider, model).result(response))
     except Exception as exc:
         _safe.report("record_response", exc)
 
