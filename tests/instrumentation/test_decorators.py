@@ -330,6 +330,7 @@ def test_request_parameters_are_recorded_only_when_passed(spans: SpanCapture) ->
     chat(model="m", messages=[], temperature=1, top_p=0.5, max_completion_tokens=9, stream=False)
     chat(model="m", messages=[], max_tokens=True, max_output_tokens=7)  # bool is no count
     chat(model="m", messages=[])
+    assert spans.names() == ["chat m"] * 3  # named by the call's model
     full, second, bare = (dict(s.attributes or {}) for s in spans)
     assert full[a.GEN_AI_REQUEST_TEMPERATURE] == 1.0 and full[a.GEN_AI_REQUEST_TOP_P] == 0.5
     assert full[a.GEN_AI_REQUEST_MAX_TOKENS] == 9 and full[a.GEN_AI_REQUEST_STREAM] is False

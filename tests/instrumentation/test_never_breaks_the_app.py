@@ -117,14 +117,14 @@ def test_capture_content_off_records_no_content(spans: SpanCapture, settings: No
 def test_a_failing_span_start_runs_the_function_bare(
     spans: SpanCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def explode(args: tuple[object, ...], kwargs: dict[str, object]) -> str:
-        raise RuntimeError("name bug")
+    def explode(args: tuple[object, ...], kwargs: dict[str, object]) -> dict[str, str]:
+        raise RuntimeError("identity bug")
 
     from opentelemetry.trace import SpanKind
 
     from glassline.instrumentation._lifecycle import SpanSpec, instrument
 
-    spec = SpanSpec(name="x", kind=SpanKind.INTERNAL, attributes={}, name_from_call=explode)
+    spec = SpanSpec(name="x", kind=SpanKind.INTERNAL, attributes={}, propagate_from_call=explode)
     fn = instrument(lambda v: v + 1, spec)
     with caplog.at_level(logging.WARNING, logger="glassline.instrumentation"):
         assert fn(1) == 2

@@ -53,6 +53,8 @@ class Handler(Protocol):
     ``set_attributes`` call (every OpenTelemetry attribute write takes a lock and validates).
     """
 
+    name: str | None  # the span's name if ``start`` chose one (None: the decorator's)
+
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]: ...
     def result(self, value: Any) -> Mapping[str, Any]: ...
     def stream(self, t0_ns: int) -> Callable[[Any], None] | None:
@@ -73,7 +75,6 @@ class SpanSpec:
     # Per-call propagated attributes computed from the call's arguments (workflow identity).
     propagate_from_call: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, str]] | None = None
     handler: Callable[[], Handler] | None = None
-    name_from_call: Callable[[tuple[Any, ...], dict[str, Any]], str] | None = None
 
 
 class _Call:
@@ -100,12 +101,13 @@ class _Call:
             prop = {**prop, **extra}
         handler = self.handler = spec.handler() if spec.handler is not None else None
         start_attrs = {**prop, **spec.attributes} if prop else spec.attributes
+        name = spec.name
         if handler is not None:
             try:
                 start_attrs = {**start_attrs, **handler.start(args, kwargs)}
             except Exception as exc:
                 _safe.report("request extraction", exc)
-        name = spec.name_from_call(args, kwargs) if spec.name_from_call else spec.name
+            name = handler.name or name
         self.span = _tracer().start_span(name, kind=spec.kind, attributes=start_attrs)
         self.prop = prop
         self.ctx = trace.set_span_in_context(self.span)

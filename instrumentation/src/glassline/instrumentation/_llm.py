@@ -45,11 +45,13 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 class LLMHandler:
     """Hooks for one ``@llm`` call."""
 
-    __slots__ = ("acc", "model", "provider", "settings", "t0_ns")
+    __slots__ = ("acc", "model", "name", "operation", "provider", "settings", "t0_ns")
 
-    def __init__(self, provider: str | None, model: str | None) -> None:
+    def __init__(self, provider: str | None, model: str | None, operation: str = "chat") -> None:
         self.provider = provider
         self.model = model
+        self.operation = operation
+        self.name: str | None = None  # ``{operation} {model}`` when the call names its model
         self.settings = _settings.current()
         self.acc: StreamAccumulator | None = None
         self.t0_ns = 0
@@ -57,8 +59,9 @@ class LLMHandler:
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         # Few calls on purpose: on a cold cache each Python call costs about its body again.
         model = kwargs.get("model")
-        if isinstance(model, str):
+        if isinstance(model, str) and model:
             self.model = model
+            self.name = f"{self.operation} {model}"
         # Most calls pass only model and messages: no dict lookups for absent parameters.
         out = {} if _REQUEST_KEYS.isdisjoint(kwargs) else request_attributes(kwargs)
         if self.model:

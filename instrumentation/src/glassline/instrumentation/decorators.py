@@ -213,17 +213,13 @@ def llm(
     static.update(attributes or {})
     static_name = f"{operation} {model}" if model else operation
 
-    def name_from_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        called = kwargs.get("model")
-        return f"{operation} {called}" if isinstance(called, str) and called else static_name
-
     def build(target: Callable[..., Any], _: str | None) -> Any:
         spec = SpanSpec(
             name=static_name,
             kind=SpanKind.CLIENT,
             attributes=static,
-            handler=functools.partial(LLMHandler, provider, model),  # no Python frame per call
-            name_from_call=name_from_call,
+            # partial: no Python frame per call
+            handler=functools.partial(LLMHandler, provider, model, operation),
         )
         return instrument(target, spec)
 
@@ -232,6 +228,7 @@ def llm(
 
 class _ToolHandler:
     __slots__ = ("settings", "signature")
+    name: str | None = None  # the decorator names the span
 
     def __init__(self, signature: inspect.Signature | None) -> None:
         self.signature = signature
