@@ -123,7 +123,7 @@ class _Call:
 
     def detach(self) -> None:
         try:
-            _context.reset(self.prop_token)
+            _context.reset(self.prop_token)  # type: ignore[arg-type]
             otel_context.detach(self.otel_token)  # type: ignore[arg-type]
         except Exception as exc:
             _safe.report("context detach", exc)
