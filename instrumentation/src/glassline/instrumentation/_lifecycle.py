@@ -23,7 +23,7 @@ from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
 from glassline.instrumentation import attributes as attrs
-from glassline.instrumentation._streams import wrap_result
+from glassline.instrumentation._streams import NOT_STREAMS, PLAIN, wrap_result
 
 _SCOPE = ("glassline.instrumentation", "0.1.0")
 _TRACER = trace.get_tracer(*_SCOPE)
@@ -92,7 +92,9 @@ class _Call:
         "t0",
     )
 
-    def __init__(self, spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, spec: SpanSpec, args: tuple[Any, ...], kwargs: dict[str, Any], attach: bool
+    ) -> None:
         prop = _context.current_attributes()
         if spec.propagate or spec.propagate_from_call is not None:
             extra: dict[str, AttributeValue] = dict(spec.propagate)
@@ -113,9 +115,12 @@ class _Call:
         self.ctx = trace.set_span_in_context(self.span)
         self.ended = False
         self.t0 = time.monotonic_ns()
-        self.otel_token: object = None
-        self.prop_token: object = None
         self.on_chunk: Callable[[Any], None] | None = None
+        if attach:  # as attach() does, written out: a method call would cost a frame
+            self.otel_token: object = otel_context.attach(self.ctx)
+            self.prop_token: object = _context.set_propagated(prop)
+        else:
+            self.otel_token = self.prop_token = None
 
     def attach(self) -> None:
         self.otel_token = otel_context.attach(self.ctx)
@@ -132,9 +137,11 @@ class _Call:
         """Record a returned value; a returned stream keeps the span open (proxy returned)."""
         end_attrs: Mapping[str, Any] = {}
         try:
-            proxy = wrap_result(value, self)
-            if proxy is not None:
-                return proxy
+            # wrap_result's first check, made here: calling it would cost a frame per call.
+            if not isinstance(value, PLAIN) and type(value) not in NOT_STREAMS:
+                proxy = wrap_result(value, self)
+                if proxy is not None:
+                    return proxy
             if self.handler is not None:
                 end_attrs = self.handler.result(value)
         except Exception as exc:
@@ -209,10 +216,7 @@ def begin(
 ) -> _Call | None:
     """Start (and attach) a span; None when telemetry failed (the call then runs bare)."""
     try:
-        call = _Call(spec, args, kwargs)
-        if attach:
-            call.attach()
-        return call
+        return _Call(spec, args, kwargs, attach)
     except Exception as exc:
         _safe.report("span start", exc)
         return None

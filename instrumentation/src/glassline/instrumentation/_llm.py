@@ -52,7 +52,7 @@ class LLMHandler:
         self.model = model
         self.operation = operation
         self.name: str | None = None  # ``{operation} {model}`` when the call names its model
-        self.settings = _settings.current()
+        self.settings = _settings.STATE.settings
         self.acc: StreamAccumulator | None = None
         self.t0_ns = 0
 

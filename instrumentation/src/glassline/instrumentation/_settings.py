@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from glassline.instrumentation.pricing import ModelPrice
 
-__all__ = ["Settings", "current", "env_bool", "replace"]
+__all__ = ["STATE", "Settings", "current", "env_bool", "replace"]
 
 _FALSE = {"0", "false", "no", "off"}
 
@@ -46,15 +46,23 @@ class Settings:
         )
 
 
-_current = Settings.from_env()
+class _State:
+    __slots__ = ("settings",)
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+
+# The settings in force: ``STATE.settings``, read by every decorated call (an attribute read,
+# where calling ``current()`` would cost a Python frame).
+STATE = _State(Settings.from_env())
 
 
 def current() -> Settings:
     """The settings in force."""
-    return _current
+    return STATE.settings
 
 
 def replace(settings: Settings) -> None:
     """Install new settings (one atomic reference swap, safe across threads)."""
-    global _current
-    _current = settings
+    STATE.settings = settings

@@ -11,10 +11,10 @@ import types
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Protocol
 
-__all__ = ["wrap_result"]
+__all__ = ["NOT_STREAMS", "PLAIN", "wrap_result"]
 
 # Iterators that are values, not streams: never keep a span open for these.
-_PLAIN = (str, bytes, bytearray, dict, list, tuple, set, frozenset, range, memoryview)
+PLAIN = (str, bytes, bytearray, dict, list, tuple, set, frozenset, range, memoryview)
 
 
 class _CallLike(Protocol):
@@ -30,14 +30,14 @@ class _CallLike(Protocol):
 
 # Types found not to be streams (e.g. a provider's response class): skip the checks below,
 # whose ABC isinstance calls cost more than reading the response. Bounded like _extract's.
-_NOT_STREAMS: set[type] = set()
+NOT_STREAMS: set[type] = set()
 _MAX_TYPES = 1024
 
 
 def wrap_result(value: Any, call: _CallLike) -> Any | None:
     """A proxy for a returned stream, or None when ``value`` is not a stream."""
     cls = type(value)
-    if isinstance(value, _PLAIN) or cls in _NOT_STREAMS:
+    if isinstance(value, PLAIN) or cls in NOT_STREAMS:
         return None
     if cls.__name__.endswith("StreamManager"):  # client.messages.stream(...) and kin
         if hasattr(value, "__enter__"):
@@ -52,8 +52,8 @@ def wrap_result(value: Any, call: _CallLike) -> Any | None:
         return SyncStreamProxy(value, call)
     if isinstance(value, AsyncIterator):
         return AsyncStreamProxy(value, call)
-    if len(_NOT_STREAMS) < _MAX_TYPES:
-        _NOT_STREAMS.add(cls)
+    if len(NOT_STREAMS) < _MAX_TYPES:
+        NOT_STREAMS.add(cls)
     return None
 
 

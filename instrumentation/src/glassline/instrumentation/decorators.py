@@ -232,7 +232,7 @@ class _ToolHandler:
 
     def __init__(self, signature: inspect.Signature | None) -> None:
         self.signature = signature
-        self.settings = _settings.current()
+        self.settings = _settings.STATE.settings
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
