@@ -15,7 +15,7 @@ from glassline.instrumentation import _content, _settings
 from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._cost import put_cost
 from glassline.instrumentation._extract import view
-from glassline.instrumentation.pricing import price_of
+from glassline.instrumentation.pricing import price_of, table_price
 
 __all__ = ["chat_attributes"]
 
@@ -81,7 +81,9 @@ def chat_attributes(
             out[attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
     if reason is not None:
         out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
-    price = price_of(model, provider, settings.prices)
+    # Without overrides, straight to the table's cache (a C call where price_of is a frame).
+    prices = settings.prices
+    price = price_of(model, provider, prices) if prices else table_price(model, provider)
     cost = price.cost(inp - read - creation, output, read, creation) if price is not None else None
     if cost is not None:
         out[attrs.COST_USD] = cost

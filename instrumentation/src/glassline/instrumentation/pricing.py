@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import genai_prices
 import genai_prices.types
 
-__all__ = ["ModelPrice", "Price", "clean_counts", "cost_usd", "price_of"]
+__all__ = ["ModelPrice", "Price", "clean_counts", "cost_usd", "price_of", "table_price"]
 
 _log = logging.getLogger(__name__)
 _PER_MILLION = 1_000_000.0
@@ -114,7 +114,7 @@ def price_of(
         override = _find_override(model, provider, overrides)
         if override is not None:
             return override
-    return _table_price(model, provider)
+    return table_price(model, provider)
 
 
 def clean_counts(
@@ -151,7 +151,8 @@ def _find_override(
 
 
 @functools.lru_cache(maxsize=1024)
-def _table_price(model: str, provider: str | None) -> Price | None:
+def table_price(model: str, provider: str | None) -> Price | None:
+    """The bundled table's price of ``model`` (no overrides), cached per (model, provider)."""
     provider_id = _PROVIDER_IDS.get(provider, provider) if provider else None
     rates = _rates(model, provider_id)
     if rates is None or isinstance(rates, _Linear):
