@@ -171,7 +171,7 @@ def bench_render(url: str, repeat: int) -> list[tuple[str, str, str, float, floa
     from streamlit.testing.v1 import AppTest
 
     import glassline.dashboard.app as app_module
-    from glassline.dashboard.db import ENV_DB_URL
+    from glassline.dashboard.env import ENV_DB_URL
 
     os.environ[ENV_DB_URL] = url
     end = data_end(url)

@@ -9,8 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import glassline.dashboard.app as app_module
 from glassline.dashboard import ui
-from glassline.dashboard.auth import ENV_PASSWORD
-from glassline.dashboard.db import ENV_DB_URL
+from glassline.dashboard.env import ENV_DB_URL, ENV_PASSWORD
 from glassline.dashboard.window import calendar_starts
 
 from .conftest import seed_store

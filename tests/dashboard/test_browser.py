@@ -21,9 +21,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from glassline.dashboard import ui
-from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
 from glassline.dashboard.cli import build_command
-from glassline.dashboard.db import ENV_DB_URL
+from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 
 from .seed import Traffic
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
+from glassline.dashboard.env import ENV_ALERTS_CONFIG
 
 from .seed import Traffic
 from .test_app import _open, _text

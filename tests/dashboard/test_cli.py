@@ -27,3 +27,12 @@ def test_help_names_the_database_option_and_password_env():
 def test_password_comparison():
     assert password_ok("s3cret", "s3cret")
     assert not password_ok("s3cret ", "s3cret") and not password_ok("", "s3cret")
+
+
+def test_the_launcher_leaves_streamlit_to_the_app_process():
+    # Importing the app's modules in the launcher warned "No runtime found" on every start.
+    probe = "import sys, glassline.dashboard.cli; print(sorted({'streamlit', 'pandas'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]" and "No runtime found" not in result.stderr

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import glassline.dashboard.app as dashboard_app
 from glassline.collector.testing import RunningCollector, run_collector
-from glassline.dashboard.db import ENV_DB_URL
+from glassline.dashboard.env import ENV_DB_URL
 
 APP_SCRIPT = textwrap.dedent(
     """

@@ -11,9 +11,9 @@ import os
 
 import streamlit as st
 
-__all__ = ["ENV_PASSWORD", "gate", "password_ok"]
+from glassline.dashboard.env import ENV_PASSWORD
 
-ENV_PASSWORD = "GLASSLINE_DASHBOARD_PASSWORD"
+__all__ = ["gate", "password_ok"]
 
 
 def password_ok(given: str, expected: str) -> bool:

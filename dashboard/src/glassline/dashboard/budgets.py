@@ -18,11 +18,11 @@ from glassline.collector.alerts.api import budget_status
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
 from glassline.dashboard import data, queries
 from glassline.dashboard.db import db_url_from_env
+from glassline.dashboard.env import ENV_ALERTS_CONFIG
 from glassline.dashboard.window import Window
 
-__all__ = ["ENV_ALERTS_CONFIG", "budget_rows", "show_budgets"]
+__all__ = ["budget_rows", "show_budgets"]
 
-ENV_ALERTS_CONFIG = "GLASSLINE_ALERTS_CONFIG"
 COLUMNS = ["tenant", "rule", "window", "spend_usd", "limit_usd", "used", "state", "forecast"]
 
 

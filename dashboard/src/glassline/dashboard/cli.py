@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from glassline.dashboard.auth import ENV_PASSWORD
-from glassline.dashboard.budgets import ENV_ALERTS_CONFIG
-from glassline.dashboard.db import DEFAULT_DB_URL, ENV_DB_URL
+# Only the names: importing the app's modules here (Streamlit, pandas, the collector) would
+# cost the launcher a second and warn that no Streamlit runtime is running.
+from glassline.dashboard.env import DEFAULT_DB_URL, ENV_ALERTS_CONFIG, ENV_DB_URL, ENV_PASSWORD
 
 __all__ = ["build_command", "main"]
 

@@ -13,16 +13,14 @@ from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from glassline.dashboard.env import DEFAULT_DB_URL, ENV_DB_URL
+
 __all__ = [
-    "ENV_DB_URL",
     "DatabaseUnavailable",
     "check_connection",
     "db_url_from_env",
     "make_engine",
 ]
-
-ENV_DB_URL = "GLASSLINE_DB_URL"
-DEFAULT_DB_URL = "sqlite:///.glassline/glassline.db"
 
 
 class DatabaseUnavailable(Exception):
