@@ -79,3 +79,47 @@ def test_the_per_type_decisions_are_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     classes = [type(f"Made{i}", (), {"x": i}) for i in range(10)]  # classes made on the fly
     assert [get(cls(), "x") for cls in classes] == list(range(10))
     assert len(_extract._KINDS) == 3
+
+
+class Delta(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    content: str | None = None
+
+
+class Choice(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    delta: Delta
+    finish_reason: str | None = None
+
+
+class Chunk(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    model: str
+    choices: list[Choice]
+
+
+def folded(chunks: list[Any]) -> tuple[Any, ...]:
+    acc = _extract.StreamAccumulator()
+    for chunk in chunks:
+        acc.add(chunk)
+    info = acc.info
+    return info.model, info.text, info.finish_reasons, info.output_tokens
+
+
+def test_stream_chunks_as_pydantic_models_fold_like_dicts_with_or_without_extras() -> None:
+    dicts = [
+        {"model": "m", "choices": [{"delta": {"content": "Hel"}, "finish_reason": None}]},
+        {"model": "m", "choices": [{"delta": {"content": "lo"}, "finish_reason": "stop"}]},
+        {"model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+    ]
+    # Extras where the reader must merge them: the text of a delta, the usage of a chunk.
+    extras = [
+        {"model": "m", "choices": [{"delta": {"text": "x", "content": "Hel"}}], "obfuscation": "a"},
+        {"model": "m", "choices": [{"delta": {"content": "lo"}, "finish_reason": "stop", "i": 0}]},
+        {"model": "m", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+    ]
+    expected = ("m", ["Hel", "lo"], ["stop"], 2)
+    for _ in range(2):  # the second pass reads through the per-type decisions of the first
+        assert folded(dicts) == expected
+        assert folded([Chunk.model_validate(c) for c in dicts]) == expected
+        assert folded([Chunk.model_validate(c) for c in extras]) == expected

@@ -326,12 +326,17 @@ class StreamAccumulator:
 
     def add(self, chunk: Any) -> None:
         """Fold one chunk: OpenAI chat chunk, Responses event, Anthropic event, dict or str."""
-        # Runs once per streamed token: one frame, plain dict reads for dicts and pydantic fields.
+        # Runs once per streamed token: one frame. Dicts, and pydantic models without extras
+        # (the openai client's chunks), are read as plain dicts without calling view(): a
+        # call per chunk, choice and delta cost as much as the reading itself.
         if not self.first_ns:
             self.first_ns = time.monotonic_ns()
-        if type(chunk) is dict:
+        cls = type(chunk)
+        if cls is dict:
             c: Mapping[str, Any] | _AttrView = chunk
-        elif type(chunk) is str:
+        elif _KINDS.get(cls) is _PYDANTIC and not getattr(chunk, "__pydantic_extra__", True):
+            c = chunk.__dict__
+        elif cls is str:
             self.info.text.append(chunk)
             return
         else:
@@ -348,10 +353,25 @@ class StreamAccumulator:
         choices = c.get("choices")
         if choices:
             for choice in choices:
-                ch = choice if type(choice) is dict else view(choice)
+                cls = type(choice)
+                if cls is dict:
+                    ch = choice
+                elif _KINDS.get(cls) is _PYDANTIC and not getattr(choice, "__pydantic_extra__", 1):
+                    ch = choice.__dict__
+                else:
+                    ch = view(choice)
                 delta = ch.get("delta")
                 if delta is not None:
-                    content = (delta if type(delta) is dict else view(delta)).get("content")
+                    cls = type(delta)
+                    if cls is dict:
+                        d = delta
+                    elif _KINDS.get(cls) is _PYDANTIC and not getattr(
+                        delta, "__pydantic_extra__", 1
+                    ):
+                        d = delta.__dict__
+                    else:
+                        d = view(delta)
+                    content = d.get("content")
                     if type(content) is str:
                         info.text.append(content)
                 reason = ch.get("finish_reason")
