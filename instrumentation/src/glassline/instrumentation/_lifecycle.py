@@ -138,8 +138,17 @@ class _Call:
         except Exception as exc:
             _safe.report("context detach", exc)
 
-    def result(self, value: Any) -> Any:
-        """Record a returned value; a returned stream keeps the span open (proxy returned)."""
+    def result(self, value: Any, detach: bool = False) -> Any:
+        """Record a returned value; a returned stream keeps the span open (proxy returned).
+
+        ``detach``: first detach the span (what :meth:`detach` does, without a second call).
+        """
+        if detach:
+            try:
+                _context.reset(self.prop_token)  # type: ignore[arg-type]
+                otel_context.detach(self.otel_token)  # type: ignore[arg-type]
+            except Exception as exc:
+                _safe.report("context detach", exc)
         end_attrs: Mapping[str, Any] = {}
         try:
             # wrap_result's first check, made here: calling it would cost a frame per call.
@@ -253,8 +262,7 @@ def _sync_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
             call.detach()
             call.end(exc)
             raise
-        call.detach()
-        return call.result(value)
+        return call.result(value, detach=True)
 
     return wrapper
 
@@ -272,8 +280,7 @@ def _async_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]
             call.detach()
             call.end(exc)
             raise
-        call.detach()
-        return call.result(value)
+        return call.result(value, detach=True)
 
     return wrapper
 
