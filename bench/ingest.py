@@ -4,11 +4,14 @@
     .venv/bin/python -m bench.ingest                  # SQLite + PostgreSQL, redaction off/on
     .venv/bin/python -m bench.ingest --workers 1 --seconds 30 --no-postgres
     .venv/bin/python -m bench.ingest --only postgresql --workers 1 --replicas 1,2
+    .venv/bin/python -m bench.ingest --no-postgres --only "redaction on" --sampling
 
 ``--replicas 1,2`` runs each PostgreSQL scenario with one, then two collector replicas (each
 with ``--workers`` workers) on one database, the client threads spread over them; it also
 reports the CPU time the collectors and the PostgreSQL backends spent per 1,000 spans, the
-figures a capacity plan extrapolates from.
+figures a capacity plan extrapolates from. ``--sampling`` adds SQLite with redaction and tail
+sampling on: what tail sampling costs the whole ingest path (its check is then that every
+acknowledged span is counted in the rollups, since dropped traces' spans are deleted).
 
 Each scenario starts the collector (``glassline-collector``, a subprocess) and sends
 pre-encoded OTLP/gRPC requests of 512 realistic LLM spans (about 1 KB of prompt + completion
@@ -41,8 +44,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from sqlalchemy import create_engine, func, select, text
 
+from bench.sampling import POLICIES
 from glassline.collector.auth import generate_key
 from glassline.collector.storage import Store
+from glassline.collector.storage.models import Rollup
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import run_collector
 from glassline.instrumentation import attributes as attrs
@@ -140,6 +145,7 @@ class Result:
     refused: int
     collector_cpu_s: float | None = None  # CPU of the collector processes in the window
     postgres_cpu_s: float | None = None  # CPU of this database's PostgreSQL backends
+    kept: int | None = None  # with tail sampling: spans still stored (``stored`` = counted)
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -246,6 +252,16 @@ def stored_spans(url: str) -> int:
         store.close()
 
 
+def counted_spans(url: str) -> int:
+    """Spans counted in the minute rollups: every accepted span, sampled out or not."""
+    store = Store.open(url)
+    try:
+        with store.session() as s:
+            return int(s.scalar(select(func.sum(Rollup.count))) or 0)
+    finally:
+        store.close()
+
+
 @contextmanager
 def postgres_database() -> Any:
     name = f"glassline_bench_{uuid.uuid4().hex[:8]}"
@@ -337,6 +353,9 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
             acked, refused, elapsed = drive(endpoint, key, bodies[2:], args.seconds, args.threads)
             cpu = _cpu_since(cpu0, pids)
         stored = stored_spans(collector.db_url) - 1024  # minus the warm-up
+        if config.get("sampling"):  # spans dropped by policy are gone, but counted
+            kept, stored = stored, counted_spans(collector.db_url) - 1024
+            return Result(name, acked / elapsed, acked, stored, refused, cpu, kept=kept)
     return Result(name, acked / elapsed, acked, stored, refused, collector_cpu_s=cpu)
 
 
@@ -377,6 +396,9 @@ def replica_scenario(
 def _print(r: Result) -> None:
     print(f"{r.name:<42} {r.spans_per_s:>9,.0f} spans/s  acked {r.acknowledged:>8,}  "
           f"stored {'-' if r.stored is None else f'{r.stored:,}':>8}  refused {r.refused}")  # fmt: skip
+    if r.kept is not None and r.stored:
+        print(f"{'':<42} counted in the rollups: all {r.stored:,}; still stored after the tail "
+              f"decisions: {r.kept:,} ({r.kept / r.stored:.0%})")  # fmt: skip
     if r.collector_cpu_s is not None and r.acknowledged:
         per_k = 1000 / r.acknowledged * 1000  # ms per 1,000 spans
         pg = "" if r.postgres_cpu_s is None else f", PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms"
@@ -397,6 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         help="PostgreSQL runs with N collector replicas each (e.g. 1,2), with CPU per span",
     )  # fmt: skip
     parser.add_argument("--only", metavar="TEXT", help="run the scenarios whose name has TEXT")
+    parser.add_argument(
+        "--sampling", action="store_true",
+        help="also SQLite with redaction and tail sampling on (decided 2 s after a trace's "
+        "last span; error, latency and 10%% probabilistic policies): its cost on real ingest",
+    )  # fmt: skip
     parser.add_argument("--discard-server", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.discard_server:
@@ -417,6 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     runs = [("ceiling: decode + discard", {"server": server, "redaction": None}, True, False),
             ("sqlite, redaction off", {"server": server, "redaction": None}, False, False),
             ("sqlite, redaction on", {"server": server}, False, False)]  # fmt: skip
+    if args.sampling:
+        sampling = {"tail_enabled": True, "decision_wait_s": 2, "policies": POLICIES}
+        runs.append(("sqlite, redaction on, tail sampling", {"server": server, "sampling": sampling},
+                     False, False))  # fmt: skip
     if not args.no_postgres:
         runs += [("postgresql, redaction off", {"server": server, "redaction": None}, False, True),
                  ("postgresql, redaction on", {"server": server}, False, True)]  # fmt: skip
