@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from glassline.redaction import RedactionConfig, Redactor
-from glassline.redaction._cache import ResultCache
+from glassline.redaction._cache import ResultCache, key
 from glassline.redaction._engine import PatternEngine
 from tests.redaction.corpus import generate_corpus
 
@@ -16,33 +16,36 @@ from tests.redaction.corpus import generate_corpus
 def test_least_recently_used_texts_leave_first_within_the_budget() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=30)  # three 10-character texts
     for name in ("a", "b", "c"):
-        cache.put(name * 10, False, name)
-    assert cache.get("a" * 10, False) == "a"  # "a" is now the most recent
-    cache.put("d" * 10, False, "d")
-    assert cache.get("b" * 10, False) is None  # the least recent left
-    assert [cache.get(n * 10, False) for n in "acd"] == ["a", "c", "d"]
+        cache.put(key(name * 10, False), 10, name)
+    assert cache.get(key("a" * 10, False)) == "a"  # "a" is now the most recent
+    cache.put(key("d" * 10, False), 10, "d")
+    assert cache.get(key("b" * 10, False)) is None  # the least recent left
+    assert [cache.get(key(n * 10, False)) for n in "acd"] == ["a", "c", "d"]
     assert cache.chars == 30 and len(cache) == 3
 
 
 def test_a_text_larger_than_the_budget_is_not_kept() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=10)
-    cache.put("x" * 11, False, "big")
-    assert cache.get("x" * 11, False) is None and cache.chars == 0
+    cache.put(key("x" * 11, False), 11, "big")
+    assert cache.get(key("x" * 11, False)) is None and cache.chars == 0
 
 
 def test_raw_texts_are_not_kept_only_their_digests() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=1000)
-    cache.put("mail jane@example.com", False, "mail <EMAIL_ADDRESS>")
-    cache.put("lone \ud800 surrogate", False, "lone \ud800 surrogate")
+    for text, result in [
+        ("mail jane@example.com", "mail <EMAIL_ADDRESS>"),
+        ("lone \ud800 surrogate", "lone \ud800 surrogate"),
+    ]:
+        cache.put(key(text, False), len(text), result)
     keys = list(cache._entries)
     assert all(isinstance(digest, bytes) and len(digest) == 16 for digest, _ in keys)
-    assert cache.get("mail jane@example.com", False) == "mail <EMAIL_ADDRESS>"
+    assert cache.get(key("mail jane@example.com", False)) == "mail <EMAIL_ADDRESS>"
 
 
 def test_free_text_is_part_of_the_key() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=100)
-    cache.put("same text", True, "with NER")
-    assert cache.get("same text", False) is None
+    cache.put(key("same text", True), 9, "with NER")
+    assert cache.get(key("same text", False)) is None
 
 
 @pytest.fixture

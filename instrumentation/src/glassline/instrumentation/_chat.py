@@ -20,7 +20,6 @@ from glassline.instrumentation.pricing import price_of, table_price
 __all__ = ["chat_attributes"]
 
 _NO_TOOL_CALLS: list[dict[str, Any]] = []
-_quote = _content.quote
 
 
 def chat_attributes(
@@ -79,8 +78,9 @@ def chat_attributes(
         reasoning = (details if type(details) is dict else view(details)).get("reasoning_tokens")
         if type(reasoning) is int:
             out[attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
-    if reason is not None:
-        out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = [reason]
+    reasons = [reason] if reason is not None else []
+    if reasons:
+        out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
     # Without overrides, straight to the table's cache (a C call where price_of is a frame).
     prices = settings.prices
     price = price_of(model, provider, prices) if prices else table_price(model, provider)
@@ -92,13 +92,7 @@ def chat_attributes(
         put_cost(out, provider, model, request_model, settings, inp, output, read, creation)
     if settings.capture_content:
         if settings.redactor is None and len(content) <= settings.max_content_chars:
-            out[attrs.GEN_AI_OUTPUT_MESSAGES] = (
-                f'[{{"role": "assistant", "parts": [{{"type": "text", "content": {_quote(content)}}}]}}]'
-                if reason is None
-                else f'[{{"role": "assistant", "parts": [{{"type": "text", "content": '
-                f'{_quote(content)}}}], "finish_reason": {_quote(reason)}}}]'
-            )
+            out[attrs.GEN_AI_OUTPUT_MESSAGES] = _content.text_message_json(content, reasons)
         else:
-            reasons = [reason] if reason is not None else []
             _content.put_output_messages(out, [content], _NO_TOOL_CALLS, reasons, settings)
     return out

@@ -27,7 +27,7 @@ __all__ = [
     "put_json",
     "put_output_messages",
     "put_text",
-    "quote",
+    "text_message_json",
 ]
 
 REDACTION_FAILED = "[REDACTION_FAILED]"
@@ -62,8 +62,7 @@ class Texts:
 # The message structures below hold only strings, so their JSON is written directly: each text
 # is quoted once by the C string encoder, with the separators json.dumps uses (", ", ": ").
 # That is several times faster than building dicts and encoding them, on every LLM span.
-quote: Callable[[str], str] = json.encoder.encode_basestring
-_quote = quote
+_quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def parts_json(content: Any, clean: Texts) -> str:
@@ -153,7 +152,7 @@ def put_output_messages(
         joined = "".join(text)  # one part: join returns it, no copy
         if len(joined) <= settings.max_content_chars:  # nothing to redact or cut: no Texts
             content = joined if text else None
-            out[attrs.GEN_AI_OUTPUT_MESSAGES] = _text_message_json(content, finish_reasons)
+            out[attrs.GEN_AI_OUTPUT_MESSAGES] = text_message_json(content, finish_reasons)
             return
     clean = Texts(settings)
     messages = output_messages_json(text, tool_calls, finish_reasons, clean)
@@ -166,11 +165,14 @@ def output_messages_json(
     """One assistant message (text, tool calls, last finish reason) as convention JSON."""
     if tool_calls:  # ids and names may be of any type: the general encoder handles them
         return _encode_own(output_messages(text, tool_calls, finish_reasons, clean))
-    return _text_message_json(clean("".join(text)) if text else None, finish_reasons)
+    return text_message_json(clean("".join(text)) if text else None, finish_reasons)
 
 
-def _text_message_json(text: str | None, finish_reasons: list[str]) -> str:
-    """``text`` None: a message without parts (only a finish reason)."""
+def text_message_json(text: str | None, finish_reasons: list[str]) -> str:
+    """One assistant text message with the last finish reason, as convention JSON.
+
+    ``text`` None: a message without parts (only a finish reason).
+    """
     parts = f'[{{"type": "text", "content": {_quote(text)}}}]' if text is not None else "[]"
     if finish_reasons:
         reason = _quote(finish_reasons[-1])

@@ -334,7 +334,7 @@ class StreamAccumulator:
         cls = type(chunk)
         if cls is dict:
             c: Mapping[str, Any] | _AttrView = chunk
-        elif _KINDS.get(cls) is _PYDANTIC and not getattr(chunk, "__pydantic_extra__", True):
+        elif _KINDS.get(cls) is _PYDANTIC and not getattr(chunk, "__pydantic_extra__", 1):
             c = chunk.__dict__
         elif cls is str:
             self.info.text.append(chunk)

@@ -138,20 +138,11 @@ class _Call:
         except Exception as exc:
             _safe.report("context detach", exc)
 
-    def result(self, value: Any, detach: bool = False) -> Any:
-        """Record a returned value; a returned stream keeps the span open (proxy returned).
-
-        ``detach``: first detach the span (what :meth:`detach` does, without a second call).
-        """
-        if detach:
-            try:
-                _context.reset(self.prop_token)  # type: ignore[arg-type]
-                otel_context.detach(self.otel_token)  # type: ignore[arg-type]
-            except Exception as exc:
-                _safe.report("context detach", exc)
+    def result(self, value: Any) -> Any:
+        """Record a returned value; a returned stream keeps the span open (proxy returned)."""
         end_attrs: Mapping[str, Any] = {}
         try:
-            # wrap_result's first check, made here: calling it would cost a frame per call.
+            # Plain values and types known not to be streams skip wrap_result (a call each).
             if not isinstance(value, PLAIN) and type(value) not in NOT_STREAMS:
                 proxy = wrap_result(value, self)
                 if proxy is not None:
@@ -251,10 +242,8 @@ def instrument(fn: F, spec: SpanSpec) -> F:
 
 def _sync_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:  # begin(), written out: one Python call fewer on every call
-            call = _Call(spec, args, kwargs, True)
-        except Exception as exc:
-            _safe.report("span start", exc)
+        call = begin(spec, args, kwargs)
+        if call is None:
             return fn(*args, **kwargs)
         try:
             value = fn(*args, **kwargs)
@@ -262,17 +251,16 @@ def _sync_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
             call.detach()
             call.end(exc)
             raise
-        return call.result(value, detach=True)
+        call.detach()
+        return call.result(value)
 
     return wrapper
 
 
 def _async_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:  # begin(), written out: one Python call fewer on every call
-            call = _Call(spec, args, kwargs, True)
-        except Exception as exc:
-            _safe.report("span start", exc)
+        call = begin(spec, args, kwargs)
+        if call is None:
             return await fn(*args, **kwargs)
         try:
             value = await fn(*args, **kwargs)
@@ -280,7 +268,8 @@ def _async_wrapper(fn: Callable[..., Any], spec: SpanSpec) -> Callable[..., Any]
             call.detach()
             call.end(exc)
             raise
-        return call.result(value, detach=True)
+        call.detach()
+        return call.result(value)
 
     return wrapper
 

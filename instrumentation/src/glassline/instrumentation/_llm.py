@@ -69,6 +69,8 @@ class LLMHandler:
         settings = self.settings
         if not kwargs or not settings.capture_content:
             return out
+        # put_input_messages's own fast path, written out (a call each); when it does not apply,
+        # the general path tries it again, but that only costs a glance at the first message.
         plain = None
         if settings.redactor is None:
             plain = _content.plain_messages_json(kwargs.get("messages"), settings.max_content_chars)

@@ -28,17 +28,19 @@ class _CallLike(Protocol):
     ) -> None: ...
 
 
-# Types found not to be streams (e.g. a provider's response class): skip the checks below,
-# whose ABC isinstance calls cost more than reading the response. Bounded like _extract's.
+# Types found not to be streams (e.g. a provider's response class): callers skip
+# wrap_result, whose ABC isinstance calls cost more than reading the response. Bounded.
 NOT_STREAMS: set[type] = set()
 _MAX_TYPES = 1024
 
 
 def wrap_result(value: Any, call: _CallLike) -> Any | None:
-    """A proxy for a returned stream, or None when ``value`` is not a stream."""
+    """A proxy for a returned stream, or None when ``value`` is not a stream.
+
+    The caller first skips values of :data:`PLAIN` and :data:`NOT_STREAMS` types (cheaply,
+    without this call); each type found here not to be a stream joins ``NOT_STREAMS``.
+    """
     cls = type(value)
-    if isinstance(value, PLAIN) or cls in NOT_STREAMS:
-        return None
     if cls.__name__.endswith("StreamManager"):  # client.messages.stream(...) and kin
         if hasattr(value, "__enter__"):
             return SyncManagerProxy(value, call)

@@ -14,18 +14,20 @@ from collections import OrderedDict
 from hashlib import blake2b
 from typing import Generic, TypeVar
 
-__all__ = ["ResultCache"]
+__all__ = ["Key", "ResultCache", "key"]
 
 _R = TypeVar("_R")
+Key = tuple[bytes, bool]
 
 
-def _key(text: str, free_text: bool) -> tuple[bytes, bool]:
+def key(text: str, free_text: bool) -> Key:
+    """The cache key of ``text``: its digest (computed once per text, for both get and put)."""
     # surrogatepass: a lone surrogate is a valid str here and must not make the lookup raise.
     return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), free_text
 
 
 class ResultCache(Generic[_R]):
-    """An LRU map from ``(text, free_text)`` to a result, bounded by characters held.
+    """An LRU map from :func:`key` of ``(text, free_text)`` to a result, bounded by characters.
 
     Each entry counts the length of its text (its result is about as long). Thread-safe:
     pipeline threads of one collector process share it.
@@ -36,14 +38,13 @@ class ResultCache(Generic[_R]):
         self.chars = 0
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[bytes, bool], tuple[_R, int]] = OrderedDict()
+        self._entries: OrderedDict[Key, tuple[_R, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, text: str, free_text: bool) -> _R | None:
-        key = _key(text, free_text)
+    def get(self, key: Key) -> _R | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -53,11 +54,10 @@ class ResultCache(Generic[_R]):
             self.hits += 1
             return entry[0]
 
-    def put(self, text: str, free_text: bool, result: _R) -> None:
-        size = len(text)
+    def put(self, key: Key, size: int, result: _R) -> None:
+        """Keep ``result`` of a text of ``size`` characters under ``key``."""
         if size > self.max_chars:
             return  # would evict everything else for one text
-        key = _key(text, free_text)
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:

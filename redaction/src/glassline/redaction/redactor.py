@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from glassline.redaction import _cache
 from glassline.redaction._cache import ResultCache
 from glassline.redaction._engine import MIN_TEXT_LEN, Finding, PatternEngine
 from glassline.redaction._ner import NerEngine
@@ -151,16 +152,15 @@ class Redactor:
         cache = self.cache
         if cache is None:
             return self._analyse_units(texts, free_text)
-        out: list[TextResult | None] = [
-            cache.get(t, n) for t, n in zip(texts, free_text, strict=True)
-        ]
+        keys = [_cache.key(t, n) for t, n in zip(texts, free_text, strict=True)]
+        out: list[TextResult | None] = [cache.get(k) for k in keys]
         todo = [i for i, result in enumerate(out) if result is None]
         if todo:
             fresh = self._analyse_units([texts[i] for i in todo], [free_text[i] for i in todo])
             for i, result in zip(todo, fresh, strict=True):
                 out[i] = result
                 if not result.failed:  # a failure may be transient: analyse it again next time
-                    cache.put(texts[i], free_text[i], result)
+                    cache.put(keys[i], len(texts[i]), result)
         return cast(list[TextResult], out)
 
     def _analyse_units(self, texts: list[str], free_text: list[bool]) -> list[TextResult]:
