@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from glassline.instrumentation._context import context
 from glassline.instrumentation.budget import Budget, BudgetStatus, budget_status
+from glassline.instrumentation.clients import (
+    instrument_anthropic,
+    instrument_litellm,
+    instrument_openai,
+    uninstrument_anthropic,
+    uninstrument_litellm,
+    uninstrument_openai,
+)
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
 from glassline.instrumentation.pricing import ModelPrice, cost_usd
 from glassline.instrumentation.records import record_cache, record_response, record_route
@@ -23,6 +31,9 @@ __all__ = [
     "cost_usd",
     "from_arg",
     "init",
+    "instrument_anthropic",
+    "instrument_litellm",
+    "instrument_openai",
     "llm",
     "record_cache",
     "record_response",
@@ -32,5 +43,8 @@ __all__ = [
     "shutdown",
     "stage",
     "tool",
+    "uninstrument_anthropic",
+    "uninstrument_litellm",
+    "uninstrument_openai",
     "workflow",
 ]
