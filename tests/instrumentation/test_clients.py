@@ -11,10 +11,10 @@ import openai
 import pytest
 from fake_llm_server import ANTHROPIC_USAGE, TEXT, FakeLLMServer
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation import clients, init, llm, shutdown, stage, workflow
-from glassline.instrumentation.pricing import cost_usd
 from glassline.instrumentation.testing import SpanCapture
+from glassline.pricing import cost_usd
+from glassline.semconv import attributes as a
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 MODEL = "gpt-4o-mini"

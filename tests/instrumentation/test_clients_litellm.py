@@ -12,9 +12,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download at 
 
 import litellm
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation import clients, llm
 from glassline.instrumentation.testing import SpanCapture
+from glassline.semconv import attributes as a
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

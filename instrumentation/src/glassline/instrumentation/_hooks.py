@@ -23,7 +23,6 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import SpanKind
 
 from glassline.instrumentation import _safe
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._lifecycle import (
     CLIENT_CALL,
     CURRENT_LLM_CALL,
@@ -34,7 +33,8 @@ from glassline.instrumentation._lifecycle import (
 )
 from glassline.instrumentation._llm import LLMHandler
 from glassline.instrumentation._streams import NOT_STREAMS, PLAIN, wrap_result
-from glassline.instrumentation.attributes import SpanKinds
+from glassline.semconv import attributes as attrs
+from glassline.semconv.attributes import SpanKinds
 
 __all__ = ["Target", "async_call", "sync_call"]
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from glassline.instrumentation._hooks import Target, async_call, sync_call
-from glassline.instrumentation.attributes import Operations
+from glassline.semconv.attributes import Operations
 
 __all__ = [
     "LIBRARIES",
