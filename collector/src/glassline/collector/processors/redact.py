@@ -31,9 +31,9 @@ from typing import Any
 
 from glassline.collector.metrics import Metrics
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as attrs
 from glassline.redaction import RedactionConfig, Redactor
 from glassline.redaction._names import MODE_CUES, MODE_FULL
+from glassline.semconv import attributes as attrs
 
 __all__ = ["ENTITIES_ATTRIBUTE", "FAILED_ENTITY", "PLACEMENTS", "RedactProcessor"]
 
