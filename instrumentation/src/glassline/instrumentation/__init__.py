@@ -9,6 +9,7 @@ from __future__ import annotations
 from glassline.instrumentation._context import context
 from glassline.instrumentation.budget import Budget, BudgetStatus, budget_status
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
+from glassline.instrumentation.evaluations import record_evaluation
 from glassline.instrumentation.pricing import ModelPrice, cost_usd
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
@@ -25,6 +26,7 @@ __all__ = [
     "init",
     "llm",
     "record_cache",
+    "record_evaluation",
     "record_response",
     "record_retry",
     "record_route",
