@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glassline.instrumentation import attributes as a
+from glassline.semconv import attributes as a
 from glassline.instrumentation import llm, record_evaluation, stage
 from glassline.instrumentation.testing import SpanCapture
 

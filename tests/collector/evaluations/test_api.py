@@ -16,7 +16,7 @@ from glassline.collector.evaluations import EvaluationIntake, evaluation_from_lo
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import EvaluationRollup
 from glassline.collector.storage.testing import llm_trace
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 from glassline.redaction import Redactor
 
 T0 = 1_790_000_000 * 1_000_000_000

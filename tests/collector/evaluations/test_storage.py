@@ -11,7 +11,7 @@ from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Evaluation, EvaluationRollup
 from glassline.collector.storage.testing import llm_trace
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 T0 = 1_790_000_000 * 1_000_000_000
 

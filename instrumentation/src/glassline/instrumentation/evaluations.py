@@ -13,7 +13,7 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _safe
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["record_evaluation"]
 

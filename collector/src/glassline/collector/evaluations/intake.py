@@ -23,7 +23,7 @@ from glassline.collector.processors.evaluations import score, span_dims, text
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage.models import Span
 from glassline.collector.storage.store import Store
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 from glassline.redaction import Redactor
 
 __all__ = ["EvaluationIntake", "evaluation_from_log"]

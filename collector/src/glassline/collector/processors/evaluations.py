@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from glassline.collector.records import AttributeValue, EvaluationRecord, SpanRecord
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["EvaluationsProcessor", "score", "span_dims", "text"]
 
