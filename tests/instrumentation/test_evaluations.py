@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from glassline.semconv import attributes as a
 from glassline.instrumentation import llm, record_evaluation, stage
 from glassline.instrumentation.testing import SpanCapture
+from glassline.semconv import attributes as a
 
 
 def test_an_evaluation_is_an_event_on_the_current_span(spans: SpanCapture) -> None:

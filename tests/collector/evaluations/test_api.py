@@ -16,8 +16,8 @@ from glassline.collector.evaluations import EvaluationIntake, evaluation_from_lo
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import EvaluationRollup
 from glassline.collector.storage.testing import llm_trace
-from glassline.semconv import attributes as attrs
 from glassline.redaction import Redactor
+from glassline.semconv import attributes as attrs
 
 T0 = 1_790_000_000 * 1_000_000_000
 

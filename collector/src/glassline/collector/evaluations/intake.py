@@ -23,8 +23,8 @@ from glassline.collector.processors.evaluations import score, span_dims, text
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage.models import Span
 from glassline.collector.storage.store import Store
-from glassline.semconv import attributes as attrs
 from glassline.redaction import Redactor
+from glassline.semconv import attributes as attrs
 
 __all__ = ["EvaluationIntake", "evaluation_from_log"]
 
