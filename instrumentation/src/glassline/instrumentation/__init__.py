@@ -19,7 +19,7 @@ from glassline.instrumentation.clients import (
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
-from glassline.instrumentation.setup import init, shutdown
+from glassline.instrumentation.setup import export_stats, init, shutdown
 from glassline.pricing import ModelPrice, cost_usd
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "budget_status",
     "context",
     "cost_usd",
+    "export_stats",
     "from_arg",
     "init",
     "instrument_anthropic",
