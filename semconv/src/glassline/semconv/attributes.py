@@ -92,7 +92,8 @@ BUDGET_NAME: Final = "glassline.budget.name"
 BUDGET_STATE: Final = "glassline.budget.state"
 
 SAMPLING_POLICY: Final = "glassline.sampling.policy"
-REDACTION_PREFIX: Final = "glassline.redaction."  # glassline.redaction.<ENTITY> = count
+# {ENTITY: count} of what the collector redacted in a span (no values)
+REDACTION_ENTITIES: Final = "glassline.redaction.entities"
 TRUNCATED_PREFIX: Final = (
     "glassline.truncated."  # glassline.truncated.<attribute> = original length
 )
