@@ -135,7 +135,6 @@ _SPECS: tuple[SecretSpec, ...] = (
 )
 
 
-
 def build_secret_recognizers() -> list[tuple[PatternRecognizer, tuple[str, ...]]]:
     """One recognizer per secret entity, each paired with its gate."""
     built = []
