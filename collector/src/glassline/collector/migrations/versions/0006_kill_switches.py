@@ -1,7 +1,7 @@
 """kill switches: a tenant (or one of its stages) stopped by an operator; read by budget guards
 
-Revision ID: 0005_kill_switches
-Revises: 0004_alert_evaluations
+Revision ID: 0006_kill_switches
+Revises: 0005_evaluations
 Create Date: 2026-12-04
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_kill_switches"
-down_revision = "0004_alert_evaluations"
+revision = "0006_kill_switches"
+down_revision = "0005_evaluations"
 branch_labels = None
 depends_on = None
 
