@@ -58,6 +58,11 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "telemetry.*",
     "otel.scope.*",
     "glassline.span.kind",
+    # The provider's endpoint is infrastructure, not a person's data (an IP here is a server's).
+    "server.address",
+    "server.port",
+    "url.full",
+    "http.url",
     "glassline.stage",
     "glassline.workflow",
     "glassline.cost.*",
