@@ -19,7 +19,17 @@ from glassline.collector.alerts.config import Filters
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import HourRollup, Rollup, UserRollup
 
-__all__ = ["Key", "Totals", "key_dims", "key_text", "latency_sketches", "totals"]
+__all__ = [
+    "Key",
+    "Totals",
+    "key_dims",
+    "key_text",
+    "latency_sketches",
+    "make_key",
+    "rollup_filters",
+    "rollup_ranges",
+    "totals",
+]
 
 # A key is the tenant plus the rule's ``per`` dimensions, as sorted (name, value) pairs.
 Key = tuple[tuple[str, str], ...]
@@ -62,12 +72,12 @@ def key_text(key: Key) -> str:
     return ",".join(f"{k}={v}" for k, v in key if k != "tenant")
 
 
-def _make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
+def make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
     pairs = [("tenant", tenant), *((d, str(v or "")) for d, v in zip(per, values, strict=True))]
     return tuple(sorted(pairs))
 
 
-def _rollup_filters(
+def rollup_filters(
     stmt: Select[Any], table: Any, filters: Filters, span_kinds: Sequence[str] | None
 ) -> Any:
     if filters.tenant is not None:
@@ -82,7 +92,7 @@ def _rollup_filters(
     return stmt
 
 
-def _ranges(start: int, end: int) -> list[tuple[Any, Any, int, int]]:
+def rollup_ranges(start: int, end: int) -> list[tuple[Any, Any, int, int]]:
     """(table, bucket column, lo, hi) pieces covering minutes in ``[start, end)``.
 
     Whole hours come from ``rollups_hourly`` so a month-long budget sums ~720 rows per key
@@ -113,17 +123,17 @@ def totals(
     if "user" in per or filters.user is not None:
         return _user_totals(conn, start, end, filters, per)
     out: dict[Key, Totals] = {}
-    for table, bucket, lo, hi in _ranges(start, end):
+    for table, bucket, lo, hi in rollup_ranges(start, end):
         if hi <= lo:
             continue
         dims = [getattr(table, d) for d in per]
         measures = [func.sum(getattr(table, name)) for name in _MEASURES]
         stmt = select(table.tenant, *dims, *measures).where(bucket >= lo, bucket < hi)
-        stmt = _rollup_filters(stmt, table, filters, span_kinds).group_by(table.tenant, *dims)
+        stmt = rollup_filters(stmt, table, filters, span_kinds).group_by(table.tenant, *dims)
         n = len(per) + 1
         for row in conn.execute(stmt):
             found = Totals(*(kind(v or 0) for kind, v in zip(_MEASURE_TYPES, row[n:], strict=True)))
-            key = _make_key(row[0], per, row[1:n])
+            key = make_key(row[0], per, row[1:n])
             if key in out:
                 out[key].add(found)
             else:
@@ -154,7 +164,7 @@ def _user_totals(
     for row in conn.execute(stmt):
         n = 2 if by_user else 1
         s = [v or 0 for v in row[n:]]
-        key = _make_key(row[0], ["user"] if by_user else [], row[1:n])
+        key = make_key(row[0], ["user"] if by_user else [], row[1:n])
         out[key] = Totals(int(s[0]), int(s[1]), int(s[2]), int(s[3]), float(s[4]))
     return out
 
@@ -172,10 +182,10 @@ def latency_sketches(
     stmt = select(Rollup.tenant, *dims, Rollup.latency_sketch).where(
         Rollup.minute >= start - start % 60, Rollup.minute < end
     )
-    stmt = _rollup_filters(stmt, Rollup, filters, span_kinds)
+    stmt = rollup_filters(stmt, Rollup, filters, span_kinds)
     out: dict[Key, DDSketch] = {}
     for row in conn.execute(stmt):
-        key = _make_key(row[0], per, row[1:-1])
+        key = make_key(row[0], per, row[1:-1])
         merged = out.setdefault(key, sketches.new_sketch())
         if row[-1]:
             merged.merge(sketches.decode(row[-1]))
