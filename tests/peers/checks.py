@@ -48,9 +48,9 @@ def _all(spans: list[Row], field: str, want: object) -> tuple[bool, str]:
 
 def calls(run: Run, spans: list[Row], _: list[Row]) -> tuple[bool, str]:
     llm = llm_spans(spans)
-    return len(
-        llm
-    ) == run.calls, f"{len(llm)} LLM spans ({[s['name'] for s in llm]}), want {run.calls}"
+    if len(llm) == run.calls:
+        return True, f"{len(llm)} LLM spans"
+    return False, f"{len(llm)} LLM spans ({[s['name'] for s in llm]}), want {run.calls}"
 
 
 def model(run: Run, spans: list[Row], _: list[Row]) -> tuple[bool, str]:
