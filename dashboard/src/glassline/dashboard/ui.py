@@ -7,6 +7,7 @@ are also kept in session state and written back to the URL on every run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ __all__ = [
     "fmt_int",
     "fmt_ms",
     "fmt_pct",
+    "fmt_status",
     "fmt_usd",
     "setup",
     "show_no_data",
@@ -149,15 +151,29 @@ def trace_url(ctx: Context, trace_id: str, tenant: str) -> str:
 
 
 def fmt_usd(value: float | None) -> str:
+    """Dollars with cents from $1, else three significant digits ($0.0000447, never $0.0000)."""
     if value is None:
         return "n/a"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
+    if value == 0 or abs(value) >= 1:
+        return f"${value:,.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"${value:,.{decimals}f}"
 
 
 def fmt_ms(value: float | None) -> str:
+    """Seconds from 1 s, whole ms from 10 ms, else two significant digits (0.35 ms)."""
     if value is None:
         return "n/a"
-    return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
+    if value >= 1000:
+        return f"{value / 1000:,.2f} s"
+    if value >= 10 or value == 0:
+        return f"{value:,.0f} ms"
+    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
+
+
+def fmt_status(status: str | None) -> str:
+    """A span's or request's status as a person reads it: OTel's ``unset`` means no error."""
+    return "failed" if status == "error" else "ok"
 
 
 def fmt_pct(value: float | None) -> str:

@@ -32,6 +32,7 @@ from glassline.dashboard.queries.traces import (
     TraceDetail,
     TraceFilter,
     TracePage,
+    error_traces,
     get_trace,
     list_traces,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "cache_savings",
     "cached_token_savings_usd",
     "cube",
+    "error_traces",
     "find_tables",
     "get_trace",
     "group",
