@@ -33,6 +33,7 @@ __all__ = [
     "Piece",
     "Scope",
     "canonical_model",
+    "first_seen",
     "model_names",
     "pieces",
     "sketch_rows",
@@ -195,6 +196,32 @@ def sketch_rows(
         width = len(keys)
         for row in conn.execute(query):
             yield _canonical(by, row[:width], width - len(by)), tuple(row[width:])
+
+
+def first_seen(
+    conn: Connection,
+    start: int,
+    end: int,
+    dim: str,
+    *,
+    scope: Scope = Scope(),
+    lookback: int = 30 * 86_400,
+) -> dict[str, int]:
+    """Values of ``dim`` first seen in ``[start, end)`` (none in the ``lookback`` before it),
+    each with the start of the first rollup row that has it (minute, hour or day resolution)."""
+    _check([dim])
+    seen = {k[0] for k in sums(conn, start - lookback, start, by=(dim,), scope=scope)}
+    first: dict[str, int] = {}
+    for piece in pieces(start, end):
+        column = piece.col(dim)
+        query = (
+            select(column, func.min(piece.time)).where(*scope.where(conn, piece)).group_by(column)
+        )
+        for value, at in conn.execute(query):
+            key = canonical_model(value) if dim == "model" else value
+            if key not in seen and key and (key not in first or at < first[key]):
+                first[key] = int(at)
+    return first
 
 
 def user_sums(

@@ -146,6 +146,7 @@ class TraceFilter:
     session_id: str = ""
     model: str = ""
     stage: str = ""
+    route: str = ""
     status: str = ""  # "", "ok", "error"
     outcome: str = ""  # "", "ok", "error"
     min_cost_usd: float = 0.0
@@ -175,6 +176,7 @@ def trace_conditions(
         (Trace.cost_usd >= f.min_cost_usd) if f.min_cost_usd > 0 else None,
         (Trace.duration_ms >= f.min_duration_ms) if f.min_duration_ms > 0 else None,
         _span_exists(Span.stage == f.stage) if f.stage else None,
+        _span_exists(Span.route == f.route) if f.route else None,
         _span_exists(Span.name.ilike(f"%{_escape_like(f.name_contains)}%", escape="\\"))
         if f.name_contains
         else None,
