@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-PROJECT_FILES := pyproject.toml instrumentation/pyproject.toml redaction/pyproject.toml \
+PROJECT_FILES := pyproject.toml semconv/pyproject.toml pricing/pyproject.toml instrumentation/pyproject.toml redaction/pyproject.toml \
                  collector/pyproject.toml dashboard/pyproject.toml
 
 # `make demo DEMO_PORTS=14317,14318,18501` (OTLP gRPC, OTLP HTTP, dashboard); also read from the
@@ -20,7 +20,7 @@ $(STAMP): $(PROJECT_FILES)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "[make] installing Glassline and its dependencies into $(VENV) (a few minutes the first time)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -e ./instrumentation -e './redaction[ner]' -e ./collector -e ./dashboard -e '.[dev]'
+	$(PY) -m pip install --progress-bar on -e ./semconv -e ./pricing -e ./instrumentation -e './redaction[ner]' -e ./collector -e ./dashboard -e '.[dev]'
 	@touch $(STAMP)
 
 # The port check runs with the system Python before installing or starting anything.
@@ -33,7 +33,7 @@ demo: demo-ports $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy instrumentation/src/glassline/instrumentation redaction/src/glassline/redaction
+	$(VENV)/bin/mypy semconv/src/glassline/semconv pricing/src/glassline/pricing instrumentation/src/glassline/instrumentation redaction/src/glassline/redaction
 
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)

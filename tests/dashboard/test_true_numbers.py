@@ -19,7 +19,7 @@ from glassline.collector.storage.sketch import new_sketch
 from glassline.dashboard import queries as q
 from glassline.dashboard.db import make_engine
 from glassline.dashboard.window import Window
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 from .sdk_traffic import seed_sdk_store
 
