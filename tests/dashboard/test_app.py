@@ -121,6 +121,7 @@ def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypa
     roles = [m.name for m in at.get("chat_message")]
     assert roles == ["user", "assistant"]
     assert "What is our refund policy?" in text and "Refunds are accepted" in text
+    assert "Redacted at ingest: 1 EMAIL_ADDRESS" in text
     expected = sum(r.cost_usd or 0 for r in traffic.records if r.trace_id == traffic.error_trace_id)
     assert _metrics(at)["Cost"] == ui.fmt_usd(expected)
     assert f"trace={traffic.error_trace_id}" in at.code[-1].value

@@ -39,6 +39,12 @@ GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
+# The evaluation event (a span event or a log record) and its attributes.
+GEN_AI_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+GEN_AI_EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+GEN_AI_EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+GEN_AI_EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+GEN_AI_EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
 
 # Older GenAI names still sent by many libraries; the collector maps them to the ones above.
 GEN_AI_SYSTEM: Final = "gen_ai.system"
@@ -50,6 +56,7 @@ USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
 ERROR_TYPE: Final = "error.type"
 SERVICE_NAME: Final = "service.name"
+SERVICE_VERSION: Final = "service.version"
 
 # --- Glassline extensions -----------------------------------------------------------------
 SPAN_KIND: Final = "glassline.span.kind"  # one of SpanKinds below
@@ -81,11 +88,15 @@ RETRY_BACKOFF_MS: Final = "glassline.retry.backoff_ms"
 RETRY_COUNT: Final = "glassline.retry.count"  # on the parent: retries made (attempts - 1)
 RETRY_OUTCOME: Final = "glassline.retry.outcome"  # "success" | "exhausted" | "not_retryable"
 
+PROMPT_NAME: Final = "glassline.prompt.name"  # the prompt template's name
+PROMPT_VERSION: Final = "glassline.prompt.version"  # and its version ("v7")
+
 BUDGET_NAME: Final = "glassline.budget.name"
 BUDGET_STATE: Final = "glassline.budget.state"
 
 SAMPLING_POLICY: Final = "glassline.sampling.policy"
-REDACTION_PREFIX: Final = "glassline.redaction."  # glassline.redaction.<ENTITY> = count
+# {ENTITY: count} of what the collector redacted in a span (no values)
+REDACTION_ENTITIES: Final = "glassline.redaction.entities"
 TRUNCATED_PREFIX: Final = (
     "glassline.truncated."  # glassline.truncated.<attribute> = original length
 )

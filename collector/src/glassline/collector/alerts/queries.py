@@ -11,14 +11,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ddsketch import DDSketch
+from ddsketch.ddsketch import BaseDDSketch
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts.config import Filters
 from glassline.collector.storage import aggregates
 from glassline.collector.storage import sketch as sketches
 
-__all__ = ["Key", "Totals", "key_dims", "key_text", "latency_sketches", "totals"]
+__all__ = [
+    "Key",
+    "Totals",
+    "key_dims",
+    "key_text",
+    "latency_blobs",
+    "latency_sketches",
+    "make_key",
+    "totals",
+]
 
 _TYPES: dict[Any, Any] = {"int": int, "float": float}
 # A key is the tenant plus the rule's ``per`` dimensions, as sorted (name, value) pairs.
@@ -59,7 +68,7 @@ def key_text(key: Key) -> str:
     return ",".join(f"{k}={v}" for k, v in key if k != "tenant")
 
 
-def _make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
+def make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
     pairs = [("tenant", tenant), *((d, str(v or "")) for d, v in zip(per, values, strict=True))]
     return tuple(sorted(pairs))
 
@@ -92,7 +101,7 @@ def totals(
     found = aggregates.sums(
         conn, start, end, by=("tenant", *per), scope=_scope(filters, span_kinds)
     )
-    return {_make_key(k[0], per, k[1:]): Totals.of(v) for k, v in found.items()}
+    return {make_key(k[0], per, k[1:]): Totals.of(v) for k, v in found.items()}
 
 
 def _user_totals(
@@ -104,8 +113,26 @@ def _user_totals(
     )
     out: dict[Key, Totals] = {}
     for k, v in found.items():
-        key = _make_key(k[0], ["user"] if by_user else [], k[1:])
+        key = make_key(k[0], ["user"] if by_user else [], k[1:])
         out[key] = Totals.of({**v, "count": v["requests"]})
+    return out
+
+
+def latency_blobs(
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    per: Sequence[str],
+    span_kinds: Sequence[str] | None = None,
+) -> dict[Key, list[bytes | None]]:
+    """The stored latency sketches per key over minutes in ``[start, end)``, unmerged."""
+    out: dict[Key, list[bytes | None]] = {}
+    rows = aggregates.sketch_rows(
+        conn, start, end, by=("tenant", *per), scope=_scope(filters, span_kinds)
+    )
+    for values, (blob,) in rows:
+        out.setdefault(make_key(values[0], per, values[1:]), []).append(blob)
     return out
 
 
@@ -116,15 +143,7 @@ def latency_sketches(
     filters: Filters,
     per: Sequence[str],
     span_kinds: Sequence[str] | None = None,
-) -> dict[Key, DDSketch]:
+) -> dict[Key, BaseDDSketch]:
     """One merged latency sketch per key over minutes in ``[start, end)``."""
-    out: dict[Key, DDSketch] = {}
-    rows = aggregates.sketch_rows(
-        conn, start, end, by=("tenant", *per), scope=_scope(filters, span_kinds)
-    )
-    for values, (blob,) in rows:
-        key = _make_key(values[0], per, values[1:])
-        merged = out.setdefault(key, sketches.new_sketch())
-        if blob:
-            merged.merge(sketches.decode(blob))
-    return out
+    found = latency_blobs(conn, start, end, filters, per, span_kinds)
+    return {key: sketches.merge_encoded(blobs) for key, blobs in found.items()}

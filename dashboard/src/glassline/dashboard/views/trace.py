@@ -126,6 +126,11 @@ if any(v for _, v in conversation):
                 for call in message.tool_calls:
                     st.code(call, language="text")
 
+redacted = attributes.get(attrs.REDACTION_ENTITIES)
+if isinstance(redacted, dict) and redacted:
+    found = ", ".join(f"{n} {entity}" for entity, n in sorted(redacted.items()))
+    st.caption(f"Redacted at ingest: {found}")
+
 with st.expander("All attributes and events"):
     st.json(
         {
