@@ -95,6 +95,9 @@ ROUTE_CHOSEN: Final = "glassline.route.chosen"
 ROUTE_CANDIDATES: Final = "glassline.route.candidates"
 ROUTE_REASON: Final = "glassline.route.reason"
 ROUTE_FALLBACK_FROM: Final = "glassline.route.fallback_from"
+# The event on the span where a route was decided; later spans only inherit the attributes,
+# so the collector counts a fallback once, on the span that carries this event.
+ROUTE_EVENT: Final = "glassline.route"
 
 RETRY_ATTEMPT: Final = "glassline.retry.attempt"  # on each attempt span, 1-based
 RETRY_REASON: Final = "glassline.retry.reason"

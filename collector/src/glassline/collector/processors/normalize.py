@@ -325,7 +325,11 @@ def _fill_extensions(record: SpanRecord, attrs: dict[str, AttributeValue]) -> No
     record.cache_layer = to_text(attrs.get(a.CACHE_LAYER))
     record.cache_hit = _to_bool(attrs.get(a.CACHE_HIT))
     record.route = to_text(attrs.get(a.ROUTE_CHOSEN))
-    record.fallback = to_text(attrs.get(a.ROUTE_FALLBACK_FROM)) is not None
+    # Once per decision: the SDK stamps the route on every later span of the call, but only
+    # the span where it was decided carries the route event.
+    record.fallback = to_text(attrs.get(a.ROUTE_FALLBACK_FROM)) is not None and any(
+        e.name == a.ROUTE_EVENT for e in record.events
+    )
     record.retries = to_count(attrs.get(a.RETRY_COUNT)) or 0
     ttft = to_amount(attrs.get(a.TIME_TO_FIRST_CHUNK_MS))
     if ttft is None:
