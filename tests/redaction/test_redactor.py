@@ -70,12 +70,6 @@ def test_secrets_keep_their_context_readable(redactor):
     )
 
 
-def test_checksums_reject_lookalikes(redactor):
-    # Luhn fails, IBAN checksum fails, a base64 blob that is not a JWT header.
-    text = "card 4111 1111 1111 1112 iban DE00 3704 0044 0532 0130 00 token eyJub3Rqd3Q.eyJ4eHh4eHh4.abcdefgh"
-    assert redactor(text) == text
-
-
 def test_hard_negatives_survive(redactor):
     text = (
         "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7 at 2024-08-06T12:33:01.123Z "

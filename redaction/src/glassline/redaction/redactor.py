@@ -23,6 +23,7 @@ from glassline.redaction.errors import RedactionError, RedactorSetupError
 __all__ = ["FAILED_TOKEN", "Finding", "RedactionResult", "Redactor", "TextResult"]
 
 _log = logging.getLogger(__name__)
+_PRESIDIO_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 # Below Presidio's pattern scores (0.3-1.0): where a name and a pattern overlap, the merged
 # span is labelled with the pattern's entity.
 _NAME_SCORE = 0.3
@@ -42,6 +43,7 @@ class Redactor:
 
     def __init__(self, config: RedactionConfig | None = None) -> None:
         self.config = config if config is not None else RedactionConfig()
+        _withhold_presidio_log_text()
         policies = self.config.policies()
         active = [e for e, p in policies.items() if p != "keep"]
         key = self.config.hmac_key
@@ -226,6 +228,23 @@ class Redactor:
                     failed.add(i)
         for i, extra in zip(chosen, per_text, strict=True):
             findings[i].extend(extra)
+
+
+class _Withheld(logging.Filter):
+    """Presidio's log records can quote analysed text ("Failed to validate text %s")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = "%s logged a record whose text is withheld (it may quote a value)"
+        record.args = (record.name,)
+        record.exc_info = record.exc_text = None
+        return True
+
+
+def _withhold_presidio_log_text() -> None:
+    for name in _PRESIDIO_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Withheld) for f in logger.filters):
+            logger.addFilter(_Withheld())
 
 
 def _fits(finding: Finding, text: str) -> bool:
