@@ -27,7 +27,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
-from glassline.collector.alerts import AlertEngine
+from glassline.collector.alerts import AlertEngine, kill_switch
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
@@ -205,6 +205,7 @@ class Worker:
     def _api_routes(self) -> list[Any]:
         assert self.store is not None
         routes = list(query_api.routes(self.store))
+        routes += kill_switch.routes(self.store.engine)
         if self.evaluations is not None:
             routes += evaluation_routes(self.store, self.evaluations)
         if self.alerts is not None:
