@@ -22,6 +22,7 @@ from glassline.instrumentation._context import identity
 from glassline.instrumentation._extract import get
 from glassline.instrumentation._lifecycle import LLM_SLOT, SpanSpec, instrument
 from glassline.instrumentation._llm import LLMHandler
+from glassline.instrumentation.evaluations import Prompt, prompt_attributes
 from glassline.instrumentation.guard import BudgetGuard
 from glassline.semconv import attributes as attrs
 from glassline.semconv.attributes import Operations, SpanKinds
@@ -171,18 +172,31 @@ def workflow(
 def stage(name: F, /) -> F: ...
 @overload
 def stage(
-    name: str | None = None, *, attributes: Mapping[str, AttributeValue] | None = None
+    name: str | None = None,
+    *,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    prompt: Prompt | None = None,
 ) -> Decorator[Any]: ...
-def stage(name: Any = None, *, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
-    """A pipeline step (``@stage("retrieve")``); its name is stamped on every span beneath it."""
+def stage(
+    name: Any = None,
+    *,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    prompt: Prompt | None = None,
+) -> Any:
+    """A pipeline step (``@stage("retrieve")``); its name is stamped on every span beneath it.
+
+    ``prompt=("support-answer", "v7")`` (template name, version) is stamped beneath it too, so
+    evaluations and spend roll up per prompt version.
+    """
+    versioned = prompt_attributes(prompt)
 
     def build(fn: Callable[..., Any], given: str | None) -> Any:
         span_name = given or fn.__name__
         spec = SpanSpec(
             name=span_name,
             kind=SpanKind.INTERNAL,
-            attributes={attrs.SPAN_KIND: SpanKinds.STAGE, **(attributes or {})},
-            propagate={attrs.STAGE: span_name},
+            attributes={attrs.SPAN_KIND: SpanKinds.STAGE, **(attributes or {}), **versioned},
+            propagate={attrs.STAGE: span_name, **versioned},
         )
         return instrument(fn, spec)
 
@@ -204,6 +218,7 @@ def llm(
     on_exceeded: Callable[..., Any] | None = None,
     max_cost_usd: float | None = None,
     on_cap: Literal["refuse", "trim"] = "refuse",
+    prompt: Prompt | None = None,
 ) -> Decorator[Any]: ...
 def llm(
     fn: Any = None,
@@ -217,8 +232,11 @@ def llm(
     on_exceeded: Callable[..., Any] | None = None,
     max_cost_usd: float | None = None,
     on_cap: Literal["refuse", "trim"] = "refuse",
+    prompt: Prompt | None = None,
 ) -> Any:
     """A model call. Span ``{operation} {model}``, kind CLIENT, tokens and cost from the result.
+
+    ``prompt=("support-answer", "v7")`` names the prompt template and its version.
 
     ``model=`` in the call's keyword arguments overrides the decorator's. A client call made
     inside it through an instrumented library (:func:`instrument_openai`, ...) is recorded on
@@ -237,6 +255,7 @@ def llm(
     if provider:
         static[attrs.GEN_AI_PROVIDER_NAME] = provider
     static.update(attributes or {})
+    static.update(prompt_attributes(prompt))
     static_name = f"{operation} {model}" if model else operation
     check = None
     if budget is not None or max_cost_usd is not None:
