@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
-from glassline.collector.alerts.queries import Key, make_key, rollup_filters, rollup_ranges, totals
+from glassline.collector.alerts.queries import Key, latency_blobs, make_key, totals
 from glassline.collector.alerts.windows import Span, rolling
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
@@ -125,16 +125,9 @@ def _good_total(rule: cfg.SloRule, conn: Connection, w: Span) -> dict[Key, tuple
 def _latency(
     conn: Connection, w: Span, rule: cfg.SloRule, kinds: list[str] | None
 ) -> dict[Key, BaseDDSketch]:
-    """Merged latency sketches per key, whole hours from the hourly rollups."""
-    blobs: dict[Key, list[bytes | None]] = {}
-    for table, bucket, lo, hi in rollup_ranges(w.start, w.end):
-        if hi <= lo:
-            continue
-        dims = [getattr(table, d) for d in rule.per]
-        stmt = select(table.tenant, *dims, table.latency_sketch).where(bucket >= lo, bucket < hi)
-        for row in conn.execute(rollup_filters(stmt, table, rule.filters, kinds)):
-            blobs.setdefault(make_key(row[0], rule.per, row[1:-1]), []).append(row[-1])
-    return {key: sketches.merge_encoded(found) for key, found in blobs.items()}
+    """Merged latency sketches per key (read like every rollup, through storage.aggregates)."""
+    found = latency_blobs(conn, w.start, w.end, rule.filters, rule.per, kinds)
+    return {key: sketches.merge_encoded(blobs) for key, blobs in found.items()}
 
 
 def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
