@@ -35,18 +35,20 @@ from glassline.instrumentation.evaluations import record_evaluation
 from glassline.semconv import attributes as attrs
 from glassline.semconv.attributes import SpanKinds
 
-__all__ = ["Call", "Evaluate", "Evaluator", "Score", "evaluate"]
+__all__ = ["Call", "Evaluate", "Evaluator", "Score", "as_score", "evaluate"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One sampled call: what the evaluated function got and returned."""
+    """One call: what the evaluated function got and returned (and, in a golden set, what it
+    should have returned)."""
 
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
     output: Any
+    expected: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ class Evaluate:
             self.failed += 1
             _safe.report(f"evaluator {getattr(evaluator, '__name__', evaluator)!s}", exc)
             return
-        score = _as_score(result)
+        score = as_score(result)
         if score is None:
             return
         name = str(score.name or getattr(evaluator, "__name__", type(evaluator).__name__))
@@ -168,7 +170,8 @@ class Evaluate:
             _safe.report("evaluate.emit", exc)
 
 
-def _as_score(result: object) -> Score | None:
+def as_score(result: object) -> Score | None:
+    """An evaluator's result as a :class:`Score` (``None``: it abstained)."""
     if result is None or isinstance(result, Score):
         return result
     if isinstance(result, bool):
