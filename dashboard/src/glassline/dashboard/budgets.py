@@ -10,7 +10,9 @@ figures from the collector's ``budget_status`` and ``slo_status``, so the dashbo
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -37,21 +39,31 @@ def _rules(path: str) -> AlertsConfig | list[str]:
         return exc.errors
 
 
-@st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
-def budget_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
-    """One row per budget (and per key of its ``per``) for each tenant, as of ``now_s``."""
+def _status(
+    url: str, path: str, tenants: tuple[str, ...], now_s: int, status: Callable[..., Any]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``status(conn, config, tenant, now)`` entries per tenant, as (tenant, rule label, entry)."""
     config = _rules(path)
     assert isinstance(config, AlertsConfig)  # callers check the file first
     now = datetime.fromtimestamp(now_s, UTC)
-    rows = []
+    out = []
     with data.engine(url).connect() as conn:
         for tenant in tenants:
-            for b in budget_status(conn, config, tenant, now):
-                labels = ", ".join(f"{k}={v}" for k, v in b["labels"].items())
-                rule = f"{b['rule']} ({labels})" if labels else b["rule"]
-                used = b["spend_usd"] / b["limit_usd"]
-                rows.append([tenant, rule, b["window"], b["spend_usd"], b["limit_usd"], used,
-                             b["state"], b["forecast"]])  # fmt: skip
+            for entry in status(conn, config, tenant, now):
+                labels = ", ".join(f"{k}={v}" for k, v in entry["labels"].items())
+                out.append((tenant, f"{entry['rule']} ({labels})" if labels else entry["rule"],
+                            entry))  # fmt: skip
+    return out
+
+
+@st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
+def budget_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
+    """One row per budget (and per key of its ``per``) for each tenant, as of ``now_s``."""
+    rows = [
+        [tenant, rule, b["window"], b["spend_usd"], b["limit_usd"], b["spend_usd"] / b["limit_usd"],
+         b["state"], b["forecast"]]
+        for tenant, rule, b in _status(url, path, tenants, now_s, budget_status)
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -62,17 +74,11 @@ SLO_COLUMNS = ["tenant", "rule", "sli", "objective", "burn", "burn_rate", "thres
 @st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
 def slo_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
     """One row per SLO rule, key and burn condition (fast / slow) for each tenant."""
-    config = _rules(path)
-    assert isinstance(config, AlertsConfig)
-    now = datetime.fromtimestamp(now_s, UTC)
-    rows = []
-    with data.engine(url).connect() as conn:
-        for tenant in tenants:
-            for s in slo_status(conn, config, tenant, now):
-                labels = ", ".join(f"{k}={v}" for k, v in s["labels"].items())
-                rule = f"{s['rule']} ({labels})" if labels else s["rule"]
-                rows.append([tenant, rule, s["sli"], s["objective"], s["burn"], s["burn_rate"],
-                             s["threshold"], s["state"], s.get("budget_spent")])  # fmt: skip
+    rows = [
+        [tenant, rule, s["sli"], s["objective"], s["burn"], s["burn_rate"], s["threshold"],
+         s["state"], s.get("budget_spent")]
+        for tenant, rule, s in _status(url, path, tenants, now_s, slo_status)
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=SLO_COLUMNS)
 
 
