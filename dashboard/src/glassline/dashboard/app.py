@@ -25,6 +25,7 @@ navigation = st.navigation(
         st.Page(PAGES / "latency.py", title="Latency", icon=":material/speed:"),
         st.Page(PAGES / "spend.py", title="Spend", icon=":material/payments:"),
         st.Page(PAGES / "traces.py", title="Traces", icon=":material/list:"),
+        st.Page(PAGES / "people.py", title="Sessions & users", icon=":material/group:"),
         st.Page(PAGES / "trace.py", title="Trace drilldown", icon=":material/account_tree:"),
         st.Page(PAGES / "alerts.py", title="Alerts & Sampling", icon=":material/notifications:"),
     ]

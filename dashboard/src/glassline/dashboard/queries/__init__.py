@@ -17,6 +17,7 @@ from glassline.dashboard.queries.ops import (
     find_tables,
     sampling_summary,
 )
+from glassline.dashboard.queries.people import session_turns, sessions, user_series
 from glassline.dashboard.queries.rollups import (
     REQUEST_KIND,
     PercentileView,
@@ -74,11 +75,14 @@ __all__ = [
     "percentiles",
     "request_latency",
     "sampling_summary",
+    "session_turns",
+    "sessions",
     "spend_between",
     "sum_series",
     "tenants",
     "totals",
     "totals_from",
+    "user_series",
     "user_spend",
     "what_changed",
 ]

@@ -242,10 +242,10 @@ def change_markers(conn: Connection, window: Window) -> pd.DataFrame:
     alerts = alert_history(conn, window)
     for event in alerts[alerts["to_state"] == "firing"].itertuples():
         rows.append((int(event.at.timestamp()), f"alert {event.rule} firing ({event.tenant})"))
-    frame = pd.DataFrame(rows, columns=["at", "label"]).sort_values("at", ignore_index=True)
+    frame = pd.DataFrame(rows, columns=["at", "short"]).sort_values("at", ignore_index=True)
     frame["label"] = [
         f"{pd.Timestamp(at, unit='s'):%m-%d %H:%M} UTC: {label}"
-        for at, label in zip(frame["at"], frame["label"], strict=True)
+        for at, label in zip(frame["at"], frame["short"], strict=True)
     ]
     return frame
 

@@ -23,9 +23,13 @@ if stages.empty and models.empty:
 
 left, right = st.columns(2)
 if not stages.empty:
-    left.plotly_chart(charts.percentile_lines(stages, "stage", "Per stage: p50 / p95 / p99"))
+    left.plotly_chart(
+        charts.percentile_lines(stages, "stage", "Per stage: p50 / p95 / p99", window.bucket)
+    )
 if not models.empty:
-    right.plotly_chart(charts.percentile_lines(models, "model", "Per model: p50 / p95 / p99"))
+    right.plotly_chart(
+        charts.percentile_lines(models, "model", "Per model: p50 / p95 / p99", window.bucket)
+    )
 
 # Where the time of a typical request goes: time spent in each stage per request, per bucket.
 per_stage = data.run(queries.sum_series, window, "stage", ["stage"])
@@ -65,4 +69,6 @@ ttft = model_views["ttft_sketch"].over_time
 if ttft.empty:
     st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
 else:
-    st.plotly_chart(charts.percentile_lines(ttft, "model", "Time to first token per model"))
+    st.plotly_chart(
+        charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket)
+    )

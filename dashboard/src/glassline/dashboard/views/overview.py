@@ -62,7 +62,11 @@ by_stage = queries.group(cube, "stage").query("stage != ''").head(8)
 left.plotly_chart(charts.bar(by_model, "model", "cost_usd", "Top models by spend (USD)", True))
 right.plotly_chart(charts.bar(by_stage, "stage", "cost_usd", "Top stages by spend (USD)", True))
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
-st.plotly_chart(charts.line(series.rename(columns={"count": "requests"}), "requests", "Requests"))
+st.plotly_chart(
+    charts.line(
+        series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
+    )
+)
 if not firing.empty:
     st.subheader("Firing alerts")
     st.dataframe(firing, hide_index=True)

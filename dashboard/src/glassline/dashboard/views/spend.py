@@ -56,7 +56,9 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
 )
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
 left, right = st.columns(2)
-left.plotly_chart(charts.line(series, "cost_per_request", "Cost per request (USD)"))
+left.plotly_chart(
+    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
+)
 # Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
 tokens = spent.assign(
     uncached_input=spent["input_tokens"] - spent["cache_read_tokens"],
