@@ -113,9 +113,7 @@ class Children:
             _stop(*self.procs.pop())
 
     def dead(self) -> list[str]:
-        return [
-            f"{name} (exit {p.returncode})" for name, p, _ in self.procs if p.poll() is not None
-        ]
+        return [f"{name} (exit {p.returncode})" for name, p in self.procs if p.poll() is not None]
 
 
 def _stop(name: str, proc: subprocess.Popen[bytes]) -> None:

@@ -138,7 +138,7 @@ def trace_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
                 x=group["start"],
                 y=group["duration_ms"],
                 mode="markers",
-                name=str(status),
+                name="with a failed span" if status == "error" else "no failed span",
                 marker={"color": _COLORS.get(str(status), "#1565c0"), "size": 8},
                 customdata=group[["trace_id", "tenant"]].to_numpy(),
                 hovertemplate="%{text}<br>%{y:.0f} ms<extra></extra>",

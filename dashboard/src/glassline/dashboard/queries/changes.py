@@ -232,12 +232,14 @@ def change_markers(conn: Connection, window: Window) -> pd.DataFrame:
     """Moments something changed in the window, oldest first: a model, snapshot, route or stage
     seen for the first time (from the rollups), an alert that started firing."""
     scope = Scope(tenant=(window.tenant,) if window.tenant else None)
+    start = data_start(conn, window)
     rows = [
         (at, f"{label} {value} first seen")
         for dim, label in _MARKED.items()
         for value, at in aggregates.first_seen(
             conn, window.start, window.end, dim, scope=scope
         ).items()
+        if at != start  # everything is new where the data begins: not a change
     ]
     alerts = alert_history(conn, window)
     for event in alerts[alerts["to_state"] == "firing"].itertuples():

@@ -77,7 +77,9 @@ def _when(w: Window) -> str:
 
 
 result = data.run(queries.what_changed, before, after, metric, by)
-rows = result.rows
+# Values with nothing before or after (a stage that costs nothing) explain nothing.
+rows = result.rows[result.rows[["before", "after"]].fillna(0).abs().sum(axis=1) > 0]
+rows = rows.reset_index(drop=True)
 fmt = {
     "spend": ui.fmt_usd,
     "p95": ui.fmt_ms,
@@ -122,7 +124,7 @@ if trend is not None:
         value = str(hit[0]["customdata"][0])
         link = {**trends.traces_filter(by, value, metric), "start": str(bucket),
                 "end": str(bucket + span.bucket)}  # fmt: skip
-        st.switch_page("views/traces.py", query_params=ctx.nav_params(**link))
+        ui.open_page("views/traces.py", ctx, **link)
 else:
     st.caption("Over time per user: see the Users page.")
 
@@ -196,4 +198,4 @@ elif clicked:
     value = str(clicked[0].get("y", ""))
     value = "" if value == "(none)" else value
 if value is not None:
-    st.switch_page("views/traces.py", query_params=ctx.nav_params(**_traces_link(value)))
+    ui.open_page("views/traces.py", ctx, **_traces_link(value))

@@ -112,6 +112,4 @@ st.plotly_chart(charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", cat
 turn = opened.selection.rows if opened else []
 if turn:
     row = turns.iloc[turn[0]]
-    st.switch_page(
-        "views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"], tenant=row["tenant"])
-    )
+    st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
