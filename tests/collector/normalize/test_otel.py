@@ -69,7 +69,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {"input_tokens": 1100, "cache_read_tokens": 1000, "cache_creation_tokens": 50},
         {
             a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1000,
-            a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 50,
+            a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 50,
         },
     ),
     (

@@ -25,6 +25,7 @@ from glassline.redaction.entities import ALL_ENTITIES, NER_ENTITIES
 from glassline.redaction.errors import RedactionConfigError
 
 __all__ = [
+    "DEFAULT_EXCLUDE",
     "DEFAULT_PHONE_REGIONS",
     "DEFAULT_STRUCTURAL",
     "KEY_ENV_VAR",
@@ -79,6 +80,13 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# Attributes stored as sent by default: the address of the server a call went to (the LLM
+# provider's host or IP) is infrastructure, never a person's data, and masking it hides which
+# endpoint served the call. URLs (url.full) stay scanned: their query strings can carry
+# personal data.
+DEFAULT_EXCLUDE: tuple[str, ...] = ("server.address", "server.port")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -95,10 +103,14 @@ class ScopeConfig(_Strict):
     """
 
     include: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     structural: tuple[str, ...] = DEFAULT_STRUCTURAL
+    # Structural keys whose value, when not shaped like an identifier and with nothing found
+    # in it, is replaced whole by <UNEXPECTED_VALUE>: a model field holds a model name or
+    # nothing readable (a bare token pasted there would otherwise be stored as sent).
+    strict: tuple[str, ...] = ("*.model", "*.model_name")
 
-    @field_validator("include", "exclude", "structural")
+    @field_validator("include", "exclude", "structural", "strict")
     @classmethod
     def _no_empty_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:

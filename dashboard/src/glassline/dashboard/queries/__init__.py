@@ -18,6 +18,14 @@ from glassline.dashboard.queries.ops import (
     sampling_summary,
 )
 from glassline.dashboard.queries.people import session_turns, sessions, user_series
+from glassline.dashboard.queries.quality import (
+    compare_versions,
+    quality_markers,
+    quality_names,
+    score_distribution,
+    score_trend,
+    worst_scored,
+)
 from glassline.dashboard.queries.rollups import (
     REQUEST_KIND,
     PercentileView,
@@ -64,6 +72,7 @@ __all__ = [
     "cache_savings",
     "cached_token_savings_usd",
     "change_markers",
+    "compare_versions",
     "cube",
     "data_start",
     "error_traces",
@@ -73,10 +82,14 @@ __all__ = [
     "list_traces",
     "percentile_views",
     "percentiles",
+    "quality_markers",
+    "quality_names",
     "request_latency",
     "sampling_summary",
     "session_turns",
     "sessions",
+    "score_distribution",
+    "score_trend",
     "spend_between",
     "sum_series",
     "tenants",
@@ -85,4 +98,5 @@ __all__ = [
     "user_series",
     "user_spend",
     "what_changed",
+    "worst_scored",
 ]
