@@ -256,7 +256,11 @@ def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
                 f"\n  The incident starts in {args.incident_after:.0f} s. Ctrl-C stops everything.\n",
                 flush=True,
             )
-            _watch(children, provider, otlp, args)
+            try:
+                _watch(children, provider, otlp, args)
+            finally:  # the apps stop (and flush) while their provider still answers
+                for tenant in TENANTS:
+                    children.stop(f"app-{tenant}")
     except (KeyboardInterrupt, Shutdown) as why:
         print(f"\n[demo] shutting down ({why or 'Ctrl-C'})", flush=True)
     finally:

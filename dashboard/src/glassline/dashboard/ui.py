@@ -248,9 +248,17 @@ def measure_column(label: str, metric: str) -> Any:
     return st.column_config.NumberColumn(label, format=_MEASURE_FORMATS.get(metric, "%.2f"))
 
 
-def table(frame: pd.DataFrame, columns: dict[str, Any], *, key: str, csv_name: str) -> Any:
+def table(
+    frame: pd.DataFrame,
+    columns: dict[str, Any],
+    *,
+    key: str,
+    csv_name: str,
+    where: DeltaGenerator | None = None,
+) -> Any:
     """A selectable table (a click on a row is returned) with a CSV download of its rows."""
-    picked = st.dataframe(
+    where = where or st.container()
+    picked = where.dataframe(
         frame,
         hide_index=True,
         column_config=columns,
@@ -259,7 +267,7 @@ def table(frame: pd.DataFrame, columns: dict[str, Any], *, key: str, csv_name: s
         key=key,
     )
     csv = frame.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
-    st.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
+    where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
     return picked
 
 
