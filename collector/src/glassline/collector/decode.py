@@ -19,7 +19,7 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -51,6 +51,7 @@ class DecodeResult:
     records: list[SpanRecord] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     first_error: str | None = None
+    unit: ClassVar[str] = "span"  # what a rejected item is, in the partial-success message
 
     @property
     def rejected_count(self) -> int:
@@ -66,7 +67,7 @@ class DecodeResult:
         if not self.rejected:
             return ""
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
-        return f"rejected {self.rejected_count} span(s) ({counts}); first: {self.first_error}"
+        return f"rejected {self.rejected_count} {self.unit}(s) ({counts}); first: {self.first_error}"
 
 
 class _Reject(Exception):

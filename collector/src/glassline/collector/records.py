@@ -3,6 +3,10 @@
 A receiver decodes OTLP into :class:`SpanRecord` with the raw attributes; ``normalize`` fills the
 typed LLM fields from them in the Glassline vocabulary; ``enrich`` adds cost; ``redact`` cleans
 the strings. The store maps the typed fields to columns and keeps the rest as JSON.
+
+A :class:`ContentEvent` is a GenAI content event (an OTLP log record such as ``gen_ai.user.message``)
+already turned into the span attributes it contributes (``gen_ai.input.messages`` ...); the
+store attaches it to its span whether the span is stored before or after it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,25 @@ AttributeValue = str | bool | int | float | list[Any] | None
 class SpanEvent:
     name: str
     time_ns: int
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ContentEvent:
+    """The messages one GenAI log record carries, as attributes of the span it belongs to.
+
+    ``attributes`` maps a message attribute (``gen_ai.input.messages``, ``gen_ai.output.messages``,
+    ``gen_ai.system_instructions``) to a JSON list in the conventions' message format; the span
+    gets, per attribute, the lists of all its events joined in (``time_ns``, ``seq``) order.
+    """
+
+    tenant: str
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars
+    event_id: str  # the same for a resent record: the store keeps each once
+    name: str
+    time_ns: int
+    seq: int  # the record's position among its span's records in the export
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
 
 
