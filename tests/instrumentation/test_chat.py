@@ -8,12 +8,12 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from openai.types.chat import ChatCompletion
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation._chat import chat_attributes
 from glassline.instrumentation._extract import extract_response
 from glassline.instrumentation._llm import response_attributes
 from glassline.instrumentation._settings import Settings
-from glassline.instrumentation.pricing import ModelPrice
+from glassline.pricing import ModelPrice
+from glassline.semconv import attributes as a
 
 PRICED, UNPRICED = "gpt-4o-mini", "no-such-model-xyz"
 

@@ -1,7 +1,7 @@
 """Glassline instrumentation: OpenTelemetry decorators for LLM applications.
 
 Spans carry tokens, cost, cache, route and retry data in the OpenTelemetry GenAI vocabulary
-(``glassline.instrumentation.attributes``). See docs/instrumentation.md.
+(``glassline.semconv.attributes``). See docs/instrumentation.md.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from glassline.instrumentation._context import context
 from glassline.instrumentation.budget import Budget, BudgetStatus, budget_status
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
-from glassline.instrumentation.pricing import ModelPrice, cost_usd
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
 from glassline.instrumentation.setup import init, shutdown
+from glassline.pricing import ModelPrice, cost_usd
 
 __all__ = [
     "Budget",

@@ -22,8 +22,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._streams import NOT_STREAMS, PLAIN, wrap_result
+from glassline.semconv import attributes as attrs
 
 _SCOPE = ("glassline.instrumentation", "0.1.0")
 _TRACER = trace.get_tracer(*_SCOPE)

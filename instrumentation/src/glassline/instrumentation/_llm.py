@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._chat import chat_attributes
 from glassline.instrumentation._cost import put_cost
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
+from glassline.semconv import attributes as attrs
 
 __all__ = ["LLMHandler", "response_attributes"]
 

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 
 from glassline.instrumentation import _context, _safe
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["ContextStamp", "Switchboard", "switchboard"]
 

@@ -17,12 +17,12 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _content, _settings
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._context import identity
 from glassline.instrumentation._extract import get
 from glassline.instrumentation._lifecycle import SpanSpec, instrument
 from glassline.instrumentation._llm import LLMHandler
-from glassline.instrumentation.attributes import Operations, SpanKinds
+from glassline.semconv import attributes as attrs
+from glassline.semconv.attributes import Operations, SpanKinds
 
 __all__ = ["from_arg", "llm", "stage", "tool", "workflow"]
 

@@ -25,7 +25,7 @@ from opentelemetry.util.re import parse_env_headers
 
 from glassline.instrumentation import _safe, _settings
 from glassline.instrumentation._processors import Switchboard, switchboard
-from glassline.instrumentation.pricing import ModelPrice
+from glassline.pricing import ModelPrice
 
 __all__ = ["API_KEY_HEADER", "Connection", "connection", "init", "shutdown"]
 
