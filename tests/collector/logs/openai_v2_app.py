@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true"
+os.environ.setdefault("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
 
 from openai import OpenAI
 from opentelemetry import _logs, trace

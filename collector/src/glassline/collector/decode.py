@@ -67,7 +67,9 @@ class DecodeResult:
         if not self.rejected:
             return ""
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
-        return f"rejected {self.rejected_count} {self.unit}(s) ({counts}); first: {self.first_error}"
+        return (
+            f"rejected {self.rejected_count} {self.unit}(s) ({counts}); first: {self.first_error}"
+        )
 
 
 class _Reject(Exception):

@@ -33,6 +33,7 @@ from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.jobs import Job, JobRunner
+from glassline.collector.logs import CONTENT_STEPS, LogsConsumer
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
@@ -40,7 +41,6 @@ from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
-from glassline.collector.logs import CONTENT_STEPS, LogsConsumer
 from glassline.collector.receivers import GrpcReceiver, Ingest, LogsIngest, build_app
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store

@@ -14,8 +14,8 @@ from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
-from google.rpc.error_details_pb2 import RetryInfo
 from google.protobuf.message import Message
+from google.rpc.error_details_pb2 import RetryInfo
 
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig

@@ -203,4 +203,3 @@ def _rows_of(conn: Connection, keys: set[SpanKey], *, by_trace: bool) -> dict[Sp
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for i in range(0, len(items), _CHUNK):
         yield items[i : i + _CHUNK]
-

@@ -147,9 +147,7 @@ def write_batch(
     with_content = content.attach_to_new_spans(conn, batch)
     new = _insert_spans(conn, batch)
     if with_content:
-        content.mark_attached(
-            conn, with_content & {(s.tenant, s.trace_id, s.span_id) for s in new}
-        )
+        content.mark_attached(conn, with_content & {(s.tenant, s.trace_id, s.span_id) for s in new})
     users = dict(also_count_users or {})
     if new:
         traces = merge_rows(
