@@ -110,3 +110,11 @@ def test_a_record_with_bad_utf8_costs_only_that_record(lh: Any) -> None:
 def test_garbage_protobuf_is_a_permanent_error() -> None:
     with pytest.raises(PermanentError, match="malformed protobuf"):
         decode_logs(b"\x0a\xff\xff\xff", "protobuf", "acme", max_records=10)
+
+
+def test_without_an_evaluation_store_evaluation_records_are_rejected_not_dropped(lh: Any) -> None:
+    record = lh.log_record("gen_ai.evaluation.result",
+                           attributes={"gen_ai.evaluation.name": "relevance"})  # fmt: skip
+    body = lh.logs_request(record).SerializeToString()
+    result = decode_logs(body, "protobuf", "acme", max_records=10, evaluations=False)
+    assert result.evaluations == [] and result.rejected == {"evaluations_not_stored": 1}

@@ -163,7 +163,10 @@ class Worker:
         return (
             admission,
             Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
-            LogsIngest(logs.consume, self.metrics, max_records=max_spans),
+            LogsIngest(
+                logs.consume, self.metrics,
+                max_records=max_spans, evaluations=logs.keeps_evaluations,
+            ),  # fmt: skip
         )
 
     async def _started(self, http: uvicorn.Server) -> None:

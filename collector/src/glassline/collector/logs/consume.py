@@ -8,15 +8,15 @@ attributes are the event's message attributes. Nothing reaches the store before 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from glassline.collector.auth import Principal
-from glassline.collector.logs.decode import LogsDecodeResult
+from glassline.collector.logs.decode import Evaluated, LogsDecodeResult
 from glassline.collector.pipeline import Pipeline
 from glassline.collector.records import ContentEvent, SpanRecord
 
-__all__ = ["CONTENT_STEPS", "ContentStore", "LogsConsumer"]
+__all__ = ["CONTENT_STEPS", "ContentStore", "EvaluationPath", "LogsConsumer"]
 
 # The span pipeline's steps an event's content goes through (the others read span fields).
 CONTENT_STEPS = ("limits", "redact")
@@ -28,6 +28,11 @@ class ContentStore(Protocol):
     def write_content(self, events: Sequence[ContentEvent]) -> object: ...
 
 
+# Where gen_ai.evaluation.result records go (the evaluations intake): it redacts, links and
+# stores them, once per record.
+EvaluationPath = Callable[[Principal, Sequence[Evaluated]], object]
+
+
 class LogsConsumer:
     """``consume(principal, decoded)``: returns once the events are durable."""
 
@@ -37,14 +42,23 @@ class LogsConsumer:
         store: ContentStore | None,
         *,
         write_lock: contextlib.AbstractContextManager[object] | None = None,
+        evaluations: EvaluationPath | None = None,
     ) -> None:
         """``pipeline`` holds the content steps (see :data:`CONTENT_STEPS`) and no sink."""
         self._pipeline = pipeline
         self._store = store
         self._write_lock = write_lock or contextlib.nullcontext()
+        self._evaluations = evaluations
+
+    @property
+    def keeps_evaluations(self) -> bool:
+        return self._evaluations is not None
 
     def consume(self, principal: Principal, decoded: LogsDecodeResult) -> int:
-        """Redact and store ``decoded``'s content events; returns how many were new."""
+        """Store ``decoded``'s content events (redacted) and evaluations; returns new events."""
+        if decoded.evaluations and self._evaluations is not None:
+            path = self._evaluations
+            self._pipeline.run_step("store", lambda e: path(principal, e), decoded.evaluations)
         events = decoded.events
         if not events:
             return 0

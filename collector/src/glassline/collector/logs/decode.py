@@ -28,7 +28,7 @@ from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.records import AttributeValue, ContentEvent
 
-__all__ = ["LogsDecodeResult", "decode_logs"]
+__all__ = ["Evaluated", "LogsDecodeResult", "decode_logs"]
 
 _EVENT_NAME_ATTRIBUTE = "event.name"
 _ZERO_TRACE = bytes(16)
@@ -55,15 +55,20 @@ class Evaluated:
     attributes: dict[str, AttributeValue]
 
 
-def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) -> LogsDecodeResult:
-    """Decode a logs export for ``tenant``; raises PermanentError only if unreadable."""
+def decode_logs(
+    body: bytes, encoding: str, tenant: str, *, max_records: int, evaluations: bool = True
+) -> LogsDecodeResult:
+    """Decode a logs export for ``tenant``; raises PermanentError only if unreadable.
+
+    Without ``evaluations`` (no evaluation store behind), evaluation records are rejected.
+    """
     if encoding == "json":
         request = _from_json(body)
     else:
         try:
             request = ExportLogsServiceRequest.FromString(body)
         except (DecodeError, RecursionError):
-            return _record_by_record(body, tenant, max_records)
+            return _record_by_record(body, tenant, max_records, evaluations)
     groups = [
         (_attributes(rl.resource.attributes), list(sl.log_records))
         for rl in request.resource_logs
@@ -72,7 +77,7 @@ def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) ->
     _check_count(sum(len(records) for _, records in groups), max_records)
     result = LogsDecodeResult()
     for _, records in groups:
-        _convert(records, tenant, result)
+        _convert(records, tenant, result, evaluations)
     return result
 
 
@@ -85,25 +90,34 @@ def _check_count(total: int, max_records: int) -> None:
         )
 
 
-def _convert(records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult) -> None:
+def _convert(
+    records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult, evaluations: bool
+) -> None:
     seq: dict[tuple[str, str], int] = {}  # records so far per span, to order same-time events
     for record in records:
         try:
-            _convert_one(record, tenant, result, seq)
+            _convert_one(record, tenant, result, seq, evaluations)
         except RecursionError:
             result.reject("malformed_log_record", "log record nested too deeply")
 
 
 def _convert_one(
-    record: LogRecord, tenant: str, result: LogsDecodeResult, seq: dict[tuple[str, str], int]
+    record: LogRecord,
+    tenant: str,
+    result: LogsDecodeResult,
+    seq: dict[tuple[str, str], int],
+    evaluations: bool,
 ) -> None:
     attributes = _attributes(record.attributes)
     name = record.event_name or attributes.get(_EVENT_NAME_ATTRIBUTE)
     time_ns = record.time_unix_nano or record.observed_time_unix_nano
     trace_id = record.trace_id.hex() if _valid(record.trace_id, 16, _ZERO_TRACE) else None
     span_id = record.span_id.hex() if _valid(record.span_id, 8, _ZERO_SPAN) else None
-    if name == EVALUATION_EVENT:
+    if name == EVALUATION_EVENT and evaluations:
         result.evaluations.append(Evaluated(trace_id, span_id, time_ns, attributes))
+        return
+    if name == EVALUATION_EVENT:
+        result.reject("evaluations_not_stored", f"{name}: this collector keeps no evaluations")
         return
     if name not in CONTENT_EVENTS:
         what = f"event {str(name)[:64]!r}" if name else "a log record without an event name"
@@ -138,7 +152,9 @@ def _valid(raw: bytes, size: int, zero: bytes) -> bool:
     return len(raw) == size and raw != zero
 
 
-def _record_by_record(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult:
+def _record_by_record(
+    body: bytes, tenant: str, max_records: int, evaluations: bool
+) -> LogsDecodeResult:
     """Slow path: parse each record alone so one bad string costs one record."""
     try:
         blobs = [
@@ -157,7 +173,7 @@ def _record_by_record(body: bytes, tenant: str, max_records: int) -> LogsDecodeR
             records.append(LogRecord.FromString(blob))
         except (DecodeError, RecursionError):
             result.reject("malformed_log_record", "log record is not valid OTLP (bad UTF-8?)")
-    _convert(records, tenant, result)
+    _convert(records, tenant, result, evaluations)
     return result
 
 
