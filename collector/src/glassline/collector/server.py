@@ -160,13 +160,11 @@ class Worker:
         steps = [p for p in processors if p.name in CONTENT_STEPS]
         content = Pipeline(steps, None, self.metrics, retry_after_s=cfg.retry_after_s)
         logs = LogsConsumer(content, store, write_lock=lock)
+        keeps = logs.keeps_evaluations
         return (
             admission,
             Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
-            LogsIngest(
-                logs.consume, self.metrics,
-                max_records=max_spans, evaluations=logs.keeps_evaluations,
-            ),  # fmt: skip
+            LogsIngest(logs.consume, self.metrics, max_records=max_spans, evaluations=keeps),
         )
 
     async def _started(self, http: uvicorn.Server) -> None:

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from glassline.collector._wire import WireError, length_delimited_fields
-from glassline.collector.decode import DecodeResult, _attributes, _value
+from glassline.collector.decode import DecodeResult, _attributes, _value, check_count
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.records import AttributeValue, ContentEvent
@@ -74,20 +74,11 @@ def decode_logs(
         for rl in request.resource_logs
         for sl in rl.scope_logs
     ]
-    _check_count(sum(len(records) for _, records in groups), max_records)
+    check_count(sum(len(records) for _, records in groups), max_records, "log records")
     result = LogsDecodeResult()
     for _, records in groups:
         _convert(records, tenant, result, evaluations)
     return result
-
-
-def _check_count(total: int, max_records: int) -> None:
-    if total > max_records:
-        raise PermanentError(
-            f"request has {total} log records; the limit is {max_records} per request "
-            "(lower the exporter's batch size)",
-            http_status=413,
-        )
 
 
 def _convert(
@@ -165,7 +156,7 @@ def _record_by_record(
         ]
     except WireError as exc:
         raise PermanentError(f"malformed protobuf: {exc}") from None
-    _check_count(len(blobs), max_records)
+    check_count(len(blobs), max_records, "log records")
     result = LogsDecodeResult()
     records = []
     for blob in blobs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -51,11 +51,7 @@ class Ingest:
     @staticmethod
     def reply(result: DecodeResult) -> Message:
         """The ExportTraceServiceResponse for ``result``."""
-        reply = ExportTraceServiceResponse()
-        if result.rejected:
-            reply.partial_success.rejected_spans = result.rejected_count
-            reply.partial_success.error_message = result.partial_message()
-        return reply
+        return _partial_success(ExportTraceServiceResponse(), "rejected_spans", result)
 
 
 class LogsIngest:
@@ -90,8 +86,12 @@ class LogsIngest:
     @staticmethod
     def reply(result: DecodeResult) -> Message:
         """The ExportLogsServiceResponse for ``result``."""
-        reply = ExportLogsServiceResponse()
-        if result.rejected:
-            reply.partial_success.rejected_log_records = result.rejected_count
-            reply.partial_success.error_message = result.partial_message()
-        return reply
+        return _partial_success(ExportLogsServiceResponse(), "rejected_log_records", result)
+
+
+def _partial_success(reply: Any, rejected_field: str, result: DecodeResult) -> Message:
+    """``reply`` with its ``partial_success`` filled when ``result`` rejected something."""
+    if result.rejected:
+        setattr(reply.partial_success, rejected_field, result.rejected_count)
+        reply.partial_success.error_message = result.partial_message()
+    return reply  # type: ignore[no-any-return]
