@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from glassline.instrumentation._context import context
 from glassline.instrumentation.budget import Budget, BudgetStatus, budget_status
+from glassline.instrumentation.clients import (
+    instrument_anthropic,
+    instrument_litellm,
+    instrument_openai,
+    uninstrument_anthropic,
+    uninstrument_litellm,
+    uninstrument_openai,
+)
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
-from glassline.instrumentation.setup import init, shutdown
+from glassline.instrumentation.setup import export_stats, init, shutdown
 from glassline.pricing import ModelPrice, cost_usd
 
 __all__ = [
@@ -21,8 +29,12 @@ __all__ = [
     "budget_status",
     "context",
     "cost_usd",
+    "export_stats",
     "from_arg",
     "init",
+    "instrument_anthropic",
+    "instrument_litellm",
+    "instrument_openai",
     "llm",
     "record_cache",
     "record_response",
@@ -32,5 +44,8 @@ __all__ = [
     "shutdown",
     "stage",
     "tool",
+    "uninstrument_anthropic",
+    "uninstrument_litellm",
+    "uninstrument_openai",
     "workflow",
 ]
