@@ -122,7 +122,7 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     )
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()
-    logs = LogsIngest(logs_sink, metrics, max_records=max_spans, evaluations=True)
+    logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
     grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics, logs)
     grpc_port = grpc_receiver.start()
     app = build_app(server, keyring, admission, ingest, metrics, logs=logs)

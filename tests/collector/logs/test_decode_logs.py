@@ -112,9 +112,8 @@ def test_garbage_protobuf_is_a_permanent_error() -> None:
         decode_logs(b"\x0a\xff\xff\xff", "protobuf", "acme", max_records=10)
 
 
-def test_without_an_evaluation_store_evaluation_records_are_rejected_not_dropped(lh: Any) -> None:
+def test_an_evaluation_without_a_name_is_rejected(lh: Any) -> None:
     record = lh.log_record("gen_ai.evaluation.result",
-                           attributes={"gen_ai.evaluation.name": "relevance"})  # fmt: skip
-    body = lh.logs_request(record).SerializeToString()
-    result = decode_logs(body, "protobuf", "acme", max_records=10, evaluations=False)
-    assert result.evaluations == [] and result.rejected == {"evaluations_not_stored": 1}
+                           attributes={"gen_ai.evaluation.score.value": 1})  # fmt: skip
+    result = decode(lh.logs_request(record))
+    assert result.evaluations == [] and result.rejected == {"no_evaluation_name": 1}

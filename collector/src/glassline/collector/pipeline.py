@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
-from glassline.semconv import attributes as attrs
 
 __all__ = ["Admission", "ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 
@@ -96,7 +94,6 @@ class Pipeline:
             batch = self.run_step(processor.name, processor.process, batch)
             if len(batch) < before:
                 self._metrics.dropped.labels(processor.name).inc(before - len(batch))
-        self._count_redactions(batch)
         return batch
 
     def run_step(self, step: str, fn: Callable[[_B], _T], batch: _B) -> _T:
@@ -119,16 +116,6 @@ class Pipeline:
         finally:
             self._step_timers[step].observe(time.perf_counter() - started)
         return result
-
-    def _count_redactions(self, batch: list[SpanRecord]) -> None:
-        counts: Counter[str] = Counter()
-        prefix = attrs.REDACTION_PREFIX
-        for span in batch:
-            for key, value in span.attributes.items():
-                if key.startswith(prefix) and isinstance(value, int):
-                    counts[key[len(prefix) :]] += value
-        for entity, n in counts.items():
-            self._metrics.redactions.labels(entity).inc(n)
 
 
 class Admission:

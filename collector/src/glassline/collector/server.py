@@ -32,12 +32,15 @@ from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
+from glassline.collector.evaluations import EvaluationIntake
+from glassline.collector.evaluations import routes as evaluation_routes
 from glassline.collector.jobs import Job, JobRunner
-from glassline.collector.logs import CONTENT_STEPS, LogsConsumer
+from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
+from glassline.collector.processors.evaluations import EvaluationsProcessor
 from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
@@ -53,7 +56,8 @@ _CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
 def build_processors(config: CollectorConfig, metrics: Metrics | None = None) -> list[Processor]:
-    """The processing chain, in order: limits -> normalize -> enrich -> redact -> fit_columns."""
+    """The processing chain, in order: limits -> normalize -> enrich -> redact -> evaluations
+    -> fit_columns."""
     chain: list[Processor] = [
         LimitsProcessor(config.limits),
         NormalizeProcessor(),
@@ -63,6 +67,7 @@ def build_processors(config: CollectorConfig, metrics: Metrics | None = None) ->
         chain.append(RedactProcessor(config.redaction, metrics))
     else:
         _log.warning("redaction is OFF (redaction: null): span content is stored as sent")
+    chain.append(EvaluationsProcessor())
     chain.append(FitColumnsProcessor())
     return chain
 
@@ -93,6 +98,8 @@ class Worker:
         self.metrics = Metrics()
         self.store: Store | None = None
         self.alerts: AlertEngine | None = None
+        # Where evaluations that come without a span go (log records, posted feedback).
+        self.evaluations: EvaluationIntake | None = None
         self._accepting = False
 
     def ready(self) -> bool:
@@ -152,6 +159,8 @@ class Worker:
         pipeline = Pipeline(
             processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
         )
+        redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
+        self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
         )
@@ -159,12 +168,13 @@ class Worker:
         # GenAI events take the spans' own limits and redaction steps, then the content table.
         steps = [p for p in processors if p.name in CONTENT_STEPS]
         content = Pipeline(steps, None, self.metrics, retry_after_s=cfg.retry_after_s)
-        logs = LogsConsumer(content, store, write_lock=lock)
-        keeps = logs.keeps_evaluations
+        logs = LogsConsumer(
+            content, store, write_lock=lock, evaluations=through_intake(self.evaluations)
+        )
         return (
             admission,
             Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
-            LogsIngest(logs.consume, self.metrics, max_records=max_spans, evaluations=keeps),
+            LogsIngest(logs.consume, self.metrics, max_records=max_spans),
         )
 
     async def _started(self, http: uvicorn.Server) -> None:
@@ -204,6 +214,8 @@ class Worker:
     def _api_routes(self) -> list[Any]:
         assert self.store is not None
         routes = list(query_api.routes(self.store))
+        if self.evaluations is not None:
+            routes += evaluation_routes(self.store, self.evaluations)
         if self.alerts is not None:
             routes += alerts_routes(self.store, self.alerts)
         return routes

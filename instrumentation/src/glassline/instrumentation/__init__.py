@@ -17,6 +17,7 @@ from glassline.instrumentation.clients import (
     uninstrument_openai,
 )
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
+from glassline.instrumentation.evaluations import record_evaluation
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
 from glassline.instrumentation.setup import export_stats, init, shutdown
@@ -37,6 +38,7 @@ __all__ = [
     "instrument_openai",
     "llm",
     "record_cache",
+    "record_evaluation",
     "record_response",
     "record_retry",
     "record_route",

@@ -1,8 +1,5 @@
-"""OTLP logs ingest for GenAI events: decode, redact, store next to (and into) their spans."""
+"""OTLP logs ingest for GenAI events: decode (``decode``), turn events into messages
+(``events``), redact and store them next to and into their spans (``consume``).
 
-from __future__ import annotations
-
-from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer
-from glassline.collector.logs.decode import LogsDecodeResult, decode_logs
-
-__all__ = ["CONTENT_STEPS", "LogsConsumer", "LogsDecodeResult", "decode_logs"]
+Kept free of imports so the store can use ``events`` without loading the ingest side.
+"""

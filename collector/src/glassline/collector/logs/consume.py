@@ -12,11 +12,12 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from glassline.collector.auth import Principal
+from glassline.collector.evaluations import EvaluationIntake, evaluation_from_log
 from glassline.collector.logs.decode import Evaluated, LogsDecodeResult
 from glassline.collector.pipeline import Pipeline
 from glassline.collector.records import ContentEvent, SpanRecord
 
-__all__ = ["CONTENT_STEPS", "ContentStore", "EvaluationPath", "LogsConsumer"]
+__all__ = ["CONTENT_STEPS", "ContentStore", "EvaluationPath", "LogsConsumer", "through_intake"]
 
 # The span pipeline's steps an event's content goes through (the others read span fields).
 CONTENT_STEPS = ("limits", "redact")
@@ -33,6 +34,24 @@ class ContentStore(Protocol):
 EvaluationPath = Callable[[Principal, Sequence[Evaluated]], object]
 
 
+def through_intake(intake: EvaluationIntake) -> EvaluationPath:
+    """The evaluation path of the collector's :class:`EvaluationIntake` (the same one that
+    ``POST /api/v1/evaluations`` uses: redacts the explanation, links the span, stores once)."""
+
+    def store(principal: Principal, evaluated: Sequence[Evaluated]) -> object:
+        records = []
+        for e in evaluated:
+            record = evaluation_from_log(
+                principal.tenant, e.attributes, time_ns=e.time_ns, trace_id=e.trace_id,
+                span_id=e.span_id,
+            )  # fmt: skip
+            if record is not None:  # decode already refused records without a name
+                records.append(record)
+        return intake.consume(principal, records)
+
+    return store
+
+
 class LogsConsumer:
     """``consume(principal, decoded)``: returns once the events are durable."""
 
@@ -41,8 +60,8 @@ class LogsConsumer:
         pipeline: Pipeline,
         store: ContentStore | None,
         *,
+        evaluations: EvaluationPath,
         write_lock: contextlib.AbstractContextManager[object] | None = None,
-        evaluations: EvaluationPath | None = None,
     ) -> None:
         """``pipeline`` holds the content steps (see :data:`CONTENT_STEPS`) and no sink."""
         self._pipeline = pipeline
@@ -50,13 +69,9 @@ class LogsConsumer:
         self._write_lock = write_lock or contextlib.nullcontext()
         self._evaluations = evaluations
 
-    @property
-    def keeps_evaluations(self) -> bool:
-        return self._evaluations is not None
-
     def consume(self, principal: Principal, decoded: LogsDecodeResult) -> int:
         """Store ``decoded``'s content events (redacted) and evaluations; returns new events."""
-        if decoded.evaluations and self._evaluations is not None:
+        if decoded.evaluations:
             path = self._evaluations
             self._pipeline.run_step("store", lambda e: path(principal, e), decoded.evaluations)
         events = decoded.events

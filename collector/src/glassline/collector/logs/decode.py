@@ -27,6 +27,7 @@ from glassline.collector.decode import DecodeResult, _attributes, _value, check_
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.records import AttributeValue, ContentEvent
+from glassline.semconv import attributes as attrs
 
 __all__ = ["Evaluated", "LogsDecodeResult", "decode_logs"]
 
@@ -55,20 +56,15 @@ class Evaluated:
     attributes: dict[str, AttributeValue]
 
 
-def decode_logs(
-    body: bytes, encoding: str, tenant: str, *, max_records: int, evaluations: bool = True
-) -> LogsDecodeResult:
-    """Decode a logs export for ``tenant``; raises PermanentError only if unreadable.
-
-    Without ``evaluations`` (no evaluation store behind), evaluation records are rejected.
-    """
+def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) -> LogsDecodeResult:
+    """Decode a logs export for ``tenant``; raises PermanentError only if unreadable."""
     if encoding == "json":
         request = _from_json(body)
     else:
         try:
             request = ExportLogsServiceRequest.FromString(body)
         except (DecodeError, RecursionError):
-            return _record_by_record(body, tenant, max_records, evaluations)
+            return _record_by_record(body, tenant, max_records)
     groups = [
         (_attributes(rl.resource.attributes), list(sl.log_records))
         for rl in request.resource_logs
@@ -77,38 +73,32 @@ def decode_logs(
     check_count(sum(len(records) for _, records in groups), max_records, "log records")
     result = LogsDecodeResult()
     for _, records in groups:
-        _convert(records, tenant, result, evaluations)
+        _convert(records, tenant, result)
     return result
 
 
-def _convert(
-    records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult, evaluations: bool
-) -> None:
+def _convert(records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult) -> None:
     seq: dict[tuple[str, str], int] = {}  # records so far per span, to order same-time events
     for record in records:
         try:
-            _convert_one(record, tenant, result, seq, evaluations)
+            _convert_one(record, tenant, result, seq)
         except RecursionError:
             result.reject("malformed_log_record", "log record nested too deeply")
 
 
 def _convert_one(
-    record: LogRecord,
-    tenant: str,
-    result: LogsDecodeResult,
-    seq: dict[tuple[str, str], int],
-    evaluations: bool,
+    record: LogRecord, tenant: str, result: LogsDecodeResult, seq: dict[tuple[str, str], int]
 ) -> None:
     attributes = _attributes(record.attributes)
     name = record.event_name or attributes.get(_EVENT_NAME_ATTRIBUTE)
     time_ns = record.time_unix_nano or record.observed_time_unix_nano
     trace_id = record.trace_id.hex() if _valid(record.trace_id, 16, _ZERO_TRACE) else None
     span_id = record.span_id.hex() if _valid(record.span_id, 8, _ZERO_SPAN) else None
-    if name == EVALUATION_EVENT and evaluations:
-        result.evaluations.append(Evaluated(trace_id, span_id, time_ns, attributes))
-        return
     if name == EVALUATION_EVENT:
-        result.reject("evaluations_not_stored", f"{name}: this collector keeps no evaluations")
+        if isinstance(attributes.get(attrs.GEN_AI_EVALUATION_NAME), str):
+            result.evaluations.append(Evaluated(trace_id, span_id, time_ns, attributes))
+        else:
+            result.reject("no_evaluation_name", f"{name}: needs {attrs.GEN_AI_EVALUATION_NAME}")
         return
     if name not in CONTENT_EVENTS:
         what = f"event {str(name)[:64]!r}" if name else "a log record without an event name"
@@ -143,9 +133,7 @@ def _valid(raw: bytes, size: int, zero: bytes) -> bool:
     return len(raw) == size and raw != zero
 
 
-def _record_by_record(
-    body: bytes, tenant: str, max_records: int, evaluations: bool
-) -> LogsDecodeResult:
+def _record_by_record(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult:
     """Slow path: parse each record alone so one bad string costs one record."""
     try:
         blobs = [
@@ -164,7 +152,7 @@ def _record_by_record(
             records.append(LogRecord.FromString(blob))
         except (DecodeError, RecursionError):
             result.reject("malformed_log_record", "log record is not valid OTLP (bad UTF-8?)")
-    _convert(records, tenant, result, evaluations)
+    _convert(records, tenant, result)
     return result
 
 

@@ -57,23 +57,16 @@ class Ingest:
 class LogsIngest:
     """Logs: decode GenAI events, count, hand to ``consume`` (returns once durable)."""
 
-    def __init__(
-        self, consume: ConsumeLogs, metrics: Metrics, *, max_records: int, evaluations: bool
-    ) -> None:
-        """``evaluations``: ``consume`` stores evaluation records (else they are rejected)."""
+    def __init__(self, consume: ConsumeLogs, metrics: Metrics, *, max_records: int) -> None:
         self._consume = consume
         self._metrics = metrics
         self._max_records = max_records
-        self._evaluations = evaluations
 
     def export(
         self, transport: str, principal: Principal, body: bytes, encoding: Encoding
     ) -> LogsDecodeResult:
         """Raises PermanentError for an unreadable request, RetryableError if not stored."""
-        result = decode_logs(
-            body, encoding, principal.tenant,
-            max_records=self._max_records, evaluations=self._evaluations,
-        )  # fmt: skip
+        result = decode_logs(body, encoding, principal.tenant, max_records=self._max_records)
         if result.events or result.evaluations:
             self._consume(principal, result)
         count = self._metrics.log_records.labels

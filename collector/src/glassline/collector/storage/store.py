@@ -18,14 +18,17 @@ from sqlalchemy import Connection, Engine, delete, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from glassline.collector.records import ContentEvent, SpanRecord
+from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
 from glassline.collector.storage import content, migrate, partitions
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.engine import WRITE, make_engine
+from glassline.collector.storage.evaluations import write_evaluations
 from glassline.collector.storage.models import (
     DayRollup,
+    Evaluation,
+    EvaluationRollup,
     HourRollup,
     Lease,
     Rollup,
@@ -106,7 +109,8 @@ class Store:
         """
         if not batch:
             return WriteResult(0, 0)
-        return self._with_retries(lambda conn: write_batch(conn, batch, now_ns or time.time_ns()))
+        now = now_ns or time.time_ns()
+        return self._write_retrying(lambda conn: write_batch(conn, batch, now))
 
     def write_content(
         self, events: Sequence[ContentEvent], now_ns: int | None = None
@@ -117,9 +121,8 @@ class Store:
         """
         if not events:
             return WriteResult(0, 0)
-        inserted = self._with_retries(
-            lambda conn: content.write_events(conn, events, now_ns or time.time_ns())[0]
-        )
+        now = now_ns or time.time_ns()
+        inserted = self._write_retrying(lambda conn: content.write_events(conn, events, now)[0])
         return WriteResult(inserted, len(events) - inserted)
 
     def attach_pending_content(self, window_s: float = 3600.0) -> int:
@@ -129,14 +132,24 @@ class Store:
         PostgreSQL transactions (neither saw the other); returns the spans updated.
         """
         since = time.time_ns() - int(window_s * 1e9)
-        return self._with_retries(lambda conn: content.attach_pending(conn, since))
+        return self._write_retrying(lambda conn: content.attach_pending(conn, since))
 
-    def _with_retries(self, work: Callable[[Connection], _T]) -> _T:
-        """Run ``work`` in a write transaction, again after a deadlock or serialization failure."""
+    def write_evaluations(self, records: Sequence[EvaluationRecord]) -> list[EvaluationRecord]:
+        """Store evaluations (deduplicated on tenant + id) and roll them up, in one transaction.
+
+        Returns those this call inserted. Records must be redacted already (see
+        :class:`glassline.collector.evaluations.EvaluationIntake`).
+        """
+        if not records:
+            return []
+        return self._write_retrying(lambda conn: write_evaluations(conn, records))
+
+    def _write_retrying(self, write: Callable[[Connection], _T]) -> _T:
+        """Run ``write`` in a write transaction, again after a deadlock or serialization failure."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with self._write_tx() as conn:
-                    return work(conn)
+                    return write(conn)
             except DBAPIError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
@@ -177,6 +190,10 @@ class Store:
             "rollups_hourly": delete(HourRollup).where(HourRollup.hour < cutoff_s),
             "rollups_daily": delete(DayRollup).where(DayRollup.day < cutoff_s),
             "user_rollups": delete(UserRollup).where(UserRollup.minute < cutoff_s),
+            "evaluation_rollups": delete(EvaluationRollup).where(
+                EvaluationRollup.minute < cutoff_s
+            ),
+            "evaluations": delete(Evaluation).where(Evaluation.time_ns < raw_cutoff),
         }
         with self._write_tx() as conn:
             for table, stmt in statements.items():
