@@ -26,8 +26,10 @@ from glassline.collector.logs.events import MESSAGE_ATTRIBUTES
 from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
 from glassline.collector.storage._merge import insert_new, update_rows
 from glassline.collector.storage.models import Span, SpanContent
+from glassline.semconv import attributes as attrs
 
 __all__ = [
+    "EVENT_REDACTIONS",
     "FROM_EVENTS",
     "attach_pending",
     "attach_to_new_spans",
@@ -37,10 +39,10 @@ __all__ = [
 ]
 
 # The span attribute listing the message attributes its events wrote (so a rebuild replaces
-# them), and the per-entity redaction counts of those events.
+# them), and the redaction evidence of those events ({ENTITY: count}, like the span's own
+# glassline.redaction.entities, which stays the span's alone).
 FROM_EVENTS = "glassline.content.from_events"
-_REDACTION_PREFIX = "glassline.redaction."
-_EVENT_REDACTION_PREFIX = "glassline.content.redaction."
+EVENT_REDACTIONS = "glassline.content.redaction.entities"
 _KEY = ("tenant", "trace_id", "span_id", "event_id")
 _CHUNK = 400
 SpanKey = tuple[str, str, str]
@@ -124,13 +126,14 @@ def merged(attributes: dict[str, AttributeValue], rows: list[_Row]) -> dict[str,
         for key, value in row.items():
             if key in MESSAGE_ATTRIBUTES and key not in own:
                 joined[key].extend(_messages(value))
-            elif key.startswith(_REDACTION_PREFIX) and isinstance(value, int):
-                redactions[key[len(_REDACTION_PREFIX) :]] += value
-    out = {k: v for k, v in attributes.items() if not k.startswith(_EVENT_REDACTION_PREFIX)}
+        evidence = row.get(attrs.REDACTION_ENTITIES)
+        for entity, n in evidence.items() if isinstance(evidence, dict) else ():
+            redactions[entity] += n if isinstance(n, int) else 0
+    out = {k: v for k, v in attributes.items() if k != EVENT_REDACTIONS}
     for key, messages in joined.items():
         out[key] = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
-    for entity, n in redactions.items():
-        out[_EVENT_REDACTION_PREFIX + entity] = n
+    if redactions:
+        out[EVENT_REDACTIONS] = dict(sorted(redactions.items()))
     out[FROM_EVENTS] = sorted(set(joined) | (from_events - own))
     return out
 
