@@ -1,5 +1,6 @@
-"""Evaluations for real: an app's record_evaluation and a thumbs-down posted hours later reach
-the collector process, are redacted, and land on the right trace."""
+"""Evaluations for real: an app's record_evaluation, a signal computed at ingest and a
+thumbs-down posted hours later reach the collector process, are redacted, and land on the
+right trace."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ APP_SCRIPT = textwrap.dedent(
     def generate(question):
         response = {"id": "chatcmpl-e2e-1", "model": "gpt-4o-mini",
                     "choices": [{"message": {"role": "assistant", "content": "Settings."},
-                                 "finish_reason": "stop"}],
+                                 "finish_reason": "length"}],
                     "usage": {"prompt_tokens": 12, "completion_tokens": 3}}
         record_evaluation("relevance", 0.9, label="pass",
                           explanation="mail jane.doe@example.com agreed")
@@ -62,7 +63,9 @@ def test_app_evaluation_and_late_feedback_land_on_the_trace(collector: RunningCo
     traces = httpx.get(f"{collector.http_endpoint}/api/v1/traces",
                        headers=collector.headers("acme"), timeout=10).json()["traces"]  # fmt: skip
     [trace] = traces
-    [judged] = _evaluations(collector, "acme", trace["trace_id"])
+    judged, truncated = sorted(_evaluations(collector, "acme", trace["trace_id"]),
+                               key=lambda e: e["name"] != "relevance")  # fmt: skip
+    assert (truncated["name"], truncated["source"]) == ("glassline.truncated", "signal")
     assert (judged["name"], judged["score_value"], judged["source"]) == (
         "relevance",
         0.9,
@@ -81,5 +84,5 @@ def test_app_evaluation_and_late_feedback_land_on_the_trace(collector: RunningCo
     again = httpx.post(url, json=feedback, headers=collector.headers("acme"), timeout=10)
     assert again.status_code == 200
     names = sorted(e["name"] for e in _evaluations(collector, "acme", trace["trace_id"]))
-    assert names == ["relevance", "user_feedback"]
+    assert names == ["glassline.truncated", "relevance", "user_feedback"]
     assert _evaluations(collector, "globex", trace["trace_id"]) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from glassline.instrumentation import llm, record_evaluation, stage
 from glassline.instrumentation.testing import SpanCapture
 from glassline.semconv import attributes as a
@@ -43,3 +45,29 @@ def test_a_bad_value_is_swallowed_and_the_app_goes_on(spans: SpanCapture) -> Non
 
     assert generate() == "answer"
     assert spans.one("generate").events == ()
+
+
+def test_the_prompt_version_is_on_the_llm_span_and_beneath_a_stage(spans: SpanCapture) -> None:
+    @llm(provider="openai", prompt=("support-answer", "v7"))
+    def chat(*, model: str) -> str:
+        return "ok"
+
+    @llm(provider="openai")
+    def plain(*, model: str) -> str:
+        return "ok"
+
+    @stage("generate", prompt=("rag-answer", "v2"))
+    def generate() -> None:
+        plain(model="gpt-4o")
+
+    chat(model="gpt-4o-mini")
+    generate()
+    on_llm = dict(spans.one("chat gpt-4o-mini").attributes or {})
+    assert (on_llm[a.PROMPT_NAME], on_llm[a.PROMPT_VERSION]) == ("support-answer", "v7")
+    beneath = dict(spans.one("chat gpt-4o").attributes or {})
+    assert (beneath[a.PROMPT_NAME], beneath[a.PROMPT_VERSION]) == ("rag-answer", "v2")
+
+
+def test_a_malformed_prompt_is_refused_when_decorating() -> None:
+    with pytest.raises(TypeError, match="prompt= takes"):
+        llm(prompt="support-answer@v7")  # type: ignore[arg-type]

@@ -107,3 +107,12 @@ def test_purge_deletes_old_evaluations_and_their_rollups(store: Store) -> None:
     store.write(judged_trace(1, 0.5))
     counts = store.purge(now_ns=T0 + 400 * 86_400 * 10**9)
     assert counts["evaluations"] == 1 and counts["evaluation_rollups"] == 1
+
+
+def test_a_numbered_prompt_version_is_one_version_with_its_text() -> None:
+    spans = judged_trace(1, 0.5)
+    llm = next(s for s in spans if s.kind == "llm")
+    llm.evaluations.clear()
+    llm.attributes[attrs.PROMPT_VERSION] = 7  # Langfuse numbers its versions
+    [record] = EvaluationsProcessor().process([llm])[0].evaluations
+    assert record.prompt_version == "7"

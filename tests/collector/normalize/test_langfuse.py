@@ -34,6 +34,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             "langfuse.session.id": "chat-3",
             "langfuse.trace.name": "qa",
             "langfuse.observation.completion_start_time": '"2023-11-14T22:13:20.250000Z"',
+            "langfuse.observation.prompt.name": "support-answer",
+            "langfuse.observation.prompt.version": 7,
         },
         {
             "kind": "llm",
@@ -54,6 +56,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             a.WORKFLOW: "qa",
             a.USER_ID: "user-3",
             a.SESSION_ID: "chat-3",
+            a.PROMPT_NAME: "support-answer",
+            a.PROMPT_VERSION: 7,
         },
     ),
     (

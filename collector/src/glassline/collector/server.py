@@ -27,7 +27,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
-from glassline.collector.alerts import AlertEngine
+from glassline.collector.alerts import AlertEngine, kill_switch
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
@@ -44,6 +44,7 @@ from glassline.collector.processors.evaluations import EvaluationsProcessor
 from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
+from glassline.collector.processors.signals import SignalsProcessor
 from glassline.collector.receivers import GrpcReceiver, Ingest, LogsIngest, build_app
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
@@ -57,7 +58,7 @@ _CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 def build_processors(config: CollectorConfig, metrics: Metrics | None = None) -> list[Processor]:
     """The processing chain, in order: limits -> normalize -> enrich -> redact -> evaluations
-    -> fit_columns."""
+    -> signals -> fit_columns."""
     chain: list[Processor] = [
         LimitsProcessor(config.limits),
         NormalizeProcessor(),
@@ -68,6 +69,7 @@ def build_processors(config: CollectorConfig, metrics: Metrics | None = None) ->
     else:
         _log.warning("redaction is OFF (redaction: null): span content is stored as sent")
     chain.append(EvaluationsProcessor())
+    chain.append(SignalsProcessor())
     chain.append(FitColumnsProcessor())
     return chain
 
@@ -214,6 +216,7 @@ class Worker:
     def _api_routes(self) -> list[Any]:
         assert self.store is not None
         routes = list(query_api.routes(self.store))
+        routes += kill_switch.routes(self.store.engine)
         if self.evaluations is not None:
             routes += evaluation_routes(self.store, self.evaluations)
         if self.alerts is not None:

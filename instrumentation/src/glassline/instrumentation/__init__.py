@@ -18,6 +18,14 @@ from glassline.instrumentation.clients import (
 )
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
 from glassline.instrumentation.evaluations import record_evaluation
+from glassline.instrumentation.guard import (
+    BudgetExceeded,
+    BudgetGuard,
+    BudgetPolicy,
+    Decision,
+    budget_guard,
+)
+from glassline.instrumentation.online import Call, Score, evaluate
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
 from glassline.instrumentation.setup import export_stats, init, shutdown
@@ -25,11 +33,19 @@ from glassline.pricing import ModelPrice, cost_usd
 
 __all__ = [
     "Budget",
+    "BudgetExceeded",
+    "BudgetGuard",
+    "BudgetPolicy",
     "BudgetStatus",
+    "Call",
+    "Decision",
     "ModelPrice",
+    "Score",
+    "budget_guard",
     "budget_status",
     "context",
     "cost_usd",
+    "evaluate",
     "export_stats",
     "from_arg",
     "init",

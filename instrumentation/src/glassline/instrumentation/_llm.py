@@ -140,9 +140,16 @@ def response_attributes(
     """The response attributes, the cost and (if enabled) the output messages."""
     out = info.attributes()
     put_cost(
-        out, provider, info.model, request_model, settings,
-        info.input_tokens, info.output_tokens, info.cache_read, info.cache_creation,
-    )  # fmt: skip
+        out,
+        provider=provider,
+        response_model=info.model,
+        request_model=request_model,
+        settings=settings,
+        input_tokens=info.input_tokens,
+        output_tokens=info.output_tokens,
+        cache_read=info.cache_read,
+        cache_creation=info.cache_creation,
+    )
     if settings.capture_content and (info.text or info.tool_calls):
         _content.put_output_messages(out, info.text, info.tool_calls, info.finish_reasons, settings)
     return out

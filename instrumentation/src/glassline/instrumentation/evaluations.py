@@ -1,4 +1,5 @@
-"""Evaluation results as OpenTelemetry ``gen_ai.evaluation.result`` span events.
+"""Evaluation results as OpenTelemetry ``gen_ai.evaluation.result`` span events, and the
+prompt version as a span attribute (what evaluations are compared across).
 
 ``record_evaluation`` puts one on the current span (inside ``@llm`` that is the model call;
 inside ``@stage`` or ``@workflow`` their span); the collector stores it linked to that span
@@ -15,7 +16,22 @@ from opentelemetry.util.types import AttributeValue
 from glassline.instrumentation import _safe
 from glassline.semconv import attributes as attrs
 
-__all__ = ["record_evaluation"]
+__all__ = ["Prompt", "prompt_attributes", "record_evaluation"]
+
+Prompt = tuple[str, str]  # (template name, version), e.g. ("support-answer", "v7")
+
+
+def prompt_attributes(prompt: Prompt | None) -> dict[str, AttributeValue]:
+    """The span attributes of ``prompt=`` on ``@llm`` / ``@stage`` (none for None).
+
+    Raises ``TypeError`` at decoration time for anything but a (name, version) pair: a
+    mistake in the decorator's arguments is the developer's to see, not a telemetry error.
+    """
+    if prompt is None:
+        return {}
+    if not (isinstance(prompt, tuple) and len(prompt) == 2):
+        raise TypeError(f"prompt= takes (name, version), got {prompt!r}")
+    return {attrs.PROMPT_NAME: str(prompt[0]), attrs.PROMPT_VERSION: str(prompt[1])}
 
 
 def record_evaluation(

@@ -110,6 +110,11 @@ PROMPT_VERSION: Final = "glassline.prompt.version"  # and its version ("v7")
 
 BUDGET_NAME: Final = "glassline.budget.name"
 BUDGET_STATE: Final = "glassline.budget.state"
+BUDGET_DECISION: Final = "glassline.budget.decision"  # "allow" | "degrade" | "deny"
+BUDGET_REASON: Final = "glassline.budget.reason"
+BUDGET_ESTIMATED_COST_USD: Final = "glassline.budget.estimated_cost_usd"  # before the call
+BUDGET_PREVENTED_USD: Final = "glassline.budget.prevented_usd"  # estimate of a denied call
+BUDGET_TRIMMED_MESSAGES: Final = "glassline.budget.trimmed_messages"  # cut to fit the cap
 
 SAMPLING_POLICY: Final = "glassline.sampling.policy"
 # {ENTITY: count} of what the collector redacted in a span (no values)

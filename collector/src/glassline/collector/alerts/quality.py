@@ -139,7 +139,10 @@ def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
 
 def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation]:
     budget = 1.0 - rule.objective
-    period = _good_total(rule, conn, rolling(now, rule.period))
+    # Scores against min_score come from per-minute sketches only (no hourly evaluation
+    # rollups): a 30-day period would merge 43,200 of them per key, so no budget figure there.
+    by_sketch = rule.sli == "evaluation" and rule.min_score is not None
+    period = {} if by_sketch else _good_total(rule, conn, rolling(now, rule.period))
     out = []
     for label, burn, severity in (("fast", rule.fast_burn, "critical"),
                                   ("slow", rule.slow_burn, "warning")):  # fmt: skip
@@ -153,9 +156,9 @@ def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation
             # is still happening (so the alert resolves soon after the errors stop).
             value = round(min(long_burn, short_burn), 4)
             # The budget share spent over the period: its average burn rate.
-            spent = _burn(period.get(key), budget)
-            extra = {"long_burn": round(long_burn, 4), "short_burn": round(short_burn, 4),
-                     "budget_spent": round(spent, 4)}  # fmt: skip
+            extra = {"long_burn": round(long_burn, 4), "short_burn": round(short_burn, 4)}
+            if key in period:
+                extra["budget_spent"] = round(_burn(period[key], budget), 4)
             out.append(
                 Observation(
                     key=tuple(sorted((*key, ("burn", label)))),

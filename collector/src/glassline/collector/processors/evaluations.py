@@ -57,9 +57,16 @@ def span_dims(
         "stage": stage,
         "model": model,
         "prompt_name": text(attributes.get(attrs.PROMPT_NAME), 256),
-        "prompt_version": text(attributes.get(attrs.PROMPT_VERSION), 128),
+        "prompt_version": _version(attributes.get(attrs.PROMPT_VERSION)),
         "service_version": text(resource.get(attrs.SERVICE_VERSION), 128),
     }
+
+
+def _version(value: object) -> str | None:
+    # Langfuse numbers its prompt versions: 7 and "7" are one version.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return text(value, 128)
 
 
 def evaluation_from_event(

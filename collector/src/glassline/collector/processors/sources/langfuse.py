@@ -30,6 +30,8 @@ RENAMES: Final[dict[str, Rename]] = {
     "langfuse.session.id": Rename(a.SESSION_ID, 20, to_text),
     "langfuse.trace.name": Rename(a.WORKFLOW, 30),
     "langfuse.observation.model.name": Rename(a.GEN_AI_REQUEST_MODEL, 20),
+    "langfuse.observation.prompt.name": Rename(a.PROMPT_NAME, 20),
+    "langfuse.observation.prompt.version": Rename(a.PROMPT_VERSION, 20),  # an integer there
 }
 
 # usage_details key -> (bucket, whether the key's value excludes the cached/reasoning parts)

@@ -43,6 +43,7 @@ RENAMES: Final[dict[str, Rename]] = {
     "llm.finish_reason": Rename(a.GEN_AI_RESPONSE_FINISH_REASONS, 20, as_list),
     "tool.name": Rename(a.GEN_AI_TOOL_NAME, 20),
     "tool.id": Rename(a.GEN_AI_TOOL_CALL_ID, 20),
+    "llm.prompt_template.version": Rename(a.PROMPT_VERSION, 20),
 }
 
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {

@@ -1,7 +1,7 @@
 """span_content: GenAI content events (OTLP log records) waiting for or attached to their span
 
-Revision ID: 0006_span_content
-Revises: 0005_evaluations
+Revision ID: 0007_span_content
+Revises: 0006_kill_switches
 Create Date: 2026-12-04
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0006_span_content"
-down_revision = "0005_evaluations"
+revision = "0007_span_content"
+down_revision = "0006_kill_switches"
 branch_labels = None
 depends_on = None
 
