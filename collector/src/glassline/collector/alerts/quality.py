@@ -23,7 +23,7 @@ from glassline.collector.alerts.windows import Span, rolling
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
 
-__all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals"]
+__all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals", "slo_status"]
 
 
 def count_below(merged: BaseDDSketch, threshold: float) -> float:
@@ -170,6 +170,32 @@ def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation
                     extra=extra,
                 )
             )
+    return out
+
+
+def slo_status(
+    conn: Connection, config: cfg.AlertsConfig, tenant: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Each SLO rule's burn rates for ``tenant`` as of ``now``: one entry per key and condition
+    (``fast`` / ``slow``), for the API and the Overview (computed live, like budgets)."""
+    out = []
+    for rule in config.rules:
+        if not isinstance(rule, cfg.SloRule):
+            continue
+        if rule.filters.tenant is not None and tenant not in rule.filters.tenant:
+            continue
+        scoped = rule.model_copy(
+            update={"filters": rule.filters.model_copy(update={"tenant": [tenant]})}
+        )
+        for obs in _slo(scoped, conn, now):
+            dims = {k: v for k, v in obs.key if k not in ("tenant", "burn")}
+            burn = dict(obs.key)["burn"]
+            out.append({
+                "rule": rule.name, "tenant": tenant, "sli": rule.sli,
+                "objective": rule.objective, "labels": dims, "burn": burn,
+                "burn_rate": obs.value, "threshold": obs.threshold,
+                "state": obs.severity if obs.breached else "ok", **obs.extra,
+            })  # fmt: skip
     return out
 
 
