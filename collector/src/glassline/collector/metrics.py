@@ -51,6 +51,11 @@ class Metrics:
             ["processor"], registry=r,
         )  # fmt: skip
         self.stored = Counter("glassline_spans_stored", "Spans newly written.", registry=r)
+        self.sdk_lost = Counter(
+            "glassline_sdk_spans_lost",
+            "Spans the apps' SDKs could not export (queue full, export failed), as they report.",
+            ["tenant"], registry=r,
+        )  # fmt: skip
         self.duplicates = Counter(
             "glassline_spans_duplicate", "Spans already stored (client retries).", registry=r
         )

@@ -24,6 +24,7 @@ from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
+from glassline.semconv import attributes as attrs
 
 __all__ = ["Admission", "ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 
@@ -70,6 +71,7 @@ class Pipeline:
 
     def consume(self, principal: Principal, records: list[SpanRecord]) -> ConsumeResult:
         """Process and store ``records`` of ``principal``; raises RetryableError on failure."""
+        self._count_sdk_losses(principal, records)
         batch = self.process(records)
         dropped = len(records) - len(batch)
         if self._sink is None or not batch:
@@ -85,6 +87,18 @@ class Pipeline:
         self._metrics.stored.inc(inserted)
         self._metrics.duplicates.inc(duplicates)
         return ConsumeResult(stored=inserted, duplicates=duplicates, dropped=dropped)
+
+    def _count_sdk_losses(self, principal: Principal, records: list[SpanRecord]) -> None:
+        """Add what the SDKs report as lost (a span ``glassline.sdk.dropped_spans``) to the
+        tenant's ``glassline_sdk_spans_lost`` counter: spans lost in the app, not here."""
+        lost = 0
+        for record in records:
+            if record.name == attrs.SDK_DROPPED_SPANS:
+                count = record.attributes.get(attrs.SDK_DROPPED_SPANS)
+                if type(count) is int and count > 0:
+                    lost += count
+        if lost:
+            self._metrics.sdk_lost.labels(str(principal.tenant)).inc(lost)
 
     def process(self, records: list[SpanRecord]) -> list[SpanRecord]:
         """Run the processors only (no store); raises RetryableError if one fails."""

@@ -37,7 +37,7 @@ DEFAULT_QUEUE_SIZE = 20_480
 DEFAULT_BATCH_SIZE = 1_024
 DEFAULT_DELAY_S = 1.0
 LOG_INTERVAL_S = 10.0
-DROPPED_SPAN_NAME = "glassline.sdk.dropped_spans"
+DROPPED_SPAN_NAME = attrs.SDK_DROPPED_SPANS  # the span and its count attribute
 _SCOPE = InstrumentationScope("glassline.instrumentation", "0.1.0")
 # The key OpenTelemetry's instrumentations check (its own BatchSpanProcessor sets it too), so
 # the exporter's HTTP calls are not traced into the queue they empty.
