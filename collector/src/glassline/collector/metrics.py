@@ -63,6 +63,12 @@ class Metrics:
             "glassline_batch_failures", "Batches failed (answered retryable), by step.",
             ["step"], registry=r,
         )  # fmt: skip
+        self.log_records = Counter(
+            "glassline_log_records",
+            "OTLP log records read, by transport and outcome: content, evaluation, duplicate, "
+            "or the reason they were rejected.",
+            ["transport", "outcome"], registry=r,
+        )  # fmt: skip
         self.traces_sampled = Counter(
             "glassline_traces_sampled", "Tail-sampling decisions, by decision and keeping policy.",
             ["decision", "policy"], registry=r,
