@@ -103,13 +103,13 @@ class LLMHandler:
             out = response_attributes(info, self.provider, self.model, self.settings)
         return out
 
-    def stream(self, t0_ns: int) -> Callable[[Any], None] | None:
+    def stream(self, t0_ns: int, first: Any) -> Callable[[Any], None] | None:
         if self.claimed:
             return None
-        # Chunks go straight to the accumulator: one Python frame per streamed token.
+        # Chunks go straight to the reader for the stream's shape: one frame per token.
         self.t0_ns = t0_ns
         self.acc = StreamAccumulator()
-        return self.acc.add
+        return self.acc.reader_for(first)
 
     def stream_end(self, final: Any = None) -> dict[str, Any]:
         if self.claimed:
