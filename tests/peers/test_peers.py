@@ -55,6 +55,8 @@ def run_app(
             if not k.startswith(("OTEL_", "PYTHON", "VIRTUAL_ENV"))
         },
         **egress.env(),
+        # Exporters give up after 10 s by default; a busy CI host must not lose a run's spans.
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
         "PEER_FAKE_URL": fake_url,
         "PEER_HTTP": collector.http_endpoint,
         "PEER_GRPC": collector.grpc_endpoint,
@@ -68,6 +70,9 @@ def run_app(
     return done
 
 
+# The first run also makes every library's venv (a cold install from PyPI) and starts the
+# collector: more than the suite's default per-test timeout allows on a slow network.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
 def test_peer_library(
     run: Run,
