@@ -21,7 +21,7 @@ from glassline.collector.auth import Keyring, Principal
 from glassline.collector.config import AuthConfig, ServerConfig
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission
-from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
+from glassline.collector.receivers import GrpcReceiver, Ingest, LogsIngest, build_app
 from glassline.collector.records import SpanRecord
 from glassline.collector.testing import free_port
 
@@ -75,7 +75,7 @@ class Sink:
     entered: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, principal: Principal, records: list[SpanRecord]) -> None:
+    def __call__(self, principal: Principal, records: Any) -> None:
         from glassline.collector.errors import RetryableError
 
         self.entered.set()
@@ -99,6 +99,7 @@ class Receivers:
     admission: Admission
     grpc_port: int
     http_port: int
+    logs_sink: Sink = field(default_factory=Sink)  # gets (principal, LogsDecodeResult)
 
     @property
     def grpc_endpoint(self) -> str:
@@ -120,9 +121,11 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
         server.max_inflight_bytes, server.max_inflight_requests, metrics, server.retry_after_s
     )
     ingest = Ingest(sink, metrics, max_spans=max_spans)
-    grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics)
+    logs_sink = Sink()
+    logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
+    grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics, logs)
     grpc_port = grpc_receiver.start()
-    app = build_app(server, keyring, admission, ingest, metrics)
+    app = build_app(server, keyring, admission, ingest, metrics, logs=logs)
     http_port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=http_port, log_config=None, lifespan="off")
     http = uvicorn.Server(config)
@@ -130,10 +133,11 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     thread.start()
     wait_for(lambda: http.started, "uvicorn to start")
     try:
-        yield Receivers(sink, metrics, admission, grpc_port, http_port)
+        yield Receivers(sink, metrics, admission, grpc_port, http_port, logs_sink)
     finally:
-        if sink.gate is not None:
-            sink.gate.set()
+        for gated in (sink, logs_sink):
+            if gated.gate is not None:
+                gated.gate.set()
         http.should_exit = True
         grpc_receiver.stop(1)
         thread.join(10)

@@ -1,4 +1,4 @@
-"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+"""OTLP/gRPC receiver: ``TraceService/Export`` and ``LogsService/Export`` (GenAI events).
 
 Requests arrive as raw bytes (no deserializer) so the decoder can reject single spans instead
 of the whole message. Answers: OK with ``partial_success`` when some spans were rejected;
@@ -14,24 +14,26 @@ from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Admission
-from glassline.collector.receivers._ingest import Ingest
+from glassline.collector.receivers._ingest import Ingest, LogsIngest
 
 __all__ = ["GrpcReceiver"]
 
 _log = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 class GrpcReceiver:
-    """A grpcio server with the TraceService; :meth:`start` binds and returns the port."""
+    """A grpcio server with the TraceService (and the LogsService when ``logs`` is given);
+    :meth:`start` binds and returns the port. Both go through the same admission."""
 
     def __init__(
         self,
@@ -40,11 +42,13 @@ class GrpcReceiver:
         admission: Admission,
         ingest: Ingest,
         metrics: Metrics,
+        logs: LogsIngest | None = None,
     ) -> None:
         self._config = config
         self._keyring = keyring
         self._admission = admission
         self._ingest = ingest
+        self._logs = logs
         self._metrics = metrics
         self._server: grpc.Server | None = None
 
@@ -63,13 +67,14 @@ class GrpcReceiver:
             # memory outside the admission limit. gRPC answers RESOURCE_EXHAUSTED beyond this.
             maximum_concurrent_rpcs=cfg.grpc_threads,
         )
-        handler = grpc.unary_unary_rpc_method_handler(
-            self._export,
-            request_deserializer=None,
-            response_serializer=ExportTraceServiceResponse.SerializeToString,
-        )
+        services = {SERVICE: self._ingest}
+        if self._logs is not None:
+            services[LOGS_SERVICE] = self._logs
         server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
+            tuple(
+                grpc.method_handlers_generic_handler(name, {"Export": self._handler(ingest)})
+                for name, ingest in services.items()
+            )
         )
         address = f"{cfg.host}:{cfg.grpc_port}"
         if cfg.tls is not None:
@@ -88,9 +93,18 @@ class GrpcReceiver:
         if self._server is not None:
             self._server.stop(grace_s).wait()
 
-    def _export(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def _handler(self, ingest: Ingest | LogsIngest) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            lambda body, context: self._export(ingest, body, context),
+            request_deserializer=None,
+            response_serializer=lambda reply: reply.SerializeToString(),
+        )
+
+    def _export(
+        self, ingest: Ingest | LogsIngest, body: bytes, context: grpc.ServicerContext
+    ) -> Message:
         try:
-            return self._handle(body, context)
+            return self._handle(ingest, body, context)
         except GlasslineError as exc:
             self._metrics.requests.labels("grpc", exc.grpc_code.name.lower()).inc()
             if isinstance(exc, RetryableError):
@@ -105,7 +119,9 @@ class GrpcReceiver:
             context.abort(grpc.StatusCode.UNAVAILABLE, "internal error; retry later")
         raise AssertionError("unreachable: context.abort raises")
 
-    def _handle(self, body: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def _handle(
+        self, ingest: Ingest | LogsIngest, body: bytes, context: grpc.ServicerContext
+    ) -> Message:
         metadata: Any = context.invocation_metadata() or ()
         principal = self._keyring.authenticate(
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
@@ -116,11 +132,8 @@ class GrpcReceiver:
                 f"{self._config.max_message_bytes} bytes"
             )
         with self._admission.admit(len(body)):
-            result = self._ingest.export("grpc", principal, body, "protobuf")
-        response = ExportTraceServiceResponse()
-        if result.rejected:
-            response.partial_success.rejected_spans = result.rejected_count
-            response.partial_success.error_message = result.partial_message()
+            result = ingest.export("grpc", principal, body, "protobuf")
+        response = ingest.reply(result)
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
 
