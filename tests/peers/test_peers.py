@@ -81,7 +81,6 @@ def test_peer_library(
     fake_provider: Any,
     egress: EgressRecorder,
     peer_results: dict[str, Any],
-    collector_capabilities: frozenset[str],
 ) -> None:
     python = peer_pythons[run.venv]
     if isinstance(python, PeerSetupError):
@@ -110,12 +109,6 @@ def test_peer_library(
             passed, detail = check(run, spans, rollups)
         except Exception as exc:  # a check that cannot even read the rows has failed
             passed, detail = False, f"{type(exc).__name__}: {exc}"
-        needed = run.needs.get(name) or run.needs.get("*")
-        if needed is not None and needed not in collector_capabilities:
-            # Pending work elsewhere: reported, and it must still fail (else drop the need).
-            assert not passed, f"{run.name}: {name} passes without {needed}: remove the need"
-            outcome[name] = {"result": "pending", "detail": f"needs the collector's {needed} path"}
-            continue
         if not passed and name in run.library_bugs:
             outcome[name] = {"result": "library", "detail": run.library_bugs[name]}
             continue
