@@ -102,7 +102,7 @@ def test_spend_page_shows_totals_savings_and_fallbacks(sqlite_url, monkeypatch, 
     at = _open(sqlite_url, monkeypatch, "spend")
     metrics = _metrics(at)
     assert metrics["Total spend"] == ui.fmt_usd(traffic.cost())
-    assert metrics["Fallback calls"] == str(sum(r.fallback for r in traffic.records))
+    assert metrics["Fallbacks"] == str(sum(r.fallback for r in traffic.records))
     by_model = at.dataframe[0].value.set_index("model")
     assert by_model.loc["gpt-4o-mini", "cost_usd"] == pytest.approx(
         sum(r.cost_usd or 0 for r in traffic.records if r.model == "gpt-4o-mini")

@@ -166,7 +166,8 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
             base=spans["offset_ms"],
             orientation="h",
             marker_color=[_COLORS.get(s, "#1565c0") for s in spans["status"]],
-            text=[f"{d:,.1f} ms" for d in spans["duration_ms"]],
+            # Two decimals below a millisecond: a 0.04 ms cache lookup is not "0.0 ms".
+            text=[f"{d:.2f} ms" if d < 1 else f"{d:,.1f} ms" for d in spans["duration_ms"]],
             textposition="auto",
             customdata=spans[["span_id"]].to_numpy(),
             hovertemplate="%{y}<br>start +%{base:.1f} ms, %{x:.1f} ms<extra></extra>",

@@ -25,7 +25,7 @@ c[0].metric("Total spend", ui.fmt_usd(totals.cost_usd), border=True)
 per_request = totals.cost_usd / totals.requests if totals.requests else None
 c[1].metric("Cost per request", ui.fmt_usd(per_request), border=True)
 c[2].metric("Saved by prompt caching", ui.fmt_usd(saved), border=True)
-c[3].metric("Fallback calls", ui.fmt_int(totals.fallbacks), border=True)
+c[3].metric("Fallbacks", ui.fmt_int(totals.fallbacks), border=True)
 
 LABELS = {
     "model": "Model",
