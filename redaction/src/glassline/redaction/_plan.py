@@ -42,6 +42,7 @@ UNEXPECTED = "UNEXPECTED_VALUE"
 # Integers with this many digits or more are analysed (phone numbers, cards, IBAN bodies);
 # token counts, durations and sizes below it are not.
 MIN_NUMBER = 10**6
+_CLEAN_KEYS = 4096  # attribute names come from clients: bound the set
 _JSON_DEPTH = 3  # JSON inside a JSON string inside ...: parsed this many levels deep
 
 
@@ -124,22 +125,27 @@ class Plan:
         worth_analysing: Callable[[list[str], list[int]], list[bool]],
         *,
         names: bool,
+        clean_keys: set[str],
     ) -> None:
         self._scope = scope
         self._names = names
+        # Attribute names already found to hold nothing (they repeat in every span): shared by
+        # the plans of one Redactor, bounded, and holding only names, never values.
+        self._clean_keys = clean_keys
         self._worth_analysing = worth_analysing
         self._pending: list[Slot] = []
         self.texts: list[str] = []
         self.modes: list[int] = []
-        # (map index, attribute name, key slot, value shadow or None when preparing failed)
-        self.items: list[tuple[int, str, Slot, Any]] = []
+        # (map index, attribute name, key slot or None for a known-clean name, value shadow
+        # or None when preparing failed)
+        self.items: list[tuple[int, str, Slot | None, Any]] = []
 
     def add(self, index: int, attributes: Mapping[str, Any], mode: int = MODE_FULL) -> None:
         """Add one map; ``mode`` caps the names detector for its values (span names: cues)."""
         for name, value in attributes.items():
             if not self._scope.scanned(name):
                 continue
-            key = self._slot(name, MODE_NONE)
+            key = None if name in self._clean_keys else self._slot(name, MODE_NONE)
             structural = self._scope.structural(name)
             try:
                 shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
@@ -164,6 +170,11 @@ class Plan:
                     slot.unit = len(self.texts)
                     self.texts.append(slot.raw)
                     self.modes.append(slot.mode)
+        if len(self._clean_keys) > _CLEAN_KEYS:
+            self._clean_keys.clear()
+        for _, name, key, _ in self.items:
+            if key is not None and key.unit < 0 and key.parsed is None:
+                self._clean_keys.add(name)
 
     def assemble(
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
@@ -178,7 +189,7 @@ class Plan:
 
         for index, name, key, shadow in self.items:
             tally = _Tally()
-            new_name = _rebuild(key, name, results, tally)
+            new_name = name if key is None else _rebuild(key, name, results, tally)
             if shadow is None:
                 value: Any = FAILED_TOKEN
                 tally.failed += 1

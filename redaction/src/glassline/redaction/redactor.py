@@ -58,6 +58,7 @@ class Redactor:
         self._ner = NerEngine(self.config.ner, self.config.score_threshold) if ner_wanted else None
         self._renderer = Renderer(policies, key.get_secret_value().encode() if key else None)
         self._scope = Scope(self.config.scope)
+        self._clean_keys: set[str] = set()
         chars = self.config.cache_chars
         self.cache: ResultCache[TextResult] | None = ResultCache(chars) if chars else None
 
@@ -116,7 +117,12 @@ class Redactor:
         they cost no copy. ``modes`` caps the names detector per map (``_names.MODE_*``;
         default: free text everywhere).
         """
-        plan = Plan(self._scope, self._worth_analysing, names=self.names_enabled)
+        plan = Plan(
+            self._scope,
+            self._worth_analysing,
+            names=self.names_enabled,
+            clean_keys=self._clean_keys,
+        )
         for index, attributes in enumerate(attribute_maps):
             plan.add(index, attributes, MODE_FULL if modes is None else modes[index])
         plan.prepare()
