@@ -79,6 +79,11 @@ class Metrics:
             "glassline_processing_seconds", "Decode to durable commit, per request.",
             buckets=_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self.refused = Counter(
+            "glassline_requests_refused",
+            "Exports refused by admission (retryable, with a retry hint), by the bound it protects.",
+            ["bound"], registry=r,
+        )  # fmt: skip
         self.inflight_requests = Gauge(
             "glassline_inflight_requests", "Export requests being processed.",
             registry=r, multiprocess_mode="livesum",

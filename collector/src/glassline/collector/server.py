@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from glassline.collector.admission import Admission
 from glassline.collector.alerts import AlertEngine
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
@@ -34,13 +35,13 @@ from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
+from glassline.collector.pipeline import FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
-from glassline.collector.receivers import GrpcReceiver, Ingest, build_app
+from glassline.collector.receivers import GrpcReceiver, Ingest, build_app, uvicorn_config
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
 from glassline.collector.storage import api as query_api
@@ -119,7 +120,7 @@ class Worker:
             api_routes=self._api_routes(),
         )  # fmt: skip
         sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
-        http = _QuietServer(self._uvicorn_config(app))
+        http = _QuietServer(uvicorn_config(app, cfg))
         http_task = asyncio.create_task(http.serve(sockets=[sock]))
         jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
         jobs.start()
@@ -152,8 +153,9 @@ class Worker:
             processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
         )
         admission = Admission(
-            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
-        )
+            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
+            max_queue_wait_s=cfg.max_queue_wait_s,
+        )  # fmt: skip
         max_spans = self.config.limits.max_spans_per_request
         return admission, Ingest(pipeline.consume, self.metrics, max_spans=max_spans)
 
@@ -178,18 +180,6 @@ class Worker:
         if self.store is not None:
             self.store.close()
         _log.info("stopped")
-
-    def _uvicorn_config(self, app: Any) -> uvicorn.Config:
-        cfg = self.config.server
-        return uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=int(cfg.shutdown_grace_s) or None,
-            ssl_certfile=str(cfg.tls.cert_file) if cfg.tls else None,
-            ssl_keyfile=str(cfg.tls.key_file) if cfg.tls else None,
-        )
 
     def _api_routes(self) -> list[Any]:
         assert self.store is not None

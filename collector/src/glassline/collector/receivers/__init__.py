@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from glassline.collector.receivers._ingest import Consume, Ingest
 from glassline.collector.receivers.grpc import GrpcReceiver
-from glassline.collector.receivers.http import build_app
+from glassline.collector.receivers.http import build_app, uvicorn_config
 
-__all__ = ["Consume", "GrpcReceiver", "Ingest", "build_app"]
+__all__ = ["Consume", "GrpcReceiver", "Ingest", "build_app", "uvicorn_config"]
