@@ -36,6 +36,8 @@ class GlasslineError(Exception):
     http_status: int = 500
 
     def __init__(self, message: str) -> None:
+        # A message may quote the bad input (a lone surrogate): keep it encodable for the wire.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(message)
         self.message = message
 
