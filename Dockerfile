@@ -6,11 +6,13 @@
 FROM python:3.11-slim AS wheels
 WORKDIR /src
 RUN pip install --no-cache-dir build
+COPY semconv/ semconv/
+COPY pricing/ pricing/
 COPY instrumentation/ instrumentation/
 COPY redaction/ redaction/
 COPY collector/ collector/
 COPY dashboard/ dashboard/
-RUN for pkg in instrumentation redaction collector dashboard; do \
+RUN for pkg in semconv pricing instrumentation redaction collector dashboard; do \
         python -m build --wheel --outdir /wheels "$pkg"; \
     done
 
@@ -21,8 +23,8 @@ WORKDIR /app
 
 FROM base AS collector
 COPY --from=wheels /wheels /wheels
-RUN pip install /wheels/glassline_instrumentation-*.whl /wheels/glassline_redaction-*.whl \
-        /wheels/glassline_collector-*.whl && rm -rf /wheels
+RUN pip install /wheels/glassline_semconv-*.whl /wheels/glassline_pricing-*.whl \
+        /wheels/glassline_redaction-*.whl /wheels/glassline_collector-*.whl && rm -rf /wheels
 USER glassline
 EXPOSE 4317 4318
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
@@ -41,7 +43,8 @@ ENTRYPOINT ["glassline-dashboard"]
 
 FROM base AS example
 COPY --from=wheels /wheels /wheels
-RUN pip install /wheels/glassline_instrumentation-*.whl "openai>=1.40" && rm -rf /wheels
+RUN pip install /wheels/glassline_semconv-*.whl /wheels/glassline_pricing-*.whl \
+        /wheels/glassline_instrumentation-*.whl "openai>=1.40" && rm -rf /wheels
 COPY examples/ examples/
 USER glassline
 ENTRYPOINT ["python", "-m", "examples.rag_app"]

@@ -50,7 +50,7 @@ from glassline.collector.storage import Store
 from glassline.collector.storage.models import Rollup
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import run_collector
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

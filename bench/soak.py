@@ -31,7 +31,7 @@ from sqlalchemy import create_engine, text
 from glassline.collector.auth import generate_key
 from glassline.collector.storage.testing import isolated_postgres_url
 from glassline.collector.testing import RunningCollector, run_collector
-from glassline.instrumentation import attributes as A
+from glassline.semconv import attributes as A
 
 SPANS_PER_TRACE = 4
 BURST_EVERY_S, BURST_LEN_S, BURST_FACTOR = 60.0, 10.0, 5

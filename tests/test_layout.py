@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPONENTS = ["instrumentation", "redaction", "collector", "dashboard"]
+COMPONENTS = ["semconv", "pricing", "instrumentation", "redaction", "collector", "dashboard"]
 
 
 def test_no_namespace_init_anywhere() -> None:
@@ -30,8 +32,10 @@ def test_workspace_lists_every_component() -> None:
 
 
 def test_dependencies_point_one_way() -> None:
-    """instrumentation and redaction depend on no other Glassline package; the others share
-    the instrumentation's attribute vocabulary, and only the dashboard reads the collector's store."""
+    """semconv, pricing and redaction depend on no other Glassline package; the SDK, collector
+    and dashboard share the vocabulary (semconv), the SDK and collector share the price table,
+    nobody but the application depends on the SDK, and only the dashboard reads the collector's
+    store."""
 
     def glassline_deps(component: str) -> set[str]:
         deps = tomllib.loads((ROOT / component / "pyproject.toml").read_text())["project"][
@@ -43,10 +47,21 @@ def test_dependencies_point_one_way() -> None:
             if d.startswith("glassline")
         }
 
-    assert glassline_deps("instrumentation") == set()
+    assert glassline_deps("semconv") == set()
+    assert glassline_deps("pricing") == set()
     assert glassline_deps("redaction") == set()
-    assert glassline_deps("collector") == {"glassline-instrumentation", "glassline-redaction"}
-    assert glassline_deps("dashboard") == {"glassline-collector", "glassline-instrumentation"}
+    assert glassline_deps("instrumentation") == {"glassline-semconv", "glassline-pricing"}
+    assert glassline_deps("collector") == {
+        "glassline-semconv",
+        "glassline-pricing",
+        "glassline-redaction",
+    }
+    assert glassline_deps("dashboard") == {"glassline-collector", "glassline-semconv"}
+
+
+def test_semconv_has_no_dependencies() -> None:
+    project = tomllib.loads((ROOT / "semconv" / "pyproject.toml").read_text())["project"]
+    assert project["dependencies"] == []
 
 
 def test_readme_documents_the_two_commands() -> None:
@@ -55,3 +70,15 @@ def test_readme_documents_the_two_commands() -> None:
     assert "make test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_collector_and_dashboard_never_import_the_sdk() -> None:
+    """They read attribute names from glassline.semconv, not through the OpenTelemetry SDK."""
+    code = (
+        "import sys, glassline.collector.server, glassline.collector.cli,"
+        " glassline.dashboard.ui, glassline.dashboard.data, glassline.dashboard.spans;"
+        "print(sorted(m for m in sys.modules if m.startswith('glassline.instrumentation')"
+        " or m.startswith('opentelemetry.sdk')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

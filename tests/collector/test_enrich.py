@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from glassline.collector.processors.enrich import EnrichProcessor, PricingConfig
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as a
-from glassline.instrumentation.pricing import cost_usd
+from glassline.pricing import cost_usd
+from glassline.semconv import attributes as a
 
 
 def llm_span(**fields: Any) -> SpanRecord:

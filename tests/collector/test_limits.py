@@ -5,7 +5,7 @@ from __future__ import annotations
 from glassline.collector.config import LimitsConfig
 from glassline.collector.processors.limits import LimitsProcessor
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 
 def span(**attributes: object) -> SpanRecord:

@@ -20,8 +20,8 @@ from glassline.collector.processors.redact import FAILED_ENTITY, RedactProcessor
 from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
-from glassline.instrumentation import attributes as attrs
 from glassline.redaction import FAILED_TOKEN, RedactionConfig
+from glassline.semconv import attributes as attrs
 from tests.redaction.corpus import generate_corpus, to_attributes
 
 

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 NS = 1_000_000_000
 MS = 1_000_000

@@ -43,7 +43,7 @@ from sqlalchemy import create_engine, text
 from glassline.collector.auth import generate_key
 from glassline.collector.storage.testing import isolated_postgres_url
 from glassline.collector.testing import RunningCollector, run_collector
-from glassline.instrumentation import attributes as A
+from glassline.semconv import attributes as A
 
 TRACES = 24
 CHILDREN = 3

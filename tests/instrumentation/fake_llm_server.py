@@ -1,7 +1,7 @@
 """A fake OpenAI + Anthropic HTTP API on a free loopback port, for the real client libraries.
 
-Chat completions (JSON and SSE), the Responses API (JSON and SSE) and Anthropic messages
-(JSON and SSE). Usage numbers are fixed per endpoint so tests can check extraction:
+Chat completions (JSON and SSE), the Responses API (JSON and SSE), embeddings (8 input
+tokens per input) and Anthropic messages (JSON and SSE). Usage numbers are fixed per endpoint so tests can check extraction:
 chat/Responses report 120 input tokens of which 20 cached; Anthropic reports 30 non-cached
 input, 40 cache read and 50 cache creation tokens. The model ``"rate-limited"`` answers
 429 with ``retry-after: 0`` the first ``rate_limit_failures`` times.
@@ -94,6 +94,18 @@ def response_events(model: str) -> Iterator[dict[str, Any]]:
             "logprobs": [],
         }
     yield {"type": "response.completed", "sequence_number": 9, "response": response_object(model)}
+
+
+def embedding_list(model: str, inputs: Any) -> dict[str, Any]:
+    count = len(inputs) if isinstance(inputs, list) else 1
+    return {
+        "object": "list",
+        "model": model,
+        "data": [
+            {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]} for i in range(count)
+        ],
+        "usage": {"prompt_tokens": 8 * count, "total_tokens": 8 * count},
+    }
 
 
 ANTHROPIC_USAGE = {
@@ -199,6 +211,8 @@ class FakeLLMServer:
             if stream:
                 return _sse(h, ((e["type"], e) for e in response_events(model)))
             return _json(h, response_object(model))
+        if path.endswith("/embeddings"):
+            return _json(h, embedding_list(model, body.get("input")))
         if path.endswith("/messages"):
             if stream:
                 return _sse(h, anthropic_events(model))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from glassline.instrumentation import attributes
+from glassline.semconv import attributes
 
 DOC = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glassline.instrumentation import _content
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation._settings import Settings
+from glassline.semconv import attributes as a
 
 LIMIT = 40
 texts = st.text(max_size=LIMIT + 5)

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from opentelemetry import trace
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation import context, from_arg, llm, stage, tool, workflow
 from glassline.instrumentation.testing import SpanCapture
+from glassline.semconv import attributes as a
 
 
 def test_bare_and_called_forms_name_the_span(spans: SpanCapture) -> None:

@@ -9,10 +9,10 @@ import openai
 import pytest
 from fake_llm_server import ANTHROPIC_USAGE, TEXT, FakeLLMServer
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation import llm
-from glassline.instrumentation.pricing import cost_usd
 from glassline.instrumentation.testing import SpanCapture
+from glassline.pricing import cost_usd
+from glassline.semconv import attributes as a
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

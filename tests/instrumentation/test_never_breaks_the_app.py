@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from glassline.instrumentation import _settings, llm, record_cache, record_route, stage, tool
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation.testing import SpanCapture
+from glassline.semconv import attributes as a
 
 
 @pytest.fixture

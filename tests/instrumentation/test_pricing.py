@@ -7,7 +7,7 @@ import logging
 import genai_prices
 import pytest
 
-from glassline.instrumentation.pricing import ModelPrice, cost_usd
+from glassline.pricing import ModelPrice, cost_usd
 
 
 def _table_rates(model: str, provider: str) -> tuple[float, float, float, float]:
@@ -56,7 +56,7 @@ def test_cached_tokens_cost_less_than_the_same_tokens_uncached() -> None:
 
 
 def test_unknown_model_returns_none_and_logs_at_debug(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="glassline.instrumentation.pricing"):
+    with caplog.at_level(logging.DEBUG, logger="glassline.pricing"):
         assert cost_usd("no-such-model-xyz", provider="openai", input_tokens=10) is None
     assert any("no-such-model-xyz" in r.getMessage() for r in caplog.records)
 

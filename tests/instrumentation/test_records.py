@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation import llm, record_cache, record_response, record_route, stage
 from glassline.instrumentation.testing import SpanCapture
+from glassline.semconv import attributes as a
 
 
 def test_each_cache_lookup_is_a_span_under_the_current_one(spans: SpanCapture) -> None:

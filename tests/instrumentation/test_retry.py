@@ -6,10 +6,10 @@ import openai
 import pytest
 from fake_llm_server import FakeLLMServer
 
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation import llm, record_retry, retry, stage
 from glassline.instrumentation.retry import retry_after_seconds
 from glassline.instrumentation.testing import SpanCapture
+from glassline.semconv import attributes as a
 
 
 class Flaky(Exception):

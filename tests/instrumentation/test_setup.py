@@ -190,8 +190,8 @@ def test_bad_init_arguments_are_reported_with_their_name(
 def test_prices_file_and_arguments_become_overrides(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from glassline.instrumentation.pricing import ModelPrice
     from glassline.instrumentation.setup import _call_settings
+    from glassline.pricing import ModelPrice
 
     path = tmp_path / "prices.json"
     path.write_text(

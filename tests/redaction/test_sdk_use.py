@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from glassline.instrumentation import _settings, llm
-from glassline.instrumentation import attributes as a
 from glassline.instrumentation.testing import capture_spans
 from glassline.redaction import RedactionConfig, Redactor
+from glassline.semconv import attributes as a
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import httpx
 import yaml
 
 from glassline.collector.testing import run_collector
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 from .support import Receiver
 

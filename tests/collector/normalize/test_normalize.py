@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as a
+from glassline.semconv import attributes as a
 
 
 def span(attrs: dict[str, Any], *, root: bool = False, tenant: str = "acme") -> SpanRecord:

@@ -10,7 +10,7 @@ import pytest
 
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as a
+from glassline.semconv import attributes as a
 
 from .support import assert_mapped, normalize_one
 

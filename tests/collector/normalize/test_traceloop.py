@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from glassline.instrumentation import attributes as a
+from glassline.semconv import attributes as a
 
 from .support import assert_mapped, normalize_one
 

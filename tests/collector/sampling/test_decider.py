@@ -15,7 +15,7 @@ from glassline.collector.sampling.summary import PolicyCount, sampling_summary
 from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 NOW = 1_800_000_100_000_000_000
 SECOND = 1_000_000_000

@@ -16,7 +16,7 @@ from glassline.collector.sampling.policies import (
     reads_attributes,
     reads_spans,
 )
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 MS = 1_000_000
 T0 = 1_700_000_000_000_000_000

@@ -32,7 +32,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from glassline.collector._wire import WireError, length_delimited_fields
 from glassline.collector.errors import PermanentError
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["DecodeResult", "decode_json", "decode_protobuf", "decode_request"]
 

@@ -24,7 +24,7 @@ from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 

@@ -1,18 +1,26 @@
 """Glassline instrumentation: OpenTelemetry decorators for LLM applications.
 
 Spans carry tokens, cost, cache, route and retry data in the OpenTelemetry GenAI vocabulary
-(``glassline.instrumentation.attributes``). See docs/instrumentation.md.
+(``glassline.semconv.attributes``). See docs/instrumentation.md.
 """
 
 from __future__ import annotations
 
 from glassline.instrumentation._context import context
 from glassline.instrumentation.budget import Budget, BudgetStatus, budget_status
+from glassline.instrumentation.clients import (
+    instrument_anthropic,
+    instrument_litellm,
+    instrument_openai,
+    uninstrument_anthropic,
+    uninstrument_litellm,
+    uninstrument_openai,
+)
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
-from glassline.instrumentation.pricing import ModelPrice, cost_usd
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
 from glassline.instrumentation.setup import init, shutdown
+from glassline.pricing import ModelPrice, cost_usd
 
 __all__ = [
     "Budget",
@@ -23,6 +31,9 @@ __all__ = [
     "cost_usd",
     "from_arg",
     "init",
+    "instrument_anthropic",
+    "instrument_litellm",
+    "instrument_openai",
     "llm",
     "record_cache",
     "record_response",
@@ -32,5 +43,8 @@ __all__ = [
     "shutdown",
     "stage",
     "tool",
+    "uninstrument_anthropic",
+    "uninstrument_litellm",
+    "uninstrument_openai",
     "workflow",
 ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._cost import put_cost
 from glassline.instrumentation._extract import view
-from glassline.instrumentation.pricing import price_of, table_price
+from glassline.pricing import price_of, table_price
+from glassline.semconv import attributes as attrs
 
 __all__ = ["chat_attributes"]
 

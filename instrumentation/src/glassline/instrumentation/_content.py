@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _safe
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._extract import get
 from glassline.instrumentation._settings import Settings
+from glassline.semconv import attributes as attrs
 
 __all__ = [
     "Texts",

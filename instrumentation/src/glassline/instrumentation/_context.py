@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from opentelemetry.util.types import AttributeValue
 
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["context", "current_attributes"]
 

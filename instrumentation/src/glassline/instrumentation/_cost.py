@@ -6,8 +6,8 @@ import logging
 from typing import Any
 
 from glassline.instrumentation import _settings
-from glassline.instrumentation import attributes as attrs
-from glassline.instrumentation.pricing import clean_counts, price_of
+from glassline.pricing import clean_counts, price_of
+from glassline.semconv import attributes as attrs
 
 __all__ = ["put_cost"]
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = [
     "Counts",

@@ -22,8 +22,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._streams import NOT_STREAMS, PLAIN, wrap_result
+from glassline.semconv import attributes as attrs
 
 _SCOPE = ("glassline.instrumentation", "0.1.0")
 _TRACER = trace.get_tracer(*_SCOPE)
@@ -80,6 +80,16 @@ class SpanSpec:
     # Per-call propagated attributes computed from the call's arguments (workflow identity).
     propagate_from_call: Callable[[tuple[Any, ...], dict[str, Any]], dict[str, str]] | None = None
     handler: Callable[[], Handler] | None = None
+    # What client hooks (``clients.py``) find in the call's context: LLM_SLOT, the call itself,
+    # which a hooked client call inside it reports to; CLIENT_CALL, a client call under way,
+    # inside which other hooked client calls (LiteLLM calling openai) pass straight through.
+    slot: str | None = None
+
+
+LLM_SLOT, CLIENT_CALL = "llm", "client"
+# The context key client hooks read: a _Call of an @llm span, or INSIDE_CLIENT_CALL.
+CURRENT_LLM_CALL = otel_context.create_key("glassline.llm_call")
+INSIDE_CLIENT_CALL = object()
 
 
 class _Call:
@@ -117,7 +127,11 @@ class _Call:
             name = handler.name or name
         self.span = (_settled or _tracer()).start_span(name, kind=spec.kind, attributes=start_attrs)
         self.prop = prop
-        self.ctx = trace.set_span_in_context(self.span)
+        ctx = trace.set_span_in_context(self.span)
+        if spec.slot is not None:
+            slot = self if spec.slot == LLM_SLOT else INSIDE_CLIENT_CALL
+            ctx = otel_context.set_value(CURRENT_LLM_CALL, slot, ctx)
+        self.ctx = ctx
         self.ended = False
         self.t0 = time.monotonic_ns()
         self.on_chunk: Callable[[Any], None] | None = None

@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._chat import chat_attributes
 from glassline.instrumentation._cost import put_cost
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
+from glassline.semconv import attributes as attrs
 
 __all__ = ["LLMHandler", "response_attributes"]
 
@@ -45,7 +45,7 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
 class LLMHandler:
     """Hooks for one ``@llm`` call."""
 
-    __slots__ = ("acc", "model", "name", "operation", "provider", "settings", "t0_ns")
+    __slots__ = ("acc", "claimed", "model", "name", "operation", "provider", "settings", "t0_ns")
 
     def __init__(self, provider: str | None, model: str | None, operation: str = "chat") -> None:
         self.provider = provider
@@ -55,6 +55,9 @@ class LLMHandler:
         self.settings = _settings.STATE.settings
         self.acc: StreamAccumulator | None = None
         self.t0_ns = 0
+        # A hooked client call reports (or reported) its response onto this span: the
+        # function's return value is then not read (it may be anything, or that response).
+        self.claimed = False
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         # Few calls on purpose: on a cold cache each Python call costs about its body again.
@@ -92,19 +95,25 @@ class LLMHandler:
                 break
 
     def result(self, value: Any) -> dict[str, Any]:
+        if self.claimed:
+            return {}
         out = chat_attributes(value, self.provider, self.model, self.settings)  # the commonest
         if out is None:
             info = extract_response(value)
             out = response_attributes(info, self.provider, self.model, self.settings)
         return out
 
-    def stream(self, t0_ns: int) -> Callable[[Any], None]:
+    def stream(self, t0_ns: int) -> Callable[[Any], None] | None:
+        if self.claimed:
+            return None
         # Chunks go straight to the accumulator: one Python frame per streamed token.
         self.t0_ns = t0_ns
         self.acc = StreamAccumulator()
         return self.acc.add
 
     def stream_end(self, final: Any = None) -> dict[str, Any]:
+        if self.claimed:
+            return {}
         acc = self.acc if self.acc is not None and self.acc.first_ns else None
         if final is not None:
             info = extract_response(final)

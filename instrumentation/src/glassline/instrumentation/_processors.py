@@ -2,7 +2,10 @@
 
 :class:`Switchboard` is one processor on the provider that holds Glassline's own processors,
 so :func:`shutdown` and :func:`testing.capture_spans` can remove theirs again (the SDK
-provider cannot remove a processor). :class:`ContextStamp` copies the propagated attributes
+provider cannot remove a processor). It also keeps one model call one span: a span that a
+client library makes of its own (anthropic's built-in tracing) during a call Glassline's client
+hooks record is that same call again, so it is not passed on to the exporters.
+:class:`ContextStamp` copies the propagated attributes
 (tenant, user, session, stage, workflow, route) onto spans started by OTHER libraries inside a
 decorated call, so even foreign LLM spans roll up per user and per stage.
 """
@@ -17,7 +20,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 
 from glassline.instrumentation import _context, _safe
-from glassline.instrumentation import attributes as attrs
+from glassline.instrumentation._lifecycle import CURRENT_LLM_CALL, INSIDE_CLIENT_CALL
+from glassline.semconv import attributes as attrs
 
 __all__ = ["ContextStamp", "Switchboard", "switchboard"]
 
@@ -37,12 +41,25 @@ class ContextStamp(SpanProcessor):
             _safe.report("context stamp", exc)
 
 
+_MAX_DUPLICATES = 10_000  # open duplicate spans remembered; a leak guard, never reached in use
+
+
+def _duplicate(span: SdkSpan, parent_context: otel_context.Context | None) -> bool:
+    """A GenAI span of another library started inside a hooked client call."""
+    current = span.attributes
+    if current is None or attrs.SPAN_KIND in current or attrs.GEN_AI_PROVIDER_NAME not in current:
+        return False
+    found = otel_context.get_value(CURRENT_LLM_CALL, parent_context or otel_context.get_current())
+    return found is INSIDE_CLIENT_CALL
+
+
 class Switchboard(SpanProcessor):
     """A processor whose children can be added and removed at run time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._children: tuple[SpanProcessor, ...] = (ContextStamp(),)
+        self._duplicates: set[int] = set()
 
     def add(self, processor: SpanProcessor) -> None:
         with self._lock:
@@ -53,10 +70,22 @@ class Switchboard(SpanProcessor):
             self._children = tuple(p for p in self._children if p is not processor)
 
     def on_start(self, span: SdkSpan, parent_context: otel_context.Context | None = None) -> None:
+        try:
+            if _duplicate(span, parent_context) and len(self._duplicates) < _MAX_DUPLICATES:
+                self._duplicates.add(span.context.span_id)
+                return
+        except Exception as exc:
+            _safe.report("duplicate span check", exc)
         for child in self._children:
             child.on_start(span, parent_context=parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
+        if self._duplicates and span.context is not None:
+            try:
+                self._duplicates.remove(span.context.span_id)
+                return
+            except KeyError:
+                pass
         for child in self._children:
             try:
                 child.on_end(span)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from glassline.instrumentation.pricing import ModelPrice
+from glassline.pricing import ModelPrice
 
 __all__ = ["STATE", "Settings", "current", "env_bool", "replace"]
 

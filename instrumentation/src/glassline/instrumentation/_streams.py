@@ -195,7 +195,11 @@ class SyncManagerProxy(_ProxyBase):
     __slots__ = ()
 
     def __enter__(self) -> Any:
-        inner = self._stream.__enter__()
+        self._call.attach()  # the request is made here: inside the call's span
+        try:
+            inner = self._stream.__enter__()
+        finally:
+            self._call.detach()
         object.__setattr__(self, "_it", inner)
         return SyncStreamProxy(inner, self._call)
 
@@ -212,7 +216,11 @@ class AsyncManagerProxy(_ProxyBase):
     __slots__ = ()
 
     async def __aenter__(self) -> Any:
-        inner = await self._stream.__aenter__()
+        self._call.attach()
+        try:
+            inner = await self._stream.__aenter__()
+        finally:
+            self._call.detach()
         object.__setattr__(self, "_it", inner)
         return AsyncStreamProxy(inner, self._call)
 

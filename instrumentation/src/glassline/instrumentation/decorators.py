@@ -17,12 +17,12 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _content, _settings
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._context import identity
 from glassline.instrumentation._extract import get
-from glassline.instrumentation._lifecycle import SpanSpec, instrument
+from glassline.instrumentation._lifecycle import LLM_SLOT, SpanSpec, instrument
 from glassline.instrumentation._llm import LLMHandler
-from glassline.instrumentation.attributes import Operations, SpanKinds
+from glassline.semconv import attributes as attrs
+from glassline.semconv.attributes import Operations, SpanKinds
 
 __all__ = ["from_arg", "llm", "stage", "tool", "workflow"]
 
@@ -200,9 +200,10 @@ def llm(
 ) -> Any:
     """A model call. Span ``{operation} {model}``, kind CLIENT, tokens and cost from the result.
 
-    ``model=`` in the call's keyword arguments overrides the decorator's. Return the provider's
-    response (or stream) to get tokens, cost and output extracted; a function that returns
-    something else can hand the response over with :func:`record_response`.
+    ``model=`` in the call's keyword arguments overrides the decorator's. A client call made
+    inside it through an instrumented library (:func:`instrument_openai`, ...) is recorded on
+    this span, whatever the function returns; otherwise return the provider's response (or
+    stream), or hand it over with :func:`record_response`.
     """
     static: dict[str, AttributeValue] = {
         attrs.SPAN_KIND: SpanKinds.LLM,
@@ -220,6 +221,7 @@ def llm(
             attributes=static,
             # partial: no Python frame per call
             handler=functools.partial(LLMHandler, provider, model, operation),
+            slot=LLM_SLOT,  # a hooked client call inside reports onto this span
         )
         return instrument(target, spec)
 

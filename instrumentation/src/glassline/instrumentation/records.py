@@ -9,10 +9,10 @@ from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._lifecycle import _TRACER
 from glassline.instrumentation._llm import LLMHandler
-from glassline.instrumentation.attributes import SpanKinds
+from glassline.semconv import attributes as attrs
+from glassline.semconv.attributes import SpanKinds
 
 __all__ = ["record_cache", "record_response", "record_route"]
 

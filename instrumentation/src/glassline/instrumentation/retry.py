@@ -25,9 +25,9 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._lifecycle import _TRACER
-from glassline.instrumentation.attributes import SpanKinds
+from glassline.semconv import attributes as attrs
+from glassline.semconv.attributes import SpanKinds
 
 __all__ = ["record_retry", "retry", "retry_after_seconds"]
 

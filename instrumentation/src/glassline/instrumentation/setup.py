@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.util.re import parse_env_headers
 
-from glassline.instrumentation import _safe, _settings
+from glassline.instrumentation import _safe, _settings, clients
 from glassline.instrumentation._processors import Switchboard, switchboard
-from glassline.instrumentation.pricing import ModelPrice
+from glassline.pricing import ModelPrice
 
 __all__ = ["API_KEY_HEADER", "Connection", "connection", "init", "shutdown"]
 
@@ -68,6 +68,7 @@ _lock = threading.Lock()
 _installed: tuple[Switchboard, BatchSpanProcessor] | None = None
 _connection = Connection(None, "grpc", None)
 _atexit_registered = False
+_instrumented: list[str] = []  # client libraries init() instrumented (shutdown undoes it)
 
 
 def connection() -> Connection:
@@ -138,6 +139,7 @@ def _exporter(
 
 
 def init(
+    *,
     service_name: str | None = None,
     endpoint: str | None = None,
     api_key: str | None = None,
@@ -147,16 +149,19 @@ def init(
     redactor: Callable[[str], str] | None = None,
     headers: Mapping[str, str] | None = None,
     prices: Mapping[str, ModelPrice | Mapping[str, float]] | None = None,
-    *,
     max_content_chars: int | None = None,
     export_timeout: float = 10.0,
+    instrument: Sequence[str] | None = None,
 ) -> None:
     """Send spans to a Glassline collector (or any OTLP endpoint) over gRPC or HTTP.
 
+    ``instrument``: the client libraries whose every call is recorded (``"openai"``,
+    ``"anthropic"``, ``"litellm"``); None: each of them that is installed; ``[]``: none.
     Raises ValueError for invalid arguments (a programming error, at startup); once set up,
     nothing the SDK does at run time raises into the application.
     """
-    global _installed, _connection, _atexit_registered
+    global _installed, _connection, _atexit_registered, _instrumented
+    libraries = _libraries(instrument)
     proto = _protocol(protocol)
     rate = sample_rate if sample_rate is not None else _env_rate()
     if not 0.0 <= rate <= 1.0:
@@ -178,9 +183,22 @@ def init(
         board.add(processor)
         _installed = (board, processor)
         _connection = Connection(url or _env("OTEL_EXPORTER_OTLP_ENDPOINT"), proto, key)
+        _instrumented = clients.instrument(libraries)
         if not _atexit_registered:
             atexit.register(shutdown)
             _atexit_registered = True
+
+
+def _libraries(given: Sequence[str] | None) -> list[str]:
+    if given is None:
+        return list(clients.LIBRARIES)
+    if isinstance(given, str):
+        given = [given]
+    unknown = [name for name in given if name not in clients.LIBRARIES]
+    if unknown:
+        known = ", ".join(clients.LIBRARIES)
+        raise ValueError(f"init.instrument: unknown library {unknown[0]!r} (known: {known})")
+    return list(given)
 
 
 def _call_settings(
@@ -219,7 +237,9 @@ def _provider(service_name: str | None, rate: float) -> TracerProvider:
 
 
 def _uninstall() -> None:
-    global _installed
+    global _installed, _instrumented
+    clients.uninstrument(_instrumented)
+    _instrumented = []
     if _installed is None:
         return
     board, processor = _installed

@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from glassline.instrumentation import attributes as attrs
 from glassline.instrumentation._processors import switchboard
+from glassline.semconv import attributes as attrs
 
 __all__ = ["SpanCapture", "capture_spans"]
 

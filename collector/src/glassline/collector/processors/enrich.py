@@ -1,6 +1,6 @@
 """Enrich: the cost of a model call, computed at ingest when the span carries none.
 
-Prices come from :func:`glassline.instrumentation.pricing.cost_usd` (genai-prices' bundled
+Prices come from :func:`glassline.pricing.cost_usd` (genai-prices' bundled
 table, offline) or from per-model overrides in :class:`PricingConfig`. A cost sent by the client
 is kept; an unknown model gets no cost and no guess. Cached tokens are priced once, at their
 own rate (``gen_ai.usage.input_tokens`` includes them).
@@ -20,8 +20,8 @@ from typing import Final, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as a
-from glassline.instrumentation.pricing import ModelPrice, cost_usd
+from glassline.pricing import ModelPrice, cost_usd
+from glassline.semconv import attributes as a
 
 __all__ = ["EnrichProcessor", "ModelPriceConfig", "PricingConfig"]
 

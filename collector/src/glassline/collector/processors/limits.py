@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from glassline.collector.jsonsafe import safe_float, safe_str
 from glassline.collector.records import SpanRecord
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 if TYPE_CHECKING:  # config imports the processors' config models; avoid the cycle at runtime
     from glassline.collector.config import LimitsConfig

@@ -1,7 +1,7 @@
 """Normalize: spans from any LLM instrumentation into the one Glassline vocabulary.
 
 For each span the attributes are walked once: names known from another library are renamed to
-the canonical ones of :mod:`glassline.instrumentation.attributes` (a canonical name already on
+the canonical ones of :mod:`glassline.semconv.attributes` (a canonical name already on
 the span wins), flattened message lists are folded into ``gen_ai.input.messages`` /
 ``gen_ai.output.messages``, and everything unknown is kept as it is. Then the typed fields of
 :class:`SpanRecord` are filled from the canonical attributes. The tables live in
@@ -24,8 +24,8 @@ import logging
 from typing import Final
 
 from glassline.collector.records import AttributeValue, SpanRecord
-from glassline.instrumentation import attributes as a
-from glassline.instrumentation.attributes import SpanKinds
+from glassline.semconv import attributes as a
+from glassline.semconv.attributes import SpanKinds
 
 from . import sources
 from .sources import _messages

@@ -19,8 +19,8 @@ from typing import Any, cast
 
 from glassline.collector.metrics import Metrics
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.instrumentation import attributes as attrs
 from glassline.redaction import RedactionConfig, Redactor
+from glassline.semconv import attributes as attrs
 
 __all__ = ["FAILED_ENTITY", "STATUS_ATTRIBUTE", "RedactProcessor"]
 

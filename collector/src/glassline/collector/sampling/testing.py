@@ -16,7 +16,7 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
 from glassline.collector.storage.models import Base, DayRollup, HourRollup, Rollup, UserRollup
 from glassline.collector.storage.rollup import COUNTERS
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 __all__ = ["count_rows", "rollup_totals", "synthetic_traces"]
 

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, spans, ui
-from glassline.instrumentation import attributes as attrs
+from glassline.semconv import attributes as attrs
 
 ctx = ui.context()
 st.title("Trace drilldown")

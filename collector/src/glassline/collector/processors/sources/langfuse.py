@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from glassline.collector.records import AttributeValue, SpanRecord
-from glassline.instrumentation import attributes as a
-from glassline.instrumentation.attributes import Operations, SpanKinds
+from glassline.semconv import attributes as a
+from glassline.semconv.attributes import Operations, SpanKinds
 
 from ._values import Hints, Rename, json_object, to_amount, to_count, to_text
 

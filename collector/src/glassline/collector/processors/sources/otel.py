@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from glassline.collector.records import AttributeValue
-from glassline.instrumentation import attributes as a
+from glassline.semconv import attributes as a
 
 from ._values import Rename, to_text
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Final
 
 from glassline.collector.records import AttributeValue, SpanRecord
-from glassline.instrumentation import attributes as a
-from glassline.instrumentation.attributes import Operations, SpanKinds
+from glassline.semconv import attributes as a
+from glassline.semconv.attributes import Operations, SpanKinds
 
 from ._messages import MessagePrefix
 from ._values import Hints, Rename, as_list, to_text

@@ -1,4 +1,4 @@
-"""The Glassline vocabulary: every attribute name the SDK writes and the collector reads.
+"""The Glassline vocabulary: every attribute name the SDK writes and the collector and dashboard read.
 
 OpenTelemetry GenAI semantic conventions are used for everything they define; ``glassline.*``
 names cover only what they lack (cost, stage, cache, route, retry, budget, tenant). This is
