@@ -34,6 +34,7 @@ from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.jobs import Job, JobRunner
+from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
@@ -273,8 +274,11 @@ def setup_logging(config: CollectorConfig) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _run_worker(config: CollectorConfig, index: int = 0) -> None:
+def _run_worker(config: CollectorConfig, index: int = 0, supervisor: int | None = None) -> None:
     setup_logging(config)
+    if supervisor is not None:  # a worker process: its supervisor's death is its own
+        die_with_parent(supervisor)
+        PortLock(config.server).join()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -283,21 +287,41 @@ def _run_worker(config: CollectorConfig, index: int = 0) -> None:
             loop.add_signal_handler(sig, stop.set)
         worker = Worker(config, index=index)
         loop.add_signal_handler(signal.SIGHUP, worker.reload)
+        watch = None if supervisor is None else asyncio.create_task(_watch(supervisor, stop))
         await worker.serve(stop)
+        if watch is not None:
+            watch.cancel()
 
     asyncio.run(main())
+
+
+async def _watch(supervisor: int, stop: asyncio.Event) -> None:
+    """Stop when the supervisor is gone, where the kernel does not signal it (not Linux)."""
+    while not stop.is_set():
+        if parent_gone(supervisor):
+            _log.warning("the supervisor (pid %d) is gone: shutting down", supervisor)
+            stop.set()
+        await asyncio.sleep(1.0)  # no event announces a parent's death: poll
 
 
 def run(config: CollectorConfig) -> int:
     """Run the collector until SIGTERM/SIGINT; with ``workers > 1`` as a supervisor.
 
-    Returns the exit code: 0 after a requested shutdown, 1 if a worker died on its own.
+    Returns the exit code: 0 after a requested shutdown, 1 if a worker died on its own or
+    another collector holds the ports.
     """
     setup_logging(config)
+    lock = PortLock(config.server)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        _log.error("%s", exc)
+        return 1
     if config.server.workers == 1:
         _run_worker(config)
         return 0
     Store.open(config.storage).close()  # migrate once, before the workers race to do it
+    lock.share()
     with _multiprocess_metrics_dir():
         return _supervise(config)
 
@@ -316,9 +340,12 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
 
 
 def _supervise(config: CollectorConfig) -> int:
-    ctx = multiprocessing.get_context("spawn")
+    # fork, not spawn: each worker starts with the modules the supervisor already imported
+    # (Presidio, SQLAlchemy, grpc: most of a cold start) instead of importing them again, all
+    # at once, on the same cores. Nothing here has started a thread or a grpc object yet.
+    ctx = multiprocessing.get_context("fork")
     procs = [
-        ctx.Process(target=_run_worker, args=(config, i), name=f"worker-{i}")
+        ctx.Process(target=_run_worker, args=(config, i, os.getpid()), name=f"worker-{i}")
         for i in range(config.server.workers)
     ]
     stopping = False
