@@ -16,6 +16,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -29,6 +30,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        if self._multiprocess and values.ValueClass is values.MutexValue:
+            # A forked worker inherits prometheus_client as imported before the supervisor set
+            # the directory: pick the value class again, as a fresh import would have.
+            values.ValueClass = values.get_value_class()
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
