@@ -147,12 +147,9 @@ def bench_store(label: str, url: str, repeat: int) -> list[tuple[str, str, str, 
                 ms = _median_ms(lambda run=run, window=window: run(conn, window), repeat)
                 results.append((label, page, preset, ms, PAGE_TARGET_MS))
         window, _ = window_from_params({"range": "30d", "end": end})
-        tenants = q.tenants(conn, window)
         ids = _recent_traces(conn, window)
         with_tenant = [_median_ms(lambda t=t: q.get_trace(conn, t[0], t[1]), repeat) for t in ids]
-        without = [
-            _median_ms(lambda t=t: q.get_trace(conn, t[0], None, tenants), repeat) for t in ids
-        ]
+        without = [_median_ms(lambda t=t: q.get_trace(conn, t[0], None), repeat) for t in ids]
         results.append(
             (label, "trace drilldown", "by URL", statistics.median(with_tenant), TRACE_TARGET_MS)
         )

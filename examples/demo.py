@@ -1,28 +1,47 @@
-"""`make demo`: the collector, the example RAG app sending traffic, and the dashboard.
+"""`make demo`: the collector, continuous traffic from three tenants, an incident, the dashboard.
 
-Everything runs on this machine on the embedded default store (a SQLite file under
-``.glassline/``). Ctrl-C stops everything cleanly. ``--exit-when-ready`` runs the traffic,
-checks the dashboard answers, and exits (used by the tests).
+Everything runs on this machine on the embedded default store (``.glassline/demo.db``, new
+each run). Each tenant's app serves its users' sessions without pause. A few minutes in
+(``--incident-after``, 180 s) two things go wrong, for the "What changed" page to find:
+
+- acme deploys ``service.version`` 1.5.0, whose new ``expand_context`` stage puts whole
+  sections (40x the text) into the ``generate`` stage's prompt: acme's spend per request jumps;
+- the model provider slows down and sheds load on ``gpt-4o-mini``: p95 latency and fallbacks
+  to ``gpt-4o`` rise for every tenant.
+
+Ports default to the README's (OTLP gRPC 4317, HTTP 4318, dashboard 8501); ``--ports`` or
+``DEMO_PORTS=GRPC,HTTP,DASHBOARD`` change them. A busy port is reported before anything starts.
+The dashboard listens on 127.0.0.1 unless ``--dashboard-host`` says otherwise.
+Ctrl-C, SIGTERM or SIGHUP stop every process the demo started and exit 0; if the demo itself
+is killed, the kernel stops its children (parent-death signal), so nothing is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from examples import ports as demo_ports
 from examples.fake_provider import FakeOpenAI, ProviderBehaviour
-from glassline.collector.testing import free_port
 
 TENANTS = {"acme": "demo-acme-key", "globex": "demo-globex-key", "initech": "demo-initech-key"}
 ADMIN_KEY = "demo-admin-key"
+INCIDENT_TENANT = "acme"
+_PR_SET_PDEATHSIG = 1
+
+
+class Shutdown(Exception):
+    """SIGTERM or SIGHUP arrived: stop like on Ctrl-C."""
 
 
 def write_config(workdir: Path, grpc_port: int, http_port: int) -> Path:
@@ -51,7 +70,7 @@ def wait_http(url: str, deadline_s: float, proc: subprocess.Popen[bytes] | None 
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"process exited with {proc.returncode} before {url} answered")
+            raise SystemExit(f"[demo] process exited with {proc.returncode} before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -59,118 +78,235 @@ def wait_http(url: str, deadline_s: float, proc: subprocess.Popen[bytes] | None 
         except OSError:
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {deadline_s:.0f}s")
+    raise SystemExit(f"[demo] {url} did not answer within {deadline_s:.0f}s")
 
 
-def send_traffic(otlp_endpoint: str, provider_url: str, requests: int) -> None:
-    """One app process per tenant, in parallel: the tenant comes from each one's API key."""
-    procs = []
-    for seed, (tenant, key) in enumerate(TENANTS.items(), start=1):
-        env = os.environ | {"GLASSLINE_API_KEY": key, "OTEL_SERVICE_NAME": f"rag-{tenant}"}
-        cmd = [
-            sys.executable,
-            "-m",
-            "examples.rag_app",
-            "--requests",
-            str(requests),
-            "--seed",
-            str(seed),
-            "--endpoint",
-            otlp_endpoint,
-            "--provider-url",
-            provider_url,
-            "--service-name",
-            f"rag-{tenant}",
+def _die_with_parent() -> None:
+    """In a child before exec: the kernel sends SIGTERM when the demo dies (Linux only)."""
+    # Not Linux: no prctl; the demo's own cleanup still stops its children.
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Children:
+    """The processes the demo started, stopped in reverse order, each exactly once."""
+
+    procs: list[tuple[str, subprocess.Popen[bytes], signal.Signals]] = field(default_factory=list)
+
+    def start(
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None,
+        stop_with: signal.Signals = signal.SIGTERM,
+    ) -> subprocess.Popen[bytes]:  # fmt: skip
+        # A session of its own: Ctrl-C in the terminal reaches the demo only, which then
+        # stops each child in order (apps flush their spans before the collector stops).
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        self.procs.append((name, proc, stop_with))
+        return proc
+
+    def stop(self, name: str) -> None:
+        for entry in [e for e in self.procs if e[0] == name]:
+            _stop(*entry)
+            self.procs.remove(entry)
+
+    def stop_all(self) -> None:
+        while self.procs:
+            _stop(*self.procs.pop())
+
+    def dead(self) -> list[str]:
+        return [
+            f"{name} (exit {p.returncode})" for name, p, _ in self.procs if p.poll() is not None
         ]
-        procs.append((tenant, subprocess.Popen(cmd, env=env)))
-    for tenant, proc in procs:
-        if proc.wait(timeout=600) != 0:
-            raise SystemExit(f"the example app for {tenant} failed ({proc.returncode})")
 
 
-def stop(proc: subprocess.Popen[bytes], name: str) -> None:
+def _stop(name: str, proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            print(f"{name} did not stop in 15s; killing it")
+            print(f"[demo] {name} did not stop in 20s; killing it", flush=True)
             proc.kill()
             proc.wait()
+
+
+def app_command(tenant: str, seed: int, otlp: str, provider_url: str, *, docs: int) -> list[str]:
+    return [
+        sys.executable, "-m", "examples.rag_app", "--requests", "0", "--rate", "1.5",
+        "--seed", str(seed), "--endpoint", otlp, "--provider-url", provider_url,
+        "--service-name", f"rag-{tenant}", "--context-docs", str(docs),
+    ]  # fmt: skip
+
+
+def start_app(
+    children: Children, tenant: str, otlp: str, provider_url: str, version: str, docs: int
+) -> None:
+    seed = list(TENANTS).index(tenant) + 1
+    env = os.environ | {
+        "GLASSLINE_API_KEY": TENANTS[tenant],
+        "OTEL_RESOURCE_ATTRIBUTES": f"service.version={version},deployment.environment=demo",
+    }
+    cmd = app_command(tenant, seed, otlp, provider_url, docs=docs)
+    # SIGINT: the app stops between requests and flushes its spans.
+    children.start(f"app-{tenant}", cmd, env, stop_with=signal.SIGINT)
+
+
+def incident(children: Children, provider: FakeOpenAI, otlp: str) -> None:
+    """The scripted incident: a deploy with a bloated prompt, and a slower provider."""
+    print(
+        f"[demo] incident: {INCIDENT_TENANT} deploys service.version 1.5.0 (a new expand_context "
+        "stage puts 40x the text into the generate prompt); the provider slows down and sheds "
+        "gpt-4o-mini load",
+        flush=True,
+    )
+    children.stop(f"app-{INCIDENT_TENANT}")
+    start_app(children, INCIDENT_TENANT, otlp, provider.base_url, "1.5.0", docs=160)
+    provider.behaviour.latency_s = (0.15, 0.6)
+    provider.behaviour.outages = {"gpt-4o-mini": 0.15}
+
+
+@contextmanager
+def _signals_stop() -> Iterator[None]:
+    def handler(signum: int, _frame: object) -> None:
+        raise Shutdown(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _terminal_foreground() -> Iterator[None]:
+    """Make the demo the terminal's foreground process group while it runs.
+
+    Ctrl-C then interrupts the demo alone, not ``make`` around it: the demo stops everything
+    and exits 0, so ``make demo`` exits 0 too instead of reporting an interrupt.
+    """
+    try:
+        fd = sys.stdin.fileno()
+        owner = os.tcgetpgrp(fd)
+    except (OSError, ValueError):
+        yield  # no terminal (a test, a pipe): nothing to take over
+        return
+    old_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.setpgid(0, 0)
+        os.tcsetpgrp(fd, os.getpgrp())
+    except OSError:
+        signal.signal(signal.SIGTTOU, old_ttou)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with suppress(OSError):
+            os.tcsetpgrp(fd, owner)
+        signal.signal(signal.SIGTTOU, old_ttou)
+
+
+def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    db = workdir / "demo.db"
+    if not args.keep:
+        for stale in workdir.glob("demo.db*"):
+            stale.unlink()
+    config = write_config(workdir, ports.grpc, ports.http)
+    bin_dir = Path(sys.executable).parent
+    otlp = f"http://127.0.0.1:{ports.grpc}"
+    children = Children()
+    behaviour = ProviderBehaviour(rate_limit_share=0.06, outages={"gpt-4o-mini": 0.04})
+    behaviour.latency_s = (0.02, 0.12)
+    try:
+        print(
+            f"[demo] starting the collector (gRPC :{ports.grpc}, HTTP :{ports.http}, {db})",
+            flush=True,
+        )
+        collector = children.start(
+            "collector", [str(bin_dir / "glassline-collector"), "--config", str(config)]
+        )
+        wait_http(f"http://127.0.0.1:{ports.http}/readyz", 90, collector)
+        with FakeOpenAI(behaviour) as provider:
+            print(
+                f"[demo] {', '.join(TENANTS)} send traffic through a fake provider at {provider.base_url}",
+                flush=True,
+            )
+            for tenant in TENANTS:
+                start_app(children, tenant, otlp, provider.base_url, "1.4.0", docs=4)
+            print("[demo] starting the dashboard", flush=True)
+            dashboard = children.start("dashboard", [
+                str(bin_dir / "glassline-dashboard"), "--db", f"sqlite:///{db}",
+                "--port", str(ports.dashboard), "--address", args.dashboard_host,
+            ])  # fmt: skip
+            wait_http(f"http://127.0.0.1:{ports.dashboard}/_stcore/health", 120, dashboard)
+            shown = (
+                "localhost"
+                if args.dashboard_host in ("127.0.0.1", "0.0.0.0")
+                else args.dashboard_host
+            )
+            print(f"\n  Dashboard:  http://{shown}:{ports.dashboard}")
+            print(
+                f"  Query API:  curl -H 'Authorization: Bearer {ADMIN_KEY}' http://127.0.0.1:{ports.http}/api/v1/traces"
+            )
+            print(
+                f"  OTLP:       grpc 127.0.0.1:{ports.grpc}  http http://127.0.0.1:{ports.http}/v1/traces"
+            )
+            print(
+                f"\n  The incident starts in {args.incident_after:.0f} s. Ctrl-C stops everything.\n",
+                flush=True,
+            )
+            _watch(children, provider, otlp, args)
+    except (KeyboardInterrupt, Shutdown) as why:
+        print(f"\n[demo] shutting down ({why or 'Ctrl-C'})", flush=True)
+    finally:
+        children.stop_all()
+    print("[demo] stopped", flush=True)
+
+
+def _watch(children: Children, provider: FakeOpenAI, otlp: str, args: argparse.Namespace) -> None:
+    """Run until told to stop (or ``--run-for`` elapses); the incident fires on schedule."""
+    started = time.monotonic()
+    fired = False
+    while args.run_for is None or time.monotonic() - started < args.run_for:
+        if not fired and time.monotonic() - started >= args.incident_after:
+            incident(children, provider, otlp)
+            fired = True
+        dead = children.dead()
+        if dead:
+            raise SystemExit(f"[demo] stopped unexpectedly: {', '.join(dead)}")
+        time.sleep(0.5)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=120, help="traces per tenant (default 120)")
+    parser.add_argument(
+        "--ports", default=os.environ.get(demo_ports.ENV) or demo_ports.DEFAULT,
+        help=f"GRPC,HTTP,DASHBOARD ports (default {demo_ports.DEFAULT}, or ${demo_ports.ENV})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--dashboard-host", default=os.environ.get("DEMO_HOST", "127.0.0.1"),
+        help="address the dashboard listens on (default 127.0.0.1, or $DEMO_HOST)",
+    )  # fmt: skip
     parser.add_argument(
         "--workdir", default=".glassline", help="where the SQLite file and config go"
     )
-    parser.add_argument("--dashboard-port", type=int, default=8501)
-    parser.add_argument("--fresh", action="store_true", help="start from an empty store")
+    parser.add_argument("--keep", action="store_true", help="keep the previous run's store")
     parser.add_argument(
-        "--exit-when-ready", action="store_true", help="exit once the dashboard answers"
+        "--incident-after", type=float, default=180.0, help="seconds before the incident (180)"
     )
+    parser.add_argument("--run-for", type=float, help="stop after this many seconds (tests)")
     args = parser.parse_args(argv)
-
-    workdir = Path(args.workdir).resolve()
-    if args.fresh and workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    grpc_port, http_port = free_port(), free_port()
-    config = write_config(workdir, grpc_port, http_port)
-    bin_dir = Path(sys.executable).parent
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    try:
-        print(
-            f"[demo] starting the collector (gRPC :{grpc_port}, HTTP :{http_port}, store {workdir / 'demo.db'})"
-        )
-        collector = subprocess.Popen(
-            [str(bin_dir / "glassline-collector"), "--config", str(config)]
-        )
-        children.append(("collector", collector))
-        wait_http(f"http://127.0.0.1:{http_port}/readyz", 60, collector)
-
-        with FakeOpenAI(
-            ProviderBehaviour(rate_limit_share=0.08, outages={"gpt-4o-mini": 0.05})
-        ) as provider:
-            print(
-                f"[demo] sending {args.requests} traces for each of {', '.join(TENANTS)} through {provider.base_url}"
-            )
-            send_traffic(f"http://127.0.0.1:{grpc_port}", provider.base_url, args.requests)
-
-        print("[demo] starting the dashboard")
-        dashboard = subprocess.Popen(
-            [
-                str(bin_dir / "glassline-dashboard"),
-                "--db",
-                f"sqlite:///{workdir / 'demo.db'}",
-                "--port",
-                str(args.dashboard_port),
-            ]
-        )
-        children.append(("dashboard", dashboard))
-        wait_http(f"http://127.0.0.1:{args.dashboard_port}/_stcore/health", 90, dashboard)
-        print(f"\n  Dashboard:  http://localhost:{args.dashboard_port}")
-        print(
-            f"  Query API:  curl -H 'Authorization: Bearer {ADMIN_KEY}' http://127.0.0.1:{http_port}/api/v1/traces"
-        )
-        print(
-            f"  OTLP:       grpc 127.0.0.1:{grpc_port}  http http://127.0.0.1:{http_port}/v1/traces"
-        )
-        if args.exit_when_ready:
-            return
-        print("\n  Ctrl-C stops everything.\n")
-        while all(proc.poll() is None for _, proc in children):
-            time.sleep(0.5)
-        dead = [name for name, proc in children if proc.poll() is not None]
-        raise SystemExit(f"[demo] {', '.join(dead)} stopped unexpectedly")
-    except KeyboardInterrupt:
-        print("\n[demo] shutting down")
-    finally:
-        for name, proc in reversed(children):
-            stop(proc, name)
+    ports = demo_ports.check(args.ports)  # before anything starts
+    _die_with_parent()  # `make` killed by SIGHUP does not pass it on: its death does
+    if os.getppid() == 1:
+        raise SystemExit("[demo] the parent process is gone")
+    with _signals_stop(), _terminal_foreground():
+        run(args, ports)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     workflow "answer_question"
       stage "retrieve"   (semantic cache lookup, vector search tool)
-      stage "rerank"
+      stage "rerank"     (with --context-docs above 4: stage "expand_context", whole sections)
       stage "generate"   (routed model choice, retries after 429, fallback to a second model)
 
 Run it against a collector (one process per tenant: the tenant comes from the API key):
@@ -54,9 +54,10 @@ PRIMARY, FALLBACK = "gpt-4o-mini", "gpt-4o"
 class RagApp:
     """The pipeline; one instance per process, sharing one OpenAI client."""
 
-    def __init__(self, client: openai.OpenAI, rng: random.Random) -> None:
+    def __init__(self, client: openai.OpenAI, rng: random.Random, *, context_docs: int = 4) -> None:
         self.client = client
         self.rng = rng
+        self.context_docs = context_docs  # documents put into the prompt after reranking
         self.semantic_cache: dict[str, str] = {}
 
     @workflow("answer_question")
@@ -93,7 +94,17 @@ class RagApp:
     @stage("rerank")
     def rerank(self, question: str, documents: Sequence[str]) -> list[str]:
         time.sleep(self.rng.uniform(0.002, 0.01))
-        return sorted(documents, key=lambda d: hash((question, d)))[:4]
+        ranked = sorted(documents, key=lambda d: hash((question, d)))[:4]
+        if self.context_docs > len(ranked):
+            return self.expand_context(ranked)
+        return ranked[: self.context_docs]
+
+    @stage("expand_context")
+    def expand_context(self, documents: list[str]) -> list[str]:
+        """Whole sections around each document (the 1.5.0 prompt change: far more tokens)."""
+        per_doc = -(-self.context_docs // len(documents))
+        sections = [f"{d} (section part {i})" for d in documents for i in range(per_doc)]
+        return sections[: self.context_docs]
 
     @stage("generate")
     def generate(self, question: str, documents: Sequence[str]) -> str:
@@ -126,22 +137,40 @@ def _key(question: str) -> str:
 
 
 def run(
-    requests: int, provider_url: str, seed: int, tenant_hint: str | None = None
+    requests: int,
+    provider_url: str,
+    seed: int,
+    tenant_hint: str | None = None,
+    *,
+    rate: float | None = None,
+    context_docs: int = 4,
 ) -> dict[str, int]:
-    """Send ``requests`` traces through the pipeline; returns counts by outcome."""
+    """Send ``requests`` traces (0: until interrupted), ``rate`` per second if given.
+
+    Users come back in sessions of a few turns each. Returns counts by outcome.
+    """
     rng = random.Random(seed)
     client = openai.OpenAI(base_url=provider_url, api_key="not-needed", max_retries=0)
-    app = RagApp(client, rng)
-    users = [f"user-{i:03d}" for i in range(12)]
+    app = RagApp(client, rng, context_docs=context_docs)
+    users = [f"user-{seed}-{i:02d}" for i in range(12)]
+    sessions = {user: (0, 0) for user in users}  # user -> (session number, turns left)
     outcome = {"ok": 0, "error": 0}
-    for i in range(requests):
+    i = 0
+    while requests == 0 or i < requests:
         user = rng.choice(users)
-        with context(tenant=tenant_hint, user=user, session=f"{user}-s{i // 10}"):
+        number, left = sessions[user]
+        if left == 0:
+            number, left = number + 1, rng.randint(1, 5)
+        sessions[user] = (number, left - 1)
+        with context(tenant=tenant_hint, user=user, session=f"{user}-s{number}"):
             try:
                 app.answer(rng.choice(QUESTIONS))
                 outcome["ok"] += 1
             except Exception:  # the demo keeps going; the span records the error
                 outcome["error"] += 1
+        i += 1
+        if rate:
+            time.sleep(rng.expovariate(rate))
     return outcome
 
 
@@ -149,7 +178,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=100, help="traces to send (default 100)")
+    parser.add_argument(
+        "--requests", type=int, default=100, help="traces to send (default 100; 0: until stopped)"
+    )
+    parser.add_argument("--rate", type=float, help="requests per second (default: back to back)")
+    parser.add_argument(
+        "--context-docs", type=int, default=4, help="documents in the generate prompt (default 4)"
+    )
     parser.add_argument(
         "--provider-url", help="OpenAI-compatible base URL (default: start a fake one)"
     )
@@ -170,8 +205,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         ).start()
         url = provider.base_url
     try:
-        outcome = run(args.requests, url, args.seed)
-        print(f"sent {args.requests} traces: {outcome['ok']} answered, {outcome['error']} failed")
+        outcome = run(args.requests, url, args.seed, rate=args.rate, context_docs=args.context_docs)
+        print(
+            f"sent {sum(outcome.values())} traces: {outcome['ok']} answered, {outcome['error']} failed"
+        )
+    except KeyboardInterrupt:  # the demo stops a continuous run this way
+        pass
     finally:
         shutdown()
         if provider is not None:

@@ -112,22 +112,6 @@ def test_duplicates_are_counted_once(h: Any, store: Store) -> None:
     assert metrics.stored._value.get() == 3
 
 
-def test_redaction_counts_are_exported_per_entity(h: Any) -> None:
-    class FakeFinding:
-        name = "mark"
-
-        def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
-            batch[0].attributes["glassline.redaction.EMAIL_ADDRESS"] = 2
-            batch[1].attributes["glassline.redaction.EMAIL_ADDRESS"] = 1
-            batch[1].attributes["glassline.redaction.PHONE_NUMBER"] = 1
-            return batch
-
-    metrics = Metrics()
-    Pipeline([FakeFinding()], None, metrics).consume(ACME, records(h, 2))
-    assert metrics.redactions.labels("EMAIL_ADDRESS")._value.get() == 3
-    assert metrics.redactions.labels("PHONE_NUMBER")._value.get() == 1
-
-
 def test_file_write_lock_admits_one_writer_across_instances(tmp_path: Path) -> None:
     import threading
 

@@ -131,11 +131,14 @@ def test_connections_are_aged_out_and_the_client_reconnects_without_losing_an_ex
                           grpc_max_connection_age_s=0.3)  # fmt: skip
     states: list[grpc.ChannelConnectivity] = []
     dropped = threading.Event()
+    ready_again = threading.Event()
 
     def watch(state: grpc.ChannelConnectivity) -> None:
         if states and states[-1] == grpc.ChannelConnectivity.READY and state != states[-1]:
             dropped.set()  # the ready connection went away
         states.append(state)
+        if dropped.is_set() and state == grpc.ChannelConnectivity.READY:
+            ready_again.set()
 
     metadata = (("x-glassline-api-key", h.API_KEY),)
     with h.start_receivers(server) as receivers:
@@ -149,7 +152,9 @@ def test_connections_are_aged_out_and_the_client_reconnects_without_losing_an_ex
             export(h.make_request(h.make_span(1)).SerializeToString(), metadata=metadata)
             assert dropped.wait(10), f"the server never aged the connection out: {states}"
             export(h.make_request(h.make_span(2)).SerializeToString(), metadata=metadata)
+            # Connectivity callbacks run on grpc's own thread: the export can return before
+            # the READY of its new connection has been delivered.
+            assert ready_again.wait(10), f"the second export did not reconnect: {states}"
             channel.unsubscribe(watch)
         records = receivers.sink.records
     assert [r.name for r in records] == [h.make_span(1).name, h.make_span(2).name]
-    assert states.count(grpc.ChannelConnectivity.READY) == 2  # the second export reconnected

@@ -16,7 +16,11 @@ from glassline.collector.auth import Principal
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Pipeline
 from glassline.collector.processors.normalize import NormalizeProcessor
-from glassline.collector.processors.redact import FAILED_ENTITY, RedactProcessor
+from glassline.collector.processors.redact import (
+    ENTITIES_ATTRIBUTE,
+    FAILED_ENTITY,
+    RedactProcessor,
+)
 from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
@@ -54,17 +58,23 @@ def test_a_resent_history_is_served_from_the_cache_and_counted_in_metrics():
     first = _span(1, attributes={attrs.GEN_AI_INPUT_MESSAGES: json.dumps(history)})
     second = _span(2, attributes={attrs.GEN_AI_INPUT_MESSAGES: json.dumps(turn_two)})
     processor.process([first])
+    first_misses = metrics.registry.get_sample_value(
+        "glassline_redaction_cache_total", {"outcome": "miss"}
+    )
     (out,) = processor.process([second])
     contents = [m["content"] for m in json.loads(out.attributes[attrs.GEN_AI_INPUT_MESSAGES])]
     assert contents == ["I'm <EMAIL_ADDRESS>", "and <EMAIL_ADDRESS>"]
-    assert out.attributes[attrs.REDACTION_PREFIX + "EMAIL_ADDRESS"] == 2
+    assert out.attributes[ENTITIES_ATTRIBUTE] == {"EMAIL_ADDRESS": 2}
 
     def looked_up(outcome: str) -> float | None:
         return metrics.registry.get_sample_value(
             "glassline_redaction_cache_total", {"outcome": outcome}
         )
 
-    assert (looked_up("hit"), looked_up("miss")) == (1, 2)
+    # Everything of the first span came again (history, model, resource, names) and was
+    # served from the cache; only the new message was analysed.
+    assert first_misses is not None and first_misses >= 2
+    assert (looked_up("hit"), looked_up("miss")) == (first_misses, first_misses + 1)
 
 
 def test_attributes_events_and_status_are_redacted_and_counted():
@@ -92,22 +102,27 @@ def test_attributes_events_and_status_are_redacted_and_counted():
     )
     assert out.events[0].attributes["exception.message"] == "card <CREDIT_CARD> declined"
     assert out.status_message == "upstream rejected key <OPENAI_API_KEY>"
-    # Never scanned: model names, token counts, ids, the resource and typed fields.
+    # Scanned but left alone: model names, token counts, ids (a card-shaped run inside an
+    # id is the id's), the typed fields; the resource is scanned too (its IP goes).
     for key in (
         attrs.GEN_AI_REQUEST_MODEL,
         attrs.GEN_AI_USAGE_INPUT_TOKENS,
         attrs.GEN_AI_RESPONSE_ID,
     ):
         assert out.attributes[key] == before.attributes[key]
-    assert out.resource == {"service.name": "checkout", "host.ip": "10.1.2.3"}
+    assert out.resource == {"service.name": "checkout", "host.ip": "<IP_ADDRESS>"}
     assert (out.model, out.input_tokens, out.trace_id) == (before.model, 1234, before.trace_id)
-    counts = {k: v for k, v in out.attributes.items() if k.startswith(attrs.REDACTION_PREFIX)}
-    assert counts == {
-        attrs.REDACTION_PREFIX + "EMAIL_ADDRESS": 1,
-        attrs.REDACTION_PREFIX + "CREDIT_CARD": 1,
-        attrs.REDACTION_PREFIX + "OPENAI_API_KEY": 1,
+    assert out.attributes[ENTITIES_ATTRIBUTE] == {
+        "EMAIL_ADDRESS": 1,
+        "CREDIT_CARD": 1,
+        "OPENAI_API_KEY": 1,
     }
-    assert processor.counts == {"EMAIL_ADDRESS": 1, "CREDIT_CARD": 1, "OPENAI_API_KEY": 1}
+    assert processor.counts == {
+        "EMAIL_ADDRESS": 1,
+        "CREDIT_CARD": 1,
+        "OPENAI_API_KEY": 1,
+        "IP_ADDRESS": 1,
+    }
     assert (processor.spans_redacted, processor.failures) == (1, 0)
 
 
@@ -126,7 +141,7 @@ def test_drop_policy_removes_the_attribute_and_a_dropped_status_message():
     (out,) = processor.process([span])
     assert "input.value" not in out.attributes
     assert out.status_message is None
-    assert out.attributes[attrs.REDACTION_PREFIX + "US_SSN"] == 2
+    assert out.attributes[ENTITIES_ATTRIBUTE] == {"US_SSN": 2}
 
 
 class _Exploding(str):
@@ -142,7 +157,7 @@ def test_a_value_whose_analysis_fails_is_stored_as_redaction_failed():
     (out,) = processor.process([span])
     assert out.attributes["input.value"] == FAILED_TOKEN
     assert out.attributes["note"] == "ip <IP_ADDRESS>"
-    assert out.attributes[attrs.REDACTION_PREFIX + FAILED_ENTITY] == 1
+    assert out.attributes[ENTITIES_ATTRIBUTE] == {"IP_ADDRESS": 1, FAILED_ENTITY: 1}
     assert processor.failures == 1
 
 
@@ -209,7 +224,7 @@ def test_no_corpus_pii_reaches_the_store(store_url: str, tmp_path: Path) -> None
         spans.append(_span(i, attributes=attributes, events=[event], status_message=sample.text))
     store = Store.open(store_url)
     metrics = Metrics()
-    pipeline = Pipeline([NormalizeProcessor(), RedactProcessor()], store, metrics)
+    pipeline = Pipeline([NormalizeProcessor(), RedactProcessor(None, metrics)], store, metrics)
     result = pipeline.consume(Principal("acme"), spans)
     assert result.stored == len(corpus)
     stored = _stored_text(store, store_url, tmp_path)
@@ -217,4 +232,66 @@ def test_no_corpus_pii_reaches_the_store(store_url: str, tmp_path: Path) -> None
     values = {v for s in corpus for v in s.pii_values}
     leaked = sorted(v for v in values if v in stored or json.dumps(v)[1:-1] in stored)
     assert leaked == []
-    assert metrics.redactions.labels("EMAIL_ADDRESS")._value.get() > 0
+    assert metrics.redactions.labels("EMAIL_ADDRESS", "attribute")._value.get() > 0
+    assert metrics.redactions.labels("EMAIL_ADDRESS", "status")._value.get() > 0
+
+
+def test_names_labels_typed_fields_and_the_resource_are_redacted_with_evidence_by_placement():
+    metrics = Metrics()
+    processor = RedactProcessor(RedactionConfig(), metrics)
+    resource = {"service.name": "checkout", "host.owner": "ops jane@example.com"}
+    span = _span(
+        name="refund for jane@example.com",
+        model="Maria García",  # not shaped like a model name
+        user_id="jane@example.com",
+        session_id="sess-42",
+        stage="call +44 20 7946 0958",
+        resource=resource,
+        events=[SpanEvent("mail to jane@example.com", 1, {})],
+        attributes={
+            "app.customer": {"card": 4111111111111111, "tags": [["ip 203.0.113.7"]]},
+            ENTITIES_ATTRIBUTE: {"EMAIL_ADDRESS": 999},  # a client's claim is not evidence
+        },
+    )
+    (out,) = processor.process([span])
+    assert out.name == "refund for <EMAIL_ADDRESS>"
+    assert out.events[0].name == "mail to <EMAIL_ADDRESS>"
+    assert (out.model, out.user_id, out.session_id) == ("<PERSON>", "<EMAIL_ADDRESS>", "sess-42")
+    assert out.stage == "call <PHONE_NUMBER>"
+    assert out.resource is resource and resource["host.owner"] == "ops <EMAIL_ADDRESS>"
+    assert out.attributes["app.customer"] == {
+        "card": "<CREDIT_CARD>",
+        "tags": [["ip <IP_ADDRESS>"]],
+    }
+    # Counts by type, no values, no hashes; the resource's count is in the metrics only.
+    assert out.attributes[ENTITIES_ATTRIBUTE] == {
+        "CREDIT_CARD": 1,
+        "EMAIL_ADDRESS": 3,
+        "IP_ADDRESS": 1,
+        "PERSON": 1,
+        "PHONE_NUMBER": 1,
+    }
+
+    def placed(entity: str, placement: str) -> float | None:
+        labels = {"entity": entity, "placement": placement}
+        return metrics.registry.get_sample_value("glassline_redactions_total", labels)
+
+    assert placed("EMAIL_ADDRESS", "name") == 2  # span name and event name
+    assert placed("PHONE_NUMBER", "name") == 1  # the stage label
+    assert placed("EMAIL_ADDRESS", "field") == 1
+    assert placed("PERSON", "field") == 1
+    assert placed("CREDIT_CARD", "attribute") == 1
+    assert placed("EMAIL_ADDRESS", "resource") == 1
+
+
+def test_a_batch_past_its_deadline_fails_closed_and_is_counted(monkeypatch):
+    from glassline.redaction import _engine
+
+    processor = RedactProcessor(RedactionConfig(timeout_s=0.001, cache_chars=0))
+    clock = iter(range(0, 10_000, 5))  # every look at the clock is 5 s later
+    monkeypatch.setattr(_engine.time, "monotonic", lambda: float(next(clock)))
+    span = _span(attributes={"input.value": "mail jane@example.com now"})
+    (out,) = processor.process([span])
+    assert out.attributes["input.value"] == FAILED_TOKEN
+    assert out.attributes[ENTITIES_ATTRIBUTE][FAILED_ENTITY] >= 1
+    assert processor.failures >= 1

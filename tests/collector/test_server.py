@@ -275,9 +275,13 @@ def test_the_pipeline_runs_limits_normalize_enrich_redact_in_that_order() -> Non
 
     env = {"GLASSLINE_API_KEYS": "acme=test-key-123456"}
     on = build_processors(load_config({}, environ=env))
-    assert [p.name for p in on] == ["limits", "normalize", "enrich", "redact", "fit_columns"]
+    assert [p.name for p in on] == [
+        "limits", "normalize", "enrich", "redact", "evaluations", "signals", "fit_columns",
+    ]  # fmt: skip
     off = build_processors(load_config({"redaction": None}, environ=env))
-    assert [p.name for p in off] == ["limits", "normalize", "enrich", "fit_columns"]
+    assert [p.name for p in off] == [
+        "limits", "normalize", "enrich", "evaluations", "signals", "fit_columns",
+    ]  # fmt: skip
 
 
 def test_sampling_is_wired_counted_in_metrics_and_never_changes_rollup_totals(

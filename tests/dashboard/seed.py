@@ -131,6 +131,7 @@ def rag_trace(
             attrs.GEN_AI_INPUT_MESSAGES: inp,
             attrs.GEN_AI_OUTPUT_MESSAGES: out,
             attrs.GEN_AI_REQUEST_MODEL: model,
+            attrs.REDACTION_ENTITIES: {"EMAIL_ADDRESS": 1},
         },
         **common,
     )

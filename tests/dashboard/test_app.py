@@ -17,7 +17,7 @@ from .seed import NS, Traffic
 from .test_queries import _add_ops_rows
 
 APP = app_module.__file__
-PAGES = ["overview", "latency", "spend", "traces", "trace", "alerts"]
+PAGES = ["overview", "changes", "latency", "spend", "traces", "trace", "alerts"]
 
 
 def _open(
@@ -47,7 +47,7 @@ def _text(at: AppTest) -> str:
 def test_every_page_renders_without_exception(sqlite_url, monkeypatch, traffic: Traffic, page):
     at = _open(sqlite_url, monkeypatch, page, trace=traffic.chat_trace_id)
     assert at.title[0].value.startswith(
-        {"overview": "Overview", "latency": "Latency", "spend": "Spend", "traces": "Traces",
+        {"overview": "Overview", "changes": "What changed", "latency": "Latency", "spend": "Spend", "traces": "Traces",
          "trace": "Trace drilldown", "alerts": "Alerts"}[page]
     )  # fmt: skip
 
@@ -121,6 +121,7 @@ def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypa
     roles = [m.name for m in at.get("chat_message")]
     assert roles == ["user", "assistant"]
     assert "What is our refund policy?" in text and "Refunds are accepted" in text
+    assert "Redacted at ingest: 1 EMAIL_ADDRESS" in text
     expected = sum(r.cost_usd or 0 for r in traffic.records if r.trace_id == traffic.error_trace_id)
     assert _metrics(at)["Cost"] == ui.fmt_usd(expected)
     assert f"trace={traffic.error_trace_id}" in at.code[-1].value

@@ -144,10 +144,10 @@ def test_trace_list_sorts_by_cost(sqlite_engine, hour: Window):
 
 def test_get_trace_finds_the_tenant_when_the_url_has_none(sqlite_engine, traffic: Traffic):
     with sqlite_engine.connect() as conn:
-        detail = q.get_trace(conn, traffic.error_trace_id, None, ["acme", "globex"])
+        detail = q.get_trace(conn, traffic.error_trace_id, None)
         missing = q.get_trace(conn, "0" * 32, "acme")
     assert missing is None
-    assert detail is not None and detail.summary["status"] == "error"
+    assert detail is not None and detail.trace.status == "error"
     expected = [r for r in traffic.records if r.trace_id == traffic.error_trace_id]
     assert {s["span_id"] for s in detail.spans} == {r.span_id for r in expected}
     llm = next(s for s in detail.spans if s["kind"] == "llm")
@@ -193,7 +193,7 @@ def test_postgres_totals_and_trace_list_match_sqlite(pg_url: str, hour: Window, 
     with engine.connect() as conn:
         t = q.totals(conn, hour)
         page = q.list_traces(conn, hour, q.TraceFilter(name_contains="RETRIEVE"))
-        detail = q.get_trace(conn, traffic.chat_trace_id, None, q.tenants(conn, hour))
+        detail = q.get_trace(conn, traffic.chat_trace_id, None)
         series = q.percentiles(conn, hour, "model", ["llm"], over_time=True)
     engine.dispose()
     assert t.cost_usd == pytest.approx(traffic.cost())

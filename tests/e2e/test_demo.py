@@ -1,31 +1,132 @@
-"""`make demo` works: collector, example app traffic for three tenants, dashboard, clean exit."""
+"""`make demo` works: continuous traffic, the scripted incident, the ports, a clean stop."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from examples.ports import Ports, busy
 from glassline.collector.testing import free_port
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def test_demo_sends_traffic_serves_the_dashboard_and_stops_cleanly(tmp_path: Path):
-    port = free_port()
-    result = subprocess.run(
-        [sys.executable, "-m", "examples.demo", "--exit-when-ready", "--requests", "15",
-         "--workdir", str(tmp_path), "--dashboard-port", str(port)],
-        capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"http://localhost:{port}" in result.stdout
 
+def _ports() -> Ports:
+    return Ports(free_port(), free_port(), free_port())
+
+
+@contextmanager
+def _demo(
+    tmp_path: Path, ports: Ports, *args: str, shell: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The demo with its output in ``tmp_path/demo.log`` (a file: nothing blocks on a pipe)."""
+    cmd = [sys.executable, "-m", "examples.demo", "--workdir", str(tmp_path),
+           "--ports", ",".join(map(str, ports)), *args]  # fmt: skip
+    if shell:  # a parent like `make` that does not pass SIGHUP on
+        cmd = ["sh", "-c", " ".join(cmd) + "; exit $?"]
+    with (tmp_path / "demo.log").open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _log(tmp_path: Path) -> str:
+    return (tmp_path / "demo.log").read_text(errors="replace")
+
+
+def _wait(done: Callable[[], bool], proc: subprocess.Popen[bytes], tmp_path: Path) -> None:
+    """Poll ``done`` (the demo's log or store) until true; fail if the demo ends first."""
+    deadline = time.monotonic() + 240
+    while not done():
+        assert proc.poll() is None, f"the demo ended:\n{_log(tmp_path)[-3000:]}"
+        assert time.monotonic() < deadline, f"timed out:\n{_log(tmp_path)[-3000:]}"
+        time.sleep(0.2)
+
+
+def _leftovers(ports: Ports) -> list[str]:
+    """Processes still running that the demo started (they all name the collector's port)."""
+    mark = f"127.0.0.1:{ports.grpc}".encode()
+    found = []
+    for pid in filter(str.isdecimal, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        except OSError:
+            continue
+        if mark in cmdline and state != "Z":
+            found.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    return found + busy(ports)
+
+
+def test_demo_tells_its_story_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    ports = _ports()
+    with _demo(tmp_path, ports, "--incident-after", "8") as proc:
+        _wait(lambda: "Dashboard:" in _log(tmp_path), proc, tmp_path)
+        assert f"http://localhost:{ports.dashboard}" in _log(tmp_path)
+        # The deployed version's new stage reaches the store, then Ctrl-C.
+        _wait(lambda: "expand_context" in _stages(tmp_path), proc, tmp_path)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    out = _log(tmp_path)
+    assert proc.returncode == 0, out[-3000:]
+    assert "[demo] incident" in out and "stopped unexpectedly" not in out
+    assert _leftovers(ports) == []
     with sqlite3.connect(tmp_path / "demo.db") as db:
-        per_tenant = dict(db.execute("select tenant, count(*) from traces group by tenant"))
-        kinds = {k for (k,) in db.execute("select distinct kind from spans")}
-        fallbacks = db.execute("select count(*) from spans where fallback").fetchone()[0]
-        spend = db.execute("select sum(cost_usd) from rollups").fetchone()[0]
-    assert per_tenant == {"acme": 15, "globex": 15, "initech": 15}
-    assert {"workflow", "stage", "llm", "tool"} <= kinds
-    assert spend > 0
-    assert fallbacks >= 0  # present as a column; the share depends on the fake provider's dice
+        tenants = dict(db.execute("select tenant, count(*) from traces group by tenant"))
+        sessions = db.execute("select count(distinct session_id) from traces").fetchone()[0]
+        versions = {
+            (tenant, json.loads(resource).get("service.version"))
+            for tenant, resource in db.execute("select tenant, resource from spans")
+        }
+    assert set(tenants) == {"acme", "globex", "initech"}
+    assert sessions > 3
+    assert ("acme", "1.5.0") in versions and ("globex", "1.5.0") not in versions
+
+
+def _stages(workdir: Path) -> set[str]:
+    try:
+        with sqlite3.connect(workdir / "demo.db") as db:
+            return {s for (s,) in db.execute("select distinct stage from rollups")}
+    except sqlite3.Error:
+        return set()
+
+
+def test_sighup_to_the_parent_stops_every_process(tmp_path: Path) -> None:
+    ports = _ports()
+    with _demo(tmp_path, ports, "--incident-after", "600", shell=True) as proc:
+        _wait(lambda: "Dashboard:" in _log(tmp_path), proc, tmp_path)
+        proc.send_signal(signal.SIGHUP)  # the shell dies; the demo learns it from the kernel
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 120
+        while _leftovers(ports) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the children stop after the shell is gone
+    assert _leftovers(ports) == [], _log(tmp_path)[-3000:]
+    assert "[demo] shutting down (SIGTERM)" in _log(tmp_path)
+
+
+def test_a_busy_port_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    ports = _ports()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports.http))
+        taken.listen()
+        with _demo(tmp_path, ports) as proc:
+            proc.wait(timeout=60)
+    out = _log(tmp_path)
+    assert proc.returncode != 0
+    assert f"port {ports.http} (http) is already in use" in out
+    assert "DEMO_PORTS=" in out
+    assert not (tmp_path / "demo.db").exists()

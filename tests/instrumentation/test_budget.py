@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from glassline.instrumentation import _settings, budget_status, init, shutdown
-from glassline.instrumentation.budget import _base_url
+from glassline.instrumentation.budget import api_url
 
 BUDGETS = {
     "budgets": [
@@ -97,7 +97,7 @@ def test_grpc_endpoint_maps_to_the_http_port() -> None:
     before = _settings.current()
     init(endpoint="http://127.0.0.1:4317", protocol="grpc", export_timeout=0.5)
     try:
-        assert _base_url(None) == "http://127.0.0.1:4318"
+        assert api_url(None) == "http://127.0.0.1:4318"
     finally:
         shutdown()
         _settings.replace(before)

@@ -73,7 +73,7 @@ def _check_anthropic(attrs: dict[str, object]) -> None:
     )
     assert attrs[a.GEN_AI_USAGE_INPUT_TOKENS] == ANTHROPIC_USAGE["input_tokens"] + cached
     assert attrs[a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 40
-    assert attrs[a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 50
+    assert attrs[a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 50
     assert attrs[a.GEN_AI_USAGE_OUTPUT_TOKENS] == 25
     assert attrs[a.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
     assert attrs[a.GEN_AI_RESPONSE_ID] == "msg_01"
@@ -320,11 +320,11 @@ def test_uninstrument_puts_the_clients_own_methods_back(
     assert len(spans) == 1
 
 
-def test_init_instruments_the_installed_clients_and_shutdown_undoes_it(
+def test_init_instruments_the_imported_clients_and_shutdown_undoes_it(
     fake_llm: FakeLLMServer, spans: SpanCapture
 ) -> None:
     clients.uninstrument()
-    init(endpoint="http://127.0.0.1:9", protocol="http")  # default: every installed client
+    init(endpoint="http://127.0.0.1:9", protocol="http")  # default: every imported client
     try:
         _anthropic(fake_llm).messages.create(model=CLAUDE, max_tokens=10, messages=MESSAGES)
         _openai(fake_llm).chat.completions.create(model=MODEL, messages=MESSAGES)

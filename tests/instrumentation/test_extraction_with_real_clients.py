@@ -137,7 +137,7 @@ def _check_anthropic(attrs: dict[str, object]) -> None:
     # Anthropic's input_tokens excludes cache tokens; the conventions' input includes them.
     assert attrs[a.GEN_AI_USAGE_INPUT_TOKENS] == ANTHROPIC_USAGE["input_tokens"] + cached
     assert attrs[a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 40
-    assert attrs[a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 50
+    assert attrs[a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 50
     assert attrs[a.GEN_AI_USAGE_OUTPUT_TOKENS] == 25
     assert attrs[a.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
     expected = cost_usd(

@@ -151,11 +151,15 @@ class _Gen:
         style = self.rng.choice(("plain", "space", "dash"))
         if style == "plain" or len(digits) not in (16,):
             return digits
+        if self.rng.random() < 0.25:  # a typo: Luhn fails, but it is written as a card
+            digits = digits[:-1] + str((int(digits[-1]) + 1) % 10)
         sep = " " if style == "space" else "-"
         return sep.join(digits[i : i + 4] for i in range(0, 16, 4))
 
     def iban(self) -> str:
         value = self.fakers[self.rng.choice(_IBAN_LOCALES)].iban()
+        if self.rng.random() < 0.25:  # a wrong check digit: still an account number
+            value = value[:2] + f"{(int(value[2:4]) + 1) % 100:02d}" + value[4:]
         if self.rng.random() < 0.5:
             return " ".join(value[i : i + 4] for i in range(0, len(value), 4))
         return value
@@ -185,6 +189,18 @@ class _Gen:
                 "aws_access_key_id = ",
                 lambda: "AKIA" + t(16, string.ascii_uppercase + "234567"),
             ),
+            # Outside base32 (0, 1, 8, 9): not a key AWS issues, still shaped like one.
+            ("AWS_ACCESS_KEY", "key id ", lambda: "AKIA" + t(15, string.ascii_uppercase) + "0"),
+            ("JWT", "id_token=", self.jwt_not_json),
+            ("SECRET", "DB_PASSWORD=", lambda: t(6, string.ascii_letters) + t(6, string.digits)),
+            ("SECRET", '"client_secret": "', lambda: t(30, _ALNUM)),
+            (
+                "SECRET",
+                "Authorization: Basic ",
+                lambda: base64.b64encode(
+                    f"{t(6, string.ascii_lowercase)}:{t(10)}".encode()
+                ).decode(),
+            ),
             ("AWS_SECRET_KEY", "aws_secret_access_key = ", lambda: t(40, _ALNUM + "/+")),
             ("GITHUB_TOKEN", "GITHUB_TOKEN=", lambda: "ghp_" + t(36)),
             ("GITHUB_TOKEN", "token ", lambda: "github_pat_" + t(22) + "_" + t(59)),
@@ -211,9 +227,16 @@ class _Gen:
         )
         return f"{header}.{payload}.{self.token(43, _ALNUM + '-_')}"
 
+    def jwt_not_json(self) -> str:
+        """Shaped like a JWT (a JSON header), with a middle part that is not JSON."""
+        header = base64.urlsafe_b64encode(b'{"alg":"HS256"}').decode().rstrip("=")
+        return f"{header}.{self.token(30, _ALNUM + '-_')}.{self.token(43, _ALNUM + '-_')}"
+
     def negative(self, loc: str) -> str:
         fk, r = self.fakers[loc], self.rng
-        kind = r.randrange(14)
+        kind = r.randrange(20)
+        if kind >= 14:
+            return self.more_negative(loc, kind)
         if kind == 0:
             return r.choice(("ORD-", "INV-", "PO-", "#A-")) + str(r.randint(10_000, 99_999_999))
         if kind == 1:
@@ -248,6 +271,34 @@ class _Gen:
         if kind == 12:
             return f"python:3.{r.randint(8, 13)}.{r.randint(0, 20)}-slim"
         return f"{r.randint(1, 60000)} ms"
+
+    def more_negative(self, loc: str, kind: int) -> str:
+        """Timestamps in every common format, SKUs, provider URLs, semantic versions, hashes."""
+        fk, r = self.fakers[loc], self.rng
+        moment = fk.date_time_between(_EPOCH - _TWO_YEARS, _EPOCH).replace(
+            microsecond=r.randint(0, 999_999)
+        )
+        if kind == 14:
+            return moment.isoformat()  # microseconds: "2025-03-01T11:34:05.578856"
+        if kind == 15:
+            formats = (
+                "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f+02:00", "%d/%m/%Y %H:%M:%S",
+                "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %H:%M", "%Y/%m/%d %H:%M:%S", "%Y%m%dT%H%M%S",
+                "%a, %d %b %Y %H:%M:%S +0000", "%H:%M:%S.%f", "%d-%b-%Y %H:%M:%S",
+            )  # fmt: skip
+            return moment.strftime(r.choice(formats))
+        if kind == 16:
+            return f"SKU-{self.token(4, string.ascii_uppercase)}-{r.randint(1000, 999999)}"
+        if kind == 17:
+            host = r.choice(
+                ("api.openai.com/v1/chat/completions", "api.anthropic.com/v1/messages",
+                 "generativelanguage.googleapis.com/v1beta/models/gemini-1.5-pro:generateContent",
+                 "bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-5-sonnet-20241022-v2:0/invoke")
+            )  # fmt: skip
+            return "https://" + host
+        if kind == 18:
+            return f"v{r.randint(0, 9)}.{r.randint(0, 30)}.{r.randint(0, 200)}-rc.{r.randint(1, 9)}"
+        return "sha256:" + self.token(64, "0123456789abcdef")
 
 
 def generate_corpus(n: int = 1200, seed: int = 20241022) -> list[Sample]:

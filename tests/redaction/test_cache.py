@@ -16,18 +16,18 @@ from tests.redaction.corpus import generate_corpus
 def test_least_recently_used_texts_leave_first_within_the_budget() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=30)  # three 10-character texts
     for name in ("a", "b", "c"):
-        cache.put(key(name * 10, False), 10, name)
-    assert cache.get(key("a" * 10, False)) == "a"  # "a" is now the most recent
-    cache.put(key("d" * 10, False), 10, "d")
-    assert cache.get(key("b" * 10, False)) is None  # the least recent left
-    assert [cache.get(key(n * 10, False)) for n in "acd"] == ["a", "c", "d"]
+        cache.put(key(name * 10, 0), 10, name)
+    assert cache.get(key("a" * 10, 0)) == "a"  # "a" is now the most recent
+    cache.put(key("d" * 10, 0), 10, "d")
+    assert cache.get(key("b" * 10, 0)) is None  # the least recent left
+    assert [cache.get(key(n * 10, 0)) for n in "acd"] == ["a", "c", "d"]
     assert cache.chars == 30 and len(cache) == 3
 
 
 def test_a_text_larger_than_the_budget_is_not_kept() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=10)
-    cache.put(key("x" * 11, False), 11, "big")
-    assert cache.get(key("x" * 11, False)) is None and cache.chars == 0
+    cache.put(key("x" * 11, 0), 11, "big")
+    assert cache.get(key("x" * 11, 0)) is None and cache.chars == 0
 
 
 def test_raw_texts_are_not_kept_only_their_digests() -> None:
@@ -36,16 +36,16 @@ def test_raw_texts_are_not_kept_only_their_digests() -> None:
         ("mail jane@example.com", "mail <EMAIL_ADDRESS>"),
         ("lone \ud800 surrogate", "lone \ud800 surrogate"),
     ]:
-        cache.put(key(text, False), len(text), result)
+        cache.put(key(text, 0), len(text), result)
     keys = list(cache._entries)
     assert all(isinstance(digest, bytes) and len(digest) == 16 for digest, _ in keys)
-    assert cache.get(key("mail jane@example.com", False)) == "mail <EMAIL_ADDRESS>"
+    assert cache.get(key("mail jane@example.com", 0)) == "mail <EMAIL_ADDRESS>"
 
 
-def test_free_text_is_part_of_the_key() -> None:
+def test_the_names_mode_is_part_of_the_key() -> None:
     cache: ResultCache[str] = ResultCache(max_chars=100)
-    cache.put(key("same text", True), 9, "with NER")
-    assert cache.get(key("same text", False)) is None
+    cache.put(key("same text", 2), 9, "with names")
+    assert cache.get(key("same text", 0)) is None
 
 
 @pytest.fixture
@@ -54,9 +54,9 @@ def analysed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     original = PatternEngine.analyze
 
-    def spy(self: PatternEngine, texts: Any) -> Any:
+    def spy(self: PatternEngine, texts: Any, *args: Any) -> Any:
         seen.extend(texts)
-        return original(self, texts)
+        return original(self, texts, *args)
 
     monkeypatch.setattr(PatternEngine, "analyze", spy)
     return seen

@@ -7,33 +7,33 @@ import pytest
 from glassline.redaction import (
     ALL_ENTITIES,
     KEY_ENV_VAR,
-    NER_ENTITIES,
     RedactionConfig,
     RedactionConfigError,
     load_config,
 )
 
 
-def test_defaults_mask_every_pattern_entity_and_need_no_model_or_key(monkeypatch):
+def test_defaults_mask_every_pattern_entity_and_names_and_need_no_model_or_key(monkeypatch):
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
     cfg = RedactionConfig()
     policies = cfg.policies()
-    assert set(policies) == set(ALL_ENTITIES) - set(NER_ENTITIES)
+    assert set(policies) == set(ALL_ENTITIES) - {"LOCATION"}
     assert set(policies.values()) == {"mask"}
+    assert cfg.names.enabled is True
     assert cfg.ner.enabled is False
     assert cfg.hmac_key is None
 
 
-def test_default_scope_scans_content_and_skips_ids_models_and_token_counts():
+def test_default_scope_scans_everything_and_allow_lists_ids_models_and_token_counts():
     from glassline.redaction._scope import Scope
 
     scope = Scope(RedactionConfig().scope)
-    for name in ("gen_ai.input.messages", "gen_ai.tool.call.result", "exception.message"):
-        assert scope.classify(name)[0], name
-    for name in ("gen_ai.request.model", "gen_ai.usage.input_tokens", "user.id", "session.id"):
-        assert not scope.classify(name)[0], name
-    assert scope.classify("gen_ai.input.messages") == (True, True)
-    assert scope.classify("exception.message") == (True, False)
+    content = ("gen_ai.input.messages", "gen_ai.tool.call.result", "exception.message")
+    structural = ("gen_ai.request.model", "gen_ai.usage.input_tokens", "user.id", "session.id")
+    for name in (*content, *structural):
+        assert scope.scanned(name), name
+    assert not any(scope.structural(name) for name in content)
+    assert all(scope.structural(name) for name in structural)
 
 
 @pytest.mark.parametrize(

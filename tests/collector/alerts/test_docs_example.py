@@ -25,6 +25,9 @@ def test_documented_rule_file_parses_with_every_rule_kind() -> None:
         "cache_hit_rate",
         "retry_rate",
         "absent",
+        "slo",
+        "shift",
+        "quality",
     }
     assert [n.type for n in config.notifiers] == ["webhook", "slack", "log"]
     assert config.digest.enabled and config.digest.notifiers == ["team-slack"]

@@ -34,6 +34,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             "langfuse.session.id": "chat-3",
             "langfuse.trace.name": "qa",
             "langfuse.observation.completion_start_time": '"2023-11-14T22:13:20.250000Z"',
+            "langfuse.observation.prompt.name": "support-answer",
+            "langfuse.observation.prompt.version": 7,
         },
         {
             "kind": "llm",
@@ -54,6 +56,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             a.WORKFLOW: "qa",
             a.USER_ID: "user-3",
             a.SESSION_ID: "chat-3",
+            a.PROMPT_NAME: "support-answer",
+            a.PROMPT_VERSION: 7,
         },
     ),
     (
@@ -177,11 +181,63 @@ def test_generation_chat_input_and_output_become_conventions_messages() -> None:
 
 
 def test_generation_input_of_another_shape_is_kept() -> None:
+    custom = '{"query": "a plain prompt", "k": 3}'
+    record = normalized(
+        {"langfuse.observation.type": "generation", "langfuse.observation.input": custom}
+    )
+    assert record.attributes["langfuse.observation.input"] == custom
+    assert a.GEN_AI_INPUT_MESSAGES not in record.attributes
+
+
+@pytest.mark.parametrize("raw", ["Hello from fake", '"Hello from fake"'])
+def test_streamed_completion_as_a_plain_string_becomes_the_output_message(raw: str) -> None:
+    """Langfuse's openai integration sends a streamed answer as the bare text (issue 16)."""
+    record = normalized(
+        {"langfuse.observation.type": "generation", "langfuse.observation.output": raw}
+    )
+    assert json.loads(str(record.attributes[a.GEN_AI_OUTPUT_MESSAGES])) == [
+        {"role": "assistant", "parts": [{"type": "text", "content": "Hello from fake"}]}
+    ]
+    assert "langfuse.observation.output" not in record.attributes
+
+
+def test_multimodal_content_becomes_generic_parts() -> None:
+    content = [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "x"}},
+    ]
     record = normalized(
         {
             "langfuse.observation.type": "generation",
-            "langfuse.observation.input": '"a plain prompt"',
+            "langfuse.observation.input": json.dumps([{"role": "user", "content": content}]),
         }
     )
-    assert record.attributes["langfuse.observation.input"] == '"a plain prompt"'
-    assert a.GEN_AI_INPUT_MESSAGES not in record.attributes
+    assert json.loads(str(record.attributes[a.GEN_AI_INPUT_MESSAGES])) == [
+        {
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "What is this?"},
+                {"type": "image_url", "image_url": {"url": "x"}},
+            ],
+        }
+    ]
+
+
+def test_openai_nested_usage_is_read_fully() -> None:
+    """Langfuse's OpenAI integration passes usage in OpenAI's nested shape (issue 16)."""
+    usage = {
+        "prompt_tokens": 1000,
+        "completion_tokens": 200,
+        "total_tokens": 1200,
+        "prompt_tokens_details": {"cached_tokens": 800},
+        "completion_tokens_details": {"reasoning_tokens": 50},
+    }
+    record = normalized(
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": "gpt-4o-mini",
+            "langfuse.observation.usage_details": json.dumps(usage),
+        }
+    )
+    assert (record.input_tokens, record.cache_read_tokens) == (1000, 800)
+    assert (record.output_tokens, record.reasoning_tokens) == (200, 50)

@@ -48,7 +48,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {
             a.GEN_AI_USAGE_INPUT_TOKENS: 1200,
             a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1000,
-            a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 100,
+            a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 100,
             a.GEN_AI_REQUEST_MODEL: "claude-3-5-sonnet-20241022",
             a.GEN_AI_PROVIDER_NAME: "anthropic",
         },

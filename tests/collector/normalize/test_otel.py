@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from glassline.collector.processors.normalize import NormalizeProcessor
+from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.semconv import attributes as a
 
 from .support import assert_mapped, normalize_one
@@ -67,7 +69,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {"input_tokens": 1100, "cache_read_tokens": 1000, "cache_creation_tokens": 50},
         {
             a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1000,
-            a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 50,
+            a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 50,
         },
     ),
     (
@@ -88,7 +90,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             "cache_layer": "semantic",
             "cache_hit": True,
             "route": "gpt-4o-mini",
-            "fallback": True,
+            "fallback": False,  # inherited: no route event on this span
             "retries": 2,
             "ttft_ms": 123.5,
         },
@@ -123,3 +125,20 @@ def test_sdk_cost_keeps_its_source() -> None:
     record = normalized({a.GEN_AI_REQUEST_MODEL: "gpt-4o", a.COST_USD: 0.01, a.COST_SOURCE: "sdk"})
     assert record.cost_usd == 0.01
     assert record.attributes[a.COST_SOURCE] == "sdk"
+
+
+def test_a_fallback_counts_once_on_the_span_that_decided_it() -> None:
+    """The SDK stamps fallback_from on every later span of the call; only the decision counts."""
+    route = {a.ROUTE_CHOSEN: "gpt-4o", a.ROUTE_FALLBACK_FROM: "gpt-4o-mini"}
+    decided = SpanEvent(a.ROUTE_EVENT, 1, dict(route))
+    primary = SpanEvent(a.ROUTE_EVENT, 0, {a.ROUTE_CHOSEN: "gpt-4o-mini"})
+    spans = [
+        SpanRecord("acme", "1" * 32, f"{i:016x}", name, 0, 1, parent_span_id="f" * 16,
+                   attributes=dict(route), events=events)
+        for i, (name, events) in enumerate(
+            [("generate", [primary, decided]), ("chat", []), ("attempt 1", [])]
+        )
+    ]  # fmt: skip
+    out = NormalizeProcessor().process(spans)
+    assert [s.fallback for s in out] == [True, False, False]
+    assert [s.route for s in out] == ["gpt-4o"] * 3

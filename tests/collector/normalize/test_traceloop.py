@@ -46,7 +46,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
         {
             a.GEN_AI_USAGE_INPUT_TOKENS: 1500,
             a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1024,
-            a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 400,
+            a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 400,
             a.GEN_AI_PROVIDER_NAME: "anthropic",
             a.WORKFLOW: "support_bot",
         },

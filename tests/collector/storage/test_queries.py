@@ -9,6 +9,7 @@ from sqlalchemy import delete
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
+from glassline.collector.storage.aggregates import canonical_model
 from glassline.collector.storage.models import HourRollup, Rollup, Span
 from glassline.collector.storage.queries import (
     QueryError,
@@ -148,7 +149,8 @@ def _expected(spans: list[SpanRecord], key, tenant: str | None = None, kind: str
     ("group_by", "key"),
     [
         ("stage", lambda s: s.stage or ""),
-        ("model", lambda s: s.model or ""),
+        ("model", lambda s: canonical_model(s.model or "")),
+        ("snapshot", lambda s: s.model or ""),
         ("tenant", lambda s: s.tenant),
         ("kind", lambda s: s.kind),
         ("route", lambda s: s.route or ""),

@@ -1,4 +1,4 @@
-"""``glassline-collector``: run the collector, check a config, create API keys."""
+"""``glassline-collector``: run the collector, check a config, create API keys, kill switches."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ examples:
   glassline-collector check-config --config collector.yaml
                                                      validate, print every error with its path
   glassline-collector keygen --tenant acme           new API key + the hash for the config
+  glassline-collector kill-switch set --tenant acme --stage generate --reason "runaway loop"
+                                                     stop acme's generate stage (every budget
+                                                     guard denies it within its refresh interval)
+  glassline-collector kill-switch clear --tenant acme --stage generate
+  glassline-collector kill-switch list
 
 environment:
   GLASSLINE_CONFIG=collector.yaml                    config file when --config is not given
@@ -50,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     keygen = sub.add_parser("keygen", help="create an API key and its sha256 hash for the config")
     keygen.add_argument("--tenant", required=True, help="tenant the key belongs to")
+    kill = sub.add_parser(
+        "kill-switch", parents=[common], help="stop (set), resume (clear) or list model calls"
+    )
+    kill.add_argument("action", choices=["set", "clear", "list"])
+    kill.add_argument("--tenant", help="tenant to stop or resume (list: only this one)")
+    kill.add_argument("--stage", default="", help="only this stage (default: the whole tenant)")
+    kill.add_argument("--reason", default="", help="why (shown to the guards and in the list)")
     return parser
 
 
@@ -67,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{path or '(defaults)'}: configuration is valid")
         return 0
+    if args.command == "kill-switch":
+        return _kill_switch(config, args)
     from glassline.collector.server import run  # heavy imports only when running
 
     return run(config)
@@ -74,6 +88,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load(path: str | None) -> CollectorConfig:
     return load_config(path)  # also checks key specs and the alert rule file
+
+
+def _kill_switch(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Set, clear or list kill switches in the collector's store (running or not)."""
+    from glassline.collector.alerts import kill_switch
+    from glassline.collector.storage import Store
+
+    if args.action != "list" and not args.tenant:
+        print("glassline-collector: kill-switch set/clear needs --tenant", file=sys.stderr)
+        return 2
+    store = Store.open(config.storage)  # migrates: the table exists afterwards
+    try:
+        if args.action == "set":
+            kill_switch.set_switch(
+                store.engine, tenant=args.tenant, stage=args.stage, reason=args.reason
+            )
+            print(
+                f"stopped: tenant {args.tenant!r}"
+                + (f" stage {args.stage!r}" if args.stage else "")
+            )
+        elif args.action == "clear":
+            found = kill_switch.clear(store.engine, tenant=args.tenant, stage=args.stage)
+            print("resumed" if found else "no such kill switch")
+        else:
+            for item in kill_switch.list_switches(store.engine, args.tenant):
+                print(f"{item['tenant']}\t{item['stage'] or '*'}\t{item['reason']}")
+    finally:
+        store.close()
+    return 0
 
 
 def _keygen(tenant: str) -> int:

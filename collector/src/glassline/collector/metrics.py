@@ -68,8 +68,10 @@ class Metrics:
             ["decision", "policy"], registry=r,
         )  # fmt: skip
         self.redactions = Counter(
-            "glassline_redactions", "PII entities redacted, by entity type.",
-            ["entity"], registry=r,
+            "glassline_redactions",
+            "PII entities redacted (REDACTION_FAILED: values failed closed), by entity type and "
+            "placement (attribute, event, status, name, field, resource).",
+            ["entity", "placement"], registry=r,
         )  # fmt: skip
         self.redaction_cache = Counter(
             "glassline_redaction_cache",

@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -24,7 +23,6 @@ from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
-from glassline.semconv import attributes as attrs
 
 __all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 
@@ -78,7 +76,6 @@ class Pipeline:
             if len(batch) < before:
                 dropped += before - len(batch)
                 self._metrics.dropped.labels(processor.name).inc(before - len(batch))
-        self._count_redactions(batch)
         if self._sink is None or not batch:
             return ConsumeResult(stored=0, duplicates=0, dropped=dropped)
         with self._write_lock:
@@ -114,16 +111,6 @@ class Pipeline:
         finally:
             self._step_timers[step].observe(time.perf_counter() - started)
         return result
-
-    def _count_redactions(self, batch: list[SpanRecord]) -> None:
-        counts: Counter[str] = Counter()
-        prefix = attrs.REDACTION_PREFIX
-        for span in batch:
-            for key, value in span.attributes.items():
-                if key.startswith(prefix) and isinstance(value, int):
-                    counts[key[len(prefix) :]] += value
-        for entity, n in counts.items():
-            self._metrics.redactions.labels(entity).inc(n)
 
 
 class FileWriteLock:

@@ -3,6 +3,10 @@
 A receiver decodes OTLP into :class:`SpanRecord` with the raw attributes; ``normalize`` fills the
 typed LLM fields from them in the Glassline vocabulary; ``enrich`` adds cost; ``redact`` cleans
 the strings. The store maps the typed fields to columns and keeps the rest as JSON.
+
+An :class:`EvaluationRecord` is one quality judgement about a span or trace (OpenTelemetry's
+``gen_ai.evaluation.result``): lifted from span events, computed from spans at ingest, read
+from log records or posted to the API later. A span carries those of its own in ``evaluations``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,33 @@ class SpanEvent:
     name: str
     time_ns: int
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EvaluationRecord:
+    """One evaluation result, owned by one tenant; ``id`` is unique per tenant (idempotency).
+
+    ``source`` says where it came from: ``span_event``, ``log``, ``api`` or ``signal``
+    (computed at ingest). The dimensions (``stage`` ... ``service_version``) are those of the
+    evaluated span, so evaluations roll up next to the spans' cost and latency.
+    """
+
+    tenant: str
+    id: str
+    name: str
+    time_ns: int
+    source: str
+    trace_id: str | None = None
+    span_id: str | None = None
+    response_id: str | None = None
+    score_value: float | None = None
+    score_label: str | None = None
+    explanation: str | None = None
+    stage: str | None = None
+    model: str | None = None
+    prompt_name: str | None = None
+    prompt_version: str | None = None
+    service_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -60,6 +91,7 @@ class SpanRecord:
     fallback: bool = False
     retries: int = 0
     ttft_ms: float | None = None
+    evaluations: list[EvaluationRecord] = field(default_factory=list)  # of this span, to store
 
     @property
     def duration_ms(self) -> float:

@@ -28,20 +28,24 @@ import uvicorn
 from sqlalchemy import text
 
 from glassline.collector.admission import Admission
-from glassline.collector.alerts import AlertEngine
+from glassline.collector.alerts import AlertEngine, kill_switch
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
+from glassline.collector.evaluations import EvaluationIntake
+from glassline.collector.evaluations import routes as evaluation_routes
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
+from glassline.collector.processors.evaluations import EvaluationsProcessor
 from glassline.collector.processors.limits import FitColumnsProcessor, LimitsProcessor
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
+from glassline.collector.processors.signals import SignalsProcessor
 from glassline.collector.receivers import GrpcReceiver, Ingest, build_app, uvicorn_config
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
@@ -54,7 +58,8 @@ _CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
 def build_processors(config: CollectorConfig, metrics: Metrics | None = None) -> list[Processor]:
-    """The processing chain, in order: limits -> normalize -> enrich -> redact -> fit_columns."""
+    """The processing chain, in order: limits -> normalize -> enrich -> redact -> evaluations
+    -> signals -> fit_columns."""
     chain: list[Processor] = [
         LimitsProcessor(config.limits),
         NormalizeProcessor(),
@@ -64,6 +69,8 @@ def build_processors(config: CollectorConfig, metrics: Metrics | None = None) ->
         chain.append(RedactProcessor(config.redaction, metrics))
     else:
         _log.warning("redaction is OFF (redaction: null): span content is stored as sent")
+    chain.append(EvaluationsProcessor())
+    chain.append(SignalsProcessor())
     chain.append(FitColumnsProcessor())
     return chain
 
@@ -94,6 +101,8 @@ class Worker:
         self.metrics = Metrics()
         self.store: Store | None = None
         self.alerts: AlertEngine | None = None
+        # Where evaluations that come without a span go (log records, posted feedback).
+        self.evaluations: EvaluationIntake | None = None
         self._accepting = False
 
     def ready(self) -> bool:
@@ -153,6 +162,8 @@ class Worker:
         pipeline = Pipeline(
             processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
         )
+        redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
+        self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
             max_queue_wait_s=cfg.max_queue_wait_s,
@@ -185,6 +196,9 @@ class Worker:
     def _api_routes(self) -> list[Any]:
         assert self.store is not None
         routes = list(query_api.routes(self.store))
+        routes += kill_switch.routes(self.store.engine)
+        if self.evaluations is not None:
+            routes += evaluation_routes(self.store, self.evaluations)
         if self.alerts is not None:
             routes += alerts_routes(self.store, self.alerts)
         return routes

@@ -21,6 +21,7 @@ if not auth.gate():
 navigation = st.navigation(
     [
         st.Page(PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page(PAGES / "changes.py", title="What changed", icon=":material/compare_arrows:"),
         st.Page(PAGES / "latency.py", title="Latency", icon=":material/speed:"),
         st.Page(PAGES / "spend.py", title="Spend", icon=":material/payments:"),
         st.Page(PAGES / "traces.py", title="Traces", icon=":material/list:"),

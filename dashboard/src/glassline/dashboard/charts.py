@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "bar",
+    "contributions",
     "line",
     "percentile_lines",
     "stacked_bars",
@@ -153,3 +154,25 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text="ms since trace start")
     fig.update_layout(**{**_LAYOUT, "height": max(220, 28 * len(spans) + 80)}, title="Waterfall")
     return fig
+
+
+def contributions(frame: pd.DataFrame, label: str, split: bool, title: str) -> go.Figure:
+    """Horizontal bars of each value's contribution to a change, largest on top.
+
+    With ``split`` the bar is stacked from its volume (or mix) part and its rate part.
+    """
+    ordered = frame.iloc[::-1]
+    names = ordered[label].astype(str)
+    parts = (
+        [("volume_or_mix", "volume / mix"), ("rate", "rate")] if split else [("change", "change")]
+    )
+    fig = go.Figure(
+        [
+            go.Bar(y=names, x=ordered[col], name=name, orientation="h",
+                   marker_color=_PALETTE[i])
+            for i, (col, name) in enumerate(parts)
+        ]
+    )  # fmt: skip
+    fig.update_layout(barmode="relative", showlegend=split)
+    fig.update_yaxes(type="category")
+    return _style(fig, title)

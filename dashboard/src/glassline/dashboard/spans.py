@@ -9,7 +9,22 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ChatMessage", "exceptions", "parse_messages", "tree_prefix", "waterfall_frame"]
+__all__ = [
+    "ChatMessage",
+    "exceptions",
+    "outcome",
+    "parse_messages",
+    "tree_prefix",
+    "waterfall_frame",
+]
+
+
+def outcome(spans: list[dict[str, Any]]) -> str:
+    """The request's own outcome: its root span's status (``"pending"`` before the root came)."""
+    root = next((s for s in spans if not s.get("parent_span_id")), None)
+    if root is None:
+        return "pending"
+    return "failed" if root.get("status") == "error" else "ok"
 
 
 def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:

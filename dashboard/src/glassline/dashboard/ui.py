@@ -7,17 +7,21 @@ are also kept in session state and written back to the URL on every run.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import data, queries
 from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
-from glassline.dashboard.window import DEFAULT_RANGE, RANGES, Window, window_from_params
+from glassline.dashboard.window import CUSTOM, DEFAULT_RANGE, RANGES, Window, window_from_params
 
 __all__ = [
     "Context",
@@ -25,10 +29,14 @@ __all__ = [
     "fmt_delta",
     "fmt_int",
     "fmt_ms",
+    "fmt_num",
     "fmt_pct",
+    "fmt_status",
     "fmt_usd",
+    "measure_column",
     "setup",
     "show_no_data",
+    "table",
     "tile",
     "trace_url",
 ]
@@ -50,35 +58,64 @@ class Context:
 
     def link_params(self, **extra: str) -> dict[str, str]:
         """The shared URL parameters plus ``extra``, for links to other pages."""
-        params = {"range": self.preset}
+        params = {"range": self.preset} if self.preset != CUSTOM else {}
         if self.window.tenant:
             params["tenant"] = self.window.tenant
-        if st.session_state.get("gl_end"):
-            params["end"] = str(st.session_state["gl_end"])
-        return {**params, **extra}
+        return {**params, **_pins(), **extra}
 
     def nav_params(self, **extra: str) -> dict[str, str]:
-        """Parameters for ``st.switch_page`` / ``st.page_link``: ``extra`` and a pinned ``end``.
+        """Parameters for ``st.switch_page`` / ``st.page_link``: ``extra`` and a pinned window.
 
         Range and tenant are bound to their widgets, which keep them across pages; Streamlit
         refuses to set bound parameters directly.
         """
-        pinned = st.session_state.get("gl_end")
-        return {**({"end": str(pinned)} if pinned else {}), **extra}
+        return {**_pins(), **extra}
 
 
-def _pinned_end() -> str:
-    """The ``end`` URL parameter (a pinned window), remembered across page switches.
+_PINS = ("start", "end")
 
-    The range, tenant and refresh widgets are bound to the URL by Streamlit itself; ``end`` has
+
+def _pins() -> dict[str, str]:
+    return {k: str(st.session_state[f"gl_{k}"]) for k in _PINS if st.session_state.get(f"gl_{k}")}
+
+
+def _pinned() -> dict[str, str]:
+    """The ``start``/``end`` URL parameters (a pinned or custom window), kept across pages.
+
+    The range, tenant and refresh widgets are bound to the URL by Streamlit itself; these have
     no widget, and Streamlit drops unbound parameters when the user switches pages.
     """
-    end = st.query_params.get("end", "")
-    if end.isdecimal():
-        st.session_state["gl_end"] = end
-    elif st.session_state.get("gl_end"):
-        st.query_params["end"] = end = st.session_state["gl_end"]
-    return end if end.isdecimal() else ""
+    for key in _PINS:
+        value = st.query_params.get(key, "")
+        if value.isdecimal():
+            st.session_state[f"gl_{key}"] = value
+        elif st.session_state.get(f"gl_{key}"):
+            st.query_params[key] = st.session_state[f"gl_{key}"]
+    return _pins()
+
+
+def _clear_pins(keys: tuple[str, ...] = _PINS) -> None:
+    """Forget a custom start (a preset was picked) or the whole pin (back to live data)."""
+    for key in keys:
+        st.session_state.pop(f"gl_{key}", None)
+        if key in st.query_params:
+            del st.query_params[key]
+
+
+def _custom_range(window: Window) -> None:
+    """A sidebar form for any ``[start, end)`` in UTC; it sets the URL's ``start`` and ``end``."""
+    with st.sidebar.expander("Custom range (UTC)"):
+        start = st.datetime_input(
+            "From", datetime.fromtimestamp(window.start, UTC).replace(tzinfo=None)
+        )
+        end = st.datetime_input("To", datetime.fromtimestamp(window.end, UTC).replace(tzinfo=None))
+        if st.button("Apply", key="gl_apply_range"):
+            lo, hi = (int(d.replace(tzinfo=UTC).timestamp()) for d in (start, end))
+            if lo < hi:
+                st.session_state["gl_start"], st.session_state["gl_end"] = str(lo), str(hi)
+                st.query_params["start"], st.query_params["end"] = str(lo), str(hi)
+                st.rerun()
+            st.error("The end must be after the start.")
 
 
 def setup() -> Context | None:
@@ -93,12 +130,12 @@ def setup() -> Context | None:
     if state == "empty":
         show_no_data("The store has no tables yet: start the collector once to create them.")
         return None
-    end = _pinned_end()
+    pins = _pinned()
     preset = st.sidebar.selectbox(
         "Time range", list(RANGES), index=list(RANGES).index(DEFAULT_RANGE), key="range",
-        bind="query-params",
+        bind="query-params", on_change=_clear_pins, args=(("start",),),
     )  # fmt: skip
-    probe, _ = window_from_params({"range": preset, "end": end})
+    probe, _ = window_from_params({"range": preset, **pins})
     tenants = ["", *data.run(queries.tenants, probe)]
     wanted = st.query_params.get("tenant") or st.session_state.get("tenant") or ""
     if wanted not in tenants:
@@ -107,13 +144,21 @@ def setup() -> Context | None:
         "Tenant", tenants, format_func=lambda t: t or ALL_TENANTS, key="tenant",
         bind="query-params",
     )  # fmt: skip
-    window, _ = window_from_params({"range": preset, "end": end, "tenant": tenant or ""})
-    if end:
-        st.sidebar.caption(
-            f"Pinned to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(window.end))}"
-        )
+    window, used = window_from_params({"range": preset, **pins, "tenant": tenant or ""})
+    if used == CUSTOM:
+        st.sidebar.caption(f"Custom range: {_utc(window.start)} to {_utc(window.end)}")
+    elif pins.get("end"):
+        st.sidebar.caption(f"Pinned to {_utc(window.end)}")
+    if pins and st.sidebar.button("Back to the latest data", key="gl_unpin"):
+        _clear_pins()
+        st.rerun()
+    _custom_range(window)
     _auto_refresh()
-    return Context(window=window, preset=preset)
+    return Context(window=window, preset=used)
+
+
+def _utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
 
 
 def _auto_refresh() -> None:
@@ -149,15 +194,69 @@ def trace_url(ctx: Context, trace_id: str, tenant: str) -> str:
 
 
 def fmt_usd(value: float | None) -> str:
+    """Dollars with cents from $1, else three significant digits ($0.0000447, never $0.0000)."""
     if value is None:
         return "n/a"
-    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:,.4f}"
+    if value == 0 or abs(value) >= 1:
+        return f"${value:,.2f}"
+    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    return f"${value:,.{decimals}f}"
 
 
 def fmt_ms(value: float | None) -> str:
+    """Seconds from 1 s, whole ms from 10 ms, else two significant digits (0.35 ms)."""
     if value is None:
         return "n/a"
-    return f"{value / 1000:,.2f} s" if value >= 1000 else f"{value:,.0f} ms"
+    if value >= 1000:
+        return f"{value / 1000:,.2f} s"
+    if value >= 10 or value == 0:
+        return f"{value:,.0f} ms"
+    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
+
+
+def fmt_status(status: str | None) -> str:
+    """A span's or request's status as a person reads it: OTel's ``unset`` means no error."""
+    return "failed" if status == "error" else "ok"
+
+
+def fmt_num(value: float | None) -> str:
+    """A count or a mean: whole numbers without decimals, others with one."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+# Table column formats per kind of measure (Streamlit's printf-style number formats).
+_MEASURE_FORMATS = {"spend": "$%.6f", "p95": "%.1f ms", "error_rate": "percent",
+                    "cache_hit_rate": "percent", "tokens_per_request": "%.1f",
+                    "requests": "%.0f"}  # fmt: skip
+
+
+def measure_column(label: str, metric: str) -> Any:
+    """A number column formatted for ``metric`` (see ``queries.CHANGE_METRICS``)."""
+    return st.column_config.NumberColumn(label, format=_MEASURE_FORMATS.get(metric, "%.2f"))
+
+
+def table(frame: pd.DataFrame, columns: dict[str, Any], *, key: str, csv_name: str) -> Any:
+    """A selectable table (a click on a row is returned) with a CSV download of its rows."""
+    picked = st.dataframe(
+        frame,
+        hide_index=True,
+        column_config=columns,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=key,
+    )
+    csv = frame.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
+    st.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
+    return picked
+
+
+def _label(name: str, config: Any) -> str:
+    if isinstance(config, str):
+        return config
+    found = config.get("label") if isinstance(config, dict) else None
+    return str(found or name)
 
 
 def fmt_pct(value: float | None) -> str:

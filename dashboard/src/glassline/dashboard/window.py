@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 __all__ = [
+    "CUSTOM",
     "DEFAULT_RANGE",
     "RANGES",
     "Window",
@@ -73,12 +74,23 @@ def _minute_ceiling(ts: float) -> int:
     return (int(ts) // 60 + 1) * 60
 
 
-def window_from_params(params: Mapping[str, str], now: float | None = None) -> tuple[Window, str]:
-    """The window described by URL parameters ``range``, ``end`` and ``tenant``.
+CUSTOM = "custom"
 
-    Unknown or malformed values fall back to the defaults rather than failing the page:
-    a hand-edited URL should still open. Returns the window and the preset name used.
+
+def window_from_params(params: Mapping[str, str], now: float | None = None) -> tuple[Window, str]:
+    """The window described by URL parameters ``range``, ``start``, ``end`` and ``tenant``.
+
+    ``start`` (with ``end``, Unix seconds) is a custom range and wins over the preset; its chart
+    bucket follows its length. Unknown or malformed values fall back to the defaults rather
+    than failing the page: a hand-edited URL should still open. Returns the window and the
+    preset name used (``"custom"`` for a custom range).
     """
+    start_param, end_param = params.get("start", ""), params.get("end", "")
+    if start_param.isdecimal() and end_param.isdecimal():
+        start, end = int(start_param) // 60 * 60, -(-int(end_param) // 60) * 60
+        if start < end:
+            tenant = params.get("tenant") or None
+            return Window(start, end, tenant, bucket_seconds(end - start)), CUSTOM
     preset = params.get("range", DEFAULT_RANGE)
     if preset not in RANGES:
         preset = DEFAULT_RANGE

@@ -17,18 +17,32 @@ from glassline.instrumentation.clients import (
     uninstrument_openai,
 )
 from glassline.instrumentation.decorators import from_arg, llm, stage, tool, workflow
+from glassline.instrumentation.evaluations import record_evaluation
+from glassline.instrumentation.guard import (
+    BudgetExceeded,
+    BudgetGuard,
+    BudgetPolicy,
+    Decision,
+    budget_guard,
+)
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
-from glassline.instrumentation.setup import init, shutdown
+from glassline.instrumentation.setup import export_stats, init, shutdown
 from glassline.pricing import ModelPrice, cost_usd
 
 __all__ = [
     "Budget",
+    "BudgetExceeded",
+    "BudgetGuard",
+    "BudgetPolicy",
     "BudgetStatus",
+    "Decision",
     "ModelPrice",
+    "budget_guard",
     "budget_status",
     "context",
     "cost_usd",
+    "export_stats",
     "from_arg",
     "init",
     "instrument_anthropic",
@@ -36,6 +50,7 @@ __all__ = [
     "instrument_openai",
     "llm",
     "record_cache",
+    "record_evaluation",
     "record_response",
     "record_retry",
     "record_route",

@@ -70,7 +70,7 @@ def chat_attributes(
         if type(cached) is int:
             out[attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = read = cached
         if type(written) is int:
-            out[attrs.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = creation = written
+            out[attrs.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = creation = written
         if read < 0 or creation < 0 or read + creation > inp:
             return None  # the general path decides what such counts cost
     details = u.get("completion_tokens_details")

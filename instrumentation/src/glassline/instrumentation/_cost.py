@@ -47,5 +47,4 @@ def put_cost(
             return
         if model == request_model:
             break
-    _log.debug("no cost: no price known for %r (provider %r)", response_model or request_model,
-               provider)  # fmt: skip
+    _log.debug("no cost: no price known for the call's model")  # names are caller data: not logged

@@ -140,7 +140,7 @@ class ResponseInfo:
         if self.cache_read is not None:
             out[attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
         if self.cache_creation is not None:
-            out[attrs.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation
+            out[attrs.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_creation
         if self.reasoning is not None:
             out[attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning
         if self.finish_reasons:

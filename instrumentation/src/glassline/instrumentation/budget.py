@@ -50,7 +50,7 @@ class BudgetStatus:
         return self.state in ("ok", "warn")
 
 
-def _base_url(given: str | None) -> str | None:
+def api_url(given: str | None) -> str | None:
     """``GLASSLINE_API_URL``, else the init endpoint with the OTLP/HTTP port (4317 -> 4318)."""
     if given or os.environ.get("GLASSLINE_API_URL"):
         return (given or os.environ["GLASSLINE_API_URL"]).rstrip("/")
@@ -91,7 +91,7 @@ def budget_status(
     (its OTLP/HTTP port). The key defaults to ``init``'s / ``GLASSLINE_API_KEY``.
     """
     try:
-        base = _base_url(base_url)
+        base = api_url(base_url)
         if base is None:
             return BudgetStatus("unknown", error="no collector URL: pass base_url or call init()")
         key = api_key or connection().api_key or os.environ.get("GLASSLINE_API_KEY")

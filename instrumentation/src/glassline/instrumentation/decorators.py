@@ -11,16 +11,19 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _content, _settings
+from glassline.instrumentation._budget import BudgetCheck, guarded
 from glassline.instrumentation._context import identity
 from glassline.instrumentation._extract import get
 from glassline.instrumentation._lifecycle import LLM_SLOT, SpanSpec, instrument
 from glassline.instrumentation._llm import LLMHandler
+from glassline.instrumentation.evaluations import Prompt, prompt_attributes
+from glassline.instrumentation.guard import BudgetGuard
 from glassline.semconv import attributes as attrs
 from glassline.semconv.attributes import Operations, SpanKinds
 
@@ -118,6 +121,8 @@ def workflow(
     user: IdSource = None,
     session: IdSource = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    budget: BudgetGuard | None = None,
+    on_exceeded: Callable[..., Any] | None = None,
 ) -> Decorator[Any]: ...
 def workflow(
     name: Any = None,
@@ -126,6 +131,8 @@ def workflow(
     user: IdSource = None,
     session: IdSource = None,
     attributes: Mapping[str, AttributeValue] | None = None,
+    budget: BudgetGuard | None = None,
+    on_exceeded: Callable[..., Any] | None = None,
 ) -> Any:
     """The root span of a request. Tenant, user and session: a string, or ``from_arg(...)``.
 
@@ -133,6 +140,10 @@ def workflow(
 
         @workflow("answer", user=from_arg("user_id"), session=from_arg("session_id"))
         def answer(question: str, user_id: str, session_id: str) -> str: ...
+
+    ``budget=guard`` checks the guard (kill switches, the tenant's and user's budgets) before
+    the request runs; denied, it returns ``on_exceeded(*args, **kwargs)`` or raises
+    ``BudgetExceeded``.
     """
 
     def build(fn: Callable[..., Any], given: str | None) -> Any:
@@ -150,6 +161,8 @@ def workflow(
             propagate=propagate,
             propagate_from_call=_identity_from_call(fn, tenant, user, session),
         )
+        if budget is not None:
+            fn = guarded(fn, BudgetCheck(budget, on_exceeded))
         return instrument(fn, spec)
 
     return _apply(name, build)
@@ -159,18 +172,31 @@ def workflow(
 def stage(name: F, /) -> F: ...
 @overload
 def stage(
-    name: str | None = None, *, attributes: Mapping[str, AttributeValue] | None = None
+    name: str | None = None,
+    *,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    prompt: Prompt | None = None,
 ) -> Decorator[Any]: ...
-def stage(name: Any = None, *, attributes: Mapping[str, AttributeValue] | None = None) -> Any:
-    """A pipeline step (``@stage("retrieve")``); its name is stamped on every span beneath it."""
+def stage(
+    name: Any = None,
+    *,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    prompt: Prompt | None = None,
+) -> Any:
+    """A pipeline step (``@stage("retrieve")``); its name is stamped on every span beneath it.
+
+    ``prompt=("support-answer", "v7")`` (template name, version) is stamped beneath it too, so
+    evaluations and spend roll up per prompt version.
+    """
+    versioned = prompt_attributes(prompt)
 
     def build(fn: Callable[..., Any], given: str | None) -> Any:
         span_name = given or fn.__name__
         spec = SpanSpec(
             name=span_name,
             kind=SpanKind.INTERNAL,
-            attributes={attrs.SPAN_KIND: SpanKinds.STAGE, **(attributes or {})},
-            propagate={attrs.STAGE: span_name},
+            attributes={attrs.SPAN_KIND: SpanKinds.STAGE, **(attributes or {}), **versioned},
+            propagate={attrs.STAGE: span_name, **versioned},
         )
         return instrument(fn, spec)
 
@@ -188,6 +214,11 @@ def llm(
     model: str | None = None,
     operation: str = Operations.CHAT,
     attributes: Mapping[str, AttributeValue] | None = None,
+    budget: BudgetGuard | None = None,
+    on_exceeded: Callable[..., Any] | None = None,
+    max_cost_usd: float | None = None,
+    on_cap: Literal["refuse", "trim"] = "refuse",
+    prompt: Prompt | None = None,
 ) -> Decorator[Any]: ...
 def llm(
     fn: Any = None,
@@ -197,13 +228,25 @@ def llm(
     model: str | None = None,
     operation: str = Operations.CHAT,
     attributes: Mapping[str, AttributeValue] | None = None,
+    budget: BudgetGuard | None = None,
+    on_exceeded: Callable[..., Any] | None = None,
+    max_cost_usd: float | None = None,
+    on_cap: Literal["refuse", "trim"] = "refuse",
+    prompt: Prompt | None = None,
 ) -> Any:
     """A model call. Span ``{operation} {model}``, kind CLIENT, tokens and cost from the result.
+
+    ``prompt=("support-answer", "v7")`` names the prompt template and its version.
 
     ``model=`` in the call's keyword arguments overrides the decorator's. A client call made
     inside it through an instrumented library (:func:`instrument_openai`, ...) is recorded on
     this span, whatever the function returns; otherwise return the provider's response (or
     stream), or hand it over with :func:`record_response`.
+
+    Budgets: ``budget=guard`` asks the guard before the call, with the call's estimated cost
+    (input length / 4 tokens and ``max_tokens`` at the model's price); ``max_cost_usd`` caps
+    that estimate per call (``on_cap="refuse"`` denies, ``"trim"`` drops the oldest messages).
+    A denied call returns ``on_exceeded(*args, **kwargs)`` or raises ``BudgetExceeded``.
     """
     static: dict[str, AttributeValue] = {
         attrs.SPAN_KIND: SpanKinds.LLM,
@@ -212,7 +255,13 @@ def llm(
     if provider:
         static[attrs.GEN_AI_PROVIDER_NAME] = provider
     static.update(attributes or {})
+    static.update(prompt_attributes(prompt))
     static_name = f"{operation} {model}" if model else operation
+    check = None
+    if budget is not None or max_cost_usd is not None:
+        check = BudgetCheck(
+            budget, on_exceeded, max_cost_usd, on_cap, estimate=True, model=model, provider=provider
+        )
 
     def build(target: Callable[..., Any], _: str | None) -> Any:
         spec = SpanSpec(
@@ -223,6 +272,8 @@ def llm(
             handler=functools.partial(LLMHandler, provider, model, operation),
             slot=LLM_SLOT,  # a hooked client call inside reports onto this span
         )
+        if check is not None:
+            target = guarded(target, check)
         return instrument(target, spec)
 
     return _apply(fn, build)

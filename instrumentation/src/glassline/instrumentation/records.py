@@ -68,7 +68,7 @@ def record_route(
             values[attrs.ROUTE_FALLBACK_FROM] = str(fallback_from)
         current = trace.get_current_span()
         current.set_attributes(values)
-        current.add_event("glassline.route", values)
+        current.add_event(attrs.ROUTE_EVENT, values)
         # Drop a previous route's fallback_from/reason so they never mix with this one.
         base = {
             k: v

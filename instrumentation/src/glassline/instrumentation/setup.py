@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,16 +19,22 @@ from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.util.re import parse_env_headers
 
 from glassline.instrumentation import _safe, _settings, clients
 from glassline.instrumentation._processors import Switchboard, switchboard
+from glassline.instrumentation._queue import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_QUEUE_SIZE,
+    ExportStats,
+    SpanQueue,
+)
 from glassline.pricing import ModelPrice
 
-__all__ = ["API_KEY_HEADER", "Connection", "connection", "init", "shutdown"]
+__all__ = ["API_KEY_HEADER", "Connection", "connection", "export_stats", "init", "shutdown"]
 
 API_KEY_HEADER = "x-glassline-api-key"
 
@@ -41,31 +48,8 @@ class Connection:
     api_key: str | None
 
 
-class _SafeExporter(SpanExporter):
-    """Never lets an exporter error escape into the batch thread's loop; logs it once."""
-
-    def __init__(self, inner: SpanExporter) -> None:
-        self._inner = inner
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        try:
-            return self._inner.export(spans)
-        except Exception as exc:
-            _safe.report("span export", exc)
-            return SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        try:
-            self._inner.shutdown()
-        except Exception as exc:
-            _safe.report("exporter shutdown", exc)
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
 _lock = threading.Lock()
-_installed: tuple[Switchboard, BatchSpanProcessor] | None = None
+_installed: tuple[Switchboard, SpanQueue] | None = None
 _connection = Connection(None, "grpc", None)
 _atexit_registered = False
 _instrumented: list[str] = []  # client libraries init() instrumented (shutdown undoes it)
@@ -151,12 +135,16 @@ def init(
     prices: Mapping[str, ModelPrice | Mapping[str, float]] | None = None,
     max_content_chars: int | None = None,
     export_timeout: float = 10.0,
+    max_queue_size: int = DEFAULT_QUEUE_SIZE,
+    export_batch_size: int = DEFAULT_BATCH_SIZE,
     instrument: Sequence[str] | None = None,
 ) -> None:
     """Send spans to a Glassline collector (or any OTLP endpoint) over gRPC or HTTP.
 
-    ``instrument``: the client libraries whose every call is recorded (``"openai"``,
-    ``"anthropic"``, ``"litellm"``); None: each of them that is installed; ``[]``: none.
+    Spans are exported in batches of ``export_batch_size`` from a queue of ``max_queue_size``;
+    a span lost on the way (queue full, export failed) is counted (:func:`export_stats`),
+    logged and reported to the collector. ``instrument``: the client libraries whose every call is recorded (``"openai"``,
+    ``"anthropic"``, ``"litellm"``); None: each of them the app has imported; ``[]``: none.
     Raises ValueError for invalid arguments (a programming error, at startup); once set up,
     nothing the SDK does at run time raises into the application.
     """
@@ -173,8 +161,13 @@ def init(
         all_headers[API_KEY_HEADER] = key
     _settings.replace(_call_settings(capture_content, redactor, max_content_chars, prices))
     provider = _provider(service_name, rate)
-    processor = BatchSpanProcessor(
-        _SafeExporter(_exporter(proto, url, all_headers, export_timeout))
+    if max_queue_size < 1 or export_batch_size < 1:
+        raise ValueError("init.max_queue_size and init.export_batch_size: must be >= 1")
+    processor = SpanQueue(
+        _exporter(proto, url, all_headers, export_timeout),
+        resource=provider.resource,
+        max_queue_size=max_queue_size,
+        batch_size=export_batch_size,
     )
     with _lock:
         _uninstall()
@@ -190,8 +183,8 @@ def init(
 
 
 def _libraries(given: Sequence[str] | None) -> list[str]:
-    if given is None:
-        return list(clients.LIBRARIES)
+    if given is None:  # importing a client the app does not use would cost seconds
+        return [name for name in clients.LIBRARIES if name in sys.modules]
     if isinstance(given, str):
         given = [given]
     unknown = [name for name in given if name not in clients.LIBRARIES]
@@ -246,9 +239,15 @@ def _uninstall() -> None:
     _installed = None
     board.remove(processor)
     try:
-        processor.shutdown()  # type: ignore[no-untyped-call]  # flushes what is queued
+        processor.shutdown()  # flushes what is queued
     except Exception as exc:
         _safe.report("shutdown", exc)
+
+
+def export_stats() -> ExportStats | None:
+    """Spans ended, exported, dropped and queued since :func:`init` (None before ``init``)."""
+    installed = _installed
+    return installed[1].stats() if installed is not None else None
 
 
 def shutdown() -> None:

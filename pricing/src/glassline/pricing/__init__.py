@@ -92,12 +92,13 @@ def cost_usd(
     """
     counts = clean_counts(input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens)
     if counts is None or not model:
-        _log.debug("no cost: bad token counts or empty model for %r", model)
+        _log.debug("no cost: bad token counts or an empty model name")
         return None
     total_in, output, read, creation = counts
     price = price_of(model, provider, overrides)
     if price is None:
-        _log.debug("no price known for model %r (provider %r)", model, provider)
+        # The model name is caller data (it may hold anything): never logged.
+        _log.debug("no cost: no price known for the call's model")
         return None
     return price.cost(total_in - read - creation, output, read, creation)
 
@@ -193,7 +194,7 @@ def _rates(model: str, provider_id: str | None) -> _Linear | str | None:
         except LookupError:
             continue
         except Exception:  # the pricing table must never break the caller
-            _log.debug("pricing failed for %r", model, exc_info=True)
+            _log.debug("pricing failed for a model name", exc_info=True)
             return None
         resolved = candidate or probe.provider.id
         if not _is_flat(probe):
@@ -251,6 +252,6 @@ def _calc(
     try:
         price = genai_prices.calc_price(usage, model, provider_id=provider_id).total_price
     except Exception:  # the pricing table must never break the caller
-        _log.debug("pricing failed for %r", model, exc_info=True)
+        _log.debug("pricing failed for a model name", exc_info=True)
         return None
     return float(price)

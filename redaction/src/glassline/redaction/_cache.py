@@ -17,17 +17,17 @@ from typing import Generic, TypeVar
 __all__ = ["Key", "ResultCache", "key"]
 
 _R = TypeVar("_R")
-Key = tuple[bytes, bool]
+Key = tuple[bytes, int]
 
 
-def key(text: str, free_text: bool) -> Key:
+def key(text: str, mode: int) -> Key:
     """The cache key of ``text``: its digest (computed once per text, for both get and put)."""
     # surrogatepass: a lone surrogate is a valid str here and must not make the lookup raise.
-    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), free_text
+    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(), mode
 
 
 class ResultCache(Generic[_R]):
-    """An LRU map from :func:`key` of ``(text, free_text)`` to a result, bounded by characters.
+    """An LRU map from :func:`key` of ``(text, names mode)`` to a result, bounded by characters.
 
     Each entry counts the length of its text (its result is about as long). Thread-safe:
     pipeline threads of one collector process share it.

@@ -9,6 +9,8 @@ costs a few ``re`` scans and nothing else.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,12 +46,23 @@ class PatternEngine:
         self._detectors = list(detectors)
         self._threshold = score_threshold
 
-    def analyze(self, texts: Sequence[str]) -> tuple[list[list[Finding]], set[int]]:
-        """Findings per text, and the indices of texts whose analysis raised."""
+    def analyze(
+        self, texts: Sequence[str], deadline: float = math.inf
+    ) -> tuple[list[list[Finding]], set[int]]:
+        """Findings per text, and the indices of texts whose analysis raised or ran late.
+
+        ``deadline`` is a ``time.monotonic()`` value: once it has passed, every text not yet
+        seen by all detectors is reported failed (the caller fails closed).
+        """
         found: list[list[Finding]] = [[] for _ in texts]
         failed: set[int] = set()
         batch = _Joined.of_analysable(texts)
         for detector in self._detectors:
+            if time.monotonic() > deadline:
+                _log.warning("redaction ran past its deadline; failing %d values closed",
+                             len(batch.indices))  # fmt: skip
+                failed.update(batch.indices)
+                break
             try:
                 self._run(detector, texts, batch, found)
             except Exception:

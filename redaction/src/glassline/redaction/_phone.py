@@ -27,7 +27,7 @@ _EPOCH = re.compile(r"1\d{9}(?:\d{3})?")
 _EXTENSION = re.compile(r"(?i)(?:x|ext\.?|extension)\s?\d")  # "555-0100x123"
 _NOT_PHONE = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[ T]\d{1,2})?"  # ISO date (and the hour of a datetime)
-    r"|\d{1,2}[./]\d{1,2}[./]\d{4}"  # 06.08.2024
+    r"|\d{1,2}[./]\d{1,2}[./]\d{4}(?: \d{1,2})?"  # 06.08.2024 (and the hour of a time)
     r"|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"  # IPv4 address
 )
 
@@ -36,6 +36,8 @@ def phone_candidate(text: str, start: int, end: int) -> bool:
     """Whether the trigger hit ``text[start:end]`` could be (or contain) a phone number."""
     if start > 0 and _is_word_char(text[start - 1]):
         return False  # inside an identifier or hex id: "a3ce929d0e0e4736", "T12:33"
+    if start >= 2 and text[start - 1] == ":" and text[start - 2].isdigit():
+        return False  # the seconds of a time: "11:34:05.578856", "12:00:01 1234"
     if start >= 2 and text[start - 1] == "-" and _is_word_char(text[start - 2]):
         return False  # "ORD-16926707", "#A-65153906"
     letter_after = end < len(text) and _is_word_char(text[end])

@@ -23,6 +23,7 @@ from presidio_analyzer.predefined_recognizers import (
     IpRecognizer,
     UsSsnRecognizer,
 )
+from presidio_analyzer.predefined_recognizers.generic.iban_patterns import regex_per_country
 
 from glassline.redaction._phone import PHONE_TRIGGER, PhoneCandidateRecognizer, phone_candidate
 from glassline.redaction._secrets import build_secret_recognizers
@@ -32,6 +33,35 @@ __all__ = ["NUMERIC_MIN_LEN", "Detector", "build_detectors", "digit_clusters"]
 # tldextract's default extractor fetches the public suffix list over the network on first
 # use; this one only reads the snapshot bundled with the package (offline, deterministic).
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+_NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
+# 4-4-4-4(-1..3) with one kind of separator, or Amex's 4-6-5.
+_CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5}")
+
+
+class _IbanShapeRecognizer(IbanRecognizer):
+    """Presidio's IBAN recognizer accepting the country's format without the mod-97 check.
+
+    An account number with a mistyped check digit still identifies the account (secret
+    scanners mask by shape, and so does a privacy filter that fails closed).
+    """
+
+    def validate_result(self, pattern_text: str) -> bool:
+        iban = _NON_ALNUM.sub("", pattern_text).upper()
+        country = regex_per_country.get(iban[:2])
+        return country is not None and re.fullmatch(country, iban) is not None
+
+
+class _CardShapeRecognizer(CreditCardRecognizer):
+    """Presidio's card recognizer; a number written in card groups needs no Luhn check.
+
+    ``4111 1111 1111 1112`` is written as a card (a typo does not make it less of one); a bare
+    digit run still needs Luhn, so order and account numbers survive.
+    """
+
+    def validate_result(self, pattern_text: str) -> bool:
+        if _CARD_GROUPS.fullmatch(pattern_text.strip()):
+            return True
+        return super().validate_result(pattern_text)
 
 
 class _OfflineEmailRecognizer(EmailRecognizer):
@@ -232,10 +262,10 @@ def _pii_recognizers(phone_regions: Iterable[str]) -> dict[str, EntityRecognizer
     return {
         "EMAIL_ADDRESS": _OfflineEmailRecognizer(),
         "PHONE_NUMBER": PhoneCandidateRecognizer(supported_regions=tuple(phone_regions)),
-        "CREDIT_CARD": CreditCardRecognizer(
+        "CREDIT_CARD": _CardShapeRecognizer(
             patterns=[*CreditCardRecognizer.PATTERNS, *_EXTRA_CARD_PATTERNS]
         ),
-        "IBAN_CODE": IbanRecognizer(),
+        "IBAN_CODE": _IbanShapeRecognizer(),
         "US_SSN": UsSsnRecognizer(),
         "IP_ADDRESS": IpRecognizer(),
     }

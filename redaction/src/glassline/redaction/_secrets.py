@@ -6,9 +6,6 @@ recognizer runs at all, so text without e.g. ``sk-`` never pays for its regex.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 
 import regex
@@ -17,6 +14,11 @@ from presidio_analyzer import Pattern, PatternRecognizer
 __all__ = ["SecretSpec", "build_secret_recognizers"]
 
 _TOKEN = r"[A-Za-z0-9_\-]"
+# Substrings of the credential keywords in their usual spellings (gates are case-sensitive).
+_KEYWORD_GATE = (
+    "assword", "ASSWORD", "asswd", "pwd", "PWD", "ecret", "ECRET", "oken", "OKEN", "pi_key",
+    "pi-key", "piKey", "pikey", "PI_KEY", "PIKEY", "ccess_key", "CCESS_KEY", "asic ", "ASIC ",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,9 @@ class SecretSpec:
     entity: str
     gate: tuple[str, ...]  # none of these in the text means the recognizer cannot match
     patterns: tuple[tuple[str, str], ...]  # (name, regex) for Presidio's ``regex`` module
+    # 1.0: as certain as a checksum. Lower for the keyword rule, so that where it overlaps a
+    # known key format ("api_key: sk-..."), the finding is labelled with the format's entity.
+    score: float = 1.0
 
 
 _SPECS: tuple[SecretSpec, ...] = (
@@ -44,7 +49,8 @@ _SPECS: tuple[SecretSpec, ...] = (
         (
             (
                 "aws key id",
-                r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[A-Z2-7]{16}\b",
+                # Any 16 of [A-Z0-9], not just base32: a mistyped key is still a key.
+                r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA)[A-Z0-9]{16}\b",
             ),
         ),
     ),
@@ -89,13 +95,31 @@ _SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "JWT",
         ("eyJ",),
-        (("jwt", rf"\beyJ{_TOKEN}{{8,}}\.eyJ{_TOKEN}{{8,}}\.{_TOKEN}{{8,}}"),),
+        # The shape alone: a JSON header ("eyJ" is base64 of '{"'), then two more parts,
+        # whatever they decode to.
+        (("jwt", rf"\beyJ{_TOKEN}{{8,}}\.{_TOKEN}{{8,}}\.{_TOKEN}{{8,}}"),),
     ),
     SecretSpec(
         "BEARER_TOKEN",
         ("earer", "EARER"),
         # Only the credential: "Authorization: Bearer <BEARER_TOKEN>" stays readable.
         (("bearer token", r"(?<=\b(?i:bearer)\s{1,4})[A-Za-z0-9\-._~+/]{16,}=*"),),
+    ),
+    SecretSpec(
+        "SECRET",
+        _KEYWORD_GATE,
+        (
+            (
+                # The value after a credential keyword: 8+ characters holding a letter and a
+                # digit ("max_tokens=1024" and "token: none" stay).
+                "keyword secret",
+                r"(?<=(?i:(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key)"
+                r"(?:[_-]?[a-z]+)?)[\"']?\s{0,3}[:=]\s{0,3}[\"']?)"
+                r"(?=[^\s\"',;]*[A-Za-z])(?=[^\s\"',;]*\d)[^\s\"',;]{8,}",
+            ),
+            ("basic credentials", r"(?<=\b(?i:basic)\s{1,4})[A-Za-z0-9+/]{12,}={0,2}"),
+        ),
+        score=0.9,
     ),
     SecretSpec(
         "PRIVATE_KEY",
@@ -111,31 +135,14 @@ _SPECS: tuple[SecretSpec, ...] = (
 )
 
 
-# Score 1.0: a secret pattern is as certain as a checksum, and when a card number sits
-# inside a Slack token the merged span should be labelled as the token.
-
-
-class _JwtRecognizer(PatternRecognizer):
-    """Accepts a match only if its header decodes to a JSON object naming an ``alg``."""
-
-    def validate_result(self, pattern_text: str) -> bool:
-        header = pattern_text.split(".", 1)[0]
-        try:
-            decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
-            return "alg" in json.loads(decoded)
-        except (binascii.Error, ValueError, TypeError):
-            return False
-
-
 def build_secret_recognizers() -> list[tuple[PatternRecognizer, tuple[str, ...]]]:
     """One recognizer per secret entity, each paired with its gate."""
     built = []
     for spec in _SPECS:
-        cls = _JwtRecognizer if spec.entity == "JWT" else PatternRecognizer
-        recognizer = cls(
+        recognizer = PatternRecognizer(
             supported_entity=spec.entity,
             name=f"Glassline{spec.entity.title().replace('_', '')}Recognizer",
-            patterns=[Pattern(name, regex, 1.0) for name, regex in spec.patterns],
+            patterns=[Pattern(name, regex, spec.score) for name, regex in spec.patterns],
             # Case matters for key prefixes (AKIA, sk-): no IGNORECASE, except via (?i).
             global_regex_flags=regex.DOTALL | regex.MULTILINE,
         )

@@ -1,9 +1,8 @@
 """The validated configuration of a :class:`~glassline.redaction.Redactor`.
 
 The collector's ``redaction:`` config section is exactly this model. Defaults are safe: every
-known entity is masked, every string attribute is scanned except the ones that never hold user
-content (ids, model names, token counts, Glassline's own bookkeeping), and no NER model is
-needed.
+known entity is masked, every string at any depth of every attribute is scanned, person names
+are found by the model-free names detector, and no NER model is needed.
 """
 
 from __future__ import annotations
@@ -27,9 +26,10 @@ from glassline.redaction.errors import RedactionConfigError
 
 __all__ = [
     "DEFAULT_EXCLUDE",
-    "DEFAULT_FREE_TEXT",
     "DEFAULT_PHONE_REGIONS",
+    "DEFAULT_STRUCTURAL",
     "KEY_ENV_VAR",
+    "NamesConfig",
     "NerConfig",
     "Policy",
     "RedactionConfig",
@@ -41,9 +41,11 @@ KEY_ENV_VAR = "GLASSLINE_REDACTION_KEY"
 
 Policy = Literal["mask", "hash", "drop", "keep"]
 
-# Attributes that never carry user content: ids, model names, token counts, enums, and
-# Glassline's own bookkeeping. Scanning them costs time and risks mangling join keys.
-DEFAULT_EXCLUDE: tuple[str, ...] = (
+# Structural keys: ids, model names, token counts, enums and Glassline's own bookkeeping. Their
+# values skip the names detector while they are shaped like an identifier (one token of
+# letters, digits and ``_.:/@+-``); every other detector still runs on them, so an email or a
+# card number in an id field is redacted like anywhere else.
+DEFAULT_STRUCTURAL: tuple[str, ...] = (
     "*.id",
     "*_id",
     "*.model",
@@ -54,6 +56,8 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "gen_ai.system",
     "gen_ai.response.finish_reasons",
     "gen_ai.tool.name",
+    "gen_ai.tool.call.id",
+    "gen_ai.output.type",
     "service.*",
     "telemetry.*",
     "otel.scope.*",
@@ -62,26 +66,11 @@ DEFAULT_EXCLUDE: tuple[str, ...] = (
     "glassline.workflow",
     "glassline.cost.*",
     "glassline.cache.*",
-    "glassline.route.chosen",
-    "glassline.route.candidates",
-    "glassline.route.fallback_from",
+    "glassline.route.*",
     "glassline.budget.*",
     "glassline.sampling.*",
     "glassline.redaction.*",
     "glassline.truncated.*",
-)
-
-# Attributes that carry free text written by users or models: the only ones NER looks at.
-DEFAULT_FREE_TEXT: tuple[str, ...] = (
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.prompt*",
-    "gen_ai.completion*",
-    "input.value",
-    "output.value",
-    "llm.input_messages.*",
-    "llm.output_messages.*",
 )
 
 # Regions whose national formats are recognised; numbers written with a leading + and a
@@ -91,6 +80,13 @@ DEFAULT_PHONE_REGIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# Attributes stored as sent by default: the address of the server a call went to (the LLM
+# provider's host or IP) is infrastructure, never a person's data, and masking it hides which
+# endpoint served the call. URLs (url.full) stay scanned: their query strings can carry
+# personal data.
+DEFAULT_EXCLUDE: tuple[str, ...] = ("server.address", "server.port")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,16 +94,19 @@ class _Strict(BaseModel):
 class ScopeConfig(_Strict):
     """Which attributes are scanned (shell-style globs over attribute names).
 
-    A string attribute is scanned when it matches ``include`` and no ``exclude`` pattern;
-    exclusion wins. Lists of strings are scanned element by element; strings holding JSON
-    (``gen_ai.input.messages``) are parsed and every string inside is scanned as text.
+    An attribute is scanned when it matches ``include`` and no ``exclude`` pattern (exclusion
+    wins; an excluded attribute is stored as sent, so exclude nothing that can hold user
+    content). Scanning covers the key and, at any depth, every string, map key and long
+    integer of the value; strings holding JSON are parsed and scanned the same way.
+    ``structural`` attributes skip the names detector while their value looks like an
+    identifier.
     """
 
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
-    free_text: tuple[str, ...] = DEFAULT_FREE_TEXT  # where NER runs, when enabled
+    structural: tuple[str, ...] = DEFAULT_STRUCTURAL
 
-    @field_validator("include", "exclude", "free_text")
+    @field_validator("include", "exclude", "structural")
     @classmethod
     def _no_empty_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:
@@ -116,8 +115,17 @@ class ScopeConfig(_Strict):
         return value
 
 
+class NamesConfig(_Strict):
+    """The model-free person-names detector (capitalised names, cues, name-like keys)."""
+
+    enabled: bool = True
+
+
 class NerConfig(_Strict):
-    """Person and location names through a spaCy NER model (off unless enabled)."""
+    """Names and places through a spaCy NER model, on top of the names detector (off by default).
+
+    Much slower than the names detector (see docs/redaction.md for the trade-off).
+    """
 
     enabled: bool = False
     # Import name of an installed spaCy pipeline; ``pip install 'glassline-redaction[ner]'``
@@ -136,6 +144,7 @@ class RedactionConfig(_Strict):
     # Key of the ``hash`` policy; falls back to the GLASSLINE_REDACTION_KEY environment variable.
     hmac_key: SecretStr | None = None
     scope: ScopeConfig = ScopeConfig()
+    names: NamesConfig = NamesConfig()
     ner: NerConfig = NerConfig()
     phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS
     # Findings scoring below this are ignored; 0.3 drops Presidio's "very weak" SSN patterns
@@ -147,6 +156,9 @@ class RedactionConfig(_Strict):
     # up to this many characters per process, keyed by a digest of the text (the raw text is
     # not kept), and those texts are not analysed again; 0 turns the cache off.
     cache_chars: int = Field(default=4_000_000, ge=0, le=1_000_000_000)
+    # A batch whose analysis takes longer than this fails closed: its values not yet analysed
+    # are stored as [REDACTION_FAILED] and counted.
+    timeout_s: float = Field(default=10.0, gt=0.0, le=3600.0)
 
     @field_validator("entities")
     @classmethod
@@ -181,8 +193,11 @@ class RedactionConfig(_Strict):
 
     def policies(self) -> dict[str, Policy]:
         """The policy of every entity type this configuration can detect."""
-        names = [e for e in ALL_ENTITIES if e not in NER_ENTITIES or self.ner.enabled]
+        names = [e for e in ALL_ENTITIES if e not in NER_ENTITIES or self._finds(e)]
         return {name: self.policy(name) for name in names}
+
+    def _finds(self, entity: str) -> bool:
+        return self.ner.enabled or (entity == "PERSON" and self.names.enabled)
 
 
 def load_config(data: Any) -> RedactionConfig:

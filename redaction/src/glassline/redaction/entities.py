@@ -21,7 +21,9 @@ PII_ENTITIES: Final = (
     "IP_ADDRESS",
 )
 
-# Found by Glassline's PatternRecognizers for credentials that leak into LLM traces.
+# Found by Glassline's PatternRecognizers for credentials that leak into LLM traces, by shape
+# (no checksum or alphabet check can let a credential-shaped value through). SECRET: the value
+# after a credential keyword ("password=", "api_key:", "Authorization: Basic").
 SECRET_ENTITIES: Final = (
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
@@ -33,6 +35,7 @@ SECRET_ENTITIES: Final = (
     "JWT",
     "BEARER_TOKEN",
     "PRIVATE_KEY",
+    "SECRET",
 )
 
 # Found by a spaCy NER model, only when one is configured.

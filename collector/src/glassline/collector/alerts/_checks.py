@@ -126,4 +126,27 @@ def _dimension_errors(rule: Any, where: str) -> list[str]:
         errors.append(f"{where}: set above (absolute) and/or factor (relative to the baseline)")
     if rule.kind == "budget" and rule.warn_usd is not None and rule.warn_usd >= rule.limit_usd:
         errors.append(f"{where}.warn_usd: must be below limit_usd ({rule.limit_usd})")
+    return errors + _quality_errors(rule, where)
+
+
+def _quality_errors(rule: Any, where: str) -> list[str]:
+    """The slo, shift and quality kinds' own field combinations."""
+    errors = []
+    if rule.kind == "slo":
+        if rule.sli == "latency" and rule.threshold_ms is None:
+            errors.append(f"{where}.threshold_ms: a latency SLO needs threshold_ms")
+        if rule.sli == "evaluation" and rule.evaluation is None:
+            errors.append(f"{where}.evaluation: an evaluation SLO names its evaluation")
+        for name in ("fast_burn", "slow_burn"):
+            burn = getattr(rule, name)
+            if burn.short >= burn.long:
+                errors.append(f"{where}.{name}.short: must be shorter than long")
+    if rule.kind == "shift" and rule.dimension in rule.per:
+        errors.append(f"{where}.per: {rule.dimension} is the shifting dimension itself")
+    if rule.kind == "quality" and rule.below is None and rule.drop is None:
+        errors.append(f"{where}: set below (absolute) and/or drop (relative to the baseline)")
+    if rule.kind in ("quality",) or (rule.kind == "slo" and rule.sli == "evaluation"):
+        for dim in ("route", "span_kind"):  # evaluation rollups have no such dimension
+            if getattr(rule.filters, dim) is not None or dim in rule.per:
+                errors.append(f"{where}: evaluations are not kept by {dim} (filters, per)")
     return errors

@@ -120,6 +120,7 @@ def budget_status(
             labels = {k: v for k, v in key_dims(key).items() if k != "tenant"}
             out.append({
                 "rule": rule.name,
+                "tenant": tenant,
                 "window": rule.window,
                 "labels": labels,
                 "spend_usd": obs.value,

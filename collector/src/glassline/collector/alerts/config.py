@@ -36,9 +36,12 @@ __all__ = [
     "ErrorRateRule",
     "LatencyRule",
     "LogNotifier",
+    "QualityRule",
     "RetryRateRule",
     "Rule",
+    "ShiftRule",
     "SlackNotifier",
+    "SloRule",
     "SpikeRule",
     "WebhookNotifier",
     "load_config",
@@ -223,6 +226,73 @@ class AbsentRule(_RuleBase):
     lookback: Window = timedelta(hours=24)
 
 
+class BurnWindow(_Strict):
+    """One multi-window burn-rate condition: both windows burn faster than ``factor``."""
+
+    long: Window
+    short: Window
+    factor: Annotated[float, Field(gt=0.0)]
+
+
+class SloRule(_RuleBase):
+    """An objective with an error budget, alerted on by multi-window multi-burn-rate.
+
+    The SLI is the share of good events: LLM calls without error (``availability``), LLM
+    calls of at most ``threshold_ms`` (``latency``), or evaluations named ``evaluation`` that
+    pass (label) or score at least ``min_score`` (``evaluation``). The burn rate is the bad
+    share over ``1 - objective``; the fast condition (1 h and 5 min above 14.4x, Google SRE
+    workbook) fires ``critical``, the slow one (6 h and 30 min above 6x) ``warning``, each as
+    its own alert (label ``burn``).
+    """
+
+    kind: Literal["slo"]
+    sli: Literal["availability", "latency", "evaluation"]
+    objective: Annotated[float, Field(gt=0.0, lt=1.0)]
+    threshold_ms: Annotated[float, Field(gt=0)] | None = None
+    evaluation: Annotated[str, Field(min_length=1)] | None = None
+    min_score: float | None = None
+    period: Window = timedelta(days=30)  # the error budget's period (budget left is reported)
+    fast_burn: BurnWindow = BurnWindow(
+        long=timedelta(hours=1), short=timedelta(minutes=5), factor=14.4
+    )
+    slow_burn: BurnWindow = BurnWindow(
+        long=timedelta(hours=6), short=timedelta(minutes=30), factor=6.0
+    )
+    min_count: Annotated[int, Field(ge=1)] = 1  # events in the long window to judge at all
+
+
+class ShiftRule(_RuleBase):
+    """The share of traffic on one ``dimension`` value moved more than ``points`` (0-100)."""
+
+    kind: Literal["shift"]
+    dimension: Literal["route", "model"]
+    window: Window = timedelta(hours=1)
+    baseline: OffsetBaseline = OffsetBaseline(type="offset")
+    points: Annotated[float, Field(gt=0.0, le=100.0)]
+    min_requests: Annotated[int, Field(ge=1)] = 20
+
+
+QualityDimension = Literal["model", "stage", "prompt_name", "prompt_version"]
+
+
+class QualityRule(_RuleBase):
+    """An evaluation's mean score or pass rate ``below`` a value, or ``drop`` under its baseline.
+
+    ``drop`` is absolute (0.1: a mean of 0.9 falling under 0.8; a pass rate of 0.95 under 0.85).
+    Reads the evaluation rollups (by stage, model and prompt name/version).
+    """
+
+    kind: Literal["quality"]
+    per: Annotated[list[QualityDimension], BeforeValidator(_as_list)] = []  # type: ignore[assignment]
+    evaluation: Annotated[str, Field(min_length=1)]
+    metric: Literal["mean", "pass_rate"] = "mean"
+    window: Window = timedelta(hours=1)
+    below: float | None = None
+    drop: Annotated[float, Field(gt=0.0)] | None = None
+    baseline: OffsetBaseline = OffsetBaseline(type="offset")
+    min_count: Annotated[int, Field(ge=1)] = 20
+
+
 Rule = Annotated[
     BudgetRule
     | LatencyRule
@@ -230,7 +300,10 @@ Rule = Annotated[
     | SpikeRule
     | CacheHitRateRule
     | RetryRateRule
-    | AbsentRule,
+    | AbsentRule
+    | SloRule
+    | ShiftRule
+    | QualityRule,
     Field(discriminator="kind"),
 ]
 

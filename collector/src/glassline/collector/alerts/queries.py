@@ -1,8 +1,8 @@
 """Aggregates over the rollup tables: the only data alert rules are evaluated on.
 
-Rows of ``rollups`` / ``user_rollups`` cover one minute each (``minute`` = Unix seconds at its
-start); a window ``[start, end)`` takes the rows whose minute starts in it, so evaluation cost
-depends on the window and the number of keys, never on the number of spans.
+Read through :mod:`glassline.collector.storage.aggregates` like the dashboard: a window
+``[start, end)`` takes the minutes that start in it, from the coarsest rollup tables that fit,
+so evaluation cost depends on the window and the number of keys, never on the number of spans.
 """
 
 from __future__ import annotations
@@ -11,26 +11,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ddsketch import DDSketch
-from sqlalchemy import Select, func, select
+from ddsketch.ddsketch import BaseDDSketch
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts.config import Filters
+from glassline.collector.storage import aggregates
 from glassline.collector.storage import sketch as sketches
-from glassline.collector.storage.models import HourRollup, Rollup, UserRollup
 
-__all__ = ["Key", "Totals", "key_dims", "key_text", "latency_sketches", "totals"]
+__all__ = [
+    "Key",
+    "Totals",
+    "key_dims",
+    "key_text",
+    "latency_blobs",
+    "latency_sketches",
+    "make_key",
+    "totals",
+]
 
+_TYPES: dict[Any, Any] = {"int": int, "float": float}
 # A key is the tenant plus the rule's ``per`` dimensions, as sorted (name, value) pairs.
 Key = tuple[tuple[str, str], ...]
-
-_ROLLUP_DIMS = ("stage", "model", "route")
-# Rollup columns summed into Totals, in field order, with their Python types.
-_MEASURES = (
-    "count", "errors", "input_tokens", "output_tokens", "cost_usd", "cache_hits",
-    "cache_lookups", "retries",
-)  # fmt: skip
-_MEASURE_TYPES = (int, int, int, int, float, int, int, int)
 
 
 @dataclass(slots=True)
@@ -52,6 +53,11 @@ class Totals:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
+    @classmethod
+    def of(cls, measures: dict[str, float]) -> Totals:
+        """The fields of a row of :func:`aggregates.sums` (or ``user_sums``, renamed)."""
+        return cls(**{f.name: _TYPES[f.type](measures.get(f.name, 0)) for f in fields(cls)})
+
 
 def key_dims(key: Key) -> dict[str, str]:
     return dict(key)
@@ -62,43 +68,23 @@ def key_text(key: Key) -> str:
     return ",".join(f"{k}={v}" for k, v in key if k != "tenant")
 
 
-def _make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
+def make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:
     pairs = [("tenant", tenant), *((d, str(v or "")) for d, v in zip(per, values, strict=True))]
     return tuple(sorted(pairs))
 
 
-def _rollup_filters(
-    stmt: Select[Any], table: Any, filters: Filters, span_kinds: Sequence[str] | None
-) -> Any:
-    if filters.tenant is not None:
-        stmt = stmt.where(table.tenant.in_(filters.tenant))
-    for dim in _ROLLUP_DIMS:
-        values = getattr(filters, dim)
-        if values is not None:
-            stmt = stmt.where(getattr(table, dim).in_(values))
+def _scope(filters: Filters, span_kinds: Sequence[str] | None) -> aggregates.Scope:
+    def values(found: Sequence[str] | None) -> tuple[str, ...] | None:
+        return None if found is None else tuple(found)
+
     kinds = filters.span_kind if filters.span_kind is not None else span_kinds
-    if kinds is not None:
-        stmt = stmt.where(table.kind.in_(kinds))
-    return stmt
-
-
-def _ranges(start: int, end: int) -> list[tuple[Any, Any, int, int]]:
-    """(table, bucket column, lo, hi) pieces covering minutes in ``[start, end)``.
-
-    Whole hours come from ``rollups_hourly`` so a month-long budget sums ~720 rows per key
-    instead of ~43,000 (and an hour-long window one instead of 60); the ragged edges come
-    from the minute rollups.
-    """
-    lo = start - start % 60
-    first_hour = lo + (-lo) % 3600
-    last_hour = end - end % 3600
-    if last_hour - first_hour < 3600:
-        return [(Rollup, Rollup.minute, lo, end)]
-    return [
-        (Rollup, Rollup.minute, lo, first_hour),
-        (HourRollup, HourRollup.hour, first_hour, last_hour),
-        (Rollup, Rollup.minute, last_hour, end),
-    ]
+    return aggregates.Scope(
+        tenant=values(filters.tenant),
+        kind=values(kinds),
+        stage=values(filters.stage),
+        model=values(filters.model),
+        route=values(filters.route),
+    )
 
 
 def totals(
@@ -112,50 +98,41 @@ def totals(
     """Sums per key over minutes in ``[start, end)`` (``span_kinds`` = default kind filter)."""
     if "user" in per or filters.user is not None:
         return _user_totals(conn, start, end, filters, per)
-    out: dict[Key, Totals] = {}
-    for table, bucket, lo, hi in _ranges(start, end):
-        if hi <= lo:
-            continue
-        dims = [getattr(table, d) for d in per]
-        measures = [func.sum(getattr(table, name)) for name in _MEASURES]
-        stmt = select(table.tenant, *dims, *measures).where(bucket >= lo, bucket < hi)
-        stmt = _rollup_filters(stmt, table, filters, span_kinds).group_by(table.tenant, *dims)
-        n = len(per) + 1
-        for row in conn.execute(stmt):
-            found = Totals(*(kind(v or 0) for kind, v in zip(_MEASURE_TYPES, row[n:], strict=True)))
-            key = _make_key(row[0], per, row[1:n])
-            if key in out:
-                out[key].add(found)
-            else:
-                out[key] = found
-    return out
+    found = aggregates.sums(
+        conn, start, end, by=("tenant", *per), scope=_scope(filters, span_kinds)
+    )
+    return {make_key(k[0], per, k[1:]): Totals.of(v) for k, v in found.items()}
 
 
 def _user_totals(
     conn: Connection, start: int, end: int, filters: Filters, per: Sequence[str]
 ) -> dict[Key, Totals]:
     by_user = "user" in per
-    dims = [UserRollup.user_id] if by_user else []
-    stmt = select(
-        UserRollup.tenant,
-        *dims,
-        func.sum(UserRollup.requests),
-        func.sum(UserRollup.errors),
-        func.sum(UserRollup.input_tokens),
-        func.sum(UserRollup.output_tokens),
-        func.sum(UserRollup.cost_usd),
-    ).where(UserRollup.minute >= start - start % 60, UserRollup.minute < end)
-    if filters.tenant is not None:
-        stmt = stmt.where(UserRollup.tenant.in_(filters.tenant))
-    if filters.user is not None:
-        stmt = stmt.where(UserRollup.user_id.in_(filters.user))
-    stmt = stmt.group_by(UserRollup.tenant, *dims)
+    found = aggregates.user_sums(
+        conn, start, end, tenant=filters.tenant, users=filters.user, by_user=by_user
+    )
     out: dict[Key, Totals] = {}
-    for row in conn.execute(stmt):
-        n = 2 if by_user else 1
-        s = [v or 0 for v in row[n:]]
-        key = _make_key(row[0], ["user"] if by_user else [], row[1:n])
-        out[key] = Totals(int(s[0]), int(s[1]), int(s[2]), int(s[3]), float(s[4]))
+    for k, v in found.items():
+        key = make_key(k[0], ["user"] if by_user else [], k[1:])
+        out[key] = Totals.of({**v, "count": v["requests"]})
+    return out
+
+
+def latency_blobs(
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    per: Sequence[str],
+    span_kinds: Sequence[str] | None = None,
+) -> dict[Key, list[bytes | None]]:
+    """The stored latency sketches per key over minutes in ``[start, end)``, unmerged."""
+    out: dict[Key, list[bytes | None]] = {}
+    rows = aggregates.sketch_rows(
+        conn, start, end, by=("tenant", *per), scope=_scope(filters, span_kinds)
+    )
+    for values, (blob,) in rows:
+        out.setdefault(make_key(values[0], per, values[1:]), []).append(blob)
     return out
 
 
@@ -166,17 +143,7 @@ def latency_sketches(
     filters: Filters,
     per: Sequence[str],
     span_kinds: Sequence[str] | None = None,
-) -> dict[Key, DDSketch]:
+) -> dict[Key, BaseDDSketch]:
     """One merged latency sketch per key over minutes in ``[start, end)``."""
-    dims = [getattr(Rollup, d) for d in per]
-    stmt = select(Rollup.tenant, *dims, Rollup.latency_sketch).where(
-        Rollup.minute >= start - start % 60, Rollup.minute < end
-    )
-    stmt = _rollup_filters(stmt, Rollup, filters, span_kinds)
-    out: dict[Key, DDSketch] = {}
-    for row in conn.execute(stmt):
-        key = _make_key(row[0], per, row[1:-1])
-        merged = out.setdefault(key, sketches.new_sketch())
-        if row[-1]:
-            merged.merge(sketches.decode(row[-1]))
-    return out
+    found = latency_blobs(conn, start, end, filters, per, span_kinds)
+    return {key: sketches.merge_encoded(blobs) for key, blobs in found.items()}

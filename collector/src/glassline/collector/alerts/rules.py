@@ -7,7 +7,6 @@ breaches; the state machine turns observations into pending / firing / resolved.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,6 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts import quality
+from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
 from glassline.collector.alerts.queries import Key, Totals, latency_sketches, totals
 from glassline.collector.alerts.windows import Span, budget_window, rolling
 
@@ -23,31 +24,9 @@ __all__ = ["Observation", "budget_forecast", "evaluate_rule"]
 _QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    key: Key
-    value: float
-    threshold: float
-    breached: bool
-    severity: str
-    window: Span
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 def evaluate_rule(rule: cfg.Rule, conn: Connection, now: datetime) -> list[Observation]:
     """Every observed key of ``rule`` at ``now`` (breaching or not)."""
     return _EVALUATORS[rule.kind](rule, conn, now)
-
-
-def default_span_kinds(rule: cfg.Rule) -> list[str] | None:
-    """Which span kinds a rule reads when its filters do not say (documented in alerts.md)."""
-    if rule.kind == "latency":
-        return ["stage"] if "stage" in rule.per and "model" not in rule.per else ["llm"]
-    if rule.kind in ("error_rate", "retry_rate", "absent"):
-        return ["llm"]
-    if rule.kind == "spike" and rule.metric != "cost":
-        return ["llm"]
-    return None  # cost and cache lookups are counted on whichever span carries them
 
 
 def _budget(rule: cfg.BudgetRule, conn: Connection, now: datetime) -> list[Observation]:
@@ -118,22 +97,10 @@ def _latency(rule: cfg.LatencyRule, conn: Connection, now: datetime) -> list[Obs
         if merged.count < rule.min_count:
             continue
         value = float(merged.get_quantile_value(q) or 0.0)
-        out.append(_compare(key, round(value, 3), rule.threshold_ms, rule, span, above=True))
+        out.append(
+            compare(key, round(value, 3), rule.threshold_ms, rule.severity, span, above=True)
+        )
     return out
-
-
-def _compare(
-    key: Key,
-    value: float,
-    threshold: float,
-    rule: cfg.Rule,
-    span: Span,
-    *,
-    above: bool,
-    **extra: Any,
-) -> Observation:
-    breached = value > threshold if above else value < threshold
-    return Observation(key, value, threshold, breached, rule.severity, span, extra)
 
 
 def _error_rate(rule: cfg.ErrorRateRule, conn: Connection, now: datetime) -> list[Observation]:
@@ -143,7 +110,9 @@ def _error_rate(rule: cfg.ErrorRateRule, conn: Connection, now: datetime) -> lis
     for key, t in found.items():
         if t.count >= rule.min_requests:
             ratio = round(t.errors / t.count, 6)
-            out.append(_compare(key, ratio, rule.threshold, rule, span, above=True, count=t.count))
+            out.append(
+                compare(key, ratio, rule.threshold, rule.severity, span, above=True, count=t.count)
+            )
     return out
 
 
@@ -189,7 +158,9 @@ def _rate_rule(rule: Any, conn: Connection, now: datetime) -> list[Observation]:
         # Either condition fires: the lowest "above" / the highest "below" threshold.
         threshold = round(min(candidates) if above else max(candidates), 6)
         extra = {"baseline": round(base[0], 6)} if base is not None else {}
-        out.append(_compare(key, round(rate, 6), threshold, rule, span, above=above, **extra))
+        out.append(
+            compare(key, round(rate, 6), threshold, rule.severity, span, above=above, **extra)
+        )
     return out
 
 
@@ -213,7 +184,7 @@ def _spike(rule: cfg.SpikeRule, conn: Connection, now: datetime) -> list[Observa
             continue
         value = round(_metric(rule.metric, t), 6)
         threshold = round(base * rule.factor, 6)
-        out.append(_compare(key, value, threshold, rule, span, above=True, baseline=base))
+        out.append(compare(key, value, threshold, rule.severity, span, above=True, baseline=base))
     return out
 
 
@@ -281,4 +252,5 @@ _EVALUATORS: dict[str, Callable[[Any, Connection, datetime], list[Observation]]]
     "retry_rate": _rate_rule,
     "spike": _spike,
     "absent": _absent,
+    **quality.EVALUATORS,
 }

@@ -152,7 +152,8 @@ class EnrichProcessor:
         """Per-token rates of each bucket, measured at a small and a large call."""
         small = self._bucket_rates(provider, model, _SMALL)
         if small is None:
-            _log.debug("no price for model %r (provider %r)", model, provider)
+            # Model and provider names come from the payload: never logged (they may hold PII).
+            _log.debug("no price for a span's model; its cost is left unset")
             return None
         large = self._bucket_rates(provider, model, _LARGE)
         if large is None or not all(

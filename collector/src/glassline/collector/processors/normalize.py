@@ -13,13 +13,18 @@ Rules that hold for every source:
   evidently excludes them (smaller than the cached parts, or a total that only adds up without
   them) gets them added, so cached tokens are counted once, never twice, never lost.
 * Numbers arrive as strings, floats, NaN or negatives: coerced when meaningful, else ignored.
-* A cost sent by the client is kept, marked ``glassline.cost.source = "client"``.
+* A cost sent by the client is kept, marked ``glassline.cost.source = "client"``, unless it is
+  no price (0, negative or NaN next to tokens): then it is kept as ``glassline.cost.client_usd``
+  and the call is priced from the table.
+* Cache breakdowns count only on model calls: an agent span's cache figures (the conventions
+  dropped them there) never reach the typed fields that rollups add up.
 * The tenant is never read from attributes; ``record.tenant`` is stamped from the API key.
 * A root span of no recognisable kind is the ``workflow``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Final
 
@@ -49,7 +54,7 @@ _TOKEN_ATTRIBUTES: Final = (
     a.GEN_AI_USAGE_INPUT_TOKENS,
     a.GEN_AI_USAGE_OUTPUT_TOKENS,
     a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
     a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
 )
 # Totals that some sources send; used only to tell whether their input count includes cache.
@@ -57,11 +62,6 @@ _TOTAL_ATTRIBUTES: Final = (
     "llm.usage.total_tokens",
     "llm.token_count.total",
     "gen_ai.usage.total_tokens",
-)
-_LANGFUSE_MARKERS: Final = (
-    "langfuse.observation.type",
-    "langfuse.observation.usage_details",
-    "langfuse.observation.cost_details",
 )
 _EXTENSIONS: Final = frozenset(
     {
@@ -108,8 +108,15 @@ def normalize_span(record: SpanRecord) -> None:
     """Normalize one span in place (attributes and typed fields)."""
     attrs = _canonical_attributes(record.attributes)
     hints = _source_hints(attrs, record)
+    if hints.name is not None:
+        record.name = hints.name
+    if hints.start_ns is not None:
+        record.start_ns = hints.start_ns
     _reconcile_tokens(attrs)
     _clean_cost(attrs)
+    if record.events:
+        _exception_event(record, attrs)
+    _finish_reasons(attrs)
     _fill_typed(record, attrs, hints)
     record.attributes = attrs
 
@@ -150,19 +157,18 @@ def _collect(collected: _messages.Collected, key: str, value: AttributeValue) ->
 
 
 def _source_hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
-    """Run the hints of every source whose marker is present; the first answer wins."""
-    found: list[Hints] = []
-    for marker, hints in sources.HINTS_BY_MARKER:
-        if marker in attrs:
-            found.append(hints(attrs, record))
-            break  # OpenLLMetry has two markers; one call is enough
-    if any(marker in attrs for marker in _LANGFUSE_MARKERS):
-        found.append(sources.langfuse_hints(attrs, record))
+    """Run the hints of every source with a marker on the span; the first answer wins."""
     merged = Hints()
-    for hint in found:
-        merged.kind = merged.kind or hint.kind
-        merged.stage = merged.stage or hint.stage
-        merged.operation = merged.operation or hint.operation
+    if sources.MARKERS.isdisjoint(attrs):  # the SDK's spans carry no source's marker
+        return merged
+    for markers, hints in sources.HINTS:
+        if any(marker in attrs for marker in markers):
+            hint = hints(attrs, record)
+            merged.kind = merged.kind or hint.kind
+            merged.stage = merged.stage or hint.stage
+            merged.operation = merged.operation or hint.operation
+            merged.name = merged.name or hint.name
+            merged.start_ns = merged.start_ns or hint.start_ns
     return merged
 
 
@@ -177,7 +183,7 @@ def _reconcile_tokens(attrs: dict[str, AttributeValue]) -> None:
     inp = counts.get(a.GEN_AI_USAGE_INPUT_TOKENS)
     out = counts.get(a.GEN_AI_USAGE_OUTPUT_TOKENS)
     cached = (counts.get(a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0) + (
-        counts.get(a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS) or 0
+        counts.get(a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) or 0
     )
     if inp is not None and cached and _input_excludes_cache(attrs, inp, out, cached):
         counts[a.GEN_AI_USAGE_INPUT_TOKENS] = inp + cached
@@ -202,16 +208,66 @@ def _input_excludes_cache(
 
 
 def _clean_cost(attrs: dict[str, AttributeValue]) -> None:
-    """Keep a client-sent cost as a clean float, marked with where it came from."""
+    """Keep a client-sent cost as a clean float, marked with where it came from.
+
+    A client's 0 (or negative, or NaN) next to tokens is no price: OpenLIT sends 0 whenever it
+    could not download its price list. It is kept beside as ``glassline.cost.client_usd`` and
+    the span is left unpriced, so enrichment prices it from the table.
+    """
     if a.COST_USD not in attrs:
         return
-    cost = to_amount(attrs[a.COST_USD])
+    raw = attrs[a.COST_USD]
+    cost = to_amount(raw)
+    source = to_text(attrs.get(a.COST_SOURCE))
+    if not cost and source in (None, "client") and _has_tokens(attrs):
+        attrs[a.COST_CLIENT_USD] = raw
+        del attrs[a.COST_USD]
+        attrs.pop(a.COST_SOURCE, None)
+        return
     if cost is None:
         del attrs[a.COST_USD]
         return
     attrs[a.COST_USD] = cost
-    if not to_text(attrs.get(a.COST_SOURCE)):
+    if source is None:
         attrs[a.COST_SOURCE] = "client"
+
+
+def _has_tokens(attrs: dict[str, AttributeValue]) -> bool:
+    return bool(attrs.get(a.GEN_AI_USAGE_INPUT_TOKENS) or attrs.get(a.GEN_AI_USAGE_OUTPUT_TOKENS))
+
+
+def _exception_event(record: SpanRecord, attrs: dict[str, AttributeValue]) -> None:
+    """The conventions' ``gen_ai.client.operation.exception`` event names the error type."""
+    for event in record.events:
+        if event.name == a.GEN_AI_CLIENT_OPERATION_EXCEPTION:
+            kind = to_text(event.attributes.get("exception.type"))
+            if kind is not None and a.ERROR_TYPE not in attrs:
+                attrs[a.ERROR_TYPE] = kind
+            return
+
+
+def _finish_reasons(attrs: dict[str, AttributeValue]) -> None:
+    """``gen_ai.response.finish_reasons`` from the output messages' own ``finish_reason``
+    (older conventions put it on each message) when the span lacks the list."""
+    output = attrs.get(a.GEN_AI_OUTPUT_MESSAGES)
+    if (
+        a.GEN_AI_RESPONSE_FINISH_REASONS in attrs
+        or not isinstance(output, str)
+        or '"finish_reason"' not in output
+    ):
+        return
+    try:
+        messages = json.loads(output)
+    except ValueError:
+        return
+    if isinstance(messages, list):
+        reasons = [
+            m["finish_reason"]
+            for m in messages
+            if isinstance(m, dict) and isinstance(m.get("finish_reason"), str)
+        ]
+        if reasons:
+            attrs[a.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
 
 
 def _fill_typed(record: SpanRecord, attrs: dict[str, AttributeValue], hints: Hints) -> None:
@@ -235,7 +291,12 @@ def _fill_typed(record: SpanRecord, attrs: dict[str, AttributeValue], hints: Hin
     _fill_extensions(record, attrs)
     record.kind = _kind(record, attrs, hints)
     attrs[a.SPAN_KIND] = record.kind
+    if record.kind != SpanKinds.LLM:  # an agent's cache figures repeat its calls' own
+        record.cache_read_tokens = record.cache_creation_tokens = 0
     stage = to_text(attrs.get(a.STAGE)) or hints.stage
+    if stage is None and record.kind == SpanKinds.STAGE:
+        # An agent or other stage span with no name of its own: its agent's name, else its own.
+        stage = to_text(attrs.get(a.GEN_AI_AGENT_NAME)) or to_text(record.name)
     record.stage = None if record.kind == SpanKinds.WORKFLOW and not attrs.get(a.STAGE) else stage
     if record.stage is not None:
         attrs[a.STAGE] = record.stage
@@ -251,7 +312,7 @@ def _fill_tokens(record: SpanRecord, attrs: dict[str, AttributeValue]) -> None:
     record.input_tokens = count(a.GEN_AI_USAGE_INPUT_TOKENS)
     record.output_tokens = count(a.GEN_AI_USAGE_OUTPUT_TOKENS)
     record.cache_read_tokens = count(a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
-    record.cache_creation_tokens = count(a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    record.cache_creation_tokens = count(a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
     record.reasoning_tokens = count(a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
 
 
@@ -264,7 +325,11 @@ def _fill_extensions(record: SpanRecord, attrs: dict[str, AttributeValue]) -> No
     record.cache_layer = to_text(attrs.get(a.CACHE_LAYER))
     record.cache_hit = _to_bool(attrs.get(a.CACHE_HIT))
     record.route = to_text(attrs.get(a.ROUTE_CHOSEN))
-    record.fallback = to_text(attrs.get(a.ROUTE_FALLBACK_FROM)) is not None
+    # Once per decision: the SDK stamps the route on every later span of the call, but only
+    # the span where it was decided carries the route event.
+    record.fallback = to_text(attrs.get(a.ROUTE_FALLBACK_FROM)) is not None and any(
+        e.name == a.ROUTE_EVENT for e in record.events
+    )
     record.retries = to_count(attrs.get(a.RETRY_COUNT)) or 0
     ttft = to_amount(attrs.get(a.TIME_TO_FIRST_CHUNK_MS))
     if ttft is None:

@@ -1,11 +1,22 @@
 """The ``redact`` pipeline step: PII and secrets out of every span before anything is stored.
 
-Scans span attributes, span event attributes (``exception.message`` ...) and the status
-message with one batched :class:`~glassline.redaction.Redactor` call per batch. Never touches
-the resource (service name, ids), the span's identity or its typed numeric fields. Each span
-that had something redacted carries ``glassline.redaction.<ENTITY> = count`` (the pipeline's
-metrics read these); a value whose analysis failed becomes ``[REDACTION_FAILED]`` and is
-counted under ``glassline.redaction.REDACTION_FAILED`` (fail closed).
+Everything of a span that came from the payload is scanned, in one batched
+:class:`~glassline.redaction.Redactor` call per batch, each part in a *placement* that the
+evidence and metrics name:
+
+- ``attribute``: span attributes (keys, and every string at any depth of the values);
+- ``event``: span event attributes (``exception.message``, content events ...);
+- ``status``: the status message;
+- ``name``: span and event names, and the typed labels normalize lifted from the attributes
+  (stage, route, operation, provider, cache layer, service, scope); names only after a cue;
+- ``field``: the typed model, user and session fields;
+- ``resource``: resource attributes (each resource once per batch; its spans share it).
+
+Span links are not decoded, so nothing of them is stored. Ids, timestamps and the typed
+numeric fields are not text. Each span with something redacted carries
+``glassline.redaction.entities = {ENTITY: count}`` (no values, no hashes); a value whose
+analysis failed becomes ``[REDACTION_FAILED]`` and is counted as ``REDACTION_FAILED``
+(fail closed). ``glassline_redactions{entity, placement}`` adds them up.
 
 To use more cores, run more collector processes (``server.workers``): each has its own
 Redactor, so no span crosses a process boundary twice.
@@ -15,26 +26,49 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 from glassline.collector.metrics import Metrics
-from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.collector.records import SpanRecord
 from glassline.redaction import RedactionConfig, Redactor
+from glassline.redaction._names import MODE_CUES, MODE_FULL
 from glassline.semconv import attributes as attrs
 
-__all__ = ["FAILED_ENTITY", "STATUS_ATTRIBUTE", "RedactProcessor"]
+__all__ = ["ENTITIES_ATTRIBUTE", "FAILED_ENTITY", "PLACEMENTS", "RedactProcessor"]
 
-# The status message is scanned under this (OTel's) attribute name, so scope rules apply to it.
-STATUS_ATTRIBUTE = "otel.status_description"
+ENTITIES_ATTRIBUTE = attrs.REDACTION_ENTITIES
 FAILED_ENTITY = "REDACTION_FAILED"
-_STATUS = object()  # marks the status message among the maps sent to the redactor
+PLACEMENTS = ("attribute", "event", "status", "name", "field", "resource")
+
+# Typed fields, scanned under the attribute names they come from (so structural rules apply).
+_LABELS = (
+    ("glassline.stage", "stage"),
+    ("glassline.route.chosen", "route"),
+    ("gen_ai.operation.name", "operation"),
+    ("gen_ai.provider.name", "provider"),
+    ("glassline.cache.layer", "cache_layer"),
+    ("service.name", "service"),
+    ("otel.scope.name", "scope"),
+)
+_FIELDS = (
+    ("gen_ai.request.model", "model"),
+    ("enduser.id", "user_id"),
+    ("session.id", "session_id"),
+)
+_SPAN_NAME = "span.name"
+_EVENT_NAME = "event.name."
+_STATUS = "otel.status_description"  # OTel's name for the status message
+
+# Writes one map's redacted values back: (span or resource owner, the result's attributes).
+_Writer = Callable[[dict[str, Any]], None]
 
 
 class RedactProcessor:
     """Redacts a batch of spans in place and returns it (never drops a span).
 
     ``counts`` (per entity, including ``REDACTION_FAILED``), ``failures`` and ``spans_redacted``
-    are running totals for the collector's metrics; they never hold values.
+    are running totals for tests and reports; they never hold values.
     """
 
     name = "redact"
@@ -44,7 +78,8 @@ class RedactProcessor:
     ) -> None:
         """Build from a config (expensive: builds the Presidio recognizers) or a Redactor.
 
-        ``metrics`` gets the result cache's hits and misses after each batch.
+        ``metrics`` gets redactions by entity and placement, and the result cache's hits and
+        misses, after each batch.
         """
         self.redactor = config if isinstance(config, Redactor) else Redactor(config)
         self._metrics = metrics
@@ -56,53 +91,125 @@ class RedactProcessor:
 
     def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
         maps: list[dict[str, Any]] = []
-        # Where each map came from: (index of its span in the batch, its event, or None for
-        # the span's attributes, or _STATUS). Empty maps are left out: nothing to scan.
-        owners: list[tuple[int, object]] = []
+        modes: list[int] = []
+        # Per map: the span it belongs to (None for a resource), its placement, its writer.
+        owners: list[tuple[int | None, str, _Writer]] = []
+
+        def add(span: int | None, placement: str, values: dict[str, Any], mode: int,
+                write: _Writer) -> None:  # fmt: skip
+            if values:
+                maps.append(values)
+                modes.append(mode)
+                owners.append((span, placement, write))
+
+        resources: dict[int, dict[str, Any]] = {}
         for i, span in enumerate(batch):
-            maps.append(span.attributes)
-            owners.append((i, None))
+            span.attributes.pop(ENTITIES_ATTRIBUTE, None)  # evidence is ours, never the client's
+            add(i, "attribute", span.attributes, MODE_FULL, _setter(span, "attributes"))
             for event in span.events:
-                if event.attributes:
-                    maps.append(event.attributes)
-                    owners.append((i, event))
+                add(i, "event", event.attributes, MODE_FULL, _setter(event, "attributes"))
             if span.status_message:
-                maps.append({STATUS_ATTRIBUTE: span.status_message})
-                owners.append((i, _STATUS))
+                add(i, "status", {_STATUS: span.status_message}, MODE_FULL, _status(span))
+            add(i, "name", _labels(span), MODE_CUES, _write_labels(span))
+            fields = {k: getattr(span, f) for k, f in _FIELDS if getattr(span, f) is not None}
+            add(i, "field", fields, MODE_FULL, _write_fields(span))
+            if span.resource and id(span.resource) not in resources:
+                resources[id(span.resource)] = span.resource
+        for resource in resources.values():
+            add(None, "resource", resource, MODE_FULL, _update(resource))
+
         per_span: dict[int, Counter[str]] = {}
-        for index, result in self.redactor.redact_attributes_changed(maps).items():
-            i, where = owners[index]
-            span = batch[i]
-            counts = per_span.setdefault(i, Counter())
-            counts.update(result.counts)
+        placed: Counter[tuple[str, str]] = Counter()
+        for index, result in self.redactor.redact_attributes_changed(maps, modes).items():
+            span_index, placement, write = owners[index]
+            write(result.attributes)
+            found = Counter(result.counts)
             if result.failed:
-                counts[FAILED_ENTITY] += result.failed
-            if where is None:
-                span.attributes = result.attributes
-                for name, length in result.truncated.items():
-                    span.attributes[attrs.TRUNCATED_PREFIX + name] = length
-            elif where is _STATUS:
-                span.status_message = result.attributes.get(STATUS_ATTRIBUTE)
-            else:
-                cast(SpanEvent, where).attributes = result.attributes
-        totals: Counter[str] = Counter()
-        for i, counts in per_span.items():  # after the loop: span.attributes may be replaced in it
-            for entity, n in counts.items():
-                batch[i].attributes[attrs.REDACTION_PREFIX + entity] = n
-            totals.update(counts)
-        with self._lock:
-            self.counts.update(totals)
-            self.failures += totals[FAILED_ENTITY]
-            self.spans_redacted += sum(1 for counts in per_span.values() if counts)
-        self._report_cache()
+                found[FAILED_ENTITY] += result.failed
+            if span_index is not None:
+                per_span.setdefault(span_index, Counter()).update(found)
+                if placement == "attribute":
+                    for name, length in result.truncated.items():
+                        batch[span_index].attributes[attrs.TRUNCATED_PREFIX + name] = length
+            for entity, n in found.items():
+                placed[(entity, placement)] += n
+        for i, counts in per_span.items():  # after the loop: span.attributes may be replaced
+            if counts:
+                batch[i].attributes[ENTITIES_ATTRIBUTE] = dict(sorted(counts.items()))
+        self._report(placed, sum(1 for counts in per_span.values() if counts))
         return batch
 
-    def _report_cache(self) -> None:
+    def _report(self, placed: Counter[tuple[str, str]], spans: int) -> None:
+        with self._lock:
+            for (entity, _), n in placed.items():
+                self.counts[entity] += n
+                if entity == FAILED_ENTITY:
+                    self.failures += n
+            self.spans_redacted += spans
+        metrics = self._metrics
+        if metrics is None:
+            return
+        for (entity, placement), n in placed.items():
+            metrics.redactions.labels(entity, placement).inc(n)
         cache = self.redactor.cache
-        if self._metrics is None or cache is None:
+        if cache is None:
             return
         with self._lock:  # the cache is shared by threads: report each lookup exactly once
             now, seen = (cache.hits, cache.misses), self._cache_seen
             self._cache_seen = now
-        self._metrics.redaction_cache.labels("hit").inc(now[0] - seen[0])
-        self._metrics.redaction_cache.labels("miss").inc(now[1] - seen[1])
+        metrics.redaction_cache.labels("hit").inc(now[0] - seen[0])
+        metrics.redaction_cache.labels("miss").inc(now[1] - seen[1])
+
+
+def _setter(owner: Any, field: str) -> _Writer:
+    return lambda values: setattr(owner, field, values)
+
+
+def _status(span: SpanRecord) -> _Writer:
+    return lambda values: setattr(span, "status_message", values.get(_STATUS))
+
+
+def _update(resource: dict[str, Any]) -> _Writer:
+    def write(values: dict[str, Any]) -> None:
+        # In place: the spans of this resource share the dict.
+        resource.clear()
+        resource.update(values)
+
+    return write
+
+
+def _labels(span: SpanRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {_SPAN_NAME: span.name}
+    for i, event in enumerate(span.events):
+        values[f"{_EVENT_NAME}{i}"] = event.name
+    for key, field in _LABELS:
+        value = getattr(span, field)
+        if value is not None:
+            values[key] = value
+    return values
+
+
+def _write_labels(span: SpanRecord) -> _Writer:
+    def write(values: dict[str, Any]) -> None:
+        span.name = _text(values.get(_SPAN_NAME))
+        for i, event in enumerate(span.events):
+            event.name = _text(values.get(f"{_EVENT_NAME}{i}"))
+        for key, field in _LABELS:
+            if getattr(span, field) is not None:
+                setattr(span, field, values.get(key))
+
+    return write
+
+
+def _write_fields(span: SpanRecord) -> _Writer:
+    def write(values: dict[str, Any]) -> None:
+        for key, field in _FIELDS:
+            if getattr(span, field) is not None:
+                setattr(span, field, values.get(key))
+
+    return write
+
+
+def _text(value: Any) -> str:
+    # A dropped (policy "drop") name still needs a value: the column is NOT NULL.
+    return value if isinstance(value, str) else "[DROPPED]"

@@ -218,3 +218,79 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     holder: Mapped[str] = mapped_column(String(256))
     expires_ns: Mapped[int] = mapped_column(BigInteger)
+
+
+class Evaluation(Base):
+    """One evaluation result (``gen_ai.evaluation.result``), linked to its trace and span.
+
+    Stored whatever sampling decides for the trace (an evaluation is a measurement, like a
+    rollup), and counted once into ``evaluation_rollups`` when first inserted.
+    """
+
+    __tablename__ = "evaluations"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    time_ns: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(String(16))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    span_id: Mapped[str | None] = mapped_column(String(16))
+    response_id: Mapped[str | None] = mapped_column(String(256))
+    score_value: Mapped[float | None] = mapped_column(Float)
+    score_label: Mapped[str | None] = mapped_column(String(256))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str | None] = mapped_column(String(256))
+    model: Mapped[str | None] = mapped_column(String(256))
+    prompt_name: Mapped[str | None] = mapped_column(String(256))
+    prompt_version: Mapped[str | None] = mapped_column(String(128))
+    service_version: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        Index(None, "tenant", "trace_id"),
+        Index(None, "tenant", "name", "time_ns"),
+        Index(None, "tenant", "response_id"),
+    )
+
+
+class EvaluationRollup(Base):
+    """Per-minute aggregates of evaluations by tenant x name x stage x model x prompt version.
+
+    ``scored``/``value_sum`` give the mean score, ``passed``/``labelled`` the pass rate (labels
+    in :data:`glassline.collector.storage.evaluations.PASS_LABELS` / ``FAIL_LABELS``),
+    ``sketch`` the score distribution (a DDSketch like the latency sketches; scores below zero
+    count as zero there, the mean is exact). Dimensions are '' for none, as in ``rollups``.
+    """
+
+    __tablename__ = "evaluation_rollups"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger)
+    tenant: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    stage: Mapped[str] = mapped_column(String(256), default="")
+    model: Mapped[str] = mapped_column(String(256), default="")
+    prompt_name: Mapped[str] = mapped_column(String(256), default="")
+    prompt_version: Mapped[str] = mapped_column(String(128), default="")
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    labelled: Mapped[int] = mapped_column(Integer, default=0)
+    passed: Mapped[int] = mapped_column(Integer, default=0)
+    sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        # Named: the convention's name would pass PostgreSQL's 63-character limit.
+        Index(
+            "ix_evaluation_rollups_key",
+            "minute",
+            "tenant",
+            "name",
+            "stage",
+            "model",
+            "prompt_name",
+            "prompt_version",
+            unique=True,
+        ),
+        Index(None, "tenant", "minute"),
+    )

@@ -2,7 +2,7 @@
 
 Every function takes a SQLAlchemy ``Session`` and a ``tenant`` (``None`` means an admin
 reading all tenants). Aggregates come from the rollup tables only, never from scanning
-spans; long ranges read daily rows, with hourly and then minute rows at the edges.
+spans, through :mod:`glassline.collector.storage.aggregates` (as the dashboard and alerts).
 """
 
 from __future__ import annotations
@@ -10,22 +10,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from glassline.collector.storage import sketch
-from glassline.collector.storage.models import (
-    DayRollup,
-    HourRollup,
-    Rollup,
-    Span,
-    Trace,
-    UserRollup,
-)
+from glassline.collector.storage import aggregates, sketch
+from glassline.collector.storage.models import Span, Trace
 
 __all__ = [
     "GROUP_BYS",
@@ -33,15 +28,28 @@ __all__ = [
     "QueryError",
     "StatsRow",
     "TraceDetail",
+    "TraceFilter",
     "TracePage",
     "TraceSummary",
     "get_trace",
     "list_traces",
     "stats",
     "stats_dicts",
+    "trace_conditions",
 ]
 
-GROUP_BYS = ("stage", "model", "tenant", "route", "user", "kind", "minute", "hour", "day")
+GROUP_BYS = (
+    "stage",
+    "model",
+    "snapshot",
+    "tenant",
+    "route",
+    "user",
+    "kind",
+    "minute",
+    "hour",
+    "day",
+)
 _TIME_BUCKETS = {"minute": 60, "hour": 3600, "day": 86_400}
 _NS = 1_000_000_000
 MAX_LIMIT = 1000
@@ -105,7 +113,6 @@ class StatsRow:
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
-    _sketches: list[bytes] = field(default_factory=list, repr=False)
 
 
 _SUMMARY_COLUMNS = [Trace.__table__.c[f] for f in TraceSummary.__dataclass_fields__]
@@ -135,8 +142,65 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
     return start, tenant, trace_id
 
 
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """Trace list filters shared by the query API and the dashboard; empty means "any".
+
+    ``status="error"`` keeps traces with any failed span; ``outcome="error"`` keeps failed
+    requests (the root span failed). ``model`` matches every snapshot of the canonical model.
+    """
+
+    user_id: str = ""
+    session_id: str = ""
+    model: str = ""
+    stage: str = ""
+    route: str = ""
+    status: str = ""  # "", "ok", "error"
+    outcome: str = ""  # "", "ok", "error"
+    min_cost_usd: float = 0.0
+    min_duration_ms: float = 0.0
+    name_contains: str = ""
+
+
 def _span_exists(*conditions: Any) -> Any:
     return exists().where(Span.tenant == Trace.tenant, Span.trace_id == Trace.trace_id, *conditions)
+
+
+def trace_conditions(
+    conn: Connection | Session,
+    tenant: str | None,
+    start_ns: int | None,
+    end_ns: int | None,
+    f: TraceFilter,
+) -> list[ColumnElement[bool]]:
+    """WHERE conditions on ``traces`` for a tenant (None: all), a start range and ``f``."""
+    conds: list[ColumnElement[bool] | None] = [
+        (Trace.tenant == tenant) if tenant is not None else None,
+        (Trace.start_ns >= start_ns) if start_ns is not None else None,
+        (Trace.start_ns < end_ns) if end_ns is not None else None,
+        (Trace.user_id == f.user_id) if f.user_id else None,
+        (Trace.session_id == f.session_id) if f.session_id else None,
+        (Trace.status == f.status) if f.status else None,
+        (Trace.cost_usd >= f.min_cost_usd) if f.min_cost_usd > 0 else None,
+        (Trace.duration_ms >= f.min_duration_ms) if f.min_duration_ms > 0 else None,
+        _span_exists(Span.stage == f.stage) if f.stage else None,
+        _span_exists(Span.route == f.route) if f.route else None,
+        _span_exists(Span.name.ilike(f"%{_escape_like(f.name_contains)}%", escape="\\"))
+        if f.name_contains
+        else None,
+    ]
+    if f.model:
+        names = aggregates.model_names(_connection(conn), [f.model])
+        conds.append(_span_exists(Span.model.in_(names)))
+    if f.outcome:
+        root = Span.span_id == Trace.root_span_id
+        failed = _span_exists(root, Span.status == "error")
+        conds.append(failed if f.outcome == "error" else ~failed)
+    return [c for c in conds if c is not None]
+
+
+def _connection(conn: Connection | Session) -> Connection:
+    return conn.connection() if isinstance(conn, Session) else conn
 
 
 def list_traces(
@@ -159,20 +223,16 @@ def list_traces(
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
     q: Select[Any] = select(*_SUMMARY_COLUMNS)
-    conditions = [
-        (Trace.tenant == tenant) if tenant is not None else None,
-        (Trace.start_ns >= start_ns) if start_ns is not None else None,
-        (Trace.start_ns < end_ns) if end_ns is not None else None,
-        (Trace.user_id == user) if user else None,
-        (Trace.session_id == session_id) if session_id else None,
-        (Trace.status == status) if status else None,
-        (Trace.cost_usd >= min_cost) if min_cost is not None else None,
-        (Trace.duration_ms >= min_duration_ms) if min_duration_ms is not None else None,
-        _span_exists(Span.model == model) if model else None,
-        _span_exists(Span.name.ilike(f"%{_escape_like(name_contains)}%", escape="\\"))
-        if name_contains
-        else None,
-    ]
+    f = TraceFilter(
+        user_id=user or "",
+        session_id=session_id or "",
+        model=model or "",
+        status=status or "",
+        min_cost_usd=min_cost or 0.0,
+        min_duration_ms=min_duration_ms or 0.0,
+        name_contains=name_contains or "",
+    )
+    conditions = trace_conditions(session, tenant, start_ns, end_ns, f)
     if cursor:
         c_start, c_tenant, c_trace = _decode_cursor(cursor)
         # start_ns <= c_start lets the (tenant, start_ns) index bound the scan.
@@ -183,7 +243,7 @@ def list_traces(
                 tuple_(Trace.tenant, Trace.trace_id) < tuple_(c_tenant, c_trace),
             )
         )
-    q = q.where(*(c for c in conditions if c is not None))
+    q = q.where(*conditions)
     q = q.order_by(Trace.start_ns.desc(), Trace.tenant.desc(), Trace.trace_id.desc())
     rows = session.execute(q.limit(limit + 1)).mappings().all()
     traces = [_summary(r) for r in rows[:limit]]
@@ -195,11 +255,14 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def get_trace(session: Session, tenant: str | None, trace_id: str) -> TraceDetail | None:
+def get_trace(
+    session: Session | Connection, tenant: str | None, trace_id: str
+) -> TraceDetail | None:
     """A trace's summary and all its spans, or ``None`` if the tenant has no such trace.
 
     An admin (``tenant=None``) gets the most recent trace with this id across tenants.
     """
+    trace_id = trace_id.strip().lower()
     # No ORDER BY in SQL: it would tempt the planner into walking the (tenant, start_ns)
     # index instead of the primary key (1M spans: 155 ms instead of 2 ms).
     q = select(*_SUMMARY_COLUMNS).where(Trace.trace_id == trace_id)
@@ -216,39 +279,6 @@ def get_trace(session: Session, tenant: str | None, trace_id: str) -> TraceDetai
     return TraceDetail(trace=_summary(row), spans=ordered)
 
 
-# Rollup tables from finest to coarsest: (bucket seconds, table, bucket column name).
-_LEVELS = ((60, Rollup, "minute"), (3600, HourRollup, "hour"), (86_400, DayRollup, "day"))
-
-
-def _split(lo: int, hi: int, levels: Sequence[Any]) -> Iterator[tuple[Any, str, int, int]]:
-    """(table, bucket column, lo_s, hi_s) pieces covering [lo, hi): the coarsest table for
-    the whole buckets in the middle, finer tables for the edges."""
-    size, table, column = levels[-1]
-    if len(levels) > 1:
-        c_lo, c_hi = -(-lo // size) * size, hi // size * size
-        if c_lo >= c_hi:
-            yield from _split(lo, hi, levels[:-1])
-            return
-        if lo < c_lo:
-            yield from _split(lo, c_lo, levels[:-1])
-        yield table, column, c_lo, c_hi
-        if c_hi < hi:
-            yield from _split(c_hi, hi, levels[:-1])
-        return
-    yield table, column, lo, hi
-
-
-def _segments(
-    start_ns: int, end_ns: int, finest_group_s: int
-) -> Iterator[tuple[Any, str, int, int]]:
-    """Pieces of the range, never coarser than the time grouping. Bounds widen to whole
-    minutes (the rollups' resolution)."""
-    lo = start_ns // _NS // 60 * 60
-    hi = -(-end_ns // (60 * _NS)) * 60
-    levels = [level for level in _LEVELS if level[0] <= finest_group_s]
-    return _split(lo, hi, levels)
-
-
 def stats(
     session: Session,
     tenant: str | None,
@@ -260,53 +290,50 @@ def stats(
 ) -> list[StatsRow]:
     """Count, errors, tokens, cost and latency p50/p95/p99 per group, from the rollups.
 
-    ``group_by``: stage, model, tenant, route, kind (a dimension; '' = none), minute, hour,
-    day (time buckets, UTC) or user (from ``user_rollups``: count is requests, i.e. root
-    spans; no percentiles). ``kind`` keeps one span kind (e.g. ``llm`` or ``stage``), so
-    a stage's latency is not mixed with the latency of the calls inside it.
+    ``group_by``: stage, model (canonical name), snapshot (the stored model name), tenant,
+    route, kind (a dimension; '' = none), minute, hour, day (time buckets, UTC) or user (from
+    ``user_rollups``: count is requests, i.e. root spans; no percentiles). ``kind`` keeps one
+    span kind (e.g. ``llm`` or ``stage``), so a stage's latency is not mixed with the latency
+    of the calls inside it.
     """
     if group_by not in GROUP_BYS:
         raise QueryError("group_by", f"must be one of {', '.join(GROUP_BYS)}")
     if end_ns <= start_ns:
         raise QueryError("end", "must be after start")
+    start, end = start_ns // _NS, -(-end_ns // _NS)
+    conn = session.connection()
     if group_by == "user":
-        return _user_stats(session, tenant, start_ns, end_ns)
-    groups: dict[str | int, StatsRow] = {}
+        found = aggregates.user_sums(conn, start, end, tenant=None if tenant is None else [tenant])
+        rows = [_stats_row(k[1], {**v, "count": v["requests"]}) for k, v in found.items()]
+        return sorted(rows, key=_order(False))
     bucket_s = _TIME_BUCKETS.get(group_by)
-    for table, column, lo, hi in _segments(start_ns, end_ns, bucket_s or 86_400):
-        bucket = getattr(table, column)
-        dim = bucket if bucket_s else getattr(table, group_by)
-        q = select(
-            dim,
-            table.count,
-            table.errors,
-            table.input_tokens,
-            table.output_tokens,
-            table.cache_read_tokens,
-            table.cost_usd,
-            table.latency_sketch,
-        ).where(bucket >= lo, bucket < hi)
-        if tenant is not None:
-            q = q.where(table.tenant == tenant)
-        if kind is not None:
-            q = q.where(table.kind == kind)
-        for value, count, errors, tin, tout, tcache, cost, blob in session.execute(q):
-            key = value // bucket_s * bucket_s if bucket_s else value
-            row = groups.get(key)
-            if row is None:
-                row = groups[key] = StatsRow(group=key)
-            row.count += count
-            row.errors += errors
-            row.input_tokens += tin
-            row.output_tokens += tout
-            row.cache_read_tokens += tcache
-            row.cost_usd += cost
-            row._sketches.append(blob)
-    for row in groups.values():
-        q50, q95, q99 = sketch.quantiles(sketch.merge_encoded(row._sketches)).values()
+    by = () if bucket_s else (group_by,)
+    scope = aggregates.Scope(
+        tenant=None if tenant is None else (tenant,), kind=None if kind is None else (kind,)
+    )
+    groups = {
+        k[0]: _stats_row(k[0], v)
+        for k, v in aggregates.sums(conn, start, end, by=by, scope=scope, bucket=bucket_s).items()
+    }
+    blobs: dict[Any, list[bytes]] = defaultdict(list)
+    for k, (blob,) in aggregates.sketch_rows(conn, start, end, by=by, scope=scope, bucket=bucket_s):
+        blobs[k[0]].append(blob)
+    for key, row in groups.items():
+        q50, q95, q99 = sketch.quantiles(sketch.merge_encoded(blobs[key])).values()
         row.p50_ms, row.p95_ms, row.p99_ms = q50, q95, q99
-        row._sketches = []
     return sorted(groups.values(), key=_order(bool(bucket_s)))
+
+
+def _stats_row(group: str | int, v: dict[str, float]) -> StatsRow:
+    return StatsRow(
+        group=group,
+        count=int(v["count"]),
+        errors=int(v["errors"]),
+        input_tokens=int(v["input_tokens"]),
+        output_tokens=int(v["output_tokens"]),
+        cache_read_tokens=int(v.get("cache_read_tokens", 0)),
+        cost_usd=float(v["cost_usd"]),
+    )
 
 
 def _order(by_time: bool) -> Any:
@@ -315,36 +342,6 @@ def _order(by_time: bool) -> Any:
     return lambda r: (-r.cost_usd, -r.count, str(r.group))
 
 
-def _user_stats(session: Session, tenant: str | None, start_ns: int, end_ns: int) -> list[StatsRow]:
-    lo = start_ns // _NS // 60 * 60
-    hi = -(-end_ns // (60 * _NS)) * 60
-    q = select(
-        UserRollup.user_id,
-        func.sum(UserRollup.requests),
-        func.sum(UserRollup.errors),
-        func.sum(UserRollup.input_tokens),
-        func.sum(UserRollup.output_tokens),
-        func.sum(UserRollup.cost_usd),
-    ).where(UserRollup.minute >= lo, UserRollup.minute < hi)
-    if tenant is not None:
-        q = q.where(UserRollup.tenant == tenant)
-    rows = [
-        StatsRow(
-            group=user,
-            count=int(n or 0),
-            errors=int(err or 0),
-            input_tokens=int(tin or 0),
-            output_tokens=int(tout or 0),
-            cost_usd=float(cost or 0.0),
-        )
-        for user, n, err, tin, tout, cost in session.execute(q.group_by(UserRollup.user_id))
-    ]
-    return sorted(rows, key=_order(False))
-
-
 def stats_dicts(rows: Sequence[StatsRow]) -> list[dict[str, Any]]:
     """Rows as JSON-ready dicts (without the internal sketch list)."""
-    return [
-        {name: getattr(r, name) for name in StatsRow.__dataclass_fields__ if name[0] != "_"}
-        for r in rows
-    ]
+    return [{name: getattr(r, name) for name in StatsRow.__dataclass_fields__} for r in rows]

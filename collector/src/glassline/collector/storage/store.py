@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, delete, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from glassline.collector.records import SpanRecord
+from glassline.collector.records import EvaluationRecord, SpanRecord
 from glassline.collector.storage import migrate, partitions
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.engine import WRITE, make_engine
+from glassline.collector.storage.evaluations import write_evaluations
 from glassline.collector.storage.models import (
     DayRollup,
+    Evaluation,
+    EvaluationRollup,
     HourRollup,
     Lease,
     Rollup,
@@ -41,6 +45,7 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 # PostgreSQL deadlock / serialization failure: the transaction is safe to run again.
 _RETRYABLE_SQLSTATES = {"40P01", "40001"}
 _ATTEMPTS = 5
+_T = TypeVar("_T")
 
 
 class Store:
@@ -103,10 +108,24 @@ class Store:
         """
         if not batch:
             return WriteResult(0, 0)
+        now = now_ns or time.time_ns()
+        return self._write_retrying(lambda conn: write_batch(conn, batch, now))
+
+    def write_evaluations(self, records: Sequence[EvaluationRecord]) -> list[EvaluationRecord]:
+        """Store evaluations (deduplicated on tenant + id) and roll them up, in one transaction.
+
+        Returns those this call inserted. Records must be redacted already (see
+        :class:`glassline.collector.evaluations.EvaluationIntake`).
+        """
+        if not records:
+            return []
+        return self._write_retrying(lambda conn: write_evaluations(conn, records))
+
+    def _write_retrying(self, write: Callable[[Connection], _T]) -> _T:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with self._write_tx() as conn:
-                    return write_batch(conn, batch, now_ns or time.time_ns())
+                    return write(conn)
             except DBAPIError as exc:
                 sqlstate = getattr(exc.orig, "sqlstate", None)
                 if sqlstate not in _RETRYABLE_SQLSTATES or attempt == _ATTEMPTS:
@@ -142,6 +161,10 @@ class Store:
             "rollups_hourly": delete(HourRollup).where(HourRollup.hour < cutoff_s),
             "rollups_daily": delete(DayRollup).where(DayRollup.day < cutoff_s),
             "user_rollups": delete(UserRollup).where(UserRollup.minute < cutoff_s),
+            "evaluation_rollups": delete(EvaluationRollup).where(
+                EvaluationRollup.minute < cutoff_s
+            ),
+            "evaluations": delete(Evaluation).where(Evaluation.time_ns < raw_cutoff),
         }
         with self._write_tx() as conn:
             for table, stmt in statements.items():

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import rollup, summary
 from glassline.collector.storage._merge import add_rows, insert_new, merge_rows
+from glassline.collector.storage.evaluations import write_evaluations
 from glassline.collector.storage.models import (
     DayRollup,
     HourRollup,
@@ -157,5 +158,10 @@ def write_batch(
         )
         users.update({key: row.get("user_id") for key, row in traces.items()})
     if new or also_count:
-        add_to_rollups(conn, [*new, *also_count], users)
+        counted = [*new, *also_count]
+        add_to_rollups(conn, counted, users)
+        # Evaluations ride with their span: stored and rolled up whether or not it is kept.
+        evaluations = [e for span in counted for e in span.evaluations]
+        if evaluations:
+            write_evaluations(conn, evaluations)
     return WriteResult(inserted=len(new), duplicates=len(batch) - len(new))

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from glassline.dashboard.queries.changes import (
+    CHANGE_DIMENSIONS,
+    CHANGE_METRICS,
+    Changes,
+    change_markers,
+    data_start,
+    what_changed,
+)
 from glassline.dashboard.queries.ops import (
     OpsTables,
     alert_history,
@@ -32,13 +40,17 @@ from glassline.dashboard.queries.traces import (
     TraceDetail,
     TraceFilter,
     TracePage,
+    error_traces,
     get_trace,
     list_traces,
 )
 
 __all__ = [
+    "CHANGE_DIMENSIONS",
+    "CHANGE_METRICS",
     "REQUEST_KIND",
     "SORTS",
+    "Changes",
     "OpsTables",
     "PercentileView",
     "Totals",
@@ -50,7 +62,10 @@ __all__ = [
     "breakdown",
     "cache_savings",
     "cached_token_savings_usd",
+    "change_markers",
     "cube",
+    "data_start",
+    "error_traces",
     "find_tables",
     "get_trace",
     "group",
@@ -65,4 +80,5 @@ __all__ = [
     "totals",
     "totals_from",
     "user_spend",
+    "what_changed",
 ]

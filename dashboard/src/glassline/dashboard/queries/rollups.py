@@ -1,34 +1,34 @@
 """Aggregates for the Overview, Latency and Spend pages, read only from the rollup tables.
 
 Every figure here (spend, tokens, counts, percentiles) comes from the rollups, which count each
-span once before sampling, so they are true totals; raw spans are never scanned. A window is
-split into whole hours, read from ``rollups_hourly``, and the minutes at its edges, read from
-``rollups``: the sums and merged sketches are exactly those of the minute rows, but a 30-day
-window merges ~720 sketches per series instead of ~43,000.
+span once before sampling, so they are true totals; raw spans are never scanned. The tables are
+read through :mod:`glassline.collector.storage.aggregates`, the same module alert evaluation
+uses, so a page and an alert never disagree about a figure.
 
 Requests are ``workflow`` spans (one per request an instrumented app serves); end-to-end
-latency is their sketch.
+latency is their sketch. Models are grouped by canonical name (``model``); ``snapshot`` is the
+dated name the provider answered with.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.engine import Connection
 
-from glassline.collector.storage.models import HourRollup, Rollup, UserRollup
+from glassline.collector.storage import aggregates
+from glassline.collector.storage.aggregates import MEASURES, REQUEST_KIND, Scope
 from glassline.dashboard.sketches import QUANTILES, BinMerger
 from glassline.dashboard.window import Window
 
 __all__ = [
     "DIMENSIONS",
+    "MEASURES",
     "REQUEST_KIND",
-    "SUM_COLUMNS",
     "PercentileView",
     "Totals",
     "breakdown",
@@ -45,72 +45,17 @@ __all__ = [
     "user_spend",
 ]
 
-REQUEST_KIND = "workflow"
-DIMENSIONS = ("model", "stage", "route", "tenant", "kind")
-SUM_COLUMNS = (
-    "count",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_creation_tokens",
-    "cost_usd",
-    "cache_hits",
-    "cache_lookups",
-    "retries",
-    "fallbacks",
-    "duration_sum_ms",
-)
-_HOUR = 3600
+DIMENSIONS = ("model", "snapshot", "stage", "route", "tenant", "kind")
+_CUBE = ("snapshot", "stage", "route", "tenant", "kind")
 
 
-@dataclass(frozen=True, slots=True)
-class _Source:
-    """One rollup table and the part of the window it answers for."""
-
-    table: Any  # Rollup or HourRollup
-    time: Any  # its bucket column
-    start: int
-    end: int
-
-    def where(self, tenant: str | None) -> list[ColumnElement[bool]]:
-        conds = [self.time >= self.start, self.time < self.end]
-        if tenant:
-            conds.append(self.table.tenant == tenant)
-        return conds
-
-    def col(self, name: str) -> Any:
-        return getattr(self.table, name)
+def _scope(tenant: str | None, kinds: Sequence[str] | None = None) -> Scope:
+    return Scope(tenant=(tenant,) if tenant else None, kind=tuple(kinds) if kinds else None)
 
 
-def _sources(start: int, end: int, bucket: int | None = None) -> Iterator[_Source]:
-    """The tables answering ``[start, end)``; hourly rows only when charts bucket by hours.
-
-    A 15-minute chart bucket cannot come from hourly rows (each would land in the bucket of
-    its hour's start), so bucketed reads finer than an hour stay on the minute table.
-    """
-    first_hour = -(-start // _HOUR) * _HOUR
-    last_hour = end // _HOUR * _HOUR
-    if last_hour - first_hour < _HOUR or (bucket is not None and bucket % _HOUR):
-        yield _Source(Rollup, Rollup.minute, start, end)
-        return
-    yield _Source(HourRollup, HourRollup.hour, first_hour, last_hour)
-    for lo, hi in ((start, first_hour), (last_hour, end)):
-        if lo < hi:
-            yield _Source(Rollup, Rollup.minute, lo, hi)
-
-
-def _sums(src: _Source, columns: Sequence[str] = SUM_COLUMNS) -> list[ColumnElement[Any]]:
-    return [func.coalesce(func.sum(src.col(c)), 0).label(c) for c in columns]
-
-
-def _frame(conn: Connection, queries: list[Select[Any]], keys: list[str]) -> pd.DataFrame:
-    """Run one grouped query per source and add the partial sums up per key."""
-    rows = [r for q in queries for r in conn.execute(q).mappings().all()]
-    frame = pd.DataFrame(rows, columns=[*keys, *SUM_COLUMNS])
-    if frame.empty or not keys:
-        return frame
-    return frame.groupby(keys, as_index=False, sort=False)[list(SUM_COLUMNS)].sum()
+def _frame(found: dict[tuple[Any, ...], dict[str, float]], keys: Sequence[str]) -> pd.DataFrame:
+    rows = [(*k, *(v[m] for m in MEASURES)) for k, v in found.items()]
+    return pd.DataFrame(rows, columns=[*keys, *MEASURES])
 
 
 @dataclass(slots=True)
@@ -139,15 +84,12 @@ class Totals:
 
 
 def cube(conn: Connection, window: Window) -> pd.DataFrame:
-    """Sums per (model, stage, route, tenant, kind) in the window: one scan feeds a whole page.
-
-    :func:`group` and :func:`totals_from` derive breakdowns and headline sums from it in memory.
-    """
-    queries = []
-    for src in _sources(window.start, window.end):
-        dims = [src.col(d).label(d) for d in DIMENSIONS]
-        queries.append(select(*dims, *_sums(src)).where(*src.where(window.tenant)).group_by(*dims))
-    return _frame(conn, queries, list(DIMENSIONS))
+    """Sums per (snapshot, stage, route, tenant, kind) plus the canonical ``model``: one scan
+    feeds a whole page; :func:`group` and :func:`totals_from` derive breakdowns in memory."""
+    found = aggregates.sums(conn, window.start, window.end, by=_CUBE, scope=_scope(window.tenant))
+    frame = _frame(found, _CUBE)
+    frame.insert(0, "model", frame["snapshot"].map(aggregates.canonical_model))
+    return frame
 
 
 def group(frame: pd.DataFrame, by: str, kinds: Sequence[str] | None = None) -> pd.DataFrame:
@@ -156,13 +98,13 @@ def group(frame: pd.DataFrame, by: str, kinds: Sequence[str] | None = None) -> p
         raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
     if kinds:
         frame = frame[frame["kind"].isin(kinds)]
-    grouped = frame.groupby(by, as_index=False, sort=False)[list(SUM_COLUMNS)].sum()
+    grouped = frame.groupby(by, as_index=False, sort=False)[list(MEASURES)].sum()
     return grouped.sort_values(["cost_usd", by], ascending=[False, True], ignore_index=True)
 
 
 def totals_from(frame: pd.DataFrame) -> Totals:
     """Headline sums from a :func:`cube` frame (without percentiles, which need sketches)."""
-    sums = frame[list(SUM_COLUMNS)].sum()
+    sums = frame[list(MEASURES)].sum()
     requests = frame.loc[frame["kind"] == REQUEST_KIND, ["count", "errors"]].sum()
     return Totals(
         requests=int(requests["count"]),
@@ -180,13 +122,9 @@ def totals_from(frame: pd.DataFrame) -> Totals:
 
 def request_latency(conn: Connection, window: Window) -> dict[float, float | None]:
     """End-to-end p50/p95/p99 (ms): the merged sketches of ``workflow`` spans."""
-    merger = BinMerger()
-    for src in _sources(window.start, window.end):
-        query = select(src.col("latency_sketch")).where(
-            *src.where(window.tenant), src.col("kind") == REQUEST_KIND
-        )
-        merger.add_many(conn.execute(query).scalars())
-    return merger.quantiles()
+    scope = _scope(window.tenant, [REQUEST_KIND])
+    rows = aggregates.sketch_rows(conn, window.start, window.end, scope=scope)
+    return BinMerger().add_many(blob for _, (blob,) in rows).quantiles()
 
 
 def totals(conn: Connection, window: Window) -> Totals:
@@ -203,10 +141,6 @@ def breakdown(
     return group(cube(conn, window), by, kinds)
 
 
-def _bucket(src: _Source, window: Window) -> ColumnElement[int]:
-    return (src.time - src.time % window.bucket).label("bucket")
-
-
 def sum_series(
     conn: Connection, window: Window, by: str | None = None, kinds: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -214,16 +148,16 @@ def sum_series(
 
     ``kinds=["workflow"]`` gives requests (``count``) and request errors per bucket.
     """
-    if by is not None and by not in DIMENSIONS:
-        raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
-    queries = []
-    for src in _sources(window.start, window.end, window.bucket):
-        dims = [_bucket(src, window)] + ([src.col(by).label(by)] if by else [])
-        query = select(*dims, *_sums(src)).where(*src.where(window.tenant)).group_by(*dims)
-        if kinds:
-            query = query.where(src.col("kind").in_(kinds))
-        queries.append(query)
-    return _with_time(_frame(conn, queries, ["bucket", *([by] if by else [])]))
+    keys = (by,) if by else ()
+    found = aggregates.sums(
+        conn,
+        window.start,
+        window.end,
+        by=keys,
+        scope=_scope(window.tenant, kinds),
+        bucket=window.bucket,
+    )
+    return _with_time(_frame(found, ["bucket", *keys]))
 
 
 def _with_time(frame: pd.DataFrame) -> pd.DataFrame:
@@ -256,14 +190,19 @@ def percentile_views(
     if by not in DIMENSIONS or not set(sketches) <= set(_SKETCHES):
         raise ValueError(f"cannot compute percentiles of {sketches!r} by {by!r}")
     groups = {name: defaultdict(BinMerger) for name in sketches}
-    for src in _sources(window.start, window.end, window.bucket):
-        cols = [_bucket(src, window), src.col(by), *(src.col(name) for name in sketches)]
-        query = select(*cols).where(*src.where(window.tenant), src.col("kind").in_(kinds))
-        for row in conn.execute(query):
-            key = (row[0], row[1])
-            for name, blob in zip(sketches, row[2:], strict=True):
-                if blob:
-                    groups[name][key].add(blob)
+    rows = aggregates.sketch_rows(
+        conn,
+        window.start,
+        window.end,
+        by=(by,),
+        scope=_scope(window.tenant, kinds),
+        bucket=window.bucket,
+        columns=sketches,
+    )
+    for key, blobs in rows:
+        for name, blob in zip(sketches, blobs, strict=True):
+            if blob:
+                groups[name][key].add(blob)
     return {name: _views(merged, by) for name, merged in groups.items()}
 
 
@@ -306,40 +245,27 @@ def percentiles(
 
 def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFrame:
     """Top users by spend in the window (spans without a user are not in ``user_rollups``)."""
-    cost = func.sum(UserRollup.cost_usd).label("cost_usd")
-    conds = [UserRollup.minute >= window.start, UserRollup.minute < window.end]
-    if window.tenant:
-        conds.append(UserRollup.tenant == window.tenant)
-    query = (
-        select(
-            UserRollup.user_id,
-            func.sum(UserRollup.requests).label("requests"),
-            func.sum(UserRollup.input_tokens).label("input_tokens"),
-            func.sum(UserRollup.output_tokens).label("output_tokens"),
-            cost,
-        )
-        .where(*conds)
-        .group_by(UserRollup.user_id)
-        .order_by(cost.desc(), UserRollup.user_id)
-        .limit(limit)
+    found = aggregates.user_sums(
+        conn, window.start, window.end, tenant=[window.tenant] if window.tenant else None
     )
+    per_user: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for (_, user), sums in found.items():
+        for name, value in sums.items():
+            per_user[user][name] += value
     columns = ["user_id", "requests", "input_tokens", "output_tokens", "cost_usd"]
-    return pd.DataFrame(conn.execute(query).mappings().all(), columns=columns)
+    frame = pd.DataFrame(
+        [(user, *(v[c] for c in columns[1:])) for user, v in per_user.items()], columns=columns
+    )
+    frame = frame.sort_values(["cost_usd", "user_id"], ascending=[False, True], ignore_index=True)
+    return frame.head(limit)
 
 
 def spend_between(conn: Connection, start: int, end: int, tenant: str | None) -> float:
     """Total spend in ``[start, end)`` (Unix seconds), e.g. today or this month."""
-    total = 0.0
-    for src in _sources(start, end):
-        query = select(func.coalesce(func.sum(src.col("cost_usd")), 0.0)).where(*src.where(tenant))
-        total += float(conn.execute(query).scalar_one())
-    return total
+    found = aggregates.sums(conn, start, end, scope=_scope(tenant))
+    return float(sum(v["cost_usd"] for v in found.values()))
 
 
 def tenants(conn: Connection, window: Window) -> list[str]:
     """Tenants with data in the window, for the tenant selector."""
-    found: set[str] = set()
-    for src in _sources(window.start, window.end):
-        query = select(src.col("tenant")).where(*src.where(None)).distinct()
-        found.update(conn.execute(query).scalars())
-    return sorted(found)
+    return sorted(k[0] for k in aggregates.sums(conn, window.start, window.end, by=("tenant",)))

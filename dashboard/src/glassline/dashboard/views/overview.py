@@ -19,11 +19,16 @@ if now.requests == 0 and now.cost_usd == 0:
     ui.show_no_data()
     st.stop()
 
-c = st.columns(4)
+c = st.columns(5)
 ui.tile(c[0], "Requests", now.requests, before.requests)
-ui.tile(c[1], "Error rate", now.error_rate, before.error_rate, ui.fmt_pct, up_is_bad=True)
-ui.tile(c[2], "Spend", now.cost_usd, before.cost_usd, ui.fmt_usd, up_is_bad=True)
-ui.tile(c[3], "Cache hit rate", now.cache_hit_rate, before.cache_hit_rate, ui.fmt_pct)
+# A failed request is one whose own (root) span failed; a trace with errors has any failed
+# span, e.g. a 429 that was retried or a model that fell back, while the request succeeded.
+ui.tile(c[1], "Failed requests", now.error_rate, before.error_rate, ui.fmt_pct, up_is_bad=True)
+errors_now = data.run(queries.error_traces, window)
+errors_before = data.run(queries.error_traces, window.previous())
+ui.tile(c[2], "Traces with errors", errors_now, errors_before, up_is_bad=True)
+ui.tile(c[3], "Spend", now.cost_usd, before.cost_usd, ui.fmt_usd, up_is_bad=True)
+ui.tile(c[4], "Cache hit rate", now.cache_hit_rate, before.cache_hit_rate, ui.fmt_pct)
 c = st.columns(4)
 for col, q in zip(c, (0.5, 0.95, 0.99), strict=False):
     label = f"Latency p{round(q * 100)}"

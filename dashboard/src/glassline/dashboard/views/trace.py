@@ -28,8 +28,7 @@ if not trace_id:
     )
     st.stop()
 
-known = data.run(queries.tenants, ctx.window.with_tenant(None))
-detail = data.run(queries.get_trace, trace_id, st.query_params.get("tenant") or None, tuple(known))
+detail = data.run(queries.get_trace, trace_id, st.query_params.get("tenant") or None)
 if detail is None:
     st.warning(
         f"No trace `{trace_id}` for this tenant. It may be outside the retention period, "
@@ -37,24 +36,24 @@ if detail is None:
     )
     st.stop()
 
-summary, span_rows = detail.summary, detail.spans
-started = datetime.fromtimestamp(summary["start_ns"] / 1e9, UTC)
-st.subheader(summary["root_name"] or "(no root span yet)")
+summary, span_rows = detail.trace, detail.spans
+started = datetime.fromtimestamp(summary.start_ns / 1e9, UTC)
+st.subheader(summary.root_name or "(no root span yet)")
 st.caption(
-    f"tenant **{summary['tenant']}** · service {summary['service'] or '-'} · user "
-    f"{summary['user_id'] or '-'} · session {summary['session_id'] or '-'} · "
-    f"started {started:%Y-%m-%d %H:%M:%S} UTC · trace `{summary['trace_id']}`"
+    f"tenant **{summary.tenant}** · service {summary.service or '-'} · user "
+    f"{summary.user_id or '-'} · session {summary.session_id or '-'} · "
+    f"started {started:%Y-%m-%d %H:%M:%S} UTC · trace `{summary.trace_id}`"
 )
 c = st.columns(3)
-c[0].metric("Duration", ui.fmt_ms(summary["duration_ms"]), border=True)
-c[1].metric("Status", summary["status"], border=True)
-c[2].metric("Spans", f"{summary['span_count']} ({summary['error_count']} failed)", border=True)
+c[0].metric("Duration", ui.fmt_ms(summary.duration_ms), border=True)
+# The request's outcome is its root span's status; failed inner spans (a retried 429, a
+# primary model that fell back) are counted apart, not turned into a failed request.
+c[1].metric("Request outcome", spans.outcome(span_rows), border=True)
+c[2].metric("Spans", f"{summary.span_count} ({summary.error_count} failed)", border=True)
 c = st.columns(3)
-c[0].metric("Cost", ui.fmt_usd(summary["cost_usd"]), border=True)
-c[1].metric(
-    "Tokens in / out", f"{summary['input_tokens']:,} / {summary['output_tokens']:,}", border=True
-)
-c[2].metric("Cached input tokens", f"{summary['cache_read_tokens']:,}", border=True)
+c[0].metric("Cost", ui.fmt_usd(summary.cost_usd), border=True)
+c[1].metric("Tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}", border=True)
+c[2].metric("Cached input tokens", f"{summary.cache_read_tokens:,}", border=True)
 
 frame = spans.waterfall_frame(span_rows)
 st.plotly_chart(charts.waterfall(frame))
@@ -78,7 +77,7 @@ c = st.columns(4)
 c[0].metric("Duration", ui.fmt_ms(span["duration_ms"]))
 c[1].metric("Kind", span["kind"])
 c[2].metric("Cost", ui.fmt_usd(span["cost_usd"]))
-c[3].metric("Status", span["status"])
+c[3].metric("Status", ui.fmt_status(span["status"]))
 
 for error in spans.exceptions(span):
     st.error(f"**{error['type']}**: {error['message']}")
@@ -127,6 +126,11 @@ if any(v for _, v in conversation):
                 for call in message.tool_calls:
                     st.code(call, language="text")
 
+redacted = attributes.get(attrs.REDACTION_ENTITIES)
+if isinstance(redacted, dict) and redacted:
+    found = ", ".join(f"{n} {entity}" for entity, n in sorted(redacted.items()))
+    st.caption(f"Redacted at ingest: {found}")
+
 with st.expander("All attributes and events"):
     st.json(
         {
@@ -139,6 +143,6 @@ with st.expander("All attributes and events"):
 
 # st.context.url is the page's address without its query string (None outside a browser).
 base = (st.context.url or "").rsplit("/", 1)[0]
-share = ui.trace_url(ctx, trace_id, summary["tenant"])
+share = ui.trace_url(ctx, trace_id, summary.tenant)
 st.caption("Shareable link to this trace (trace id, tenant and time range):")
 st.code(f"{base}/{share}" if base else share, language="text")

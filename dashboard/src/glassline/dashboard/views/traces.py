@@ -11,7 +11,19 @@ window = ctx.window
 params = st.query_params
 st.title("Traces")
 
-FILTERS = ("user", "session", "model", "stage", "status", "min_cost", "min_ms", "q", "sort")
+FILTERS = ("user", "session", "model", "stage", "route", "status", "outcome", "min_cost",
+           "min_ms", "q", "sort")  # fmt: skip
+STATUSES = {"": "any", "error": "with a failed span", "ok": "without a failed span"}
+OUTCOMES = {"": "any", "error": "failed", "ok": "succeeded"}
+
+
+def _choice(
+    label: str, options: dict[str, str], name: str, col: st.delta_generator.DeltaGenerator
+) -> str:
+    keys = list(options)
+    current = params.get(name, "")
+    index = keys.index(current) if current in keys else 0
+    return str(col.selectbox(label, keys, index, format_func=options.__getitem__))
 
 
 def _float(name: str) -> float:
@@ -22,22 +34,18 @@ def _float(name: str) -> float:
 
 
 with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-1])):
-    c = st.columns(4)
+    c = st.columns(5)
     user = c[0].text_input("User", params.get("user", ""))
     session = c[1].text_input("Session", params.get("session", ""))
-    model = c[2].text_input("Model", params.get("model", ""))
+    model = c[2].text_input("Model", params.get("model", ""), help="gpt-4o finds every snapshot")
     stage = c[3].text_input("Stage", params.get("stage", ""))
-    c = st.columns(4)
-    statuses = ["", "ok", "error", "unset"]
-    status = c[0].selectbox(
-        "Status",
-        statuses,
-        statuses.index(params.get("status", "")) if params.get("status", "") in statuses else 0,
-        format_func=lambda s: s or "any",
-    )
-    min_cost = c[1].number_input("Min cost (USD)", 0.0, value=_float("min_cost"), format="%.4f")
-    min_ms = c[2].number_input("Min duration (ms)", 0.0, value=_float("min_ms"), step=100.0)
-    text = c[3].text_input("Span name contains", params.get("q", ""))
+    route = c[4].text_input("Route", params.get("route", ""))
+    c = st.columns(5)
+    outcome = _choice("Request", OUTCOMES, "outcome", c[0])
+    status = _choice("Spans", STATUSES, "status", c[1])
+    min_cost = c[2].number_input("Min cost (USD)", 0.0, value=_float("min_cost"), format="%.6f")
+    min_ms = c[3].number_input("Min duration (ms)", 0.0, value=_float("min_ms"), step=100.0)
+    text = c[4].text_input("Span name contains", params.get("q", ""))
 sorts = list(queries.SORTS)
 sort = (
     st.segmented_control(
@@ -51,7 +59,9 @@ values = {
     "session": session,
     "model": model,
     "stage": stage,
+    "route": route,
     "status": status,
+    "outcome": outcome,
     "min_cost": f"{min_cost:g}" if min_cost else "",
     "min_ms": f"{min_ms:g}" if min_ms else "",
     "q": text,
@@ -70,7 +80,9 @@ filters = queries.TraceFilter(
     session_id=session.strip(),
     model=model.strip(),
     stage=stage.strip(),
+    route=route.strip(),
     status=status,
+    outcome=outcome,
     min_cost_usd=min_cost,
     min_duration_ms=min_ms,
     name_contains=text.strip(),

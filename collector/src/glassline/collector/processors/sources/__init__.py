@@ -1,63 +1,64 @@
 """Mapping tables from other LLM instrumentation libraries to the Glassline vocabulary.
 
-One module per source: :mod:`.otel` (older GenAI convention names), :mod:`.openinference`,
-:mod:`.traceloop` (OpenLLMetry), :mod:`.openlit` and :mod:`.langfuse`. Each exposes
-``RENAMES`` (source name -> canonical name), and where its vocabulary needs more than renames,
-``MESSAGE_PREFIXES`` and a ``hints(attrs, record)`` function. They are merged here once, at
-import, into the lookup tables the normalizer uses on every span.
+:data:`SOURCES` is the one list of the libraries the collector understands, one module each:
+:mod:`.otel` (older GenAI convention names), :mod:`.openinference`, :mod:`.traceloop`
+(OpenLLMetry), :mod:`.openlit`, :mod:`.langfuse` and :mod:`.logfire` (also pydantic-ai). Each
+module's ``SOURCE`` holds its renames, its flattened-message prefixes, and the hints that run
+when one of its marker attributes is on a span. The lookup tables the normalizer uses on every
+span are built from that list once, at import. Adding a library means adding its module here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
-from glassline.collector.records import AttributeValue, SpanRecord
-
-from . import langfuse, openinference, openlit, otel, traceloop
+from . import langfuse, logfire, openinference, openlit, otel, traceloop
 from ._messages import MessagePrefix
-from ._values import Hints, Rename
+from ._values import HintFn, Hints, Rename, Source
 
-HintFn = Callable[[dict[str, AttributeValue], SpanRecord], Hints]
+SOURCES: Final[tuple[Source, ...]] = (
+    otel.SOURCE,
+    openinference.SOURCE,
+    traceloop.SOURCE,
+    openlit.SOURCE,
+    langfuse.SOURCE,
+    logfire.SOURCE,
+)
 
 
-def _merge(*tables: dict[str, Rename]) -> dict[str, Rename]:
+def _merge(sources: tuple[Source, ...]) -> dict[str, Rename]:
     merged: dict[str, Rename] = {}
-    for table in tables:
-        for name, rename in table.items():
+    for source in sources:
+        for name, rename in source.renames.items():
             if name in merged and merged[name] != rename:
                 raise ValueError(f"two sources map {name!r} differently")
             merged[name] = rename
     return merged
 
 
-RENAMES: Final[dict[str, Rename]] = _merge(
-    otel.RENAMES, openinference.RENAMES, traceloop.RENAMES, openlit.RENAMES, langfuse.RENAMES
-)
+RENAMES: Final[dict[str, Rename]] = _merge(SOURCES)
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {
-    **openinference.MESSAGE_PREFIXES,
-    **traceloop.MESSAGE_PREFIXES,
+    prefix: spec for source in SOURCES for prefix, spec in source.message_prefixes.items()
 }
 # One str.startswith() call with a tuple tests every prefix at C speed.
 MESSAGE_PREFIX_TUPLE: Final = tuple(MESSAGE_PREFIXES)
-
-# (marker attribute, hints function): a source's hints run when its marker is present.
-HINTS_BY_MARKER: Final[tuple[tuple[str, HintFn], ...]] = (
-    (openinference.MARKER, openinference.hints),
-    *((marker, traceloop.hints) for marker in traceloop.MARKERS),
+# (markers, hints) of every source that has hints, in the order of SOURCES (first answer wins).
+HINTS: Final[tuple[tuple[tuple[str, ...], HintFn], ...]] = tuple(
+    (source.markers, source.hints) for source in SOURCES if source.hints is not None
 )
-LANGFUSE_PREFIX: Final = langfuse.MARKER_PREFIX
-langfuse_hints: Final[HintFn] = langfuse.hints
+# Any marker at all: most spans (the SDK's) carry none, and skip the hints in one check.
+MARKERS: Final = frozenset(marker for markers, _ in HINTS for marker in markers)
 
 __all__ = [
-    "HINTS_BY_MARKER",
-    "LANGFUSE_PREFIX",
+    "HINTS",
+    "MARKERS",
     "MESSAGE_PREFIXES",
     "MESSAGE_PREFIX_TUPLE",
     "RENAMES",
+    "SOURCES",
     "Hints",
     "MessagePrefix",
     "Rename",
-    "langfuse_hints",
+    "Source",
     "otel",
 ]

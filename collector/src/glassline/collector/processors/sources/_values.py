@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from glassline.collector.records import AttributeValue
+from glassline.collector.records import AttributeValue, SpanRecord
 
 Transform = Callable[[AttributeValue], AttributeValue]
 
@@ -33,6 +33,23 @@ class Hints:
     kind: str | None = None
     stage: str | None = None
     operation: str | None = None
+    name: str | None = None  # the span's display name, when the source's span name is not it
+    start_ns: int | None = None  # the call's real start, when the span records only its end
+
+
+HintFn = Callable[[dict[str, AttributeValue], SpanRecord], Hints]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One library's vocabulary: renames, flattened message prefixes, and the hints that run
+    when one of its ``markers`` is among a span's attributes."""
+
+    name: str
+    renames: dict[str, Rename]
+    markers: tuple[str, ...] = ()
+    hints: HintFn | None = None
+    message_prefixes: dict[str, Any] = field(default_factory=dict)
 
 
 def to_count(value: object) -> int | None:
@@ -106,3 +123,22 @@ def json_object(value: object) -> dict[str, Any] | None:
     except ValueError:
         return None
     return decoded if isinstance(decoded, dict) else None
+
+
+def nested_usage(usage: dict[str, Any]) -> tuple[int | None, int | None]:
+    """``(cached input, reasoning output)`` from OpenAI's nested usage shape, where present.
+
+    ``{"prompt_tokens_details": {"cached_tokens"}, "completion_tokens_details":
+    {"reasoning_tokens"}}`` (chat completions) or ``input_tokens_details`` /
+    ``output_tokens_details`` (the Responses API).
+    """
+    cached = reasoning = None
+    for key in ("prompt_tokens_details", "input_tokens_details"):
+        details = usage.get(key)
+        if isinstance(details, dict) and cached is None:
+            cached = to_count(details.get("cached_tokens"))
+    for key in ("completion_tokens_details", "output_tokens_details"):
+        details = usage.get(key)
+        if isinstance(details, dict) and reasoning is None:
+            reasoning = to_count(details.get("reasoning_tokens"))
+    return cached, reasoning

@@ -18,18 +18,20 @@ from glassline.collector.records import AttributeValue, SpanRecord
 from glassline.semconv import attributes as a
 from glassline.semconv.attributes import Operations, SpanKinds
 
-from ._values import Hints, Rename, json_object, to_amount, to_count, to_text
+from ._values import Hints, Rename, Source, json_object, nested_usage, to_amount, to_count, to_text
 
-MARKER_PREFIX: Final = "langfuse."
 USAGE: Final = "langfuse.observation.usage_details"
 COST: Final = "langfuse.observation.cost_details"
+MARKERS: Final = ("langfuse.observation.type", USAGE, COST)
 COMPLETION_START: Final = "langfuse.observation.completion_start_time"
 
 RENAMES: Final[dict[str, Rename]] = {
-    "langfuse.user.id": Rename(a.USER_ID, 20),
-    "langfuse.session.id": Rename(a.SESSION_ID, 20),
+    "langfuse.user.id": Rename(a.USER_ID, 20, to_text),
+    "langfuse.session.id": Rename(a.SESSION_ID, 20, to_text),
     "langfuse.trace.name": Rename(a.WORKFLOW, 30),
     "langfuse.observation.model.name": Rename(a.GEN_AI_REQUEST_MODEL, 20),
+    "langfuse.observation.prompt.name": Rename(a.PROMPT_NAME, 20),
+    "langfuse.observation.prompt.version": Rename(a.PROMPT_VERSION, 20),  # an integer there
 }
 
 # usage_details key -> (bucket, whether the key's value excludes the cached/reasoning parts)
@@ -68,8 +70,8 @@ def hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
     raw = to_text(attrs.get("langfuse.observation.type")) or ""
     kind, operation, is_stage = _KINDS.get(raw.lower(), (None, None, False))
     if kind == SpanKinds.LLM:
-        _chat_messages(attrs, "langfuse.observation.input", a.GEN_AI_INPUT_MESSAGES)
-        _chat_messages(attrs, "langfuse.observation.output", a.GEN_AI_OUTPUT_MESSAGES)
+        _chat_messages(attrs, "langfuse.observation.input", a.GEN_AI_INPUT_MESSAGES, "user")
+        _chat_messages(attrs, "langfuse.observation.output", a.GEN_AI_OUTPUT_MESSAGES, "assistant")
     if kind == SpanKinds.TOOL:
         attrs.setdefault(a.GEN_AI_TOOL_NAME, record.name)
         for source, target in (
@@ -102,6 +104,10 @@ def _usage(attrs: dict[str, AttributeValue], usage: dict[str, Any]) -> None:
     read = _first(usage, _CACHE_READ_KEYS)
     write = _first(usage, _CACHE_WRITE_KEYS)
     reasoning = _first(usage, _REASONING_KEYS)
+    # Langfuse's OpenAI integration passes the client's usage as it came, nested details too.
+    nested_read, nested_reasoning = nested_usage(usage)
+    read = read or nested_read or 0
+    reasoning = reasoning or nested_reasoning or 0
     inp = _bucket(usage, _INPUT_KEYS)
     out = _bucket(usage, _OUTPUT_KEYS)
     in_n, in_excl = inp if inp else (0, False)
@@ -117,7 +123,7 @@ def _usage(attrs: dict[str, AttributeValue], usage: dict[str, Any]) -> None:
         a.GEN_AI_USAGE_INPUT_TOKENS: in_n + (read + write if in_excl else 0) if inp else None,
         a.GEN_AI_USAGE_OUTPUT_TOKENS: out_n + (reasoning if out_excl else 0) if out else None,
         a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: read or None,
-        a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: write or None,
+        a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: write or None,
         a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: reasoning or None,
     }
     for name, value in counts.items():
@@ -149,25 +155,67 @@ def _time_to_first_token(attrs: dict[str, AttributeValue], record: SpanRecord) -
         attrs[a.TIME_TO_FIRST_CHUNK_MS] = ttft_ms
 
 
-def _chat_messages(attrs: dict[str, AttributeValue], source: str, target: str) -> None:
-    """A generation's input/output in the OpenAI chat shape becomes the conventions' messages.
+def _chat_messages(attrs: dict[str, AttributeValue], source: str, target: str, role: str) -> None:
+    """A generation's input/output becomes the conventions' messages: the OpenAI chat shape
+    (``[{"role", "content"}]`` or one such object, content a string or a list of parts), or a
+    plain string (a streamed completion's text, a prompt) as one message of ``role``.
 
-    Anything else (a prompt string, a custom object) stays where it is.
+    Anything else (a custom object) stays where it is.
     """
     raw = attrs.get(source)
-    if target in attrs or not isinstance(raw, str) or not raw.lstrip().startswith(("[", "{")):
+    if target in attrs or not isinstance(raw, str):
         return
-    try:
-        decoded = json.loads(raw)
-    except ValueError:
-        return
-    items = decoded if isinstance(decoded, list) else [decoded]
-    messages = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("content"), str):
+    if not raw.lstrip().startswith(("[", "{", '"')):
+        messages = [{"role": role, "parts": [{"type": "text", "content": raw}]}]
+    else:
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
             return
-        role = item.get("role") if isinstance(item.get("role"), str) else "assistant"
-        messages.append({"role": role, "parts": [{"type": "text", "content": item["content"]}]})
+        if isinstance(decoded, str):  # a JSON-quoted string
+            messages = [{"role": role, "parts": [{"type": "text", "content": decoded}]}]
+        else:
+            found = _messages_of(decoded if isinstance(decoded, list) else [decoded], role)
+            if found is None:
+                return
+            messages = found
     if messages:
         attrs[target] = json.dumps(messages, ensure_ascii=False, separators=(",", ":"))
         del attrs[source]
+
+
+def _messages_of(items: list[Any], role: str) -> list[dict[str, Any]] | None:
+    messages = []
+    for item in items:
+        if not isinstance(item, dict):
+            return None
+        parts = _parts(item.get("content"))
+        if parts is None:
+            return None
+        who = item.get("role") if isinstance(item.get("role"), str) else role
+        messages.append({"role": who, "parts": parts})
+    return messages
+
+
+def _parts(content: object) -> list[dict[str, Any]] | None:
+    """Message content as the conventions' parts: text parts, and any other typed part
+    (an image, a file) kept as a generic part of its own type."""
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    if not isinstance(content, list):
+        return None
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append({"type": "text", "content": part})
+        elif isinstance(part, dict) and isinstance(part.get("type"), str):
+            if part["type"] in ("text", "input_text", "output_text") and "text" in part:
+                parts.append({"type": "text", "content": part["text"]})
+            else:
+                parts.append(dict(part))
+        else:
+            return None
+    return parts
+
+
+SOURCE: Final = Source("langfuse", RENAMES, MARKERS, hints)

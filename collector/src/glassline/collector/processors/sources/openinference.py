@@ -15,7 +15,7 @@ from glassline.semconv import attributes as a
 from glassline.semconv.attributes import Operations, SpanKinds
 
 from ._messages import MessagePrefix
-from ._values import Hints, Rename, as_list, json_object, to_amount
+from ._values import Hints, Rename, Source, as_list, json_object, to_amount
 from .otel import provider_value
 
 MARKER: Final = "openinference.span.kind"
@@ -34,7 +34,7 @@ RENAMES: Final[dict[str, Rename]] = {
         a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 30
     ),
     "llm.token_count.prompt_details.cache_write": Rename(
-        a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 20
+        a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 20
     ),
     "llm.token_count.completion_details.reasoning": Rename(
         a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 20
@@ -43,6 +43,7 @@ RENAMES: Final[dict[str, Rename]] = {
     "llm.finish_reason": Rename(a.GEN_AI_RESPONSE_FINISH_REASONS, 20, as_list),
     "tool.name": Rename(a.GEN_AI_TOOL_NAME, 20),
     "tool.id": Rename(a.GEN_AI_TOOL_CALL_ID, 20),
+    "llm.prompt_template.version": Rename(a.PROMPT_VERSION, 20),
 }
 
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {
@@ -128,3 +129,6 @@ def _plain_text_as_message(
     message = {"role": role, "parts": [{"type": "text", "content": value}]}
     attrs[target] = json.dumps([message], ensure_ascii=False, separators=(",", ":"))
     del attrs[f"{side}.value"]
+
+
+SOURCE: Final = Source("openinference", RENAMES, (MARKER,), hints, MESSAGE_PREFIXES)

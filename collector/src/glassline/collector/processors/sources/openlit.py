@@ -13,7 +13,7 @@ from typing import Final
 
 from glassline.semconv import attributes as a
 
-from ._values import Rename
+from ._values import Rename, Source, to_text
 
 RENAMES: Final[dict[str, Rename]] = {
     "gen_ai.usage.cost": Rename(a.COST_USD, 30),
@@ -21,5 +21,8 @@ RENAMES: Final[dict[str, Rename]] = {
     "gen_ai.usage.reasoning_tokens": Rename(a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 30),
     "gen_ai.server.time_to_first_token": Rename(a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, 30),
     "gen_ai.request.is_stream": Rename(a.GEN_AI_REQUEST_STREAM, 30),
-    "gen_ai.request.user": Rename(a.USER_ID, 60),
+    # OpenLIT sends an empty string when the call names no user: not a user id.
+    "gen_ai.request.user": Rename(a.USER_ID, 60, to_text),
 }
+
+SOURCE: Final = Source("openlit", RENAMES)

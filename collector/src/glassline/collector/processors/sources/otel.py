@@ -14,7 +14,7 @@ from typing import Final
 from glassline.collector.records import AttributeValue
 from glassline.semconv import attributes as a
 
-from ._values import Rename, to_text
+from ._values import Rename, Source, to_text
 
 # Old or library-specific provider spellings -> the conventions' well-known values.
 PROVIDER_VALUES: Final[dict[str, str]] = {
@@ -50,16 +50,15 @@ RENAMES: Final[dict[str, Rename]] = {
     a.GEN_AI_USAGE_PROMPT_TOKENS: Rename(a.GEN_AI_USAGE_INPUT_TOKENS, 10),
     a.GEN_AI_USAGE_COMPLETION_TOKENS: Rename(a.GEN_AI_USAGE_OUTPUT_TOKENS, 10),
     "gen_ai.usage.cache_read_input_tokens": Rename(a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 10),
-    "gen_ai.usage.cache_creation_input_tokens": Rename(
-        a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 10
-    ),
+    "gen_ai.usage.cache_creation_input_tokens": Rename(a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 10),
+    # Renamed cache_write in the current conventions; both spellings are read.
+    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Rename(a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 5),
 }
 
-# Operation names that mean "a model call" (current and older values, plus OpenLIT's).
-LLM_OPERATIONS: Final = frozenset(
-    {"chat", "text_completion", "embeddings", "generate_content", "completion", "image", "audio"}
-)
-TOOL_OPERATIONS: Final = frozenset({"execute_tool"})
-AGENT_OPERATIONS: Final = frozenset(
-    {"invoke_agent", "create_agent", "agent", "execute_task", "invoke_workflow"}
-)
+# Operation names by the kind of span they make: the conventions' values plus older and
+# OpenLIT's own ones.
+LLM_OPERATIONS: Final = a.LLM_OPERATIONS | {"completion", "image", "audio"}
+TOOL_OPERATIONS: Final = a.TOOL_OPERATIONS
+AGENT_OPERATIONS: Final = a.STAGE_OPERATIONS | {"agent", "execute_task"}
+
+SOURCE: Final = Source("otel", RENAMES)

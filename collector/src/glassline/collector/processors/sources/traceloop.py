@@ -15,18 +15,18 @@ from glassline.semconv import attributes as a
 from glassline.semconv.attributes import Operations, SpanKinds
 
 from ._messages import MessagePrefix
-from ._values import Hints, Rename, as_list, to_text
+from ._values import Hints, Rename, Source, as_list, to_text
 
 MARKERS: Final = ("traceloop.span.kind", "llm.request.type", "traceloop.entity.path")
 _ASSOCIATION: Final = "traceloop.association.properties."
 
 RENAMES: Final[dict[str, Rename]] = {
     "traceloop.workflow.name": Rename(a.WORKFLOW, 20),
-    _ASSOCIATION + "user_id": Rename(a.USER_ID, 30),
-    _ASSOCIATION + "session_id": Rename(a.SESSION_ID, 30),
+    _ASSOCIATION + "user_id": Rename(a.USER_ID, 30, to_text),
+    _ASSOCIATION + "session_id": Rename(a.SESSION_ID, 30, to_text),
     "llm.is_streaming": Rename(a.GEN_AI_REQUEST_STREAM, 30),
     "llm.response.finish_reason": Rename(a.GEN_AI_RESPONSE_FINISH_REASONS, 30, as_list),
-    "llm.user": Rename(a.USER_ID, 60),
+    "llm.user": Rename(a.USER_ID, 60, to_text),
 }
 
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {
@@ -80,3 +80,6 @@ def hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
 def _move(attrs: dict[str, AttributeValue], source: str, target: str) -> None:
     if source in attrs and target not in attrs:
         attrs[target] = attrs.pop(source)
+
+
+SOURCE: Final = Source("traceloop", RENAMES, MARKERS, hints, MESSAGE_PREFIXES)

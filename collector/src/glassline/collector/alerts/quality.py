@@ -1,0 +1,248 @@
+"""The ``slo``, ``shift`` and ``quality`` rule kinds: burn rates, traffic shares, scores.
+
+Like every rule they read only rollups: ``rollups``/``rollups_hourly`` for requests, errors
+and latency sketches, ``evaluation_rollups`` for evaluation counts, means, pass rates and
+score sketches. All counted before sampling, so a sampled-out request still burns budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ddsketch.ddsketch import BaseDDSketch
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
+
+from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
+from glassline.collector.alerts.queries import Key, latency_blobs, make_key, totals
+from glassline.collector.alerts.windows import Span, rolling
+from glassline.collector.storage import sketch as sketches
+from glassline.collector.storage.models import EvaluationRollup
+
+__all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals"]
+
+
+def count_below(merged: BaseDDSketch, threshold: float) -> float:
+    """How many values of ``merged`` are below ``threshold`` (to the sketch's 1% bins)."""
+    if threshold <= 0:
+        return 0.0
+    store, limit = merged._store, merged._mapping.key(threshold)
+    below = merged._zero_count
+    for i, n in enumerate(store.bins):
+        if store.offset + i >= limit:
+            break
+        below += n
+    return float(below)
+
+
+@dataclass(slots=True)
+class EvaluationTotals:
+    count: int = 0
+    scored: int = 0
+    value_sum: float = 0.0
+    labelled: int = 0
+    passed: int = 0
+    sketch: BaseDDSketch | None = None  # merged only when asked for
+
+    @property
+    def mean(self) -> float | None:
+        return self.value_sum / self.scored if self.scored else None
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.labelled if self.labelled else None
+
+
+def evaluation_totals(
+    conn: Connection,
+    start: int,
+    end: int,
+    name: str,
+    filters: cfg.Filters,
+    per: Sequence[str],
+    *,
+    with_sketch: bool = False,
+) -> dict[Key, EvaluationTotals]:
+    """Sums of the evaluation ``name`` per key over minutes in ``[start, end)``."""
+    t = EvaluationRollup
+    dims = [getattr(t, d) for d in per]
+    measures = [func.sum(t.count), func.sum(t.scored), func.sum(t.value_sum),
+                func.sum(t.labelled), func.sum(t.passed)]  # fmt: skip
+    stmt = select(t.tenant, *dims, *measures).where(
+        t.name == name, t.minute >= start - start % 60, t.minute < end
+    )
+    for dim in ("tenant", "stage", "model"):
+        values = getattr(filters, dim)
+        if values is not None:
+            stmt = stmt.where(getattr(t, dim).in_(values))
+    n = len(per) + 1
+    out: dict[Key, EvaluationTotals] = {}
+    for row in conn.execute(stmt.group_by(t.tenant, *dims)):
+        c, s, v, lab, p = (x or 0 for x in row[n:])
+        out[make_key(row[0], per, row[1:n])] = EvaluationTotals(c, s, float(v), lab, p)
+    if with_sketch and out:
+        blobs: dict[Key, list[bytes | None]] = {}
+        rows = select(t.tenant, *dims, t.sketch).where(*stmt.whereclause.clauses)  # type: ignore[union-attr]
+        for row in conn.execute(rows):
+            blobs.setdefault(make_key(row[0], per, row[1:n]), []).append(row[-1])
+        for key, found in out.items():
+            found.sketch = sketches.merge_encoded(blobs.get(key, []))
+    return out
+
+
+# --- slo ----------------------------------------------------------------------------------
+
+
+def _good_total(rule: cfg.SloRule, conn: Connection, w: Span) -> dict[Key, tuple[float, float]]:
+    """(good, total) events per key in the window ``w``, for the rule's SLI."""
+    if rule.sli == "evaluation":
+        assert rule.evaluation is not None
+        found = evaluation_totals(conn, w.start, w.end, rule.evaluation, rule.filters, rule.per,
+                                  with_sketch=rule.min_score is not None)  # fmt: skip
+        if rule.min_score is None:
+            return {k: (t.passed, t.labelled) for k, t in found.items()}
+        return {
+            k: (t.scored - count_below(t.sketch, rule.min_score), t.scored)
+            for k, t in found.items()
+            if t.sketch is not None
+        }
+    kinds = default_span_kinds(rule)
+    if rule.sli == "availability":
+        found_totals = totals(conn, w.start, w.end, rule.filters, rule.per, kinds)
+        return {k: (t.count - t.errors, t.count) for k, t in found_totals.items()}
+    assert rule.threshold_ms is not None
+    out: dict[Key, tuple[float, float]] = {}
+    for key, merged in _latency(conn, w, rule, kinds).items():
+        # "at most threshold_ms" is good: count below the next representable value.
+        out[key] = (count_below(merged, rule.threshold_ms * (1 + 1e-9)), merged.count)
+    return out
+
+
+def _latency(
+    conn: Connection, w: Span, rule: cfg.SloRule, kinds: list[str] | None
+) -> dict[Key, BaseDDSketch]:
+    """Merged latency sketches per key (read like every rollup, through storage.aggregates)."""
+    found = latency_blobs(conn, w.start, w.end, rule.filters, rule.per, kinds)
+    return {key: sketches.merge_encoded(blobs) for key, blobs in found.items()}
+
+
+def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
+    if not good_total or good_total[1] <= 0:
+        return 0.0
+    good, total = good_total
+    return (1.0 - good / total) / budget
+
+
+def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation]:
+    budget = 1.0 - rule.objective
+    period = _good_total(rule, conn, rolling(now, rule.period))
+    out = []
+    for label, burn, severity in (("fast", rule.fast_burn, "critical"),
+                                  ("slow", rule.slow_burn, "warning")):  # fmt: skip
+        long_w, short_w = rolling(now, burn.long), rolling(now, burn.short)
+        long, short = _good_total(rule, conn, long_w), _good_total(rule, conn, short_w)
+        for key, counts in long.items():
+            if counts[1] < rule.min_count:
+                continue
+            long_burn, short_burn = _burn(counts, budget), _burn(short.get(key), budget)
+            # Both windows must burn: the long one proves it matters, the short one that it
+            # is still happening (so the alert resolves soon after the errors stop).
+            value = round(min(long_burn, short_burn), 4)
+            # The budget share spent over the period: its average burn rate.
+            spent = _burn(period.get(key), budget)
+            extra = {"long_burn": round(long_burn, 4), "short_burn": round(short_burn, 4),
+                     "budget_spent": round(spent, 4)}  # fmt: skip
+            out.append(
+                Observation(
+                    key=tuple(sorted((*key, ("burn", label)))),
+                    value=value,
+                    threshold=burn.factor,
+                    breached=value > burn.factor,
+                    severity=severity,
+                    window=long_w,
+                    extra=extra,
+                )
+            )
+    return out
+
+
+# --- shift --------------------------------------------------------------------------------
+
+
+def _group(rule: cfg.ShiftRule, key: Key) -> Key:
+    return tuple(p for p in key if p[0] != rule.dimension)
+
+
+def _shares(
+    rule: cfg.ShiftRule, conn: Connection, w: Span
+) -> tuple[dict[Key, float], dict[Key, int]]:
+    """Each dimension value's share of its group's requests, and the groups' requests."""
+    kinds = default_span_kinds(rule)
+    by_value = totals(conn, w.start, w.end, rule.filters, [*rule.per, rule.dimension], kinds)
+    groups = {
+        k: t.count for k, t in totals(conn, w.start, w.end, rule.filters, rule.per, kinds).items()
+    }
+    shares = {k: t.count / groups[_group(rule, k)] for k, t in by_value.items() if t.count}
+    return shares, groups
+
+
+def _shift(rule: cfg.ShiftRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = rolling(now, rule.window)
+    current, now_groups = _shares(rule, conn, span)
+    baseline, base_groups = _shares(rule, conn, rolling(now, rule.window, rule.baseline.offset))
+    out = []
+    for key in sorted(set(current) | set(baseline)):  # a value gone now has a share of 0
+        group = _group(rule, key)
+        if min(now_groups.get(group, 0), base_groups.get(group, 0)) < rule.min_requests:
+            continue
+        share, before = current.get(key, 0.0), baseline.get(key, 0.0)
+        moved = round(abs(share - before) * 100, 3)
+        out.append(compare(key, moved, rule.points, rule.severity, span, above=True,
+                           share=round(share * 100, 3), baseline=round(before * 100, 3)))  # fmt: skip
+    return out
+
+
+# --- quality ------------------------------------------------------------------------------
+
+
+def _scores(
+    rule: cfg.QualityRule, conn: Connection, now: datetime, offset: timedelta = timedelta(0)
+) -> dict[Key, float]:
+    w = rolling(now, rule.window, offset)
+    found = evaluation_totals(conn, w.start, w.end, rule.evaluation, rule.filters, rule.per)
+    out = {}
+    for key, t in found.items():
+        value = t.mean if rule.metric == "mean" else t.pass_rate
+        enough = (t.scored if rule.metric == "mean" else t.labelled) >= rule.min_count
+        if value is not None and enough:
+            out[key] = value
+    return out
+
+
+def _quality(rule: cfg.QualityRule, conn: Connection, now: datetime) -> list[Observation]:
+    span = rolling(now, rule.window)
+    current = _scores(rule, conn, now)
+    baseline = _scores(rule, conn, now, rule.baseline.offset) if rule.drop is not None else {}
+    out = []
+    for key, value in current.items():
+        candidates = [] if rule.below is None else [rule.below]
+        base = baseline.get(key)
+        if base is not None and rule.drop is not None:
+            candidates.append(base - rule.drop)
+        if not candidates:
+            continue  # only a relative threshold and no baseline for this key
+        extra = {"baseline": round(base, 6)} if base is not None else {}
+        out.append(compare(key, round(value, 6), round(max(candidates), 6), rule.severity, span,
+                           above=False, **extra))  # fmt: skip
+    return out
+
+
+EVALUATORS: dict[str, Callable[[Any, Connection, datetime], list[Observation]]] = {
+    "slo": _slo,
+    "shift": _shift,
+    "quality": _quality,
+}

@@ -1,0 +1,202 @@
+"""``POST /api/v1/evaluations`` (after-the-fact feedback) and ``GET /api/v1/evaluations``.
+
+POST takes one evaluation as JSON::
+
+    {"id": "fb-123", "name": "user_feedback", "trace_id": "4bf9...", "label": "thumbs_down",
+     "value": 0, "explanation": "wrong answer"}
+
+``id`` is the client's idempotency key (a resend answers 200 with the stored record, a new
+one 201); ``trace_id`` and/or ``response_id`` (``gen_ai.response.id`` of the model call)
+say what is judged, ``span_id`` narrows it; ``value`` and/or ``label`` is the score; ``time``
+(Unix ns or ISO-8601, default now) when it was given. A bad field is answered 400 with its
+name. GET lists the caller's evaluations of a ``trace_id``, or of a ``name`` in a window.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from glassline.collector.auth import Principal
+from glassline.collector.evaluations.intake import EvaluationIntake
+from glassline.collector.records import EvaluationRecord
+from glassline.collector.storage.evaluations import evaluation_row
+from glassline.collector.storage.models import Evaluation
+from glassline.collector.storage.store import Store
+
+__all__ = ["FeedbackBody", "routes"]
+
+_HEX = "0123456789abcdef"
+_MAX_BODY = 64 * 1024
+_GET_PARAMS = {"trace_id", "name", "start", "end", "limit"}
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def _hex_id(value: str | None, length: int) -> str | None:
+    if value is None:
+        return None
+    value = value.lower()
+    if len(value) != length or any(c not in _HEX for c in value):
+        raise ValueError(f"must be {length} hexadecimal characters")
+    return value
+
+
+class FeedbackBody(BaseModel):
+    """One posted evaluation; unknown fields are refused (a typo must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=256)
+    trace_id: str | None = None
+    span_id: str | None = None
+    response_id: str | None = Field(default=None, min_length=1, max_length=256)
+    value: float | None = Field(default=None, allow_inf_nan=False)
+    label: str | None = Field(default=None, min_length=1, max_length=256)
+    explanation: str | None = Field(default=None, max_length=16_384)
+    time: int | str | None = None
+
+    @field_validator("trace_id")
+    @classmethod
+    def _trace(cls, value: str | None) -> str | None:
+        return _hex_id(value, 32)
+
+    @field_validator("span_id")
+    @classmethod
+    def _span(cls, value: str | None) -> str | None:
+        return _hex_id(value, 16)
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, str):
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError("an ISO-8601 time needs a UTC offset (Z or +01:00)")
+            return int(moment.timestamp() * 1e9)
+        return value
+
+    def record(self, tenant: str) -> EvaluationRecord:
+        return EvaluationRecord(
+            tenant=tenant,
+            id=self.id,
+            name=self.name,
+            time_ns=int(self.time or time.time_ns()),
+            source="api",
+            trace_id=self.trace_id,
+            span_id=self.span_id,
+            response_id=self.response_id,
+            score_value=self.value,
+            score_label=self.label,
+            explanation=self.explanation,
+        )
+
+
+def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if field:
+        body["parameter"] = field
+    return JSONResponse(body, status_code=status)
+
+
+def _check(body: FeedbackBody) -> tuple[str, str] | None:
+    """A rule across fields that the model cannot say per field: (field, message)."""
+    if body.trace_id is None and body.response_id is None:
+        return "trace_id", "give trace_id or response_id: what is being evaluated"
+    if body.span_id is not None and body.trace_id is None:
+        return "trace_id", "span_id needs its trace_id"
+    if body.value is None and body.label is None:
+        return "value", "give value and/or label: the score"
+    return None
+
+
+def _json(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "tenant" and v is not None}
+
+
+def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
+    """The evaluation routes; mount them behind authentication."""
+
+    async def post(request: Request) -> JSONResponse:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:
+            return _error(401, "authentication required")
+        raw = await request.body()
+        if len(raw) > _MAX_BODY:
+            return _error(413, f"body over {_MAX_BODY} bytes")
+        try:
+            body = FeedbackBody.model_validate(json.loads(raw or b"null"))
+        except json.JSONDecodeError:
+            return _error(400, "body is not JSON")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"]) or "body"
+            return _error(400, f"{field}: {first['msg']}", field)
+        problem = _check(body)
+        if problem is not None:
+            return _error(400, f"{problem[0]}: {problem[1]}", problem[0])
+        record = body.record(principal.tenant)
+        created, row = await run_in_threadpool(_post, store, intake, principal, record)
+        if row is None:  # purged between the write and the read
+            return _error(409, "id: stored and already purged by retention", "id")
+        return JSONResponse({"evaluation": _json(row), "created": created},
+                            status_code=201 if created else 200)  # fmt: skip
+
+    def get(request: Request) -> JSONResponse:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:
+            return _error(401, "authentication required")
+        p = request.query_params
+        unknown = sorted(set(p) - _GET_PARAMS)
+        if unknown:
+            return _error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+        query = select(Evaluation).where(Evaluation.tenant == principal.tenant)
+        try:
+            if p.get("trace_id"):
+                query = query.where(Evaluation.trace_id == _hex_id(p["trace_id"], 32))
+            elif p.get("name"):
+                end = int(p.get("end") or time.time_ns())
+                start = int(p.get("start") or end - _DAY_NS)
+                query = query.where(
+                    Evaluation.name == p["name"], Evaluation.time_ns.between(start, end)
+                )
+            else:
+                return _error(400, "trace_id: give trace_id or name", "trace_id")
+            limit = int(p.get("limit") or 100)
+        except ValueError as exc:
+            field = next(k for k in ("trace_id", "start", "end", "limit") if k in p)
+            return _error(400, f"{field}: {exc}", field)
+        if not 1 <= limit <= 1000:
+            return _error(400, "limit: must be between 1 and 1000", "limit")
+        with store.session() as session:
+            rows = session.scalars(query.order_by(Evaluation.time_ns.desc()).limit(limit))
+            out = [_json(evaluation_row(_as_record(r))) for r in rows]
+        return JSONResponse({"evaluations": out})
+
+    return [
+        Route("/api/v1/evaluations", post, methods=["POST"]),
+        Route("/api/v1/evaluations", get, methods=["GET"]),
+    ]
+
+
+def _post(
+    store: Store, intake: EvaluationIntake, principal: Principal, record: EvaluationRecord
+) -> tuple[bool, dict[str, Any] | None]:
+    """Whether this call stored ``record``, and the stored row (this one or the earlier)."""
+    created = bool(intake.consume(principal, [record]))
+    with store.session() as session:
+        stored = session.get(Evaluation, (principal.tenant, record.id))
+        return created, None if stored is None else evaluation_row(_as_record(stored))
+
+
+def _as_record(row: Evaluation) -> EvaluationRecord:
+    return EvaluationRecord(**{c: getattr(row, c) for c in EvaluationRecord.__slots__})

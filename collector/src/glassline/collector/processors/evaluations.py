@@ -1,0 +1,108 @@
+"""The ``evaluations`` pipeline step: ``gen_ai.evaluation.result`` span events as records.
+
+Runs after ``redact``, so an explanation is stored as redacted as the event that carried it.
+Each event becomes an :class:`EvaluationRecord` on ``span.evaluations`` with the span's
+dimensions (stage, model, prompt name and version, service version); the store writes them
+with the span, before sampling decides whether the span itself is kept. The event stays on
+the span too (the trace view shows it). Its id is the span's ids plus the event's position,
+so a resent span yields the same evaluation and the store keeps it once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from glassline.collector.records import AttributeValue, EvaluationRecord, SpanRecord
+from glassline.semconv import attributes as attrs
+
+__all__ = ["EvaluationsProcessor", "score", "span_dims", "text"]
+
+_MAX_NAME = 256
+_MAX_LABEL = 256
+
+
+def text(value: object, limit: int | None = None) -> str | None:
+    """A non-empty string attribute value (cut to ``limit``), else None."""
+    if isinstance(value, str) and value:
+        return value[:limit] if limit else value
+    return None
+
+
+def score(value: object) -> float | None:
+    """A finite number from an attribute value (numbers and numeric strings), else None."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def span_dims(
+    stage: str | None,
+    model: str | None,
+    attributes: Mapping[str, Any],
+    resource: Mapping[str, Any],
+) -> dict[str, str | None]:
+    """The dimensions an evaluation of this span rolls up under."""
+    return {
+        "stage": stage,
+        "model": model,
+        "prompt_name": text(attributes.get(attrs.PROMPT_NAME), 256),
+        "prompt_version": _version(attributes.get(attrs.PROMPT_VERSION)),
+        "service_version": text(resource.get(attrs.SERVICE_VERSION), 128),
+    }
+
+
+def _version(value: object) -> str | None:
+    # Langfuse numbers its prompt versions: 7 and "7" are one version.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return text(value, 128)
+
+
+def evaluation_from_event(
+    span: SpanRecord, index: int, time_ns: int, event: Mapping[str, AttributeValue]
+) -> EvaluationRecord | None:
+    """The evaluation an event's attributes describe; None without a name."""
+    name = text(event.get(attrs.GEN_AI_EVALUATION_NAME), _MAX_NAME)
+    if name is None:
+        return None
+    return EvaluationRecord(
+        tenant=span.tenant,
+        id=f"{span.trace_id}{span.span_id}:{index}",
+        name=name,
+        time_ns=time_ns or span.end_ns,
+        source="span_event",
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+        response_id=text(event.get(attrs.GEN_AI_RESPONSE_ID), 256)
+        or text(span.attributes.get(attrs.GEN_AI_RESPONSE_ID), 256),
+        score_value=score(event.get(attrs.GEN_AI_EVALUATION_SCORE_VALUE)),
+        score_label=text(event.get(attrs.GEN_AI_EVALUATION_SCORE_LABEL), _MAX_LABEL),
+        explanation=text(event.get(attrs.GEN_AI_EVALUATION_EXPLANATION)),
+        **span_dims(span.stage, span.model, span.attributes, span.resource),
+    )
+
+
+class EvaluationsProcessor:
+    """Lifts evaluation events into ``span.evaluations``; never drops a span."""
+
+    name = "evaluations"
+
+    def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
+        for span in batch:
+            for index, event in enumerate(span.events):
+                if event.name == attrs.GEN_AI_EVALUATION_RESULT:
+                    record = evaluation_from_event(span, index, event.time_ns, event.attributes)
+                    if record is not None:
+                        span.evaluations.append(record)
+        return batch

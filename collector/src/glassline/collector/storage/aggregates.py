@@ -1,0 +1,260 @@
+"""The one way to read the rollup tables: the dashboard, alert evaluation and ``/stats`` use it.
+
+A range ``[start, end)`` (widened to whole minutes, the rollups' resolution) is answered by
+the coarsest tables that fit: whole days from ``rollups_daily``, whole hours at their edges from
+``rollups_hourly`` and the ragged minutes from ``rollups``. The sums and merged sketches are
+exactly those of the minute rows, but a 30-day range reads ~30 rows per key instead of ~43,000.
+A chart bucket limits the tables to those whose rows fit in it (a 15-minute bucket reads
+minutes only).
+
+Models are grouped by their canonical name: ``gpt-4o-2024-08-06`` counts as ``gpt-4o`` (the
+aliases genai-prices knows); the ``snapshot`` dimension keeps the name the provider answered with.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import genai_prices
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.engine import Connection
+
+from glassline.collector.storage.models import DayRollup, HourRollup, Rollup, UserRollup
+from glassline.collector.storage.rollup import COUNTERS, USER_COUNTERS
+
+__all__ = [
+    "DIMENSIONS",
+    "MEASURES",
+    "REQUEST_KIND",
+    "USER_MEASURES",
+    "Piece",
+    "Scope",
+    "canonical_model",
+    "first_seen",
+    "model_names",
+    "pieces",
+    "sketch_rows",
+    "sums",
+    "user_sums",
+]
+
+MEASURES = COUNTERS
+USER_MEASURES = USER_COUNTERS
+# Dimensions of a rollup row; ``snapshot`` is the stored model name, ``model`` its canonical name.
+DIMENSIONS = ("tenant", "kind", "stage", "model", "snapshot", "route")
+# A request is the span of a workflow (the root of a trace an instrumented app serves); its own
+# status is the request's outcome.
+REQUEST_KIND = "workflow"
+
+_LEVELS = ((60, Rollup, "minute"), (3600, HourRollup, "hour"), (86_400, DayRollup, "day"))
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_model(name: str) -> str:
+    """The model's canonical name from genai-prices (``gpt-4o-2024-08-06`` -> ``gpt-4o``).
+
+    Names the price table does not know stay as they are.
+    """
+    if not name:
+        return name
+    try:
+        return str(genai_prices.calc_price(genai_prices.Usage(), name).model.id)
+    except Exception:  # unknown model, or a table problem: the stored name is the best we have
+        return name
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """One rollup table and the part of the range it answers for (Unix seconds)."""
+
+    table: Any  # Rollup, HourRollup or DayRollup
+    size: int  # seconds per row
+    time: Any  # its bucket column
+    start: int
+    end: int
+
+    def col(self, name: str) -> Any:
+        return getattr(self.table, "model" if name == "snapshot" else name)
+
+
+def pieces(start: int, end: int, bucket: int | None = None) -> list[Piece]:
+    """The tables answering ``[start, end)``: coarsest for whole periods, finer at the edges.
+
+    With ``bucket`` (chart bucket seconds) only tables whose rows divide it are used.
+    """
+    lo, hi = start // 60 * 60, -(-end // 60) * 60
+    levels = [lv for lv in _LEVELS if bucket is None or bucket % lv[0] == 0]
+    return list(_split(lo, hi, levels)) if lo < hi else []
+
+
+def _split(lo: int, hi: int, levels: Sequence[tuple[int, Any, str]]) -> Iterator[Piece]:
+    size, table, column = levels[-1]
+    if len(levels) == 1:
+        yield Piece(table, size, getattr(table, column), lo, hi)
+        return
+    c_lo, c_hi = -(-lo // size) * size, hi // size * size
+    if c_lo >= c_hi:
+        yield from _split(lo, hi, levels[:-1])
+        return
+    if lo < c_lo:
+        yield from _split(lo, c_lo, levels[:-1])
+    yield Piece(table, size, getattr(table, column), c_lo, c_hi)
+    if c_hi < hi:
+        yield from _split(c_hi, hi, levels[:-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which rollup rows count: ``None`` means any; ``model`` values match every snapshot."""
+
+    tenant: tuple[str, ...] | None = None
+    kind: tuple[str, ...] | None = None
+    stage: tuple[str, ...] | None = None
+    model: tuple[str, ...] | None = None
+    route: tuple[str, ...] | None = None
+    names: tuple[str, ...] = field(default=(), compare=False)  # stored model names, see where()
+
+    def where(self, conn: Connection, piece: Piece) -> list[ColumnElement[bool]]:
+        conds: list[ColumnElement[bool]] = [piece.time >= piece.start, piece.time < piece.end]
+        for dim in ("tenant", "kind", "stage", "route"):
+            values = getattr(self, dim)
+            if values is not None:
+                conds.append(piece.col(dim).in_(values))
+        if self.model is not None:
+            conds.append(piece.col("model").in_(model_names(conn, self.model)))
+        return conds
+
+
+def model_names(conn: Connection, models: Sequence[str]) -> list[str]:
+    """Every stored model name whose canonical name is one of ``models`` (and ``models``)."""
+    wanted = {canonical_model(m) for m in models}
+    stored = conn.execute(select(DayRollup.model).distinct()).scalars()
+    return sorted({*models, *(m for m in stored if canonical_model(m) in wanted)})
+
+
+def _key(piece: Piece, by: Sequence[str], bucket: int | None) -> list[Any]:
+    cols = [piece.col(d).label(d) for d in by]
+    if bucket:
+        cols.insert(0, (piece.time - piece.time % bucket).label("bucket"))
+    return cols
+
+
+def _canonical(by: Sequence[str], values: Sequence[Any], offset: int) -> tuple[Any, ...]:
+    key = list(values)
+    for i, dim in enumerate(by):
+        if dim == "model":
+            key[offset + i] = canonical_model(key[offset + i] or "")
+    return tuple(key)
+
+
+def sums(
+    conn: Connection,
+    start: int,
+    end: int,
+    *,
+    by: Sequence[str] = (),
+    scope: Scope = Scope(),
+    bucket: int | None = None,
+) -> dict[tuple[Any, ...], dict[str, float]]:
+    """Every measure summed per key: ``(bucket?, *by)`` -> {measure: sum}."""
+    _check(by)
+    out: dict[tuple[Any, ...], dict[str, float]] = {}
+    for piece in pieces(start, end, bucket):
+        keys = _key(piece, by, bucket)
+        measures = [func.coalesce(func.sum(piece.col(m)), 0).label(m) for m in MEASURES]
+        query = select(*keys, *measures).where(*scope.where(conn, piece)).group_by(*keys)
+        width = len(keys)
+        for row in conn.execute(query):
+            key = _canonical(by, row[:width], width - len(by))
+            total = out.get(key)
+            if total is None:
+                out[key] = dict(zip(MEASURES, row[width:], strict=True))
+            else:
+                for name, value in zip(MEASURES, row[width:], strict=True):
+                    total[name] += value
+    return out
+
+
+def sketch_rows(
+    conn: Connection,
+    start: int,
+    end: int,
+    *,
+    by: Sequence[str] = (),
+    scope: Scope = Scope(),
+    bucket: int | None = None,
+    columns: Sequence[str] = ("latency_sketch",),
+) -> Iterator[tuple[tuple[Any, ...], tuple[bytes | None, ...]]]:
+    """``((bucket?, *by), (sketch, ...))`` per rollup row, for the caller to merge per key."""
+    _check(by)
+    for piece in pieces(start, end, bucket):
+        keys = _key(piece, by, bucket)
+        query = select(*keys, *(piece.col(c) for c in columns)).where(*scope.where(conn, piece))
+        width = len(keys)
+        for row in conn.execute(query):
+            yield _canonical(by, row[:width], width - len(by)), tuple(row[width:])
+
+
+def first_seen(
+    conn: Connection,
+    start: int,
+    end: int,
+    dim: str,
+    *,
+    scope: Scope = Scope(),
+    lookback: int = 30 * 86_400,
+) -> dict[str, int]:
+    """Values of ``dim`` first seen in ``[start, end)`` (none in the ``lookback`` before it),
+    each with the start of the first rollup row that has it (minute, hour or day resolution)."""
+    _check([dim])
+    seen = {k[0] for k in sums(conn, start - lookback, start, by=(dim,), scope=scope)}
+    first: dict[str, int] = {}
+    for piece in pieces(start, end):
+        column = piece.col(dim)
+        query = (
+            select(column, func.min(piece.time)).where(*scope.where(conn, piece)).group_by(column)
+        )
+        for value, at in conn.execute(query):
+            key = canonical_model(value) if dim == "model" else value
+            if key not in seen and key and (key not in first or at < first[key]):
+                first[key] = int(at)
+    return first
+
+
+def user_sums(
+    conn: Connection,
+    start: int,
+    end: int,
+    *,
+    tenant: Sequence[str] | None = None,
+    users: Sequence[str] | None = None,
+    by_user: bool = True,
+    bucket: int | None = None,
+) -> dict[tuple[Any, ...], dict[str, float]]:
+    """``user_rollups`` summed per ``(bucket?, tenant, user?)``: requests are root spans."""
+    lo, hi = start // 60 * 60, -(-end // 60) * 60
+    keys: list[Any] = [UserRollup.tenant]
+    if by_user:
+        keys.append(UserRollup.user_id)
+    if bucket:
+        keys.insert(0, (UserRollup.minute - UserRollup.minute % bucket).label("bucket"))
+    measures = [func.coalesce(func.sum(getattr(UserRollup, m)), 0) for m in USER_MEASURES]
+    query = select(*keys, *measures).where(UserRollup.minute >= lo, UserRollup.minute < hi)
+    if tenant is not None:
+        query = query.where(UserRollup.tenant.in_(tenant))
+    if users is not None:
+        query = query.where(UserRollup.user_id.in_(users))
+    width = len(keys)
+    return {
+        tuple(row[:width]): dict(zip(USER_MEASURES, row[width:], strict=True))
+        for row in conn.execute(query.group_by(*keys))
+    }
+
+
+def _check(by: Sequence[str]) -> None:
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot group rollups by {unknown}; choose from {DIMENSIONS}")

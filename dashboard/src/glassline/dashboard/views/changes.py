@@ -1,0 +1,187 @@
+"""What changed: which tenant, model, stage, route or user moved a metric between two periods."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard.window import Window
+
+ctx = ui.context()
+window = ctx.window
+params = st.query_params
+st.title("What changed")
+
+METRICS = queries.CHANGE_METRICS
+DIMENSIONS = {
+    "tenant": "Tenant",
+    "model": "Model",
+    "snapshot": "Model snapshot",
+    "stage": "Stage",
+    "route": "Route",
+    "user": "User",
+}
+# The Traces page filter for each dimension (tenant is the sidebar's).
+TRACE_FILTER = {
+    "model": "model",
+    "snapshot": "model",
+    "stage": "stage",
+    "route": "route",
+    "user": "user",
+    "tenant": "tenant",
+}
+
+
+def _pick(label: str, options: dict[str, str], name: str, default: str, col) -> str:
+    keys = list(options)
+    current = params.get(name, default)
+    chosen = col.selectbox(
+        label, keys, keys.index(current) if current in keys else 0, format_func=options.__getitem__
+    )
+    params[name] = chosen
+    return str(chosen)
+
+
+c = st.columns([2, 2, 3])
+metric = _pick("Metric", {k: m.label for k, m in METRICS.items()}, "metric", "spend", c[0])
+by = _pick("Explained by", DIMENSIONS, "by", "tenant", c[1])
+markers = data.run(queries.change_markers, window)
+modes = {
+    "halves": "first half vs second half of the data in the range",
+    "previous": "previous period vs this range",
+}
+modes.update({f"m{i}": f"before vs after: {m.label}" for i, m in enumerate(markers.itertuples())})
+mode = _pick("Compare", modes, "compare", "halves", c[2])
+
+if mode == "previous":
+    before, after = window.previous(), window
+else:
+    first = data.run(queries.data_start, window)
+    split = (first or window.start) + (window.end - (first or window.start)) // 2
+    if mode.startswith("m") and mode[1:].isdecimal() and int(mode[1:]) < len(markers):
+        split = int(markers.iloc[int(mode[1:])]["at"]) // 60 * 60
+    split = min(max(split, window.start + 60), window.end - 60)
+    before, after = replace(window, end=split), replace(window, start=split)
+
+
+def _when(w: Window) -> str:
+    def fmt(t: int) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%m-%d %H:%M")
+
+    return f"{fmt(w.start)} to {fmt(w.end)} UTC"
+
+
+result = data.run(queries.what_changed, before, after, metric, by)
+rows = result.rows
+fmt = {
+    "spend": ui.fmt_usd,
+    "p95": ui.fmt_ms,
+    "error_rate": ui.fmt_pct,
+    "cache_hit_rate": ui.fmt_pct,
+}.get(metric, ui.fmt_num)
+c = st.columns(3)
+c[0].metric(f"Before ({_when(before)})", fmt(result.before), border=True)
+c[1].metric(
+    f"After ({_when(after)})",
+    fmt(result.after),
+    ui.fmt_delta(result.after, result.before),
+    delta_color="inverse" if metric in ("spend", "p95", "error_rate") else "normal",
+    border=True,
+)
+if rows.empty:
+    st.info("No data in these periods: widen the time range in the sidebar.")
+    st.stop()
+top = rows.iloc[0]
+c[2].metric(
+    "Largest contribution",
+    f"{DIMENSIONS[by]} {top['value'] or '(none)'}",
+    f"{top['share']:.0%} of the change",
+    delta_color="off",
+    border=True,
+)
+
+shown = rows.head(12).assign(value=rows["value"].replace("", "(none)"))
+st.plotly_chart(
+    charts.contributions(
+        shown,
+        "value",
+        metric != "p95",
+        f"Contribution to the change in {METRICS[metric].label.lower()}",
+    ),
+    on_select="rerun",
+    selection_mode="points",
+    key="gl_changes_chart",
+)
+st.caption(
+    "Volume: more or fewer requests, calls or stage runs at the old rate; for ratios, *mix*: the "
+    "value's share of the volume moved. Rate: what each one costs or takes changed. "
+    "Volume counts requests for tenants and users, model calls for models and routes, runs for stages."
+)
+
+
+def _traces_link(value: str) -> dict[str, str]:
+    link = {"start": str(after.start), "end": str(after.end)}
+    if by == "tenant":
+        link["tenant"] = value
+    elif value:
+        link[TRACE_FILTER[by]] = value
+    if metric == "error_rate":
+        link["status"] = "error"
+    elif metric == "spend":
+        link["sort"] = "costliest"
+    elif metric == "p95":
+        link["sort"] = "slowest"
+    return link
+
+
+table = rows.assign(
+    traces=["traces?" + urlencode(ctx.link_params(**_traces_link(v))) for v in rows["value"]],
+    value=rows["value"].replace("", "(none)"),
+)
+picked = ui.table(
+    table[
+        [
+            "traces",
+            "value",
+            "volume_before",
+            "volume_after",
+            "before",
+            "after",
+            "change",
+            "volume_or_mix",
+            "rate",
+            "share",
+        ]
+    ],
+    {
+        "traces": st.column_config.LinkColumn("Traces", display_text="open"),
+        "value": DIMENSIONS[by],
+        "volume_before": st.column_config.NumberColumn("Volume before", format="%d"),
+        "volume_after": st.column_config.NumberColumn("Volume after", format="%d"),
+        "before": ui.measure_column("Before", metric),
+        "after": ui.measure_column("After", metric),
+        "change": ui.measure_column("Change", metric),
+        "volume_or_mix": ui.measure_column("Volume / mix part", metric),
+        "rate": ui.measure_column("Rate part", metric),
+        "share": st.column_config.ProgressColumn(
+            "Share of the change", format="percent", min_value=0, max_value=1
+        ),
+    },
+    key="gl_changes_table",
+    csv_name=f"what-changed-{metric}-by-{by}.csv",
+)
+chosen = picked.selection.rows if picked else []
+points = st.session_state.get("gl_changes_chart")
+clicked = points.selection.points if points and points.selection else []
+value = None
+if chosen:
+    value = rows.iloc[chosen[0]]["value"]
+elif clicked:
+    value = str(clicked[0].get("y", ""))
+    value = "" if value == "(none)" else value
+if value is not None:
+    st.switch_page("views/traces.py", query_params=ctx.nav_params(**_traces_link(value)))

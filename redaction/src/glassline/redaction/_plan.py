@@ -1,0 +1,289 @@
+"""Every string inside attribute maps, at any depth, turned into texts to analyse and back.
+
+Coverage by construction: an attribute's key, its value, and inside the value every string and
+every map key of nested lists and maps (OTLP arrays and kvlists) become a :class:`Slot`; a
+string holding JSON is parsed and its object keys and values become slots too (JSON inside
+JSON as well, a few levels deep); integers long enough to be an identifier (a card number sent
+as a number) are analysed as their digits. Nothing is skipped because of where it sits; the
+only choice made per slot is how much of the names detector it gets (``_names.MODE_*``):
+an allow-listed structural key (ids, model names, enums; ``scope.structural``) whose value is
+shaped like an identifier gets ``MODE_ID``: no names, and numeric entities (card, phone, IBAN,
+SSN, IP) only when they are the whole value (``chatcmpl-4111111111111111`` is an id, a bare
+card number in ``user.id`` is a card); emails and secrets are found anywhere in it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from glassline.redaction._engine import MIN_TEXT_LEN
+from glassline.redaction._names import MODE_FULL, MODE_ID, MODE_NONE, MODE_WHOLE, NAME_KEYS
+from glassline.redaction._render import FAILED_TOKEN
+from glassline.redaction._scope import Scope
+
+__all__ = ["IDENTIFIER", "MIN_NUMBER", "Plan", "RedactionResult", "TextResult"]
+
+_log = logging.getLogger(__name__)
+
+# What an allow-listed structural value must look like to skip the names detector: one token
+# of identifier characters ("gpt-4o-2024-08-06", "chatcmpl-9x…", "user-42", "stop").
+IDENTIFIER = re.compile(r"[\w.:/@+\-]{1,128}", re.ASCII)
+# Integers with this many digits or more are analysed (phone numbers, cards, IBAN bodies);
+# token counts, durations and sizes below it are not.
+MIN_NUMBER = 10**6
+_JSON_DEPTH = 3  # JSON inside a JSON string inside ...: parsed this many levels deep
+
+
+@dataclass(frozen=True, slots=True)
+class TextResult:
+    """The outcome for one text. ``dropped``: a ``drop`` entity was found in it."""
+
+    text: str
+    counts: dict[str, int] = field(default_factory=dict)
+    dropped: bool = False
+    failed: bool = False
+    truncated_from: int | None = None  # original length when the text was cut
+
+
+@dataclass(frozen=True, slots=True)
+class RedactionResult:
+    """The outcome for one attribute map.
+
+    ``attributes`` is a new dict (the input is not modified) without the dropped attributes;
+    ``counts`` are redactions per entity type; ``failed`` counts values replaced by
+    ``[REDACTION_FAILED]``; ``truncated`` maps attribute names to their original length.
+    """
+
+    attributes: dict[str, Any]
+    counts: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    truncated: dict[str, int] = field(default_factory=dict)
+
+
+class Slot:
+    """One string (or long integer, as its digits) somewhere inside an attribute."""
+
+    __slots__ = ("depth", "key", "mode", "number", "parsed", "raw", "unit")
+
+    def __init__(self, raw: str, mode: int, *, number: bool = False, key: str = "") -> None:
+        self.raw = raw
+        self.mode = mode
+        self.number = number
+        self.key = key  # the map key this value sits under (names in name-like keys)
+        self.depth = 0  # JSON levels above it
+        self.parsed: Any = None  # the shadow of its parsed JSON, when it held JSON
+        self.unit = -1  # index of its text among the analysed ones; -1: not analysed
+
+
+class _Seq:
+    __slots__ = ("items", "original")
+
+    def __init__(self, original: Any, items: list[Any]) -> None:
+        self.original = original
+        self.items = items
+
+
+class _Map:
+    __slots__ = ("original", "pairs")
+
+    def __init__(self, original: Any, pairs: list[tuple[Slot, Any]]) -> None:
+        self.original = original
+        self.pairs = pairs
+
+
+class _Tally:
+    """What rebuilding one attribute found."""
+
+    __slots__ = ("changed", "counts", "dropped", "failed")
+
+    def __init__(self) -> None:
+        self.changed = False
+        self.dropped = False
+        self.failed = 0
+        self.counts: dict[str, int] = {}
+
+
+class Plan:
+    """Slots of a batch of attribute maps, their texts to analyse, and the way back."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        worth_analysing: Callable[[list[str], list[int]], list[bool]],
+        *,
+        names: bool,
+    ) -> None:
+        self._scope = scope
+        self._names = names
+        self._worth_analysing = worth_analysing
+        self._pending: list[Slot] = []
+        self.texts: list[str] = []
+        self.modes: list[int] = []
+        # (map index, attribute name, key slot, value shadow or None when preparing failed)
+        self.items: list[tuple[int, str, Slot, Any]] = []
+
+    def add(self, index: int, attributes: Mapping[str, Any], mode: int = MODE_FULL) -> None:
+        """Add one map; ``mode`` caps the names detector for its values (span names: cues)."""
+        for name, value in attributes.items():
+            if not self._scope.scanned(name):
+                continue
+            key = self._slot(name, MODE_NONE)
+            structural = self._scope.structural(name)
+            try:
+                shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
+            except Exception as exc:  # fail closed: the value is replaced, the rest goes on
+                _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
+                shadow = None
+            self.items.append((index, name, key, shadow))
+
+    def prepare(self) -> None:
+        """Pre-scan the slots; turn those worth it into texts, parsing JSON on the way."""
+        while self._pending:
+            pending, self._pending = self._pending, []
+            hot = self._worth_analysing([s.raw for s in pending], [s.mode for s in pending])
+            for slot, worth in zip(pending, hot, strict=True):
+                if worth and not self._parse(slot):
+                    slot.unit = len(self.texts)
+                    self.texts.append(slot.raw)
+                    self.modes.append(slot.mode)
+
+    def assemble(
+        self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
+    ) -> dict[int, RedactionResult]:
+        """The results of the maps in which something changed, by index."""
+        out: dict[int, RedactionResult] = {}
+
+        def target(index: int) -> RedactionResult:
+            if index not in out:
+                out[index] = RedactionResult(dict(maps[index]))
+            return out[index]
+
+        for index, name, key, shadow in self.items:
+            tally = _Tally()
+            new_name = _rebuild(key, name, results, tally)
+            if shadow is None:
+                value: Any = FAILED_TOKEN
+                tally.failed += 1
+                tally.changed = True
+            else:
+                value = _rebuild(shadow, maps[index][name], results, tally)
+            if not tally.changed:
+                continue
+            result = target(index)
+            for entity, n in tally.counts.items():
+                result.counts[entity] = result.counts.get(entity, 0) + n
+            object.__setattr__(result, "failed", result.failed + tally.failed)
+            del result.attributes[name]
+            if tally.dropped:
+                continue
+            if isinstance(shadow, Slot) and shadow.unit >= 0:
+                cut = results[shadow.unit].truncated_from
+                if cut is not None:
+                    result.truncated[new_name] = cut
+            result.attributes[new_name] = value
+        return out
+
+    def _slot(self, raw: str, mode: int, *, number: bool = False, key: str = "") -> Slot:
+        if not self._names and mode > MODE_NONE:
+            mode = MODE_NONE
+        slot = Slot(raw, mode, number=number, key=key)
+        if len(raw) >= MIN_TEXT_LEN or (slot.mode == MODE_WHOLE and raw):
+            self._pending.append(slot)
+        return slot
+
+    def _shadow(self, value: Any, mode: int, key: str, depth: int, structural: bool) -> Any:
+        if isinstance(value, str):
+            if structural and IDENTIFIER.fullmatch(value):
+                mode = MODE_ID
+            slot = self._slot(value, mode, key=key)
+            slot.depth = depth
+            return slot
+        if isinstance(value, bool) or not isinstance(value, int | list | tuple | dict):
+            return value  # floats, booleans, None: no identifier fits in them exactly
+        if isinstance(value, int):
+            if abs(value) < MIN_NUMBER:
+                return value
+            return self._slot(str(value), MODE_NONE, number=True)
+        if isinstance(value, dict):
+            pairs = []
+            for k, v in value.items():
+                child = str(k)
+                pairs.append(
+                    (
+                        self._slot(child, MODE_NONE),
+                        self._shadow(v, _within(mode, _key_mode(child)), child, depth, structural),
+                    )
+                )
+            return _Map(value, pairs)
+        return _Seq(value, [self._shadow(v, mode, key, depth, structural) for v in value])
+
+    def _parse(self, slot: Slot) -> bool:
+        """Shadow ``slot``'s JSON, if it holds an object or array; False if it does not."""
+        if slot.number or slot.depth >= _JSON_DEPTH or slot.raw.lstrip()[:1] not in ("{", "["):
+            return False
+        try:
+            parsed = json.loads(slot.raw)
+        except (ValueError, RecursionError):
+            return False
+        mode = slot.mode if slot.mode != MODE_WHOLE else MODE_FULL
+        slot.parsed = self._shadow(parsed, mode, slot.key, slot.depth + 1, False)
+        return True
+
+
+def _within(cap: int, mode: int) -> int:
+    """``mode`` where the place allows names in full, else the place's own (lower) mode."""
+    return cap if cap < MODE_FULL else mode
+
+
+def _key_mode(key: str) -> int:
+    """Names in a name-like key's value are the whole value."""
+    short = key.rsplit(".", 1)[-1] if key.count(".") > 1 else key
+    normal = short.lower().replace("-", "_").replace(" ", "_")
+    return MODE_WHOLE if normal in NAME_KEYS or key.lower() in NAME_KEYS else MODE_FULL
+
+
+def _rebuild(shadow: Any, original: Any, results: list[TextResult], tally: _Tally) -> Any:
+    if isinstance(shadow, Slot):
+        if shadow.parsed is not None:
+            inner = _Tally()
+            value = _rebuild(shadow.parsed, None, results, inner)
+            _merge(tally, inner)
+            if not inner.changed:
+                return original
+            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        if shadow.unit < 0:
+            return original
+        part = results[shadow.unit]
+        for entity, n in part.counts.items():
+            tally.counts[entity] = tally.counts.get(entity, 0) + n
+        tally.failed += part.failed
+        tally.dropped = tally.dropped or part.dropped
+        if part.text == shadow.raw and not part.failed and part.truncated_from is None:
+            return original
+        tally.changed = True
+        return part.text
+    if isinstance(shadow, _Seq):
+        items = [
+            _rebuild(s, o, results, tally)
+            for s, o in zip(shadow.items, shadow.original, strict=True)
+        ]
+        return items if tally.changed else shadow.original
+    if isinstance(shadow, _Map):
+        out = {}
+        for (key, value_shadow), (k, v) in zip(shadow.pairs, shadow.original.items(), strict=True):
+            out[_rebuild(key, k, results, tally)] = _rebuild(value_shadow, v, results, tally)
+        return out if tally.changed else shadow.original
+    return shadow
+
+
+def _merge(into: _Tally, part: _Tally) -> None:
+    into.changed = into.changed or part.changed
+    into.dropped = into.dropped or part.dropped
+    into.failed += part.failed
+    for entity, n in part.counts.items():
+        into.counts[entity] = into.counts.get(entity, 0) + n

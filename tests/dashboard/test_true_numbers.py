@@ -1,0 +1,142 @@
+"""Every tile and table of the dashboard equals the same figure computed from the raw spans.
+
+The store is seeded by the real SDK (retries, fallbacks, cache hits, dated model snapshots),
+so each figure has one definition: requests are root spans, failed requests are roots that
+failed, traces with errors have any failed span, a fallback or a retry loop counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Connection
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage.aggregates import canonical_model
+from glassline.collector.storage.sketch import new_sketch
+from glassline.dashboard import queries as q
+from glassline.dashboard.db import make_engine
+from glassline.dashboard.window import Window
+from glassline.semconv import attributes as attrs
+
+from .sdk_traffic import seed_sdk_store
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[SpanRecord]]:
+    url = f"sqlite:///{Path(tmp_path_factory.mktemp('sdk')) / 'glassline.db'}"
+    return url, seed_sdk_store(url)
+
+
+@pytest.fixture
+def spans(seeded: tuple[str, list[SpanRecord]]) -> list[SpanRecord]:
+    return seeded[1]
+
+
+@pytest.fixture
+def conn(seeded: tuple[str, list[SpanRecord]]) -> Iterator[Connection]:
+    engine = make_engine(seeded[0])
+    with engine.connect() as connection:
+        yield connection
+    engine.dispose()
+
+
+@pytest.fixture
+def window(spans: list[SpanRecord]) -> Window:
+    start = min(s.start_ns for s in spans) // 10**9 // 60 * 60
+    end = (max(s.start_ns for s in spans) // 10**9 // 60 + 1) * 60
+    return Window(start=start, end=end, bucket=60)
+
+
+def _traces(spans: list[SpanRecord]) -> dict[str, list[SpanRecord]]:
+    out: dict[str, list[SpanRecord]] = {}
+    for s in spans:
+        out.setdefault(s.trace_id, []).append(s)
+    return out
+
+
+def test_the_traffic_has_what_the_figures_are_about(spans: list[SpanRecord]) -> None:
+    assert any(attrs.ROUTE_FALLBACK_FROM in s.attributes for s in spans)
+    assert any(s.kind == "retry_attempt" for s in spans)
+    assert any(s.is_error and not s.is_root for s in spans)  # failed spans in ok requests
+    assert {s.model for s in spans if s.model} >= {"gpt-4o-2024-08-06", "gpt-4o-mini"}
+
+
+def test_headline_tiles_equal_the_raw_spans(conn, window, spans: list[SpanRecord]) -> None:
+    t = q.totals(conn, window)
+    roots = [s for s in spans if s.is_root]
+    assert t.requests == len(roots)
+    assert t.request_errors == sum(s.is_error for s in roots)
+    assert t.cost_usd == pytest.approx(sum(s.cost_usd or 0 for s in spans))
+    assert t.input_tokens == sum(s.input_tokens for s in spans)
+    assert t.output_tokens == sum(s.output_tokens for s in spans)
+    assert t.cache_read_tokens == sum(s.cache_read_tokens for s in spans)
+    assert t.cache_hits == sum(s.cache_hit is True for s in spans)
+    assert t.cache_lookups == sum(s.cache_hit is not None for s in spans)
+    # A fallback once per request that fell back (not per span under the fallback route).
+    fell_back = {s.trace_id for s in spans if attrs.ROUTE_FALLBACK_FROM in s.attributes}
+    assert t.fallbacks == len(fell_back)
+    # Retries: attempts beyond the first of every retry loop.
+    attempts = [s for s in spans if s.kind == "retry_attempt"]
+    loops = {(s.trace_id, s.parent_span_id) for s in attempts}
+    assert t.retries == len(attempts) - len(loops) > 0
+    exact = new_sketch()
+    for s in roots:
+        exact.add(s.duration_ms)
+    for quantile in (0.5, 0.95, 0.99):
+        assert t.latency_ms[quantile] == pytest.approx(exact.get_quantile_value(quantile))
+
+
+def test_traces_with_errors_count_any_failed_span(conn, window, spans) -> None:
+    with_errors = {tid for tid, ss in _traces(spans).items() if any(s.is_error for s in ss)}
+    failed = {s.trace_id for s in spans if s.is_root and s.is_error}
+    assert q.error_traces(conn, window) == len(with_errors) > len(failed)
+    page = q.list_traces(conn, window, q.TraceFilter(status="error"), page_size=500)
+    assert set(page.rows["trace_id"]) == with_errors
+    page = q.list_traces(conn, window, q.TraceFilter(outcome="error"), page_size=500)
+    assert set(page.rows["trace_id"]) == failed
+
+
+def test_models_group_by_canonical_name_and_keep_the_snapshot(conn, window, spans) -> None:
+    cube = q.cube(conn, window)
+    by_model = q.group(cube, "model").set_index("model")
+    by_snapshot = q.group(cube, "snapshot").set_index("snapshot")
+    llm = [s for s in spans if s.model]
+    for name in {canonical_model(s.model or "") for s in llm}:
+        mine = [s for s in llm if canonical_model(s.model or "") == name]
+        assert by_model.loc[name, "count"] == len(mine)
+        assert by_model.loc[name, "cost_usd"] == pytest.approx(sum(s.cost_usd or 0 for s in mine))
+    assert "gpt-4o-2024-08-06" not in by_model.index
+    assert by_snapshot.loc["gpt-4o-2024-08-06", "count"] == sum(
+        s.model == "gpt-4o-2024-08-06" for s in llm
+    )
+
+
+def test_filtering_by_a_model_finds_every_snapshot(conn, window, spans) -> None:
+    wanted = {s.trace_id for s in spans if s.model and canonical_model(s.model) == "gpt-4o"}
+    page = q.list_traces(conn, window, q.TraceFilter(model="gpt-4o"), page_size=500)
+    assert set(page.rows["trace_id"]) == wanted != set()
+
+
+@pytest.mark.parametrize("by", ["tenant", "stage", "route", "kind"])
+def test_every_breakdown_table_equals_the_raw_sums(conn, window, spans, by: str) -> None:
+    table = q.breakdown(conn, window, by).set_index(by)
+    want: dict[str, list[SpanRecord]] = {}
+    for s in spans:
+        want.setdefault(getattr(s, by) or "", []).append(s)
+    assert set(table.index) == set(want)
+    for value, mine in want.items():
+        assert table.loc[value, "count"] == len(mine)
+        assert table.loc[value, "errors"] == sum(s.is_error for s in mine)
+        assert table.loc[value, "cost_usd"] == pytest.approx(sum(s.cost_usd or 0 for s in mine))
+
+
+def test_user_spend_equals_the_raw_spans(conn, window, spans) -> None:
+    users = q.user_spend(conn, window, limit=100).set_index("user_id")
+    roots = {s.trace_id: s.user_id for s in spans if s.is_root}
+    for user in set(roots.values()):
+        mine = [s for s in spans if (s.user_id or roots.get(s.trace_id)) == user]
+        assert users.loc[user, "requests"] == sum(s.is_root for s in mine)
+        assert users.loc[user, "cost_usd"] == pytest.approx(sum(s.cost_usd or 0 for s in mine))

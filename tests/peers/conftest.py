@@ -1,0 +1,90 @@
+"""The peer suite's shared parts: venvs (made once, in parallel), the fake provider, one real
+collector with a tenant per run, the egress recorder, and the results file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from glassline.collector.testing import RunningCollector, run_collector
+
+from . import venvs
+from .egress import EgressRecorder
+from .runs import RUNS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentation"))
+from fake_llm_server import FakeLLMServer
+
+RESULTS = venvs.ROOT / ".peers" / "results.json"
+
+
+@pytest.fixture(scope="session")
+def peer_pythons() -> dict[str, Path | venvs.PeerSetupError]:
+    return venvs.ensure_all(sorted({run.venv for run in RUNS}))
+
+
+@pytest.fixture(scope="session")
+def fake_provider() -> Iterator[FakeLLMServer]:
+    server = FakeLLMServer(rate_limit_failures=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def egress() -> Iterator[EgressRecorder]:
+    recorder = EgressRecorder().start()
+    try:
+        yield recorder
+    finally:
+        recorder.stop()
+
+
+@pytest.fixture(scope="session")
+def peer_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    with run_collector(
+        tenants=tuple(run.name for run in RUNS), workdir=tmp_path_factory.mktemp("peers")
+    ) as collector:
+        yield collector
+
+
+@pytest.fixture(scope="session")
+def peer_results() -> Iterator[dict[str, Any]]:
+    """Filled by each run's test; written for tests/peers/table.py when the session ends."""
+    results: dict[str, Any] = {}
+    yield results
+    if results:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        RESULTS.write_text(json.dumps({**previous, **results}, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.fixture(scope="session")
+def collector_capabilities(peer_collector: RunningCollector) -> frozenset[str]:
+    """What this collector accepts beyond traces: ``logs`` (OTLP ``/v1/logs``) and
+    ``langfuse`` (Langfuse's exporter path with Basic credentials)."""
+    key = next(iter(peer_collector.api_keys.values()))
+    basic = base64.b64encode(f"pk-lf-glassline:{key}".encode()).decode()
+    probes = {
+        "logs": ("/v1/logs", {"authorization": f"Bearer {key}"}),
+        "langfuse": ("/api/public/otel/v1/traces", {"authorization": f"Basic {basic}"}),
+    }
+    found = set()
+    for name, (path, headers) in probes.items():
+        answer = httpx.post(
+            peer_collector.http_endpoint + path,
+            content=b"",
+            headers={**headers, "content-type": "application/x-protobuf"},
+            timeout=10,
+        )
+        if answer.status_code not in (401, 404, 405):
+            found.add(name)
+    return frozenset(found)
