@@ -10,6 +10,7 @@ Every problem is reported at once with its path, e.g.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from glassline.collector.errors import ConfigError
 from glassline.collector.processors.enrich import PricingConfig
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage.config import StorageConfig
+from glassline.collector.validation import validation_problems
 from glassline.redaction.config import RedactionConfig
 
 __all__ = [
@@ -33,7 +35,6 @@ __all__ = [
     "ServerConfig",
     "StorageConfig",
     "TlsConfig",
-    "format_validation_error",
     "load_config",
 ]
 
@@ -56,6 +57,26 @@ class TlsConfig(_Model):
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
         return path
+
+    @model_validator(mode="after")
+    def _loadable(self) -> TlsConfig:
+        # Checked here, not at bind time, where grpc reports only "Failed to bind to address".
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_verify_locations(cafile=str(self.cert_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(
+                f"cert_file {self.cert_file} is not a PEM certificate ({exc})"
+            ) from None
+        try:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (ssl.SSLError, OSError) as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                raise ValueError(
+                    f"key_file {self.key_file} is not the private key of cert_file {self.cert_file}"
+                ) from None
+            raise ValueError(f"key_file {self.key_file} is not a PEM private key ({exc})") from None
+        return self
 
 
 class ServerConfig(_Model):
@@ -160,22 +181,6 @@ class CollectorConfig(_Model):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
-    """One ``path: message (got value)`` line per problem."""
-    problems = []
-    for item in error.errors():
-        path = ""
-        for part in item["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        line = f"{path or '<root>'}: {item['msg']}"
-        if item["type"] not in ("missing", "extra_forbidden") and "input" in item:
-            got = item["input"]
-            if not isinstance(got, dict | list):
-                line += f" (got {got!r})" if isinstance(got, str) else f" (got {got})"
-        problems.append(line)
-    return problems
-
-
 def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems = []
     for name, raw in environ.items():
@@ -248,7 +253,7 @@ def load_config(
     try:
         config = CollectorConfig.model_validate(data)
     except ValidationError as exc:
-        problems += format_validation_error(exc)
+        problems += validation_problems(exc, data)
         config = None
     # Sections that need more than their model (key specs, the rule file) are checked even
     # when another section failed, so one run reports everything.
