@@ -84,7 +84,10 @@ class ServerConfig(_Model):
     grpc_port: int = Field(4317, ge=0, lt=65536)
     http_port: int = Field(4318, ge=0, lt=65536)
     workers: int = Field(1, ge=1, le=64)
-    grpc_threads: int = Field(16, ge=1, le=256)
+    # Threads per worker and receiver that decode, process and store admitted exports. The
+    # work is mostly under the GIL: more threads add no throughput, only delay the event loops
+    # that answer refusals. The name is historical: the HTTP receiver uses as many.
+    grpc_threads: int = Field(4, ge=1, le=256)
     # gRPC clients keep one connection for hours, and SO_REUSEPORT picks a worker (and an L4
     # balancer a replica) per connection: a GOAWAY after this age makes clients reconnect and
     # be spread again, so a few busy clients cannot pin one worker while another idles.

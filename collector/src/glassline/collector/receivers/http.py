@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import anyio
 import uvicorn
 from google.protobuf.json_format import MessageToDict
 from google.rpc.status_pb2 import Status
@@ -56,6 +57,9 @@ class _Http:
         self._ingest = ingest
         self._metrics = metrics
         self._ready = ready
+        # Few threads: the work is mostly under the GIL, and every extra thread competing for
+        # it delays the event loop, which answers refusals (anyio's default is 40).
+        self._threads = anyio.CapacityLimiter(config.grpc_threads)
 
     async def traces(self, request: Request) -> Response:
         encoding = _TYPES.get(request.headers.get("content-type", "").split(";")[0].strip())
@@ -94,7 +98,9 @@ class _Http:
             raise too_large(declared, limit)
         with self._admission.admit(declared) as ticket:
             body = await read_body(request, ticket, limit=limit, gzip=content_encoding == "gzip")
-            result = await run_in_threadpool(self._ingest.export, "http", principal, body, encoding)
+            result = await anyio.to_thread.run_sync(
+                self._ingest.export, "http", principal, body, encoding, limiter=self._threads
+            )
         reply = ExportTraceServiceResponse()
         if result.rejected:
             reply.partial_success.rejected_spans = result.rejected_count
