@@ -123,7 +123,7 @@ def run_plan(plan: Plan) -> list[Outcome]:
     """One load process: open loop at ``rate`` (or closed loop), for ``seconds``."""
     body, _ = template()
     local = threading.local()
-    counter = iter(range(10**9))
+    counter = iter(range(1, 10**9))  # never 0: an all-zero trace id is invalid
     lock = threading.Lock()
 
     def clients() -> Any:
@@ -135,7 +135,7 @@ def run_plan(plan: Plan) -> list[Outcome]:
     def one(kind: str) -> Outcome:
         with lock:
             n = next(counter)
-        prefix = plan.worker.to_bytes(2, "big") + n.to_bytes(6, "big")
+        prefix = bytes([plan.closed_loop, plan.worker]) + n.to_bytes(6, "big")  # unique per phase
         return _send(plan, body, kind, prefix, clients())
 
     rng = random.Random(plan.worker)
