@@ -9,7 +9,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-QUICK = ["sdk_overhead", "redaction", "pipeline_steps", "ingest", "sampling", "query_api"]
+QUICK = [
+    "sdk_overhead",
+    "redaction",
+    "pipeline_steps",
+    "ingest",
+    "sampling",
+    "query_api",
+    "quality",
+]
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.sdk_overhead            # 20,000 calls per measurement
     .venv/bin/python -m bench.sdk_overhead --quick    # 2,000 calls
+    .venv/bin/python -m bench.sdk_overhead --clients  # + client hooks vs peers, guard.check
 
 Three shapes of call: sync, async, and a stream of 20 chunks. Each decorated function does
 what the app would do with a provider response (return an OpenAI-shaped chat completion, or
@@ -257,6 +258,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=20_000, help="calls per measurement")
     parser.add_argument("--quick", action="store_true", help="2,000 calls per measurement")
     parser.add_argument("--rounds", type=int, default=40, help="rounds the calls are split in")
+    parser.add_argument(
+        "--clients", action="store_true",
+        help="also the openai client hooks against OpenLLMetry, OpenInference and none, and "
+        "budget_guard().check (bench.sdk_clients; peers in their own uv venvs)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     n = 2_000 if args.quick else args.calls
     keep = _setup()
@@ -266,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         bare, ours, count = _measure(keep, row, n, args.rounds)
         print(f"{row[0]:<26}{count:>6}{bare:>14.1f}{ours:>14.1f}{ours / bare:>7.2f}x")
     print("target: ratio <= 1.25x")
+    if args.clients:
+        from bench.sdk_clients import report
+
+        report(300 if args.quick else 2_000, 2 if args.quick else 5)
 
 
 if __name__ == "__main__":

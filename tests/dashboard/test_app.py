@@ -17,7 +17,7 @@ from .seed import NS, Traffic
 from .test_queries import _add_ops_rows
 
 APP = app_module.__file__
-PAGES = ["overview", "changes", "latency", "spend", "traces", "trace", "alerts"]
+PAGES = ["overview", "changes", "latency", "spend", "quality", "traces", "trace", "alerts"]
 
 
 def _open(
@@ -47,7 +47,7 @@ def _text(at: AppTest) -> str:
 def test_every_page_renders_without_exception(sqlite_url, monkeypatch, traffic: Traffic, page):
     at = _open(sqlite_url, monkeypatch, page, trace=traffic.chat_trace_id)
     assert at.title[0].value.startswith(
-        {"overview": "Overview", "changes": "What changed", "latency": "Latency", "spend": "Spend", "traces": "Traces",
+        {"overview": "Overview", "changes": "What changed", "latency": "Latency", "spend": "Spend", "quality": "Quality", "traces": "Traces",
          "trace": "Trace drilldown", "alerts": "Alerts"}[page]
     )  # fmt: skip
 

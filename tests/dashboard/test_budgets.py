@@ -76,3 +76,20 @@ rules:
     at = _open(sqlite_url, monkeypatch)
     errors = " ".join(e.value for e in at.error)
     assert "limit_usd" in errors and path in errors
+
+
+def test_slos_show_beside_the_budgets_with_their_burn_rates(
+    sqlite_url, monkeypatch, traffic: Traffic, tmp_path
+):
+    path = _rule_file(tmp_path, """
+rules:
+  - {name: daily, kind: budget, window: 24h, limit_usd: 1000}
+  - {name: available, kind: slo, sli: availability, objective: 0.99}
+""")  # fmt: skip
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, path)
+    at = _open(sqlite_url, monkeypatch, tenant="acme")
+    assert len(_budgets(at)) == 1
+    [slos] = [d.value for d in at.dataframe if "burn_rate" in d.value.columns]
+    assert sorted(slos["burn"]) == ["fast", "slow"]
+    assert set(slos["rule"]) == {"available"} and set(slos["tenant"]) == {"acme"}
+    assert "SLOs" in _text(at)

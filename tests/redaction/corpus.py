@@ -301,10 +301,10 @@ class _Gen:
         return "sha256:" + self.token(64, "0123456789abcdef")
 
 
-def generate_corpus(n: int = 1200, seed: int = 20241022) -> list[Sample]:
+def generate_corpus(n: int = 2400, seed: int = 20241022) -> list[Sample]:
     """``n`` labelled samples, the same for the same ``(n, seed)``."""
     gen = _Gen(seed)
-    kinds = (_prompt, _completion, _tool_call, _log_line)
+    kinds = (_prompt, _completion, _tool_call, _log_line, _chat, _stack_trace)
     out = []
     for i in range(n):
         loc = LOCALES[i % len(LOCALES)][0]
@@ -353,7 +353,11 @@ def _negatives(gen: _Gen, loc: str, b: _Builder, k: int) -> None:
 
 
 def _prompt(gen: _Gen, loc: str) -> Sample:
-    b = _Builder().add("Hi, I need help with my account.")
+    b = _Builder()
+    if gen.rng.random() < 0.5:
+        _named(gen, loc, b)
+        b.add(" ")
+    b.add("I need help with my account.")
     for _ in range(gen.rng.randint(1, 3)):
         _filler(gen, loc, b)
         _pii(gen, loc, b)
@@ -402,6 +406,66 @@ def _log_line(gen: _Gen, loc: str) -> Sample:
     return b.sample("log", loc)
 
 
+# How people put a name into a chat (the name is added after the lead-in, then the tail).
+_NAME_PHRASES = (
+    ("Hi, I'm ", ", and I have a question."),
+    ("Hello, my name is ", " and I'm writing about my last order."),
+    ("Dear ", ",\nthank you for reaching out."),
+    ("Please forward this to ", " in accounting."),
+    ("Can you check why ", " was charged twice?"),
+    ("Best regards,\n", ""),
+    ("The ticket is assigned to ", " since Monday."),
+    ("", " asked us to update the shipping address."),
+    ("Thanks ", "!"),
+    ("Customer: ", ""),
+)
+
+
+def _named(gen: _Gen, loc: str, b: _Builder) -> None:
+    """A name in one of the ways people write names in chats and tickets."""
+    fk = gen.fakers[loc]
+    lead, tail = gen.rng.choice(_NAME_PHRASES)
+    short = lead in ("Hi, I'm ", "Dear ", "Thanks ") and gen.rng.random() < 0.4
+    b.add(lead).add(fk.first_name() if short else fk.name(), "PERSON").add(tail)
+
+
+def _chat(gen: _Gen, loc: str) -> Sample:
+    """A multi-turn conversation: turns separated by a blank line (one message each)."""
+    fk, r = gen.fakers[loc], gen.rng
+    b = _Builder()
+    for turn in range(r.randint(2, 5)):
+        if turn:
+            b.add(_TURN_BREAK)
+        if turn % 2 == 0:
+            _named(gen, loc, b) if r.random() < 0.6 else b.add(fk.sentence(nb_words=8))
+            if r.random() < 0.7:
+                b.add(" ")
+                _pii(gen, loc, b)
+                b.add(".")
+        else:
+            b.add("I found the order placed on ")
+            b.add(gen.negative(loc), "NEGATIVE").add(". ").add(fk.sentence(nb_words=10))
+    return b.sample("chat", loc)
+
+
+def _stack_trace(gen: _Gen, loc: str) -> Sample:
+    fk, r = gen.fakers[loc], gen.rng
+    b = _Builder().add("Traceback (most recent call last):\n")
+    for _ in range(r.randint(1, 3)):
+        b.add(f'  File "/srv/app/{fk.word()}/{fk.word()}.py", line {r.randint(1, 900)}, in ')
+        b.add(f"{fk.word()}_{fk.word()}\n    result = client.chat.completions.create(**kwargs)\n")
+    b.add(r.choice(("ValueError", "KeyError", "RuntimeError", "httpx.HTTPStatusError")) + ": ")
+    b.add(r.choice(("lookup failed for ", "no customer record for ", "cannot bill ")))
+    _pii(gen, loc, b)
+    b.add(" (request ").add(gen.negative(loc), "NEGATIVE").add(")")
+    if r.random() < 0.5:
+        b.add("\nowner: ").add(gen.fakers[loc].name(), "PERSON")
+    return b.sample("stack_trace", loc)
+
+
+_TURN_BREAK = "\n\n"
+
+
 def to_attributes(sample: Sample, *, ensure_ascii: bool = False) -> dict[str, str]:
     """The span attributes an instrumented app would record this sample in.
 
@@ -416,6 +480,13 @@ def to_attributes(sample: Sample, *, ensure_ascii: bool = False) -> dict[str, st
         return {"gen_ai.output.messages": json.dumps(msgs, ensure_ascii=ensure_ascii)}
     if sample.kind == "tool_call":
         return {"gen_ai.tool.call.arguments": sample.text}
+    if sample.kind == "chat":
+        roles = ("user", "assistant")
+        msgs = [
+            {"role": roles[i % 2], "parts": [{"type": "text", "content": turn}]}
+            for i, turn in enumerate(sample.text.split(_TURN_BREAK))
+        ]
+        return {"gen_ai.input.messages": json.dumps(msgs, ensure_ascii=ensure_ascii)}
     return {"exception.message": sample.text}
 
 

@@ -67,3 +67,18 @@ def test_json_keys_numbers_and_json_inside_json_are_redacted(redactor):
 def test_structural_values_of_the_expected_shape_are_left_alone(redactor, name, value):
     result = redactor.redact_attributes({name: value})
     assert result.attributes == {name: value} and result.counts == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o-2024-08-06"),
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct", "meta-llama/Meta-Llama-3.1-8B-Instruct"),
+        ("Maria García", "<PERSON>"),  # something found: redacted like any text
+        ("4EakoKm5b-OAYGSTW~jRlLK6sNdVU72lZ.o2_-YH", "<UNEXPECTED_VALUE>"),  # not a model name
+        ("zjYFrR073866", "<UNEXPECTED_VALUE>"),  # reads like a pasted token
+    ],
+)
+def test_a_model_field_holds_a_model_name_or_is_redacted(redactor, value, expected):
+    result = redactor.redact_attributes({"gen_ai.request.model": value})
+    assert result.attributes == {"gen_ai.request.model": expected}

@@ -26,7 +26,7 @@ def redactor() -> Redactor:
 @pytest.fixture(scope="module", params=[20241022, 7])  # the tuned seed and a held-out one
 def report(request, redactor) -> QualityReport:
     result = evaluate(
-        redactor, generate_corpus(1200, request.param), (*PII_ENTITIES, *SECRET_ENTITIES, "PERSON")
+        redactor, generate_corpus(seed=request.param), (*PII_ENTITIES, *SECRET_ENTITIES, "PERSON")
     )
     print(f"\nseed {request.param}\n{result.table()}")
     return result
@@ -34,10 +34,12 @@ def report(request, redactor) -> QualityReport:
 
 def test_corpus_is_large_varied_and_deterministic():
     corpus = generate_corpus()
-    assert len(corpus) >= 1000
+    assert len(corpus) >= 2000
     assert generate_corpus(50) == generate_corpus(50)
     assert generate_corpus(50, seed=1) != generate_corpus(50, seed=2)
-    assert {s.kind for s in corpus} == {"prompt", "completion", "tool_call", "log"}
+    assert {s.kind for s in corpus} == {
+        "prompt", "completion", "tool_call", "log", "chat", "stack_trace"
+    }  # fmt: skip
     assert len({s.locale for s in corpus}) >= 8
     entities = Counter(lb.entity for s in corpus for lb in s.labels)
     for entity in (*PII_ENTITIES, *SECRET_ENTITIES):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -186,3 +186,41 @@ def test_an_evaluation_slo_burns_on_scores_under_min_score(store: Store) -> None
     found = observe(store, {"kind": "slo", "sli": "evaluation", "objective": 0.99,
                             "evaluation": "judge", "min_score": 0.7})  # fmt: skip
     assert found["burn=fast"].extra["short_burn"] == pytest.approx(10.0)  # 10% bad / 1%
+
+
+def test_the_slo_api_reports_live_burn_rates_of_the_callers_tenant(
+    store: Store, span: Span
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.testclient import TestClient
+
+    from glassline.collector.alerts import routes
+    from glassline.collector.auth import Principal
+
+    now = datetime.now(UTC)
+    store.write([span("acme", now - timedelta(minutes=2), status="error") for _ in range(5)])
+    store.write([span("acme", now - timedelta(minutes=2)) for _ in range(5)])
+    store.write([span("zeta", now - timedelta(minutes=2)) for _ in range(10)])
+    engine = AlertEngine(store, parse_config(rule(kind="slo", sli="availability", objective=0.99)))
+
+    async def principal(request: Any, call_next: Any) -> Any:
+        request.state.principal = Principal(tenant=request.headers["x-test-tenant"])
+        return await call_next(request)
+
+    app = Starlette(routes=routes(store, engine))
+    app.add_middleware(BaseHTTPMiddleware, dispatch=principal)
+    try:
+        with TestClient(app) as client:
+            acme = client.get("/api/v1/slos", headers={"x-test-tenant": "acme"}).json()["slos"]
+            zeta = client.get("/api/v1/slos", headers={"x-test-tenant": "zeta"}).json()["slos"]
+    finally:
+        engine.close()
+    by_burn = {s["burn"]: s for s in acme}
+    assert by_burn["fast"]["state"] == "critical"  # 50% bad over a 1% budget: 50x in both
+    assert by_burn["fast"]["burn_rate"] == pytest.approx(50.0)
+    assert by_burn["slow"]["state"] == "warning"
+    assert {s["tenant"] for s in acme} == {"acme"}
+    assert [(s["burn"], s["state"], s["budget_spent"]) for s in zeta] == [
+        ("fast", "ok", 0.0), ("slow", "ok", 0.0),
+    ]  # fmt: skip

@@ -141,3 +141,23 @@ def test_the_intake_redacts_explanations_and_stamps_the_callers_tenant(store: St
     assert stored.tenant == "acme"
     assert stored.explanation is not None and "jane.doe@example.com" not in stored.explanation
     assert intake.consume(Principal("acme"), [record]) == []  # a resent log record
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"trace_id": "xyz"}, "trace_id"),
+        ({"name": "f", "start": "yesterday"}, "start"),
+        ({"name": "f", "end": "1.5"}, "end"),
+        ({"trace_id": "a" * 32, "limit": "many"}, "limit"),
+        ({"trace_id": "a" * 32, "limit": "0"}, "limit"),
+        ({}, "trace_id"),
+        ({"trace": "a" * 32}, "trace"),
+    ],
+)
+def test_a_bad_listing_parameter_is_named(
+    client: TestClient, params: dict[str, str], field: str
+) -> None:
+    answer = client.get("/api/v1/evaluations", params=params, headers={"x-test-caller": "acme"})
+    assert answer.status_code == 400
+    assert answer.json()["parameter"] == field

@@ -1,27 +1,31 @@
-"""Budgets on the Overview: live spend of the collector's budget rules, per tenant.
+"""Budgets and SLOs on the Overview: live spend of the collector's budget rules and burn rates
+of its SLO rules, per tenant.
 
 The rules come from the collector's alert rule file (``--alerts-config`` or
 ``GLASSLINE_ALERTS_CONFIG``), read and validated with the collector's own loader, and the
-figures from the collector's ``budget_status``, so the dashboard and ``GET /api/v1/budgets``
-always agree.
+figures from the collector's ``budget_status`` and ``slo_status``, so the dashboard,
+``GET /api/v1/budgets`` and ``GET /api/v1/slos`` always agree.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from glassline.collector.alerts.api import budget_status
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
+from glassline.collector.alerts.quality import slo_status
 from glassline.dashboard import data, queries
 from glassline.dashboard.db import db_url_from_env
 from glassline.dashboard.env import ENV_ALERTS_CONFIG
 from glassline.dashboard.window import Window
 
-__all__ = ["budget_rows", "show_budgets"]
+__all__ = ["budget_rows", "show_budgets", "slo_rows"]
 
 COLUMNS = ["tenant", "rule", "window", "spend_usd", "limit_usd", "used", "state", "forecast"]
 
@@ -35,22 +39,47 @@ def _rules(path: str) -> AlertsConfig | list[str]:
         return exc.errors
 
 
-@st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
-def budget_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
-    """One row per budget (and per key of its ``per``) for each tenant, as of ``now_s``."""
+def _status(
+    url: str, path: str, tenants: tuple[str, ...], now_s: int, status: Callable[..., Any]
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """``status(conn, config, tenant, now)`` entries per tenant, as (tenant, rule label, entry)."""
     config = _rules(path)
     assert isinstance(config, AlertsConfig)  # callers check the file first
     now = datetime.fromtimestamp(now_s, UTC)
-    rows = []
+    out = []
     with data.engine(url).connect() as conn:
         for tenant in tenants:
-            for b in budget_status(conn, config, tenant, now):
-                labels = ", ".join(f"{k}={v}" for k, v in b["labels"].items())
-                rule = f"{b['rule']} ({labels})" if labels else b["rule"]
-                used = b["spend_usd"] / b["limit_usd"]
-                rows.append([tenant, rule, b["window"], b["spend_usd"], b["limit_usd"], used,
-                             b["state"], b["forecast"]])  # fmt: skip
+            for entry in status(conn, config, tenant, now):
+                labels = ", ".join(f"{k}={v}" for k, v in entry["labels"].items())
+                out.append((tenant, f"{entry['rule']} ({labels})" if labels else entry["rule"],
+                            entry))  # fmt: skip
+    return out
+
+
+@st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
+def budget_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
+    """One row per budget (and per key of its ``per``) for each tenant, as of ``now_s``."""
+    rows = [
+        [tenant, rule, b["window"], b["spend_usd"], b["limit_usd"], b["spend_usd"] / b["limit_usd"],
+         b["state"], b["forecast"]]
+        for tenant, rule, b in _status(url, path, tenants, now_s, budget_status)
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+SLO_COLUMNS = ["tenant", "rule", "sli", "objective", "burn", "burn_rate", "threshold", "state",
+               "budget_spent"]  # fmt: skip
+
+
+@st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)
+def slo_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.DataFrame:
+    """One row per SLO rule, key and burn condition (fast / slow) for each tenant."""
+    rows = [
+        [tenant, rule, s["sli"], s["objective"], s["burn"], s["burn_rate"], s["threshold"],
+         s["state"], s.get("budget_spent")]
+        for tenant, rule, s in _status(url, path, tenants, now_s, slo_status)
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=SLO_COLUMNS)
 
 
 def show_budgets(window: Window) -> None:
@@ -72,8 +101,14 @@ def show_budgets(window: Window) -> None:
     frame = budget_rows(db_url_from_env(), path, tuple(tenants), window.end)
     if frame.empty:
         st.caption(f"No budget rule in {path} applies to this tenant.")
-        return
-    st.dataframe(frame, hide_index=True, column_config=_column_config())
+    else:
+        st.dataframe(frame, hide_index=True, column_config=_column_config())
+    slos = slo_rows(db_url_from_env(), path, tuple(tenants), window.end)
+    if not slos.empty:
+        st.subheader("SLOs")
+        st.caption("Burn rate: the bad share over the error budget (1 - objective), in both "
+                   "windows of a condition; budget_spent: share of the period's budget used.")  # fmt: skip
+        st.dataframe(slos, hide_index=True)
 
 
 def _column_config() -> dict[str, object]:

@@ -25,6 +25,7 @@ from glassline.instrumentation.guard import (
     Decision,
     budget_guard,
 )
+from glassline.instrumentation.online import Call, Score, evaluate
 from glassline.instrumentation.records import record_cache, record_response, record_route
 from glassline.instrumentation.retry import record_retry, retry
 from glassline.instrumentation.setup import export_stats, init, shutdown
@@ -36,12 +37,15 @@ __all__ = [
     "BudgetGuard",
     "BudgetPolicy",
     "BudgetStatus",
+    "Call",
     "Decision",
     "ModelPrice",
+    "Score",
     "budget_guard",
     "budget_status",
     "context",
     "cost_usd",
+    "evaluate",
     "export_stats",
     "from_arg",
     "init",

@@ -59,25 +59,38 @@ class Texts:
         return text
 
 
-# The message structures below hold only strings, so their JSON is written directly: each text
-# is quoted once by the C string encoder, with the separators json.dumps uses (", ", ": ").
-# That is several times faster than building dicts and encoding them, on every LLM span.
+# The convention's message JSON, one template per shape, written directly: the structures
+# hold only strings, so each text is quoted once by the C string encoder, with the separators
+# json.dumps uses (", ", ": "); several times faster than building dicts and encoding them, on
+# every LLM span. Each ``%s`` takes JSON already quoted; test_content.py round-trips them all.
+TEXT_PART = '{"type": "text", "content": %s}'
+TYPED_PART = '{"type": %s}'  # a non-text part keeps only its type
+MESSAGE = '{"role": %s, "parts": [%s]}'
+ASSISTANT_MESSAGE = '{"role": "assistant", "parts": [%s], "finish_reason": %s}'
+ASSISTANT_MESSAGE_NO_REASON = '{"role": "assistant", "parts": [%s]}'
+LIST = "[%s]"
+_USER = '"user"'
+
 _quote: Callable[[str], str] = json.encoder.encode_basestring
 
 
-def parts_json(content: Any, clean: Texts) -> str:
-    """The parts of one message's content (a string or a list of parts) as convention JSON."""
-    # f-strings: one allocation per string (each ``+`` would allocate an intermediate).
+def _parts(content: Any, clean: Texts) -> str:
+    """The parts of one message's content (a string or a list of parts), comma-separated."""
     if isinstance(content, str):
-        return f'[{{"type": "text", "content": {_quote(clean(content))}}}]'
+        return TEXT_PART % _quote(clean(content))
     parts: list[str] = []
     for part in content if isinstance(content, list | tuple) else ():
         text = get(part, "text")
         if isinstance(text, str):
-            parts.append(f'{{"type": "text", "content": {_quote(clean(text))}}}')
+            parts.append(TEXT_PART % _quote(clean(text)))
         else:
-            parts.append(f'{{"type": {_quote(str(get(part, "type") or "unknown"))}}}')
-    return f"[{', '.join(parts)}]"
+            parts.append(TYPED_PART % _quote(str(get(part, "type") or "unknown")))
+    return ", ".join(parts)
+
+
+def parts_json(content: Any, clean: Texts) -> str:
+    """The parts of one message's content (a string or a list of parts) as convention JSON."""
+    return LIST % _parts(content, clean)
 
 
 def plain_messages_json(messages: Any, limit: int) -> str | None:
@@ -95,10 +108,8 @@ def plain_messages_json(messages: Any, limit: int) -> str | None:
         role, content = message.get("role"), message.get("content")
         if type(content) is not str or type(role) is not str or not role or len(content) > limit:
             return None
-        out.append(
-            f'{{"role": {_quote(role)}, "parts": [{{"type": "text", "content": {_quote(content)}}}]}}'
-        )
-    return f"[{', '.join(out)}]"
+        out.append(MESSAGE % (_quote(role), TEXT_PART % _quote(content)))
+    return LIST % ", ".join(out)
 
 
 def input_messages_json(kwargs: Mapping[str, Any], clean: Texts) -> str | None:
@@ -115,16 +126,15 @@ def input_messages_json(kwargs: Mapping[str, Any], clean: Texts) -> str | None:
     if messages is None:
         return None
     if isinstance(messages, str):
-        return f'[{{"role": "user", "parts": {parts_json(messages, clean)}}}]'
+        return LIST % (MESSAGE % (_USER, _parts(messages, clean)))
     out: list[str] = []
     for message in messages if isinstance(messages, list | tuple) else ():
         if type(message) is dict:  # the common case, read without the generic accessor
             role, content = message.get("role"), message.get("content")
         else:
             role, content = get(message, "role"), get(message, "content")
-        role_json = _quote(str(role or "user"))
-        out.append(f'{{"role": {role_json}, "parts": {parts_json(content, clean)}}}')
-    return f"[{', '.join(out)}]"
+        out.append(MESSAGE % (_quote(str(role or "user")), _parts(content, clean)))
+    return LIST % ", ".join(out)
 
 
 def put_input_messages(out: dict[str, Any], kwargs: Mapping[str, Any], settings: Settings) -> None:
@@ -164,7 +174,7 @@ def output_messages_json(
 ) -> str:
     """One assistant message (text, tool calls, last finish reason) as convention JSON."""
     if tool_calls:  # ids and names may be of any type: the general encoder handles them
-        return _encode_own(output_messages(text, tool_calls, finish_reasons, clean))
+        return _dumps(output_messages(text, tool_calls, finish_reasons, clean))
     return text_message_json(clean("".join(text)) if text else None, finish_reasons)
 
 
@@ -173,11 +183,10 @@ def text_message_json(text: str | None, finish_reasons: list[str]) -> str:
 
     ``text`` None: a message without parts (only a finish reason).
     """
-    parts = f'[{{"type": "text", "content": {_quote(text)}}}]' if text is not None else "[]"
+    parts = TEXT_PART % _quote(text) if text is not None else ""
     if finish_reasons:
-        reason = _quote(finish_reasons[-1])
-        return f'[{{"role": "assistant", "parts": {parts}, "finish_reason": {reason}}}]'
-    return f'[{{"role": "assistant", "parts": {parts}}}]'
+        return LIST % (ASSISTANT_MESSAGE % (parts, _quote(finish_reasons[-1])))
+    return LIST % (ASSISTANT_MESSAGE_NO_REASON % parts)
 
 
 def output_messages(
@@ -204,20 +213,6 @@ def output_messages(
 
 
 _ANY = json.JSONEncoder(default=str, ensure_ascii=False)
-# Messages are built here from strings, so they cannot be cyclic: no circular check, and one
-# C encoder made once (JSONEncoder.encode builds a new one on every call).
-_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_own: Callable[[Any, int], Any] | None = (
-    _C_ENCODER(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, True)
-    if _C_ENCODER is not None
-    else None
-)
-
-
-def _encode_own(value: Any) -> str:
-    if _own is not None:
-        return "".join(_own(value, 0))
-    return _ANY.encode(value)
 
 
 def _dumps(value: Any) -> str:

@@ -16,6 +16,7 @@ _log = logging.getLogger(__name__)
 
 def put_cost(
     out: dict[str, Any],
+    *,
     provider: str | None,
     response_model: str | None,
     request_model: str | None,

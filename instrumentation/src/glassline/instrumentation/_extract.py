@@ -10,7 +10,7 @@ alike through :func:`view` (a dict-speed reader). Unknown shapes leave fields un
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.semconv import attributes as attrs
@@ -316,77 +316,103 @@ def _read_anthropic(info: ResponseInfo, value: Any) -> None:
 
 
 class StreamAccumulator:
-    """Folds stream chunks/events into one :class:`ResponseInfo`."""
+    """Folds stream chunks/events into one :class:`ResponseInfo`.
 
-    __slots__ = ("first_ns", "info")
+    The reader is chosen once per stream, by the first chunk (:meth:`reader_for`): text, an
+    event stream (Anthropic, the Responses API, openai's ``stream()`` helper), or chat
+    completion chunks, as dicts or objects, or as pydantic models (the openai and LiteLLM
+    clients'). Each reader then runs once per chunk: one frame per streamed token.
+    """
+
+    __slots__ = ("first_ns", "info", "reader")
 
     def __init__(self) -> None:
         self.info = ResponseInfo()
         self.first_ns = 0  # monotonic time the first chunk arrived; 0 until then
+        self.reader: Callable[[Any], None] | None = None
 
     def add(self, chunk: Any) -> None:
-        """Fold one chunk: OpenAI chat chunk, Responses event, Anthropic event, dict or str."""
-        # Runs once per streamed token: one frame. Dicts, and pydantic models without extras
-        # (the openai client's chunks), are read as plain dicts without calling view(): a
-        # call per chunk, choice and delta cost as much as the reading itself.
-        if not self.first_ns:
-            self.first_ns = time.monotonic_ns()
-        cls = type(chunk)
-        if cls is dict:
-            c: Mapping[str, Any] | _AttrView = chunk
-        elif _KINDS.get(cls) is _PYDANTIC and not getattr(chunk, "__pydantic_extra__", 1):
-            c = chunk.__dict__
-        elif cls is str:
-            self.info.text.append(chunk)
-            return
+        """Fold one chunk (the reader chosen by the first one)."""
+        (self.reader or self.reader_for(chunk))(chunk)
+
+    def reader_for(self, first: Any) -> Callable[[Any], None]:
+        """The function that folds ``first`` and every later chunk of its stream."""
+        self.first_ns = time.monotonic_ns()
+        cls = type(first)
+        fields = first if cls is dict or cls is str else view(first)
+        reader: Callable[[Any], None]
+        if cls is str:
+            reader = self._add_text
+        elif isinstance(fields.get("type"), str):
+            reader = self._add_event
+        elif cls is not dict and _KINDS.get(cls) is _PYDANTIC:
+            reader = self._add_model_chunk
         else:
-            c = view(chunk)
-        kind = c.get("type")
-        if kind is not None and isinstance(kind, str):
-            self._add_event(kind, chunk)
-            return
-        info = self.info  # a chat completion chunk (OpenAI, LiteLLM)
+            reader = self._add_chunk
+        self.reader = reader
+        return reader
+
+    def _add_text(self, chunk: Any) -> None:
+        if type(chunk) is str:
+            self.info.text.append(chunk)
+
+    # The two chat chunk readers differ only in how a chunk, choice and delta are read; the
+    # rest is written out in each (a helper call per chunk costs as much as the reading).
+    def _add_chunk(self, chunk: Any) -> None:
+        """A chat completion chunk as a dict (or any object, read through :func:`view`)."""
+        fields = chunk if type(chunk) is dict else view(chunk)
+        info = self.info
         if info.model is None:  # every chunk repeats them: read them once
-            model, rid = c.get("model"), c.get("id")
-            info.model = model if isinstance(model, str) else None
-            info.response_id = rid if isinstance(rid, str) else None
-        choices = c.get("choices")
-        if choices:
-            for choice in choices:
-                cls = type(choice)
-                if cls is dict:
-                    ch = choice
-                elif _KINDS.get(cls) is _PYDANTIC and not getattr(choice, "__pydantic_extra__", 1):
-                    ch = choice.__dict__
-                else:
-                    ch = view(choice)
-                delta = ch.get("delta")
-                if delta is not None:
-                    cls = type(delta)
-                    if cls is dict:
-                        d = delta
-                    elif _KINDS.get(cls) is _PYDANTIC and not getattr(
-                        delta, "__pydantic_extra__", 1
-                    ):
-                        d = delta.__dict__
-                    else:
-                        d = view(delta)
-                    content = d.get("content")
-                    if type(content) is str:
-                        info.text.append(content)
-                reason = ch.get("finish_reason")
-                if reason is not None and isinstance(reason, str):
-                    info.finish_reasons.append(reason)
-        usage = c.get("usage")
+            self._read_header(fields)
+        for choice in fields.get("choices") or ():
+            choice_fields = choice if type(choice) is dict else view(choice)
+            delta = choice_fields.get("delta")
+            content = (delta if type(delta) is dict else view(delta)).get("content")
+            if type(content) is str:
+                info.text.append(content)
+            reason = choice_fields.get("finish_reason")
+            if reason is not None and isinstance(reason, str):
+                info.finish_reasons.append(reason)
+        usage = fields.get("usage")
         if usage is not None:  # sent on the last chunk with stream_options.include_usage
             info.read_usage(usage)
 
-    def _add_event(self, kind: str, event: Any) -> None:
+    def _add_model_chunk(self, chunk: Any) -> None:
+        """A chat completion chunk as a pydantic model: its fields are its ``__dict__`` (extras
+        merged, through :func:`view`, only when it has some), and so for its choices and delta.
+        """
+        fields = chunk.__dict__ if not chunk.__pydantic_extra__ else view(chunk)
         info = self.info
+        if info.model is None:
+            self._read_header(fields)
+        for choice in fields.get("choices") or ():
+            choice_fields = choice.__dict__ if not choice.__pydantic_extra__ else view(choice)
+            delta = choice_fields.get("delta")
+            if delta is not None:
+                delta_fields = delta.__dict__ if not delta.__pydantic_extra__ else view(delta)
+                content = delta_fields.get("content")
+                if type(content) is str:
+                    info.text.append(content)
+            reason = choice_fields.get("finish_reason")
+            if reason is not None and isinstance(reason, str):
+                info.finish_reasons.append(reason)
+        usage = fields.get("usage")
+        if usage is not None:
+            info.read_usage(usage)
+
+    def _read_header(self, fields: Mapping[str, Any] | _AttrView) -> None:
+        model, response_id = fields.get("model"), fields.get("id")
+        self.info.model = model if isinstance(model, str) else None
+        self.info.response_id = response_id if isinstance(response_id, str) else None
+
+    def _add_event(self, event: Any) -> None:
+        """An event of Anthropic's or the Responses API's stream, or of openai's helper."""
+        info = self.info
+        kind = get(event, "type")
         if kind == "chunk":  # openai's chat.completions.stream() helper wraps each raw chunk
             inner = get(event, "chunk")
             if inner is not None:
-                self.add(inner)
+                self._add_chunk(inner)
         elif kind == "message_start":  # Anthropic
             message = get(event, "message")
             info.model = get(message, "model") or info.model

@@ -230,15 +230,15 @@ class _Joined:
             _safe.report("client hook result", exc)
         return value
 
-    def folder(self) -> Callable[[Any], None] | None:
-        """The per-chunk function of the stream (asked once)."""
+    def folder(self, first: Any) -> Callable[[Any], None] | None:
+        """The per-chunk function of the stream, chosen by its first chunk (asked once)."""
         if self.on_chunk is None:
-            self.on_chunk = self.handler.stream(self.t0)
+            self.on_chunk = self.handler.stream(self.t0, first)
         return self.on_chunk
 
     def chunk(self, item: Any) -> None:
         try:
-            on_chunk = self.on_chunk if self.on_chunk is not None else self.folder()
+            on_chunk = self.on_chunk if self.on_chunk is not None else self.folder(item)
             if on_chunk is not None:
                 on_chunk(item)
         except Exception as exc:

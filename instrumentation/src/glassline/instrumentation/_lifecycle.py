@@ -62,8 +62,9 @@ class Handler(Protocol):
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Mapping[str, Any]: ...
     def result(self, value: Any) -> Mapping[str, Any]: ...
-    def stream(self, t0_ns: int) -> Callable[[Any], None] | None:
-        """Called once when the result is a stream: the function each chunk is passed to."""
+    def stream(self, t0_ns: int, first: Any) -> Callable[[Any], None] | None:
+        """Called once, with a stream's first chunk: the function each chunk (that one too)
+        is passed to, chosen for the stream's shape (None: the chunks are not read)."""
         ...
 
     def stream_end(self, final: Any = None) -> Mapping[str, Any]: ...
@@ -168,19 +169,20 @@ class _Call:
         self.end(attributes=end_attrs)
         return value
 
-    def folder(self) -> Callable[[Any], None] | None:
-        """The handler's per-chunk function, asked for once per stream (None: ignore chunks)."""
-        if self.on_chunk is None and self.handler is not None:
-            try:
-                self.on_chunk = self.handler.stream(self.t0)
-            except Exception as exc:
-                _safe.report("stream start extraction", exc)
+    def folder(self, first: Any) -> Callable[[Any], None]:
+        """The handler's per-chunk function, asked for once per stream, with its first chunk."""
+        if self.on_chunk is None:
+            on_chunk = None
+            if self.handler is not None:
+                try:
+                    on_chunk = self.handler.stream(self.t0, first)
+                except Exception as exc:
+                    _safe.report("stream start extraction", exc)
+            self.on_chunk = on_chunk or _ignore
         return self.on_chunk
 
     def chunk(self, item: Any) -> None:
-        on_chunk = self.on_chunk if self.on_chunk is not None else self.folder()
-        if on_chunk is None:
-            return
+        on_chunk = self.on_chunk if self.on_chunk is not None else self.folder(item)
         try:
             on_chunk(item)
         except Exception as exc:
@@ -214,6 +216,11 @@ class _Call:
             self.span.end()
         except Exception as err:
             _safe.report("span end", err)
+
+
+def _ignore(chunk: Any) -> None:
+    """The per-chunk function of a stream whose chunks are not read."""
+    return None
 
 
 def _record_error(span: Span, exc: BaseException) -> None:
@@ -308,7 +315,7 @@ def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any
     ctx = contextvars.copy_context()
     run = ctx.run
     run(call.attach)
-    on_chunk = call.folder()
+    on_chunk = None
     step = gen.send  # bound once: this loop runs once per streamed chunk
     send: Any = None
     throw: BaseException | None = None
@@ -321,11 +328,12 @@ def drive_generator(gen: Generator[Any, Any, Any], call: _Call) -> Generator[Any
         except BaseException as exc:
             call.end(exc, streamed=True)
             raise
-        if on_chunk is not None:
-            try:
-                on_chunk(item)
-            except Exception as exc:
-                _safe.report("stream chunk extraction", exc)
+        if on_chunk is None:
+            on_chunk = call.folder(item)
+        try:
+            on_chunk(item)
+        except Exception as exc:
+            _safe.report("stream chunk extraction", exc)
         throw = None
         try:
             send = yield item

@@ -103,13 +103,13 @@ class LLMHandler:
             out = response_attributes(info, self.provider, self.model, self.settings)
         return out
 
-    def stream(self, t0_ns: int) -> Callable[[Any], None] | None:
+    def stream(self, t0_ns: int, first: Any) -> Callable[[Any], None] | None:
         if self.claimed:
             return None
-        # Chunks go straight to the accumulator: one Python frame per streamed token.
+        # Chunks go straight to the reader for the stream's shape: one frame per token.
         self.t0_ns = t0_ns
         self.acc = StreamAccumulator()
-        return self.acc.add
+        return self.acc.reader_for(first)
 
     def stream_end(self, final: Any = None) -> dict[str, Any]:
         if self.claimed:
@@ -140,9 +140,16 @@ def response_attributes(
     """The response attributes, the cost and (if enabled) the output messages."""
     out = info.attributes()
     put_cost(
-        out, provider, info.model, request_model, settings,
-        info.input_tokens, info.output_tokens, info.cache_read, info.cache_creation,
-    )  # fmt: skip
+        out,
+        provider=provider,
+        response_model=info.model,
+        request_model=request_model,
+        settings=settings,
+        input_tokens=info.input_tokens,
+        output_tokens=info.output_tokens,
+        cache_read=info.cache_read,
+        cache_creation=info.cache_creation,
+    )
     if settings.capture_content and (info.text or info.tool_calls):
         _content.put_output_messages(out, info.text, info.tool_calls, info.finish_reasons, settings)
     return out

@@ -301,7 +301,7 @@ class _ToolHandler:
             _content.put_text(out, attrs.GEN_AI_TOOL_CALL_RESULT, value, self.settings)
         return out
 
-    def stream(self, t0_ns: int) -> None:
+    def stream(self, t0_ns: int, first: Any) -> None:
         return None
 
     def stream_end(self, final: Any = None) -> dict[str, Any]:

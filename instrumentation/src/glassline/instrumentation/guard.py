@@ -80,6 +80,7 @@ class _Budget:
     spend: float
     limit: float
     warn: float | None
+    lowest: float  # the warn level, else the limit: below it every policy allows
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +155,10 @@ class BudgetGuard:
         if not snap.at or time.monotonic() - snap.at > self._stale_after:
             return self._unknown(snap, estimated_cost_usd)
         worst = ALLOW
-        for budget in snap.budgets:
-            if tenant is not None and budget.tenant not in (None, tenant):
+        for budget in snap.budgets:  # the common answer, allow, takes no call per budget
+            if budget.spend + estimated_cost_usd < budget.lowest:
+                continue
+            if tenant is not None and budget.tenant is not None and budget.tenant != tenant:
                 continue
             if budget.user is not None and budget.user != user:
                 continue
@@ -290,14 +293,16 @@ class BudgetGuard:
 def _budget(item: Mapping[str, Any]) -> _Budget:
     labels = item.get("labels") or {}
     warn = item.get("warn_usd")
+    limit = float(item["limit_usd"])
     return _Budget(
         rule=str(item["rule"]),
         tenant=item.get("tenant"),
         user=labels.get("user"),
         stage=labels.get("stage"),
         spend=float(item["spend_usd"]),
-        limit=float(item["limit_usd"]),
+        limit=limit,
         warn=None if warn is None else float(warn),
+        lowest=limit if warn is None else min(limit, float(warn)),
     )
 
 

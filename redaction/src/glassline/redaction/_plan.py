@@ -33,6 +33,12 @@ _log = logging.getLogger(__name__)
 # What an allow-listed structural value must look like to skip the names detector: one token
 # of identifier characters ("gpt-4o-2024-08-06", "chatcmpl-9x…", "user-42", "stop").
 IDENTIFIER = re.compile(r"[\w.:/@+\-]{1,128}", re.ASCII)
+# A strict value must also be made of readable parts: model names are ("Meta-Llama-3",
+# "HuggingFaceTB", "DeepSeek-V3"); pasted tokens are long, or digits and letters switching case
+# at random ("zjYFrR073866").
+_PART = re.compile(r"[A-Za-z0-9]{10,}")
+_CASE_SWITCH = re.compile(r"[a-z][A-Z]")
+UNEXPECTED = "UNEXPECTED_VALUE"
 # Integers with this many digits or more are analysed (phone numbers, cards, IBAN bodies);
 # token counts, durations and sizes below it are not.
 MIN_NUMBER = 10**6
@@ -68,7 +74,7 @@ class RedactionResult:
 class Slot:
     """One string (or long integer, as its digits) somewhere inside an attribute."""
 
-    __slots__ = ("depth", "key", "mode", "number", "parsed", "raw", "unit")
+    __slots__ = ("depth", "key", "mode", "number", "parsed", "raw", "strict", "unit")
 
     def __init__(self, raw: str, mode: int, *, number: bool = False, key: str = "") -> None:
         self.raw = raw
@@ -78,6 +84,7 @@ class Slot:
         self.depth = 0  # JSON levels above it
         self.parsed: Any = None  # the shadow of its parsed JSON, when it held JSON
         self.unit = -1  # index of its text among the analysed ones; -1: not analysed
+        self.strict = False  # replaced whole if nothing is found in it (see ScopeConfig)
 
 
 class _Seq:
@@ -136,6 +143,8 @@ class Plan:
             structural = self._scope.structural(name)
             try:
                 shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
+                if isinstance(shadow, Slot) and self._scope.strict(name):
+                    shadow.strict = shadow.mode != MODE_ID or _pasted(value)
             except Exception as exc:  # fail closed: the value is replaced, the rest goes on
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
@@ -257,8 +266,10 @@ def _rebuild(shadow: Any, original: Any, results: list[TextResult], tally: _Tall
                 return original
             return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
         if shadow.unit < 0:
-            return original
+            return _unexpected(tally) if shadow.strict else original
         part = results[shadow.unit]
+        if shadow.strict and not part.counts and not part.failed:
+            return _unexpected(tally)
         for entity, n in part.counts.items():
             tally.counts[entity] = tally.counts.get(entity, 0) + n
         tally.failed += part.failed
@@ -279,6 +290,22 @@ def _rebuild(shadow: Any, original: Any, results: list[TextResult], tally: _Tall
             out[_rebuild(key, k, results, tally)] = _rebuild(value_shadow, v, results, tally)
         return out if tally.changed else shadow.original
     return shadow
+
+
+def _pasted(value: str) -> bool:
+    """Whether an identifier-shaped ``value`` holds a part that reads like a random token."""
+    for part in _PART.findall(value):
+        if len(part) >= 25:
+            return True
+        if any(c.isdigit() for c in part) and len(_CASE_SWITCH.findall(part)) >= 2:
+            return True
+    return False
+
+
+def _unexpected(tally: _Tally) -> str:
+    tally.counts[UNEXPECTED] = tally.counts.get(UNEXPECTED, 0) + 1
+    tally.changed = True
+    return f"<{UNEXPECTED}>"
 
 
 def _merge(into: _Tally, part: _Tally) -> None:

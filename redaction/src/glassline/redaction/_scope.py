@@ -25,7 +25,8 @@ class Scope:
         self._include = _compile(config.include)
         self._exclude = _compile(config.exclude)
         self._structural = _compile(config.structural)
-        self._memo: dict[str, tuple[bool, bool]] = {}
+        self._strict = _compile(config.strict)
+        self._memo: dict[str, tuple[bool, bool, bool]] = {}
 
     def scanned(self, name: str) -> bool:
         """Whether the attribute ``name`` is analysed at all (every one, by default)."""
@@ -35,11 +36,15 @@ class Scope:
         """Whether ``name`` is allow-listed: identifier-shaped values skip the names detector."""
         return self._classify(name)[1]
 
-    def _classify(self, name: str) -> tuple[bool, bool]:
+    def strict(self, name: str) -> bool:
+        """Whether a value of ``name`` not shaped like an identifier is replaced whole."""
+        return self._classify(name)[2]
+
+    def _classify(self, name: str) -> tuple[bool, bool, bool]:
         hit = self._memo.get(name)
         if hit is None:
             scanned = bool(self._include.match(name)) and not self._exclude.match(name)
-            hit = (scanned, bool(self._structural.match(name)))
+            hit = (scanned, bool(self._structural.match(name)), bool(self._strict.match(name)))
             if len(self._memo) >= _CACHE_LIMIT:
                 self._memo.clear()
             self._memo[name] = hit

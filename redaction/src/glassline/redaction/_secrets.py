@@ -111,11 +111,12 @@ _SPECS: tuple[SecretSpec, ...] = (
         (
             (
                 # The value after a credential keyword: 8+ characters holding a letter and a
-                # digit ("max_tokens=1024" and "token: none" stay).
+                # digit, or 16+ token characters ("max_tokens=1024" and "token: none" stay).
                 "keyword secret",
                 r"(?<=(?i:(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key)"
                 r"(?:[_-]?[a-z]+)?)[\"']?\s{0,3}[:=]\s{0,3}[\"']?)"
-                r"(?=[^\s\"',;]*[A-Za-z])(?=[^\s\"',;]*\d)[^\s\"',;]{8,}",
+                r"(?:(?=[^\s\"',;]*[A-Za-z])(?=[^\s\"',;]*\d)[^\s\"',;]{8,}"
+                r"|[A-Za-z0-9_\-+/=.~]{16,})",
             ),
             ("basic credentials", r"(?<=\b(?i:basic)\s{1,4})[A-Za-z0-9+/]{12,}={0,2}"),
         ),

@@ -105,8 +105,12 @@ class ScopeConfig(_Strict):
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     structural: tuple[str, ...] = DEFAULT_STRUCTURAL
+    # Structural keys whose value, when not shaped like an identifier and with nothing found
+    # in it, is replaced whole by <UNEXPECTED_VALUE>: a model field holds a model name or
+    # nothing readable (a bare token pasted there would otherwise be stored as sent).
+    strict: tuple[str, ...] = ("*.model", "*.model_name")
 
-    @field_validator("include", "exclude", "structural")
+    @field_validator("include", "exclude", "structural", "strict")
     @classmethod
     def _no_empty_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in value:

@@ -1,4 +1,5 @@
-"""HTTP API: ``GET /api/v1/alerts`` (rules, states, history) and ``GET /api/v1/budgets``.
+"""HTTP API: ``GET /api/v1/alerts`` (rules, states, history), ``GET /api/v1/budgets`` and
+``GET /api/v1/slos`` (burn rates of the SLO rules).
 
 The caller is ``request.state.principal`` (set by the server's auth middleware): a tenant
 sees its own states, history and budgets; an admin sees every tenant, or one with
@@ -20,6 +21,7 @@ from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts.engine import AlertEngine, AlertStore
 from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
+from glassline.collector.alerts.quality import slo_status
 from glassline.collector.alerts.queries import key_dims, totals
 from glassline.collector.alerts.rules import budget_observation
 from glassline.collector.alerts.windows import budget_window
@@ -169,8 +171,15 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
             ]
         return JSONResponse({"budgets": items})
 
+    def slos(request: Request) -> JSONResponse:
+        tenant = _tenant_scope(request) or str(request.state.principal.tenant)
+        with store.engine.connect() as conn:
+            items = slo_status(conn, engine.config, tenant, datetime.now(UTC))
+        return JSONResponse({"slos": items})
+
     # Sync endpoints run in Starlette's thread pool, so the database never blocks the loop.
     return [
         Route("/api/v1/alerts", alerts, methods=["GET"]),
         Route("/api/v1/budgets", budgets, methods=["GET"]),
+        Route("/api/v1/slos", slos, methods=["GET"]),
     ]

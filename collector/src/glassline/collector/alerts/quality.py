@@ -23,7 +23,7 @@ from glassline.collector.alerts.windows import Span, rolling
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
 
-__all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals"]
+__all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals", "slo_status"]
 
 
 def count_below(merged: BaseDDSketch, threshold: float) -> float:
@@ -139,7 +139,10 @@ def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
 
 def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation]:
     budget = 1.0 - rule.objective
-    period = _good_total(rule, conn, rolling(now, rule.period))
+    # Scores against min_score come from per-minute sketches only (no hourly evaluation
+    # rollups): a 30-day period would merge 43,200 of them per key, so no budget figure there.
+    by_sketch = rule.sli == "evaluation" and rule.min_score is not None
+    period = {} if by_sketch else _good_total(rule, conn, rolling(now, rule.period))
     out = []
     for label, burn, severity in (("fast", rule.fast_burn, "critical"),
                                   ("slow", rule.slow_burn, "warning")):  # fmt: skip
@@ -153,9 +156,9 @@ def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation
             # is still happening (so the alert resolves soon after the errors stop).
             value = round(min(long_burn, short_burn), 4)
             # The budget share spent over the period: its average burn rate.
-            spent = _burn(period.get(key), budget)
-            extra = {"long_burn": round(long_burn, 4), "short_burn": round(short_burn, 4),
-                     "budget_spent": round(spent, 4)}  # fmt: skip
+            extra = {"long_burn": round(long_burn, 4), "short_burn": round(short_burn, 4)}
+            if key in period:
+                extra["budget_spent"] = round(_burn(period[key], budget), 4)
             out.append(
                 Observation(
                     key=tuple(sorted((*key, ("burn", label)))),
@@ -167,6 +170,32 @@ def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation
                     extra=extra,
                 )
             )
+    return out
+
+
+def slo_status(
+    conn: Connection, config: cfg.AlertsConfig, tenant: str, now: datetime
+) -> list[dict[str, Any]]:
+    """Each SLO rule's burn rates for ``tenant`` as of ``now``: one entry per key and condition
+    (``fast`` / ``slow``), for the API and the Overview (computed live, like budgets)."""
+    out = []
+    for rule in config.rules:
+        if not isinstance(rule, cfg.SloRule):
+            continue
+        if rule.filters.tenant is not None and tenant not in rule.filters.tenant:
+            continue
+        scoped = rule.model_copy(
+            update={"filters": rule.filters.model_copy(update={"tenant": [tenant]})}
+        )
+        for obs in _slo(scoped, conn, now):
+            dims = {k: v for k, v in obs.key if k not in ("tenant", "burn")}
+            burn = dict(obs.key)["burn"]
+            out.append({
+                "rule": rule.name, "tenant": tenant, "sli": rule.sli,
+                "objective": rule.objective, "labels": dims, "burn": burn,
+                "burn_rate": obs.value, "threshold": obs.threshold,
+                "state": obs.severity if obs.breached else "ok", **obs.extra,
+            })  # fmt: skip
     return out
 
 

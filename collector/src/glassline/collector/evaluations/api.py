@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -101,6 +102,23 @@ class FeedbackBody(BaseModel):
         )
 
 
+class _BadParameter(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+def _param(params: Any, name: str, parse: Callable[[str], Any]) -> Any:
+    """``parse(params[name])``, None when absent; a bad value raises naming ``name``."""
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise _BadParameter(name, str(exc)) from None
+
+
 def _error(status: int, message: str, field: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if field:
@@ -162,19 +180,20 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
         query = select(Evaluation).where(Evaluation.tenant == principal.tenant)
         try:
             if p.get("trace_id"):
-                query = query.where(Evaluation.trace_id == _hex_id(p["trace_id"], 32))
+                trace_id = _param(p, "trace_id", lambda v: _hex_id(v, 32))
+                query = query.where(Evaluation.trace_id == trace_id)
             elif p.get("name"):
-                end = int(p.get("end") or time.time_ns())
-                start = int(p.get("start") or end - _DAY_NS)
+                end = _param(p, "end", int) or time.time_ns()
+                start = _param(p, "start", int) or end - _DAY_NS
                 query = query.where(
                     Evaluation.name == p["name"], Evaluation.time_ns.between(start, end)
                 )
             else:
                 return _error(400, "trace_id: give trace_id or name", "trace_id")
-            limit = int(p.get("limit") or 100)
-        except ValueError as exc:
-            field = next(k for k in ("trace_id", "start", "end", "limit") if k in p)
-            return _error(400, f"{field}: {exc}", field)
+            limit = _param(p, "limit", int)
+            limit = 100 if limit is None else limit
+        except _BadParameter as exc:
+            return _error(400, f"{exc.field}: {exc.message}", exc.field)
         if not 1 <= limit <= 1000:
             return _error(400, "limit: must be between 1 and 1000", "limit")
         with store.session() as session:

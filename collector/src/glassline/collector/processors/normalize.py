@@ -159,10 +159,11 @@ def _collect(collected: _messages.Collected, key: str, value: AttributeValue) ->
 def _source_hints(attrs: dict[str, AttributeValue], record: SpanRecord) -> Hints:
     """Run the hints of every source with a marker on the span; the first answer wins."""
     merged = Hints()
-    if sources.MARKERS.isdisjoint(attrs):  # the SDK's spans carry no source's marker
+    keys = attrs.keys()
+    if keys.isdisjoint(sources.MARKERS):  # the SDK's spans carry no source's marker
         return merged
     for markers, hints in sources.HINTS:
-        if any(marker in attrs for marker in markers):
+        if not keys.isdisjoint(markers):
             hint = hints(attrs, record)
             merged.kind = merged.kind or hint.kind
             merged.stage = merged.stage or hint.stage

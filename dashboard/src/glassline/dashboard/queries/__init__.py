@@ -17,6 +17,14 @@ from glassline.dashboard.queries.ops import (
     find_tables,
     sampling_summary,
 )
+from glassline.dashboard.queries.quality import (
+    compare_versions,
+    quality_markers,
+    quality_names,
+    score_distribution,
+    score_trend,
+    worst_scored,
+)
 from glassline.dashboard.queries.rollups import (
     REQUEST_KIND,
     PercentileView,
@@ -63,6 +71,7 @@ __all__ = [
     "cache_savings",
     "cached_token_savings_usd",
     "change_markers",
+    "compare_versions",
     "cube",
     "data_start",
     "error_traces",
@@ -72,8 +81,12 @@ __all__ = [
     "list_traces",
     "percentile_views",
     "percentiles",
+    "quality_markers",
+    "quality_names",
     "request_latency",
     "sampling_summary",
+    "score_distribution",
+    "score_trend",
     "spend_between",
     "sum_series",
     "tenants",
@@ -81,4 +94,5 @@ __all__ = [
     "totals_from",
     "user_spend",
     "what_changed",
+    "worst_scored",
 ]
