@@ -23,11 +23,13 @@ from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
+from glassline.semconv import attributes as attrs
 
 __all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_B = TypeVar("_B", bound=Sequence[object])
 
 
 class SpanSink(Protocol):
@@ -68,18 +70,13 @@ class Pipeline:
 
     def consume(self, principal: Principal, records: list[SpanRecord]) -> ConsumeResult:
         """Process and store ``records`` of ``principal``; raises RetryableError on failure."""
-        batch = records
-        dropped = 0
-        for processor in self.processors:
-            before = len(batch)
-            batch = self._run_step(processor.name, processor.process, batch)
-            if len(batch) < before:
-                dropped += before - len(batch)
-                self._metrics.dropped.labels(processor.name).inc(before - len(batch))
+        self._count_sdk_losses(principal, records)
+        batch = self.process(records)
+        dropped = len(records) - len(batch)
         if self._sink is None or not batch:
             return ConsumeResult(stored=0, duplicates=0, dropped=dropped)
         with self._write_lock:
-            written = self._run_step("store", self._sink.write, batch)
+            written = self.run_step("store", self._sink.write, batch)
         inserted = int(getattr(written, "inserted", len(batch)))
         duplicates = int(getattr(written, "duplicates", 0))
         sampled_out = int(getattr(written, "sampled_out", 0))  # counted in rollups, not kept
@@ -90,16 +87,37 @@ class Pipeline:
         self._metrics.duplicates.inc(duplicates)
         return ConsumeResult(stored=inserted, duplicates=duplicates, dropped=dropped)
 
-    def _run_step(
-        self, step: str, fn: Callable[[list[SpanRecord]], _T], batch: list[SpanRecord]
-    ) -> _T:
+    def _count_sdk_losses(self, principal: Principal, records: list[SpanRecord]) -> None:
+        """Add what the SDKs report as lost (a span ``glassline.sdk.dropped_spans``) to the
+        tenant's ``glassline_sdk_spans_lost`` counter: spans lost in the app, not here."""
+        lost = 0
+        for record in records:
+            if record.name == attrs.SDK_DROPPED_SPANS:
+                count = record.attributes.get(attrs.SDK_DROPPED_SPANS)
+                if type(count) is int and count > 0:
+                    lost += count
+        if lost:
+            self._metrics.sdk_lost.labels(str(principal.tenant)).inc(lost)
+
+    def process(self, records: list[SpanRecord]) -> list[SpanRecord]:
+        """Run the processors only (no store); raises RetryableError if one fails."""
+        batch = records
+        for processor in self.processors:
+            before = len(batch)
+            batch = self.run_step(processor.name, processor.process, batch)
+            if len(batch) < before:
+                self._metrics.dropped.labels(processor.name).inc(before - len(batch))
+        return batch
+
+    def run_step(self, step: str, fn: Callable[[_B], _T], batch: _B) -> _T:
+        """``fn(batch)`` timed as ``step``; any failure becomes a logged RetryableError."""
         started = time.perf_counter()
         try:
             result = fn(batch)
         except Exception as exc:
             self._metrics.batch_failures.labels(step).inc()
             # Only the type: a message may quote span content, which must never reach the logs.
-            _log.error("pipeline step %s failed on a batch of %d spans: %s",
+            _log.error("pipeline step %s failed on a batch of %d records: %s",
                        step, len(batch), type(exc).__name__)  # fmt: skip
             if isinstance(exc, RetryableError):
                 raise
