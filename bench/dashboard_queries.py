@@ -62,6 +62,15 @@ def spend(conn: Connection, w: Window) -> None:
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
 
 
+def what_changed(conn: Connection, w: Window) -> None:
+    # The page's first view: spend by tenant over the two halves, and its change markers.
+    half = replace(w, start=w.start + w.length // 2)
+    q.data_start(conn, w)
+    q.change_markers(conn, w)
+    q.what_changed(conn, replace(w, end=half.start), half, "spend", "tenant")
+    q.what_changed(conn, w.previous(), w, "p95", "stage")
+
+
 def traces(conn: Connection, w: Window) -> None:
     q.list_traces(conn, w)
 
@@ -80,6 +89,7 @@ def alerts(conn: Connection, w: Window) -> None:
 
 PAGES: dict[str, Callable[[Connection, Window], None]] = {
     "overview": overview,
+    "what changed": what_changed,
     "latency": latency,
     "spend": spend,
     "traces": traces,

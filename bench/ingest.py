@@ -194,11 +194,13 @@ def _backends(url: str) -> set[int]:
 
 
 def drive(
-    endpoint: str | list[str], key: str, bodies: list[bytes], seconds: float, threads: int
-) -> tuple[int, int, float]:
+    endpoint: str | list[str], key: str, bodies: list[bytes], seconds: float, threads: int,
+    *, method: str = EXPORT, per_request: int = 512,
+) -> tuple[int, int, float]:  # fmt: skip
     """Send ``bodies`` round-robin (each at most once) from ``threads`` for ``seconds``.
 
     With several endpoints (replicas), client thread ``i`` talks to endpoint ``i % n``.
+    ``method`` is the gRPC export method; each body holds ``per_request`` spans or records.
     """
     endpoints = [endpoint] if isinstance(endpoint, str) else endpoint
     acked = refused = 0
@@ -216,7 +218,7 @@ def drive(
             ("grpc.use_local_subchannel_pool", 1),
         ]
         with grpc.insecure_channel(endpoint, options=options) as ch:
-            export = ch.unary_unary(EXPORT)
+            export = ch.unary_unary(method)
             while time.monotonic() < deadline:
                 with lock:
                     i = next(queue, None)
@@ -225,7 +227,7 @@ def drive(
                 try:
                     export(bodies[i], metadata=(("x-glassline-api-key", key),), timeout=60)
                     with lock:
-                        acked += 512
+                        acked += per_request
                 except grpc.RpcError:
                     with lock:
                         refused += 1

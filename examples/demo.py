@@ -92,16 +92,15 @@ def _die_with_parent() -> None:
 class Children:
     """The processes the demo started, stopped in reverse order, each exactly once."""
 
-    procs: list[tuple[str, subprocess.Popen[bytes], signal.Signals]] = field(default_factory=list)
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def start(
-        self, name: str, cmd: list[str], env: dict[str, str] | None = None,
-        stop_with: signal.Signals = signal.SIGTERM,
-    ) -> subprocess.Popen[bytes]:  # fmt: skip
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C in the terminal reaches the demo only, which then
         # stops each child in order (apps flush their spans before the collector stops).
         proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-        self.procs.append((name, proc, stop_with))
+        self.procs.append((name, proc))
         return proc
 
     def stop(self, name: str) -> None:
@@ -114,14 +113,13 @@ class Children:
             _stop(*self.procs.pop())
 
     def dead(self) -> list[str]:
-        return [
-            f"{name} (exit {p.returncode})" for name, p, _ in self.procs if p.poll() is not None
-        ]
+        return [f"{name} (exit {p.returncode})" for name, p in self.procs if p.poll() is not None]
 
 
-def _stop(name: str, proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+def _stop(name: str, proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: apps stop between requests and flush their spans, the collector drains."""
     if proc.poll() is None:
-        proc.send_signal(sig)
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -147,8 +145,8 @@ def start_app(
         "OTEL_RESOURCE_ATTRIBUTES": f"service.version={version},deployment.environment=demo",
     }
     cmd = app_command(tenant, seed, otlp, provider_url, docs=docs)
-    # SIGINT: the app stops between requests and flushes its spans.
-    children.start(f"app-{tenant}", cmd, env, stop_with=signal.SIGINT)
+    # The app stops between requests and flushes its spans.
+    children.start(f"app-{tenant}", cmd, env)
 
 
 def incident(children: Children, provider: FakeOpenAI, otlp: str) -> None:
@@ -258,7 +256,11 @@ def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
                 f"\n  The incident starts in {args.incident_after:.0f} s. Ctrl-C stops everything.\n",
                 flush=True,
             )
-            _watch(children, provider, otlp, args)
+            try:
+                _watch(children, provider, otlp, args)
+            finally:  # the apps stop (and flush) while their provider still answers
+                for tenant in TENANTS:
+                    children.stop(f"app-{tenant}")
     except (KeyboardInterrupt, Shutdown) as why:
         print(f"\n[demo] shutting down ({why or 'Ctrl-C'})", flush=True)
     finally:
@@ -281,6 +283,7 @@ def _watch(children: Children, provider: FakeOpenAI, otlp: str, args: argparse.N
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    parent = os.getppid()
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -303,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ports = demo_ports.check(args.ports)  # before anything starts
     _die_with_parent()  # `make` killed by SIGHUP does not pass it on: its death does
-    if os.getppid() == 1:
+    if os.getppid() != parent:  # it died before the line above could take effect
         raise SystemExit("[demo] the parent process is gone")
     with _signals_stop(), _terminal_foreground():
         run(args, ports)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 import threading
 import time
 import uuid
@@ -30,6 +31,14 @@ class ProviderBehaviour:
         self.rng = random.Random(self.seed)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (an app being stopped) is not an error worth a trace."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAI:
     """Runs the fake provider on a free loopback port in a background thread."""
 
@@ -37,7 +46,7 @@ class FakeOpenAI:
         self.behaviour = behaviour or ProviderBehaviour()
         self.requests = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), _handler_for(self))
+        self._server = _QuietServer((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
+import signal
 import time
 from collections.abc import Sequence
 
@@ -195,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--service-name", default="rag-demo")
     args = parser.parse_args(argv)
+    # SIGINT or SIGTERM stop a continuous run between requests, and its spans are flushed;
+    # explicit because a process started in the background inherits SIGINT ignored.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
 
     init(service_name=args.service_name, endpoint=args.endpoint, protocol=args.protocol)
     provider = None

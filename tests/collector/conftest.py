@@ -21,7 +21,13 @@ from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal
 from glassline.collector.config import AuthConfig, ServerConfig
 from glassline.collector.metrics import Metrics
-from glassline.collector.receivers import GrpcReceiver, Ingest, build_app, uvicorn_config
+from glassline.collector.receivers import (
+    GrpcReceiver,
+    Ingest,
+    LogsIngest,
+    build_app,
+    uvicorn_config,
+)
 from glassline.collector.records import SpanRecord
 from glassline.collector.testing import free_port
 
@@ -75,7 +81,7 @@ class Sink:
     entered: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __call__(self, principal: Principal, records: list[SpanRecord]) -> None:
+    def __call__(self, principal: Principal, records: Any) -> None:
         from glassline.collector.errors import RetryableError
 
         self.entered.set()
@@ -99,6 +105,7 @@ class Receivers:
     admission: Admission
     grpc_port: int
     http_port: int
+    logs_sink: Sink = field(default_factory=Sink)  # gets (principal, LogsDecodeResult)
 
     @property
     def grpc_endpoint(self) -> str:
@@ -121,19 +128,22 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
         max_queue_wait_s=server.max_queue_wait_s,
     )  # fmt: skip
     ingest = Ingest(sink, metrics, max_spans=max_spans)
-    grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics)
+    logs_sink = Sink()
+    logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
+    grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics, logs)
     grpc_port = grpc_receiver.start()
-    app = build_app(server, keyring, admission, ingest, metrics)
+    app = build_app(server, keyring, admission, ingest, metrics, logs=logs)
     http_port = free_port()
     http = uvicorn.Server(uvicorn_config(app, server, host="127.0.0.1", port=http_port))
     thread = threading.Thread(target=lambda: asyncio.run(http.serve()), daemon=True)
     thread.start()
     wait_for(lambda: http.started, "uvicorn to start")
     try:
-        yield Receivers(sink, metrics, admission, grpc_port, http_port)
+        yield Receivers(sink, metrics, admission, grpc_port, http_port, logs_sink)
     finally:
-        if sink.gate is not None:
-            sink.gate.set()
+        for gated in (sink, logs_sink):
+            if gated.gate is not None:
+                gated.gate.set()
         http.should_exit = True
         grpc_receiver.stop(1)
         thread.join(10)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from glassline.collector.auth import Keyring, Principal, generate_key, hash_key, key_from_headers
+from glassline.collector.auth import (
+    Keyring,
+    Principal,
+    generate_key,
+    generate_langfuse_pair,
+    hash_key,
+    key_from_headers,
+)
 from glassline.collector.cli import main
 from glassline.collector.config import AuthConfig
 from glassline.collector.errors import AuthError, ConfigError
@@ -60,11 +69,13 @@ def test_no_keys_at_all_is_a_config_error() -> None:
         ([("Authorization", "Bearer abc")], "abc"),
         ([("authorization", "bearer  abc ")], "abc"),
         ([("X-Glassline-Api-Key", "xyz")], "xyz"),
-        ([("authorization", "Basic Zm9v")], None),
+        ([("authorization", "Basic Zm9v")], None),  # "foo": no user:password pair
+        ([("Authorization", "Basic cGstbGYtMTpzay1sZi0y")], "pk-lf-1:sk-lf-2"),
+        ([("authorization", "basic bm90IGJhc2U2NA==!")], None),  # not base64
         ([], None),
     ],
 )
-def test_key_is_read_from_bearer_or_api_key_header(headers: list, key: str | None) -> None:
+def test_key_is_read_from_bearer_basic_or_api_key_header(headers: list, key: str | None) -> None:
     assert key_from_headers(headers) == key
 
 
@@ -81,3 +92,47 @@ def test_keygen_prints_a_key_whose_hash_authenticates(capsys: pytest.CaptureFixt
     hashed = next(line.split("- ")[1] for line in out.splitlines() if "sha256:" in line)
     assert hashed == hash_key(key)
     assert keyring(tenants={"acme": [hashed]}).authenticate(key) == Principal("acme")
+
+
+def basic(user: str, password: str) -> list[tuple[str, str]]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return [("Authorization", f"Basic {token}")]
+
+
+def test_a_langfuse_pair_in_basic_credentials_maps_to_its_tenant() -> None:
+    public, secret = generate_langfuse_pair()
+    ring = keyring(tenants={"acme": [hash_key(f"{public}:{secret}")], "globex": ["env:GLOBEX_KEY"]})
+    assert ring.authenticate(key_from_headers(basic(public, secret))) == Principal("acme")
+    for wrong in (basic(public, secret + "x"), basic(public + "x", secret), basic(secret, public)):
+        with pytest.raises(AuthError, match="unknown API key"):
+            ring.authenticate(key_from_headers(wrong))
+
+
+def test_a_plain_key_as_the_basic_password_authenticates_whatever_the_user() -> None:
+    ring = keyring(tenants={"acme": ["acme-key-123"]}, admin_keys=["admin-key-123"])
+    assert ring.authenticate(key_from_headers(basic("pk-lf-anything", "acme-key-123"))) == (
+        Principal("acme")
+    )
+    assert ring.authenticate(key_from_headers(basic("", "admin-key-123"))).is_admin
+    with pytest.raises(AuthError):  # the user name alone is no key
+        ring.authenticate(key_from_headers(basic("acme-key-123", "nope")))
+
+
+def test_langfuse_pairs_look_like_langfuse_keys_and_are_unique() -> None:
+    pairs = {generate_langfuse_pair() for _ in range(50)}
+    assert len(pairs) == 50
+    for public, secret in pairs:
+        assert public.startswith("pk-lf-") and secret.startswith("sk-lf-")
+        assert len(secret) == len("sk-lf-") + 36 and ":" not in public + secret
+
+
+def test_keygen_langfuse_prints_a_pair_whose_hash_authenticates(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["keygen", "--tenant", "acme", "--langfuse"]) == 0
+    out = capsys.readouterr().out
+    env = dict(line.strip().split("=", 1) for line in out.splitlines() if "LANGFUSE_" in line)
+    hashed = next(line.split("- ")[1] for line in out.splitlines() if "sha256:" in line)
+    ring = keyring(tenants={"acme": [hashed]})
+    headers = basic(env["LANGFUSE_PUBLIC_KEY"], env["LANGFUSE_SECRET_KEY"])
+    assert ring.authenticate(key_from_headers(headers)) == Principal("acme")

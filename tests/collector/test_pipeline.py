@@ -174,3 +174,14 @@ def test_an_over_long_user_id_does_not_poison_a_postgres_batch(h: Any) -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_spans_lost_in_the_app_are_counted_per_tenant(h: Any, store: Store) -> None:
+    metrics = Metrics()
+    batch = records(h, 2)
+    report = batch[0]
+    report.name = "glassline.sdk.dropped_spans"
+    report.attributes["glassline.sdk.dropped_spans"] = 7
+    Pipeline([], store, metrics).consume(ACME, batch)
+    assert metrics.sdk_lost.labels("acme")._value.get() == 7
+    assert stored_count(store) == 2  # the report is stored like any span

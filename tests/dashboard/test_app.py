@@ -17,7 +17,17 @@ from .seed import NS, Traffic
 from .test_queries import _add_ops_rows
 
 APP = app_module.__file__
-PAGES = ["overview", "changes", "latency", "spend", "quality", "traces", "trace", "alerts"]
+PAGES = [
+    "overview",
+    "changes",
+    "latency",
+    "spend",
+    "quality",
+    "traces",
+    "people",
+    "trace",
+    "alerts",
+]
 
 
 def _open(
@@ -47,7 +57,7 @@ def _text(at: AppTest) -> str:
 def test_every_page_renders_without_exception(sqlite_url, monkeypatch, traffic: Traffic, page):
     at = _open(sqlite_url, monkeypatch, page, trace=traffic.chat_trace_id)
     assert at.title[0].value.startswith(
-        {"overview": "Overview", "changes": "What changed", "latency": "Latency", "spend": "Spend", "quality": "Quality", "traces": "Traces",
+        {"overview": "Overview", "changes": "What changed", "people": "Sessions & users", "latency": "Latency", "spend": "Spend", "quality": "Quality", "traces": "Traces",
          "trace": "Trace drilldown", "alerts": "Alerts"}[page]
     )  # fmt: skip
 
@@ -92,7 +102,7 @@ def test_spend_page_shows_totals_savings_and_fallbacks(sqlite_url, monkeypatch, 
     at = _open(sqlite_url, monkeypatch, "spend")
     metrics = _metrics(at)
     assert metrics["Total spend"] == ui.fmt_usd(traffic.cost())
-    assert metrics["Fallback calls"] == str(sum(r.fallback for r in traffic.records))
+    assert metrics["Fallbacks"] == str(sum(r.fallback for r in traffic.records))
     by_model = at.dataframe[0].value.set_index("model")
     assert by_model.loc["gpt-4o-mini", "cost_usd"] == pytest.approx(
         sum(r.cost_usd or 0 for r in traffic.records if r.model == "gpt-4o-mini")

@@ -184,3 +184,63 @@ def test_clicking_a_trace_row_opens_its_drilldown(server: str, page: Page):
     expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
     expect(page.get_by_text("quota exceeded for model").first).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def _click_first_row(page: Page, grid_index: int, url_glob: str) -> None:
+    """Select the first row of a (canvas) table by position until the page switches."""
+    grid = page.get_by_test_id("stDataFrame").nth(grid_index)
+    expect(grid).to_be_visible()
+    for attempt in range(4):
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 15, box["y"] + 53)
+        try:
+            page.wait_for_url(url_glob, timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 3:
+                raise
+            _settle(page)
+
+
+def test_journey_overview_what_changed_traces_drilldown(server: str, page: Page):
+    page.goto(f"{server}/?range=6h")
+    _settle(page)
+    page.get_by_test_id("stSidebarNav").get_by_text("What changed").click()
+    expect(page.get_by_role("heading", name="What changed")).to_be_visible()
+    expect(page.get_by_text("Largest contribution")).to_be_visible()
+    _settle(page)
+    _shot(page, "what-changed")
+    _click_first_row(page, 0, "**/traces?*")  # the largest contributor's traces
+    expect(page.get_by_role("heading", name="Traces")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"[?&]start=\d+"))
+    expect(page).to_have_url(re.compile(r"[?&]sort=costliest"))
+    _settle(page)
+    _shot(page, "what-changed-traces")
+    _click_first_row(page, 0, "**/trace?*")
+    expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
+    expect(page.get_by_text("Request outcome")).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    _settle(page)
+    _shot(page, "what-changed-drilldown")
+
+
+def test_journey_session_view(server: str, page: Page, traffic: Traffic):
+    page.goto(f"{server}/people?range=6h")
+    expect(page.get_by_role("heading", name="Sessions & users")).to_be_visible()
+    _settle(page)
+    sessions = page.get_by_test_id("stDataFrame").nth(1)
+    expect(sessions).to_be_visible()
+    box = sessions.bounding_box()
+    assert box is not None
+    for _ in range(4):  # bounded, as above: a click during layout is lost
+        page.mouse.click(box["x"] + 15, box["y"] + 53)
+        try:
+            expect(page.get_by_text("Turns", exact=True).first).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            _settle(page)
+    expect(page.get_by_role("heading", name=re.compile(r"^Session session-user-"))).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    _settle(page)
+    _shot(page, "session")

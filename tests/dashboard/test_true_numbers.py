@@ -8,6 +8,7 @@ failed, traces with errors have any failed span, a fallback or a retry loop coun
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,26 @@ def test_user_spend_equals_the_raw_spans(conn, window, spans) -> None:
         mine = [s for s in spans if (s.user_id or roots.get(s.trace_id)) == user]
         assert users.loc[user, "requests"] == sum(s.is_root for s in mine)
         assert users.loc[user, "cost_usd"] == pytest.approx(sum(s.cost_usd or 0 for s in mine))
+
+
+@pytest.mark.parametrize("metric", ["spend", "requests", "error_rate", "tokens_per_request"])
+@pytest.mark.parametrize("by", ["tenant", "model", "stage", "user"])
+def test_what_changed_parts_add_up_to_the_change(conn, window, spans, metric: str, by: str) -> None:
+    # Split where globex's traffic starts (the seed sends acme's first), at the rollups' minute.
+    split = min(s.start_ns for s in spans if s.tenant == "globex") // 10**9 // 60 * 60
+    before, after = replace(window, end=split), replace(window, start=split)
+    changes = q.what_changed(conn, before, after, metric, by)
+    rows = changes.rows
+    assert (rows["volume_or_mix"] + rows["rate"]).to_numpy() == pytest.approx(
+        rows["change"].to_numpy()
+    )
+    if changes.before is not None and changes.after is not None:
+        assert rows["change"].sum() == pytest.approx(changes.after - changes.before, abs=1e-12)
+    if metric == "spend" and by == "tenant":
+        table = rows.set_index("value")
+        for tenant in ("acme", "globex"):
+            mine = [s for s in spans if s.tenant == tenant]
+            late = sum(s.cost_usd or 0 for s in mine if s.start_ns // 10**9 >= split)
+            early = sum(s.cost_usd or 0 for s in mine) - late
+            assert table.loc[tenant, "before"] == pytest.approx(early, abs=1e-12)
+            assert table.loc[tenant, "after"] == pytest.approx(late, abs=1e-12)

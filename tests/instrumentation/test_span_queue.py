@@ -115,3 +115,25 @@ def test_an_export_that_fails_counts_its_spans(
     assert sink.spans == 0
     [warning] = [r for r in caplog.records if "not exported (export failed" in r.getMessage()]
     assert "10 span(s)" in warning.getMessage()
+
+
+def test_a_forked_worker_exports_its_own_spans(sink: Sink) -> None:
+    import os
+
+    sink.gate.set()
+    init(endpoint=sink.url, protocol="http")
+    pid = os.fork()
+    if pid == 0:  # the child: a prefork server's worker, which lives long and never flushes
+        code = 1
+        try:
+            exporting = any(t.name == "glassline-export" for t in threading.enumerate())
+            for _ in range(50):
+                step()
+            shutdown()
+            code = 0 if exporting else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    shutdown()
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert sink.spans == 50  # exported by the child's own export thread

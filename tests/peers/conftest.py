@@ -3,14 +3,12 @@ collector with a tenant per run, the egress recorder, and the results file."""
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from glassline.collector.testing import RunningCollector, run_collector
@@ -65,26 +63,3 @@ def peer_results() -> Iterator[dict[str, Any]]:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         RESULTS.write_text(json.dumps({**previous, **results}, indent=2, sort_keys=True) + "\n")
-
-
-@pytest.fixture(scope="session")
-def collector_capabilities(peer_collector: RunningCollector) -> frozenset[str]:
-    """What this collector accepts beyond traces: ``logs`` (OTLP ``/v1/logs``) and
-    ``langfuse`` (Langfuse's exporter path with Basic credentials)."""
-    key = next(iter(peer_collector.api_keys.values()))
-    basic = base64.b64encode(f"pk-lf-glassline:{key}".encode()).decode()
-    probes = {
-        "logs": ("/v1/logs", {"authorization": f"Bearer {key}"}),
-        "langfuse": ("/api/public/otel/v1/traces", {"authorization": f"Basic {basic}"}),
-    }
-    found = set()
-    for name, (path, headers) in probes.items():
-        answer = httpx.post(
-            peer_collector.http_endpoint + path,
-            content=b"",
-            headers={**headers, "content-type": "application/x-protobuf"},
-            timeout=10,
-        )
-        if answer.status_code not in (401, 404, 405):
-            found.add(name)
-    return frozenset(found)

@@ -4,7 +4,7 @@
 
 Runs the library's app (in its venv, against the fake provider) with its exporter pointed at a
 loopback capture server instead of the collector, and keeps every trace export request as
-OTLP JSON. Used for the runs whose live checks wait on a collector path (``Run.needs``).
+OTLP JSON.
 """
 
 from __future__ import annotations

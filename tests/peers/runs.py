@@ -34,9 +34,6 @@ class Run:
     library_bugs: dict[str, str] = field(
         default_factory=dict
     )  # check -> what the library gets wrong
-    # check ("*": all) -> collector capability it needs (see conftest.collector_capabilities);
-    # while the collector lacks it the check is reported "pending" and must still fail.
-    needs: dict[str, str] = field(default_factory=dict)
     allowed_egress: frozenset[str] = frozenset()
     env: dict[str, str] = field(default_factory=dict)
 
@@ -62,7 +59,6 @@ RUNS: tuple[Run, ...] = (
         "openai_v2",
         "openai_v2",
         not_sent={"cached": "the library does not send cached tokens", "reasoning": NO_REASONING},
-        needs={"content": "logs"},
     ),
     Run(
         "traceloop",
@@ -114,7 +110,6 @@ RUNS: tuple[Run, ...] = (
         "langfuse",
         "langfuse",
         stage="generate",
-        needs={"*": "langfuse"},
     ),
     Run("logfire", "Pydantic Logfire", "logfire", "logfire"),
     Run("pydantic_ai", "pydantic-ai via Logfire", "pydantic_ai", "pydantic_ai", stage="support"),

@@ -55,6 +55,8 @@ def run_app(
             if not k.startswith(("OTEL_", "PYTHON", "VIRTUAL_ENV"))
         },
         **egress.env(),
+        # Exporters give up after 10 s by default; a busy CI host must not lose a run's spans.
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "60",
         "PEER_FAKE_URL": fake_url,
         "PEER_HTTP": collector.http_endpoint,
         "PEER_GRPC": collector.grpc_endpoint,
@@ -68,6 +70,9 @@ def run_app(
     return done
 
 
+# The first run also makes every library's venv (a cold install from PyPI) and starts the
+# collector: more than the suite's default per-test timeout allows on a slow network.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("run", RUNS, ids=[r.name for r in RUNS])
 def test_peer_library(
     run: Run,
@@ -76,7 +81,6 @@ def test_peer_library(
     fake_provider: Any,
     egress: EgressRecorder,
     peer_results: dict[str, Any],
-    collector_capabilities: frozenset[str],
 ) -> None:
     python = peer_pythons[run.venv]
     if isinstance(python, PeerSetupError):
@@ -105,12 +109,6 @@ def test_peer_library(
             passed, detail = check(run, spans, rollups)
         except Exception as exc:  # a check that cannot even read the rows has failed
             passed, detail = False, f"{type(exc).__name__}: {exc}"
-        needed = run.needs.get(name) or run.needs.get("*")
-        if needed is not None and needed not in collector_capabilities:
-            # Pending work elsewhere: reported, and it must still fail (else drop the need).
-            assert not passed, f"{run.name}: {name} passes without {needed}: remove the need"
-            outcome[name] = {"result": "pending", "detail": f"needs the collector's {needed} path"}
-            continue
         if not passed and name in run.library_bugs:
             outcome[name] = {"result": "library", "detail": run.library_bugs[name]}
             continue

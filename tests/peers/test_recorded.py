@@ -1,6 +1,6 @@
 """What real peer libraries exported (recorded by ``python -m tests.peers.record <run>``), run
-through decode, normalize and enrich in-process: the live suite's checks, in milliseconds, for
-runs whose live checks wait on a collector path (Langfuse's exporter path)."""
+through decode, normalize and enrich in-process: the live suite's checks in milliseconds,
+without venvs or a collector."""
 
 from __future__ import annotations
 

@@ -161,3 +161,22 @@ def test_a_bad_listing_parameter_is_named(
     answer = client.get("/api/v1/evaluations", params=params, headers={"x-test-caller": "acme"})
     assert answer.status_code == 400
     assert answer.json()["parameter"] == field
+
+
+def test_stats_per_prompt_version_from_the_rollups(client: TestClient) -> None:
+    for n, value in ((0, 1.0), (1, 0.0), (2, 0.5)):
+        post(client, "acme", id=f"s-{n}", name="judge", trace_id=trace_id(n), value=value,
+             label="pass" if value else "fail", time=T0 + 3600 * 10**9)  # fmt: skip
+    params = {"name": "judge", "group_by": "prompt_version", "start": str(T0),
+              "end": str(T0 + 2 * 3600 * 10**9)}  # fmt: skip
+    body = client.get("/api/v1/evaluations/stats", params=params,
+                      headers={"x-test-caller": "acme"}).json()  # fmt: skip
+    assert [(g["prompt_version"], g["count"], g["mean"], g["pass_rate"]) for g in body["groups"]] == [
+        ("v0", 1, 1.0, 1.0), ("v1", 1, 0.0, 0.0), ("v2", 1, 0.5, 1.0),
+    ]  # fmt: skip
+    other = client.get("/api/v1/evaluations/stats", params=params,
+                       headers={"x-test-caller": "globex"}).json()  # fmt: skip
+    assert other["groups"] == []
+    bad = client.get("/api/v1/evaluations/stats", params={"name": "judge", "group_by": "route"},
+                     headers={"x-test-caller": "acme"})  # fmt: skip
+    assert bad.status_code == 400 and bad.json()["parameter"] == "group_by"

@@ -1,5 +1,10 @@
 """API keys -> :class:`Principal`. The tenant always comes from the key, never from the payload.
 
+A key arrives as ``Authorization: Bearer <key>``, ``x-glassline-api-key: <key>`` or, for
+Langfuse's exporter, ``Authorization: Basic base64(<public key>:<secret key>)``: the pair
+``<public key>:<secret key>`` is itself the key (``keygen --langfuse`` issues one), and a plain
+Glassline key as the Basic password also works, whatever the user name.
+
 Keys are held only as SHA-256 digests. A presented key is hashed and compared against every
 known digest with :func:`hmac.compare_digest`, so the time taken does not depend on how much of
 a key matched, nor on which entry matched. Keys are never logged; errors name the header only.
@@ -7,11 +12,14 @@ a key matched, nor on which entry matched. Keys are never logged; errors name th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
 import re
 import secrets
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,7 +29,15 @@ from glassline.collector.errors import AuthError, ConfigError, ForbiddenError
 if TYPE_CHECKING:  # keeps `testing` (which needs generate_key) free of the config's imports
     from glassline.collector.config import AuthConfig
 
-__all__ = ["API_KEY_HEADER", "Keyring", "Principal", "generate_key", "hash_key", "key_from_headers"]
+__all__ = [
+    "API_KEY_HEADER",
+    "Keyring",
+    "Principal",
+    "generate_key",
+    "generate_langfuse_pair",
+    "hash_key",
+    "key_from_headers",
+]
 
 API_KEY_HEADER = "x-glassline-api-key"
 _HASHED = re.compile(r"sha256:([0-9a-fA-F]{64})")
@@ -55,17 +71,39 @@ def generate_key() -> str:
     return _KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def generate_langfuse_pair() -> tuple[str, str]:
+    """A new Langfuse-style key pair ``(pk-lf-..., sk-lf-...)``; the secret has 128 random bits.
+
+    Its config form is ``hash_key(f"{public}:{secret}")``: the pair is the key.
+    """
+    public = "pk-lf-" + str(uuid.UUID(bytes=secrets.token_bytes(16)))
+    secret = "sk-lf-" + str(uuid.UUID(bytes=secrets.token_bytes(16)))
+    return public, secret
+
+
 def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``x-glassline-api-key`` (any case)."""
+    """The key from ``Authorization: Bearer <key>``, ``Authorization: Basic <base64 user:pass>``
+    (the key is ``user:pass``) or ``x-glassline-api-key`` (header names in any case)."""
     for name, value in headers:
         lname = name.lower()
         if lname == API_KEY_HEADER and value.strip():
             return value.strip()
         if lname == "authorization":
             scheme, _, token = value.strip().partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+            token = token.strip()
+            if scheme.lower() == "bearer" and token:
+                return token
+            if scheme.lower() == "basic" and token:
+                return _basic_pair(token)
     return None
+
+
+def _basic_pair(token: str) -> str | None:
+    try:
+        pair = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # not base64, or not UTF-8: no usable key
+        return None
+    return pair if ":" in pair else None
 
 
 class Keyring:
@@ -114,14 +152,20 @@ class Keyring:
             if self._anonymous is not None:
                 return self._anonymous
             raise AuthError(
-                f"missing API key: send 'Authorization: Bearer <key>' or '{API_KEY_HEADER}'"
+                f"missing API key: send 'Authorization: Bearer <key>', '{API_KEY_HEADER}' "
+                "or 'Authorization: Basic <base64 of public key:secret key>'"
             )
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+        # A Basic pair is a key as a whole (a Langfuse pair) or carries one as its password.
+        candidates = [key]
+        if ":" in key:
+            candidates.append(key.partition(":")[2])
         found: Principal | None = None
-        for known, principal in self._entries:
-            # No early exit: every entry is compared so timing does not reveal which matched.
-            if hmac.compare_digest(digest, known) and found is None:
-                found = principal
+        for candidate in candidates:
+            digest = hashlib.sha256(candidate.encode("utf-8", "surrogatepass")).digest()
+            for known, principal in self._entries:
+                # No early exit: every entry is compared so timing does not reveal which matched.
+                if hmac.compare_digest(digest, known) and found is None:
+                    found = principal
         if found is None:
             raise AuthError("unknown API key")
         return found

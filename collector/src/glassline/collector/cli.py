@@ -18,6 +18,8 @@ examples:
   glassline-collector check-config --config collector.yaml
                                                      validate, print every error with its path
   glassline-collector keygen --tenant acme           new API key + the hash for the config
+  glassline-collector keygen --tenant acme --langfuse
+                                                     a Langfuse key pair (pk-lf-/sk-lf-) instead
   glassline-collector kill-switch set --tenant acme --stage generate --reason "runaway loop"
                                                      stop acme's generate stage (every budget
                                                      guard denies it within its refresh interval)
@@ -55,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     keygen = sub.add_parser("keygen", help="create an API key and its sha256 hash for the config")
     keygen.add_argument("--tenant", required=True, help="tenant the key belongs to")
+    keygen.add_argument(
+        "--langfuse", action="store_true",
+        help="issue a Langfuse-style public/secret key pair for Langfuse's SDK and exporter",
+    )  # fmt: skip
     kill = sub.add_parser(
         "kill-switch", parents=[common], help="stop (set), resume (clear) or list model calls"
     )
@@ -69,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "keygen":
-        return _keygen(args.tenant)
+        return _keygen_langfuse(args.tenant) if args.langfuse else _keygen(args.tenant)
     path = getattr(args, "config", None) or os.environ.get("GLASSLINE_CONFIG")
     try:
         config = _load(path)
@@ -127,6 +133,19 @@ def _keygen(tenant: str) -> int:
     print(f"  {key}")
     print("Add its hash to the collector config:")
     print(f"  auth:\n    tenants:\n      {tenant}:\n        - {hash_key(key)}")
+    return 0
+
+
+def _keygen_langfuse(tenant: str) -> int:
+    from glassline.collector.auth import generate_langfuse_pair, hash_key
+
+    public, secret = generate_langfuse_pair()
+    print(f"Langfuse key pair for tenant {tenant!r} (set these in the app; not stored anywhere):")
+    print(f"  LANGFUSE_PUBLIC_KEY={public}")
+    print(f"  LANGFUSE_SECRET_KEY={secret}")
+    print("  LANGFUSE_BASE_URL=http://<collector host>:4318")
+    print("Add the pair's hash to the collector config:")
+    print(f"  auth:\n    tenants:\n      {tenant}:\n        - {hash_key(f'{public}:{secret}')}")
     return 0
 
 

@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -54,6 +54,7 @@ class DecodeResult:
     records: list[SpanRecord] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     first_error: str | None = None
+    unit: ClassVar[str] = "span"  # what a rejected item is, in the partial-success message
 
     @property
     def rejected_count(self) -> int:
@@ -70,7 +71,9 @@ class DecodeResult:
         if not self.rejected:
             return ""
         counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
-        return f"rejected {self.rejected_count} span(s) ({counts}); first: {self.first_error}"
+        return (
+            f"rejected {self.rejected_count} {self.unit}(s) ({counts}); first: {self.first_error}"
+        )
 
 
 class _Reject(Exception):
@@ -97,7 +100,7 @@ def decode_request(
 ) -> DecodeResult:
     """Convert an already parsed request."""
     total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
-    _check_span_count(total, max_spans)
+    check_count(total, max_spans)
     result = DecodeResult()
     for rs in request.resource_spans:
         resource = _attributes(rs.resource.attributes)
@@ -106,10 +109,11 @@ def decode_request(
     return result
 
 
-def _check_span_count(total: int, max_spans: int) -> None:
-    if total > max_spans:
+def check_count(total: int, limit: int, unit: str = "spans") -> None:
+    """Refuse (413) a request of more than ``limit`` spans or log records."""
+    if total > limit:
         raise PermanentError(
-            f"request has {total} spans; the limit is {max_spans} per request "
+            f"request has {total} {unit}; the limit is {limit} per request "
             "(lower the exporter's batch size)",
             http_status=413,
         )
@@ -214,7 +218,7 @@ def _decode_protobuf_span_by_span(body: bytes, tenant: str, max_spans: int) -> D
         ]
     except WireError as exc:
         raise PermanentError(f"malformed protobuf: {exc}") from None
-    _check_span_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
+    check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
     result = DecodeResult()
     for rs_bytes, scope_spans in tree:
         resource = _lenient_resource(rs_bytes)
@@ -292,7 +296,7 @@ def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
             for ss in _list_field(rs, "scopeSpans", "scope_spans")
         ]
         tree.append((rs, [(ss, _list_field(ss, "spans", "spans")) for ss in scope_spans]))
-    _check_span_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
+    check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
     result = DecodeResult()
     for rs, scope_spans in tree:
         resource = _json_message(rs.get("resource") or {}, Resource)

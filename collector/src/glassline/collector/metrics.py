@@ -56,12 +56,23 @@ class Metrics:
             ["processor"], registry=r,
         )  # fmt: skip
         self.stored = Counter("glassline_spans_stored", "Spans newly written.", registry=r)
+        self.sdk_lost = Counter(
+            "glassline_sdk_spans_lost",
+            "Spans the apps' SDKs could not export (queue full, export failed), as they report.",
+            ["tenant"], registry=r,
+        )  # fmt: skip
         self.duplicates = Counter(
             "glassline_spans_duplicate", "Spans already stored (client retries).", registry=r
         )
         self.batch_failures = Counter(
             "glassline_batch_failures", "Batches failed (answered retryable), by step.",
             ["step"], registry=r,
+        )  # fmt: skip
+        self.log_records = Counter(
+            "glassline_log_records",
+            "OTLP log records read, by transport and outcome: content, evaluation, duplicate, "
+            "or the reason they were rejected.",
+            ["transport", "outcome"], registry=r,
         )  # fmt: skip
         self.traces_sampled = Counter(
             "glassline_traces_sampled", "Tail-sampling decisions, by decision and keeping policy.",

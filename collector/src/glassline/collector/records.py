@@ -7,6 +7,10 @@ the strings. The store maps the typed fields to columns and keeps the rest as JS
 An :class:`EvaluationRecord` is one quality judgement about a span or trace (OpenTelemetry's
 ``gen_ai.evaluation.result``): lifted from span events, computed from spans at ingest, read
 from log records or posted to the API later. A span carries those of its own in ``evaluations``.
+
+A :class:`ContentEvent` is a GenAI content event (an OTLP log record such as ``gen_ai.user.message``)
+already turned into the span attributes it contributes (``gen_ai.input.messages`` ...); the
+store attaches it to its span whether the span is stored before or after it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,25 @@ class EvaluationRecord:
     prompt_name: str | None = None
     prompt_version: str | None = None
     service_version: str | None = None
+
+
+@dataclass(slots=True)
+class ContentEvent:
+    """The messages one GenAI log record carries, as attributes of the span it belongs to.
+
+    ``attributes`` maps a message attribute (``gen_ai.input.messages``, ``gen_ai.output.messages``,
+    ``gen_ai.system_instructions``) to a JSON list in the conventions' message format; the span
+    gets, per attribute, the lists of all its events joined in (``time_ns``, ``seq``) order.
+    """
+
+    tenant: str
+    trace_id: str  # 32 lowercase hex chars
+    span_id: str  # 16 lowercase hex chars
+    event_id: str  # the same for a resent record: the store keeps each once
+    name: str
+    time_ns: int
+    seq: int  # the record's position among its span's records in the export
+    attributes: dict[str, AttributeValue] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

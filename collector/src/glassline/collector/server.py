@@ -37,6 +37,7 @@ from glassline.collector.evaluations import EvaluationIntake
 from glassline.collector.evaluations import routes as evaluation_routes
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
+from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
@@ -46,7 +47,13 @@ from glassline.collector.processors.limits import FitColumnsProcessor, LimitsPro
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
 from glassline.collector.processors.signals import SignalsProcessor
-from glassline.collector.receivers import GrpcReceiver, Ingest, build_app, uvicorn_config
+from glassline.collector.receivers import (
+    GrpcReceiver,
+    Ingest,
+    LogsIngest,
+    build_app,
+    uvicorn_config,
+)
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
 from glassline.collector.storage import api as query_api
@@ -122,12 +129,12 @@ class Worker:
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
         rules = self.config.alerts.rules_file
         self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
-        admission, ingest = self._ingest(self.store)
-        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, ingest, self.metrics)
+        admission, ingest, logs = self._ingest(self.store)
+        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, ingest, self.metrics, logs)
         grpc_port = grpc_receiver.start()
         app = build_app(
             cfg, self.keyring, admission, ingest, self.metrics, ready=self.ready,
-            api_routes=self._api_routes(),
+            api_routes=self._api_routes(), logs=logs,
         )  # fmt: skip
         sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
         http = _QuietServer(uvicorn_config(app, cfg))
@@ -149,7 +156,7 @@ class Worker:
         if alerts_task is not None:
             await alerts_task
 
-    def _ingest(self, store: Store) -> tuple[Admission, Ingest]:
+    def _ingest(self, store: Store) -> tuple[Admission, Ingest, LogsIngest]:
         cfg = self.config.server
         processors = self._processors
         if processors is None:
@@ -169,7 +176,17 @@ class Worker:
             max_queue_wait_s=cfg.max_queue_wait_s,
         )  # fmt: skip
         max_spans = self.config.limits.max_spans_per_request
-        return admission, Ingest(pipeline.consume, self.metrics, max_spans=max_spans)
+        # GenAI events take the spans' own limits and redaction steps, then the content table.
+        steps = [p for p in processors if p.name in CONTENT_STEPS]
+        content = Pipeline(steps, None, self.metrics, retry_after_s=cfg.retry_after_s)
+        logs = LogsConsumer(
+            content, store, write_lock=lock, evaluations=through_intake(self.evaluations)
+        )
+        return (
+            admission,
+            Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
+            LogsIngest(logs.consume, self.metrics, max_records=max_spans),
+        )
 
     async def _started(self, http: uvicorn.Server) -> None:
         deadline = time.monotonic() + 30
@@ -211,6 +228,10 @@ class Worker:
             # premake periods ahead make an hourly run (the default) far more than enough.
             interval = self.config.jobs.retention_interval_s
             jobs.append(Job("partitions", interval, store.premake_partitions))
+        if store.dialect == "postgresql":
+            # Two replicas committing a span and its content events at the same moment do
+            # not see each other's rows; this job joins them shortly after.
+            jobs.append(Job("content_attach", 30.0, store.attach_pending_content))
         if sampling.needs_job:  # tail decisions, and the purge of head-sampling state
             # The job lease already makes this the only decider; the decider needs none of its own.
             decider = TailDecider(store, sampling)
@@ -244,7 +265,8 @@ class Worker:
         level = logging.INFO if self.index == 0 else logging.DEBUG
         tls = " (TLS)" if cfg.tls else ""
         _log.log(level, "OTLP/gRPC listening on %s:%d%s", cfg.host, grpc_port, tls)
-        _log.log(level, "OTLP/HTTP listening on %s://%s:%d/v1/traces", scheme, cfg.host, http_port)
+        _log.log(level, "OTLP/HTTP listening on %s://%s:%d/v1/traces and /v1/logs", scheme,
+                 cfg.host, http_port)  # fmt: skip
         _log.log(level, "query API, /metrics, /healthz, /readyz on %s://%s:%d", scheme, cfg.host,
                  http_port)  # fmt: skip
 

@@ -26,6 +26,7 @@ navigation = st.navigation(
         st.Page(PAGES / "spend.py", title="Spend", icon=":material/payments:"),
         st.Page(PAGES / "quality.py", title="Quality", icon=":material/grading:"),
         st.Page(PAGES / "traces.py", title="Traces", icon=":material/list:"),
+        st.Page(PAGES / "people.py", title="Sessions & users", icon=":material/group:"),
         st.Page(PAGES / "trace.py", title="Trace drilldown", icon=":material/account_tree:"),
         st.Page(PAGES / "alerts.py", title="Alerts & Sampling", icon=":material/notifications:"),
     ]

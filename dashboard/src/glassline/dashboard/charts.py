@@ -12,9 +12,11 @@ __all__ = [
     "contributions",
     "line",
     "percentile_lines",
+    "series_by",
     "stacked_bars",
     "trace_scatter",
     "waterfall",
+    "with_gaps",
 ]
 
 _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
@@ -33,13 +35,30 @@ def _traces_by(frame: pd.DataFrame, color: str | None) -> list[tuple[str, pd.Dat
     return [(str(name), part) for name, part in frame.groupby(color, sort=True)]
 
 
-def line(frame: pd.DataFrame, y: str, title: str, color: str | None = None) -> go.Figure:
-    """A time series (one line per value of ``color``); ``frame`` has a ``time`` column."""
+def with_gaps(part: pd.DataFrame, step_s: int | None) -> pd.DataFrame:
+    """``part`` with an empty row after every bucket followed by a missing one, so a line
+    breaks over a period without data instead of being drawn straight across it."""
+    if step_s is None or len(part) < 2:
+        return part
+    part = part.sort_values("time")
+    gap = part["time"].diff().shift(-1) > pd.Timedelta(seconds=step_s)
+    holes = pd.DataFrame({"time": part.loc[gap, "time"] + pd.Timedelta(seconds=step_s)})
+    return pd.concat([part, holes], ignore_index=True).sort_values("time", ignore_index=True)
+
+
+def line(
+    frame: pd.DataFrame, y: str, title: str, color: str | None = None, step_s: int | None = None
+) -> go.Figure:
+    """A time series (one line per value of ``color``); ``frame`` has a ``time`` column.
+
+    With ``step_s`` (the chart bucket) missing buckets are drawn as gaps.
+    """
     mode = "lines+markers" if len(frame) < 40 else "lines"
     fig = go.Figure(
         [
-            go.Scatter(x=part["time"], y=part[y], mode=mode, name=name or y)
+            go.Scatter(x=gapped["time"], y=gapped[y], mode=mode, name=name or y)
             for name, part in _traces_by(frame, color)
+            for gapped in [with_gaps(part, step_s)]
         ]
     )
     fig.update_layout(showlegend=color is not None)
@@ -47,7 +66,9 @@ def line(frame: pd.DataFrame, y: str, title: str, color: str | None = None) -> g
     return _style(fig, title)
 
 
-def percentile_lines(frame: pd.DataFrame, by: str, title: str) -> go.Figure:
+def percentile_lines(
+    frame: pd.DataFrame, by: str, title: str, step_s: int | None = None
+) -> go.Figure:
     """p50/p95/p99 over time per value of ``by``: solid p50, dashed p95, dotted p99.
 
     Graph objects rather than plotly.express: express costs tens of ms per figure, and these
@@ -55,7 +76,8 @@ def percentile_lines(frame: pd.DataFrame, by: str, title: str) -> go.Figure:
     """
     fig = go.Figure()
     palette = _PALETTE
-    for i, (name, part) in enumerate(_traces_by(frame, by)):
+    for i, (name, whole) in enumerate(_traces_by(frame, by)):
+        part = with_gaps(whole, step_s)
         for q, dash in (("p50", "solid"), ("p95", "dash"), ("p99", "dot")):
             fig.add_trace(
                 go.Scatter(
@@ -116,7 +138,7 @@ def trace_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
                 x=group["start"],
                 y=group["duration_ms"],
                 mode="markers",
-                name=str(status),
+                name="with a failed span" if status == "error" else "no failed span",
                 marker={"color": _COLORS.get(str(status), "#1565c0"), "size": 8},
                 customdata=group[["trace_id", "tenant"]].to_numpy(),
                 hovertemplate="%{text}<br>%{y:.0f} ms<extra></extra>",
@@ -144,7 +166,8 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
             base=spans["offset_ms"],
             orientation="h",
             marker_color=[_COLORS.get(s, "#1565c0") for s in spans["status"]],
-            text=[f"{d:,.1f} ms" for d in spans["duration_ms"]],
+            # Two decimals below a millisecond: a 0.04 ms cache lookup is not "0.0 ms".
+            text=[f"{d:.2f} ms" if d < 1 else f"{d:,.1f} ms" for d in spans["duration_ms"]],
             textposition="auto",
             customdata=spans[["span_id"]].to_numpy(),
             hovertemplate="%{y}<br>start +%{base:.1f} ms, %{x:.1f} ms<extra></extra>",
@@ -175,4 +198,48 @@ def contributions(frame: pd.DataFrame, label: str, split: bool, title: str) -> g
     )  # fmt: skip
     fig.update_layout(barmode="relative", showlegend=split)
     fig.update_yaxes(type="category")
+    return _style(fig, title)
+
+
+def series_by(
+    frame: pd.DataFrame,
+    y: str,
+    by: str,
+    title: str,
+    *,
+    stacked: bool,
+    step_s: int,
+    markers: pd.DataFrame | None = None,
+) -> go.Figure:
+    """``y`` over time per value of ``by``: stacked bars for sums, lines (with gaps) otherwise.
+
+    ``markers`` (``at`` Unix seconds, ``label``) are drawn as dotted vertical lines; each point
+    carries its value in ``customdata`` so a click can open its traces.
+    """
+    fig = go.Figure()
+    for i, (name, part) in enumerate(_traces_by(frame, by)):
+        color = _PALETTE[i % len(_PALETTE)]
+        shown = part if stacked else with_gaps(part, step_s)
+        custom = [[name]] * len(shown)
+        if stacked:
+            fig.add_trace(
+                go.Bar(
+                    x=shown["time"],
+                    y=shown[y],
+                    name=name or "(none)",
+                    marker_color=color,
+                    customdata=custom,
+                )
+            )
+        else:
+            fig.add_trace(go.Scatter(x=shown["time"], y=shown[y], name=name or "(none)",
+                                     mode="lines+markers", line={"color": color},
+                                     customdata=custom))  # fmt: skip
+    if stacked:
+        fig.update_layout(barmode="stack")
+    for row in (markers if markers is not None else pd.DataFrame()).itertuples():
+        at = pd.Timestamp(row.at, unit="s", tz="UTC")
+        fig.add_vline(x=at, line_dash="dot", line_color="#9e9e9e")
+        fig.add_annotation(x=at, y=1, yref="paper", text=row.short, showarrow=False,
+                           textangle=-90, xanchor="right", yanchor="top", font={"size": 10})  # fmt: skip
     return _style(fig, title)

@@ -34,6 +34,7 @@ __all__ = [
     "fmt_status",
     "fmt_usd",
     "measure_column",
+    "open_page",
     "setup",
     "show_no_data",
     "table",
@@ -136,6 +137,8 @@ def setup() -> Context | None:
         bind="query-params", on_change=_clear_pins, args=(("start",),),
     )  # fmt: skip
     probe, _ = window_from_params({"range": preset, **pins})
+    if "gl_next_tenant" in st.session_state:  # set by open_page(), before the widget exists
+        st.session_state["tenant"] = st.session_state.pop("gl_next_tenant")
     tenants = ["", *data.run(queries.tenants, probe)]
     wanted = st.query_params.get("tenant") or st.session_state.get("tenant") or ""
     if wanted not in tenants:
@@ -174,6 +177,14 @@ def _refresher() -> None:
     last = st.session_state.get("gl_last_full_run", 0.0)
     if time.monotonic() - last >= REFRESH_S - 1:
         st.rerun(scope="app")
+
+
+def open_page(page: str, ctx: Context, **params: str) -> None:
+    """Switch to ``page`` with ``params``; a ``tenant`` goes through the sidebar's selector,
+    because Streamlit refuses to set a widget-bound URL parameter directly."""
+    if "tenant" in params:
+        st.session_state["gl_next_tenant"] = params.pop("tenant")
+    st.switch_page(page, query_params=ctx.nav_params(**params))
 
 
 def context() -> Context:
@@ -237,9 +248,17 @@ def measure_column(label: str, metric: str) -> Any:
     return st.column_config.NumberColumn(label, format=_MEASURE_FORMATS.get(metric, "%.2f"))
 
 
-def table(frame: pd.DataFrame, columns: dict[str, Any], *, key: str, csv_name: str) -> Any:
+def table(
+    frame: pd.DataFrame,
+    columns: dict[str, Any],
+    *,
+    key: str,
+    csv_name: str,
+    where: DeltaGenerator | None = None,
+) -> Any:
     """A selectable table (a click on a row is returned) with a CSV download of its rows."""
-    picked = st.dataframe(
+    where = where or st.container()
+    picked = where.dataframe(
         frame,
         hide_index=True,
         column_config=columns,
@@ -248,7 +267,7 @@ def table(frame: pd.DataFrame, columns: dict[str, Any], *, key: str, csv_name: s
         key=key,
     )
     csv = frame.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
-    st.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
+    where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
     return picked
 
 

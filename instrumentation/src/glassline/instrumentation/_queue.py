@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
@@ -37,13 +40,19 @@ DEFAULT_QUEUE_SIZE = 20_480
 DEFAULT_BATCH_SIZE = 1_024
 DEFAULT_DELAY_S = 1.0
 LOG_INTERVAL_S = 10.0
-DROPPED_SPAN_NAME = "glassline.sdk.dropped_spans"
+DROPPED_SPAN_NAME = attrs.SDK_DROPPED_SPANS  # the span and its count attribute
 _SCOPE = InstrumentationScope("glassline.instrumentation", "0.1.0")
 # The key OpenTelemetry's instrumentations check (its own BatchSpanProcessor sets it too), so
 # the exporter's HTTP calls are not traced into the queue they empty.
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 
 _log = logging.getLogger("glassline.instrumentation")
+
+
+def _call_if_alive(method: weakref.WeakMethod[Any]) -> None:
+    found = method()
+    if found is not None:
+        found()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +91,25 @@ class SpanQueue(SpanProcessor):
         self._unreported = 0  # dropped, not yet told to the collector
         self._unlogged = 0
         self._logged_at = 0.0
-        self._thread = threading.Thread(target=self._run, name="glassline-export", daemon=True)
-        self._thread.start()
+        self._thread = self._start_thread()
+        if hasattr(os, "register_at_fork"):  # a forked worker (gunicorn, celery) needs its own
+            after_fork = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: _call_if_alive(after_fork))
+
+    def _start_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self._run, name="glassline-export", daemon=True)
+        thread.start()
+        return thread
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks and thread; the parent's queued spans are its own."""
+        self._lock = threading.Lock()
+        self._export_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._queue.clear()
+        self._in_flight = 0
+        if not self._stopping:
+            self._thread = self._start_thread()
 
     def on_start(self, span: SdkSpan, parent_context: otel_context.Context | None = None) -> None:
         return None

@@ -116,6 +116,9 @@ BUDGET_ESTIMATED_COST_USD: Final = "glassline.budget.estimated_cost_usd"  # befo
 BUDGET_PREVENTED_USD: Final = "glassline.budget.prevented_usd"  # estimate of a denied call
 BUDGET_TRIMMED_MESSAGES: Final = "glassline.budget.trimmed_messages"  # cut to fit the cap
 
+# The name of the span the SDK sends with the count of spans it lost, and that count's attribute.
+SDK_DROPPED_SPANS: Final = "glassline.sdk.dropped_spans"
+
 SAMPLING_POLICY: Final = "glassline.sampling.policy"
 # {ENTITY: count} of what the collector redacted in a span (no values)
 REDACTION_ENTITIES: Final = "glassline.redaction.entities"

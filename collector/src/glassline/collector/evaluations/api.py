@@ -9,7 +9,9 @@ POST takes one evaluation as JSON::
 one 201); ``trace_id`` and/or ``response_id`` (``gen_ai.response.id`` of the model call)
 say what is judged, ``span_id`` narrows it; ``value`` and/or ``label`` is the score; ``time``
 (Unix ns or ISO-8601, default now) when it was given. A bad field is answered 400 with its
-name. GET lists the caller's evaluations of a ``trace_id``, or of a ``name`` in a window.
+name. GET lists the caller's evaluations of a ``trace_id``, or of a ``name`` in a window;
+``GET /api/v1/evaluations/stats?name=judge&group_by=prompt_version,model`` gives the count,
+mean score and pass rate per group from the (pre-sampling) evaluation rollups.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from glassline.collector.evaluations.intake import EvaluationIntake
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
+from glassline.collector.storage.quality import QUALITY_DIMENSIONS, score_sums
 from glassline.collector.storage.store import Store
 
 __all__ = ["FeedbackBody", "routes"]
@@ -39,6 +42,7 @@ __all__ = ["FeedbackBody", "routes"]
 _HEX = "0123456789abcdef"
 _MAX_BODY = 64 * 1024
 _GET_PARAMS = {"trace_id", "name", "start", "end", "limit"}
+_STATS_PARAMS = {"name", "start", "end", "group_by"}
 _DAY_NS = 86_400 * 1_000_000_000
 
 
@@ -201,9 +205,39 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
             out = [_json(evaluation_row(_as_record(r))) for r in rows]
         return JSONResponse({"evaluations": out})
 
+    def stats(request: Request) -> JSONResponse:
+        principal = getattr(request.state, "principal", None)
+        if principal is None:
+            return _error(401, "authentication required")
+        p = request.query_params
+        unknown = sorted(set(p) - _STATS_PARAMS)
+        if unknown:
+            return _error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+        if not p.get("name"):
+            return _error(400, "name: which evaluation", "name")
+        by = [d for d in (p.get("group_by") or "").split(",") if d]
+        if any(d not in QUALITY_DIMENSIONS for d in by):
+            return _error(400, f"group_by: among {', '.join(QUALITY_DIMENSIONS)}", "group_by")
+        try:
+            end = _param(p, "end", int) or time.time_ns()
+            start = _param(p, "start", int) or end - _DAY_NS
+        except _BadParameter as exc:
+            return _error(400, f"{exc.field}: {exc.message}", exc.field)
+        with store.engine.connect() as conn:
+            found = score_sums(conn, start // 10**9, end // 10**9, p["name"],
+                               tenant=principal.tenant, by=by)  # fmt: skip
+        groups = [
+            {**dict(zip(by, key, strict=True)), "count": s.count, "mean": s.mean,
+             "pass_rate": s.pass_rate}
+            for key, s in sorted(found.items())
+        ]  # fmt: skip
+        return JSONResponse({"name": p["name"], "start_ns": start, "end_ns": end,
+                             "group_by": by, "groups": groups})  # fmt: skip
+
     return [
         Route("/api/v1/evaluations", post, methods=["POST"]),
         Route("/api/v1/evaluations", get, methods=["GET"]),
+        Route("/api/v1/evaluations/stats", stats, methods=["GET"]),
     ]
 
 

@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
+
+from google.protobuf.message import Message
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from glassline.collector.auth import Principal
 from glassline.collector.decode import DecodeResult, decode_json, decode_protobuf
+from glassline.collector.logs.decode import LogsDecodeResult, decode_logs
 from glassline.collector.metrics import Metrics
 from glassline.collector.records import SpanRecord
 
-__all__ = ["Consume", "Ingest"]
+__all__ = ["Consume", "ConsumeLogs", "Ingest", "LogsIngest"]
 
 Consume = Callable[[Principal, list[SpanRecord]], object]
+ConsumeLogs = Callable[[Principal, LogsDecodeResult], object]
 Encoding = Literal["protobuf", "json"]
 
 
 class Ingest:
-    """Decode, count, hand to ``consume`` (which returns once the batch is durable)."""
+    """Traces: decode, count, hand to ``consume`` (which returns once the batch is durable)."""
 
     def __init__(self, consume: Consume, metrics: Metrics, *, max_spans: int) -> None:
         self._consume = consume
@@ -41,3 +47,44 @@ class Ingest:
             self._consume(principal, result.records)
         m.processing_seconds.observe(time.perf_counter() - started)
         return result
+
+    @staticmethod
+    def reply(result: DecodeResult) -> Message:
+        """The ExportTraceServiceResponse for ``result``."""
+        return _partial_success(ExportTraceServiceResponse(), "rejected_spans", result)
+
+
+class LogsIngest:
+    """Logs: decode GenAI events, count, hand to ``consume`` (returns once durable)."""
+
+    def __init__(self, consume: ConsumeLogs, metrics: Metrics, *, max_records: int) -> None:
+        self._consume = consume
+        self._metrics = metrics
+        self._max_records = max_records
+
+    def export(
+        self, transport: str, principal: Principal, body: bytes, encoding: Encoding
+    ) -> LogsDecodeResult:
+        """Raises PermanentError for an unreadable request, RetryableError if not stored."""
+        result = decode_logs(body, encoding, principal.tenant, max_records=self._max_records)
+        if result.events or result.evaluations:
+            self._consume(principal, result)
+        count = self._metrics.log_records.labels
+        count(transport, "content").inc(len(result.events))
+        count(transport, "evaluation").inc(len(result.evaluations))
+        for reason, n in result.rejected.items():
+            count(transport, reason).inc(n)
+        return result
+
+    @staticmethod
+    def reply(result: DecodeResult) -> Message:
+        """The ExportLogsServiceResponse for ``result``."""
+        return _partial_success(ExportLogsServiceResponse(), "rejected_log_records", result)
+
+
+def _partial_success(reply: Any, rejected_field: str, result: DecodeResult) -> Message:
+    """``reply`` with its ``partial_success`` filled when ``result`` rejected something."""
+    if result.rejected:
+        setattr(reply.partial_success, rejected_field, result.rejected_count)
+        reply.partial_success.error_message = result.partial_message()
+    return reply  # type: ignore[no-any-return]

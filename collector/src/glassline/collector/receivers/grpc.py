@@ -1,4 +1,4 @@
-"""OTLP/gRPC receiver: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``.
+"""OTLP/gRPC receiver: ``TraceService/Export`` and ``LogsService/Export`` (GenAI events).
 
 Requests arrive as raw bytes (no deserializer) so the decoder can reject single spans instead
 of the whole message. Answers: OK with ``partial_success`` when some spans were rejected;
@@ -16,9 +16,9 @@ from typing import Any
 import grpc
 from google.protobuf.any_pb2 import Any as Any_
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
@@ -26,16 +26,18 @@ from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._aio import run_on_loop
-from glassline.collector.receivers._ingest import Ingest
+from glassline.collector.receivers._ingest import Ingest, LogsIngest
 
 __all__ = ["GrpcReceiver"]
 
 _log = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 class GrpcReceiver:
-    """A grpc.aio server with the TraceService; :meth:`start` binds and returns the port.
+    """A grpc.aio server with the TraceService (and the LogsService when ``logs`` is given);
+    :meth:`start` binds and returns the port. Both go through the same admission.
 
     Handlers run on one event loop (see :mod:`._aio`), so admission answers each RPC the
     moment it arrives: a refusal never waits for a thread. Admitted exports are decoded and
@@ -49,11 +51,13 @@ class GrpcReceiver:
         admission: Admission,
         ingest: Ingest,
         metrics: Metrics,
+        logs: LogsIngest | None = None,
     ) -> None:
         self._config = config
         self._keyring = keyring
         self._admission = admission
         self._ingest = ingest
+        self._logs = logs
         self._metrics = metrics
         self._server: grpc.aio.Server | None = None
         self._pool = ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="grpc")
@@ -74,13 +78,14 @@ class GrpcReceiver:
             # No maximum_concurrent_rpcs: gRPC's own refusal carries no RetryInfo, and a
             # spec-following exporter drops a batch refused without it. Admission bounds the work.
         )
-        handler = grpc.unary_unary_rpc_method_handler(
-            self._export,
-            request_deserializer=None,
-            response_serializer=ExportTraceServiceResponse.SerializeToString,
-        )
+        services: dict[str, Ingest | LogsIngest] = {SERVICE: self._ingest}
+        if self._logs is not None:
+            services[LOGS_SERVICE] = self._logs
         server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
+            tuple(
+                grpc.method_handlers_generic_handler(name, {"Export": self._handler(ingest)})
+                for name, ingest in services.items()
+            )
         )
         address = f"{cfg.host}:{cfg.grpc_port}"
         if cfg.tls is not None:
@@ -100,11 +105,24 @@ class GrpcReceiver:
             run_on_loop(self._server.stop(grace_s))
         self._pool.shutdown(wait=False)
 
+    def _handler(self, ingest: Ingest | LogsIngest) -> grpc.RpcMethodHandler:
+        async def export(body: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
+            return await self._export(ingest, body, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            export,
+            request_deserializer=None,
+            response_serializer=lambda reply: reply.SerializeToString(),
+        )
+
     async def _export(
-        self, body: bytes, context: grpc.aio.ServicerContext[bytes, ExportTraceServiceResponse]
-    ) -> ExportTraceServiceResponse:
+        self,
+        ingest: Ingest | LogsIngest,
+        body: bytes,
+        context: grpc.aio.ServicerContext[bytes, Message],
+    ) -> Message:
         try:
-            return await self._handle(body, context)
+            return await self._handle(ingest, body, context)
         except GlasslineError as exc:
             error = exc
         except Exception:  # a bug: answer retryable so the client keeps the data
@@ -115,8 +133,11 @@ class GrpcReceiver:
         raise AssertionError("unreachable: context.abort raises")
 
     async def _handle(
-        self, body: bytes, context: grpc.aio.ServicerContext[bytes, ExportTraceServiceResponse]
-    ) -> ExportTraceServiceResponse:
+        self,
+        ingest: Ingest | LogsIngest,
+        body: bytes,
+        context: grpc.aio.ServicerContext[bytes, Message],
+    ) -> Message:
         metadata: Any = context.invocation_metadata() or ()
         principal = self._keyring.authenticate(
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
@@ -129,12 +150,9 @@ class GrpcReceiver:
         loop = asyncio.get_running_loop()
         with self._admission.admit(len(body)):
             result = await loop.run_in_executor(
-                self._pool, self._ingest.export, "grpc", principal, body, "protobuf"
+                self._pool, ingest.export, "grpc", principal, body, "protobuf"
             )
-        response = ExportTraceServiceResponse()
-        if result.rejected:
-            response.partial_success.rejected_spans = result.rejected_count
-            response.partial_success.error_message = result.partial_message()
+        response = ingest.reply(result)
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
 

@@ -1,9 +1,10 @@
 """OTLP/HTTP receiver and the collector's HTTP surface (Starlette, served by uvicorn).
 
-``POST /v1/traces`` takes ``application/x-protobuf`` or ``application/json``, optionally
-gzip-compressed, and answers in the request's encoding: an ExportTraceServiceResponse (with
-``partialSuccess`` when spans were rejected) or a ``google.rpc.Status`` carrying the error
-message. Status codes: 400 bad request, 401 no/unknown key, 413 too large, 415 unsupported
+``POST /v1/traces`` (also at ``/api/public/otel/v1/traces``, where Langfuse's exporter posts)
+and ``POST /v1/logs`` take ``application/x-protobuf`` or ``application/json``, optionally
+gzip-compressed, and answer in the request's encoding: an Export*ServiceResponse (with
+``partialSuccess`` when spans or log records were rejected) or a ``google.rpc.Status`` carrying
+the error message. Status codes: 400 bad request, 401 no/unknown key, 413 too large, 415 unsupported
 type/encoding, 429 overloaded and 503 not stored (both with ``Retry-After``).
 The same app serves ``/metrics``, ``/healthz``, ``/readyz`` and the query API under ``/api``.
 """
@@ -20,7 +21,6 @@ import anyio
 import uvicorn
 from google.protobuf.json_format import MessageToDict
 from google.rpc.status_pb2 import Status
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,34 +34,36 @@ from glassline.collector.config import ServerConfig
 from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._body import ClientGone, read_body, too_large
-from glassline.collector.receivers._ingest import Encoding, Ingest
+from glassline.collector.receivers._ingest import Encoding, Ingest, LogsIngest
 from glassline.collector.receivers._timeouts import timed_protocol
 
 __all__ = ["build_app", "uvicorn_config"]
 
 _log = logging.getLogger(__name__)
 _TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
+# Langfuse's OTLP endpoint: its SDK posts here with Basic credentials (see auth.py).
+LANGFUSE_TRACES_PATH = "/api/public/otel/v1/traces"
 
 
 class _Http:
+    """One OTLP/HTTP export endpoint (traces or logs): checks, admission, ingest, reply."""
+
     def __init__(
         self,
         config: ServerConfig,
         admission: Admission,
-        ingest: Ingest,
+        ingest: Ingest | LogsIngest,
         metrics: Metrics,
-        ready: Callable[[], bool],
     ) -> None:
         self._config = config
         self._admission = admission
         self._ingest = ingest
         self._metrics = metrics
-        self._ready = ready
         # Few threads: the work is mostly under the GIL, and every extra thread competing for
         # it delays the event loop, which answers refusals (anyio's default is 40).
         self._threads = anyio.CapacityLimiter(config.grpc_threads)
 
-    async def traces(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         encoding = _TYPES.get(request.headers.get("content-type", "").split(";")[0].strip())
         try:
             if encoding is None:
@@ -101,13 +103,18 @@ class _Http:
             result = await anyio.to_thread.run_sync(
                 self._ingest.export, "http", principal, body, encoding, limiter=self._threads
             )
-        reply = ExportTraceServiceResponse()
-        if result.rejected:
-            reply.partial_success.rejected_spans = result.rejected_count
-            reply.partial_success.error_message = result.partial_message()
+        reply = self._ingest.reply(result)
         if encoding == "json":
             return JSONResponse(MessageToDict(reply))
         return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+
+
+class _Surface:
+    """The collector's own endpoints: metrics, liveness, readiness."""
+
+    def __init__(self, metrics: Metrics, ready: Callable[[], bool]) -> None:
+        self._metrics = metrics
+        self._ready = ready
 
     async def metrics(self, request: Request) -> Response:
         body, content_type = self._metrics.render()
@@ -136,7 +143,8 @@ class _AuthMiddleware:
             try:
                 principal = self._keyring.authenticate(key_from_headers(headers))
             except AuthError as exc:
-                response = _error(exc, "json" if path.startswith("/api/") else _encoding(headers))
+                query_api = path.startswith("/api/") and path != LANGFUSE_TRACES_PATH
+                response = _error(exc, "json" if query_api else _encoding(headers))
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
@@ -152,16 +160,25 @@ def build_app(
     *,
     ready: Callable[[], bool] = lambda: True,
     api_routes: Sequence[BaseRoute] = (),
+    logs: LogsIngest | None = None,
 ) -> ASGIApp:
-    """The collector's ASGI app; ``api_routes`` are mounted as given (paths under /api/v1)."""
-    http = _Http(config, admission, ingest, metrics, ready)
+    """The collector's ASGI app; ``api_routes`` are mounted as given (paths under /api/v1).
+
+    ``/v1/logs`` is served when ``logs`` is given, through the same admission as traces.
+    """
+    traces = _Http(config, admission, ingest, metrics)
+    surface = _Surface(metrics, ready)
     routes: list[BaseRoute] = [
-        Route("/v1/traces", http.traces, methods=["POST"]),
-        Route("/metrics", http.metrics, methods=["GET"]),
-        Route("/healthz", http.healthz, methods=["GET"]),
-        Route("/readyz", http.readyz, methods=["GET"]),
+        Route("/v1/traces", traces.handle, methods=["POST"]),
+        Route(LANGFUSE_TRACES_PATH, traces.handle, methods=["POST"]),
+        Route("/metrics", surface.metrics, methods=["GET"]),
+        Route("/healthz", surface.healthz, methods=["GET"]),
+        Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
+    if logs is not None:
+        logs_http = _Http(config, admission, logs, metrics)
+        routes.append(Route("/v1/logs", logs_http.handle, methods=["POST"]))
     return _AuthMiddleware(Starlette(routes=routes), keyring)
 
 

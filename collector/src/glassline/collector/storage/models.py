@@ -83,6 +83,31 @@ class Span(Base):
     __table_args__ = (Index(None, "tenant", "start_ns"),)
 
 
+class SpanContent(Base):
+    """GenAI content events (OTLP log records) of one span, redacted, one row per event.
+
+    ``attributes`` holds the message attributes the event contributes (JSON lists). The span's
+    own row gets the rows' lists joined in (``time_ns``, ``seq``) order, whether the span is
+    stored before or after its events; ``attached`` says that has happened. A resent event has
+    the same ``event_id`` and is kept once. Rows live as long as spans (``retention_days``).
+    """
+
+    __tablename__ = "span_content"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    trace_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    span_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    time_ns: Mapped[int] = mapped_column(BigInteger)
+    seq: Mapped[int] = mapped_column(Integer)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    received_ns: Mapped[int] = mapped_column(BigInteger)
+    attached: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (Index(None, "received_ns"),)
+
+
 class Trace(Base):
     """One row per trace, updated as its spans arrive (they may come in several exports)."""
 

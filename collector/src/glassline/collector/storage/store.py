@@ -18,8 +18,8 @@ from sqlalchemy import Connection, Engine, delete, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from glassline.collector.records import EvaluationRecord, SpanRecord
-from glassline.collector.storage import migrate, partitions
+from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
+from glassline.collector.storage import content, migrate, partitions
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
@@ -33,6 +33,7 @@ from glassline.collector.storage.models import (
     Lease,
     Rollup,
     Span,
+    SpanContent,
     Trace,
     UserRollup,
 )
@@ -111,6 +112,28 @@ class Store:
         now = now_ns or time.time_ns()
         return self._write_retrying(lambda conn: write_batch(conn, batch, now))
 
+    def write_content(
+        self, events: Sequence[ContentEvent], now_ns: int | None = None
+    ) -> WriteResult:
+        """Store GenAI content events in one transaction and attach them to their stored spans.
+
+        ``inserted``/``duplicates`` count events (a resent event is a duplicate).
+        """
+        if not events:
+            return WriteResult(0, 0)
+        now = now_ns or time.time_ns()
+        inserted = self._write_retrying(lambda conn: content.write_events(conn, events, now)[0])
+        return WriteResult(inserted, len(events) - inserted)
+
+    def attach_pending_content(self, window_s: float = 3600.0) -> int:
+        """Attach content events of the last ``window_s`` whose span is stored but lacks them.
+
+        Only needed after a span and its events were committed at the same moment by two
+        PostgreSQL transactions (neither saw the other); returns the spans updated.
+        """
+        since = time.time_ns() - int(window_s * 1e9)
+        return self._write_retrying(lambda conn: content.attach_pending(conn, since))
+
     def write_evaluations(self, records: Sequence[EvaluationRecord]) -> list[EvaluationRecord]:
         """Store evaluations (deduplicated on tenant + id) and roll them up, in one transaction.
 
@@ -122,6 +145,7 @@ class Store:
         return self._write_retrying(lambda conn: write_evaluations(conn, records))
 
     def _write_retrying(self, write: Callable[[Connection], _T]) -> _T:
+        """Run ``write`` in a write transaction, again after a deadlock or serialization failure."""
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 with self._write_tx() as conn:
@@ -144,7 +168,7 @@ class Store:
         """
         now_ns = now_ns or time.time_ns()
         raw_cutoff = now_ns - int(self.config.retention_days * _NS_PER_DAY)
-        counts = {"spans": 0, "traces": 0}
+        counts = {"spans": 0, "traces": 0, "span_content": 0}
         if self.config.partitioning is not None:
             with self._write_tx() as conn:
                 counts["span_partitions"] = len(partitions.drop_expired(conn, raw_cutoff))
@@ -155,6 +179,11 @@ class Store:
             counts["traces"] += deleted[1]
             if deleted[1] < chunk:
                 break
+        # Content events live as long as spans; this also takes those whose span never came.
+        with self._write_tx() as conn:
+            counts["span_content"] = conn.execute(
+                delete(SpanContent).where(SpanContent.received_ns < raw_cutoff)
+            ).rowcount
         cutoff_s = (now_ns - int(self.config.rollup_retention_days * _NS_PER_DAY)) // 10**9
         statements = {
             "rollups": delete(Rollup).where(Rollup.minute < cutoff_s),

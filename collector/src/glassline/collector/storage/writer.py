@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import rollup, summary
+from glassline.collector.storage import content, rollup, summary
 from glassline.collector.storage._merge import add_rows, insert_new, merge_rows
 from glassline.collector.storage.evaluations import write_evaluations
 from glassline.collector.storage.models import (
@@ -145,7 +145,10 @@ def write_batch(
     has already deduplicated them); ``also_count_users`` gives their traces' users. They join
     the inserted spans in ONE rollup update, so each rollup row is read and written once.
     """
+    with_content = content.attach_to_new_spans(conn, batch)
     new = _insert_spans(conn, batch)
+    if with_content:
+        content.mark_attached(conn, with_content & {(s.tenant, s.trace_id, s.span_id) for s in new})
     users = dict(also_count_users or {})
     if new:
         traces = merge_rows(

@@ -17,6 +17,7 @@ from glassline.dashboard.queries.ops import (
     find_tables,
     sampling_summary,
 )
+from glassline.dashboard.queries.people import session_turns, sessions, user_series
 from glassline.dashboard.queries.quality import (
     compare_versions,
     quality_markers,
@@ -87,11 +88,14 @@ __all__ = [
     "sampling_summary",
     "score_distribution",
     "score_trend",
+    "session_turns",
+    "sessions",
     "spend_between",
     "sum_series",
     "tenants",
     "totals",
     "totals_from",
+    "user_series",
     "user_spend",
     "what_changed",
     "worst_scored",

@@ -232,20 +232,22 @@ def change_markers(conn: Connection, window: Window) -> pd.DataFrame:
     """Moments something changed in the window, oldest first: a model, snapshot, route or stage
     seen for the first time (from the rollups), an alert that started firing."""
     scope = Scope(tenant=(window.tenant,) if window.tenant else None)
+    start = data_start(conn, window)
     rows = [
         (at, f"{label} {value} first seen")
         for dim, label in _MARKED.items()
         for value, at in aggregates.first_seen(
             conn, window.start, window.end, dim, scope=scope
         ).items()
+        if at != start  # everything is new where the data begins: not a change
     ]
     alerts = alert_history(conn, window)
     for event in alerts[alerts["to_state"] == "firing"].itertuples():
         rows.append((int(event.at.timestamp()), f"alert {event.rule} firing ({event.tenant})"))
-    frame = pd.DataFrame(rows, columns=["at", "label"]).sort_values("at", ignore_index=True)
+    frame = pd.DataFrame(rows, columns=["at", "short"]).sort_values("at", ignore_index=True)
     frame["label"] = [
         f"{pd.Timestamp(at, unit='s'):%m-%d %H:%M} UTC: {label}"
-        for at, label in zip(frame["at"], frame["label"], strict=True)
+        for at, label in zip(frame["at"], frame["short"], strict=True)
     ]
     return frame
 

@@ -6,10 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
+import pandas as pd
 import streamlit as st
 
-from glassline.dashboard import charts, data, queries, ui
-from glassline.dashboard.window import Window
+from glassline.dashboard import charts, data, queries, trends, ui
+from glassline.dashboard.window import Window, bucket_seconds
 
 ctx = ui.context()
 window = ctx.window
@@ -76,7 +77,9 @@ def _when(w: Window) -> str:
 
 
 result = data.run(queries.what_changed, before, after, metric, by)
-rows = result.rows
+# Values with nothing before or after (a stage that costs nothing) explain nothing.
+rows = result.rows[result.rows[["before", "after"]].fillna(0).abs().sum(axis=1) > 0]
+rows = rows.reset_index(drop=True)
 fmt = {
     "spend": ui.fmt_usd,
     "p95": ui.fmt_ms,
@@ -104,6 +107,27 @@ c[2].metric(
     border=True,
 )
 
+span = Window(before.start, after.end, window.tenant, bucket_seconds(after.end - before.start))
+trend = trends.metric_over_time(span, metric, by, list(rows["value"].head(6)))
+if trend is not None:
+    over_time = st.plotly_chart(
+        charts.series_by(
+            trend.frame, "y", by, f"{METRICS[metric].label} over time by {DIMENSIONS[by].lower()}",
+            stacked=trend.stacked, step_s=span.bucket,
+            markers=markers[(markers["at"] >= span.start) & (markers["at"] < span.end)],
+        ),
+        on_select="rerun", selection_mode="points", key="gl_changes_series",
+    )  # fmt: skip
+    hit = over_time.selection.points if over_time else []
+    if hit:
+        bucket = int(pd.Timestamp(hit[0]["x"]).timestamp())
+        value = str(hit[0]["customdata"][0])
+        link = {**trends.traces_filter(by, value, metric), "start": str(bucket),
+                "end": str(bucket + span.bucket)}  # fmt: skip
+        ui.open_page("views/traces.py", ctx, **link)
+else:
+    st.caption("Over time per user: see the Users page.")
+
 shown = rows.head(12).assign(value=rows["value"].replace("", "(none)"))
 st.plotly_chart(
     charts.contributions(
@@ -124,18 +148,8 @@ st.caption(
 
 
 def _traces_link(value: str) -> dict[str, str]:
-    link = {"start": str(after.start), "end": str(after.end)}
-    if by == "tenant":
-        link["tenant"] = value
-    elif value:
-        link[TRACE_FILTER[by]] = value
-    if metric == "error_rate":
-        link["status"] = "error"
-    elif metric == "spend":
-        link["sort"] = "costliest"
-    elif metric == "p95":
-        link["sort"] = "slowest"
-    return link
+    return {"start": str(after.start), "end": str(after.end),
+            **trends.traces_filter(by, value, metric)}  # fmt: skip
 
 
 table = rows.assign(
@@ -184,4 +198,4 @@ elif clicked:
     value = str(clicked[0].get("y", ""))
     value = "" if value == "(none)" else value
 if value is not None:
-    st.switch_page("views/traces.py", query_params=ctx.nav_params(**_traces_link(value)))
+    ui.open_page("views/traces.py", ctx, **_traces_link(value))

@@ -59,10 +59,24 @@ budgets.show_budgets(window)
 left, right = st.columns(2)
 by_model = queries.group(cube, "model").query("model != ''").head(8)
 by_stage = queries.group(cube, "stage").query("stage != ''").head(8)
-left.plotly_chart(charts.bar(by_model, "model", "cost_usd", "Top models by spend (USD)", True))
-right.plotly_chart(charts.bar(by_stage, "stage", "cost_usd", "Top stages by spend (USD)", True))
+for col, frame, by, title in (
+    (left, by_model, "model", "Top models by spend (USD)"),
+    (right, by_stage, "stage", "Top stages by spend (USD)"),
+):
+    # A click on a bar lists that model's or stage's costliest traces.
+    chosen = col.plotly_chart(
+        charts.bar(frame, by, "cost_usd", title, True),
+        on_select="rerun", selection_mode="points", key=f"gl_top_{by}",
+    )  # fmt: skip
+    if chosen and chosen.selection.points:
+        value = str(chosen.selection.points[0]["y"])
+        ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
-st.plotly_chart(charts.line(series.rename(columns={"count": "requests"}), "requests", "Requests"))
+st.plotly_chart(
+    charts.line(
+        series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
+    )
+)
 if not firing.empty:
     st.subheader("Firing alerts")
     st.dataframe(firing, hide_index=True)

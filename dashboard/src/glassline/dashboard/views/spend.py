@@ -25,8 +25,28 @@ c[0].metric("Total spend", ui.fmt_usd(totals.cost_usd), border=True)
 per_request = totals.cost_usd / totals.requests if totals.requests else None
 c[1].metric("Cost per request", ui.fmt_usd(per_request), border=True)
 c[2].metric("Saved by prompt caching", ui.fmt_usd(saved), border=True)
-c[3].metric("Fallback calls", ui.fmt_int(totals.fallbacks), border=True)
+c[3].metric("Fallbacks", ui.fmt_int(totals.fallbacks), border=True)
 
+LABELS = {
+    "model": "Model",
+    "tenant": "Tenant",
+    "user_id": "User",
+    "stage": "Stage",
+    "route": "Route",
+}
+COLUMNS = ["model", "tenant", "user_id", "stage", "route", "cost_usd", "count", "requests",
+           "input_tokens", "output_tokens", "cache_read_tokens", "errors", "fallbacks", "retries"]  # fmt: skip
+COLUMN_CONFIG = {
+    "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
+    "count": st.column_config.NumberColumn("Spans", format="%d"),
+    "requests": st.column_config.NumberColumn("Requests", format="%d"),
+    "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+    "output_tokens": st.column_config.NumberColumn("Output tokens", format="%d"),
+    "cache_read_tokens": st.column_config.NumberColumn("Cached input tokens", format="%d"),
+    "errors": st.column_config.NumberColumn("Failed spans", format="%d"),
+    "fallbacks": st.column_config.NumberColumn("Fallbacks", format="%d"),
+    "retries": st.column_config.NumberColumn("Retries", format="%d"),
+}
 tabs = st.tabs(["Model", "Tenant", "User", "Stage", "Route"])
 for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), strict=True):
     if by == "user_id":
@@ -35,8 +55,20 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
         frame = queries.group(cube, by)
         frame = frame[frame["cost_usd"] > 0]
     frame[by] = frame[by].replace("", "(none)")
-    tab.plotly_chart(charts.bar(frame.head(15), by, "cost_usd", f"Spend by {by} (USD)", True))
-    tab.dataframe(frame, hide_index=True)
+    label = LABELS[by]
+    tab.plotly_chart(
+        charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True)
+    )
+    shown = frame[[c for c in COLUMNS if c in frame.columns]]
+    picked = ui.table(
+        shown, {by: label, **COLUMN_CONFIG}, key=f"gl_spend_{by}", csv_name=f"spend-by-{by}.csv",
+        where=tab,
+    )  # fmt: skip
+    if picked and picked.selection.rows:  # a row lists its costliest traces
+        value = str(shown.iloc[picked.selection.rows[0]][by])
+        target = {"user_id": "user"}.get(by, by)
+        ui.open_page("views/traces.py", ctx, **{target: "" if value == "(none)" else value,
+                                                 "sort": "costliest"})  # fmt: skip
 
 daily = data.run(queries.sum_series, replace(window, bucket=86400))
 st.plotly_chart(
@@ -56,7 +88,9 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
 )
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
 left, right = st.columns(2)
-left.plotly_chart(charts.line(series, "cost_per_request", "Cost per request (USD)"))
+left.plotly_chart(
+    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
+)
 # Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
 tokens = spent.assign(
     uncached_input=spent["input_tokens"] - spent["cache_read_tokens"],
@@ -74,7 +108,7 @@ st.subheader("What caching saved")
 st.caption(
     "Cached input tokens priced at the model's full input rate, minus what was paid for them."
 )
-st.dataframe(savings, hide_index=True)
+ui.table(savings, {}, key="gl_savings", csv_name="cache-savings.csv")
 
 st.subheader("Fallback routes")
 routes = queries.group(cube, "route")
@@ -82,4 +116,9 @@ fallbacks = routes[routes["fallbacks"] > 0][["route", "count", "fallbacks", "cos
 if fallbacks.empty:
     st.caption("No fallback routes taken in this range.")
 else:
-    st.dataframe(fallbacks, hide_index=True)
+    ui.table(
+        fallbacks,
+        {"route": "Route (fallback target)", **COLUMN_CONFIG},
+        key="gl_fallbacks",
+        csv_name="fallbacks.csv",
+    )

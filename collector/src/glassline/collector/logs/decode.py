@@ -1,0 +1,201 @@
+"""OTLP ExportLogsServiceRequest (protobuf or OTLP/JSON) -> GenAI content events.
+
+Only GenAI events are kept: the content events of :mod:`.events` (which need the trace and
+span ids of the call they belong to) and ``gen_ai.evaluation.result``. The event name is the
+record's ``event_name`` field, else its ``event.name`` attribute. Every other record is
+rejected with a reason and counted, never stored: the receiver answers them with an OTLP
+``partial_success`` (``rejected_log_records``), which exporters log and do not retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from google.protobuf.json_format import ParseDict
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from glassline.collector._wire import WireError, length_delimited_fields
+from glassline.collector.decode import DecodeResult, _attributes, _value, check_count
+from glassline.collector.errors import PermanentError
+from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
+from glassline.collector.records import AttributeValue, ContentEvent
+from glassline.semconv import attributes as attrs
+
+__all__ = ["Evaluated", "LogsDecodeResult", "decode_logs"]
+
+_EVENT_NAME_ATTRIBUTE = "event.name"
+_ZERO_TRACE = bytes(16)
+_ZERO_SPAN = bytes(8)
+
+
+@dataclass(slots=True)
+class LogsDecodeResult(DecodeResult):
+    """Content events and evaluation records to store; the rest rejected, by reason."""
+
+    events: list[ContentEvent] = field(default_factory=list)
+    # gen_ai.evaluation.result records as (trace id, span id, time, attributes, body)
+    evaluations: list[Evaluated] = field(default_factory=list)
+    unit: ClassVar[str] = "log record"
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluated:
+    """One ``gen_ai.evaluation.result`` record, as sent (the evaluation path reads it)."""
+
+    trace_id: str | None
+    span_id: str | None
+    time_ns: int
+    attributes: dict[str, AttributeValue]
+
+
+def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) -> LogsDecodeResult:
+    """Decode a logs export for ``tenant``; raises PermanentError only if unreadable."""
+    if encoding == "json":
+        request = _from_json(body)
+    else:
+        try:
+            request = ExportLogsServiceRequest.FromString(body)
+        except (DecodeError, RecursionError):
+            return _record_by_record(body, tenant, max_records)
+    groups = [
+        (_attributes(rl.resource.attributes), list(sl.log_records))
+        for rl in request.resource_logs
+        for sl in rl.scope_logs
+    ]
+    check_count(sum(len(records) for _, records in groups), max_records, "log records")
+    result = LogsDecodeResult()
+    for _, records in groups:
+        _convert(records, tenant, result)
+    return result
+
+
+def _convert(records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult) -> None:
+    seq: dict[tuple[str, str], int] = {}  # records so far per span, to order same-time events
+    for record in records:
+        try:
+            _convert_one(record, tenant, result, seq)
+        except RecursionError:
+            result.reject("malformed_log_record", "log record nested too deeply")
+
+
+def _convert_one(
+    record: LogRecord, tenant: str, result: LogsDecodeResult, seq: dict[tuple[str, str], int]
+) -> None:
+    attributes = _attributes(record.attributes)
+    name = record.event_name or attributes.get(_EVENT_NAME_ATTRIBUTE)
+    time_ns = record.time_unix_nano or record.observed_time_unix_nano
+    trace_id = record.trace_id.hex() if _valid(record.trace_id, 16, _ZERO_TRACE) else None
+    span_id = record.span_id.hex() if _valid(record.span_id, 8, _ZERO_SPAN) else None
+    if name == EVALUATION_EVENT:
+        if isinstance(attributes.get(attrs.GEN_AI_EVALUATION_NAME), str):
+            result.evaluations.append(Evaluated(trace_id, span_id, time_ns, attributes))
+        else:
+            result.reject("no_evaluation_name", f"{name}: needs {attrs.GEN_AI_EVALUATION_NAME}")
+        return
+    if name not in CONTENT_EVENTS:
+        what = f"event {str(name)[:64]!r}" if name else "a log record without an event name"
+        result.reject("not_genai_event", f"{what} is not a GenAI event; only those are stored")
+        return
+    if trace_id is None or span_id is None:
+        result.reject("no_span_context", f"{name}: a content event needs trace_id and span_id")
+        return
+    body = _value(record.body, 0) if record.HasField("body") else None
+    content = content_attributes(str(name), body, attributes)
+    if not content:
+        result.reject("no_content", f"{name}: carries no messages (content capture off?)")
+        return
+    key = (trace_id, span_id)
+    n = seq[key] = seq.get(key, -1) + 1
+    identity = f"{name}|{record.time_unix_nano}|{record.observed_time_unix_nano}|{n}"
+    result.events.append(
+        ContentEvent(
+            tenant=tenant,
+            trace_id=trace_id,
+            span_id=span_id,
+            event_id=hashlib.sha256(identity.encode()).hexdigest()[:32],
+            name=str(name),
+            time_ns=time_ns,
+            seq=n,
+            attributes=content,
+        )
+    )
+
+
+def _valid(raw: bytes, size: int, zero: bytes) -> bool:
+    return len(raw) == size and raw != zero
+
+
+def _record_by_record(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult:
+    """Slow path: parse each record alone so one bad string costs one record."""
+    try:
+        blobs = [
+            blob
+            for rl in length_delimited_fields(body, 1)
+            for sl in length_delimited_fields(rl, 2)
+            for blob in length_delimited_fields(sl, 2)
+        ]
+    except WireError as exc:
+        raise PermanentError(f"malformed protobuf: {exc}") from None
+    check_count(len(blobs), max_records, "log records")
+    result = LogsDecodeResult()
+    records = []
+    for blob in blobs:
+        try:
+            records.append(LogRecord.FromString(blob))
+        except (DecodeError, RecursionError):
+            result.reject("malformed_log_record", "log record is not valid OTLP (bad UTF-8?)")
+    _convert(records, tenant, result)
+    return result
+
+
+# --- OTLP/JSON ------------------------------------------------------------------------------
+
+
+def _from_json(body: bytes) -> ExportLogsServiceRequest:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise PermanentError(f"malformed JSON: {str(exc)[:200]}") from None
+    if not isinstance(doc, dict):
+        raise PermanentError("an OTLP/JSON request must be an object with 'resourceLogs'")
+    try:
+        for rl in _items(doc, "resourceLogs", "resource_logs"):
+            for sl in _items(rl, "scopeLogs", "scope_logs"):
+                for record in _items(sl, "logRecords", "log_records"):
+                    for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
+                        value = record.pop(snake, record.get(camel))
+                        if value:
+                            record[camel] = _hex_to_b64(value, camel)
+        request: ExportLogsServiceRequest = ParseDict(
+            doc, ExportLogsServiceRequest(), ignore_unknown_fields=True
+        )
+    except PermanentError:
+        raise
+    except Exception as exc:  # json_format raises ParseError, TypeError, ValueError...
+        raise PermanentError(f"not a valid OTLP/JSON logs request: {str(exc)[:200]}") from None
+    return request
+
+
+def _items(doc: Any, camel: str, snake: str) -> list[dict[str, Any]]:
+    value = doc.get(camel, doc.get(snake)) if isinstance(doc, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise PermanentError(f"'{camel}' must be a list of objects")
+    return value
+
+
+def _hex_to_b64(value: Any, name: str) -> str:
+    """OTLP/JSON ids are hex; the protobuf JSON mapping wants base64."""
+    try:
+        return base64.b64encode(binascii.unhexlify(value)).decode("ascii")
+    except (binascii.Error, ValueError, TypeError):
+        raise PermanentError(f"{name} is not hex: {str(value)[:40]!r}") from None

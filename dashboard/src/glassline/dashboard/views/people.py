@@ -1,0 +1,115 @@
+"""Sessions and users: who spends, how their activity moves, and a session's turns in order."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from glassline.dashboard import charts, data, queries, ui
+
+ctx = ui.context()
+window = ctx.window
+params = st.query_params
+st.title("Sessions & users")
+
+users = data.run(queries.user_spend, window, 50)
+if users.empty:
+    ui.show_no_data("No requests with a user in this time range.")
+    st.stop()
+
+st.subheader("Users")
+top = tuple(users["user_id"].head(8))
+series = data.run(queries.user_series, window, top)
+left, right = st.columns(2)
+left.plotly_chart(
+    charts.series_by(series.rename(columns={"cost_usd": "y"}), "y", "user_id",
+                     "Spend per user (USD), top 8", stacked=True, step_s=window.bucket)
+)  # fmt: skip
+right.plotly_chart(
+    charts.series_by(series.rename(columns={"requests": "y"}), "y", "user_id",
+                     "Requests per user, top 8", stacked=True, step_s=window.bucket)
+)  # fmt: skip
+picked_user = ui.table(
+    users,
+    {
+        "user_id": "User",
+        "requests": st.column_config.NumberColumn("Requests", format="%d"),
+        "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+        "output_tokens": st.column_config.NumberColumn("Output tokens", format="%d"),
+        "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
+    },
+    key="gl_users_table",
+    csv_name="users.csv",
+)
+st.caption("Click a user to list their sessions below.")
+chosen = picked_user.selection.rows if picked_user else []
+if chosen:
+    params["user"] = str(users.iloc[chosen[0]]["user_id"])
+user = params.get("user", "")
+
+st.subheader(f"Sessions of {user}" if user else "Sessions")
+if user and st.button("All users' sessions"):
+    del params["user"]
+    st.rerun()
+found = data.run(queries.sessions, window, user)
+if found.empty:
+    st.info("No session in this time range.")
+    st.stop()
+picked = ui.table(
+    found,
+    {
+        "session_id": "Session",
+        "tenant": "Tenant",
+        "user_id": "User",
+        "turns": st.column_config.NumberColumn("Turns", format="%d"),
+        "failed_turns": st.column_config.NumberColumn("Failed turns", format="%d"),
+        "first_start": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "last_end": st.column_config.DatetimeColumn("Last activity (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "duration_ms": st.column_config.NumberColumn("Time in requests", format="%.0f ms"),
+        "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
+        "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+        "output_tokens": st.column_config.NumberColumn("Output tokens", format="%d"),
+    },
+    key="gl_sessions_table",
+    csv_name="sessions.csv",
+)  # fmt: skip
+st.caption("Click a session to see its turns in order. Sessions come from stored traces.")
+rows = picked.selection.rows if picked else []
+if rows:
+    params["session"] = str(found.iloc[rows[0]]["session_id"])
+    params["session_tenant"] = str(found.iloc[rows[0]]["tenant"])
+session, tenant = params.get("session", ""), params.get("session_tenant", "")
+if not (session and tenant):
+    st.stop()
+
+st.subheader(f"Session {session}")
+turns = data.run(queries.session_turns, window, tenant, session)
+c = st.columns(4)
+c[0].metric("Turns", ui.fmt_int(len(turns)), border=True)
+c[1].metric("Spend", ui.fmt_usd(float(turns["cost_usd"].sum())), border=True)
+c[2].metric("Time in requests", ui.fmt_ms(float(turns["duration_ms"].sum())), border=True)
+c[3].metric("Failed turns", ui.fmt_int(int((turns["error_count"] > 0).sum())), border=True)
+turns["open"] = [
+    ui.trace_url(ctx, t, n) for t, n in zip(turns["trace_id"], turns["tenant"], strict=True)
+]
+opened = ui.table(
+    turns[["open", "turn", "start", "root_name", "duration_ms", "cost_usd", "input_tokens",
+           "output_tokens", "error_count"]],
+    {
+        "open": st.column_config.LinkColumn("Trace", display_text="open"),
+        "turn": st.column_config.NumberColumn("Turn", format="%d"),
+        "start": st.column_config.DatetimeColumn("Start (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "root_name": "Request",
+        "duration_ms": st.column_config.NumberColumn("Latency", format="%.1f ms"),
+        "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f"),
+        "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+        "output_tokens": st.column_config.NumberColumn("Output tokens", format="%d"),
+        "error_count": st.column_config.NumberColumn("Failed spans", format="%d"),
+    },
+    key="gl_turns_table",
+    csv_name=f"session-{session}.csv",
+)  # fmt: skip
+st.plotly_chart(charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", categorical=True))
+turn = opened.selection.rows if opened else []
+if turn:
+    row = turns.iloc[turn[0]]
+    st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
