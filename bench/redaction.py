@@ -152,7 +152,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         base = _measure(presidio, slow, 1)
         print(_row(f"Presidio AnalyzerEngine default, {mix}", slow, base, None))
         rate = _measure(fast.redact_many, texts, 256)
-        print(_row(f"Glassline fast path, {mix}", texts, rate, base[1]))
+        print(_row(f"Glassline patterns only, {mix}", texts, rate, base[1]))
+        rate = _measure(lambda batch: fast.redact_many(batch, free_text=True), texts, 256)
+        print(_row(f"Glassline defaults (patterns + names), {mix}", texts, rate, base[1]))
     requests = chat_requests(n)
     base = _measure_chat(Redactor(RedactionConfig(cache_chars=0)), requests)
     messages = [m for r in requests for m in r]
@@ -160,6 +162,35 @@ def main(argv: Sequence[str] | None = None) -> None:
     rate = _measure_chat(Redactor(), requests)
     print(_row("Glassline, chat history resent (8 turns), cache", messages, rate, base[1]))
     _ner_row(mixes["realistic"][:n_slow])
+    _names_curve(mixes["realistic"], n_slow)
+
+
+def _names_curve(texts: list[str], n_slow: int) -> None:
+    """Recall of person names on the labelled corpus against throughput, per names method."""
+    from tests.redaction.corpus import generate_corpus
+    from tests.redaction.quality import evaluate
+
+    corpus = generate_corpus(600, seed=7)  # held out from the tuning seed
+    methods = {
+        "no names": {"names": {"enabled": False}},
+        "names detector (default)": {},
+        "spaCy NER only": {"names": {"enabled": False}, "ner": {"enabled": True}},
+        "names detector + spaCy NER": {"ner": {"enabled": True}},
+    }
+    print("\n| names method | PERSON recall | precision | texts/s | MB/s (realistic) |")
+    print("|---|---:|---:|---:|---:|")
+    for name, extra in methods.items():
+        try:
+            redactor = Redactor(RedactionConfig.model_validate({**extra, "cache_chars": 0}))
+        except NerModelMissingError:
+            print(f"| {name} | not measured: model missing | | | |")
+            continue
+        score = evaluate(redactor, corpus, ["PERSON"]).scores["PERSON"]
+        slow = "ner" in extra
+        sample = texts[:n_slow] if slow else texts
+        rate = _measure(lambda b, r=redactor: r.redact_many(b, free_text=True), sample, 64)
+        print(f"| {name} | {score.recall:.3f} | {score.precision:.3f} | {rate[0]:.0f} | "
+              f"{rate[1]:.2f} |")  # fmt: skip
 
 
 def _ner_row(texts: list[str]) -> None:

@@ -34,8 +34,8 @@ _log = logging.getLogger(__name__)
 # of identifier characters ("gpt-4o-2024-08-06", "chatcmpl-9x…", "user-42", "stop").
 IDENTIFIER = re.compile(r"[\w.:/@+\-]{1,128}", re.ASCII)
 # A strict value must also be made of readable parts: model names are ("Meta-Llama-3",
-# "HuggingFaceTB", "DeepSeek-V3"); pasted tokens are long, or digits and letters switching case
-# at random ("zjYFrR073866").
+# "HuggingFaceTB", "DeepSeek-V3"); pasted tokens are long, or mix cases and digits in one long
+# part ("zjYFrR073866").
 _PART = re.compile(r"[A-Za-z0-9]{10,}")
 _CASE_SWITCH = re.compile(r"[a-z][A-Z]")
 UNEXPECTED = "UNEXPECTED_VALUE"
@@ -145,6 +145,10 @@ class Plan:
                 shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
                 if isinstance(shadow, Slot) and self._scope.strict(name):
                     shadow.strict = shadow.mode != MODE_ID or _pasted(value)
+                    if shadow.mode == MODE_ID:
+                        # A model name holds no digit run of its own worth keeping whole:
+                        # every numeric detector applies ("+1-641-534-1373x2213").
+                        shadow.mode = MODE_NONE
             except Exception as exc:  # fail closed: the value is replaced, the rest goes on
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
@@ -293,11 +297,16 @@ def _rebuild(shadow: Any, original: Any, results: list[TextResult], tally: _Tall
 
 
 def _pasted(value: str) -> bool:
-    """Whether an identifier-shaped ``value`` holds a part that reads like a random token."""
+    """Whether an identifier-shaped ``value`` holds a part that reads like a random token:
+    25+ letters and digits, or 10+ mixing upper and lower case and digits ("fpoMes742382";
+    model names keep such parts short: "SmolLM2", "Qwen2", "8B")."""
     for part in _PART.findall(value):
-        if len(part) >= 25:
-            return True
-        if any(c.isdigit() for c in part) and len(_CASE_SWITCH.findall(part)) >= 2:
+        if len(part) >= 25 or (
+            _CASE_SWITCH.search(part)
+            and not part.isalpha()
+            and any(c.isupper() for c in part)
+            and any(c.islower() for c in part)
+        ):
             return True
     return False
 

@@ -92,6 +92,7 @@ class LogsConsumer:
         # The content steps never drop a span: zip(strict) holds them to that.
         for event, span in zip(events, self._pipeline.process(stand_ins), strict=True):
             event.attributes = span.attributes
+            event.name = span.name  # the event name is payload too: redacted like a span name
         if self._store is None:
             return 0
         with self._write_lock:
