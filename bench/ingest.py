@@ -445,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     server = {"workers": args.workers, "max_inflight_requests": 16, "grpc_max_connection_age_s": 2}
     runs = [("ceiling: decode + discard", {"server": server, "redaction": None}, True, False),
             ("sqlite, redaction off", {"server": server, "redaction": None}, False, False),
+            ("sqlite, redaction on, names off",
+             {"server": server, "redaction": {"names": {"enabled": False}}}, False, False),
             ("sqlite, redaction on", {"server": server}, False, False)]  # fmt: skip
     if args.sampling:
         sampling = {"tail_enabled": True, "decision_wait_s": 2, "policies": POLICIES}

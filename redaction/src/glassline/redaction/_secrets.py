@@ -14,11 +14,18 @@ from presidio_analyzer import Pattern, PatternRecognizer
 __all__ = ["SecretSpec", "build_secret_recognizers"]
 
 _TOKEN = r"[A-Za-z0-9_\-]"
-# Substrings of the credential keywords in their usual spellings (gates are case-sensitive).
-_KEYWORD_GATE = (
+# Substrings of the credential keywords in their usual spellings, each with what follows a
+# keyword before its value (gates are case-sensitive): "token" alone is in every token-count
+# attribute name, "token=" and "token:" are not.
+_KEYWORD_STEMS = (
     "assword", "ASSWORD", "asswd", "pwd", "PWD", "ecret", "ECRET", "oken", "OKEN", "pi_key",
-    "pi-key", "piKey", "pikey", "PI_KEY", "PIKEY", "ccess_key", "CCESS_KEY", "asic ", "ASIC ",
+    "pi-key", "piKey", "pikey", "PI_KEY", "PIKEY", "ccess_key", "CCESS_KEY",
 )  # fmt: skip
+_KEYWORD_GATE = (
+    *(stem + sep for stem in _KEYWORD_STEMS for sep in ("=", ":", '"', "'", " ")),
+    "asic ",
+    "ASIC ",
+)
 
 
 @dataclass(frozen=True, slots=True)
