@@ -17,11 +17,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
 
+from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal
 from glassline.collector.config import AuthConfig, ServerConfig
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission
-from glassline.collector.receivers import GrpcReceiver, Ingest, LogsIngest, build_app
+from glassline.collector.receivers import (
+    GrpcReceiver,
+    Ingest,
+    LogsIngest,
+    build_app,
+    uvicorn_config,
+)
 from glassline.collector.records import SpanRecord
 from glassline.collector.testing import free_port
 
@@ -118,8 +124,9 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     metrics = Metrics()
     sink = Sink()
     admission = Admission(
-        server.max_inflight_bytes, server.max_inflight_requests, metrics, server.retry_after_s
-    )
+        server.max_inflight_bytes, server.max_inflight_requests, metrics, server.retry_after_s,
+        max_queue_wait_s=server.max_queue_wait_s,
+    )  # fmt: skip
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()
     logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
@@ -127,8 +134,7 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     grpc_port = grpc_receiver.start()
     app = build_app(server, keyring, admission, ingest, metrics, logs=logs)
     http_port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=http_port, log_config=None, lifespan="off")
-    http = uvicorn.Server(config)
+    http = uvicorn.Server(uvicorn_config(app, server, host="127.0.0.1", port=http_port))
     thread = threading.Thread(target=lambda: asyncio.run(http.serve()), daemon=True)
     thread.start()
     wait_for(lambda: http.started, "uvicorn to start")

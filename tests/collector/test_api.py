@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.testclient import TestClient
 
+from glassline.collector.auth import Principal
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage import Store
@@ -21,12 +22,6 @@ from glassline.collector.storage.testing import isolated_postgres_url, llm_trace
 
 HOUR_NS = 3600 * 1_000_000_000
 T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS
-
-
-@dataclass(frozen=True)
-class Principal:
-    tenant: str
-    is_admin: bool = False
 
 
 class FakeAuth(BaseHTTPMiddleware):
@@ -168,6 +163,10 @@ def test_stats_by_user_and_by_hour(client: TestClient) -> None:
     assert [(g["group"], g["count"]) for g in hours] == [(T0 // 10**9, 16)]
 
 
+CURSOR_PAST_64_BITS = base64.urlsafe_b64encode(b"[" + b"9" * 30 + b', "acme", "00"]').decode()
+CURSOR_WITH_SURROGATE = base64.urlsafe_b64encode(b'[1, "\\ud800", "00"]').decode()
+
+
 @pytest.mark.parametrize(
     ("url", "params", "parameter"),
     [
@@ -187,6 +186,16 @@ def test_stats_by_user_and_by_hour(client: TestClient) -> None:
         ("/api/v1/sampling", {"start": str(T0), "end": str(T0)}, "end"),
         ("/api/v1/sampling", {"end": "soon"}, "end"),
         ("/api/v1/sampling", {"group_by": "hour"}, "group_by"),
+        # Once 500s: integers past 64 bits, NaN passing every comparison, a cursor from nowhere.
+        ("/api/v1/traces", {"start": "9" * 30}, "start"),
+        ("/api/v1/traces", {"end": "-1"}, "end"),
+        ("/api/v1/traces", {"start": "9999-12-31T23:59:59+00:00"}, "start"),
+        ("/api/v1/stats", {"end": str(2**63)}, "end"),
+        ("/api/v1/sampling", {"start": "9" * 30}, "start"),
+        ("/api/v1/traces", {"min_cost": "nan"}, "min_cost"),
+        ("/api/v1/traces", {"min_duration_ms": "inf"}, "min_duration_ms"),
+        ("/api/v1/traces", {"cursor": CURSOR_PAST_64_BITS}, "cursor"),
+        ("/api/v1/traces", {"cursor": CURSOR_WITH_SURROGATE}, "cursor"),
     ],
 )
 def test_bad_parameters_get_a_400_naming_the_parameter(

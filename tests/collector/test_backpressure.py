@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
@@ -9,10 +10,10 @@ import grpc
 import httpx
 import pytest
 
+from glassline.collector.admission import Admission
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission
 
 PB = {"content-type": "application/x-protobuf"}
 
@@ -71,7 +72,7 @@ def test_admission_bounds_bytes_and_requests() -> None:
         assert caught.value.overloaded and caught.value.http_status == 429
         with admission.admit(400) as ticket:
             with pytest.raises(RetryableError):
-                ticket.grow(1)
+                ticket.reserve(401)
             assert admission.bytes == 1000
     assert (admission.bytes, admission.requests) == (0, 0)
 
@@ -83,3 +84,97 @@ def test_admission_releases_on_error() -> None:
     with admission.admit(100):
         assert admission.requests == 1
     assert (admission.bytes, admission.requests) == (0, 0)
+
+
+def test_grpc_refusal_comes_from_admission_with_retry_info_not_from_grpc(h: Any) -> None:
+    """One handler thread busy: the next RPC is refused by admission, carrying its retry hint
+    in both trailers (grpc's own concurrency refusal carries none, and a spec-following
+    exporter drops a batch refused without RetryInfo)."""
+    from google.rpc.error_details_pb2 import RetryInfo
+    from google.rpc.status_pb2 import Status
+
+    server = ServerConfig(grpc_port=0, http_port=0, grpc_threads=1, max_inflight_requests=1)
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    with h.start_receivers(server) as stack, grpc.insecure_channel(stack.grpc_endpoint) as channel:
+        stack.sink.gate = threading.Event()
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        metadata = (("x-glassline-api-key", h.API_KEY),)
+        first = export.future(body, metadata=metadata, timeout=30)
+        assert stack.sink.entered.wait(10)
+        with pytest.raises(grpc.RpcError) as caught:
+            export(body, metadata=metadata, timeout=10)
+        stack.sink.gate.set()
+        first.result()
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailers = dict(caught.value.trailing_metadata())
+    status = Status.FromString(trailers["grpc-status-details-bin"])
+    info = RetryInfo()
+    assert status.details[0].Unpack(info) and info.retry_delay.seconds == 1
+    assert "in-flight requests" in caught.value.details()
+
+
+def test_chunked_upload_is_refused_as_soon_as_its_bytes_do_not_fit(h: Any) -> None:
+    """A chunked body has no length up front: its chunks are reserved as they arrive, and the
+    429 comes while the client is still uploading, not after the body sits in memory."""
+    server = ServerConfig(
+        grpc_port=0, http_port=0, max_inflight_bytes=64 * 1024, max_message_bytes=64 * 1024
+    )
+    held = h.make_request(*[h.make_span(i, name="n" * 400) for i in range(1, 100)])
+    held_body = held.SerializeToString()
+    assert 32 * 1024 < len(held_body) < 64 * 1024
+    with h.start_receivers(server) as stack:
+        stack.sink.gate = threading.Event()
+        first = threading.Thread(
+            target=httpx.post, args=(f"{stack.http_url}/v1/traces",),
+            kwargs={"content": held_body, "headers": {**PB, "x-glassline-api-key": h.API_KEY},
+                    "timeout": 30},
+        )  # fmt: skip
+        first.start()
+        assert stack.sink.entered.wait(10)
+        with socket.create_connection(("127.0.0.1", stack.http_port), timeout=10) as sock:
+            chunk = b"x" * 40_000  # fits the message limit, not what is left of the budget
+            sock.sendall(
+                b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+                b"x-glassline-api-key: " + h.API_KEY.encode() + b"\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(chunk):x}\r\n".encode() + chunk
+                + b"\r\n"
+            )  # fmt: skip
+            # The rest of the body is never sent: only a refusal mid-stream answers this.
+            status_line = sock.makefile("rb").readline()
+        stack.sink.gate.set()
+        first.join(10)
+        h.wait_for(lambda: stack.admission.bytes == 0, "the refused upload to release its bytes")
+    assert status_line.startswith(b"HTTP/1.1 429")
+
+
+def test_queue_wait_refuses_up_front_what_could_not_start_within_the_budget() -> None:
+    now = [0.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    with admission.admit(1000):  # 1000 bytes done in 1 s of busy time: 1000 bytes/s
+        now[0] += 1.0
+    with admission.admit(600), admission.admit(500):  # each fit: 0 s, then 0.6 s ahead
+        assert admission.queue_wait_s() == pytest.approx(1.1)
+        with pytest.raises(RetryableError) as caught, admission.admit(1):
+            pass
+    assert caught.value.overloaded and "queue wait" in caught.value.message
+    with admission.admit(5000):  # nothing ahead: always admitted, however slow the store
+        pass
+
+
+def test_queue_wait_estimate_follows_a_store_that_stalls() -> None:
+    now = [0.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    for _ in range(10):
+        with admission.admit(1000):
+            now[0] += 0.1  # 10,000 bytes/s
+    with admission.admit(1000):
+        assert admission.queue_wait_s() == pytest.approx(0.1)
+        now[0] += 30.0  # the store stops answering: the rate estimate decays with busy time
+        with pytest.raises(RetryableError), admission.admit(1):
+            pass

@@ -190,3 +190,27 @@ def test_unreadable_json_is_a_permanent_error(body: bytes) -> None:
 def test_empty_json_request_has_no_spans() -> None:
     result = decode_json(b"{}", "acme", max_spans=MAX)
     assert result.records == [] and result.rejected_count == 0
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    size, out = len(payload), b""
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        out += bytes([byte | 0x80 if size else byte])
+        if not size:
+            return bytes([(field << 3) | 2]) + out + payload
+
+
+def test_a_protobuf_span_nested_too_deeply_is_rejected_as_such(h: Any) -> None:
+    value = _length_delimited(1, b"x")  # AnyValue.string_value
+    for _ in range(150):  # AnyValue.array_value -> ArrayValue.values -> AnyValue ...
+        value = _length_delimited(5, _length_delimited(1, value))
+    deep = h.make_span(2).SerializeToString() + _length_delimited(
+        9, _length_delimited(1, b"k") + _length_delimited(2, value)
+    )
+    request = h.make_request(h.make_span(1)).SerializeToString()
+    body = request + _length_delimited(1, _length_delimited(2, _length_delimited(2, deep)))
+    result = decode_protobuf(body, "acme", max_spans=MAX)
+    assert [r.span_id for r in result.records] == [(1).to_bytes(8, "big").hex()]
+    assert result.rejected == {"nested_too_deeply": 1}
+    assert "nested more than 100 levels" in result.partial_message()

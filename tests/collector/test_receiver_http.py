@@ -98,6 +98,13 @@ def test_gzip_json_is_accepted(receivers: Any, h: Any) -> None:
     assert reply.status_code == 200 and reply.json() == {}
 
 
+LONE_SURROGATE = (
+    b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10",'
+    b'"spanId":"0102030405060708","name":"n","startTimeUnixNano":"1","endTimeUnixNano":"2",'
+    b'"attributes":[{"key":"d","value":{"doubleValue":"\\ud800"}}]}]}]}]}'
+)
+
+
 @pytest.mark.parametrize(
     ("body", "headers", "status", "message"),
     [
@@ -106,6 +113,18 @@ def test_gzip_json_is_accepted(receivers: Any, h: Any) -> None:
         (b"\xff\xff\xff", PB, 400, "malformed protobuf"),
         (b"{nope", JSON, 400, "malformed JSON"),
         (b"not gzip", {**JSON, "content-encoding": "gzip"}, 400, "not valid gzip"),
+        (
+            gzip.compress(b"{}") + b"garbage",
+            {**JSON, "content-encoding": "gzip"},
+            400,
+            "trailing data after the gzip",
+        ),
+        (gzip.compress(b"{}")[:-3], {**JSON, "content-encoding": "gzip"}, 400, "truncated gzip"),
+        (b"[" * 100_000 + b"]" * 100_000, JSON, 400, "nested too deeply"),
+        (b'{"resourceSpans": [\xed\xa0\x80]}', JSON, 400, "not valid UTF-8"),
+        # The double value's parse error quotes it: once answered 503 (the message would not
+        # encode), so the exporter retried a request that can never succeed.
+        (LONE_SURROGATE, JSON, 400, "lone UTF-16 surrogate"),
     ],
 )
 def test_bad_requests_get_a_clear_status(

@@ -357,3 +357,33 @@ def test_head_sampled_out_spans_show_on_metrics_and_stay_in_the_rollups(tmp_path
             assert session.scalar(select(func.sum(Rollup.count))) == 2
     finally:
         store.close()
+
+
+def test_garbage_certificate_or_mismatched_key_fails_check_config_with_the_cause(
+    tmp_path: Path,
+) -> None:
+    cert, key = self_signed(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _, other_key = self_signed(other)
+    garbage = tmp_path / "garbage.crt"
+    garbage.write_text(
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n"
+    )
+    cases = [
+        (garbage, key, "is not a PEM certificate"),
+        (cert, other_key, "is not the private key of cert_file"),
+        (cert, garbage, "is not a PEM private key"),
+    ]
+    for cert_file, key_file, cause in cases:
+        path = tmp_path / "tls.yaml"
+        path.write_text(
+            f"server:\n  tls: {{cert_file: {cert_file}, key_file: {key_file}}}\n"
+            "auth:\n  anonymous_tenant: demo\n"
+        )
+        for command in (["check-config"], []):  # and at startup, before anything binds
+            proc = subprocess.run(
+                [*CLI, *command, "--config", str(path)], capture_output=True, text=True
+            )
+            assert proc.returncode == 2, proc.stderr
+            assert "server.tls:" in proc.stderr and cause in proc.stderr

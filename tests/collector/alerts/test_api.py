@@ -101,9 +101,11 @@ def test_alerts_api_shows_rules_states_and_history_of_the_callers_tenant(
     assert sorted(s["tenant"] for s in admin["states"]) == ["acme", "zeta"]
     one = client("admin").get("/api/v1/alerts", params={"tenant": "zeta"}).json()
     assert [s["tenant"] for s in one["states"]] == ["zeta"]
-    # A tenant cannot widen its scope with ?tenant=.
-    sneaky = client("zeta").get("/api/v1/alerts", params={"tenant": "acme"}).json()
-    assert [s["tenant"] for s in sneaky["states"]] == ["zeta"]
+    # A tenant asking for another tenant is refused, as on every other query route.
+    for path in ("/api/v1/alerts", "/api/v1/budgets"):
+        sneaky = client("zeta").get(path, params={"tenant": "acme"})
+        assert sneaky.status_code == 403 and sneaky.json()["parameter"] == "tenant"
+    assert client("zeta").get("/api/v1/budgets", params={"tenant": "zeta"}).status_code == 200
 
 
 def test_budgets_api_reports_live_spend_state_and_forecast_per_tenant(
@@ -131,6 +133,15 @@ def test_budgets_api_reports_live_spend_state_and_forecast_per_tenant(
     ]
     fresh = client("nobody").get("/api/v1/budgets").json()["budgets"]
     assert [(b["rule"], b["spend_usd"], b["state"]) for b in fresh] == [("daily", 0.0, "ok")]
+    # An admin without ?tenant= sees every tenant's budgets (it once saw none).
+    everyone = client("admin").get("/api/v1/budgets").json()["budgets"]
+    assert [(b["tenant"], b["rule"], b["spend_usd"]) for b in everyone] == [
+        ("acme", "daily", 6.0),
+        ("acme", "acme-hourly", 6.0),
+        ("zeta", "daily", 11.0),
+    ]
+    one = client("admin").get("/api/v1/budgets", params={"tenant": "zeta"}).json()["budgets"]
+    assert [(b["tenant"], b["rule"]) for b in one] == [("zeta", "daily")]
 
 
 def test_bad_history_limit_is_a_400(client: Callable[[str], TestClient]) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from glassline.collector.errors import AuthError, ConfigError
+from glassline.collector.errors import AuthError, ConfigError, ForbiddenError
 
 if TYPE_CHECKING:  # keeps `testing` (which needs generate_key) free of the config's imports
     from glassline.collector.config import AuthConfig
@@ -50,6 +50,15 @@ class Principal:
 
     tenant: str
     is_admin: bool = False
+
+    def readable_tenant(self, asked: str | None) -> str | None:
+        """The tenant a query may read: ``asked`` for an admin (None: every tenant), else
+        the caller's own; raises ForbiddenError when a tenant asks for another's data."""
+        if self.is_admin:
+            return asked or None
+        if asked and asked != self.tenant:
+            raise ForbiddenError("only an admin key may read another tenant")
+        return self.tenant
 
 
 def hash_key(key: str) -> str:

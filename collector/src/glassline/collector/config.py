@@ -10,6 +10,7 @@ Every problem is reported at once with its path, e.g.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from glassline.collector.errors import ConfigError
 from glassline.collector.processors.enrich import PricingConfig
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage.config import StorageConfig
+from glassline.collector.validation import validation_problems
 from glassline.redaction.config import RedactionConfig
 
 __all__ = [
@@ -33,7 +35,6 @@ __all__ = [
     "ServerConfig",
     "StorageConfig",
     "TlsConfig",
-    "format_validation_error",
     "load_config",
 ]
 
@@ -57,13 +58,36 @@ class TlsConfig(_Model):
             raise ValueError(f"file not found: {path}")
         return path
 
+    @model_validator(mode="after")
+    def _loadable(self) -> TlsConfig:
+        # Checked here, not at bind time, where grpc reports only "Failed to bind to address".
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_verify_locations(cafile=str(self.cert_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(
+                f"cert_file {self.cert_file} is not a PEM certificate ({exc})"
+            ) from None
+        try:
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (ssl.SSLError, OSError) as exc:
+            if "KEY_VALUES_MISMATCH" in str(exc):
+                raise ValueError(
+                    f"key_file {self.key_file} is not the private key of cert_file {self.cert_file}"
+                ) from None
+            raise ValueError(f"key_file {self.key_file} is not a PEM private key ({exc})") from None
+        return self
+
 
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
     grpc_port: int = Field(4317, ge=0, lt=65536)
     http_port: int = Field(4318, ge=0, lt=65536)
     workers: int = Field(1, ge=1, le=64)
-    grpc_threads: int = Field(16, ge=1, le=256)
+    # Threads per worker and receiver that decode, process and store admitted exports. The
+    # work is mostly under the GIL: more threads add no throughput, only delay the event loops
+    # that answer refusals. The name is historical: the HTTP receiver uses as many.
+    grpc_threads: int = Field(4, ge=1, le=256)
     # gRPC clients keep one connection for hours, and SO_REUSEPORT picks a worker (and an L4
     # balancer a replica) per connection: a GOAWAY after this age makes clients reconnect and
     # be spread again, so a few busy clients cannot pin one worker while another idles.
@@ -71,6 +95,14 @@ class ServerConfig(_Model):
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_inflight_requests: int = Field(64, ge=1)
+    # An export that would wait longer than this behind the admitted ones before its turn is
+    # refused up front (429 / RESOURCE_EXHAUSTED): well under an exporter's 10 s timeout, so
+    # the answer arrives while the exporter still listens. null: no queue-wait bound.
+    max_queue_wait_s: float | None = Field(1.0, gt=0)
+    # HTTP: a connection must send a request's headers within this, and its body within
+    # http_body_timeout_s of the headers; otherwise it is closed (idle and slowloris clients).
+    http_header_timeout_s: float = Field(10.0, gt=0)
+    http_body_timeout_s: float = Field(30.0, gt=0)
     retry_after_s: float = Field(1.0, gt=0, le=300)
     shutdown_grace_s: float = Field(30.0, ge=0)
     tls: TlsConfig | None = None
@@ -152,22 +184,6 @@ class CollectorConfig(_Model):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
-def format_validation_error(error: ValidationError) -> list[str]:
-    """One ``path: message (got value)`` line per problem."""
-    problems = []
-    for item in error.errors():
-        path = ""
-        for part in item["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        line = f"{path or '<root>'}: {item['msg']}"
-        if item["type"] not in ("missing", "extra_forbidden") and "input" in item:
-            got = item["input"]
-            if not isinstance(got, dict | list):
-                line += f" (got {got!r})" if isinstance(got, str) else f" (got {got})"
-        problems.append(line)
-    return problems
-
-
 def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems = []
     for name, raw in environ.items():
@@ -240,7 +256,7 @@ def load_config(
     try:
         config = CollectorConfig.model_validate(data)
     except ValidationError as exc:
-        problems += format_validation_error(exc)
+        problems += validation_problems(exc, data)
         config = None
     # Sections that need more than their model (key specs, the rule file) are checked even
     # when another section failed, so one run reports everything.

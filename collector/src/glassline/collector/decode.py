@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ _MAX_DEPTH = 8  # nested arrays / kvlists deeper than this are stored as a marke
 _NAME_LEN = 512
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+# Cheap first test: only a body with a surrogate escape can hold a lone one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(slots=True)
@@ -60,7 +63,8 @@ class DecodeResult:
     def reject(self, reason: str, detail: str, count: int = 1) -> None:
         self.rejected[reason] += count
         if self.first_error is None:
-            self.first_error = detail
+            # A detail may quote the bad input: keep it encodable whatever it holds.
+            self.first_error = detail.encode("utf-8", "backslashreplace").decode("utf-8")
 
     def partial_message(self) -> str:
         """The OTLP ``partial_success.error_message``: counts by reason and the first error."""
@@ -227,10 +231,20 @@ def _decode_protobuf_span_by_span(body: bytes, tenant: str, max_spans: int) -> D
             for blob in span_blobs:
                 try:
                     spans.append(Span.FromString(blob))
-                except (DecodeError, RecursionError):
-                    result.reject("malformed_span", "span is not valid OTLP (bad UTF-8?)")
+                except (DecodeError, RecursionError) as exc:
+                    result.reject(*_protobuf_problem(exc))
             _convert_spans(spans, tenant, resource, scope, result)
     return result
+
+
+def _protobuf_problem(exc: Exception) -> tuple[str, str]:
+    """The rejection reason and detail for a span the protobuf runtime would not parse."""
+    text = str(exc)
+    if isinstance(exc, RecursionError) or "MaxDepth" in text:
+        return "nested_too_deeply", "span is nested more than 100 levels deep"
+    if "UTF-8" in text:
+        return "malformed_span", "span has a string that is not valid UTF-8"
+    return "malformed_span", "span is not valid OTLP protobuf"
 
 
 def _lenient_resource(rs_bytes: bytes) -> dict[str, Any] | None:
@@ -258,9 +272,19 @@ def _lenient_scope(ss_bytes: bytes) -> str | None:
 def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
     """Decode an OTLP/JSON ExportTraceServiceRequest for ``tenant``."""
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        # Strictly UTF-8: json.loads(bytes) would let encoded surrogates through.
+        doc = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PermanentError(f"body is not valid UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise PermanentError("JSON is nested too deeply") from None
+    except ValueError as exc:
         raise PermanentError(f"malformed JSON: {str(exc)[:200]}") from None
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(doc):
+        raise PermanentError(
+            "JSON has a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair) "
+            "in a string: not valid Unicode"
+        )
     if not isinstance(doc, dict):
         raise PermanentError("an OTLP/JSON request must be an object with 'resourceSpans'")
     resource_spans = _list_field(doc, "resourceSpans", "resource_spans")
@@ -290,6 +314,14 @@ def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
             scope_name = (scope.name or None) if scope is not None else None
             _convert_spans(parsed, tenant, _attributes(resource.attributes), scope_name, result)
     return result
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _list_field(doc: dict[str, Any], camel: str, snake: str) -> list[Any]:
@@ -323,6 +355,8 @@ def _json_span(item: Any) -> Span:
         span: Span = ParseDict(item, Span(), ignore_unknown_fields=True)
         return span
     except Exception as exc:  # see _json_message
+        if isinstance(exc, RecursionError) or "MaxDepth" in str(exc):
+            raise _Reject("nested_too_deeply", "span is nested too deeply") from None
         raise _Reject("malformed_span", f"span is not valid OTLP/JSON: {str(exc)[:200]}") from None
 
 

@@ -9,6 +9,7 @@
     ├── PermanentError             the request itself is wrong; sending it again will not help
     │   │                          gRPC INVALID_ARGUMENT, HTTP 400 (413 / 415 via http_status)
     ├── AuthError                  missing or unknown API key: gRPC UNAUTHENTICATED, HTTP 401
+    ├── ForbiddenError             a tenant's key asked for another tenant: PERMISSION_DENIED, 403
     └── ConfigError                the configuration is invalid; carries every problem found
 
 A receiver catches ``GlasslineError`` and answers with :attr:`grpc_code` / :attr:`http_status`
@@ -23,6 +24,7 @@ import grpc
 __all__ = [
     "AuthError",
     "ConfigError",
+    "ForbiddenError",
     "GlasslineError",
     "PermanentError",
     "RetryableError",
@@ -36,6 +38,8 @@ class GlasslineError(Exception):
     http_status: int = 500
 
     def __init__(self, message: str) -> None:
+        # A message may quote the bad input (a lone surrogate): keep it encodable for the wire.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(message)
         self.message = message
 
@@ -72,6 +76,13 @@ class AuthError(GlasslineError):
 
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
     http_status = 401
+
+
+class ForbiddenError(GlasslineError):
+    """A valid key asking for what it may not read (another tenant's data)."""
+
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    http_status = 403
 
 
 class ConfigError(GlasslineError):

@@ -16,6 +16,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -29,6 +30,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self._multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        if self._multiprocess and values.ValueClass is values.MutexValue:
+            # A forked worker inherits prometheus_client as imported before the supervisor set
+            # the directory: pick the value class again, as a fresh import would have.
+            values.ValueClass = values.get_value_class()
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -91,6 +96,11 @@ class Metrics:
         self.processing_seconds = Histogram(
             "glassline_processing_seconds", "Decode to durable commit, per request.",
             buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.refused = Counter(
+            "glassline_requests_refused",
+            "Exports refused by admission (retryable, with a retry hint), by the bound it protects.",
+            ["bound"], registry=r,
         )  # fmt: skip
         self.inflight_requests = Gauge(
             "glassline_inflight_requests", "Export requests being processed.",

@@ -1,4 +1,4 @@
-"""From decoded spans to a durable commit: admission, processors in order, then the store.
+"""From decoded spans to a durable commit: processors in order, then the store.
 
 ``Pipeline.consume`` is the one callable receivers are given. It returns only after the store
 committed the batch, so a receiver that answers success after it returns has made the
@@ -14,8 +14,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -26,7 +25,7 @@ from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
 from glassline.semconv import attributes as attrs
 
-__all__ = ["Admission", "ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
+__all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -130,71 +129,6 @@ class Pipeline:
         finally:
             self._step_timers[step].observe(time.perf_counter() - started)
         return result
-
-
-class Admission:
-    """Bounded in-flight work: refuse (retryable, overloaded) rather than buffer.
-
-    Counts requests and their bytes from the moment a receiver has read them until the answer
-    is sent, so memory held by requests stays under ``max_bytes``.
-    """
-
-    def __init__(
-        self, max_bytes: int, max_requests: int, metrics: Metrics, retry_after_s: float = 1.0
-    ) -> None:
-        self.max_bytes = max_bytes
-        self.max_requests = max_requests
-        self._metrics = metrics
-        self._retry_after_s = retry_after_s
-        self._lock = threading.Lock()
-        self.bytes = 0
-        self.requests = 0
-
-    def _overloaded(self) -> RetryableError:
-        return RetryableError(
-            "collector is at its in-flight limit; retry later",
-            retry_after_s=self._retry_after_s,
-            overloaded=True,
-        )
-
-    @contextmanager
-    def admit(self, nbytes: int) -> Iterator[_Ticket]:
-        """Hold ``nbytes`` of in-flight capacity for the block; raises if full."""
-        with self._lock:
-            if self.requests >= self.max_requests or self.bytes + nbytes > self.max_bytes:
-                raise self._overloaded()
-            self.requests += 1
-            self.bytes += nbytes
-        ticket = _Ticket(self, nbytes)
-        self._metrics.inflight_requests.inc()
-        self._metrics.inflight_bytes.inc(nbytes)
-        try:
-            yield ticket
-        finally:
-            with self._lock:
-                self.requests -= 1
-                self.bytes -= ticket.nbytes
-            self._metrics.inflight_requests.dec()
-            self._metrics.inflight_bytes.dec(ticket.nbytes)
-
-    def _grow(self, ticket: _Ticket, extra: int) -> None:
-        with self._lock:
-            if self.bytes + extra > self.max_bytes:
-                raise self._overloaded()
-            self.bytes += extra
-            ticket.nbytes += extra
-        self._metrics.inflight_bytes.inc(extra)
-
-
-class _Ticket:
-    def __init__(self, admission: Admission, nbytes: int) -> None:
-        self._admission = admission
-        self.nbytes = nbytes
-
-    def grow(self, extra: int) -> None:
-        """Hold ``extra`` more bytes (e.g. after decompressing); raises if that is over the limit."""
-        if extra > 0:
-            self._admission._grow(self, extra)
 
 
 class FileWriteLock:

@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy import text
 
+from glassline.collector.admission import Admission
 from glassline.collector.alerts import AlertEngine, kill_switch
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
@@ -35,9 +36,10 @@ from glassline.collector.config import CollectorConfig
 from glassline.collector.evaluations import EvaluationIntake
 from glassline.collector.evaluations import routes as evaluation_routes
 from glassline.collector.jobs import Job, JobRunner
+from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission, FileWriteLock, Pipeline
+from glassline.collector.pipeline import FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.evaluations import EvaluationsProcessor
@@ -45,7 +47,13 @@ from glassline.collector.processors.limits import FitColumnsProcessor, LimitsPro
 from glassline.collector.processors.normalize import NormalizeProcessor
 from glassline.collector.processors.redact import RedactProcessor
 from glassline.collector.processors.signals import SignalsProcessor
-from glassline.collector.receivers import GrpcReceiver, Ingest, LogsIngest, build_app
+from glassline.collector.receivers import (
+    GrpcReceiver,
+    Ingest,
+    LogsIngest,
+    build_app,
+    uvicorn_config,
+)
 from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
 from glassline.collector.storage import api as query_api
@@ -129,7 +137,7 @@ class Worker:
             api_routes=self._api_routes(), logs=logs,
         )  # fmt: skip
         sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
-        http = _QuietServer(self._uvicorn_config(app))
+        http = _QuietServer(uvicorn_config(app, cfg))
         http_task = asyncio.create_task(http.serve(sockets=[sock]))
         jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
         jobs.start()
@@ -164,8 +172,9 @@ class Worker:
         redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
         self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
         admission = Admission(
-            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s
-        )
+            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
+            max_queue_wait_s=cfg.max_queue_wait_s,
+        )  # fmt: skip
         max_spans = self.config.limits.max_spans_per_request
         # GenAI events take the spans' own limits and redaction steps, then the content table.
         steps = [p for p in processors if p.name in CONTENT_STEPS]
@@ -200,18 +209,6 @@ class Worker:
         if self.store is not None:
             self.store.close()
         _log.info("stopped")
-
-    def _uvicorn_config(self, app: Any) -> uvicorn.Config:
-        cfg = self.config.server
-        return uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=int(cfg.shutdown_grace_s) or None,
-            ssl_certfile=str(cfg.tls.cert_file) if cfg.tls else None,
-            ssl_keyfile=str(cfg.tls.key_file) if cfg.tls else None,
-        )
 
     def _api_routes(self) -> list[Any]:
         assert self.store is not None
@@ -313,8 +310,11 @@ def setup_logging(config: CollectorConfig) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _run_worker(config: CollectorConfig, index: int = 0) -> None:
+def _run_worker(config: CollectorConfig, index: int = 0, supervisor: int | None = None) -> None:
     setup_logging(config)
+    if supervisor is not None:  # a worker process: its supervisor's death is its own
+        die_with_parent(supervisor)
+        PortLock(config.server).join()
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -323,21 +323,41 @@ def _run_worker(config: CollectorConfig, index: int = 0) -> None:
             loop.add_signal_handler(sig, stop.set)
         worker = Worker(config, index=index)
         loop.add_signal_handler(signal.SIGHUP, worker.reload)
+        watch = None if supervisor is None else asyncio.create_task(_watch(supervisor, stop))
         await worker.serve(stop)
+        if watch is not None:
+            watch.cancel()
 
     asyncio.run(main())
+
+
+async def _watch(supervisor: int, stop: asyncio.Event) -> None:
+    """Stop when the supervisor is gone, where the kernel does not signal it (not Linux)."""
+    while not stop.is_set():
+        if parent_gone(supervisor):
+            _log.warning("the supervisor (pid %d) is gone: shutting down", supervisor)
+            stop.set()
+        await asyncio.sleep(1.0)  # no event announces a parent's death: poll
 
 
 def run(config: CollectorConfig) -> int:
     """Run the collector until SIGTERM/SIGINT; with ``workers > 1`` as a supervisor.
 
-    Returns the exit code: 0 after a requested shutdown, 1 if a worker died on its own.
+    Returns the exit code: 0 after a requested shutdown, 1 if a worker died on its own or
+    another collector holds the ports.
     """
     setup_logging(config)
+    lock = PortLock(config.server)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        _log.error("%s", exc)
+        return 1
     if config.server.workers == 1:
         _run_worker(config)
         return 0
     Store.open(config.storage).close()  # migrate once, before the workers race to do it
+    lock.share()
     with _multiprocess_metrics_dir():
         return _supervise(config)
 
@@ -356,9 +376,12 @@ def _multiprocess_metrics_dir() -> Iterator[None]:
 
 
 def _supervise(config: CollectorConfig) -> int:
-    ctx = multiprocessing.get_context("spawn")
+    # fork, not spawn: each worker starts with the modules the supervisor already imported
+    # (Presidio, SQLAlchemy, grpc: most of a cold start) instead of importing them again, all
+    # at once, on the same cores. Nothing here has started a thread or a grpc object yet.
+    ctx = multiprocessing.get_context("fork")
     procs = [
-        ctx.Process(target=_run_worker, args=(config, i), name=f"worker-{i}")
+        ctx.Process(target=_run_worker, args=(config, i, os.getpid()), name=f"worker-{i}")
         for i in range(config.server.workers)
     ]
     stopping = False

@@ -1,4 +1,4 @@
-"""Config checks beyond the models: paths for pydantic errors, references, templates.
+"""Config checks beyond the models: references, templates.
 
 Every function returns ``path: message`` strings, so :func:`parse_config` can report all
 problems of a rule file at once.
@@ -10,47 +10,13 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
-__all__ = ["DIMENSIONS", "TEMPLATE_FIELDS", "pydantic_errors", "reference_errors", "rule_errors"]
+__all__ = ["DIMENSIONS", "TEMPLATE_FIELDS", "reference_errors", "rule_errors"]
 
 DIMENSIONS = ("user", "model", "stage", "route")
 # Fields every annotation template may use, besides the rule's labels and the dimensions.
 TEMPLATE_FIELDS = frozenset(
     {"rule", "kind", "state", "severity", "value", "threshold", "window", "forecast", "tenant"}
 )
-
-
-def _loc(loc: tuple[int | str, ...], data: Any) -> str:
-    """``rules[1].threshold_ms`` from a pydantic loc, dropping union tags (``latency``)."""
-    out, node = "", data
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
-        elif (
-            isinstance(node, dict)
-            and part not in node
-            and part
-            in {
-                node.get("kind"),
-                node.get("type"),
-            }
-        ):
-            continue  # the discriminator value pydantic inserts into the path
-        else:
-            out += f".{part}" if out else str(part)
-            node = node.get(part) if isinstance(node, dict) else None
-    return out or "<root>"
-
-
-def pydantic_errors(exc: ValidationError, data: Any) -> list[str]:
-    errors = []
-    for err in exc.errors():
-        bad = f" (got {err['input']!r})" if err["type"] != "missing" else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        errors.append(f"{_loc(err['loc'], data)}: {msg}{bad}")
-    return errors
 
 
 def _items(data: Any, key: str) -> list[Any]:

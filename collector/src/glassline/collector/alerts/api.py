@@ -25,6 +25,9 @@ from glassline.collector.alerts.quality import slo_status
 from glassline.collector.alerts.queries import key_dims, totals
 from glassline.collector.alerts.rules import budget_observation
 from glassline.collector.alerts.windows import budget_window
+from glassline.collector.auth import Principal
+from glassline.collector.errors import ForbiddenError
+from glassline.collector.storage.models import Rollup
 
 __all__ = ["budget_status", "routes"]
 
@@ -32,11 +35,13 @@ _MAX_HISTORY = 1000
 
 
 def _tenant_scope(request: Request) -> str | None:
-    """The tenant to show, or None for every tenant (admins only)."""
-    principal = request.state.principal
-    if principal.is_admin:
-        return request.query_params.get("tenant") or None
-    return str(principal.tenant)
+    """The tenant to show, or None for every tenant (admins only); ForbiddenError if not his."""
+    principal: Principal = request.state.principal
+    return principal.readable_tenant(request.query_params.get("tenant"))
+
+
+def _forbidden(exc: ForbiddenError) -> JSONResponse:
+    return JSONResponse({"error": f"tenant: {exc.message}", "parameter": "tenant"}, 403)
 
 
 def _applies(rule: cfg.Rule, tenant: str | None) -> bool:
@@ -130,22 +135,40 @@ def budget_status(
     return out
 
 
+def _tenants(conn: Connection) -> list[str]:
+    """Every tenant with spend on record: an admin's budget view covers them all."""
+    column = Rollup.__table__.c.tenant
+    return list(conn.scalars(select(column).distinct().order_by(column)))
+
+
 def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
     """The alerting routes, to mount behind the server's auth middleware."""
 
     def alerts(request: Request) -> JSONResponse:
         try:
             limit = min(int(request.query_params.get("limit", "200")), _MAX_HISTORY)
+            tenant = _tenant_scope(request)
         except ValueError:
             return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+        except ForbiddenError as exc:
+            return _forbidden(exc)
         with Session(store.engine) as session:
-            body = alerts_view(session, engine.config, _tenant_scope(request), max(0, limit))
+            body = alerts_view(session, engine.config, tenant, max(0, limit))
         return JSONResponse(body)
 
     def budgets(request: Request) -> JSONResponse:
-        tenant = _tenant_scope(request) or str(request.state.principal.tenant)
+        try:
+            tenant = _tenant_scope(request)
+        except ForbiddenError as exc:
+            return _forbidden(exc)
+        now = datetime.now(UTC)
         with store.engine.connect() as conn:
-            items = budget_status(conn, engine.config, tenant, datetime.now(UTC))
+            tenants = [tenant] if tenant is not None else _tenants(conn)
+            items = [
+                {"tenant": name, **item}
+                for name in tenants
+                for item in budget_status(conn, engine.config, name, now)
+            ]
         return JSONResponse({"budgets": items})
 
     def slos(request: Request) -> JSONResponse:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from glassline.collector.alerts import _checks
+from glassline.collector.validation import validation_problems
 
 __all__ = [
     "AbsentRule",
@@ -375,7 +376,7 @@ def parse_config(data: Any) -> AlertsConfig:
     try:
         config = AlertsConfig.model_validate(data)
     except ValidationError as exc:
-        raise AlertConfigError(_checks.pydantic_errors(exc, data) + errors) from None
+        raise AlertConfigError(validation_problems(exc, data) + errors) from None
     errors += _checks.rule_errors(config.rules)
     if errors:
         raise AlertConfigError(errors)

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from glassline.collector.receivers._ingest import Consume, ConsumeLogs, Ingest, LogsIngest
 from glassline.collector.receivers.grpc import GrpcReceiver
-from glassline.collector.receivers.http import build_app
+from glassline.collector.receivers.http import build_app, uvicorn_config
 
-__all__ = ["Consume", "ConsumeLogs", "GrpcReceiver", "Ingest", "LogsIngest", "build_app"]
+__all__ = [
+    "Consume",
+    "ConsumeLogs",
+    "GrpcReceiver",
+    "Ingest",
+    "LogsIngest",
+    "build_app",
+    "uvicorn_config",
+]

@@ -2,26 +2,30 @@
 
 Requests arrive as raw bytes (no deserializer) so the decoder can reject single spans instead
 of the whole message. Answers: OK with ``partial_success`` when some spans were rejected;
-UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED / UNAVAILABLE with a
-``google.rpc.retryinfo-bin`` trailer that the stock exporter honours as its retry delay.
+UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED / UNAVAILABLE with RetryInfo (see
+:func:`_details`) that exporters honour as their retry delay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
+from google.protobuf.any_pb2 import Any as Any_
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
+from google.rpc.status_pb2 import Status
 
+from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission
+from glassline.collector.receivers._aio import run_on_loop
 from glassline.collector.receivers._ingest import Ingest, LogsIngest
 
 __all__ = ["GrpcReceiver"]
@@ -32,8 +36,13 @@ LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 class GrpcReceiver:
-    """A grpcio server with the TraceService (and the LogsService when ``logs`` is given);
-    :meth:`start` binds and returns the port. Both go through the same admission."""
+    """A grpc.aio server with the TraceService (and the LogsService when ``logs`` is given);
+    :meth:`start` binds and returns the port. Both go through the same admission.
+
+    Handlers run on one event loop (see :mod:`._aio`), so admission answers each RPC the
+    moment it arrives: a refusal never waits for a thread. Admitted exports are decoded and
+    stored on ``server.grpc_threads`` threads.
+    """
 
     def __init__(
         self,
@@ -50,12 +59,15 @@ class GrpcReceiver:
         self._ingest = ingest
         self._logs = logs
         self._metrics = metrics
-        self._server: grpc.Server | None = None
+        self._server: grpc.aio.Server | None = None
+        self._pool = ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="grpc")
 
     def start(self) -> int:
+        return run_on_loop(self._start())
+
+    async def _start(self) -> int:
         cfg = self._config
-        server = grpc.server(
-            ThreadPoolExecutor(max_workers=cfg.grpc_threads, thread_name_prefix="grpc"),
+        server = grpc.aio.server(
             options=[
                 # Twice the limit so a slightly large message gets our clear INVALID_ARGUMENT;
                 # gRPC itself refuses anything beyond before reading it.
@@ -63,11 +75,10 @@ class GrpcReceiver:
                 ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
                 *_connection_age(cfg.grpc_max_connection_age_s, cfg.shutdown_grace_s),
             ],
-            # No queue beyond the handler threads: a queued RPC would hold its message in
-            # memory outside the admission limit. gRPC answers RESOURCE_EXHAUSTED beyond this.
-            maximum_concurrent_rpcs=cfg.grpc_threads,
+            # No maximum_concurrent_rpcs: gRPC's own refusal carries no RetryInfo, and a
+            # spec-following exporter drops a batch refused without it. Admission bounds the work.
         )
-        services = {SERVICE: self._ingest}
+        services: dict[str, Ingest | LogsIngest] = {SERVICE: self._ingest}
         if self._logs is not None:
             services[LOGS_SERVICE] = self._logs
         server.add_generic_rpc_handlers(
@@ -84,43 +95,48 @@ class GrpcReceiver:
             port = server.add_secure_port(address, creds)
         else:
             port = server.add_insecure_port(address)
-        server.start()
+        await server.start()
         self._server = server
         return port
 
     def stop(self, grace_s: float) -> None:
         """Stop accepting; wait up to ``grace_s`` for in-flight exports to finish."""
         if self._server is not None:
-            self._server.stop(grace_s).wait()
+            run_on_loop(self._server.stop(grace_s))
+        self._pool.shutdown(wait=False)
 
     def _handler(self, ingest: Ingest | LogsIngest) -> grpc.RpcMethodHandler:
+        async def export(body: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
+            return await self._export(ingest, body, context)
+
         return grpc.unary_unary_rpc_method_handler(
-            lambda body, context: self._export(ingest, body, context),
+            export,
             request_deserializer=None,
             response_serializer=lambda reply: reply.SerializeToString(),
         )
 
-    def _export(
-        self, ingest: Ingest | LogsIngest, body: bytes, context: grpc.ServicerContext
+    async def _export(
+        self,
+        ingest: Ingest | LogsIngest,
+        body: bytes,
+        context: grpc.aio.ServicerContext[bytes, Message],
     ) -> Message:
         try:
-            return self._handle(ingest, body, context)
+            return await self._handle(ingest, body, context)
         except GlasslineError as exc:
-            self._metrics.requests.labels("grpc", exc.grpc_code.name.lower()).inc()
-            if isinstance(exc, RetryableError):
-                delay = Duration()
-                delay.FromNanoseconds(int(exc.retry_after_s * 1e9))
-                info = RetryInfo(retry_delay=delay).SerializeToString()
-                context.set_trailing_metadata((("google.rpc.retryinfo-bin", info),))
-            context.abort(exc.grpc_code, exc.message)
+            error = exc
         except Exception:  # a bug: answer retryable so the client keeps the data
             _log.exception("unexpected error in the gRPC receiver")
-            self._metrics.requests.labels("grpc", "internal").inc()
-            context.abort(grpc.StatusCode.UNAVAILABLE, "internal error; retry later")
+            error = RetryableError("internal error; retry later")
+        self._metrics.requests.labels("grpc", error.grpc_code.name.lower()).inc()
+        await context.abort(error.grpc_code, error.message, trailing_metadata=_details(error))
         raise AssertionError("unreachable: context.abort raises")
 
-    def _handle(
-        self, ingest: Ingest | LogsIngest, body: bytes, context: grpc.ServicerContext
+    async def _handle(
+        self,
+        ingest: Ingest | LogsIngest,
+        body: bytes,
+        context: grpc.aio.ServicerContext[bytes, Message],
     ) -> Message:
         metadata: Any = context.invocation_metadata() or ()
         principal = self._keyring.authenticate(
@@ -131,11 +147,35 @@ class GrpcReceiver:
                 f"message of {len(body)} bytes exceeds the limit of "
                 f"{self._config.max_message_bytes} bytes"
             )
+        loop = asyncio.get_running_loop()
         with self._admission.admit(len(body)):
-            result = ingest.export("grpc", principal, body, "protobuf")
+            result = await loop.run_in_executor(
+                self._pool, ingest.export, "grpc", principal, body, "protobuf"
+            )
         response = ingest.reply(result)
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
+
+
+def _details(error: GlasslineError) -> tuple[tuple[str, bytes], ...]:
+    """The retry hint of a retryable error, in both places exporters look for it.
+
+    ``grpc-status-details-bin`` holds a ``google.rpc.Status`` whose details carry RetryInfo
+    (the OTLP spec, the Go collector's exporters); ``google.rpc.retryinfo-bin`` holds the bare
+    RetryInfo (the Python exporter).
+    """
+    if not isinstance(error, RetryableError):
+        return ()
+    delay = Duration()
+    delay.FromNanoseconds(int(error.retry_after_s * 1e9))
+    info = RetryInfo(retry_delay=delay)
+    detail = Any_()
+    detail.Pack(info)
+    status = Status(code=error.grpc_code.value[0], message=error.message, details=[detail])
+    return (
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+        ("grpc-status-details-bin", status.SerializeToString()),
+    )
 
 
 def _connection_age(age_s: float | None, grace_s: float) -> list[tuple[str, int]]:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
+import anyio
+import uvicorn
 from google.protobuf.json_format import MessageToDict
 from google.rpc.status_pb2 import Status
 from starlette.applications import Starlette
@@ -26,14 +28,16 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import Admission
+from glassline.collector.receivers._body import ClientGone, read_body, too_large
 from glassline.collector.receivers._ingest import Encoding, Ingest, LogsIngest
+from glassline.collector.receivers._timeouts import timed_protocol
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "uvicorn_config"]
 
 _log = logging.getLogger(__name__)
 _TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
@@ -55,6 +59,9 @@ class _Http:
         self._admission = admission
         self._ingest = ingest
         self._metrics = metrics
+        # Few threads: the work is mostly under the GIL, and every extra thread competing for
+        # it delays the event loop, which answers refusals (anyio's default is 40).
+        self._threads = anyio.CapacityLimiter(config.grpc_threads)
 
     async def handle(self, request: Request) -> Response:
         encoding = _TYPES.get(request.headers.get("content-type", "").split(";")[0].strip())
@@ -65,6 +72,10 @@ class _Http:
                     http_status=415,
                 )
             response = await self._export(request, encoding)
+        except ClientGone:  # nobody is listening: an outcome to count, not an error to log
+            _log.debug("client closed the connection mid-upload")
+            self._metrics.requests.labels("http", "client_closed").inc()
+            return Response(status_code=400)
         except GlasslineError as exc:
             self._metrics.requests.labels("http", str(exc.http_status)).inc()
             return _error(exc, encoding or "json")
@@ -84,17 +95,14 @@ class _Http:
                 http_status=415,
             )
         limit = self._config.max_message_bytes
-        declared = int(request.headers.get("content-length") or 0)
+        declared = _content_length(request)
         if declared > limit:
-            raise _too_large(declared, limit)
+            raise too_large(declared, limit)
         with self._admission.admit(declared) as ticket:
-            body = await _read_capped(request, limit)
-            ticket.grow(len(body) - declared)
-            if content_encoding == "gzip":
-                raw = len(body)
-                body = _gunzip(body, limit)
-                ticket.grow(len(body) - raw)
-            result = await run_in_threadpool(self._ingest.export, "http", principal, body, encoding)
+            body = await read_body(request, ticket, limit=limit, gzip=content_encoding == "gzip")
+            result = await anyio.to_thread.run_sync(
+                self._ingest.export, "http", principal, body, encoding, limiter=self._threads
+            )
         reply = self._ingest.reply(result)
         if encoding == "json":
             return JSONResponse(MessageToDict(reply))
@@ -174,6 +182,24 @@ def build_app(
     return _AuthMiddleware(Starlette(routes=routes), keyring)
 
 
+def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
+    """How the collector serves ``app``: its TLS, read deadlines and shutdown grace."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        http=timed_protocol(
+            header_timeout_s=config.http_header_timeout_s,
+            body_timeout_s=config.http_body_timeout_s,
+        ),
+        timeout_graceful_shutdown=int(config.shutdown_grace_s) or None,
+        ssl_certfile=str(config.tls.cert_file) if config.tls else None,
+        ssl_keyfile=str(config.tls.key_file) if config.tls else None,
+        **overrides,
+    )
+
+
 def _encoding(headers: list[tuple[str, str]]) -> Encoding:
     for name, value in headers:
         if name.lower() == "content-type":
@@ -194,34 +220,11 @@ def _error(exc: GlasslineError, encoding: Encoding) -> Response:
     return Response(body, exc.http_status, headers, "application/json")
 
 
-def _too_large(size: int, limit: int) -> PermanentError:
-    return PermanentError(
-        f"request body of {size} bytes exceeds the limit of {limit} bytes", http_status=413
-    )
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(size, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress at most ``limit`` bytes, so a small gzip bomb cannot exhaust memory."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+def _content_length(request: Request) -> int:
     try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error:
-        raise PermanentError("body is not valid gzip") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise PermanentError(
-            f"decompressed body exceeds the limit of {limit} bytes", http_status=413
-        )
-    if not inflater.eof:
-        raise PermanentError("body is truncated gzip")
-    return out
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise PermanentError("Content-Length is not a number") from None
+    if declared < 0:
+        raise PermanentError("Content-Length is negative")
+    return declared

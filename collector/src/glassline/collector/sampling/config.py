@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from glassline.collector.errors import ConfigError
+from glassline.collector.validation import validation_problems
 
 __all__ = [
     "AndPolicyConfig",
@@ -243,49 +244,10 @@ class SamplingConfigError(ConfigError):
     """Every problem of a sampling config in ``problems``, one ``path: message (got value)`` each."""
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part in _TAGS:
-            continue  # pydantic adds the union tag to the path; the index already says where
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-_TAGS = {
-    "error",
-    "latency",
-    "cost",
-    "tokens",
-    "retries",
-    "fallback",
-    "cache_miss",
-    "attribute",
-    "rate_limit",
-    "probabilistic",
-    "and",
-    "not",
-    "composite",
-}
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def load_sampling_config(data: dict[str, Any] | None) -> SamplingConfig:
     """Validate a mapping (from YAML/JSON) into :class:`SamplingConfig`, or raise every error."""
     try:
         return SamplingConfig.model_validate(data or {})
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors():
-            where = _path(tuple(err["loc"])) or "sampling"
-            msg = err["msg"].removeprefix("Value error, ")
-            got = "" if err["type"] == "missing" else f" (got {_short(err['input'])})"
-            errors.append(f"{where}: {msg}{got}")
+        errors = validation_problems(exc, data or {}, root="sampling")
         raise SamplingConfigError(errors) from None

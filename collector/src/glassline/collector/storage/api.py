@@ -10,6 +10,7 @@ Endpoints are plain functions, so Starlette runs the database calls in its threa
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from glassline.collector.errors import ForbiddenError
 from glassline.collector.sampling.models import SamplingStat
 from glassline.collector.sampling.summary import sampling_summary
 from glassline.collector.storage import queries
@@ -55,9 +57,15 @@ def _time_ns(params: Any, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
-        pass
+        value = _iso_ns(name, raw)
+    if not 0 <= value <= queries.MAX_NS:
+        raise _BadParameter(name, "must be a time between 1970 and 2262")
+    return value
+
+
+def _iso_ns(name: str, raw: str) -> int:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
@@ -66,7 +74,10 @@ def _time_ns(params: Any, name: str, default: int | None) -> int | None:
         ) from None
     if moment.tzinfo is None:
         raise _BadParameter(name, "an ISO-8601 time needs a UTC offset (Z or +01:00)")
-    return int(moment.timestamp() * 1e9)
+    try:
+        return int(moment.timestamp() * 1e9)
+    except (OverflowError, ValueError):  # a time the platform cannot represent
+        raise _BadParameter(name, "must be a time between 1970 and 2262") from None
 
 
 def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) -> Any:
@@ -76,7 +87,9 @@ def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) 
     try:
         value = cast(raw)
     except ValueError:
-        raise _BadParameter(name, f"must be a number, got {raw!r}") from None
+        raise _BadParameter(name, f"must be a number, got {raw[:40]!r}") from None
+    if not math.isfinite(value):  # NaN compares false with everything: it would pass below
+        raise _BadParameter(name, "must be a finite number")
     if value < minimum:
         raise _BadParameter(name, f"must be at least {minimum}")
     return value
@@ -84,13 +97,11 @@ def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) 
 
 def _scope(request: Request) -> str | None:
     """The tenant the caller may read (``None``: all tenants, admins only)."""
-    principal = request.state.principal
     asked = request.query_params.get("tenant") or None
-    if principal.is_admin:
-        return asked
-    if asked is not None and asked != principal.tenant:
-        raise _BadParameter("tenant", "only an admin key may read another tenant")
-    return str(principal.tenant)
+    try:
+        return request.state.principal.readable_tenant(asked)  # type: ignore[no-any-return]
+    except ForbiddenError as exc:
+        raise _BadParameter("tenant", exc.message) from None
 
 
 def _endpoint(allowed: set[str]) -> Callable[[Callable[..., Any]], Callable[[Request], Any]]:
@@ -184,7 +195,7 @@ def routes(store: Store) -> list[Route]:
     def stats(request: Request, tenant: str | None) -> JSONResponse:
         p = request.query_params
         end = _time_ns(p, "end", time.time_ns())
-        start = _time_ns(p, "start", (end or 0) - _DAY_NS)
+        start = _time_ns(p, "start", max(0, (end or 0) - _DAY_NS))
         group_by = p.get("group_by") or "stage"
         with store.session() as session:
             rows = queries.stats(

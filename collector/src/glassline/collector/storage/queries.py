@@ -24,6 +24,7 @@ from glassline.collector.storage.models import Span, Trace
 
 __all__ = [
     "GROUP_BYS",
+    "MAX_NS",
     "QueryError",
     "StatsRow",
     "TraceDetail",
@@ -52,6 +53,9 @@ GROUP_BYS = (
 _TIME_BUCKETS = {"minute": 60, "hour": 3600, "day": 86_400}
 _NS = 1_000_000_000
 MAX_LIMIT = 1000
+
+
+MAX_NS = 2**63 - 1  # times are nanoseconds in signed 64-bit columns
 
 
 class QueryError(ValueError):
@@ -129,7 +133,11 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
         start, tenant, trace_id = json.loads(raw)
         if not (isinstance(start, int) and isinstance(tenant, str) and isinstance(trace_id, str)):
             raise ValueError
-    except (ValueError, TypeError, binascii.Error):
+        if not 0 <= start <= MAX_NS:
+            raise ValueError
+        for text in (tenant, trace_id):
+            text.encode("utf-8")  # a lone surrogate would fail in the SQL driver instead
+    except (ValueError, TypeError, binascii.Error):  # UnicodeEncodeError is a ValueError
         raise QueryError("cursor", "not a cursor returned by this API") from None
     return start, tenant, trace_id
 

@@ -1,0 +1,274 @@
+"""Ten times the capacity: does the collector refuse fast, stay bounded and lose nothing?
+
+    .venv/bin/python -m bench.overload                     # SQLite, 20 s of overload
+    .venv/bin/python -m bench.overload --seconds 60 --settle 60 --store both
+    .venv/bin/python -m bench.overload --quick             # 8 s, for make bench
+
+1. Capacity: closed-loop gRPC senders (each waits for its answer) for ``--seconds``; the
+   acknowledged spans per second is the capacity, the baseline of this run.
+2. Overload: ``--factor`` (10) x the capacity, offered open-loop from several processes (a
+   request is sent on schedule whether or not the earlier ones were answered): gRPC, HTTP
+   protobuf, HTTP gzip, HTTP chunked, and slow HTTP clients that trickle their body.
+3. Settle: no load for ``--settle`` seconds, then the memory is read again.
+
+Reported: idle, peak and settled RSS of every collector process together; answers by code;
+the share of refusals carrying Retry-After / RetryInfo; p50/p99 latency of refusals and of
+accepted exports; stored throughput during overload against the capacity; and acknowledged
+spans missing from the store (must be 0). Each request carries fresh trace ids, so nothing
+is deduplicated away. Load generator and collector share this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import multiprocessing
+import random
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import httpx
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from sqlalchemy import select
+
+from bench.ingest import EXPORT, make_batch, postgres_database
+from glassline.collector.storage import Store
+from glassline.collector.storage.models import Span as SpanRow
+from glassline.collector.testing import rss_bytes, run_collector
+
+SPANS = 100  # per request: a typical BatchSpanProcessor export
+MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
+KINDS = ("grpc",) * 4 + ("http",) * 2 + ("gzip",) * 2 + ("chunked", "slow")
+
+
+def template() -> tuple[bytes, list[tuple[bytes, str]]]:
+    """One request whose trace ids all start with MARK, and its (trace id tail, span id)s."""
+    request = ExportTraceServiceRequest.FromString(make_batch(random.Random(7), SPANS))
+    keys = []
+    tails: dict[bytes, bytes] = {}
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        tail = tails.setdefault(span.trace_id, len(tails).to_bytes(8, "big"))
+        span.trace_id = MARK + tail
+        keys.append((tail, span.span_id.hex()))
+    return request.SerializeToString(), keys
+
+
+@dataclass
+class Outcome:
+    kind: str
+    code: str
+    seconds: float
+    hint: bool
+    prefix: bytes | None  # set when acknowledged
+
+
+@dataclass
+class Plan:
+    grpc_target: str
+    http_url: str
+    key: str
+    rate: float  # requests per second from this process
+    seconds: float
+    closed_loop: bool
+    worker: int
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def _send(plan: Plan, body: bytes, kind: str, prefix: bytes, clients: Any) -> Outcome:
+    payload = body.replace(MARK, prefix)
+    started = time.perf_counter()
+    if kind == "grpc":
+        try:
+            clients["grpc"](payload, metadata=(("x-glassline-api-key", plan.key),), timeout=10)
+            code, hint = "OK", False
+        except grpc.RpcError as exc:
+            trailers = dict(exc.trailing_metadata() or ())
+            code = exc.code().name
+            hint = "google.rpc.retryinfo-bin" in trailers or "grpc-status-details-bin" in trailers
+        return Outcome(
+            kind, code, time.perf_counter() - started, hint, prefix if code == "OK" else None
+        )
+    headers = {"content-type": "application/x-protobuf", "x-glassline-api-key": plan.key}
+    content: Any = payload
+    if kind == "gzip":
+        content, headers["content-encoding"] = gzip.compress(payload, 1), "gzip"
+    elif kind in ("chunked", "slow"):
+        pause = 0.2 if kind == "slow" else 0.0
+        content = _chunks(payload, pause)
+    try:
+        reply = clients["http"].post(f"{plan.http_url}/v1/traces", content=content, headers=headers)
+        code, hint = str(reply.status_code), "retry-after" in reply.headers
+    except httpx.HTTPError as exc:
+        code, hint = type(exc).__name__, False
+    return Outcome(
+        kind, code, time.perf_counter() - started, hint, prefix if code == "200" else None
+    )
+
+
+def _chunks(payload: bytes, pause: float) -> Any:
+    step = max(1, len(payload) // 8)
+    for i in range(0, len(payload), step):
+        if pause:
+            time.sleep(pause)  # a slow client: its body arrives over more than a second
+        yield payload[i : i + step]
+
+
+def run_plan(plan: Plan) -> list[Outcome]:
+    """One load process: open loop at ``rate`` (or closed loop), for ``seconds``."""
+    body, _ = template()
+    local = threading.local()
+    counter = iter(range(1, 10**9))  # never 0: an all-zero trace id is invalid
+    lock = threading.Lock()
+
+    def clients() -> Any:
+        if not hasattr(local, "c"):
+            channel = grpc.insecure_channel(plan.grpc_target)
+            local.c = {"grpc": channel.unary_unary(EXPORT), "http": httpx.Client(timeout=10)}
+        return local.c
+
+    def one(kind: str) -> Outcome:
+        with lock:
+            n = next(counter)
+        prefix = bytes([plan.closed_loop, plan.worker]) + n.to_bytes(6, "big")  # unique per phase
+        return _send(plan, body, kind, prefix, clients())
+
+    rng = random.Random(plan.worker)
+    deadline = time.monotonic() + plan.seconds
+    if plan.closed_loop:
+
+        def loop() -> list[Outcome]:
+            out = []
+            while time.monotonic() < deadline:
+                out.append(one("grpc"))
+            return out
+
+        with ThreadPoolExecutor(4) as pool:
+            return [o for f in [pool.submit(loop) for _ in range(4)] for o in f.result()]
+    futures = []
+    with ThreadPoolExecutor(64) as pool:
+        start = time.monotonic()
+        k = 0
+        while (now := time.monotonic()) < deadline:
+            due = start + k / plan.rate
+            if due > now:
+                time.sleep(due - now)  # the schedule: an open-loop sender waits for nothing else
+            futures.append(pool.submit(one, rng.choice(KINDS)))
+            k += 1
+        return [f.result() for f in futures]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, collector: Any) -> None:
+        super().__init__(daemon=True)
+        self.collector, self.peak, self.stop = collector, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            self.peak = max(self.peak, rss_bytes(self.collector.pids()))
+
+
+def drive(
+    collector: Any, processes: int, rate: float, seconds: float, closed: bool
+) -> list[Outcome]:
+    plans = [
+        Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
+             seconds, closed, worker)
+        for worker in range(processes)
+    ]  # fmt: skip
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return [o for outcomes in pool.map(run_plan, plans) for o in outcomes]
+
+
+def lost(db_url: str, acknowledged: list[bytes]) -> int:
+    _, keys = template()
+    store = Store.open(db_url)
+    try:
+        with store.session() as s:
+            stored = {tuple(r) for r in s.execute(select(SpanRow.trace_id, SpanRow.span_id))}
+    finally:
+        store.close()
+    return sum(
+        (prefix.hex() + tail.hex(), span) not in stored
+        for prefix in acknowledged
+        for tail, span in keys
+    )
+
+
+def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> None:
+    config = {"server": {"workers": args.workers}, "storage": storage}
+    workdir = tempfile.TemporaryDirectory(prefix="glassline-overload-")
+    with workdir, run_collector(config, workdir=workdir.name, ready_timeout_s=120) as collector:
+        time.sleep(2)  # let the workers settle before reading their idle memory
+        idle = rss_bytes(collector.pids())
+        capacity_out = drive(collector, 2, 0, args.seconds, closed=True)
+        acked = [o for o in capacity_out if o.prefix is not None]
+        capacity = len(acked) * SPANS / args.seconds
+        sampler = RssSampler(collector)
+        sampler.start()
+        offered = args.factor * capacity / SPANS  # requests per second
+        overload = drive(collector, args.processes, offered, args.seconds, closed=False)
+        sampler.stop.set()
+        time.sleep(args.settle)
+        settled = rss_bytes(collector.pids())
+        missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
+    accepted = [o for o in overload if o.prefix is not None]
+    refused = [o for o in overload if o.code in ("429", "503", "RESOURCE_EXHAUSTED", "UNAVAILABLE")]
+    codes = Counter(f"{o.kind}:{o.code}" for o in overload)
+    mb = 1024 * 1024
+    print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s ==")
+    print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline)")
+    print(f"offered                        {offered * SPANS:10.0f} spans/s   "
+          f"{len(overload)} requests from {args.processes} processes")  # fmt: skip
+    stored_rate = len(accepted) * SPANS / args.seconds
+    print(f"stored during overload         {stored_rate:10.0f} spans/s   "
+          f"{stored_rate / capacity:.2f}x capacity")  # fmt: skip
+    print(f"RSS all processes: idle {idle / mb:.0f} MB, peak {sampler.peak / mb:.0f} MB "
+          f"(+{(sampler.peak - idle) / mb:.0f}), after {args.settle:g} s {settled / mb:.0f} MB "
+          f"({settled / idle - 1:+.0%} of idle)")  # fmt: skip
+    with_hint = sum(o.hint for o in refused)
+    print(
+        f"refusals {len(refused)}, with Retry-After/RetryInfo {with_hint / max(1, len(refused)):.0%}"
+    )
+    for label, group in (("refusal", refused), ("accepted", accepted)):
+        times = [o.seconds * 1000 for o in group]
+        print(f"latency {label:<9} p50 {_percentile(times, 0.5):8.1f} ms   "
+              f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+    print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
+    print(f"acknowledged spans lost: {missing}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="capacity and overload phases")
+    parser.add_argument("--settle", type=float, default=20.0, help="idle time before the last RSS")
+    parser.add_argument("--factor", type=float, default=10.0, help="offered load / capacity")
+    parser.add_argument("--processes", type=int, default=4, help="load generator processes")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite")
+    parser.add_argument("--quick", action="store_true", help="8 s phases, 5 s settle")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.settle = 8.0, 5.0
+    if args.store in ("sqlite", "both"):
+        scenario("SQLite", {}, args)
+    if args.store in ("postgresql", "both"):
+        with postgres_database() as url:
+            scenario("PostgreSQL", {"url": url}, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Admission: refuse an export in milliseconds rather than hold it past a bound.
+
+Every export endpoint (gRPC and HTTP, traces and logs) holds a :class:`Ticket` from the moment
+it starts reading a request until its answer is sent. A request is refused (retryable,
+overloaded: gRPC RESOURCE_EXHAUSTED with RetryInfo, HTTP 429 with Retry-After) when accepting
+it would break one of three bounds:
+
+- **bytes**: the request bytes held in this process, reserved as the body streams in (a
+  chunked upload has no length up front: each chunk is reserved before it is kept);
+- **requests**: the requests in flight;
+- **queue wait**: the time this request would wait behind the ones already admitted before
+  its own turn, estimated from the bytes ahead of it and the rate this process has recently
+  finished requests at. An export that cannot start within the budget is refused up front
+  instead of answering after the exporter gave up (and then resending work already done).
+
+The checks never block: a refusal costs a lock and a comparison.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+from glassline.collector.errors import RetryableError
+from glassline.collector.metrics import Metrics
+
+__all__ = ["Admission", "Ticket"]
+
+Bound = Literal["bytes", "requests", "queue_wait"]
+
+# The completion rate is an average over about this much busy time, so it follows a store
+# that slows down (a checkpoint, another worker holding the write lock) within seconds.
+_RATE_WINDOW_S = 5.0
+
+
+class Admission:
+    """Bounded in-flight work for one process; thread-safe and non-blocking."""
+
+    def __init__(
+        self,
+        max_bytes: int,
+        max_requests: int,
+        metrics: Metrics,
+        retry_after_s: float = 1.0,
+        *,
+        max_queue_wait_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``max_queue_wait_s=None`` turns the queue-wait bound off."""
+        self.max_bytes = max_bytes
+        self.max_requests = max_requests
+        self.max_queue_wait_s = max_queue_wait_s
+        self._metrics = metrics
+        self._retry_after_s = retry_after_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.requests = 0
+        # Bytes finished and seconds spent with at least one request in flight, both decayed:
+        # their ratio is the recent completion rate.
+        self._done_bytes = 0.0
+        self._busy_s = 0.0
+        self._mark = clock()
+
+    @contextmanager
+    def admit(self, nbytes: int = 0) -> Iterator[Ticket]:
+        """Hold one request and ``nbytes`` for the block; raises RetryableError if over a bound."""
+        with self._lock:
+            self._tick()
+            bound = self._refusal(nbytes)
+            if bound is None:
+                self.requests += 1
+                self.bytes += nbytes
+        if bound is not None:
+            raise self._refuse(bound)
+        ticket = Ticket(self, nbytes)
+        self._metrics.inflight_requests.inc()
+        self._metrics.inflight_bytes.inc(nbytes)
+        try:
+            yield ticket
+        finally:
+            with self._lock:
+                self._tick()
+                self.requests -= 1
+                self.bytes -= ticket.nbytes
+                self._done_bytes += ticket.nbytes
+            self._metrics.inflight_requests.dec()
+            self._metrics.inflight_bytes.dec(ticket.nbytes)
+
+    def queue_wait_s(self) -> float:
+        """Estimated wait of a request admitted now behind those in flight (0 if unknown)."""
+        with self._lock:
+            self._tick()
+            return self._wait_locked()
+
+    def _tick(self) -> None:
+        now = self._clock()
+        if self.requests > 0:
+            self._busy_s += now - self._mark
+            if self._busy_s > _RATE_WINDOW_S:
+                # Halve both: a decayed average that never forgets the rate entirely.
+                self._busy_s /= 2
+                self._done_bytes /= 2
+        self._mark = now
+
+    def _wait_locked(self) -> float:
+        if self.requests == 0 or self._done_bytes <= 0 or self._busy_s <= 0:
+            return 0.0
+        return self.bytes / (self._done_bytes / self._busy_s)
+
+    def _refusal(self, nbytes: int) -> Bound | None:
+        if self.requests >= self.max_requests:
+            return "requests"
+        if self.bytes + nbytes > self.max_bytes:
+            return "bytes"
+        if self.max_queue_wait_s is not None and self._wait_locked() > self.max_queue_wait_s:
+            return "queue_wait"
+        return None
+
+    def _reserve(self, ticket: Ticket, extra: int) -> None:
+        with self._lock:
+            refused = self.bytes + extra > self.max_bytes
+            if not refused:
+                self.bytes += extra
+                ticket.nbytes += extra
+        if refused:
+            raise self._refuse("bytes")
+        self._metrics.inflight_bytes.inc(extra)
+
+    def _refuse(self, bound: Bound) -> RetryableError:
+        self._metrics.refused.labels(bound).inc()
+        what = {
+            "bytes": "in-flight bytes",
+            "requests": "in-flight requests",
+            "queue_wait": "queue wait",
+        }[bound]
+        return RetryableError(
+            f"collector is at its {what} limit; retry later",
+            retry_after_s=self._retry_after_s,
+            overloaded=True,
+        )
+
+
+class Ticket:
+    """One admitted request; :meth:`reserve` holds more bytes as they arrive."""
+
+    def __init__(self, admission: Admission, nbytes: int) -> None:
+        self._admission = admission
+        self.nbytes = nbytes
+
+    def reserve(self, total: int) -> None:
+        """Hold ``total`` bytes for this request (no-op if already held); raises if over."""
+        if total > self.nbytes:
+            self._admission._reserve(self, total - self.nbytes)

@@ -1,0 +1,82 @@
+"""Reading an HTTP export body under admission: every byte is reserved before it is kept.
+
+A chunked upload declares no length, so the body is read chunk by chunk and each chunk's
+bytes are reserved on the request's :class:`~glassline.collector.admission.Ticket` first: the
+upload is refused (429) the moment the in-flight byte bound would break, not after the whole
+body sits in memory. Decompression reserves its output the same way.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from starlette.requests import ClientDisconnect, Request
+
+from glassline.collector.admission import Ticket
+from glassline.collector.errors import PermanentError
+
+__all__ = ["ClientGone", "read_body", "too_large"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_STEP = 256 * 1024  # decompressed bytes reserved per step
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request body arrived: nobody to answer."""
+
+
+def too_large(size: int, limit: int) -> PermanentError:
+    return PermanentError(
+        f"request body of {size} bytes exceeds the limit of {limit} bytes", http_status=413
+    )
+
+
+async def read_body(request: Request, ticket: Ticket, *, limit: int, gzip: bool) -> bytes:
+    """The body, decompressed when ``gzip``; raises PermanentError, RetryableError, ClientGone."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(size, limit)
+            ticket.reserve(size)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientGone from None
+    body = b"".join(chunks)
+    del chunks
+    if not gzip:
+        return body
+    return gunzip(body, ticket, limit=limit)
+
+
+def gunzip(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
+    """Decompress every gzip member, at most ``limit`` bytes; anything after them is refused."""
+    out: list[bytes] = []
+    size = 0
+    data = body
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not inflater.eof:
+            try:
+                piece = inflater.decompress(data, _INFLATE_STEP)
+            except zlib.error:
+                raise PermanentError("body is not valid gzip") from None
+            data = inflater.unconsumed_tail
+            if not piece and not data:
+                break  # no input left and no progress: the stream is cut short
+            size += len(piece)
+            if size > limit:
+                raise PermanentError(
+                    f"decompressed body exceeds the limit of {limit} bytes", http_status=413
+                )
+            ticket.reserve(len(body) + size)
+            out.append(piece)
+        if not inflater.eof:
+            raise PermanentError("body is truncated gzip")
+        data = inflater.unused_data
+        if not data:
+            return b"".join(out)
+        if not data.startswith(_GZIP_MAGIC):  # RFC 1952 allows members back to back, only
+            raise PermanentError(f"body has {len(data)} bytes of trailing data after the gzip")

@@ -1,0 +1,55 @@
+"""The one way the collector words a configuration error: ``path: message (got value)``.
+
+Used for the collector config, the alert rule file and the sampling section alike, so every
+error reads the same: ``sampling.policies[1].threshold_ms: Input should be greater than 0
+(got -5)``. Paths follow the document as written: pydantic inserts a tagged union's tag
+(``latency``) into its location, which is no key of the document and is dropped here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+__all__ = ["validation_problems"]
+
+_NO_INPUT = frozenset({"missing", "extra_forbidden"})
+
+
+def validation_problems(error: ValidationError, data: Any, *, root: str = "") -> list[str]:
+    """One line per problem; ``data`` is the validated document, ``root`` prefixes each path."""
+    problems = []
+    for item in error.errors():
+        path = _path(item["loc"], data, root)
+        message = item["msg"].removeprefix("Value error, ")
+        line = f"{path or '<root>'}: {message}"
+        if item["type"] not in _NO_INPUT and "input" in item:
+            line += _got(item["input"])
+        problems.append(line)
+    return problems
+
+
+def _path(loc: tuple[int | str, ...], data: Any, root: str) -> str:
+    out, node = root, data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        elif isinstance(node, dict) and part not in node and part in _tags(node):
+            continue  # the union tag pydantic inserts: the document has no such key
+        else:
+            out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _tags(node: dict[str, Any]) -> set[Any]:
+    return {node.get("type"), node.get("kind")}
+
+
+def _got(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return ""  # a whole section: its path says where
+    text = repr(value) if isinstance(value, str) else str(value)
+    return f" (got {text if len(text) <= 80 else text[:77] + '...'})"

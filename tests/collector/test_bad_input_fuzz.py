@@ -1,0 +1,132 @@
+"""Every class of bad input against the real collector: 4xx, never 5xx; it keeps serving and
+its memory stays bounded."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from glassline.collector.testing import rss_bytes, run_collector
+
+MB = 1024 * 1024
+
+
+def _valid(h: Any, n: int = 20) -> bytes:
+    spans = [h.make_span(i, trace=7, name="chat " + "word " * 40) for i in range(1, n + 1)]
+    return h.make_request(*spans).SerializeToString()
+
+
+def _json(h: Any) -> str:
+    return json.dumps(
+        {"resourceSpans": [{"scopeSpans": [{"spans": [{
+            "traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",
+            "name": "n", "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+            "attributes": [{"key": "k", "value": {"stringValue": "PLACE"}}],
+        }]}]}]}
+    )  # fmt: skip
+
+
+def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str]]]:
+    pb = {"content-type": "application/x-protobuf"}
+    js = {"content-type": "application/json"}
+    gz = {"content-encoding": "gzip"}
+    valid = _valid(h)
+    cases: list[tuple[bytes, dict[str, str]]] = []
+    for _ in range(60):  # random truncations and bit flips of a valid request
+        body = bytearray(valid[: rng.randrange(1, len(valid))])
+        for _ in range(rng.randrange(0, 8)):
+            body[rng.randrange(len(body))] = rng.randrange(256)
+        cases.append((bytes(body), pb))
+    text = _json(h)
+    for bad in ("\\ud800", "\\udc00x", "\\ud83dabc", "a\\u0000b"):
+        cases.append((text.replace("PLACE", bad).encode(), js))
+    for value in (
+        '{"doubleValue": "\\ud800"}',
+        '{"intValue": "99999999999999999999999"}',
+        '{"boolValue": "maybe"}',
+        '{"bytesValue": "%%%"}',
+        '{"kvlistValue": 5}',
+    ):
+        cases.append((text.replace('{"stringValue": "PLACE"}', value).encode(), js))  # fmt: skip
+    cases += [
+        (b"[" * 200_000 + b"]" * 200_000, js),  # nested beyond any parser
+        (b'{"resourceSpans": [' * 5000 + b"]}" * 5000, js),
+        (b'{"resourceSpans": "\xed\xa0\x80"}', js),  # an encoded surrogate: not UTF-8
+        (b"\xff" * 1000, js),
+        (gzip.compress(valid) + b"trailing garbage", {**pb, **gz}),
+        (gzip.compress(valid)[:-4], {**pb, **gz}),
+        (b"not gzip at all", {**pb, **gz}),
+        (gzip.compress(b"\0" * (20 * MB)), {**pb, **gz}),  # a small bomb over the size limit
+        (valid, {"content-type": "text/plain"}),
+        (valid, {**pb, "content-encoding": "br"}),
+    ]
+    return cases
+
+
+def _query_cases(rng: random.Random) -> list[tuple[str, dict[str, str]]]:
+    huge = "9" * 40
+    cursor = base64.urlsafe_b64encode(f'[{huge}, "acme", "00"]'.encode()).decode()
+    values = [
+        huge,
+        "-" + huge,
+        "nan",
+        "inf",
+        "-inf",
+        "1e309",
+        "",
+        "0",
+        "-1",
+        "²",
+        "\x00",
+        "9999-12-31T23:59:59+00:00",
+        "0001-01-01T00:00:00+00:00",
+        "today",
+        "%ff",
+        cursor,
+    ]
+    cases = []
+    for path, names in (
+        ("/api/v1/traces", ("start", "end", "min_cost", "min_duration_ms", "limit", "cursor")),
+        ("/api/v1/stats", ("start", "end", "group_by", "kind")),
+        ("/api/v1/sampling", ("start", "end")),
+        ("/api/v1/alerts", ("limit", "tenant")),
+        ("/api/v1/budgets", ("tenant",)),
+    ):  # fmt: skip
+        for name in names:
+            for value in values:
+                cases.append((path, {name: value}))
+        for _ in range(10):
+            cases.append((path, {n: rng.choice(values) for n in names}))
+    return cases
+
+
+def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
+    tmp_path: Path, h: Any
+) -> None:
+    rng = random.Random(21)
+    server = {"max_inflight_bytes": 16 * MB, "max_message_bytes": 4 * MB}
+    with run_collector({"server": server}, workdir=tmp_path) as collector:
+        idle = rss_bytes(collector.pids())
+        answers: dict[int, int] = {}
+        with httpx.Client(base_url=collector.http_endpoint, timeout=60) as client:
+            key = {"x-glassline-api-key": collector.api_key}
+            for body, headers in _export_cases(h, rng):
+                status = client.post("/v1/traces", content=body, headers={**key, **headers})
+                answers[status.status_code] = answers.get(status.status_code, 0) + 1
+            for path, params in _query_cases(rng):
+                status = client.get(path, params=params, headers=collector.headers())
+                answers[status.status_code] = answers.get(status.status_code, 0) + 1
+            ok = client.post(
+                "/v1/traces", content=_valid(h),
+                headers={**key, "content-type": "application/x-protobuf"},
+            )  # fmt: skip
+            peak = rss_bytes(collector.pids())
+    assert all(code < 500 for code in answers), answers
+    assert ok.status_code == 200  # still serving
+    assert peak - idle < 2 * server["max_inflight_bytes"] + 64 * MB, (idle, peak)

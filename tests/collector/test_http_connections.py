@@ -1,0 +1,73 @@
+"""HTTP connections that stall or vanish: closed on a deadline, counted, never an error."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import pytest
+
+from glassline.collector.config import ServerConfig
+
+
+@pytest.fixture
+def stack(h: Any) -> Any:
+    server = ServerConfig(
+        grpc_port=0, http_port=0, http_header_timeout_s=0.5, http_body_timeout_s=0.5
+    )
+    with h.start_receivers(server) as receivers:
+        yield receivers
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """True once the server closed the connection (read returns EOF or a reset)."""
+    sock.settimeout(30)  # a bound for the failure case only: the deadline is 0.5 s
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+def _headers(h: Any, length: int) -> bytes:
+    return (
+        b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+        b"x-glassline-api-key: " + h.API_KEY.encode() + b"\r\n"
+        b"Content-Length: " + str(length).encode() + b"\r\n\r\n"
+    )
+
+
+def test_a_connection_that_never_sends_a_request_is_closed(stack: Any) -> None:
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        assert _closed_by_server(sock)
+
+
+def test_slowloris_headers_are_cut_off(stack: Any) -> None:
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\n")  # and never the rest
+        assert _closed_by_server(sock)
+
+
+def test_a_stalled_body_is_cut_off_and_its_admission_released(stack: Any, h: Any) -> None:
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(_headers(h, 1000) + b"x" * 100)  # 900 bytes short, forever
+        h.wait_for(lambda: stack.admission.requests == 1, "the request to be admitted")
+        assert _closed_by_server(sock)
+    h.wait_for(lambda: stack.admission.requests == 0, "the ticket to be released")
+    assert stack.admission.bytes == 0
+
+
+def test_client_gone_mid_upload_is_counted_not_logged_as_an_error(
+    stack: Any, h: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(_headers(h, 1000) + b"x" * 100)
+        h.wait_for(lambda: stack.admission.requests == 1, "the request to be admitted")
+    outcome = stack.metrics.requests.labels("http", "client_closed")
+    h.wait_for(lambda: outcome._value.get() == 1, "the disconnect to be counted")
+    assert stack.metrics.requests.labels("http", "500")._value.get() == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert stack.admission.requests == 0
