@@ -98,7 +98,10 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
         assert len(every["traces"]) == 3
         metrics = httpx.get(f"{collector.http_endpoint}/metrics").text
         assert "glassline_spans_stored_total 3.0" in metrics
-        assert 'glassline_redactions_total{entity="EMAIL_ADDRESS"} 3.0' in metrics
+        assert (
+            'glassline_redactions_total{entity="EMAIL_ADDRESS",placement="attribute"} 3.0'
+            in metrics
+        )
         logs = collector.logs()
     spans = stored(collector.db_url)
     assert [(s.name, s.tenant, s.model, s.input_tokens) for s in spans] == [
@@ -113,7 +116,7 @@ def test_stock_exporters_store_normalized_spans_for_the_keys_tenant(tmp_path: Pa
     assert "jane.roe" not in logs
     # Redaction ran before the write: the address never reached the database.
     assert all("jane.roe" not in str(s.attributes) for s in spans)
-    assert all(s.attributes["glassline.redaction.EMAIL_ADDRESS"] == 1 for s in spans)
+    assert all(s.attributes["glassline.redaction.entities"] == {"EMAIL_ADDRESS": 1} for s in spans)
 
 
 class Gate:
