@@ -22,6 +22,7 @@ from glassline.collector.alerts.queries import Key, latency_blobs, make_key, tot
 from glassline.collector.alerts.windows import Span, rolling
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
+from glassline.collector.storage.quality import ScoreSums
 
 __all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals", "slo_status"]
 
@@ -40,21 +41,10 @@ def count_below(merged: BaseDDSketch, threshold: float) -> float:
 
 
 @dataclass(slots=True)
-class EvaluationTotals:
-    count: int = 0
-    scored: int = 0
-    value_sum: float = 0.0
-    labelled: int = 0
-    passed: int = 0
+class EvaluationTotals(ScoreSums):
+    """An evaluation's sums over a window, with its score sketch when asked for."""
+
     sketch: BaseDDSketch | None = None  # merged only when asked for
-
-    @property
-    def mean(self) -> float | None:
-        return self.value_sum / self.scored if self.scored else None
-
-    @property
-    def pass_rate(self) -> float | None:
-        return self.passed / self.labelled if self.labelled else None
 
 
 def evaluation_totals(
