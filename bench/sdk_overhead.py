@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.clients:
         from bench.sdk_clients import report
 
-        report(300 if args.quick else 2_000, 2 if args.quick else 5)
+        report(100 if args.quick else 300, 4 if args.quick else 12)
 
 
 if __name__ == "__main__":
