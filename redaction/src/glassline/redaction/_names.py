@@ -196,8 +196,8 @@ _CJK = re.compile(
 _HAN_NAME = re.compile(f"[{_HAN}]{{2,4}}")
 _CJK_GATE = re.compile(f"[{_HAN}\u30a0-\u30ff]")  # a character every match of _CJK holds
 # The cheapest test that a text may hold a name: an uppercase letter before a lowercase one,
-# or a Han character.
-_GATE = re.compile(f"{_UP}{_LO}|[{_HAN}]")
+# or a Han character. One class first, so that ``re`` skips to its characters at C speed.
+_GATE = re.compile(f"[{_UP[1:-1]}{_HAN}](?:(?<=[{_HAN}])|{_LO})")
 
 
 def _after_cues(text: str) -> Iterator[re.Match[str]]:

@@ -43,7 +43,10 @@ UNEXPECTED = "UNEXPECTED_VALUE"
 # Integers with this many digits or more are analysed (phone numbers, cards, IBAN bodies);
 # token counts, durations and sizes below it are not.
 MIN_NUMBER = 10**6
-_CLEAN_KEYS = 4096  # attribute names come from clients: bound the set
+# Texts found clean by the pre-scan are remembered (as hashes, see Plan) up to this length
+# and this many: attribute names, enum values, model names and ids repeat in every span.
+_CLEAN_CHARS = 256
+_CLEAN_MAX = 65536  # ~4 MB of hashes
 _JSON_DEPTH = 3  # JSON inside a JSON string inside ...: parsed this many levels deep
 
 
@@ -129,13 +132,16 @@ class Plan:
         worth_analysing: Callable[[list[str], list[int]], list[bool]],
         *,
         names: bool,
-        clean_keys: set[str],
+        clean: set[int],
     ) -> None:
         self._scope = scope
         self._names = names
-        # Attribute names already found to hold nothing (they repeat in every span): shared by
-        # the plans of one Redactor, bounded, and holding only names, never values.
-        self._clean_keys = clean_keys
+        # Hashes of what needs nothing done: ``(text, mode)`` of short texts the pre-scan found
+        # nothing in, ``(name, value, mode)`` of string attributes made only of such texts.
+        # Shared by the plans of one Redactor, bounded, never holding a text itself. str hashes
+        # are keyed per process (SipHash), so no client can craft a value that passes for
+        # another; a chance collision (~4e-15 per value at the bound) would store it as sent.
+        self._clean = clean
         self._worth_analysing = worth_analysing
         self._pending: list[Slot] = []
         self._item = 0  # the position in ``items`` of the attribute being shadowed
@@ -150,12 +156,18 @@ class Plan:
 
     def add(self, index: int, attributes: Mapping[str, Any], mode: int = MODE_FULL) -> None:
         """Add one map; ``mode`` caps the names detector for its values (span names: cues)."""
+        clean = self._clean
         for name, value in attributes.items():
+            # A string attribute seen before with nothing to look at (the same enum, model,
+            # id in every span): skipped at the cost of one hash.
+            seen = hash((name, value, mode)) if value.__class__ is str else None
+            if seen in clean:
+                continue
             scanned, structural, strict = self._scope.classify(name)
             if not scanned:
                 continue
             self._item = len(self.items)
-            key = None if name in self._clean_keys else self._slot(name, MODE_NONE)
+            key = self._slot(name, MODE_NONE)
             try:
                 shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
                 if strict and isinstance(shadow, Slot | str):  # a string or a long integer
@@ -164,7 +176,10 @@ class Plan:
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
                 self._touched.add(self._item)
-            self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
+            if isinstance(key, Slot) or shadow is None or isinstance(shadow, Slot | _Seq | _Map):
+                self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
+            elif seen is not None and len(value) <= _CLEAN_CHARS:
+                clean.add(seen)  # a name and a value with nothing to look at: stored as sent
 
     def prepare(self) -> None:
         """Pre-scan the slots; turn those worth it into texts, parsing JSON on the way."""
@@ -173,6 +188,8 @@ class Plan:
             hot = self._worth_analysing([s.raw for s in pending], [s.mode for s in pending])
             for slot, worth in zip(pending, hot, strict=True):
                 if not worth:
+                    if len(slot.raw) <= _CLEAN_CHARS:
+                        self._clean.add(hash((slot.raw, slot.mode)))
                     continue
                 self._item = slot.item
                 if not self._parse(slot):
@@ -180,11 +197,8 @@ class Plan:
                     self.texts.append(slot.raw)
                     self.modes.append(slot.mode)
                     self._touched.add(slot.item)
-        if len(self._clean_keys) > _CLEAN_KEYS:
-            self._clean_keys.clear()
-        for _, name, key, _ in self.items:
-            if key is not None and key.unit < 0 and key.parsed is None:
-                self._clean_keys.add(name)
+        if len(self._clean) > _CLEAN_MAX:
+            self._clean.clear()
 
     def assemble(
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
@@ -229,6 +243,8 @@ class Plan:
             mode = MODE_NONE
         if len(raw) < MIN_TEXT_LEN and (mode != MODE_WHOLE or not raw):
             return raw  # most map keys and enum values: no slot, no scan, no rebuild
+        if len(raw) <= _CLEAN_CHARS and hash((raw, mode)) in self._clean:
+            return raw  # found clean before (attribute names, models, ids, enums)
         slot = Slot(raw, mode, self._item, number=number, key=key)
         self._pending.append(slot)
         return slot
