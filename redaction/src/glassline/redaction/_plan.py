@@ -158,11 +158,17 @@ class Plan:
         """Add one map; ``mode`` caps the names detector for its values (span names: cues)."""
         clean = self._clean
         for name, value in attributes.items():
-            # A string attribute seen before with nothing to look at (the same enum, model,
-            # id in every span): skipped at the cost of one hash.
-            seen = hash((name, value, mode)) if value.__class__ is str else None
-            if seen in clean:
-                continue
+            # An attribute seen before with nothing to look at (the same enum, model, id or
+            # token count in every span): skipped at the cost of one hash.
+            kind = value.__class__
+            if (kind is str and len(value) <= _CLEAN_CHARS) or (
+                kind is int and -MIN_NUMBER < value < MIN_NUMBER
+            ):
+                seen: int | None = hash((name, value, mode))
+                if seen in clean:
+                    continue
+            else:
+                seen = None
             scanned, structural, strict = self._scope.classify(name)
             if not scanned:
                 continue
@@ -178,7 +184,7 @@ class Plan:
                 self._touched.add(self._item)
             if isinstance(key, Slot) or shadow is None or isinstance(shadow, Slot | _Seq | _Map):
                 self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
-            elif seen is not None and len(value) <= _CLEAN_CHARS:
+            elif seen is not None:
                 clean.add(seen)  # a name and a value with nothing to look at: stored as sent
 
     def prepare(self) -> None:
