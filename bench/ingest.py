@@ -404,7 +404,9 @@ def _print(r: Result) -> None:
     if r.collector_cpu_s is not None and r.acknowledged:
         per_k = 1000 / r.acknowledged * 1000  # ms per 1,000 spans
         pg = "" if r.postgres_cpu_s is None else f", PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms"
-        print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}")
+        load = os.getloadavg()[0]  # the CPU figure holds under load; spans/s does not
+        print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}"
+              f" (load average {load:.1f} on {os.cpu_count()} cores)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
