@@ -44,7 +44,22 @@ __all__ = [
 MEASURES = COUNTERS
 USER_MEASURES = USER_COUNTERS
 # Dimensions of a rollup row; ``snapshot`` is the stored model name, ``model`` its canonical name.
-DIMENSIONS = ("tenant", "kind", "stage", "model", "snapshot", "route")
+# ``api_key`` is the name of the key the spans came with (auth.tenants), never the key.
+DIMENSIONS = (
+    "tenant",
+    "kind",
+    "stage",
+    "model",
+    "snapshot",
+    "route",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "api_key",
+)
+# Dimensions a Scope filters on by value (``model`` matches every snapshot, see Scope.where).
+_PLAIN = ("tenant", "kind", "stage", "route", "service_version", "prompt_name",
+          "prompt_version", "api_key")  # fmt: skip
 # A request is the span of a workflow (the root of a trace an instrumented app serves); its own
 # status is the request's outcome.
 REQUEST_KIND = "workflow"
@@ -115,11 +130,15 @@ class Scope:
     stage: tuple[str, ...] | None = None
     model: tuple[str, ...] | None = None
     route: tuple[str, ...] | None = None
+    service_version: tuple[str, ...] | None = None
+    prompt_name: tuple[str, ...] | None = None
+    prompt_version: tuple[str, ...] | None = None
+    api_key: tuple[str, ...] | None = None
     names: tuple[str, ...] = field(default=(), compare=False)  # stored model names, see where()
 
     def where(self, conn: Connection, piece: Piece) -> list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = [piece.time >= piece.start, piece.time < piece.end]
-        for dim in ("tenant", "kind", "stage", "route"):
+        for dim in _PLAIN:
             values = getattr(self, dim)
             if values is not None:
                 conds.append(piece.col(dim).in_(values))
