@@ -44,6 +44,10 @@ GROUP_BYS = (
     "snapshot",
     "tenant",
     "route",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "api_key",
     "user",
     "kind",
     "minute",
@@ -291,7 +295,8 @@ def stats(
     """Count, errors, tokens, cost and latency p50/p95/p99 per group, from the rollups.
 
     ``group_by``: stage, model (canonical name), snapshot (the stored model name), tenant,
-    route, kind (a dimension; '' = none), minute, hour, day (time buckets, UTC) or user (from
+    route, service_version, prompt_name, prompt_version, api_key (the key's name), kind (a
+    dimension; '' = none), minute, hour, day (time buckets, UTC) or user (from
     ``user_rollups``: count is requests, i.e. root spans; no percentiles). ``kind`` keeps one
     span kind (e.g. ``llm`` or ``stage``), so a stage's latency is not mixed with the latency
     of the calls inside it.
