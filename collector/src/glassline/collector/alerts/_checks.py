@@ -12,7 +12,27 @@ from typing import Any
 
 __all__ = ["DIMENSIONS", "TEMPLATE_FIELDS", "reference_errors", "rule_errors"]
 
-DIMENSIONS = ("user", "model", "stage", "route")
+DIMENSIONS = (
+    "user",
+    "model",
+    "stage",
+    "route",
+    "api_key",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+)
+# The rollup dimensions user_rollups do not have (they hold spend per user only).
+_NOT_PER_USER = (
+    "stage",
+    "model",
+    "route",
+    "api_key",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "span_kind",
+)
 # Fields every annotation template may use, besides the rule's labels and the dimensions.
 TEMPLATE_FIELDS = frozenset(
     {"rule", "kind", "state", "severity", "value", "threshold", "window", "forecast", "tenant"}
@@ -82,8 +102,7 @@ def _dimension_errors(rule: Any, where: str) -> list[str]:
     if by_user and rule.kind != "budget":
         errors.append(f"{where}.per: per-user evaluation exists only for budget rules")
     if by_user:
-        # user_rollups hold spend per user only, not per stage/model/route.
-        for dim in ("stage", "model", "route", "span_kind"):
+        for dim in _NOT_PER_USER:
             if dim in rule.per or getattr(rule.filters, dim) is not None:
                 errors.append(f"{where}.per: {dim} cannot be combined with user")
     if rule.kind == "cache_hit_rate" and rule.below is None and rule.drop is None:

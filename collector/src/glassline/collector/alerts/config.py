@@ -107,7 +107,18 @@ Window = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Url = Annotated[str, AfterValidator(_http_url)]
-Dimension = Literal["user", "model", "stage", "route"]
+# ``api_key``: the name of the key the spans came with (auth.tenants), so a budget can be kept
+# per API key; the versions split a rule by deployment or prompt version.
+Dimension = Literal[
+    "user",
+    "model",
+    "stage",
+    "route",
+    "api_key",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -123,6 +134,10 @@ class Filters(_Strict):
     stage: StrList | None = None
     model: StrList | None = None
     route: StrList | None = None
+    api_key: StrList | None = None  # key names, as auth.tenants names them
+    service_version: StrList | None = None
+    prompt_name: StrList | None = None
+    prompt_version: StrList | None = None
     span_kind: StrList | None = None  # glassline span kind: llm, stage, tool, workflow, ...
 
 
