@@ -8,15 +8,16 @@ the key appears by its name only: a span claiming another key's name is re-stamp
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from opentelemetry import trace
 
 from glassline.collector.auth import generate_key
 from glassline.collector.testing import RunningCollector, run_collector
-from glassline.instrumentation import init, llm, shutdown, stage, workflow
 
 BATCH_KEY = generate_key()
 
@@ -40,30 +41,42 @@ def _stats(collector: RunningCollector, group_by: str, kind: str = "llm") -> dic
     return {row["group"]: row["cost_usd"] for row in response.json()["groups"]}
 
 
+APP = """
+import sys
+from opentelemetry import trace
+from glassline.instrumentation import init, llm, shutdown, stage, workflow
+
+init(endpoint=sys.argv[1], api_key=sys.argv[2], instrument=[])
+
+
+@stage("answer", prompt=("support-answer", "v7"))
+@llm(provider="openai", model="gpt-4o-mini")
+def answer(question):
+    span = trace.get_current_span()
+    span.set_attribute("glassline.cost.usd", 0.25)  # a client-side price
+    # A span cannot claim to be another key's spend: the collector stamps the name.
+    span.set_attribute("glassline.api_key.name", "someone-else")
+    return "ok"
+
+
+@workflow("ask")
+def ask(question):
+    return answer(question)
+
+
+for _ in range(4):
+    ask("hello?")
+shutdown()  # flushes: acknowledged spans are in the rollups
+"""
+
+
 def test_spend_is_grouped_by_service_version_prompt_version_and_key_name(
-    collector: RunningCollector, monkeypatch: pytest.MonkeyPatch
+    collector: RunningCollector,
 ) -> None:
-    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.version=1.4.2")
-    init(endpoint=f"http://{collector.grpc_endpoint}", api_key=BATCH_KEY, instrument=[])
-
-    @stage("answer", prompt=("support-answer", "v7"))
-    @llm(provider="openai", model="gpt-4o-mini")
-    def answer(question: str) -> str:
-        span = trace.get_current_span()
-        span.set_attribute("glassline.cost.usd", 0.25)  # a client-side price
-        # A span cannot claim to be another key's spend: the collector stamps the name.
-        span.set_attribute("glassline.api_key.name", "someone-else")
-        return "ok"
-
-    @workflow("ask")
-    def ask(question: str) -> str:
-        return answer(question)
-
-    try:
-        for _ in range(4):
-            ask("hello?")
-    finally:
-        shutdown()  # flushes: acknowledged spans are in the rollups
+    # An app process of its own: its resource (service.version) is set once, at init.
+    env = {**os.environ, "OTEL_RESOURCE_ATTRIBUTES": "service.version=1.4.2"}
+    app = [sys.executable, "-c", APP, f"http://{collector.grpc_endpoint}", BATCH_KEY]
+    subprocess.run(app, env=env, check=True, timeout=300)
 
     assert _stats(collector, "service_version") == {"1.4.2": pytest.approx(1.0)}
     assert _stats(collector, "prompt_version") == {"v7": pytest.approx(1.0)}

@@ -221,26 +221,34 @@ def first_seen(
     conn: Connection,
     start: int,
     end: int,
-    dim: str,
+    dim: str | tuple[str, ...],
     *,
     scope: Scope = Scope(),
     lookback: int = 30 * 86_400,
-) -> dict[str, int]:
+) -> dict[Any, int]:
     """Values of ``dim`` first seen in ``[start, end)`` (none in the ``lookback`` before it),
-    each with the start of the first rollup row that has it (minute, hour or day resolution)."""
-    _check([dim])
-    seen = {k[0] for k in sums(conn, start - lookback, start, by=(dim,), scope=scope)}
-    first: dict[str, int] = {}
+    each with the start of the first rollup row that has it (minute, hour or day resolution).
+
+    ``dim`` may be several dimensions (``("prompt_name", "prompt_version")``): the keys are
+    then tuples of their values, new when the combination is. A value that is '' everywhere
+    (none) is never new.
+    """
+    dims = (dim,) if isinstance(dim, str) else dim
+    _check(dims)
+    seen = set(sums(conn, start - lookback, start, by=dims, scope=scope))
+    first: dict[tuple[Any, ...], int] = {}
     for piece in pieces(start, end):
-        column = piece.col(dim)
+        columns = [piece.col(d) for d in dims]
         query = (
-            select(column, func.min(piece.time)).where(*scope.where(conn, piece)).group_by(column)
+            select(*columns, func.min(piece.time))
+            .where(*scope.where(conn, piece))
+            .group_by(*columns)
         )
-        for value, at in conn.execute(query):
-            key = canonical_model(value) if dim == "model" else value
-            if key not in seen and key and (key not in first or at < first[key]):
-                first[key] = int(at)
-    return first
+        for row in conn.execute(query):
+            key, at = _canonical(dims, row[:-1], 0), int(row[-1])
+            if key not in seen and any(key) and (key not in first or at < first[key]):
+                first[key] = at
+    return {(k[0] if isinstance(dim, str) else k): at for k, at in first.items()}
 
 
 def user_sums(
