@@ -42,6 +42,8 @@ def overview(conn: Connection, w: Window) -> None:
     q.spend_between(conn, month, w.end, w.tenant)
     q.alert_states(conn, w.tenant, only_firing=True)
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)  # the sidebar's version filters, on every page
+    q.change_markers(conn, w)  # drawn on every time chart
 
 
 def latency(conn: Connection, w: Window) -> None:
@@ -50,6 +52,8 @@ def latency(conn: Connection, w: Window) -> None:
     q.percentiles(conn, w.previous(), "stage", ["stage"], False)
     q.sum_series(conn, w, "stage", ["stage"])
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)
+    q.change_markers(conn, w)
 
 
 def spend(conn: Connection, w: Window) -> None:
@@ -60,6 +64,8 @@ def spend(conn: Connection, w: Window) -> None:
     q.sum_series(conn, replace(w, bucket=86400))
     q.sum_series(conn, w)
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)
+    q.change_markers(conn, w)
 
 
 def what_changed(conn: Connection, w: Window) -> None:
@@ -69,6 +75,14 @@ def what_changed(conn: Connection, w: Window) -> None:
     q.change_markers(conn, w)
     q.what_changed(conn, replace(w, end=half.start), half, "spend", "tenant")
     q.what_changed(conn, w.previous(), w, "p95", "stage")
+    q.what_changed(conn, replace(w, end=half.start), half, "spend", "service_version")
+    q.versions(conn, w)
+
+
+def by_version(conn: Connection, w: Window) -> None:
+    # The same pages filtered to one service version (the sidebar's filter).
+    version = next(iter(q.versions(conn, w)["service_version"]), None)
+    overview(conn, replace(w, service_version=version))
 
 
 def traces(conn: Connection, w: Window) -> None:
@@ -90,6 +104,7 @@ def alerts(conn: Connection, w: Window) -> None:
 PAGES: dict[str, Callable[[Connection, Window], None]] = {
     "overview": overview,
     "what changed": what_changed,
+    "overview, one version": by_version,
     "latency": latency,
     "spend": spend,
     "traces": traces,

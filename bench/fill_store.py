@@ -6,7 +6,8 @@
         --schema glassline_bench --spans 200000
 
 About 11 spans per trace (workflow -> retrieve -> rerank -> generate -> guardrail, with
-tools, cache hits, retries, fallbacks and errors), 3 tenants, ~600 users, 5 models, spread
+tools, cache hits, retries, fallbacks and errors), 3 tenants with two API keys each, ~600
+users, 5 models, a service version every 5 days and a prompt version every 10, spread
 over ``--days`` (30) ending now, written oldest first in 512-span batches; deterministic
 for a ``--seed``. Prints progress
 and the write throughput (spans/s stored, including trace summaries and rollups).
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import StorageConfig, Store
+from glassline.semconv import attributes as attrs
 
 MS = 1_000_000
 DAY_NS = 86_400 * 1_000_000_000
@@ -86,6 +88,7 @@ class TraceMaker:
             clock,
             rng.uniform(1, 4),
         )
+        self._versions([*spans], start_ns)
         failed = any(s.is_error for s in spans) and rng.random() < 0.7
         root = SpanRecord(
             span_id=root_id,
@@ -98,7 +101,23 @@ class TraceMaker:
             status="error" if failed else "ok",
             **common,
         )
+        self._versions([root], start_ns, key=spans[0].api_key if spans else None)
         return [root, *spans]
+
+    def _versions(self, spans: list[SpanRecord], start_ns: int, key: str | None = None) -> None:
+        """A deployment every 5 days (service.version), a new prompt version of the generate
+        stage every 10 days, and two API keys per tenant (a web app and a batch job)."""
+        day = start_ns // DAY_NS
+        version = f"1.{day // 5 % 100}.0"
+        key = key or ("batch" if self.rng.random() < 0.2 else "web")
+        for span in spans:
+            span.service_version, span.api_key = version, key
+            span.resource = {attrs.SERVICE_VERSION: version}
+            span.attributes[attrs.API_KEY_NAME] = key
+            if span.stage == "generate":
+                span.prompt_name, span.prompt_version = "support-answer", f"v{day // 10 % 100}"
+                span.attributes[attrs.PROMPT_NAME] = span.prompt_name
+                span.attributes[attrs.PROMPT_VERSION] = span.prompt_version
 
     def _stage(
         self,

@@ -7,9 +7,6 @@ from collections import defaultdict
 import pytest
 from sqlalchemy import delete, select
 
-from glassline.collector.auth import Principal
-from glassline.collector.pipeline import stamp_api_key
-from glassline.collector.processors.versions import prompt_of, service_version_of
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.aggregates import canonical_model
@@ -23,7 +20,7 @@ from glassline.collector.storage.queries import (
     trace_conditions,
 )
 from glassline.collector.storage.sketch import new_sketch
-from glassline.collector.storage.testing import llm_trace
+from glassline.collector.storage.testing import llm_trace, versioned
 from glassline.semconv import attributes as attrs
 
 HOUR_NS = 3600 * 1_000_000_000
@@ -45,24 +42,12 @@ def seed(store: Store, every_s: int = 90) -> list[SpanRecord]:
             cost_usd=0.001 * (n % 7 + 1),
             status="error" if n % 9 == 0 else "ok",
         )
-        _versions(spans[-4:], n)
+        # An app deployed at 1.2.0 then 1.3.0, three prompt versions (Langfuse numbers one),
+        # two API keys.
+        versioned(spans[-4:], service_version="1.2.0" if n < 60 else "1.3.0",
+                  prompt=("answer", ["v6", "v7", 8][n % 3]), api_key="web" if n % 4 else "batch")  # fmt: skip
     store.write(spans)
     return spans
-
-
-def _versions(trace: list[SpanRecord], n: int) -> None:
-    """What an app sends and the collector stamps: a service version on every span's
-    resource, a prompt template on the model call (Langfuse numbers some versions), a key."""
-    principal = Principal("acme", key_name="web" if n % 4 else "batch")
-    for span in trace:
-        span.resource = {"service.version": "1.2.0" if n < 60 else "1.3.0"}
-        if span.kind == "llm":
-            span.attributes[attrs.PROMPT_NAME] = "answer"
-            span.attributes[attrs.PROMPT_VERSION] = ["v6", "v7", 8][n % 3]
-    stamp_api_key(principal, trace)
-    for span in trace:  # the typed fields, as normalize fills them at ingest
-        span.prompt_name, span.prompt_version = prompt_of(span.attributes)
-        span.service_version = service_version_of(span.resource)
 
 
 def test_list_traces_pages_newest_first_through_all_of_a_tenants_traces(store: Store) -> None:

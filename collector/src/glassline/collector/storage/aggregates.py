@@ -227,7 +227,7 @@ def first_seen(
     lookback: int = 30 * 86_400,
 ) -> dict[Any, int]:
     """Values of ``dim`` first seen in ``[start, end)`` (none in the ``lookback`` before it),
-    each with the start of the first rollup row that has it (minute, hour or day resolution).
+    each with the first minute that has it (found in an hour or day row, then its minutes).
 
     ``dim`` may be several dimensions (``("prompt_name", "prompt_version")``): the keys are
     then tuples of their values, new when the combination is. A value that is '' everywhere
@@ -236,7 +236,7 @@ def first_seen(
     dims = (dim,) if isinstance(dim, str) else dim
     _check(dims)
     seen = set(sums(conn, start - lookback, start, by=dims, scope=scope))
-    first: dict[tuple[Any, ...], int] = {}
+    first: dict[tuple[Any, ...], tuple[int, Piece]] = {}
     for piece in pieces(start, end):
         columns = [piece.col(d) for d in dims]
         query = (
@@ -246,9 +246,35 @@ def first_seen(
         )
         for row in conn.execute(query):
             key, at = _canonical(dims, row[:-1], 0), int(row[-1])
-            if key not in seen and any(key) and (key not in first or at < first[key]):
-                first[key] = at
-    return {(k[0] if isinstance(dim, str) else k): at for k, at in first.items()}
+            if key not in seen and any(key) and (key not in first or at < first[key][0]):
+                first[key] = (at, piece)
+    return {
+        (k[0] if isinstance(dim, str) else k): _first_minute(conn, dims, k, at, piece, scope)
+        for k, (at, piece) in first.items()
+    }
+
+
+def _first_minute(
+    conn: Connection,
+    dims: Sequence[str],
+    key: tuple[Any, ...],
+    at: int,
+    piece: Piece,
+    scope: Scope,
+) -> int:
+    """The minute a value first appears in, from the first hour or day row that holds it (a
+    new value is rare: one small indexed read each)."""
+    if piece.size == 60:
+        return at
+    minutes = Piece(Rollup, 60, Rollup.minute, at, at + piece.size)
+    conds = scope.where(conn, minutes)
+    for name, value in zip(dims, key, strict=True):
+        if name == "model":
+            conds.append(Rollup.model.in_(model_names(conn, [value])))
+        else:
+            conds.append(minutes.col(name) == value)
+    found = conn.execute(select(func.min(Rollup.minute)).where(*conds)).scalar()
+    return int(found) if found is not None else at  # minutes purged sooner: the coarse start
 
 
 def user_sums(

@@ -245,15 +245,19 @@ def change_markers(conn: Connection, window: Window) -> pd.DataFrame:
     """Moments something changed in the window, oldest first: a service version, model,
     snapshot, route, stage or prompt version seen for the first time (per tenant when one is
     picked; from the rollups), an alert that started firing. Drawn on every time chart."""
-    scope = window.scope()
-    start = data_start(conn, window)
+    # Per tenant, whatever version the sidebar filters on: a marker says when it began.
+    scope = Scope(tenant=(window.tenant,) if window.tenant else None)
+    # Everything is new where a tenant's data begins (a fresh store): not a change.
+    begins = set(
+        aggregates.first_seen(conn, window.start, window.end, "tenant", scope=scope).values()
+    )
     rows = [
         (at, f"{label} {_named(value)} first seen")
         for dim, label in _MARKED.items()
         for value, at in aggregates.first_seen(
             conn, window.start, window.end, dim, scope=scope
         ).items()
-        if at != start  # everything is new where the data begins: not a change
+        if at not in begins
     ]
     alerts = alert_history(conn, window)
     for event in alerts[alerts["to_state"] == "firing"].itertuples():

@@ -47,7 +47,7 @@ with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-1])):
     min_ms = c[3].number_input("Min duration (ms)", 0.0, value=_float("min_ms"), step=100.0)
     text = c[4].text_input("Span name contains", params.get("q", ""))
     c = st.columns(5)
-    key = c[0].text_input("API key (name)", params.get("key", ""))
+    key_name = c[0].text_input("API key (name)", params.get("key", ""))
     c[1].caption("Service and prompt version: the sidebar's filters apply here too.")
 sorts = list(queries.SORTS)
 sort = (
@@ -63,7 +63,7 @@ values = {
     "model": model,
     "stage": stage,
     "route": route,
-    "key": key,
+    "key": key_name,
     "status": status,
     "outcome": outcome,
     "min_cost": f"{min_cost:g}" if min_cost else "",
@@ -87,7 +87,7 @@ filters = queries.TraceFilter(
     route=route.strip(),
     service_version=window.service_version or "",
     prompt_version=window.prompt_version or "",
-    api_key=key.strip(),
+    api_key=key_name.strip(),
     status=status,
     outcome=outcome,
     min_cost_usd=min_cost,
