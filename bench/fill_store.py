@@ -51,9 +51,10 @@ ANSWER = "According to the policy, you can return the item within 30 days of del
 class TraceMaker:
     """Builds traces at given start times; deterministic for a seed."""
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(self, seed: int = 7, versions: bool = True) -> None:
         self.rng = random.Random(seed)
         self.number = 0
+        self.versions = versions  # off: the same traffic without versions or key names
 
     def _ids(self) -> tuple[str, Iterator[str]]:
         self.number += 1
@@ -109,7 +110,9 @@ class TraceMaker:
         stage every 10 days, and two API keys per tenant (a web app and a batch job)."""
         day = start_ns // DAY_NS
         version = f"1.{day // 5 % 100}.0"
-        key = key or ("batch" if self.rng.random() < 0.2 else "web")
+        key = key or ("batch" if self.rng.random() < 0.2 else "web")  # drawn either way
+        if not self.versions:
+            return
         for span in spans:
             span.service_version, span.api_key = version, key
             span.resource = {attrs.SERVICE_VERSION: version}
@@ -375,12 +378,17 @@ def schema_url(url: str, schema: str | None) -> str:
 
 
 def fill(
-    url: str, spans: int, days: float, batch_size: int = 512, seed: int = 7
+    url: str,
+    spans: int,
+    days: float,
+    batch_size: int = 512,
+    seed: int = 7,
+    versions: bool = True,
 ) -> dict[str, float]:
     """Write ``spans`` spans into the store at ``url``; returns what was written and how fast."""
     # Retention must cover the whole fill, or purge would delete what we just wrote.
     store = Store.open(StorageConfig(url=url, retention_days=max(7, days + 1)))
-    maker = TraceMaker(seed)
+    maker = TraceMaker(seed, versions)
     starts = trace_starts(traces_for(spans, seed), days, time.time_ns(), seed=seed)
     written = traces = 0
     pending: list[SpanRecord] = []
@@ -424,10 +432,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=30, help="days of traffic, ending now")
     parser.add_argument("--batch", type=int, default=512, help="spans per Store.write")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-versions",
+        action="store_true",
+        help="the same traffic without service/prompt versions and key names (a baseline)",
+    )
     args = parser.parse_args(argv)
     url = schema_url(args.url, args.schema)
     print(f"filling {make_url(url).render_as_string()} with {args.spans:,} spans", flush=True)
-    result = fill(url, args.spans, args.days, args.batch, args.seed)
+    result = fill(url, args.spans, args.days, args.batch, args.seed, not args.no_versions)
     print(
         f"done: {result['spans']:,.0f} spans, {result['traces']:,.0f} traces in "
         f"{result['seconds']:.1f} s; Store.write {result['write_spans_per_s']:,.0f} spans/s "

@@ -49,15 +49,6 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
         yield c
 
 
-@pytest.fixture
-def provider() -> Iterator[FakeLLMServer]:
-    server = FakeLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _budgets(collector: RunningCollector, key: str) -> dict[str, object]:
     response = httpx.get(
         f"{collector.http_endpoint}/api/v1/budgets",

@@ -12,6 +12,8 @@ from typing import Any
 
 __all__ = ["DIMENSIONS", "TEMPLATE_FIELDS", "reference_errors", "rule_errors"]
 
+# What a rule may be split by (``per``): the user (budgets, from user_rollups) and the
+# rollups' dimensions; ``api_key`` is a key's name, the versions split by deployment or prompt.
 DIMENSIONS = (
     "user",
     "model",
@@ -22,17 +24,8 @@ DIMENSIONS = (
     "prompt_name",
     "prompt_version",
 )
-# The rollup dimensions user_rollups do not have (they hold spend per user only).
-_NOT_PER_USER = (
-    "stage",
-    "model",
-    "route",
-    "api_key",
-    "service_version",
-    "prompt_name",
-    "prompt_version",
-    "span_kind",
-)
+# What user_rollups (spend per user only) cannot be combined with.
+_NOT_PER_USER = (*(d for d in DIMENSIONS if d != "user"), "span_kind")
 # Fields every annotation template may use, besides the rule's labels and the dimensions.
 TEMPLATE_FIELDS = frozenset(
     {"rule", "kind", "state", "severity", "value", "threshold", "window", "forecast", "tenant"}

@@ -107,18 +107,7 @@ Window = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Url = Annotated[str, AfterValidator(_http_url)]
-# ``api_key``: the name of the key the spans came with (auth.tenants), so a budget can be kept
-# per API key; the versions split a rule by deployment or prompt version.
-Dimension = Literal[
-    "user",
-    "model",
-    "stage",
-    "route",
-    "api_key",
-    "service_version",
-    "prompt_name",
-    "prompt_version",
-]
+Dimension = Literal[_checks.DIMENSIONS]  # type: ignore[valid-type]  # one list, in _checks
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 

@@ -235,7 +235,13 @@ def first_seen(
     """
     dims = (dim,) if isinstance(dim, str) else dim
     _check(dims)
-    seen = set(sums(conn, start - lookback, start, by=dims, scope=scope))
+    seen = {
+        _canonical(dims, row, 0)
+        for piece in pieces(start - lookback, start)
+        for row in conn.execute(
+            select(*(piece.col(d) for d in dims)).where(*scope.where(conn, piece)).distinct()
+        )
+    }
     first: dict[tuple[Any, ...], tuple[int, Piece]] = {}
     for piece in pieces(start, end):
         columns = [piece.col(d) for d in dims]
