@@ -102,6 +102,12 @@ class Metrics:
             "Exports refused by admission (retryable, with a retry hint), by the bound it protects.",
             ["bound"], registry=r,
         )  # fmt: skip
+        self.exports_run = Counter(
+            "glassline_exports_run",
+            "Export requests each worker ran, by where they arrived (own: at this worker; peer: "
+            "handed over by the worker holding the client's connection).",
+            ["worker", "origin"], registry=r,
+        )  # fmt: skip
         self.inflight_requests = Gauge(
             "glassline_inflight_requests", "Export requests being processed.",
             registry=r, multiprocess_mode="livesum",

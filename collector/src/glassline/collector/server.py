@@ -2,7 +2,9 @@
 
 One *worker* is a full collector (gRPC + HTTP receivers, pipeline, jobs) in one process.
 ``server.workers: N`` starts N worker processes that share the listening ports (SO_REUSEPORT)
-and the store; the parent only migrates the store first, forwards signals and waits.
+and the store, and run each other's exports (:mod:`.handoff`), so the work spreads over them
+however few connections the clients hold; the parent only migrates the store first, forwards
+signals and waits.
 
 Shutdown (SIGTERM / SIGINT): /readyz turns 503, both receivers stop accepting, in-flight
 exports finish (up to ``server.shutdown_grace_s``), jobs stop and the store is closed.
@@ -35,6 +37,7 @@ from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.evaluations import EvaluationIntake
 from glassline.collector.evaluations import routes as evaluation_routes
+from glassline.collector.handoff import Handoff, Mesh
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
@@ -99,11 +102,14 @@ class Worker:
         *,
         index: int = 0,
         processors: list[Processor] | None = None,
+        mesh: Mesh | None = None,
     ) -> None:
-        """``processors`` replaces :func:`build_processors` (embedding, tests)."""
+        """``processors`` replaces :func:`build_processors` (embedding, tests); ``mesh`` joins
+        this worker to its peers (the supervisor's workers)."""
         self.config = config
         self.index = index
         self._processors = processors
+        self._mesh = mesh
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
         self.store: Store | None = None
@@ -130,11 +136,16 @@ class Worker:
         rules = self.config.alerts.rules_file
         self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
         admission, ingest, logs = self._ingest(self.store)
-        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, ingest, self.metrics, logs)
+        exports = Handoff(
+            {"traces": ingest, "logs": logs}, cfg.grpc_threads, self.metrics, index=self.index,
+            mesh=self._mesh,
+        )  # fmt: skip
+        exports.open()
+        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()
         app = build_app(
-            cfg, self.keyring, admission, ingest, self.metrics, ready=self.ready,
-            api_routes=self._api_routes(), logs=logs,
+            cfg, self.keyring, admission, exports, self.metrics, ready=self.ready,
+            api_routes=self._api_routes(),
         )  # fmt: skip
         sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
         http = _QuietServer(uvicorn_config(app, cfg))
@@ -152,7 +163,7 @@ class Worker:
         if self.config.server.workers > 1:
             _log.info("worker %d of %d ready", self.index + 1, self.config.server.workers)
         await stop.wait()
-        await self._shutdown(grpc_receiver, http, http_task, jobs)
+        await self._shutdown(grpc_receiver, http, http_task, jobs, exports)
         if alerts_task is not None:
             await alerts_task
 
@@ -196,14 +207,17 @@ class Worker:
             raise RuntimeError("the HTTP listener did not start")
 
     async def _shutdown(
-        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any, jobs: JobRunner
-    ) -> None:
+        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any, jobs: JobRunner,
+        exports: Handoff,
+    ) -> None:  # fmt: skip
         self._accepting = False
         grace = self.config.server.shutdown_grace_s
         _log.info("shutting down: draining in-flight exports (up to %.0fs)", grace)
         http.should_exit = True
         await asyncio.gather(asyncio.to_thread(grpc_receiver.stop, grace), http_task)
         await asyncio.to_thread(jobs.stop)
+        # What peers handed over before they drained still runs on this worker's store.
+        await asyncio.to_thread(exports.close, grace)
         if self.alerts is not None:
             self.alerts.close()
         if self.store is not None:
@@ -310,7 +324,9 @@ def setup_logging(config: CollectorConfig) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _run_worker(config: CollectorConfig, index: int = 0, supervisor: int | None = None) -> None:
+def _run_worker(
+    config: CollectorConfig, index: int = 0, supervisor: int | None = None, mesh: Mesh | None = None
+) -> None:
     setup_logging(config)
     if supervisor is not None:  # a worker process: its supervisor's death is its own
         die_with_parent(supervisor)
@@ -321,7 +337,7 @@ def _run_worker(config: CollectorConfig, index: int = 0, supervisor: int | None 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(config, index=index)
+        worker = Worker(config, index=index, mesh=mesh)
         loop.add_signal_handler(signal.SIGHUP, worker.reload)
         watch = None if supervisor is None else asyncio.create_task(_watch(supervisor, stop))
         await worker.serve(stop)
@@ -380,8 +396,9 @@ def _supervise(config: CollectorConfig) -> int:
     # (Presidio, SQLAlchemy, grpc: most of a cold start) instead of importing them again, all
     # at once, on the same cores. Nothing here has started a thread or a grpc object yet.
     ctx = multiprocessing.get_context("fork")
+    mesh = Mesh(config.server.workers)
     procs = [
-        ctx.Process(target=_run_worker, args=(config, i, os.getpid()), name=f"worker-{i}")
+        ctx.Process(target=_run_worker, args=(config, i, os.getpid(), mesh), name=f"worker-{i}")
         for i in range(config.server.workers)
     ]
     stopping = False
@@ -399,6 +416,7 @@ def _supervise(config: CollectorConfig) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     for proc in procs:
         proc.start()
+    mesh.close()
     signal.signal(signal.SIGHUP, lambda *_: _signal_all(procs, signal.SIGHUP))  # rule reload
     _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
     while any(p.is_alive() for p in procs):
