@@ -20,7 +20,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal
 from glassline.collector.config import AuthConfig, ServerConfig
-from glassline.collector.handoff import Handoff
+from glassline.collector.handoff import LocalExports
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers import (
     GrpcReceiver,
@@ -131,8 +131,7 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()
     logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
-    exports = Handoff({"traces": ingest, "logs": logs}, server.grpc_threads, metrics)
-    exports.open()
+    exports = LocalExports({"traces": ingest, "logs": logs}, server.grpc_threads, metrics)
     grpc_receiver = GrpcReceiver(server, keyring, admission, exports, metrics)
     grpc_port = grpc_receiver.start()
     app = build_app(server, keyring, admission, exports, metrics)

@@ -1,23 +1,29 @@
-"""Hand-off: the exports any worker receives run on whichever worker has the fewest.
+"""Where an admitted export runs: here (one process), or on the least busy runner process.
 
-Workers share the ports through ``SO_REUSEPORT``, and the kernel places each client
-*connection* on one worker for good. An OTLP exporter holds one or two keep-alive connections,
-so, left there, one worker decodes and stores everything while the other cores idle (measured:
-3,721 spans/s stored with one core idle, against 8,650 when two senders happened to land on
-different workers). Tempo's and Cortex's distributors solve the same problem between machines:
-the process that holds the connection is not the one that does the work. Here, within a host:
+With ``server.workers: N > 1`` the collector is one *front* process and N *runners*. The
+front holds every client connection: receivers, admission, the query API. It does no export
+work itself: each admitted export goes, as its raw bytes, to the runner with the fewest
+exports assigned, which decodes, processes and stores it and replies with the export's reply
+or error. Two problems, one design:
 
-- the receiving worker keeps the request: its admission ticket, its wait and its answer;
-- it assigns the export to the worker with the fewest exports assigned (itself on a tie:
-  no copy), counted in one array the workers share;
-- the assigned worker decodes, processes and stores it, then replies with the export's reply
-  or its error. The reply comes after the commit, so an acknowledgement still means durable;
-  a worker that dies fails the exports it held as retryable (the client sends them again and
-  the store drops the duplicates of what it had committed).
+- **Work spreads however few connections the clients hold.** With workers sharing the ports
+  through ``SO_REUSEPORT``, the kernel placed each client *connection* on one worker for good;
+  an OTLP exporter holds one or two, so one worker stored everything while the other cores
+  idled (3,721 spans/s with one core idle, against 8,650 when two senders happened to land
+  on different workers). Here the unit of placement is the export, not the connection: the
+  distributor / ingester split of Tempo and Cortex, within one host.
+- **Refusals never wait for the GIL.** Decoding, redaction and storing are CPU work under the
+  GIL; in the receivers' process they delayed every answer of the event loops, refusals too
+  (p99 3.0 s measured). The front's loops only read, admit, forward and answer.
 
-The request body crosses once, unparsed, over one Unix socket pair per ordered pair of
-workers, made by the supervisor before it forks. A worker's slot in the shared array is out of
-reach (``_CLOSED``) until it can run exports and again from the start of its shutdown.
+Acknowledged still means durable: a runner replies after its commit, and the front answers
+success only on that reply. A runner that dies fails the exports it held as retryable (the
+client sends them again; the store drops the duplicates of what it had committed).
+
+The body crosses once, unparsed, over one Unix socket pair per runner, made by the supervisor
+before it forks. A runner takes exports once it can store them (its flag in a shared array)
+and stops being chosen when it shuts down; it serves what the front already sent until the
+front closes the channel.
 """
 
 from __future__ import annotations
@@ -33,7 +39,6 @@ import queue
 import socket
 import struct
 import threading
-import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, Protocol
@@ -44,11 +49,11 @@ from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
 from glassline.collector.metrics import Metrics
 
-__all__ = ["Exporter", "Handoff", "Kind", "Mesh"]
+__all__ = ["Exporter", "Exports", "Front", "Kind", "LocalExports", "Mesh", "Runner"]
 
 _log = logging.getLogger(__name__)
 Kind = Literal["traces", "logs"]
-_CLOSED = 1 << 24  # a slot at or above this takes no new exports
+KINDS: frozenset[Kind] = frozenset(("traces", "logs"))
 _JOB = struct.Struct("!II")  # metadata length, body length
 _REPLY = struct.Struct("!I")
 
@@ -60,167 +65,181 @@ class Exporter(Protocol):
     def reply(self, result: Any) -> Message: ...
 
 
-class Mesh:
-    """The workers' channels and shared counts, made by the supervisor before it forks."""
+class Exports(Protocol):
+    """What the receivers hand an admitted export to."""
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.loads: Any = multiprocessing.get_context("fork").Array(
-            ctypes.c_int, [_CLOSED] * workers
-        )
-        # (i, j): end 0 is worker i's (sends exports, reads replies), end 1 is worker j's.
-        self._pairs = {
-            (i, j): socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            for i in range(workers)
-            for j in range(workers)
-            if i != j
-        }
-
-    def take(self, index: int) -> tuple[dict[int, socket.socket], dict[int, socket.socket]]:
-        """In worker ``index``, right after the fork: its (outgoing, incoming) sockets by peer.
-
-        Closes every other end it inherited, so a peer's death reads as end-of-file here.
-        """
-        outgoing, incoming = {}, {}
-        for (i, j), (a, b) in self._pairs.items():
-            if i == index:
-                outgoing[j] = a
-                b.close()
-            elif j == index:
-                incoming[i] = b
-                a.close()
-            else:
-                a.close()
-                b.close()
-        return outgoing, incoming
-
-    def close(self) -> None:
-        """In the supervisor once every worker is forked: the sockets are theirs now."""
-        for a, b in self._pairs.values():
-            a.close()
-            b.close()
-
-
-class Handoff:
-    """Runs exports on this worker's threads or a peer's (see the module docstring).
-
-    Without a mesh (one worker, tests) every export runs here, on ``threads`` threads.
-    """
-
-    def __init__(
-        self,
-        exporters: Mapping[Kind, Exporter],
-        threads: int,
-        metrics: Metrics,
-        *,
-        index: int = 0,
-        mesh: Mesh | None = None,
-    ) -> None:
-        self.kinds = frozenset(exporters)
-        self._exporters = dict(exporters)
-        self._metrics = metrics
-        self._index = index
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
-        self._loads = mesh.loads if mesh is not None else None
-        outgoing, incoming = mesh.take(index) if mesh is not None else ({}, {})
-        self._peers = {j: _Peer(j, sock) for j, sock in outgoing.items()}
-        self._incoming = [
-            threading.Thread(target=self._serve, args=(sock,), name=f"handoff-in-{i}", daemon=True)
-            for i, sock in incoming.items()
-        ]
-        self._incoming_sockets = list(incoming.values())
-        self._open = False
-
-    def open(self) -> None:
-        """Take exports from peers, and let them assign to this worker."""
-        for thread in self._incoming:
-            thread.start()
-        self._add_to_own_slot(-_CLOSED)
-        self._open = True
+    kinds: frozenset[Kind]
 
     async def run(
         self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
     ) -> Message:
         """The export's reply once stored; raises what the export raised (GlasslineError)."""
-        target = self._assign()
-        try:
-            if target == self._index:
-                future = self._pool.submit(
-                    self._run_here, "own", kind, transport, principal, body, encoding
-                )
-            else:
-                future = self._peers[target].send((kind, transport, principal, encoding), body)
-            return await asyncio.wrap_future(future)  # type: ignore[no-any-return]
-        finally:
-            self._release(target)
+        ...
 
-    def close(self, grace_s: float) -> None:
-        """After this worker's receivers drained: stop sending, run what peers still send
-        until they finish (up to ``grace_s``), then stop the threads."""
-        if self._open:
-            self._add_to_own_slot(_CLOSED)
-        for peer in self._peers.values():
-            peer.finish()
-        deadline = time.monotonic() + grace_s
-        for thread in self._incoming:
-            if thread.is_alive():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._pool.shutdown(wait=True, cancel_futures=False)
-        for sock in self._incoming_sockets:
-            sock.close()
+    def close(self, grace_s: float) -> None: ...
 
-    def _assign(self) -> int:
-        loads = self._loads
-        if loads is None:
-            return self._index
-        with loads.get_lock():
-            best, least = self._index, loads[self._index]
-            for j, peer in self._peers.items():
-                if peer.alive and loads[j] < min(least, _CLOSED):
-                    best, least = j, loads[j]
-            loads[best] += 1
-        return best
 
-    def _release(self, target: int) -> None:
-        if self._loads is not None:
-            with self._loads.get_lock():
-                self._loads[target] -= 1
+class _Pool:
+    """Exports run on this process's threads, counted under this worker's index."""
 
-    def _add_to_own_slot(self, n: int) -> None:
-        if self._loads is not None:
-            with self._loads.get_lock():
-                self._loads[self._index] += n
+    def __init__(
+        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, index: int
+    ) -> None:
+        self._exporters = dict(exporters)
+        self._metrics = metrics
+        self._worker = str(index)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
 
-    def _run_here(
-        self, origin: str, kind: Kind, transport: str, principal: Principal, body: bytes,
-        encoding: str,
-    ) -> Message:  # fmt: skip
-        self._metrics.exports_run.labels(str(self._index), origin).inc()
+    def submit(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Future[Message]:
+        return self._threads.submit(self._run, kind, transport, principal, body, encoding)
+
+    def _run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        self._metrics.exports_run.labels(self._worker).inc()
         exporter = self._exporters[kind]
         return exporter.reply(exporter.export(transport, principal, body, encoding))
 
-    def _serve(self, sock: socket.socket) -> None:
-        """One peer's exports: read each, run it on the pool, reply when it is done."""
+    def shutdown(self) -> None:
+        self._threads.shutdown(wait=True)
+
+
+class LocalExports:
+    """One process does it all: exports run on ``threads`` threads here."""
+
+    def __init__(self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics) -> None:
+        self.kinds = frozenset(exporters)
+        self._pool = _Pool(exporters, threads, metrics, 0)
+
+    async def run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        future = self._pool.submit(kind, transport, principal, body, encoding)
+        return await asyncio.wrap_future(future)
+
+    def close(self, grace_s: float) -> None:
+        self._pool.shutdown()
+
+
+class Mesh:
+    """The front's channel to each runner and the runners' open flags; made before forking."""
+
+    def __init__(self, runners: int) -> None:
+        self.runners = runners
+        self.open: Any = multiprocessing.get_context("fork").Array(ctypes.c_int, runners)
+        # One pair per runner: end 0 is the front's (exports out, replies in), end 1 the runner's.
+        self._pairs = [
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(runners)
+        ]
+
+    def front(self) -> dict[int, socket.socket]:
+        """In the front, right after the fork: its end of every channel (closes the rest)."""
+        for _, theirs in self._pairs:
+            theirs.close()
+        return {j: ours for j, (ours, _) in enumerate(self._pairs)}
+
+    def runner(self, index: int) -> socket.socket:
+        """In runner ``index``, right after the fork: its end of its channel (closes the rest),
+        so that the front's death reads as end-of-file here and a runner's death there."""
+        mine = self._pairs[index][1]
+        for sock in (s for pair in self._pairs for s in pair):
+            if sock is not mine:
+                sock.close()
+        return mine
+
+    def close(self) -> None:
+        """In the supervisor once every process is forked: the sockets are theirs now."""
+        for pair in self._pairs:
+            for sock in pair:
+                sock.close()
+
+
+class Front:
+    """Hands each export to the open runner with the fewest assigned (see the module doc)."""
+
+    def __init__(self, mesh: Mesh, kinds: frozenset[Kind] = KINDS) -> None:
+        self.kinds = kinds
+        self._open = mesh.open
+        self._channels = {j: _Channel(j, sock) for j, sock in mesh.front().items()}
+        self._assigned = dict.fromkeys(self._channels, 0)
+        self._lock = threading.Lock()
+
+    def can_store(self) -> bool:
+        """At least one runner can take an export now."""
+        return any(self._open[j] and ch.alive for j, ch in self._channels.items())
+
+    async def run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        target = self._assign()
+        try:
+            future = self._channels[target].send((kind, transport, principal, encoding), body)
+            return await asyncio.wrap_future(future)
+        finally:
+            with self._lock:
+                self._assigned[target] -= 1
+
+    def close(self, grace_s: float) -> None:
+        """No more exports (the receivers drained): the runners read end-of-file."""
+        for channel in self._channels.values():
+            channel.finish()
+
+    def _assign(self) -> int:
+        with self._lock:
+            candidates = [j for j, ch in self._channels.items() if self._open[j] and ch.alive]
+            if not candidates:
+                raise RetryableError("no worker can store right now; retry later")
+            target = min(candidates, key=self._assigned.__getitem__)
+            self._assigned[target] += 1
+        return target
+
+
+class Runner:
+    """A runner's side of its channel: runs what the front sends, replies when stored."""
+
+    def __init__(
+        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, *,
+        index: int, mesh: Mesh,
+    ) -> None:  # fmt: skip
+        self._pool = _Pool(exporters, threads, metrics, index)
+        self._index = index
+        self._open = mesh.open
+        self._sock = mesh.runner(index)
+        self._reader = threading.Thread(target=self._serve, name="handoff-in", daemon=True)
+
+    def open(self) -> None:
+        """Take exports from now on."""
+        self._reader.start()
+        self._open[self._index] = 1
+
+    def close(self, grace_s: float) -> None:
+        """Stop being chosen; run what the front already sent until it closes the channel
+        (up to ``grace_s``), then stop the threads."""
+        self._open[self._index] = 0
+        self._reader.join(grace_s)
+        self._pool.shutdown()
+        self._sock.close()
+
+    def _serve(self) -> None:
         send_lock = threading.Lock()
         while True:
             try:
-                meta_len, body_len = _JOB.unpack(_recv_exact(sock, _JOB.size))
-                job_id, kind, transport, principal, encoding = pickle.loads(
-                    _recv_exact(sock, meta_len)
-                )
-                body = _recv_exact(sock, body_len)
+                meta_len, body_len = _JOB.unpack(_recv_exact(self._sock, _JOB.size))
+                job_id, *job = pickle.loads(_recv_exact(self._sock, meta_len))
+                body = _recv_exact(self._sock, body_len)
             except (EOFError, OSError):
-                return  # the peer finished (or died): nothing more will come
-            future = self._pool.submit(
-                self._run_here, "peer", kind, transport, principal, body, encoding
-            )
+                return  # the front finished (or died): nothing more will come
+            kind, transport, principal, encoding = job
+            future = self._pool.submit(kind, transport, principal, body, encoding)
             future.add_done_callback(
-                lambda f, job_id=job_id: _reply(sock, send_lock, job_id, f)  # type: ignore[misc]
+                lambda f, job_id=job_id: _reply(self._sock, send_lock, job_id, f)  # type: ignore[misc]
             )
 
 
-class _Peer:
-    """This worker's channel to one peer: exports out (a sender thread), replies in."""
+class _Channel:
+    """The front's end of one runner's channel: exports out (a sender thread), replies in."""
 
     def __init__(self, index: int, sock: socket.socket) -> None:
         self.alive = True
@@ -234,19 +253,19 @@ class _Peer:
             threading.Thread(target=target, name=name, daemon=True).start()
 
     def send(self, meta: tuple[Any, ...], body: bytes) -> Future[Message]:
-        """Queue one export for the peer (never blocks the caller's event loop)."""
+        """Queue one export for the runner (never blocks the caller's event loop)."""
         future: Future[Message] = Future()
         job_id = next(self._ids)
         with self._lock:
             if not self.alive:
-                future.set_exception(_peer_gone())
+                future.set_exception(_runner_gone())
                 return future
             self._pending[job_id] = future
         self._outbox.put((pickle.dumps((job_id, *meta)), body))
         return future
 
     def finish(self) -> None:
-        """No more exports to send: the peer reads end-of-file once the queue is flushed."""
+        """No more exports: the runner reads end-of-file once the queue is flushed."""
         self._outbox.put(None)
 
     def _send_loop(self) -> None:
@@ -283,7 +302,7 @@ class _Peer:
             pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
-                future.set_exception(_peer_gone())
+                future.set_exception(_runner_gone())
 
 
 def _reply(sock: socket.socket, lock: threading.Lock, job_id: int, future: Future[Any]) -> None:
@@ -293,14 +312,14 @@ def _reply(sock: socket.socket, lock: threading.Lock, job_id: int, future: Futur
     elif isinstance(error, GlasslineError):
         payload = (job_id, False, error)
     else:  # a bug: logged here, answered retryable so the client keeps the data
-        _log.error("handed-over export failed: %s", type(error).__name__, exc_info=error)
+        _log.error("export failed in a runner: %s", type(error).__name__, exc_info=error)
         payload = (job_id, False, RetryableError("internal error; retry later"))
     data = pickle.dumps(payload)
-    with lock, contextlib.suppress(OSError):  # the peer is gone: nobody waits for this
+    with lock, contextlib.suppress(OSError):  # the front is gone: nobody waits for this
         _send_all(sock, [_REPLY.pack(len(data)), data])
 
 
-def _peer_gone() -> RetryableError:
+def _runner_gone() -> RetryableError:
     return RetryableError("the worker storing this export stopped; the data was not accepted, "
                           "retry later")  # fmt: skip
 

@@ -104,9 +104,8 @@ class Metrics:
         )  # fmt: skip
         self.exports_run = Counter(
             "glassline_exports_run",
-            "Export requests each worker ran, by where they arrived (own: at this worker; peer: "
-            "handed over by the worker holding the client's connection).",
-            ["worker", "origin"], registry=r,
+            "Export requests decoded and stored, by the worker that ran them.",
+            ["worker"], registry=r,
         )  # fmt: skip
         self.inflight_requests = Gauge(
             "glassline_inflight_requests", "Export requests being processed.",

@@ -1,10 +1,11 @@
 """Assembles and runs the collector: store, pipeline, receivers, HTTP surface, jobs.
 
-One *worker* is a full collector (gRPC + HTTP receivers, pipeline, jobs) in one process.
-``server.workers: N`` starts N worker processes that share the listening ports (SO_REUSEPORT)
-and the store, and run each other's exports (:mod:`.handoff`), so the work spreads over them
-however few connections the clients hold; the parent only migrates the store first, forwards
-signals and waits.
+With ``server.workers: 1`` one process is the whole collector (gRPC + HTTP receivers,
+pipeline, jobs). ``server.workers: N`` starts N *runner* processes (pipeline, store, jobs,
+alerts) and one *front* process (receivers, admission, the query API) that hands each
+admitted export to the least busy runner (:mod:`.handoff`): the work spreads over the runners
+however few connections the clients hold, and no export work delays the front's answers.
+The parent (the supervisor) only migrates the store first, forwards signals and waits.
 
 Shutdown (SIGTERM / SIGINT): /readyz turns 503, both receivers stop accepting, in-flight
 exports finish (up to ``server.shutdown_grace_s``), jobs stop and the store is closed.
@@ -24,7 +25,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from sqlalchemy import text
@@ -37,7 +38,7 @@ from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.evaluations import EvaluationIntake
 from glassline.collector.evaluations import routes as evaluation_routes
-from glassline.collector.handoff import Handoff, Mesh
+from glassline.collector.handoff import Exporter, Exports, Front, Kind, LocalExports, Mesh, Runner
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
@@ -93,8 +94,11 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+Role = Literal["all", "front", "runner"]
+
+
 class Worker:
-    """One full collector in this process."""
+    """The collector's work in this process: all of it, or the front's or a runner's part."""
 
     def __init__(
         self,
@@ -103,13 +107,16 @@ class Worker:
         index: int = 0,
         processors: list[Processor] | None = None,
         mesh: Mesh | None = None,
+        role: Role = "all",
     ) -> None:
-        """``processors`` replaces :func:`build_processors` (embedding, tests); ``mesh`` joins
-        this worker to its peers (the supervisor's workers)."""
+        """``processors`` replaces :func:`build_processors` (embedding, tests); ``mesh``
+        connects the front and the runners (the supervisor's processes)."""
         self.config = config
         self.index = index
+        self.role = role
         self._processors = processors
         self._mesh = mesh
+        self._front: Front | None = None
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
         self.store: Store | None = None
@@ -119,8 +126,10 @@ class Worker:
         self._accepting = False
 
     def ready(self) -> bool:
-        """Accepting traffic and the store answers a query."""
+        """Accepting traffic, an export would be stored, and the store answers a query."""
         if not self._accepting or self.store is None:
+            return False
+        if self._front is not None and not self._front.can_store():
             return False
         try:
             with self.store.engine.connect() as conn:
@@ -135,39 +144,80 @@ class Worker:
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
         rules = self.config.alerts.rules_file
         self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
-        admission, ingest, logs = self._ingest(self.store)
-        exports = Handoff(
-            {"traces": ingest, "logs": logs}, cfg.grpc_threads, self.metrics, index=self.index,
-            mesh=self._mesh,
+        if self.role == "runner":
+            await self._run_exports(stop)
+            return
+        exports = self._exports(self.store)
+        admission = Admission(
+            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
+            max_queue_wait_s=cfg.max_queue_wait_s,
         )  # fmt: skip
-        exports.open()
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()
         app = build_app(
             cfg, self.keyring, admission, exports, self.metrics, ready=self.ready,
             api_routes=self._api_routes(),
         )  # fmt: skip
-        sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
+        sock = _http_socket(cfg.host, cfg.http_port)
         http = _QuietServer(uvicorn_config(app, cfg))
         http_task = asyncio.create_task(http.serve(sockets=[sock]))
-        jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
-        jobs.start()
-        alerts_task = self._start_alerts(stop)
+        jobs = None if self.role == "front" else self._start_jobs()
+        alerts_task = None if self.role == "front" else self._start_alerts(stop)
         await self._started(http)
         self._log_listeners(grpc_port, sock.getsockname()[1])
         # Everything built so far (Presidio, SQLAlchemy, grpc, pydantic: hundreds of thousands of
-        # objects) lives as long as the worker: out of the collector's sight, each full
+        # objects) lives as long as the process: out of the collector's sight, each full
         # collection stops scanning it. Measured: a fifth less CPU per ingested span.
         gc.freeze()
         self._accepting = True
-        if self.config.server.workers > 1:
-            _log.info("worker %d of %d ready", self.index + 1, self.config.server.workers)
         await stop.wait()
         await self._shutdown(grpc_receiver, http, http_task, jobs, exports)
         if alerts_task is not None:
             await alerts_task
 
-    def _ingest(self, store: Store) -> tuple[Admission, Ingest, LogsIngest]:
+    async def _run_exports(self, stop: asyncio.Event) -> None:
+        """A runner: run what the front hands over until ``stop``, then finish it and close."""
+        assert self.store is not None and self._mesh is not None
+        cfg = self.config.server
+        runner = Runner(self._exporters(self.store), cfg.grpc_threads, self.metrics,
+                        index=self.index, mesh=self._mesh)  # fmt: skip
+        jobs = self._start_jobs()
+        alerts_task = self._start_alerts(stop)
+        gc.freeze()  # as in serve()
+        runner.open()
+        _log.info("worker %d of %d ready", self.index + 1, cfg.workers)
+        await stop.wait()
+        _log.info(
+            "shutting down: finishing handed-over exports (up to %.0fs)", cfg.shutdown_grace_s
+        )
+        await asyncio.to_thread(runner.close, cfg.shutdown_grace_s)
+        await asyncio.to_thread(jobs.stop)
+        self._close()
+        if alerts_task is not None:
+            await alerts_task
+
+    def _exports(self, store: Store) -> Exports:
+        """Where the receivers' exports run: here, or (the front) on the runners."""
+        if self.role != "front":
+            return LocalExports(self._exporters(store), self.config.server.grpc_threads,
+                                self.metrics)  # fmt: skip
+        assert self._mesh is not None
+        # The front stores no exports, but posted evaluations are redacted like spans.
+        redactor = None
+        if self.config.redaction is not None:
+            redactor = RedactProcessor(self.config.redaction, self.metrics).redactor
+        self.evaluations = EvaluationIntake(store, redactor)
+        self._front = Front(self._mesh)
+        return self._front
+
+    def _start_jobs(self) -> JobRunner:
+        assert self.store is not None
+        jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
+        jobs.start()
+        return jobs
+
+    def _exporters(self, store: Store) -> dict[Kind, Exporter]:
+        """The pipelines: spans (processors, sampling, store) and GenAI log events."""
         cfg = self.config.server
         processors = self._processors
         if processors is None:
@@ -182,10 +232,6 @@ class Worker:
         )
         redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
         self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
-        admission = Admission(
-            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
-            max_queue_wait_s=cfg.max_queue_wait_s,
-        )  # fmt: skip
         max_spans = self.config.limits.max_spans_per_request
         # GenAI events take the spans' own limits and redaction steps, then the content table.
         steps = [p for p in processors if p.name in CONTENT_STEPS]
@@ -193,11 +239,10 @@ class Worker:
         logs = LogsConsumer(
             content, store, write_lock=lock, evaluations=through_intake(self.evaluations)
         )
-        return (
-            admission,
-            Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
-            LogsIngest(logs.consume, self.metrics, max_records=max_spans),
-        )
+        return {
+            "traces": Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
+            "logs": LogsIngest(logs.consume, self.metrics, max_records=max_spans),
+        }
 
     async def _started(self, http: uvicorn.Server) -> None:
         deadline = time.monotonic() + 30
@@ -207,17 +252,20 @@ class Worker:
             raise RuntimeError("the HTTP listener did not start")
 
     async def _shutdown(
-        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any, jobs: JobRunner,
-        exports: Handoff,
+        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any,
+        jobs: JobRunner | None, exports: Exports,
     ) -> None:  # fmt: skip
         self._accepting = False
         grace = self.config.server.shutdown_grace_s
         _log.info("shutting down: draining in-flight exports (up to %.0fs)", grace)
         http.should_exit = True
         await asyncio.gather(asyncio.to_thread(grpc_receiver.stop, grace), http_task)
-        await asyncio.to_thread(jobs.stop)
-        # What peers handed over before they drained still runs on this worker's store.
-        await asyncio.to_thread(exports.close, grace)
+        await asyncio.to_thread(exports.close, grace)  # the front: the runners may finish now
+        if jobs is not None:
+            await asyncio.to_thread(jobs.stop)
+        self._close()
+
+    def _close(self) -> None:
         if self.alerts is not None:
             self.alerts.close()
         if self.store is not None:
@@ -276,21 +324,18 @@ class Worker:
     def _log_listeners(self, grpc_port: int, http_port: int) -> None:
         cfg = self.config.server
         scheme = "https" if cfg.tls else "http"
-        level = logging.INFO if self.index == 0 else logging.DEBUG
         tls = " (TLS)" if cfg.tls else ""
-        _log.log(level, "OTLP/gRPC listening on %s:%d%s", cfg.host, grpc_port, tls)
-        _log.log(level, "OTLP/HTTP listening on %s://%s:%d/v1/traces and /v1/logs", scheme,
-                 cfg.host, http_port)  # fmt: skip
-        _log.log(level, "query API, /metrics, /healthz, /readyz on %s://%s:%d", scheme, cfg.host,
+        _log.info("OTLP/gRPC listening on %s:%d%s", cfg.host, grpc_port, tls)
+        _log.info("OTLP/HTTP listening on %s://%s:%d/v1/traces and /v1/logs", scheme,
+                  cfg.host, http_port)  # fmt: skip
+        _log.info("query API, /metrics, /healthz, /readyz on %s://%s:%d", scheme, cfg.host,
                  http_port)  # fmt: skip
 
 
-def _http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+def _http_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
@@ -325,10 +370,11 @@ def setup_logging(config: CollectorConfig) -> None:
 
 
 def _run_worker(
-    config: CollectorConfig, index: int = 0, supervisor: int | None = None, mesh: Mesh | None = None
-) -> None:
+    config: CollectorConfig, index: int = 0, supervisor: int | None = None,
+    mesh: Mesh | None = None, role: Role = "all",
+) -> None:  # fmt: skip
     setup_logging(config)
-    if supervisor is not None:  # a worker process: its supervisor's death is its own
+    if supervisor is not None:  # a supervised process: its supervisor's death is its own
         die_with_parent(supervisor)
         PortLock(config.server).join()
 
@@ -337,7 +383,7 @@ def _run_worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(config, index=index, mesh=mesh)
+        worker = Worker(config, index=index, mesh=mesh, role=role)
         loop.add_signal_handler(signal.SIGHUP, worker.reload)
         watch = None if supervisor is None else asyncio.create_task(_watch(supervisor, stop))
         await worker.serve(stop)
@@ -396,11 +442,15 @@ def _supervise(config: CollectorConfig) -> int:
     # (Presidio, SQLAlchemy, grpc: most of a cold start) instead of importing them again, all
     # at once, on the same cores. Nothing here has started a thread or a grpc object yet.
     ctx = multiprocessing.get_context("fork")
-    mesh = Mesh(config.server.workers)
+    n = config.server.workers
+    mesh = Mesh(n)
     procs = [
-        ctx.Process(target=_run_worker, args=(config, i, os.getpid(), mesh), name=f"worker-{i}")
-        for i in range(config.server.workers)
-    ]
+        ctx.Process(target=_run_worker, args=(config, i, os.getpid(), mesh, "runner"),
+                    name=f"worker-{i}")
+        for i in range(n)
+    ]  # fmt: skip
+    procs.append(ctx.Process(target=_run_worker, args=(config, n, os.getpid(), mesh, "front"),
+                             name="front"))  # fmt: skip
     stopping = False
     failed = False
 
@@ -418,7 +468,8 @@ def _supervise(config: CollectorConfig) -> int:
         proc.start()
     mesh.close()
     signal.signal(signal.SIGHUP, lambda *_: _signal_all(procs, signal.SIGHUP))  # rule reload
-    _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
+    _log.info("started %d workers: %s; the front (receivers): %s", n,
+              ", ".join(str(p.pid) for p in procs[:n]), procs[n].pid)  # fmt: skip
     while any(p.is_alive() for p in procs):
         for proc in procs:
             proc.join(0.2)

@@ -22,7 +22,7 @@ from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
-from glassline.collector.handoff import Handoff, Kind
+from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._aio import run_on_loop
 
@@ -47,7 +47,7 @@ class GrpcReceiver:
         config: ServerConfig,
         keyring: Keyring,
         admission: Admission,
-        exports: Handoff,
+        exports: Exports,
         metrics: Metrics,
     ) -> None:
         self._config = config
@@ -67,7 +67,7 @@ class GrpcReceiver:
                 # Twice the limit so a slightly large message gets our clear INVALID_ARGUMENT;
                 # gRPC itself refuses anything beyond before reading it.
                 ("grpc.max_receive_message_length", 2 * cfg.max_message_bytes),
-                ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
+                ("grpc.so_reuseport", 0),  # one process serves the port (see server.py)
                 *_connection_age(cfg.grpc_max_connection_age_s, cfg.shutdown_grace_s),
             ],
             # No maximum_concurrent_rpcs: gRPC's own refusal carries no RetryInfo, and a

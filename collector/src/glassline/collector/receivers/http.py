@@ -31,7 +31,7 @@ from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
-from glassline.collector.handoff import Handoff, Kind
+from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._body import ClientGone, read_body, too_large
 from glassline.collector.receivers._ingest import Encoding
@@ -52,7 +52,7 @@ class _Http:
         self,
         config: ServerConfig,
         admission: Admission,
-        exports: Handoff,
+        exports: Exports,
         kind: Kind,
         metrics: Metrics,
     ) -> None:
@@ -151,7 +151,7 @@ def build_app(
     config: ServerConfig,
     keyring: Keyring,
     admission: Admission,
-    exports: Handoff,
+    exports: Exports,
     metrics: Metrics,
     *,
     ready: Callable[[], bool] = lambda: True,
