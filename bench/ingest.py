@@ -457,7 +457,9 @@ def _print(r: Result) -> None:
     if r.collector_cpu_s is not None and r.acknowledged:
         per_k = 1000 / r.acknowledged * 1000  # ms per 1,000 spans
         pg = "" if r.postgres_cpu_s is None else f", PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms"
-        print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}")
+        cores = r.collector_cpu_s * r.spans_per_s / r.acknowledged  # CPU s per wall s
+        print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}; "
+              f"the collector used {cores:.2f} cores")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -246,6 +246,10 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         times = [o.seconds * 1000 for o in group]
         print(f"latency {label:<9} p50 {_percentile(times, 0.5):8.1f} ms   "
               f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+        for kind in sorted({o.kind for o in group}):
+            times = [o.seconds * 1000 for o in group if o.kind == kind]
+            print(f"  {kind:<8} {len(times):6}        p50 {_percentile(times, 0.5):8.1f} ms   "
+                  f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
     print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
     print(f"acknowledged spans lost: {missing}")
 

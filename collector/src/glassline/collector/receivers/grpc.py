@@ -140,7 +140,8 @@ class GrpcReceiver:
                 f"message of {len(body)} bytes exceeds the limit of "
                 f"{self._config.max_message_bytes} bytes"
             )
-        with self._admission.admit(len(body)):
+        with self._admission.admit(len(body)) as ticket:
+            ticket.start()
             response = await self._exports.run(kind, "grpc", principal, body, "protobuf")
         self._metrics.requests.labels("grpc", "ok").inc()
         return response

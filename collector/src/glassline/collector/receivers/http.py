@@ -99,6 +99,7 @@ class _Http:
             raise too_large(declared, limit)
         with self._admission.admit(declared) as ticket:
             body = await read_body(request, ticket, limit=limit, gzip=content_encoding == "gzip")
+            ticket.start()
             reply = await self._exports.run(self._kind, "http", principal, body, encoding)
         if encoding == "json":
             return JSONResponse(MessageToDict(reply))
