@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "kill-switch":
         return _kill_switch(config, args)
-    from glassline.collector.server import run  # heavy imports only when running
+    from glassline.collector.supervisor import run  # heavy imports only when running
 
     return run(config)
 
