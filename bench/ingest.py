@@ -394,7 +394,7 @@ def _exports_run(http: str) -> dict[str, float]:
 def spread(config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace) -> int:
     """Stored spans/s with 1 and 2 workers, the clients on 1 and on 2 connections."""
     print(f"\nspread over workers: {args.spread}, {args.threads} client threads sharing the "
-          f"connections, {args.seconds:.0f}s each")  # fmt: skip
+          f"connections, {args.seconds:.0f}s each, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     rates: dict[tuple[int, int], float] = {}
     for connections in (1, 2):
         for workers in (1, 2):
@@ -406,7 +406,8 @@ def spread(config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace
             _print(r)
             rates[workers, connections] = r.spans_per_s
     print(
-        f"\n{'connections':<12}{'1 worker':>14}{'2 workers':>14}{'2w / 1w':>10}   (target >= 1.8x)"
+        f"\n{'connections':<12}{'1 worker':>14}{'2 workers':>14}{'2w / 1w':>10}   (target >= 1.8x;"
+        f" load average now {os.getloadavg()[0]:.1f})"
     )
     for connections in (1, 2):
         one, two = rates[1, connections], rates[2, connections]

@@ -188,7 +188,7 @@ def test_two_workers_share_the_ports_and_the_store(tmp_path: Path) -> None:
     assert sorted(s.name for s in stored(collector.db_url)) == sorted(names)
     assert "glassline_spans_stored_total 20.0" in metrics  # summed over both workers
     stops = [line for line in collector.logs().splitlines() if line.endswith(" stopped")]
-    assert len(stops) == 2, stops  # both workers drained and stopped
+    assert len(stops) == 3, stops  # both workers and the front drained and stopped
     assert collector.process.returncode == 0
 
 

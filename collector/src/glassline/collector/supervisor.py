@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import multiprocessing
@@ -22,6 +23,7 @@ from typing import Any
 from glassline.collector.config import CollectorConfig
 from glassline.collector.handoff import Mesh
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
+from glassline.collector.memory import mmap_large_blocks, trim_periodically
 from glassline.collector.server import Role, Worker
 from glassline.collector.storage import Store
 
@@ -29,6 +31,7 @@ __all__ = ["run", "setup_logging"]
 
 _log = logging.getLogger("glassline.collector")
 _CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
+_TRIM_INTERVAL_S = 10.0  # memory freed after a burst goes back to the system within this
 
 
 class _JsonFormatter(logging.Formatter):
@@ -67,6 +70,8 @@ def _run_worker(
     if supervisor is not None:  # a supervised process: its supervisor's death is its own
         die_with_parent(supervisor)
         PortLock(config.server).join()
+    mmap_large_blocks()
+    trim_periodically(_TRIM_INTERVAL_S)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -132,6 +137,9 @@ def _supervise(config: CollectorConfig) -> int:
     # (Presidio, SQLAlchemy, grpc: most of a cold start) instead of importing them again, all
     # at once, on the same cores. Nothing here has started a thread or a grpc object yet.
     ctx = multiprocessing.get_context("fork")
+    # What is imported now is every child's for good: frozen, no child's collections touch
+    # (and so copy) its pages.
+    gc.freeze()
     n = config.server.workers
     mesh = Mesh(n)
     procs = [
