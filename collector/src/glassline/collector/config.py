@@ -94,13 +94,14 @@ class ServerConfig(_Model):
     grpc_port: int = Field(4317, ge=0, lt=65536)
     http_port: int = Field(4318, ge=0, lt=65536)
     workers: int = Field(1, ge=1, le=64)
-    # Threads per worker and receiver that decode, process and store admitted exports. The
-    # work is mostly under the GIL: more threads add no throughput, only delay the event loops
-    # that answer refusals. The name is historical: the HTTP receiver uses as many.
+    # Threads per process that decode, process and store admitted exports (a runner's, or the
+    # only process's). The work is mostly under the GIL: more threads add no throughput. The
+    # name is historical: gRPC and HTTP exports share these threads.
     grpc_threads: int = Field(4, ge=1, le=256)
-    # gRPC clients keep one connection for hours, and SO_REUSEPORT picks a worker (and an L4
-    # balancer a replica) per connection: a GOAWAY after this age makes clients reconnect and
-    # be spread again, so a few busy clients cannot pin one worker while another idles.
+    # gRPC clients keep one connection for hours, and an L4 balancer picks a replica per
+    # connection: a GOAWAY after this age makes clients reconnect and be spread again, so a
+    # few busy clients cannot pin one replica while another idles. (Within one collector the
+    # front spreads exports over the workers itself: see handoff.py.)
     grpc_max_connection_age_s: float | None = Field(30.0, gt=0)
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
