@@ -31,6 +31,7 @@ environment:
   GLASSLINE_CONFIG=collector.yaml                    config file when --config is not given
   GLASSLINE__SERVER__HTTP_PORT=8080                  override any setting (levels split by __)
   GLASSLINE_API_KEYS="acme=<key>,globex=sha256:<hex>"  add tenant keys
+                                                     (acme/web=<key>: a key named "web")
   GLASSLINE_ADMIN_KEYS="<key>"                       add admin keys (read every tenant)
 
 exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.

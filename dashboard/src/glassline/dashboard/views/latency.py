@@ -21,15 +21,16 @@ if stages.empty and models.empty:
     ui.show_no_data()
     st.stop()
 
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
 if not stages.empty:
-    left.plotly_chart(
-        charts.percentile_lines(stages, "stage", "Per stage: p50 / p95 / p99", window.bucket)
-    )
+    left.plotly_chart(charts.with_markers(
+        charts.percentile_lines(stages, "stage", "Per stage: p50 / p95 / p99", window.bucket),
+        markers))  # fmt: skip
 if not models.empty:
-    right.plotly_chart(
-        charts.percentile_lines(models, "model", "Per model: p50 / p95 / p99", window.bucket)
-    )
+    right.plotly_chart(charts.with_markers(
+        charts.percentile_lines(models, "model", "Per model: p50 / p95 / p99", window.bucket),
+        markers))  # fmt: skip
 
 # Where the time of a typical request goes: time spent in each stage per request, per bucket.
 per_stage = data.run(queries.sum_series, window, "stage", ["stage"])
@@ -39,11 +40,9 @@ breakdown = per_stage.merge(requests, on="bucket", how="left")
 breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests"].where(
     breakdown["requests"] > 0
 )
-st.plotly_chart(
-    charts.stacked_bars(
-        breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
-    )
-)
+st.plotly_chart(charts.with_markers(
+    charts.stacked_bars(breakdown, "time", "ms_per_request", "stage",
+                        "Stage breakdown: ms per request"), markers))  # fmt: skip
 
 st.subheader("Slowest stages and their trend")
 current = stage_view.overall
@@ -85,6 +84,6 @@ ttft = model_views["ttft_sketch"].over_time
 if ttft.empty:
     st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
 else:
-    st.plotly_chart(
-        charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket)
-    )
+    st.plotly_chart(charts.with_markers(
+        charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket),
+        markers))  # fmt: skip

@@ -72,11 +72,10 @@ for col, frame, by, title in (
         value = str(chosen.selection.points[0]["y"])
         ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
-st.plotly_chart(
-    charts.line(
-        series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
-    )
+requests_chart = charts.line(
+    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
 )
+st.plotly_chart(charts.with_markers(requests_chart, data.run(queries.change_markers, window)))
 if not firing.empty:
     st.subheader("Firing alerts")
     st.dataframe(firing, hide_index=True)

@@ -19,14 +19,17 @@ if users.empty:
 st.subheader("Users")
 top = tuple(users["user_id"].head(8))
 series = data.run(queries.user_series, window, top)
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
 left.plotly_chart(
     charts.series_by(series.rename(columns={"cost_usd": "y"}), "y", "user_id",
-                     "Spend per user (USD), top 8", stacked=True, step_s=window.bucket)
+                     "Spend per user (USD), top 8", stacked=True, step_s=window.bucket,
+                     markers=markers)
 )  # fmt: skip
 right.plotly_chart(
     charts.series_by(series.rename(columns={"requests": "y"}), "y", "user_id",
-                     "Requests per user, top 8", stacked=True, step_s=window.bucket)
+                     "Requests per user, top 8", stacked=True, step_s=window.bucket,
+                     markers=markers)
 )  # fmt: skip
 picked_user = ui.table(
     users,

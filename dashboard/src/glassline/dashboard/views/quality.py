@@ -25,14 +25,12 @@ splits = {"prompt_version": "Prompt version", "model": "Model", "stage": "Stage"
 by = right.selectbox("Split by", list(splits), format_func=splits.__getitem__)
 
 trend = data.run(queries.score_trend, window, name, by)
-markers = data.run(queries.quality_markers, window)
+markers = data.run(queries.change_markers, window)
 figure = charts.line(trend, "mean", f"{name}: mean score", color=by or "all")
-for marker in markers.itertuples():  # every first-seen version or model, on the time axis
-    figure.add_vline(x=marker.at * 1000, line_dash="dot", line_color="#9e9e9e")
-st.plotly_chart(figure)
+st.plotly_chart(charts.with_markers(figure, markers))
 if trend["pass_rate"].notna().any():
-    st.plotly_chart(charts.line(trend.dropna(subset=["pass_rate"]), "pass_rate",
-                                f"{name}: pass rate", color=by or "all"))  # fmt: skip
+    st.plotly_chart(charts.with_markers(charts.line(trend.dropna(subset=["pass_rate"]),
+                    "pass_rate", f"{name}: pass rate", color=by or "all"), markers))  # fmt: skip
 if not markers.empty:
     st.caption("Dotted lines: " + "; ".join(markers["label"]))
 
@@ -57,6 +55,6 @@ else:
     a = c[1].selectbox("A", values, 0)
     b = c[2].selectbox("B", values, len(values) - 1)
     st.dataframe(data.run(queries.compare_versions, window, name, dim, a, b), hide_index=True)
-    if dim == "prompt_version":
-        st.caption("Cost, tokens and latency compare per model: spans are not rolled up by "
-                   "prompt version.")  # fmt: skip
+    st.caption("Score from the evaluations; calls, cost and tokens per call, p95 and error rate "
+               f"from the model calls made with each {splits[dim].lower()} (all of them, before "
+               "sampling).")  # fmt: skip

@@ -87,10 +87,11 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
     requests[["bucket", "count"]], on="bucket", how="left"
 )
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
-left.plotly_chart(
-    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
-)
+left.plotly_chart(charts.with_markers(
+    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket),
+    markers))  # fmt: skip
 # Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
 tokens = spent.assign(
     uncached_input=spent["input_tokens"] - spent["cache_read_tokens"],
@@ -102,7 +103,8 @@ tokens = spent.assign(
     var_name="tokens",
     value_name="n",
 )
-right.plotly_chart(charts.stacked_bars(tokens, "time", "n", "tokens", "Tokens in / out / cached"))
+right.plotly_chart(charts.with_markers(
+    charts.stacked_bars(tokens, "time", "n", "tokens", "Tokens in / out / cached"), markers))  # fmt: skip
 
 st.subheader("What caching saved")
 st.caption(
