@@ -12,6 +12,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import isolated_postgres_url, llm_trace, versioned
 from glassline.dashboard import queries, ui
-from glassline.dashboard.env import ENV_DB_URL
+from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 from glassline.dashboard.window import Window
 from glassline.semconv import attributes as a
 
@@ -184,3 +185,25 @@ def test_quality_compares_two_prompt_versions_on_cost_from_the_span_rollups(
         tokens = sum(s.input_tokens + s.output_tokens for s in made) / len(made)
         assert compared.loc["tokens per call", version] == pytest.approx(tokens)
         assert compared.loc["error rate", version] == 0.0
+
+
+def test_the_overview_lists_a_budget_per_api_key(
+    deployed, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url, release, spans = deployed
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: per-key, kind: budget, window: 24h, per: [api_key],"
+                     " limit_usd: 0.03}\n")  # fmt: skip
+    monkeypatch.setenv(ENV_DB_URL, url)
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, str(rules))
+    at = AppTest.from_file(app_module.__file__, default_timeout=60)
+    at.query_params.update(range="6h", end=str(release + 21 * 60))
+    at.run()
+    assert not at.exception, at.exception
+    [table] = [d.value for d in at.dataframe if "limit_usd" in d.value.columns]
+    spend = _raw_spend(spans, lambda s: s.attributes[a.API_KEY_NAME])
+    rows = dict(zip(table["rule"], table["spend_usd"], strict=True))
+    assert rows == pytest.approx({f"per-key (api_key={k})": v for k, v in spend.items()})
+    states = dict(zip(table["rule"], table["state"], strict=True))
+    assert states == {f"per-key (api_key={k})": "critical" if v >= 0.03 else "ok"
+                      for k, v in spend.items()}  # fmt: skip
