@@ -459,8 +459,10 @@ def _print(r: Result) -> None:
         per_k = 1000 / r.acknowledged * 1000  # ms per 1,000 spans
         pg = "" if r.postgres_cpu_s is None else f", PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms"
         cores = r.collector_cpu_s * r.spans_per_s / r.acknowledged  # CPU s per wall s
+        load = os.getloadavg()[0]  # the CPU figure holds under load; spans/s does not
         print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}; "
-              f"the collector used {cores:.2f} cores")  # fmt: skip
+              f"the collector used {cores:.2f} cores (load average {load:.1f} on "
+              f"{os.cpu_count()} cores)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
