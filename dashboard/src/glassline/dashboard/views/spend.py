@@ -56,9 +56,14 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
         frame = frame[frame["cost_usd"] > 0]
     frame[by] = frame[by].replace("", "(none)")
     label = LABELS[by]
-    tab.plotly_chart(
-        charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True)
+    bar = ui.clickable(
+        charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True),
+        f"gl_spend_bar_{by}",
+        tab,
     )
+    target = {"user_id": "user"}.get(by, by)
+    if bar:  # a bar, like a row, lists its costliest traces
+        ui.open_traces(ctx, **{target: str(bar["y"]), "sort": "costliest"})
     shown = frame[[c for c in COLUMNS if c in frame.columns]]
     picked = ui.table(
         shown, {by: label, **COLUMN_CONFIG}, key=f"gl_spend_{by}", csv_name=f"spend-by-{by}.csv",
@@ -66,20 +71,21 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     )  # fmt: skip
     if picked and picked.selection.rows:  # a row lists its costliest traces
         value = str(shown.iloc[picked.selection.rows[0]][by])
-        target = {"user_id": "user"}.get(by, by)
-        ui.open_page("views/traces.py", ctx, **{target: "" if value == "(none)" else value,
-                                                 "sort": "costliest"})  # fmt: skip
+        ui.open_traces(ctx, **{target: value, "sort": "costliest"})
 
 daily = data.run(queries.sum_series, replace(window, bucket=86400))
-st.plotly_chart(
+day = ui.clickable(
     charts.bar(
         daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
         "day",
         "cost_usd",
         "Spend per day, UTC (USD)",
         categorical=True,
-    )
+    ),
+    "gl_spend_daily",
 )
+if day:  # a day's bar lists its costliest traces
+    ui.open_traces(ctx, day, 86400, sort="costliest")
 
 spent = data.run(queries.sum_series, window)
 requests = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
@@ -88,8 +94,10 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
 )
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
 left, right = st.columns(2)
-left.plotly_chart(
-    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
+per_request_point = ui.clickable(
+    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket),
+    "gl_spend_per_request",
+    left,
 )
 # Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
 tokens = spent.assign(
@@ -102,7 +110,14 @@ tokens = spent.assign(
     var_name="tokens",
     value_name="n",
 )
-right.plotly_chart(charts.stacked_bars(tokens, "time", "n", "tokens", "Tokens in / out / cached"))
+tokens_point = ui.clickable(
+    charts.stacked_bars(tokens, "time", "n", "tokens", "Tokens in / out / cached"),
+    "gl_spend_tokens",
+    right,
+)
+for clicked in (per_request_point, tokens_point):  # a bucket lists its costliest traces
+    if clicked:
+        ui.open_traces(ctx, clicked, window.bucket, sort="costliest")
 
 st.subheader("What caching saved")
 st.caption(
