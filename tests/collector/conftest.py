@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,30 @@ from glassline.collector.receivers import (
     uvicorn_config,
 )
 from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
 from glassline.collector.testing import free_port
+
+POSTGRES_URL = os.environ.get("GLASSLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file in tmp_path, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'glassline.db'}"
+    else:
+        with isolated_postgres_url(POSTGRES_URL) as url:
+            yield url
+
+
+@pytest.fixture
+def any_store(any_store_url: str) -> Iterator[Store]:
+    """The same test on a SQLite file and on a fresh PostgreSQL schema."""
+    opened = Store.open(any_store_url)
+    yield opened
+    opened.close()
+
 
 API_KEY = "test-key-acme-0123456789"
 OTHER_KEY = "test-key-globex-0123456789"

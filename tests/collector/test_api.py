@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage import Store
 from glassline.collector.storage.api import routes
-from glassline.collector.storage.testing import isolated_postgres_url, llm_trace
+from glassline.collector.storage.testing import llm_trace
 
 HOUR_NS = 3600 * 1_000_000_000
 T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS
@@ -36,17 +34,9 @@ class FakeAuth(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'api.db'}")
-        yield opened
-        opened.close()
-        return
-    with isolated_postgres_url() as url:
-        opened = Store.open(url)
-        yield opened
-        opened.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 @pytest.fixture
