@@ -248,8 +248,9 @@ def user_sums(
     if users is not None:
         query = query.where(UserRollup.user_id.in_(users))
     width = len(keys)
+    # float(): PostgreSQL sums BIGINT columns as NUMERIC (Decimal), which does not add to float.
     return {
-        tuple(row[:width]): dict(zip(USER_MEASURES, row[width:], strict=True))
+        tuple(row[:width]): dict(zip(USER_MEASURES, map(float, row[width:]), strict=True))
         for row in conn.execute(query.group_by(*keys))
     }
 
