@@ -57,7 +57,8 @@ def _with_evaluations(sqlite_url: str, folder: Path, traffic: Traffic) -> str:
     judged = [
         EvaluationRecord(tenant=root.tenant, id=f"judge-{i}", name="judge", time_ns=root.end_ns,
                          source="api", trace_id=root.trace_id, span_id=root.span_id,
-                         score_value=0.4 + 0.06 * ((i * 7) % 10), prompt_version=f"v{1 + i // 15}",
+                         score_value=0.4 + 0.06 * ((i * 7) % 10), prompt_name="support-answer",
+                         prompt_version=f"v{1 + i // 15}",
                          score_label="pass" if (i * 7) % 10 >= 5 else "fail")
         for i, root in enumerate(traffic.roots())
     ]  # fmt: skip
@@ -281,7 +282,8 @@ def test_journey_search_then_trace(server: str, page: Page, traffic: Traffic):
     box.press("Enter")
     page.wait_for_url("**/traces?*q=quota*")
     _settle(page)
-    expect(page.get_by_text("Page 1, 1 traces.")).to_be_visible()  # only the failed request
+    expect(page.get_by_text("Page 1, 1 trace.")).to_be_visible()  # only the failed request
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
     _shot(page, "search")
     _click_first_row(page, 0, "**/trace?*")
     expect(page).to_have_url(re.compile(rf"[?&]trace={traffic.error_trace_id}(&|$)"))

@@ -67,8 +67,8 @@ def quality_markers(conn: Connection, window: Window) -> pd.DataFrame:
     frame = change_markers(conn, window)
     first = quality.versions_first_seen(conn, window.start, window.end, tenant=window.tenant)
     extra = [
-        (at, f"{pd.Timestamp(at, unit='s'):%m-%d %H:%M} UTC: prompt {name or '?'} {version} "
-             "first seen")
+        (at, f"{pd.Timestamp(at, unit='s'):%m-%d %H:%M} UTC: "
+             f"{f'prompt {name}' if name else 'prompt version'} {version} first seen")
         for (name, version), at in first.items()
     ]  # fmt: skip
     if not extra:

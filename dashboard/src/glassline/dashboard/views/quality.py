@@ -50,7 +50,9 @@ rows["open"] = [ui.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["
 worst.subheader("Worst-scored traces")
 picked = ui.table(rows[["score_value", "score_label", "explanation", "model", "prompt_version",
                         "open"]],
-                  {"open": st.column_config.LinkColumn("trace", display_text="open")},
+                  {"score_value": "Score", "score_label": "Label", "explanation": "Explanation",
+                   "model": "Model", "prompt_version": "Prompt version",
+                   "open": st.column_config.LinkColumn("Trace", display_text="open")},
                   key="gl_worst_scored", csv_name="worst-scored.csv", where=worst)  # fmt: skip
 if picked and picked.selection.rows:
     row = rows.iloc[picked.selection.rows[0]]

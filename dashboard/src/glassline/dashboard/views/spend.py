@@ -101,17 +101,19 @@ per_request_point = ui.clickable(
 )
 # Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
 tokens = spent.assign(
-    uncached_input=spent["input_tokens"] - spent["cache_read_tokens"],
-    cached_input=spent["cache_read_tokens"],
-    output=spent["output_tokens"],
+    **{
+        "uncached input": spent["input_tokens"] - spent["cache_read_tokens"],
+        "cached input": spent["cache_read_tokens"],
+        "output": spent["output_tokens"],
+    }
 ).melt(
     id_vars=["time"],
-    value_vars=["uncached_input", "cached_input", "output"],
-    var_name="tokens",
-    value_name="n",
+    value_vars=["uncached input", "cached input", "output"],
+    var_name="kind",
+    value_name="tokens",
 )
 tokens_point = ui.clickable(
-    charts.stacked_bars(tokens, "time", "n", "tokens", "Tokens in / out / cached"),
+    charts.stacked_bars(tokens, "time", "tokens", "kind", "Tokens in / out / cached"),
     "gl_spend_tokens",
     right,
 )
@@ -123,7 +125,21 @@ st.subheader("What caching saved")
 st.caption(
     "Cached input tokens priced at the model's full input rate, minus what was paid for them."
 )
-ui.table(savings, {}, key="gl_savings", csv_name="cache-savings.csv")
+saved = ui.table(
+    savings,
+    {
+        "model": "Model",
+        "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+        "cache_read_tokens": st.column_config.NumberColumn("Cached input tokens", format="%d"),
+        "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
+        "saved_usd": st.column_config.NumberColumn("Saved", format="$%.6f"),
+    },
+    key="gl_savings",
+    csv_name="cache-savings.csv",
+)
+if saved and saved.selection.rows:  # a model's costliest traces
+    ui.open_traces(ctx, model=str(savings.iloc[saved.selection.rows[0]]["model"]),
+                   sort="costliest")  # fmt: skip
 
 st.subheader("Fallback routes")
 routes = queries.group(cube, "route")
@@ -131,9 +147,11 @@ fallbacks = routes[routes["fallbacks"] > 0][["route", "count", "fallbacks", "cos
 if fallbacks.empty:
     st.caption("No fallback routes taken in this range.")
 else:
-    ui.table(
+    fell = ui.table(
         fallbacks,
         {"route": "Route (fallback target)", **COLUMN_CONFIG},
         key="gl_fallbacks",
         csv_name="fallbacks.csv",
     )
+    if fell and fell.selection.rows:  # the route's traces
+        ui.open_traces(ctx, route=str(fallbacks.iloc[fell.selection.rows[0]]["route"]))

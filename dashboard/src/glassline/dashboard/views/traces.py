@@ -159,7 +159,8 @@ if c[0].button("Previous", disabled=page_no == 0):
 if c[1].button("Next", disabled=not result.has_next):
     st.session_state["gl_trace_page"] = page_no + 1
     st.rerun()
-c[2].caption(f"Page {page_no + 1}, {len(rows)} traces. Click a row or a point to open it.")
+shown = f"{len(rows)} trace{'' if len(rows) == 1 else 's'}"
+c[2].caption(f"Page {page_no + 1}, {shown}. Click a row or a point to open it.")
 
 chosen = picked.selection.rows if picked else []
 if chosen:
