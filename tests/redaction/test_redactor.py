@@ -283,3 +283,17 @@ def test_only_changed_maps_are_returned_by_redact_attributes_changed():
     assert changed[3].truncated == {"note": 500}
     assert maps[2]["note"] == "mail jane@example.com"  # the input is not modified
     assert [x.attributes for x in r.redact_attributes_many(maps)][:2] == maps[:2]
+
+
+def test_what_was_found_clean_is_remembered_as_hashes_never_as_values() -> None:
+    redactor = Redactor()
+    spans = [{"gen_ai.request.model": "gpt-4o-mini", "user.id": "user-42", "note": "plain words"}]
+    for _ in range(2):  # texts are remembered first, then the attributes made of them
+        assert redactor.redact_attributes_changed(spans) == {}
+    remembered = set(redactor._clean)
+    assert remembered and all(isinstance(h, int) for h in remembered)
+    assert redactor.redact_attributes_changed(spans) == {}  # now skipped: the same outcome
+    assert redactor._clean == remembered
+    # The same names with other values are looked at as before.
+    leaked = {"gen_ai.request.model": "gpt-4o-mini", "user.id": "jane@example.com"}
+    assert redactor.redact_attributes(leaked).attributes["user.id"] == "<EMAIL_ADDRESS>"
