@@ -283,7 +283,8 @@ def test_journey_search_then_trace(server: str, page: Page, traffic: Traffic):
     page.wait_for_url("**/traces?*q=quota*")
     _settle(page)
     expect(page.get_by_text("Page 1, 1 trace.")).to_be_visible()  # only the failed request
-    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    # The scatter is redrawn after the list: await its one point, not the stale 30.
+    expect(page.locator(".js-plotly-plot .scatterlayer path.point")).to_have_count(1)
     _shot(page, "search")
     _click_first_row(page, 0, "**/trace?*")
     expect(page).to_have_url(re.compile(rf"[?&]trace={traffic.error_trace_id}(&|$)"))

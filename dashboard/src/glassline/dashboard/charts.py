@@ -159,6 +159,9 @@ def trace_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
             )
         )
     fig.update_yaxes(title_text="duration (ms)")
+    if len(frame) == 1:  # one point: a few minutes around it, not a sub-millisecond axis
+        at = pd.Timestamp(frame["start"].iloc[0])
+        fig.update_xaxes(range=[at - pd.Timedelta(minutes=5), at + pd.Timedelta(minutes=5)])
     return _style(fig, title)
 
 
