@@ -113,9 +113,9 @@ class SearchDoc(Base):
 
     ``id`` encodes the trace's start: Unix milliseconds << 20 plus a hash of the trace (so
     a time range is an ``id`` range and the newest documents come first in ``id`` order).
-    ``body`` holds the words: lowercase text on SQLite, where it is the external content of
-    the FTS5 table ``search_fts`` (kept in step by triggers, see migration ``0009_search``),
-    and a ``tsvector`` on PostgreSQL, GIN-indexed. Rows go when their trace is purged or
+    ``body`` holds the text: as stored on SQLite, where it is the external content of the
+    FTS5 table ``search_fts`` (kept in step by triggers, see migration ``0009_search``), and
+    its words as a ``tsvector`` on PostgreSQL, GIN-indexed. Rows go when their trace is purged or
     sampled out. See :mod:`glassline.collector.storage.search`.
     """
 

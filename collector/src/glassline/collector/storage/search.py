@@ -3,9 +3,9 @@
 Each write adds one document per trace (:class:`~glassline.collector.storage.models.SearchDoc`)
 with the words of the spans it inserted, or of the content events it stored, in the same
 transaction; the text is taken from the stored (redacted) records, so the index never holds
-anything the spans do not. Words are runs of letters and digits, lowercased, split here in
-Python, so SQLite (FTS5) and PostgreSQL (``to_tsvector('simple', ...)``, GIN) index the same
-words. A query (:func:`parse`) is words that must all appear, ``"exact phrases"``,
+anything the spans do not. Words are runs of letters and digits, case folded: SQLite's FTS5
+(unicode61) splits the text so itself; for PostgreSQL (``to_tsvector('simple', ...)``, GIN)
+they are split here first, so both databases index the same words. A query (:func:`parse`) is words that must all appear, ``"exact phrases"``,
 ``prefix*`` and ``-excluded`` words.
 
 A document's id is its trace's start in milliseconds shifted left 20 bits plus a hash of the
@@ -81,7 +81,7 @@ class Doc:
     tenant: str
     trace_id: str
     start_ns: int
-    words: str
+    text: str
 
 
 def _strings(value: Any, out: list[str]) -> None:
@@ -120,21 +120,14 @@ def span_texts(span: SpanRecord) -> list[str]:
     return out
 
 
-def words_of(texts: Iterable[str]) -> str:
-    """The document text: each distinct text once, as lowercase words, capped in size."""
-    seen: set[str] = set()
-    words: list[str] = []
-    size = 0
-    for value in texts:
-        if value in seen or not value:
-            continue
-        seen.add(value)
-        found = WORD.findall(value.lower())
-        words.extend(found)
-        size += len(value)
-        if size > MAX_DOC_CHARS:
-            break
-    return " ".join(words)[:MAX_DOC_CHARS]
+def text_of(texts: Iterable[str]) -> str:
+    """The document: each distinct text once, one per line, capped in size."""
+    return "\n".join(dict.fromkeys(t for t in texts if t))[:MAX_DOC_CHARS]
+
+
+def words_of(text: str) -> str:
+    """``text`` as lowercase words separated by spaces (what FTS5's tokenizer sees in it)."""
+    return " ".join(WORD.findall(text.lower()))
 
 
 def docs_for_spans(spans: Sequence[SpanRecord], starts: dict[tuple[str, str], int]) -> list[Doc]:
@@ -143,7 +136,7 @@ def docs_for_spans(spans: Sequence[SpanRecord], starts: dict[tuple[str, str], in
     for span in spans:
         texts.setdefault((span.tenant, span.trace_id), []).extend(span_texts(span))
     return [
-        Doc(tenant, trace_id, starts.get((tenant, trace_id), 0), words_of(found))
+        Doc(tenant, trace_id, starts.get((tenant, trace_id), 0), text_of(found))
         for (tenant, trace_id), found in texts.items()
     ]
 
@@ -156,7 +149,7 @@ def docs_for_events(events: Sequence[ContentEvent]) -> list[Doc]:
         key = (event.tenant, event.trace_id)
         _attribute_texts(event.attributes, texts.setdefault(key, []))
         starts[key] = min(starts.get(key, event.time_ns), event.time_ns)
-    return [Doc(t, tr, starts[(t, tr)], words_of(found)) for (t, tr), found in texts.items()]
+    return [Doc(t, tr, starts[(t, tr)], text_of(found)) for (t, tr), found in texts.items()]
 
 
 def doc_id(start_ns: int, salt: int = 0) -> int:
@@ -175,19 +168,24 @@ def write_docs(conn: Connection, docs: Sequence[Doc]) -> int:
     Two documents may draw the same id (same millisecond and hash): the later one takes the
     next free id, which is still in the same millisecond's range.
     """
+    postgres = conn.dialect.name == "postgresql"
     pending = {}
     for doc in docs:
-        if doc.words:
+        # FTS5's unicode61 tokenizer splits text exactly as WORD does (letters and digits,
+        # case folded): SQLite indexes the text as it is. PostgreSQL's parser keeps e-mails,
+        # hyphenated words and decimals whole, so its words are split here, the same way.
+        body = words_of(doc.text) if postgres else doc.text
+        if body.strip():
             salt = zlib.crc32(f"{doc.tenant}\0{doc.trace_id}".encode())
-            pending[doc_id(doc.start_ns, salt)] = doc
+            pending[doc_id(doc.start_ns, salt)] = (doc, body)
     stmt = _insert_statement(conn)
     written = 0
     for _ in range(64):  # each round places every document whose id is still free
         if not pending:
             return written
         rows = [
-            {"id": i, "tenant": d.tenant, "trace_id": d.trace_id, "words": d.words}
-            for i, d in sorted(pending.items())
+            {"id": i, "tenant": d.tenant, "trace_id": d.trace_id, "words": body}
+            for i, (d, body) in sorted(pending.items())
         ]
         placed = {row[0] for row in conn.execute(stmt, rows)}
         written += len(placed)
