@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.dashboard_queries                      # 1M spans, both databases
     .venv/bin/python -m bench.dashboard_queries --spans 100000 --skip-postgres   # quick
-    .venv/bin/python -m bench.dashboard_queries --skip-postgres --only latency --cpu
+    .venv/bin/python -m bench.dashboard_queries --cpu \
+        --baseline-sqlite-url sqlite:///.glassline/bench_noversions.db   # CPU ms, and ratios
 
 Stores are filled by ``bench.fill_store`` (through ``Store.write``, so rollups are real) and
 reused on later runs when they already hold at least ``--spans`` spans. Each page's queries
@@ -43,6 +44,8 @@ def overview(conn: Connection, w: Window) -> None:
     q.spend_between(conn, month, w.end, w.tenant)
     q.alert_states(conn, w.tenant, only_firing=True)
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)  # the sidebar's version filters, on every page
+    q.change_markers(conn, w)  # drawn on every time chart
 
 
 def latency(conn: Connection, w: Window) -> None:
@@ -51,6 +54,8 @@ def latency(conn: Connection, w: Window) -> None:
     q.percentiles(conn, w.previous(), "stage", ["stage"], False)
     q.sum_series(conn, w, "stage", ["stage"])
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)
+    q.change_markers(conn, w)
 
 
 def spend(conn: Connection, w: Window) -> None:
@@ -61,6 +66,8 @@ def spend(conn: Connection, w: Window) -> None:
     q.sum_series(conn, replace(w, bucket=86400))
     q.sum_series(conn, w)
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)
+    q.change_markers(conn, w)
 
 
 def what_changed(conn: Connection, w: Window) -> None:
@@ -70,6 +77,14 @@ def what_changed(conn: Connection, w: Window) -> None:
     q.change_markers(conn, w)
     q.what_changed(conn, replace(w, end=half.start), half, "spend", "tenant")
     q.what_changed(conn, w.previous(), w, "p95", "stage")
+    q.what_changed(conn, replace(w, end=half.start), half, "spend", "service_version")
+    q.versions(conn, w)
+
+
+def by_version(conn: Connection, w: Window) -> None:
+    # The same pages filtered to one service version (the sidebar's filter).
+    version = next(iter(q.versions(conn, w)["service_version"]), None)
+    overview(conn, replace(w, service_version=version))
 
 
 def traces(conn: Connection, w: Window) -> None:
@@ -109,6 +124,7 @@ def alerts(conn: Connection, w: Window) -> None:
 PAGES: dict[str, Callable[[Connection, Window], None]] = {
     "overview": overview,
     "what changed": what_changed,
+    "overview, one version": by_version,
     "latency": latency,
     "spend": spend,
     "traces": traces,
@@ -150,18 +166,47 @@ def data_end(url: str) -> str:
     return str(int(last) + 60)
 
 
-# time.perf_counter (wall), or time.process_time with --cpu: this process's CPU, which a busy
-# machine inflates far less (it leaves out a PostgreSQL server's own work).
-CLOCK = time.perf_counter
-
-
-def _median_ms(fn: Callable[[], Any], repeat: int) -> float:
+def _median_ms(
+    fn: Callable[[], Any], repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     samples = []
     for _ in range(repeat):
-        t = CLOCK()
+        t = clock()
         fn()
-        samples.append((CLOCK() - t) * 1000)
+        samples.append((clock() - t) * 1000)
     return statistics.median(samples)
+
+
+def bench_cpu(url: str, baseline_url: str | None, repeat: int, only: str = "") -> None:
+    """CPU ms per page on SQLite (the queries run in this process, so this survives a loaded
+    host), and its ratio to the same pages on a baseline store measured in the same run:
+    ``bench.fill_store --no-versions`` writes the same traffic without versions and keys."""
+    stores = [("store", url)] + ([("baseline", baseline_url)] if baseline_url else [])
+    cpu: dict[tuple[str, str, str], float] = {}
+    for label, store_url in stores:
+        end = data_end(store_url)
+        engine = make_engine(store_url)
+        with engine.connect() as conn:
+            for preset in ("24h", "7d", "30d"):
+                window, _ = window_from_params({"range": preset, "end": end})
+                for page, run in PAGES.items():
+                    if only not in page:
+                        continue
+                    run(conn, window)  # warm: model-name cache, statement cache
+                    cpu[(label, page, preset)] = _median_ms(
+                        lambda run=run, window=window: run(conn, window),
+                        repeat,
+                        time.process_time,
+                    )
+        engine.dispose()
+    print(f"\n{'page (CPU ms)':<22} {'range':<6} {'store':>8} {'baseline':>9} {'ratio':>6}")
+    for (label, page, preset), ms in cpu.items():
+        if label != "store":
+            continue
+        base = cpu.get(("baseline", page, preset))
+        ratio = f"{ms / base:.2f}x" if base else ""
+        shown = f"{base:9.1f}" if base is not None else " " * 9
+        print(f"{page:<22} {preset:<6} {ms:8.1f} {shown} {ratio:>6}")
 
 
 def _recent_traces(conn: Connection, w: Window, n: int = 20) -> list[tuple[str, str]]:
@@ -255,14 +300,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--only", default="", help="only the pages whose name has this text")
     parser.add_argument(
-        "--cpu", action="store_true", help="report this process's CPU time instead of wall time"
-    )
-    parser.add_argument(
         "--render", action="store_true", help="also time whole pages in AppTest (SQLite store)"
     )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="CPU ms per page on the SQLite store only (survives a loaded host)",
+    )
+    parser.add_argument(
+        "--baseline-sqlite-url",
+        help="with --cpu: a store of the same traffic without versions (fill_store --no-versions)",
+    )
     args = parser.parse_args(argv)
-    global CLOCK
-    CLOCK = time.process_time if args.cpu else time.perf_counter
+    if args.cpu:
+        bench_cpu(args.sqlite_url, args.baseline_sqlite_url, args.repeat, args.only)
+        return
 
     stores = [("sqlite", args.sqlite_url)]
     if not args.skip_postgres:

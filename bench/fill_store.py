@@ -6,7 +6,8 @@
         --schema glassline_bench --spans 200000
 
 About 11 spans per trace (workflow -> retrieve -> rerank -> generate -> guardrail, with
-tools, cache hits, retries, fallbacks and errors), 3 tenants, ~600 users, 5 models, spread
+tools, cache hits, retries, fallbacks and errors), 3 tenants with two API keys each, ~600
+users, 5 models, a service version every 5 days and a prompt version every 10, spread
 over ``--days`` (30) ending now, written oldest first in 512-span batches; deterministic
 for a ``--seed``. Prints progress
 and the write throughput (spans/s stored, including trace summaries and rollups).
@@ -28,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import StorageConfig, Store
+from glassline.semconv import attributes as attrs
 
 MS = 1_000_000
 DAY_NS = 86_400 * 1_000_000_000
@@ -60,9 +62,10 @@ TOPICS = [
 class TraceMaker:
     """Builds traces at given start times; deterministic for a seed."""
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(self, seed: int = 7, versions: bool = True) -> None:
         self.rng = random.Random(seed)
         self.number = 0
+        self.versions = versions  # off: the same traffic without versions or key names
 
     def _ids(self) -> tuple[str, Iterator[str]]:
         self.number += 1
@@ -97,6 +100,7 @@ class TraceMaker:
             clock,
             rng.uniform(1, 4),
         )
+        self._versions([*spans], start_ns)
         failed = any(s.is_error for s in spans) and rng.random() < 0.7
         root = SpanRecord(
             span_id=root_id,
@@ -109,7 +113,25 @@ class TraceMaker:
             status="error" if failed else "ok",
             **common,
         )
+        self._versions([root], start_ns, key=spans[0].api_key if spans else None)
         return [root, *spans]
+
+    def _versions(self, spans: list[SpanRecord], start_ns: int, key: str | None = None) -> None:
+        """A deployment every 5 days (service.version), a new prompt version of the generate
+        stage every 10 days, and two API keys per tenant (a web app and a batch job)."""
+        day = start_ns // DAY_NS
+        version = f"1.{day // 5 % 100}.0"
+        key = key or ("batch" if self.rng.random() < 0.2 else "web")  # drawn either way
+        if not self.versions:
+            return
+        for span in spans:
+            span.service_version, span.api_key = version, key
+            span.resource = {attrs.SERVICE_VERSION: version}
+            span.attributes[attrs.API_KEY_NAME] = key
+            if span.stage == "generate":
+                span.prompt_name, span.prompt_version = "support-answer", f"v{day // 10 % 100}"
+                span.attributes[attrs.PROMPT_NAME] = span.prompt_name
+                span.attributes[attrs.PROMPT_VERSION] = span.prompt_version
 
     def _stage(
         self,
@@ -375,12 +397,17 @@ def schema_url(url: str, schema: str | None) -> str:
 
 
 def fill(
-    url: str, spans: int, days: float, batch_size: int = 512, seed: int = 7
+    url: str,
+    spans: int,
+    days: float,
+    batch_size: int = 512,
+    seed: int = 7,
+    versions: bool = True,
 ) -> dict[str, float]:
     """Write ``spans`` spans into the store at ``url``; returns what was written and how fast."""
     # Retention must cover the whole fill, or purge would delete what we just wrote.
     store = Store.open(StorageConfig(url=url, retention_days=max(7, days + 1)))
-    maker = TraceMaker(seed)
+    maker = TraceMaker(seed, versions)
     starts = trace_starts(traces_for(spans, seed), days, time.time_ns(), seed=seed)
     written = traces = 0
     pending: list[SpanRecord] = []
@@ -424,10 +451,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=30, help="days of traffic, ending now")
     parser.add_argument("--batch", type=int, default=512, help="spans per Store.write")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-versions",
+        action="store_true",
+        help="the same traffic without service/prompt versions and key names (a baseline)",
+    )
     args = parser.parse_args(argv)
     url = schema_url(args.url, args.schema)
     print(f"filling {make_url(url).render_as_string()} with {args.spans:,} spans", flush=True)
-    result = fill(url, args.spans, args.days, args.batch, args.seed)
+    result = fill(url, args.spans, args.days, args.batch, args.seed, not args.no_versions)
     print(
         f"done: {result['spans']:,.0f} spans, {result['traces']:,.0f} traces in "
         f"{result['seconds']:.1f} s; Store.write {result['write_spans_per_s']:,.0f} spans/s "

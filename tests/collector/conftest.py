@@ -21,6 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal
 from glassline.collector.config import AuthConfig, ServerConfig
+from glassline.collector.handoff import LocalExports
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers import (
     GrpcReceiver,
@@ -154,9 +155,10 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()
     logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
-    grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics, logs)
+    exports = LocalExports({"traces": ingest, "logs": logs}, server.grpc_threads, metrics)
+    grpc_receiver = GrpcReceiver(server, keyring, admission, exports, metrics)
     grpc_port = grpc_receiver.start()
-    app = build_app(server, keyring, admission, ingest, metrics, logs=logs)
+    app = build_app(server, keyring, admission, exports, metrics)
     http_port = free_port()
     http = uvicorn.Server(uvicorn_config(app, server, host="127.0.0.1", port=http_port))
     thread = threading.Thread(target=lambda: asyncio.run(http.serve()), daemon=True)
@@ -171,6 +173,7 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
         http.should_exit = True
         grpc_receiver.stop(1)
         thread.join(10)
+        exports.close(1)
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 20.0) -> None:

@@ -92,9 +92,13 @@ def test_demo_tells_its_story_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             (tenant, json.loads(resource).get("service.version"))
             for tenant, resource in db.execute("select tenant, resource from spans")
         }
+        prompts = set(db.execute("select distinct tenant, service_version, prompt_version "
+                                 "from rollups where stage = 'generate' and kind = 'llm'"))  # fmt: skip
     assert set(tenants) == {"acme", "globex", "initech"}
     assert sessions > 3
     assert ("acme", "1.5.0") in versions and ("globex", "1.5.0") not in versions
+    # The deployment's prompt is a new version, counted under it in the rollups.
+    assert ("acme", "1.5.0", "v2-sections") in prompts and ("globex", "1.4.0", "v1") in prompts
 
 
 def _stages(workdir: Path) -> set[str]:

@@ -17,6 +17,7 @@ __all__ = [
     "trace_scatter",
     "waterfall",
     "with_gaps",
+    "with_markers",
 ]
 
 _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
@@ -256,9 +257,15 @@ def series_by(
                                      customdata=custom))  # fmt: skip
     if stacked:
         fig.update_layout(barmode="stack")
+    return with_markers(_style(fig, title), markers)
+
+
+def with_markers(fig: go.Figure, markers: pd.DataFrame | None) -> go.Figure:
+    """``fig`` (a time chart) with each change marker (``at`` Unix seconds, ``short`` label)
+    as a dotted vertical line labelled along it: what every time chart of the dashboard shows."""
     for row in (markers if markers is not None else pd.DataFrame()).itertuples():
         at = pd.Timestamp(row.at, unit="s", tz="UTC")
         fig.add_vline(x=at, line_dash="dot", line_color="#9e9e9e")
         fig.add_annotation(x=at, y=1, yref="paper", text=row.short, showarrow=False,
                            textangle=-90, xanchor="right", yanchor="top", font={"size": 10})  # fmt: skip
-    return _style(fig, title)
+    return fig

@@ -168,6 +168,21 @@ class Trace(Base):
     )
 
 
+# The dimensions of a rollup row, in key order. The version dimensions and the API key (its
+# name, never the key) came in revision 0008; '' stands for none in every one of them.
+ROLLUP_DIMENSIONS = (
+    "tenant",
+    "kind",
+    "stage",
+    "model",
+    "route",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "api_key",
+)
+
+
 class _RollupColumns:
     """The measures shared by the minute and hour rollup tables (a mixin, not a table)."""
 
@@ -176,6 +191,10 @@ class _RollupColumns:
     stage: Mapped[str] = mapped_column(String(256), default="")
     model: Mapped[str] = mapped_column(String(256), default="")
     route: Mapped[str] = mapped_column(String(256), default="")
+    service_version: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    prompt_name: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    prompt_version: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    api_key: Mapped[str] = mapped_column(String(128), default="", server_default="")  # its name
     count: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -194,7 +213,8 @@ class _RollupColumns:
 
 
 class Rollup(_RollupColumns, Base):
-    """Per-minute aggregates by tenant x kind x stage x model x route.
+    """Per-minute aggregates by :data:`ROLLUP_DIMENSIONS` (tenant x kind x stage x model x route
+    x service version x prompt name x prompt version x API key).
 
     Dimension columns are never NULL ('' stands for none) so the unique key works on both
     databases. ``latency_sketch`` is a serialized DDSketch (mergeable across rows).
@@ -206,7 +226,7 @@ class Rollup(_RollupColumns, Base):
     minute: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        Index(None, "minute", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index("ix_rollups_key", "minute", *ROLLUP_DIMENSIONS, unique=True),
         Index(None, "tenant", "minute"),
     )
 
@@ -224,7 +244,7 @@ class HourRollup(_RollupColumns, Base):
     hour: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        Index(None, "hour", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index("ix_rollups_hourly_key", "hour", *ROLLUP_DIMENSIONS, unique=True),
         Index(None, "tenant", "hour"),
     )
 
@@ -238,7 +258,7 @@ class DayRollup(_RollupColumns, Base):
     day: Mapped[int] = mapped_column(BigInteger)  # Unix seconds at 00:00 UTC
 
     __table_args__ = (
-        Index(None, "day", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index("ix_rollups_daily_key", "day", *ROLLUP_DIMENSIONS, unique=True),
         Index(None, "tenant", "day"),
     )
 

@@ -43,14 +43,14 @@ __all__ = [
     "totals",
     "totals_from",
     "user_spend",
+    "versions",
 ]
 
-DIMENSIONS = ("model", "snapshot", "stage", "route", "tenant", "kind")
+# What series and percentiles split by; a page's cube (one scan, grouped in memory) holds the
+# first six, the versions and the API key are read per chart (they multiply the rows).
+DIMENSIONS = ("model", "snapshot", "stage", "route", "tenant", "kind", "service_version",
+              "prompt_name", "prompt_version", "api_key")  # fmt: skip
 _CUBE = ("snapshot", "stage", "route", "tenant", "kind")
-
-
-def _scope(tenant: str | None, kinds: Sequence[str] | None = None) -> Scope:
-    return Scope(tenant=(tenant,) if tenant else None, kind=tuple(kinds) if kinds else None)
 
 
 def _frame(found: dict[tuple[Any, ...], dict[str, float]], keys: Sequence[str]) -> pd.DataFrame:
@@ -86,7 +86,7 @@ class Totals:
 def cube(conn: Connection, window: Window) -> pd.DataFrame:
     """Sums per (snapshot, stage, route, tenant, kind) plus the canonical ``model``: one scan
     feeds a whole page; :func:`group` and :func:`totals_from` derive breakdowns in memory."""
-    found = aggregates.sums(conn, window.start, window.end, by=_CUBE, scope=_scope(window.tenant))
+    found = aggregates.sums(conn, window.start, window.end, by=_CUBE, scope=window.scope())
     frame = _frame(found, _CUBE)
     frame.insert(0, "model", frame["snapshot"].map(aggregates.canonical_model))
     return frame
@@ -94,8 +94,8 @@ def cube(conn: Connection, window: Window) -> pd.DataFrame:
 
 def group(frame: pd.DataFrame, by: str, kinds: Sequence[str] | None = None) -> pd.DataFrame:
     """Sums per value of ``by`` from a :func:`cube` frame, by cost descending."""
-    if by not in DIMENSIONS:
-        raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
+    if by not in frame.columns:
+        raise ValueError(f"cannot group this cube by {by!r}; choose one of {['model', *_CUBE]}")
     if kinds:
         frame = frame[frame["kind"].isin(kinds)]
     grouped = frame.groupby(by, as_index=False, sort=False)[list(MEASURES)].sum()
@@ -122,7 +122,7 @@ def totals_from(frame: pd.DataFrame) -> Totals:
 
 def request_latency(conn: Connection, window: Window) -> dict[float, float | None]:
     """End-to-end p50/p95/p99 (ms): the merged sketches of ``workflow`` spans."""
-    scope = _scope(window.tenant, [REQUEST_KIND])
+    scope = window.scope([REQUEST_KIND])
     rows = aggregates.sketch_rows(conn, window.start, window.end, scope=scope)
     return BinMerger().add_many(blob for _, (blob,) in rows).quantiles()
 
@@ -154,7 +154,7 @@ def sum_series(
         window.start,
         window.end,
         by=keys,
-        scope=_scope(window.tenant, kinds),
+        scope=window.scope(kinds),
         bucket=window.bucket,
     )
     return _with_time(_frame(found, ["bucket", *keys]))
@@ -195,7 +195,7 @@ def percentile_views(
         window.start,
         window.end,
         by=(by,),
-        scope=_scope(window.tenant, kinds),
+        scope=window.scope(kinds),
         bucket=window.bucket,
         columns=sketches,
     )
@@ -278,8 +278,18 @@ def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFram
 
 def spend_between(conn: Connection, start: int, end: int, tenant: str | None) -> float:
     """Total spend in ``[start, end)`` (Unix seconds), e.g. today or this month."""
-    found = aggregates.sums(conn, start, end, scope=_scope(tenant))
+    found = aggregates.sums(conn, start, end, scope=Scope(tenant=(tenant,) if tenant else None))
     return float(sum(v["cost_usd"] for v in found.values()))
+
+
+def versions(conn: Connection, window: Window) -> dict[str, list[str]]:
+    """The service and prompt versions with data in the window, for the sidebar's filters."""
+    scope = Scope(tenant=(window.tenant,) if window.tenant else None)
+    out: dict[str, list[str]] = {}
+    for dim in ("service_version", "prompt_version"):
+        found = aggregates.sums(conn, window.start, window.end, by=(dim,), scope=scope)
+        out[dim] = sorted(k[0] for k in found if k[0])
+    return out
 
 
 def tenants(conn: Connection, window: Window) -> list[str]:

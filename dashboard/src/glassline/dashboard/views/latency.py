@@ -21,6 +21,7 @@ if stages.empty and models.empty:
     ui.show_no_data()
     st.stop()
 
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
 # A point lists the slowest traces of its stage or model in its bucket.
 for col, frame, by in ((left, stages, "stage"), (right, models, "model")):
@@ -28,7 +29,9 @@ for col, frame, by in ((left, stages, "stage"), (right, models, "model")):
         continue
     title = f"Per {by}: p50 / p95 / p99"
     point = ui.clickable(
-        charts.percentile_lines(frame, by, title, window.bucket), f"gl_latency_{by}", col
+        charts.with_markers(charts.percentile_lines(frame, by, title, window.bucket), markers),
+        f"gl_latency_{by}",
+        col,
     )
     if point:
         ui.open_traces(ctx, point, window.bucket, **{by: ui.point_value(point), "sort": "slowest"})
@@ -42,8 +45,11 @@ breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests
     breakdown["requests"] > 0
 )
 point = ui.clickable(
-    charts.stacked_bars(
-        breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
+    charts.with_markers(
+        charts.stacked_bars(
+            breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
+        ),
+        markers,
     ),
     "gl_latency_breakdown",
 )
@@ -91,7 +97,10 @@ if ttft.empty:
     st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
 else:
     point = ui.clickable(
-        charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket),
+        charts.with_markers(
+            charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket),
+            markers,
+        ),
         "gl_latency_ttft",
     )
     if point:

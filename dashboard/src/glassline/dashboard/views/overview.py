@@ -72,11 +72,11 @@ for col, frame, by, title in (
         value = str(chosen.selection.points[0]["y"])
         ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
+requests_chart = charts.line(
+    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
+)
 point = ui.clickable(
-    charts.line(
-        series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
-    ),
-    "gl_requests",
+    charts.with_markers(requests_chart, data.run(queries.change_markers, window)), "gl_requests"
 )
 if point:  # a point lists the requests of its bucket
     ui.open_traces(ctx, point, window.bucket)

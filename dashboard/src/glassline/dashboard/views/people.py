@@ -19,6 +19,7 @@ if users.empty:
 st.subheader("Users")
 top = tuple(users["user_id"].head(8))
 series = data.run(queries.user_series, window, top)
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
 for col, measure, title in (
     (left, "cost_usd", "Spend per user (USD), top 8"),
@@ -32,6 +33,7 @@ for col, measure, title in (
             title,
             stacked=True,
             step_s=window.bucket,
+            markers=markers,
         ),
         f"gl_user_{measure}",
         col,

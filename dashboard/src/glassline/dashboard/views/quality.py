@@ -25,15 +25,13 @@ splits = {"prompt_version": "Prompt version", "model": "Model", "stage": "Stage"
 by = right.selectbox("Split by", list(splits), format_func=splits.__getitem__)
 
 trend = data.run(queries.score_trend, window, name, by)
-markers = data.run(queries.quality_markers, window)
+markers = data.run(queries.change_markers, window)
 figure = charts.line(trend, "mean", f"{name}: mean score", color=by or "all")
-for marker in markers.itertuples():  # every first-seen version or model, on the time axis
-    figure.add_vline(x=marker.at * 1000, line_dash="dot", line_color="#9e9e9e")
-points = [ui.clickable(figure, "gl_quality_mean")]
+points = [ui.clickable(charts.with_markers(figure, markers), "gl_quality_mean")]
 if trend["pass_rate"].notna().any():
-    points.append(ui.clickable(charts.line(trend.dropna(subset=["pass_rate"]), "pass_rate",
-                                           f"{name}: pass rate", color=by or "all"),
-                               "gl_quality_pass"))  # fmt: skip
+    points.append(ui.clickable(charts.with_markers(charts.line(trend.dropna(subset=["pass_rate"]),
+                  "pass_rate", f"{name}: pass rate", color=by or "all"), markers),
+                  "gl_quality_pass"))  # fmt: skip
 for point in points:  # a point: the traces of its bucket (and its model or stage)
     if point:
         filters = {by: ui.point_value(point)} if by in ("model", "stage") else {}
@@ -70,6 +68,6 @@ else:
     side = data.run(queries.compare_versions, window, name, dim, a, b)
     # Rows are measures of two values at once: no one trace list to open, a CSV to take away.
     ui.table(side, {}, key="gl_side_by_side", csv_name="side-by-side.csv")
-    if dim == "prompt_version":
-        st.caption("Cost, tokens and latency compare per model: spans are not rolled up by "
-                   "prompt version.")  # fmt: skip
+    st.caption("Score from the evaluations; calls, cost and tokens per call, p95 and error rate "
+               f"from the model calls made with each {splits[dim].lower()} (all of them, before "
+               "sampling).")  # fmt: skip

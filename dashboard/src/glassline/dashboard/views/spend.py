@@ -93,9 +93,13 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
     requests[["bucket", "count"]], on="bucket", how="left"
 )
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
 per_request_point = ui.clickable(
-    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket),
+    charts.with_markers(
+        charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket),
+        markers,
+    ),
     "gl_spend_per_request",
     left,
 )
@@ -113,7 +117,9 @@ tokens = spent.assign(
     value_name="tokens",
 )
 tokens_point = ui.clickable(
-    charts.stacked_bars(tokens, "time", "tokens", "kind", "Tokens in / out / cached"),
+    charts.with_markers(
+        charts.stacked_bars(tokens, "time", "tokens", "kind", "Tokens in / out / cached"), markers
+    ),
     "gl_spend_tokens",
     right,
 )

@@ -11,7 +11,7 @@ window = ctx.window
 params = st.query_params
 st.title("Traces")
 
-FILTERS = ("user", "session", "model", "stage", "route", "status", "outcome", "min_cost",
+FILTERS = ("user", "session", "model", "stage", "route", "key", "status", "outcome", "min_cost",
            "min_ms", "name", "q", "sort")  # fmt: skip
 SEARCH_HELP = (
     "Searches the stored (redacted) prompts, completions, tool calls, errors and span names: "
@@ -57,6 +57,9 @@ with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-2])):
     min_cost = c[2].number_input("Min cost (USD)", 0.0, value=_float("min_cost"), format="%.6f")
     min_ms = c[3].number_input("Min duration (ms)", 0.0, value=_float("min_ms"), step=100.0)
     name = c[4].text_input("Span name contains", params.get("name", ""))
+    c = st.columns(5)
+    key_name = c[0].text_input("API key (name)", params.get("key", ""))
+    c[1].caption("Service and prompt version: the sidebar's filters apply here too.")
 sorts = list(queries.SORTS)
 sort = (
     st.segmented_control(
@@ -71,6 +74,7 @@ values = {
     "model": model,
     "stage": stage,
     "route": route,
+    "key": key_name,
     "status": status,
     "outcome": outcome,
     "min_cost": f"{min_cost:g}" if min_cost else "",
@@ -93,6 +97,9 @@ filters = queries.TraceFilter(
     model=model.strip(),
     stage=stage.strip(),
     route=route.strip(),
+    service_version=window.service_version or "",
+    prompt_version=window.prompt_version or "",
+    api_key=key_name.strip(),
     status=status,
     outcome=outcome,
     min_cost_usd=min_cost,

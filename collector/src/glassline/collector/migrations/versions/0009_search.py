@@ -1,7 +1,7 @@
 """search_docs: full-text search over stored (redacted) content
 
 Revision ID: 0009_search
-Revises: 0007_span_content
+Revises: 0008_version_dimensions
 Create Date: 2026-12-04
 
 PostgreSQL: ``body`` is a tsvector with a GIN index. SQLite: ``body`` is the words as text,
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009_search"
-down_revision = "0007_span_content"
+down_revision = "0008_version_dimensions"
 branch_labels = None
 depends_on = None
 
