@@ -250,7 +250,7 @@ def percentiles(
     # a few dozen rows per value instead of 1,440 minute rows.
     totals: dict[Any, BinMerger] = defaultdict(BinMerger)
     rows = aggregates.sketch_rows(
-        conn, window.start, window.end, by=(by,), scope=_scope(window.tenant, kinds),
+        conn, window.start, window.end, by=(by,), scope=window.scope(kinds),
         columns=(sketch,),
     )  # fmt: skip
     for (value,), (blob,) in rows:
