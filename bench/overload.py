@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.overload                     # SQLite, 20 s of overload
     .venv/bin/python -m bench.overload --seconds 60 --settle 60 --store both
     .venv/bin/python -m bench.overload --quick             # 8 s phases, 60 s settle
+    .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
 
 1. Capacity: closed-loop gRPC senders (each waits for its answer) for ``--seconds``; the
    acknowledged spans per second is the capacity, the baseline of this run.
@@ -38,9 +39,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy import select
 
 from bench.ingest import EXPORT, make_batch, postgres_database
+from bench.ingest import drive as saturate
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import rss_bytes, run_collector
+from glassline.collector.testing import metric_by_label, rss_bytes, run_collector
 
 SPANS = 100  # per request: a typical BatchSpanProcessor export
 MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
@@ -236,6 +238,9 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
         missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
+        bounds = metric_by_label(
+            collector.http_endpoint, "glassline_requests_refused_total", "bound"
+        )
     accepted = [o for o in overload if o.prefix is not None]
     refused = [o for o in overload if o.code in ("429", "503", "RESOURCE_EXHAUSTED", "UNAVAILABLE")]
     codes = Counter(f"{o.kind}:{o.code}" for o in overload)
@@ -265,8 +270,59 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
             times = [o.seconds * 1000 for o in group if o.kind == kind]
             print(f"  {kind:<8} {len(times):6}        p50 {_percentile(times, 0.5):8.1f} ms   "
                   f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+    print("refused by bound: " + ", ".join(f"{b} {n:.0f}" for b, n in sorted(bounds.items())))
     print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
     print(f"acknowledged spans lost: {missing}")
+
+
+def probe(args: argparse.Namespace) -> None:
+    """Answer latency seen by ONE light client while closed-loop senders saturate the collector.
+
+    The overload scenario's clients share the two cores with the collector, so its latencies
+    include the load generator's own waits; here the probing client sends a 100-span export
+    every 50 ms from one thread, and the saturating senders need little CPU (pre-encoded).
+    """
+    rng = random.Random(3)
+    bodies = [make_batch(rng) for _ in range(int(args.seconds * 20) + 40)]
+    small = make_batch(rng, SPANS)
+    print(f"\n== probe: one light client during saturation, {args.seconds:g} s "
+          f"(load average {_load()}) ==")  # fmt: skip
+    for workers in (1, 2):
+        config = {"server": {"workers": workers}}
+        with (
+            tempfile.TemporaryDirectory(prefix="glassline-probe-") as work,
+            run_collector(config, workdir=work, ready_timeout_s=120) as collector,
+        ):
+            load = threading.Thread(
+                target=saturate, args=(collector.grpc_endpoint, collector.api_key, bodies,
+                                       args.seconds + 5, 8), daemon=True,
+            )  # fmt: skip
+            load.start()
+            time.sleep(3)  # the senders fill the queue first
+            times: dict[str, list[float]] = {}
+            with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+                export = channel.unary_unary(EXPORT)
+                deadline = time.monotonic() + args.seconds
+                while time.monotonic() < deadline:
+                    started = time.perf_counter()
+                    try:
+                        export(small, metadata=(("x-glassline-api-key", collector.api_key),),
+                               timeout=20)  # fmt: skip
+                        code = "accepted"
+                    except grpc.RpcError as exc:
+                        code = (
+                            "refused"
+                            if exc.code().name == "RESOURCE_EXHAUSTED"
+                            else exc.code().name
+                        )
+                    times.setdefault(code, []).append((time.perf_counter() - started) * 1000)
+                    time.sleep(0.05)
+            load.join()
+        for code, ms in sorted(times.items()):
+            print(f"{workers} worker{'s' if workers > 1 else ' '}  {code:<9} {len(ms):5}   "
+                  f"p50 {_percentile(ms, 0.5):7.1f} ms   p90 {_percentile(ms, 0.9):7.1f} ms   "
+                  f"p99 {_percentile(ms, 0.99):7.1f} ms")  # fmt: skip
+    print(f"(load average after: {_load()})")
 
 
 def main() -> int:
@@ -278,9 +334,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="8 s phases")
+    parser.add_argument(
+        "--probe", action="store_true",
+        help="instead: one light client's answer latency while the collector is saturated, "
+        "1 worker (receivers and export work in one process) vs 2 (a front and runners)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.seconds = 8.0
+    if args.probe:
+        probe(args)
+        return 0
     if args.store in ("sqlite", "both"):
         scenario("SQLite", {}, args)
     if args.store in ("postgresql", "both"):

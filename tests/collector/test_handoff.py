@@ -13,25 +13,24 @@ import fcntl
 import os
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
+import pytest
 from sqlalchemy import create_engine, func, select
 
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import run_collector
+from glassline.collector.testing import metric_by_label, run_collector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def _runs(collector: Any) -> dict[str, float]:
-    """``glassline_exports_run_total`` by worker, summed over the processes."""
-    text = httpx.get(f"{collector.http_endpoint}/metrics", timeout=10).text
-    pattern = r'glassline_exports_run_total\{worker="(\d+)"\} ([0-9.e+]+)'
-    return {worker: float(n) for worker, n in re.findall(pattern, text)}
+    """Exports run, by worker, summed over the processes."""
+    return metric_by_label(collector.http_endpoint, "glassline_exports_run_total", "worker")
 
 
 def _body(h: Any, n: int, seed: int) -> bytes:
@@ -101,3 +100,43 @@ def test_a_runner_that_dies_fails_its_exports_as_retryable(tmp_path: Path, h: An
         trailers = dict(error.trailing_metadata() or ())
         assert "google.rpc.retryinfo-bin" in trailers
         assert _stored(collector.db_url) == 0
+
+
+def test_the_front_refuses_with_a_hint_while_every_runner_is_busy(tmp_path: Path, h: Any) -> None:
+    """Refusals come from the front's admission, not after export work: both runners are
+    held in their store step, and the refused exports are answered without any runner
+    running them, the HTTP one before its body was even sent."""
+    config = {"server": {"workers": 2, "max_inflight_requests": 2}, "redaction": None}
+    with run_collector(config, workdir=tmp_path) as collector:
+        lock_path = collector.db_url.removeprefix("sqlite:///") + ".write-lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        metadata = (("x-glassline-api-key", collector.api_key),)
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+            export = channel.unary_unary(EXPORT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held = [export.future(_body(h, 3, seed), metadata=metadata, timeout=120)
+                        for seed in (1, 2)]  # fmt: skip
+                h.wait_for(lambda: sum(_runs(collector).values()) == 2, "both runners busy", 60)
+                with pytest.raises(grpc.RpcError) as refused:
+                    export(_body(h, 3, 3), metadata=metadata, timeout=60)
+                with socket.create_connection(("127.0.0.1", collector.http_port), 30) as sock:
+                    sock.sendall(
+                        b"POST /v1/traces HTTP/1.1\r\nHost: t\r\n"
+                        b"Content-Type: application/x-protobuf\r\nContent-Length: 100000\r\n"
+                        b"x-glassline-api-key: " + collector.api_key.encode() + b"\r\n\r\n"
+                    )  # the body never comes: only an answer before it can end this read
+                    reply = sock.makefile("rb")
+                    lines = iter(reply.readline, b"\r\n")  # the status line and headers
+                    head = b"".join(lines).decode("latin-1").lower()
+                busy_runs = _runs(collector)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            for future in held:
+                future.result()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "google.rpc.retryinfo-bin" in dict(refused.value.trailing_metadata() or ())
+    assert head.startswith("http/1.1 429") and "retry-after:" in head
+    assert busy_runs == {"0": 1.0, "1": 1.0}  # no runner ran the refused exports
+    assert _stored(collector.db_url) == 6

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,17 +22,16 @@ from streamlit.testing.v1 import AppTest
 import glassline.dashboard.app as app_module
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
-from glassline.collector.storage.testing import llm_trace, versioned
+from glassline.collector.storage.testing import isolated_postgres_url, llm_trace, versioned
 from glassline.dashboard import queries, ui
-from glassline.dashboard.env import ENV_DB_URL
+from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 from glassline.dashboard.window import Window
 from glassline.semconv import attributes as a
 
 NS = 10**9
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, list[SpanRecord]]:
+def _deploy(url: str) -> tuple[str, int, list[SpanRecord]]:
     """(store URL, the minute 1.1.0 went out, every span written)."""
     now = int(time.time()) // 60 * 60
     release = now - 20 * 60
@@ -43,11 +44,28 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, list[S
         spans += versioned(trace, service_version="1.1.0" if new else "1.0.0",
                            prompt=("support-answer", "v2" if new else "v1"),
                            api_key="web" if n % 3 else "batch")  # fmt: skip
-    url = f"sqlite:///{tmp_path_factory.mktemp('versions') / 'v.db'}"
     store = Store.open(url)
     store.write(spans)
     store.close()
     return url, release, spans
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int, list[SpanRecord]]:
+    """The SQLite store the pages render from."""
+    return _deploy(f"sqlite:///{tmp_path_factory.mktemp('versions') / 'v.db'}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_deployed(
+    request: pytest.FixtureRequest, deployed: tuple[str, int, list[SpanRecord]]
+) -> Iterator[tuple[str, int, list[SpanRecord]]]:
+    """The same deployment on SQLite and on PostgreSQL (a fresh schema), for the queries."""
+    if request.param == "sqlite":
+        yield deployed
+        return
+    with isolated_postgres_url() as url:
+        yield _deploy(url)
 
 
 def _raw_spend(spans: list[SpanRecord], read: Any) -> dict[str, float]:
@@ -62,8 +80,8 @@ def _window(release: int) -> Window:
     return Window(end - 2 * 3600, end, None, 300)
 
 
-def test_what_changed_by_version_and_key_matches_the_raw_spans(deployed) -> None:
-    url, release, spans = deployed
+def test_what_changed_by_version_and_key_matches_the_raw_spans(any_deployed) -> None:
+    url, release, spans = any_deployed
     window = _window(release)
     before, after = Window(window.start, release, None, 300), Window(release, window.end, None, 300)
     service = _raw_spend(spans, lambda s: s.resource[a.SERVICE_VERSION])
@@ -83,8 +101,8 @@ def test_what_changed_by_version_and_key_matches_the_raw_spans(deployed) -> None
     assert by_service.iloc[0]["value"] == "1.1.0"  # the new version explains the change
 
 
-def test_new_versions_are_change_markers_at_their_first_minute(deployed) -> None:
-    url, release, _ = deployed
+def test_new_versions_are_change_markers_at_their_first_minute(any_deployed) -> None:
+    url, release, _ = any_deployed
     with create_engine(url).connect() as conn:
         markers = queries.change_markers(conn, _window(release))
     found = dict(zip(markers["short"], markers["at"], strict=True))
@@ -149,8 +167,10 @@ def test_the_sidebar_filters_every_figure_to_one_service_version(
     assert listed == {s.trace_id for s in spans if s.service_version == "1.1.0"}
 
 
-def test_quality_compares_two_prompt_versions_on_cost_from_the_span_rollups(deployed) -> None:
-    url, release, spans = deployed
+def test_quality_compares_two_prompt_versions_on_cost_from_the_span_rollups(
+    any_deployed,
+) -> None:
+    url, release, spans = any_deployed
     calls = {
         v: [s for s in spans if s.kind == "llm" and s.prompt_version == v] for v in ("v1", "v2")
     }
@@ -165,3 +185,25 @@ def test_quality_compares_two_prompt_versions_on_cost_from_the_span_rollups(depl
         tokens = sum(s.input_tokens + s.output_tokens for s in made) / len(made)
         assert compared.loc["tokens per call", version] == pytest.approx(tokens)
         assert compared.loc["error rate", version] == 0.0
+
+
+def test_the_overview_lists_a_budget_per_api_key(
+    deployed, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url, release, spans = deployed
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: per-key, kind: budget, window: 24h, per: [api_key],"
+                     " limit_usd: 0.03}\n")  # fmt: skip
+    monkeypatch.setenv(ENV_DB_URL, url)
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, str(rules))
+    at = AppTest.from_file(app_module.__file__, default_timeout=60)
+    at.query_params.update(range="6h", end=str(release + 21 * 60))
+    at.run()
+    assert not at.exception, at.exception
+    [table] = [d.value for d in at.dataframe if "limit_usd" in d.value.columns]
+    spend = _raw_spend(spans, lambda s: s.attributes[a.API_KEY_NAME])
+    rows = dict(zip(table["rule"], table["spend_usd"], strict=True))
+    assert rows == pytest.approx({f"per-key (api_key={k})": v for k, v in spend.items()})
+    states = dict(zip(table["rule"], table["state"], strict=True))
+    assert states == {f"per-key (api_key={k})": "critical" if v >= 0.03 else "ok"
+                      for k, v in spend.items()}  # fmt: skip

@@ -297,3 +297,20 @@ def test_what_was_found_clean_is_remembered_as_hashes_never_as_values() -> None:
     # The same names with other values are looked at as before.
     leaked = {"gen_ai.request.model": "gpt-4o-mini", "user.id": "jane@example.com"}
     assert redactor.redact_attributes(leaked).attributes["user.id"] == "<EMAIL_ADDRESS>"
+
+
+def test_an_analysed_value_left_as_it_was_is_remembered_and_keeps_its_type() -> None:
+    redactor = Redactor()
+    # Digit runs make these worth analysing; nothing is found in them.
+    spans = [{"gen_ai.request.model": "claude-3-5-sonnet-20241022", "n": 1234567, "v": [7654321]}]
+    for _ in range(3):
+        assert redactor.redact_attributes_changed(spans) == {}
+    assert redactor.redact_attributes(spans[0]).attributes == spans[0]
+    mixed = {"v": [7654321, "jane@example.com"]}  # the list is rebuilt: the number stays one
+    assert redactor.redact_attributes(mixed).attributes == {"v": [7654321, "<EMAIL_ADDRESS>"]}
+    # A model key still replaces a pasted token, seen before or not.
+    pasted = {"gen_ai.request.model": "zjYFrR073866"}
+    for _ in range(2):
+        assert redactor.redact_attributes(pasted).attributes == {
+            "gen_ai.request.model": "<UNEXPECTED_VALUE>"
+        }

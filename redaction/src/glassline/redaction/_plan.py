@@ -158,27 +158,38 @@ class Plan:
         """Add one map; ``mode`` caps the names detector for its values (span names: cues)."""
         clean = self._clean
         for name, value in attributes.items():
-            # A string attribute seen before with nothing to look at (the same enum, model,
-            # id in every span): skipped at the cost of one hash.
-            seen = hash((name, value, mode)) if value.__class__ is str else None
-            if seen in clean:
-                continue
+            # An attribute seen before with nothing to look at (the same enum, model, id or
+            # token count in every span): skipped at the cost of one hash.
+            kind = value.__class__
+            if (kind is str and len(value) <= _CLEAN_CHARS) or (
+                kind is int and -MIN_NUMBER < value < MIN_NUMBER
+            ):
+                seen: int | None = hash((name, value, mode))
+                if seen in clean:
+                    continue
+            else:
+                seen = None
             scanned, structural, strict = self._scope.classify(name)
             if not scanned:
                 continue
             self._item = len(self.items)
             key = self._slot(name, MODE_NONE)
             try:
-                shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
-                if strict and isinstance(shadow, Slot | str):  # a string or a long integer
-                    shadow = self._strict(shadow, structural)
+                value_mode = _within(mode, _key_mode(name))
+                if strict and isinstance(value, str):
+                    shadow = self._strict(value, value_mode, name, structural)
+                else:
+                    shadow = self._shadow(value, value_mode, name, 0, structural)
+                    if strict and isinstance(shadow, Slot):  # a long integer: no model name
+                        shadow.strict = True
+                        self._touched.add(self._item)
             except Exception as exc:  # fail closed: the value is replaced, the rest goes on
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
                 self._touched.add(self._item)
             if isinstance(key, Slot) or shadow is None or isinstance(shadow, Slot | _Seq | _Map):
                 self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
-            elif seen is not None and len(value) <= _CLEAN_CHARS:
+            elif seen is not None:
                 clean.add(seen)  # a name and a value with nothing to look at: stored as sent
 
     def prepare(self) -> None:
@@ -204,6 +215,15 @@ class Plan:
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
     ) -> dict[int, RedactionResult]:
         """The results of the maps in which something changed, by index."""
+        for text, mode, found in zip(self.texts, self.modes, results, strict=True):
+            # Analysed and left as it was (a model name with a date, a version string):
+            # as clean as what the pre-scan lets through.
+            if (
+                len(text) <= _CLEAN_CHARS
+                and found.text == text
+                and not (found.counts or found.failed or found.truncated_from is not None)
+            ):
+                self._clean.add(hash((text, mode)))
         out: dict[int, RedactionResult] = {}
 
         def target(index: int) -> RedactionResult:
@@ -249,18 +269,18 @@ class Plan:
         self._pending.append(slot)
         return slot
 
-    def _strict(self, shadow: Slot | str, structural: bool) -> Slot:
-        """The slot of a value of a strict key (see ``ScopeConfig.strict``)."""
-        if isinstance(shadow, str):  # too short to be analysed, still to be checked
-            mode = MODE_ID if structural and IDENTIFIER.fullmatch(shadow) else MODE_NONE
-            shadow = Slot(shadow, mode, self._item)
-        shadow.strict = shadow.mode != MODE_ID or _pasted(shadow.raw)
-        if shadow.mode == MODE_ID:
-            # A model name holds no digit run of its own worth keeping whole: every numeric
-            # detector applies ("+1-641-534-1373x2213").
-            shadow.mode = MODE_NONE
-        if shadow.strict:
-            self._touched.add(self._item)
+    def _strict(self, value: str, mode: int, key: str, structural: bool) -> Slot | str:
+        """The shadow of a string value of a strict key (see ``ScopeConfig.strict``)."""
+        identifier = structural and IDENTIFIER.fullmatch(value) is not None
+        # A model name holds no digit run of its own worth keeping whole: every numeric
+        # detector applies ("+1-641-534-1373x2213").
+        shadow = self._slot(value, MODE_NONE if identifier else mode, key=key)
+        if identifier and not _pasted(value):
+            return shadow  # a model name: kept unless something is found in it
+        if isinstance(shadow, str):  # too short to be analysed (or found clean): replaced
+            shadow = Slot(value, mode, self._item)
+        shadow.strict = True
+        self._touched.add(self._item)
         return shadow
 
     def _shadow(self, value: Any, mode: int, key: str, depth: int, structural: bool) -> Any:
@@ -276,7 +296,8 @@ class Plan:
         if isinstance(value, int):
             if abs(value) < MIN_NUMBER:
                 return value
-            return self._slot(str(value), MODE_NONE, number=True)
+            slot = self._slot(str(value), MODE_NONE, number=True)
+            return slot if isinstance(slot, Slot) else value  # found clean before: as sent
         if isinstance(value, dict):
             pairs = []
             for k, v in value.items():

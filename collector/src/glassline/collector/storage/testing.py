@@ -16,7 +16,11 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from glassline.collector.auth import Principal
+from glassline.collector.pipeline import stamp_api_key
+from glassline.collector.processors.versions import prompt_of, service_version_of
 from glassline.collector.records import SpanRecord
+from glassline.semconv import attributes as attrs
 
 __all__ = ["DEFAULT_POSTGRES_URL", "isolated_postgres_url", "llm_trace", "versioned"]
 
@@ -117,11 +121,6 @@ def versioned(
     """``trace`` as an app at ``service_version`` sends it with a prompt template on its model
     calls, through a key named ``api_key``: the raw resource and attributes, and the typed
     fields the collector derives from them at ingest (the same functions)."""
-    from glassline.collector.auth import Principal
-    from glassline.collector.pipeline import stamp_api_key
-    from glassline.collector.processors.versions import prompt_of, service_version_of
-    from glassline.semconv import attributes as attrs
-
     for span in trace:
         if service_version is not None:
             span.resource = {**span.resource, attrs.SERVICE_VERSION: service_version}
