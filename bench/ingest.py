@@ -53,7 +53,7 @@ from glassline.collector.auth import generate_key
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Rollup
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import run_collector
+from glassline.collector.testing import metric_by_label, run_collector
 from glassline.semconv import attributes as attrs
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -366,7 +366,7 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
                 endpoint, key, bodies[2:], args.seconds, args.threads, connections=connections
             )
             cpu = _cpu_since(cpu0, pids)
-            runs = _exports_run(collector.http_endpoint)
+            runs = metric_by_label(collector.http_endpoint, "glassline_exports_run_total", "worker")
         if len(runs) > 1:
             total = sum(runs.values())
             share = ", ".join(f"worker {w} {n / total:.0%}" for w, n in sorted(runs.items()))
@@ -376,19 +376,6 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
             kept, stored = stored, counted_spans(collector.db_url) - 1024
             return Result(name, acked / elapsed, acked, stored, refused, cpu, kept=kept)
     return Result(name, acked / elapsed, acked, stored, refused, collector_cpu_s=cpu)
-
-
-def _exports_run(http: str) -> dict[str, float]:
-    """Exports each worker ran so far (``glassline_exports_run_total``), by worker."""
-    import httpx
-
-    text_ = httpx.get(f"{http}/metrics", timeout=10).text
-    runs: dict[str, float] = {}
-    for line in text_.splitlines():
-        if line.startswith("glassline_exports_run_total{"):
-            worker = line.split('worker="')[1].split('"')[0]
-            runs[worker] = runs.get(worker, 0.0) + float(line.rsplit(" ", 1)[1])
-    return runs
 
 
 def spread(config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ from bench.ingest import EXPORT, make_batch, postgres_database
 from bench.ingest import drive as saturate
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import rss_bytes, run_collector
+from glassline.collector.testing import metric_by_label, rss_bytes, run_collector
 
 SPANS = 100  # per request: a typical BatchSpanProcessor export
 MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
@@ -209,16 +209,6 @@ def lost(db_url: str, acknowledged: list[bytes]) -> int:
     )
 
 
-def _refused_by_bound(http: str) -> dict[str, float]:
-    """``glassline_requests_refused_total`` by bound, from the collector's /metrics."""
-    out: dict[str, float] = {}
-    for line in httpx.get(f"{http}/metrics", timeout=30).text.splitlines():
-        if line.startswith("glassline_requests_refused_total{"):
-            bound = line.split('bound="')[1].split('"')[0]
-            out[bound] = out.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
-    return out
-
-
 def _load() -> str:
     """The 1-minute load average (the host is shared: figures are read against it)."""
     try:
@@ -248,7 +238,9 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
         missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
-        bounds = _refused_by_bound(collector.http_endpoint)
+        bounds = metric_by_label(
+            collector.http_endpoint, "glassline_requests_refused_total", "bound"
+        )
     accepted = [o for o in overload if o.prefix is not None]
     refused = [o for o in overload if o.code in ("429", "503", "RESOURCE_EXHAUSTED", "UNAVAILABLE")]
     codes = Counter(f"{o.kind}:{o.code}" for o in overload)

@@ -19,21 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import run_collector
+from glassline.collector.testing import metric_by_label, run_collector
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def _runs(collector: Any) -> dict[str, float]:
-    """``glassline_exports_run_total`` by worker, summed over the processes."""
-    text = httpx.get(f"{collector.http_endpoint}/metrics", timeout=10).text
-    pattern = r'glassline_exports_run_total\{worker="(\d+)"\} ([0-9.e+]+)'
-    return {worker: float(n) for worker, n in re.findall(pattern, text)}
+    """Exports run, by worker, summed over the processes."""
+    return metric_by_label(collector.http_endpoint, "glassline_exports_run_total", "worker")
 
 
 def _body(h: Any, n: int, seed: int) -> bytes:
