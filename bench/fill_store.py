@@ -16,6 +16,7 @@ and the write throughput (spans/s stored, including trace summaries and rollups)
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -46,6 +47,16 @@ PROMPT = (
     "policy allows returns within 30 days of delivery for unused items in original packaging; "
 )
 ANSWER = "According to the policy, you can return the item within 30 days of delivery. "
+# User questions vary, so a search has common words (refund), rarer ones (a topic) and
+# needles (an order number, about one trace in a million has a given one).
+TOPICS = [
+    "refund for a damaged blender", "invoice address change", "password reset link expired",
+    "shipping delay to Lisbon", "warranty claim for headphones", "cancel my subscription",
+    "gift card balance", "wrong size sneakers", "missing parcel tracking", "loyalty points",
+    "student discount code", "bulk order pricing", "charger stopped working", "duplicate charge",
+    "change delivery slot", "return label printer", "refund to a closed card", "allergen list",
+    "assembly instructions wardrobe", "firmware update failed",
+]  # fmt: skip
 
 
 class TraceMaker:
@@ -306,8 +317,11 @@ class TraceMaker:
         ) / 1e6
         attributes: dict[str, Any] = {"gen_ai.request.model": model}
         if not embeddings:
-            attributes["gen_ai.input.messages"] = PROMPT * 3
-            attributes["gen_ai.output.messages"] = ANSWER * 3
+            question = f"{rng.choice(TOPICS)}, order ORD-{rng.randrange(10**6):06d}"
+            attributes["gen_ai.input.messages"] = _messages(
+                ("system", PROMPT * 3), ("user", question)
+            )
+            attributes["gen_ai.output.messages"] = _messages(("assistant", ANSWER * 3))
         return self._span(
             spans,
             common,
@@ -333,6 +347,11 @@ class TraceMaker:
             status_message="rate limited (429)" if error else None,
             attributes=attributes,
         )
+
+
+def _messages(*messages: tuple[str, str]) -> str:
+    """Messages in the GenAI conventions' JSON shape, as the SDK records them."""
+    return json.dumps([{"role": r, "parts": [{"type": "text", "content": c}]} for r, c in messages])
 
 
 def traces_for(spans: int, seed: int) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -106,6 +106,31 @@ class SpanContent(Base):
     attached: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (Index(None, "received_ns"),)
+
+
+class SearchDoc(Base):
+    """The searchable words of the spans (or content events) one write stored for one trace.
+
+    ``id`` encodes the trace's start: Unix milliseconds << 20 plus a hash of the trace (so
+    a time range is an ``id`` range and the newest documents come first in ``id`` order).
+    ``body`` holds the text: as stored on SQLite, where it is the external content of the
+    FTS5 table ``search_fts`` (kept in step by triggers, see migration ``0009_search``), and
+    its words as a ``tsvector`` on PostgreSQL, GIN-indexed. Rows go when their trace is purged or
+    sampled out. See :mod:`glassline.collector.storage.search`.
+    """
+
+    __tablename__ = "search_docs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tenant: Mapped[str] = mapped_column(String(128))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
+
+    __table_args__ = (
+        Index(None, "tenant", "trace_id"),
+        Index(None, "tenant", "id"),
+        Index("ix_search_docs_body", "body", postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
 
 
 class Trace(Base):

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, or_, select,
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from glassline.collector.storage import aggregates, sketch
+from glassline.collector.storage import aggregates, search, sketch
 from glassline.collector.storage.models import Span, Trace
 from glassline.semconv import attributes as attrs
 
@@ -153,6 +153,7 @@ class TraceFilter:
 
     ``status="error"`` keeps traces with any failed span; ``outcome="error"`` keeps failed
     requests (the root span failed). ``model`` matches every snapshot of the canonical model.
+    ``text`` is a full-text search of the stored content (:func:`search.parse` syntax).
     """
 
     user_id: str = ""
@@ -168,6 +169,7 @@ class TraceFilter:
     min_cost_usd: float = 0.0
     min_duration_ms: float = 0.0
     name_contains: str = ""
+    text: str = ""
 
 
 def _span_exists(*conditions: Any) -> Any:
@@ -215,6 +217,13 @@ def trace_conditions(
     if f.model:
         names = aggregates.model_names(_connection(conn), [f.model])
         conds.append(_span_exists(Span.model.in_(names)))
+    if f.text:
+        try:
+            query = search.parse(f.text)
+        except ValueError as exc:
+            raise QueryError("q", str(exc)) from None
+        found = search.matching_traces(_connection(conn), query, tenant, start_ns, end_ns)
+        conds.append(tuple_(Trace.tenant, Trace.trace_id).in_(found))
     if f.outcome:
         root = Span.span_id == Trace.root_span_id
         failed = _span_exists(root, Span.status == "error")
@@ -239,10 +248,14 @@ def list_traces(
     min_cost: float | None = None,
     min_duration_ms: float | None = None,
     name_contains: str | None = None,
+    text: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TracePage:
-    """Traces newest first (by start), filtered; page on with ``next_cursor``."""
+    """Traces newest first (by start), filtered; page on with ``next_cursor``.
+
+    ``text`` searches the stored content (see :mod:`glassline.collector.storage.search`).
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
     q: Select[Any] = select(*_SUMMARY_COLUMNS)
@@ -254,6 +267,7 @@ def list_traces(
         min_cost_usd=min_cost or 0.0,
         min_duration_ms=min_duration_ms or 0.0,
         name_contains=name_contains or "",
+        text=text or "",
     )
     conditions = trace_conditions(session, tenant, start_ns, end_ns, f)
     if cursor:

@@ -45,7 +45,9 @@ from glassline.dashboard.queries.rollups import (
 )
 from glassline.dashboard.queries.savings import cache_savings, cached_token_savings_usd
 from glassline.dashboard.queries.traces import (
+    SEARCH_DOCUMENTS,
     SORTS,
+    QueryError,
     TraceDetail,
     TraceFilter,
     TracePage,
@@ -58,10 +60,12 @@ __all__ = [
     "CHANGE_DIMENSIONS",
     "CHANGE_METRICS",
     "REQUEST_KIND",
+    "SEARCH_DOCUMENTS",
     "SORTS",
     "Changes",
     "OpsTables",
     "PercentileView",
+    "QueryError",
     "Totals",
     "TraceDetail",
     "TraceFilter",

@@ -211,19 +211,22 @@ def _row(key: list[Any], merger: BinMerger) -> list[Any]:
     return [*key, int(merger.count), *(q[x] for x in QUANTILES)]
 
 
+_STATS = ["count", "p50", "p95", "p99"]
+
+
 def _views(groups: dict[tuple[Any, Any], BinMerger], by: str) -> PercentileView:
     totals: dict[Any, BinMerger] = defaultdict(BinMerger)
     for (_, value), merger in groups.items():
         totals[value].merge(merger)
-    stats = ["count", "p50", "p95", "p99"]
     over_time = pd.DataFrame(
-        [_row([b, v], m) for (b, v), m in groups.items()], columns=["bucket", by, *stats]
+        [_row([b, v], m) for (b, v), m in groups.items()], columns=["bucket", by, *_STATS]
     )
-    overall = pd.DataFrame([_row([v], m) for v, m in totals.items()], columns=[by, *stats])
-    return PercentileView(
-        over_time=_with_time(over_time),
-        overall=overall.sort_values(["p95", by], ascending=[False, True], ignore_index=True),
-    )
+    return PercentileView(over_time=_with_time(over_time), overall=_overall(totals, by))
+
+
+def _overall(totals: dict[Any, BinMerger], by: str) -> pd.DataFrame:
+    overall = pd.DataFrame([_row([v], m) for v, m in totals.items()], columns=[by, *_STATS])
+    return overall.sort_values(["p95", by], ascending=[False, True], ignore_index=True)
 
 
 def percentiles(
@@ -239,8 +242,21 @@ def percentiles(
     ``sketch`` is ``latency_sketch`` or ``ttft_sketch``. Without ``over_time`` rows come back
     sorted by p95, slowest first.
     """
-    view = percentile_views(conn, window, by, kinds, (sketch,))[sketch]
-    return view.over_time if over_time else view.overall
+    if over_time:
+        return percentile_views(conn, window, by, kinds, (sketch,))[sketch].over_time
+    if by not in DIMENSIONS or sketch not in _SKETCHES:
+        raise ValueError(f"cannot compute percentiles of {sketch!r} by {by!r}")
+    # Without chart buckets the hour and day rollups answer most of the range: a day reads
+    # a few dozen rows per value instead of 1,440 minute rows.
+    totals: dict[Any, BinMerger] = defaultdict(BinMerger)
+    rows = aggregates.sketch_rows(
+        conn, window.start, window.end, by=(by,), scope=window.scope(kinds),
+        columns=(sketch,),
+    )  # fmt: skip
+    for (value,), (blob,) in rows:
+        if blob:
+            totals[value].add(blob)
+    return _overall(totals, by)
 
 
 def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFrame:
