@@ -207,3 +207,15 @@ def test_the_overview_lists_a_budget_per_api_key(
     states = dict(zip(table["rule"], table["state"], strict=True))
     assert states == {f"per-key (api_key={k})": "critical" if v >= 0.03 else "ok"
                       for k, v in spend.items()}  # fmt: skip
+
+
+def test_user_spend_adds_up_on_both_databases(any_deployed) -> None:
+    # PostgreSQL sums BIGINT token columns as NUMERIC: the Spend page adds them to floats.
+    url, release, spans = any_deployed
+    with create_engine(url).connect() as conn:
+        users = queries.user_spend(conn, _window(release))
+    by_user: dict[str, float] = defaultdict(float)
+    trace_users = {s.trace_id: s.user_id for s in spans if s.kind == "workflow"}
+    for span in spans:
+        by_user[trace_users[span.trace_id]] += span.cost_usd or 0.0
+    assert dict(zip(users["user_id"], users["cost_usd"], strict=True)) == pytest.approx(by_user)

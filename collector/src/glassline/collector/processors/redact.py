@@ -179,10 +179,7 @@ def _labels(span: SpanRecord) -> dict[str, Any]:
     values: dict[str, Any] = {_SPAN_NAME: span.name}
     for i, event in enumerate(span.events):
         values[f"{_EVENT_NAME}{i}"] = event.name
-    for key, field in _LABELS:
-        value = getattr(span, field)
-        if value is not None:
-            values[key] = value
+    values.update(_present(span, _LABELS))
     return values
 
 
@@ -190,22 +187,31 @@ def _write_labels(span: SpanRecord, values: dict[str, Any]) -> None:
     span.name = _text(values.get(_SPAN_NAME))
     for i, event in enumerate(span.events):
         event.name = _text(values.get(f"{_EVENT_NAME}{i}"))
-    for key, field in _LABELS:
-        if getattr(span, field) is not None:
-            setattr(span, field, values.get(key))
+    _write_present(span, _LABELS, values)
 
 
 def _fields(span: SpanRecord) -> dict[str, Any]:
+    return _present(span, _FIELDS)
+
+
+def _write_fields(span: SpanRecord, values: dict[str, Any]) -> None:
+    _write_present(span, _FIELDS, values)
+
+
+def _present(span: SpanRecord, pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The typed fields of ``span`` that are set, under their attribute names."""
     values = {}
-    for key, field in _FIELDS:
+    for key, field in pairs:
         value = getattr(span, field)
         if value is not None:
             values[key] = value
     return values
 
 
-def _write_fields(span: SpanRecord, values: dict[str, Any]) -> None:
-    for key, field in _FIELDS:
+def _write_present(
+    span: SpanRecord, pairs: tuple[tuple[str, str], ...], values: dict[str, Any]
+) -> None:
+    for key, field in pairs:
         if getattr(span, field) is not None:
             setattr(span, field, values.get(key))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import genai_prices
@@ -190,10 +191,10 @@ def sums(
             key = _canonical(by, row[:width], width - len(by))
             total = out.get(key)
             if total is None:
-                out[key] = dict(zip(MEASURES, row[width:], strict=True))
+                out[key] = dict(zip(MEASURES, map(_plain, row[width:]), strict=True))
             else:
                 for name, value in zip(MEASURES, row[width:], strict=True):
-                    total[name] += value
+                    total[name] += _plain(value)
     return out
 
 
@@ -307,11 +308,16 @@ def user_sums(
     if users is not None:
         query = query.where(UserRollup.user_id.in_(users))
     width = len(keys)
-    # float(): PostgreSQL sums BIGINT columns as NUMERIC (Decimal), which does not add to float.
     return {
-        tuple(row[:width]): dict(zip(USER_MEASURES, map(float, row[width:]), strict=True))
+        tuple(row[:width]): dict(zip(USER_MEASURES, map(_plain, row[width:]), strict=True))
         for row in conn.execute(query.group_by(*keys))
     }
+
+
+def _plain(value: Any) -> Any:
+    # PostgreSQL sums BIGINT columns as NUMERIC: an int here, as SQLite gives, so callers
+    # may add the sums to floats.
+    return int(value) if isinstance(value, Decimal) else value
 
 
 def _check(by: Sequence[str]) -> None:
