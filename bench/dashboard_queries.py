@@ -18,8 +18,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -177,6 +178,17 @@ def _median_ms(
     return statistics.median(samples)
 
 
+def _page_runs(
+    conn: Connection, end: str, only: str
+) -> Iterator[tuple[str, str, Callable[[], None]]]:
+    """(page, range, run) for every page whose name holds ``only``, at 24h, 7d and 30d."""
+    for preset in ("24h", "7d", "30d"):
+        window, _ = window_from_params({"range": preset, "end": end})
+        for page, run in PAGES.items():
+            if only in page:
+                yield page, preset, partial(run, conn, window)
+
+
 def bench_cpu(url: str, baseline_url: str | None, repeat: int, only: str = "") -> None:
     """CPU ms per page on SQLite (the queries run in this process, so this survives a loaded
     host), and its ratio to the same pages on a baseline store measured in the same run:
@@ -187,17 +199,9 @@ def bench_cpu(url: str, baseline_url: str | None, repeat: int, only: str = "") -
         end = data_end(store_url)
         engine = make_engine(store_url)
         with engine.connect() as conn:
-            for preset in ("24h", "7d", "30d"):
-                window, _ = window_from_params({"range": preset, "end": end})
-                for page, run in PAGES.items():
-                    if only not in page:
-                        continue
-                    run(conn, window)  # warm: model-name cache, statement cache
-                    cpu[(label, page, preset)] = _median_ms(
-                        lambda run=run, window=window: run(conn, window),
-                        repeat,
-                        time.process_time,
-                    )
+            for page, preset, run in _page_runs(conn, end, only):
+                run()  # warm: model-name cache, statement cache
+                cpu[(label, page, preset)] = _median_ms(run, repeat, time.process_time)
         engine.dispose()
     print(f"\n{'page (CPU ms)':<22} {'range':<6} {'store':>8} {'baseline':>9} {'ratio':>6}")
     for (label, page, preset), ms in cpu.items():
@@ -226,14 +230,10 @@ def bench_store(
     engine = make_engine(url)
     results = []
     with engine.connect() as conn:
-        for preset in ("24h", "7d", "30d"):
-            window, _ = window_from_params({"range": preset, "end": end})
-            for page, run in PAGES.items():
-                if only not in page:
-                    continue
-                ms = _median_ms(lambda run=run, window=window: run(conn, window), repeat)
-                target = SEARCH_TARGET_MS if page.startswith("search") else PAGE_TARGET_MS
-                results.append((label, page, preset, ms, target))
+        for page, preset, run in _page_runs(conn, end, only):
+            ms = _median_ms(run, repeat)
+            target = SEARCH_TARGET_MS if page.startswith("search") else PAGE_TARGET_MS
+            results.append((label, page, preset, ms, target))
         window, _ = window_from_params({"range": "30d", "end": end})
         ids = _recent_traces(conn, window)
         with_tenant = [_median_ms(lambda t=t: q.get_trace(conn, t[0], t[1]), repeat) for t in ids]
