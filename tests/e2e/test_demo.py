@@ -35,13 +35,20 @@ def _demo(
         cmd = ["sh", "-c", " ".join(cmd) + "; exit $?"]
     with (tmp_path / "demo.log").open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True, preexec_fn=_default_signals)  # fmt: skip
     try:
         yield proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _default_signals() -> None:
+    """Undo what a launcher such as ``nohup`` or a background ``&`` set: a shell keeps a
+    signal ignored at its start ignored, and these tests send SIGHUP and SIGINT."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _log(tmp_path: Path) -> str:
