@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.dashboard_queries                      # 1M spans, both databases
     .venv/bin/python -m bench.dashboard_queries --spans 100000 --skip-postgres   # quick
+    .venv/bin/python -m bench.dashboard_queries --cpu \
+        --baseline-sqlite-url sqlite:///.glassline/bench_noversions.db   # CPU ms, and ratios
 
 Stores are filled by ``bench.fill_store`` (through ``Store.write``, so rollups are real) and
 reused on later runs when they already hold at least ``--spans`` spans. Each page's queries
 run exactly as the page issues them on a cache miss (the app caches results for 15 s), for
 the 24 h, 7 d and 30 d ranges; the drilldown fetches recent traces by id, with and without
 the tenant in the URL. Prints the median of ``--repeat`` runs per page and range against the
-targets: every page under 1 s, a trace drilldown under 300 ms.
+targets: every page under 1 s, a search under 500 ms, a trace drilldown under 300 ms.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import func, select
@@ -29,7 +32,7 @@ from glassline.dashboard import queries as q
 from glassline.dashboard.db import make_engine
 from glassline.dashboard.window import Window, calendar_starts, window_from_params
 
-PAGE_TARGET_MS, TRACE_TARGET_MS = 1000.0, 300.0
+PAGE_TARGET_MS, SEARCH_TARGET_MS, TRACE_TARGET_MS = 1000.0, 500.0, 300.0
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -42,6 +45,8 @@ def overview(conn: Connection, w: Window) -> None:
     q.spend_between(conn, month, w.end, w.tenant)
     q.alert_states(conn, w.tenant, only_firing=True)
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)  # the sidebar's version filters, on every page
+    q.change_markers(conn, w)  # drawn on every time chart
 
 
 def latency(conn: Connection, w: Window) -> None:
@@ -50,6 +55,8 @@ def latency(conn: Connection, w: Window) -> None:
     q.percentiles(conn, w.previous(), "stage", ["stage"], False)
     q.sum_series(conn, w, "stage", ["stage"])
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)
+    q.change_markers(conn, w)
 
 
 def spend(conn: Connection, w: Window) -> None:
@@ -60,6 +67,8 @@ def spend(conn: Connection, w: Window) -> None:
     q.sum_series(conn, replace(w, bucket=86400))
     q.sum_series(conn, w)
     q.sum_series(conn, w, kinds=[q.REQUEST_KIND])
+    q.versions(conn, w)
+    q.change_markers(conn, w)
 
 
 def what_changed(conn: Connection, w: Window) -> None:
@@ -69,6 +78,14 @@ def what_changed(conn: Connection, w: Window) -> None:
     q.change_markers(conn, w)
     q.what_changed(conn, replace(w, end=half.start), half, "spend", "tenant")
     q.what_changed(conn, w.previous(), w, "p95", "stage")
+    q.what_changed(conn, replace(w, end=half.start), half, "spend", "service_version")
+    q.versions(conn, w)
+
+
+def by_version(conn: Connection, w: Window) -> None:
+    # The same pages filtered to one service version (the sidebar's filter).
+    version = next(iter(q.versions(conn, w)["service_version"]), None)
+    overview(conn, replace(w, service_version=version))
 
 
 def traces(conn: Connection, w: Window) -> None:
@@ -78,6 +95,24 @@ def traces(conn: Connection, w: Window) -> None:
 def traces_filtered(conn: Connection, w: Window) -> None:
     q.list_traces(conn, w, q.TraceFilter(status="error"), sort="slowest")
     q.list_traces(conn, w, q.TraceFilter(name_contains="rerank", min_cost_usd=0.001))
+
+
+def search_common(conn: Connection, w: Window) -> None:
+    q.list_traces(conn, w, q.TraceFilter(text="refund"))  # in every chat call's prompt
+
+
+def search_phrase(conn: Connection, w: Window) -> None:
+    q.list_traces(conn, w, q.TraceFilter(text='"warranty claim for headphones"'))
+
+
+def search_no_match(conn: Connection, w: Window) -> None:
+    q.list_traces(conn, w, q.TraceFilter(text="zyzzyva"))
+
+
+def search_tenant_sorted(conn: Connection, w: Window) -> None:
+    # The smallest tenant (10% of traffic), a prefix and an excluded word, costliest first.
+    found = q.TraceFilter(text="firmw* -blender", status="ok")
+    q.list_traces(conn, replace(w, tenant="initech"), found, sort="costliest")
 
 
 def alerts(conn: Connection, w: Window) -> None:
@@ -90,10 +125,15 @@ def alerts(conn: Connection, w: Window) -> None:
 PAGES: dict[str, Callable[[Connection, Window], None]] = {
     "overview": overview,
     "what changed": what_changed,
+    "overview, one version": by_version,
     "latency": latency,
     "spend": spend,
     "traces": traces,
     "traces (filtered)": traces_filtered,
+    "search: common word": search_common,
+    "search: phrase": search_phrase,
+    "search: no match": search_no_match,
+    "search: tenant+sort": search_tenant_sorted,
     "alerts & sampling": alerts,
 }
 
@@ -127,13 +167,50 @@ def data_end(url: str) -> str:
     return str(int(last) + 60)
 
 
-def _median_ms(fn: Callable[[], Any], repeat: int) -> float:
+def _median_ms(
+    fn: Callable[[], Any], repeat: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     samples = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
-        samples.append((time.perf_counter() - t) * 1000)
+        samples.append((clock() - t) * 1000)
     return statistics.median(samples)
+
+
+def _page_runs(
+    conn: Connection, end: str, only: str
+) -> Iterator[tuple[str, str, Callable[[], None]]]:
+    """(page, range, run) for every page whose name holds ``only``, at 24h, 7d and 30d."""
+    for preset in ("24h", "7d", "30d"):
+        window, _ = window_from_params({"range": preset, "end": end})
+        for page, run in PAGES.items():
+            if only in page:
+                yield page, preset, partial(run, conn, window)
+
+
+def bench_cpu(url: str, baseline_url: str | None, repeat: int, only: str = "") -> None:
+    """CPU ms per page on SQLite (the queries run in this process, so this survives a loaded
+    host), and its ratio to the same pages on a baseline store measured in the same run:
+    ``bench.fill_store --no-versions`` writes the same traffic without versions and keys."""
+    stores = [("store", url)] + ([("baseline", baseline_url)] if baseline_url else [])
+    cpu: dict[tuple[str, str, str], float] = {}
+    for label, store_url in stores:
+        end = data_end(store_url)
+        engine = make_engine(store_url)
+        with engine.connect() as conn:
+            for page, preset, run in _page_runs(conn, end, only):
+                run()  # warm: model-name cache, statement cache
+                cpu[(label, page, preset)] = _median_ms(run, repeat, time.process_time)
+        engine.dispose()
+    print(f"\n{'page (CPU ms)':<22} {'range':<6} {'store':>8} {'baseline':>9} {'ratio':>6}")
+    for (label, page, preset), ms in cpu.items():
+        if label != "store":
+            continue
+        base = cpu.get(("baseline", page, preset))
+        ratio = f"{ms / base:.2f}x" if base else ""
+        shown = f"{base:9.1f}" if base is not None else " " * 9
+        print(f"{page:<22} {preset:<6} {ms:8.1f} {shown} {ratio:>6}")
 
 
 def _recent_traces(conn: Connection, w: Window, n: int = 20) -> list[tuple[str, str]]:
@@ -146,16 +223,17 @@ def _recent_traces(conn: Connection, w: Window, n: int = 20) -> list[tuple[str, 
     return [(r.trace_id, r.tenant) for r in rows]
 
 
-def bench_store(label: str, url: str, repeat: int) -> list[tuple[str, str, str, float, float]]:
+def bench_store(
+    label: str, url: str, repeat: int, only: str = ""
+) -> list[tuple[str, str, str, float, float]]:
     end = data_end(url)
     engine = make_engine(url)
     results = []
     with engine.connect() as conn:
-        for preset in ("24h", "7d", "30d"):
-            window, _ = window_from_params({"range": preset, "end": end})
-            for page, run in PAGES.items():
-                ms = _median_ms(lambda run=run, window=window: run(conn, window), repeat)
-                results.append((label, page, preset, ms, PAGE_TARGET_MS))
+        for page, preset, run in _page_runs(conn, end, only):
+            ms = _median_ms(run, repeat)
+            target = SEARCH_TARGET_MS if page.startswith("search") else PAGE_TARGET_MS
+            results.append((label, page, preset, ms, target))
         window, _ = window_from_params({"range": "30d", "end": end})
         ids = _recent_traces(conn, window)
         with_tenant = [_median_ms(lambda t=t: q.get_trace(conn, t[0], t[1]), repeat) for t in ids]
@@ -220,10 +298,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--schema", default="dash_bench", help="PostgreSQL schema of the store")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--only", default="", help="only the pages whose name has this text")
     parser.add_argument(
         "--render", action="store_true", help="also time whole pages in AppTest (SQLite store)"
     )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="CPU ms per page on the SQLite store only (survives a loaded host)",
+    )
+    parser.add_argument(
+        "--baseline-sqlite-url",
+        help="with --cpu: a store of the same traffic without versions (fill_store --no-versions)",
+    )
     args = parser.parse_args(argv)
+    if args.cpu:
+        bench_cpu(args.sqlite_url, args.baseline_sqlite_url, args.repeat, args.only)
+        return
 
     stores = [("sqlite", args.sqlite_url)]
     if not args.skip_postgres:
@@ -232,15 +323,15 @@ def main(argv: list[str] | None = None) -> None:
     for label, url in stores:
         print(f"{label}:", flush=True)
         spans = ensure_filled(url, args.spans)
-        for row in bench_store(label, url, args.repeat):
+        for row in bench_store(label, url, args.repeat, args.only):
             rows.append(row)
         print(f"  measured on {spans:,} spans", flush=True)
     if args.render:
         rows += bench_render(args.sqlite_url, args.repeat)
-    print(f"\n{'database':<11} {'page':<18} {'range':<10} {'median ms':>10} {'target':>8}  ok")
+    print(f"\n{'database':<11} {'page':<20} {'range':<10} {'median ms':>10} {'target':>8}  ok")
     for label, page, preset, ms, target in rows:
         ok = "yes" if ms < target else "NO"
-        print(f"{label:<11} {page:<18} {preset:<10} {ms:>10.1f} {target:>8.0f}  {ok}")
+        print(f"{label:<11} {page:<20} {preset:<10} {ms:>10.1f} {target:>8.0f}  {ok}")
     worst = max(rows, key=lambda r: r[3] / r[4])
     print(
         f"\nworst against its target: {worst[0]} {worst[1]} {worst[2]}: "

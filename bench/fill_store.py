@@ -6,7 +6,8 @@
         --schema glassline_bench --spans 200000
 
 About 11 spans per trace (workflow -> retrieve -> rerank -> generate -> guardrail, with
-tools, cache hits, retries, fallbacks and errors), 3 tenants, ~600 users, 5 models, spread
+tools, cache hits, retries, fallbacks and errors), 3 tenants with two API keys each, ~600
+users, 5 models, a service version every 5 days and a prompt version every 10, spread
 over ``--days`` (30) ending now, written oldest first in 512-span batches; deterministic
 for a ``--seed``. Prints progress
 and the write throughput (spans/s stored, including trace summaries and rollups).
@@ -15,6 +16,7 @@ and the write throughput (spans/s stored, including trace summaries and rollups)
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -27,6 +29,7 @@ from sqlalchemy.engine import make_url
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import StorageConfig, Store
+from glassline.semconv import attributes as attrs
 
 MS = 1_000_000
 DAY_NS = 86_400 * 1_000_000_000
@@ -44,14 +47,25 @@ PROMPT = (
     "policy allows returns within 30 days of delivery for unused items in original packaging; "
 )
 ANSWER = "According to the policy, you can return the item within 30 days of delivery. "
+# User questions vary, so a search has common words (refund), rarer ones (a topic) and
+# needles (an order number, about one trace in a million has a given one).
+TOPICS = [
+    "refund for a damaged blender", "invoice address change", "password reset link expired",
+    "shipping delay to Lisbon", "warranty claim for headphones", "cancel my subscription",
+    "gift card balance", "wrong size sneakers", "missing parcel tracking", "loyalty points",
+    "student discount code", "bulk order pricing", "charger stopped working", "duplicate charge",
+    "change delivery slot", "return label printer", "refund to a closed card", "allergen list",
+    "assembly instructions wardrobe", "firmware update failed",
+]  # fmt: skip
 
 
 class TraceMaker:
     """Builds traces at given start times; deterministic for a seed."""
 
-    def __init__(self, seed: int = 7) -> None:
+    def __init__(self, seed: int = 7, versions: bool = True) -> None:
         self.rng = random.Random(seed)
         self.number = 0
+        self.versions = versions  # off: the same traffic without versions or key names
 
     def _ids(self) -> tuple[str, Iterator[str]]:
         self.number += 1
@@ -86,6 +100,7 @@ class TraceMaker:
             clock,
             rng.uniform(1, 4),
         )
+        self._versions([*spans], start_ns)
         failed = any(s.is_error for s in spans) and rng.random() < 0.7
         root = SpanRecord(
             span_id=root_id,
@@ -98,7 +113,25 @@ class TraceMaker:
             status="error" if failed else "ok",
             **common,
         )
+        self._versions([root], start_ns, key=spans[0].api_key if spans else None)
         return [root, *spans]
+
+    def _versions(self, spans: list[SpanRecord], start_ns: int, key: str | None = None) -> None:
+        """A deployment every 5 days (service.version), a new prompt version of the generate
+        stage every 10 days, and two API keys per tenant (a web app and a batch job)."""
+        day = start_ns // DAY_NS
+        version = f"1.{day // 5 % 100}.0"
+        key = key or ("batch" if self.rng.random() < 0.2 else "web")  # drawn either way
+        if not self.versions:
+            return
+        for span in spans:
+            span.service_version, span.api_key = version, key
+            span.resource = {attrs.SERVICE_VERSION: version}
+            span.attributes[attrs.API_KEY_NAME] = key
+            if span.stage == "generate":
+                span.prompt_name, span.prompt_version = "support-answer", f"v{day // 10 % 100}"
+                span.attributes[attrs.PROMPT_NAME] = span.prompt_name
+                span.attributes[attrs.PROMPT_VERSION] = span.prompt_version
 
     def _stage(
         self,
@@ -284,8 +317,11 @@ class TraceMaker:
         ) / 1e6
         attributes: dict[str, Any] = {"gen_ai.request.model": model}
         if not embeddings:
-            attributes["gen_ai.input.messages"] = PROMPT * 3
-            attributes["gen_ai.output.messages"] = ANSWER * 3
+            question = f"{rng.choice(TOPICS)}, order ORD-{rng.randrange(10**6):06d}"
+            attributes["gen_ai.input.messages"] = _messages(
+                ("system", PROMPT * 3), ("user", question)
+            )
+            attributes["gen_ai.output.messages"] = _messages(("assistant", ANSWER * 3))
         return self._span(
             spans,
             common,
@@ -311,6 +347,11 @@ class TraceMaker:
             status_message="rate limited (429)" if error else None,
             attributes=attributes,
         )
+
+
+def _messages(*messages: tuple[str, str]) -> str:
+    """Messages in the GenAI conventions' JSON shape, as the SDK records them."""
+    return json.dumps([{"role": r, "parts": [{"type": "text", "content": c}]} for r, c in messages])
 
 
 def traces_for(spans: int, seed: int) -> int:
@@ -356,12 +397,17 @@ def schema_url(url: str, schema: str | None) -> str:
 
 
 def fill(
-    url: str, spans: int, days: float, batch_size: int = 512, seed: int = 7
+    url: str,
+    spans: int,
+    days: float,
+    batch_size: int = 512,
+    seed: int = 7,
+    versions: bool = True,
 ) -> dict[str, float]:
     """Write ``spans`` spans into the store at ``url``; returns what was written and how fast."""
     # Retention must cover the whole fill, or purge would delete what we just wrote.
     store = Store.open(StorageConfig(url=url, retention_days=max(7, days + 1)))
-    maker = TraceMaker(seed)
+    maker = TraceMaker(seed, versions)
     starts = trace_starts(traces_for(spans, seed), days, time.time_ns(), seed=seed)
     written = traces = 0
     pending: list[SpanRecord] = []
@@ -405,10 +451,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=30, help="days of traffic, ending now")
     parser.add_argument("--batch", type=int, default=512, help="spans per Store.write")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--no-versions",
+        action="store_true",
+        help="the same traffic without service/prompt versions and key names (a baseline)",
+    )
     args = parser.parse_args(argv)
     url = schema_url(args.url, args.schema)
     print(f"filling {make_url(url).render_as_string()} with {args.spans:,} spans", flush=True)
-    result = fill(url, args.spans, args.days, args.batch, args.seed)
+    result = fill(url, args.spans, args.days, args.batch, args.seed, not args.no_versions)
     print(
         f"done: {result['spans']:,.0f} spans, {result['traces']:,.0f} traces in "
         f"{result['seconds']:.1f} s; Store.write {result['write_spans_per_s']:,.0f} spans/s "

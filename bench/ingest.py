@@ -5,9 +5,13 @@
     .venv/bin/python -m bench.ingest --workers 1 --seconds 30 --no-postgres
     .venv/bin/python -m bench.ingest --only postgresql --workers 1 --replicas 1,2
     .venv/bin/python -m bench.ingest --no-postgres --only "redaction on" --sampling
+    .venv/bin/python -m bench.ingest --spread --seconds 10   # 1 vs 2 workers x 1 vs 2 connections
 
-``--replicas 1,2`` runs each PostgreSQL scenario with one, then two collector replicas (each
-with ``--workers`` workers) on one database, the client threads spread over them; it also
+``--spread`` runs one scenario with 1 and 2 workers while the client threads share 1, then 2
+connections (an OTLP exporter keeps one or two): 2 workers should store 1.8x what one does
+either way, since the workers run each other's exports. ``--replicas 1,2`` runs each
+PostgreSQL scenario with one, then two collector replicas (each with ``--workers`` workers)
+on one database, the client threads spread over them; it also
 reports the CPU time the collectors and the PostgreSQL backends spent per 1,000 spans, the
 figures a capacity plan extrapolates from. ``--sampling`` adds SQLite with redaction and tail
 sampling on: what tail sampling costs the whole ingest path (its check is then that every
@@ -49,7 +53,7 @@ from glassline.collector.auth import generate_key
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Rollup
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import run_collector
+from glassline.collector.testing import metric_by_label, run_collector
 from glassline.semconv import attributes as attrs
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -193,31 +197,38 @@ def _backends(url: str) -> set[int]:
         engine.dispose()
 
 
+def _channel(endpoint: str) -> grpc.Channel:
+    """A channel on a TCP connection of its own (channels of one process otherwise share one)."""
+    options = [("grpc.max_send_message_length", 64 << 20), ("grpc.use_local_subchannel_pool", 1)]
+    return grpc.insecure_channel(endpoint, options=options)
+
+
 def drive(
     endpoint: str | list[str], key: str, bodies: list[bytes], seconds: float, threads: int,
-    *, method: str = EXPORT, per_request: int = 512,
+    *, method: str = EXPORT, per_request: int = 512, connections: int | None = None,
 ) -> tuple[int, int, float]:  # fmt: skip
     """Send ``bodies`` round-robin (each at most once) from ``threads`` for ``seconds``.
 
     With several endpoints (replicas), client thread ``i`` talks to endpoint ``i % n``.
     ``method`` is the gRPC export method; each body holds ``per_request`` spans or records.
+    Each thread has its own connection, or with ``connections`` the threads share that many
+    (as an app's exporter threads share its one or two keep-alive connections).
     """
     endpoints = [endpoint] if isinstance(endpoint, str) else endpoint
     acked = refused = 0
     lock = threading.Lock()
     queue = iter(range(len(bodies)))
     deadline = time.monotonic() + seconds
+    shared = [_channel(endpoints[i % len(endpoints)]) for i in range(connections or 0)]
 
-    def client(endpoint: str) -> None:
+    def client(i: int) -> None:
         nonlocal acked, refused
-        # Each client thread stands for one app process: its own TCP connection (channels
-        # of one process otherwise share a single one), so the kernel spreads the
-        # connections over the collector's worker processes as it would spread real apps.
-        options = [
-            ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.use_local_subchannel_pool", 1),
-        ]
-        with grpc.insecure_channel(endpoint, options=options) as ch:
+        # Without ``connections`` each client thread stands for one app process with its own
+        # TCP connection, which the kernel places on one of the collector's workers.
+        own = None if shared else _channel(endpoints[i % len(endpoints)])
+        ch = shared[i % len(shared)] if shared else own
+        assert ch is not None
+        with own or contextlib.nullcontext():
             export = ch.unary_unary(method)
             while time.monotonic() < deadline:
                 with lock:
@@ -234,14 +245,13 @@ def drive(
                     time.sleep(0.05)  # honour backpressure instead of spinning
 
     started = time.monotonic()
-    workers = [
-        threading.Thread(target=client, args=(endpoints[i % len(endpoints)],))
-        for i in range(threads)
-    ]
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
+    for ch in shared:
+        ch.close()
     return acked, refused, time.monotonic() - started
 
 
@@ -341,7 +351,7 @@ def discard_collector(config: dict[str, Any], workers: int) -> Any:
 
 
 def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace,
-             discard: bool = False) -> Result:  # fmt: skip
+             discard: bool = False, connections: int | None = None) -> Result:  # fmt: skip
     if discard:
         with discard_collector(config, args.workers) as (endpoint, key):
             acked, refused, elapsed = _measure(endpoint, key, bodies, args)
@@ -352,13 +362,44 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
             drive(endpoint, key, bodies[:2], 60, 2)  # warm-up, outside the measured window
             pids = _process_tree(collector.process.pid)
             cpu0 = _cpu_s(pids)
-            acked, refused, elapsed = drive(endpoint, key, bodies[2:], args.seconds, args.threads)
+            acked, refused, elapsed = drive(
+                endpoint, key, bodies[2:], args.seconds, args.threads, connections=connections
+            )
             cpu = _cpu_since(cpu0, pids)
+            runs = metric_by_label(collector.http_endpoint, "glassline_exports_run_total", "worker")
+        if len(runs) > 1:
+            total = sum(runs.values())
+            share = ", ".join(f"worker {w} {n / total:.0%}" for w, n in sorted(runs.items()))
+            name = f"{name} ({share})"
         stored = stored_spans(collector.db_url) - 1024  # minus the warm-up
         if config.get("sampling"):  # spans dropped by policy are gone, but counted
             kept, stored = stored, counted_spans(collector.db_url) - 1024
             return Result(name, acked / elapsed, acked, stored, refused, cpu, kept=kept)
     return Result(name, acked / elapsed, acked, stored, refused, collector_cpu_s=cpu)
+
+
+def spread(config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace) -> int:
+    """Stored spans/s with 1 and 2 workers, the clients on 1 and on 2 connections."""
+    print(f"\nspread over workers: {args.spread}, {args.threads} client threads sharing the "
+          f"connections, {args.seconds:.0f}s each, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    rates: dict[tuple[int, int], float] = {}
+    for connections in (1, 2):
+        for workers in (1, 2):
+            server = {**config.get("server", {}), "workers": workers}
+            label = f"{workers} worker{'s' if workers > 1 else ''}, {connections} connection" + (
+                "s" if connections > 1 else ""
+            )
+            r = scenario(label, {**config, "server": server}, bodies, args, connections=connections)
+            _print(r)
+            rates[workers, connections] = r.spans_per_s
+    print(
+        f"\n{'connections':<12}{'1 worker':>14}{'2 workers':>14}{'2w / 1w':>10}   (target >= 1.8x;"
+        f" load average now {os.getloadavg()[0]:.1f})"
+    )
+    for connections in (1, 2):
+        one, two = rates[1, connections], rates[2, connections]
+        print(f"{connections:<12}{one:>9,.0f} sp/s{two:>9,.0f} sp/s{two / one:>9.2f}x")
+    return 0
 
 
 def _measure(
@@ -404,7 +445,11 @@ def _print(r: Result) -> None:
     if r.collector_cpu_s is not None and r.acknowledged:
         per_k = 1000 / r.acknowledged * 1000  # ms per 1,000 spans
         pg = "" if r.postgres_cpu_s is None else f", PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms"
-        print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}")
+        cores = r.collector_cpu_s * r.spans_per_s / r.acknowledged  # CPU s per wall s
+        load = os.getloadavg()[0]  # the CPU figure holds under load; spans/s does not
+        print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}; "
+              f"the collector used {cores:.2f} cores (load average {load:.1f} on "
+              f"{os.cpu_count()} cores)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -426,6 +471,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also SQLite with redaction and tail sampling on (decided 2 s after a trace's "
         "last span; error, latency and 10%% probabilistic policies): its cost on real ingest",
     )  # fmt: skip
+    parser.add_argument(
+        "--spread", nargs="?", const="sqlite, redaction on", metavar="SCENARIO",
+        help="only SCENARIO (default: %(const)s) with 1 and 2 workers x 1 and 2 client "
+        "connections shared by the threads: does the work spread over the workers?",
+    )  # fmt: skip
     parser.add_argument("--discard-server", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.discard_server:
@@ -438,11 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"encoding {n_bodies} requests of 512 spans ...", file=sys.stderr)
     bodies = [make_batch(rng) for _ in range(n_bodies)]
     print(f"request size {len(bodies[0]) / 1024:.0f} KiB ({len(bodies[0]) / 512:.0f} B/span)")
-    # The client threads stand for many apps but are only a few long-lived connections, and
-    # SO_REUSEPORT places each connection on one worker for good: all six can land on one
-    # worker (3,700 spans/s instead of 10,500, measured). A short connection age re-spreads
-    # them every few seconds, as many real clients spread themselves.
-    server = {"workers": args.workers, "max_inflight_requests": 16, "grpc_max_connection_age_s": 2}
+    # No connection ageing: the workers hand exports to each other (collector/handoff.py), so
+    # the spans/s must not depend on which worker the kernel put each connection on.
+    server = {"workers": args.workers, "max_inflight_requests": 16}
     runs = [("ceiling: decode + discard", {"server": server, "redaction": None}, True, False),
             ("sqlite, redaction off", {"server": server, "redaction": None}, False, False),
             ("sqlite, redaction on, names off",
@@ -455,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_postgres:
         runs += [("postgresql, redaction off", {"server": server, "redaction": None}, False, True),
                  ("postgresql, redaction on", {"server": server}, False, True)]  # fmt: skip
+    if args.spread:
+        return spread(next(r[1] for r in runs if r[0] == args.spread), bodies, args)
     if args.only:  # the ceiling always runs: every figure is relative to it
         runs = runs[:1] + [r for r in runs[1:] if args.only in r[0]]
     if importlib.util.find_spec("glassline.collector.processors.redact") is None:
@@ -475,8 +525,8 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(scenario(name, config, bodies, args, discard=discard))
             _print(results[-1])
     ceiling = results[0].spans_per_s
-    print(f"\n{args.workers} worker(s), {args.threads} client threads, {args.seconds:.0f}s each, "
-          "gRPC connections aged out after 2 s")  # fmt: skip
+    print(f"\n{args.workers} worker(s), {args.threads} client threads (a connection each), "
+          f"{args.seconds:.0f}s each")  # fmt: skip
     for r in results[1:]:
         print(f"{r.name:<42} {r.spans_per_s / ceiling:>6.0%} of the ceiling")
         if r.stored is not None and r.stored < r.acknowledged:

@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.overload                     # SQLite, 20 s of overload
     .venv/bin/python -m bench.overload --seconds 60 --settle 60 --store both
-    .venv/bin/python -m bench.overload --quick             # 8 s, for make bench
+    .venv/bin/python -m bench.overload --quick             # 8 s phases, 60 s settle
+    .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
 
 1. Capacity: closed-loop gRPC senders (each waits for its answer) for ``--seconds``; the
    acknowledged spans per second is the capacity, the baseline of this run.
@@ -38,9 +39,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy import select
 
 from bench.ingest import EXPORT, make_batch, postgres_database
+from bench.ingest import drive as saturate
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import rss_bytes, run_collector
+from glassline.collector.testing import metric_by_label, rss_bytes, run_collector
 
 SPANS = 100  # per request: a typical BatchSpanProcessor export
 MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
@@ -207,8 +209,18 @@ def lost(db_url: str, acknowledged: list[bytes]) -> int:
     )
 
 
+def _load() -> str:
+    """The 1-minute load average (the host is shared: figures are read against it)."""
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
 def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> None:
     config = {"server": {"workers": args.workers}, "storage": storage}
+    load_before = _load()
     workdir = tempfile.TemporaryDirectory(prefix="glassline-overload-")
     with workdir, run_collector(config, workdir=workdir.name, ready_timeout_s=120) as collector:
         time.sleep(2)  # let the workers settle before reading their idle memory
@@ -221,14 +233,20 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         offered = args.factor * capacity / SPANS  # requests per second
         overload = drive(collector, args.processes, offered, args.seconds, closed=False)
         sampler.stop.set()
-        time.sleep(args.settle)
+        time.sleep(min(5.0, args.settle))
+        early = rss_bytes(collector.pids())
+        time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
         missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
+        bounds = metric_by_label(
+            collector.http_endpoint, "glassline_requests_refused_total", "bound"
+        )
     accepted = [o for o in overload if o.prefix is not None]
     refused = [o for o in overload if o.code in ("429", "503", "RESOURCE_EXHAUSTED", "UNAVAILABLE")]
     codes = Counter(f"{o.kind}:{o.code}" for o in overload)
     mb = 1024 * 1024
-    print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s ==")
+    print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s "
+          f"(load average {load_before} before, {_load()} after) ==")  # fmt: skip
     print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline)")
     print(f"offered                        {offered * SPANS:10.0f} spans/s   "
           f"{len(overload)} requests from {args.processes} processes")  # fmt: skip
@@ -236,8 +254,10 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
           f"{stored_rate / capacity:.2f}x capacity")  # fmt: skip
     print(f"RSS all processes: idle {idle / mb:.0f} MB, peak {sampler.peak / mb:.0f} MB "
-          f"(+{(sampler.peak - idle) / mb:.0f}), after {args.settle:g} s {settled / mb:.0f} MB "
-          f"({settled / idle - 1:+.0%} of idle)")  # fmt: skip
+          f"(+{(sampler.peak - idle) / mb:.0f}; bound 2 x max_inflight_bytes + 64 MB = +192), "
+          f"after 5 s {early / mb:.0f} MB ({early / idle - 1:+.0%} of idle), after "
+          f"{args.settle:g} s {settled / mb:.0f} MB ({settled / idle - 1:+.0%}; target within "
+          f"10%)")  # fmt: skip
     with_hint = sum(o.hint for o in refused)
     print(
         f"refusals {len(refused)}, with Retry-After/RetryInfo {with_hint / max(1, len(refused)):.0%}"
@@ -246,22 +266,85 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         times = [o.seconds * 1000 for o in group]
         print(f"latency {label:<9} p50 {_percentile(times, 0.5):8.1f} ms   "
               f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+        for kind in sorted({o.kind for o in group}):
+            times = [o.seconds * 1000 for o in group if o.kind == kind]
+            print(f"  {kind:<8} {len(times):6}        p50 {_percentile(times, 0.5):8.1f} ms   "
+                  f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+    print("refused by bound: " + ", ".join(f"{b} {n:.0f}" for b, n in sorted(bounds.items())))
     print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
     print(f"acknowledged spans lost: {missing}")
+
+
+def probe(args: argparse.Namespace) -> None:
+    """Answer latency seen by ONE light client while closed-loop senders saturate the collector.
+
+    The overload scenario's clients share the two cores with the collector, so its latencies
+    include the load generator's own waits; here the probing client sends a 100-span export
+    every 50 ms from one thread, and the saturating senders need little CPU (pre-encoded).
+    """
+    rng = random.Random(3)
+    bodies = [make_batch(rng) for _ in range(int(args.seconds * 20) + 40)]
+    small = make_batch(rng, SPANS)
+    print(f"\n== probe: one light client during saturation, {args.seconds:g} s "
+          f"(load average {_load()}) ==")  # fmt: skip
+    for workers in (1, 2):
+        config = {"server": {"workers": workers}}
+        with (
+            tempfile.TemporaryDirectory(prefix="glassline-probe-") as work,
+            run_collector(config, workdir=work, ready_timeout_s=120) as collector,
+        ):
+            load = threading.Thread(
+                target=saturate, args=(collector.grpc_endpoint, collector.api_key, bodies,
+                                       args.seconds + 5, 8), daemon=True,
+            )  # fmt: skip
+            load.start()
+            time.sleep(3)  # the senders fill the queue first
+            times: dict[str, list[float]] = {}
+            with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+                export = channel.unary_unary(EXPORT)
+                deadline = time.monotonic() + args.seconds
+                while time.monotonic() < deadline:
+                    started = time.perf_counter()
+                    try:
+                        export(small, metadata=(("x-glassline-api-key", collector.api_key),),
+                               timeout=20)  # fmt: skip
+                        code = "accepted"
+                    except grpc.RpcError as exc:
+                        code = (
+                            "refused"
+                            if exc.code().name == "RESOURCE_EXHAUSTED"
+                            else exc.code().name
+                        )
+                    times.setdefault(code, []).append((time.perf_counter() - started) * 1000)
+                    time.sleep(0.05)
+            load.join()
+        for code, ms in sorted(times.items()):
+            print(f"{workers} worker{'s' if workers > 1 else ' '}  {code:<9} {len(ms):5}   "
+                  f"p50 {_percentile(ms, 0.5):7.1f} ms   p90 {_percentile(ms, 0.9):7.1f} ms   "
+                  f"p99 {_percentile(ms, 0.99):7.1f} ms")  # fmt: skip
+    print(f"(load average after: {_load()})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="capacity and overload phases")
-    parser.add_argument("--settle", type=float, default=20.0, help="idle time before the last RSS")
+    parser.add_argument("--settle", type=float, default=60.0, help="idle time before the last RSS")
     parser.add_argument("--factor", type=float, default=10.0, help="offered load / capacity")
     parser.add_argument("--processes", type=int, default=4, help="load generator processes")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite")
-    parser.add_argument("--quick", action="store_true", help="8 s phases, 5 s settle")
+    parser.add_argument("--quick", action="store_true", help="8 s phases")
+    parser.add_argument(
+        "--probe", action="store_true",
+        help="instead: one light client's answer latency while the collector is saturated, "
+        "1 worker (receivers and export work in one process) vs 2 (a front and runners)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.settle = 8.0, 5.0
+        args.seconds = 8.0
+    if args.probe:
+        probe(args)
+        return 0
     if args.store in ("sqlite", "both"):
         scenario("SQLite", {}, args)
     if args.store in ("postgresql", "both"):

@@ -41,6 +41,9 @@ def busy(ports: Ports, host: str = "127.0.0.1") -> list[str]:
     found = []
     for name, port in ports._asdict().items():
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the servers bind: a port whose last connections linger in TIME_WAIT after a
+            # previous run is free for them, only a listener makes it busy.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host, port))
             except OSError:

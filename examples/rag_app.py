@@ -60,6 +60,10 @@ class RagApp:
         self.rng = rng
         self.context_docs = context_docs  # documents put into the prompt after reranking
         self.semantic_cache: dict[str, str] = {}
+        # The prompt template is versioned with the app: whole sections in the context (the
+        # 1.5.0 change) are a new version of it, a dimension the dashboard splits spend by.
+        version = "v2-sections" if context_docs > 4 else "v1"
+        self.generate = stage("generate", prompt=("answer-with-docs", version))(self._generate)
 
     @workflow("answer_question")
     def answer(self, question: str) -> str:
@@ -107,8 +111,7 @@ class RagApp:
         sections = [f"{d} (section part {i})" for d in documents for i in range(per_doc)]
         return sections[: self.context_docs]
 
-    @stage("generate")
-    def generate(self, question: str, documents: Sequence[str]) -> str:
+    def _generate(self, question: str, documents: Sequence[str]) -> str:
         messages = [
             {"role": "system", "content": "Answer from the documents. Cite them."},
             {"role": "user", "content": question + "\n\n" + "\n".join(documents)},

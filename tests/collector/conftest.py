@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal
 from glassline.collector.config import AuthConfig, ServerConfig
+from glassline.collector.handoff import LocalExports
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers import (
     GrpcReceiver,
@@ -29,7 +31,30 @@ from glassline.collector.receivers import (
     uvicorn_config,
 )
 from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store
+from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
 from glassline.collector.testing import free_port
+
+POSTGRES_URL = os.environ.get("GLASSLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file in tmp_path, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'glassline.db'}"
+    else:
+        with isolated_postgres_url(POSTGRES_URL) as url:
+            yield url
+
+
+@pytest.fixture
+def any_store(any_store_url: str) -> Iterator[Store]:
+    """The same test on a SQLite file and on a fresh PostgreSQL schema."""
+    opened = Store.open(any_store_url)
+    yield opened
+    opened.close()
+
 
 API_KEY = "test-key-acme-0123456789"
 OTHER_KEY = "test-key-globex-0123456789"
@@ -130,9 +155,10 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()
     logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
-    grpc_receiver = GrpcReceiver(server, keyring, admission, ingest, metrics, logs)
+    exports = LocalExports({"traces": ingest, "logs": logs}, server.grpc_threads, metrics)
+    grpc_receiver = GrpcReceiver(server, keyring, admission, exports, metrics)
     grpc_port = grpc_receiver.start()
-    app = build_app(server, keyring, admission, ingest, metrics, logs=logs)
+    app = build_app(server, keyring, admission, exports, metrics)
     http_port = free_port()
     http = uvicorn.Server(uvicorn_config(app, server, host="127.0.0.1", port=http_port))
     thread = threading.Thread(target=lambda: asyncio.run(http.serve()), daemon=True)
@@ -147,6 +173,7 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
         http.should_exit = True
         grpc_receiver.stop(1)
         thread.join(10)
+        exports.close(1)
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 20.0) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
+import json
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage import Store
 from glassline.collector.storage.api import routes
-from glassline.collector.storage.testing import isolated_postgres_url, llm_trace
+from glassline.collector.storage.testing import llm_trace
 
 HOUR_NS = 3600 * 1_000_000_000
 T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS
@@ -36,17 +35,9 @@ class FakeAuth(BaseHTTPMiddleware):
         return await call_next(request)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'api.db'}")
-        yield opened
-        opened.close()
-        return
-    with isolated_postgres_url() as url:
-        opened = Store.open(url)
-        yield opened
-        opened.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 @pytest.fixture
@@ -92,6 +83,25 @@ def test_the_trace_list_pages_with_the_cursor_and_filters(client: TestClient) ->
         client, "acme", "/api/v1/traces", start=T0 + 60 * 10**9, end="2026-09-21T14:03:00Z"
     ).json()["traces"]
     assert [t["trace_id"] for t in in_range] == [trace_id(2), trace_id(1)]
+
+
+def test_the_trace_list_searches_content_within_the_callers_tenant(
+    client: TestClient, store: Store
+) -> None:
+    asked = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Lost parcel"}]}])
+    for n, tenant in ((10, "acme"), (11, "globex")):
+        spans = llm_trace(n, T0 + n * 60 * 10**9, tenant=tenant)
+        spans[-1].attributes["gen_ai.input.messages"] = asked
+        store.write(spans)
+    assert [t["trace_id"] for t in get(client, "acme", "/api/v1/traces", q="parcel").json()[
+        "traces"]] == [trace_id(10)]  # fmt: skip
+    found = get(client, "globex", "/api/v1/traces", q='"lost parcel"', status="ok").json()
+    assert [t["trace_id"] for t in found["traces"]] == [trace_id(11)]
+    everyone = get(client, "admin", "/api/v1/traces", q="parcel").json()["traces"]
+    assert [t["tenant"] for t in everyone] == ["globex", "acme"]
+    bad = get(client, "acme", "/api/v1/traces", q="-parcel")
+    assert bad.status_code == 400
+    assert bad.json()["parameter"] == "q"
 
 
 def test_a_tenant_cannot_ask_for_another_tenants_traces(client: TestClient) -> None:

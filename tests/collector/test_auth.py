@@ -28,10 +28,20 @@ def test_plain_hashed_and_env_keys_map_to_their_tenant() -> None:
         tenants={"acme": ["acme-key-123", hash_key("acme-key-456")], "globex": ["env:GLOBEX_KEY"]},
         admin_keys=["admin-key-123"],
     )
-    assert ring.authenticate("acme-key-123") == Principal("acme")
-    assert ring.authenticate("acme-key-456") == Principal("acme")
-    assert ring.authenticate("globex-key-123") == Principal("globex")
+    assert ring.authenticate("acme-key-123").tenant == "acme"
+    assert ring.authenticate("acme-key-456").tenant == "acme"
+    assert ring.authenticate("globex-key-123").tenant == "globex"
     assert ring.authenticate("admin-key-123").is_admin
+
+
+def test_a_key_is_known_by_its_name_or_a_fingerprint_of_its_hash_never_by_itself() -> None:
+    ring = keyring(
+        tenants={"acme": [{"name": "web", "key": "acme-key-123"}, hash_key("acme-key-456")]}
+    )
+    assert ring.authenticate("acme-key-123") == Principal("acme", key_name="web")
+    unnamed = ring.authenticate("acme-key-456").key_name
+    assert unnamed == hash_key("acme-key-456")[: len("sha256:") + 8]  # the config form's start
+    assert "acme-key-456" not in str(unnamed)
 
 
 @pytest.mark.parametrize("key", [None, "", "acme-key-12", "ACME-KEY-123", "acme-key-123 "])
@@ -43,7 +53,7 @@ def test_missing_or_unknown_keys_are_refused(key: str | None) -> None:
 
 def test_anonymous_tenant_only_covers_requests_without_a_key() -> None:
     ring = keyring(anonymous_tenant="demo")
-    assert ring.authenticate(None) == Principal("demo")
+    assert ring.authenticate(None) == Principal("demo")  # no key, no key name
     with pytest.raises(AuthError, match="unknown API key"):
         ring.authenticate("some-wrong-key")
 
@@ -91,7 +101,7 @@ def test_keygen_prints_a_key_whose_hash_authenticates(capsys: pytest.CaptureFixt
     key = out.split("\n")[1].strip()
     hashed = next(line.split("- ")[1] for line in out.splitlines() if "sha256:" in line)
     assert hashed == hash_key(key)
-    assert keyring(tenants={"acme": [hashed]}).authenticate(key) == Principal("acme")
+    assert keyring(tenants={"acme": [hashed]}).authenticate(key).tenant == "acme"
 
 
 def basic(user: str, password: str) -> list[tuple[str, str]]:
@@ -102,7 +112,7 @@ def basic(user: str, password: str) -> list[tuple[str, str]]:
 def test_a_langfuse_pair_in_basic_credentials_maps_to_its_tenant() -> None:
     public, secret = generate_langfuse_pair()
     ring = keyring(tenants={"acme": [hash_key(f"{public}:{secret}")], "globex": ["env:GLOBEX_KEY"]})
-    assert ring.authenticate(key_from_headers(basic(public, secret))) == Principal("acme")
+    assert ring.authenticate(key_from_headers(basic(public, secret))).tenant == "acme"
     for wrong in (basic(public, secret + "x"), basic(public + "x", secret), basic(secret, public)):
         with pytest.raises(AuthError, match="unknown API key"):
             ring.authenticate(key_from_headers(wrong))
@@ -110,9 +120,8 @@ def test_a_langfuse_pair_in_basic_credentials_maps_to_its_tenant() -> None:
 
 def test_a_plain_key_as_the_basic_password_authenticates_whatever_the_user() -> None:
     ring = keyring(tenants={"acme": ["acme-key-123"]}, admin_keys=["admin-key-123"])
-    assert ring.authenticate(key_from_headers(basic("pk-lf-anything", "acme-key-123"))) == (
-        Principal("acme")
-    )
+    found = ring.authenticate(key_from_headers(basic("pk-lf-anything", "acme-key-123")))
+    assert found.tenant == "acme"
     assert ring.authenticate(key_from_headers(basic("", "admin-key-123"))).is_admin
     with pytest.raises(AuthError):  # the user name alone is no key
         ring.authenticate(key_from_headers(basic("acme-key-123", "nope")))
@@ -135,4 +144,4 @@ def test_keygen_langfuse_prints_a_pair_whose_hash_authenticates(
     hashed = next(line.split("- ")[1] for line in out.splitlines() if "sha256:" in line)
     ring = keyring(tenants={"acme": [hashed]})
     headers = basic(env["LANGFUSE_PUBLIC_KEY"], env["LANGFUSE_SECRET_KEY"])
-    assert ring.authenticate(key_from_headers(headers)) == Principal("acme")
+    assert ring.authenticate(key_from_headers(headers)).tenant == "acme"

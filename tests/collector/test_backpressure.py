@@ -153,15 +153,37 @@ def test_queue_wait_refuses_up_front_what_could_not_start_within_the_budget() ->
         max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
         clock=lambda: now[0],
     )  # fmt: skip
-    with admission.admit(1000):  # 1000 bytes done in 1 s of busy time: 1000 bytes/s
+    with admission.admit(1000) as done:  # 1000 bytes done in 1 s of busy time: 1000 bytes/s
+        done.start()
         now[0] += 1.0
-    with admission.admit(600), admission.admit(500):  # each fit: 0 s, then 0.6 s ahead
+    with admission.admit(600) as first, admission.admit(500) as second:  # 0 s, then 0.6 s
+        first.start()
+        second.start()
         assert admission.queue_wait_s() == pytest.approx(1.1)
         with pytest.raises(RetryableError) as caught, admission.admit(1):
             pass
     assert caught.value.overloaded and "queue wait" in caught.value.message
     with admission.admit(5000):  # nothing ahead: always admitted, however slow the store
         pass
+
+
+def test_queue_wait_counts_only_requests_handed_over_not_uploads_in_progress() -> None:
+    """A slow client's body is neither work ahead of the next export nor a slow store."""
+    now = [0.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    with admission.admit(1000) as done:  # 1000 bytes/s
+        done.start()
+        now[0] += 1.0
+    with admission.admit(0) as uploading:
+        uploading.reserve(5000)  # five seconds of work at that rate, still arriving
+        now[0] += 30.0  # ... slowly: no processing happens meanwhile
+        assert admission.queue_wait_s() == 0.0
+        with admission.admit(900) as next_one:  # admitted: nothing is ahead of it
+            next_one.start()
+            assert admission.queue_wait_s() == pytest.approx(0.9)
 
 
 def test_queue_wait_estimate_follows_a_store_that_stalls() -> None:
@@ -171,9 +193,11 @@ def test_queue_wait_estimate_follows_a_store_that_stalls() -> None:
         clock=lambda: now[0],
     )  # fmt: skip
     for _ in range(10):
-        with admission.admit(1000):
+        with admission.admit(1000) as ticket:
+            ticket.start()
             now[0] += 0.1  # 10,000 bytes/s
-    with admission.admit(1000):
+    with admission.admit(1000) as ticket:
+        ticket.start()
         assert admission.queue_wait_s() == pytest.approx(0.1)
         now[0] += 30.0  # the store stops answering: the rate estimate decays with busy time
         with pytest.raises(RetryableError), admission.admit(1):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from glassline.collector.config import load_config
+from glassline.collector.config import ApiKey, load_config
 from glassline.collector.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +44,8 @@ def test_defaults_are_the_otlp_ports() -> None:
         ({"storage": {"url": "mysql://x"}}, "storage.url: must start with sqlite:///"),
         ({"logging": {"level": "LOUD"}}, "logging.level: Input should be 'DEBUG'"),
         ({"auth": {"tenants": {"acme": "not-a-list"}}}, "auth.tenants.acme: Input should be a valid list"),
+        ({"auth": {"tenants": {"acme": ["acme-key-123", {"name": "web"}]}}},
+         "auth.tenants.acme[1].key: Field required"),
         # The path follows the document: no policy type ("latency", "and") leaks into it.
         ({"sampling": {"policies": [{"type": "error"}, {"type": "latency", "threshold_ms": -1}]}},
          "sampling.policies[1].threshold_ms: Input should be greater than 0 (got -1)"),
@@ -101,18 +103,19 @@ def test_bad_environment_override_names_its_path() -> None:
 
 
 def test_api_keys_come_from_the_environment_too() -> None:
-    env = {"GLASSLINE_API_KEYS": "acme=key-one-123456,globex=key-two-123456",
+    env = {"GLASSLINE_API_KEYS": "acme=key-one-123456,globex=key-two-123456,acme/web=key-3-123",
            "GLASSLINE_ADMIN_KEYS": "admin-key-123456"}  # fmt: skip
     config = load_config({"auth": {"tenants": {"acme": ["key-zero-123456"]}}}, environ=env)
     assert config.auth.tenants == {
-        "acme": ["key-zero-123456", "key-one-123456"],
-        "globex": ["key-two-123456"],
-    }
-    assert config.auth.admin_keys == ["admin-key-123456"]
+        "acme": [ApiKey(key="key-zero-123456"), ApiKey(key="key-one-123456"),
+                 ApiKey(key="key-3-123", name="web")],
+        "globex": [ApiKey(key="key-two-123456")],
+    }  # fmt: skip
+    assert config.auth.admin_keys == [ApiKey(key="admin-key-123456")]
 
 
 def test_malformed_api_keys_env_is_reported() -> None:
-    with pytest.raises(ConfigError, match=r"GLASSLINE_API_KEYS\[0\]: expected tenant=key"):
+    with pytest.raises(ConfigError, match=r"GLASSLINE_API_KEYS\[0\]: expected tenant=key or"):
         load_config({}, environ={"GLASSLINE_API_KEYS": "nokey"})
 
 

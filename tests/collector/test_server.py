@@ -188,7 +188,7 @@ def test_two_workers_share_the_ports_and_the_store(tmp_path: Path) -> None:
     assert sorted(s.name for s in stored(collector.db_url)) == sorted(names)
     assert "glassline_spans_stored_total 20.0" in metrics  # summed over both workers
     stops = [line for line in collector.logs().splitlines() if line.endswith(" stopped")]
-    assert len(stops) == 2, stops  # both workers drained and stopped
+    assert len(stops) == 3, stops  # both workers and the front drained and stopped
     assert collector.process.returncode == 0
 
 
@@ -268,7 +268,8 @@ def test_sighup_reloads_alert_rules_and_never_kills_a_worker(tmp_path: Path, h: 
         assert httpx.get(f"{collector.http_endpoint}/healthz").status_code == 200
     with run_collector({"server": {"workers": 2}}, workdir=tmp_path / "two") as collector:
         collector.process.send_signal(signal.SIGHUP)  # run_collector awaited both workers
-        h.wait_for(lambda: collector.logs().count("nothing to reload") == 2, "both workers")
+        # Both workers and the front (whose query API shows the rules) reload.
+        h.wait_for(lambda: collector.logs().count("nothing to reload") == 3, "every process")
         assert collector.process.poll() is None
         assert httpx.get(f"{collector.http_endpoint}/readyz").status_code == 200
 

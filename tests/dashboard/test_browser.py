@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from glassline.collector.records import EvaluationRecord
+from glassline.collector.storage import Store
 from glassline.dashboard import ui
 from glassline.dashboard.cli import build_command
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
@@ -42,12 +45,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _with_evaluations(sqlite_url: str, folder: Path, traffic: Traffic) -> str:
+    """A copy of the seeded store plus judge scores of its traces (for the Quality page)."""
+    copy = folder / "glassline.db"
+    with (
+        sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as source,
+        sqlite3.connect(copy) as target,
+    ):
+        source.backup(target)
+    store = Store.open(f"sqlite:///{copy}")
+    judged = [
+        EvaluationRecord(tenant=root.tenant, id=f"judge-{i}", name="judge", time_ns=root.end_ns,
+                         source="api", trace_id=root.trace_id, span_id=root.span_id,
+                         score_value=0.4 + 0.06 * ((i * 7) % 10), prompt_name="support-answer",
+                         prompt_version=f"v{1 + i // 15}",
+                         score_label="pass" if (i * 7) % 10 >= 5 else "fail")
+        for i, root in enumerate(traffic.roots())
+    ]  # fmt: skip
+    store.write_evaluations(judged)
+    store.close()
+    return f"sqlite:///{copy}"
+
+
 @pytest.fixture(scope="module")
 def server(
     sqlite_url: str, tmp_path_factory: pytest.TempPathFactory, traffic: Traffic
 ) -> Iterator[str]:
     port = _free_port()
     folder = tmp_path_factory.mktemp("streamlit")
+    sqlite_url = _with_evaluations(sqlite_url, folder, traffic)
     log = (folder / "server.log").open("w")
     rules = folder / "rules.yaml"  # half the seeded spend: the busiest tenant is over budget
     limit = traffic.cost() / 2
@@ -130,6 +156,8 @@ def test_overview_in_a_browser(server: str, page: Page, traffic: Traffic):
         ("spend", "Spend", "What caching saved"),
         ("traces", "Traces", "Click a row or a point to open it"),
         ("alerts", "Alerts & Sampling", "No sampling decisions"),
+        ("quality", "Quality", "judge: mean score"),
+        ("people", "Sessions & users", "Click a session to see its turns"),
     ],
 )
 def test_each_page_in_a_browser(server: str, page: Page, path: str, heading: str, text: str):
@@ -244,3 +272,22 @@ def test_journey_session_view(server: str, page: Page, traffic: Traffic):
     expect(page.get_by_test_id("stException")).to_have_count(0)
     _settle(page)
     _shot(page, "session")
+
+
+def test_journey_search_then_trace(server: str, page: Page, traffic: Traffic):
+    page.goto(f"{server}/traces?range=6h")
+    _settle(page)
+    box = page.get_by_role("textbox", name="Search")
+    box.fill("quota -refundless")  # words from the failed call's exception, one excluded
+    box.press("Enter")
+    page.wait_for_url("**/traces?*q=quota*")
+    _settle(page)
+    expect(page.get_by_text("Page 1, 1 trace.")).to_be_visible()  # only the failed request
+    # The scatter is redrawn after the list: await its one point, not the stale 30.
+    expect(page.locator(".js-plotly-plot .scatterlayer path.point")).to_have_count(1)
+    _shot(page, "search")
+    _click_first_row(page, 0, "**/trace?*")
+    expect(page).to_have_url(re.compile(rf"[?&]trace={traffic.error_trace_id}(&|$)"))
+    expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
+    expect(page.get_by_text("quota exceeded for model").first).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)

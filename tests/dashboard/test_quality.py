@@ -26,6 +26,7 @@ def _judged(n: int, at_s: int, version: str, model: str, score: float) -> list:
     spans = llm_trace(n, at_s * 10**9, model=model)
     llm = next(s for s in spans if s.kind == "llm")
     llm.attributes.update({a.PROMPT_NAME: "support-answer", a.PROMPT_VERSION: version})
+    llm.prompt_name, llm.prompt_version = "support-answer", version  # as normalize reads them
     llm.events.append(SpanEvent(a.GEN_AI_EVALUATION_RESULT, llm.end_ns, {
         a.GEN_AI_EVALUATION_NAME: "judge", a.GEN_AI_EVALUATION_SCORE_VALUE: score,
         a.GEN_AI_EVALUATION_SCORE_LABEL: "pass" if score >= 0.7 else "fail"}))  # fmt: skip
@@ -54,7 +55,9 @@ def test_two_versions_side_by_side_and_the_new_one_is_a_marker(
     with create_engine(url).connect() as conn:
         compared = queries.compare_versions(conn, window, "judge", "model", "gpt-4o-mini",
                                             "gpt-4o").set_index("measure")  # fmt: skip
-        markers = queries.quality_markers(conn, window)
+        markers = queries.change_markers(conn, window)
+        by_prompt = queries.compare_versions(conn, window, "judge", "prompt_version", "v7",
+                                             "v8").set_index("measure")  # fmt: skip
         worst = queries.worst_scored(conn, window, "judge", limit=3)
         trend = queries.score_trend(conn, window, "judge", "prompt_version")
     assert compared.loc["judge mean", "gpt-4o-mini"] == pytest.approx(0.9)
@@ -63,6 +66,11 @@ def test_two_versions_side_by_side_and_the_new_one_is_a_marker(
     assert compared.loc["calls", "gpt-4o"] == 20
     assert compared.loc["p95 (ms)", "gpt-4o"] == pytest.approx(700, rel=0.02)
     assert any("prompt support-answer v8 first seen" in m for m in markers["label"])
+    # Per prompt version, the span figures are those of the calls made with it.
+    assert by_prompt.loc["calls", "v8"] == 20
+    assert by_prompt.loc["cost per call (USD)", "v8"] == pytest.approx(0.0009)
+    assert by_prompt.loc["tokens per call", "v7"] == pytest.approx(1500)
+    assert by_prompt.loc["error rate", "v7"] == 0.0
     assert list(worst["score_value"]) == pytest.approx([0.3, 0.31, 0.32])
     assert set(trend["prompt_version"]) == {"v7", "v8"}
 

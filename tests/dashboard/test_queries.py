@@ -195,7 +195,11 @@ def test_postgres_totals_and_trace_list_match_sqlite(pg_url: str, hour: Window, 
         page = q.list_traces(conn, hour, q.TraceFilter(name_contains="RETRIEVE"))
         detail = q.get_trace(conn, traffic.chat_trace_id, None)
         series = q.percentiles(conn, hour, "model", ["llm"], over_time=True)
+        users = q.user_spend(conn, hour)  # users in two tenants: PostgreSQL sums are NUMERIC
+        found = q.list_traces(conn, hour, q.TraceFilter(text="quota exceeded"))
     engine.dispose()
+    assert users["cost_usd"].sum() == pytest.approx(traffic.cost())
+    assert list(found.rows["trace_id"]) == [traffic.error_trace_id]
     assert t.cost_usd == pytest.approx(traffic.cost())
     assert t.requests == len(traffic.roots())
     assert len(page.rows) == len(traffic.roots())

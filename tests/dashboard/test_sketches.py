@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ddsketch.pb.ddsketch_pb2 import DDSketch as DDSketchPb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,3 +31,20 @@ def test_merged_percentiles_equal_ddsketch_merge(groups: list[list[float]]):
 
 def test_empty_merger_has_no_percentiles():
     assert BinMerger().quantiles() == {0.5: None, 0.95: None, 0.99: None}
+
+
+def test_sketches_with_sparse_bins_merge_like_ddsketch():
+    # The store writes contiguous bins (read straight from the bytes); other encoders may
+    # write a sparse bin map, which goes through protobuf.
+    pb = DDSketchPb()
+    pb.mapping.CopyFrom(DDSketchPb.FromString(sketch.encode(sketch.new_sketch())).mapping)
+    pb.zeroCount = 1
+    pb.positiveValues.binCounts[40] = 2
+    pb.positiveValues.binCounts[400] = 1
+    pb.positiveValues.contiguousBinIndexOffset = 100
+    pb.positiveValues.contiguousBinCounts.extend([1, 0, 3])
+    blobs = [pb.SerializeToString(), sketch.encode(sketch.new_sketch())]
+    qs = (0.0, 0.3, 0.5, 0.95, 1.0)
+    merger = BinMerger().add_many(blobs)
+    assert merger.count == 8
+    assert merger.quantiles(qs) == sketch.quantiles(sketch.merge_encoded(blobs), qs)

@@ -68,3 +68,22 @@ def test_exception_events_are_extracted():
                                               "exception.message": "bad", "exception.stacktrace": "tb"}},
     ]}  # fmt: skip
     assert exceptions(span) == [{"type": "ValueError", "message": "bad", "stacktrace": "tb"}]
+
+
+def test_sub_millisecond_spans_get_a_minimum_bar_inside_their_parent():
+    us = 1_000
+    spans = [
+        _span("root", None, 10, 12),
+        {**_span("zero", "root", 0, 0), "start_ns": 12_000_000, "end_ns": 12_000_000},  # at the end
+        {**_span("tiny", "root", 0, 0), "start_ns": 10_100_000, "end_ns": 10_100_000 + 40 * us},
+        _span("long", "root", 10, 11),
+    ]
+    frame = waterfall_frame(spans).set_index("span_id")
+    assert frame.loc["zero", "duration_ms"] == 0  # the real duration is kept for labels
+    assert frame.loc["zero", "bar_ms"] == 0.5
+    assert frame.loc["zero", "bar_offset_ms"] == 1.5  # moved left: it ends where root ends
+    assert frame.loc["tiny", "bar_offset_ms"] == frame.loc["tiny", "offset_ms"] == 0.1
+    assert frame.loc["tiny", "bar_ms"] == 0.5
+    assert (frame.loc["long", "bar_offset_ms"], frame.loc["long", "bar_ms"]) == (0, 1)
+    ends = frame["bar_offset_ms"] + frame["bar_ms"]
+    assert (ends <= frame.loc["root", "bar_ms"]).all()

@@ -59,15 +59,6 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
         yield c
 
 
-@pytest.fixture
-def provider() -> Iterator[FakeLLMServer]:
-    server = FakeLLMServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def _budget_state(collector: RunningCollector) -> str:
     response = httpx.get(
         f"{collector.http_endpoint}/api/v1/budgets", headers=collector.headers(), timeout=10

@@ -35,13 +35,20 @@ def _demo(
         cmd = ["sh", "-c", " ".join(cmd) + "; exit $?"]
     with (tmp_path / "demo.log").open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True, preexec_fn=_default_signals)  # fmt: skip
     try:
         yield proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def _default_signals() -> None:
+    """Undo what a launcher such as ``nohup`` or a background ``&`` set: a shell keeps a
+    signal ignored at its start ignored, and these tests send SIGHUP and SIGINT."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _log(tmp_path: Path) -> str:
@@ -92,9 +99,13 @@ def test_demo_tells_its_story_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
             (tenant, json.loads(resource).get("service.version"))
             for tenant, resource in db.execute("select tenant, resource from spans")
         }
+        prompts = set(db.execute("select distinct tenant, service_version, prompt_version "
+                                 "from rollups where stage = 'generate' and kind = 'llm'"))  # fmt: skip
     assert set(tenants) == {"acme", "globex", "initech"}
     assert sessions > 3
     assert ("acme", "1.5.0") in versions and ("globex", "1.5.0") not in versions
+    # The deployment's prompt is a new version, counted under it in the rollups.
+    assert ("acme", "1.5.0", "v2-sections") in prompts and ("globex", "1.4.0", "v1") in prompts
 
 
 def _stages(workdir: Path) -> set[str]:

@@ -59,7 +59,7 @@ def test_a_worse_prompt_version_fires_the_quality_alert_once(tmp_path) -> None:
 
     window = Window(int((NOW - timedelta(days=2)).timestamp()), int(NOW.timestamp()), None, 3600)
     with create_engine(url).connect() as conn:
-        markers = queries.quality_markers(conn, Window(int((NOW - timedelta(hours=2)).timestamp()),
+        markers = queries.change_markers(conn, Window(int((NOW - timedelta(hours=2)).timestamp()),
                                                        int(NOW.timestamp()), None, 60))  # fmt: skip
         compared = queries.compare_versions(conn, window, "judge", "prompt_version", "v7", "v8")
     assert any("prompt support-answer v8 first seen" in label for label in markers["label"])

@@ -283,3 +283,34 @@ def test_only_changed_maps_are_returned_by_redact_attributes_changed():
     assert changed[3].truncated == {"note": 500}
     assert maps[2]["note"] == "mail jane@example.com"  # the input is not modified
     assert [x.attributes for x in r.redact_attributes_many(maps)][:2] == maps[:2]
+
+
+def test_what_was_found_clean_is_remembered_as_hashes_never_as_values() -> None:
+    redactor = Redactor()
+    spans = [{"gen_ai.request.model": "gpt-4o-mini", "user.id": "user-42", "note": "plain words"}]
+    for _ in range(2):  # texts are remembered first, then the attributes made of them
+        assert redactor.redact_attributes_changed(spans) == {}
+    remembered = set(redactor._clean)
+    assert remembered and all(isinstance(h, int) for h in remembered)
+    assert redactor.redact_attributes_changed(spans) == {}  # now skipped: the same outcome
+    assert redactor._clean == remembered
+    # The same names with other values are looked at as before.
+    leaked = {"gen_ai.request.model": "gpt-4o-mini", "user.id": "jane@example.com"}
+    assert redactor.redact_attributes(leaked).attributes["user.id"] == "<EMAIL_ADDRESS>"
+
+
+def test_an_analysed_value_left_as_it_was_is_remembered_and_keeps_its_type() -> None:
+    redactor = Redactor()
+    # Digit runs make these worth analysing; nothing is found in them.
+    spans = [{"gen_ai.request.model": "claude-3-5-sonnet-20241022", "n": 1234567, "v": [7654321]}]
+    for _ in range(3):
+        assert redactor.redact_attributes_changed(spans) == {}
+    assert redactor.redact_attributes(spans[0]).attributes == spans[0]
+    mixed = {"v": [7654321, "jane@example.com"]}  # the list is rebuilt: the number stays one
+    assert redactor.redact_attributes(mixed).attributes == {"v": [7654321, "<EMAIL_ADDRESS>"]}
+    # A model key still replaces a pasted token, seen before or not.
+    pasted = {"gen_ai.request.model": "zjYFrR073866"}
+    for _ in range(2):
+        assert redactor.redact_attributes(pasted).attributes == {
+            "gen_ai.request.model": "<UNEXPECTED_VALUE>"
+        }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,11 +9,8 @@ import pytest
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
-from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
 
 from .support import Receiver, make_span
-
-POSTGRES_URL = os.environ.get("GLASSLINE_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
 
 
 @pytest.fixture
@@ -40,20 +36,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store.open(f"sqlite:///{tmp_path / 'glassline.db'}")
     yield opened
     opened.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The same test on a SQLite file and on a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'glassline.db'}")
-        yield opened
-        opened.close()
-        return
-    with isolated_postgres_url(POSTGRES_URL) as url:
-        opened = Store.open(url)
-        yield opened
-        opened.close()
 
 
 @pytest.fixture

@@ -188,6 +188,19 @@ def test_an_evaluation_slo_burns_on_scores_under_min_score(store: Store) -> None
     assert found["burn=fast"].extra["short_burn"] == pytest.approx(10.0)  # 10% bad / 1%
 
 
+def test_an_evaluation_slo_with_min_score_spends_its_period_budget(store: Store) -> None:
+    slo = {"kind": "slo", "sli": "evaluation", "objective": 0.9, "evaluation": "judge",
+           "min_score": 0.7, "period": "30d"}  # fmt: skip
+    judged(store, T0 - timedelta(days=12), "v7", 0.5, 10)  # whole past days, read once...
+    judged(store, T0 - timedelta(days=3), "v7", 0.9, 30)
+    judged(store, T0 - timedelta(minutes=2), "v8", 0.9, 60)  # ...and the partial days
+    first = observe(store, slo)["burn=fast"].extra["budget_spent"]
+    assert first == pytest.approx((10 / 100) / 0.1)
+    judged(store, T0 - timedelta(days=12, minutes=1), "v7", 0.1, 100)  # late, on a past day
+    again = observe(store, slo)["burn=fast"].extra["budget_spent"]
+    assert again == pytest.approx((110 / 200) / 0.1)
+
+
 def test_the_slo_api_reports_live_burn_rates_of_the_callers_tenant(
     store: Store, span: Span
 ) -> None:

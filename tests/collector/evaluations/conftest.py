@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from glassline.collector.storage import Store
-from glassline.collector.storage.testing import isolated_postgres_url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(f"sqlite:///{tmp_path / 'evaluations.db'}")
-        yield opened
-        opened.close()
-        return
-    with isolated_postgres_url() as url:
-        opened = Store.open(url)
-        yield opened
-        opened.close()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store

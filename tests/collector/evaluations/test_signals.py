@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from glassline.collector.processors import signals as signals_module
 from glassline.collector.processors.signals import SIGNALS, SignalsProcessor
 from glassline.collector.processors.signals import __doc__ as signals_doc
 from glassline.collector.records import SpanRecord
@@ -58,15 +59,47 @@ def test_each_signal_is_emitted_when_it_happens(
     assert signals(record) == expected
 
 
-def test_the_same_tool_with_the_same_arguments_three_times_is_a_loop() -> None:
-    def call(n: int, args: str, trace: str = "ab" * 16) -> SpanRecord:
-        return span(n, kind="tool", trace=trace, attributes={
-            a.GEN_AI_TOOL_NAME: "search", a.GEN_AI_TOOL_CALL_ARGUMENTS: args})  # fmt: skip
+def tool_call(n: int, args: str, trace: str = "ab" * 16) -> SpanRecord:
+    return span(n, kind="tool", trace=trace, attributes={
+        a.GEN_AI_TOOL_NAME: "search", a.GEN_AI_TOOL_CALL_ARGUMENTS: args})  # fmt: skip
 
-    found = signals(call(1, '{"q":"x"}'), call(2, '{"q":"x"}'), call(3, '{"q":"y"}'),
-                    call(4, '{"q":"x"}', trace="cd" * 16), call(5, '{"q":"x"}'),
-                    call(6, '{"q":"x"}'))  # fmt: skip
+
+def loops(processor: SignalsProcessor, *spans: SpanRecord) -> list[float | None]:
+    out = processor.process(list(spans))
+    return [e.score_value for s in out for e in s.evaluations if e.name == "glassline.tool_loop"]
+
+
+def test_the_same_tool_with_the_same_arguments_three_times_is_a_loop() -> None:
+    found = signals(tool_call(1, '{"q":"x"}'), tool_call(2, '{"q":"x"}'),
+                    tool_call(3, '{"q":"y"}'), tool_call(4, '{"q":"x"}', trace="cd" * 16),
+                    tool_call(5, '{"q":"x"}'), tool_call(6, '{"q":"x"}'))  # fmt: skip
     assert found == [("glassline.tool_loop", 3.0), ("glassline.tool_loop", 4.0)]
+
+
+def test_a_loop_spread_over_several_exports_is_seen() -> None:
+    processor = SignalsProcessor()
+    assert loops(processor, tool_call(1, '{"q":"x"}')) == []
+    assert loops(processor, tool_call(2, '{"q":"x"}')) == []
+    assert loops(processor, tool_call(3, '{"q":"x"}'), tool_call(4, '{"q":"x"}')) == [3.0, 4.0]
+
+
+def test_a_resent_export_counts_no_call_twice() -> None:
+    processor = SignalsProcessor()
+    first = [tool_call(1, '{"q":"x"}'), tool_call(2, '{"q":"x"}')]
+    assert loops(processor, *first) == []
+    resent = [tool_call(1, '{"q":"x"}'), tool_call(2, '{"q":"x"}')]
+    assert loops(processor, *resent) == []
+
+
+def test_calls_of_long_forgotten_traces_are_let_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signals_module, "_TRACES_REMEMBERED", 2)
+    processor = SignalsProcessor()
+    loops(processor, tool_call(1, '{"q":"x"}'), tool_call(2, '{"q":"x"}'))
+    loops(processor, tool_call(3, '{"q":"x"}', trace="cd" * 16))
+    loops(processor, tool_call(4, '{"q":"x"}', trace="ef" * 16))  # the first trace is evicted
+    assert loops(processor, tool_call(5, '{"q":"x"}')) == []
+    assert loops(processor, tool_call(6, '{"q":"x"}', trace="ef" * 16),
+                 tool_call(7, '{"q":"x"}', trace="ef" * 16)) == [3.0]  # fmt: skip
 
 
 def test_a_signal_carries_its_spans_ids_and_dimensions() -> None:

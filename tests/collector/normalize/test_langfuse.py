@@ -48,6 +48,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             "user_id": "user-3",
             "session_id": "chat-3",
             "ttft_ms": 250.0,
+            "prompt_name": "support-answer",
+            "prompt_version": "7",  # Langfuse numbers versions; rollups key on text
         },
         {
             a.GEN_AI_USAGE_INPUT_TOKENS: 2000,

@@ -30,8 +30,14 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
             "traceloop.workflow.name": "support_bot",
             "traceloop.association.properties.user_id": "u-7",
             "traceloop.association.properties.session_id": "s-7",
+            # Prompt registry attributes (opentelemetry-semantic-conventions-ai 0.5.1)
+            "traceloop.prompt.key": "support-answer",
+            "traceloop.prompt.version": 3,
+            "traceloop.prompt.version_name": "shorter context",
         },
         {
+            "prompt_name": "support-answer",
+            "prompt_version": "3",
             "kind": "llm",
             "operation": "chat",
             "provider": "anthropic",

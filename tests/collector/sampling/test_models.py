@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,7 +15,6 @@ from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.migrate import alembic_config
 from glassline.collector.storage.models import Base
 from glassline.collector.storage.store import Store
-from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
 
 SAMPLING_TABLES = {
     models.SamplingDecision.__tablename__,
@@ -25,19 +22,6 @@ SAMPLING_TABLES = {
     models.SampledOutSpan.__tablename__,
     models.SamplingStat.__tablename__,
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, db_url: str) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = Store.open(db_url)
-        yield opened
-        opened.close()
-        return
-    with isolated_postgres_url(DEFAULT_POSTGRES_URL) as url:
-        opened = Store.open(url)
-        yield opened
-        opened.close()
 
 
 def test_0003_sampling_follows_0002_alerts() -> None:

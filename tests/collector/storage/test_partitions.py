@@ -20,7 +20,7 @@ from glassline.collector.storage.partitions import DEFAULT, is_partitioned, part
 from glassline.collector.storage.queries import get_trace, list_traces
 from glassline.collector.storage.testing import isolated_postgres_url, llm_trace
 
-from .conftest import POSTGRES_URL
+from ..conftest import POSTGRES_URL
 
 pytestmark = pytest.mark.postgres
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.aggregates import canonical_model
-from glassline.collector.storage.models import HourRollup, Rollup, Span
+from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace
 from glassline.collector.storage.queries import (
     QueryError,
+    TraceFilter,
     get_trace,
     list_traces,
     stats,
+    trace_conditions,
 )
 from glassline.collector.storage.sketch import new_sketch
-from glassline.collector.storage.testing import llm_trace
+from glassline.collector.storage.testing import llm_trace, versioned
+from glassline.semconv import attributes as attrs
 
 HOUR_NS = 3600 * 1_000_000_000
 T0 = 1_790_000_000 * 1_000_000_000 // HOUR_NS * HOUR_NS  # on an hour boundary
@@ -39,6 +42,10 @@ def seed(store: Store, every_s: int = 90) -> list[SpanRecord]:
             cost_usd=0.001 * (n % 7 + 1),
             status="error" if n % 9 == 0 else "ok",
         )
+        # An app deployed at 1.2.0 then 1.3.0, three prompt versions (Langfuse numbers one),
+        # two API keys.
+        versioned(spans[-4:], service_version="1.2.0" if n < 60 else "1.3.0",
+                  prompt=("answer", ["v6", "v7", 8][n % 3]), api_key="web" if n % 4 else "batch")  # fmt: skip
     store.write(spans)
     return spans
 
@@ -154,6 +161,11 @@ def _expected(spans: list[SpanRecord], key, tenant: str | None = None, kind: str
         ("tenant", lambda s: s.tenant),
         ("kind", lambda s: s.kind),
         ("route", lambda s: s.route or ""),
+        # Read from the raw span: its resource and attributes, not the typed fields.
+        ("service_version", lambda s: str(s.resource["service.version"])),
+        ("prompt_name", lambda s: str(s.attributes.get(attrs.PROMPT_NAME, ""))),
+        ("prompt_version", lambda s: str(s.attributes.get(attrs.PROMPT_VERSION, ""))),
+        ("api_key", lambda s: str(s.attributes[attrs.API_KEY_NAME])),
         ("hour", lambda s: s.start_ns // HOUR_NS * 3600),
         ("minute", lambda s: s.start_ns // 60_000_000_000 * 60),
         ("day", lambda s: s.start_ns // (24 * HOUR_NS) * 86_400),
@@ -230,3 +242,24 @@ def test_whole_days_and_hours_are_read_from_the_coarser_rollups(store: Store) ->
     assert sum(r.count for r in hours) == in_hours > 0
     assert sum(r.count for r in days) == in_day > in_hours
     assert by_minute == []  # minute grouping reads minute rows only
+
+
+@pytest.mark.parametrize(
+    ("filters", "predicate"),
+    [
+        (TraceFilter(service_version="1.3.0"), lambda n: n >= 60),
+        (TraceFilter(prompt_version="v7"), lambda n: n % 3 == 1),
+        (TraceFilter(prompt_version="8"), lambda n: n % 3 == 2),  # sent as a number
+        (TraceFilter(api_key="batch"), lambda n: n % 4 == 0),
+        (TraceFilter(api_key="batch", prompt_version="v6"), lambda n: n % 12 == 0),
+    ],
+)
+def test_traces_are_found_by_version_and_key_name(
+    store: Store, filters: TraceFilter, predicate
+) -> None:
+    spans = seed(store)
+    with store.engine.connect() as conn:
+        conds = trace_conditions(conn, None, None, None, filters)
+        found = set(conn.scalars(select(Trace.trace_id).where(*conds)))
+    want = {s.trace_id for n, s in enumerate(spans[::4]) if predicate(n)}
+    assert found == want and want

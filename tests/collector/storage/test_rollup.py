@@ -50,15 +50,35 @@ def test_spans_are_grouped_by_minute_and_dimensions_with_empty_for_none() -> Non
     ]
     deltas = rollup_deltas(spans)
     assert set(deltas) == {
-        (0, "acme", "llm", "gen", "m", ""),
-        (60, "acme", "llm", "gen", "m", ""),
-        (0, "acme", "tool", "", "", ""),
+        (0, "acme", "llm", "gen", "m", "", "", "", "", ""),
+        (60, "acme", "llm", "gen", "m", "", "", "", "", ""),
+        (0, "acme", "tool", "", "", "", "", "", "", ""),
     }
-    assert deltas[(0, "acme", "llm", "gen", "m", "")].values["count"] == 2
+    assert deltas[(0, "acme", "llm", "gen", "m", "", "", "", "", "")].values["count"] == 2
     assert set(rollup_deltas(spans, 3600)) == {
-        (0, "acme", "llm", "gen", "m", ""),
-        (0, "acme", "tool", "", "", ""),
+        (0, "acme", "llm", "gen", "m", "", "", "", "", ""),
+        (0, "acme", "tool", "", "", "", "", "", "", ""),
     }
+
+
+def test_versions_and_the_api_key_are_dimensions_of_their_own() -> None:
+    v7 = {"kind": "llm", "prompt_name": "answer", "prompt_version": "v7", "api_key": "web"}
+    spans = [
+        span(0, service_version="1.2.0", **v7),
+        span(1, service_version="1.3.0", **v7),
+        span(2, service_version="1.3.0", **{**v7, "prompt_version": "v8"}),
+        span(3, service_version="1.3.0", **{**v7, "api_key": "batch"}),
+    ]
+    deltas = rollup_deltas(spans)
+    assert set(deltas) == {
+        (0, "acme", "llm", "", "", "", "1.2.0", "answer", "v7", "web"),
+        (0, "acme", "llm", "", "", "", "1.3.0", "answer", "v7", "web"),
+        (0, "acme", "llm", "", "", "", "1.3.0", "answer", "v8", "web"),
+        (0, "acme", "llm", "", "", "", "1.3.0", "answer", "v7", "batch"),
+    }
+    first = (0, "acme", "llm", "", "", "", "1.2.0", "answer", "v7", "web")
+    row = new_rollup_row(first, deltas[first], "minute")
+    assert (row["service_version"], row["prompt_version"], row["api_key"]) == ("1.2.0", "v7", "web")
 
 
 def test_a_delta_sums_every_measure() -> None:
@@ -100,7 +120,7 @@ def test_a_delta_sums_every_measure() -> None:
 
 
 def test_new_and_merged_rows_add_counters_and_merge_sketches() -> None:
-    key = (0, "acme", "llm", "", "m", "")
+    key = (0, "acme", "llm", "", "m", "", "", "", "", "")
     llm = {"kind": "llm", "model": "m"}
     row = new_rollup_row(key, rollup_deltas([span(0, 100, ttft_ms=10.0, **llm)])[key], "minute")
     assert (row["minute"], row["model"], row["count"]) == (0, "m", 1)
@@ -116,7 +136,12 @@ def test_new_and_merged_rows_add_counters_and_merge_sketches() -> None:
 
 def test_rows_without_ttft_store_no_ttft_sketch() -> None:
     (delta,) = rollup_deltas([span(0)]).values()
-    assert new_rollup_row((0, "acme", "other", "", "", ""), delta, "hour")["ttft_sketch"] is None
+    assert (
+        new_rollup_row((0, "acme", "other", "", "", "", "", "", "", ""), delta, "hour")[
+            "ttft_sketch"
+        ]
+        is None
+    )
 
 
 def test_user_deltas_count_root_requests_and_attribute_children_to_the_trace_user() -> None:

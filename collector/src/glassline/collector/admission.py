@@ -8,10 +8,12 @@ it would break one of three bounds:
 - **bytes**: the request bytes held in this process, reserved as the body streams in (a
   chunked upload has no length up front: each chunk is reserved before it is kept);
 - **requests**: the requests in flight;
-- **queue wait**: the time this request would wait behind the ones already admitted before
-  its own turn, estimated from the bytes ahead of it and the rate this process has recently
-  finished requests at. An export that cannot start within the budget is refused up front
-  instead of answering after the exporter gave up (and then resending work already done).
+- **queue wait**: the time this request would wait behind the ones already handed over for
+  processing (:meth:`Ticket.start`) before its own turn, estimated from their bytes and the
+  rate processing recently finished bytes at. An export that cannot start within the budget
+  is refused up front instead of answering after the exporter gave up (and then resending
+  work already done). Requests still uploading are not in the queue: a slow client's body
+  neither counts as work ahead nor slows the measured rate.
 
 The checks never block: a refusal costs a lock and a comparison.
 """
@@ -59,7 +61,9 @@ class Admission:
         self._lock = threading.Lock()
         self.bytes = 0
         self.requests = 0
-        # Bytes finished and seconds spent with at least one request in flight, both decayed:
+        self.queued_bytes = 0  # of the requests handed over for processing
+        self._queued = 0
+        # Bytes finished and seconds spent with at least one request handed over, both decayed:
         # their ratio is the recent completion rate.
         self._done_bytes = 0.0
         self._busy_s = 0.0
@@ -86,7 +90,10 @@ class Admission:
                 self._tick()
                 self.requests -= 1
                 self.bytes -= ticket.nbytes
-                self._done_bytes += ticket.nbytes
+                if ticket.started:
+                    self._queued -= 1
+                    self.queued_bytes -= ticket.nbytes
+                    self._done_bytes += ticket.nbytes
             self._metrics.inflight_requests.dec()
             self._metrics.inflight_bytes.dec(ticket.nbytes)
 
@@ -96,9 +103,15 @@ class Admission:
             self._tick()
             return self._wait_locked()
 
+    def _start(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._tick()
+            self._queued += 1
+            self.queued_bytes += ticket.nbytes
+
     def _tick(self) -> None:
         now = self._clock()
-        if self.requests > 0:
+        if self._queued > 0:
             self._busy_s += now - self._mark
             if self._busy_s > _RATE_WINDOW_S:
                 # Halve both: a decayed average that never forgets the rate entirely.
@@ -107,9 +120,9 @@ class Admission:
         self._mark = now
 
     def _wait_locked(self) -> float:
-        if self.requests == 0 or self._done_bytes <= 0 or self._busy_s <= 0:
+        if self._queued == 0 or self._done_bytes <= 0 or self._busy_s <= 0:
             return 0.0
-        return self.bytes / (self._done_bytes / self._busy_s)
+        return self.queued_bytes / (self._done_bytes / self._busy_s)
 
     def _refusal(self, nbytes: int) -> Bound | None:
         if self.requests >= self.max_requests:
@@ -145,11 +158,19 @@ class Admission:
 
 
 class Ticket:
-    """One admitted request; :meth:`reserve` holds more bytes as they arrive."""
+    """One admitted request; :meth:`reserve` holds more bytes as they arrive, :meth:`start`
+    marks it handed over for processing."""
 
     def __init__(self, admission: Admission, nbytes: int) -> None:
         self._admission = admission
         self.nbytes = nbytes
+        self.started = False
+
+    def start(self) -> None:
+        """The whole request is here and goes to processing: it is work ahead of the next."""
+        if not self.started:
+            self.started = True
+            self._admission._start(self)
 
     def reserve(self, total: int) -> None:
         """Hold ``total`` bytes for this request (no-op if already held); raises if over."""

@@ -37,6 +37,7 @@ __all__ = [
     "generate_langfuse_pair",
     "hash_key",
     "key_from_headers",
+    "key_id",
 ]
 
 API_KEY_HEADER = "x-glassline-api-key"
@@ -46,10 +47,13 @@ _KEY_PREFIX = "gl_"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: their tenant, and whether they may read every tenant's data."""
+    """Who is calling: their tenant, whether they may read every tenant's data, and the name
+    of the key they used (``key_name``: the config's ``name``, else :func:`key_id`; never the
+    key). Spend is attributed to that name: rollups, budgets per API key."""
 
     tenant: str
     is_admin: bool = False
+    key_name: str | None = None
 
     def readable_tenant(self, asked: str | None) -> str | None:
         """The tenant a query may read: ``asked`` for an admin (None: every tenant), else
@@ -64,6 +68,12 @@ class Principal:
 def hash_key(key: str) -> str:
     """The config form of a key: ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_id(digest: bytes) -> str:
+    """The name of a key configured without one: ``sha256:`` and the first 8 hex digits of
+    its digest, the start of its ``sha256:`` config form (a fingerprint, not the key)."""
+    return "sha256:" + digest.hex()[:8]
 
 
 def generate_key() -> str:
@@ -124,19 +134,20 @@ class Keyring:
         problems: list[str] = []
         entries: list[tuple[bytes, Principal]] = []
         specs = [
-            (f"auth.tenants.{tenant}[{i}]", spec, Principal(tenant))
+            (f"auth.tenants.{tenant}[{i}]", spec, tenant, False)
             for tenant, keys in config.tenants.items()
             for i, spec in enumerate(keys)
         ]
         specs += [
-            (f"auth.admin_keys[{i}]", spec, Principal("*", is_admin=True))
-            for i, spec in enumerate(config.admin_keys)
+            (f"auth.admin_keys[{i}]", spec, "*", True) for i, spec in enumerate(config.admin_keys)
         ]
-        for path, spec, principal in specs:
+        for path, spec, tenant, admin in specs:
             try:
-                entries.append((_digest_of_spec(spec, environ), principal))
+                digest = _digest_of_spec(spec.key, environ)
             except ValueError as exc:
                 problems.append(f"{path}: {exc}")
+                continue
+            entries.append((digest, Principal(tenant, admin, spec.name or key_id(digest))))
         if not specs and not config.anonymous_tenant:
             problems.append(
                 "auth: no API keys configured (add auth.tenants, GLASSLINE_API_KEYS, "

@@ -2,7 +2,8 @@
 
 Loaded from YAML, then overridden from the environment: ``GLASSLINE__SERVER__GRPC_PORT=4317``
 sets ``server.grpc_port`` (``__`` separates levels; values are parsed as YAML scalars), and
-``GLASSLINE_API_KEYS="acme=<key>,globex=sha256:<hex>"`` / ``GLASSLINE_ADMIN_KEYS`` add keys.
+``GLASSLINE_API_KEYS="acme=<key>,acme/batch=<key>,globex=sha256:<hex>"`` (``tenant/name=``
+names the key) / ``GLASSLINE_ADMIN_KEYS`` add keys.
 Every problem is reported at once with its path, e.g.
 ``server.grpc_port: Input should be less than 65536 (got 70000)``.
 """
@@ -13,10 +14,18 @@ import os
 import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from glassline.collector.errors import ConfigError
 from glassline.collector.processors.enrich import PricingConfig
@@ -27,6 +36,7 @@ from glassline.redaction.config import RedactionConfig
 
 __all__ = [
     "AlertsSection",
+    "ApiKey",
     "AuthConfig",
     "CollectorConfig",
     "JobsConfig",
@@ -84,13 +94,14 @@ class ServerConfig(_Model):
     grpc_port: int = Field(4317, ge=0, lt=65536)
     http_port: int = Field(4318, ge=0, lt=65536)
     workers: int = Field(1, ge=1, le=64)
-    # Threads per worker and receiver that decode, process and store admitted exports. The
-    # work is mostly under the GIL: more threads add no throughput, only delay the event loops
-    # that answer refusals. The name is historical: the HTTP receiver uses as many.
+    # Threads per process that decode, process and store admitted exports (a runner's, or the
+    # only process's). The work is mostly under the GIL: more threads add no throughput. The
+    # name is historical: gRPC and HTTP exports share these threads.
     grpc_threads: int = Field(4, ge=1, le=256)
-    # gRPC clients keep one connection for hours, and SO_REUSEPORT picks a worker (and an L4
-    # balancer a replica) per connection: a GOAWAY after this age makes clients reconnect and
-    # be spread again, so a few busy clients cannot pin one worker while another idles.
+    # gRPC clients keep one connection for hours, and an L4 balancer picks a replica per
+    # connection: a GOAWAY after this age makes clients reconnect and be spread again, so a
+    # few busy clients cannot pin one replica while another idles. (Within one collector the
+    # front spreads exports over the workers itself: see handoff.py.)
     grpc_max_connection_age_s: float | None = Field(30.0, gt=0)
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
@@ -116,17 +127,36 @@ class ServerConfig(_Model):
         return self
 
 
-class AuthConfig(_Model):
-    """API keys. Each key is a plain key, ``sha256:<64 hex>`` (its hash), or ``env:VAR``."""
+class ApiKey(_Model):
+    """One key: a plain string in the config, or ``{name: web-frontend, key: "sha256:..."}``.
 
-    tenants: dict[str, list[str]] = Field(default_factory=dict)
-    admin_keys: list[str] = Field(default_factory=list)
+    The name is what spend is attributed to (rollups, budgets ``per: [api_key]``, the
+    dashboard); a key without one is named by :func:`glassline.collector.auth.key_id`.
+    """
+
+    key: str
+    name: str | None = Field(None, min_length=1, max_length=128)
+
+
+def _key_spec(value: object) -> object:
+    return {"key": value} if isinstance(value, str) else value
+
+
+KeySpec = Annotated[ApiKey, BeforeValidator(_key_spec)]
+
+
+class AuthConfig(_Model):
+    """API keys. Each key is a plain key, ``sha256:<64 hex>`` (its hash), or ``env:VAR``,
+    optionally named (:class:`ApiKey`)."""
+
+    tenants: dict[str, list[KeySpec]] = Field(default_factory=dict)
+    admin_keys: list[KeySpec] = Field(default_factory=list)
     # Requests without any key go to this tenant; for local demos only (unknown keys still fail).
     anonymous_tenant: str | None = None
 
     @field_validator("tenants")
     @classmethod
-    def _tenant_names(cls, tenants: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _tenant_names(cls, tenants: dict[str, list[ApiKey]]) -> dict[str, list[ApiKey]]:
         for name in tenants:
             if not name or len(name) > 128:
                 raise ValueError(f"tenant name must be 1-128 characters: {name!r}")
@@ -214,14 +244,15 @@ def _env_keys(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     if not isinstance(auth, dict):
         return []
     for i, pair in enumerate(filter(None, environ.get("GLASSLINE_API_KEYS", "").split(","))):
-        tenant, sep, key = pair.strip().partition("=")
-        if not sep or not tenant or not key:
-            problems.append(f"GLASSLINE_API_KEYS[{i}]: expected tenant=key")
+        who, sep, key = pair.strip().partition("=")
+        tenant, slash, name = who.partition("/")
+        if not sep or not tenant or not key or (slash and not name):
+            problems.append(f"GLASSLINE_API_KEYS[{i}]: expected tenant=key or tenant/name=key")
             continue
         keys = auth.setdefault("tenants", {})
         keys = keys.setdefault(tenant, []) if isinstance(keys, dict) else None
         if isinstance(keys, list):  # otherwise the file's value is wrong and reported as such
-            keys.append(key)
+            keys.append({"name": name, "key": key} if name else key)
     admin = [k.strip() for k in environ.get("GLASSLINE_ADMIN_KEYS", "").split(",") if k.strip()]
     admin_keys = auth.setdefault("admin_keys", [])
     if admin and isinstance(admin_keys, list):

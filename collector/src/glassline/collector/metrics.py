@@ -102,6 +102,11 @@ class Metrics:
             "Exports refused by admission (retryable, with a retry hint), by the bound it protects.",
             ["bound"], registry=r,
         )  # fmt: skip
+        self.exports_run = Counter(
+            "glassline_exports_run",
+            "Export requests decoded and stored, by the worker that ran them.",
+            ["worker"], registry=r,
+        )  # fmt: skip
         self.inflight_requests = Gauge(
             "glassline_inflight_requests", "Export requests being processed.",
             registry=r, multiprocess_mode="livesum",

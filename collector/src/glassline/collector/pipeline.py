@@ -25,7 +25,7 @@ from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
 from glassline.semconv import attributes as attrs
 
-__all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink"]
+__all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink", "stamp_api_key"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -71,6 +71,7 @@ class Pipeline:
     def consume(self, principal: Principal, records: list[SpanRecord]) -> ConsumeResult:
         """Process and store ``records`` of ``principal``; raises RetryableError on failure."""
         self._count_sdk_losses(principal, records)
+        stamp_api_key(principal, records)
         batch = self.process(records)
         dropped = len(records) - len(batch)
         if self._sink is None or not batch:
@@ -161,3 +162,18 @@ class FileWriteLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+
+def stamp_api_key(principal: Principal, records: list[SpanRecord]) -> None:
+    """Attribute each span to the NAME of the key it came with (``glassline.api_key.name``).
+
+    Like the tenant, it comes from the credential: a value the payload sent is replaced (or
+    removed, for an export without a key), so a client cannot spend under another key's name.
+    """
+    name = principal.key_name
+    for record in records:
+        record.api_key = name
+        if name is None:
+            record.attributes.pop(attrs.API_KEY_NAME, None)
+        else:
+            record.attributes[attrs.API_KEY_NAME] = name

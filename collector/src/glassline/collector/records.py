@@ -114,6 +114,10 @@ class SpanRecord:
     fallback: bool = False
     retries: int = 0
     ttft_ms: float | None = None
+    service_version: str | None = None  # the resource's service.version
+    prompt_name: str | None = None  # the prompt template's name and version
+    prompt_version: str | None = None
+    api_key: str | None = None  # the NAME of the API key the export came with (never the key)
     evaluations: list[EvaluationRecord] = field(default_factory=list)  # of this span, to store
 
     @property

@@ -1,8 +1,11 @@
-"""Assembles and runs the collector: store, pipeline, receivers, HTTP surface, jobs.
+"""One collector process's work: the whole collector, or the front's or a runner's part.
 
-One *worker* is a full collector (gRPC + HTTP receivers, pipeline, jobs) in one process.
-``server.workers: N`` starts N worker processes that share the listening ports (SO_REUSEPORT)
-and the store; the parent only migrates the store first, forwards signals and waits.
+With ``server.workers: 1`` one process is the whole collector (gRPC + HTTP receivers,
+pipeline, jobs). ``server.workers: N`` starts N *runner* processes (pipeline, store, jobs,
+alerts) and one *front* process (receivers, admission, the query API) that hands each
+admitted export to the least busy runner (:mod:`.handoff`): the work spreads over the runners
+however few connections the clients hold, and no export work delays the front's answers.
+:mod:`.supervisor` starts and watches the processes.
 
 Shutdown (SIGTERM / SIGINT): /readyz turns 503, both receivers stop accepting, in-flight
 exports finish (up to ``server.shutdown_grace_s``), jobs stop and the store is closed.
@@ -13,16 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
-import multiprocessing
-import os
-import signal
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from sqlalchemy import text
@@ -35,8 +33,8 @@ from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.evaluations import EvaluationIntake
 from glassline.collector.evaluations import routes as evaluation_routes
+from glassline.collector.handoff import Exporter, Exports, Front, Kind, LocalExports, Mesh, Runner
 from glassline.collector.jobs import Job, JobRunner
-from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import FileWriteLock, Pipeline
@@ -58,10 +56,9 @@ from glassline.collector.sampling import SamplingSink, TailDecider
 from glassline.collector.storage import Store
 from glassline.collector.storage import api as query_api
 
-__all__ = ["Worker", "build_processors", "run", "setup_logging"]
+__all__ = ["Role", "Worker", "build_processors"]
 
 _log = logging.getLogger("glassline.collector")
-_CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
 
 
 def build_processors(config: CollectorConfig, metrics: Metrics | None = None) -> list[Processor]:
@@ -90,8 +87,11 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
+Role = Literal["all", "front", "runner"]
+
+
 class Worker:
-    """One full collector in this process."""
+    """The collector's work in this process: all of it, or the front's or a runner's part."""
 
     def __init__(
         self,
@@ -99,11 +99,17 @@ class Worker:
         *,
         index: int = 0,
         processors: list[Processor] | None = None,
+        mesh: Mesh | None = None,
+        role: Role = "all",
     ) -> None:
-        """``processors`` replaces :func:`build_processors` (embedding, tests)."""
+        """``processors`` replaces :func:`build_processors` (embedding, tests); ``mesh``
+        connects the front and the runners (the supervisor's processes)."""
         self.config = config
         self.index = index
+        self.role = role
         self._processors = processors
+        self._mesh = mesh
+        self._front: Front | None = None
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
         self.store: Store | None = None
@@ -113,8 +119,10 @@ class Worker:
         self._accepting = False
 
     def ready(self) -> bool:
-        """Accepting traffic and the store answers a query."""
+        """Accepting traffic, an export would be stored, and the store answers a query."""
         if not self._accepting or self.store is None:
+            return False
+        if self._front is not None and not self._front.can_store():
             return False
         try:
             with self.store.engine.connect() as conn:
@@ -129,34 +137,82 @@ class Worker:
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
         rules = self.config.alerts.rules_file
         self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
-        admission, ingest, logs = self._ingest(self.store)
-        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, ingest, self.metrics, logs)
+        if self.role == "runner":
+            await self._run_exports(stop)
+            return
+        exports = self._exports(self.store)
+        admission = Admission(
+            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
+            max_queue_wait_s=cfg.max_queue_wait_s,
+        )  # fmt: skip
+        grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()
         app = build_app(
-            cfg, self.keyring, admission, ingest, self.metrics, ready=self.ready,
-            api_routes=self._api_routes(), logs=logs,
+            cfg, self.keyring, admission, exports, self.metrics, ready=self.ready,
+            api_routes=self._api_routes(),
         )  # fmt: skip
-        sock = _http_socket(cfg.host, cfg.http_port, reuse_port=cfg.workers > 1)
+        sock = _http_socket(cfg.host, cfg.http_port)
         http = _QuietServer(uvicorn_config(app, cfg))
         http_task = asyncio.create_task(http.serve(sockets=[sock]))
-        jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
-        jobs.start()
-        alerts_task = self._start_alerts(stop)
+        jobs = None if self.role == "front" else self._start_jobs()
+        alerts_task = None if self.role == "front" else self._start_alerts(stop)
         await self._started(http)
         self._log_listeners(grpc_port, sock.getsockname()[1])
         # Everything built so far (Presidio, SQLAlchemy, grpc, pydantic: hundreds of thousands of
-        # objects) lives as long as the worker: out of the collector's sight, each full
+        # objects) lives as long as the process: out of the collector's sight, each full
         # collection stops scanning it. Measured: a fifth less CPU per ingested span.
         gc.freeze()
+        gc.enable()  # off while starting (cli.py)
         self._accepting = True
-        if self.config.server.workers > 1:
-            _log.info("worker %d of %d ready", self.index + 1, self.config.server.workers)
         await stop.wait()
-        await self._shutdown(grpc_receiver, http, http_task, jobs)
+        await self._shutdown(grpc_receiver, http, http_task, jobs, exports)
         if alerts_task is not None:
             await alerts_task
 
-    def _ingest(self, store: Store) -> tuple[Admission, Ingest, LogsIngest]:
+    async def _run_exports(self, stop: asyncio.Event) -> None:
+        """A runner: run what the front hands over until ``stop``, then finish it and close."""
+        assert self.store is not None and self._mesh is not None
+        cfg = self.config.server
+        runner = Runner(self._exporters(self.store), cfg.grpc_threads, self.metrics,
+                        index=self.index, mesh=self._mesh)  # fmt: skip
+        jobs = self._start_jobs()
+        alerts_task = self._start_alerts(stop)
+        gc.freeze()  # as in serve()
+        gc.enable()
+        runner.open()
+        _log.info("worker %d of %d ready", self.index + 1, cfg.workers)
+        await stop.wait()
+        _log.info(
+            "shutting down: finishing handed-over exports (up to %.0fs)", cfg.shutdown_grace_s
+        )
+        await asyncio.to_thread(runner.close, cfg.shutdown_grace_s)
+        await asyncio.to_thread(jobs.stop)
+        self._close()
+        if alerts_task is not None:
+            await alerts_task
+
+    def _exports(self, store: Store) -> Exports:
+        """Where the receivers' exports run: here, or (the front) on the runners."""
+        if self.role != "front":
+            return LocalExports(self._exporters(store), self.config.server.grpc_threads,
+                                self.metrics)  # fmt: skip
+        assert self._mesh is not None
+        # The front stores no exports, but posted evaluations are redacted like spans.
+        redactor = None
+        if self.config.redaction is not None:
+            redactor = RedactProcessor(self.config.redaction, self.metrics).redactor
+        self.evaluations = EvaluationIntake(store, redactor)
+        self._front = Front(self._mesh)
+        return self._front
+
+    def _start_jobs(self) -> JobRunner:
+        assert self.store is not None
+        jobs = JobRunner(self.store, self._jobs(), lease_ttl_s=self.config.jobs.lease_ttl_s)
+        jobs.start()
+        return jobs
+
+    def _exporters(self, store: Store) -> dict[Kind, Exporter]:
+        """The pipelines: spans (processors, sampling, store) and GenAI log events."""
         cfg = self.config.server
         processors = self._processors
         if processors is None:
@@ -171,10 +227,6 @@ class Worker:
         )
         redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
         self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
-        admission = Admission(
-            cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
-            max_queue_wait_s=cfg.max_queue_wait_s,
-        )  # fmt: skip
         max_spans = self.config.limits.max_spans_per_request
         # GenAI events take the spans' own limits and redaction steps, then the content table.
         steps = [p for p in processors if p.name in CONTENT_STEPS]
@@ -182,11 +234,10 @@ class Worker:
         logs = LogsConsumer(
             content, store, write_lock=lock, evaluations=through_intake(self.evaluations)
         )
-        return (
-            admission,
-            Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
-            LogsIngest(logs.consume, self.metrics, max_records=max_spans),
-        )
+        return {
+            "traces": Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
+            "logs": LogsIngest(logs.consume, self.metrics, max_records=max_spans),
+        }
 
     async def _started(self, http: uvicorn.Server) -> None:
         deadline = time.monotonic() + 30
@@ -196,14 +247,20 @@ class Worker:
             raise RuntimeError("the HTTP listener did not start")
 
     async def _shutdown(
-        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any, jobs: JobRunner
-    ) -> None:
+        self, grpc_receiver: GrpcReceiver, http: uvicorn.Server, http_task: Any,
+        jobs: JobRunner | None, exports: Exports,
+    ) -> None:  # fmt: skip
         self._accepting = False
         grace = self.config.server.shutdown_grace_s
         _log.info("shutting down: draining in-flight exports (up to %.0fs)", grace)
         http.should_exit = True
         await asyncio.gather(asyncio.to_thread(grpc_receiver.stop, grace), http_task)
-        await asyncio.to_thread(jobs.stop)
+        await asyncio.to_thread(exports.close, grace)  # the front: the runners may finish now
+        if jobs is not None:
+            await asyncio.to_thread(jobs.stop)
+        self._close()
+
+    def _close(self) -> None:
         if self.alerts is not None:
             self.alerts.close()
         if self.store is not None:
@@ -262,162 +319,18 @@ class Worker:
     def _log_listeners(self, grpc_port: int, http_port: int) -> None:
         cfg = self.config.server
         scheme = "https" if cfg.tls else "http"
-        level = logging.INFO if self.index == 0 else logging.DEBUG
         tls = " (TLS)" if cfg.tls else ""
-        _log.log(level, "OTLP/gRPC listening on %s:%d%s", cfg.host, grpc_port, tls)
-        _log.log(level, "OTLP/HTTP listening on %s://%s:%d/v1/traces and /v1/logs", scheme,
-                 cfg.host, http_port)  # fmt: skip
-        _log.log(level, "query API, /metrics, /healthz, /readyz on %s://%s:%d", scheme, cfg.host,
+        _log.info("OTLP/gRPC listening on %s:%d%s", cfg.host, grpc_port, tls)
+        _log.info("OTLP/HTTP listening on %s://%s:%d/v1/traces and /v1/logs", scheme,
+                  cfg.host, http_port)  # fmt: skip
+        _log.info("query API, /metrics, /healthz, /readyz on %s://%s:%d", scheme, cfg.host,
                  http_port)  # fmt: skip
 
 
-def _http_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+def _http_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def setup_logging(config: CollectorConfig) -> None:
-    """Root logging per ``logging``; JSON lines or text. Never logs payload content."""
-    handler = logging.StreamHandler()
-    if config.logging.format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
-        )
-    logging.basicConfig(level=config.logging.level, handlers=[handler], force=True)
-    for name in _CHATTY_LOGGERS:  # Presidio logs every recognizer it loads at INFO
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _run_worker(config: CollectorConfig, index: int = 0, supervisor: int | None = None) -> None:
-    setup_logging(config)
-    if supervisor is not None:  # a worker process: its supervisor's death is its own
-        die_with_parent(supervisor)
-        PortLock(config.server).join()
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        worker = Worker(config, index=index)
-        loop.add_signal_handler(signal.SIGHUP, worker.reload)
-        watch = None if supervisor is None else asyncio.create_task(_watch(supervisor, stop))
-        await worker.serve(stop)
-        if watch is not None:
-            watch.cancel()
-
-    asyncio.run(main())
-
-
-async def _watch(supervisor: int, stop: asyncio.Event) -> None:
-    """Stop when the supervisor is gone, where the kernel does not signal it (not Linux)."""
-    while not stop.is_set():
-        if parent_gone(supervisor):
-            _log.warning("the supervisor (pid %d) is gone: shutting down", supervisor)
-            stop.set()
-        await asyncio.sleep(1.0)  # no event announces a parent's death: poll
-
-
-def run(config: CollectorConfig) -> int:
-    """Run the collector until SIGTERM/SIGINT; with ``workers > 1`` as a supervisor.
-
-    Returns the exit code: 0 after a requested shutdown, 1 if a worker died on its own or
-    another collector holds the ports.
-    """
-    setup_logging(config)
-    lock = PortLock(config.server)
-    try:
-        lock.acquire()
-    except AlreadyRunning as exc:
-        _log.error("%s", exc)
-        return 1
-    if config.server.workers == 1:
-        _run_worker(config)
-        return 0
-    Store.open(config.storage).close()  # migrate once, before the workers race to do it
-    lock.share()
-    with _multiprocess_metrics_dir():
-        return _supervise(config)
-
-
-@contextlib.contextmanager
-def _multiprocess_metrics_dir() -> Iterator[None]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        yield
-        return
-    with tempfile.TemporaryDirectory(prefix="glassline-metrics-") as path:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-        try:
-            yield
-        finally:
-            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
-
-
-def _supervise(config: CollectorConfig) -> int:
-    # fork, not spawn: each worker starts with the modules the supervisor already imported
-    # (Presidio, SQLAlchemy, grpc: most of a cold start) instead of importing them again, all
-    # at once, on the same cores. Nothing here has started a thread or a grpc object yet.
-    ctx = multiprocessing.get_context("fork")
-    procs = [
-        ctx.Process(target=_run_worker, args=(config, i, os.getpid()), name=f"worker-{i}")
-        for i in range(config.server.workers)
-    ]
-    stopping = False
-    failed = False
-
-    def forward(signum: int, _frame: Any) -> None:
-        nonlocal stopping
-        stopping = True
-        _signal_all(procs, signal.SIGTERM)
-
-    # Handlers first, so a SIGTERM during startup cannot orphan the workers.
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    # Workers inherit "ignore SIGHUP" until they install their own reload handler.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    for proc in procs:
-        proc.start()
-    signal.signal(signal.SIGHUP, lambda *_: _signal_all(procs, signal.SIGHUP))  # rule reload
-    _log.info("started %d workers: %s", len(procs), ", ".join(str(p.pid) for p in procs))
-    while any(p.is_alive() for p in procs):
-        for proc in procs:
-            proc.join(0.2)
-            if not proc.is_alive() and not stopping:
-                failed = True
-                _log.error("worker %s exited (code %s); stopping the others", proc.name,
-                           proc.exitcode)  # fmt: skip
-                forward(signal.SIGTERM, None)
-    deadline = time.monotonic() + config.server.shutdown_grace_s + 10
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-    return 1 if failed else 0
-
-
-def _signal_all(procs: list[Any], signum: int) -> None:
-    for proc in procs:
-        if proc.is_alive() and proc.pid is not None:
-            os.kill(proc.pid, signum)

@@ -35,9 +35,21 @@ __all__ = [
     "child_pids",
     "cpu_seconds",
     "free_port",
+    "metric_by_label",
     "rss_bytes",
     "run_collector",
 ]
+
+
+def metric_by_label(http_endpoint: str, name: str, label: str) -> dict[str, float]:
+    """A collector's counter ``name`` (e.g. ``glassline_exports_run_total``) from its
+    ``/metrics``, summed by the value of ``label``."""
+    out: dict[str, float] = {}
+    for line in httpx.get(f"{http_endpoint}/metrics", timeout=30).text.splitlines():
+        if line.startswith(name + "{") and f'{label}="' in line:
+            value = line.split(f'{label}="', 1)[1].split('"', 1)[0]
+            out[value] = out.get(value, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def free_port(host: str = "127.0.0.1") -> int:

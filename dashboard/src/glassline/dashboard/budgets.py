@@ -20,7 +20,7 @@ import streamlit as st
 from glassline.collector.alerts.api import budget_status
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
 from glassline.collector.alerts.quality import slo_status
-from glassline.dashboard import data, queries
+from glassline.dashboard import data, queries, ui
 from glassline.dashboard.db import db_url_from_env
 from glassline.dashboard.env import ENV_ALERTS_CONFIG
 from glassline.dashboard.window import Window
@@ -102,13 +102,19 @@ def show_budgets(window: Window) -> None:
     if frame.empty:
         st.caption(f"No budget rule in {path} applies to this tenant.")
     else:
-        st.dataframe(frame, hide_index=True, column_config=_column_config())
+        picked = ui.table(frame, _column_config(), key="gl_budgets", csv_name="budgets.csv")
+        if picked and picked.selection.rows:  # a budget's tenant: its costliest traces
+            tenant = str(frame.iloc[picked.selection.rows[0]].get("tenant") or "")
+            ui.open_traces(ui.context(), tenant=tenant, sort="costliest")
     slos = slo_rows(db_url_from_env(), path, tuple(tenants), window.end)
     if not slos.empty:
         st.subheader("SLOs")
         st.caption("Burn rate: the bad share over the error budget (1 - objective), in both "
                    "windows of a condition; budget_spent: share of the period's budget used.")  # fmt: skip
-        st.dataframe(slos, hide_index=True)
+        picked = ui.table(slos, {}, key="gl_slos", csv_name="slos.csv")
+        if picked and picked.selection.rows:  # an SLO's tenant: its slowest traces
+            tenant = str(slos.iloc[picked.selection.rows[0]].get("tenant") or "")
+            ui.open_traces(ui.context(), tenant=tenant, sort="slowest")
 
 
 def _column_config() -> dict[str, object]:

@@ -17,6 +17,7 @@ __all__ = [
     "trace_scatter",
     "waterfall",
     "with_gaps",
+    "with_markers",
 ]
 
 _LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
@@ -56,7 +57,13 @@ def line(
     mode = "lines+markers" if len(frame) < 40 else "lines"
     fig = go.Figure(
         [
-            go.Scatter(x=gapped["time"], y=gapped[y], mode=mode, name=name or y)
+            go.Scatter(
+                x=gapped["time"],
+                y=gapped[y],
+                mode=mode,
+                name=name or y,
+                customdata=[[name]] * len(gapped),
+            )
             for name, part in _traces_by(frame, color)
             for gapped in [with_gaps(part, step_s)]
         ]
@@ -86,6 +93,7 @@ def percentile_lines(
                     mode="lines",
                     name=f"{name} {q}",
                     legendgroup=name,
+                    customdata=[[name]] * len(part),  # the value a click filters traces by
                     line={"dash": dash, "color": palette[i % len(palette)]},
                 )
             )
@@ -117,7 +125,13 @@ def bar(
 def stacked_bars(frame: pd.DataFrame, x: str, y: str, color: str, title: str) -> go.Figure:
     fig = go.Figure(
         [
-            go.Bar(x=part[x], y=part[y], name=name, marker_color=_PALETTE[i % len(_PALETTE)])
+            go.Bar(
+                x=part[x],
+                y=part[y],
+                name=name,
+                marker_color=_PALETTE[i % len(_PALETTE)],
+                customdata=[[name]] * len(part),
+            )
             for i, (name, part) in enumerate(_traces_by(frame, color))
         ]
     )
@@ -146,14 +160,18 @@ def trace_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
             )
         )
     fig.update_yaxes(title_text="duration (ms)")
+    if len(frame) == 1:  # one point: a few minutes around it, not a sub-millisecond axis
+        at = pd.Timestamp(frame["start"].iloc[0])
+        fig.update_xaxes(range=[at - pd.Timedelta(minutes=5), at + pd.Timedelta(minutes=5)])
     return _style(fig, title)
 
 
 def waterfall(spans: pd.DataFrame) -> go.Figure:
     """A Gantt of one trace: one bar per span from its offset, indented by depth.
 
-    ``spans`` has ``label`` (indented name), ``offset_ms``, ``duration_ms``, ``status`` and
-    ``span_id`` columns, already in display order.
+    ``spans`` is :func:`glassline.dashboard.spans.waterfall_frame`: bars from ``bar_offset_ms``
+    for ``bar_ms`` (sub-millisecond spans get a minimum bar inside their parent), labelled and
+    hovered with the real offset and duration.
     """
     # Plotly right-aligns tick labels; padding them to one width (monospace) keeps the tree's
     # indents lined up on the left.
@@ -162,15 +180,17 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
     fig = go.Figure(
         go.Bar(
             y=labels,
-            x=spans["duration_ms"].clip(lower=0.5),  # zero-length spans stay visible
-            base=spans["offset_ms"],
+            x=spans["bar_ms"],
+            base=spans["bar_offset_ms"],
             orientation="h",
             marker_color=[_COLORS.get(s, "#1565c0") for s in spans["status"]],
             # Two decimals below a millisecond: a 0.04 ms cache lookup is not "0.0 ms".
             text=[f"{d:.2f} ms" if d < 1 else f"{d:,.1f} ms" for d in spans["duration_ms"]],
             textposition="auto",
-            customdata=spans[["span_id"]].to_numpy(),
-            hovertemplate="%{y}<br>start +%{base:.1f} ms, %{x:.1f} ms<extra></extra>",
+            customdata=spans[["span_id", "offset_ms", "duration_ms"]].to_numpy(),
+            hovertemplate=(
+                "%{y}<br>start +%{customdata[1]:.2f} ms, %{customdata[2]:.2f} ms<extra></extra>"
+            ),
         )
     )
     fig.update_yaxes(autorange="reversed", tickfont={"family": "monospace"})
@@ -237,9 +257,15 @@ def series_by(
                                      customdata=custom))  # fmt: skip
     if stacked:
         fig.update_layout(barmode="stack")
+    return with_markers(_style(fig, title), markers)
+
+
+def with_markers(fig: go.Figure, markers: pd.DataFrame | None) -> go.Figure:
+    """``fig`` (a time chart) with each change marker (``at`` Unix seconds, ``short`` label)
+    as a dotted vertical line labelled along it: what every time chart of the dashboard shows."""
     for row in (markers if markers is not None else pd.DataFrame()).itertuples():
         at = pd.Timestamp(row.at, unit="s", tz="UTC")
         fig.add_vline(x=at, line_dash="dot", line_color="#9e9e9e")
         fig.add_annotation(x=at, y=1, yref="paper", text=row.short, showarrow=False,
                            textangle=-90, xanchor="right", yanchor="top", font={"size": 10})  # fmt: skip
-    return _style(fig, title)
+    return fig

@@ -27,11 +27,16 @@ def outcome(spans: list[dict[str, Any]]) -> str:
     return "failed" if root.get("status") == "error" else "ok"
 
 
+MIN_BAR_MS = 0.5
+
+
 def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
     """Spans in tree order (parent before children, siblings by start) with depth and offset.
 
     Spans whose parent is missing (not yet arrived, or sampled away) are shown as roots so
-    nothing silently disappears from the waterfall.
+    nothing silently disappears from the waterfall. ``bar_offset_ms``/``bar_ms`` are what to
+    draw: a span shorter than :data:`MIN_BAR_MS` gets a bar that long, moved left if needed so
+    it ends inside its parent's bar (a zero-length span at its parent's end stays in it).
     """
     ids = {s["span_id"] for s in spans}
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
@@ -40,25 +45,33 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
         children[parent if parent in ids else None].append(s)
     t0 = min((s["start_ns"] for s in spans), default=0)
     rows: list[dict[str, Any]] = []
+    bars: dict[str, tuple[float, float]] = {}
     stack = [(s, 0) for s in sorted(children[None], key=lambda s: s["start_ns"], reverse=True)]
     while stack:
         span, depth = stack.pop()
+        offset, duration = (span["start_ns"] - t0) / 1e6, (span["end_ns"] - span["start_ns"]) / 1e6
+        start, width = offset, max(duration, MIN_BAR_MS)
+        parent = bars.get(span.get("parent_span_id") or "")
+        if parent and duration < MIN_BAR_MS and start + width > parent[1]:
+            start = max(parent[0], parent[1] - width)
+        bars[span["span_id"]] = (start, start + width)
         rows.append(
             {
                 "span_id": span["span_id"],
                 "label": f"{tree_prefix(depth)}{span['name']}  ·{span['span_id'][:4]}",
                 "depth": depth,
-                "offset_ms": (span["start_ns"] - t0) / 1e6,
-                "duration_ms": (span["end_ns"] - span["start_ns"]) / 1e6,
+                "offset_ms": offset,
+                "duration_ms": duration,
+                "bar_offset_ms": start,
+                "bar_ms": width,
                 "status": span.get("status") or "unset",
                 "kind": span.get("kind"),
             }
         )
         kids = sorted(children.get(span["span_id"], []), key=lambda s: s["start_ns"], reverse=True)
         stack.extend((kid, depth + 1) for kid in kids)
-    return pd.DataFrame(
-        rows, columns=["span_id", "label", "depth", "offset_ms", "duration_ms", "status", "kind"]
-    )
+    columns = ["span_id", "label", "depth", "offset_ms", "duration_ms", "bar_offset_ms", "bar_ms"]
+    return pd.DataFrame(rows, columns=[*columns, "status", "kind"])
 
 
 def tree_prefix(depth: int) -> str:

@@ -19,7 +19,8 @@ __all__ = ["Trend", "metric_over_time", "traces_filter"]
 OTHER = "other"
 # The Traces page filter for each dimension (tenant is the sidebar's, in the URL).
 _TRACE_FILTER = {"model": "model", "snapshot": "model", "stage": "stage", "route": "route",
-                 "user": "user", "tenant": "tenant"}  # fmt: skip
+                 "user": "user", "tenant": "tenant", "service_version": "version",
+                 "prompt_version": "prompt", "api_key": "key"}  # fmt: skip
 _SORT = {"spend": "costliest", "p95": "slowest"}
 
 

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 REFRESH_S = 30
+_BOUND = ("tenant", "version", "prompt")  # URL parameters bound to the sidebar's selectors
 ALL_TENANTS = "All tenants"
 SEND_DATA_SNIPPET = """\
 from glassline.instrumentation import init, workflow
@@ -62,6 +63,10 @@ class Context:
         params = {"range": self.preset} if self.preset != CUSTOM else {}
         if self.window.tenant:
             params["tenant"] = self.window.tenant
+        if self.window.service_version:
+            params["version"] = self.window.service_version
+        if self.window.prompt_version:
+            params["prompt"] = self.window.prompt_version
         return {**params, **_pins(), **extra}
 
     def nav_params(self, **extra: str) -> dict[str, str]:
@@ -137,8 +142,9 @@ def setup() -> Context | None:
         bind="query-params", on_change=_clear_pins, args=(("start",),),
     )  # fmt: skip
     probe, _ = window_from_params({"range": preset, **pins})
-    if "gl_next_tenant" in st.session_state:  # set by open_page(), before the widget exists
-        st.session_state["tenant"] = st.session_state.pop("gl_next_tenant")
+    for bound in _BOUND:  # set by open_page(), before the widgets exist
+        if f"gl_next_{bound}" in st.session_state:
+            st.session_state[bound] = st.session_state.pop(f"gl_next_{bound}")
     tenants = ["", *data.run(queries.tenants, probe)]
     wanted = st.query_params.get("tenant") or st.session_state.get("tenant") or ""
     if wanted not in tenants:
@@ -147,7 +153,12 @@ def setup() -> Context | None:
         "Tenant", tenants, format_func=lambda t: t or ALL_TENANTS, key="tenant",
         bind="query-params",
     )  # fmt: skip
-    window, used = window_from_params({"range": preset, **pins, "tenant": tenant or ""})
+    found = data.run(queries.versions, probe.with_tenant(tenant))
+    version = _version_box("Service version", found["service_version"], "version")
+    prompt = _version_box("Prompt version", found["prompt_version"], "prompt")
+    window, used = window_from_params(
+        {"range": preset, **pins, "tenant": tenant or "", "version": version, "prompt": prompt}
+    )
     if used == CUSTOM:
         st.sidebar.caption(f"Custom range: {_utc(window.start)} to {_utc(window.end)}")
     elif pins.get("end"):
@@ -158,6 +169,18 @@ def setup() -> Context | None:
     _custom_range(window)
     _auto_refresh()
     return Context(window=window, preset=used)
+
+
+def _version_box(label: str, values: list[str], key: str) -> str:
+    """A sidebar filter on one version dimension, bound to the URL parameter ``key``."""
+    options = ["", *values]
+    wanted = st.query_params.get(key) or st.session_state.get(key) or ""
+    if wanted not in options:
+        options.append(wanted)  # a shared link to a version without data in this window
+    chosen = st.sidebar.selectbox(
+        label, options, format_func=lambda v: v or "All", key=key, bind="query-params"
+    )
+    return str(chosen or "")
 
 
 def _utc(seconds: int) -> str:
@@ -180,11 +203,59 @@ def _refresher() -> None:
 
 
 def open_page(page: str, ctx: Context, **params: str) -> None:
-    """Switch to ``page`` with ``params``; a ``tenant`` goes through the sidebar's selector,
-    because Streamlit refuses to set a widget-bound URL parameter directly."""
-    if "tenant" in params:
-        st.session_state["gl_next_tenant"] = params.pop("tenant")
+    """Switch to ``page`` with ``params``; a ``tenant``, ``version`` or ``prompt`` goes through
+    the sidebar's selector, because Streamlit refuses to set a widget-bound URL parameter."""
+    for bound in _BOUND:
+        if bound in params:
+            st.session_state[f"gl_next_{bound}"] = params.pop(bound)
     st.switch_page(page, query_params=ctx.nav_params(**params))
+
+
+def clickable(fig: Any, key: str, where: DeltaGenerator | None = None) -> dict[str, Any] | None:
+    """Draw ``fig``; returns the point (or bar) the user clicked, else ``None``."""
+    state = (where or st).plotly_chart(fig, on_select="rerun", selection_mode="points", key=key)
+    points = state.selection.points if state and state.selection else []
+    return dict(points[0]) if points else None
+
+
+def bucket_range(x: Any, step_s: int) -> dict[str, str]:
+    """The ``start``/``end`` URL parameters of the chart bucket at ``x`` (a time or a day)."""
+    moment = pd.Timestamp(x)
+    start = int((moment.tz_convert("UTC") if moment.tzinfo else moment).timestamp())
+    return {"start": str(start), "end": str(start + step_s)}
+
+
+def open_traces(ctx: Context, point: dict[str, Any] | None = None, step_s: int = 0,
+                **params: str) -> None:  # fmt: skip
+    """Open the Traces page filtered by ``params`` and, with ``step_s``, to the bucket of the
+    clicked ``point`` ("(none)" means the dimension was empty: no filter)."""
+    found = {k: "" if v == "(none)" else v for k, v in params.items()}
+    if point is not None and step_s:
+        found.update(bucket_range(point["x"], step_s))
+    open_page("views/traces.py", ctx, **found)
+
+
+_ALERT_FILTERS = {"stage": "stage", "model": "model", "route": "route", "user": "user"}
+
+
+def alert_traces(ctx: Context, row: pd.Series, at: Any = None) -> None:
+    """Open the traces an alert row is about: its tenant, and the stage, model, route or user
+    of its key (``stage=generate,model=gpt-4o``); with ``at``, the hour before that moment."""
+    params = {"tenant": str(row["tenant"])} if row.get("tenant") else {}
+    for part in str(row.get("key") or "").split(","):
+        name, _, value = part.partition("=")
+        if name in _ALERT_FILTERS and value:
+            params[_ALERT_FILTERS[name]] = value
+    if at is not None and not pd.isna(at):
+        end = int(pd.Timestamp(at).timestamp()) + 60
+        params.update(start=str(end - 3600), end=str(end))
+    open_traces(ctx, **params)
+
+
+def point_value(point: dict[str, Any]) -> str:
+    """The series value (stage, model ...) a chart stored in a point's ``customdata``."""
+    data = point.get("customdata")
+    return str(data[0]) if isinstance(data, list | tuple) and data else ""
 
 
 def context() -> Context:

@@ -8,9 +8,11 @@ an incident keep showing the incident).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+
+from glassline.collector.storage.aggregates import Scope
 
 __all__ = [
     "CUSTOM",
@@ -35,12 +37,28 @@ DEFAULT_RANGE = "24h"
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A half-open time range ``[start, end)`` in Unix seconds, optionally one tenant."""
+    """A half-open time range ``[start, end)`` in Unix seconds, optionally one tenant, one
+    service version and one prompt version (filters of every rollup figure)."""
 
     start: int
     end: int
     tenant: str | None = None
     bucket: int = 60  # chart bucket in seconds, a multiple of 60
+    service_version: str | None = None
+    prompt_version: str | None = None
+
+    def scope(self, kinds: Sequence[str] | None = None) -> Scope:
+        """The rollup rows this window's figures count (of ``kinds`` of spans, if given)."""
+
+        def one(value: str | None) -> tuple[str, ...] | None:
+            return (value,) if value else None
+
+        return Scope(
+            tenant=one(self.tenant),
+            kind=tuple(kinds) if kinds else None,
+            service_version=one(self.service_version),
+            prompt_version=one(self.prompt_version),
+        )
 
     @property
     def length(self) -> int:
@@ -78,7 +96,8 @@ CUSTOM = "custom"
 
 
 def window_from_params(params: Mapping[str, str], now: float | None = None) -> tuple[Window, str]:
-    """The window described by URL parameters ``range``, ``start``, ``end`` and ``tenant``.
+    """The window described by URL parameters ``range``, ``start``, ``end``, ``tenant``,
+    ``version`` (a service version) and ``prompt`` (a prompt version).
 
     ``start`` (with ``end``, Unix seconds) is a custom range and wins over the preset; its chart
     bucket follows its length. Unknown or malformed values fall back to the defaults rather
@@ -90,7 +109,8 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
         start, end = int(start_param) // 60 * 60, -(-int(end_param) // 60) * 60
         if start < end:
             tenant = params.get("tenant") or None
-            return Window(start, end, tenant, bucket_seconds(end - start)), CUSTOM
+            window = Window(start, end, tenant, bucket_seconds(end - start))
+            return _with_versions(window, params), CUSTOM
     preset = params.get("range", DEFAULT_RANGE)
     if preset not in RANGES:
         preset = DEFAULT_RANGE
@@ -101,7 +121,17 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
         int(end_param) // 60 * 60 if end_param.isdecimal() else _minute_ceiling(now or time.time())
     )
     tenant = params.get("tenant") or None
-    return Window(start=end - length, end=end, tenant=tenant, bucket=bucket), preset
+    window = Window(start=end - length, end=end, tenant=tenant, bucket=bucket)
+    return _with_versions(window, params), preset
+
+
+def _with_versions(window: Window, params: Mapping[str, str]) -> Window:
+    """The ``version`` (service) and ``prompt`` (prompt version) URL filters."""
+    return replace(
+        window,
+        service_version=params.get("version") or None,
+        prompt_version=params.get("prompt") or None,
+    )
 
 
 def calendar_starts(now: float) -> tuple[int, int]:

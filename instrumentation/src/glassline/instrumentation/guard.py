@@ -77,6 +77,7 @@ class _Budget:
     tenant: str | None
     user: str | None
     stage: str | None
+    api_key: str | None  # the key's name (auth.tenants), for a budget kept per API key
     spend: float
     limit: float
     warn: float | None
@@ -87,6 +88,7 @@ class _Budget:
 class _Snapshot:
     budgets: tuple[_Budget, ...] = ()
     switches: tuple[tuple[str, str, str], ...] = ()  # (tenant, stage or "", reason)
+    api_key: str | None = None  # the name the collector knows the guard's own key by
     at: float = 0.0  # monotonic time of the fetch; 0: never fetched
 
 
@@ -137,12 +139,15 @@ class BudgetGuard:
         tenant: str | None = None,
         user: str | None = None,
         stage: str | None = None,
+        api_key: str | None = None,
         estimated_cost_usd: float = 0.0,
     ) -> Decision:
         """Allow, degrade or deny a call of ``tenant``/``user``/``stage`` costing about this much.
 
         Reads the last snapshot only. Kill switches deny first; then every budget that applies
-        (the tenant's, the user's, the stage's) is compared with its spend plus the estimate.
+        (the tenant's, the user's, the stage's, the API key's) is compared with its spend plus
+        the estimate. ``api_key`` is a key's NAME as the collector's ``auth.tenants`` gives it;
+        by default the name of the key this guard (and so, usually, the app) uses.
         """
         snap = self._snapshot
         for switch_tenant, switch_stage, reason in snap.switches:
@@ -164,6 +169,8 @@ class BudgetGuard:
                 continue
             if budget.stage is not None and budget.stage != stage:
                 continue
+            if budget.api_key is not None and budget.api_key != (api_key or snap.api_key):
+                continue
             decision = self._judge(budget, estimated_cost_usd)
             if _SEVERITY[decision.action] > _SEVERITY[worst.action]:
                 worst = decision
@@ -181,6 +188,8 @@ class BudgetGuard:
         if action == "allow":
             return ALLOW
         who = f" for user {budget.user!r}" if budget.user else ""
+        if budget.api_key:
+            who += f" for API key {budget.api_key!r}"
         reason = (
             f"budget {budget.rule!r}{who}: ${projected:.4f} of ${budget.limit:g} "
             f"reaches its {level}"
@@ -239,7 +248,8 @@ class BudgetGuard:
             self._started += 1
             number = self._started
         try:
-            budgets = self._get("/api/v1/budgets", missing_ok=True).get("budgets", [])
+            state = self._get("/api/v1/budgets", missing_ok=True)
+            budgets = state.get("budgets", [])
             switches = self._get("/api/v1/kill-switches").get("kill_switches", [])
             snapshot = _Snapshot(
                 budgets=tuple(_budget(item) for item in budgets),
@@ -247,6 +257,7 @@ class BudgetGuard:
                     (str(s["tenant"]), str(s.get("stage") or ""), str(s.get("reason") or ""))
                     for s in switches
                 ),
+                api_key=state.get("api_key"),
                 at=time.monotonic(),
             )
         except Exception as exc:  # the collector down or odd: keep the last state
@@ -299,6 +310,7 @@ def _budget(item: Mapping[str, Any]) -> _Budget:
         tenant=item.get("tenant"),
         user=labels.get("user"),
         stage=labels.get("stage"),
+        api_key=labels.get("api_key"),
         spend=float(item["spend_usd"]),
         limit=limit,
         warn=None if warn is None else float(warn),

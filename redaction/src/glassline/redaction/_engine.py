@@ -12,12 +12,12 @@ import logging
 import math
 import time
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, cast
 
-from glassline.redaction._recognizers import Detector, digit_clusters
+from glassline.redaction._recognizers import Detector, Gates, digit_clusters
 
 __all__ = ["MIN_TEXT_LEN", "Finding", "PatternEngine"]
 
@@ -44,6 +44,7 @@ class PatternEngine:
 
     def __init__(self, detectors: Sequence[Detector], score_threshold: float) -> None:
         self._detectors = list(detectors)
+        self._gates = Gates(self._detectors)
         self._threshold = score_threshold
 
     def analyze(
@@ -56,15 +57,15 @@ class PatternEngine:
         """
         found: list[list[Finding]] = [[] for _ in texts]
         failed: set[int] = set()
-        batch = _Joined.of_analysable(texts)
-        for detector in self._detectors:
+        batch = _Joined.of_analysable(texts, self._gates)
+        for k, detector in enumerate(self._detectors):
             if time.monotonic() > deadline:
                 _log.warning("redaction ran past its deadline; failing %d values closed",
                              len(batch.indices))  # fmt: skip
                 failed.update(batch.indices)
                 break
             try:
-                self._run(detector, texts, batch, found)
+                self._run(k, texts, batch, found)
             except Exception:
                 # One text broke the batch: redo it text by text so only that one fails.
                 _log.warning("%s failed on a batch; retrying per text", detector.entity)
@@ -73,7 +74,7 @@ class PatternEngine:
                         continue
                     found[i] = [f for f in found[i] if f.entity != detector.entity]
                     try:
-                        self._run(detector, texts, _Joined(texts, [i]), found)
+                        self._run(k, texts, _Joined(texts, [i], self._gates), found)
                     except Exception as exc:
                         _log.warning(
                             "%s failed on a value: %s", detector.entity, type(exc).__name__
@@ -87,25 +88,26 @@ class PatternEngine:
         A cheap first pass (one scan per trigger over the whole batch) so that the texts
         without a single hit, most of them in practice, skip parsing, analysis and rendering.
         """
-        batch = _Joined.of_analysable(texts)
+        batch = _Joined.of_analysable(texts, self._gates)
         hot = [False] * len(texts)
-        for detector in self._detectors:
-            for i, _ in batch.hits_by_text(detector):
+        for k in range(len(self._detectors)):
+            for i, _ in batch.hits_by_text(k):
                 hot[i] = True
         return hot
 
     def _run(
         self,
-        detector: Detector,
+        k: int,
         texts: Sequence[str],
         batch: _Joined,
         found: list[list[Finding]],
     ) -> None:
+        detector = self._detectors[k]
         pieces: list[str] = []
         starts: list[int] = []  # offset of each window in the joined string
         origin: list[tuple[int, int, int]] = []  # (text index, window start, window length)
         pos = 0
-        for i, hits in batch.hits_by_text(detector):
+        for i, hits in batch.hits_by_text(k):
             text = texts[i]
             covered = [(f.start, f.end) for f in found[i]] if detector.per_window else ()
             for lo, hi in detector.windows(text, hits, covered):
@@ -147,7 +149,7 @@ class PatternEngine:
 class _Joined:
     """Texts joined by :data:`_SEP`, so each trigger scans a whole batch in one C-level pass."""
 
-    def __init__(self, texts: Sequence[str], indices: list[int]) -> None:
+    def __init__(self, texts: Sequence[str], indices: list[int], gates: Gates) -> None:
         self.indices = indices
         self.text = _SEP.join(texts[i] for i in indices)
         step = len(_SEP)
@@ -160,17 +162,26 @@ class _Joined:
                 for i, base in zip(indices, self.starts, strict=False)
                 for a, b in digit_clusters(texts[i])
             ]
+        self._gates = gates
+        self._gated: list[list[tuple[int, int]]] | None = None  # the scan, once needed
 
     @classmethod
-    def of_analysable(cls, texts: Sequence[str]) -> _Joined:
+    def of_analysable(cls, texts: Sequence[str], gates: Gates) -> _Joined:
         """The texts long enough to hold an entity; shorter ones ("user", ids) skip every scan."""
-        return cls(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN])
+        return cls(texts, [i for i, t in enumerate(texts) if len(t) >= MIN_TEXT_LEN], gates)
 
-    def hits_by_text(self, detector: Detector) -> list[tuple[int, list[tuple[int, int]]]]:
-        """``detector``'s trigger hits, grouped by text, in each text's own offsets."""
+    def hits_by_text(self, k: int) -> list[tuple[int, list[tuple[int, int]]]]:
+        """Detector ``k``'s hits, grouped by text, in each text's own offsets."""
+        detector = self._gates.detectors[k]
+        if detector.trigger is None:
+            if self._gated is None:
+                self._gated = self._gates.scan(self.text)
+            spans: Iterable[tuple[int, int]] = self._gated[k]
+        else:
+            spans = detector.hits_in(self.text, self.clusters)
         grouped: dict[int, list[tuple[int, int]]] = {}
         starts = self.starts
-        for start, end in detector.hits_in(self.text, self.clusters):
-            k = bisect_right(starts, start) - 1
-            grouped.setdefault(k, []).append((start - starts[k], end - starts[k]))
-        return [(self.indices[k], hits) for k, hits in sorted(grouped.items())]
+        for start, end in spans:
+            j = bisect_right(starts, start) - 1
+            grouped.setdefault(j, []).append((start - starts[j], end - starts[j]))
+        return [(self.indices[j], hits) for j, hits in sorted(grouped.items())]

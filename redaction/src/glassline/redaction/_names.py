@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from glassline.redaction._literals import trie_pattern
+
 __all__ = [
     "MODE_CUES",
     "MODE_FULL",
@@ -110,17 +112,23 @@ _LO = f"[{_letters('islower')}]"
 _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _KANA = "\u3040-\u30ff"
 _PARTICLES = r"(?:van|von|der|den|de|del|della|da|di|du|dos|das|do|la|le|ten|ter|bin|al|el|zu|af|y)"
-# A capitalised word: Anna, Jean-Luc, O'Brien, McDonald, Ngozi; not CamelCase identifiers.
 _APOSTROPHES = "'\u2019"
-_WORD = (
-    rf"(?:(?:Mc|Mac|O[{_APOSTROPHES}]|D[{_APOSTROPHES}])?{_UP}{_LO}+"
-    rf"(?:[-{_APOSTROPHES}]{_UP}{_LO}+)*)(?![\w@.][^\W\d_])"
+# After a capitalised word's first letter (Anna, Jean-Luc, O'Brien, McDonald, Ngozi; not
+# CamelCase identifiers). Patterns start with the uppercase class itself, so that ``re`` skips
+# to the next uppercase letter at C speed (one opening with a group or an assertion is tried at
+# every character): "Mc", "Mac", "O'" and "D'" are recognised after their first letter.
+_REST = (
+    rf"(?:(?<=M)a?c{_UP}|(?<=[OD])[{_APOSTROPHES}]{_UP})?{_LO}+"
+    rf"(?:[-{_APOSTROPHES}]{_UP}{_LO}+)*(?![\w@.][^\W\d_])"
 )
-_BEFORE = r"(?<![\w@./\\-])"
+_WORD = f"{_UP}{_REST}"
+# Not inside a word, a path or an address: the character before the first letter, looked at
+# once that letter has matched.
+_BEFORE = r"(?<![\w@./\\-].)"
 _NEXT = rf"[ \t]+(?:{_PARTICLES}[ \t]+){{0,2}}{_WORD}"
 # Two to five capitalised words in a row (single capitalised words are everywhere in prose:
 # they are only looked at after a cue, below).
-_SEQUENCE = re.compile(rf"{_BEFORE}{_WORD}(?:{_NEXT}){{1,4}}")
+_SEQUENCE = re.compile(rf"{_UP}{_BEFORE}{_REST}(?:{_NEXT}){{1,4}}")
 _WORD_ONLY = re.compile(_WORD)
 # Cues right before a name: titles (case as written) and phrases (any case).
 _TITLES = (
@@ -165,13 +173,16 @@ _AFTER_CUE = re.compile(rf"\.?[ \t]*[,:]?[ \t]*\n?[ \t]*(?P<name>{_WORD}(?:{_NEX
 
 
 def _alternation(words: tuple[str, ...]) -> str:
-    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return rf"(?<![^\W_])(?:{alternatives})(?![^\W_])"
+    return rf"(?<![^\W_])(?:{trie_pattern(words)})(?![^\W_])"
 
 
 # One scan of the lowercased text for both ((?i) scans 3x slower); a title must then be
-# written as a title ("Dr", not "dr").
-_CUE_AT = re.compile(_alternation(_PHRASES + tuple(t.lower() for t in _TITLES)))
+# written as a title ("Dr", not "dr"). The character before the cue is matched rather than
+# looked behind at, so that ``re`` skips to the next non-letter at C speed (the text searched
+# gets a leading space).
+_CUE_AT = re.compile(
+    rf"[\W_](?P<cue>{trie_pattern(_PHRASES + tuple(t.lower() for t in _TITLES))})(?![^\W_])"
+)
 _PHRASE_SET = frozenset(_PHRASES)
 _TITLE_SET = frozenset(_TITLES)
 _ANY_CASE_CUE_AT = re.compile(f"(?i:{_alternation(_PHRASES)})|{_alternation(_TITLES)}")
@@ -183,21 +194,30 @@ _CJK = re.compile(
     rf"|[{_HAN}\u30a0-\u30ff]{{2,5}}(?=様|さん|氏|くん|ちゃん|先生)"
 )
 _HAN_NAME = re.compile(f"[{_HAN}]{{2,4}}")
+_CJK_GATE = re.compile(f"[{_HAN}\u30a0-\u30ff]")  # a character every match of _CJK holds
 # The cheapest test that a text may hold a name: an uppercase letter before a lowercase one,
-# or a Han character.
-_GATE = re.compile(f"{_UP}{_LO}|[{_HAN}]")
+# or a Han character. One class first, so that ``re`` skips to its characters at C speed.
+_GATE = re.compile(f"[{_UP[1:-1]}{_HAN}](?:(?<=[{_HAN}])|{_LO})")
 
 
 def _after_cues(text: str) -> Iterator[re.Match[str]]:
     """Capitalised words right after a cue, as matches of :data:`_AFTER_CUE`."""
-    low = text.lower()
-    # Lowercasing keeps offsets unless a character lowers to two ("İ"): then search as is.
-    exact = len(low) != len(text)
-    for cue in _ANY_CASE_CUE_AT.finditer(text) if exact else _CUE_AT.finditer(low):
-        title = text[cue.start() : cue.end()]
-        if not exact and cue.group() not in _PHRASE_SET and title not in _TITLE_SET:
+    low = " " + text.lower()  # offsets in ``low`` are one more than in ``text``
+    if len(low) != len(text) + 1:
+        # A character lowered to two ("İ"): offsets moved, so search the text as it is.
+        for cue in _ANY_CASE_CUE_AT.finditer(text):
+            match = _AFTER_CUE.match(text, cue.end())
+            if match is not None:
+                yield match
+        return
+    for cue in _CUE_AT.finditer(low):
+        end = cue.end() - 1
+        if (
+            cue.group("cue") not in _PHRASE_SET
+            and text[cue.start("cue") - 1 : end] not in _TITLE_SET
+        ):
             continue  # "dr", "m": a title only as written ("Dr", "M")
-        match = _AFTER_CUE.match(text, cue.end())
+        match = _AFTER_CUE.match(text, end)
         if match is not None:
             yield match
 
@@ -250,7 +270,7 @@ class NameDetector:
             span = self._name_in(match.start(), match.group(), cued=False)
             if span is not None:
                 out.append(span)
-        if not text.isascii():
+        if not text.isascii() and _CJK_GATE.search(text):
             out.extend(m.span() for m in _CJK.finditer(text))
         return out
 

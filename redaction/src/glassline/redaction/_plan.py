@@ -14,6 +14,7 @@ card number in ``user.id`` is a card); emails and secrets are found anywhere in 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -42,7 +43,10 @@ UNEXPECTED = "UNEXPECTED_VALUE"
 # Integers with this many digits or more are analysed (phone numbers, cards, IBAN bodies);
 # token counts, durations and sizes below it are not.
 MIN_NUMBER = 10**6
-_CLEAN_KEYS = 4096  # attribute names come from clients: bound the set
+# Texts found clean by the pre-scan are remembered (as hashes, see Plan) up to this length
+# and this many: attribute names, enum values, model names and ids repeat in every span.
+_CLEAN_CHARS = 256
+_CLEAN_MAX = 65536  # ~4 MB of hashes
 _JSON_DEPTH = 3  # JSON inside a JSON string inside ...: parsed this many levels deep
 
 
@@ -75,10 +79,13 @@ class RedactionResult:
 class Slot:
     """One string (or long integer, as its digits) somewhere inside an attribute."""
 
-    __slots__ = ("depth", "key", "mode", "number", "parsed", "raw", "strict", "unit")
+    __slots__ = ("depth", "item", "key", "mode", "number", "parsed", "raw", "strict", "unit")
 
-    def __init__(self, raw: str, mode: int, *, number: bool = False, key: str = "") -> None:
+    def __init__(
+        self, raw: str, mode: int, item: int, *, number: bool = False, key: str = ""
+    ) -> None:
         self.raw = raw
+        self.item = item  # the position of its attribute in Plan.items
         self.mode = mode
         self.number = number
         self.key = key  # the map key this value sits under (names in name-like keys)
@@ -99,7 +106,7 @@ class _Seq:
 class _Map:
     __slots__ = ("original", "pairs")
 
-    def __init__(self, original: Any, pairs: list[tuple[Slot, Any]]) -> None:
+    def __init__(self, original: Any, pairs: list[tuple[Slot | str, Any]]) -> None:
         self.original = original
         self.pairs = pairs
 
@@ -125,15 +132,22 @@ class Plan:
         worth_analysing: Callable[[list[str], list[int]], list[bool]],
         *,
         names: bool,
-        clean_keys: set[str],
+        clean: set[int],
     ) -> None:
         self._scope = scope
         self._names = names
-        # Attribute names already found to hold nothing (they repeat in every span): shared by
-        # the plans of one Redactor, bounded, and holding only names, never values.
-        self._clean_keys = clean_keys
+        # Hashes of what needs nothing done: ``(text, mode)`` of short texts the pre-scan found
+        # nothing in, ``(name, value, mode)`` of string attributes made only of such texts.
+        # Shared by the plans of one Redactor, bounded, never holding a text itself. str hashes
+        # are keyed per process (SipHash), so no client can craft a value that passes for
+        # another; a chance collision (~4e-15 per value at the bound) would store it as sent.
+        self._clean = clean
         self._worth_analysing = worth_analysing
         self._pending: list[Slot] = []
+        self._item = 0  # the position in ``items`` of the attribute being shadowed
+        # Positions in ``items`` that may change: a text of theirs is analysed, or they are
+        # strict or failed. The others are stored as sent without walking them again.
+        self._touched: set[int] = set()
         self.texts: list[str] = []
         self.modes: list[int] = []
         # (map index, attribute name, key slot or None for a known-clean name, value shadow
@@ -142,23 +156,41 @@ class Plan:
 
     def add(self, index: int, attributes: Mapping[str, Any], mode: int = MODE_FULL) -> None:
         """Add one map; ``mode`` caps the names detector for its values (span names: cues)."""
+        clean = self._clean
         for name, value in attributes.items():
-            if not self._scope.scanned(name):
+            # An attribute seen before with nothing to look at (the same enum, model, id or
+            # token count in every span): skipped at the cost of one hash.
+            kind = value.__class__
+            if (kind is str and len(value) <= _CLEAN_CHARS) or (
+                kind is int and -MIN_NUMBER < value < MIN_NUMBER
+            ):
+                seen: int | None = hash((name, value, mode))
+                if seen in clean:
+                    continue
+            else:
+                seen = None
+            scanned, structural, strict = self._scope.classify(name)
+            if not scanned:
                 continue
-            key = None if name in self._clean_keys else self._slot(name, MODE_NONE)
-            structural = self._scope.structural(name)
+            self._item = len(self.items)
+            key = self._slot(name, MODE_NONE)
             try:
-                shadow = self._shadow(value, _within(mode, _key_mode(name)), name, 0, structural)
-                if isinstance(shadow, Slot) and self._scope.strict(name):
-                    shadow.strict = shadow.mode != MODE_ID or _pasted(value)
-                    if shadow.mode == MODE_ID:
-                        # A model name holds no digit run of its own worth keeping whole:
-                        # every numeric detector applies ("+1-641-534-1373x2213").
-                        shadow.mode = MODE_NONE
+                value_mode = _within(mode, _key_mode(name))
+                if strict and isinstance(value, str):
+                    shadow = self._strict(value, value_mode, name, structural)
+                else:
+                    shadow = self._shadow(value, value_mode, name, 0, structural)
+                    if strict and isinstance(shadow, Slot):  # a long integer: no model name
+                        shadow.strict = True
+                        self._touched.add(self._item)
             except Exception as exc:  # fail closed: the value is replaced, the rest goes on
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
-            self.items.append((index, name, key, shadow))
+                self._touched.add(self._item)
+            if isinstance(key, Slot) or shadow is None or isinstance(shadow, Slot | _Seq | _Map):
+                self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
+            elif seen is not None:
+                clean.add(seen)  # a name and a value with nothing to look at: stored as sent
 
     def prepare(self) -> None:
         """Pre-scan the slots; turn those worth it into texts, parsing JSON on the way."""
@@ -166,20 +198,32 @@ class Plan:
             pending, self._pending = self._pending, []
             hot = self._worth_analysing([s.raw for s in pending], [s.mode for s in pending])
             for slot, worth in zip(pending, hot, strict=True):
-                if worth and not self._parse(slot):
+                if not worth:
+                    if len(slot.raw) <= _CLEAN_CHARS:
+                        self._clean.add(hash((slot.raw, slot.mode)))
+                    continue
+                self._item = slot.item
+                if not self._parse(slot):
                     slot.unit = len(self.texts)
                     self.texts.append(slot.raw)
                     self.modes.append(slot.mode)
-        if len(self._clean_keys) > _CLEAN_KEYS:
-            self._clean_keys.clear()
-        for _, name, key, _ in self.items:
-            if key is not None and key.unit < 0 and key.parsed is None:
-                self._clean_keys.add(name)
+                    self._touched.add(slot.item)
+        if len(self._clean) > _CLEAN_MAX:
+            self._clean.clear()
 
     def assemble(
         self, maps: Sequence[Mapping[str, Any]], results: list[TextResult]
     ) -> dict[int, RedactionResult]:
         """The results of the maps in which something changed, by index."""
+        for text, mode, found in zip(self.texts, self.modes, results, strict=True):
+            # Analysed and left as it was (a model name with a date, a version string):
+            # as clean as what the pre-scan lets through.
+            if (
+                len(text) <= _CLEAN_CHARS
+                and found.text == text
+                and not (found.counts or found.failed or found.truncated_from is not None)
+            ):
+                self._clean.add(hash((text, mode)))
         out: dict[int, RedactionResult] = {}
 
         def target(index: int) -> RedactionResult:
@@ -187,7 +231,8 @@ class Plan:
                 out[index] = RedactionResult(dict(maps[index]))
             return out[index]
 
-        for index, name, key, shadow in self.items:
+        for position in sorted(self._touched):
+            index, name, key, shadow = self.items[position]
             tally = _Tally()
             new_name = name if key is None else _rebuild(key, name, results, tally)
             if shadow is None:
@@ -212,27 +257,47 @@ class Plan:
             result.attributes[new_name] = value
         return out
 
-    def _slot(self, raw: str, mode: int, *, number: bool = False, key: str = "") -> Slot:
+    def _slot(self, raw: str, mode: int, *, number: bool = False, key: str = "") -> Slot | str:
+        """A slot for ``raw``, or ``raw`` itself when too short to hold anything it is scanned for."""
         if not self._names and mode > MODE_NONE:
             mode = MODE_NONE
-        slot = Slot(raw, mode, number=number, key=key)
-        if len(raw) >= MIN_TEXT_LEN or (slot.mode == MODE_WHOLE and raw):
-            self._pending.append(slot)
+        if len(raw) < MIN_TEXT_LEN and (mode != MODE_WHOLE or not raw):
+            return raw  # most map keys and enum values: no slot, no scan, no rebuild
+        if len(raw) <= _CLEAN_CHARS and hash((raw, mode)) in self._clean:
+            return raw  # found clean before (attribute names, models, ids, enums)
+        slot = Slot(raw, mode, self._item, number=number, key=key)
+        self._pending.append(slot)
         return slot
+
+    def _strict(self, value: str, mode: int, key: str, structural: bool) -> Slot | str:
+        """The shadow of a string value of a strict key (see ``ScopeConfig.strict``)."""
+        identifier = structural and IDENTIFIER.fullmatch(value) is not None
+        # A model name holds no digit run of its own worth keeping whole: every numeric
+        # detector applies ("+1-641-534-1373x2213").
+        shadow = self._slot(value, MODE_NONE if identifier else mode, key=key)
+        if identifier and not _pasted(value):
+            return shadow  # a model name: kept unless something is found in it
+        if isinstance(shadow, str):  # too short to be analysed (or found clean): replaced
+            shadow = Slot(value, mode, self._item)
+        shadow.strict = True
+        self._touched.add(self._item)
+        return shadow
 
     def _shadow(self, value: Any, mode: int, key: str, depth: int, structural: bool) -> Any:
         if isinstance(value, str):
             if structural and IDENTIFIER.fullmatch(value):
                 mode = MODE_ID
             slot = self._slot(value, mode, key=key)
-            slot.depth = depth
+            if isinstance(slot, Slot):
+                slot.depth = depth
             return slot
         if isinstance(value, bool) or not isinstance(value, int | list | tuple | dict):
             return value  # floats, booleans, None: no identifier fits in them exactly
         if isinstance(value, int):
             if abs(value) < MIN_NUMBER:
                 return value
-            return self._slot(str(value), MODE_NONE, number=True)
+            slot = self._slot(str(value), MODE_NONE, number=True)
+            return slot if isinstance(slot, Slot) else value  # found clean before: as sent
         if isinstance(value, dict):
             pairs = []
             for k, v in value.items():
@@ -264,6 +329,7 @@ def _within(cap: int, mode: int) -> int:
     return cap if cap < MODE_FULL else mode
 
 
+@functools.lru_cache(maxsize=4096)  # keys repeat in every span; clients choose them: bounded
 def _key_mode(key: str) -> int:
     """Names in a name-like key's value are the whole value."""
     short = key.rsplit(".", 1)[-1] if key.count(".") > 1 else key
@@ -302,7 +368,8 @@ def _rebuild(shadow: Any, original: Any, results: list[TextResult], tally: _Tall
     if isinstance(shadow, _Map):
         out = {}
         for (key, value_shadow), (k, v) in zip(shadow.pairs, shadow.original.items(), strict=True):
-            out[_rebuild(key, k, results, tally)] = _rebuild(value_shadow, v, results, tally)
+            new_key = k if isinstance(key, str) else _rebuild(key, k, results, tally)
+            out[new_key] = _rebuild(value_shadow, v, results, tally)
         return out if tally.changed else shadow.original
     return shadow
 

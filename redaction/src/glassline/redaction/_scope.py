@@ -30,17 +30,18 @@ class Scope:
 
     def scanned(self, name: str) -> bool:
         """Whether the attribute ``name`` is analysed at all (every one, by default)."""
-        return self._classify(name)[0]
+        return self.classify(name)[0]
 
     def structural(self, name: str) -> bool:
         """Whether ``name`` is allow-listed: identifier-shaped values skip the names detector."""
-        return self._classify(name)[1]
+        return self.classify(name)[1]
 
     def strict(self, name: str) -> bool:
         """Whether a value of ``name`` not shaped like an identifier is replaced whole."""
-        return self._classify(name)[2]
+        return self.classify(name)[2]
 
-    def _classify(self, name: str) -> tuple[bool, bool, bool]:
+    def classify(self, name: str) -> tuple[bool, bool, bool]:
+        """(:meth:`scanned`, :meth:`structural`, :meth:`strict`) in one memoised lookup."""
         hit = self._memo.get(name)
         if hit is None:
             scanned = bool(self._include.match(name)) and not self._exclude.match(name)

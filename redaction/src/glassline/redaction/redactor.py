@@ -58,7 +58,7 @@ class Redactor:
         self._ner = NerEngine(self.config.ner, self.config.score_threshold) if ner_wanted else None
         self._renderer = Renderer(policies, key.get_secret_value().encode() if key else None)
         self._scope = Scope(self.config.scope)
-        self._clean_keys: set[str] = set()
+        self._clean: set[int] = set()  # hashes of texts found clean (see _plan.Plan)
         chars = self.config.cache_chars
         self.cache: ResultCache[TextResult] | None = ResultCache(chars) if chars else None
 
@@ -121,7 +121,7 @@ class Redactor:
             self._scope,
             self._worth_analysing,
             names=self.names_enabled,
-            clean_keys=self._clean_keys,
+            clean=self._clean,
         )
         for index, attributes in enumerate(attribute_maps):
             plan.add(index, attributes, MODE_FULL if modes is None else modes[index])

@@ -77,6 +77,9 @@ SPAN_KIND: Final = "glassline.span.kind"  # one of SpanKinds below
 TENANT_ID: Final = (
     "glassline.tenant.id"  # a hint only: the collector stamps the tenant from the key
 )
+# The name of the API key the collector authenticated the span's export with (auth.tenants);
+# stamped by the collector, never read from the payload, never the key itself.
+API_KEY_NAME: Final = "glassline.api_key.name"
 STAGE: Final = "glassline.stage"  # propagated to every span under a @stage
 WORKFLOW: Final = "glassline.workflow"  # propagated to every span under a @workflow
 COST_USD: Final = "glassline.cost.usd"

@@ -12,7 +12,20 @@ from typing import Any
 
 __all__ = ["DIMENSIONS", "TEMPLATE_FIELDS", "reference_errors", "rule_errors"]
 
-DIMENSIONS = ("user", "model", "stage", "route")
+# What a rule may be split by (``per``): the user (budgets, from user_rollups) and the
+# rollups' dimensions; ``api_key`` is a key's name, the versions split by deployment or prompt.
+DIMENSIONS = (
+    "user",
+    "model",
+    "stage",
+    "route",
+    "api_key",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+)
+# What user_rollups (spend per user only) cannot be combined with.
+_NOT_PER_USER = (*(d for d in DIMENSIONS if d != "user"), "span_kind")
 # Fields every annotation template may use, besides the rule's labels and the dimensions.
 TEMPLATE_FIELDS = frozenset(
     {"rule", "kind", "state", "severity", "value", "threshold", "window", "forecast", "tenant"}
@@ -82,8 +95,7 @@ def _dimension_errors(rule: Any, where: str) -> list[str]:
     if by_user and rule.kind != "budget":
         errors.append(f"{where}.per: per-user evaluation exists only for budget rules")
     if by_user:
-        # user_rollups hold spend per user only, not per stage/model/route.
-        for dim in ("stage", "model", "route", "span_kind"):
+        for dim in _NOT_PER_USER:
             if dim in rule.per or getattr(rule.filters, dim) is not None:
                 errors.append(f"{where}.per: {dim} cannot be combined with user")
     if rule.kind == "cache_hit_rate" and rule.below is None and rule.drop is None:

@@ -1,4 +1,5 @@
-"""HTTP API: ``GET /api/v1/alerts`` (rules, states, history), ``GET /api/v1/budgets`` and
+"""HTTP API: ``GET /api/v1/alerts`` (rules, states, history), ``GET /api/v1/budgets`` (with
+the name of the caller's own key, ``api_key``) and
 ``GET /api/v1/slos`` (burn rates of the SLO rules).
 
 The caller is ``request.state.principal`` (set by the server's auth middleware): a tenant
@@ -169,7 +170,8 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
                 for name in tenants
                 for item in budget_status(conn, engine.config, name, now)
             ]
-        return JSONResponse({"budgets": items})
+        # The caller's own key name: a guard applies the budgets kept per API key to it.
+        return JSONResponse({"budgets": items, "api_key": request.state.principal.key_name})
 
     def slos(request: Request) -> JSONResponse:
         tenant = _tenant_scope(request) or str(request.state.principal.tenant)

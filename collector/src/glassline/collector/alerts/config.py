@@ -107,7 +107,7 @@ Window = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_
 StrList = Annotated[list[str], BeforeValidator(_as_list)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Url = Annotated[str, AfterValidator(_http_url)]
-Dimension = Literal["user", "model", "stage", "route"]
+Dimension = Literal[_checks.DIMENSIONS]  # type: ignore[valid-type]  # one list, in _checks
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
@@ -123,6 +123,10 @@ class Filters(_Strict):
     stage: StrList | None = None
     model: StrList | None = None
     route: StrList | None = None
+    api_key: StrList | None = None  # key names, as auth.tenants names them
+    service_version: StrList | None = None
+    prompt_name: StrList | None = None
+    prompt_version: StrList | None = None
     span_kind: StrList | None = None  # glassline span kind: llm, stage, tool, workflow, ...
 
 

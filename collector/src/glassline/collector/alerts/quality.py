@@ -7,6 +7,8 @@ score sketches. All counted before sampling, so a sampled-out request still burn
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,6 +49,17 @@ class EvaluationTotals(ScoreSums):
     sketch: BaseDDSketch | None = None  # merged only when asked for
 
 
+def _rows(start: int, end: int, name: str, filters: cfg.Filters) -> list[Any]:
+    """The conditions selecting the evaluation ``name``'s rollup rows in ``[start, end)``."""
+    t = EvaluationRollup
+    where = [t.name == name, t.minute >= start - start % 60, t.minute < end]
+    for dim in ("tenant", "stage", "model"):
+        values = getattr(filters, dim)
+        if values is not None:
+            where.append(getattr(t, dim).in_(values))
+    return where
+
+
 def evaluation_totals(
     conn: Connection,
     start: int,
@@ -62,13 +75,7 @@ def evaluation_totals(
     dims = [getattr(t, d) for d in per]
     measures = [func.sum(t.count), func.sum(t.scored), func.sum(t.value_sum),
                 func.sum(t.labelled), func.sum(t.passed)]  # fmt: skip
-    stmt = select(t.tenant, *dims, *measures).where(
-        t.name == name, t.minute >= start - start % 60, t.minute < end
-    )
-    for dim in ("tenant", "stage", "model"):
-        values = getattr(filters, dim)
-        if values is not None:
-            stmt = stmt.where(getattr(t, dim).in_(values))
+    stmt = select(t.tenant, *dims, *measures).where(*_rows(start, end, name, filters))
     n = len(per) + 1
     out: dict[Key, EvaluationTotals] = {}
     for row in conn.execute(stmt.group_by(t.tenant, *dims)):
@@ -127,12 +134,103 @@ def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
     return (1.0 - good / total) / budget
 
 
+_DAY = 86_400
+_DAYS_REMEMBERED = 4096  # (rule, UTC day) entries of _DayScores, least recently used evicted
+
+
+class _DayScores:
+    """(good, total) per key and whole UTC day for SLOs scored against ``min_score``.
+
+    Those count from per-minute score sketches (evaluations have no hourly rollups), and a
+    30-day period merges 43,200 of them per key: a past day is merged once and reused while
+    its sums are unchanged (feedback posted late for that day changes them, so it is merged
+    again).
+    """
+
+    def __init__(self) -> None:
+        self._days: OrderedDict[tuple[str, int], tuple[Any, dict[Key, tuple[float, float]]]]
+        self._days = OrderedDict()
+        self._lock = threading.Lock()  # the alert engine and the API may ask at once
+
+    def good_total(
+        self, rule: cfg.SloRule, conn: Connection, first_day: int, end_day: int
+    ) -> list[dict[Key, tuple[float, float]]]:
+        """One (good, total) per key for each whole day in ``[first_day, end_day)``."""
+        assert rule.evaluation is not None
+        sums = _day_sums(rule, conn, first_day, end_day)
+        # Evaluations are only ever added (or deleted by retention), so within one store a
+        # day's sums change whenever its scores do.
+        prefix = f"{conn.engine.url}|{rule!r}"
+        out = []
+        for day in range(first_day, end_day, _DAY):
+            fingerprint, cache_key = sums.get(day, {}), (prefix, day)
+            with self._lock:
+                hit = self._days.get(cache_key)
+                if hit is not None and hit[0] == fingerprint:
+                    self._days.move_to_end(cache_key)
+                    out.append(hit[1])
+                    continue
+            found = (
+                _good_total(rule, conn, Span(day, day + _DAY, day + _DAY)) if fingerprint else {}
+            )
+            with self._lock:
+                self._days[cache_key] = (fingerprint, found)
+                while len(self._days) > _DAYS_REMEMBERED:
+                    self._days.popitem(last=False)
+            out.append(found)
+        return out
+
+
+def _day_sums(
+    rule: cfg.SloRule, conn: Connection, start: int, end: int
+) -> dict[int, dict[Key, tuple[int, int, float]]]:
+    """(count, scored, value sum) per UTC day and key: what tells a day's scores changed."""
+    assert rule.evaluation is not None
+    t = EvaluationRollup
+    day = t.minute - t.minute % _DAY
+    dims = [getattr(t, d) for d in rule.per]
+    stmt = select(day, t.tenant, *dims, func.sum(t.count), func.sum(t.scored),
+                  func.sum(t.value_sum)).where(*_rows(start, end, rule.evaluation, rule.filters))  # fmt: skip
+    out: dict[int, dict[Key, tuple[int, int, float]]] = {}
+    n = len(rule.per) + 2
+    for row in conn.execute(stmt.group_by(day, t.tenant, *dims)):
+        key = make_key(row[1], rule.per, row[2:n])
+        out.setdefault(int(row[0]), {})[key] = (
+            row[n] or 0,
+            row[n + 1] or 0,
+            float(row[n + 2] or 0),
+        )
+    return out
+
+
+_day_scores = _DayScores()
+
+
+def _period_good_total(
+    rule: cfg.SloRule, conn: Connection, period: Span
+) -> dict[Key, tuple[float, float]]:
+    """(good, total) per key over the SLO's period; whole days from :class:`_DayScores` when
+    the rule counts scores against ``min_score``."""
+    if rule.sli != "evaluation" or rule.min_score is None:
+        return _good_total(rule, conn, period)
+    first_day = -(-period.start // _DAY) * _DAY
+    last_day = period.end - period.end % _DAY
+    if last_day <= first_day:  # no whole day inside
+        return _good_total(rule, conn, period)
+    parts = [_good_total(rule, conn, Span(period.start, first_day, first_day)),
+             _good_total(rule, conn, Span(last_day, period.end, period.end))]  # fmt: skip
+    parts += _day_scores.good_total(rule, conn, first_day, last_day)
+    out: dict[Key, tuple[float, float]] = {}
+    for part in parts:
+        for key, (good, total) in part.items():
+            before = out.get(key, (0.0, 0.0))
+            out[key] = (before[0] + good, before[1] + total)
+    return out
+
+
 def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation]:
     budget = 1.0 - rule.objective
-    # Scores against min_score come from per-minute sketches only (no hourly evaluation
-    # rollups): a 30-day period would merge 43,200 of them per key, so no budget figure there.
-    by_sketch = rule.sli == "evaluation" and rule.min_score is not None
-    period = {} if by_sketch else _good_total(rule, conn, rolling(now, rule.period))
+    period = _period_good_total(rule, conn, rolling(now, rule.period))
     out = []
     for label, burn, severity in (("fast", rule.fast_burn, "critical"),
                                   ("slow", rule.slow_burn, "warning")):  # fmt: skip

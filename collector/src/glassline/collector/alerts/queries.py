@@ -84,6 +84,10 @@ def _scope(filters: Filters, span_kinds: Sequence[str] | None) -> aggregates.Sco
         stage=values(filters.stage),
         model=values(filters.model),
         route=values(filters.route),
+        api_key=values(filters.api_key),
+        service_version=values(filters.service_version),
+        prompt_name=values(filters.prompt_name),
+        prompt_version=values(filters.prompt_version),
     )
 
 

@@ -64,7 +64,8 @@ def budget_forecast(rule: cfg.BudgetRule, spend: float, span: Span) -> tuple[int
     if rate <= 0:
         return None, "no spend yet in this window"
     seconds_left = (rule.limit_usd - spend) / rate
-    per_hour = f"${rate * 3600:.2f}/h"
+    hourly = rate * 3600  # cents from $1, else three significant digits: never "$0.00/h"
+    per_hour = f"${hourly:,.2f}/h" if hourly >= 1 else f"${hourly:.3g}/h"
     if seconds_left > _FORECAST_HORIZON_S:  # a tiny spend against a huge limit: no date to give
         return None, f"at {per_hour} the {rule.window} limit is not reached within a year"
     at = span.end + int(seconds_left)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from glassline.collector.processors.versions import prompt_of, service_version_of, text
 from glassline.collector.records import AttributeValue, EvaluationRecord, SpanRecord
 from glassline.semconv import attributes as attrs
 
@@ -21,13 +22,6 @@ __all__ = ["EvaluationsProcessor", "score", "span_dims", "text"]
 
 _MAX_NAME = 256
 _MAX_LABEL = 256
-
-
-def text(value: object, limit: int | None = None) -> str | None:
-    """A non-empty string attribute value (cut to ``limit``), else None."""
-    if isinstance(value, str) and value:
-        return value[:limit] if limit else value
-    return None
 
 
 def score(value: object) -> float | None:
@@ -53,20 +47,14 @@ def span_dims(
     resource: Mapping[str, Any],
 ) -> dict[str, str | None]:
     """The dimensions an evaluation of this span rolls up under."""
+    prompt_name, prompt_version = prompt_of(attributes)
     return {
         "stage": stage,
         "model": model,
-        "prompt_name": text(attributes.get(attrs.PROMPT_NAME), 256),
-        "prompt_version": _version(attributes.get(attrs.PROMPT_VERSION)),
-        "service_version": text(resource.get(attrs.SERVICE_VERSION), 128),
+        "prompt_name": prompt_name,
+        "prompt_version": prompt_version,
+        "service_version": service_version_of(resource),
     }
-
-
-def _version(value: object) -> str | None:
-    # Langfuse numbers its prompt versions: 7 and "7" are one version.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return text(value, 128)
 
 
 def evaluation_from_event(

@@ -35,6 +35,7 @@ from glassline.semconv.attributes import SpanKinds
 from . import sources
 from .sources import _messages
 from .sources._values import Hints, to_amount, to_count, to_text
+from .versions import prompt_of, service_version_of
 
 __all__ = ["NormalizeProcessor", "normalize_span"]
 
@@ -286,6 +287,8 @@ def _fill_typed(record: SpanRecord, attrs: dict[str, AttributeValue], hints: Hin
     record.session_id = to_text(attrs.get(a.SESSION_ID)) or to_text(
         attrs.get(a.GEN_AI_CONVERSATION_ID)
     )
+    record.prompt_name, record.prompt_version = prompt_of(attrs)
+    record.service_version = service_version_of(record.resource)
     _fill_tokens(record, attrs)
     cost = attrs.get(a.COST_USD)
     record.cost_usd = cost if isinstance(cost, float) else None

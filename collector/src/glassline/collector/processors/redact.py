@@ -60,8 +60,8 @@ _SPAN_NAME = "span.name"
 _EVENT_NAME = "event.name."
 _STATUS = "otel.status_description"  # OTel's name for the status message
 
-# Writes one map's redacted values back: (span or resource owner, the result's attributes).
-_Writer = Callable[[dict[str, Any]], None]
+# Writes one map's redacted values back to its owner (a span, an event or a resource).
+_Writer = Callable[[Any, dict[str, Any]], None]
 
 
 class RedactProcessor:
@@ -92,37 +92,37 @@ class RedactProcessor:
     def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
         maps: list[dict[str, Any]] = []
         modes: list[int] = []
-        # Per map: the span it belongs to (None for a resource), its placement, its writer.
-        owners: list[tuple[int | None, str, _Writer]] = []
+        # Per map: the span it belongs to (None for a resource), its placement, its writer
+        # and the writer's target. No closures: most maps need nothing written back.
+        owners: list[tuple[int | None, str, _Writer, Any]] = []
 
         def add(span: int | None, placement: str, values: dict[str, Any], mode: int,
-                write: _Writer) -> None:  # fmt: skip
+                write: _Writer, target: Any) -> None:  # fmt: skip
             if values:
                 maps.append(values)
                 modes.append(mode)
-                owners.append((span, placement, write))
+                owners.append((span, placement, write, target))
 
         resources: dict[int, dict[str, Any]] = {}
         for i, span in enumerate(batch):
             span.attributes.pop(ENTITIES_ATTRIBUTE, None)  # evidence is ours, never the client's
-            add(i, "attribute", span.attributes, MODE_FULL, _setter(span, "attributes"))
+            add(i, "attribute", span.attributes, MODE_FULL, _write_attributes, span)
             for event in span.events:
-                add(i, "event", event.attributes, MODE_FULL, _setter(event, "attributes"))
+                add(i, "event", event.attributes, MODE_FULL, _write_attributes, event)
             if span.status_message:
-                add(i, "status", {_STATUS: span.status_message}, MODE_FULL, _status(span))
-            add(i, "name", _labels(span), MODE_CUES, _write_labels(span))
-            fields = {k: getattr(span, f) for k, f in _FIELDS if getattr(span, f) is not None}
-            add(i, "field", fields, MODE_FULL, _write_fields(span))
+                add(i, "status", {_STATUS: span.status_message}, MODE_FULL, _write_status, span)
+            add(i, "name", _labels(span), MODE_CUES, _write_labels, span)
+            add(i, "field", _fields(span), MODE_FULL, _write_fields, span)
             if span.resource and id(span.resource) not in resources:
                 resources[id(span.resource)] = span.resource
         for resource in resources.values():
-            add(None, "resource", resource, MODE_FULL, _update(resource))
+            add(None, "resource", resource, MODE_FULL, _write_resource, resource)
 
         per_span: dict[int, Counter[str]] = {}
         placed: Counter[tuple[str, str]] = Counter()
         for index, result in self.redactor.redact_attributes_changed(maps, modes).items():
-            span_index, placement, write = owners[index]
-            write(result.attributes)
+            span_index, placement, write, target = owners[index]
+            write(target, result.attributes)
             found = Counter(result.counts)
             if result.failed:
                 found[FAILED_ENTITY] += result.failed
@@ -161,53 +161,59 @@ class RedactProcessor:
         metrics.redaction_cache.labels("miss").inc(now[1] - seen[1])
 
 
-def _setter(owner: Any, field: str) -> _Writer:
-    return lambda values: setattr(owner, field, values)
+def _write_attributes(owner: Any, values: dict[str, Any]) -> None:
+    owner.attributes = values
 
 
-def _status(span: SpanRecord) -> _Writer:
-    return lambda values: setattr(span, "status_message", values.get(_STATUS))
+def _write_status(span: SpanRecord, values: dict[str, Any]) -> None:
+    span.status_message = values.get(_STATUS)
 
 
-def _update(resource: dict[str, Any]) -> _Writer:
-    def write(values: dict[str, Any]) -> None:
-        # In place: the spans of this resource share the dict.
-        resource.clear()
-        resource.update(values)
-
-    return write
+def _write_resource(resource: dict[str, Any], values: dict[str, Any]) -> None:
+    # In place: the spans of this resource share the dict.
+    resource.clear()
+    resource.update(values)
 
 
 def _labels(span: SpanRecord) -> dict[str, Any]:
     values: dict[str, Any] = {_SPAN_NAME: span.name}
     for i, event in enumerate(span.events):
         values[f"{_EVENT_NAME}{i}"] = event.name
-    for key, field in _LABELS:
+    values.update(_present(span, _LABELS))
+    return values
+
+
+def _write_labels(span: SpanRecord, values: dict[str, Any]) -> None:
+    span.name = _text(values.get(_SPAN_NAME))
+    for i, event in enumerate(span.events):
+        event.name = _text(values.get(f"{_EVENT_NAME}{i}"))
+    _write_present(span, _LABELS, values)
+
+
+def _fields(span: SpanRecord) -> dict[str, Any]:
+    return _present(span, _FIELDS)
+
+
+def _write_fields(span: SpanRecord, values: dict[str, Any]) -> None:
+    _write_present(span, _FIELDS, values)
+
+
+def _present(span: SpanRecord, pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+    """The typed fields of ``span`` that are set, under their attribute names."""
+    values = {}
+    for key, field in pairs:
         value = getattr(span, field)
         if value is not None:
             values[key] = value
     return values
 
 
-def _write_labels(span: SpanRecord) -> _Writer:
-    def write(values: dict[str, Any]) -> None:
-        span.name = _text(values.get(_SPAN_NAME))
-        for i, event in enumerate(span.events):
-            event.name = _text(values.get(f"{_EVENT_NAME}{i}"))
-        for key, field in _LABELS:
-            if getattr(span, field) is not None:
-                setattr(span, field, values.get(key))
-
-    return write
-
-
-def _write_fields(span: SpanRecord) -> _Writer:
-    def write(values: dict[str, Any]) -> None:
-        for key, field in _FIELDS:
-            if getattr(span, field) is not None:
-                setattr(span, field, values.get(key))
-
-    return write
+def _write_present(
+    span: SpanRecord, pairs: tuple[tuple[str, str], ...], values: dict[str, Any]
+) -> None:
+    for key, field in pairs:
+        if getattr(span, field) is not None:
+            setattr(span, field, values.get(key))
 
 
 def _text(value: Any) -> str:

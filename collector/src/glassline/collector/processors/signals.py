@@ -16,8 +16,9 @@ name                      emitted on
                           ``refusal``, ``safety``, ``blocked``...); value 1
 ``glassline.tool_error``  a tool call that ended in error; value 1
 ``glassline.tool_loop``   the third and later call, in one trace, of the same tool with the
-                          same arguments; value = how many such calls so far (within one
-                          export batch: a loop spread over several exports is not seen)
+                          same arguments; value = how many such calls so far (across the
+                          exports a worker received for the last 4,096 traces with tool calls;
+                          a resent span is not counted twice)
 ``glassline.retries``     a call that needed retries; value = retries made
 ``glassline.fallback``    a call answered by a fallback route or model; value 1
 ========================  ==================================================================
@@ -27,6 +28,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from glassline.collector.processors.evaluations import span_dims
@@ -49,6 +52,7 @@ _REFUSED = frozenset({"content_filter", "refusal", "safety", "blocked", "prohibi
                       "recitation", "spii", "guardrail_intervened"})  # fmt: skip
 _LOOP_AT = 3  # the same call this many times is a loop, not a retry
 _SHORT_OUTPUT = 512  # longer output messages are not parsed: they are not empty
+_TRACES_REMEMBERED = 4096  # traces whose tool calls are kept, least recently used evicted
 
 
 def _reasons(span: SpanRecord) -> set[str]:
@@ -84,21 +88,48 @@ def _empty_output(span: SpanRecord) -> bool:
     return True
 
 
+class ToolCalls:
+    """Which spans called each (tool, arguments) in each recent trace: an agent loop spans
+    several exports. Bounded (least recently used traces are forgotten) and keyed by span id,
+    so a resent batch counts nothing twice."""
+
+    def __init__(self) -> None:
+        self._traces = _TRACES_REMEMBERED
+        self._calls: OrderedDict[tuple[str, str], dict[tuple[str, str], set[str]]] = OrderedDict()
+        self._lock = threading.Lock()  # receivers may run the pipeline from several threads
+
+    def count(self, span: SpanRecord, tool: str, arguments: object) -> int:
+        """How many distinct spans of this trace called ``tool`` with these arguments."""
+        digest = hashlib.blake2b(str(arguments).encode(), digest_size=8).hexdigest()
+        trace = (span.tenant, span.trace_id)
+        with self._lock:
+            calls = self._calls.get(trace)
+            if calls is None:
+                calls = self._calls[trace] = {}
+                if len(self._calls) > self._traces:
+                    self._calls.popitem(last=False)
+            else:
+                self._calls.move_to_end(trace)
+            spans = calls.setdefault((tool, digest), set())
+            spans.add(span.span_id)
+            return len(spans)
+
+
 class SignalsProcessor:
     """Appends quality signals to ``span.evaluations``; never drops a span."""
 
     name = "signals"
 
+    def __init__(self) -> None:
+        self._tool_calls = ToolCalls()
+
     def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
-        calls: dict[tuple[str, str, str], int] = {}  # (tenant+trace, tool, args digest) -> n
         for span in batch:
-            for name, value in self._signals(span, calls):
+            for name, value in self._signals(span):
                 span.evaluations.append(_signal(span, name, value))
         return batch
 
-    def _signals(
-        self, span: SpanRecord, calls: dict[tuple[str, str, str], int]
-    ) -> Iterable[tuple[str, float]]:
+    def _signals(self, span: SpanRecord) -> Iterable[tuple[str, float]]:
         if span.kind == "llm":
             reasons = _reasons(span)
             if reasons & _TRUNCATED:
@@ -111,10 +142,8 @@ class SignalsProcessor:
         if span.kind == "tool" or tool is not None:
             if span.is_error:
                 yield "glassline.tool_error", 1.0
-            args = span.attributes.get(attrs.GEN_AI_TOOL_CALL_ARGUMENTS)
-            digest = hashlib.blake2b(str(args).encode(), digest_size=8).hexdigest()
-            key = (span.tenant + span.trace_id, str(tool or span.name), digest)
-            calls[key] = seen = calls.get(key, 0) + 1
+            arguments = span.attributes.get(attrs.GEN_AI_TOOL_CALL_ARGUMENTS)
+            seen = self._tool_calls.count(span, str(tool or span.name), arguments)
             if seen >= _LOOP_AT:
                 yield "glassline.tool_loop", float(seen)
         if span.retries:

@@ -8,9 +8,7 @@ UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED / UNAVAILABLE with RetryIn
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -24,9 +22,9 @@ from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
+from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._aio import run_on_loop
-from glassline.collector.receivers._ingest import Ingest, LogsIngest
 
 __all__ = ["GrpcReceiver"]
 
@@ -36,12 +34,12 @@ LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 
 
 class GrpcReceiver:
-    """A grpc.aio server with the TraceService (and the LogsService when ``logs`` is given);
-    :meth:`start` binds and returns the port. Both go through the same admission.
+    """A grpc.aio server with the TraceService (and the LogsService when ``exports`` runs
+    logs); :meth:`start` binds and returns the port. Both go through the same admission.
 
     Handlers run on one event loop (see :mod:`._aio`), so admission answers each RPC the
     moment it arrives: a refusal never waits for a thread. Admitted exports are decoded and
-    stored on ``server.grpc_threads`` threads.
+    stored by ``exports`` (this worker's threads or a peer's).
     """
 
     def __init__(
@@ -49,18 +47,15 @@ class GrpcReceiver:
         config: ServerConfig,
         keyring: Keyring,
         admission: Admission,
-        ingest: Ingest,
+        exports: Exports,
         metrics: Metrics,
-        logs: LogsIngest | None = None,
     ) -> None:
         self._config = config
         self._keyring = keyring
         self._admission = admission
-        self._ingest = ingest
-        self._logs = logs
+        self._exports = exports
         self._metrics = metrics
         self._server: grpc.aio.Server | None = None
-        self._pool = ThreadPoolExecutor(max_workers=config.grpc_threads, thread_name_prefix="grpc")
 
     def start(self) -> int:
         return run_on_loop(self._start())
@@ -72,19 +67,18 @@ class GrpcReceiver:
                 # Twice the limit so a slightly large message gets our clear INVALID_ARGUMENT;
                 # gRPC itself refuses anything beyond before reading it.
                 ("grpc.max_receive_message_length", 2 * cfg.max_message_bytes),
-                ("grpc.so_reuseport", 1 if cfg.workers > 1 else 0),
+                ("grpc.so_reuseport", 0),  # one process serves the port (see server.py)
                 *_connection_age(cfg.grpc_max_connection_age_s, cfg.shutdown_grace_s),
             ],
             # No maximum_concurrent_rpcs: gRPC's own refusal carries no RetryInfo, and a
             # spec-following exporter drops a batch refused without it. Admission bounds the work.
         )
-        services: dict[str, Ingest | LogsIngest] = {SERVICE: self._ingest}
-        if self._logs is not None:
-            services[LOGS_SERVICE] = self._logs
+        services: dict[Kind, str] = {"traces": SERVICE, "logs": LOGS_SERVICE}
         server.add_generic_rpc_handlers(
             tuple(
-                grpc.method_handlers_generic_handler(name, {"Export": self._handler(ingest)})
-                for name, ingest in services.items()
+                grpc.method_handlers_generic_handler(name, {"Export": self._handler(kind)})
+                for kind, name in services.items()
+                if kind in self._exports.kinds
             )
         )
         address = f"{cfg.host}:{cfg.grpc_port}"
@@ -103,11 +97,10 @@ class GrpcReceiver:
         """Stop accepting; wait up to ``grace_s`` for in-flight exports to finish."""
         if self._server is not None:
             run_on_loop(self._server.stop(grace_s))
-        self._pool.shutdown(wait=False)
 
-    def _handler(self, ingest: Ingest | LogsIngest) -> grpc.RpcMethodHandler:
+    def _handler(self, kind: Kind) -> grpc.RpcMethodHandler:
         async def export(body: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
-            return await self._export(ingest, body, context)
+            return await self._export(kind, body, context)
 
         return grpc.unary_unary_rpc_method_handler(
             export,
@@ -117,12 +110,12 @@ class GrpcReceiver:
 
     async def _export(
         self,
-        ingest: Ingest | LogsIngest,
+        kind: Kind,
         body: bytes,
         context: grpc.aio.ServicerContext[bytes, Message],
     ) -> Message:
         try:
-            return await self._handle(ingest, body, context)
+            return await self._handle(kind, body, context)
         except GlasslineError as exc:
             error = exc
         except Exception:  # a bug: answer retryable so the client keeps the data
@@ -134,7 +127,7 @@ class GrpcReceiver:
 
     async def _handle(
         self,
-        ingest: Ingest | LogsIngest,
+        kind: Kind,
         body: bytes,
         context: grpc.aio.ServicerContext[bytes, Message],
     ) -> Message:
@@ -147,12 +140,9 @@ class GrpcReceiver:
                 f"message of {len(body)} bytes exceeds the limit of "
                 f"{self._config.max_message_bytes} bytes"
             )
-        loop = asyncio.get_running_loop()
-        with self._admission.admit(len(body)):
-            result = await loop.run_in_executor(
-                self._pool, ingest.export, "grpc", principal, body, "protobuf"
-            )
-        response = ingest.reply(result)
+        with self._admission.admit(len(body)) as ticket:
+            ticket.start()
+            response = await self._exports.run(kind, "grpc", principal, body, "protobuf")
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
 

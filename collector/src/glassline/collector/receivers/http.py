@@ -17,7 +17,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import anyio
 import uvicorn
 from google.protobuf.json_format import MessageToDict
 from google.rpc.status_pb2 import Status
@@ -32,9 +31,10 @@ from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, Principal, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
+from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._body import ClientGone, read_body, too_large
-from glassline.collector.receivers._ingest import Encoding, Ingest, LogsIngest
+from glassline.collector.receivers._ingest import Encoding
 from glassline.collector.receivers._timeouts import timed_protocol
 
 __all__ = ["build_app", "uvicorn_config"]
@@ -52,16 +52,15 @@ class _Http:
         self,
         config: ServerConfig,
         admission: Admission,
-        ingest: Ingest | LogsIngest,
+        exports: Exports,
+        kind: Kind,
         metrics: Metrics,
     ) -> None:
         self._config = config
         self._admission = admission
-        self._ingest = ingest
+        self._exports = exports
+        self._kind: Kind = kind
         self._metrics = metrics
-        # Few threads: the work is mostly under the GIL, and every extra thread competing for
-        # it delays the event loop, which answers refusals (anyio's default is 40).
-        self._threads = anyio.CapacityLimiter(config.grpc_threads)
 
     async def handle(self, request: Request) -> Response:
         encoding = _TYPES.get(request.headers.get("content-type", "").split(";")[0].strip())
@@ -100,10 +99,8 @@ class _Http:
             raise too_large(declared, limit)
         with self._admission.admit(declared) as ticket:
             body = await read_body(request, ticket, limit=limit, gzip=content_encoding == "gzip")
-            result = await anyio.to_thread.run_sync(
-                self._ingest.export, "http", principal, body, encoding, limiter=self._threads
-            )
-        reply = self._ingest.reply(result)
+            ticket.start()
+            reply = await self._exports.run(self._kind, "http", principal, body, encoding)
         if encoding == "json":
             return JSONResponse(MessageToDict(reply))
         return Response(reply.SerializeToString(), media_type="application/x-protobuf")
@@ -155,18 +152,17 @@ def build_app(
     config: ServerConfig,
     keyring: Keyring,
     admission: Admission,
-    ingest: Ingest,
+    exports: Exports,
     metrics: Metrics,
     *,
     ready: Callable[[], bool] = lambda: True,
     api_routes: Sequence[BaseRoute] = (),
-    logs: LogsIngest | None = None,
 ) -> ASGIApp:
     """The collector's ASGI app; ``api_routes`` are mounted as given (paths under /api/v1).
 
-    ``/v1/logs`` is served when ``logs`` is given, through the same admission as traces.
+    ``/v1/logs`` is served when ``exports`` runs logs, through the same admission as traces.
     """
-    traces = _Http(config, admission, ingest, metrics)
+    traces = _Http(config, admission, exports, "traces", metrics)
     surface = _Surface(metrics, ready)
     routes: list[BaseRoute] = [
         Route("/v1/traces", traces.handle, methods=["POST"]),
@@ -176,8 +172,8 @@ def build_app(
         Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
-    if logs is not None:
-        logs_http = _Http(config, admission, logs, metrics)
+    if "logs" in exports.kinds:
+        logs_http = _Http(config, admission, exports, "logs", metrics)
         routes.append(Route("/v1/logs", logs_http.handle, methods=["POST"]))
     return _AuthMiddleware(Starlette(routes=routes), keyring)
 

@@ -32,6 +32,7 @@ from glassline.collector.sampling.policies import (
     reads_attributes,
     reads_spans,
 )
+from glassline.collector.storage import search
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
@@ -213,5 +214,6 @@ def _drop_claimed(conn: Connection, now: int) -> int:
         .on_conflict_do_nothing(index_elements=["tenant", "trace_id", "span_id"])
     )
     deleted = conn.execute(delete(spans).where(of_spans)).rowcount
+    search.delete_traces(conn, dropped)
     conn.execute(delete(traces).where(tuple_(traces.c.tenant, traces.c.trace_id).in_(dropped)))
     return int(deleted)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import genai_prices
@@ -44,7 +45,22 @@ __all__ = [
 MEASURES = COUNTERS
 USER_MEASURES = USER_COUNTERS
 # Dimensions of a rollup row; ``snapshot`` is the stored model name, ``model`` its canonical name.
-DIMENSIONS = ("tenant", "kind", "stage", "model", "snapshot", "route")
+# ``api_key`` is the name of the key the spans came with (auth.tenants), never the key.
+DIMENSIONS = (
+    "tenant",
+    "kind",
+    "stage",
+    "model",
+    "snapshot",
+    "route",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "api_key",
+)
+# Dimensions a Scope filters on by value (``model`` matches every snapshot, see Scope.where).
+_PLAIN = ("tenant", "kind", "stage", "route", "service_version", "prompt_name",
+          "prompt_version", "api_key")  # fmt: skip
 # A request is the span of a workflow (the root of a trace an instrumented app serves); its own
 # status is the request's outcome.
 REQUEST_KIND = "workflow"
@@ -115,11 +131,15 @@ class Scope:
     stage: tuple[str, ...] | None = None
     model: tuple[str, ...] | None = None
     route: tuple[str, ...] | None = None
+    service_version: tuple[str, ...] | None = None
+    prompt_name: tuple[str, ...] | None = None
+    prompt_version: tuple[str, ...] | None = None
+    api_key: tuple[str, ...] | None = None
     names: tuple[str, ...] = field(default=(), compare=False)  # stored model names, see where()
 
     def where(self, conn: Connection, piece: Piece) -> list[ColumnElement[bool]]:
         conds: list[ColumnElement[bool]] = [piece.time >= piece.start, piece.time < piece.end]
-        for dim in ("tenant", "kind", "stage", "route"):
+        for dim in _PLAIN:
             values = getattr(self, dim)
             if values is not None:
                 conds.append(piece.col(dim).in_(values))
@@ -171,10 +191,10 @@ def sums(
             key = _canonical(by, row[:width], width - len(by))
             total = out.get(key)
             if total is None:
-                out[key] = dict(zip(MEASURES, row[width:], strict=True))
+                out[key] = dict(zip(MEASURES, map(_plain, row[width:]), strict=True))
             else:
                 for name, value in zip(MEASURES, row[width:], strict=True):
-                    total[name] += value
+                    total[name] += _plain(value)
     return out
 
 
@@ -202,26 +222,66 @@ def first_seen(
     conn: Connection,
     start: int,
     end: int,
-    dim: str,
+    dim: str | tuple[str, ...],
     *,
     scope: Scope = Scope(),
     lookback: int = 30 * 86_400,
-) -> dict[str, int]:
+) -> dict[Any, int]:
     """Values of ``dim`` first seen in ``[start, end)`` (none in the ``lookback`` before it),
-    each with the start of the first rollup row that has it (minute, hour or day resolution)."""
-    _check([dim])
-    seen = {k[0] for k in sums(conn, start - lookback, start, by=(dim,), scope=scope)}
-    first: dict[str, int] = {}
-    for piece in pieces(start, end):
-        column = piece.col(dim)
-        query = (
-            select(column, func.min(piece.time)).where(*scope.where(conn, piece)).group_by(column)
+    each with the first minute that has it (found in an hour or day row, then its minutes).
+
+    ``dim`` may be several dimensions (``("prompt_name", "prompt_version")``): the keys are
+    then tuples of their values, new when the combination is. A value that is '' everywhere
+    (none) is never new.
+    """
+    dims = (dim,) if isinstance(dim, str) else dim
+    _check(dims)
+    seen = {
+        _canonical(dims, row, 0)
+        for piece in pieces(start - lookback, start)
+        for row in conn.execute(
+            select(*(piece.col(d) for d in dims)).where(*scope.where(conn, piece)).distinct()
         )
-        for value, at in conn.execute(query):
-            key = canonical_model(value) if dim == "model" else value
-            if key not in seen and key and (key not in first or at < first[key]):
-                first[key] = int(at)
-    return first
+    }
+    first: dict[tuple[Any, ...], tuple[int, Piece]] = {}
+    for piece in pieces(start, end):
+        columns = [piece.col(d) for d in dims]
+        query = (
+            select(*columns, func.min(piece.time))
+            .where(*scope.where(conn, piece))
+            .group_by(*columns)
+        )
+        for row in conn.execute(query):
+            key, at = _canonical(dims, row[:-1], 0), int(row[-1])
+            if key not in seen and any(key) and (key not in first or at < first[key][0]):
+                first[key] = (at, piece)
+    return {
+        (k[0] if isinstance(dim, str) else k): _first_minute(conn, dims, k, at, piece, scope)
+        for k, (at, piece) in first.items()
+    }
+
+
+def _first_minute(
+    conn: Connection,
+    dims: Sequence[str],
+    key: tuple[Any, ...],
+    at: int,
+    piece: Piece,
+    scope: Scope,
+) -> int:
+    """The minute a value first appears in, from the first hour or day row that holds it (a
+    new value is rare: one small indexed read each)."""
+    if piece.size == 60:
+        return at
+    minutes = Piece(Rollup, 60, Rollup.minute, at, at + piece.size)
+    conds = scope.where(conn, minutes)
+    for name, value in zip(dims, key, strict=True):
+        if name == "model":
+            conds.append(Rollup.model.in_(model_names(conn, [value])))
+        else:
+            conds.append(minutes.col(name) == value)
+    found = conn.execute(select(func.min(Rollup.minute)).where(*conds)).scalar()
+    return int(found) if found is not None else at  # minutes purged sooner: the coarse start
 
 
 def user_sums(
@@ -249,9 +309,15 @@ def user_sums(
         query = query.where(UserRollup.user_id.in_(users))
     width = len(keys)
     return {
-        tuple(row[:width]): dict(zip(USER_MEASURES, row[width:], strict=True))
+        tuple(row[:width]): dict(zip(USER_MEASURES, map(_plain, row[width:]), strict=True))
         for row in conn.execute(query.group_by(*keys))
     }
+
+
+def _plain(value: Any) -> Any:
+    # PostgreSQL sums BIGINT columns as NUMERIC: an int here, as SQLite gives, so callers
+    # may add the sums to floats.
+    return int(value) if isinstance(value, Decimal) else value
 
 
 def _check(by: Sequence[str]) -> None:

@@ -34,7 +34,7 @@ __all__ = ["routes"]
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _DAY_NS = 86_400 * 1_000_000_000
 _LIST_PARAMS = {"start", "end", "tenant", "user", "session", "model", "status", "min_cost"}
-_LIST_PARAMS |= {"min_duration_ms", "name", "limit", "cursor"}
+_LIST_PARAMS |= {"min_duration_ms", "name", "q", "limit", "cursor"}
 _STATS_PARAMS = {"start", "end", "tenant", "group_by", "kind"}
 _SAMPLING_PARAMS = {"start", "end", "tenant"}
 
@@ -174,6 +174,7 @@ def routes(store: Store) -> list[Route]:
                 min_cost=_number(p, "min_cost", float, 0),
                 min_duration_ms=_number(p, "min_duration_ms", float, 0),
                 name_contains=p.get("name") or None,
+                text=p.get("q") or None,
                 limit=_number(p, "limit", int, 1) or 50,
                 cursor=p.get("cursor") or None,
             )

@@ -23,7 +23,7 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -108,6 +108,31 @@ class SpanContent(Base):
     __table_args__ = (Index(None, "received_ns"),)
 
 
+class SearchDoc(Base):
+    """The searchable words of the spans (or content events) one write stored for one trace.
+
+    ``id`` encodes the trace's start: Unix milliseconds << 20 plus a hash of the trace (so
+    a time range is an ``id`` range and the newest documents come first in ``id`` order).
+    ``body`` holds the text: as stored on SQLite, where it is the external content of the
+    FTS5 table ``search_fts`` (kept in step by triggers, see migration ``0009_search``), and
+    its words as a ``tsvector`` on PostgreSQL, GIN-indexed. Rows go when their trace is purged or
+    sampled out. See :mod:`glassline.collector.storage.search`.
+    """
+
+    __tablename__ = "search_docs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tenant: Mapped[str] = mapped_column(String(128))
+    trace_id: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text().with_variant(TSVECTOR(), "postgresql"))
+
+    __table_args__ = (
+        Index(None, "tenant", "trace_id"),
+        Index(None, "tenant", "id"),
+        Index("ix_search_docs_body", "body", postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
+
+
 class Trace(Base):
     """One row per trace, updated as its spans arrive (they may come in several exports)."""
 
@@ -143,6 +168,21 @@ class Trace(Base):
     )
 
 
+# The dimensions of a rollup row, in key order. The version dimensions and the API key (its
+# name, never the key) came in revision 0008; '' stands for none in every one of them.
+ROLLUP_DIMENSIONS = (
+    "tenant",
+    "kind",
+    "stage",
+    "model",
+    "route",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "api_key",
+)
+
+
 class _RollupColumns:
     """The measures shared by the minute and hour rollup tables (a mixin, not a table)."""
 
@@ -151,6 +191,10 @@ class _RollupColumns:
     stage: Mapped[str] = mapped_column(String(256), default="")
     model: Mapped[str] = mapped_column(String(256), default="")
     route: Mapped[str] = mapped_column(String(256), default="")
+    service_version: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    prompt_name: Mapped[str] = mapped_column(String(256), default="", server_default="")
+    prompt_version: Mapped[str] = mapped_column(String(128), default="", server_default="")
+    api_key: Mapped[str] = mapped_column(String(128), default="", server_default="")  # its name
     count: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[int] = mapped_column(Integer, default=0)
     input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -169,7 +213,8 @@ class _RollupColumns:
 
 
 class Rollup(_RollupColumns, Base):
-    """Per-minute aggregates by tenant x kind x stage x model x route.
+    """Per-minute aggregates by :data:`ROLLUP_DIMENSIONS` (tenant x kind x stage x model x route
+    x service version x prompt name x prompt version x API key).
 
     Dimension columns are never NULL ('' stands for none) so the unique key works on both
     databases. ``latency_sketch`` is a serialized DDSketch (mergeable across rows).
@@ -181,7 +226,7 @@ class Rollup(_RollupColumns, Base):
     minute: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        Index(None, "minute", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index("ix_rollups_key", "minute", *ROLLUP_DIMENSIONS, unique=True),
         Index(None, "tenant", "minute"),
     )
 
@@ -199,7 +244,7 @@ class HourRollup(_RollupColumns, Base):
     hour: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        Index(None, "hour", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index("ix_rollups_hourly_key", "hour", *ROLLUP_DIMENSIONS, unique=True),
         Index(None, "tenant", "hour"),
     )
 
@@ -213,7 +258,7 @@ class DayRollup(_RollupColumns, Base):
     day: Mapped[int] = mapped_column(BigInteger)  # Unix seconds at 00:00 UTC
 
     __table_args__ = (
-        Index(None, "day", "tenant", "kind", "stage", "model", "route", unique=True),
+        Index("ix_rollups_daily_key", "day", *ROLLUP_DIMENSIONS, unique=True),
         Index(None, "tenant", "day"),
     )
 

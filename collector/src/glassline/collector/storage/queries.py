@@ -15,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, cast, exists, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from glassline.collector.storage import aggregates, sketch
+from glassline.collector.storage import aggregates, search, sketch
 from glassline.collector.storage.models import Span, Trace
+from glassline.semconv import attributes as attrs
 
 __all__ = [
     "GROUP_BYS",
@@ -44,6 +45,10 @@ GROUP_BYS = (
     "snapshot",
     "tenant",
     "route",
+    "service_version",
+    "prompt_name",
+    "prompt_version",
+    "api_key",
     "user",
     "kind",
     "minute",
@@ -148,6 +153,7 @@ class TraceFilter:
 
     ``status="error"`` keeps traces with any failed span; ``outcome="error"`` keeps failed
     requests (the root span failed). ``model`` matches every snapshot of the canonical model.
+    ``text`` is a full-text search of the stored content (:func:`search.parse` syntax).
     """
 
     user_id: str = ""
@@ -155,15 +161,31 @@ class TraceFilter:
     model: str = ""
     stage: str = ""
     route: str = ""
+    service_version: str = ""  # some span's resource service.version
+    prompt_version: str = ""  # some span's prompt template version
+    api_key: str = ""  # the name of the key the trace's spans came with
     status: str = ""  # "", "ok", "error"
     outcome: str = ""  # "", "ok", "error"
     min_cost_usd: float = 0.0
     min_duration_ms: float = 0.0
     name_contains: str = ""
+    text: str = ""
 
 
 def _span_exists(*conditions: Any) -> Any:
     return exists().where(Span.tenant == Trace.tenant, Span.trace_id == Trace.trace_id, *conditions)
+
+
+def _json_is(column: Any, key: str, value: str) -> Any:
+    """Some span's JSON ``column[key]`` is ``value`` (None without a value to look for).
+
+    A number matches its text too (Langfuse numbers its prompt versions: 7 is "7"), as the
+    rollups, which key on text, count it.
+    """
+    if not value:
+        return None
+    # The cast turns SQLite's JSON number into its text; PostgreSQL's ->> is text already.
+    return _span_exists(cast(column[key].as_string(), String) == value)
 
 
 def trace_conditions(
@@ -185,6 +207,9 @@ def trace_conditions(
         (Trace.duration_ms >= f.min_duration_ms) if f.min_duration_ms > 0 else None,
         _span_exists(Span.stage == f.stage) if f.stage else None,
         _span_exists(Span.route == f.route) if f.route else None,
+        _json_is(Span.resource, attrs.SERVICE_VERSION, f.service_version),
+        _json_is(Span.attributes, attrs.PROMPT_VERSION, f.prompt_version),
+        _json_is(Span.attributes, attrs.API_KEY_NAME, f.api_key),
         _span_exists(Span.name.ilike(f"%{_escape_like(f.name_contains)}%", escape="\\"))
         if f.name_contains
         else None,
@@ -192,6 +217,13 @@ def trace_conditions(
     if f.model:
         names = aggregates.model_names(_connection(conn), [f.model])
         conds.append(_span_exists(Span.model.in_(names)))
+    if f.text:
+        try:
+            query = search.parse(f.text)
+        except ValueError as exc:
+            raise QueryError("q", str(exc)) from None
+        found = search.matching_traces(_connection(conn), query, tenant, start_ns, end_ns)
+        conds.append(tuple_(Trace.tenant, Trace.trace_id).in_(found))
     if f.outcome:
         root = Span.span_id == Trace.root_span_id
         failed = _span_exists(root, Span.status == "error")
@@ -216,10 +248,14 @@ def list_traces(
     min_cost: float | None = None,
     min_duration_ms: float | None = None,
     name_contains: str | None = None,
+    text: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> TracePage:
-    """Traces newest first (by start), filtered; page on with ``next_cursor``."""
+    """Traces newest first (by start), filtered; page on with ``next_cursor``.
+
+    ``text`` searches the stored content (see :mod:`glassline.collector.storage.search`).
+    """
     if not 1 <= limit <= MAX_LIMIT:
         raise QueryError("limit", f"must be between 1 and {MAX_LIMIT}")
     q: Select[Any] = select(*_SUMMARY_COLUMNS)
@@ -231,6 +267,7 @@ def list_traces(
         min_cost_usd=min_cost or 0.0,
         min_duration_ms=min_duration_ms or 0.0,
         name_contains=name_contains or "",
+        text=text or "",
     )
     conditions = trace_conditions(session, tenant, start_ns, end_ns, f)
     if cursor:
@@ -291,7 +328,8 @@ def stats(
     """Count, errors, tokens, cost and latency p50/p95/p99 per group, from the rollups.
 
     ``group_by``: stage, model (canonical name), snapshot (the stored model name), tenant,
-    route, kind (a dimension; '' = none), minute, hour, day (time buckets, UTC) or user (from
+    route, service_version, prompt_name, prompt_version, api_key (the key's name), kind (a
+    dimension; '' = none), minute, hour, day (time buckets, UTC) or user (from
     ``user_rollups``: count is requests, i.e. root spans; no percentiles). ``kind`` keeps one
     span kind (e.g. ``llm`` or ``stage``), so a stage's latency is not mixed with the latency
     of the calls inside it.

@@ -1,8 +1,9 @@
 """Pure functions from spans to rollup deltas (no I/O): what one batch adds to each row.
 
 The store calls these on the spans a write actually inserted, so a span retried by a client
-is never counted twice. Rows are keyed by (bucket, tenant, kind, stage, model, route) with
-'' for a missing dimension; user rows by (minute, tenant, user).
+is never counted twice. Rows are keyed by the bucket and
+:data:`~glassline.collector.storage.models.ROLLUP_DIMENSIONS` with '' for a missing dimension;
+user rows by (minute, tenant, user).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
+from glassline.collector.storage.models import ROLLUP_DIMENSIONS
 
 __all__ = [
     "COUNTERS",
@@ -31,7 +33,7 @@ __all__ = [
     "user_rollup_deltas",
 ]
 
-RollupKey = tuple[int, str, str, str, str, str]  # bucket, tenant, kind, stage, model, route
+RollupKey = tuple[Any, ...]  # bucket, then the values of ROLLUP_DIMENSIONS
 UserKey = tuple[int, str, str]  # minute, tenant, user_id
 
 # Additive measures of a rollup row, in column order.
@@ -107,8 +109,19 @@ class RollupDelta:
         ttft.merge(other_ttft)
 
 
-def _dims(span: SpanRecord) -> tuple[str, str, str, str, str]:
-    return (span.tenant, span.kind or "other", span.stage or "", span.model or "", span.route or "")
+def _dims(span: SpanRecord) -> tuple[str, ...]:
+    """The span's values of ROLLUP_DIMENSIONS, in that order."""
+    return (
+        span.tenant,
+        span.kind or "other",
+        span.stage or "",
+        span.model or "",
+        span.route or "",
+        span.service_version or "",
+        span.prompt_name or "",
+        span.prompt_version or "",
+        span.api_key or "",
+    )
 
 
 def rollup_deltas(spans: Iterable[SpanRecord], bucket_s: int = 60) -> dict[RollupKey, RollupDelta]:
@@ -130,8 +143,8 @@ def coarsen(deltas: Mapping[RollupKey, RollupDelta], bucket_s: int) -> dict[Roll
     at the epoch), without visiting every span again.
     """
     out: dict[RollupKey, RollupDelta] = {}
-    for (bucket, tenant, kind, stage, model, route), delta in deltas.items():
-        key = (bucket - bucket % bucket_s, tenant, kind, stage, model, route)
+    for (bucket, *dims), delta in deltas.items():
+        key = (bucket - bucket % bucket_s, *dims)
         coarse = out.get(key)
         if coarse is None:
             coarse = out[key] = RollupDelta()
@@ -173,14 +186,9 @@ def user_rollup_deltas(
 
 def new_rollup_row(key: RollupKey, delta: RollupDelta, bucket_column: str) -> dict[str, Any]:
     """The full row for a key the table does not hold yet."""
-    bucket, tenant, kind, stage, model, route = key
     row: dict[str, Any] = {
-        bucket_column: bucket,
-        "tenant": tenant,
-        "kind": kind,
-        "stage": stage,
-        "model": model,
-        "route": route,
+        bucket_column: key[0],
+        **dict(zip(ROLLUP_DIMENSIONS, key[1:], strict=True)),
     }
     row.update(delta.values)
     latency, ttft = delta.bins()

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
-from glassline.collector.storage import content, migrate, partitions
+from glassline.collector.storage import content, migrate, partitions, search
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
@@ -168,7 +168,7 @@ class Store:
         """
         now_ns = now_ns or time.time_ns()
         raw_cutoff = now_ns - int(self.config.retention_days * _NS_PER_DAY)
-        counts = {"spans": 0, "traces": 0, "span_content": 0}
+        counts = {"spans": 0, "traces": 0, "span_content": 0, "search_docs": 0}
         if self.config.partitioning is not None:
             with self._write_tx() as conn:
                 counts["span_partitions"] = len(partitions.drop_expired(conn, raw_cutoff))
@@ -178,6 +178,12 @@ class Store:
             counts["spans"] += deleted[0]
             counts["traces"] += deleted[1]
             if deleted[1] < chunk:
+                break
+        while True:  # the search index of the same traces (and of their content events)
+            with self._write_tx() as conn:
+                deleted_docs = search.purge(conn, raw_cutoff, chunk)
+            counts["search_docs"] += deleted_docs
+            if deleted_docs < chunk:
                 break
         # Content events live as long as spans; this also takes those whose span never came.
         with self._write_tx() as conn:

@@ -2,7 +2,8 @@
 
 ``isolated_postgres_url`` yields a URL whose connections use a fresh schema (tables and the
 Alembic version table land in it), so parallel test runs on one database never collide.
-``llm_trace`` builds a small, deterministic workflow trace of typed span records.
+``llm_trace`` builds a small, deterministic workflow trace of typed span records;
+``versioned`` gives one a service version, a prompt template and an API key name.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from glassline.collector.auth import Principal
+from glassline.collector.pipeline import stamp_api_key
+from glassline.collector.processors.versions import prompt_of, service_version_of
 from glassline.collector.records import SpanRecord
+from glassline.semconv import attributes as attrs
 
-__all__ = ["DEFAULT_POSTGRES_URL", "isolated_postgres_url", "llm_trace"]
+__all__ = ["DEFAULT_POSTGRES_URL", "isolated_postgres_url", "llm_trace", "versioned"]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -104,3 +109,24 @@ def llm_trace(
         child(2, "rerank", 90, 40, kind="stage", stage="rerank"),
         child(3, f"chat {llm_fields['model']}", 140, 700, **llm_fields),
     ]
+
+
+def versioned(
+    trace: list[SpanRecord],
+    *,
+    service_version: str | None = None,
+    prompt: tuple[str, str | int] | None = None,
+    api_key: str | None = None,
+) -> list[SpanRecord]:
+    """``trace`` as an app at ``service_version`` sends it with a prompt template on its model
+    calls, through a key named ``api_key``: the raw resource and attributes, and the typed
+    fields the collector derives from them at ingest (the same functions)."""
+    for span in trace:
+        if service_version is not None:
+            span.resource = {**span.resource, attrs.SERVICE_VERSION: service_version}
+        if prompt is not None and span.kind == "llm":
+            span.attributes[attrs.PROMPT_NAME], span.attributes[attrs.PROMPT_VERSION] = prompt
+        span.prompt_name, span.prompt_version = prompt_of(span.attributes)
+        span.service_version = service_version_of(span.resource)
+    stamp_api_key(Principal(trace[0].tenant if trace else "", key_name=api_key), trace)
+    return trace

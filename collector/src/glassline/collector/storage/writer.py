@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import content, rollup, summary
+from glassline.collector.storage import content, rollup, search, summary
 from glassline.collector.storage._merge import add_rows, insert_new, merge_rows
 from glassline.collector.storage.evaluations import write_evaluations
 from glassline.collector.storage.models import (
+    ROLLUP_DIMENSIONS,
     DayRollup,
     HourRollup,
     Rollup,
@@ -29,7 +30,6 @@ from glassline.collector.storage.models import (
 __all__ = ["WriteResult", "add_to_rollups", "span_row", "write_batch"]
 
 _SPAN_KEY = ("tenant", "trace_id", "span_id")
-_ROLLUP_DIMS = ("tenant", "kind", "stage", "model", "route")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +116,7 @@ def add_to_rollups(
         merge_rows(
             conn,
             table,
-            (column, *_ROLLUP_DIMS),
+            (column, *ROLLUP_DIMENSIONS),
             deltas,
             partial(rollup.new_rollup_row, bucket_column=column),
             rollup.merge_rollup_row,
@@ -160,6 +160,8 @@ def write_batch(
             lambda row, delta: summary.merge_trace_row(row, delta, now_ns),
         )
         users.update({key: row.get("user_id") for key, row in traces.items()})
+        starts = {key: row["start_ns"] for key, row in traces.items()}
+        search.write_docs(conn, search.docs_for_spans(new, starts))
     if new or also_count:
         counted = [*new, *also_count]
         add_to_rollups(conn, counted, users)

@@ -20,7 +20,6 @@ from glassline.dashboard.queries.ops import (
 from glassline.dashboard.queries.people import session_turns, sessions, user_series
 from glassline.dashboard.queries.quality import (
     compare_versions,
-    quality_markers,
     quality_names,
     score_distribution,
     score_trend,
@@ -42,10 +41,13 @@ from glassline.dashboard.queries.rollups import (
     totals,
     totals_from,
     user_spend,
+    versions,
 )
 from glassline.dashboard.queries.savings import cache_savings, cached_token_savings_usd
 from glassline.dashboard.queries.traces import (
+    SEARCH_DOCUMENTS,
     SORTS,
+    QueryError,
     TraceDetail,
     TraceFilter,
     TracePage,
@@ -58,10 +60,12 @@ __all__ = [
     "CHANGE_DIMENSIONS",
     "CHANGE_METRICS",
     "REQUEST_KIND",
+    "SEARCH_DOCUMENTS",
     "SORTS",
     "Changes",
     "OpsTables",
     "PercentileView",
+    "QueryError",
     "Totals",
     "TraceDetail",
     "TraceFilter",
@@ -82,7 +86,6 @@ __all__ = [
     "list_traces",
     "percentile_views",
     "percentiles",
-    "quality_markers",
     "quality_names",
     "request_latency",
     "sampling_summary",
@@ -97,6 +100,7 @@ __all__ = [
     "totals_from",
     "user_series",
     "user_spend",
+    "versions",
     "what_changed",
     "worst_scored",
 ]

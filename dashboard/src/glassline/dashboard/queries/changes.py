@@ -15,8 +15,9 @@ A metric is a numerator over a volume. Per dimension value ``v`` with volume ``n
   ``w1 * (r1 - r0)`` (the value's own ratio moved), ``w`` being the share of the volume;
 - p95 latency is not additive: each value's own p95 before and after, ranked by its change.
 
-The volume of a value is the spans that make sense for its dimension: requests for a tenant
-or a user, model calls for a model or a route, stage runs for a stage.
+The volume of a value is the spans that make sense for its dimension: requests for a tenant,
+a user, a service version or an API key; model calls for a model, a route or a prompt version
+(the SDK stamps a stage's prompt on the calls beneath it); stage runs for a stage.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ CHANGE_DIMENSIONS: dict[str, str | None] = {
     "snapshot": "llm",
     "stage": "stage",
     "route": "llm",
+    "service_version": REQUEST_KIND,
+    "prompt_version": "llm",
+    "api_key": REQUEST_KIND,
     "user": None,
 }
 
@@ -97,11 +101,9 @@ def _values(
             row["den"] += v["requests"] if metric.denominator == "count" else 0
         return out
     kind = CHANGE_DIMENSIONS[by]
-    volume = aggregates.sums(
-        conn, window.start, window.end, by=(by,), scope=Scope(tenant=tenant, kind=(kind,))
-    )
+    volume = aggregates.sums(conn, window.start, window.end, by=(by,), scope=window.scope([kind]))
     if metric.all_kinds:
-        scope = Scope(tenant=tenant)
+        scope = window.scope()
         numer = aggregates.sums(conn, window.start, window.end, by=(by,), scope=scope)
     else:
         numer = volume
@@ -123,7 +125,7 @@ def _pick(sums: dict[str, float], name: str, count: str) -> float:
 
 def _p95s(conn: Connection, window: Window, by: str) -> dict[str, tuple[int, float | None]]:
     kind = CHANGE_DIMENSIONS[by] or REQUEST_KIND
-    scope = Scope(tenant=(window.tenant,) if window.tenant else None, kind=(kind,))
+    scope = window.scope([kind])
     merged: dict[str, BinMerger] = defaultdict(BinMerger)
     for (value,), (blob,) in aggregates.sketch_rows(
         conn, window.start, window.end, by=(by,), scope=scope
@@ -225,21 +227,37 @@ def _ranked(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.loc[order].reset_index(drop=True)
 
 
-_MARKED = {"model": "model", "snapshot": "model snapshot", "route": "route", "stage": "stage"}
+_MARKED: dict[str | tuple[str, ...], str] = {
+    "service_version": "service version",
+    "model": "model",
+    "snapshot": "model snapshot",
+    "route": "route",
+    "stage": "stage",
+    ("prompt_name", "prompt_version"): "prompt",
+}
+
+
+def _named(value: Any) -> str:
+    return " ".join(v or "?" for v in value) if isinstance(value, tuple) else str(value)
 
 
 def change_markers(conn: Connection, window: Window) -> pd.DataFrame:
-    """Moments something changed in the window, oldest first: a model, snapshot, route or stage
-    seen for the first time (from the rollups), an alert that started firing."""
+    """Moments something changed in the window, oldest first: a service version, model,
+    snapshot, route, stage or prompt version seen for the first time (per tenant when one is
+    picked; from the rollups), an alert that started firing. Drawn on every time chart."""
+    # Per tenant, whatever version the sidebar filters on: a marker says when it began.
     scope = Scope(tenant=(window.tenant,) if window.tenant else None)
-    start = data_start(conn, window)
+    # Everything is new where a tenant's data begins (a fresh store): not a change.
+    begins = set(
+        aggregates.first_seen(conn, window.start, window.end, "tenant", scope=scope).values()
+    )
     rows = [
-        (at, f"{label} {value} first seen")
+        (at, f"{label} {_named(value)} first seen")
         for dim, label in _MARKED.items()
         for value, at in aggregates.first_seen(
             conn, window.start, window.end, dim, scope=scope
         ).items()
-        if at != start  # everything is new where the data begins: not a change
+        if at not in begins
     ]
     alerts = alert_history(conn, window)
     for event in alerts[alerts["to_state"] == "firing"].itertuples():

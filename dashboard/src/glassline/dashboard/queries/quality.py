@@ -8,20 +8,18 @@ cost, tokens, latency and errors of a model from the span rollups through
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Connection
 
 from glassline.collector.storage import aggregates, quality
-from glassline.collector.storage.aggregates import Scope
 from glassline.collector.storage.sketch import merge_encoded
-from glassline.dashboard.queries.changes import change_markers
 from glassline.dashboard.window import Window
 
 __all__ = [
     "compare_versions",
-    "quality_markers",
     "quality_names",
     "score_distribution",
     "score_trend",
@@ -62,51 +60,35 @@ def worst_scored(conn: Connection, window: Window, name: str, limit: int = 20) -
     return pd.DataFrame(rows, columns=columns)
 
 
-def quality_markers(conn: Connection, window: Window) -> pd.DataFrame:
-    """The change markers of every time chart plus each prompt version's first evaluation."""
-    frame = change_markers(conn, window)
-    first = quality.versions_first_seen(conn, window.start, window.end, tenant=window.tenant)
-    extra = [
-        (at, f"{pd.Timestamp(at, unit='s'):%m-%d %H:%M} UTC: prompt {name or '?'} {version} "
-             "first seen")
-        for (name, version), at in first.items()
-    ]  # fmt: skip
-    if not extra:
-        return frame
-    more = pd.DataFrame(extra, columns=["at", "label"])
-    return pd.concat([frame, more], ignore_index=True).sort_values("at", ignore_index=True)
-
-
 def compare_versions(
     conn: Connection, window: Window, name: str, dim: str, a: str, b: str
 ) -> pd.DataFrame:
-    """Two values of ``dim`` (``model`` or ``prompt_version``) side by side: the score, and for
-    models cost and tokens per call, p95 and error rate (spans are not kept by prompt version)."""
+    """Two values of ``dim`` (``model`` or ``prompt_version``) side by side: the evaluation's
+    score and pass rate, then from the span rollups the model calls, cost and tokens per call,
+    p95 latency and error rate of the calls made with each."""
     found = quality.score_sums(conn, window.start, window.end, name, tenant=window.tenant,
                                by=(dim,))  # fmt: skip
     rows: dict[str, dict[str, Any]] = {}
     for value in (a, b):
         s = found.get((value,), quality.ScoreSums())
         rows[value] = {"evaluations": s.count, f"{name} mean": s.mean, "pass rate": s.pass_rate}
-    if dim == "model":
-        scope = Scope(tenant=(window.tenant,) if window.tenant else None, kind=("llm",),
-                      model=(a, b))  # fmt: skip
-        sums = aggregates.sums(conn, window.start, window.end, by=("model",), scope=scope)
-        blobs: dict[str, list[bytes | None]] = {a: [], b: []}
-        for key, (blob,) in aggregates.sketch_rows(conn, window.start, window.end,
-                                                   by=("model",), scope=scope):  # fmt: skip
-            if key[0] in blobs:
-                blobs[key[0]].append(blob)
-        for value in (a, b):
-            v = sums.get((value,), {})
-            calls = v.get("count", 0) or 0
-            merged = merge_encoded(blobs[value])
-            rows[value].update({
-                "calls": calls,
-                "cost per call (USD)": v.get("cost_usd", 0) / calls if calls else None,
-                "tokens per call": (v.get("input_tokens", 0) + v.get("output_tokens", 0)) / calls
-                if calls else None,
-                "p95 (ms)": merged.get_quantile_value(0.95) if merged.count else None,
-                "error rate": v.get("errors", 0) / calls if calls else None,
-            })  # fmt: skip
+    scope = replace(window.scope(["llm"]), **{dim: (a, b)})
+    sums = aggregates.sums(conn, window.start, window.end, by=(dim,), scope=scope)
+    blobs: dict[str, list[bytes | None]] = {a: [], b: []}
+    for key, (blob,) in aggregates.sketch_rows(conn, window.start, window.end, by=(dim,),
+                                               scope=scope):  # fmt: skip
+        if key[0] in blobs:
+            blobs[key[0]].append(blob)
+    for value in (a, b):
+        v = sums.get((value,), {})
+        calls = v.get("count", 0) or 0
+        merged = merge_encoded(blobs[value])
+        rows[value].update({
+            "calls": calls,
+            "cost per call (USD)": v.get("cost_usd", 0) / calls if calls else None,
+            "tokens per call": (v.get("input_tokens", 0) + v.get("output_tokens", 0)) / calls
+            if calls else None,
+            "p95 (ms)": merged.get_quantile_value(0.95) if merged.count else None,
+            "error rate": v.get("errors", 0) / calls if calls else None,
+        })  # fmt: skip
     return pd.DataFrame(rows).rename_axis("measure").reset_index()

@@ -43,14 +43,14 @@ __all__ = [
     "totals",
     "totals_from",
     "user_spend",
+    "versions",
 ]
 
-DIMENSIONS = ("model", "snapshot", "stage", "route", "tenant", "kind")
+# What series and percentiles split by; a page's cube (one scan, grouped in memory) holds the
+# first six, the versions and the API key are read per chart (they multiply the rows).
+DIMENSIONS = ("model", "snapshot", "stage", "route", "tenant", "kind", "service_version",
+              "prompt_name", "prompt_version", "api_key")  # fmt: skip
 _CUBE = ("snapshot", "stage", "route", "tenant", "kind")
-
-
-def _scope(tenant: str | None, kinds: Sequence[str] | None = None) -> Scope:
-    return Scope(tenant=(tenant,) if tenant else None, kind=tuple(kinds) if kinds else None)
 
 
 def _frame(found: dict[tuple[Any, ...], dict[str, float]], keys: Sequence[str]) -> pd.DataFrame:
@@ -86,7 +86,7 @@ class Totals:
 def cube(conn: Connection, window: Window) -> pd.DataFrame:
     """Sums per (snapshot, stage, route, tenant, kind) plus the canonical ``model``: one scan
     feeds a whole page; :func:`group` and :func:`totals_from` derive breakdowns in memory."""
-    found = aggregates.sums(conn, window.start, window.end, by=_CUBE, scope=_scope(window.tenant))
+    found = aggregates.sums(conn, window.start, window.end, by=_CUBE, scope=window.scope())
     frame = _frame(found, _CUBE)
     frame.insert(0, "model", frame["snapshot"].map(aggregates.canonical_model))
     return frame
@@ -94,8 +94,8 @@ def cube(conn: Connection, window: Window) -> pd.DataFrame:
 
 def group(frame: pd.DataFrame, by: str, kinds: Sequence[str] | None = None) -> pd.DataFrame:
     """Sums per value of ``by`` from a :func:`cube` frame, by cost descending."""
-    if by not in DIMENSIONS:
-        raise ValueError(f"cannot group rollups by {by!r}; choose one of {DIMENSIONS}")
+    if by not in frame.columns:
+        raise ValueError(f"cannot group this cube by {by!r}; choose one of {['model', *_CUBE]}")
     if kinds:
         frame = frame[frame["kind"].isin(kinds)]
     grouped = frame.groupby(by, as_index=False, sort=False)[list(MEASURES)].sum()
@@ -122,7 +122,7 @@ def totals_from(frame: pd.DataFrame) -> Totals:
 
 def request_latency(conn: Connection, window: Window) -> dict[float, float | None]:
     """End-to-end p50/p95/p99 (ms): the merged sketches of ``workflow`` spans."""
-    scope = _scope(window.tenant, [REQUEST_KIND])
+    scope = window.scope([REQUEST_KIND])
     rows = aggregates.sketch_rows(conn, window.start, window.end, scope=scope)
     return BinMerger().add_many(blob for _, (blob,) in rows).quantiles()
 
@@ -154,7 +154,7 @@ def sum_series(
         window.start,
         window.end,
         by=keys,
-        scope=_scope(window.tenant, kinds),
+        scope=window.scope(kinds),
         bucket=window.bucket,
     )
     return _with_time(_frame(found, ["bucket", *keys]))
@@ -195,7 +195,7 @@ def percentile_views(
         window.start,
         window.end,
         by=(by,),
-        scope=_scope(window.tenant, kinds),
+        scope=window.scope(kinds),
         bucket=window.bucket,
         columns=sketches,
     )
@@ -211,19 +211,22 @@ def _row(key: list[Any], merger: BinMerger) -> list[Any]:
     return [*key, int(merger.count), *(q[x] for x in QUANTILES)]
 
 
+_STATS = ["count", "p50", "p95", "p99"]
+
+
 def _views(groups: dict[tuple[Any, Any], BinMerger], by: str) -> PercentileView:
     totals: dict[Any, BinMerger] = defaultdict(BinMerger)
     for (_, value), merger in groups.items():
         totals[value].merge(merger)
-    stats = ["count", "p50", "p95", "p99"]
     over_time = pd.DataFrame(
-        [_row([b, v], m) for (b, v), m in groups.items()], columns=["bucket", by, *stats]
+        [_row([b, v], m) for (b, v), m in groups.items()], columns=["bucket", by, *_STATS]
     )
-    overall = pd.DataFrame([_row([v], m) for v, m in totals.items()], columns=[by, *stats])
-    return PercentileView(
-        over_time=_with_time(over_time),
-        overall=overall.sort_values(["p95", by], ascending=[False, True], ignore_index=True),
-    )
+    return PercentileView(over_time=_with_time(over_time), overall=_overall(totals, by))
+
+
+def _overall(totals: dict[Any, BinMerger], by: str) -> pd.DataFrame:
+    overall = pd.DataFrame([_row([v], m) for v, m in totals.items()], columns=[by, *_STATS])
+    return overall.sort_values(["p95", by], ascending=[False, True], ignore_index=True)
 
 
 def percentiles(
@@ -239,8 +242,21 @@ def percentiles(
     ``sketch`` is ``latency_sketch`` or ``ttft_sketch``. Without ``over_time`` rows come back
     sorted by p95, slowest first.
     """
-    view = percentile_views(conn, window, by, kinds, (sketch,))[sketch]
-    return view.over_time if over_time else view.overall
+    if over_time:
+        return percentile_views(conn, window, by, kinds, (sketch,))[sketch].over_time
+    if by not in DIMENSIONS or sketch not in _SKETCHES:
+        raise ValueError(f"cannot compute percentiles of {sketch!r} by {by!r}")
+    # Without chart buckets the hour and day rollups answer most of the range: a day reads
+    # a few dozen rows per value instead of 1,440 minute rows.
+    totals: dict[Any, BinMerger] = defaultdict(BinMerger)
+    rows = aggregates.sketch_rows(
+        conn, window.start, window.end, by=(by,), scope=window.scope(kinds),
+        columns=(sketch,),
+    )  # fmt: skip
+    for (value,), (blob,) in rows:
+        if blob:
+            totals[value].add(blob)
+    return _overall(totals, by)
 
 
 def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFrame:
@@ -262,8 +278,18 @@ def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFram
 
 def spend_between(conn: Connection, start: int, end: int, tenant: str | None) -> float:
     """Total spend in ``[start, end)`` (Unix seconds), e.g. today or this month."""
-    found = aggregates.sums(conn, start, end, scope=_scope(tenant))
+    found = aggregates.sums(conn, start, end, scope=Scope(tenant=(tenant,) if tenant else None))
     return float(sum(v["cost_usd"] for v in found.values()))
+
+
+def versions(conn: Connection, window: Window) -> dict[str, list[str]]:
+    """The service and prompt versions with data in the window, for the sidebar's filters."""
+    scope = Scope(tenant=(window.tenant,) if window.tenant else None)
+    out: dict[str, list[str]] = {}
+    for dim in ("service_version", "prompt_version"):
+        found = aggregates.sums(conn, window.start, window.end, by=(dim,), scope=scope)
+        out[dim] = sorted(k[0] for k in found if k[0])
+    return out
 
 
 def tenants(conn: Connection, window: Window) -> list[str]:

@@ -16,11 +16,19 @@ from sqlalchemy.engine import Connection
 
 from glassline.collector.storage import queries
 from glassline.collector.storage.models import Trace
-from glassline.collector.storage.queries import TraceDetail, TraceFilter, trace_conditions
+from glassline.collector.storage.queries import (
+    QueryError,
+    TraceDetail,
+    TraceFilter,
+    trace_conditions,
+)
+from glassline.collector.storage.search import MAX_DOCUMENTS as SEARCH_DOCUMENTS
 from glassline.dashboard.window import Window
 
 __all__ = [
+    "SEARCH_DOCUMENTS",
     "SORTS",
+    "QueryError",
     "TraceDetail",
     "TraceFilter",
     "TracePage",

@@ -33,13 +33,18 @@ else:
     if states.empty:
         st.caption("No rule has been evaluated yet: add rules to the collector's alert rule file.")
     else:
-        st.dataframe(states, hide_index=True)
+        picked = ui.table(states, {}, key="gl_alert_states", csv_name="alert-states.csv")
+        if picked and picked.selection.rows:  # a rule's traces in this range
+            ui.alert_traces(ctx, states.iloc[picked.selection.rows[0]])
     st.subheader("History in this time range")
     history = data.run(queries.alert_history, window)
     if history.empty:
         st.caption("No state changes in this time range.")
     else:
-        st.dataframe(history, hide_index=True)
+        picked = ui.table(history, {}, key="gl_alert_history", csv_name="alert-history.csv")
+        if picked and picked.selection.rows:  # the traces of the hour before the change
+            row = history.iloc[picked.selection.rows[0]]
+            ui.alert_traces(ctx, row, row["at"])
 
 st.header("Sampling")
 summary = data.run(queries.sampling_summary, window)
@@ -54,4 +59,6 @@ else:
     c = st.columns(2)
     c[0].metric("Traces kept", f"{int(summary['kept'].sum()):,}", border=True)
     c[1].metric("Traces dropped", f"{int(summary['dropped'].sum()):,}", border=True)
-    st.dataframe(summary, hide_index=True)
+    picked = ui.table(summary, {}, key="gl_sampling", csv_name="sampling.csv")
+    if picked and picked.selection.rows:  # kept traces are the ones stored: list them
+        ui.open_traces(ctx)

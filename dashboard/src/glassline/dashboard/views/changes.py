@@ -1,4 +1,5 @@
-"""What changed: which tenant, model, stage, route or user moved a metric between two periods."""
+"""What changed: which tenant, model, stage, route, service or prompt version, API key or user
+moved a metric between two periods."""
 
 from __future__ import annotations
 
@@ -24,16 +25,10 @@ DIMENSIONS = {
     "snapshot": "Model snapshot",
     "stage": "Stage",
     "route": "Route",
+    "service_version": "Service version",
+    "prompt_version": "Prompt version",
+    "api_key": "API key",
     "user": "User",
-}
-# The Traces page filter for each dimension (tenant is the sidebar's).
-TRACE_FILTER = {
-    "model": "model",
-    "snapshot": "model",
-    "stage": "stage",
-    "route": "route",
-    "user": "user",
-    "tenant": "tenant",
 }
 
 

@@ -21,15 +21,20 @@ if stages.empty and models.empty:
     ui.show_no_data()
     st.stop()
 
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
-if not stages.empty:
-    left.plotly_chart(
-        charts.percentile_lines(stages, "stage", "Per stage: p50 / p95 / p99", window.bucket)
+# A point lists the slowest traces of its stage or model in its bucket.
+for col, frame, by in ((left, stages, "stage"), (right, models, "model")):
+    if frame.empty:
+        continue
+    title = f"Per {by}: p50 / p95 / p99"
+    point = ui.clickable(
+        charts.with_markers(charts.percentile_lines(frame, by, title, window.bucket), markers),
+        f"gl_latency_{by}",
+        col,
     )
-if not models.empty:
-    right.plotly_chart(
-        charts.percentile_lines(models, "model", "Per model: p50 / p95 / p99", window.bucket)
-    )
+    if point:
+        ui.open_traces(ctx, point, window.bucket, **{by: ui.point_value(point), "sort": "slowest"})
 
 # Where the time of a typical request goes: time spent in each stage per request, per bucket.
 per_stage = data.run(queries.sum_series, window, "stage", ["stage"])
@@ -39,11 +44,17 @@ breakdown = per_stage.merge(requests, on="bucket", how="left")
 breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests"].where(
     breakdown["requests"] > 0
 )
-st.plotly_chart(
-    charts.stacked_bars(
-        breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
-    )
+point = ui.clickable(
+    charts.with_markers(
+        charts.stacked_bars(
+            breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
+        ),
+        markers,
+    ),
+    "gl_latency_breakdown",
 )
+if point:
+    ui.open_traces(ctx, point, window.bucket, stage=ui.point_value(point), sort="slowest")
 
 st.subheader("Slowest stages and their trend")
 current = stage_view.overall
@@ -85,6 +96,12 @@ ttft = model_views["ttft_sketch"].over_time
 if ttft.empty:
     st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
 else:
-    st.plotly_chart(
-        charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket)
+    point = ui.clickable(
+        charts.with_markers(
+            charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket),
+            markers,
+        ),
+        "gl_latency_ttft",
     )
+    if point:
+        ui.open_traces(ctx, point, window.bucket, model=ui.point_value(point), sort="slowest")

@@ -72,14 +72,19 @@ for col, frame, by, title in (
         value = str(chosen.selection.points[0]["y"])
         ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
-st.plotly_chart(
-    charts.line(
-        series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
-    )
+requests_chart = charts.line(
+    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
 )
+point = ui.clickable(
+    charts.with_markers(requests_chart, data.run(queries.change_markers, window)), "gl_requests"
+)
+if point:  # a point lists the requests of its bucket
+    ui.open_traces(ctx, point, window.bucket)
 if not firing.empty:
     st.subheader("Firing alerts")
-    st.dataframe(firing, hide_index=True)
+    picked = ui.table(firing, {}, key="gl_firing", csv_name="firing-alerts.csv")
+    if picked and picked.selection.rows:
+        ui.alert_traces(ctx, firing.iloc[picked.selection.rows[0]])
 st.page_link(
     "views/traces.py",
     label="Browse the traces of this period",

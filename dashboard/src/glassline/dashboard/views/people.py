@@ -19,15 +19,27 @@ if users.empty:
 st.subheader("Users")
 top = tuple(users["user_id"].head(8))
 series = data.run(queries.user_series, window, top)
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
-left.plotly_chart(
-    charts.series_by(series.rename(columns={"cost_usd": "y"}), "y", "user_id",
-                     "Spend per user (USD), top 8", stacked=True, step_s=window.bucket)
-)  # fmt: skip
-right.plotly_chart(
-    charts.series_by(series.rename(columns={"requests": "y"}), "y", "user_id",
-                     "Requests per user, top 8", stacked=True, step_s=window.bucket)
-)  # fmt: skip
+for col, measure, title in (
+    (left, "cost_usd", "Spend per user (USD), top 8"),
+    (right, "requests", "Requests per user, top 8"),
+):
+    point = ui.clickable(
+        charts.series_by(
+            series.rename(columns={measure: "y"}),
+            "y",
+            "user_id",
+            title,
+            stacked=True,
+            step_s=window.bucket,
+            markers=markers,
+        ),
+        f"gl_user_{measure}",
+        col,
+    )
+    if point:  # that user's requests in that bucket
+        ui.open_traces(ctx, point, window.bucket, user=ui.point_value(point))  # fmt: skip
 picked_user = ui.table(
     users,
     {
@@ -108,8 +120,13 @@ opened = ui.table(
     key="gl_turns_table",
     csv_name=f"session-{session}.csv",
 )  # fmt: skip
-st.plotly_chart(charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", categorical=True))
+bar = ui.clickable(
+    charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", categorical=True), "gl_turn_bar"
+)
 turn = opened.selection.rows if opened else []
+labels = [str(t) for t in turns["turn"]]
+if bar and str(bar["x"]) in labels:  # a turn's bar opens it, like its row
+    turn = [labels.index(str(bar["x"]))]
 if turn:
     row = turns.iloc[turn[0]]
     st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))

@@ -25,14 +25,17 @@ splits = {"prompt_version": "Prompt version", "model": "Model", "stage": "Stage"
 by = right.selectbox("Split by", list(splits), format_func=splits.__getitem__)
 
 trend = data.run(queries.score_trend, window, name, by)
-markers = data.run(queries.quality_markers, window)
+markers = data.run(queries.change_markers, window)
 figure = charts.line(trend, "mean", f"{name}: mean score", color=by or "all")
-for marker in markers.itertuples():  # every first-seen version or model, on the time axis
-    figure.add_vline(x=marker.at * 1000, line_dash="dot", line_color="#9e9e9e")
-st.plotly_chart(figure)
+points = [ui.clickable(charts.with_markers(figure, markers), "gl_quality_mean")]
 if trend["pass_rate"].notna().any():
-    st.plotly_chart(charts.line(trend.dropna(subset=["pass_rate"]), "pass_rate",
-                                f"{name}: pass rate", color=by or "all"))  # fmt: skip
+    points.append(ui.clickable(charts.with_markers(charts.line(trend.dropna(subset=["pass_rate"]),
+                  "pass_rate", f"{name}: pass rate", color=by or "all"), markers),
+                  "gl_quality_pass"))  # fmt: skip
+for point in points:  # a point: the traces of its bucket (and its model or stage)
+    if point:
+        filters = {by: ui.point_value(point)} if by in ("model", "stage") else {}
+        ui.open_traces(ctx, point, window.bucket, **filters)
 if not markers.empty:
     st.caption("Dotted lines: " + "; ".join(markers["label"]))
 
@@ -43,9 +46,15 @@ rows = data.run(queries.worst_scored, window, name)
 rows["open"] = [ui.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"],
                                                        strict=True)]  # fmt: skip
 worst.subheader("Worst-scored traces")
-worst.dataframe(rows[["score_value", "score_label", "explanation", "model", "prompt_version",
-                      "open"]], hide_index=True,
-                column_config={"open": st.column_config.LinkColumn("trace", display_text="open")})  # fmt: skip
+picked = ui.table(rows[["score_value", "score_label", "explanation", "model", "prompt_version",
+                        "open"]],
+                  {"score_value": "Score", "score_label": "Label", "explanation": "Explanation",
+                   "model": "Model", "prompt_version": "Prompt version",
+                   "open": st.column_config.LinkColumn("Trace", display_text="open")},
+                  key="gl_worst_scored", csv_name="worst-scored.csv", where=worst)  # fmt: skip
+if picked and picked.selection.rows:
+    row = rows.iloc[picked.selection.rows[0]]
+    st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
 
 st.subheader("Side by side")
 c = st.columns(3)
@@ -56,7 +65,9 @@ if len(values) < 2:
 else:
     a = c[1].selectbox("A", values, 0)
     b = c[2].selectbox("B", values, len(values) - 1)
-    st.dataframe(data.run(queries.compare_versions, window, name, dim, a, b), hide_index=True)
-    if dim == "prompt_version":
-        st.caption("Cost, tokens and latency compare per model: spans are not rolled up by "
-                   "prompt version.")  # fmt: skip
+    side = data.run(queries.compare_versions, window, name, dim, a, b)
+    # Rows are measures of two values at once: no one trace list to open, a CSV to take away.
+    ui.table(side, {}, key="gl_side_by_side", csv_name="side-by-side.csv")
+    st.caption("Score from the evaluations; calls, cost and tokens per call, p95 and error rate "
+               f"from the model calls made with each {splits[dim].lower()} (all of them, before "
+               "sampling).")  # fmt: skip

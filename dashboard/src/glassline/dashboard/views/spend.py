@@ -56,9 +56,14 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
         frame = frame[frame["cost_usd"] > 0]
     frame[by] = frame[by].replace("", "(none)")
     label = LABELS[by]
-    tab.plotly_chart(
-        charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True)
+    bar = ui.clickable(
+        charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True),
+        f"gl_spend_bar_{by}",
+        tab,
     )
+    target = {"user_id": "user"}.get(by, by)
+    if bar:  # a bar, like a row, lists its costliest traces
+        ui.open_traces(ctx, **{target: str(bar["y"]), "sort": "costliest"})
     shown = frame[[c for c in COLUMNS if c in frame.columns]]
     picked = ui.table(
         shown, {by: label, **COLUMN_CONFIG}, key=f"gl_spend_{by}", csv_name=f"spend-by-{by}.csv",
@@ -66,20 +71,21 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     )  # fmt: skip
     if picked and picked.selection.rows:  # a row lists its costliest traces
         value = str(shown.iloc[picked.selection.rows[0]][by])
-        target = {"user_id": "user"}.get(by, by)
-        ui.open_page("views/traces.py", ctx, **{target: "" if value == "(none)" else value,
-                                                 "sort": "costliest"})  # fmt: skip
+        ui.open_traces(ctx, **{target: value, "sort": "costliest"})
 
 daily = data.run(queries.sum_series, replace(window, bucket=86400))
-st.plotly_chart(
+day = ui.clickable(
     charts.bar(
         daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
         "day",
         "cost_usd",
         "Spend per day, UTC (USD)",
         categorical=True,
-    )
+    ),
+    "gl_spend_daily",
 )
+if day:  # a day's bar lists its costliest traces
+    ui.open_traces(ctx, day, 86400, sort="costliest")
 
 spent = data.run(queries.sum_series, window)
 requests = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
@@ -87,28 +93,59 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
     requests[["bucket", "count"]], on="bucket", how="left"
 )
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
+markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
-left.plotly_chart(
-    charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
+per_request_point = ui.clickable(
+    charts.with_markers(
+        charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket),
+        markers,
+    ),
+    "gl_spend_per_request",
+    left,
 )
 # Input tokens include the cached ones (GenAI conventions): split them so nothing counts twice.
 tokens = spent.assign(
-    uncached_input=spent["input_tokens"] - spent["cache_read_tokens"],
-    cached_input=spent["cache_read_tokens"],
-    output=spent["output_tokens"],
+    **{
+        "uncached input": spent["input_tokens"] - spent["cache_read_tokens"],
+        "cached input": spent["cache_read_tokens"],
+        "output": spent["output_tokens"],
+    }
 ).melt(
     id_vars=["time"],
-    value_vars=["uncached_input", "cached_input", "output"],
-    var_name="tokens",
-    value_name="n",
+    value_vars=["uncached input", "cached input", "output"],
+    var_name="kind",
+    value_name="tokens",
 )
-right.plotly_chart(charts.stacked_bars(tokens, "time", "n", "tokens", "Tokens in / out / cached"))
+tokens_point = ui.clickable(
+    charts.with_markers(
+        charts.stacked_bars(tokens, "time", "tokens", "kind", "Tokens in / out / cached"), markers
+    ),
+    "gl_spend_tokens",
+    right,
+)
+for clicked in (per_request_point, tokens_point):  # a bucket lists its costliest traces
+    if clicked:
+        ui.open_traces(ctx, clicked, window.bucket, sort="costliest")
 
 st.subheader("What caching saved")
 st.caption(
     "Cached input tokens priced at the model's full input rate, minus what was paid for them."
 )
-ui.table(savings, {}, key="gl_savings", csv_name="cache-savings.csv")
+saved = ui.table(
+    savings,
+    {
+        "model": "Model",
+        "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
+        "cache_read_tokens": st.column_config.NumberColumn("Cached input tokens", format="%d"),
+        "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
+        "saved_usd": st.column_config.NumberColumn("Saved", format="$%.6f"),
+    },
+    key="gl_savings",
+    csv_name="cache-savings.csv",
+)
+if saved and saved.selection.rows:  # a model's costliest traces
+    ui.open_traces(ctx, model=str(savings.iloc[saved.selection.rows[0]]["model"]),
+                   sort="costliest")  # fmt: skip
 
 st.subheader("Fallback routes")
 routes = queries.group(cube, "route")
@@ -116,9 +153,11 @@ fallbacks = routes[routes["fallbacks"] > 0][["route", "count", "fallbacks", "cos
 if fallbacks.empty:
     st.caption("No fallback routes taken in this range.")
 else:
-    ui.table(
+    fell = ui.table(
         fallbacks,
         {"route": "Route (fallback target)", **COLUMN_CONFIG},
         key="gl_fallbacks",
         csv_name="fallbacks.csv",
     )
+    if fell and fell.selection.rows:  # the route's traces
+        ui.open_traces(ctx, route=str(fallbacks.iloc[fell.selection.rows[0]]["route"]))

@@ -11,8 +11,13 @@ window = ctx.window
 params = st.query_params
 st.title("Traces")
 
-FILTERS = ("user", "session", "model", "stage", "route", "status", "outcome", "min_cost",
-           "min_ms", "q", "sort")  # fmt: skip
+FILTERS = ("user", "session", "model", "stage", "route", "key", "status", "outcome", "min_cost",
+           "min_ms", "name", "q", "sort")  # fmt: skip
+SEARCH_HELP = (
+    "Searches the stored (redacted) prompts, completions, tool calls, errors and span names: "
+    'all words must appear; "an exact phrase", prefix* and -excluded words work too. Looks '
+    f"at the {queries.SEARCH_DOCUMENTS:,} newest matches in the time range."
+)
 STATUSES = {"": "any", "error": "with a failed span", "ok": "without a failed span"}
 OUTCOMES = {"": "any", "error": "failed", "ok": "succeeded"}
 
@@ -33,7 +38,13 @@ def _float(name: str) -> float:
         return 0.0
 
 
-with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-1])):
+search = st.text_input(
+    "Search",
+    params.get("q", ""),
+    placeholder='refund "damaged blender" -cancel',
+    help=SEARCH_HELP,
+)
+with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-2])):
     c = st.columns(5)
     user = c[0].text_input("User", params.get("user", ""))
     session = c[1].text_input("Session", params.get("session", ""))
@@ -45,7 +56,10 @@ with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-1])):
     status = _choice("Spans", STATUSES, "status", c[1])
     min_cost = c[2].number_input("Min cost (USD)", 0.0, value=_float("min_cost"), format="%.6f")
     min_ms = c[3].number_input("Min duration (ms)", 0.0, value=_float("min_ms"), step=100.0)
-    text = c[4].text_input("Span name contains", params.get("q", ""))
+    name = c[4].text_input("Span name contains", params.get("name", ""))
+    c = st.columns(5)
+    key_name = c[0].text_input("API key (name)", params.get("key", ""))
+    c[1].caption("Service and prompt version: the sidebar's filters apply here too.")
 sorts = list(queries.SORTS)
 sort = (
     st.segmented_control(
@@ -60,11 +74,13 @@ values = {
     "model": model,
     "stage": stage,
     "route": route,
+    "key": key_name,
     "status": status,
     "outcome": outcome,
     "min_cost": f"{min_cost:g}" if min_cost else "",
     "min_ms": f"{min_ms:g}" if min_ms else "",
-    "q": text,
+    "name": name,
+    "q": search,
     "sort": "" if sort == "newest" else sort,
 }
 if any(params.get(k, "") != v for k, v in values.items()):
@@ -81,14 +97,22 @@ filters = queries.TraceFilter(
     model=model.strip(),
     stage=stage.strip(),
     route=route.strip(),
+    service_version=window.service_version or "",
+    prompt_version=window.prompt_version or "",
+    api_key=key_name.strip(),
     status=status,
     outcome=outcome,
     min_cost_usd=min_cost,
     min_duration_ms=min_ms,
-    name_contains=text.strip(),
+    name_contains=name.strip(),
+    text=search.strip(),
 )
 page_no = st.session_state.setdefault("gl_trace_page", 0)
-result = data.run(queries.list_traces, window, filters, sort, page_no)
+try:
+    result = data.run(queries.list_traces, window, filters, sort, page_no)
+except queries.QueryError as exc:
+    st.warning(f"Search {exc.message}.")
+    st.stop()
 rows = result.rows
 if rows.empty and page_no == 0:
     if filters == queries.TraceFilter():
@@ -100,7 +124,7 @@ if rows.empty and page_no == 0:
 rows["open"] = [
     ui.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)
 ]
-picked = st.dataframe(
+picked = ui.table(
     rows[
         [
             "open",
@@ -118,10 +142,7 @@ picked = st.dataframe(
             "trace_id",
         ]
     ],
-    hide_index=True,
-    on_select="rerun",
-    selection_mode="single-row",
-    column_config={
+    {
         "open": st.column_config.LinkColumn("trace", display_text="open"),
         "start": st.column_config.DatetimeColumn("start (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "root_name": "request",
@@ -136,6 +157,7 @@ picked = st.dataframe(
         "trace_id": "trace id",
     },
     key="gl_trace_table",
+    csv_name="traces.csv",
 )
 c = st.columns([1, 1, 6])
 if c[0].button("Previous", disabled=page_no == 0):
@@ -144,7 +166,8 @@ if c[0].button("Previous", disabled=page_no == 0):
 if c[1].button("Next", disabled=not result.has_next):
     st.session_state["gl_trace_page"] = page_no + 1
     st.rerun()
-c[2].caption(f"Page {page_no + 1}, {len(rows)} traces. Click a row or a point to open it.")
+shown = f"{len(rows)} trace{'' if len(rows) == 1 else 's'}"
+c[2].caption(f"Page {page_no + 1}, {shown}. Click a row or a point to open it.")
 
 chosen = picked.selection.rows if picked else []
 if chosen:

@@ -27,6 +27,10 @@ RENAMES: Final[dict[str, Rename]] = {
     "llm.is_streaming": Rename(a.GEN_AI_REQUEST_STREAM, 30),
     "llm.response.finish_reason": Rename(a.GEN_AI_RESPONSE_FINISH_REASONS, 30, as_list),
     "llm.user": Rename(a.USER_ID, 60, to_text),
+    # Traceloop's prompt registry (set on model-call spans): the key names the template, the
+    # version is its number (version_name / version_hash stay as they are, on the span).
+    "traceloop.prompt.key": Rename(a.PROMPT_NAME, 20),
+    "traceloop.prompt.version": Rename(a.PROMPT_VERSION, 20),
 }
 
 MESSAGE_PREFIXES: Final[dict[str, MessagePrefix]] = {

@@ -1,0 +1,348 @@
+"""Where an admitted export runs: here (one process), or on the least busy runner process.
+
+With ``server.workers: N > 1`` the collector is one *front* process and N *runners*. The
+front holds every client connection: receivers, admission, the query API. It does no export
+work itself: each admitted export goes, as its raw bytes, to the runner with the fewest
+exports assigned, which decodes, processes and stores it and replies with the export's reply
+or error. Two problems, one design:
+
+- **Work spreads however few connections the clients hold.** With workers sharing the ports
+  through ``SO_REUSEPORT``, the kernel placed each client *connection* on one worker for good;
+  an OTLP exporter holds one or two, so one worker stored everything while the other cores
+  idled (3,721 spans/s with one core idle, against 8,650 when two senders happened to land
+  on different workers). Here the unit of placement is the export, not the connection: the
+  distributor / ingester split of Tempo and Cortex, within one host.
+- **Refusals never wait for the GIL.** Decoding, redaction and storing are CPU work under the
+  GIL; in the receivers' process they delayed every answer of the event loops, refusals too
+  (p99 3.0 s measured). The front's loops only read, admit, forward and answer.
+
+Acknowledged still means durable: a runner replies after its commit, and the front answers
+success only on that reply. A runner that dies fails the exports it held as retryable (the
+client sends them again; the store drops the duplicates of what it had committed).
+
+The body crosses once, unparsed, over one Unix socket pair per runner, made by the supervisor
+before it forks. A runner takes exports once it can store them (its flag in a shared array)
+and stops being chosen when it shuts down; it serves what the front already sent until the
+front closes the channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import itertools
+import logging
+import multiprocessing
+import pickle
+import queue
+import socket
+import struct
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal, Protocol
+
+from google.protobuf.message import Message
+
+from glassline.collector.auth import Principal
+from glassline.collector.errors import GlasslineError, RetryableError
+from glassline.collector.metrics import Metrics
+
+__all__ = ["Exporter", "Exports", "Front", "Kind", "LocalExports", "Mesh", "Runner"]
+
+_log = logging.getLogger(__name__)
+Kind = Literal["traces", "logs"]
+KINDS: frozenset[Kind] = frozenset(("traces", "logs"))
+_JOB = struct.Struct("!II")  # metadata length, body length
+_REPLY = struct.Struct("!I")
+
+
+class Exporter(Protocol):
+    """What runs one export: an ``Ingest`` or ``LogsIngest`` (decode, hand to the pipeline)."""
+
+    def export(self, transport: str, principal: Principal, body: bytes, encoding: Any) -> Any: ...
+    def reply(self, result: Any) -> Message: ...
+
+
+class Exports(Protocol):
+    """What the receivers hand an admitted export to."""
+
+    kinds: frozenset[Kind]
+
+    async def run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        """The export's reply once stored; raises what the export raised (GlasslineError)."""
+        ...
+
+    def close(self, grace_s: float) -> None: ...
+
+
+class _Pool:
+    """Exports run on this process's threads, counted under this worker's index."""
+
+    def __init__(
+        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, index: int
+    ) -> None:
+        self._exporters = dict(exporters)
+        self._metrics = metrics
+        self._worker = str(index)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
+
+    def submit(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Future[Message]:
+        return self._threads.submit(self._run, kind, transport, principal, body, encoding)
+
+    def _run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        self._metrics.exports_run.labels(self._worker).inc()
+        exporter = self._exporters[kind]
+        return exporter.reply(exporter.export(transport, principal, body, encoding))
+
+    def shutdown(self) -> None:
+        self._threads.shutdown(wait=True)
+
+
+class LocalExports:
+    """One process does it all: exports run on ``threads`` threads here."""
+
+    def __init__(self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics) -> None:
+        self.kinds = frozenset(exporters)
+        self._pool = _Pool(exporters, threads, metrics, 0)
+
+    async def run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        future = self._pool.submit(kind, transport, principal, body, encoding)
+        return await asyncio.wrap_future(future)
+
+    def close(self, grace_s: float) -> None:
+        self._pool.shutdown()
+
+
+class Mesh:
+    """The front's channel to each runner and the runners' open flags; made before forking."""
+
+    def __init__(self, runners: int) -> None:
+        self.runners = runners
+        self.open: Any = multiprocessing.get_context("fork").Array(ctypes.c_int, runners)
+        # One pair per runner: end 0 is the front's (exports out, replies in), end 1 the runner's.
+        self._pairs = [
+            socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(runners)
+        ]
+
+    def front(self) -> dict[int, socket.socket]:
+        """In the front, right after the fork: its end of every channel (closes the rest)."""
+        for _, theirs in self._pairs:
+            theirs.close()
+        return {j: ours for j, (ours, _) in enumerate(self._pairs)}
+
+    def runner(self, index: int) -> socket.socket:
+        """In runner ``index``, right after the fork: its end of its channel (closes the rest),
+        so that the front's death reads as end-of-file here and a runner's death there."""
+        mine = self._pairs[index][1]
+        for sock in (s for pair in self._pairs for s in pair):
+            if sock is not mine:
+                sock.close()
+        return mine
+
+    def close(self) -> None:
+        """In the supervisor once every process is forked: the sockets are theirs now."""
+        for pair in self._pairs:
+            for sock in pair:
+                sock.close()
+
+
+class Front:
+    """Hands each export to the open runner with the fewest assigned (see the module doc)."""
+
+    def __init__(self, mesh: Mesh, kinds: frozenset[Kind] = KINDS) -> None:
+        self.kinds = kinds
+        self._open = mesh.open
+        self._channels = {j: _Channel(j, sock) for j, sock in mesh.front().items()}
+        self._assigned = dict.fromkeys(self._channels, 0)
+        self._lock = threading.Lock()
+
+    def can_store(self) -> bool:
+        """At least one runner can take an export now."""
+        return any(self._open[j] and ch.alive for j, ch in self._channels.items())
+
+    async def run(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
+    ) -> Message:
+        target = self._assign()
+        try:
+            future = self._channels[target].send((kind, transport, principal, encoding), body)
+            return await asyncio.wrap_future(future)
+        finally:
+            with self._lock:
+                self._assigned[target] -= 1
+
+    def close(self, grace_s: float) -> None:
+        """No more exports (the receivers drained): the runners read end-of-file."""
+        for channel in self._channels.values():
+            channel.finish()
+
+    def _assign(self) -> int:
+        with self._lock:
+            candidates = [j for j, ch in self._channels.items() if self._open[j] and ch.alive]
+            if not candidates:
+                raise RetryableError("no worker can store right now; retry later")
+            target = min(candidates, key=self._assigned.__getitem__)
+            self._assigned[target] += 1
+        return target
+
+
+class Runner:
+    """A runner's side of its channel: runs what the front sends, replies when stored."""
+
+    def __init__(
+        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, *,
+        index: int, mesh: Mesh,
+    ) -> None:  # fmt: skip
+        self._pool = _Pool(exporters, threads, metrics, index)
+        self._index = index
+        self._open = mesh.open
+        self._sock = mesh.runner(index)
+        self._reader = threading.Thread(target=self._serve, name="handoff-in", daemon=True)
+
+    def open(self) -> None:
+        """Take exports from now on."""
+        self._reader.start()
+        self._open[self._index] = 1
+
+    def close(self, grace_s: float) -> None:
+        """Stop being chosen; run what the front already sent until it closes the channel
+        (up to ``grace_s``), then stop the threads."""
+        self._open[self._index] = 0
+        self._reader.join(grace_s)
+        self._pool.shutdown()
+        self._sock.close()
+
+    def _serve(self) -> None:
+        send_lock = threading.Lock()
+        while True:
+            try:
+                meta_len, body_len = _JOB.unpack(_recv_exact(self._sock, _JOB.size))
+                job_id, *job = pickle.loads(_recv_exact(self._sock, meta_len))
+                body = _recv_exact(self._sock, body_len)
+            except (EOFError, OSError):
+                return  # the front finished (or died): nothing more will come
+            kind, transport, principal, encoding = job
+            future = self._pool.submit(kind, transport, principal, body, encoding)
+            future.add_done_callback(
+                lambda f, job_id=job_id: _reply(self._sock, send_lock, job_id, f)  # type: ignore[misc]
+            )
+
+
+class _Channel:
+    """The front's end of one runner's channel: exports out (a sender thread), replies in."""
+
+    def __init__(self, index: int, sock: socket.socket) -> None:
+        self.alive = True
+        self._sock = sock
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future[Message]] = {}
+        self._ids = itertools.count()
+        self._outbox: queue.SimpleQueue[tuple[bytes, bytes] | None] = queue.SimpleQueue()
+        for target, role in ((self._send_loop, "out"), (self._read_replies, "replies")):
+            name = f"handoff-{role}-{index}"
+            threading.Thread(target=target, name=name, daemon=True).start()
+
+    def send(self, meta: tuple[Any, ...], body: bytes) -> Future[Message]:
+        """Queue one export for the runner (never blocks the caller's event loop)."""
+        future: Future[Message] = Future()
+        job_id = next(self._ids)
+        with self._lock:
+            if not self.alive:
+                future.set_exception(_runner_gone())
+                return future
+            self._pending[job_id] = future
+        self._outbox.put((pickle.dumps((job_id, *meta)), body))
+        return future
+
+    def finish(self) -> None:
+        """No more exports: the runner reads end-of-file once the queue is flushed."""
+        self._outbox.put(None)
+
+    def _send_loop(self) -> None:
+        while (job := self._outbox.get()) is not None:
+            meta, body = job
+            try:
+                _send_all(self._sock, [_JOB.pack(len(meta), len(body)), meta, body])
+            except OSError:
+                self._fail_all()
+                return
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def _read_replies(self) -> None:
+        while True:
+            try:
+                (size,) = _REPLY.unpack(_recv_exact(self._sock, _REPLY.size))
+                job_id, ok, value = pickle.loads(_recv_exact(self._sock, size))
+            except (EOFError, OSError):
+                self._fail_all()
+                return
+            with self._lock:
+                future = self._pending.pop(job_id, None)
+            if future is None or future.cancelled():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _fail_all(self) -> None:
+        with self._lock:
+            self.alive = False
+            pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(_runner_gone())
+
+
+def _reply(sock: socket.socket, lock: threading.Lock, job_id: int, future: Future[Any]) -> None:
+    error = future.exception()
+    if error is None:
+        payload = (job_id, True, future.result())
+    elif isinstance(error, GlasslineError):
+        payload = (job_id, False, error)
+    else:  # a bug: logged here, answered retryable so the client keeps the data
+        _log.error("export failed in a runner: %s", type(error).__name__, exc_info=error)
+        payload = (job_id, False, RetryableError("internal error; retry later"))
+    data = pickle.dumps(payload)
+    with lock, contextlib.suppress(OSError):  # the front is gone: nobody waits for this
+        _send_all(sock, [_REPLY.pack(len(data)), data])
+
+
+def _runner_gone() -> RetryableError:
+    return RetryableError("the worker storing this export stopped; the data was not accepted, "
+                          "retry later")  # fmt: skip
+
+
+def _send_all(sock: socket.socket, parts: list[bytes]) -> None:
+    """``parts`` in order, without joining them (the body is not copied)."""
+    views = [memoryview(p) for p in parts if p]
+    while views:
+        sent = sock.sendmsg(views)
+        while views and sent >= len(views[0]):
+            sent -= len(views[0])
+            views.pop(0)
+        if sent:
+            views[0] = views[0][sent:]
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        read = sock.recv_into(view[got:])
+        if read == 0:
+            raise EOFError
+        got += read
+    return bytes(buf)

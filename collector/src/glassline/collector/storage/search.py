@@ -1,0 +1,329 @@
+"""Full-text search over what was stored: prompts, completions, tool calls, errors, span names.
+
+Each write adds one document per trace (:class:`~glassline.collector.storage.models.SearchDoc`)
+with the words of the spans it inserted, or of the content events it stored, in the same
+transaction; the text is taken from the stored (redacted) records, so the index never holds
+anything the spans do not. Words are runs of letters and digits, case folded: SQLite's FTS5
+(unicode61) splits the text so itself; for PostgreSQL (``to_tsvector('simple', ...)``, GIN)
+they are split here first, so both databases index the same words. A query (:func:`parse`) is words that must all appear, ``"exact phrases"``,
+``prefix*`` and ``-excluded`` words.
+
+A document's id is its trace's start in milliseconds shifted left 20 bits plus a hash of the
+trace, so a time range is an id range and the newest documents come first in id order: a
+search reads the newest :data:`MAX_DOCUMENTS` matching documents of the range (through the
+full-text index, with the tenant as an indexed column on SQLite) and no more, whatever the
+size of the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    bindparam,
+    column,
+    delete,
+    func,
+    literal_column,
+    select,
+    table,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
+from glassline.collector.storage.models import SearchDoc
+from glassline.semconv import attributes as attrs
+
+__all__ = [
+    "MAX_DOCUMENTS",
+    "SearchQuery",
+    "delete_traces",
+    "docs_for_events",
+    "docs_for_spans",
+    "matching_traces",
+    "parse",
+    "purge",
+    "write_docs",
+]
+
+# The attributes whose text is searchable (JSON message lists are read for their strings).
+CONTENT_ATTRIBUTES = (
+    attrs.GEN_AI_INPUT_MESSAGES,
+    attrs.GEN_AI_OUTPUT_MESSAGES,
+    attrs.GEN_AI_SYSTEM_INSTRUCTIONS,
+    attrs.GEN_AI_TOOL_NAME,
+    attrs.GEN_AI_TOOL_CALL_ARGUMENTS,
+    attrs.GEN_AI_TOOL_CALL_RESULT,
+)
+# Keys of the message JSON that hold labels, not content ("role": "user" is in every message).
+_LABEL_KEYS = frozenset({"role", "type", "finish_reason", "id", "mime_type", "modality"})
+_EXCEPTION_KEYS = ("exception.type", "exception.message")
+WORD = re.compile(r"[^\W_]+")
+MAX_DOC_CHARS = 262_144  # well under PostgreSQL's 1 MB tsvector limit
+MAX_DOCUMENTS = 2000  # matching documents a search reads, newest first
+_TIME_BITS = 20
+_HASH_MASK = (1 << _TIME_BITS) - 1
+_MAX_MS = (2**63 - 1) >> _TIME_BITS
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    tenant: str
+    trace_id: str
+    start_ns: int
+    text: str
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    """The content strings of a JSON value, depth first, labels left out."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _LABEL_KEYS:
+                _strings(item, out)
+
+
+def _attribute_texts(attributes: dict[str, AttributeValue], out: list[str]) -> None:
+    for key in CONTENT_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            # Cut by the size limit, or not JSON: the text is indexed as it is.
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        if value is not None:
+            _strings(value, out)
+
+
+def span_texts(span: SpanRecord) -> list[str]:
+    """What a user would search for in a span: its name, status message, content, errors."""
+    out = [span.name]
+    if span.status_message:
+        out.append(span.status_message)
+    _attribute_texts(span.attributes, out)
+    for event in span.events:
+        if event.name == "exception":
+            out.extend(str(event.attributes[k]) for k in _EXCEPTION_KEYS if k in event.attributes)
+    return out
+
+
+def text_of(texts: Iterable[str]) -> str:
+    """The document: each distinct text once, one per line, capped in size."""
+    return "\n".join(dict.fromkeys(t for t in texts if t))[:MAX_DOC_CHARS]
+
+
+def words_of(text: str) -> str:
+    """``text`` as lowercase words separated by spaces (what FTS5's tokenizer sees in it)."""
+    return " ".join(WORD.findall(text.lower()))
+
+
+def docs_for_spans(spans: Sequence[SpanRecord], starts: dict[tuple[str, str], int]) -> list[Doc]:
+    """One document per trace of ``spans``; ``starts`` gives each trace's start as stored."""
+    texts: dict[tuple[str, str], list[str]] = {}
+    for span in spans:
+        texts.setdefault((span.tenant, span.trace_id), []).extend(span_texts(span))
+    return [
+        Doc(tenant, trace_id, starts.get((tenant, trace_id), 0), text_of(found))
+        for (tenant, trace_id), found in texts.items()
+    ]
+
+
+def docs_for_events(events: Sequence[ContentEvent]) -> list[Doc]:
+    """One document per trace of content events (messages that came apart from their span)."""
+    texts: dict[tuple[str, str], list[str]] = {}
+    starts: dict[tuple[str, str], int] = {}
+    for event in events:
+        key = (event.tenant, event.trace_id)
+        _attribute_texts(event.attributes, texts.setdefault(key, []))
+        starts[key] = min(starts.get(key, event.time_ns), event.time_ns)
+    return [Doc(t, tr, starts[(t, tr)], text_of(found)) for (t, tr), found in texts.items()]
+
+
+def doc_id(start_ns: int, salt: int = 0) -> int:
+    """The id of a document of a trace that started at ``start_ns`` (see the module doc)."""
+    ms = min(max(start_ns, 0) // 1_000_000, _MAX_MS)
+    return (ms << _TIME_BITS) | (salt & _HASH_MASK)
+
+
+def _bound(ns: int) -> int:
+    return doc_id(ns) if ns > 0 else 0
+
+
+def write_docs(conn: Connection, docs: Sequence[Doc]) -> int:
+    """Insert ``docs`` (those with words); returns how many. Inside the caller's transaction.
+
+    Two documents may draw the same id (same millisecond and hash): the later one takes the
+    next free id, which is still in the same millisecond's range.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    pending = {}
+    for doc in docs:
+        # FTS5's unicode61 tokenizer splits text exactly as WORD does (letters and digits,
+        # case folded): SQLite indexes the text as it is. PostgreSQL's parser keeps e-mails,
+        # hyphenated words and decimals whole, so its words are split here, the same way.
+        body = words_of(doc.text) if postgres else doc.text
+        if body.strip():
+            salt = zlib.crc32(f"{doc.tenant}\0{doc.trace_id}".encode())
+            pending[doc_id(doc.start_ns, salt)] = (doc, body)
+    stmt = _insert_statement(conn)
+    written = 0
+    for _ in range(64):  # each round places every document whose id is still free
+        if not pending:
+            return written
+        rows = [
+            {"id": i, "tenant": d.tenant, "trace_id": d.trace_id, "words": body}
+            for i, (d, body) in sorted(pending.items())
+        ]
+        placed = {row[0] for row in conn.execute(stmt, rows)}
+        written += len(placed)
+        pending = {i + 1: d for i, d in pending.items() if i not in placed}
+    raise RuntimeError("no free search document id after 64 tries")  # ids are sparse: never
+
+
+def _insert_statement(conn: Connection) -> Any:
+    table = SearchDoc.__table__
+    words: Any = bindparam("words")
+    if conn.dialect.name == "postgresql":
+        insert: Any = postgresql.insert(table)
+        words = func.to_tsvector(literal_column("'simple'::regconfig"), words)
+    else:
+        insert = sqlite.insert(table)
+    return (
+        insert.values(
+            id=bindparam("id"),
+            tenant=bindparam("tenant"),
+            trace_id=bindparam("trace_id"),
+            body=words,
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.id)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    words: tuple[str, ...]  # one word, or a phrase
+    prefix: bool = False  # the last word is a prefix
+    exclude: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    terms: tuple[Term, ...]
+
+    def fts5(self, tenant: str | None) -> str:
+        """The FTS5 MATCH expression (words only: nothing here is FTS5 syntax from the user)."""
+
+        def phrase(term: Term) -> str:
+            return '"' + " ".join(term.words) + '"' + ("*" if term.prefix else "")
+
+        found = " AND ".join(phrase(t) for t in self.terms if not t.exclude)
+        expression = f"body : ({found})"
+        for term in self.terms:
+            if term.exclude:
+                expression = f"({expression}) NOT body : {phrase(term)}"
+        tenant_words = WORD.findall(tenant.lower()) if tenant else []
+        if tenant_words:  # a fast pre-filter; the exact tenant is checked on search_docs
+            expression = f'tenant : "{" ".join(tenant_words)}" AND ({expression})'
+        return expression
+
+    def tsquery(self) -> str:
+        """The ``to_tsquery('simple', ...)`` text (words are letters and digits: no quoting)."""
+
+        def phrase(term: Term) -> str:
+            last = len(term.words) - 1
+            parts = [
+                f"'{w}'" + (":*" if term.prefix and i == last else "")
+                for i, w in enumerate(term.words)
+            ]
+            return "(" + " <-> ".join(parts) + ")"
+
+        return " & ".join(("!" if t.exclude else "") + phrase(t) for t in self.terms)
+
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"(\*?)|(-?)(\S+)')
+MAX_TERMS = 16
+
+
+def parse(query: str) -> SearchQuery:
+    """Words that must all appear, "exact phrases", prefix* and -excluded words.
+
+    Raises ``ValueError`` (with a message for the user) if nothing is left to look for.
+    """
+    terms = []
+    for match in _TOKEN.finditer(query):
+        quoted, raw = match[2] is not None, match[2] if match[2] is not None else match[5]
+        exclude = bool(match[1] or match[4])
+        prefix = bool(match[3]) if quoted else raw.endswith("*")
+        words = tuple(WORD.findall(raw.lower()))
+        if words:
+            terms.append(Term(words, prefix, exclude))
+    if not any(not t.exclude for t in terms):
+        raise ValueError("needs at least one word (letters or digits) to look for")
+    if len(terms) > MAX_TERMS:
+        raise ValueError(f"at most {MAX_TERMS} words or phrases")
+    return SearchQuery(tuple(terms))
+
+
+# Documents are timed by their trace's start as known when written, never before the real
+# start: a trace whose later spans brought the words still matches if it began in the range.
+_SLACK_NS = 3600 * 1_000_000_000
+
+
+def matching_traces(
+    conn: Connection,
+    query: SearchQuery,
+    tenant: str | None,
+    start_ns: int | None,
+    end_ns: int | None,
+) -> Select[Any]:
+    """(tenant, trace_id) of the newest :data:`MAX_DOCUMENTS` matching documents in the range.
+
+    ``tenant=None`` (an admin) searches every tenant; otherwise only ``tenant``'s documents.
+    """
+    d = SearchDoc.__table__.c
+    lo = _bound(start_ns) if start_ns else 0
+    hi = _bound(end_ns + _SLACK_NS) if end_ns is not None else 2**63 - 1
+    if conn.dialect.name == "postgresql":
+        tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), query.tsquery())
+        order: Any = d.id
+        stmt = select(d.tenant, d.trace_id).where(d.body.op("@@")(tsquery))
+    else:
+        fts = table("search_fts", column("rowid", BigInteger), column("search_fts"))
+        order = fts.c.rowid
+        stmt = (
+            select(d.tenant, d.trace_id)
+            .select_from(fts.join(SearchDoc.__table__, d.id == fts.c.rowid))
+            .where(fts.c.search_fts.op("MATCH")(query.fts5(tenant)))
+        )
+    if tenant is not None:
+        stmt = stmt.where(d.tenant == tenant)
+    return stmt.where(order >= lo, order < hi).order_by(order.desc()).limit(MAX_DOCUMENTS)
+
+
+def delete_traces(conn: Connection, traces: Any) -> int:
+    """Delete the documents of ``traces`` (a select of tenant, trace_id); returns how many."""
+    d = SearchDoc.__table__.c
+    return int(
+        conn.execute(delete(SearchDoc).where(tuple_(d.tenant, d.trace_id).in_(traces))).rowcount
+    )
+
+
+def purge(conn: Connection, cutoff_ns: int, chunk: int) -> int:
+    """Delete up to ``chunk`` documents of traces started before ``cutoff_ns``; returns how many."""
+    d = SearchDoc.__table__.c
+    oldest = select(d.id).where(d.id < _bound(cutoff_ns)).order_by(d.id).limit(chunk)
+    return int(conn.execute(delete(SearchDoc).where(d.id.in_(oldest))).rowcount)

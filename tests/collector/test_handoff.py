@@ -1,0 +1,142 @@
+"""Work spreads over the workers however few connections the clients hold (handoff.py).
+
+These tests send every export over ONE gRPC connection and check, in the workers' own
+counters, that both workers ran exports (with the ports shared through SO_REUSEPORT, the
+kernel pinned a connection, and all its exports, to one worker).
+The SQLite write lock (a file lock, taken here by the test) holds the first export in its
+store step, so the second arrives while the first worker is busy: no timing involved.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from glassline.collector.storage.models import Span as SpanRow
+from glassline.collector.testing import metric_by_label, run_collector
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def _runs(collector: Any) -> dict[str, float]:
+    """Exports run, by worker, summed over the processes."""
+    return metric_by_label(collector.http_endpoint, "glassline_exports_run_total", "worker")
+
+
+def _body(h: Any, n: int, seed: int) -> bytes:
+    now = time.time_ns()  # recent: the retention job, which may run meanwhile, keeps them
+    spans = [h.make_span(i, trace=seed, start_time_unix_nano=now, end_time_unix_nano=now + 1000)
+             for i in range(1, n + 1)]  # fmt: skip
+    return bytes(h.make_request(*spans).SerializeToString())
+
+
+def _stored(db_url: str) -> int:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(SpanRow)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_exports_on_one_connection_run_on_both_workers(tmp_path: Path, h: Any) -> None:
+    config = {"server": {"workers": 2}, "redaction": None}
+    with run_collector(config, workdir=tmp_path) as collector:
+        lock_path = collector.db_url.removeprefix("sqlite:///") + ".write-lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        metadata = (("x-glassline-api-key", collector.api_key),)
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:  # one connection
+            export = channel.unary_unary(EXPORT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # every store step now waits for the test
+                first = export.future(_body(h, 5, 1), metadata=metadata, timeout=120)
+                h.wait_for(lambda: sum(_runs(collector).values()) == 1, "the first export", 60)
+                second = export.future(_body(h, 7, 2), metadata=metadata, timeout=120)
+                h.wait_for(lambda: sum(_runs(collector).values()) == 2, "the second export", 60)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            first.result()
+            second.result()
+        # Both arrived over one connection; the second ran on the worker that was free.
+        assert _runs(collector) == {"0": 1.0, "1": 1.0}
+        assert _stored(collector.db_url) == 12  # acknowledged means stored, wherever it ran
+
+
+def test_a_runner_that_dies_fails_its_exports_as_retryable(tmp_path: Path, h: Any) -> None:
+    config = {"server": {"workers": 2}, "redaction": None}
+    with run_collector(config, workdir=tmp_path) as collector:
+        line = next(x for x in collector.logs().splitlines() if "started 2 workers" in x)
+        runners = [int(p) for p in re.findall(r"\d+", line.split("workers:")[1].split(";")[0])]
+        lock_path = collector.db_url.removeprefix("sqlite:///") + ".write-lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        metadata = (("x-glassline-api-key", collector.api_key),)
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # the export waits in its store step
+                pending = channel.unary_unary(EXPORT).future(
+                    _body(h, 5, 1), metadata=metadata, timeout=120
+                )
+                h.wait_for(lambda: sum(_runs(collector).values()) == 1, "the export to run", 60)
+                (worker,) = _runs(collector)
+                os.kill(runners[int(worker)], signal.SIGKILL)  # mid-export, before its commit
+                error = pending.exception()
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+        # Not acknowledged, and the client is told to send it again.
+        assert isinstance(error, grpc.RpcError)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        trailers = dict(error.trailing_metadata() or ())
+        assert "google.rpc.retryinfo-bin" in trailers
+        assert _stored(collector.db_url) == 0
+
+
+def test_the_front_refuses_with_a_hint_while_every_runner_is_busy(tmp_path: Path, h: Any) -> None:
+    """Refusals come from the front's admission, not after export work: both runners are
+    held in their store step, and the refused exports are answered without any runner
+    running them, the HTTP one before its body was even sent."""
+    config = {"server": {"workers": 2, "max_inflight_requests": 2}, "redaction": None}
+    with run_collector(config, workdir=tmp_path) as collector:
+        lock_path = collector.db_url.removeprefix("sqlite:///") + ".write-lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        metadata = (("x-glassline-api-key", collector.api_key),)
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+            export = channel.unary_unary(EXPORT)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held = [export.future(_body(h, 3, seed), metadata=metadata, timeout=120)
+                        for seed in (1, 2)]  # fmt: skip
+                h.wait_for(lambda: sum(_runs(collector).values()) == 2, "both runners busy", 60)
+                with pytest.raises(grpc.RpcError) as refused:
+                    export(_body(h, 3, 3), metadata=metadata, timeout=60)
+                with socket.create_connection(("127.0.0.1", collector.http_port), 30) as sock:
+                    sock.sendall(
+                        b"POST /v1/traces HTTP/1.1\r\nHost: t\r\n"
+                        b"Content-Type: application/x-protobuf\r\nContent-Length: 100000\r\n"
+                        b"x-glassline-api-key: " + collector.api_key.encode() + b"\r\n\r\n"
+                    )  # the body never comes: only an answer before it can end this read
+                    reply = sock.makefile("rb")
+                    lines = iter(reply.readline, b"\r\n")  # the status line and headers
+                    head = b"".join(lines).decode("latin-1").lower()
+                busy_runs = _runs(collector)
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+            for future in held:
+                future.result()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "google.rpc.retryinfo-bin" in dict(refused.value.trailing_metadata() or ())
+    assert head.startswith("http/1.1 429") and "retry-after:" in head
+    assert busy_runs == {"0": 1.0, "1": 1.0}  # no runner ran the refused exports
+    assert _stored(collector.db_url) == 6
