@@ -16,6 +16,7 @@ from glassline.collector.storage.rollup import (
     rollup_deltas,
     user_rollup_deltas,
 )
+from glassline.semconv.attributes import BUDGET_DECISION, BUDGET_PREVENTED_USD, SDK_DROPPED_SPANS
 
 S = 1_000_000_000
 
@@ -98,24 +99,36 @@ def test_a_delta_sums_every_measure() -> None:
         ),
         span(1, 300, input_tokens=5, cache_creation_tokens=3, reasoning_tokens=1, cache_hit=False),
         span(2, 50, cost_usd=None),
+        # What SDKs report: budget decisions on their LLM spans, and spans their queue lost.
+        span(3, 10, attributes={BUDGET_DECISION: "deny", BUDGET_PREVENTED_USD: 0.25}),
+        span(3, 10, attributes={BUDGET_DECISION: "deny", BUDGET_PREVENTED_USD: True}),
+        span(3, 10, cost_usd=0.125, attributes={BUDGET_DECISION: "degrade"}),
+        span(3, 10, cost_usd=1.0, attributes={BUDGET_DECISION: "allow"}),
+        span(3, 10, name=SDK_DROPPED_SPANS, attributes={SDK_DROPPED_SPANS: 7}),
+        span(3, 10, name=SDK_DROPPED_SPANS, attributes={SDK_DROPPED_SPANS: "7"}),
     ]
     (delta,) = rollup_deltas(spans).values()
     assert delta.values == {
-        "count": 3,
+        "count": 9,
         "errors": 1,
         "input_tokens": 15,
         "output_tokens": 2,
         "cache_read_tokens": 4,
         "cache_creation_tokens": 3,
         "reasoning_tokens": 1,
-        "cost_usd": 0.5,
+        "cost_usd": 1.625,
         "cache_hits": 1,
         "cache_lookups": 2,
         "retries": 2,
         "fallbacks": 1,
-        "duration_sum_ms": 450.0,
+        "duration_sum_ms": 510.0,
+        "sdk_lost_spans": 7,
+        "budget_denied": 2,
+        "budget_prevented_usd": 0.25,
+        "budget_degraded": 1,
+        "budget_degraded_usd": 0.125,
     }
-    assert sorted(delta.latency) == [50.0, 100.0, 300.0]
+    assert sorted(delta.latency) == [10.0] * 6 + [50.0, 100.0, 300.0]
     assert delta.ttft == [20.0]
 
 

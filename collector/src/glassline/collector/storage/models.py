@@ -208,6 +208,14 @@ class _RollupColumns:
     retries: Mapped[int] = mapped_column(Integer, default=0)
     fallbacks: Mapped[int] = mapped_column(Integer, default=0)
     duration_sum_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # Reported by SDKs: spans their export queue lost (a ``glassline.sdk.dropped_spans`` span),
+    # and budget decisions (``glassline.budget.*``): calls denied and the estimate they would
+    # have cost, calls degraded and what they cost.
+    sdk_lost_spans: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    budget_denied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    budget_prevented_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    budget_degraded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    budget_degraded_usd: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     latency_sketch: Mapped[bytes] = mapped_column(LargeBinary)
     ttft_sketch: Mapped[bytes | None] = mapped_column(LargeBinary)
 

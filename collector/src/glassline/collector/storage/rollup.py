@@ -15,6 +15,7 @@ from typing import Any
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import sketch
 from glassline.collector.storage.models import ROLLUP_DIMENSIONS
+from glassline.semconv import attributes as attrs
 
 __all__ = [
     "COUNTERS",
@@ -51,6 +52,11 @@ COUNTERS = (
     "retries",
     "fallbacks",
     "duration_sum_ms",
+    "sdk_lost_spans",
+    "budget_denied",
+    "budget_prevented_usd",
+    "budget_degraded",
+    "budget_degraded_usd",
 )
 USER_COUNTERS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
 
@@ -90,6 +96,13 @@ class RollupDelta:
         if span.ttft_ms is not None and span.ttft_ms >= 0:
             self.ttft.append(span.ttft_ms)
         self._bins = None
+        attributes = span.attributes
+        if attrs.BUDGET_DECISION in attributes:
+            _add_budget_decision(v, attributes, span.cost_usd)
+        elif span.name == attrs.SDK_DROPPED_SPANS:
+            lost = attributes.get(attrs.SDK_DROPPED_SPANS)
+            if type(lost) is int and lost > 0:
+                v["sdk_lost_spans"] += lost
 
     def bins(self) -> tuple[sketch.Bins, sketch.Bins]:
         """The latency and ttft values counted into sketch bins (computed once)."""
@@ -107,6 +120,22 @@ class RollupDelta:
         self.ttft.extend(other.ttft)
         latency.merge(other_latency)
         ttft.merge(other_ttft)
+
+
+def _add_budget_decision(
+    v: dict[str, float], attributes: Mapping[str, Any], cost_usd: float | None
+) -> None:
+    """Count an SDK budget decision: a denied call and the estimate it did not spend, or a
+    degraded call and what it did spend (``glassline.budget.*``, see the SDK's ``_budget``)."""
+    decision = attributes.get(attrs.BUDGET_DECISION)
+    if decision == "deny":
+        v["budget_denied"] += 1
+        prevented = attributes.get(attrs.BUDGET_PREVENTED_USD)
+        if isinstance(prevented, float | int) and not isinstance(prevented, bool) and prevented > 0:
+            v["budget_prevented_usd"] += prevented
+    elif decision == "degrade":
+        v["budget_degraded"] += 1
+        v["budget_degraded_usd"] += cost_usd or 0.0
 
 
 def _dims(span: SpanRecord) -> tuple[str, ...]:

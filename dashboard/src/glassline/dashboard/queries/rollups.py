@@ -72,6 +72,11 @@ class Totals:
     cache_lookups: int = 0
     retries: int = 0
     fallbacks: int = 0
+    sdk_lost_spans: int = 0  # spans the apps' SDKs reported lost before export
+    budget_denied: int = 0  # calls a budget denied ...
+    budget_prevented_usd: float = 0.0  # ... and what they were estimated to cost
+    budget_degraded: int = 0  # calls a budget degraded ...
+    budget_degraded_usd: float = 0.0  # ... and what they cost
     latency_ms: dict[float, float | None] = field(default_factory=dict)
 
     @property
@@ -117,6 +122,11 @@ def totals_from(frame: pd.DataFrame) -> Totals:
         cache_lookups=int(sums["cache_lookups"]),
         retries=int(sums["retries"]),
         fallbacks=int(sums["fallbacks"]),
+        sdk_lost_spans=int(sums["sdk_lost_spans"]),
+        budget_denied=int(sums["budget_denied"]),
+        budget_prevented_usd=float(sums["budget_prevented_usd"]),
+        budget_degraded=int(sums["budget_degraded"]),
+        budget_degraded_usd=float(sums["budget_degraded_usd"]),
     )
 
 

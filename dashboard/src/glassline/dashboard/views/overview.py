@@ -44,12 +44,14 @@ ui.tile(c[3], "Fallbacks", now.fallbacks, before.fallbacks, up_is_bad=True)
 day_start, month_start = calendar_starts(window.end - 1)  # pinned windows: their own day
 tables = data.run(queries.find_tables)
 firing = data.run(queries.alert_states, window.tenant, only_firing=True)
-c = st.columns(3)
+c = st.columns(4)
 today = data.run(queries.spend_between, day_start, window.end, window.tenant)
 month = data.run(queries.spend_between, month_start, window.end, window.tenant)
 c[0].metric("Spend today (UTC)", ui.fmt_usd(today), border=True)
 c[1].metric("Spend this month (UTC)", ui.fmt_usd(month), border=True)
 c[2].metric("Firing alerts", len(firing), border=True)
+# Spans the apps' SDKs could not export (their queue was full): reported, then counted here.
+ui.tile(c[3], "Spans lost in the app", now.sdk_lost_spans, before.sdk_lost_spans, up_is_bad=True)
 if not tables.alerts:
     st.caption(
         "No alert tables in the store yet: budgets and alerts come from the collector's rules."

@@ -147,6 +147,18 @@ if saved and saved.selection.rows:  # a model's costliest traces
     ui.open_traces(ctx, model=str(savings.iloc[saved.selection.rows[0]]["model"]),
                    sort="costliest")  # fmt: skip
 
+st.subheader("Budget enforcement")
+st.caption(
+    "Decisions of the apps' budget guards in this range (`glassline.budget.*` on their spans): "
+    "denied calls were not made (their spend prevented is the estimate before the call); "
+    "degraded calls ran on the app's cheaper path."
+)
+c = st.columns(4)
+c[0].metric("Calls denied", ui.fmt_int(totals.budget_denied), border=True)
+c[1].metric("Spend prevented", ui.fmt_usd(totals.budget_prevented_usd), border=True)
+c[2].metric("Calls degraded", ui.fmt_int(totals.budget_degraded), border=True)
+c[3].metric("Spend of degraded calls", ui.fmt_usd(totals.budget_degraded_usd), border=True)
+
 st.subheader("Fallback routes")
 routes = queries.group(cube, "route")
 fallbacks = routes[routes["fallbacks"] > 0][["route", "count", "fallbacks", "cost_usd"]]
