@@ -3,55 +3,44 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 from glassline.instrumentation import _settings
-from glassline.pricing import clean_counts, price_of, table_price
+from glassline.pricing import clean_counts, price_of
 from glassline.semconv import attributes as attrs
 
-__all__ = ["Counted", "put_cost"]
+__all__ = ["put_cost"]
 
 _log = logging.getLogger(__name__)
 
 
-class Counted(Protocol):
-    """What a response said about its tokens (``ResponseInfo``); None for an unknown count."""
-
-    model: str | None
-    input_tokens: int | None  # includes the cache tokens (GenAI conventions)
-    output_tokens: int | None
-    cache_read: int | None
-    cache_creation: int | None
-
-
 def put_cost(
     out: dict[str, Any],
-    counted: Counted,
     *,
     provider: str | None,
+    response_model: str | None,
     request_model: str | None,
     settings: _settings.Settings,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    cache_read: int | None,
+    cache_creation: int | None,
 ) -> None:
     """Add the cost of the tokens (if some are known and the model is priced) to ``out``."""
-    if counted.input_tokens is None and counted.output_tokens is None:
+    if input_tokens is None and output_tokens is None:
         return
     counts = clean_counts(
-        counted.input_tokens or 0,
-        counted.output_tokens or 0,
-        counted.cache_read or 0,
-        counted.cache_creation or 0,
+        input_tokens or 0, output_tokens or 0, cache_read or 0, cache_creation or 0
     )
     if counts is None:
         return
     total_in, output, read, creation = counts
     uncached = total_in - read - creation
-    prices = settings.prices
     # The response names the exact model (a dated snapshot); the request's alias is the fallback.
-    for model in (counted.model, request_model):
+    for model in (response_model, request_model):
         if not model:
             continue
-        # Without overrides, straight to the table's cache (a C call where price_of is a frame).
-        price = price_of(model, provider, prices) if prices else table_price(model, provider)
+        price = price_of(model, provider, settings.prices)  # cached per (model, provider)
         cost = price.cost(uncached, output, read, creation) if price is not None else None
         if cost is not None:
             out[attrs.COST_USD] = cost

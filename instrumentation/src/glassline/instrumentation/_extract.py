@@ -16,10 +16,12 @@ from typing import Any
 from glassline.semconv import attributes as attrs
 
 __all__ = [
+    "Counts",
     "ResponseInfo",
     "StreamAccumulator",
     "extract_response",
     "get",
+    "usage_counts",
     "view",
 ]
 
@@ -68,10 +70,7 @@ def _kind(cls: type) -> str:
     return kind
 
 
-Fields = Mapping[str, Any] | _AttrView  # what view() returns: anything with .get(key)
-
-
-def view(obj: Any) -> Fields:
+def view(obj: Any) -> Mapping[str, Any] | _AttrView:
     """A reader with ``.get(key)`` for dicts, mappings, pydantic models and other objects.
 
     Pydantic models (every OpenAI/Anthropic/LiteLLM response type) keep their fields in
@@ -149,97 +148,116 @@ class ResponseInfo:
         return out
 
     def read_usage(self, usage: Any, exclusive_input: bool = False) -> None:
-        """Fill token counts from an OpenAI chat, Responses, Anthropic or LiteLLM usage block.
+        """Fill token counts from an OpenAI, Responses, Anthropic or LiteLLM usage block.
 
-        A count that is absent or not an int (bool is not a count) is left as it was.
-        ``exclusive_input``: Anthropic reports ``input_tokens`` WITHOUT the cached tokens; the
-        conventions want them included, so they are added back here.
+        ``exclusive_input``: see :func:`usage_counts`.
         """
         if usage is None:
             return
-        fields = view(usage)
-        prompt = fields.get("prompt_tokens")
-        is_chat = type(prompt) is int
-        if is_chat:  # chat completions and LiteLLM
-            inp: Any = prompt
-            out = fields.get("completion_tokens")
-            in_details, out_details = (
-                fields.get("prompt_tokens_details"),
-                fields.get("completion_tokens_details"),
-            )
-        else:  # Responses API and Anthropic
-            inp, out = fields.get("input_tokens"), fields.get("output_tokens")
-            in_details, out_details = (
-                fields.get("input_tokens_details"),
-                fields.get("output_tokens_details"),
-            )
-        in_fields = view(in_details)
-        # LiteLLM's Anthropic-style names first, then OpenAI's details.
-        read = fields.get("cache_read_input_tokens")
-        if type(read) is not int:
-            read = in_fields.get("cached_tokens")
-        creation = fields.get("cache_creation_input_tokens")
-        if type(creation) is not int:
-            creation = in_fields.get("cache_creation_tokens")
-        if type(read) is int:
+        inp, out, read, creation, reasoning = usage_counts(usage, exclusive_input)
+        if read is not None:
             self.cache_read = read
-        if type(creation) is int:
+        if creation is not None:
             self.cache_creation = creation
-        if type(inp) is int:
-            if exclusive_input and not is_chat:
-                inp += (read if type(read) is int else 0) + (
-                    creation if type(creation) is int else 0
-                )
+        if inp is not None:
             self.input_tokens = inp
-        if type(out) is int:
+        if out is not None:
             self.output_tokens = out
-        if out_details is not None:
-            reasoning = view(out_details).get("reasoning_tokens")
-            if type(reasoning) is int:
-                self.reasoning = reasoning
+        if reasoning is not None:
+            self.reasoning = reasoning
+
+
+Counts = tuple[int | None, int | None, int | None, int | None, int | None]
+
+
+def usage_counts(usage: Any, exclusive_input: bool = False) -> Counts:
+    """(input, output, cache read, cache creation, reasoning) tokens of a usage block.
+
+    Reads OpenAI chat, Responses, Anthropic and LiteLLM usage; a count that is absent or not
+    an int (bool is not a count) is None. ``exclusive_input``: Anthropic reports
+    ``input_tokens`` WITHOUT the cached tokens; the conventions want them included, so they
+    are added back here.
+    """
+    # Runs on every LLM span: one pass, exact-type checks inline.
+    u = usage if type(usage) is dict else view(usage)
+    prompt = u.get("prompt_tokens")
+    is_prompt = type(prompt) is int
+    if is_prompt:  # chat completions and LiteLLM
+        inp: Any = prompt
+        out = u.get("completion_tokens")
+        in_d, out_d = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
+    else:  # Responses API and Anthropic
+        inp, out = u.get("input_tokens"), u.get("output_tokens")
+        in_d, out_d = u.get("input_tokens_details"), u.get("output_tokens_details")
+    if in_d is not None and type(in_d) is not dict:
+        in_d = view(in_d)
+    read = u.get("cache_read_input_tokens")
+    if type(read) is not int:
+        read = in_d.get("cached_tokens") if in_d is not None else None
+        if type(read) is not int:
+            read = None
+    creation = u.get("cache_creation_input_tokens")
+    if type(creation) is not int:
+        creation = in_d.get("cache_creation_tokens") if in_d is not None else None
+        if type(creation) is not int:
+            creation = None
+    if type(inp) is int:
+        if exclusive_input and not is_prompt:
+            inp += (read or 0) + (creation or 0)
+    else:
+        inp = None
+    reasoning = None
+    if out_d is not None:
+        reasoning = (out_d if type(out_d) is dict else view(out_d)).get("reasoning_tokens")
+        if type(reasoning) is not int:
+            reasoning = None
+    return inp, out if type(out) is int else None, read, creation, reasoning
 
 
 def extract_response(value: Any) -> ResponseInfo:
-    """Read a complete (non-streamed) response of any understood shape.
-
-    The reader is chosen once, by the response's shape: a chat completion (``choices``, the
-    commonest, checked first), an Anthropic message, a Responses API response, or any object
-    with a ``usage``.
-    """
+    """Read a complete (non-streamed) response of any understood shape."""
     info = ResponseInfo()
-    fields = view(value)  # a str or a number reads as an object without those fields
-    model, response_id = fields.get("model"), fields.get("id")
-    info.model = model if isinstance(model, str) else None
-    info.response_id = response_id if isinstance(response_id, str) else None
-    choices = fields.get("choices")
-    if type(choices) is list:
-        _read_chat(info, fields, choices)
-    elif fields.get("type") == "message":
+    if type(value) is dict:
+        v: Mapping[str, Any] | _AttrView = value
+    elif value is None or isinstance(value, str | bytes | int | float | bool):
+        return info
+    else:
+        v = view(value)
+    model, rid = v.get("model"), v.get("id")
+    info.model = model if type(model) is str or isinstance(model, str) else None
+    info.response_id = rid if type(rid) is str or isinstance(rid, str) else None
+    choices = v.get("choices")
+    if type(choices) is list:  # chat completions (OpenAI, LiteLLM): checked first, most common
+        _read_chat(info, choices)
+        info.read_usage(v.get("usage"))
+    elif v.get("type") == "message":
         _read_anthropic(info, value)
-    elif fields.get("object") == "response" or fields.get("output") is not None:
+    elif v.get("object") == "response" or v.get("output") is not None:
         _read_responses_api(info, value)
     else:
-        info.read_usage(fields.get("usage"))
+        info.read_usage(v.get("usage"))
     return info
 
 
-def _read_chat(info: ResponseInfo, response: Fields, choices: list[Any]) -> None:
-    """A chat completion (OpenAI, LiteLLM): each choice's text, tool calls, finish reason."""
+def _read_chat(info: ResponseInfo, choices: list[Any]) -> None:
+    # Runs on every chat span: dicts and pydantic fields are read without the generic accessor.
     for choice in choices:
-        choice_fields = view(choice)
-        reason = choice_fields.get("finish_reason")
-        if isinstance(reason, str):
+        c = choice if type(choice) is dict else view(choice)
+        reason = c.get("finish_reason")
+        if type(reason) is str or isinstance(reason, str):
             info.finish_reasons.append(reason)
-        message = view(choice_fields.get("message"))
-        content = message.get("content")
-        if not isinstance(content, str):
-            content = choice_fields.get("text")  # legacy completions
-        if isinstance(content, str):
+        message = c.get("message")
+        m = message if type(message) is dict else view(message)
+        content = m.get("content")
+        if type(content) is str or isinstance(content, str):
             info.text.append(content)
-        tool_calls = message.get("tool_calls")
+        else:
+            legacy = c.get("text")  # legacy completions
+            if isinstance(legacy, str):
+                info.text.append(legacy)
+        tool_calls = m.get("tool_calls")
         if tool_calls:
             _read_tool_calls(info, tool_calls)
-    info.read_usage(response.get("usage"))
 
 
 def _read_tool_calls(info: ResponseInfo, tool_calls: Any) -> None:
@@ -382,7 +400,7 @@ class StreamAccumulator:
         if usage is not None:
             info.read_usage(usage)
 
-    def _read_header(self, fields: Fields) -> None:
+    def _read_header(self, fields: Mapping[str, Any] | _AttrView) -> None:
         model, response_id = fields.get("model"), fields.get("id")
         self.info.model = model if isinstance(model, str) else None
         self.info.response_id = response_id if isinstance(response_id, str) else None

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from glassline.instrumentation import _content, _settings
+from glassline.instrumentation._chat import chat_attributes
 from glassline.instrumentation._cost import put_cost
 from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
 from glassline.semconv import attributes as attrs
@@ -96,8 +97,11 @@ class LLMHandler:
     def result(self, value: Any) -> dict[str, Any]:
         if self.claimed:
             return {}
-        info = extract_response(value)
-        return response_attributes(info, self.provider, self.model, self.settings)
+        out = chat_attributes(value, self.provider, self.model, self.settings)  # the commonest
+        if out is None:
+            info = extract_response(value)
+            out = response_attributes(info, self.provider, self.model, self.settings)
+        return out
 
     def stream(self, t0_ns: int, first: Any) -> Callable[[Any], None] | None:
         if self.claimed:
@@ -135,7 +139,17 @@ def response_attributes(
 ) -> dict[str, Any]:
     """The response attributes, the cost and (if enabled) the output messages."""
     out = info.attributes()
-    put_cost(out, info, provider=provider, request_model=request_model, settings=settings)
+    put_cost(
+        out,
+        provider=provider,
+        response_model=info.model,
+        request_model=request_model,
+        settings=settings,
+        input_tokens=info.input_tokens,
+        output_tokens=info.output_tokens,
+        cache_read=info.cache_read,
+        cache_creation=info.cache_creation,
+    )
     if settings.capture_content and (info.text or info.tool_calls):
         _content.put_output_messages(out, info.text, info.tool_calls, info.finish_reasons, settings)
     return out
