@@ -207,6 +207,22 @@ def test_long_windows_sum_hourly_rollups_and_minute_edges_exactly(store: Store, 
     assert rolling["acme"].value == pytest.approx(sum(in_day), abs=1e-9)
 
 
+@pytest.mark.parametrize("window", ["1h", "24h", "calendar_day", "calendar_month"])
+def test_spend_in_the_first_second_of_a_minute_counts_at_once(
+    store: Store, span: Span, window: str
+) -> None:
+    # Once seen in CI: read at 12:30:00.4, the minute 12:30 fell outside a window ending
+    # at the truncated 12:30:00, and the budget showed half of what was acknowledged.
+    minute = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)
+    store.write([
+        span("acme", minute - timedelta(seconds=2), cost_usd=2.5),
+        span("acme", minute + timedelta(milliseconds=200), cost_usd=2.5),
+    ])  # fmt: skip
+    rule = {"kind": "budget", "window": window, "limit_usd": 10}
+    got = observe(store, rule, minute + timedelta(milliseconds=400))
+    assert got["acme"].value == 5.0
+
+
 def test_cache_hit_rate_drop_relative_to_the_day_before(store: Store, span: Span) -> None:
     day_before = T0 - timedelta(days=1, minutes=3)
     store.write([span("acme", day_before, kind="other", cache_hit=i < 8) for i in range(10)])

@@ -11,11 +11,11 @@ def ts(*args: int) -> int:
     return int(datetime(*args, tzinfo=UTC).timestamp())
 
 
-def test_rolling_windows_end_now() -> None:
-    now = datetime(2026, 11, 10, 12, 30, tzinfo=UTC)
+def test_rolling_windows_end_now_rounded_up_to_the_second() -> None:
+    now = datetime(2026, 11, 10, 12, 30, 0, 400_000, tzinfo=UTC)
     assert budget_window(now, "1h", "UTC") == budget_window(now, "1h", "Asia/Tokyo")
     span = budget_window(now, "24h", "UTC")
-    assert (span.start, span.end) == (ts(2026, 11, 9, 12, 30), ts(2026, 11, 10, 12, 30))
+    assert (span.start, span.end) == (ts(2026, 11, 9, 12, 30, 1), ts(2026, 11, 10, 12, 30, 1))
 
 
 def test_calendar_day_follows_the_time_zone_and_dst() -> None:

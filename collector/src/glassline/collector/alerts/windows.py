@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,8 +23,18 @@ class Span:
         return max(1, self.end - self.start)
 
 
+def _through(now: datetime) -> int:
+    """``now`` as an exclusive end in whole seconds: rounded up, never down.
+
+    Windows take the rollup minutes that start before their end: truncating 12:05:00.4 to
+    12:05:00 would leave out the minute that is being written, all of it, for one second in
+    every sixty, so a budget could read half of what was just acknowledged.
+    """
+    return math.ceil(now.timestamp())
+
+
 def rolling(now: datetime, length: timedelta, offset: timedelta = timedelta(0)) -> Span:
-    end = int((now - offset).timestamp())
+    end = _through(now - offset)
     start = end - int(length.total_seconds())
     return Span(start, end, end)
 
@@ -43,4 +54,4 @@ def budget_window(now: datetime, window: str, timezone: str) -> Span:
     else:
         start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         end = (start + timedelta(days=32)).replace(day=1)
-    return Span(int(start.timestamp()), int(now.timestamp()), int(end.timestamp()))
+    return Span(int(start.timestamp()), _through(now), int(end.timestamp()))
