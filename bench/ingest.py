@@ -21,8 +21,8 @@ Each scenario starts the collector (``glassline-collector``, a subprocess) and s
 pre-encoded OTLP/gRPC requests of 512 realistic LLM spans (about 1 KB of prompt + completion
 content each, some of it PII) from client threads, for a fixed time. Only acknowledged spans
 count, and the stored count is checked against them afterwards. The ceiling, measured in the
-same run, is the same receiver decoding every attribute and discarding the spans. PostgreSQL
-runs use a throwaway database on 127.0.0.1:5432.
+same run, is one process of the same receiver decoding every attribute and discarding the
+spans. PostgreSQL runs use a throwaway database on 127.0.0.1:5432.
 """
 
 from __future__ import annotations
@@ -316,8 +316,12 @@ def discard_server(config_path: str) -> None:
 
 
 @contextmanager
-def discard_collector(config: dict[str, Any], workers: int) -> Any:
-    """``workers`` discard servers sharing the ports, started the way run_collector starts one."""
+def discard_collector(config: dict[str, Any]) -> Any:
+    """One discard server, started the way run_collector starts a collector.
+
+    One process, whatever ``--workers`` says: the ports are no longer shared between
+    processes (a collector with workers is a front plus runners), so a second one could not bind.
+    """
     import subprocess
 
     with run_collector(config, tenants=("bench",)) as probe:  # writes a full config, then stops
@@ -330,8 +334,9 @@ def discard_collector(config: dict[str, Any], workers: int) -> Any:
     with tempfile.TemporaryDirectory(prefix="glassline-ceiling-") as work:
         path = Path(work) / "collector.yaml"
         path.write_text(config_path)
-        procs = [subprocess.Popen([sys.executable, "-m", "bench.ingest", "--discard-server", str(path)])
-                 for _ in range(workers)]  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.ingest", "--discard-server", str(path)]
+        )
         try:
             import httpx
 
@@ -344,16 +349,14 @@ def discard_collector(config: dict[str, Any], workers: int) -> Any:
                     time.sleep(0.1)
             yield endpoint, key
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(30)
+            proc.terminate()
+            proc.wait(30)
 
 
 def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace,
              discard: bool = False, connections: int | None = None) -> Result:  # fmt: skip
     if discard:
-        with discard_collector(config, args.workers) as (endpoint, key):
+        with discard_collector(config) as (endpoint, key):
             acked, refused, elapsed = _measure(endpoint, key, bodies, args)
         return Result(name, acked / elapsed, acked, None, refused)
     with tempfile.TemporaryDirectory(prefix="glassline-bench-") as work:
@@ -491,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     # No connection ageing: the workers hand exports to each other (collector/handoff.py), so
     # the spans/s must not depend on which worker the kernel put each connection on.
     server = {"workers": args.workers, "max_inflight_requests": 16}
-    runs = [("ceiling: decode + discard", {"server": server, "redaction": None}, True, False),
+    runs = [("ceiling: decode + discard, one process", {"server": server, "redaction": None}, True, False),
             ("sqlite, redaction off", {"server": server, "redaction": None}, False, False),
             ("sqlite, redaction on, names off",
              {"server": server, "redaction": {"names": {"enabled": False}}}, False, False),
