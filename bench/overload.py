@@ -262,6 +262,11 @@ class CpuMeter:
         front = [p for p in pids if p == self._front]
         return cpu_seconds(front), cpu_seconds([p for p in pids if p != self._front])
 
+    def rss_each(self) -> dict[str, int]:
+        """RSS by process: the front, then the others by pid (supervisor first)."""
+        pids = sorted(self._collector.pids(), key=lambda p: (p == self._front, p))
+        return {("front" if p == self._front else str(p)): rss_bytes([p]) for p in pids}
+
     def lap(self) -> tuple[float, float]:
         now = self._read()
         lap = (now[0] - self._last[0], now[1] - self._last[1])
@@ -328,6 +333,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         time.sleep(2)  # let the workers settle before reading their idle memory
         idle = rss_bytes(collector.pids())
         cpu = CpuMeter(collector)
+        idle_each = cpu.rss_each()
         capacity_out, capacity_gen_cpu = drive(collector, 2, 0, args.seconds, closed=True)
         capacity_cpu = cpu.lap()
         acked = [o for o in capacity_out if o.prefix is not None]
@@ -344,6 +350,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         early = rss_bytes(collector.pids())
         time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
+        settled_each = cpu.rss_each()
         missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
         bounds = metric_by_label(
             collector.http_endpoint, "glassline_requests_refused_total", "bound"
@@ -367,6 +374,11 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         print(f"cores during {phase:<9}       front {front / args.seconds:.2f}, runners "
               f"{runners / args.seconds:.2f}, load generator {gen / args.seconds:.2f} "
               f"(of {os.cpu_count()})")  # fmt: skip
+    growth = ", ".join(
+        f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
+        for name, before in idle_each.items()
+    )
+    print(f"RSS growth after {args.settle:g} s by process (MB): {growth}")
     print(f"RSS all processes: idle {idle / mb:.0f} MB, peak {sampler.peak / mb:.0f} MB "
           f"(+{(sampler.peak - idle) / mb:.0f}; bound 2 x max_inflight_bytes + 64 MB = +192), "
           f"after 5 s {early / mb:.0f} MB ({early / idle - 1:+.0%} of idle), after "
