@@ -316,6 +316,25 @@ def lost(db_url: str, acknowledged: list[bytes]) -> int:
     )
 
 
+def answer_buckets(http_endpoint: str) -> dict[str, list[tuple[str, float]]]:
+    """glassline_export_answer_seconds's cumulative buckets by outcome, as (le, count)."""
+    text = httpx.get(f"{http_endpoint}/metrics", timeout=30).text
+    out: dict[str, list[tuple[str, float]]] = {}
+    for line in text.splitlines():
+        found = re.match(r"glassline_export_answer_seconds_bucket\{(.*)\} (\S+)", line)
+        if found:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1)))
+            out.setdefault(labels["outcome"], []).append((labels["le"], float(found.group(2))))
+    for buckets in out.values():
+        buckets.sort(key=lambda b: float(b[0]))
+    return out
+
+
+def _bucket_quantile(buckets: list[tuple[str, float]], q: float) -> str:
+    total = buckets[-1][1]
+    return next((le for le, n in buckets if n >= q * total), "+Inf")
+
+
 def _load() -> str:
     """The 1-minute load average (the host is shared: figures are read against it)."""
     try:
@@ -352,6 +371,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         settled = rss_bytes(collector.pids())
         settled_each = cpu.rss_each()
         missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
+        answers = answer_buckets(collector.http_endpoint)
         bounds = metric_by_label(
             collector.http_endpoint, "glassline_requests_refused_total", "bound"
         )
@@ -398,6 +418,10 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
                   f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
     print("(slow: refusals timed from the request's start, acceptances from the last body byte, "
           "the upload itself taking 1.6 s; probe: one light client beside the load)")  # fmt: skip
+    for outcome, buckets in sorted(answers.items()):
+        print(f"collector's side (hand-over to answer, whole run), {outcome:<5}: "
+              f"p50 <= {_bucket_quantile(buckets, 0.5)} s, p99 <= {_bucket_quantile(buckets, 0.99)} s"
+              f" ({buckets[-1][1]:.0f} exports)")  # fmt: skip
     print("refused by bound: " + ", ".join(f"{b} {n:.0f}" for b, n in sorted(bounds.items())))
     print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
     print(f"acknowledged spans lost: {missing}")

@@ -267,3 +267,23 @@ def test_an_export_still_waiting_at_its_deadline_is_refused_unrun(h: Any, transp
             assert "google.rpc.retryinfo-bin" in dict(caught.value.trailing_metadata() or ())
         assert stack.sink.batches == []
         assert stack.metrics.refused.labels("queue_wait_expired")._value.get() == 1
+
+
+def test_the_answer_time_counts_from_the_hand_over_by_outcome() -> None:
+    """The collector's side of an export's latency: an upload's own time is not in it."""
+    now = [0.0]
+    metrics = Metrics()
+    admission = Admission(max_bytes=10**9, max_requests=100, metrics=metrics,
+                          clock=lambda: now[0])  # fmt: skip
+    with admission.admit(10) as ticket:
+        now[0] += 30.0  # a slow upload
+        ticket.start()
+        now[0] += 1.5
+    with pytest.raises(RetryableError), admission.admit(10) as ticket:
+        ticket.start()
+        now[0] += 0.25
+        raise RetryableError("the store failed")
+    with admission.admit(10):  # never handed over (the client went away): no answer time
+        pass
+    assert metrics.answer_seconds.labels("ok")._sum.get() == 1.5
+    assert metrics.answer_seconds.labels("error")._sum.get() == 0.25

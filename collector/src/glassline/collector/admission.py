@@ -86,9 +86,14 @@ class Admission:
         ticket = Ticket(self, nbytes)
         self._metrics.inflight_requests.inc()
         self._metrics.inflight_bytes.inc(nbytes)
+        outcome = "error"
         try:
             yield ticket
+            outcome = "ok"
         finally:
+            if ticket.started_at is not None:
+                answer = self._metrics.answer_seconds.labels(outcome)
+                answer.observe(self._clock() - ticket.started_at)
             with self._lock:
                 self._tick()
                 self.requests -= 1
@@ -110,6 +115,7 @@ class Admission:
         """Queue ``ticket``'s bytes and return its deadline to start; raises if too late already."""
         with self._lock:
             self._tick()
+            ticket.started_at = self._mark  # now
             late = self.max_queue_wait_s is not None and self._wait_locked() > self.max_queue_wait_s
             if not late:
                 self._queued += 1
@@ -118,7 +124,7 @@ class Admission:
             raise self._refuse("queue_wait")
         if self.max_queue_wait_s is None:
             return None
-        return self._clock() + self.max_queue_wait_s
+        return ticket.started_at + self.max_queue_wait_s
 
     def _tick(self) -> None:
         now = self._clock()
@@ -182,6 +188,7 @@ class Ticket:
         self._admission = admission
         self.nbytes = nbytes
         self.started = False
+        self.started_at: float | None = None  # when the whole body was handed over
         # On the admission's clock (time.monotonic: the same in every process of this host),
         # the latest time processing may start; None without a queue-wait bound.
         self.deadline: float | None = None
