@@ -163,7 +163,7 @@ def _search_backfill(config: CollectorConfig, batch: int) -> int:
     if batch < 1:
         print("glassline-collector: --batch must be at least 1", file=sys.stderr)
         return 2
-    store = Store.open(config.storage)  # migrates, and indexes a small store by itself
+    store = Store.open(config.storage, index_old_traces=False)  # migrates; the work is below
     began = time.monotonic()
 
     def show(p: search_backfill.Progress) -> None:

@@ -2,8 +2,8 @@
 
 Since that revision every write indexes what it stores; the traces already in the store have
 no search document. :func:`index_batch` gives a batch of them one document each, built from
-all their stored spans (and their content events) exactly as a write would have built it, in
-one short write transaction:
+all their stored spans (and their content events) exactly as a write would have built it:
+read without a lock, then written in one short write transaction:
 
 - **idempotent**: only traces without any document are indexed, so a second run, or a run
   over traces indexed by the collector meanwhile, writes nothing;
@@ -18,7 +18,7 @@ without a document is how :func:`needs_backfill` knows the work is unfinished.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -31,12 +31,13 @@ from glassline.collector.storage.models import SearchDoc, Span, SpanContent, Tra
 
 __all__ = [
     "AUTO_LIMIT",
-    "Batch",
+    "Found",
     "Progress",
-    "index_batch",
+    "find_batch",
     "needs_backfill",
     "run",
     "trace_count",
+    "write_found",
 ]
 
 # ``Store.open`` indexes a store with at most this many traces itself (about a second).
@@ -45,11 +46,11 @@ _CHUNK = 200  # traces per IN (...) list: well under every database's parameter 
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
-    """What one batch did: traces looked at, traces given a document, where it stopped."""
+class Found:
+    """One batch: traces looked at, the documents of those without one, where it stopped."""
 
     checked: int
-    indexed: int
+    docs: list[search.Doc]
     cursor_ns: int | None  # the start of the oldest trace looked at; None: nothing was left
 
 
@@ -85,20 +86,20 @@ def trace_count(conn: Connection, limit: int | None = None) -> int:
     return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
-def index_batch(conn: Connection, before_ns: int | None, size: int) -> Batch:
-    """Index the traces without a document among the ``size`` newest that started before
-    ``before_ns`` (all, if ``None``); inside the caller's write transaction.
+def find_batch(conn: Connection, before_ns: int | None, size: int) -> Found:
+    """The documents of the traces without one among the ``size`` newest that started before
+    ``before_ns`` (all, if ``None``): reads only, so no write lock is held meanwhile.
 
     Traces that started in the same nanosecond as the batch's oldest are all in the batch, so
-    the next batch (``before_ns=batch.cursor_ns``) misses none.
+    the next batch (``before_ns=found.cursor_ns``) misses none.
     """
     starts = select(Trace.start_ns).order_by(Trace.start_ns.desc()).limit(size)
     if before_ns is not None:
         starts = starts.where(Trace.start_ns < before_ns)
-    found = conn.execute(starts).scalars().all()
-    if not found:
-        return Batch(0, 0, None)
-    lo = found[-1]
+    newest = conn.execute(starts).scalars().all()
+    if not newest:
+        return Found(0, [], None)
+    lo = newest[-1]
     in_batch = Trace.start_ns >= lo
     if before_ns is not None:
         in_batch &= Trace.start_ns < before_ns
@@ -107,13 +108,27 @@ def index_batch(conn: Connection, before_ns: int | None, size: int) -> Batch:
         select(Trace.tenant, Trace.trace_id, Trace.start_ns).where(in_batch, _unindexed())
     ).all()
     starts_of = {(t.tenant, t.trace_id): t.start_ns for t in todo}
+    keys = list(starts_of)
     docs = []
-    for i in range(0, len(todo), _CHUNK):
-        keys = list(starts_of)[i : i + _CHUNK]
-        docs += search.docs_for_spans(_stored_spans(conn, keys), starts_of)
-        docs += search.docs_for_events(_content_events(conn, keys, starts_of))
-    search.write_docs(conn, _one_per_trace(docs))
-    return Batch(int(checked), len(todo), lo)
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        docs += search.docs_for_spans(_stored_spans(conn, chunk), starts_of)
+        docs += search.docs_for_events(_content_events(conn, chunk, starts_of))
+    return Found(int(checked), _one_per_trace(docs), lo)
+
+
+def write_found(conn: Connection, docs: Sequence[search.Doc]) -> int:
+    """Write the documents of traces that still have none (another run may have been first);
+    inside the caller's write transaction, which this keeps short. Returns how many."""
+    d = SearchDoc.__table__.c
+    keys = [(doc.tenant, doc.trace_id) for doc in docs]
+    taken: set[tuple[str, str]] = set()
+    for i in range(0, len(keys), _CHUNK):
+        found = select(d.tenant, d.trace_id).where(
+            tuple_(d.tenant, d.trace_id).in_(keys[i : i + _CHUNK])
+        )
+        taken.update((r.tenant, r.trace_id) for r in conn.execute(found))
+    return search.write_docs(conn, [doc for doc in docs if (doc.tenant, doc.trace_id) not in taken])
 
 
 def _stored_spans(conn: Connection, keys: list[tuple[str, str]]) -> list[SpanRecord]:
@@ -175,21 +190,23 @@ def _one_per_trace(docs: list[search.Doc]) -> list[search.Doc]:
 
 
 def run(
-    write: Callable[[Callable[[Connection], Batch]], Batch],
+    read: Callable[[Callable[[Connection], Found]], Found],
+    write: Callable[[Callable[[Connection], int]], int],
     total: int,
     *,
     size: int = 500,
     on_batch: Callable[[Progress], None] | None = None,
 ) -> Progress:
-    """Index every trace without a document, newest first, one ``write`` transaction per
-    batch of ``size`` traces (``write`` is the store's retrying write); returns the totals."""
+    """Index every trace without a document, newest first, ``size`` traces per batch: each
+    batch is read on a ``read`` connection, then written in one short ``write`` transaction
+    (the store's retrying write). Returns the totals."""
     progress = Progress(total)
     while True:
-        batch = write(partial(index_batch, before_ns=progress.cursor_ns, size=size))
+        batch = read(partial(find_batch, before_ns=progress.cursor_ns, size=size))
         if batch.cursor_ns is None:
             return progress
+        progress.indexed += write(partial(write_found, docs=batch.docs))
         progress.checked += batch.checked
-        progress.indexed += batch.indexed
         progress.cursor_ns = batch.cursor_ns
         if on_batch is not None:
             on_batch(progress)

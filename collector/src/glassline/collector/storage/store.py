@@ -64,8 +64,12 @@ class Store:
         self._checkpointer = Checkpointer(engine) if self.sqlite_file else None
 
     @classmethod
-    def open(cls, url_or_config: str | StorageConfig) -> Store:
-        """Connect, apply pending migrations (``upgrade head``) and return the store."""
+    def open(cls, url_or_config: str | StorageConfig, *, index_old_traces: bool = True) -> Store:
+        """Connect, apply pending migrations (``upgrade head``) and return the store.
+
+        A store from before full-text search gets its traces indexed if it is small, else a
+        warning; ``index_old_traces=False`` skips both (the backfill command itself).
+        """
         config = (
             url_or_config
             if isinstance(url_or_config, StorageConfig)
@@ -79,7 +83,8 @@ class Store:
                 with store._write_tx() as conn:
                     keep_ns = int(config.retention_days * _NS_PER_DAY)
                     partitions.enable(conn, config.partitioning, time.time_ns(), keep_ns)
-            store._index_unsearchable_traces()
+            if index_old_traces:
+                store._index_unsearchable_traces()
         except Exception:
             engine.dispose()
             raise
@@ -112,7 +117,13 @@ class Store:
         transaction; idempotent and resumable (see :mod:`.search_backfill`)."""
         with self.engine.connect() as conn:
             total = search_backfill.trace_count(conn)
-        return search_backfill.run(self._write_retrying, total, size=batch, on_batch=on_batch)
+        return search_backfill.run(
+            self._read, self._write_retrying, total, size=batch, on_batch=on_batch
+        )
+
+    def _read(self, read: Callable[[Connection], _T]) -> _T:
+        with self.engine.connect() as conn:
+            return read(conn)
 
     def premake_partitions(self, now_ns: int | None = None) -> list[str]:
         """Create upcoming ``spans`` partitions (``storage.partitioning``); returns their names."""
