@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Give every stored trace without a search document one, built from its "
         "stored (redacted) spans, newest first, in short transactions. Safe while the "
         "collector runs; idempotent, so after an interruption a new run finishes the job. "
-        "Stores of up to 5,000 traces are indexed when the collector starts.",
+        "Stores of up to 1,000 traces are indexed when the collector starts.",
     )  # fmt: skip
     backfill.add_argument(
         "--batch", type=int, default=500, metavar="N", help="traces per transaction (500)"
