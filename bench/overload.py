@@ -317,14 +317,17 @@ def lost(db_url: str, acknowledged: list[bytes]) -> int:
 
 
 def answer_buckets(http_endpoint: str) -> dict[str, list[tuple[str, float]]]:
-    """glassline_export_answer_seconds's cumulative buckets by outcome, as (le, count)."""
+    """Cumulative buckets, as (le, count), of the collector's answer time by outcome and of
+    its runners' processing time (decode to commit) as "processing"."""
     text = httpx.get(f"{http_endpoint}/metrics", timeout=30).text
     out: dict[str, list[tuple[str, float]]] = {}
+    pattern = re.compile(r"glassline_(export_answer|processing)_seconds_bucket\{(.*)\} (\S+)")
     for line in text.splitlines():
-        found = re.match(r"glassline_export_answer_seconds_bucket\{(.*)\} (\S+)", line)
+        found = pattern.match(line)
         if found:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(1)))
-            out.setdefault(labels["outcome"], []).append((labels["le"], float(found.group(2))))
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2)))
+            name = labels.get("outcome", "processing")
+            out.setdefault(name, []).append((labels["le"], float(found.group(3))))
     for buckets in out.values():
         buckets.sort(key=lambda b: float(b[0]))
     return out
@@ -416,10 +419,11 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
             times = [o.seconds * 1000 for o in group if o.kind == kind]
             print(f"  {kind:<10} {len(times):6}      p50 {_percentile(times, 0.5):8.1f} ms   "
                   f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+    print("(ok / error: an export's hand-over to its answer; processing: decode to commit)")
     print("(slow: refusals timed from the request's start, acceptances from the last body byte, "
           "the upload itself taking 1.6 s; probe: one light client beside the load)")  # fmt: skip
     for outcome, buckets in sorted(answers.items()):
-        print(f"collector's side (hand-over to answer, whole run), {outcome:<5}: "
+        print(f"collector's side, whole run: {outcome:<10}: "
               f"p50 <= {_bucket_quantile(buckets, 0.5)} s, p99 <= {_bucket_quantile(buckets, 0.99)} s"
               f" ({buckets[-1][1]:.0f} exports)")  # fmt: skip
     print("refused by bound: " + ", ".join(f"{b} {n:.0f}" for b, n in sorted(bounds.items())))
