@@ -85,9 +85,9 @@ rules:
   - name: llm-errors
     kind: error_rate
     per: model
-    window: 5m
-    threshold: 0.25
-    min_requests: 50
+    window: 10m
+    threshold: 0.22
+    min_requests: 100
 """
 
 
