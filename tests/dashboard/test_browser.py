@@ -26,6 +26,7 @@ from glassline.collector.storage import Store
 from glassline.dashboard import ui
 from glassline.dashboard.cli import build_command
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
+from glassline.dashboard.window import RANGES
 
 from .seed import Traffic
 
@@ -351,7 +352,7 @@ def test_a_point_of_requests_over_time_opens_that_buckets_requests(
     page.goto(f"{server}/?range=6h")
     _settle(page)
     point = _chart(page, "Requests").locator(".scatterlayer path.point").first  # oldest
-    bucket = 300  # the 6 h range's chart bucket
+    bucket = RANGES["6h"][1]  # the range's chart bucket
     start = min(r.start_ns for r in traffic.roots()) // 10**9 // bucket * bucket
     in_bucket = [r for r in traffic.roots() if start <= r.start_ns // 10**9 < start + bucket]
     _click_until(page, point, f"**/traces?*start={start}*")
