@@ -150,6 +150,7 @@ class Result:
     collector_cpu_s: float | None = None  # CPU of the collector processes in the window
     postgres_cpu_s: float | None = None  # CPU of this database's PostgreSQL backends
     kept: int | None = None  # with tail sampling: spans still stored (``stored`` = counted)
+    client_cpu_s: float | None = None  # CPU of this bench's client threads in the window
 
 
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -364,11 +365,12 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
             endpoint, key = collector.grpc_endpoint, collector.api_key
             drive(endpoint, key, bodies[:2], 60, 2)  # warm-up, outside the measured window
             pids = _process_tree(collector.process.pid)
-            cpu0 = _cpu_s(pids)
+            cpu0, client0 = _cpu_s(pids), time.process_time()
             acked, refused, elapsed = drive(
                 endpoint, key, bodies[2:], args.seconds, args.threads, connections=connections
             )
             cpu = _cpu_since(cpu0, pids)
+            client_cpu = time.process_time() - client0
             runs = metric_by_label(collector.http_endpoint, "glassline_exports_run_total", "worker")
         if len(runs) > 1:
             total = sum(runs.values())
@@ -378,7 +380,8 @@ def scenario(name: str, config: dict[str, Any], bodies: list[bytes], args: argpa
         if config.get("sampling"):  # spans dropped by policy are gone, but counted
             kept, stored = stored, counted_spans(collector.db_url) - 1024
             return Result(name, acked / elapsed, acked, stored, refused, cpu, kept=kept)
-    return Result(name, acked / elapsed, acked, stored, refused, collector_cpu_s=cpu)
+    return Result(name, acked / elapsed, acked, stored, refused, collector_cpu_s=cpu,
+                  client_cpu_s=client_cpu)  # fmt: skip
 
 
 def spread(config: dict[str, Any], bodies: list[bytes], args: argparse.Namespace) -> int:
@@ -450,8 +453,11 @@ def _print(r: Result) -> None:
         pg = "" if r.postgres_cpu_s is None else f", PostgreSQL {r.postgres_cpu_s * per_k:.0f} ms"
         cores = r.collector_cpu_s * r.spans_per_s / r.acknowledged  # CPU s per wall s
         load = os.getloadavg()[0]  # the CPU figure holds under load; spans/s does not
+        client = ""
+        if r.client_cpu_s is not None:  # the load generator shares the cores
+            client = f", the client {r.client_cpu_s * r.spans_per_s / r.acknowledged:.2f}"
         print(f"{'':<42} CPU per 1,000 spans: collector {r.collector_cpu_s * per_k:.0f} ms{pg}; "
-              f"the collector used {cores:.2f} cores (load average {load:.1f} on "
+              f"the collector used {cores:.2f} cores{client} (load average {load:.1f} on "
               f"{os.cpu_count()} cores)")  # fmt: skip
 
 

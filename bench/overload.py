@@ -23,8 +23,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import multiprocessing
+import os
 import random
+import re
+import select
+import socket
 import tempfile
 import threading
 import time
@@ -32,17 +37,18 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import grpc
 import httpx
+import sqlalchemy as sa
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from sqlalchemy import select
 
 from bench.ingest import EXPORT, make_batch, postgres_database
 from bench.ingest import drive as saturate
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import metric_by_label, rss_bytes, run_collector
+from glassline.collector.testing import cpu_seconds, metric_by_label, rss_bytes, run_collector
 
 SPANS = 100  # per request: a typical BatchSpanProcessor export
 MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
@@ -65,7 +71,7 @@ def template() -> tuple[bytes, list[tuple[bytes, str]]]:
 class Outcome:
     kind: str
     code: str
-    seconds: float
+    seconds: float  # what the collector controls: see _slow for the slow clients
     hint: bool
     prefix: bytes | None  # set when acknowledged
 
@@ -79,6 +85,7 @@ class Plan:
     seconds: float
     closed_loop: bool
     worker: int
+    probe: bool = False  # one thread, one request at a time, 20 ms apart (see _probe)
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -100,9 +107,10 @@ def _send(plan: Plan, body: bytes, kind: str, prefix: bytes, clients: Any) -> Ou
     content: Any = payload
     if kind == "gzip":
         content, headers["content-encoding"] = gzip.compress(payload, 1), "gzip"
-    elif kind in ("chunked", "slow"):
-        pause = 0.2 if kind == "slow" else 0.0
-        content = _chunks(payload, pause)
+    elif kind == "slow":
+        return _slow(plan, payload, prefix)
+    elif kind == "chunked":
+        content = _chunks(payload)
     try:
         reply = clients["http"].post(f"{plan.http_url}/v1/traces", content=content, headers=headers)
         code, hint = str(reply.status_code), "retry-after" in reply.headers
@@ -113,16 +121,64 @@ def _send(plan: Plan, body: bytes, kind: str, prefix: bytes, clients: Any) -> Ou
     )
 
 
-def _chunks(payload: bytes, pause: float) -> Any:
+def _chunks(payload: bytes) -> Any:
     step = max(1, len(payload) // 8)
     for i in range(0, len(payload), step):
-        if pause:
-            time.sleep(pause)  # a slow client: its body arrives over more than a second
         yield payload[i : i + step]
 
 
-def run_plan(plan: Plan) -> list[Outcome]:
-    """One load process: open loop at ``rate`` (or closed loop), for ``seconds``."""
+def _slow(plan: Plan, payload: bytes, prefix: bytes) -> Outcome:
+    """A client whose body trickles in: 8 chunks, 0.2 s apart (1.6 s of upload by design).
+
+    httpx (like every OTLP exporter) reads no answer before its whole body is sent, so it
+    would time a refusal sent after the headers as 1.6 s. This client watches for the answer
+    while it uploads, so the time is what the collector controls: a refusal is timed from
+    the request's start to the answer's first byte; an acceptance from the last body byte
+    (the collector cannot start before it) to the answer.
+    """
+    url = urlsplit(plan.http_url)
+    step = max(1, len(payload) // 8)
+    head = (
+        f"POST /v1/traces HTTP/1.1\r\nHost: {url.netloc}\r\n"
+        "Content-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n"
+        f"x-glassline-api-key: {plan.key}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    started = time.perf_counter()
+    sent_all = started
+    try:
+        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+            sock.sendall(head)
+            answered = False
+            for i in range(0, len(payload), step):
+                if select.select([sock], [], [], 0.2)[0]:  # the answer came mid-upload
+                    answered = True
+                    break
+                chunk = payload[i : i + step]
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if not answered:
+                sock.sendall(b"0\r\n\r\n")
+                sent_all = time.perf_counter()
+            first = sock.recv(65536)
+            at = time.perf_counter()
+    except OSError as exc:
+        return Outcome("slow", type(exc).__name__, time.perf_counter() - started, False, None)
+    status, _, rest = first.partition(b"\r\n")
+    code = status.split(b" ")[1].decode() if status.count(b" ") else "?"
+    hint = b"\r\nretry-after:" in b"\r\n" + rest.lower()
+    if code == "200":
+        return Outcome("slow", code, at - sent_all, hint, prefix)
+    return Outcome("slow", code, at - started, hint, None)
+
+
+def run_plan(plan: Plan) -> tuple[list[Outcome], float]:
+    """One load process: open loop at ``rate`` (or closed loop), for ``seconds``; its
+    outcomes and the CPU seconds it spent (all its threads)."""
+    cpu = time.process_time()
+    outcomes = _run_plan(plan)
+    return outcomes, time.process_time() - cpu
+
+
+def _run_plan(plan: Plan) -> list[Outcome]:
     body, _ = template()
     local = threading.local()
     counter = iter(range(1, 10**9))  # never 0: an all-zero trace id is invalid
@@ -142,6 +198,8 @@ def run_plan(plan: Plan) -> list[Outcome]:
 
     rng = random.Random(plan.worker)
     deadline = time.monotonic() + plan.seconds
+    if plan.probe:
+        return _probe(one, deadline)
     if plan.closed_loop:
 
         def loop() -> list[Outcome]:
@@ -165,11 +223,55 @@ def run_plan(plan: Plan) -> list[Outcome]:
         return [f.result() for f in futures]
 
 
+def _probe(one: Any, deadline: float) -> list[Outcome]:
+    """A light client beside the load: gRPC and HTTP in turn, one at a time, 20 ms apart.
+
+    Its process has no other threads, so its latencies hold no wait of the load generator's
+    own 256 threads for their GIL: against the other kinds' they show how much of those is
+    the generator's, not the collector's.
+    """
+    out = []
+    for kind in itertools.cycle(("grpc", "http")):
+        if time.monotonic() >= deadline:
+            return out
+        outcome = one(kind)
+        outcome.kind = f"probe-{kind}"
+        out.append(outcome)
+        time.sleep(0.02)  # a pacing interval, not a wait for an event
+    return out
+
+
 def _percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class CpuMeter:
+    """CPU seconds of the collector's front and of its runners (with the supervisor) per lap."""
+
+    def __init__(self, collector: Any) -> None:
+        found = re.search(r"the front \(receivers\): (\d+)", collector.logs())
+        self._front = int(found.group(1)) if found else None
+        self._collector = collector
+        self._last = self._read()
+
+    def _read(self) -> tuple[float, float]:
+        pids = self._collector.pids()
+        front = [p for p in pids if p == self._front]
+        return cpu_seconds(front), cpu_seconds([p for p in pids if p != self._front])
+
+    def rss_each(self) -> dict[str, int]:
+        """RSS by process: the front, then the others by pid (supervisor first)."""
+        pids = sorted(self._collector.pids(), key=lambda p: (p == self._front, p))
+        return {("front" if p == self._front else str(p)): rss_bytes([p]) for p in pids}
+
+    def lap(self) -> tuple[float, float]:
+        now = self._read()
+        lap = (now[0] - self._last[0], now[1] - self._last[1])
+        self._last = now
+        return lap
 
 
 class RssSampler(threading.Thread):
@@ -184,14 +286,19 @@ class RssSampler(threading.Thread):
 
 def drive(
     collector: Any, processes: int, rate: float, seconds: float, closed: bool
-) -> list[Outcome]:
+) -> tuple[list[Outcome], float]:
+    """The outcomes of every load process, and the CPU seconds they spent together."""
     plans = [
         Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
              seconds, closed, worker)
         for worker in range(processes)
     ]  # fmt: skip
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
-        return [o for outcomes in pool.map(run_plan, plans) for o in outcomes]
+    if not closed:  # the light client beside the load
+        plans.append(Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key,
+                          0, seconds, closed, processes, probe=True))  # fmt: skip
+    with multiprocessing.get_context("spawn").Pool(len(plans)) as pool:
+        results = pool.map(run_plan, plans)
+    return [o for outcomes, _ in results for o in outcomes], sum(cpu for _, cpu in results)
 
 
 def lost(db_url: str, acknowledged: list[bytes]) -> int:
@@ -199,7 +306,7 @@ def lost(db_url: str, acknowledged: list[bytes]) -> int:
     store = Store.open(db_url)
     try:
         with store.session() as s:
-            stored = {tuple(r) for r in s.execute(select(SpanRow.trace_id, SpanRow.span_id))}
+            stored = {tuple(r) for r in s.execute(sa.select(SpanRow.trace_id, SpanRow.span_id))}
     finally:
         store.close()
     return sum(
@@ -207,6 +314,28 @@ def lost(db_url: str, acknowledged: list[bytes]) -> int:
         for prefix in acknowledged
         for tail, span in keys
     )
+
+
+def answer_buckets(http_endpoint: str) -> dict[str, list[tuple[str, float]]]:
+    """Cumulative buckets, as (le, count), of the collector's answer time by outcome and of
+    its runners' processing time (decode to commit) as "processing"."""
+    text = httpx.get(f"{http_endpoint}/metrics", timeout=30).text
+    out: dict[str, list[tuple[str, float]]] = {}
+    pattern = re.compile(r"glassline_(export_answer|processing)_seconds_bucket\{(.*)\} (\S+)")
+    for line in text.splitlines():
+        found = pattern.match(line)
+        if found:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', found.group(2)))
+            name = labels.get("outcome", "processing")
+            out.setdefault(name, []).append((labels["le"], float(found.group(3))))
+    for buckets in out.values():
+        buckets.sort(key=lambda b: float(b[0]))
+    return out
+
+
+def _bucket_quantile(buckets: list[tuple[str, float]], q: float) -> str:
+    total = buckets[-1][1]
+    return next((le for le, n in buckets if n >= q * total), "+Inf")
 
 
 def _load() -> str:
@@ -225,19 +354,27 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     with workdir, run_collector(config, workdir=workdir.name, ready_timeout_s=120) as collector:
         time.sleep(2)  # let the workers settle before reading their idle memory
         idle = rss_bytes(collector.pids())
-        capacity_out = drive(collector, 2, 0, args.seconds, closed=True)
+        cpu = CpuMeter(collector)
+        idle_each = cpu.rss_each()
+        capacity_out, capacity_gen_cpu = drive(collector, 2, 0, args.seconds, closed=True)
+        capacity_cpu = cpu.lap()
         acked = [o for o in capacity_out if o.prefix is not None]
         capacity = len(acked) * SPANS / args.seconds
         sampler = RssSampler(collector)
         sampler.start()
         offered = args.factor * capacity / SPANS  # requests per second
-        overload = drive(collector, args.processes, offered, args.seconds, closed=False)
+        overload, overload_gen_cpu = drive(
+            collector, args.processes, offered, args.seconds, closed=False
+        )
+        overload_cpu = cpu.lap()
         sampler.stop.set()
         time.sleep(min(5.0, args.settle))
         early = rss_bytes(collector.pids())
         time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
+        settled_each = cpu.rss_each()
         missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
+        answers = answer_buckets(collector.http_endpoint)
         bounds = metric_by_label(
             collector.http_endpoint, "glassline_requests_refused_total", "bound"
         )
@@ -253,6 +390,18 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     stored_rate = len(accepted) * SPANS / args.seconds
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
           f"{stored_rate / capacity:.2f}x capacity")  # fmt: skip
+    for phase, (front, runners), gen in (
+        ("capacity", capacity_cpu, capacity_gen_cpu),
+        ("overload", overload_cpu, overload_gen_cpu),
+    ):
+        print(f"cores during {phase:<9}       front {front / args.seconds:.2f}, runners "
+              f"{runners / args.seconds:.2f}, load generator {gen / args.seconds:.2f} "
+              f"(of {os.cpu_count()})")  # fmt: skip
+    growth = ", ".join(
+        f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
+        for name, before in idle_each.items()
+    )
+    print(f"RSS growth after {args.settle:g} s by process (MB): {growth}")
     print(f"RSS all processes: idle {idle / mb:.0f} MB, peak {sampler.peak / mb:.0f} MB "
           f"(+{(sampler.peak - idle) / mb:.0f}; bound 2 x max_inflight_bytes + 64 MB = +192), "
           f"after 5 s {early / mb:.0f} MB ({early / idle - 1:+.0%} of idle), after "
@@ -268,8 +417,15 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
               f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
         for kind in sorted({o.kind for o in group}):
             times = [o.seconds * 1000 for o in group if o.kind == kind]
-            print(f"  {kind:<8} {len(times):6}        p50 {_percentile(times, 0.5):8.1f} ms   "
+            print(f"  {kind:<10} {len(times):6}      p50 {_percentile(times, 0.5):8.1f} ms   "
                   f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
+    print("(ok / error: an export's hand-over to its answer; processing: decode to commit)")
+    print("(slow: refusals timed from the request's start, acceptances from the last body byte, "
+          "the upload itself taking 1.6 s; probe: one light client beside the load)")  # fmt: skip
+    for outcome, buckets in sorted(answers.items()):
+        print(f"collector's side, whole run: {outcome:<10}: "
+              f"p50 <= {_bucket_quantile(buckets, 0.5)} s, p99 <= {_bucket_quantile(buckets, 0.99)} s"
+              f" ({buckets[-1][1]:.0f} exports)")  # fmt: skip
     print("refused by bound: " + ", ".join(f"{b} {n:.0f}" for b, n in sorted(bounds.items())))
     print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
     print(f"acknowledged spans lost: {missing}")

@@ -142,7 +142,10 @@ class Receivers:
 
 
 @contextlib.contextmanager
-def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[Receivers]:
+def start_receivers(
+    server: ServerConfig, max_spans: int = 10_000, *, clock: Callable[[], float] = time.monotonic
+) -> Iterator[Receivers]:
+    """Both receivers over LocalExports; ``clock`` is the admission's (deadlines included)."""
     keyring = Keyring.from_config(
         AuthConfig(tenants={"acme": [API_KEY], "globex": [OTHER_KEY]}), environ={}
     )
@@ -150,12 +153,13 @@ def start_receivers(server: ServerConfig, max_spans: int = 10_000) -> Iterator[R
     sink = Sink()
     admission = Admission(
         server.max_inflight_bytes, server.max_inflight_requests, metrics, server.retry_after_s,
-        max_queue_wait_s=server.max_queue_wait_s,
+        max_queue_wait_s=server.max_queue_wait_s, clock=clock,
     )  # fmt: skip
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()
     logs = LogsIngest(logs_sink, metrics, max_records=max_spans)
-    exports = LocalExports({"traces": ingest, "logs": logs}, server.grpc_threads, metrics)
+    exports = LocalExports({"traces": ingest, "logs": logs}, server.grpc_threads, metrics,
+                           retry_after_s=server.retry_after_s)  # fmt: skip
     grpc_receiver = GrpcReceiver(server, keyring, admission, exports, metrics)
     grpc_port = grpc_receiver.start()
     app = build_app(server, keyring, admission, exports, metrics)

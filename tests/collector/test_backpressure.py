@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import grpc
@@ -16,6 +17,7 @@ from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 
 PB = {"content-type": "application/x-protobuf"}
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 @pytest.fixture
@@ -202,3 +204,86 @@ def test_queue_wait_estimate_follows_a_store_that_stalls() -> None:
         now[0] += 30.0  # the store stops answering: the rate estimate decays with busy time
         with pytest.raises(RetryableError), admission.admit(1):
             pass
+
+
+def test_queue_wait_is_estimated_again_when_a_long_upload_completes() -> None:
+    """Admitted while the queue was empty, an upload that ends behind more work than the
+    budget is refused then, not queued to answer after its exporter gave up."""
+    now = [0.0]
+    metrics = Metrics()
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=metrics, max_queue_wait_s=1.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    with admission.admit(1000) as done:  # 1000 bytes/s
+        done.start()
+        now[0] += 1.0
+    # The slow one is admitted with nothing ahead; 1.5 s of work is handed over meanwhile.
+    with admission.admit(0) as slow, admission.admit(1500) as meanwhile:
+        meanwhile.start()
+        slow.reserve(100)
+        with pytest.raises(RetryableError) as caught:
+            slow.start()
+        assert admission.queued_bytes == 1500  # the refused one is not work ahead
+    assert caught.value.overloaded
+    assert metrics.refused.labels("queue_wait")._value.get() == 1
+    assert admission.bytes == admission.requests == admission.queued_bytes == 0
+
+
+def test_a_handed_over_export_must_start_within_the_budget() -> None:
+    now = [100.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.5,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    with admission.admit(10) as ticket:
+        now[0] += 2.0  # the upload took a while: the budget counts from the hand-over
+        ticket.start()
+        assert ticket.deadline == 103.5
+    unbounded = Admission(max_bytes=10**9, max_requests=100, metrics=Metrics())
+    with unbounded.admit(10) as ticket:
+        ticket.start()
+        assert ticket.deadline is None
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_an_export_still_waiting_at_its_deadline_is_refused_unrun(h: Any, transport: str) -> None:
+    """The admission's clock runs 100 s behind, so every deadline has passed when the
+    export is taken: it is answered as overloaded, with a hint, and nothing is consumed."""
+    server = ServerConfig(grpc_port=0, http_port=0, retry_after_s=2)
+    with h.start_receivers(server, clock=lambda: time.monotonic() - 100) as stack:
+        body = h.make_request(h.make_span(1)).SerializeToString()
+        if transport == "http":
+            reply = httpx.post(f"{stack.http_url}/v1/traces", content=body, timeout=30,
+                               headers={**PB, "x-glassline-api-key": h.API_KEY})  # fmt: skip
+            assert reply.status_code == 429
+            assert reply.headers["retry-after"] == "2"
+        else:
+            with grpc.insecure_channel(stack.grpc_endpoint) as channel:
+                export = channel.unary_unary(EXPORT)
+                with pytest.raises(grpc.RpcError) as caught:
+                    export(body, metadata=(("x-glassline-api-key", h.API_KEY),), timeout=30)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "google.rpc.retryinfo-bin" in dict(caught.value.trailing_metadata() or ())
+        assert stack.sink.batches == []
+        assert stack.metrics.refused.labels("queue_wait_expired")._value.get() == 1
+
+
+def test_the_answer_time_counts_from_the_hand_over_by_outcome() -> None:
+    """The collector's side of an export's latency: an upload's own time is not in it."""
+    now = [0.0]
+    metrics = Metrics()
+    admission = Admission(max_bytes=10**9, max_requests=100, metrics=metrics,
+                          clock=lambda: now[0])  # fmt: skip
+    with admission.admit(10) as ticket:
+        now[0] += 30.0  # a slow upload
+        ticket.start()
+        now[0] += 1.5
+    with pytest.raises(RetryableError), admission.admit(10) as ticket:
+        ticket.start()
+        now[0] += 0.25
+        raise RetryableError("the store failed")
+    with admission.admit(10):  # never handed over (the client went away): no answer time
+        pass
+    assert metrics.answer_seconds.labels("ok")._sum.get() == 1.5
+    assert metrics.answer_seconds.labels("error")._sum.get() == 0.25

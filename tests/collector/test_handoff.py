@@ -9,6 +9,7 @@ store step, so the second arrives while the first worker is busy: no timing invo
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import re
@@ -20,8 +21,13 @@ from typing import Any
 
 import grpc
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from sqlalchemy import create_engine, func, select
 
+from glassline.collector.auth import Principal
+from glassline.collector.errors import RetryableError
+from glassline.collector.handoff import Front, Mesh, Runner
+from glassline.collector.metrics import Metrics
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import metric_by_label, run_collector
 
@@ -140,3 +146,49 @@ def test_the_front_refuses_with_a_hint_while_every_runner_is_busy(tmp_path: Path
     assert head.startswith("http/1.1 429") and "retry-after:" in head
     assert busy_runs == {"0": 1.0, "1": 1.0}  # no runner ran the refused exports
     assert _stored(collector.db_url) == 6
+
+
+class _OneProcessMesh(Mesh):
+    """Both ends of one runner's channel in this process (the supervisor forks instead)."""
+
+    def front(self) -> dict[int, socket.socket]:
+        return {0: self._pairs[0][0]}
+
+    def runner(self, index: int) -> socket.socket:
+        return self._pairs[index][1]
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def export(self, transport: str, principal: Principal, body: bytes, encoding: Any) -> Any:
+        self.bodies.append(body)
+        return None
+
+    def reply(self, result: Any) -> ExportTraceServiceResponse:
+        return ExportTraceServiceResponse()
+
+
+def test_the_deadline_travels_to_the_runner_which_refuses_a_late_export_unrun() -> None:
+    mesh = _OneProcessMesh(1)
+    exporter, metrics = _Recording(), Metrics()
+    runner = Runner({"traces": exporter}, 1, metrics, index=0, mesh=mesh, retry_after_s=3)
+    front = Front(mesh)
+    runner.open()
+    try:
+
+        def run(body: bytes, deadline: float) -> Any:
+            return asyncio.run(
+                front.run("traces", "grpc", Principal("acme"), body, "protobuf", deadline)
+            )
+
+        with pytest.raises(RetryableError) as late:
+            run(b"late", time.monotonic() - 1)
+        assert isinstance(run(b"in time", time.monotonic() + 3600), ExportTraceServiceResponse)
+    finally:
+        front.close(1)
+        runner.close(5)
+    assert late.value.overloaded and late.value.retry_after_s == 3
+    assert exporter.bodies == [b"in time"]
+    assert metrics.refused.labels("queue_wait_expired")._value.get() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,9 @@ def test_latency_page_lists_every_stage_with_percentiles(sqlite_url, monkeypatch
     table = at.dataframe[0].value
     assert set(table["stage"]) == {r.stage for r in traffic.records if r.kind == "stage"}
     assert (table["p95"] > 0).all()
+    # Nothing before the seeded hour: the previous period's p95 reads a dash, never "None".
+    assert set(table["p95_before"]) == {ui.MISSING}
+    assert set(table["p95 change"]) == {"new"}
     assert "Time to first token" in _text(at)
 
 
@@ -189,3 +193,19 @@ def test_auto_refresh_from_the_url_turns_the_toggle_on(sqlite_url, monkeypatch, 
     at = _open(sqlite_url, monkeypatch, refresh="true")
     assert at.sidebar.toggle(key="refresh").value is True
     assert _metrics(at)["Spend"] == ui.fmt_usd(traffic.cost())
+
+
+def test_what_changed_titles_keep_units_and_acronyms(sqlite_url, monkeypatch):
+    at = _open(sqlite_url, monkeypatch, "changes")
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert "Contribution to the change in spend (USD)" in titles
+    assert "Spend (USD) over time by tenant" in titles
+
+
+def test_overview_top_charts_list_only_what_cost_something(sqlite_url, monkeypatch, traffic):
+    at = _open(sqlite_url, monkeypatch)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    bars = {s["layout"]["title"]["text"]: s["data"][0]["y"] for s in specs}
+    paid = [r for r in traffic.records if (r.cost_usd or 0) > 0]
+    assert set(bars["Top stages by spend (USD)"]) == {r.stage for r in paid}  # no retrieval
+    assert set(bars["Top models by spend (USD)"]) == {r.model for r in paid}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from glassline.collector.records import EvaluationRecord
@@ -26,6 +26,7 @@ from glassline.collector.storage import Store
 from glassline.dashboard import ui
 from glassline.dashboard.cli import build_command
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
+from glassline.dashboard.window import RANGES
 
 from .seed import Traffic
 
@@ -122,6 +123,8 @@ def _settle(page: Page) -> None:
     page.wait_for_selector("[data-testid='stApp']")
     expect(page.locator("[data-testid='stStatusWidget']")).to_have_count(0, timeout=30_000)
     page.wait_for_load_state("networkidle")
+    # Elements still being drawn are grey placeholders: a screenshot would show only those.
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
 
 
 def _shot(page: Page, name: str) -> None:
@@ -290,4 +293,72 @@ def test_journey_search_then_trace(server: str, page: Page, traffic: Traffic):
     expect(page).to_have_url(re.compile(rf"[?&]trace={traffic.error_trace_id}(&|$)"))
     expect(page.get_by_role("heading", name="rag_pipeline")).to_be_visible()
     expect(page.get_by_text("quota exceeded for model").first).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def _chart(page: Page, title: str) -> Locator:
+    """The Plotly chart titled exactly ``title``."""
+    title_text = page.locator(".gtitle", has_text=re.compile(rf"^{re.escape(title)}$"))
+    chart = page.locator(".js-plotly-plot").filter(has=title_text)
+    expect(chart).to_have_count(1)
+    chart.scroll_into_view_if_needed()
+    return chart
+
+
+def _click_until(page: Page, target: Locator, url_glob: str) -> None:
+    """Click the middle of ``target`` (a bar or a marker: Plotly hit-tests the position)
+    until the page switches to ``url_glob``; bounded, like the row clicks above."""
+    for attempt in range(4):
+        box = target.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        try:
+            page.wait_for_url(url_glob, timeout=10_000)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == 3:
+                raise
+            _settle(page)
+
+
+def test_a_bar_of_top_models_opens_that_models_traces(server: str, page: Page, traffic: Traffic):
+    page.goto(f"{server}/?range=6h")
+    _settle(page)
+    chart = _chart(page, "Top models by spend (USD)")
+    tick = chart.locator(".ytick text", has_text=re.compile(r"^gpt-4o-mini$"))
+    tick_box = tick.bounding_box()
+    assert tick_box is not None
+    row = tick_box["y"] + tick_box["height"] / 2
+    bars = chart.locator(".barlayer path")
+    expect(bars).to_have_count(2)  # gpt-4o and gpt-4o-mini
+    bar = next(
+        b
+        for b in bars.all()
+        if (box := b.bounding_box()) and box["y"] <= row <= box["y"] + box["height"]
+    )
+    _click_until(page, bar, "**/traces?*model=gpt-4o-mini*")
+    expect(page).to_have_url(re.compile(r"[?&]sort=costliest(&|$)"))
+    _settle(page)
+    mini = [r for r in traffic.roots() if r.tenant == "globex"]  # globex calls gpt-4o-mini
+    expect(page.get_by_text(f"Page 1, {len(mini)} traces.")).to_be_visible()
+    expect(page.locator(".js-plotly-plot .scatterlayer path.point")).to_have_count(len(mini))
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    _shot(page, "chart-bar-to-traces")
+
+
+def test_a_point_of_requests_over_time_opens_that_buckets_requests(
+    server: str, page: Page, traffic: Traffic
+):
+    page.goto(f"{server}/?range=6h")
+    _settle(page)
+    point = _chart(page, "Requests").locator(".scatterlayer path.point").first  # oldest
+    bucket = RANGES["6h"][1]  # the range's chart bucket
+    start = min(r.start_ns for r in traffic.roots()) // 10**9 // bucket * bucket
+    in_bucket = [r for r in traffic.roots() if start <= r.start_ns // 10**9 < start + bucket]
+    _click_until(page, point, f"**/traces?*start={start}*")
+    expect(page).to_have_url(re.compile(rf"[?&]end={start + bucket}(&|$)"))
+    _settle(page)
+    noun = "trace" if len(in_bucket) == 1 else "traces"
+    expect(page.get_by_text(f"Page 1, {len(in_bucket)} {noun}.")).to_be_visible()
+    expect(page.locator(".js-plotly-plot .scatterlayer path.point")).to_have_count(len(in_bucket))
     expect(page.get_by_test_id("stException")).to_have_count(0)

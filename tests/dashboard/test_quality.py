@@ -14,7 +14,7 @@ from glassline.collector.processors.evaluations import EvaluationsProcessor
 from glassline.collector.records import SpanEvent
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import llm_trace
-from glassline.dashboard import queries
+from glassline.dashboard import queries, ui
 from glassline.dashboard.env import ENV_DB_URL
 from glassline.dashboard.window import Window
 from glassline.semconv import attributes as a
@@ -89,6 +89,7 @@ def test_the_quality_page_renders_trends_worst_traces_and_comparison(
     assert "prompt support-answer v8 first seen" in captions
     worst, compared = at.dataframe[0].value, at.dataframe[1].value
     assert worst["score_value"].iloc[0] == pytest.approx(0.3)
+    assert set(worst["explanation"]) == {ui.MISSING}  # the judge gave none: a dash, not "None"
     assert {"v7", "v8"} <= set(compared.columns)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import create_engine, delete, insert, text
 from sqlalchemy.exc import OperationalError
 
 from glassline.collector.alerts.models import AlertEvent, AlertState
@@ -17,7 +18,7 @@ from glassline.dashboard.db import make_engine
 from glassline.dashboard.window import Window, window_from_params
 
 from .conftest import seed_store
-from .seed import Traffic
+from .seed import NS, Traffic, rag_trace
 
 
 def test_totals_equal_the_sums_of_the_seeded_spans(sqlite_engine, hour: Window, traffic: Traffic):
@@ -308,3 +309,41 @@ def test_sub_hour_chart_buckets_are_exact_even_on_long_windows(sqlite_engine, ho
     assert set(series["bucket"]) == expected
     stage_buckets = {r.start_ns // 10**9 // 900 * 900 for r in traffic.records if r.kind == "stage"}
     assert set(views.over_time["bucket"]) == stage_buckets
+
+
+def test_a_month_is_charted_by_day_from_the_daily_rollups_alone(tmp_path, now_s: int):
+    """30 days draw one point per UTC day, and a whole day is one daily row per series: with
+    its hourly and minute rows gone, the month's charts still hold all of that day."""
+    month, _ = window_from_params({"range": "30d"}, now=now_s)
+    assert month.bucket == 86400
+    rng = random.Random(3)
+    first_day = month.start // 86400 * 86400 + 86400  # a whole day inside the window
+    records = [
+        span
+        for day in range(4)
+        for hour in (1, 9, 17)
+        for span in rag_trace(rng, "acme", (first_day + day * 86400 + hour * 3600) * NS)
+    ]
+    url = f"sqlite:///{tmp_path / 'month.db'}"
+    seed_store(url, Traffic(records=records))
+    writer = create_engine(url)
+    with writer.begin() as conn:  # whole days inside the window: only their daily rows stay
+        conn.execute(delete(HourRollup).where(HourRollup.hour < first_day + 4 * 86400))
+        conn.execute(delete(Rollup).where(Rollup.minute < first_day + 4 * 86400))
+    writer.dispose()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        requests = q.sum_series(conn, month, kinds=[q.REQUEST_KIND])
+        stages = q.percentile_views(conn, month, "stage", ["stage"])["latency_sketch"]
+    engine.dispose()
+    assert list(requests["bucket"]) == [first_day + d * 86400 for d in range(4)]
+    assert list(requests["count"]) == [3, 3, 3, 3]
+    for (day, stage), row in stages.over_time.set_index(["bucket", "stage"]).iterrows():
+        reference = sketch.new_sketch()
+        for r in records:
+            if r.kind == "stage" and r.stage == stage and r.start_ns // NS // 86400 * 86400 == day:
+                reference.add(r.duration_ms)
+        assert row["count"] == 3
+        assert [row["p50"], row["p95"], row["p99"]] == pytest.approx(
+            list(sketch.quantiles(reference).values())
+        )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +25,22 @@ from glassline.collector.storage.writer import add_to_rollups
 def test_the_first_revision_is_0001_core() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_revision("0001_core").down_revision is None
+
+
+def test_head_names_the_newest_migration() -> None:
+    """Starts skip Alembic when the store is at HEAD: a new migration must move HEAD too."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == migrate.HEAD
+
+
+def test_a_restart_on_a_current_store_does_not_import_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    Store.open(url).close()  # migrated here
+    probe = (
+        "import sys; from glassline.collector.storage import Store; "
+        f"Store.open({url!r}).close(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_migrated_schema_has_no_diff_from_the_models(store: Store) -> None:

@@ -13,7 +13,10 @@ it would break one of three bounds:
   rate processing recently finished bytes at. An export that cannot start within the budget
   is refused up front instead of answering after the exporter gave up (and then resending
   work already done). Requests still uploading are not in the queue: a slow client's body
-  neither counts as work ahead nor slows the measured rate.
+  neither counts as work ahead nor slows the measured rate. The estimate is made again when
+  the body is complete (the queue may have grown during a long upload), and the handed-over
+  export carries a deadline (:attr:`Ticket.deadline`): one still waiting past it is refused
+  where it waits, unrun (bound ``queue_wait_expired``), so what is accepted is served in time.
 
 The checks never block: a refusal costs a lock and a comparison.
 """
@@ -29,9 +32,9 @@ from typing import Literal
 from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 
-__all__ = ["Admission", "Ticket"]
+__all__ = ["Admission", "Bound", "Ticket", "refusal"]
 
-Bound = Literal["bytes", "requests", "queue_wait"]
+Bound = Literal["bytes", "requests", "queue_wait", "queue_wait_expired"]
 
 # The completion rate is an average over about this much busy time, so it follows a store
 # that slows down (a checkpoint, another worker holding the write lock) within seconds.
@@ -83,9 +86,14 @@ class Admission:
         ticket = Ticket(self, nbytes)
         self._metrics.inflight_requests.inc()
         self._metrics.inflight_bytes.inc(nbytes)
+        outcome = "error"
         try:
             yield ticket
+            outcome = "ok"
         finally:
+            if ticket.started_at is not None:
+                answer = self._metrics.answer_seconds.labels(outcome)
+                answer.observe(self._clock() - ticket.started_at)
             with self._lock:
                 self._tick()
                 self.requests -= 1
@@ -103,11 +111,20 @@ class Admission:
             self._tick()
             return self._wait_locked()
 
-    def _start(self, ticket: Ticket) -> None:
+    def _start(self, ticket: Ticket) -> float | None:
+        """Queue ``ticket``'s bytes and return its deadline to start; raises if too late already."""
         with self._lock:
             self._tick()
-            self._queued += 1
-            self.queued_bytes += ticket.nbytes
+            ticket.started_at = self._mark  # now
+            late = self.max_queue_wait_s is not None and self._wait_locked() > self.max_queue_wait_s
+            if not late:
+                self._queued += 1
+                self.queued_bytes += ticket.nbytes
+        if late:
+            raise self._refuse("queue_wait")
+        if self.max_queue_wait_s is None:
+            return None
+        return ticket.started_at + self.max_queue_wait_s
 
     def _tick(self) -> None:
         now = self._clock()
@@ -144,17 +161,23 @@ class Admission:
         self._metrics.inflight_bytes.inc(extra)
 
     def _refuse(self, bound: Bound) -> RetryableError:
-        self._metrics.refused.labels(bound).inc()
-        what = {
-            "bytes": "in-flight bytes",
-            "requests": "in-flight requests",
-            "queue_wait": "queue wait",
-        }[bound]
-        return RetryableError(
-            f"collector is at its {what} limit; retry later",
-            retry_after_s=self._retry_after_s,
-            overloaded=True,
-        )
+        return refusal(bound, self._metrics, self._retry_after_s)
+
+
+def refusal(bound: Bound, metrics: Metrics, retry_after_s: float) -> RetryableError:
+    """The retryable "overloaded" error for a refusal at ``bound``, counted."""
+    metrics.refused.labels(bound).inc()
+    what = {
+        "bytes": "in-flight bytes",
+        "requests": "in-flight requests",
+        "queue_wait": "queue wait",
+        "queue_wait_expired": "queue wait",
+    }[bound]
+    return RetryableError(
+        f"collector is at its {what} limit; retry later",
+        retry_after_s=retry_after_s,
+        overloaded=True,
+    )
 
 
 class Ticket:
@@ -165,12 +188,19 @@ class Ticket:
         self._admission = admission
         self.nbytes = nbytes
         self.started = False
+        self.started_at: float | None = None  # when the whole body was handed over
+        # On the admission's clock (time.monotonic: the same in every process of this host),
+        # the latest time processing may start; None without a queue-wait bound.
+        self.deadline: float | None = None
 
     def start(self) -> None:
-        """The whole request is here and goes to processing: it is work ahead of the next."""
+        """The whole request is here and goes to processing: it is work ahead of the next.
+
+        Raises RetryableError if it could no longer start within the queue-wait budget.
+        """
         if not self.started:
+            self.deadline = self._admission._start(self)
             self.started = True
-            self._admission._start(self)
 
     def reserve(self, total: int) -> None:
         """Hold ``total`` bytes for this request (no-op if already held); raises if over."""

@@ -1,4 +1,5 @@
-"""``glassline-collector``: run the collector, check a config, create API keys, kill switches."""
+"""``glassline-collector``: run the collector, check a config, create API keys, kill switches,
+index old traces for search."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import argparse
 import gc
 import os
 import sys
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from glassline.collector.config import CollectorConfig, load_config
 from glassline.collector.errors import ConfigError
+
+if TYPE_CHECKING:
+    from glassline.collector.storage import search_backfill
 
 __all__ = ["main"]
 
@@ -26,6 +32,10 @@ examples:
                                                      guard denies it within its refresh interval)
   glassline-collector kill-switch clear --tenant acme --stage generate
   glassline-collector kill-switch list
+  glassline-collector search-backfill --config collector.yaml
+                                                     make traces stored before full-text search
+                                                     searchable (safe while the collector runs;
+                                                     run it again after a crash to finish)
 
 environment:
   GLASSLINE_CONFIG=collector.yaml                    config file when --config is not given
@@ -70,6 +80,17 @@ def _parser() -> argparse.ArgumentParser:
     kill.add_argument("--tenant", help="tenant to stop or resume (list: only this one)")
     kill.add_argument("--stage", default="", help="only this stage (default: the whole tenant)")
     kill.add_argument("--reason", default="", help="why (shown to the guards and in the list)")
+    backfill = sub.add_parser(
+        "search-backfill", parents=[common],
+        help="index the traces stored before full-text search (revision 0009), newest first",
+        description="Give every stored trace without a search document one, built from its "
+        "stored (redacted) spans, newest first, in short transactions. Safe while the "
+        "collector runs; idempotent, so after an interruption a new run finishes the job. "
+        "Stores of up to 1,000 traces are indexed when the collector starts.",
+    )  # fmt: skip
+    backfill.add_argument(
+        "--batch", type=int, default=500, metavar="N", help="traces per transaction (500)"
+    )
     return parser
 
 
@@ -95,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "kill-switch":
         return _kill_switch(config, args)
+    if args.command == "search-backfill":
+        return _search_backfill(config, args.batch)
     from glassline.collector.supervisor import run  # heavy imports only when running
 
     return run(config)
@@ -130,6 +153,31 @@ def _kill_switch(config: CollectorConfig, args: argparse.Namespace) -> int:
                 print(f"{item['tenant']}\t{item['stage'] or '*'}\t{item['reason']}")
     finally:
         store.close()
+    return 0
+
+
+def _search_backfill(config: CollectorConfig, batch: int) -> int:
+    """Index the traces stored before full-text search, printing progress per batch."""
+    from glassline.collector.storage import Store
+
+    if batch < 1:
+        print("glassline-collector: --batch must be at least 1", file=sys.stderr)
+        return 2
+    store = Store.open(config.storage, index_old_traces=False)  # migrates; the work is below
+    began = time.monotonic()
+
+    def show(p: search_backfill.Progress) -> None:
+        reached = time.strftime("%Y-%m-%d %H:%M", time.gmtime((p.cursor_ns or 0) // 10**9))
+        share = p.checked / p.total if p.total else 1.0
+        rate = p.checked / max(time.monotonic() - began, 1e-9)
+        print(f"{p.checked:,} of {p.total:,} traces checked ({share:.0%}), {p.indexed:,} "
+              f"indexed, back to {reached} UTC, {rate:,.0f} traces/s", flush=True)  # fmt: skip
+
+    try:
+        done = store.backfill_search(batch=batch, on_batch=show)
+    finally:
+        store.close()
+    print(f"done: {done.indexed:,} traces indexed, {done.checked - done.indexed:,} already were")
     return 0
 
 

@@ -39,12 +39,14 @@ import queue
 import socket
 import struct
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
 from google.protobuf.message import Message
 
+from glassline.collector.admission import refusal
 from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
 from glassline.collector.metrics import Metrics
@@ -71,9 +73,14 @@ class Exports(Protocol):
     kinds: frozenset[Kind]
 
     async def run(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
-    ) -> Message:
-        """The export's reply once stored; raises what the export raised (GlasslineError)."""
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
+        deadline: float | None = None,
+    ) -> Message:  # fmt: skip
+        """The export's reply once stored; raises what the export raised (GlasslineError).
+
+        An export not started by ``deadline`` (``time.monotonic``) is refused unrun
+        (RetryableError, overloaded): see :mod:`.admission`.
+        """
         ...
 
     def close(self, grace_s: float) -> None: ...
@@ -83,21 +90,28 @@ class _Pool:
     """Exports run on this process's threads, counted under this worker's index."""
 
     def __init__(
-        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, index: int
-    ) -> None:
+        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, index: int,
+        retry_after_s: float,
+    ) -> None:  # fmt: skip
         self._exporters = dict(exporters)
         self._metrics = metrics
         self._worker = str(index)
+        self._retry_after_s = retry_after_s
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
 
     def submit(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
-    ) -> Future[Message]:
-        return self._threads.submit(self._run, kind, transport, principal, body, encoding)
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
+        deadline: float | None,
+    ) -> Future[Message]:  # fmt: skip
+        return self._threads.submit(self._run, kind, transport, principal, body, encoding, deadline)
 
     def _run(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
-    ) -> Message:
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
+        deadline: float | None,
+    ) -> Message:  # fmt: skip
+        if deadline is not None and time.monotonic() > deadline:
+            # Its exporter is close to giving up: an answer now, and no work spent on it.
+            raise refusal("queue_wait_expired", self._metrics, self._retry_after_s)
         self._metrics.exports_run.labels(self._worker).inc()
         exporter = self._exporters[kind]
         return exporter.reply(exporter.export(transport, principal, body, encoding))
@@ -109,14 +123,18 @@ class _Pool:
 class LocalExports:
     """One process does it all: exports run on ``threads`` threads here."""
 
-    def __init__(self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics) -> None:
+    def __init__(
+        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, *,
+        retry_after_s: float = 1.0,
+    ) -> None:  # fmt: skip
         self.kinds = frozenset(exporters)
-        self._pool = _Pool(exporters, threads, metrics, 0)
+        self._pool = _Pool(exporters, threads, metrics, 0, retry_after_s)
 
     async def run(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
-    ) -> Message:
-        future = self._pool.submit(kind, transport, principal, body, encoding)
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
+        deadline: float | None = None,
+    ) -> Message:  # fmt: skip
+        future = self._pool.submit(kind, transport, principal, body, encoding, deadline)
         return await asyncio.wrap_future(future)
 
     def close(self, grace_s: float) -> None:
@@ -171,11 +189,13 @@ class Front:
         return any(self._open[j] and ch.alive for j, ch in self._channels.items())
 
     async def run(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str
-    ) -> Message:
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
+        deadline: float | None = None,
+    ) -> Message:  # fmt: skip
         target = self._assign()
         try:
-            future = self._channels[target].send((kind, transport, principal, encoding), body)
+            meta = (kind, transport, principal, encoding, deadline)
+            future = self._channels[target].send(meta, body)
             return await asyncio.wrap_future(future)
         finally:
             with self._lock:
@@ -201,9 +221,9 @@ class Runner:
 
     def __init__(
         self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, *,
-        index: int, mesh: Mesh,
+        index: int, mesh: Mesh, retry_after_s: float = 1.0,
     ) -> None:  # fmt: skip
-        self._pool = _Pool(exporters, threads, metrics, index)
+        self._pool = _Pool(exporters, threads, metrics, index, retry_after_s)
         self._index = index
         self._open = mesh.open
         self._sock = mesh.runner(index)
@@ -231,8 +251,8 @@ class Runner:
                 body = _recv_exact(self._sock, body_len)
             except (EOFError, OSError):
                 return  # the front finished (or died): nothing more will come
-            kind, transport, principal, encoding = job
-            future = self._pool.submit(kind, transport, principal, body, encoding)
+            kind, transport, principal, encoding, deadline = job
+            future = self._pool.submit(kind, transport, principal, body, encoding, deadline)
             future.add_done_callback(
                 lambda f, job_id=job_id: _reply(self._sock, send_lock, job_id, f)  # type: ignore[misc]
             )

@@ -23,6 +23,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 __all__ = ["Metrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Around the queue-wait budget (1 s) and an accepted export's 2 s target.
+_ANSWER_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 5, 10)
 
 
 class Metrics:
@@ -101,6 +103,12 @@ class Metrics:
             "glassline_requests_refused",
             "Exports refused by admission (retryable, with a retry hint), by the bound it protects.",
             ["bound"], registry=r,
+        )  # fmt: skip
+        self.answer_seconds = Histogram(
+            "glassline_export_answer_seconds",
+            "From an export's whole body handed over to its answer, by outcome (ok: stored; "
+            "error: refused or failed after the hand-over): the collector's side of its latency.",
+            ["outcome"], buckets=_ANSWER_BUCKETS, registry=r,
         )  # fmt: skip
         self.exports_run = Counter(
             "glassline_exports_run",

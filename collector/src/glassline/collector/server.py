@@ -174,7 +174,7 @@ class Worker:
         assert self.store is not None and self._mesh is not None
         cfg = self.config.server
         runner = Runner(self._exporters(self.store), cfg.grpc_threads, self.metrics,
-                        index=self.index, mesh=self._mesh)  # fmt: skip
+                        index=self.index, mesh=self._mesh, retry_after_s=cfg.retry_after_s)  # fmt: skip
         jobs = self._start_jobs()
         alerts_task = self._start_alerts(stop)
         gc.freeze()  # as in serve()
@@ -194,8 +194,9 @@ class Worker:
     def _exports(self, store: Store) -> Exports:
         """Where the receivers' exports run: here, or (the front) on the runners."""
         if self.role != "front":
-            return LocalExports(self._exporters(store), self.config.server.grpc_threads,
-                                self.metrics)  # fmt: skip
+            cfg = self.config.server
+            return LocalExports(self._exporters(store), cfg.grpc_threads, self.metrics,
+                                retry_after_s=cfg.retry_after_s)  # fmt: skip
         assert self._mesh is not None
         # The front stores no exports, but posted evaluations are redacted like spans.
         redactor = None

@@ -47,6 +47,17 @@ def with_gaps(part: pd.DataFrame, step_s: int | None) -> pd.DataFrame:
     return pd.concat([part, holes], ignore_index=True).sort_values("time", ignore_index=True)
 
 
+def _line_mode(frame: pd.DataFrame) -> str:
+    """Markers while points are few: a line through one point draws nothing at all."""
+    return "lines+markers" if len(frame) < 40 else "lines"
+
+
+def _bucket_bar(step_s: int | None) -> dict[str, float]:
+    """A time bar as wide as its bucket, from its start: left to itself, plotly sizes a lone
+    bar by the gaps between bars, a millisecond on a date axis, which draws nothing."""
+    return {} if step_s is None else {"width": step_s * 1000 * 0.9, "offset": 0}
+
+
 def line(
     frame: pd.DataFrame, y: str, title: str, color: str | None = None, step_s: int | None = None
 ) -> go.Figure:
@@ -54,7 +65,7 @@ def line(
 
     With ``step_s`` (the chart bucket) missing buckets are drawn as gaps.
     """
-    mode = "lines+markers" if len(frame) < 40 else "lines"
+    mode = _line_mode(frame)
     fig = go.Figure(
         [
             go.Scatter(
@@ -83,6 +94,7 @@ def percentile_lines(
     """
     fig = go.Figure()
     palette = _PALETTE
+    mode = _line_mode(frame)
     for i, (name, whole) in enumerate(_traces_by(frame, by)):
         part = with_gaps(whole, step_s)
         for q, dash in (("p50", "solid"), ("p95", "dash"), ("p99", "dot")):
@@ -90,7 +102,7 @@ def percentile_lines(
                 go.Scatter(
                     x=part["time"],
                     y=part[q],
-                    mode="lines",
+                    mode=mode,
                     name=f"{name} {q}",
                     legendgroup=name,
                     customdata=[[name]] * len(part),  # the value a click filters traces by
@@ -122,7 +134,10 @@ def bar(
     return _style(fig, title)
 
 
-def stacked_bars(frame: pd.DataFrame, x: str, y: str, color: str, title: str) -> go.Figure:
+def stacked_bars(
+    frame: pd.DataFrame, x: str, y: str, color: str, title: str, step_s: int | None = None
+) -> go.Figure:
+    """Bars of ``y`` per ``x`` stacked by ``color``; ``step_s``: ``x`` is a bucket's start."""
     fig = go.Figure(
         [
             go.Bar(
@@ -131,6 +146,7 @@ def stacked_bars(frame: pd.DataFrame, x: str, y: str, color: str, title: str) ->
                 name=name,
                 marker_color=_PALETTE[i % len(_PALETTE)],
                 customdata=[[name]] * len(part),
+                **_bucket_bar(step_s),
             )
             for i, (name, part) in enumerate(_traces_by(frame, color))
         ]
@@ -249,6 +265,7 @@ def series_by(
                     name=name or "(none)",
                     marker_color=color,
                     customdata=custom,
+                    **_bucket_bar(step_s),
                 )
             )
         else:

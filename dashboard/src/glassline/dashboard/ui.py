@@ -329,10 +329,11 @@ def table(
 ) -> Any:
     """A selectable table (a click on a row is returned) with a CSV download of its rows."""
     where = where or st.container()
+    shown, config = _with_missing_shown(frame, columns)
     picked = where.dataframe(
-        frame,
+        shown,
         hide_index=True,
-        column_config=columns,
+        column_config=config,
         on_select="rerun",
         selection_mode="single-row",
         key=key,
@@ -340,6 +341,37 @@ def table(
     csv = frame.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
     where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
     return picked
+
+
+MISSING = "\u2013"  # an en dash
+
+
+def _with_missing_shown(
+    frame: pd.DataFrame, columns: dict[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The frame as a table shows it: a missing value reads MISSING, not Streamlit's "None"
+    (a stage new in this period has no previous p95). A number column with a gap becomes text
+    in its own printf format; the CSV keeps the raw values."""
+    shown, config = frame.copy(), dict(columns)
+    for name in frame.columns:
+        missing = frame[name].isna()
+        if not missing.any():
+            continue
+        spec = columns.get(name)
+        typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
+        if typed.get("type") == "number":
+            fmt = typed.get("format") or "%g"
+            if "%" not in fmt:  # a named format ("percent"): Streamlit's own rendering stays
+                continue
+            shown[name] = [
+                MISSING if gap else fmt % v for v, gap in zip(frame[name], missing, strict=True)
+            ]
+            config[name] = st.column_config.TextColumn(
+                _label(name, spec), help=spec.get("help"), alignment="right"
+            )
+        elif frame[name].dtype == object:
+            shown[name] = frame[name].where(~missing, MISSING)
+    return shown, config
 
 
 def _label(name: str, config: Any) -> str:

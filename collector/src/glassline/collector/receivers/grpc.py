@@ -142,7 +142,9 @@ class GrpcReceiver:
             )
         with self._admission.admit(len(body)) as ticket:
             ticket.start()
-            response = await self._exports.run(kind, "grpc", principal, body, "protobuf")
+            response = await self._exports.run(
+                kind, "grpc", principal, body, "protobuf", ticket.deadline
+            )
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
 

@@ -100,7 +100,9 @@ class _Http:
         with self._admission.admit(declared) as ticket:
             body = await read_body(request, ticket, limit=limit, gzip=content_encoding == "gzip")
             ticket.start()
-            reply = await self._exports.run(self._kind, "http", principal, body, encoding)
+            reply = await self._exports.run(
+                self._kind, "http", principal, body, encoding, ticket.deadline
+            )
         if encoding == "json":
             return JSONResponse(MessageToDict(reply))
         return Response(reply.SerializeToString(), media_type="application/x-protobuf")

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
-from glassline.collector.storage import content, migrate, partitions, search
+from glassline.collector.storage import content, migrate, partitions, search, search_backfill
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
@@ -64,8 +64,12 @@ class Store:
         self._checkpointer = Checkpointer(engine) if self.sqlite_file else None
 
     @classmethod
-    def open(cls, url_or_config: str | StorageConfig) -> Store:
-        """Connect, apply pending migrations (``upgrade head``) and return the store."""
+    def open(cls, url_or_config: str | StorageConfig, *, index_old_traces: bool = True) -> Store:
+        """Connect, apply pending migrations (``upgrade head``) and return the store.
+
+        A store from before full-text search gets its traces indexed if it is small, else a
+        warning; ``index_old_traces=False`` skips both (the backfill command itself).
+        """
         config = (
             url_or_config
             if isinstance(url_or_config, StorageConfig)
@@ -79,10 +83,47 @@ class Store:
                 with store._write_tx() as conn:
                     keep_ns = int(config.retention_days * _NS_PER_DAY)
                     partitions.enable(conn, config.partitioning, time.time_ns(), keep_ns)
+            if index_old_traces:
+                store._index_unsearchable_traces()
         except Exception:
             engine.dispose()
             raise
         return store
+
+    def _index_unsearchable_traces(self) -> None:
+        """A store from before full-text search: index its traces now if there are few (a
+        second or so), else say how (the backfill is safe while the collector runs)."""
+        with self.engine.connect() as conn:
+            if not search_backfill.needs_backfill(conn):
+                return
+            limit = search_backfill.AUTO_LIMIT
+            small = search_backfill.trace_count(conn, limit + 1) <= limit
+        if small:
+            done = self.backfill_search()
+            _log.info("indexed %d traces stored before full-text search", done.indexed)
+        else:
+            _log.warning(
+                "traces stored before full-text search are not searchable yet: run "
+                "`glassline-collector search-backfill` (safe while the collector runs)"
+            )
+
+    def backfill_search(
+        self,
+        *,
+        batch: int = 500,
+        on_batch: Callable[[search_backfill.Progress], None] | None = None,
+    ) -> search_backfill.Progress:
+        """Give each trace without a search document one, newest first, ``batch`` traces per
+        transaction; idempotent and resumable (see :mod:`.search_backfill`)."""
+        with self.engine.connect() as conn:
+            total = search_backfill.trace_count(conn)
+        return search_backfill.run(
+            self._read, self._write_retrying, total, size=batch, on_batch=on_batch
+        )
+
+    def _read(self, read: Callable[[Connection], _T]) -> _T:
+        with self.engine.connect() as conn:
+            return read(conn)
 
     def premake_partitions(self, now_ns: int | None = None) -> list[str]:
         """Create upcoming ``spans`` partitions (``storage.partitioning``); returns their names."""

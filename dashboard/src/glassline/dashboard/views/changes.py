@@ -32,6 +32,11 @@ DIMENSIONS = {
 }
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Spend (USD)" -> "spend (USD)"; "API key" stays."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
+
+
 def _pick(label: str, options: dict[str, str], name: str, default: str, col) -> str:
     keys = list(options)
     current = params.get(name, default)
@@ -107,7 +112,7 @@ trend = trends.metric_over_time(span, metric, by, list(rows["value"].head(6)))
 if trend is not None:
     over_time = st.plotly_chart(
         charts.series_by(
-            trend.frame, "y", by, f"{METRICS[metric].label} over time by {DIMENSIONS[by].lower()}",
+            trend.frame, "y", by, f"{METRICS[metric].label} over time by {_in_sentence(DIMENSIONS[by])}",
             stacked=trend.stacked, step_s=span.bucket,
             markers=markers[(markers["at"] >= span.start) & (markers["at"] < span.end)],
         ),
@@ -129,7 +134,7 @@ st.plotly_chart(
         shown,
         "value",
         metric != "p95",
-        f"Contribution to the change in {METRICS[metric].label.lower()}",
+        f"Contribution to the change in {_in_sentence(METRICS[metric].label)}",
     ),
     on_select="rerun",
     selection_mode="points",

@@ -47,7 +47,12 @@ breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests
 point = ui.clickable(
     charts.with_markers(
         charts.stacked_bars(
-            breakdown, "time", "ms_per_request", "stage", "Stage breakdown: ms per request"
+            breakdown,
+            "time",
+            "ms_per_request",
+            "stage",
+            "Stage breakdown: ms per request",
+            step_s=window.bucket,
         ),
         markers,
     ),

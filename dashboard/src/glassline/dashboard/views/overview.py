@@ -59,8 +59,9 @@ if not tables.alerts:
 budgets.show_budgets(window)
 
 left, right = st.columns(2)
-by_model = queries.group(cube, "model").query("model != ''").head(8)
-by_stage = queries.group(cube, "stage").query("stage != ''").head(8)
+# Only what cost something: a stage without model calls (retrieval) would be a label, no bar.
+by_model = queries.group(cube, "model").query("model != '' and cost_usd > 0").head(8)
+by_stage = queries.group(cube, "stage").query("stage != '' and cost_usd > 0").head(8)
 for col, frame, by, title in (
     (left, by_model, "model", "Top models by spend (USD)"),
     (right, by_stage, "stage", "Top stages by spend (USD)"),

@@ -118,7 +118,10 @@ tokens = spent.assign(
 )
 tokens_point = ui.clickable(
     charts.with_markers(
-        charts.stacked_bars(tokens, "time", "tokens", "kind", "Tokens in / out / cached"), markers
+        charts.stacked_bars(
+            tokens, "time", "tokens", "kind", "Tokens in / out / cached", step_s=window.bucket
+        ),
+        markers,
     ),
     "gl_spend_tokens",
     right,

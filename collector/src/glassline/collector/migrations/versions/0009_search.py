@@ -8,7 +8,8 @@ PostgreSQL: ``body`` is a tsvector with a GIN index. SQLite: ``body`` is the wor
 indexed by the FTS5 table ``search_fts`` (external content: the text is stored once, in
 ``search_docs``); triggers add and remove its entries with the rows, in the same transaction,
 so deleting a ``search_docs`` row (retention, sampling) also deletes it from the index.
-Spans stored before this revision are not indexed.
+Spans stored before this revision are indexed by ``glassline-collector search-backfill``
+(``Store.open`` does it for a small store; see ``storage/search_backfill.py``).
 """
 
 from __future__ import annotations

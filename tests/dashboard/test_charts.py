@@ -1,0 +1,39 @@
+"""Time charts draw what they are given, however little: the first minutes of a new install."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from glassline.dashboard import charts
+
+FIRST_BUCKET = pd.Timestamp("2026-12-04 13:45", tz="UTC")
+QUARTER_HOUR = 900
+
+
+def test_a_lone_stacked_bucket_is_as_wide_as_the_bucket_from_its_start() -> None:
+    frame = pd.DataFrame(
+        {"time": [FIRST_BUCKET] * 2, "ms": [40.0, 12.0], "stage": ["generate", "retrieve"]}
+    )
+    fig = charts.stacked_bars(frame, "time", "ms", "stage", "breakdown", step_s=QUARTER_HOUR)
+    # Left to plotly, one bar on a date axis is a millisecond wide: nothing to see.
+    assert [(bar.width, bar.offset) for bar in fig.data] == [(810_000, 0), (810_000, 0)]
+
+
+def test_series_by_sums_draws_buckets_as_wide_bars() -> None:
+    frame = pd.DataFrame({"time": [FIRST_BUCKET], "cost_usd": [0.02], "tenant": ["acme"]})
+    fig = charts.series_by(frame, "cost_usd", "tenant", "spend", stacked=True, step_s=QUARTER_HOUR)
+    assert (fig.data[0].width, fig.data[0].offset) == (810_000, 0)
+
+
+def test_one_point_per_percentile_line_is_drawn_as_a_marker() -> None:
+    frame = pd.DataFrame(
+        {
+            "time": [FIRST_BUCKET],
+            "stage": ["generate"],
+            "p50": [90.0],
+            "p95": [400.0],
+            "p99": [900.0],
+        }
+    )
+    fig = charts.percentile_lines(frame, "stage", "per stage", QUARTER_HOUR)
+    assert {trace.mode for trace in fig.data} == {"lines+markers"}
