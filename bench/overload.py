@@ -4,19 +4,24 @@
     .venv/bin/python -m bench.overload --seconds 60 --settle 60 --store both
     .venv/bin/python -m bench.overload --quick             # 8 s phases, 60 s settle
     .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
+    .venv/bin/python -m bench.overload --quick --kinds grpc  # only the cheapest client to generate
 
 1. Capacity: closed-loop gRPC senders (each waits for its answer) for ``--seconds``; the
    acknowledged spans per second is the capacity, the baseline of this run.
 2. Overload: ``--factor`` (10) x the capacity, offered open-loop from several processes (a
    request is sent on schedule whether or not the earlier ones were answered): gRPC, HTTP
-   protobuf, HTTP gzip, HTTP chunked, and slow HTTP clients that trickle their body.
+   protobuf, HTTP gzip, HTTP chunked, and slow HTTP clients that trickle their body; beside
+   them one light probe client (see _probe).
 3. Settle: no load for ``--settle`` seconds, then the memory is read again.
 
-Reported: idle, peak and settled RSS of every collector process together; answers by code;
-the share of refusals carrying Retry-After / RetryInfo; p50/p99 latency of refusals and of
-accepted exports; stored throughput during overload against the capacity; and acknowledged
+Reported: idle, peak and settled RSS of every collector process together (and the growth
+by process); answers by code; the share of refusals carrying Retry-After / RetryInfo; p50/p99
+latency of refusals and of accepted exports by client kind, and the collector's own side of
+it from /metrics; stored throughput during overload against the capacity; and acknowledged
 spans missing from the store (must be 0). Each request carries fresh trace ids, so nothing
-is deduplicated away. Load generator and collector share this machine's cores.
+is deduplicated away. Load generator and collector share this machine's cores: the cores
+each used in both phases (front, runners, generator) are printed, since the stored share is
+what the generator leaves the runners.
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ class Plan:
     closed_loop: bool
     worker: int
     probe: bool = False  # one thread, one request at a time, 20 ms apart (see _probe)
+    kinds: tuple[str, ...] = KINDS  # the open-loop mix
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -218,7 +224,7 @@ def _run_plan(plan: Plan) -> list[Outcome]:
             due = start + k / plan.rate
             if due > now:
                 time.sleep(due - now)  # the schedule: an open-loop sender waits for nothing else
-            futures.append(pool.submit(one, rng.choice(KINDS)))
+            futures.append(pool.submit(one, rng.choice(plan.kinds)))
             k += 1
         return [f.result() for f in futures]
 
@@ -285,12 +291,13 @@ class RssSampler(threading.Thread):
 
 
 def drive(
-    collector: Any, processes: int, rate: float, seconds: float, closed: bool
-) -> tuple[list[Outcome], float]:
+    collector: Any, processes: int, rate: float, seconds: float, closed: bool,
+    kinds: tuple[str, ...] = KINDS,
+) -> tuple[list[Outcome], float]:  # fmt: skip
     """The outcomes of every load process, and the CPU seconds they spent together."""
     plans = [
         Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
-             seconds, closed, worker)
+             seconds, closed, worker, kinds=kinds)
         for worker in range(processes)
     ]  # fmt: skip
     if not closed:  # the light client beside the load
@@ -364,7 +371,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         sampler.start()
         offered = args.factor * capacity / SPANS  # requests per second
         overload, overload_gen_cpu = drive(
-            collector, args.processes, offered, args.seconds, closed=False
+            collector, args.processes, offered, args.seconds, closed=False, kinds=args.kinds
         )
         overload_cpu = cpu.lap()
         sampler.stop.set()
@@ -488,6 +495,11 @@ def main() -> int:
     parser.add_argument("--factor", type=float, default=10.0, help="offered load / capacity")
     parser.add_argument("--processes", type=int, default=4, help="load generator processes")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--kinds", type=lambda v: tuple(v.split(",")), default=KINDS,
+        help="the clients of the open loop, e.g. grpc (the cheapest to generate); default: "
+        "grpc x4, http x2, gzip x2, chunked, slow",
+    )  # fmt: skip
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="8 s phases")
     parser.add_argument(

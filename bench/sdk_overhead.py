@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.sdk_overhead            # 20,000 calls per measurement
     .venv/bin/python -m bench.sdk_overhead --quick    # 2,000 calls
     .venv/bin/python -m bench.sdk_overhead --clients  # + client hooks vs peers, guard.check
+    .venv/bin/python -m bench.sdk_overhead --instructions [--only sync] [--python OTHER/.venv/bin/python]
 
 Three shapes of call: sync, async, and a stream of 20 chunks. Each decorated function does
 what the app would do with a provider response (return an OpenAI-shaped chat completion, or
@@ -18,6 +19,11 @@ that come from the response with one ``set_attributes`` after the body (after th
 chunk of a stream): a response's tokens cannot be known before it arrives. The calls are
 split in short rounds alternating the two; each figure is the best round, which filters out
 load spikes from other processes on a shared machine. Target: ratio <= 1.25.
+
+``--instructions`` counts instructions per call instead, under valgrind (cachegrind): the
+slope between runs that make 100 more decorated (or bare) calls, the same on any host at any
+load. ``--python`` counts with another checkout's interpreter and SDK (this bench's code), for
+an old-against-new comparison in the same minutes.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -234,9 +245,10 @@ ROWS: list[tuple[str, Callable[..., Any], str, bool]] = [
 ]
 
 
-def _measure(
-    keep: _Keep, row: tuple[str, Callable[..., Any], str, bool], n: int, rounds: int
-) -> tuple[float, float, int]:
+def _pair(
+    keep: _Keep, row: tuple[str, Callable[..., Any], str, bool]
+) -> tuple[Callable[..., Any], int]:
+    """The row's bare-span twin (same attributes, same body) and the span's attribute count."""
     _label, ours, shape, capture = row
     _settings.replace(_settings.Settings(capture_content=capture))
     span, start = _last_span(keep, _one_call(ours, shape))
@@ -244,13 +256,61 @@ def _measure(
     after = {k: v for k, v in attributes.items() if k not in start or start[k] != v}
     assert {**start, **after} == attributes
     bares = _bare(span.name, span.kind, start, after, inspect.unwrap(ours))
-    bare = dict(zip(("sync", "async", "stream"), bares, strict=True))[shape]
+    return dict(zip(("sync", "async", "stream"), bares, strict=True))[shape], len(attributes)
+
+
+def _measure(
+    keep: _Keep, row: tuple[str, Callable[..., Any], str, bool], n: int, rounds: int
+) -> tuple[float, float, int]:
+    _label, ours, shape, _capture = row
+    bare, count = _pair(keep, row)
     bare_times, our_times = [], []
     per_round = max(1, n // rounds)
     for _ in range(rounds):  # alternate short rounds; the minimum filters out load spikes
         bare_times.append(_time(bare, per_round, shape))
         our_times.append(_time(ours, per_round, shape))
-    return min(bare_times), min(our_times), len(attributes)
+    return min(bare_times), min(our_times), count
+
+
+_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+_EXTRA = 100
+
+
+def _count_calls(row: int, ours: int, bare: int) -> None:
+    """The worker of ``--instructions``: set up as a measurement does, then make the calls."""
+    keep = _setup()
+    _label, decorated, shape, _capture = ROWS[row]
+    bare_fn, _count = _pair(keep, ROWS[row])
+    _time(decorated, ours, shape)
+    _time(bare_fn, bare, shape)
+
+
+def _refs(python: str, row: int, ours: int, bare: int) -> int:
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+    command = [valgrind, "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+               python, "-m", "bench.sdk_overhead", "--count", str(row), str(ours), str(bare)]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}
+    )
+    found = _REFS.search(done.stderr)
+    if done.returncode or found is None:
+        raise RuntimeError(f"no instruction count from valgrind:\n{done.stderr[-2000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def instructions(python: str, only: str) -> None:
+    """Instructions per decorated and per bare call of each row (labels containing ``only``)."""
+    print(f"instructions per call (valgrind; slope of {_EXTRA} calls), {python}")
+    print(f"{'call':<26}{'bare span':>12}{'decorated':>12}{'added':>10}")
+    for index, (label, *_rest) in enumerate(ROWS):
+        if only not in label:
+            continue
+        base = _refs(python, index, 10, 10)
+        ours = (_refs(python, index, 10 + _EXTRA, 10) - base) / _EXTRA
+        bare = (_refs(python, index, 10, 10 + _EXTRA) - base) / _EXTRA
+        print(f"{label:<26}{bare:>12,.0f}{ours:>12,.0f}{ours - bare:>+10,.0f}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -263,12 +323,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also the openai client hooks against OpenLLMetry, OpenInference and none, and "
         "budget_guard().check (bench.sdk_clients; peers in their own uv venvs)",
     )  # fmt: skip
+    parser.add_argument(
+        "--instructions", action="store_true",
+        help="count instructions per call under valgrind instead of timing (minutes; load-proof)",
+    )  # fmt: skip
+    parser.add_argument("--only", default="", help="only the rows whose label has this")
+    parser.add_argument("--python", default=sys.executable, help="--instructions: interpreter")
+    parser.add_argument("--count", nargs=3, type=int, help=argparse.SUPPRESS)  # the worker
     args = parser.parse_args(argv)
+    if args.count:
+        _count_calls(*args.count)
+        return
+    if args.instructions:
+        instructions(args.python, args.only)
+        return
     n = 2_000 if args.quick else args.calls
     keep = _setup()
     print(f"{n} calls per row in {args.rounds} alternating rounds; µs per call of the best round")
     print(f"{'call':<26}{'attrs':>6}{'bare span µs':>14}{'decorated µs':>14}{'ratio':>8}")
     for row in ROWS:
+        if args.only not in row[0]:
+            continue
         bare, ours, count = _measure(keep, row, n, args.rounds)
         print(f"{row[0]:<26}{count:>6}{bare:>14.1f}{ours:>14.1f}{ours / bare:>7.2f}x")
     print("target: ratio <= 1.25x")

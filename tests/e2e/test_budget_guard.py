@@ -3,17 +3,20 @@
 An app spends through the fake provider (the real openai client, hooked); its spans reach the
 collector, whose rollups drive a budget to its warning level and then to critical; a budget
 guard flips from allow to degrade to deny within its refresh interval (each step awaits a
-refresh, nothing sleeps); the spans carry each decision. Kill switches set through the API and
-cleared with the CLI reach the guard the same way. With the collector gone, a guard keeps its
-last state, and a new one fails open or closed as its policy says.
+refresh, nothing sleeps); the spans carry each decision, and the dashboard, on the store the
+collector wrote, shows the calls denied and degraded and the spend prevented. Kill switches
+set through the API and cleared with the CLI reach the guard the same way. With the collector
+gone, a guard keeps its last state, and a new one fails open or closed as its policy says.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -21,6 +24,7 @@ import pytest
 from opentelemetry import trace
 
 from glassline.collector.testing import RunningCollector, run_collector, stop
+from glassline.dashboard import ui
 from glassline.instrumentation import (
     BudgetPolicy,
     budget_guard,
@@ -32,6 +36,7 @@ from glassline.instrumentation import (
     workflow,
 )
 from glassline.instrumentation.guard import BudgetGuard
+from glassline.semconv import attributes as a
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentation"))
 from fake_llm_server import FakeLLMServer
@@ -192,3 +197,82 @@ def test_collector_down_keeps_the_last_state_then_fails_as_documented(
         finally:
             opened.close()
             closed.close()
+
+
+def _stored_llm_spans(collector: RunningCollector) -> list[dict[str, Any]]:
+    """Every stored LLM span of the tenant, oldest first, through the query API."""
+    api, headers = f"{collector.http_endpoint}/api/v1", collector.headers()
+    traces = httpx.get(f"{api}/traces?limit=50", headers=headers, timeout=10).json()["traces"]
+    spans = []
+    for summary in sorted(traces, key=lambda t: t["start_ns"]):
+        detail = httpx.get(f"{api}/traces/{summary['trace_id']}", headers=headers, timeout=10)
+        spans += [s for s in detail.json()["spans"] if s["kind"] == "llm"]
+    return spans
+
+
+def _dashboard_metrics(db_url: str, page: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The metric tiles of a dashboard page over the last hour, rendered by Streamlit's AppTest."""
+    from streamlit.testing.v1 import AppTest
+
+    import glassline.dashboard.app as app_module
+    from glassline.dashboard.env import ENV_DB_URL
+
+    monkeypatch.setenv(ENV_DB_URL, db_url)
+    at = AppTest.from_file(app_module.__file__, default_timeout=60)
+    end = (int(time.time()) // 60 + 1) * 60  # the minute under way, whole
+    at.query_params.update({"range": "1h", "end": str(end)})
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, at.exception
+    return {m.label: m.value for m in at.metric}
+
+
+def test_the_dashboard_shows_what_the_guard_prevented_and_degraded(
+    tmp_path: Path, provider: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(RULES, encoding="utf-8")
+    with run_collector(
+        {"alerts": {"rules_file": str(rules)}}, tenants=("acme",), workdir=tmp_path
+    ) as collector:
+        key = collector.api_keys["acme"]
+        init(endpoint=f"http://{collector.grpc_endpoint}", api_key=key, instrument=["openai"])
+        guard = budget_guard(url=collector.http_endpoint, api_key=key, refresh_s=0.2)
+        client = openai.OpenAI(base_url=provider.base_url + "/v1", api_key="k", max_retries=0)
+
+        @llm(provider="openai", budget=guard, on_exceeded=lambda **_: "a cached answer")
+        def chat(*, model: str, messages: list[dict[str, str]], max_tokens: int) -> str:
+            response = client.chat.completions.create(
+                model=model, messages=messages, max_tokens=max_tokens
+            )
+            return response.choices[0].message.content or ""
+
+        question = [{"role": "user", "content": "How do I rotate my API keys?"}]
+        try:
+            assert guard.ready()
+            # Each call is estimated at ~$0.0000017 before it is made (7 input tokens, 1 output
+            # token): small against what a call spends, so the budget flips as in the test above.
+            for _ in range(5):
+                chat(model="gpt-4o-mini", messages=question, max_tokens=1)
+                _spend_and_refresh(guard)
+            assert len(provider.requests) == 3  # the denied calls never reached the provider
+        finally:
+            shutdown()
+            guard.close()
+
+        spans = _stored_llm_spans(collector)
+        decisions = [s["attributes"][a.BUDGET_DECISION] for s in spans]
+        assert decisions == ["allow", "allow", "degrade", "deny", "deny"]
+        denied = [s for s in spans if s["attributes"][a.BUDGET_DECISION] == "deny"]
+        prevented = sum(float(s["attributes"][a.BUDGET_PREVENTED_USD]) for s in denied)
+        [degraded] = [s for s in spans if s["attributes"][a.BUDGET_DECISION] == "degrade"]
+        assert prevented > 0 and degraded["cost_usd"] > 0
+
+        spend = _dashboard_metrics(collector.db_url, "spend", monkeypatch)
+        assert spend["Calls denied"] == "2"
+        assert spend["Spend prevented"] == ui.fmt_usd(prevented)
+        assert spend["Calls degraded"] == "1"
+        assert spend["Spend of degraded calls"] == ui.fmt_usd(degraded["cost_usd"])
+        overview = _dashboard_metrics(collector.db_url, "overview", monkeypatch)
+        assert overview["Spans lost in the app"] == "0"  # every span was exported and counted

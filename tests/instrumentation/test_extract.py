@@ -11,7 +11,10 @@ import pydantic
 import pytest
 
 from glassline.instrumentation import _extract
-from glassline.instrumentation._extract import extract_response, get, view
+from glassline.instrumentation._extract import get, view
+from glassline.instrumentation._llm import response_attributes
+from glassline.instrumentation._settings import Settings
+from glassline.semconv import attributes as a
 
 
 class ReadOnly(Mapping[str, Any]):
@@ -56,13 +59,15 @@ def response_of(kind: str) -> Any:
 @pytest.mark.parametrize("kind", ["mapping", "userdict", "pydantic", "object"])
 def test_every_kind_of_response_is_read_the_same(kind: str) -> None:
     for _ in range(2):  # the second read goes through the per-type decision kept by the first
-        info = extract_response(response_of(kind))
-        assert (info.model, info.input_tokens, info.output_tokens, info.cache_read) == (
-            "m",
-            12,
-            3,
-            4,
+        out = response_attributes(
+            response_of(kind), provider=None, request_model=None, settings=Settings()
         )
+        assert out == {
+            a.GEN_AI_RESPONSE_MODEL: "m",
+            a.GEN_AI_USAGE_INPUT_TOKENS: 12,
+            a.GEN_AI_USAGE_OUTPUT_TOKENS: 3,
+            a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 4,
+        }
 
 
 def test_pydantic_fields_and_extras_read_through_either_reader() -> None:
@@ -102,8 +107,14 @@ def folded(chunks: list[Any]) -> tuple[Any, ...]:
     acc = _extract.StreamAccumulator()
     for chunk in chunks:
         acc.add(chunk)
-    info = acc.info
-    return info.model, info.text, info.finish_reasons, info.output_tokens
+    reading = acc.reading
+    out = reading.attributes
+    return (
+        out.get(a.GEN_AI_RESPONSE_MODEL),
+        reading.text,
+        reading.finish_reasons,
+        out.get(a.GEN_AI_USAGE_OUTPUT_TOKENS),
+    )
 
 
 def test_stream_chunks_as_pydantic_models_fold_like_dicts_with_or_without_extras() -> None:

@@ -68,6 +68,10 @@ TYPED_PART = '{"type": %s}'  # a non-text part keeps only its type
 MESSAGE = '{"role": %s, "parts": [%s]}'
 ASSISTANT_MESSAGE = '{"role": "assistant", "parts": [%s], "finish_reason": %s}'
 ASSISTANT_MESSAGE_NO_REASON = '{"role": "assistant", "parts": [%s]}'
+# The commonest output whole: one assistant message of one text part, with its finish reason.
+TEXT_ANSWER = (
+    '[{"role": "assistant", "parts": [{"type": "text", "content": %s}], "finish_reason": %s}]'
+)
 LIST = "[%s]"
 _USER = '"user"'
 
@@ -183,6 +187,8 @@ def text_message_json(text: str | None, finish_reasons: list[str]) -> str:
 
     ``text`` None: a message without parts (only a finish reason).
     """
+    if text is not None and finish_reasons:
+        return TEXT_ANSWER % (_quote(text), _quote(finish_reasons[-1]))
     parts = TEXT_PART % _quote(text) if text is not None else ""
     if finish_reasons:
         return LIST % (ASSISTANT_MESSAGE % (parts, _quote(finish_reasons[-1])))

@@ -2,9 +2,13 @@
 
 Shapes understood: OpenAI chat completions and Responses API objects (and their stream
 chunks/events), Anthropic messages (and stream events), LiteLLM ``ModelResponse`` (OpenAI
-shape), and plain dicts with the same keys or a ``usage`` mapping. Objects and dicts are read
-alike through :func:`view` (a dict-speed reader). Unknown shapes leave fields unset; they never raise on purpose
-(callers still guard, since a user's object may raise from a property).
+shape), and plain dicts with the same keys or a ``usage`` mapping. There is one reader per
+shape, chosen once per response or once per stream, by its first chunk
+(:class:`StreamAccumulator`): chat completions, the commonest, are read straight into span
+attributes by ``_chat.chat_attributes``; the others fill a :class:`Reading` here
+(:func:`read_response`), which ``_llm.reading_attributes`` writes. Objects and dicts are read alike
+through :func:`view` (a dict-speed reader). Unknown shapes leave fields unset; they never raise
+on purpose (callers still guard, since a user's object may raise from a property).
 """
 
 from __future__ import annotations
@@ -15,15 +19,7 @@ from typing import Any
 
 from glassline.semconv import attributes as attrs
 
-__all__ = [
-    "Counts",
-    "ResponseInfo",
-    "StreamAccumulator",
-    "extract_response",
-    "get",
-    "usage_counts",
-    "view",
-]
+__all__ = ["Reading", "StreamAccumulator", "get", "put_usage", "read_response", "view"]
 
 
 def get(obj: Any, key: str) -> Any:
@@ -94,193 +90,115 @@ def view(obj: Any) -> Mapping[str, Any] | _AttrView:
     return _AttrView(obj)
 
 
-def _int(value: Any) -> int | None:
-    return value if type(value) is int else None  # exact type: bool is not a count
+class Reading:
+    """What one response (or one whole stream) said about itself.
 
+    ``attributes`` holds what a reader found that is a span attribute as it stands (model,
+    response id, token counts, under their convention names); the finish reasons, text and
+    tool calls are kept apart until the response is complete, when the one writer
+    (``_llm.response_attributes``) adds the finish reasons, the cost and the output messages.
+    """
 
-class ResponseInfo:
-    """What one response (or one whole stream) said about itself."""
-
-    __slots__ = (
-        "cache_creation",
-        "cache_read",
-        "finish_reasons",
-        "input_tokens",
-        "model",
-        "output_tokens",
-        "reasoning",
-        "response_id",
-        "text",
-        "tool_calls",
-    )
+    __slots__ = ("attributes", "finish_reasons", "text", "tool_calls")
 
     def __init__(self) -> None:
-        self.model: str | None = None
-        self.response_id: str | None = None
+        self.attributes: dict[str, Any] = {}
         self.finish_reasons: list[str] = []
-        self.input_tokens: int | None = None  # includes cache tokens (GenAI conventions)
-        self.output_tokens: int | None = None
-        self.cache_read: int | None = None
-        self.cache_creation: int | None = None
-        self.reasoning: int | None = None
         self.text: list[str] = []
         self.tool_calls: list[dict[str, Any]] = []
 
-    def attributes(self) -> dict[str, Any]:
-        """The span attributes for the fields that are known."""
-        out: dict[str, Any] = {}
-        if self.model is not None:
-            out[attrs.GEN_AI_RESPONSE_MODEL] = self.model
-        if self.response_id is not None:
-            out[attrs.GEN_AI_RESPONSE_ID] = self.response_id
-        if self.input_tokens is not None:
-            out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
-        if self.output_tokens is not None:
-            out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
-        if self.cache_read is not None:
-            out[attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
-        if self.cache_creation is not None:
-            out[attrs.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = self.cache_creation
-        if self.reasoning is not None:
-            out[attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning
-        if self.finish_reasons:
-            out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
-        return out
 
-    def read_usage(self, usage: Any, exclusive_input: bool = False) -> None:
-        """Fill token counts from an OpenAI, Responses, Anthropic or LiteLLM usage block.
+def put_usage(out: dict[str, Any], usage: Any, exclusive_input: bool = False) -> None:
+    """Put the token counts of an OpenAI chat, Responses, Anthropic or LiteLLM usage block.
 
-        ``exclusive_input``: see :func:`usage_counts`.
-        """
-        if usage is None:
-            return
-        inp, out, read, creation, reasoning = usage_counts(usage, exclusive_input)
-        if read is not None:
-            self.cache_read = read
-        if creation is not None:
-            self.cache_creation = creation
-        if inp is not None:
-            self.input_tokens = inp
-        if out is not None:
-            self.output_tokens = out
-        if reasoning is not None:
-            self.reasoning = reasoning
-
-
-Counts = tuple[int | None, int | None, int | None, int | None, int | None]
-
-
-def usage_counts(usage: Any, exclusive_input: bool = False) -> Counts:
-    """(input, output, cache read, cache creation, reasoning) tokens of a usage block.
-
-    Reads OpenAI chat, Responses, Anthropic and LiteLLM usage; a count that is absent or not
-    an int (bool is not a count) is None. ``exclusive_input``: Anthropic reports
-    ``input_tokens`` WITHOUT the cached tokens; the conventions want them included, so they
-    are added back here.
+    A count that is absent or not an int (bool is not a count) is left as it was.
+    ``exclusive_input``: Anthropic reports ``input_tokens`` WITHOUT the cached tokens; the
+    conventions want them included, so they are added back here.
     """
-    # Runs on every LLM span: one pass, exact-type checks inline.
-    u = usage if type(usage) is dict else view(usage)
-    prompt = u.get("prompt_tokens")
-    is_prompt = type(prompt) is int
-    if is_prompt:  # chat completions and LiteLLM
-        inp: Any = prompt
-        out = u.get("completion_tokens")
-        in_d, out_d = u.get("prompt_tokens_details"), u.get("completion_tokens_details")
+    if usage is None:
+        return
+    fields = usage if type(usage) is dict else view(usage)
+    prompt = fields.get("prompt_tokens")
+    is_chat = type(prompt) is int
+    if is_chat:  # chat completions and LiteLLM
+        input_tokens: Any = prompt
+        output_tokens = fields.get("completion_tokens")
+        input_details = fields.get("prompt_tokens_details")
+        output_details = fields.get("completion_tokens_details")
     else:  # Responses API and Anthropic
-        inp, out = u.get("input_tokens"), u.get("output_tokens")
-        in_d, out_d = u.get("input_tokens_details"), u.get("output_tokens_details")
-    if in_d is not None and type(in_d) is not dict:
-        in_d = view(in_d)
-    read = u.get("cache_read_input_tokens")
-    if type(read) is not int:
-        read = in_d.get("cached_tokens") if in_d is not None else None
-        if type(read) is not int:
-            read = None
-    creation = u.get("cache_creation_input_tokens")
-    if type(creation) is not int:
-        creation = in_d.get("cache_creation_tokens") if in_d is not None else None
-        if type(creation) is not int:
-            creation = None
-    if type(inp) is int:
-        if exclusive_input and not is_prompt:
-            inp += (read or 0) + (creation or 0)
+        input_tokens = fields.get("input_tokens")
+        output_tokens = fields.get("output_tokens")
+        input_details = fields.get("input_tokens_details")
+        output_details = fields.get("output_tokens_details")
+    # LiteLLM's Anthropic-style names first, then OpenAI's details.
+    cache_read = fields.get("cache_read_input_tokens")
+    cache_creation = fields.get("cache_creation_input_tokens")
+    if input_details is not None:
+        details = input_details if type(input_details) is dict else view(input_details)
+        if type(cache_read) is not int:
+            cache_read = details.get("cached_tokens")
+        if type(cache_creation) is not int:
+            cache_creation = details.get("cache_creation_tokens")
+    if type(cache_read) is int:
+        out[attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cache_read
     else:
-        inp = None
-    reasoning = None
-    if out_d is not None:
-        reasoning = (out_d if type(out_d) is dict else view(out_d)).get("reasoning_tokens")
-        if type(reasoning) is not int:
-            reasoning = None
-    return inp, out if type(out) is int else None, read, creation, reasoning
-
-
-def extract_response(value: Any) -> ResponseInfo:
-    """Read a complete (non-streamed) response of any understood shape."""
-    info = ResponseInfo()
-    if type(value) is dict:
-        v: Mapping[str, Any] | _AttrView = value
-    elif value is None or isinstance(value, str | bytes | int | float | bool):
-        return info
+        cache_read = 0
+    if type(cache_creation) is int:
+        out[attrs.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = cache_creation
     else:
-        v = view(value)
-    model, rid = v.get("model"), v.get("id")
-    info.model = model if type(model) is str or isinstance(model, str) else None
-    info.response_id = rid if type(rid) is str or isinstance(rid, str) else None
-    choices = v.get("choices")
-    if type(choices) is list:  # chat completions (OpenAI, LiteLLM): checked first, most common
-        _read_chat(info, choices)
-        info.read_usage(v.get("usage"))
-    elif v.get("type") == "message":
-        _read_anthropic(info, value)
-    elif v.get("object") == "response" or v.get("output") is not None:
-        _read_responses_api(info, value)
+        cache_creation = 0
+    if type(input_tokens) is int:
+        if exclusive_input and not is_chat:
+            input_tokens += cache_read + cache_creation
+        out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+    if type(output_tokens) is int:
+        out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+    if output_details is not None:
+        details = output_details if type(output_details) is dict else view(output_details)
+        reasoning = details.get("reasoning_tokens")
+        if type(reasoning) is int:
+            out[attrs.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+
+
+def _put_header(out: dict[str, Any], model: Any, response_id: Any) -> None:
+    """The response's model and id, when they are strings."""
+    if type(model) is str or isinstance(model, str):
+        out[attrs.GEN_AI_RESPONSE_MODEL] = model
+    if type(response_id) is str or isinstance(response_id, str):
+        out[attrs.GEN_AI_RESPONSE_ID] = response_id
+
+
+def read_response(value: Any) -> Reading:
+    """Read a complete response other than a chat completion with the reader of its shape.
+
+    The shape is told once: an Anthropic message, a Responses API response, or anything else
+    with a ``usage``. Chat completions have their own reader (``_chat.chat_attributes``).
+    """
+    reading = Reading()
+    # A str, a number or None reads as an object without these fields: an empty reading.
+    fields = value if type(value) is dict else view(value)
+    if fields.get("type") == "message":
+        _read_anthropic(reading, value)
+    elif fields.get("object") == "response" or fields.get("output") is not None:
+        _read_responses_api(reading, value)
     else:
-        info.read_usage(v.get("usage"))
-    return info
+        _put_header(reading.attributes, fields.get("model"), fields.get("id"))
+        put_usage(reading.attributes, fields.get("usage"))
+    return reading
 
 
-def _read_chat(info: ResponseInfo, choices: list[Any]) -> None:
-    # Runs on every chat span: dicts and pydantic fields are read without the generic accessor.
-    for choice in choices:
-        c = choice if type(choice) is dict else view(choice)
-        reason = c.get("finish_reason")
-        if type(reason) is str or isinstance(reason, str):
-            info.finish_reasons.append(reason)
-        message = c.get("message")
-        m = message if type(message) is dict else view(message)
-        content = m.get("content")
-        if type(content) is str or isinstance(content, str):
-            info.text.append(content)
-        else:
-            legacy = c.get("text")  # legacy completions
-            if isinstance(legacy, str):
-                info.text.append(legacy)
-        tool_calls = m.get("tool_calls")
-        if tool_calls:
-            _read_tool_calls(info, tool_calls)
-
-
-def _read_tool_calls(info: ResponseInfo, tool_calls: Any) -> None:
-    for call in tool_calls:
-        function = get(call, "function")
-        info.tool_calls.append(
-            {
-                "id": get(call, "id"),
-                "name": get(function, "name"),
-                "arguments": get(function, "arguments"),
-            }
-        )
-
-
-def _read_responses_api(info: ResponseInfo, value: Any) -> None:
+def _read_responses_api(reading: Reading, value: Any) -> None:
+    """A Responses API response: message text, function calls, status, usage."""
+    _put_header(reading.attributes, get(value, "model"), get(value, "id"))
     for item in get(value, "output") or ():
         kind = get(item, "type")
         if kind == "message":
             for part in get(item, "content") or ():
-                if isinstance(get(part, "text"), str):
-                    info.text.append(get(part, "text"))
+                text = get(part, "text")
+                if isinstance(text, str):
+                    reading.text.append(text)
         elif kind == "function_call":
-            info.tool_calls.append(
+            reading.tool_calls.append(
                 {
                     "id": get(item, "call_id"),
                     "name": get(item, "name"),
@@ -290,19 +208,22 @@ def _read_responses_api(info: ResponseInfo, value: Any) -> None:
     status = get(value, "status")
     reason = get(get(value, "incomplete_details"), "reason")
     if isinstance(reason, str):
-        info.finish_reasons.append(reason)
+        reading.finish_reasons.append(reason)
     elif isinstance(status, str):
-        info.finish_reasons.append("stop" if status == "completed" else status)
-    info.read_usage(get(value, "usage"))
+        reading.finish_reasons.append("stop" if status == "completed" else status)
+    put_usage(reading.attributes, get(value, "usage"))
 
 
-def _read_anthropic(info: ResponseInfo, value: Any) -> None:
+def _read_anthropic(reading: Reading, value: Any) -> None:
+    """An Anthropic message: text and tool-use blocks, stop reason, usage."""
+    _put_header(reading.attributes, get(value, "model"), get(value, "id"))
     for block in get(value, "content") or ():
         kind = get(block, "type")
-        if kind == "text" and isinstance(get(block, "text"), str):
-            info.text.append(get(block, "text"))
+        text = get(block, "text")
+        if kind == "text" and isinstance(text, str):
+            reading.text.append(text)
         elif kind == "tool_use":
-            info.tool_calls.append(
+            reading.tool_calls.append(
                 {
                     "id": get(block, "id"),
                     "name": get(block, "name"),
@@ -311,12 +232,12 @@ def _read_anthropic(info: ResponseInfo, value: Any) -> None:
             )
     reason = get(value, "stop_reason")
     if isinstance(reason, str):
-        info.finish_reasons.append(reason)
-    info.read_usage(get(value, "usage"), exclusive_input=True)
+        reading.finish_reasons.append(reason)
+    put_usage(reading.attributes, get(value, "usage"), exclusive_input=True)
 
 
 class StreamAccumulator:
-    """Folds stream chunks/events into one :class:`ResponseInfo`.
+    """Folds stream chunks/events into one :class:`Reading`.
 
     The reader is chosen once per stream, by the first chunk (:meth:`reader_for`): text, an
     event stream (Anthropic, the Responses API, openai's ``stream()`` helper), or chat
@@ -324,10 +245,10 @@ class StreamAccumulator:
     clients'). Each reader then runs once per chunk: one frame per streamed token.
     """
 
-    __slots__ = ("first_ns", "info", "reader")
+    __slots__ = ("first_ns", "reader", "reading")
 
     def __init__(self) -> None:
-        self.info = ResponseInfo()
+        self.reading = Reading()
         self.first_ns = 0  # monotonic time the first chunk arrived; 0 until then
         self.reader: Callable[[Any], None] | None = None
 
@@ -354,37 +275,37 @@ class StreamAccumulator:
 
     def _add_text(self, chunk: Any) -> None:
         if type(chunk) is str:
-            self.info.text.append(chunk)
+            self.reading.text.append(chunk)
 
     # The two chat chunk readers differ only in how a chunk, choice and delta are read; the
     # rest is written out in each (a helper call per chunk costs as much as the reading).
     def _add_chunk(self, chunk: Any) -> None:
         """A chat completion chunk as a dict (or any object, read through :func:`view`)."""
         fields = chunk if type(chunk) is dict else view(chunk)
-        info = self.info
-        if info.model is None:  # every chunk repeats them: read them once
-            self._read_header(fields)
+        reading = self.reading
+        if not reading.attributes:  # every chunk repeats the model and id: read them once
+            _put_header(reading.attributes, fields.get("model"), fields.get("id"))
         for choice in fields.get("choices") or ():
             choice_fields = choice if type(choice) is dict else view(choice)
             delta = choice_fields.get("delta")
             content = (delta if type(delta) is dict else view(delta)).get("content")
             if type(content) is str:
-                info.text.append(content)
+                reading.text.append(content)
             reason = choice_fields.get("finish_reason")
             if reason is not None and isinstance(reason, str):
-                info.finish_reasons.append(reason)
+                reading.finish_reasons.append(reason)
         usage = fields.get("usage")
         if usage is not None:  # sent on the last chunk with stream_options.include_usage
-            info.read_usage(usage)
+            put_usage(reading.attributes, usage)
 
     def _add_model_chunk(self, chunk: Any) -> None:
         """A chat completion chunk as a pydantic model: its fields are its ``__dict__`` (extras
         merged, through :func:`view`, only when it has some), and so for its choices and delta.
         """
         fields = chunk.__dict__ if not chunk.__pydantic_extra__ else view(chunk)
-        info = self.info
-        if info.model is None:
-            self._read_header(fields)
+        reading = self.reading
+        if not reading.attributes:
+            _put_header(reading.attributes, fields.get("model"), fields.get("id"))
         for choice in fields.get("choices") or ():
             choice_fields = choice.__dict__ if not choice.__pydantic_extra__ else view(choice)
             delta = choice_fields.get("delta")
@@ -392,22 +313,18 @@ class StreamAccumulator:
                 delta_fields = delta.__dict__ if not delta.__pydantic_extra__ else view(delta)
                 content = delta_fields.get("content")
                 if type(content) is str:
-                    info.text.append(content)
+                    reading.text.append(content)
             reason = choice_fields.get("finish_reason")
             if reason is not None and isinstance(reason, str):
-                info.finish_reasons.append(reason)
+                reading.finish_reasons.append(reason)
         usage = fields.get("usage")
         if usage is not None:
-            info.read_usage(usage)
-
-    def _read_header(self, fields: Mapping[str, Any] | _AttrView) -> None:
-        model, response_id = fields.get("model"), fields.get("id")
-        self.info.model = model if isinstance(model, str) else None
-        self.info.response_id = response_id if isinstance(response_id, str) else None
+            put_usage(reading.attributes, usage)
 
     def _add_event(self, event: Any) -> None:
         """An event of Anthropic's or the Responses API's stream, or of openai's helper."""
-        info = self.info
+        reading = self.reading
+        out = reading.attributes
         kind = get(event, "type")
         if kind == "chunk":  # openai's chat.completions.stream() helper wraps each raw chunk
             inner = get(event, "chunk")
@@ -415,30 +332,28 @@ class StreamAccumulator:
                 self._add_chunk(inner)
         elif kind == "message_start":  # Anthropic
             message = get(event, "message")
-            info.model = get(message, "model") or info.model
-            info.response_id = get(message, "id") or info.response_id
-            info.read_usage(get(message, "usage"), exclusive_input=True)
+            _put_header(out, get(message, "model"), get(message, "id"))
+            put_usage(out, get(message, "usage"), exclusive_input=True)
         elif kind == "content_block_delta":
             text = get(get(event, "delta"), "text")
             if isinstance(text, str):
-                info.text.append(text)
+                reading.text.append(text)
         elif kind == "message_delta":
             reason = get(get(event, "delta"), "stop_reason")
             if isinstance(reason, str):
-                info.finish_reasons.append(reason)
+                reading.finish_reasons.append(reason)
             # Anthropic's final usage carries output tokens (and repeats cache counts).
-            out = _int(get(get(event, "usage"), "output_tokens"))
-            if out is not None:
-                info.output_tokens = out
+            output_tokens = get(get(event, "usage"), "output_tokens")
+            if type(output_tokens) is int:
+                out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
         elif kind == "response.output_text.delta":  # OpenAI Responses API
             delta = get(event, "delta")
             if isinstance(delta, str):
-                info.text.append(delta)
+                reading.text.append(delta)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            final = extract_response(get(event, "response"))
-            final.text = info.text or final.text
-            self.info = final
-        elif kind in ("response.created",):
+            final = read_response(get(event, "response"))
+            final.text = reading.text or final.text
+            self.reading = final
+        elif kind == "response.created":
             response = get(event, "response")
-            info.model = get(response, "model") or info.model
-            info.response_id = get(response, "id") or info.response_id
+            _put_header(out, get(response, "model"), get(response, "id"))

@@ -8,7 +8,7 @@ from typing import Any
 from glassline.instrumentation import _content, _settings
 from glassline.instrumentation._chat import chat_attributes
 from glassline.instrumentation._cost import put_cost
-from glassline.instrumentation._extract import ResponseInfo, StreamAccumulator, extract_response
+from glassline.instrumentation._extract import Reading, StreamAccumulator, read_response, view
 from glassline.semconv import attributes as attrs
 
 __all__ = ["LLMHandler", "response_attributes"]
@@ -97,11 +97,20 @@ class LLMHandler:
     def result(self, value: Any) -> dict[str, Any]:
         if self.claimed:
             return {}
-        out = chat_attributes(value, self.provider, self.model, self.settings)  # the commonest
-        if out is None:
-            info = extract_response(value)
-            out = response_attributes(info, self.provider, self.model, self.settings)
-        return out
+        # response_attributes's first case told here: a chat completion, the commonest.
+        fields = value if type(value) is dict else view(value)
+        choices = fields.get("choices")
+        if type(choices) is list:
+            return chat_attributes(
+                fields,
+                choices,
+                provider=self.provider,
+                request_model=self.model,
+                settings=self.settings,
+            )
+        return response_attributes(
+            value, provider=self.provider, request_model=self.model, settings=self.settings
+        )
 
     def stream(self, t0_ns: int, first: Any) -> Callable[[Any], None] | None:
         if self.claimed:
@@ -115,15 +124,19 @@ class LLMHandler:
         if self.claimed:
             return {}
         acc = self.acc if self.acc is not None and self.acc.first_ns else None
-        if final is not None:
-            info = extract_response(final)
-            if acc is not None and not info.text:
-                info.text = acc.info.text
+        if final is not None:  # a stream helper's own snapshot of the whole response
+            out = response_attributes(
+                final, provider=self.provider, request_model=self.model, settings=self.settings
+            )
         elif acc is not None:
-            info = acc.info
+            out = reading_attributes(
+                acc.reading,
+                provider=self.provider,
+                request_model=self.model,
+                settings=self.settings,
+            )
         else:
             return {}
-        out = response_attributes(info, self.provider, self.model, self.settings)
         if acc is not None:
             ttfc_ns = acc.first_ns - self.t0_ns
             out[attrs.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc_ns / 1e9
@@ -132,24 +145,39 @@ class LLMHandler:
 
 
 def response_attributes(
-    info: ResponseInfo,
+    value: Any,
+    *,
     provider: str | None,
     request_model: str | None,
     settings: _settings.Settings,
 ) -> dict[str, Any]:
-    """The response attributes, the cost and (if enabled) the output messages."""
-    out = info.attributes()
-    put_cost(
-        out,
-        provider=provider,
-        response_model=info.model,
-        request_model=request_model,
-        settings=settings,
-        input_tokens=info.input_tokens,
-        output_tokens=info.output_tokens,
-        cache_read=info.cache_read,
-        cache_creation=info.cache_creation,
+    """The span attributes of a complete response, read by the reader of its shape."""
+    fields = value if type(value) is dict else view(value)
+    choices = fields.get("choices")
+    if type(choices) is list:  # a chat completion, the commonest: told first
+        return chat_attributes(
+            fields, choices, provider=provider, request_model=request_model, settings=settings
+        )
+    return reading_attributes(
+        read_response(value), provider=provider, request_model=request_model, settings=settings
     )
-    if settings.capture_content and (info.text or info.tool_calls):
-        _content.put_output_messages(out, info.text, info.tool_calls, info.finish_reasons, settings)
+
+
+def reading_attributes(
+    reading: Reading,
+    *,
+    provider: str | None,
+    request_model: str | None,
+    settings: _settings.Settings,
+) -> dict[str, Any]:
+    """The span attributes of a reading (a stream, a response other than a chat completion):
+    what it said, its cost and (if enabled) its output, as ``chat_attributes`` writes them."""
+    out = reading.attributes
+    if reading.finish_reasons:
+        out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = reading.finish_reasons
+    put_cost(out, provider=provider, request_model=request_model, settings=settings)
+    if settings.capture_content and (reading.text or reading.tool_calls):
+        _content.put_output_messages(
+            out, reading.text, reading.tool_calls, reading.finish_reasons, settings
+        )
     return out
