@@ -9,6 +9,9 @@ each run). Each tenant's app serves its users' sessions without pause. A few min
 - the model provider slows down and sheds load on ``gpt-4o-mini``: p95 latency and fallbacks
   to ``gpt-4o`` rise for every tenant.
 
+Alert rules written beside the store (``demo-alerts.yaml``) catch both as they happen and
+print each alert in the terminal; the dashboard shows the budgets against them.
+
 Ports default to the README's (OTLP gRPC 4317, HTTP 4318, dashboard 8501); ``--ports`` or
 ``DEMO_PORTS=GRPC,HTTP,DASHBOARD`` change them. A busy port is reported before anything starts.
 The dashboard listens on 127.0.0.1 unless ``--dashboard-host`` says otherwise.
@@ -44,7 +47,57 @@ class Shutdown(Exception):
     """SIGTERM or SIGHUP arrived: stop like on Ctrl-C."""
 
 
-def write_config(workdir: Path, grpc_port: int, http_port: int) -> Path:
+# Calibrated on the demo's traffic. Before the incident each tenant spends ~$0.25 an hour,
+# generate answers within ~0.4 s at p95 and ~10% of gpt-4o-mini calls fail (rate limits and
+# outages). After it acme's tokens per request jump ~10x within a minute, acme spends ~$1.50
+# an hour (the budget warns ~15 minutes in), p95 of generate passes 500 ms for everyone and
+# a third of gpt-4o-mini calls fail. A `log` notifier prints each alert in this terminal.
+ALERT_RULES = """\
+# Written by `make demo`. Every rule kind and option: docs/alerts.md.
+evaluation_interval: 10s
+dashboard_url: http://localhost:{dashboard_port}
+notifiers:
+  - name: terminal
+    type: log
+    level: warning
+rules:
+  - name: prompt-bloat
+    kind: spike
+    metric: tokens_per_request
+    window: 1m
+    factor: 3
+    baseline: {{type: ewma, alpha: 0.5, periods: 3}}
+    min_requests: 10
+  - name: hourly-spend
+    kind: budget
+    window: 1h
+    warn_usd: 0.50
+    limit_usd: 1.00
+  - name: generate-p95
+    kind: latency
+    quantile: p95
+    per: stage
+    filters: {{stage: generate}}
+    window: 5m
+    threshold_ms: 500
+    min_count: 20
+    for: 1m
+  - name: llm-errors
+    kind: error_rate
+    per: model
+    window: 10m
+    threshold: 0.22
+    min_requests: 100
+"""
+
+
+def write_rules(workdir: Path, dashboard_port: int) -> Path:
+    path = workdir / "demo-alerts.yaml"
+    path.write_text(ALERT_RULES.format(dashboard_port=dashboard_port))
+    return path
+
+
+def write_config(workdir: Path, grpc_port: int, http_port: int, rules: Path) -> Path:
     db = workdir / "demo.db"
     tenants = "\n".join(f"    {t}: [{k}]" for t, k in TENANTS.items())
     config = f"""\
@@ -59,6 +112,8 @@ auth:
   admin_keys: [{ADMIN_KEY}]
 storage:
   url: sqlite:///{db}
+alerts:
+  rules_file: {rules}
 """
     path = workdir / "demo-collector.yaml"
     path.write_text(config)
@@ -160,7 +215,7 @@ def incident(children: Children, provider: FakeOpenAI, otlp: str) -> None:
     children.stop(f"app-{INCIDENT_TENANT}")
     start_app(children, INCIDENT_TENANT, otlp, provider.base_url, "1.5.0", docs=160)
     provider.behaviour.latency_s = (0.15, 0.6)
-    provider.behaviour.outages = {"gpt-4o-mini": 0.15}
+    provider.behaviour.outages = {"gpt-4o-mini": 0.3}
 
 
 @contextmanager
@@ -212,7 +267,8 @@ def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
     if not args.keep:
         for stale in workdir.glob("demo.db*"):
             stale.unlink()
-    config = write_config(workdir, ports.grpc, ports.http)
+    rules = write_rules(workdir, ports.dashboard)
+    config = write_config(workdir, ports.grpc, ports.http, rules)
     bin_dir = Path(sys.executable).parent
     otlp = f"http://127.0.0.1:{ports.grpc}"
     children = Children()
@@ -237,6 +293,7 @@ def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
             print("[demo] starting the dashboard", flush=True)
             dashboard = children.start("dashboard", [
                 str(bin_dir / "glassline-dashboard"), "--db", f"sqlite:///{db}",
+                "--alerts-config", str(rules),
                 "--port", str(ports.dashboard), "--address", args.dashboard_host,
             ])  # fmt: skip
             wait_http(f"http://127.0.0.1:{ports.dashboard}/_stcore/health", 120, dashboard)
@@ -252,6 +309,7 @@ def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
             print(
                 f"  OTLP:       grpc 127.0.0.1:{ports.grpc}  http http://127.0.0.1:{ports.http}/v1/traces"
             )
+            print(f"  Alerts:     {rules} (budgets, latency, errors)")
             print(
                 f"\n  The incident starts in {args.incident_after:.0f} s. Ctrl-C stops everything.\n",
                 flush=True,

@@ -154,7 +154,10 @@ def test_alerts_page_shows_firing_rules_and_sampling(tmp_path, monkeypatch, traf
     metrics = _metrics(at)
     assert metrics["Firing now"] == "1"
     assert metrics["Traces kept"] == "5" and metrics["Traces dropped"] == "40"
-    assert "monthly-budget" in set(at.dataframe[0].value["rule"])
+    states = at.dataframe[0].value
+    assert "monthly-budget" in set(states["rule"])
+    # A firing alert has not resolved: its "resolved at" reads a dash, never "None".
+    assert set(states[states["state"] == "firing"]["resolved_at"]) == {ui.MISSING}
     assert _metrics(_open(url, monkeypatch))["Firing alerts"] == "1"
 
 

@@ -37,3 +37,23 @@ def test_one_point_per_percentile_line_is_drawn_as_a_marker() -> None:
     )
     fig = charts.percentile_lines(frame, "stage", "per stage", QUARTER_HOUR)
     assert {trace.mode for trace in fig.data} == {"lines+markers"}
+
+
+def test_markers_close_together_share_one_line_with_every_label_on_hover() -> None:
+    day = pd.DataFrame(
+        {"time": pd.date_range(FIRST_BUCKET, periods=96, freq="15min"), "requests": 1.0}
+    )
+    deploy = FIRST_BUCKET.timestamp() + 6 * 3600
+    markers = pd.DataFrame({
+        "at": [deploy, deploy + 20, deploy + 50, deploy + 12 * 3600],
+        "short": ["stage expand_context first seen", "alert prompt-bloat firing (acme)",
+                  "alert generate-p95 firing (acme)", "service.version 1.6.0 first seen"],
+    })  # fmt: skip
+    fig = charts.with_markers(charts.line(day, "requests", "Requests"), markers)
+    lines = [shape.x0 for shape in fig.layout.shapes]
+    assert lines == [pd.Timestamp(deploy, unit="s", tz="UTC"),
+                     pd.Timestamp(deploy + 12 * 3600, unit="s", tz="UTC")]  # fmt: skip
+    first, second = fig.layout.annotations
+    assert first.text == "stage expand_context first seen +2 more"
+    assert first.hovertext.split("<br>") == list(markers["short"][:3])
+    assert second.text == "service.version 1.6.0 first seen"

@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
+from examples.demo import ADMIN_KEY, TENANTS
 from examples.ports import Ports, busy
 from glassline.collector.testing import free_port
 
@@ -84,6 +87,13 @@ def test_demo_tells_its_story_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
     with _demo(tmp_path, ports, "--incident-after", "8") as proc:
         _wait(lambda: "Dashboard:" in _log(tmp_path), proc, tmp_path)
         assert f"http://localhost:{ports.dashboard}" in _log(tmp_path)
+        # The demo's alert rules are loaded, and every tenant has a budget the dashboard shows.
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports.http}",
+                          headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:  # fmt: skip
+            rules = {r["name"] for r in api.get("/api/v1/alerts").json()["rules"]}
+            assert {"prompt-bloat", "hourly-spend", "generate-p95", "llm-errors"} <= rules
+            _wait(lambda: len(_budgets(api)) == len(TENANTS), proc, tmp_path)
+            assert _budgets(api) == dict.fromkeys(TENANTS, "hourly-spend")
         # The deployed version's new stage reaches the store, then Ctrl-C.
         _wait(lambda: "expand_context" in _stages(tmp_path), proc, tmp_path)
         proc.send_signal(signal.SIGINT)
@@ -106,6 +116,11 @@ def test_demo_tells_its_story_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
     assert ("acme", "1.5.0") in versions and ("globex", "1.5.0") not in versions
     # The deployment's prompt is a new version, counted under it in the rollups.
     assert ("acme", "1.5.0", "v2-sections") in prompts and ("globex", "1.4.0", "v1") in prompts
+
+
+def _budgets(api: httpx.Client) -> dict[str, str]:
+    """The budget rule per tenant that has spent (an admin sees every tenant)."""
+    return {b["tenant"]: b["rule"] for b in api.get("/api/v1/budgets").json()["budgets"]}
 
 
 def _stages(workdir: Path) -> set[str]:

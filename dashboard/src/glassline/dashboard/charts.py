@@ -279,10 +279,40 @@ def series_by(
 
 def with_markers(fig: go.Figure, markers: pd.DataFrame | None) -> go.Figure:
     """``fig`` (a time chart) with each change marker (``at`` Unix seconds, ``short`` label)
-    as a dotted vertical line labelled along it: what every time chart of the dashboard shows."""
-    for row in (markers if markers is not None else pd.DataFrame()).itertuples():
-        at = pd.Timestamp(row.at, unit="s", tz="UTC")
+    as a dotted vertical line labelled along it: what every time chart of the dashboard shows.
+
+    Markers closer than 1/20 of the chart's time span share one line, labelled with the first
+    and how many more, every label in its hover text: a deploy fires several alerts within a
+    minute, and their labels drawn side by side were an unreadable grey block.
+    """
+    if markers is None or markers.empty:
+        return fig
+    for cluster in _clusters(markers, _time_span_s(fig, markers) / 20):
+        at = pd.Timestamp(cluster[0].at, unit="s", tz="UTC")
+        more = f" +{len(cluster) - 1} more" if len(cluster) > 1 else ""
         fig.add_vline(x=at, line_dash="dot", line_color="#9e9e9e")
-        fig.add_annotation(x=at, y=1, yref="paper", text=row.short, showarrow=False,
+        fig.add_annotation(x=at, y=1, yref="paper", text=f"{cluster[0].short}{more}",
+                           hovertext="<br>".join(getattr(m, "label", m.short) for m in cluster), showarrow=False,
                            textangle=-90, xanchor="right", yanchor="top", font={"size": 10})  # fmt: skip
     return fig
+
+
+def _time_span_s(fig: go.Figure, markers: pd.DataFrame) -> float:
+    """Seconds between the first and last moment the chart draws, markers included."""
+    stamps = [float(markers["at"].min()), float(markers["at"].max())]
+    for trace in fig.data:
+        if trace.x is not None and len(trace.x):
+            drawn = pd.to_datetime(pd.Series(trace.x), utc=True)
+            stamps += [drawn.min().timestamp(), drawn.max().timestamp()]
+    return max(stamps) - min(stamps)
+
+
+def _clusters(markers: pd.DataFrame, within_s: float) -> list[list[Any]]:
+    """Markers (oldest first) grouped while each is within ``within_s`` of its group's first."""
+    groups: list[list[Any]] = []
+    for row in markers.sort_values("at").itertuples():
+        if groups and row.at - groups[-1][0].at <= within_s:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups

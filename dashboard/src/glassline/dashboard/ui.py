@@ -369,6 +369,12 @@ def _with_missing_shown(
             config[name] = st.column_config.TextColumn(
                 _label(name, spec), help=spec.get("help"), alignment="right"
             )
+        elif pd.api.types.is_datetime64_any_dtype(frame[name]):  # e.g. an unresolved alert
+            shown[name] = [
+                MISSING if gap else f"{v:%Y-%m-%d %H:%M:%S}"
+                for v, gap in zip(frame[name], missing, strict=True)
+            ]
+            config[name] = st.column_config.TextColumn(_label(name, spec))
         elif frame[name].dtype == object:
             shown[name] = frame[name].where(~missing, MISSING)
     return shown, config

@@ -12,6 +12,28 @@ from glassline.dashboard import data, queries, ui
 
 ctx = ui.context()
 window = ctx.window
+
+
+def _at(label: str) -> object:
+    return st.column_config.DatetimeColumn(f"{label} (UTC)", format="YYYY-MM-DD HH:mm:ss")
+
+
+ALERT_COLUMNS = {
+    "rule": "Rule",
+    "tenant": "Tenant",
+    "key": "Key",
+    "state": "State",
+    "from_state": "From",
+    "to_state": "To",
+    "severity": "Severity",
+    "value": st.column_config.NumberColumn("Value", format="%.4g"),
+    "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+    "at": _at("At"),
+    "active_since": _at("Active since"),
+    "fired_at": _at("Fired at"),
+    "resolved_at": _at("Resolved at"),
+    "updated_at": _at("Updated at"),
+}
 st.title("Alerts & Sampling")
 tables = data.run(queries.find_tables)
 
@@ -33,7 +55,7 @@ else:
     if states.empty:
         st.caption("No rule has been evaluated yet: add rules to the collector's alert rule file.")
     else:
-        picked = ui.table(states, {}, key="gl_alert_states", csv_name="alert-states.csv")
+        picked = ui.table(states, ALERT_COLUMNS, key="gl_alert_states", csv_name="alert-states.csv")
         if picked and picked.selection.rows:  # a rule's traces in this range
             ui.alert_traces(ctx, states.iloc[picked.selection.rows[0]])
     st.subheader("History in this time range")
@@ -41,7 +63,9 @@ else:
     if history.empty:
         st.caption("No state changes in this time range.")
     else:
-        picked = ui.table(history, {}, key="gl_alert_history", csv_name="alert-history.csv")
+        picked = ui.table(
+            history, ALERT_COLUMNS, key="gl_alert_history", csv_name="alert-history.csv"
+        )
         if picked and picked.selection.rows:  # the traces of the hour before the change
             row = history.iloc[picked.selection.rows[0]]
             ui.alert_traces(ctx, row, row["at"])
@@ -59,6 +83,11 @@ else:
     c = st.columns(2)
     c[0].metric("Traces kept", f"{int(summary['kept'].sum()):,}", border=True)
     c[1].metric("Traces dropped", f"{int(summary['dropped'].sum()):,}", border=True)
-    picked = ui.table(summary, {}, key="gl_sampling", csv_name="sampling.csv")
+    picked = ui.table(
+        summary,
+        {"policy": "Policy", "kept": "Kept", "dropped": "Dropped"},
+        key="gl_sampling",
+        csv_name="sampling.csv",
+    )
     if picked and picked.selection.rows:  # kept traces are the ones stored: list them
         ui.open_traces(ctx)
