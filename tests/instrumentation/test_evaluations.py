@@ -38,7 +38,7 @@ def test_an_evaluation_is_an_event_on_the_current_span(spans: SpanCapture) -> No
 
 
 def test_options_past_the_score_are_keyword_only() -> None:
-    with pytest.raises(TypeError):  # a label passed as an explanation's place is caught early
+    with pytest.raises(TypeError):  # label and explanation are named at the call
         record_evaluation("relevance", 0.5, "pass")  # type: ignore[call-arg]
 
 
