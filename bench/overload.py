@@ -6,12 +6,13 @@
     .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
     .venv/bin/python -m bench.overload --quick --kinds grpc  # only the cheapest client to generate
 
-1. Capacity: closed-loop gRPC senders (each waits for its answer) for ``--seconds``; the
-   acknowledged spans per second is the capacity, the baseline of this run.
-2. Overload: ``--factor`` (10) x the capacity, offered open-loop from several processes (a
-   request is sent on schedule whether or not the earlier ones were answered): gRPC, HTTP
-   protobuf, HTTP gzip, HTTP chunked, and slow HTTP clients that trickle their body; beside
-   them one light probe client (see _probe).
+1. Capacity: eight closed-loop gRPC senders (each waits for its answer) for ``--seconds``;
+   the acknowledged spans per second is the capacity, the baseline of this run.
+2. Overload: ``--factor`` (10) x the capacity, offered open-loop (a request is sent on
+   schedule whether or not the earlier ones were answered): gRPC, HTTP protobuf, HTTP gzip,
+   HTTP chunked, and slow HTTP clients that trickle their body; beside them, in a process of
+   its own, one light probe client. The generator is one asyncio process (bench.loadgen),
+   so that it leaves the cores to the collector.
 3. Settle: no load for ``--settle`` seconds, then the memory is read again.
 
 Reported: idle, peak and settled RSS of every collector process together (and the growth
@@ -27,224 +28,26 @@ what the generator leaves the runners.
 from __future__ import annotations
 
 import argparse
-import gzip
-import itertools
 import multiprocessing
 import os
 import random
 import re
-import select
-import socket
 import tempfile
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import grpc
 import httpx
 import sqlalchemy as sa
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench.ingest import EXPORT, make_batch, postgres_database
 from bench.ingest import drive as saturate
+from bench.loadgen import KINDS, SPANS, Outcome, Plan, run_plan, template
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import cpu_seconds, metric_by_label, rss_bytes, run_collector
-
-SPANS = 100  # per request: a typical BatchSpanProcessor export
-MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
-KINDS = ("grpc",) * 4 + ("http",) * 2 + ("gzip",) * 2 + ("chunked", "slow")
-
-
-def template() -> tuple[bytes, list[tuple[bytes, str]]]:
-    """One request whose trace ids all start with MARK, and its (trace id tail, span id)s."""
-    request = ExportTraceServiceRequest.FromString(make_batch(random.Random(7), SPANS))
-    keys = []
-    tails: dict[bytes, bytes] = {}
-    for span in request.resource_spans[0].scope_spans[0].spans:
-        tail = tails.setdefault(span.trace_id, len(tails).to_bytes(8, "big"))
-        span.trace_id = MARK + tail
-        keys.append((tail, span.span_id.hex()))
-    return request.SerializeToString(), keys
-
-
-@dataclass
-class Outcome:
-    kind: str
-    code: str
-    seconds: float  # what the collector controls: see _slow for the slow clients
-    hint: bool
-    prefix: bytes | None  # set when acknowledged
-
-
-@dataclass
-class Plan:
-    grpc_target: str
-    http_url: str
-    key: str
-    rate: float  # requests per second from this process
-    seconds: float
-    closed_loop: bool
-    worker: int
-    probe: bool = False  # one thread, one request at a time, 20 ms apart (see _probe)
-    kinds: tuple[str, ...] = KINDS  # the open-loop mix
-    outcomes: list[Outcome] = field(default_factory=list)
-
-
-def _send(plan: Plan, body: bytes, kind: str, prefix: bytes, clients: Any) -> Outcome:
-    payload = body.replace(MARK, prefix)
-    started = time.perf_counter()
-    if kind == "grpc":
-        try:
-            clients["grpc"](payload, metadata=(("x-glassline-api-key", plan.key),), timeout=10)
-            code, hint = "OK", False
-        except grpc.RpcError as exc:
-            trailers = dict(exc.trailing_metadata() or ())
-            code = exc.code().name
-            hint = "google.rpc.retryinfo-bin" in trailers or "grpc-status-details-bin" in trailers
-        return Outcome(
-            kind, code, time.perf_counter() - started, hint, prefix if code == "OK" else None
-        )
-    headers = {"content-type": "application/x-protobuf", "x-glassline-api-key": plan.key}
-    content: Any = payload
-    if kind == "gzip":
-        content, headers["content-encoding"] = gzip.compress(payload, 1), "gzip"
-    elif kind == "slow":
-        return _slow(plan, payload, prefix)
-    elif kind == "chunked":
-        content = _chunks(payload)
-    try:
-        reply = clients["http"].post(f"{plan.http_url}/v1/traces", content=content, headers=headers)
-        code, hint = str(reply.status_code), "retry-after" in reply.headers
-    except httpx.HTTPError as exc:
-        code, hint = type(exc).__name__, False
-    return Outcome(
-        kind, code, time.perf_counter() - started, hint, prefix if code == "200" else None
-    )
-
-
-def _chunks(payload: bytes) -> Any:
-    step = max(1, len(payload) // 8)
-    for i in range(0, len(payload), step):
-        yield payload[i : i + step]
-
-
-def _slow(plan: Plan, payload: bytes, prefix: bytes) -> Outcome:
-    """A client whose body trickles in: 8 chunks, 0.2 s apart (1.6 s of upload by design).
-
-    httpx (like every OTLP exporter) reads no answer before its whole body is sent, so it
-    would time a refusal sent after the headers as 1.6 s. This client watches for the answer
-    while it uploads, so the time is what the collector controls: a refusal is timed from
-    the request's start to the answer's first byte; an acceptance from the last body byte
-    (the collector cannot start before it) to the answer.
-    """
-    url = urlsplit(plan.http_url)
-    step = max(1, len(payload) // 8)
-    head = (
-        f"POST /v1/traces HTTP/1.1\r\nHost: {url.netloc}\r\n"
-        "Content-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n"
-        f"x-glassline-api-key: {plan.key}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    started = time.perf_counter()
-    sent_all = started
-    try:
-        with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
-            sock.sendall(head)
-            answered = False
-            for i in range(0, len(payload), step):
-                if select.select([sock], [], [], 0.2)[0]:  # the answer came mid-upload
-                    answered = True
-                    break
-                chunk = payload[i : i + step]
-                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-            if not answered:
-                sock.sendall(b"0\r\n\r\n")
-                sent_all = time.perf_counter()
-            first = sock.recv(65536)
-            at = time.perf_counter()
-    except OSError as exc:
-        return Outcome("slow", type(exc).__name__, time.perf_counter() - started, False, None)
-    status, _, rest = first.partition(b"\r\n")
-    code = status.split(b" ")[1].decode() if status.count(b" ") else "?"
-    hint = b"\r\nretry-after:" in b"\r\n" + rest.lower()
-    if code == "200":
-        return Outcome("slow", code, at - sent_all, hint, prefix)
-    return Outcome("slow", code, at - started, hint, None)
-
-
-def run_plan(plan: Plan) -> tuple[list[Outcome], float]:
-    """One load process: open loop at ``rate`` (or closed loop), for ``seconds``; its
-    outcomes and the CPU seconds it spent (all its threads)."""
-    cpu = time.process_time()
-    outcomes = _run_plan(plan)
-    return outcomes, time.process_time() - cpu
-
-
-def _run_plan(plan: Plan) -> list[Outcome]:
-    body, _ = template()
-    local = threading.local()
-    counter = iter(range(1, 10**9))  # never 0: an all-zero trace id is invalid
-    lock = threading.Lock()
-
-    def clients() -> Any:
-        if not hasattr(local, "c"):
-            channel = grpc.insecure_channel(plan.grpc_target)
-            local.c = {"grpc": channel.unary_unary(EXPORT), "http": httpx.Client(timeout=10)}
-        return local.c
-
-    def one(kind: str) -> Outcome:
-        with lock:
-            n = next(counter)
-        prefix = bytes([plan.closed_loop, plan.worker]) + n.to_bytes(6, "big")  # unique per phase
-        return _send(plan, body, kind, prefix, clients())
-
-    rng = random.Random(plan.worker)
-    deadline = time.monotonic() + plan.seconds
-    if plan.probe:
-        return _probe(one, deadline)
-    if plan.closed_loop:
-
-        def loop() -> list[Outcome]:
-            out = []
-            while time.monotonic() < deadline:
-                out.append(one("grpc"))
-            return out
-
-        with ThreadPoolExecutor(4) as pool:
-            return [o for f in [pool.submit(loop) for _ in range(4)] for o in f.result()]
-    futures = []
-    with ThreadPoolExecutor(64) as pool:
-        start = time.monotonic()
-        k = 0
-        while (now := time.monotonic()) < deadline:
-            due = start + k / plan.rate
-            if due > now:
-                time.sleep(due - now)  # the schedule: an open-loop sender waits for nothing else
-            futures.append(pool.submit(one, rng.choice(plan.kinds)))
-            k += 1
-        return [f.result() for f in futures]
-
-
-def _probe(one: Any, deadline: float) -> list[Outcome]:
-    """A light client beside the load: gRPC and HTTP in turn, one at a time, 20 ms apart.
-
-    Its process has no other threads, so its latencies hold no wait of the load generator's
-    own 256 threads for their GIL: against the other kinds' they show how much of those is
-    the generator's, not the collector's.
-    """
-    out = []
-    for kind in itertools.cycle(("grpc", "http")):
-        if time.monotonic() >= deadline:
-            return out
-        outcome = one(kind)
-        outcome.kind = f"probe-{kind}"
-        out.append(outcome)
-        time.sleep(0.02)  # a pacing interval, not a wait for an event
-    return out
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -363,7 +166,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         idle = rss_bytes(collector.pids())
         cpu = CpuMeter(collector)
         idle_each = cpu.rss_each()
-        capacity_out, capacity_gen_cpu = drive(collector, 2, 0, args.seconds, closed=True)
+        capacity_out, capacity_gen_cpu = drive(collector, 1, 0, args.seconds, closed=True)
         capacity_cpu = cpu.lap()
         acked = [o for o in capacity_out if o.prefix is not None]
         capacity = len(acked) * SPANS / args.seconds
@@ -427,8 +230,9 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
             print(f"  {kind:<10} {len(times):6}      p50 {_percentile(times, 0.5):8.1f} ms   "
                   f"p99 {_percentile(times, 0.99):8.1f} ms")  # fmt: skip
     print("(ok / error: an export's hand-over to its answer; processing: decode to commit)")
-    print("(slow: refusals timed from the request's start, acceptances from the last body byte, "
-          "the upload itself taking 1.6 s; probe: one light client beside the load)")  # fmt: skip
+    print("(slow: an answer mid-upload timed from the request's start, one after the whole body "
+          "from its last byte, the upload itself taking 1.6 s; probe: one light client beside "
+          "the load, in a process of its own)")  # fmt: skip
     for outcome, buckets in sorted(answers.items()):
         print(f"collector's side, whole run: {outcome:<10}: "
               f"p50 <= {_bucket_quantile(buckets, 0.5)} s, p99 <= {_bucket_quantile(buckets, 0.99)} s"
@@ -493,7 +297,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="capacity and overload phases")
     parser.add_argument("--settle", type=float, default=60.0, help="idle time before the last RSS")
     parser.add_argument("--factor", type=float, default=10.0, help="offered load / capacity")
-    parser.add_argument("--processes", type=int, default=4, help="load generator processes")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="open-loop load processes (one event loop each)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
         "--kinds", type=lambda v: tuple(v.split(",")), default=KINDS,

@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -191,4 +192,52 @@ def test_the_deadline_travels_to_the_runner_which_refuses_a_late_export_unrun() 
         runner.close(5)
     assert late.value.overloaded and late.value.retry_after_s == 3
     assert exporter.bodies == [b"in time"]
+    assert metrics.refused.labels("queue_wait_expired")._value.get() == 1
+
+
+class _Blocking(_Recording):
+    """Holds its export's thread until released, so every thread of a runner is busy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def export(self, transport: str, principal: Principal, body: bytes, encoding: Any) -> Any:
+        self.started.set()
+        assert self.release.wait(60)
+        return super().export(transport, principal, body, encoding)
+
+
+def test_an_export_queued_past_its_deadline_is_refused_while_every_thread_is_still_busy() -> None:
+    mesh = _OneProcessMesh(1)
+    exporter, metrics = _Blocking(), Metrics()
+    runner = Runner({"traces": exporter}, 1, metrics, index=0, mesh=mesh, retry_after_s=3)
+    front = Front(mesh)
+    runner.open()
+
+    async def scenario() -> BaseException | None:
+        busy = asyncio.ensure_future(
+            front.run("traces", "grpc", Principal("acme"), b"busy", "protobuf", None)
+        )
+        await asyncio.to_thread(exporter.started.wait, 60)
+        late = front.run("traces", "grpc", Principal("acme"), b"late", "protobuf", 0.0)
+        try:
+            await asyncio.wait_for(late, 60)  # answered although the only thread is busy
+        except RetryableError as refused:
+            error: BaseException | None = refused
+        else:
+            error = None
+        assert not busy.done()
+        exporter.release.set()
+        await busy
+        return error
+
+    try:
+        refused = asyncio.run(scenario())
+    finally:
+        exporter.release.set()
+        front.close(1)
+        runner.close(5)
+    assert isinstance(refused, RetryableError) and refused.overloaded
+    assert exporter.bodies == [b"busy"]
     assert metrics.refused.labels("queue_wait_expired")._value.get() == 1

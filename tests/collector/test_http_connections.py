@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from glassline.collector.config import ServerConfig
+from glassline.collector.server import _http_socket
 
 
 @pytest.fixture
@@ -71,3 +73,27 @@ def test_client_gone_mid_upload_is_counted_not_logged_as_an_error(
     assert stack.metrics.requests.labels("http", "500")._value.get() == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert stack.admission.requests == 0
+
+
+def test_the_http_listener_accepts_connections_that_send_small_writes_at_once() -> None:
+    """An answer is two writes (headers, body); with Nagle the second waits for an ACK."""
+
+    async def accepted_nodelay() -> int:
+        listener = _http_socket("127.0.0.1", 0)
+        listener.listen()
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accept, sock=listener)
+        async with server:
+            _, client = await asyncio.open_connection(*listener.getsockname()[:2])
+            try:
+                return await asyncio.wait_for(seen, 30)
+            finally:
+                client.close()
+
+    assert asyncio.run(accepted_nodelay()) != 0

@@ -112,8 +112,8 @@ def test_new_versions_are_change_markers_at_their_first_minute(any_deployed) -> 
     assert not any("1.0.0" in s or " v1 " in s for s in markers["short"])
 
 
-def _vlines(at: AppTest) -> list[list[str]]:
-    """Per time chart on the page, the x of its dotted vertical lines."""
+def _vlines(at: AppTest) -> list[list[tuple[str, list[str]]]]:
+    """Per time chart on the page, its dotted vertical lines: x, and the labels on hover."""
     charts = []
     for chart in at.get("plotly_chart"):
         figure = json.loads(chart.proto.spec)
@@ -123,7 +123,12 @@ def _vlines(at: AppTest) -> list[list[str]]:
         if figure["layout"].get("xaxis", {}).get("type") == "category":
             continue  # days as labels (Spend per day): a day is the unit, no moment to mark
         shapes = figure["layout"].get("shapes", [])
-        charts.append([s["x0"] for s in shapes if s.get("line", {}).get("dash") == "dot"])
+        notes = figure["layout"].get("annotations", [])
+        lines = [s["x0"] for s in shapes if s.get("line", {}).get("dash") == "dot"]
+        charts.append([
+            (x, note["hovertext"].split("<br>"))
+            for x, note in zip(lines, notes, strict=True)
+        ])  # fmt: skip
     return charts
 
 
@@ -141,10 +146,15 @@ def test_every_time_chart_draws_the_markers(
     assert not at.exception, at.exception
     charts = _vlines(at)
     assert charts, "no time chart on the page"
+    minute = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(release))
     for lines in charts:
-        assert len(lines) >= 2  # the service version and the prompt version (same minute)
-        assert all(x.startswith(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(release)))
-                   for x in lines)  # fmt: skip
+        # The service version and the prompt version, first seen in the same minute: one line.
+        ((x, labels),) = lines
+        assert x.startswith(minute)
+        assert sorted(label.split(" UTC: ")[1] for label in labels) == [
+            "prompt support-answer v2 first seen",
+            "service version 1.1.0 first seen",
+        ]
 
 
 def test_the_sidebar_filters_every_figure_to_one_service_version(

@@ -37,6 +37,11 @@ def test_an_evaluation_is_an_event_on_the_current_span(spans: SpanCapture) -> No
     }
 
 
+def test_options_past_the_score_are_keyword_only() -> None:
+    with pytest.raises(TypeError):  # label and explanation are named at the call
+        record_evaluation("relevance", 0.5, "pass")  # type: ignore[call-arg]
+
+
 def test_a_bad_value_is_swallowed_and_the_app_goes_on(spans: SpanCapture) -> None:
     @stage("generate")
     def generate() -> str:

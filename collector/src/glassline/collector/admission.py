@@ -16,7 +16,8 @@ it would break one of three bounds:
   neither counts as work ahead nor slows the measured rate. The estimate is made again when
   the body is complete (the queue may have grown during a long upload), and the handed-over
   export carries a deadline (:attr:`Ticket.deadline`): one still waiting past it is refused
-  where it waits, unrun (bound ``queue_wait_expired``), so what is accepted is served in time.
+  where it waits, unrun and at the deadline itself (bound ``queue_wait_expired``), so what is
+  accepted is served in time.
 
 The checks never block: a refusal costs a lock and a comparison.
 """

@@ -310,7 +310,7 @@ def _time_span_s(fig: go.Figure, markers: pd.DataFrame) -> float:
 def _clusters(markers: pd.DataFrame, within_s: float) -> list[list[Any]]:
     """Markers (oldest first) grouped while each is within ``within_s`` of its group's first."""
     groups: list[list[Any]] = []
-    for row in markers.sort_values("at").itertuples():
+    for row in markers.sort_values("at", kind="stable").itertuples():
         if groups and row.at - groups[-1][0].at <= within_s:
             groups[-1].append(row)
         else:

@@ -37,9 +37,9 @@ def prompt_attributes(prompt: Prompt | None) -> dict[str, AttributeValue]:
 def record_evaluation(
     name: str,
     value: float | None = None,
+    *,
     label: str | None = None,
     explanation: str | None = None,
-    *,
     response_id: str | None = None,
     span: Span | None = None,
 ) -> None:

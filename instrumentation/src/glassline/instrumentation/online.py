@@ -184,7 +184,9 @@ def _emit(name: str, score: Score, job: _Job) -> None:
     attributes = {**job.propagated, attrs.SPAN_KIND: SpanKinds.OTHER}
     span = _tracer().start_span(f"evaluate {name}", context=parent, attributes=attributes)
     try:
-        record_evaluation(name, score.value, score.label, score.explanation, span=span)
+        record_evaluation(
+            name, score.value, label=score.label, explanation=score.explanation, span=span
+        )
     finally:
         span.end()
 

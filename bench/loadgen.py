@@ -1,0 +1,286 @@
+"""The overload bench's load generator: one asyncio process, cheap per request.
+
+A threaded generator (sync gRPC and httpx clients) spent 2-3 ms of CPU per request, so at
+10x capacity it took 1.2-1.6 of this machine's 2 cores and measured itself, not the
+collector. Here every request is pre-encoded (gzip bodies compressed before the phase starts),
+gRPC goes over ``grpc.aio`` channels with raw bytes, and HTTP/1.1 is written by hand on
+asyncio streams (keep-alive connections, chunked and slow uploads framed on the socket).
+
+Every kind is timed the same way: from the first byte written (or the call started) to the
+whole answer read. The exception is the slow client (see :meth:`Generator.slow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import random
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import grpc
+from grpc import aio
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from bench.ingest import EXPORT, make_batch
+
+SPANS = 100  # per request: a typical BatchSpanProcessor export
+MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
+KINDS = ("grpc",) * 4 + ("http",) * 2 + ("gzip",) * 2 + ("chunked", "slow")
+TIMEOUT = 10.0  # an OTLP exporter's default
+GRPC_CHANNELS = 4  # exporters keep a connection or two each: a few, not one per request
+CLOSED_LOOP_SENDERS = 8
+PROBE_PAUSE = 0.02  # the probe's pacing between its requests
+SLOW_PAUSE = 0.2  # the slow client's pause before each of its 8 chunks
+
+
+def template() -> tuple[bytes, list[tuple[bytes, str]]]:
+    """One request whose trace ids all start with MARK, and its (trace id tail, span id)s."""
+    request = ExportTraceServiceRequest.FromString(make_batch(random.Random(7), SPANS))
+    keys = []
+    tails: dict[bytes, bytes] = {}
+    for span in request.resource_spans[0].scope_spans[0].spans:
+        tail = tails.setdefault(span.trace_id, len(tails).to_bytes(8, "big"))
+        span.trace_id = MARK + tail
+        keys.append((tail, span.span_id.hex()))
+    return request.SerializeToString(), keys
+
+
+@dataclass
+class Outcome:
+    kind: str
+    code: str
+    seconds: float  # what the collector controls: see Generator.slow for the slow clients
+    hint: bool  # a refusal carried Retry-After / RetryInfo
+    prefix: bytes | None  # set when acknowledged
+
+
+@dataclass
+class Plan:
+    grpc_target: str
+    http_url: str
+    key: str
+    rate: float  # requests per second from this process
+    seconds: float
+    closed_loop: bool
+    worker: int
+    probe: bool = False  # one request at a time, gRPC and HTTP in turn (see Generator.probe)
+    kinds: tuple[str, ...] = KINDS  # the open-loop mix
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+def run_plan(plan: Plan) -> tuple[list[Outcome], float]:
+    """One load process: its outcomes and the CPU seconds it spent while sending."""
+    return asyncio.run(Generator(plan).run())
+
+
+def _answer_hint(head: bytes) -> tuple[str, bool, bool]:
+    """(status code, Retry-After present, connection reusable) of an HTTP answer's head."""
+    status, _, rest = head.partition(b"\r\n")
+    parts = status.split(b" ")
+    code = parts[1].decode() if len(parts) > 1 else "?"
+    lower = b"\r\n" + rest.lower()
+    return code, b"\r\nretry-after:" in lower, b"\r\nconnection: close" not in lower
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[str, bool, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    code, hint, reusable = _answer_hint(head)
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            await reader.readexactly(int(line.split(b":", 1)[1]))
+    return code, hint, reusable
+
+
+def _chunked(payload: bytes, pieces: int = 8) -> list[bytes]:
+    """The payload in ``pieces`` chunks, each framed as HTTP/1.1 chunked encoding."""
+    step = max(1, len(payload) // pieces)
+    return [
+        b"%x\r\n%s\r\n" % (len(payload[i : i + step]), payload[i : i + step])
+        for i in range(0, len(payload), step)
+    ]
+
+
+class Generator:
+    """Sends one Plan's requests from one event loop."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.body, _ = template()
+        url = urlsplit(plan.http_url)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        common = f"Host: {url.netloc}\r\nContent-Type: application/x-protobuf\r\n" + (
+            f"x-glassline-api-key: {plan.key}\r\n"
+        )
+        self.heads = {
+            "http": f"POST /v1/traces HTTP/1.1\r\n{common}Content-Length: %d\r\n\r\n",
+            "gzip": f"POST /v1/traces HTTP/1.1\r\n{common}Content-Encoding: gzip\r\n"
+            "Content-Length: %d\r\n\r\n",
+            "chunked": f"POST /v1/traces HTTP/1.1\r\n{common}Transfer-Encoding: chunked\r\n\r\n",
+            "slow": f"POST /v1/traces HTTP/1.1\r\n{common}Transfer-Encoding: chunked\r\n"
+            "Connection: close\r\n\r\n",
+        }
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.metadata = (("x-glassline-api-key", plan.key),)
+        self.outcomes: list[Outcome] = []
+
+    def prefix(self, n: int) -> bytes:
+        """Unique per phase and process; n is never 0 (an all-zero trace id is invalid)."""
+        return bytes([self.plan.closed_loop, self.plan.worker]) + n.to_bytes(6, "big")
+
+    async def run(self) -> tuple[list[Outcome], float]:
+        plan = self.plan
+        channels = [aio.insecure_channel(plan.grpc_target) for _ in range(GRPC_CHANNELS)]
+        self.calls = [c.unary_unary(EXPORT) for c in channels]
+        schedule: list[tuple[str, bytes, bytes]] = []
+        if not plan.closed_loop and not plan.probe:
+            rng = random.Random(plan.worker)
+            for n in range(1, int(plan.rate * plan.seconds) + 2):
+                kind = rng.choice(plan.kinds)
+                prefix = self.prefix(n)
+                payload = self.body.replace(MARK, prefix)
+                if kind == "gzip":  # compressed now, so the phase itself spends nothing on it
+                    payload = gzip.compress(payload, 1)
+                schedule.append((kind, prefix, payload if kind == "gzip" else b""))
+        cpu = time.process_time()
+        deadline = time.monotonic() + plan.seconds
+        if plan.probe:
+            await self.probe(deadline)
+        elif plan.closed_loop:
+            await self.closed_loop(deadline)
+        else:
+            await self.open_loop(deadline, schedule)
+        spent = time.process_time() - cpu
+        for channel in channels:
+            await channel.close()
+        for _, writer in self.idle:
+            writer.close()
+        return self.outcomes, spent
+
+    async def open_loop(self, deadline: float, schedule: list[tuple[str, bytes, bytes]]) -> None:
+        """Each request on schedule, whether or not the earlier ones were answered."""
+        tasks = []
+        start = time.monotonic()
+        for k, (kind, prefix, ready) in enumerate(schedule):
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            due = start + k / self.plan.rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.ensure_future(self.send(kind, prefix, ready)))
+        await asyncio.gather(*tasks)
+
+    async def closed_loop(self, deadline: float) -> None:
+        counter = iter(range(1, 10**9))
+
+        async def sender() -> None:
+            while time.monotonic() < deadline:
+                await self.send("grpc", self.prefix(next(counter)), b"")
+
+        await asyncio.gather(*(sender() for _ in range(CLOSED_LOOP_SENDERS)))
+
+    async def probe(self, deadline: float) -> None:
+        """A light client beside the load: gRPC and HTTP in turn, one at a time, 20 ms apart.
+
+        Its process sends nothing else, so its latencies hold no wait of the load generator's
+        own event loop: against the other kinds' they show how much of those is the
+        generator's, not the collector's.
+        """
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            kind = ("grpc", "http")[n % 2]
+            await self.send(kind, self.prefix(n), b"")
+            self.outcomes[-1].kind = f"probe-{kind}"
+            await asyncio.sleep(PROBE_PAUSE)  # a pacing interval, not a wait for an event
+
+    async def send(self, kind: str, prefix: bytes, ready: bytes) -> None:
+        payload = ready or self.body.replace(MARK, prefix)
+        if kind == "grpc":
+            outcome = await self.grpc(payload, prefix)
+        elif kind == "slow":
+            outcome = await self.slow(payload, prefix)
+        else:
+            outcome = await self.http(kind, payload, prefix)
+        self.outcomes.append(outcome)
+
+    async def grpc(self, payload: bytes, prefix: bytes) -> Outcome:
+        call = self.calls[int.from_bytes(prefix[-2:], "big") % len(self.calls)]
+        started = time.perf_counter()
+        try:
+            await call(payload, metadata=self.metadata, timeout=TIMEOUT)
+            code, hint = "OK", False
+        except aio.AioRpcError as exc:
+            trailers = {k for k, _ in (exc.trailing_metadata() or ())}
+            code = exc.code().name
+            hint = "google.rpc.retryinfo-bin" in trailers or "grpc-status-details-bin" in trailers
+        except grpc.RpcError as exc:  # raised before a call existed
+            code, hint = type(exc).__name__, False
+        seconds = time.perf_counter() - started
+        return Outcome("grpc", code, seconds, hint, prefix if code == "OK" else None)
+
+    async def http(self, kind: str, payload: bytes, prefix: bytes) -> Outcome:
+        """A keep-alive HTTP/1.1 export: the whole body written, then the answer read."""
+        if kind == "chunked":
+            data = self.heads[kind].encode() + b"".join(_chunked(payload)) + b"0\r\n\r\n"
+        else:
+            data = (self.heads[kind] % len(payload)).encode() + payload
+        started = time.perf_counter()
+        try:
+            reader, writer = self._idle() or await self._connect()
+            writer.write(data)
+            code, hint, reusable = await asyncio.wait_for(_read_answer(reader), TIMEOUT)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            return Outcome(kind, type(exc).__name__, time.perf_counter() - started, False, None)
+        seconds = time.perf_counter() - started
+        if reusable and not reader.at_eof():
+            self.idle.append((reader, writer))
+        else:
+            writer.close()
+        return Outcome(kind, code, seconds, hint, prefix if code == "200" else None)
+
+    def _idle(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        """A kept-alive connection the collector has not closed meanwhile, if any."""
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if not reader.at_eof() and not writer.is_closing():
+                return reader, writer
+            writer.close()
+        return None
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.wait_for(asyncio.open_connection(self.host, self.port), TIMEOUT)
+
+    async def slow(self, payload: bytes, prefix: bytes) -> Outcome:
+        """A client whose body trickles in: 8 chunks, 0.2 s apart (1.6 s of upload by design).
+
+        An OTLP exporter reads no answer before its whole body is sent, so it would time a
+        refusal sent after the headers as 1.6 s. This client watches for the answer while it
+        uploads, so the time is what the collector controls: an answer that came mid-upload
+        is timed from the request's start; one after the whole body from its last byte (the
+        collector could not decide before it), accepted or refused alike.
+        """
+        started = sent_all = time.perf_counter()
+        writer = None
+        try:
+            reader, writer = await self._connect()
+            writer.write(self.heads["slow"].encode())
+            answer = asyncio.ensure_future(_read_answer(reader))
+            for chunk in _chunked(payload):
+                await asyncio.wait({answer}, timeout=SLOW_PAUSE)
+                if answer.done():  # the answer came mid-upload
+                    break
+                writer.write(chunk)
+            else:
+                writer.write(b"0\r\n\r\n")
+                sent_all = time.perf_counter()
+            code, hint, _ = await asyncio.wait_for(answer, TIMEOUT)
+            at = time.perf_counter()
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
+            return Outcome("slow", type(exc).__name__, time.perf_counter() - started, False, None)
+        finally:
+            if writer is not None:
+                writer.close()
+        return Outcome("slow", code, at - sent_all, hint, prefix if code == "200" else None)
