@@ -11,6 +11,14 @@ ready (worker start: receivers, pipeline, store). The baseline, measured in the 
 ``python -c "import glassline.collector.server"``: a restart cannot be faster than that.
 Where the imports go is printed first, as CPU seconds per group of packages (with the
 cyclic garbage collector on, and off as the collector's command line runs them).
+
+Bytecode decides more than any of the collector's own code: a module without a ``.pyc``
+is compiled from source at every start (over half the import CPU). ``pip install`` and
+the Docker image compile it at install; ``uv pip install`` does not unless told
+(``--compile-bytecode``), and ``PYTHONDONTWRITEBYTECODE=1`` keeps Python from caching it.
+The bench prints how many of the collector's modules have none, and ``--bytecode`` picks:
+``as-installed`` (the environment as it is), ``cached`` (compiled once into a cache of the
+bench's own, as after ``pip install``), ``none`` (everything compiled at every start).
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from datetime import datetime
 from pathlib import Path
 
 from glassline.collector.testing import RunningCollector, cpu_seconds, run_collector
+
+# Set by main() from --bytecode: the environment of every Python process the bench starts.
+_ENV: dict[str, str] = dict(os.environ)
 
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
@@ -59,7 +70,7 @@ def one_start(workdir: Path, workers: int) -> tuple[float, dict[str, float]]:
     seconds at ready, which holds up on a busy host where the wall time does not)."""
     config = {"server": {"workers": workers}, "logging": {"level": "INFO"}}
     started_wall, started = time.time(), time.perf_counter()
-    with run_collector(config, workdir=workdir, ready_timeout_s=300) as collector:
+    with run_collector(config, workdir=workdir, ready_timeout_s=300, env=_ENV) as collector:
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(collector.pids())
         phases = _phases(collector, started_wall)
@@ -68,7 +79,9 @@ def one_start(workdir: Path, workers: int) -> tuple[float, dict[str, float]]:
 
 def import_baseline() -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import glassline.collector.server"], check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import glassline.collector.server"], check=True, env=_ENV
+    )
     return time.perf_counter() - started
 
 
@@ -98,9 +111,46 @@ def import_cpu(gc_mode: str) -> dict[str, float]:
     """CPU seconds of each import group (CPU, not wall: it holds up on a busy host)."""
     out = subprocess.run(
         [sys.executable, "-c", _IMPORT_CPU, gc_mode, json.dumps(_GROUPS)],
-        check=True, capture_output=True, text=True,
+        check=True, capture_output=True, text=True, env=_ENV,
     )  # fmt: skip
     return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+_UNCACHED = """
+import importlib, json, os, sys
+from importlib.machinery import SourceFileLoader
+from importlib.util import cache_from_source
+for m in ["glassline.collector.supervisor", *json.loads(sys.argv[1])]:
+    importlib.import_module(m)
+loaded = [m for m in list(sys.modules.values()) if isinstance(getattr(m, "__loader__", None), SourceFileLoader)]
+missing = [m for m in loaded if not os.path.exists(cache_from_source(m.__file__))]
+print(json.dumps([len(loaded), len(missing)]))
+"""
+
+
+def uncached_modules() -> tuple[int, int]:
+    """(modules a start imports from a ``.py`` file, how many of them have no ``.pyc``)."""
+    modules = [m for group in _GROUPS.values() for m in group]
+    out = subprocess.run(
+        [sys.executable, "-c", _UNCACHED, json.dumps(modules)],
+        check=True, capture_output=True, text=True, env=_ENV,
+    )  # fmt: skip
+    total, missing = json.loads(out.stdout)
+    return total, missing
+
+
+def bytecode_env(mode: str, cache_dir: Path) -> dict[str, str]:
+    """The environment for ``--bytecode``: ``cached`` and ``none`` point Python at a
+    ``.pyc`` cache of their own (``PYTHONPYCACHEPREFIX``), written or not."""
+    env = dict(os.environ)
+    if mode == "as-installed":
+        return env
+    env["PYTHONPYCACHEPREFIX"] = str(cache_dir)
+    if mode == "cached":
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
 
 
 def print_import_cpu(runs: int) -> None:
@@ -116,10 +166,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one run per scenario")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--bytecode", choices=("as-installed", "cached", "none"), default="as-installed",
+        help="as-installed: the .pyc files as they are; cached: compiled once (as pip "
+        "install does); none: every module compiled from source at every start",
+    )  # fmt: skip
     args = parser.parse_args()
     runs = 1 if args.quick else args.runs
+    with tempfile.TemporaryDirectory(prefix="glassline-pycache-") as cache_dir:
+        _ENV.clear()
+        _ENV.update(bytecode_env(args.bytecode, Path(cache_dir)))
+        return _measure(runs, args.bytecode)
+
+
+def _measure(runs: int, bytecode: str) -> int:
+    total, missing = uncached_modules()  # with --bytecode cached, this run fills the cache
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     print(f"load average {load} on {os.cpu_count()} cores")
+    print(
+        f"bytecode {bytecode}: {missing} of the {total} modules a start imports from .py "
+        "files have no .pyc (compiled from source at every start)"
+    )
     print_import_cpu(runs)
     baseline = statistics.median(import_baseline() for _ in range(runs))
     print(f"baseline: import glassline.collector.server  {baseline:6.2f} s")
