@@ -21,6 +21,9 @@ $(STAMP): $(PROJECT_FILES)
 	@echo "[make] installing Glassline and its dependencies into $(VENV) (a few minutes the first time)"
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --progress-bar on -e ./semconv -e ./pricing -e ./instrumentation -e './redaction[ner]' -e ./collector -e ./dashboard -e '.[dev]'
+	@# pip compiles the dependencies' bytecode, not the editable packages': where
+	@# PYTHONDONTWRITEBYTECODE is set, every collector start would compile ours (docs/collector.md#start-up).
+	$(PY) -m compileall -q semconv/src pricing/src instrumentation/src redaction/src collector/src dashboard/src
 	@touch $(STAMP)
 
 # The port check runs with the system Python before installing or starting anything.
