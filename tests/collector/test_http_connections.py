@@ -97,3 +97,56 @@ def test_the_http_listener_accepts_connections_that_send_small_writes_at_once() 
                 client.close()
 
     assert asyncio.run(accepted_nodelay()) != 0
+
+
+class _Socket:
+    """A transport that records each write (each would be one send syscall)."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def test_an_answers_headers_and_body_leave_in_one_write() -> None:
+    from glassline.collector.receivers._timeouts import _Coalescing
+
+    async def answer() -> _Socket:
+        sock = _Socket()
+        transport = _Coalescing(sock, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 429 Too Many Requests\r\n\r\n")
+        transport.write(b"body")
+        transport.write(b"")  # h11's end of a Content-Length message
+        assert sock.writes == []  # nothing sent mid-turn
+        assert transport.get_write_buffer_size() == 0  # the rest is the socket's own
+        await asyncio.sleep(0)  # the end of this event-loop turn
+        return sock
+
+    sock = asyncio.run(answer())
+    assert sock.writes == [b"HTTP/1.1 429 Too Many Requests\r\n\r\nbody"]
+
+
+def test_closing_sends_what_is_pending_first() -> None:
+    from glassline.collector.receivers._timeouts import _Coalescing
+
+    async def answer_and_close() -> _Socket:
+        sock = _Socket()
+        transport = _Coalescing(sock, asyncio.get_running_loop())  # type: ignore[arg-type]
+        transport.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        transport.close()
+        await asyncio.sleep(0)  # the scheduled flush finds nothing left
+        return sock
+
+    sock = asyncio.run(answer_and_close())
+    assert sock.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"] and sock.closed

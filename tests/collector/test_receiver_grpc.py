@@ -158,3 +158,25 @@ def test_connections_are_aged_out_and_the_client_reconnects_without_losing_an_ex
             channel.unsubscribe(watch)
         records = receivers.sink.records
     assert [r.name for r in records] == [h.make_span(1).name, h.make_span(2).name]
+
+
+def test_a_refusals_retry_hint_is_built_once_and_carries_its_delay() -> None:
+    from google.rpc.error_details_pb2 import RetryInfo
+    from google.rpc.status_pb2 import Status
+
+    from glassline.collector.admission import refusal
+    from glassline.collector.metrics import Metrics
+    from glassline.collector.receivers.grpc import _details
+
+    first = _details(refusal("requests", Metrics(), 1.5))
+    again = _details(refusal("requests", Metrics(), 1.5))
+
+    assert again is first  # the same refusal reuses its serialized trailers
+    hints = dict(first)
+    assert RetryInfo.FromString(hints["google.rpc.retryinfo-bin"]).retry_delay.ToNanoseconds() == (
+        1_500_000_000
+    )
+    status = Status.FromString(hints["grpc-status-details-bin"])
+    assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert "in-flight requests limit" in status.message
+    assert _details(refusal("bytes", Metrics(), 1.5)) != first

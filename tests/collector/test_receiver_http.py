@@ -171,3 +171,68 @@ def test_too_many_spans_is_413(h: Any) -> None:
         reply = post(stack, request.SerializeToString(), PB, h.API_KEY)
         assert reply.status_code == 413
         assert "limit is 2 per request" in Status.FromString(reply.content).message
+
+
+class _NoExports:
+    kinds = ("traces", "logs")
+
+
+def _asgi_post(app: Any, path: str, method: str = "POST") -> list[dict]:
+    """The ASGI messages ``app`` sends for one request with a 3-byte protobuf body."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"abc", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": method, "path": path, "http_version": "1.1",
+        "scheme": "http", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/x-protobuf"), (b"content-length", b"3")],
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+@pytest.mark.parametrize("path", ["/v1/traces", "/v1/logs", "/api/public/otel/v1/traces"])
+def test_an_overload_refusal_is_one_start_and_one_body_message(path: str) -> None:
+    """Refusals skip Starlette: the answer is exactly the 429 a Response used to send."""
+    from glassline.collector.admission import Admission
+    from glassline.collector.auth import Keyring
+    from glassline.collector.metrics import Metrics
+    from glassline.collector.receivers.http import build_app
+
+    metrics = Metrics()
+    full = Admission(1 << 20, 0, metrics, retry_after_s=2)
+    app = build_app(ServerConfig(), Keyring([], "acme"), full, _NoExports(), metrics)  # type: ignore[arg-type]
+
+    start, body = _asgi_post(app, path)
+
+    assert start["status"] == 429
+    status = Status.FromString(body["body"])
+    assert "in-flight requests limit" in status.message
+    assert status.code == 8  # RESOURCE_EXHAUSTED
+    assert dict(start["headers"]) == {
+        b"retry-after": b"2",
+        b"content-length": str(len(body["body"])).encode(),
+        b"content-type": b"application/x-protobuf",
+    }
+    assert not body.get("more_body", False)
+    assert metrics.requests.labels("http", "429")._value.get() == 1
+
+
+def test_an_export_path_still_refuses_other_methods_with_405() -> None:
+    from glassline.collector.admission import Admission
+    from glassline.collector.auth import Keyring
+    from glassline.collector.metrics import Metrics
+    from glassline.collector.receivers.http import build_app
+
+    metrics = Metrics()
+    admission = Admission(1 << 20, 10, metrics)
+    app = build_app(ServerConfig(), Keyring([], "acme"), admission, _NoExports(), metrics)  # type: ignore[arg-type]
+
+    assert _asgi_post(app, "/v1/traces", method="GET")[0]["status"] == 405

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive
 
 from glassline.collector.admission import Ticket
 from glassline.collector.errors import PermanentError
@@ -31,19 +31,24 @@ def too_large(size: int, limit: int) -> PermanentError:
     )
 
 
-async def read_body(request: Request, ticket: Ticket, *, limit: int, gzip: bool) -> bytes:
-    """The body, decompressed when ``gzip``; raises PermanentError, RetryableError, ClientGone."""
+async def read_body(receive: Receive, ticket: Ticket, *, limit: int, gzip: bool) -> bytes:
+    """The body of the ASGI request ``receive`` reads, decompressed when ``gzip``; raises
+    PermanentError, RetryableError, ClientGone."""
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
+        if chunk:
             size += len(chunk)
             if size > limit:
                 raise too_large(size, limit)
             ticket.reserve(size)
             chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientGone from None
     body = b"".join(chunks)
     del chunks
     if not gzip:

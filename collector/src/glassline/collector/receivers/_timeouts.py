@@ -6,6 +6,11 @@ socket and, mid-body, an admission ticket forever. Here a connection gets
 ``header_timeout_s`` for each request's headers (from the connection's start or the previous
 answer) and ``body_timeout_s`` for its body; past a deadline it is closed. A request already
 handed to the app is not timed: admission bounds that.
+
+Each answer also leaves in one write: uvicorn writes the status line and headers, then the
+body, as separate ``transport.write`` calls (two syscalls and two TCP segments, the larger
+part of a refusal's cost under overload); writes made in one turn of the event loop are
+joined and sent at the end of it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class _TimedH11(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = _Coalescing(transport, self.loop)  # type: ignore[assignment]
         self._arm(self.header_timeout_s, "headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -68,6 +74,44 @@ class _TimedH11(H11Protocol):
         if not self.transport.is_closing():
             _log.debug("closing an HTTP connection: no complete request %s in time", what)
             self.transport.close()
+
+
+class _Coalescing:
+    """A transport whose writes within one event-loop turn go out as one write.
+
+    Everything but writing and closing is the wrapped transport's own; closing sends what is
+    pending first, as a transport's close does with its buffer.
+    """
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._pending.append(data)
+        if len(self._pending) == 1:
+            self._loop.call_soon(self._flush)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def timed_protocol(*, header_timeout_s: float, body_timeout_s: float) -> type[asyncio.Protocol]:

@@ -46,7 +46,11 @@ LANGFUSE_TRACES_PATH = "/api/public/otel/v1/traces"
 
 
 class _Http:
-    """One OTLP/HTTP export endpoint (traces or logs): checks, admission, ingest, reply."""
+    """One OTLP/HTTP export endpoint (traces or logs): checks, admission, ingest, reply.
+
+    A raw ASGI app, dispatched before Starlette's router: under overload most requests are
+    refused, and a refusal then costs no Request/Response objects or middleware stack.
+    """
 
     def __init__(
         self,
@@ -62,50 +66,92 @@ class _Http:
         self._kind: Kind = kind
         self._metrics = metrics
 
-    async def handle(self, request: Request) -> Response:
-        encoding = _TYPES.get(request.headers.get("content-type", "").split(";")[0].strip())
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _Headers(scope["headers"])
+        encoding = _TYPES.get(headers.get("content-type").split(";")[0].strip())
         try:
             if encoding is None:
                 raise PermanentError(
                     "unsupported Content-Type: send application/x-protobuf or application/json",
                     http_status=415,
                 )
-            response = await self._export(request, encoding)
+            status, body, content_type = await self._export(scope, receive, headers, encoding)
         except ClientGone:  # nobody is listening: an outcome to count, not an error to log
             _log.debug("client closed the connection mid-upload")
             self._metrics.requests.labels("http", "client_closed").inc()
-            return Response(status_code=400)
+            await _send(send, 400, b"", None)
+            return
         except GlasslineError as exc:
             self._metrics.requests.labels("http", str(exc.http_status)).inc()
-            return _error(exc, encoding or "json")
+            await _send_error(send, exc, encoding or "json")
+            return
         except Exception:  # a bug: answer retryable so the client keeps the data
             _log.exception("unexpected error in the HTTP receiver")
             self._metrics.requests.labels("http", "500").inc()
-            return _error(RetryableError("internal error; retry later"), encoding or "json")
+            await _send_error(
+                send, RetryableError("internal error; retry later"), encoding or "json"
+            )
+            return
         self._metrics.requests.labels("http", "200").inc()
-        return response
+        await _send(send, status, body, content_type)
 
-    async def _export(self, request: Request, encoding: Encoding) -> Response:
-        principal: Principal = request.state.principal
-        content_encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    async def _export(
+        self, scope: Scope, receive: Receive, headers: _Headers, encoding: Encoding
+    ) -> tuple[int, bytes, bytes]:
+        principal: Principal = scope["state"]["principal"]
+        content_encoding = (headers.get("content-encoding") or "identity").strip().lower()
         if content_encoding not in ("identity", "gzip", ""):
             raise PermanentError(
                 f"unsupported Content-Encoding {content_encoding[:40]!r}: use gzip or none",
                 http_status=415,
             )
         limit = self._config.max_message_bytes
-        declared = _content_length(request)
+        declared = _content_length(headers.get("content-length"))
         if declared > limit:
             raise too_large(declared, limit)
         with self._admission.admit(declared) as ticket:
-            body = await read_body(request, ticket, limit=limit, gzip=content_encoding == "gzip")
+            body = await read_body(receive, ticket, limit=limit, gzip=content_encoding == "gzip")
             ticket.start()
             reply = await self._exports.run(
                 self._kind, "http", principal, body, encoding, ticket.deadline
             )
         if encoding == "json":
-            return JSONResponse(MessageToDict(reply))
-        return Response(reply.SerializeToString(), media_type="application/x-protobuf")
+            return 200, JSONResponse(MessageToDict(reply)).body, b"application/json"
+        return 200, reply.SerializeToString(), b"application/x-protobuf"
+
+
+class _Headers:
+    """The request headers an export endpoint reads, looked up without building a dict."""
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+
+    def get(self, name: str) -> str:
+        """The first value of header ``name`` (lower case), or ""."""
+        key = name.encode("latin-1")
+        for k, v in self._raw:
+            if k.lower() == key:
+                return v.decode("latin-1")
+        return ""
+
+
+class _ExportRouter:
+    """Sends ``POST`` to an export path straight to its :class:`_Http`, the rest to ``app``.
+
+    The export paths stay routed in ``app`` too, so another method still gets Starlette's 405.
+    """
+
+    def __init__(self, app: ASGIApp, endpoints: dict[str, _Http]) -> None:
+        self._app = app
+        self._endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._endpoints.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 class _Surface:
@@ -165,19 +211,18 @@ def build_app(
     ``/v1/logs`` is served when ``exports`` runs logs, through the same admission as traces.
     """
     traces = _Http(config, admission, exports, "traces", metrics)
+    endpoints = {"/v1/traces": traces, LANGFUSE_TRACES_PATH: traces}
+    if "logs" in exports.kinds:
+        endpoints["/v1/logs"] = _Http(config, admission, exports, "logs", metrics)
     surface = _Surface(metrics, ready)
     routes: list[BaseRoute] = [
-        Route("/v1/traces", traces.handle, methods=["POST"]),
-        Route(LANGFUSE_TRACES_PATH, traces.handle, methods=["POST"]),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in endpoints.items()),
         Route("/metrics", surface.metrics, methods=["GET"]),
         Route("/healthz", surface.healthz, methods=["GET"]),
         Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
-    if "logs" in exports.kinds:
-        logs_http = _Http(config, admission, exports, "logs", metrics)
-        routes.append(Route("/v1/logs", logs_http.handle, methods=["POST"]))
-    return _AuthMiddleware(Starlette(routes=routes), keyring)
+    return _AuthMiddleware(_ExportRouter(Starlette(routes=routes), endpoints), keyring)
 
 
 def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
@@ -206,21 +251,52 @@ def _encoding(headers: list[tuple[str, str]]) -> Encoding:
 
 
 def _error(exc: GlasslineError, encoding: Encoding) -> Response:
-    headers = {}
+    body, content_type, retry_after = _error_parts(exc, encoding)
+    headers = {"Retry-After": retry_after.decode()} if retry_after else {}
+    return Response(body, exc.http_status, headers, content_type.decode())
+
+
+async def _send_error(send: Send, exc: GlasslineError, encoding: Encoding) -> None:
+    """:func:`_error`'s answer, sent without building a Response."""
+    body, content_type, retry_after = _error_parts(exc, encoding)
+    await _send(send, exc.http_status, body, content_type, retry_after)
+
+
+def _error_parts(exc: GlasslineError, encoding: Encoding) -> tuple[bytes, bytes, bytes | None]:
+    """Body, Content-Type and Retry-After (None unless retryable) of ``exc``'s answer."""
+    retry_after = None
     if isinstance(exc, RetryableError):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-    status = Status(code=exc.grpc_code.value[0], message=exc.message)
+        retry_after = str(max(1, math.ceil(exc.retry_after_s))).encode()
+    code = exc.grpc_code.value[0]
     if encoding == "protobuf":
-        return Response(
-            status.SerializeToString(), exc.http_status, headers, "application/x-protobuf"
-        )
-    body = json.dumps({"code": status.code, "message": exc.message})
-    return Response(body, exc.http_status, headers, "application/json")
+        body = Status(code=code, message=exc.message).SerializeToString()
+        return body, b"application/x-protobuf", retry_after
+    return (
+        json.dumps({"code": code, "message": exc.message}).encode(),
+        b"application/json",
+        retry_after,
+    )
 
 
-def _content_length(request: Request) -> int:
+async def _send(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes | None,
+    retry_after: bytes | None = None,
+) -> None:
+    """One answer as one start and one body message, the headers Starlette's Response sets."""
+    headers = [(b"retry-after", retry_after)] if retry_after is not None else []
+    headers.append((b"content-length", str(len(body)).encode()))
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _content_length(value: str) -> int:
     try:
-        declared = int(request.headers.get("content-length") or 0)
+        declared = int(value or 0)
     except ValueError:
         raise PermanentError("Content-Length is not a number") from None
     if declared < 0:
