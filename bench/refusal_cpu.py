@@ -46,9 +46,9 @@ async def _serve() -> None:
     metrics, keyring = Metrics(), Keyring([], "acme")
     full = Admission(1 << 26, 0, metrics)  # no request fits
     exports: object = _NoExports()
-    grpc_port = GrpcReceiver(cfg, keyring, full, exports, metrics).start()  # type: ignore[arg-type]
+    grpc_port = GrpcReceiver(cfg, keyring, full, exports, metrics).start()
     sock = _http_socket("127.0.0.1", 0)
-    app = build_app(cfg, keyring, full, exports, metrics)  # type: ignore[arg-type]
+    app = build_app(cfg, keyring, full, exports, metrics)
     http = _QuietServer(uvicorn_config(app, cfg))
     task = asyncio.create_task(http.serve(sockets=[sock]))
     while not http.started:

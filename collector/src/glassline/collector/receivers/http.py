@@ -23,7 +23,7 @@ from google.rpc.status_pb2 import Status
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -116,7 +116,10 @@ class _Http:
                 self._kind, "http", principal, body, encoding, ticket.deadline
             )
         if encoding == "json":
-            return 200, JSONResponse(MessageToDict(reply)).body, b"application/json"
+            body = json.dumps(
+                MessageToDict(reply), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            )  # as Starlette's JSONResponse renders it
+            return 200, body.encode(), b"application/json"
         return 200, reply.SerializeToString(), b"application/x-protobuf"
 
 
