@@ -1,11 +1,14 @@
 """CPU the front spends per refused export, HTTP and gRPC, with nothing else running.
 
-    .venv/bin/python -m bench.refusal_cpu [--requests 5000]
+    .venv/bin/python -m bench.refusal_cpu [--requests 5000] [--body-kb 120]
 
 A front process whose admission refuses everything (the receivers, uvicorn and grpc.aio as
 the collector builds them) is driven from this process over 4 keep-alive connections per
 protocol, each request waiting for its answer (429 + Retry-After, RESOURCE_EXHAUSTED +
-RetryInfo, both checked); the front's own CPU time per request is printed. Compare two
+RetryInfo, both checked); the front's own CPU time per request is printed. The default body
+is the size of bench.overload's requests (100 LLM spans, 120 KB): the front receives every
+byte of a refused request too (gRPC reads the whole message before the handler runs; HTTP
+reads on after its 429 to keep the connection). Compare two
 checkouts in the same minutes by putting the other's ``collector/src`` first on PYTHONPATH.
 """
 
@@ -27,7 +30,6 @@ from glassline.collector.config import ServerConfig
 from glassline.collector.metrics import Metrics
 
 _CONNECTIONS = 4
-_BODY = os.urandom(3000)
 _EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -64,12 +66,12 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _http(port: int, n: int) -> None:
+async def _http(port: int, n: int, body: bytes) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = (
         b"POST /v1/traces HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-protobuf\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(_BODY)
-    ) + _BODY
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    ) + body
     for _ in range(n):
         writer.write(request)
         head = (await reader.readuntil(b"\r\n\r\n")).lower()
@@ -79,12 +81,12 @@ async def _http(port: int, n: int) -> None:
     writer.close()
 
 
-async def _grpc(port: int, n: int) -> None:
+async def _grpc(port: int, n: int, body: bytes) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         export = channel.unary_unary(_EXPORT)
         for _ in range(n):
             try:
-                await export(_BODY)
+                await export(body)
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert any(k == "google.rpc.retryinfo-bin" for k, _ in exc.trailing_metadata())
@@ -93,17 +95,18 @@ async def _grpc(port: int, n: int) -> None:
 
 
 async def _per_request_ms(
-    pid: int, send: Callable[[int, int], Awaitable[None]], port: int, n: int
+    pid: int, send: Callable[[int, int, bytes], Awaitable[None]], port: int, n: int, body: bytes
 ) -> float:
-    await asyncio.gather(*(send(port, 50) for _ in range(_CONNECTIONS)))  # warm up
+    await asyncio.gather(*(send(port, 50, body) for _ in range(_CONNECTIONS)))  # warm up
     before = _cpu_s(pid)
-    await asyncio.gather(*(send(port, n // _CONNECTIONS) for _ in range(_CONNECTIONS)))
+    await asyncio.gather(*(send(port, n // _CONNECTIONS, body) for _ in range(_CONNECTIONS)))
     return (_cpu_s(pid) - before) / n * 1e3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--body-kb", type=int, default=120)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -116,15 +119,16 @@ def main() -> None:
     try:
         assert front.stdout is not None
         grpc_port, http_port = map(int, front.stdout.readline().split())
-        http_ms = asyncio.run(_per_request_ms(front.pid, _http, http_port, args.requests))
-        grpc_ms = asyncio.run(_per_request_ms(front.pid, _grpc, grpc_port, args.requests))
+        body = os.urandom(args.body_kb * 1024)
+        http_ms = asyncio.run(_per_request_ms(front.pid, _http, http_port, args.requests, body))
+        grpc_ms = asyncio.run(_per_request_ms(front.pid, _grpc, grpc_port, args.requests, body))
     finally:
         assert front.stdin is not None
         front.stdin.close()
         front.wait(30)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"front CPU per refusal: HTTP {http_ms:.3f} ms, gRPC {grpc_ms:.3f} ms "
-          f"({args.requests} each, load average {load})")  # fmt: skip
+          f"({args.requests} each of {args.body_kb} KB, load average {load})")  # fmt: skip
 
 
 if __name__ == "__main__":
