@@ -99,7 +99,7 @@ class _Pool:
         self._worker = str(index)
         self._retry_after_s = retry_after_s
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
-        self._expiry = _Expiry()
+        self._expiry = _Expiry(self._expired)
 
     def submit(
         self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
@@ -115,7 +115,7 @@ class _Pool:
         args = (kind, transport, principal, body, encoding, deadline)
         self._threads.submit(job.run, self._run, *args)
         if deadline is not None:
-            self._expiry.add(deadline, job, self._expired)
+            self._expiry.add(deadline, job)
         return job.future
 
     def _expired(self, job: _Job) -> None:
@@ -159,19 +159,21 @@ class _Job:
 
 
 class _Expiry:
-    """One thread that calls each job's expiry at its deadline (``time.monotonic``)."""
+    """One thread that calls ``expire`` on each job still unanswered at its deadline
+    (``time.monotonic``)."""
 
-    def __init__(self) -> None:
-        self._due: list[tuple[float, int, _Job, Callable[[_Job], None]]] = []
+    def __init__(self, expire: Callable[[_Job], None]) -> None:
+        self._expire = expire
+        self._due: list[tuple[float, int, _Job]] = []
         self._ids = itertools.count()
         self._changed = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._loop, name="export-expiry", daemon=True)
         self._thread.start()
 
-    def add(self, deadline: float, job: _Job, expire: Callable[[_Job], None]) -> None:
+    def add(self, deadline: float, job: _Job) -> None:
         with self._changed:
-            heapq.heappush(self._due, (deadline, next(self._ids), job, expire))
+            heapq.heappush(self._due, (deadline, next(self._ids), job))
             self._changed.notify()
 
     def stop(self) -> None:
@@ -188,9 +190,9 @@ class _Expiry:
                     self._changed.wait(wait)
                 if self._stopped:
                     return
-                _, _, job, expire = heapq.heappop(self._due)
+                _, _, job = heapq.heappop(self._due)
             if not job.future.done():
-                expire(job)
+                self._expire(job)
 
 
 class LocalExports:
