@@ -26,6 +26,7 @@ from glassline.dashboard.window import CUSTOM, DEFAULT_RANGE, RANGES, Window, wi
 __all__ = [
     "Context",
     "context",
+    "count_column",
     "fmt_delta",
     "fmt_int",
     "fmt_ms",
@@ -40,6 +41,8 @@ __all__ = [
     "table",
     "tile",
     "trace_url",
+    "usd_column",
+    "utc_column",
 ]
 
 REFRESH_S = 30
@@ -319,6 +322,24 @@ def measure_column(label: str, metric: str) -> Any:
     return st.column_config.NumberColumn(label, format=_MEASURE_FORMATS.get(metric, "%.2f"))
 
 
+def count_column(label: str) -> Any:
+    """A whole-number column (spans, requests, tokens, turns)."""
+    return st.column_config.NumberColumn(label, format="%d")
+
+
+def usd_column(label: str) -> Any:
+    """A spend column: six decimals, so a call's $0.0000447 does not read $0.00."""
+    return st.column_config.NumberColumn(label, format="$%.6f")
+
+
+_UTC_MOMENT, _UTC_STRFTIME = "YYYY-MM-DD HH:mm:ss", "%Y-%m-%d %H:%M:%S"  # one format, two syntaxes
+
+
+def utc_column(label: str) -> Any:
+    """A moment to the second; ``label`` says UTC."""
+    return st.column_config.DatetimeColumn(label, format=_UTC_MOMENT)
+
+
 def table(
     frame: pd.DataFrame,
     columns: dict[str, Any],
@@ -371,7 +392,7 @@ def _with_missing_shown(
             )
         elif pd.api.types.is_datetime64_any_dtype(frame[name]):  # e.g. an unresolved alert
             shown[name] = [
-                MISSING if gap else f"{v:%Y-%m-%d %H:%M:%S}"
+                MISSING if gap else v.strftime(_UTC_STRFTIME)
                 for v, gap in zip(frame[name], missing, strict=True)
             ]
             config[name] = st.column_config.TextColumn(_label(name, spec))

@@ -15,7 +15,7 @@ window = ctx.window
 
 
 def _at(label: str) -> object:
-    return st.column_config.DatetimeColumn(f"{label} (UTC)", format="YYYY-MM-DD HH:mm:ss")
+    return ui.utc_column(f"{label} (UTC)")
 
 
 ALERT_COLUMNS = {

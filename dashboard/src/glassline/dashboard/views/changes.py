@@ -174,8 +174,8 @@ picked = ui.table(
     {
         "traces": st.column_config.LinkColumn("Traces", display_text="open"),
         "value": DIMENSIONS[by],
-        "volume_before": st.column_config.NumberColumn("Volume before", format="%d"),
-        "volume_after": st.column_config.NumberColumn("Volume after", format="%d"),
+        "volume_before": ui.count_column("Volume before"),
+        "volume_after": ui.count_column("Volume after"),
         "before": ui.measure_column("Before", metric),
         "after": ui.measure_column("After", metric),
         "change": ui.measure_column("Change", metric),

@@ -75,7 +75,7 @@ slowest = ui.table(
     trend[["stage", "count", "p50", "p95", "p99", "p95_before", "p95 change"]],
     {
         "stage": "Stage",
-        "count": st.column_config.NumberColumn("Runs", format="%d"),
+        "count": ui.count_column("Runs"),
         # Two decimals: a sub-millisecond stage reads 0.35 ms, not 0 ms.
         **{
             c: st.column_config.NumberColumn(label, format="%.2f ms")

@@ -37,15 +37,15 @@ LABELS = {
 COLUMNS = ["model", "tenant", "user_id", "stage", "route", "cost_usd", "count", "requests",
            "input_tokens", "output_tokens", "cache_read_tokens", "errors", "fallbacks", "retries"]  # fmt: skip
 COLUMN_CONFIG = {
-    "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
-    "count": st.column_config.NumberColumn("Spans", format="%d"),
-    "requests": st.column_config.NumberColumn("Requests", format="%d"),
-    "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
-    "output_tokens": st.column_config.NumberColumn("Output tokens", format="%d"),
-    "cache_read_tokens": st.column_config.NumberColumn("Cached input tokens", format="%d"),
-    "errors": st.column_config.NumberColumn("Failed spans", format="%d"),
-    "fallbacks": st.column_config.NumberColumn("Fallbacks", format="%d"),
-    "retries": st.column_config.NumberColumn("Retries", format="%d"),
+    "cost_usd": ui.usd_column("Spend"),
+    "count": ui.count_column("Spans"),
+    "requests": ui.count_column("Requests"),
+    "input_tokens": ui.count_column("Input tokens"),
+    "output_tokens": ui.count_column("Output tokens"),
+    "cache_read_tokens": ui.count_column("Cached input tokens"),
+    "errors": ui.count_column("Failed spans"),
+    "fallbacks": ui.count_column("Fallbacks"),
+    "retries": ui.count_column("Retries"),
 }
 tabs = st.tabs(["Model", "Tenant", "User", "Stage", "Route"])
 for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), strict=True):
@@ -138,10 +138,10 @@ saved = ui.table(
     savings,
     {
         "model": "Model",
-        "input_tokens": st.column_config.NumberColumn("Input tokens", format="%d"),
-        "cache_read_tokens": st.column_config.NumberColumn("Cached input tokens", format="%d"),
-        "cost_usd": st.column_config.NumberColumn("Spend", format="$%.6f"),
-        "saved_usd": st.column_config.NumberColumn("Saved", format="$%.6f"),
+        "input_tokens": ui.count_column("Input tokens"),
+        "cache_read_tokens": ui.count_column("Cached input tokens"),
+        "cost_usd": ui.usd_column("Spend"),
+        "saved_usd": ui.usd_column("Saved"),
     },
     key="gl_savings",
     csv_name="cache-savings.csv",
