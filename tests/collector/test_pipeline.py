@@ -112,41 +112,6 @@ def test_duplicates_are_counted_once(h: Any, store: Store) -> None:
     assert metrics.stored._value.get() == 3
 
 
-def test_file_write_lock_admits_one_writer_across_instances(tmp_path: Path) -> None:
-    import threading
-
-    from glassline.collector.pipeline import FileWriteLock
-
-    path = str(tmp_path / "gl.db.write-lock")
-    first, second = FileWriteLock(path), FileWriteLock(path)  # as two worker processes hold
-    order: list[str] = []
-    holding = threading.Event()
-    release = threading.Event()
-
-    def hold() -> None:
-        with first:
-            order.append("first in")
-            holding.set()
-            release.wait(10)
-            order.append("first out")
-
-    def wait_turn() -> None:
-        with second:
-            order.append("second in")
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(10)
-    waiter = threading.Thread(target=wait_turn)
-    waiter.start()
-    waiter.join(0.3)
-    assert waiter.is_alive()  # blocked on the file lock while the first holds it
-    release.set()
-    holder.join(10)
-    waiter.join(10)
-    assert order == ["first in", "first out", "second in"]
-
-
 @pytest.mark.postgres
 def test_an_over_long_user_id_does_not_poison_a_postgres_batch(h: Any) -> None:
     import uuid

@@ -8,11 +8,7 @@ client keeps its data and sends it again; the server never crashes on a bad batc
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +21,7 @@ from glassline.collector.processors.base import Processor
 from glassline.collector.records import SpanRecord
 from glassline.semconv import attributes as attrs
 
-__all__ = ["ConsumeResult", "FileWriteLock", "Pipeline", "SpanSink", "stamp_api_key"]
+__all__ = ["ConsumeResult", "Pipeline", "SpanSink", "stamp_api_key"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -55,11 +51,8 @@ class Pipeline:
         metrics: Metrics,
         *,
         retry_after_s: float = 1.0,
-        write_lock: contextlib.AbstractContextManager[object] | None = None,
     ) -> None:
-        """``write_lock`` is held around each store write (see :class:`FileWriteLock`)."""
         self.processors = list(processors)
-        self._write_lock = write_lock or contextlib.nullcontext()
         self._sink = sink
         self._metrics = metrics
         self._retry_after_s = retry_after_s
@@ -76,8 +69,7 @@ class Pipeline:
         dropped = len(records) - len(batch)
         if self._sink is None or not batch:
             return ConsumeResult(stored=0, duplicates=0, dropped=dropped)
-        with self._write_lock:
-            written = self.run_step("store", self._sink.write, batch)
+        written = self.run_step("store", self._sink.write, batch)
         inserted = int(getattr(written, "inserted", len(batch)))
         duplicates = int(getattr(written, "duplicates", 0))
         sampled_out = int(getattr(written, "sampled_out", 0))  # counted in rollups, not kept
@@ -130,38 +122,6 @@ class Pipeline:
         finally:
             self._step_timers[step].observe(time.perf_counter() - started)
         return result
-
-
-class FileWriteLock:
-    """One SQLite writer at a time across this machine's worker processes and their threads.
-
-    SQLite admits one writer; the others wait in its busy handler, which sleeps in steps of up
-    to 100 ms and so leaves the file idle. Queued on this lock (a thread lock, then ``flock``
-    on a file next to the database) the next writer starts the moment the previous one ends.
-    """
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._thread_lock = threading.Lock()
-        self._fd: int | None = None
-
-    def __enter__(self) -> FileWriteLock:
-        self._thread_lock.acquire()
-        try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except BaseException:
-            self._thread_lock.release()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._thread_lock.release()
 
 
 def stamp_api_key(principal: Principal, records: list[SpanRecord]) -> None:

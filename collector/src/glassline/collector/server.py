@@ -37,7 +37,7 @@ from glassline.collector.handoff import Exporter, Exports, Front, Kind, LocalExp
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
 from glassline.collector.metrics import Metrics
-from glassline.collector.pipeline import FileWriteLock, Pipeline
+from glassline.collector.pipeline import Pipeline
 from glassline.collector.processors.base import Processor
 from glassline.collector.processors.enrich import EnrichProcessor
 from glassline.collector.processors.evaluations import EvaluationsProcessor
@@ -220,21 +220,14 @@ class Worker:
             processors = build_processors(self.config, self.metrics)
         sampled = SamplingSink(store, self.config.sampling)
         sink = store if sampled.passthrough else sampled
-        lock = None
-        if store.sqlite_file:  # one writer at a time, across the worker processes
-            lock = FileWriteLock(f"{store.sqlite_file}.write-lock")
-        pipeline = Pipeline(
-            processors, sink, self.metrics, retry_after_s=cfg.retry_after_s, write_lock=lock
-        )
+        pipeline = Pipeline(processors, sink, self.metrics, retry_after_s=cfg.retry_after_s)
         redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
         self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
         max_spans = self.config.limits.max_spans_per_request
         # GenAI events take the spans' own limits and redaction steps, then the content table.
         steps = [p for p in processors if p.name in CONTENT_STEPS]
         content = Pipeline(steps, None, self.metrics, retry_after_s=cfg.retry_after_s)
-        logs = LogsConsumer(
-            content, store, write_lock=lock, evaluations=through_intake(self.evaluations)
-        )
+        logs = LogsConsumer(content, store, evaluations=through_intake(self.evaluations))
         return {
             "traces": Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
             "logs": LogsIngest(logs.consume, self.metrics, max_records=max_spans),

@@ -7,7 +7,6 @@ attributes are the event's message attributes. Nothing reaches the store before 
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -61,12 +60,10 @@ class LogsConsumer:
         store: ContentStore | None,
         *,
         evaluations: EvaluationPath,
-        write_lock: contextlib.AbstractContextManager[object] | None = None,
     ) -> None:
         """``pipeline`` holds the content steps (see :data:`CONTENT_STEPS`) and no sink."""
         self._pipeline = pipeline
         self._store = store
-        self._write_lock = write_lock or contextlib.nullcontext()
         self._evaluations = evaluations
 
     def consume(self, principal: Principal, decoded: LogsDecodeResult) -> int:
@@ -95,6 +92,5 @@ class LogsConsumer:
             event.name = span.name  # the event name is payload too: redacted like a span name
         if self._store is None:
             return 0
-        with self._write_lock:
-            written = self._pipeline.run_step("store", self._store.write_content, events)
+        written = self._pipeline.run_step("store", self._store.write_content, events)
         return int(getattr(written, "inserted", len(events)))

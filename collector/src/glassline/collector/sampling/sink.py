@@ -90,9 +90,10 @@ class SamplingSink:
         if self.passthrough:
             result = self.store.write(batch, now)
             return SampledWriteResult(result.inserted, result.duplicates)
-        result, reasons = _db.run_write(
-            self.store.engine, lambda conn: self._write(conn, batch, now)
-        )
+        with self.store.write_lock():
+            result, reasons = _db.run_write(
+                self.store.engine, lambda conn: self._write(conn, batch, now)
+            )
         with self._lock:
             self.sampled_out.update(reasons)
         return result

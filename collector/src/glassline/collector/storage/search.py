@@ -21,7 +21,7 @@ import contextlib
 import json
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "delete_traces",
     "docs_for_events",
     "docs_for_spans",
+    "docs_for_texts",
     "matching_traces",
     "parse",
     "purge",
@@ -132,12 +133,20 @@ def words_of(text: str) -> str:
 
 def docs_for_spans(spans: Sequence[SpanRecord], starts: dict[tuple[str, str], int]) -> list[Doc]:
     """One document per trace of ``spans``; ``starts`` gives each trace's start as stored."""
-    texts: dict[tuple[str, str], list[str]] = {}
-    for span in spans:
-        texts.setdefault((span.tenant, span.trace_id), []).extend(span_texts(span))
+    return docs_for_texts({(s.tenant, s.trace_id, s.span_id): span_texts(s) for s in spans}, starts)
+
+
+def docs_for_texts(
+    texts: Mapping[tuple[str, str, str], list[str]], starts: dict[tuple[str, str], int]
+) -> list[Doc]:
+    """One document per trace of the spans' :func:`span_texts`, keyed by tenant, trace and
+    span id; ``starts`` gives each trace's start as stored."""
+    by_trace: dict[tuple[str, str], list[str]] = {}
+    for (tenant, trace_id, _), found in texts.items():
+        by_trace.setdefault((tenant, trace_id), []).extend(found)
     return [
         Doc(tenant, trace_id, starts.get((tenant, trace_id), 0), text_of(found))
-        for (tenant, trace_id), found in texts.items()
+        for (tenant, trace_id), found in by_trace.items()
     ]
 
 

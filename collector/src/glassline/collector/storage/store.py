@@ -37,7 +37,8 @@ from glassline.collector.storage.models import (
     Trace,
     UserRollup,
 )
-from glassline.collector.storage.writer import WriteResult, write_batch
+from glassline.collector.storage.write_lock import FileWriteLock
+from glassline.collector.storage.writer import PreparedBatch, WriteResult, write_batch
 
 __all__ = ["Store", "WriteResult"]
 
@@ -62,6 +63,10 @@ class Store:
             self.sqlite_file = database
         # A file-backed SQLite store checkpoints its WAL in a thread, not in writers' commits.
         self._checkpointer = Checkpointer(engine) if self.sqlite_file else None
+        # Held around every write transaction: see FileWriteLock.
+        self._write_lock = (
+            FileWriteLock(f"{self.sqlite_file}.write-lock") if self.sqlite_file else None
+        )
 
     @classmethod
     def open(cls, url_or_config: str | StorageConfig, *, index_old_traces: bool = True) -> Store:
@@ -137,8 +142,22 @@ class Store:
         return self.engine.dialect.name
 
     @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Held around a write transaction: one writer at a time for a file-backed SQLite
+        store (across processes), nothing for the others."""
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
+
+    @contextmanager
     def _write_tx(self) -> Iterator[Connection]:
-        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        with (
+            self.write_lock(),
+            self.engine.connect().execution_options(**WRITE) as conn,
+            conn.begin(),
+        ):
             yield conn
         if self._checkpointer is not None:
             self._checkpointer.notify()
@@ -151,7 +170,8 @@ class Store:
         if not batch:
             return WriteResult(0, 0)
         now = now_ns or time.time_ns()
-        return self._write_retrying(lambda conn: write_batch(conn, batch, now))
+        prepared = PreparedBatch(batch)  # before the write lock: see PreparedBatch
+        return self._write_retrying(lambda conn: write_batch(conn, prepared, now))
 
     def write_content(
         self, events: Sequence[ContentEvent], now_ns: int | None = None
@@ -278,6 +298,8 @@ class Store:
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.close()
+        if self._write_lock is not None:
+            self._write_lock.close()
         self.engine.dispose()
 
 
