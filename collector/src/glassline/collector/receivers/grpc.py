@@ -19,13 +19,13 @@ from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
+from glassline.collector._aio import run_on_loop
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
-from glassline.collector.receivers._aio import run_on_loop
 
 __all__ = ["GrpcReceiver"]
 
@@ -38,9 +38,9 @@ class GrpcReceiver:
     """A grpc.aio server with the TraceService (and the LogsService when ``exports`` runs
     logs); :meth:`start` binds and returns the port. Both go through the same admission.
 
-    Handlers run on one event loop (see :mod:`._aio`), so admission answers each RPC the
-    moment it arrives: a refusal never waits for a thread. Admitted exports are decoded and
-    stored by ``exports`` (this worker's threads or a peer's).
+    Handlers run on one event loop (see :mod:`glassline.collector._aio`), so admission
+    answers each RPC the moment it arrives: a refusal never waits for a thread. Admitted
+    exports are decoded and stored by ``exports`` (this worker's threads or a peer's).
     """
 
     def __init__(
@@ -100,7 +100,9 @@ class GrpcReceiver:
             run_on_loop(self._server.stop(grace_s))
 
     def _handler(self, kind: Kind) -> grpc.RpcMethodHandler:
-        async def export(body: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
+        async def export(
+            body: bytes, context: grpc.aio.ServicerContext[bytes, Message]
+        ) -> Message | None:
             return await self._export(kind, body, context)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -114,7 +116,7 @@ class GrpcReceiver:
         kind: Kind,
         body: bytes,
         context: grpc.aio.ServicerContext[bytes, Message],
-    ) -> Message:
+    ) -> Message | None:
         try:
             return await self._handle(kind, body, context)
         except GlasslineError as exc:
@@ -123,8 +125,13 @@ class GrpcReceiver:
             _log.exception("unexpected error in the gRPC receiver")
             error = RetryableError("internal error; retry later")
         self._metrics.requests.labels("grpc", error.grpc_code.name.lower()).inc()
-        await context.abort(error.grpc_code, error.message, trailing_metadata=_details(error))
-        raise AssertionError("unreachable: context.abort raises")
+        # Status and trailers set, and the handler returns: grpc.aio sends them with the
+        # final batch and no message (a non-OK status discards the response). context.abort()
+        # sent them in a batch of its own and raised through grpc's handler wrappers.
+        context.set_code(error.grpc_code)
+        context.set_details(error.message)
+        context.set_trailing_metadata(_details(error))
+        return None
 
     async def _handle(
         self,
