@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -101,24 +102,24 @@ class GrpcReceiver:
 
     def _handler(self, kind: Kind) -> grpc.RpcMethodHandler:
         async def export(
-            body: bytes, context: grpc.aio.ServicerContext[bytes, Message]
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, Message]
         ) -> Message | None:
-            return await self._export(kind, body, context)
+            return await self._export(kind, context)
 
-        return grpc.unary_unary_rpc_method_handler(
+        # Served as client-streaming, the same on the wire as a unary call: the handler runs
+        # once the call's metadata is in, before its message is read, so a refused export's
+        # body is never copied out of gRPC (under overload nine requests in ten are refused).
+        return grpc.stream_unary_rpc_method_handler(
             export,
             request_deserializer=None,
             response_serializer=lambda reply: reply.SerializeToString(),
         )
 
     async def _export(
-        self,
-        kind: Kind,
-        body: bytes,
-        context: grpc.aio.ServicerContext[bytes, Message],
+        self, kind: Kind, context: grpc.aio.ServicerContext[bytes, Message]
     ) -> Message | None:
         try:
-            return await self._handle(kind, body, context)
+            return await self._handle(kind, context)
         except GlasslineError as exc:
             error = exc
         except Exception:  # a bug: answer retryable so the client keeps the data
@@ -134,21 +135,22 @@ class GrpcReceiver:
         return None
 
     async def _handle(
-        self,
-        kind: Kind,
-        body: bytes,
-        context: grpc.aio.ServicerContext[bytes, Message],
+        self, kind: Kind, context: grpc.aio.ServicerContext[bytes, Message]
     ) -> Message:
         metadata: Any = context.invocation_metadata() or ()
         principal = self._keyring.authenticate(
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
         )
-        if len(body) > self._config.max_message_bytes:
-            raise PermanentError(
-                f"message of {len(body)} bytes exceeds the limit of "
-                f"{self._config.max_message_bytes} bytes"
-            )
-        with self._admission.admit(len(body)) as ticket:
+        with self._admission.admit() as ticket:  # its bytes are reserved once read
+            body = await context.read()
+            if body is grpc.aio.EOF:
+                raise PermanentError("the call carried no message: send one export request")
+            if len(body) > self._config.max_message_bytes:
+                raise PermanentError(
+                    f"message of {len(body)} bytes exceeds the limit of "
+                    f"{self._config.max_message_bytes} bytes"
+                )
+            ticket.reserve(len(body))
             ticket.start()
             response = await self._exports.run(
                 kind, "grpc", principal, body, "protobuf", ticket.deadline
