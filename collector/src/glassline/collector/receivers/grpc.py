@@ -103,7 +103,7 @@ class GrpcReceiver:
     def _handler(self, kind: Kind) -> grpc.RpcMethodHandler:
         async def export(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, Message]
-        ) -> Message | None:
+        ) -> Message:
             return await self._export(kind, context)
 
         # Served as client-streaming, the same on the wire as a unary call: the handler runs
@@ -117,7 +117,7 @@ class GrpcReceiver:
 
     async def _export(
         self, kind: Kind, context: grpc.aio.ServicerContext[bytes, Message]
-    ) -> Message | None:
+    ) -> Message:
         try:
             return await self._handle(kind, context)
         except GlasslineError as exc:
@@ -126,13 +126,8 @@ class GrpcReceiver:
             _log.exception("unexpected error in the gRPC receiver")
             error = RetryableError("internal error; retry later")
         self._metrics.requests.labels("grpc", error.grpc_code.name.lower()).inc()
-        # Status and trailers set, and the handler returns: grpc.aio sends them with the
-        # final batch and no message (a non-OK status discards the response). context.abort()
-        # sent them in a batch of its own and raised through grpc's handler wrappers.
-        context.set_code(error.grpc_code)
-        context.set_details(error.message)
-        context.set_trailing_metadata(_details(error))
-        return None
+        await context.abort(error.grpc_code, error.message, trailing_metadata=_details(error))
+        raise AssertionError("unreachable: context.abort raises")
 
     async def _handle(
         self, kind: Kind, context: grpc.aio.ServicerContext[bytes, Message]
