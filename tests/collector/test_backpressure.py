@@ -66,6 +66,42 @@ def test_grpc_answers_resource_exhausted_with_retry_info_when_full(full_stack: A
     assert RetryInfo.FromString(trailer).retry_delay.seconds == 2
 
 
+def test_grpc_refuses_on_the_calls_metadata_without_reading_its_message(
+    full_stack: Any, h: Any
+) -> None:
+    """Under overload nine requests in ten are refused: their bodies are never read. The
+    answer comes while the client still holds its message back (a handler that read the
+    message first would wait for it, and this call would run into its deadline)."""
+    from google.rpc.error_details_pb2 import RetryInfo
+
+    stack, body = full_stack
+    held_back = threading.Event()
+
+    def requests() -> Any:
+        held_back.wait(30)
+        yield body
+
+    with grpc.insecure_channel(stack.grpc_endpoint) as channel:
+        export = channel.stream_unary(EXPORT)
+        with pytest.raises(grpc.RpcError) as caught:
+            export(requests(), metadata=(("x-glassline-api-key", h.API_KEY),), timeout=10)
+        held_back.set()
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    trailer = dict(caught.value.trailing_metadata())["google.rpc.retryinfo-bin"]
+    assert RetryInfo.FromString(trailer).retry_delay.seconds == 2
+
+
+def test_a_grpc_call_without_a_message_is_invalid_argument(h: Any) -> None:
+    server = ServerConfig(grpc_port=0, http_port=0)
+    with h.start_receivers(server) as stack, grpc.insecure_channel(stack.grpc_endpoint) as channel:
+        export = channel.stream_unary(EXPORT)
+        with pytest.raises(grpc.RpcError) as caught:
+            export(iter(()), metadata=(("x-glassline-api-key", h.API_KEY),), timeout=10)
+        assert (stack.admission.bytes, stack.admission.requests) == (0, 0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "no message" in caught.value.details()
+
+
 def test_admission_bounds_bytes_and_requests() -> None:
     admission = Admission(max_bytes=1000, max_requests=3, metrics=Metrics())
     with admission.admit(600):

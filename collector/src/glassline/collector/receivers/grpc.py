@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -19,13 +20,13 @@ from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
+from glassline.collector._aio import run_on_loop
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
-from glassline.collector.receivers._aio import run_on_loop
 
 __all__ = ["GrpcReceiver"]
 
@@ -38,9 +39,9 @@ class GrpcReceiver:
     """A grpc.aio server with the TraceService (and the LogsService when ``exports`` runs
     logs); :meth:`start` binds and returns the port. Both go through the same admission.
 
-    Handlers run on one event loop (see :mod:`._aio`), so admission answers each RPC the
-    moment it arrives: a refusal never waits for a thread. Admitted exports are decoded and
-    stored by ``exports`` (this worker's threads or a peer's).
+    Handlers run on one event loop (see :mod:`glassline.collector._aio`), so admission
+    answers each RPC the moment it arrives: a refusal never waits for a thread. Admitted
+    exports are decoded and stored by ``exports`` (this worker's threads or a peer's).
     """
 
     def __init__(
@@ -100,23 +101,25 @@ class GrpcReceiver:
             run_on_loop(self._server.stop(grace_s))
 
     def _handler(self, kind: Kind) -> grpc.RpcMethodHandler:
-        async def export(body: bytes, context: grpc.aio.ServicerContext[bytes, Message]) -> Message:
-            return await self._export(kind, body, context)
+        async def export(
+            requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, Message]
+        ) -> Message:
+            return await self._export(kind, context)
 
-        return grpc.unary_unary_rpc_method_handler(
+        # Served as client-streaming, the same on the wire as a unary call: the handler runs
+        # once the call's metadata is in, before its message is read, so a refused export's
+        # body is never copied out of gRPC (under overload nine requests in ten are refused).
+        return grpc.stream_unary_rpc_method_handler(
             export,
             request_deserializer=None,
             response_serializer=lambda reply: reply.SerializeToString(),
         )
 
     async def _export(
-        self,
-        kind: Kind,
-        body: bytes,
-        context: grpc.aio.ServicerContext[bytes, Message],
+        self, kind: Kind, context: grpc.aio.ServicerContext[bytes, Message]
     ) -> Message:
         try:
-            return await self._handle(kind, body, context)
+            return await self._handle(kind, context)
         except GlasslineError as exc:
             error = exc
         except Exception:  # a bug: answer retryable so the client keeps the data
@@ -127,21 +130,22 @@ class GrpcReceiver:
         raise AssertionError("unreachable: context.abort raises")
 
     async def _handle(
-        self,
-        kind: Kind,
-        body: bytes,
-        context: grpc.aio.ServicerContext[bytes, Message],
+        self, kind: Kind, context: grpc.aio.ServicerContext[bytes, Message]
     ) -> Message:
         metadata: Any = context.invocation_metadata() or ()
         principal = self._keyring.authenticate(
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
         )
-        if len(body) > self._config.max_message_bytes:
-            raise PermanentError(
-                f"message of {len(body)} bytes exceeds the limit of "
-                f"{self._config.max_message_bytes} bytes"
-            )
-        with self._admission.admit(len(body)) as ticket:
+        with self._admission.admit() as ticket:  # its bytes are reserved once read
+            body = await context.read()
+            if body is grpc.aio.EOF:
+                raise PermanentError("the call carried no message: send one export request")
+            if len(body) > self._config.max_message_bytes:
+                raise PermanentError(
+                    f"message of {len(body)} bytes exceeds the limit of "
+                    f"{self._config.max_message_bytes} bytes"
+                )
+            ticket.reserve(len(body))
             ticket.start()
             response = await self._exports.run(
                 kind, "grpc", principal, body, "protobuf", ticket.deadline
