@@ -62,7 +62,8 @@ def _periods(
 @pytest.mark.parametrize(
     ("cpu_shares", "actions"),
     [
-        ([0.0, 0.01, 0.0], [None, None, None]),  # an idle process gives nothing back
+        ([0.0, 0.01, 0.0], [None, None, None]),  # nothing to do for an idle process
+        ([0.01] * 6, [None, None, None, None, "trim", None]),  # a trickle: trimmed every 10 s
         ([0.5, 0.0, 0.0], [None, "release", None]),  # once, when the burst ends
         ([0.5] * 5 + [0.0], [None, None, None, None, "trim", "release"]),  # every 10 s while busy
         ([0.5, 0.0, 0.9, 0.01], [None, "release", None, "release"]),  # each burst

@@ -15,7 +15,7 @@ runner +3-4 MB in SQLite's page caches of its idle pooled connections, the front
 garbage cycles that no collection would reach while the process idles, since collections are
 triggered by allocations). So :class:`BurstRelease` watches the process's own CPU time and,
 when a busy process goes quiet, collects garbage, runs the release hooks (the store closes its
-idle connections) and trims; while busy it trims every ``trim_every_s``.
+idle connections) and trims; in between it trims every ``trim_every_s``, as the timer did.
 """
 
 from __future__ import annotations
@@ -64,8 +64,9 @@ class Bursts:
 
     A period counts as busy when the process used more than ``busy_share`` of a core in it
     (an idle collector's background threads use far less). :meth:`period` answers
-    ``"trim"`` for a busy period at least ``trim_every_s`` after the last trim, ``"release"``
-    for the first quiet period after a busy one, else ``None``.
+    ``"release"`` for the first quiet period after a busy one, ``"trim"`` every
+    ``trim_every_s`` otherwise (busy or not: a trickle of work frees memory too), else
+    ``None``.
     """
 
     def __init__(self, *, busy_share: float = 0.02, trim_every_s: float = 10.0) -> None:
@@ -75,23 +76,22 @@ class Bursts:
         self._since_trim = 0.0
 
     def period(self, cpu_s: float, wall_s: float) -> str | None:
+        self._since_trim += wall_s
         if cpu_s > self.busy_share * wall_s:
             self._busy = True
-            self._since_trim += wall_s
-            if self._since_trim >= self.trim_every_s:
-                self._since_trim = 0.0
-                return "trim"
-            return None
-        if self._busy:
+        elif self._busy:
             self._busy = False
             self._since_trim = 0.0
             return "release"
+        if self._since_trim >= self.trim_every_s:
+            self._since_trim = 0.0
+            return "trim"
         return None
 
 
 class BurstRelease:
-    """A daemon thread that gives memory back while this process is busy (trims) and once a
-    burst ends (collects garbage, runs the hooks, trims): see the module doc."""
+    """A daemon thread that gives memory back every ``trim_every_s`` (trims) and once a burst
+    ends (collects garbage, runs the hooks, trims): see the module doc."""
 
     def __init__(self, *, check_s: float = 2.0, trim_every_s: float = 10.0) -> None:
         self._check_s = check_s
