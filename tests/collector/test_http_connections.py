@@ -75,6 +75,109 @@ def test_client_gone_mid_upload_is_counted_not_logged_as_an_error(
     assert stack.admission.requests == 0
 
 
+def test_request_headers_over_the_limit_get_a_400_and_the_connection_closed(stack: Any) -> None:
+    """The parser (llhttp) bounds no head; the protocol does, as h11 did (16 KB)."""
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nx-big: " + b"a" * 20_000)
+        answer = sock.makefile("rb").read()  # up to the server's close
+    assert answer.startswith(b"HTTP/1.1 400")
+
+
+def _answer(reader: Any) -> bytes:
+    """One answer's status line, its headers read past and its body read."""
+    status = reader.readline()
+    length = 0
+    while (line := reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    reader.read(length)
+    return bytes(status)
+
+
+def test_the_body_of_a_refused_request_is_read_past_and_the_next_request_served(h: Any) -> None:
+    """A 413 goes out before the body arrives; the body (larger than a read pause's 64 KB)
+    is then dropped, and the connection carries on with the next request."""
+    server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=64 * 1024)
+    good = h.make_request(h.make_span(1)).SerializeToString()
+    with h.start_receivers(server) as stack:
+        with socket.create_connection(("127.0.0.1", stack.http_port), timeout=30) as sock:
+            reader = sock.makefile("rb")
+            sock.sendall(_headers(h, 200_000))
+            assert _answer(reader).startswith(b"HTTP/1.1 413")
+            sock.sendall(b"x" * 200_000 + _headers(h, len(good)) + good)
+            assert _answer(reader).startswith(b"HTTP/1.1 200")
+        assert [len(records) for _, records in stack.sink.batches] == [1]
+
+
+def test_a_refused_requests_stalled_body_is_cut_off(h: Any) -> None:
+    """Answered before its body is in, a request's body still has its deadline."""
+    server = ServerConfig(
+        grpc_port=0, http_port=0, max_message_bytes=64 * 1024, http_body_timeout_s=0.5
+    )
+    with (
+        h.start_receivers(server) as stack,
+        socket.create_connection(("127.0.0.1", stack.http_port)) as sock,
+    ):
+        sock.sendall(_headers(h, 200_000) + b"x" * 1000)  # 413, then the body stalls
+        assert _answer(sock.makefile("rb")).startswith(b"HTTP/1.1 413")
+        assert _closed_by_server(sock)
+
+
+class _Transport:
+    """The transport calls the HTTP protocol makes, recorded."""
+
+    def __init__(self) -> None:
+        self.reading_paused = False
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 4318), "peername": ("127.0.0.1", 50000)}.get(name)
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def write(self, data: bytes) -> None:
+        pass
+
+
+def test_reading_pauses_only_when_the_app_leaves_a_reads_body_unread() -> None:
+    """A body over 64 KB in one read is not paused for (the export endpoint takes it or
+    answers before the next read); a second read while the first is unread pauses."""
+    import uvicorn
+    from uvicorn.server import ServerState
+
+    from glassline.collector.receivers.http import uvicorn_config
+
+    async def never_reads(scope: Any, receive: Any, send: Any) -> None:
+        await asyncio.Event().wait()
+
+    async def feed() -> list[bool]:
+        config: uvicorn.Config = uvicorn_config(never_reads, ServerConfig())
+        protocol_class: Any = config.http
+        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        head = b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n"
+        seen = []
+        protocol.data_received(head + b"x" * 120_000)  # the app has not had its turn
+        seen.append(transport.reading_paused)
+        protocol.data_received(b"x" * 120_000)  # ... nor now: 240 KB unread
+        seen.append(transport.reading_paused)
+        protocol.connection_lost(None)
+        return seen
+
+    assert asyncio.run(feed()) == [False, True]
+
+
 def test_the_http_listener_accepts_connections_that_send_small_writes_at_once() -> None:
     """An answer is two writes (headers, body); with Nagle the second waits for an ACK."""
 

@@ -1,11 +1,16 @@
-"""HTTP connections that must keep moving: uvicorn's h11 protocol with read deadlines.
+"""HTTP connections that must keep moving: uvicorn's httptools protocol with read deadlines.
+
+The protocol is uvicorn's on ``httptools`` (the llhttp parser, in C): under overload nine
+requests in ten are refused, and with uvicorn's pure-Python h11 protocol parsing and copying
+each refused request's body cost as much CPU as the rest of the refusal.
 
 uvicorn closes a keep-alive connection that idles between requests, but not one that never
 sends a request, trickles its headers (slowloris) or stalls mid-body: each would hold a
 socket and, mid-body, an admission ticket forever. Here a connection gets
 ``header_timeout_s`` for each request's headers (from the connection's start or the previous
 answer) and ``body_timeout_s`` for its body; past a deadline it is closed. A request already
-handed to the app is not timed: admission bounds that.
+handed to the app is not timed: admission bounds that. A request's head (request line and
+headers) is limited to ``_MAX_HEAD`` bytes, as h11 limited it: llhttp sets no limit.
 
 Each answer also leaves in one write: uvicorn writes the status line and headers, then the
 body, as separate ``transport.write`` calls (two syscalls and two TCP segments, the larger
@@ -17,57 +22,101 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["timed_protocol"]
 
 _log = logging.getLogger(__name__)
+_MAX_HEAD = 16 * 1024  # h11's default max_incomplete_event_size, which the h11 front enforced
+
+_Wait = Literal["headers", "body", None]  # what a connection's deadline waits for (None: none)
 
 
-class _TimedH11(H11Protocol):
+class _TimedHttpTools(HttpToolsProtocol):
     header_timeout_s = 10.0
     body_timeout_s = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        self._timing_body = False
+        self._waiting_for: _Wait = None
+        self._in_head = True  # the parser is past a request's end, before the next's headers
+        self._in_body = False  # ... between a request's headers and its end
+        self._head_bytes = 0  # bytes fed while in a head (counted a feed at a time)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.transport = _Coalescing(transport, self.loop)  # type: ignore[assignment]
-        self._arm(self.header_timeout_s, "headers")
+        self._wait("headers")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._wait(None)
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        super().handle_events()
-        state = self.conn.their_state
-        if state is h11.SEND_BODY and not self._timing_body:
-            self._arm(self.body_timeout_s, "body")
-            self._timing_body = True
-        elif state is not h11.IDLE and state is not h11.SEND_BODY:
-            self._disarm()  # the whole request is in: the app's turn
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head and self._head_bytes > _MAX_HEAD and not self.transport.is_closing():
+            self.send_400_response("Request headers too large.")
+            return
+        self._retime()
+
+    def on_headers_complete(self) -> None:
+        self._in_head, self._in_body, self._head_bytes = False, True, 0
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """uvicorn's on_body, but it pauses reading only when the app left the previous read's
+        body unread.
+
+        uvicorn pauses past 64 KB buffered, so a body larger than that (bench.overload's are
+        120 KB) cost a pause and a resume (two epoll_ctl calls and asyncio's selector
+        bookkeeping: 40% of the protocol's CPU per refusal). The export endpoint never leaves
+        a read's bytes unread: its task runs before the next read from this socket and either
+        answers (the rest of the body is then read and dropped: see below) or takes them
+        (admission has reserved them). An app that does not read still meets the pause one
+        read later: at most two reads (2 x 256 KB) buffered instead of 64 KB + one read.
+        """
+        cycle = self.cycle
+        if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
+            return  # answered already (a 429): read on, to keep the connection, but not kept
+        unread = bool(cycle.body)
+        cycle.body += body
+        if unread and len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.message_event.set()
+
+    def on_message_complete(self) -> None:
+        self._in_head, self._in_body = True, False
+        super().on_message_complete()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-            self._arm(self.header_timeout_s, "headers")
+        self._retime()
 
-    def _arm(self, seconds: float, what: str) -> None:
-        self._disarm()
-        self._timing_body = False
-        self._deadline = self.loop.call_later(seconds, self._expired, what)
+    def _retime(self) -> None:
+        """Give the connection the deadline its state calls for, keeping a running one."""
+        if self._in_body:
+            self._wait("body")  # the client's turn, answered already or not
+        elif self.cycle is None or self.cycle.response_complete:
+            self._wait("headers")  # nothing in the app's hands: the next request's turn
+        else:
+            self._wait(None)  # the whole request is in: the app's turn
 
-    def _disarm(self) -> None:
+    def _wait(self, what: _Wait) -> None:
+        if what == self._waiting_for:
+            return
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._waiting_for = what
+        if what is not None and not self.transport.is_closing():
+            seconds = self.header_timeout_s if what == "headers" else self.body_timeout_s
+            self._deadline = self.loop.call_later(seconds, self._expired, what)
 
     def _expired(self, what: str) -> None:
         self._deadline = None
@@ -115,9 +164,9 @@ class _Coalescing:
 
 
 def timed_protocol(*, header_timeout_s: float, body_timeout_s: float) -> type[asyncio.Protocol]:
-    """An h11 protocol class for ``uvicorn.Config(http=...)`` with these deadlines."""
+    """An httptools protocol class for ``uvicorn.Config(http=...)`` with these deadlines."""
     return type(
-        "TimedH11Protocol",
-        (_TimedH11,),
+        "TimedHttpToolsProtocol",
+        (_TimedHttpTools,),
         {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
     )
