@@ -25,6 +25,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from sqlalchemy import create_engine, func, select
 
+from glassline.collector._aio import run_on_loop, the_loop
 from glassline.collector.auth import Principal
 from glassline.collector.errors import RetryableError
 from glassline.collector.handoff import Front, Mesh, Runner
@@ -241,3 +242,79 @@ def test_an_export_queued_past_its_deadline_is_refused_while_every_thread_is_sti
     assert isinstance(refused, RetryableError) and refused.overloaded
     assert exporter.bodies == [b"busy"]
     assert metrics.refused.labels("queue_wait_expired")._value.get() == 1
+
+
+def test_exports_are_handed_over_from_the_grpc_loop_and_from_any_other_loop() -> None:
+    """The channels live on the gRPC loop: an export from it is sent and answered there, one
+    from another loop (the HTTP server's) crosses to it and back; both reach the runner."""
+    mesh = _OneProcessMesh(1)
+    exporter = _Recording()
+    runner = Runner({"traces": exporter}, 2, Metrics(), index=0, mesh=mesh)
+    front = Front(mesh)
+    runner.open()
+
+    async def export(body: bytes) -> Any:
+        return await front.run("traces", "grpc", Principal("acme"), body, "protobuf", None)
+
+    try:
+        on_grpc_loop = run_on_loop(export(b"from the gRPC loop"))
+        elsewhere = asyncio.run(export(b"from another loop"))
+    finally:
+        front.close(1)
+        runner.close(5)
+    assert isinstance(on_grpc_loop, ExportTraceServiceResponse)
+    assert isinstance(elsewhere, ExportTraceServiceResponse)
+    assert sorted(exporter.bodies) == [b"from another loop", b"from the gRPC loop"]
+
+
+class _HoldingAll(_Recording):
+    """Holds every export's thread until released; ``wait_started`` for how many run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed, self.release = threading.Condition(), threading.Event()
+
+    def export(self, transport: str, principal: Principal, body: bytes, encoding: Any) -> Any:
+        with self.changed:
+            super().export(transport, principal, body, encoding)
+            self.changed.notify_all()
+        assert self.release.wait(60)
+
+    def wait_started(self, n: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.bodies) >= n, 60)
+
+
+def test_a_runner_that_closes_its_channel_fails_what_it_held_from_every_loop() -> None:
+    """Exports waiting for their reply, sent from the gRPC loop and from another, fail as
+    retryable when the runner's end closes, and the runner is no longer chosen."""
+    mesh = _OneProcessMesh(1)
+    exporter = _HoldingAll()
+    runner = Runner({"traces": exporter}, 2, Metrics(), index=0, mesh=mesh)
+    front = Front(mesh)
+    runner.open()
+
+    async def export(body: bytes) -> BaseException | None:
+        try:
+            await front.run("traces", "grpc", Principal("acme"), body, "protobuf", None)
+        except RetryableError as exc:
+            return exc
+        return None
+
+    async def scenario() -> list[BaseException | None]:
+        held = [
+            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(export(b"grpc"), the_loop())),
+            asyncio.ensure_future(export(b"other")),
+        ]
+        await asyncio.to_thread(exporter.wait_started, 2)
+        mesh.runner(0).shutdown(socket.SHUT_RDWR)  # the runner's end goes away mid-export
+        return list(await asyncio.gather(*held))
+
+    try:
+        errors = asyncio.run(scenario())
+    finally:
+        exporter.release.set()
+        front.close(1)
+        runner.close(5)
+    assert all(isinstance(e, RetryableError) and "stopped" in str(e) for e in errors), errors
+    assert not front.can_store()

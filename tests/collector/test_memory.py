@@ -1,15 +1,18 @@
-"""memory.py: large blocks on mmap, and few malloc arenas for trimming to empty (glibc)."""
+"""memory.py: large blocks on mmap, few malloc arenas for trimming to empty (glibc), and
+memory given back when a burst of work ends."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import weakref
 
 import pytest
 
 from glassline.collector import memory
 
-pytestmark = pytest.mark.skipif(memory._libc() is None, reason="glibc's malloc only")
+glibc_only = pytest.mark.skipif(memory._libc() is None, reason="glibc's malloc only")
 
 # Eight threads each allocate a small block: glibc gives each new thread a new arena while
 # it may (8 per core by default). malloc_info lists the arenas as <heap nr=...> elements.
@@ -44,6 +47,52 @@ def _arenas(mode: str) -> int:
     return int(run.stdout)
 
 
+@glibc_only
 def test_a_collector_process_allocates_from_at_most_two_arenas() -> None:
     assert _arenas("limited") <= 2
     assert _arenas("default") > 2  # the test itself can tell the difference
+
+
+def _periods(
+    bursts: memory.Bursts, cpu_shares: list[float], wall_s: float = 2.0
+) -> list[str | None]:
+    return [bursts.period(share * wall_s, wall_s) for share in cpu_shares]
+
+
+@pytest.mark.parametrize(
+    ("cpu_shares", "actions"),
+    [
+        ([0.0, 0.01, 0.0], [None, None, None]),  # nothing to do for an idle process
+        ([0.01] * 6, [None, None, None, None, "trim", None]),  # a trickle: trimmed every 10 s
+        ([0.5, 0.0, 0.0], [None, "release", None]),  # once, when the burst ends
+        ([0.5] * 5 + [0.0], [None, None, None, None, "trim", "release"]),  # every 10 s while busy
+        ([0.5, 0.0, 0.9, 0.01], [None, "release", None, "release"]),  # each burst
+    ],
+)
+def test_memory_is_given_back_when_a_burst_ends(
+    cpu_shares: list[float], actions: list[str | None]
+) -> None:
+    assert _periods(memory.Bursts(busy_share=0.02, trim_every_s=10.0), cpu_shares) == actions
+
+
+def test_release_collects_cycles_and_runs_every_hook() -> None:
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    gone = weakref.ref(cycle)
+    del cycle
+    calls: list[str] = []
+    release = memory.BurstRelease()
+    release.on_release(lambda: calls.append("first"))
+    release.on_release(lambda: 1 / 0)  # a failing hook is logged, not raised
+    release.on_release(lambda: calls.append("third"))
+    gc.disable()
+    try:
+        assert gone() is not None
+        release.release()
+        assert gone() is None
+    finally:
+        gc.enable()
+    assert calls == ["first", "third"]

@@ -401,3 +401,24 @@ def test_values_postgres_refuses_in_json_and_text_are_stored_after_limits(store:
         assert row.events[0]["name"] == "retry\ufffd"
         assert row.events[0]["attributes"] == {"delay": "Infinity"}
         assert row.status_message == "boom\ufffd"
+
+
+def test_release_idle_closes_idle_connections_and_keeps_the_data(store: Store) -> None:
+    first = store.write(traffic(0, 5)).inserted
+    with store.engine.connect() as conn:
+        idle = conn.connection.dbapi_connection  # back in the pool, with its caches, after this
+    store.release_idle()
+    with pytest.raises(Exception, match=r"(?i)closed"):
+        idle.cursor().execute("SELECT 1")
+    second = store.write(traffic(5, 5)).inserted  # the next use connects again
+    assert table_count(store, Span) == first + second > first
+
+
+def test_release_idle_keeps_an_in_memory_database() -> None:
+    store = Store.open("sqlite://")
+    try:
+        stored = store.write(traffic(0, 3)).inserted
+        store.release_idle()
+        assert table_count(store, Span) == stored > 0
+    finally:
+        store.close()

@@ -36,7 +36,6 @@ import itertools
 import logging
 import multiprocessing
 import pickle
-import queue
 import socket
 import struct
 import threading
@@ -47,6 +46,7 @@ from typing import Any, Literal, Protocol
 
 from google.protobuf.message import Message
 
+from glassline.collector._aio import run_on_loop, the_loop
 from glassline.collector.admission import refusal
 from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
@@ -250,14 +250,22 @@ class Mesh:
 
 
 class Front:
-    """Hands each export to the open runner with the fewest assigned (see the module doc)."""
+    """Hands each export to the open runner with the fewest assigned (see the module doc).
+
+    The channels live on the gRPC loop (:mod:`glassline.collector._aio`): a gRPC export is
+    handed over and its reply awaited on the loop that serves it, with no thread in between
+    (a sender and a reply-reader thread per channel cost the front 0.14 ms of CPU per export,
+    in wake-ups and GIL hand-offs). An export from another loop (the HTTP server's) crosses
+    to it and back.
+    """
 
     def __init__(self, mesh: Mesh, kinds: frozenset[Kind] = KINDS) -> None:
         self.kinds = kinds
         self._open = mesh.open
-        self._channels = {j: _Channel(j, sock) for j, sock in mesh.front().items()}
-        self._assigned = dict.fromkeys(self._channels, 0)
-        self._lock = threading.Lock()
+        self._loop = the_loop()
+        ends = mesh.front()
+        self._channels = {j: run_on_loop(_Channel.connect(sock)) for j, sock in ends.items()}
+        self._assigned = dict.fromkeys(self._channels, 0)  # touched on the loop only
 
     def can_store(self) -> bool:
         """At least one runner can take an export now."""
@@ -267,27 +275,34 @@ class Front:
         self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
         deadline: float | None = None,
     ) -> Message:  # fmt: skip
+        handover = self._handover(kind, transport, principal, body, encoding, deadline)
+        if asyncio.get_running_loop() is self._loop:
+            return await handover
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(handover, self._loop))
+
+    def close(self, grace_s: float) -> None:
+        """No more exports (the receivers drained): the runners read end-of-file once what
+        was sent is flushed."""
+        for channel in self._channels.values():
+            self._loop.call_soon_threadsafe(channel.finish)
+
+    async def _handover(
+        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
+        deadline: float | None,
+    ) -> Message:  # fmt: skip
         target = self._assign()
         try:
             meta = (kind, transport, principal, encoding, deadline)
-            future = self._channels[target].send(meta, body)
-            return await asyncio.wrap_future(future)
+            return await self._channels[target].send(meta, body)
         finally:
-            with self._lock:
-                self._assigned[target] -= 1
-
-    def close(self, grace_s: float) -> None:
-        """No more exports (the receivers drained): the runners read end-of-file."""
-        for channel in self._channels.values():
-            channel.finish()
+            self._assigned[target] -= 1
 
     def _assign(self) -> int:
-        with self._lock:
-            candidates = [j for j, ch in self._channels.items() if self._open[j] and ch.alive]
-            if not candidates:
-                raise RetryableError("no worker can store right now; retry later")
-            target = min(candidates, key=self._assigned.__getitem__)
-            self._assigned[target] += 1
+        candidates = [j for j, ch in self._channels.items() if self._open[j] and ch.alive]
+        if not candidates:
+            raise RetryableError("no worker can store right now; retry later")
+        target = min(candidates, key=self._assigned.__getitem__)
+        self._assigned[target] += 1
         return target
 
 
@@ -333,68 +348,67 @@ class Runner:
             )
 
 
-class _Channel:
-    """The front's end of one runner's channel: exports out (a sender thread), replies in."""
+class _Channel(asyncio.Protocol):
+    """The front's end of one runner's channel, on the gRPC loop: exports out through the
+    loop's transport (buffered while the runner is slow to read), replies in."""
 
-    def __init__(self, index: int, sock: socket.socket) -> None:
+    def __init__(self) -> None:
         self.alive = True
-        self._sock = sock
-        self._lock = threading.Lock()
-        self._pending: dict[int, Future[Message]] = {}
+        self._transport: asyncio.WriteTransport | None = None
+        self._pending: dict[int, asyncio.Future[Message]] = {}
         self._ids = itertools.count()
-        self._outbox: queue.SimpleQueue[tuple[bytes, bytes] | None] = queue.SimpleQueue()
-        for target, role in ((self._send_loop, "out"), (self._read_replies, "replies")):
-            name = f"handoff-{role}-{index}"
-            threading.Thread(target=target, name=name, daemon=True).start()
+        self._replies = bytearray()  # received, not yet a whole reply
 
-    def send(self, meta: tuple[Any, ...], body: bytes) -> Future[Message]:
-        """Queue one export for the runner (never blocks the caller's event loop)."""
-        future: Future[Message] = Future()
+    @classmethod
+    async def connect(cls, sock: socket.socket) -> _Channel:
+        _, channel = await asyncio.get_running_loop().create_unix_connection(cls, sock=sock)
+        return channel
+
+    def send(self, meta: tuple[Any, ...], body: bytes) -> asyncio.Future[Message]:
+        """Send one export to the runner now (what the socket does not take yet is buffered,
+        never waited for); its reply or error once the runner answers."""
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        if not self.alive or self._transport is None:
+            future.set_exception(_runner_gone())
+            return future
         job_id = next(self._ids)
-        with self._lock:
-            if not self.alive:
-                future.set_exception(_runner_gone())
-                return future
-            self._pending[job_id] = future
-        self._outbox.put((pickle.dumps((job_id, *meta)), body))
+        self._pending[job_id] = future
+        head = pickle.dumps((job_id, *meta))
+        self._transport.write(_JOB.pack(len(head), len(body)) + head)
+        self._transport.write(body)  # not joined: the body is not copied when the socket takes it
         return future
 
     def finish(self) -> None:
-        """No more exports: the runner reads end-of-file once the queue is flushed."""
-        self._outbox.put(None)
+        """No more exports: the runner reads end-of-file once the buffer is flushed."""
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write_eof()
 
-    def _send_loop(self) -> None:
-        while (job := self._outbox.get()) is not None:
-            meta, body = job
-            try:
-                _send_all(self._sock, [_JOB.pack(len(meta), len(body)), meta, body])
-            except OSError:
-                self._fail_all()
-                return
-        with contextlib.suppress(OSError):
-            self._sock.shutdown(socket.SHUT_WR)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        self._transport = transport
 
-    def _read_replies(self) -> None:
-        while True:
-            try:
-                (size,) = _REPLY.unpack(_recv_exact(self._sock, _REPLY.size))
-                job_id, ok, value = pickle.loads(_recv_exact(self._sock, size))
-            except (EOFError, OSError):
-                self._fail_all()
+    def data_received(self, data: bytes) -> None:
+        replies = self._replies
+        replies += data
+        while len(replies) >= _REPLY.size:
+            (size,) = _REPLY.unpack_from(replies)
+            end = _REPLY.size + size
+            if len(replies) < end:
                 return
-            with self._lock:
-                future = self._pending.pop(job_id, None)
-            if future is None or future.cancelled():
-                continue
+            job_id, ok, value = pickle.loads(replies[_REPLY.size : end])
+            del replies[:end]
+            future = self._pending.pop(job_id, None)
+            if future is None or future.done():
+                continue  # its caller went away (cancelled)
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
 
-    def _fail_all(self) -> None:
-        with self._lock:
-            self.alive = False
-            pending, self._pending = self._pending, {}
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The runner closed its end or died: what it held fails as retryable."""
+        self.alive = False
+        pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
                 future.set_exception(_runner_gone())

@@ -4,24 +4,33 @@ Export bodies are large (a 512-span request is ~600 KB) and short-lived. glibc s
 blocks with ``mmap`` at first, but raises its mmap threshold to the size of every such block
 freed, so after the first burst they come from the heap arenas instead, one per thread, where
 freed memory stays mapped: measured after overload runs, RSS stayed 15-22% above idle.
-Fixing the threshold keeps large blocks on ``mmap`` (unmapped on free), and a periodic
-``malloc_trim`` returns the free tops and pages of the arenas. glibc also gives each thread
-that meets a locked arena a new one (up to 8 per core); freed memory scattered over many
-arenas is what trimming cannot return, and the export threads run under the GIL anyway, so
-two arenas per process are enough.
+Fixing the threshold keeps large blocks on ``mmap`` (unmapped on free), and ``malloc_trim``
+returns the free tops and pages of the arenas. glibc also gives each thread that meets a
+locked arena a new one (up to 8 per core); freed memory scattered over many arenas is what
+trimming cannot return, and the export threads run under the GIL anyway, so two arenas per
+process are enough.
+
+A timer alone returned too little once a burst ended (measured a minute after overload: each
+runner +3-4 MB in SQLite's page caches of its idle pooled connections, the front a few MB of
+garbage cycles that no collection would reach while the process idles, since collections are
+triggered by allocations). So :class:`BurstRelease` watches the process's own CPU time and,
+when a busy process goes quiet, collects garbage, runs the release hooks (the store closes its
+idle connections) and trims; in between it trims every ``trim_every_s``, as the timer did.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["mmap_large_blocks", "trim_periodically"]
+__all__ = ["BurstRelease", "Bursts", "mmap_large_blocks"]
 
 _log = logging.getLogger(__name__)
 _M_MMAP_THRESHOLD = -3
@@ -50,15 +59,75 @@ def mmap_large_blocks() -> None:
         libc.mallopt(_M_ARENA_MAX, _ARENAS)
 
 
-def trim_periodically(interval_s: float) -> None:
-    """A daemon thread that returns the arenas' free memory every ``interval_s``."""
-    libc = _libc()
-    if libc is None:
-        return
+class Bursts:
+    """Tells, from the CPU a process used in each period, when a burst of work ended.
 
-    def trim() -> None:
+    A period counts as busy when the process used more than ``busy_share`` of a core in it
+    (an idle collector's background threads use far less). :meth:`period` answers
+    ``"release"`` for the first quiet period after a busy one, ``"trim"`` every
+    ``trim_every_s`` otherwise (busy or not: a trickle of work frees memory too), else
+    ``None``.
+    """
+
+    def __init__(self, *, busy_share: float = 0.02, trim_every_s: float = 10.0) -> None:
+        self.busy_share = busy_share
+        self.trim_every_s = trim_every_s
+        self._busy = False
+        self._since_trim = 0.0
+
+    def period(self, cpu_s: float, wall_s: float) -> str | None:
+        self._since_trim += wall_s
+        if cpu_s > self.busy_share * wall_s:
+            self._busy = True
+        elif self._busy:
+            self._busy = False
+            self._since_trim = 0.0
+            return "release"
+        if self._since_trim >= self.trim_every_s:
+            self._since_trim = 0.0
+            return "trim"
+        return None
+
+
+class BurstRelease:
+    """A daemon thread that gives memory back every ``trim_every_s`` (trims) and once a burst
+    ends (collects garbage, runs the hooks, trims): see the module doc."""
+
+    def __init__(self, *, check_s: float = 2.0, trim_every_s: float = 10.0) -> None:
+        self._check_s = check_s
+        self._bursts = Bursts(trim_every_s=trim_every_s)
+        self._hooks: list[Callable[[], None]] = []
+        self._libc = _libc()
+
+    def on_release(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` (from this thread) each time a burst has ended, before trimming."""
+        self._hooks.append(hook)
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="memory-release", daemon=True).start()
+
+    def release(self) -> None:
+        """Collect garbage cycles, run the hooks, return the arenas' free memory."""
+        gc.collect()
+        for hook in list(self._hooks):
+            try:
+                hook()
+            except Exception:  # giving memory back must never take the process down
+                _log.warning("memory release hook failed", exc_info=True)
+        self._trim()
+
+    def _trim(self) -> None:
+        if self._libc is not None:
+            self._libc.malloc_trim(0)  # ctypes releases the GIL for the call
+
+    def _loop(self) -> None:
+        cpu = time.process_time()
         while True:
-            time.sleep(interval_s)  # a timer: there is nothing to wait for
-            libc.malloc_trim(0)  # ctypes releases the GIL for the call
-
-    threading.Thread(target=trim, name="malloc-trim", daemon=True).start()
+            time.sleep(self._check_s)  # a timer: no event announces that work stopped
+            now = time.process_time()
+            action = self._bursts.period(now - cpu, self._check_s)
+            if action == "trim":
+                self._trim()
+            elif action == "release":
+                self.release()
+            cpu = time.process_time()  # the release's own CPU is not the next period's work

@@ -36,6 +36,7 @@ from glassline.collector.evaluations import routes as evaluation_routes
 from glassline.collector.handoff import Exporter, Exports, Front, Kind, LocalExports, Mesh, Runner
 from glassline.collector.jobs import Job, JobRunner
 from glassline.collector.logs.consume import CONTENT_STEPS, LogsConsumer, through_intake
+from glassline.collector.memory import BurstRelease
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import FileWriteLock, Pipeline
 from glassline.collector.processors.base import Processor
@@ -101,14 +102,17 @@ class Worker:
         processors: list[Processor] | None = None,
         mesh: Mesh | None = None,
         role: Role = "all",
+        memory: BurstRelease | None = None,
     ) -> None:
         """``processors`` replaces :func:`build_processors` (embedding, tests); ``mesh``
-        connects the front and the runners (the supervisor's processes)."""
+        connects the front and the runners (the supervisor's processes); ``memory`` gets
+        the store's release hook (its idle connections are closed when a burst ends)."""
         self.config = config
         self.index = index
         self.role = role
         self._processors = processors
         self._mesh = mesh
+        self._memory = memory
         self._front: Front | None = None
         self.keyring = Keyring.from_config(config.auth)
         self.metrics = Metrics()
@@ -135,6 +139,8 @@ class Worker:
         """Run until ``stop`` is set, then drain and close."""
         cfg = self.config.server
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
+        if self._memory is not None:
+            self._memory.on_release(self.store.release_idle)
         rules = self.config.alerts.rules_file
         self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
         if self.role == "runner":

@@ -23,7 +23,7 @@ from typing import Any
 from glassline.collector.config import CollectorConfig
 from glassline.collector.handoff import Mesh
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
-from glassline.collector.memory import mmap_large_blocks, trim_periodically
+from glassline.collector.memory import BurstRelease, mmap_large_blocks
 from glassline.collector.server import Role, Worker
 from glassline.collector.storage import Store
 
@@ -31,7 +31,6 @@ __all__ = ["run", "setup_logging"]
 
 _log = logging.getLogger("glassline.collector")
 _CHATTY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
-_TRIM_INTERVAL_S = 10.0  # memory freed after a burst goes back to the system within this
 
 
 class _JsonFormatter(logging.Formatter):
@@ -71,14 +70,15 @@ def _run_worker(
         die_with_parent(supervisor)
         PortLock(config.server).join()
     mmap_large_blocks()
-    trim_periodically(_TRIM_INTERVAL_S)
+    memory = BurstRelease()
+    memory.start()
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(config, index=index, mesh=mesh, role=role)
+        worker = Worker(config, index=index, mesh=mesh, role=role, memory=memory)
         loop.add_signal_handler(signal.SIGHUP, worker.reload)
         watch = None if supervisor is None else asyncio.create_task(_watch(supervisor, stop))
         await worker.serve(stop)

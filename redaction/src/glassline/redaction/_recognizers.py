@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -27,12 +26,10 @@ from presidio_analyzer.predefined_recognizers.generic.iban_patterns import regex
 from glassline.redaction._literals import trie_pattern
 from glassline.redaction._phone import PHONE_TRIGGER, PhoneCandidateRecognizer, phone_candidate
 from glassline.redaction._secrets import build_secret_recognizers
+from glassline.redaction._suffixes import PublicSuffixes
 
 __all__ = ["NUMERIC_MIN_LEN", "Detector", "Gates", "build_detectors", "digit_clusters"]
 
-# tldextract's default extractor fetches the public suffix list over the network on first
-# use; this one only reads the snapshot bundled with the package (offline, deterministic).
-_OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 # 4-4-4-4(-1..3) with one kind of separator, or Amex's 4-6-5.
 _CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5}")
@@ -65,10 +62,11 @@ class _CardShapeRecognizer(CreditCardRecognizer):
 
 
 class _OfflineEmailRecognizer(EmailRecognizer):
-    """Presidio's email recognizer with its domain check against the bundled suffix list."""
+    """Presidio's email recognizer with its domain check against the suffix list bundled with
+    tldextract (offline: tldextract's default extractor fetches the list over the network)."""
 
     def validate_result(self, pattern_text: str) -> bool:
-        return _OFFLINE_TLD(pattern_text).fqdn != ""
+        return PublicSuffixes.bundled().has_domain(pattern_text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,13 @@ from google.protobuf.message import Message
 from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
+from glassline.collector._aio import run_on_loop
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
-from glassline.collector.receivers._aio import run_on_loop
 
 __all__ = ["GrpcReceiver"]
 
@@ -39,9 +39,9 @@ class GrpcReceiver:
     """A grpc.aio server with the TraceService (and the LogsService when ``exports`` runs
     logs); :meth:`start` binds and returns the port. Both go through the same admission.
 
-    Handlers run on one event loop (see :mod:`._aio`), so admission answers each RPC the
-    moment it arrives: a refusal never waits for a thread. Admitted exports are decoded and
-    stored by ``exports`` (this worker's threads or a peer's).
+    Handlers run on one event loop (see :mod:`glassline.collector._aio`), so admission
+    answers each RPC the moment it arrives: a refusal never waits for a thread. Admitted
+    exports are decoded and stored by ``exports`` (this worker's threads or a peer's).
     """
 
     def __init__(

@@ -275,6 +275,18 @@ class Store:
         """A read session for queries (``with store.session() as s: ...``)."""
         return Session(self.engine)
 
+    def release_idle(self) -> None:
+        """Close the pool's idle connections and their caches (a SQLite connection keeps up
+        to 2 MB of pages and its prepared statements); the next use opens new ones.
+
+        For when a burst of work has ended (see :mod:`glassline.collector.memory`). A
+        connection in use is closed when it is returned. An in-memory SQLite database lives
+        in its one connection: kept.
+        """
+        if self.dialect == "sqlite" and self.sqlite_file is None:
+            return
+        self.engine.dispose()
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.close()

@@ -3,7 +3,8 @@
 grpc.aio binds its completion-queue poller to the first event loop that uses it: servers
 started on a second loop in the same process hang. One daemon thread runs one loop for the
 life of the process, and every gRPC receiver (a worker has one, a test may start many)
-starts, serves and stops on it.
+starts, serves and stops on it. The front's channels to its runners live on it too
+(handoff.py), so a gRPC export is handed over and answered without leaving its thread.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run_on_loop"]
+__all__ = ["run_on_loop", "the_loop"]
 
 _T = TypeVar("_T")
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
 
 
-def _the_loop() -> asyncio.AbstractEventLoop:
+def the_loop() -> asyncio.AbstractEventLoop:
+    """The loop (started on first use)."""
     global _loop
     with _lock:
         if _loop is None:
@@ -31,4 +33,4 @@ def _the_loop() -> asyncio.AbstractEventLoop:
 
 def run_on_loop(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coro`` on the gRPC loop and wait for its result (call from any other thread)."""
-    return asyncio.run_coroutine_threadsafe(coro, _the_loop()).result()
+    return asyncio.run_coroutine_threadsafe(coro, the_loop()).result()
