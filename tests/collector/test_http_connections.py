@@ -160,22 +160,26 @@ def test_reading_pauses_only_when_the_app_leaves_a_reads_body_unread() -> None:
     async def never_reads(scope: Any, receive: Any, send: Any) -> None:
         await asyncio.Event().wait()
 
-    async def feed() -> list[bool]:
+    async def feed(head: bytes, body: bytes) -> list[bool]:
         config: uvicorn.Config = uvicorn_config(never_reads, ServerConfig())
         protocol_class: Any = config.http
         protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
         transport = _Transport()
         protocol.connection_made(transport)
-        head = b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Length: 300000\r\n\r\n"
         seen = []
-        protocol.data_received(head + b"x" * 120_000)  # the app has not had its turn
+        protocol.data_received(head + body)  # the app has not had its turn
         seen.append(transport.reading_paused)
-        protocol.data_received(b"x" * 120_000)  # ... nor now: 240 KB unread
+        protocol.data_received(body)  # ... nor now: two reads' bodies unread
         seen.append(transport.reading_paused)
         protocol.connection_lost(None)
         return seen
 
-    assert asyncio.run(feed()) == [False, True]
+    post = b"POST /v1/traces HTTP/1.1\r\nHost: t\r\n"
+    sized = post + b"Content-Length: 300000\r\n\r\n"
+    assert asyncio.run(feed(sized, b"x" * 120_000)) == [False, True]
+    chunked = post + b"Transfer-Encoding: chunked\r\n\r\n"
+    chunks = b"".join(b"4e20\r\n" + b"x" * 20_000 + b"\r\n" for _ in range(6))  # 120 KB
+    assert asyncio.run(feed(chunked, chunks)) == [False, True]
 
 
 def test_the_http_listener_accepts_connections_that_send_small_writes_at_once() -> None:

@@ -46,6 +46,8 @@ class _TimedHttpTools(HttpToolsProtocol):
         self._in_head = True  # the parser is past a request's end, before the next's headers
         self._in_body = False  # ... between a request's headers and its end
         self._head_bytes = 0  # bytes fed while in a head (counted a feed at a time)
+        self._reads = 0  # data_received calls so far
+        self._unread_since = 0  # ... when the body the app has not taken began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,6 +59,7 @@ class _TimedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._reads += 1
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
@@ -71,7 +74,7 @@ class _TimedHttpTools(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         """uvicorn's on_body, but it pauses reading only when the app left the previous read's
-        body unread.
+        body unread, and a read's body is not copied into a buffer of its own.
 
         uvicorn pauses past 64 KB buffered, so a body larger than that (bench.overload's are
         120 KB) cost a pause and a resume (two epoll_ctl calls and asyncio's selector
@@ -84,10 +87,13 @@ class _TimedHttpTools(HttpToolsProtocol):
         cycle = self.cycle
         if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
             return  # answered already (a 429): read on, to keep the connection, but not kept
-        unread = bool(cycle.body)
-        cycle.body += body
-        if unread and len(cycle.body) > HIGH_WATER_LIMIT:
-            self.flow.pause_reading()
+        if not cycle.body:  # kept as it came, not copied: receive() hands bytes(body) over
+            cycle.body = body  # type: ignore[assignment]
+            self._unread_since = self._reads
+        else:
+            cycle.body += body
+            if self._unread_since != self._reads and len(cycle.body) > HIGH_WATER_LIMIT:
+                self.flow.pause_reading()
         cycle.message_event.set()
 
     def on_message_complete(self) -> None:
