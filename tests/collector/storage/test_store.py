@@ -25,7 +25,7 @@ from glassline.collector.storage.models import (
 )
 from glassline.collector.storage.sketch import merge_encoded
 from glassline.collector.storage.testing import llm_trace
-from glassline.collector.storage.writer import write_batch
+from glassline.collector.storage.writer import PreparedBatch, write_batch
 
 T0 = 1_790_000_000 * 1_000_000_000  # a fixed instant (2026-09) so minutes are predictable
 MINUTE_NS = 60 * 1_000_000_000
@@ -370,7 +370,7 @@ def test_sqlite_checkpoints_run_beside_the_writers_not_in_their_commits(tmp_path
     try:
         with engine.connect().execution_options(**WRITE) as conn, conn.begin():
             bound = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-            write_batch(conn, traffic(0, 50), T0)
+            write_batch(conn, PreparedBatch(traffic(0, 50)), T0)
         assert bound == WAL_AUTOCHECKPOINT_PAGES  # a writer checkpoints only past this
         checkpointer = Checkpointer(engine)
         wal_pages, copied = checkpointer.checkpoint()  # what the store's thread does

@@ -55,7 +55,7 @@ class PublicSuffixes:
         index = self._suffix_index(labels)
         if index is None:
             return False  # no public suffix (an IPv4 address has none either)
-        return index < len(labels) and index > 0 and labels[index - 1] != ""
+        return 0 < index < len(labels) and labels[index - 1] != ""
 
     def _suffix_index(self, labels: list[str]) -> int | None:
         """Where the public suffix starts in ``labels`` (tldextract's ``suffix_index``)."""

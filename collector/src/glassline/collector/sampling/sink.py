@@ -30,7 +30,7 @@ from glassline.collector.sampling.head import HeadSampler
 from glassline.collector.sampling.models import HEAD_POLICY
 from glassline.collector.storage.store import Store
 from glassline.collector.storage.summary import trace_deltas
-from glassline.collector.storage.writer import write_batch
+from glassline.collector.storage.writer import PreparedBatch, write_batch
 
 __all__ = ["SampledWriteResult", "SamplingSink"]
 
@@ -118,7 +118,9 @@ class SamplingSink:
         users.update({k: r.user_id for k, r in decided.items() if not r.kept})
         counted = _db.record_span_keys(conn, head_dropped + late_dropped, now)
         # One rollup update for stored and counted-only spans: counted exactly as stored are.
-        stored = write_batch(conn, retained, now, also_count=counted, also_count_users=users)
+        stored = write_batch(
+            conn, PreparedBatch(retained), now, also_count=counted, also_count_users=users
+        )
         reasons: Counter[str] = Counter()
         for span in counted:
             reasons[HEAD_POLICY if not self.head.keep(span.trace_id) else "dropped"] += 1

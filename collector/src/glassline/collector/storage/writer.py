@@ -155,7 +155,7 @@ def add_to_rollups(
 
 def write_batch(
     conn: Connection,
-    batch: Sequence[SpanRecord] | PreparedBatch,
+    batch: PreparedBatch,
     now_ns: int,
     *,
     also_count: Sequence[SpanRecord] = (),
@@ -167,11 +167,10 @@ def write_batch(
     has already deduplicated them); ``also_count_users`` gives their traces' users. They join
     the inserted spans in ONE rollup update, so each rollup row is read and written once.
     """
-    prepared = batch if isinstance(batch, PreparedBatch) else PreparedBatch(batch)
-    with_content = content.attach_to_new_spans(conn, list(prepared.spans.values()))
-    prepared.changed(with_content)  # given their stored messages
-    inserted = _insert_spans(conn, prepared)
-    new = [prepared.spans[key] for key in inserted]
+    with_content = content.attach_to_new_spans(conn, list(batch.spans.values()))
+    batch.changed(with_content)  # given their stored messages
+    inserted = _insert_spans(conn, batch)
+    new = [batch.spans[key] for key in inserted]
     if with_content:
         content.mark_attached(conn, with_content.intersection(inserted))
     users = dict(also_count_users or {})
@@ -186,7 +185,7 @@ def write_batch(
         )
         users.update({key: row.get("user_id") for key, row in traces.items()})
         starts = {key: row["start_ns"] for key, row in traces.items()}
-        texts = {key: prepared.texts[key] for key in inserted}
+        texts = {key: batch.texts[key] for key in inserted}
         search.write_docs(conn, search.docs_for_texts(texts, starts))
     if new or also_count:
         counted = [*new, *also_count]
@@ -195,4 +194,4 @@ def write_batch(
         evaluations = [e for span in counted for e in span.evaluations]
         if evaluations:
             write_evaluations(conn, evaluations)
-    return WriteResult(inserted=len(new), duplicates=prepared.size - len(new))
+    return WriteResult(inserted=len(new), duplicates=batch.size - len(new))
