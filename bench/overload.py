@@ -6,14 +6,19 @@
     .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
     .venv/bin/python -m bench.overload --quick --kinds grpc  # only the cheapest client to generate
 
-1. Capacity: eight closed-loop gRPC senders (each waits for its answer) for ``--seconds``;
-   the acknowledged spans per second is the capacity, the baseline of this run.
+1. Capacity: after a short warm-up (the first seconds of a fresh process store a third
+   slower), eight closed-loop gRPC senders (each waits for its answer) for ``--seconds``;
+   the acknowledged spans per second is the capacity.
 2. Overload: ``--factor`` (10) x the capacity, offered open-loop (a request is sent on
    schedule whether or not the earlier ones were answered): gRPC, HTTP protobuf, HTTP gzip,
    HTTP chunked, and slow HTTP clients that trickle their body; beside them, in a process of
    its own, one light probe client. The generator is one asyncio process (bench.loadgen),
    so that it leaves the cores to the collector.
 3. Settle: no load for ``--settle`` seconds, then the memory is read again.
+4. Capacity again, as in 1. The store grows by ~20 MB a second at capacity (SQLite), and a
+   bigger store stores slower: capacity before the overload ran on a smaller store than the
+   overload did, capacity after on a bigger one. The baseline of this run is their mean;
+   the stored share against each is printed too.
 
 Reported: idle, peak and settled RSS of every collector process together (and the growth
 by process); answers by code; the share of refusals carrying Retry-After / RetryInfo; p50/p99
@@ -48,6 +53,8 @@ from bench.loadgen import KINDS, SPANS, Outcome, Plan, run_plan, template
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import cpu_seconds, metric_by_label, rss_bytes, run_collector
+
+WARM_UP_S = 5.0  # closed loop, not counted: the first seconds of a fresh process store slower
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -95,20 +102,37 @@ class RssSampler(threading.Thread):
 
 def drive(
     collector: Any, processes: int, rate: float, seconds: float, closed: bool,
-    kinds: tuple[str, ...] = KINDS,
+    kinds: tuple[str, ...] = KINDS, first: int = 0,
 ) -> tuple[list[Outcome], float]:  # fmt: skip
-    """The outcomes of every load process, and the CPU seconds they spent together."""
+    """The outcomes of every load process, and the CPU seconds they spent together.
+
+    ``first`` numbers the processes: a phase of the same kind as an earlier one needs numbers
+    of its own, or its trace ids repeat the earlier phase's and are deduplicated away.
+    """
     plans = [
         Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
-             seconds, closed, worker, kinds=kinds)
+             seconds, closed, first + worker, kinds=kinds)
         for worker in range(processes)
     ]  # fmt: skip
     if not closed:  # the light client beside the load
         plans.append(Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key,
-                          0, seconds, closed, processes, probe=True))  # fmt: skip
+                          0, seconds, closed, first + processes, probe=True))  # fmt: skip
     with multiprocessing.get_context("spawn").Pool(len(plans)) as pool:
         results = pool.map(run_plan, plans)
     return [o for outcomes, _ in results for o in outcomes], sum(cpu for _, cpu in results)
+
+
+def _acknowledged_spans(outcomes: list[Outcome]) -> int:
+    return sum(o.prefix is not None for o in outcomes) * SPANS
+
+
+def _store_mb(db_url: str) -> float | None:
+    """Size of an SQLite store with its WAL (None for a server database)."""
+    url = sa.engine.make_url(db_url)
+    if not url.drivername.startswith("sqlite") or not url.database:
+        return None
+    files = (url.database, url.database + "-wal")
+    return sum(os.path.getsize(f) for f in files if os.path.exists(f)) / (1024 * 1024)
 
 
 def lost(db_url: str, acknowledged: list[bytes]) -> int:
@@ -166,24 +190,32 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         idle = rss_bytes(collector.pids())
         cpu = CpuMeter(collector)
         idle_each = cpu.rss_each()
-        capacity_out, capacity_gen_cpu = drive(collector, 1, 0, args.seconds, closed=True)
+        warm_up, _ = drive(collector, 1, 0, WARM_UP_S, closed=True)
+        cpu.lap()
+        sizes = [_store_mb(collector.db_url)]
+        capacity_out, capacity_gen_cpu = drive(collector, 1, 0, args.seconds, True, first=1)
         capacity_cpu = cpu.lap()
-        acked = [o for o in capacity_out if o.prefix is not None]
-        capacity = len(acked) * SPANS / args.seconds
+        before = _acknowledged_spans(capacity_out) / args.seconds
+        sizes.append(_store_mb(collector.db_url))
         sampler = RssSampler(collector)
         sampler.start()
-        offered = args.factor * capacity / SPANS  # requests per second
+        offered = args.factor * before / SPANS  # requests per second
         overload, overload_gen_cpu = drive(
             collector, args.processes, offered, args.seconds, closed=False, kinds=args.kinds
         )
         overload_cpu = cpu.lap()
+        sizes.append(_store_mb(collector.db_url))
         sampler.stop.set()
         time.sleep(min(5.0, args.settle))
         early = rss_bytes(collector.pids())
         time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
         settled_each = cpu.rss_each()
-        missing = lost(collector.db_url, [o.prefix for o in capacity_out + overload if o.prefix])
+        again_out, _ = drive(collector, 1, 0, args.seconds, True, first=2)
+        after = _acknowledged_spans(again_out) / args.seconds
+        sizes.append(_store_mb(collector.db_url))
+        every = warm_up + capacity_out + overload + again_out
+        missing = lost(collector.db_url, [o.prefix for o in every if o.prefix])
         answers = answer_buckets(collector.http_endpoint)
         bounds = metric_by_label(
             collector.http_endpoint, "glassline_requests_refused_total", "bound"
@@ -194,12 +226,18 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     mb = 1024 * 1024
     print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s "
           f"(load average {load_before} before, {_load()} after) ==")  # fmt: skip
-    print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline)")
+    capacity = (before + after) / 2
+    print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline: the mean of "
+          f"{before:.0f} before the overload and {after:.0f} after)")  # fmt: skip
+    if None not in sizes:
+        print("store file (MB): {:.0f}, capacity to {:.0f}, overload to {:.0f}, capacity again "
+              "to {:.0f}".format(*sizes))  # fmt: skip
     print(f"offered                        {offered * SPANS:10.0f} spans/s   "
           f"{len(overload)} requests from {args.processes} processes")  # fmt: skip
     stored_rate = len(accepted) * SPANS / args.seconds
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
-          f"{stored_rate / capacity:.2f}x capacity")  # fmt: skip
+          f"{stored_rate / capacity:.2f}x capacity ({stored_rate / before:.2f}x the capacity "
+          f"before, {stored_rate / after:.2f}x after)")  # fmt: skip
     for phase, (front, runners), gen in (
         ("capacity", capacity_cpu, capacity_gen_cpu),
         ("overload", overload_cpu, overload_gen_cpu),
