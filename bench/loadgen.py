@@ -70,8 +70,9 @@ class Plan:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
-def run_plan(plan: Plan) -> tuple[list[Outcome], float]:
-    """One load process: its outcomes and the CPU seconds it spent while sending."""
+def run_plan(plan: Plan) -> tuple[list[Outcome], float, float]:
+    """One load process: its outcomes, the CPU seconds it spent while sending, and when it
+    began to send (``time.monotonic``, the same clock in every process of this host)."""
     return asyncio.run(Generator(plan).run())
 
 
@@ -132,7 +133,7 @@ class Generator:
         """Unique per phase and process; n is never 0 (an all-zero trace id is invalid)."""
         return bytes([self.plan.closed_loop, self.plan.worker]) + n.to_bytes(6, "big")
 
-    async def run(self) -> tuple[list[Outcome], float]:
+    async def run(self) -> tuple[list[Outcome], float, float]:
         plan = self.plan
         channels = [aio.insecure_channel(plan.grpc_target) for _ in range(GRPC_CHANNELS)]
         self.calls = [c.unary_unary(EXPORT) for c in channels]
@@ -147,7 +148,8 @@ class Generator:
                     payload = gzip.compress(payload, 1)
                 schedule.append((kind, prefix, payload if kind == "gzip" else b""))
         cpu = time.process_time()
-        deadline = time.monotonic() + plan.seconds
+        started = time.monotonic()
+        deadline = started + plan.seconds
         if plan.probe:
             await self.probe(deadline)
         elif plan.closed_loop:
@@ -159,7 +161,7 @@ class Generator:
             await channel.close()
         for _, writer in self.idle:
             writer.close()
-        return self.outcomes, spent
+        return self.outcomes, spent, started
 
     async def open_loop(self, deadline: float, schedule: list[tuple[str, bytes, bytes]]) -> None:
         """Each request on schedule, whether or not the earlier ones were answered."""

@@ -90,6 +90,36 @@ class CpuMeter:
         return lap
 
 
+class HostMeter(threading.Thread):
+    """The whole host's busy and idle cores over a window, from ``/proc/stat`` read every
+    0.25 s: whether the cores the collector and the generator left went to other processes
+    or stayed idle."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[tuple[float, float, float]] = []  # (monotonic, busy s, idle s)
+        self.stop = threading.Event()
+        self._hz = os.sysconf("SC_CLK_TCK")
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            self.samples.append((time.monotonic(), *self._read()))
+
+    def _read(self) -> tuple[float, float]:
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle and waiting for I/O; guest time is in user already
+        return (sum(ticks[:8]) - idle) / self._hz, idle / self._hz
+
+    def cores(self, start: float, end: float) -> tuple[float, float]:
+        """(busy, idle) cores between the samples nearest inside [start, end]."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return float("nan"), float("nan")
+        (t0, busy0, idle0), (t1, busy1, idle1) = inside[0], inside[-1]
+        return (busy1 - busy0) / (t1 - t0), (idle1 - idle0) / (t1 - t0)
+
+
 class RssSampler(threading.Thread):
     def __init__(self, collector: Any) -> None:
         super().__init__(daemon=True)
@@ -103,8 +133,9 @@ class RssSampler(threading.Thread):
 def drive(
     collector: Any, processes: int, rate: float, seconds: float, closed: bool,
     kinds: tuple[str, ...] = KINDS, first: int = 0,
-) -> tuple[list[Outcome], float]:  # fmt: skip
-    """The outcomes of every load process, and the CPU seconds they spent together.
+) -> tuple[list[Outcome], float, tuple[float, float]]:  # fmt: skip
+    """The outcomes of every load process, the CPU seconds they spent together, and the window
+    (``time.monotonic``) in which all of them were sending.
 
     ``first`` numbers the processes: a phase of the same kind as an earlier one needs numbers
     of its own, or its trace ids repeat the earlier phase's and are deduplicated away.
@@ -119,7 +150,9 @@ def drive(
                           0, seconds, closed, first + processes, probe=True))  # fmt: skip
     with multiprocessing.get_context("spawn").Pool(len(plans)) as pool:
         results = pool.map(run_plan, plans)
-    return [o for outcomes, _ in results for o in outcomes], sum(cpu for _, cpu in results)
+    outcomes = [o for outcomes, _, _ in results for o in outcomes]
+    started = max(start for _, _, start in results)
+    return outcomes, sum(cpu for _, cpu, _ in results), (started, started + seconds)
 
 
 def _acknowledged_spans(outcomes: list[Outcome]) -> int:
@@ -190,28 +223,33 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         idle = rss_bytes(collector.pids())
         cpu = CpuMeter(collector)
         idle_each = cpu.rss_each()
-        warm_up, _ = drive(collector, 1, 0, WARM_UP_S, closed=True)
+        host = HostMeter()
+        host.start()
+        warm_up, _, _ = drive(collector, 1, 0, WARM_UP_S, closed=True)
         cpu.lap()
         sizes = [_store_mb(collector.db_url)]
-        capacity_out, capacity_gen_cpu = drive(collector, 1, 0, args.seconds, True, first=1)
+        capacity_out, capacity_gen_cpu, capacity_window = drive(
+            collector, 1, 0, args.seconds, True, first=1
+        )
         capacity_cpu = cpu.lap()
         before = _acknowledged_spans(capacity_out) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         sampler = RssSampler(collector)
         sampler.start()
         offered = args.factor * before / SPANS  # requests per second
-        overload, overload_gen_cpu = drive(
+        overload, overload_gen_cpu, overload_window = drive(
             collector, args.processes, offered, args.seconds, closed=False, kinds=args.kinds
         )
         overload_cpu = cpu.lap()
         sizes.append(_store_mb(collector.db_url))
         sampler.stop.set()
+        host.stop.set()
         time.sleep(min(5.0, args.settle))
         early = rss_bytes(collector.pids())
         time.sleep(max(0.0, args.settle - 5.0))
         settled = rss_bytes(collector.pids())
         settled_each = cpu.rss_each()
-        again_out, _ = drive(collector, 1, 0, args.seconds, True, first=2)
+        again_out, _, _ = drive(collector, 1, 0, args.seconds, True, first=2)
         after = _acknowledged_spans(again_out) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         every = warm_up + capacity_out + overload + again_out
@@ -238,13 +276,14 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
           f"{stored_rate / capacity:.2f}x capacity ({stored_rate / before:.2f}x the capacity "
           f"before, {stored_rate / after:.2f}x after)")  # fmt: skip
-    for phase, (front, runners), gen in (
-        ("capacity", capacity_cpu, capacity_gen_cpu),
-        ("overload", overload_cpu, overload_gen_cpu),
+    for phase, (front, runners), gen, window in (
+        ("capacity", capacity_cpu, capacity_gen_cpu, capacity_window),
+        ("overload", overload_cpu, overload_gen_cpu, overload_window),
     ):
+        busy, idle_cores = host.cores(*window)
         print(f"cores during {phase:<9}       front {front / args.seconds:.2f}, runners "
               f"{runners / args.seconds:.2f}, load generator {gen / args.seconds:.2f} "
-              f"(of {os.cpu_count()})")  # fmt: skip
+              f"(of {os.cpu_count()}); the host busy {busy:.2f}, idle {idle_cores:.2f}")  # fmt: skip
     growth = ", ".join(
         f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
         for name, before in idle_each.items()
