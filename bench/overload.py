@@ -233,11 +233,11 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
             collector, 1, 0, args.seconds, True, first=1
         )
         capacity_cpu = cpu.lap()
-        before = _acknowledged_spans(capacity_out) / args.seconds
+        capacity_before = _acknowledged_spans(capacity_out) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         sampler = RssSampler(collector)
         sampler.start()
-        offered = args.factor * before / SPANS  # requests per second
+        offered = args.factor * capacity_before / SPANS  # requests per second
         overload, overload_gen_cpu, overload_window = drive(
             collector, args.processes, offered, args.seconds, closed=False, kinds=args.kinds
         )
@@ -253,7 +253,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         # The settle let the collector give back its memory and idle connections: warm up again.
         warm_again, _, _ = drive(collector, 1, 0, WARM_UP_S, True, first=3)
         again_out, _, _ = drive(collector, 1, 0, args.seconds, True, first=2)
-        after = _acknowledged_spans(again_out) / args.seconds
+        capacity_after = _acknowledged_spans(again_out) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         every = warm_up + capacity_out + overload + warm_again + again_out
         missing = lost(collector.db_url, [o.prefix for o in every if o.prefix])
@@ -267,9 +267,9 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     mb = 1024 * 1024
     print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s "
           f"(load average {load_before} before, {_load()} after) ==")  # fmt: skip
-    capacity = (before + after) / 2
+    capacity = (capacity_before + capacity_after) / 2
     print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline: the mean of "
-          f"{before:.0f} before the overload and {after:.0f} after)")  # fmt: skip
+          f"{capacity_before:.0f} before the overload and {capacity_after:.0f} after)")  # fmt: skip
     if None not in sizes:
         print("store file (MB): {:.0f}, capacity to {:.0f}, overload to {:.0f}, capacity again "
               "to {:.0f}".format(*sizes))  # fmt: skip
@@ -277,8 +277,8 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
           f"{len(overload)} requests from {args.processes} processes")  # fmt: skip
     stored_rate = len(accepted) * SPANS / args.seconds
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
-          f"{stored_rate / capacity:.2f}x capacity ({stored_rate / before:.2f}x the capacity "
-          f"before, {stored_rate / after:.2f}x after)")  # fmt: skip
+          f"{stored_rate / capacity:.2f}x capacity ({stored_rate / capacity_before:.2f}x the "
+          f"capacity before, {stored_rate / capacity_after:.2f}x after)")  # fmt: skip
     for phase, (front, runners), gen, window in (
         ("capacity", capacity_cpu, capacity_gen_cpu, capacity_window),
         ("overload", overload_cpu, overload_gen_cpu, overload_window),
