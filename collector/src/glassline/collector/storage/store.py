@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, delete, or_, select
@@ -141,15 +141,10 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @contextmanager
-    def write_lock(self) -> Iterator[None]:
+    def write_lock(self) -> AbstractContextManager[object]:
         """Held around a write transaction: one writer at a time for a file-backed SQLite
         store (across processes), nothing for the others."""
-        if self._write_lock is None:
-            yield
-            return
-        with self._write_lock:
-            yield
+        return self._write_lock or nullcontext()
 
     @contextmanager
     def _write_tx(self) -> Iterator[Connection]:
