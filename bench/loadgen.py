@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from bench.ingest import EXPORT, make_batch
 
-SPANS = 100  # per request: a typical BatchSpanProcessor export
+SPANS = 100  # per request by default: a lightly loaded exporter's batch (see bench.overload)
 MARK = b"\x7fOVERLD\x7f"  # the first 8 bytes of every template trace id, replaced per request
 KINDS = ("grpc",) * 4 + ("http",) * 2 + ("gzip",) * 2 + ("chunked", "slow")
 TIMEOUT = 10.0  # an OTLP exporter's default
@@ -35,9 +35,10 @@ PROBE_PAUSE = 0.02  # the probe's pacing between its requests
 SLOW_PAUSE = 0.2  # the slow client's pause before each of its 8 chunks
 
 
-def template() -> tuple[bytes, list[tuple[bytes, str]]]:
-    """One request whose trace ids all start with MARK, and its (trace id tail, span id)s."""
-    request = ExportTraceServiceRequest.FromString(make_batch(random.Random(7), SPANS))
+def template(spans: int = SPANS) -> tuple[bytes, list[tuple[bytes, str]]]:
+    """One request of ``spans`` spans whose trace ids all start with MARK, and its
+    (trace id tail, span id)s."""
+    request = ExportTraceServiceRequest.FromString(make_batch(random.Random(7), spans))
     keys = []
     tails: dict[bytes, bytes] = {}
     for span in request.resource_spans[0].scope_spans[0].spans:
@@ -67,6 +68,7 @@ class Plan:
     worker: int
     probe: bool = False  # one request at a time, gRPC and HTTP in turn (see Generator.probe)
     kinds: tuple[str, ...] = KINDS  # the open-loop mix
+    spans: int = SPANS  # per request
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -108,7 +110,7 @@ class Generator:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        body, _ = template()
+        body, _ = template(plan.spans)
         # A request is the template with its prefix at every MARK: joining the pieces costs
         # 3 us a request, bytes.replace scanned all 120 KB for 65 us.
         self.pieces = body.split(MARK)

@@ -133,7 +133,7 @@ class RssSampler(threading.Thread):
 
 def drive(
     collector: Any, processes: int, rate: float, seconds: float, closed: bool,
-    kinds: tuple[str, ...] = KINDS, first: int = 0,
+    kinds: tuple[str, ...] = KINDS, first: int = 0, spans: int = SPANS,
 ) -> tuple[list[Outcome], float, tuple[float, float]]:  # fmt: skip
     """The outcomes of every load process, the CPU seconds they spent together, and the window
     (``time.monotonic``) in which all of them were sending.
@@ -143,12 +143,13 @@ def drive(
     """
     plans = [
         Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
-             seconds, closed, first + worker, kinds=kinds)
+             seconds, closed, first + worker, kinds=kinds, spans=spans)
         for worker in range(processes)
     ]  # fmt: skip
     if not closed:  # the light client beside the load
         plans.append(Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key,
-                          0, seconds, closed, first + processes, probe=True))  # fmt: skip
+                          0, seconds, closed, first + processes, probe=True,
+                          spans=spans))  # fmt: skip
     with multiprocessing.get_context("spawn").Pool(len(plans)) as pool:
         results = pool.map(run_plan, plans)
     outcomes = [o for outcomes, _, _ in results for o in outcomes]
@@ -156,8 +157,8 @@ def drive(
     return outcomes, sum(cpu for _, cpu, _ in results), (started, started + seconds)
 
 
-def _acknowledged_spans(outcomes: list[Outcome]) -> int:
-    return sum(o.prefix is not None for o in outcomes) * SPANS
+def _acknowledged_spans(outcomes: list[Outcome], spans: int) -> int:
+    return sum(o.prefix is not None for o in outcomes) * spans
 
 
 def _store_mb(db_url: str) -> float | None:
@@ -169,8 +170,8 @@ def _store_mb(db_url: str) -> float | None:
     return sum(os.path.getsize(f) for f in files if os.path.exists(f)) / (1024 * 1024)
 
 
-def lost(db_url: str, acknowledged: list[bytes]) -> int:
-    _, keys = template()
+def lost(db_url: str, acknowledged: list[bytes], spans: int) -> int:
+    _, keys = template(spans)
     store = Store.open(db_url)
     try:
         with store.session() as s:
@@ -226,20 +227,21 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         idle_each = cpu.rss_each()
         host = HostMeter()
         host.start()
-        warm_up, _, _ = drive(collector, 1, 0, WARM_UP_S, closed=True)
+        spans = args.spans
+        warm_up, _, _ = drive(collector, 1, 0, WARM_UP_S, closed=True, spans=spans)
         cpu.lap()
         sizes = [_store_mb(collector.db_url)]
         capacity_out, capacity_gen_cpu, capacity_window = drive(
-            collector, 1, 0, args.seconds, True, first=1
+            collector, 1, 0, args.seconds, True, first=1, spans=spans
         )
         capacity_cpu = cpu.lap()
-        capacity_before = _acknowledged_spans(capacity_out) / args.seconds
+        capacity_before = _acknowledged_spans(capacity_out, spans) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         sampler = RssSampler(collector)
         sampler.start()
-        offered = args.factor * capacity_before / SPANS  # requests per second
+        offered = args.factor * capacity_before / spans  # requests per second
         overload, overload_gen_cpu, overload_window = drive(
-            collector, args.processes, offered, args.seconds, closed=False, kinds=args.kinds
+            collector, args.processes, offered, args.seconds, False, args.kinds, spans=spans
         )
         overload_cpu = cpu.lap()
         sizes.append(_store_mb(collector.db_url))
@@ -251,12 +253,12 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         settled = rss_bytes(collector.pids())
         settled_each = cpu.rss_each()
         # The settle let the collector give back its memory and idle connections: warm up again.
-        warm_again, _, _ = drive(collector, 1, 0, WARM_UP_S, True, first=3)
-        again_out, _, _ = drive(collector, 1, 0, args.seconds, True, first=2)
-        capacity_after = _acknowledged_spans(again_out) / args.seconds
+        warm_again, _, _ = drive(collector, 1, 0, WARM_UP_S, True, first=3, spans=spans)
+        again_out, _, _ = drive(collector, 1, 0, args.seconds, True, first=2, spans=spans)
+        capacity_after = _acknowledged_spans(again_out, spans) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         every = warm_up + capacity_out + overload + warm_again + again_out
-        missing = lost(collector.db_url, [o.prefix for o in every if o.prefix])
+        missing = lost(collector.db_url, [o.prefix for o in every if o.prefix], spans)
         answers = answer_buckets(collector.http_endpoint)
         bounds = metric_by_label(
             collector.http_endpoint, "glassline_requests_refused_total", "bound"
@@ -265,7 +267,8 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     refused = [o for o in overload if o.code in ("429", "503", "RESOURCE_EXHAUSTED", "UNAVAILABLE")]
     codes = Counter(f"{o.kind}:{o.code}" for o in overload)
     mb = 1024 * 1024
-    print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s "
+    print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s, "
+          f"{spans} spans an export "
           f"(load average {load_before} before, {_load()} after) ==")  # fmt: skip
     capacity = (capacity_before + capacity_after) / 2
     print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline: the mean of "
@@ -273,9 +276,9 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     if None not in sizes:
         print("store file (MB): {:.0f}, capacity to {:.0f}, overload to {:.0f}, capacity again "
               "to {:.0f}".format(*sizes))  # fmt: skip
-    print(f"offered                        {offered * SPANS:10.0f} spans/s   "
+    print(f"offered                        {offered * spans:10.0f} spans/s   "
           f"{len(overload)} requests from {args.processes} processes")  # fmt: skip
-    stored_rate = len(accepted) * SPANS / args.seconds
+    stored_rate = len(accepted) * spans / args.seconds
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
           f"{stored_rate / capacity:.2f}x capacity ({stored_rate / capacity_before:.2f}x the "
           f"capacity before, {stored_rate / capacity_after:.2f}x after)")  # fmt: skip
@@ -381,6 +384,11 @@ def main() -> int:
         "--processes", type=int, default=1, help="open-loop load processes (one event loop each)"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--spans", type=int, default=SPANS,
+        help=f"spans per export (default {SPANS}; an SDK exporter under load sends its full "
+        "batch, 512 by default)",
+    )  # fmt: skip
     parser.add_argument(
         "--kinds", type=lambda v: tuple(v.split(",")), default=KINDS,
         help="the clients of the open loop, e.g. grpc (the cheapest to generate); default: "
