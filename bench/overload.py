@@ -5,6 +5,14 @@
     .venv/bin/python -m bench.overload --quick             # 8 s phases, 60 s settle
     .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
     .venv/bin/python -m bench.overload --quick --kinds grpc  # only the cheapest client to generate
+    .venv/bin/python -m bench.overload --quick --spans 512   # exports the size of an SDK's batch
+
+Every export carries ``--spans`` spans (100 by default). Each request costs the front and the
+load generator about the same CPU whatever its size, while storing costs per span: at 10x
+the share of the cores left to the runners grows with the export size. An SDK's batch span
+processor exports up to 512 spans at once (its default ``max_export_batch_size``) and sends
+full batches whenever spans come faster than its schedule, as they do at 10x; 100 is a
+lightly loaded exporter's batch, the harder case.
 
 1. Capacity: after a short warm-up (the first seconds of a fresh process store a third
    slower), eight closed-loop gRPC senders (each waits for its answer) for ``--seconds``;
