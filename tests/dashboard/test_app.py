@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -238,3 +239,27 @@ def test_the_first_minutes_of_a_new_install_chart_their_one_bucket_readably(
     per_request = traffic.cost() / len(traffic.roots())
     assert y_range("spend", "Cost per request (USD)") == pytest.approx((0, per_request * 1.25))
     assert y_range("overview", "Requests") == (0, 6 * 1.25)
+
+
+def test_a_bucket_the_range_holds_in_part_is_drawn_apart(tmp_path: Path, monkeypatch, now_s: int):
+    # The range ends seven minutes into a quarter of an hour: that quarter's sums are partial
+    # (at `make demo`'s 22:15 the requests line plunged from 2,500 to 200).
+    quarter = now_s // 900 * 900 - 900
+    end = quarter + 420
+    rng = random.Random(5)
+    traffic = Traffic()
+    for i in range(8):
+        traffic.records.extend(rag_trace(rng, "acme", (end - 1200 + i * 150) * NS))
+    url = f"sqlite:///{tmp_path / 'partial.db'}"
+    seed_store(url, traffic)
+
+    def specs(page: str) -> dict[str, dict]:
+        at = _open(url, monkeypatch, page, end=str(end))
+        return {(s := json.loads(c.proto.spec))["layout"]["title"]["text"]: s
+                for c in at.get("plotly_chart")}  # fmt: skip
+
+    requests = specs("overview")["Requests"]
+    dotted = [t for t in requests["data"] if t.get("line", {}).get("dash") == "dot"]
+    assert [pd.Timestamp(x).timestamp() for x in dotted[0]["x"]] == [quarter - 900, quarter]
+    daily = specs("spend")["Spend per day, UTC (USD)"]["data"][0]
+    assert daily["marker"]["opacity"][-1] == 0.4  # today, seven minutes of its last quarter

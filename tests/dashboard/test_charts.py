@@ -80,3 +80,25 @@ def test_one_percentile_bucket_keeps_plotly_s_axis_and_a_flat_one_starts_at_zero
     assert charts.percentile_lines(spread, "stage", "t").layout.yaxis.range is None
     flat = pd.DataFrame({**one, "p50": [80.0], "p95": [80.0], "p99": [80.0]})
     assert tuple(charts.percentile_lines(flat, "stage", "t").layout.yaxis.range) == (0, 100)
+
+
+def test_a_bucket_still_being_written_is_drawn_apart_not_as_a_drop() -> None:
+    # `make demo` at 22:15: 2,500 requests in the 22:00 quarter, 200 so far in the 22:15 one:
+    # a solid line plunged to 200 as if traffic had collapsed.
+    times = pd.date_range(FIRST_BUCKET, periods=3, freq="15min")
+    frame = pd.DataFrame({"time": times, "requests": [2400.0, 2500.0, 200.0]})
+    now = int(times[-1].timestamp())
+    fig = charts.line(frame, "requests", "Requests", step_s=QUARTER_HOUR, partial={now})
+    solid, tail = fig.data
+    assert list(solid.y) == [2400.0, 2500.0] and solid.line.dash is None
+    assert list(tail.y) == [2500.0, 200.0] and tail.line.dash == "dot"
+    assert charts.PARTIAL_NOTE in [a.text for a in fig.layout.annotations]
+    whole = charts.line(frame, "requests", "Requests", step_s=QUARTER_HOUR)
+    assert len(whole.data) == 1 and not whole.layout.annotations
+
+    days = pd.DataFrame({"time": times, "day": ["a", "b", "c"], "cost_usd": [1.0, 2.0, 0.1]})
+    bars = charts.bar(days, "day", "cost_usd", "per day", categorical=True, partial={now})
+    assert list(bars.data[0].marker.opacity) == [1.0, 1.0, 0.4]
+    kinds = days.assign(kind="output")
+    stacked = charts.stacked_bars(kinds, "time", "cost_usd", "kind", "t", QUARTER_HOUR, {now})
+    assert list(stacked.data[0].marker.opacity) == [1.0, 1.0, 0.4]

@@ -115,6 +115,7 @@ if trend is not None:
             trend.frame, "y", by, f"{METRICS[metric].label} over time by {_in_sentence(DIMENSIONS[by])}",
             stacked=trend.stacked, step_s=span.bucket,
             markers=markers[(markers["at"] >= span.start) & (markers["at"] < span.end)],
+            partial=span.partial_buckets(),
         ),
         on_select="rerun", selection_mode="points", key="gl_changes_series",
     )  # fmt: skip

@@ -76,8 +76,9 @@ for col, frame, by, title in (
         ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
 requests_chart = charts.line(
-    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
-)
+    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket,
+    partial=window.partial_buckets(),
+)  # fmt: skip
 point = ui.clickable(
     charts.with_markers(requests_chart, data.run(queries.change_markers, window)), "gl_requests"
 )
