@@ -88,7 +88,7 @@ class GrpcReceiver:
             creds = grpc.ssl_server_credentials(
                 [(cfg.tls.key_file.read_bytes(), cfg.tls.cert_file.read_bytes())]
             )
-            port = server.add_secure_port(address, creds)
+            port: int = server.add_secure_port(address, creds)
         else:
             port = server.add_insecure_port(address)
         await server.start()
