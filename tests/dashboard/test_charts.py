@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from glassline.dashboard import charts
 
@@ -57,3 +58,25 @@ def test_markers_close_together_share_one_line_with_every_label_on_hover() -> No
     assert first.text == "stage expand_context first seen +2 more"
     assert first.hovertext.split("<br>") == list(markers["short"][:3])
     assert second.text == "service.version 1.6.0 first seen"
+
+
+def test_a_line_that_never_moves_is_drawn_from_zero_not_inside_plus_minus_one() -> None:
+    # The first bucket of `make demo`: plotly centred its axis on the one value, +-1 around it,
+    # so a cost per request of $0.00004 sat at "0" between -1 and 1.
+    frame = pd.DataFrame({"time": [FIRST_BUCKET], "cost_per_request": [0.00004]})
+    fig = charts.line(frame, "cost_per_request", "Cost per request (USD)", step_s=QUARTER_HOUR)
+    assert tuple(fig.layout.yaxis.range) == pytest.approx((0.0, 0.00005))
+    flat = pd.DataFrame(
+        {"time": pd.date_range(FIRST_BUCKET, periods=3, freq="15min"), "pass_rate": 0.0}
+    )
+    assert tuple(charts.line(flat, "pass_rate", "pass rate").layout.yaxis.range) == (0, 1)
+    moving = pd.DataFrame({"time": flat["time"], "requests": [3.0, 5.0, 4.0]})
+    assert charts.line(moving, "requests", "Requests").layout.yaxis.range is None  # plotly's
+
+
+def test_one_percentile_bucket_keeps_plotly_s_axis_and_a_flat_one_starts_at_zero() -> None:
+    one = {"time": [FIRST_BUCKET], "stage": ["generate"]}
+    spread = pd.DataFrame({**one, "p50": [90.0], "p95": [400.0], "p99": [900.0]})
+    assert charts.percentile_lines(spread, "stage", "t").layout.yaxis.range is None
+    flat = pd.DataFrame({**one, "p50": [80.0], "p95": [80.0], "p99": [80.0]})
+    assert tuple(charts.percentile_lines(flat, "stage", "t").layout.yaxis.range) == (0, 100)

@@ -25,7 +25,7 @@ from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
 from glassline.collector.alerts.quality import slo_status
 from glassline.collector.alerts.queries import Key, Totals, key_dims, totals
-from glassline.collector.alerts.rules import budget_observation
+from glassline.collector.alerts.rules import budget_observation, budget_recent_spend
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
@@ -119,8 +119,10 @@ def budget_status(
         found = totals(conn, span.start, span.end, scoped, rule.per)
         if not found and not rule.per:
             found = {(("tenant", tenant),): None}  # no spend yet: still report the budget
+        recent = budget_recent_spend(conn, rule, span, scoped) if any(found.values()) else {}
         for key, t in sorted(found.items()):
-            obs = budget_observation(rule, key, t.cost_usd if t else 0.0, span)
+            spend = t.cost_usd if t else 0.0
+            obs = budget_observation(rule, key, spend, span, recent.get(key, 0.0))
             state = "critical" if obs.value >= rule.limit_usd else "warn" if obs.breached else "ok"
             labels = {k: v for k, v in key_dims(key).items() if k != "tenant"}
             out.append({
