@@ -9,6 +9,7 @@ sees its own states, history and budgets; an admin sees every tenant, or one wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from glassline.collector.alerts.engine import AlertEngine, AlertStore
 from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
 from glassline.collector.alerts.quality import slo_status
-from glassline.collector.alerts.queries import key_dims, totals
+from glassline.collector.alerts.queries import Key, Totals, key_dims, totals
 from glassline.collector.alerts.rules import budget_observation, budget_recent_spend
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
@@ -114,6 +115,7 @@ def budget_status(
             continue
         span = budget_window(now, rule.window, rule.timezone)
         scoped = rule.filters.model_copy(update={"tenant": [tenant]})
+        found: Mapping[Key, Totals | None]
         found = totals(conn, span.start, span.end, scoped, rule.per)
         if not found and not rule.per:
             found = {(("tenant", tenant),): None}  # no spend yet: still report the budget

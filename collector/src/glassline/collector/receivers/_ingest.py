@@ -87,4 +87,4 @@ def _partial_success(reply: Any, rejected_field: str, result: DecodeResult) -> M
     if result.rejected:
         setattr(reply.partial_success, rejected_field, result.rejected_count)
         reply.partial_success.error_message = result.partial_message()
-    return reply  # type: ignore[no-any-return]
+    return reply

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import budgets, charts, data, queries, ui
 from glassline.dashboard.window import calendar_starts
@@ -19,7 +22,7 @@ if now.requests == 0 and now.cost_usd == 0:
     ui.show_no_data()
     st.stop()
 
-c = st.columns(5)
+c: Sequence[DeltaGenerator] = st.columns(5)
 ui.tile(c[0], "Requests", now.requests, before.requests)
 # A failed request is one whose own (root) span failed; a trace with errors has any failed
 # span, e.g. a 429 that was retried or a model that fell back, while the request succeeded.
