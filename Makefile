@@ -36,7 +36,7 @@ demo: demo-ports $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy semconv/src/glassline/semconv pricing/src/glassline/pricing instrumentation/src/glassline/instrumentation redaction/src/glassline/redaction
+	$(VENV)/bin/mypy semconv/src/glassline/semconv pricing/src/glassline/pricing instrumentation/src/glassline/instrumentation redaction/src/glassline/redaction collector/src/glassline/collector dashboard/src/glassline/dashboard
 
 test: $(STAMP) lint
 	$(PY) -m pytest $(PYTEST_ARGS)

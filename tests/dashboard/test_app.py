@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -14,7 +16,7 @@ from glassline.dashboard.env import ENV_DB_URL, ENV_PASSWORD
 from glassline.dashboard.window import calendar_starts
 
 from .conftest import seed_store
-from .seed import NS, Traffic
+from .seed import NS, Traffic, rag_trace
 from .test_queries import _add_ops_rows
 
 APP = app_module.__file__
@@ -212,3 +214,52 @@ def test_overview_top_charts_list_only_what_cost_something(sqlite_url, monkeypat
     paid = [r for r in traffic.records if (r.cost_usd or 0) > 0]
     assert set(bars["Top stages by spend (USD)"]) == {r.stage for r in paid}  # no retrieval
     assert set(bars["Top models by spend (USD)"]) == {r.model for r in paid}
+
+
+def test_the_first_minutes_of_a_new_install_chart_their_one_bucket_readably(
+    tmp_path: Path, monkeypatch, now_s: int
+):
+    # `make demo` a minute in: one 15-minute bucket per chart. The cost per request ($0.0001)
+    # was drawn at "0" on an axis from -1 to 1 and the requests between n - 1 and n + 1.
+    end = (now_s // 900 + 1) * 900  # pinned: every trace in the window's last bucket
+    rng = random.Random(3)
+    traffic = Traffic()
+    for i in range(6):
+        traffic.records.extend(rag_trace(rng, "acme", (end - 600 + i * 20) * NS))
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    seed_store(url, traffic)
+
+    def y_range(page: str, title: str) -> tuple[float, float]:
+        at = _open(url, monkeypatch, page, end=str(end))
+        specs = {(s := json.loads(c.proto.spec))["layout"]["title"]["text"]: s
+                 for c in at.get("plotly_chart")}  # fmt: skip
+        low, high = specs[title]["layout"]["yaxis"]["range"]
+        return low, high
+
+    per_request = traffic.cost() / len(traffic.roots())
+    assert y_range("spend", "Cost per request (USD)") == pytest.approx((0, per_request * 1.25))
+    assert y_range("overview", "Requests") == (0, 6 * 1.25)
+
+
+def test_a_bucket_the_range_holds_in_part_is_drawn_apart(tmp_path: Path, monkeypatch, now_s: int):
+    # The range ends seven minutes into a quarter of an hour: that quarter's sums are partial
+    # (at `make demo`'s 22:15 the requests line plunged from 2,500 to 200).
+    quarter = now_s // 900 * 900 - 900
+    end = quarter + 420
+    rng = random.Random(5)
+    traffic = Traffic()
+    for i in range(8):
+        traffic.records.extend(rag_trace(rng, "acme", (end - 1200 + i * 150) * NS))
+    url = f"sqlite:///{tmp_path / 'partial.db'}"
+    seed_store(url, traffic)
+
+    def specs(page: str) -> dict[str, dict]:
+        at = _open(url, monkeypatch, page, end=str(end))
+        return {(s := json.loads(c.proto.spec))["layout"]["title"]["text"]: s
+                for c in at.get("plotly_chart")}  # fmt: skip
+
+    requests = specs("overview")["Requests"]
+    dotted = [t for t in requests["data"] if t.get("line", {}).get("dash") == "dot"]
+    assert [pd.Timestamp(x).timestamp() for x in dotted[0]["x"]] == [quarter - 900, quarter]
+    daily = specs("spend")["Spend per day, UTC (USD)"]["data"][0]
+    assert daily["marker"]["opacity"][-1] == 0.4  # today, seven minutes of its last quarter

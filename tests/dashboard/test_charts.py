@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from glassline.dashboard import charts
 
@@ -57,3 +58,47 @@ def test_markers_close_together_share_one_line_with_every_label_on_hover() -> No
     assert first.text == "stage expand_context first seen +2 more"
     assert first.hovertext.split("<br>") == list(markers["short"][:3])
     assert second.text == "service.version 1.6.0 first seen"
+
+
+def test_a_line_that_never_moves_is_drawn_from_zero_not_inside_plus_minus_one() -> None:
+    # The first bucket of `make demo`: plotly centred its axis on the one value, +-1 around it,
+    # so a cost per request of $0.00004 sat at "0" between -1 and 1.
+    frame = pd.DataFrame({"time": [FIRST_BUCKET], "cost_per_request": [0.00004]})
+    fig = charts.line(frame, "cost_per_request", "Cost per request (USD)", step_s=QUARTER_HOUR)
+    assert tuple(fig.layout.yaxis.range) == pytest.approx((0.0, 0.00005))
+    flat = pd.DataFrame(
+        {"time": pd.date_range(FIRST_BUCKET, periods=3, freq="15min"), "pass_rate": 0.0}
+    )
+    assert tuple(charts.line(flat, "pass_rate", "pass rate").layout.yaxis.range) == (0, 1)
+    moving = pd.DataFrame({"time": flat["time"], "requests": [3.0, 5.0, 4.0]})
+    assert charts.line(moving, "requests", "Requests").layout.yaxis.range is None  # plotly's
+
+
+def test_one_percentile_bucket_keeps_plotly_s_axis_and_a_flat_one_starts_at_zero() -> None:
+    one = {"time": [FIRST_BUCKET], "stage": ["generate"]}
+    spread = pd.DataFrame({**one, "p50": [90.0], "p95": [400.0], "p99": [900.0]})
+    assert charts.percentile_lines(spread, "stage", "t").layout.yaxis.range is None
+    flat = pd.DataFrame({**one, "p50": [80.0], "p95": [80.0], "p99": [80.0]})
+    assert tuple(charts.percentile_lines(flat, "stage", "t").layout.yaxis.range) == (0, 100)
+
+
+def test_a_bucket_still_being_written_is_drawn_apart_not_as_a_drop() -> None:
+    # `make demo` at 22:15: 2,500 requests in the 22:00 quarter, 200 so far in the 22:15 one:
+    # a solid line plunged to 200 as if traffic had collapsed.
+    times = pd.date_range(FIRST_BUCKET, periods=3, freq="15min")
+    frame = pd.DataFrame({"time": times, "requests": [2400.0, 2500.0, 200.0]})
+    now = int(times[-1].timestamp())
+    fig = charts.line(frame, "requests", "Requests", step_s=QUARTER_HOUR, partial={now})
+    solid, tail = fig.data
+    assert list(solid.y) == [2400.0, 2500.0] and solid.line.dash is None
+    assert list(tail.y) == [2500.0, 200.0] and tail.line.dash == "dot"
+    assert charts.PARTIAL_NOTE in [a.text for a in fig.layout.annotations]
+    whole = charts.line(frame, "requests", "Requests", step_s=QUARTER_HOUR)
+    assert len(whole.data) == 1 and not whole.layout.annotations
+
+    days = pd.DataFrame({"time": times, "day": ["a", "b", "c"], "cost_usd": [1.0, 2.0, 0.1]})
+    bars = charts.bar(days, "day", "cost_usd", "per day", categorical=True, partial={now})
+    assert list(bars.data[0].marker.opacity) == [1.0, 1.0, 0.4]
+    kinds = days.assign(kind="output")
+    stacked = charts.stacked_bars(kinds, "time", "cost_usd", "kind", "t", QUARTER_HOUR, {now})
+    assert list(stacked.data[0].marker.opacity) == [1.0, 1.0, 0.4]

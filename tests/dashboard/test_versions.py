@@ -23,6 +23,7 @@ import glassline.dashboard.app as app_module
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import isolated_postgres_url, llm_trace, versioned
+from glassline.dashboard import charts as chart_kit
 from glassline.dashboard import queries, ui
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 from glassline.dashboard.window import Window
@@ -123,7 +124,9 @@ def _vlines(at: AppTest) -> list[list[tuple[str, list[str]]]]:
         if figure["layout"].get("xaxis", {}).get("type") == "category":
             continue  # days as labels (Spend per day): a day is the unit, no moment to mark
         shapes = figure["layout"].get("shapes", [])
-        notes = figure["layout"].get("annotations", [])
+        # The marker labels; not the note on buckets the range holds only in part.
+        notes = [n for n in figure["layout"].get("annotations", [])
+                 if n.get("text") != chart_kit.PARTIAL_NOTE]  # fmt: skip
         lines = [s["x0"] for s in shapes if s.get("line", {}).get("dash") == "dot"]
         charts.append([
             (x, note["hovertext"].split("<br>"))

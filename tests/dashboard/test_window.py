@@ -56,3 +56,17 @@ def test_calendar_starts_are_utc_midnight_and_first_of_month():
     day, month = calendar_starts(NOW)
     assert datetime.fromtimestamp(day, UTC) == datetime(2026, 3, 15, tzinfo=UTC)
     assert datetime.fromtimestamp(month, UTC) == datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_partial_buckets_are_the_ones_a_window_cuts_or_that_are_still_being_written():
+    day = 86400
+    thirty, _ = window_from_params({"range": "30d"}, now=NOW)
+    month = Window(thirty.start, thirty.end, bucket=day)
+    # 10:31 on Feb 13 to 10:31 on Mar 15: both days are held in part (today is not over).
+    first, today = month.start // day * day, int(NOW) // day * day
+    assert month.partial_buckets(now=NOW) == {first, today}
+    hour, _ = window_from_params({"range": "1h"}, now=NOW)
+    assert hour.partial_buckets(now=NOW) == {hour.end - 60}  # only the minute being written
+    # A shared link to a past incident, whole quarters of an hour: nothing is partial.
+    past = Window(int(NOW) // 900 * 900 - 7200, int(NOW) // 900 * 900 - 3600, bucket=900)
+    assert past.partial_buckets(now=NOW) == frozenset()

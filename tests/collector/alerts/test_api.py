@@ -123,9 +123,12 @@ def test_budgets_api_reports_live_spend_state_and_forecast_per_tenant(
         ("daily", "24h", 6.0, 10.0, 5.0, "warn"),
         ("acme-hourly", "1h", 6.0, 100.0, None, "ok"),
     ]
-    # Rolling window: $6 over the last 24h is $0.25/h, so the remaining $4 lasts 16 hours.
+    # Rolling window: the $6 came in its last two hours, $3/h, so the remaining $4 lasts
+    # 80 minutes (spread over the whole 24 hours it once read $0.25/h and 16 hours).
     exhaustion = datetime.fromisoformat(acme[0]["forecast_exhaustion"])
-    assert timedelta(hours=15.9) < exhaustion - now < timedelta(hours=16.1)
+    assert timedelta(minutes=79) < exhaustion - now < timedelta(minutes=81)
+    assert acme[0]["forecast"] == "at $3.00/h the 24h limit is reached in 1.3 hours"
+    assert acme[1]["forecast_exhaustion"] is None  # none of it in the last five minutes
 
     zeta = client("zeta").get("/api/v1/budgets").json()["budgets"]
     assert [(b["rule"], b["spend_usd"], b["state"], b["forecast_exhaustion"]) for b in zeta] == [

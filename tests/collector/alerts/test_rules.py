@@ -182,6 +182,36 @@ def test_calendar_month_budget_in_a_time_zone_forecasts_the_day(store: Store, sp
     assert exhaustion == datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # 15:00 on the 30th in Tokyo
 
 
+def test_a_rolling_budget_forecasts_from_the_recent_rate_and_what_leaves_the_window(
+    store: Store, span: Span
+) -> None:
+    # The `make demo` incident: $0.10 forty minutes ago, then $0.25 in the last five minutes.
+    # Spread over the whole hour that read "$0.35/h: the limit is reached in 1.9 hours"; the
+    # last five minutes burn $3/h, and the old $0.10 leaves the window meanwhile.
+    store.write([span("acme", T0 - timedelta(minutes=40), cost_usd=0.10)])
+    store.write([span("acme", T0 - timedelta(minutes=2), cost_usd=0.25)])
+    got = observe(store, {"kind": "budget", "window": "1h", "limit_usd": 1})["acme"]
+    assert got.value == pytest.approx(0.35)
+    seconds = 0.65 / (0.25 / 300 - 0.10 / 3300)  # 809 s
+    assert got.extra["forecast_exhaustion"] == pytest.approx(T0.timestamp() + seconds, abs=1)
+    assert got.extra["forecast"] == "at $3.00/h the 1h limit is reached in 13 minutes"
+
+
+def test_a_steady_burn_under_a_rolling_limit_levels_off_and_is_never_exhausted(
+    store: Store, span: Span
+) -> None:
+    # $0.05 every five minutes: the rolling hour holds $0.60 and stays there. The window's
+    # own average once said "at $0.60/h the 1h limit is reached in 40 minutes".
+    store.write(
+        [span("acme", T0 - timedelta(minutes=5 * k + 2.5), cost_usd=0.05) for k in range(12)]
+    )
+    got = observe(store, {"kind": "budget", "window": "1h", "limit_usd": 1})["acme"]
+    assert got.value == pytest.approx(0.60)
+    assert got.extra["forecast_exhaustion"] is None
+    level = "at $0.6/h the 1h spend levels off near $0.6, under the $1 limit"
+    assert got.extra["forecast"] == level
+
+
 def test_long_windows_sum_hourly_rollups_and_minute_edges_exactly(store: Store, span: Span) -> None:
     # Spans every 97 minutes over ten days: month-to-date mixes whole hours and ragged minutes.
     now = datetime(2026, 11, 10, 12, 34, 56, tzinfo=UTC)
@@ -255,10 +285,10 @@ def test_retry_rate_rise_relative_to_a_week_before(store: Store, span: Span) -> 
 
 
 def test_a_huge_budget_against_a_trickle_of_spend_gives_no_exhaustion_date() -> None:
-    config = parse_config(
-        {"rules": [{"name": "big", "kind": "budget", "window": "24h", "limit_usd": 1_000_000}]}
-    )
+    rule = {"name": "big", "kind": "budget", "window": "calendar_month", "limit_usd": 1_000_000}
+    config = parse_config({"rules": [rule]})
     end = int(T0.timestamp())
-    at, sentence = budget_forecast(config.rules[0], 0.01, Window(end - 86400, end, end))
+    window = Window(end - 86400, end, end + 29 * 86400)
+    at, sentence = budget_forecast(config.rules[0], 0.01, window)
     assert at is None
     assert "not reached within a year" in sentence

@@ -298,9 +298,9 @@ def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
         tree.append((rs, [(ss, _list_field(ss, "spans", "spans")) for ss in scope_spans]))
     check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
     result = DecodeResult()
-    for rs, scope_spans in tree:
+    for rs, scopes in tree:
         resource = _json_message(rs.get("resource") or {}, Resource)
-        for ss, spans in scope_spans:
+        for ss, spans in scopes:
             if resource is None:
                 result.reject("malformed_resource", "resource is not valid OTLP/JSON", len(spans))
                 continue

@@ -35,7 +35,8 @@ class Metrics:
         if self._multiprocess and values.ValueClass is values.MutexValue:
             # A forked worker inherits prometheus_client as imported before the supervisor set
             # the directory: pick the value class again, as a fresh import would have.
-            values.ValueClass = values.get_value_class()
+            # prometheus_client leaves this helper unannotated.
+            values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -128,6 +129,6 @@ class Metrics:
         """The exposition text and its content type."""
         if self._multiprocess:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # unannotated upstream
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-AttributeValue = str | bool | int | float | list[Any] | None
+# A dict is an OTLP kvlist value (and the redaction counts the collector adds).
+AttributeValue = str | bool | int | float | list[Any] | dict[str, Any] | None
 
 
 @dataclass(slots=True)

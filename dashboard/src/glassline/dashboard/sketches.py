@@ -94,7 +94,7 @@ class BinMerger:
 
     def __init__(self) -> None:
         self._parts: list[tuple[int, np.ndarray]] = []  # (first key, contiguous counts)
-        self._dense = _NO_BINS
+        self._dense: np.ndarray = _NO_BINS
         self._offset = 0
         self._zero = 0.0
 
@@ -140,6 +140,7 @@ class BinMerger:
             return
         if len(self._dense):
             parts.append((self._offset, self._dense))
+        dense: np.ndarray
         if len(parts) <= _LOOP_PARTS:  # a few slice additions beat the vectorized setup
             lo = min(offset for offset, _ in parts)
             dense = np.zeros(max(offset + len(counts) for offset, counts in parts) - lo)

@@ -228,7 +228,7 @@ def bucket_range(x: Any, step_s: int) -> dict[str, str]:
     return {"start": str(start), "end": str(start + step_s)}
 
 
-def open_traces(ctx: Context, point: dict[str, Any] | None = None, step_s: int = 0,
+def open_traces(ctx: Context, point: dict[str, Any] | None = None, step_s: int = 0, /,
                 **params: str) -> None:  # fmt: skip
     """Open the Traces page filtered by ``params`` and, with ``step_s``, to the bucket of the
     clicked ``point`` ("(none)" means the dimension was empty: no filter)."""
@@ -380,7 +380,7 @@ def _with_missing_shown(
             continue
         spec = columns.get(name)
         typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
-        if typed.get("type") == "number":
+        if isinstance(spec, dict) and typed.get("type") == "number":
             fmt = typed.get("format") or "%g"
             if "%" not in fmt:  # a named format ("percent"): Streamlit's own rendering stays
                 continue

@@ -75,6 +75,20 @@ class Window:
     def end_ns(self) -> int:
         return self.end * 1_000_000_000
 
+    def partial_buckets(self, now: float | None = None) -> frozenset[int]:
+        """Starts of the chart buckets the window holds only part of: the first when the window
+        opens inside it, the last when the window closes inside it or it is still being written
+        (at ``now``). A sum over part of a bucket is no peer of its neighbours' (today's spend
+        is not a drop): the charts draw these apart."""
+        now = time.time() if now is None else now
+        found = set()
+        if self.start % self.bucket:
+            found.add(self.start - self.start % self.bucket)
+        last = (self.end - 1) - (self.end - 1) % self.bucket
+        if last + self.bucket > min(self.end, now):
+            found.add(last)
+        return frozenset(found)
+
     def previous(self) -> Window:
         """The window of the same length just before this one (for change tiles)."""
         return replace(self, start=self.start - self.length, end=self.start)

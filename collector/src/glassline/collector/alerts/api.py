@@ -9,6 +9,7 @@ sees its own states, history and budgets; an admin sees every tenant, or one wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +24,8 @@ from glassline.collector.alerts.engine import AlertEngine, AlertStore
 from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
 from glassline.collector.alerts.quality import slo_status
-from glassline.collector.alerts.queries import key_dims, totals
-from glassline.collector.alerts.rules import budget_observation
+from glassline.collector.alerts.queries import Key, Totals, key_dims, totals
+from glassline.collector.alerts.rules import budget_observation, budget_recent_spend
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
@@ -114,11 +115,14 @@ def budget_status(
             continue
         span = budget_window(now, rule.window, rule.timezone)
         scoped = rule.filters.model_copy(update={"tenant": [tenant]})
+        found: Mapping[Key, Totals | None]
         found = totals(conn, span.start, span.end, scoped, rule.per)
         if not found and not rule.per:
             found = {(("tenant", tenant),): None}  # no spend yet: still report the budget
+        recent = budget_recent_spend(conn, rule, span, scoped) if any(found.values()) else {}
         for key, t in sorted(found.items()):
-            obs = budget_observation(rule, key, t.cost_usd if t else 0.0, span)
+            spend = t.cost_usd if t else 0.0
+            obs = budget_observation(rule, key, spend, span, recent.get(key, 0.0))
             state = "critical" if obs.value >= rule.limit_usd else "warn" if obs.breached else "ok"
             labels = {k: v for k, v in key_dims(key).items() if k != "tenant"}
             out.append({

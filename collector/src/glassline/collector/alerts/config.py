@@ -288,7 +288,7 @@ class QualityRule(_RuleBase):
     """
 
     kind: Literal["quality"]
-    per: Annotated[list[QualityDimension], BeforeValidator(_as_list)] = []  # type: ignore[assignment]
+    per: Annotated[list[QualityDimension], BeforeValidator(_as_list)] = []
     evaluation: Annotated[str, Field(min_length=1)]
     metric: Literal["mean", "pass_rate"] = "mean"
     window: Window = timedelta(hours=1)

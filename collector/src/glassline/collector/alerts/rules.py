@@ -31,17 +31,31 @@ def evaluate_rule(rule: cfg.Rule, conn: Connection, now: datetime) -> list[Obser
 
 def _budget(rule: cfg.BudgetRule, conn: Connection, now: datetime) -> list[Observation]:
     span = budget_window(now, rule.window, rule.timezone)
+    recent = budget_recent_spend(conn, rule, span, rule.filters)
     out = []
     for key, t in totals(conn, span.start, span.end, rule.filters, rule.per).items():
-        out.append(budget_observation(rule, key, t.cost_usd, span))
+        out.append(budget_observation(rule, key, t.cost_usd, span, recent.get(key, 0.0)))
     return out
 
 
-def budget_observation(rule: cfg.BudgetRule, key: Key, spend: float, span: Span) -> Observation:
+def budget_recent_spend(
+    conn: Connection, rule: cfg.BudgetRule, span: Span, filters: cfg.Filters
+) -> dict[Key, float]:
+    """Spend per key in the last twelfth of a rolling window (the burn rate a forecast
+    extrapolates); empty for calendar windows, whose forecast uses the rate since they opened."""
+    if rule.window not in _ROLLING:
+        return {}
+    found = totals(conn, span.end - _ROLLING[rule.window], span.end, filters, rule.per)
+    return {key: t.cost_usd for key, t in found.items()}
+
+
+def budget_observation(
+    rule: cfg.BudgetRule, key: Key, spend: float, span: Span, recent_spend: float | None = None
+) -> Observation:
     critical = spend >= rule.limit_usd
     warned = rule.warn_usd is not None and spend >= rule.warn_usd
     threshold = rule.limit_usd if critical or rule.warn_usd is None else rule.warn_usd
-    exhaustion, text = budget_forecast(rule, spend, span)
+    exhaustion, text = budget_forecast(rule, spend, span, recent_spend)
     return Observation(
         key=key,
         value=round(spend, 6),
@@ -54,29 +68,65 @@ def budget_observation(rule: cfg.BudgetRule, key: Key, spend: float, span: Span)
 
 
 _FORECAST_HORIZON_S = 366 * 86400
+# The recent part of a rolling window whose burn rate a forecast extrapolates: a twelfth.
+_ROLLING = {"1h": 300, "24h": 2 * 3600}
 
 
-def budget_forecast(rule: cfg.BudgetRule, spend: float, span: Span) -> tuple[int | None, str]:
-    """(Unix time the limit is reached at the current burn rate, or None; a sentence)."""
+def budget_forecast(
+    rule: cfg.BudgetRule, spend: float, span: Span, recent_spend: float | None = None
+) -> tuple[int | None, str]:
+    """(Unix time the limit is reached at the current burn rate, or None; a sentence).
+
+    A calendar window only fills: its rate is the spend since it opened. A rolling window
+    also empties, the oldest spend falling out of it as time goes by: at a steady rate it
+    levels off at rate x window, so its limit is reached only when the recent rate (the last
+    twelfth of the window, ``recent_spend``; without it, the window's average) outruns it.
+    """
     if spend >= rule.limit_usd:
         return None, f"the {rule.window} budget of ${rule.limit_usd:g} is exhausted"
+    if rule.window in _ROLLING:
+        return _rolling_forecast(rule, spend, span, recent_spend)
     rate = spend / span.elapsed  # USD per second since the window opened
     if rate <= 0:
         return None, "no spend yet in this window"
     seconds_left = (rule.limit_usd - spend) / rate
-    hourly = rate * 3600  # cents from $1, else three significant digits: never "$0.00/h"
-    per_hour = f"${hourly:,.2f}/h" if hourly >= 1 else f"${hourly:.3g}/h"
+    per_hour = _per_hour(rate)
     if seconds_left > _FORECAST_HORIZON_S:  # a tiny spend against a huge limit: no date to give
         return None, f"at {per_hour} the {rule.window} limit is not reached within a year"
     at = span.end + int(seconds_left)
-    if rule.window in ("1h", "24h"):
-        return at, f"at {per_hour} the {rule.window} limit is reached in {_human(at - span.end)}"
     if at >= span.full_end:
         return None, f"at {per_hour} the {rule.window} budget lasts the whole period"
     local = datetime.fromtimestamp(at).astimezone(ZoneInfo(rule.timezone))
     period = "monthly" if rule.window == "calendar_month" else "daily"
     when = f"on day {local.day}" if period == "monthly" else f"at {local:%H:%M}"
     return at, f"at this rate the {period} budget is exhausted {when} ({local:%Y-%m-%d %H:%M %Z})"
+
+
+def _rolling_forecast(
+    rule: cfg.BudgetRule, spend: float, span: Span, recent_spend: float | None
+) -> tuple[int | None, str]:
+    length, recent_s = span.elapsed, _ROLLING[rule.window]
+    recent = spend * recent_s / length if recent_spend is None else min(recent_spend, spend)
+    rate = recent / recent_s  # USD per second, lately
+    if rate <= 0:
+        return None, "no spend lately in this window"
+    per_hour = _per_hour(rate)
+    level = rate * length  # where the window's spend settles at this rate
+    if level < rule.limit_usd:
+        return None, (
+            f"at {per_hour} the {rule.window} spend levels off near ${level:.3g}, "
+            f"under the ${rule.limit_usd:g} limit"
+        )
+    # Until the window has turned over, it gains the recent rate and loses its older spend
+    # at that spend's own average rate; level >= limit > spend makes the difference positive.
+    leaving = (spend - recent) / max(1, length - recent_s)
+    at = span.end + int((rule.limit_usd - spend) / (rate - leaving))
+    return at, f"at {per_hour} the {rule.window} limit is reached in {_human(at - span.end)}"
+
+
+def _per_hour(rate: float) -> str:
+    hourly = rate * 3600  # cents from $1, else three significant digits: never "$0.00/h"
+    return f"${hourly:,.2f}/h" if hourly >= 1 else f"${hourly:.3g}/h"
 
 
 def _human(seconds: int) -> str:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from glassline.collector.processors.versions import prompt_of, service_version_of, text
 from glassline.collector.records import AttributeValue, EvaluationRecord, SpanRecord
 from glassline.semconv import attributes as attrs
 
-__all__ = ["EvaluationsProcessor", "score", "span_dims", "text"]
+__all__ = ["EvaluationsProcessor", "SpanDims", "score", "span_dims", "text"]
 
 _MAX_NAME = 256
 _MAX_LABEL = 256
@@ -40,12 +40,22 @@ def score(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
+class SpanDims(TypedDict):
+    """The :class:`EvaluationRecord` fields an evaluation takes from the span it evaluates."""
+
+    stage: str | None
+    model: str | None
+    prompt_name: str | None
+    prompt_version: str | None
+    service_version: str | None
+
+
 def span_dims(
     stage: str | None,
     model: str | None,
     attributes: Mapping[str, Any],
     resource: Mapping[str, Any],
-) -> dict[str, str | None]:
+) -> SpanDims:
     """The dimensions an evaluation of this span rolls up under."""
     prompt_name, prompt_version = prompt_of(attributes)
     return {

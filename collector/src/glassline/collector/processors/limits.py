@@ -166,10 +166,11 @@ class FitColumnsProcessor:
     def __init__(self) -> None:
         from glassline.collector.storage.models import Span
 
-        self._lengths = {
-            column.name: column.type.length
+        self._lengths: dict[str, int] = {
+            column.name: length
             for column in Span.__table__.columns
-            if getattr(column.type, "length", None) and column.name in SpanRecord.__slots__
+            if (length := getattr(column.type, "length", None))
+            and column.name in SpanRecord.__slots__
         }
         self.cut = 0
 

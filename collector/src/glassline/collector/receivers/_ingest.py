@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal, TypeVar
 
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -82,9 +82,12 @@ class LogsIngest:
         return _partial_success(ExportLogsServiceResponse(), "rejected_log_records", result)
 
 
-def _partial_success(reply: Any, rejected_field: str, result: DecodeResult) -> Message:
+_Reply = TypeVar("_Reply", ExportTraceServiceResponse, ExportLogsServiceResponse)
+
+
+def _partial_success(reply: _Reply, rejected_field: str, result: DecodeResult) -> _Reply:
     """``reply`` with its ``partial_success`` filled when ``result`` rejected something."""
     if result.rejected:
         setattr(reply.partial_success, rejected_field, result.rejected_count)
         reply.partial_success.error_message = result.partial_message()
-    return reply  # type: ignore[no-any-return]
+    return reply

@@ -88,7 +88,7 @@ class GrpcReceiver:
             creds = grpc.ssl_server_credentials(
                 [(cfg.tls.key_file.read_bytes(), cfg.tls.cert_file.read_bytes())]
             )
-            port = server.add_secure_port(address, creds)
+            port: int = server.add_secure_port(address, creds)
         else:
             port = server.add_insecure_port(address)
         await server.start()
@@ -100,7 +100,7 @@ class GrpcReceiver:
         if self._server is not None:
             run_on_loop(self._server.stop(grace_s))
 
-    def _handler(self, kind: Kind) -> grpc.RpcMethodHandler:
+    def _handler(self, kind: Kind) -> grpc.RpcMethodHandler[bytes, Message]:
         async def export(
             requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext[bytes, Message]
         ) -> Message:
@@ -138,7 +138,8 @@ class GrpcReceiver:
         )
         with self._admission.admit() as ticket:  # its bytes are reserved once read
             body = await context.read()
-            if body is grpc.aio.EOF:
+            # types-grpcio types ServicerContext.read() without the EOF it returns at the end.
+            if body is grpc.aio.EOF:  # type: ignore[comparison-overlap]
                 raise PermanentError("the call carried no message: send one export request")
             if len(body) > self._config.max_message_bytes:
                 raise PermanentError(

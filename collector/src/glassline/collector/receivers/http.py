@@ -116,10 +116,10 @@ class _Http:
                 self._kind, "http", principal, body, encoding, ticket.deadline
             )
         if encoding == "json":
-            body = json.dumps(
+            text = json.dumps(
                 MessageToDict(reply), ensure_ascii=False, allow_nan=False, separators=(",", ":")
             )  # as Starlette's JSONResponse renders it
-            return 200, body.encode(), b"application/json"
+            return 200, text.encode(), b"application/json"
         return 200, reply.SerializeToString(), b"application/x-protobuf"
 
 

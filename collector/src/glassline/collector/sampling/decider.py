@@ -19,7 +19,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, delete, literal, null, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    delete,
+    literal,
+    null,
+    select,
+    tuple_,
+)
 
 from glassline.collector.sampling import _db
 from glassline.collector.sampling._db import TraceKey
@@ -177,7 +186,7 @@ def _claimed_decisions(conn: Connection) -> set[TraceKey]:
 
 def _claimed_spans(conn: Connection, with_attributes: bool) -> dict[TraceKey, list[Any]]:
     spans = Span.__table__
-    cols = [spans.c[name] for name in _SPAN_COLUMNS]
+    cols: list[ColumnElement[Any]] = [spans.c[name] for name in _SPAN_COLUMNS]
     cols.append(spans.c.attributes if with_attributes else null().label("attributes"))
     stmt = select(*cols).join(SamplingPending.__table__, _claimed(spans))
     out: dict[TraceKey, list[Any]] = {}

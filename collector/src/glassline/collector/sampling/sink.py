@@ -88,8 +88,8 @@ class SamplingSink:
             return SampledWriteResult(0, 0)
         now = now_ns or time.time_ns()
         if self.passthrough:
-            result = self.store.write(batch, now)
-            return SampledWriteResult(result.inserted, result.duplicates)
+            stored = self.store.write(batch, now)
+            return SampledWriteResult(stored.inserted, stored.duplicates)
         with self.store.write_lock():
             result, reasons = _db.run_write(
                 self.store.engine, lambda conn: self._write(conn, batch, now)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
+    ColumnClause,
     Connection,
     Table,
     and_,
@@ -221,7 +222,8 @@ def add_rows(
 
     def build() -> tuple[Any, list[str]]:
         stmt = dialect_insert(conn, table)
-        zero = literal_column("0")  # in the SQL text, not a parameter the rows lack
+        # In the SQL text, not a parameter the rows lack.
+        zero: ColumnClause[int] = literal_column("0")
         add = {c: func.coalesce(table.c[c], zero) + stmt.excluded[c] for c in counters}
         return stmt.on_conflict_do_update(index_elements=list(key_cols), set_=add), columns
 

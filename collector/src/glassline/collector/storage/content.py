@@ -188,6 +188,7 @@ def _rows_of(conn: Connection, keys: set[SpanKey], *, by_trace: bool) -> dict[Sp
     """
     c = SpanContent.__table__.c
     out: dict[SpanKey, list[_Row]] = defaultdict(list)
+    wanted: list[tuple[str, ...]]
     if by_trace:
         wanted = sorted({k[:2] for k in keys})
         column: Any = tuple_(c.tenant, c.trace_id)

@@ -9,7 +9,7 @@ Aggregates (spend, tokens, counts, latency percentiles) are read from ``rollups`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
@@ -40,6 +41,9 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # Every model here is declared from its columns, so its table is a Table: DeclarativeBase
+    # types it as any FromClause, which insert(), update() and the merge helpers do not take.
+    __table__: ClassVar[Table]
 
 
 class Span(Base):

@@ -353,7 +353,7 @@ def stats(
         k[0]: _stats_row(k[0], v)
         for k, v in aggregates.sums(conn, start, end, by=by, scope=scope, bucket=bucket_s).items()
     }
-    blobs: dict[Any, list[bytes]] = defaultdict(list)
+    blobs: dict[Any, list[bytes | None]] = defaultdict(list)
     for k, (blob,) in aggregates.sketch_rows(conn, start, end, by=by, scope=scope, bucket=bucket_s):
         blobs[k[0]].append(blob)
     for key, row in groups.items():

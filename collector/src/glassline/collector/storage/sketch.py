@@ -24,7 +24,10 @@ def new_sketch() -> DDSketch:
 
 
 def encode(sketch: BaseDDSketch) -> bytes:
-    return DDSketchProto.to_proto(sketch).SerializeToString()
+    # ddsketch ships py.typed but leaves its protobuf helpers unannotated.
+    pb = DDSketchProto.to_proto(sketch)  # type: ignore[no-untyped-call]
+    data: bytes = pb.SerializeToString()
+    return data
 
 
 def decode(data: bytes) -> BaseDDSketch:
@@ -36,7 +39,7 @@ def decode(data: bytes) -> BaseDDSketch:
     pb = DDSketchPb()
     pb.ParseFromString(data)
     return BaseDDSketch(
-        mapping=KeyMappingProto.from_proto(pb.mapping),
+        mapping=KeyMappingProto.from_proto(pb.mapping),  # type: ignore[no-untyped-call]
         store=_store_from_proto(pb.positiveValues),
         negative_store=_store_from_proto(pb.negativeValues),
         zero_count=pb.zeroCount,
@@ -108,7 +111,7 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> BaseDDSketch:
 
 
 _MAPPING = new_sketch()._mapping
-_MAPPING_PROTO = KeyMappingProto.to_proto(_MAPPING)
+_MAPPING_PROTO = KeyMappingProto.to_proto(_MAPPING)  # type: ignore[no-untyped-call]
 # Span times have nanosecond resolution: anything under 1 ns (1e-6 ms) is zero. Without this
 # floor a value like 1e-300 (a client-sent ttft) would make a dense sketch of 35,000 bins.
 ZERO_BELOW_MS = 1e-6
@@ -166,7 +169,8 @@ class Bins:
             out.positiveValues.contiguousBinCounts.extend(
                 [counts.get(k, 0.0) for k in range(lo, hi + 1)]
             )
-        return out.SerializeToString()
+        data: bytes = out.SerializeToString()
+        return data
 
 
 def _encode_slow(base: bytes, bins: Bins) -> bytes:

@@ -91,7 +91,8 @@ def _values(
 ) -> dict[str, dict[str, float]]:
     """Per value of ``by``: volume, numerator and denominator sums in the window."""
     tenant = (window.tenant,) if window.tenant else None
-    if by == "user":
+    kind = CHANGE_DIMENSIONS[by]
+    if kind is None:  # users: their requests are counted in user_rollups
         found = aggregates.user_sums(conn, window.start, window.end, tenant=tenant)
         out: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for (_, user), v in found.items():
@@ -100,7 +101,6 @@ def _values(
             row["num"] += _pick(v, metric.numerator, "requests")
             row["den"] += v["requests"] if metric.denominator == "count" else 0
         return out
-    kind = CHANGE_DIMENSIONS[by]
     volume = aggregates.sums(conn, window.start, window.end, by=(by,), scope=window.scope([kind]))
     if metric.all_kinds:
         scope = window.scope()

@@ -199,6 +199,7 @@ def percentile_views(
     """
     if by not in DIMENSIONS or not set(sketches) <= set(_SKETCHES):
         raise ValueError(f"cannot compute percentiles of {sketches!r} by {by!r}")
+    groups: dict[str, defaultdict[tuple[Any, ...], BinMerger]]
     groups = {name: defaultdict(BinMerger) for name in sketches}
     rows = aggregates.sketch_rows(
         conn,

@@ -9,9 +9,10 @@ page exists (no COUNT over a large table).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import UnaryExpression, and_, func, select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.storage import queries
@@ -37,7 +38,7 @@ __all__ = [
     "list_traces",
 ]
 
-SORTS = {
+SORTS: dict[str, UnaryExpression[Any]] = {
     "newest": Trace.start_ns.desc(),
     "oldest": Trace.start_ns.asc(),
     "slowest": Trace.duration_ms.desc(),

@@ -6,7 +6,10 @@ says how to turn them on instead of failing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import data, queries, ui
 
@@ -47,7 +50,7 @@ if not tables.alerts:
 else:
     states = data.run(queries.alert_states, window.tenant)
     firing = states[states["state"] == "firing"]
-    c = st.columns(3)
+    c: Sequence[DeltaGenerator] = st.columns(3)
     c[0].metric("Firing now", len(firing), border=True)
     c[1].metric("Pending", int((states["state"] == "pending").sum()), border=True)
     c[2].metric("Rules with state", states["rule"].nunique(), border=True)

@@ -3,12 +3,14 @@ moved a metric between two periods."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, trends, ui
 from glassline.dashboard.window import Window, bucket_seconds
@@ -37,7 +39,7 @@ def _in_sentence(label: str) -> str:
     return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
-def _pick(label: str, options: dict[str, str], name: str, default: str, col) -> str:
+def _pick(label: str, options: dict[str, str], name: str, default: str, col: DeltaGenerator) -> str:
     keys = list(options)
     current = params.get(name, default)
     chosen = col.selectbox(
@@ -47,7 +49,7 @@ def _pick(label: str, options: dict[str, str], name: str, default: str, col) -> 
     return str(chosen)
 
 
-c = st.columns([2, 2, 3])
+c: Sequence[DeltaGenerator] = st.columns([2, 2, 3])
 metric = _pick("Metric", {k: m.label for k, m in METRICS.items()}, "metric", "spend", c[0])
 by = _pick("Explained by", DIMENSIONS, "by", "tenant", c[1])
 markers = data.run(queries.change_markers, window)
@@ -115,6 +117,7 @@ if trend is not None:
             trend.frame, "y", by, f"{METRICS[metric].label} over time by {_in_sentence(DIMENSIONS[by])}",
             stacked=trend.stacked, step_s=span.bucket,
             markers=markers[(markers["at"] >= span.start) & (markers["at"] < span.end)],
+            partial=span.partial_buckets(),
         ),
         on_select="rerun", selection_mode="points", key="gl_changes_series",
     )  # fmt: skip
@@ -191,11 +194,11 @@ picked = ui.table(
 chosen = picked.selection.rows if picked else []
 points = st.session_state.get("gl_changes_chart")
 clicked = points.selection.points if points and points.selection else []
-value = None
+target: str | None = None
 if chosen:
-    value = rows.iloc[chosen[0]]["value"]
+    target = rows.iloc[chosen[0]]["value"]
 elif clicked:
-    value = str(clicked[0].get("y", ""))
-    value = "" if value == "(none)" else value
-if value is not None:
-    ui.open_page("views/traces.py", ctx, **_traces_link(value))
+    target = str(clicked[0].get("y", ""))
+    target = "" if target == "(none)" else target
+if target is not None:
+    ui.open_page("views/traces.py", ctx, **_traces_link(target))

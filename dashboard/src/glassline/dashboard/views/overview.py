@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import budgets, charts, data, queries, ui
 from glassline.dashboard.window import calendar_starts
@@ -19,7 +22,7 @@ if now.requests == 0 and now.cost_usd == 0:
     ui.show_no_data()
     st.stop()
 
-c = st.columns(5)
+c: Sequence[DeltaGenerator] = st.columns(5)
 ui.tile(c[0], "Requests", now.requests, before.requests)
 # A failed request is one whose own (root) span failed; a trace with errors has any failed
 # span, e.g. a 429 that was retried or a model that fell back, while the request succeeded.
@@ -76,8 +79,9 @@ for col, frame, by, title in (
         ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
 requests_chart = charts.line(
-    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket
-)
+    series.rename(columns={"count": "requests"}), "requests", "Requests", step_s=window.bucket,
+    partial=window.partial_buckets(),
+)  # fmt: skip
 point = ui.clickable(
     charts.with_markers(requests_chart, data.run(queries.change_markers, window)), "gl_requests"
 )

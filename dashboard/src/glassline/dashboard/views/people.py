@@ -34,6 +34,7 @@ for col, measure, title in (
             stacked=True,
             step_s=window.bucket,
             markers=markers,
+            partial=window.partial_buckets(),
         ),
         f"gl_user_{measure}",
         col,

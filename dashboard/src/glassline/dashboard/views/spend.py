@@ -73,7 +73,8 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
         value = str(shown.iloc[picked.selection.rows[0]][by])
         ui.open_traces(ctx, **{target: value, "sort": "costliest"})
 
-daily = data.run(queries.sum_series, replace(window, bucket=86400))
+by_day = replace(window, bucket=86400)
+daily = data.run(queries.sum_series, by_day)
 day = ui.clickable(
     charts.bar(
         daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
@@ -81,6 +82,7 @@ day = ui.clickable(
         "cost_usd",
         "Spend per day, UTC (USD)",
         categorical=True,
+        partial=by_day.partial_buckets(),  # today so far, and the range's first day in part
     ),
     "gl_spend_daily",
 )
@@ -119,7 +121,13 @@ tokens = spent.assign(
 tokens_point = ui.clickable(
     charts.with_markers(
         charts.stacked_bars(
-            tokens, "time", "tokens", "kind", "Tokens in / out / cached", step_s=window.bucket
+            tokens,
+            "time",
+            "tokens",
+            "kind",
+            "Tokens in / out / cached",
+            step_s=window.bucket,
+            partial=window.partial_buckets(),
         ),
         markers,
     ),

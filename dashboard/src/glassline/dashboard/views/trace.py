@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, spans, ui
 from glassline.semconv import attributes as attrs
@@ -44,7 +46,7 @@ st.caption(
     f"{summary.user_id or '-'} · session {summary.session_id or '-'} · "
     f"started {started:%Y-%m-%d %H:%M:%S} UTC · trace `{summary.trace_id}`"
 )
-c = st.columns(3)
+c: Sequence[DeltaGenerator] = st.columns(3)
 c[0].metric("Duration", ui.fmt_ms(summary.duration_ms), border=True)
 # The request's outcome is its root span's status; failed inner spans (a retried 429, a
 # primary model that fell back) are counted apart, not turned into a failed request.

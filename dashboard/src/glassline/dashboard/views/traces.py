@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, ui
 
@@ -45,7 +48,7 @@ search = st.text_input(
     help=SEARCH_HELP,
 )
 with st.expander("Filters", expanded=any(params.get(k) for k in FILTERS[:-2])):
-    c = st.columns(5)
+    c: Sequence[DeltaGenerator] = st.columns(5)
     user = c[0].text_input("User", params.get("user", ""))
     session = c[1].text_input("Session", params.get("session", ""))
     model = c[2].text_input("Model", params.get("model", ""), help="gpt-4o finds every snapshot")
