@@ -281,6 +281,10 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     capacity = (capacity_before + capacity_after) / 2
     print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline: the mean of "
           f"{capacity_before:.0f} before the overload and {capacity_after:.0f} after)")  # fmt: skip
+    unanswered = sum(o.prefix is None for o in capacity_out + again_out)
+    if unanswered:  # a closed loop that is refused has more in flight than admission takes
+        print(f"  WARNING: {unanswered} closed-loop exports were not accepted: the capacity "
+              "is under-measured (fewer --spans, or a store that keeps up)")  # fmt: skip
     if None not in sizes:
         print("store file (MB): {:.0f}, capacity to {:.0f}, overload to {:.0f}, capacity again "
               "to {:.0f}".format(*sizes))  # fmt: skip
