@@ -50,8 +50,9 @@ class Shutdown(Exception):
 # Calibrated on the demo's traffic. Before the incident each tenant spends ~$0.25 an hour,
 # generate answers within ~0.4 s at p95 and ~10% of gpt-4o-mini calls fail (rate limits and
 # outages). After it acme's tokens per request jump ~10x within a minute, acme spends ~$1.50
-# an hour (the budget warns ~15 minutes in), p95 of generate passes 500 ms for everyone and
-# a third of gpt-4o-mini calls fail. A `log` notifier prints each alert in this terminal.
+# an hour (the budget warns 8-10 minutes after the incident starts, as the README says),
+# p95 of generate passes 500 ms for everyone and a third of gpt-4o-mini calls fail. A `log`
+# notifier prints each alert in this terminal.
 ALERT_RULES = """\
 # Written by `make demo`. Every rule kind and option: docs/alerts.md.
 evaluation_interval: 10s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import glassline.dashboard.app as app_module
 from glassline.dashboard import ui
-from glassline.dashboard.env import ENV_DB_URL, ENV_PASSWORD
+from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL, ENV_PASSWORD
 from glassline.dashboard.window import calendar_starts
 
 from .conftest import seed_store
@@ -163,6 +164,27 @@ def test_alerts_page_shows_firing_rules_and_sampling(tmp_path, monkeypatch, traf
     assert _metrics(_open(url, monkeypatch))["Firing alerts"] == "1"
 
 
+def test_alerts_page_shows_values_in_each_rules_unit(tmp_path, monkeypatch, traffic, now_s):
+    # `make demo`'s hourly budget read 0.5386, not dollars.
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    seed_store(url, traffic)
+    _add_ops_rows(url, now_s)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""
+rules:
+  - {name: monthly-budget, kind: budget, window: calendar_month, limit_usd: 800}
+  - {name: p95-generate, kind: latency, threshold_ms: 2000}
+""")
+    monkeypatch.setenv(ENV_ALERTS_CONFIG, str(rules))
+    at = _open(url, monkeypatch, "alerts")
+    states = at.dataframe[0].value.set_index(["rule", "tenant"])[["value", "threshold"]]
+    assert list(states.loc[("monthly-budget", "acme")]) == ["$812.50", "$800.00"]
+    assert list(states.loc[("monthly-budget", "globex")]) == ["$90.00", "$100.00"]
+    assert list(states.loc[("p95-generate", "acme")]) == ["900 ms", "2,000 ms"]
+    history = at.dataframe[1].value
+    assert history[["value", "threshold"]].values.tolist() == [["$812.50", "$800.00"]]
+
+
 def test_empty_store_tells_the_user_how_to_send_data(tmp_path: Path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     seed_store(url, Traffic())
@@ -205,6 +227,17 @@ def test_what_changed_titles_keep_units_and_acronyms(sqlite_url, monkeypatch):
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "Contribution to the change in spend (USD)" in titles
     assert "Spend (USD) over time by tenant" in titles
+
+
+def test_what_changed_labels_before_from_where_the_data_begins(
+    sqlite_url, monkeypatch, traffic: Traffic, now_s: int
+):
+    # The seeded hour in a day's range: "Before" began 24 hours back, where there is no data.
+    end = (now_s // 60 + 1) * 60
+    at = _open(sqlite_url, monkeypatch, "changes", end=str(end), range="24h")
+    first = min(r.start_ns for r in traffic.records) // NS // 60 * 60
+    [before] = [m.label for m in at.metric if m.label.startswith("Before")]
+    assert before.startswith(f"Before ({datetime.fromtimestamp(first, UTC):%m-%d %H:%M} to ")
 
 
 def test_overview_top_charts_list_only_what_cost_something(sqlite_url, monkeypatch, traffic):

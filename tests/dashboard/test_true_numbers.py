@@ -23,6 +23,7 @@ from glassline.dashboard.window import Window
 from glassline.semconv import attributes as attrs
 
 from .sdk_traffic import seed_sdk_store
+from .test_app import _metrics, _open
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,24 @@ def test_what_changed_parts_add_up_to_the_change(conn, window, spans, metric: st
             early = sum(s.cost_usd or 0 for s in mine) - late
             assert table.loc[tenant, "before"] == pytest.approx(early, abs=1e-12)
             assert table.loc[tenant, "after"] == pytest.approx(late, abs=1e-12)
+
+
+def test_spend_tables_show_fallbacks_and_retries_only_where_they_add_up(
+    seeded, window, spans, monkeypatch
+) -> None:
+    # The SDK counts a fallback on the span where the route was decided and retries on the
+    # span around the attempts: neither calls a model, so per model both read 0 (`make demo`:
+    # "Fallbacks" 275 above a model table of zeros).
+    fell_back = [s for s in spans if s.fallback]
+    assert fell_back and not any(s.model for s in fell_back)
+    at = _open(seeded[0], monkeypatch, "spend", end=str(window.end), range="1h")
+    assert _metrics(at)["Fallbacks"] == f"{len(fell_back):,}"
+    tables = {
+        by: next(d.value for d in at.dataframe if by in d.value.columns)
+        for by in ("model", "tenant", "stage", "route")
+    }
+    assert {"fallbacks", "retries"}.isdisjoint(tables["model"].columns)
+    retries = sum(s.retries for s in spans)
+    for by in ("tenant", "stage", "route"):
+        assert tables[by]["fallbacks"].sum() == len(fell_back)
+        assert tables[by]["retries"].sum() == retries > 0

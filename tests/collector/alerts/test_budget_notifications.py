@@ -57,6 +57,7 @@ def expected_alert(
         "severity": "critical",
         "value": value,
         "threshold": 10.0,
+        "unit": "usd",
         "labels": {"tenant": "acme", "team": "ml"},
         "annotations": {"summary": f"acme spent ${value or 0:.2f} of $10.00 in 1h"},
         "starts_at": "2026-11-10T12:00:00+00:00",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -117,7 +118,7 @@ def test_slack_notifier_sends_an_incoming_webhook_message(
     finally:
         engine.close()
     text = (
-        "[FIRING] :rotating_light: *spend* firing (critical): value 2.5 vs threshold 1.0 "
+        "[FIRING] :rotating_light: *spend* firing (critical): value $2.50 vs threshold $1.00 "
         "[tenant=acme]\n>acme is over budget"
     )
     assert message == {
@@ -162,3 +163,22 @@ def test_log_notifier_logs_the_payload(
         engine.close()
     lines = [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
     assert len(lines) == 1 and '"rule": "spend"' in lines[0] and '"state": "firing"' in lines[0]
+
+
+def test_log_notifier_says_a_budget_in_dollars_and_keeps_the_payload_raw(
+    store: Store, span: Span, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `make demo`'s terminal read "value": 0.5386 for an hourly budget of $0.50.
+    engine = AlertEngine(store, config([{"name": "log", "type": "log"}], warn_usd=0.5))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=0.5386)])
+        with caplog.at_level(logging.WARNING, logger="glassline.collector.alerts.notifiers"):
+            engine.evaluate_once(T0)
+            assert engine.dispatcher.drain(10)
+    finally:
+        engine.close()
+    [line] = [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
+    assert "spend firing (warning): value $0.54 vs threshold $0.50 [tenant=acme]" in line
+    payload = json.loads(line[line.index("{") :])
+    alert = payload["alerts"][0]
+    assert (alert["value"], alert["threshold"], alert["unit"]) == (0.5386, 0.5, "usd")

@@ -20,12 +20,13 @@ import streamlit as st
 from glassline.collector.alerts.api import budget_status
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, load_config
 from glassline.collector.alerts.quality import slo_status
+from glassline.collector.alerts.units import unit_of
 from glassline.dashboard import data, queries, ui
 from glassline.dashboard.db import db_url_from_env
 from glassline.dashboard.env import ENV_ALERTS_CONFIG
 from glassline.dashboard.window import Window
 
-__all__ = ["budget_rows", "show_budgets", "slo_rows"]
+__all__ = ["budget_rows", "rule_units", "show_budgets", "slo_rows"]
 
 COLUMNS = ["tenant", "rule", "window", "spend_usd", "limit_usd", "used", "state", "forecast"]
 
@@ -54,6 +55,16 @@ def _status(
                 out.append((tenant, f"{entry['rule']} ({labels})" if labels else entry["rule"],
                             entry))  # fmt: skip
     return out
+
+
+def rule_units() -> dict[str, str]:
+    """Each rule's unit of value and threshold (``usd``, ``ms``, ``share``, ...) from the rule
+    file; empty without a valid one."""
+    path = os.environ.get(ENV_ALERTS_CONFIG)
+    config = _rules(path) if path else None
+    if not isinstance(config, AlertsConfig):
+        return {}
+    return {rule.name: unit_of(rule) for rule in config.rules}
 
 
 @st.cache_data(ttl=data.QUERY_TTL_S, show_spinner=False)

@@ -347,8 +347,10 @@ def table(
     key: str,
     csv_name: str,
     where: DeltaGenerator | None = None,
+    csv_frame: pd.DataFrame | None = None,
 ) -> Any:
-    """A selectable table (a click on a row is returned) with a CSV download of its rows."""
+    """A selectable table (a click on a row is returned) with a CSV download of its rows
+    (``csv_frame``'s, when the table shows numbers as text: the CSV keeps them raw)."""
     where = where or st.container()
     shown, config = _with_missing_shown(frame, columns)
     picked = where.dataframe(
@@ -359,7 +361,8 @@ def table(
         selection_mode="single-row",
         key=key,
     )
-    csv = frame.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
+    raw = frame if csv_frame is None else csv_frame
+    csv = raw.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
     where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
     return picked
 

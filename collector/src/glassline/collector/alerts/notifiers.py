@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from glassline.collector.alerts import config as cfg
-from glassline.collector.alerts.payloads import slack_message
+from glassline.collector.alerts.payloads import alert_text, slack_message
 
 __all__ = ["Dispatcher", "NotifierStats"]
 
@@ -74,9 +74,21 @@ def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping[str, 
 def _deliver(notifier: Any, body: Mapping[str, Any]) -> None:
     if isinstance(notifier, cfg.LogNotifier):
         level = logging.INFO if notifier.level == "info" else logging.WARNING
-        _log.log(level, "alert notification %s", json.dumps(body, sort_keys=True))
+        _log.log(level, "alert notification %s", _log_text(body))
         return
     _post(notifier, body)
+
+
+def _log_text(body: Mapping[str, Any]) -> str:
+    """Each alert in words, its value in its unit ($0.54, not 0.5386), then the JSON payload
+    with the raw numbers as a webhook gets it."""
+    payload = json.dumps(body, sort_keys=True)
+    if body.get("type") != "alert":
+        return payload
+    said = "; ".join(
+        f"{a['rule']} {a['state']} ({a['severity']}): {alert_text(a)}" for a in body["alerts"]
+    )
+    return f"{said} {payload}"
 
 
 class _Worker:

@@ -14,10 +14,12 @@ from urllib.parse import urlencode
 
 from glassline.collector.alerts.config import AlertsConfig
 from glassline.collector.alerts.state import Notice
+from glassline.collector.alerts.units import format_value, unit_of
 
 __all__ = [
     "Group",
     "alert_json",
+    "alert_text",
     "dashboard_link",
     "group_notices",
     "slack_message",
@@ -86,6 +88,7 @@ def alert_json(notice: Notice, dashboard_url: str | None) -> dict[str, Any]:
         "severity": notice.severity,
         "value": notice.value,
         "threshold": notice.threshold,
+        "unit": unit_of(notice.rule),  # of value and threshold (glassline.collector.alerts.units)
         "labels": labels_of(notice),
         "annotations": notice.annotations,
         "starts_at": iso(notice.starts_at),
@@ -106,11 +109,20 @@ def webhook_body(group: Group, dashboard_url: str | None) -> dict[str, Any]:
     }
 
 
+def alert_text(alert: Mapping[str, Any]) -> str:
+    """One alert of a payload as a person reads it: its value and threshold in their unit."""
+    unit = alert.get("unit", "")
+    where = ", ".join(f"{k}={v}" for k, v in alert["labels"].items())
+    return (
+        f"value {format_value(unit, alert['value'])} vs threshold "
+        f"{format_value(unit, alert['threshold'])} [{where}]"
+    )
+
+
 def _line(alert: Mapping[str, Any]) -> str:
     icon = ":white_check_mark:" if alert["state"] == "resolved" else ":rotating_light:"
-    where = ", ".join(f"{k}={v}" for k, v in alert["labels"].items())
     text = f"{icon} *{alert['rule']}* {alert['state']} ({alert['severity']}): "
-    text += f"value {alert['value']} vs threshold {alert['threshold']} [{where}]"
+    text += alert_text(alert)
     summary = alert["annotations"].get("summary")
     if summary:
         text += f"\n>{summary}"

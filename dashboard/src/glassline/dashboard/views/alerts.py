@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import data, queries, ui
+from glassline.collector.alerts.units import format_value
+from glassline.dashboard import budgets, data, queries, ui
 
 ctx = ui.context()
 window = ctx.window
@@ -29,14 +31,28 @@ ALERT_COLUMNS = {
     "from_state": "From",
     "to_state": "To",
     "severity": "Severity",
-    "value": st.column_config.NumberColumn("Value", format="%.4g"),
-    "threshold": st.column_config.NumberColumn("Threshold", format="%.4g"),
+    "value": st.column_config.TextColumn("Value", alignment="right"),
+    "threshold": st.column_config.TextColumn("Threshold", alignment="right"),
     "at": _at("At"),
     "active_since": _at("Active since"),
     "fired_at": _at("Fired at"),
     "resolved_at": _at("Resolved at"),
     "updated_at": _at("Updated at"),
 }
+UNITS = budgets.rule_units()  # from the rule file; a rule it does not name reads a plain number
+
+
+def _in_units(frame: pd.DataFrame) -> pd.DataFrame:
+    """Value and threshold in each rule's unit ($0.54 of a budget, not 0.5386)."""
+    shown = frame.copy()
+    for col in ("value", "threshold"):
+        shown[col] = [
+            ui.MISSING if pd.isna(v) else format_value(UNITS.get(rule, ""), float(v))
+            for rule, v in zip(frame["rule"], frame[col], strict=True)
+        ]
+    return shown
+
+
 st.title("Alerts & Sampling")
 tables = data.run(queries.find_tables)
 
@@ -58,7 +74,10 @@ else:
     if states.empty:
         st.caption("No rule has been evaluated yet: add rules to the collector's alert rule file.")
     else:
-        picked = ui.table(states, ALERT_COLUMNS, key="gl_alert_states", csv_name="alert-states.csv")
+        picked = ui.table(
+            _in_units(states), ALERT_COLUMNS, key="gl_alert_states",
+            csv_name="alert-states.csv", csv_frame=states,
+        )  # fmt: skip
         if picked and picked.selection.rows:  # a rule's traces in this range
             ui.alert_traces(ctx, states.iloc[picked.selection.rows[0]])
     st.subheader("History in this time range")
@@ -67,8 +86,9 @@ else:
         st.caption("No state changes in this time range.")
     else:
         picked = ui.table(
-            history, ALERT_COLUMNS, key="gl_alert_history", csv_name="alert-history.csv"
-        )
+            _in_units(history), ALERT_COLUMNS, key="gl_alert_history",
+            csv_name="alert-history.csv", csv_frame=history,
+        )  # fmt: skip
         if picked and picked.selection.rows:  # the traces of the hour before the change
             row = history.iloc[picked.selection.rows[0]]
             ui.alert_traces(ctx, row, row["at"])

@@ -75,7 +75,9 @@ def _when(w: Window) -> str:
     def fmt(t: int) -> str:
         return datetime.fromtimestamp(t, UTC).strftime("%m-%d %H:%M")
 
-    return f"{fmt(w.start)} to {fmt(w.end)} UTC"
+    # From where the period's data begins: a fresh store's "before" is not the whole range.
+    start = max(w.start, data.run(queries.data_start, w) or w.start)
+    return f"{fmt(start)} to {fmt(w.end)} UTC"
 
 
 result = data.run(queries.what_changed, before, after, metric, by)

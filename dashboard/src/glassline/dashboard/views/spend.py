@@ -64,7 +64,16 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     target = {"user_id": "user"}.get(by, by)
     if bar:  # a bar, like a row, lists its costliest traces
         ui.open_traces(ctx, **{target: str(bar["y"]), "sort": "costliest"})
-    shown = frame[[c for c in COLUMNS if c in frame.columns]]
+    # Fallbacks and retries are counted on the span that decided the route or wrapped the
+    # attempts, which calls no model: a table whose rows do not hold them all (per model)
+    # leaves the column out rather than show 0 against the total.
+    partial = {m for m in ("fallbacks", "retries")
+               if m in frame.columns and frame[m].sum() != getattr(totals, m)}  # fmt: skip
+    shown = frame[[c for c in COLUMNS if c in frame.columns and c not in partial]]
+    if partial:
+        tab.caption(f"{' and '.join(sorted(partial)).capitalize()} not shown per "
+                    f"{label.lower()}: they are counted on spans without one (where the route "
+                    "was decided, around the retried call).")  # fmt: skip
     picked = ui.table(
         shown, {by: label, **COLUMN_CONFIG}, key=f"gl_spend_{by}", csv_name=f"spend-by-{by}.csv",
         where=tab,
