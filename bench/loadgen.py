@@ -33,6 +33,7 @@ GRPC_CHANNELS = 4  # exporters keep a connection or two each: a few, not one per
 CLOSED_LOOP_SENDERS = 8
 PROBE_PAUSE = 0.02  # the probe's pacing between its requests
 SLOW_PAUSE = 0.2  # the slow client's pause before each of its 8 chunks
+REFUSED_PAUSE = 1.0  # a refused closed-loop sender's wait: the collector's default Retry-After
 
 
 def template(spans: int = SPANS) -> tuple[bytes, list[tuple[bytes, str]]]:
@@ -180,11 +181,17 @@ class Generator:
         await asyncio.gather(*tasks)
 
     async def closed_loop(self, deadline: float) -> None:
+        """Each sender sends its next export once the last is answered; one refused waits the
+        collector's hint first, as an exporter does (8 senders of 512 spans hold more of a
+        PostgreSQL store's work than admission's 1 s queue budget: refused at once, senders
+        that did not wait spun, taking the cores the capacity is measured on)."""
         counter = iter(range(1, 10**9))
 
         async def sender() -> None:
             while time.monotonic() < deadline:
                 await self.send("grpc", self.prefix(next(counter)), b"")
+                if self.outcomes[-1].hint:
+                    await asyncio.sleep(REFUSED_PAUSE)  # the hint's delay, not an event wait
 
         await asyncio.gather(*(sender() for _ in range(CLOSED_LOOP_SENDERS)))
 
