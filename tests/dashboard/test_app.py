@@ -249,6 +249,12 @@ def test_overview_top_charts_list_only_what_cost_something(sqlite_url, monkeypat
     assert set(bars["Top models by spend (USD)"]) == {r.model for r in paid}
 
 
+def _charts_by_title(at: AppTest) -> dict[str, dict]:
+    """The page's Plotly specs by their title."""
+    return {(s := json.loads(c.proto.spec))["layout"]["title"]["text"]: s
+            for c in at.get("plotly_chart")}  # fmt: skip
+
+
 def test_the_first_minutes_of_a_new_install_chart_their_one_bucket_readably(
     tmp_path: Path, monkeypatch, now_s: int
 ):
@@ -263,9 +269,7 @@ def test_the_first_minutes_of_a_new_install_chart_their_one_bucket_readably(
     seed_store(url, traffic)
 
     def y_range(page: str, title: str) -> tuple[float, float]:
-        at = _open(url, monkeypatch, page, end=str(end))
-        specs = {(s := json.loads(c.proto.spec))["layout"]["title"]["text"]: s
-                 for c in at.get("plotly_chart")}  # fmt: skip
+        specs = _charts_by_title(_open(url, monkeypatch, page, end=str(end)))
         low, high = specs[title]["layout"]["yaxis"]["range"]
         return low, high
 
@@ -287,9 +291,7 @@ def test_a_bucket_the_range_holds_in_part_is_drawn_apart(tmp_path: Path, monkeyp
     seed_store(url, traffic)
 
     def specs(page: str) -> dict[str, dict]:
-        at = _open(url, monkeypatch, page, end=str(end))
-        return {(s := json.loads(c.proto.spec))["layout"]["title"]["text"]: s
-                for c in at.get("plotly_chart")}  # fmt: skip
+        return _charts_by_title(_open(url, monkeypatch, page, end=str(end)))
 
     requests = specs("overview")["Requests"]
     dotted = [t for t in requests["data"] if t.get("line", {}).get("dash") == "dot"]

@@ -23,6 +23,15 @@ _UNITS = {
     "shift": "points",  # percentage points of traffic moved
 }
 _SPIKE_UNITS = {"cost": "usd", "tokens_per_request": "tokens", "requests": "requests"}
+# The units read the same at every size (usd and ms are not: see format_value).
+_FORMATS = {
+    "share": "{:.1%}",
+    "requests": "{:,.0f} requests",
+    "tokens": "{:,.0f} tokens/request",
+    "per_call": "{:.3g} per call",
+    "burn_rate": "{:.3g}x",
+    "points": "{:.3g} points",
+}
 
 
 def unit_of(rule: cfg.Rule) -> str:
@@ -44,16 +53,4 @@ def format_value(unit: str, value: float | None) -> str:
         return f"${value:,.2f}" if value == 0 or abs(value) >= 0.1 else f"${value:.3g}"
     if unit == "ms":
         return f"{value:,.0f} ms" if abs(value) >= 10 else f"{value:.3g} ms"
-    if unit == "share":
-        return f"{value:.1%}"
-    if unit == "requests":
-        return f"{value:,.0f} requests"
-    if unit == "tokens":
-        return f"{value:,.0f} tokens/request"
-    if unit == "per_call":
-        return f"{value:.3g} per call"
-    if unit == "burn_rate":
-        return f"{value:.3g}x"
-    if unit == "points":
-        return f"{value:.3g} points"
-    return f"{value:.4g}"
+    return _FORMATS.get(unit, "{:.4g}").format(value)
