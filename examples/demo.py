@@ -40,6 +40,10 @@ from examples.fake_provider import FakeOpenAI, ProviderBehaviour
 TENANTS = {"acme": "demo-acme-key", "globex": "demo-globex-key", "initech": "demo-initech-key"}
 ADMIN_KEY = "demo-admin-key"
 INCIDENT_TENANT = "acme"
+# The view the printed link opens: the last hour by the minute. The store is new, minutes old;
+# the dashboard's default (24 hours in 15-minute buckets, for a store with history) drew the
+# demo's whole story, before and after the incident, as one or two points per chart.
+DASHBOARD_VIEW = "?range=1h"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -119,6 +123,12 @@ alerts:
     path = workdir / "demo-collector.yaml"
     path.write_text(config)
     return path
+
+
+def dashboard_link(host: str, port: int) -> str:
+    """The dashboard's address as the demo prints it, on the view that shows the incident."""
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    return f"http://{shown}:{port}/{DASHBOARD_VIEW}"
 
 
 def wait_http(url: str, deadline_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -298,12 +308,7 @@ def run(args: argparse.Namespace, ports: demo_ports.Ports) -> None:
                 "--port", str(ports.dashboard), "--address", args.dashboard_host,
             ])  # fmt: skip
             wait_http(f"http://127.0.0.1:{ports.dashboard}/_stcore/health", 120, dashboard)
-            shown = (
-                "localhost"
-                if args.dashboard_host in ("127.0.0.1", "0.0.0.0")
-                else args.dashboard_host
-            )
-            print(f"\n  Dashboard:  http://{shown}:{ports.dashboard}")
+            print(f"\n  Dashboard:  {dashboard_link(args.dashboard_host, ports.dashboard)}")
             print(
                 f"  Query API:  curl -H 'Authorization: Bearer {ADMIN_KEY}' http://127.0.0.1:{ports.http}/api/v1/traces"
             )

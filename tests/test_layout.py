@@ -33,9 +33,9 @@ def test_workspace_lists_every_component() -> None:
 
 def test_dependencies_point_one_way() -> None:
     """semconv, pricing and redaction depend on no other Glassline package; the SDK, collector
-    and dashboard share the vocabulary (semconv), the SDK and collector share the price table,
-    nobody but the application depends on the SDK, and only the dashboard reads the collector's
-    store."""
+    and dashboard share the vocabulary (semconv) and the price table (pricing, which also says
+    how dollars read), nobody but the application depends on the SDK, and only the dashboard
+    reads the collector's store."""
 
     def glassline_deps(component: str) -> set[str]:
         deps = tomllib.loads((ROOT / component / "pyproject.toml").read_text())["project"][
@@ -56,7 +56,11 @@ def test_dependencies_point_one_way() -> None:
         "glassline-pricing",
         "glassline-redaction",
     }
-    assert glassline_deps("dashboard") == {"glassline-collector", "glassline-semconv"}
+    assert glassline_deps("dashboard") == {
+        "glassline-collector",
+        "glassline-semconv",
+        "glassline-pricing",
+    }
 
 
 def test_semconv_has_no_dependencies() -> None:

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 import glassline.dashboard.app as app_module
+from examples.demo import dashboard_link
 from glassline.dashboard import ui
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL, ENV_PASSWORD
 from glassline.dashboard.window import calendar_starts
+from glassline.pricing import format_usd
 
 from .conftest import seed_store
 from .seed import NS, Traffic, rag_trace
@@ -74,8 +80,8 @@ def test_overview_shows_the_seeded_spend_and_requests(
     metrics = _metrics(_open(sqlite_url, monkeypatch, end=str(end)))
     day_start, _ = calendar_starts(end - 1)
     today = sum(r.cost_usd or 0.0 for r in traffic.records if r.start_ns >= day_start * NS)
-    assert metrics["Spend"] == ui.fmt_usd(traffic.cost())
-    assert metrics["Spend today (UTC)"] == ui.fmt_usd(today)
+    assert metrics["Spend"] == format_usd(traffic.cost())
+    assert metrics["Spend today (UTC)"] == format_usd(today)
     assert metrics["Requests"] == f"{len(traffic.roots()):,}"
     assert metrics["Firing alerts"] == "0"
 
@@ -85,11 +91,11 @@ def test_tenant_in_the_url_filters_pages_and_survives_page_switches(
     sqlite_url, monkeypatch, traffic: Traffic, tenant: str
 ):
     at = _open(sqlite_url, monkeypatch, tenant=tenant, range="6h")
-    assert _metrics(at)["Spend"] == ui.fmt_usd(traffic.cost(tenant))
+    assert _metrics(at)["Spend"] == format_usd(traffic.cost(tenant))
     assert at.sidebar.selectbox(key="tenant").value == tenant
     assert at.sidebar.selectbox(key="range").value == "6h"
     at.switch_page("views/spend.py").run()
-    assert _metrics(at)["Total spend"] == ui.fmt_usd(traffic.cost(tenant))
+    assert _metrics(at)["Total spend"] == format_usd(traffic.cost(tenant))
     at.switch_page("views/traces.py").run()
     assert set(at.dataframe[0].value["tenant"]) == {tenant}
 
@@ -108,7 +114,7 @@ def test_latency_page_lists_every_stage_with_percentiles(sqlite_url, monkeypatch
 def test_spend_page_shows_totals_savings_and_fallbacks(sqlite_url, monkeypatch, traffic: Traffic):
     at = _open(sqlite_url, monkeypatch, "spend")
     metrics = _metrics(at)
-    assert metrics["Total spend"] == ui.fmt_usd(traffic.cost())
+    assert metrics["Total spend"] == format_usd(traffic.cost())
     assert metrics["Fallbacks"] == str(sum(r.fallback for r in traffic.records))
     by_model = at.dataframe[0].value.set_index("model")
     assert by_model.loc["gpt-4o-mini", "cost_usd"] == pytest.approx(
@@ -140,7 +146,7 @@ def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypa
     assert "What is our refund policy?" in text and "Refunds are accepted" in text
     assert "Redacted at ingest: 1 EMAIL_ADDRESS" in text
     expected = sum(r.cost_usd or 0 for r in traffic.records if r.trace_id == traffic.error_trace_id)
-    assert _metrics(at)["Cost"] == ui.fmt_usd(expected)
+    assert _metrics(at)["Cost"] == format_usd(expected)
     assert f"trace={traffic.error_trace_id}" in at.code[-1].value
 
 
@@ -219,7 +225,7 @@ def test_shared_password_mode_requires_the_password(sqlite_url, monkeypatch):
 def test_auto_refresh_from_the_url_turns_the_toggle_on(sqlite_url, monkeypatch, traffic):
     at = _open(sqlite_url, monkeypatch, refresh="true")
     assert at.sidebar.toggle(key="refresh").value is True
-    assert _metrics(at)["Spend"] == ui.fmt_usd(traffic.cost())
+    assert _metrics(at)["Spend"] == format_usd(traffic.cost())
 
 
 def test_what_changed_titles_keep_units_and_acronyms(sqlite_url, monkeypatch):
@@ -298,3 +304,33 @@ def test_a_bucket_the_range_holds_in_part_is_drawn_apart(tmp_path: Path, monkeyp
     assert [pd.Timestamp(x).timestamp() for x in dotted[0]["x"]] == [quarter - 900, quarter]
     daily = specs("spend")["Spend per day, UTC (USD)"]["data"][0]
     assert daily["marker"]["opacity"][-1] == 0.4  # today, seven minutes of its last quarter
+
+
+def _shown(table: Any) -> pd.DataFrame:
+    """A table's cells as the user reads them (the Styler's text where the page set one)."""
+    styler = table.proto.arrow_data.styler
+    if not styler.display_values:
+        return table.value
+    return convert_arrow_bytes_to_pandas_df(styler.display_values)
+
+
+def test_a_spend_table_reads_dollars_as_the_tiles_do_and_sorts_by_the_number(
+    sqlite_url, monkeypatch
+):
+    # The tables' "$%.6f" read $0.076406 beside a tile's $0.0764, and $1234.500000.
+    table = _open(sqlite_url, monkeypatch, "spend").dataframe[0]
+    raw = table.value.set_index("model")["cost_usd"]
+    shown = _shown(table).set_index("model")["cost_usd"]
+    assert raw.dtype.kind == "f"
+    assert dict(shown) == {model: format_usd(cost) for model, cost in raw.items()}
+
+
+def test_the_link_make_demo_prints_opens_the_last_hour_by_the_minute(sqlite_url, monkeypatch):
+    # The demo's store is minutes old: the default 24 hours in 15-minute buckets drew its
+    # incident, and the minutes before it, as one or two points per chart.
+    link = urlsplit(dashboard_link("127.0.0.1", 8501))
+    assert (link.scheme, link.netloc, link.path) == ("http", "localhost:8501", "/")
+    at = _open(sqlite_url, monkeypatch, **dict(parse_qsl(link.query)))
+    assert at.sidebar.selectbox(key="range").value == "1h"
+    times = [pd.Timestamp(x).timestamp() for x in _charts_by_title(at)["Requests"]["data"][0]["x"]]
+    assert min(b - a for a, b in itertools.pairwise(times)) == 60

@@ -23,10 +23,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage import Store
-from glassline.dashboard import ui
 from glassline.dashboard.cli import build_command
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 from glassline.dashboard.window import RANGES
+from glassline.pricing import format_usd
 
 from .seed import Traffic
 
@@ -144,7 +144,7 @@ def test_a_deep_link_as_the_first_request_runs_through_the_app(server: str, page
 def test_overview_in_a_browser(server: str, page: Page, traffic: Traffic):
     page.goto(f"{server}/")
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
-    expect(page.get_by_text(ui.fmt_usd(traffic.cost())).first).to_be_visible()
+    expect(page.get_by_text(format_usd(traffic.cost())).first).to_be_visible()
     expect(page.get_by_role("heading", name="Budgets")).to_be_visible()
     expect(page.get_by_test_id("stError")).to_have_count(0)
     _settle(page)
@@ -183,11 +183,11 @@ def test_trace_drilldown_from_a_shared_url(server: str, page: Page, traffic: Tra
 
 def test_tenant_stays_in_the_url_when_switching_pages(server: str, page: Page, traffic: Traffic):
     page.goto(f"{server}/?tenant=acme&range=6h")
-    expect(page.get_by_text(ui.fmt_usd(traffic.cost("acme"))).first).to_be_visible()
+    expect(page.get_by_text(format_usd(traffic.cost("acme"))).first).to_be_visible()
     _settle(page)
     page.get_by_test_id("stSidebarNav").get_by_text("Spend").click()
     expect(page.get_by_role("heading", name="Spend")).to_be_visible()
-    expect(page.get_by_text(ui.fmt_usd(traffic.cost("acme"))).first).to_be_visible()
+    expect(page.get_by_text(format_usd(traffic.cost("acme"))).first).to_be_visible()
     page.wait_for_url("**/spend?*tenant=acme*")
     expect(page).to_have_url(re.compile(r"[?&]range=6h(&|$)"))
 

@@ -13,6 +13,7 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.dashboard import ui
 from glassline.dashboard.env import ENV_DB_URL
+from glassline.pricing import format_usd
 from glassline.semconv import attributes as a
 
 NS = 1_000_000_000
@@ -97,10 +98,10 @@ def test_spend_shows_what_budget_decisions_prevented_and_degraded(seeded, monkey
     prevented = sum(float(s.attributes[a.BUDGET_PREVENTED_USD]) for s in decided("deny"))  # type: ignore[arg-type]
     degraded = sum(s.cost_usd or 0.0 for s in decided("degrade"))
     assert metrics["Calls denied"] == ui.fmt_int(len(decided("deny"))) == "4"
-    assert metrics["Spend prevented"] == ui.fmt_usd(prevented)
+    assert metrics["Spend prevented"] == format_usd(prevented)
     assert metrics["Calls degraded"] == ui.fmt_int(len(decided("degrade")))
-    assert metrics["Spend of degraded calls"] == ui.fmt_usd(degraded)
-    assert metrics["Total spend"] == ui.fmt_usd(sum(s.cost_usd or 0.0 for s in shown))
+    assert metrics["Spend of degraded calls"] == format_usd(degraded)
+    assert metrics["Total spend"] == format_usd(sum(s.cost_usd or 0.0 for s in shown))
 
 
 def test_overview_shows_the_spans_the_apps_lost(seeded, monkeypatch) -> None:

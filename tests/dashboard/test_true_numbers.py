@@ -18,12 +18,13 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage.aggregates import canonical_model
 from glassline.collector.storage.sketch import new_sketch
 from glassline.dashboard import queries as q
+from glassline.dashboard import ui
 from glassline.dashboard.db import make_engine
 from glassline.dashboard.window import Window
 from glassline.semconv import attributes as attrs
 
 from .sdk_traffic import seed_sdk_store
-from .test_app import _metrics, _open
+from .test_app import _metrics, _open, _text
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +187,32 @@ def test_spend_tables_show_fallbacks_and_retries_only_where_they_add_up(
     for by in ("tenant", "stage", "route"):
         assert tables[by]["fallbacks"].sum() == len(fell_back)
         assert tables[by]["retries"].sum() == retries > 0
+
+
+def _quantile(spans: list[SpanRecord], quantile: float) -> float:
+    """The rollups' sketch of the spans' durations at ``quantile`` (ms)."""
+    exact = new_sketch()
+    for s in spans:
+        exact.add(s.duration_ms)
+    return float(exact.get_quantile_value(quantile))
+
+
+def test_overview_latency_is_the_model_calls_beside_the_cache_hit_share(
+    seeded, window, spans, monkeypatch
+) -> None:
+    # Requests answered from the semantic cache take a fraction of a millisecond, and were
+    # the request p50: `make demo`'s Overview read "Latency p50 0.25 ms".
+    calls = [s for s in spans if s.kind == "llm"]
+    roots = [s for s in spans if s.is_root]
+    lookups = [s.cache_hit for s in spans if s.cache_hit is not None]
+    assert 0 < sum(lookups) < len(lookups)
+    assert _quantile(roots, 0.5) < _quantile(calls, 0.5) / 2
+    at = _open(seeded[0], monkeypatch, end=str(window.end), range="1h")
+    metrics = _metrics(at)
+    for quantile in (0.5, 0.95, 0.99):
+        label = f"LLM call p{round(quantile * 100)}"
+        assert metrics[label] == ui.fmt_ms(_quantile(calls, quantile))
+    assert metrics["Cache hit rate"] == ui.fmt_pct(sum(lookups) / len(lookups))
+    # End to end, cached requests included, still reads: in words, saying what it is.
+    end_to_end = f"p50 {ui.fmt_ms(_quantile(roots, 0.5))}, p95 {ui.fmt_ms(_quantile(roots, 0.95))}"
+    assert f"including those answered from a cache: {end_to_end}" in _text(at)

@@ -24,9 +24,10 @@ from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import isolated_postgres_url, llm_trace, versioned
 from glassline.dashboard import charts as chart_kit
-from glassline.dashboard import queries, ui
+from glassline.dashboard import queries
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 from glassline.dashboard.window import Window
+from glassline.pricing import format_usd
 from glassline.semconv import attributes as a
 
 NS = 10**9
@@ -172,7 +173,7 @@ def test_the_sidebar_filters_every_figure_to_one_service_version(
     assert at.sidebar.selectbox(key="version").value == "1.1.0"
     spend = _raw_spend(spans, lambda s: s.resource[a.SERVICE_VERSION])["1.1.0"]
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Spend"] == ui.fmt_usd(spend)
+    assert metrics["Spend"] == format_usd(spend)
     assert metrics["Requests"] == str(sum(1 for s in spans if s.kind == "workflow"
                                           and s.service_version == "1.1.0"))  # fmt: skip
     at.switch_page("views/traces.py").run()

@@ -24,7 +24,6 @@ import pytest
 from opentelemetry import trace
 
 from glassline.collector.testing import RunningCollector, run_collector, stop
-from glassline.dashboard import ui
 from glassline.instrumentation import (
     BudgetPolicy,
     budget_guard,
@@ -36,6 +35,7 @@ from glassline.instrumentation import (
     workflow,
 )
 from glassline.instrumentation.guard import BudgetGuard
+from glassline.pricing import format_usd
 from glassline.semconv import attributes as a
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentation"))
@@ -271,8 +271,8 @@ def test_the_dashboard_shows_what_the_guard_prevented_and_degraded(
 
         spend = _dashboard_metrics(collector.db_url, "spend", monkeypatch)
         assert spend["Calls denied"] == "2"
-        assert spend["Spend prevented"] == ui.fmt_usd(prevented)
+        assert spend["Spend prevented"] == format_usd(prevented)
         assert spend["Calls degraded"] == "1"
-        assert spend["Spend of degraded calls"] == ui.fmt_usd(degraded["cost_usd"])
+        assert spend["Spend of degraded calls"] == format_usd(degraded["cost_usd"])
         overview = _dashboard_metrics(collector.db_url, "overview", monkeypatch)
         assert overview["Spans lost in the app"] == "0"  # every span was exported and counted

@@ -86,7 +86,7 @@ def test_demo_tells_its_story_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> Non
     ports = _ports()
     with _demo(tmp_path, ports, "--incident-after", "8") as proc:
         _wait(lambda: "Dashboard:" in _log(tmp_path), proc, tmp_path)
-        assert f"http://localhost:{ports.dashboard}" in _log(tmp_path)
+        assert f"http://localhost:{ports.dashboard}/?range=1h" in _log(tmp_path)
         # The demo's alert rules are loaded, and every tenant has a budget the dashboard shows.
         with httpx.Client(base_url=f"http://127.0.0.1:{ports.http}",
                           headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as api:  # fmt: skip

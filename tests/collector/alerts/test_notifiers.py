@@ -178,7 +178,7 @@ def test_log_notifier_says_a_budget_in_dollars_and_keeps_the_payload_raw(
     finally:
         engine.close()
     [line] = [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
-    assert "spend firing (warning): value $0.54 vs threshold $0.50 [tenant=acme]" in line
+    assert "spend firing (warning): value $0.539 vs threshold $0.50 [tenant=acme]" in line
     payload = json.loads(line[line.index("{") :])
     alert = payload["alerts"][0]
     assert (alert["value"], alert["threshold"], alert["unit"]) == (0.5386, 0.5, "usd")

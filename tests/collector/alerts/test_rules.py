@@ -208,7 +208,7 @@ def test_a_steady_burn_under_a_rolling_limit_levels_off_and_is_never_exhausted(
     got = observe(store, {"kind": "budget", "window": "1h", "limit_usd": 1})["acme"]
     assert got.value == pytest.approx(0.60)
     assert got.extra["forecast_exhaustion"] is None
-    level = "at $0.6/h the 1h spend levels off near $0.6, under the $1 limit"
+    level = "at $0.60/h the 1h spend levels off near $0.60, under the $1.00 limit"
     assert got.extra["forecast"] == level
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from glassline.collector.alerts import parse_config
 from glassline.collector.alerts.units import format_value, unit_of
+from glassline.pricing import format_usd
 
 
 def _rule(**fields: Any) -> Any:
@@ -17,7 +18,7 @@ def _rule(**fields: Any) -> Any:
 @pytest.mark.parametrize(
     ("rule", "value", "text"),
     [
-        ({"kind": "budget", "window": "1h", "limit_usd": 1}, 0.5386, "$0.54"),
+        ({"kind": "budget", "window": "1h", "limit_usd": 1}, 0.5386, "$0.539"),
         ({"kind": "budget", "window": "1h", "limit_usd": 1}, 0.0447, "$0.0447"),
         ({"kind": "budget", "window": "1h", "limit_usd": 1}, 1234.5, "$1,234.50"),
         ({"kind": "latency", "threshold_ms": 500}, 612.3456, "612 ms"),
@@ -42,3 +43,9 @@ def test_a_value_reads_in_its_rules_unit(rule: dict[str, Any], value: float, tex
 
 def test_no_value_reads_n_a() -> None:
     assert format_value("usd", None) == "n/a"
+
+
+@pytest.mark.parametrize("value", [0.0, 0.0000345, 0.0447, 0.5386, 0.9996, 3.2, 1234.5, -0.25])
+def test_an_alerts_dollars_read_as_every_page_reads_them(value: float) -> None:
+    # `make demo`'s hourly budget read $0.54 in Slack and $0.539 on the Overview.
+    assert format_value("usd", value) == format_usd(value)

@@ -129,10 +129,9 @@ def show_budgets(window: Window) -> None:
 
 
 def _column_config() -> dict[str, object]:
-    usd = st.column_config.NumberColumn
     return {
-        "spend_usd": usd("spend", format="$%.4f"),
-        "limit_usd": usd("limit", format="$%.4f"),
+        "spend_usd": ui.usd_column("spend"),
+        "limit_usd": ui.usd_column("limit"),
         "used": st.column_config.ProgressColumn(
             "of limit", format="percent", min_value=0, max_value=1
         ),

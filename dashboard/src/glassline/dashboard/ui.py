@@ -7,7 +7,6 @@ are also kept in session state and written back to the URL on every run.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from streamlit.delta_generator import DeltaGenerator
 from glassline.dashboard import data, queries
 from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
 from glassline.dashboard.window import CUSTOM, DEFAULT_RANGE, RANGES, Window, window_from_params
+from glassline.pricing import format_usd
 
 __all__ = [
     "Context",
@@ -33,7 +33,6 @@ __all__ = [
     "fmt_num",
     "fmt_pct",
     "fmt_status",
-    "fmt_usd",
     "measure_column",
     "open_page",
     "setup",
@@ -278,16 +277,6 @@ def trace_url(ctx: Context, trace_id: str, tenant: str) -> str:
     return "trace?" + urlencode(ctx.link_params(trace=trace_id, tenant=tenant))
 
 
-def fmt_usd(value: float | None) -> str:
-    """Dollars with cents from $1, else three significant digits ($0.0000447, never $0.0000)."""
-    if value is None:
-        return "n/a"
-    if value == 0 or abs(value) >= 1:
-        return f"${value:,.2f}"
-    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
-    return f"${value:,.{decimals}f}"
-
-
 def fmt_ms(value: float | None) -> str:
     """Seconds from 1 s, whole ms from 10 ms, else two significant digits (0.35 ms)."""
     if value is None:
@@ -311,8 +300,11 @@ def fmt_num(value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
-# Table column formats per kind of measure (Streamlit's printf-style number formats).
-_MEASURE_FORMATS = {"spend": "$%.6f", "p95": "%.1f ms", "error_rate": "percent",
+# A number column of dollars: table() draws each amount as format_usd reads it (Streamlit's
+# printf formats cannot: "$%.6f" read $1234.500000 and $0.538600). Not a Streamlit format.
+_USD = "usd"
+# Table column formats per kind of measure (Streamlit's printf-style number formats, or _USD).
+_MEASURE_FORMATS = {"spend": _USD, "p95": "%.1f ms", "error_rate": "percent",
                     "cache_hit_rate": "percent", "tokens_per_request": "%.1f",
                     "requests": "%.0f"}  # fmt: skip
 
@@ -328,8 +320,9 @@ def count_column(label: str) -> Any:
 
 
 def usd_column(label: str) -> Any:
-    """A spend column: six decimals, so a call's $0.0000447 does not read $0.00."""
-    return st.column_config.NumberColumn(label, format="$%.6f")
+    """A spend column for :func:`table`: each amount reads as ``format_usd`` says ($0.0000447,
+    $1,234.50), and the column sorts by the number."""
+    return st.column_config.NumberColumn(label, format=_USD)
 
 
 _UTC_MOMENT, _UTC_STRFTIME = "YYYY-MM-DD HH:mm:ss", "%Y-%m-%d %H:%M:%S"  # one format, two syntaxes
@@ -353,8 +346,9 @@ def table(
     (``csv_frame``'s, when the table shows numbers as text: the CSV keeps them raw)."""
     where = where or st.container()
     shown, config = _with_missing_shown(frame, columns)
+    styled, config = _dollars_shown(shown, config)
     picked = where.dataframe(
-        shown,
+        styled,
         hide_index=True,
         column_config=config,
         on_select="rerun",
@@ -368,6 +362,24 @@ def table(
 
 
 MISSING = "\u2013"  # an en dash
+
+
+def _dollars_shown(frame: pd.DataFrame, columns: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The frame with its ``usd_column`` columns reading as ``format_usd`` says. Streamlit shows
+    a Styler's text in a number column that has no format of its own, and sorts by the number."""
+    usd = [name for name in frame.columns if _format_of(columns.get(name)) == _USD]
+    if not usd:
+        return frame, columns
+    config = dict(columns)
+    for name in usd:
+        spec = columns[name]
+        config[name] = {**spec, "type_config": {**spec["type_config"], "format": None}}
+    return frame.style.format(format_usd, subset=usd), config
+
+
+def _format_of(spec: Any) -> str | None:
+    typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
+    return typed.get("format") if typed.get("type") == "number" else None
 
 
 def _with_missing_shown(
@@ -385,10 +397,11 @@ def _with_missing_shown(
         typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
         if isinstance(spec, dict) and typed.get("type") == "number":
             fmt = typed.get("format") or "%g"
-            if "%" not in fmt:  # a named format ("percent"): Streamlit's own rendering stays
+            if "%" not in fmt and fmt != _USD:  # a named format ("percent") renders itself
                 continue
+            text = format_usd if fmt == _USD else fmt.__mod__
             shown[name] = [
-                MISSING if gap else fmt % v for v, gap in zip(frame[name], missing, strict=True)
+                MISSING if gap else text(v) for v, gap in zip(frame[name], missing, strict=True)
             ]
             config[name] = st.column_config.TextColumn(
                 _label(name, spec), help=spec.get("help"), alignment="right"
@@ -426,6 +439,8 @@ def tile(
     before: float | None,
     fmt: Callable[[float | None], str] = fmt_int,
     up_is_bad: bool = False,
+    *,
+    help: str | None = None,
 ) -> None:
     """A metric with its change versus the previous period (red when it got worse)."""
     col.metric(
@@ -434,6 +449,7 @@ def tile(
         fmt_delta(now, before),
         delta_color="inverse" if up_is_bad else "normal",
         border=True,
+        help=help,
     )
 
 

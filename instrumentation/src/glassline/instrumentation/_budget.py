@@ -19,7 +19,7 @@ from opentelemetry import trace
 
 from glassline.instrumentation import _context, _safe
 from glassline.instrumentation.guard import ALLOW, BudgetExceeded, BudgetGuard, Decision
-from glassline.pricing import price_of
+from glassline.pricing import format_usd, price_of
 from glassline.semconv import attributes as attrs
 
 __all__ = ["BudgetCheck", "estimate_cost_usd", "guarded"]
@@ -80,9 +80,8 @@ class BudgetCheck:
                 kwargs, estimate, dropped = self._trim(kwargs, estimate)
                 out[attrs.BUDGET_TRIMMED_MESSAGES] = dropped
             if estimate > self.max_cost_usd:
-                reason = (
-                    f"estimated ${estimate:.4f} is above the per-call cap ${self.max_cost_usd:g}"
-                )
+                cap = format_usd(self.max_cost_usd)
+                reason = f"estimated {format_usd(estimate)} is above the per-call cap {cap}"
                 decision = Decision("deny", reason, "shorten the context or raise the cap")
         if decision is ALLOW and self.guard is not None:
             prop = _context.current_attributes()

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from glassline.instrumentation import _safe
 from glassline.instrumentation.budget import api_url
 from glassline.instrumentation.setup import API_KEY_HEADER, connection
+from glassline.pricing import format_usd
 
 __all__ = ["BudgetExceeded", "BudgetGuard", "BudgetPolicy", "Decision", "budget_guard"]
 
@@ -191,7 +192,7 @@ class BudgetGuard:
         if budget.api_key:
             who += f" for API key {budget.api_key!r}"
         reason = (
-            f"budget {budget.rule!r}{who}: ${projected:.4f} of ${budget.limit:g} "
+            f"budget {budget.rule!r}{who}: {format_usd(projected)} of {format_usd(budget.limit)} "
             f"reaches its {level}"
         )
         return Decision(action, reason, policy.suggestion, budget.rule)

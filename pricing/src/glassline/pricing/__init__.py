@@ -5,6 +5,8 @@ per-model :class:`ModelPrice` overrides. Token arithmetic follows the GenAI conv
 ``input_tokens`` INCLUDES ``cache_read_tokens`` and ``cache_creation_tokens``, so the
 non-cached input is ``input - cache_read - cache_creation`` and every bucket is priced once,
 at its own rate. The collector's cost enrichment imports :func:`cost_usd`; keep its signature.
+:func:`format_usd` is how every amount of dollars reads, in the SDK, the collector and the
+dashboard alike.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from typing import Any, Protocol
 import genai_prices
 import genai_prices.types
 
-__all__ = ["ModelPrice", "Price", "clean_counts", "cost_usd", "price_of", "table_price"]
+from glassline.pricing._money import format_usd
+
+__all__ = [
+    "ModelPrice",
+    "Price",
+    "clean_counts",
+    "cost_usd",
+    "format_usd",
+    "price_of",
+    "table_price",
+]
 
 _log = logging.getLogger(__name__)
 _PER_MILLION = 1_000_000.0

@@ -18,6 +18,7 @@ from glassline.collector.alerts.config import DigestConfig, Filters
 from glassline.collector.alerts.models import AlertDigest, AlertEvent
 from glassline.collector.alerts.queries import Totals, latency_sketches, totals
 from glassline.collector.storage.models import Rollup
+from glassline.pricing import format_usd
 
 __all__ = ["build_digest", "due_digests"]
 
@@ -164,11 +165,11 @@ def digest_text(body: dict[str, Any]) -> str:
     spend, tpr = body["spend_usd"], body["tokens_per_request"]
     lines = [
         f"Glassline daily digest for {body['tenant']} ({body['day']})",
-        f"Spend ${spend['day']:.2f} ({_pct(spend['day'], spend['previous_day'])} vs previous day, "
+        f"Spend {format_usd(spend['day'])} ({_pct(spend['day'], spend['previous_day'])} vs previous day, "
         f"{_pct(spend['day'], spend['week_ago'])} vs a week ago)",
     ]
     for row in body["spend_by_model"][:5]:
-        lines.append(f"  model {row['model'] or '(none)'}: ${row['day']:.2f}")
+        lines.append(f"  model {row['model'] or '(none)'}: {format_usd(row['day'])}")
     lines.append(
         f"Tokens/request {tpr['day'] or 0:.0f} ({_pct(tpr['day'], tpr['week_ago'])} vs a week ago)"
     )

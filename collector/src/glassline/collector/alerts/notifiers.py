@@ -80,7 +80,7 @@ def _deliver(notifier: Any, body: Mapping[str, Any]) -> None:
 
 
 def _log_text(body: Mapping[str, Any]) -> str:
-    """Each alert in words, its value in its unit ($0.54, not 0.5386), then the JSON payload
+    """Each alert in words, its value in its unit ($0.539, not 0.5386), then the JSON payload
     with the raw numbers as a webhook gets it."""
     payload = json.dumps(body, sort_keys=True)
     if body.get("type") != "alert":

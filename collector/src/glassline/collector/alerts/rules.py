@@ -18,6 +18,7 @@ from glassline.collector.alerts import quality
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
 from glassline.collector.alerts.queries import Key, Totals, latency_sketches, totals
 from glassline.collector.alerts.windows import Span, budget_window, rolling
+from glassline.pricing import format_usd
 
 __all__ = ["Observation", "budget_forecast", "evaluate_rule"]
 
@@ -83,7 +84,7 @@ def budget_forecast(
     twelfth of the window, ``recent_spend``; without it, the window's average) outruns it.
     """
     if spend >= rule.limit_usd:
-        return None, f"the {rule.window} budget of ${rule.limit_usd:g} is exhausted"
+        return None, f"the {rule.window} budget of {format_usd(rule.limit_usd)} is exhausted"
     if rule.window in _ROLLING:
         return _rolling_forecast(rule, spend, span, recent_spend)
     rate = spend / span.elapsed  # USD per second since the window opened
@@ -114,8 +115,8 @@ def _rolling_forecast(
     level = rate * length  # where the window's spend settles at this rate
     if level < rule.limit_usd:
         return None, (
-            f"at {per_hour} the {rule.window} spend levels off near ${level:.3g}, "
-            f"under the ${rule.limit_usd:g} limit"
+            f"at {per_hour} the {rule.window} spend levels off near {format_usd(level)}, "
+            f"under the {format_usd(rule.limit_usd)} limit"
         )
     # Until the window has turned over, it gains the recent rate and loses its older spend
     # at that spend's own average rate; level >= limit > spend makes the difference positive.
@@ -125,8 +126,8 @@ def _rolling_forecast(
 
 
 def _per_hour(rate: float) -> str:
-    hourly = rate * 3600  # cents from $1, else three significant digits: never "$0.00/h"
-    return f"${hourly:,.2f}/h" if hourly >= 1 else f"${hourly:.3g}/h"
+    """A rate in USD per second as dollars an hour."""
+    return f"{format_usd(rate * 3600)}/h"
 
 
 def _human(seconds: int) -> str:

@@ -1,13 +1,14 @@
 """What an alert's value and threshold measure, and how a person reads them.
 
 A budget's value is dollars, a latency rule's milliseconds, an error rate a share: the text a
-notifier prints and the dashboard shows says so (``$0.54``, ``612 ms``, ``22.4%``). Payloads
+notifier prints and the dashboard shows says so (``$0.539``, ``612 ms``, ``22.4%``). Payloads
 keep the raw numbers; the webhook JSON names the unit beside them.
 """
 
 from __future__ import annotations
 
 from glassline.collector.alerts import config as cfg
+from glassline.pricing import format_usd
 
 __all__ = ["format_value", "unit_of"]
 
@@ -49,8 +50,8 @@ def format_value(unit: str, value: float | None) -> str:
     """``value`` as a person reads it in ``unit`` (``n/a`` when there is none)."""
     if value is None:
         return "n/a"
-    if unit == "usd":  # cents, but never "$0.00" for a small budget's spend
-        return f"${value:,.2f}" if value == 0 or abs(value) >= 0.1 else f"${value:.3g}"
+    if unit == "usd":  # the one rule for dollars, as every page and message reads them
+        return format_usd(value)
     if unit == "ms":
         return f"{value:,.0f} ms" if abs(value) >= 10 else f"{value:.3g} ms"
     return _FORMATS.get(unit, "{:.4g}").format(value)

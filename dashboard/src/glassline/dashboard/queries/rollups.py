@@ -6,7 +6,7 @@ read through :mod:`glassline.collector.storage.aggregates`, the same module aler
 uses, so a page and an alert never disagree about a figure.
 
 Requests are ``workflow`` spans (one per request an instrumented app serves); end-to-end
-latency is their sketch. Models are grouped by canonical name (``model``); ``snapshot`` is the
+latency is their sketch, model-call latency the sketch of ``llm`` spans. Models are grouped by canonical name (``model``); ``snapshot`` is the
 dated name the provider answered with.
 """
 
@@ -24,6 +24,7 @@ from glassline.collector.storage import aggregates
 from glassline.collector.storage.aggregates import MEASURES, REQUEST_KIND, Scope
 from glassline.dashboard.sketches import QUANTILES, BinMerger
 from glassline.dashboard.window import Window
+from glassline.semconv.attributes import SpanKinds
 
 __all__ = [
     "DIMENSIONS",
@@ -34,6 +35,7 @@ __all__ = [
     "breakdown",
     "cube",
     "group",
+    "llm_latency",
     "percentile_views",
     "percentiles",
     "request_latency",
@@ -132,8 +134,17 @@ def totals_from(frame: pd.DataFrame) -> Totals:
 
 def request_latency(conn: Connection, window: Window) -> dict[float, float | None]:
     """End-to-end p50/p95/p99 (ms): the merged sketches of ``workflow`` spans."""
-    scope = window.scope([REQUEST_KIND])
-    rows = aggregates.sketch_rows(conn, window.start, window.end, scope=scope)
+    return _latency_of(conn, window, REQUEST_KIND)
+
+
+def llm_latency(conn: Connection, window: Window) -> dict[float, float | None]:
+    """p50/p95/p99 (ms) of model calls (``llm`` spans, each attempt its own). A request
+    answered from a cache makes none, so its fraction of a millisecond is not in them."""
+    return _latency_of(conn, window, SpanKinds.LLM)
+
+
+def _latency_of(conn: Connection, window: Window, kind: str) -> dict[float, float | None]:
+    rows = aggregates.sketch_rows(conn, window.start, window.end, scope=window.scope([kind]))
     return BinMerger().add_many(blob for _, (blob,) in rows).quantiles()
 
 

@@ -43,7 +43,7 @@ UNITS = budgets.rule_units()  # from the rule file; a rule it does not name read
 
 
 def _in_units(frame: pd.DataFrame) -> pd.DataFrame:
-    """Value and threshold in each rule's unit ($0.54 of a budget, not 0.5386)."""
+    """Value and threshold in each rule's unit ($0.539 of a budget, not 0.5386)."""
     shown = frame.copy()
     for col in ("value", "threshold"):
         shown[col] = [

@@ -14,6 +14,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, trends, ui
 from glassline.dashboard.window import Window, bucket_seconds
+from glassline.pricing import format_usd
 
 ctx = ui.context()
 window = ctx.window
@@ -85,7 +86,7 @@ result = data.run(queries.what_changed, before, after, metric, by)
 rows = result.rows[result.rows[["before", "after"]].fillna(0).abs().sum(axis=1) > 0]
 rows = rows.reset_index(drop=True)
 fmt = {
-    "spend": ui.fmt_usd,
+    "spend": format_usd,
     "p95": ui.fmt_ms,
     "error_rate": ui.fmt_pct,
     "cache_hit_rate": ui.fmt_pct,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, ui
+from glassline.pricing import format_usd
 
 ctx = ui.context()
 window = ctx.window
@@ -98,7 +99,7 @@ st.subheader(f"Session {session}")
 turns = data.run(queries.session_turns, window, tenant, session)
 c = st.columns(4)
 c[0].metric("Turns", ui.fmt_int(len(turns)), border=True)
-c[1].metric("Spend", ui.fmt_usd(float(turns["cost_usd"].sum())), border=True)
+c[1].metric("Spend", format_usd(float(turns["cost_usd"].sum())), border=True)
 c[2].metric("Time in requests", ui.fmt_ms(float(turns["duration_ms"].sum())), border=True)
 c[3].metric("Failed turns", ui.fmt_int(int((turns["error_count"] > 0).sum())), border=True)
 turns["open"] = [

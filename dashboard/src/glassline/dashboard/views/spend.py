@@ -7,6 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, ui
+from glassline.pricing import format_usd
 
 ctx = ui.context()
 window = ctx.window
@@ -21,10 +22,10 @@ if totals.cost_usd == 0 and totals.requests == 0:
 savings = queries.cache_savings(queries.group(cube, "model"))
 saved = savings["saved_usd"].dropna().sum()
 c = st.columns(4)
-c[0].metric("Total spend", ui.fmt_usd(totals.cost_usd), border=True)
+c[0].metric("Total spend", format_usd(totals.cost_usd), border=True)
 per_request = totals.cost_usd / totals.requests if totals.requests else None
-c[1].metric("Cost per request", ui.fmt_usd(per_request), border=True)
-c[2].metric("Saved by prompt caching", ui.fmt_usd(saved), border=True)
+c[1].metric("Cost per request", format_usd(per_request), border=True)
+c[2].metric("Saved by prompt caching", format_usd(saved), border=True)
 c[3].metric("Fallbacks", ui.fmt_int(totals.fallbacks), border=True)
 
 LABELS = {
@@ -175,9 +176,9 @@ st.caption(
 )
 c = st.columns(4)
 c[0].metric("Calls denied", ui.fmt_int(totals.budget_denied), border=True)
-c[1].metric("Spend prevented", ui.fmt_usd(totals.budget_prevented_usd), border=True)
+c[1].metric("Spend prevented", format_usd(totals.budget_prevented_usd), border=True)
 c[2].metric("Calls degraded", ui.fmt_int(totals.budget_degraded), border=True)
-c[3].metric("Spend of degraded calls", ui.fmt_usd(totals.budget_degraded_usd), border=True)
+c[3].metric("Spend of degraded calls", format_usd(totals.budget_degraded_usd), border=True)
 
 st.subheader("Fallback routes")
 routes = queries.group(cube, "route")

@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, spans, ui
+from glassline.pricing import format_usd
 from glassline.semconv import attributes as attrs
 
 ctx = ui.context()
@@ -53,7 +54,7 @@ c[0].metric("Duration", ui.fmt_ms(summary.duration_ms), border=True)
 c[1].metric("Request outcome", spans.outcome(span_rows), border=True)
 c[2].metric("Spans", f"{summary.span_count} ({summary.error_count} failed)", border=True)
 c = st.columns(3)
-c[0].metric("Cost", ui.fmt_usd(summary.cost_usd), border=True)
+c[0].metric("Cost", format_usd(summary.cost_usd), border=True)
 c[1].metric("Tokens in / out", f"{summary.input_tokens:,} / {summary.output_tokens:,}", border=True)
 c[2].metric("Cached input tokens", f"{summary.cache_read_tokens:,}", border=True)
 
@@ -78,7 +79,7 @@ st.markdown(f"### {span['name']}")
 c = st.columns(4)
 c[0].metric("Duration", ui.fmt_ms(span["duration_ms"]))
 c[1].metric("Kind", span["kind"])
-c[2].metric("Cost", ui.fmt_usd(span["cost_usd"]))
+c[2].metric("Cost", format_usd(span["cost_usd"]))
 c[3].metric("Status", ui.fmt_status(span["status"]))
 
 for error in spans.exceptions(span):
