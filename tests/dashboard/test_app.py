@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import random
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
@@ -334,3 +336,22 @@ def test_the_link_make_demo_prints_opens_the_last_hour_by_the_minute(sqlite_url,
     assert at.sidebar.selectbox(key="range").value == "1h"
     times = [pd.Timestamp(x).timestamp() for x in _charts_by_title(at)["Requests"]["data"][0]["x"]]
     assert min(b - a for a, b in itertools.pairwise(times)) == 60
+
+
+def _values(trace: dict[str, Any]) -> list[float]:
+    """A trace's values (a horizontal bar's x, else y); Plotly sends numbers as typed arrays."""
+    data = trace["x"] if trace.get("orientation") == "h" else trace["y"]
+    if isinstance(data, dict):
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=data["dtype"]).tolist()
+    return list(data)
+
+
+@pytest.mark.parametrize("page", ["overview", "spend", "people"])
+def test_every_chart_in_dollars_hovers_as_the_tiles_read(sqlite_url, monkeypatch, page):
+    # Plotly's own hover read 0.0764063 under a tile's $0.0764.
+    specs = _charts_by_title(_open(sqlite_url, monkeypatch, page))
+    dollars = {title: spec for title, spec in specs.items() if "(USD)" in title}
+    assert dollars
+    for title, spec in dollars.items():
+        for trace in spec["data"]:
+            assert trace["hovertext"] == [format_usd(v) for v in _values(trace)], title

@@ -102,3 +102,14 @@ def test_a_bucket_still_being_written_is_drawn_apart_not_as_a_drop() -> None:
     kinds = days.assign(kind="output")
     stacked = charts.stacked_bars(kinds, "time", "cost_usd", "kind", "t", QUARTER_HOUR, {now})
     assert list(stacked.data[0].marker.opacity) == [1.0, 1.0, 0.4]
+
+
+def test_a_chart_in_dollars_hovers_and_ticks_in_dollars() -> None:
+    # Plotly's own hover read 4.47e-05 and 1234.5; its axis could read 20µ.
+    frame = pd.DataFrame({"model": ["mini", "big"], "cost_usd": [0.0000447, 1234.5]})
+    fig = charts.in_usd(charts.bar(frame, "model", "cost_usd", "Spend (USD)", horizontal=True))
+    assert dict(zip(fig.data[0].y, fig.data[0].hovertext, strict=True)) == {
+        "mini": "$0.0000447",
+        "big": "$1,234.50",
+    }
+    assert (fig.layout.xaxis.tickprefix, fig.layout.xaxis.exponentformat) == ("$", "none")

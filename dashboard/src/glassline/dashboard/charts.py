@@ -8,9 +8,12 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from glassline.pricing import format_usd
+
 __all__ = [
     "bar",
     "contributions",
+    "in_usd",
     "line",
     "percentile_lines",
     "series_by",
@@ -28,6 +31,18 @@ _COLORS = {"ok": "#2e7d32", "unset": "#607d8b", "error": "#c62828"}
 
 def _style(fig: go.Figure, title: str) -> go.Figure:
     fig.update_layout(title=title, legend_title_text="", **_LAYOUT)
+    return fig
+
+
+def in_usd(fig: go.Figure) -> go.Figure:
+    """``fig``'s values as dollars: a hover reads as ``format_usd`` says (Plotly's own read
+    "0.0764063"), and the value axis in plain dollars ("$0.02"), without SI suffixes."""
+    horizontal = any(getattr(t, "orientation", None) == "h" for t in fig.data)
+    for trace in fig.data:  # a horizontal bar's value is its x
+        values = trace.x if horizontal else trace.y
+        trace.hovertext = [format_usd(None if pd.isna(v) else float(v)) for v in values]
+        trace.hovertemplate = "%{y}: %{hovertext}" if horizontal else "%{x}: %{hovertext}"
+    (fig.update_xaxes if horizontal else fig.update_yaxes)(tickprefix="$", exponentformat="none")
     return fig
 
 

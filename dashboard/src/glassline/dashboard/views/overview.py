@@ -86,7 +86,7 @@ for col, frame, by, title in (
 ):
     # A click on a bar lists that model's or stage's costliest traces.
     chosen = col.plotly_chart(
-        charts.bar(frame, by, "cost_usd", title, True),
+        charts.in_usd(charts.bar(frame, by, "cost_usd", title, True)),
         on_select="rerun", selection_mode="points", key=f"gl_top_{by}",
     )  # fmt: skip
     if chosen and chosen.selection.points:

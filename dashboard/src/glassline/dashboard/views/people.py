@@ -26,19 +26,18 @@ for col, measure, title in (
     (left, "cost_usd", "Spend per user (USD), top 8"),
     (right, "requests", "Requests per user, top 8"),
 ):
+    fig = charts.series_by(
+        series.rename(columns={measure: "y"}),
+        "y",
+        "user_id",
+        title,
+        stacked=True,
+        step_s=window.bucket,
+        markers=markers,
+        partial=window.partial_buckets(),
+    )
     point = ui.clickable(
-        charts.series_by(
-            series.rename(columns={measure: "y"}),
-            "y",
-            "user_id",
-            title,
-            stacked=True,
-            step_s=window.bucket,
-            markers=markers,
-            partial=window.partial_buckets(),
-        ),
-        f"gl_user_{measure}",
-        col,
+        charts.in_usd(fig) if measure == "cost_usd" else fig, f"gl_user_{measure}", col
     )
     if point:  # that user's requests in that bucket
         ui.open_traces(ctx, point, window.bucket, user=ui.point_value(point))  # fmt: skip
@@ -123,7 +122,8 @@ opened = ui.table(
     csv_name=f"session-{session}.csv",
 )  # fmt: skip
 bar = ui.clickable(
-    charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", categorical=True), "gl_turn_bar"
+    charts.in_usd(charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", categorical=True)),
+    "gl_turn_bar",
 )
 turn = opened.selection.rows if opened else []
 labels = [str(t) for t in turns["turn"]]

@@ -58,7 +58,9 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     frame[by] = frame[by].replace("", "(none)")
     label = LABELS[by]
     bar = ui.clickable(
-        charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True),
+        charts.in_usd(
+            charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True)
+        ),
         f"gl_spend_bar_{by}",
         tab,
     )
@@ -86,13 +88,15 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
 by_day = replace(window, bucket=86400)
 daily = data.run(queries.sum_series, by_day)
 day = ui.clickable(
-    charts.bar(
-        daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
-        "day",
-        "cost_usd",
-        "Spend per day, UTC (USD)",
-        categorical=True,
-        partial=by_day.partial_buckets(),  # today so far, and the range's first day in part
+    charts.in_usd(
+        charts.bar(
+            daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
+            "day",
+            "cost_usd",
+            "Spend per day, UTC (USD)",
+            categorical=True,
+            partial=by_day.partial_buckets(),  # today so far, and the range's first day in part
+        )
     ),
     "gl_spend_daily",
 )
@@ -109,7 +113,9 @@ markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
 per_request_point = ui.clickable(
     charts.with_markers(
-        charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket),
+        charts.in_usd(
+            charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
+        ),
         markers,
     ),
     "gl_spend_per_request",
