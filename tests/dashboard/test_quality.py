@@ -17,6 +17,7 @@ from glassline.collector.storage.testing import llm_trace
 from glassline.dashboard import queries, ui
 from glassline.dashboard.env import ENV_DB_URL
 from glassline.dashboard.window import Window
+from glassline.pricing import format_usd
 from glassline.semconv import attributes as a
 
 HOUR = 3600
@@ -91,6 +92,10 @@ def test_the_quality_page_renders_trends_worst_traces_and_comparison(
     assert worst["score_value"].iloc[0] == pytest.approx(0.3)
     assert set(worst["explanation"]) == {ui.MISSING}  # the judge gave none: a dash, not "None"
     assert {"v7", "v8"} <= set(compared.columns)
+    # Each measure reads in its unit: dollars as everywhere else, not 0.0009000000000000001.
+    measures = compared.set_index("measure")
+    assert measures.loc["cost per call (USD)", "v8"] == format_usd(0.0009) == "$0.0009"
+    assert measures.loc["calls", "v8"] == "20"
 
 
 def test_an_empty_store_says_how_to_get_evaluations(tmp_path: Path, monkeypatch) -> None:

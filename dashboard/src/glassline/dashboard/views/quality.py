@@ -3,9 +3,28 @@ traces, and two prompt versions or models side by side."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, ui
+from glassline.pricing import format_usd
+
+# The side-by-side rows are measures, each read in its unit (a score as three digits).
+UNITS: dict[str, Callable[[float | None], str]] = {
+    "evaluations": ui.fmt_int, "pass rate": ui.fmt_pct, "calls": ui.fmt_int,
+    "cost per call (USD)": format_usd, "tokens per call": ui.fmt_num, "p95 (ms)": ui.fmt_ms,
+    "error rate": ui.fmt_pct,
+}  # fmt: skip
+
+
+def _read(measure: str, value: Any) -> str:
+    if value is None or pd.isna(value):
+        return ui.MISSING
+    return UNITS.get(measure, "{:.3g}".format)(float(value))
+
 
 ctx = ui.context()
 window = ctx.window
@@ -66,8 +85,12 @@ else:
     a = c[1].selectbox("A", values, 0)
     b = c[2].selectbox("B", values, len(values) - 1)
     side = data.run(queries.compare_versions, window, name, dim, a, b)
-    # Rows are measures of two values at once: no one trace list to open, a CSV to take away.
-    ui.table(side, {}, key="gl_side_by_side", csv_name="side-by-side.csv")
+    # Rows are measures of two values at once: no one trace list to open, a CSV to take away
+    # (of the numbers).
+    shown = side.copy()
+    for column in side.columns[1:]:
+        shown[column] = [_read(m, v) for m, v in zip(side["measure"], side[column], strict=True)]
+    ui.table(shown, {}, key="gl_side_by_side", csv_name="side-by-side.csv", csv_frame=side)
     st.caption("Score from the evaluations; calls, cost and tokens per call, p95 and error rate "
                f"from the model calls made with each {splits[dim].lower()} (all of them, before "
                "sampling).")  # fmt: skip
