@@ -6,8 +6,8 @@ read through :mod:`glassline.collector.storage.aggregates`, the same module aler
 uses, so a page and an alert never disagree about a figure.
 
 Requests are ``workflow`` spans (one per request an instrumented app serves); end-to-end
-latency is their sketch, model-call latency the sketch of ``llm`` spans. Models are grouped by canonical name (``model``); ``snapshot`` is the
-dated name the provider answered with.
+latency is their sketch, model-call latency the sketch of ``llm`` spans. Models are grouped by
+canonical name (``model``); ``snapshot`` is the dated name the provider answered with.
 """
 
 from __future__ import annotations
