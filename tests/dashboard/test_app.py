@@ -263,18 +263,24 @@ def _charts_by_title(at: AppTest) -> dict[str, dict]:
             for c in at.get("plotly_chart")}  # fmt: skip
 
 
+def _seed_rag_traces(tmp_path: Path, seed: int, starts_s: list[int]) -> tuple[str, Traffic]:
+    """A store of acme's RAG traces, one starting at each of ``starts_s`` (Unix seconds)."""
+    rng = random.Random(seed)
+    traffic = Traffic()
+    for start in starts_s:
+        traffic.records.extend(rag_trace(rng, "acme", start * NS))
+    url = f"sqlite:///{tmp_path / 'rag.db'}"
+    seed_store(url, traffic)
+    return url, traffic
+
+
 def test_the_first_minutes_of_a_new_install_chart_their_one_bucket_readably(
     tmp_path: Path, monkeypatch, now_s: int
 ):
     # `make demo` a minute in: one 15-minute bucket per chart. The cost per request ($0.0001)
     # was drawn at "0" on an axis from -1 to 1 and the requests between n - 1 and n + 1.
     end = (now_s // 900 + 1) * 900  # pinned: every trace in the window's last bucket
-    rng = random.Random(3)
-    traffic = Traffic()
-    for i in range(6):
-        traffic.records.extend(rag_trace(rng, "acme", (end - 600 + i * 20) * NS))
-    url = f"sqlite:///{tmp_path / 'new.db'}"
-    seed_store(url, traffic)
+    url, traffic = _seed_rag_traces(tmp_path, 3, [end - 600 + i * 20 for i in range(6)])
 
     def y_range(page: str, title: str) -> tuple[float, float]:
         specs = _charts_by_title(_open(url, monkeypatch, page, end=str(end)))
@@ -291,12 +297,7 @@ def test_a_bucket_the_range_holds_in_part_is_drawn_apart(tmp_path: Path, monkeyp
     # (at `make demo`'s 22:15 the requests line plunged from 2,500 to 200).
     quarter = now_s // 900 * 900 - 900
     end = quarter + 420
-    rng = random.Random(5)
-    traffic = Traffic()
-    for i in range(8):
-        traffic.records.extend(rag_trace(rng, "acme", (end - 1200 + i * 150) * NS))
-    url = f"sqlite:///{tmp_path / 'partial.db'}"
-    seed_store(url, traffic)
+    url, _ = _seed_rag_traces(tmp_path, 5, [end - 1200 + i * 150 for i in range(8)])
 
     def specs(page: str) -> dict[str, dict]:
         return _charts_by_title(_open(url, monkeypatch, page, end=str(end)))

@@ -150,18 +150,25 @@ def test_alerts_of_one_rule_and_tenant_are_grouped_into_one_message(
     assert grouped == {"acme": ["a", "b", "c"], "zeta": ["a"]}
 
 
-def test_log_notifier_logs_the_payload(
-    store: Store, span: Span, caplog: pytest.LogCaptureFixture
-) -> None:
-    engine = AlertEngine(store, config([{"name": "log", "type": "log"}]))
+def _logged_notifications(
+    store: Store, span: Span, caplog: pytest.LogCaptureFixture, cost_usd: float, **rule: Any
+) -> list[str]:
+    """The log notifier's lines after one evaluation of a spend of ``cost_usd`` for acme."""
+    engine = AlertEngine(store, config([{"name": "log", "type": "log"}], **rule))
     try:
-        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=cost_usd)])
         with caplog.at_level(logging.WARNING, logger="glassline.collector.alerts.notifiers"):
             engine.evaluate_once(T0)
             assert engine.dispatcher.drain(10)
     finally:
         engine.close()
-    lines = [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
+    return [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
+
+
+def test_log_notifier_logs_the_payload(
+    store: Store, span: Span, caplog: pytest.LogCaptureFixture
+) -> None:
+    lines = _logged_notifications(store, span, caplog, cost_usd=2.0)
     assert len(lines) == 1 and '"rule": "spend"' in lines[0] and '"state": "firing"' in lines[0]
 
 
@@ -169,15 +176,7 @@ def test_log_notifier_says_a_budget_in_dollars_and_keeps_the_payload_raw(
     store: Store, span: Span, caplog: pytest.LogCaptureFixture
 ) -> None:
     # `make demo`'s terminal read "value": 0.5386 for an hourly budget of $0.50.
-    engine = AlertEngine(store, config([{"name": "log", "type": "log"}], warn_usd=0.5))
-    try:
-        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=0.5386)])
-        with caplog.at_level(logging.WARNING, logger="glassline.collector.alerts.notifiers"):
-            engine.evaluate_once(T0)
-            assert engine.dispatcher.drain(10)
-    finally:
-        engine.close()
-    [line] = [r.getMessage() for r in caplog.records if "alert notification" in r.getMessage()]
+    [line] = _logged_notifications(store, span, caplog, cost_usd=0.5386, warn_usd=0.5)
     assert "spend firing (warning): value $0.539 vs threshold $0.50 [tenant=acme]" in line
     payload = json.loads(line[line.index("{") :])
     alert = payload["alerts"][0]

@@ -367,7 +367,7 @@ MISSING = "\u2013"  # an en dash
 def _dollars_shown(frame: pd.DataFrame, columns: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """The frame with its ``usd_column`` columns reading as ``format_usd`` says. Streamlit shows
     a Styler's text in a number column that has no format of its own, and sorts by the number."""
-    usd = [name for name in frame.columns if _format_of(columns.get(name)) == _USD]
+    usd = [name for name in frame.columns if _number_format(columns.get(name)) == _USD]
     if not usd:
         return frame, columns
     config = dict(columns)
@@ -377,9 +377,10 @@ def _dollars_shown(frame: pd.DataFrame, columns: dict[str, Any]) -> tuple[Any, d
     return frame.style.format(format_usd, subset=usd), config
 
 
-def _format_of(spec: Any) -> str | None:
+def _number_format(spec: Any) -> str | None:
+    """A number column's format (``%g`` when it names none); None for any other column."""
     typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
-    return typed.get("format") if typed.get("type") == "number" else None
+    return (typed.get("format") or "%g") if typed.get("type") == "number" else None
 
 
 def _with_missing_shown(
@@ -393,10 +394,9 @@ def _with_missing_shown(
         missing = frame[name].isna()
         if not missing.any():
             continue
-        spec = columns.get(name)
-        typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
-        if isinstance(spec, dict) and typed.get("type") == "number":
-            fmt = typed.get("format") or "%g"
+        spec: Any = columns.get(name)  # a column_config dict where fmt is set
+        fmt = _number_format(spec)
+        if fmt is not None:
             if "%" not in fmt and fmt != _USD:  # a named format ("percent") renders itself
                 continue
             text = format_usd if fmt == _USD else fmt.__mod__
