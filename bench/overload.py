@@ -170,6 +170,11 @@ def _acknowledged_spans(outcomes: list[Outcome], spans: int) -> int:
     return sum(o.prefix is not None for o in outcomes) * spans
 
 
+def _per_span_ms(cpu_s: float, outcomes: list[Outcome], spans: int) -> str:
+    stored = _acknowledged_spans(outcomes, spans)
+    return f"{cpu_s / stored * 1e3:.3f}" if stored else "?"
+
+
 def _store_mb(db_url: str) -> float | None:
     """Size of an SQLite store with its WAL (None for a server database)."""
     url = sa.engine.make_url(db_url)
@@ -303,6 +308,12 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         print(f"cores during {phase:<9}       front {front / args.seconds:.2f}, runners "
               f"{runners / args.seconds:.2f}, load generator {gen / args.seconds:.2f} "
               f"(of {os.cpu_count()}); the host busy {busy:.2f}, idle {idle_cores:.2f}")  # fmt: skip
+    # What the open loop's requests cost against what each stored span costs: the share
+    # stored at 10x follows from these (see docs/collector.md#overload).
+    print(f"CPU per request offered       front {overload_cpu[0] / len(overload) * 1e3:.3f} ms, "
+          f"load generator {overload_gen_cpu / len(overload) * 1e3:.3f} ms; runners per span "
+          f"stored {_per_span_ms(capacity_cpu[1], capacity_out, spans)} ms at capacity, "
+          f"{_per_span_ms(overload_cpu[1], overload, spans)} ms in overload")  # fmt: skip
     growth = ", ".join(
         f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
         for name, before in idle_each.items()

@@ -1,6 +1,7 @@
 """CPU the front spends per refused export, HTTP and gRPC, with nothing else running.
 
     .venv/bin/python -m bench.refusal_cpu [--requests 5000] [--body-kb 120] [--accepted]
+    .venv/bin/python -m bench.refusal_cpu --rate 200    # requests arriving one at a time
 
 A front process whose admission refuses everything (the receivers, uvicorn and grpc.aio as
 the collector builds them) is driven from this process over 4 keep-alive connections per
@@ -15,6 +16,12 @@ checkouts in the same minutes by putting the other's ``collector/src`` first on 
 export to one of 2 runner processes (handoff.py, as with ``server.workers: 2``) whose exporter
 answers at once without decoding, so the front's CPU per accepted export is its own: receive,
 admit, hand over, wait for the runner's reply, answer.
+
+``--rate R`` sends instead one request every 1/R s on one connection per protocol, as an open
+loop's requests arrive: each finds the front idle, its caches cold. The default back-to-back
+loop keeps them warm and measures the front at its cheapest. Session 14, per HTTP / gRPC
+refusal: 0.093 / 0.297 ms back to back, 0.165 / 0.375 ms one every 1.25 ms (bench.overload's
+rate at 100 spans an export), 0.330 / 0.500 ms one every 5 ms.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -38,6 +46,7 @@ from glassline.collector.handoff import Front, Mesh, Runner
 from glassline.collector.metrics import Metrics
 
 _CONNECTIONS = 4
+Send = Callable[[int, int, bytes, bool, float | None], Awaitable[None]]
 _EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
@@ -100,13 +109,15 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _http(port: int, n: int, body: bytes, accepted: bool) -> None:
+async def _http(port: int, n: int, body: bytes, accepted: bool, interval: float | None) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     request = (
         b"POST /v1/traces HTTP/1.1\r\nHost: bench\r\nContent-Type: application/x-protobuf\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body)
     ) + body
-    for _ in range(n):
+    started = time.monotonic()
+    for k in range(n):
+        await _paced(interval, started, k)
         writer.write(request)
         head = (await reader.readuntil(b"\r\n\r\n")).lower()
         if accepted:
@@ -118,10 +129,12 @@ async def _http(port: int, n: int, body: bytes, accepted: bool) -> None:
     writer.close()
 
 
-async def _grpc(port: int, n: int, body: bytes, accepted: bool) -> None:
+async def _grpc(port: int, n: int, body: bytes, accepted: bool, interval: float | None) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         export = channel.unary_unary(_EXPORT)
-        for _ in range(n):
+        started = time.monotonic()
+        for k in range(n):
+            await _paced(interval, started, k)
             try:
                 await export(body)
             except grpc.aio.AioRpcError as exc:
@@ -133,14 +146,22 @@ async def _grpc(port: int, n: int, body: bytes, accepted: bool) -> None:
 
 
 async def _per_request_ms(
-    pid: int, send: Callable[[int, int, bytes, bool], Awaitable[None]], port: int, n: int,
-    body: bytes, accepted: bool,
+    pid: int, send: Send, port: int, n: int, body: bytes, accepted: bool, rate: float | None,
 ) -> float:  # fmt: skip
-    await asyncio.gather(*(send(port, 50, body, accepted) for _ in range(_CONNECTIONS)))  # warm
+    await asyncio.gather(*(send(port, 50, body, accepted, None) for _ in range(_CONNECTIONS)))
     before = _cpu_s(pid)
-    senders = (send(port, n // _CONNECTIONS, body, accepted) for _ in range(_CONNECTIONS))
-    await asyncio.gather(*senders)
+    if rate is None:
+        senders = (send(port, n // _CONNECTIONS, body, accepted, None) for _ in range(_CONNECTIONS))
+        await asyncio.gather(*senders)
+    else:
+        await send(port, n, body, accepted, 1.0 / rate)
     return (_cpu_s(pid) - before) / n * 1e3
+
+
+async def _paced(interval: float | None, started: float, k: int) -> None:
+    """Wait until request ``k`` is due, one every ``interval`` s from ``started`` (None: now)."""
+    if interval is not None:
+        await asyncio.sleep(max(0.0, started + k * interval - time.monotonic()))
 
 
 def main() -> None:
@@ -148,6 +169,10 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--body-kb", type=int, default=120)
     parser.add_argument("--accepted", action="store_true", help="accept into 2 instant runners")
+    parser.add_argument(
+        "--rate", type=float, default=None,
+        help="requests per second, one at a time (default: back to back on 4 connections)",
+    )  # fmt: skip
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -167,7 +192,7 @@ def main() -> None:
         assert front.stdout is not None
         grpc_port, http_port = map(int, front.stdout.readline().split())
         body = os.urandom(args.body_kb * 1024)
-        run = args.requests, body, args.accepted
+        run = args.requests, body, args.accepted, args.rate
         http_ms = asyncio.run(_per_request_ms(front.pid, _http, http_port, *run))
         grpc_ms = asyncio.run(_per_request_ms(front.pid, _grpc, grpc_port, *run))
     finally:
@@ -176,8 +201,9 @@ def main() -> None:
         front.wait(30)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     what = "accepted export" if args.accepted else "refusal"
+    pace = "back to back" if args.rate is None else f"one every {1000 / args.rate:g} ms"
     print(f"front CPU per {what}: HTTP {http_ms:.3f} ms, gRPC {grpc_ms:.3f} ms "
-          f"({args.requests} each of {args.body_kb} KB, load average {load})")  # fmt: skip
+          f"({args.requests} each of {args.body_kb} KB, {pace}, load average {load})")  # fmt: skip
 
 
 if __name__ == "__main__":
