@@ -194,7 +194,7 @@ def test_queue_wait_refuses_up_front_what_could_not_start_within_the_budget() ->
     with admission.admit(1000) as done:  # 1000 bytes done in 1 s of busy time: 1000 bytes/s
         done.start()
         now[0] += 1.0
-    with admission.admit(600) as first, admission.admit(500) as second:  # 0 s, then 0.6 s
+    with admission.admit(400) as first, admission.admit(700) as second:  # 0 s, then 0.4 s
         first.start()
         second.start()
         assert admission.queue_wait_s() == pytest.approx(1.1)
@@ -203,6 +203,28 @@ def test_queue_wait_refuses_up_front_what_could_not_start_within_the_budget() ->
     assert caught.value.overloaded and "queue wait" in caught.value.message
     with admission.admit(5000):  # nothing ahead: always admitted, however slow the store
         pass
+
+
+def test_queue_wait_admits_within_half_the_budget_and_keeps_the_rest_as_margin() -> None:
+    """An export estimated to start after half the budget is refused up front; the one
+    admitted keeps the whole budget as its deadline, so what the estimate gets wrong (the
+    store slowing down, the exports ahead on the busier runner) rarely makes it late."""
+    now = [0.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    with admission.admit(1000) as done:  # 1000 bytes/s
+        done.start()
+        now[0] += 1.0
+    with admission.admit(450) as ahead, admission.admit(150) as admitted:
+        ahead.start()
+        admitted.start()  # 0.45 s ahead of it: within half the budget
+        assert admitted.deadline == pytest.approx(now[0] + 1.0)
+        assert admission.queue_wait_s() == pytest.approx(0.6)  # under the budget, over half
+        with pytest.raises(RetryableError) as caught, admission.admit(1):
+            pass
+    assert caught.value.overloaded and "queue wait" in caught.value.message
 
 
 def test_queue_wait_counts_only_requests_handed_over_not_uploads_in_progress() -> None:

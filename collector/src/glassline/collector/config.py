@@ -110,9 +110,11 @@ class ServerConfig(_Model):
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_inflight_requests: int = Field(64, ge=1)
-    # An export that would wait longer than this behind the admitted ones before its turn is
-    # refused up front (429 / RESOURCE_EXHAUSTED): well under an exporter's 10 s timeout, so
-    # the answer arrives while the exporter still listens. null: no queue-wait bound.
+    # An export must start within this of its hand-over, or it is refused (429 /
+    # RESOURCE_EXHAUSTED): well under an exporter's 10 s timeout, so the answer arrives while
+    # the exporter still listens. One estimated to wait over half of it behind the admitted
+    # ones is refused up front; the other half absorbs the estimate's error, so few admitted
+    # exports reach the deadline. null: no queue-wait bound.
     max_queue_wait_s: float | None = Field(1.0, gt=0)
     # HTTP: a connection must send a request's headers within this, and its body within
     # http_body_timeout_s of the headers; otherwise it is closed (idle and slowloris clients).
