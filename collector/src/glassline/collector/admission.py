@@ -12,16 +12,16 @@ it would break one of three bounds:
   processing (:meth:`Ticket.start`) before its own turn, estimated from their bytes and the
   rate processing recently finished bytes at. An export that cannot start within half the
   budget is refused up front instead of answering after the exporter gave up (and then
-  resending work already done). The other half absorbs the estimate's error: the store
-  slowing down after the estimate, the exports ahead landing on the busier runner. Admitting
-  up to the whole budget, 2.3% of a PostgreSQL run's refusals were exports that then waited
-  past it (refused at the deadline, a second after they came: the refusal p99), and accepted
-  exports waited a second at the median. Requests still uploading are not in the queue: a slow client's body
-  neither counts as work ahead nor slows the measured rate. The estimate is made again when
-  the body is complete (the queue may have grown during a long upload), and the handed-over
-  export carries a deadline (:attr:`Ticket.deadline`): one still waiting past it is refused
-  where it waits, unrun and at the deadline itself (bound ``queue_wait_expired``), so what is
-  accepted is served in time.
+  resending work already done). The other half absorbs the estimate's error: the store slowing
+  down after the estimate, the exports ahead landing on the busier runner. Admitting up to the
+  whole budget, 2.3% of a PostgreSQL run's refusals were exports that then waited past it
+  (refused at the deadline, a second after they came: the refusal p99), and accepted exports
+  waited a second at the median. Requests still uploading are not in the queue: a slow client's
+  body neither counts as work ahead nor slows the measured rate. The estimate is made again
+  when the body is complete (the queue may have grown during a long upload), and the
+  handed-over export carries a deadline (:attr:`Ticket.deadline`): one still waiting past it is
+  refused where it waits, unrun and at the deadline itself (bound ``queue_wait_expired``), so
+  what is accepted is served in time.
 
 The checks never block: a refusal costs a lock and a comparison.
 """
