@@ -185,15 +185,22 @@ def test_chunked_upload_is_refused_as_soon_as_its_bytes_do_not_fit(h: Any) -> No
     assert status_line.startswith(b"HTTP/1.1 429")
 
 
-def test_queue_wait_refuses_up_front_what_could_not_start_within_the_budget() -> None:
+def _admission_at_1000_bytes_per_s(metrics: Metrics) -> tuple[Admission, list[float]]:
+    """An admission with a 1 s queue-wait budget on a clock the test moves (``now[0]``),
+    which has seen 1000 bytes done in 1 s of busy time: a store of 1000 bytes/s."""
     now = [0.0]
     admission = Admission(
-        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
+        max_bytes=10**9, max_requests=100, metrics=metrics, max_queue_wait_s=1.0,
         clock=lambda: now[0],
     )  # fmt: skip
-    with admission.admit(1000) as done:  # 1000 bytes done in 1 s of busy time: 1000 bytes/s
+    with admission.admit(1000) as done:
         done.start()
         now[0] += 1.0
+    return admission, now
+
+
+def test_queue_wait_refuses_up_front_what_could_not_start_within_the_budget() -> None:
+    admission, _ = _admission_at_1000_bytes_per_s(Metrics())
     with admission.admit(400) as first, admission.admit(700) as second:  # 0 s, then 0.4 s
         first.start()
         second.start()
@@ -209,14 +216,7 @@ def test_queue_wait_admits_within_half_the_budget_and_keeps_the_rest_as_margin()
     """An export estimated to start after half the budget is refused up front; the one
     admitted keeps the whole budget as its deadline, so what the estimate gets wrong (the
     store slowing down, the exports ahead on the busier runner) rarely makes it late."""
-    now = [0.0]
-    admission = Admission(
-        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
-        clock=lambda: now[0],
-    )  # fmt: skip
-    with admission.admit(1000) as done:  # 1000 bytes/s
-        done.start()
-        now[0] += 1.0
+    admission, now = _admission_at_1000_bytes_per_s(Metrics())
     with admission.admit(450) as ahead, admission.admit(150) as admitted:
         ahead.start()
         admitted.start()  # 0.45 s ahead of it: within half the budget
@@ -229,14 +229,7 @@ def test_queue_wait_admits_within_half_the_budget_and_keeps_the_rest_as_margin()
 
 def test_queue_wait_counts_only_requests_handed_over_not_uploads_in_progress() -> None:
     """A slow client's body is neither work ahead of the next export nor a slow store."""
-    now = [0.0]
-    admission = Admission(
-        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
-        clock=lambda: now[0],
-    )  # fmt: skip
-    with admission.admit(1000) as done:  # 1000 bytes/s
-        done.start()
-        now[0] += 1.0
+    admission, now = _admission_at_1000_bytes_per_s(Metrics())
     with admission.admit(0) as uploading:
         uploading.reserve(5000)  # five seconds of work at that rate, still arriving
         now[0] += 30.0  # ... slowly: no processing happens meanwhile
@@ -267,15 +260,8 @@ def test_queue_wait_estimate_follows_a_store_that_stalls() -> None:
 def test_queue_wait_is_estimated_again_when_a_long_upload_completes() -> None:
     """Admitted while the queue was empty, an upload that ends behind more work than the
     budget is refused then, not queued to answer after its exporter gave up."""
-    now = [0.0]
     metrics = Metrics()
-    admission = Admission(
-        max_bytes=10**9, max_requests=100, metrics=metrics, max_queue_wait_s=1.0,
-        clock=lambda: now[0],
-    )  # fmt: skip
-    with admission.admit(1000) as done:  # 1000 bytes/s
-        done.start()
-        now[0] += 1.0
+    admission, _ = _admission_at_1000_bytes_per_s(metrics)
     # The slow one is admitted with nothing ahead; 1.5 s of work is handed over meanwhile.
     with admission.admit(0) as slow, admission.admit(1500) as meanwhile:
         meanwhile.start()
