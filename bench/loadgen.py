@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import os
 import random
 import time
 from collections.abc import Callable
@@ -73,12 +74,15 @@ class Plan:
     probe: bool = False  # one request at a time, gRPC and HTTP in turn (see Generator.probe)
     kinds: tuple[str, ...] = KINDS  # the open-loop mix
     spans: int = SPANS  # per request
+    policy: str = "batch"  # the process's scheduling policy: see bench.overload --help
     outcomes: list[Outcome] = field(default_factory=list)
 
 
 def run_plan(plan: Plan) -> tuple[list[Outcome], float, float]:
     """One load process: its outcomes, the CPU seconds it spent while sending, and when it
     began to send (``time.monotonic``, the same clock in every process of this host)."""
+    if plan.policy == "batch":  # clients elsewhere do not preempt the collector
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     return asyncio.run(Generator(plan).run())
 
 

@@ -142,7 +142,7 @@ class RssSampler(threading.Thread):
 
 def drive(
     collector: Any, processes: int, rate: float, seconds: float, closed: bool,
-    kinds: tuple[str, ...] = KINDS, first: int = 0, spans: int = SPANS,
+    kinds: tuple[str, ...] = KINDS, first: int = 0, spans: int = SPANS, policy: str = "batch",
 ) -> tuple[list[Outcome], float, tuple[float, float]]:  # fmt: skip
     """The outcomes of every load process, the CPU seconds they spent together, and the window
     (``time.monotonic``) in which all of them were sending.
@@ -152,13 +152,13 @@ def drive(
     """
     plans = [
         Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
-             seconds, closed, first + worker, kinds=kinds, spans=spans)
+             seconds, closed, first + worker, kinds=kinds, spans=spans, policy=policy)
         for worker in range(processes)
     ]  # fmt: skip
     if not closed:  # the light client beside the load
         plans.append(Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key,
                           0, seconds, closed, first + processes, probe=True,
-                          spans=spans))  # fmt: skip
+                          spans=spans, policy=policy))  # fmt: skip
     with multiprocessing.get_context("spawn").Pool(len(plans)) as pool:
         results = pool.map(run_plan, plans)
     outcomes = [o for outcomes, _, _ in results for o in outcomes]
@@ -241,12 +241,12 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         idle_each = cpu.rss_each()
         host = HostMeter()
         host.start()
-        spans = args.spans
-        warm_up, _, _ = drive(collector, 1, 0, WARM_UP_S, closed=True, spans=spans)
+        spans, policy = args.spans, args.generator_policy
+        warm_up, _, _ = drive(collector, 1, 0, WARM_UP_S, True, spans=spans, policy=policy)
         cpu.lap()
         sizes = [_store_mb(collector.db_url)]
         capacity_out, capacity_gen_cpu, capacity_window = drive(
-            collector, 1, 0, args.seconds, True, first=1, spans=spans
+            collector, 1, 0, args.seconds, True, first=1, spans=spans, policy=policy
         )
         capacity_cpu = cpu.lap()
         capacity_before = _acknowledged_spans(capacity_out, spans) / args.seconds
@@ -255,7 +255,14 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         sampler.start()
         offered = args.factor * capacity_before / spans  # requests per second
         overload, overload_gen_cpu, overload_window = drive(
-            collector, args.processes, offered, args.seconds, False, args.kinds, spans=spans
+            collector,
+            args.processes,
+            offered,
+            args.seconds,
+            False,
+            args.kinds,
+            spans=spans,
+            policy=policy,
         )
         overload_cpu = cpu.lap()
         sizes.append(_store_mb(collector.db_url))
@@ -267,8 +274,12 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         settled = rss_bytes(collector.pids())
         settled_each = cpu.rss_each()
         # The settle let the collector give back its memory and idle connections: warm up again.
-        warm_again, _, _ = drive(collector, 1, 0, WARM_UP_S, True, first=3, spans=spans)
-        again_out, _, _ = drive(collector, 1, 0, args.seconds, True, first=2, spans=spans)
+        warm_again, _, _ = drive(
+            collector, 1, 0, WARM_UP_S, True, first=3, spans=spans, policy=policy
+        )
+        again_out, _, _ = drive(
+            collector, 1, 0, args.seconds, True, first=2, spans=spans, policy=policy
+        )
         capacity_after = _acknowledged_spans(again_out, spans) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         every = warm_up + capacity_out + overload + warm_again + again_out
@@ -282,7 +293,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     codes = Counter(f"{o.kind}:{o.code}" for o in overload)
     mb = 1024 * 1024
     print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s, "
-          f"{spans} spans an export "
+          f"{spans} spans an export, generator policy {policy} "
           f"(load average {load_before} before, {_load()} after) ==")  # fmt: skip
     capacity = (capacity_before + capacity_after) / 2
     print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline: the mean of "
@@ -417,6 +428,12 @@ def main() -> int:
         "--kinds", type=lambda v: tuple(v.split(",")), default=KINDS,
         help="the clients of the open loop, e.g. grpc (the cheapest to generate); default: "
         "grpc x4, http x2, gzip x2, chunked, slow",
+    )  # fmt: skip
+    parser.add_argument(
+        "--generator-policy", choices=("batch", "other"), default="batch",
+        help="the load processes' Linux scheduling policy. batch (default): they take their "
+        "share of the CPU but do not preempt the collector when they wake, as clients on other "
+        "machines do not; other: the co-located worst case (sessions 9-14 measured this)",
     )  # fmt: skip
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="8 s phases")

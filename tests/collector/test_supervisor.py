@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -26,6 +27,26 @@ def _alive(pid: int) -> bool:
     # A dead child of a dead parent is reaped by init; until then it is a zombie.
     status = Path(f"/proc/{pid}/stat")
     return not (status.exists() and status.read_text().split(") ")[1].startswith("Z"))
+
+
+def _policies(pid: int) -> set[int]:
+    """The scheduling policies of the threads of process ``pid``."""
+    policies = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            policies.add(os.sched_getscheduler(int(tid)))
+    return policies
+
+
+def test_the_front_waits_for_a_core_instead_of_preempting_the_runners(tmp_path: Path) -> None:
+    with run_collector({"server": {"workers": 2}}, workdir=tmp_path) as collector:
+        line = next(x for x in collector.logs().splitlines() if "started 2 workers" in x)
+        runners_part, front_part = line.split("workers:")[1].split("the front")
+        runners = [int(p) for p in re.findall(r"\d+", runners_part)]
+        front = int(re.findall(r"\d+", front_part)[0])
+        assert len(runners) == 2
+        assert _policies(front) == {os.SCHED_BATCH}  # every thread: the loops', gRPC's own
+        assert all(_policies(pid) == {os.SCHED_OTHER} for pid in runners)
 
 
 def test_sigkill_of_the_supervisor_alone_takes_its_workers_down(tmp_path: Path, h: Any) -> None:
