@@ -43,10 +43,12 @@ _STATUS_NAMES = {
 }  # fmt: skip
 
 
+def _head(length: int, kind: int, flags: int, stream: int) -> bytes:
+    return length.to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big")
+
+
 def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
-    return (
-        len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
-    )
+    return _head(len(payload), kind, flags, stream) + payload
 
 
 def answer_hint(head: bytes) -> tuple[str, bool, bool, int]:
@@ -112,11 +114,10 @@ class Http1Connection(asyncio.Protocol):
         self._finish(code, hint)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.reusable = False
-        self._finish(type(exc).__name__ if exc else "ConnectionResetError", False)
+        self.failed(exc or ConnectionResetError())
 
     def failed(self, exc: BaseException) -> None:
-        """The connection could not be made."""
+        """The connection could not be made, or is gone."""
         self.reusable = False
         self._finish(type(exc).__name__, False)
 
@@ -159,7 +160,7 @@ class GrpcConnection(asyncio.Protocol):
         self._decoder = Decoder()
         self.usable = True  # false after a GOAWAY or once the connection is gone
         self._transport: asyncio.Transport | None = None
-        self._out: list[bytes] = [
+        self._out: list[bytes | memoryview] = [
             _PREFACE,
             _frame(_SETTINGS, 0, 0, b"\x00\x02\x00\x00\x00\x00"  # no server push
                    + _INITIAL_WINDOW_SIZE.to_bytes(2, "big") + _MAX_WINDOW.to_bytes(4, "big")),
@@ -202,7 +203,6 @@ class GrpcConnection(asyncio.Protocol):
         self._flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.usable = False
         self._transport = None
         self.failed(exc or ConnectionResetError())
 
@@ -309,7 +309,7 @@ class GrpcConnection(asyncio.Protocol):
             self._window -= size
             stream.window -= size
             flags = 0 if stream.unsent else _END_STREAM
-            self._out.append(_frame(_DATA, flags, stream.id, bytes(piece)))
+            self._out += (_head(size, _DATA, flags, stream.id), piece)  # joined once, in _flush
 
     def _unblock(self) -> None:
         for _ in range(len(self._blocked)):

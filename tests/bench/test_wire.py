@@ -29,7 +29,7 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
 
 
 def _unique(n: int) -> bytes:
-    """BODY with every trace id changed, so that the store takes it as new."""
+    """Another 100-span request, with trace ids of its own, so that the store takes it as new."""
     return make_batch(random.Random(1000 + n), 100)
 
 
