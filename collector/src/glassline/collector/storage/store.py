@@ -25,6 +25,7 @@ from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.engine import WRITE, make_engine
 from glassline.collector.storage.evaluations import write_evaluations
+from glassline.collector.storage.group_commit import GroupCommit
 from glassline.collector.storage.models import (
     DayRollup,
     Evaluation,
@@ -38,7 +39,13 @@ from glassline.collector.storage.models import (
     UserRollup,
 )
 from glassline.collector.storage.write_lock import FileWriteLock
-from glassline.collector.storage.writer import PreparedBatch, WriteResult, write_batch
+from glassline.collector.storage.writer import (
+    PreparedBatch,
+    SpanKey,
+    WriteResult,
+    write_batch,
+    write_spans,
+)
 
 __all__ = ["Store", "WriteResult"]
 
@@ -66,6 +73,11 @@ class Store:
         # Held around every write transaction: see FileWriteLock.
         self._write_lock = (
             FileWriteLock(f"{self.sqlite_file}.write-lock") if self.sqlite_file else None
+        )
+        # SQLite has one writer at a time: the batches waiting for it are written together.
+        # PostgreSQL writes a process's batches side by side instead.
+        self._group_commit = (
+            GroupCommit(self.write_lock, self._write_alone) if self.dialect == "sqlite" else None
         )
 
     @classmethod
@@ -148,14 +160,20 @@ class Store:
 
     @contextmanager
     def _write_tx(self) -> Iterator[Connection]:
-        with (
-            self.write_lock(),
-            self.engine.connect().execution_options(**WRITE) as conn,
-            conn.begin(),
-        ):
+        with self.write_lock(), self._transaction() as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A write transaction; the caller holds the write lock."""
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             yield conn
         if self._checkpointer is not None:
             self._checkpointer.notify()
+
+    def _write_alone(self, batch: PreparedBatch, now_ns: int) -> list[SpanKey]:
+        with self._transaction() as conn:
+            return write_spans(conn, batch, now_ns)
 
     def write(self, batch: Sequence[SpanRecord], now_ns: int | None = None) -> WriteResult:
         """Store a batch in one transaction; returns how many spans were new vs duplicates.
@@ -166,6 +184,8 @@ class Store:
             return WriteResult(0, 0)
         now = now_ns or time.time_ns()
         prepared = PreparedBatch(batch)  # before the write lock: see PreparedBatch
+        if self._group_commit is not None:
+            return self._group_commit.write(prepared, now)
         return self._write_retrying(lambda conn: write_batch(conn, prepared, now))
 
     def write_content(

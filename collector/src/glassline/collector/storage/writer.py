@@ -27,7 +27,15 @@ from glassline.collector.storage.models import (
     UserRollup,
 )
 
-__all__ = ["PreparedBatch", "WriteResult", "add_to_rollups", "span_row", "write_batch"]
+__all__ = [
+    "PreparedBatch",
+    "SpanKey",
+    "WriteResult",
+    "add_to_rollups",
+    "span_row",
+    "write_batch",
+    "write_spans",
+]
 
 _SPAN_KEY = ("tenant", "trace_id", "span_id")
 SpanKey = tuple[str, str, str]
@@ -98,6 +106,21 @@ class PreparedBatch:
         self.rows = {key: span_row(span) for key, span in self.spans.items()}
         self.texts = {key: search.span_texts(span) for key, span in self.spans.items()}
 
+    @classmethod
+    def merge(cls, batches: Sequence[PreparedBatch]) -> PreparedBatch:
+        """One batch of the spans of ``batches``, as if they had come in one (a span in
+        several is taken from the first): nothing is made again."""
+        first: dict[SpanKey, PreparedBatch] = {}
+        for batch in batches:
+            for key in batch.spans:
+                first.setdefault(key, batch)
+        merged = cls.__new__(cls)
+        merged.size = sum(batch.size for batch in batches)
+        merged.spans = {key: first[key].spans[key] for key in sorted(first)}
+        merged.rows = {key: first[key].rows[key] for key in merged.spans}
+        merged.texts = {key: first[key].texts[key] for key in merged.spans}
+        return merged
+
     def changed(self, keys: Iterable[SpanKey]) -> None:
         """The spans of ``keys`` were changed in place: their rows and texts are made again."""
         for key in keys:
@@ -161,7 +184,23 @@ def write_batch(
     also_count: Sequence[SpanRecord] = (),
     also_count_users: Mapping[tuple[str, str], str | None] | None = None,
 ) -> WriteResult:
-    """Everything one batch changes, on a connection inside a write transaction.
+    """:func:`write_spans`, counted: how many of the batch's spans were new."""
+    inserted = write_spans(
+        conn, batch, now_ns, also_count=also_count, also_count_users=also_count_users
+    )
+    return WriteResult(inserted=len(inserted), duplicates=batch.size - len(inserted))
+
+
+def write_spans(
+    conn: Connection,
+    batch: PreparedBatch,
+    now_ns: int,
+    *,
+    also_count: Sequence[SpanRecord] = (),
+    also_count_users: Mapping[tuple[str, str], str | None] | None = None,
+) -> list[SpanKey]:
+    """Everything one batch changes, on a connection inside a write transaction; returns the
+    keys of the spans it inserted (the others were stored already).
 
     ``also_count`` are spans counted in the rollups but not stored (sampled out; the caller
     has already deduplicated them); ``also_count_users`` gives their traces' users. They join
@@ -194,4 +233,4 @@ def write_batch(
         evaluations = [e for span in counted for e in span.evaluations]
         if evaluations:
             write_evaluations(conn, evaluations)
-    return WriteResult(inserted=len(new), duplicates=batch.size - len(new))
+    return inserted
