@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,3 +123,26 @@ def test_concurrent_writers_store_and_count_every_span_once(store: Store) -> Non
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(Span)) == spans
         assert session.scalar(select(func.sum(Rollup.count))) == spans
+
+
+def test_a_batch_whose_lock_cannot_be_taken_fails_and_is_not_written_later(
+    store: Store,
+) -> None:
+    """The caller is told its export failed (it will send it again): it must not be
+    written behind its back by the next writer's group."""
+    group = store._group_commit
+    assert group is not None
+    working_lock = group._write_lock
+
+    def broken_lock() -> AbstractContextManager[object]:
+        raise OSError("no lock file")
+
+    group._write_lock = broken_lock
+    failed = llm_trace(1, T0)
+    with pytest.raises(OSError):
+        store.write(failed)
+    group._write_lock = working_lock
+    later = llm_trace(2, T0)
+    assert store.write(later) == WriteResult(len(later), 0)
+    with store.session() as session:
+        assert set(session.scalars(select(Span.trace_id))) == {later[0].trace_id}

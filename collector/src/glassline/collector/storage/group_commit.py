@@ -70,6 +70,11 @@ class GroupCommit:
         if not mine.done:
             try:
                 self._lead()
+            except BaseException:
+                with self._changed:  # the lock was never taken: nobody is to write this batch
+                    if mine in self._queue:
+                        self._queue.remove(mine)
+                raise
             finally:
                 with self._changed:
                     self._leading = False
