@@ -91,6 +91,49 @@ def test_grpc_refuses_on_the_calls_metadata_without_reading_its_message(
     assert RetryInfo.FromString(trailer).retry_delay.seconds == 2
 
 
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_the_sdks_own_exporters_are_refused_then_deliver_once_there_is_room(
+    full_stack: Any, h: Any, transport: str
+) -> None:
+    """What a refusal is for, with the OpenTelemetry SDK's exporters unchanged: refused while
+    the collector is full, each waits the delay the refusal names (RetryInfo / Retry-After),
+    sends again, and succeeds once the held request has made room; the span is stored once."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter as GrpcExporter,
+    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    stack, _ = full_stack
+    headers = {"x-glassline-api-key": h.API_KEY}
+    exporter = (
+        GrpcExporter(endpoint=stack.grpc_endpoint, insecure=True, headers=headers, timeout=30)
+        if transport == "grpc"
+        else HttpExporter(endpoint=f"{stack.http_url}/v1/traces", headers=headers, timeout=30)
+    )
+    with TracerProvider().get_tracer("t").start_as_current_span("refused-then-stored") as span:
+        pass
+
+    def refusals() -> float:
+        sample = stack.metrics.registry.get_sample_value(
+            "glassline_requests_refused_total", {"bound": "requests"}
+        )
+        return sample or 0.0
+
+    results: list[SpanExportResult] = []
+    sending = threading.Thread(target=lambda: results.append(exporter.export([span])))
+    sending.start()
+    h.wait_for(lambda: refusals() >= 1, "the exporter's first attempt to be refused")
+    stack.sink.gate.set()  # the held request is stored: room for the exporter's retry
+    sending.join(60)
+    exporter.shutdown()
+    assert results == [SpanExportResult.SUCCESS]
+    assert [r.name for r in stack.sink.records].count("refused-then-stored") == 1
+
+
 def test_a_grpc_call_without_a_message_is_invalid_argument(h: Any) -> None:
     server = ServerConfig(grpc_port=0, http_port=0)
     with h.start_receivers(server) as stack, grpc.insecure_channel(stack.grpc_endpoint) as channel:

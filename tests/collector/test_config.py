@@ -34,6 +34,10 @@ def test_defaults_are_the_otlp_ports() -> None:
          "server: max_message_bytes must not exceed max_inflight_bytes"),
         ({"server": {"workers": 2, "grpc_port": 0}},
          "server: workers > 1 share fixed ports"),
+        # A longer hint makes the SDKs' exporters drop the batch instead of retrying it
+        # (test_backpressure: the exporters refused, then delivering).
+        ({"server": {"retry_after_s": 30}},
+         "server.retry_after_s: must be under 10 s, an OTLP exporter's default"),
         ({"redaction": {"entities": {"NOT_AN_ENTITY": "mask"}}},
          "redaction.entities: unknown entity types ['NOT_AN_ENTITY']"),
         ({"sampling": {"head_rate": 2}}, "sampling.head_rate: Input should be less than or equal to 1"),

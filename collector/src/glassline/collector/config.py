@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 ENV_PREFIX = "GLASSLINE__"
+_EXPORTER_TIMEOUT_S = 10.0  # OTEL_EXPORTER_OTLP_TIMEOUT's default in the SDKs
 
 
 class _Model(BaseModel):
@@ -120,9 +121,23 @@ class ServerConfig(_Model):
     # http_body_timeout_s of the headers; otherwise it is closed (idle and slowloris clients).
     http_header_timeout_s: float = Field(10.0, gt=0)
     http_body_timeout_s: float = Field(30.0, gt=0)
-    retry_after_s: float = Field(1.0, gt=0, le=300)
+    # The delay every refusal names (Retry-After / RetryInfo). The OpenTelemetry SDKs'
+    # exporters give up at once, dropping the batch, on a hint longer than the time left of
+    # their 10 s default timeout: hence under 10 s.
+    retry_after_s: float = Field(1.0, gt=0)
     shutdown_grace_s: float = Field(30.0, ge=0)
     tls: TlsConfig | None = None
+
+    @field_validator("retry_after_s")
+    @classmethod
+    def _retried_within_an_exporters_timeout(cls, seconds: float) -> float:
+        if seconds >= _EXPORTER_TIMEOUT_S:
+            raise ValueError(
+                f"must be under {_EXPORTER_TIMEOUT_S:g} s, an OTLP exporter's default timeout: "
+                "the OpenTelemetry SDKs' exporters drop a batch whose retry hint is longer "
+                "than the time they have left"
+            )
+        return seconds
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerConfig:
