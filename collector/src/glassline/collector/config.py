@@ -121,9 +121,8 @@ class ServerConfig(_Model):
     # http_body_timeout_s of the headers; otherwise it is closed (idle and slowloris clients).
     http_header_timeout_s: float = Field(10.0, gt=0)
     http_body_timeout_s: float = Field(30.0, gt=0)
-    # The delay every refusal names (Retry-After / RetryInfo). The OpenTelemetry SDKs'
-    # exporters give up at once, dropping the batch, on a hint longer than the time left of
-    # their 10 s default timeout: hence under 10 s.
+    # The delay every refusal names (Retry-After / RetryInfo); kept under an exporter's
+    # timeout (see the validator).
     retry_after_s: float = Field(1.0, gt=0)
     shutdown_grace_s: float = Field(30.0, ge=0)
     tls: TlsConfig | None = None
