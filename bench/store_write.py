@@ -32,7 +32,6 @@ from glassline.collector.decode import decode_protobuf
 from glassline.collector.records import SpanRecord
 from glassline.collector.server import build_processors
 from glassline.collector.storage import Store
-from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.testing import DEFAULT_POSTGRES_URL, isolated_postgres_url
 from glassline.collector.storage.writer import PreparedBatch, write_spans
 
@@ -96,11 +95,7 @@ def grouped(
                 now = time.time_ns()
                 cpu = time.thread_time()
                 for group in groups:
-                    with (
-                        store.write_lock(),
-                        store.engine.connect().execution_options(**WRITE) as conn,
-                        conn.begin(),
-                    ):
+                    with store._write_tx() as conn:  # as bench.store_growth: lock + transaction
                         write_spans(conn, group, now)
                 cpu = time.thread_time() - cpu
                 spent[size].append(cpu / sum(len(g.spans) for g in groups) * 1e6)
