@@ -267,7 +267,6 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         overload_cpu = cpu.lap()
         sizes.append(_store_mb(collector.db_url))
         sampler.stop.set()
-        host.stop.set()
         time.sleep(min(5.0, args.settle))
         early = rss_bytes(collector.pids())
         time.sleep(max(0.0, args.settle - 5.0))
@@ -277,9 +276,12 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
         warm_again, _, _ = drive(
             collector, 1, 0, WARM_UP_S, True, first=3, spans=spans, policy=policy
         )
-        again_out, _, _ = drive(
+        cpu.lap()
+        again_out, again_gen_cpu, again_window = drive(
             collector, 1, 0, args.seconds, True, first=2, spans=spans, policy=policy
         )
+        again_cpu = cpu.lap()
+        host.stop.set()
         capacity_after = _acknowledged_spans(again_out, spans) / args.seconds
         sizes.append(_store_mb(collector.db_url))
         every = warm_up + capacity_out + overload + warm_again + again_out
@@ -314,17 +316,20 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     for phase, (front, runners), gen, window in (
         ("capacity", capacity_cpu, capacity_gen_cpu, capacity_window),
         ("overload", overload_cpu, overload_gen_cpu, overload_window),
+        ("capacity again", again_cpu, again_gen_cpu, again_window),
     ):
         busy, idle_cores = host.cores(*window)
-        print(f"cores during {phase:<9}       front {front / args.seconds:.2f}, runners "
+        print(f"cores during {phase:<14}  front {front / args.seconds:.2f}, runners "
               f"{runners / args.seconds:.2f}, load generator {gen / args.seconds:.2f} "
               f"(of {os.cpu_count()}); the host busy {busy:.2f}, idle {idle_cores:.2f}")  # fmt: skip
     # What the open loop's requests cost against what each stored span costs: the share
-    # stored at 10x follows from these (see docs/collector.md#overload).
+    # stored at 10x follows from these (see docs/collector.md#overload). A span costs more
+    # as the store grows, and the overload runs between the two capacity phases' files.
     print(f"CPU per request offered       front {overload_cpu[0] / len(overload) * 1e3:.3f} ms, "
-          f"load generator {overload_gen_cpu / len(overload) * 1e3:.3f} ms; runners per span "
-          f"stored {_per_span_ms(capacity_cpu[1], capacity_out, spans)} ms at capacity, "
-          f"{_per_span_ms(overload_cpu[1], overload, spans)} ms in overload")  # fmt: skip
+          f"load generator {overload_gen_cpu / len(overload) * 1e3:.3f} ms")  # fmt: skip
+    print(f"runners' CPU per span stored  {_per_span_ms(capacity_cpu[1], capacity_out, spans)} ms "
+          f"at capacity, {_per_span_ms(overload_cpu[1], overload, spans)} ms in overload, "
+          f"{_per_span_ms(again_cpu[1], again_out, spans)} ms at capacity again")  # fmt: skip
     growth = ", ".join(
         f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
         for name, before in idle_each.items()
