@@ -313,23 +313,23 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     print(f"stored during overload         {stored_rate:10.0f} spans/s   "
           f"{stored_rate / capacity:.2f}x capacity ({stored_rate / capacity_before:.2f}x the "
           f"capacity before, {stored_rate / capacity_after:.2f}x after)")  # fmt: skip
-    for phase, (front, runners), gen, window in (
-        ("capacity", capacity_cpu, capacity_gen_cpu, capacity_window),
-        ("overload", overload_cpu, overload_gen_cpu, overload_window),
-        ("capacity again", again_cpu, again_gen_cpu, again_window),
+    per_span = []
+    for phase, (front, runners), gen, window, outcomes in (
+        ("capacity", capacity_cpu, capacity_gen_cpu, capacity_window, capacity_out),
+        ("overload", overload_cpu, overload_gen_cpu, overload_window, overload),
+        ("capacity again", again_cpu, again_gen_cpu, again_window, again_out),
     ):
         busy, idle_cores = host.cores(*window)
         print(f"cores during {phase:<14}  front {front / args.seconds:.2f}, runners "
               f"{runners / args.seconds:.2f}, load generator {gen / args.seconds:.2f} "
               f"(of {os.cpu_count()}); the host busy {busy:.2f}, idle {idle_cores:.2f}")  # fmt: skip
+        per_span.append(f"{_per_span_ms(runners, outcomes, spans)} ms {phase}")
     # What the open loop's requests cost against what each stored span costs: the share
     # stored at 10x follows from these (see docs/collector.md#overload). A span costs more
     # as the store grows, and the overload runs between the two capacity phases' files.
     print(f"CPU per request offered       front {overload_cpu[0] / len(overload) * 1e3:.3f} ms, "
           f"load generator {overload_gen_cpu / len(overload) * 1e3:.3f} ms")  # fmt: skip
-    print(f"runners' CPU per span stored  {_per_span_ms(capacity_cpu[1], capacity_out, spans)} ms "
-          f"at capacity, {_per_span_ms(overload_cpu[1], overload, spans)} ms in overload, "
-          f"{_per_span_ms(again_cpu[1], again_out, spans)} ms at capacity again")  # fmt: skip
+    print("runners' CPU per span stored  " + ", ".join(per_span))
     growth = ", ".join(
         f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
         for name, before in idle_each.items()
