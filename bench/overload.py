@@ -37,12 +37,14 @@ it from /metrics; stored throughput during overload against the capacity; and ac
 spans missing from the store (must be 0). Each request carries fresh trace ids, so nothing
 is deduplicated away. Load generator and collector share this machine's cores: the cores
 each used in both phases (front, runners, generator) are printed, since the stored share is
-what the generator leaves the runners.
+what the generator leaves the runners, and the runners' CPU per span stored in each phase,
+by thread too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import random
@@ -51,7 +53,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 import httpx
@@ -74,6 +76,37 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+class Lap(NamedTuple):
+    """CPU seconds in one lap: the front's, the runners' (with the supervisor's), and the
+    runners' by thread name (see :func:`thread_cpu`)."""
+
+    front: float
+    runners: float
+    runner_threads: dict[str, float]
+
+
+def thread_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds so far of the live threads of these processes by their OS name, numbers
+    dropped (``export_0`` and ``export_1`` count as ``export``; the collector names its
+    threads in the OS, see glassline.collector.threads)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_name: Counter[str] = Counter()
+    for pid in pids:
+        tids: list[str] = []
+        with contextlib.suppress(OSError):  # a process that just ended
+            tids = os.listdir(f"/proc/{pid}/task")
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    stat = f.read()
+            except OSError:  # a thread that just ended
+                continue
+            name = re.sub(r"[-_]\d+$", "", stat[stat.index("(") + 1 : stat.rindex(")")])
+            fields = stat[stat.rindex(")") + 2 :].split()
+            by_name[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return dict(by_name)
+
+
 class CpuMeter:
     """CPU seconds of the collector's front and of its runners (with the supervisor) per lap."""
 
@@ -83,21 +116,25 @@ class CpuMeter:
         self._collector = collector
         self._last = self._read()
 
-    def _read(self) -> tuple[float, float]:
+    def _read(self) -> Lap:
         pids = self._collector.pids()
         front = [p for p in pids if p == self._front]
-        return cpu_seconds(front), cpu_seconds([p for p in pids if p != self._front])
+        runners = [p for p in pids if p != self._front]
+        return Lap(cpu_seconds(front), cpu_seconds(runners), thread_cpu(runners))
 
     def rss_each(self) -> dict[str, int]:
         """RSS by process: the front, then the others by pid (supervisor first)."""
         pids = sorted(self._collector.pids(), key=lambda p: (p == self._front, p))
         return {("front" if p == self._front else str(p)): rss_bytes([p]) for p in pids}
 
-    def lap(self) -> tuple[float, float]:
-        now = self._read()
-        lap = (now[0] - self._last[0], now[1] - self._last[1])
+    def lap(self) -> Lap:
+        now, last = self._read(), self._last
         self._last = now
-        return lap
+        threads = {
+            name: cpu - last.runner_threads.get(name, 0.0)
+            for name, cpu in now.runner_threads.items()
+        }
+        return Lap(now.front - last.front, now.runners - last.runners, threads)
 
 
 class HostMeter(threading.Thread):
@@ -173,6 +210,26 @@ def _acknowledged_spans(outcomes: list[Outcome], spans: int) -> int:
 def _per_span_ms(cpu_s: float, outcomes: list[Outcome], spans: int) -> str:
     stored = _acknowledged_spans(outcomes, spans)
     return f"{cpu_s / stored * 1e3:.3f}" if stored else "?"
+
+
+def _by_thread(laps: tuple[Lap, ...], outcomes: tuple[list[Outcome], ...], spans: int) -> str:
+    """The runners' CPU per span stored in each phase, by thread name (busiest in overload
+    first); "the rest" is the supervisor's, the idle threads' and those that ended."""
+    stored = [max(1, _acknowledged_spans(o, spans)) for o in outcomes]
+    names = sorted(
+        {n for lap in laps for n in lap.runner_threads},
+        key=lambda n: -laps[1].runner_threads.get(n, 0.0) / stored[1],
+    )
+    rows, shown = [], [0.0] * len(laps)
+    for name in names:
+        micros = [
+            lap.runner_threads.get(name, 0.0) / n * 1e6 for lap, n in zip(laps, stored, strict=True)
+        ]
+        if max(micros) >= 1.0:
+            rows.append(f"{name} " + " / ".join(f"{m:.1f}" for m in micros))
+            shown = [a + b for a, b in zip(shown, micros, strict=True)]
+    rest = [lap.runners / n * 1e6 - done for lap, n, done in zip(laps, stored, shown, strict=True)]
+    return ", ".join([*rows, "the rest " + " / ".join(f"{m:.1f}" for m in rest)])
 
 
 def _store_mb(db_url: str) -> float | None:
@@ -314,7 +371,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
           f"{stored_rate / capacity:.2f}x capacity ({stored_rate / capacity_before:.2f}x the "
           f"capacity before, {stored_rate / capacity_after:.2f}x after)")  # fmt: skip
     per_span = []
-    for phase, (front, runners), gen, window, outcomes in (
+    for phase, (front, runners, _), gen, window, outcomes in (
         ("capacity", capacity_cpu, capacity_gen_cpu, capacity_window, capacity_out),
         ("overload", overload_cpu, overload_gen_cpu, overload_window, overload),
         ("capacity again", again_cpu, again_gen_cpu, again_window, again_out),
@@ -327,9 +384,13 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     # What the open loop's requests cost against what each stored span costs: the share
     # stored at 10x follows from these (see docs/collector.md#overload). A span costs more
     # as the store grows, and the overload runs between the two capacity phases' files.
-    print(f"CPU per request offered       front {overload_cpu[0] / len(overload) * 1e3:.3f} ms, "
+    print(f"CPU per request offered       front {overload_cpu.front / len(overload) * 1e3:.3f} ms, "
           f"load generator {overload_gen_cpu / len(overload) * 1e3:.3f} ms")  # fmt: skip
     print("runners' CPU per span stored  " + ", ".join(per_span))
+    by_thread = _by_thread(
+        (capacity_cpu, overload_cpu, again_cpu), (capacity_out, overload, again_out), spans
+    )
+    print(f"  by thread, µs a span (capacity / overload / capacity again): {by_thread}")
     growth = ", ".join(
         f"{name} {(settled_each.get(name, 0) - before) / mb:+.0f}"
         for name, before in idle_each.items()

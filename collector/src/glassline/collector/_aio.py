@@ -14,6 +14,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from glassline.collector.threads import NamedThread
+
 __all__ = ["run_on_loop", "the_loop"]
 
 _T = TypeVar("_T")
@@ -27,7 +29,7 @@ def the_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None:
             _loop = asyncio.new_event_loop()
-            threading.Thread(target=_loop.run_forever, name="grpc-aio", daemon=True).start()
+            NamedThread(target=_loop.run_forever, name="grpc-aio", daemon=True).start()
         return _loop
 
 

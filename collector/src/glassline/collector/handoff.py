@@ -51,6 +51,7 @@ from glassline.collector.admission import refusal
 from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
 from glassline.collector.metrics import Metrics
+from glassline.collector.threads import NamedThread, name_pool_thread
 
 __all__ = ["Exporter", "Exports", "Front", "Kind", "LocalExports", "Mesh", "Runner"]
 
@@ -98,7 +99,9 @@ class _Pool:
         self._metrics = metrics
         self._worker = str(index)
         self._retry_after_s = retry_after_s
-        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="export")
+        self._threads = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="export", initializer=name_pool_thread
+        )
         self._expiry = _Expiry(self._expired)
 
     def submit(
@@ -168,7 +171,7 @@ class _Expiry:
         self._ids = itertools.count()
         self._changed = threading.Condition()
         self._stopped = False
-        self._thread = threading.Thread(target=self._loop, name="export-expiry", daemon=True)
+        self._thread = NamedThread(target=self._loop, name="export-expiry", daemon=True)
         self._thread.start()
 
     def add(self, deadline: float, job: _Job) -> None:
@@ -317,7 +320,7 @@ class Runner:
         self._index = index
         self._open = mesh.open
         self._sock = mesh.runner(index)
-        self._reader = threading.Thread(target=self._serve, name="handoff-in", daemon=True)
+        self._reader = NamedThread(target=self._serve, name="handoff-in", daemon=True)
 
     def open(self) -> None:
         """Take exports from now on."""

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from glassline.collector.threads import NamedThread
+
 __all__ = ["Job", "JobRunner", "LeaseStore"]
 
 _log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class JobRunner:
 
     def start(self) -> None:
         for job in self._jobs:
-            thread = threading.Thread(target=self._loop, args=(job,), name=f"job-{job.name}")
+            thread = NamedThread(target=self._loop, args=(job,), name=f"job-{job.name}")
             thread.daemon = True
             thread.start()
             self._threads.append(thread)

@@ -25,10 +25,11 @@ import ctypes.util
 import gc
 import logging
 import sys
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from glassline.collector.threads import NamedThread
 
 __all__ = ["BurstRelease", "Bursts", "mmap_large_blocks"]
 
@@ -104,7 +105,7 @@ class BurstRelease:
         self._hooks.append(hook)
 
     def start(self) -> None:
-        threading.Thread(target=self._loop, name="memory-release", daemon=True).start()
+        NamedThread(target=self._loop, name="memory-release", daemon=True).start()
 
     def release(self) -> None:
         """Collect garbage cycles, run the hooks, return the arenas' free memory."""

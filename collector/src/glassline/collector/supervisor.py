@@ -26,6 +26,7 @@ from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_pare
 from glassline.collector.memory import BurstRelease, mmap_large_blocks
 from glassline.collector.server import Role, Worker
 from glassline.collector.storage import Store
+from glassline.collector.threads import name_os_thread
 
 __all__ = ["run", "setup_logging"]
 
@@ -69,6 +70,7 @@ def _run_worker(
     if supervisor is not None:  # a supervised process: its supervisor's death is its own
         die_with_parent(supervisor)
         PortLock(config.server).join()
+        name_os_thread("gl-front" if role == "front" else f"gl-runner-{index}")
     mmap_large_blocks()
     if role == "front":
         _yield_to_runners()

@@ -21,6 +21,7 @@ import httpx
 
 from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts.payloads import alert_text, slack_message
+from glassline.collector.threads import NamedThread
 
 __all__ = ["Dispatcher", "NotifierStats"]
 
@@ -96,9 +97,7 @@ class _Worker:
         self.notifier = notifier
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=size)
         self._stats = stats
-        self.thread = threading.Thread(
-            target=self._loop, name=f"glassline-notifier-{notifier.name}", daemon=True
-        )
+        self.thread = NamedThread(target=self._loop, name=f"notify-{notifier.name}", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:

@@ -16,6 +16,8 @@ import threading
 
 from sqlalchemy import Engine
 
+from glassline.collector.threads import NamedThread
+
 __all__ = ["Checkpointer"]
 
 _log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class Checkpointer:
         self._interval_s = interval_s
         self._wake = threading.Event()
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+        self._thread = NamedThread(target=self._run, name="wal-checkpoint", daemon=True)
         self._thread.start()
 
     def checkpoint(self) -> tuple[int, int]:
