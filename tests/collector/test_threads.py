@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from glassline.collector.testing import run_collector
 from glassline.collector.threads import NamedThread, name_pool_thread
@@ -31,20 +32,17 @@ def _thread_names(pid: int) -> list[str]:
     return names
 
 
-def test_a_named_thread_has_its_python_name_in_the_os() -> None:
+@pytest.mark.parametrize(
+    ("name", "in_the_os"),
+    [("wal-checkpoint", "wal-checkpoint"), ("notify-on-call-pager", "notify-on-call-")],
+    ids=["its Python name", "the first 15 bytes of a long one"],
+)
+def test_a_named_thread_has_in_the_os(name: str, in_the_os: str) -> None:
     seen: list[str] = []
-    thread = NamedThread(target=lambda: seen.append(_own_os_name()), name="wal-checkpoint")
+    thread = NamedThread(target=lambda: seen.append(_own_os_name()), name=name)
     thread.start()
     thread.join()
-    assert seen == ["wal-checkpoint"]
-
-
-def test_the_os_keeps_the_first_15_bytes_of_a_long_name() -> None:
-    seen: list[str] = []
-    thread = NamedThread(target=lambda: seen.append(_own_os_name()), name="notify-on-call-pager")
-    thread.start()
-    thread.join()
-    assert seen == ["notify-on-call-"]
+    assert seen == [in_the_os]
 
 
 def test_a_pool_thread_is_named_for_its_prefix_and_number() -> None:
