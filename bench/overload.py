@@ -44,7 +44,6 @@ by thread too.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
 import random
@@ -64,7 +63,13 @@ from bench.ingest import drive as saturate
 from bench.loadgen import KINDS, SPANS, Outcome, Plan, run_plan, template
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
-from glassline.collector.testing import cpu_seconds, metric_by_label, rss_bytes, run_collector
+from glassline.collector.testing import (
+    cpu_seconds,
+    metric_by_label,
+    rss_bytes,
+    run_collector,
+    thread_cpu_seconds,
+)
 
 WARM_UP_S = 5.0  # closed loop, not counted: the first seconds of a fresh process store slower
 
@@ -87,23 +92,10 @@ class Lap(NamedTuple):
 
 def thread_cpu(pids: list[int]) -> dict[str, float]:
     """CPU seconds so far of the live threads of these processes by their OS name, numbers
-    dropped (``export_0`` and ``export_1`` count as ``export``; the collector names its
-    threads in the OS, see glassline.collector.threads)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+    dropped (``export_0`` and ``export_1`` count as ``export``)."""
     by_name: Counter[str] = Counter()
-    for pid in pids:
-        tids: list[str] = []
-        with contextlib.suppress(OSError):  # a process that just ended
-            tids = os.listdir(f"/proc/{pid}/task")
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                    stat = f.read()
-            except OSError:  # a thread that just ended
-                continue
-            name = re.sub(r"[-_]\d+$", "", stat[stat.index("(") + 1 : stat.rindex(")")])
-            fields = stat[stat.rindex(")") + 2 :].split()
-            by_name[name] += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    for name, cpu in thread_cpu_seconds(pids).items():
+        by_name[re.sub(r"[-_]\d+$", "", name)] += cpu
     return dict(by_name)
 
 
@@ -111,8 +103,7 @@ class CpuMeter:
     """CPU seconds of the collector's front and of its runners (with the supervisor) per lap."""
 
     def __init__(self, collector: Any) -> None:
-        found = re.search(r"the front \(receivers\): (\d+)", collector.logs())
-        self._front = int(found.group(1)) if found else None
+        _, self._front = collector.workers()
         self._collector = collector
         self._last = self._read()
 

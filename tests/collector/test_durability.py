@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 from pathlib import Path
@@ -51,12 +50,6 @@ def exporter(collector: Any) -> OTLPSpanExporter:
     )  # fmt: skip
 
 
-def a_worker_pid(collector: Any) -> int:
-    """One worker's pid, from the supervisor's "started 2 workers: pid, pid" log line."""
-    line = next(x for x in collector.logs().splitlines() if "started 2 workers" in x)
-    return int(re.search(r"workers: (\d+)", line).group(1))  # type: ignore[union-attr]
-
-
 @pytest.mark.parametrize(
     ("config", "victim"),
     [
@@ -89,7 +82,8 @@ def test_sigkill_mid_load_loses_no_acknowledged_span_and_counts_each_once(
         sender.start()
         assert enough.wait(60), "the load did not start"
         if victim == "worker":
-            os.kill(a_worker_pid(collector), signal.SIGKILL)
+            runners, _ = collector.workers()
+            os.kill(runners[0], signal.SIGKILL)
         else:
             collector.process.kill()  # SIGKILL while exports are still arriving
         collector.process.wait(60)

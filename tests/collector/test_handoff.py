@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import re
 import signal
 import socket
 import threading
@@ -84,8 +83,7 @@ def test_exports_on_one_connection_run_on_both_workers(tmp_path: Path, h: Any) -
 def test_a_runner_that_dies_fails_its_exports_as_retryable(tmp_path: Path, h: Any) -> None:
     config = {"server": {"workers": 2}, "redaction": None}
     with run_collector(config, workdir=tmp_path) as collector:
-        line = next(x for x in collector.logs().splitlines() if "started 2 workers" in x)
-        runners = [int(p) for p in re.findall(r"\d+", line.split("workers:")[1].split(";")[0])]
+        runners, _ = collector.workers()
         lock_path = collector.db_url.removeprefix("sqlite:///") + ".write-lock"
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         metadata = (("x-glassline-api-key", collector.api_key),)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,17 +37,9 @@ def _policies(pid: int) -> set[int]:
     return policies
 
 
-def _workers(collector: Any) -> tuple[list[int], int]:
-    """The runners' pids and the front's, from the supervisor's "started 2 workers" line."""
-    line = next(x for x in collector.logs().splitlines() if "started 2 workers" in x)
-    runners_part, front_part = line.split("workers:")[1].split("the front")
-    runners = [int(p) for p in re.findall(r"\d+", runners_part)]
-    return runners, int(re.findall(r"\d+", front_part)[0])
-
-
 def test_the_front_waits_for_a_core_instead_of_preempting_the_runners(tmp_path: Path) -> None:
     with run_collector({"server": {"workers": 2}}, workdir=tmp_path) as collector:
-        runners, front = _workers(collector)
+        runners, front = collector.workers()
         assert len(runners) == 2
         assert _policies(front) == {os.SCHED_BATCH}  # every thread: the loops', gRPC's own
         assert all(_policies(pid) == {os.SCHED_OTHER} for pid in runners)
@@ -56,7 +47,7 @@ def test_the_front_waits_for_a_core_instead_of_preempting_the_runners(tmp_path: 
 
 def test_sigkill_of_the_supervisor_alone_takes_its_workers_down(tmp_path: Path, h: Any) -> None:
     with run_collector({"server": {"workers": 2}}, workdir=tmp_path) as collector:
-        runners, front = _workers(collector)
+        runners, front = collector.workers()
         workers = [*runners, front]
         assert all(_alive(pid) for pid in workers)
         collector.process.kill()  # the supervisor only: its workers get no signal from it

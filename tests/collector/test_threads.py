@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,24 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from glassline.collector.testing import run_collector
+from glassline.collector.testing import run_collector, thread_cpu_seconds
 from glassline.collector.threads import NamedThread, name_pool_thread
 
 
 def _own_os_name() -> str:
     with open(f"/proc/self/task/{threading.get_native_id()}/comm") as comm:
         return comm.read().rstrip("\n")
-
-
-def _thread_names(pid: int) -> list[str]:
-    names = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as comm:
-                names.append(comm.read().rstrip("\n"))
-        except OSError:  # a thread that just ended
-            continue
-    return names
 
 
 @pytest.mark.parametrize(
@@ -52,18 +39,15 @@ def test_a_pool_thread_is_named_for_its_prefix_and_number() -> None:
 
 def test_each_process_and_thread_of_a_collector_shows_its_role(tmp_path: Path, h: Any) -> None:
     with run_collector({"server": {"workers": 2}}, workdir=tmp_path) as collector:
-        line = next(x for x in collector.logs().splitlines() if "started 2 workers" in x)
-        runners_part, front_part = line.split("workers:")[1].split("the front")
-        runners = [int(p) for p in re.findall(r"\d+", runners_part)]
-        front = int(re.findall(r"\d+", front_part)[0])
+        runners, front = collector.workers()
         reply = httpx.post(  # a runner starts its export threads with its first export
             f"{collector.http_endpoint}/v1/traces", timeout=30,
             content=h.make_request(h.make_span(1)).SerializeToString(),
             headers={**collector.headers(), "content-type": "application/x-protobuf"},
         )  # fmt: skip
         assert reply.status_code == 200, reply.text
-        front_threads = _thread_names(front)
-        runner_threads = [_thread_names(pid) for pid in runners]
+        front_threads = set(thread_cpu_seconds([front]))
+        runner_threads = [set(thread_cpu_seconds([pid])) for pid in runners]
     assert "gl-front" in front_threads
     assert "grpc-aio" in front_threads
     assert [sorted(set(names) & {"gl-runner-0", "gl-runner-1"}) for names in runner_threads] in (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,6 +96,15 @@ class RunningCollector:
     def pids(self) -> list[int]:
         """The collector's processes: the one started, and its workers if it supervises."""
         return [self.process.pid, *child_pids(self.process.pid)]
+
+    def workers(self) -> tuple[list[int], int | None]:
+        """The runners' pids and the front's, from the supervisor's "started N workers" log
+        line; none of either for a collector in one process."""
+        found = re.search(r"started \d+ workers: ([\d, ]+); the front \(receivers\): (\d+)",
+                          self.logs())  # fmt: skip
+        if found is None:
+            return [], None
+        return [int(pid) for pid in found.group(1).split(", ")], int(found.group(2))
 
 
 def _prepare(
@@ -197,12 +207,22 @@ def _wait_ready(running: RunningCollector, timeout_s: float, workers: int) -> No
     raise TimeoutError(f"collector not ready after {timeout_s}s of CPU time:\n{running.logs()}")
 
 
-def _stat(pid: int) -> list[str] | None:
+def _named_stat(path: str) -> tuple[str, list[str]] | None:
+    """A ``/proc`` stat file's name and its fields from the state on (the 3rd)."""
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        text = Path(path).read_text()
+    except OSError:  # the process or thread ended
         return None
-    return text[text.rindex(")") + 2 :].split()  # fields from the state on (the 3rd)
+    return text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :].split()
+
+
+def _stat(pid: int) -> list[str] | None:
+    named = _named_stat(f"/proc/{pid}/stat")
+    return None if named is None else named[1]
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    return int(fields[11]) + int(fields[12])  # utime, stime
 
 
 def child_pids(pid: int) -> list[int]:
@@ -222,8 +242,22 @@ def cpu_seconds(pids: list[int]) -> float:
     for pid in pids:
         fields = _stat(pid)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += _cpu_ticks(fields)
     return total / ticks
+
+
+def thread_cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """User + system CPU time so far of the live threads of these processes, summed by the
+    threads' OS names (the collector names its threads: glassline.collector.threads)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_name: dict[str, float] = {}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):  # none once the process ended
+            named = _named_stat(f"{task}/stat")
+            if named is not None:
+                name, fields = named
+                by_name[name] = by_name.get(name, 0.0) + _cpu_ticks(fields) / ticks
+    return by_name
 
 
 def rss_bytes(pids: list[int]) -> int:
