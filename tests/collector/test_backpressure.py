@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import collections
+import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -228,13 +231,16 @@ def test_chunked_upload_is_refused_as_soon_as_its_bytes_do_not_fit(h: Any) -> No
     assert status_line.startswith(b"HTTP/1.1 429")
 
 
-def _admission_at_1000_bytes_per_s(metrics: Metrics) -> tuple[Admission, list[float]]:
+def _admission_at_1000_bytes_per_s(
+    metrics: Metrics, chance: Callable[[], float] = lambda: 0.0
+) -> tuple[Admission, list[float]]:
     """An admission with a 1 s queue-wait budget on a clock the test moves (``now[0]``),
-    which has seen 1000 bytes done in 1 s of busy time: a store of 1000 bytes/s."""
+    which has seen 1000 bytes done in 1 s of busy time: a store of 1000 bytes/s. Its early
+    refusals draw ``chance`` (by default 0: every early refusal happens)."""
     now = [0.0]
     admission = Admission(
         max_bytes=10**9, max_requests=100, metrics=metrics, max_queue_wait_s=1.0,
-        clock=lambda: now[0],
+        clock=lambda: now[0], chance=chance,
     )  # fmt: skip
     with admission.admit(1000) as done:
         done.start()
@@ -268,6 +274,65 @@ def test_queue_wait_admits_within_half_the_budget_and_keeps_the_rest_as_margin()
         with pytest.raises(RetryableError) as caught, admission.admit(1):
             pass
     assert caught.value.overloaded and "queue wait" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("seconds_ahead", "draw", "admitted"),
+    [
+        (0.34, 0.0, True),  # under 70% of the half budget: always admitted
+        (0.425, 0.49, False),  # halfway to the target: refused with a chance of one half
+        (0.425, 0.51, True),
+        (0.49, 0.9, False),  # near the target: nearly always refused
+        (0.51, 0.999, False),  # past it: always
+    ],
+)
+def test_queue_wait_refuses_early_with_a_chance_rising_to_the_target(
+    seconds_ahead: float, draw: float, admitted: bool
+) -> None:
+    admission, _ = _admission_at_1000_bytes_per_s(Metrics(), chance=lambda: draw)
+    with admission.admit(round(seconds_ahead * 1000)) as ahead:
+        ahead.start()
+        try:
+            with admission.admit(1):
+                outcome = True
+        except RetryableError as refused:
+            assert refused.overloaded and "queue wait" in refused.message
+            outcome = False
+    assert outcome is admitted
+
+
+@pytest.mark.parametrize("early_refusals", [False, True])
+def test_queue_wait_gives_the_same_odds_to_whoever_asks_first_after_an_export_ends(
+    early_refusals: bool,
+) -> None:
+    """Two clients ask in the same order each time an export finishes (as the receiver loop
+    that saw it finish serves its own requests first). A hard threshold gives the freed room
+    to the first every time; the early refusals give both about the same share."""
+    now = [0.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=10**6, metrics=Metrics(), max_queue_wait_s=1.0,
+        clock=lambda: now[0], chance=random.Random(7).random if early_refusals else lambda: 1.0,
+    )  # fmt: skip
+    queued: collections.deque[Any] = collections.deque()
+    admitted = {"first": 0, "second": 0}
+    for _ in range(3000):
+        now[0] += 0.01  # the store finishes one 10-byte export (1000 bytes/s) ...
+        if queued:
+            queued.popleft().__exit__(None, None, None)
+        for client in admitted:  # ... and the two clients ask, in the same order
+            request = admission.admit(10)
+            try:
+                ticket = request.__enter__()
+            except RetryableError:
+                continue
+            ticket.start()
+            queued.append(request)
+            admitted[client] += 1
+        assert admission.queue_wait_s() <= 0.5 + 0.01  # within half the budget throughout
+    if early_refusals:
+        assert admitted["second"] >= 0.85 * admitted["first"]
+    else:
+        assert admitted["second"] <= 0.05 * admitted["first"]
 
 
 def test_queue_wait_counts_only_requests_handed_over_not_uploads_in_progress() -> None:
