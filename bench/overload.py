@@ -60,7 +60,7 @@ import sqlalchemy as sa
 
 from bench.ingest import EXPORT, make_batch, postgres_database
 from bench.ingest import drive as saturate
-from bench.loadgen import KINDS, SPANS, Outcome, Plan, run_plan, template
+from bench.loadgen import KINDS, SPANS, Outcome, Plan, run_plan, start_together, template
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import (
@@ -187,7 +187,9 @@ def drive(
         plans.append(Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key,
                           0, seconds, closed, first + processes, probe=True,
                           spans=spans, policy=policy))  # fmt: skip
-    with multiprocessing.get_context("spawn").Pool(len(plans)) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    line = spawn.Barrier(len(plans))
+    with spawn.Pool(len(plans), initializer=start_together, initargs=(line,)) as pool:
         results = pool.map(run_plan, plans)
     outcomes = [o for outcomes, _, _ in results for o in outcomes]
     started = max(start for _, _, start in results)
@@ -414,6 +416,11 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
               f" ({buckets[-1][1]:.0f} exports)")  # fmt: skip
     print("refused by bound: " + ", ".join(f"{b} {n:.0f}" for b, n in sorted(bounds.items())))
     print("answers: " + ", ".join(f"{k} {n}" for k, n in sorted(codes.items())))
+    offered_by_kind = Counter(o.kind for o in overload)
+    accepted_by_kind = Counter(o.kind for o in accepted)
+    print("accepted of offered, by client (the same odds for each is fair): " + ", ".join(
+        f"{kind} {accepted_by_kind[kind] / n:.1%}" for kind, n in sorted(offered_by_kind.items())
+    ))  # fmt: skip
     print(f"acknowledged spans lost: {missing}")
 
 
