@@ -30,8 +30,8 @@ the freed room to whichever request asks first after an export finishes, and tha
 random: the HTTP and the gRPC receivers run on two event loops, and the loop that saw the
 export finish goes on to its own waiting requests before the other loop gets the GIL. In the
 overload bench (10x, SQLite) gRPC exports were accepted 4.7% of the time and HTTP ones 11%;
-with the early refusals each kind of client got 7-10%, and requests refused after their body
-was read (the estimate made again, above) fell from 96 to 13 in 8 s.
+with the early refusals each kind of client got 5-10%, and the exports refused after their
+body was read (the estimate made again, above) fell from ~650 a minute to ~140.
 
 The checks never block: a refusal costs a lock and a comparison.
 """
