@@ -82,6 +82,9 @@ class Admission:
         self.max_bytes = max_bytes
         self.max_requests = max_requests
         self.max_queue_wait_s = max_queue_wait_s
+        # The wait admission aims to start exports within, and where its early refusals begin.
+        self._target_s = None if max_queue_wait_s is None else max_queue_wait_s * _ADMIT_WITHIN
+        self._early_s = None if self._target_s is None else self._target_s * _EARLY_FROM
         self._metrics = metrics
         self._retry_after_s = retry_after_s
         self._clock = clock
@@ -168,8 +171,7 @@ class Admission:
 
     def _over_target_locked(self) -> bool:
         """A request admitted now would start later than admission aims for."""
-        budget = self.max_queue_wait_s
-        return budget is not None and self._wait_locked() > budget * _ADMIT_WITHIN
+        return self._target_s is not None and self._wait_locked() > self._target_s
 
     def _refusal(self, nbytes: int) -> Bound | None:
         if self.requests >= self.max_requests:
@@ -183,11 +185,9 @@ class Admission:
     def _refused_early_locked(self) -> bool:
         """The arrival check of the queue wait: certain above the target, by chance above
         :data:`_EARLY_FROM` of it."""
-        budget = self.max_queue_wait_s
-        if budget is None:
+        target, early = self._target_s, self._early_s
+        if target is None or early is None:
             return False
-        target = budget * _ADMIT_WITHIN
-        early = target * _EARLY_FROM
         wait = self._wait_locked()
         if wait <= early:
             return False
