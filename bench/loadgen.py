@@ -39,6 +39,26 @@ CLOSED_LOOP_SENDERS = 8
 PROBE_PAUSE = 0.02  # the probe's pacing between its requests
 SLOW_PAUSE = 0.2  # the slow client's pause before each of its 8 chunks
 REFUSED_PAUSE = 1.0  # a refused closed-loop sender's wait: the collector's default Retry-After
+ARRIVALS = ("uniform", "poisson")
+
+
+def send_times(n: int, rate: float, arrivals: str, rng: random.Random) -> list[float]:
+    """When each of ``n`` open-loop requests is sent, in seconds from the phase's start.
+
+    ``uniform``: one every ``1 / rate``, as a single regular sender sends; every request then
+    finds the collector idle since the last one, the dearest case for its wake-ups.
+    ``poisson``: independent exponential gaps of mean ``1 / rate``, what the requests of many
+    independent exporters add up to (each of them regular or not).
+    """
+    if arrivals == "uniform":
+        return [k / rate for k in range(n)]
+    if arrivals != "poisson":
+        raise ValueError(f"arrivals must be one of {ARRIVALS}, not {arrivals!r}")
+    times, now = [], 0.0
+    for _ in range(n):
+        times.append(now)
+        now += rng.expovariate(rate)
+    return times
 
 
 def template(spans: int = SPANS) -> tuple[bytes, list[tuple[bytes, str]]]:
@@ -76,6 +96,7 @@ class Plan:
     kinds: tuple[str, ...] = KINDS  # the open-loop mix
     spans: int = SPANS  # per request
     policy: str = "batch"  # the process's scheduling policy: see bench.overload --help
+    arrivals: str = "uniform"  # the open loop's spacing: see send_times
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -154,9 +175,13 @@ class Generator:
         plan = self.plan
         self.grpc_slots = [self._grpc_connection() for _ in range(GRPC_CHANNELS)]
         schedule: list[tuple[str, bytes, bytes]] = []
+        times: list[float] = []
         if not plan.closed_loop and not plan.probe:
             rng = random.Random(plan.worker)
-            for n in range(1, int(plan.rate * plan.seconds) + 2):
+            # Poisson gaps add up to the phase's length only on average: 5% more covers it.
+            count = int(plan.rate * plan.seconds * (1.05 if plan.arrivals == "poisson" else 1)) + 1
+            times = send_times(count, plan.rate, plan.arrivals, random.Random(-1 - plan.worker))
+            for n in range(1, count + 1):
                 kind = rng.choice(plan.kinds)
                 prefix = self.prefix(n)
                 payload = prefix.join(self.pieces)
@@ -178,7 +203,7 @@ class Generator:
             elif plan.closed_loop:
                 await self.closed_loop(deadline)
             else:
-                await self.open_loop(deadline, schedule)
+                await self.open_loop(deadline, schedule, times)
         finally:
             gc.unfreeze()
         spent = time.process_time() - cpu
@@ -189,10 +214,10 @@ class Generator:
         return self.outcomes, spent, started
 
     def open_loop(
-        self, deadline: float, schedule: list[tuple[str, bytes, bytes]]
+        self, deadline: float, schedule: list[tuple[str, bytes, bytes]], times: list[float]
     ) -> asyncio.Future[None]:
-        """Each request on schedule, whether or not the earlier ones were answered: done once
-        every request sent before ``deadline`` is answered."""
+        """Each request at its time (from :func:`send_times`), whether or not the earlier ones
+        were answered: done once every request sent before ``deadline`` is answered."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         start = loop.time()  # time.monotonic, as ``deadline``
@@ -211,8 +236,9 @@ class Generator:
             if k < len(schedule) and loop.time() < deadline:
                 in_flight += 1
                 self.start(*schedule[k], answered)
-                loop.call_at(start + (k + 1) / self.plan.rate, launch, k + 1)
-                return
+                if k + 1 < len(times):
+                    loop.call_at(start + times[k + 1], launch, k + 1)
+                    return
             sending = False
             if not in_flight:
                 done.set_result(None)

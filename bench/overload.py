@@ -60,7 +60,7 @@ import sqlalchemy as sa
 
 from bench.ingest import EXPORT, make_batch, postgres_database
 from bench.ingest import drive as saturate
-from bench.loadgen import KINDS, SPANS, Outcome, Plan, run_plan, start_together, template
+from bench.loadgen import ARRIVALS, KINDS, SPANS, Outcome, Plan, run_plan, start_together, template
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span as SpanRow
 from glassline.collector.testing import (
@@ -171,6 +171,7 @@ class RssSampler(threading.Thread):
 def drive(
     collector: Any, processes: int, rate: float, seconds: float, closed: bool,
     kinds: tuple[str, ...] = KINDS, first: int = 0, spans: int = SPANS, policy: str = "batch",
+    arrivals: str = "uniform",
 ) -> tuple[list[Outcome], float, tuple[float, float]]:  # fmt: skip
     """The outcomes of every load process, the CPU seconds they spent together, and the window
     (``time.monotonic``) in which all of them were sending.
@@ -180,7 +181,8 @@ def drive(
     """
     plans = [
         Plan(collector.grpc_endpoint, collector.http_endpoint, collector.api_key, rate / processes,
-             seconds, closed, first + worker, kinds=kinds, spans=spans, policy=policy)
+             seconds, closed, first + worker, kinds=kinds, spans=spans, policy=policy,
+             arrivals=arrivals)
         for worker in range(processes)
     ]  # fmt: skip
     if not closed:  # the light client beside the load
@@ -313,6 +315,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
             args.kinds,
             spans=spans,
             policy=policy,
+            arrivals=args.arrivals,
         )
         overload_cpu = cpu.lap()
         sizes.append(_store_mb(collector.db_url))
@@ -345,7 +348,7 @@ def scenario(name: str, storage: dict[str, Any], args: argparse.Namespace) -> No
     codes = Counter(f"{o.kind}:{o.code}" for o in overload)
     mb = 1024 * 1024
     print(f"\n== {name}: {args.workers} workers, {args.factor:g}x for {args.seconds:g} s, "
-          f"{spans} spans an export, generator policy {policy} "
+          f"{spans} spans an export, {args.arrivals} arrivals, generator policy {policy} "
           f"(load average {load_before} before, {_load()} after) ==")  # fmt: skip
     capacity = (capacity_before + capacity_after) / 2
     print(f"capacity (closed loop, gRPC)   {capacity:10.0f} spans/s   (baseline: the mean of "
@@ -498,6 +501,12 @@ def main() -> int:
         help="the load processes' Linux scheduling policy. batch (default): they take their "
         "share of the CPU but do not preempt the collector when they wake, as clients on other "
         "machines do not; other: the co-located worst case (sessions 9-14 measured this)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--arrivals", choices=ARRIVALS, default="uniform",
+        help="the open loop's spacing. uniform (default): one request every 1/rate, each finding "
+        "the collector idle since the last, the dearest case for its wake-ups; poisson: "
+        "exponential gaps, as the requests of many independent exporters arrive",
     )  # fmt: skip
     parser.add_argument("--store", choices=("sqlite", "postgresql", "both"), default="sqlite")
     parser.add_argument("--quick", action="store_true", help="8 s phases")
