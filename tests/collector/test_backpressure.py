@@ -382,6 +382,22 @@ def test_queue_wait_is_estimated_again_when_a_long_upload_completes() -> None:
     assert admission.bytes == admission.requests == admission.queued_bytes == 0
 
 
+def test_an_upload_admitted_at_arrival_is_refused_at_its_end_only_past_the_whole_budget() -> None:
+    """The target (half the budget) was its test at arrival: a slow upload that ends behind
+    0.7 s of work is still handed over, where a request arriving then is refused. Held to the
+    target a second time, slow clients were accepted a third as often as the others."""
+    admission, now = _admission_at_1000_bytes_per_s(Metrics())
+    with admission.admit(0) as slow, admission.admit(700) as meanwhile:
+        meanwhile.start()
+        slow.reserve(100)
+        slow.start()
+        assert slow.deadline == pytest.approx(now[0] + 1.0)
+        assert admission.queued_bytes == 800
+        with pytest.raises(RetryableError) as caught, admission.admit(1):
+            pass
+    assert caught.value.overloaded and "queue wait" in caught.value.message
+
+
 def test_a_handed_over_export_must_start_within_the_budget() -> None:
     now = [100.0]
     admission = Admission(
