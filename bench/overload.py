@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.overload --probe --seconds 15  # a light client's view, 1 vs 2 workers
     .venv/bin/python -m bench.overload --quick --kinds grpc  # only the cheapest client to generate
     .venv/bin/python -m bench.overload --quick --spans 512   # exports the size of an SDK's batch
+    .venv/bin/python -m bench.overload --arrivals poisson    # requests at random, not evenly spaced
 
 Every export carries ``--spans`` spans (100 by default). Each request costs the front and the
 load generator about the same CPU whatever its size, while storing costs per span: at 10x
