@@ -25,7 +25,7 @@ def test_poisson_arrivals_have_the_rate_on_average_and_gaps_as_varied_as_their_m
     assert statistics.fmean(gaps) == pytest.approx(1 / rate, rel=0.03)
     # Exponential gaps: standard deviation equal to the mean (uniform ones have none).
     assert statistics.stdev(gaps) == pytest.approx(1 / rate, rel=0.05)
-    # A fifth of them closer than a ninth of the mean gap (1 - e^-0.223 = 0.2).
+    # A fifth of them closer than 0.223 of the mean gap (1 - e^-0.223 = 0.2).
     assert sum(gap < 0.223 / rate for gap in gaps) / len(gaps) == pytest.approx(0.2, abs=0.02)
 
 
