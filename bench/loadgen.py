@@ -174,20 +174,19 @@ class Generator:
     async def run(self) -> tuple[list[Outcome], float, float]:
         plan = self.plan
         self.grpc_slots = [self._grpc_connection() for _ in range(GRPC_CHANNELS)]
-        schedule: list[tuple[str, bytes, bytes]] = []
-        times: list[float] = []
+        schedule: list[tuple[float, str, bytes, bytes]] = []  # (send time, kind, prefix, gzip body)
         if not plan.closed_loop and not plan.probe:
             rng = random.Random(plan.worker)
             # Poisson gaps add up to the phase's length only on average: 5% more covers it.
             count = int(plan.rate * plan.seconds * (1.05 if plan.arrivals == "poisson" else 1)) + 1
             times = send_times(count, plan.rate, plan.arrivals, random.Random(-1 - plan.worker))
-            for n in range(1, count + 1):
+            for n, at in enumerate(times, start=1):
                 kind = rng.choice(plan.kinds)
                 prefix = self.prefix(n)
                 payload = prefix.join(self.pieces)
                 if kind == "gzip":  # compressed now, so the phase itself spends nothing on it
                     payload = gzip.compress(payload, 1)
-                schedule.append((kind, prefix, payload if kind == "gzip" else b""))
+                schedule.append((at, kind, prefix, payload if kind == "gzip" else b""))
         # A full collection scans every object: with the schedule built (~110,000 of them) it
         # stopped this loop for 80-160 ms on the 2-core host, and the requests in flight then
         # (a fresh connection's first, mostly) measured the generator, not the collector.
@@ -203,7 +202,7 @@ class Generator:
             elif plan.closed_loop:
                 await self.closed_loop(deadline)
             else:
-                await self.open_loop(deadline, schedule, times)
+                await self.open_loop(deadline, schedule)
         finally:
             gc.unfreeze()
         spent = time.process_time() - cpu
@@ -214,7 +213,7 @@ class Generator:
         return self.outcomes, spent, started
 
     def open_loop(
-        self, deadline: float, schedule: list[tuple[str, bytes, bytes]], times: list[float]
+        self, deadline: float, schedule: list[tuple[float, str, bytes, bytes]]
     ) -> asyncio.Future[None]:
         """Each request at its time (from :func:`send_times`), whether or not the earlier ones
         were answered: done once every request sent before ``deadline`` is answered."""
@@ -235,9 +234,10 @@ class Generator:
             nonlocal in_flight, sending
             if k < len(schedule) and loop.time() < deadline:
                 in_flight += 1
-                self.start(*schedule[k], answered)
-                if k + 1 < len(times):
-                    loop.call_at(start + times[k + 1], launch, k + 1)
+                _, kind, prefix, ready = schedule[k]
+                self.start(kind, prefix, ready, answered)
+                if k + 1 < len(schedule):
+                    loop.call_at(start + schedule[k + 1][0], launch, k + 1)
                     return
             sending = False
             if not in_flight:
