@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, inspect, select
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
@@ -137,6 +137,41 @@ def test_get_trace_returns_all_spans_with_attributes_and_events(store: Store) ->
         {"name": "exception", "time_ns": T0 + 5, "attributes": {"exception.message": "boom"}}
     ]
     assert admin.trace == detail.trace
+
+
+def test_an_admin_opens_the_newest_trace_with_an_id_whatever_its_tenant(store: Store) -> None:
+    for tenant, hours in (("acme", 0), ("globex", 2), ("initech", 1)):  # one id, three tenants
+        store.write(llm_trace(5, T0 + hours * HOUR_NS, tenant=tenant))
+    trace_id = llm_trace(5, T0)[0].trace_id
+    with store.session() as session:
+        admin = get_trace(session, None, trace_id)
+        acme = get_trace(session, "acme", trace_id)
+        missing = get_trace(session, None, "f" * 32)
+    assert admin is not None and admin.trace.tenant == "globex"
+    assert acme is not None and acme.trace.start_ns == T0
+    assert missing is None
+
+
+def test_an_admins_trace_lookup_seeks_the_primary_key_once_per_tenant(tmp_path) -> None:
+    # No index on trace_id alone: each new trace would put a random page of it in every write.
+    store = Store.open(f"sqlite:///{tmp_path}/g.db")
+    store.write(llm_trace(5, T0, tenant="acme") + llm_trace(6, T0, tenant="globex"))
+    statements: list[tuple[str, tuple]] = []
+    event.listen(
+        store.engine, "before_cursor_execute",
+        lambda conn, cursor, sql, params, *_: statements.append((sql, params)),
+    )  # fmt: skip
+    with store.session() as session:
+        assert get_trace(session, None, llm_trace(6, T0)[0].trace_id) is not None
+    lookup = next((sql, p) for sql, p in statements if sql.lstrip().startswith("SELECT traces."))
+    with store.engine.connect() as conn:
+        plan = " ".join(
+            row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + lookup[0], lookup[1])
+        )
+        indexes = inspect(conn).get_indexes("traces")
+    store.close()
+    assert "USING INDEX sqlite_autoindex_traces_1 (tenant=? AND trace_id=?)" in plan
+    assert [i["column_names"] for i in indexes if i["column_names"][0] == "trace_id"] == []
 
 
 def _expected(spans: list[SpanRecord], key, tenant: str | None = None, kind: str | None = None):

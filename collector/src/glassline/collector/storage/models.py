@@ -168,7 +168,6 @@ class Trace(Base):
         Index(None, "tenant", "user_id", "start_ns"),
         Index(None, "tenant", "session_id", "start_ns"),
         Index(None, "start_ns"),
-        Index(None, "trace_id"),  # an admin opening a trace by id, whatever its tenant
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, exists, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, cast, exists, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -292,6 +292,19 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _tenants() -> Select[Any]:
+    """Every tenant with a stored trace, one primary-key seek each (a loose index scan).
+
+    An admin opens a trace by its id alone: looked up in each of them through the primary key,
+    which spares every write an index on ``trace_id`` alone (a random page per new trace).
+    The list is read first, not joined: a join let PostgreSQL scan the whole key for the id.
+    """
+    found = select(func.min(Trace.tenant).label("tenant")).cte("tenants", recursive=True)
+    after = select(func.min(Trace.tenant)).where(Trace.tenant > found.c.tenant)
+    found = found.union_all(select(after.scalar_subquery()).where(found.c.tenant.is_not(None)))
+    return select(found.c.tenant).where(found.c.tenant.is_not(None))
+
+
 def get_trace(
     session: Session | Connection, tenant: str | None, trace_id: str
 ) -> TraceDetail | None:
@@ -302,9 +315,8 @@ def get_trace(
     trace_id = trace_id.strip().lower()
     # No ORDER BY in SQL: it would tempt the planner into walking the (tenant, start_ns)
     # index instead of the primary key (1M spans: 155 ms instead of 2 ms).
-    q = select(*_SUMMARY_COLUMNS).where(Trace.trace_id == trace_id)
-    if tenant is not None:
-        q = q.where(Trace.tenant == tenant)
+    tenants = [tenant] if tenant is not None else session.execute(_tenants()).scalars().all()
+    q = select(*_SUMMARY_COLUMNS).where(Trace.tenant.in_(tenants), Trace.trace_id == trace_id)
     rows = session.execute(q).mappings().all()
     if not rows:
         return None
