@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, event, inspect, select
@@ -152,7 +153,7 @@ def test_an_admin_opens_the_newest_trace_with_an_id_whatever_its_tenant(store: S
     assert missing is None
 
 
-def test_an_admins_trace_lookup_seeks_the_primary_key_once_per_tenant(tmp_path) -> None:
+def test_an_admins_trace_lookup_seeks_the_primary_key_once_per_tenant(tmp_path: Path) -> None:
     # No index on trace_id alone: each new trace would put a random page of it in every write.
     store = Store.open(f"sqlite:///{tmp_path}/g.db")
     store.write(llm_trace(5, T0, tenant="acme") + llm_trace(6, T0, tenant="globex"))

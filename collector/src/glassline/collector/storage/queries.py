@@ -293,7 +293,7 @@ def _escape_like(text: str) -> str:
 
 
 def _tenants() -> Select[Any]:
-    """Every tenant with a stored trace, one primary-key seek each (a loose index scan).
+    """Every tenant with a stored trace, one index seek each (a loose index scan).
 
     An admin opens a trace by its id alone: looked up in each of them through the primary key,
     which spares every write an index on ``trace_id`` alone (a random page per new trace).
