@@ -187,7 +187,7 @@ class Plan:
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
                 self._touched.add(self._item)
-            if isinstance(key, Slot) or shadow is None or isinstance(shadow, Slot | _Seq | _Map):
+            if isinstance(key, Slot) or shadow is None or isinstance(shadow, (Slot, _Seq, _Map)):
                 self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
             elif seen is not None:
                 clean.add(seen)  # a name and a value with nothing to look at: stored as sent
@@ -291,7 +291,7 @@ class Plan:
             if isinstance(slot, Slot):
                 slot.depth = depth
             return slot
-        if isinstance(value, bool) or not isinstance(value, int | list | tuple | dict):
+        if isinstance(value, bool) or not isinstance(value, (int, list, tuple, dict)):
             return value  # floats, booleans, None: no identifier fits in them exactly
         if isinstance(value, int):
             if abs(value) < MIN_NUMBER:

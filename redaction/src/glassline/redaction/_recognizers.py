@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+import re2
 from presidio_analyzer import EntityRecognizer, Pattern
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -139,8 +140,11 @@ class Detector:
 class Gates:
     """The gate literals of every detector without a trigger, found in one scan of a text.
 
-    One pass of a trie-shaped regex over all of them (about a hundred literals: key prefixes and
-    credential keywords) instead of one ``str.find`` pass per literal.
+    RE2 finds where any of them occurs (about a hundred literals: key prefixes and credential
+    keywords) in one pass at C speed: its automaton reads each character once, where ``re``
+    tries a trie-shaped regex at every position that holds one of the literals' first letters,
+    half of them in prose (``ecret``, ``oken``, ``assword``). ``re`` then lists the literals
+    in the few places RE2 found, overlapping ones included.
     """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
@@ -148,6 +152,8 @@ class Gates:
         gated = [(k, d.gate) for k, d in enumerate(detectors) if d.trigger is None and d.gate]
         literals = sorted({g for _, gate in gated for g in gate})
         self._pattern = re.compile(trie_pattern(literals)) if literals else None
+        self._anywhere = re2.compile("|".join(map(re.escape, literals))) if literals else None
+        self._longest = max(map(len, literals), default=0)
         # The scan reports the longest literal starting at a place; the detectors whose
         # literal is a prefix of it (that one included) hit there too ("sk-" in "sk-ant-").
         self._owners = {
@@ -158,14 +164,19 @@ class Gates:
     def scan(self, text: str) -> list[list[tuple[int, int]]]:
         """Per detector (by position), the ``(start, end)`` of its literals in ``text``."""
         out: list[list[tuple[int, int]]] = [[] for _ in self.detectors]
-        if self._pattern is None:
+        if self._pattern is None or self._anywhere is None:
             return out
         search, owners = self._pattern.search, self._owners
-        hit = search(text)
-        while hit is not None:
-            for k in owners[hit.group()]:
-                out[k].append(hit.span())
-            hit = search(text, hit.start() + 1)  # literals may overlap
+        # RE2's matches do not overlap: from where one ends it finds the leftmost next start.
+        # So every literal starts inside one of its matches, and ``re`` looks only there.
+        for anywhere in self._anywhere.finditer(text):
+            start, end = anywhere.span()
+            stop = min(len(text), end - 1 + self._longest)
+            hit = search(text, start, stop)
+            while hit is not None and hit.start() < end:
+                for k in owners[hit.group()]:
+                    out[k].append(hit.span())
+                hit = search(text, hit.start() + 1, stop)  # literals may overlap
         return out
 
 

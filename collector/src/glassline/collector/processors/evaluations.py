@@ -28,7 +28,7 @@ def score(value: object) -> float | None:
     """A finite number from an attribute value (numbers and numeric strings), else None."""
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
         try:

@@ -105,7 +105,7 @@ class LimitsProcessor:
                 if not math.isfinite(value):
                     values[key] = safe_float(value)
                     counts[1] += 1
-            elif isinstance(value, list | dict):
+            elif isinstance(value, (list, dict)):
                 fixed = self._fix_nested(value, counts)
                 if fixed is not None:
                     values[key] = fixed

@@ -75,7 +75,7 @@ def to_amount(value: object) -> float | None:
     """A money or duration amount: a finite non-negative float, else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         number = float(value)
     elif isinstance(value, str):
         try:
@@ -94,7 +94,7 @@ def to_text(value: object) -> str | None:
     if type(value) is str or isinstance(value, str):
         text = value.strip()
         return text or None
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return None
 

@@ -99,7 +99,7 @@ def _invocation_parameters(attrs: dict[str, AttributeValue]) -> None:
         return
     for key, canonical in _INVOCATION_PARAMETERS.items():
         value = params.get(key)
-        if isinstance(value, int | float | bool) and canonical not in attrs:
+        if isinstance(value, (int, float, bool)) and canonical not in attrs:
             attrs[canonical] = value
 
 
