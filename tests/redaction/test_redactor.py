@@ -84,6 +84,14 @@ def test_text_without_candidates_is_returned_as_is(redactor):
     assert redactor.redact_many([text])[0].text is text
 
 
+def test_a_lone_surrogate_is_analysed_like_any_text(redactor):
+    # JSON escapes can carry one ("\\ud800") into a value; it has no UTF-8 form.
+    text = "token: abc \ud800 mail jane.doe@example.com, key sk-ant-api03-abcdefghijklmnopqrstuv"
+    result = redactor.redact_many([text])[0]
+    assert not result.failed
+    assert result.text == "token: abc \ud800 mail <EMAIL_ADDRESS>, key <ANTHROPIC_API_KEY>"
+
+
 def test_hash_is_stable_keyed_and_format_insensitive():
     a, b = _hashing(), _hashing(key="z" * 32)
     one = a("mail Jane.Doe@Example.com")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import re2
 from presidio_analyzer import EntityRecognizer, Pattern
@@ -164,13 +165,10 @@ class Gates:
     def scan(self, text: str) -> list[list[tuple[int, int]]]:
         """Per detector (by position), the ``(start, end)`` of its literals in ``text``."""
         out: list[list[tuple[int, int]]] = [[] for _ in self.detectors]
-        if self._pattern is None or self._anywhere is None:
+        if self._pattern is None:
             return out
         search, owners = self._pattern.search, self._owners
-        # RE2's matches do not overlap: from where one ends it finds the leftmost next start.
-        # So every literal starts inside one of its matches, and ``re`` looks only there.
-        for anywhere in self._anywhere.finditer(text):
-            start, end = anywhere.span()
+        for start, end in _regions(self._anywhere, text):
             stop = min(len(text), end - 1 + self._longest)
             hit = search(text, start, stop)
             while hit is not None and hit.start() < end:
@@ -178,6 +176,19 @@ class Gates:
                     out[k].append(hit.span())
                 hit = search(text, hit.start() + 1, stop)  # literals may overlap
         return out
+
+
+def _regions(anywhere: Any, text: str) -> list[tuple[int, int]]:
+    """Where literals may start: the matches of RE2's ``anywhere``, or all of ``text``.
+
+    RE2's matches do not overlap: from where one ends it finds the leftmost next start, so
+    every literal starts inside one of them. RE2 reads UTF-8, in which a lone surrogate (a
+    JSON escape such as ``\\ud800``, parsed) cannot be written: then ``re`` scans it all.
+    """
+    try:
+        return [found.span() for found in anywhere.finditer(text)]
+    except UnicodeEncodeError:
+        return [(0, len(text))]
 
 
 # Runs of 4+ digits with at most two separator characters between consecutive digits: every
