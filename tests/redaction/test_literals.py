@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from glassline.redaction._literals import trie_pattern
-from glassline.redaction._recognizers import Gates, build_detectors
+from glassline.redaction._recognizers import _CHUNK, Gates, build_detectors
 
 _LITERALS = st.lists(st.text(alphabet="abc-", min_size=1, max_size=4), min_size=1, max_size=8)
 
@@ -64,6 +65,18 @@ _PIECES = st.sampled_from(
 @given(st.lists(_PIECES, max_size=12).map("".join))
 @example("AKIASIA, my ECRET=oken: sk-ant-")  # overlapping literals: AKIA and ASIA share an A
 def test_gate_scan_finds_every_place_of_every_literal(text: str) -> None:
+    _assert_every_place(text)
+
+
+@pytest.mark.parametrize("offset", range(-8, 3))
+def test_gate_scan_finds_literals_across_its_chunks(offset: int) -> None:
+    # RE2 checks the text chunk by chunk: a literal may start in one and end in the next.
+    for literal in ("AKIASIA", "sk-ant-", "password: "):
+        _assert_every_place("x" * (_CHUNK + offset) + literal + " " * 3)
+        _assert_every_place("x" * (2 * _CHUNK + offset) + literal)
+
+
+def _assert_every_place(text: str) -> None:
     scanned = Gates(_DETECTORS).scan(text)
     for k, detector in enumerate(_DETECTORS):
         if detector.trigger is not None:

@@ -141,11 +141,11 @@ class Detector:
 class Gates:
     """The gate literals of every detector without a trigger, found in one scan of a text.
 
-    RE2 finds where any of them occurs (about a hundred literals: key prefixes and credential
-    keywords) in one pass at C speed: its automaton reads each character once, where ``re``
-    tries a trie-shaped regex at every position that holds one of the literals' first letters,
-    half of them in prose (``ecret``, ``oken``, ``assword``). ``re`` then lists the literals
-    in the few places RE2 found, overlapping ones included.
+    About a hundred literals (key prefixes and credential keywords). ``re`` finds them all,
+    overlapping ones included, with one trie-shaped regex; but it tries the trie at every
+    position holding a literal's first letter, half of them in prose (``ecret``, ``oken``,
+    ``assword``). So RE2, whose automaton reads each character once, first tells which chunks
+    of the text hold a literal at all, and ``re`` scans only those.
     """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
@@ -167,9 +167,13 @@ class Gates:
         out: list[list[tuple[int, int]]] = [[] for _ in self.detectors]
         if self._pattern is None:
             return out
-        search, owners = self._pattern.search, self._owners
-        for start, end in _regions(self._anywhere, text):
-            stop = min(len(text), end - 1 + self._longest)
+        search, owners, anywhere = self._pattern.search, self._owners, self._anywhere
+        size = len(text)
+        for start in range(0, size, _CHUNK):
+            end = min(size, start + _CHUNK)  # the literals starting here ...
+            stop = min(size, end - 1 + self._longest)  # ... end by here
+            if not _may_hold(anywhere, text[start:stop]):
+                continue
             hit = search(text, start, stop)
             while hit is not None and hit.start() < end:
                 for k in owners[hit.group()]:
@@ -178,17 +182,22 @@ class Gates:
         return out
 
 
-def _regions(anywhere: Any, text: str) -> list[tuple[int, int]]:
-    """Where literals may start: the matches of RE2's ``anywhere``, or all of ``text``.
+# Characters RE2 checks a call: a call costs ~2 µs beside ~2 ns a character, and ``re`` scans
+# a chunk that holds a literal in ~70 µs, so text dense with literals ("token: ...") costs
+# what ``re`` alone did, and other text ~3 ns a character instead of ~35.
+_CHUNK = 2048
 
-    RE2's matches do not overlap: from where one ends it finds the leftmost next start, so
-    every literal starts inside one of them. RE2 reads UTF-8, in which a lone surrogate (a
-    JSON escape such as ``\\ud800``, parsed) cannot be written: then ``re`` scans it all.
+
+def _may_hold(anywhere: Any, piece: str) -> bool:
+    """Whether RE2 finds a literal in ``piece``; True when it cannot read it.
+
+    RE2 reads UTF-8, in which a lone surrogate (a JSON escape such as ``\\ud800``, parsed)
+    cannot be written: ``re`` then scans that chunk, as any other that may hold a literal.
     """
     try:
-        return [found.span() for found in anywhere.finditer(text)]
+        return anywhere.search(piece) is not None
     except UnicodeEncodeError:
-        return [(0, len(text))]
+        return True
 
 
 # Runs of 4+ digits with at most two separator characters between consecutive digits: every
