@@ -57,7 +57,7 @@ _PIECES = st.sampled_from(
         " ",
         "@",
         "é",  # RE2 reads UTF-8: its offsets are turned back into characters
-        "\ud800",  # a lone surrogate has no UTF-8 form: re scans the text alone
+        "\ud800",  # a lone surrogate has no UTF-8 form: re scans that chunk whole
     ]
 )
 
