@@ -140,6 +140,20 @@ def test_json_columns_read_back_what_was_written(store: Store) -> None:
     assert trace.stages == sorted({span.stage} - {None})
 
 
+def test_a_batch_is_made_into_the_drivers_parameters_before_its_transaction(store: Store) -> None:
+    # SQLite writers queue for one lock: what needs no database is done before taking it,
+    # the JSON of every span's attributes included. So a span changed after its batch was
+    # prepared is stored as it was then.
+    (span, *_) = traffic(0, 1)
+    span.attributes = {"prompt": "as prepared"}
+    prepared = PreparedBatch([span], store.engine.dialect)
+    span.attributes["prompt"] = "changed later"
+    with store.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        assert write_batch(conn, prepared, T0) == WriteResult(inserted=1, duplicates=0)
+    with store.session() as s:
+        assert s.scalar(select(Span.attributes)) == {"prompt": "as prepared"}
+
+
 _WRITER = textwrap.dedent(
     """
     import sys
@@ -370,7 +384,7 @@ def test_sqlite_checkpoints_run_beside_the_writers_not_in_their_commits(tmp_path
     try:
         with engine.connect().execution_options(**WRITE) as conn, conn.begin():
             bound = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-            write_batch(conn, PreparedBatch(traffic(0, 50)), T0)
+            write_batch(conn, PreparedBatch(traffic(0, 50), conn.dialect), T0)
         assert bound == WAL_AUTOCHECKPOINT_PAGES  # a writer checkpoints only past this
         checkpointer = Checkpointer(engine)
         wal_pages, copied = checkpointer.checkpoint()  # what the store's thread does

@@ -119,7 +119,11 @@ class SamplingSink:
         counted = _db.record_span_keys(conn, head_dropped + late_dropped, now)
         # One rollup update for stored and counted-only spans: counted exactly as stored are.
         stored = write_batch(
-            conn, PreparedBatch(retained), now, also_count=counted, also_count_users=users
+            conn,
+            PreparedBatch(retained, conn.dialect),
+            now,
+            also_count=counted,
+            also_count_users=users,
         )
         reasons: Counter[str] = Counter()
         for span in counted:

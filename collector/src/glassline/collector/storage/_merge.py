@@ -29,10 +29,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from glassline.collector.storage import _json
 
-__all__ = ["add_rows", "dialect_insert", "insert_new", "merge_rows", "update_rows"]
+__all__ = [
+    "PreparedInsert",
+    "add_rows",
+    "dialect_insert",
+    "insert_new",
+    "insert_params",
+    "merge_rows",
+    "prepared_insert",
+    "update_rows",
+]
 
 D = TypeVar("D")
 _CHUNK = 400  # keys per SELECT: bounded statement size on both databases
@@ -40,9 +50,11 @@ _CHUNK = 400  # keys per SELECT: bounded statement size on both databases
 
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """``INSERT`` with the ``ON CONFLICT`` extensions of the connection's database."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return _insert(conn.dialect, table)
+
+
+def _insert(dialect: Dialect, table: Table) -> Any:
+    return postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
 
 
 class _Prepared:
@@ -92,35 +104,57 @@ _PREPARED = weakref.WeakKeyDictionary()
 
 
 def _prepare(
-    conn: Connection, key: tuple[Any, ...], table: Table, build: Callable[[], Any]
+    dialect: Dialect, key: tuple[Any, ...], table: Table, build: Callable[[], Any]
 ) -> _Prepared:
-    """The cached :class:`_Prepared` of ``build()`` on this connection's dialect."""
-    cache = _PREPARED.setdefault(conn.dialect, {})
+    """The cached :class:`_Prepared` of ``build()`` on ``dialect``."""
+    cache = _PREPARED.setdefault(dialect, {})
     prepared = cache.get(key)
     if prepared is None:
         stmt, column_keys = build()
-        compiled = stmt.compile(dialect=conn.dialect, column_keys=column_keys)
+        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
         json_columns = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
         prepared = cache[key] = _Prepared(compiled, json_columns)
     return prepared
 
 
-def _prepared_insert(
-    conn: Connection,
+class PreparedInsert:
+    """The statement of :func:`insert_new` for one table and set of columns, compiled once.
+
+    Its :meth:`params` need no connection: a caller can make them before it takes the
+    database's write lock, and hand them to :func:`insert_params` under it.
+    """
+
+    __slots__ = ("key_cols", "statement", "table")
+
+    def __init__(self, statement: _Prepared, table: Table, key_cols: Sequence[str]) -> None:
+        self.statement = statement
+        self.table = table
+        self.key_cols = tuple(key_cols)
+
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The driver's parameters of ``rows`` (dicts with the statement's columns)."""
+        return self.statement.params(rows)
+
+
+def prepared_insert(
+    dialect: Dialect,
     table: Table,
     key_cols: Sequence[str],
     columns: Sequence[str],
     any_conflict: bool = False,
-) -> _Prepared:
+) -> PreparedInsert:
+    """The :class:`PreparedInsert` of rows of ``columns`` into ``table`` on ``dialect``
+    (``any_conflict``: see :func:`insert_new`)."""
+
     def build() -> tuple[Any, list[str]]:
         target = None if any_conflict else list(key_cols)
-        stmt = dialect_insert(conn, table).on_conflict_do_nothing(index_elements=target)
-        if conn.dialect.name == "postgresql":
+        stmt = _insert(dialect, table).on_conflict_do_nothing(index_elements=target)
+        if dialect.name == "postgresql":
             stmt = stmt.returning(*(table.c[name] for name in key_cols))
         return stmt, list(columns)
 
     key = ("insert", table.name, tuple(key_cols), tuple(columns), any_conflict)
-    return _prepare(conn, key, table, build)
+    return PreparedInsert(_prepare(dialect, key, table, build), table, key_cols)
 
 
 def insert_new(
@@ -149,13 +183,27 @@ def insert_new(
     """
     if not rows:
         return set()
-    prepared = _prepared_insert(conn, table, key_cols, list(rows[0]), any_conflict)
-    params = prepared.params(rows)
+    prepared = prepared_insert(conn.dialect, table, key_cols, list(rows[0]), any_conflict)
+    keys = [tuple(r[c] for c in key_cols) for r in rows]
+    return insert_params(conn, prepared, keys, prepared.params(rows))
+
+
+def insert_params(
+    conn: Connection,
+    insert: PreparedInsert,
+    keys: Sequence[tuple[Any, ...]],
+    params: Sequence[Any],
+) -> set[tuple[Any, ...]]:
+    """:func:`insert_new` of rows whose driver parameters ``insert.params`` made ahead;
+    ``keys`` are their keys, in the same order."""
+    if not params:
+        return set()
+    sql = insert.statement.sql
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
         out: set[tuple[Any, ...]] = set()
         with dbapi.cursor() as cursor:  # type: ignore[union-attr]
-            cursor.executemany(prepared.sql, params, returning=True)
+            cursor.executemany(sql, params, returning=True)
             while True:
                 out.update(tuple(r) for r in cursor.fetchall())
                 if not cursor.nextset():
@@ -164,18 +212,17 @@ def insert_new(
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute("SAVEPOINT glassline_insert")
-        cursor.executemany(prepared.sql, params)
+        cursor.executemany(sql, params)
         inserted = cursor.rowcount
-        keys = [tuple(r[c] for c in key_cols) for r in rows]
         if inserted in (0, len(params)):  # none or all of them: no doubt which
             cursor.execute("RELEASE glassline_insert")
             return set(keys) if inserted else set()
         cursor.execute("ROLLBACK TO glassline_insert")
         cursor.execute("RELEASE glassline_insert")
-        stored = _existing(conn, table, key_cols, keys)
+        stored = _existing(conn, insert.table, insert.key_cols, keys)
         fresh = {k: p for k, p in zip(keys, params, strict=True) if k not in stored}
         if fresh:
-            cursor.executemany(prepared.sql, list(fresh.values()))
+            cursor.executemany(sql, list(fresh.values()))
         return set(fresh)
     finally:
         cursor.close()
@@ -198,7 +245,7 @@ def update_rows(
         return update(table).where(where), columns
 
     key = ("update", table.name, tuple(key_cols), tuple(columns))
-    _executemany(conn, _prepare(conn, key, table, build), rows)
+    _executemany(conn, _prepare(conn.dialect, key, table, build), rows)
 
 
 def add_rows(
@@ -228,7 +275,9 @@ def add_rows(
         return stmt.on_conflict_do_update(index_elements=list(key_cols), set_=add), columns
 
     key = ("add", table.name, tuple(key_cols), tuple(counters), tuple(columns))
-    _executemany(conn, _prepare(conn, key, table, build), sorted(rows, key=itemgetter(*key_cols)))
+    _executemany(
+        conn, _prepare(conn.dialect, key, table, build), sorted(rows, key=itemgetter(*key_cols))
+    )
 
 
 def _executemany(conn: Connection, prepared: _Prepared, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -183,7 +183,7 @@ class Store:
         if not batch:
             return WriteResult(0, 0)
         now = now_ns or time.time_ns()
-        prepared = PreparedBatch(batch)  # before the write lock: see PreparedBatch
+        prepared = PreparedBatch(batch, self.engine.dialect)  # before the write lock
         if self._group_commit is not None:
             return self._group_commit.write(prepared, now)
         return self._write_retrying(lambda conn: write_batch(conn, prepared, now))
