@@ -97,13 +97,13 @@ def span_row(span: SpanRecord) -> dict[str, Any]:
 
 
 class PreparedBatch:
-    """A batch's distinct spans with their ``spans`` rows, the rows' driver parameters and
-    their search texts, made before its transaction: none of it needs the database. With
-    SQLite every worker waits for the one write lock, and these were a third of a write's
-    CPU time spent holding it; the parameters (the JSON of attributes, events and resource)
-    another tenth of what was left."""
+    """A batch's distinct spans with their ``spans`` rows (as the driver's parameters) and
+    search texts, made before its transaction: none of it needs the database. With SQLite
+    every worker waits for the one write lock, and these were a third of a write's CPU time
+    spent holding it; the parameters (the JSON of attributes, events and resource) another
+    tenth of what was left."""
 
-    __slots__ = ("insert", "params", "rows", "size", "spans", "texts")
+    __slots__ = ("insert", "params", "size", "spans", "texts")
 
     def __init__(self, batch: Sequence[SpanRecord], dialect: Dialect) -> None:
         self.size = len(batch)  # repeats included: they count as duplicates
@@ -112,9 +112,8 @@ class PreparedBatch:
             unique.setdefault((span.tenant, span.trace_id, span.span_id), span)
         # Sorted, so concurrent writers of overlapping batches take row locks in the same order.
         self.spans = {key: unique[key] for key in sorted(unique)}
-        self.rows = {key: span_row(span) for key, span in self.spans.items()}
         self.texts = {key: search.span_texts(span) for key, span in self.spans.items()}
-        rows = list(self.rows.values())
+        rows = [span_row(span) for span in self.spans.values()]
         # No conflict target: with storage.partitioning the primary key also holds start_ns
         # (a resend has the same start, so it still conflicts); without, it is _SPAN_KEY.
         self.insert: PreparedInsert | None = (
@@ -123,7 +122,7 @@ class PreparedBatch:
             else None
         )
         self.params = dict(
-            zip(self.rows, self.insert.params(rows) if self.insert else [], strict=True)
+            zip(self.spans, self.insert.params(rows) if self.insert else [], strict=True)
         )
 
     @classmethod
@@ -138,7 +137,6 @@ class PreparedBatch:
         merged.size = sum(batch.size for batch in batches)
         merged.insert = next((b.insert for b in batches if b.insert is not None), None)
         merged.spans = {key: first[key].spans[key] for key in sorted(first)}
-        merged.rows = {key: first[key].rows[key] for key in merged.spans}
         merged.params = {key: first[key].params[key] for key in merged.spans}
         merged.texts = {key: first[key].texts[key] for key in merged.spans}
         return merged
@@ -148,9 +146,8 @@ class PreparedBatch:
         for key in keys:
             span = self.spans.get(key)
             if span is not None:
-                self.rows[key] = row = span_row(span)
                 assert self.insert is not None  # made for the batch's first span
-                self.params[key] = self.insert.params([row])[0]
+                self.params[key] = self.insert.params([span_row(span)])[0]
                 self.texts[key] = search.span_texts(span)
 
 
