@@ -99,7 +99,7 @@ def writer(
         records = decode_protobuf(body, "bench", max_spans=10_000).records
         for processor in processors:
             records = processor.process(records)
-        prepared = PreparedBatch(records)
+        prepared = PreparedBatch(records, store.engine.dialect)
         prepare += time.perf_counter() - start
         with store._write_tx() as conn:
             start = time.perf_counter()

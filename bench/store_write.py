@@ -85,10 +85,10 @@ def grouped(
     try:
         for batch in batches[:_WARMUP]:
             store.write(batch)
-        rest = iter(batches[_WARMUP:])
+        rest, dialect = iter(batches[_WARMUP:]), store.engine.dialect
         for _ in range(rounds):
             for size in sizes:
-                taken = [PreparedBatch(next(rest)) for _ in range(per_round)]
+                taken = [PreparedBatch(next(rest), dialect) for _ in range(per_round)]
                 groups = [
                     PreparedBatch.merge(taken[i : i + size]) for i in range(0, per_round, size)
                 ]
