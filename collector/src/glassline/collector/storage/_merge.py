@@ -224,10 +224,13 @@ def prepared_insert(
     cache = _INSERTS.setdefault(dialect, {})
     insert = cache.get(key)
     if insert is None:
-        postgres = dialect.name == "postgresql"
-        statement = _prepare(dialect, key, table, build, positional=True if postgres else None)
-        copy = _CopyInsert(dialect, table, key_cols, statement.names, any_conflict)
-        insert = cache[key] = PreparedInsert(statement, table, key_cols, copy if postgres else None)
+        if dialect.name == "postgresql":  # COPY rows: the values in the statement's order
+            statement = _prepare(dialect, key, table, build, positional=True)
+            copy = _CopyInsert(dialect, table, key_cols, statement.names, any_conflict)
+            insert = PreparedInsert(statement, table, key_cols, copy)
+        else:
+            insert = PreparedInsert(_prepare(dialect, key, table, build), table, key_cols)
+        cache[key] = insert
     return insert
 
 
@@ -249,11 +252,11 @@ def insert_new(
     temporary table and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING
     RETURNING`` (:class:`_CopyInsert`), so a row a concurrent writer inserted first is simply
     not returned. SQLite: the driver's own ``executemany`` of one short statement, compiled
-    once, with ``ON CONFLICT DO NOTHING`` inside a savepoint; when the driver's row count says every row went in (new
-    keys: the usual case) or none did (a client retry), that is the answer, without reading
-    the keys first. Otherwise the savepoint is rolled back, the stored keys are read and only
-    the others are inserted: the caller holds the database write lock (``BEGIN IMMEDIATE``),
-    so they cannot change.
+    once, with ``ON CONFLICT DO NOTHING`` inside a savepoint; when the driver's row count
+    says every row went in (new keys: the usual case) or none did (a client retry), that is
+    the answer, without reading the keys first. Otherwise the savepoint is rolled back, the
+    stored keys are read and only the others are inserted: the caller holds the database
+    write lock (``BEGIN IMMEDIATE``), so they cannot change.
     """
     if not rows:
         return set()
