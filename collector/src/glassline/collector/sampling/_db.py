@@ -85,7 +85,7 @@ def insert_decisions(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[Tr
         return set()
     table = SamplingDecision.__table__
     stmt = (
-        dialect_insert(conn, table)
+        dialect_insert(conn.dialect, table)
         .on_conflict_do_nothing(index_elements=["tenant", "trace_id"])
         .returning(table.c.tenant, table.c.trace_id)
     )
@@ -103,7 +103,7 @@ def queue_pending(conn: Connection, keys: Iterable[TraceKey], now_ns: int) -> No
     if not rows:
         return
     table = SamplingPending.__table__
-    stmt = dialect_insert(conn, table)
+    stmt = dialect_insert(conn.dialect, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant", "trace_id"], set_={"queued_ns": stmt.excluded.queued_ns}
     )
@@ -156,7 +156,7 @@ def record_span_keys(
     keys = sorted(unique)
     table = SampledOutSpan.__table__
     stmt = (
-        dialect_insert(conn, table)
+        dialect_insert(conn.dialect, table)
         .on_conflict_do_nothing(index_elements=["tenant", "trace_id", "span_id"])
         .returning(table.c.tenant, table.c.trace_id, table.c.span_id)
     )
@@ -175,7 +175,7 @@ def add_stats(conn: Connection, counts: Mapping[tuple[str, str, bool], int], now
         {"minute": minute, "tenant": t, "policy": p, "kept": k, "traces": n}
         for (t, p, k), n in sorted(counts.items())
     ]
-    stmt = dialect_insert(conn, table)
+    stmt = dialect_insert(conn.dialect, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["minute", "tenant", "policy", "kept"],
         set_={"traces": table.c.traces + stmt.excluded.traces},

@@ -218,7 +218,7 @@ def _drop_claimed(conn: Connection, now: int) -> int:
     of_spans = tuple_(spans.c.tenant, spans.c.trace_id).in_(dropped)
     moved = select(spans.c.tenant, spans.c.trace_id, spans.c.span_id, literal(now, BigInteger))
     conn.execute(
-        dialect_insert(conn, seen)
+        dialect_insert(conn.dialect, seen)
         .from_select(["tenant", "trace_id", "span_id", "seen_ns"], moved.where(of_spans))
         .on_conflict_do_nothing(index_elements=["tenant", "trace_id", "span_id"])
     )

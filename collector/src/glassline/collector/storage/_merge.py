@@ -49,12 +49,8 @@ D = TypeVar("D")
 _CHUNK = 400  # keys per SELECT: bounded statement size on both databases
 
 
-def dialect_insert(conn: Connection, table: Table) -> Any:
-    """``INSERT`` with the ``ON CONFLICT`` extensions of the connection's database."""
-    return _insert(conn.dialect, table)
-
-
-def _insert(dialect: Dialect, table: Table) -> Any:
+def dialect_insert(dialect: Dialect, table: Table) -> Any:
+    """``INSERT`` with the ``ON CONFLICT`` extensions of ``dialect``'s database."""
     return postgresql.insert(table) if dialect.name == "postgresql" else sqlite.insert(table)
 
 
@@ -108,21 +104,23 @@ _PREPARED = weakref.WeakKeyDictionary()
 
 
 def _prepare(
-    dialect: Dialect,
-    key: tuple[Any, ...],
-    table: Table,
-    build: Callable[[], Any],
-    positional: bool | None = None,
+    dialect: Dialect, key: tuple[Any, ...], table: Table, build: Callable[[], Any]
 ) -> _Prepared:
     """The cached :class:`_Prepared` of ``build()`` on ``dialect``."""
     cache = _PREPARED.setdefault(dialect, {})
     prepared = cache.get(key)
     if prepared is None:
-        stmt, column_keys = build()
-        compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
-        json_columns = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
-        prepared = cache[key] = _Prepared(compiled, json_columns, positional)
+        prepared = cache[key] = _compile(dialect, table, build)
     return prepared
+
+
+def _compile(
+    dialect: Dialect, table: Table, build: Callable[[], Any], positional: bool | None = None
+) -> _Prepared:
+    stmt, column_keys = build()
+    compiled = stmt.compile(dialect=dialect, column_keys=column_keys)
+    json_columns = frozenset(c.name for c in table.c if isinstance(c.type, JSON))
+    return _Prepared(compiled, json_columns, positional)
 
 
 class _CopyInsert:
@@ -218,18 +216,19 @@ def prepared_insert(
 
     def build() -> tuple[Any, list[str]]:
         target = None if any_conflict else list(key_cols)
-        return _insert(dialect, table).on_conflict_do_nothing(index_elements=target), list(columns)
+        stmt = dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=target)
+        return stmt, list(columns)
 
-    key = ("insert", table.name, tuple(key_cols), tuple(columns), any_conflict)
+    key = (table.name, tuple(key_cols), tuple(columns), any_conflict)
     cache = _INSERTS.setdefault(dialect, {})
     insert = cache.get(key)
     if insert is None:
         if dialect.name == "postgresql":  # COPY rows: the values in the statement's order
-            statement = _prepare(dialect, key, table, build, positional=True)
+            statement = _compile(dialect, table, build, positional=True)
             copy = _CopyInsert(dialect, table, key_cols, statement.names, any_conflict)
             insert = PreparedInsert(statement, table, key_cols, copy)
         else:
-            insert = PreparedInsert(_prepare(dialect, key, table, build), table, key_cols)
+            insert = PreparedInsert(_compile(dialect, table, build), table, key_cols)
         cache[key] = insert
     return insert
 
@@ -338,7 +337,7 @@ def add_rows(
     columns = list(rows[0])
 
     def build() -> tuple[Any, list[str]]:
-        stmt = dialect_insert(conn, table)
+        stmt = dialect_insert(conn.dialect, table)
         # In the SQL text, not a parameter the rows lack.
         zero: ColumnClause[int] = literal_column("0")
         add = {c: func.coalesce(table.c[c], zero) + stmt.excluded[c] for c in counters}

@@ -291,7 +291,7 @@ class Store:
         now = time.time_ns()
         table = Lease.__table__
         with self._write_tx() as conn:
-            stmt = dialect_insert(conn, table).values(
+            stmt = dialect_insert(conn.dialect, table).values(
                 name=name, holder=holder, expires_ns=now + int(ttl_s * 1e9)
             )
             stmt = stmt.on_conflict_do_update(
