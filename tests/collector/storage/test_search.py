@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from glassline.collector.processors.redact import RedactProcessor
 from glassline.collector.records import ContentEvent, SpanEvent, SpanRecord
@@ -18,6 +18,8 @@ from glassline.collector.storage import Store, search
 from glassline.collector.storage.models import SearchDoc
 from glassline.collector.storage.queries import QueryError, list_traces
 from glassline.redaction import RedactionConfig
+
+from ..conftest import POSTGRES_URL
 
 MS = 1_000_000
 T0 = 1_790_000_000_000 * MS
@@ -98,6 +100,24 @@ def test_phrases_prefixes_and_excluded_words(store: Store) -> None:
     assert found(store, '"my dam"*') == [tid(0)]
 
 
+def test_both_databases_split_words_as_a_query_does(store: Store) -> None:
+    # PostgreSQL's own parser (to_tsvector) indexes "x½" as "x" and "²3" as "3".
+    store.write(trace(0, **{"gen_ai.input.messages": msgs("user", say("x½ of ²3 in Straße"))}))
+    for word in ("x½", "²3", "STRAẞE", '"x½ of ²3"'):
+        assert found(store, word) == [tid(0)], word
+    assert found(store, "x") == []
+    assert found(store, "3") == []
+
+
+def test_a_long_document_is_indexed_within_the_databases_limits(store: Store) -> None:
+    # Past PostgreSQL's last word position (16,383) and its longest word (2,046 bytes).
+    words = " ".join(f"w{n % 500}" for n in range(20_000))
+    content = f"opening phrase {words} closing {'é' * 1_100} words"
+    store.write(trace(0, **{"gen_ai.input.messages": msgs("user", say(content))}))
+    for query in ('"opening phrase"', "w499", "closing", "words"):
+        assert found(store, query) == [tid(0)], query
+
+
 @pytest.mark.parametrize("query", ["", "   ", "-refund", "!!! ???", '""'])
 def test_a_query_with_nothing_to_find_is_a_clear_error(store: Store, query: str) -> None:
     if not query:
@@ -176,7 +196,7 @@ def test_content_events_stored_after_their_span_are_searchable(store: Store) -> 
 def _index_entries(store: Store, word: str) -> int:
     with store.engine.connect() as conn:
         if store.dialect == "postgresql":
-            stmt = "SELECT count(*) FROM search_docs WHERE body @@ to_tsquery('simple', :w)"
+            stmt = "SELECT count(*) FROM search_docs WHERE body @@ CAST(:w AS tsquery)"
         else:
             stmt = "SELECT count(*) FROM search_fts WHERE search_fts MATCH :w"
         return int(conn.execute(text(stmt), {"w": word}).scalar_one())
@@ -219,3 +239,22 @@ def test_colliding_document_ids_take_the_next_free_one(store: Store) -> None:
         ids = sorted(conn.execute(select(SearchDoc.id)).scalars())
     assert ids[1] == ids[0] + 1
     assert ids[0] >> 20 == T0 // MS
+
+
+@pytest.mark.postgres
+def test_a_tsvector_is_what_postgresql_makes_of_the_same_words() -> None:
+    texts = [
+        "Where is my parcel to Lisbon? It left on 3 May, tracking 1Z999AA10123456784.",
+        "refund my damaged blender; the blender was damaged, refund it",
+        " ".join(f"w{n % 300}" for n in range(20_000)),  # past the last position, 256 of each
+    ]
+    engine = create_engine(POSTGRES_URL)
+    with engine.connect() as conn:
+        for content in texts:
+            words = " ".join(search.WORD.findall(content.lower()))
+            made = conn.execute(
+                text("SELECT to_tsvector('simple', :words)::text, CAST(:ours AS tsvector)::text"),
+                {"words": words, "ours": search.tsvector_of(content)},
+            ).one()
+            assert made[0] == made[1]
+    engine.dispose()

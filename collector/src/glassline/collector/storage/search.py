@@ -4,9 +4,10 @@ Each write adds one document per trace (:class:`~glassline.collector.storage.mod
 with the words of the spans it inserted, or of the content events it stored, in the same
 transaction; the text is taken from the stored (redacted) records, so the index never holds
 anything the spans do not. Words are runs of letters and digits, case folded: SQLite's FTS5
-(unicode61) splits the text so itself; for PostgreSQL (``to_tsvector('simple', ...)``, GIN)
-they are split here first, so both databases index the same words. A query (:func:`parse`) is words that must all appear, ``"exact phrases"``,
-``prefix*`` and ``-excluded`` words.
+(unicode61) splits the text so itself; for PostgreSQL (a ``tsvector``, GIN-indexed) they are
+split here, with their positions (:func:`tsvector_of`), and so are a query's words, so both
+databases index and look for the same words. A query (:func:`parse`) is words that must all
+appear, ``"exact phrases"``, ``prefix*`` and ``-excluded`` words.
 
 A document's id is its trace's start in milliseconds shifted left 20 bits plus a hash of the
 trace, so a time range is an id range and the newest documents come first in id order: a
@@ -18,6 +19,7 @@ size of the store.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 import zlib
@@ -29,18 +31,18 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Select,
-    bindparam,
+    cast,
     column,
     delete,
-    func,
-    literal_column,
     select,
     table,
     tuple_,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import TSQUERY
 
 from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
+from glassline.collector.storage._merge import insert_new
 from glassline.collector.storage.models import SearchDoc
 from glassline.semconv import attributes as attrs
 
@@ -54,6 +56,7 @@ __all__ = [
     "matching_traces",
     "parse",
     "purge",
+    "tsvector_of",
     "write_docs",
 ]
 
@@ -74,6 +77,10 @@ MAX_DOC_CHARS = 262_144  # well under PostgreSQL's 1 MB tsvector limit
 MAX_DOCUMENTS = 2000  # matching documents a search reads, newest first
 _TIME_BITS = 20
 _HASH_MASK = (1 << _TIME_BITS) - 1
+# PostgreSQL's limits in a tsvector (MAXENTRYPOS - 1, MAXSTRLEN - 1): to_tsvector records a
+# position past the last as the last, and leaves longer words out.
+_LAST_POSITION = 16_383
+_MAX_WORD_BYTES = 2_046
 _MAX_MS = (2**63 - 1) >> _TIME_BITS
 
 
@@ -126,9 +133,41 @@ def text_of(texts: Iterable[str]) -> str:
     return "\n".join(dict.fromkeys(t for t in texts if t))[:MAX_DOC_CHARS]
 
 
-def words_of(text: str) -> str:
-    """``text`` as lowercase words separated by spaces (what FTS5's tokenizer sees in it)."""
-    return " ".join(WORD.findall(text.lower()))
+def tsvector_of(text: str) -> str:
+    """``text``'s words (:data:`WORD`'s, case folded) with their positions, as PostgreSQL's
+    ``tsvector`` input (``'word':1,7 'other':2``): what ``to_tsvector('simple', ...)`` makes
+    of text whose words are split already, without its parser.
+
+    The parser was half of PostgreSQL's CPU per span written, and it splits a few characters
+    otherwise (``to_tsvector('simple', 'x½')`` is ``'x':1``): split here, a word is what
+    SQLite's FTS5 and a query (:meth:`SearchQuery.tsquery`) make of it.
+    """
+    words = WORD.findall(text.lower())
+    positions: dict[str, list[str]] = {}
+    # The words past the last position are left to the loop after.
+    for at, word in zip(_position_texts(), words, strict=False):
+        found = positions.get(word)
+        if found is None:
+            positions[word] = [at]
+        else:
+            found.append(at)
+    if len(words) > _LAST_POSITION:
+        last = str(_LAST_POSITION)
+        for word in words[_LAST_POSITION:]:
+            found = positions.setdefault(word, [])
+            if not found or found[-1] != last:
+                found.append(last)
+    return " ".join(
+        f"'{word}':{','.join(at)}"
+        for word, at in positions.items()
+        if len(word) * 4 <= _MAX_WORD_BYTES or len(word.encode()) <= _MAX_WORD_BYTES
+    )
+
+
+@functools.cache
+def _position_texts() -> tuple[str, ...]:
+    """The positions 1 to 16,383 as text: made once (0.8 MB), not once per word written."""
+    return tuple(map(str, range(1, _LAST_POSITION + 1)))
 
 
 def docs_for_spans(spans: Sequence[SpanRecord], starts: dict[tuple[str, str], int]) -> list[Doc]:
@@ -181,45 +220,34 @@ def write_docs(conn: Connection, docs: Sequence[Doc]) -> int:
     pending = {}
     for doc in docs:
         # FTS5's unicode61 tokenizer splits text exactly as WORD does (letters and digits,
-        # case folded): SQLite indexes the text as it is. PostgreSQL's parser keeps e-mails,
-        # hyphenated words and decimals whole, so its words are split here, the same way.
-        body = words_of(doc.text) if postgres else doc.text
+        # case folded): SQLite indexes the text as it is.
+        body = tsvector_of(doc.text) if postgres else doc.text
         if body.strip():
             salt = zlib.crc32(f"{doc.tenant}\0{doc.trace_id}".encode())
             pending[doc_id(doc.start_ns, salt)] = (doc, body)
-    stmt = _insert_statement(conn)
     written = 0
     for _ in range(64):  # each round places every document whose id is still free
         if not pending:
             return written
         rows = [
-            {"id": i, "tenant": d.tenant, "trace_id": d.trace_id, "words": body}
+            {"id": i, "tenant": d.tenant, "trace_id": d.trace_id, "body": body}
             for i, (d, body) in sorted(pending.items())
         ]
-        placed = {row[0] for row in conn.execute(stmt, rows)}
+        placed = _insert_free(conn, rows)
         written += len(placed)
         pending = {i + 1: d for i, d in pending.items() if i not in placed}
     raise RuntimeError("no free search document id after 64 tries")  # ids are sparse: never
 
 
-def _insert_statement(conn: Connection) -> Any:
+def _insert_free(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert the rows whose id is free; returns their ids."""
     table = SearchDoc.__table__
-    words: Any = bindparam("words")
     if conn.dialect.name == "postgresql":
-        insert: Any = postgresql.insert(table)
-        words = func.to_tsvector(literal_column("'simple'::regconfig"), words)
-    else:
-        insert = sqlite.insert(table)
-    return (
-        insert.values(
-            id=bindparam("id"),
-            tenant=bindparam("tenant"),
-            trace_id=bindparam("trace_id"),
-            body=words,
-        )
-        .on_conflict_do_nothing()
-        .returning(table.c.id)
-    )
+        return {key for (key,) in insert_new(conn, table, ("id",), rows)}
+    # One multi-row INSERT (SQLAlchemy's "insertmanyvalues"): FTS5 indexes the rows of one
+    # statement at half the CPU of a statement per row (insert_new's executemany).
+    stmt = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return {row[0] for row in conn.execute(stmt, rows)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +278,8 @@ class SearchQuery:
         return expression
 
     def tsquery(self) -> str:
-        """The ``to_tsquery('simple', ...)`` text (words are letters and digits: no quoting)."""
+        """The ``tsquery`` of the words as :func:`tsvector_of` splits them (no quoting:
+        words are letters and digits)."""
 
         def phrase(term: Term) -> str:
             last = len(term.words) - 1
@@ -307,9 +336,8 @@ def matching_traces(
     lo = _bound(start_ns) if start_ns else 0
     hi = _bound(end_ns + _SLACK_NS) if end_ns is not None else 2**63 - 1
     if conn.dialect.name == "postgresql":
-        tsquery = func.to_tsquery(literal_column("'simple'::regconfig"), query.tsquery())
         order: Any = d.id
-        stmt = select(d.tenant, d.trace_id).where(d.body.op("@@")(tsquery))
+        stmt = select(d.tenant, d.trace_id).where(d.body.op("@@")(cast(query.tsquery(), TSQUERY)))
     else:
         fts = table("search_fts", column("rowid", BigInteger), column("search_fts"))
         order = fts.c.rowid
