@@ -77,9 +77,11 @@ MAX_DOC_CHARS = 262_144  # well under PostgreSQL's 1 MB tsvector limit
 MAX_DOCUMENTS = 2000  # matching documents a search reads, newest first
 _TIME_BITS = 20
 _HASH_MASK = (1 << _TIME_BITS) - 1
-# PostgreSQL's limits in a tsvector (MAXENTRYPOS - 1, MAXSTRLEN - 1): to_tsvector records a
-# position past the last as the last, and leaves longer words out.
+# PostgreSQL's limits in a tsvector: to_tsvector records a position past the last as the
+# last, keeps a word's first 255 positions (its input function would keep 256), and leaves
+# longer words out.
 _LAST_POSITION = 16_383
+_MAX_POSITIONS = 255
 _MAX_WORD_BYTES = 2_046
 _MAX_MS = (2**63 - 1) >> _TIME_BITS
 
@@ -136,7 +138,8 @@ def text_of(texts: Iterable[str]) -> str:
 def tsvector_of(text: str) -> str:
     """``text``'s words (:data:`WORD`'s, case folded) with their positions, as PostgreSQL's
     ``tsvector`` input (``'word':1,7 'other':2``): what ``to_tsvector('simple', ...)`` makes
-    of text whose words are split already, without its parser.
+    of text whose words are split already, without its parser; a word too long to index
+    still takes a position here, as in SQLite (``to_tsvector`` gives it none).
 
     The parser was half of PostgreSQL's CPU per span written, and it splits a few characters
     otherwise (``to_tsvector('simple', 'x½')`` is ``'x':1``): split here, a word is what
@@ -158,7 +161,7 @@ def tsvector_of(text: str) -> str:
             if not found or found[-1] != last:
                 found.append(last)
     return " ".join(
-        f"'{word}':{','.join(at)}"
+        f"'{word}':{','.join(at[:_MAX_POSITIONS])}"
         for word, at in positions.items()
         if len(word) * 4 <= _MAX_WORD_BYTES or len(word.encode()) <= _MAX_WORD_BYTES
     )
