@@ -130,3 +130,44 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
     assert all(code < 500 for code in answers), answers
     assert ok.status_code == 200  # still serving
     assert peak - idle < 2 * server["max_inflight_bytes"] + 64 * MB, (idle, peak)
+
+
+def _json_span(n: int, key: str, value: str) -> dict[str, Any]:
+    return {
+        "traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat",
+        "startTimeUnixNano": str(1_790_000_000_000_000_000 + n),
+        "endTimeUnixNano": str(1_790_000_000_900_000_000 + n),
+        "attributes": [{"key": key, "value": {"stringValue": value}}],
+    }  # fmt: skip
+
+
+def test_json_nested_too_deep_in_an_attribute_is_stored_with_its_batch(tmp_path: Path) -> None:
+    # A few hundred levels overflowed the walks that read a parsed value (redaction, search),
+    # a few thousand the parser: each failed its whole batch, retryably, for ever.
+    pii = '"mail jane@example.com"'
+    values = {
+        "gen_ai.input.messages": "[" * 600 + pii + "]" * 600,
+        "gen_ai.output.messages": "[" * 3000 + '"finish_reason", ' + pii + "]" * 3000,
+        "app.payload": '{"a":' * 3000 + pii + "}" * 3000,
+        "langfuse.observation.input": '{"a":' * 600 + pii + "}" * 600,
+        "gen_ai.system_instructions": "plain text, " + pii,
+    }
+    spans = [_json_span(n, key, value) for n, (key, value) in enumerate(values.items())]
+    request = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    with (
+        run_collector(workdir=tmp_path) as collector,
+        httpx.Client(base_url=collector.http_endpoint, timeout=60) as client,
+    ):
+        export = client.post("/v1/traces", json=request, headers=collector.headers())
+        stored = [
+            client.get(f"/api/v1/traces/{span['traceId']}", headers=collector.headers())
+            for span in spans
+        ]
+        feedback = client.post(
+            "/api/v1/evaluations", content=b"[" * 3000 + b"]" * 3000,
+            headers={**collector.headers(), "content-type": "application/json"},
+        )  # fmt: skip
+    assert export.status_code == 200, export.text
+    assert [answer.status_code for answer in stored] == [200] * len(spans)
+    assert not any("jane@example.com" in answer.text for answer in stored)
+    assert feedback.status_code == 400 and "not JSON" in feedback.text

@@ -61,6 +61,12 @@ def test_older_content_strings_and_raw_text_are_still_shown():
     assert parse_messages(None) == []
 
 
+def test_messages_nested_too_deep_are_shown_as_raw_text():
+    value = "[" * 3_000 + '"hi"' + "]" * 3_000
+    assert parse_messages(value)[0].role == "raw"
+    assert parse_messages("[" * 600 + "]" * 600)[0].texts == ["[" * 600 + "]" * 600]
+
+
 def test_exception_events_are_extracted():
     span = {"events": [
         {"name": "retry", "attributes": {}},

@@ -174,6 +174,19 @@ def test_json_messages_are_redacted_leaf_by_leaf_and_stay_valid(redactor):
     assert out.counts == {"EMAIL_ADDRESS": 1, "IBAN_CODE": 1, "PHONE_NUMBER": 1}
 
 
+@pytest.mark.parametrize("depth", [200, 600, 3_000])
+def test_json_nested_too_deep_to_walk_is_redacted_as_text(redactor, depth):
+    # A few hundred levels overflowed the walk over the parsed value, thousands the parser:
+    # the whole batch failed, retryably, every time the exporter sent it again.
+    value = "[" * depth + '"mail jane@example.com or call +1 415 555 0132"' + "]" * depth
+    out = redactor.redact_attributes({"gen_ai.input.messages": value, "app.payload": value})
+    for key in ("gen_ai.input.messages", "app.payload"):
+        stored = out.attributes[key]
+        assert "jane@example.com" not in stored and "415 555" not in stored
+        assert stored.startswith("[" * depth) and "<EMAIL_ADDRESS>" in stored
+    assert out.counts == {"EMAIL_ADDRESS": 2, "PHONE_NUMBER": 2}
+
+
 def test_untouched_json_keeps_its_formatting(redactor):
     raw = '[ {"role": "user",  "content": "hello there, how are you"} ]'
     assert (

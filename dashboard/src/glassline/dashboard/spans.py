@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from glassline.redaction import jsontext
+
 __all__ = [
     "ChatMessage",
     "exceptions",
@@ -115,7 +117,7 @@ def parse_messages(value: Any) -> list[ChatMessage]:
     data = value
     if isinstance(value, str):
         try:
-            data = json.loads(value)
+            data = jsontext.parse(value)
         except ValueError:
             return [ChatMessage(role="raw", texts=[value])]
     if isinstance(data, dict):

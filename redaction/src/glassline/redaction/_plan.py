@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from glassline.redaction import jsontext
 from glassline.redaction._engine import MIN_TEXT_LEN
 from glassline.redaction._names import MODE_FULL, MODE_ID, MODE_NONE, MODE_WHOLE, NAME_KEYS
 from glassline.redaction._render import FAILED_TOKEN
@@ -316,8 +317,8 @@ class Plan:
         if slot.number or slot.depth >= _JSON_DEPTH or slot.raw.lstrip()[:1] not in ("{", "["):
             return False
         try:
-            parsed = json.loads(slot.raw)
-        except (ValueError, RecursionError):
+            parsed = jsontext.parse(slot.raw)
+        except ValueError:  # not JSON, or nested too deep to walk: analysed as text
             return False
         mode = slot.mode if slot.mode != MODE_WHOLE else MODE_FULL
         slot.parsed = self._shadow(parsed, mode, slot.key, slot.depth + 1, False)

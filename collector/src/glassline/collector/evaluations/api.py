@@ -16,7 +16,6 @@ mean score and pass rate per group from the (pre-sampling) evaluation rollups.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -36,6 +35,7 @@ from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
 from glassline.collector.storage.quality import QUALITY_DIMENSIONS, score_sums
 from glassline.collector.storage.store import Store
+from glassline.redaction import jsontext
 
 __all__ = ["FeedbackBody", "routes"]
 
@@ -156,9 +156,11 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
         if len(raw) > _MAX_BODY:
             return _error(413, f"body over {_MAX_BODY} bytes")
         try:
-            body = FeedbackBody.model_validate(json.loads(raw or b"null"))
-        except json.JSONDecodeError:
+            payload = jsontext.parse(raw.decode("utf-8") if raw else "null")
+        except ValueError:  # not UTF-8, not JSON, or nested too deep
             return _error(400, "body is not JSON")
+        try:
+            body = FeedbackBody.model_validate(payload)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "body"

@@ -24,11 +24,11 @@ Rules that hold for every source:
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Final
 
 from glassline.collector.records import AttributeValue, SpanRecord
+from glassline.redaction import jsontext
 from glassline.semconv import attributes as a
 from glassline.semconv.attributes import SpanKinds
 
@@ -259,7 +259,7 @@ def _finish_reasons(attrs: dict[str, AttributeValue]) -> None:
     ):
         return
     try:
-        messages = json.loads(output)
+        messages = jsontext.parse(output)
     except ValueError:
         return
     if isinstance(messages, list):

@@ -27,13 +27,13 @@ name                      emitted on
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
 from glassline.collector.processors.evaluations import span_dims
 from glassline.collector.records import EvaluationRecord, SpanRecord
+from glassline.redaction import jsontext
 from glassline.semconv import attributes as attrs
 
 __all__ = ["SIGNALS", "SignalsProcessor"]
@@ -73,7 +73,7 @@ def _empty_output(span: SpanRecord) -> bool:
     if not isinstance(raw, str) or len(raw) > _SHORT_OUTPUT:
         return False
     try:
-        messages = json.loads(raw)
+        messages = jsontext.parse(raw)
     except ValueError:
         return False
     if not isinstance(messages, list) or not messages:

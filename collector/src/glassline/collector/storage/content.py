@@ -27,6 +27,7 @@ from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
 from glassline.collector.storage import search
 from glassline.collector.storage._merge import insert_new, update_rows
 from glassline.collector.storage.models import Span, SpanContent
+from glassline.redaction import jsontext
 from glassline.semconv import attributes as attrs
 
 __all__ = [
@@ -144,7 +145,7 @@ def _messages(value: Any) -> list[Any]:
     """A row's message list; a value that is not a JSON list (cut by the size limit) as text."""
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = jsontext.parse(value)
         except ValueError:
             parsed = None
         if isinstance(parsed, list):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
 from glassline.collector.storage._merge import insert_new
 from glassline.collector.storage.models import SearchDoc
+from glassline.redaction import jsontext
 from glassline.semconv import attributes as attrs
 
 __all__ = [
@@ -111,9 +111,9 @@ def _attribute_texts(attributes: dict[str, AttributeValue], out: list[str]) -> N
     for key in CONTENT_ATTRIBUTES:
         value = attributes.get(key)
         if isinstance(value, str) and value[:1] in ("[", "{"):
-            # Cut by the size limit, or not JSON: the text is indexed as it is.
+            # Cut by the size limit, not JSON or nested too deep: indexed as the text it is.
             with contextlib.suppress(ValueError):
-                value = json.loads(value)
+                value = jsontext.parse(value)
         if value is not None:
             _strings(value, out)
 

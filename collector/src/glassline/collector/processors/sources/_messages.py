@@ -14,6 +14,7 @@ import json
 from typing import Any, NamedTuple
 
 from glassline.collector.records import AttributeValue
+from glassline.redaction import jsontext
 
 # OpenInference nests tool-call and content fields one level deeper than OpenLLMetry; these
 # rewrites bring both to one field shape: role, content, tool_calls.K.name, contents.M.text...
@@ -101,7 +102,7 @@ def _tool_call_part(sub: dict[str, AttributeValue]) -> dict[str, Any]:
     arguments = sub.get("arguments")
     if isinstance(arguments, str):
         with contextlib.suppress(ValueError):  # not JSON: keep the string as sent
-            arguments = json.loads(arguments)
+            arguments = jsontext.parse(arguments)
     if arguments is not None:
         part["arguments"] = arguments
     return part

@@ -7,13 +7,13 @@ a clean one or ``None``; ``None`` means "ignore it", never "fail".
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from glassline.collector.records import AttributeValue, SpanRecord
+from glassline.redaction import jsontext
 
 Transform = Callable[[AttributeValue], AttributeValue]
 
@@ -119,7 +119,7 @@ def json_object(value: object) -> dict[str, Any] | None:
     if not isinstance(value, str) or not value.lstrip().startswith("{"):
         return None
     try:
-        decoded = json.loads(value)
+        decoded = jsontext.parse(value)
     except ValueError:
         return None
     return decoded if isinstance(decoded, dict) else None

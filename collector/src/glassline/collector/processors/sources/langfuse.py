@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from glassline.collector.records import AttributeValue, SpanRecord
+from glassline.redaction import jsontext
 from glassline.semconv import attributes as a
 from glassline.semconv.attributes import Operations, SpanKinds
 
@@ -169,7 +170,7 @@ def _chat_messages(attrs: dict[str, AttributeValue], source: str, target: str, r
         messages = [{"role": role, "parts": [{"type": "text", "content": raw}]}]
     else:
         try:
-            decoded = json.loads(raw)
+            decoded = jsontext.parse(raw)
         except ValueError:
             return
         if isinstance(decoded, str):  # a JSON-quoted string
