@@ -4,6 +4,7 @@ stored (after redaction), and it leaves the index with its trace (retention, sam
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -258,3 +259,20 @@ def test_a_tsvector_is_what_postgresql_makes_of_the_same_words() -> None:
             ).one()
             assert made[0] == made[1]
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_longest_document_fits_in_a_tsvector() -> None:
+    # Four bytes a character with its share of positions and counts, the most any text takes:
+    # three 4-byte letters (CJK Extension B) and a space a word, all distinct.
+    rng = random.Random(3)
+    letters = [chr(code) for code in range(0x20000, 0x2A6DF)]
+    words = ("".join(rng.choices(letters, k=3)) for _ in range(search.MAX_DOC_CHARS // 4 + 10))
+    longest = search.text_of([" ".join(words)])
+    engine = create_engine(POSTGRES_URL)
+    with engine.connect() as conn:
+        size = conn.execute(
+            text("SELECT length(CAST(:ours AS tsvector))"), {"ours": search.tsvector_of(longest)}
+        ).scalar_one()
+    engine.dispose()
+    assert size == len(set(longest.split()))

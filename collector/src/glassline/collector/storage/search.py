@@ -73,7 +73,9 @@ CONTENT_ATTRIBUTES = (
 _LABEL_KEYS = frozenset({"role", "type", "finish_reason", "id", "mime_type", "modality"})
 _EXCEPTION_KEYS = ("exception.type", "exception.message")
 WORD = re.compile(r"[^\W_]+")
-MAX_DOC_CHARS = 262_144  # well under PostgreSQL's 1 MB tsvector limit
+# A tsvector holds at most 1 MB of words and positions, or the whole INSERT fails; a character
+# takes at most 4 bytes there, its word's position and count included (262,144 failed).
+MAX_DOC_CHARS = 250_000
 MAX_DOCUMENTS = 2000  # matching documents a search reads, newest first
 _TIME_BITS = 20
 _HASH_MASK = (1 << _TIME_BITS) - 1
