@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,10 +134,10 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
 
 
 def _json_span(n: int, key: str, value: str) -> dict[str, Any]:
+    now = time.time_ns()  # within retention and the stats' default range
     return {
         "traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat",
-        "startTimeUnixNano": str(1_790_000_000_000_000_000 + n),
-        "endTimeUnixNano": str(1_790_000_000_900_000_000 + n),
+        "startTimeUnixNano": str(now - 900_000_000), "endTimeUnixNano": str(now),
         "attributes": [{"key": key, "value": {"stringValue": value}}],
     }  # fmt: skip
 
@@ -171,3 +172,40 @@ def test_json_nested_too_deep_in_an_attribute_is_stored_with_its_batch(tmp_path:
     assert [answer.status_code for answer in stored] == [200] * len(spans)
     assert not any("jane@example.com" in answer.text for answer in stored)
     assert feedback.status_code == 400 and "not JSON" in feedback.text
+
+
+def test_extreme_numbers_in_a_span_are_not_counted_and_never_overflow_a_sum(
+    any_store_url: str, tmp_path: Path
+) -> None:
+    # 2**63 - 1 tokens summed into a rollup row overflowed 64 bits on both databases and
+    # failed the batch, retryably, for ever; 1e308 dollars twice sum to infinity.
+    def usage(n: int) -> dict[str, Any]:
+        numbers = {
+            "gen_ai.usage.input_tokens": {"intValue": str(2**63 - 1)},
+            "gen_ai.usage.output_tokens": {"stringValue": "9" * 5000},
+            "glassline.cost.usd": {"doubleValue": 1e308},
+        }
+        span = _json_span(n, "gen_ai.request.model", "gpt-4o")
+        span["attributes"] += [{"key": key, "value": value} for key, value in numbers.items()]
+        return span
+
+    with (
+        run_collector({"storage": {"url": any_store_url}}, workdir=tmp_path) as collector,
+        httpx.Client(base_url=collector.http_endpoint, timeout=60) as client,
+    ):
+        exports = [
+            client.post(
+                "/v1/traces",
+                headers=collector.headers(),
+                json={"resourceSpans": [{"scopeSpans": [{"spans": [usage(n)]}]}]},
+            )
+            for n in range(2)
+        ]
+        stats = client.get(
+            "/api/v1/stats", headers=collector.headers(), params={"group_by": "model"}
+        )
+    assert [export.status_code for export in exports] == [200, 200]
+    assert stats.status_code == 200, stats.text
+    [gpt4o] = [group for group in stats.json()["groups"] if group["group"] == "gpt-4o"]
+    assert gpt4o["count"] == 2
+    assert gpt4o["input_tokens"] == gpt4o["output_tokens"] == 0

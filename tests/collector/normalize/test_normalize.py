@@ -53,6 +53,12 @@ def normalized(attrs: dict[str, Any], *, root: bool = False) -> SpanRecord:
         (True, 0),
         ([12], 0),
         (None, 0),
+        (2**31 - 1, 2**31 - 1),
+        # Past any call, and summed in a rollup they overflowed 64 bits: the batch failed.
+        (2**31, 0),
+        (2**63 - 1, 0),
+        (1e19, 0),
+        ("9" * 5000, 0),  # more digits than int() reads
     ],
 )
 def test_wrong_typed_token_counts_are_coerced_or_ignored(raw: Any, expected: int) -> None:
@@ -64,7 +70,17 @@ def test_wrong_typed_token_counts_are_coerced_or_ignored(raw: Any, expected: int
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(0.5, 0.5), ("0.5", 0.5), (1, 1.0), (-0.5, None), (math.nan, None), ("free", None)],
+    [
+        (0.5, 0.5),
+        ("0.5", 0.5),
+        (1, 1.0),
+        (-0.5, None),
+        (math.nan, None),
+        ("free", None),
+        (1e12, 1e12),
+        (1e308, None),
+        ("1e400", None),
+    ],
 )
 def test_wrong_typed_client_costs_are_coerced_or_ignored(raw: Any, expected: float | None) -> None:
     record = normalized({a.GEN_AI_REQUEST_MODEL: "gpt-4o", "llm.cost.total": raw})

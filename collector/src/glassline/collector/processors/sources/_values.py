@@ -7,7 +7,6 @@ a clean one or ``None``; ``None`` means "ignore it", never "fail".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -52,18 +51,27 @@ class Source:
     message_prefixes: dict[str, Any] = field(default_factory=dict)
 
 
+# Beyond any one call's tokens, and low enough that billions of spans summed in one rollup
+# row stay within a 64-bit integer: 2**63 - 1 tokens in one span overflowed the sum, and the
+# batch failed (retryably, for ever) on both databases.
+MAX_COUNT = 2**31 - 1
+# Beyond any one call's cost or duration: 1e308 twice made an infinite sum.
+MAX_AMOUNT = 1e12
+
+
 def to_count(value: object) -> int | None:
-    """A token count: a non-negative int from int, integral float or numeric string."""
+    """A token count: an int from 0 to :data:`MAX_COUNT` from int, integral float or numeric
+    string."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return value if 0 <= value <= MAX_COUNT else None
     if isinstance(value, float):
-        return int(value) if math.isfinite(value) and value >= 0 else None
+        return int(value) if 0 <= value <= MAX_COUNT else None  # NaN compares false
     if isinstance(value, str):
         text = value.strip()
         if text.isdecimal():  # isdigit() also admits "²", which int() refuses
-            return int(text)
+            return to_count(int(text)) if len(text) < 20 else None
         try:
             return to_count(float(text))
         except ValueError:
@@ -72,7 +80,7 @@ def to_count(value: object) -> int | None:
 
 
 def to_amount(value: object) -> float | None:
-    """A money or duration amount: a finite non-negative float, else None."""
+    """A money or duration amount: a float from 0 to :data:`MAX_AMOUNT`, else None."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -84,7 +92,7 @@ def to_amount(value: object) -> float | None:
             return None
     else:
         return None
-    return number if math.isfinite(number) and number >= 0 else None
+    return number if 0 <= number <= MAX_AMOUNT else None  # NaN compares false
 
 
 def to_text(value: object) -> str | None:
