@@ -189,6 +189,18 @@ def test_extreme_numbers_in_a_span_are_not_counted_and_never_overflow_a_sum(
         span["attributes"] += [{"key": key, "value": value} for key, value in numbers.items()]
         return span
 
+    def sdk_reports(n: int) -> list[dict[str, Any]]:  # spans lost in the app, a denied call
+        lost = _json_span(n, "glassline.sdk.dropped_spans", "")
+        lost["name"] = "glassline.sdk.dropped_spans"
+        lost["attributes"] = [
+            {"key": "glassline.sdk.dropped_spans", "value": {"intValue": str(2**63 - 1)}}
+        ]
+        denied = _json_span(n + 100, "glassline.budget.decision", "deny")
+        denied["attributes"].append(
+            {"key": "glassline.budget.prevented_usd", "value": {"doubleValue": 1e308}}
+        )
+        return [lost, denied]
+
     with (
         run_collector({"storage": {"url": any_store_url}}, workdir=tmp_path) as collector,
         httpx.Client(base_url=collector.http_endpoint, timeout=60) as client,
@@ -197,7 +209,9 @@ def test_extreme_numbers_in_a_span_are_not_counted_and_never_overflow_a_sum(
             client.post(
                 "/v1/traces",
                 headers=collector.headers(),
-                json={"resourceSpans": [{"scopeSpans": [{"spans": [usage(n)]}]}]},
+                json={
+                    "resourceSpans": [{"scopeSpans": [{"spans": [usage(n), *sdk_reports(n + 10)]}]}]
+                },
             )
             for n in range(2)
         ]

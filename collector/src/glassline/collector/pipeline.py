@@ -18,7 +18,7 @@ from glassline.collector.auth import Principal
 from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
-from glassline.collector.records import SpanRecord
+from glassline.collector.records import MAX_COUNT, SpanRecord
 from glassline.semconv import attributes as attrs
 
 __all__ = ["ConsumeResult", "Pipeline", "SpanSink", "stamp_api_key"]
@@ -87,7 +87,7 @@ class Pipeline:
         for record in records:
             if record.name == attrs.SDK_DROPPED_SPANS:
                 count = record.attributes.get(attrs.SDK_DROPPED_SPANS)
-                if type(count) is int and count > 0:
+                if type(count) is int and 0 < count <= MAX_COUNT:
                     lost += count
         if lost:
             self._metrics.sdk_lost.labels(str(principal.tenant)).inc(lost)

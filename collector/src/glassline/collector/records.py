@@ -21,6 +21,13 @@ from typing import Any
 # A dict is an OTLP kvlist value (and the redaction counts the collector adds).
 AttributeValue = str | bool | int | float | list[Any] | dict[str, Any] | None
 
+# The largest count (tokens, retries, spans an SDK lost) and amount (dollars, milliseconds)
+# one span may report; larger ones are no numbers. Beyond any real call, and low enough that
+# billions of spans summed in one rollup row stay within 64 bits: 2**63 - 1 tokens in one
+# span overflowed the sum and failed the batch, retryably, for ever, on both databases.
+MAX_COUNT = 2**31 - 1
+MAX_AMOUNT = 1e12
+
 
 @dataclass(slots=True)
 class SpanEvent:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from glassline.collector.records import SpanRecord
+from glassline.collector.records import MAX_AMOUNT, MAX_COUNT, SpanRecord
 from glassline.collector.storage import sketch
 from glassline.collector.storage.models import ROLLUP_DIMENSIONS
 from glassline.semconv import attributes as attrs
@@ -101,7 +101,7 @@ class RollupDelta:
             _add_budget_decision(v, attributes, span.cost_usd)
         elif span.name == attrs.SDK_DROPPED_SPANS:
             lost = attributes.get(attrs.SDK_DROPPED_SPANS)
-            if type(lost) is int and lost > 0:
+            if type(lost) is int and 0 < lost <= MAX_COUNT:
                 v["sdk_lost_spans"] += lost
 
     def bins(self) -> tuple[sketch.Bins, sketch.Bins]:
@@ -131,7 +131,11 @@ def _add_budget_decision(
     if decision == "deny":
         v["budget_denied"] += 1
         prevented = attributes.get(attrs.BUDGET_PREVENTED_USD)
-        if isinstance(prevented, float | int) and not isinstance(prevented, bool) and prevented > 0:
+        if (
+            isinstance(prevented, float | int)
+            and not isinstance(prevented, bool)
+            and 0 < prevented <= MAX_AMOUNT
+        ):
             v["budget_prevented_usd"] += prevented
     elif decision == "degrade":
         v["budget_degraded"] += 1

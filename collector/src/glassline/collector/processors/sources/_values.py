@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from glassline.collector.records import AttributeValue, SpanRecord
+from glassline.collector.records import MAX_AMOUNT, MAX_COUNT, AttributeValue, SpanRecord
 from glassline.redaction import jsontext
 
 Transform = Callable[[AttributeValue], AttributeValue]
@@ -49,14 +49,6 @@ class Source:
     markers: tuple[str, ...] = ()
     hints: HintFn | None = None
     message_prefixes: dict[str, Any] = field(default_factory=dict)
-
-
-# Beyond any one call's tokens, and low enough that billions of spans summed in one rollup
-# row stay within a 64-bit integer: 2**63 - 1 tokens in one span overflowed the sum, and the
-# batch failed (retryably, for ever) on both databases.
-MAX_COUNT = 2**31 - 1
-# Beyond any one call's cost or duration: 1e308 twice made an infinite sum.
-MAX_AMOUNT = 1e12
 
 
 def to_count(value: object) -> int | None:
