@@ -111,8 +111,16 @@ def test_another_tenant_neither_sees_nor_links_to_the_trace(client: TestClient) 
         ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1, "time": "yesterday"}, "time"),
         ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1, "scroe": 1}, "scroe"),
         ({"id": "", "name": "f", "trace_id": "a" * 32, "value": 1}, "id"),
+        # Summed in stats (1e308 twice is no sum) and kept in 64-bit nanoseconds: were 500s.
+        ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1e308}, "value"),
+        ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1, "time": 2**80}, "time"),
+        ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1, "time": -1}, "time"),
+        ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1,
+          "time": "9999-12-31T23:59:59Z"}, "time"),
+        ({"id": "x", "name": "f", "trace_id": "a" * 32, "value": 1,
+          "time": "0001-01-01T00:00:00Z"}, "time"),
     ],
-)
+)  # fmt: skip
 def test_bad_feedback_is_answered_400_naming_the_field(
     client: TestClient, body: dict[str, Any], field: str
 ) -> None:
@@ -124,8 +132,10 @@ def test_bad_feedback_is_answered_400_naming_the_field(
 
 def test_unauthenticated_and_non_json_posts_are_refused(client: TestClient) -> None:
     assert client.post("/api/v1/evaluations", json={}).status_code == 401
-    answer = client.post("/api/v1/evaluations", content=b"{", headers={"x-test-caller": "a"})
-    assert answer.status_code == 400
+    for body in (b"{", b"[" * 3000 + b"]" * 3000, b'{"id": "\xff"}'):  # deep, not UTF-8
+        answer = client.post("/api/v1/evaluations", content=body, headers={"x-test-caller": "a"})
+        assert answer.status_code == 400, body[:20]
+        assert answer.json()["error"] == "body is not JSON"
 
 
 def test_the_intake_redacts_explanations_and_stamps_the_callers_tenant(store: Store) -> None:

@@ -66,6 +66,13 @@ def test_events_without_a_name_or_of_another_kind_are_not_evaluations() -> None:
     assert (record.name, record.score_value) == ("ok", None)
 
 
+def test_a_score_too_large_to_sum_is_no_score(store: Store) -> None:
+    # 1e308 twice summed to infinity in the rollup, and the stats could not be answered.
+    store.write([*judged_trace(1, 1e308), *judged_trace(2, 1e308), *judged_trace(3, 0.5)])
+    [(_, _, count, value_sum, passed, labelled)] = _rollup(store)
+    assert (count, value_sum, passed, labelled) == (3, 0.5, 3, 3), _rollup(store)
+
+
 def _rollup(store: Store) -> list[tuple[object, ...]]:
     with store.session() as s:
         rows = s.execute(

@@ -30,10 +30,11 @@ from starlette.routing import Route
 
 from glassline.collector.auth import Principal
 from glassline.collector.evaluations.intake import EvaluationIntake
-from glassline.collector.records import EvaluationRecord
+from glassline.collector.records import MAX_AMOUNT, EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
 from glassline.collector.storage.quality import QUALITY_DIMENSIONS, score_sums
+from glassline.collector.storage.queries import MAX_NS
 from glassline.collector.storage.store import Store
 from glassline.redaction import jsontext
 
@@ -65,7 +66,7 @@ class FeedbackBody(BaseModel):
     trace_id: str | None = None
     span_id: str | None = None
     response_id: str | None = Field(default=None, min_length=1, max_length=256)
-    value: float | None = Field(default=None, allow_inf_nan=False)
+    value: float | None = Field(default=None, ge=-MAX_AMOUNT, le=MAX_AMOUNT)  # summed
     label: str | None = Field(default=None, min_length=1, max_length=256)
     explanation: str | None = Field(default=None, max_length=16_384)
     time: int | str | None = None
@@ -87,7 +88,9 @@ class FeedbackBody(BaseModel):
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 raise ValueError("an ISO-8601 time needs a UTC offset (Z or +01:00)")
-            return int(moment.timestamp() * 1e9)
+            value = int(moment.timestamp() * 1e9)
+        if value is not None and not 0 <= value <= MAX_NS:
+            raise ValueError("a time from 1970 to 2262 (nanoseconds in 64 bits)")
         return value
 
     def record(self, tenant: str) -> EvaluationRecord:

@@ -10,12 +10,11 @@ so a resent span yields the same evaluation and the store keeps it once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
 from glassline.collector.processors.versions import prompt_of, service_version_of, text
-from glassline.collector.records import AttributeValue, EvaluationRecord, SpanRecord
+from glassline.collector.records import MAX_AMOUNT, AttributeValue, EvaluationRecord, SpanRecord
 from glassline.semconv import attributes as attrs
 
 __all__ = ["EvaluationsProcessor", "SpanDims", "score", "span_dims", "text"]
@@ -25,7 +24,8 @@ _MAX_LABEL = 256
 
 
 def score(value: object) -> float | None:
-    """A finite number from an attribute value (numbers and numeric strings), else None."""
+    """A number within :data:`MAX_AMOUNT` of 0 from an attribute value (numbers and numeric
+    strings), else None: scores are summed, and 1e308 twice is no sum."""
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, (int, float)):
@@ -37,7 +37,7 @@ def score(value: object) -> float | None:
             return None
     else:
         return None
-    return number if math.isfinite(number) else None
+    return number if -MAX_AMOUNT <= number <= MAX_AMOUNT else None  # NaN compares false
 
 
 class SpanDims(TypedDict):
