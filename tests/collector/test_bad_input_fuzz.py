@@ -223,3 +223,42 @@ def test_extreme_numbers_in_a_span_are_not_counted_and_never_overflow_a_sum(
     [gpt4o] = [group for group in stats.json()["groups"] if group["group"] == "gpt-4o"]
     assert gpt4o["count"] == 2
     assert gpt4o["input_tokens"] == gpt4o["output_tokens"] == 0
+
+
+def test_times_past_64_bits_in_events_and_log_records_never_fail_a_batch(
+    any_store_url: str, tmp_path: Path
+) -> None:
+    # Stored as they came, they overflowed a 64-bit column and failed the batch, for ever.
+    late = str(2**64 - 1)
+    span = _json_span(0, "gen_ai.request.model", "gpt-4o")
+    span["events"] = [
+        {"name": "exception", "timeUnixNano": late,
+         "attributes": [{"key": "exception.message", "value": {"stringValue": "boom"}}]},
+        {"name": "gen_ai.evaluation.result", "timeUnixNano": late, "attributes": [
+            {"key": "gen_ai.evaluation.name", "value": {"stringValue": "relevance"}},
+            {"key": "gen_ai.evaluation.score.value", "value": {"doubleValue": 0.5}}]},
+    ]  # fmt: skip
+    log = {
+        "timeUnixNano": late, "eventName": "gen_ai.user.message",
+        "traceId": span["traceId"], "spanId": span["spanId"],
+        "body": {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "hi"}}]}},
+    }  # fmt: skip
+    with (
+        run_collector({"storage": {"url": any_store_url}}, workdir=tmp_path) as collector,
+        httpx.Client(base_url=collector.http_endpoint, timeout=60) as client,
+    ):
+        spans = client.post(
+            "/v1/traces", headers=collector.headers(),
+            json={"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]},
+        )  # fmt: skip
+        logs = client.post(
+            "/v1/logs", headers=collector.headers(),
+            json={"resourceLogs": [{"scopeLogs": [{"logRecords": [log]}]}]},
+        )  # fmt: skip
+        stored = client.get(f"/api/v1/traces/{span['traceId']}", headers=collector.headers())
+    assert spans.status_code == 200 and spans.json() == {}, spans.text
+    assert logs.status_code == 200, logs.text
+    assert "invalid_timestamp" in logs.json()["partialSuccess"]["errorMessage"]
+    [stored_span] = stored.json()["spans"]
+    end = int(span["endTimeUnixNano"])
+    assert [event["time_ns"] for event in stored_span["events"]] == [end, end]

@@ -31,14 +31,13 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from glassline.collector._wire import WireError, length_delimited_fields
 from glassline.collector.errors import PermanentError
-from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord
 from glassline.semconv import attributes as attrs
 
 __all__ = ["DecodeResult", "decode_json", "decode_protobuf", "decode_request"]
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUSES = ("unset", "ok", "error")
-_MAX_NS = 2**63 - 1  # the store keeps nanoseconds in signed 64-bit columns
 _MAX_DEPTH = 8  # nested arrays / kvlists deeper than this are stored as a marker
 _NAME_LEN = 512
 _ZERO_TRACE = bytes(16)
@@ -150,7 +149,7 @@ def _convert_span(
             "invalid_parent_span_id", f"span {span.name[:64]!r}: parent_span_id must be 8 bytes"
         )
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
-    if start == 0 or end == 0 or start > _MAX_NS or end > _MAX_NS:
+    if start == 0 or end == 0 or start > MAX_NS or end > MAX_NS:
         raise _Reject("invalid_timestamp", f"span {span.name[:64]!r}: start/end time missing")
     if end < start:
         raise _Reject("end_before_start", f"span {span.name[:64]!r}: ends before it starts")
@@ -169,8 +168,15 @@ def _convert_span(
         service=service,
         scope=scope,
         attributes=_attributes(span.attributes),
+        # An event time past 64 bits (exceptions and evaluations are stored with theirs) failed
+        # the whole batch, for ever: such an event is timed at its span's end.
         events=[
-            SpanEvent(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
+            SpanEvent(
+                e.name,
+                end if e.time_unix_nano > MAX_NS else e.time_unix_nano,
+                _attributes(e.attributes),
+            )
+            for e in span.events
         ],
         resource=resource,  # one dict per resource, shared by its spans: never copied
     )

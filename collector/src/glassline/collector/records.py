@@ -27,6 +27,7 @@ AttributeValue = str | bool | int | float | list[Any] | dict[str, Any] | None
 # span overflowed the sum and failed the batch, retryably, for ever, on both databases.
 MAX_COUNT = 2**31 - 1
 MAX_AMOUNT = 1e12
+MAX_NS = 2**63 - 1  # times are nanoseconds in signed 64-bit columns (until 2262)
 
 
 @dataclass(slots=True)

@@ -30,11 +30,10 @@ from starlette.routing import Route
 
 from glassline.collector.auth import Principal
 from glassline.collector.evaluations.intake import EvaluationIntake
-from glassline.collector.records import MAX_AMOUNT, EvaluationRecord
+from glassline.collector.records import MAX_AMOUNT, MAX_NS, EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
 from glassline.collector.storage.quality import QUALITY_DIMENSIONS, score_sums
-from glassline.collector.storage.queries import MAX_NS
 from glassline.collector.storage.store import Store
 from glassline.redaction import jsontext
 

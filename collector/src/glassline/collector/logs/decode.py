@@ -26,7 +26,7 @@ from glassline.collector._wire import WireError, length_delimited_fields
 from glassline.collector.decode import DecodeResult, _attributes, _value, check_count
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
-from glassline.collector.records import AttributeValue, ContentEvent
+from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent
 from glassline.semconv import attributes as attrs
 
 __all__ = ["Evaluated", "LogsDecodeResult", "decode_logs"]
@@ -92,6 +92,9 @@ def _convert_one(
     attributes = _attributes(record.attributes)
     name = record.event_name or attributes.get(_EVENT_NAME_ATTRIBUTE)
     time_ns = record.time_unix_nano or record.observed_time_unix_nano
+    if time_ns > MAX_NS:
+        result.reject("invalid_timestamp", f"{str(name)[:64]!r}: a time after 2262")
+        return
     trace_id = record.trace_id.hex() if _valid(record.trace_id, 16, _ZERO_TRACE) else None
     span_id = record.span_id.hex() if _valid(record.span_id, 8, _ZERO_SPAN) else None
     if name == EVALUATION_EVENT:

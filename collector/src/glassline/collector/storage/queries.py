@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, String, cast, exists, func, or_, s
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from glassline.collector.records import MAX_NS
 from glassline.collector.storage import aggregates, search, sketch
 from glassline.collector.storage.models import Span, Trace
 from glassline.semconv import attributes as attrs
@@ -58,9 +59,6 @@ GROUP_BYS = (
 _TIME_BUCKETS = {"minute": 60, "hour": 3600, "day": 86_400}
 _NS = 1_000_000_000
 MAX_LIMIT = 1000
-
-
-MAX_NS = 2**63 - 1  # times are nanoseconds in signed 64-bit columns
 
 
 class QueryError(ValueError):
