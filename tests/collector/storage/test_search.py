@@ -130,6 +130,14 @@ def test_a_query_with_nothing_to_find_is_a_clear_error(store: Store, query: str)
     assert "at least one word" in error.value.message
 
 
+def test_a_word_longer_than_postgresql_indexes_is_a_clear_error(store: Store) -> None:
+    for query in ("a" * 2_047, "é" * 1_024):
+        with pytest.raises(QueryError) as error:
+            found(store, query)
+        assert error.value.parameter == "q" and "2,046 bytes" in error.value.message
+    assert found(store, "a" * 2_046) == []
+
+
 def test_user_input_is_never_query_syntax(store: Store) -> None:
     store.write(trace(0, **{"gen_ai.input.messages": msgs("user", say("a OR b NEAR(c) body:x"))}))
     for query in ('tenant : "acme"', "NEAR(c d)", "body:x", "a' & !b", "* OR", "x) OR (y"):

@@ -165,8 +165,13 @@ def tsvector_of(text: str) -> str:
     return " ".join(
         f"'{word}':{','.join(at[:_MAX_POSITIONS])}"
         for word, at in positions.items()
-        if len(word) * 4 <= _MAX_WORD_BYTES or len(word.encode()) <= _MAX_WORD_BYTES
+        if _indexable(word)
     )
+
+
+def _indexable(word: str) -> bool:
+    """Whether PostgreSQL indexes ``word`` (UTF-8 is at most 4 bytes a character)."""
+    return len(word) * 4 <= _MAX_WORD_BYTES or len(word.encode()) <= _MAX_WORD_BYTES
 
 
 @functools.cache
@@ -304,7 +309,8 @@ MAX_TERMS = 16
 def parse(query: str) -> SearchQuery:
     """Words that must all appear, "exact phrases", prefix* and -excluded words.
 
-    Raises ``ValueError`` (with a message for the user) if nothing is left to look for.
+    Raises ``ValueError`` (with a message for the user) if nothing is left to look for, or
+    a word is longer than PostgreSQL indexes.
     """
     terms = []
     for match in _TOKEN.finditer(query):
@@ -312,6 +318,8 @@ def parse(query: str) -> SearchQuery:
         exclude = bool(match[1] or match[4])
         prefix = bool(match[3]) if quoted else raw.endswith("*")
         words = tuple(WORD.findall(raw.lower()))
+        if not all(_indexable(word) for word in words):
+            raise ValueError(f"a word is longer than the {_MAX_WORD_BYTES:,} bytes indexed")
         if words:
             terms.append(Term(words, prefix, exclude))
     if not any(not t.exclude for t in terms):

@@ -63,7 +63,7 @@ def to_count(value: object) -> int | None:
     if isinstance(value, str):
         text = value.strip()
         if text.isdecimal():  # isdigit() also admits "²", which int() refuses
-            return to_count(int(text)) if len(text) < 20 else None
+            return to_count(int(text)) if len(text.lstrip("0")) < 20 else None
         try:
             return to_count(float(text))
         except ValueError:
