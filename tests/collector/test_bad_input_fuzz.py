@@ -90,10 +90,12 @@ def _query_cases(rng: random.Random) -> list[tuple[str, dict[str, str]]]:
         "today",
         "%ff",
         cursor,
+        "x" * 3000,  # a word longer than PostgreSQL indexes
+        '"unclosed -* ** "" -',
     ]
     cases = []
     for path, names in (
-        ("/api/v1/traces", ("start", "end", "min_cost", "min_duration_ms", "limit", "cursor")),
+        ("/api/v1/traces", ("start", "end", "min_cost", "min_duration_ms", "limit", "cursor", "q")),
         ("/api/v1/stats", ("start", "end", "group_by", "kind")),
         ("/api/v1/sampling", ("start", "end")),
         ("/api/v1/alerts", ("limit", "tenant")),
