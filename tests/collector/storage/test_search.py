@@ -255,7 +255,7 @@ def test_a_tsvector_is_what_postgresql_makes_of_the_same_words() -> None:
     texts = [
         "Where is my parcel to Lisbon? It left on 3 May, tracking 1Z999AA10123456784.",
         "refund my damaged blender; the blender was damaged, refund it",
-        " ".join(f"w{n % 60}" for n in range(20_000)),  # past the last position, 256 of each
+        " ".join(f"w{n % 60}" for n in range(20_000)),  # past the last position; 255+ of each
     ]
     engine = create_engine(POSTGRES_URL)
     with engine.connect() as conn:
