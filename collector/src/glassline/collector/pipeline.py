@@ -18,7 +18,7 @@ from glassline.collector.auth import Principal
 from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.processors.base import Processor
-from glassline.collector.records import MAX_COUNT, SpanRecord
+from glassline.collector.records import SpanRecord
 from glassline.semconv import attributes as attrs
 
 __all__ = ["ConsumeResult", "Pipeline", "SpanSink", "stamp_api_key"]
@@ -83,12 +83,7 @@ class Pipeline:
     def _count_sdk_losses(self, principal: Principal, records: list[SpanRecord]) -> None:
         """Add what the SDKs report as lost (a span ``glassline.sdk.dropped_spans``) to the
         tenant's ``glassline_sdk_spans_lost`` counter: spans lost in the app, not here."""
-        lost = 0
-        for record in records:
-            if record.name == attrs.SDK_DROPPED_SPANS:
-                count = record.attributes.get(attrs.SDK_DROPPED_SPANS)
-                if type(count) is int and 0 < count <= MAX_COUNT:
-                    lost += count
+        lost = sum(record.sdk_lost_spans for record in records)
         if lost:
             self._metrics.sdk_lost.labels(str(principal.tenant)).inc(lost)
 

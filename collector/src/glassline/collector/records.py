@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from glassline.semconv import attributes as attrs
+
 # A dict is an OTLP kvlist value (and the redaction counts the collector adds).
 AttributeValue = str | bool | int | float | list[Any] | dict[str, Any] | None
 
@@ -136,6 +138,14 @@ class SpanRecord:
     @property
     def is_root(self) -> bool:
         return not self.parent_span_id
+
+    @property
+    def sdk_lost_spans(self) -> int:
+        """The spans an SDK reports it lost, if this span is its report, else 0."""
+        if self.name != attrs.SDK_DROPPED_SPANS:
+            return 0
+        lost = self.attributes.get(attrs.SDK_DROPPED_SPANS)
+        return lost if type(lost) is int and 0 < lost <= MAX_COUNT else 0
 
     @property
     def is_error(self) -> bool:

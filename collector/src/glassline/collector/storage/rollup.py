@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from glassline.collector.records import MAX_AMOUNT, MAX_COUNT, SpanRecord
+from glassline.collector.records import MAX_AMOUNT, SpanRecord
 from glassline.collector.storage import sketch
 from glassline.collector.storage.models import ROLLUP_DIMENSIONS
 from glassline.semconv import attributes as attrs
@@ -100,9 +100,7 @@ class RollupDelta:
         if attrs.BUDGET_DECISION in attributes:
             _add_budget_decision(v, attributes, span.cost_usd)
         elif span.name == attrs.SDK_DROPPED_SPANS:
-            lost = attributes.get(attrs.SDK_DROPPED_SPANS)
-            if type(lost) is int and 0 < lost <= MAX_COUNT:
-                v["sdk_lost_spans"] += lost
+            v["sdk_lost_spans"] += span.sdk_lost_spans
 
     def bins(self) -> tuple[sketch.Bins, sketch.Bins]:
         """The latency and ttft values counted into sketch bins (computed once)."""

@@ -254,10 +254,14 @@ def _insert_free(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
     table = SearchDoc.__table__
     if conn.dialect.name == "postgresql":
         return {key for (key,) in insert_new(conn, table, ("id",), rows)}
-    # One multi-row INSERT (SQLAlchemy's "insertmanyvalues"): FTS5 indexes the rows of one
-    # statement at half the CPU of a statement per row (insert_new's executemany).
-    stmt = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.id)
-    return {row[0] for row in conn.execute(stmt, rows)}
+    return {row[0] for row in conn.execute(_SQLITE_INSERT, rows)}
+
+
+# One multi-row INSERT (SQLAlchemy's "insertmanyvalues"): FTS5 indexes the rows of one
+# statement at half the CPU of a statement per row (insert_new's executemany).
+_SQLITE_INSERT = (
+    sqlite.insert(SearchDoc.__table__).on_conflict_do_nothing().returning(SearchDoc.__table__.c.id)
+)
 
 
 @dataclass(frozen=True, slots=True)
