@@ -28,6 +28,22 @@ def test_waterfall_puts_children_under_parents_in_start_order():
     assert frame.loc[frame["span_id"] == "c2", "duration_ms"].item() == 40
 
 
+
+def test_spans_of_parent_cycles_are_shown_once_under_the_earliest():
+    # Broken clients send them; the drilldown showed nothing of such a trace and failed.
+    spans = [
+        _span("root", None, 10, 100),
+        _span("self", "self", 20, 30),  # its own parent
+        _span("b", "a", 45, 50),
+        _span("a", "b", 40, 60),  # a and b each other's
+        _span("c", "a", 55, 58),
+    ]
+    frame = waterfall_frame(spans)
+    assert list(frame["span_id"]) == ["root", "self", "a", "b", "c"]
+    assert list(frame["depth"]) == [0, 0, 0, 1, 1]
+    only_cycle = waterfall_frame([_span("self", "self", 20, 30)])
+    assert list(only_cycle["span_id"]) == ["self"]
+
 def test_waterfall_labels_draw_the_tree_with_non_breaking_indents():
     spans = [_span("root", None, 0, 100), _span("c1", "root", 10, 50), _span("g1", "c1", 20, 30)]
     frame = waterfall_frame(spans)

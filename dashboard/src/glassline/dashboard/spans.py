@@ -36,9 +36,11 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
     """Spans in tree order (parent before children, siblings by start) with depth and offset.
 
     Spans whose parent is missing (not yet arrived, or sampled away) are shown as roots so
-    nothing silently disappears from the waterfall. ``bar_offset_ms``/``bar_ms`` are what to
-    draw: a span shorter than :data:`MIN_BAR_MS` gets a bar that long, moved left if needed so
-    it ends inside its parent's bar (a zero-length span at its parent's end stays in it).
+    nothing silently disappears from the waterfall; so is the earliest span of a parent cycle
+    (a span its own parent, or two each other's: broken clients send them), the rest of the
+    cycle below it. ``bar_offset_ms``/``bar_ms`` are what to draw: a span shorter than
+    :data:`MIN_BAR_MS` gets a bar that long, moved left if needed so it ends inside its
+    parent's bar (a zero-length span at its parent's end stays in it).
     """
     ids = {s["span_id"] for s in spans}
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
@@ -49,8 +51,13 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     bars: dict[str, tuple[float, float]] = {}
     stack = [(s, 0) for s in sorted(children[None], key=lambda s: s["start_ns"], reverse=True)]
-    while stack:
+    earliest_first = sorted(spans, key=lambda s: s["start_ns"])
+    while stack or len(bars) < len(ids):
+        if not stack:  # only spans of parent cycles are left: the earliest is their root
+            stack.append((next(s for s in earliest_first if s["span_id"] not in bars), 0))
         span, depth = stack.pop()
+        if span["span_id"] in bars:  # the span a cycle leads back to
+            continue
         offset, duration = (span["start_ns"] - t0) / 1e6, (span["end_ns"] - span["start_ns"]) / 1e6
         start, width = offset, max(duration, MIN_BAR_MS)
         parent = bars.get(span.get("parent_span_id") or "")
