@@ -28,7 +28,6 @@ def test_waterfall_puts_children_under_parents_in_start_order():
     assert frame.loc[frame["span_id"] == "c2", "duration_ms"].item() == 40
 
 
-
 def test_spans_of_parent_cycles_are_shown_once_under_the_earliest():
     # Broken clients send them; the drilldown showed nothing of such a trace and failed.
     spans = [
@@ -43,6 +42,7 @@ def test_spans_of_parent_cycles_are_shown_once_under_the_earliest():
     assert list(frame["depth"]) == [0, 0, 0, 1, 1]
     only_cycle = waterfall_frame([_span("self", "self", 20, 30)])
     assert list(only_cycle["span_id"]) == ["self"]
+
 
 def test_waterfall_labels_draw_the_tree_with_non_breaking_indents():
     spans = [_span("root", None, 0, 100), _span("c1", "root", 10, 50), _span("g1", "c1", 20, 30)]

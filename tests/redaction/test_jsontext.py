@@ -29,9 +29,9 @@ def test_json_within_the_nesting_limit_is_parsed() -> None:
 
 @pytest.mark.parametrize("depth", [jsontext.MAX_NESTING + 1, 600, 5_000])
 def test_json_nested_deeper_is_not_json(depth: int) -> None:
-    with pytest.raises(ValueError, match="nested|depth"):
+    with pytest.raises(ValueError, match=r"nested|depth"):
         jsontext.parse(nested(depth))
-    with pytest.raises(ValueError, match="nested|depth"):
+    with pytest.raises(ValueError, match=r"nested|depth"):
         jsontext.parse('{"a":' * depth + "1" + "}" * depth)
 
 
@@ -44,7 +44,7 @@ def test_json_nested_deeper_is_not_json(depth: int) -> None:
         "{'a': 1}",
         "[NaN]",
         '{"a": -Infinity}',
-        '[NaN, 12345678901234567890]',  # read by json.loads: as strict
+        "[NaN, 12345678901234567890]",  # read by json.loads: as strict
         '["\\ud800"]',  # an escaped lone surrogate
         '["\ud800 lone"]',
     ],
