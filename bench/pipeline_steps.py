@@ -14,7 +14,6 @@ spans/s follow from the same work plus gRPC and the worker processes.
 from __future__ import annotations
 
 import argparse
-import gc
 import random
 import tempfile
 import time
@@ -24,6 +23,7 @@ from collections.abc import Sequence
 from bench.ingest import make_batch
 from glassline.collector.config import CollectorConfig
 from glassline.collector.decode import decode_protobuf
+from glassline.collector.memory import collect_cycles_after_startup
 from glassline.collector.server import build_processors
 from glassline.collector.storage import Store
 
@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = CollectorConfig.model_validate({"storage": {"url": f"sqlite:///{work}/g.db"}})
         store = Store.open(config.storage)
         run_round(bodies[:1], config, store)  # warm-up: Presidio, statements, caches
-        gc.freeze()  # as the collector does after startup
+        collect_cycles_after_startup()  # as the collector does once ready
         spans = batches * 512
         results = [
             run_round(bodies[1 + r * batches : 1 + (r + 1) * batches], config, store)
