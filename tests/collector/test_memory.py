@@ -104,7 +104,7 @@ _CYCLES_AFTER_STARTUP = """
 import gc
 from glassline.collector import memory
 gc.disable()
-built_at_startup = [[] for _ in range(1000)]  # tracked by the collector
+built_at_startup = [[] for _ in range(1000)]  # lists: tracked by the cyclic GC
 memory.collect_cycles_after_startup()
 print(gc.isenabled(), gc.get_freeze_count() >= 1000, gc.get_threshold()[0])
 """
