@@ -10,7 +10,7 @@ stands for the whole tenant. A tenant key sees and sets its own tenant's switche
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import BigInteger, Engine, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -18,8 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from glassline.collector.jsonsafe import safe_str
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import Base
+from glassline.redaction import jsontext
 
 __all__ = ["KillSwitch", "clear", "list_switches", "routes", "set_switch"]
 
@@ -72,12 +74,22 @@ def _scope(request: Request, asked: str | None) -> str | None:
     return str(principal.tenant)
 
 
-async def _body(request: Request) -> dict[str, Any] | None:
+def _body(raw: bytes) -> dict[str, Any] | None:
+    """The posted JSON object; None for anything else."""
     try:
-        body = await request.json()
-    except ValueError:
+        body = jsontext.parse(raw.decode("utf-8"))
+    except ValueError:  # not UTF-8, not JSON, or nested too deep
         return None
     return body if isinstance(body, dict) else None
+
+
+def _too_long(tenant: str, stage: str) -> str | None:
+    """What says which field does not fit its column; None when both fit."""
+    for name, value in (("tenant", tenant), ("stage", stage)):
+        width = cast(String, KillSwitch.__table__.c[name].type).length
+        if width is not None and len(value) > width:
+            return f"{name} is longer than {width} characters"
+    return None
 
 
 def routes(engine: Engine) -> list[Route]:
@@ -88,15 +100,20 @@ def routes(engine: Engine) -> list[Route]:
         return JSONResponse({"kill_switches": list_switches(engine, tenant)})
 
     async def post(request: Request) -> JSONResponse:
-        body = await _body(request)
+        body = _body(await request.body())
         if body is None:
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
         tenant = _scope(request, body.get("tenant"))
         stage, reason = body.get("stage") or "", body.get("reason") or ""
-        if not tenant or not isinstance(stage, str) or not isinstance(reason, str):
+        if not (tenant and all(isinstance(v, str) for v in (tenant, stage, reason))):
             return JSONResponse(
                 {"error": "tenant (admins), stage and reason must be strings"}, status_code=400
             )
+        # Stored as ingest stores text (jsonsafe): PostgreSQL refuses a NUL in any of them.
+        tenant, stage, reason = safe_str(tenant), safe_str(stage), safe_str(reason)
+        too_long = _too_long(tenant, stage)
+        if too_long:
+            return JSONResponse({"error": too_long}, status_code=400)
         set_switch(engine, tenant=tenant, stage=stage, reason=reason)
         return JSONResponse({"tenant": tenant, "stage": stage or None, "reason": reason})
 

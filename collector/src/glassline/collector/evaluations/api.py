@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -30,11 +29,13 @@ from starlette.routing import Route
 
 from glassline.collector.auth import Principal
 from glassline.collector.evaluations.intake import EvaluationIntake
-from glassline.collector.records import MAX_AMOUNT, MAX_NS, EvaluationRecord
+from glassline.collector.jsonsafe import safe_str
+from glassline.collector.records import MAX_AMOUNT, EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
 from glassline.collector.storage.quality import QUALITY_DIMENSIONS, score_sums
 from glassline.collector.storage.store import Store
+from glassline.collector.times import parse_time_ns
 from glassline.redaction import jsontext
 
 __all__ = ["FeedbackBody", "routes"]
@@ -70,6 +71,12 @@ class FeedbackBody(BaseModel):
     explanation: str | None = Field(default=None, max_length=16_384)
     time: int | str | None = None
 
+    @field_validator("id", "name", "response_id", "label", "explanation")
+    @classmethod
+    def _stored_text(cls, value: str | None) -> str | None:
+        # As ingest stores text (jsonsafe): PostgreSQL refuses a NUL in any of them.
+        return None if value is None else safe_str(value)
+
     @field_validator("trace_id")
     @classmethod
     def _trace(cls, value: str | None) -> str | None:
@@ -82,15 +89,8 @@ class FeedbackBody(BaseModel):
 
     @field_validator("time")
     @classmethod
-    def _time(cls, value: int | str | None) -> int | str | None:
-        if isinstance(value, str):
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                raise ValueError("an ISO-8601 time needs a UTC offset (Z or +01:00)")
-            value = int(moment.timestamp() * 1e9)
-        if value is not None and not 0 <= value <= MAX_NS:
-            raise ValueError("a time from 1970 to 2262 (nanoseconds in 64 bits)")
-        return value
+    def _time(cls, value: int | str | None) -> int | None:
+        return None if value is None else parse_time_ns(value)
 
     def record(self, tenant: str) -> EvaluationRecord:
         return EvaluationRecord(
@@ -191,8 +191,8 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
                 trace_id = _param(p, "trace_id", lambda v: _hex_id(v, 32))
                 query = query.where(Evaluation.trace_id == trace_id)
             elif p.get("name"):
-                end = _param(p, "end", int) or time.time_ns()
-                start = _param(p, "start", int) or end - _DAY_NS
+                end = _param(p, "end", parse_time_ns) or time.time_ns()
+                start = _param(p, "start", parse_time_ns) or end - _DAY_NS
                 query = query.where(
                     Evaluation.name == p["name"], Evaluation.time_ns.between(start, end)
                 )
@@ -223,8 +223,8 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
         if any(d not in QUALITY_DIMENSIONS for d in by):
             return _error(400, f"group_by: among {', '.join(QUALITY_DIMENSIONS)}", "group_by")
         try:
-            end = _param(p, "end", int) or time.time_ns()
-            start = _param(p, "start", int) or end - _DAY_NS
+            end = _param(p, "end", parse_time_ns) or time.time_ns()
+            start = _param(p, "start", parse_time_ns) or end - _DAY_NS
         except _BadParameter as exc:
             return _error(400, f"{exc.field}: {exc.message}", exc.field)
         with store.engine.connect() as conn:

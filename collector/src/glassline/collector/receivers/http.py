@@ -16,6 +16,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import uvicorn
 from google.protobuf.json_format import MessageToDict
@@ -32,6 +33,7 @@ from glassline.collector.auth import Keyring, Principal, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
+from glassline.collector.jsonsafe import REPLACEMENT
 from glassline.collector.metrics import Metrics
 from glassline.collector.receivers._body import ClientGone, read_body, too_large
 from glassline.collector.receivers._ingest import Encoding
@@ -177,6 +179,29 @@ class _Surface:
         return PlainTextResponse("store unreachable\n", status_code=503)
 
 
+class _QueryAsStored:
+    """Query parameters as the stores keep text: a NUL (``%00``) becomes U+FFFD.
+
+    Ingest makes every string safe for both stores (:mod:`glassline.collector.jsonsafe`), since
+    PostgreSQL refuses a NUL in any text: a filter holding one failed its query there, a 500.
+    Replaced the same way, ``?user=a%00b`` finds the spans whose user was sent as ``a\\0b``.
+    Every NUL in a query string is a ``%00`` (no escape can take its ``%`` as a hex digit);
+    the other text the stores refuse, a lone surrogate, never comes out of its decoding.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"")
+        if b"%00" in query:
+            scope = {**scope, "query_string": query.replace(b"%00", _STORED_NUL)}
+        await self._app(scope, receive, send)
+
+
+_STORED_NUL = quote(REPLACEMENT).encode("ascii")
+
+
 class _AuthMiddleware:
     """Sets ``request.state.principal`` for ``/v1/*`` and ``/api/*``; 401 JSON otherwise."""
 
@@ -225,7 +250,8 @@ def build_app(
         Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
-    return _AuthMiddleware(_ExportRouter(Starlette(routes=routes), endpoints), keyring)
+    app = _QueryAsStored(Starlette(routes=routes))
+    return _AuthMiddleware(_ExportRouter(app, endpoints), keyring)
 
 
 def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvicorn.Config:

@@ -14,7 +14,6 @@ import math
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +27,7 @@ from glassline.collector.sampling.models import SamplingStat
 from glassline.collector.sampling.summary import sampling_summary
 from glassline.collector.storage import queries
 from glassline.collector.storage.store import Store
+from glassline.collector.times import parse_time_ns
 
 __all__ = ["routes"]
 
@@ -57,27 +57,9 @@ def _time_ns(params: Any, name: str, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        value = _iso_ns(name, raw)
-    if not 0 <= value <= queries.MAX_NS:
-        raise _BadParameter(name, "must be a time between 1970 and 2262")
-    return value
-
-
-def _iso_ns(name: str, raw: str) -> int:
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise _BadParameter(
-            name, "must be Unix nanoseconds or an ISO-8601 time (2026-11-23T10:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        raise _BadParameter(name, "an ISO-8601 time needs a UTC offset (Z or +01:00)")
-    try:
-        return int(moment.timestamp() * 1e9)
-    except (OverflowError, ValueError):  # a time the platform cannot represent
-        raise _BadParameter(name, "must be a time between 1970 and 2262") from None
+        return parse_time_ns(raw)
+    except ValueError as exc:
+        raise _BadParameter(name, str(exc)) from None
 
 
 def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) -> Any:
