@@ -322,3 +322,49 @@ def test_times_past_64_bits_in_events_and_log_records_never_fail_a_batch(
     [stored_span] = stored.json()["spans"]
     end = int(span["endTimeUnixNano"])
     assert [event["time_ns"] for event in stored_span["events"]] == [end, end]
+
+
+def test_a_nul_in_an_evaluation_log_record_is_stored_with_its_batch(
+    any_store_url: str, tmp_path: Path
+) -> None:
+    # Evaluations from log records skip the spans' limits step: a NUL in one's name or label
+    # failed the whole logs export on PostgreSQL, retryably, for ever.
+    span = _json_span(0, "gen_ai.request.model", "gpt-4o")
+    evaluation = {
+        "gen_ai.evaluation.name": "rel\x00evance",
+        "gen_ai.evaluation.score.label": "go\x00od",
+        "gen_ai.evaluation.explanation": "cites\x00 nothing",
+        "gen_ai.response.id": "chat\x00cmpl",
+    }
+    ids = {
+        "traceId": span["traceId"],
+        "spanId": span["spanId"],
+        "timeUnixNano": span["endTimeUnixNano"],
+    }
+    records = [
+        {**ids, "eventName": "gen_ai.evaluation.result",
+         "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in evaluation.items()]},
+        {**ids, "eventName": "gen_ai.user.message",
+         "body": {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "hi\x00"}}]}}},
+    ]  # fmt: skip
+    with (
+        run_collector({"storage": {"url": any_store_url}}, workdir=tmp_path) as collector,
+        httpx.Client(base_url=collector.http_endpoint, timeout=60) as client,
+    ):
+        spans = client.post(
+            "/v1/traces", headers=collector.headers(),
+            json={"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]},
+        )  # fmt: skip
+        logs = client.post(
+            "/v1/logs", headers=collector.headers(),
+            json={"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]},
+        )  # fmt: skip
+        stored = client.get(
+            "/api/v1/evaluations", params={"trace_id": span["traceId"]},
+            headers=collector.headers(collector.tenant),
+        )  # fmt: skip
+    assert spans.status_code == 200, spans.text
+    assert logs.status_code == 200 and logs.json() == {}, logs.text
+    [found] = stored.json()["evaluations"]
+    assert (found["name"], found["score_label"]) == ("rel\ufffdevance", "go\ufffdod")
+    assert found["response_id"] == "chat\ufffdcmpl"

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from glassline.collector.auth import Principal
+from glassline.collector.jsonsafe import safe_str
 from glassline.collector.processors.evaluations import score, span_dims, text
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage.models import Span
@@ -78,7 +79,7 @@ class EvaluationIntake:
 
         A record whose id the tenant already stored is skipped: not stored or counted again.
         """
-        owned = [replace(r, tenant=principal.tenant) for r in records]
+        owned = [_as_stored(replace(r, tenant=principal.tenant)) for r in records]
         owned = self._redact(owned)
         with self._store.session() as session:
             linked = [_link(session, r) for r in owned]
@@ -97,6 +98,23 @@ class EvaluationIntake:
             cleaned = result.attributes.get(attrs.GEN_AI_EVALUATION_EXPLANATION)
             out[index] = replace(records[index], explanation=cleaned or None)
         return out
+
+
+def _as_stored(record: EvaluationRecord) -> EvaluationRecord:
+    """``record`` with its text as ingest stores text (:mod:`glassline.collector.jsonsafe`).
+
+    Spans get that from the ``limits`` step; log records come here without it, and a NUL in
+    an evaluation's name or label failed its whole logs export on PostgreSQL, retryably.
+    """
+    texts: dict[str, Any] = {}
+    for name in _TEXTS:
+        value = getattr(record, name)
+        if isinstance(value, str) and (safe := safe_str(value)) is not value:
+            texts[name] = safe
+    return replace(record, **texts) if texts else record
+
+
+_TEXTS = ("id", "name", "response_id", "score_label", "explanation")
 
 
 def _link(session: Session, record: EvaluationRecord) -> EvaluationRecord:
