@@ -211,6 +211,12 @@ def test_unreachable_database_gives_a_message_not_a_stack_trace(url, monkeypatch
     assert "Traceback" not in at.error[0].value
 
 
+def test_a_link_to_a_time_past_2262_opens_the_live_page(sqlite_url, monkeypatch, traffic):
+    # Such an end overflowed every query of the page (a traceback in place of the page).
+    at = _open(sqlite_url, monkeypatch, start="0", end="99999999999")
+    assert at.selectbox(key="range").value == "24h"
+
+
 def test_shared_password_mode_requires_the_password(sqlite_url, monkeypatch):
     monkeypatch.setenv(ENV_PASSWORD, "s3cret-team-pass")
     at = _open(sqlite_url, monkeypatch)

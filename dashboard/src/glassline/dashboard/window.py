@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from glassline.collector.records import MAX_NS
 from glassline.collector.storage.aggregates import Scope
 
 __all__ = [
@@ -122,9 +123,9 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     than failing the page: a hand-edited URL should still open. Returns the window and the
     preset name used (``"custom"`` for a custom range).
     """
-    start_param, end_param = params.get("start", ""), params.get("end", "")
-    if start_param.isdecimal() and end_param.isdecimal():
-        start, end = int(start_param) // 60 * 60, -(-int(end_param) // 60) * 60
+    start_param, end_param = _seconds(params.get("start", "")), _seconds(params.get("end", ""))
+    if start_param is not None and end_param is not None:
+        start, end = start_param // 60 * 60, -(-end_param // 60) * 60
         if start < end:
             tenant = params.get("tenant") or None
             window = Window(start, end, tenant, bucket_seconds(end - start))
@@ -133,14 +134,26 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     if preset not in RANGES:
         preset = DEFAULT_RANGE
     length, bucket = RANGES[preset]
-    end_param = params.get("end", "")
     # The current minute is included, so data written seconds ago shows up.
-    end = (
-        int(end_param) // 60 * 60 if end_param.isdecimal() else _minute_ceiling(now or time.time())
-    )
+    end = end_param // 60 * 60 if end_param is not None else _minute_ceiling(now or time.time())
     tenant = params.get("tenant") or None
     window = Window(start=end - length, end=end, tenant=tenant, bucket=bucket)
     return _with_versions(window, params), preset
+
+
+def _seconds(param: str) -> int | None:
+    """A URL's Unix seconds, None unless written in digits within what the stores hold.
+
+    The stores keep times as nanoseconds in 64 bits (until 2262): a later end failed every
+    query of the page with an overflow.
+    """
+    if not param.isdecimal():
+        return None
+    seconds = int(param)
+    return seconds if seconds <= _MAX_SECONDS else None
+
+
+_MAX_SECONDS = MAX_NS // 1_000_000_000 // 60 * 60  # a whole minute: ends round up to one
 
 
 def _with_versions(window: Window, params: Mapping[str, str]) -> Window:
