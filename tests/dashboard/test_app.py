@@ -217,6 +217,15 @@ def test_a_link_to_a_time_past_2262_opens_the_live_page(sqlite_url, monkeypatch,
     assert at.selectbox(key="range").value == "24h"
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("page", ["overview", "traces", "people"])
+def test_a_link_holding_a_nul_opens_on_postgresql(pg_url, monkeypatch, page):
+    # PostgreSQL keeps a NUL in no text: every query of the page failed (a traceback).
+    nul = {key: "ac\x00me" for key in ("tenant", "version", "user", "session", "q", "model")}
+    at = _open(pg_url, monkeypatch, page, **nul)
+    assert at.selectbox(key="tenant").value == "ac\ufffdme"
+
+
 def test_shared_password_mode_requires_the_password(sqlite_url, monkeypatch):
     monkeypatch.setenv(ENV_PASSWORD, "s3cret-team-pass")
     at = _open(sqlite_url, monkeypatch)

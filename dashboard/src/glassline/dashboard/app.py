@@ -31,6 +31,7 @@ navigation = st.navigation(
         st.Page(PAGES / "alerts.py", title="Alerts & Sampling", icon=":material/notifications:"),
     ]
 )
+ui.read_links_as_stored()
 ctx = ui.setup()
 if ctx is None:
     st.stop()
