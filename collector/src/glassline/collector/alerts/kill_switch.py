@@ -84,7 +84,7 @@ def _body(raw: bytes) -> dict[str, Any] | None:
 
 
 def _too_long(tenant: str, stage: str) -> str | None:
-    """What says which field does not fit its column; None when both fit."""
+    """The message naming a field too long for its column; None when both fit."""
     for name, value in (("tenant", tenant), ("stage", stage)):
         width = cast(String, KillSwitch.__table__.c[name].type).length
         if width is not None and len(value) > width:

@@ -74,7 +74,7 @@ class FeedbackBody(BaseModel):
     @field_validator("id", "name", "response_id", "label", "explanation")
     @classmethod
     def _stored_text(cls, value: str | None) -> str | None:
-        # As ingest stores text (jsonsafe): PostgreSQL refuses a NUL in any of them.
+        # As the intake stores them (jsonsafe), so the record is read back by its stored id.
         return None if value is None else safe_str(value)
 
     @field_validator("trace_id")
