@@ -215,6 +215,7 @@ def test_a_link_to_a_time_past_2262_opens_the_live_page(sqlite_url, monkeypatch,
     # Such an end overflowed every query of the page (a traceback in place of the page).
     at = _open(sqlite_url, monkeypatch, start="0", end="99999999999")
     assert at.selectbox(key="range").value == "24h"
+    assert not [c.value for c in at.sidebar.caption if "Pinned" in c.value]  # live, not pinned
 
 
 @pytest.mark.postgres

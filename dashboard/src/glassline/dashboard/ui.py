@@ -21,7 +21,14 @@ from streamlit.delta_generator import DeltaGenerator
 from glassline.collector.jsonsafe import safe_str
 from glassline.dashboard import data, queries
 from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
-from glassline.dashboard.window import CUSTOM, DEFAULT_RANGE, RANGES, Window, window_from_params
+from glassline.dashboard.window import (
+    CUSTOM,
+    DEFAULT_RANGE,
+    RANGES,
+    Window,
+    url_seconds,
+    window_from_params,
+)
 from glassline.pricing import format_usd
 
 __all__ = [
@@ -96,7 +103,7 @@ def _pinned() -> dict[str, str]:
     """
     for key in _PINS:
         value = st.query_params.get(key, "")
-        if value.isdecimal():
+        if url_seconds(value) is not None:
             st.session_state[f"gl_{key}"] = value
         elif st.session_state.get(f"gl_{key}"):
             st.query_params[key] = st.session_state[f"gl_{key}"]

@@ -22,6 +22,7 @@ __all__ = [
     "Window",
     "bucket_seconds",
     "calendar_starts",
+    "url_seconds",
     "window_from_params",
 ]
 
@@ -123,7 +124,10 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     than failing the page: a hand-edited URL should still open. Returns the window and the
     preset name used (``"custom"`` for a custom range).
     """
-    start_param, end_param = _seconds(params.get("start", "")), _seconds(params.get("end", ""))
+    start_param, end_param = (
+        url_seconds(params.get("start", "")),
+        url_seconds(params.get("end", "")),
+    )
     if start_param is not None and end_param is not None:
         start, end = start_param // 60 * 60, -(-end_param // 60) * 60
         if start < end:
@@ -141,7 +145,7 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     return _with_versions(window, params), preset
 
 
-def _seconds(param: str) -> int | None:
+def url_seconds(param: str) -> int | None:
     """A URL's Unix seconds, None unless written in digits within what the stores hold.
 
     The stores keep times as nanoseconds in 64 bits (until 2262): a later end failed every
