@@ -43,3 +43,18 @@ def test_search_backfill_refuses_an_empty_batch(
     config.write_text(f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: '{url}'}}\n")
     assert main(["search-backfill", "--config", str(config), "--batch", "0"]) == 2
     assert "--batch must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--tenant", "--stage"])
+def test_kill_switch_set_refuses_a_name_too_long_for_its_column(
+    any_store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str
+) -> None:
+    # PostgreSQL refused the INSERT with a traceback; SQLite stored it, and the API refused it.
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: '{any_store_url}'}}\n")
+    tenant, stage = ("x" * 300, "generate") if flag == "--tenant" else ("acme", "x" * 300)
+    args = ["kill-switch", "set", "--config", str(config), "--tenant", tenant, "--stage", stage]
+    assert main(args) == 2
+    assert f"{flag[2:]} is longer than" in capsys.readouterr().err
+    assert main(["kill-switch", "list", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == ""  # nothing was stored

@@ -138,9 +138,13 @@ def _kill_switch(config: CollectorConfig, args: argparse.Namespace) -> int:
     store = Store.open(config.storage)  # migrates: the table exists afterwards
     try:
         if args.action == "set":
-            kill_switch.set_switch(
-                store.engine, tenant=args.tenant, stage=args.stage, reason=args.reason
-            )
+            try:
+                kill_switch.set_switch(
+                    store.engine, tenant=args.tenant, stage=args.stage, reason=args.reason
+                )
+            except ValueError as exc:
+                print(f"glassline-collector: kill-switch set: {exc}", file=sys.stderr)
+                return 2
             print(
                 f"stopped: tenant {args.tenant!r}"
                 + (f" stage {args.stage!r}" if args.stage else "")

@@ -37,14 +37,23 @@ class KillSwitch(Base):
     set_at: Mapped[int] = mapped_column(BigInteger)  # Unix seconds
 
 
-def set_switch(engine: Engine, *, tenant: str, stage: str = "", reason: str = "") -> None:
-    """Switch the tenant (or its ``stage``) off; setting it again updates the reason."""
+def set_switch(engine: Engine, *, tenant: str, stage: str = "", reason: str = "") -> dict[str, str]:
+    """Switch the tenant (or its ``stage``) off; setting it again updates the reason.
+
+    Returns the tenant, stage and reason as stored: text as ingest stores it (a NUL, which
+    PostgreSQL keeps in no text, as U+FFFD). Raises ``ValueError`` naming a tenant or stage
+    too long for its column (PostgreSQL refused the INSERT).
+    """
+    stored = {"tenant": safe_str(tenant), "stage": safe_str(stage), "reason": safe_str(reason)}
+    for name in ("tenant", "stage"):
+        width = cast(String, KillSwitch.__table__.c[name].type).length
+        if width is not None and len(stored[name]) > width:
+            raise ValueError(f"{name} is longer than {width} characters")
     with engine.connect().execution_options(**WRITE) as conn, conn.begin():
         session = Session(bind=conn)
-        session.merge(
-            KillSwitch(tenant=tenant, stage=stage, reason=reason, set_at=int(time.time()))
-        )
+        session.merge(KillSwitch(**stored, set_at=int(time.time())))
         session.flush()
+    return stored
 
 
 def clear(engine: Engine, *, tenant: str, stage: str = "") -> bool:
@@ -83,15 +92,6 @@ def _body(raw: bytes) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _too_long(tenant: str, stage: str) -> str | None:
-    """The message naming a field too long for its column; None when both fit."""
-    for name, value in (("tenant", tenant), ("stage", stage)):
-        width = cast(String, KillSwitch.__table__.c[name].type).length
-        if width is not None and len(value) > width:
-            return f"{name} is longer than {width} characters"
-    return None
-
-
 def routes(engine: Engine) -> list[Route]:
     """``GET``, ``POST`` and ``DELETE /api/v1/kill-switches``, behind the auth middleware."""
 
@@ -109,13 +109,11 @@ def routes(engine: Engine) -> list[Route]:
             return JSONResponse(
                 {"error": "tenant (admins), stage and reason must be strings"}, status_code=400
             )
-        # Stored as ingest stores text (jsonsafe): PostgreSQL refuses a NUL in any of them.
-        tenant, stage, reason = safe_str(tenant), safe_str(stage), safe_str(reason)
-        too_long = _too_long(tenant, stage)
-        if too_long:
-            return JSONResponse({"error": too_long}, status_code=400)
-        set_switch(engine, tenant=tenant, stage=stage, reason=reason)
-        return JSONResponse({"tenant": tenant, "stage": stage or None, "reason": reason})
+        try:
+            stored = set_switch(engine, tenant=tenant, stage=stage, reason=reason)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({**stored, "stage": stored["stage"] or None})
 
     def remove(request: Request) -> JSONResponse:
         tenant = _scope(request, request.query_params.get("tenant"))
