@@ -124,12 +124,9 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
     than failing the page: a hand-edited URL should still open. Returns the window and the
     preset name used (``"custom"`` for a custom range).
     """
-    start_param, end_param = (
-        url_seconds(params.get("start", "")),
-        url_seconds(params.get("end", "")),
-    )
-    if start_param is not None and end_param is not None:
-        start, end = start_param // 60 * 60, -(-end_param // 60) * 60
+    start_s, end_s = url_seconds(params.get("start", "")), url_seconds(params.get("end", ""))
+    if start_s is not None and end_s is not None:
+        start, end = start_s // 60 * 60, -(-end_s // 60) * 60
         if start < end:
             tenant = params.get("tenant") or None
             window = Window(start, end, tenant, bucket_seconds(end - start))
@@ -139,7 +136,7 @@ def window_from_params(params: Mapping[str, str], now: float | None = None) -> t
         preset = DEFAULT_RANGE
     length, bucket = RANGES[preset]
     # The current minute is included, so data written seconds ago shows up.
-    end = end_param // 60 * 60 if end_param is not None else _minute_ceiling(now or time.time())
+    end = end_s // 60 * 60 if end_s is not None else _minute_ceiling(now or time.time())
     tenant = params.get("tenant") or None
     window = Window(start=end - length, end=end, tenant=tenant, bucket=bucket)
     return _with_versions(window, params), preset

@@ -28,8 +28,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from glassline.collector.auth import Principal
-from glassline.collector.evaluations.intake import EvaluationIntake
-from glassline.collector.jsonsafe import safe_str
+from glassline.collector.evaluations.intake import EvaluationIntake, as_stored
 from glassline.collector.records import MAX_AMOUNT, EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
@@ -70,12 +69,6 @@ class FeedbackBody(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=256)
     explanation: str | None = Field(default=None, max_length=16_384)
     time: int | str | None = None
-
-    @field_validator("id", "name", "response_id", "label", "explanation")
-    @classmethod
-    def _stored_text(cls, value: str | None) -> str | None:
-        # As the intake stores them (jsonsafe), so the record is read back by its stored id.
-        return None if value is None else safe_str(value)
 
     @field_validator("trace_id")
     @classmethod
@@ -249,6 +242,7 @@ def _post(
     store: Store, intake: EvaluationIntake, principal: Principal, record: EvaluationRecord
 ) -> tuple[bool, dict[str, Any] | None]:
     """Whether this call stored ``record``, and the stored row (this one or the earlier)."""
+    record = as_stored(record)  # read back by the id as stored
     created = bool(intake.consume(principal, [record]))
     with store.session() as session:
         stored = session.get(Evaluation, (principal.tenant, record.id))

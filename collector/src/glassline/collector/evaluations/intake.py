@@ -27,7 +27,7 @@ from glassline.collector.storage.store import Store
 from glassline.redaction import Redactor
 from glassline.semconv import attributes as attrs
 
-__all__ = ["EvaluationIntake", "evaluation_from_log"]
+__all__ = ["EvaluationIntake", "as_stored", "evaluation_from_log"]
 
 _FAILED = "[REDACTION_FAILED]"
 _RESPONSE_LOOKBACK_NS = 7 * 86_400 * 1_000_000_000  # how far back a response id is searched
@@ -79,7 +79,7 @@ class EvaluationIntake:
 
         A record whose id the tenant already stored is skipped: not stored or counted again.
         """
-        owned = [_as_stored(replace(r, tenant=principal.tenant)) for r in records]
+        owned = [as_stored(replace(r, tenant=principal.tenant)) for r in records]
         owned = self._redact(owned)
         with self._store.session() as session:
             linked = [_link(session, r) for r in owned]
@@ -100,7 +100,7 @@ class EvaluationIntake:
         return out
 
 
-def _as_stored(record: EvaluationRecord) -> EvaluationRecord:
+def as_stored(record: EvaluationRecord) -> EvaluationRecord:
     """``record`` with its text as ingest stores text (:mod:`glassline.collector.jsonsafe`).
 
     Spans get that from the ``limits`` step; log records come here without it, and a NUL in
