@@ -123,6 +123,47 @@ def test_a_refused_requests_stalled_body_is_cut_off(h: Any) -> None:
         assert _closed_by_server(sock)
 
 
+def _answers_until_closed(sock: socket.socket) -> list[bytes]:
+    """The status lines of every answer the server sends before it closes."""
+    sock.settimeout(30)  # a bound for the failure case only
+    reader = sock.makefile("rb")
+    answers = []
+    while status := _answer(reader):
+        answers.append(status)
+    return answers
+
+
+def test_a_client_that_half_closes_after_its_request_gets_its_answer(stack: Any, h: Any) -> None:
+    """Stored and answered (the connection then closed), not stored and left unanswered."""
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(_headers(h, len(body)) + body)
+        sock.shutdown(socket.SHUT_WR)
+        assert _answers_until_closed(sock) == [b"HTTP/1.1 200 OK\r\n"]
+    assert [len(records) for _, records in stack.sink.batches] == [1]
+
+
+def test_pipelined_requests_before_a_half_close_are_all_answered(stack: Any, h: Any) -> None:
+    bodies = [h.make_request(h.make_span(i, trace=i)).SerializeToString() for i in (1, 2, 3)]
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(b"".join(_headers(h, len(body)) + body for body in bodies))
+        sock.shutdown(socket.SHUT_WR)
+        assert _answers_until_closed(sock) == [b"HTTP/1.1 200 OK\r\n"] * 3
+    assert sorted(records[0].trace_id[-1] for _, records in stack.sink.batches) == ["1", "2", "3"]
+
+
+def test_a_half_close_mid_body_drops_that_request_and_releases_its_admission(
+    stack: Any, h: Any
+) -> None:
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(_headers(h, 1000) + b"x" * 100)
+        h.wait_for(lambda: stack.admission.requests == 1, "the request to be admitted")
+        sock.shutdown(socket.SHUT_WR)
+        assert _answers_until_closed(sock) == []
+    h.wait_for(lambda: stack.admission.requests == 0, "the ticket to be released")
+    assert stack.sink.batches == []
+
+
 class _Transport:
     """The transport calls the HTTP protocol makes, recorded."""
 

@@ -102,6 +102,47 @@ def test_message_over_the_size_limit_is_refused_clearly(h: Any) -> None:
         assert stack.sink.records == []
 
 
+def _streamed(endpoint: str, messages: Any, metadata: tuple) -> Any:
+    """An export call whose messages come from ``messages``, as a hand-written client's may."""
+    with grpc.insecure_channel(endpoint) as channel:
+        export = channel.stream_unary(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            request_serializer=None,
+            response_deserializer=ExportTraceServiceResponse.FromString,
+        )
+        return export(messages, metadata=metadata, timeout=30)
+
+
+def test_a_call_with_two_messages_is_refused_whole(receivers: Any, h: Any) -> None:
+    """Not the first stored and the second acknowledged unread."""
+    bodies = [h.make_request(h.make_span(i)).SerializeToString() for i in (1, 2)]
+    with pytest.raises(grpc.RpcError) as caught:
+        _streamed(receivers.grpc_endpoint, iter(bodies), (("x-glassline-api-key", h.API_KEY),))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "more than one message" in caught.value.details()
+    assert receivers.sink.records == []
+
+
+def test_a_call_whose_message_never_comes_is_ended_and_its_admission_released(h: Any) -> None:
+    server = ServerConfig(grpc_port=0, http_port=0, http_body_timeout_s=0.5)
+    release = threading.Event()
+
+    def never_sends() -> Any:
+        release.wait(30)  # the client stalls before its message (a bound for the failure case)
+        yield from ()
+
+    with h.start_receivers(server) as stack:
+        try:
+            with pytest.raises(grpc.RpcError) as caught:
+                _streamed(stack.grpc_endpoint, never_sends(), (("x-glassline-api-key", h.API_KEY),))
+        finally:
+            release.set()
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # retryable, with its hint
+        assert "did not arrive whole within 0.5 s" in caught.value.details()
+        assert dict(caught.value.trailing_metadata())["google.rpc.retryinfo-bin"]
+        h.wait_for(lambda: stack.admission.requests == 0, "the ticket to be released")
+
+
 def test_stock_exporter_result_is_success(receivers: Any, h: Any) -> None:
     exporter = OTLPSpanExporter(
         endpoint=receivers.grpc_endpoint, insecure=True, headers={"x-glassline-api-key": h.API_KEY}

@@ -119,6 +119,7 @@ class ServerConfig(_Model):
     max_queue_wait_s: float | None = Field(1.0, gt=0)
     # HTTP: a connection must send a request's headers within this, and its body within
     # http_body_timeout_s of the headers; otherwise it is closed (idle and slowloris clients).
+    # A gRPC call's message has http_body_timeout_s too, then the call ends UNAVAILABLE.
     http_header_timeout_s: float = Field(10.0, gt=0)
     http_body_timeout_s: float = Field(30.0, gt=0)
     # The delay every refusal names (Retry-After / RetryInfo); kept under an exporter's

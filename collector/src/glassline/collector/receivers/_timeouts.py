@@ -12,6 +12,12 @@ answer) and ``body_timeout_s`` for its body; past a deadline it is closed. A req
 handed to the app is not timed: admission bounds that. A request's head (request line and
 headers) is limited to ``_MAX_HEAD`` bytes, as h11 limited it: llhttp sets no limit.
 
+A client may half-close its side once its request is sent (``shutdown(SHUT_WR)``, as
+``nc -N`` or a hand-written client does). asyncio then closes the connection, and uvicorn
+drops the answer; the export was stored all the same, so the client, told nothing, sends it
+again. Here the requests received whole are answered first, the last one with
+``Connection: close``; only a request cut off mid-way is dropped, as before.
+
 Each answer also leaves in one write: uvicorn writes the status line and headers, then the
 body, as separate ``transport.write`` calls (two syscalls and two TCP segments, the larger
 part of a refusal's cost under overload); writes made in one turn of the event loop are
@@ -57,6 +63,14 @@ class _TimedHttpTools(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._wait(None)
         super().connection_lost(exc)
+
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio: bool | None
+        """Keep the connection open to answer what arrived whole (True), or close it."""
+        last = self.pipeline[0][0] if self.pipeline else self.cycle  # uvicorn appends left
+        if self._in_body or last is None or last.response_complete:
+            return False  # nothing whole waits for an answer
+        last.keep_alive = False  # uvicorn closes the connection once it has answered it
+        return True
 
     def data_received(self, data: bytes) -> None:
         self._reads += 1

@@ -8,6 +8,7 @@ UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED / UNAVAILABLE with RetryIn
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -137,15 +138,7 @@ class GrpcReceiver:
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
         )
         with self._admission.admit() as ticket:  # its bytes are reserved once read
-            body = await context.read()
-            # types-grpcio types ServicerContext.read() without the EOF it returns at the end.
-            if body is grpc.aio.EOF:  # type: ignore[comparison-overlap]
-                raise PermanentError("the call carried no message: send one export request")
-            if len(body) > self._config.max_message_bytes:
-                raise PermanentError(
-                    f"message of {len(body)} bytes exceeds the limit of "
-                    f"{self._config.max_message_bytes} bytes"
-                )
+            body = await self._one_message(context)
             ticket.reserve(len(body))
             ticket.start()
             response = await self._exports.run(
@@ -153,6 +146,36 @@ class GrpcReceiver:
             )
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
+
+    async def _one_message(self, context: grpc.aio.ServicerContext[bytes, Message]) -> bytes:
+        """The call's one export request, which must arrive whole within the body timeout.
+
+        A call that never sends its message would hold its admission ticket until its
+        connection ages out, as a stalled HTTP body would without its deadline; a second
+        message would be acknowledged and never stored.
+        """
+        timeout_s = self._config.http_body_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                body = await context.read()
+                # types-grpcio types ServicerContext.read() without the EOF it returns.
+                if body is grpc.aio.EOF:  # type: ignore[comparison-overlap]
+                    raise PermanentError("the call carried no message: send one export request")
+                if len(body) > self._config.max_message_bytes:
+                    raise PermanentError(
+                        f"message of {len(body)} bytes exceeds the limit of "
+                        f"{self._config.max_message_bytes} bytes"
+                    )
+                if await context.read() is not grpc.aio.EOF:  # type: ignore[comparison-overlap]
+                    raise PermanentError(
+                        "the call carried more than one message: send one export request per call"
+                    )
+        except TimeoutError:
+            raise RetryableError(
+                f"the export's message did not arrive whole within {timeout_s:g} s; retry",
+                retry_after_s=self._config.retry_after_s,
+            ) from None
+        return body
 
 
 def _details(error: GlasslineError) -> tuple[tuple[str, bytes], ...]:
