@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from glassline.collector.testing import rss_bytes, run_collector
 
@@ -21,6 +24,39 @@ MB = 1024 * 1024
 def _valid(h: Any, n: int = 20) -> bytes:
     spans = [h.make_span(i, trace=7, name="chat " + "word " * 40) for i in range(1, n + 1)]
     return h.make_request(*spans).SerializeToString()
+
+
+def _valid_logs(h: Any) -> bytes:
+    """A content event, a choice and an evaluation result: each kind the logs path keeps."""
+    request = ExportLogsServiceRequest()
+    records = request.resource_logs.add().scope_logs.add().log_records
+    ids = {"trace_id": (7).to_bytes(16, "big"), "span_id": (1).to_bytes(8, "big")}
+    for name, key, value in (
+        ("gen_ai.user.message", "content", "Hello, I am Ann Lee, ann@example.com"),
+        ("gen_ai.choice", "finish_reason", "stop"),
+    ):
+        record = LogRecord(event_name=name, time_unix_nano=1_700_000_000_000_000_000, **ids)
+        record.body.kvlist_value.values.append(h.kv(key, value))
+        records.append(record)
+    records.append(
+        LogRecord(
+            event_name="gen_ai.evaluation.result", time_unix_nano=1_700_000_000_000_000_000,
+            attributes=[h.kv("gen_ai.evaluation.name", "judge"),
+                        h.kv("gen_ai.evaluation.score.value", 0.5)], **ids,
+        )
+    )  # fmt: skip
+    return request.SerializeToString()
+
+
+def _mutated(body: bytes, rng: random.Random, n: int) -> list[bytes]:
+    """``n`` random truncations of ``body`` with up to 7 bytes flipped."""
+    cases = []
+    for _ in range(n):
+        mutated = bytearray(body[: rng.randrange(1, len(body))])
+        for _ in range(rng.randrange(0, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        cases.append(bytes(mutated))
+    return cases
 
 
 def _json(h: Any) -> str:
@@ -38,12 +74,7 @@ def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str
     js = {"content-type": "application/json"}
     gz = {"content-encoding": "gzip"}
     valid = _valid(h)
-    cases: list[tuple[bytes, dict[str, str]]] = []
-    for _ in range(60):  # random truncations and bit flips of a valid request
-        body = bytearray(valid[: rng.randrange(1, len(valid))])
-        for _ in range(rng.randrange(0, 8)):
-            body[rng.randrange(len(body))] = rng.randrange(256)
-        cases.append((bytes(body), pb))
+    cases = [(body, pb) for body in _mutated(valid, rng, 60)]
     text = _json(h)
     for bad in ("\\ud800", "\\udc00x", "\\ud83dabc", "a\\u0000b"):
         cases.append((text.replace("PLACE", bad).encode(), js))
@@ -148,6 +179,10 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
             for body, headers in _export_cases(h, rng):
                 status = client.post("/v1/traces", content=body, headers={**key, **headers})
                 answers.setdefault(status.status_code, []).append(repr(body[:40]))
+            for body in _mutated(_valid_logs(h), rng, 60):
+                pb = {"content-type": "application/x-protobuf"}
+                status = client.post("/v1/logs", content=body, headers={**key, **pb})
+                answers.setdefault(status.status_code, []).append(f"/v1/logs {body[:40]!r}")
             for caller in (collector.headers(), key):  # an admin and a tenant
                 for method, path, params in _query_cases(rng):
                     status = client.request(method, path, params=params, headers=caller)
@@ -160,11 +195,30 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
                 "/v1/traces", content=_valid(h),
                 headers={**key, "content-type": "application/x-protobuf"},
             )  # fmt: skip
-            peak = rss_bytes(collector.pids())
+        grpc_codes = _grpc_answers(collector.grpc_endpoint, collector.api_key, h, rng)
+        peak = rss_bytes(collector.pids())
     server_errors = {code: cases[:3] for code, cases in answers.items() if code >= 500}
     assert not server_errors, server_errors
+    assert set(grpc_codes) <= {"OK", "INVALID_ARGUMENT"}, grpc_codes
     assert ok.status_code == 200  # still serving
     assert peak - idle < 2 * server["max_inflight_bytes"] + 64 * MB, (idle, peak)
+
+
+def _grpc_answers(endpoint: str, key: str, h: Any, rng: random.Random) -> dict[str, int]:
+    """Mutated trace and logs exports over gRPC: how many of each status code."""
+    codes: dict[str, int] = {}
+    services = {"trace.v1.TraceService": _valid(h), "logs.v1.LogsService": _valid_logs(h)}
+    with grpc.insecure_channel(endpoint) as channel:
+        for service, valid in services.items():
+            export = channel.unary_unary(f"/opentelemetry.proto.collector.{service}/Export")
+            for body in _mutated(valid, rng, 60):
+                try:
+                    export(body, metadata=(("x-glassline-api-key", key),), timeout=60)
+                    code = "OK"
+                except grpc.RpcError as error:
+                    code = error.code().name
+                codes[code] = codes.get(code, 0) + 1
+    return codes
 
 
 def test_a_filter_holding_a_nul_finds_what_ingest_stored(
