@@ -91,6 +91,14 @@ def test_unreadable_or_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
         load_config(bad, environ=ENV)
 
 
+def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("server:\n  host: café\n".encode("latin-1"))  # a traceback, before
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=ENV)
+    assert caught.value.problems == [f"{path}: not UTF-8 text (byte 19)"]
+
+
 def test_environment_overrides_nested_settings() -> None:
     env = {"GLASSLINE__SERVER__HTTP_PORT": "8080", "GLASSLINE__LOGGING__LEVEL": "DEBUG"}
     config = load_config({"server": {"http_port": 1}}, environ={**ENV, **env})

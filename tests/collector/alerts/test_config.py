@@ -133,6 +133,14 @@ def test_yaml_syntax_error_is_reported(tmp_path: Path) -> None:
     assert info.value.errors[0].startswith("<file>: not valid YAML")
 
 
+def test_a_rule_file_that_is_not_utf8_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_bytes(b"rules: []\n# \xff\n")
+    with pytest.raises(AlertConfigError) as info:
+        load_config(path)
+    assert info.value.errors == ["<file>: not UTF-8 text (byte 12)"]
+
+
 def test_reload_keeps_old_rules_when_the_new_file_is_invalid(
     store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -31,7 +31,7 @@ from glassline.collector.errors import ConfigError
 from glassline.collector.processors.enrich import PricingConfig
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage.config import StorageConfig
-from glassline.collector.validation import validation_problems
+from glassline.collector.validation import read_yaml, validation_problems
 from glassline.redaction.config import RedactionConfig
 
 __all__ = [
@@ -297,11 +297,9 @@ def load_config(
         data = _deep_copy(source)
     else:
         try:
-            data = yaml.safe_load(Path(source).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError([f"{source}: cannot read ({exc.strerror})"]) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError([f"{source}: not valid YAML: {exc}"]) from None
+            data = read_yaml(source) or {}
+        except ValueError as exc:
+            raise ConfigError([f"{source}: {exc}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(["<root>: the configuration must be a mapping"])
     problems = _env_overrides(data, environ) + _env_keys(data, environ)

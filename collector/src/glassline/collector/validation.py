@@ -8,13 +8,28 @@ error reads the same: ``sampling.policies[1].threshold_ms: Input should be great
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
-__all__ = ["validation_problems"]
+__all__ = ["read_yaml", "validation_problems"]
 
 _NO_INPUT = frozenset({"missing", "extra_forbidden"})
+
+
+def read_yaml(path: str | Path) -> Any:
+    """A YAML file's document; ``ValueError`` says why there is none (unreadable, not UTF-8,
+    not YAML), for the caller to word as its own error."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from None
 
 
 def validation_problems(error: ValidationError, data: Any, *, root: str = "") -> list[str]:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -25,7 +24,7 @@ from pydantic import (
 )
 
 from glassline.collector.alerts import _checks
-from glassline.collector.validation import validation_problems
+from glassline.collector.validation import read_yaml, validation_problems
 
 __all__ = [
     "AbsentRule",
@@ -390,9 +389,7 @@ def parse_config(data: Any) -> AlertsConfig:
 def load_config(path: str | Path) -> AlertsConfig:
     """Read and validate a rule file."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise AlertConfigError([f"<file>: cannot read {path}: {exc.strerror}"]) from None
-    except yaml.YAMLError as exc:
-        raise AlertConfigError([f"<file>: not valid YAML: {exc}"]) from None
+        data = read_yaml(path)
+    except ValueError as exc:
+        raise AlertConfigError([f"<file>: {exc}"]) from None
     return parse_config(data)
