@@ -203,7 +203,12 @@ def test_empty_store_tells_the_user_how_to_send_data(tmp_path: Path, monkeypatch
 
 @pytest.mark.parametrize(
     "url",
-    ["postgresql+psycopg://postgres@127.0.0.1:1/nothing", "sqlite:////nonexistent/dir/x.db"],
+    [
+        "postgresql+psycopg://postgres@127.0.0.1:1/nothing",
+        "sqlite:////nonexistent/dir/x.db",
+        "mysql://app@db/glassline",  # a ModuleNotFoundError's traceback, before
+        "not a url",
+    ],
 )
 def test_unreachable_database_gives_a_message_not_a_stack_trace(url, monkeypatch):
     at = _open(url, monkeypatch)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from glassline.dashboard.auth import password_ok
 from glassline.dashboard.cli import APP, build_command
@@ -36,3 +39,41 @@ def test_the_launcher_leaves_streamlit_to_the_app_process():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]" and "No runtime found" not in result.stderr
+
+
+def _launch(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "glassline.dashboard.cli", *args],
+        capture_output=True, text=True, timeout=120,  # a bound for the failure case: Streamlit ran
+    )  # fmt: skip
+
+
+def test_a_store_url_or_rule_file_the_collector_would_refuse_is_refused_at_start(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: [\n")
+    result = _launch("--db", "mysql://app@db/glassline", "--alerts-config", str(rules))
+    assert result.returncode == 2
+    assert "--db: must start with sqlite:/// or postgresql+psycopg://" in result.stderr
+    assert f"--alerts-config ({rules}): <file>: not valid YAML" in result.stderr
+    assert "Glassline dashboard: http" not in result.stdout  # no URL printed for a dead app
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_a_port_out_of_range_is_refused_naming_it(port: str):
+    result = _launch("--port", port)
+    assert result.returncode == 2
+    assert f"--port: must be a port number, 1-65535 (got '{port}')" in result.stderr
+
+
+def test_checking_the_settings_leaves_streamlit_to_the_app_process(tmp_path: Path):
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules: []\n")
+    probe = (
+        "import sys; from glassline.dashboard.cli import _parser, _problems; "
+        f"print(_problems(_parser().parse_args(['--alerts-config', {str(rules)!r}])), "
+        "sorted({'streamlit', 'pandas'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[] []"

@@ -35,9 +35,36 @@ def _parser() -> argparse.ArgumentParser:
         help="the collector's alert rule file (YAML), to show spend against its budget rules "
         f"on the Overview (default: ${ENV_ALERTS_CONFIG})",
     )
-    parser.add_argument("--port", type=int, default=8501, help="HTTP port (default: 8501)")
+    parser.add_argument("--port", type=_port, default=8501, help="HTTP port (default: 8501)")
     parser.add_argument("--address", default="0.0.0.0", help="bind address (default: 0.0.0.0)")
     return parser
+
+
+def _port(text: str) -> int:
+    if not (text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"must be a port number, 1-65535 (got {text!r})")
+    return int(text)
+
+
+def _problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with the store URL and the rule file, checked before Streamlit starts.
+
+    The store itself may not exist yet (the collector creates it): the app says so.
+    """
+    from glassline.collector.alerts.config import AlertConfigError, load_config
+    from glassline.collector.storage.config import store_url
+
+    problems = []
+    try:
+        store_url(args.db)
+    except ValueError as exc:
+        problems.append(f"--db: {exc} (got {args.db!r})")
+    if args.alerts_config:
+        try:
+            load_config(args.alerts_config)
+        except AlertConfigError as exc:
+            problems += [f"--alerts-config ({args.alerts_config}): {e}" for e in exc.errors]
+    return problems
 
 
 def build_command(port: int, address: str) -> list[str]:
@@ -54,6 +81,9 @@ def build_command(port: int, address: str) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if problems := _problems(args):
+        print("glassline-dashboard: invalid settings:", *problems, sep="\n  ", file=sys.stderr)
+        return 2
     env = {**os.environ, ENV_DB_URL: args.db}
     if args.alerts_config:
         env[ENV_ALERTS_CONFIG] = str(Path(args.alerts_config).resolve())

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from glassline.collector.storage.config import store_url
 from glassline.dashboard.env import DEFAULT_DB_URL, ENV_DB_URL
 
 __all__ = [
@@ -32,9 +33,13 @@ def db_url_from_env() -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine whose connections cannot write."""
+    """An engine whose connections cannot write; :class:`DatabaseUnavailable` for a URL the
+    collector would not take either."""
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    parsed = make_url(url)
+    try:
+        parsed = make_url(store_url(url))
+    except (ValueError, ArgumentError) as exc:
+        raise DatabaseUnavailable(f"{url!r} is no store URL: {exc}") from None
     if parsed.get_backend_name() == "postgresql":
         # Keep options given in the URL (e.g. a search_path) and add read-only on top.
         options = f"{parsed.query.get('options', '')} -c default_transaction_read_only=on"

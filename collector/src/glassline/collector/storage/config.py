@@ -6,7 +6,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["PartitioningConfig", "StorageConfig"]
+__all__ = ["PartitioningConfig", "StorageConfig", "store_url"]
+
+
+def store_url(url: str) -> str:
+    """``url`` as the store's engine takes it; ``ValueError`` for a database it cannot use.
+
+    ``postgresql://`` means psycopg 3 (SQLAlchemy alone would pick psycopg2).
+    """
+    scheme = url.split(":", 1)[0]
+    if scheme not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
+        raise ValueError(
+            "must start with sqlite:/// or postgresql+psycopg:// (psycopg 3 is the driver)"
+        )
+    if scheme == "postgresql":
+        return "postgresql+psycopg" + url[len("postgresql") :]
+    return url
 
 
 class PartitioningConfig(BaseModel):
@@ -45,14 +60,7 @@ class StorageConfig(BaseModel):
     @field_validator("url")
     @classmethod
     def _known_backend(cls, url: str) -> str:
-        scheme = url.split(":", 1)[0]
-        if scheme not in ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg"):
-            raise ValueError(
-                "must start with sqlite:/// or postgresql+psycopg:// (psycopg 3 is the driver)"
-            )
-        if scheme == "postgresql":
-            url = "postgresql+psycopg" + url[len("postgresql") :]
-        return url
+        return store_url(url)
 
     @field_validator("partitioning")
     @classmethod
