@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+import yaml
 
 from glassline.collector.auth import (
     Keyring,
@@ -15,7 +16,7 @@ from glassline.collector.auth import (
     key_from_headers,
 )
 from glassline.collector.cli import main
-from glassline.collector.config import AuthConfig
+from glassline.collector.config import AuthConfig, load_config
 from glassline.collector.errors import AuthError, ConfigError
 
 
@@ -102,6 +103,32 @@ def test_keygen_prints_a_key_whose_hash_authenticates(capsys: pytest.CaptureFixt
     hashed = next(line.split("- ")[1] for line in out.splitlines() if "sha256:" in line)
     assert hashed == hash_key(key)
     assert keyring(tenants={"acme": [hashed]}).authenticate(key).tenant == "acme"
+
+
+@pytest.mark.parametrize("tenant", ["on", "#team: a", "- x", "t" * 128, "café"])
+def test_keygen_prints_config_lines_that_read_back_as_that_tenant(
+    tenant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Printed as written, "on" read back as True and "#team: a" as a comment.
+    assert main(["keygen", "--tenant", tenant]) == 0
+    out = capsys.readouterr().out
+    key = out.split("\n")[1].strip()
+    snippet = out.split("Add its hash to the collector config:\n")[1]
+    config = load_config(yaml.safe_load(snippet), environ={})
+    assert Keyring.from_config(config.auth, environ={}).authenticate(key).tenant == tenant
+
+
+@pytest.mark.parametrize("tenant", ["", "t" * 129, "a\x01b", "tab\there"])
+def test_keygen_refuses_a_tenant_name_the_config_would_refuse(
+    tenant: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for langfuse in ([], ["--langfuse"]):
+        assert main(["keygen", "--tenant", tenant, *langfuse]) == 2
+        assert "tenant name must be 1-128 printable characters" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="tenant name must be 1-128 printable characters"):
+        load_config({"auth": {"tenants": {tenant: ["k" * 40]}}}, environ={})
+    with pytest.raises(ConfigError, match=r"auth\.anonymous_tenant: tenant name must be"):
+        load_config({"auth": {"anonymous_tenant": tenant}}, environ={})
 
 
 def basic(user: str, password: str) -> list[tuple[str, str]]:

@@ -98,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "keygen":
+        from glassline.collector.config import tenant_name_problem
+
+        if problem := tenant_name_problem(args.tenant):
+            print(f"glassline-collector keygen: {problem} (got {args.tenant!r})", file=sys.stderr)
+            return 2
         return _keygen_langfuse(args.tenant) if args.langfuse else _keygen(args.tenant)
     if args.command is None:
         # Start-up builds hundreds of thousands of objects that live as long as the process
@@ -192,7 +197,7 @@ def _keygen(tenant: str) -> int:
     print(f"API key for tenant {tenant!r} (give it to the app; it is not stored anywhere):")
     print(f"  {key}")
     print("Add its hash to the collector config:")
-    print(f"  auth:\n    tenants:\n      {tenant}:\n        - {hash_key(key)}")
+    print(_config_snippet(tenant, hash_key(key)))
     return 0
 
 
@@ -205,8 +210,17 @@ def _keygen_langfuse(tenant: str) -> int:
     print(f"  LANGFUSE_SECRET_KEY={secret}")
     print("  LANGFUSE_BASE_URL=http://<collector host>:4318")
     print("Add the pair's hash to the collector config:")
-    print(f"  auth:\n    tenants:\n      {tenant}:\n        - {hash_key(f'{public}:{secret}')}")
+    print(_config_snippet(tenant, hash_key(f"{public}:{secret}")))
     return 0
+
+
+def _config_snippet(tenant: str, hashed: str) -> str:
+    """The config lines that add ``hashed`` to ``tenant``, indented two spaces; YAML quotes
+    a name that would otherwise read as something else (``"on"``, ``"a: b"``, ``"#1"``)."""
+    import yaml
+
+    text = yaml.safe_dump({"auth": {"tenants": {tenant: [hashed]}}}, width=1000)
+    return "\n".join(f"  {line}" for line in text.splitlines())
 
 
 if __name__ == "__main__":

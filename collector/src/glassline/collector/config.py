@@ -179,9 +179,24 @@ class AuthConfig(_Model):
     @classmethod
     def _tenant_names(cls, tenants: dict[str, list[ApiKey]]) -> dict[str, list[ApiKey]]:
         for name in tenants:
-            if not name or len(name) > 128:
-                raise ValueError(f"tenant name must be 1-128 characters: {name!r}")
+            if problem := tenant_name_problem(name):
+                raise ValueError(f"{problem} (got {name[:140]!r})")  # the path names no key
         return tenants
+
+    @field_validator("anonymous_tenant")
+    @classmethod
+    def _anonymous_name(cls, name: str | None) -> str | None:
+        if name is not None and (problem := tenant_name_problem(name)):
+            raise ValueError(problem)
+        return name
+
+
+def tenant_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a tenant, or None: 1-128 printable characters (the tenant
+    columns' width; a control character is a mistake, and unreadable in every listing)."""
+    if not 1 <= len(name) <= 128 or not name.isprintable():
+        return "tenant name must be 1-128 printable characters"
+    return None
 
 
 class LimitsConfig(_Model):
