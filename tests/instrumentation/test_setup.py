@@ -209,3 +209,42 @@ def test_bad_sample_rate_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GLASSLINE_SAMPLE_RATE", "half")
     with pytest.raises(ValueError, match="GLASSLINE_SAMPLE_RATE"):
         init()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("GLASSLINE_CAPTURE_CONTENT", "disabled", "expected true or false"),  # was: captured
+        ("GLASSLINE_MAX_CONTENT_CHARS", "lots", "expected a whole number >= 0"),
+        ("GLASSLINE_MAX_CONTENT_CHARS", "-3", "expected a whole number >= 0"),
+    ],
+)
+def test_a_setting_variable_init_cannot_take_is_named(
+    name: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from glassline.instrumentation._settings import Settings
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=f"{name}: {message}.*, got '{value}'"):
+        init()
+    assert Settings.from_env() == Settings()  # importing the SDK keeps the defaults
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read .* \\(No such file or directory\\)"),
+        (b"{nope", "is not JSON"),
+        (b'{"caf\xe9": {}}', "is not JSON .*utf-8"),
+        (b"[1, 2]", "must hold an object of model: prices"),
+    ],
+)
+def test_a_prices_file_init_cannot_read_is_named(
+    content: bytes | None, message: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "prices.json"
+    if content is not None:
+        path.write_bytes(content)
+    monkeypatch.setenv("GLASSLINE_PRICES_FILE", str(path))
+    with pytest.raises(ValueError, match=f"^GLASSLINE_PRICES_FILE: .*{message}"):
+        init()

@@ -11,21 +11,32 @@ from glassline.pricing import ModelPrice
 __all__ = ["STATE", "Settings", "current", "env_bool", "replace"]
 
 _FALSE = {"0", "false", "no", "off"}
+_TRUE = {"1", "true", "yes", "on"}
 
 
-def env_bool(name: str, default: bool) -> bool:
-    """A boolean environment variable (``false``/``0``/``no``/``off`` are false)."""
+def env_bool(name: str, default: bool, *, strict: bool = False) -> bool:
+    """A boolean environment variable: ``true``/``1``/``yes``/``on`` or ``false``/``0``/``no``/
+    ``off``. Another value is ``default``, or with ``strict`` a ValueError naming ``name``:
+    ``GLASSLINE_CAPTURE_CONTENT=disabled`` must not leave content captured unnoticed."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
-    return raw.strip().lower() not in _FALSE
+    value = raw.strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    if strict:
+        raise ValueError(f"{name}: expected true or false (1/0, yes/no, on/off), got {raw!r}")
+    return default
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+def _env_count(name: str, default: int, *, strict: bool) -> int:
+    """A count of 0 or more; another value is ``default``, or with ``strict`` a ValueError."""
+    raw = os.environ.get(name, "").strip()
+    if raw.isdigit():
+        return int(raw)
+    if raw and strict:
+        raise ValueError(f"{name}: expected a whole number >= 0, got {raw!r}")
+    return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +49,13 @@ class Settings:
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls) -> Settings:
-        """Defaults overridden by ``GLASSLINE_CAPTURE_CONTENT`` and ``GLASSLINE_MAX_CONTENT_CHARS``."""
+    def from_env(cls, *, strict: bool = False) -> Settings:
+        """Defaults overridden by ``GLASSLINE_CAPTURE_CONTENT`` and ``GLASSLINE_MAX_CONTENT_CHARS``;
+        ``strict`` (at :func:`init`): a ValueError naming a variable with a value it cannot
+        take, where importing the SDK must not fail and keeps the default."""
         return cls(
-            capture_content=env_bool("GLASSLINE_CAPTURE_CONTENT", True),
-            max_content_chars=max(0, _env_int("GLASSLINE_MAX_CONTENT_CHARS", 16_384)),
+            capture_content=env_bool("GLASSLINE_CAPTURE_CONTENT", True, strict=strict),
+            max_content_chars=_env_count("GLASSLINE_MAX_CONTENT_CHARS", 16_384, strict=strict),
         )
 
 

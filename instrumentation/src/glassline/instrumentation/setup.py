@@ -95,8 +95,7 @@ def _prices(given: Mapping[str, ModelPrice | Mapping[str, float]] | None) -> dic
     path = _env("GLASSLINE_PRICES_FILE")
     raw: dict[str, Any] = {}
     if path:
-        with open(path, encoding="utf-8") as f:
-            raw.update(json.load(f))
+        raw.update(_prices_file(path))
     raw.update(given or {})
     for model, value in raw.items():
         try:
@@ -104,6 +103,20 @@ def _prices(given: Mapping[str, ModelPrice | Mapping[str, float]] | None) -> dic
         except (TypeError, ValueError) as exc:
             raise ValueError(f"init.prices[{model!r}]: {exc}") from exc
     return out
+
+
+def _prices_file(path: str) -> dict[str, Any]:
+    """The JSON object of ``GLASSLINE_PRICES_FILE``; a ValueError says why there is none."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+    except OSError as exc:
+        raise ValueError(f"GLASSLINE_PRICES_FILE: cannot read {path} ({exc.strerror})") from None
+    except ValueError as exc:  # not UTF-8, or not JSON
+        raise ValueError(f"GLASSLINE_PRICES_FILE: {path} is not JSON ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"GLASSLINE_PRICES_FILE: {path} must hold an object of model: prices")
+    return loaded
 
 
 def _exporter(
@@ -201,7 +214,7 @@ def _call_settings(
     prices: Mapping[str, ModelPrice | Mapping[str, float]] | None,
 ) -> _settings.Settings:
     """The decorators' settings: arguments over ``GLASSLINE_*`` over defaults."""
-    base = _settings.Settings.from_env()
+    base = _settings.Settings.from_env(strict=True)
     if max_content_chars is not None and max_content_chars < 0:
         raise ValueError(f"init.max_content_chars: must be >= 0, got {max_content_chars!r}")
     return _settings.Settings(
