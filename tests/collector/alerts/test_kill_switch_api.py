@@ -68,3 +68,11 @@ def test_text_is_stored_as_ingest_stores_it(client: TestClient, any_store: Store
     assert answer.json() == stored
     [listed] = list_switches(any_store.engine)
     assert {k: listed[k] for k in stored} == stored
+
+
+def test_a_body_past_64_kb_is_a_413_chunked_or_not(client: TestClient) -> None:
+    big = json.dumps({"tenant": "acme", "reason": "r" * 70_000}).encode()
+    chunked = (big[i : i + 8192] for i in range(0, len(big), 8192))  # no content-length
+    for body in (big, chunked):
+        answer = client.post("/api/v1/kill-switches", content=body)
+        assert (answer.status_code, answer.json()) == (413, {"error": "body over 65536 bytes"})

@@ -228,3 +228,11 @@ def test_stats_per_prompt_version_from_the_rollups(client: TestClient) -> None:
     bad = client.get("/api/v1/evaluations/stats", params={"name": "judge", "group_by": "route"},
                      headers={"x-test-caller": "acme"})  # fmt: skip
     assert bad.status_code == 400 and bad.json()["parameter"] == "group_by"
+
+
+def test_a_body_past_64_kb_is_a_413_chunked_or_not(client: TestClient) -> None:
+    big = b'{"id": "e1", "name": "judge", "explanation": "' + b"x" * 70_000 + b'"}'
+    chunked = (big[i : i + 8192] for i in range(0, len(big), 8192))  # no content-length
+    for body in (big, chunked):
+        answer = client.post("/api/v1/evaluations", content=body, headers={"x-test-caller": "acme"})
+        assert (answer.status_code, answer.json()["error"]) == (413, "body over 65536 bytes")

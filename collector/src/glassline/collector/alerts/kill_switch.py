@@ -19,9 +19,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from glassline.collector.jsonsafe import safe_str
+from glassline.collector.posted import BadBody, json_body
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import Base
-from glassline.redaction import jsontext
 
 __all__ = ["KillSwitch", "clear", "list_switches", "routes", "set_switch"]
 
@@ -83,15 +83,6 @@ def _scope(request: Request, asked: str | None) -> str | None:
     return str(principal.tenant)
 
 
-def _body(raw: bytes) -> dict[str, Any] | None:
-    """The posted JSON object; None for anything else."""
-    try:
-        body = jsontext.parse(raw.decode("utf-8"))
-    except ValueError:  # not UTF-8, not JSON, or nested too deep
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def routes(engine: Engine) -> list[Route]:
     """``GET``, ``POST`` and ``DELETE /api/v1/kill-switches``, behind the auth middleware."""
 
@@ -100,8 +91,11 @@ def routes(engine: Engine) -> list[Route]:
         return JSONResponse({"kill_switches": list_switches(engine, tenant)})
 
     async def post(request: Request) -> JSONResponse:
-        body = _body(await request.body())
-        if body is None:
+        try:
+            body = await json_body(request)
+        except BadBody as bad:
+            return JSONResponse({"error": bad.message}, status_code=bad.status)
+        if not isinstance(body, dict):
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
         tenant = _scope(request, body.get("tenant"))
         stage, reason = body.get("stage") or "", body.get("reason") or ""

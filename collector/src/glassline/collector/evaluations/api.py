@@ -29,18 +29,17 @@ from starlette.routing import Route
 
 from glassline.collector.auth import Principal
 from glassline.collector.evaluations.intake import EvaluationIntake, as_stored
+from glassline.collector.posted import BadBody, json_body
 from glassline.collector.records import MAX_AMOUNT, EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
 from glassline.collector.storage.models import Evaluation
 from glassline.collector.storage.quality import QUALITY_DIMENSIONS, score_sums
 from glassline.collector.storage.store import Store
 from glassline.collector.times import parse_time_ns
-from glassline.redaction import jsontext
 
 __all__ = ["FeedbackBody", "routes"]
 
 _HEX = "0123456789abcdef"
-_MAX_BODY = 64 * 1024
 _GET_PARAMS = {"trace_id", "name", "start", "end", "limit"}
 _STATS_PARAMS = {"name", "start", "end", "group_by"}
 _DAY_NS = 86_400 * 1_000_000_000
@@ -147,13 +146,10 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
         principal = getattr(request.state, "principal", None)
         if principal is None:
             return _error(401, "authentication required")
-        raw = await request.body()
-        if len(raw) > _MAX_BODY:
-            return _error(413, f"body over {_MAX_BODY} bytes")
         try:
-            payload = jsontext.parse(raw.decode("utf-8") if raw else "null")
-        except ValueError:  # not UTF-8, not JSON, or nested too deep
-            return _error(400, "body is not JSON")
+            payload = await json_body(request)
+        except BadBody as bad:
+            return _error(bad.status, bad.message)
         try:
             body = FeedbackBody.model_validate(payload)
         except ValidationError as exc:
