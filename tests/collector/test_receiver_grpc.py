@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -28,14 +29,17 @@ def export_with_stock_exporter(endpoint: str, headers: dict[str, str], n: int = 
     return names
 
 
-def call(endpoint: str, body: bytes, metadata: tuple = ()) -> Any:
+def call(endpoint: str, body: bytes | Iterator[bytes], metadata: tuple = ()) -> Any:
+    """One export call; ``body`` as an iterator: its messages, as a hand-written client may
+    send them (an OTLP exporter's call is unary)."""
     with grpc.insecure_channel(endpoint) as channel:
-        export = channel.unary_unary(
+        method = channel.unary_unary if isinstance(body, bytes) else channel.stream_unary
+        export = method(
             "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             request_serializer=None,
             response_deserializer=ExportTraceServiceResponse.FromString,
         )
-        return export(body, metadata=metadata, timeout=10)
+        return export(body, metadata=metadata, timeout=30)
 
 
 @pytest.mark.parametrize("header", ["x-glassline-api-key", "authorization"])
@@ -102,22 +106,11 @@ def test_message_over_the_size_limit_is_refused_clearly(h: Any) -> None:
         assert stack.sink.records == []
 
 
-def _streamed(endpoint: str, messages: Any, metadata: tuple) -> Any:
-    """An export call whose messages come from ``messages``, as a hand-written client's may."""
-    with grpc.insecure_channel(endpoint) as channel:
-        export = channel.stream_unary(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-            request_serializer=None,
-            response_deserializer=ExportTraceServiceResponse.FromString,
-        )
-        return export(messages, metadata=metadata, timeout=30)
-
-
 def test_a_call_with_two_messages_is_refused_whole(receivers: Any, h: Any) -> None:
     """Not the first stored and the second acknowledged unread."""
     bodies = [h.make_request(h.make_span(i)).SerializeToString() for i in (1, 2)]
     with pytest.raises(grpc.RpcError) as caught:
-        _streamed(receivers.grpc_endpoint, iter(bodies), (("x-glassline-api-key", h.API_KEY),))
+        call(receivers.grpc_endpoint, iter(bodies), (("x-glassline-api-key", h.API_KEY),))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "more than one message" in caught.value.details()
     assert receivers.sink.records == []
@@ -134,7 +127,7 @@ def test_a_call_whose_message_never_comes_is_ended_and_its_admission_released(h:
     with h.start_receivers(server) as stack:
         try:
             with pytest.raises(grpc.RpcError) as caught:
-                _streamed(stack.grpc_endpoint, never_sends(), (("x-glassline-api-key", h.API_KEY),))
+                call(stack.grpc_endpoint, never_sends(), (("x-glassline-api-key", h.API_KEY),))
         finally:
             release.set()
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # retryable, with its hint
