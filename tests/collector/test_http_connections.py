@@ -134,7 +134,7 @@ def _answers_until_closed(sock: socket.socket) -> list[bytes]:
 
 
 def test_a_client_that_half_closes_after_its_request_gets_its_answer(stack: Any, h: Any) -> None:
-    """Stored and answered (the connection then closed), not stored and left unanswered."""
+    """Stored, answered, then closed: it used to be stored and left unanswered."""
     body = h.make_request(h.make_span(1)).SerializeToString()
     with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
         sock.sendall(_headers(h, len(body)) + body)
