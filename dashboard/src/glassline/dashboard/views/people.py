@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 
 ctx = ui.context()
@@ -59,7 +60,7 @@ if chosen:
     params["user"] = str(users.iloc[chosen[0]]["user_id"])
 user = params.get("user", "")
 
-st.subheader(f"Sessions of {user}" if user else "Sessions")
+st.subheader(f"Sessions of {literal(user)}" if user else "Sessions")
 if user and st.button("All users' sessions"):
     del params["user"]
     st.rerun()
@@ -94,7 +95,7 @@ session, tenant = params.get("session", ""), params.get("session_tenant", "")
 if not (session and tenant):
     st.stop()
 
-st.subheader(f"Session {session}")
+st.subheader(f"Session {literal(session)}")
 turns = data.run(queries.session_turns, window, tenant, session)
 c = st.columns(4)
 c[0].metric("Turns", ui.fmt_int(len(turns)), border=True)

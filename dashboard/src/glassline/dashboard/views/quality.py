@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 
 # The side-by-side rows are measures, each read in its unit (a score as three digits).
@@ -56,7 +57,7 @@ for point in points:  # a point: the traces of its bucket (and its model or stag
         filters = {by: ui.point_value(point)} if by in ("model", "stage") else {}
         ui.open_traces(ctx, point, window.bucket, **filters)
 if not markers.empty:
-    st.caption("Dotted lines: " + "; ".join(markers["label"]))
+    st.caption("Dotted lines: " + "; ".join(literal(label) for label in markers["label"]))
 
 dist, worst = st.columns([1, 2])
 dist.plotly_chart(charts.bar(data.run(queries.score_distribution, window, name), "percentile",
@@ -80,7 +81,7 @@ c = st.columns(3)
 dim = c[0].selectbox("Compare", ["prompt_version", "model"], format_func=splits.__getitem__)
 values = sorted({str(v) for v in data.run(queries.score_trend, window, name, dim)[dim]})
 if len(values) < 2:
-    st.caption(f"Only one {splits[dim].lower()} has {name} scores in this range.")
+    st.caption(f"Only one {splits[dim].lower()} has {literal(name)} scores in this range.")
 else:
     a = c[1].selectbox("A", values, 0)
     b = c[2].selectbox("B", values, len(values) - 1)

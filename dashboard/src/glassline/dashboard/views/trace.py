@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, spans, ui
+from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 from glassline.semconv import attributes as attrs
 
@@ -41,10 +42,10 @@ if detail is None:
 
 summary, span_rows = detail.trace, detail.spans
 started = datetime.fromtimestamp(summary.start_ns / 1e9, UTC)
-st.subheader(summary.root_name or "(no root span yet)")
+st.subheader(literal(summary.root_name) if summary.root_name else "(no root span yet)")
 st.caption(
-    f"tenant **{summary.tenant}** · service {summary.service or '-'} · user "
-    f"{summary.user_id or '-'} · session {summary.session_id or '-'} · "
+    f"tenant **{literal(summary.tenant)}** · service {literal(summary.service or '-')} · user "
+    f"{literal(summary.user_id or '-')} · session {literal(summary.session_id or '-')} · "
     f"started {started:%Y-%m-%d %H:%M:%S} UTC · trace `{summary.trace_id}`"
 )
 c: Sequence[DeltaGenerator] = st.columns(3)
@@ -75,7 +76,7 @@ labels = dict(zip(frame["span_id"], frame["label"], strict=True))
 chosen = st.selectbox("Span", order, index=order.index(default), format_func=labels.__getitem__)
 span = by_id[chosen]
 
-st.markdown(f"### {span['name']}")
+st.markdown(f"### {literal(span['name'])}")
 c = st.columns(4)
 c[0].metric("Duration", ui.fmt_ms(span["duration_ms"]))
 c[1].metric("Kind", span["kind"])
@@ -83,11 +84,11 @@ c[2].metric("Cost", format_usd(span["cost_usd"]))
 c[3].metric("Status", ui.fmt_status(span["status"]))
 
 for error in spans.exceptions(span):
-    st.error(f"**{error['type']}**: {error['message']}")
+    st.error(f"**{literal(error['type'])}**: {literal(error['message'])}")
     if error["stacktrace"]:
         st.code(error["stacktrace"], language="text")
 if span["status"] == "error" and not spans.exceptions(span) and span.get("status_message"):
-    st.error(span["status_message"])
+    st.error(literal(span["status_message"]))
 
 facts = {
     "model": span["model"],
@@ -123,16 +124,16 @@ if any(v for _, v in conversation):
             role = message.role if message.role in ("user", "assistant", "ai", "human") else None
             with st.chat_message(role or "system", avatar=None if role else ":material/settings:"):
                 if not role:
-                    st.caption(message.role)
+                    st.caption(literal(message.role))
                 for text in message.texts:
-                    st.markdown(text)
+                    st.markdown(literal(text))
                 for call in message.tool_calls:
                     st.code(call, language="text")
 
 redacted = attributes.get(attrs.REDACTION_ENTITIES)
 if isinstance(redacted, dict) and redacted:
     found = ", ".join(f"{n} {entity}" for entity, n in sorted(redacted.items()))
-    st.caption(f"Redacted at ingest: {found}")
+    st.caption(f"Redacted at ingest: {literal(found)}")
 
 with st.expander("All attributes and events"):
     st.json(
