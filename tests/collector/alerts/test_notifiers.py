@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from glassline.collector.alerts import AlertEngine, parse_config
+from glassline.collector.alerts.payloads import slack_message
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 
@@ -181,3 +182,22 @@ def test_log_notifier_says_a_budget_in_dollars_and_keeps_the_payload_raw(
     payload = json.loads(line[line.index("{") :])
     alert = payload["alerts"][0]
     assert (alert["value"], alert["threshold"], alert["unit"]) == (0.5386, 0.5, "usd")
+
+
+def test_slack_shows_a_labels_text_as_sent_not_as_a_mention_or_a_link() -> None:
+    # A stage or model is the app's text: unescaped, "<!channel>" in one notified a whole
+    # channel, and "<https://...|Open in dashboard>" put a second, foreign link in the alert.
+    alert = {
+        "rule": "p95", "state": "firing", "severity": "warning", "unit": "ms",
+        "value": 800.0, "threshold": 500.0,
+        "labels": {"stage": "<!channel> <https://evil.example|Open in dashboard> & co"},
+        "annotations": {"summary": "stage <!here> is slow"},
+        "link": "https://dash.example/traces?stage=x",
+    }  # fmt: skip
+    text = slack_message({"type": "alert", "status": "firing", "alerts": [alert]})["text"]
+    assert "<!" not in text and "<https://evil" not in text
+    assert "&lt;!channel&gt; &lt;https://evil.example|Open in dashboard&gt; &amp; co" in text
+    assert "stage &lt;!here&gt; is slow" in text
+    assert text.count("|Open in dashboard>") == 1  # the dashboard's own link, kept
+    digest = slack_message({"type": "digest", "text": "model <!everyone>: $1.00"})["text"]
+    assert digest == "model &lt;!everyone&gt;: $1.00"

@@ -119,13 +119,20 @@ def alert_text(alert: Mapping[str, Any]) -> str:
     )
 
 
+def _slack_text(text: str) -> str:
+    """``text`` as Slack shows it, not as its markup: Slack reads ``<...>`` as a link or a
+    mention (``<!channel>`` notifies everyone in it) and ``&`` as an entity. A label's value is
+    the app's text (a stage, a model): escaped as Slack's docs ask, it reads as sent."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _line(alert: Mapping[str, Any]) -> str:
     icon = ":white_check_mark:" if alert["state"] == "resolved" else ":rotating_light:"
-    text = f"{icon} *{alert['rule']}* {alert['state']} ({alert['severity']}): "
-    text += alert_text(alert)
+    text = f"{icon} *{_slack_text(alert['rule'])}* {alert['state']} ({alert['severity']}): "
+    text += _slack_text(alert_text(alert))
     summary = alert["annotations"].get("summary")
     if summary:
-        text += f"\n>{summary}"
+        text += f"\n>{_slack_text(summary)}"
     if alert["link"]:
         text += f"\n<{alert['link']}|Open in dashboard>"
     return text
@@ -134,7 +141,7 @@ def _line(alert: Mapping[str, Any]) -> str:
 def slack_message(body: Mapping[str, Any]) -> dict[str, Any]:
     """A Slack-compatible incoming-webhook message (``text`` + mrkdwn section blocks)."""
     if body.get("type") == "digest":
-        text = body["text"]
+        text = _slack_text(body["text"])
     else:
         lines = [_line(a) for a in body["alerts"]]
         text = f"[{body['status'].upper()}] " + "\n".join(lines)
