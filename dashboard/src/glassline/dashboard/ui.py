@@ -19,7 +19,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from glassline.collector.jsonsafe import safe_str
-from glassline.dashboard import data, queries
+from glassline.dashboard import data, queries, spreadsheet
 from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
 from glassline.dashboard.window import (
     CUSTOM,
@@ -377,7 +377,7 @@ def table(
         key=key,
     )
     raw = frame if csv_frame is None else csv_frame
-    csv = raw.rename(columns={k: _label(k, v) for k, v in columns.items()}).to_csv(index=False)
+    csv = spreadsheet.to_csv(raw.rename(columns={k: _label(k, v) for k, v in columns.items()}))
     where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
     return picked
 
