@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from glassline.collector.alerts import AlertEngine, parse_config
-from glassline.collector.alerts.payloads import slack_message
+from glassline.collector.alerts.payloads import alert_text, slack_message
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 
@@ -201,3 +201,15 @@ def test_slack_shows_a_labels_text_as_sent_not_as_a_mention_or_a_link() -> None:
     assert text.count("|Open in dashboard>") == 1  # the dashboard's own link, kept
     digest = slack_message({"type": "digest", "text": "model <!everyone>: $1.00"})["text"]
     assert digest == "model &lt;!everyone&gt;: $1.00"
+
+
+def test_a_labels_control_characters_are_escaped_so_an_alert_stays_one_line() -> None:
+    # A newline in a stage name started a line of its own in the collector's log.
+    alert = {
+        "rule": "p95", "state": "firing", "severity": "warning", "unit": "ms",
+        "value": 800.0, "threshold": 500.0,
+        "labels": {"stage": "gen\n2026-12-06 00:00:00 ERROR forged\x00"},
+    }  # fmt: skip
+    text = alert_text(alert)
+    assert "\n" not in text and "\x00" not in text
+    assert "stage=gen\\n2026-12-06 00:00:00 ERROR forged\\x00" in text

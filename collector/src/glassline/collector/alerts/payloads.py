@@ -6,6 +6,7 @@ one breach across many keys arrives as one message listing every alert.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,13 +111,23 @@ def webhook_body(group: Group, dashboard_url: str | None) -> dict[str, Any]:
 
 
 def alert_text(alert: Mapping[str, Any]) -> str:
-    """One alert of a payload as a person reads it: its value and threshold in their unit."""
+    """One alert of a payload as a person reads it: its value and threshold in their unit, on
+    one line (the log's and Slack's)."""
     unit = alert.get("unit", "")
-    where = ", ".join(f"{k}={v}" for k, v in alert["labels"].items())
+    where = ", ".join(f"{k}={_one_line(v)}" for k, v in alert["labels"].items())
     return (
         f"value {format_value(unit, alert['value'])} vs threshold "
         f"{format_value(unit, alert['threshold'])} [{where}]"
     )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(value: Any) -> str:
+    """A label's value with its control characters as escapes: a stage is the app's text, and a
+    newline in one started a line of its own in the collector's log, which read as its own."""
+    return _CONTROL.sub(lambda c: c.group().encode("unicode_escape").decode(), str(value))
 
 
 def _slack_text(text: str) -> str:
