@@ -11,7 +11,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from glassline.collector.config import CollectorConfig, load_config
+import yaml
+
+from glassline.collector.config import CollectorConfig, load_config, tenant_name_problem
 from glassline.collector.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -98,8 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "keygen":
-        from glassline.collector.config import tenant_name_problem
-
         if problem := tenant_name_problem(args.tenant):
             print(f"glassline-collector keygen: {problem} (got {args.tenant!r})", file=sys.stderr)
             return 2
@@ -217,8 +217,6 @@ def _keygen_langfuse(tenant: str) -> int:
 def _config_snippet(tenant: str, hashed: str) -> str:
     """The config lines that add ``hashed`` to ``tenant``, indented two spaces; YAML quotes
     a name that would otherwise read as something else (``"on"``, ``"a: b"``, ``"#1"``)."""
-    import yaml
-
     text = yaml.safe_dump({"auth": {"tenants": {tenant: [hashed]}}}, width=1000)
     return "\n".join(f"  {line}" for line in text.splitlines())
 
