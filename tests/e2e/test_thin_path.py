@@ -107,6 +107,53 @@ def test_decorated_function_reaches_the_store_over(collector: RunningCollector, 
     assert all(t["root_name"] != root_name for t in _traces(collector, "globex"))
 
 
+LONG_PROMPTS_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from glassline.instrumentation import init, llm, shutdown, workflow
+
+    endpoint, protocol, api_key, name = sys.argv[1:5]
+    init(service_name="e2e-rag", endpoint=endpoint, protocol=protocol, api_key=api_key)
+    documents = [f"Document {i}: " + " ".join(f"clause-{i}-{j}" for j in range(1200))
+                 for i in range(4)]  # about 15,000 characters each, under max_content_chars
+
+    @llm(provider="openai", model="gpt-4o-mini")
+    def generate(*, messages):
+        return {"model": "gpt-4o-mini", "choices": [{"message": {"role": "assistant",
+                "content": "See clause 7."}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 8000, "completion_tokens": 5}}
+
+    @workflow(name)
+    def answer_all():
+        for i in range(400):
+            generate(messages=[{"role": "system", "content": documents[i % 4]},
+                               {"role": "user", "content": documents[(i + 1) % 4]}])
+
+    answer_all()
+    shutdown()
+    """
+)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_a_burst_of_long_prompts_reaches_the_store_whole_over(
+    collector: RunningCollector, protocol: str
+) -> None:
+    # 401 spans of about 30 KB: about 12 MB in one batch of the default size, over the
+    # collector's 8 MB request limit, which refuses such a request whole.
+    root_name = f"long_prompts_over_{protocol}"
+    endpoint = (
+        f"http://{collector.grpc_endpoint}" if protocol == "grpc" else collector.http_endpoint
+    )
+    app = [sys.executable, "-c", LONG_PROMPTS_SCRIPT, endpoint, protocol,
+           collector.api_keys["acme"], root_name]  # fmt: skip
+    subprocess.run(app, check=True, timeout=120)
+
+    [summary] = [t for t in _traces(collector, "acme") if t["root_name"] == root_name]
+    assert summary["span_count"] == 401
+    assert summary["input_tokens"] == 400 * 8000
+
+
 def test_dashboard_lists_the_trace(collector: RunningCollector, monkeypatch: pytest.MonkeyPatch):
     _send(collector, "grpc", "answer_for_dashboard")
     monkeypatch.setenv(ENV_DB_URL, collector.db_url)

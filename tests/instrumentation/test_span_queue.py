@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from glassline.instrumentation import export_stats, init, shutdown, stage
+from glassline.instrumentation import export_stats, init, llm, shutdown, stage
 from glassline.instrumentation._queue import DROPPED_SPAN_NAME
 
 
@@ -25,6 +25,7 @@ class Sink:
     def __init__(self) -> None:
         self.spans = 0
         self.reported_dropped = 0
+        self.request_bytes: list[int] = []
         self.gate = threading.Event()
         self.lock = threading.Lock()
         sink = self
@@ -36,6 +37,7 @@ class Sink:
             def do_POST(self) -> None:
                 sink.gate.wait(30)  # bounded: a broken test must not hang
                 body = self.rfile.read(int(self.headers["content-length"]))
+                sink.request_bytes.append(len(body))
                 sink.count(ExportTraceServiceRequest.FromString(body))
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
@@ -100,6 +102,35 @@ def test_a_tight_loop_of_ten_thousand_calls_loses_nothing_silently(sink: Sink) -
         step()
     shutdown()
     assert sink.spans + sink.reported_dropped == 10_000
+
+
+@llm(provider="openai", model="gpt-4o-mini")
+def generate(*, messages: list[dict[str, str]]) -> str:
+    return "ok"
+
+
+def _long_prompt(i: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"question {i}: " + "context " * 1800}]  # ~14 KB
+
+
+def test_batches_are_cut_by_bytes_too_so_no_request_is_over_the_budget(sink: Sink) -> None:
+    sink.gate.set()
+    init(endpoint=sink.url, protocol="http", export_batch_bytes=100_000)
+    for i in range(60):  # about 870 KB of spans, all queued before the first export
+        generate(messages=_long_prompt(i))
+    shutdown()
+    assert sink.spans == 60
+    assert len(sink.request_bytes) >= 9
+    assert max(sink.request_bytes) <= 100_000
+
+
+def test_a_span_over_the_byte_budget_is_sent_alone(sink: Sink) -> None:
+    sink.gate.set()
+    init(endpoint=sink.url, protocol="http", export_batch_bytes=1_000)
+    for i in range(5):
+        generate(messages=_long_prompt(i))
+    shutdown()
+    assert sink.spans == 5 and len(sink.request_bytes) == 5
 
 
 def test_an_export_that_fails_counts_its_spans(

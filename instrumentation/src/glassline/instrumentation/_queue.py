@@ -30,14 +30,24 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, TraceFlags
 
 from glassline.instrumentation import _safe
+from glassline.instrumentation._span_size import approximate_bytes
 from glassline.semconv import attributes as attrs
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_QUEUE_SIZE", "ExportStats", "SpanQueue"]
+__all__ = [
+    "DEFAULT_BATCH_BYTES",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_QUEUE_SIZE",
+    "ExportStats",
+    "SpanQueue",
+]
 
 # OpenTelemetry's default queue (2,048) overflows under a tight loop of LLM calls (measured:
 # 18-49% of 10,000 spans lost); 20,480 held every one. A span with content is ~2-4 KB.
 DEFAULT_QUEUE_SIZE = 20_480
 DEFAULT_BATCH_SIZE = 1_024
+# A collector refuses a request over its size limit whole: 8 MB by default in Glassline's,
+# 4 MiB in the OpenTelemetry Collector's gRPC receiver. Under both, with room for the estimate.
+DEFAULT_BATCH_BYTES = 3 * 1024 * 1024
 DEFAULT_DELAY_S = 1.0
 LOG_INTERVAL_S = 10.0
 DROPPED_SPAN_NAME = attrs.SDK_DROPPED_SPANS  # the span and its count attribute
@@ -75,12 +85,14 @@ class SpanQueue(SpanProcessor):
         resource: Resource,
         max_queue_size: int = DEFAULT_QUEUE_SIZE,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_bytes: int = DEFAULT_BATCH_BYTES,
         delay_s: float = DEFAULT_DELAY_S,
     ) -> None:
         self._exporter = exporter
         self._resource = resource
         self._max = max_queue_size
         self._batch = min(batch_size, max_queue_size)
+        self._batch_bytes = batch_bytes
         self._delay = delay_s
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._lock = threading.Lock()  # the counters
@@ -159,10 +171,25 @@ class SpanQueue(SpanProcessor):
             queue = self._queue
             while queue:
                 with self._lock:
-                    batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
+                    batch = self._next_batch()
                     self._in_flight = len(batch)
                 self._export(batch)
             self._report()
+
+    def _next_batch(self) -> list[ReadableSpan]:
+        """The queue's first spans, up to the batch's count and about its bytes (one at least).
+
+        A batch of long prompts would be over a collector's request limit, refused whole.
+        """
+        queue = self._queue
+        first = queue.popleft()
+        batch, size = [first], approximate_bytes(first)
+        while queue and len(batch) < self._batch:
+            size += approximate_bytes(queue[0])
+            if size > self._batch_bytes:
+                break
+            batch.append(queue.popleft())
+        return batch
 
     def _export(self, batch: Sequence[ReadableSpan]) -> bool:
         token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))

@@ -27,6 +27,7 @@ from opentelemetry.util.re import parse_env_headers
 from glassline.instrumentation import _safe, _settings, clients
 from glassline.instrumentation._processors import Switchboard, switchboard
 from glassline.instrumentation._queue import (
+    DEFAULT_BATCH_BYTES,
     DEFAULT_BATCH_SIZE,
     DEFAULT_QUEUE_SIZE,
     ExportStats,
@@ -150,11 +151,14 @@ def init(
     export_timeout: float = 10.0,
     max_queue_size: int = DEFAULT_QUEUE_SIZE,
     export_batch_size: int = DEFAULT_BATCH_SIZE,
+    export_batch_bytes: int = DEFAULT_BATCH_BYTES,
     instrument: Sequence[str] | None = None,
 ) -> None:
     """Send spans to a Glassline collector (or any OTLP endpoint) over gRPC or HTTP.
 
-    Spans are exported in batches of ``export_batch_size`` from a queue of ``max_queue_size``;
+    Spans are exported in batches of ``export_batch_size`` spans and about
+    ``export_batch_bytes`` (under the endpoint's request limit) from a queue of
+    ``max_queue_size``;
     a span lost on the way (queue full, export failed) is counted (:func:`export_stats`),
     logged and reported to the collector. ``instrument``: the client libraries whose every call is recorded (``"openai"``,
     ``"anthropic"``, ``"litellm"``); None: each of them the app has imported; ``[]``: none.
@@ -174,13 +178,16 @@ def init(
         all_headers[API_KEY_HEADER] = key
     _settings.replace(_call_settings(capture_content, redactor, max_content_chars, prices))
     provider = _provider(service_name, rate)
-    if max_queue_size < 1 or export_batch_size < 1:
-        raise ValueError("init.max_queue_size and init.export_batch_size: must be >= 1")
+    if max_queue_size < 1 or export_batch_size < 1 or export_batch_bytes < 1:
+        raise ValueError(
+            "init.max_queue_size, init.export_batch_size and init.export_batch_bytes: must be >= 1"
+        )
     processor = SpanQueue(
         _exporter(proto, url, all_headers, export_timeout),
         resource=provider.resource,
         max_queue_size=max_queue_size,
         batch_size=export_batch_size,
+        batch_bytes=export_batch_bytes,
     )
     with _lock:
         _uninstall()
