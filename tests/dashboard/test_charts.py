@@ -1,8 +1,10 @@
-"""Time charts draw what they are given, however little: the first minutes of a new install."""
+"""Time charts draw what they are given, however little: the first minutes of a new install;
+and the app's text (stages, models, users, span names) as sent, never as Plotly's markup."""
 
 from __future__ import annotations
 
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from glassline.dashboard import charts
@@ -113,3 +115,69 @@ def test_a_chart_in_dollars_hovers_and_ticks_in_dollars() -> None:
         "big": "$1,234.50",
     }
     assert (fig.layout.xaxis.tickprefix, fig.layout.xaxis.exponentformat) == ("$", "none")
+
+
+# Plotly draws <a href> as a link, <span style> restyled, and &lt; as "<" in every text it
+# shows: names, tick labels, hover texts and annotations.
+HOSTILE = '<a href="https://evil.example/">re-login</a> & <span style="font-size:60px">BIG</span>'
+SHOWN = (
+    '&lt;a href="https://evil.example/"&gt;re-login&lt;/a&gt; &amp; '
+    '&lt;span style="font-size:60px"&gt;BIG&lt;/span&gt;'
+)
+
+
+def _figures_with_the_app_s_text() -> dict[str, go.Figure]:
+    times = {"time": [FIRST_BUCKET]}
+    by_value = pd.DataFrame({**times, "stage": [HOSTILE], "cost_usd": [0.5], "p50": [1.0],
+                             "p95": [2.0], "p99": [3.0]})  # fmt: skip
+    markers = pd.DataFrame({"at": [FIRST_BUCKET.timestamp()], "short": [HOSTILE],
+                            "label": [HOSTILE]})  # fmt: skip
+    traces = pd.DataFrame({"start": [FIRST_BUCKET], "duration_ms": [5.0], "status": ["ok"],
+                           "trace_id": ["t"], "tenant": ["acme"], "root_name": [HOSTILE]})  # fmt: skip
+    spans = pd.DataFrame({"span_id": ["s"], "label": [HOSTILE], "status": ["ok"], "bar_ms": [1.0],
+                          "bar_offset_ms": [0.0], "offset_ms": [0.0], "duration_ms": [1.0]})  # fmt: skip
+    change = pd.DataFrame({"value": [HOSTILE], "volume_or_mix": [1.0], "rate": [0.5]})
+    return {
+        "line": charts.line(by_value, "cost_usd", "t", color="stage"),
+        "percentile_lines": charts.percentile_lines(by_value, "stage", "t"),
+        "bar": charts.in_usd(charts.bar(by_value, "stage", "cost_usd", "t", horizontal=True)),
+        "stacked_bars": charts.stacked_bars(by_value, "time", "cost_usd", "stage", "t"),
+        "series_by": charts.series_by(
+            by_value, "cost_usd", "stage", "t", stacked=True, step_s=QUARTER_HOUR, markers=markers
+        ),
+        "series_by lines": charts.series_by(
+            by_value, "cost_usd", "stage", "t", stacked=False, step_s=QUARTER_HOUR
+        ),
+        "trace_scatter": charts.trace_scatter(traces, "t"),
+        "waterfall": charts.waterfall(spans),
+        "contributions": charts.contributions(change, "value", True, "t"),
+    }
+
+
+def _texts(fig: go.Figure) -> list[str]:
+    """Every string the figure shows: trace names, categories, texts, annotations."""
+    shown: list[str] = []
+    for trace in fig.data:
+        shown += [trace.name or ""] + [
+            str(v) for v in (trace.text if trace.text is not None else ())
+        ]
+        if getattr(trace, "orientation", None) == "h":
+            shown += [str(v) for v in trace.y]
+    for note in fig.layout.annotations:
+        shown += [note.text or "", note.hovertext or ""]
+    return shown
+
+
+@pytest.mark.parametrize("name", list(_figures_with_the_app_s_text()))
+def test_the_app_s_text_is_drawn_as_sent_not_as_plotly_markup(name: str) -> None:
+    fig = _figures_with_the_app_s_text()[name]
+    texts = _texts(fig)
+    assert any(SHOWN in text for text in texts)  # the app's text is in the figure, escaped
+    assert not any("<a " in text or "<span" in text for text in texts)
+
+
+@pytest.mark.parametrize("name", ["bar", "contributions"])
+def test_a_clicked_bar_holds_the_app_s_text_as_sent(name: str) -> None:
+    # Clicks open the traces of the bar's value: it must be the value, not its escaped form.
+    fig = _figures_with_the_app_s_text()[name]
+    assert fig.data[0].customdata[0][0] == HOSTILE

@@ -29,6 +29,14 @@ _PALETTE = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#
 _COLORS = {"ok": "#2e7d32", "unset": "#607d8b", "error": "#c62828"}
 
 
+def _plain(text: object) -> str:
+    """``text`` as Plotly draws it, not as its markup: Plotly reads ``<a href>``, ``<span
+    style>``, ``<br>`` and entities in legend names, tick labels, hover texts and annotations.
+    A stage, a model or a user id is the app's text: escaped, it reads as sent, where it drew a
+    foreign link or 60-pixel letters in the chart."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _style(fig: go.Figure, title: str) -> go.Figure:
     fig.update_layout(title=title, legend_title_text="", **_LAYOUT)
     return fig
@@ -137,7 +145,7 @@ def line(
                 x=solid["time"],
                 y=solid[y],
                 mode=mode,
-                name=name or y,
+                name=_plain(name or y),
                 line=style,
                 customdata=[[name]] * len(solid),
             )
@@ -147,7 +155,7 @@ def line(
                 dotted = True
                 fig.add_trace(go.Scatter(
                     x=gapped["time"].iloc[ends], y=gapped[y].iloc[ends], mode="lines+markers",
-                    name=f"{name or y} (partial)", showlegend=False, customdata=[[name]] * 2,
+                    name=f"{_plain(name or y)} (partial)", showlegend=False, customdata=[[name]] * 2,
                     line={**style, "dash": "dot"}, marker={"symbol": "circle-open"},
                 ))  # fmt: skip
     fig.update_layout(showlegend=color is not None)
@@ -177,7 +185,7 @@ def percentile_lines(
                     x=part["time"],
                     y=part[q],
                     mode=mode,
-                    name=f"{name} {q}",
+                    name=f"{_plain(name)} {q}",
                     legendgroup=name,
                     customdata=[[name]] * len(part),  # the value a click filters traces by
                     line={"dash": dash, "color": palette[i % len(palette)]},
@@ -198,11 +206,14 @@ def bar(
     categorical: bool = False,
     partial: Collection[int] = (),
 ) -> go.Figure:
-    """Bars of ``y`` per ``x``; horizontal bars are sorted largest on top. ``partial`` names
-    buckets (Unix seconds, of ``frame["time"]``) held only in part: drawn lighter."""
+    """Bars of ``y`` per ``x``; horizontal bars are sorted largest on top, each with its ``x``
+    value in ``customdata`` (what a click reads). ``partial`` names buckets (Unix seconds, of
+    ``frame["time"]``) held only in part: drawn lighter."""
     if horizontal:
         ordered = frame.sort_values(y)
-        fig = go.Figure(go.Bar(x=ordered[y], y=ordered[x].astype(str), orientation="h"))
+        values = ordered[x].astype(str)
+        fig = go.Figure(go.Bar(x=ordered[y], y=values.map(_plain), orientation="h",
+                               customdata=[[v] for v in values]))  # fmt: skip
         fig.update_yaxes(type="category")
     else:
         shading = _bar_shading(frame["time"], partial) if partial else {}
@@ -231,7 +242,7 @@ def stacked_bars(
             go.Bar(
                 x=part[x],
                 y=part[y],
-                name=name,
+                name=_plain(name),
                 marker_color=_PALETTE[i % len(_PALETTE)],
                 customdata=[[name]] * len(part),
                 **_bucket_bar(step_s),
@@ -263,7 +274,7 @@ def trace_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
                 marker={"color": _COLORS.get(str(status), "#1565c0"), "size": 8},
                 customdata=group[["trace_id", "tenant"]].to_numpy(),
                 hovertemplate="%{text}<br>%{y:.0f} ms<extra></extra>",
-                text=group["root_name"],
+                text=group["root_name"].map(_plain),
             )
         )
     fig.update_yaxes(title_text="duration (ms)")
@@ -283,7 +294,7 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
     # Plotly right-aligns tick labels; padding them to one width (monospace) keeps the tree's
     # indents lined up on the left.
     width = int(spans["label"].str.len().max()) if len(spans) else 0
-    labels = [label.ljust(width, "\u00a0") for label in spans["label"]]
+    labels = [_plain(label.ljust(width, "\u00a0")) for label in spans["label"]]
     fig = go.Figure(
         go.Bar(
             y=labels,
@@ -309,17 +320,19 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
 def contributions(frame: pd.DataFrame, label: str, split: bool, title: str) -> go.Figure:
     """Horizontal bars of each value's contribution to a change, largest on top.
 
-    With ``split`` the bar is stacked from its volume (or mix) part and its rate part.
+    With ``split`` the bar is stacked from its volume (or mix) part and its rate part. Each
+    bar has its value in ``customdata`` (what a click reads).
     """
     ordered = frame.iloc[::-1]
-    names = ordered[label].astype(str)
+    values = ordered[label].astype(str)
+    names, custom = values.map(_plain), [[v] for v in values]
     parts = (
         [("volume_or_mix", "volume / mix"), ("rate", "rate")] if split else [("change", "change")]
     )
     fig = go.Figure(
         [
             go.Bar(y=names, x=ordered[col], name=name, orientation="h",
-                   marker_color=_PALETTE[i])
+                   marker_color=_PALETTE[i], customdata=custom)
             for i, (col, name) in enumerate(parts)
         ]
     )  # fmt: skip
@@ -355,7 +368,7 @@ def series_by(
                 go.Bar(
                     x=shown["time"],
                     y=shown[y],
-                    name=name or "(none)",
+                    name=_plain(name) or "(none)",
                     marker_color=color,
                     customdata=custom,
                     **_bucket_bar(step_s),
@@ -363,7 +376,7 @@ def series_by(
                 )
             )
         else:
-            fig.add_trace(go.Scatter(x=shown["time"], y=shown[y], name=name or "(none)",
+            fig.add_trace(go.Scatter(x=shown["time"], y=shown[y], name=_plain(name) or "(none)",
                                      mode="lines+markers", line={"color": color},
                                      customdata=custom))  # fmt: skip
     if stacked:
@@ -387,8 +400,9 @@ def with_markers(fig: go.Figure, markers: pd.DataFrame | None) -> go.Figure:
         at = pd.Timestamp(cluster[0].at, unit="s", tz="UTC")
         more = f" +{len(cluster) - 1} more" if len(cluster) > 1 else ""
         fig.add_vline(x=at, line_dash="dot", line_color="#9e9e9e")
-        fig.add_annotation(x=at, y=1, yref="paper", text=f"{cluster[0].short}{more}",
-                           hovertext="<br>".join(getattr(m, "label", m.short) for m in cluster), showarrow=False,
+        labels = (_plain(getattr(m, "label", m.short)) for m in cluster)
+        fig.add_annotation(x=at, y=1, yref="paper", text=f"{_plain(cluster[0].short)}{more}",
+                           hovertext="<br>".join(labels), showarrow=False,
                            textangle=-90, xanchor="right", yanchor="top", font={"size": 10})  # fmt: skip
     return fig
 

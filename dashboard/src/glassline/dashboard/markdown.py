@@ -1,8 +1,8 @@
 """Telemetry shown in Streamlit's markdown elements exactly as it was sent.
 
 Span names, errors, user ids and completions are text from the app or from whoever its
-model talked to. Streamlit renders its titles, captions, alerts and ``st.markdown`` as
-markdown: an image in a completion or a span name (``![x](https://host/?d=...)``) made the
+model talked to. Streamlit renders its titles, captions, alerts, metric values and
+``st.markdown`` as markdown: an image in a completion or a span name (``![x](https://host/?d=...)``) made the
 operator's browser fetch that URL when the trace was opened, and ``$...$`` or ``:red[...]``
 restyled the text. :func:`literal` escapes every markup character, so the text reads as sent.
 """

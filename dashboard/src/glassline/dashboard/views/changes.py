@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from glassline.dashboard import charts, data, queries, trends, ui
+from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import Window, bucket_seconds
 from glassline.pricing import format_usd
 
@@ -106,7 +107,7 @@ if rows.empty:
 top = rows.iloc[0]
 c[2].metric(
     "Largest contribution",
-    f"{DIMENSIONS[by]} {top['value'] or '(none)'}",
+    f"{DIMENSIONS[by]} {literal(str(top['value'])) if top['value'] else '(none)'}",
     f"{top['share']:.0%} of the change",
     delta_color="off",
     border=True,
@@ -201,7 +202,7 @@ target: str | None = None
 if chosen:
     target = rows.iloc[chosen[0]]["value"]
 elif clicked:
-    target = str(clicked[0].get("y", ""))
+    target = ui.point_value(clicked[0])
     target = "" if target == "(none)" else target
 if target is not None:
     ui.open_page("views/traces.py", ctx, **_traces_link(target))

@@ -90,7 +90,7 @@ for col, frame, by, title in (
         on_select="rerun", selection_mode="points", key=f"gl_top_{by}",
     )  # fmt: skip
     if chosen and chosen.selection.points:
-        value = str(chosen.selection.points[0]["y"])
+        value = ui.point_value(chosen.selection.points[0])
         ui.open_page("views/traces.py", ctx, **{by: value, "sort": "costliest"})
 series = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
 requests_chart = charts.line(

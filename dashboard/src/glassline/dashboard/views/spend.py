@@ -66,7 +66,7 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     )
     target = {"user_id": "user"}.get(by, by)
     if bar:  # a bar, like a row, lists its costliest traces
-        ui.open_traces(ctx, **{target: str(bar["y"]), "sort": "costliest"})
+        ui.open_traces(ctx, **{target: ui.point_value(bar), "sort": "costliest"})
     # Fallbacks and retries are counted on the span that decided the route or wrapped the
     # attempts, which calls no model: a table whose rows do not hold them all (per model)
     # leaves the column out rather than show 0 against the total.
