@@ -8,7 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from glassline.instrumentation import _settings, llm, record_cache, record_route, stage, tool
+from glassline.instrumentation import (
+    _settings,
+    context,
+    llm,
+    record_cache,
+    record_route,
+    retry,
+    stage,
+    tool,
+)
+from glassline.instrumentation._errors import MAX_ERROR_CHARS
 from glassline.instrumentation.testing import SpanCapture
 from glassline.semconv import attributes as a
 
@@ -130,3 +140,66 @@ def test_a_failing_span_start_runs_the_function_bare(
         assert fn(1) == 2
     assert spans.names() == []
     assert "span start" in caplog.text
+
+
+class UnprintableError(Exception):
+    """An app's exception whose ``__str__`` itself fails."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this error")
+
+
+def test_an_exception_whose_str_fails_is_reraised_and_its_span_still_exported(
+    spans: SpanCapture,
+) -> None:
+    error = UnprintableError()
+
+    @stage("s")
+    def call() -> None:
+        raise error
+
+    @retry(max_attempts=2, base_delay=0, name="op")
+    def flaky() -> None:
+        raise error
+
+    for fn in (call, flaky):
+        with pytest.raises(UnprintableError) as caught:
+            fn()
+        assert caught.value is error
+    for span in (spans.one("s"), spans.one("retry op")):
+        assert span.status.description == "<exception str() failed>"
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert (event.attributes or {})["exception.type"].endswith("UnprintableError")
+
+
+def test_an_exceptions_texts_are_bounded_and_their_lengths_kept(spans: SpanCapture) -> None:
+    # An upstream error body or a dataframe's repr: a 20 MB span is over any request limit.
+    message = "upstream said: " + "x" * 20_000_000
+
+    @stage("s")
+    def call() -> None:
+        raise ValueError(message)
+
+    with pytest.raises(ValueError):
+        call()
+    span = spans.one("s")
+    [event] = [e for e in span.events if e.name == "exception"]
+    event_attributes = dict(event.attributes or {})
+    assert event_attributes["exception.message"] == message[:MAX_ERROR_CHARS]
+    assert event_attributes[a.TRUNCATED_PREFIX + "exception.message"] == len(message)
+    assert len(event_attributes["exception.stacktrace"]) == MAX_ERROR_CHARS
+    assert span.status.description == message[:MAX_ERROR_CHARS]
+
+
+def test_an_id_that_cannot_be_read_leaves_the_block_running(spans: SpanCapture) -> None:
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no id")
+
+    @stage("s")
+    def call() -> int:
+        return 3
+
+    with context(user=Unprintable(), session="s-1"):  # type: ignore[arg-type]
+        assert call() == 3
+    assert a.USER_ID not in (spans.one("s").attributes or {})

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from opentelemetry.util.types import AttributeValue
 
+from glassline.instrumentation import _safe
 from glassline.semconv import attributes as attrs
 
 __all__ = ["context", "current_attributes"]
@@ -67,7 +68,12 @@ def context(
         with context(tenant="acme", user="u-42", session="s-1"):
             answer("...")
     """
-    token = _PROPAGATED.set(merged(identity(tenant, user, session)))
+    try:
+        values = identity(tenant, user, session)
+    except Exception as exc:  # an id whose __str__ raised: the block runs, without it
+        _safe.report("context", exc)
+        values = {}
+    token = _PROPAGATED.set(merged(values))
     try:
         yield
     finally:

@@ -18,12 +18,12 @@ from typing import Any, Protocol, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
+from glassline.instrumentation._errors import record_error
 from glassline.instrumentation._streams import NOT_STREAMS, PLAIN, wrap_result
-from glassline.semconv import attributes as attrs
 
 _SCOPE = ("glassline.instrumentation", "0.1.0")
 _TRACER = trace.get_tracer(*_SCOPE)
@@ -213,6 +213,9 @@ class _Call:
                 self.span.set_attributes(attributes)
             if exc is not None:
                 _record_error(self.span, exc)
+        except Exception as err:
+            _safe.report("span end", err)
+        try:  # apart: a span that failed to take its attributes still ends, and is exported
             self.span.end()
         except Exception as err:
             _safe.report("span end", err)
@@ -226,11 +229,7 @@ def _ignore(chunk: Any) -> None:
 def _record_error(span: Span, exc: BaseException) -> None:
     if isinstance(exc, GeneratorExit):  # an early close() is a normal end of a stream
         return
-    name = "cancelled" if _is_cancel(exc) else type(exc).__qualname__
-    span.set_attribute(attrs.ERROR_TYPE, name)
-    if isinstance(exc, Exception):
-        span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, str(exc) or name))
+    record_error(span, exc, "cancelled" if _is_cancel(exc) else None)
 
 
 def _is_cancel(exc: BaseException) -> bool:

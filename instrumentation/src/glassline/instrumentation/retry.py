@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from glassline.instrumentation import _context, _safe
+from glassline.instrumentation._errors import record_error
 from glassline.instrumentation._lifecycle import _TRACER
 from glassline.semconv import attributes as attrs
 from glassline.semconv.attributes import SpanKinds
@@ -114,7 +115,7 @@ class _Run:
             self.parent.set_attribute(attrs.RETRY_COUNT, attempts - 1)
             self.parent.set_attribute(attrs.RETRY_OUTCOME, outcome)
             if exc is not None:
-                _fail(self.parent, exc)
+                record_error(self.parent, exc)
             self.parent.end()
         except Exception as err:
             _safe.report("retry span end", err)
@@ -142,19 +143,12 @@ def _use(span: Span | None) -> Any:
     )
 
 
-def _fail(span: Span, exc: BaseException) -> None:
-    span.set_attribute(attrs.ERROR_TYPE, type(exc).__qualname__)
-    if isinstance(exc, Exception):
-        span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, str(exc) or type(exc).__qualname__))
-
-
 def _end(span: Span | None, exc: BaseException | None) -> None:
     if span is None:
         return
     try:
         if exc is not None:
-            _fail(span, exc)
+            record_error(span, exc)
         span.end()
     except Exception as err:
         _safe.report("retry attempt end", err)
