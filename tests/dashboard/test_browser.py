@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import time
@@ -23,6 +22,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage import Store
+from glassline.collector.testing import free_port
 from glassline.dashboard.cli import build_command
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL
 from glassline.dashboard.window import RANGES
@@ -38,12 +38,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 # The shared CI machine is slow; Streamlit's first script run can take seconds.
 expect.set_options(timeout=30_000)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _with_evaluations(sqlite_url: str, folder: Path, traffic: Traffic) -> str:
@@ -72,7 +66,7 @@ def _with_evaluations(sqlite_url: str, folder: Path, traffic: Traffic) -> str:
 def server(
     sqlite_url: str, tmp_path_factory: pytest.TempPathFactory, traffic: Traffic
 ) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     folder = tmp_path_factory.mktemp("streamlit")
     sqlite_url = _with_evaluations(sqlite_url, folder, traffic)
     log = (folder / "server.log").open("w")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -53,8 +54,40 @@ def metric_by_label(http_endpoint: str, name: str, label: str) -> dict[str, floa
     return out
 
 
+# Below the kernel's ephemeral range (Linux's default starts at 32768), down to this port.
+_LOWEST_PORT = 20_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that was free a moment ago (the kernel picks it)."""
+    """A TCP port that was free a moment ago, below the kernel's ephemeral range.
+
+    A port the kernel picks (bind to 0) lies in the range every outgoing connection takes its
+    local port from, and one did take it between this call and the collector's bind (CI:
+    "Address already in use"). Below that range the kernel hands nothing out; a port is given
+    once per process, and one something listens on is skipped.
+    """
+    start = _ephemeral_start()
+    if start - _LOWEST_PORT >= 1_000:  # else a kernel whose ephemeral range starts low
+        for _ in range(1_000):
+            port = random.randrange(_LOWEST_PORT, start)
+            if port in _handed_out:
+                continue
+            with socket.socket() as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
