@@ -130,6 +130,15 @@ def test_a_trace_comes_with_all_its_spans(client: TestClient) -> None:
     assert body["spans"][3]["attributes"] == {}
 
 
+def test_a_long_traces_spans_come_in_pages(client: TestClient) -> None:
+    first = get(client, "acme", f"/api/v1/traces/{trace_id(1)}", limit="3").json()
+    assert [s["name"] for s in first["spans"]] == ["answer_question", "retrieve", "rerank"]
+    assert first["next_offset"] == 3
+    rest = get(client, "acme", f"/api/v1/traces/{trace_id(1)}", offset="3").json()
+    assert [s["name"] for s in rest["spans"]] == ["chat gpt-4o"]
+    assert rest["next_offset"] is None and rest["trace"] == first["trace"]
+
+
 def test_another_tenants_trace_is_not_found(client: TestClient) -> None:
     response = get(client, "acme", f"/api/v1/traces/{trace_id(4)}")
     assert response.status_code == 404
@@ -190,6 +199,10 @@ CURSOR_WITH_SURROGATE = base64.urlsafe_b64encode(b'[1, "\\ud800", "00"]').decode
         ("/api/v1/traces", {"cursor": "garbage"}, "cursor"),
         ("/api/v1/traces", {"colour": "red"}, "colour"),
         ("/api/v1/traces/not-a-trace-id", {}, "trace_id"),
+        (f"/api/v1/traces/{trace_id(1)}", {"limit": "10001"}, "limit"),
+        (f"/api/v1/traces/{trace_id(1)}", {"limit": "0"}, "limit"),
+        (f"/api/v1/traces/{trace_id(1)}", {"offset": "-1"}, "offset"),
+        (f"/api/v1/traces/{trace_id(1)}", {"offset": str(2**64)}, "offset"),
         ("/api/v1/stats", {"group_by": "colour"}, "group_by"),
         ("/api/v1/stats", {"start": "2026-09-21T14:00:00"}, "start"),
         ("/api/v1/stats", {"start": str(T0), "end": str(T0)}, "end"),

@@ -189,6 +189,30 @@ def test_telemetry_on_the_trace_sessions_and_changes_pages_is_shown_as_sent(tmp_
     assert _metrics(changes)["Largest contribution"] == f"Stage {literal(f'gen{image}')}"
 
 
+def test_a_long_trace_draws_its_first_spans_and_every_failure(tmp_path, monkeypatch):
+    # A batch job under one workflow: 50,000 spans took 233 s and 450 MB to draw.
+    from glassline.collector.records import SpanRecord
+    from glassline.dashboard.queries import SPANS_SHOWN
+
+    start = int(time.time()) * NS
+    [root] = rag_trace(random.Random(5), "acme", start)[:1]
+    calls = [
+        SpanRecord(tenant="acme", trace_id=root.trace_id, span_id=f"{i + 1:04x}{'c' * 12}",
+                   parent_span_id=root.span_id, name="chat gpt-4o-mini", kind="llm",
+                   start_ns=start + (i + 1) * 1_000, end_ns=start + (i + 1) * 1_000 + 500,
+                   status="error" if i in (3, SPANS_SHOWN + 40) else "ok")
+        for i in range(SPANS_SHOWN + 100)
+    ]  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'long.db'}"
+    seed_store(url, Traffic(records=[root, *calls]))
+    at = _open(url, monkeypatch, "trace", trace=root.trace_id)
+    [span_picker] = [box for box in at.selectbox if box.label == "Span"]
+    late_failure = f"·{SPANS_SHOWN + 41:04x}"  # labels end with the id's first 4 digits
+    assert len(span_picker.options) == SPANS_SHOWN + 1  # the first spans and the late failure
+    assert any(option.endswith(late_failure) for option in span_picker.options)
+    assert f"first {SPANS_SHOWN:,} of its {SPANS_SHOWN + 101:,} spans" in _text(at)
+
+
 def test_trace_page_explains_an_unknown_trace(sqlite_url, monkeypatch):
     at = _open(sqlite_url, monkeypatch, "trace", trace="f" * 32)
     assert "No trace" in at.warning[0].value

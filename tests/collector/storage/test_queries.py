@@ -15,6 +15,7 @@ from glassline.collector.storage.models import HourRollup, Rollup, Span, Trace
 from glassline.collector.storage.queries import (
     QueryError,
     TraceFilter,
+    failed_spans,
     get_trace,
     list_traces,
     stats,
@@ -138,6 +139,41 @@ def test_get_trace_returns_all_spans_with_attributes_and_events(store: Store) ->
         {"name": "exception", "time_ns": T0 + 5, "attributes": {"exception.message": "boom"}}
     ]
     assert admin.trace == detail.trace
+
+
+def _long_trace(calls: int) -> list[SpanRecord]:
+    """A batch job's trace: one workflow, then ``calls`` model calls, every seventh failing."""
+    root = llm_trace(7, T0)[0]
+    calls_ = [
+        SpanRecord(tenant="acme", trace_id=root.trace_id, span_id=f"{i + 1:016x}",
+                   parent_span_id=root.span_id, name="chat gpt-4o-mini", kind="llm",
+                   start_ns=T0 + (calls - i) * 1_000, end_ns=T0 + (calls - i) * 1_000 + 500,
+                   status="error" if i % 7 == 3 else "ok")
+        for i in range(calls)
+    ]  # fmt: skip
+    return [root, *calls_]  # written newest first: the read orders them
+
+
+def test_a_long_trace_is_read_in_pages_by_start_time(store: Store) -> None:
+    spans = _long_trace(24)
+    store.write(spans)
+    by_start = [s.span_id for s in sorted(spans, key=lambda s: (s.start_ns, s.span_id))]
+    pages, offset = [], 0
+    with store.session() as session:
+        while offset is not None:
+            detail = get_trace(session, "acme", spans[0].trace_id, limit=10, offset=offset)
+            assert detail is not None and len(detail.spans) <= 10
+            pages.append([s["span_id"] for s in detail.spans])
+            offset = detail.next_offset
+        failed = failed_spans(session, "acme", spans[0].trace_id, limit=100)
+        past_the_end = get_trace(session, "acme", spans[0].trace_id, offset=25)
+    assert [len(page) for page in pages] == [10, 10, 5]
+    assert [span for page in pages for span in page] == by_start
+    # Failures come out wherever they fall among the pages, by start time.
+    assert [s["span_id"] for s in failed] == [
+        s for s in by_start if next(x for x in spans if x.span_id == s).status == "error"
+    ]
+    assert len(failed) == 3 and past_the_end is not None and past_the_end.spans == []
 
 
 def test_an_admin_opens_the_newest_trace_with_an_id_whatever_its_tenant(store: Store) -> None:

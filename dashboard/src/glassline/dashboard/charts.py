@@ -289,15 +289,19 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
 
     ``spans`` is :func:`glassline.dashboard.spans.waterfall_frame`: bars from ``bar_offset_ms``
     for ``bar_ms`` (sub-millisecond spans get a minimum bar inside their parent), labelled and
-    hovered with the real offset and duration.
+    hovered with the real offset and duration. Each span has a row of its own: rows keyed by
+    their labels merged spans whose labels matched (a name and 4 hex digits of the id: in a
+    trace of 300 same-named calls, more likely than not), several bars on one row.
     """
     # Plotly right-aligns tick labels; padding them to one width (monospace) keeps the tree's
     # indents lined up on the left.
     width = int(spans["label"].str.len().max()) if len(spans) else 0
     labels = [_plain(label.ljust(width, "\u00a0")) for label in spans["label"]]
+    rows = list(range(len(spans)))
+    hovered = spans[["span_id", "offset_ms", "duration_ms"]].assign(label=labels).to_numpy()
     fig = go.Figure(
         go.Bar(
-            y=labels,
+            y=rows,
             x=spans["bar_ms"],
             base=spans["bar_offset_ms"],
             orientation="h",
@@ -305,13 +309,15 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
             # Two decimals below a millisecond: a 0.04 ms cache lookup is not "0.0 ms".
             text=[f"{d:.2f} ms" if d < 1 else f"{d:,.1f} ms" for d in spans["duration_ms"]],
             textposition="auto",
-            customdata=spans[["span_id", "offset_ms", "duration_ms"]].to_numpy(),
+            customdata=hovered,
             hovertemplate=(
-                "%{y}<br>start +%{customdata[1]:.2f} ms, %{customdata[2]:.2f} ms<extra></extra>"
+                "%{customdata[3]}<br>start +%{customdata[1]:.2f} ms, "
+                "%{customdata[2]:.2f} ms<extra></extra>"
             ),
         )
     )
-    fig.update_yaxes(autorange="reversed", tickfont={"family": "monospace"})
+    fig.update_yaxes(autorange="reversed", tickfont={"family": "monospace"}, tickmode="array",
+                     tickvals=rows, ticktext=labels)  # fmt: skip
     fig.update_xaxes(title_text="ms since trace start")
     fig.update_layout(**{**_LAYOUT, "height": max(220, 28 * len(spans) + 80)}, title="Waterfall")
     return fig

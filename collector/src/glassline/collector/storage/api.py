@@ -37,6 +37,8 @@ _LIST_PARAMS = {"start", "end", "tenant", "user", "session", "model", "status", 
 _LIST_PARAMS |= {"min_duration_ms", "name", "q", "limit", "cursor"}
 _STATS_PARAMS = {"start", "end", "tenant", "group_by", "kind"}
 _SAMPLING_PARAMS = {"start", "end", "tenant"}
+_TRACE_SPANS_DEFAULT = 1_000  # a trace's spans per read unless ``limit`` asks for more
+_MAX_OFFSET = 2**62
 
 
 class _BadParameter(Exception):
@@ -163,16 +165,29 @@ def routes(store: Store) -> list[Route]:
         traces = [dataclasses.asdict(t) for t in page.traces]
         return JSONResponse({"traces": traces, "next_cursor": page.next_cursor})
 
-    @_endpoint({"tenant"})
+    @_endpoint({"tenant", "limit", "offset"})
     def get_trace(request: Request, tenant: str | None) -> JSONResponse:
         trace_id = request.path_params["trace_id"].lower()
         if not _TRACE_ID.match(trace_id):
             raise _BadParameter("trace_id", "must be 32 hexadecimal characters")
+        p = request.query_params
+        limit = _number(p, "limit", int, 1) or _TRACE_SPANS_DEFAULT
+        if limit > queries.MAX_TRACE_SPANS:
+            raise _BadParameter("limit", f"must be at most {queries.MAX_TRACE_SPANS}")
+        offset = _number(p, "offset", int, 0) or 0
+        if offset > _MAX_OFFSET:  # SQL's integers end at 2**63 - 1: past them, an error 500
+            raise _BadParameter("offset", f"must be at most {_MAX_OFFSET}")
         with store.session() as session:
-            detail = queries.get_trace(session, tenant, trace_id)
+            detail = queries.get_trace(session, tenant, trace_id, limit=limit, offset=offset)
         if detail is None:
             return _error(404, f"no trace {trace_id}")
-        return JSONResponse({"trace": dataclasses.asdict(detail.trace), "spans": detail.spans})
+        return JSONResponse(
+            {
+                "trace": dataclasses.asdict(detail.trace),
+                "spans": detail.spans,
+                "next_offset": detail.next_offset,
+            }
+        )
 
     @_endpoint(_STATS_PARAMS)
     def stats(request: Request, tenant: str | None) -> JSONResponse:

@@ -46,8 +46,10 @@ from glassline.dashboard.queries.rollups import (
 )
 from glassline.dashboard.queries.savings import cache_savings, cached_token_savings_usd
 from glassline.dashboard.queries.traces import (
+    FAILED_SHOWN,
     SEARCH_DOCUMENTS,
     SORTS,
+    SPANS_SHOWN,
     QueryError,
     TraceDetail,
     TraceFilter,
@@ -60,9 +62,11 @@ from glassline.dashboard.queries.traces import (
 __all__ = [
     "CHANGE_DIMENSIONS",
     "CHANGE_METRICS",
+    "FAILED_SHOWN",
     "REQUEST_KIND",
     "SEARCH_DOCUMENTS",
     "SORTS",
+    "SPANS_SHOWN",
     "Changes",
     "OpsTables",
     "PercentileView",

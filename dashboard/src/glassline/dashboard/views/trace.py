@@ -60,6 +60,13 @@ c[1].metric("Tokens in / out", f"{summary.input_tokens:,} / {summary.output_toke
 c[2].metric("Cached input tokens", f"{summary.cache_read_tokens:,}", border=True)
 
 frame = spans.waterfall_frame(span_rows)
+if detail.next_offset is not None:
+    st.caption(
+        f"A long trace: the first {queries.SPANS_SHOWN:,} of its {summary.span_count:,} spans by "
+        f"start time are drawn, and its failed spans from the rest (up to "
+        f"{queries.FAILED_SHOWN:,}). The query API pages through all of them: "
+        f"`GET /api/v1/traces/{summary.trace_id}?offset={detail.next_offset}`."
+    )
 st.plotly_chart(charts.waterfall(frame))
 
 by_id = {s["span_id"]: s for s in span_rows}
