@@ -161,6 +161,14 @@ def test_stats_are_scoped_to_the_callers_tenant(client: TestClient) -> None:
     assert get(client, "globex", "/api/v1/stats", tenant="acme").status_code == 403
 
 
+def test_stats_answer_the_costliest_groups_and_count_the_rest(client: TestClient) -> None:
+    window = {"start": T0, "end": T0 + HOUR_NS}
+    every = get(client, "acme", "/api/v1/stats", group_by="model", **window).json()
+    top = get(client, "acme", "/api/v1/stats", group_by="model", limit="1", **window).json()
+    assert top["groups"] == every["groups"][:1] and every["more_groups"] == 0
+    assert top["more_groups"] == len(every["groups"]) - 1 >= 1
+
+
 def test_stats_by_user_and_by_hour(client: TestClient) -> None:
     window = {"start": T0, "end": T0 + HOUR_NS}
     users = get(client, "acme", "/api/v1/stats", group_by="user", **window).json()["groups"]
@@ -204,6 +212,12 @@ CURSOR_WITH_SURROGATE = base64.urlsafe_b64encode(b'[1, "\\ud800", "00"]').decode
         (f"/api/v1/traces/{trace_id(1)}", {"offset": "-1"}, "offset"),
         (f"/api/v1/traces/{trace_id(1)}", {"offset": str(2**64)}, "offset"),
         ("/api/v1/stats", {"group_by": "colour"}, "group_by"),
+        ("/api/v1/stats", {"limit": "10001"}, "limit"),
+        (
+            "/api/v1/stats",
+            {"group_by": "minute", "start": str(T0), "end": str(T0 + 8 * 86_400 * 10**9)},
+            "start",
+        ),
         ("/api/v1/stats", {"start": "2026-09-21T14:00:00"}, "start"),
         ("/api/v1/stats", {"start": str(T0), "end": str(T0)}, "end"),
         ("/api/v1/sampling", {"start": str(T0), "end": str(T0)}, "end"),

@@ -213,6 +213,29 @@ def test_a_long_trace_draws_its_first_spans_and_every_failure(tmp_path, monkeypa
     assert f"first {SPANS_SHOWN:,} of its {SPANS_SHOWN + 101:,} spans" in _text(at)
 
 
+def test_a_table_draws_its_first_rows_and_says_the_csv_has_them_all(tmp_path, monkeypatch):
+    # What changed by user in an app of 100,000 users a day failed outright: a Styler takes
+    # at most 262,144 cells. Seeded: more users than a table draws, one call each.
+    from glassline.collector.records import SpanRecord
+
+    users = ui.MAX_TABLE_ROWS + 200
+    start = (int(time.time()) - 3000) * NS
+    calls = [
+        SpanRecord(tenant="acme", trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}",
+                   name="chat gpt-4o-mini", kind="llm", model="gpt-4o-mini", user_id=f"u{i}",
+                   start_ns=start + i * 2 * NS, end_ns=start + i * 2 * NS + NS // 2,
+                   input_tokens=100, output_tokens=10, cost_usd=0.001 * (1 + i % 5))
+        for i in range(users)
+    ]  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    seed_store(url, Traffic(records=calls))
+    at = _open(url, monkeypatch, "changes", by="user")
+    assert not at.exception
+    [table] = at.dataframe
+    assert len(table.value) == ui.MAX_TABLE_ROWS
+    assert f"The first {ui.MAX_TABLE_ROWS:,} of {users:,} rows" in _text(at)
+
+
 def test_trace_page_explains_an_unknown_trace(sqlite_url, monkeypatch):
     at = _open(sqlite_url, monkeypatch, "trace", trace="f" * 32)
     assert "No trace" in at.warning[0].value

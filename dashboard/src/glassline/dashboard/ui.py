@@ -354,6 +354,11 @@ def utc_column(label: str) -> Any:
     return st.column_config.DatetimeColumn(label, format=_UTC_MOMENT)
 
 
+# The rows a table draws: What changed by user, in an app of 100,000 users a day, failed
+# outright (a Styler takes at most 262,144 cells), and a grid of that many rows helps no one.
+MAX_TABLE_ROWS = 1_000
+
+
 def table(
     frame: pd.DataFrame,
     columns: dict[str, Any],
@@ -363,10 +368,11 @@ def table(
     where: DeltaGenerator | None = None,
     csv_frame: pd.DataFrame | None = None,
 ) -> Any:
-    """A selectable table (a click on a row is returned) with a CSV download of its rows
-    (``csv_frame``'s, when the table shows numbers as text: the CSV keeps them raw)."""
+    """A selectable table (a click on a row is returned) of ``frame``'s first
+    ``MAX_TABLE_ROWS`` rows, with a CSV download of all its rows (``csv_frame``'s, when the
+    table shows numbers as text: the CSV keeps them raw)."""
     where = where or st.container()
-    shown, config = _with_missing_shown(frame, columns)
+    shown, config = _with_missing_shown(frame.head(MAX_TABLE_ROWS), columns)
     styled, config = _dollars_shown(shown, config)
     picked = where.dataframe(
         styled,
@@ -376,6 +382,8 @@ def table(
         selection_mode="single-row",
         key=key,
     )
+    if len(frame) > MAX_TABLE_ROWS:
+        where.caption(f"The first {MAX_TABLE_ROWS:,} of {len(frame):,} rows; the CSV has them all.")
     raw = frame if csv_frame is None else csv_frame
     csv = spreadsheet.to_csv(raw.rename(columns={k: _label(k, v) for k, v in columns.items()}))
     where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")

@@ -35,7 +35,11 @@ _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _DAY_NS = 86_400 * 1_000_000_000
 _LIST_PARAMS = {"start", "end", "tenant", "user", "session", "model", "status", "min_cost"}
 _LIST_PARAMS |= {"min_duration_ms", "name", "q", "limit", "cursor"}
-_STATS_PARAMS = {"start", "end", "tenant", "group_by", "kind"}
+_STATS_PARAMS = {"start", "end", "tenant", "group_by", "kind", "limit"}
+# Groups per stats answer unless ``limit`` asks for more: by user, an app of 100,000 users a day
+# answered 16.5 MB (a million, about 165 MB).
+_STATS_GROUPS_DEFAULT = 1_000
+_MAX_STATS_GROUPS = 10_000
 _SAMPLING_PARAMS = {"start", "end", "tenant"}
 _TRACE_SPANS_DEFAULT = 1_000  # a trace's spans per read unless ``limit`` asks for more
 _MAX_OFFSET = 2**62
@@ -195,16 +199,28 @@ def routes(store: Store) -> list[Route]:
         end = _time_ns(p, "end", time.time_ns())
         start = _time_ns(p, "start", max(0, (end or 0) - _DAY_NS))
         group_by = p.get("group_by") or "stage"
+        limit = _number(p, "limit", int, 1) or _STATS_GROUPS_DEFAULT
+        if limit > _MAX_STATS_GROUPS:
+            raise _BadParameter("limit", f"must be at most {_MAX_STATS_GROUPS}")
+        bucket_s = queries.TIME_BUCKETS.get(group_by)
+        if bucket_s and (end or 0) - (start or 0) > _MAX_STATS_GROUPS * bucket_s * 1_000_000_000:
+            raise _BadParameter(
+                "start", f"more than {_MAX_STATS_GROUPS} {group_by}s: narrow start/end or use "
+                "a longer bucket",
+            )  # fmt: skip
         with store.session() as session:
             rows = queries.stats(
                 session, tenant, start or 0, end or 0, group_by, kind=p.get("kind") or None
             )
+        # Time buckets are bounded by the range above; other groups are cut, costliest kept.
+        shown = rows if bucket_s else rows[:limit]
         return JSONResponse(
             {
                 "group_by": group_by,
                 "start_ns": start,
                 "end_ns": end,
-                "groups": queries.stats_dicts(rows),
+                "groups": queries.stats_dicts(shown),
+                "more_groups": len(rows) - len(shown),
             }
         )
 

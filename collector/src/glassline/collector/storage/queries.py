@@ -28,6 +28,7 @@ __all__ = [
     "GROUP_BYS",
     "MAX_NS",
     "MAX_TRACE_SPANS",
+    "TIME_BUCKETS",
     "QueryError",
     "StatsRow",
     "TraceDetail",
@@ -58,7 +59,7 @@ GROUP_BYS = (
     "hour",
     "day",
 )
-_TIME_BUCKETS = {"minute": 60, "hour": 3600, "day": 86_400}
+TIME_BUCKETS = {"minute": 60, "hour": 3600, "day": 86_400}
 _NS = 1_000_000_000
 MAX_LIMIT = 1000
 
@@ -397,7 +398,7 @@ def stats(
         found = aggregates.user_sums(conn, start, end, tenant=None if tenant is None else [tenant])
         rows = [_stats_row(k[1], {**v, "count": v["requests"]}) for k, v in found.items()]
         return sorted(rows, key=_order(False))
-    bucket_s = _TIME_BUCKETS.get(group_by)
+    bucket_s = TIME_BUCKETS.get(group_by)
     by = () if bucket_s else (group_by,)
     scope = aggregates.Scope(
         tenant=None if tenant is None else (tenant,), kind=None if kind is None else (kind,)
