@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 
+import pandas as pd
 import pytest
 from sqlalchemy import create_engine, delete, insert, text
 from sqlalchemy.exc import OperationalError
@@ -104,6 +105,17 @@ def test_user_spend_ranks_users_by_cost(sqlite_engine, hour: Window, traffic: Tr
         users = q.user_spend(conn, hour)
     assert list(users["cost_usd"]) == sorted(users["cost_usd"], reverse=True)
     assert users["cost_usd"].sum() == pytest.approx(traffic.cost())
+
+
+def test_the_top_users_are_chosen_in_sql_as_the_whole_ranking_would(
+    sqlite_engine, hour: Window
+) -> None:
+    # An app of 100,000 users a day summed every one of them in Python for a top 50.
+    with sqlite_engine.connect() as conn:
+        every = q.user_spend(conn, hour, limit=10_000)
+        top = q.user_spend(conn, hour, limit=3)
+    assert len(every) > 3
+    pd.testing.assert_frame_equal(top, every.head(3))
 
 
 def test_cache_savings_price_cached_tokens_at_the_full_rate(sqlite_engine, hour: Window):

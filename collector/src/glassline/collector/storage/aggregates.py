@@ -292,11 +292,17 @@ def user_sums(
     tenant: Sequence[str] | None = None,
     users: Sequence[str] | None = None,
     by_user: bool = True,
+    by_tenant: bool = True,
     bucket: int | None = None,
+    costliest: int | None = None,
 ) -> dict[tuple[Any, ...], dict[str, float]]:
-    """``user_rollups`` summed per ``(bucket?, tenant, user?)``: requests are root spans."""
+    """``user_rollups`` summed per ``(bucket?, tenant?, user?)``: requests are root spans.
+
+    ``costliest``: only that many keys, the costliest (then by key), chosen in SQL: an app of
+    100,000 users a day summed every one of them in Python for a top 50.
+    """
     lo, hi = start // 60 * 60, -(-end // 60) * 60
-    keys: list[Any] = [UserRollup.tenant]
+    keys: list[Any] = [UserRollup.tenant] if by_tenant else []
     if by_user:
         keys.append(UserRollup.user_id)
     if bucket:
@@ -307,10 +313,14 @@ def user_sums(
         query = query.where(UserRollup.tenant.in_(tenant))
     if users is not None:
         query = query.where(UserRollup.user_id.in_(users))
+    query = query.group_by(*keys)
+    if costliest is not None:
+        cost = measures[USER_MEASURES.index("cost_usd")]
+        query = query.order_by(cost.desc(), *keys).limit(costliest)
     width = len(keys)
     return {
         tuple(row[:width]): dict(zip(USER_MEASURES, map(_plain, row[width:]), strict=True))
-        for row in conn.execute(query.group_by(*keys))
+        for row in conn.execute(query)
     }
 
 

@@ -282,20 +282,17 @@ def percentiles(
 
 
 def user_spend(conn: Connection, window: Window, limit: int = 20) -> pd.DataFrame:
-    """Top users by spend in the window (spans without a user are not in ``user_rollups``)."""
+    """Top users by spend in the window (spans without a user are not in ``user_rollups``);
+    a user id seen in several tenants is summed over them."""
     found = aggregates.user_sums(
-        conn, window.start, window.end, tenant=[window.tenant] if window.tenant else None
-    )
-    per_user: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for (_, user), sums in found.items():
-        for name, value in sums.items():
-            per_user[user][name] += value
+        conn, window.start, window.end, tenant=[window.tenant] if window.tenant else None,
+        by_tenant=False, costliest=limit,
+    )  # fmt: skip
     columns = ["user_id", "requests", "input_tokens", "output_tokens", "cost_usd"]
     frame = pd.DataFrame(
-        [(user, *(v[c] for c in columns[1:])) for user, v in per_user.items()], columns=columns
+        [(user, *(v[c] for c in columns[1:])) for (user,), v in found.items()], columns=columns
     )
-    frame = frame.sort_values(["cost_usd", "user_id"], ascending=[False, True], ignore_index=True)
-    return frame.head(limit)
+    return frame.sort_values(["cost_usd", "user_id"], ascending=[False, True], ignore_index=True)
 
 
 def spend_between(conn: Connection, start: int, end: int, tenant: str | None) -> float:
