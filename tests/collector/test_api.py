@@ -207,7 +207,7 @@ CURSOR_WITH_SURROGATE = base64.urlsafe_b64encode(b'[1, "\\ud800", "00"]').decode
         ("/api/v1/traces", {"cursor": "garbage"}, "cursor"),
         ("/api/v1/traces", {"colour": "red"}, "colour"),
         ("/api/v1/traces/not-a-trace-id", {}, "trace_id"),
-        (f"/api/v1/traces/{trace_id(1)}", {"limit": "10001"}, "limit"),
+        (f"/api/v1/traces/{trace_id(1)}", {"limit": "2001"}, "limit"),
         (f"/api/v1/traces/{trace_id(1)}", {"limit": "0"}, "limit"),
         (f"/api/v1/traces/{trace_id(1)}", {"offset": "-1"}, "offset"),
         (f"/api/v1/traces/{trace_id(1)}", {"offset": str(2**64)}, "offset"),
