@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Collection
 from typing import Any
 
@@ -34,7 +35,7 @@ def _plain(text: object) -> str:
     style>``, ``<br>`` and entities in legend names, tick labels, hover texts and annotations.
     A stage, a model or a user id is the app's text: escaped, it reads as sent, where it drew a
     foreign link or 60-pixel letters in the chart."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(str(text), quote=False)
 
 
 def _style(fig: go.Figure, title: str) -> go.Figure:

@@ -6,6 +6,7 @@ one breach across many keys arrives as one message listing every alert.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ def _slack_text(text: str) -> str:
     """``text`` as Slack shows it, not as its markup: Slack reads ``<...>`` as a link or a
     mention (``<!channel>`` notifies everyone in it) and ``&`` as an entity. A label's value is
     the app's text (a stage, a model): escaped as Slack's docs ask, it reads as sent."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return html.escape(text, quote=False)
 
 
 def _line(alert: Mapping[str, Any]) -> str:

@@ -42,7 +42,7 @@ _STATS_GROUPS_DEFAULT = 1_000
 _MAX_STATS_GROUPS = 10_000
 _SAMPLING_PARAMS = {"start", "end", "tenant"}
 _TRACE_SPANS_DEFAULT = 1_000  # a trace's spans per read unless ``limit`` asks for more
-_MAX_OFFSET = 2**62
+_MAX_OFFSET = 2**62  # SQL's integers end at 2**63 - 1: past them, an error 500
 
 
 class _BadParameter(Exception):
@@ -68,7 +68,9 @@ def _time_ns(params: Any, name: str, default: int | None) -> int | None:
         raise _BadParameter(name, str(exc)) from None
 
 
-def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) -> Any:
+def _number(
+    params: Any, name: str, cast: Callable[[str], Any], minimum: float, maximum: float | None = None
+) -> Any:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
@@ -80,6 +82,8 @@ def _number(params: Any, name: str, cast: Callable[[str], Any], minimum: float) 
         raise _BadParameter(name, "must be a finite number")
     if value < minimum:
         raise _BadParameter(name, f"must be at least {minimum}")
+    if maximum is not None and value > maximum:
+        raise _BadParameter(name, f"must be at most {maximum}")
     return value
 
 
@@ -175,12 +179,8 @@ def routes(store: Store) -> list[Route]:
         if not _TRACE_ID.match(trace_id):
             raise _BadParameter("trace_id", "must be 32 hexadecimal characters")
         p = request.query_params
-        limit = _number(p, "limit", int, 1) or _TRACE_SPANS_DEFAULT
-        if limit > queries.MAX_TRACE_SPANS:
-            raise _BadParameter("limit", f"must be at most {queries.MAX_TRACE_SPANS}")
-        offset = _number(p, "offset", int, 0) or 0
-        if offset > _MAX_OFFSET:  # SQL's integers end at 2**63 - 1: past them, an error 500
-            raise _BadParameter("offset", f"must be at most {_MAX_OFFSET}")
+        limit = _number(p, "limit", int, 1, queries.MAX_TRACE_SPANS) or _TRACE_SPANS_DEFAULT
+        offset = _number(p, "offset", int, 0, _MAX_OFFSET) or 0
         with store.session() as session:
             detail = queries.get_trace(session, tenant, trace_id, limit=limit, offset=offset)
         if detail is None:
@@ -199,9 +199,7 @@ def routes(store: Store) -> list[Route]:
         end = _time_ns(p, "end", time.time_ns())
         start = _time_ns(p, "start", max(0, (end or 0) - _DAY_NS))
         group_by = p.get("group_by") or "stage"
-        limit = _number(p, "limit", int, 1) or _STATS_GROUPS_DEFAULT
-        if limit > _MAX_STATS_GROUPS:
-            raise _BadParameter("limit", f"must be at most {_MAX_STATS_GROUPS}")
+        limit = _number(p, "limit", int, 1, _MAX_STATS_GROUPS) or _STATS_GROUPS_DEFAULT
         bucket_s = queries.TIME_BUCKETS.get(group_by)
         if bucket_s and (end or 0) - (start or 0) > _MAX_STATS_GROUPS * bucket_s * 1_000_000_000:
             raise _BadParameter(
