@@ -12,13 +12,17 @@ from typing import Any
 from glassline.collector.records import SpanRecord
 
 T0 = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+FLOOD_BYTES = 256 << 20
 
 
 class Receiver:
     """A webhook endpoint on a free loopback port that records every JSON body it gets.
 
     ``mode``: ``ok`` answers 200; ``fail`` answers 500; ``hang`` never answers until
-    ``release`` is set (the test's teardown sets it).
+    ``release`` is set (the test's teardown sets it); ``drip`` sends its status line a byte
+    every 50 ms, so no single read waits long, until ``release``; ``flood`` answers 200 with
+    an endless body, up to ``FLOOD_BYTES`` (``flood-fail`` the same with 500), and records in ``flooded`` how much it sent
+    before the client went away.
     """
 
     def __init__(self, mode: str = "ok") -> None:
@@ -27,6 +31,7 @@ class Receiver:
         self.headers: list[dict[str, str]] = []
         self.arrived = threading.Condition()
         self.release = threading.Event()
+        self.flooded: int | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,9 +44,33 @@ class Receiver:
                 if receiver.mode == "hang":
                     receiver.release.wait(30)
                     return
+                if receiver.mode == "drip":
+                    for byte in b"HTTP/1.1 200 OK\r\n" * 100:
+                        if receiver.release.wait(0.05):
+                            return
+                        self.wfile.write(bytes([byte]))
+                    return
+                if receiver.mode in ("flood", "flood-fail"):
+                    self._flood(500 if receiver.mode == "flood-fail" else 200)
+                    return
                 self.send_response(500 if receiver.mode == "fail" else 200)
                 self.send_header("content-length", "0")
                 self.end_headers()
+
+            def _flood(self, status: int) -> None:
+                head = b"HTTP/1.1 %d Flood\r\ntransfer-encoding: chunked\r\n\r\n" % status
+                self.wfile.write(head)
+                chunk = b"%x\r\n%s\r\n" % (1 << 16, b"x" * (1 << 16))
+                sent = 0
+                try:
+                    while sent < FLOOD_BYTES:
+                        self.wfile.write(chunk)
+                        sent += len(chunk)
+                except OSError:  # the client closed the connection
+                    pass
+                with receiver.arrived:
+                    receiver.flooded = sent
+                    receiver.arrived.notify_all()
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -61,6 +90,14 @@ class Receiver:
             if not self.arrived.wait_for(lambda: len(self.bodies) >= count, timeout):
                 raise AssertionError(f"expected {count} requests, got {len(self.bodies)}")
             return list(self.bodies[:count])
+
+    def wait_flooded(self, timeout: float = 30.0) -> int:
+        """The bytes of body a ``flood`` receiver sent before the client closed (bounded wait)."""
+        with self.arrived:
+            if not self.arrived.wait_for(lambda: self.flooded is not None, timeout):
+                raise AssertionError("the flood never stopped")
+            assert self.flooded is not None
+            return self.flooded
 
     def close(self) -> None:
         self.release.set()

@@ -15,7 +15,7 @@ from glassline.collector.alerts.payloads import alert_text, slack_message
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 
-from .support import T0, Receiver
+from .support import FLOOD_BYTES, T0, Receiver
 
 Span = Callable[..., SpanRecord]
 
@@ -61,6 +61,43 @@ def test_hanging_webhook_does_not_delay_evaluation_or_other_notifiers(
         assert engine.dispatcher.stats.get("hung", "sent") == 0  # still waiting on the first
     finally:
         hung.release.set()
+        engine.close()
+
+
+def test_a_webhook_that_drips_its_answer_is_cut_at_the_timeout(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    # Each byte comes well within the timeout, so per-read timeouts never fire: before, the
+    # worker waited as long as the endpoint kept dripping, and later alerts were dropped.
+    drip = receiver_factory("drip")
+    hook = {"name": "d", "type": "webhook", "url": drip.url, "timeout": "1s", "max_retries": 0}
+    engine = AlertEngine(store, config([hook]))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        engine.evaluate_once(T0)
+        assert engine.dispatcher.drain(30), "the dripping answer still holds the worker"
+        assert engine.dispatcher.stats.get("d", "failed") == 1
+        assert not drip.release.is_set()  # cut by the notifier, not by the endpoint giving up
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("status", [200, 500])
+def test_a_webhook_answer_is_judged_by_its_status_without_reading_its_body(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span, status: int
+) -> None:
+    # A webhook URL that serves a file or an endless stream: 2 GB took the collector to 4.2 GB.
+    flood = receiver_factory("flood" if status == 200 else "flood-fail")
+    hook = {"name": "f", "type": "webhook", "url": flood.url, "max_retries": 0}
+    engine = AlertEngine(store, config([hook]))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        engine.evaluate_once(T0)
+        assert flood.wait_flooded() < FLOOD_BYTES // 4  # the client hung up early
+        assert engine.dispatcher.drain(10)
+        outcome = "sent" if status == 200 else "failed"
+        assert engine.dispatcher.stats.get("f", outcome) == 1
+    finally:
         engine.close()
 
 

@@ -4,10 +4,17 @@ Evaluation only enqueues (never blocks): when a queue is full the message is dro
 counted. A webhook that fails is retried with exponential backoff; one that hangs is cut
 by its timeout; either way only its own worker waits, never evaluation, other notifiers
 or ingest.
+
+The timeout bounds a whole attempt, not each read: httpx's timeouts are per operation, so an
+endpoint that drips its answer a byte at a time (a streaming URL sending keep-alives) would
+hold the worker forever. An answer is judged by its status line and its body is never read:
+a webhook URL that serves a file or an endless stream would otherwise be read into memory
+(2 GB took the collector to 4.2 GB).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -46,30 +53,41 @@ class NotifierStats:
             return self.counts.get(notifier, {}).get(what, 0)
 
 
-def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping[str, Any]) -> None:
+async def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping[str, Any]) -> None:
     data = slack_message(body) if isinstance(notifier, cfg.SlackNotifier) else body
     timeout = notifier.timeout.total_seconds()
     delay = notifier.backoff.total_seconds()
     headers = {"content-type": "application/json", **notifier.headers}
     content = json.dumps(data).encode()
-    with httpx.Client(timeout=timeout) as client:
+    async with httpx.AsyncClient(timeout=timeout) as client:
         for attempt in range(notifier.max_retries + 1):
             try:
-                response = client.post(notifier.url, content=content, headers=headers)
-                if response.status_code < 500 and response.status_code != 429:
-                    response.raise_for_status()  # 4xx other than 429 will not improve: give up
+                async with asyncio.timeout(timeout):
+                    status = await _status(client, notifier.url, content, headers)
+                if status < 400:
                     return
-                error: Exception = httpx.HTTPStatusError(
-                    f"HTTP {response.status_code}", request=response.request, response=response
-                )
-            except httpx.HTTPStatusError:
-                raise
-            except httpx.HTTPError as exc:
+                error: Exception = WebhookStatusError(status)
+                if status < 500 and status != 429:
+                    raise error  # 4xx other than 429 will not improve: give up
+            except (httpx.HTTPError, TimeoutError) as exc:
                 error = exc
             if attempt == notifier.max_retries:
                 raise error
-            time.sleep(delay)
+            await asyncio.sleep(delay)
             delay *= 2
+
+
+async def _status(
+    client: httpx.AsyncClient, url: str, content: bytes, headers: Mapping[str, str]
+) -> int:
+    """The answer's status; leaving the stream unread closes the connection."""
+    async with client.stream("POST", url, content=content, headers=headers) as response:
+        return response.status_code
+
+
+class WebhookStatusError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
 
 
 def _deliver(notifier: Any, body: Mapping[str, Any]) -> None:
@@ -77,7 +95,7 @@ def _deliver(notifier: Any, body: Mapping[str, Any]) -> None:
         level = logging.INFO if notifier.level == "info" else logging.WARNING
         _log.log(level, "alert notification %s", _log_text(body))
         return
-    _post(notifier, body)
+    asyncio.run(_post(notifier, body))
 
 
 def _log_text(body: Mapping[str, Any]) -> str:
