@@ -7,15 +7,14 @@ Uses only the standard library (urllib). Never raises into the application: any 
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from glassline.instrumentation import _safe
-from glassline.instrumentation.setup import API_KEY_HEADER, connection
+from glassline.instrumentation._api import get_json
+from glassline.instrumentation.setup import connection
 
 __all__ = ["Budget", "BudgetStatus", "budget_status"]
 
@@ -95,11 +94,7 @@ def budget_status(
         if base is None:
             return BudgetStatus("unknown", error="no collector URL: pass base_url or call init()")
         key = api_key or connection().api_key or os.environ.get("GLASSLINE_API_KEY")
-        request = urllib.request.Request(base + _PATH, headers={"Accept": "application/json"})
-        if key:
-            request.add_header(API_KEY_HEADER, key)
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            budgets = _parse(json.loads(response.read()))
+        budgets = _parse(get_json(base + _PATH, api_key=key, timeout_s=timeout))
         worst = max((b.state for b in budgets), key=lambda s: _SEVERITY.get(s, -1), default="ok")
         return BudgetStatus(worst, budgets)
     except Exception as exc:  # the app asked a question; a broken answer is "unknown"

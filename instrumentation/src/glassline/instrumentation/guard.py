@@ -10,7 +10,6 @@ microsecond. When the collector cannot be reached, the last state is used until 
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -21,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from glassline.instrumentation import _safe
+from glassline.instrumentation._api import get_json
 from glassline.instrumentation.budget import api_url
-from glassline.instrumentation.setup import API_KEY_HEADER, connection
+from glassline.instrumentation.setup import connection
 from glassline.pricing import format_usd
 
 __all__ = ["BudgetExceeded", "BudgetGuard", "BudgetPolicy", "Decision", "budget_guard"]
@@ -279,12 +279,8 @@ class BudgetGuard:
             self._refreshed.notify_all()
 
     def _get(self, path: str, missing_ok: bool = False) -> dict[str, Any]:
-        request = urllib.request.Request(self._base + path, headers={"Accept": "application/json"})
-        if self._key:
-            request.add_header(API_KEY_HEADER, self._key)
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                payload = json.loads(response.read())
+            payload = get_json(self._base + path, api_key=self._key, timeout_s=self._timeout)
         except urllib.error.HTTPError as exc:
             if missing_ok and exc.code == 404:  # the collector has no budget rules
                 return {}
