@@ -17,7 +17,8 @@ same venv, the same process and the same minute, which a shared, loaded host nee
 separate processes against each other there moved figures by 2-5x). ``--instructions`` counts
 instructions per call instead (valgrind's cachegrind, blocks of different sizes in separate
 runs, the per-call slope): the same on any host at any load, but blind to cache misses. Then
-``budget_guard().check`` against a snapshot of three budgets and a kill switch.
+``budget_guard().check`` against a snapshot of three budgets and a kill switch, then with a
+per-user budget's 100,000 users besides.
 """
 
 from __future__ import annotations
@@ -207,40 +208,46 @@ def _table(title: str, unit: str, best: dict[str, dict[str, dict[str, float]]]) 
         print(f"{shape}: Glassline adds {ratio:.2f}x the better peer's cost (target <= 0.5x)")
 
 
-class _Budgets(BaseHTTPRequestHandler):
-    BODY = json.dumps(
-        {
-            "budgets": [
-                {"rule": "daily", "tenant": "acme", "labels": {}, "spend_usd": 5.0,
-                 "limit_usd": 10.0, "warn_usd": 8.0},
-                {"rule": "monthly", "tenant": "acme", "labels": {}, "spend_usd": 50.0,
-                 "limit_usd": 300.0, "warn_usd": None},
-                {"rule": "per-user", "tenant": "acme", "labels": {"user": "u-9"},
-                 "spend_usd": 1.0, "limit_usd": 2.0, "warn_usd": 1.5},
-            ],
-            "kill_switches": [{"tenant": "acme", "stage": "batch", "reason": "paused"}],
-        }
-    ).encode()  # fmt: skip
-
-    def log_message(self, *args: Any) -> None:
-        return None
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-length", str(len(self.BODY)))
-        self.end_headers()
-        self.wfile.write(self.BODY)
+def _budgets_body(users: int) -> bytes:
+    """Three budgets and a kill switch, plus a per-user budget's entries for ``users`` users."""
+    budgets = [
+        {"rule": "daily", "tenant": "acme", "labels": {}, "spend_usd": 5.0,
+         "limit_usd": 10.0, "warn_usd": 8.0},
+        {"rule": "monthly", "tenant": "acme", "labels": {}, "spend_usd": 50.0,
+         "limit_usd": 300.0, "warn_usd": None},
+        {"rule": "per-user", "tenant": "acme", "labels": {"user": "u-9"},
+         "spend_usd": 1.0, "limit_usd": 2.0, "warn_usd": 1.5},
+    ]  # fmt: skip
+    budgets += [
+        {"rule": "per-user", "tenant": "acme", "labels": {"user": f"user-{n}"},
+         "spend_usd": 1.0, "limit_usd": 2.0, "warn_usd": 1.5}
+        for n in range(users)
+    ]  # fmt: skip
+    switches = [{"tenant": "acme", "stage": "batch", "reason": "paused"}]
+    return json.dumps({"budgets": budgets, "kill_switches": switches}).encode()
 
 
-def guard_check(calls: int) -> float:
+def guard_check(calls: int, users: int = 0) -> float:
     """µs per ``guard.check`` (allowed: the common answer) against a loopback snapshot."""
     from glassline.instrumentation import budget_guard
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Budgets)
+    body = _budgets_body(users)
+
+    class Budgets(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            return None
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Budgets)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     guard = budget_guard(url=f"http://127.0.0.1:{server.server_address[1]}", refresh_s=3600)
     try:
-        assert guard.ready()
+        assert guard.ready() and guard.stats()["refreshes"] == 1
         check = guard.check
         timings = []
         for _ in range(5):
@@ -267,6 +274,8 @@ def report(calls: int, rounds: int, count_instructions: bool = False) -> None:
     if count_instructions:
         _table("instructions per call (valgrind; slope of 100 calls)", "instr", instructions())
     print(f"\nbudget_guard().check: {guard_check(200_000):.2f} µs per call (target <= 2 µs)")
+    per_user = guard_check(20_000, users=100_000)
+    print(f"the same with a per-user budget's 100,000 users: {per_user:.2f} µs per call")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

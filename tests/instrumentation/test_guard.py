@@ -53,12 +53,14 @@ class FakeBudgetsAPI:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def budget(spend: float, *, rule: str = "daily", user: str | None = None) -> dict[str, Any]:
+def budget(
+    spend: float, *, rule: str = "daily", user: str | None = None, **labels: str
+) -> dict[str, Any]:
     return {
         "rule": rule,
         "tenant": "acme",
         "window": "24h",
-        "labels": {"user": user} if user else {},
+        "labels": {"user": user, **labels} if user else labels,
         "spend_usd": spend,
         "limit_usd": 10.0,
         "warn_usd": 8.0,
@@ -102,6 +104,37 @@ def test_a_user_budget_applies_to_that_user_only(api: FakeBudgetsAPI, guard: Bud
     guard.refresh()
     assert guard.check(user="u-1").action == "deny"
     assert guard.check(user="u-2").action == "allow"
+
+
+def test_a_model_budget_applies_to_calls_of_that_model_only(
+    api: FakeBudgetsAPI, guard: BudgetGuard
+) -> None:
+    # Before, the guard read only user, stage and key labels: a model's exhausted budget
+    # denied the tenant's every call, the cheaper model its suggestion named included.
+    api.budgets = [budget(12.0, rule="per-model", model="gpt-4o")]
+    guard.refresh()
+    assert guard.check(tenant="acme", model="gpt-4o").action == "deny"
+    assert guard.check(tenant="acme", model="gpt-4o-mini").action == "allow"
+    assert guard.check(tenant="acme").action == "allow"  # the call does not say its model
+
+
+def test_a_budget_kept_per_what_a_call_cannot_say_applies_to_no_call(
+    api: FakeBudgetsAPI, guard: BudgetGuard
+) -> None:
+    api.budgets = [budget(12.0, rule="per-route", route="fast")]
+    guard.refresh()
+    assert guard.check(tenant="acme", user="u-1", model="gpt-4o").action == "allow"
+
+
+def test_each_of_many_users_gets_their_own_budget(api: FakeBudgetsAPI, guard: BudgetGuard) -> None:
+    api.budgets = [budget(float(n % 12), rule="per-user", user=f"u-{n}") for n in range(100_000)]
+    api.budgets.append(budget(9.0, rule="per-user", user="u-7", model="gpt-4o"))
+    guard.refresh()
+    assert [guard.check(user=f"u-{n}").action for n in (0, 7, 8, 11, 12)] == [
+        "allow", "allow", "degrade", "deny", "allow"
+    ]  # fmt: skip
+    assert guard.check(user="u-7", model="gpt-4o").action == "degrade"  # per user and model
+    assert guard.check(user="someone-new", estimated_cost_usd=1.0).action == "allow"
 
 
 def test_policies_per_rule(api: FakeBudgetsAPI) -> None:
@@ -191,6 +224,22 @@ def test_the_decorator_records_the_decision_and_falls_back(
         assert generate() == "fallback"
     span = dict(spans.named("chat gpt-4o-mini")[-1].attributes or {})
     assert span[a.BUDGET_DECISION] == "deny" and a.BUDGET_PREVENTED_USD in span
+
+
+def test_the_decorator_checks_the_model_the_call_asks_for(
+    api: FakeBudgetsAPI, guard: BudgetGuard
+) -> None:
+    api.budgets = [budget(12.0, rule="per-model", model="gpt-4o")]
+    guard.refresh()
+
+    @llm(provider="openai", budget=guard, on_exceeded=lambda **kwargs: "fallback")
+    def chat(*, model: str, messages: list[dict[str, str]]) -> str:
+        return "answer"
+
+    hello = [{"role": "user", "content": "hi"}]
+    with context(tenant="acme"):
+        assert chat(model="gpt-4o", messages=hello) == "fallback"
+        assert chat(model="gpt-4o-mini", messages=hello) == "answer"
 
 
 def test_the_per_call_cap_refuses_or_trims(spans: SpanCapture) -> None:

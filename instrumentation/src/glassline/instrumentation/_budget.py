@@ -40,12 +40,18 @@ def _text_length(messages: Any) -> int:
     return total
 
 
+def call_model(kwargs: dict[str, Any], model: str | None) -> str | None:
+    """The model a call asks for: its ``model=`` argument, else the decorator's."""
+    given = kwargs.get("model")
+    return given if isinstance(given, str) else model
+
+
 def estimate_cost_usd(
     kwargs: dict[str, Any], *, model: str | None = None, provider: str | None = None
 ) -> float:
     """The cost of a call before it is made: input tokens (length / 4) and ``max_tokens`` at
     the model's price; 0.0 when the model is not priced."""
-    model = kwargs.get("model") if isinstance(kwargs.get("model"), str) else model
+    model = call_model(kwargs, model)
     if not model:
         return 0.0
     price = price_of(model, provider)
@@ -89,6 +95,7 @@ class BudgetCheck:
                 tenant=_str(prop.get(attrs.TENANT_ID)),
                 user=_str(prop.get(attrs.USER_ID)),
                 stage=_str(prop.get(attrs.STAGE)),
+                model=call_model(kwargs, self.model) if self.estimate else None,
                 estimated_cost_usd=estimate,
             )
         out[attrs.BUDGET_DECISION] = decision.action
