@@ -30,7 +30,9 @@ class FakeBudgetsAPI:
 
     def __init__(self) -> None:
         self.budgets: list[dict[str, Any]] = []
+        self.unlisted: list[dict[str, Any]] = []
         self.switches: list[dict[str, Any]] = []
+        self.paths: list[str] = []
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,8 +40,9 @@ class FakeBudgetsAPI:
                 return None
 
             def do_GET(self) -> None:
+                api.paths.append(self.path)
                 if self.path.startswith("/api/v1/budgets"):
-                    body = {"budgets": api.budgets}
+                    body = {"budgets": api.budgets, "unlisted": api.unlisted}
                 else:
                     body = {"kill_switches": api.switches}
                 data = json.dumps(body).encode()
@@ -135,6 +138,40 @@ def test_each_of_many_users_gets_their_own_budget(api: FakeBudgetsAPI, guard: Bu
     ]  # fmt: skip
     assert guard.check(user="u-7", model="gpt-4o").action == "degrade"  # per user and model
     assert guard.check(user="someone-new", estimated_cost_usd=1.0).action == "allow"
+
+
+def test_users_the_collector_left_out_are_allowed_a_call_smaller_than_their_headroom(
+    api: FakeBudgetsAPI,
+) -> None:
+    # The guard asks only for the users who spent half their budget's lowest level or more;
+    # of the others it knows they spent less than that.
+    api.budgets = [budget(9.0, rule="per-user", user="heavy")]
+    api.unlisted = [
+        {"rule": "per-user", "tenant": "acme", "per": ["user"], "below_usd": 4.0,
+         "limit_usd": 10.0, "warn_usd": 8.0}
+    ]  # fmt: skip
+    closed = BudgetPolicy(fail="closed")
+    guards = [budget_guard(url=api.url, refresh_s=3600, default_policy=p) for p in (None, closed)]
+    try:
+        assert all(g.ready() for g in guards)
+        assert all("min_share=0.5" in path for path in api.paths if "budgets" in path)
+        for guard in guards:
+            assert guard.check(tenant="acme", user="light", estimated_cost_usd=3.9).allowed
+            assert guard.check(tenant="acme", user="heavy", estimated_cost_usd=1.0).action == "deny"
+            assert (
+                guard.check(tenant="acme", user="light", estimated_cost_usd=10.0).action == "deny"
+            )
+            assert guard.check(tenant="globex", user="light", estimated_cost_usd=10.0).allowed
+            assert guard.check(tenant="acme", estimated_cost_usd=10.0).allowed  # no user said
+        # Between the two, what the user spent under $4 decides; the policy's fail chooses.
+        opened, shut = (
+            g.check(tenant="acme", user="light", estimated_cost_usd=5.0) for g in guards
+        )
+        assert opened.action == "allow"  # as if nothing spent: $5 of a warn level of $8
+        assert shut.action == "degrade" and "'light'" in shut.reason  # as if $4: $9 of $8
+    finally:
+        for guard in guards:
+            guard.close()
 
 
 def test_policies_per_rule(api: FakeBudgetsAPI) -> None:

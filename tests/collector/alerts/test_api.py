@@ -50,6 +50,12 @@ def engine(store: Store) -> Iterator[AlertEngine]:
 
 @pytest.fixture
 def client(store: Store, engine: AlertEngine) -> Iterator[Callable[[str], TestClient]]:
+    yield from _serve(store, engine)
+
+
+def _serve(store: Store, engine: AlertEngine) -> Iterator[Callable[[str], TestClient]]:
+    """The alert routes behind a stand-in for auth; ``client(tenant)`` calls as that tenant."""
+
     async def principal(request: Request, call_next: Any) -> Any:
         # Stands in for the server's auth middleware: the test names the caller in a header.
         tenant = request.headers["x-test-tenant"]
@@ -150,3 +156,60 @@ def test_budgets_api_reports_live_spend_state_and_forecast_per_tenant(
 def test_bad_history_limit_is_a_400(client: Callable[[str], TestClient]) -> None:
     response = client("acme").get("/api/v1/alerts", params={"limit": "many"})
     assert response.status_code == 400 and "limit" in response.json()["error"]
+
+
+PER_KEY = {
+    "rules": [
+        {"name": "per-user", "kind": "budget", "window": "24h", "per": "user",
+         "limit_usd": 1, "warn_usd": 0.8},
+        {"name": "per-model", "kind": "budget", "window": "24h", "per": "model", "limit_usd": 10},
+        {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 100},
+    ]
+}  # fmt: skip
+
+
+def test_a_guard_is_answered_only_the_keys_near_their_budget(
+    store: Store, span: Callable[..., SpanRecord]
+) -> None:
+    # A per-user budget of 100,000 users answered every user on every refresh of every app.
+    now = datetime.now(UTC)
+    at = now - timedelta(minutes=30)
+    spends = {"light": 0.1, "under": 0.399, "at-floor": 0.4, "heavy": 0.9}
+    store.write(
+        [
+            span("acme", at, user_id=u, model="mini", cost_usd=c, parent=None)
+            for u, c in spends.items()
+        ]
+    )
+    store.write([span("acme", at, model="gpt-4o", cost_usd=6.0), span("acme", at, model="mini")])
+    engine = AlertEngine(store, parse_config(PER_KEY))
+    try:
+        client = next(_serve(store, engine))("acme")
+        every = client.get("/api/v1/budgets").json()
+        near = client.get("/api/v1/budgets", params={"min_share": "0.5"}).json()
+    finally:
+        engine.close()
+    assert "unlisted" not in every and len(every["budgets"]) == 4 + 2 + 1
+    assert [(b["rule"], b["labels"], b["spend_usd"]) for b in near["budgets"]] == [
+        ("per-user", {"user": "at-floor"}, 0.4),  # half of the warn level, $0.80
+        ("per-user", {"user": "heavy"}, 0.9),
+        ("per-model", {"model": "gpt-4o"}, 6.0),  # half of the limit, $10, is $5
+        ("daily", {}, 7.799),  # a tenant's own budget is always listed
+    ]
+    assert near["unlisted"] == [
+        {"rule": "per-user", "tenant": "acme", "per": ["user"], "below_usd": 0.4,
+         "limit_usd": 1.0, "warn_usd": 0.8},
+        {"rule": "per-model", "tenant": "acme", "per": ["model"], "below_usd": 5.0,
+         "limit_usd": 10.0, "warn_usd": None},
+    ]  # fmt: skip
+    # The listed keys are the same as in the whole answer, forecasts included.
+    whole = {(b["rule"], str(b["labels"])): b for b in every["budgets"]}
+    assert all(whole[(b["rule"], str(b["labels"]))] == b for b in near["budgets"])
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "nan", "half"])
+def test_a_min_share_out_of_range_is_a_400_naming_it(
+    client: Callable[[str], TestClient], value: str
+) -> None:
+    response = client("acme").get("/api/v1/budgets", params={"min_share": value})
+    assert response.status_code == 400 and response.json()["parameter"] == "min_share"

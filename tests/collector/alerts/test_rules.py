@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from glassline.collector.alerts import parse_config
+from glassline.collector.alerts import AlertEngine, parse_config
 from glassline.collector.alerts.rules import Observation, budget_forecast, evaluate_rule
 from glassline.collector.alerts.windows import Span as Window
 from glassline.collector.records import SpanRecord
@@ -150,15 +150,41 @@ def test_filters_restrict_the_rows(store: Store, span: Span) -> None:
     assert {k: o.value for k, o in got.items()} == {"acme": 7.0}
 
 
-def test_per_user_budget_reads_user_rollups(store: Store, span: Span) -> None:
+def test_per_user_budget_reads_user_rollups_of_the_users_over_its_lowest_level(
+    store: Store, span: Span
+) -> None:
+    # Every user with spend was read on every pass: 3.5 s at 100,000 users, to find the few
+    # over the budget.
     at = T0 - timedelta(minutes=5)
     store.write([span("acme", at, user_id="u1", cost_usd=3.0, parent=None)])
     store.write([span("acme", at, user_id="u2", cost_usd=8.0, parent=None)])
-    got = observe(store, {"kind": "budget", "window": "24h", "limit_usd": 5, "per": "user"})
+    store.write([span("acme", at, user_id="u3", cost_usd=4.0, parent=None)])
+    rule = {"kind": "budget", "window": "24h", "limit_usd": 5, "warn_usd": 4, "per": "user"}
+    got = observe(store, rule)
     assert {k: (o.value, o.breached) for k, o in got.items()} == {
-        "acme/u1": (3.0, False),
         "acme/u2": (8.0, True),
+        "acme/u3": (4.0, True),
     }
+
+
+def test_a_per_user_alert_resolves_with_the_spend_its_user_came_down_to(
+    store: Store, span: Span
+) -> None:
+    rules = [{"name": "u", "kind": "budget", "window": "1h", "limit_usd": 5, "per": "user"}]
+    engine = AlertEngine(store, parse_config({"rules": rules}))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=50), user_id="u1", cost_usd=8.0)])
+        store.write([span("acme", T0 - timedelta(minutes=5), user_id="u1", cost_usd=2.0)])
+        fired = engine.evaluate_once(T0).transitions
+        assert [(t.key, t.to_state, t.value) for t in fired] == [
+            ("user=u1", "pending", 10.0),
+            ("user=u1", "firing", 10.0),
+        ]
+        # 15 minutes on, the $8 has left the hour: $2 is under the floor, yet read.
+        resolved = engine.evaluate_once(T0 + timedelta(minutes=15)).transitions
+        assert [(t.key, t.to_state, t.value) for t in resolved] == [("user=u1", "resolved", 2.0)]
+    finally:
+        engine.close()
 
 
 def test_calendar_month_budget_in_a_time_zone_forecasts_the_day(store: Store, span: Span) -> None:

@@ -30,6 +30,10 @@ __all__ = ["BudgetExceeded", "BudgetGuard", "BudgetPolicy", "Decision", "budget_
 
 Action = Literal["allow", "degrade", "deny"]
 _SEVERITY = {"allow": 0, "degrade": 1, "deny": 2}
+# The guard asks for the keys of a per-user (or per-model...) budget that spent at least this
+# share of its lowest level: the others are left out, and a call smaller than the rest of that
+# level is allowed for them whatever they spent.
+MIN_SHARE = 0.5
 _SAID = {"api_key": "API key"}  # a label's name in a reason, where it is not the name itself
 
 
@@ -101,6 +105,20 @@ class _Kept:
 
     key_of: CallKey  # the call's values of these labels, as ``by_values`` is keyed
     by_values: dict[Hashable, tuple[_Budget, ...]]
+    names: tuple[str, ...]
+    unlisted: tuple[_Unlisted, ...] = ()  # rules whose keys under a floor were left out
+
+
+@dataclass(frozen=True, slots=True)
+class _Unlisted:
+    """A ``per`` budget's keys that spent under ``below``: the collector leaves them out."""
+
+    rule: str
+    tenant: str | None
+    below: float
+    limit: float
+    warn: float | None
+    lowest: float
 
 
 def _key_of(names: tuple[str, ...]) -> CallKey:
@@ -119,18 +137,28 @@ class _Snapshot:
     at: float = 0.0  # monotonic time of the fetch; 0: never fetched
 
 
-def _index(budgets: list[_Budget]) -> tuple[_Kept, ...]:
+def _index(
+    budgets: list[_Budget], unlisted: list[tuple[tuple[str, ...], _Unlisted]]
+) -> tuple[_Kept, ...]:
     grouped: dict[tuple[str, ...], dict[Hashable, list[_Budget]]] = {}
+    left_out: dict[tuple[str, ...], list[_Unlisted]] = {}
     for budget in budgets:
         names = tuple(name for name, _ in budget.labels)
-        if not set(names) <= set(_CALL_FIELDS):
-            continue  # kept per something a call does not say: it applies to no call
         values = tuple(value for _, value in budget.labels)
         key = values[0] if len(values) == 1 else values
         grouped.setdefault(names, {}).setdefault(key, []).append(budget)
+    for names, rule in unlisted:
+        grouped.setdefault(names, {})
+        left_out.setdefault(names, []).append(rule)
     return tuple(
-        _Kept(_key_of(names), {key: tuple(found) for key, found in by_key.items()})
+        _Kept(
+            _key_of(names),
+            {key: tuple(found) for key, found in by_key.items()},
+            names,
+            tuple(left_out.get(names, ())),
+        )
         for names, by_key in grouped.items()
+        if set(names) <= set(_CALL_FIELDS)  # else kept per what a call does not say: no call
     )
 
 
@@ -207,12 +235,20 @@ class BudgetGuard:
         call = (user, stage, api_key or snap.api_key, model)  # as _CALL_FIELDS
         worst = ALLOW
         for kept in snap.kept:
-            for budget in kept.by_values.get(kept.key_of(call), ()):
+            key = kept.key_of(call)
+            found = kept.by_values.get(key, ())
+            for budget in found:
                 if budget.spend + estimated_cost_usd < budget.lowest:
                     continue  # the common answer, allow, takes no further work
                 if tenant is not None and budget.tenant is not None and budget.tenant != tenant:
                     continue
                 decision = self._judge(budget, estimated_cost_usd)
+                if _SEVERITY[decision.action] > _SEVERITY[worst.action]:
+                    worst = decision
+            for rule in kept.unlisted:
+                if rule.below + estimated_cost_usd < rule.lowest:
+                    continue  # whatever the key spent under the floor, the call is allowed
+                decision = self._judge_unlisted(rule, kept, key, found, tenant, estimated_cost_usd)
                 if _SEVERITY[decision.action] > _SEVERITY[worst.action]:
                     worst = decision
         return worst if worst is ALLOW else self._count(worst, estimated_cost_usd)
@@ -234,6 +270,35 @@ class BudgetGuard:
             f"reaches its {level}"
         )
         return Decision(action, reason, policy.suggestion, budget.rule)
+
+    def _judge_unlisted(
+        self,
+        rule: _Unlisted,
+        kept: _Kept,
+        key: Hashable,
+        found: tuple[_Budget, ...],
+        tenant: str | None,
+        estimate: float,
+    ) -> Decision:
+        """A call large enough that a key's spend under the floor matters, for a key the
+        collector did not list: its spend is unknown, so the rule's ``fail`` policy decides
+        between none (open) and the floor (closed)."""
+        values = key if isinstance(key, tuple) else (key,)
+        if None in values or (tenant is not None and rule.tenant not in (None, tenant)):
+            return ALLOW  # the call does not say the key, or is another tenant's
+        if any(b.rule == rule.rule and b.tenant == rule.tenant for b in found):
+            return ALLOW  # listed: judged with its spend
+        closed = self._policies.get(rule.rule, self._default).fail == "closed"
+        budget = _Budget(
+            rule=rule.rule,
+            tenant=rule.tenant,
+            labels=tuple(zip(kept.names, map(str, values), strict=True)),
+            spend=rule.below if closed else 0.0,
+            limit=rule.limit,
+            warn=rule.warn,
+            lowest=rule.lowest,
+        )
+        return self._judge(budget, estimate)
 
     def _unknown(self, snap: _Snapshot, estimate: float) -> Decision:
         policies = [self._policies.get(r, self._default) for r in snap.rules] or [self._default]
@@ -286,12 +351,13 @@ class BudgetGuard:
             self._started += 1
             number = self._started
         try:
-            state = self._get("/api/v1/budgets", missing_ok=True)
+            state = self._get(f"/api/v1/budgets?min_share={MIN_SHARE}", missing_ok=True)
             budgets = state.get("budgets", [])
+            unlisted = [_unlisted(item) for item in state.get("unlisted", [])]
             switches = self._get("/api/v1/kill-switches").get("kill_switches", [])
             found = [_budget(item) for item in budgets]
             snapshot = _Snapshot(
-                kept=_index(found),
+                kept=_index(found, unlisted),
                 rules=frozenset(b.rule for b in found),
                 switches=tuple(
                     (str(s["tenant"]), str(s.get("stage") or ""), str(s.get("reason") or ""))
@@ -337,19 +403,32 @@ class BudgetGuard:
         self._thread.join(self._timeout + 1.0)
 
 
+def _levels(item: Mapping[str, Any]) -> tuple[float, float | None, float]:
+    """(limit, warn, the lowest of the two) of a budget in the collector's answer."""
+    limit = float(item["limit_usd"])
+    warn = None if item.get("warn_usd") is None else float(item["warn_usd"])
+    return limit, warn, limit if warn is None else min(limit, warn)
+
+
 def _budget(item: Mapping[str, Any]) -> _Budget:
     labels = item.get("labels") or {}
-    warn = item.get("warn_usd")
-    limit = float(item["limit_usd"])
+    limit, warn, lowest = _levels(item)
     return _Budget(
         rule=str(item["rule"]),
         tenant=item.get("tenant"),
         labels=tuple(sorted((str(name), str(value)) for name, value in labels.items())),
         spend=float(item["spend_usd"]),
         limit=limit,
-        warn=None if warn is None else float(warn),
-        lowest=limit if warn is None else min(limit, float(warn)),
+        warn=warn,
+        lowest=lowest,
     )
+
+
+def _unlisted(item: Mapping[str, Any]) -> tuple[tuple[str, ...], _Unlisted]:
+    limit, warn, lowest = _levels(item)
+    names = tuple(sorted(str(name) for name in item["per"]))
+    below = float(item["below_usd"])
+    return names, _Unlisted(str(item["rule"]), item.get("tenant"), below, limit, warn, lowest)
 
 
 def budget_guard(

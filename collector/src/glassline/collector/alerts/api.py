@@ -25,10 +25,15 @@ from glassline.collector.alerts.models import AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
 from glassline.collector.alerts.quality import slo_status
 from glassline.collector.alerts.queries import Key, Totals, key_dims, totals
-from glassline.collector.alerts.rules import budget_observation, budget_recent_spend
+from glassline.collector.alerts.rules import (
+    budget_floor,
+    budget_observation,
+    budget_recent_spend,
+)
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
+from glassline.collector.params import BadParameter, error, number
 from glassline.collector.storage.models import Rollup
 
 __all__ = ["budget_status", "routes"]
@@ -105,21 +110,36 @@ def alerts_view(
     }
 
 
+def _budget_rules(config: cfg.AlertsConfig, tenant: str) -> list[cfg.BudgetRule]:
+    return [r for r in config.rules if isinstance(r, cfg.BudgetRule) and _applies(r, tenant)]
+
+
 def budget_status(
-    conn: Connection, config: cfg.AlertsConfig, tenant: str, now: datetime
+    conn: Connection,
+    config: cfg.AlertsConfig,
+    tenant: str,
+    now: datetime,
+    *,
+    min_share: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """One entry per budget rule (and per key of its ``per``) that applies to ``tenant``."""
+    """One entry per budget rule (and per key of its ``per``) that applies to ``tenant``.
+
+    ``min_share``: a key of a ``per`` budget whose spend is under that share of the budget's
+    lowest level (warn, else limit) is left out, chosen in SQL. A guard asks so: a per-user
+    budget of 100,000 users answered 28.8 MB and 3.5 s of the collector's CPU on every
+    refresh of every app, and a guard needs only the users near their budget.
+    """
     out = []
-    for rule in config.rules:
-        if not isinstance(rule, cfg.BudgetRule) or not _applies(rule, tenant):
-            continue
+    for rule in _budget_rules(config, tenant):
         span = budget_window(now, rule.window, rule.timezone)
         scoped = rule.filters.model_copy(update={"tenant": [tenant]})
         found: Mapping[Key, Totals | None]
-        found = totals(conn, span.start, span.end, scoped, rule.per)
+        floor = budget_floor(rule, min_share)
+        found = totals(conn, span.start, span.end, scoped, rule.per, min_cost_usd=floor)
         if not found and not rule.per:
             found = {(("tenant", tenant),): None}  # no spend yet: still report the budget
-        recent = budget_recent_spend(conn, rule, span, scoped) if any(found.values()) else {}
+        listed = {key: t for key, t in found.items() if t is not None}
+        recent = budget_recent_spend(conn, rule, span, scoped, listed) if listed else {}
         for key, t in sorted(found.items()):
             spend = t.cost_usd if t else 0.0
             obs = budget_observation(rule, key, spend, span, recent.get(key, 0.0))
@@ -138,6 +158,27 @@ def budget_status(
                 "forecast": obs.extra["forecast"],
             })  # fmt: skip
     return out
+
+
+def unlisted_budgets(
+    config: cfg.AlertsConfig, tenant: str, min_share: float
+) -> list[dict[str, Any]]:
+    """For each ``per`` budget of ``tenant``, the spend under which its keys are left out of
+    :func:`budget_status` at ``min_share``: a key not listed spent less than ``below_usd``."""
+    if not min_share:
+        return []
+    return [
+        {
+            "rule": rule.name,
+            "tenant": tenant,
+            "per": list(rule.per),
+            "below_usd": budget_floor(rule, min_share),
+            "limit_usd": rule.limit_usd,
+            "warn_usd": rule.warn_usd,
+        }
+        for rule in _budget_rules(config, tenant)
+        if rule.per
+    ]
 
 
 def _tenants(conn: Connection) -> list[str]:
@@ -164,18 +205,26 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
     def budgets(request: Request) -> JSONResponse:
         try:
             tenant = _tenant_scope(request)
+            min_share = number(request.query_params, "min_share", float, 0.0, 1.0) or 0.0
         except ForbiddenError as exc:
             return _forbidden(exc)
+        except BadParameter as exc:
+            return error(400, f"{exc.parameter}: {exc.message}", exc.parameter)
         now = datetime.now(UTC)
+        config = engine.config
         with store.engine.connect() as conn:
             tenants = [tenant] if tenant is not None else _tenants(conn)
             items = [
                 {"tenant": name, **item}
                 for name in tenants
-                for item in budget_status(conn, engine.config, name, now)
+                for item in budget_status(conn, config, name, now, min_share=min_share)
             ]
+        body: dict[str, Any] = {"budgets": items}
+        if min_share:
+            body["unlisted"] = [u for n in tenants for u in unlisted_budgets(config, n, min_share)]
         # The caller's own key name: a guard applies the budgets kept per API key to it.
-        return JSONResponse({"budgets": items, "api_key": request.state.principal.key_name})
+        body["api_key"] = request.state.principal.key_name
+        return JSONResponse(body)
 
     def slos(request: Request) -> JSONResponse:
         tenant = _tenant_scope(request) or str(request.state.principal.tenant)

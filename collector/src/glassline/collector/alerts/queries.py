@@ -98,22 +98,40 @@ def totals(
     filters: Filters,
     per: Sequence[str],
     span_kinds: Sequence[str] | None = None,
+    *,
+    min_cost_usd: float = 0.0,
 ) -> dict[Key, Totals]:
-    """Sums per key over minutes in ``[start, end)`` (``span_kinds`` = default kind filter)."""
+    """Sums per key over minutes in ``[start, end)`` (``span_kinds`` = default kind filter);
+    only the keys that cost at least ``min_cost_usd``."""
     if "user" in per or filters.user is not None:
-        return _user_totals(conn, start, end, filters, per)
+        return _user_totals(conn, start, end, filters, per, min_cost_usd)
     found = aggregates.sums(
         conn, start, end, by=("tenant", *per), scope=_scope(filters, span_kinds)
     )
-    return {make_key(k[0], per, k[1:]): Totals.of(v) for k, v in found.items()}
+    return {
+        make_key(k[0], per, k[1:]): Totals.of(v)
+        for k, v in found.items()
+        if not min_cost_usd or v["cost_usd"] >= min_cost_usd
+    }
 
 
 def _user_totals(
-    conn: Connection, start: int, end: int, filters: Filters, per: Sequence[str]
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    per: Sequence[str],
+    min_cost_usd: float,
 ) -> dict[Key, Totals]:
     by_user = "user" in per
     found = aggregates.user_sums(
-        conn, start, end, tenant=filters.tenant, users=filters.user, by_user=by_user
+        conn,
+        start,
+        end,
+        tenant=filters.tenant,
+        users=filters.user,
+        by_user=by_user,
+        min_cost_usd=min_cost_usd,
     )
     out: dict[Key, Totals] = {}
     for k, v in found.items():

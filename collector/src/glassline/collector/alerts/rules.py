@@ -6,46 +6,97 @@ breaches; the state machine turns observations into pending / firing / resolved.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts import quality
+from glassline.collector.alerts.models import AlertState
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
-from glassline.collector.alerts.queries import Key, Totals, latency_sketches, totals
+from glassline.collector.alerts.queries import (
+    Key,
+    Totals,
+    key_dims,
+    key_text,
+    latency_sketches,
+    totals,
+)
 from glassline.collector.alerts.windows import Span, budget_window, rolling
 from glassline.pricing import format_usd
 
-__all__ = ["Observation", "budget_forecast", "evaluate_rule"]
+__all__ = ["Observation", "budget_floor", "budget_forecast", "evaluate_rule"]
 
 _QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 
 
 def evaluate_rule(rule: cfg.Rule, conn: Connection, now: datetime) -> list[Observation]:
-    """Every observed key of ``rule`` at ``now`` (breaching or not)."""
+    """Every observed key of ``rule`` at ``now`` (breaching or not); a ``per`` budget's keys
+    under its lowest level are observed only while their alert is pending or firing."""
     return _EVALUATORS[rule.kind](rule, conn, now)
 
 
 def _budget(rule: cfg.BudgetRule, conn: Connection, now: datetime) -> list[Observation]:
     span = budget_window(now, rule.window, rule.timezone)
-    recent = budget_recent_spend(conn, rule, span, rule.filters)
-    out = []
-    for key, t in totals(conn, span.start, span.end, rule.filters, rule.per).items():
-        out.append(budget_observation(rule, key, t.cost_usd, span, recent.get(key, 0.0)))
-    return out
+    found = totals(
+        conn, span.start, span.end, rule.filters, rule.per, min_cost_usd=budget_floor(rule, 1.0)
+    )
+    if _active_keys(conn, rule) - {_ident(key) for key in found}:
+        # An alert about to resolve: its key is under the floor now, and its resolution
+        # carries the spend it came down to.
+        found = totals(conn, span.start, span.end, rule.filters, rule.per)
+    recent = budget_recent_spend(conn, rule, span, rule.filters, found)
+    return [
+        budget_observation(rule, key, t.cost_usd, span, recent.get(key, 0.0))
+        for key, t in found.items()
+    ]
+
+
+def budget_floor(rule: cfg.BudgetRule, share: float) -> float:
+    """The spend under which the keys of a ``per`` budget are not read: ``share`` of its
+    lowest level (warn, else limit). The engine reads from the lowest level (share 1): a
+    per-user budget read every user with spend on every pass, 3.5 s at 100,000 users, to
+    find the few over it. A budget without ``per`` is always read."""
+    lowest = rule.limit_usd if rule.warn_usd is None else min(rule.limit_usd, rule.warn_usd)
+    return share * lowest if rule.per else 0.0
+
+
+def _active_keys(conn: Connection, rule: cfg.BudgetRule) -> set[tuple[str, str]]:
+    """(tenant, key) of the rule's pending and firing alerts."""
+    table = AlertState.__table__.c
+    query = select(table.tenant, table.key).where(
+        table.rule == rule.name, table.state.in_(("pending", "firing"))
+    )
+    return {(tenant, key) for tenant, key in conn.execute(query)}
+
+
+def _ident(key: Key) -> tuple[str, str]:
+    return key_dims(key)["tenant"], key_text(key)
+
+
+# A forecast extrapolates a key's recent spend: read for the keys found only, named in the
+# query, up to this many users (beyond it, for every key).
+_NAMED_USERS = 10_000
 
 
 def budget_recent_spend(
-    conn: Connection, rule: cfg.BudgetRule, span: Span, filters: cfg.Filters
+    conn: Connection,
+    rule: cfg.BudgetRule,
+    span: Span,
+    filters: cfg.Filters,
+    found: Mapping[Key, Any] | None = None,
 ) -> dict[Key, float]:
     """Spend per key in the last twelfth of a rolling window (the burn rate a forecast
-    extrapolates); empty for calendar windows, whose forecast uses the rate since they opened."""
-    if rule.window not in _ROLLING:
+    extrapolates); empty for calendar windows, whose forecast uses the rate since they opened.
+    ``found``: the keys it is needed for (default: every key)."""
+    if rule.window not in _ROLLING or (found is not None and not found):
         return {}
+    if found is not None and rule.per == ["user"] and len(found) <= _NAMED_USERS:
+        filters = filters.model_copy(update={"user": [key_dims(k)["user"] for k in found]})
     found = totals(conn, span.end - _ROLLING[rule.window], span.end, filters, rule.per)
     return {key: t.cost_usd for key, t in found.items()}
 

@@ -295,11 +295,13 @@ def user_sums(
     by_tenant: bool = True,
     bucket: int | None = None,
     costliest: int | None = None,
+    min_cost_usd: float = 0.0,
 ) -> dict[tuple[Any, ...], dict[str, float]]:
     """``user_rollups`` summed per ``(bucket?, tenant?, user?)``: requests are root spans.
 
-    ``costliest``: only that many keys, the costliest (then by key), chosen in SQL: an app of
-    100,000 users a day summed every one of them in Python for a top 50.
+    ``costliest``: only that many keys, the costliest (then by key); ``min_cost_usd``: only
+    the keys that cost at least that. Both are chosen in SQL: an app of 100,000 users a day
+    summed every one of them in Python for a top 50, or for the few near a budget.
     """
     lo, hi = start // 60 * 60, -(-end // 60) * 60
     keys: list[Any] = [UserRollup.tenant] if by_tenant else []
@@ -314,8 +316,10 @@ def user_sums(
     if users is not None:
         query = query.where(UserRollup.user_id.in_(users))
     query = query.group_by(*keys)
+    cost = measures[USER_MEASURES.index("cost_usd")]
+    if min_cost_usd:
+        query = query.having(cost >= min_cost_usd)
     if costliest is not None:
-        cost = measures[USER_MEASURES.index("cost_usd")]
         query = query.order_by(cost.desc(), *keys).limit(costliest)
     width = len(keys)
     return {

@@ -10,7 +10,6 @@ Endpoints are plain functions, so Starlette runs the database calls in its threa
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from glassline.collector.errors import ForbiddenError
+from glassline.collector.params import BadParameter, error, number
 from glassline.collector.sampling.models import SamplingStat
 from glassline.collector.sampling.summary import sampling_summary
 from glassline.collector.storage import queries
@@ -45,19 +45,6 @@ _TRACE_SPANS_DEFAULT = 1_000  # a trace's spans per read unless ``limit`` asks f
 _MAX_OFFSET = 2**62  # SQL's integers end at 2**63 - 1: past them, an error 500
 
 
-class _BadParameter(Exception):
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter, self.message = parameter, message
-
-
-def _error(status: int, message: str, parameter: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": message}
-    if parameter:
-        body["parameter"] = parameter
-    return JSONResponse(body, status_code=status)
-
-
 def _time_ns(params: Any, name: str, default: int | None) -> int | None:
     raw = params.get(name)
     if raw is None or raw == "":
@@ -65,26 +52,7 @@ def _time_ns(params: Any, name: str, default: int | None) -> int | None:
     try:
         return parse_time_ns(raw)
     except ValueError as exc:
-        raise _BadParameter(name, str(exc)) from None
-
-
-def _number(
-    params: Any, name: str, cast: Callable[[str], Any], minimum: float, maximum: float | None = None
-) -> Any:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = cast(raw)
-    except ValueError:
-        raise _BadParameter(name, f"must be a number, got {raw[:40]!r}") from None
-    if not math.isfinite(value):  # NaN compares false with everything: it would pass below
-        raise _BadParameter(name, "must be a finite number")
-    if value < minimum:
-        raise _BadParameter(name, f"must be at least {minimum}")
-    if maximum is not None and value > maximum:
-        raise _BadParameter(name, f"must be at most {maximum}")
-    return value
+        raise BadParameter(name, str(exc)) from None
 
 
 def _scope(request: Request) -> str | None:
@@ -93,7 +61,7 @@ def _scope(request: Request) -> str | None:
     try:
         return request.state.principal.readable_tenant(asked)  # type: ignore[no-any-return]
     except ForbiddenError as exc:
-        raise _BadParameter("tenant", exc.message) from None
+        raise BadParameter("tenant", exc.message) from None
 
 
 def _endpoint(allowed: set[str]) -> Callable[[Callable[..., Any]], Callable[[Request], Any]]:
@@ -102,17 +70,17 @@ def _endpoint(allowed: set[str]) -> Callable[[Callable[..., Any]], Callable[[Req
     def wrap(handler: Callable[[Request, str | None], Any]) -> Callable[[Request], Any]:
         def endpoint(request: Request) -> JSONResponse:
             if getattr(request.state, "principal", None) is None:
-                return _error(401, "authentication required")
+                return error(401, "authentication required")
             unknown = sorted(set(request.query_params) - allowed)
             if unknown:
-                return _error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+                return error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
             try:
                 return handler(request, _scope(request))  # type: ignore[no-any-return]
-            except _BadParameter as exc:
+            except BadParameter as exc:
                 status = 403 if exc.parameter == "tenant" else 400
-                return _error(status, f"{exc.parameter}: {exc.message}", exc.parameter)
+                return error(status, f"{exc.parameter}: {exc.message}", exc.parameter)
             except queries.QueryError as exc:
-                return _error(400, str(exc), exc.parameter)
+                return error(400, str(exc), exc.parameter)
 
         return endpoint
 
@@ -152,7 +120,7 @@ def routes(store: Store) -> list[Route]:
         p = request.query_params
         status = p.get("status") or None
         if status not in (None, "ok", "error"):
-            raise _BadParameter("status", "must be ok or error")
+            raise BadParameter("status", "must be ok or error")
         with store.session() as session:
             page = queries.list_traces(
                 session,
@@ -163,11 +131,11 @@ def routes(store: Store) -> list[Route]:
                 session_id=p.get("session") or None,
                 model=p.get("model") or None,
                 status=status,
-                min_cost=_number(p, "min_cost", float, 0),
-                min_duration_ms=_number(p, "min_duration_ms", float, 0),
+                min_cost=number(p, "min_cost", float, 0),
+                min_duration_ms=number(p, "min_duration_ms", float, 0),
                 name_contains=p.get("name") or None,
                 text=p.get("q") or None,
-                limit=_number(p, "limit", int, 1) or 50,
+                limit=number(p, "limit", int, 1) or 50,
                 cursor=p.get("cursor") or None,
             )
         traces = [dataclasses.asdict(t) for t in page.traces]
@@ -177,14 +145,14 @@ def routes(store: Store) -> list[Route]:
     def get_trace(request: Request, tenant: str | None) -> JSONResponse:
         trace_id = request.path_params["trace_id"].lower()
         if not _TRACE_ID.match(trace_id):
-            raise _BadParameter("trace_id", "must be 32 hexadecimal characters")
+            raise BadParameter("trace_id", "must be 32 hexadecimal characters")
         p = request.query_params
-        limit = _number(p, "limit", int, 1, queries.MAX_TRACE_SPANS) or _TRACE_SPANS_DEFAULT
-        offset = _number(p, "offset", int, 0, _MAX_OFFSET) or 0
+        limit = number(p, "limit", int, 1, queries.MAX_TRACE_SPANS) or _TRACE_SPANS_DEFAULT
+        offset = number(p, "offset", int, 0, _MAX_OFFSET) or 0
         with store.session() as session:
             detail = queries.get_trace(session, tenant, trace_id, limit=limit, offset=offset)
         if detail is None:
-            return _error(404, f"no trace {trace_id}")
+            return error(404, f"no trace {trace_id}")
         return JSONResponse(
             {
                 "trace": dataclasses.asdict(detail.trace),
@@ -199,10 +167,10 @@ def routes(store: Store) -> list[Route]:
         end = _time_ns(p, "end", time.time_ns())
         start = _time_ns(p, "start", max(0, (end or 0) - _DAY_NS))
         group_by = p.get("group_by") or "stage"
-        limit = _number(p, "limit", int, 1, _MAX_STATS_GROUPS) or _STATS_GROUPS_DEFAULT
+        limit = number(p, "limit", int, 1, _MAX_STATS_GROUPS) or _STATS_GROUPS_DEFAULT
         bucket_s = queries.TIME_BUCKETS.get(group_by)
         if bucket_s and (end or 0) - (start or 0) > _MAX_STATS_GROUPS * bucket_s * 1_000_000_000:
-            raise _BadParameter(
+            raise BadParameter(
                 "start", f"more than {_MAX_STATS_GROUPS} {group_by}s: narrow start/end or use "
                 "a longer bucket",
             )  # fmt: skip
@@ -226,7 +194,7 @@ def routes(store: Store) -> list[Route]:
     def sampling(request: Request, tenant: str | None) -> JSONResponse:
         start, end = _window(request.query_params)
         if end <= start:
-            raise _BadParameter("end", "must be after start")
+            raise BadParameter("end", "must be after start")
         with store.session() as session:
             policies = _sampling_counts(session, tenant, start, end)
         return JSONResponse(
