@@ -99,3 +99,66 @@ def test_states_of_a_rule_removed_by_reload_are_dropped_but_history_stays(
             assert s.scalar(select(func.count()).select_from(AlertEvent)) == 1
     finally:
         engine.close()
+
+
+def _old_resolved_states(store: Store, rule: str, users: range, updated_at: int) -> None:
+    from sqlalchemy import insert
+
+    from glassline.collector.alerts.models import AlertState
+
+    rows = [
+        {"rule": rule, "tenant": "acme", "key": f"user=old-{n}", "dims": {"user": f"old-{n}"},
+         "state": "resolved", "severity": "critical", "value": 2.0, "threshold": 1.0,
+         "updated_at": updated_at, "annotations": {}}
+        for n in users
+    ]  # fmt: skip
+    with store.engine.begin() as conn:
+        conn.execute(insert(AlertState), rows)
+
+
+def test_a_pass_reads_the_active_alerts_and_the_breaching_keys_not_every_alert_ever(
+    any_store: Store, span: Span
+) -> None:
+    # A per-user budget keeps a row for each user that ever went over it: at 100,000 such
+    # users every pass read them all, 2.2 s.
+    from sqlalchemy import event
+
+    from glassline.collector.alerts.models import AlertState
+
+    rules = [{"name": "u", "kind": "budget", "window": "1h", "limit_usd": 1, "per": "user"}]
+    engine = AlertEngine(any_store, parse_config({"rules": rules}))
+    _old_resolved_states(any_store, "u", range(3_000), int((T0 - timedelta(days=3)).timestamp()))
+    any_store.write([span("acme", T0 - timedelta(minutes=5), user_id="old-7", cost_usd=2.0)])
+    loaded: list[str] = []
+
+    def count(target: AlertState, context: object) -> None:
+        loaded.append(target.key)
+
+    event.listen(AlertState, "load", count)
+    try:
+        report = engine.evaluate_once(T0)
+    finally:
+        event.remove(AlertState, "load", count)
+        engine.close()
+    assert states(report) == [("resolved", "pending"), ("pending", "firing")]
+    assert loaded == ["user=old-7"]
+
+
+def test_alerts_over_and_unchanged_longer_than_the_history_is_kept_are_pruned(
+    store: Store, span: Span
+) -> None:
+    from sqlalchemy import select
+
+    from glassline.collector.alerts.models import AlertState
+
+    rules = [{"name": "u", "kind": "budget", "window": "1h", "limit_usd": 1, "per": "user"}]
+    config = parse_config({"rules": rules, "history_retention": "30d"})
+    _old_resolved_states(store, "u", range(2), int((T0 - timedelta(days=31)).timestamp()))
+    _old_resolved_states(store, "u", range(2, 3), int((T0 - timedelta(days=29)).timestamp()))
+    engine = AlertEngine(store, config)
+    try:
+        engine.evaluate_once(T0)
+    finally:
+        engine.close()
+    with store.session() as s:
+        assert list(s.scalars(select(AlertState.key))) == ["user=old-2"]

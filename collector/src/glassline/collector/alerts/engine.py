@@ -180,6 +180,10 @@ class AlertEngine:
         names = [r.name for r in config.rules]
         session.execute(delete(AlertState).where(AlertState.rule.not_in(names)))
         cutoff = now_s - int(config.history_retention.total_seconds())
+        # An alert over and unchanged for as long as its history is kept: a per-user budget
+        # leaves one row for every user that ever went over it.
+        settled = AlertState.state.in_(("inactive", "resolved"))
+        session.execute(delete(AlertState).where(settled, AlertState.updated_at < cutoff))
         session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
         session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))
         session.execute(delete(AlertEvaluation).where(AlertEvaluation.evaluated_at < cutoff))

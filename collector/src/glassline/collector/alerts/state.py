@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import config as cfg
@@ -24,11 +24,14 @@ from glassline.collector.alerts.queries import key_dims, key_text
 from glassline.collector.alerts.rules import Observation
 from glassline.collector.alerts.windows import Span
 
-__all__ = ["Notice", "Transition", "apply_observations", "render_annotations"]
+__all__ = ["STATE_ORDER", "Notice", "Transition", "apply_observations", "render_annotations"]
 
 _log = logging.getLogger(__name__)
 
 INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
+# The order a person reads alerts in: what is firing first.
+STATE_ORDER = {FIRING: 0, PENDING: 1, RESOLVED: 2, INACTIVE: 3}
+_IDENTS_PER_QUERY = 1_000  # (tenant, key) pairs named in one query: 2,000 bound parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +121,13 @@ def apply_observations(
 ) -> tuple[list[Transition], list[Notice]]:
     """Advance every instance of ``rule`` at Unix time ``now``; return changes and notices."""
     ctx = _Ctx(session, rule, now, repeat_interval, send_resolved)
-    rows = {
-        (r.tenant, r.key): r for r in session.scalars(select(AlertState).filter_by(rule=rule.name))
-    }
+    observations = list(observations)
+    breached = {_ident(obs) for obs in observations if obs.breached}
+    rows = _changeable_rows(session, rule.name, breached)
     seen = set()
     for obs in observations:
         dims = key_dims(obs.key)
-        ident = (dims["tenant"], key_text(obs.key))
+        ident = _ident(obs)
         seen.add(ident)
         row = rows.get(ident)
         if obs.breached:
@@ -135,6 +138,27 @@ def apply_observations(
         if ident not in seen:
             _clear(ctx, row, None)  # no data in the window: the condition no longer holds
     return ctx.transitions, ctx.notices
+
+
+def _ident(obs: Observation) -> tuple[str, str]:
+    return key_dims(obs.key)["tenant"], key_text(obs.key)
+
+
+def _changeable_rows(
+    session: Session, rule: str, breached: set[tuple[str, str]]
+) -> dict[tuple[str, str], AlertState]:
+    """The rule's pending and firing alerts, and the rows of the keys breaching now: the only
+    rows a pass can change. Every row was read before: a per-user budget keeps one for each
+    user that ever went over it, and 100,000 of them took 2.2 s of every pass."""
+    active = select(AlertState).filter_by(rule=rule).where(AlertState.state.in_((PENDING, FIRING)))
+    rows = {(r.tenant, r.key): r for r in session.scalars(active)}
+    wanted = sorted(breached - rows.keys())
+    for start in range(0, len(wanted), _IDENTS_PER_QUERY):
+        chunk = wanted[start : start + _IDENTS_PER_QUERY]
+        query = select(AlertState).filter_by(rule=rule)
+        query = query.where(tuple_(AlertState.tenant, AlertState.key).in_(chunk))
+        rows.update({(r.tenant, r.key): r for r in session.scalars(query)})
+    return rows
 
 
 def _breach(

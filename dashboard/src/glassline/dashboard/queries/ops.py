@@ -14,13 +14,13 @@ from sqlalchemy import case, func, inspect, select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts.models import AlertEvent, AlertState
+from glassline.collector.alerts.state import STATE_ORDER
 from glassline.collector.sampling.models import SamplingStat
 from glassline.dashboard.window import Window
 
 __all__ = ["OpsTables", "alert_history", "alert_states", "find_tables", "sampling_summary"]
 
 _HISTORY_LIMIT = 500
-_STATE_ORDER = {"firing": 0, "pending": 1, "resolved": 2, "inactive": 3}
 STATE_COLUMNS = ("rule", "tenant", "key", "state", "severity", "value", "threshold",
                  "active_since", "fired_at", "resolved_at", "updated_at")  # fmt: skip
 EVENT_COLUMNS = ("at", "rule", "tenant", "key", "from_state", "to_state", "severity", "value",
@@ -60,7 +60,7 @@ def alert_states(conn: Connection, tenant: str | None, only_firing: bool = False
         query = query.where(AlertState.tenant == tenant)
     if only_firing:
         query = query.where(AlertState.state == "firing")
-    order = case(_STATE_ORDER, value=AlertState.state, else_=9)
+    order = case(STATE_ORDER, value=AlertState.state, else_=len(STATE_ORDER))
     query = query.order_by(order, AlertState.rule, AlertState.key)
     frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=list(STATE_COLUMNS))
     return _to_times(frame, ("active_since", "fired_at", "resolved_at", "updated_at"))
