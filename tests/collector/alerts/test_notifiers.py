@@ -250,3 +250,21 @@ def test_a_labels_control_characters_are_escaped_so_an_alert_stays_one_line() ->
     text = alert_text(alert)
     assert "\n" not in text and "\x00" not in text
     assert "stage=gen\\n2026-12-06 00:00:00 ERROR forged\\x00" in text
+
+
+def test_a_slack_message_of_a_large_group_shows_whole_alerts_then_how_many_more() -> None:
+    # A per-user budget's 10,000 alerts in one group made a 1.5 MB message, its section
+    # (Slack takes 3,000 characters) cut in the middle of an alert and of its link.
+    alerts = [
+        {"rule": "per-user", "state": "firing", "severity": "critical", "unit": "usd",
+         "value": 1.25, "threshold": 1.0, "labels": {"tenant": "acme", "user": f"user-{n}"},
+         "annotations": {}, "link": f"https://dash.example/traces?user=user-{n}"}
+        for n in range(10_000)
+    ]  # fmt: skip
+    message = slack_message({"type": "alert", "status": "firing", "alerts": alerts})
+    section = message["blocks"][0]["text"]["text"]
+    assert message["text"] == section and len(section) <= 3_000
+    *lines, more = section.split("\n")
+    shown = [line for line in lines if line.startswith(("[FIRING] :rotating", ":rotating"))]
+    assert len(shown) == section.count("|Open in dashboard>") > 5  # whole alerts, links whole
+    assert more == f"…and {10_000 - len(shown):,} more alerts in this group"

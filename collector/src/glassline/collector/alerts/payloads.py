@@ -150,14 +150,31 @@ def _line(alert: Mapping[str, Any]) -> str:
     return text
 
 
+# Slack takes at most 3,000 characters in a section block: a group of a per-user budget's
+# 10,000 alerts made a message of 1.5 MB, cut mid-line (and mid-link) in its block.
+_SLACK_SECTION = 2900
+
+
 def slack_message(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A Slack-compatible incoming-webhook message (``text`` + mrkdwn section blocks)."""
+    """A Slack-compatible incoming-webhook message (``text`` + mrkdwn section blocks): the
+    group's alerts that fit in one section, whole lines, then how many more there are."""
     if body.get("type") == "digest":
         text = _slack_text(body["text"])
+        section = text[:_SLACK_SECTION]
     else:
-        lines = [_line(a) for a in body["alerts"]]
-        text = f"[{body['status'].upper()}] " + "\n".join(lines)
+        text = _fitted(f"[{body['status'].upper()}] ", [_line(a) for a in body["alerts"]])
+        section = text[:_SLACK_SECTION]  # cut only when the first alert alone is longer
     return {
         "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}],
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": section}}],
     }
+
+
+def _fitted(head: str, lines: list[str]) -> str:
+    text = head
+    for shown, line in enumerate(lines):
+        more = f"\n…and {len(lines) - shown:,} more alerts in this group"
+        if len(text) + 1 + len(line) + len(more) > _SLACK_SECTION and shown:
+            return text + more
+        text += ("\n" if shown else "") + line
+    return text
