@@ -12,6 +12,7 @@ from glassline.dashboard.queries.changes import (
 )
 from glassline.dashboard.queries.ops import (
     OpsTables,
+    alert_counts,
     alert_history,
     alert_states,
     find_tables,
@@ -75,6 +76,7 @@ __all__ = [
     "TraceDetail",
     "TraceFilter",
     "TracePage",
+    "alert_counts",
     "alert_history",
     "alert_states",
     "breakdown",

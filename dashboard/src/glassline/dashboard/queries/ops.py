@@ -18,7 +18,14 @@ from glassline.collector.alerts.state import STATE_ORDER
 from glassline.collector.sampling.models import SamplingStat
 from glassline.dashboard.window import Window
 
-__all__ = ["OpsTables", "alert_history", "alert_states", "find_tables", "sampling_summary"]
+__all__ = [
+    "OpsTables",
+    "alert_counts",
+    "alert_history",
+    "alert_states",
+    "find_tables",
+    "sampling_summary",
+]
 
 _HISTORY_LIMIT = 500
 STATE_COLUMNS = ("rule", "tenant", "key", "state", "severity", "value", "threshold",
@@ -51,8 +58,11 @@ def _to_times(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     return frame
 
 
-def alert_states(conn: Connection, tenant: str | None, only_firing: bool = False) -> pd.DataFrame:
-    """Current state of every alert instance, firing first (empty without alert tables)."""
+def alert_states(
+    conn: Connection, tenant: str | None, only_firing: bool = False, limit: int | None = None
+) -> pd.DataFrame:
+    """Current state of alert instances, the most pressing first (firing, pending, then the
+    latest change), up to ``limit`` (empty without alert tables)."""
     if not find_tables(conn).alerts:
         return pd.DataFrame(columns=list(STATE_COLUMNS))
     query = select(*(getattr(AlertState, c) for c in STATE_COLUMNS))
@@ -61,9 +71,25 @@ def alert_states(conn: Connection, tenant: str | None, only_firing: bool = False
     if only_firing:
         query = query.where(AlertState.state == "firing")
     order = case(STATE_ORDER, value=AlertState.state, else_=len(STATE_ORDER))
-    query = query.order_by(order, AlertState.rule, AlertState.key)
-    frame = pd.DataFrame(conn.execute(query).mappings().all(), columns=list(STATE_COLUMNS))
+    query = query.order_by(order, AlertState.updated_at.desc(), AlertState.rule, AlertState.key)
+    frame = pd.DataFrame(
+        conn.execute(query.limit(limit)).mappings().all(), columns=list(STATE_COLUMNS)
+    )
     return _to_times(frame, ("active_since", "fired_at", "resolved_at", "updated_at"))
+
+
+def alert_counts(conn: Connection, tenant: str | None) -> dict[str, int]:
+    """Alert instances per state, and ``rules``: how many rules have one (counted in SQL: a
+    per-user budget keeps an instance for each user that went over it)."""
+    if not find_tables(conn).alerts:
+        return {"rules": 0}
+    by_state = select(AlertState.state, func.count()).group_by(AlertState.state)
+    rules = select(func.count(func.distinct(AlertState.rule)))
+    if tenant:
+        by_state = by_state.where(AlertState.tenant == tenant)
+        rules = rules.where(AlertState.tenant == tenant)
+    counts = {str(state): int(n) for state, n in conn.execute(by_state)}
+    return {**counts, "rules": int(conn.execute(rules).scalar_one())}
 
 
 def alert_history(conn: Connection, window: Window) -> pd.DataFrame:

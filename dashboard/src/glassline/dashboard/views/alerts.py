@@ -64,16 +64,22 @@ if not tables.alerts:
         "appear here."
     )
 else:
-    states = data.run(queries.alert_states, window.tenant)
-    firing = states[states["state"] == "firing"]
+    # A per-user budget keeps a state for each user that went over it: the counts come from
+    # SQL and the table holds the most pressing (100,000 states took 4.6 s of every view).
+    states = data.run(queries.alert_states, window.tenant, limit=ui.MAX_TABLE_ROWS)
+    counts = data.run(queries.alert_counts, window.tenant)
     c: Sequence[DeltaGenerator] = st.columns(3)
-    c[0].metric("Firing now", len(firing), border=True)
-    c[1].metric("Pending", int((states["state"] == "pending").sum()), border=True)
-    c[2].metric("Rules with state", states["rule"].nunique(), border=True)
+    c[0].metric("Firing now", counts.get("firing", 0), border=True)
+    c[1].metric("Pending", counts.get("pending", 0), border=True)
+    c[2].metric("Rules with state", counts["rules"], border=True)
     st.subheader("Rules and their current state")
+    total = sum(n for state, n in counts.items() if state != "rules")
     if states.empty:
         st.caption("No rule has been evaluated yet: add rules to the collector's alert rule file.")
     else:
+        if total > len(states):
+            st.caption(f"The {len(states):,} most pressing of {total:,} alert instances: firing, "
+                       "pending, then the latest changes; the CSV has these.")  # fmt: skip
         picked = ui.table(
             _in_units(states), ALERT_COLUMNS, key="gl_alert_states",
             csv_name="alert-states.csv", csv_frame=states,
