@@ -64,7 +64,7 @@ def api() -> Iterator[dict[str, Any]]:
 
 def test_budgets_are_parsed_and_the_worst_state_wins(api: dict[str, Any]) -> None:
     status = budget_status(base_url=api["url"], api_key="key-1")
-    assert api["seen"] == [("/api/v1/budgets", "key-1")]
+    assert api["seen"] == [("/api/v1/budgets?min_share=0.5", "key-1")]  # the keys near a budget
     assert status.state == "warn" and status.ok and status.error is None
     daily, monthly = status.budgets
     assert (daily.rule, daily.spend_usd, daily.warn_usd) == ("daily", 8.5, 8.0)
@@ -89,7 +89,7 @@ def test_defaults_come_from_init(api: dict[str, Any]) -> None:
     finally:
         shutdown()
         _settings.replace(before)
-    assert api["seen"] == [("/api/v1/budgets", "init-key")]
+    assert api["seen"] == [("/api/v1/budgets?min_share=0.5", "init-key")]
     assert len(status.budgets) == 2
 
 

@@ -18,7 +18,11 @@ from glassline.instrumentation.setup import connection
 
 __all__ = ["Budget", "BudgetStatus", "budget_status"]
 
-_PATH = "/api/v1/budgets"
+# The keys of a per-user (model, key...) budget that spent at least this share of its lowest
+# level: the others are left out, as they cannot be in warn or critical. Every user of a
+# 100,000-user budget made a 28.8 MB answer that took the collector 3.5 s, over the timeout.
+MIN_SHARE = 0.5
+BUDGETS_PATH = f"/api/v1/budgets?min_share={MIN_SHARE}"
 _SEVERITY = {"ok": 0, "warn": 1, "critical": 2}
 
 
@@ -94,7 +98,7 @@ def budget_status(
         if base is None:
             return BudgetStatus("unknown", error="no collector URL: pass base_url or call init()")
         key = api_key or connection().api_key or os.environ.get("GLASSLINE_API_KEY")
-        budgets = _parse(get_json(base + _PATH, api_key=key, timeout_s=timeout))
+        budgets = _parse(get_json(base + BUDGETS_PATH, api_key=key, timeout_s=timeout))
         worst = max((b.state for b in budgets), key=lambda s: _SEVERITY.get(s, -1), default="ok")
         return BudgetStatus(worst, budgets)
     except Exception as exc:  # the app asked a question; a broken answer is "unknown"

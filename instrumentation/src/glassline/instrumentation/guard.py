@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from glassline.instrumentation import _safe
 from glassline.instrumentation._api import get_json
-from glassline.instrumentation.budget import api_url
+from glassline.instrumentation.budget import BUDGETS_PATH, api_url
 from glassline.instrumentation.setup import connection
 from glassline.pricing import format_usd
 
@@ -30,10 +30,6 @@ __all__ = ["BudgetExceeded", "BudgetGuard", "BudgetPolicy", "Decision", "budget_
 
 Action = Literal["allow", "degrade", "deny"]
 _SEVERITY = {"allow": 0, "degrade": 1, "deny": 2}
-# The guard asks for the keys of a per-user (or per-model...) budget that spent at least this
-# share of its lowest level: the others are left out, and a call smaller than the rest of that
-# level is allowed for them whatever they spent.
-MIN_SHARE = 0.5
 _SAID = {"api_key": "API key"}  # a label's name in a reason, where it is not the name itself
 
 
@@ -351,7 +347,9 @@ class BudgetGuard:
             self._started += 1
             number = self._started
         try:
-            state = self._get(f"/api/v1/budgets?min_share={MIN_SHARE}", missing_ok=True)
+            # Of a key left out, a call smaller than the rest of its budget's level is allowed
+            # whatever it spent: the answer's "unlisted" says that level.
+            state = self._get(BUDGETS_PATH, missing_ok=True)
             budgets = state.get("budgets", [])
             unlisted = [_unlisted(item) for item in state.get("unlisted", [])]
             switches = self._get("/api/v1/kill-switches").get("kill_switches", [])
