@@ -174,6 +174,21 @@ def test_users_the_collector_left_out_are_allowed_a_call_smaller_than_their_head
             guard.close()
 
 
+def test_a_key_a_budgets_filters_leave_out_is_not_judged_by_its_floor(
+    api: FakeBudgetsAPI, guard: BudgetGuard
+) -> None:
+    api.unlisted = [
+        {"rule": "per-key", "tenant": "acme", "per": ["api_key"],
+         "only": {"api_key": ["batch-jobs"]}, "below_usd": 25.0, "limit_usd": 50.0,
+         "warn_usd": None}
+    ]  # fmt: skip
+    guard.refresh()
+    assert guard.check(tenant="acme", api_key="web", estimated_cost_usd=60.0).allowed
+    assert (
+        guard.check(tenant="acme", api_key="batch-jobs", estimated_cost_usd=60.0).action == "deny"
+    )
+
+
 def test_policies_per_rule(api: FakeBudgetsAPI) -> None:
     api.budgets = [budget(9.0)]
     soft = budget_guard(

@@ -115,6 +115,7 @@ class _Unlisted:
     limit: float
     warn: float | None
     lowest: float
+    only: tuple[frozenset[str] | None, ...]  # per label, the values its filters allow (None: any)
 
 
 def _key_of(names: tuple[str, ...]) -> CallKey:
@@ -282,6 +283,9 @@ class BudgetGuard:
         values = key if isinstance(key, tuple) else (key,)
         if None in values or (tenant is not None and rule.tenant not in (None, tenant)):
             return ALLOW  # the call does not say the key, or is another tenant's
+        pairs = zip(values, rule.only, strict=True)
+        if any(allowed is not None and value not in allowed for value, allowed in pairs):
+            return ALLOW  # a key the budget's filters leave out: it has no budget here
         if any(b.rule == rule.rule and b.tenant == rule.tenant for b in found):
             return ALLOW  # listed: judged with its spend
         closed = self._policies.get(rule.rule, self._default).fail == "closed"
@@ -425,8 +429,11 @@ def _budget(item: Mapping[str, Any]) -> _Budget:
 def _unlisted(item: Mapping[str, Any]) -> tuple[tuple[str, ...], _Unlisted]:
     limit, warn, lowest = _levels(item)
     names = tuple(sorted(str(name) for name in item["per"]))
+    filters = item.get("only") or {}
+    only = tuple(frozenset(map(str, filters[n])) if n in filters else None for n in names)
     below = float(item["below_usd"])
-    return names, _Unlisted(str(item["rule"]), item.get("tenant"), below, limit, warn, lowest)
+    rule, tenant = str(item["rule"]), item.get("tenant")
+    return names, _Unlisted(rule, tenant, below, limit, warn, lowest, only)
 
 
 def budget_guard(

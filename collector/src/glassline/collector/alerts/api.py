@@ -173,7 +173,9 @@ def unlisted_budgets(
     config: cfg.AlertsConfig, tenant: str, min_share: float
 ) -> list[dict[str, Any]]:
     """For each ``per`` budget of ``tenant``, the spend under which its keys are left out of
-    :func:`budget_status` at ``min_share``: a key not listed spent less than ``below_usd``."""
+    :func:`budget_status` at ``min_share``: a key not listed spent less than ``below_usd``.
+    ``only``: the values its filters allow, for the ``per`` labels they name (a budget kept
+    per API key for some keys has no key of the others)."""
     if not min_share:
         return []
     return [
@@ -181,6 +183,7 @@ def unlisted_budgets(
             "rule": rule.name,
             "tenant": tenant,
             "per": list(rule.per),
+            "only": _filtered(rule),
             "below_usd": budget_floor(rule, min_share),
             "limit_usd": rule.limit_usd,
             "warn_usd": rule.warn_usd,
@@ -188,6 +191,12 @@ def unlisted_budgets(
         for rule in _budget_rules(config, tenant)
         if rule.per
     ]
+
+
+def _filtered(rule: cfg.BudgetRule) -> dict[str, list[str]]:
+    """The values the rule's filters allow, for each of its ``per`` labels they name."""
+    found = {name: getattr(rule.filters, name) for name in rule.per}
+    return {name: values for name, values in found.items() if values is not None}
 
 
 def _tenants(conn: Connection) -> list[str]:
