@@ -31,6 +31,8 @@ from sqlalchemy.orm import Session
 from glassline.collector.alerts import digest as digests
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, Rule, load_config
 from glassline.collector.alerts.models import (
+    INACTIVE,
+    RESOLVED,
     AlertDigest,
     AlertEvaluation,
     AlertEvent,
@@ -182,7 +184,7 @@ class AlertEngine:
         cutoff = now_s - int(config.history_retention.total_seconds())
         # An alert over and unchanged for as long as its history is kept: a per-user budget
         # leaves one row for every user that ever went over it.
-        settled = AlertState.state.in_(("inactive", "resolved"))
+        settled = AlertState.state.in_((INACTIVE, RESOLVED))
         session.execute(delete(AlertState).where(settled, AlertState.updated_at < cutoff))
         session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
         session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))

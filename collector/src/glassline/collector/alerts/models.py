@@ -14,7 +14,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from glassline.collector.storage.models import Base, JsonType
 
-__all__ = ["AlertDigest", "AlertEvaluation", "AlertEvent", "AlertState"]
+__all__ = [
+    "FIRING",
+    "INACTIVE",
+    "PENDING",
+    "RESOLVED",
+    "STATE_ORDER",
+    "AlertDigest",
+    "AlertEvaluation",
+    "AlertEvent",
+    "AlertState",
+]
+
+INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
+# The order a person reads alerts in: what is firing first.
+STATE_ORDER = {FIRING: 0, PENDING: 1, RESOLVED: 2, INACTIVE: 3}
 
 
 class AlertState(Base):

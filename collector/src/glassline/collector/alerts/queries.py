@@ -22,6 +22,7 @@ __all__ = [
     "Key",
     "Totals",
     "key_dims",
+    "key_ident",
     "key_text",
     "latency_blobs",
     "latency_sketches",
@@ -66,6 +67,11 @@ def key_dims(key: Key) -> dict[str, str]:
 def key_text(key: Key) -> str:
     """The stored key: the dimensions other than the tenant, ``name=value`` joined by commas."""
     return ",".join(f"{k}={v}" for k, v in key if k != "tenant")
+
+
+def key_ident(key: Key) -> tuple[str, str]:
+    """(tenant, stored key): how an alert state row is found."""
+    return key_dims(key)["tenant"], key_text(key)
 
 
 def make_key(tenant: str, per: Sequence[str], values: Sequence[Any]) -> Key:

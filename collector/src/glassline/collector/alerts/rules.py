@@ -16,13 +16,13 @@ from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts import quality
-from glassline.collector.alerts.models import AlertState
+from glassline.collector.alerts.models import FIRING, PENDING, AlertState
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
 from glassline.collector.alerts.queries import (
     Key,
     Totals,
     key_dims,
-    key_text,
+    key_ident,
     latency_sketches,
     totals,
 )
@@ -45,7 +45,7 @@ def _budget(rule: cfg.BudgetRule, conn: Connection, now: datetime) -> list[Obser
     found = totals(
         conn, span.start, span.end, rule.filters, rule.per, min_cost_usd=budget_floor(rule, 1.0)
     )
-    if _active_keys(conn, rule) - {_ident(key) for key in found}:
+    if _active_keys(conn, rule) - {key_ident(key) for key in found}:
         # An alert about to resolve: its key is under the floor now, and its resolution
         # carries the spend it came down to.
         found = totals(conn, span.start, span.end, rule.filters, rule.per)
@@ -69,13 +69,9 @@ def _active_keys(conn: Connection, rule: cfg.BudgetRule) -> set[tuple[str, str]]
     """(tenant, key) of the rule's pending and firing alerts."""
     table = AlertState.__table__.c
     query = select(table.tenant, table.key).where(
-        table.rule == rule.name, table.state.in_(("pending", "firing"))
+        table.rule == rule.name, table.state.in_((PENDING, FIRING))
     )
     return {(tenant, key) for tenant, key in conn.execute(query)}
-
-
-def _ident(key: Key) -> tuple[str, str]:
-    return key_dims(key)["tenant"], key_text(key)
 
 
 # A forecast extrapolates a key's recent spend: read for the keys found only, named in the
@@ -88,15 +84,15 @@ def budget_recent_spend(
     rule: cfg.BudgetRule,
     span: Span,
     filters: cfg.Filters,
-    found: Mapping[Key, Any] | None = None,
+    keys: Mapping[Key, Any] | None = None,
 ) -> dict[Key, float]:
     """Spend per key in the last twelfth of a rolling window (the burn rate a forecast
     extrapolates); empty for calendar windows, whose forecast uses the rate since they opened.
-    ``found``: the keys it is needed for (default: every key)."""
-    if rule.window not in _ROLLING or (found is not None and not found):
+    ``keys``: the keys it is needed for (default: every key)."""
+    if rule.window not in _ROLLING or (keys is not None and not keys):
         return {}
-    if found is not None and rule.per == ["user"] and len(found) <= _NAMED_USERS:
-        filters = filters.model_copy(update={"user": [key_dims(k)["user"] for k in found]})
+    if keys is not None and rule.per == ["user"] and len(keys) <= _NAMED_USERS:
+        filters = filters.model_copy(update={"user": [key_dims(k)["user"] for k in keys]})
     found = totals(conn, span.end - _ROLLING[rule.window], span.end, filters, rule.per)
     return {key: t.cost_usd for key, t in found.items()}
 

@@ -19,18 +19,22 @@ from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts._checks import DIMENSIONS
-from glassline.collector.alerts.models import AlertEvent, AlertState
-from glassline.collector.alerts.queries import key_dims, key_text
+from glassline.collector.alerts.models import (
+    FIRING,
+    INACTIVE,
+    PENDING,
+    RESOLVED,
+    AlertEvent,
+    AlertState,
+)
+from glassline.collector.alerts.queries import key_dims, key_ident
 from glassline.collector.alerts.rules import Observation
 from glassline.collector.alerts.windows import Span
 
-__all__ = ["STATE_ORDER", "Notice", "Transition", "apply_observations", "render_annotations"]
+__all__ = ["Notice", "Transition", "apply_observations", "render_annotations"]
 
 _log = logging.getLogger(__name__)
 
-INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
-# The order a person reads alerts in: what is firing first.
-STATE_ORDER = {FIRING: 0, PENDING: 1, RESOLVED: 2, INACTIVE: 3}
 _IDENTS_PER_QUERY = 1_000  # (tenant, key) pairs named in one query: 2,000 bound parameters
 
 
@@ -122,12 +126,12 @@ def apply_observations(
     """Advance every instance of ``rule`` at Unix time ``now``; return changes and notices."""
     ctx = _Ctx(session, rule, now, repeat_interval, send_resolved)
     observations = list(observations)
-    breached = {_ident(obs) for obs in observations if obs.breached}
+    breached = {key_ident(obs.key) for obs in observations if obs.breached}
     rows = _changeable_rows(session, rule.name, breached)
     seen = set()
     for obs in observations:
         dims = key_dims(obs.key)
-        ident = _ident(obs)
+        ident = key_ident(obs.key)
         seen.add(ident)
         row = rows.get(ident)
         if obs.breached:
@@ -138,10 +142,6 @@ def apply_observations(
         if ident not in seen:
             _clear(ctx, row, None)  # no data in the window: the condition no longer holds
     return ctx.transitions, ctx.notices
-
-
-def _ident(obs: Observation) -> tuple[str, str]:
-    return key_dims(obs.key)["tenant"], key_text(obs.key)
 
 
 def _changeable_rows(

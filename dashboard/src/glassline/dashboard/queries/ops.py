@@ -13,8 +13,7 @@ import pandas as pd
 from sqlalchemy import case, func, inspect, select
 from sqlalchemy.engine import Connection
 
-from glassline.collector.alerts.models import AlertEvent, AlertState
-from glassline.collector.alerts.state import STATE_ORDER
+from glassline.collector.alerts.models import STATE_ORDER, AlertEvent, AlertState
 from glassline.collector.sampling.models import SamplingStat
 from glassline.dashboard.window import Window
 
