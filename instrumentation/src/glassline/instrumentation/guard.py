@@ -88,7 +88,7 @@ class _Budget:
 # What a call says about itself, in the order check() builds it; a budget kept per anything
 # else (route, service_version, prompt) never applies to a guarded call.
 _CALL_FIELDS = ("user", "stage", "api_key", "model")
-CallKey = Callable[[tuple[str | None, ...]], Hashable]
+_CallKey = Callable[[tuple[str | None, ...]], Hashable]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ class _Kept:
     rather than scanning, keeps ``check`` as fast with 100,000 users as with one.
     """
 
-    key_of: CallKey  # the call's values of these labels, as ``by_values`` is keyed
+    key_of: _CallKey  # the call's values of these labels, as ``by_values`` is keyed
     by_values: dict[Hashable, tuple[_Budget, ...]]
     names: tuple[str, ...]
     unlisted: tuple[_Unlisted, ...] = ()  # rules whose keys under a floor were left out
@@ -118,7 +118,7 @@ class _Unlisted:
     only: tuple[frozenset[str] | None, ...]  # per label, the values its filters allow (None: any)
 
 
-def _key_of(names: tuple[str, ...]) -> CallKey:
+def _key_of(names: tuple[str, ...]) -> _CallKey:
     positions = [_CALL_FIELDS.index(name) for name in names]
     if not positions:
         return lambda call: ()
@@ -360,7 +360,7 @@ class BudgetGuard:
             found = [_budget(item) for item in budgets]
             snapshot = _Snapshot(
                 kept=_index(found, unlisted),
-                rules=frozenset(b.rule for b in found),
+                rules=frozenset([b.rule for b in found] + [u.rule for _, u in unlisted]),
                 switches=tuple(
                     (str(s["tenant"]), str(s.get("stage") or ""), str(s.get("reason") or ""))
                     for s in switches
