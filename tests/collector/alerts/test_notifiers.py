@@ -268,3 +268,18 @@ def test_a_slack_message_of_a_large_group_shows_whole_alerts_then_how_many_more(
     shown = [line for line in lines if line.startswith(("[FIRING] :rotating", ":rotating"))]
     assert len(shown) == section.count("|Open in dashboard>") > 5  # whole alerts, links whole
     assert more == f"…and {10_000 - len(shown):,} more alerts in this group"
+
+
+def test_a_webhook_takes_at_most_max_alerts_a_message_and_is_told_how_many_were_left_out(
+    store: Store, receiver: Receiver, span: Span
+) -> None:
+    hook = {"name": "hook", "type": "webhook", "url": receiver.url, "max_alerts": 2}
+    engine = AlertEngine(store, config([hook], per="user"))
+    try:
+        at = T0 - timedelta(minutes=1)
+        store.write([span("acme", at, user_id=f"u{n}", cost_usd=2.0) for n in range(5)])
+        engine.evaluate_once(T0)
+        [body] = receiver.wait_for(1)
+    finally:
+        engine.close()
+    assert len(body["alerts"]) == 2 and body["truncated_alerts"] == 3

@@ -323,6 +323,9 @@ class _HttpNotifierBase(_Strict):
 
 class WebhookNotifier(_HttpNotifierBase):
     type: Literal["webhook"]
+    # The most alerts one message carries (0: all): a per-user budget can put thousands of
+    # users in one group, megabytes a message, over what many receivers take.
+    max_alerts: Annotated[int, Field(ge=0)] = 0
 
 
 class SlackNotifier(_HttpNotifierBase):

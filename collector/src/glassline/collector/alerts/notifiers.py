@@ -54,7 +54,11 @@ class NotifierStats:
 
 
 async def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping[str, Any]) -> None:
-    data = slack_message(body) if isinstance(notifier, cfg.SlackNotifier) else body
+    data: Mapping[str, Any]
+    if isinstance(notifier, cfg.SlackNotifier):
+        data = slack_message(body)
+    else:
+        data = _at_most(body, notifier.max_alerts)
     timeout = notifier.timeout.total_seconds()
     delay = notifier.backoff.total_seconds()
     headers = {"content-type": "application/json", **notifier.headers}
@@ -75,6 +79,15 @@ async def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping
                 raise error
             await asyncio.sleep(delay)
             delay *= 2
+
+
+def _at_most(body: Mapping[str, Any], max_alerts: int) -> Mapping[str, Any]:
+    """``body`` with its first ``max_alerts`` alerts and ``truncated_alerts``, how many it left
+    out (as Alertmanager's webhook does); whole when it has no more (or max_alerts is 0)."""
+    alerts = body.get("alerts", [])
+    if not max_alerts or len(alerts) <= max_alerts:
+        return body
+    return {**body, "alerts": alerts[:max_alerts], "truncated_alerts": len(alerts) - max_alerts}
 
 
 async def _status(
