@@ -124,6 +124,7 @@ class SamplingSink:
             now,
             also_count=counted,
             also_count_users=users,
+            dims=self.store.dimension_limit.dims,
         )
         reasons: Counter[str] = Counter()
         for span in counted:

@@ -55,6 +55,12 @@ class StorageConfig(BaseModel):
     busy_timeout_ms: int = Field(
         default=30_000, ge=0, description="SQLite: how long a writer waits for the file lock"
     )
+    max_dimension_values: int = Field(
+        default=1_000,
+        ge=1,
+        description="distinct values of a rollup dimension (stage, model, route, ...) a tenant "
+        "has per hour in each process's rollups; spans of further new values count as (other)",
+    )
     partitioning: PartitioningConfig | None = None
 
     @field_validator("url")

@@ -8,7 +8,7 @@ user rows by (minute, tenant, user).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from glassline.collector.storage.models import ROLLUP_DIMENSIONS
 from glassline.semconv import attributes as attrs
 
 __all__ = [
+    "BOUNDED_DIMENSIONS",
     "COUNTERS",
     "USER_COUNTERS",
     "RollupDelta",
@@ -31,6 +32,7 @@ __all__ = [
     "new_rollup_row",
     "new_user_row",
     "rollup_deltas",
+    "span_dims",
     "user_rollup_deltas",
 ]
 
@@ -140,7 +142,13 @@ def _add_budget_decision(
         v["budget_degraded_usd"] += cost_usd or 0.0
 
 
-def _dims(span: SpanRecord) -> tuple[str, ...]:
+# The dimensions whose values come from the app's text (all but the tenant and the kind): a
+# bound on their distinct values keeps an app's request ids out of the rollups' keys.
+BOUNDED_DIMENSIONS = tuple(range(2, len(ROLLUP_DIMENSIONS)))
+Dims = Callable[[SpanRecord], tuple[str, ...]]
+
+
+def span_dims(span: SpanRecord) -> tuple[str, ...]:
     """The span's values of ROLLUP_DIMENSIONS, in that order."""
     return (
         span.tenant,
@@ -155,11 +163,14 @@ def _dims(span: SpanRecord) -> tuple[str, ...]:
     )
 
 
-def rollup_deltas(spans: Iterable[SpanRecord], bucket_s: int = 60) -> dict[RollupKey, RollupDelta]:
-    """Group spans into rollup rows of ``bucket_s`` seconds (60, 3600 or 86400)."""
+def rollup_deltas(
+    spans: Iterable[SpanRecord], bucket_s: int = 60, dims: Dims = span_dims
+) -> dict[RollupKey, RollupDelta]:
+    """Group spans into rollup rows of ``bucket_s`` seconds (60, 3600 or 86400), each keyed
+    by the span's ``dims``."""
     deltas: dict[RollupKey, RollupDelta] = {}
     for span in spans:
-        key = (bucket_of(span.start_ns, bucket_s), *_dims(span))
+        key = (bucket_of(span.start_ns, bucket_s), *dims(span))
         delta = deltas.get(key)
         if delta is None:
             delta = deltas[key] = RollupDelta()

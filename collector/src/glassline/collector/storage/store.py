@@ -19,8 +19,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
-from glassline.collector.storage import content, migrate, partitions, search, search_backfill
+from glassline.collector.storage import (
+    content,
+    migrate,
+    partitions,
+    rollup,
+    search,
+    search_backfill,
+)
 from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage.cardinality import CardinalityLimit
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.engine import WRITE, make_engine
@@ -63,6 +71,9 @@ class Store:
     def __init__(self, engine: Engine, config: StorageConfig) -> None:
         self.engine = engine
         self.config = config
+        self.dimension_limit = CardinalityLimit(
+            rollup.span_dims, rollup.BOUNDED_DIMENSIONS, config.max_dimension_values
+        )
         database = engine.url.database or ""
         # The database file of a file-backed SQLite store; None for PostgreSQL or :memory:.
         self.sqlite_file: str | None = None
@@ -173,7 +184,7 @@ class Store:
 
     def _write_alone(self, batch: PreparedBatch, now_ns: int) -> list[SpanKey]:
         with self._transaction() as conn:
-            return write_spans(conn, batch, now_ns)
+            return write_spans(conn, batch, now_ns, dims=self.dimension_limit.dims)
 
     def write(self, batch: Sequence[SpanRecord], now_ns: int | None = None) -> WriteResult:
         """Store a batch in one transaction; returns how many spans were new vs duplicates.
@@ -186,7 +197,8 @@ class Store:
         prepared = PreparedBatch(batch, self.engine.dialect)  # before the write lock
         if self._group_commit is not None:
             return self._group_commit.write(prepared, now)
-        return self._write_retrying(lambda conn: write_batch(conn, prepared, now))
+        dims = self.dimension_limit.dims
+        return self._write_retrying(lambda conn: write_batch(conn, prepared, now, dims=dims))
 
     def write_content(
         self, events: Sequence[ContentEvent], now_ns: int | None = None

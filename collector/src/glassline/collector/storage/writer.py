@@ -164,13 +164,15 @@ def add_to_rollups(
     conn: Connection,
     spans: Sequence[SpanRecord],
     trace_users: Mapping[tuple[str, str], str | None],
+    dims: rollup.Dims = rollup.span_dims,
 ) -> None:
     """Count ``spans`` in the minute, hour, day and user rollups (inside the caller's transaction).
 
     The caller guarantees each span is counted once (``write_batch`` passes only the spans
-    it inserted). ``trace_users`` gives each trace's user for spans that carry none.
+    it inserted). ``trace_users`` gives each trace's user for spans that carry none; ``dims``
+    a span's rollup dimensions (the store's bound on their distinct values).
     """
-    minute = rollup.rollup_deltas(spans, 60)
+    minute = rollup.rollup_deltas(spans, 60, dims)
     # Hour and day rows from the minute deltas: each span is binned into a sketch once.
     for table, column, deltas in (
         (Rollup.__table__, "minute", minute),
@@ -202,10 +204,11 @@ def write_batch(
     *,
     also_count: Sequence[SpanRecord] = (),
     also_count_users: Mapping[tuple[str, str], str | None] | None = None,
+    dims: rollup.Dims = rollup.span_dims,
 ) -> WriteResult:
     """:func:`write_spans`, counted: how many of the batch's spans were new."""
     inserted = write_spans(
-        conn, batch, now_ns, also_count=also_count, also_count_users=also_count_users
+        conn, batch, now_ns, also_count=also_count, also_count_users=also_count_users, dims=dims
     )
     return WriteResult(inserted=len(inserted), duplicates=batch.size - len(inserted))
 
@@ -217,6 +220,7 @@ def write_spans(
     *,
     also_count: Sequence[SpanRecord] = (),
     also_count_users: Mapping[tuple[str, str], str | None] | None = None,
+    dims: rollup.Dims = rollup.span_dims,
 ) -> list[SpanKey]:
     """Everything one batch changes, on a connection inside a write transaction; returns the
     keys of the spans it inserted (the others were stored already).
@@ -247,7 +251,7 @@ def write_spans(
         search.write_docs(conn, search.docs_for_texts(texts, starts))
     if new or also_count:
         counted = [*new, *also_count]
-        add_to_rollups(conn, counted, users)
+        add_to_rollups(conn, counted, users, dims)
         # Evaluations ride with their span: stored and rolled up whether or not it is kept.
         evaluations = [e for span in counted for e in span.evaluations]
         if evaluations:
