@@ -18,7 +18,7 @@ FLOOD_BYTES = 256 << 20
 class Receiver:
     """A webhook endpoint on a free loopback port that records every JSON body it gets.
 
-    ``mode``: ``ok`` answers 200; ``fail`` answers 500; ``hang`` never answers until
+    ``mode``: ``ok`` answers 200; ``fail`` answers 500; ``moved`` 301; ``hang`` never answers until
     ``release`` is set (the test's teardown sets it); ``drip`` sends its status line a byte
     every 50 ms, so no single read waits long, until ``release``; ``flood`` answers 200 with
     an endless body, up to ``FLOOD_BYTES`` (``flood-fail`` the same with 500), and records in ``flooded`` how much it sent
@@ -53,7 +53,8 @@ class Receiver:
                 if receiver.mode in ("flood", "flood-fail"):
                     self._flood(500 if receiver.mode == "flood-fail" else 200)
                     return
-                self.send_response(500 if receiver.mode == "fail" else 200)
+                codes = {"fail": 500, "moved": 301}
+                self.send_response(codes.get(receiver.mode, 200))
                 self.send_header("content-length", "0")
                 self.end_headers()
 

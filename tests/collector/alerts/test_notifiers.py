@@ -139,6 +139,21 @@ def test_failing_webhook_is_retried_with_backoff_then_counted(
         engine.close()
 
 
+def test_a_redirect_is_a_failed_delivery_not_retried(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    moved = receiver_factory("moved")  # an http:// URL whose server sends to https://, say
+    hook = {"name": "m", "type": "webhook", "url": moved.url, "max_retries": 2, "backoff": "10ms"}
+    engine = AlertEngine(store, config([hook]))
+    try:
+        store.write([span("acme", T0 - timedelta(minutes=1), cost_usd=2.0)])
+        engine.evaluate_once(T0)
+        assert engine.dispatcher.drain(10)
+        assert engine.dispatcher.stats.get("m", "failed") == 1 and len(moved.bodies) == 1
+    finally:
+        engine.close()
+
+
 def test_slack_notifier_sends_an_incoming_webhook_message(
     store: Store, receiver: Receiver, span: Span
 ) -> None:

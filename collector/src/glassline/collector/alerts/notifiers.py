@@ -68,11 +68,11 @@ async def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping
             try:
                 async with asyncio.timeout(timeout):
                     status = await _status(client, notifier.url, content, headers)
-                if status < 400:
+                if 200 <= status < 300:
                     return
                 error: Exception = WebhookStatusError(status)
                 if status < 500 and status != 429:
-                    raise error  # 4xx other than 429 will not improve: give up
+                    raise error  # a redirect, or a 4xx other than 429, will not improve
             except (httpx.HTTPError, TimeoutError) as exc:
                 error = exc
             if attempt == notifier.max_retries:
