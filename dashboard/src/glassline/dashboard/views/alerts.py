@@ -8,49 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.collector.alerts.units import format_value
-from glassline.dashboard import budgets, data, queries, ui
+from glassline.dashboard import alert_table, data, queries, ui
 
 ctx = ui.context()
 window = ctx.window
-
-
-def _at(label: str) -> object:
-    return ui.utc_column(f"{label} (UTC)")
-
-
-ALERT_COLUMNS = {
-    "rule": "Rule",
-    "tenant": "Tenant",
-    "key": "Key",
-    "state": "State",
-    "from_state": "From",
-    "to_state": "To",
-    "severity": "Severity",
-    "value": st.column_config.TextColumn("Value", alignment="right"),
-    "threshold": st.column_config.TextColumn("Threshold", alignment="right"),
-    "at": _at("At"),
-    "active_since": _at("Active since"),
-    "fired_at": _at("Fired at"),
-    "resolved_at": _at("Resolved at"),
-    "updated_at": _at("Updated at"),
-}
-UNITS = budgets.rule_units()  # from the rule file; a rule it does not name reads a plain number
-
-
-def _in_units(frame: pd.DataFrame) -> pd.DataFrame:
-    """Value and threshold in each rule's unit ($0.539 of a budget, not 0.5386)."""
-    shown = frame.copy()
-    for col in ("value", "threshold"):
-        shown[col] = [
-            ui.MISSING if pd.isna(v) else format_value(UNITS.get(rule, ""), float(v))
-            for rule, v in zip(frame["rule"], frame[col], strict=True)
-        ]
-    return shown
 
 
 st.title("Alerts & Sampling")
@@ -81,7 +45,7 @@ else:
             st.caption(f"The {len(states):,} most pressing of {total:,} alert instances: firing, "
                        "pending, then the latest changes; the CSV has these.")  # fmt: skip
         picked = ui.table(
-            _in_units(states), ALERT_COLUMNS, key="gl_alert_states",
+            alert_table.in_units(states), alert_table.COLUMNS, key="gl_alert_states",
             csv_name="alert-states.csv", csv_frame=states,
         )  # fmt: skip
         if picked and picked.selection.rows:  # a rule's traces in this range
@@ -92,7 +56,7 @@ else:
         st.caption("No state changes in this time range.")
     else:
         picked = ui.table(
-            _in_units(history), ALERT_COLUMNS, key="gl_alert_history",
+            alert_table.in_units(history), alert_table.COLUMNS, key="gl_alert_history",
             csv_name="alert-history.csv", csv_frame=history,
         )  # fmt: skip
         if picked and picked.selection.rows:  # the traces of the hour before the change

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import budgets, charts, data, queries, ui
+from glassline.dashboard import alert_table, budgets, charts, data, queries, ui
 from glassline.dashboard.window import calendar_starts
 from glassline.pricing import format_usd
 
@@ -61,13 +61,14 @@ ui.tile(c[3], "Fallbacks", now.fallbacks, before.fallbacks, up_is_bad=True)
 # Calendar spend (UTC) ignores the range length: it is the figure budgets are about.
 day_start, month_start = calendar_starts(window.end - 1)  # pinned windows: their own day
 tables = data.run(queries.find_tables)
-firing = data.run(queries.alert_states, window.tenant, only_firing=True)
+firing = data.run(queries.alert_states, window.tenant, only_firing=True, limit=ui.MAX_TABLE_ROWS)
+firing_count = data.run(queries.alert_counts, window.tenant).get("firing", 0)
 c = st.columns(4)
 today = data.run(queries.spend_between, day_start, window.end, window.tenant)
 month = data.run(queries.spend_between, month_start, window.end, window.tenant)
 c[0].metric("Spend today (UTC)", format_usd(today), border=True)
 c[1].metric("Spend this month (UTC)", format_usd(month), border=True)
-c[2].metric("Firing alerts", len(firing), border=True)
+c[2].metric("Firing alerts", firing_count, border=True)
 # Spans the apps' SDKs could not export (their queue was full): reported, then counted here.
 ui.tile(c[3], "Spans lost in the app", now.sdk_lost_spans, before.sdk_lost_spans, up_is_bad=True)
 if not tables.alerts:
@@ -104,7 +105,12 @@ if point:  # a point lists the requests of its bucket
     ui.open_traces(ctx, point, window.bucket)
 if not firing.empty:
     st.subheader("Firing alerts")
-    picked = ui.table(firing, {}, key="gl_firing", csv_name="firing-alerts.csv")
+    if firing_count > len(firing):
+        st.caption(f"The {len(firing):,} latest of {firing_count:,} firing alerts.")
+    picked = ui.table(
+        alert_table.in_units(firing), alert_table.COLUMNS, key="gl_firing",
+        csv_name="firing-alerts.csv", csv_frame=firing,
+    )  # fmt: skip
     if picked and picked.selection.rows:
         ui.alert_traces(ctx, firing.iloc[picked.selection.rows[0]])
 st.page_link(
