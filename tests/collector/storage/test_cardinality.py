@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import Store, rollup
+from glassline.collector.storage import Store
 from glassline.collector.storage.cardinality import OTHER, CardinalityLimit
 from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.models import Rollup, Span
@@ -26,7 +26,7 @@ def call(stage: str, *, tenant: str = "acme", at: int = T0, n: int = 0) -> SpanR
 
 
 def limit(values: int, max_sets: int = 512) -> CardinalityLimit:
-    return CardinalityLimit(rollup.span_dims, rollup.BOUNDED_DIMENSIONS, values, max_sets)
+    return CardinalityLimit(values, max_sets)
 
 
 def stages(bound: CardinalityLimit, spans: list[SpanRecord]) -> list[str]:

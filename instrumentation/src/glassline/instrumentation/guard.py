@@ -15,7 +15,6 @@ import os
 import threading
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal

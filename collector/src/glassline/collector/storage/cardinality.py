@@ -12,30 +12,21 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 
 from glassline.collector.records import SpanRecord
+from glassline.collector.storage.rollup import BOUNDED_DIMENSIONS, bucket_of, span_dims
 
 __all__ = ["OTHER", "CardinalityLimit"]
 
 OTHER = "(other)"
-_HOUR_NS = 3_600 * 1_000_000_000
 
 
 class CardinalityLimit:
-    """Maps a span's rollup dimensions (``dims(span)``, tenant first) to at most ``limit``
-    values per tenant, dimension and hour; ``bounded``: the positions of the dimensions it
-    bounds. The sets of the ``max_sets`` latest (tenant, dimension, hour) are kept."""
+    """Maps a span's rollup dimensions (:func:`span_dims`) to at most ``limit`` values of
+    each of :data:`BOUNDED_DIMENSIONS` per tenant and hour. The sets of the ``max_sets``
+    latest (tenant, dimension, hour) are kept."""
 
-    def __init__(
-        self,
-        dims: Callable[[SpanRecord], tuple[str, ...]],
-        bounded: tuple[int, ...],
-        limit: int,
-        max_sets: int = 512,
-    ) -> None:
-        self._dims = dims
-        self._bounded = bounded
+    def __init__(self, limit: int, max_sets: int = 512) -> None:
         self.limit = limit
         self._max_sets = max_sets
         self._seen: OrderedDict[tuple[str, int, int], set[str]] = OrderedDict()
@@ -43,11 +34,11 @@ class CardinalityLimit:
 
     def dims(self, span: SpanRecord) -> tuple[str, ...]:
         """The span's dimensions, a value past the limit replaced by :data:`OTHER`."""
-        values = self._dims(span)
-        hour = span.start_ns // _HOUR_NS
+        values = span_dims(span)
+        hour = bucket_of(span.start_ns, 3600)
         folded: list[str] | None = None
         with self._lock:
-            for position in self._bounded:
+            for position in BOUNDED_DIMENSIONS:
                 value = values[position]
                 if not value:
                     continue

@@ -19,14 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
-from glassline.collector.storage import (
-    content,
-    migrate,
-    partitions,
-    rollup,
-    search,
-    search_backfill,
-)
+from glassline.collector.storage import content, migrate, partitions, search, search_backfill
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.cardinality import CardinalityLimit
 from glassline.collector.storage.checkpoint import Checkpointer
@@ -71,9 +64,7 @@ class Store:
     def __init__(self, engine: Engine, config: StorageConfig) -> None:
         self.engine = engine
         self.config = config
-        self.dimension_limit = CardinalityLimit(
-            rollup.span_dims, rollup.BOUNDED_DIMENSIONS, config.max_dimension_values
-        )
+        self.dimension_limit = CardinalityLimit(config.max_dimension_values)
         database = engine.url.database or ""
         # The database file of a file-backed SQLite store; None for PostgreSQL or :memory:.
         self.sqlite_file: str | None = None

@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy import case, func, inspect, select
 from sqlalchemy.engine import Connection
 
-from glassline.collector.alerts.models import STATE_ORDER, AlertEvent, AlertState
+from glassline.collector.alerts.models import FIRING, STATE_ORDER, AlertEvent, AlertState
 from glassline.collector.sampling.models import SamplingStat
 from glassline.dashboard.window import Window
 
@@ -68,7 +68,7 @@ def alert_states(
     if tenant:
         query = query.where(AlertState.tenant == tenant)
     if only_firing:
-        query = query.where(AlertState.state == "firing")
+        query = query.where(AlertState.state == FIRING)
     order = case(STATE_ORDER, value=AlertState.state, else_=len(STATE_ORDER))
     query = query.order_by(order, AlertState.updated_at.desc(), AlertState.rule, AlertState.key)
     frame = pd.DataFrame(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from glassline.collector.alerts.models import FIRING, PENDING
 from glassline.dashboard import alert_table, data, queries, ui
 
 ctx = ui.context()
@@ -33,8 +34,8 @@ else:
     states = data.run(queries.alert_states, window.tenant, limit=ui.MAX_TABLE_ROWS)
     counts = data.run(queries.alert_counts, window.tenant)
     c: Sequence[DeltaGenerator] = st.columns(3)
-    c[0].metric("Firing now", counts.get("firing", 0), border=True)
-    c[1].metric("Pending", counts.get("pending", 0), border=True)
+    c[0].metric("Firing now", counts.get(FIRING, 0), border=True)
+    c[1].metric("Pending", counts.get(PENDING, 0), border=True)
     c[2].metric("Rules with state", counts["rules"], border=True)
     st.subheader("Rules and their current state")
     total = sum(n for state, n in counts.items() if state != "rules")

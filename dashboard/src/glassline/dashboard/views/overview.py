@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from glassline.collector.alerts.models import FIRING
 from glassline.dashboard import alert_table, budgets, charts, data, queries, ui
 from glassline.dashboard.window import calendar_starts
 from glassline.pricing import format_usd
@@ -62,7 +63,7 @@ ui.tile(c[3], "Fallbacks", now.fallbacks, before.fallbacks, up_is_bad=True)
 day_start, month_start = calendar_starts(window.end - 1)  # pinned windows: their own day
 tables = data.run(queries.find_tables)
 firing = data.run(queries.alert_states, window.tenant, only_firing=True, limit=ui.MAX_TABLE_ROWS)
-firing_count = data.run(queries.alert_counts, window.tenant).get("firing", 0)
+firing_count = data.run(queries.alert_counts, window.tenant).get(FIRING, 0)
 c = st.columns(4)
 today = data.run(queries.spend_between, day_start, window.end, window.tenant)
 month = data.run(queries.spend_between, month_start, window.end, window.tenant)
