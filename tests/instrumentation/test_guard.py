@@ -129,6 +129,33 @@ def test_a_budget_kept_per_what_a_call_cannot_say_applies_to_no_call(
     assert guard.check(tenant="acme", user="u-1", model="gpt-4o").action == "allow"
 
 
+def test_a_filtered_budget_applies_to_the_calls_its_filters_count_only(
+    api: FakeBudgetsAPI, guard: BudgetGuard
+) -> None:
+    # Before, the guard read a budget's labels only: a tenant's budget for gpt-4o denied its
+    # gpt-4o-mini calls too, and one user's budget for a stage denied the user's every call.
+    def spent(rule: str, filters: dict[str, list[str]], **labels: str) -> dict[str, Any]:
+        return {**budget(12.0, rule=rule, **labels), "filters": filters}
+
+    api.budgets = [
+        spent("gpt-4o-daily", {"model": ["gpt-4o"]}),
+        spent("answers", {"stage": ["answer"]}, user="u-1"),
+        spent("premium", {"route": ["premium"]}),
+        {**spent("llm-spend", {"span_kind": ["llm"], "tenant": ["initech"]}), "tenant": "initech"},
+    ]
+    guard.refresh()
+    assert guard.check(tenant="acme", model="gpt-4o").budget == "gpt-4o-daily"
+    assert guard.check(tenant="acme", model="gpt-4o").action == "deny"
+    assert guard.check(tenant="acme", model="gpt-4o-mini").action == "allow"
+    assert guard.check(tenant="acme").action == "allow"  # the call does not say its model
+    assert guard.check(tenant="acme", user="u-1", stage="answer").action == "deny"
+    assert guard.check(tenant="acme", user="u-1", stage="retrieve").action == "allow"
+    assert guard.check(tenant="acme", user="u-2", stage="answer").action == "allow"
+    # A route filter names what a call cannot say: that budget applies to no call. The span
+    # kind and the tenant choose which spend counts: the last budget applies to initech's.
+    assert guard.check(tenant="initech", model="gpt-4o-mini").budget == "llm-spend"
+
+
 def test_each_of_many_users_gets_their_own_budget(api: FakeBudgetsAPI, guard: BudgetGuard) -> None:
     api.budgets = [budget(float(n % 12), rule="per-user", user=f"u-{n}") for n in range(100_000)]
     api.budgets.append(budget(9.0, rule="per-user", user="u-7", model="gpt-4o"))
@@ -179,7 +206,7 @@ def test_a_key_a_budgets_filters_leave_out_is_not_judged_by_its_floor(
 ) -> None:
     api.unlisted = [
         {"rule": "per-key", "tenant": "acme", "per": ["api_key"],
-         "only": {"api_key": ["batch-jobs"]}, "below_usd": 25.0, "limit_usd": 50.0,
+         "filters": {"api_key": ["batch-jobs"]}, "below_usd": 25.0, "limit_usd": 50.0,
          "warn_usd": None}
     ]  # fmt: skip
     guard.refresh()

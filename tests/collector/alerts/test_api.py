@@ -199,12 +199,12 @@ def test_a_guard_is_answered_only_the_keys_near_their_budget(
         ("daily", {}, 7.799),  # a tenant's own budget is always listed
     ]
     assert near["unlisted"] == [
-        {"rule": "per-user", "tenant": "acme", "per": ["user"], "only": {}, "below_usd": 0.4,
+        {"rule": "per-user", "tenant": "acme", "per": ["user"], "filters": {}, "below_usd": 0.4,
          "limit_usd": 1.0, "warn_usd": 0.8},
-        {"rule": "per-model", "tenant": "acme", "per": ["model"], "only": {}, "below_usd": 5.0,
+        {"rule": "per-model", "tenant": "acme", "per": ["model"], "filters": {}, "below_usd": 5.0,
          "limit_usd": 10.0, "warn_usd": None},
         {"rule": "per-key", "tenant": "acme", "per": ["api_key"],
-         "only": {"api_key": ["batch-jobs"]}, "below_usd": 25.0, "limit_usd": 50.0,
+         "filters": {"api_key": ["batch-jobs"]}, "below_usd": 25.0, "limit_usd": 50.0,
          "warn_usd": None},  # a key its filters leave out has no budget of this rule
     ]  # fmt: skip
 

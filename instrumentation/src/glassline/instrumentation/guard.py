@@ -73,6 +73,39 @@ class BudgetPolicy:
     suggestion: str = "use a cheaper model or a shorter context"
 
 
+# What a call says about itself, in the order check() builds it; a budget kept per anything
+# else (route, service_version, prompt) never applies to a guarded call, nor one filtered by it.
+_CALL_FIELDS = ("user", "stage", "api_key", "model")
+_CallKey = Callable[[tuple[str | None, ...]], Hashable]
+# A budget's filters as the positions in a call's values and the values each allows.
+_Filters = tuple[tuple[int, frozenset[str]], ...]
+# Filters that choose which spans' spend counts, not which calls: a guarded call is an LLM
+# call of the entry's tenant.
+_SPEND_FILTERS = frozenset({"tenant", "span_kind"})
+
+
+def _passes(filters: _Filters, call: tuple[str | None, ...]) -> bool:
+    """Whether a call is one its budget counts: a value it does not say is none allowed."""
+    return all(call[position] in allowed for position, allowed in filters)
+
+
+_NO_CALL: _Filters = ((0, frozenset()),)  # allows no value: passes no call
+
+
+def _call_filters(filters: Mapping[str, Any] | None) -> _Filters:
+    """The filters of an entry; a budget filtered by what a call cannot say (route, ...)
+    applies to no call."""
+    found = []
+    for name, values in (filters or {}).items():
+        if name in _SPEND_FILTERS:
+            continue
+        if name not in _CALL_FIELDS:
+            return _NO_CALL
+        allowed = values if isinstance(values, list) else [values]
+        found.append((_CALL_FIELDS.index(name), frozenset(map(str, allowed))))
+    return tuple(found)
+
+
 @dataclass(frozen=True, slots=True)
 class _Budget:
     rule: str
@@ -82,12 +115,7 @@ class _Budget:
     limit: float
     warn: float | None
     lowest: float  # the warn level, else the limit: below it every policy allows
-
-
-# What a call says about itself, in the order check() builds it; a budget kept per anything
-# else (route, service_version, prompt) never applies to a guarded call.
-_CALL_FIELDS = ("user", "stage", "api_key", "model")
-_CallKey = Callable[[tuple[str | None, ...]], Hashable]
+    filters: _Filters = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +142,7 @@ class _Unlisted:
     limit: float
     warn: float | None
     lowest: float
-    only: tuple[frozenset[str] | None, ...]  # per label, the values its filters allow (None: any)
+    filters: _Filters
 
 
 def _key_of(names: tuple[str, ...]) -> _CallKey:
@@ -213,8 +241,9 @@ class BudgetGuard:
 
         Reads the last snapshot only. Kill switches deny first; then every budget that applies
         (the tenant's, and those kept per user, stage, API key or model for the call's) is
-        compared with its spend plus the estimate. A budget kept per something the call does
-        not give (``per: route``, or ``per: model`` without ``model``) does not apply.
+        compared with its spend plus the estimate. A budget kept per, or filtered by,
+        something the call does not give (``per: route``, ``filters: {model: gpt-4o}``
+        without ``model``) does not apply; nor does one whose filters leave the call out.
         ``api_key`` is a key's NAME as the collector's ``auth.tenants`` gives it; by default
         the name of the key this guard (and so, usually, the app) uses.
         """
@@ -238,13 +267,15 @@ class BudgetGuard:
                     continue  # the common answer, allow, takes no further work
                 if tenant is not None and budget.tenant is not None and budget.tenant != tenant:
                     continue
+                if not _passes(budget.filters, call):
+                    continue  # a budget of another model (stage, user): not this call's
                 decision = self._judge(budget, estimated_cost_usd)
                 if _SEVERITY[decision.action] > _SEVERITY[worst.action]:
                     worst = decision
             for rule in kept.unlisted:
                 if rule.below + estimated_cost_usd < rule.lowest:
                     continue  # whatever the key spent under the floor, the call is allowed
-                decision = self._judge_unlisted(rule, kept, key, found, tenant, estimated_cost_usd)
+                decision = self._judge_unlisted(rule, kept, call, found, tenant, estimated_cost_usd)
                 if _SEVERITY[decision.action] > _SEVERITY[worst.action]:
                     worst = decision
         return worst if worst is ALLOW else self._count(worst, estimated_cost_usd)
@@ -271,7 +302,7 @@ class BudgetGuard:
         self,
         rule: _Unlisted,
         kept: _Kept,
-        key: Hashable,
+        call: tuple[str | None, ...],
         found: tuple[_Budget, ...],
         tenant: str | None,
         estimate: float,
@@ -279,12 +310,12 @@ class BudgetGuard:
         """A call large enough that a key's spend under the floor matters, for a key the
         collector did not list: its spend is unknown, so the rule's ``fail`` policy decides
         between none (open) and the floor (closed)."""
+        key = kept.key_of(call)
         values = key if isinstance(key, tuple) else (key,)
         if None in values or (tenant is not None and rule.tenant not in (None, tenant)):
             return ALLOW  # the call does not say the key, or is another tenant's
-        pairs = zip(values, rule.only, strict=True)
-        if any(allowed is not None and value not in allowed for value, allowed in pairs):
-            return ALLOW  # a key the budget's filters leave out: it has no budget here
+        if not _passes(rule.filters, call):
+            return ALLOW  # a call the budget's filters leave out: it has no budget here
         if any(b.rule == rule.rule and b.tenant == rule.tenant for b in found):
             return ALLOW  # listed: judged with its spend
         closed = self._policies.get(rule.rule, self._default).fail == "closed"
@@ -296,6 +327,7 @@ class BudgetGuard:
             limit=rule.limit,
             warn=rule.warn,
             lowest=rule.lowest,
+            filters=rule.filters,
         )
         return self._judge(budget, estimate)
 
@@ -422,17 +454,17 @@ def _budget(item: Mapping[str, Any]) -> _Budget:
         limit=limit,
         warn=warn,
         lowest=lowest,
+        filters=_call_filters(item.get("filters")),
     )
 
 
 def _unlisted(item: Mapping[str, Any]) -> tuple[tuple[str, ...], _Unlisted]:
     limit, warn, lowest = _levels(item)
     names = tuple(sorted(str(name) for name in item["per"]))
-    filters = item.get("only") or {}
-    only = tuple(frozenset(map(str, filters[n])) if n in filters else None for n in names)
+    filters = _call_filters(item.get("filters"))
     below = float(item["below_usd"])
     rule, tenant = str(item["rule"]), item.get("tenant")
-    return names, _Unlisted(rule, tenant, below, limit, warn, lowest, only)
+    return names, _Unlisted(rule, tenant, below, limit, warn, lowest, filters)
 
 
 def budget_guard(

@@ -135,10 +135,12 @@ def budget_status(
     ``min_share``: a key of a ``per`` budget whose spend is under that share of the budget's
     lowest level (warn, else limit) is left out, chosen in SQL. A guard asks so: a per-user
     budget of 100,000 users answered 28.8 MB and 3.5 s of the collector's CPU on every
-    refresh of every app, and a guard needs only the users near their budget.
+    refresh of every app, and a guard needs only the users near their budget. ``filters``:
+    the calls a budget counts, by label (:func:`_call_filters`).
     """
     out = []
     for rule in _budget_rules(config, tenant):
+        filters = _call_filters(rule)
         span = budget_window(now, rule.window, rule.timezone)
         scoped = rule.filters.model_copy(update={"tenant": [tenant]})
         found: Mapping[Key, Totals | None]
@@ -161,6 +163,7 @@ def budget_status(
                 "spend_usd": obs.value,
                 "limit_usd": rule.limit_usd,
                 "warn_usd": rule.warn_usd,
+                "filters": filters,
                 "state": state,
                 "forecast_exhaustion": iso(obs.extra["forecast_exhaustion"]),
                 "forecast": obs.extra["forecast"],
@@ -173,8 +176,8 @@ def unlisted_budgets(
 ) -> list[dict[str, Any]]:
     """For each ``per`` budget of ``tenant``, the spend under which its keys are left out of
     :func:`budget_status` at ``min_share``: a key not listed spent less than ``below_usd``.
-    ``only``: the values its filters allow, for the ``per`` labels they name (a budget kept
-    per API key for some keys has no key of the others)."""
+    ``filters``: as in :func:`budget_status` (a budget kept per API key for some keys has no
+    key of the others)."""
     if not min_share:
         return []
     return [
@@ -182,7 +185,7 @@ def unlisted_budgets(
             "rule": rule.name,
             "tenant": tenant,
             "per": list(rule.per),
-            "only": _filtered(rule),
+            "filters": _call_filters(rule),
             "below_usd": budget_floor(rule, min_share),
             "limit_usd": rule.limit_usd,
             "warn_usd": rule.warn_usd,
@@ -192,10 +195,10 @@ def unlisted_budgets(
     ]
 
 
-def _filtered(rule: cfg.BudgetRule) -> dict[str, list[str]]:
-    """The values the rule's filters allow, for each of its ``per`` labels they name."""
-    found = {name: getattr(rule.filters, name) for name in rule.per}
-    return {name: values for name, values in found.items() if values is not None}
+def _call_filters(rule: cfg.BudgetRule) -> dict[str, list[str]]:
+    """The values the rule's filters allow, by label, but the tenant (each entry names its
+    own): a guard applies a budget filtered to one model only to calls of that model."""
+    return rule.filters.model_dump(exclude_none=True, exclude={"tenant"})
 
 
 def _tenants(conn: Connection) -> list[str]:
