@@ -19,13 +19,15 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy import text as sql_text
 
 from glassline.collector.config import load_config
 from glassline.collector.records import SpanRecord
 from glassline.collector.server import Worker
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span
+from glassline.collector.storage.testing import isolated_postgres_url
 from glassline.collector.testing import free_port, run_collector
 from tests.certificates import self_signed
 
@@ -366,3 +368,62 @@ def test_garbage_certificate_or_mismatched_key_fails_check_config_with_the_cause
             )
             assert proc.returncode == 2, proc.stderr
             assert "server.tls:" in proc.stderr and cause in proc.stderr
+
+
+@pytest.mark.postgres
+def test_query_reads_past_the_limit_are_refused_at_once_not_queued_for_the_stores_connections(
+    tmp_path: Path, h: Any
+) -> None:
+    """Each read holds a pooled connection the exports' writes need: past
+    ``server.max_inflight_queries`` (4) a read is answered 429 + Retry-After without taking
+    one (48 slow reads took all 15 and an accepted export waited 22 s for a connection)."""
+    limit = 4
+    with (
+        isolated_postgres_url() as url,
+        run_collector({"storage": {"url": url}}, workdir=tmp_path) as collector,
+    ):
+        lister = create_engine(url)
+        locker = lister.connect()
+        # Every read of `traces` waits on this lock until the test lets go: reads held in flight.
+        locker.execute(sql_text("LOCK TABLE traces IN ACCESS EXCLUSIVE MODE"))
+        locker_pid = locker.execute(sql_text("SELECT pg_backend_pid()")).scalar_one()
+
+        def waiting_reads() -> int:
+            """The trace list's reads waiting on the test's lock."""
+            with lister.connect() as conn:
+                return int(conn.execute(sql_text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid)) "
+                    "AND query LIKE '%traces.root_name%'"
+                ), {"pid": locker_pid}).scalar_one())  # fmt: skip
+
+        answers: dict[int, httpx.Response] = {}
+
+        def read(n: int) -> None:
+            answers[n] = httpx.get(
+                f"{collector.http_endpoint}/api/v1/traces", headers=collector.headers(), timeout=60
+            )
+
+        held = [threading.Thread(target=read, args=(n,)) for n in range(limit)]
+        for thread in held:
+            thread.start()
+        h.wait_for(lambda: waiting_reads() == limit, f"{limit} reads waiting on the lock")
+        extra = threading.Thread(target=read, args=(limit,))
+        extra.start()
+        h.wait_for(lambda: limit in answers or waiting_reads() > limit, "the extra read's fate")
+        try:
+            assert waiting_reads() == limit, "the extra read went to the store"
+            assert answers[limit].status_code == 429
+            assert answers[limit].headers["retry-after"] == "1"
+            assert "max_inflight_queries" in answers[limit].json()["error"]
+            assert httpx.get(f"{collector.http_endpoint}/readyz", timeout=60).status_code == 200
+        finally:
+            locker.rollback()
+            locker.close()
+            for thread in [*held, extra]:
+                thread.join(60)
+            lister.dispose()
+        assert [answers[n].status_code for n in range(limit)] == [200] * limit
+        again = httpx.get(
+            f"{collector.http_endpoint}/api/v1/traces", headers=collector.headers(), timeout=60
+        )
+        assert again.status_code == 200  # the slots are free again

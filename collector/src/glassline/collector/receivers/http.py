@@ -202,6 +202,43 @@ class _QueryAsStored:
 _STORED_NUL = quote(REPLACEMENT).encode("ascii")
 
 
+class _QuerySlots:
+    """At most ``slots`` query API reads (``GET /api/...``) at once; more get 429 + Retry-After.
+
+    A read holds one of the store's pooled connections (15 by default) for as long as it runs,
+    and the exports' writes, the readiness check, the WAL checkpoints and the alert evaluation
+    draw from the same pool. 48 slow reads at once on a 2.4M-span SQLite store took them all: an
+    accepted export waited 22 s for a connection, /readyz 23 s, and reads, alert passes and
+    checkpoints that waited 30 s failed. Refused at once instead, as an overloaded export is.
+    The app runs on one event loop: a plain counter is enough.
+    """
+
+    def __init__(self, app: ASGIApp, slots: int, retry_after_s: float) -> None:
+        self._app = app
+        self._free = slots
+        self._slots = slots
+        self._retry_after = str(max(1, math.ceil(retry_after_s))).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope["method"] == "GET"
+            and scope.get("path", "").startswith("/api/")
+        ):
+            await self._app(scope, receive, send)
+            return
+        if self._free <= 0:
+            message = f"{self._slots} queries are running (server.max_inflight_queries): retry"
+            body = json.dumps({"error": message}).encode()
+            await _send(send, 429, body, b"application/json", self._retry_after)
+            return
+        self._free -= 1
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self._free += 1
+
+
 class _AuthMiddleware:
     """Sets ``request.state.principal`` for ``/v1/*`` and ``/api/*``; 401 JSON otherwise."""
 
@@ -251,6 +288,7 @@ def build_app(
         *api_routes,
     ]
     app = _QueryAsStored(Starlette(routes=routes))
+    app = _QuerySlots(app, config.max_inflight_queries, config.retry_after_s)
     return _AuthMiddleware(_ExportRouter(app, endpoints), keyring)
 
 
