@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import signal
 import ssl
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ from glassline.collector.server import Worker
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span
 from glassline.collector.storage.testing import isolated_postgres_url
-from glassline.collector.testing import free_port, run_collector
+from glassline.collector.testing import RunningCollector, free_port, run_collector
 from tests.certificates import self_signed
 
 CLI = [sys.executable, "-m", "glassline.collector.cli"]
@@ -370,60 +373,74 @@ def test_garbage_certificate_or_mismatched_key_fails_check_config_with_the_cause
             assert "server.tls:" in proc.stderr and cause in proc.stderr
 
 
+@contextlib.contextmanager
+def _held_reads(url: str) -> Iterator[Callable[[], int]]:
+    """Every read of ``traces`` waits on a lock until the block ends; yields a count of the
+    trace list's reads waiting on it."""
+    lister = create_engine(url)
+    locker = lister.connect()
+    locker.execute(sql_text("LOCK TABLE traces IN ACCESS EXCLUSIVE MODE"))
+    locker_pid = locker.execute(sql_text("SELECT pg_backend_pid()")).scalar_one()
+
+    def waiting_reads() -> int:
+        with lister.connect() as conn:
+            return int(conn.execute(sql_text(
+                "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid)) "
+                "AND query LIKE '%traces.root_name%'"
+            ), {"pid": locker_pid}).scalar_one())  # fmt: skip
+
+    try:
+        yield waiting_reads
+    finally:
+        locker.rollback()
+        locker.close()
+        lister.dispose()
+
+
+def _query_reads(collector: RunningCollector, outcome: str) -> float:
+    text = httpx.get(f"{collector.http_endpoint}/metrics", timeout=10).text
+    found = re.search(rf'^glassline_query_reads_total{{outcome="{outcome}"}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 @pytest.mark.postgres
-def test_query_reads_past_the_limit_are_refused_at_once_not_queued_for_the_stores_connections(
-    tmp_path: Path, h: Any
+@pytest.mark.parametrize("wait_s", [0.2, 60.0])
+def test_query_reads_past_the_limit_wait_for_a_slot_not_for_the_stores_connections(
+    tmp_path: Path, h: Any, wait_s: float
 ) -> None:
     """Each read holds a pooled connection the exports' writes need: past
-    ``server.max_inflight_queries`` (4) a read is answered 429 + Retry-After without taking
-    one (48 slow reads took all 15 and an accepted export waited 22 s for a connection)."""
-    limit = 4
+    ``server.max_inflight_queries`` a read waits for a slot, holding no connection, up to
+    ``max_queue_wait_s``, then is answered 429 + Retry-After (48 slow reads took all 15
+    connections and an accepted export waited 22 s for one)."""
+    limit = 2
+    server = {"max_inflight_queries": limit, "max_queue_wait_s": wait_s}
     with (
         isolated_postgres_url() as url,
-        run_collector({"storage": {"url": url}}, workdir=tmp_path) as collector,
+        run_collector({"storage": {"url": url}, "server": server}, workdir=tmp_path) as collector,
     ):
-        lister = create_engine(url)
-        locker = lister.connect()
-        # Every read of `traces` waits on this lock until the test lets go: reads held in flight.
-        locker.execute(sql_text("LOCK TABLE traces IN ACCESS EXCLUSIVE MODE"))
-        locker_pid = locker.execute(sql_text("SELECT pg_backend_pid()")).scalar_one()
-
-        def waiting_reads() -> int:
-            """The trace list's reads waiting on the test's lock."""
-            with lister.connect() as conn:
-                return int(conn.execute(sql_text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid)) "
-                    "AND query LIKE '%traces.root_name%'"
-                ), {"pid": locker_pid}).scalar_one())  # fmt: skip
-
         answers: dict[int, httpx.Response] = {}
 
         def read(n: int) -> None:
             answers[n] = httpx.get(
-                f"{collector.http_endpoint}/api/v1/traces", headers=collector.headers(), timeout=60
+                f"{collector.http_endpoint}/api/v1/traces", headers=collector.headers(), timeout=90
             )
 
-        held = [threading.Thread(target=read, args=(n,)) for n in range(limit)]
-        for thread in held:
-            thread.start()
-        h.wait_for(lambda: waiting_reads() == limit, f"{limit} reads waiting on the lock")
-        extra = threading.Thread(target=read, args=(limit,))
-        extra.start()
-        h.wait_for(lambda: limit in answers or waiting_reads() > limit, "the extra read's fate")
-        try:
+        threads = [threading.Thread(target=read, args=(n,)) for n in range(limit + 1)]
+        with _held_reads(url) as waiting_reads:
+            for thread in threads[:limit]:
+                thread.start()
+            h.wait_for(lambda: waiting_reads() == limit, f"{limit} reads waiting on the lock")
+            threads[limit].start()
+            h.wait_for(lambda: _query_reads(collector, "waited") == 1, "the extra read waits")
+            if wait_s < 1:  # the held reads outlast its wait: refused, never at the store
+                h.wait_for(lambda: limit in answers, "the extra read's answer")
+                assert answers[limit].status_code == 429
+                assert answers[limit].headers["retry-after"] == "1"
+                assert "max_inflight_queries" in answers[limit].json()["error"]
             assert waiting_reads() == limit, "the extra read went to the store"
-            assert answers[limit].status_code == 429
-            assert answers[limit].headers["retry-after"] == "1"
-            assert "max_inflight_queries" in answers[limit].json()["error"]
             assert httpx.get(f"{collector.http_endpoint}/readyz", timeout=60).status_code == 200
-        finally:
-            locker.rollback()
-            locker.close()
-            for thread in [*held, extra]:
-                thread.join(60)
-            lister.dispose()
-        assert [answers[n].status_code for n in range(limit)] == [200] * limit
-        again = httpx.get(
-            f"{collector.http_endpoint}/api/v1/traces", headers=collector.headers(), timeout=60
-        )
-        assert again.status_code == 200  # the slots are free again
+        for thread in threads:
+            thread.join(90)
+        served = [answers[n].status_code for n in range(limit + 1)]
+        assert served == [200] * limit + ([429] if wait_s < 1 else [200])
+        assert _query_reads(collector, "refused") == (1 if wait_s < 1 else 0)

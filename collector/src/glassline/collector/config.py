@@ -111,9 +111,10 @@ class ServerConfig(_Model):
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_inflight_requests: int = Field(64, ge=1)
-    # Query API reads (GET /api/...) at once per process; more are refused (429). Each holds
-    # one of the store's pooled connections, which the exports' writes need too.
-    max_inflight_queries: int = Field(4, ge=1)
+    # Query API reads (GET /api/...) at once per process; another waits for a slot up to
+    # max_queue_wait_s, then is refused (429). Each holds one of the store's pooled connections
+    # (15), which the exports' writes, /readyz and the WAL checkpoints need too.
+    max_inflight_queries: int = Field(8, ge=1)
     # An export must start within this of its hand-over, or it is refused (429 /
     # RESOURCE_EXHAUSTED): well under an exporter's 10 s timeout, so the answer arrives while
     # the exporter still listens. One estimated to wait over half of it behind the admitted

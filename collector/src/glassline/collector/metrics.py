@@ -116,6 +116,11 @@ class Metrics:
             "Export requests decoded and stored, by the worker that ran them.",
             ["worker"], registry=r,
         )  # fmt: skip
+        self.query_reads = Counter(
+            "glassline_query_reads",
+            "Query API reads: served at once, waited for a slot, refused (429).",
+            ["outcome"], registry=r,
+        )  # fmt: skip
         self.inflight_requests = Gauge(
             "glassline_inflight_requests", "Export requests being processed.",
             registry=r, multiprocess_mode="livesum",

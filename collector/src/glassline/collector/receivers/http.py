@@ -11,6 +11,7 @@ The same app serves ``/metrics``, ``/healthz``, ``/readyz`` and the query API un
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -203,21 +204,26 @@ _STORED_NUL = quote(REPLACEMENT).encode("ascii")
 
 
 class _QuerySlots:
-    """At most ``slots`` query API reads (``GET /api/...``) at once; more get 429 + Retry-After.
+    """At most ``slots`` query API reads (``GET /api/...``) at once; another waits for a slot
+    up to ``wait_s``, then gets 429 + Retry-After.
 
     A read holds one of the store's pooled connections (15 by default) for as long as it runs,
     and the exports' writes, the readiness check, the WAL checkpoints and the alert evaluation
     draw from the same pool. 48 slow reads at once on a 2.4M-span SQLite store took them all: an
     accepted export waited 22 s for a connection, /readyz 23 s, and reads, alert passes and
-    checkpoints that waited 30 s failed. Refused at once instead, as an overloaded export is.
-    The app runs on one event loop: a plain counter is enough.
+    checkpoints that waited 30 s failed. A read waiting here holds neither a thread nor a
+    connection; past ``max_waiting`` waiting reads, one is refused at once.
     """
 
-    def __init__(self, app: ASGIApp, slots: int, retry_after_s: float) -> None:
+    def __init__(self, app: ASGIApp, config: ServerConfig, metrics: Metrics) -> None:
         self._app = app
-        self._free = slots
-        self._slots = slots
-        self._retry_after = str(max(1, math.ceil(retry_after_s))).encode()
+        self._slots = config.max_inflight_queries
+        self._free = asyncio.Semaphore(self._slots)
+        self._wait_s = config.max_queue_wait_s or 0.0
+        self._max_waiting = config.max_inflight_requests
+        self._waiting = 0
+        self._reads = metrics.query_reads
+        self._retry_after = str(max(1, math.ceil(config.retry_after_s))).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
@@ -227,16 +233,35 @@ class _QuerySlots:
         ):
             await self._app(scope, receive, send)
             return
-        if self._free <= 0:
+        if not await self._slot():
+            self._reads.labels("refused").inc()
             message = f"{self._slots} queries are running (server.max_inflight_queries): retry"
             body = json.dumps({"error": message}).encode()
             await _send(send, 429, body, b"application/json", self._retry_after)
             return
-        self._free -= 1
         try:
             await self._app(scope, receive, send)
         finally:
-            self._free += 1
+            self._free.release()
+
+    async def _slot(self) -> bool:
+        """Take a slot, waiting for one up to ``wait_s``; False if none came."""
+        if not self._free.locked():
+            await self._free.acquire()  # free: returns without suspending
+            self._reads.labels("served").inc()
+            return True
+        if self._waiting >= self._max_waiting:
+            return False
+        self._waiting += 1
+        self._reads.labels("waited").inc()
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await self._free.acquire()
+        except TimeoutError:
+            return False
+        finally:
+            self._waiting -= 1
+        return True
 
 
 class _AuthMiddleware:
@@ -287,8 +312,8 @@ def build_app(
         Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
-    app = _QueryAsStored(Starlette(routes=routes))
-    app = _QuerySlots(app, config.max_inflight_queries, config.retry_after_s)
+    app: ASGIApp = _QueryAsStored(Starlette(routes=routes))
+    app = _QuerySlots(app, config, metrics)
     return _AuthMiddleware(_ExportRouter(app, endpoints), keyring)
 
 
