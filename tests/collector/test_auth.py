@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hmac
 
 import pytest
 import yaml
@@ -172,3 +173,20 @@ def test_keygen_langfuse_prints_a_pair_whose_hash_authenticates(
     ring = keyring(tenants={"acme": [hashed]})
     headers = basic(env["LANGFUSE_PUBLIC_KEY"], env["LANGFUSE_SECRET_KEY"])
     assert ring.authenticate(key_from_headers(headers)).tenant == "acme"
+
+
+def test_a_key_is_found_without_being_compared_with_every_configured_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Compared with every entry, a key cost 0.29 ms with 5,000 tenants configured (0.7 ms for a
+    # Langfuse pair), on the front's event loop, for every export and every refusal.
+    keys = {f"tenant-{n:04d}": f"key-of-tenant-{n:04d}" for n in range(5000)}
+    ring = keyring(tenants={tenant: [hash_key(key)] for tenant, key in keys.items()})
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append(1) or real(a, b))
+    assert ring.authenticate(keys["tenant-4999"]).tenant == "tenant-4999"
+    assert ring.authenticate("pk-lf-x:" + keys["tenant-0007"]).tenant == "tenant-0007"
+    with pytest.raises(AuthError):
+        ring.authenticate("not-a-configured-key")
+    assert len(compared) <= 4  # a digest per candidate at most, never one per entry
