@@ -11,7 +11,6 @@ series. Totals stay exact and the spans keep their own values; only the breakdow
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage.rollup import BOUNDED_DIMENSIONS, bucket_of, span_dims
@@ -23,13 +22,22 @@ OTHER = "(other)"
 
 class CardinalityLimit:
     """Maps a span's rollup dimensions (:func:`span_dims`) to at most ``limit`` values of
-    each of :data:`BOUNDED_DIMENSIONS` per tenant and hour. The sets of the ``max_sets``
-    latest (tenant, dimension, hour) are kept."""
+    each of :data:`BOUNDED_DIMENSIONS` per tenant and hour.
+
+    Up to ``max_sets`` full sets' worth of values (``max_sets * limit``) are remembered, over
+    every tenant; past that the oldest hour's sets are forgotten first. A bound on the number
+    of sets (512) instead forgot the sets of the hour being written as soon as about 170
+    tenants were active in it (three sets each: stage, model, API key): each forgotten set
+    started again from nothing, so a tenant with a request id in its stage names got a new
+    ``limit`` of rows every time: 2,000 distinct stages in one hour under a bound of 1,000
+    with 600 tenants (``/work/scratch/tenants/cardinality_tenants.py``)."""
 
     def __init__(self, limit: int, max_sets: int = 512) -> None:
         self.limit = limit
-        self._max_sets = max_sets
-        self._seen: OrderedDict[tuple[str, int, int], set[str]] = OrderedDict()
+        self._max_values = max_sets * limit
+        self._held = 0  # values remembered, over every set
+        # hour -> (tenant, dimension position) -> the values seen there.
+        self._hours: dict[int, dict[tuple[str, int], set[str]]] = {}
         self._lock = threading.Lock()
 
     def dims(self, span: SpanRecord) -> tuple[str, ...]:
@@ -47,16 +55,31 @@ class CardinalityLimit:
                     continue
                 if len(seen) < self.limit:
                     seen.add(value)
+                    self._held += 1
+                    if self._held > self._max_values:
+                        self._forget_oldest()
                     continue
                 folded = folded or list(values)
                 folded[position] = OTHER
         return values if folded is None else tuple(folded)
 
     def _values(self, tenant: str, position: int, hour: int) -> set[str]:
-        key = (tenant, position, hour)
-        seen = self._seen.get(key)
+        sets = self._hours.get(hour)
+        if sets is None:
+            sets = self._hours[hour] = {}
+        seen = sets.get((tenant, position))
         if seen is None:
-            seen = self._seen[key] = set()
-            if len(self._seen) > self._max_sets:
-                self._seen.popitem(last=False)  # the oldest set: an hour long gone, mostly
+            seen = sets[(tenant, position)] = set()
         return seen
+
+    def _forget_oldest(self) -> None:
+        """Drop the oldest hour's sets (an hour long gone, mostly); if only one hour is left,
+        its oldest set."""
+        oldest = min(self._hours)
+        sets = self._hours[oldest]
+        if len(self._hours) > 1:
+            del self._hours[oldest]
+            self._held -= sum(len(seen) for seen in sets.values())
+            return
+        first = next(iter(sets))
+        self._held -= len(sets.pop(first))
