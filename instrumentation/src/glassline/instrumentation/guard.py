@@ -15,7 +15,7 @@ import os
 import threading
 import time
 import urllib.error
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -152,11 +152,45 @@ def _key_of(names: tuple[str, ...]) -> _CallKey:
     return operator.itemgetter(*positions)  # one label: the value itself; more: a tuple
 
 
+_Switch = tuple[int, str, str, str]  # (position in the collector's list, tenant, stage, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _Switches:
+    """Kill switches by tenant and stage (``""``: the whole tenant), so :meth:`BudgetGuard.check`
+    looks up the call's instead of scanning them all: scanned, 5,000 switches made every
+    allowed call 120-140 µs instead of 0.35 µs. Of several that apply, the first in the
+    collector's list wins, as when they were scanned."""
+
+    by_tenant: Mapping[str, Mapping[str, _Switch]] = field(default_factory=dict)
+    any_tenant: Mapping[str, _Switch] = field(default_factory=dict)  # a call naming no tenant
+
+    @classmethod
+    def of(cls, switches: Iterable[tuple[str, str, str]]) -> _Switches:
+        by_tenant: dict[str, dict[str, _Switch]] = {}
+        any_tenant: dict[str, _Switch] = {}
+        for position, (tenant, stage, reason) in enumerate(switches):
+            entry = (position, tenant, stage, reason)
+            by_tenant.setdefault(tenant, {}).setdefault(stage, entry)
+            any_tenant.setdefault(stage, entry)
+        return cls(by_tenant, any_tenant)
+
+    def first(self, tenant: str | None, stage: str | None) -> _Switch | None:
+        """The first switch stopping a call of ``tenant`` (None: any) and ``stage``."""
+        stages = self.any_tenant if tenant is None else self.by_tenant.get(tenant)
+        if not stages:
+            return None
+        whole, own = stages.get(""), stages.get(stage) if stage else None
+        if whole is None or own is None:
+            return whole or own
+        return min(whole, own)
+
+
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     kept: tuple[_Kept, ...] = ()
     rules: frozenset[str] = frozenset()
-    switches: tuple[tuple[str, str, str], ...] = ()  # (tenant, stage or "", reason)
+    switches: _Switches = _Switches()
     api_key: str | None = None  # the name the collector knows the guard's own key by
     at: float = 0.0  # monotonic time of the fetch; 0: never fetched
 
@@ -248,13 +282,12 @@ class BudgetGuard:
         the name of the key this guard (and so, usually, the app) uses.
         """
         snap = self._snapshot
-        for switch_tenant, switch_stage, reason in snap.switches:
-            if (tenant is None or switch_tenant == tenant) and (
-                not switch_stage or switch_stage == stage
-            ):
-                where = f"stage {switch_stage!r}" if switch_stage else f"tenant {switch_tenant!r}"
-                text = f"kill switch on {where}" + (f": {reason}" if reason else "")
-                return self._count(Decision("deny", text), estimated_cost_usd)
+        switch = snap.switches.first(tenant, stage)
+        if switch is not None:
+            _, switch_tenant, switch_stage, reason = switch
+            where = f"stage {switch_stage!r}" if switch_stage else f"tenant {switch_tenant!r}"
+            text = f"kill switch on {where}" + (f": {reason}" if reason else "")
+            return self._count(Decision("deny", text), estimated_cost_usd)
         if not snap.at or time.monotonic() - snap.at > self._stale_after:
             return self._unknown(snap, estimated_cost_usd)
         call = (user, stage, api_key or snap.api_key, model)  # as _CALL_FIELDS
@@ -392,7 +425,7 @@ class BudgetGuard:
             snapshot = _Snapshot(
                 kept=_index(found, unlisted),
                 rules=frozenset([b.rule for b in found] + [u.rule for _, u in unlisted]),
-                switches=tuple(
+                switches=_Switches.of(
                     (str(s["tenant"]), str(s.get("stage") or ""), str(s.get("reason") or ""))
                     for s in switches
                 ),
