@@ -19,7 +19,8 @@ class Receiver:
     """A webhook endpoint on a free loopback port that records every JSON body it gets.
 
     ``mode``: ``ok`` answers 200; ``fail`` answers 500; ``moved`` 301; ``hang`` never answers until
-    ``release`` is set (the test's teardown sets it); ``drip`` sends its status line a byte
+    ``release`` is set (the test's teardown sets it); ``hold`` answers the first request 200
+    once ``release`` is set, and the others at once; ``drip`` sends its status line a byte
     every 50 ms, so no single read waits long, until ``release``; ``flood`` answers 200 with
     an endless body, up to ``FLOOD_BYTES`` (``flood-fail`` the same with 500), and records in ``flooded`` how much it sent
     before the client went away.
@@ -44,6 +45,8 @@ class Receiver:
                 if receiver.mode == "hang":
                     receiver.release.wait(30)
                     return
+                if receiver.mode == "hold" and body is receiver.bodies[0]:
+                    receiver.release.wait(30)
                 if receiver.mode == "drip":
                     for byte in b"HTTP/1.1 200 OK\r\n" * 100:
                         if receiver.release.wait(0.05):

@@ -146,3 +146,38 @@ def test_an_interval_claimed_by_one_replica_is_not_evaluated_again_by_another(
         first.close()  # close drains the notifier queues
         second.close()
     assert [(b["status"], len(b["alerts"])) for b in receiver.bodies] == [("firing", 1)]
+
+
+def test_every_tenant_gets_its_digest_when_more_are_due_than_the_queue_holds(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    # Every due digest used to be built and queued in the pass that found it due: with 5,000
+    # tenants the pass took minutes, and the queue (1,000) dropped 4,000 digests that were
+    # claimed, so never sent. A pass now claims only what its notifiers' queues take.
+    hook = receiver_factory("hold")  # its first digest holds the notifier until released
+    config = parse_config(
+        {
+            "queue_size": 4,
+            "notifiers": [{"name": "hook", "type": "webhook", "url": hook.url}],
+            "digest": {"enabled": True, "hour": 8, "timezone": "UTC"},
+        }
+    )
+    tenants = [f"tenant-{n:02d}" for n in range(12)]
+    for tenant in tenants:
+        store.write([span(tenant, T0 - timedelta(days=1), model="gpt", cost_usd=1.0)])
+    engine = AlertEngine(store, config)
+    try:
+        claimed = engine.evaluate_once(T0).digests
+        hook.wait_for(1)  # the notifier holds the first one: nothing leaves the queue
+        claimed += engine.evaluate_once(T0 + timedelta(seconds=15)).digests
+        hook.release.set()
+        for k in range(2, 2 + len(tenants)):
+            assert engine.dispatcher.drain(10)
+            claimed += engine.evaluate_once(T0 + timedelta(seconds=15 * k)).digests
+        assert engine.dispatcher.drain(10)
+    finally:
+        engine.close()
+    sent = sorted(body["tenant"] for body in hook.bodies if body["type"] == "digest")
+    assert sent == tenants  # each once
+    assert sorted(claimed) == tenants
+    assert engine.dispatcher.stats.get("hook", "dropped") == 0

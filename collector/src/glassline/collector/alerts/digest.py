@@ -1,7 +1,8 @@
 """The daily digest: per tenant, yesterday's trends versus the day before and a week before.
 
 Sent once per tenant and local day, after ``digest.hour``: the ``alert_digests`` primary key
-is the claim, so replicas and restarts never send a day twice.
+is the claim, so replicas and restarts never send a day twice. A pass claims only as many as
+it may build and queue (the engine says how many); the other tenants wait for the next pass.
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def _day_bounds(day: date, tz: ZoneInfo) -> tuple[int, int]:
 
 
 def due_digests(
-    engine: Engine, settings: DigestConfig, now: datetime, holder: str
+    engine: Engine, settings: DigestConfig, now: datetime, holder: str, *, limit: int | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Digests of yesterday not yet sent by anyone, claimed for this ``holder``."""
+    """Digests of yesterday not yet sent by anyone, claimed for this ``holder``: at most
+    ``limit`` of them (the first tenants by name), the others left for a later call."""
+    if limit is not None and limit <= 0:
+        return []
     tz = ZoneInfo(settings.timezone)
     local = now.astimezone(tz)
     if local.hour < settings.hour:
@@ -49,7 +53,8 @@ def due_digests(
         sent = set(
             conn.scalars(select(AlertDigest.tenant).where(AlertDigest.day == day.isoformat()))
         )
-        bodies = [(t, build_digest(conn, t, day, tz)) for t in sorted(set(active) - sent)]
+        due = sorted(set(active) - sent)[:limit]
+        bodies = [(t, build_digest(conn, t, day, tz)) for t in due]
     for tenant, body in bodies:
         try:
             with engine.begin() as conn:

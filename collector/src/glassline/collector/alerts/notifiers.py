@@ -169,6 +169,13 @@ class Dispatcher:
             _log.warning("notifier %s queue full, notification dropped", notifier)
             return False
 
+    def room(self, notifier: str) -> int:
+        """How many more messages ``notifier``'s queue takes now (0 for an unknown name)."""
+        worker = self._workers.get(notifier)
+        if worker is None:
+            return 0
+        return max(0, worker.queue.maxsize - worker.queue.qsize())
+
     def drain(self, timeout: float, notifiers: Iterable[str] | None = None) -> bool:
         """Wait until the queues (all, or ``notifiers``') are done (True) or ``timeout`` passes."""
         names = list(self._workers) if notifiers is None else list(notifiers)
