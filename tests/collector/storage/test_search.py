@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from glassline.collector.sampling.sink import SamplingSink
 from glassline.collector.storage import Store, search
 from glassline.collector.storage.models import SearchDoc
 from glassline.collector.storage.queries import QueryError, list_traces
+from glassline.collector.storage.testing import llm_trace
 from glassline.redaction import RedactionConfig
 
 from ..conftest import POSTGRES_URL
@@ -240,14 +242,35 @@ def test_a_sampled_out_trace_leaves_the_index(store: Store) -> None:
     assert _index_entries(store, "platypus") == 1
 
 
-def test_colliding_document_ids_take_the_next_free_one(store: Store) -> None:
+def test_colliding_document_ids_take_another_free_one_in_the_same_millisecond(
+    store: Store,
+) -> None:
     docs = [search.Doc("acme", tid(0), T0, "same"), search.Doc("acme", tid(0), T0, "again")]
     with store.engine.begin() as conn:
         assert search.write_docs(conn, docs[:1]) == 1
         assert search.write_docs(conn, docs[1:]) == 1
         ids = sorted(conn.execute(select(SearchDoc.id)).scalars())
-    assert ids[1] == ids[0] + 1
-    assert ids[0] >> 20 == T0 // MS
+    assert len(set(ids)) == 2
+    assert ids[0] >> 20 == ids[1] >> 20 == T0 // MS
+
+
+def test_a_trace_written_in_hundreds_of_writes_takes_every_write(store: Store) -> None:
+    """A batch job's workflow is one trace whose spans come in many exports: each write adds
+    a document of the same trace and start, and every one of them is stored and found."""
+    root, *_ = llm_trace(0, T0)
+    writes = 200
+    for n in range(writes):
+        span = replace(
+            root,
+            span_id=f"{n + 1:016x}",
+            parent_span_id=None if n == 0 else root.span_id,
+            name=f"step word{n}",
+            start_ns=T0 + n,
+        )
+        assert store.write([span]).inserted == 1
+    with store.session() as s:
+        assert s.scalar(select(func.count()).select_from(SearchDoc)) == writes
+    assert found(store, f"word{writes - 1}") == [root.trace_id]
 
 
 @pytest.mark.postgres

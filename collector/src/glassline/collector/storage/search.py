@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import re
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -86,6 +87,7 @@ _LAST_POSITION = 16_383
 _MAX_POSITIONS = 255
 _MAX_WORD_BYTES = 2_046
 _MAX_MS = (2**63 - 1) >> _TIME_BITS
+_draw = random.Random()  # ids for documents whose first id was taken (see write_docs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,30 +225,48 @@ def _bound(ns: int) -> int:
 def write_docs(conn: Connection, docs: Sequence[Doc]) -> int:
     """Insert ``docs`` (those with words); returns how many. Inside the caller's transaction.
 
-    Two documents may draw the same id (same millisecond and hash): the later one takes the
-    next free id, which is still in the same millisecond's range.
+    A document first draws its trace's id (start and hash). Every write of a trace adds a
+    document, so a trace written more than once finds that id taken: such a document (or one
+    that met another's id) draws again, at random among the 2**20 ids of the same millisecond,
+    so its time range is kept. Taking the next id up instead cost a statement per document of
+    the trace already there, and a trace's 64th write found 63 of them and failed whole.
     """
     postgres = conn.dialect.name == "postgresql"
-    pending = {}
+    pending: list[tuple[int, Doc, str]] = []
     for doc in docs:
         # FTS5's unicode61 tokenizer splits text exactly as WORD does (letters and digits,
         # case folded): SQLite indexes the text as it is.
         body = tsvector_of(doc.text) if postgres else doc.text
         if body.strip():
             salt = zlib.crc32(f"{doc.tenant}\0{doc.trace_id}".encode())
-            pending[doc_id(doc.start_ns, salt)] = (doc, body)
+            pending.append((doc_id(doc.start_ns, salt), doc, body))
     written = 0
     for _ in range(64):  # each round places every document whose id is still free
         if not pending:
             return written
+        by_id: dict[int, tuple[Doc, str]] = {}
+        missed: list[tuple[int, Doc, str]] = []
+        for i, doc, body in pending:
+            if i in by_id:
+                missed.append((i, doc, body))
+            else:
+                by_id[i] = (doc, body)
         rows = [
             {"id": i, "tenant": d.tenant, "trace_id": d.trace_id, "body": body}
-            for i, (d, body) in sorted(pending.items())
+            for i, (d, body) in sorted(by_id.items())
         ]
         placed = _insert_free(conn, rows)
         written += len(placed)
-        pending = {i + 1: d for i, d in pending.items() if i not in placed}
-    raise RuntimeError("no free search document id after 64 tries")  # ids are sparse: never
+        missed += [(i, d, body) for i, (d, body) in by_id.items() if i not in placed]
+        pending = [(_another_id(i), d, body) for i, d, body in missed]
+    if pending:  # 64 draws all taken: the millisecond holds most of its 2**20 ids
+        raise RuntimeError("no free search document id after 64 tries")
+    return written
+
+
+def _another_id(taken: int) -> int:
+    """A random id in the same millisecond's range as ``taken``."""
+    return (taken & ~_HASH_MASK) | _draw.getrandbits(_TIME_BITS)
 
 
 def _insert_free(conn: Connection, rows: list[dict[str, Any]]) -> set[int]:
