@@ -6,13 +6,16 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.collector.storage import StorageConfig, Store, WriteResult, migrate
+from glassline.collector.storage import store as store_module
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.engine import WAL_AUTOCHECKPOINT_PAGES, WRITE, make_engine
 from glassline.collector.storage.models import (
@@ -299,6 +302,65 @@ def test_purge_deletes_raw_data_past_retention_and_rollups_past_theirs(store_url
         assert store.purge(now) == dict.fromkeys(counts, 0)
     finally:
         store.close()
+
+
+def long_trace(number: int, spans: int, start_ns: int) -> list[SpanRecord]:
+    """A batch job's trace: one root and ``spans - 1`` LLM calls under it."""
+    root, *calls = llm_trace(number, start_ns)
+    model = calls[-1]
+    return [root] + [
+        replace(model, span_id=f"{(number + 1) << 20 | i:016x}", start_ns=start_ns + i)
+        for i in range(1, spans)
+    ]
+
+
+def spans_deleted_per_transaction(store: Store) -> list[int]:
+    """Rows each committed transaction deleted from ``spans`` (filled as they commit)."""
+    done: list[int] = []
+    current = [0]
+
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM SPANS"):
+            current[0] += max(cursor.rowcount, 0)
+
+    def committed(conn: Any) -> None:
+        if current[0]:
+            done.append(current[0])
+        current[0] = 0
+
+    event.listen(store.engine, "after_cursor_execute", counted)
+    event.listen(store.engine, "commit", committed)
+    return done
+
+
+def test_purge_deletes_long_traces_a_bounded_number_of_spans_per_transaction(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch job's traces of thousands of spans go over several short transactions, not in
+    one that holds the write lock for all of them; the rollups keep counting them."""
+    store = Store.open(StorageConfig(url=store_url, retention_days=7))
+    try:
+        now = T0 + 100 * DAY_NS
+        for number in range(3):
+            store.write(long_trace(number, 250, now - 10 * DAY_NS + number))
+        store.write(traffic(10, 2, start_ns=now - DAY_NS))  # kept
+        before = table_count(store, Rollup), _rollup_sum(store)
+        per_transaction = spans_deleted_per_transaction(store)
+        monkeypatch.setattr(store_module, "PURGE_SPANS", 100, raising=False)
+        counts = store.purge(now)
+        assert (counts["spans"], counts["traces"]) == (750, 3)
+        assert sum(per_transaction) == 750
+        assert max(per_transaction) <= 100
+        assert table_count(store, Span) == 8 and table_count(store, Trace) == 2
+        assert (table_count(store, Rollup), _rollup_sum(store)) == before
+        assert store.purge(now)["spans"] == 0
+    finally:
+        store.close()
+
+
+def _rollup_sum(store: Store) -> int:
+    with store.session() as s:
+        return s.scalar(select(func.sum(Rollup.count))) or 0
 
 
 def _leases(store: Store, holders: Sequence[str], ttl: float) -> list[bool]:
