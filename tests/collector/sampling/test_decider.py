@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import event
+
 from glassline.collector.records import SpanRecord
 from glassline.collector.sampling import _db
 from glassline.collector.sampling.config import SamplingConfig
@@ -239,3 +241,45 @@ def test_head_only_sampling_state_is_purged_by_the_job(store: Store) -> None:
     assert report.purged["span_keys"] > 0 and report.purged["decisions"] > 0
     assert count_rows(store.engine, SampledOutSpan) == 0
     assert count_rows(store.engine, SamplingDecision) == 0
+
+
+def long_trace(number: int, spans: int) -> list[SpanRecord]:
+    """A batch job's trace: one root and ``spans - 1`` calls under it, no errors."""
+    root = SpanRecord("acme", f"{number + 1:032x}", f"{number + 1:016x}", "nightly", NOW, NOW + 1)
+    return [root] + [
+        SpanRecord(
+            "acme", root.trace_id, f"{(number + 1) << 20 | i:016x}", "chat", NOW + i, NOW + i + 1,
+            parent_span_id=root.span_id, kind="llm",
+        )
+        for i in range(1, spans)
+    ]  # fmt: skip
+
+
+def test_long_traces_are_decided_a_bounded_number_of_spans_per_transaction(
+    store: Store, monkeypatch: Any
+) -> None:
+    """Batch jobs' traces that go quiet together are claimed a few at a time by their stored
+    spans, so one decider transaction never reads and moves all of them at once."""
+    sink, decider = setup(store)
+    for number in range(3):
+        sink.write(long_trace(number, 250), NOW)
+    deleted: list[int] = []
+    current = [0]
+
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM SPANS"):
+            current[0] += max(cursor.rowcount, 0)
+
+    def committed(conn: Any) -> None:
+        if current[0]:
+            deleted.append(current[0])
+        current[0] = 0
+
+    event.listen(store.engine, "after_cursor_execute", counted)
+    event.listen(store.engine, "commit", committed)
+    monkeypatch.setattr(_db, "CLAIM_SPANS", 300, raising=False)
+    report = decider.run_once(NOW + 11 * SECOND)
+    assert (report.kept, report.dropped, report.spans_deleted) == (0, 3, 750)
+    assert deleted == [250, 250, 250]
+    assert count_rows(store.engine, Span) == 0
+    assert count_rows(store.engine, SampledOutSpan) == 750

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, select, tuple_, update
+from sqlalchemy import Connection, Engine, delete, func, select, tuple_, update
 from sqlalchemy.exc import DBAPIError
 
 from glassline.collector.records import SpanRecord
@@ -23,6 +23,7 @@ from glassline.collector.sampling.models import (
 )
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.engine import WRITE
+from glassline.collector.storage.models import Trace
 
 TraceKey = tuple[str, str]  # tenant, trace_id
 T = TypeVar("T")
@@ -111,28 +112,52 @@ def queue_pending(conn: Connection, keys: Iterable[TraceKey], now_ns: int) -> No
 
 
 CLAIMED = -1  # queued_ns of rows claimed by the running decider transaction (never committed)
+CLAIM_SPANS = 20_000  # stored spans of the traces one decider transaction claims, at most
 
 
-def claim_pending(conn: Connection, cutoff_ns: int, limit: int) -> list[TraceKey]:
-    """Claim up to ``limit`` traces quiet since ``cutoff_ns`` for this transaction.
+def claim_pending(
+    conn: Connection, cutoff_ns: int, limit: int, max_spans: int | None = None
+) -> list[TraceKey]:
+    """Claim up to ``limit`` traces quiet since ``cutoff_ns`` for this transaction, oldest
+    first, as many as hold ``max_spans`` (:data:`CLAIM_SPANS`) stored spans between them by
+    their summaries (always at least one trace).
+
+    The decider reads the spans of the traces it claims and moves those of dropped ones, all
+    in one write transaction: 20 batch jobs' traces of 20,000 spans that went quiet together
+    were one transaction that held SQLite's write lock for seconds.
 
     Claimed rows get ``queued_ns = CLAIMED`` so the decider's statements can join on them
     instead of shipping long key lists; the transaction deletes them before it commits, so
     no other transaction ever sees the mark. A concurrent writer's upsert or a second
     decider waits on the row lock and then finds the row gone.
     """
-    table = SamplingPending.__table__
+    table, traces = SamplingPending.__table__, Trace.__table__
     quiet = (table.c.queued_ns >= 0) & (table.c.queued_ns < cutoff_ns)
     oldest = (
-        select(table.c.tenant, table.c.trace_id)
+        select(table.c.tenant, table.c.trace_id, func.coalesce(traces.c.span_count, 0))
+        .select_from(
+            table.outerjoin(
+                traces,
+                (traces.c.tenant == table.c.tenant) & (traces.c.trace_id == table.c.trace_id),
+            )
+        )
         .where(quiet)
         .order_by(table.c.queued_ns)
         .limit(limit)
     )
+    budget = max_spans or CLAIM_SPANS
+    keys: list[TraceKey] = []
+    for tenant, trace_id, spans in conn.execute(oldest):
+        if keys and spans > budget:
+            break
+        keys.append((tenant, trace_id))
+        budget -= spans
+    if not keys:
+        return []
     stmt = (
         update(table)
         # ``quiet`` again: re-checked after a lock wait, so a span that just arrived wins.
-        .where(tuple_(table.c.tenant, table.c.trace_id).in_(oldest), quiet)
+        .where(tuple_(table.c.tenant, table.c.trace_id).in_(keys), quiet)
         .values(queued_ns=CLAIMED)
         .returning(table.c.tenant, table.c.trace_id)
     )
