@@ -101,10 +101,15 @@ class TailDecider:
         report = DeciderReport()
         cutoff = now - self.config.wait_ns
         for _ in range(max_batches):
+            began = time.monotonic()
             decided = _db.run_write(self.store.engine, lambda c: self._decide_batch(c, cutoff, now))
             if decided is None:
                 break
             self._merge(report, decided)
+            if self.store.sqlite_file is not None:
+                # SQLite's lock is not handed over in turn: writers waiting meanwhile get it
+                # before the next batch (as the retention purge does).
+                time.sleep(time.monotonic() - began)
         report.purged = _db.run_write(
             self.store.engine, lambda c: _db.purge(c, now - self.config.memory_ns)
         )
