@@ -106,10 +106,7 @@ class TailDecider:
             if decided is None:
                 break
             self._merge(report, decided)
-            if self.store.sqlite_file is not None:
-                # SQLite's lock is not handed over in turn: writers waiting meanwhile get it
-                # before the next batch (as the retention purge does).
-                time.sleep(time.monotonic() - began)
+            self.store.yield_write_lock(began)
         report.purged = _db.run_write(
             self.store.engine, lambda c: _db.purge(c, now - self.config.memory_ns)
         )
