@@ -122,6 +122,34 @@ def test_full_queue_drops_and_counts_instead_of_blocking(
         engine.close()
 
 
+def test_a_pass_logs_its_dropped_notifications_once_with_their_count(
+    store: Store,
+    receiver_factory: Callable[[str], Receiver],
+    span: Span,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # One warning a message before: 5,000 tenants firing at once logged 18,000 lines.
+    hung = receiver_factory("hang")
+    cfg = config(
+        [{"name": "hung", "type": "webhook", "url": hung.url, "timeout": "60s", "max_retries": 0}]
+    )
+    engine = AlertEngine(store, cfg.model_copy(update={"queue_size": 1}))
+    tenants = [f"tenant-{n}" for n in range(6)]
+    try:
+        store.write([span(t, T0 - timedelta(minutes=1), cost_usd=2.0) for t in tenants[:1]])
+        engine.evaluate_once(T0)
+        hung.wait_for(1)  # the worker is stuck on the first message
+        store.write([span(t, T0, cost_usd=2.0) for t in tenants[1:]])
+        with caplog.at_level(logging.WARNING, logger="glassline.collector.alerts"):
+            report = engine.evaluate_once(T0 + timedelta(seconds=30))  # a message a tenant
+        assert (report.enqueued, report.dropped) == (1, 4)
+        dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert len(dropped) == 1 and dropped[0].startswith("4 notifications dropped")
+    finally:
+        hung.release.set()
+        engine.close()
+
+
 def test_failing_webhook_is_retried_with_backoff_then_counted(
     store: Store, receiver_factory: Callable[[str], Receiver], span: Span
 ) -> None:
