@@ -99,11 +99,11 @@ def main(argv: list[str] | None = None) -> None:
             with store.engine.connect() as conn:
                 rows: dict[str, tuple[float, Any]] = {
                     "every user (a person's answer)": _best(
-                        args.repeat, lambda: budget_status(conn, config, "acme", now)
+                        args.repeat, lambda: budget_status(conn, config, ["acme"], now)
                     ),
                     "min_share=0.5 (a guard's answer)": _best(
                         args.repeat,
-                        lambda: budget_status(conn, config, "acme", now, min_share=0.5),
+                        lambda: budget_status(conn, config, ["acme"], now, min_share=0.5),
                     ),
                 }
             engine = AlertEngine(store, config)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy import Connection
 
 from glassline.collector.alerts.api import budget_status
 from glassline.collector.alerts.config import (
@@ -49,18 +50,23 @@ def _rules(path: str) -> AlertsConfig | list[str]:
 def _status(
     url: str, path: str, tenants: tuple[str, ...], now_s: int, status: Callable[..., Any]
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """``status(conn, config, tenant, now)`` entries per tenant, as (tenant, rule label, entry)."""
+    """``status(conn, config, tenants, now)`` entries, as (tenant, rule label, entry)."""
     config = _rules(path)
     assert isinstance(config, AlertsConfig)  # callers check the file first
     now = datetime.fromtimestamp(now_s, UTC)
     out = []
     with data.engine(url).connect() as conn:
-        for tenant in tenants:
-            for entry in status(conn, config, tenant, now):
-                labels = ", ".join(f"{k}={v}" for k, v in entry["labels"].items())
-                out.append((tenant, f"{entry['rule']} ({labels})" if labels else entry["rule"],
-                            entry))  # fmt: skip
+        for entry in status(conn, config, list(tenants), now):
+            labels = ", ".join(f"{k}={v}" for k, v in entry["labels"].items())
+            out.append((entry["tenant"], f"{entry['rule']} ({labels})" if labels else entry["rule"],
+                        entry))  # fmt: skip
     return out
+
+
+def _slo_status(
+    conn: Connection, config: AlertsConfig, tenants: list[str], now: datetime
+) -> list[dict[str, Any]]:
+    return [entry for tenant in tenants for entry in slo_status(conn, config, tenant, now)]
 
 
 def rule_units() -> dict[str, str]:
@@ -102,7 +108,7 @@ def slo_rows(url: str, path: str, tenants: tuple[str, ...], now_s: int) -> pd.Da
     rows = [
         [tenant, rule, s["sli"], s["objective"], s["burn"], s["burn_rate"], s["threshold"],
          s["state"], s.get("budget_spent")]
-        for tenant, rule, s in _status(url, path, tenants, now_s, slo_status)
+        for tenant, rule, s in _status(url, path, tenants, now_s, _slo_status)
     ]  # fmt: skip
     return pd.DataFrame(rows, columns=SLO_COLUMNS)
 

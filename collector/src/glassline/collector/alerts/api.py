@@ -9,7 +9,7 @@ sees its own states, history and budgets; an admin sees every tenant, or one wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
 from glassline.collector.params import BadParameter, error, number
-from glassline.collector.storage.models import Rollup
+from glassline.collector.storage.models import DayRollup
 
 __all__ = ["budget_status", "routes"]
 
@@ -125,12 +125,14 @@ def _budget_rules(config: cfg.AlertsConfig, tenant: str) -> list[cfg.BudgetRule]
 def budget_status(
     conn: Connection,
     config: cfg.AlertsConfig,
-    tenant: str,
+    tenants: Sequence[str],
     now: datetime,
     *,
     min_share: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """One entry per budget rule (and per key of its ``per``) that applies to ``tenant``.
+    """One entry per budget rule (and per key of its ``per``) that applies to each of
+    ``tenants``, tenant by tenant, each rule read once for all of them: an admin's answer for
+    5,000 tenants read every rule once a tenant and took a minute.
 
     ``min_share``: a key of a ``per`` budget whose spend is under that share of the budget's
     lowest level (warn, else limit) is left out, chosen in SQL. A guard asks so: a per-user
@@ -138,28 +140,36 @@ def budget_status(
     refresh of every app, and a guard needs only the users near their budget. ``filters``:
     the calls a budget counts, by label (:func:`_call_filters`).
     """
-    out = []
-    for rule in _budget_rules(config, tenant):
+    by_tenant: dict[str, list[dict[str, Any]]] = {tenant: [] for tenant in tenants}
+    for rule in config.rules:
+        if not isinstance(rule, cfg.BudgetRule):
+            continue
+        applies = [tenant for tenant in tenants if _applies(rule, tenant)]
+        if not applies:
+            continue
         filters = _call_filters(rule)
         span = budget_window(now, rule.window, rule.timezone)
-        scoped = rule.filters.model_copy(update={"tenant": [tenant]})
-        found: Mapping[Key, Totals | None]
+        scoped = rule.filters.model_copy(update={"tenant": applies})
         floor = budget_floor(rule, min_share)
-        found = totals(conn, span.start, span.end, scoped, rule.per, min_cost_usd=floor)
-        if not found and not rule.per:
-            found = {(("tenant", tenant),): None}  # no spend yet: still report the budget
+        found: dict[Key, Totals | None] = dict(
+            totals(conn, span.start, span.end, scoped, rule.per, min_cost_usd=floor)
+        )
+        if not rule.per:  # no spend yet: still report the budget
+            for tenant in applies:
+                found.setdefault((("tenant", tenant),), None)
         listed = {key: t for key, t in found.items() if t is not None}
         recent = budget_recent_spend(conn, rule, span, scoped, listed) if listed else {}
         for key, t in sorted(found.items()):
             spend = t.cost_usd if t else 0.0
             obs = budget_observation(rule, key, spend, span, recent.get(key, 0.0))
             state = "critical" if obs.value >= rule.limit_usd else "warn" if obs.breached else "ok"
-            labels = {k: v for k, v in key_dims(key).items() if k != "tenant"}
-            out.append({
+            dims = key_dims(key)
+            tenant = dims.pop("tenant")
+            by_tenant[tenant].append({
                 "rule": rule.name,
                 "tenant": tenant,
                 "window": rule.window,
-                "labels": labels,
+                "labels": dims,
                 "spend_usd": obs.value,
                 "limit_usd": rule.limit_usd,
                 "warn_usd": rule.warn_usd,
@@ -168,7 +178,7 @@ def budget_status(
                 "forecast_exhaustion": iso(obs.extra["forecast_exhaustion"]),
                 "forecast": obs.extra["forecast"],
             })  # fmt: skip
-    return out
+    return [entry for tenant in tenants for entry in by_tenant[tenant]]
 
 
 def unlisted_budgets(
@@ -202,8 +212,9 @@ def _call_filters(rule: cfg.BudgetRule) -> dict[str, list[str]]:
 
 
 def _tenants(conn: Connection) -> list[str]:
-    """Every tenant with spend on record: an admin's budget view covers them all."""
-    column = Rollup.__table__.c.tenant
+    """Every tenant with spend on record: an admin's budget view covers them all. Read from
+    the daily rollups, which hold every tenant the minute ones do in a fraction of the rows."""
+    column = DayRollup.__table__.c.tenant
     return list(conn.scalars(select(column).distinct().order_by(column)))
 
 
@@ -234,11 +245,7 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
         config = engine.config
         with store.engine.connect() as conn:
             tenants = [tenant] if tenant is not None else _tenants(conn)
-            items = [
-                {"tenant": name, **item}
-                for name in tenants
-                for item in budget_status(conn, config, name, now, min_share=min_share)
-            ]
+            items = budget_status(conn, config, tenants, now, min_share=min_share)
         body: dict[str, Any] = {"budgets": items}
         if min_share:
             body["unlisted"] = [u for n in tenants for u in unlisted_budgets(config, n, min_share)]
