@@ -46,6 +46,9 @@ def test_defaults_are_the_otlp_ports() -> None:
         ({"limits": {"max_attribute_length": 3}},
          "limits.max_attribute_length: Input should be greater than or equal to 16 (got 3)"),
         ({"storage": {"url": "mysql://x"}}, "storage.url: must start with sqlite:///"),
+        # The trace list asks the rollups which days a filter's value was seen on.
+        ({"storage": {"retention_days": 30, "rollup_retention_days": 7}},
+         "storage.rollup_retention_days: must be at least storage.retention_days (30)"),
         ({"logging": {"level": "LOUD"}}, "logging.level: Input should be 'DEBUG'"),
         ({"auth": {"tenants": {"acme": "not-a-list"}}}, "auth.tenants.acme: Input should be a valid list"),
         ({"auth": {"tenants": {"acme": ["acme-key-123", {"name": "web"}]}}},

@@ -68,6 +68,16 @@ class StorageConfig(BaseModel):
     def _known_backend(cls, url: str) -> str:
         return store_url(url)
 
+    @field_validator("rollup_retention_days")
+    @classmethod
+    def _rollups_outlive_spans(cls, days: float, info: ValidationInfo) -> float:
+        # The totals of a range come from the rollups, and the trace list asks them which days
+        # a filter's value was seen: rollups kept shorter than spans would lose both.
+        spans = info.data.get("retention_days")
+        if spans is not None and days < spans:
+            raise ValueError(f"must be at least storage.retention_days ({spans:g})")
+        return days
+
     @field_validator("partitioning")
     @classmethod
     def _postgres_only(

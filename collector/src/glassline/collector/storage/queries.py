@@ -21,8 +21,12 @@ from sqlalchemy.orm import Session
 
 from glassline.collector.records import MAX_NS
 from glassline.collector.storage import aggregates, search, sketch
-from glassline.collector.storage.models import Span, Trace
+from glassline.collector.storage.cardinality import OTHER
+from glassline.collector.storage.models import DayRollup, Span, Trace
+from glassline.collector.storage.rollup import bucket_of
 from glassline.semconv import attributes as attrs
+
+_DAY_S = 86_400
 
 __all__ = [
     "GROUP_BYS",
@@ -222,9 +226,12 @@ def trace_conditions(
         if f.name_contains
         else None,
     ]
-    if f.model:
-        names = aggregates.model_names(_connection(conn), [f.model])
+    names = aggregates.model_names(_connection(conn), [f.model]) if f.model else []
+    if names:
         conds.append(_span_exists(Span.model.in_(names)))
+    bound = _rolled_up_bound(_connection(conn), tenant, start_ns, f, names)
+    if bound is not None:
+        conds.append(Trace.start_ns < bound)
     if f.text:
         try:
             query = search.parse(f.text)
@@ -237,6 +244,36 @@ def trace_conditions(
         failed = _span_exists(root, Span.status == "error")
         conds.append(failed if f.outcome == "error" else ~failed)
     return [c for c in conds if c is not None]
+
+
+def _rolled_up_bound(
+    conn: Connection, tenant: str | None, start_ns: int | None, f: TraceFilter, models: list[str]
+) -> int | None:
+    """For filters on what the rollups key (stage, model, route, key, versions): the traces
+    to scan start before the end of the last day a matching span started (0: none did).
+
+    The trace list scans the newest traces first for a matching span: a filter that matched
+    nothing read every span of the range (2.2-3.2 s a view of a 30-day range of 2.4M spans,
+    9.6 s from the API on a cold cache). A value the dimension bound folded into ``(other)``
+    may hide there: such days count as matching.
+    """
+    wanted = {
+        DayRollup.stage: [f.stage] if f.stage else None,
+        DayRollup.model: models or None,
+        DayRollup.route: [f.route] if f.route else None,
+        DayRollup.service_version: [f.service_version] if f.service_version else None,
+        DayRollup.prompt_version: [f.prompt_version] if f.prompt_version else None,
+        DayRollup.api_key: [f.api_key] if f.api_key else None,
+    }
+    given = [column.in_([*values, OTHER]) for column, values in wanted.items() if values]
+    if not given:
+        return None
+    if tenant is not None:
+        given.append(DayRollup.tenant == tenant)
+    if start_ns is not None:
+        given.append(DayRollup.day >= bucket_of(max(start_ns, 0), _DAY_S))
+    last = conn.scalar(select(func.max(DayRollup.day)).where(*given))
+    return 0 if last is None else (last + _DAY_S) * 1_000_000_000
 
 
 def _connection(conn: Connection | Session) -> Connection:
