@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
-
 from glassline.collector.records import SpanRecord
 from glassline.collector.sampling import _db
 from glassline.collector.sampling.config import SamplingConfig
@@ -17,6 +15,7 @@ from glassline.collector.sampling.summary import PolicyCount, sampling_summary
 from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
+from glassline.collector.storage.testing import spans_deleted_per_transaction
 from glassline.semconv import attributes as attrs
 
 NOW = 1_800_000_100_000_000_000
@@ -263,20 +262,7 @@ def test_long_traces_are_decided_a_bounded_number_of_spans_per_transaction(
     sink, decider = setup(store)
     for number in range(3):
         sink.write(long_trace(number, 250), NOW)
-    deleted: list[int] = []
-    current = [0]
-
-    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("DELETE FROM SPANS"):
-            current[0] += max(cursor.rowcount, 0)
-
-    def committed(conn: Any) -> None:
-        if current[0]:
-            deleted.append(current[0])
-        current[0] = 0
-
-    event.listen(store.engine, "after_cursor_execute", counted)
-    event.listen(store.engine, "commit", committed)
+    deleted = spans_deleted_per_transaction(store.engine)
     monkeypatch.setattr(_db, "CLAIM_SPANS", 300, raising=False)
     report = decider.run_once(NOW + 11 * SECOND)
     assert (report.kept, report.dropped, report.spans_deleted) == (0, 3, 750)

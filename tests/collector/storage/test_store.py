@@ -8,10 +8,9 @@ import textwrap
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.collector.storage import StorageConfig, Store, WriteResult, migrate
@@ -27,7 +26,7 @@ from glassline.collector.storage.models import (
     UserRollup,
 )
 from glassline.collector.storage.sketch import merge_encoded
-from glassline.collector.storage.testing import llm_trace
+from glassline.collector.storage.testing import llm_trace, spans_deleted_per_transaction
 from glassline.collector.storage.writer import PreparedBatch, write_batch
 
 T0 = 1_790_000_000 * 1_000_000_000  # a fixed instant (2026-09) so minutes are predictable
@@ -161,7 +160,7 @@ _WRITER = textwrap.dedent(
     """
     import sys
     from glassline.collector.storage import Store
-    from glassline.collector.storage.testing import llm_trace
+    from glassline.collector.storage.testing import llm_trace, spans_deleted_per_transaction
     url, first, count, rounds = sys.argv[1], *map(int, sys.argv[2:])
     store = Store.open(url)
     for r in range(rounds):
@@ -314,25 +313,6 @@ def long_trace(number: int, spans: int, start_ns: int) -> list[SpanRecord]:
     ]
 
 
-def spans_deleted_per_transaction(store: Store) -> list[int]:
-    """Rows each committed transaction deleted from ``spans`` (filled as they commit)."""
-    done: list[int] = []
-    current = [0]
-
-    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("DELETE FROM SPANS"):
-            current[0] += max(cursor.rowcount, 0)
-
-    def committed(conn: Any) -> None:
-        if current[0]:
-            done.append(current[0])
-        current[0] = 0
-
-    event.listen(store.engine, "after_cursor_execute", counted)
-    event.listen(store.engine, "commit", committed)
-    return done
-
-
 def test_purge_deletes_long_traces_a_bounded_number_of_spans_per_transaction(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -345,7 +325,7 @@ def test_purge_deletes_long_traces_a_bounded_number_of_spans_per_transaction(
             store.write(long_trace(number, 250, now - 10 * DAY_NS + number))
         store.write(traffic(10, 2, start_ns=now - DAY_NS))  # kept
         before = table_count(store, Rollup), _rollup_sum(store)
-        per_transaction = spans_deleted_per_transaction(store)
+        per_transaction = spans_deleted_per_transaction(store.engine)
         monkeypatch.setattr(store_module, "PURGE_SPANS", 100, raising=False)
         counts = store.purge(now)
         assert (counts["spans"], counts["traces"]) == (750, 3)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from glassline.collector.auth import Principal
@@ -22,7 +22,13 @@ from glassline.collector.processors.versions import prompt_of, service_version_o
 from glassline.collector.records import SpanRecord
 from glassline.semconv import attributes as attrs
 
-__all__ = ["DEFAULT_POSTGRES_URL", "isolated_postgres_url", "llm_trace", "versioned"]
+__all__ = [
+    "DEFAULT_POSTGRES_URL",
+    "isolated_postgres_url",
+    "llm_trace",
+    "spans_deleted_per_transaction",
+    "versioned",
+]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -130,3 +136,23 @@ def versioned(
         span.service_version = service_version_of(span.resource)
     stamp_api_key(Principal(trace[0].tenant if trace else "", key_name=api_key), trace)
     return trace
+
+
+def spans_deleted_per_transaction(engine: Engine) -> list[int]:
+    """Rows each committed transaction on ``engine`` deleted from ``spans`` (filled as they
+    commit): what a background job holds the write lock for."""
+    done: list[int] = []
+    current = [0]
+
+    def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("DELETE FROM SPANS"):
+            current[0] += max(cursor.rowcount, 0)
+
+    def committed(conn: Any) -> None:
+        if current[0]:
+            done.append(current[0])
+        current[0] = 0
+
+    event.listen(engine, "after_cursor_execute", counted)
+    event.listen(engine, "commit", committed)
+    return done
