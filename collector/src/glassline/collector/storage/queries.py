@@ -265,7 +265,9 @@ def _rolled_up_bound(
         DayRollup.prompt_version: [f.prompt_version] if f.prompt_version else None,
         DayRollup.api_key: [f.api_key] if f.api_key else None,
     }
-    given = [column.in_([*values, OTHER]) for column, values in wanted.items() if values]
+    given: list[ColumnElement[bool]] = [
+        column.in_([*values, OTHER]) for column, values in wanted.items() if values
+    ]
     if not given:
         return None
     if tenant is not None:
