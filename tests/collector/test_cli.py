@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,13 @@ def test_kill_switch_set_refuses_a_name_too_long_for_its_column(
     assert f"{flag[2:]} is longer than" in capsys.readouterr().err
     assert main(["kill-switch", "list", "--config", str(config)]) == 0
     assert capsys.readouterr().out == ""  # nothing was stored
+
+
+def test_python_dash_m_runs_the_same_command() -> None:
+    # It answered "No module named glassline.collector.__main__".
+    done = subprocess.run(
+        [sys.executable, "-m", "glassline.collector", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: glassline-collector")
