@@ -17,11 +17,13 @@ import openai
 import pytest
 from opentelemetry import trace
 
-from glassline.collector.testing import RunningCollector, run_collector
+from glassline.collector.testing import RunningCollector
 from glassline.instrumentation import budget_guard, context, init, llm, shutdown
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentation"))
 from fake_llm_server import FakeLLMServer
+
+from tests.e2e.alert_rules import collector_with_rules
 
 # Each gpt-4o-mini call of the fake provider costs ~$0.0000345: the limit is passed by the third.
 RULES = """
@@ -36,12 +38,7 @@ rules:
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    work = tmp_path_factory.mktemp("budget-filters")
-    rules = work / "alerts.yaml"
-    rules.write_text(RULES, encoding="utf-8")
-    with run_collector(
-        {"alerts": {"rules_file": str(rules)}}, tenants=("acme",), workdir=work
-    ) as c:
+    with collector_with_rules(tmp_path_factory.mktemp("budget-filters"), RULES) as c:
         yield c
 
 

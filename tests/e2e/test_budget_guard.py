@@ -41,6 +41,8 @@ from glassline.semconv import attributes as a
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentation"))
 from fake_llm_server import FakeLLMServer
 
+from tests.e2e.alert_rules import collector_with_rules
+
 # Each call of the fake provider costs ~$0.0000345 (gpt-4o-mini, 120 in of which 20 cached, 30
 # out): the warning level is passed by the second call, the limit by the third.
 RULES = """
@@ -55,12 +57,7 @@ rules:
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    work = tmp_path_factory.mktemp("budget")
-    rules = work / "alerts.yaml"
-    rules.write_text(RULES, encoding="utf-8")
-    with run_collector(
-        {"alerts": {"rules_file": str(rules)}}, tenants=("acme",), workdir=work
-    ) as c:
+    with collector_with_rules(tmp_path_factory.mktemp("budget"), RULES) as c:
         yield c
 
 
@@ -231,11 +228,7 @@ def _dashboard_metrics(db_url: str, page: str, monkeypatch: pytest.MonkeyPatch) 
 def test_the_dashboard_shows_what_the_guard_prevented_and_degraded(
     tmp_path: Path, provider: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rules = tmp_path / "alerts.yaml"
-    rules.write_text(RULES, encoding="utf-8")
-    with run_collector(
-        {"alerts": {"rules_file": str(rules)}}, tenants=("acme",), workdir=tmp_path
-    ) as collector:
+    with collector_with_rules(tmp_path, RULES) as collector:
         key = collector.api_keys["acme"]
         init(endpoint=f"http://{collector.grpc_endpoint}", api_key=key, instrument=["openai"])
         guard = budget_guard(url=collector.http_endpoint, api_key=key, refresh_s=0.2)

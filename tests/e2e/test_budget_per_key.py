@@ -19,11 +19,13 @@ import pytest
 from opentelemetry import trace
 
 from glassline.collector.auth import generate_key
-from glassline.collector.testing import RunningCollector, run_collector
+from glassline.collector.testing import RunningCollector
 from glassline.instrumentation import budget_guard, init, llm, shutdown, workflow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentation"))
 from fake_llm_server import FakeLLMServer
+
+from tests.e2e.alert_rules import collector_with_rules
 
 WEB, BATCH = generate_key(), generate_key()
 # Each call of the fake provider costs ~$0.0000345: the limit is passed by the third.
@@ -40,12 +42,9 @@ rules:
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    work = tmp_path_factory.mktemp("budget-per-key")
-    rules = work / "alerts.yaml"
-    rules.write_text(RULES, encoding="utf-8")
     keys = [{"name": "web", "key": WEB}, {"name": "batch", "key": BATCH}]
-    config = {"alerts": {"rules_file": str(rules)}, "auth": {"tenants": {"acme": keys}}}
-    with run_collector(config, tenants=("acme",), workdir=work) as c:
+    config = {"auth": {"tenants": {"acme": keys}}}
+    with collector_with_rules(tmp_path_factory.mktemp("budget-per-key"), RULES, config) as c:
         yield c
 
 

@@ -26,8 +26,6 @@ from glassline.collector.storage.models import DayRollup, Span, Trace
 from glassline.collector.storage.rollup import bucket_of
 from glassline.semconv import attributes as attrs
 
-_DAY_S = 86_400
-
 __all__ = [
     "GROUP_BYS",
     "MAX_NS",
@@ -226,10 +224,11 @@ def trace_conditions(
         if f.name_contains
         else None,
     ]
-    names = aggregates.model_names(_connection(conn), [f.model]) if f.model else []
+    connection = _connection(conn)
+    names = aggregates.model_names(connection, [f.model]) if f.model else []
     if names:
         conds.append(_span_exists(Span.model.in_(names)))
-    bound = _rolled_up_bound(_connection(conn), tenant, start_ns, f, names)
+    bound = _rolled_up_bound(connection, tenant, start_ns, f, names)
     if bound is not None:
         conds.append(Trace.start_ns < bound)
     if f.text:
@@ -237,7 +236,7 @@ def trace_conditions(
             query = search.parse(f.text)
         except ValueError as exc:
             raise QueryError("q", str(exc)) from None
-        found = search.matching_traces(_connection(conn), query, tenant, start_ns, end_ns)
+        found = search.matching_traces(connection, query, tenant, start_ns, end_ns)
         conds.append(tuple_(Trace.tenant, Trace.trace_id).in_(found))
     if f.outcome:
         root = Span.span_id == Trace.root_span_id
@@ -270,12 +269,13 @@ def _rolled_up_bound(
     ]
     if not given:
         return None
+    day = TIME_BUCKETS["day"]
     if tenant is not None:
         given.append(DayRollup.tenant == tenant)
     if start_ns is not None:
-        given.append(DayRollup.day >= bucket_of(max(start_ns, 0), _DAY_S))
+        given.append(DayRollup.day >= bucket_of(max(start_ns, 0), day))
     last = conn.scalar(select(func.max(DayRollup.day)).where(*given))
-    return 0 if last is None else (last + _DAY_S) * 1_000_000_000
+    return 0 if last is None else (last + day) * 1_000_000_000
 
 
 def _connection(conn: Connection | Session) -> Connection:
