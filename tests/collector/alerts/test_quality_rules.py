@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
-from glassline.collector.alerts import AlertConfigError, AlertEngine, parse_config
+from glassline.collector.alerts import AlertConfigError, AlertEngine, parse_config, quality
 from glassline.collector.alerts.rules import Observation, evaluate_rule
+from glassline.collector.alerts.windows import rolling
 from glassline.collector.records import EvaluationRecord, SpanRecord
 from glassline.collector.storage import Store
 
@@ -237,3 +239,70 @@ def test_the_slo_api_reports_live_burn_rates_of_the_callers_tenant(
     assert [(s["burn"], s["state"], s["budget_spent"]) for s in zeta] == [
         ("fast", "ok", 0.0), ("slow", "ok", 0.0),
     ]  # fmt: skip
+
+
+def latency_slo(threshold_ms: float = 1000) -> Any:
+    body = {"kind": "slo", "sli": "latency", "objective": 0.9, "threshold_ms": threshold_ms,
+            "per": "route", "period": "7d"}  # fmt: skip
+    return parse_config(rule(**body)).rules[0]
+
+
+def slow_and_fast(store: Store, span: Span, at: datetime, route: str, slow: int) -> None:
+    """``slow`` calls of 5 s and ``10 - slow`` of 100 ms on ``route`` at ``at``."""
+    store.write([span("acme", at, route=route, duration_ms=5000 if i < slow else 100)
+                 for i in range(10)])  # fmt: skip
+
+
+def test_a_latency_slos_next_pass_merges_no_whole_day_again(store: Store, span: Span) -> None:
+    for days in range(1, 6):
+        for n in range(3):
+            slow_and_fast(store, span, T0 - timedelta(days=days), f"r{n}", slow=days % 3)
+            slow_and_fast(store, span, T0 - timedelta(minutes=days), f"r{n}", slow=0)
+    slo = latency_slo()
+    read: list[str] = []
+
+    def count(*args: Any) -> None:
+        if "latency_sketch" in args[2] and "rollups_daily" in args[2]:
+            read.append(args[2])
+
+    with store.engine.connect() as conn:
+        first = evaluate_rule(slo, conn, T0)
+        event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            again = evaluate_rule(slo, conn, T0 + timedelta(minutes=1))
+        finally:
+            event.remove(store.engine, "before_cursor_execute", count)
+    assert read == []  # the five past days were merged by the first pass, and kept
+    assert [o.extra for o in again] == [o.extra for o in first]
+    assert len(first) == 6  # 3 routes x (fast, slow)
+    assert [o.extra["budget_spent"] for o in first] == [pytest.approx((6 / 100) / 0.1)] * 6
+
+
+def test_a_latency_slos_kept_days_count_as_a_full_merge_across_midnight(
+    store: Store, span: Span
+) -> None:
+    midnight = T0.replace(hour=0) + timedelta(days=1)
+    for days in range(0, 9):
+        slow_and_fast(store, span, midnight - timedelta(days=days, hours=3), "a", slow=days % 4)
+        slow_and_fast(store, span, midnight - timedelta(days=days, minutes=1), "b", slow=1)
+    slow_and_fast(store, span, midnight + timedelta(minutes=2), "a", slow=7)
+
+    def both(slo: Any, now: datetime) -> tuple[Any, Any]:
+        period = rolling(now, slo.period)
+        with store.engine.connect() as conn:
+            return quality._period_good_total(slo, conn, period), quality._good_total(
+                slo, conn, period
+            )
+
+    for now in (midnight - timedelta(minutes=1), midnight + timedelta(minutes=5)):
+        kept, merged = both(latency_slo(), now)
+        assert kept == merged and kept[(("route", "a"), ("tenant", "acme"))][1] == 70 + 10 * (
+            now > midnight
+        )
+    # A call written late for a kept day, and a rule reloaded with another threshold.
+    slow_and_fast(store, span, midnight - timedelta(days=3, hours=5), "b", slow=10)
+    now = midnight + timedelta(minutes=6)
+    for threshold in (1000, 6000):
+        kept, merged = both(latency_slo(threshold), now)
+        assert kept == merged
+    assert kept[(("route", "b"), ("tenant", "acme"))] == (80.0, 80.0)

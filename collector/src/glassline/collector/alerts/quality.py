@@ -7,8 +7,6 @@ score sketches. All counted before sampling, so a sampled-out request still burn
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,8 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
+from glassline.collector.alerts.kept_days import DAY, KeptDays
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
-from glassline.collector.alerts.queries import Key, latency_blobs, make_key, totals
+from glassline.collector.alerts.queries import Key, daily_counts, latency_blobs, make_key, totals
 from glassline.collector.alerts.windows import Span, rolling
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
@@ -134,51 +133,24 @@ def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
     return (1.0 - good / total) / budget
 
 
-_DAY = 86_400
-_DAYS_REMEMBERED = 4096  # (rule, UTC day) entries of _DayScores, least recently used evicted
+def _answer_fields(rule: cfg.SloRule) -> str:
+    """The fields of ``rule`` that decide a day's (good, total) per key (not its name,
+    objective or burn windows): a rule reloaded with another threshold counts afresh."""
+    fields = {"sli", "threshold_ms", "evaluation", "min_score", "filters", "per"}
+    return rule.model_dump_json(include=fields)
 
 
-class _DayScores:
-    """(good, total) per key and whole UTC day for SLOs scored against ``min_score``.
+def _day_fingerprints(rule: cfg.SloRule, conn: Connection, start: int, end: int) -> dict[int, Any]:
+    """What tells a day's counts changed, per UTC day in ``[start, end)`` (absent: no data).
 
-    Those count from per-minute score sketches (evaluations have no hourly rollups), and a
-    30-day period merges 43,200 of them per key: a past day is merged once and reused while
-    its sums are unchanged (feedback posted late for that day changes them, so it is merged
-    again).
+    Rollups are only ever added to (or deleted by retention), so a latency SLO's day changes
+    whenever its call count does: one sum per day from ``rollups_daily``. An evaluation's
+    score can be posted again, so its sums per key are compared.
     """
-
-    def __init__(self) -> None:
-        self._days: OrderedDict[tuple[str, int], tuple[Any, dict[Key, tuple[float, float]]]]
-        self._days = OrderedDict()
-        self._lock = threading.Lock()  # the alert engine and the API may ask at once
-
-    def good_total(
-        self, rule: cfg.SloRule, conn: Connection, first_day: int, end_day: int
-    ) -> list[dict[Key, tuple[float, float]]]:
-        """One (good, total) per key for each whole day in ``[first_day, end_day)``."""
-        assert rule.evaluation is not None
-        sums = _day_sums(rule, conn, first_day, end_day)
-        # Evaluations are only ever added (or deleted by retention), so within one store a
-        # day's sums change whenever its scores do.
-        prefix = f"{conn.engine.url}|{rule!r}"
-        out = []
-        for day in range(first_day, end_day, _DAY):
-            fingerprint, cache_key = sums.get(day, {}), (prefix, day)
-            with self._lock:
-                hit = self._days.get(cache_key)
-                if hit is not None and hit[0] == fingerprint:
-                    self._days.move_to_end(cache_key)
-                    out.append(hit[1])
-                    continue
-            found = (
-                _good_total(rule, conn, Span(day, day + _DAY, day + _DAY)) if fingerprint else {}
-            )
-            with self._lock:
-                self._days[cache_key] = (fingerprint, found)
-                while len(self._days) > _DAYS_REMEMBERED:
-                    self._days.popitem(last=False)
-            out.append(found)
-        return out
+    if rule.sli == "latency":
+        found = daily_counts(conn, start, end, rule.filters, default_span_kinds(rule))
+        return {day: count for day, count in found.items() if count}
+    return _day_sums(rule, conn, start, end)
 
 
 def _day_sums(
@@ -187,7 +159,7 @@ def _day_sums(
     """(count, scored, value sum) per UTC day and key: what tells a day's scores changed."""
     assert rule.evaluation is not None
     t = EvaluationRollup
-    day = t.minute - t.minute % _DAY
+    day = t.minute - t.minute % DAY
     dims = [getattr(t, d) for d in rule.per]
     stmt = select(day, t.tenant, *dims, func.sum(t.count), func.sum(t.scored),
                   func.sum(t.value_sum)).where(*_rows(start, end, rule.evaluation, rule.filters))  # fmt: skip
@@ -203,23 +175,32 @@ def _day_sums(
     return out
 
 
-_day_scores = _DayScores()
+_kept_days = KeptDays()
 
 
 def _period_good_total(
     rule: cfg.SloRule, conn: Connection, period: Span
 ) -> dict[Key, tuple[float, float]]:
-    """(good, total) per key over the SLO's period; whole days from :class:`_DayScores` when
-    the rule counts scores against ``min_score``."""
-    if rule.sli != "evaluation" or rule.min_score is None:
-        return _good_total(rule, conn, period)
-    first_day = -(-period.start // _DAY) * _DAY
-    last_day = period.end - period.end % _DAY
+    """(good, total) per key over the SLO's period; whole past days kept (see
+    :mod:`kept_days`) when the rule counts from sketches (latency, or scores against
+    ``min_score``)."""
+    if rule.sli == "availability" or (rule.sli == "evaluation" and rule.min_score is None):
+        return _good_total(rule, conn, period)  # sums in SQL: nothing to merge
+    first_day = -(-period.start // DAY) * DAY
+    last_day = period.end - period.end % DAY
     if last_day <= first_day:  # no whole day inside
         return _good_total(rule, conn, period)
     parts = [_good_total(rule, conn, Span(period.start, first_day, first_day)),
              _good_total(rule, conn, Span(last_day, period.end, period.end))]  # fmt: skip
-    parts += _day_scores.good_total(rule, conn, first_day, last_day)
+    days = range(first_day, last_day, DAY)
+    parts.append(
+        _kept_days.good_total(
+            (str(conn.engine.url), _answer_fields(rule)),
+            days,
+            _day_fingerprints(rule, conn, first_day, last_day),
+            lambda day: _good_total(rule, conn, Span(day, day + DAY, day + DAY)),
+        )
+    )
     out: dict[Key, tuple[float, float]] = {}
     for part in parts:
         for key, (good, total) in part.items():

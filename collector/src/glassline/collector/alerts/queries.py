@@ -21,6 +21,7 @@ from glassline.collector.storage import sketch as sketches
 __all__ = [
     "Key",
     "Totals",
+    "daily_counts",
     "key_dims",
     "key_ident",
     "key_text",
@@ -144,6 +145,18 @@ def _user_totals(
         key = make_key(k[0], ["user"] if by_user else [], k[1:])
         out[key] = Totals.of({**v, "count": v["requests"]})
     return out
+
+
+def daily_counts(
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    span_kinds: Sequence[str] | None = None,
+) -> dict[int, int]:
+    """Spans counted per UTC day (its first second) over whole days in ``[start, end)``."""
+    found = aggregates.sums(conn, start, end, scope=_scope(filters, span_kinds), bucket=86_400)
+    return {int(k[0]): int(v["count"]) for k, v in found.items()}
 
 
 def latency_blobs(
