@@ -59,3 +59,17 @@ def test_values_under_a_nanosecond_count_as_zero_and_keep_sketches_small() -> No
     assert decoded.count == 5
     assert decoded.get_quantile_value(0.5) == 0
     assert len(blob) < 100
+
+
+@settings(deadline=None)
+@given(st.lists(latencies, max_size=6), st.floats(min_value=-1.0, max_value=2e7))
+def test_counting_below_a_threshold_unmerged_equals_counting_the_merge(
+    groups: list[list[float]], threshold: float
+) -> None:
+    blobs = [sketch.encode_values(g) for g in groups] + [None]
+    merged = sketch.merge_encoded(blobs)
+    for limit in (threshold, *(v * (1 + 1e-9) for g in groups for v in g[:3])):
+        assert sketch.count_below_encoded(blobs, limit) == (
+            sketch.count_below(merged, limit),
+            merged.count,
+        )

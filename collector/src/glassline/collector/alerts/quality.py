@@ -25,20 +25,7 @@ from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
 from glassline.collector.storage.quality import ScoreSums
 
-__all__ = ["EVALUATORS", "EvaluationTotals", "count_below", "evaluation_totals", "slo_status"]
-
-
-def count_below(merged: BaseDDSketch, threshold: float) -> float:
-    """How many values of ``merged`` are below ``threshold`` (to the sketch's 1% bins)."""
-    if threshold <= 0:
-        return 0.0
-    store, limit = merged._store, merged._mapping.key(threshold)
-    below = merged._zero_count
-    for i, n in enumerate(store.bins):
-        if store.offset + i >= limit:
-            break
-        below += n
-    return float(below)
+__all__ = ["EVALUATORS", "EvaluationTotals", "evaluation_totals", "slo_status"]
 
 
 @dataclass(slots=True)
@@ -102,7 +89,7 @@ def _good_total(rule: cfg.SloRule, conn: Connection, w: Span) -> dict[Key, tuple
         if rule.min_score is None:
             return {k: (t.passed, t.labelled) for k, t in found.items()}
         return {
-            k: (t.scored - count_below(t.sketch, rule.min_score), t.scored)
+            k: (t.scored - sketches.count_below(t.sketch, rule.min_score), t.scored)
             for k, t in found.items()
             if t.sketch is not None
         }
@@ -111,19 +98,10 @@ def _good_total(rule: cfg.SloRule, conn: Connection, w: Span) -> dict[Key, tuple
         found_totals = totals(conn, w.start, w.end, rule.filters, rule.per, kinds)
         return {k: (t.count - t.errors, t.count) for k, t in found_totals.items()}
     assert rule.threshold_ms is not None
-    out: dict[Key, tuple[float, float]] = {}
-    for key, merged in _latency(conn, w, rule, kinds).items():
-        # "at most threshold_ms" is good: count below the next representable value.
-        out[key] = (count_below(merged, rule.threshold_ms * (1 + 1e-9)), merged.count)
-    return out
-
-
-def _latency(
-    conn: Connection, w: Span, rule: cfg.SloRule, kinds: list[str] | None
-) -> dict[Key, BaseDDSketch]:
-    """Merged latency sketches per key (read like every rollup, through storage.aggregates)."""
-    found = latency_blobs(conn, w.start, w.end, rule.filters, rule.per, kinds)
-    return {key: sketches.merge_encoded(blobs) for key, blobs in found.items()}
+    blobs = latency_blobs(conn, w.start, w.end, rule.filters, rule.per, kinds)
+    # "at most threshold_ms" is good: count below the next representable value.
+    limit = rule.threshold_ms * (1 + 1e-9)
+    return {key: sketches.count_below_encoded(found, limit) for key, found in blobs.items()}
 
 
 def _burn(good_total: tuple[float, float] | None, budget: float) -> float:

@@ -110,6 +110,45 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> BaseDDSketch:
     return merged
 
 
+def count_below(merged: BaseDDSketch, threshold: float) -> float:
+    """How many values of ``merged`` are below ``threshold`` (to the sketch's 1% bins)."""
+    if threshold <= 0:
+        return 0.0
+    store, limit = merged._store, merged._mapping.key(threshold)
+    below = merged._zero_count
+    for i, n in enumerate(store.bins):
+        if store.offset + i >= limit:
+            break
+        below += n
+    return float(below)
+
+
+def count_below_encoded(blobs: Iterable[bytes | None], threshold: float) -> tuple[float, float]:
+    """(values below ``threshold``, all values) of the serialized sketches ``blobs`` together:
+    ``count_below`` and ``count`` of their merge, without merging (a latency SLO needs only
+    these two, and building the merged sketch was most of its cost once the blobs were few).
+    """
+    below = total = 0.0
+    limit = _MAPPING.key(threshold) if threshold > 0 else None
+    pb = DDSketchPb()
+    for blob in blobs:
+        if not blob:
+            continue
+        pb.ParseFromString(blob)
+        positive, negative = pb.positiveValues, pb.negativeValues
+        if positive.binCounts or negative.contiguousBinCounts or negative.binCounts:
+            unusual = decode(blob)  # shapes encode() never writes: the exact slow path
+            below, total = below + count_below(unusual, threshold), total + unusual.count
+            continue
+        bins = positive.contiguousBinCounts
+        counted = sum(bins)
+        total += pb.zeroCount + counted
+        if limit is not None:
+            under = limit - positive.contiguousBinIndexOffset
+            below += pb.zeroCount + (counted if under >= len(bins) else sum(bins[: max(under, 0)]))
+    return below, total
+
+
 _MAPPING = new_sketch()._mapping
 _MAPPING_PROTO = KeyMappingProto.to_proto(_MAPPING)  # type: ignore[no-untyped-call]
 # Span times have nanosecond resolution: anything under 1 ns (1e-6 ms) is zero. Without this
