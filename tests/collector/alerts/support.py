@@ -18,7 +18,8 @@ FLOOD_BYTES = 256 << 20
 class Receiver:
     """A webhook endpoint on a free loopback port that records every JSON body it gets.
 
-    ``mode``: ``ok`` answers 200; ``fail`` answers 500; ``moved`` 301; ``hang`` never answers until
+    ``mode``: ``ok`` answers 200; ``fail`` answers 500; ``fail-once`` 500 to its first
+    request and 200 to the others; ``moved`` 301; ``hang`` never answers until
     ``release`` is set (the test's teardown sets it); ``hold`` answers the first request 200
     once ``release`` is set, and the others at once; ``drip`` sends its status line a byte
     every 50 ms, so no single read waits long, until ``release``; ``flood`` answers 200 with
@@ -57,6 +58,8 @@ class Receiver:
                     self._flood(500 if receiver.mode == "flood-fail" else 200)
                     return
                 codes = {"fail": 500, "moved": 301}
+                if receiver.mode == "fail-once" and body is receiver.bodies[0]:
+                    codes["fail-once"] = 500
                 self.send_response(codes.get(receiver.mode, 200))
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -102,6 +105,15 @@ class Receiver:
                 raise AssertionError("the flood never stopped")
             assert self.flooded is not None
             return self.flooded
+
+    def groups(self) -> list[tuple[str, ...]]:
+        """The (status, group label values...) of every alert message received, in order."""
+        with self.arrived:
+            return [
+                (b["status"], *b["group_labels"].values())
+                for b in self.bodies
+                if b.get("type") == "alert"
+            ]
 
     def close(self) -> None:
         self.release.set()

@@ -6,7 +6,9 @@ one replica evaluates at a time. Each scheduled pass also claims its interval (a
 ``alert_evaluations``, in the transaction that advances the states): a lease that changes
 hands mid-interval, or a holder whose lease ran out while it was still evaluating, can never
 evaluate one interval twice. Notifications go through the :class:`Dispatcher` queues after
-the states are committed: evaluation never waits for a notifier.
+the states are committed: evaluation never waits for a notifier. What each notifier is owed
+is written with the states (:mod:`outbox`) and offered as its queue has room, oldest first, so
+a full queue delays a notification but never loses it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
+from glassline.collector.alerts import outbox
 from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, Rule, load_config
 from glassline.collector.alerts.models import (
     INACTIVE,
@@ -38,8 +41,7 @@ from glassline.collector.alerts.models import (
     AlertEvent,
     AlertState,
 )
-from glassline.collector.alerts.notifiers import Dispatcher
-from glassline.collector.alerts.payloads import group_notices, webhook_body
+from glassline.collector.alerts.notifiers import Dispatcher, Outcome
 from glassline.collector.alerts.rules import Observation, evaluate_rule
 from glassline.collector.alerts.state import Notice, Transition, apply_observations
 from glassline.collector.storage.engine import WRITE
@@ -52,6 +54,11 @@ LEASE_NAME = "alerts"
 # and queued at once: with 5,000 tenants the pass took minutes (no rule evaluated meanwhile),
 # and the queue of 1,000 dropped 4,000 digests that were claimed, so never sent.
 DIGESTS_PER_PASS = 100
+
+
+def _lease_ttl(config: AlertsConfig) -> float:
+    """The lease outlives one interval so a live holder keeps it between passes."""
+    return config.evaluation_interval.total_seconds() * 2 + 5
 
 
 class AlertStore(Protocol):
@@ -71,8 +78,10 @@ class EvaluationReport:
     observations: int = 0
     transitions: list[Transition] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
-    enqueued: int = 0
-    dropped: int = 0
+    enqueued: int = 0  # messages queued (alerts decided now or owed from earlier passes)
+    dropped: int = 0  # digests a full queue refused (a pass claims only what fits)
+    # Per notifier, alerts owed that no queue holds yet, and the oldest one's due time.
+    waiting: dict[str, tuple[int, int]] = field(default_factory=dict)
     digests: list[str] = field(default_factory=list)  # tenants whose digest was sent
     errors: list[str] = field(default_factory=list)  # "rule: ErrorClass: message"
     claimed_by_other: bool = False  # the interval was already evaluated by another replica
@@ -88,6 +97,9 @@ class AlertEngine:
         self.config = config
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.dispatcher = Dispatcher(config)
+        # Dispatchers a reload replaced, while their workers still deliver their queues.
+        self._retiring: list[Dispatcher] = []
+        self._outcomes: list[Outcome] = []  # taken from the dispatchers, not yet settled
         self._write_engine = store.engine.execution_options(**WRITE)
         # Passes of run(): evaluated, skipped (another replica holds the lease or already
         # evaluated this interval), or failed.
@@ -106,16 +118,19 @@ class AlertEngine:
         self._advance(config, observed, now, report, claim=claim)
         if report.claimed_by_other:
             return report
-        for group in group_notices(config, report.notices):
-            self._submit(report, group.notifier, webhook_body(group, config.dashboard_url))
+        self._offer(report, now)
         self._send_digests(report, now)
-        if report.dropped:
+        if report.waiting:
             # Once a pass, not once a message: 5,000 tenants firing at once logged 18,000 lines.
             _log.warning(
-                "%d notifications dropped: notifier queues full (alerts.queue_size %d); "
-                "a group_by of fewer labels sends fewer messages",
-                report.dropped,
+                "alert notifications waiting for a notifier queue (alerts.queue_size %d), sent "
+                "oldest first at the next passes: %s; a group_by of fewer labels sends fewer "
+                "messages",
                 config.queue_size,
+                ", ".join(
+                    f"{name} {count} (oldest {int(now.timestamp()) - oldest} s)"
+                    for name, (count, oldest) in sorted(report.waiting.items())
+                ),
             )
         return report
 
@@ -148,10 +163,12 @@ class AlertEngine:
     ) -> None:
         """Move every rule's states in one transaction (a savepoint per rule)."""
         now_s = int(now.timestamp())
+        self._outcomes += self._take_outcomes()
         with Session(self._write_engine) as session:
             if claim and not self._claim(session, config, now, len(observed)):
                 report.claimed_by_other = True
                 return
+            outbox.settle(session, self._outcomes)
             for rule, observations in observed:
                 repeat = int((rule.repeat_interval or config.repeat_interval).total_seconds())
                 try:
@@ -168,8 +185,11 @@ class AlertEngine:
                 report.observations += len(observations)
                 report.transitions += transitions
                 report.notices += notices
+            # With the states that decided them: what is owed survives a restart.
+            outbox.record(session, config, report.notices, report.transitions, now_s)
             self._prune_history(session, config, now_s)
             session.commit()
+        self._outcomes.clear()
 
     def _claim(self, session: Session, config: AlertsConfig, now: datetime, rules: int) -> bool:
         """Insert this interval's ``alert_evaluations`` row; False if it is already there."""
@@ -201,12 +221,63 @@ class AlertEngine:
         session.execute(delete(AlertEvent).where(AlertEvent.at < cutoff))
         session.execute(delete(AlertDigest).where(AlertDigest.sent_at < cutoff))
         session.execute(delete(AlertEvaluation).where(AlertEvaluation.evaluated_at < cutoff))
+        outbox.prune(session, config, cutoff)
 
-    def _submit(self, report: EvaluationReport, notifier: str, body: dict[str, Any]) -> None:
-        if self.dispatcher.submit(notifier, body):
+    def _take_outcomes(self) -> list[Outcome]:
+        """What the dispatchers delivered since the last call; forgets retired ones done."""
+        taken = self.dispatcher.take_outcomes()
+        for old in list(self._retiring):
+            alive = old.alive()  # before taking: a worker may report, then end
+            taken += old.take_outcomes()
+            if not alive:
+                self._retiring.remove(old)
+        return taken
+
+    def _givers(self) -> list[str]:
+        """The dispatchers whose queues may still deliver what was given to them."""
+        return [self.dispatcher.id, *(d.id for d in self._retiring)]
+
+    def _busy(self) -> bool:
+        return any(d.busy() for d in (self.dispatcher, *self._retiring))
+
+    def _stale_before(self, now_s: int) -> int:
+        """What another collector was given before this and has not said it still holds is
+        owed again: it stopped (or it lost the lease and has said so since)."""
+        return now_s - int(_lease_ttl(self.config))
+
+    def _offer(self, report: EvaluationReport, now: datetime) -> None:
+        """Give each notifier the oldest groups it is owed, as many as its queue takes."""
+        now_s, givers = int(now.timestamp()), self._givers()
+        stale_before = self._stale_before(now_s)
+        if self._busy():  # else nothing of ours is in a queue: spare SQLite's write lock
+            with self._write_engine.begin() as conn:
+                outbox.refresh(conn, givers, now_s)
+        for notifier in self.config.notifiers:
+            name = notifier.name
+            room = self.dispatcher.room(name)
+            with self.store.engine.connect() as conn:
+                messages = outbox.due_messages(conn, name, givers, stale_before, room)
+            if not messages:
+                continue
+            # Recorded as given before they are: a message the store does not know was given
+            # would be given again.
+            with self._write_engine.begin() as conn:
+                outbox.mark_given(conn, messages, self.dispatcher.id, now_s)
+            refused = [m for m in messages if not self._submit(report, name, m.body, m.ticket)]
+            if refused:
+                with self._write_engine.begin() as conn:
+                    outbox.mark_given(conn, refused, self.dispatcher.id, now_s, given=False)
+        with self.store.engine.connect() as conn:
+            report.waiting = outbox.waiting(conn, givers, stale_before)
+
+    def _submit(
+        self, report: EvaluationReport, notifier: str, body: dict[str, Any], ticket: Any = None
+    ) -> bool:
+        if self.dispatcher.submit(notifier, body, ticket):
             report.enqueued += 1
-        else:
-            report.dropped += 1
+            return True
+        report.dropped += 1
+        return False
 
     def _send_digests(self, report: EvaluationReport, now: datetime) -> None:
         settings = self.config.digest
@@ -239,9 +310,8 @@ class AlertEngine:
         while not stop.is_set():
             interval = self.config.evaluation_interval.total_seconds()
             try:
-                # The lease outlives one interval so a live holder keeps it between passes.
                 held = await asyncio.to_thread(
-                    self.store.try_acquire_lease, LEASE_NAME, self.holder, interval * 2 + 5
+                    self.store.try_acquire_lease, LEASE_NAME, self.holder, _lease_ttl(self.config)
                 )
                 if held:
                     report = await asyncio.to_thread(
@@ -255,6 +325,7 @@ class AlertEngine:
                         _log.warning("alert evaluation had %d errors", len(report.errors))
                 else:
                     self.passes["skipped_no_lease"] += 1
+                    await asyncio.to_thread(self._keep_given, datetime.now(UTC))
             except Exception:
                 self.passes["failed"] += 1
                 _log.exception("alert evaluation pass failed")
@@ -276,12 +347,36 @@ class AlertEngine:
         old_dispatcher = self.dispatcher
         if new.notifiers != self.config.notifiers or new.queue_size != self.config.queue_size:
             self.dispatcher = Dispatcher(new)
-            # reload runs in the server's event loop: let the old queues drain off it.
+            # reload runs in the server's event loop: let the old queues drain off it; what
+            # they deliver is settled by the next passes.
+            self._retiring.append(old_dispatcher)
             threading.Thread(target=old_dispatcher.close, daemon=True).start()
         self.config = new
         _log.info("alert config reloaded: %d rules", len(new.rules))
         return True
 
+    def _keep_given(self, now: datetime) -> None:
+        """Off the lease: record what this collector's queues delivered, and say they still
+        hold the rest, so the lease holder does not send it again."""
+        self._outcomes += self._take_outcomes()
+        if not self._outcomes and not self._busy():
+            return
+        with Session(self._write_engine) as session:
+            outbox.settle(session, self._outcomes)
+            outbox.refresh(session, self._givers(), int(now.timestamp()))
+            session.commit()
+        self._outcomes.clear()
+
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the notifier workers (queued messages get ``timeout`` seconds to go out)."""
+        """Stop the notifier workers (queued messages get ``timeout`` seconds to go out), record
+        what they delivered, and owe the rest again (to the next collector)."""
         self.dispatcher.close(timeout)
+        givers = self._givers()
+        outcomes = self._outcomes + self._take_outcomes()
+        try:
+            with Session(self._write_engine) as session:
+                outbox.settle(session, outcomes)
+                outbox.release(session, givers)
+                session.commit()
+        except Exception:  # the store failed: what was given is owed again once it looks stale
+            _log.exception("alert deliveries not recorded at close")

@@ -1,4 +1,5 @@
-"""Alert tables, on the store's ``Base``; created by migration ``0002_alerts``.
+"""Alert tables, on the store's ``Base``; created by migrations ``0002_alerts``,
+``0004_alert_evaluations`` and ``0012_alert_deliveries``.
 
 Times are Unix seconds (the rollups' ``minute`` unit). One ``alert_states`` row per rule x
 tenant x key (the rule's ``per`` dimensions) holds the current state and what was last
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Index, Integer, String
+from sqlalchemy import BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from glassline.collector.storage.models import Base, JsonType
@@ -20,6 +21,7 @@ __all__ = [
     "PENDING",
     "RESOLVED",
     "STATE_ORDER",
+    "AlertDelivery",
     "AlertDigest",
     "AlertEvaluation",
     "AlertEvent",
@@ -100,3 +102,31 @@ class AlertEvaluation(Base):
     evaluated_at: Mapped[int] = mapped_column(BigInteger, index=True)
     holder: Mapped[str] = mapped_column(String(256))
     rules: Mapped[int] = mapped_column(Integer)
+
+
+class AlertDelivery(Base):
+    """A notification one notifier is owed: decided by a pass, not yet delivered to it.
+
+    One row per notifier x alert instance: a newer notice of the same alert (a repeat, an
+    escalation, its resolution) replaces the row, so a notifier that cannot keep up is owed at
+    most one notification per alert. ``given_at`` and ``giver`` (a dispatcher's id) are set while
+    the row's message waits in that dispatcher's queue; a delivered row is deleted.
+    ``decided_at`` is the row's version: an outcome settles only the notice it carried.
+    """
+
+    __tablename__ = "alert_deliveries"
+
+    notifier: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    group_key: Mapped[str] = mapped_column(Text)  # the group labels as JSON: one message each
+    state: Mapped[str] = mapped_column(String(16))  # firing or resolved
+    alert: Mapped[dict[str, Any]] = mapped_column(JsonType)  # the alert as its payload shows it
+    due_since: Mapped[int] = mapped_column(BigInteger)  # first owed: the order they go out in
+    decided_at: Mapped[int] = mapped_column(BigInteger)
+    given_at: Mapped[int | None] = mapped_column(BigInteger)
+    giver: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # deliveries that failed
+
+    __table_args__ = (Index(None, "notifier", "due_since"),)

@@ -1,9 +1,12 @@
 """Delivery: one worker thread and one bounded queue per notifier.
 
-Evaluation only enqueues (never blocks): when a queue is full the message is dropped and
-counted. A webhook that fails is retried with exponential backoff; one that hangs is cut
-by its timeout; either way only its own worker waits, never evaluation, other notifiers
-or ingest.
+Evaluation only enqueues (never blocks): the engine offers a queue only what it has room for
+(``room``), and a message submitted to a full queue is refused and counted. A webhook that
+fails is retried with exponential backoff; one that hangs is cut by its timeout; either way
+only its own worker waits, never evaluation, other notifiers or ingest. A message submitted
+with a ticket has its outcome reported back (``take_outcomes``): ``sent``, ``failed`` (worth
+trying again later: a 5xx, 429, network error or timeout after the retries) or ``rejected``
+(a redirect or another 4xx, which will not improve).
 
 The timeout bounds a whole attempt, not each read: httpx's timeouts are per operation, so an
 endpoint that drips its answer a byte at a time (a streaming URL sending keep-alives) would
@@ -21,6 +24,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,10 +34,12 @@ from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts.payloads import alert_text, slack_message
 from glassline.collector.threads import NamedThread
 
-__all__ = ["Dispatcher", "NotifierStats"]
+__all__ = ["FAILED", "REJECTED", "SENT", "Dispatcher", "NotifierStats", "Outcome"]
 
 _log = logging.getLogger(__name__)
 _STOP = object()
+SENT, FAILED, REJECTED = "sent", "failed", "rejected"
+Outcome = tuple[Any, str]  # (the ticket a message was submitted with, SENT/FAILED/REJECTED)
 
 
 class NotifierStats:
@@ -71,7 +77,7 @@ async def _post(notifier: cfg.WebhookNotifier | cfg.SlackNotifier, body: Mapping
                 if 200 <= status < 300:
                     return
                 error: Exception = WebhookStatusError(status)
-                if status < 500 and status != 429:
+                if _permanent(error):
                     raise error  # a redirect, or a 4xx other than 429, will not improve
             except (httpx.HTTPError, TimeoutError) as exc:
                 error = exc
@@ -101,6 +107,7 @@ async def _status(
 class WebhookStatusError(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"HTTP {status}")
+        self.status = status
 
 
 def _deliver(notifier: Any, body: Mapping[str, Any]) -> None:
@@ -123,46 +130,71 @@ def _log_text(body: Mapping[str, Any]) -> str:
     return f"{said} {payload}"
 
 
+def _permanent(exc: Exception) -> bool:
+    """A failure that sending the same message again will not cure."""
+    return isinstance(exc, WebhookStatusError) and exc.status < 500 and exc.status != 429
+
+
 class _Worker:
-    def __init__(self, notifier: Any, size: int, stats: NotifierStats) -> None:
+    def __init__(
+        self, notifier: Any, size: int, stats: NotifierStats, outcomes: list[Outcome]
+    ) -> None:
         self.notifier = notifier
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=size)
         self._stats = stats
+        self._outcomes = outcomes
         self.thread = NamedThread(target=self._loop, name=f"notify-{notifier.name}", daemon=True)
         self.thread.start()
 
     def _loop(self) -> None:
         while True:
-            body = self.queue.get()
+            item = self.queue.get()
             try:
-                if body is _STOP:
+                if item is _STOP:
                     return
-                _deliver(self.notifier, body)
-                self._stats.incr(self.notifier.name, "sent")
-            except Exception as exc:  # a notifier must never take the worker down
-                self._stats.incr(self.notifier.name, "failed")
-                # Only the error class and the notifier: the message may hold tenant data.
-                _log.warning("notifier %s failed: %s", self.notifier.name, type(exc).__name__)
+                body, ticket = item
+                outcome = self._send(body)
+                if ticket is not None:
+                    self._outcomes.append((ticket, outcome))  # list.append is atomic
             finally:
                 self.queue.task_done()
 
+    def _send(self, body: Mapping[str, Any]) -> str:
+        try:
+            _deliver(self.notifier, body)
+        except Exception as exc:  # a notifier must never take the worker down
+            self._stats.incr(self.notifier.name, "failed")
+            # Only the error class and the notifier: the message may hold tenant data.
+            _log.warning("notifier %s failed: %s", self.notifier.name, type(exc).__name__)
+            return REJECTED if _permanent(exc) else FAILED
+        self._stats.incr(self.notifier.name, "sent")
+        return SENT
+
 
 class Dispatcher:
-    """Owns the notifier workers; ``submit`` never blocks."""
+    """Owns the notifier workers; ``submit`` never blocks.
+
+    ``id`` names this dispatcher in the store's delivery rows: a message given to a dispatcher
+    that is gone (a restart, a reload that replaced it) is owed again.
+    """
 
     def __init__(self, config: cfg.AlertsConfig) -> None:
+        self.id = uuid.uuid4().hex
         self.stats = NotifierStats()
+        self._outcomes: list[Outcome] = []
         self._workers = {
-            n.name: _Worker(n, config.queue_size, self.stats) for n in config.notifiers
+            n.name: _Worker(n, config.queue_size, self.stats, self._outcomes)
+            for n in config.notifiers
         }
 
-    def submit(self, notifier: str, body: Mapping[str, Any]) -> bool:
-        """Queue ``body`` for ``notifier``; False (and counted) if its queue is full."""
+    def submit(self, notifier: str, body: Mapping[str, Any], ticket: Any = None) -> bool:
+        """Queue ``body`` for ``notifier``; False (and counted) if its queue is full. With a
+        ``ticket``, the message's outcome is reported by :meth:`take_outcomes`."""
         worker = self._workers.get(notifier)
         if worker is None:
             return False
         try:
-            worker.queue.put_nowait(body)
+            worker.queue.put_nowait((body, ticket))
             return True
         except queue.Full:  # the engine logs a pass's drops once
             self.stats.incr(notifier, "dropped")
@@ -174,6 +206,21 @@ class Dispatcher:
         if worker is None:
             return 0
         return max(0, worker.queue.maxsize - worker.queue.qsize())
+
+    def take_outcomes(self) -> list[Outcome]:
+        """The outcomes reported since the last call, oldest first."""
+        taken = len(self._outcomes)  # the workers only append: the first ``taken`` are ours
+        out = self._outcomes[:taken]
+        del self._outcomes[:taken]
+        return out
+
+    def busy(self) -> bool:
+        """Whether a queue still holds, or a worker still sends, a message."""
+        return any(w.queue.unfinished_tasks for w in self._workers.values())
+
+    def alive(self) -> bool:
+        """Whether a worker still runs (a closed dispatcher may still deliver its queue)."""
+        return any(w.thread.is_alive() for w in self._workers.values())
 
     def drain(self, timeout: float, notifiers: Iterable[str] | None = None) -> bool:
         """Wait until the queues (all, or ``notifiers``') are done (True) or ``timeout`` passes."""

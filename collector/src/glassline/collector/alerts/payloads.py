@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,10 +36,6 @@ class Group:
     notifier: str
     labels: dict[str, str]
     notices: tuple[Notice, ...]
-
-    @property
-    def status(self) -> str:
-        return "firing" if any(n.state == "firing" for n in self.notices) else "resolved"
 
 
 def iso(ts: int | None) -> str | None:
@@ -100,14 +96,18 @@ def alert_json(notice: Notice, dashboard_url: str | None) -> dict[str, Any]:
     }
 
 
-def webhook_body(group: Group, dashboard_url: str | None) -> dict[str, Any]:
+def webhook_body(
+    notifier: str, labels: Mapping[str, str], alerts: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """One message of a group: its ``alerts`` as :func:`alert_json` made them."""
+    firing = any(a["state"] == "firing" for a in alerts)
     return {
         "version": PAYLOAD_VERSION,
         "type": "alert",
-        "receiver": group.notifier,
-        "status": group.status,
-        "group_labels": group.labels,
-        "alerts": [alert_json(n, dashboard_url) for n in group.notices],
+        "receiver": notifier,
+        "status": "firing" if firing else "resolved",
+        "group_labels": dict(labels),
+        "alerts": list(alerts),
     }
 
 

@@ -67,6 +67,7 @@ class Notice:
     repeat: bool
     window: Span | None
     extra: dict[str, Any] = field(default_factory=dict)
+    key: str = ""  # the state row's stored key: with rule and tenant, which alert this is
 
 
 class _Blank(dict[str, Any]):
@@ -268,4 +269,5 @@ def _notice(row: AlertState, rule: cfg.Rule, obs: Observation | None, *, repeat:
         repeat=repeat,
         window=obs.window if obs else None,
         extra=dict(obs.extra) if obs else {},
+        key=row.key,
     )
