@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from glassline.collector.testing import run_collector
+from glassline.collector.testing import metric_by_label, run_collector
 from glassline.semconv import attributes as attrs
 
 from .support import Receiver
@@ -147,9 +147,17 @@ def test_a_real_collector_delivers_every_group_to_every_notifier_once_past_its_q
     }
     (tmp_path / "alerts.yaml").write_text(yaml.safe_dump(rules))
     config = {"alerts": {"rules_file": str(tmp_path / "alerts.yaml")}}
-    with run_collector(config, tenants=tenants[:1], workdir=tmp_path / "c"):
+    with run_collector(config, tenants=tenants[:1], workdir=tmp_path / "c") as collector:
         for hook in hooks:
             hook.wait_for(len(tenants), timeout=60)
+        # The backlog's gauge, per notifier, back to nothing waiting.
+        name = "glassline_alert_notifications_waiting"
+        wait_until(
+            lambda: (
+                metric_by_label(collector.http_endpoint, name, "notifier")
+                == {"hook0": 0.0, "hook1": 0.0}
+            )
+        )
     # Stopped: its queues were drained, so a duplicate would have arrived by now.
     for hook in hooks:
         assert sorted(hook.groups()) == [("firing", "spend", t) for t in tenants]

@@ -129,6 +129,16 @@ class Metrics:
             "glassline_inflight_bytes", "Bytes of export requests being processed.",
             registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
+        self.alerts_waiting = Gauge(
+            "glassline_alert_notifications_waiting",
+            "Alerts a notifier is owed that its queue could not take yet, after the last pass.",
+            ["notifier"], registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
+        self.alerts_waiting_age = Gauge(
+            "glassline_alert_notifications_waiting_age_seconds",
+            "How long the oldest alert a notifier is owed has waited, after the last pass.",
+            ["notifier"], registry=r, multiprocess_mode="livemax",
+        )  # fmt: skip
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""

@@ -25,7 +25,7 @@ import uvicorn
 from sqlalchemy import text
 
 from glassline.collector.admission import Admission
-from glassline.collector.alerts import AlertEngine, kill_switch
+from glassline.collector.alerts import AlertEngine, EvaluationReport, kill_switch
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
@@ -141,7 +141,9 @@ class Worker:
         if self._memory is not None:
             self._memory.on_release(self.store.release_idle)
         rules = self.config.alerts.rules_file
-        self.alerts = AlertEngine(self.store, load_rules(rules)) if rules is not None else None
+        self.alerts = None
+        if rules is not None:
+            self.alerts = AlertEngine(self.store, load_rules(rules), on_pass=self._alerts_passed)
         if self.role == "runner":
             await self._run_exports(stop)
             return
@@ -296,6 +298,15 @@ class Worker:
             self.metrics.traces_sampled.labels("kept", policy).inc(n)
         if report.dropped:
             self.metrics.traces_sampled.labels("dropped", "").inc(report.dropped)
+
+    def _alerts_passed(self, report: EvaluationReport) -> None:
+        if self.alerts is None:
+            return
+        now = int(report.evaluated_at.timestamp())
+        for notifier in self.alerts.config.notifiers:
+            count, oldest = report.waiting.get(notifier.name, (0, now))
+            self.metrics.alerts_waiting.labels(notifier.name).set(count)
+            self.metrics.alerts_waiting_age.labels(notifier.name).set(now - oldest)
 
     def _start_alerts(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
         """The alert engine: its own lease, its own interval."""

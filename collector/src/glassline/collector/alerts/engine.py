@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,9 +92,16 @@ class AlertEngine:
     """Evaluates ``config`` against ``store`` (a ``glassline.collector.storage.Store``)."""
 
     def __init__(
-        self, store: AlertStore, config: AlertsConfig, *, holder: str | None = None
+        self,
+        store: AlertStore,
+        config: AlertsConfig,
+        *,
+        holder: str | None = None,
+        on_pass: Callable[[EvaluationReport], None] | None = None,
     ) -> None:
+        """``on_pass`` gets the report of every pass ``run`` evaluates (the server's metrics)."""
         self.store = store
+        self._on_pass = on_pass
         self.config = config
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.dispatcher = Dispatcher(config)
@@ -321,6 +329,8 @@ class AlertEngine:
                         self.passes["skipped_claimed"] += 1
                     else:
                         self.passes["evaluated"] += 1
+                        if self._on_pass is not None:
+                            self._on_pass(report)
                     if report.errors:
                         _log.warning("alert evaluation had %d errors", len(report.errors))
                 else:
