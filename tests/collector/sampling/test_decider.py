@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
+
 from glassline.collector.records import SpanRecord
 from glassline.collector.sampling import _db
 from glassline.collector.sampling.config import SamplingConfig
@@ -13,9 +15,13 @@ from glassline.collector.sampling.policies import TraceView, build_policy_set, r
 from glassline.collector.sampling.sink import SamplingSink
 from glassline.collector.sampling.summary import PolicyCount, sampling_summary
 from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
+from glassline.collector.storage import expiry
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
-from glassline.collector.storage.testing import spans_deleted_per_transaction
+from glassline.collector.storage.testing import (
+    rows_deleted_per_transaction,
+    spans_deleted_per_transaction,
+)
 from glassline.semconv import attributes as attrs
 
 NOW = 1_800_000_100_000_000_000
@@ -269,3 +275,32 @@ def test_long_traces_are_decided_a_bounded_number_of_spans_per_transaction(
     assert deleted == [250, 250, 250]
     assert count_rows(store.engine, Span) == 0
     assert count_rows(store.engine, SampledOutSpan) == 750
+
+
+def test_sampling_state_past_memory_is_forgotten_a_bounded_number_of_rows_per_transaction(
+    store: Store, monkeypatch: Any
+) -> None:
+    """After downtime, an hour of dropped spans' keys (millions at high rates) is past
+    decision memory at once: it goes in short transactions, not one holding the write lock."""
+    _, decider = setup(store)
+    old = NOW - 3600 * SECOND
+    keys = [
+        {"tenant": "acme", "trace_id": f"{i:032x}", "span_id": f"{i:016x}", "seen_ns": old}
+        for i in range(250)
+    ]
+    decisions = [
+        {"tenant": "acme", "trace_id": f"{i:032x}", "kept": False, "policy": None,
+         "user_id": None, "decided_ns": old}
+        for i in range(250)
+    ]  # fmt: skip
+    with store.engine.begin() as conn:
+        conn.execute(insert(SampledOutSpan), keys)
+        conn.execute(insert(SamplingDecision), decisions)
+    deleted = {
+        name: rows_deleted_per_transaction(store.engine, name)
+        for name in ("sampling_span_keys", "sampling_decisions")
+    }
+    monkeypatch.setattr(expiry, "PURGE_ROWS", 100)
+    report = decider.run_once(NOW)
+    assert report.purged == {"decisions": 250, "span_keys": 250}
+    assert deleted == {"sampling_span_keys": [100, 100, 50], "sampling_decisions": [100, 100, 50]}

@@ -5,19 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, insert, select, text
 
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.collector.storage import StorageConfig, Store, WriteResult, migrate
+from glassline.collector.storage import StorageConfig, Store, WriteResult, expiry, migrate
 from glassline.collector.storage import store as store_module
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.engine import WAL_AUTOCHECKPOINT_PAGES, WRITE, make_engine
 from glassline.collector.storage.models import (
+    Base,
     DayRollup,
     HourRollup,
     Rollup,
@@ -26,7 +28,11 @@ from glassline.collector.storage.models import (
     UserRollup,
 )
 from glassline.collector.storage.sketch import merge_encoded
-from glassline.collector.storage.testing import llm_trace, spans_deleted_per_transaction
+from glassline.collector.storage.testing import (
+    llm_trace,
+    rows_deleted_per_transaction,
+    spans_deleted_per_transaction,
+)
 from glassline.collector.storage.writer import PreparedBatch, write_batch
 
 T0 = 1_790_000_000 * 1_000_000_000  # a fixed instant (2026-09) so minutes are predictable
@@ -43,7 +49,7 @@ def traffic(first: int, count: int, start_ns: int = T0) -> list[SpanRecord]:
     return spans
 
 
-def table_count(store: Store, model: type) -> int:
+def table_count(store: Store, model: type | Table) -> int:
     with store.session() as s:
         return s.scalar(select(func.count()).select_from(model)) or 0
 
@@ -476,5 +482,67 @@ def test_release_idle_keeps_an_in_memory_database() -> None:
         stored = store.write(traffic(0, 3)).inserted
         store.release_idle()
         assert table_count(store, Span) == stored > 0
+    finally:
+        store.close()
+
+
+# Tables the retention pass deletes from by a time column besides spans and traces: the
+# column, and whether it is past rollup retention (Unix seconds) or raw retention (ns).
+EXPIRING = {
+    "span_content": ("received_ns", False),
+    "evaluations": ("time_ns", False),
+    "rollups": ("minute", True),
+    "rollups_hourly": ("hour", True),
+    "rollups_daily": ("day", True),
+    "user_rollups": ("minute", True),
+    "evaluation_rollups": ("minute", True),
+}
+
+
+def _rows(table: Table, column: str, at: int, first: int, count: int) -> list[dict[str, Any]]:
+    """``count`` rows of ``table`` at ``at``, every other column a value unique to the row."""
+    filler: dict[type, Callable[[int], Any]] = {
+        str: lambda i: f"v{i}", int: lambda i: i, float: float, bytes: lambda _: b"",
+        bool: lambda _: False,
+    }  # fmt: skip
+    generated = [c for c in table.primary_key if c.autoincrement is True]
+    rows = []
+    for i in range(first, first + count):
+        row: dict[str, Any] = {column: at}
+        for col in table.columns:
+            if col.name == column or col in generated:
+                continue
+            try:
+                row[col.name] = filler[col.type.python_type](i)
+            except (KeyError, NotImplementedError):  # JSON
+                row[col.name] = {}
+        rows.append(row)
+    return rows
+
+
+def test_purge_deletes_every_expired_table_a_bounded_number_of_rows_per_transaction(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After days of downtime (or a retention shortened in the config) every table meets
+    far more expired rows than one interval's: none of them goes in one transaction that
+    holds SQLite's write lock (or makes one huge PostgreSQL transaction) for all of them."""
+    store = Store.open(StorageConfig(url=store_url, retention_days=7, rollup_retention_days=30))
+    try:
+        now = T0 + 1000 * DAY_NS
+        deleted = {name: rows_deleted_per_transaction(store.engine, name) for name in EXPIRING}
+        with store.engine.begin() as conn:
+            for name, (column, rollup) in EXPIRING.items():
+                table = Base.metadata.tables[name]
+                old = now - (31 if rollup else 8) * DAY_NS
+                recent = now - DAY_NS
+                scale = 10**9 if rollup else 1
+                conn.execute(insert(table), _rows(table, column, old // scale, 0, 250))
+                conn.execute(insert(table), _rows(table, column, recent // scale, 250, 3))
+        monkeypatch.setattr(expiry, "PURGE_ROWS", 100)
+        counts = store.purge(now)
+        for name in EXPIRING:
+            assert counts[name] == 250, name
+            assert deleted[name] == [100, 100, 50], name
+            assert table_count(store, Base.metadata.tables[name]) == 3, name
     finally:
         store.close()

@@ -11,7 +11,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 
 from glassline.collector.records import SpanRecord
@@ -208,13 +218,11 @@ def add_stats(conn: Connection, counts: Mapping[tuple[str, str, bool], int], now
     conn.execute(stmt, rows)
 
 
-def purge(conn: Connection, before_ns: int) -> dict[str, int]:
-    """Forget decisions and span keys older than ``before_ns``."""
+def expired(before_ns: int) -> dict[str, tuple[Table, ColumnElement[bool]]]:
+    """The decisions and span keys older than ``before_ns``, to forget (by name)."""
     decisions = SamplingDecision.__table__
     keys = SampledOutSpan.__table__
     return {
-        "decisions": conn.execute(
-            delete(decisions).where(decisions.c.decided_ns < before_ns)
-        ).rowcount,
-        "span_keys": conn.execute(delete(keys).where(keys.c.seen_ns < before_ns)).rowcount,
+        "decisions": (decisions, decisions.c.decided_ns < before_ns),
+        "span_keys": (keys, keys.c.seen_ns < before_ns),
     }

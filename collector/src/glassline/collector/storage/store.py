@@ -14,12 +14,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, or_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
-from glassline.collector.storage import content, migrate, partitions, search, search_backfill
+from glassline.collector.storage import (
+    content,
+    expiry,
+    migrate,
+    partitions,
+    search,
+    search_backfill,
+)
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.cardinality import CardinalityLimit
 from glassline.collector.storage.checkpoint import Checkpointer
@@ -34,9 +41,7 @@ from glassline.collector.storage.models import (
     HourRollup,
     Lease,
     Rollup,
-    Span,
     SpanContent,
-    Trace,
     UserRollup,
 )
 from glassline.collector.storage.write_lock import FileWriteLock
@@ -250,7 +255,9 @@ class Store:
         Raw data goes ``chunk`` traces and at most ``max_spans`` (:data:`PURGE_SPANS`) spans
         per transaction (a longer trace loses its spans over several, its summary row with the
         last), so writers (and SQLite's single write lock) are never held up for long by a
-        large purge; search documents go :data:`PURGE_DOCS` a transaction. On SQLite each
+        large purge; search documents go :data:`PURGE_DOCS` a transaction, and the rows of
+        every other table (content events, rollups, evaluations) :data:`expiry.PURGE_ROWS`
+        (after downtime they are millions, not an interval's worth). On SQLite each
         transaction is followed by a pause as long as it took, so writers waiting for the
         file lock take it in between (neither the thread lock nor ``flock`` hands it over in
         turn). With ``storage.partitioning`` the span partitions that end before the
@@ -267,7 +274,7 @@ class Store:
         more = True
         while more:
             spans, traces, more = self._purge_step(
-                lambda conn: _purge_traces(conn, raw_cutoff, chunk, max_spans)
+                lambda conn: expiry.purge_traces(conn, raw_cutoff, chunk, max_spans)
             )
             counts["spans"] += spans
             counts["traces"] += traces
@@ -278,25 +285,32 @@ class Store:
             if deleted_docs < docs:
                 break
         # Content events live as long as spans; this also takes those whose span never came.
-        with self._write_tx() as conn:
-            counts["span_content"] = conn.execute(
-                delete(SpanContent).where(SpanContent.received_ns < raw_cutoff)
-            ).rowcount
+        counts["span_content"] = self.delete_expired(
+            SpanContent.__table__, SpanContent.received_ns < raw_cutoff
+        )
         cutoff_s = (now_ns - int(self.config.rollup_retention_days * _NS_PER_DAY)) // 10**9
-        statements = {
-            "rollups": delete(Rollup).where(Rollup.minute < cutoff_s),
-            "rollups_hourly": delete(HourRollup).where(HourRollup.hour < cutoff_s),
-            "rollups_daily": delete(DayRollup).where(DayRollup.day < cutoff_s),
-            "user_rollups": delete(UserRollup).where(UserRollup.minute < cutoff_s),
-            "evaluation_rollups": delete(EvaluationRollup).where(
-                EvaluationRollup.minute < cutoff_s
-            ),
-            "evaluations": delete(Evaluation).where(Evaluation.time_ns < raw_cutoff),
+        expired = {
+            "rollups": (Rollup.__table__, Rollup.minute < cutoff_s),
+            "rollups_hourly": (HourRollup.__table__, HourRollup.hour < cutoff_s),
+            "rollups_daily": (DayRollup.__table__, DayRollup.day < cutoff_s),
+            "user_rollups": (UserRollup.__table__, UserRollup.minute < cutoff_s),
+            "evaluation_rollups": (EvaluationRollup.__table__, EvaluationRollup.minute < cutoff_s),
+            "evaluations": (Evaluation.__table__, Evaluation.time_ns < raw_cutoff),
         }
-        with self._write_tx() as conn:
-            for table, stmt in statements.items():
-                counts[table] = conn.execute(stmt).rowcount
+        for name, (table, where) in expired.items():
+            counts[name] = self.delete_expired(table, where)
         return counts
+
+    def delete_expired(self, table: Table, where: ColumnElement[bool]) -> int:
+        """Delete the rows of ``table`` matching ``where``, at most :data:`expiry.PURGE_ROWS`
+        a transaction (each followed by :meth:`yield_write_lock`); returns how many went."""
+        limit = expiry.PURGE_ROWS
+        deleted = 0
+        while True:
+            done = self._purge_step(lambda conn: expiry.delete_some(conn, table, where, limit))
+            deleted += done
+            if done < limit:
+                return deleted
 
     def _purge_step(self, work: Callable[[Connection], _T]) -> _T:
         """One purge transaction, then :meth:`yield_write_lock`."""
@@ -360,51 +374,3 @@ class Store:
         if self._write_lock is not None:
             self._write_lock.close()
         self.engine.dispose()
-
-
-def _purge_traces(
-    conn: Connection, cutoff_ns: int, chunk: int, max_spans: int
-) -> tuple[int, int, bool]:
-    """Delete up to ``chunk`` traces started before ``cutoff_ns`` with their spans, as many as
-    fit in ``max_spans`` spans by their summaries' span counts. A first trace larger than that
-    loses ``max_spans`` of its spans, and its row once none is left. Returns the spans and
-    traces deleted and whether expired traces may remain."""
-    rows = conn.execute(
-        select(Trace.tenant, Trace.trace_id, Trace.span_count)
-        .where(Trace.start_ns < cutoff_ns)
-        .limit(chunk)
-    ).all()
-    by_tenant: dict[str, list[str]] = {}
-    budget, taken = max_spans, 0
-    for tenant, trace_id, span_count in rows:
-        if span_count > budget:
-            break
-        budget -= span_count
-        taken += 1
-        by_tenant.setdefault(tenant, []).append(trace_id)
-    if rows and not taken:
-        return _purge_spans_of(conn, rows[0].tenant, rows[0].trace_id, max_spans)
-    spans = traces = 0
-    for tenant, ids in by_tenant.items():
-        spans += conn.execute(
-            delete(Span).where(Span.tenant == tenant, Span.trace_id.in_(ids))
-        ).rowcount
-        traces += conn.execute(
-            delete(Trace).where(Trace.tenant == tenant, Trace.trace_id.in_(ids))
-        ).rowcount
-    return spans, traces, taken < len(rows) or len(rows) == chunk
-
-
-def _purge_spans_of(
-    conn: Connection, tenant: str, trace_id: str, max_spans: int
-) -> tuple[int, int, bool]:
-    """Delete up to ``max_spans`` spans of one expired trace, and its row once none is left."""
-    of_trace = (Span.tenant == tenant, Span.trace_id == trace_id)
-    some = select(Span.span_id).where(*of_trace).limit(max_spans)
-    spans = conn.execute(delete(Span).where(*of_trace, Span.span_id.in_(some))).rowcount
-    if spans == max_spans:
-        return spans, 0, True
-    traces = conn.execute(
-        delete(Trace).where(Trace.tenant == tenant, Trace.trace_id == trace_id)
-    ).rowcount
-    return spans, traces, True

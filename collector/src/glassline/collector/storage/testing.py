@@ -8,6 +8,7 @@ Alembic version table land in it), so parallel test runs on one database never c
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_POSTGRES_URL",
     "isolated_postgres_url",
     "llm_trace",
+    "rows_deleted_per_transaction",
     "spans_deleted_per_transaction",
     "versioned",
 ]
@@ -138,14 +140,15 @@ def versioned(
     return trace
 
 
-def spans_deleted_per_transaction(engine: Engine) -> list[int]:
-    """Rows each committed transaction on ``engine`` deleted from ``spans`` (filled as they
+def rows_deleted_per_transaction(engine: Engine, table: str) -> list[int]:
+    """Rows each committed transaction on ``engine`` deleted from ``table`` (filled as they
     commit): what a background job holds the write lock for."""
     done: list[int] = []
     current = [0]
+    deletes = re.compile(rf"\s*DELETE FROM {re.escape(table)}\b", re.IGNORECASE)
 
     def counted(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("DELETE FROM SPANS"):
+        if deletes.match(statement):
             current[0] += max(cursor.rowcount, 0)
 
     def committed(conn: Any) -> None:
@@ -156,3 +159,8 @@ def spans_deleted_per_transaction(engine: Engine) -> list[int]:
     event.listen(engine, "after_cursor_execute", counted)
     event.listen(engine, "commit", committed)
     return done
+
+
+def spans_deleted_per_transaction(engine: Engine) -> list[int]:
+    """:func:`rows_deleted_per_transaction` of ``spans``."""
+    return rows_deleted_per_transaction(engine, "spans")
