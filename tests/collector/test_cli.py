@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from glassline.collector.cli import main
-from glassline.collector.storage import Store
+from glassline.collector.storage import StorageConfig, Store
 
 from .storage.test_search import found, tid
 from .storage.test_search_backfill import old_store
+from .storage.test_space import NOW, fill
+from .storage.test_space import old_store as old_sqlite_store
 
 
 def test_search_backfill_makes_old_traces_searchable_and_shows_progress(
@@ -70,3 +72,28 @@ def test_python_dash_m_runs_the_same_command() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: glassline-collector")
+
+
+def test_compact_rewrites_an_old_sqlite_store_so_it_can_give_space_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database = tmp_path / "glassline.db"
+    old_sqlite_store(database)
+    url = f"sqlite:///{database}"
+    store = Store.open(StorageConfig(url=url, retention_days=7))
+    fill(store)
+    store.purge(NOW)
+    store.close()
+    before = database.stat().st_size
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: '{url}'}}\n")
+    assert main(["compact", "--config", str(config)]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith(f"compacting {database} (")
+    assert "retention gives space back from now on" in out
+    assert database.stat().st_size < before / 2
+    store = Store.open(url)
+    try:
+        assert store.gives_space_back
+    finally:
+        store.close()

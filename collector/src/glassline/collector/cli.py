@@ -1,5 +1,5 @@
 """``glassline-collector``: run the collector, check a config, create API keys, kill switches,
-index old traces for search."""
+index old traces for search, compact a SQLite store."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import argparse
 import gc
 import os
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import yaml
@@ -38,6 +40,10 @@ examples:
                                                      make traces stored before full-text search
                                                      searchable (safe while the collector runs;
                                                      run it again after a crash to finish)
+  glassline-collector compact --config collector.yaml
+                                                     rewrite a SQLite store created before
+                                                     incremental auto-vacuum so retention can
+                                                     shrink it (exports wait meanwhile)
 
 environment:
   GLASSLINE_CONFIG=collector.yaml                    config file when --config is not given
@@ -93,6 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument(
         "--batch", type=int, default=500, metavar="N", help="traces per transaction (500)"
     )
+    compact = sub.add_parser(
+        "compact", parents=[common],
+        help="rewrite a SQLite store without its free pages, so retention can shrink it",
+        description="Rewrite the SQLite store (VACUUM) without its free pages and in "
+        "incremental auto-vacuum mode, so that from then on each retention pass gives the "
+        "space it frees back to the file system. Needed once for a store created before "
+        "that mode (the collector's log says so). Holds the write lock until done (about "
+        "45 s per GB on a 2-core host): exports wait, so run it with the collector stopped "
+        "or in a quiet hour. Needs free disk for a copy of the data in the temp directory. "
+        "PostgreSQL needs none of this: autovacuum reuses the space.",
+    )  # fmt: skip
+    compact.add_argument(
+        "--every", type=float, default=10.0, metavar="S", help="seconds between progress lines"
+    )
     return parser
 
 
@@ -123,6 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _kill_switch(config, args)
     if args.command == "search-backfill":
         return _search_backfill(config, args.batch)
+    if args.command == "compact":
+        return _compact(config, args.every)
     from glassline.collector.supervisor import run  # heavy imports only when running
 
     return run(config)
@@ -188,6 +210,57 @@ def _search_backfill(config: CollectorConfig, batch: int) -> int:
         store.close()
     print(f"done: {done.indexed:,} traces indexed, {done.checked - done.indexed:,} already were")
     return 0
+
+
+def _compact(config: CollectorConfig, every_s: float) -> int:
+    """VACUUM a SQLite store into incremental auto-vacuum mode, printing progress."""
+    from glassline.collector.storage import Store
+
+    store = Store.open(config.storage, index_old_traces=False)  # migrates; the work is below
+    try:
+        path = store.sqlite_file
+        if path is None:
+            print("nothing to compact: PostgreSQL reuses the space that retention frees "
+                  "(autovacuum); an in-memory store has no file")  # fmt: skip
+            return 0
+        before = os.path.getsize(path)
+        print(f"compacting {path} ({before / 1e6:,.0f} MB); exports wait until it ends",
+              flush=True)  # fmt: skip
+        began = time.monotonic()
+        with _every(every_s, lambda: _show_compaction(path, began)):
+            store.compact()
+    finally:
+        store.close()
+    after = os.path.getsize(path)
+    print(f"done in {time.monotonic() - began:,.0f} s: {before / 1e6:,.0f} MB -> "
+          f"{after / 1e6:,.0f} MB; retention gives space back from now on")  # fmt: skip
+    return 0
+
+
+def _show_compaction(path: str, began: float) -> None:
+    # VACUUM copies the data to a temporary file, then back into the store through its WAL.
+    wal = os.path.getsize(f"{path}-wal") if os.path.exists(f"{path}-wal") else 0
+    print(f"  {time.monotonic() - began:,.0f} s: {wal / 1e6:,.0f} MB written back", flush=True)
+
+
+@contextmanager
+def _every(interval_s: float, show: Callable[[], None]) -> Iterator[None]:
+    """Call ``show`` every ``interval_s`` seconds while the block runs."""
+    from glassline.collector.threads import NamedThread
+
+    done = threading.Event()
+
+    def loop() -> None:
+        while not done.wait(interval_s):
+            show()
+
+    thread = NamedThread(target=loop, name="progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _keygen(tenant: str) -> int:

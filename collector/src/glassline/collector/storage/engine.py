@@ -1,6 +1,6 @@
 """Engines for the two supported databases, tuned for many writers.
 
-SQLite: WAL (readers never block the writer), ``synchronous=NORMAL`` (durable at each WAL
+SQLite: WAL (readers never block the writer), incremental auto-vacuum (for new files), ``synchronous=NORMAL`` (durable at each WAL
 checkpoint, safe against process crashes), a busy timeout, and ``BEGIN IMMEDIATE`` for write
 transactions so two processes never both hold a read lock and then deadlock upgrading it.
 PostgreSQL: psycopg 3 with a pre-pinged pool, every statement planned for the tables as they
@@ -72,6 +72,10 @@ def _sqlite_engine(config: StorageConfig, url: Any) -> Engine:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred only).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # Before anything creates the file's first table (the migrations): only a store
+        # created so can give the pages that retention frees back (see storage.space); on an
+        # existing file it is a no-op until `glassline-collector compact` rewrites it.
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")

@@ -26,6 +26,7 @@ from glassline.collector.storage import (
     partitions,
     search,
     search_backfill,
+    space,
 )
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.cardinality import CardinalityLimit
@@ -80,6 +81,9 @@ class Store:
         self.sqlite_file: str | None = None
         if engine.dialect.name == "sqlite" and database not in ("", ":memory:"):
             self.sqlite_file = database
+        # Set by ``open``: a SQLite file in incremental auto-vacuum mode (see storage.space).
+        self.gives_space_back = False
+        self._told_no_space_back = False
         # A file-backed SQLite store checkpoints its WAL in a thread, not in writers' commits.
         self._checkpointer = Checkpointer(engine) if self.sqlite_file else None
         # Held around every write transaction: see FileWriteLock.
@@ -112,12 +116,18 @@ class Store:
                 with store._write_tx() as conn:
                     keep_ns = int(config.retention_days * _NS_PER_DAY)
                     partitions.enable(conn, config.partitioning, time.time_ns(), keep_ns)
+            store._check_auto_vacuum()
             if index_old_traces:
                 store._index_unsearchable_traces()
         except Exception:
             engine.dispose()
             raise
         return store
+
+    def _check_auto_vacuum(self) -> None:
+        if self.sqlite_file is not None:
+            with self.engine.connect() as conn:
+                self.gives_space_back = space.auto_vacuum(conn) == space.INCREMENTAL
 
     def _index_unsearchable_traces(self) -> None:
         """A store from before full-text search: index its traces now if there are few (a
@@ -262,7 +272,8 @@ class Store:
         file lock take it in between (neither the thread lock nor ``flock`` hands it over in
         turn). With ``storage.partitioning`` the span partitions that end before the
         cutoff are dropped first (counted under ``span_partitions``), so the row deletes only
-        meet the traces and a few late spans.
+        meet the traces and a few late spans. Last, a SQLite store gives the pages it freed
+        back to the file system (``free_pages_released``, see :meth:`release_free_pages`).
         """
         now_ns = now_ns or time.time_ns()
         raw_cutoff = now_ns - int(self.config.retention_days * _NS_PER_DAY)
@@ -299,6 +310,7 @@ class Store:
         }
         for name, (table, where) in expired.items():
             counts[name] = self.delete_expired(table, where)
+        counts["free_pages_released"] = self.release_free_pages()
         return counts
 
     def delete_expired(self, table: Table, where: ColumnElement[bool]) -> int:
@@ -311,6 +323,48 @@ class Store:
             deleted += done
             if done < limit:
                 return deleted
+
+    def release_free_pages(self) -> int:
+        """Hand a SQLite store's free pages back to the file system, at most
+        :data:`space.RELEASE_PAGES` a transaction (each followed by :meth:`yield_write_lock`);
+        returns how many went. Only a store in incremental auto-vacuum mode can (see
+        :mod:`.space`); one created before gets a warning, once. PostgreSQL reuses the space
+        (autovacuum)."""
+        if self.sqlite_file is None:
+            return 0
+        with self.engine.connect() as conn:  # without the write lock: the usual answer is 0
+            free = space.free_pages(conn)
+            if free and not self.gives_space_back and not self._told_no_space_back:
+                self._told_no_space_back = True
+                size = free * int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+                _log.warning(
+                    "%.0f MB of %s are free pages that this store cannot give back (created "
+                    "before incremental auto-vacuum): it reuses them, but the file never "
+                    "shrinks. `glassline-collector compact` rewrites it once so that it can "
+                    "(see docs/storage.md)", size / 1e6, self.sqlite_file,
+                )  # fmt: skip
+        if not free or not self.gives_space_back:
+            return 0
+        pages = space.RELEASE_PAGES
+        released = 0
+        while True:
+            done = self._purge_step(lambda conn: space.release(conn, pages))
+            released += done
+            if done < pages:
+                return released
+
+    def compact(self) -> None:
+        """Rewrite a SQLite store without its free pages, in incremental auto-vacuum mode from
+        then on (``VACUUM``): holds the write lock throughout, so exports wait meanwhile."""
+        if self.sqlite_file is None:
+            raise ValueError("only a SQLite file can be compacted")
+        with self.write_lock():
+            raw = self.engine.raw_connection()
+            try:
+                space.compact(raw.driver_connection)
+            finally:
+                raw.close()
+        self.gives_space_back = True
 
     def _purge_step(self, work: Callable[[Connection], _T]) -> _T:
         """One purge transaction, then :meth:`yield_write_lock`."""
