@@ -6,9 +6,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from glassline.collector.alerts import AlertEngine, EvaluationReport, parse_config
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import Store
+from glassline.collector.storage import Store, expiry
+from glassline.collector.storage.testing import rows_deleted_per_transaction
 
 from .support import T0, Receiver
 
@@ -162,3 +165,31 @@ def test_alerts_over_and_unchanged_longer_than_the_history_is_kept_are_pruned(
         engine.close()
     with store.session() as s:
         assert list(s.scalars(select(AlertState.key))) == ["user=old-2"]
+
+
+def test_history_past_its_retention_goes_a_bounded_number_of_rows_a_pass(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A history kept shorter in the config (90 days of a 15 s interval: 518,400 evaluation
+    rows) drains over a few passes, not in one transaction that holds the write lock."""
+    from sqlalchemy import insert
+
+    from glassline.collector.alerts.models import AlertEvaluation
+
+    config = parse_config({"rules": [], "history_retention": "30d"})
+    old = int((T0 - timedelta(days=31)).timestamp())
+    rows = [
+        {"slot": n, "interval_ms": 15_000, "evaluated_at": old, "holder": "h", "rules": 0}
+        for n in range(250)
+    ]
+    with store.engine.begin() as conn:
+        conn.execute(insert(AlertEvaluation), rows)
+    deleted = rows_deleted_per_transaction(store.engine, "alert_evaluations")
+    monkeypatch.setattr(expiry, "PURGE_ROWS", 100)
+    engine = AlertEngine(store, config)
+    try:
+        for minute in range(4):
+            engine.evaluate_once(T0 + timedelta(minutes=minute))
+    finally:
+        engine.close()
+    assert deleted == [100, 100, 50]
