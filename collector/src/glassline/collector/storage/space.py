@@ -1,7 +1,7 @@
 """Giving the pages that deletes free in a SQLite store back to the file system.
 
 SQLite keeps a deleted row's pages in the file as free pages and reuses them for later
-writes, so the file never shrinks: after the retention pass of a 2.1 GB store (2,000,008
+writes, so the file never shrinks: after the retention pass of a 2.2 GB store (2,000,008
 spans, 1.47M of them past seven days) 0.9 GB of it was free pages. A store created with
 ``auto_vacuum=INCREMENTAL`` (every new one, see :mod:`.engine`) can hand them back a few at a
 time with ``PRAGMA incremental_vacuum``, each step a short write transaction of its own. A
