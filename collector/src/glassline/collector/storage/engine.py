@@ -73,9 +73,12 @@ def _sqlite_engine(config: StorageConfig, url: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # Before anything creates the file's first table (the migrations): only a store
-        # created so can give the pages that retention frees back (see storage.space); on an
-        # existing file it is a no-op until `glassline-collector compact` rewrites it.
-        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        # created so can give the pages that retention frees back (see storage.space); an
+        # older one needs `glassline-collector compact`. Only on an empty file: on an existing
+        # one setting it is a write, which made every open read transaction that then wrote
+        # fail at once (SQLITE_BUSY: its snapshot was no longer the newest).
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
