@@ -5,7 +5,7 @@ Every sketch in the store uses the same accuracy so any two rows merge exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,19 +78,14 @@ def merge_encoded(blobs: Iterable[bytes | None]) -> BaseDDSketch:
     parts: list[tuple[int, np.ndarray]] = []
     unusual: list[bytes] = []
     zero = 0.0
-    pb = DDSketchPb()
-    for blob in blobs:
-        if not blob:
+    for found in _parsed(blobs):
+        if isinstance(found, bytes):
+            unusual.append(found)
             continue
-        pb.ParseFromString(blob)
-        positive, negative = pb.positiveValues, pb.negativeValues
-        if positive.binCounts or negative.contiguousBinCounts or negative.binCounts:
-            unusual.append(blob)  # shapes encode() never writes: take the exact slow path
-            continue
-        if positive.contiguousBinCounts:
-            bins = np.array(positive.contiguousBinCounts)
-            parts.append((positive.contiguousBinIndexOffset, bins))
-        zero += pb.zeroCount
+        zeros, first, counts = found
+        if counts:
+            parts.append((first, np.array(counts)))
+        zero += zeros
     merged: BaseDDSketch = new_sketch()
     if parts:
         lo = min(offset for offset, _ in parts)
@@ -130,6 +125,25 @@ def count_below_encoded(blobs: Iterable[bytes | None], threshold: float) -> tupl
     """
     below = total = 0.0
     limit = _MAPPING.key(threshold) if threshold > 0 else None
+    for found in _parsed(blobs):
+        if isinstance(found, bytes):
+            unusual = decode(found)
+            below, total = below + count_below(unusual, threshold), total + unusual.count
+            continue
+        zeros, offset, bins = found
+        counted = sum(bins)
+        total += zeros + counted
+        if limit is not None:
+            under = limit - offset
+            below += zeros + (counted if under >= len(bins) else sum(bins[: max(under, 0)]))
+    return below, total
+
+
+def _parsed(blobs: Iterable[bytes | None]) -> Iterator[tuple[float, int, Sequence[float]] | bytes]:
+    """Each serialized sketch (``None`` and empty ones skipped) as its zero count, first bin's
+    key and bin counts, as :func:`encode` writes them; one of another shape as its bytes, for
+    the exact slow path. The bin counts are valid until the next item is taken (one message
+    is parsed into again and again: a month of rows is thousands of them)."""
     pb = DDSketchPb()
     for blob in blobs:
         if not blob:
@@ -137,16 +151,9 @@ def count_below_encoded(blobs: Iterable[bytes | None], threshold: float) -> tupl
         pb.ParseFromString(blob)
         positive, negative = pb.positiveValues, pb.negativeValues
         if positive.binCounts or negative.contiguousBinCounts or negative.binCounts:
-            unusual = decode(blob)  # shapes encode() never writes: the exact slow path
-            below, total = below + count_below(unusual, threshold), total + unusual.count
-            continue
-        bins = positive.contiguousBinCounts
-        counted = sum(bins)
-        total += pb.zeroCount + counted
-        if limit is not None:
-            under = limit - positive.contiguousBinIndexOffset
-            below += pb.zeroCount + (counted if under >= len(bins) else sum(bins[: max(under, 0)]))
-    return below, total
+            yield blob
+        else:
+            yield pb.zeroCount, positive.contiguousBinIndexOffset, positive.contiguousBinCounts
 
 
 _MAPPING = new_sketch()._mapping
