@@ -149,6 +149,22 @@ def _pk_params(pk: tuple[str, str, str, str]) -> dict[str, str]:
     return {f"b_{c.name}": v for c, v in zip(_PK, pk, strict=True)}
 
 
+def _ticket_params(ticket: Ticket) -> list[dict[str, Any]]:
+    """Bound parameters of :func:`_same_notice`, one set per row ``ticket`` carries."""
+    return [
+        {**_pk_params((ticket.notifier, rule, tenant, key)), "b_decided_at": decided_at}
+        for rule, tenant, key, decided_at in ticket.rows
+    ]
+
+
+def _same_notice() -> list[ColumnElement[bool]]:
+    """The row a ticket carried, still at the notice it carried (a newer one replaced it else)."""
+    return [
+        *(c == bindparam(f"b_{c.name}") for c in _PK),
+        _T.c.decided_at == bindparam("b_decided_at"),
+    ]
+
+
 def _existing(session: Session, rules: Collection[str]) -> set[tuple[str, str, str, str]]:
     if not rules:
         return set()
@@ -162,16 +178,8 @@ def settle(session: Session, outcomes: Iterable[Outcome]) -> None:
     done: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     for ticket, outcome in outcomes:
-        for rule, tenant, key, decided_at in ticket.rows:
-            params = {
-                "b_notifier": ticket.notifier, "b_rule": rule, "b_tenant": tenant,
-                "b_key": key, "b_decided_at": decided_at,
-            }  # fmt: skip
-            (failed if outcome == FAILED else done).append(params)
-    same = [
-        *(c == bindparam(f"b_{c.name}") for c in _PK),
-        _T.c.decided_at == bindparam("b_decided_at"),
-    ]
+        (failed if outcome == FAILED else done).extend(_ticket_params(ticket))
+    same = _same_notice()
     if done:
         session.execute(delete(_T).where(*same), done)
     if failed:
@@ -234,18 +242,11 @@ def mark_given(
     conn: Connection, messages: Sequence[Message], giver: str, now: int, *, given: bool = True
 ) -> None:
     """Record ``messages`` as in ``giver``'s queue (or, with ``given=False``, as owed again)."""
-    params = [
-        {**_pk_params((m.ticket.notifier, *row[:3])), "b_decided_at": row[3]}
-        for m in messages
-        for row in m.ticket.rows
-    ]
+    params = [p for m in messages for p in _ticket_params(m.ticket)]
     if params:
         conn.execute(
             update(_T)
-            .where(
-                *(c == bindparam(f"b_{c.name}") for c in _PK),
-                _T.c.decided_at == bindparam("b_decided_at"),
-            )
+            .where(*_same_notice())
             .values(given_at=now if given else None, giver=giver if given else None),
             params,
         )
