@@ -19,6 +19,8 @@ __all__ = ["ClientGone", "read_body", "too_large"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 256 * 1024  # decompressed bytes reserved per step
+_FEED = 64 * 1024  # compressed bytes given to zlib at a time
+_MAX_MEMBERS = 1000
 
 
 class ClientGone(Exception):
@@ -57,19 +59,33 @@ async def read_body(receive: Receive, ticket: Ticket, *, limit: int, gzip: bool)
 
 
 def gunzip(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
-    """Decompress every gzip member, at most ``limit`` bytes; anything after them is refused."""
+    """Decompress every gzip member, at most ``limit`` bytes; anything after them is refused.
+
+    The input is fed a slice at a time: zlib copies what it has not used (``unused_data``,
+    ``unconsumed_tail``) out of the input it was given, and given the whole body, 7 MB of empty
+    members, back to back, took the front's event loop minutes of copying (quadratic), with
+    every connection of the collector waiting. Members are capped at ``_MAX_MEMBERS`` too:
+    exporters send one, and each costs a decompressor.
+    """
     out: list[bytes] = []
     size = 0
-    data = body
+    view = memoryview(body)
+    pos, members = 0, 0
     while True:
+        members += 1
+        if members > _MAX_MEMBERS:
+            raise PermanentError(f"body has more than {_MAX_MEMBERS} gzip members")
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        pending: bytes | memoryview = b""  # input fed and not yet taken by the inflater
         while not inflater.eof:
+            if not pending and pos < len(view):
+                pending, pos = view[pos : pos + _FEED], pos + _FEED
             try:
-                piece = inflater.decompress(data, _INFLATE_STEP)
+                piece = inflater.decompress(pending, _INFLATE_STEP)
             except zlib.error:
                 raise PermanentError("body is not valid gzip") from None
-            data = inflater.unconsumed_tail
-            if not piece and not data:
+            pending = inflater.unconsumed_tail
+            if not piece and not pending and pos >= len(view):
                 break  # no input left and no progress: the stream is cut short
             size += len(piece)
             if size > limit:
@@ -80,8 +96,11 @@ def gunzip(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
             out.append(piece)
         if not inflater.eof:
             raise PermanentError("body is truncated gzip")
-        data = inflater.unused_data
-        if not data:
+        # What was fed past the member's end (unconsumed_tail may repeat it: not counted).
+        pos = min(pos, len(view)) - len(inflater.unused_data)
+        if pos >= len(view):
             return b"".join(out)
-        if not data.startswith(_GZIP_MAGIC):  # RFC 1952 allows members back to back, only
-            raise PermanentError(f"body has {len(data)} bytes of trailing data after the gzip")
+        if view[pos : pos + 2] != _GZIP_MAGIC:  # RFC 1952 allows members back to back, only
+            raise PermanentError(
+                f"body has {len(view) - pos} bytes of trailing data after the gzip"
+            )
