@@ -152,6 +152,28 @@ def test_pipelined_requests_before_a_half_close_are_all_answered(stack: Any, h: 
     assert sorted(records[0].trace_id[-1] for _, records in stack.sink.batches) == ["1", "2", "3"]
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_request_asking_to_upgrade_to_h2c_is_served_as_http_1_1(
+    stack: Any, h: Any, chunked: bool
+) -> None:
+    """``curl --http2`` asks so on an http:// URL: its export was answered 200 and dropped (the
+    parser took the body for HTTP/2), and the next request on the connection went unread."""
+    bodies = [h.make_request(h.make_span(i, trace=i)).SerializeToString() for i in (1, 2)]
+    upgrade = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n"
+    first = _headers(h, len(bodies[0])).replace(b"\r\n\r\n", b"\r\n" + upgrade + b"\r\n")
+    if chunked:
+        length = b"Content-Length: " + str(len(bodies[0])).encode()
+        first = first.replace(length, b"Transfer-Encoding: chunked")
+        first += b"%x\r\n" % len(bodies[0]) + bodies[0] + b"\r\n0\r\n\r\n"
+    else:
+        first += bodies[0]
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(first + _headers(h, len(bodies[1])) + bodies[1])
+        sock.shutdown(socket.SHUT_WR)
+        assert _answers_until_closed(sock) == [b"HTTP/1.1 200 OK\r\n"] * 2
+    assert sorted(records[0].trace_id[-1] for _, records in stack.sink.batches) == ["1", "2"]
+
+
 def test_a_half_close_mid_body_drops_that_request_and_releases_its_admission(
     stack: Any, h: Any
 ) -> None:

@@ -31,7 +31,8 @@ import logging
 from typing import Any, Literal
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from glassline.collector.receivers._upgrade import DeclinesUpgrade
 
 __all__ = ["timed_protocol"]
 
@@ -41,7 +42,7 @@ _MAX_HEAD = 16 * 1024  # h11's default max_incomplete_event_size, which the h11 
 _Wait = Literal["headers", "body", None]  # what a connection's deadline waits for (None: none)
 
 
-class _TimedHttpTools(HttpToolsProtocol):
+class _TimedHttpTools(DeclinesUpgrade):
     header_timeout_s = 10.0
     body_timeout_s = 30.0
 
