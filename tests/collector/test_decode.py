@@ -108,9 +108,54 @@ def test_unreadable_protobuf_is_a_permanent_error(body: bytes) -> None:
 
 def test_too_many_spans_is_refused_with_413(h: Any) -> None:
     request = h.make_request(*(h.make_span(i) for i in range(1, 6)))
-    with pytest.raises(PermanentError, match="request has 5 spans; the limit is 4") as caught:
+    with pytest.raises(
+        PermanentError, match="request has more than 4 spans; the limit is 4"
+    ) as caught:
         decode_protobuf(request.SerializeToString(), "acme", max_spans=4)
     assert caught.value.http_status == 413
+
+
+def _field(number: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (``value`` under 128 bytes)."""
+    assert len(value) < 128
+    return bytes([number << 3 | 2, len(value)]) + value
+
+
+def _groups(resources: int, scopes: int, spans: int) -> bytes:
+    """A request of empty resources, each with ``scopes`` scopes of ``spans`` empty spans."""
+    scope = _field(2, _field(2, b"") * spans) if spans else _field(2, b"")
+    return _field(1, scope * scopes) * resources if scopes else _field(1, b"") * resources
+
+
+@pytest.mark.parametrize(
+    ("body", "what"),
+    [
+        (_groups(1, 1, 5), "more than 4 spans"),
+        (_groups(1, 8, 0), "more than 8 resource and scope groups"),
+        (_groups(9, 0, 0), "more than 8 resource and scope groups"),
+        (_groups(3, 1, 2), "more than 4 spans"),  # 6 spans over three resources
+    ],
+)
+def test_too_many_items_are_refused_before_the_request_is_parsed(
+    body: bytes, what: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parse costs memory per message however small: 8 MB of empty spans (two bytes
+    # each) took 668 MB, 4 million empty scopes were accepted after 8 s of parsing.
+    from glassline.collector import decode
+
+    def parse(body: bytes) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(decode.ExportTraceServiceRequest, "FromString", parse)
+    with pytest.raises(PermanentError, match=what) as caught:
+        decode_protobuf(body, "acme", max_spans=4)
+    assert caught.value.http_status == 413
+
+
+def test_a_group_among_unknown_fields_is_skipped_when_counting(h: Any) -> None:
+    group = b"\xfb\x07" + b"\x08\x01" + b"\xfc\x07"  # field 127: start, a varint, end
+    body = h.make_request(h.make_span(1)).SerializeToString() + group
+    assert len(decode_protobuf(body, "acme", max_spans=MAX).records) == 1
 
 
 def test_unknown_protobuf_fields_are_ignored(h: Any) -> None:

@@ -29,7 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from glassline.collector._wire import WireError, length_delimited_fields
+from glassline.collector._wire import WireError, count_items, length_delimited_fields
 from glassline.collector.errors import PermanentError
 from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord
 from glassline.semconv import attributes as attrs
@@ -87,6 +87,7 @@ class _Reject(Exception):
 
 def decode_protobuf(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
     """Decode a binary ExportTraceServiceRequest for ``tenant``."""
+    check_wire_count(body, max_spans)
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except (DecodeError, RecursionError):
@@ -114,6 +115,28 @@ def check_count(total: int, limit: int, unit: str = "spans") -> None:
         raise PermanentError(
             f"request has {total} {unit}; the limit is {limit} per request "
             "(lower the exporter's batch size)",
+            http_status=413,
+        )
+
+
+def check_wire_count(body: bytes, limit: int, unit: str = "spans") -> None:
+    """Refuse (413) a binary request of more than ``limit`` spans or log records, or of more
+    resource and scope groups than they could need, before it is parsed: the parse costs
+    memory per message, however small (see :func:`~glassline.collector._wire.count_items`)."""
+    try:
+        items, groups = count_items(body, (1, 2, 2), limit)
+    except WireError as exc:
+        raise PermanentError(f"malformed protobuf: {exc}") from None
+    if items > limit:
+        raise PermanentError(
+            f"request has more than {limit} {unit}; the limit is {limit} per request "
+            "(lower the exporter's batch size)",
+            http_status=413,
+        )
+    if groups > 2 * limit:
+        raise PermanentError(
+            f"request has more than {2 * limit} resource and scope groups: "
+            f"at most one of each per {unit[:-1]} ({limit} {unit})",
             http_status=413,
         )
 

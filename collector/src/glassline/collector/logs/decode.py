@@ -23,7 +23,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from glassline.collector._wire import WireError, length_delimited_fields
-from glassline.collector.decode import DecodeResult, _attributes, _value, check_count
+from glassline.collector.decode import (
+    DecodeResult,
+    _attributes,
+    _value,
+    check_count,
+    check_wire_count,
+)
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent
@@ -61,6 +67,7 @@ def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) ->
     if encoding == "json":
         request = _from_json(body)
     else:
+        check_wire_count(body, max_records, "log records")
         try:
             request = ExportLogsServiceRequest.FromString(body)
         except (DecodeError, RecursionError):
