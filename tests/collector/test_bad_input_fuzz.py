@@ -59,6 +59,15 @@ def _mutated(body: bytes, rng: random.Random, n: int) -> list[bytes]:
     return cases
 
 
+def _field(number: int, value: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    size, length = len(value), bytearray()
+    while size > 127:
+        length.append(size & 127 | 128)
+        size >>= 7
+    return bytes([number << 3 | 2, *length, size]) + value
+
+
 def _json(h: Any) -> str:
     return json.dumps(
         {"resourceSpans": [{"scopeSpans": [{"spans": [{
@@ -95,6 +104,10 @@ def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str
         (gzip.compress(valid)[:-4], {**pb, **gz}),
         (b"not gzip at all", {**pb, **gz}),
         (gzip.compress(b"\0" * (20 * MB)), {**pb, **gz}),  # a small bomb over the size limit
+        (gzip.compress(b"") * 100_000, {**pb, **gz}),  # back to back: quadratic copying
+        # Two bytes each, empty spans or scopes cost 60-170 bytes each to parse: counted first.
+        (_field(1, _field(2, b"\x12\x00" * 1_900_000)), pb),
+        (b"\x0a\x00" * 1_900_000, pb),
         (valid, {"content-type": "text/plain"}),
         (valid, {**pb, "content-encoding": "br"}),
     ]
@@ -104,7 +117,10 @@ def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str
 def _query_cases(rng: random.Random) -> list[tuple[str, str, dict[str, str]]]:
     """(method, path, query parameters) of every query API route with hostile values."""
     huge = "9" * 40
-    cursor = base64.urlsafe_b64encode(f'[{huge}, "acme", "00"]'.encode()).decode()
+    cursors = [f'[{huge}, "acme", "00"]', '[true, "acme", "00"]', "[" * 5000]
+    cursor, true_cursor, deep_cursor = (
+        base64.urlsafe_b64encode(raw.encode()).decode() for raw in cursors
+    )
     values = [
         huge,
         "-" + huge,
@@ -124,6 +140,8 @@ def _query_cases(rng: random.Random) -> list[tuple[str, str, dict[str, str]]]:
         "today",
         "%ff",
         cursor,
+        true_cursor,  # a bool is an int in Python, and SQL compares no column with True: 500
+        deep_cursor,  # nested past the JSON parser's depth: 500
         "x" * 3000,  # a word longer than PostgreSQL indexes
         '"unclosed -* ** "" -',
     ]

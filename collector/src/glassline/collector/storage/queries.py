@@ -146,13 +146,15 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         start, tenant, trace_id = json.loads(raw)
-        if not (isinstance(start, int) and isinstance(tenant, str) and isinstance(trace_id, str)):
+        # type(), not isinstance: a bool is an int, and SQL compares no column with True.
+        if not (type(start) is int and isinstance(tenant, str) and isinstance(trace_id, str)):
             raise ValueError
         if not 0 <= start <= MAX_NS:
             raise ValueError
         for text in (tenant, trace_id):
             text.encode("utf-8")  # a lone surrogate would fail in the SQL driver instead
-    except (ValueError, TypeError, binascii.Error):  # UnicodeEncodeError is a ValueError
+    # UnicodeEncodeError is a ValueError; RecursionError: JSON nested past the parser's depth.
+    except (ValueError, TypeError, RecursionError, binascii.Error):
         raise QueryError("cursor", "not a cursor returned by this API") from None
     return start, tenant, trace_id
 
