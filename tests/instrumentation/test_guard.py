@@ -35,6 +35,7 @@ class FakeBudgetsAPI:
         self.unlisted: list[dict[str, Any]] = []
         self.switches: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.page_size = 1000
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -45,8 +46,14 @@ class FakeBudgetsAPI:
                 api.paths.append(self.path)
                 if self.path.startswith("/api/v1/budgets"):
                     body = {"budgets": api.budgets, "unlisted": api.unlisted}
-                else:
-                    body = {"kill_switches": api.switches}
+                else:  # pages of api.page_size, as the collector answers them
+                    start = int(self.path.partition("?cursor=")[2] or 0)
+                    end = start + api.page_size
+                    more = end < len(api.switches)
+                    body = {
+                        "kill_switches": api.switches[start:end],
+                        "next_cursor": str(end) if more else None,
+                    }
                 data = json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("content-length", str(len(data)))
@@ -240,6 +247,13 @@ def test_kill_switches_by_tenant_and_stage(api: FakeBudgetsAPI, guard: BudgetGua
     guard.refresh()
     assert guard.check(tenant="acme", stage="retrieve").action == "deny"
     assert guard.check(tenant="globex").action == "allow"
+
+
+def test_kill_switches_are_read_page_by_page(api: FakeBudgetsAPI, guard: BudgetGuard) -> None:
+    api.page_size = 2
+    api.switches = [{"tenant": t, "stage": None, "reason": ""} for t in "abcde"]
+    assert guard.refresh()
+    assert [guard.check(tenant=t).action for t in "abcdef"] == ["deny"] * 5 + ["allow"]
 
 
 def test_the_first_kill_switch_listed_that_stops_a_call_is_the_one_named(

@@ -1,4 +1,5 @@
-"""POST /api/v1/kill-switches: what the body may hold, on both stores."""
+"""/api/v1/kill-switches: what a body may hold, how many a tenant may set, the pages; both
+stores."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.testclient import TestClient
 
+from glassline.collector.alerts import kill_switch
 from glassline.collector.alerts.kill_switch import list_switches, routes
 from glassline.collector.storage import Store
 
@@ -51,6 +53,7 @@ def post(client: TestClient, body: bytes) -> Any:
         json.dumps({"tenant": "acme", "stage": ["a"]}).encode(),
         json.dumps({"tenant": "t" * 129}).encode(),  # was a 500 on PostgreSQL: varchar(128)
         json.dumps({"tenant": "acme", "stage": "s" * 257}).encode(),
+        json.dumps({"tenant": "acme", "reason": "r" * 1001}).encode(),  # 64 KB each was taken
     ],
 )
 def test_a_body_that_is_no_switch_is_a_400(client: TestClient, body: bytes) -> None:
@@ -66,7 +69,7 @@ def test_text_is_stored_as_ingest_stores_it(client: TestClient, any_store: Store
     assert answer.status_code == 200, answer.text
     stored = {"tenant": "ac\ufffdme", "stage": "gen\ufffderate", "reason": "over\ufffdspent"}
     assert answer.json() == stored
-    [listed] = list_switches(any_store.engine)
+    [listed], _ = list_switches(any_store.engine)
     assert {k: listed[k] for k in stored} == stored
 
 
@@ -76,3 +79,40 @@ def test_a_body_past_64_kb_is_a_413_chunked_or_not(client: TestClient) -> None:
     for body in (big, chunked):
         answer = client.post("/api/v1/kill-switches", content=body)
         assert (answer.status_code, answer.json()) == (413, {"error": "body over 65536 bytes"})
+
+
+def test_a_tenant_holds_a_bounded_number_of_switches(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A key setting switches in a loop made GET answer 16 MB (3,000 with 5 KB reasons).
+    monkeypatch.setattr(kill_switch, "MAX_PER_TENANT", 3)
+    for stage in ("a", "b", "c"):
+        assert post(client, json.dumps({"tenant": "acme", "stage": stage}).encode()).is_success
+    full = post(client, json.dumps({"tenant": "acme", "stage": "d"}).encode())
+    assert full.status_code == 409 and "clear one first" in full.json()["error"]
+    again = post(client, json.dumps({"tenant": "acme", "stage": "a", "reason": "new"}).encode())
+    assert again.status_code == 200  # a switch already set is updated
+    assert post(client, json.dumps({"tenant": "globex", "stage": "d"}).encode()).is_success
+
+
+def test_the_list_comes_in_pages_each_cursor_leading_to_the_next(client: TestClient) -> None:
+    set_ = {(tenant, stage) for tenant in ("acme", "globex") for stage in ("", "a", "b")}
+    for tenant, stage in set_:
+        assert post(client, json.dumps({"tenant": tenant, "stage": stage}).encode()).is_success
+    seen, cursor, pages = [], None, 0
+    while pages == 0 or cursor is not None:
+        params = {"limit": "4", **({"cursor": cursor} if cursor else {})}
+        answer = client.get("/api/v1/kill-switches", params=params).json()
+        seen += [(s["tenant"], s["stage"] or "") for s in answer["kill_switches"]]
+        cursor, pages = answer["next_cursor"], pages + 1
+    assert pages == 2 and sorted(seen) == seen and set(seen) == set_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": "0"}, {"limit": "1001"}, {"limit": "x"}, {"cursor": "x"},
+     {"cursor": "WzEsIDJd"}, {"cursor": "W1tbW1tb"}],
+)  # fmt: skip
+def test_a_bad_limit_or_cursor_is_a_400(client: TestClient, params: dict[str, str]) -> None:
+    answer = client.get("/api/v1/kill-switches", params=params)
+    assert answer.status_code == 400, answer.text

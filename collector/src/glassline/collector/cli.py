@@ -180,8 +180,13 @@ def _kill_switch(config: CollectorConfig, args: argparse.Namespace) -> int:
             found = kill_switch.clear(store.engine, tenant=args.tenant, stage=args.stage)
             print("resumed" if found else "no such kill switch")
         else:
-            for item in kill_switch.list_switches(store.engine, args.tenant):
-                print(f"{item['tenant']}\t{item['stage'] or '*'}\t{item['reason']}")
+            cursor: str | None = None
+            while True:
+                page, cursor = kill_switch.list_switches(store.engine, args.tenant, after=cursor)
+                for item in page:
+                    print(f"{item['tenant']}\t{item['stage'] or '*'}\t{item['reason']}")
+                if cursor is None:
+                    break
     finally:
         store.close()
     return 0

@@ -15,6 +15,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,6 +27,9 @@ from glassline.instrumentation.setup import connection
 from glassline.pricing import format_usd
 
 __all__ = ["BudgetExceeded", "BudgetGuard", "BudgetPolicy", "Decision", "budget_guard"]
+
+_KILL_SWITCHES_PATH = "/api/v1/kill-switches"
+_MAX_SWITCH_PAGES = 100  # of up to 1,000 switches (a tenant holds at most 1,000)
 
 Action = Literal["allow", "degrade", "deny"]
 _SEVERITY = {"allow": 0, "degrade": 1, "deny": 2}
@@ -420,7 +424,7 @@ class BudgetGuard:
             state = self._get(BUDGETS_PATH, missing_ok=True)
             budgets = state.get("budgets", [])
             unlisted = [_unlisted(item) for item in state.get("unlisted", [])]
-            switches = self._get("/api/v1/kill-switches").get("kill_switches", [])
+            switches = self._kill_switches()
             found = [_budget(item) for item in budgets]
             snapshot = _Snapshot(
                 kept=_index(found, unlisted),
@@ -448,6 +452,19 @@ class BudgetGuard:
             else:
                 self._counts.failures += 1
             self._refreshed.notify_all()
+
+    def _kill_switches(self) -> list[dict[str, Any]]:
+        """Every switch the key may read: the collector answers them a page at a time."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(_MAX_SWITCH_PAGES):
+            query = f"?cursor={urllib.parse.quote(cursor)}" if cursor else ""
+            page = self._get(_KILL_SWITCHES_PATH + query)
+            found += page.get("kill_switches", [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+        raise RuntimeError(f"kill switches past {_MAX_SWITCH_PAGES} pages")  # keep the last state
 
     def _get(self, path: str, missing_ok: bool = False) -> dict[str, Any]:
         try:

@@ -5,25 +5,52 @@ cleared with ``glassline-collector kill-switch ...`` or ``POST``/``DELETE
 /api/v1/kill-switches``; read by the SDK's budget guards (``GET /api/v1/kill-switches``), which
 deny calls of a switched-off tenant or stage within their refresh interval. ``stage`` ``""``
 stands for the whole tenant. A tenant key sees and sets its own tenant's switches only.
+
+The list is bounded: a tenant holds at most :data:`MAX_PER_TENANT` switches, a reason at most
+:data:`MAX_REASON` characters, and ``GET`` answers a page of at most :data:`MAX_PAGE` with a
+``next_cursor`` for the next. A tenant key setting switches in a loop made one answer of 16 MB
+(3,000 switches with 5 KB reasons), read whole by every guard at every refresh.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import time
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Engine, String, Text, delete, select
+from sqlalchemy import BigInteger, Engine, String, Text, delete, func, select, tuple_
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from glassline.collector.jsonsafe import safe_str
+from glassline.collector.params import BadParameter, error, number
 from glassline.collector.posted import BadBody, json_body
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import Base
 
-__all__ = ["KillSwitch", "clear", "list_switches", "routes", "set_switch"]
+__all__ = [
+    "MAX_PAGE",
+    "MAX_PER_TENANT",
+    "MAX_REASON",
+    "KillSwitch",
+    "TooMany",
+    "clear",
+    "list_switches",
+    "routes",
+    "set_switch",
+]
+
+MAX_PER_TENANT = 1000
+MAX_REASON = 1000  # characters
+MAX_PAGE = 1000
+
+
+class TooMany(ValueError):
+    """The tenant holds :data:`MAX_PER_TENANT` switches already."""
 
 
 class KillSwitch(Base):
@@ -49,8 +76,17 @@ def set_switch(engine: Engine, *, tenant: str, stage: str = "", reason: str = ""
         width = cast(String, KillSwitch.__table__.c[name].type).length
         if width is not None and len(stored[name]) > width:
             raise ValueError(f"{name} is longer than {width} characters")
+    if len(stored["reason"]) > MAX_REASON:
+        raise ValueError(f"reason is longer than {MAX_REASON} characters")
     with engine.connect().execution_options(**WRITE) as conn, conn.begin():
         session = Session(bind=conn)
+        if session.get(KillSwitch, (stored["tenant"], stored["stage"])) is None:
+            held = select(func.count()).where(KillSwitch.tenant == stored["tenant"])
+            if (session.scalar(held) or 0) >= MAX_PER_TENANT:
+                raise TooMany(
+                    f"the tenant has {MAX_PER_TENANT} kill switches, the most it may: "
+                    "clear one first (or switch the whole tenant off: no stage)"
+                )
         session.merge(KillSwitch(**stored, set_at=int(time.time())))
         session.flush()
     return stored
@@ -63,16 +99,40 @@ def clear(engine: Engine, *, tenant: str, stage: str = "") -> bool:
         return bool(conn.execute(stmt).rowcount)
 
 
-def list_switches(engine: Engine, tenant: str | None = None) -> list[dict[str, Any]]:
-    """The switches of ``tenant`` (None: every tenant's)."""
-    stmt = select(KillSwitch).order_by(KillSwitch.tenant, KillSwitch.stage)
+def list_switches(
+    engine: Engine, tenant: str | None = None, *, limit: int = MAX_PAGE, after: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of the switches of ``tenant`` (None: every tenant's), by tenant and stage, from
+    the cursor ``after``; and the cursor of the next page (None: this is the last). Raises
+    BadParameter for a cursor this function did not make."""
+    stmt = select(KillSwitch).order_by(KillSwitch.tenant, KillSwitch.stage).limit(limit + 1)
     if tenant is not None:
         stmt = stmt.where(KillSwitch.tenant == tenant)
+    if after is not None:
+        stmt = stmt.where(tuple_(KillSwitch.tenant, KillSwitch.stage) > _decode_cursor(after))
     with Session(engine) as session:
-        return [
-            {"tenant": s.tenant, "stage": s.stage or None, "reason": s.reason, "set_at": s.set_at}
-            for s in session.scalars(stmt)
-        ]
+        found = list(session.scalars(stmt))
+    page = [
+        {"tenant": s.tenant, "stage": s.stage or None, "reason": s.reason, "set_at": s.set_at}
+        for s in found[:limit]
+    ]
+    last = found[limit - 1] if len(found) > limit else None
+    return page, None if last is None else _encode_cursor(last.tenant, last.stage)
+
+
+def _encode_cursor(tenant: str, stage: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([tenant, stage]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        tenant, stage = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(tenant, str) and isinstance(stage, str):
+            tenant.encode("utf-8"), stage.encode("utf-8")  # a lone surrogate fails the driver
+            return tenant, stage
+    except (ValueError, TypeError, RecursionError, binascii.Error):
+        pass
+    raise BadParameter("cursor", "not a cursor returned by this API")
 
 
 def _scope(request: Request, asked: str | None) -> str | None:
@@ -88,7 +148,13 @@ def routes(engine: Engine) -> list[Route]:
 
     def get(request: Request) -> JSONResponse:
         tenant = _scope(request, request.query_params.get("tenant"))
-        return JSONResponse({"kill_switches": list_switches(engine, tenant)})
+        params = request.query_params
+        try:
+            limit = number(params, "limit", int, 1, MAX_PAGE) or MAX_PAGE
+            page, cursor = list_switches(engine, tenant, limit=limit, after=params.get("cursor"))
+        except BadParameter as bad:
+            return error(400, f"{bad.parameter}: {bad.message}", bad.parameter)
+        return JSONResponse({"kill_switches": page, "next_cursor": cursor})
 
     async def post(request: Request) -> JSONResponse:
         try:
@@ -105,6 +171,8 @@ def routes(engine: Engine) -> list[Route]:
             )
         try:
             stored = set_switch(engine, tenant=tenant, stage=stage, reason=reason)
+        except TooMany as exc:
+            return JSONResponse({"error": str(exc)}, status_code=409)
         except ValueError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({**stored, "stage": stored["stage"] or None})
