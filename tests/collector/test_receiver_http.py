@@ -92,6 +92,23 @@ def test_protobuf_reply_is_an_export_response(receivers: Any, h: Any) -> None:
     assert not ExportTraceServiceResponse.FromString(reply.content).HasField("partial_success")
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    ["Application/JSON", "application/json; charset=UTF-8", "APPLICATION/X-PROTOBUF"],
+)
+def test_a_media_type_in_any_case_and_with_parameters_is_accepted(
+    receivers: Any, h: Any, content_type: str
+) -> None:
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    if "json" in content_type.lower():
+        span = {"traceId": "01" * 16, "spanId": "01" * 8, "name": "n",
+                "startTimeUnixNano": "1", "endTimeUnixNano": "2"}  # fmt: skip
+        body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    reply = post(receivers, body, {"content-type": content_type}, h.API_KEY)
+    assert reply.status_code == 200, reply.text
+    assert [len(records) for _, records in receivers.sink.batches] == [1]
+
+
 def test_gzip_json_is_accepted(receivers: Any, h: Any) -> None:
     body = gzip.compress(json.dumps({"resourceSpans": []}).encode())
     reply = post(receivers, body, {**JSON, "content-encoding": "gzip"}, h.API_KEY)

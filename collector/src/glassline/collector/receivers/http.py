@@ -71,7 +71,7 @@ class _Http:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _Headers(scope["headers"])
-        encoding = _TYPES.get(headers.get("content-type").split(";")[0].strip())
+        encoding = _media_type(headers.get("content-type"))
         try:
             if encoding is None:
                 raise PermanentError(
@@ -335,10 +335,16 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvic
     )
 
 
+def _media_type(content_type: str) -> Encoding | None:
+    """The encoding a Content-Type names, parameters ignored; a media type is case-insensitive
+    (RFC 9110, 8.3.1): ``Application/JSON`` was refused 415."""
+    return _TYPES.get(content_type.split(";")[0].strip().lower())
+
+
 def _encoding(headers: list[tuple[str, str]]) -> Encoding:
     for name, value in headers:
         if name.lower() == "content-type":
-            return _TYPES.get(value.split(";")[0].strip(), "json")
+            return _media_type(value) or "json"
     return "json"
 
 
