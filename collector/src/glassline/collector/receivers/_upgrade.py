@@ -23,8 +23,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 __all__ = ["DeclinesUpgrade"]
 
 _log = logging.getLogger(__name__)
-_UPGRADE_HEADERS = frozenset({b"upgrade", b"http2-settings"})
-_UPGRADE_TOKENS = frozenset({b"upgrade", b"http2-settings"})
+# The headers that ask for an upgrade, and the Connection header's tokens that name them.
+_UPGRADE = frozenset({b"upgrade", b"http2-settings"})
 
 
 class DeclinesUpgrade(HttpToolsProtocol):
@@ -69,11 +69,11 @@ class DeclinesUpgrade(HttpToolsProtocol):
         version = self.parser.get_http_version().encode("ascii")
         lines = [self.parser.get_method() + b" " + self.url + b" HTTP/" + version]
         for name, value in self.headers:
-            if name in _UPGRADE_HEADERS:
+            if name in _UPGRADE:
                 continue
             if name == b"connection":
                 tokens = [t.strip() for t in value.split(b",")]
-                value = b", ".join(t for t in tokens if t.lower() not in _UPGRADE_TOKENS)
+                value = b", ".join(t for t in tokens if t.lower() not in _UPGRADE)
                 if not value:
                     continue
             lines.append(name + b": " + value)
