@@ -88,12 +88,34 @@ def test_too_many_records_is_413(lh: Any) -> None:
         (b"{not json", "malformed JSON"),
         (b"[]", "must be an object"),
         (b'{"resourceLogs": {}}', "must be a list"),
-        (b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "zz"}]}]}]}', "not hex"),
     ],
 )
 def test_unreadable_json_is_a_permanent_error(body: bytes, message: str) -> None:
     with pytest.raises(PermanentError, match=message):
         decode_logs(body, "json", "acme", max_records=10)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"traceId": "zz"}, "traceId is not hex"),
+        ({"attributes": [{"key": "s", "value": {"doubleValue": "NAN"}}]}, "not valid OTLP/JSON"),
+        ({"timeUnixNano": "soon"}, "not valid OTLP/JSON"),
+    ],
+)
+def test_a_json_record_the_mapping_refuses_costs_only_that_record(
+    lh: Any, bad: dict[str, Any], message: str
+) -> None:
+    # It refused every record of its request (400), where a bad span costs only itself.
+    good = MessageToDict(lh.log_record("gen_ai.user.message", {"content": "fine"}))
+    for key in ("traceId", "spanId"):  # the protobuf JSON mapping's base64 -> OTLP's hex
+        good[key] = base64.b64decode(good[key]).hex()
+    records = [good, {**good, **bad}]
+    body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": records}]}]})
+    result = decode_logs(body.replace('"NAN"', "NaN").encode(), "json", "acme", max_records=10)
+    assert len(result.events) == 1
+    assert result.rejected == {"malformed_log_record": 1}
+    assert message in result.partial_message()
 
 
 def test_a_record_with_bad_utf8_costs_only_that_record(lh: Any) -> None:

@@ -65,13 +65,12 @@ class Evaluated:
 def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) -> LogsDecodeResult:
     """Decode a logs export for ``tenant``; raises PermanentError only if unreadable."""
     if encoding == "json":
-        request = _from_json(body)
-    else:
-        check_wire_count(body, max_records, "log records")
-        try:
-            request = ExportLogsServiceRequest.FromString(body)
-        except (DecodeError, RecursionError):
-            return _record_by_record(body, tenant, max_records)
+        return _decode_json(body, tenant, max_records)
+    check_wire_count(body, max_records, "log records")
+    try:
+        request = ExportLogsServiceRequest.FromString(body)
+    except (DecodeError, RecursionError):
+        return _record_by_record(body, tenant, max_records)
     groups = [
         (_attributes(rl.resource.attributes), list(sl.log_records))
         for rl in request.resource_logs
@@ -169,29 +168,44 @@ def _record_by_record(body: bytes, tenant: str, max_records: int) -> LogsDecodeR
 # --- OTLP/JSON ------------------------------------------------------------------------------
 
 
-def _from_json(body: bytes) -> ExportLogsServiceRequest:
+def _decode_json(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult:
+    """OTLP/JSON, record by record: one the protobuf JSON mapping refuses (a NaN score, an id
+    that is not hex) is rejected alone, where it refused every record of its request (400)."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise PermanentError(f"malformed JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise PermanentError("an OTLP/JSON request must be an object with 'resourceLogs'")
+    items = [
+        item
+        for rl in _items(doc, "resourceLogs", "resource_logs")
+        for sl in _items(rl, "scopeLogs", "scope_logs")
+        for item in _items(sl, "logRecords", "log_records")
+    ]
+    check_count(len(items), max_records, "log records")
+    result = LogsDecodeResult()
+    records = []
+    for item in items:
+        try:
+            records.append(_json_record(item))
+        except PermanentError as exc:
+            result.reject("malformed_log_record", exc.message)
+    _convert(records, tenant, result)
+    return result
+
+
+def _json_record(item: dict[str, Any]) -> LogRecord:
+    record = dict(item)
+    for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
+        value = record.pop(snake, record.get(camel))
+        if value:
+            record[camel] = _hex_to_b64(value, camel)
     try:
-        for rl in _items(doc, "resourceLogs", "resource_logs"):
-            for sl in _items(rl, "scopeLogs", "scope_logs"):
-                for record in _items(sl, "logRecords", "log_records"):
-                    for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
-                        value = record.pop(snake, record.get(camel))
-                        if value:
-                            record[camel] = _hex_to_b64(value, camel)
-        request: ExportLogsServiceRequest = ParseDict(
-            doc, ExportLogsServiceRequest(), ignore_unknown_fields=True
-        )
-    except PermanentError:
-        raise
+        parsed: LogRecord = ParseDict(record, LogRecord(), ignore_unknown_fields=True)
     except Exception as exc:  # json_format raises ParseError, TypeError, ValueError...
-        raise PermanentError(f"not a valid OTLP/JSON logs request: {str(exc)[:200]}") from None
-    return request
+        raise PermanentError(f"log record is not valid OTLP/JSON: {str(exc)[:200]}") from None
+    return parsed
 
 
 def _items(doc: Any, camel: str, snake: str) -> list[dict[str, Any]]:
