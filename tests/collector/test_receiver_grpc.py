@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -214,3 +216,49 @@ def test_a_refusals_retry_hint_is_built_once_and_carries_its_delay() -> None:
     assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     assert "in-flight requests limit" in status.message
     assert _details(refusal("bytes", Metrics(), 1.5)) != first
+
+
+def _raw_call(port: int, headers: list[tuple[str, str]], frame: bytes) -> dict[str, str]:
+    """One call as raw HTTP/2 frames (what no grpc client sends): its answer's headers."""
+    from hpack import Decoder, Encoder
+
+    def h2_frame(kind: int, flags: int, payload: bytes) -> bytes:
+        return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + b"\0\0\0\1" + payload
+
+    block = Encoder().encode(headers)
+    out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\0\0\0\4\0\0\0\0\0"  # the preface, SETTINGS
+    out += h2_frame(1, 0x4, block) + h2_frame(0, 0x1, frame)  # HEADERS, DATA with END_STREAM
+    answer: dict[str, str] = {}
+    decoder, received = Decoder(), b""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(out)
+        while "grpc-status" not in answer and (chunk := sock.recv(65536)):
+            received += chunk
+            while len(received) >= 9 and len(received) >= 9 + int.from_bytes(received[:3]):
+                size, kind, stream = int.from_bytes(received[:3]), received[3], received[5:9]
+                payload, received = received[9 : 9 + size], received[9 + size :]
+                if kind == 1 and stream == b"\0\0\0\1":
+                    answer.update((str(k), str(v)) for k, v in decoder.decode(payload))
+    return answer
+
+
+def test_a_message_grpc_cannot_inflate_is_not_logged_as_a_server_error(
+    receivers: Any, h: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # grpc answers it INTERNAL itself (docs/collector.md says why no receiver can answer it
+    # INVALID_ARGUMENT); the handler, seeing no message, failed to answer too, and grpc logged
+    # that with a traceback, as a server fault.
+    headers = [
+        (":method", "POST"), (":scheme", "http"), (":authority", "t"),
+        (":path", "/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
+        ("content-type", "application/grpc"), ("te", "trailers"), ("grpc-encoding", "gzip"),
+        ("x-glassline-api-key", h.API_KEY),
+    ]  # fmt: skip
+    with caplog.at_level(logging.ERROR):
+        answers = [_raw_call(receivers.grpc_port, headers, b"\x01\0\0\0\x05hello")
+                   for _ in range(3)]  # fmt: skip
+        good = call(f"127.0.0.1:{receivers.grpc_port}", h.make_request(h.make_span(1)).SerializeToString(),
+                    (("x-glassline-api-key", h.API_KEY),))  # fmt: skip
+    assert {answer["grpc-status"] for answer in answers} == {str(grpc.StatusCode.INTERNAL.value[0])}
+    assert good is not None
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
