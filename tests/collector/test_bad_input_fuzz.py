@@ -117,8 +117,8 @@ def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str
 def _query_cases(rng: random.Random) -> list[tuple[str, str, dict[str, str]]]:
     """(method, path, query parameters) of every query API route with hostile values."""
     huge = "9" * 40
-    cursors = [f'[{huge}, "acme", "00"]', '[true, "acme", "00"]', "[" * 5000]
-    cursor, true_cursor, deep_cursor = (
+    cursors = [f'[{huge}, "acme", "00"]', '[true, "acme", "00"]', "[" * 5000, '[1, "a", "\\u0000"]']
+    cursor, true_cursor, deep_cursor, nul_cursor = (
         base64.urlsafe_b64encode(raw.encode()).decode() for raw in cursors
     )
     values = [
@@ -142,6 +142,7 @@ def _query_cases(rng: random.Random) -> list[tuple[str, str, dict[str, str]]]:
         cursor,
         true_cursor,  # a bool is an int in Python, and SQL compares no column with True: 500
         deep_cursor,  # nested past the JSON parser's depth: 500
+        nul_cursor,  # PostgreSQL refuses a NUL in any text: 500
         "x" * 3000,  # a word longer than PostgreSQL indexes
         '"unclosed -* ** "" -',
     ]

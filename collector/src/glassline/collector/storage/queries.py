@@ -153,6 +153,8 @@ def _decode_cursor(cursor: str) -> tuple[int, str, str]:
             raise ValueError
         for text in (tenant, trace_id):
             text.encode("utf-8")  # a lone surrogate would fail in the SQL driver instead
+            if "\x00" in text:  # never in a cursor made here; PostgreSQL refuses it (a 500)
+                raise ValueError
     # UnicodeEncodeError is a ValueError; RecursionError: JSON nested past the parser's depth.
     except (ValueError, TypeError, RecursionError, binascii.Error):
         raise QueryError("cursor", "not a cursor returned by this API") from None
