@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from glassline.collector.alerts import AlertConfigError, AlertEngine, parse_config, quality
+from glassline.collector.alerts.kept_days import DAY, HOUR, KeptDays
+from glassline.collector.alerts.models import SloCount
 from glassline.collector.alerts.rules import Observation, evaluate_rule
 from glassline.collector.alerts.windows import rolling
 from glassline.collector.records import EvaluationRecord, SpanRecord
@@ -241,10 +243,13 @@ def test_the_slo_api_reports_live_burn_rates_of_the_callers_tenant(
     ]  # fmt: skip
 
 
-def latency_slo(threshold_ms: float = 1000) -> Any:
-    body = {"kind": "slo", "sli": "latency", "objective": 0.9, "threshold_ms": threshold_ms,
+def latency_slo_body(threshold_ms: float = 1000) -> dict[str, Any]:
+    return {"kind": "slo", "sli": "latency", "objective": 0.9, "threshold_ms": threshold_ms,
             "per": "route", "period": "7d"}  # fmt: skip
-    return parse_config(rule(**body)).rules[0]
+
+
+def latency_slo(threshold_ms: float = 1000) -> Any:
+    return parse_config(rule(**latency_slo_body(threshold_ms))).rules[0]
 
 
 def slow_and_fast(store: Store, span: Span, at: datetime, route: str, slow: int) -> None:
@@ -253,16 +258,19 @@ def slow_and_fast(store: Store, span: Span, at: datetime, route: str, slow: int)
                  for i in range(10)])  # fmt: skip
 
 
-def test_a_latency_slos_next_pass_merges_no_whole_day_again(store: Store, span: Span) -> None:
+def test_a_latency_slos_next_pass_merges_no_whole_day_or_hour_again(
+    store: Store, span: Span
+) -> None:
     for days in range(1, 6):
         for n in range(3):
             slow_and_fast(store, span, T0 - timedelta(days=days), f"r{n}", slow=days % 3)
             slow_and_fast(store, span, T0 - timedelta(minutes=days), f"r{n}", slow=0)
+            slow_and_fast(store, span, T0 - timedelta(hours=days), f"r{n}", slow=0)
     slo = latency_slo()
     read: list[str] = []
 
     def count(*args: Any) -> None:
-        if "latency_sketch" in args[2] and "rollups_daily" in args[2]:
+        if "latency_sketch" in args[2] and ("rollups_daily" in args[2] or "_hourly" in args[2]):
             read.append(args[2])
 
     with store.engine.connect() as conn:
@@ -272,10 +280,12 @@ def test_a_latency_slos_next_pass_merges_no_whole_day_again(store: Store, span: 
             again = evaluate_rule(slo, conn, T0 + timedelta(minutes=1))
         finally:
             event.remove(store.engine, "before_cursor_execute", count)
-    assert read == []  # the five past days were merged by the first pass, and kept
+    # The five past days, today's hours and the 6 h window's were merged by the first pass,
+    # and kept: the next reads only the minutes at the ends of its windows.
+    assert read == []
     assert [o.extra for o in again] == [o.extra for o in first]
     assert len(first) == 6  # 3 routes x (fast, slow)
-    assert [o.extra["budget_spent"] for o in first] == [pytest.approx((6 / 100) / 0.1)] * 6
+    assert [o.extra["budget_spent"] for o in first] == [pytest.approx((6 / 150) / 0.1)] * 6
 
 
 def test_a_latency_slos_kept_days_count_as_a_full_merge_across_midnight(
@@ -290,9 +300,7 @@ def test_a_latency_slos_kept_days_count_as_a_full_merge_across_midnight(
     def both(slo: Any, now: datetime) -> tuple[Any, Any]:
         period = rolling(now, slo.period)
         with store.engine.connect() as conn:
-            return quality._period_good_total(slo, conn, period), quality._good_total(
-                slo, conn, period
-            )
+            return quality._counted(slo, conn, period), quality._good_total(slo, conn, period)
 
     for now in (midnight - timedelta(minutes=1), midnight + timedelta(minutes=5)):
         kept, merged = both(latency_slo(), now)
@@ -306,3 +314,105 @@ def test_a_latency_slos_kept_days_count_as_a_full_merge_across_midnight(
         kept, merged = both(latency_slo(threshold), now)
         assert kept == merged
     assert kept[(("route", "b"), ("tenant", "acme"))] == (80.0, 80.0)
+
+
+def five_days(store: Store, span: Span) -> None:
+    """Five past days of three routes of acme and one of zeta, and their last minutes."""
+    for days in range(1, 6):
+        for n in range(3):
+            slow_and_fast(store, span, T0 - timedelta(days=days), f"r{n}", slow=days % 3)
+            slow_and_fast(store, span, T0 - timedelta(minutes=days), f"r{n}", slow=0)
+        store.write([span("zeta", T0 - timedelta(days=days), route="z", duration_ms=3000)])
+
+
+def sketch_reads(store: Store) -> tuple[list[str], Callable[[], None]]:
+    """Statements that read the daily rollups' latency sketches, from now until stopped."""
+    read: list[str] = []
+
+    def count(*args: Any) -> None:
+        if "latency_sketch" in args[2] and "rollups_daily" in args[2]:
+            read.append(args[2])
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    return read, lambda: event.remove(store.engine, "before_cursor_execute", count)
+
+
+def another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing kept in this process's memory, as in another process."""
+    monkeypatch.setattr(quality, "_kept", {DAY: KeptDays(), HOUR: KeptDays(stored=False)})
+
+
+def full_merge(rule: Any, conn: Any, period: Any) -> Any:
+    return quality._good_total(rule, conn, period)
+
+
+def test_another_process_answers_the_slo_api_from_the_days_the_engine_kept(
+    store: Store, span: Span, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    five_days(store, span)
+    config = parse_config({"rules": [{"name": "fast", **latency_slo_body()}]})
+    engine = AlertEngine(store, config)
+    try:
+        engine.evaluate_once(T0)  # the engine's process counts each whole day and keeps it
+    finally:
+        engine.close()
+    another_process(monkeypatch)
+    read, stop = sketch_reads(store)
+    try:
+        with store.engine.connect() as conn:
+            answers = {t: quality.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
+    finally:
+        stop()
+    assert read == []  # no whole past day counted again, for either tenant
+    monkeypatch.setattr(quality, "_counted", full_merge)
+    with store.engine.connect() as conn:
+        assert answers == {t: quality.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
+    assert len(answers["acme"]) == 6 and answers["acme"][0]["budget_spent"] == pytest.approx(0.6)
+
+
+def test_a_span_written_late_for_a_kept_day_is_counted_again_by_every_process(
+    store: Store, span: Span, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    five_days(store, span)
+    slo = latency_slo()
+    with store.engine.connect() as conn:
+        evaluate_rule(slo, conn, T0)
+    slow_and_fast(store, span, T0 - timedelta(days=3, hours=2), "r0", slow=10)
+    for process in ("this", "another"):
+        if process == "another":
+            another_process(monkeypatch)
+        with store.engine.connect() as conn:
+            found = evaluate_rule(slo, conn, T0 + timedelta(minutes=1))
+            merged = full_merge(slo, conn, rolling(T0 + timedelta(minutes=1), slo.period))
+        [r0] = [o.extra for o in found if ("route", "r0") in o.key and ("burn", "fast") in o.key]
+        assert merged[key_r0()] == (94.0, 110.0)  # 6 of 100 slow, then 10 more slow calls
+        assert r0["budget_spent"] == _burn(merged[key_r0()], 0.1)
+    with store.engine.connect() as conn:
+        late = conn.scalars(select(SloCount.counts).where(SloCount.tenant == "acme")).all()
+    assert sorted(c["fingerprint"] for c in late) == [30, 30, 30, 30, 40]
+
+
+def key_r0() -> Any:
+    return (("route", "r0"), ("tenant", "acme"))
+
+
+def _burn(good_total: tuple[float, float], budget: float) -> float:
+    return round((1 - good_total[0] / good_total[1]) / budget, 4)
+
+
+def test_the_kept_days_go_once_no_slo_period_holds_them(store: Store, span: Span) -> None:
+    five_days(store, span)
+    config = parse_config({"rules": [{"name": "fast", **latency_slo_body()}]})
+    engine = AlertEngine(store, config)
+    try:
+        engine.evaluate_once(T0)
+        with store.engine.connect() as conn:
+            assert conn.scalar(select(func.count()).select_from(SloCount)) == 10  # 2 x 5 days
+        engine.evaluate_once(T0 + timedelta(days=5))  # a 7-day period: the oldest days are out
+        with store.engine.connect() as conn:
+            days = conn.scalars(select(SloCount.day).distinct()).all()
+        assert sorted(days) == [
+            int((T0 - timedelta(days=d)).timestamp()) // 86400 * 86400 for d in (2, 1, 0)
+        ]  # fmt: skip (T0's day is past now)
+    finally:
+        engine.close()

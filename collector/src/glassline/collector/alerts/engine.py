@@ -33,7 +33,13 @@ from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
 from glassline.collector.alerts import outbox
-from glassline.collector.alerts.config import AlertConfigError, AlertsConfig, Rule, load_config
+from glassline.collector.alerts.config import (
+    AlertConfigError,
+    AlertsConfig,
+    Rule,
+    SloRule,
+    load_config,
+)
 from glassline.collector.alerts.models import (
     INACTIVE,
     RESOLVED,
@@ -41,6 +47,7 @@ from glassline.collector.alerts.models import (
     AlertEvaluation,
     AlertEvent,
     AlertState,
+    SloCount,
 )
 from glassline.collector.alerts.notifiers import Dispatcher, Outcome
 from glassline.collector.alerts.rules import Observation, evaluate_rule
@@ -61,6 +68,12 @@ DIGESTS_PER_PASS = 100
 def _lease_ttl(config: AlertsConfig) -> float:
     """The lease outlives one interval so a live holder keeps it between passes."""
     return config.evaluation_interval.total_seconds() * 2 + 5
+
+
+def _slo_days_cutoff(config: AlertsConfig, now_s: int) -> int:
+    """The SLO day counts older than this are in no rule's period (:mod:`kept_days`)."""
+    periods = [r.period.total_seconds() for r in config.rules if isinstance(r, SloRule)]
+    return now_s - int(max(periods, default=0)) - 86_400
 
 
 class AlertStore(Protocol):
@@ -230,6 +243,7 @@ class AlertEngine:
             (AlertEvent, AlertEvent.at < cutoff),
             (AlertDigest, AlertDigest.sent_at < cutoff),
             (AlertEvaluation, AlertEvaluation.evaluated_at < cutoff),
+            (SloCount, SloCount.day < _slo_days_cutoff(config, now_s)),
         )
         # At most PURGE_ROWS of each a pass (one every evaluation interval): a history kept
         # shorter in the config (90 days of a 15 s interval: 518,400 evaluation rows) drains

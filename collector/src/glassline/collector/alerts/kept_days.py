@@ -1,120 +1,302 @@
-"""Whole past UTC days of an SLO's (good, total) per key, counted once and kept.
+"""Whole past UTC days of an SLO's (good, total) per key: counted once, kept for every process.
 
-A latency SLO counts the calls under ``threshold_ms`` in merged latency sketches, an evaluation
-SLO with ``min_score`` the scores in merged score sketches. Merging a 30-day period again on
-every pass took 2.7 ms a key (2,000 routes under 8 rules: 9-12 s of a 15 s interval); a past
-day is merged once here and reused while its fingerprint, which the caller reads cheaply from
-the same rollups, is unchanged (a span or a score written late for that day changes it).
+A latency SLO counts the calls under ``threshold_ms`` in latency sketches, an evaluation SLO
+with ``min_score`` the scores in score sketches: for 2,000 routes under 8 rules over 30 days,
+17-21 s. A past day changes only by a span (or score) written late for it, which the day's
+fingerprint (read cheaply from the same rollups) reveals. So a day is counted by whichever
+process needs it first (the alert engine, the API, the dashboard), written to the store's
+``slo_counts`` (a row per SLO, tenant and day) and read from there by every other process,
+after a restart too; each process also keeps the days it has seen in memory, as arrays indexed
+by key (24 bytes a key and day), so a steady pass reads no row of them.
 
-Counts are kept as arrays indexed by key, 24 bytes a key and day: a dict of (good, total) per
-key and day took 360 (each day its own key tuples).
+Fingerprints are kept per tenant: the API's answer for one tenant reads only that tenant's
+rows, valid while that tenant's fingerprint is unchanged, whoever counted them.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
 
-from glassline.collector.alerts.queries import Key
+from glassline.collector.alerts.models import SloCount
+from glassline.collector.alerts.queries import Key, make_key
+from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage.engine import WRITE
 
-__all__ = ["DAY", "GoodTotal", "KeptDays"]
+__all__ = ["DAY", "HOUR", "CountedDay", "GoodTotal", "KeptDays", "Scope"]
 
+_log = logging.getLogger(__name__)
 DAY = 86_400
-# Key-days kept in all, least recently used days evicted: 3,000,000 (~72 MB of arrays) hold
-# 30 days of 2,000 routes under 50 rules.
+HOUR = 3_600
+# Key-days kept in memory in all, least recently used days evicted: 3,000,000 (~72 MB of
+# arrays) hold 30 days of 2,000 routes under 50 rules.
 KEY_DAYS_KEPT = 3_000_000
 
 GoodTotal = dict[Key, tuple[float, float]]
 Counts = np.ndarray[Any, np.dtype[np.float64]]
 
 
-class _Counts:
-    """The kept days of one SLO (as its answer fields read) on one store."""
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The counts asked for: the SLO ``slo`` (its answer fields but the tenant filter, hashed),
+    whose keys are the tenant and the ``per`` values, for ``tenants`` (None: every tenant)."""
 
-    __slots__ = ("days", "keys")
+    slo: str
+    per: tuple[str, ...]
+    tenants: frozenset[str] | None = None
+
+    def holds(self, tenant: str) -> bool:
+        return self.tenants is None or tenant in self.tenants
+
+
+@dataclass(frozen=True, slots=True)
+class CountedDay:
+    """A day counted for a scope: (good, total) per key, and each tenant's fingerprint."""
+
+    found: GoodTotal
+    prints: dict[str, Any]
+
+
+class _Day:
+    __slots__ = ("counts", "prints")
+
+    def __init__(self, prints: dict[str, Any], counts: Counts) -> None:
+        self.prints = prints  # tenant -> the fingerprint its counts were made at
+        self.counts = counts  # rows good / total / seen, by key column
+
+
+class _Counts:
+    """The kept days of one SLO on one store."""
+
+    __slots__ = ("columns", "days", "keys", "tenants")
 
     def __init__(self) -> None:
-        self.keys: dict[Key, int] = {}  # each key's column in the days' arrays
-        # day -> (fingerprint, rows good / total / seen by key column)
-        self.days: dict[int, tuple[Any, Counts]] = {}
+        self.columns: dict[tuple[str, ...], int] = {}  # (tenant, *per values) -> column
+        self.keys: list[Key] = []  # by column
+        self.tenants: list[str] = []  # by column
+        self.days: dict[int, _Day] = {}
 
-    def put(self, day: int, fingerprint: Any, found: GoodTotal) -> int:
-        """Keep ``found`` for ``day``; returns the keys its array holds."""
-        for key in found:
-            self.keys.setdefault(key, len(self.keys))
+    def column(self, tenant: str, values: tuple[str, ...], per: tuple[str, ...]) -> int:
+        found = self.columns.get((tenant, *values))
+        if found is None:
+            found = self.columns[(tenant, *values)] = len(self.keys)
+            self.keys.append(make_key(tenant, per, values))
+            self.tenants.append(tenant)
+        return found
+
+    def put(self, day: int, replaced: Callable[[str], bool], prints: dict[str, Any],
+            rows: Iterable[tuple[int, float, float]]) -> int:  # fmt: skip
+        """Replace the tenants ``replaced`` says of ``day`` with ``prints`` and the (column,
+        good, total) ``rows``; returns the columns the day's array holds."""
+        old = self.days.get(day)
         counts = np.zeros((3, len(self.keys)))
-        for key, (good, total) in found.items():
-            counts[:, self.keys[key]] = good, total, 1.0
-        self.days[day] = (fingerprint, counts)
+        kept_prints = {}
+        if old is not None:
+            width = old.counts.shape[1]
+            keep = np.array([not replaced(t) for t in self.tenants[:width]], dtype=bool)
+            counts[:, :width] = old.counts * keep
+            kept_prints = {t: p for t, p in old.prints.items() if not replaced(t)}
+        for column, good, total in rows:
+            counts[:, column] = good, total, 1.0
+        self.days[day] = _Day({**kept_prints, **prints}, counts)
         return counts.shape[1]
 
 
 class KeptDays:
-    """Whole past days of (good, total) per key for SLOs, shared by every caller of a process
-    (the alert engine, the API, the dashboard), bounded by ``KEY_DAYS_KEPT``."""
+    """Whole past days of (good, total) per key for SLOs: in this process's memory (bounded by
+    ``KEY_DAYS_KEPT``) and, with ``stored``, in the store, shared by every caller of a process
+    (the alert engine, the API, the dashboard). With ``stored=False`` the cells may be hours
+    (what is left of a day at each end of a period, in the burn windows): those of the store's
+    days are the facts every process needs again; a process counts its hours once."""
 
-    def __init__(self, limit: int = KEY_DAYS_KEPT) -> None:
+    def __init__(self, limit: int = KEY_DAYS_KEPT, *, stored: bool = True) -> None:
         self._limit = limit
+        self._stored = stored
         self._slos: dict[tuple[str, str], _Counts] = {}
-        self._order: OrderedDict[tuple[str, str, int], int] = OrderedDict()  # -> keys held
+        self._order: OrderedDict[tuple[str, str, int], int] = OrderedDict()  # -> columns held
         self._held = 0
         self._lock = threading.Lock()  # the alert engine and the API may ask at once
 
     def good_total(
         self,
-        slo: tuple[str, str],
-        days: range,
-        fingerprints: Mapping[int, Any],
-        count_day: Callable[[int], GoodTotal],
+        conn: Connection,
+        scope: Scope,
+        current: Mapping[int, Any],
+        combine: Callable[[Mapping[str, Any]], Any],
+        count_day: Callable[[int], CountedDay],
     ) -> GoodTotal:
-        """(good, total) per key summed over ``days`` (UTC day starts) for ``slo`` (store,
-        answer fields): a day whose fingerprint changed, or that is not kept, is counted by
-        ``count_day``; a day without a fingerprint has no data."""
-        with self._lock:
-            kept = self._slos.get(slo)
-            stale = [
-                d
-                for d in days
-                if d in fingerprints and (kept is None or _fingerprint(kept, d) != fingerprints[d])
-            ]
-        found = {day: count_day(day) for day in stale}  # outside the lock: it reads the store
-        with self._lock:
-            kept = self._slos.setdefault(slo, _Counts())
-            for day, day_found in found.items():
-                self._keep(slo, kept, day, fingerprints[day], day_found)
-            sums = np.zeros((3, len(kept.keys)))
-            for day in days:
-                if day in fingerprints and day in kept.days:
-                    self._order.move_to_end((*slo, day))
-                    counts = kept.days[day][1]
-                    sums[:, : counts.shape[1]] += counts
-            keys = list(kept.keys.items())
-            self._evict()
-        return {key: (float(sums[0, i]), float(sums[1, i])) for key, i in keys if sums[2, i]}
+        """(good, total) per key of ``scope`` summed over the days of ``current`` (UTC day
+        start -> the scope's fingerprint now; a day without one has no data).
 
-    def _keep(
-        self, slo: tuple[str, str], kept: _Counts, day: int, print_: Any, found: GoodTotal
+        A day is valid while ``combine`` of the kept fingerprints of the scope's tenants equals
+        its fingerprint now. Invalid in memory, it is read from the store; invalid there too,
+        it is counted by ``count_day`` and written back for every other process.
+        """
+        name = (str(conn.engine.url), scope.slo)
+        stale = self._stale(name, scope, current, combine, list(current))
+        if stale and self._stored:
+            stored = _read(conn, scope, stale)
+            with self._lock:
+                for day, rows in stored.items():
+                    self._keep_rows(name, scope, day, rows)
+            stale = self._stale(name, scope, current, combine, stale)
+        if stale:
+            counted = {day: count_day(day) for day in stale}  # outside the lock: reads the store
+            if self._stored:
+                _write(conn, scope, counted)
+            with self._lock:
+                for day, found in counted.items():
+                    self._keep_counted(name, scope, day, found)
+        return self._sum(name, scope, current)
+
+    def _stale(
+        self,
+        name: tuple[str, str],
+        scope: Scope,
+        current: Mapping[int, Any],
+        combine: Callable[[Mapping[str, Any]], Any],
+        days: list[int],
+    ) -> list[int]:
+        with self._lock:
+            kept = self._slos.get(name)
+            if kept is None:
+                return days
+            out = []
+            for day in days:
+                found = kept.days.get(day)
+                prints = {} if found is None else found.prints
+                if (
+                    found is None
+                    or combine({t: p for t, p in prints.items() if scope.holds(t)}) != current[day]
+                ):
+                    out.append(day)
+            return out
+
+    def _kept(self, name: tuple[str, str]) -> _Counts:
+        return self._slos.setdefault(name, _Counts())
+
+    def _keep_rows(
+        self, name: tuple[str, str], scope: Scope, day: int, rows: dict[str, dict[str, Any]]
     ) -> None:
-        held = kept.put(day, print_, found)
-        self._held += held - self._order.pop((*slo, day), 0)
-        self._order[(*slo, day)] = held
+        """Keep the stored rows (tenant -> counts) of ``day``, in place of those tenants'."""
+        kept = self._kept(name)
+        cells = [
+            (kept.column(tenant, tuple(values), scope.per), good, total)
+            for tenant, row in rows.items()
+            for values, good, total in zip(row["keys"], row["good"], row["total"], strict=True)
+        ]
+        prints = {tenant: row["fingerprint"] for tenant, row in rows.items()}
+        self._held_now(name, day, kept.put(day, prints.__contains__, prints, cells))
+
+    def _keep_counted(
+        self, name: tuple[str, str], scope: Scope, day: int, counted: CountedDay
+    ) -> None:
+        """Keep a day counted for ``scope``, in place of every tenant of the scope's."""
+        kept = self._kept(name)
+        cells = []
+        for key, (good, total) in counted.found.items():
+            tenant, values = _split(key, scope.per)
+            cells.append((kept.column(tenant, values, scope.per), good, total))
+        held = kept.put(day, scope.holds, counted.prints, cells)
+        self._held_now(name, day, held)
+
+    def _held_now(self, name: tuple[str, str], day: int, held: int) -> None:
+        self._held += held - self._order.pop((*name, day), 0)
+        self._order[(*name, day)] = held
+
+    def _sum(self, name: tuple[str, str], scope: Scope, current: Mapping[int, Any]) -> GoodTotal:
+        with self._lock:
+            kept = self._kept(name)
+            sums = np.zeros((3, len(kept.keys)))
+            for day in current:
+                found = kept.days.get(day)
+                if found is not None:
+                    self._order.move_to_end((*name, day))
+                    sums[:, : found.counts.shape[1]] += found.counts
+            keys, tenants = list(kept.keys), list(kept.tenants)
+            self._evict()
+        return {
+            key: (float(sums[0, i]), float(sums[1, i]))
+            for i, key in enumerate(keys)
+            if sums[2, i] and scope.holds(tenants[i])
+        }
 
     def _evict(self) -> None:
         # Never the days just summed (the most recent): a period larger than the bound is
-        # still answered, only counted again on the next pass.
+        # still answered, only read again on the next pass.
         while self._held > self._limit and len(self._order) > 1:
-            (store, answer, day), held = self._order.popitem(last=False)
+            (url, slo, day), held = self._order.popitem(last=False)
             self._held -= held
-            kept = self._slos[(store, answer)]
+            kept = self._slos[(url, slo)]
             del kept.days[day]
             if not kept.days:
-                del self._slos[(store, answer)]
+                del self._slos[(url, slo)]
 
 
-def _fingerprint(kept: _Counts, day: int) -> Any:
-    found = kept.days.get(day)
-    return None if found is None else found[0]
+def _split(key: Key, per: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    dims = dict(key)
+    return dims["tenant"], tuple(dims[d] for d in per)
+
+
+def _read(conn: Connection, scope: Scope, days: list[int]) -> dict[int, dict[str, Any]]:
+    """The stored rows of ``days`` for the scope's tenants: day -> tenant -> counts."""
+    t = SloCount
+    query = select(t.day, t.tenant, t.counts).where(t.slo == scope.slo, t.day.in_(days))
+    if scope.tenants is not None:
+        query = query.where(t.tenant.in_(sorted(scope.tenants)))
+    out: dict[int, dict[str, Any]] = {}
+    for day, tenant, counts in conn.execute(query):
+        out.setdefault(int(day), {})[tenant] = counts
+    return out
+
+
+def _write(conn: Connection, scope: Scope, counted: Mapping[int, CountedDay]) -> None:
+    """Store the days counted for ``scope``: a row per tenant with a fingerprint, the rows of
+    its other tenants deleted. Best effort: a store this process may not write to (a
+    read-only dashboard) only costs the next process the same count."""
+    table = SloCount.__table__
+    rows = []
+    for day, found in counted.items():
+        by_tenant: dict[str, dict[str, Any]] = {
+            tenant: {"fingerprint": p, "keys": [], "good": [], "total": []}
+            for tenant, p in found.prints.items()
+        }
+        for key, (good, total) in found.found.items():
+            tenant, values = _split(key, scope.per)
+            row = by_tenant.get(tenant)
+            if row is not None:  # no fingerprint: not kept (it is counted again)
+                row["keys"].append(list(values))
+                row["good"].append(good)
+                row["total"].append(total)
+        rows += [{"slo": scope.slo, "tenant": t, "day": day, "counts": c}
+                 for t, c in by_tenant.items()]  # fmt: skip
+    try:
+        with conn.engine.execution_options(**WRITE).begin() as write:
+            for day, found in counted.items():
+                gone = delete(table).where(
+                    table.c.slo == scope.slo,
+                    table.c.day == day,
+                    table.c.tenant.not_in(sorted(found.prints)),
+                )
+                if scope.tenants is not None:
+                    gone = gone.where(table.c.tenant.in_(sorted(scope.tenants)))
+                write.execute(gone)
+            if rows:
+                insert = dialect_insert(write.dialect, table)
+                write.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=["slo", "tenant", "day"],
+                        set_={"counts": insert.excluded.counts},
+                    ),
+                    rows,
+                )
+    except Exception:
+        _log.warning("SLO day counts not stored (counted again later)", exc_info=True)

@@ -1,5 +1,5 @@
 """Alert tables, on the store's ``Base``; created by migrations ``0002_alerts``,
-``0004_alert_evaluations`` and ``0012_alert_deliveries``.
+``0004_alert_evaluations``, ``0012_alert_deliveries`` and ``0013_slo_counts``.
 
 Times are Unix seconds (the rollups' ``minute`` unit). One ``alert_states`` row per rule x
 tenant x key (the rule's ``per`` dimensions) holds the current state and what was last
@@ -26,6 +26,7 @@ __all__ = [
     "AlertEvaluation",
     "AlertEvent",
     "AlertState",
+    "SloCount",
 ]
 
 INACTIVE, PENDING, FIRING, RESOLVED = "inactive", "pending", "firing", "resolved"
@@ -130,3 +131,22 @@ class AlertDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # deliveries that failed
 
     __table_args__ = (Index(None, "notifier", "due_since"),)
+
+
+class SloCount(Base):
+    """One whole past UTC day of an SLO's (good, total) per key, for one tenant.
+
+    ``slo`` names the rule's answer fields (hashed, see ``kept_days``); ``counts`` holds the
+    day's ``fingerprint`` (what tells a late span changed it), the keys' ``per`` values and
+    their ``good`` and ``total`` counts, in one JSON row: a row per key took 58,000 rows a rule
+    to read back for 2,000 routes over 29 days.
+    """
+
+    __tablename__ = "slo_counts"
+
+    slo: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix seconds at 00:00 UTC
+    counts: Mapped[dict[str, Any]] = mapped_column(JsonType)
+
+    __table_args__ = (Index(None, "day"),)

@@ -7,9 +7,12 @@ score sketches. All counted before sampling, so a sampled-out request still burn
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from ddsketch.ddsketch import BaseDDSketch
@@ -17,10 +20,18 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
-from glassline.collector.alerts.kept_days import DAY, KeptDays
+from glassline.collector.alerts.kept_days import DAY, HOUR, CountedDay, KeptDays, Scope
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
-from glassline.collector.alerts.queries import Key, daily_counts, latency_blobs, make_key, totals
+from glassline.collector.alerts.queries import (
+    Key,
+    bucket_counts,
+    latency_blobs,
+    make_key,
+    tenant_counts,
+    totals,
+)
 from glassline.collector.alerts.windows import Span, rolling
+from glassline.collector.storage import aggregates
 from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
 from glassline.collector.storage.quality import ScoreSums
@@ -111,39 +122,70 @@ def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
     return (1.0 - good / total) / budget
 
 
-def _answer_fields(rule: cfg.SloRule) -> str:
-    """The fields of ``rule`` that decide a day's (good, total) per key (not its name,
-    objective or burn windows): a rule reloaded with another threshold counts afresh."""
+def _scope(rule: cfg.SloRule) -> Scope:
+    """Which kept counts answer ``rule``: those of its answer fields (not its name, objective
+    or burn windows; a rule reloaded with another threshold counts afresh) but the tenant
+    filter, for the tenants it names. The API's rule scoped to one tenant reads the alert
+    engine's counts of that tenant."""
     fields = {"sli", "threshold_ms", "evaluation", "min_score", "filters", "per"}
-    return rule.model_dump_json(include=fields)
+    answer = rule.model_dump(include=fields, exclude={"filters": {"tenant"}}, mode="json")
+    slo = hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()[:32]
+    tenants = rule.filters.tenant
+    return Scope(slo, tuple(rule.per), None if tenants is None else frozenset(tenants))
 
 
-def _day_fingerprints(rule: cfg.SloRule, conn: Connection, start: int, end: int) -> dict[int, Any]:
-    """What tells a day's counts changed, per UTC day in ``[start, end)`` (absent: no data).
+def _prints(rule: cfg.SloRule, conn: Connection, start: int, end: int, size: int) -> dict[int, Any]:
+    """What tells a cell's counts changed, per cell of ``size`` seconds (a UTC day or hour) in
+    ``[start, end)``; absent: no data.
 
-    Rollups are only ever added to (or deleted by retention), so a latency SLO's day changes
-    whenever its call count does: one sum per day from ``rollups_daily``. An evaluation's
-    score can be posted again, so its sums per key are compared.
+    Rollups are only ever added to (or deleted by retention), so a latency SLO's cell changes
+    whenever its call count does: one sum per cell from ``rollups_daily`` or ``_hourly`` (kept
+    per tenant, :func:`_tenant_prints`, added up). An evaluation's score can be posted again,
+    so its sums per key are compared (a digest per tenant).
     """
     if rule.sli == "latency":
-        found = daily_counts(conn, start, end, rule.filters, default_span_kinds(rule))
-        return {day: count for day, count in found.items() if count}
-    return _day_sums(rule, conn, start, end)
+        kinds = default_span_kinds(rule)
+        found = bucket_counts(conn, start, end, rule.filters, kinds, bucket=size)
+        return {cell: count for cell, count in found.items() if count}
+    return {cell: _digests(sums) for cell, sums in _cell_sums(rule, conn, start, end, size).items()}
 
 
-def _day_sums(
-    rule: cfg.SloRule, conn: Connection, start: int, end: int
+def _combine(rule: cfg.SloRule) -> Callable[[Mapping[str, Any]], Any]:
+    """How the kept fingerprints of a cell's tenants make the cell's (:func:`_prints`)."""
+    return (lambda prints: sum(prints.values())) if rule.sli == "latency" else dict
+
+
+def _tenant_prints(rule: cfg.SloRule, conn: Connection, cell: int, size: int) -> dict[str, Any]:
+    """Each tenant's fingerprint of a cell, taken before its counts."""
+    if rule.sli == "latency":
+        kinds = default_span_kinds(rule)
+        return tenant_counts(conn, cell, cell + size, rule.filters, kinds)
+    return _digests(_cell_sums(rule, conn, cell, cell + size, size).get(cell, {}))
+
+
+def _digests(sums: Mapping[Key, tuple[int, int, float]]) -> dict[str, str]:
+    by_tenant: dict[str, list[Any]] = {}
+    for key, found in sorted(sums.items()):
+        by_tenant.setdefault(dict(key)["tenant"], []).append([key, found])
+    return {
+        tenant: hashlib.sha256(json.dumps(found).encode()).hexdigest()[:16]
+        for tenant, found in by_tenant.items()
+    }
+
+
+def _cell_sums(
+    rule: cfg.SloRule, conn: Connection, start: int, end: int, size: int
 ) -> dict[int, dict[Key, tuple[int, int, float]]]:
-    """(count, scored, value sum) per UTC day and key: what tells a day's scores changed."""
+    """(count, scored, value sum) per cell and key: what tells a cell's scores changed."""
     assert rule.evaluation is not None
     t = EvaluationRollup
-    day = t.minute - t.minute % DAY
+    cell = t.minute - t.minute % size
     dims = [getattr(t, d) for d in rule.per]
-    stmt = select(day, t.tenant, *dims, func.sum(t.count), func.sum(t.scored),
+    stmt = select(cell, t.tenant, *dims, func.sum(t.count), func.sum(t.scored),
                   func.sum(t.value_sum)).where(*_rows(start, end, rule.evaluation, rule.filters))  # fmt: skip
     out: dict[int, dict[Key, tuple[int, int, float]]] = {}
     n = len(rule.per) + 2
-    for row in conn.execute(stmt.group_by(day, t.tenant, *dims)):
+    for row in conn.execute(stmt.group_by(cell, t.tenant, *dims)):
         key = make_key(row[1], rule.per, row[2:n])
         out.setdefault(int(row[0]), {})[key] = (
             row[n] or 0,
@@ -153,48 +195,46 @@ def _day_sums(
     return out
 
 
-_kept_days = KeptDays()
+# Whole past days, in the store for every process; whole past hours (the ends of a period,
+# the burn windows), in this process only.
+_kept = {DAY: KeptDays(), HOUR: KeptDays(stored=False)}
 
 
-def _period_good_total(
-    rule: cfg.SloRule, conn: Connection, period: Span
-) -> dict[Key, tuple[float, float]]:
-    """(good, total) per key over the SLO's period; whole past days kept (see
-    :mod:`kept_days`) when the rule counts from sketches (latency, or scores against
-    ``min_score``)."""
+def _counted(rule: cfg.SloRule, conn: Connection, w: Span) -> dict[Key, tuple[float, float]]:
+    """(good, total) per key in the window ``w``, as :func:`_good_total` counts them; whole
+    past days and hours kept (see :mod:`kept_days`) when the rule counts from sketches
+    (latency, or scores against ``min_score``), only the minutes at the ends counted."""
     if rule.sli == "availability" or (rule.sli == "evaluation" and rule.min_score is None):
-        return _good_total(rule, conn, period)  # sums in SQL: nothing to merge
-    first_day = -(-period.start // DAY) * DAY
-    last_day = period.end - period.end % DAY
-    if last_day <= first_day:  # no whole day inside
-        return _good_total(rule, conn, period)
-    parts = [_good_total(rule, conn, Span(period.start, first_day, first_day)),
-             _good_total(rule, conn, Span(last_day, period.end, period.end))]  # fmt: skip
-    days = range(first_day, last_day, DAY)
-    parts.append(
-        _kept_days.good_total(
-            (str(conn.engine.url), _answer_fields(rule)),
-            days,
-            _day_fingerprints(rule, conn, first_day, last_day),
-            lambda day: _good_total(rule, conn, Span(day, day + DAY, day + DAY)),
-        )
-    )
+        return _good_total(rule, conn, w)  # sums in SQL: nothing to merge
+    scope, combine = _scope(rule), _combine(rule)
     out: dict[Key, tuple[float, float]] = {}
-    for part in parts:
+    for piece in aggregates.pieces(w.start, w.end):
+        if piece.size < HOUR:
+            part = _good_total(rule, conn, Span(piece.start, piece.end, piece.end))
+        else:
+            part = _kept[piece.size].good_total(
+                conn, scope, _prints(rule, conn, piece.start, piece.end, piece.size), combine,
+                partial(_count_cell, rule, conn, piece.size),
+            )  # fmt: skip
         for key, (good, total) in part.items():
             before = out.get(key, (0.0, 0.0))
             out[key] = (before[0] + good, before[1] + total)
     return out
 
 
+def _count_cell(rule: cfg.SloRule, conn: Connection, size: int, cell: int) -> CountedDay:
+    prints = _tenant_prints(rule, conn, cell, size)
+    return CountedDay(_good_total(rule, conn, Span(cell, cell + size, cell + size)), prints)
+
+
 def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation]:
     budget = 1.0 - rule.objective
-    period = _period_good_total(rule, conn, rolling(now, rule.period))
+    period = _counted(rule, conn, rolling(now, rule.period))
     out = []
     for label, burn, severity in (("fast", rule.fast_burn, "critical"),
                                   ("slow", rule.slow_burn, "warning")):  # fmt: skip
         long_w, short_w = rolling(now, burn.long), rolling(now, burn.short)
-        long, short = _good_total(rule, conn, long_w), _good_total(rule, conn, short_w)
+        long, short = _counted(rule, conn, long_w), _counted(rule, conn, short_w)
         for key, counts in long.items():
             if counts[1] < rule.min_count:
                 continue

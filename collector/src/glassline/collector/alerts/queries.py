@@ -21,13 +21,14 @@ from glassline.collector.storage import sketch as sketches
 __all__ = [
     "Key",
     "Totals",
-    "daily_counts",
+    "bucket_counts",
     "key_dims",
     "key_ident",
     "key_text",
     "latency_blobs",
     "latency_sketches",
     "make_key",
+    "tenant_counts",
     "totals",
 ]
 
@@ -147,16 +148,30 @@ def _user_totals(
     return out
 
 
-def daily_counts(
+def bucket_counts(
     conn: Connection,
     start: int,
     end: int,
     filters: Filters,
     span_kinds: Sequence[str] | None = None,
+    *,
+    bucket: int = 86_400,
 ) -> dict[int, int]:
-    """Spans counted per UTC day (its first second) over whole days in ``[start, end)``."""
-    found = aggregates.sums(conn, start, end, scope=_scope(filters, span_kinds), bucket=86_400)
+    """Spans counted per ``bucket`` (its first second) over whole buckets in ``[start, end)``."""
+    found = aggregates.sums(conn, start, end, scope=_scope(filters, span_kinds), bucket=bucket)
     return {int(k[0]): int(v["count"]) for k, v in found.items()}
+
+
+def tenant_counts(
+    conn: Connection,
+    start: int,
+    end: int,
+    filters: Filters,
+    span_kinds: Sequence[str] | None = None,
+) -> dict[str, int]:
+    """Spans counted per tenant over minutes in ``[start, end)`` (only tenants with some)."""
+    found = aggregates.sums(conn, start, end, by=("tenant",), scope=_scope(filters, span_kinds))
+    return {str(k[0]): int(v["count"]) for k, v in found.items() if v["count"]}
 
 
 def latency_blobs(
