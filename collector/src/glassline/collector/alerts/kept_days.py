@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +92,15 @@ class _Counts:
             self.tenants.append(tenant)
         return found
 
-    def put(self, day: int, replaced: Callable[[str], bool], prints: dict[str, Any],
-            rows: Iterable[tuple[int, float, float]]) -> int:  # fmt: skip
-        """Replace the tenants ``replaced`` says of ``day`` with ``prints`` and the (column,
-        good, total) ``rows``; returns the columns the day's array holds."""
+    def put(
+        self,
+        day: int,
+        replaced: Callable[[str], bool],
+        prints: dict[str, Any],
+        cells: tuple[list[int], list[float], list[float]],
+    ) -> int:
+        """Replace the tenants ``replaced`` says of ``day`` with ``prints`` and the ``cells``
+        (columns, good, total); returns the columns the day's array holds."""
         old = self.days.get(day)
         counts = np.zeros((3, len(self.keys)))
         kept_prints = {}
@@ -104,8 +109,8 @@ class _Counts:
             keep = np.array([not replaced(t) for t in self.tenants[:width]], dtype=bool)
             counts[:, :width] = old.counts * keep
             kept_prints = {t: p for t, p in old.prints.items() if not replaced(t)}
-        for column, good, total in rows:
-            counts[:, column] = good, total, 1.0
+        columns, good, total = cells
+        counts[0, columns], counts[1, columns], counts[2, columns] = good, total, 1.0
         self.days[day] = _Day({**kept_prints, **prints}, counts)
         return counts.shape[1]
 
@@ -188,11 +193,11 @@ class KeptDays:
     ) -> None:
         """Keep the stored rows (tenant -> counts) of ``day``, in place of those tenants'."""
         kept = self._kept(name)
-        cells = [
-            (kept.column(tenant, tuple(values), scope.per), good, total)
-            for tenant, row in rows.items()
-            for values, good, total in zip(row["keys"], row["good"], row["total"], strict=True)
-        ]
+        cells: tuple[list[int], list[float], list[float]] = ([], [], [])
+        for tenant, row in rows.items():
+            cells[0].extend(kept.column(tenant, tuple(v), scope.per) for v in row["keys"])
+            cells[1].extend(row["good"])
+            cells[2].extend(row["total"])
         prints = {tenant: row["fingerprint"] for tenant, row in rows.items()}
         self._held_now(name, day, kept.put(day, prints.__contains__, prints, cells))
 
@@ -201,12 +206,13 @@ class KeptDays:
     ) -> None:
         """Keep a day counted for ``scope``, in place of every tenant of the scope's."""
         kept = self._kept(name)
-        cells = []
+        cells: tuple[list[int], list[float], list[float]] = ([], [], [])
         for key, (good, total) in counted.found.items():
             tenant, values = _split(key, scope.per)
-            cells.append((kept.column(tenant, values, scope.per), good, total))
-        held = kept.put(day, scope.holds, counted.prints, cells)
-        self._held_now(name, day, held)
+            cells[0].append(kept.column(tenant, values, scope.per))
+            cells[1].append(good)
+            cells[2].append(total)
+        self._held_now(name, day, kept.put(day, scope.holds, counted.prints, cells))
 
     def _held_now(self, name: tuple[str, str], day: int, held: int) -> None:
         self._held += held - self._order.pop((*name, day), 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,6 +135,15 @@ def _scope(rule: cfg.SloRule) -> Scope:
     return Scope(slo, tuple(rule.per), None if tenants is None else frozenset(tenants))
 
 
+# A pass (or an API answer) reads every rule on one connection, and rules differing only in
+# threshold or objective have the same fingerprints: read once per connection, 8 rules over
+# 2,000 routes read them in 1.1 s of a 1.9 s pass. On SQLite a connection reads one snapshot
+# anyway; on PostgreSQL an older fingerprint only has a day counted again later.
+_prints_read: weakref.WeakKeyDictionary[Connection, dict[Any, dict[int, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _prints(rule: cfg.SloRule, conn: Connection, start: int, end: int, size: int) -> dict[int, Any]:
     """What tells a cell's counts changed, per cell of ``size`` seconds (a UTC day or hour) in
     ``[start, end)``; absent: no data.
@@ -143,6 +153,17 @@ def _prints(rule: cfg.SloRule, conn: Connection, start: int, end: int, size: int
     per tenant, :func:`_tenant_prints`, added up). An evaluation's score can be posted again,
     so its sums per key are compared (a digest per tenant).
     """
+    what = (rule.sli, rule.evaluation, rule.filters.model_dump_json(), tuple(rule.per))
+    read = _prints_read.setdefault(conn, {})
+    found = read.get((*what, start, end, size))
+    if found is None:
+        found = read[(*what, start, end, size)] = _read_prints(rule, conn, start, end, size)
+    return found
+
+
+def _read_prints(
+    rule: cfg.SloRule, conn: Connection, start: int, end: int, size: int
+) -> dict[int, Any]:
     if rule.sli == "latency":
         kinds = default_span_kinds(rule)
         found = bucket_counts(conn, start, end, rule.filters, kinds, bucket=size)
