@@ -256,7 +256,7 @@ def _slo(rule: cfg.SloRule, conn: Connection, now: datetime) -> list[Observation
                                   ("slow", rule.slow_burn, "warning")):  # fmt: skip
         long_w, short_w = rolling(now, burn.long), rolling(now, burn.short)
         long, short = _counted(rule, conn, long_w), _counted(rule, conn, short_w)
-        for key, counts in long.items():
+        for key, counts in sorted(long.items()):  # the order of the keys, not of the reads
             if counts[1] < rule.min_count:
                 continue
             long_burn, short_burn = _burn(counts, budget), _burn(short.get(key), budget)
