@@ -184,9 +184,9 @@ def _counts(
     bucket: int | None = None,
     by_tenant: bool = False,
 ) -> dict[tuple[Any, ...], int]:
-    """The span count alone per (bucket?, tenant?): ``aggregates.sums`` adds up every measure,
-    and an SLO reads these counts for each of its rules on every pass (8 rules over 30 days
-    of 2,000 routes: 1.8 s of a 2.7 s pass, 0.xx s counting only)."""
+    """The span count alone per (bucket?, tenant?), for an SLO's fingerprints:
+    ``aggregates.sums`` adds up every measure of every row (8 rules over 30 days of 2,000
+    routes: 1.8 s of a 2.7 s pass)."""
     out: dict[tuple[Any, ...], int] = {}
     for piece in aggregates.pieces(start, end, bucket):
         keys: list[Any] = [piece.time - piece.time % bucket] if bucket else []
