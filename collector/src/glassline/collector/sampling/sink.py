@@ -125,6 +125,7 @@ class SamplingSink:
             also_count=counted,
             also_count_users=users,
             dims=self.store.dimension_limit.dims,
+            name_of=self.store.dimension_limit.name,
         )
         reasons: Counter[str] = Counter()
         for span in counted:

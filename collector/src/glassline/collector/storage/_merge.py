@@ -38,6 +38,7 @@ __all__ = [
     "PreparedInsert",
     "add_rows",
     "dialect_insert",
+    "insert_missing",
     "insert_new",
     "insert_params",
     "merge_rows",
@@ -344,6 +345,25 @@ def add_rows(
         return stmt.on_conflict_do_update(index_elements=list(key_cols), set_=add), columns
 
     key = ("add", table.name, tuple(key_cols), tuple(counters), tuple(columns))
+    _executemany(
+        conn, _prepare(conn.dialect, key, table, build), sorted(rows, key=itemgetter(*key_cols))
+    )
+
+
+def insert_missing(
+    conn: Connection, table: Table, key_cols: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert the rows whose key is not stored yet (``ON CONFLICT DO NOTHING``), in key order;
+    unlike :func:`insert_new` without finding out which went in. Rows have the same columns."""
+    if not rows:
+        return
+    columns = list(rows[0])
+
+    def build() -> tuple[Any, list[str]]:
+        stmt = dialect_insert(conn.dialect, table)
+        return stmt.on_conflict_do_nothing(index_elements=list(key_cols)), columns
+
+    key = ("missing", table.name, tuple(key_cols), tuple(columns))
     _executemany(
         conn, _prepare(conn.dialect, key, table, build), sorted(rows, key=itemgetter(*key_cols))
     )

@@ -18,6 +18,7 @@ from glassline.collector.storage.rollup import BOUNDED_DIMENSIONS, bucket_of, sp
 __all__ = ["OTHER", "CardinalityLimit"]
 
 OTHER = "(other)"
+_NAME = -1  # the position of span names among a tenant's sets (not a rollup dimension)
 
 
 class CardinalityLimit:
@@ -48,20 +49,30 @@ class CardinalityLimit:
         with self._lock:
             for position in BOUNDED_DIMENSIONS:
                 value = values[position]
-                if not value:
-                    continue
-                seen = self._values(values[0], position, hour)
-                if value in seen:
-                    continue
-                if len(seen) < self.limit:
-                    seen.add(value)
-                    self._held += 1
-                    if self._held > self._max_values:
-                        self._forget_oldest()
-                    continue
-                folded = folded or list(values)
-                folded[position] = OTHER
+                if value and not self._admit(values[0], position, hour, value):
+                    folded = folded or list(values)
+                    folded[position] = OTHER
         return values if folded is None else tuple(folded)
+
+    def name(self, span: SpanRecord) -> str:
+        """The span's name, or :data:`OTHER` past ``limit`` names of its tenant in its hour
+        (the names the trace list's record of seen values keeps, see ``storage.seen``)."""
+        hour = bucket_of(span.start_ns, 3600)
+        with self._lock:
+            return span.name if self._admit(span.tenant, _NAME, hour, span.name) else OTHER
+
+    def _admit(self, tenant: str, position: int, hour: int, value: str) -> bool:
+        """Whether ``value`` is within the limit of its set (it is remembered if it fits)."""
+        seen = self._values(tenant, position, hour)
+        if value in seen:
+            return True
+        if len(seen) >= self.limit:
+            return False
+        seen.add(value)
+        self._held += 1
+        if self._held > self._max_values:
+            self._forget_oldest()
+        return True
 
     def _values(self, tenant: str, position: int, hour: int) -> set[str]:
         sets = self._hours.get(hour)

@@ -171,6 +171,24 @@ class Trace(Base):
     )
 
 
+class SeenValue(Base):
+    """A value some stored span of a tenant's traces had, by the hour those traces started.
+
+    One row per tenant x dimension (``name`` or a rollup dimension: ``stage``, ``model``...) x
+    value x hour, written with the spans; the trace list reads only the hours a filter's value
+    was seen in (see :mod:`glassline.collector.storage.seen`). ``hour`` is Unix seconds.
+    """
+
+    __tablename__ = "seen_values"
+
+    tenant: Mapped[str] = mapped_column(String(128), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str] = mapped_column(String(512), primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+    __table_args__ = (Index(None, "hour"),)  # for retention: a row is written once an hour
+
+
 # The dimensions of a rollup row, in key order. The version dimensions and the API key (its
 # name, never the key) came in revision 0008; '' stands for none in every one of them.
 ROLLUP_DIMENSIONS = (

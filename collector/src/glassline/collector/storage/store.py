@@ -26,6 +26,7 @@ from glassline.collector.storage import (
     partitions,
     search,
     search_backfill,
+    seen,
     space,
 )
 from glassline.collector.storage._merge import dialect_insert
@@ -42,6 +43,7 @@ from glassline.collector.storage.models import (
     HourRollup,
     Lease,
     Rollup,
+    SeenValue,
     SpanContent,
     UserRollup,
 )
@@ -195,7 +197,8 @@ class Store:
 
     def _write_alone(self, batch: PreparedBatch, now_ns: int) -> list[SpanKey]:
         with self._transaction() as conn:
-            return write_spans(conn, batch, now_ns, dims=self.dimension_limit.dims)
+            limit = self.dimension_limit
+            return write_spans(conn, batch, now_ns, dims=limit.dims, name_of=limit.name)
 
     def write(self, batch: Sequence[SpanRecord], now_ns: int | None = None) -> WriteResult:
         """Store a batch in one transaction; returns how many spans were new vs duplicates.
@@ -208,8 +211,10 @@ class Store:
         prepared = PreparedBatch(batch, self.engine.dialect)  # before the write lock
         if self._group_commit is not None:
             return self._group_commit.write(prepared, now)
-        dims = self.dimension_limit.dims
-        return self._write_retrying(lambda conn: write_batch(conn, prepared, now, dims=dims))
+        dims, name_of = self.dimension_limit.dims, self.dimension_limit.name
+        return self._write_retrying(
+            lambda conn: write_batch(conn, prepared, now, dims=dims, name_of=name_of)
+        )
 
     def write_content(
         self, events: Sequence[ContentEvent], now_ns: int | None = None
@@ -307,6 +312,11 @@ class Store:
             "user_rollups": (UserRollup.__table__, UserRollup.minute < cutoff_s),
             "evaluation_rollups": (EvaluationRollup.__table__, EvaluationRollup.minute < cutoff_s),
             "evaluations": (Evaluation.__table__, Evaluation.time_ns < raw_cutoff),
+            # Hours whose traces are purged (each also stands for the hour before it).
+            "seen_values": (
+                SeenValue.__table__,
+                SeenValue.hour < raw_cutoff // 10**9 - seen.HOUR_S - seen.SLACK_S,
+            ),
         }
         for name, (table, where) in expired.items():
             counts[name] = self.delete_expired(table, where)

@@ -6,7 +6,7 @@ client retry, an overlapping batch or a second replica never counts a span twice
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import content, rollup, search, summary
+from glassline.collector.storage import content, rollup, search, seen, summary
 from glassline.collector.storage._merge import (
     PreparedInsert,
     add_rows,
@@ -35,6 +35,7 @@ from glassline.collector.storage.models import (
 )
 
 __all__ = [
+    "NameOf",
     "PreparedBatch",
     "SpanKey",
     "WriteResult",
@@ -151,6 +152,26 @@ class PreparedBatch:
                 self.texts[key] = search.span_texts(span)
 
 
+NameOf = Callable[[SpanRecord], str]
+
+
+def _span_name(span: SpanRecord) -> str:
+    return span.name
+
+
+def _once(dims: rollup.Dims) -> rollup.Dims:
+    """``dims`` asked once per span: the store's bound takes a lock on every call."""
+    known: dict[int, tuple[str, ...]] = {}
+
+    def once(span: SpanRecord) -> tuple[str, ...]:
+        found = known.get(id(span))
+        if found is None:
+            found = known[id(span)] = dims(span)
+        return found
+
+    return once
+
+
 def _insert_spans(conn: Connection, batch: PreparedBatch) -> list[SpanKey]:
     """Insert spans not stored yet; returns the keys of those inserted, in order."""
     if batch.insert is None:
@@ -205,10 +226,17 @@ def write_batch(
     also_count: Sequence[SpanRecord] = (),
     also_count_users: Mapping[tuple[str, str], str | None] | None = None,
     dims: rollup.Dims = rollup.span_dims,
+    name_of: NameOf = _span_name,
 ) -> WriteResult:
     """:func:`write_spans`, counted: how many of the batch's spans were new."""
     inserted = write_spans(
-        conn, batch, now_ns, also_count=also_count, also_count_users=also_count_users, dims=dims
+        conn,
+        batch,
+        now_ns,
+        also_count=also_count,
+        also_count_users=also_count_users,
+        dims=dims,
+        name_of=name_of,
     )
     return WriteResult(inserted=len(inserted), duplicates=batch.size - len(inserted))
 
@@ -221,6 +249,7 @@ def write_spans(
     also_count: Sequence[SpanRecord] = (),
     also_count_users: Mapping[tuple[str, str], str | None] | None = None,
     dims: rollup.Dims = rollup.span_dims,
+    name_of: NameOf = _span_name,
 ) -> list[SpanKey]:
     """Everything one batch changes, on a connection inside a write transaction; returns the
     keys of the spans it inserted (the others were stored already).
@@ -228,6 +257,8 @@ def write_spans(
     ``also_count`` are spans counted in the rollups but not stored (sampled out; the caller
     has already deduplicated them); ``also_count_users`` gives their traces' users. They join
     the inserted spans in ONE rollup update, so each rollup row is read and written once.
+    ``dims`` and ``name_of`` give a span's rollup dimensions and name as the store's bound on
+    distinct values folds them.
     """
     with_content = content.attach_to_new_spans(conn, list(batch.spans.values()))
     batch.changed(with_content)  # given their stored messages
@@ -249,6 +280,8 @@ def write_spans(
         starts = {key: row["start_ns"] for key, row in traces.items()}
         texts = {key: batch.texts[key] for key in inserted}
         search.write_docs(conn, search.docs_for_texts(texts, starts))
+        dims = _once(dims)  # the rollups ask again for the same spans
+        seen.record(conn, new, starts, dims, name_of)
     if new or also_count:
         counted = [*new, *also_count]
         add_to_rollups(conn, counted, users, dims)

@@ -1,0 +1,200 @@
+"""The record of values seen by hour: a trace filter reads only the hours its value was seen in,
+on SQLite and PostgreSQL, and finds the same traces as a scan of every trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, select, text
+from sqlalchemy.orm import Session
+
+from glassline.collector.records import SpanRecord
+from glassline.collector.storage import Store, migrate
+from glassline.collector.storage.config import StorageConfig
+from glassline.collector.storage.models import SeenValue
+from glassline.collector.storage.queries import list_traces
+from glassline.collector.storage.seen import _join
+from glassline.collector.storage.testing import llm_trace, versioned
+
+HOUR_NS = 3600 * 1_000_000_000
+DAY_NS = 24 * HOUR_NS
+T0 = 1_790_000_000 * 1_000_000_000 // DAY_NS * DAY_NS  # midnight UTC
+RARE = T0 - 10 * DAY_NS + 5 * HOUR_NS  # the one trace with the rare name and model
+
+
+def _traces(first: int, count: int, start_ns: int, every_ns: int) -> list[SpanRecord]:
+    return [
+        s
+        for n in range(count)
+        for s in llm_trace(first + n, start_ns + n * every_ns, model="gpt-4o", user=f"u{n % 4}")
+    ]
+
+
+def _rare() -> list[SpanRecord]:
+    spans = llm_trace(999_999, RARE, model="rare-model")
+    spans[-1].name = "rare_old_step"
+    return spans
+
+
+@contextmanager
+def _counted(conn: Connection) -> Iterator[list[int]]:
+    """The work the database did inside the block: rows of ``spans`` and ``traces`` read
+    (PostgreSQL, this transaction's counters), or SQLite's VM steps in thousands."""
+    work = [0]
+    if conn.dialect.name == "postgresql":
+        read = text(
+            "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)"
+            " FROM pg_stat_xact_user_tables WHERE relname IN ('spans', 'traces')"
+        )
+        before = int(conn.scalar(read) or 0)
+        yield work
+        work[0] = int(conn.scalar(read) or 0) - before
+        return
+    raw: Any = conn.connection.dbapi_connection
+
+    def step() -> int:
+        work[0] += 1
+        return 0
+
+    raw.set_progress_handler(step, 1000)
+    try:
+        yield work
+    finally:
+        raw.set_progress_handler(None, 1000)
+
+
+def _listed(store: Store, **filters: Any) -> tuple[list[str], int]:
+    """The trace ids of a first page of acme's traces, and the work it took."""
+    with (
+        store.engine.connect() as conn,
+        conn.begin(),
+        Session(bind=conn) as session,
+        _counted(conn) as work,
+    ):
+        page = list_traces(session, "acme", limit=50, **filters)
+    return [t.trace_id for t in page.traces], work[0]
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"name_contains": "no-such-name"}, {"name_contains": "rare_old"}, {"model": "rare-model"},
+     {"name_contains": "rare_old", "model": "rare-model"}, {"model": "no-such-model"}],
+)  # fmt: skip
+def test_a_value_never_seen_or_seen_once_long_ago_reads_no_more_as_traces_pile_up(
+    store: Store, filters: dict[str, Any]
+) -> None:
+    # The list scans the newest traces first for a matching span: a ?name= that matched
+    # nothing read every span of the range (2.7 s on 2.46M spans), a value seen once long ago
+    # every trace after it, and every one before it, to fill its page.
+    store.write(_rare())
+    store.write(_traces(0, 30, T0, 60 * 1_000_000_000))  # newer, in the same hours each round
+    store.write(_traces(100, 30, T0 - 20 * DAY_NS, 60 * 1_000_000_000))  # older
+    found, few = _listed(store, **filters)
+    for round_ in range(1, 8):
+        store.write(_traces(round_ * 1000, 30, T0 + round_, 60 * 1_000_000_000))
+        store.write(_traces(round_ * 1000 + 500, 30, T0 - 20 * DAY_NS + round_, 60_000_000_000))
+    again, many = _listed(store, **filters)
+    assert (
+        found
+        == again
+        == ([] if "no-such" in str(filters) else [llm_trace(999_999, RARE)[0].trace_id])
+    )
+    assert many <= few + 2  # eight times the traces around it, the same work
+
+
+def _every_trace(store: Store) -> list[SpanRecord]:
+    spans = _traces(0, 50, T0, 7 * 60 * 1_000_000_000)
+    older = _traces(200, 20, T0 - 3 * DAY_NS, HOUR_NS // 3)
+    for n in range(0, len(older), 4):  # a deployed app: versions, a prompt (numbered), a key
+        versioned(
+            older[n : n + 4], service_version="1.2.0", prompt=("answer", n % 3), api_key="web"
+        )
+    spans += older
+    # The root arrives after its children and started 40 minutes before them, in the hour
+    # before: the children were recorded under their own start, the trace moved back.
+    late = llm_trace(300, T0 - 40 * 60 * 1_000_000_000, model="late-model")
+    for span in late[1:]:
+        span.start_ns += 40 * 60 * 1_000_000_000
+        span.end_ns += 40 * 60 * 1_000_000_000
+    spans += late
+    store.write(spans[: -len(late)] + late[1:])
+    store.write(late[:1])
+    return spans + _rare()
+
+
+@pytest.mark.parametrize(
+    ("filters", "matches"),
+    [({}, lambda t: True),
+     ({"name_contains": "RETRIEVE"}, lambda t: any("retrieve" in s.name for s in t)),
+     ({"name_contains": "rare_"}, lambda t: any("rare_" in s.name for s in t)),
+     ({"model": "late-model"}, lambda t: any(s.model == "late-model" for s in t)),
+     ({"model": "gpt-4o", "name_contains": "answer", "user": "u1"},
+      lambda t: any(s.model == "gpt-4o" for s in t) and t[0].user_id == "u1")],
+)  # fmt: skip
+def test_filtered_pages_hold_the_traces_a_scan_of_every_trace_finds(
+    store: Store, filters: dict[str, Any], matches: Any
+) -> None:
+    spans = _every_trace(store)
+    store.write(_rare())
+    traces: dict[str, list[SpanRecord]] = {}
+    for span in spans:
+        traces.setdefault(span.trace_id, []).append(span)
+    roots = [t[0] for t in traces.values() if matches(t)]
+    want = [r.trace_id for r in sorted(roots, key=lambda r: (r.start_ns, r.trace_id), reverse=True)]
+    got: list[str] = []
+    cursor = None
+    with store.session() as session:
+        while True:
+            page = list_traces(session, "acme", limit=7, cursor=cursor, **filters)
+            got += [t.trace_id for t in page.traces]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert got == want and want
+
+
+def test_a_name_past_the_bound_on_distinct_values_is_found(tmp_path: Path) -> None:
+    config = StorageConfig(url=f"sqlite:///{tmp_path / 'glassline.db'}", max_dimension_values=1)
+    store = Store.open(config)
+    try:
+        spans = _traces(0, 5, T0, HOUR_NS // 10)
+        store.write(spans)
+        with store.engine.connect() as conn:
+            names = set(conn.scalars(select(SeenValue.value).where(SeenValue.dimension == "name")))
+        assert names == {"answer_question", "(other)"}
+        with store.session() as session:
+            for name in {s.name for s in spans}:
+                page = list_traces(session, "acme", name_contains=name)
+                assert len(page.traces) == 5, name
+    finally:
+        store.close()
+
+
+def test_the_migration_records_the_stored_traces_as_writes_do(store: Store) -> None:
+    _every_trace(store)
+    rows = select(SeenValue.tenant, SeenValue.dimension, SeenValue.value, SeenValue.hour)
+    with store.engine.connect() as conn:
+        written = set(conn.execute(rows).all())
+    migrate.downgrade(store.engine, "0012_alert_deliveries")
+    migrate.upgrade(store.engine)
+    with store.engine.connect() as conn:
+        backfilled = set(conn.execute(rows).all())
+    # The late trace's children were written under their own (later) hour, the backfill
+    # records the whole trace under its start: both cover it.
+    late_children = {r for r in written - backfilled if r[3] == (T0 // 10**9 // 3600) * 3600}
+    assert written - backfilled == late_children
+    assert backfilled - written <= {r for r in backfilled if r[3] < T0 // 10**9}
+    assert {r[1] for r in backfilled} == {
+        "name", "stage", "model", "service_version", "prompt_version", "api_key"
+    }  # fmt: skip
+
+
+def test_more_ranges_than_a_condition_holds_are_joined_across_the_narrowest_gaps() -> None:
+    ranges = [(0, 1), (2, 3), (10, 11), (12, 13), (30, 31)]
+    assert _join(ranges, 5) == ranges
+    assert _join(ranges, 3) == [(0, 3), (10, 13), (30, 31)]
+    assert _join(ranges, 1) == [(0, 31)]
