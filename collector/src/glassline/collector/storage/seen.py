@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, false, func, or_, select
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage._merge import insert_missing
@@ -89,19 +89,67 @@ def start_condition(
 ) -> ColumnElement[bool] | None:
     """A condition on ``traces.start_ns``: the hours where a trace whose spans have every
     ``wanted`` value can have started (``false()`` if none can), or None with nothing wanted."""
-    hours: set[int] | None = None
+    ranges: list[tuple[int, int]] | None = None
     for dimension, values in wanted.items():
-        found = _hours(conn, tenant, start_ns, end_ns, dimension, values)
-        hours = found if hours is None else hours & found
-    if hours is None:
+        found = _ranges(_hours(conn, tenant, start_ns, end_ns, dimension, values))
+        ranges = found if ranges is None else _intersect(ranges, found)
+    if ranges is None:
         return None
-    ranges = _join(_ranges(sorted(hours)), MAX_RANGES)
+    ranges = _join(ranges, MAX_RANGES)
     if not ranges:
         return false()
     low, high = ranges[0][0], ranges[-1][1]
     within = or_(*(and_(Trace.start_ns >= lo, Trace.start_ns < hi) for lo, hi in ranges))
     # The outer bounds let the (tenant, start_ns) index bound the scan; the ranges filter it.
     return and_(Trace.start_ns >= low, Trace.start_ns < high, within)
+
+
+_c = SeenValue.__table__.c
+_SCOPE = (
+    _c.dimension == bindparam("dimension"),
+    _c.hour > bindparam("lo"),
+    _c.hour < bindparam("hi"),
+)
+_FAR = SLACK_S + HOUR_S  # hours further apart start ranges of their own
+
+
+def _edges(hours: Select[Any]) -> Select[Any]:
+    """The first and last hour of each run of ``hours`` (DISTINCT, any order) closer than
+    _FAR, ascending, with the gap before each: a value seen in every hour of 30 days is two
+    rows, not 720 (fetching those was most of the cost of a filtered page)."""
+    h = hours.subquery()
+    gap_before = h.c.hour - func.lag(h.c.hour).over(order_by=h.c.hour)
+    gap_after = func.lead(h.c.hour).over(order_by=h.c.hour) - h.c.hour
+    gaps = select(h.c.hour, gap_before.label("before"), gap_after.label("after")).subquery()
+    edge = or_(
+        gaps.c.before.is_(None), gaps.c.before > _FAR, gaps.c.after.is_(None), gaps.c.after > _FAR
+    )
+    return select(gaps.c.hour, gaps.c.before).where(edge).order_by(gaps.c.hour)
+
+
+# Statements built once: the list asks on every filtered page.
+_IN = _c.value.in_(bindparam("values", expanding=True))
+_OF_TENANT = _edges(
+    select(_c.hour).where(_c.tenant == bindparam("tenant"), _IN, *_SCOPE).distinct()
+)
+_LIKE = or_(_c.value.ilike(bindparam("pattern"), escape="\\"), _c.value == OTHER)
+_OF_ALL = _edges(select(_c.hour).where(_LIKE, *_SCOPE).distinct())  # an admin's names
+_OF_ALL_IN = _edges(select(_c.hour).where(_IN, *_SCOPE).distinct())
+
+
+def _names_query() -> Select[tuple[str]]:
+    """A tenant's recorded span names containing ``pattern``, and OTHER, read one index seek
+    each (a loose index scan), not a row per name and hour: a tenant's rows are its names
+    times the hours it kept them."""
+    mine = (_c.tenant == bindparam("tenant"), _c.dimension == NAME)
+    found = select(func.min(_c.value).label("value")).where(*mine).cte("names", recursive=True)
+    after = select(func.min(_c.value)).where(*mine, _c.value > found.c.value)
+    found = found.union_all(select(after.scalar_subquery()).where(found.c.value.is_not(None)))
+    like = found.c.value.ilike(bindparam("pattern"), escape="\\")
+    return select(found.c.value).where(or_(like, found.c.value == OTHER))
+
+
+_NAMES = _names_query()
 
 
 def _hours(
@@ -111,54 +159,55 @@ def _hours(
     end_ns: int | None,
     dimension: str,
     values: Sequence[str],
-) -> set[int]:
-    """The hours (Unix s) where a trace with a span of one of ``values`` can have started."""
-    c = SeenValue.__table__.c
-    if dimension == NAME and tenant is not None:
-        values = _names_like(conn, tenant, values[0])
-        matches: Any = c.value.in_(values)
-    elif dimension == NAME:  # an admin: every tenant's rows of the range are read
-        pattern = f"%{escape_like(values[0])}%"
-        matches = or_(c.value.ilike(pattern, escape="\\"), c.value == OTHER)
-    else:
-        matches = c.value.in_([*values, OTHER])
-    where = [c.dimension == dimension, matches]
-    if tenant is not None:
-        where.append(c.tenant == tenant)
-    if start_ns is not None:  # a row covers [hour - SLACK_S, hour + HOUR_S)
-        where.append(c.hour > start_ns // _NS - HOUR_S)
-    if end_ns is not None:
-        where.append(c.hour < -(-end_ns // _NS) + SLACK_S)
-    found = conn.execute(select(c.hour).where(*where).distinct()).scalars()
-    return {h for hour in found for h in range(hour - SLACK_S, hour + 1, HOUR_S)}
+) -> list[tuple[int, int | None]]:
+    """The first and last hours (Unix s, ascending, with the gap before each) of the runs of
+    hours in which ``dimension`` had one of ``values`` (for NAME, a name containing
+    ``values[0]``)."""
+    params: dict[str, Any] = {
+        "dimension": dimension,
+        # A row covers the traces that started from SLACK_S before its hour to its end.
+        "lo": -1 if start_ns is None else start_ns // _NS - HOUR_S,
+        "hi": _NO_END if end_ns is None else -(-end_ns // _NS) + SLACK_S,
+        "tenant": tenant,
+        "values": [*values, OTHER],
+    }
+    if dimension == NAME:
+        params["pattern"] = f"%{escape_like(values[0])}%"
+        if tenant is None:
+            return [tuple(r) for r in conn.execute(_OF_ALL, params).all()]
+        params["values"] = list(conn.execute(_NAMES, params).scalars().all())
+    query = _OF_TENANT if tenant is not None else _OF_ALL_IN
+    return [tuple(r) for r in conn.execute(query, params).all()]
 
 
-def _names_like(conn: Connection, tenant: str, part: str) -> list[str]:
-    """The tenant's recorded span names containing ``part`` (case-insensitive), and OTHER.
-
-    The names are read one index seek each (a loose index scan), not a row per name and hour:
-    a tenant's rows are its names times the hours it kept them.
-    """
-    c = SeenValue.__table__.c
-    mine = (c.tenant == tenant, c.dimension == NAME)
-    found = select(func.min(c.value).label("value")).where(*mine).cte("names", recursive=True)
-    after = select(func.min(c.value)).where(*mine, c.value > found.c.value)
-    found = found.union_all(select(after.scalar_subquery()).where(found.c.value.is_not(None)))
-    pattern = f"%{escape_like(part)}%"
-    matches = or_(found.c.value.ilike(pattern, escape="\\"), found.c.value == OTHER)
-    return list(conn.execute(select(found.c.value).where(matches)).scalars())
+_NO_END = 2**62
 
 
-def _ranges(hours: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted hours as [start, end) ranges in ns, adjacent hours joined."""
+def _ranges(edges: Sequence[tuple[int, int | None]]) -> list[tuple[int, int]]:
+    """The [start, end) ranges in ns in which the traces of runs of hours can have started
+    (from SLACK_S before a run's first hour to its last hour's end)."""
     ranges: list[tuple[int, int]] = []
-    for hour in hours:
-        lo, hi = hour * _NS, (hour + HOUR_S) * _NS
-        if ranges and ranges[-1][1] == lo:
-            ranges[-1] = (ranges[-1][0], hi)
+    for hour, before in edges:
+        if before is None or before > _FAR:
+            ranges.append(((hour - SLACK_S) * _NS, (hour + HOUR_S) * _NS))
         else:
-            ranges.append((lo, hi))
+            ranges[-1] = (ranges[-1][0], (hour + HOUR_S) * _NS)
     return ranges
+
+
+def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Where two ascending lists of disjoint ranges overlap."""
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
 
 
 def _join(ranges: list[tuple[int, int]], most: int) -> list[tuple[int, int]]:
