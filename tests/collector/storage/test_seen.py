@@ -198,3 +198,12 @@ def test_more_ranges_than_a_condition_holds_are_joined_across_the_narrowest_gaps
     assert _join(ranges, 5) == ranges
     assert _join(ranges, 3) == [(0, 3), (10, 13), (30, 31)]
     assert _join(ranges, 1) == [(0, 31)]
+
+
+def test_retention_takes_the_hours_of_the_traces_it_purges(store: Store) -> None:
+    store.write(_traces(0, 3, T0, HOUR_NS))
+    store.write(_traces(10, 3, T0 + 20 * DAY_NS, HOUR_NS))
+    store.purge(now_ns=T0 + 20 * DAY_NS)  # 7 days of traces kept
+    with store.engine.connect() as conn:
+        hours = set(conn.scalars(select(SeenValue.hour)))
+    assert hours == {(T0 + 20 * DAY_NS) // 10**9 + h * 3600 for h in range(3)}
