@@ -67,15 +67,16 @@ def _counted(conn: Connection) -> Iterator[list[int]]:
         raw.set_progress_handler(None, 1000)
 
 
-def _listed(store: Store, **filters: Any) -> tuple[list[str], int]:
-    """The trace ids of a first page of acme's traces, and the work it took."""
+def _listed(store: Store, tenant: str | None = "acme", **filters: Any) -> tuple[list[str], int]:
+    """The trace ids of a first page of a tenant's traces (None: an admin's), and the work it
+    took."""
     with (
         store.engine.connect() as conn,
         conn.begin(),
         Session(bind=conn) as session,
         _counted(conn) as work,
     ):
-        page = list_traces(session, "acme", limit=50, **filters)
+        page = list_traces(session, tenant, limit=50, **filters)
     return [t.trace_id for t in page.traces], work[0]
 
 
@@ -84,20 +85,25 @@ def _listed(store: Store, **filters: Any) -> tuple[list[str], int]:
     [{"name_contains": "no-such-name"}, {"name_contains": "rare_old"}, {"model": "rare-model"},
      {"name_contains": "rare_old", "model": "rare-model"}, {"model": "no-such-model"}],
 )  # fmt: skip
+@pytest.mark.parametrize("tenant", ["acme", None])
 def test_a_value_never_seen_or_seen_once_long_ago_reads_no_more_as_traces_pile_up(
-    store: Store, filters: dict[str, Any]
+    store: Store, filters: dict[str, Any], tenant: str | None
 ) -> None:
     # The list scans the newest traces first for a matching span: a ?name= that matched
     # nothing read every span of the range (2.7 s on 2.46M spans), a value seen once long ago
     # every trace after it, and every one before it, to fill its page.
+    if tenant is None and store.dialect == "postgresql":
+        # Without a tenant PostgreSQL reads a table of a few hundred traces whole (a 500,000-span
+        # store: an index scan of the 116 traces of the rare value's two hours).
+        pytest.skip("the planner scans a table this small")
     store.write(_rare())
     store.write(_traces(0, 30, T0, 60 * 1_000_000_000))  # newer, in the same hours each round
     store.write(_traces(100, 30, T0 - 20 * DAY_NS, 60 * 1_000_000_000))  # older
-    found, few = _listed(store, **filters)
+    found, few = _listed(store, tenant, **filters)
     for round_ in range(1, 8):
         store.write(_traces(round_ * 1000, 30, T0 + round_, 60 * 1_000_000_000))
         store.write(_traces(round_ * 1000 + 500, 30, T0 - 20 * DAY_NS + round_, 60_000_000_000))
-    again, many = _listed(store, **filters)
+    again, many = _listed(store, tenant, **filters)
     assert (
         found
         == again

@@ -132,16 +132,16 @@ _IN = _c.value.in_(bindparam("values", expanding=True))
 _OF_TENANT = _edges(
     select(_c.hour).where(_c.tenant == bindparam("tenant"), _IN, *_SCOPE).distinct()
 )
-_LIKE = or_(_c.value.ilike(bindparam("pattern"), escape="\\"), _c.value == OTHER)
-_OF_ALL = _edges(select(_c.hour).where(_LIKE, *_SCOPE).distinct())  # an admin's names
 _OF_ALL_IN = _edges(select(_c.hour).where(_IN, *_SCOPE).distinct())
 
 
-def _names_query() -> Select[tuple[str]]:
-    """A tenant's recorded span names containing ``pattern``, and OTHER, read one index seek
-    each (a loose index scan), not a row per name and hour: a tenant's rows are its names
-    times the hours it kept them."""
-    mine = (_c.tenant == bindparam("tenant"), _c.dimension == NAME)
+def _names_query(of_tenant: bool) -> Select[tuple[str]]:
+    """The recorded span names (a tenant's, or every tenant's) containing ``pattern``, and
+    OTHER, read one index seek each (a loose index scan), not a row per name and hour: the
+    rows are the names times the hours they were kept."""
+    mine: list[ColumnElement[bool]] = [_c.dimension == NAME]
+    if of_tenant:
+        mine.append(_c.tenant == bindparam("tenant"))
     found = select(func.min(_c.value).label("value")).where(*mine).cte("names", recursive=True)
     after = select(func.min(_c.value)).where(*mine, _c.value > found.c.value)
     found = found.union_all(select(after.scalar_subquery()).where(found.c.value.is_not(None)))
@@ -149,7 +149,7 @@ def _names_query() -> Select[tuple[str]]:
     return select(found.c.value).where(or_(like, found.c.value == OTHER))
 
 
-_NAMES = _names_query()
+_NAMES = {True: _names_query(True), False: _names_query(False)}
 
 
 def _hours(
@@ -173,9 +173,8 @@ def _hours(
     }
     if dimension == NAME:
         params["pattern"] = f"%{escape_like(values[0])}%"
-        if tenant is None:
-            return [tuple(r) for r in conn.execute(_OF_ALL, params).all()]
-        params["values"] = list(conn.execute(_NAMES, params).scalars().all())
+        names = _NAMES[tenant is not None]
+        params["values"] = list(conn.execute(names, params).scalars().all())
     query = _OF_TENANT if tenant is not None else _OF_ALL_IN
     return [tuple(r) for r in conn.execute(query, params).all()]
 

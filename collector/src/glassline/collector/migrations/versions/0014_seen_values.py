@@ -49,6 +49,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant", "dimension", "value", "hour", name=op.f("pk_seen_values")),
     )
     op.create_index(op.f("ix_seen_values_hour"), "seen_values", ["hour"], unique=False)
+    op.create_index(
+        op.f("ix_seen_values_dimension_value_hour"),
+        "seen_values",
+        ["dimension", "value", "hour"],
+        unique=False,
+    )
     _backfill(op.get_bind())
 
 
@@ -112,5 +118,6 @@ def _bounded(found: set[tuple[str, str, str, int]]) -> set[tuple[str, str, str, 
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_seen_values_dimension_value_hour"), table_name="seen_values")
     op.drop_index(op.f("ix_seen_values_hour"), table_name="seen_values")
     op.drop_table("seen_values")
