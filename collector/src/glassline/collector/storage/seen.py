@@ -127,15 +127,7 @@ def _edges(hours: Select[Any]) -> Select[Any]:
     return select(gaps.c.hour, gaps.c.before).where(edge).order_by(gaps.c.hour)
 
 
-# Statements built once: the list asks on every filtered page.
-_IN = _c.value.in_(bindparam("values", expanding=True))
-_OF_TENANT = _edges(
-    select(_c.hour).where(_c.tenant == bindparam("tenant"), _IN, *_SCOPE).distinct()
-)
-_OF_ALL_IN = _edges(select(_c.hour).where(_IN, *_SCOPE).distinct())
-
-
-def _names_query(of_tenant: bool) -> Select[tuple[str]]:
+def _names(of_tenant: bool) -> Select[tuple[str]]:
     """The recorded span names (a tenant's, or every tenant's) containing ``pattern``, and
     OTHER, read one index seek each (a loose index scan), not a row per name and hour: the
     rows are the names times the hours they were kept."""
@@ -149,7 +141,17 @@ def _names_query(of_tenant: bool) -> Select[tuple[str]]:
     return select(found.c.value).where(or_(like, found.c.value == OTHER))
 
 
-_NAMES = {True: _names_query(True), False: _names_query(False)}
+def _runs(of_tenant: bool, of_name: bool) -> Select[Any]:
+    """:func:`_edges` of the hours a value (or, of_name, a name like ``pattern``) was seen:
+    one statement, one round trip, built once (the list asks on every filtered page)."""
+    values: Any = _names(of_tenant) if of_name else bindparam("values", expanding=True)
+    where = [_c.value.in_(values), *_SCOPE]
+    if of_tenant:
+        where.append(_c.tenant == bindparam("tenant"))
+    return _edges(select(_c.hour).where(*where).distinct())
+
+
+_RUNS = {(t, n): _runs(t, n) for t in (True, False) for n in (True, False)}
 
 
 def _hours(
@@ -173,9 +175,7 @@ def _hours(
     }
     if dimension == NAME:
         params["pattern"] = f"%{escape_like(values[0])}%"
-        names = _NAMES[tenant is not None]
-        params["values"] = list(conn.execute(names, params).scalars().all())
-    query = _OF_TENANT if tenant is not None else _OF_ALL_IN
+    query = _RUNS[tenant is not None, dimension == NAME]
     return [tuple(r) for r in conn.execute(query, params).all()]
 
 

@@ -56,6 +56,10 @@ def upgrade() -> None:
         unique=False,
     )
     _backfill(op.get_bind())
+    if op.get_bind().dialect.name == "postgresql":
+        # Planned as empty until autovacuum came by: the trace list's first read of a
+        # tenant's names scanned every row of them (7.7 ms of a 1 ms query, 500,000 spans).
+        op.execute("ANALYZE seen_values")
 
 
 def _json_text(dialect: str, column: str, key: str) -> str:
