@@ -11,7 +11,9 @@ from glassline.collector.sampling.models import SamplingDecision, SamplingPendin
 from glassline.collector.sampling.sink import SamplingSink
 from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
 from glassline.collector.storage.models import Span, Trace
+from glassline.collector.storage.queries import list_traces
 from glassline.collector.storage.store import Store
+from glassline.collector.storage.testing import llm_trace
 
 NOW = 1_800_000_100_000_000_000
 SECOND = 1_000_000_000
@@ -80,3 +82,19 @@ def test_undecided_traces_are_stored_and_queued_for_the_decider(store: Store) ->
     assert count_rows(store.engine, SamplingPending) == 10
     assert count_rows(store.engine, Trace) == 10
     assert sink.sampled_out.total() == 0
+
+
+def test_a_root_written_hours_before_its_stored_children_keeps_them_found(store: Store) -> None:
+    # Kept spans go through the store's write: a root that moves its trace's start into
+    # another hour records its stored children's values there (see storage.seen).
+    spans = llm_trace(7, NOW - 90 * 60 * SECOND, model="far-model")
+    for span in spans[1:]:
+        span.start_ns += 90 * 60 * SECOND
+        span.end_ns += 90 * 60 * SECOND
+    sink = SamplingSink(store, config(tail_enabled=True, policies=[{"type": "error"}]))
+    sink.write(spans[1:], NOW)
+    sink.write(spans[:1], NOW)
+    with store.session() as session:
+        for filters in ({"name_contains": "rerank"}, {"model": "far-model"}):
+            page = list_traces(session, "acme", **filters)
+            assert [t.trace_id for t in page.traces] == [spans[0].trace_id], filters

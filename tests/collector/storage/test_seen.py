@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, event, select, text
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import SpanRecord
@@ -189,11 +189,12 @@ def test_the_migration_records_the_stored_traces_as_writes_do(store: Store) -> N
     migrate.upgrade(store.engine)
     with store.engine.connect() as conn:
         backfilled = set(conn.execute(rows).all())
-    # The late trace's children were written under their own (later) hour, the backfill
-    # records the whole trace under its start: both cover it.
+    # The late trace's children were written under their own (later) hour, and again under
+    # the root's when it moved the start back; the backfill records the whole trace under
+    # its start.
     late_children = {r for r in written - backfilled if r[3] == (T0 // 10**9 // 3600) * 3600}
     assert written - backfilled == late_children
-    assert backfilled - written <= {r for r in backfilled if r[3] < T0 // 10**9}
+    assert backfilled <= written
     assert {r[1] for r in backfilled} == {
         "name", "stage", "model", "service_version", "prompt_version", "api_key"
     }  # fmt: skip
@@ -213,3 +214,79 @@ def test_retention_takes_the_hours_of_the_traces_it_purges(store: Store) -> None
     with store.engine.connect() as conn:
         hours = set(conn.scalars(select(SeenValue.hour)))
     assert hours == {(T0 + 20 * DAY_NS) // 10**9 + h * 3600 for h in range(3)}
+
+
+MINUTE_NS = 60 * 1_000_000_000
+
+
+def _root_last(number: int, root_ns: int, children_ns: int, **llm: Any) -> list[SpanRecord]:
+    """A trace whose root starts at ``root_ns`` and whose children start from
+    ``children_ns`` (an agent's calls, exported as they end; the root, as it ends, last)."""
+    spans = llm_trace(number, root_ns, **llm)
+    for span in spans[1:]:
+        span.start_ns += children_ns - root_ns
+        span.end_ns += children_ns - root_ns
+    return spans
+
+
+@pytest.mark.parametrize(
+    ("root_ns", "retriever_ns", "writes"),
+    [
+        # The root started 90 minutes before the children written ahead of it.
+        (T0 - 90 * MINUTE_NS, T0, [[1, 2, 3], [0]]),
+        # The retriever moved the start back 30 minutes (within the slack), the root another hour.
+        (T0 - 90 * MINUTE_NS, T0 - 30 * MINUTE_NS, [[2, 3], [1], [0]]),
+        # The root's clock is ahead: it moves the start 150 minutes on.
+        (T0 + 150 * MINUTE_NS, T0, [[1, 2, 3], [0]]),
+    ],
+    ids=["root-last", "in-two-steps", "root-ahead"],
+)
+def test_a_trace_whose_start_moves_hours_after_its_first_spans_were_written_is_found(
+    store: Store, root_ns: int, retriever_ns: int, writes: list[list[int]]
+) -> None:
+    spans = _root_last(400, root_ns, T0, model="far-model")
+    spans[1].start_ns = retriever_ns
+    versioned(spans[1:], service_version="2.0.0", prompt=("plan", 3), api_key="agent")
+    store.write(_traces(0, 3, T0 - DAY_NS, HOUR_NS))  # others, a day before
+    for batch in writes:
+        store.write([spans[n] for n in batch])
+    for filters in ({"name_contains": "rerank"}, {"model": "far-model"}):
+        assert _listed(store, **filters)[0][:1] == [spans[0].trace_id], filters
+    # The children's values, read back from their stored spans, under the root's hour.
+    with store.engine.connect() as conn:
+        at = SeenValue.hour == root_ns // 10**9 // 3600 * 3600
+        recorded = set(conn.execute(select(SeenValue.dimension, SeenValue.value).where(at)))
+    assert {
+        ("name", "rerank"),
+        ("model", "far-model"),
+        ("stage", "generate"),
+        ("service_version", "2.0.0"),
+        ("prompt_version", "3"),
+        ("api_key", "agent"),
+    } <= recorded
+
+
+def test_only_a_write_that_moves_a_start_to_another_hour_reads_the_spans_again(
+    store: Store,
+) -> None:
+    same_hour = _root_last(500, T0 + 10 * MINUTE_NS, T0 + 40 * MINUTE_NS)
+    moved = _root_last(501, T0 - 90 * MINUTE_NS, T0 + 40 * MINUTE_NS)
+    # Traces whose roots start with theirs: both roots' rollup rows are there already.
+    store.write(llm_trace(502, T0 + 10 * MINUTE_NS) + llm_trace(503, T0 - 90 * MINUTE_NS))
+    store.write(same_hour[1:] + moved[1:])
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
+        statements.append(sql)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        store.write(same_hour[:1])
+        common = list(statements)
+        statements.clear()
+        store.write(moved[:1])
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert len(statements) == len(common) + 1  # the moved trace's spans, read back
+    found = set(_listed(store, name_contains="rerank")[0])
+    assert found == {llm_trace(n, T0)[0].trace_id for n in range(500, 504)}

@@ -7,25 +7,42 @@ start of the range to fill its page. Every write therefore records, for the span
 one ``seen_values`` row per tenant x dimension x value x hour of the trace's start, and the
 list scans only the hours where each filter's value was seen.
 
-The start a write knows can be later than the trace's final one: the root span starts first
-but often arrives last. A recorded hour therefore also stands for the hour before it
-(:data:`SLACK_S`), so a trace is found unless its root started more than an hour before the
-spans written ahead of it. A value past the store's bound on distinct values is recorded as
-:data:`~glassline.collector.storage.cardinality.OTHER`, which every filter matches.
+The start a write knows can differ from the trace's final one: the root span starts first
+but often arrives last. A recorded hour also stands for the hour before it (:data:`SLACK_S`);
+and a write that moves a stored trace's start into another hour (an agent's root, 90 minutes
+before the calls exported ahead of it; rare) records the values of the trace's stored spans
+again under the new hour, read back from ``spans`` (:func:`record`'s ``moved``). A trace is
+therefore found whatever order its spans arrive in. A value past the store's bound on
+distinct values is recorded as :data:`~glassline.collector.storage.cardinality.OTHER`, which
+every filter matches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, false, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    false,
+    func,
+    or_,
+    select,
+    tuple_,
+)
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage._merge import insert_missing
 from glassline.collector.storage.cardinality import OTHER
-from glassline.collector.storage.models import ROLLUP_DIMENSIONS, SeenValue, Trace
+from glassline.collector.storage.models import ROLLUP_DIMENSIONS, SeenValue, Span, Trace
 from glassline.collector.storage.rollup import Dims, bucket_of
+from glassline.semconv import attributes as attrs
 
 __all__ = [
     "DIMENSIONS",
@@ -33,6 +50,7 @@ __all__ = [
     "NAME",
     "SLACK_S",
     "Wanted",
+    "changes_hour",
     "escape_like",
     "record",
     "start_condition",
@@ -52,17 +70,27 @@ MAX_RANGES = 64
 _KEY = ("tenant", "dimension", "value", "hour")
 
 
+def changes_hour(stored_ns: int, merged_ns: int) -> bool:
+    """Whether a write moved a stored trace's start (``stored_ns``) into another hour: its
+    stored spans' values were recorded under (or an hour after) the old one."""
+    return bucket_of(stored_ns, HOUR_S) != bucket_of(merged_ns, HOUR_S)
+
+
 def record(
     conn: Connection,
     spans: Iterable[SpanRecord],
     starts: Mapping[tuple[str, str], int],
     dims: Dims,
     name_of: Callable[[SpanRecord], str],
+    moved: Collection[tuple[str, str]] = (),
 ) -> None:
-    """Record the values of ``spans`` (just stored) under their traces' ``starts``.
+    """Record the values of ``spans`` (just stored) under their traces' ``starts``, and those
+    of every stored span of the ``moved`` traces (whose start this write moved to another
+    hour, see :func:`changes_hour`).
 
     ``dims`` and ``name_of`` give a span's values as the rollups count them (the store's bound
-    folds a value past it into OTHER). Rows already stored are left as they are.
+    folds a value past it into OTHER); the values read back for ``moved`` are recorded as
+    stored, unbounded (one trace's spans, rarely). Rows already stored are left as they are.
     """
     rows: set[tuple[str, str, str, int]] = set()
     for span in spans:
@@ -75,9 +103,40 @@ def record(
         name = name_of(span)
         if name:
             rows.add((tenant, NAME, name, hour))
+    keys = sorted(moved)
+    for i in range(0, len(keys), _CHUNK):
+        chunk = keys[i : i + _CHUNK]
+        for tenant, trace_id, *stored in conn.execute(_STORED, {"keys": chunk}):
+            hour = bucket_of(starts[tenant, trace_id], HOUR_S)
+            rows.update((tenant, d, v, hour) for d, v in zip(_STORED_AS, stored, strict=True) if v)
     insert_missing(
         conn, SeenValue.__table__, _KEY, [dict(zip(_KEY, r, strict=True)) for r in sorted(rows)]
     )
+
+
+def _json_text(column: Any, key: str) -> ColumnElement[str]:
+    # The cast turns SQLite's JSON number into its text, as the trace list's filter reads it.
+    return cast(column[key].as_string(), String)
+
+
+# The values of the stored spans of some traces, as the trace list's filters read them.
+_STORED_COLUMNS = {
+    NAME: Span.name,
+    "stage": Span.stage,
+    "model": Span.model,
+    "route": Span.route,
+    "service_version": _json_text(Span.resource, attrs.SERVICE_VERSION),
+    "prompt_version": _json_text(Span.attributes, attrs.PROMPT_VERSION),
+    "api_key": _json_text(Span.attributes, attrs.API_KEY_NAME),
+}
+assert set(_STORED_COLUMNS) == {NAME, *DIMENSIONS}  # every value the list filters on
+_STORED_AS = tuple(_STORED_COLUMNS)
+_STORED = (
+    select(Span.tenant, Span.trace_id, *_STORED_COLUMNS.values())
+    .where(tuple_(Span.tenant, Span.trace_id).in_(bindparam("keys", expanding=True)))
+    .distinct()
+)
+_CHUNK = 400  # traces per read: a bounded statement on both databases
 
 
 # A filter: dimension -> the values any of which a span must have; for NAME, one substring.

@@ -268,20 +268,28 @@ def write_spans(
         content.mark_attached(conn, with_content.intersection(inserted))
     users = dict(also_count_users or {})
     if new:
+        moved: list[summary.TraceKey] = []  # traces whose start this write moved to another hour
+
+        def merged(row: Mapping[str, Any], delta: summary.TraceDelta) -> dict[str, Any]:
+            out = summary.merge_trace_row(row, delta, now_ns)
+            if seen.changes_hour(row["start_ns"], out["start_ns"]):
+                moved.append((row["tenant"], row["trace_id"]))
+            return out
+
         traces = merge_rows(
             conn,
             Trace.__table__,
             ("tenant", "trace_id"),
             summary.trace_deltas(new),
             lambda key, delta: summary.new_trace_row(key, delta, now_ns),
-            lambda row, delta: summary.merge_trace_row(row, delta, now_ns),
+            merged,
         )
         users.update({key: row.get("user_id") for key, row in traces.items()})
         starts = {key: row["start_ns"] for key, row in traces.items()}
         texts = {key: batch.texts[key] for key in inserted}
         search.write_docs(conn, search.docs_for_texts(texts, starts))
         dims = _once(dims)  # the rollups ask again for the same spans
-        seen.record(conn, new, starts, dims, name_of)
+        seen.record(conn, new, starts, dims, name_of, moved)
     if new or also_count:
         counted = [*new, *also_count]
         add_to_rollups(conn, counted, users, dims)
