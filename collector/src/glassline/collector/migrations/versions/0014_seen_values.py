@@ -1,7 +1,7 @@
 """seen_values: the values of each hour's traces, so a trace filter reads only those hours
 
 Revision ID: 0014_seen_values
-Revises: 0012_alert_deliveries
+Revises: 0013_slo_counts
 Create Date: 2026-12-07
 
 The trace list scanned the newest traces first for a matching span: a span name matching
