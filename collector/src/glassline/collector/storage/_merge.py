@@ -99,6 +99,31 @@ class _Prepared:
             out.append(named)
         return out
 
+    def values_params(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The driver's parameters of rows given as values in :attr:`names` order (a
+        positional statement only): no mapping to build per row. A value that is the same
+        object as the row before's in its column is processed once (a request's spans share
+        their resource, whose JSON is then encoded once a batch, not once a span)."""
+        if not self.positional:
+            raise ValueError("values in order need a positional statement")
+        procs = self._procs
+        if not procs:
+            return [list(r) for r in rows]
+        out: list[Any] = []
+        before: list[Any] = [None] * len(self.names)  # the previous row's values, as given
+        done: list[Any] = [None] * len(self.names)  # and processed
+        for r in rows:
+            values = list(r)
+            for i, _, proc in procs:
+                value = values[i]
+                if value is before[i] and value is not None:
+                    values[i] = done[i]
+                else:
+                    before[i] = value
+                    values[i] = done[i] = proc(value)
+            out.append(values)
+        return out
+
 
 _PREPARED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], _Prepared]]
 _PREPARED = weakref.WeakKeyDictionary()
@@ -203,6 +228,16 @@ class PreparedInsert:
     def params(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """The driver's parameters of ``rows`` (dicts with the statement's columns)."""
         return self.statement.params(rows)
+
+    def values_params(self, rows: Sequence[Sequence[Any]]) -> list[Any]:
+        """The driver's parameters of rows given as values in the statement's column order
+        (:attr:`names`); see :meth:`_Prepared.values_params`."""
+        return self.statement.values_params(rows)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The statement's columns, in the order of its parameters."""
+        return tuple(self.statement.names)
 
 
 def prepared_insert(

@@ -35,12 +35,13 @@ from glassline.collector.storage.models import (
 )
 
 __all__ = [
+    "SPAN_COLUMNS",
     "NameOf",
     "PreparedBatch",
     "SpanKey",
     "WriteResult",
     "add_to_rollups",
-    "span_row",
+    "span_values",
     "write_batch",
     "write_spans",
 ]
@@ -55,46 +56,56 @@ class WriteResult:
     duplicates: int
 
 
-def span_row(span: SpanRecord) -> dict[str, Any]:
-    """The ``spans`` row of a record: typed columns plus JSON for the rest."""
-    return {
-        "tenant": span.tenant,
-        "trace_id": span.trace_id,
-        "span_id": span.span_id,
-        "parent_span_id": span.parent_span_id or None,
-        "name": span.name,
-        "kind": span.kind or "other",
-        "otel_kind": span.otel_kind,
-        "status": span.status,
-        "status_message": span.status_message,
-        "service": span.service,
-        "start_ns": span.start_ns,
-        "end_ns": span.end_ns,
-        "duration_ms": span.duration_ms,
-        "stage": span.stage,
-        "operation": span.operation,
-        "provider": span.provider,
-        "model": span.model,
-        "user_id": span.user_id,
-        "session_id": span.session_id,
-        "input_tokens": span.input_tokens,
-        "output_tokens": span.output_tokens,
-        "cache_read_tokens": span.cache_read_tokens,
-        "cache_creation_tokens": span.cache_creation_tokens,
-        "reasoning_tokens": span.reasoning_tokens,
-        "cost_usd": span.cost_usd,
-        "cache_layer": span.cache_layer,
-        "cache_hit": span.cache_hit,
-        "route": span.route,
-        "fallback": span.fallback,
-        "retries": span.retries,
-        "ttft_ms": span.ttft_ms,
-        "attributes": span.attributes,
-        "events": [
-            {"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events
-        ],
-        "resource": span.resource,
-    }
+# The ``spans`` columns in the order of :func:`span_values`: the table's own.
+SPAN_COLUMNS = tuple(column.name for column in Span.__table__.c)
+
+
+def span_values(span: SpanRecord) -> tuple[Any, ...]:
+    """The ``spans`` row of a record, its values in :data:`SPAN_COLUMNS` order: typed columns
+    plus JSON for the rest. A tuple, not a mapping: built for every span written, and a
+    35-key dict read back column by column was a tenth of a write's CPU time."""
+    return (
+        span.tenant,
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id or None,
+        span.name,
+        span.kind or "other",
+        span.otel_kind,
+        span.status,
+        span.status_message,
+        span.service,
+        span.start_ns,
+        span.end_ns,
+        span.duration_ms,
+        span.stage,
+        span.operation,
+        span.provider,
+        span.model,
+        span.user_id,
+        span.session_id,
+        span.input_tokens,
+        span.output_tokens,
+        span.cache_read_tokens,
+        span.cache_creation_tokens,
+        span.reasoning_tokens,
+        span.cost_usd,
+        span.cache_layer,
+        span.cache_hit,
+        span.route,
+        span.fallback,
+        span.retries,
+        span.ttft_ms,
+        span.attributes,
+        [{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events]
+        if span.events
+        else _NO_EVENTS,
+        span.resource,
+    )
+
+
+# One empty list for the spans without events (most): its JSON is then encoded once a batch.
+_NO_EVENTS: list[dict[str, Any]] = []
 
 
 class PreparedBatch:
@@ -114,16 +125,10 @@ class PreparedBatch:
         # Sorted, so concurrent writers of overlapping batches take row locks in the same order.
         self.spans = {key: unique[key] for key in sorted(unique)}
         self.texts = {key: search.span_texts(span) for key, span in self.spans.items()}
-        rows = [span_row(span) for span in self.spans.values()]
-        # No conflict target: with storage.partitioning the primary key also holds start_ns
-        # (a resend has the same start, so it still conflicts); without, it is _SPAN_KEY.
-        self.insert: PreparedInsert | None = (
-            prepared_insert(dialect, Span.__table__, _SPAN_KEY, list(rows[0]), any_conflict=True)
-            if rows
-            else None
-        )
+        rows = [span_values(span) for span in self.spans.values()]
+        self.insert: PreparedInsert | None = _span_insert(dialect) if rows else None
         self.params = dict(
-            zip(self.spans, self.insert.params(rows) if self.insert else [], strict=True)
+            zip(self.spans, self.insert.values_params(rows) if self.insert else [], strict=True)
         )
 
     @classmethod
@@ -148,7 +153,7 @@ class PreparedBatch:
             span = self.spans.get(key)
             if span is not None:
                 assert self.insert is not None  # made for the batch's first span
-                self.params[key] = self.insert.params([span_row(span)])[0]
+                self.params[key] = self.insert.values_params([span_values(span)])[0]
                 self.texts[key] = search.span_texts(span)
 
 
@@ -170,6 +175,16 @@ def _once(dims: rollup.Dims) -> rollup.Dims:
         return found
 
     return once
+
+
+def _span_insert(dialect: Dialect) -> PreparedInsert:
+    """The statement that inserts :func:`span_values` rows on ``dialect`` (compiled once)."""
+    # No conflict target: with storage.partitioning the primary key also holds start_ns
+    # (a resend has the same start, so it still conflicts); without, it is _SPAN_KEY.
+    insert = prepared_insert(dialect, Span.__table__, _SPAN_KEY, SPAN_COLUMNS, any_conflict=True)
+    if insert.names != SPAN_COLUMNS:  # the values are positional: the orders must agree
+        raise AssertionError(f"the spans INSERT takes {insert.names}, not {SPAN_COLUMNS}")
+    return insert
 
 
 def _insert_spans(conn: Connection, batch: PreparedBatch) -> list[SpanKey]:
