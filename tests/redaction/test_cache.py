@@ -124,3 +124,39 @@ def test_threads_sharing_a_redactor_get_the_same_results_within_the_budget() -> 
     assert len(results) == 24 and all(r == expected for r in results)
     assert shared.cache is not None and shared.cache.chars <= shared.cache.max_chars
     assert shared.cache.hits > 0
+
+
+@pytest.mark.parametrize("cache_chars", [0, 4_000_000])
+def test_identical_texts_of_one_batch_are_analysed_once(
+    analysed: list[str], cache_chars: int
+) -> None:
+    redactor = Redactor(RedactionConfig(cache_chars=cache_chars))
+    batch = ["mail jane@example.com", "call +44 20 7946 0958 now", "mail jane@example.com"]
+    out = redactor.redact_many(batch)
+    assert analysed == batch[:2]
+    masked = ["mail <EMAIL_ADDRESS>", "call <PHONE_NUMBER> now", "mail <EMAIL_ADDRESS>"]
+    assert [r.text for r in out] == masked
+
+
+def test_the_same_text_with_another_names_mode_is_analysed_apart(analysed: list[str]) -> None:
+    redactor = Redactor(RedactionConfig(cache_chars=0))
+    out = redactor.redact_attributes({"message": "Dear Anna Lima", "customer": "Dear Anna Lima"})
+    assert analysed == ["Dear Anna Lima", "Dear Anna Lima"]  # free text, then a name-like key
+    assert out.attributes == {"message": "Dear <PERSON>", "customer": "<PERSON>"}
+
+
+def test_the_trigger_prescan_reads_only_values_the_names_gate_left_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scanned: list[str] = []
+    original = PatternEngine.may_find
+
+    def spy(self: PatternEngine, texts: Any) -> Any:
+        scanned.extend(texts)
+        return original(self, texts)
+
+    monkeypatch.setattr(PatternEngine, "may_find", spy)
+    redactor = Redactor()
+    out = redactor.redact_attributes({"note": "Hello there, all fine", "other": "all lowercase"})
+    assert scanned == ["all lowercase"]  # "Hello there" is analysed whatever the triggers say
+    assert out.attributes == {"note": "Hello there, all fine", "other": "all lowercase"}

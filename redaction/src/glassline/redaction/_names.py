@@ -249,11 +249,16 @@ class NameDetector:
 
     def may_find(self, text: str) -> bool:
         """False when :meth:`find` surely finds nothing (no capitalised word, no Han)."""
+        # ASCII text holds no Han, and its only uppercase letters are A-Z: with none of them
+        # (``islower`` stops at the first), the gate cannot match; this check reads lowercase
+        # text (JSON of lowercase messages, ids, enums) ~8x faster than the gate's big class.
+        if text.isascii() and text.islower():
+            return False
         return _GATE.search(text) is not None
 
     def find(self, text: str, mode: int) -> list[tuple[int, int]]:
         """Character spans of names in ``text`` (end exclusive) for a ``MODE_*``."""
-        if mode <= MODE_NONE or not _GATE.search(text):
+        if mode <= MODE_NONE or not self.may_find(text):
             return []
         if mode == MODE_WHOLE:
             whole = self._whole(text)

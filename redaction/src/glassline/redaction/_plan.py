@@ -197,9 +197,13 @@ class Plan:
         """Pre-scan the slots; turn those worth it into texts, parsing JSON on the way."""
         while self._pending:
             pending, self._pending = self._pending, []
-            hot = self._worth_analysing([s.raw for s in pending], [s.mode for s in pending])
-            for slot, worth in zip(pending, hot, strict=True):
-                if not worth:
+            # Each distinct (text, mode) scanned once: the keys and enums of a request's spans
+            # repeat in every span until the clean memo knows them.
+            distinct: dict[tuple[str, int], int] = {}
+            where = [distinct.setdefault((s.raw, s.mode), len(distinct)) for s in pending]
+            hot = self._worth_analysing([t for t, _ in distinct], [m for _, m in distinct])
+            for slot, i in zip(pending, where, strict=True):
+                if not hot[i]:
                     if len(slot.raw) <= _CLEAN_CHARS:
                         self._clean.add(hash((slot.raw, slot.mode)))
                     continue

@@ -135,24 +135,45 @@ class Redactor:
         A JSON value's leaves are substrings of its raw text, except where JSON escapes
         ``\\uXXXX`` or ``\\/`` could hide a character a trigger looks for: those always go on.
         """
-        try:
-            hot = self._engine.may_find(raw)
-        except Exception as exc:  # the full analysis decides (and fails closed) instead
-            _log.warning("pre-scan failed (%s); analysing every value", type(exc).__name__)
-            return [True] * len(raw)
         limit = self.config.max_text_chars
         names = self._names
-        return [
-            h
-            or len(t) > limit
+        worth = [
+            len(t) > limit
             or "\\u" in t
             or "\\/" in t
             or (m > MODE_NONE and (names is None or names.may_find(t)))
-            for h, t, m in zip(hot, raw, modes, strict=True)
+            for t, m in zip(raw, modes, strict=True)
         ]
+        # The triggers' scan only for the values not decided yet: prose with a capitalised
+        # word goes on to analysis anyway. Its answer for a value does not depend on the
+        # other values scanned with it (no trigger crosses the separator of the joined text).
+        rest = [i for i, w in enumerate(worth) if not w]
+        if not rest:
+            return worth
+        try:
+            hot = self._engine.may_find([raw[i] for i in rest])
+        except Exception as exc:  # the full analysis decides (and fails closed) instead
+            _log.warning("pre-scan failed (%s); analysing every value", type(exc).__name__)
+            return [True] * len(raw)
+        for i, h in zip(rest, hot, strict=True):
+            worth[i] = h
+        return worth
 
     def _redact_units(self, texts: list[str], modes: list[int]) -> list[TextResult]:
-        """Results for ``texts``: remembered ones from the cache, the others analysed."""
+        """Results for ``texts``: each distinct ``(text, mode)`` once (a result depends on
+        nothing else), remembered ones from the cache, the others analysed."""
+        distinct: dict[tuple[str, int], int] = {}
+        where = [
+            distinct.setdefault(unit, len(distinct)) for unit in zip(texts, modes, strict=True)
+        ]
+        if len(distinct) == len(texts):
+            return self._redact_distinct(texts, modes)
+        # The same model name, id or prompt in many spans of one request (a new client's
+        # first, before the clean memo knows them): analysed once, not once per span.
+        results = self._redact_distinct([t for t, _ in distinct], [m for _, m in distinct])
+        return [results[i] for i in where]
+
+    def _redact_distinct(self, texts: list[str], modes: list[int]) -> list[TextResult]:
         cache = self.cache
         if cache is None:
             return self._analyse_units(texts, modes)
