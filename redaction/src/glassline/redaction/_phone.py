@@ -71,18 +71,20 @@ class PhoneCandidateRecognizer(PhoneRecognizer):
         if text.lstrip(" (\n\t").startswith("+"):
             regions = regions[:1]
         results: list[RecognizerResult] = []
+        entity = self.supported_entities[0]
         for region in regions:
             matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=self.leniency or 0)
             for match in matcher:
-                result = self._get_recognizer_result(match, text, region, nlp_artifacts)  # type: ignore[no-untyped-call]
-                results.append(result)
+                # Start, end and score are all the engine reads: no explanation is built.
+                results.append(RecognizerResult(entity, match.start, match.end, self.SCORE))
             if results:
                 break
-        results = EntityRecognizer.remove_duplicates(results)
+        if len(results) > 1 or (results and results[0].score == 0):
+            results = EntityRecognizer.remove_duplicates(results)  # one result: itself
         return [r for r in results if _plausible(text[r.start : r.end])]
 
 
 def _plausible(raw: str) -> bool:
     # python-phonenumbers accepts short national numbers ("0.23.202" is valid somewhere).
-    digits = sum(c.isdigit() for c in raw)
+    digits = sum(map(str.isdigit, raw))
     return digits >= 7 and not _EPOCH.fullmatch(raw.strip("()[]{}\"' "))

@@ -170,6 +170,11 @@ class Plan:
                     continue
             else:
                 seen = None
+                if (kind is float or kind is bool or value is None) and (
+                    len(name) < MIN_TEXT_LEN
+                    or (len(name) <= _CLEAN_CHARS and hash((name, MODE_NONE)) in clean)
+                ):
+                    continue  # no text in the value, and its name is known clean (see _slot)
             scanned, structural, strict = self._scope.classify(name)
             if not scanned:
                 continue
