@@ -1,7 +1,7 @@
 """Golden outputs of redaction: what the code found and wrote, as digests, to hold it unchanged.
 
 Speed work on the redactor must not change a single finding or masked byte. The cases here run
-the Redactor (and, in ``tests/collector/test_redact_golden.py``, the collector's redact step)
+the Redactor (and, in ``tests/collector/redact_golden.py``, the collector's redact step)
 over every corpus we have: the labelled corpus (texts and attribute maps, both JSON escape
 styles), ``bench.redaction``'s realistic and dense mixes (free text and patterns only, names
 on and off), spans carrying the corpus in each placement, the ingest bench's spans, and the
