@@ -15,14 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import MAX_NS
 from glassline.collector.storage import aggregates, search, seen, sketch
 from glassline.collector.storage.models import Span, Trace
-from glassline.semconv import attributes as attrs
 
 __all__ = [
     "GROUP_BYS",
@@ -188,16 +187,10 @@ def _span_exists(*conditions: Any) -> Any:
     return exists().where(Span.tenant == Trace.tenant, Span.trace_id == Trace.trace_id, *conditions)
 
 
-def _json_is(column: Any, key: str, value: str) -> Any:
-    """Some span's JSON ``column[key]`` is ``value`` (None without a value to look for).
-
-    A number matches its text too (Langfuse numbers its prompt versions: 7 is "7"), as the
-    rollups, which key on text, count it.
-    """
-    if not value:
-        return None
-    # The cast turns SQLite's JSON number into its text; PostgreSQL's ->> is text already.
-    return _span_exists(cast(column[key].as_string(), String) == value)
+def _span_value_is(dimension: str, value: str) -> Any:
+    """Some span's value of ``dimension`` (see ``seen.STORED_VALUES``) is ``value`` (None
+    without a value to look for)."""
+    return _span_exists(seen.STORED_VALUES[dimension] == value) if value else None
 
 
 def trace_conditions(
@@ -217,11 +210,11 @@ def trace_conditions(
         (Trace.status == f.status) if f.status else None,
         (Trace.cost_usd >= f.min_cost_usd) if f.min_cost_usd > 0 else None,
         (Trace.duration_ms >= f.min_duration_ms) if f.min_duration_ms > 0 else None,
-        _span_exists(Span.stage == f.stage) if f.stage else None,
-        _span_exists(Span.route == f.route) if f.route else None,
-        _json_is(Span.resource, attrs.SERVICE_VERSION, f.service_version),
-        _json_is(Span.attributes, attrs.PROMPT_VERSION, f.prompt_version),
-        _json_is(Span.attributes, attrs.API_KEY_NAME, f.api_key),
+        _span_value_is("stage", f.stage),
+        _span_value_is("route", f.route),
+        _span_value_is("service_version", f.service_version),
+        _span_value_is("prompt_version", f.prompt_version),
+        _span_value_is("api_key", f.api_key),
         _span_exists(Span.name.ilike(f"%{seen.escape_like(f.name_contains)}%", escape="\\"))
         if f.name_contains
         else None,

@@ -49,6 +49,7 @@ __all__ = [
     "HOUR_S",
     "NAME",
     "SLACK_S",
+    "STORED_VALUES",
     "Wanted",
     "changes_hour",
     "escape_like",
@@ -115,12 +116,15 @@ def record(
 
 
 def _json_text(column: Any, key: str) -> ColumnElement[str]:
-    # The cast turns SQLite's JSON number into its text, as the trace list's filter reads it.
+    # A number matches its text too (Langfuse numbers its prompt versions: 7 is "7"), as the
+    # rollups, which key on text, count it. The cast turns SQLite's JSON number into its
+    # text; PostgreSQL's ->> is text already.
     return cast(column[key].as_string(), String)
 
 
-# The values of the stored spans of some traces, as the trace list's filters read them.
-_STORED_COLUMNS = {
+# A stored span's value of each dimension, as the trace list's filters compare it and as a
+# moved trace's values are read back.
+STORED_VALUES = {
     NAME: Span.name,
     "stage": Span.stage,
     "model": Span.model,
@@ -129,10 +133,10 @@ _STORED_COLUMNS = {
     "prompt_version": _json_text(Span.attributes, attrs.PROMPT_VERSION),
     "api_key": _json_text(Span.attributes, attrs.API_KEY_NAME),
 }
-assert set(_STORED_COLUMNS) == {NAME, *DIMENSIONS}  # every value the list filters on
-_STORED_AS = tuple(_STORED_COLUMNS)
+assert set(STORED_VALUES) == {NAME, *DIMENSIONS}  # every value the list filters on
+_STORED_AS = tuple(STORED_VALUES)
 _STORED = (
-    select(Span.tenant, Span.trace_id, *_STORED_COLUMNS.values())
+    select(Span.tenant, Span.trace_id, *STORED_VALUES.values())
     .where(tuple_(Span.tenant, Span.trace_id).in_(bindparam("keys", expanding=True)))
     .distinct()
 )
