@@ -3,6 +3,7 @@ on SQLite and PostgreSQL, and finds the same traces as a scan of every trace."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,6 +202,35 @@ def test_the_migration_records_the_stored_traces_as_writes_do(store: Store) -> N
     }  # fmt: skip
 
 
+def test_a_filter_reads_no_trace_of_the_hour_before_the_one_its_value_was_seen_in(
+    store: Store,
+) -> None:
+    # Every span's values are recorded under the hour its trace starts in now (a write that
+    # moves a start re-records them), so a value's hour stands for that hour's traces alone.
+    store.write(llm_trace(700, T0 + 10 * MINUTE_NS, model="one-hour-model"))
+    alone, alone_work = _listed(store, model="one-hour-model")
+    store.write(_traces(800, 200, T0 - HOUR_NS, HOUR_NS // 200))  # the hour before, busy
+    found, work = _listed(store, model="one-hour-model")
+    assert found == alone == [llm_trace(700, T0)[0].trace_id]
+    assert work == alone_work  # not one trace of the hour before read
+
+
+def test_a_trace_across_an_hour_boundary_is_found_whatever_order_its_spans_arrive_in(
+    store: Store,
+) -> None:
+    # The root starts a minute before the hour, its children a minute into it: each of the
+    # 24 orders of its four spans, one write each, is a trace of its own model.
+    traces = []
+    for n, order in enumerate(itertools.permutations(range(4))):
+        spans = _root_last(900 + n, T0 - MINUTE_NS, T0 + MINUTE_NS, model=f"m{n}")
+        for i in order:
+            store.write([spans[i]])
+        traces.append(spans[0].trace_id)
+    for n, trace_id in enumerate(traces):
+        assert _listed(store, model=f"m{n}")[0] == [trace_id]
+    assert set(_listed(store, name_contains="rerank")[0]) == set(traces)
+
+
 def test_more_ranges_than_a_condition_holds_are_joined_across_the_narrowest_gaps() -> None:
     ranges = [(0, 1), (2, 3), (10, 11), (12, 13), (30, 31)]
     assert _join(ranges, 5) == ranges
@@ -235,7 +265,8 @@ def _root_last(number: int, root_ns: int, children_ns: int, **llm: Any) -> list[
     [
         # The root started 90 minutes before the children written ahead of it.
         (T0 - 90 * MINUTE_NS, T0, [[1, 2, 3], [0]]),
-        # The retriever moved the start back 30 minutes (within the slack), the root another hour.
+        # The retriever moved the start back 30 minutes (into the hour before), the root
+        # another hour.
         (T0 - 90 * MINUTE_NS, T0 - 30 * MINUTE_NS, [[2, 3], [1], [0]]),
         # The root's clock is ahead: it moves the start 150 minutes on.
         (T0 + 150 * MINUTE_NS, T0, [[1, 2, 3], [0]]),

@@ -8,11 +8,12 @@ one ``seen_values`` row per tenant x dimension x value x hour of the trace's sta
 list scans only the hours where each filter's value was seen.
 
 The start a write knows can differ from the trace's final one: the root span starts first
-but often arrives last. A recorded hour also stands for the hour before it (:data:`SLACK_S`);
-and a write that moves a stored trace's start into another hour (an agent's root, 90 minutes
-before the calls exported ahead of it; rare) records the values of the trace's stored spans
-again under the new hour, read back from ``spans`` (:func:`record`'s ``moved``). A trace is
-therefore found whatever order its spans arrive in. A value past the store's bound on
+but often arrives last. A write that moves a stored trace's start into another hour (a root
+that started before the hour of the calls exported ahead of it, or one whose clock is ahead)
+records the values of the trace's stored spans again under the new hour, read back from
+``spans`` (:func:`record`'s ``moved``). Every span's values are therefore recorded under the
+hour its trace starts in now, whatever order the spans arrived in, and a recorded hour stands
+for the traces that started in it alone. A value past the store's bound on
 distinct values is recorded as :data:`~glassline.collector.storage.cardinality.OTHER`, which
 every filter matches.
 """
@@ -48,7 +49,6 @@ __all__ = [
     "DIMENSIONS",
     "HOUR_S",
     "NAME",
-    "SLACK_S",
     "STORED_VALUES",
     "Wanted",
     "changes_hour",
@@ -64,7 +64,6 @@ DIMENSIONS = {
     for d in ("stage", "model", "route", "service_version", "prompt_version", "api_key")
 }
 HOUR_S = 3600
-SLACK_S = 3600  # a recorded hour also stands for traces that started this much earlier
 _NS = 1_000_000_000
 # Ranges one condition holds at most: beyond, the closest ones are joined (a superset).
 MAX_RANGES = 64
@@ -73,7 +72,7 @@ _KEY = ("tenant", "dimension", "value", "hour")
 
 def changes_hour(stored_ns: int, merged_ns: int) -> bool:
     """Whether a write moved a stored trace's start (``stored_ns``) into another hour: its
-    stored spans' values were recorded under (or an hour after) the old one."""
+    stored spans' values were recorded under the old one."""
     return bucket_of(stored_ns, HOUR_S) != bucket_of(merged_ns, HOUR_S)
 
 
@@ -173,7 +172,7 @@ _SCOPE = (
     _c.hour > bindparam("lo"),
     _c.hour < bindparam("hi"),
 )
-_FAR = SLACK_S + HOUR_S  # hours further apart start ranges of their own
+_FAR = HOUR_S  # hours further apart (not adjacent) start ranges of their own
 
 
 def _edges(hours: Select[Any]) -> Select[Any]:
@@ -230,9 +229,9 @@ def _hours(
     ``values[0]``)."""
     params: dict[str, Any] = {
         "dimension": dimension,
-        # A row covers the traces that started from SLACK_S before its hour to its end.
+        # A row covers the traces that started within its hour.
         "lo": -1 if start_ns is None else start_ns // _NS - HOUR_S,
-        "hi": _NO_END if end_ns is None else -(-end_ns // _NS) + SLACK_S,
+        "hi": _NO_END if end_ns is None else -(-end_ns // _NS),
         "tenant": tenant,
         "values": [*values, OTHER],
     }
@@ -247,11 +246,11 @@ _NO_END = 2**62
 
 def _ranges(edges: Sequence[tuple[int, int | None]]) -> list[tuple[int, int]]:
     """The [start, end) ranges in ns in which the traces of runs of hours can have started
-    (from SLACK_S before a run's first hour to its last hour's end)."""
+    (from a run's first hour to its last hour's end)."""
     ranges: list[tuple[int, int]] = []
     for hour, before in edges:
         if before is None or before > _FAR:
-            ranges.append(((hour - SLACK_S) * _NS, (hour + HOUR_S) * _NS))
+            ranges.append((hour * _NS, (hour + HOUR_S) * _NS))
         else:
             ranges[-1] = (ranges[-1][0], (hour + HOUR_S) * _NS)
     return ranges

@@ -312,10 +312,10 @@ class Store:
             "user_rollups": (UserRollup.__table__, UserRollup.minute < cutoff_s),
             "evaluation_rollups": (EvaluationRollup.__table__, EvaluationRollup.minute < cutoff_s),
             "evaluations": (Evaluation.__table__, Evaluation.time_ns < raw_cutoff),
-            # Hours whose traces are purged (each also stands for the hour before it).
+            # Hours whose traces are all purged.
             "seen_values": (
                 SeenValue.__table__,
-                SeenValue.hour < raw_cutoff // 10**9 - seen.HOUR_S - seen.SLACK_S,
+                SeenValue.hour < raw_cutoff // 10**9 - seen.HOUR_S,
             ),
         }
         for name, (table, where) in expired.items():
