@@ -153,7 +153,8 @@ def start_receivers(
     sink = Sink()
     admission = Admission(
         server.max_inflight_bytes, server.max_inflight_requests, metrics, server.retry_after_s,
-        max_queue_wait_s=server.max_queue_wait_s, clock=clock,
+        max_queue_wait_s=server.max_queue_wait_s, max_receiving=server.max_receiving_requests,
+        clock=clock,
     )  # fmt: skip
     ingest = Ingest(sink, metrics, max_spans=max_spans)
     logs_sink = Sink()

@@ -3,11 +3,20 @@
 Every export endpoint (gRPC and HTTP, traces and logs) holds a :class:`Ticket` from the moment
 it starts reading a request until its answer is sent. A request is refused (retryable,
 overloaded: gRPC RESOURCE_EXHAUSTED with RetryInfo, HTTP 429 with Retry-After) when accepting
-it would break one of three bounds:
+it would break one of four bounds:
 
 - **bytes**: the request bytes held in this process, reserved as the body streams in (a
-  chunked upload has no length up front: each chunk is reserved before it is kept);
-- **requests**: the requests in flight;
+  chunked upload has no length up front: each chunk is reserved before it is kept). A declared
+  length (Content-Length) is checked against the room left on arrival, to refuse without
+  reading a body that could not fit, but only what has arrived is held: a client that declares
+  8 MB and sends nothing holds nothing;
+- **requests**: the requests whose whole body is here (handed over, :meth:`Ticket.start`),
+  checked on arrival and again at the hand-over;
+- **receiving**: the requests still receiving their body, a separate and larger bound. As a
+  proxy does (Envoy, nginx), a request that has not delivered its body does not take a place
+  from those that have: 64 silent gRPC calls (metadata sent, message never) held every place of
+  a worker for the 30 s body timeout, and every real export to it was refused meanwhile. What
+  a receiving request costs is its bytes (bounded above) and a deadline (the body timeout);
 - **queue wait**: the time this request would wait behind the ones already handed over for
   processing (:meth:`Ticket.start`) before its own turn, estimated from their bytes and the
   rate processing recently finished bytes at. An export that cannot start within half the
@@ -55,7 +64,7 @@ from glassline.collector.metrics import Metrics
 
 __all__ = ["Admission", "Bound", "Ticket", "refusal"]
 
-Bound = Literal["bytes", "requests", "queue_wait", "queue_wait_expired"]
+Bound = Literal["bytes", "requests", "receiving", "queue_wait", "queue_wait_expired"]
 
 # The completion rate is an average over about this much busy time, so it follows a store
 # that slows down (a checkpoint, another worker holding the write lock) within seconds.
@@ -79,13 +88,16 @@ class Admission:
         retry_after_s: float = 1.0,
         *,
         max_queue_wait_s: float | None = None,
+        max_receiving: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         chance: Callable[[], float] = random.random,
     ) -> None:
-        """``max_queue_wait_s=None`` turns the queue-wait bound off; ``chance`` draws the
-        uniform [0, 1) numbers of the early refusals."""
+        """``max_queue_wait_s=None`` turns the queue-wait bound off; ``max_receiving`` (requests
+        still receiving their body) defaults to ``max_requests``; ``chance`` draws the uniform
+        [0, 1) numbers of the early refusals."""
         self.max_bytes = max_bytes
         self.max_requests = max_requests
+        self.max_receiving = max_requests if max_receiving is None else max_receiving
         self.max_queue_wait_s = max_queue_wait_s
         # The wait admission aims to start exports within, and where its early refusals begin.
         self._target_s = None if max_queue_wait_s is None else max_queue_wait_s * _ADMIT_WITHIN
@@ -96,7 +108,8 @@ class Admission:
         self._chance = chance
         self._lock = threading.Lock()
         self.bytes = 0
-        self.requests = 0
+        self.requests = 0  # every ticket held, receiving or handed over
+        self.receiving = 0  # ... of which still receiving their body
         self.queued_bytes = 0  # of the requests handed over for processing
         self._queued = 0
         # Bytes finished and seconds spent with at least one request handed over, both decayed:
@@ -106,18 +119,21 @@ class Admission:
         self._mark = clock()
 
     @contextmanager
-    def admit(self, nbytes: int = 0) -> Iterator[Ticket]:
-        """Hold one request and ``nbytes`` for the block; raises RetryableError if over a bound."""
+    def admit(self, nbytes: int = 0, *, declared: int = 0) -> Iterator[Ticket]:
+        """Hold one receiving request and ``nbytes`` for the block; ``declared`` more bytes
+        must fit now but are held only as they arrive (:meth:`Ticket.reserve`). Raises
+        RetryableError if over a bound."""
         with self._lock:
             self._tick()
-            bound = self._refusal(nbytes)
+            bound = self._refusal(nbytes + declared)
             if bound is None:
                 self.requests += 1
+                self.receiving += 1
                 self.bytes += nbytes
         if bound is not None:
             raise self._refuse(bound)
         ticket = Ticket(self, nbytes)
-        self._metrics.inflight_requests.inc()
+        self._metrics.receiving_requests.inc()
         self._metrics.inflight_bytes.inc(nbytes)
         outcome = "error"
         try:
@@ -135,7 +151,14 @@ class Admission:
                     self._queued -= 1
                     self.queued_bytes -= ticket.nbytes
                     self._done_bytes += ticket.nbytes
-            self._metrics.inflight_requests.dec()
+                elif not ticket.whole:
+                    self.receiving -= 1
+            held = (
+                self._metrics.inflight_requests
+                if ticket.whole
+                else self._metrics.receiving_requests
+            )
+            held.dec()
             self._metrics.inflight_bytes.dec(ticket.nbytes)
 
     def queue_wait_s(self) -> float:
@@ -145,17 +168,27 @@ class Admission:
             return self._wait_locked()
 
     def _start(self, ticket: Ticket) -> float | None:
-        """Queue ``ticket``'s bytes and return its deadline to start; raises if too late already."""
+        """Take a place among the whole requests for ``ticket``, queue its bytes and return its
+        deadline to start; raises if no place is left or it is too late already."""
         with self._lock:
             self._tick()
             ticket.started_at = self._mark  # now
             budget = self.max_queue_wait_s  # the test at arrival was the target: see the module doc
-            late = budget is not None and self._wait_locked() > budget
-            if not late:
+            bound: Bound | None = None
+            if self.requests - self.receiving >= self.max_requests:
+                bound = "requests"  # the places filled while this body came in
+            elif budget is not None and self._wait_locked() > budget:
+                bound = "queue_wait"
+            # Whole from here, refused or not: it no longer takes a receiving place.
+            self.receiving -= 1
+            ticket.whole = True
+            if bound is None:
                 self._queued += 1
                 self.queued_bytes += ticket.nbytes
-        if late:
-            raise self._refuse("queue_wait")
+        self._metrics.receiving_requests.dec()
+        self._metrics.inflight_requests.inc()
+        if bound is not None:
+            raise self._refuse(bound)
         return None if budget is None else ticket.started_at + budget
 
     def _tick(self) -> None:
@@ -174,8 +207,10 @@ class Admission:
         return self.queued_bytes / (self._done_bytes / self._busy_s)
 
     def _refusal(self, nbytes: int) -> Bound | None:
-        if self.requests >= self.max_requests:
-            return "requests"
+        if self.requests - self.receiving >= self.max_requests:
+            return "requests"  # it could not be handed over once here: refused unread
+        if self.receiving >= self.max_receiving:
+            return "receiving"
         if self.bytes + nbytes > self.max_bytes:
             return "bytes"
         if self._refused_early_locked():
@@ -213,6 +248,7 @@ def refusal(bound: Bound, metrics: Metrics, retry_after_s: float) -> RetryableEr
     what = {
         "bytes": "in-flight bytes",
         "requests": "in-flight requests",
+        "receiving": "receiving requests",
         "queue_wait": "queue wait",
         "queue_wait_expired": "queue wait",
     }[bound]
@@ -230,7 +266,8 @@ class Ticket:
     def __init__(self, admission: Admission, nbytes: int) -> None:
         self._admission = admission
         self.nbytes = nbytes
-        self.started = False
+        self.whole = False  # its body is all here: it counts among the requests, not receiving
+        self.started = False  # ... and it was handed over for processing
         self.started_at: float | None = None  # when the whole body was handed over
         # On the admission's clock (time.monotonic: the same in every process of this host),
         # the latest time processing may start; None without a queue-wait bound.

@@ -122,7 +122,13 @@ class Metrics:
             ["outcome"], registry=r,
         )  # fmt: skip
         self.inflight_requests = Gauge(
-            "glassline_inflight_requests", "Export requests being processed.",
+            "glassline_inflight_requests",
+            "Export requests whose whole body is in: queued or being processed.",
+            registry=r, multiprocess_mode="livesum",
+        )  # fmt: skip
+        self.receiving_requests = Gauge(
+            "glassline_receiving_requests",
+            "Export requests admitted and still receiving their body (server.max_receiving_requests).",
             registry=r, multiprocess_mode="livesum",
         )  # fmt: skip
         self.inflight_bytes = Gauge(

@@ -150,7 +150,7 @@ class Worker:
         exports = self._exports(self.store)
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
-            max_queue_wait_s=cfg.max_queue_wait_s,
+            max_queue_wait_s=cfg.max_queue_wait_s, max_receiving=cfg.max_receiving_requests,
         )  # fmt: skip
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()

@@ -112,7 +112,8 @@ class _Http:
         declared = _content_length(headers.get("content-length"))
         if declared > limit:
             raise too_large(declared, limit)
-        with self._admission.admit(declared) as ticket:
+        # The declared length must fit now (refused unread if not), held as it arrives.
+        with self._admission.admit(declared=declared) as ticket:
             body = await read_body(receive, ticket, limit=limit, gzip=content_encoding == "gzip")
             ticket.start()
             reply = await self._exports.run(

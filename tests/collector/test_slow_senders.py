@@ -1,0 +1,192 @@
+"""Slow and silent senders do not take admission from the exports whose body is all here.
+
+Issue 21: 64 gRPC calls whose metadata came and whose message never did held every admission
+place of a worker until the body timeout (30 s), and every real export to it was refused
+meanwhile. As a proxy does, a request still receiving its body counts against a separate,
+larger bound (``max_receiving_requests``); ``max_inflight_requests`` bounds the requests
+that are all here. The end-to-end specs run the real collector (two workers: one front whose
+admission every connection goes through) and wait on its own gauges.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from glassline.collector.admission import Admission
+from glassline.collector.config import ServerConfig
+from glassline.collector.errors import RetryableError
+from glassline.collector.metrics import Metrics
+from glassline.collector.storage.models import Span as SpanRow
+from glassline.collector.testing import metric_by_label, run_collector
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+PLACES = 4  # max_inflight_requests of the collectors here
+SILENT = 2 * PLACES  # more silent senders than there are places
+
+
+def _answered_or_held(http_endpoint: str) -> float:
+    """Export requests the collector holds (whole or still receiving) or has refused, summed
+    over its processes: every silent sender is one or the other once the front has seen it."""
+    total = sum(
+        metric_by_label(http_endpoint, "glassline_requests_refused_total", "bound").values()
+    )
+    for line in httpx.get(f"{http_endpoint}/metrics", timeout=30).text.splitlines():
+        if line.startswith(("glassline_inflight_requests ", "glassline_receiving_requests ")):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _wait_seen(h: Any, http_endpoint: str) -> None:
+    h.wait_for(lambda: _answered_or_held(http_endpoint) == SILENT, "every silent sender seen")
+
+
+def _stored(db_url: str, name: str) -> int:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            query = select(func.count()).select_from(SpanRow).where(SpanRow.name == name)
+            return int(conn.scalar(query) or 0)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Any]:
+    config = {"server": {"workers": 2, "max_inflight_requests": PLACES}, "redaction": None}
+    with run_collector(config, workdir=tmp_path) as running:
+        yield running
+
+
+def test_silent_grpc_calls_leave_room_for_a_real_export(collector: Any, h: Any) -> None:
+    """Eight calls send their metadata and never their message; an export sent meanwhile on
+    the same front is admitted and stored (before: RESOURCE_EXHAUSTED for 30 s)."""
+    metadata = (("x-glassline-api-key", collector.api_key),)
+    release = threading.Event()
+
+    def never_sends() -> Iterator[bytes]:
+        release.wait(60)  # a bound for the failure case only
+        yield from ()
+
+    body = h.make_request(h.make_span(1, name="real-grpc")).SerializeToString()
+    with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+        silent = [
+            channel.stream_unary(EXPORT).future(never_sends(), metadata=metadata, timeout=120)
+            for _ in range(SILENT)
+        ]
+        try:
+            _wait_seen(h, collector.http_endpoint)
+            channel.unary_unary(EXPORT)(body, metadata=metadata, timeout=60)
+        finally:
+            for call in silent:
+                call.cancel()
+            release.set()
+    assert _stored(collector.db_url, "real-grpc") == 1
+
+
+def _silent_upload(port: int, key: str, shape: str) -> bytes:
+    """The head (and, ``partial``, a first piece) of an upload whose body never ends."""
+    head = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+        b"x-glassline-api-key: " + key.encode() + b"\r\n"
+    )
+    if shape == "chunked":
+        return head + b"Transfer-Encoding: chunked\r\n\r\n" + b"400\r\n" + b"x" * 1024 + b"\r\n"
+    # The most a request may declare: eight of them declare the whole in-flight byte budget.
+    declared = ServerConfig().max_message_bytes
+    first = b"x" * 1024 if shape == "partial" else b""
+    return head + f"Content-Length: {declared}\r\n\r\n".encode() + first
+
+
+@pytest.mark.parametrize("shape", ["declared", "partial", "chunked"])
+def test_stalled_http_uploads_leave_room_for_a_real_export(
+    collector: Any, h: Any, shape: str
+) -> None:
+    """Eight uploads stall mid-body (nothing after a declared 8 MB, the first KB of it, a
+    chunk of a chunked body); an export sent meanwhile is admitted and stored. A declared
+    length is checked on arrival but held only as it arrives, so the eight hold 0-8 KB, not
+    the whole 64 MB budget."""
+    with ExitStack() as stack:
+        for _ in range(SILENT):
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", collector.http_port)))
+            sock.sendall(_silent_upload(collector.http_port, collector.api_key, shape))
+        _wait_seen(h, collector.http_endpoint)
+        body = h.make_request(h.make_span(1, name=f"real-{shape}")).SerializeToString()
+        reply = httpx.post(
+            f"{collector.http_endpoint}/v1/traces", content=body, timeout=60,
+            headers={"content-type": "application/x-protobuf",
+                     "x-glassline-api-key": collector.api_key},
+        )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert _stored(collector.db_url, f"real-{shape}") == 1
+
+
+def test_receiving_requests_have_their_own_bound_refused_with_a_hint(h: Any) -> None:
+    """Past ``max_receiving_requests`` uploads still coming in, the next is refused on
+    arrival with 429 + Retry-After, its body unread. A gRPC export arrives receiving too (its
+    handler runs before its message is read), so it gets in once an upload has gone."""
+    server = ServerConfig(
+        grpc_port=0, http_port=0, max_inflight_requests=2, max_receiving_requests=3,
+        retry_after_s=2,
+    )  # fmt: skip
+    with h.start_receivers(server) as stack, ExitStack() as held:
+        stalled = []
+        for _ in range(3):
+            sock = held.enter_context(socket.create_connection(("127.0.0.1", stack.http_port)))
+            sock.sendall(_silent_upload(stack.http_port, h.API_KEY, "declared"))
+            stalled.append(sock)
+        h.wait_for(lambda: stack.admission.receiving == 3, "three uploads receiving")
+        with socket.create_connection(("127.0.0.1", stack.http_port), timeout=30) as sock:
+            sock.sendall(_silent_upload(stack.http_port, h.API_KEY, "declared"))
+            head = b"".join(iter(sock.makefile("rb").readline, b"\r\n")).lower()
+        assert head.startswith(b"http/1.1 429") and b"retry-after: 2" in head
+        assert stack.metrics.refused.labels("receiving")._value.get() == 1
+        stalled[0].close()  # the client gives up: its place is free again
+        h.wait_for(lambda: stack.admission.receiving == 2, "the closed upload released")
+        with grpc.insecure_channel(stack.grpc_endpoint) as channel:
+            body = h.make_request(h.make_span(1)).SerializeToString()
+            channel.unary_unary(EXPORT)(body, metadata=(("x-glassline-api-key", h.API_KEY),))
+        assert [r.name for r in stack.sink.records] == ["span-1"]
+
+
+def test_a_body_that_completes_after_the_places_filled_is_refused_at_the_hand_over() -> None:
+    """The requests bound is checked on arrival (refused unread) and again when the body is
+    all here: a slow upload finishing when every place is taken is refused then."""
+    metrics = Metrics()
+    admission = Admission(max_bytes=10**6, max_requests=1, metrics=metrics, max_receiving=10)
+    with admission.admit() as slow, admission.admit() as fast:
+        assert (admission.requests, admission.receiving) == (2, 2)
+        fast.reserve(100)
+        fast.start()  # the one place
+        assert admission.receiving == 1
+        with pytest.raises(RetryableError), admission.admit():
+            pass  # no place for a whole request: refused on arrival
+        slow.reserve(100)
+        with pytest.raises(RetryableError) as caught:
+            slow.start()
+        assert admission.queued_bytes == 100  # only the one handed over is work ahead
+    assert caught.value.overloaded and "in-flight requests" in caught.value.message
+    assert metrics.refused.labels("requests")._value.get() == 2
+    assert (admission.requests, admission.receiving, admission.bytes) == (0, 0, 0)
+
+
+def test_a_declared_length_must_fit_on_arrival_and_is_held_as_it_arrives() -> None:
+    admission = Admission(max_bytes=1000, max_requests=10, metrics=Metrics())
+    with admission.admit(declared=600) as first, admission.admit(declared=600) as second:
+        assert admission.bytes == 0  # nothing has arrived yet
+        first.reserve(600)
+        with pytest.raises(RetryableError):
+            second.reserve(600)  # the bytes bound holds as the bodies stream in
+        with pytest.raises(RetryableError), admission.admit(declared=401):
+            pass  # could not fit now: refused before a byte of it is read
+        assert admission.bytes == 600
+    assert admission.bytes == 0
