@@ -113,8 +113,10 @@ class ServerConfig(_Model):
     max_inflight_requests: int = Field(64, ge=1)
     # Requests still receiving their body, per process: a separate, larger bound, so slow or
     # silent senders do not take max_inflight_requests from the requests that are all here.
-    # What they hold is bounded by max_inflight_bytes and the body timeout.
-    max_receiving_requests: int = Field(1024, ge=1)
+    # What they hold is bounded by max_inflight_bytes and the body timeout, but for one read
+    # each (up to 256 KB) taken off the socket before admission reserves it: 256 of them
+    # reading at once is max_inflight_bytes (64 MB) more at the peak, within the memory bound.
+    max_receiving_requests: int = Field(256, ge=1)
     # Query API reads (GET /api/...) at once per process; another waits for a slot up to
     # max_queue_wait_s, then is refused (429). Each holds one of the store's pooled connections
     # (15), which the exports' writes, /readyz and the WAL checkpoints need too.
