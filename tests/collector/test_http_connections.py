@@ -61,6 +61,26 @@ def test_a_stalled_body_is_cut_off_and_its_admission_released(stack: Any, h: Any
     assert stack.admission.bytes == 0
 
 
+@pytest.mark.parametrize("sent", [0, 10])
+def test_a_body_slower_than_the_least_rate_is_cut_off_before_its_deadline(
+    h: Any, sent: int
+) -> None:
+    """Nothing, or ten bytes, in a window that wants 200: the connection is closed and the
+    request's receiving place released at the window's end, long before the body deadline
+    (60 s here: a stall used to keep both that long)."""
+    server = ServerConfig(
+        grpc_port=0, http_port=0, http_body_timeout_s=60, http_body_min_rate_bytes_s=1000,
+        http_body_rate_window_s=0.2,
+    )  # fmt: skip
+    with h.start_receivers(server) as stack:
+        with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+            sock.sendall(_headers(h, 1000) + b"x" * sent)
+            h.wait_for(lambda: stack.admission.requests == 1, "the request to be admitted")
+            assert _closed_by_server(sock)
+        h.wait_for(lambda: stack.admission.requests == 0, "the ticket to be released")
+        assert (stack.admission.receiving, stack.admission.bytes) == (0, 0)
+
+
 def test_client_gone_mid_upload_is_counted_not_logged_as_an_error(
     stack: Any, h: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

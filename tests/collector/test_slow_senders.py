@@ -62,7 +62,10 @@ def _stored(db_url: str, name: str) -> int:
 
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Any]:
-    config = {"server": {"workers": 2, "max_inflight_requests": PLACES}, "redaction": None}
+    # No least body rate: it would end the stalled uploads within its window (5 s), and here
+    # they must stay until the export is answered (the body timeout, 30 s, still ends them).
+    server = {"workers": 2, "max_inflight_requests": PLACES, "http_body_min_rate_bytes_s": 0}
+    config = {"server": server, "redaction": None}
     with run_collector(config, workdir=tmp_path) as running:
         yield running
 
@@ -136,7 +139,7 @@ def test_receiving_requests_have_their_own_bound_refused_with_a_hint(h: Any) -> 
     handler runs before its message is read), so it gets in once an upload has gone."""
     server = ServerConfig(
         grpc_port=0, http_port=0, max_inflight_requests=2, max_receiving_requests=3,
-        retry_after_s=2,
+        retry_after_s=2, http_body_min_rate_bytes_s=0,  # the uploads stay until closed
     )  # fmt: skip
     with h.start_receivers(server) as stack, ExitStack() as held:
         stalled = []

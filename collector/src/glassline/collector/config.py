@@ -132,6 +132,11 @@ class ServerConfig(_Model):
     # A gRPC call's message has http_body_timeout_s too, then the call ends UNAVAILABLE.
     http_header_timeout_s: float = Field(10.0, gt=0)
     http_body_timeout_s: float = Field(30.0, gt=0)
+    # ... and meanwhile at least this many bytes a second over each window, or it is closed:
+    # a stalled or trickling upload gives its receiving place and bytes back within a window.
+    # 0: no rate limit (the body deadline alone).
+    http_body_min_rate_bytes_s: float = Field(1024.0, ge=0)
+    http_body_rate_window_s: float = Field(5.0, gt=0)
     # The delay every refusal names (Retry-After / RetryInfo); kept under an exporter's
     # timeout (see the validator).
     retry_after_s: float = Field(1.0, gt=0)

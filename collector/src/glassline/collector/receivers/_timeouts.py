@@ -8,8 +8,14 @@ uvicorn closes a keep-alive connection that idles between requests, but not one 
 sends a request, trickles its headers (slowloris) or stalls mid-body: each would hold a
 socket and, mid-body, an admission ticket forever. Here a connection gets
 ``header_timeout_s`` for each request's headers (from the connection's start or the previous
-answer) and ``body_timeout_s`` for its body; past a deadline it is closed. A request already
-handed to the app is not timed: admission bounds that. A request's head (request line and
+answer) and ``body_timeout_s`` for its body; past a deadline it is closed. The body must also
+keep coming: at least ``body_min_rate`` bytes a second over each ``rate_window_s`` (a rate
+limit, as Apache's mod_reqtimeout MinRate; nginx's client_body_timeout is the same with one
+byte a window), so a stalled or trickling upload gives its receiving place and bytes back
+within a window, not at the body deadline. The check rides on the body deadline's own timer:
+a body that arrives within a window costs nothing more. A window in which reading was paused
+by the server is not held against the client. A request already handed to the app is not
+timed: admission bounds that. A request's head (request line and
 headers) is limited to ``_MAX_HEAD`` bytes, as h11 limited it: llhttp sets no limit.
 
 A client may half-close its side once its request is sent (``shutdown(SHUT_WR)``, as
@@ -45,6 +51,8 @@ _Wait = Literal["headers", "body", None]  # what a connection's deadline waits f
 class _TimedHttpTools(DeclinesUpgrade):
     header_timeout_s = 10.0
     body_timeout_s = 30.0
+    body_min_rate = 0.0  # bytes/s over each rate window; 0: no rate limit
+    rate_window_s = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,6 +63,7 @@ class _TimedHttpTools(DeclinesUpgrade):
         self._head_bytes = 0  # bytes fed while in a head (counted a feed at a time)
         self._reads = 0  # data_received calls so far
         self._unread_since = 0  # ... when the body the app has not taken began
+        self._body_bytes = 0  # of the current request's body, so far
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -85,6 +94,7 @@ class _TimedHttpTools(DeclinesUpgrade):
 
     def on_headers_complete(self) -> None:
         self._in_head, self._in_body, self._head_bytes = False, True, 0
+        self._body_bytes = 0
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -99,6 +109,7 @@ class _TimedHttpTools(DeclinesUpgrade):
         (admission has reserved them). An app that does not read still meets the pause one
         read later: at most two reads (2 x 256 KB) buffered instead of 64 KB + one read.
         """
+        self._body_bytes += len(body)
         cycle = self.cycle
         if cycle.response_complete or (self.parser.should_upgrade() and self._should_upgrade()):
             return  # answered already (a 429): read on, to keep the connection, but not kept
@@ -135,9 +146,33 @@ class _TimedHttpTools(DeclinesUpgrade):
             self._deadline.cancel()
             self._deadline = None
         self._waiting_for = what
-        if what is not None and not self.transport.is_closing():
-            seconds = self.header_timeout_s if what == "headers" else self.body_timeout_s
-            self._deadline = self.loop.call_later(seconds, self._expired, what)
+        if what is None or self.transport.is_closing():
+            return
+        if what == "headers":
+            self._deadline = self.loop.call_later(self.header_timeout_s, self._expired, what)
+        else:
+            self._body_window(self.loop.time() + self.body_timeout_s, self._body_bytes)
+
+    def _body_window(self, deadline: float, seen: int) -> None:
+        """Time the body's next rate window, or its deadline if that comes first."""
+        seconds = deadline - self.loop.time()
+        if self.body_min_rate > 0 and self.rate_window_s < seconds:
+            window = self.loop.call_later(self.rate_window_s, self._window_ended, deadline, seen)
+            self._deadline = window
+        else:
+            self._deadline = self.loop.call_later(max(seconds, 0.0), self._expired, "body")
+
+    def _window_ended(self, deadline: float, seen: int) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        arrived = self._body_bytes - seen
+        if arrived < self.body_min_rate * self.rate_window_s and not self.flow.read_paused:
+            _log.debug("closing an HTTP connection: its body came at %d bytes in %g s",
+                       arrived, self.rate_window_s)  # fmt: skip
+            self.transport.close()
+            return
+        self._body_window(deadline, self._body_bytes)
 
     def _expired(self, what: str) -> None:
         self._deadline = None
@@ -184,10 +219,22 @@ class _Coalescing:
         return getattr(self._transport, name)
 
 
-def timed_protocol(*, header_timeout_s: float, body_timeout_s: float) -> type[asyncio.Protocol]:
-    """An httptools protocol class for ``uvicorn.Config(http=...)`` with these deadlines."""
+def timed_protocol(
+    *,
+    header_timeout_s: float,
+    body_timeout_s: float,
+    body_min_rate: float = 0.0,
+    rate_window_s: float = 5.0,
+) -> type[asyncio.Protocol]:
+    """An httptools protocol class for ``uvicorn.Config(http=...)`` with these deadlines and
+    this least body rate (bytes/s over each ``rate_window_s``; 0: none)."""
     return type(
         "TimedHttpToolsProtocol",
         (_TimedHttpTools,),
-        {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s},
+        {
+            "header_timeout_s": header_timeout_s,
+            "body_timeout_s": body_timeout_s,
+            "body_min_rate": body_min_rate,
+            "rate_window_s": rate_window_s,
+        },
     )

@@ -328,6 +328,8 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvic
         http=timed_protocol(
             header_timeout_s=config.http_header_timeout_s,
             body_timeout_s=config.http_body_timeout_s,
+            body_min_rate=config.http_body_min_rate_bytes_s,
+            rate_window_s=config.http_body_rate_window_s,
         ),
         timeout_graceful_shutdown=int(config.shutdown_grace_s) or None,
         ssl_certfile=str(config.tls.cert_file) if config.tls else None,
