@@ -28,6 +28,13 @@ def store(any_store: Store) -> Store:
     return any_store
 
 
+@pytest.fixture(autouse=True)
+def every_day_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass counts every past day of an SLO's period (the specs of the days counted a few a
+    pass set their own bound)."""
+    monkeypatch.setattr(quality, "PERIOD_DAYS_PER_PASS", 100, raising=False)
+
+
 def rule(**fields: Any) -> dict[str, Any]:
     return {"rules": [{"name": "r", **fields}]}
 
@@ -342,7 +349,7 @@ def another_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(quality, "_kept", {DAY: KeptDays(), HOUR: KeptDays(stored=False)})
 
 
-def full_merge(rule: Any, conn: Any, period: Any) -> Any:
+def full_merge(rule: Any, conn: Any, period: Any, days: Any = None) -> Any:
     return quality._good_total(rule, conn, period)
 
 
@@ -368,6 +375,41 @@ def test_another_process_answers_the_slo_api_from_the_days_the_engine_kept(
     with store.engine.connect() as conn:
         assert answers == {t: quality.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
     assert len(answers["acme"]) == 6 and answers["acme"][0]["budget_spent"] == pytest.approx(0.6)
+
+
+def test_a_store_without_day_counts_has_them_counted_a_few_a_pass_and_alerts_on_time(
+    store: Store, span: Span, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade from before ``slo_counts`` (or a new rule) has every past day of the period
+    to count: 30 days of 8 rules over 2,000 routes took a first pass 36 s, every alert late.
+    The burn windows are counted at once; the period's days two a pass, ``budget_spent``
+    shown once all are, then as a full merge has it."""
+    monkeypatch.setattr(quality, "PERIOD_DAYS_PER_PASS", 2, raising=False)
+    five_days(store, span)
+    slo = latency_slo()
+    read, stop = sketch_reads(store)
+    passes, days_read = [], []
+    try:
+        for minute in range(4):
+            with store.engine.connect() as conn:
+                passes.append(evaluate_rule(slo, conn, T0 + timedelta(minutes=minute)))
+            days_read.append(len(read))
+    finally:
+        stop()
+    assert days_read == [2, 4, 5, 5]  # five past days, two a pass, then none again
+    for minute, found in enumerate(passes):
+        with monkeypatch.context() as merge, store.engine.connect() as conn:
+            merge.setattr(quality, "_counted", full_merge)
+            expected = evaluate_rule(slo, conn, T0 + timedelta(minutes=minute))
+        assert len(found) == 6
+        # The alert's value and state on every pass; the budget spent once every day is in.
+        assert [(o.key, o.value, o.breached) for o in found] == [
+            (o.key, o.value, o.breached) for o in expected
+        ]
+        if minute < 2:
+            assert all("budget_spent" not in o.extra for o in found)
+        else:
+            assert [o.extra for o in found] == [o.extra for o in expected]
 
 
 def test_a_span_written_late_for_a_kept_day_is_counted_again_by_every_process(

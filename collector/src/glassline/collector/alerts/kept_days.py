@@ -31,7 +31,7 @@ from glassline.collector.alerts.queries import Key, make_key
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.engine import WRITE
 
-__all__ = ["DAY", "HOUR", "CountedDay", "GoodTotal", "KeptDays", "Scope"]
+__all__ = ["DAY", "HOUR", "Budget", "CountedDay", "GoodTotal", "KeptDays", "Scope"]
 
 _log = logging.getLogger(__name__)
 DAY = 86_400
@@ -63,6 +63,15 @@ class CountedDay:
 
     found: GoodTotal
     prints: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Budget:
+    """How many more cells a caller may count (the rest wait for its next call), and how many
+    it left uncounted."""
+
+    left: int
+    waiting: int = 0
 
 
 class _Day:
@@ -137,13 +146,16 @@ class KeptDays:
         current: Mapping[int, Any],
         combine: Callable[[Mapping[str, Any]], Any],
         count_day: Callable[[int], CountedDay],
-    ) -> GoodTotal:
+        budget: Budget | None = None,
+    ) -> GoodTotal | None:
         """(good, total) per key of ``scope`` summed over the days of ``current`` (UTC day
         start -> the scope's fingerprint now; a day without one has no data).
 
         A day is valid while ``combine`` of the kept fingerprints of the scope's tenants equals
         its fingerprint now. Invalid in memory, it is read from the store; invalid there too,
-        it is counted by ``count_day`` and written back for every other process.
+        it is counted by ``count_day`` and written back for every other process. With a
+        ``budget``, at most ``budget.left`` days are counted, the latest first; if others are
+        left (added to ``budget.waiting``), the answer is None.
         """
         name = (str(conn.engine.url), scope.slo)
         stale = self._stale(name, scope, current, combine, list(current))
@@ -153,6 +165,13 @@ class KeptDays:
                 for day, rows in stored.items():
                     self._keep_rows(name, scope, day, rows)
             stale = self._stale(name, scope, current, combine, stale)
+        waiting = 0
+        if stale and budget is not None:
+            stale = sorted(stale, reverse=True)
+            waiting = max(0, len(stale) - budget.left)
+            stale = stale[: budget.left]
+            budget.left -= len(stale)
+            budget.waiting += waiting
         if stale:
             counted = {day: count_day(day) for day in stale}  # outside the lock: reads the store
             if self._stored:
@@ -160,7 +179,7 @@ class KeptDays:
             with self._lock:
                 for day, found in counted.items():
                     self._keep_counted(name, scope, day, found)
-        return self._sum(name, scope, current)
+        return None if waiting else self._sum(name, scope, current)
 
     def _stale(
         self,
