@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
 from glassline.collector.alerts import AlertConfigError, AlertEngine, parse_config, quality
 from glassline.collector.alerts.kept_days import DAY, HOUR, KeptDays
@@ -15,7 +15,8 @@ from glassline.collector.alerts.models import SloCount
 from glassline.collector.alerts.rules import Observation, evaluate_rule
 from glassline.collector.alerts.windows import rolling
 from glassline.collector.records import EvaluationRecord, SpanRecord
-from glassline.collector.storage import Store
+from glassline.collector.storage import Store, expiry
+from glassline.collector.storage.testing import rows_deleted_per_transaction
 
 from .support import T0
 
@@ -442,19 +443,36 @@ def _burn(good_total: tuple[float, float], budget: float) -> float:
     return round((1 - good_total[0] / good_total[1]) / budget, 4)
 
 
-def test_the_kept_days_go_once_no_slo_period_holds_them(store: Store, span: Span) -> None:
+def test_the_retention_job_deletes_the_days_no_slo_period_holds_a_bounded_number_at_a_time(
+    store: Store, span: Span, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like every other table, ``slo_counts`` goes by the retention job, not by the alert pass,
+    and at most ``expiry.PURGE_ROWS`` rows a transaction (after downtime, or rules with a
+    shorter period, there are many)."""
     five_days(store, span)
     config = parse_config({"rules": [{"name": "fast", **latency_slo_body()}]})
     engine = AlertEngine(store, config)
+    day = int(T0.timestamp()) // DAY * DAY
+    old = [{"slo": f"gone-{n:03d}", "tenant": "acme", "day": day - 30 * DAY, "counts": {}}
+           for n in range(250)]  # fmt: skip
     try:
         engine.evaluate_once(T0)
-        with store.engine.connect() as conn:
-            assert conn.scalar(select(func.count()).select_from(SloCount)) == 10  # 2 x 5 days
+        with store.engine.begin() as conn:
+            conn.execute(insert(SloCount), old)
         engine.evaluate_once(T0 + timedelta(days=5))  # a 7-day period: the oldest days are out
-        with store.engine.connect() as conn:
-            days = conn.scalars(select(SloCount.day).distinct()).all()
-        assert sorted(days) == [
-            int((T0 - timedelta(days=d)).timestamp()) // 86400 * 86400 for d in (2, 1, 0)
-        ]  # fmt: skip (T0's day is past now)
+        past = {day - d * DAY: 2 for d in range(5, 0, -1)} | {day: 1}  # T0's day, acme's
+        assert slo_days(store) == past | {day - 30 * DAY: 250}  # the pass deleted none
+        deleted = rows_deleted_per_transaction(store.engine, "slo_counts")
+        monkeypatch.setattr(expiry, "PURGE_ROWS", 100)
+        assert engine.purge_expired(T0 + timedelta(days=5)) == 256
+        assert deleted == [100, 100, 56]
+        assert slo_days(store) == {day - 2 * DAY: 2, day - DAY: 2, day: 1}
     finally:
         engine.close()
+
+
+def slo_days(store: Store) -> dict[int, int]:
+    """Rows of ``slo_counts`` per day."""
+    with store.engine.connect() as conn:
+        found = conn.execute(select(SloCount.day, func.count()).group_by(SloCount.day)).all()
+    return {int(day): n for day, n in found}

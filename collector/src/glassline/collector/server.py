@@ -276,7 +276,7 @@ class Worker:
     def _jobs(self) -> list[Job]:
         assert self.store is not None
         store, sampling = self.store, self.config.sampling
-        jobs = [Job("retention", self.config.jobs.retention_interval_s, store.purge)]
+        jobs = [Job("retention", self.config.jobs.retention_interval_s, self._purge)]
         if store.config.partitioning is not None:
             # premake periods ahead make an hourly run (the default) far more than enough.
             interval = self.config.jobs.retention_interval_s
@@ -291,6 +291,14 @@ class Worker:
             interval = max(0.5, sampling.decision_wait_s / 4)
             jobs.append(Job("tail_sampling", interval, lambda: self._decide(decider)))
         return jobs
+
+    def _purge(self) -> None:
+        """The retention job: the store's expired rows, then the SLO day counts no rule's
+        period holds (the rules are the alert engine's)."""
+        assert self.store is not None
+        self.store.purge()
+        if self.alerts is not None:
+            self.alerts.purge_expired()
 
     def _decide(self, decider: TailDecider) -> None:
         report = decider.run_once()

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -82,6 +82,8 @@ class AlertStore(Protocol):
     engine: Engine
 
     def try_acquire_lease(self, name: str, holder: str, ttl_s: float) -> bool: ...
+
+    def delete_expired(self, table: Table, where: ColumnElement[bool]) -> int: ...
 
 
 @dataclass(slots=True)
@@ -213,6 +215,14 @@ class AlertEngine:
             session.commit()
         self._outcomes.clear()
 
+    def purge_expired(self, now: datetime | None = None) -> int:
+        """Delete the SLO day counts no rule's period holds any longer (:mod:`kept_days`), as
+        the retention job does every expired table: :data:`expiry.PURGE_ROWS` a transaction
+        (``Store.delete_expired``). Returns how many went."""
+        now_s = int((now or datetime.now(UTC)).timestamp())
+        table = SloCount.__table__
+        return self.store.delete_expired(table, table.c.day < _slo_days_cutoff(self.config, now_s))
+
     def _claim(self, session: Session, config: AlertsConfig, now: datetime, rules: int) -> bool:
         """Insert this interval's ``alert_evaluations`` row; False if it is already there."""
         interval_ms = max(1, int(config.evaluation_interval.total_seconds() * 1000))
@@ -243,7 +253,6 @@ class AlertEngine:
             (AlertEvent, AlertEvent.at < cutoff),
             (AlertDigest, AlertDigest.sent_at < cutoff),
             (AlertEvaluation, AlertEvaluation.evaluated_at < cutoff),
-            (SloCount, SloCount.day < _slo_days_cutoff(config, now_s)),
         )
         # At most PURGE_ROWS of each a pass (one every evaluation interval): a history kept
         # shorter in the config (90 days of a 15 s interval: 518,400 evaluation rows) drains
