@@ -19,12 +19,14 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from glassline.collector.alerts.models import SloCount
 from glassline.collector.alerts.queries import Key, make_key
@@ -271,14 +273,43 @@ def _split(key: Key, per: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     return dims["tenant"], tuple(dims[d] for d in per)
 
 
+# PostgreSQL's codes of a user who may not read or write a table, or of a read-only
+# transaction (the dashboard's); SQLite's query_only mode says "readonly".
+_DENIED = {"42501", "25006"}
+_told: set[tuple[str, str]] = set()
+
+
+def _denied(conn: Connection, what: str, exc: DBAPIError) -> None:
+    """Log a failed read or write of ``slo_counts``: once per store and kind at INFO if this
+    process's database user may not (a dashboard), else at WARNING."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _DENIED or "readonly" in str(orig):
+        if (str(conn.engine.url), what) not in _told:
+            _told.add((str(conn.engine.url), what))
+            _log.info(
+                "SLO day counts not %s (%s): this process counts the days it needs itself",
+                what, str(orig).strip().splitlines()[0],
+            )  # fmt: skip
+        return
+    _log.warning("SLO day counts not %s (counted again later)", what, exc_info=True)
+
+
 def _read(conn: Connection, scope: Scope, days: list[int]) -> dict[int, dict[str, Any]]:
-    """The stored rows of ``days`` for the scope's tenants: day -> tenant -> counts."""
+    """The stored rows of ``days`` for the scope's tenants: day -> tenant -> counts. None if
+    this process may not read them (a dashboard's user granted SELECT before ``slo_counts``
+    existed): under a savepoint on PostgreSQL, so the caller's transaction goes on."""
     t = SloCount
     query = select(t.day, t.tenant, t.counts).where(t.slo == scope.slo, t.day.in_(days))
     if scope.tenants is not None:
         query = query.where(t.tenant.in_(sorted(scope.tenants)))
     out: dict[int, dict[str, Any]] = {}
-    for day, tenant, counts in conn.execute(query):
+    try:
+        with conn.begin_nested() if conn.dialect.name == "postgresql" else nullcontext():
+            found = conn.execute(query).all()
+    except DBAPIError as exc:
+        _denied(conn, "read", exc)
+        return out
+    for day, tenant, counts in found:
         out.setdefault(int(day), {})[tenant] = counts
     return out
 
@@ -323,5 +354,7 @@ def _write(conn: Connection, scope: Scope, counted: Mapping[int, CountedDay]) ->
                     ),
                     rows,
                 )
+    except DBAPIError as exc:
+        _denied(conn, "stored", exc)
     except Exception:
         _log.warning("SLO day counts not stored (counted again later)", exc_info=True)
