@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, insert, select
 from sqlalchemy import text as sql_text
 
+from glassline.collector.alerts import AlertEngine
+from glassline.collector.alerts import load_config as load_rules
+from glassline.collector.alerts.models import SloCount
 from glassline.collector.config import load_config
 from glassline.collector.records import SpanRecord
 from glassline.collector.server import Worker
@@ -320,6 +324,35 @@ def test_the_sampling_job_runs_whenever_sampling_leaves_state_to_purge(
         worker.store.close()
     assert ("tail_sampling" in names) is scheduled
     assert "retention" in names
+
+
+def test_the_retention_job_deletes_the_slo_day_counts_no_rule_period_holds(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: fast, kind: slo, sli: latency, objective: 0.9, "
+                     "threshold_ms: 1000, period: 7d}\n")  # fmt: skip
+    env = {"GLASSLINE_API_KEYS": "acme=test-key-123456"}
+    db_url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    config = load_config(
+        {"storage": {"url": db_url}, "alerts": {"rules_file": str(rules)}}, environ=env
+    )
+    worker = Worker(config)
+    worker.store = Store.open(config.storage)
+    worker.alerts = AlertEngine(worker.store, load_rules(rules))
+    today = int(time.time()) // 86_400 * 86_400
+    try:
+        with worker.store.engine.begin() as conn:
+            conn.execute(insert(SloCount), [
+                {"slo": "s", "tenant": "acme", "day": today - days * 86_400, "counts": {}}
+                for days in (30, 9, 2)
+            ])  # fmt: skip
+        [retention] = [job for job in worker._jobs() if job.name == "retention"]
+        retention.run()
+        with worker.store.engine.connect() as conn:
+            days = conn.scalars(select(SloCount.day)).all()
+    finally:
+        worker.alerts.close()
+        worker.store.close()
+    assert days == [today - 2 * 86_400]  # past 7 days + 1: gone
 
 
 def test_head_sampled_out_spans_show_on_metrics_and_stay_in_the_rollups(tmp_path: Path) -> None:
