@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Engine, Table
+from sqlalchemy import ColumnElement, Engine, Table, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from glassline.collector.alerts import digest as digests
-from glassline.collector.alerts import outbox
+from glassline.collector.alerts import outbox, quality
 from glassline.collector.alerts.config import (
     AlertConfigError,
     AlertsConfig,
@@ -216,12 +216,16 @@ class AlertEngine:
         self._outcomes.clear()
 
     def purge_expired(self, now: datetime | None = None) -> int:
-        """Delete the SLO day counts no rule's period holds any longer (:mod:`kept_days`), as
-        the retention job does every expired table: :data:`expiry.PURGE_ROWS` a transaction
+        """Delete the SLO day and hour counts no rule's period holds any longer, and the hours
+        no pass reads again (:mod:`kept_days`, :func:`quality.unread_hours`), as the retention
+        job does every expired table: :data:`expiry.PURGE_ROWS` a transaction
         (``Store.delete_expired``). Returns how many went."""
         now_s = int((now or datetime.now(UTC)).timestamp())
-        table = SloCount.__table__
-        return self.store.delete_expired(table, table.c.day < _slo_days_cutoff(self.config, now_s))
+        expired = or_(
+            SloCount.day < _slo_days_cutoff(self.config, now_s),
+            quality.unread_hours(self.config, now_s),
+        )
+        return self.store.delete_expired(SloCount.__table__, expired)
 
     def _claim(self, session: Session, config: AlertsConfig, now: datetime, rules: int) -> bool:
         """Insert this interval's ``alert_evaluations`` row; False if it is already there."""

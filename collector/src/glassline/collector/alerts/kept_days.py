@@ -127,15 +127,13 @@ class _Counts:
 
 
 class KeptDays:
-    """Whole past days of (good, total) per key for SLOs: in this process's memory (bounded by
-    ``KEY_DAYS_KEPT``) and, with ``stored``, in the store, shared by every caller of a process
-    (the alert engine, the API, the dashboard). With ``stored=False`` the cells may be hours
-    (what is left of a day at each end of a period, in the burn windows): those of the store's
-    days are the facts every process needs again; a process counts its hours once."""
+    """Whole past days (or hours: the cells of one size) of (good, total) per key for SLOs: in
+    this process's memory (bounded by ``KEY_DAYS_KEPT``), shared by every caller of a process
+    (the alert engine, the API, the dashboard), and in the store for every other process (best
+    effort: a process whose database user may not read or write them counts for itself)."""
 
-    def __init__(self, limit: int = KEY_DAYS_KEPT, *, stored: bool = True) -> None:
+    def __init__(self, limit: int = KEY_DAYS_KEPT) -> None:
         self._limit = limit
-        self._stored = stored
         self._slos: dict[tuple[str, str], _Counts] = {}
         self._order: OrderedDict[tuple[str, str, int], int] = OrderedDict()  # -> columns held
         self._held = 0
@@ -161,7 +159,7 @@ class KeptDays:
         """
         name = (str(conn.engine.url), scope.slo)
         stale = self._stale(name, scope, current, combine, list(current))
-        if stale and self._stored:
+        if stale:
             stored = _read(conn, scope, stale)
             with self._lock:
                 for day, rows in stored.items():
@@ -176,8 +174,7 @@ class KeptDays:
             budget.waiting += waiting
         if stale:
             counted = {day: count_day(day) for day in stale}  # outside the lock: reads the store
-            if self._stored:
-                _write(conn, scope, counted)
+            _write(conn, scope, counted)
             with self._lock:
                 for day, found in counted.items():
                     self._keep_counted(name, scope, day, found)

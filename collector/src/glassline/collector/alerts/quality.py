@@ -18,11 +18,12 @@ from functools import partial
 from typing import Any
 
 from ddsketch.ddsketch import BaseDDSketch
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts.kept_days import DAY, HOUR, Budget, CountedDay, KeptDays, Scope
+from glassline.collector.alerts.models import SloCount
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
 from glassline.collector.alerts.queries import (
     Key,
@@ -38,7 +39,7 @@ from glassline.collector.storage import sketch as sketches
 from glassline.collector.storage.models import EvaluationRollup
 from glassline.collector.storage.quality import ScoreSums
 
-__all__ = ["EVALUATORS", "EvaluationTotals", "evaluation_totals", "slo_status"]
+__all__ = ["EVALUATORS", "EvaluationTotals", "evaluation_totals", "slo_status", "unread_hours"]
 
 _log = logging.getLogger(__name__)
 # Whole past days of its period a latency (or min_score) SLO counts at most per pass or API
@@ -131,13 +132,15 @@ def _burn(good_total: tuple[float, float] | None, budget: float) -> float:
     return (1.0 - good / total) / budget
 
 
-def _scope(rule: cfg.SloRule) -> Scope:
-    """Which kept counts answer ``rule``: those of its answer fields (not its name, objective
-    or burn windows; a rule reloaded with another threshold counts afresh) but the tenant
-    filter, for the tenants it names. The API's rule scoped to one tenant reads the alert
-    engine's counts of that tenant."""
+def _scope(rule: cfg.SloRule, size: int = DAY) -> Scope:
+    """Which kept counts of cells of ``size`` answer ``rule``: those of its answer fields (not
+    its name, objective or burn windows; a rule reloaded with another threshold counts afresh)
+    but the tenant filter, for the tenants it names. The API's rule scoped to one tenant reads
+    the alert engine's counts of that tenant."""
     fields = {"sli", "threshold_ms", "evaluation", "min_score", "filters", "per"}
     answer = rule.model_dump(include=fields, exclude={"filters": {"tenant"}}, mode="json")
+    if size != DAY:  # an hour's row starts where a day's may: stored under another name
+        answer["cell_s"] = size
     slo = hashlib.sha256(json.dumps(answer, sort_keys=True).encode()).hexdigest()[:32]
     tenants = rule.filters.tenant
     return Scope(slo, tuple(rule.per), None if tenants is None else frozenset(tenants))
@@ -224,9 +227,36 @@ def _cell_sums(
     return out
 
 
-# Whole past days, in the store for every process; whole past hours (the ends of a period,
-# the burn windows), in this process only.
-_kept = {DAY: KeptDays(), HOUR: KeptDays(stored=False)}
+# Whole past days and hours (the ends of a period, the burn windows), in the store for every
+# process: a process started anew counted the hours again (3.6-4.4 s, 8 rules x 2,000 routes).
+_kept = {DAY: KeptDays(), HOUR: KeptDays()}
+
+
+def unread_hours(config: cfg.AlertsConfig, now_s: int) -> ColumnElement[bool]:
+    """The stored hour counts (``slo_counts``) no pass reads again: a window reads hours only
+    in its first day and today, the days between as whole days. Kept in all, a 30-day period
+    would store 24 rows for each of its day rows."""
+    keep: dict[str, list[ColumnElement[bool]]] = {}
+    today = now_s - now_s % DAY
+    for rule in config.rules:
+        if not isinstance(rule, cfg.SloRule) or not _from_sketches(rule):
+            continue
+        slo = _scope(rule, HOUR).slo
+        for length in (rule.period, rule.fast_burn.long, rule.fast_burn.short,
+                       rule.slow_burn.long, rule.slow_burn.short):  # fmt: skip
+            start = now_s - int(length.total_seconds())
+            first = start - start % DAY
+            keep.setdefault(slo, [SloCount.day >= today]).append(
+                and_(SloCount.day >= first, SloCount.day < first + DAY)
+            )
+    return or_(
+        false(), *(and_(SloCount.slo == slo, not_(or_(*days))) for slo, days in keep.items())
+    )
+
+
+def _from_sketches(rule: cfg.SloRule) -> bool:
+    """Whether the rule counts good calls in sketches (kept per cell), not by sums in SQL."""
+    return rule.sli == "latency" or (rule.sli == "evaluation" and rule.min_score is not None)
 
 
 def _counted(
@@ -236,9 +266,9 @@ def _counted(
     past days and hours kept (see :mod:`kept_days`) when the rule counts from sketches
     (latency, or scores against ``min_score``), only the minutes at the ends counted. With
     ``days``, at most that many whole days are counted; None if more were left."""
-    if rule.sli == "availability" or (rule.sli == "evaluation" and rule.min_score is None):
+    if not _from_sketches(rule):
         return _good_total(rule, conn, w)  # sums in SQL: nothing to merge
-    scope, combine = _scope(rule), _combine(rule)
+    combine = _combine(rule)
     out: dict[Key, tuple[float, float]] = {}
     complete = True
     for piece in aggregates.pieces(w.start, w.end):
@@ -247,7 +277,7 @@ def _counted(
             part = _good_total(rule, conn, Span(piece.start, piece.end, piece.end))
         else:
             part = _kept[piece.size].good_total(
-                conn, scope, _prints(rule, conn, piece.start, piece.end, piece.size), combine,
+                conn, _scope(rule, piece.size), _prints(rule, conn, piece.start, piece.end, piece.size), combine,
                 partial(_count_cell, rule, conn, piece.size), days if piece.size == DAY else None,
             )  # fmt: skip
         if part is None:
