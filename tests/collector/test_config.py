@@ -94,6 +94,41 @@ def test_unreadable_or_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
         load_config(bad, environ=ENV)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # PyYAML's parser recursed once per level: a RecursionError traceback, exit 1.
+        ("x: " + "[" * 2000 + "]" * 2000 + "\n", "not valid YAML: nested too deeply"),
+        ("x: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "not valid YAML: nested too deeply"),
+    ],
+)
+def test_a_config_nested_too_deeply_is_a_config_error(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=ENV)
+    assert caught.value.problems == [f"{path}: {expected}"]
+
+
+def test_a_config_file_too_large_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    # ``--config /dev/zero`` was read without end, taking memory until the OOM killer came.
+    # A sparse file one byte past the bound stands in for it: the old code reads it whole.
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as file:
+        file.truncate(16 * 2**20 + 1)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ=ENV)
+    assert caught.value.problems == [f"{path}: larger than 16 MiB: not a config file"]
+
+
+def test_a_directory_given_as_the_config_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, environ=ENV)
+    assert caught.value.problems == [f"{tmp_path}: cannot read (Is a directory)"]
+
+
 def test_a_config_file_that_is_not_utf8_is_a_config_error_naming_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes("server:\n  host: café\n".encode("latin-1"))  # a traceback, before

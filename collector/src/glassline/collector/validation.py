@@ -14,22 +14,32 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-__all__ = ["read_yaml", "validation_problems"]
+__all__ = ["MAX_YAML_BYTES", "read_yaml", "validation_problems"]
 
 _NO_INPUT = frozenset({"missing", "extra_forbidden"})
+# A config or rule file is kilobytes. Past this it is a mistake (``/dev/zero``, a log file
+# given by error), and reading it whole took memory without end.
+MAX_YAML_BYTES = 16 * 1024 * 1024
 
 
 def read_yaml(path: str | Path) -> Any:
     """A YAML file's document; ``ValueError`` says why there is none (unreadable, not UTF-8,
     not YAML), for the caller to word as its own error."""
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        with Path(path).open("rb") as file:
+            raw = file.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise ValueError(f"cannot read ({exc.strerror})") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ValueError(f"larger than {MAX_YAML_BYTES // 2**20} MiB: not a config file")
+    try:
+        return yaml.safe_load(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid YAML: {exc}") from None
+    except RecursionError:  # PyYAML's parser recurses once per level: a traceback, before
+        raise ValueError("not valid YAML: nested too deeply") from None
 
 
 def validation_problems(error: ValidationError, data: Any, *, root: str = "") -> list[str]:
