@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from glassline.collector.cli import main
 from glassline.collector.storage import StorageConfig, Store
+from glassline.collector.testing import free_port
 
+from .conftest import POSTGRES_URL
 from .storage.test_search import found, tid
 from .storage.test_search_backfill import old_store
 from .storage.test_space import NOW, fill
@@ -97,3 +100,61 @@ def test_compact_rewrites_an_old_sqlite_store_so_it_can_give_space_back(
         assert store.gives_space_back
     finally:
         store.close()
+
+
+# The test server's URL with a database that does not exist, and a password not to print.
+_NO_DB = make_url(POSTGRES_URL).set(database="glassline_no_such_db", password="hunter2")
+
+
+def _unopenable_stores(tmp_path: Path) -> dict[str, tuple[str, str]]:
+    """url -> (what the message names, the database's reason), one per way a store fails."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    return {
+        f"sqlite:///{blocker}/sub/glassline.db": (f"sqlite:///{blocker}/sub/glassline.db",
+                                                  "Not a directory"),
+        f"sqlite:///{tmp_path}": (f"sqlite:///{tmp_path}", "unable to open database file"),
+        _NO_DB.render_as_string(hide_password=False): (
+            _NO_DB.render_as_string(hide_password=True),
+            'database "glassline_no_such_db" does not exist',
+        ),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["kill-switch", "list"], ["search-backfill"], ["compact"]],
+)
+def test_a_store_that_cannot_be_opened_is_one_line_naming_storage_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # Each was a traceback (OperationalError, FileNotFoundError) ending in the real cause.
+    for url, (shown, reason) in _unopenable_stores(tmp_path).items():
+        config = tmp_path / "collector.yaml"
+        config.write_text(f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: '{url}'}}\n")
+        assert main([*command, "--config", str(config)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"glassline-collector: storage.url {shown}: cannot open the store:")
+        assert reason in err and "Traceback" not in err and "hunter2" not in err
+        assert err.count("\n") == 1, err
+
+
+def test_a_collector_whose_store_cannot_be_opened_exits_1_naming_storage_url(
+    tmp_path: Path,
+) -> None:
+    url = _NO_DB.render_as_string(hide_password=False)
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: '{url}'}}\n"
+        f"server: {{workers: 2, grpc_port: {free_port()}, http_port: {free_port()}}}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "glassline.collector", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+    last = done.stderr.rstrip().splitlines()[-1]
+    shown = _NO_DB.render_as_string(hide_password=True)
+    assert last.startswith(f"glassline-collector: storage.url {shown}: cannot open the store:")
+    assert last.endswith('database "glassline_no_such_db" does not exist')

@@ -139,6 +139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check-config":
         print(f"{path or '(defaults)'}: configuration is valid")
         return 0
+    from glassline.collector.storage import StoreUnavailable
+
+    try:
+        return _with_store(config, args)
+    except StoreUnavailable as exc:  # the operator's to fix, not a bug: no traceback
+        print(f"glassline-collector: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _with_store(config: CollectorConfig, args: argparse.Namespace) -> int:
+    """Run the commands that open the store: kill-switch, search-backfill, compact, run."""
     if args.command == "kill-switch":
         return _kill_switch(config, args)
     if args.command == "search-backfill":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from glassline.collector.storage.config import StorageConfig
-from glassline.collector.storage.store import Store
+from glassline.collector.storage.store import Store, StoreUnavailable
 from glassline.collector.storage.writer import WriteResult
 
-__all__ = ["StorageConfig", "Store", "WriteResult"]
+__all__ = ["StorageConfig", "Store", "StoreUnavailable", "WriteResult"]

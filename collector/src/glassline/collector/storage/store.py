@@ -15,7 +15,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, or_
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import ContentEvent, EvaluationRecord, SpanRecord
@@ -56,7 +57,7 @@ from glassline.collector.storage.writer import (
     write_spans,
 )
 
-__all__ = ["Store", "WriteResult"]
+__all__ = ["Store", "StoreUnavailable", "WriteResult"]
 
 _log = logging.getLogger(__name__)
 _NS_PER_DAY = 86_400 * 1_000_000_000
@@ -69,6 +70,17 @@ _ATTEMPTS = 5
 PURGE_SPANS = 5_000
 PURGE_DOCS = 500
 _T = TypeVar("_T")
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be opened: the database refuses the connection, does not exist, or the
+    SQLite file cannot be created. ``message`` names ``storage.url`` (without its password)
+    and the database's own reason, for an operator; a traceback said the same, less clearly."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        shown = make_url(url).render_as_string(hide_password=True)
+        self.message = f"storage.url {shown}: cannot open the store: {reason.splitlines()[0]}"
+        super().__init__(self.message)
 
 
 class Store:
@@ -110,7 +122,10 @@ class Store:
             if isinstance(url_or_config, StorageConfig)
             else StorageConfig(url=url_or_config)
         )
-        engine = make_engine(config)
+        try:
+            engine = make_engine(config)
+        except OSError as exc:  # SQLite: the file's folder cannot be created
+            raise StoreUnavailable(config.url, f"{exc.strerror}: {exc.filename}") from exc
         try:
             migrate.upgrade(engine)
             store = cls(engine, config)
@@ -121,6 +136,9 @@ class Store:
             store._check_auto_vacuum()
             if index_old_traces:
                 store._index_unsearchable_traces()
+        except OperationalError as exc:  # refused, no such database, not a database file
+            engine.dispose()
+            raise StoreUnavailable(config.url, str(exc.orig).strip()) from exc
         except Exception:
             engine.dispose()
             raise
