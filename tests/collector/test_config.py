@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
+from pydantic import BaseModel
 
-from glassline.collector.config import ApiKey, load_config
+from glassline.collector.config import ApiKey, CollectorConfig, load_config
 from glassline.collector.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,18 @@ def test_defaults_are_the_otlp_ports() -> None:
          "sampling.policies[1].threshold_ms: Input should be greater than 0 (got -1)"),
         ({"sampling": {"policies": [{"type": "and", "policies": [{"type": "cost"}]}]}},
          "sampling.policies[0].policies[0].threshold_usd: Field required"),
+        # Each was valid, then start-up failed with a traceback (gRPC's int options, a thread
+        # join) or the retention / tail-sampling job failed on every run (SQL integer overflow).
+        ({"server": {"grpc_max_connection_age_s": 1e12}},
+         "server.grpc_max_connection_age_s: Input should be less than or equal to 604800 (got "),
+        ({"server": {"shutdown_grace_s": float("inf")}},
+         "server.shutdown_grace_s: Input should be less than or equal to 604800 (got inf)"),
+        ({"storage": {"retention_days": 1e12, "rollup_retention_days": 1e12}},
+         "storage.retention_days: Input should be less than or equal to 36500 (got "),
+        ({"sampling": {"decision_wait_s": 1e12}},
+         "sampling.decision_wait_s: Input should be less than or equal to 604800 (got "),
+        ({"jobs": {"lease_ttl_s": 1e12}},
+         "jobs.lease_ttl_s: Input should be less than or equal to 604800 (got "),
     ],
 )  # fmt: skip
 def test_bad_config_is_reported_with_its_path(config: dict[str, Any], expected: str) -> None:
@@ -203,3 +216,31 @@ def test_key_problems_are_reported_with_the_other_sections() -> None:
 def test_a_config_without_any_key_is_refused() -> None:
     with pytest.raises(ConfigError, match="no API keys configured"):
         load_config({}, environ={})
+
+
+def _number_settings(model: type[BaseModel], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every float setting of ``model``, its sections walked."""
+    found = []
+    for name, field in model.model_fields.items():
+        for kind in get_args(field.annotation) or (field.annotation,):
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found += _number_settings(kind, (*path, name))
+            elif kind is float:
+                found.append((*path, name))
+    return found
+
+
+@pytest.mark.parametrize("path", _number_settings(CollectorConfig), ids=lambda path: ".".join(path))
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 1e300])
+def test_no_number_setting_takes_infinity_or_a_value_past_its_use(
+    path: tuple[str, ...], value: float
+) -> None:
+    # A duration of 1e12 s or inf passed check-config, then broke start-up or a job for good.
+    config: dict[str, Any] = {}
+    section = config
+    for part in path[:-1]:
+        section = section.setdefault(part, {})
+    section[path[-1]] = value
+    with pytest.raises(ConfigError) as caught:
+        load_config(config, environ=ENV)
+    assert any(p.startswith(".".join(path) + ": ") for p in caught.value.problems)

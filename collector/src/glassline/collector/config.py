@@ -31,7 +31,7 @@ from glassline.collector.errors import ConfigError
 from glassline.collector.processors.enrich import PricingConfig
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage.config import StorageConfig
-from glassline.collector.validation import read_yaml, validation_problems
+from glassline.collector.validation import MAX_DURATION_S, read_yaml, validation_problems
 from glassline.redaction.config import RedactionConfig
 
 __all__ = [
@@ -107,7 +107,7 @@ class ServerConfig(_Model):
     # connection: a GOAWAY after this age makes clients reconnect and be spread again, so a
     # few busy clients cannot pin one replica while another idles. (Within one collector the
     # front spreads exports over the workers itself: see handoff.py.)
-    grpc_max_connection_age_s: float | None = Field(30.0, gt=0)
+    grpc_max_connection_age_s: float | None = Field(30.0, gt=0, le=MAX_DURATION_S)
     max_message_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     max_inflight_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_inflight_requests: int = Field(64, ge=1)
@@ -126,21 +126,21 @@ class ServerConfig(_Model):
     # the exporter still listens. One estimated to wait over half of it behind the admitted
     # ones is refused up front; the other half absorbs the estimate's error, so few admitted
     # exports reach the deadline. null: no queue-wait bound.
-    max_queue_wait_s: float | None = Field(1.0, gt=0)
+    max_queue_wait_s: float | None = Field(1.0, gt=0, le=MAX_DURATION_S)
     # HTTP: a connection must send a request's headers within this, and its body within
     # http_body_timeout_s of the headers; otherwise it is closed (idle and slowloris clients).
     # A gRPC call's message has http_body_timeout_s too, then the call ends UNAVAILABLE.
-    http_header_timeout_s: float = Field(10.0, gt=0)
-    http_body_timeout_s: float = Field(30.0, gt=0)
+    http_header_timeout_s: float = Field(10.0, gt=0, le=MAX_DURATION_S)
+    http_body_timeout_s: float = Field(30.0, gt=0, le=MAX_DURATION_S)
     # ... and meanwhile at least this many bytes a second over each window, or it is closed:
     # a stalled or trickling upload gives its receiving place and bytes back within a window.
     # 0: no rate limit (the body deadline alone).
     http_body_min_rate_bytes_s: float = Field(1024.0, ge=0)
-    http_body_rate_window_s: float = Field(5.0, gt=0)
+    http_body_rate_window_s: float = Field(5.0, gt=0, le=MAX_DURATION_S)
     # The delay every refusal names (Retry-After / RetryInfo); kept under an exporter's
     # timeout (see the validator).
     retry_after_s: float = Field(1.0, gt=0)
-    shutdown_grace_s: float = Field(30.0, ge=0)
+    shutdown_grace_s: float = Field(30.0, ge=0, le=MAX_DURATION_S)
     tls: TlsConfig | None = None
 
     @field_validator("retry_after_s")
@@ -227,8 +227,8 @@ class LimitsConfig(_Model):
 class JobsConfig(_Model):
     """Background jobs; each runs in one replica at a time under a database lease."""
 
-    retention_interval_s: float = Field(3600.0, gt=0)
-    lease_ttl_s: float = Field(120.0, gt=0)
+    retention_interval_s: float = Field(3600.0, gt=0, le=MAX_DURATION_S)
+    lease_ttl_s: float = Field(120.0, gt=0, le=MAX_DURATION_S)
 
 
 class AlertsSection(_Model):

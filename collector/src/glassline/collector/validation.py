@@ -14,12 +14,24 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-__all__ = ["MAX_YAML_BYTES", "read_yaml", "validation_problems"]
+__all__ = [
+    "MAX_DURATION_S",
+    "MAX_RETENTION_DAYS",
+    "MAX_YAML_BYTES",
+    "read_yaml",
+    "validation_problems",
+]
 
 _NO_INPUT = frozenset({"missing", "extra_forbidden"})
 # A config or rule file is kilobytes. Past this it is a mistake (``/dev/zero``, a log file
 # given by error), and reading it whole took memory without end.
 MAX_YAML_BYTES = 16 * 1024 * 1024
+# Bounds of the duration settings. Past a week a duration is a typo (an extra zero, ms for s);
+# past about 24 days gRPC's millisecond options overflow, and at 1e12 s an instant past 2262
+# fits none of the stores' integers: start-up failed with a traceback, or the retention or
+# tail-sampling job failed on every run and so never did its work.
+MAX_DURATION_S = 7 * 86_400
+MAX_RETENTION_DAYS = 36_500  # 100 years: a cutoff still fits the stores' nanosecond columns
 
 
 def read_yaml(path: str | Path) -> Any:

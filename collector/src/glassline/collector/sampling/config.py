@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from glassline.collector.errors import ConfigError
-from glassline.collector.validation import validation_problems
+from glassline.collector.validation import MAX_DURATION_S, validation_problems
 
 __all__ = [
     "AndPolicyConfig",
@@ -208,8 +208,12 @@ class SamplingConfig(_Strict):
 
     head_rate: float = Field(default=1.0, ge=0, le=1)  # TraceIdRatioBased, like the SDK's
     tail_enabled: bool = False
-    decision_wait_s: float = Field(default=10.0, gt=0)  # quiet time before a trace is decided
-    decision_memory_s: float = Field(default=3600.0, gt=0)  # late spans follow the decision
+    decision_wait_s: float = Field(
+        default=10.0, gt=0, le=MAX_DURATION_S
+    )  # quiet time before a trace is decided
+    decision_memory_s: float = Field(
+        default=3600.0, gt=0, le=MAX_DURATION_S
+    )  # late spans follow the decision
     batch_traces: int = Field(default=500, ge=1, le=10_000)  # traces decided per transaction
     policies: list[PolicyConfig] = Field(default_factory=list)
 

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from glassline.collector.validation import MAX_DURATION_S, MAX_RETENTION_DAYS
+
 __all__ = ["PartitioningConfig", "StorageConfig", "store_url"]
 
 
@@ -47,11 +49,15 @@ class StorageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = "sqlite:///.glassline/glassline.db"
-    retention_days: float = Field(default=7, gt=0, description="raw spans and trace summaries")
-    rollup_retention_days: float = Field(default=400, gt=0, description="minute/hour rollups")
+    retention_days: float = Field(
+        default=7, gt=0, le=MAX_RETENTION_DAYS, description="raw spans and trace summaries"
+    )
+    rollup_retention_days: float = Field(
+        default=400, gt=0, le=MAX_RETENTION_DAYS, description="minute/hour rollups"
+    )
     pool_size: int = Field(default=5, ge=1, description="PostgreSQL connections kept open")
     max_overflow: int = Field(default=10, ge=0, description="extra PostgreSQL connections")
-    pool_timeout_s: float = Field(default=30, gt=0)
+    pool_timeout_s: float = Field(default=30, gt=0, le=MAX_DURATION_S)
     busy_timeout_ms: int = Field(
         default=30_000, ge=0, description="SQLite: how long a writer waits for the file lock"
     )
