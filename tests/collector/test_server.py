@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -477,3 +478,30 @@ def test_query_reads_past_the_limit_wait_for_a_slot_not_for_the_stores_connectio
         served = [answers[n].status_code for n in range(limit + 1)]
         assert served == [200] * limit + ([429] if wait_s < 1 else [200])
         assert _query_reads(collector, "refused") == (1 if wait_s < 1 else 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("setting", ["grpc_port", "http_port"])
+def test_a_port_another_program_holds_is_one_line_naming_the_setting(
+    tmp_path: Path, setting: str, workers: int
+) -> None:
+    # Each was a traceback (gRPC's "Failed to bind", its reason only in gRPC's own stderr;
+    # uvicorn's OSError), then "worker front exited (code 1)".
+    ports = {"grpc_port": free_port(), "http_port": free_port()}
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: 'sqlite:///{tmp_path}/g.db'}}\n"
+        f"server: {{workers: {workers}, grpc_port: {ports['grpc_port']}, "
+        f"http_port: {ports['http_port']}}}\n"
+    )
+    with socket.create_server(("127.0.0.1", ports[setting])):  # another program's listener
+        done = subprocess.run(
+            [sys.executable, "-m", "glassline.collector", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    expected = (
+        f"server.{setting}: cannot listen on 127.0.0.1:{ports[setting]}: Address already in use"
+    )
+    assert "ERROR glassline.collector [" in done.stderr and expected in done.stderr, done.stderr

@@ -10,7 +10,9 @@
     │   │                          gRPC INVALID_ARGUMENT, HTTP 400 (413 / 415 via http_status)
     ├── AuthError                  missing or unknown API key: gRPC UNAUTHENTICATED, HTTP 401
     ├── ForbiddenError             a tenant's key asked for another tenant: PERMISSION_DENIED, 403
-    └── ConfigError                the configuration is invalid; carries every problem found
+    ├── ConfigError                the configuration is invalid; carries every problem found
+    └── ListenError                a configured port cannot be listened on (in use, no such
+                                   address on this host): logged on one line, exit 1
 
 A receiver catches ``GlasslineError`` and answers with :attr:`grpc_code` / :attr:`http_status`
 and :attr:`message`; anything else is a bug, logged and answered as retryable so no data that
@@ -26,6 +28,7 @@ __all__ = [
     "ConfigError",
     "ForbiddenError",
     "GlasslineError",
+    "ListenError",
     "PermanentError",
     "RetryableError",
 ]
@@ -91,3 +94,13 @@ class ConfigError(GlasslineError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
         self.problems = problems
+
+
+class ListenError(GlasslineError):
+    """A port of ``server`` cannot be listened on; ``message`` names the setting, the address
+    and the operating system's reason (another program holds the port, the host is not an
+    address of this machine), for an operator: a traceback said less."""
+
+    def __init__(self, setting: str, host: str, port: int, reason: str) -> None:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
+        super().__init__(f"server.{setting}: cannot listen on {address}: {reason}")

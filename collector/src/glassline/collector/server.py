@@ -30,6 +30,7 @@ from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
+from glassline.collector.errors import ListenError
 from glassline.collector.evaluations import EvaluationIntake
 from glassline.collector.evaluations import routes as evaluation_routes
 from glassline.collector.handoff import Exporter, Exports, Front, Kind, LocalExports, Mesh, Runner
@@ -348,6 +349,11 @@ def _http_socket(host: str, port: int) -> socket.socket:
     # busy keep-alive connection took 43 ms at the median (bench.overload).
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:  # in use, or no such address here: the operator's to fix
+        sock.close()
+        reason = f"no such host ({exc.strerror})" if isinstance(exc, socket.gaierror) else None
+        raise ListenError("http_port", host, port, reason or str(exc.strerror)) from None
     sock.set_inheritable(True)
     return sock

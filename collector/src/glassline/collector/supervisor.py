@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from glassline.collector.config import CollectorConfig
+from glassline.collector.errors import ListenError
 from glassline.collector.handoff import Mesh
 from glassline.collector.lifetime import AlreadyRunning, PortLock, die_with_parent, parent_gone
 from glassline.collector.memory import BurstRelease, mmap_large_blocks
@@ -89,7 +90,11 @@ def _run_worker(
         if watch is not None:
             watch.cancel()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except ListenError as exc:  # a port in use: one line, not a traceback
+        _log.error("%s", exc.message)
+        raise SystemExit(1) from None
 
 
 def _yield_to_runners() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from glassline.collector._aio import run_on_loop
 from glassline.collector.admission import Admission
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
-from glassline.collector.errors import GlasslineError, PermanentError, RetryableError
+from glassline.collector.errors import GlasslineError, ListenError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
 
@@ -85,13 +86,19 @@ class GrpcReceiver:
             )
         )
         address = f"{cfg.host}:{cfg.grpc_port}"
-        if cfg.tls is not None:
-            creds = grpc.ssl_server_credentials(
-                [(cfg.tls.key_file.read_bytes(), cfg.tls.cert_file.read_bytes())]
+        try:
+            if cfg.tls is not None:
+                creds = grpc.ssl_server_credentials(
+                    [(cfg.tls.key_file.read_bytes(), cfg.tls.cert_file.read_bytes())]
+                )
+                port: int = server.add_secure_port(address, creds)
+            else:
+                port = server.add_insecure_port(address)
+        except RuntimeError:  # "Failed to bind": gRPC's reason only reaches its own stderr
+            reason = _bind_problem(cfg.host, cfg.grpc_port) or "gRPC could not bind it" + (
+                " (check server.tls)" if cfg.tls is not None else ""
             )
-            port: int = server.add_secure_port(address, creds)
-        else:
-            port = server.add_insecure_port(address)
+            raise ListenError("grpc_port", cfg.host, cfg.grpc_port, reason) from None
         await server.start()
         self._server = server
         return port
@@ -228,3 +235,18 @@ def _connection_age(age_s: float | None, grace_s: float) -> list[tuple[str, int]
         ("grpc.max_connection_age_ms", int(age_s * 1000)),
         ("grpc.max_connection_age_grace_ms", int(max(grace_s, 1.0) * 1000)),
     ]
+
+
+def _bind_problem(host: str, port: int) -> str | None:
+    """Why the operating system will not bind ``host:port``, or None if it would now."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"no such host ({exc.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror
+    return None
