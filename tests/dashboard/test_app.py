@@ -238,6 +238,16 @@ def test_a_table_draws_its_first_rows_and_says_the_csv_has_them_all(tmp_path, mo
     assert f"The first {ui.MAX_TABLE_ROWS:,} of {users:,} rows" in _text(at)
 
 
+@pytest.mark.parametrize("value", ["inf", "1e400", "-inf", "nan", "-5", "junk"])
+def test_a_number_filter_in_the_url_that_is_no_number_opens_the_traces_page_unfiltered(
+    sqlite_url, monkeypatch, traffic, value
+):
+    # ?min_cost=inf put Streamlit's "`value` (inf) must be <= 1.797e+308" on the page.
+    at = _open(sqlite_url, monkeypatch, "traces", min_cost=value, min_ms=value)
+    filters = {n.label: n.value for n in at.number_input}
+    assert filters == {"Min cost (USD)": 0.0, "Min duration (ms)": 0.0}
+
+
 def test_trace_page_explains_an_unknown_trace(sqlite_url, monkeypatch):
     at = _open(sqlite_url, monkeypatch, "trace", trace="f" * 32)
     assert "No trace" in at.warning[0].value

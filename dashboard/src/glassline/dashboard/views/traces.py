@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import streamlit as st
@@ -35,10 +36,13 @@ def _choice(
 
 
 def _float(name: str) -> float:
+    """A number filter from the URL; junk, a negative or a non-finite one is no filter (``inf``
+    failed the page: the number input refuses a value past the largest float)."""
     try:
-        return max(0.0, float(params.get(name, 0) or 0))
+        value = float(params.get(name, 0) or 0)
     except ValueError:
         return 0.0
+    return value if math.isfinite(value) and value > 0 else 0.0
 
 
 search = st.text_input(
