@@ -161,3 +161,16 @@ def test_a_real_collector_delivers_every_group_to_every_notifier_once_past_its_q
     # Stopped: its queues were drained, so a duplicate would have arrived by now.
     for hook in hooks:
         assert sorted(hook.groups()) == [("firing", "spend", t) for t in tenants]
+
+
+def test_without_a_rule_file_the_alerting_paths_say_alerting_is_off(tmp_path: Path) -> None:
+    # They answered Starlette's plain-text "Not Found", which reads as a wrong URL.
+    with run_collector(workdir=tmp_path) as collector, httpx.Client(timeout=30) as client:
+        for path in ("/api/v1/alerts", "/api/v1/budgets", "/api/v1/slos"):
+            url = collector.http_endpoint + path
+            answer = client.get(url, headers=collector.headers())
+            assert answer.status_code == 404
+            assert answer.json() == {
+                "error": "alerting is off: set alerts.rules_file in the collector config"
+            }
+            assert client.get(url).status_code == 401  # no key: nothing said about the config

@@ -28,6 +28,7 @@ from glassline.collector.admission import Admission
 from glassline.collector.alerts import AlertEngine, EvaluationReport, kill_switch
 from glassline.collector.alerts import load_config as load_rules
 from glassline.collector.alerts import routes as alerts_routes
+from glassline.collector.alerts import routes_when_off as alerts_off_routes
 from glassline.collector.auth import Keyring
 from glassline.collector.config import CollectorConfig
 from glassline.collector.errors import ListenError
@@ -272,6 +273,8 @@ class Worker:
             routes += evaluation_routes(self.store, self.evaluations)
         if self.alerts is not None:
             routes += alerts_routes(self.store, self.alerts)
+        else:
+            routes += alerts_off_routes()
         return routes
 
     def _jobs(self) -> list[Job]:

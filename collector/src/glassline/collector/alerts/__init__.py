@@ -6,7 +6,7 @@ background job, calls ``engine.reload(path)`` on SIGHUP and mounts ``routes(stor
 
 from __future__ import annotations
 
-from glassline.collector.alerts.api import budget_status, routes
+from glassline.collector.alerts.api import budget_status, routes, routes_when_off
 from glassline.collector.alerts.config import (
     AlertConfigError,
     AlertsConfig,
@@ -25,4 +25,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "routes",
+    "routes_when_off",
 ]

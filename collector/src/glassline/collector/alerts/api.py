@@ -36,7 +36,7 @@ from glassline.collector.errors import ForbiddenError
 from glassline.collector.params import BadParameter, error, number
 from glassline.collector.storage.models import DayRollup
 
-__all__ = ["budget_status", "routes"]
+__all__ = ["budget_status", "routes", "routes_when_off"]
 
 _MAX_HISTORY = 1000
 # A per-user budget keeps a state for each user that went over it: 100,000 of them answered
@@ -261,7 +261,21 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
 
     # Sync endpoints run in Starlette's thread pool, so the database never blocks the loop.
     return [
-        Route("/api/v1/alerts", alerts, methods=["GET"]),
-        Route("/api/v1/budgets", budgets, methods=["GET"]),
-        Route("/api/v1/slos", slos, methods=["GET"]),
+        Route(path, endpoint, methods=["GET"])
+        for path, endpoint in zip(_PATHS, (alerts, budgets, slos), strict=True)
     ]
+
+
+_PATHS = ("/api/v1/alerts", "/api/v1/budgets", "/api/v1/slos")
+
+
+def routes_when_off() -> list[Route]:
+    """The alerting paths of a collector without ``alerts.rules_file``: a JSON 404 saying so.
+    Starlette's plain "Not Found" read as a wrong URL, and no API client could parse it."""
+
+    def off(request: Request) -> JSONResponse:
+        if getattr(request.state, "principal", None) is None:
+            return error(401, "authentication required")
+        return error(404, "alerting is off: set alerts.rules_file in the collector config")
+
+    return [Route(path, off, methods=["GET"]) for path in _PATHS]
