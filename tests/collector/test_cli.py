@@ -158,3 +158,31 @@ def test_a_collector_whose_store_cannot_be_opened_exits_1_naming_storage_url(
     shown = _NO_DB.render_as_string(hide_password=True)
     assert last.startswith(f"glassline-collector: storage.url {shown}: cannot open the store:")
     assert last.endswith('database "glassline_no_such_db" does not exist')
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # An unset shell variable in --stage "$STAGE" stopped the whole tenant, exit 0.
+        (["set", "--tenant", "acme", "--stage", ""],
+         "--stage is empty: leave it out to stop or resume the whole tenant"),
+        (["clear", "--tenant", "acme", "--stage", " "],
+         "--stage is empty: leave it out to stop or resume the whole tenant"),
+        # Checked before the config: it said "auth: no API keys configured" without one.
+        (["set", "--stage", "generate"], "set needs --tenant"),
+    ],
+)  # fmt: skip
+def test_kill_switch_usage_mistakes_are_one_line_and_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'glassline.db'}"
+    config = tmp_path / "collector.yaml"
+    config.write_text(f"auth: {{anonymous_tenant: acme}}\nstorage: {{url: '{url}'}}\n")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert main(["kill-switch", *args, "--config", str(empty)]) == 2
+    assert capsys.readouterr().err == f"glassline-collector kill-switch: {expected}\n"
+    assert main(["kill-switch", *args, "--config", str(config)]) == 2
+    capsys.readouterr()
+    assert main(["kill-switch", "list", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == ""  # nothing was switched off

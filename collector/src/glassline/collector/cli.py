@@ -86,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     kill.add_argument("action", choices=["set", "clear", "list"])
     kill.add_argument("--tenant", help="tenant to stop or resume (list: only this one)")
-    kill.add_argument("--stage", default="", help="only this stage (default: the whole tenant)")
+    kill.add_argument("--stage", help="only this stage (default: the whole tenant)")
     kill.add_argument("--reason", default="", help="why (shown to the guards and in the list)")
     backfill = sub.add_parser(
         "search-backfill", parents=[common],
@@ -130,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # 15% of the start-up CPU (measured). Each process freezes them and turns it back on
         # once ready (server.Worker).
         gc.disable()
+    if args.command == "kill-switch" and (problem := _kill_switch_usage(args)):
+        print(f"glassline-collector kill-switch: {problem}", file=sys.stderr)
+        return 2
     path = getattr(args, "config", None) or os.environ.get("GLASSLINE_CONFIG")
     try:
         config = _load(path)
@@ -165,30 +168,35 @@ def _load(path: str | None) -> CollectorConfig:
     return load_config(path)  # also checks key specs and the alert rule file
 
 
+def _kill_switch_usage(args: argparse.Namespace) -> str | None:
+    """What is wrong with the kill-switch arguments, checked before the config is read."""
+    if args.action != "list" and not args.tenant:
+        return f"{args.action} needs --tenant"
+    if args.stage is not None and not args.stage.strip():
+        # An empty --stage (an unset shell variable) stopped the whole tenant.
+        return "--stage is empty: leave it out to stop or resume the whole tenant"
+    return None
+
+
 def _kill_switch(config: CollectorConfig, args: argparse.Namespace) -> int:
     """Set, clear or list kill switches in the collector's store (running or not)."""
     from glassline.collector.alerts import kill_switch
     from glassline.collector.storage import Store
 
-    if args.action != "list" and not args.tenant:
-        print("glassline-collector: kill-switch set/clear needs --tenant", file=sys.stderr)
-        return 2
+    stage = args.stage or ""
     store = Store.open(config.storage)  # migrates: the table exists afterwards
     try:
         if args.action == "set":
             try:
                 kill_switch.set_switch(
-                    store.engine, tenant=args.tenant, stage=args.stage, reason=args.reason
+                    store.engine, tenant=args.tenant, stage=stage, reason=args.reason
                 )
             except ValueError as exc:
                 print(f"glassline-collector: kill-switch set: {exc}", file=sys.stderr)
                 return 2
-            print(
-                f"stopped: tenant {args.tenant!r}"
-                + (f" stage {args.stage!r}" if args.stage else "")
-            )
+            print(f"stopped: tenant {args.tenant!r}" + (f" stage {stage!r}" if stage else ""))
         elif args.action == "clear":
-            found = kill_switch.clear(store.engine, tenant=args.tenant, stage=args.stage)
+            found = kill_switch.clear(store.engine, tenant=args.tenant, stage=stage)
             print("resumed" if found else "no such kill switch")
         else:
             cursor: str | None = None
