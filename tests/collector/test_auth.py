@@ -80,6 +80,10 @@ def test_no_keys_at_all_is_a_config_error() -> None:
     [
         ([("Authorization", "Bearer abc")], "abc"),
         ([("authorization", "bearer  abc ")], "abc"),
+        ([("authorization", "Bearer\tabc")], "abc"),  # was None: "missing API key"
+        ([("authorization", "\tBearer \t abc\t")], "abc"),
+        ([("authorization", "Bearer")], None),
+        ([("authorization", "")], None),
         ([("X-Glassline-Api-Key", "xyz")], "xyz"),
         ([("authorization", "Basic Zm9v")], None),  # "foo": no user:password pair
         ([("Authorization", "Basic cGstbGYtMTpzay1sZi0y")], "pk-lf-1:sk-lf-2"),

@@ -101,7 +101,8 @@ def key_from_headers(headers: Iterable[tuple[str, str]]) -> str | None:
         if lname == API_KEY_HEADER and value.strip():
             return value.strip()
         if lname == "authorization":
-            scheme, _, token = value.strip().partition(" ")
+            # Any whitespace after the scheme: "Bearer\t<key>" answered "missing API key".
+            scheme, token = (*value.split(None, 1), "", "")[:2]
             token = token.strip()
             if scheme.lower() == "bearer" and token:
                 return token
