@@ -242,7 +242,8 @@ def _wanted(f: TraceFilter, models: list[str]) -> seen.Wanted:
     """The values of ``f`` recorded in ``seen_values``: the list scans only the hours where
     each was seen. Without it, a filter that matched nothing read every span of the range
     (2.7 s a ``?name=`` miss on 2.46M spans), and a value seen once long ago every trace from
-    there to the start of the range, to fill its page."""
+    there to the start of the range, to fill its page; a ``min_cost`` that matched nothing
+    every trace of the range."""
     wanted: dict[str, list[str]] = {
         "stage": [f.stage] if f.stage else [],
         "model": models,
@@ -251,6 +252,7 @@ def _wanted(f: TraceFilter, models: list[str]) -> seen.Wanted:
         "prompt_version": [f.prompt_version] if f.prompt_version else [],
         "api_key": [f.api_key] if f.api_key else [],
         seen.NAME: [f.name_contains] if f.name_contains else [],
+        seen.COST: seen.costs_from(f.min_cost_usd) if f.min_cost_usd > 0 else [],
     }
     return {dimension: values for dimension, values in wanted.items() if values}
 

@@ -16,10 +16,19 @@ hour its trace starts in now, whatever order the spans arrived in, and a recorde
 for the traces that started in it alone. A value past the store's bound on
 distinct values is recorded as :data:`~glassline.collector.storage.cardinality.OTHER`, which
 every filter matches.
+
+A trace's cost is recorded the same way, as dimension :data:`COST`: for each write and hour,
+the bucket (:func:`cost_bucket`, a quarter of a doubling wide) of the costliest trace it
+wrote that started in that hour, with the trace's cost and start as stored after the write.
+A trace's last write records its final cost under its final hour, so an hour's recorded
+buckets reach at least the bucket of its costliest trace, and ``?min_cost=`` reads only the
+hours that can hold a trace that costly (a miss read every trace of the range: 29-48 ms on
+91,746 traces). One row per hour and write at most, mostly one already stored.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -46,18 +55,22 @@ from glassline.collector.storage.rollup import Dims, bucket_of
 from glassline.semconv import attributes as attrs
 
 __all__ = [
+    "COST",
     "DIMENSIONS",
     "HOUR_S",
     "NAME",
     "STORED_VALUES",
     "Wanted",
     "changes_hour",
+    "cost_bucket",
+    "costs_from",
     "escape_like",
     "record",
     "start_condition",
 ]
 
 NAME = "name"  # the span name's dimension (matched by substring)
+COST = "cost"  # the trace cost's dimension: buckets of the costliest trace of an hour
 # The rollup dimensions the trace list filters on, by their position in ROLLUP_DIMENSIONS.
 DIMENSIONS = {
     d: ROLLUP_DIMENSIONS.index(d)
@@ -68,12 +81,41 @@ _NS = 1_000_000_000
 # Ranges one condition holds at most: beyond, the closest ones are joined (a superset).
 MAX_RANGES = 64
 _KEY = ("tenant", "dimension", "value", "hour")
+# Cost buckets: _COST_STEPS a doubling, from 2**_COST_LOW USD (below: the lowest bucket) to
+# 2**_COST_HIGH (above: the highest). A bound's buckets are one IN list: at most 217 values.
+_COST_STEPS = 4
+_COST_LOW, _COST_HIGH = -30, 24
 
 
 def changes_hour(stored_ns: int, merged_ns: int) -> bool:
     """Whether a write moved a stored trace's start (``stored_ns``) into another hour: its
     stored spans' values were recorded under the old one."""
     return bucket_of(stored_ns, HOUR_S) != bucket_of(merged_ns, HOUR_S)
+
+
+def cost_bucket(usd: float) -> int:
+    """The bucket of a cost > 0 USD: a larger cost never falls in a lower bucket."""
+    if usd >= 2.0**_COST_HIGH:  # inf too, which log2 would not floor
+        return _COST_HIGH * _COST_STEPS
+    return max(math.floor(math.log2(usd) * _COST_STEPS), _COST_LOW * _COST_STEPS)
+
+
+def costs_from(usd: float) -> list[str]:
+    """The recorded values (buckets) of :data:`COST` that a cost of ``usd`` (> 0) or more
+    falls in."""
+    return [str(b) for b in range(cost_bucket(usd), _COST_HIGH * _COST_STEPS + 1)]
+
+
+def _costliest(
+    starts: Mapping[tuple[str, str], int], costs: Mapping[tuple[str, str], float]
+) -> set[tuple[str, str, str, int]]:
+    """One COST row per tenant and hour: the bucket of the costliest of ``costs``' traces."""
+    most: dict[tuple[str, int], float] = {}
+    for (tenant, trace_id), usd in costs.items():
+        if usd > 0:  # a bound is > 0: a free trace never matches one
+            key = (tenant, bucket_of(starts[tenant, trace_id], HOUR_S))
+            most[key] = max(usd, most.get(key, 0.0))
+    return {(t, COST, str(cost_bucket(usd)), hour) for (t, hour), usd in most.items()}
 
 
 def record(
@@ -83,16 +125,18 @@ def record(
     dims: Dims,
     name_of: Callable[[SpanRecord], str],
     moved: Collection[tuple[str, str]] = (),
+    costs: Mapping[tuple[str, str], float] | None = None,
 ) -> None:
     """Record the values of ``spans`` (just stored) under their traces' ``starts``, and those
     of every stored span of the ``moved`` traces (whose start this write moved to another
-    hour, see :func:`changes_hour`).
+    hour, see :func:`changes_hour`), and the bucket of the costliest of the written traces'
+    ``costs`` (as stored after this write) by hour.
 
     ``dims`` and ``name_of`` give a span's values as the rollups count them (the store's bound
     folds a value past it into OTHER); the values read back for ``moved`` are recorded as
     stored, unbounded (one trace's spans, rarely). Rows already stored are left as they are.
     """
-    rows: set[tuple[str, str, str, int]] = set()
+    rows = _costliest(starts, costs or {})
     for span in spans:
         tenant = span.tenant
         hour = bucket_of(starts.get((tenant, span.trace_id), span.start_ns), HOUR_S)

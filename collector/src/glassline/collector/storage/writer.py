@@ -304,7 +304,8 @@ def write_spans(
         texts = {key: batch.texts[key] for key in inserted}
         search.write_docs(conn, search.docs_for_texts(texts, starts))
         dims = _once(dims)  # the rollups ask again for the same spans
-        seen.record(conn, new, starts, dims, name_of, moved)
+        costs = {key: row["cost_usd"] for key, row in traces.items()}
+        seen.record(conn, new, starts, dims, name_of, moved, costs)
     if new or also_count:
         counted = [*new, *also_count]
         add_to_rollups(conn, counted, users, dims)
