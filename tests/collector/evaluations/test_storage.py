@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, select
 
 from glassline.collector.processors.evaluations import EvaluationsProcessor
-from glassline.collector.records import SpanEvent, SpanRecord
+from glassline.collector.records import EvaluationRecord, SpanEvent, SpanRecord
 from glassline.collector.sampling import SamplingSink
 from glassline.collector.sampling.config import SamplingConfig
-from glassline.collector.storage import Store
+from glassline.collector.storage import Store, expiry, quality
 from glassline.collector.storage.models import Evaluation, EvaluationRollup
-from glassline.collector.storage.testing import llm_trace
+from glassline.collector.storage.testing import llm_trace, work_done
 from glassline.semconv import attributes as attrs
 
 T0 = 1_790_000_000 * 1_000_000_000
@@ -123,3 +127,42 @@ def test_a_numbered_prompt_version_is_one_version_with_its_text() -> None:
     llm.attributes[attrs.PROMPT_VERSION] = 7  # Langfuse numbers its versions
     [record] = EvaluationsProcessor().process([llm])[0].evaluations
     assert record.prompt_version == "7"
+
+
+def _judged(first: int, count: int, at_ns: int, tenant: str = "acme") -> list[EvaluationRecord]:
+    return [
+        EvaluationRecord(tenant=tenant, id=f"e{n}", name="judge", time_ns=at_ns + n,
+                         source="api", trace_id=f"{n:032x}", score_value=n % 10 / 10)
+        for n in range(first, first + count)
+    ]  # fmt: skip
+
+
+def _work(store: Store, read: Callable[[Connection], Any]) -> int:
+    with store.engine.connect() as conn, conn.begin() as transaction:
+        with work_done(conn, "evaluations") as work:
+            read(conn)
+        transaction.rollback()  # a probe: nothing it deletes stays deleted
+    return work[0]
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        # Retention, each pass, whether or not any evaluation expired (under the write lock).
+        lambda conn: expiry.delete_some(
+            conn, Evaluation.__table__, Evaluation.time_ns < T0, expiry.PURGE_ROWS
+        ),
+        # The dashboard's lowest-scored evaluations of a name, for an admin (every tenant).
+        lambda conn: quality.worst_evaluations(conn, T0 // 10**9, T0 // 10**9 + 60, "judge"),
+    ],
+    ids=["retention", "admin-window"],
+)
+def test_reads_by_time_alone_read_no_more_as_evaluations_pile_up(
+    store: Store, read: Callable[[Connection], Any]
+) -> None:
+    # Without an index on time_ns both read every evaluation stored.
+    store.write_evaluations(_judged(0, 20, T0) + _judged(20, 20, T0, tenant="globex"))
+    few = _work(store, read)
+    store.write_evaluations(_judged(1000, 2000, T0 + 3600 * 10**9))  # later, kept
+    many = _work(store, read)
+    assert many <= few + 2

@@ -4,13 +4,11 @@ on SQLite and PostgreSQL, and finds the same traces as a scan of every trace."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select, text
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from glassline.collector.records import SpanRecord
@@ -19,7 +17,7 @@ from glassline.collector.storage.config import StorageConfig
 from glassline.collector.storage.models import SeenValue
 from glassline.collector.storage.queries import list_traces
 from glassline.collector.storage.seen import _join
-from glassline.collector.storage.testing import llm_trace, versioned
+from glassline.collector.storage.testing import llm_trace, versioned, work_done
 
 HOUR_NS = 3600 * 1_000_000_000
 DAY_NS = 24 * HOUR_NS
@@ -41,46 +39,15 @@ def _rare() -> list[SpanRecord]:
     return spans
 
 
-@contextmanager
-def _counted(conn: Connection) -> Iterator[list[int]]:
-    """The work the database did inside the block: rows of ``traces`` read (PostgreSQL, this
-    transaction's counters), or SQLite's VM steps in thousands."""
-    work = [0]
-    if conn.dialect.name == "postgresql":
-        # A table of a few hundred traces is cheaper to read whole than through an index, so
-        # the planner would scan it for an admin's list; on a large store (500,000 spans) it
-        # takes the index, as here. The spans a matching trace's check reads depend on the
-        # plan the planner picks for such small tables: the traces read are the list's scan.
-        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        read = text(
-            "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)"
-            " FROM pg_stat_xact_user_tables WHERE relname = 'traces'"
-        )
-        before = int(conn.scalar(read) or 0)
-        yield work
-        work[0] = int(conn.scalar(read) or 0) - before
-        return
-    raw: Any = conn.connection.dbapi_connection
-
-    def step() -> int:
-        work[0] += 1
-        return 0
-
-    raw.set_progress_handler(step, 1000)
-    try:
-        yield work
-    finally:
-        raw.set_progress_handler(None, 1000)
-
-
 def _listed(store: Store, tenant: str | None = "acme", **filters: Any) -> tuple[list[str], int]:
     """The trace ids of a first page of a tenant's traces (None: an admin's), and the work it
-    took."""
+    took (on PostgreSQL the rows of traces read: the spans a matching trace's check reads
+    depend on the plan the planner picks for such small tables)."""
     with (
         store.engine.connect() as conn,
         conn.begin(),
         Session(bind=conn) as session,
-        _counted(conn) as work,
+        work_done(conn, "traces") as work,
     ):
         page = list_traces(session, tenant, limit=50, **filters)
     return [t.trace_id for t in page.traces], work[0]

@@ -22,7 +22,7 @@ __all__ = ["HEAD", "SCRIPT_LOCATION", "alembic_config", "at_head", "downgrade", 
 SCRIPT_LOCATION = "glassline.collector:migrations"
 # The newest migration's revision (tests/collector/storage/test_migrations.py holds it equal
 # to Alembic's head).
-HEAD = "0015_seen_costs"
+HEAD = "0016_evaluations_time"
 # Any fixed number: serializes replicas migrating one PostgreSQL database at startup.
 _PG_MIGRATION_LOCK = 0x61A551E
 

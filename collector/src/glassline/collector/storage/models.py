@@ -352,6 +352,9 @@ class Evaluation(Base):
         Index(None, "tenant", "trace_id"),
         Index(None, "tenant", "name", "time_ns"),
         Index(None, "tenant", "response_id"),
+        # Retention's delete of the expired (which read every row each pass without it) and
+        # an admin's window of one evaluation over every tenant.
+        Index(None, "time_ns"),
     )
 
 

@@ -4,6 +4,7 @@
 Alembic version table land in it), so parallel test runs on one database never collide.
 ``llm_trace`` builds a small, deterministic workflow trace of typed span records;
 ``versioned`` gives one a service version, a prompt template and an API key name.
+``work_done`` counts the work a database does for the statements of a block.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from glassline.collector.auth import Principal
@@ -30,9 +31,44 @@ __all__ = [
     "rows_deleted_per_transaction",
     "spans_deleted_per_transaction",
     "versioned",
+    "work_done",
 ]
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def work_done(conn: Connection, table: str) -> Iterator[list[int]]:
+    """The work the database did inside the block, in the list's one item once it ends: rows
+    of ``table`` read (PostgreSQL, this transaction's counters: call it inside one), or
+    SQLite's VM steps in thousands (for every table).
+
+    PostgreSQL plans it with ``enable_seqscan = off``: a test's table of a few hundred rows
+    is cheaper to read whole than through an index, so the planner would scan it where on a
+    large store it takes the index; without an index it scans it anyway, and that counts.
+    """
+    work = [0]
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        read = text(
+            "SELECT coalesce(sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)), 0)"
+            " FROM pg_stat_xact_user_tables WHERE relname = :table"
+        )
+        before = int(conn.scalar(read, {"table": table}) or 0)
+        yield work
+        work[0] = int(conn.scalar(read, {"table": table}) or 0) - before
+        return
+    raw: Any = conn.connection.dbapi_connection
+
+    def step() -> int:
+        work[0] += 1
+        return 0
+
+    raw.set_progress_handler(step, 1000)
+    try:
+        yield work
+    finally:
+        raw.set_progress_handler(None, 1000)
 
 
 @contextmanager
