@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from glassline.collector.alerts import LEASE_NAME, AlertEngine, parse_config
+from glassline.collector.alerts import LEASE_NAME, AlertEngine, EvaluationReport, parse_config
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 
@@ -181,3 +181,39 @@ def test_every_tenant_gets_its_digest_when_more_are_due_than_the_queue_holds(
     assert sent == tenants  # each once
     assert sorted(claimed) == tenants
     assert engine.dispatcher.stats.get("hook", "dropped") == 0
+
+
+async def test_a_process_that_loses_the_lease_reports_nothing_waiting(
+    store: Store, receiver_factory: Callable[[str], Receiver], span: Span
+) -> None:
+    # The waiting gauges were set only by a pass that evaluated: a worker that lost the lease
+    # kept reporting its last backlog, and a multi-process gauge (livemax) showed the largest
+    # of the workers' however the lease holder drained it.
+    held = receiver_factory("hold")  # holds the first message: the others wait
+    config = parse_config(
+        {
+            "evaluation_interval": "0.05s",
+            "queue_size": 1,
+            "group_by": ["rule", "tenant"],
+            "notifiers": [{"name": "hook", "type": "webhook", "url": held.url}],
+            "rules": [{"name": "spend", "kind": "budget", "window": "1h", "limit_usd": 1}],
+        }
+    )
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    store.write([span(f"t{n}", now, cost_usd=3.0) for n in range(4)])
+    reports: list[EvaluationReport] = []
+    engine = AlertEngine(store, config, holder="me", on_pass=reports.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+    try:
+        await wait_until(lambda: bool(reports) and reports[-1].waiting.get("hook", (0,))[0] > 0)
+        store.release_lease(LEASE_NAME, "me")
+        assert store.try_acquire_lease(LEASE_NAME, "other-replica", 60)
+        skipped = engine.passes["skipped_no_lease"]
+        await wait_until(lambda: engine.passes["skipped_no_lease"] > skipped)
+        assert reports[-1].waiting == {}
+    finally:
+        held.release.set()
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        engine.close()

@@ -1,7 +1,9 @@
 """Delivery: one worker thread and one bounded queue per notifier.
 
 Evaluation only enqueues (never blocks): the engine offers a queue only what it has room for
-(``room``), and a message submitted to a full queue is refused and counted. A webhook that
+(``room``), and a message submitted to a full queue is refused and counted. A worker that
+has sent a message with its queue half empty says so (``on_room``): the engine gives it more
+of what it is owed at once, not at the next pass. A webhook that
 fails is retried with exponential backoff; one that hangs is cut by its timeout; either way
 only its own worker waits, never evaluation, other notifiers or ingest. A message submitted
 with a ticket has its outcome reported back (``take_outcomes``): ``sent``, ``failed`` (worth
@@ -25,7 +27,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import httpx
@@ -158,12 +160,18 @@ def _permanent(exc: Exception) -> bool:
 
 class _Worker:
     def __init__(
-        self, notifier: Any, size: int, stats: NotifierStats, outcomes: list[Outcome]
+        self,
+        notifier: Any,
+        size: int,
+        stats: NotifierStats,
+        outcomes: list[Outcome],
+        on_room: Callable[[str], None] | None,
     ) -> None:
         self.notifier = notifier
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=size)
         self._stats = stats
         self._outcomes = outcomes
+        self._on_room = on_room
         self.thread = NamedThread(target=self._loop, name=f"notify-{notifier.name}", daemon=True)
         self.thread.start()
 
@@ -181,6 +189,8 @@ class _Worker:
                         self._outcomes.append((ticket, outcome))  # list.append is atomic
                 finally:
                     self.queue.task_done()
+                if self._on_room is not None and self.queue.qsize() <= self.queue.maxsize // 2:
+                    self._on_room(self.notifier.name)
         finally:
             with contextlib.suppress(Exception):  # the worker is ending: nothing left to send
                 sender.close()
@@ -204,12 +214,16 @@ class Dispatcher:
     that is gone (a restart, a reload that replaced it) is owed again.
     """
 
-    def __init__(self, config: cfg.AlertsConfig) -> None:
+    def __init__(
+        self, config: cfg.AlertsConfig, *, on_room: Callable[[str], None] | None = None
+    ) -> None:
+        """``on_room(notifier)`` is called from a worker's thread after each message it sent
+        while its queue is at most half full (it must not block nor raise)."""
         self.id = uuid.uuid4().hex
         self.stats = NotifierStats()
         self._outcomes: list[Outcome] = []
         self._workers = {
-            n.name: _Worker(n, config.queue_size, self.stats, self._outcomes)
+            n.name: _Worker(n, config.queue_size, self.stats, self._outcomes, on_room)
             for n in config.notifiers
         }
 
