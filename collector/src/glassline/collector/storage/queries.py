@@ -201,10 +201,13 @@ def trace_conditions(
     f: TraceFilter,
 ) -> list[ColumnElement[bool]]:
     """WHERE conditions on ``traces`` for a tenant (None: all), a start range and ``f``."""
-    conds: list[ColumnElement[bool] | None] = [
+    scope: list[ColumnElement[bool] | None] = [
         (Trace.tenant == tenant) if tenant is not None else None,
         (Trace.start_ns >= start_ns) if start_ns is not None else None,
         (Trace.start_ns < end_ns) if end_ns is not None else None,
+    ]
+    conds: list[ColumnElement[bool] | None] = [
+        *scope,
         (Trace.user_id == f.user_id) if f.user_id else None,
         (Trace.session_id == f.session_id) if f.session_id else None,
         (Trace.status == f.status) if f.status else None,
@@ -223,7 +226,9 @@ def trace_conditions(
     names = aggregates.model_names(connection, [f.model]) if f.model else []
     if names:
         conds.append(_span_exists(Span.model.in_(names)))
-    conds.append(seen.start_condition(connection, tenant, start_ns, end_ns, _wanted(f, names)))
+    rare_cost = f.min_cost_usd > 0 and _rarely_costs(connection, scope, f.min_cost_usd)
+    wanted = _wanted(f, names, rare_cost)
+    conds.append(seen.start_condition(connection, tenant, start_ns, end_ns, wanted))
     if f.text:
         try:
             query = search.parse(f.text)
@@ -238,7 +243,29 @@ def trace_conditions(
     return [c for c in conds if c is not None]
 
 
-def _wanted(f: TraceFilter, models: list[str]) -> seen.Wanted:
+# A min_cost that this many of the newest traces of the range reach fills its page from
+# them: the hours seen's record holds are not read (see _rarely_costs).
+_NEWEST_PROBED, _COMMON = 200, 2
+
+
+def _rarely_costs(conn: Connection, scope: list[ColumnElement[bool] | None], usd: float) -> bool:
+    """Whether fewer than _COMMON of the newest _NEWEST_PROBED traces in ``scope`` (tenant and
+    range) cost ``usd`` or more. Reading the hours that can hold a trace that costly pays for
+    a bound few traces reach (a miss read every trace of the range: 23-64 ms on 91,746
+    traces, 0.5 ms so); for a bound most reach it took 1.4-2 ms of a page that takes 1 ms
+    without, and pruned nothing."""
+    newest = (
+        select(Trace.cost_usd)
+        .where(*(c for c in scope if c is not None))
+        .order_by(Trace.start_ns.desc())
+        .limit(_NEWEST_PROBED)
+        .subquery()
+    )
+    found = select(func.count()).select_from(newest).where(newest.c.cost_usd >= usd)
+    return int(conn.scalar(found) or 0) < _COMMON
+
+
+def _wanted(f: TraceFilter, models: list[str], rare_cost: bool) -> seen.Wanted:
     """The values of ``f`` recorded in ``seen_values``: the list scans only the hours where
     each was seen. Without it, a filter that matched nothing read every span of the range
     (2.7 s a ``?name=`` miss on 2.46M spans), and a value seen once long ago every trace from
@@ -252,7 +279,7 @@ def _wanted(f: TraceFilter, models: list[str]) -> seen.Wanted:
         "prompt_version": [f.prompt_version] if f.prompt_version else [],
         "api_key": [f.api_key] if f.api_key else [],
         seen.NAME: [f.name_contains] if f.name_contains else [],
-        seen.COST: seen.costs_from(f.min_cost_usd) if f.min_cost_usd > 0 else [],
+        seen.COST: seen.costs_from(f.min_cost_usd) if rare_cost else [],
     }
     return {dimension: values for dimension, values in wanted.items() if values}
 
