@@ -245,15 +245,15 @@ def trace_conditions(
 
 # A min_cost that this many of the newest traces of the range reach fills its page from
 # them: the hours seen's record holds are not read (see _rarely_costs).
-_NEWEST_PROBED, _COMMON = 200, 2
+_NEWEST_PROBED, _COMMON = 100, 2
 
 
 def _rarely_costs(conn: Connection, scope: list[ColumnElement[bool] | None], usd: float) -> bool:
     """Whether fewer than _COMMON of the newest _NEWEST_PROBED traces in ``scope`` (tenant and
     range) cost ``usd`` or more. Reading the hours that can hold a trace that costly pays for
-    a bound few traces reach (a miss read every trace of the range: 23-64 ms on 91,746
-    traces, 0.5 ms so); for a bound most reach it took 1.4-2 ms of a page that takes 1 ms
-    without, and pruned nothing."""
+    a bound few traces reach (a miss read every trace of the range: 22-110 ms on 91,746
+    traces on SQLite, 0.7-1.5 ms so); for a bound most reach it took 1.4-2 ms of a page that
+    takes 1 ms without, and pruned nothing (this count costs 0.3-0.5 ms)."""
     newest = (
         select(Trace.cost_usd)
         .where(*(c for c in scope if c is not None))
