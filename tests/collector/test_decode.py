@@ -158,6 +158,14 @@ def test_a_group_among_unknown_fields_is_skipped_when_counting(h: Any) -> None:
     assert len(decode_protobuf(body, "acme", max_spans=MAX).records) == 1
 
 
+@pytest.mark.parametrize("prefix", [b"", b"\x0a\x00"])
+def test_groups_nested_past_the_recursion_limit_are_malformed_not_a_crash(prefix: bytes) -> None:
+    # 100,000 group starts (one byte each) were skipped by recursion: a RecursionError out of
+    # the span count, which the receivers answer as a bug (retryable), for ever.
+    with pytest.raises(PermanentError, match="malformed protobuf: unterminated group"):
+        decode_protobuf(prefix + b"\x0b" * 100_000, "acme", max_spans=MAX)
+
+
 def test_unknown_protobuf_fields_are_ignored(h: Any) -> None:
     body = h.make_request(h.make_span(1)).SerializeToString() + b"\xf8\x07\x01"  # field 127
     assert len(decode_protobuf(body, "acme", max_spans=MAX).records) == 1

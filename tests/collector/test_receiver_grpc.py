@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
@@ -82,6 +83,21 @@ def test_malformed_message_is_invalid_argument(receivers: Any, h: Any) -> None:
         call(receivers.grpc_endpoint, b"\xff\xff\xff", (("x-glassline-api-key", h.API_KEY),))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "malformed protobuf" in caught.value.details()
+
+
+def test_a_request_of_too_many_messages_is_invalid_argument_before_it_is_parsed(
+    receivers: Any, h: Any
+) -> None:
+    # One span of 250,000 empty events (0.5 MB): the runtime made a message of each, and the
+    # decoder a SpanEvent, before anything refused it (1M events: 3.4 s and 230 MB).
+    span = h.make_span(1)
+    span.events.extend(Span.Event() for _ in range(250_000))
+    with pytest.raises(grpc.RpcError) as caught:
+        call(receivers.grpc_endpoint, h.make_request(span).SerializeToString(),
+             (("x-glassline-api-key", h.API_KEY),))  # fmt: skip
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "more than 200000 protobuf messages" in caught.value.details()
+    assert receivers.sink.records == []
 
 
 def test_storage_failure_is_unavailable_and_the_stock_exporter_retries(

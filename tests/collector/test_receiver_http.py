@@ -13,6 +13,7 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -188,6 +189,26 @@ def test_too_many_spans_is_413(h: Any) -> None:
         reply = post(stack, request.SerializeToString(), PB, h.API_KEY)
         assert reply.status_code == 413
         assert "limit is 2 per request" in Status.FromString(reply.content).message
+
+
+def test_a_request_of_too_many_objects_is_413_before_it_is_parsed(receivers: Any, h: Any) -> None:
+    # One span of 250,000 empty events (0.5 MB) or 250,000 {} in OTLP/JSON: each a message or
+    # dict of 25-230 bytes before anything refused the request (1M events: 3.4 s, 230 MB).
+    span = h.make_span(1)
+    span.events.extend(Span.Event() for _ in range(250_000))
+    events = h.make_request(span).SerializeToString()
+    empty = b'{"resourceSpans": [' + b",".join([b"{}"] * 250_000) + b"]}"
+    for body, headers, what in (
+        (events, PB, "protobuf messages"),
+        (empty, JSON, "JSON objects and arrays"),
+    ):
+        reply = post(receivers, body, headers, h.API_KEY)
+        assert reply.status_code == 413, reply.content[:200]
+        message = (
+            reply.json()["message"] if headers is JSON else Status.FromString(reply.content).message
+        )
+        assert f"more than 200000 {what}" in message
+    assert receivers.sink.records == []
 
 
 class _NoExports:

@@ -2,14 +2,28 @@
 
 It splits a message into its fields without interpreting them, so the decoder can parse
 each span on its own and reject just the bad ones when the whole-message parse fails, and
-it counts a request's items before that parse: see :func:`count_items`.
+it counts a request's items before that parse: see :func:`count_items` and
+:func:`count_messages`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["WireError", "count_items", "length_delimited_fields"]
+from google.protobuf.descriptor import Descriptor
+
+__all__ = [
+    "Schema",
+    "WireError",
+    "count_items",
+    "count_messages",
+    "length_delimited_fields",
+    "schema_of",
+]
+
+# The message-typed fields of a message: field number -> the schema of that field's type.
+# Recursive types (AnyValue -> ArrayValue -> AnyValue) make it a graph, not a tree.
+Schema = dict[int, "Schema"]
 
 
 class WireError(ValueError):
@@ -43,15 +57,21 @@ def _skip(buf: bytes, pos: int, field: int, wire_type: int) -> int:
         size, pos = _varint(buf, pos)
         return pos + size
     if wire_type == 3:  # a group (proto2), which the runtime keeps as an unknown field
-        while True:
+        # Groups nest in groups: a stack of the open ones, not recursion, since 100,000
+        # nested starts cost 100,000 bytes and would pass Python's recursion limit.
+        open_groups = [field]
+        while open_groups:
             if pos >= len(buf):
                 raise WireError("unterminated group")
             key, pos = _varint(buf, pos)
             if key & 7 == 4:
-                if key >> 3 != field:
+                if key >> 3 != open_groups.pop():
                     raise WireError("mismatched end of group")
-                return pos
-            pos = _skip(buf, pos, key >> 3, key & 7)
+            elif key & 7 == 3:
+                open_groups.append(key >> 3)
+            else:
+                pos = _skip(buf, pos, key >> 3, key & 7)
+        return pos
     raise WireError(f"unsupported wire type {wire_type}")
 
 
@@ -113,3 +133,60 @@ def count_items(buf: bytes, path: Sequence[int], limit: int) -> tuple[int, int]:
         if pos > end:
             raise WireError("truncated field")
     return items, groups
+
+
+def schema_of(descriptor: Descriptor) -> Schema:
+    """The :data:`Schema` of a generated message type, from its descriptor."""
+    schemas: dict[str, Schema] = {}
+
+    def build(message: Descriptor) -> Schema:
+        if message.full_name not in schemas:
+            schema = schemas[message.full_name] = {}
+            for field in message.fields:
+                if field.message_type is not None:
+                    schema[field.number] = build(field.message_type)
+        return schemas[message.full_name]
+
+    return build(descriptor)
+
+
+def count_messages(buf: bytes, schema: Schema, limit: int) -> int:
+    """How many messages the runtime would make of ``buf`` (of type ``schema``), at any depth
+    below the top; counting stops once they pass ``limit``.
+
+    Only the message-typed fields are read into; strings, bytes and unknown fields are skipped
+    in one step. A message whose framing breaks is read no further (its parse fails there too,
+    and the decoder rejects just that span or record); the caller checks the top levels.
+    """
+    count = 0
+    todo = [(0, len(buf), schema)]  # (start, end, schema) of each message to read
+    while todo:
+        pos, end, fields = todo.pop()
+        try:
+            while pos < end:
+                key = buf[pos]
+                if key < 0x80:  # one-byte keys and lengths are the rule: read them inline
+                    pos += 1
+                else:
+                    key, pos = _varint(buf, pos)
+                if key & 7 != 2:
+                    if key < 8:
+                        break  # field number 0: not a message; the parse fails here
+                    pos = _skip(buf, pos, key >> 3, key & 7)
+                    continue
+                size = buf[pos] if pos < end else 0x80
+                if size < 0x80:
+                    start = pos + 1
+                else:
+                    size, start = _varint(buf, pos)
+                pos = start + size
+                child = fields.get(key >> 3)
+                if child is not None:
+                    count += 1
+                    if count > limit:
+                        return count
+                    if child and size:
+                        todo.append((start, min(pos, end), child))
+        except WireError:
+            continue  # broken framing: the parse stops here as well
+    return count

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from glassline.collector.errors import ConfigError
+from glassline.collector.objects import MAX_OBJECTS
 from glassline.collector.processors.enrich import PricingConfig
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.storage.config import StorageConfig
@@ -218,6 +219,8 @@ class LimitsConfig(_Model):
     """Per-request and per-span limits applied at ingest."""
 
     max_spans_per_request: int = Field(10_000, ge=1)
+    # protobuf messages (JSON objects and arrays) a request makes its parser allocate
+    max_objects_per_request: int = Field(MAX_OBJECTS, ge=1_000)
     max_attributes_per_span: int = Field(256, ge=1)
     max_events_per_span: int = Field(128, ge=0)
     max_attribute_length: int = Field(16_384, ge=16)  # characters; longer values are truncated

@@ -29,8 +29,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from glassline.collector._wire import WireError, count_items, length_delimited_fields
+from glassline.collector._wire import WireError, count_items, length_delimited_fields, schema_of
 from glassline.collector.errors import PermanentError
+from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
 from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord
 from glassline.semconv import attributes as attrs
 
@@ -44,6 +45,7 @@ _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 # Cheap first test: only a body with a surrogate escape can hold a lone one.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_OBJECTS = WireObjects(schema_of(ExportTraceServiceRequest.DESCRIPTOR))
 
 
 @dataclass(slots=True)
@@ -85,9 +87,12 @@ class _Reject(Exception):
 # --- protobuf --------------------------------------------------------------------------------
 
 
-def decode_protobuf(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
+def decode_protobuf(
+    body: bytes, tenant: str, *, max_spans: int, max_objects: int = MAX_OBJECTS
+) -> DecodeResult:
     """Decode a binary ExportTraceServiceRequest for ``tenant``."""
     check_wire_count(body, max_spans)
+    _OBJECTS.check(body, max_objects)
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except (DecodeError, RecursionError):
@@ -298,8 +303,11 @@ def _lenient_scope(ss_bytes: bytes) -> str | None:
 # --- OTLP/JSON ------------------------------------------------------------------------------
 
 
-def decode_json(body: bytes, tenant: str, *, max_spans: int) -> DecodeResult:
+def decode_json(
+    body: bytes, tenant: str, *, max_spans: int, max_objects: int = MAX_OBJECTS
+) -> DecodeResult:
     """Decode an OTLP/JSON ExportTraceServiceRequest for ``tenant``."""
+    check_json_objects(body, max_objects)
     try:
         # Strictly UTF-8: json.loads(bytes) would let encoded surrogates through.
         doc = json.loads(body.decode("utf-8"))

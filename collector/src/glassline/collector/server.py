@@ -227,14 +227,19 @@ class Worker:
         pipeline = Pipeline(processors, sink, self.metrics, retry_after_s=cfg.retry_after_s)
         redactors = [p.redactor for p in processors if isinstance(p, RedactProcessor)]
         self.evaluations = EvaluationIntake(store, redactors[0] if redactors else None)
-        max_spans = self.config.limits.max_spans_per_request
+        limits = self.config.limits
+        max_spans, max_objects = limits.max_spans_per_request, limits.max_objects_per_request
         # GenAI events take the spans' own limits and redaction steps, then the content table.
         steps = [p for p in processors if p.name in CONTENT_STEPS]
         content = Pipeline(steps, None, self.metrics, retry_after_s=cfg.retry_after_s)
         logs = LogsConsumer(content, store, evaluations=through_intake(self.evaluations))
         return {
-            "traces": Ingest(pipeline.consume, self.metrics, max_spans=max_spans),
-            "logs": LogsIngest(logs.consume, self.metrics, max_records=max_spans),
+            "traces": Ingest(
+                pipeline.consume, self.metrics, max_spans=max_spans, max_objects=max_objects
+            ),
+            "logs": LogsIngest(
+                logs.consume, self.metrics, max_records=max_spans, max_objects=max_objects
+            ),
         }
 
     async def _started(self, http: uvicorn.Server) -> None:

@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from glassline.collector._wire import WireError, length_delimited_fields
+from glassline.collector._wire import WireError, length_delimited_fields, schema_of
 from glassline.collector.decode import (
     DecodeResult,
     _attributes,
@@ -32,6 +32,7 @@ from glassline.collector.decode import (
 )
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
+from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
 from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent
 from glassline.semconv import attributes as attrs
 
@@ -40,6 +41,7 @@ __all__ = ["Evaluated", "LogsDecodeResult", "decode_logs"]
 _EVENT_NAME_ATTRIBUTE = "event.name"
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+_OBJECTS = WireObjects(schema_of(ExportLogsServiceRequest.DESCRIPTOR))
 
 
 @dataclass(slots=True)
@@ -62,11 +64,15 @@ class Evaluated:
     attributes: dict[str, AttributeValue]
 
 
-def decode_logs(body: bytes, encoding: str, tenant: str, *, max_records: int) -> LogsDecodeResult:
+def decode_logs(
+    body: bytes, encoding: str, tenant: str, *, max_records: int, max_objects: int = MAX_OBJECTS
+) -> LogsDecodeResult:
     """Decode a logs export for ``tenant``; raises PermanentError only if unreadable."""
     if encoding == "json":
+        check_json_objects(body, max_objects)
         return _decode_json(body, tenant, max_records)
     check_wire_count(body, max_records, "log records")
+    _OBJECTS.check(body, max_objects)
     try:
         request = ExportLogsServiceRequest.FromString(body)
     except (DecodeError, RecursionError):

@@ -14,6 +14,7 @@ from glassline.collector.auth import Principal
 from glassline.collector.decode import DecodeResult, decode_json, decode_protobuf
 from glassline.collector.logs.decode import LogsDecodeResult, decode_logs
 from glassline.collector.metrics import Metrics
+from glassline.collector.objects import MAX_OBJECTS
 from glassline.collector.records import SpanRecord
 
 __all__ = ["Consume", "ConsumeLogs", "Ingest", "LogsIngest"]
@@ -26,10 +27,13 @@ Encoding = Literal["protobuf", "json"]
 class Ingest:
     """Traces: decode, count, hand to ``consume`` (which returns once the batch is durable)."""
 
-    def __init__(self, consume: Consume, metrics: Metrics, *, max_spans: int) -> None:
+    def __init__(
+        self, consume: Consume, metrics: Metrics, *, max_spans: int, max_objects: int = MAX_OBJECTS
+    ) -> None:
         self._consume = consume
         self._metrics = metrics
         self._max_spans = max_spans
+        self._max_objects = max_objects
 
     def export(
         self, transport: str, principal: Principal, body: bytes, encoding: Encoding
@@ -37,7 +41,9 @@ class Ingest:
         """Raises PermanentError for an unreadable request, RetryableError if not stored."""
         started = time.perf_counter()
         decode = decode_protobuf if encoding == "protobuf" else decode_json
-        result = decode(body, principal.tenant, max_spans=self._max_spans)
+        result = decode(
+            body, principal.tenant, max_spans=self._max_spans, max_objects=self._max_objects
+        )
         m = self._metrics
         m.received.labels(transport).inc(len(result.records) + result.rejected_count)
         m.accepted.inc(len(result.records))
@@ -57,16 +63,30 @@ class Ingest:
 class LogsIngest:
     """Logs: decode GenAI events, count, hand to ``consume`` (returns once durable)."""
 
-    def __init__(self, consume: ConsumeLogs, metrics: Metrics, *, max_records: int) -> None:
+    def __init__(
+        self,
+        consume: ConsumeLogs,
+        metrics: Metrics,
+        *,
+        max_records: int,
+        max_objects: int = MAX_OBJECTS,
+    ) -> None:
         self._consume = consume
         self._metrics = metrics
         self._max_records = max_records
+        self._max_objects = max_objects
 
     def export(
         self, transport: str, principal: Principal, body: bytes, encoding: Encoding
     ) -> LogsDecodeResult:
         """Raises PermanentError for an unreadable request, RetryableError if not stored."""
-        result = decode_logs(body, encoding, principal.tenant, max_records=self._max_records)
+        result = decode_logs(
+            body,
+            encoding,
+            principal.tenant,
+            max_records=self._max_records,
+            max_objects=self._max_objects,
+        )
         if result.events or result.evaluations:
             self._consume(principal, result)
         count = self._metrics.log_records.labels
