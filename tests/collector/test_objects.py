@@ -231,3 +231,26 @@ def test_broken_framing_inside_a_message_ends_only_its_count(h: Any) -> None:
     # resource and scope spans, the good span and its 2 attributes' 4 messages, the bad span
     # and its event, whose key is read before its length is found past the end
     assert count_messages(body, TRACES, 10**9) == 2 + 5 + 2
+
+
+def test_the_walk_of_a_large_real_body_stops_once_the_unread_bytes_cannot_pass_the_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 4,096 LLM spans (4.9 MB): 86,000 messages, but 331,000 bytes that could start a key
+    # (prompt text holds '"', '\n', '2'...), so the byte count does not settle it: the walk
+    # reads on only until the messages so far and the unread bytes' bound fit.
+    import random
+
+    from bench.ingest import make_batch
+    from glassline.collector import objects
+
+    body = make_batch(random.Random(11)) * 8
+    counted: list[int] = []
+
+    def counting(*args: Any) -> int:
+        counted.append(count_messages(*args))
+        return counted[-1]
+
+    monkeypatch.setattr(objects, "count_messages", counting)
+    assert len(decode_protobuf(body, "acme", max_spans=10_000).records) == 4096
+    assert counted and counted[0] < count_messages(body, TRACES, 10**9) * 0.6  # 55 %

@@ -150,18 +150,25 @@ def schema_of(descriptor: Descriptor) -> Schema:
     return build(descriptor)
 
 
-def count_messages(buf: bytes, schema: Schema, limit: int) -> int:
+def count_messages(
+    buf: bytes, schema: Schema, limit: int, rest: Sequence[int] = (), chunk_bits: int = 16
+) -> int:
     """How many messages the runtime would make of ``buf`` (of type ``schema``), at any depth
     below the top; counting stops once they pass ``limit``.
 
     Only the message-typed fields are read into; strings, bytes and unknown fields are skipped
     in one step. A message whose framing breaks is read no further (its parse fails there too,
     and the decoder rejects just that span or record); the caller checks the top levels.
+
+    ``rest[i]``, when given, bounds the messages in ``buf`` from byte ``i << chunk_bits`` on.
+    The walk goes in the order of the bytes, so it stops as soon as the messages counted so
+    far and that bound of the bytes not yet read are within ``limit``: then the count it
+    returns is only a lower bound, but so is it at most ``limit``.
     """
     count = 0
-    todo = [(0, len(buf), schema)]  # (start, end, schema) of each message to read
-    while todo:
-        pos, end, fields = todo.pop()
+    stack = []  # (position, end, schema) of the messages to go back to, outermost first
+    pos, end, fields = 0, len(buf), schema
+    while True:
         try:
             while pos < end:
                 key = buf[pos]
@@ -183,10 +190,13 @@ def count_messages(buf: bytes, schema: Schema, limit: int) -> int:
                 child = fields.get(key >> 3)
                 if child is not None:
                     count += 1
-                    if count > limit:
+                    if count > limit or (rest and count + rest[start >> chunk_bits] <= limit):
                         return count
                     if child and size:
-                        todo.append((start, min(pos, end), child))
+                        stack.append((pos, end, fields))
+                        pos, end, fields = start, min(pos, end), child
         except WireError:
-            continue  # broken framing: the parse stops here as well
-    return count
+            pass  # broken framing: the parse stops here as well
+        if not stack:
+            return count
+        pos, end, fields = stack.pop()

@@ -10,13 +10,15 @@ with the cheapest bound that settles it, so a normal export pays for a few byte 
 2. the bytes a message's key can start with (protobuf) or ``{`` and ``[`` (JSON), counted
    at C speed: every message or container starts with one, but strings hold them too;
 3. only when both are over the limit, the exact count: on the wire, reading into message
-   fields alone (:func:`~glassline.collector._wire.count_messages`), or in JSON, outside
-   its strings.
+   fields alone (:func:`~glassline.collector._wire.count_messages`) in the order of the
+   bytes, until the messages so far and the key-like bytes not yet read fit; in JSON,
+   outside its strings.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from glassline.collector._wire import Schema, count_messages
 from glassline.collector.errors import PermanentError
@@ -27,6 +29,8 @@ __all__ = ["MAX_OBJECTS", "WireObjects", "check_json_objects"]
 # batch 7,000-23,000); one of the SDK's largest (512 spans of 128 attributes) holds 132,000.
 MAX_OBJECTS = 200_000
 
+_CHUNK_BITS = 16
+_CHUNK = 1 << _CHUNK_BITS
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
@@ -43,7 +47,15 @@ class WireObjects:
         """Refuse (413) ``body`` if parsing it would make more than ``limit`` messages."""
         if len(body) // 2 <= limit or len(body.translate(None, self._others)) <= limit:
             return
-        if count_messages(body, self._schema, limit) > limit:
+        # The key-like bytes from each 64 KB chunk to the end: the walk stops once what it
+        # has counted and what the unread bytes could hold fit (often half way: prompt text).
+        rest = list(
+            accumulate(
+                len(body[at : at + _CHUNK].translate(None, self._others))
+                for at in reversed(range(0, len(body), _CHUNK))
+            )
+        )[::-1]
+        if count_messages(body, self._schema, limit, rest, _CHUNK_BITS) > limit:
             raise _too_many(f"more than {limit} protobuf messages", limit)
 
 
