@@ -145,16 +145,17 @@ def test_braces_inside_json_strings_are_not_objects(h: Any) -> None:
 def test_a_real_batch_is_counted_with_byte_counts_alone(
     h: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # 512 LLM spans with prompts (as bench.ingest makes them): 0.6 MB, 10,758 messages, and
-    # 41,000 bytes that could start a message's key, far below the limit: nothing is walked.
+    # 4,096 LLM spans with prompts (as bench.ingest makes them, 512 a batch): 4.9 MB, 86,000
+    # messages, and 331,000 bytes that could start a message's key, below the limit: nothing
+    # is walked.
     import random
 
     from bench.ingest import make_batch
 
-    body = make_batch(random.Random(11))
+    body = make_batch(random.Random(11)) * 8
     assert len(body) // 2 > MAX_OBJECTS  # the first bound does not settle it
     monkeypatch.setattr("glassline.collector.objects.count_messages", _never)
-    assert len(decode_protobuf(body, "acme", max_spans=10_000).records) == 512
+    assert len(decode_protobuf(body, "acme", max_spans=10_000).records) == 4096
 
 
 def _messages(message: Message) -> int:
@@ -237,8 +238,9 @@ def test_the_walk_of_a_large_real_body_stops_once_the_unread_bytes_cannot_pass_t
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # 4,096 LLM spans (4.9 MB): 86,000 messages, but 331,000 bytes that could start a key
-    # (prompt text holds '"', '\n', '2'...), so the byte count does not settle it: the walk
-    # reads on only until the messages so far and the unread bytes' bound fit.
+    # (prompt text holds '"', '\n', '2'...), so under a limit of 200,000 the byte count does
+    # not settle it: the walk reads on only until the messages so far and the unread bytes'
+    # bound fit.
     import random
 
     from bench.ingest import make_batch
@@ -252,5 +254,6 @@ def test_the_walk_of_a_large_real_body_stops_once_the_unread_bytes_cannot_pass_t
         return counted[-1]
 
     monkeypatch.setattr(objects, "count_messages", counting)
-    assert len(decode_protobuf(body, "acme", max_spans=10_000).records) == 4096
+    decoded = decode_protobuf(body, "acme", max_spans=10_000, max_objects=200_000)
+    assert len(decoded.records) == 4096
     assert counted and counted[0] < count_messages(body, TRACES, 10**9) * 0.6  # 55 %

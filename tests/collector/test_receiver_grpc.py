@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from glassline.collector.config import ServerConfig
+from glassline.collector.objects import MAX_OBJECTS
 
 
 def export_with_stock_exporter(endpoint: str, headers: dict[str, str], n: int = 3) -> list[str]:
@@ -88,15 +89,15 @@ def test_malformed_message_is_invalid_argument(receivers: Any, h: Any) -> None:
 def test_a_request_of_too_many_messages_is_invalid_argument_before_it_is_parsed(
     receivers: Any, h: Any
 ) -> None:
-    # One span of 250,000 empty events (0.5 MB): the runtime made a message of each, and the
+    # One span of 550,000 empty events (1.1 MB): the runtime made a message of each, and the
     # decoder a SpanEvent, before anything refused it (1M events: 3.4 s and 230 MB).
     span = h.make_span(1)
-    span.events.extend(Span.Event() for _ in range(250_000))
+    span.events.extend(Span.Event() for _ in range(MAX_OBJECTS + 50_000))
     with pytest.raises(grpc.RpcError) as caught:
         call(receivers.grpc_endpoint, h.make_request(span).SerializeToString(),
              (("x-glassline-api-key", h.API_KEY),))  # fmt: skip
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "more than 200000 protobuf messages" in caught.value.details()
+    assert f"more than {MAX_OBJECTS} protobuf messages" in caught.value.details()
     assert receivers.sink.records == []
 
 

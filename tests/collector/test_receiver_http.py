@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from glassline.collector.config import ServerConfig
+from glassline.collector.objects import MAX_OBJECTS
 
 PB = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}
@@ -192,12 +193,12 @@ def test_too_many_spans_is_413(h: Any) -> None:
 
 
 def test_a_request_of_too_many_objects_is_413_before_it_is_parsed(receivers: Any, h: Any) -> None:
-    # One span of 250,000 empty events (0.5 MB) or 250,000 {} in OTLP/JSON: each a message or
+    # One span of 550,000 empty events (1.1 MB) or 550,000 {} in OTLP/JSON: each a message or
     # dict of 25-230 bytes before anything refused the request (1M events: 3.4 s, 230 MB).
     span = h.make_span(1)
-    span.events.extend(Span.Event() for _ in range(250_000))
+    span.events.extend(Span.Event() for _ in range(MAX_OBJECTS + 50_000))
     events = h.make_request(span).SerializeToString()
-    empty = b'{"resourceSpans": [' + b",".join([b"{}"] * 250_000) + b"]}"
+    empty = b'{"resourceSpans": [' + b",".join([b"{}"] * (MAX_OBJECTS + 50_000)) + b"]}"
     for body, headers, what in (
         (events, PB, "protobuf messages"),
         (empty, JSON, "JSON objects and arrays"),
@@ -207,7 +208,7 @@ def test_a_request_of_too_many_objects_is_413_before_it_is_parsed(receivers: Any
         message = (
             reply.json()["message"] if headers is JSON else Status.FromString(reply.content).message
         )
-        assert f"more than 200000 {what}" in message
+        assert f"more than {MAX_OBJECTS} {what}" in message
     assert receivers.sink.records == []
 
 

@@ -25,9 +25,12 @@ from glassline.collector.errors import PermanentError
 
 __all__ = ["MAX_OBJECTS", "WireObjects", "check_json_objects"]
 
-# A real export is far below: the peers' recorded spans hold 14-44 messages each (a 512-span
-# batch 7,000-23,000); one of the SDK's largest (512 spans of 128 attributes) holds 132,000.
-MAX_OBJECTS = 200_000
+# A real export stays below: the peers' recorded spans hold 14-44 messages each (a 512-span
+# batch 7,000-23,000), and 10,000 spans (the span limit) of ~24 attributes each, an OTel
+# Collector's batch of 8,192 attribute-rich spans, ~500,000. A 413 is final for an exporter,
+# so the limit errs towards them: a hostile body at the limit parses to ~95 MB (~190 bytes a
+# message), and the byte counts settle real bodies up to ~7 MB without the exact walk.
+MAX_OBJECTS = 500_000
 
 _CHUNK_BITS = 16
 _CHUNK = 1 << _CHUNK_BITS
