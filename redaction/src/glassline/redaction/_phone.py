@@ -4,17 +4,19 @@
 configured region over the whole text. Here the trigger finds digit runs first, cheap shape
 checks drop the ones that are obviously not phone numbers (ISO dates, epochs, pieces of hex
 ids and order numbers), and the matcher runs on a few characters around each remaining run,
-region by region, stopping at the first region that validates it.
+region by region, stopping at the first region that validates it. A region whose numbering
+plan cannot hold a national-format candidate skips parsing it (:mod:`._phone_gate`).
 """
 
 from __future__ import annotations
 
 import re
 
-import phonenumbers
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+from glassline.redaction._phone_gate import GatedMatcher
 
 __all__ = ["PHONE_TRIGGER", "PhoneCandidateRecognizer", "phone_candidate"]
 
@@ -73,7 +75,7 @@ class PhoneCandidateRecognizer(PhoneRecognizer):
         results: list[RecognizerResult] = []
         entity = self.supported_entities[0]
         for region in regions:
-            matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=self.leniency or 0)
+            matcher = GatedMatcher(text, region, leniency=self.leniency or 0)
             for match in matcher:
                 # Start, end and score are all the engine reads: no explanation is built.
                 results.append(RecognizerResult(entity, match.start, match.end, self.SCORE))

@@ -1,0 +1,127 @@
+"""Which regions' ``phonenumbers.parse`` can still validate a candidate: a cheap, exact veto.
+
+``PhoneNumberMatcher(text, region)`` finds the same candidates for every region; the region
+only enters through ``parse(candidate, region)`` and the validity check after it, ~10-15 us a
+candidate. A candidate written as national digits (digits and plain separators: no ``+``, no
+letters, no extension mark) parses to a number of the region's own country code whose
+national significant number is the digit string minus what ``parse`` strips in front of it:
+the country code's digits and the national prefix (and carrier code), by the region's and the
+country's own rules. Valid means that number fits the general description (pattern and
+possible lengths) of one region of that country code. So the veto computes every string
+``parse`` could keep, with phonenumbers' own stripping function, and asks the country's
+general descriptions; if none fits, parse-and-verify would return nothing, and is skipped.
+Anything else (a ``+``, the region's international dialling prefix, letters, extensions, a
+leniency below VALID) goes to ``parse`` as before.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+from phonenumbers import PhoneMetadata
+from phonenumbers.phonenumberutil import (
+    COUNTRY_CODE_TO_REGION_CODE,
+    _maybe_strip_national_prefix_carrier_code,
+)
+
+__all__ = ["GatedMatcher", "RegionGate"]
+
+# Characters of a candidate the veto understands: ASCII digits and separators that neither
+# parse nor its extension patterns read as anything (no "+", letters, "#", "~", ",", ";").
+_PLAIN = frozenset("0123456789 -./()\u00a0\t")
+_DEPTH = 4  # strips parse can chain: country code, then the national prefix twice
+
+
+@dataclass(frozen=True, slots=True)
+class RegionGate:
+    """What ``parse(candidate, region)`` needs to know about one region, precomputed."""
+
+    metadata: PhoneMetadata
+    main: PhoneMetadata  # the country code's main region: parse strips with its rules too
+    country_code: str
+    idd: re.Pattern[str] | None
+    fits: re.Pattern[str]  # any general description of the country code's regions
+    lengths: frozenset[int]
+
+    @staticmethod
+    @cache
+    def of(region: str) -> RegionGate:
+        """The gate of ``region`` (an ISO code phonenumbers supports)."""
+        metadata = _metadata(region)
+        code = int(metadata.country_code or 0)
+        regions = COUNTRY_CODE_TO_REGION_CODE[code]
+        descs = [d for d in (_metadata(r).general_desc for r in regions) if d is not None]
+        patterns = [d.national_number_pattern for d in descs if d.national_number_pattern]
+        # A description without lengths checks none: its pattern alone decides.
+        unbounded = not all(d.possible_length for d in descs)
+        idd = metadata.international_prefix
+        return RegionGate(
+            metadata=metadata,
+            main=_metadata(regions[0]),
+            country_code=str(code),
+            idd=re.compile(idd) if idd else None,
+            fits=re.compile("|".join(f"(?:{p})" for p in patterns)),
+            lengths=frozenset(
+                range(1, 18) if unbounded else (n for d in descs for n in d.possible_length)
+            ),
+        )
+
+    def may_validate(self, candidate: str) -> bool:
+        """False only if ``parse(candidate, region)`` cannot give a valid number."""
+        if not _PLAIN.issuperset(candidate):
+            return True
+        digits = "".join(c for c in candidate if c.isdigit())
+        if self.idd is not None and self.idd.match(digits):
+            return True  # an international dialling prefix: any country code may follow
+        return any(
+            len(kept) in self.lengths and self.fits.fullmatch(kept) for kept in self._kept(digits)
+        )
+
+    def _kept(self, digits: str) -> set[str]:
+        # Every national significant number parse could keep: strip the country code and the
+        # national prefix in any order, up to _DEPTH times (a superset of what it does).
+        seen = {digits}
+        frontier = [digits]
+        for _ in range(_DEPTH):
+            following = []
+            for number in frontier:
+                nexts = [
+                    _maybe_strip_national_prefix_carrier_code(number, self.metadata)[1],
+                    _maybe_strip_national_prefix_carrier_code(number, self.main)[1],
+                ]
+                if number.startswith(self.country_code):
+                    nexts.append(number[len(self.country_code) :])
+                following += [n for n in nexts if n not in seen]
+                seen.update(nexts)
+            frontier = following
+        return seen
+
+
+def _metadata(region: str) -> PhoneMetadata:
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        raise ValueError(f"no phone metadata for region {region!r}")
+    return metadata
+
+
+class GatedMatcher(phonenumbers.PhoneNumberMatcher):
+    """``PhoneNumberMatcher`` that skips parsing the candidates its region cannot validate.
+
+    Finds exactly what ``PhoneNumberMatcher`` finds: a skipped candidate is one its
+    ``_parse_and_verify`` would have rejected.
+    """
+
+    def __init__(self, text: str, region: str, leniency: int) -> None:
+        super().__init__(text, region, leniency=leniency)
+        # Below VALID (POSSIBLE) a number need not fit any description: no veto.
+        self._gate = RegionGate.of(region) if leniency >= phonenumbers.Leniency.VALID else None
+
+    def _parse_and_verify(
+        self, candidate: str, offset: int
+    ) -> phonenumbers.PhoneNumberMatch | None:
+        if self._gate is not None and not self._gate.may_validate(candidate):
+            return None
+        return super()._parse_and_verify(candidate, offset)
