@@ -83,15 +83,13 @@ class RegionGate:
     def _kept(self, digits: str) -> set[str]:
         # Every national significant number parse could keep: strip the country code and the
         # national prefix in any order, up to _DEPTH times (a superset of what it does).
+        plans = (self.metadata,) if self.main is self.metadata else (self.metadata, self.main)
         seen = {digits}
         frontier = [digits]
         for _ in range(_DEPTH):
             following = []
             for number in frontier:
-                nexts = [
-                    _maybe_strip_national_prefix_carrier_code(number, self.metadata)[1],
-                    _maybe_strip_national_prefix_carrier_code(number, self.main)[1],
-                ]
+                nexts = [_maybe_strip_national_prefix_carrier_code(number, m)[1] for m in plans]
                 if number.startswith(self.country_code):
                     nexts.append(number[len(self.country_code) :])
                 following += [n for n in nexts if n not in seen]
