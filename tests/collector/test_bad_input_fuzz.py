@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from glassline.collector.testing import rss_bytes, run_collector
+from tests.collector.wire_bodies import delimited, in_a_span, nested_values
 
 MB = 1024 * 1024
 
@@ -59,15 +60,6 @@ def _mutated(body: bytes, rng: random.Random, n: int) -> list[bytes]:
     return cases
 
 
-def _field(number: int, value: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    size, length = len(value), bytearray()
-    while size > 127:
-        length.append(size & 127 | 128)
-        size >>= 7
-    return bytes([number << 3 | 2, *length, size]) + value
-
-
 def _json(h: Any) -> str:
     return json.dumps(
         {"resourceSpans": [{"scopeSpans": [{"spans": [{
@@ -78,20 +70,7 @@ def _json(h: Any) -> str:
     )  # fmt: skip
 
 
-def _nested_values(depth: int, n: int) -> bytes:
-    """An attribute whose value is arrays ``depth`` deep, the innermost of ``n`` empty values."""
-    value = _field(5, b"\x0a\x00" * n)
-    for _ in range(depth):
-        value = _field(5, _field(1, value))
-    return _field(9, _field(1, b"k") + _field(2, value))
-
-
-_HOSTILE_ITEMS = (b"\x5a\x00" * 1_000_000, b"\x4a\x00" * 1_000_000, _nested_values(10, 1_000_000))
-
-
-def _one_span(h: Any, inner: bytes) -> bytes:
-    """A request of one valid span followed by ``inner`` (more fields of that span)."""
-    return _field(1, _field(2, _field(2, h.make_span(1).SerializeToString() + inner)))
+_HOSTILE_ITEMS = (b"\x5a\x00" * 1_000_000, b"\x4a\x00" * 1_000_000, nested_values(10, 1_000_000))
 
 
 def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str]]]:
@@ -122,11 +101,11 @@ def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str
         (gzip.compress(b"\0" * (20 * MB)), {**pb, **gz}),  # a small bomb over the size limit
         (gzip.compress(b"") * 100_000, {**pb, **gz}),  # back to back: quadratic copying
         # Two bytes each, empty spans or scopes cost 60-170 bytes each to parse: counted first.
-        (_field(1, _field(2, b"\x12\x00" * 1_900_000)), pb),
+        (delimited(1, delimited(2, b"\x12\x00" * 1_900_000)), pb),
         (b"\x0a\x00" * 1_900_000, pb),
         # Two bytes each too, the items inside one span: 1M empty events, attributes, or
         # entries of an attribute's nested array, and 1.3M {} in OTLP/JSON. Counted first.
-        *((_one_span(h, inner), pb) for inner in _HOSTILE_ITEMS),
+        *((in_a_span(h, inner), pb) for inner in _HOSTILE_ITEMS),
         (b'{"resourceSpans": [' + b",".join([b"{}"] * 1_300_000) + b"]}", js),
         (valid, {"content-type": "text/plain"}),
         (valid, {**pb, "content-encoding": "br"}),
@@ -250,7 +229,7 @@ def _grpc_answers(endpoint: str, key: str, h: Any, rng: random.Random) -> dict[s
     with grpc.insecure_channel(endpoint) as channel:
         for service, valid in services.items():
             export = channel.unary_unary(f"/opentelemetry.proto.collector.{service}/Export")
-            hostile = [_one_span(h, inner) for inner in _HOSTILE_ITEMS]
+            hostile = [in_a_span(h, inner) for inner in _HOSTILE_ITEMS]
             for body in _mutated(valid, rng, 60) + (hostile if "trace" in service else []):
                 try:
                     export(body, metadata=(("x-glassline-api-key", key),), timeout=60)

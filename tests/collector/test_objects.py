@@ -18,37 +18,15 @@ from glassline.collector.decode import decode_json, decode_protobuf
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.decode import decode_logs
 from glassline.collector.objects import MAX_OBJECTS, WireObjects
+from tests.collector.wire_bodies import delimited, in_a_span, nested_values
 
 MANY = MAX_OBJECTS + 1_000
 TRACES = schema_of(ExportTraceServiceRequest.DESCRIPTOR)
 
 
-def _field(number: int, value: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    size, length = len(value), bytearray()
-    while size > 127:
-        length.append(size & 127 | 128)
-        size >>= 7
-    return bytes([number << 3 | 2, *length, size]) + value
-
-
-def _in_a_span(h: Any, inner: bytes) -> bytes:
-    """A request of one valid span followed by ``inner`` (more fields of that span)."""
-    span = h.make_span(1).SerializeToString() + inner
-    return _field(1, _field(2, _field(2, span)))
-
-
 def _values(key: int) -> bytes:
     """An attribute whose value is an array (5) or kvlist (6) of ``MANY`` empty entries."""
-    return _field(9, _field(1, b"k") + _field(2, _field(key, b"\x0a\x00" * MANY)))
-
-
-def _nested(depth: int) -> bytes:
-    """An attribute value: arrays ``depth`` deep, the innermost of ``MANY`` empty values."""
-    value = _field(5, b"\x0a\x00" * MANY)
-    for _ in range(depth):
-        value = _field(5, _field(1, value))
-    return _field(9, _field(1, b"k") + _field(2, value))
+    return delimited(9, delimited(1, b"k") + delimited(2, delimited(key, b"\x0a\x00" * MANY)))
 
 
 # Each is 0.4-2 MB: one span, then two bytes per item. The runtime makes one message of each
@@ -59,8 +37,8 @@ HOSTILE_SPANS = {
     "attributes": b"\x4a\x00" * MANY,
     "array values": _values(5),
     "kvlist values": _values(6),
-    "nested array values": _nested(20),
-    "event attributes": _field(11, b"\x1a\x00" * MANY),
+    "nested array values": nested_values(20, MANY),
+    "event attributes": delimited(11, b"\x1a\x00" * MANY),
     "overlong keys": b"\xda\x00\x00" * MANY,  # events, each key a two-byte varint
 }
 
@@ -76,13 +54,13 @@ def test_a_span_of_too_many_items_is_refused_before_it_is_parsed(
     monkeypatch.setattr(decode.ExportTraceServiceRequest, "FromString", _never)
     monkeypatch.setattr(decode.Span, "FromString", _never)  # the span-by-span path
     with pytest.raises(PermanentError, match=f"more than {MAX_OBJECTS} protobuf messages") as err:
-        decode_protobuf(_in_a_span(h, inner), "acme", max_spans=10)
+        decode_protobuf(in_a_span(h, inner), "acme", max_spans=10)
     assert err.value.http_status == 413
     assert "limits.max_objects_per_request" in err.value.message
 
 
 def test_the_limit_is_the_callers(h: Any) -> None:
-    body = _in_a_span(h, b"\x5a\x00" * 1_500)  # 1,500 events and the span's 7 other messages
+    body = in_a_span(h, b"\x5a\x00" * 1_500)  # 1,500 events and the span's 7 other messages
     assert len(decode_protobuf(body, "acme", max_spans=10, max_objects=1_507).records) == 1
     with pytest.raises(PermanentError, match="more than 1506 protobuf messages"):
         decode_protobuf(body, "acme", max_spans=10, max_objects=1_506)
@@ -95,10 +73,12 @@ def test_a_log_record_of_too_many_items_is_refused_before_it_is_parsed(
 
     monkeypatch.setattr(logs_decode.ExportLogsServiceRequest, "FromString", _never)
     monkeypatch.setattr(logs_decode.LogRecord, "FromString", _never)
-    body_kvlist = _field(5, _field(6, b"\x0a\x00" * MANY))
+    body_kvlist = delimited(5, delimited(6, b"\x0a\x00" * MANY))
     for record in (b"\x32\x00" * MANY, body_kvlist):  # attributes; a body's kvlist entries
         with pytest.raises(PermanentError, match="protobuf messages") as err:
-            decode_logs(_field(1, _field(2, _field(2, record))), "protobuf", "acme", max_records=9)
+            decode_logs(
+                delimited(1, delimited(2, delimited(2, record))), "protobuf", "acme", max_records=9
+            )
         assert err.value.http_status == 413
 
 
@@ -220,7 +200,7 @@ def test_the_wire_count_is_the_number_of_messages_the_parse_makes(
 
 @pytest.mark.parametrize("limit", [0, 1, 5])
 def test_counting_stops_just_past_the_limit(limit: int) -> None:
-    body = _field(1, b"\x0a\x00" * 100)  # a resource span whose resource comes 100 times
+    body = delimited(1, b"\x0a\x00" * 100)  # a resource span whose resource comes 100 times
     assert count_messages(body, TRACES, limit) == limit + 1
 
 
@@ -228,7 +208,7 @@ def test_broken_framing_inside_a_message_ends_only_its_count(h: Any) -> None:
     # A span whose events are cut short: the parse fails in that span, and the decoder
     # rejects that span alone, so the count must not refuse the request for it.
     good = h.make_span(1).SerializeToString()
-    body = _field(1, _field(2, _field(2, good) + _field(2, b"\x5a\x05\x00")))
+    body = delimited(1, delimited(2, delimited(2, good) + delimited(2, b"\x5a\x05\x00")))
     # resource and scope spans, the good span and its 2 attributes' 4 messages, the bad span
     # and its event, whose key is read before its length is found past the end
     assert count_messages(body, TRACES, 10**9) == 2 + 5 + 2
