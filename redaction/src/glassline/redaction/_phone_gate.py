@@ -39,8 +39,9 @@ _DEPTH = 4  # strips parse can chain: country code, then the national prefix twi
 class RegionGate:
     """What ``parse(candidate, region)`` needs to know about one region, precomputed."""
 
-    metadata: PhoneMetadata
-    main: PhoneMetadata  # the country code's main region: parse strips with its rules too
+    # The region's own plan and its country code's main region's, which parse strips with too
+    # (one plan when they are the same).
+    plans: tuple[PhoneMetadata, ...]
     country_code: str
     idd: re.Pattern[str] | None
     fits: re.Pattern[str]  # any general description of the country code's regions
@@ -58,9 +59,9 @@ class RegionGate:
         # A description without lengths checks none: its pattern alone decides.
         unbounded = not all(d.possible_length for d in descs)
         idd = metadata.international_prefix
+        main = _metadata(regions[0])
         return RegionGate(
-            metadata=metadata,
-            main=_metadata(regions[0]),
+            plans=(metadata,) if main is metadata else (metadata, main),
             country_code=str(code),
             idd=re.compile(idd) if idd else None,
             fits=re.compile("|".join(f"(?:{p})" for p in patterns)),
@@ -83,13 +84,14 @@ class RegionGate:
     def _kept(self, digits: str) -> set[str]:
         # Every national significant number parse could keep: strip the country code and the
         # national prefix in any order, up to _DEPTH times (a superset of what it does).
-        plans = (self.metadata,) if self.main is self.metadata else (self.metadata, self.main)
         seen = {digits}
         frontier = [digits]
         for _ in range(_DEPTH):
             following = []
             for number in frontier:
-                nexts = [_maybe_strip_national_prefix_carrier_code(number, m)[1] for m in plans]
+                nexts = [
+                    _maybe_strip_national_prefix_carrier_code(number, m)[1] for m in self.plans
+                ]
                 if number.startswith(self.country_code):
                     nexts.append(number[len(self.country_code) :])
                 following += [n for n in nexts if n not in seen]
