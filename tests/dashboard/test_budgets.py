@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from glassline.collector.alerts import quality
+from glassline.collector.alerts import slo as slo_kind
 from glassline.collector.alerts.config import load_config
-from glassline.collector.alerts.quality import slo_status
+from glassline.collector.alerts.slo import slo_status
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import isolated_postgres_url
@@ -183,7 +183,7 @@ def test_a_select_only_role_sees_the_slos_of_the_collector_without_an_error(
     """The dashboard cannot store the day counts it makes: with SELECT only (granted on every
     table, or before an upgrade added ``slo_counts``) it still shows the collector's figures."""
     end = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
-    monkeypatch.setattr(quality, "PERIOD_DAYS_PER_PASS", 100, raising=False)  # all at once
+    monkeypatch.setattr(slo_kind, "PERIOD_DAYS_PER_PASS", 100)  # all at once
     with isolated_postgres_url() as url:
         store = Store.open(url)
         _latency_days(store, end)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, insert, select
 
-from glassline.collector.alerts import AlertConfigError, AlertEngine, parse_config, quality
+from glassline.collector.alerts import AlertConfigError, AlertEngine, parse_config
+from glassline.collector.alerts import slo as slo_kind
 from glassline.collector.alerts.kept_days import DAY, HOUR, KeptDays
 from glassline.collector.alerts.models import SloCount
 from glassline.collector.alerts.rules import Observation, evaluate_rule
@@ -33,7 +34,7 @@ def store(any_store: Store) -> Store:
 def every_day_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pass counts every past day of an SLO's period (the specs of the days counted a few a
     pass set their own bound)."""
-    monkeypatch.setattr(quality, "PERIOD_DAYS_PER_PASS", 100, raising=False)
+    monkeypatch.setattr(slo_kind, "PERIOD_DAYS_PER_PASS", 100)
 
 
 def rule(**fields: Any) -> dict[str, Any]:
@@ -308,7 +309,7 @@ def test_a_latency_slos_kept_days_count_as_a_full_merge_across_midnight(
     def both(slo: Any, now: datetime) -> tuple[Any, Any]:
         period = rolling(now, slo.period)
         with store.engine.connect() as conn:
-            return quality._counted(slo, conn, period), quality._good_total(slo, conn, period)
+            return slo_kind._counted(slo, conn, period), slo_kind._good_total(slo, conn, period)
 
     for now in (midnight - timedelta(minutes=1), midnight + timedelta(minutes=5)):
         kept, merged = both(latency_slo(), now)
@@ -347,11 +348,11 @@ def sketch_reads(store: Store) -> tuple[list[str], Callable[[], None]]:
 
 def another_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing kept in this process's memory, as in another process."""
-    monkeypatch.setattr(quality, "_kept", {DAY: KeptDays(), HOUR: KeptDays()})
+    monkeypatch.setattr(slo_kind, "_kept", {DAY: KeptDays(), HOUR: KeptDays()})
 
 
 def full_merge(rule: Any, conn: Any, period: Any, days: Any = None) -> Any:
-    return quality._good_total(rule, conn, period)
+    return slo_kind._good_total(rule, conn, period)
 
 
 def test_another_process_answers_the_slo_api_from_the_days_the_engine_kept(
@@ -368,13 +369,13 @@ def test_another_process_answers_the_slo_api_from_the_days_the_engine_kept(
     read, stop = sketch_reads(store)
     try:
         with store.engine.connect() as conn:
-            answers = {t: quality.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
+            answers = {t: slo_kind.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
     finally:
         stop()
     assert read == []  # no whole past day counted again, for either tenant
-    monkeypatch.setattr(quality, "_counted", full_merge)
+    monkeypatch.setattr(slo_kind, "_counted", full_merge)
     with store.engine.connect() as conn:
-        assert answers == {t: quality.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
+        assert answers == {t: slo_kind.slo_status(conn, config, t, T0) for t in ("acme", "zeta")}
     assert len(answers["acme"]) == 6 and answers["acme"][0]["budget_spent"] == pytest.approx(0.6)
 
 
@@ -415,7 +416,7 @@ def test_a_store_without_day_counts_has_them_counted_a_few_a_pass_and_alerts_on_
     to count: 30 days of 8 rules over 2,000 routes took a first pass 36 s, every alert late.
     The burn windows are counted at once; the period's days two a pass, ``budget_spent``
     shown once all are, then as a full merge has it."""
-    monkeypatch.setattr(quality, "PERIOD_DAYS_PER_PASS", 2, raising=False)
+    monkeypatch.setattr(slo_kind, "PERIOD_DAYS_PER_PASS", 2)
     five_days(store, span)
     slo = latency_slo()
     read, stop = sketch_reads(store)
@@ -430,7 +431,7 @@ def test_a_store_without_day_counts_has_them_counted_a_few_a_pass_and_alerts_on_
     assert days_read == [2, 4, 5, 5]  # five past days, two a pass, then none again
     for minute, found in enumerate(passes):
         with monkeypatch.context() as merge, store.engine.connect() as conn:
-            merge.setattr(quality, "_counted", full_merge)
+            merge.setattr(slo_kind, "_counted", full_merge)
             expected = evaluate_rule(slo, conn, T0 + timedelta(minutes=minute))
         assert len(found) == 6
         # The alert's value and state on every pass; the budget spent once every day is in.
@@ -461,7 +462,7 @@ def test_a_span_written_late_for_a_kept_day_is_counted_again_by_every_process(
         assert merged[key_r0()] == (94.0, 110.0)  # 6 of 100 slow, then 10 more slow calls
         assert r0["budget_spent"] == _burn(merged[key_r0()], 0.1)
     with store.engine.connect() as conn:
-        days = (SloCount.tenant == "acme", SloCount.slo == quality._scope(slo).slo)
+        days = (SloCount.tenant == "acme", SloCount.slo == slo_kind._scope(slo).slo)
         late = conn.scalars(select(SloCount.counts).where(*days)).all()
     assert sorted(c["fingerprint"] for c in late) == [30, 30, 30, 30, 40]
 

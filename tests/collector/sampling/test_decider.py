@@ -269,7 +269,7 @@ def test_long_traces_are_decided_a_bounded_number_of_spans_per_transaction(
     for number in range(3):
         sink.write(long_trace(number, 250), NOW)
     deleted = spans_deleted_per_transaction(store.engine)
-    monkeypatch.setattr(_db, "CLAIM_SPANS", 300, raising=False)
+    monkeypatch.setattr(_db, "CLAIM_SPANS", 300)
     report = decider.run_once(NOW + 11 * SECOND)
     assert (report.kept, report.dropped, report.spans_deleted) == (0, 3, 750)
     assert deleted == [250, 250, 250]

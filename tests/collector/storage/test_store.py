@@ -332,7 +332,7 @@ def test_purge_deletes_long_traces_a_bounded_number_of_spans_per_transaction(
         store.write(traffic(10, 2, start_ns=now - DAY_NS))  # kept
         before = table_count(store, Rollup), _rollup_sum(store)
         per_transaction = spans_deleted_per_transaction(store.engine)
-        monkeypatch.setattr(store_module, "PURGE_SPANS", 100, raising=False)
+        monkeypatch.setattr(store_module, "PURGE_SPANS", 100)
         counts = store.purge(now)
         assert (counts["spans"], counts["traces"]) == (750, 3)
         assert sum(per_transaction) == 750

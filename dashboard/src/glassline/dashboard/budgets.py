@@ -26,7 +26,7 @@ from glassline.collector.alerts.config import (
     BudgetRule,
     load_config,
 )
-from glassline.collector.alerts.quality import slo_status
+from glassline.collector.alerts.slo import slo_status
 from glassline.collector.alerts.units import unit_of
 from glassline.dashboard import data, queries, ui
 from glassline.dashboard.db import db_url_from_env

@@ -23,13 +23,13 @@ from glassline.collector.alerts import config as cfg
 from glassline.collector.alerts.engine import AlertEngine, AlertStore
 from glassline.collector.alerts.models import STATE_ORDER, AlertEvent, AlertState
 from glassline.collector.alerts.payloads import iso
-from glassline.collector.alerts.quality import slo_status
 from glassline.collector.alerts.queries import Key, Totals, key_dims, totals
 from glassline.collector.alerts.rules import (
     budget_floor,
     budget_observation,
     budget_recent_spend,
 )
+from glassline.collector.alerts.slo import slo_status
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError

@@ -27,7 +27,7 @@ from sqlalchemy import ColumnElement, Engine, Table, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from glassline.collector.alerts import outbox, quality
+from glassline.collector.alerts import outbox, slo
 from glassline.collector.alerts.config import (
     AlertConfigError,
     AlertsConfig,
@@ -188,13 +188,13 @@ class AlertEngine:
 
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete the SLO day and hour counts no rule's period holds any longer, and the hours
-        no pass reads again (:mod:`kept_days`, :func:`quality.unread_hours`), as the retention
+        no pass reads again (:mod:`kept_days`, :func:`slo.unread_hours`), as the retention
         job does every expired table: :data:`expiry.PURGE_ROWS` a transaction
         (``Store.delete_expired``). Returns how many went."""
         now_s = int((now or datetime.now(UTC)).timestamp())
         expired = or_(
             SloCount.day < _slo_days_cutoff(self.config, now_s),
-            quality.unread_hours(self.config, now_s),
+            slo.unread_hours(self.config, now_s),
         )
         return self.store.delete_expired(SloCount.__table__, expired)
 

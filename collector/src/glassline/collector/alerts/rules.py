@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from glassline.collector.alerts import config as cfg
-from glassline.collector.alerts import quality
+from glassline.collector.alerts import quality, slo
 from glassline.collector.alerts.models import FIRING, PENDING, AlertState
 from glassline.collector.alerts.observation import Observation, compare, default_span_kinds
 from glassline.collector.alerts.queries import (
@@ -352,4 +352,5 @@ _EVALUATORS: dict[str, Callable[[Any, Connection, datetime], list[Observation]]]
     "spike": _spike,
     "absent": _absent,
     **quality.EVALUATORS,
+    **slo.EVALUATORS,
 }
