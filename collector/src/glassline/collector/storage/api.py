@@ -26,6 +26,7 @@ from glassline.collector.params import BadParameter, error, number
 from glassline.collector.sampling.models import SamplingStat
 from glassline.collector.sampling.summary import sampling_summary
 from glassline.collector.storage import queries
+from glassline.collector.storage import stats as rollup_stats
 from glassline.collector.storage.store import Store
 from glassline.collector.times import parse_time_ns
 
@@ -168,14 +169,14 @@ def routes(store: Store) -> list[Route]:
         start = _time_ns(p, "start", max(0, (end or 0) - _DAY_NS))
         group_by = p.get("group_by") or "stage"
         limit = number(p, "limit", int, 1, _MAX_STATS_GROUPS) or _STATS_GROUPS_DEFAULT
-        bucket_s = queries.TIME_BUCKETS.get(group_by)
+        bucket_s = rollup_stats.TIME_BUCKETS.get(group_by)
         if bucket_s and (end or 0) - (start or 0) > _MAX_STATS_GROUPS * bucket_s * 1_000_000_000:
             raise BadParameter(
                 "start", f"more than {_MAX_STATS_GROUPS} {group_by}s: narrow start/end or use "
                 "a longer bucket",
             )  # fmt: skip
         with store.session() as session:
-            rows = queries.stats(
+            rows = rollup_stats.stats(
                 session, tenant, start or 0, end or 0, group_by, kind=p.get("kind") or None
             )
         # Time buckets are bounded by the range above; other groups are cut, costliest kept.
@@ -185,7 +186,7 @@ def routes(store: Store) -> list[Route]:
                 "group_by": group_by,
                 "start_ns": start,
                 "end_ns": end,
-                "groups": queries.stats_dicts(shown),
+                "groups": rollup_stats.stats_dicts(shown),
                 "more_groups": len(rows) - len(shown),
             }
         )
