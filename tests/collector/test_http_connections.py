@@ -103,6 +103,33 @@ def test_request_headers_over_the_limit_get_a_400_and_the_connection_closed(stac
     assert answer.startswith(b"HTTP/1.1 400")
 
 
+def _many_headers(total: int) -> bytes:
+    return b"".join(b"x-h%d: a\r\n" % i for i in range(total // 10))
+
+
+@pytest.mark.parametrize("part", ["headers", "trailers"])
+def test_a_head_over_the_limit_in_one_write_gets_a_400_and_is_not_served(
+    stack: Any, h: Any, part: str
+) -> None:
+    """The whole request in one read, as a client's one write usually arrives: its head was
+    parsed whole (thousands of headers, each a Python callback) before the reads were
+    counted, and the request served."""
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n"
+    request = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-protobuf\r\n"
+        b"x-glassline-api-key: " + h.API_KEY.encode() + b"\r\n"
+        + (_many_headers(24_000) + b"Content-Length: %d\r\n\r\n" % len(body) + body
+           if part == "headers" else
+           b"Transfer-Encoding: chunked\r\n\r\n" + chunked + _many_headers(24_000) + b"\r\n")
+    )  # fmt: skip
+    with socket.create_connection(("127.0.0.1", stack.http_port)) as sock:
+        sock.sendall(request)
+        answer = sock.makefile("rb").read()  # up to the server's close
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert answer.endswith(b"Request headers too large.")
+
+
 def _answer(reader: Any) -> bytes:
     """One answer's status line, its headers read past and its body read."""
     status = reader.readline()

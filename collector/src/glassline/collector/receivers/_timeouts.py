@@ -16,7 +16,10 @@ within a window, not at the body deadline. The check rides on the body deadline'
 a body that arrives within a window costs nothing more. A window in which reading was paused
 by the server is not held against the client. A request already handed to the app is not
 timed: admission bounds that. A request's head (request line and
-headers) is limited to ``_MAX_HEAD`` bytes, as h11 limited it: llhttp sets no limit.
+headers, and a chunked body's trailers) is limited to ``_MAX_HEAD`` bytes, as h11 limited it:
+llhttp sets no limit. It is counted as the parser reports it too, not only by the reads it
+spans: a head that arrives within one read (up to 256 KB) used to be parsed whole, thousands
+of headers each through a Python callback, and served.
 
 A client may half-close its side once its request is sent (``shutdown(SHUT_WR)``, as
 ``nc -N`` or a hand-written client does). asyncio then closes the connection, and uvicorn
@@ -48,6 +51,10 @@ _MAX_HEAD = 16 * 1024  # h11's default max_incomplete_event_size, which the h11 
 _Wait = Literal["headers", "body", None]  # what a connection's deadline waits for (None: none)
 
 
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback to stop the parse of a head past ``_MAX_HEAD``."""
+
+
 class _TimedHttpTools(DeclinesUpgrade):
     header_timeout_s = 10.0
     body_timeout_s = 30.0
@@ -61,6 +68,8 @@ class _TimedHttpTools(DeclinesUpgrade):
         self._in_head = True  # the parser is past a request's end, before the next's headers
         self._in_body = False  # ... between a request's headers and its end
         self._head_bytes = 0  # bytes fed while in a head (counted a feed at a time)
+        self._head_parsed = 0  # bytes of the current request's head the parser reported
+        self._head_too_large = False
         self._reads = 0  # data_received calls so far
         self._unread_since = 0  # ... when the body the app has not taken began
         self._body_bytes = 0  # of the current request's body, so far
@@ -91,6 +100,27 @@ class _TimedHttpTools(DeclinesUpgrade):
             self.send_400_response("Request headers too large.")
             return
         self._retime()
+
+    def on_message_begin(self) -> None:
+        self._head_parsed = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # with ": " and CRLF
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_parsed += size
+        if self._head_parsed > _MAX_HEAD:
+            self._head_too_large = True
+            raise _HeadTooLarge  # the parser stops; data_received answers 400
+
+    def send_400_response(self, msg: str) -> None:
+        super().send_400_response("Request headers too large." if self._head_too_large else msg)
 
     def on_headers_complete(self) -> None:
         self._in_head, self._in_body, self._head_bytes = False, True, 0
