@@ -301,6 +301,26 @@ def test_queue_wait_refuses_early_with_a_chance_rising_to_the_target(
     assert outcome is admitted
 
 
+def test_a_request_tested_on_arrival_draws_its_early_refusal_once() -> None:
+    """The HTTP protocol tests an export's headers on arrival (refusing there costs no task)
+    and the app then admits it: one draw of the chance in all, as for a gRPC export, or HTTP
+    exports would be refused more often than gRPC ones in the early-refusal band."""
+    draws = iter([0.6])  # halfway to the target: refused below 0.5
+    admission, _ = _admission_at_1000_bytes_per_s(Metrics(), chance=lambda: next(draws))
+    with admission.admit(425) as ahead:
+        ahead.start()
+        assert admission.refuse_on_arrival() is None  # drew 0.6: passes
+        with admission.admit(1, drawn=True) as admitted:  # no second draw
+            admitted.start()
+    admission, _ = _admission_at_1000_bytes_per_s(Metrics(), chance=lambda: next(draws))
+    with admission.admit(600) as ahead:  # past the target: refused without a draw
+        ahead.start()
+        refused = admission.refuse_on_arrival()
+        assert refused is not None and "queue wait" in refused.message
+        with pytest.raises(RetryableError), admission.admit(1, drawn=True):
+            pass  # the bounds are tested again
+
+
 @pytest.mark.parametrize("early_refusals", [False, True])
 def test_queue_wait_gives_the_same_odds_to_whoever_asks_first_after_an_export_ends(
     early_refusals: bool,

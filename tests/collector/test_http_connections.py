@@ -239,6 +239,7 @@ class _Transport:
     def __init__(self) -> None:
         self.reading_paused = False
         self.closed = False
+        self.writes: list[bytes] = []
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 4318), "peername": ("127.0.0.1", 50000)}.get(name)
@@ -256,7 +257,7 @@ class _Transport:
         self.closed = True
 
     def write(self, data: bytes) -> None:
-        pass
+        self.writes.append(data)
 
 
 def test_reading_pauses_only_when_the_app_leaves_a_reads_body_unread() -> None:
@@ -367,3 +368,53 @@ def test_closing_sends_what_is_pending_first() -> None:
 
     sock = asyncio.run(answer_and_close())
     assert sock.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"] and sock.closed
+
+
+def test_an_overload_refusal_is_written_from_its_headers_without_an_asgi_task(h: Any) -> None:
+    """Nine requests in ten are refused under overload: each 429 leaves in the loop's turn
+    that read the request's headers, with no task, middleware or send messages; the rest of
+    its body is read past and the connection serves the next request."""
+    import uvicorn
+    from google.rpc.status_pb2 import Status
+    from uvicorn.server import ServerState
+
+    from glassline.collector.admission import Admission
+    from glassline.collector.auth import Keyring
+    from glassline.collector.config import AuthConfig
+    from glassline.collector.metrics import Metrics
+    from glassline.collector.receivers.http import build_app, uvicorn_config
+
+    class _NoExports:
+        kinds = frozenset({"traces"})
+
+    async def feed() -> tuple[_Transport, Any]:
+        metrics = Metrics()
+        full = Admission(1 << 20, 0, metrics, retry_after_s=2)  # no request fits
+        keyring = Keyring.from_config(AuthConfig(tenants={"acme": [h.API_KEY]}), environ={})
+        app = build_app(ServerConfig(), keyring, full, _NoExports(), metrics)  # type: ignore[arg-type]
+        config: uvicorn.Config = uvicorn_config(app, ServerConfig())
+        protocol_class: Any = config.http
+        protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        protocol.data_received(_headers(h, 200_000) + b"x" * 70_000)
+        assert not protocol.tasks  # the answer did not wait for a task
+        protocol.data_received(b"x" * 130_000 + _headers(h, 10) + b"y" * 10)
+        assert not protocol.tasks
+        assert metrics.requests.labels("http", "429")._value.get() == 2
+        assert not transport.closed  # kept alive
+        protocol.connection_lost(None)
+        return transport, protocol
+
+    transport, _ = asyncio.run(feed())
+    assert len(transport.writes) == 2 and transport.writes[0] == transport.writes[1]
+    head, _, body = transport.writes[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 429 Too Many Requests"
+    assert lines[1:] == [
+        b"retry-after: 2",
+        b"content-length: " + str(len(body)).encode(),
+        b"content-type: application/x-protobuf",
+    ]
+    status = Status.FromString(body)
+    assert status.code == 8 and "in-flight requests limit" in status.message

@@ -118,14 +118,25 @@ class Admission:
         self._busy_s = 0.0
         self._mark = clock()
 
-    @contextmanager
-    def admit(self, nbytes: int = 0, *, declared: int = 0) -> Iterator[Ticket]:
-        """Hold one receiving request and ``nbytes`` for the block; ``declared`` more bytes
-        must fit now but are held only as they arrive (:meth:`Ticket.reserve`). Raises
-        RetryableError if over a bound."""
+    def refuse_on_arrival(self, declared: int = 0) -> RetryableError | None:
+        """:meth:`admit`'s test on arrival alone, holding nothing: the refusal (counted), or
+        None. A request that passes goes on to ``admit(..., drawn=True)``, which does not
+        draw its early refusal's chance a second time (each request gets one draw, whichever
+        receiver it came by: see the module doc)."""
         with self._lock:
             self._tick()
-            bound = self._refusal(nbytes + declared)
+            bound = self._refusal(declared)
+        return None if bound is None else self._refuse(bound)
+
+    @contextmanager
+    def admit(self, nbytes: int = 0, *, declared: int = 0, drawn: bool = False) -> Iterator[Ticket]:
+        """Hold one receiving request and ``nbytes`` for the block; ``declared`` more bytes
+        must fit now but are held only as they arrive (:meth:`Ticket.reserve`). Raises
+        RetryableError if over a bound; ``drawn``: :meth:`refuse_on_arrival` passed it just
+        now, so the queue wait's chance is not drawn again (its bounds are tested again)."""
+        with self._lock:
+            self._tick()
+            bound = self._refusal(nbytes + declared, draw=not drawn)
             if bound is None:
                 self.requests += 1
                 self.receiving += 1
@@ -206,27 +217,27 @@ class Admission:
             return 0.0
         return self.queued_bytes / (self._done_bytes / self._busy_s)
 
-    def _refusal(self, nbytes: int) -> Bound | None:
+    def _refusal(self, nbytes: int, *, draw: bool = True) -> Bound | None:
         if self.requests - self.receiving >= self.max_requests:
             return "requests"  # it could not be handed over once here: refused unread
         if self.receiving >= self.max_receiving:
             return "receiving"
         if self.bytes + nbytes > self.max_bytes:
             return "bytes"
-        if self._refused_early_locked():
+        if self._refused_early_locked(draw):
             return "queue_wait"
         return None
 
-    def _refused_early_locked(self) -> bool:
+    def _refused_early_locked(self, draw: bool) -> bool:
         """The arrival check of the queue wait: certain above the target, by chance above
-        :data:`_EARLY_FROM` of it."""
+        :data:`_EARLY_FROM` of it (when ``draw``)."""
         target, early = self._target_s, self._early_s
         if target is None or early is None:
             return False
         wait = self._wait_locked()
         if wait <= early:
             return False
-        return wait > target or self._chance() < (wait - early) / (target - early)
+        return wait > target or (draw and self._chance() < (wait - early) / (target - early))
 
     def _reserve(self, ticket: Ticket, extra: int) -> None:
         with self._lock:

@@ -31,15 +31,23 @@ Each answer also leaves in one write: uvicorn writes the status line and headers
 body, as separate ``transport.write`` calls (two syscalls and two TCP segments, the larger
 part of a refusal's cost under overload); writes made in one turn of the event loop are
 joined and sent at the end of it.
+
+An answer the app would give from a request's headers alone (an overload refusal: nine
+requests in ten under overload) can be given by the protocol itself, ``answer_on_headers``:
+it is written in the loop's turn that parsed the headers, and the request never becomes an
+ASGI task (a task, the app's middleware, two ``send`` messages and two more turns of the
+loop, one for the task and one for the joined write).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, RequestResponseCycle
 
 from glassline.collector.receivers._upgrade import DeclinesUpgrade
 
@@ -49,6 +57,8 @@ _log = logging.getLogger(__name__)
 _MAX_HEAD = 16 * 1024  # h11's default max_incomplete_event_size, which the h11 front enforced
 
 _Wait = Literal["headers", "body", None]  # what a connection's deadline waits for (None: none)
+# A request's scope -> the answer (status, headers, body) to give without the app, or None.
+AnswerOnHeaders = Callable[[Any], tuple[int, list[tuple[bytes, bytes]], bytes] | None]
 
 
 class _HeadTooLarge(Exception):
@@ -60,6 +70,7 @@ class _TimedHttpTools(DeclinesUpgrade):
     body_timeout_s = 30.0
     body_min_rate = 0.0  # bytes/s over each rate window; 0: no rate limit
     rate_window_s = 5.0
+    answer_on_headers: AnswerOnHeaders | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -156,6 +167,35 @@ class _TimedHttpTools(DeclinesUpgrade):
         self._in_head, self._in_body = True, False
         super().on_message_complete()
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        answer = None
+        if self.answer_on_headers is not None and app is self.app:  # not uvicorn's own 503
+            answer = self.answer_on_headers(cycle.scope)
+        if answer is None:
+            super()._start_asgi_task(cycle, app)
+        else:
+            self._answer(cycle, *answer)
+
+    def _answer(
+        self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:  # fmt: skip
+        """Answer ``cycle`` now, as ``RequestResponseCycle.send`` would the app's start and
+        body messages: the same bytes, written at once. The rest of the request's body is
+        read past and dropped (:meth:`on_body`), as for any request answered early."""
+        cycle.response_started = cycle.response_complete = True
+        cycle.waiting_for_100_continue = False
+        parts = [STATUS_LINE[status]]
+        for name, value in (*cycle.default_headers, *headers):
+            parts += (name, b": ", value, b"\r\n")
+        if not cycle.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts += (b"\r\n", body)
+        self.transport.write_now(b"".join(parts))  # type: ignore[attr-defined]
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._retime()
@@ -230,6 +270,11 @@ class _Coalescing:
         if len(self._pending) == 1:
             self._loop.call_soon(self._flush)
 
+    def write_now(self, data: bytes) -> None:
+        """Write ``data`` after what is pending, now: it is the turn's last write."""
+        self._pending.append(data)
+        self._flush()
+
     def close(self) -> None:
         self._flush()
         self._transport.close()
@@ -255,9 +300,11 @@ def timed_protocol(
     body_timeout_s: float,
     body_min_rate: float = 0.0,
     rate_window_s: float = 5.0,
+    answer_on_headers: AnswerOnHeaders | None = None,
 ) -> type[asyncio.Protocol]:
-    """An httptools protocol class for ``uvicorn.Config(http=...)`` with these deadlines and
-    this least body rate (bytes/s over each ``rate_window_s``; 0: none)."""
+    """An httptools protocol class for ``uvicorn.Config(http=...)`` with these deadlines,
+    this least body rate (bytes/s over each ``rate_window_s``; 0: none) and the answers
+    ``answer_on_headers`` gives without the app (see the module doc)."""
     return type(
         "TimedHttpToolsProtocol",
         (_TimedHttpTools,),
@@ -266,5 +313,6 @@ def timed_protocol(
             "body_timeout_s": body_timeout_s,
             "body_min_rate": body_min_rate,
             "rate_window_s": rate_window_s,
+            "answer_on_headers": staticmethod(answer_on_headers) if answer_on_headers else None,
         },
     )

@@ -48,37 +48,65 @@ _TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "applicatio
 LANGFUSE_TRACES_PATH = "/api/public/otel/v1/traces"
 
 
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
+# Set in a request's scope once its headers passed admission's test on arrival (refusals).
+_DRAWN = "glassline.admission_drawn"
+
+
 class _Http:
     """One OTLP/HTTP export endpoint (traces or logs): checks, admission, ingest, reply.
 
-    A raw ASGI app, dispatched before Starlette's router: under overload most requests are
-    refused, and a refusal then costs no Request/Response objects or middleware stack.
+    A raw ASGI app, dispatched before Starlette's router; its overload refusals are answered
+    before it, from the request's headers (:meth:`refusal`).
     """
 
     def __init__(
         self,
         config: ServerConfig,
+        keyring: Keyring,
         admission: Admission,
         exports: Exports,
         kind: Kind,
         metrics: Metrics,
     ) -> None:
         self._config = config
+        self._keyring = keyring
         self._admission = admission
         self._exports = exports
         self._kind: Kind = kind
         self._metrics = metrics
 
+    def refusal(self, scope: Scope) -> Answer | None:
+        """The 429 of an export admission refuses on arrival, or None: the request goes on to
+        this app (admitted, or an answer of the app's own: 400, 401, 413, 415).
+
+        Called by the HTTP protocol once the headers are in (``answer_on_headers`` of
+        :func:`uvicorn_config`), so that under overload, where nine requests in ten are
+        refused, a refusal costs no ASGI task, middleware or ``send`` messages, and leaves in
+        the event loop's turn that read its headers.
+        """
+        raw = scope["headers"]
+        headers = _Headers(raw)
+        try:
+            self._keyring.authenticate(
+                key_from_headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+            )
+            encoding, _, declared = self._framing(headers)
+        except GlasslineError:
+            return None
+        error = self._admission.refuse_on_arrival(declared)
+        if error is None:
+            scope[_DRAWN] = True
+            return None
+        self._metrics.requests.labels("http", str(error.http_status)).inc()
+        body, content_type, retry_after = _error_parts(error, encoding)
+        return error.http_status, _headers(body, content_type, retry_after), body
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _Headers(scope["headers"])
         encoding = _media_type(headers.get("content-type"))
         try:
-            if encoding is None:
-                raise PermanentError(
-                    "unsupported Content-Type: send application/x-protobuf or application/json",
-                    http_status=415,
-                )
-            status, body, content_type = await self._export(scope, receive, headers, encoding)
+            status, body, content_type = await self._export(scope, receive, headers)
         except ClientGone:  # nobody is listening: an outcome to count, not an error to log
             _log.debug("client closed the connection mid-upload")
             self._metrics.requests.labels("http", "client_closed").inc()
@@ -98,23 +126,36 @@ class _Http:
         self._metrics.requests.labels("http", "200").inc()
         await _send(send, status, body, content_type)
 
-    async def _export(
-        self, scope: Scope, receive: Receive, headers: _Headers, encoding: Encoding
-    ) -> tuple[int, bytes, bytes]:
-        principal: Principal = scope["state"]["principal"]
+    def _framing(self, headers: _Headers) -> tuple[Encoding, bool, int]:
+        """The body's encoding, whether it is gzipped, and its declared length (0: none);
+        raises PermanentError (415, 413, 400) for a request this endpoint cannot take."""
+        encoding = _media_type(headers.get("content-type"))
+        if encoding is None:
+            raise PermanentError(
+                "unsupported Content-Type: send application/x-protobuf or application/json",
+                http_status=415,
+            )
         content_encoding = (headers.get("content-encoding") or "identity").strip().lower()
         if content_encoding not in ("identity", "gzip", ""):
             raise PermanentError(
                 f"unsupported Content-Encoding {content_encoding[:40]!r}: use gzip or none",
                 http_status=415,
             )
-        limit = self._config.max_message_bytes
         declared = _content_length(headers.get("content-length"))
-        if declared > limit:
-            raise too_large(declared, limit)
+        if declared > self._config.max_message_bytes:
+            raise too_large(declared, self._config.max_message_bytes)
+        return encoding, content_encoding == "gzip", declared
+
+    async def _export(
+        self, scope: Scope, receive: Receive, headers: _Headers
+    ) -> tuple[int, bytes, bytes]:
+        principal: Principal = scope["state"]["principal"]
+        encoding, gzip, declared = self._framing(headers)
+        limit = self._config.max_message_bytes
         # The declared length must fit now (refused unread if not), held as it arrives.
-        with self._admission.admit(declared=declared) as ticket:
-            body = await read_body(receive, ticket, limit=limit, gzip=content_encoding == "gzip")
+        admit = self._admission.admit(declared=declared, drawn=scope.pop(_DRAWN, False))
+        with admit as ticket:
+            body = await read_body(receive, ticket, limit=limit, gzip=gzip)
             ticket.start()
             reply = await self._exports.run(
                 self._kind, "http", principal, body, encoding, ticket.deadline
@@ -159,6 +200,14 @@ class _ExportRouter:
                 await endpoint(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+    def refusal(self, scope: Scope) -> Answer | None:
+        """:meth:`_Http.refusal` of the export endpoint ``scope`` posts to, if any."""
+        if scope["method"] == "POST":
+            endpoint = self._endpoints.get(scope["path"])
+            if endpoint is not None:
+                return endpoint.refusal(scope)
+        return None
 
 
 class _Surface:
@@ -266,11 +315,16 @@ class _QuerySlots:
 
 
 class _AuthMiddleware:
-    """Sets ``request.state.principal`` for ``/v1/*`` and ``/api/*``; 401 JSON otherwise."""
+    """Sets ``request.state.principal`` for ``/v1/*`` and ``/api/*``; 401 JSON otherwise.
 
-    def __init__(self, app: ASGIApp, keyring: Keyring) -> None:
+    The collector's app: :attr:`refusal` answers overload refusals before it (see
+    :func:`uvicorn_config`).
+    """
+
+    def __init__(self, app: _ExportRouter, keyring: Keyring) -> None:
         self._app = app
         self._keyring = keyring
+        self.refusal = app.refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -301,10 +355,10 @@ def build_app(
 
     ``/v1/logs`` is served when ``exports`` runs logs, through the same admission as traces.
     """
-    traces = _Http(config, admission, exports, "traces", metrics)
+    traces = _Http(config, keyring, admission, exports, "traces", metrics)
     endpoints = {"/v1/traces": traces, LANGFUSE_TRACES_PATH: traces}
     if "logs" in exports.kinds:
-        endpoints["/v1/logs"] = _Http(config, admission, exports, "logs", metrics)
+        endpoints["/v1/logs"] = _Http(config, keyring, admission, exports, "logs", metrics)
     surface = _Surface(metrics, ready)
     routes: list[BaseRoute] = [
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in endpoints.items()),
@@ -319,7 +373,8 @@ def build_app(
 
 
 def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
-    """How the collector serves ``app``: its TLS, read deadlines and shutdown grace."""
+    """How the collector serves ``app``: its TLS, read deadlines and shutdown grace; for the
+    app of :func:`build_app`, its overload refusals answered from the request's headers."""
     return uvicorn.Config(
         app,
         log_config=None,
@@ -330,6 +385,7 @@ def uvicorn_config(app: ASGIApp, config: ServerConfig, **overrides: Any) -> uvic
             body_timeout_s=config.http_body_timeout_s,
             body_min_rate=config.http_body_min_rate_bytes_s,
             rate_window_s=config.http_body_rate_window_s,
+            answer_on_headers=app.refusal if isinstance(app, _AuthMiddleware) else None,
         ),
         timeout_graceful_shutdown=int(config.shutdown_grace_s) or None,
         ssl_certfile=str(config.tls.cert_file) if config.tls else None,
@@ -386,13 +442,21 @@ async def _send(
     content_type: bytes | None,
     retry_after: bytes | None = None,
 ) -> None:
-    """One answer as one start and one body message, the headers Starlette's Response sets."""
+    """One answer as one start and one body message."""
+    headers = _headers(body, content_type, retry_after)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _headers(
+    body: bytes, content_type: bytes | None, retry_after: bytes | None
+) -> list[tuple[bytes, bytes]]:
+    """An answer's headers, those Starlette's Response sets."""
     headers = [(b"retry-after", retry_after)] if retry_after is not None else []
     headers.append((b"content-length", str(len(body)).encode()))
     if content_type is not None:
         headers.append((b"content-type", content_type))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    return headers
 
 
 def _content_length(value: str) -> int:
