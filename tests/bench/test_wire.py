@@ -123,3 +123,53 @@ def test_an_http_head_gives_code_hint_reuse_and_body_length() -> None:
     closing = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 7"
     assert answer_hint(closing) == ("400", False, False, 7)
     assert answer_hint(b"HTTP/1.1 200 OK\r\nServer: x") == ("200", False, True, 0)
+
+
+def test_a_repeated_header_block_is_decoded_once_while_the_table_holds() -> None:
+    """grpc-core's refusals repeat one trailers block that only refers to the table: decoded
+    once, its headers kept; a block that changes the table drops what was kept, since the
+    same bytes may then mean other headers."""
+    from hpack import Decoder, Encoder
+
+    from bench.wire import _Headers
+
+    encoder = Encoder()
+    trailers = [(":status", "200"), ("grpc-status", "8"), ("grpc-message", "full")]
+    first = encoder.encode(trailers)  # indexes its fields
+    again = encoder.encode(trailers)  # refers to the table only
+    headers = _Headers()
+    decodes = []
+    real = Decoder.decode
+    Decoder.decode = lambda self, block: decodes.append(block) or real(self, block)  # type: ignore[method-assign]
+    try:
+        assert headers.decode(first) == dict(trailers)
+        assert headers.decode(again) == dict(trailers)
+        assert headers.decode(again) == dict(trailers)
+        assert decodes == [first, again]  # the third was not decoded
+        encoder.header_table_size = 0  # a size update empties the table
+        emptied = encoder.encode([("grpc-status", "0")])
+        assert headers.decode(emptied) == {"grpc-status": "0"}
+        assert len(decodes) == 3
+    finally:
+        Decoder.decode = real  # type: ignore[method-assign]
+
+
+def test_kept_header_blocks_decode_as_hpack_does_in_any_order() -> None:
+    """Random blocks with and without indexing, a table that fills, evicts and resizes:
+    every block's headers equal a plain decoder's."""
+    from hpack import Decoder, Encoder, NeverIndexedHeaderTuple
+
+    from bench.wire import _Headers
+
+    rng = random.Random(5)
+    encoder, plain, kept = Encoder(), Decoder(), _Headers()
+    for _ in range(2000):
+        if rng.random() < 0.02:
+            encoder.header_table_size = rng.choice([0, 256, 4096])
+        fields = [
+            (f"h{rng.randrange(6)}", f"v{rng.randrange(4)}") for _ in range(rng.randrange(1, 5))
+        ]
+        if rng.random() < 0.5:
+            fields = [NeverIndexedHeaderTuple(k, v) for k, v in fields]
+        block = encoder.encode(fields)
+        assert kept.decode(block) == dict(plain.decode(block))
