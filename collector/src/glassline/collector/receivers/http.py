@@ -11,17 +11,13 @@ The same app serves ``/metrics``, ``/healthz``, ``/readyz`` and the query API un
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import uvicorn
 from google.protobuf.json_format import MessageToDict
-from google.rpc.status_pb2 import Status
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,10 +30,18 @@ from glassline.collector.auth import Keyring, Principal, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import AuthError, GlasslineError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
-from glassline.collector.jsonsafe import REPLACEMENT
 from glassline.collector.metrics import Metrics
+from glassline.collector.receivers._answers import (
+    Answer,
+    answer_headers,
+    error_parts,
+    error_response,
+    send_answer,
+    send_error,
+)
 from glassline.collector.receivers._body import ClientGone, read_body, too_large
 from glassline.collector.receivers._ingest import Encoding
+from glassline.collector.receivers._queries import QueryAsStored, QuerySlots
 from glassline.collector.receivers._timeouts import timed_protocol
 
 __all__ = ["build_app", "uvicorn_config"]
@@ -46,9 +50,6 @@ _log = logging.getLogger(__name__)
 _TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
 # Langfuse's OTLP endpoint: its SDK posts here with Basic credentials (see auth.py).
 LANGFUSE_TRACES_PATH = "/api/public/otel/v1/traces"
-
-
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 # Set in a request's scope once its headers passed admission's test on arrival (refusals).
 _DRAWN = "glassline.admission_drawn"
 
@@ -99,8 +100,8 @@ class _Http:
             scope[_DRAWN] = True
             return None
         self._metrics.requests.labels("http", str(error.http_status)).inc()
-        body, content_type, retry_after = _error_parts(error, encoding)
-        return error.http_status, _headers(body, content_type, retry_after), body
+        body, content_type, retry_after = error_parts(error, encoding)
+        return error.http_status, answer_headers(body, content_type, retry_after), body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _Headers(scope["headers"])
@@ -110,21 +111,21 @@ class _Http:
         except ClientGone:  # nobody is listening: an outcome to count, not an error to log
             _log.debug("client closed the connection mid-upload")
             self._metrics.requests.labels("http", "client_closed").inc()
-            await _send(send, 400, b"", None)
+            await send_answer(send, 400, b"", None)
             return
         except GlasslineError as exc:
             self._metrics.requests.labels("http", str(exc.http_status)).inc()
-            await _send_error(send, exc, encoding or "json")
+            await send_error(send, exc, encoding or "json")
             return
         except Exception:  # a bug: answer retryable so the client keeps the data
             _log.exception("unexpected error in the HTTP receiver")
             self._metrics.requests.labels("http", "500").inc()
-            await _send_error(
+            await send_error(
                 send, RetryableError("internal error; retry later"), encoding or "json"
             )
             return
         self._metrics.requests.labels("http", "200").inc()
-        await _send(send, status, body, content_type)
+        await send_answer(send, status, body, content_type)
 
     def _framing(self, headers: _Headers) -> tuple[Encoding, bool, int]:
         """The body's encoding, whether it is gzipped, and its declared length (0: none);
@@ -230,90 +231,6 @@ class _Surface:
         return PlainTextResponse("store unreachable\n", status_code=503)
 
 
-class _QueryAsStored:
-    """Query parameters as the stores keep text: a NUL (``%00``) becomes U+FFFD.
-
-    Ingest makes every string safe for both stores (:mod:`glassline.collector.jsonsafe`), since
-    PostgreSQL refuses a NUL in any text: a filter holding one failed its query there, a 500.
-    Replaced the same way, ``?user=a%00b`` finds the spans whose user was sent as ``a\\0b``.
-    Every NUL in a query string is a ``%00`` (no escape can take its ``%`` as a hex digit);
-    the other text the stores refuse, a lone surrogate, never comes out of its decoding.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        query = scope.get("query_string", b"")
-        if b"%00" in query:
-            scope = {**scope, "query_string": query.replace(b"%00", _STORED_NUL)}
-        await self._app(scope, receive, send)
-
-
-_STORED_NUL = quote(REPLACEMENT).encode("ascii")
-
-
-class _QuerySlots:
-    """At most ``slots`` query API reads (``GET /api/...``) at once; another waits for a slot
-    up to ``wait_s``, then gets 429 + Retry-After.
-
-    A read holds one of the store's pooled connections (15 by default) for as long as it runs,
-    and the exports' writes, the readiness check, the WAL checkpoints and the alert evaluation
-    draw from the same pool. 48 slow reads at once on a 2.4M-span SQLite store took them all: an
-    accepted export waited 22 s for a connection, /readyz 23 s, and reads, alert passes and
-    checkpoints that waited 30 s failed. A read waiting here holds neither a thread nor a
-    connection; past ``max_waiting`` waiting reads, one is refused at once.
-    """
-
-    def __init__(self, app: ASGIApp, config: ServerConfig, metrics: Metrics) -> None:
-        self._app = app
-        self._slots = config.max_inflight_queries
-        self._free = asyncio.Semaphore(self._slots)
-        self._wait_s = config.max_queue_wait_s or 0.0
-        self._max_waiting = config.max_inflight_requests
-        self._waiting = 0
-        self._reads = metrics.query_reads
-        self._retry_after = str(max(1, math.ceil(config.retry_after_s))).encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and scope.get("path", "").startswith("/api/")
-        ):
-            await self._app(scope, receive, send)
-            return
-        if not await self._slot():
-            self._reads.labels("refused").inc()
-            message = f"{self._slots} queries are running (server.max_inflight_queries): retry"
-            body = json.dumps({"error": message}).encode()
-            await _send(send, 429, body, b"application/json", self._retry_after)
-            return
-        try:
-            await self._app(scope, receive, send)
-        finally:
-            self._free.release()
-
-    async def _slot(self) -> bool:
-        """Take a slot, waiting for one up to ``wait_s``; False if none came."""
-        if not self._free.locked():
-            await self._free.acquire()  # free: returns without suspending
-            self._reads.labels("served").inc()
-            return True
-        if self._waiting >= self._max_waiting:
-            return False
-        self._waiting += 1
-        self._reads.labels("waited").inc()
-        try:
-            async with asyncio.timeout(self._wait_s):
-                await self._free.acquire()
-        except TimeoutError:
-            return False
-        finally:
-            self._waiting -= 1
-        return True
-
-
 class _AuthMiddleware:
     """Sets ``request.state.principal`` for ``/v1/*`` and ``/api/*``; 401 JSON otherwise.
 
@@ -334,7 +251,7 @@ class _AuthMiddleware:
                 principal = self._keyring.authenticate(key_from_headers(headers))
             except AuthError as exc:
                 query_api = path.startswith("/api/") and path != LANGFUSE_TRACES_PATH
-                response = _error(exc, "json" if query_api else _encoding(headers))
+                response = error_response(exc, "json" if query_api else _encoding(headers))
                 await response(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
@@ -367,8 +284,8 @@ def build_app(
         Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
-    app: ASGIApp = _QueryAsStored(Starlette(routes=routes))
-    app = _QuerySlots(app, config, metrics)
+    app: ASGIApp = QueryAsStored(Starlette(routes=routes))
+    app = QuerySlots(app, config, metrics)
     return _AuthMiddleware(_ExportRouter(app, endpoints), keyring)
 
 
@@ -405,58 +322,6 @@ def _encoding(headers: list[tuple[str, str]]) -> Encoding:
         if name.lower() == "content-type":
             return _media_type(value) or "json"
     return "json"
-
-
-def _error(exc: GlasslineError, encoding: Encoding) -> Response:
-    body, content_type, retry_after = _error_parts(exc, encoding)
-    headers = {"Retry-After": retry_after.decode()} if retry_after else {}
-    return Response(body, exc.http_status, headers, content_type.decode())
-
-
-async def _send_error(send: Send, exc: GlasslineError, encoding: Encoding) -> None:
-    """:func:`_error`'s answer, sent without building a Response."""
-    body, content_type, retry_after = _error_parts(exc, encoding)
-    await _send(send, exc.http_status, body, content_type, retry_after)
-
-
-def _error_parts(exc: GlasslineError, encoding: Encoding) -> tuple[bytes, bytes, bytes | None]:
-    """Body, Content-Type and Retry-After (None unless retryable) of ``exc``'s answer."""
-    retry_after = None
-    if isinstance(exc, RetryableError):
-        retry_after = str(max(1, math.ceil(exc.retry_after_s))).encode()
-    code = exc.grpc_code.value[0]
-    if encoding == "protobuf":
-        body = Status(code=code, message=exc.message).SerializeToString()
-        return body, b"application/x-protobuf", retry_after
-    return (
-        json.dumps({"code": code, "message": exc.message}).encode(),
-        b"application/json",
-        retry_after,
-    )
-
-
-async def _send(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes | None,
-    retry_after: bytes | None = None,
-) -> None:
-    """One answer as one start and one body message."""
-    headers = _headers(body, content_type, retry_after)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _headers(
-    body: bytes, content_type: bytes | None, retry_after: bytes | None
-) -> list[tuple[bytes, bytes]]:
-    """An answer's headers, those Starlette's Response sets."""
-    headers = [(b"retry-after", retry_after)] if retry_after is not None else []
-    headers.append((b"content-length", str(len(body)).encode()))
-    if content_type is not None:
-        headers.append((b"content-type", content_type))
-    return headers
 
 
 def _content_length(value: str) -> int:
