@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import random
 import socket
 import threading
@@ -353,6 +354,40 @@ def test_queue_wait_gives_the_same_odds_to_whoever_asks_first_after_an_export_en
         assert admitted["second"] >= 0.85 * admitted["first"]
     else:
         assert admitted["second"] <= 0.05 * admitted["first"]
+
+
+@pytest.mark.parametrize(
+    ("handed_over", "admitted"),
+    [
+        (3, True),  # a slot of the four is free: it starts now
+        (4, True),  # it waits for one of four 0.4 s exports: 0.4 s, within half the budget
+        (5, False),  # for two of them: 0.8 s, over it
+    ],
+)
+def test_queue_wait_counts_the_exports_running_beside_it_as_no_wait(
+    handed_over: int, admitted: bool
+) -> None:
+    """Processing runs ``slots`` exports at once (two runners' two threads each): the next
+    export waits only for the exports beyond the other slots. Counted as one queue ahead, the
+    three running beside a free slot (1.2 s) had it refused while a runner thread idled."""
+    now = [0.0]
+    admission = Admission(
+        max_bytes=10**9, max_requests=100, metrics=Metrics(), max_queue_wait_s=1.0,
+        slots=4, clock=lambda: now[0], chance=lambda: 0.999,  # refused only past the target
+    )  # fmt: skip
+    with admission.admit(1000) as done:  # a store of 1000 bytes/s
+        done.start()
+        now[0] += 1.0
+    with contextlib.ExitStack() as running:
+        for _ in range(handed_over):
+            running.enter_context(admission.admit(400)).start()
+        try:
+            with admission.admit(1):
+                outcome = True
+        except RetryableError as refused:
+            assert refused.overloaded and "queue wait" in refused.message
+            outcome = False
+    assert outcome is admitted
 
 
 def test_queue_wait_counts_only_requests_handed_over_not_uploads_in_progress() -> None:

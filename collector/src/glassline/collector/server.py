@@ -150,9 +150,12 @@ class Worker:
             await self._run_exports(stop)
             return
         exports = self._exports(self.store)
+        # The exports that run at once: this process's threads, or every runner's.
+        slots = cfg.grpc_threads * (cfg.workers if self.role == "front" else 1)
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
             max_queue_wait_s=cfg.max_queue_wait_s, max_receiving=cfg.max_receiving_requests,
+            slots=slots,
         )  # fmt: skip
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()
