@@ -4,7 +4,9 @@ Issue 21: 64 gRPC calls whose metadata came and whose message never did held eve
 place of a worker until the body timeout (30 s), and every real export to it was refused
 meanwhile. As a proxy does, a request still receiving its body counts against a separate,
 larger bound (``max_receiving_requests``); ``max_inflight_requests`` bounds the requests
-that are all here. The end-to-end specs run the real collector (two workers: one front whose
+that are all here. 256 silent calls filled that bound too: a gRPC call whose message has not
+come after a body rate window gives its place to a newer export when they are all taken (an
+HTTP upload must keep its least rate). The end-to-end specs run the real collector (two workers: one front whose
 admission every connection goes through) and wait on its own gauges.
 """
 
@@ -13,13 +15,16 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 import pytest
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import create_engine, func, select
 
 from glassline.collector.admission import Admission
@@ -46,8 +51,8 @@ def _answered_or_held(http_endpoint: str) -> float:
     return total
 
 
-def _wait_seen(h: Any, http_endpoint: str) -> None:
-    h.wait_for(lambda: _answered_or_held(http_endpoint) == SILENT, "every silent sender seen")
+def _wait_seen(h: Any, http_endpoint: str, senders: int = SILENT) -> None:
+    h.wait_for(lambda: _answered_or_held(http_endpoint) == senders, "every silent sender seen")
 
 
 def _stored(db_url: str, name: str) -> int:
@@ -70,30 +75,70 @@ def collector(tmp_path: Path) -> Iterator[Any]:
         yield running
 
 
-def test_silent_grpc_calls_leave_room_for_a_real_export(collector: Any, h: Any) -> None:
-    """Eight calls send their metadata and never their message; an export sent meanwhile on
-    the same front is admitted and stored (before: RESOURCE_EXHAUSTED for 30 s)."""
+@contextmanager
+def _silent_grpc_calls(collector: Any, h: Any, calls: int) -> Iterator[list[grpc.Future]]:
+    """``calls`` gRPC exports that send their metadata and never their message, all seen by
+    the collector (held or refused) on entry; cancelled on exit."""
     metadata = (("x-glassline-api-key", collector.api_key),)
     release = threading.Event()
 
     def never_sends() -> Iterator[bytes]:
-        release.wait(60)  # a bound for the failure case only
+        release.wait(300)  # a bound for the failure case only
         yield from ()
 
-    body = h.make_request(h.make_span(1, name="real-grpc")).SerializeToString()
     with grpc.insecure_channel(collector.grpc_endpoint) as channel:
         silent = [
-            channel.stream_unary(EXPORT).future(never_sends(), metadata=metadata, timeout=120)
-            for _ in range(SILENT)
+            channel.stream_unary(EXPORT).future(never_sends(), metadata=metadata, timeout=300)
+            for _ in range(calls)
         ]
         try:
-            _wait_seen(h, collector.http_endpoint)
-            channel.unary_unary(EXPORT)(body, metadata=metadata, timeout=60)
+            _wait_seen(h, collector.http_endpoint, calls)
+            yield silent
         finally:
             for call in silent:
                 call.cancel()
             release.set()
+
+
+def test_silent_grpc_calls_leave_room_for_a_real_export(collector: Any, h: Any) -> None:
+    """Eight calls send their metadata and never their message; an export sent meanwhile on
+    the same front is admitted and stored (before: RESOURCE_EXHAUSTED for 30 s)."""
+    metadata = (("x-glassline-api-key", collector.api_key),)
+    body = h.make_request(h.make_span(1, name="real-grpc")).SerializeToString()
+    with (
+        _silent_grpc_calls(collector, h, SILENT),
+        grpc.insecure_channel(collector.grpc_endpoint) as channel,
+    ):
+        channel.unary_unary(EXPORT)(body, metadata=metadata, timeout=60)
     assert _stored(collector.db_url, "real-grpc") == 1
+
+
+def test_more_silent_grpc_calls_than_receiving_places_leave_room_for_an_exporter(
+    tmp_path: Path, h: Any
+) -> None:
+    """260 calls send their metadata and never their message: 256 take every receiving place
+    of the front, 4 are refused. The SDK's own gRPC exporter, refused at first, retries as the
+    hint says and gets in once the silent calls have waited a body rate window (1 s here): the
+    oldest gives its place way and is ended, retryable. Before, every place was held until
+    the body timeout (30 s; 120 s here) and the exporter gave up."""
+    server = {"workers": 2, "http_body_rate_window_s": 1, "http_body_timeout_s": 120}
+    places = ServerConfig().max_receiving_requests
+    with run_collector({"server": server, "redaction": None}, workdir=tmp_path) as collector:
+        with _silent_grpc_calls(collector, h, places + 4) as silent:
+            exporter = OTLPSpanExporter(
+                endpoint=collector.grpc_endpoint, insecure=True, timeout=60,
+                headers={"x-glassline-api-key": collector.api_key},
+            )  # fmt: skip
+            with TracerProvider().get_tracer("t").start_as_current_span("real-exporter") as span:
+                pass
+            assert exporter.export([span]) == SpanExportResult.SUCCESS  # type: ignore[list-item]
+            gave_way = [call for call in silent if call.done() and not call.cancelled()]
+        refused = metric_by_label(collector.http_endpoint, "glassline_requests_refused_total",
+                                  "bound")  # fmt: skip
+        assert _stored(collector.db_url, "real-exporter") == 1
+    assert refused.get("stalled", 0) >= 1 and refused["receiving"] >= 4
+    codes = {call.exception().code() for call in gave_way}  # type: ignore[union-attr]
+    assert codes == {grpc.StatusCode.RESOURCE_EXHAUSTED}  # retryable, with the hint
 
 
 def _silent_upload(port: int, key: str, shape: str) -> bytes:
@@ -193,3 +238,38 @@ def test_a_declared_length_must_fit_on_arrival_and_is_held_as_it_arrives() -> No
             pass  # could not fit now: refused before a byte of it is read
         assert admission.bytes == 600
     assert admission.bytes == 0
+
+
+def test_a_request_that_can_give_way_does_so_once_it_has_waited_and_every_place_is_taken() -> None:
+    """A gRPC call waiting for its message can give way, an HTTP upload (its least rate ends
+    it) cannot: past ``stall_after_s`` the oldest that can gives its place to a newer
+    request, is told to end, and is refused, retryable, if its body comes after all."""
+    now = [0.0]
+    metrics = Metrics()
+    admission = Admission(max_bytes=10**6, max_requests=4, metrics=metrics, max_receiving=2,
+                          stall_after_s=5, clock=lambda: now[0])  # fmt: skip
+    ended: list[str] = []
+    with admission.admit() as call, admission.admit():
+        call.give_way_with(lambda: ended.append("grpc"))
+        now[0] = 4.9
+        with pytest.raises(RetryableError), admission.admit():
+            pass  # every place taken, and the call has not waited long enough
+        now[0] = 5.0
+        with admission.admit() as newer:
+            assert ended == ["grpc"]
+            assert (admission.requests, admission.receiving) == (2, 2)
+            now[0] = 100.0
+            with pytest.raises(RetryableError), admission.admit():
+                pass  # an upload does not give way, however long it has waited
+            call.reserve(100)  # its message came before it ended
+            with pytest.raises(RetryableError) as caught:
+                call.start()
+            newer.reserve(100)
+            newer.start()
+            assert (admission.requests, admission.receiving, admission.bytes) == (2, 1, 200)
+    assert caught.value.overloaded and "newer request" in caught.value.message
+    assert (admission.requests, admission.receiving, admission.bytes) == (0, 0, 0)
+    refused = {b: metrics.refused.labels(b)._value.get() for b in ("receiving", "stalled")}
+    assert refused == {"receiving": 2, "stalled": 1}
+    assert metrics.receiving_requests._value.get() == 0
+    assert metrics.inflight_requests._value.get() == 0

@@ -16,7 +16,13 @@ it would break one of four bounds:
   proxy does (Envoy, nginx), a request that has not delivered its body does not take a place
   from those that have: 64 silent gRPC calls (metadata sent, message never) held every place of
   a worker for the 30 s body timeout, and every real export to it was refused meanwhile. What
-  a receiving request costs is its bytes (bounded above) and a deadline (the body timeout);
+  a receiving request costs is its bytes (bounded above) and a deadline (the body timeout).
+  An HTTP upload must also keep a least rate, so a stalled one is closed within a window; a
+  gRPC call's message is only seen whole, so its rate is unknown. A request that can give its
+  place way (a gRPC call waiting for its message) does so once it has waited ``stall_after_s``
+  and the places are all taken: the next request takes its place and it is ended, retryable
+  (bound ``stalled``). 256 silent gRPC calls held every receiving place for the 30 s body
+  timeout, and every real export was refused meanwhile;
 - **queue wait**: the time this request would wait behind the ones already handed over for
   processing (:meth:`Ticket.start`) before its own turn, estimated from their bytes and the
   rate processing recently finished bytes at. Processing runs ``slots`` exports at once (the
@@ -69,7 +75,7 @@ from glassline.collector.metrics import Metrics
 
 __all__ = ["Admission", "Bound", "Ticket", "refusal"]
 
-Bound = Literal["bytes", "requests", "receiving", "queue_wait", "queue_wait_expired"]
+Bound = Literal["bytes", "requests", "receiving", "stalled", "queue_wait", "queue_wait_expired"]
 
 # The completion rate is an average over about this much busy time, so it follows a store
 # that slows down (a checkpoint, another worker holding the write lock) within seconds.
@@ -95,18 +101,22 @@ class Admission:
         max_queue_wait_s: float | None = None,
         max_receiving: int | None = None,
         slots: int = 1,
+        stall_after_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         chance: Callable[[], float] = random.random,
     ) -> None:
         """``max_queue_wait_s=None`` turns the queue-wait bound off; ``max_receiving`` (requests
         still receiving their body) defaults to ``max_requests``; ``slots`` is how many
-        handed-over exports run at once; ``chance`` draws the uniform [0, 1) numbers of the
-        early refusals."""
+        handed-over exports run at once; ``stall_after_s`` is how long a request that can give
+        way (:meth:`Ticket.give_way_with`) keeps its receiving place when the places are all
+        taken (None: for good); ``chance`` draws the uniform [0, 1) numbers of the early
+        refusals."""
         self.max_bytes = max_bytes
         self.max_requests = max_requests
         self.max_receiving = max_requests if max_receiving is None else max_receiving
         self.max_queue_wait_s = max_queue_wait_s
         self.slots = slots
+        self.stall_after_s = stall_after_s
         # The wait admission aims to start exports within, and where its early refusals begin.
         self._target_s = None if max_queue_wait_s is None else max_queue_wait_s * _ADMIT_WITHIN
         self._early_s = None if self._target_s is None else self._target_s * _EARLY_FROM
@@ -125,6 +135,8 @@ class Admission:
         self._done_bytes = 0.0
         self._busy_s = 0.0
         self._mark = clock()
+        # The receiving tickets that can give way, oldest first, with their callbacks.
+        self._yielding: dict[Ticket, Callable[[], object]] = {}
 
     def refuse_on_arrival(self, declared: int = 0) -> RetryableError | None:
         """:meth:`admit`'s test on arrival alone, holding nothing: the refusal (counted), or
@@ -134,6 +146,8 @@ class Admission:
         with self._lock:
             self._tick()
             bound = self._refusal(declared)
+            if bound == "receiving" and self._stalled_locked() is not None:
+                bound = None  # admit() ends the stalled request for this one
         return None if bound is None else self._refuse(bound)
 
     @contextmanager
@@ -145,12 +159,21 @@ class Admission:
         with self._lock:
             self._tick()
             bound = self._refusal(nbytes + declared, draw=not drawn)
+            end_stalled = None
+            if bound == "receiving":
+                end_stalled = self._give_way_locked(nbytes + declared, draw=not drawn)
+            if end_stalled is not None:
+                bound = None
             if bound is None:
                 self.requests += 1
                 self.receiving += 1
                 self.bytes += nbytes
         if bound is not None:
             raise self._refuse(bound)
+        if end_stalled is not None:
+            self._metrics.refused.labels("stalled").inc()
+            self._metrics.receiving_requests.dec()
+            end_stalled()  # its place is this request's now
         ticket = Ticket(self, nbytes)
         self._metrics.receiving_requests.inc()
         self._metrics.inflight_bytes.inc(nbytes)
@@ -164,20 +187,20 @@ class Admission:
                 answer.observe(self._clock() - ticket.started_at)
             with self._lock:
                 self._tick()
-                self.requests -= 1
+                self._yielding.pop(ticket, None)
                 self.bytes -= ticket.nbytes
+                if not ticket.gave_way:  # else its places were given already
+                    self.requests -= 1
                 if ticket.started:
                     self._queued -= 1
                     self.queued_bytes -= ticket.nbytes
                     self._done_bytes += ticket.nbytes
-                elif not ticket.whole:
+                elif not ticket.whole and not ticket.gave_way:
                     self.receiving -= 1
-            held = (
-                self._metrics.inflight_requests
-                if ticket.whole
-                else self._metrics.receiving_requests
-            )
-            held.dec()
+            if ticket.whole:
+                self._metrics.inflight_requests.dec()
+            elif not ticket.gave_way:
+                self._metrics.receiving_requests.dec()
             self._metrics.inflight_bytes.dec(ticket.nbytes)
 
     def queue_wait_s(self) -> float:
@@ -193,7 +216,10 @@ class Admission:
             self._tick()
             ticket.started_at = self._mark  # now
             budget = self.max_queue_wait_s  # the test at arrival was the target: see the module doc
+            self._yielding.pop(ticket, None)
             bound: Bound | None = None
+            if ticket.gave_way:  # its place went to a newer request as its body came in
+                raise ticket.gave_way_error()
             if self.requests - self.receiving >= self.max_requests:
                 bound = "requests"  # the places filled while this body came in
             elif budget is not None and self._wait_locked() > budget:
@@ -227,6 +253,28 @@ class Admission:
         # of all but ``slots - 1`` of those handed over.
         ahead = self.queued_bytes * (self._queued - self.slots + 1) / self._queued
         return ahead / (self._done_bytes / self._busy_s)
+
+    def _stalled_locked(self) -> Ticket | None:
+        """The oldest request that can give way and has waited long enough, if any."""
+        if self.stall_after_s is None or not self._yielding:
+            return None
+        oldest = next(iter(self._yielding))
+        return None if oldest.arrived_at > self._mark - self.stall_after_s else oldest
+
+    def _give_way_locked(self, nbytes: int, *, draw: bool) -> Callable[[], object] | None:
+        """Take the receiving place of the oldest request that can give way and has waited
+        long enough, if that admits a request of ``nbytes``; returns how to end it."""
+        oldest = self._stalled_locked()
+        if oldest is None:
+            return None
+        self.requests -= 1
+        self.receiving -= 1
+        if self._refusal(nbytes, draw=draw) is not None:  # another bound refuses it all the same
+            self.requests += 1
+            self.receiving += 1
+            return None
+        oldest.gave_way = True
+        return self._yielding.pop(oldest)
 
     def _refusal(self, nbytes: int, *, draw: bool = True) -> Bound | None:
         if self.requests - self.receiving >= self.max_requests:
@@ -291,6 +339,8 @@ class Ticket:
         self.whole = False  # its body is all here: it counts among the requests, not receiving
         self.started = False  # ... and it was handed over for processing
         self.started_at: float | None = None  # when the whole body was handed over
+        self.arrived_at = 0.0  # since when it can give way
+        self.gave_way = False  # its places went to a newer request as its body came in
         # On the admission's clock (time.monotonic: the same in every process of this host),
         # the latest time processing may start; None without a queue-wait bound.
         self.deadline: float | None = None
@@ -303,6 +353,25 @@ class Ticket:
         if not self.started:
             self.deadline = self._admission._start(self)
             self.started = True
+
+    def give_way_with(self, end: Callable[[], object]) -> None:
+        """Let this request give its receiving place to a newer one once it has waited
+        ``stall_after_s`` for its body and the places are all taken: ``end`` is then called,
+        from any thread, to end it, and :meth:`start` refuses it."""
+        admission = self._admission
+        with admission._lock:
+            if not self.whole:
+                self.arrived_at = admission._clock()
+                admission._yielding[self] = end
+
+    def gave_way_error(self) -> RetryableError:
+        """What a request that gave its place way (:meth:`give_way_with`) is answered."""
+        return RetryableError(
+            f"the export's body had not come whole after {self._admission.stall_after_s:g} s "
+            "when every receiving place was taken, and its place went to a newer request; retry",
+            retry_after_s=self._admission._retry_after_s,
+            overloaded=True,
+        )
 
     def reserve(self, total: int) -> None:
         """Hold ``total`` bytes for this request (no-op if already held); raises if over."""

@@ -136,6 +136,8 @@ class ServerConfig(_Model):
     # ... and meanwhile at least this many bytes a second over each window, or it is closed:
     # a stalled or trickling upload gives its receiving place and bytes back within a window.
     # 0: no rate limit (the body deadline alone); above a GiB/s it would cut every client.
+    # A gRPC message is seen only whole: one not in after a window gives its receiving place
+    # to a newer export when they are all taken (not with 0).
     http_body_min_rate_bytes_s: float = Field(1024.0, ge=0, le=2**30)
     http_body_rate_window_s: float = Field(5.0, gt=0, le=MAX_DURATION_S)
     # The delay every refusal names (Retry-After / RetryInfo); kept under an exporter's

@@ -152,10 +152,13 @@ class Worker:
         exports = self._exports(self.store)
         # The exports that run at once: this process's threads, or every runner's.
         slots = cfg.grpc_threads * (cfg.workers if self.role == "front" else 1)
+        # A gRPC call whose message is not whole after a body rate window gives its receiving
+        # place way when they are all taken: the least body rate's counterpart for gRPC.
+        stall_after_s = cfg.http_body_rate_window_s if cfg.http_body_min_rate_bytes_s else None
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
             max_queue_wait_s=cfg.max_queue_wait_s, max_receiving=cfg.max_receiving_requests,
-            slots=slots,
+            slots=slots, stall_after_s=stall_after_s,
         )  # fmt: skip
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()

@@ -9,6 +9,7 @@ UNAUTHENTICATED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED / UNAVAILABLE with RetryIn
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import socket
@@ -155,7 +156,16 @@ class GrpcReceiver:
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
         )
         with self._admission.admit() as ticket:  # its bytes are reserved once read
-            body = await self._one_message(context)
+            # The message's deadline, which a newer export may bring forward (_expire_now).
+            deadline = asyncio.timeout(self._config.http_body_timeout_s)
+            loop = asyncio.get_running_loop()
+            ticket.give_way_with(
+                functools.partial(loop.call_soon_threadsafe, _expire_now, deadline)
+            )
+            try:
+                body = await self._one_message(context, deadline)
+            except TimeoutError:
+                raise ticket.gave_way_error() if ticket.gave_way else self._late() from None
             ticket.reserve(len(body))
             ticket.start()
             response = await self._exports.run(
@@ -164,35 +174,46 @@ class GrpcReceiver:
         self._metrics.requests.labels("grpc", "ok").inc()
         return response
 
-    async def _one_message(self, context: grpc.aio.ServicerContext[bytes, Message]) -> bytes:
-        """The call's one export request, which must arrive whole within the body timeout.
+    async def _one_message(
+        self, context: grpc.aio.ServicerContext[bytes, Message], deadline: asyncio.Timeout
+    ) -> bytes:
+        """The call's one export request, which must arrive whole by ``deadline`` (else
+        TimeoutError).
 
         A call that never sends its message would hold its admission ticket until its
         connection ages out, as a stalled HTTP body would without its deadline; a second
         message would be acknowledged and never stored.
         """
-        timeout_s = self._config.http_body_timeout_s
-        try:
-            async with asyncio.timeout(timeout_s):
-                body = await context.read()
-                # types-grpcio types ServicerContext.read() without the EOF it returns.
-                if body is grpc.aio.EOF:  # type: ignore[comparison-overlap]
-                    raise PermanentError("the call carried no message: send one export request")
-                if len(body) > self._config.max_message_bytes:
-                    raise PermanentError(
-                        f"message of {len(body)} bytes exceeds the limit of "
-                        f"{self._config.max_message_bytes} bytes"
-                    )
-                if await context.read() is not grpc.aio.EOF:  # type: ignore[comparison-overlap]
-                    raise PermanentError(
-                        "the call carried more than one message: send one export request per call"
-                    )
-        except TimeoutError:
-            raise RetryableError(
-                f"the export's message did not arrive whole within {timeout_s:g} s; retry",
-                retry_after_s=self._config.retry_after_s,
-            ) from None
+        async with deadline:
+            body = await context.read()
+            # types-grpcio types ServicerContext.read() without the EOF it returns.
+            if body is grpc.aio.EOF:  # type: ignore[comparison-overlap]
+                raise PermanentError("the call carried no message: send one export request")
+            if len(body) > self._config.max_message_bytes:
+                raise PermanentError(
+                    f"message of {len(body)} bytes exceeds the limit of "
+                    f"{self._config.max_message_bytes} bytes"
+                )
+            if await context.read() is not grpc.aio.EOF:  # type: ignore[comparison-overlap]
+                raise PermanentError(
+                    "the call carried more than one message: send one export request per call"
+                )
         return body
+
+    def _late(self) -> RetryableError:
+        timeout_s = self._config.http_body_timeout_s
+        return RetryableError(
+            f"the export's message did not arrive whole within {timeout_s:g} s; retry",
+            retry_after_s=self._config.retry_after_s,
+        )
+
+
+def _expire_now(deadline: asyncio.Timeout) -> None:
+    """End a call's wait for its message now: its receiving place went to a newer export
+    (:meth:`Ticket.give_way_with`; it may have got its message meanwhile)."""
+    if not deadline.expired():
+        with contextlib.suppress(RuntimeError):  # its wait is over already
+            deadline.reschedule(-1)
 
 
 def _details(error: GlasslineError) -> tuple[tuple[str, bytes], ...]:
