@@ -25,10 +25,11 @@ from typing import Any, ClassVar
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from glassline.collector import _anyvalue
 from glassline.collector._wire import WireError, count_items, length_delimited_fields, schema_of
 from glassline.collector.errors import PermanentError
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
@@ -39,7 +40,6 @@ __all__ = ["DecodeResult", "decode_json", "decode_protobuf", "decode_request"]
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUSES = ("unset", "ok", "error")
-_MAX_DEPTH = 8  # nested arrays / kvlists deeper than this are stored as a marker
 _NAME_LEN = 512
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -108,7 +108,7 @@ def decode_request(
     check_count(total, max_spans)
     result = DecodeResult()
     for rs in request.resource_spans:
-        resource = _attributes(rs.resource.attributes)
+        resource = _anyvalue.attributes(rs.resource.attributes)
         for ss in rs.scope_spans:
             _convert_spans(ss.spans, tenant, resource, ss.scope.name or None, result)
     return result
@@ -195,52 +195,19 @@ def _convert_span(
         status_message=span.status.message or None,
         service=service,
         scope=scope,
-        attributes=_attributes(span.attributes),
+        attributes=_anyvalue.attributes(span.attributes),
         # An event time past 64 bits (exceptions and evaluations are stored with theirs) failed
         # the whole batch, for ever: such an event is timed at its span's end.
         events=[
             SpanEvent(
                 e.name,
                 end if e.time_unix_nano > MAX_NS else e.time_unix_nano,
-                _attributes(e.attributes),
+                _anyvalue.attributes(e.attributes),
             )
             for e in span.events
         ],
         resource=resource,  # one dict per resource, shared by its spans: never copied
     )
-
-
-_SCALARS = frozenset({"string_value", "int_value", "double_value", "bool_value"})
-
-
-def _attributes(kvs: Iterable[Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for kv in kvs:
-        key = kv.key
-        if key:
-            # _value inlined: ten attributes per span, 512 spans per request.
-            value = kv.value
-            kind = value.WhichOneof("value")
-            out[key] = getattr(value, kind) if kind in _SCALARS else _composite(value, kind, 0)
-    return out
-
-
-def _value(v: AnyValue, depth: int) -> Any:
-    kind = v.WhichOneof("value")
-    return getattr(v, kind) if kind in _SCALARS else _composite(v, kind, depth)
-
-
-def _composite(v: AnyValue, kind: str | None, depth: int) -> Any:
-    """An array, kvlist or bytes value (``kind`` is its oneof field); None when unset."""
-    if depth >= _MAX_DEPTH and kind in ("array_value", "kvlist_value"):
-        return "[nested too deeply]"
-    if kind == "array_value":
-        return [_value(x, depth + 1) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _value(kv.value, depth + 1) for kv in v.kvlist_value.values}
-    if kind == "bytes_value":
-        return base64.b64encode(v.bytes_value).decode("ascii")
-    return None
 
 
 def _decode_protobuf_span_by_span(body: bytes, tenant: str, max_spans: int) -> DecodeResult:
@@ -287,7 +254,7 @@ def _lenient_resource(rs_bytes: bytes) -> dict[str, Any] | None:
         resource = Resource()
         for blob in blobs:
             resource.MergeFromString(blob)
-        return _attributes(resource.attributes)
+        return _anyvalue.attributes(resource.attributes)
     except (WireError, DecodeError, RecursionError):
         return None
 
@@ -349,7 +316,9 @@ def decode_json(
                 except _Reject as rej:
                     result.reject(rej.reason, rej.detail)
             scope_name = (scope.name or None) if scope is not None else None
-            _convert_spans(parsed, tenant, _attributes(resource.attributes), scope_name, result)
+            _convert_spans(
+                parsed, tenant, _anyvalue.attributes(resource.attributes), scope_name, result
+            )
     return result
 
 

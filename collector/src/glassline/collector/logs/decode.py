@@ -22,14 +22,9 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from glassline.collector import _anyvalue
 from glassline.collector._wire import WireError, length_delimited_fields, schema_of
-from glassline.collector.decode import (
-    DecodeResult,
-    _attributes,
-    _value,
-    check_count,
-    check_wire_count,
-)
+from glassline.collector.decode import DecodeResult, check_count, check_wire_count
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
@@ -78,7 +73,7 @@ def decode_logs(
     except (DecodeError, RecursionError):
         return _record_by_record(body, tenant, max_records)
     groups = [
-        (_attributes(rl.resource.attributes), list(sl.log_records))
+        (_anyvalue.attributes(rl.resource.attributes), list(sl.log_records))
         for rl in request.resource_logs
         for sl in rl.scope_logs
     ]
@@ -101,7 +96,7 @@ def _convert(records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult
 def _convert_one(
     record: LogRecord, tenant: str, result: LogsDecodeResult, seq: dict[tuple[str, str], int]
 ) -> None:
-    attributes = _attributes(record.attributes)
+    attributes = _anyvalue.attributes(record.attributes)
     name = record.event_name or attributes.get(_EVENT_NAME_ATTRIBUTE)
     time_ns = record.time_unix_nano or record.observed_time_unix_nano
     if time_ns > MAX_NS:
@@ -122,7 +117,7 @@ def _convert_one(
     if trace_id is None or span_id is None:
         result.reject("no_span_context", f"{name}: a content event needs trace_id and span_id")
         return
-    body = _value(record.body, 0) if record.HasField("body") else None
+    body = _anyvalue.value(record.body) if record.HasField("body") else None
     content = content_attributes(str(name), body, attributes)
     if not content:
         result.reject("no_content", f"{name}: carries no messages (content capture off?)")
