@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -73,6 +74,8 @@ def test_tenant_comes_from_the_caller_never_from_the_payload(h: Any) -> None:
         ({"start_time_unix_nano": 0}, "invalid_timestamp"),
         ({"end_time_unix_nano": 1}, "end_before_start"),
         ({"end_time_unix_nano": 2**64 - 1}, "invalid_timestamp"),
+        # A clock in 2262: stored, it topped the newest-first list and retention never took it.
+        ({"start_time_unix_nano": 2**63 - 2, "end_time_unix_nano": 2**63 - 1}, "future_timestamp"),
     ],
 )
 def test_a_bad_span_is_rejected_and_the_rest_kept(h: Any, overrides: dict, reason: str) -> None:
@@ -81,6 +84,23 @@ def test_a_bad_span_is_rejected_and_the_rest_kept(h: Any, overrides: dict, reaso
     assert [r.span_id[-1] for r in result.records] == ["1", "3"]
     assert dict(result.rejected) == {reason: 1}
     assert "rejected 1 span(s)" in result.partial_message()
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_a_span_may_start_up_to_a_day_after_the_collectors_clock(h: Any, encoding: str) -> None:
+    now, hour = time.time_ns(), 3600 * 10**9
+    starts = {1: now + hour, 2: now + 23 * hour, 3: now + 25 * hour, 4: now + 365 * 24 * hour}
+    request = h.make_request(*[
+        h.make_span(i, start_time_unix_nano=start, end_time_unix_nano=start + 10**9)
+        for i, start in starts.items()
+    ])  # fmt: skip
+    if encoding == "json":
+        result = decode_json(json.dumps(to_otlp_json(request)).encode(), "acme", max_spans=MAX)
+    else:
+        result = decode_protobuf(request.SerializeToString(), "acme", max_spans=MAX)
+    assert [r.start_ns for r in result.records] == [starts[1], starts[2]]
+    assert dict(result.rejected) == {"future_timestamp": 2}
+    assert "over a day after the collector's clock" in result.partial_message()
 
 
 def test_bad_utf8_in_one_span_costs_only_that_span(h: Any) -> None:

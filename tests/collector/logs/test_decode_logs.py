@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 
 import pytest
@@ -73,6 +74,20 @@ def test_evaluation_results_go_to_the_evaluation_path_not_the_content(lh: Any) -
     [evaluation] = result.evaluations
     assert (evaluation.trace_id, evaluation.span_id) == (lh.TRACE, lh.SPAN)
     assert evaluation.attributes["gen_ai.evaluation.name"] == "relevance"
+
+
+@pytest.mark.parametrize("encoding", ["protobuf", "json"])
+def test_a_record_timed_over_a_day_after_the_collectors_clock_is_rejected(
+    lh: Any, encoding: str
+) -> None:
+    now, hour = time.time_ns(), 3600 * 10**9
+    request = lh.logs_request(
+        lh.log_record("gen_ai.user.message", {"content": "Hi"}, time_ns=now + hour),
+        lh.log_record("gen_ai.user.message", {"content": "Hi"}, time_ns=now + 25 * hour),
+    )
+    result = decode(request, encoding)
+    assert [e.time_ns for e in result.events] == [now + hour]
+    assert result.rejected == {"future_timestamp": 1}
 
 
 def test_too_many_records_is_413(lh: Any) -> None:

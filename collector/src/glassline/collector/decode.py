@@ -33,7 +33,7 @@ from glassline.collector import _anyvalue
 from glassline.collector._wire import WireError, count_items, length_delimited_fields, schema_of
 from glassline.collector.errors import PermanentError
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
-from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord
+from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord, latest_ns
 from glassline.semconv import attributes as attrs
 
 __all__ = ["DecodeResult", "decode_json", "decode_protobuf", "decode_request"]
@@ -155,9 +155,10 @@ def _convert_spans(
 ) -> None:
     service = resource.get(attrs.SERVICE_NAME)
     service = str(service)[:256] if service is not None else None
+    latest = latest_ns()
     for span in spans:
         try:
-            result.records.append(_convert_span(span, tenant, resource, service, scope))
+            result.records.append(_convert_span(span, tenant, resource, service, scope, latest))
         except _Reject as rej:
             result.reject(rej.reason, rej.detail)
         except RecursionError:
@@ -165,7 +166,12 @@ def _convert_spans(
 
 
 def _convert_span(
-    span: Span, tenant: str, resource: dict[str, Any], service: str | None, scope: str | None
+    span: Span,
+    tenant: str,
+    resource: dict[str, Any],
+    service: str | None,
+    scope: str | None,
+    latest: int,
 ) -> SpanRecord:
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
@@ -179,6 +185,11 @@ def _convert_span(
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     if start == 0 or end == 0 or start > MAX_NS or end > MAX_NS:
         raise _Reject("invalid_timestamp", f"span {span.name[:64]!r}: start/end time missing")
+    if start > latest:
+        raise _Reject(
+            "future_timestamp",
+            f"span {span.name[:64]!r}: starts over a day after the collector's clock",
+        )
     if end < start:
         raise _Reject("end_before_start", f"span {span.name[:64]!r}: ends before it starts")
     status_code = span.status.code

@@ -15,6 +15,7 @@ store attaches it to its span whether the span is stored before or after it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,15 @@ AttributeValue = str | bool | int | float | list[Any] | dict[str, Any] | None
 MAX_COUNT = 2**31 - 1
 MAX_AMOUNT = 1e12
 MAX_NS = 2**63 - 1  # times are nanoseconds in signed 64-bit columns (until 2262)
+# How far past the collector's clock a span may start (or a log record be timed): a day holds
+# any clock skew and a local time sent as UTC. A span of a clock years ahead (2200) topped the
+# newest-first trace list for good, and retention, which purges by age, never took it.
+MAX_AHEAD_NS = 86_400 * 1_000_000_000
+
+
+def latest_ns() -> int:
+    """The latest time a span may start or a log record be timed at, now."""
+    return time.time_ns() + MAX_AHEAD_NS
 
 
 @dataclass(slots=True)

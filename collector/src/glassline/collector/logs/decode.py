@@ -28,7 +28,7 @@ from glassline.collector.decode import DecodeResult, check_count, check_wire_cou
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
-from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent
+from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent, latest_ns
 from glassline.semconv import attributes as attrs
 
 __all__ = ["Evaluated", "LogsDecodeResult", "decode_logs"]
@@ -86,21 +86,31 @@ def decode_logs(
 
 def _convert(records: Iterable[LogRecord], tenant: str, result: LogsDecodeResult) -> None:
     seq: dict[tuple[str, str], int] = {}  # records so far per span, to order same-time events
+    latest = latest_ns()
     for record in records:
         try:
-            _convert_one(record, tenant, result, seq)
+            _convert_one(record, tenant, result, seq, latest)
         except RecursionError:
             result.reject("malformed_log_record", "log record nested too deeply")
 
 
 def _convert_one(
-    record: LogRecord, tenant: str, result: LogsDecodeResult, seq: dict[tuple[str, str], int]
+    record: LogRecord,
+    tenant: str,
+    result: LogsDecodeResult,
+    seq: dict[tuple[str, str], int],
+    latest: int,
 ) -> None:
     attributes = _anyvalue.attributes(record.attributes)
     name = record.event_name or attributes.get(_EVENT_NAME_ATTRIBUTE)
     time_ns = record.time_unix_nano or record.observed_time_unix_nano
     if time_ns > MAX_NS:
         result.reject("invalid_timestamp", f"{str(name)[:64]!r}: a time after 2262")
+        return
+    if time_ns > latest:
+        result.reject(
+            "future_timestamp", f"{str(name)[:64]!r}: over a day after the collector's clock"
+        )
         return
     trace_id = record.trace_id.hex() if _valid(record.trace_id, 16, _ZERO_TRACE) else None
     span_id = record.span_id.hex() if _valid(record.span_id, 8, _ZERO_SPAN) else None
