@@ -277,6 +277,16 @@ def test_queue_wait_admits_within_half_the_budget_and_keeps_the_rest_as_margin()
     assert caught.value.overloaded and "queue wait" in caught.value.message
 
 
+def _admits_one_more(admission: Admission) -> bool:
+    """Whether a 1-byte export is admitted now; a refusal must be the queue wait's."""
+    try:
+        with admission.admit(1):
+            return True
+    except RetryableError as refused:
+        assert refused.overloaded and "queue wait" in refused.message
+        return False
+
+
 @pytest.mark.parametrize(
     ("seconds_ahead", "draw", "admitted"),
     [
@@ -293,13 +303,7 @@ def test_queue_wait_refuses_early_with_a_chance_rising_to_the_target(
     admission, _ = _admission_at_1000_bytes_per_s(Metrics(), chance=lambda: draw)
     with admission.admit(round(seconds_ahead * 1000)) as ahead:
         ahead.start()
-        try:
-            with admission.admit(1):
-                outcome = True
-        except RetryableError as refused:
-            assert refused.overloaded and "queue wait" in refused.message
-            outcome = False
-    assert outcome is admitted
+        assert _admits_one_more(admission) is admitted
 
 
 def test_a_request_tested_on_arrival_draws_its_early_refusal_once() -> None:
@@ -381,13 +385,7 @@ def test_queue_wait_counts_the_exports_running_beside_it_as_no_wait(
     with contextlib.ExitStack() as running:
         for _ in range(handed_over):
             running.enter_context(admission.admit(400)).start()
-        try:
-            with admission.admit(1):
-                outcome = True
-        except RetryableError as refused:
-            assert refused.overloaded and "queue wait" in refused.message
-            outcome = False
-    assert outcome is admitted
+        assert _admits_one_more(admission) is admitted
 
 
 def test_queue_wait_counts_only_requests_handed_over_not_uploads_in_progress() -> None:
