@@ -89,7 +89,7 @@ class _Http:
         raw = scope["headers"]
         headers = _Headers(raw)
         try:
-            self._keyring.authenticate(
+            principal = self._keyring.authenticate(
                 key_from_headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
             )
             encoding, _, declared = self._framing(headers)
@@ -98,6 +98,8 @@ class _Http:
         error = self._admission.refuse_on_arrival(declared)
         if error is None:
             scope[_DRAWN] = True
+            # Authenticated once: the middleware takes it from here instead of again.
+            scope.setdefault("state", {})["principal"] = principal
             return None
         self._metrics.requests.labels("http", str(error.http_status)).inc()
         body, content_type, retry_after = error_parts(error, encoding)
@@ -246,15 +248,16 @@ class _AuthMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(("/v1/", "/api/")):
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-            try:
-                principal = self._keyring.authenticate(key_from_headers(headers))
-            except AuthError as exc:
-                query_api = path.startswith("/api/") and path != LANGFUSE_TRACES_PATH
-                response = error_response(exc, "json" if query_api else _encoding(headers))
-                await response(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
+            state = scope.setdefault("state", {})
+            if "principal" not in state:  # an export that passed :attr:`refusal` carries it
+                headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+                try:
+                    state["principal"] = self._keyring.authenticate(key_from_headers(headers))
+                except AuthError as exc:
+                    query_api = path.startswith("/api/") and path != LANGFUSE_TRACES_PATH
+                    response = error_response(exc, "json" if query_api else _encoding(headers))
+                    await response(scope, receive, send)
+                    return
         await self._app(scope, receive, send)
 
 
