@@ -62,6 +62,21 @@ def test_a_body_that_is_no_switch_is_a_400(client: TestClient, body: bytes) -> N
     assert answer.json()["error"]
 
 
+@pytest.mark.parametrize("stage", ["", " "])
+def test_a_blank_stage_is_refused_not_taken_for_the_whole_tenant(
+    client: TestClient, any_store: Store, stage: str
+) -> None:
+    # An unset shell variable in '{"stage": "$STAGE"}' stopped (or resumed) the whole tenant.
+    assert post(client, json.dumps({"tenant": "acme", "stage": "generate"}).encode()).is_success
+    assert post(client, json.dumps({"tenant": "acme"}).encode()).is_success
+    refused = post(client, json.dumps({"tenant": "acme", "stage": stage}).encode())
+    assert refused.status_code == 400 and refused.json()["parameter"] == "stage"
+    kept = client.delete("/api/v1/kill-switches", params={"tenant": "acme", "stage": stage})
+    assert kept.status_code == 400 and "leave it out" in kept.json()["error"]
+    listed, _ = list_switches(any_store.engine)
+    assert [(s["tenant"], s["stage"]) for s in listed] == [("acme", None), ("acme", "generate")]
+
+
 def test_text_is_stored_as_ingest_stores_it(client: TestClient, any_store: Store) -> None:
     # PostgreSQL refuses a NUL in any text (a 500); ingest stores one as U+FFFD.
     switch = {"tenant": "ac\x00me", "stage": "gen\x00erate", "reason": "over\x00spent"}
@@ -98,7 +113,8 @@ def test_a_tenant_holds_a_bounded_number_of_switches(
 def test_the_list_comes_in_pages_each_cursor_leading_to_the_next(client: TestClient) -> None:
     set_ = {(tenant, stage) for tenant in ("acme", "globex") for stage in ("", "a", "b")}
     for tenant, stage in set_:
-        assert post(client, json.dumps({"tenant": tenant, "stage": stage}).encode()).is_success
+        switch = {"tenant": tenant, **({"stage": stage} if stage else {})}
+        assert post(client, json.dumps(switch).encode()).is_success
     seen, cursor, pages = [], None, 0
     while pages == 0 or cursor is not None:
         params = {"limit": "4", **({"cursor": cursor} if cursor else {})}

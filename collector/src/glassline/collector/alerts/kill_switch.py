@@ -143,6 +143,15 @@ def _scope(request: Request, asked: str | None) -> str | None:
     return str(principal.tenant)
 
 
+# A blank stage is most often an unset shell variable (-d "{\"stage\": \"$STAGE\"}"): taken
+# as "no stage" it would stop, or resume, the whole tenant. The CLI refuses --stage "" alike.
+_BLANK_STAGE = "stage is empty: leave it out to stop or resume the whole tenant"
+
+
+def _blank(stage: object) -> bool:
+    return isinstance(stage, str) and not stage.strip()
+
+
 def routes(engine: Engine) -> list[Route]:
     """``GET``, ``POST`` and ``DELETE /api/v1/kill-switches``, behind the auth middleware."""
 
@@ -164,6 +173,8 @@ def routes(engine: Engine) -> list[Route]:
         if not isinstance(body, dict):
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
         tenant = _scope(request, body.get("tenant"))
+        if _blank(body.get("stage")):
+            return error(400, _BLANK_STAGE, "stage")
         stage, reason = body.get("stage") or "", body.get("reason") or ""
         if not (tenant and all(isinstance(v, str) for v in (tenant, stage, reason))):
             return JSONResponse(
@@ -181,8 +192,10 @@ def routes(engine: Engine) -> list[Route]:
         tenant = _scope(request, request.query_params.get("tenant"))
         if not tenant:
             return JSONResponse({"error": "tenant is required (admin key)"}, status_code=400)
-        stage = request.query_params.get("stage") or ""
-        return JSONResponse({"cleared": clear(engine, tenant=tenant, stage=stage)})
+        stage = request.query_params.get("stage")
+        if _blank(stage):
+            return error(400, _BLANK_STAGE, "stage")
+        return JSONResponse({"cleared": clear(engine, tenant=tenant, stage=stage or "")})
 
     return [
         Route("/api/v1/kill-switches", get, methods=["GET"]),
