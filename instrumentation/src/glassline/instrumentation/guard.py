@@ -10,26 +10,31 @@ microsecond. When the collector cannot be reached, the last state is used until 
 
 from __future__ import annotations
 
-import operator
 import os
 import threading
 import time
 import urllib.error
-import urllib.parse
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from glassline.instrumentation import _safe
 from glassline.instrumentation._api import get_json
+from glassline.instrumentation._budget_index import (
+    Kept,
+    Listed,
+    Unlisted,
+    index,
+    listed_of,
+    passes,
+    unlisted_of,
+)
+from glassline.instrumentation._kill_switches import Switches, read_kill_switches
 from glassline.instrumentation.budget import BUDGETS_PATH, api_url
 from glassline.instrumentation.setup import connection
 from glassline.pricing import format_usd
 
 __all__ = ["BudgetExceeded", "BudgetGuard", "BudgetPolicy", "Decision", "budget_guard"]
-
-_KILL_SWITCHES_PATH = "/api/v1/kill-switches"
-_MAX_SWITCH_PAGES = 100  # of up to 1,000 switches (a tenant holds at most 1,000)
 
 Action = Literal["allow", "degrade", "deny"]
 _SEVERITY = {"allow": 0, "degrade": 1, "deny": 2}
@@ -77,151 +82,13 @@ class BudgetPolicy:
     suggestion: str = "use a cheaper model or a shorter context"
 
 
-# What a call says about itself, in the order check() builds it; a budget kept per anything
-# else (route, service_version, prompt) never applies to a guarded call, nor one filtered by it.
-_CALL_FIELDS = ("user", "stage", "api_key", "model")
-_CallKey = Callable[[tuple[str | None, ...]], Hashable]
-# A budget's filters as the positions in a call's values and the values each allows.
-_Filters = tuple[tuple[int, frozenset[str]], ...]
-# Filters that choose which spans' spend counts, not which calls: a guarded call is an LLM
-# call of the entry's tenant.
-_SPEND_FILTERS = frozenset({"tenant", "span_kind"})
-
-
-def _passes(filters: _Filters, call: tuple[str | None, ...]) -> bool:
-    """Whether a call is one its budget counts: a value it does not say is none allowed."""
-    return all(call[position] in allowed for position, allowed in filters)
-
-
-_NO_CALL: _Filters = ((0, frozenset()),)  # allows no value: passes no call
-
-
-def _call_filters(filters: Mapping[str, Any] | None) -> _Filters:
-    """The filters of an entry; a budget filtered by what a call cannot say (route, ...)
-    applies to no call."""
-    found = []
-    for name, values in (filters or {}).items():
-        if name in _SPEND_FILTERS:
-            continue
-        if name not in _CALL_FIELDS:
-            return _NO_CALL
-        allowed = values if isinstance(values, list) else [values]
-        found.append((_CALL_FIELDS.index(name), frozenset(map(str, allowed))))
-    return tuple(found)
-
-
-@dataclass(frozen=True, slots=True)
-class _Budget:
-    rule: str
-    tenant: str | None
-    labels: tuple[tuple[str, str], ...]  # the budget's key (its rule's per), sorted by name
-    spend: float
-    limit: float
-    warn: float | None
-    lowest: float  # the warn level, else the limit: below it every policy allows
-    filters: _Filters = ()
-
-
-@dataclass(frozen=True, slots=True)
-class _Kept:
-    """The budgets kept per the same labels (``per: user``: one a user), found by their values.
-
-    A per-user budget has an entry for every user with spend: looking the call's user up,
-    rather than scanning, keeps ``check`` as fast with 100,000 users as with one.
-    """
-
-    key_of: _CallKey  # the call's values of these labels, as ``by_values`` is keyed
-    by_values: dict[Hashable, tuple[_Budget, ...]]
-    names: tuple[str, ...]
-    unlisted: tuple[_Unlisted, ...] = ()  # rules whose keys under a floor were left out
-
-
-@dataclass(frozen=True, slots=True)
-class _Unlisted:
-    """A ``per`` budget's keys that spent under ``below``: the collector leaves them out."""
-
-    rule: str
-    tenant: str | None
-    below: float
-    limit: float
-    warn: float | None
-    lowest: float
-    filters: _Filters
-
-
-def _key_of(names: tuple[str, ...]) -> _CallKey:
-    positions = [_CALL_FIELDS.index(name) for name in names]
-    if not positions:
-        return lambda call: ()
-    return operator.itemgetter(*positions)  # one label: the value itself; more: a tuple
-
-
-_Switch = tuple[int, str, str, str]  # (position in the collector's list, tenant, stage, reason)
-
-
-@dataclass(frozen=True, slots=True)
-class _Switches:
-    """Kill switches by tenant and stage (``""``: the whole tenant), so :meth:`BudgetGuard.check`
-    looks up the call's instead of scanning them all: scanned, 5,000 switches made every
-    allowed call 120-140 µs instead of 0.35 µs. Of several that apply, the first in the
-    collector's list wins, as when they were scanned."""
-
-    by_tenant: Mapping[str, Mapping[str, _Switch]] = field(default_factory=dict)
-    any_tenant: Mapping[str, _Switch] = field(default_factory=dict)  # a call naming no tenant
-
-    @classmethod
-    def of(cls, switches: Iterable[tuple[str, str, str]]) -> _Switches:
-        by_tenant: dict[str, dict[str, _Switch]] = {}
-        any_tenant: dict[str, _Switch] = {}
-        for position, (tenant, stage, reason) in enumerate(switches):
-            entry = (position, tenant, stage, reason)
-            by_tenant.setdefault(tenant, {}).setdefault(stage, entry)
-            any_tenant.setdefault(stage, entry)
-        return cls(by_tenant, any_tenant)
-
-    def first(self, tenant: str | None, stage: str | None) -> _Switch | None:
-        """The first switch stopping a call of ``tenant`` (None: any) and ``stage``."""
-        stages = self.any_tenant if tenant is None else self.by_tenant.get(tenant)
-        if not stages:
-            return None
-        whole, own = stages.get(""), stages.get(stage) if stage else None
-        if whole is None or own is None:
-            return whole or own
-        return min(whole, own)
-
-
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    kept: tuple[_Kept, ...] = ()
+    kept: tuple[Kept, ...] = ()
     rules: frozenset[str] = frozenset()
-    switches: _Switches = _Switches()
+    switches: Switches = field(default_factory=Switches)
     api_key: str | None = None  # the name the collector knows the guard's own key by
     at: float = 0.0  # monotonic time of the fetch; 0: never fetched
-
-
-def _index(
-    budgets: list[_Budget], unlisted: list[tuple[tuple[str, ...], _Unlisted]]
-) -> tuple[_Kept, ...]:
-    grouped: dict[tuple[str, ...], dict[Hashable, list[_Budget]]] = {}
-    left_out: dict[tuple[str, ...], list[_Unlisted]] = {}
-    for budget in budgets:
-        names = tuple(name for name, _ in budget.labels)
-        values = tuple(value for _, value in budget.labels)
-        key = values[0] if len(values) == 1 else values
-        grouped.setdefault(names, {}).setdefault(key, []).append(budget)
-    for names, rule in unlisted:
-        grouped.setdefault(names, {})
-        left_out.setdefault(names, []).append(rule)
-    return tuple(
-        _Kept(
-            _key_of(names),
-            {key: tuple(found) for key, found in by_key.items()},
-            names,
-            tuple(left_out.get(names, ())),
-        )
-        for names, by_key in grouped.items()
-        if set(names) <= set(_CALL_FIELDS)  # else kept per what a call does not say: no call
-    )
 
 
 @dataclass
@@ -294,7 +161,7 @@ class BudgetGuard:
             return self._count(Decision("deny", text), estimated_cost_usd)
         if not snap.at or time.monotonic() - snap.at > self._stale_after:
             return self._unknown(snap, estimated_cost_usd)
-        call = (user, stage, api_key or snap.api_key, model)  # as _CALL_FIELDS
+        call = (user, stage, api_key or snap.api_key, model)  # as _budget_index.CALL_FIELDS
         worst = ALLOW
         for kept in snap.kept:
             key = kept.key_of(call)
@@ -304,7 +171,7 @@ class BudgetGuard:
                     continue  # the common answer, allow, takes no further work
                 if tenant is not None and budget.tenant is not None and budget.tenant != tenant:
                     continue
-                if not _passes(budget.filters, call):
+                if not passes(budget.filters, call):
                     continue  # a budget of another model (stage, user): not this call's
                 decision = self._judge(budget, estimated_cost_usd)
                 if _SEVERITY[decision.action] > _SEVERITY[worst.action]:
@@ -317,7 +184,7 @@ class BudgetGuard:
                     worst = decision
         return worst if worst is ALLOW else self._count(worst, estimated_cost_usd)
 
-    def _judge(self, budget: _Budget, estimate: float) -> Decision:
+    def _judge(self, budget: Listed, estimate: float) -> Decision:
         policy = self._policies.get(budget.rule, self._default)
         projected = budget.spend + estimate
         if projected >= budget.limit:
@@ -337,10 +204,10 @@ class BudgetGuard:
 
     def _judge_unlisted(
         self,
-        rule: _Unlisted,
-        kept: _Kept,
+        rule: Unlisted,
+        kept: Kept,
         call: tuple[str | None, ...],
-        found: tuple[_Budget, ...],
+        found: tuple[Listed, ...],
         tenant: str | None,
         estimate: float,
     ) -> Decision:
@@ -351,12 +218,12 @@ class BudgetGuard:
         values = key if isinstance(key, tuple) else (key,)
         if None in values or (tenant is not None and rule.tenant not in (None, tenant)):
             return ALLOW  # the call does not say the key, or is another tenant's
-        if not _passes(rule.filters, call):
+        if not passes(rule.filters, call):
             return ALLOW  # a call the budget's filters leave out: it has no budget here
         if any(b.rule == rule.rule and b.tenant == rule.tenant for b in found):
             return ALLOW  # listed: judged with its spend
         closed = self._policies.get(rule.rule, self._default).fail == "closed"
-        budget = _Budget(
+        budget = Listed(
             rule=rule.rule,
             tenant=rule.tenant,
             labels=tuple(zip(kept.names, map(str, values), strict=True)),
@@ -423,13 +290,13 @@ class BudgetGuard:
             # whatever it spent: the answer's "unlisted" says that level.
             state = self._get(BUDGETS_PATH, missing_ok=True)
             budgets = state.get("budgets", [])
-            unlisted = [_unlisted(item) for item in state.get("unlisted", [])]
-            switches = self._kill_switches()
-            found = [_budget(item) for item in budgets]
+            unlisted = [unlisted_of(item) for item in state.get("unlisted", [])]
+            switches = read_kill_switches(self._get)
+            found = [listed_of(item) for item in budgets]
             snapshot = _Snapshot(
-                kept=_index(found, unlisted),
+                kept=index(found, unlisted),
                 rules=frozenset([b.rule for b in found] + [u.rule for _, u in unlisted]),
-                switches=_Switches.of(
+                switches=Switches.of(
                     (str(s["tenant"]), str(s.get("stage") or ""), str(s.get("reason") or ""))
                     for s in switches
                 ),
@@ -453,19 +320,6 @@ class BudgetGuard:
                 self._counts.failures += 1
             self._refreshed.notify_all()
 
-    def _kill_switches(self) -> list[dict[str, Any]]:
-        """Every switch the key may read: the collector answers them a page at a time."""
-        found: list[dict[str, Any]] = []
-        cursor = None
-        for _ in range(_MAX_SWITCH_PAGES):
-            query = f"?cursor={urllib.parse.quote(cursor)}" if cursor else ""
-            page = self._get(_KILL_SWITCHES_PATH + query)
-            found += page.get("kill_switches", [])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return found
-        raise RuntimeError(f"kill switches past {_MAX_SWITCH_PAGES} pages")  # keep the last state
-
     def _get(self, path: str, missing_ok: bool = False) -> dict[str, Any]:
         try:
             payload = get_json(self._base + path, api_key=self._key, timeout_s=self._timeout)
@@ -484,37 +338,6 @@ class BudgetGuard:
         """Stop the background refresh."""
         self._stop.set()
         self._thread.join(self._timeout + 1.0)
-
-
-def _levels(item: Mapping[str, Any]) -> tuple[float, float | None, float]:
-    """(limit, warn, the lowest of the two) of a budget in the collector's answer."""
-    limit = float(item["limit_usd"])
-    warn = None if item.get("warn_usd") is None else float(item["warn_usd"])
-    return limit, warn, limit if warn is None else min(limit, warn)
-
-
-def _budget(item: Mapping[str, Any]) -> _Budget:
-    labels = item.get("labels") or {}
-    limit, warn, lowest = _levels(item)
-    return _Budget(
-        rule=str(item["rule"]),
-        tenant=item.get("tenant"),
-        labels=tuple(sorted((str(name), str(value)) for name, value in labels.items())),
-        spend=float(item["spend_usd"]),
-        limit=limit,
-        warn=warn,
-        lowest=lowest,
-        filters=_call_filters(item.get("filters")),
-    )
-
-
-def _unlisted(item: Mapping[str, Any]) -> tuple[tuple[str, ...], _Unlisted]:
-    limit, warn, lowest = _levels(item)
-    names = tuple(sorted(str(name) for name in item["per"]))
-    filters = _call_filters(item.get("filters"))
-    below = float(item["below_usd"])
-    rule, tenant = str(item["rule"]), item.get("tenant")
-    return names, _Unlisted(rule, tenant, below, limit, warn, lowest, filters)
 
 
 def budget_guard(
