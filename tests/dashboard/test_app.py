@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 import glassline.dashboard.app as app_module
 from examples.demo import dashboard_link
 from glassline.collector.alerts.models import AlertState
-from glassline.dashboard import ui
+from glassline.dashboard import tabular
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL, ENV_PASSWORD
 from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import calendar_starts
@@ -114,7 +114,7 @@ def test_latency_page_lists_every_stage_with_percentiles(sqlite_url, monkeypatch
     assert set(table["stage"]) == {r.stage for r in traffic.records if r.kind == "stage"}
     assert (table["p95"] > 0).all()
     # Nothing before the seeded hour: the previous period's p95 reads a dash, never "None".
-    assert set(table["p95_before"]) == {ui.MISSING}
+    assert set(table["p95_before"]) == {tabular.MISSING}
     assert set(table["p95 change"]) == {"new"}
     assert "Time to first token" in _text(at)
 
@@ -220,7 +220,7 @@ def test_a_table_draws_its_first_rows_and_says_the_csv_has_them_all(tmp_path, mo
     # at most 262,144 cells. Seeded: more users than a table draws, one call each.
     from glassline.collector.records import SpanRecord
 
-    users = ui.MAX_TABLE_ROWS + 200
+    users = tabular.MAX_TABLE_ROWS + 200
     start = (int(time.time()) - 3000) * NS
     calls = [
         SpanRecord(tenant="acme", trace_id=f"{i + 1:032x}", span_id=f"{i + 1:016x}",
@@ -234,8 +234,8 @@ def test_a_table_draws_its_first_rows_and_says_the_csv_has_them_all(tmp_path, mo
     at = _open(url, monkeypatch, "changes", by="user")
     assert not at.exception
     [table] = at.dataframe
-    assert len(table.value) == ui.MAX_TABLE_ROWS
-    assert f"The first {ui.MAX_TABLE_ROWS:,} of {users:,} rows" in _text(at)
+    assert len(table.value) == tabular.MAX_TABLE_ROWS
+    assert f"The first {tabular.MAX_TABLE_ROWS:,} of {users:,} rows" in _text(at)
 
 
 @pytest.mark.parametrize("value", ["inf", "1e400", "-inf", "nan", "-5", "junk"])
@@ -264,7 +264,7 @@ def test_alerts_page_shows_firing_rules_and_sampling(tmp_path, monkeypatch, traf
     states = at.dataframe[0].value
     assert "monthly-budget" in set(states["rule"])
     # A firing alert has not resolved: its "resolved at" reads a dash, never "None".
-    assert set(states[states["state"] == "firing"]["resolved_at"]) == {ui.MISSING}
+    assert set(states[states["state"] == "firing"]["resolved_at"]) == {tabular.MISSING}
     assert _metrics(_open(url, monkeypatch))["Firing alerts"] == "1"
 
 
@@ -292,7 +292,7 @@ def test_alerts_page_counts_every_instance_and_lists_the_most_pressing(
         "3",
     )
     states = at.dataframe[0].value
-    assert len(states) == ui.MAX_TABLE_ROWS
+    assert len(states) == tabular.MAX_TABLE_ROWS
     assert list(states["state"][:2]) == ["firing", "pending"]
     assert list(states["key"][2:4]) == ["user=u1199", "user=u1198"]  # then the latest changes
     assert f"The 1,000 most pressing of {1_200 + 3:,} alert instances" in _text(at)

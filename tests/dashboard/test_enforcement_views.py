@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 import glassline.dashboard.app as app_module
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
-from glassline.dashboard import ui
+from glassline.dashboard import formats
 from glassline.dashboard.env import ENV_DB_URL
 from glassline.pricing import format_usd
 from glassline.semconv import attributes as a
@@ -97,9 +97,9 @@ def test_spend_shows_what_budget_decisions_prevented_and_degraded(seeded, monkey
     metrics = _open(url, monkeypatch, "spend", end)
     prevented = sum(float(s.attributes[a.BUDGET_PREVENTED_USD]) for s in decided("deny"))  # type: ignore[arg-type]
     degraded = sum(s.cost_usd or 0.0 for s in decided("degrade"))
-    assert metrics["Calls denied"] == ui.fmt_int(len(decided("deny"))) == "4"
+    assert metrics["Calls denied"] == formats.fmt_int(len(decided("deny"))) == "4"
     assert metrics["Spend prevented"] == format_usd(prevented)
-    assert metrics["Calls degraded"] == ui.fmt_int(len(decided("degrade")))
+    assert metrics["Calls degraded"] == formats.fmt_int(len(decided("degrade")))
     assert metrics["Spend of degraded calls"] == format_usd(degraded)
     assert metrics["Total spend"] == format_usd(sum(s.cost_usd or 0.0 for s in shown))
 
@@ -112,5 +112,7 @@ def test_overview_shows_the_spans_the_apps_lost(seeded, monkeypatch) -> None:
         for s in _in_range(spans, end - 3600, end)
         if s.name == a.SDK_DROPPED_SPANS
     )
-    assert _open(url, monkeypatch, "overview", end)["Spans lost in the app"] == ui.fmt_int(lost)
+    assert _open(url, monkeypatch, "overview", end)["Spans lost in the app"] == formats.fmt_int(
+        lost
+    )
     assert lost == 16  # the reports two days ago are outside the range

@@ -14,7 +14,7 @@ from glassline.collector.processors.evaluations import EvaluationsProcessor
 from glassline.collector.records import SpanEvent
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import llm_trace
-from glassline.dashboard import queries, ui
+from glassline.dashboard import queries, tabular
 from glassline.dashboard.env import ENV_DB_URL
 from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import Window
@@ -91,7 +91,7 @@ def test_the_quality_page_renders_trends_worst_traces_and_comparison(
     assert literal("prompt support-answer v8 first seen") in captions  # markdown escaped
     worst, compared = at.dataframe[0].value, at.dataframe[1].value
     assert worst["score_value"].iloc[0] == pytest.approx(0.3)
-    assert set(worst["explanation"]) == {ui.MISSING}  # the judge gave none: a dash, not "None"
+    assert set(worst["explanation"]) == {tabular.MISSING}  # the judge gave none: a dash, not "None"
     assert {"v7", "v8"} <= set(compared.columns)
     # Each measure reads in its unit: dollars as everywhere else, not 0.0009000000000000001.
     measures = compared.set_index("measure")

@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage.aggregates import canonical_model
 from glassline.collector.storage.sketch import new_sketch
+from glassline.dashboard import formats
 from glassline.dashboard import queries as q
-from glassline.dashboard import ui
 from glassline.dashboard.db import make_engine
 from glassline.dashboard.window import Window
 from glassline.semconv import attributes as attrs
@@ -211,8 +211,10 @@ def test_overview_latency_is_the_model_calls_beside_the_cache_hit_share(
     metrics = _metrics(at)
     for quantile in (0.5, 0.95, 0.99):
         label = f"LLM call p{round(quantile * 100)}"
-        assert metrics[label] == ui.fmt_ms(_quantile(calls, quantile))
-    assert metrics["Cache hit rate"] == ui.fmt_pct(sum(lookups) / len(lookups))
+        assert metrics[label] == formats.fmt_ms(_quantile(calls, quantile))
+    assert metrics["Cache hit rate"] == formats.fmt_pct(sum(lookups) / len(lookups))
     # End to end, cached requests included, still reads: in words, saying what it is.
-    end_to_end = f"p50 {ui.fmt_ms(_quantile(roots, 0.5))}, p95 {ui.fmt_ms(_quantile(roots, 0.95))}"
+    end_to_end = (
+        f"p50 {formats.fmt_ms(_quantile(roots, 0.5))}, p95 {formats.fmt_ms(_quantile(roots, 0.95))}"
+    )
     assert f"including those answered from a cache: {end_to_end}" in _text(at)

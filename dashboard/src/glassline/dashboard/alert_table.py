@@ -10,13 +10,13 @@ import pandas as pd
 import streamlit as st
 
 from glassline.collector.alerts.units import format_value
-from glassline.dashboard import budgets, ui
+from glassline.dashboard import budgets, tabular
 
 __all__ = ["COLUMNS", "in_units"]
 
 
 def _at(label: str) -> object:
-    return ui.utc_column(f"{label} (UTC)")
+    return tabular.utc_column(f"{label} (UTC)")
 
 
 COLUMNS = {
@@ -44,7 +44,7 @@ def in_units(frame: pd.DataFrame) -> pd.DataFrame:
     shown = frame.copy()
     for col in ("value", "threshold"):
         shown[col] = [
-            ui.MISSING if pd.isna(v) else format_value(units.get(rule, ""), float(v))
+            tabular.MISSING if pd.isna(v) else format_value(units.get(rule, ""), float(v))
             for rule, v in zip(frame["rule"], frame[col], strict=True)
         ]
     return shown

@@ -28,7 +28,7 @@ from glassline.collector.alerts.config import (
 )
 from glassline.collector.alerts.slo import slo_status
 from glassline.collector.alerts.units import unit_of
-from glassline.dashboard import data, queries, ui
+from glassline.dashboard import data, navigation, queries, tabular, ui
 from glassline.dashboard.db import db_url_from_env
 from glassline.dashboard.env import ENV_ALERTS_CONFIG
 from glassline.dashboard.window import Window
@@ -138,25 +138,25 @@ def show_budgets(window: Window) -> None:
             st.caption(f"Budgets kept per user, model, stage or key list the keys that have "
                        f"spent {share} of their warn level (else limit) or more; the most used "
                        "budgets first.")  # fmt: skip
-        picked = ui.table(frame, _column_config(), key="gl_budgets", csv_name="budgets.csv")
+        picked = tabular.table(frame, _column_config(), key="gl_budgets", csv_name="budgets.csv")
         if picked and picked.selection.rows:  # a budget's tenant: its costliest traces
             tenant = str(frame.iloc[picked.selection.rows[0]].get("tenant") or "")
-            ui.open_traces(ui.context(), tenant=tenant, sort="costliest")
+            navigation.open_traces(ui.context(), tenant=tenant, sort="costliest")
     slos = slo_rows(db_url_from_env(), path, tuple(tenants), window.end)
     if not slos.empty:
         st.subheader("SLOs")
         st.caption("Burn rate: the bad share over the error budget (1 - objective), in both "
                    "windows of a condition; budget_spent: share of the period's budget used.")  # fmt: skip
-        picked = ui.table(slos, {}, key="gl_slos", csv_name="slos.csv")
+        picked = tabular.table(slos, {}, key="gl_slos", csv_name="slos.csv")
         if picked and picked.selection.rows:  # an SLO's tenant: its slowest traces
             tenant = str(slos.iloc[picked.selection.rows[0]].get("tenant") or "")
-            ui.open_traces(ui.context(), tenant=tenant, sort="slowest")
+            navigation.open_traces(ui.context(), tenant=tenant, sort="slowest")
 
 
 def _column_config() -> dict[str, object]:
     return {
-        "spend_usd": ui.usd_column("spend"),
-        "limit_usd": ui.usd_column("limit"),
+        "spend_usd": tabular.usd_column("spend"),
+        "limit_usd": tabular.usd_column("limit"),
         "used": st.column_config.ProgressColumn(
             "of limit", format="percent", min_value=0, max_value=1
         ),

@@ -1,4 +1,7 @@
-"""What every page shares: the sidebar controls, the URL state, guards and formatting.
+"""What every page shares: the sidebar controls, the URL state and the guards.
+
+Numbers read as :mod:`formats` writes them, tables are drawn by :mod:`tabular`, and links and
+clicks open other pages through :mod:`navigation`.
 
 Time range, tenant and auto-refresh live in the URL (``?range=24h&tenant=acme``) so any view
 can be shared. Streamlit clears query parameters when the user switches pages, so the values
@@ -8,18 +11,13 @@ are also kept in session state and written back to the URL on every run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urlencode
 
-import pandas as pd
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 
 from glassline.collector.jsonsafe import safe_str
-from glassline.dashboard import data, queries, spreadsheet
+from glassline.dashboard import data, queries
 from glassline.dashboard.db import DatabaseUnavailable, db_url_from_env
 from glassline.dashboard.window import (
     CUSTOM,
@@ -29,28 +27,8 @@ from glassline.dashboard.window import (
     url_seconds,
     window_from_params,
 )
-from glassline.pricing import format_usd
 
-__all__ = [
-    "Context",
-    "context",
-    "count_column",
-    "fmt_delta",
-    "fmt_int",
-    "fmt_ms",
-    "fmt_num",
-    "fmt_pct",
-    "fmt_status",
-    "measure_column",
-    "open_page",
-    "setup",
-    "show_no_data",
-    "table",
-    "tile",
-    "trace_url",
-    "usd_column",
-    "utc_column",
-]
+__all__ = ["Context", "context", "open_page", "setup", "show_no_data"]
 
 REFRESH_S = 30
 _BOUND = ("tenant", "version", "prompt")  # URL parameters bound to the sidebar's selectors
@@ -234,53 +212,6 @@ def open_page(page: str, ctx: Context, **params: str) -> None:
     st.switch_page(page, query_params=ctx.nav_params(**params))
 
 
-def clickable(fig: Any, key: str, where: DeltaGenerator | None = None) -> dict[str, Any] | None:
-    """Draw ``fig``; returns the point (or bar) the user clicked, else ``None``."""
-    state = (where or st).plotly_chart(fig, on_select="rerun", selection_mode="points", key=key)
-    points = state.selection.points if state and state.selection else []
-    return dict(points[0]) if points else None
-
-
-def bucket_range(x: Any, step_s: int) -> dict[str, str]:
-    """The ``start``/``end`` URL parameters of the chart bucket at ``x`` (a time or a day)."""
-    moment = pd.Timestamp(x)
-    start = int((moment.tz_convert("UTC") if moment.tzinfo else moment).timestamp())
-    return {"start": str(start), "end": str(start + step_s)}
-
-
-def open_traces(ctx: Context, point: dict[str, Any] | None = None, step_s: int = 0, /,
-                **params: str) -> None:  # fmt: skip
-    """Open the Traces page filtered by ``params`` and, with ``step_s``, to the bucket of the
-    clicked ``point`` ("(none)" means the dimension was empty: no filter)."""
-    found = {k: "" if v == "(none)" else v for k, v in params.items()}
-    if point is not None and step_s:
-        found.update(bucket_range(point["x"], step_s))
-    open_page("views/traces.py", ctx, **found)
-
-
-_ALERT_FILTERS = {"stage": "stage", "model": "model", "route": "route", "user": "user"}
-
-
-def alert_traces(ctx: Context, row: pd.Series, at: Any = None) -> None:
-    """Open the traces an alert row is about: its tenant, and the stage, model, route or user
-    of its key (``stage=generate,model=gpt-4o``); with ``at``, the hour before that moment."""
-    params = {"tenant": str(row["tenant"])} if row.get("tenant") else {}
-    for part in str(row.get("key") or "").split(","):
-        name, _, value = part.partition("=")
-        if name in _ALERT_FILTERS and value:
-            params[_ALERT_FILTERS[name]] = value
-    if at is not None and not pd.isna(at):
-        end = int(pd.Timestamp(at).timestamp()) + 60
-        params.update(start=str(end - 3600), end=str(end))
-    open_traces(ctx, **params)
-
-
-def point_value(point: dict[str, Any]) -> str:
-    """The series value (stage, model ...) a chart stored in a point's ``customdata``."""
-    data = point.get("customdata")
-    return str(data[0]) if isinstance(data, list | tuple) and data else ""
-
-
 def context() -> Context:
     """The context ``app.py`` prepared for the current page."""
     ctx: Context = st.session_state["gl_ctx"]
@@ -291,201 +222,3 @@ def show_no_data(reason: str = "No data in this time range yet.") -> None:
     st.info(f"{reason} Send some traces from your app with `glassline-instrumentation`:")
     st.code(SEND_DATA_SNIPPET, language="python")
     st.caption("Then widen the time range or pick another tenant in the sidebar.")
-
-
-def trace_url(ctx: Context, trace_id: str, tenant: str) -> str:
-    """A relative, shareable link to the trace drilldown page."""
-    return "trace?" + urlencode(ctx.link_params(trace=trace_id, tenant=tenant))
-
-
-def fmt_ms(value: float | None) -> str:
-    """Seconds from 1 s, whole ms from 10 ms, else two significant digits (0.35 ms)."""
-    if value is None:
-        return "n/a"
-    if value >= 1000:
-        return f"{value / 1000:,.2f} s"
-    if value >= 10 or value == 0:
-        return f"{value:,.0f} ms"
-    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
-
-
-def fmt_status(status: str | None) -> str:
-    """A span's or request's status as a person reads it: OTel's ``unset`` means no error."""
-    return "failed" if status == "error" else "ok"
-
-
-def fmt_num(value: float | None) -> str:
-    """A count or a mean: whole numbers without decimals, others with one."""
-    if value is None:
-        return "n/a"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-
-
-# A number column of dollars: table() draws each amount as format_usd reads it (Streamlit's
-# printf formats cannot: "$%.6f" read $1234.500000 and $0.538600). Not a Streamlit format.
-_USD = "usd"
-# Table column formats per kind of measure (Streamlit's printf-style number formats, or _USD).
-_MEASURE_FORMATS = {"spend": _USD, "p95": "%.1f ms", "error_rate": "percent",
-                    "cache_hit_rate": "percent", "tokens_per_request": "%.1f",
-                    "requests": "%.0f"}  # fmt: skip
-
-
-def measure_column(label: str, metric: str) -> Any:
-    """A number column formatted for ``metric`` (see ``queries.CHANGE_METRICS``)."""
-    return st.column_config.NumberColumn(label, format=_MEASURE_FORMATS.get(metric, "%.2f"))
-
-
-def count_column(label: str) -> Any:
-    """A whole-number column (spans, requests, tokens, turns)."""
-    return st.column_config.NumberColumn(label, format="%d")
-
-
-def usd_column(label: str) -> Any:
-    """A spend column for :func:`table`: each amount reads as ``format_usd`` says ($0.0000447,
-    $1,234.50), and the column sorts by the number."""
-    return st.column_config.NumberColumn(label, format=_USD)
-
-
-_UTC_MOMENT, _UTC_STRFTIME = "YYYY-MM-DD HH:mm:ss", "%Y-%m-%d %H:%M:%S"  # one format, two syntaxes
-
-
-def utc_column(label: str) -> Any:
-    """A moment to the second; ``label`` says UTC."""
-    return st.column_config.DatetimeColumn(label, format=_UTC_MOMENT)
-
-
-# The rows a table draws: What changed by user, in an app of 100,000 users a day, failed
-# outright (a Styler takes at most 262,144 cells), and a grid of that many rows helps no one.
-MAX_TABLE_ROWS = 1_000
-
-
-def table(
-    frame: pd.DataFrame,
-    columns: dict[str, Any],
-    *,
-    key: str,
-    csv_name: str,
-    where: DeltaGenerator | None = None,
-    csv_frame: pd.DataFrame | None = None,
-) -> Any:
-    """A selectable table (a click on a row is returned) of ``frame``'s first
-    ``MAX_TABLE_ROWS`` rows, with a CSV download of all its rows (``csv_frame``'s, when the
-    table shows numbers as text: the CSV keeps them raw)."""
-    where = where or st.container()
-    shown, config = _with_missing_shown(frame.head(MAX_TABLE_ROWS), columns)
-    styled, config = _dollars_shown(shown, config)
-    picked = where.dataframe(
-        styled,
-        hide_index=True,
-        column_config=config,
-        on_select="rerun",
-        selection_mode="single-row",
-        key=key,
-    )
-    if len(frame) > MAX_TABLE_ROWS:
-        where.caption(f"The first {MAX_TABLE_ROWS:,} of {len(frame):,} rows; the CSV has them all.")
-    raw = frame if csv_frame is None else csv_frame
-    csv = spreadsheet.to_csv(raw.rename(columns={k: _label(k, v) for k, v in columns.items()}))
-    where.download_button("Download CSV", csv, csv_name, "text/csv", key=f"{key}_csv")
-    return picked
-
-
-MISSING = "\u2013"  # an en dash
-
-
-def _dollars_shown(frame: pd.DataFrame, columns: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The frame with its ``usd_column`` columns reading as ``format_usd`` says. Streamlit shows
-    a Styler's text in a number column that has no format of its own, and sorts by the number."""
-    usd = [name for name in frame.columns if _number_format(columns.get(name)) == _USD]
-    if not usd:
-        return frame, columns
-    config = dict(columns)
-    for name in usd:
-        spec = columns[name]
-        config[name] = {**spec, "type_config": {**spec["type_config"], "format": None}}
-    return frame.style.format(format_usd, subset=usd), config
-
-
-def _number_format(spec: Any) -> str | None:
-    """A number column's format (``%g`` when it names none); None for any other column."""
-    typed = (spec.get("type_config") or {}) if isinstance(spec, dict) else {}
-    return (typed.get("format") or "%g") if typed.get("type") == "number" else None
-
-
-def _with_missing_shown(
-    frame: pd.DataFrame, columns: dict[str, Any]
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The frame as a table shows it: a missing value reads MISSING, not Streamlit's "None"
-    (a stage new in this period has no previous p95). A number column with a gap becomes text
-    in its own printf format; the CSV keeps the raw values."""
-    shown, config = frame.copy(), dict(columns)
-    for name in frame.columns:
-        missing = frame[name].isna()
-        if not missing.any():
-            continue
-        spec: Any = columns.get(name)  # a column_config dict where fmt is set
-        fmt = _number_format(spec)
-        if fmt is not None:
-            if "%" not in fmt and fmt != _USD:  # a named format ("percent") renders itself
-                continue
-            text = format_usd if fmt == _USD else fmt.__mod__
-            shown[name] = [
-                MISSING if gap else text(v) for v, gap in zip(frame[name], missing, strict=True)
-            ]
-            config[name] = st.column_config.TextColumn(
-                _label(name, spec), help=spec.get("help"), alignment="right"
-            )
-        elif pd.api.types.is_datetime64_any_dtype(frame[name]):  # e.g. an unresolved alert
-            shown[name] = [
-                MISSING if gap else v.strftime(_UTC_STRFTIME)
-                for v, gap in zip(frame[name], missing, strict=True)
-            ]
-            config[name] = st.column_config.TextColumn(_label(name, spec))
-        elif frame[name].dtype == object:
-            shown[name] = frame[name].where(~missing, MISSING)
-    return shown, config
-
-
-def _label(name: str, config: Any) -> str:
-    if isinstance(config, str):
-        return config
-    found = config.get("label") if isinstance(config, dict) else None
-    return str(found or name)
-
-
-def fmt_pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
-
-
-def fmt_int(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:,.0f}"
-
-
-def tile(
-    col: DeltaGenerator,
-    label: str,
-    now: float | None,
-    before: float | None,
-    fmt: Callable[[float | None], str] = fmt_int,
-    up_is_bad: bool = False,
-    *,
-    help: str | None = None,
-) -> None:
-    """A metric with its change versus the previous period (red when it got worse)."""
-    col.metric(
-        label,
-        fmt(now),
-        fmt_delta(now, before),
-        delta_color="inverse" if up_is_bad else "normal",
-        border=True,
-        help=help,
-    )
-
-
-def fmt_delta(now: float | None, before: float | None) -> str | None:
-    """Change versus the previous period as a percentage, or ``None`` when undefined."""
-    if now is None or before is None:
-        return None
-    if before == 0:
-        return "new" if now else None
-    return f"{(now - before) / before:+.0%}"

@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from glassline.collector.alerts.models import FIRING, PENDING
-from glassline.dashboard import alert_table, data, queries, ui
+from glassline.dashboard import alert_table, data, navigation, queries, tabular, ui
 
 ctx = ui.context()
 window = ctx.window
@@ -31,7 +31,7 @@ if not tables.alerts:
 else:
     # A per-user budget keeps a state for each user that went over it: the counts come from
     # SQL and the table holds the most pressing (100,000 states took 4.6 s of every view).
-    states = data.run(queries.alert_states, window.tenant, limit=ui.MAX_TABLE_ROWS)
+    states = data.run(queries.alert_states, window.tenant, limit=tabular.MAX_TABLE_ROWS)
     counts = data.run(queries.alert_counts, window.tenant)
     c: Sequence[DeltaGenerator] = st.columns(3)
     c[0].metric("Firing now", counts.get(FIRING, 0), border=True)
@@ -45,24 +45,24 @@ else:
         if total > len(states):
             st.caption(f"The {len(states):,} most pressing of {total:,} alert instances: firing, "
                        "pending, then the latest changes; the CSV has these.")  # fmt: skip
-        picked = ui.table(
+        picked = tabular.table(
             alert_table.in_units(states), alert_table.COLUMNS, key="gl_alert_states",
             csv_name="alert-states.csv", csv_frame=states,
         )  # fmt: skip
         if picked and picked.selection.rows:  # a rule's traces in this range
-            ui.alert_traces(ctx, states.iloc[picked.selection.rows[0]])
+            navigation.alert_traces(ctx, states.iloc[picked.selection.rows[0]])
     st.subheader("History in this time range")
     history = data.run(queries.alert_history, window)
     if history.empty:
         st.caption("No state changes in this time range.")
     else:
-        picked = ui.table(
+        picked = tabular.table(
             alert_table.in_units(history), alert_table.COLUMNS, key="gl_alert_history",
             csv_name="alert-history.csv", csv_frame=history,
         )  # fmt: skip
         if picked and picked.selection.rows:  # the traces of the hour before the change
             row = history.iloc[picked.selection.rows[0]]
-            ui.alert_traces(ctx, row, row["at"])
+            navigation.alert_traces(ctx, row, row["at"])
 
 st.header("Sampling")
 summary = data.run(queries.sampling_summary, window)
@@ -77,11 +77,11 @@ else:
     c = st.columns(2)
     c[0].metric("Traces kept", f"{int(summary['kept'].sum()):,}", border=True)
     c[1].metric("Traces dropped", f"{int(summary['dropped'].sum()):,}", border=True)
-    picked = ui.table(
+    picked = tabular.table(
         summary,
         {"policy": "Policy", "kept": "Kept", "dropped": "Dropped"},
         key="gl_sampling",
         csv_name="sampling.csv",
     )
     if picked and picked.selection.rows:  # kept traces are the ones stored: list them
-        ui.open_traces(ctx)
+        navigation.open_traces(ctx)

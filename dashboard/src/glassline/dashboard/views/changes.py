@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import charts, data, queries, trends, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, tabular, trends, ui
 from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import Window, bucket_seconds
 from glassline.pricing import format_usd
@@ -88,16 +88,16 @@ rows = result.rows[result.rows[["before", "after"]].fillna(0).abs().sum(axis=1) 
 rows = rows.reset_index(drop=True)
 fmt = {
     "spend": format_usd,
-    "p95": ui.fmt_ms,
-    "error_rate": ui.fmt_pct,
-    "cache_hit_rate": ui.fmt_pct,
-}.get(metric, ui.fmt_num)
+    "p95": formats.fmt_ms,
+    "error_rate": formats.fmt_pct,
+    "cache_hit_rate": formats.fmt_pct,
+}.get(metric, formats.fmt_num)
 c = st.columns(3)
 c[0].metric(f"Before ({_when(before)})", fmt(result.before), border=True)
 c[1].metric(
     f"After ({_when(after)})",
     fmt(result.after),
-    ui.fmt_delta(result.after, result.before),
+    formats.fmt_delta(result.after, result.before),
     delta_color="inverse" if metric in ("spend", "p95", "error_rate") else "normal",
     border=True,
 )
@@ -163,7 +163,7 @@ table = rows.assign(
     traces=["traces?" + urlencode(ctx.link_params(**_traces_link(v))) for v in rows["value"]],
     value=rows["value"].replace("", "(none)"),
 )
-picked = ui.table(
+picked = tabular.table(
     table[
         [
             "traces",
@@ -181,13 +181,13 @@ picked = ui.table(
     {
         "traces": st.column_config.LinkColumn("Traces", display_text="open"),
         "value": DIMENSIONS[by],
-        "volume_before": ui.count_column("Volume before"),
-        "volume_after": ui.count_column("Volume after"),
-        "before": ui.measure_column("Before", metric),
-        "after": ui.measure_column("After", metric),
-        "change": ui.measure_column("Change", metric),
-        "volume_or_mix": ui.measure_column("Volume / mix part", metric),
-        "rate": ui.measure_column("Rate part", metric),
+        "volume_before": tabular.count_column("Volume before"),
+        "volume_after": tabular.count_column("Volume after"),
+        "before": tabular.measure_column("Before", metric),
+        "after": tabular.measure_column("After", metric),
+        "change": tabular.measure_column("Change", metric),
+        "volume_or_mix": tabular.measure_column("Volume / mix part", metric),
+        "rate": tabular.measure_column("Rate part", metric),
         "share": st.column_config.ProgressColumn(
             "Share of the change", format="percent", min_value=0, max_value=1
         ),
@@ -202,7 +202,7 @@ target: str | None = None
 if chosen:
     target = rows.iloc[chosen[0]]["value"]
 elif clicked:
-    target = ui.point_value(clicked[0])
+    target = navigation.point_value(clicked[0])
     target = "" if target == "(none)" else target
 if target is not None:
     ui.open_page("views/traces.py", ctx, **_traces_link(target))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, tabular, ui
 
 ctx = ui.context()
 window = ctx.window
@@ -28,13 +28,15 @@ for col, frame, by in ((left, stages, "stage"), (right, models, "model")):
     if frame.empty:
         continue
     title = f"Per {by}: p50 / p95 / p99"
-    point = ui.clickable(
+    point = navigation.clickable(
         charts.with_markers(charts.percentile_lines(frame, by, title, window.bucket), markers),
         f"gl_latency_{by}",
         col,
     )
     if point:
-        ui.open_traces(ctx, point, window.bucket, **{by: ui.point_value(point), "sort": "slowest"})
+        navigation.open_traces(
+            ctx, point, window.bucket, **{by: navigation.point_value(point), "sort": "slowest"}
+        )
 
 # Where the time of a typical request goes: time spent in each stage per request, per bucket.
 per_stage = data.run(queries.sum_series, window, "stage", ["stage"])
@@ -44,7 +46,7 @@ breakdown = per_stage.merge(requests, on="bucket", how="left")
 breakdown["ms_per_request"] = breakdown["duration_sum_ms"] / breakdown["requests"].where(
     breakdown["requests"] > 0
 )
-point = ui.clickable(
+point = navigation.clickable(
     charts.with_markers(
         charts.stacked_bars(
             breakdown,
@@ -59,7 +61,9 @@ point = ui.clickable(
     "gl_latency_breakdown",
 )
 if point:
-    ui.open_traces(ctx, point, window.bucket, stage=ui.point_value(point), sort="slowest")
+    navigation.open_traces(
+        ctx, point, window.bucket, stage=navigation.point_value(point), sort="slowest"
+    )
 
 st.subheader("Slowest stages and their trend")
 current = stage_view.overall
@@ -68,14 +72,14 @@ trend = current.merge(
     previous[["stage", "p95"]].rename(columns={"p95": "p95_before"}), on="stage", how="left"
 )
 trend["p95 change"] = [
-    ui.fmt_delta(a, b) if pd.notna(b) else "new"
+    formats.fmt_delta(a, b) if pd.notna(b) else "new"
     for a, b in zip(trend["p95"], trend["p95_before"], strict=True)
 ]
-slowest = ui.table(
+slowest = tabular.table(
     trend[["stage", "count", "p50", "p95", "p99", "p95_before", "p95 change"]],
     {
         "stage": "Stage",
-        "count": ui.count_column("Runs"),
+        "count": tabular.count_column("Runs"),
         # Two decimals: a sub-millisecond stage reads 0.35 ms, not 0 ms.
         **{
             c: st.column_config.NumberColumn(label, format="%.2f ms")
@@ -101,7 +105,7 @@ ttft = model_views["ttft_sketch"].over_time
 if ttft.empty:
     st.caption("No streaming LLM calls in this range (TTFT is recorded for streamed responses).")
 else:
-    point = ui.clickable(
+    point = navigation.clickable(
         charts.with_markers(
             charts.percentile_lines(ttft, "model", "Time to first token per model", window.bucket),
             markers,
@@ -109,4 +113,6 @@ else:
         "gl_latency_ttft",
     )
     if point:
-        ui.open_traces(ctx, point, window.bucket, model=ui.point_value(point), sort="slowest")
+        navigation.open_traces(
+            ctx, point, window.bucket, model=navigation.point_value(point), sort="slowest"
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, tabular, ui
 from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 
@@ -37,19 +37,19 @@ for col, measure, title in (
         markers=markers,
         partial=window.partial_buckets(),
     )
-    point = ui.clickable(
+    point = navigation.clickable(
         charts.in_usd(fig) if measure == "cost_usd" else fig, f"gl_user_{measure}", col
     )
     if point:  # that user's requests in that bucket
-        ui.open_traces(ctx, point, window.bucket, user=ui.point_value(point))  # fmt: skip
-picked_user = ui.table(
+        navigation.open_traces(ctx, point, window.bucket, user=navigation.point_value(point))
+picked_user = tabular.table(
     users,
     {
         "user_id": "User",
-        "requests": ui.count_column("Requests"),
-        "input_tokens": ui.count_column("Input tokens"),
-        "output_tokens": ui.count_column("Output tokens"),
-        "cost_usd": ui.usd_column("Spend"),
+        "requests": tabular.count_column("Requests"),
+        "input_tokens": tabular.count_column("Input tokens"),
+        "output_tokens": tabular.count_column("Output tokens"),
+        "cost_usd": tabular.usd_column("Spend"),
     },
     key="gl_users_table",
     csv_name="users.csv",
@@ -68,20 +68,20 @@ found = data.run(queries.sessions, window, user)
 if found.empty:
     st.info("No session in this time range.")
     st.stop()
-picked = ui.table(
+picked = tabular.table(
     found,
     {
         "session_id": "Session",
         "tenant": "Tenant",
         "user_id": "User",
-        "turns": ui.count_column("Turns"),
-        "failed_turns": ui.count_column("Failed turns"),
-        "first_start": ui.utc_column("Started (UTC)"),
-        "last_end": ui.utc_column("Last activity (UTC)"),
+        "turns": tabular.count_column("Turns"),
+        "failed_turns": tabular.count_column("Failed turns"),
+        "first_start": tabular.utc_column("Started (UTC)"),
+        "last_end": tabular.utc_column("Last activity (UTC)"),
         "duration_ms": st.column_config.NumberColumn("Time in requests", format="%.0f ms"),
-        "cost_usd": ui.usd_column("Spend"),
-        "input_tokens": ui.count_column("Input tokens"),
-        "output_tokens": ui.count_column("Output tokens"),
+        "cost_usd": tabular.usd_column("Spend"),
+        "input_tokens": tabular.count_column("Input tokens"),
+        "output_tokens": tabular.count_column("Output tokens"),
     },
     key="gl_sessions_table",
     csv_name="sessions.csv",
@@ -98,31 +98,31 @@ if not (session and tenant):
 st.subheader(f"Session {literal(session)}")
 turns = data.run(queries.session_turns, window, tenant, session)
 c = st.columns(4)
-c[0].metric("Turns", ui.fmt_int(len(turns)), border=True)
+c[0].metric("Turns", formats.fmt_int(len(turns)), border=True)
 c[1].metric("Spend", format_usd(float(turns["cost_usd"].sum())), border=True)
-c[2].metric("Time in requests", ui.fmt_ms(float(turns["duration_ms"].sum())), border=True)
-c[3].metric("Failed turns", ui.fmt_int(int((turns["error_count"] > 0).sum())), border=True)
+c[2].metric("Time in requests", formats.fmt_ms(float(turns["duration_ms"].sum())), border=True)
+c[3].metric("Failed turns", formats.fmt_int(int((turns["error_count"] > 0).sum())), border=True)
 turns["open"] = [
-    ui.trace_url(ctx, t, n) for t, n in zip(turns["trace_id"], turns["tenant"], strict=True)
+    navigation.trace_url(ctx, t, n) for t, n in zip(turns["trace_id"], turns["tenant"], strict=True)
 ]
-opened = ui.table(
+opened = tabular.table(
     turns[["open", "turn", "start", "root_name", "duration_ms", "cost_usd", "input_tokens",
            "output_tokens", "error_count"]],
     {
         "open": st.column_config.LinkColumn("Trace", display_text="open"),
-        "turn": ui.count_column("Turn"),
-        "start": ui.utc_column("Start (UTC)"),
+        "turn": tabular.count_column("Turn"),
+        "start": tabular.utc_column("Start (UTC)"),
         "root_name": "Request",
         "duration_ms": st.column_config.NumberColumn("Latency", format="%.1f ms"),
-        "cost_usd": ui.usd_column("Cost"),
-        "input_tokens": ui.count_column("Input tokens"),
-        "output_tokens": ui.count_column("Output tokens"),
-        "error_count": ui.count_column("Failed spans"),
+        "cost_usd": tabular.usd_column("Cost"),
+        "input_tokens": tabular.count_column("Input tokens"),
+        "output_tokens": tabular.count_column("Output tokens"),
+        "error_count": tabular.count_column("Failed spans"),
     },
     key="gl_turns_table",
     csv_name=f"session-{session}.csv",
 )  # fmt: skip
-bar = ui.clickable(
+bar = navigation.clickable(
     charts.in_usd(charts.bar(turns, "turn", "cost_usd", "Cost per turn (USD)", categorical=True)),
     "gl_turn_bar",
 )

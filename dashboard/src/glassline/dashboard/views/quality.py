@@ -9,21 +9,21 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, tabular, ui
 from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 
 # The side-by-side rows are measures, each read in its unit (a score as three digits).
 UNITS: dict[str, Callable[[float | None], str]] = {
-    "evaluations": ui.fmt_int, "pass rate": ui.fmt_pct, "calls": ui.fmt_int,
-    "cost per call (USD)": format_usd, "tokens per call": ui.fmt_num, "p95 (ms)": ui.fmt_ms,
-    "error rate": ui.fmt_pct,
+    "evaluations": formats.fmt_int, "pass rate": formats.fmt_pct, "calls": formats.fmt_int,
+    "cost per call (USD)": format_usd, "tokens per call": formats.fmt_num,
+    "p95 (ms)": formats.fmt_ms, "error rate": formats.fmt_pct,
 }  # fmt: skip
 
 
 def _read(measure: str, value: Any) -> str:
     if value is None or pd.isna(value):
-        return ui.MISSING
+        return tabular.MISSING
     return UNITS.get(measure, "{:.3g}".format)(float(value))
 
 
@@ -47,15 +47,15 @@ by = right.selectbox("Split by", list(splits), format_func=splits.__getitem__)
 trend = data.run(queries.score_trend, window, name, by)
 markers = data.run(queries.change_markers, window)
 figure = charts.line(trend, "mean", f"{name}: mean score", color=by or "all")
-points = [ui.clickable(charts.with_markers(figure, markers), "gl_quality_mean")]
+points = [navigation.clickable(charts.with_markers(figure, markers), "gl_quality_mean")]
 if trend["pass_rate"].notna().any():
-    points.append(ui.clickable(charts.with_markers(charts.line(trend.dropna(subset=["pass_rate"]),
-                  "pass_rate", f"{name}: pass rate", color=by or "all"), markers),
-                  "gl_quality_pass"))  # fmt: skip
+    rates = trend.dropna(subset=["pass_rate"])
+    pass_rate = charts.line(rates, "pass_rate", f"{name}: pass rate", color=by or "all")
+    points.append(navigation.clickable(charts.with_markers(pass_rate, markers), "gl_quality_pass"))
 for point in points:  # a point: the traces of its bucket (and its model or stage)
     if point:
-        filters = {by: ui.point_value(point)} if by in ("model", "stage") else {}
-        ui.open_traces(ctx, point, window.bucket, **filters)
+        filters = {by: navigation.point_value(point)} if by in ("model", "stage") else {}
+        navigation.open_traces(ctx, point, window.bucket, **filters)
 if not markers.empty:
     st.caption("Dotted lines: " + "; ".join(literal(label) for label in markers["label"]))
 
@@ -63,15 +63,16 @@ dist, worst = st.columns([1, 2])
 dist.plotly_chart(charts.bar(data.run(queries.score_distribution, window, name), "percentile",
                              "score", "Score distribution", categorical=True))  # fmt: skip
 rows = data.run(queries.worst_scored, window, name)
-rows["open"] = [ui.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"],
-                                                       strict=True)]  # fmt: skip
+rows["open"] = [navigation.trace_url(ctx, t, n)
+                for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)]  # fmt: skip
 worst.subheader("Worst-scored traces")
-picked = ui.table(rows[["score_value", "score_label", "explanation", "model", "prompt_version",
-                        "open"]],
-                  {"score_value": "Score", "score_label": "Label", "explanation": "Explanation",
-                   "model": "Model", "prompt_version": "Prompt version",
-                   "open": st.column_config.LinkColumn("Trace", display_text="open")},
-                  key="gl_worst_scored", csv_name="worst-scored.csv", where=worst)  # fmt: skip
+picked = tabular.table(rows[["score_value", "score_label", "explanation", "model",
+                             "prompt_version", "open"]],
+                       {"score_value": "Score", "score_label": "Label",
+                        "explanation": "Explanation", "model": "Model",
+                        "prompt_version": "Prompt version",
+                        "open": st.column_config.LinkColumn("Trace", display_text="open")},
+                       key="gl_worst_scored", csv_name="worst-scored.csv", where=worst)  # fmt: skip
 if picked and picked.selection.rows:
     row = rows.iloc[picked.selection.rows[0]]
     st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
@@ -91,7 +92,7 @@ else:
     shown = side.copy()
     for column in side.columns[1:]:
         shown[column] = [_read(m, v) for m, v in zip(side["measure"], side[column], strict=True)]
-    ui.table(shown, {}, key="gl_side_by_side", csv_name="side-by-side.csv", csv_frame=side)
+    tabular.table(shown, {}, key="gl_side_by_side", csv_name="side-by-side.csv", csv_frame=side)
     st.caption("Score from the evaluations; calls, cost and tokens per call, p95 and error rate "
                f"from the model calls made with each {splits[dim].lower()} (all of them, before "
                "sampling).")  # fmt: skip

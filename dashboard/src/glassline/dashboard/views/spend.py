@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, tabular, ui
 from glassline.pricing import format_usd
 
 ctx = ui.context()
@@ -26,7 +26,7 @@ c[0].metric("Total spend", format_usd(totals.cost_usd), border=True)
 per_request = totals.cost_usd / totals.requests if totals.requests else None
 c[1].metric("Cost per request", format_usd(per_request), border=True)
 c[2].metric("Saved by prompt caching", format_usd(saved), border=True)
-c[3].metric("Fallbacks", ui.fmt_int(totals.fallbacks), border=True)
+c[3].metric("Fallbacks", formats.fmt_int(totals.fallbacks), border=True)
 
 LABELS = {
     "model": "Model",
@@ -38,15 +38,15 @@ LABELS = {
 COLUMNS = ["model", "tenant", "user_id", "stage", "route", "cost_usd", "count", "requests",
            "input_tokens", "output_tokens", "cache_read_tokens", "errors", "fallbacks", "retries"]  # fmt: skip
 COLUMN_CONFIG = {
-    "cost_usd": ui.usd_column("Spend"),
-    "count": ui.count_column("Spans"),
-    "requests": ui.count_column("Requests"),
-    "input_tokens": ui.count_column("Input tokens"),
-    "output_tokens": ui.count_column("Output tokens"),
-    "cache_read_tokens": ui.count_column("Cached input tokens"),
-    "errors": ui.count_column("Failed spans"),
-    "fallbacks": ui.count_column("Fallbacks"),
-    "retries": ui.count_column("Retries"),
+    "cost_usd": tabular.usd_column("Spend"),
+    "count": tabular.count_column("Spans"),
+    "requests": tabular.count_column("Requests"),
+    "input_tokens": tabular.count_column("Input tokens"),
+    "output_tokens": tabular.count_column("Output tokens"),
+    "cache_read_tokens": tabular.count_column("Cached input tokens"),
+    "errors": tabular.count_column("Failed spans"),
+    "fallbacks": tabular.count_column("Fallbacks"),
+    "retries": tabular.count_column("Retries"),
 }
 tabs = st.tabs(["Model", "Tenant", "User", "Stage", "Route"])
 for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), strict=True):
@@ -57,7 +57,7 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
         frame = frame[frame["cost_usd"] > 0]
     frame[by] = frame[by].replace("", "(none)")
     label = LABELS[by]
-    bar = ui.clickable(
+    bar = navigation.clickable(
         charts.in_usd(
             charts.bar(frame.head(15), by, "cost_usd", f"Spend by {label.lower()} (USD)", True)
         ),
@@ -66,7 +66,7 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
     )
     target = {"user_id": "user"}.get(by, by)
     if bar:  # a bar, like a row, lists its costliest traces
-        ui.open_traces(ctx, **{target: ui.point_value(bar), "sort": "costliest"})
+        navigation.open_traces(ctx, **{target: navigation.point_value(bar), "sort": "costliest"})
     # Fallbacks and retries are counted on the span that decided the route or wrapped the
     # attempts, which calls no model: a table whose rows do not hold them all (per model)
     # leaves the column out rather than show 0 against the total.
@@ -77,17 +77,17 @@ for tab, by in zip(tabs, ("model", "tenant", "user_id", "stage", "route"), stric
         tab.caption(f"{' and '.join(sorted(partial)).capitalize()} not shown per "
                     f"{label.lower()}: they are counted on spans without one (where the route "
                     "was decided, around the retried call).")  # fmt: skip
-    picked = ui.table(
+    picked = tabular.table(
         shown, {by: label, **COLUMN_CONFIG}, key=f"gl_spend_{by}", csv_name=f"spend-by-{by}.csv",
         where=tab,
     )  # fmt: skip
     if picked and picked.selection.rows:  # a row lists its costliest traces
         value = str(shown.iloc[picked.selection.rows[0]][by])
-        ui.open_traces(ctx, **{target: value, "sort": "costliest"})
+        navigation.open_traces(ctx, **{target: value, "sort": "costliest"})
 
 by_day = replace(window, bucket=86400)
 daily = data.run(queries.sum_series, by_day)
-day = ui.clickable(
+day = navigation.clickable(
     charts.in_usd(
         charts.bar(
             daily.assign(day=daily["time"].dt.strftime("%Y-%m-%d")),
@@ -101,7 +101,7 @@ day = ui.clickable(
     "gl_spend_daily",
 )
 if day:  # a day's bar lists its costliest traces
-    ui.open_traces(ctx, day, 86400, sort="costliest")
+    navigation.open_traces(ctx, day, 86400, sort="costliest")
 
 spent = data.run(queries.sum_series, window)
 requests = data.run(queries.sum_series, window, kinds=[queries.REQUEST_KIND])
@@ -111,7 +111,7 @@ series = spent[["bucket", "time", "cost_usd"]].merge(
 series["cost_per_request"] = series["cost_usd"] / series["count"].where(series["count"] > 0)
 markers = data.run(queries.change_markers, window)
 left, right = st.columns(2)
-per_request_point = ui.clickable(
+per_request_point = navigation.clickable(
     charts.with_markers(
         charts.in_usd(
             charts.line(series, "cost_per_request", "Cost per request (USD)", step_s=window.bucket)
@@ -134,7 +134,7 @@ tokens = spent.assign(
     var_name="kind",
     value_name="tokens",
 )
-tokens_point = ui.clickable(
+tokens_point = navigation.clickable(
     charts.with_markers(
         charts.stacked_bars(
             tokens,
@@ -152,27 +152,27 @@ tokens_point = ui.clickable(
 )
 for clicked in (per_request_point, tokens_point):  # a bucket lists its costliest traces
     if clicked:
-        ui.open_traces(ctx, clicked, window.bucket, sort="costliest")
+        navigation.open_traces(ctx, clicked, window.bucket, sort="costliest")
 
 st.subheader("What caching saved")
 st.caption(
     "Cached input tokens priced at the model's full input rate, minus what was paid for them."
 )
-saved = ui.table(
+saved = tabular.table(
     savings,
     {
         "model": "Model",
-        "input_tokens": ui.count_column("Input tokens"),
-        "cache_read_tokens": ui.count_column("Cached input tokens"),
-        "cost_usd": ui.usd_column("Spend"),
-        "saved_usd": ui.usd_column("Saved"),
+        "input_tokens": tabular.count_column("Input tokens"),
+        "cache_read_tokens": tabular.count_column("Cached input tokens"),
+        "cost_usd": tabular.usd_column("Spend"),
+        "saved_usd": tabular.usd_column("Saved"),
     },
     key="gl_savings",
     csv_name="cache-savings.csv",
 )
 if saved and saved.selection.rows:  # a model's costliest traces
-    ui.open_traces(ctx, model=str(savings.iloc[saved.selection.rows[0]]["model"]),
-                   sort="costliest")  # fmt: skip
+    navigation.open_traces(ctx, model=str(savings.iloc[saved.selection.rows[0]]["model"]),
+                           sort="costliest")  # fmt: skip
 
 st.subheader("Budget enforcement")
 st.caption(
@@ -181,9 +181,9 @@ st.caption(
     "degraded calls ran on the app's cheaper path."
 )
 c = st.columns(4)
-c[0].metric("Calls denied", ui.fmt_int(totals.budget_denied), border=True)
+c[0].metric("Calls denied", formats.fmt_int(totals.budget_denied), border=True)
 c[1].metric("Spend prevented", format_usd(totals.budget_prevented_usd), border=True)
-c[2].metric("Calls degraded", ui.fmt_int(totals.budget_degraded), border=True)
+c[2].metric("Calls degraded", formats.fmt_int(totals.budget_degraded), border=True)
 c[3].metric("Spend of degraded calls", format_usd(totals.budget_degraded_usd), border=True)
 
 st.subheader("Fallback routes")
@@ -192,11 +192,11 @@ fallbacks = routes[routes["fallbacks"] > 0][["route", "count", "fallbacks", "cos
 if fallbacks.empty:
     st.caption("No fallback routes taken in this range.")
 else:
-    fell = ui.table(
+    fell = tabular.table(
         fallbacks,
         {"route": "Route (fallback target)", **COLUMN_CONFIG},
         key="gl_fallbacks",
         csv_name="fallbacks.csv",
     )
     if fell and fell.selection.rows:  # the route's traces
-        ui.open_traces(ctx, route=str(fallbacks.iloc[fell.selection.rows[0]]["route"]))
+        navigation.open_traces(ctx, route=str(fallbacks.iloc[fell.selection.rows[0]]["route"]))

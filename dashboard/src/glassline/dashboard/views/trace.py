@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import charts, data, queries, spans, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, spans, ui
 from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 from glassline.semconv import attributes as attrs
@@ -49,7 +49,7 @@ st.caption(
     f"started {started:%Y-%m-%d %H:%M:%S} UTC · trace `{summary.trace_id}`"
 )
 c: Sequence[DeltaGenerator] = st.columns(3)
-c[0].metric("Duration", ui.fmt_ms(summary.duration_ms), border=True)
+c[0].metric("Duration", formats.fmt_ms(summary.duration_ms), border=True)
 # The request's outcome is its root span's status; failed inner spans (a retried 429, a
 # primary model that fell back) are counted apart, not turned into a failed request.
 c[1].metric("Request outcome", spans.outcome(span_rows), border=True)
@@ -85,10 +85,10 @@ span = by_id[chosen]
 
 st.markdown(f"### {literal(span['name'])}")
 c = st.columns(4)
-c[0].metric("Duration", ui.fmt_ms(span["duration_ms"]))
+c[0].metric("Duration", formats.fmt_ms(span["duration_ms"]))
 c[1].metric("Kind", span["kind"])
 c[2].metric("Cost", format_usd(span["cost_usd"]))
-c[3].metric("Status", ui.fmt_status(span["status"]))
+c[3].metric("Status", formats.fmt_status(span["status"]))
 
 for error in spans.exceptions(span):
     st.error(f"**{literal(error['type'])}**: {literal(error['message'])}")
@@ -154,6 +154,6 @@ with st.expander("All attributes and events"):
 
 # st.context.url is the page's address without its query string (None outside a browser).
 base = (st.context.url or "").rsplit("/", 1)[0]
-share = ui.trace_url(ctx, trace_id, summary.tenant)
+share = navigation.trace_url(ctx, trace_id, summary.tenant)
 st.caption("Shareable link to this trace (trace id, tenant and time range):")
 st.code(f"{base}/{share}" if base else share, language="text")

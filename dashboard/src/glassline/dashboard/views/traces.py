@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import charts, data, queries, ui
+from glassline.dashboard import charts, data, navigation, queries, tabular, ui
 
 ctx = ui.context()
 window = ctx.window
@@ -129,9 +129,9 @@ if rows.empty and page_no == 0:
     st.stop()
 
 rows["open"] = [
-    ui.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)
+    navigation.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)
 ]
-picked = ui.table(
+picked = tabular.table(
     rows[
         [
             "open",
@@ -151,14 +151,14 @@ picked = ui.table(
     ],
     {
         "open": st.column_config.LinkColumn("trace", display_text="open"),
-        "start": ui.utc_column("start (UTC)"),
+        "start": tabular.utc_column("start (UTC)"),
         "root_name": "request",
-        "error_count": ui.count_column("failed spans"),
+        "error_count": tabular.count_column("failed spans"),
         "duration_ms": st.column_config.NumberColumn("duration", format="%.1f ms"),
-        "cost_usd": ui.usd_column("cost"),
-        "span_count": ui.count_column("spans"),
-        "input_tokens": ui.count_column("input tokens"),
-        "output_tokens": ui.count_column("output tokens"),
+        "cost_usd": tabular.usd_column("cost"),
+        "span_count": tabular.count_column("spans"),
+        "input_tokens": tabular.count_column("input tokens"),
+        "output_tokens": tabular.count_column("output tokens"),
         "user_id": "user",
         "session_id": "session",
         "trace_id": "trace id",
