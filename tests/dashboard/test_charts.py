@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from glassline.dashboard import charts
+from glassline.dashboard import charts, trace_charts
 
 FIRST_BUCKET = pd.Timestamp("2026-12-04 13:45", tz="UTC")
 QUARTER_HOUR = 900
@@ -148,8 +148,8 @@ def _figures_with_the_app_s_text() -> dict[str, go.Figure]:
         "series_by lines": charts.series_by(
             by_value, "cost_usd", "stage", "t", stacked=False, step_s=QUARTER_HOUR
         ),
-        "trace_scatter": charts.trace_scatter(traces, "t"),
-        "waterfall": charts.waterfall(spans),
+        "trace_scatter": trace_charts.trace_scatter(traces, "t"),
+        "waterfall": trace_charts.waterfall(spans),
         "contributions": charts.contributions(change, "value", True, "t"),
     }
 
@@ -182,14 +182,3 @@ def test_a_clicked_bar_holds_the_app_s_text_as_sent(name: str) -> None:
     # Clicks open the traces of the bar's value: it must be the value, not its escaped form.
     fig = _figures_with_the_app_s_text()[name]
     assert fig.data[0].customdata[0][0] == HOSTILE
-
-
-def test_each_span_of_a_waterfall_has_a_row_of_its_own_even_when_labels_match() -> None:
-    # Rows keyed by label merged same-named spans whose ids began alike: three bars, one row.
-    spans = pd.DataFrame({"span_id": ["ab12" + "0" * 12, "ab12" + "1" * 12, "ab12" + "2" * 12],
-                          "label": ["chat  ·ab12"] * 3, "status": ["ok"] * 3,
-                          "bar_ms": [1.0] * 3, "bar_offset_ms": [0.0, 2.0, 4.0],
-                          "offset_ms": [0.0, 2.0, 4.0], "duration_ms": [1.0] * 3})  # fmt: skip
-    fig = charts.waterfall(spans)
-    assert len(set(fig.data[0].y)) == 3
-    assert list(fig.layout.yaxis.ticktext) == ["chat  ·ab12"] * 3

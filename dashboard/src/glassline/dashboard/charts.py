@@ -1,14 +1,17 @@
-"""Plotly figure builders: data in, figure out, no Streamlit and no database."""
+"""Plotly figure builders: data in, figure out, no Streamlit and no database.
+
+The charts of traces are in :mod:`trace_charts`; what every chart shares in :mod:`chart_style`.
+"""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Collection
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 
+from glassline.dashboard.chart_style import plain, styled
 from glassline.pricing import format_usd
 
 __all__ = [
@@ -19,28 +22,11 @@ __all__ = [
     "percentile_lines",
     "series_by",
     "stacked_bars",
-    "trace_scatter",
-    "waterfall",
     "with_gaps",
     "with_markers",
 ]
 
-_LAYOUT: dict[str, Any] = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 320}
 _PALETTE = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a", "#c62828", "#00838f", "#8d6e63", "#546e7a")
-_COLORS = {"ok": "#2e7d32", "unset": "#607d8b", "error": "#c62828"}
-
-
-def _plain(text: object) -> str:
-    """``text`` as Plotly draws it, not as its markup: Plotly reads ``<a href>``, ``<span
-    style>``, ``<br>`` and entities in legend names, tick labels, hover texts and annotations.
-    A stage, a model or a user id is the app's text: escaped, it reads as sent, where it drew a
-    foreign link or 60-pixel letters in the chart."""
-    return html.escape(str(text), quote=False)
-
-
-def _style(fig: go.Figure, title: str) -> go.Figure:
-    fig.update_layout(title=title, legend_title_text="", **_LAYOUT)
-    return fig
 
 
 def in_usd(fig: go.Figure) -> go.Figure:
@@ -146,7 +132,7 @@ def line(
                 x=solid["time"],
                 y=solid[y],
                 mode=mode,
-                name=_plain(name or y),
+                name=plain(name or y),
                 line=style,
                 customdata=[[name]] * len(solid),
             )
@@ -156,7 +142,7 @@ def line(
                 dotted = True
                 fig.add_trace(go.Scatter(
                     x=gapped["time"].iloc[ends], y=gapped[y].iloc[ends], mode="lines+markers",
-                    name=f"{_plain(name or y)} (partial)", showlegend=False, customdata=[[name]] * 2,
+                    name=f"{plain(name or y)} (partial)", showlegend=False, customdata=[[name]] * 2,
                     line={**style, "dash": "dot"}, marker={"symbol": "circle-open"},
                 ))  # fmt: skip
     fig.update_layout(showlegend=color is not None)
@@ -164,7 +150,7 @@ def line(
     _level_axis(fig, frame[y])
     if dotted:
         _note_partial(fig)
-    return _style(fig, title)
+    return styled(fig, title)
 
 
 def percentile_lines(
@@ -186,7 +172,7 @@ def percentile_lines(
                     x=part["time"],
                     y=part[q],
                     mode=mode,
-                    name=f"{_plain(name)} {q}",
+                    name=f"{plain(name)} {q}",
                     legendgroup=name,
                     customdata=[[name]] * len(part),  # the value a click filters traces by
                     line={"dash": dash, "color": palette[i % len(palette)]},
@@ -195,7 +181,7 @@ def percentile_lines(
     fig.update_yaxes(title_text="latency (ms)")
     if len(frame):
         _level_axis(fig, pd.concat([frame[q] for q in ("p50", "p95", "p99")]))
-    return _style(fig, title)
+    return styled(fig, title)
 
 
 def bar(
@@ -213,7 +199,7 @@ def bar(
     if horizontal:
         ordered = frame.sort_values(y)
         values = ordered[x].astype(str)
-        fig = go.Figure(go.Bar(x=ordered[y], y=values.map(_plain), orientation="h",
+        fig = go.Figure(go.Bar(x=ordered[y], y=values.map(plain), orientation="h",
                                customdata=[[v] for v in values]))  # fmt: skip
         fig.update_yaxes(type="category")
     else:
@@ -224,7 +210,7 @@ def bar(
         if shading:
             _note_partial(fig)
     fig.update_traces(marker_color=_PALETTE[0])
-    return _style(fig, title)
+    return styled(fig, title)
 
 
 def stacked_bars(
@@ -243,7 +229,7 @@ def stacked_bars(
             go.Bar(
                 x=part[x],
                 y=part[y],
-                name=_plain(name),
+                name=plain(name),
                 marker_color=_PALETTE[i % len(_PALETTE)],
                 customdata=[[name]] * len(part),
                 **_bucket_bar(step_s),
@@ -256,72 +242,7 @@ def stacked_bars(
     if any(_partial(frame[x], partial)):
         _note_partial(fig)
     fig.update_yaxes(title_text=y.replace("_", " "))
-    return _style(fig, title)
-
-
-def trace_scatter(frame: pd.DataFrame, title: str) -> go.Figure:
-    """Traces as points (start time x duration), coloured by status; ``customdata`` is the id.
-
-    Selecting a point is how a chart links to its trace (the page reads the selection).
-    """
-    fig = go.Figure()
-    for status, group in frame.groupby("status"):
-        fig.add_trace(
-            go.Scatter(
-                x=group["start"],
-                y=group["duration_ms"],
-                mode="markers",
-                name="with a failed span" if status == "error" else "no failed span",
-                marker={"color": _COLORS.get(str(status), "#1565c0"), "size": 8},
-                customdata=group[["trace_id", "tenant"]].to_numpy(),
-                hovertemplate="%{text}<br>%{y:.0f} ms<extra></extra>",
-                text=group["root_name"].map(_plain),
-            )
-        )
-    fig.update_yaxes(title_text="duration (ms)")
-    if len(frame) == 1:  # one point: a few minutes around it, not a sub-millisecond axis
-        at = pd.Timestamp(frame["start"].iloc[0])
-        fig.update_xaxes(range=[at - pd.Timedelta(minutes=5), at + pd.Timedelta(minutes=5)])
-    return _style(fig, title)
-
-
-def waterfall(spans: pd.DataFrame) -> go.Figure:
-    """A Gantt of one trace: one bar per span from its offset, indented by depth.
-
-    ``spans`` is :func:`glassline.dashboard.spans.waterfall_frame`: bars from ``bar_offset_ms``
-    for ``bar_ms`` (sub-millisecond spans get a minimum bar inside their parent), labelled and
-    hovered with the real offset and duration. Each span has a row of its own: rows keyed by
-    their labels merged spans whose labels matched (a name and 4 hex digits of the id: in a
-    trace of 300 same-named calls, more likely than not), several bars on one row.
-    """
-    # Plotly right-aligns tick labels; padding them to one width (monospace) keeps the tree's
-    # indents lined up on the left.
-    width = int(spans["label"].str.len().max()) if len(spans) else 0
-    labels = [_plain(label.ljust(width, "\u00a0")) for label in spans["label"]]
-    rows = list(range(len(spans)))
-    hovered = spans[["span_id", "offset_ms", "duration_ms"]].assign(label=labels).to_numpy()
-    fig = go.Figure(
-        go.Bar(
-            y=rows,
-            x=spans["bar_ms"],
-            base=spans["bar_offset_ms"],
-            orientation="h",
-            marker_color=[_COLORS.get(s, "#1565c0") for s in spans["status"]],
-            # Two decimals below a millisecond: a 0.04 ms cache lookup is not "0.0 ms".
-            text=[f"{d:.2f} ms" if d < 1 else f"{d:,.1f} ms" for d in spans["duration_ms"]],
-            textposition="auto",
-            customdata=hovered,
-            hovertemplate=(
-                "%{customdata[3]}<br>start +%{customdata[1]:.2f} ms, "
-                "%{customdata[2]:.2f} ms<extra></extra>"
-            ),
-        )
-    )
-    fig.update_yaxes(autorange="reversed", tickfont={"family": "monospace"}, tickmode="array",
-                     tickvals=rows, ticktext=labels)  # fmt: skip
-    fig.update_xaxes(title_text="ms since trace start")
-    fig.update_layout(**{**_LAYOUT, "height": max(220, 28 * len(spans) + 80)}, title="Waterfall")
-    return fig
+    return styled(fig, title)
 
 
 def contributions(frame: pd.DataFrame, label: str, split: bool, title: str) -> go.Figure:
@@ -332,7 +253,7 @@ def contributions(frame: pd.DataFrame, label: str, split: bool, title: str) -> g
     """
     ordered = frame.iloc[::-1]
     values = ordered[label].astype(str)
-    names, custom = values.map(_plain), [[v] for v in values]
+    names, custom = values.map(plain), [[v] for v in values]
     parts = (
         [("volume_or_mix", "volume / mix"), ("rate", "rate")] if split else [("change", "change")]
     )
@@ -345,7 +266,7 @@ def contributions(frame: pd.DataFrame, label: str, split: bool, title: str) -> g
     )  # fmt: skip
     fig.update_layout(barmode="relative", showlegend=split)
     fig.update_yaxes(type="category")
-    return _style(fig, title)
+    return styled(fig, title)
 
 
 def series_by(
@@ -375,7 +296,7 @@ def series_by(
                 go.Bar(
                     x=shown["time"],
                     y=shown[y],
-                    name=_plain(name) or "(none)",
+                    name=plain(name) or "(none)",
                     marker_color=color,
                     customdata=custom,
                     **_bucket_bar(step_s),
@@ -383,14 +304,14 @@ def series_by(
                 )
             )
         else:
-            fig.add_trace(go.Scatter(x=shown["time"], y=shown[y], name=_plain(name) or "(none)",
+            fig.add_trace(go.Scatter(x=shown["time"], y=shown[y], name=plain(name) or "(none)",
                                      mode="lines+markers", line={"color": color},
                                      customdata=custom))  # fmt: skip
     if stacked:
         fig.update_layout(barmode="stack")
         if any(_partial(frame["time"], partial)):
             _note_partial(fig)
-    return with_markers(_style(fig, title), markers)
+    return with_markers(styled(fig, title), markers)
 
 
 def with_markers(fig: go.Figure, markers: pd.DataFrame | None) -> go.Figure:
@@ -407,8 +328,8 @@ def with_markers(fig: go.Figure, markers: pd.DataFrame | None) -> go.Figure:
         at = pd.Timestamp(cluster[0].at, unit="s", tz="UTC")
         more = f" +{len(cluster) - 1} more" if len(cluster) > 1 else ""
         fig.add_vline(x=at, line_dash="dot", line_color="#9e9e9e")
-        labels = (_plain(getattr(m, "label", m.short)) for m in cluster)
-        fig.add_annotation(x=at, y=1, yref="paper", text=f"{_plain(cluster[0].short)}{more}",
+        labels = (plain(getattr(m, "label", m.short)) for m in cluster)
+        fig.add_annotation(x=at, y=1, yref="paper", text=f"{plain(cluster[0].short)}{more}",
                            hovertext="<br>".join(labels), showarrow=False,
                            textangle=-90, xanchor="right", yanchor="top", font={"size": 10})  # fmt: skip
     return fig

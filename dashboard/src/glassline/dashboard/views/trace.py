@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import charts, data, formats, navigation, queries, spans, ui
+from glassline.dashboard import data, formats, navigation, queries, spans, trace_charts, ui
 from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 from glassline.semconv import attributes as attrs
@@ -67,7 +67,7 @@ if detail.next_offset is not None:
         f"{queries.FAILED_SHOWN:,}). The query API pages through all of them: "
         f"`GET /api/v1/traces/{summary.trace_id}?offset={detail.next_offset}`."
     )
-st.plotly_chart(charts.waterfall(frame))
+st.plotly_chart(trace_charts.waterfall(frame))
 
 by_id = {s["span_id"]: s for s in span_rows}
 # Open the span that raised, else the first failing span, else the first LLM call.

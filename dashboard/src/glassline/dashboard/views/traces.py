@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import charts, data, navigation, queries, tabular, ui
+from glassline.dashboard import data, navigation, queries, tabular, trace_charts, ui
 
 ctx = ui.context()
 window = ctx.window
@@ -182,7 +182,7 @@ if chosen:
     st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
 
 points = st.plotly_chart(
-    charts.trace_scatter(rows, "Duration of the listed traces"),
+    trace_charts.trace_scatter(rows, "Duration of the listed traces"),
     on_select="rerun",
     selection_mode="points",
     key="gl_trace_scatter",
