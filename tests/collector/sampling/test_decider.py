@@ -11,10 +11,12 @@ from glassline.collector.sampling import _db
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.sampling.decider import LEASE_NAME, TailDecider
 from glassline.collector.sampling.models import SampledOutSpan, SamplingDecision, SamplingPending
-from glassline.collector.sampling.policies import TraceView, build_policy_set, reads_spans
+from glassline.collector.sampling.policies import build_policy_set
+from glassline.collector.sampling.policy_reads import reads_spans
 from glassline.collector.sampling.sink import SamplingSink
 from glassline.collector.sampling.summary import PolicyCount, sampling_summary
 from glassline.collector.sampling.testing import count_rows, rollup_totals, synthetic_traces
+from glassline.collector.sampling.trace_view import TraceView
 from glassline.collector.storage import expiry
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store

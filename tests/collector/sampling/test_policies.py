@@ -9,13 +9,8 @@ import pytest
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.sampling.config import SamplingConfig
-from glassline.collector.sampling.policies import (
-    TraceView,
-    build_policy,
-    build_policy_set,
-    reads_attributes,
-    reads_spans,
-)
+from glassline.collector.sampling.policies import build_policy, build_policy_set
+from glassline.collector.sampling.trace_view import TraceView
 from glassline.semconv import attributes as attrs
 
 MS = 1_000_000
@@ -274,38 +269,3 @@ def test_composite_entry_with_no_share_left_never_keeps() -> None:
     )
     assert not composite.evaluate(trace(span(fallback=True))).keep
     assert composite.evaluate(trace(span(status="error"))).keep
-
-
-@pytest.mark.parametrize(
-    ("config", "spans", "attributes"),
-    [
-        ({"type": "error"}, False, False),
-        ({"type": "latency", "threshold_ms": 1}, False, False),
-        ({"type": "latency", "threshold_ms": 1, "scope": "any"}, True, False),
-        ({"type": "latency", "threshold_ms": 1, "stage": "s"}, True, False),
-        ({"type": "attribute", "key": "tenant", "values": ["a"]}, False, False),
-        ({"type": "attribute", "key": "user", "values": ["a"]}, True, False),
-        ({"type": "attribute", "key": "http.route", "values": ["a"]}, True, True),
-        ({"type": "not", "policy": {"type": "fallback"}}, True, False),
-        (
-            {"type": "and", "policies": [{"type": "error"}, {"type": "cost", "threshold_usd": 1}]},
-            False,
-            False,
-        ),
-        (
-            {
-                "type": "composite",
-                "max_traces_per_second": 1,
-                "policies": [{"policy": {"type": "attribute", "key": "k", "regex": "x"}}],
-            },
-            True,
-            True,
-        ),
-    ],
-)
-def test_decider_loads_spans_and_attributes_only_when_a_policy_reads_them(
-    config: dict[str, Any], spans: bool, attributes: bool
-) -> None:
-    policies = SamplingConfig.model_validate({"policies": [config]}).policies
-    assert reads_spans(policies) is spans
-    assert reads_attributes(policies) is attributes

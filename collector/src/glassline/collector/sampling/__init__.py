@@ -18,12 +18,12 @@ from glassline.collector.sampling.policies import (
     Decision,
     Policy,
     PolicySet,
-    TraceView,
     build_policy,
     build_policy_set,
 )
 from glassline.collector.sampling.sink import SampledWriteResult, SamplingSink
 from glassline.collector.sampling.summary import PolicyCount, sampling_summary
+from glassline.collector.sampling.trace_view import TraceView
 
 __all__ = [
     "DeciderReport",

@@ -34,13 +34,9 @@ from glassline.collector.sampling import _db
 from glassline.collector.sampling._db import TraceKey
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.sampling.models import SampledOutSpan, SamplingDecision, SamplingPending
-from glassline.collector.sampling.policies import (
-    PolicySet,
-    TraceView,
-    build_policy_set,
-    reads_attributes,
-    reads_spans,
-)
+from glassline.collector.sampling.policies import PolicySet, build_policy_set
+from glassline.collector.sampling.policy_reads import reads_attributes, reads_spans
+from glassline.collector.sampling.trace_view import TraceView
 from glassline.collector.storage import search
 from glassline.collector.storage._merge import dialect_insert
 from glassline.collector.storage.models import Span, Trace

@@ -1,32 +1,29 @@
 """Tail-sampling policies: small types behind one method, ``evaluate(trace) -> Decision``.
 
-A :class:`TraceView` is one complete trace: its tenant, id and spans (``SpanRecord`` objects or
-rows of the ``spans`` table: anything with the span fields). :func:`build_policy` turns a
-validated config into a policy tree; :class:`PolicySet` is the top-level ordered list where the
-first policy that keeps a trace is the one recorded for it.
+A policy judges a :class:`~glassline.collector.sampling.trace_view.TraceView`, one complete
+trace. :func:`build_policy` turns a validated config into a policy tree; :class:`PolicySet` is
+the top-level ordered list where the first policy that keeps a trace is the one recorded for
+it. What a tree reads (spans, raw attributes) is :mod:`policy_reads`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from glassline.collector.sampling import config as cfg
 from glassline.collector.sampling.head import bound_for_rate
+from glassline.collector.sampling.trace_view import TYPED_KEYS, SpanLike, TraceView, duration_ms
 
 __all__ = [
     "Decision",
     "Policy",
     "PolicySet",
-    "SpanLike",
-    "TraceView",
     "build_policy",
     "build_policy_set",
-    "reads_attributes",
-    "reads_spans",
 ]
 
 
@@ -37,119 +34,6 @@ class Decision:
 
 
 DROP = Decision(False)
-
-
-class SpanLike(Protocol):
-    """The span fields policies read; ``SpanRecord`` and ``spans`` rows both have them."""
-
-    @property
-    def parent_span_id(self) -> str | None: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def start_ns(self) -> int: ...
-    @property
-    def end_ns(self) -> int: ...
-    @property
-    def stage(self) -> str | None: ...
-    @property
-    def model(self) -> str | None: ...
-    @property
-    def service(self) -> str | None: ...
-    @property
-    def user_id(self) -> str | None: ...
-    @property
-    def cost_usd(self) -> float | None: ...
-    @property
-    def input_tokens(self) -> int: ...
-    @property
-    def output_tokens(self) -> int: ...
-    @property
-    def retries(self) -> int: ...
-    @property
-    def fallback(self) -> bool: ...
-    @property
-    def cache_layer(self) -> str | None: ...
-    @property
-    def cache_hit(self) -> bool | None: ...
-    @property
-    def attributes(self) -> dict[str, Any]: ...
-
-
-def _duration_ms(span: SpanLike) -> float:
-    return max(0, span.end_ns - span.start_ns) / 1e6
-
-
-class TraceSummaryLike(Protocol):
-    """The fields of a ``traces`` row that summary-only policies read."""
-
-    @property
-    def start_ns(self) -> int: ...
-    @property
-    def duration_ms(self) -> float: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def cost_usd(self) -> float: ...
-    @property
-    def input_tokens(self) -> int: ...
-    @property
-    def output_tokens(self) -> int: ...
-
-
-@dataclass(slots=True)
-class TraceView:
-    """One trace as the decider sees it after ``decision_wait``: its summary and/or spans.
-
-    The decider loads the spans only when a configured policy needs them (see
-    :func:`reads_spans`); the trace-level questions below prefer the summary when present.
-    """
-
-    tenant: str
-    trace_id: str
-    spans: Sequence[SpanLike] = field(default_factory=tuple)
-    summary: TraceSummaryLike | None = None
-
-    @property
-    def start_ns(self) -> int:
-        if self.summary is not None:
-            return self.summary.start_ns
-        return min((s.start_ns for s in self.spans), default=0)
-
-    def is_error(self) -> bool:
-        if self.summary is not None:
-            return self.summary.status == "error"
-        return any(s.status == "error" for s in self.spans)
-
-    def root_duration_ms(self) -> float:
-        """The root span's duration, or the trace's extent when the root never arrived."""
-        if self.summary is not None:
-            return self.summary.duration_ms
-        for span in self.spans:
-            if not span.parent_span_id:
-                return _duration_ms(span)
-        if not self.spans:
-            return 0.0
-        return (max(s.end_ns for s in self.spans) - self.start_ns) / 1e6
-
-    def cost_usd(self) -> float:
-        if self.summary is not None:
-            return self.summary.cost_usd or 0.0
-        return sum(s.cost_usd or 0.0 for s in self.spans)
-
-    def tokens(self, count: str) -> int:
-        """``input``, ``output`` or ``total`` tokens of the trace."""
-        if self.summary is not None:
-            pairs = [(self.summary.input_tokens or 0, self.summary.output_tokens or 0)]
-        else:
-            pairs = [(s.input_tokens or 0, s.output_tokens or 0) for s in self.spans]
-        if count == "input":
-            return sum(i for i, _ in pairs)
-        if count == "output":
-            return sum(o for _, o in pairs)
-        return sum(i + o for i, o in pairs)
 
 
 class Policy(Protocol):
@@ -265,63 +149,8 @@ class PolicySet:
         return DROP
 
 
-_TYPED_KEYS = {"user": "user_id", "model": "model", "stage": "stage", "service": "service"}
-
-
-def reads_spans(configs: Iterable[Any]) -> bool:
-    """Whether any policy in the trees needs the spans, not just the trace summary."""
-    for c in configs:
-        match c:
-            case (
-                cfg.ErrorPolicyConfig()
-                | cfg.CostPolicyConfig()
-                | cfg.TokensPolicyConfig()
-                | cfg.RateLimitPolicyConfig()
-                | cfg.ProbabilisticPolicyConfig()
-            ):
-                continue
-            case cfg.LatencyPolicyConfig(scope="root", stage=None, model=None):
-                continue
-            case cfg.AttributePolicyConfig(key="tenant"):
-                continue
-            case cfg.AndPolicyConfig():
-                if reads_spans(c.policies):
-                    return True
-            case cfg.NotPolicyConfig():
-                if reads_spans([c.policy]):
-                    return True
-            case cfg.CompositePolicyConfig():
-                if reads_spans(e.policy for e in c.policies):
-                    return True
-            case _:
-                return True
-    return False
-
-
-def reads_attributes(configs: Iterable[Any]) -> bool:
-    """Whether any policy in the trees matches on a raw span attribute (the JSON column).
-
-    The decider loads that column only when one does: decoding it is most of its cost.
-    """
-    for c in configs:
-        match c:
-            case cfg.AttributePolicyConfig():
-                if c.key not in _TYPED_KEYS and c.key not in ("tenant", "name"):
-                    return True
-            case cfg.AndPolicyConfig():
-                if reads_attributes(c.policies):
-                    return True
-            case cfg.NotPolicyConfig():
-                if reads_attributes([c.policy]):
-                    return True
-            case cfg.CompositePolicyConfig():
-                if reads_attributes(e.policy for e in c.policies):
-                    return True
-    return False
-
-
 def _attr_getter(key: str) -> Callable[[TraceView, SpanLike], Any]:
-    typed = _TYPED_KEYS
+    typed = TYPED_KEYS
     if key == "tenant":
         return lambda trace, _span: trace.tenant
     if key in typed or key == "name":
@@ -355,7 +184,7 @@ def _latency_test(c: cfg.LatencyPolicyConfig) -> Callable[[TraceView], bool]:
 
     def test(trace: TraceView) -> bool:
         return any(
-            _duration_ms(s) > c.threshold_ms
+            duration_ms(s) > c.threshold_ms
             and (c.stage is None or s.stage == c.stage)
             and (c.model is None or s.model == c.model)
             for s in trace.spans
