@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import heapq
 import itertools
 import logging
 import multiprocessing
@@ -39,19 +38,18 @@ import pickle
 import socket
 import struct
 import threading
-import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
 from google.protobuf.message import Message
 
 from glassline.collector._aio import run_on_loop, the_loop
-from glassline.collector.admission import refusal
+from glassline.collector._export_pool import ExportPool
 from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
 from glassline.collector.metrics import Metrics
-from glassline.collector.threads import NamedThread, name_pool_thread
+from glassline.collector.threads import NamedThread
 
 __all__ = ["Exporter", "Exports", "Front", "Kind", "LocalExports", "Mesh", "Runner"]
 
@@ -88,116 +86,6 @@ class Exports(Protocol):
     def close(self, grace_s: float) -> None: ...
 
 
-class _Pool:
-    """Exports run on this process's threads, counted under this worker's index."""
-
-    def __init__(
-        self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, index: int,
-        retry_after_s: float,
-    ) -> None:  # fmt: skip
-        self._exporters = dict(exporters)
-        self._metrics = metrics
-        self._worker = str(index)
-        self._retry_after_s = retry_after_s
-        self._threads = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="export", initializer=name_pool_thread
-        )
-        self._expiry = _Expiry(self._expired)
-
-    def submit(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
-        deadline: float | None,
-    ) -> Future[Message]:  # fmt: skip
-        """The export's reply; one still queued at ``deadline`` is refused then, unrun.
-
-        The refusal does not wait for a thread to free up: with every thread busy storing, a
-        late export was answered only when one did, seconds past its deadline (the overload
-        bench measured expired refusals answered 1-2 s after it).
-        """
-        job = _Job()
-        args = (kind, transport, principal, body, encoding, deadline)
-        self._threads.submit(job.run, self._run, *args)
-        if deadline is not None:
-            self._expiry.add(deadline, job)
-        return job.future
-
-    def _expired(self, job: _Job) -> None:
-        # Its exporter is close to giving up: an answer now, and no work spent on it.
-        job.refuse(lambda: refusal("queue_wait_expired", self._metrics, self._retry_after_s))
-
-    def _run(
-        self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
-        deadline: float | None,
-    ) -> Message:  # fmt: skip
-        if deadline is not None and time.monotonic() > deadline:
-            raise refusal("queue_wait_expired", self._metrics, self._retry_after_s)
-        self._metrics.exports_run.labels(self._worker).inc()
-        exporter = self._exporters[kind]
-        return exporter.reply(exporter.export(transport, principal, body, encoding))
-
-    def shutdown(self) -> None:
-        self._threads.shutdown(wait=True)
-        self._expiry.stop()
-
-
-class _Job:
-    """One export's future, claimed once: by the thread that runs it or by its expiry."""
-
-    def __init__(self) -> None:
-        self.future: Future[Message] = Future()
-        self._claim = threading.Lock()
-
-    def run(self, work: Callable[..., Message], *args: Any) -> None:
-        if not self._claim.acquire(blocking=False):
-            return  # refused at its deadline while queued: nothing to run
-        try:
-            self.future.set_result(work(*args))
-        except BaseException as exc:  # the export's error is its answer
-            self.future.set_exception(exc)
-
-    def refuse(self, error: Callable[[], GlasslineError]) -> None:
-        """Answer ``error()`` (counted once made) unless a thread already took the export."""
-        if self._claim.acquire(blocking=False):
-            self.future.set_exception(error())
-
-
-class _Expiry:
-    """One thread that calls ``expire`` on each job still unanswered at its deadline
-    (``time.monotonic``)."""
-
-    def __init__(self, expire: Callable[[_Job], None]) -> None:
-        self._expire = expire
-        self._due: list[tuple[float, int, _Job]] = []
-        self._ids = itertools.count()
-        self._changed = threading.Condition()
-        self._stopped = False
-        self._thread = NamedThread(target=self._loop, name="export-expiry", daemon=True)
-        self._thread.start()
-
-    def add(self, deadline: float, job: _Job) -> None:
-        with self._changed:
-            heapq.heappush(self._due, (deadline, next(self._ids), job))
-            self._changed.notify()
-
-    def stop(self) -> None:
-        with self._changed:
-            self._stopped = True
-            self._changed.notify()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            with self._changed:
-                while not self._stopped and (not self._due or self._due[0][0] > time.monotonic()):
-                    wait = self._due[0][0] - time.monotonic() if self._due else None
-                    self._changed.wait(wait)
-                if self._stopped:
-                    return
-                _, _, job = heapq.heappop(self._due)
-            if not job.future.done():
-                self._expire(job)
-
-
 class LocalExports:
     """One process does it all: exports run on ``threads`` threads here."""
 
@@ -206,7 +94,7 @@ class LocalExports:
         retry_after_s: float = 1.0,
     ) -> None:  # fmt: skip
         self.kinds = frozenset(exporters)
-        self._pool = _Pool(exporters, threads, metrics, 0, retry_after_s)
+        self._pool = ExportPool(exporters, threads, metrics, 0, retry_after_s)
 
     async def run(
         self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
@@ -316,7 +204,7 @@ class Runner:
         self, exporters: Mapping[Kind, Exporter], threads: int, metrics: Metrics, *,
         index: int, mesh: Mesh, retry_after_s: float = 1.0,
     ) -> None:  # fmt: skip
-        self._pool = _Pool(exporters, threads, metrics, index, retry_after_s)
+        self._pool = ExportPool(exporters, threads, metrics, index, retry_after_s)
         self._index = index
         self._open = mesh.open
         self._sock = mesh.runner(index)
