@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import random
 import socket
 import threading
@@ -14,7 +15,9 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from grpc._cython import cygrpc
 
+from glassline.collector._aio import the_loop
 from glassline.collector.admission import Admission
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import RetryableError
@@ -196,6 +199,40 @@ def test_grpc_refusal_comes_from_admission_with_retry_info_not_from_grpc(h: Any)
     info = RetryInfo()
     assert status.details[0].Unpack(info) and info.retry_delay.seconds == 1
     assert "in-flight requests" in caught.value.details()
+
+
+def test_a_burst_of_calls_grpc_has_not_handed_over_yet_is_answered_by_admission(h: Any) -> None:
+    """2,500 calls on one channel arrive while the server's loop is busy: grpc holds them in
+    its backlog until the loop takes them, and cancelled some at random past 1,000 (CANCELLED,
+    no hint, unseen by admission). Each is now answered: stored, or refused with RetryInfo."""
+    # No connection age: its GOAWAY must not end the calls waiting meanwhile.
+    server = ServerConfig(grpc_port=0, http_port=0, retry_after_s=0.2,
+                          grpc_max_connection_age_s=None)  # fmt: skip
+    body = h.make_request(h.make_span(1)).SerializeToString()
+    metadata = (("x-glassline-api-key", h.API_KEY),)
+    busy, release = threading.Event(), threading.Event()
+    with h.start_receivers(server) as stack, grpc.insecure_channel(stack.grpc_endpoint) as channel:
+        export = channel.unary_unary(EXPORT)
+        started = _grpc_server_calls()
+        the_loop().call_soon_threadsafe(lambda: (busy.set(), release.wait(60)))
+        try:
+            assert busy.wait(10)
+            calls = [export.future(body, metadata=metadata, timeout=60) for _ in range(2500)]
+            h.wait_for(lambda: _grpc_server_calls() - started >= 2500, "the calls to arrive")
+        finally:
+            release.set()
+        errors = [call.exception() for call in calls]
+    answers = collections.Counter("OK" if e is None else e.code().name for e in errors)
+    assert set(answers) <= {"OK", "RESOURCE_EXHAUSTED"}, answers
+    for error in filter(None, errors):
+        assert dict(error.trailing_metadata())["google.rpc.retryinfo-bin"]
+
+
+def _grpc_server_calls() -> int:
+    """Calls every grpc server of this process has seen arrive, taken by its loop or not
+    (channelz, which grpc keeps by default)."""
+    servers = json.loads(cygrpc.channelz_get_servers(0))["server"]
+    return sum(int(server["data"].get("callsStarted", 0)) for server in servers)
 
 
 def test_chunked_upload_is_refused_as_soon_as_its_bytes_do_not_fit(h: Any) -> None:
