@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
-from glassline.collector.auth import Principal
+from glassline.collector.auth import Principal, generate_key
+from glassline.collector.config import LimitsConfig
 from glassline.collector.decode import decode_protobuf
 from glassline.collector.errors import RetryableError
 from glassline.collector.metrics import Metrics
 from glassline.collector.pipeline import Pipeline
+from glassline.collector.processors.limits import LimitsProcessor
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import Store
 from glassline.collector.storage.models import Span
+from glassline.collector.testing import metric_by_label, run_collector
+from glassline.semconv import attributes as attrs
 
 ACME = Principal("acme")
 
@@ -150,3 +156,53 @@ def test_spans_lost_in_the_app_are_counted_per_tenant(h: Any, store: Store) -> N
     Pipeline([], store, metrics).consume(ACME, batch)
     assert metrics.sdk_lost.labels("acme")._value.get() == 7
     assert stored_count(store) == 2  # the report is stored like any span
+
+
+def test_a_keys_name_is_stamped_as_configured_and_costs_redaction_nothing(
+    h: Any, tmp_path: Path
+) -> None:
+    """The name of the key a span came with is the config's, stamped after the processors:
+    redaction masked one named like an email, and the name of every new key was a text of its
+    own to analyse (2,000 tenants' first exports each ran the recognizers over it)."""
+    keys = {f"ops{i}@acme.com": generate_key() for i in range(12)}
+    tenants = {f"t{i}": [{"name": name, "key": key}] for i, (name, key) in enumerate(keys.items())}
+    now = time.time_ns()  # within the store's retention
+    span = h.make_span(1, start_time_unix_nano=now, end_time_unix_nano=now + 1_000_000)
+    body = h.make_request(span).SerializeToString()
+    with run_collector({"auth": {"tenants": tenants}}, tenants=(), workdir=tmp_path) as collector:
+
+        def export(key: str) -> None:
+            reply = httpx.post(f"{collector.http_endpoint}/v1/traces", content=body, timeout=30,
+                               headers={"content-type": "application/x-protobuf",
+                                        "authorization": f"Bearer {key}"})  # fmt: skip
+            reply.raise_for_status()
+
+        def analysed() -> float:
+            found = metric_by_label(collector.http_endpoint, "glassline_redaction_cache_total",
+                                    "outcome")  # fmt: skip
+            return found.get("miss", 0.0)
+
+        first, *others = keys.values()
+        export(first)
+        after_one_key = analysed()
+        for key in others:
+            export(key)
+        assert analysed() == after_one_key  # the same span from 11 more keys: nothing new
+        names = set()
+        for key in keys.values():
+            trace = httpx.get(f"{collector.http_endpoint}/api/v1/traces/{'0' * 31}1", timeout=30,
+                              headers={"authorization": f"Bearer {key}"}).json()  # fmt: skip
+            names.add(trace["spans"][0]["attributes"][attrs.API_KEY_NAME])
+    assert names == set(keys)
+
+
+def test_a_span_at_the_attribute_limit_keeps_its_keys_name(h: Any, store: Store) -> None:
+    # Stamped before the limits, the name was the attribute past the limit and was dropped.
+    span = h.make_span(1)
+    span.attributes.extend(h.kv(f"a{i}", "x") for i in range(3))
+    batch = decode_protobuf(h.make_request(span).SerializeToString(), "acme", max_spans=10).records
+    limits = LimitsProcessor(LimitsConfig(max_attributes_per_span=3))
+    Pipeline([limits], store, Metrics()).consume(Principal("acme", key_name="web"), batch)
+    with store.session() as session:
+        stored = session.execute(select(Span.attributes)).scalar_one()
+    assert stored[attrs.API_KEY_NAME] == "web"

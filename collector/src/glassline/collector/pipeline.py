@@ -64,8 +64,12 @@ class Pipeline:
     def consume(self, principal: Principal, records: list[SpanRecord]) -> ConsumeResult:
         """Process and store ``records`` of ``principal``; raises RetryableError on failure."""
         self._count_sdk_losses(principal, records)
-        stamp_api_key(principal, records)
+        # Stamped after the processors: the name comes from the config, not the payload, so
+        # redaction has nothing to find in it (it masked a key named like an email), and each
+        # new key's name was a text of its own for it to analyse; nor can the attribute limit
+        # drop it from a span already at the limit.
         batch = self.process(records)
+        stamp_api_key(principal, batch)
         dropped = len(records) - len(batch)
         if self._sink is None or not batch:
             return ConsumeResult(stored=0, duplicates=0, dropped=dropped)
