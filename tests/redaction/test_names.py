@@ -40,6 +40,21 @@ def test_cue_scan_equals_the_plain_pattern(text: str) -> None:
     assert fast == [m.span() for m in _PLAIN_CUE_AT.finditer(low)]
 
 
+@given(st.text(st.characters(max_codepoint=127)) | st.lists(_PIECES, max_size=16).map("".join))
+def test_gate_on_ascii_text_equals_the_gate_pattern(text: str) -> None:
+    # ASCII text takes a bytes fast path; everything else the pattern itself.
+    expected = _names._GATE.search(text) is not None
+    assert _names.NameDetector().may_find(text) is expected
+
+
+def test_gate_on_every_pair_of_ascii_characters_equals_the_gate_pattern() -> None:
+    detector = _names.NameDetector()
+    pairs = [chr(a) + chr(b) for a in range(128) for b in range(128)]
+    assert [detector.may_find(p) for p in pairs] == [
+        _names._GATE.search(p) is not None for p in pairs
+    ]
+
+
 def test_cjk_names_are_found_only_where_their_characters_are() -> None:
     detector = _names.NameDetector()
     assert detector.find("お問い合わせ: 山田 太郎さん", _names.MODE_FULL) == [(8, 13)]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import string
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,6 +199,12 @@ _CJK_GATE = re.compile(f"[{_HAN}\u30a0-\u30ff]")  # a character every match of _
 # The cheapest test that a text may hold a name: an uppercase letter before a lowercase one,
 # or a Han character. One class first, so that ``re`` skips to its characters at C speed.
 _GATE = re.compile(f"[{_UP[1:-1]}{_HAN}](?:(?<=[{_HAN}])|{_LO})")
+# The gate for ASCII text, which holds no Han and no cased letters but A-Z and a-z: with each
+# read as "U" or "l", the gate is ``b"Ul" in`` the bytes, at ~1 ns a character (``re`` with
+# the gate's classes, or ``str.islower``, takes 6-8).
+_ASCII_CASES = bytes.maketrans(
+    (string.ascii_uppercase + string.ascii_lowercase).encode(), b"U" * 26 + b"l" * 26
+)
 
 
 def _after_cues(text: str) -> Iterator[re.Match[str]]:
@@ -249,11 +256,8 @@ class NameDetector:
 
     def may_find(self, text: str) -> bool:
         """False when :meth:`find` surely finds nothing (no capitalised word, no Han)."""
-        # ASCII text holds no Han, and its only uppercase letters are A-Z: with none of them
-        # (``islower`` stops at the first), the gate cannot match; this check reads lowercase
-        # text (JSON of lowercase messages, ids, enums) ~8x faster than the gate's big class.
-        if text.isascii() and text.islower():
-            return False
+        if text.isascii():
+            return b"Ul" in text.encode("ascii").translate(_ASCII_CASES)
         return _GATE.search(text) is not None
 
     def find(self, text: str, mode: int) -> list[tuple[int, int]]:
