@@ -257,7 +257,8 @@ class NameDetector:
     def may_find(self, text: str) -> bool:
         """False when :meth:`find` surely finds nothing (no capitalised word, no Han)."""
         if text.isascii():
-            return b"Ul" in text.encode("ascii").translate(_ASCII_CASES)
+            cases = text.encode("ascii").translate(_ASCII_CASES)
+            return b"U" in cases and b"Ul" in cases  # "U" alone is found with memchr
         return _GATE.search(text) is not None
 
     def find(self, text: str, mode: int) -> list[tuple[int, int]]:

@@ -139,8 +139,8 @@ class Redactor:
         names = self._names
         worth = [
             len(t) > limit
-            or "\\u" in t
-            or "\\/" in t
+            # One character is found with memchr, two are compared position by position.
+            or ("\\" in t and ("\\u" in t or "\\/" in t))
             or (m > MODE_NONE and (names is None or names.may_find(t)))
             for t, m in zip(raw, modes, strict=True)
         ]
