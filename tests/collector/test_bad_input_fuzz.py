@@ -70,6 +70,11 @@ def _json(h: Any) -> str:
     )  # fmt: skip
 
 
+_JSON_ARRAY_HEAD = (
+    b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "n", "attributes": [{"key": "k", '
+    b'"value": {"arrayValue": {"values": ['
+)
+_JSON_ARRAY_TAIL = b"]}}}]}]}]}]}"
 _HOSTILE_ITEMS = (b"\x5a\x00" * 1_000_000, b"\x4a\x00" * 1_000_000, nested_values(10, 1_000_000))
 
 
@@ -107,6 +112,12 @@ def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str
         # entries of an attribute's nested array, and 1.3M {} in OTLP/JSON. Counted first.
         *((in_a_span(h, inner), pb) for inner in _HOSTILE_ITEMS),
         (b'{"resourceSpans": [' + b",".join([b"{}"] * 1_300_000) + b"]}", js),
+        # 800,000 strings in an arrayValue: a str each parsed and a message each in the JSON
+        # mapping (+187 MB, 7-9 s at 8 MB). Counted first as well.
+        (_JSON_ARRAY_HEAD + b",".join([b'"ab"'] * 800_000) + _JSON_ARRAY_TAIL, js),
+        # No quote after the first ends a string: the count outside strings tried each to the
+        # end of the body, for hours of a worker's CPU.
+        (b"[" * 600_000 + b'"\\' * 1_500_000, js),
         (valid, {"content-type": "text/plain"}),
         (valid, {**pb, "content-encoding": "br"}),
     ]

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from glassline.collector import decode
+from glassline.collector import decode, objects
 from glassline.collector._wire import count_messages, schema_of
 from glassline.collector.decode import decode_json, decode_protobuf
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.decode import decode_logs
-from glassline.collector.objects import MAX_OBJECTS, WireObjects
+from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
 from tests.collector.wire_bodies import delimited, in_a_span, nested_values
 
 MANY = MAX_OBJECTS + 1_000
@@ -83,22 +83,40 @@ def test_a_log_record_of_too_many_items_is_refused_before_it_is_parsed(
 
 
 JSON_ITEMS = b",".join([b"{}"] * MANY)
+
+
+def _in_json_array(item: bytes) -> bytes:
+    """One span whose attribute's arrayValue holds ``MANY`` of ``item``: not AnyValues, but
+    json.loads makes an object of each and the JSON mapping a message."""
+    return (
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "n", "attributes": [{"key": "k",'
+        b' "value": {"arrayValue": {"values": [' + b",".join([item] * MANY) + b"]}}}]}]}]}]}"
+    )
+
+
 HOSTILE_JSON = {
     "resources": b'{"resourceSpans": [' + JSON_ITEMS + b"]}",
     "spans": b'{"resourceSpans": [{"scopeSpans": [{"spans": [' + JSON_ITEMS + b"]}]}]}",
     "arrays": b'{"resourceSpans": [' + b",".join([b"[]"] * MANY) + b"]}",
     "logs": b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [' + JSON_ITEMS + b"]}]}]}",
+    # Strings and numbers: 60 bytes each parsed, a message each in the JSON mapping after.
+    "strings": _in_json_array(b'"ab"'),
+    "numbers": _in_json_array(b"1.5"),
+    "keys": b'{"resourceSpans": [], "x": {'
+    + b",".join(b'"%x": 0' % n for n in range(MANY))
+    + b"}}",
 }
 
 
 @pytest.mark.parametrize("body", HOSTILE_JSON.values(), ids=HOSTILE_JSON)
-def test_json_of_too_many_objects_is_refused_before_it_is_parsed(
+def test_json_of_too_many_items_is_refused_before_it_is_parsed(
     body: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # json.loads made ~70 bytes of each two-byte {}: 8 MB of them was 190 MB of Python objects.
+    # json.loads made ~70 bytes of each two-byte {}: 8 MB of them was 190 MB of Python objects;
+    # 8 MB of "ab" in an arrayValue took 7-9 s and +187 MB before its span was rejected.
     monkeypatch.setattr(json, "loads", _never)
     with pytest.raises(
-        PermanentError, match=f"more than {MAX_OBJECTS} JSON objects and arrays"
+        PermanentError, match=f"more than {MAX_OBJECTS} JSON array items and object members"
     ) as err:
         if b"resourceLogs" in body:
             decode_logs(body, "json", "acme", max_records=10)
@@ -108,8 +126,8 @@ def test_json_of_too_many_objects_is_refused_before_it_is_parsed(
 
 
 def test_braces_inside_json_strings_are_not_objects(h: Any) -> None:
-    # Past the cheap bound (every { and [ of the body) the count skips strings: a prompt of
-    # code or JSON is text, whatever it holds.
+    # Past the cheap bound (every {, [ and , of the body) the count skips strings: a prompt
+    # of code or JSON is text, whatever it holds.
     text = '{"a": [' * (MANY // 2) + '\\ "'  # quotes and backslashes, escaped in the body
     span = {
         "traceId": "01" * 16, "spanId": "02" * 8, "name": "chat",
@@ -136,6 +154,78 @@ def test_a_real_batch_is_counted_with_byte_counts_alone(
     assert len(body) // 2 > MAX_OBJECTS  # the first bound does not settle it
     monkeypatch.setattr("glassline.collector.objects.count_messages", _never)
     assert len(decode_protobuf(body, "acme", max_spans=10_000).records) == 4096
+
+
+def test_a_real_json_batch_is_counted_with_byte_counts_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same 4,096 LLM spans in OTLP/JSON (6.9 MB): 200,000 items and members, 440,000 {, [
+    # and , in all (prompts hold commas): the byte counts settle it, nothing is walked.
+    import random
+
+    from bench.ingest import make_batch
+    from tests.collector.test_decode import to_otlp_json
+
+    request = ExportTraceServiceRequest.FromString(make_batch(random.Random(11)) * 8)
+    body = json.dumps(to_otlp_json(request), separators=(",", ":")).encode()
+    monkeypatch.setattr(objects, "_json_entries", _never)
+    assert len(decode_json(body, "acme", max_spans=10_000).records) == 4096
+
+
+def _entries_by_copy(body: bytes) -> int:
+    """The count as it was made before: from a copy of the body without its strings."""
+    outside = objects._JSON_STRING.sub(b"", body)
+    return outside.count(b"{") + outside.count(b"[") + outside.count(b",")
+
+
+_json_ish = st.lists(
+    st.sampled_from([b'"', b"\\", b"{", b"[", b",", b":", b"a", b" ", b"\n", b'\\"', b'""']),
+    max_size=80,
+).map(b"".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_json_ish, st.integers(1, 12))
+def test_the_json_count_is_the_count_outside_strings_of_the_whole_body(
+    body: bytes, window_bits: int
+) -> None:
+    # Read in windows of 2-4096 bytes, so strings and escapes are cut at every place.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(objects, "_JSON_WINDOW", 1 << window_bits)
+        assert objects._json_entries(body, 10**9) == _entries_by_copy(body)
+
+
+def test_json_counting_stops_just_past_the_limit() -> None:
+    body = b"[" + b",".join([b'"x,"'] * 5000) + b"]"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(objects, "_JSON_WINDOW", 64)
+        assert 101 <= objects._json_entries(body, 100) < 130
+
+
+def test_an_unended_string_is_counted_in_one_pass() -> None:
+    # Past the first quote no later one ends a string: the scan that tried each in turn to the
+    # end of the body took 24 s for 80 KB of '"\' (hours for a few MB), and the { and [ before
+    # them made sure it ran.
+    body = b"[" * 2_000 + b'"\\' * 1_000_000
+    with pytest.raises(PermanentError, match="more than 1000 JSON array items"):
+        check_json_objects(body, 1_000)
+    assert objects._json_entries(body, 10**9) == 2_000
+
+
+def test_the_exact_json_count_holds_no_copy_of_the_body() -> None:
+    # The strings were taken out of a copy of the body, made of a piece for each gap between
+    # strings: +247 MB for this 7.4 MB body (2.4 million pieces). A window holds ~300 KB.
+    import tracemalloc
+
+    body = b'{"resourceSpans": [' + b",".join([b'[{"k": "v"}]'] * 600_000) + b"]}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(PermanentError):
+            check_json_objects(body, MAX_OBJECTS)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, peak
 
 
 def _messages(message: Message) -> int:
@@ -224,7 +314,6 @@ def test_the_walk_of_a_large_real_body_stops_once_the_unread_bytes_cannot_pass_t
     import random
 
     from bench.ingest import make_batch
-    from glassline.collector import objects
 
     body = make_batch(random.Random(11)) * 8
     counted: list[int] = []

@@ -201,7 +201,7 @@ def test_a_request_of_too_many_objects_is_413_before_it_is_parsed(receivers: Any
     empty = b'{"resourceSpans": [' + b",".join([b"{}"] * (MAX_OBJECTS + 50_000)) + b"]}"
     for body, headers, what in (
         (events, PB, "protobuf messages"),
-        (empty, JSON, "JSON objects and arrays"),
+        (empty, JSON, "JSON array items and object members"),
     ):
         reply = post(receivers, body, headers, h.API_KEY)
         assert reply.status_code == 413, reply.content[:200]
@@ -209,6 +209,29 @@ def test_a_request_of_too_many_objects_is_413_before_it_is_parsed(receivers: Any
             reply.json()["message"] if headers is JSON else Status.FromString(reply.content).message
         )
         assert f"more than {MAX_OBJECTS} {what}" in message
+    assert receivers.sink.records == []
+
+
+def test_json_of_too_many_strings_is_413_and_never_parsed(receivers: Any, h: Any) -> None:
+    # 6 MB of "ab" in one attribute's arrayValue: json.loads made a str of each (60 bytes) and
+    # the JSON mapping a message, 7-9 s and +187 MB at 8 MB, before the span was rejected.
+    # Refused now holding the body as it came and the count's window.
+    import tracemalloc
+
+    values = b",".join([b'"ab"'] * 1_200_000)
+    body = (
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": "n", "attributes": [{"key": '
+        b'"k", "value": {"arrayValue": {"values": [' + values + b"]}}}]}]}]}]}"
+    )
+    tracemalloc.start()
+    try:
+        reply = post(receivers, body, JSON, h.API_KEY)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert reply.status_code == 413, reply.content[:200]
+    assert "limits.max_objects_per_request" in reply.json()["message"]
+    assert peak < 3 * len(body), (peak, len(body))
     assert receivers.sink.records == []
 
 
