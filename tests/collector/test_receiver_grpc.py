@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,8 +19,12 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
+from bench.ingest import EXPORT
+from bench.wire import _DATA, GrpcConnection, _head
 from glassline.collector.config import ServerConfig
 from glassline.collector.objects import MAX_OBJECTS
+from glassline.collector.receivers.grpc import SERVICE
+from glassline.collector.testing import rss_bytes, run_collector
 
 
 def export_with_stock_exporter(endpoint: str, headers: dict[str, str], n: int = 3) -> list[str]:
@@ -112,16 +118,33 @@ def test_storage_failure_is_unavailable_and_the_stock_exporter_retries(
     assert [r.name for r in receivers.sink.records] == names
 
 
-def test_message_over_the_size_limit_is_refused_clearly(h: Any) -> None:
+@pytest.mark.parametrize(
+    ("size", "compression", "said"),
+    [
+        (2049, None, "Received message larger than max (2049 vs. 2048)"),
+        (64 * 1024 * 1024, None, "Received message larger than max (67108864 vs. 2048)"),
+        (4096, grpc.Compression.Gzip, "Decompressed message larger than max"),
+    ],
+)
+def test_message_over_the_size_limit_is_refused_clearly(
+    h: Any, size: int, compression: grpc.Compression | None, said: str
+) -> None:
+    # By grpc, as soon as the message's length is in: it read up to twice the limit before
+    # (what it holds of a message admission cannot count). RESOURCE_EXHAUSTED without RetryInfo
+    # is final for an OTLP exporter, as a message that can never fit must be.
     server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=2048)
     with h.start_receivers(server) as stack:
-        big = h.make_span(1)
-        big.attributes.append(h.kv("prompt", "x" * 3000))
-        with pytest.raises(grpc.RpcError) as caught:
-            call(stack.grpc_endpoint, h.make_request(big).SerializeToString(),
-                 (("x-glassline-api-key", h.API_KEY),))  # fmt: skip
-        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        assert "exceeds the limit of 2048 bytes" in caught.value.details()
+        with grpc.insecure_channel(
+            stack.grpc_endpoint, options=[("grpc.max_send_message_length", -1)]
+        ) as channel:
+            export = channel.unary_unary(f"/{SERVICE}/Export")
+            with pytest.raises(grpc.RpcError) as caught:
+                export(b"\x00" * size, metadata=(("x-glassline-api-key", h.API_KEY),),
+                       timeout=60, compression=compression)  # fmt: skip
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert said in caught.value.details()
+        trailers = dict(caught.value.trailing_metadata() or ())
+        assert "google.rpc.retryinfo-bin" not in trailers
         assert stack.sink.records == []
 
 
@@ -279,3 +302,70 @@ def test_a_message_grpc_cannot_inflate_is_not_logged_as_a_server_error(
     assert {answer["grpc-status"] for answer in answers} == {str(grpc.StatusCode.INTERNAL.value[0])}
     assert good is not None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+class _AllButTheLastByte(GrpcConnection):
+    """Calls that send all of their message but its last byte, and never end: grpc holds what
+    has come of each until it is whole."""
+
+    def _send_data(self, stream: Any) -> None:
+        while len(stream.unsent) > 1:
+            size = min(len(stream.unsent) - 1, self._window, stream.window, self._max_frame)
+            if size <= 0:
+                if stream not in self._blocked:
+                    self._blocked.append(stream)
+                return
+            piece, stream.unsent = stream.unsent[:size], stream.unsent[size:]
+            self._window -= size
+            stream.window -= size
+            self._out += (_head(size, _DATA, 0, stream.id), piece)
+
+    def all_sent(self) -> bool:
+        """Every call not answered has sent all it will."""
+        return all(len(stream.unsent) <= 1 for stream in self._streams.values())
+
+
+def _peak_rss(pids: list[int]) -> int:
+    """The processes' resident memory at its highest since their VmHWM was reset."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
+async def test_calls_that_hold_back_the_last_byte_of_their_message_are_bounded(
+    tmp_path: Path,
+) -> None:
+    # grpc keeps what has come of a message until it is whole, where admission cannot count
+    # it: 32 calls each holding 15 MB of a message took +489 MB. Now max_inflight_bytes //
+    # max_message_bytes calls may be receiving at once (4 here); the others are refused,
+    # retryable with the hint, and the memory stays within the collector's bound.
+    mb = 1 << 20
+    server = {"max_message_bytes": 4 * mb, "max_inflight_bytes": 16 * mb}
+    with run_collector({"server": server}, workdir=tmp_path) as collector:
+        pids = collector.pids()
+        idle = rss_bytes(pids)
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM counts from here
+        key = {"x-glassline-api-key": collector.api_key}
+        host, _, port = collector.grpc_endpoint.rpartition(":")
+        loop = asyncio.get_running_loop()
+        connections = [_AllButTheLastByte(collector.grpc_endpoint, EXPORT, key, 120.0)
+                       for _ in range(4)]  # fmt: skip
+        for connection in connections:
+            await loop.create_connection(lambda c=connection: c, host, int(port))  # type: ignore[misc]
+        answers: list[tuple[str, bool]] = []
+        for n in range(40):
+            connections[n % 4].call(b"\x0a" * (4 * mb), lambda *answer: answers.append(answer))
+        for _ in range(6000):  # polled: the bytes the server takes are no event here
+            if all(connection.all_sent() for connection in connections):
+                break
+            await asyncio.sleep(0.01)
+        peak = _peak_rss(pids)
+        for connection in connections:
+            connection.close()
+    assert 40 - len(answers) <= 4, answers
+    assert set(answers) == {("RESOURCE_EXHAUSTED", True)}
+    assert peak - idle < 2 * server["max_inflight_bytes"] + 64 * mb, (idle, peak)

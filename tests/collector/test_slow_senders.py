@@ -273,3 +273,29 @@ def test_a_request_that_can_give_way_does_so_once_it_has_waited_and_every_place_
     assert refused == {"receiving": 2, "stalled": 1}
     assert metrics.receiving_requests._value.get() == 0
     assert metrics.inflight_requests._value.get() == 0
+
+
+def test_requests_whose_bytes_are_unseen_take_fewer_receiving_places() -> None:
+    """grpc holds a call's message until it is whole, where admission cannot count it: only
+    ``max_unseen`` such requests receive at once. Others (HTTP uploads, reserved as they
+    come) still take the remaining places, and a stalled call gives its place way as before."""
+    now = [0.0]
+    metrics = Metrics()
+    admission = Admission(max_bytes=10**6, max_requests=8, metrics=metrics, max_receiving=8,
+                          max_unseen=2, stall_after_s=5, clock=lambda: now[0])  # fmt: skip
+    ended: list[str] = []
+    with admission.admit(unseen=True) as first, admission.admit(unseen=True):
+        first.give_way_with(lambda: ended.append("first"))
+        with pytest.raises(RetryableError) as caught, admission.admit(unseen=True):
+            pass
+        with admission.admit():
+            assert (admission.receiving, admission.unseen) == (3, 2)
+        now[0] = 5.0
+        with admission.admit(unseen=True) as newer:
+            assert ended == ["first"]
+            assert (admission.receiving, admission.unseen) == (2, 2)
+            newer.reserve(10)
+            newer.start()  # its message is whole: grpc holds none of it now
+            assert (admission.receiving, admission.unseen) == (1, 1)
+    assert caught.value.overloaded and "receiving" in caught.value.message
+    assert (admission.requests, admission.receiving, admission.unseen) == (0, 0, 0)

@@ -22,7 +22,10 @@ it would break one of four bounds:
   place way (a gRPC call waiting for its message) does so once it has waited ``stall_after_s``
   and the places are all taken: the next request takes its place and it is ended, retryable
   (bound ``stalled``). 256 silent gRPC calls held every receiving place for the 30 s body
-  timeout, and every real export was refused meanwhile;
+  timeout, and every real export was refused meanwhile. What has come of a gRPC message is
+  held by grpc, unseen until the message is whole (up to ``max_message_bytes`` a call), so
+  fewer of those may be receiving at once (``max_unseen``, refused as ``receiving``): 32 calls
+  that each sent all but the last byte of a 15 MB message held +489 MB;
 - **queue wait**: the time this request would wait behind the ones already handed over for
   processing (:meth:`Ticket.start`) before its own turn, estimated from their bytes and the
   rate processing recently finished bytes at. Processing runs ``slots`` exports at once (the
@@ -100,13 +103,15 @@ class Admission:
         *,
         max_queue_wait_s: float | None = None,
         max_receiving: int | None = None,
+        max_unseen: int | None = None,
         slots: int = 1,
         stall_after_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         chance: Callable[[], float] = random.random,
     ) -> None:
         """``max_queue_wait_s=None`` turns the queue-wait bound off; ``max_receiving`` (requests
-        still receiving their body) defaults to ``max_requests``; ``slots`` is how many
+        still receiving their body) defaults to ``max_requests``, and ``max_unseen`` of them
+        (None: any) may be ones whose bytes are seen only whole; ``slots`` is how many
         handed-over exports run at once; ``stall_after_s`` is how long a request that can give
         way (:meth:`Ticket.give_way_with`) keeps its receiving place when the places are all
         taken (None: for good); ``chance`` draws the uniform [0, 1) numbers of the early
@@ -114,6 +119,7 @@ class Admission:
         self.max_bytes = max_bytes
         self.max_requests = max_requests
         self.max_receiving = max_requests if max_receiving is None else max_receiving
+        self.max_unseen = max_unseen
         self.max_queue_wait_s = max_queue_wait_s
         self.slots = slots
         self.stall_after_s = stall_after_s
@@ -128,6 +134,7 @@ class Admission:
         self.bytes = 0
         self.requests = 0  # every ticket held, receiving or handed over
         self.receiving = 0  # ... of which still receiving their body
+        self.unseen = 0  # ... of which hold bytes it cannot see yet (admit(unseen=True))
         self.queued_bytes = 0  # of the requests handed over for processing
         self._queued = 0
         # Bytes finished and seconds spent with at least one request handed over, both decayed:
@@ -151,22 +158,28 @@ class Admission:
         return None if bound is None else self._refuse(bound)
 
     @contextmanager
-    def admit(self, nbytes: int = 0, *, declared: int = 0, drawn: bool = False) -> Iterator[Ticket]:
+    def admit(
+        self, nbytes: int = 0, *, declared: int = 0, drawn: bool = False, unseen: bool = False
+    ) -> Iterator[Ticket]:
         """Hold one receiving request and ``nbytes`` for the block; ``declared`` more bytes
         must fit now but are held only as they arrive (:meth:`Ticket.reserve`). Raises
         RetryableError if over a bound; ``drawn``: :meth:`refuse_on_arrival` passed it just
-        now, so the queue wait's chance is not drawn again (its bounds are tested again)."""
+        now, so the queue wait's chance is not drawn again (its bounds are tested again);
+        ``unseen``: its bytes are held elsewhere until the body is whole (``max_unseen``)."""
         with self._lock:
             self._tick()
-            bound = self._refusal(nbytes + declared, draw=not drawn)
+            bound = self._refusal(nbytes + declared, draw=not drawn, unseen=unseen)
             end_stalled = None
             if bound == "receiving":
-                end_stalled = self._give_way_locked(nbytes + declared, draw=not drawn)
+                end_stalled = self._give_way_locked(
+                    nbytes + declared, draw=not drawn, unseen=unseen
+                )
             if end_stalled is not None:
                 bound = None
             if bound is None:
                 self.requests += 1
                 self.receiving += 1
+                self.unseen += unseen
                 self.bytes += nbytes
         if bound is not None:
             raise self._refuse(bound)
@@ -175,6 +188,7 @@ class Admission:
             self._metrics.receiving_requests.dec()
             end_stalled()  # its place is this request's now
         ticket = Ticket(self, nbytes)
+        ticket.unseen = unseen
         self._metrics.receiving_requests.inc()
         self._metrics.inflight_bytes.inc(nbytes)
         outcome = "error"
@@ -196,7 +210,7 @@ class Admission:
                     self.queued_bytes -= ticket.nbytes
                     self._done_bytes += ticket.nbytes
                 elif not ticket.whole and not ticket.gave_way:
-                    self.receiving -= 1
+                    self._leave_receiving_locked(ticket)
             if ticket.whole:
                 self._metrics.inflight_requests.dec()
             elif not ticket.gave_way:
@@ -225,7 +239,7 @@ class Admission:
             elif budget is not None and self._wait_locked() > budget:
                 bound = "queue_wait"
             # Whole from here, refused or not: it no longer takes a receiving place.
-            self.receiving -= 1
+            self._leave_receiving_locked(ticket)
             ticket.whole = True
             if bound is None:
                 self._queued += 1
@@ -261,25 +275,35 @@ class Admission:
         oldest = next(iter(self._yielding))
         return None if oldest.arrived_at > self._mark - self.stall_after_s else oldest
 
-    def _give_way_locked(self, nbytes: int, *, draw: bool) -> Callable[[], object] | None:
+    def _give_way_locked(
+        self, nbytes: int, *, draw: bool, unseen: bool
+    ) -> Callable[[], object] | None:
         """Take the receiving place of the oldest request that can give way and has waited
         long enough, if that admits a request of ``nbytes``; returns how to end it."""
         oldest = self._stalled_locked()
         if oldest is None:
             return None
         self.requests -= 1
-        self.receiving -= 1
-        if self._refusal(nbytes, draw=draw) is not None:  # another bound refuses it all the same
+        self._leave_receiving_locked(oldest)
+        if self._refusal(nbytes, draw=draw, unseen=unseen) is not None:
+            # another bound refuses it all the same
             self.requests += 1
             self.receiving += 1
+            self.unseen += oldest.unseen
             return None
         oldest.gave_way = True
         return self._yielding.pop(oldest)
 
-    def _refusal(self, nbytes: int, *, draw: bool = True) -> Bound | None:
+    def _leave_receiving_locked(self, ticket: Ticket) -> None:
+        self.receiving -= 1
+        self.unseen -= ticket.unseen
+
+    def _refusal(self, nbytes: int, *, draw: bool = True, unseen: bool = False) -> Bound | None:
         if self.requests - self.receiving >= self.max_requests:
             return "requests"  # it could not be handed over once here: refused unread
         if self.receiving >= self.max_receiving:
+            return "receiving"
+        if unseen and self.max_unseen is not None and self.unseen >= self.max_unseen:
             return "receiving"
         if self.bytes + nbytes > self.max_bytes:
             return "bytes"
@@ -341,6 +365,7 @@ class Ticket:
         self.started_at: float | None = None  # when the whole body was handed over
         self.arrived_at = 0.0  # since when it can give way
         self.gave_way = False  # its places went to a newer request as its body came in
+        self.unseen = False  # its bytes are held elsewhere until its body is whole
         # On the admission's clock (time.monotonic: the same in every process of this host),
         # the latest time processing may start; None without a queue-wait bound.
         self.deadline: float | None = None

@@ -117,6 +117,8 @@ class ServerConfig(_Model):
     # What they hold is bounded by max_inflight_bytes and the body timeout, but for one read
     # each (up to 256 KB) taken off the socket before admission reserves it: 256 of them
     # reading at once is max_inflight_bytes (64 MB) more at the peak, within the memory bound.
+    # A gRPC call's message is held by grpc until whole, so only max_inflight_bytes //
+    # max_message_bytes calls (8) receive at once (see receivers/grpc.py max_unseen_calls).
     max_receiving_requests: int = Field(256, ge=1)
     # Query API reads (GET /api/...) at once per process; another waits for a slot up to
     # max_queue_wait_s, then is refused (429). Each holds one of the store's pooled connections

@@ -52,6 +52,7 @@ from glassline.collector.receivers import (
     Ingest,
     LogsIngest,
     build_app,
+    max_unseen_calls,
     uvicorn_config,
 )
 from glassline.collector.sampling import SamplingSink, TailDecider
@@ -158,7 +159,7 @@ class Worker:
         admission = Admission(
             cfg.max_inflight_bytes, cfg.max_inflight_requests, self.metrics, cfg.retry_after_s,
             max_queue_wait_s=cfg.max_queue_wait_s, max_receiving=cfg.max_receiving_requests,
-            slots=slots, stall_after_s=stall_after_s,
+            max_unseen=max_unseen_calls(cfg), slots=slots, stall_after_s=stall_after_s,
         )  # fmt: skip
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()

@@ -4,7 +4,7 @@ they never touch storage."""
 from __future__ import annotations
 
 from glassline.collector.receivers._ingest import Consume, ConsumeLogs, Ingest, LogsIngest
-from glassline.collector.receivers.grpc import GrpcReceiver
+from glassline.collector.receivers.grpc import GrpcReceiver, max_unseen_calls
 from glassline.collector.receivers.http import build_app, uvicorn_config
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "Ingest",
     "LogsIngest",
     "build_app",
+    "max_unseen_calls",
     "uvicorn_config",
 ]

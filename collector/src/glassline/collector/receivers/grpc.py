@@ -31,7 +31,7 @@ from glassline.collector.errors import GlasslineError, ListenError, PermanentErr
 from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
 
-__all__ = ["GrpcReceiver"]
+__all__ = ["GrpcReceiver", "max_unseen_calls"]
 
 _log = logging.getLogger(__name__)
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
@@ -80,9 +80,11 @@ class GrpcReceiver:
         cfg = self._config
         server = grpc.aio.server(
             options=[
-                # Twice the limit so a slightly large message gets our clear INVALID_ARGUMENT;
-                # gRPC itself refuses anything beyond before reading it.
-                ("grpc.max_receive_message_length", 2 * cfg.max_message_bytes),
+                # gRPC refuses a larger message itself, as soon as its length prefix is in:
+                # RESOURCE_EXHAUSTED "Received message larger than max (N vs. limit)", without
+                # RetryInfo, so exporters do not resend it. It holds what has come of a
+                # message up to this, unseen by admission (see max_unseen_calls).
+                ("grpc.max_receive_message_length", cfg.max_message_bytes),
                 ("grpc.so_reuseport", 0),  # one process serves the port (see server.py)
                 *_BACKLOG_OPTIONS,
                 *_connection_age(cfg.grpc_max_connection_age_s, cfg.shutdown_grace_s),
@@ -167,7 +169,8 @@ class GrpcReceiver:
         principal = self._keyring.authenticate(
             key_from_headers((m.key, m.value) for m in metadata if isinstance(m.value, str))
         )
-        with self._admission.admit() as ticket:  # its bytes are reserved once read
+        # Its bytes are reserved once read; until then grpc holds them (unseen).
+        with self._admission.admit(unseen=True) as ticket:
             # The message's deadline, which a newer export may bring forward (_expire_now).
             deadline = asyncio.timeout(self._config.http_body_timeout_s)
             loop = asyncio.get_running_loop()
@@ -201,11 +204,6 @@ class GrpcReceiver:
             # types-grpcio types ServicerContext.read() without the EOF it returns.
             if body is grpc.aio.EOF:  # type: ignore[comparison-overlap]
                 raise PermanentError("the call carried no message: send one export request")
-            if len(body) > self._config.max_message_bytes:
-                raise PermanentError(
-                    f"message of {len(body)} bytes exceeds the limit of "
-                    f"{self._config.max_message_bytes} bytes"
-                )
             if await context.read() is not grpc.aio.EOF:  # type: ignore[comparison-overlap]
                 raise PermanentError(
                     "the call carried more than one message: send one export request per call"
@@ -218,6 +216,21 @@ class GrpcReceiver:
             f"the export's message did not arrive whole within {timeout_s:g} s; retry",
             retry_after_s=self._config.retry_after_s,
         )
+
+
+def max_unseen_calls(config: ServerConfig) -> int | None:
+    """How many calls may be receiving their message at once in one process (None: any).
+
+    grpc keeps what has come of a message until it is whole, up to ``max_message_bytes``,
+    where admission cannot count it: so many fill ``max_inflight_bytes``. 32 calls that each
+    sent all but the last byte of a 15 MB message held +489 MB (+261 MB at 8 MB). A call
+    that sends nothing takes a place as well (it cannot be told apart), and gives it way
+    after a body rate window when they are all taken; without a least body rate nothing
+    ends a stalled sender before the body timeout, and the calls are not bounded either.
+    """
+    if not config.http_body_min_rate_bytes_s:
+        return None
+    return max(1, config.max_inflight_bytes // config.max_message_bytes)
 
 
 def _expire_now(deadline: asyncio.Timeout) -> None:
