@@ -178,7 +178,12 @@ class GrpcConnection(asyncio.Protocol):
     """Unary gRPC calls of one method on one HTTP/2 connection (see the module doc); usable
     before it is connected (calls wait for the connection)."""
 
-    def __init__(self, authority: str, path: str, metadata: dict[str, str], timeout_s: float):
+    def __init__(
+        self, authority: str, path: str, metadata: dict[str, str], timeout_s: float,
+        *, hold_back: int = 0,
+    ) -> None:  # fmt: skip
+        """``hold_back``: each call keeps that many of its last bytes unsent and never ends (a
+        client that stalls mid-message; 0: calls send everything)."""
         headers = {
             ":method": "POST", ":scheme": "http", ":path": path, ":authority": authority,
             "content-type": "application/grpc", "te": "trailers",
@@ -186,6 +191,7 @@ class GrpcConnection(asyncio.Protocol):
         }  # fmt: skip
         self._block = Encoder().encode([NeverIndexedHeaderTuple(k, v) for k, v in headers.items()])
         self._timeout_s = timeout_s
+        self._hold_back = hold_back
         self._headers = _Headers()
         self.usable = True  # false after a GOAWAY or once the connection is gone
         self._transport: asyncio.Transport | None = None
@@ -203,6 +209,10 @@ class GrpcConnection(asyncio.Protocol):
         self._max_frame = 16384
         self._received = bytearray()
         self._header_block: tuple[int, int, bytearray] | None = None  # across CONTINUATIONs
+
+    def all_sent(self) -> bool:
+        """Every call not answered has sent all it will (all but its held-back bytes)."""
+        return all(len(stream.unsent) <= self._hold_back for stream in self._streams.values())
 
     def call(self, message: bytes, answer: Answer) -> None:
         """Send one request message; ``answer`` gets the call's status name and hint."""
@@ -328,8 +338,10 @@ class GrpcConnection(asyncio.Protocol):
 
     def _send_data(self, stream: _Stream) -> None:
         """Queue what the windows allow of the stream's message; the rest waits for them."""
-        while stream.unsent:
-            size = min(len(stream.unsent), self._window, stream.window, self._max_frame)
+        while len(stream.unsent) > self._hold_back:
+            size = min(
+                len(stream.unsent) - self._hold_back, self._window, stream.window, self._max_frame
+            )
             if size <= 0:
                 if stream not in self._blocked:
                     self._blocked.append(stream)

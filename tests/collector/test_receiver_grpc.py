@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from bench.ingest import EXPORT
-from bench.wire import _DATA, GrpcConnection, _head
+from bench.wire import GrpcConnection
 from glassline.collector.config import ServerConfig
 from glassline.collector.objects import MAX_OBJECTS
 from glassline.collector.receivers.grpc import SERVICE
@@ -304,27 +304,6 @@ def test_a_message_grpc_cannot_inflate_is_not_logged_as_a_server_error(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
-class _AllButTheLastByte(GrpcConnection):
-    """Calls that send all of their message but its last byte, and never end: grpc holds what
-    has come of each until it is whole."""
-
-    def _send_data(self, stream: Any) -> None:
-        while len(stream.unsent) > 1:
-            size = min(len(stream.unsent) - 1, self._window, stream.window, self._max_frame)
-            if size <= 0:
-                if stream not in self._blocked:
-                    self._blocked.append(stream)
-                return
-            piece, stream.unsent = stream.unsent[:size], stream.unsent[size:]
-            self._window -= size
-            stream.window -= size
-            self._out += (_head(size, _DATA, 0, stream.id), piece)
-
-    def all_sent(self) -> bool:
-        """Every call not answered has sent all it will."""
-        return all(len(stream.unsent) <= 1 for stream in self._streams.values())
-
-
 def _peak_rss(pids: list[int]) -> int:
     """The processes' resident memory at its highest since their VmHWM was reset."""
     total = 0
@@ -352,7 +331,8 @@ async def test_calls_that_hold_back_the_last_byte_of_their_message_are_bounded(
         key = {"x-glassline-api-key": collector.api_key}
         host, _, port = collector.grpc_endpoint.rpartition(":")
         loop = asyncio.get_running_loop()
-        connections = [_AllButTheLastByte(collector.grpc_endpoint, EXPORT, key, 120.0)
+        # Each call sends all of its message but the last byte, and never ends.
+        connections = [GrpcConnection(collector.grpc_endpoint, EXPORT, key, 120.0, hold_back=1)
                        for _ in range(4)]  # fmt: skip
         for connection in connections:
             await loop.create_connection(lambda c=connection: c, host, int(port))  # type: ignore[misc]
