@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.collector.storage._merge import prepared_insert
+from glassline.collector.storage._insert import prepared_insert
 from glassline.collector.storage.models import Span
 from glassline.collector.storage.testing import llm_trace
 from glassline.collector.storage.writer import SPAN_COLUMNS, PreparedBatch, span_values

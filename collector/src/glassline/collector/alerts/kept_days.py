@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError
 
 from glassline.collector.alerts.models import SloCount
 from glassline.collector.alerts.queries import Key, make_key
-from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage._compiled import dialect_insert
 from glassline.collector.storage.engine import WRITE
 
 __all__ = ["DAY", "HOUR", "Budget", "CountedDay", "GoodTotal", "KeptDays", "Scope"]

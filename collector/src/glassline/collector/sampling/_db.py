@@ -31,7 +31,7 @@ from glassline.collector.sampling.models import (
     SamplingPending,
     SamplingStat,
 )
-from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage._compiled import dialect_insert
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import Trace
 

@@ -38,7 +38,7 @@ from glassline.collector.sampling.policies import PolicySet, build_policy_set
 from glassline.collector.sampling.policy_reads import reads_attributes, reads_spans
 from glassline.collector.sampling.trace_view import TraceView
 from glassline.collector.storage import search
-from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage._compiled import dialect_insert
 from glassline.collector.storage.models import Span, Trace
 from glassline.collector.storage.store import Store
 

@@ -25,7 +25,8 @@ from sqlalchemy import Connection, and_, select, tuple_
 from glassline.collector.logs.events import MESSAGE_ATTRIBUTES
 from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
 from glassline.collector.storage import search
-from glassline.collector.storage._merge import insert_new, update_rows
+from glassline.collector.storage._insert import insert_new
+from glassline.collector.storage._merge import update_rows
 from glassline.collector.storage.models import Span, SpanContent
 from glassline.redaction import jsontext
 from glassline.semconv import attributes as attrs

@@ -15,7 +15,8 @@ from sqlalchemy import Connection
 
 from glassline.collector.records import EvaluationRecord
 from glassline.collector.storage import sketch
-from glassline.collector.storage._merge import insert_new, merge_rows
+from glassline.collector.storage._insert import insert_new
+from glassline.collector.storage._merge import merge_rows
 from glassline.collector.storage.models import Evaluation, EvaluationRollup
 from glassline.collector.storage.rollup import bucket_of
 

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
-from glassline.collector.storage._merge import insert_new
+from glassline.collector.storage._insert import insert_new
 from glassline.collector.storage.models import SearchDoc
 from glassline.redaction import jsontext
 from glassline.semconv import attributes as attrs

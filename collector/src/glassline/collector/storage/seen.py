@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage._merge import insert_missing
+from glassline.collector.storage._insert import insert_missing
 from glassline.collector.storage.cardinality import OTHER
 from glassline.collector.storage.models import ROLLUP_DIMENSIONS, SeenValue, Span, Trace
 from glassline.collector.storage.rollup import Dims, bucket_of

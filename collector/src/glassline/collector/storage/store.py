@@ -30,7 +30,7 @@ from glassline.collector.storage import (
     seen,
     space,
 )
-from glassline.collector.storage._merge import dialect_insert
+from glassline.collector.storage._compiled import dialect_insert
 from glassline.collector.storage.cardinality import CardinalityLimit
 from glassline.collector.storage.checkpoint import Checkpointer
 from glassline.collector.storage.config import StorageConfig

@@ -16,13 +16,8 @@ from sqlalchemy.engine import Dialect
 
 from glassline.collector.records import SpanRecord
 from glassline.collector.storage import content, rollup, search, seen, summary
-from glassline.collector.storage._merge import (
-    PreparedInsert,
-    add_rows,
-    insert_params,
-    merge_rows,
-    prepared_insert,
-)
+from glassline.collector.storage._insert import PreparedInsert, insert_params, prepared_insert
+from glassline.collector.storage._merge import add_rows, merge_rows
 from glassline.collector.storage.evaluations import write_evaluations
 from glassline.collector.storage.models import (
     ROLLUP_DIMENSIONS,

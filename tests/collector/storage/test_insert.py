@@ -1,11 +1,11 @@
-"""storage/_merge.py: inserting rows not stored yet, on SQLite and PostgreSQL."""
+"""storage/_insert.py: inserting rows not stored yet, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
 from glassline.collector.storage import Store
-from glassline.collector.storage._merge import insert_new
+from glassline.collector.storage._insert import insert_new
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import UserRollup
 
