@@ -16,7 +16,7 @@ from glassline.collector.storage.models import Span, Trace
 
 __all__ = ["PURGE_ROWS", "delete_some", "purge_traces"]
 
-# Rows one transaction deletes at most (as :data:`.store.PURGE_SPANS` does for spans): 5,000
+# Rows one transaction deletes at most (as :data:`.retention.PURGE_SPANS` does for spans): 5,000
 # rollup rows or content events took 28-49 ms, 5,000 spans with their traces up to 140 ms.
 PURGE_ROWS = 5_000
 
