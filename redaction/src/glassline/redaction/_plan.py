@@ -15,20 +15,20 @@ card number in ``user.id`` is a card); emails and secrets are found anywhere in 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from glassline.redaction import jsontext
 from glassline.redaction._engine import MIN_TEXT_LEN
 from glassline.redaction._names import MODE_FULL, MODE_ID, MODE_NONE, MODE_WHOLE, NAME_KEYS
 from glassline.redaction._render import FAILED_TOKEN
+from glassline.redaction._results import RedactionResult, TextResult
 from glassline.redaction._scope import Scope
+from glassline.redaction._shadow import Map, Seq, Slot, Tally, rebuild
 
-__all__ = ["IDENTIFIER", "MIN_NUMBER", "Plan", "RedactionResult", "TextResult"]
+__all__ = ["IDENTIFIER", "MIN_NUMBER", "Plan"]
 
 _log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ IDENTIFIER = re.compile(r"[\w.:/@+\-]{1,128}", re.ASCII)
 # part ("zjYFrR073866").
 _PART = re.compile(r"[A-Za-z0-9]{10,}")
 _CASE_SWITCH = re.compile(r"[a-z][A-Z]")
-UNEXPECTED = "UNEXPECTED_VALUE"
 # Integers with this many digits or more are analysed (phone numbers, cards, IBAN bodies);
 # token counts, durations and sizes below it are not.
 MIN_NUMBER = 10**6
@@ -49,79 +48,6 @@ MIN_NUMBER = 10**6
 _CLEAN_CHARS = 256
 _CLEAN_MAX = 65536  # ~4 MB of hashes
 _JSON_DEPTH = 3  # JSON inside a JSON string inside ...: parsed this many levels deep
-
-
-@dataclass(frozen=True, slots=True)
-class TextResult:
-    """The outcome for one text. ``dropped``: a ``drop`` entity was found in it."""
-
-    text: str
-    counts: dict[str, int] = field(default_factory=dict)
-    dropped: bool = False
-    failed: bool = False
-    truncated_from: int | None = None  # original length when the text was cut
-
-
-@dataclass(frozen=True, slots=True)
-class RedactionResult:
-    """The outcome for one attribute map.
-
-    ``attributes`` is a new dict (the input is not modified) without the dropped attributes;
-    ``counts`` are redactions per entity type; ``failed`` counts values replaced by
-    ``[REDACTION_FAILED]``; ``truncated`` maps attribute names to their original length.
-    """
-
-    attributes: dict[str, Any]
-    counts: dict[str, int] = field(default_factory=dict)
-    failed: int = 0
-    truncated: dict[str, int] = field(default_factory=dict)
-
-
-class Slot:
-    """One string (or long integer, as its digits) somewhere inside an attribute."""
-
-    __slots__ = ("depth", "item", "key", "mode", "number", "parsed", "raw", "strict", "unit")
-
-    def __init__(
-        self, raw: str, mode: int, item: int, *, number: bool = False, key: str = ""
-    ) -> None:
-        self.raw = raw
-        self.item = item  # the position of its attribute in Plan.items
-        self.mode = mode
-        self.number = number
-        self.key = key  # the map key this value sits under (names in name-like keys)
-        self.depth = 0  # JSON levels above it
-        self.parsed: Any = None  # the shadow of its parsed JSON, when it held JSON
-        self.unit = -1  # index of its text among the analysed ones; -1: not analysed
-        self.strict = False  # replaced whole if nothing is found in it (see ScopeConfig)
-
-
-class _Seq:
-    __slots__ = ("items", "original")
-
-    def __init__(self, original: Any, items: list[Any]) -> None:
-        self.original = original
-        self.items = items
-
-
-class _Map:
-    __slots__ = ("original", "pairs")
-
-    def __init__(self, original: Any, pairs: list[tuple[Slot | str, Any]]) -> None:
-        self.original = original
-        self.pairs = pairs
-
-
-class _Tally:
-    """What rebuilding one attribute found."""
-
-    __slots__ = ("changed", "counts", "dropped", "failed")
-
-    def __init__(self) -> None:
-        self.changed = False
-        self.dropped = False
-        self.failed = 0
-        self.counts: dict[str, int] = {}
 
 
 class Plan:
@@ -193,7 +119,7 @@ class Plan:
                 _log.warning("preparing a value for redaction failed: %s", type(exc).__name__)
                 shadow = None
                 self._touched.add(self._item)
-            if isinstance(key, Slot) or shadow is None or isinstance(shadow, (Slot, _Seq, _Map)):
+            if isinstance(key, Slot) or shadow is None or isinstance(shadow, (Slot, Seq, Map)):
                 self.items.append((index, name, key if isinstance(key, Slot) else None, shadow))
             elif seen is not None:
                 clean.add(seen)  # a name and a value with nothing to look at: stored as sent
@@ -243,14 +169,14 @@ class Plan:
 
         for position in sorted(self._touched):
             index, name, key, shadow = self.items[position]
-            tally = _Tally()
-            new_name = name if key is None else _rebuild(key, name, results, tally)
+            tally = Tally()
+            new_name = name if key is None else rebuild(key, name, results, tally)
             if shadow is None:
                 value: Any = FAILED_TOKEN
                 tally.failed += 1
                 tally.changed = True
             else:
-                value = _rebuild(shadow, maps[index][name], results, tally)
+                value = rebuild(shadow, maps[index][name], results, tally)
             if not tally.changed:
                 continue
             result = target(index)
@@ -318,8 +244,8 @@ class Plan:
                         self._shadow(v, _within(mode, _key_mode(child)), child, depth, structural),
                     )
                 )
-            return _Map(value, pairs)
-        return _Seq(value, [self._shadow(v, mode, key, depth, structural) for v in value])
+            return Map(value, pairs)
+        return Seq(value, [self._shadow(v, mode, key, depth, structural) for v in value])
 
     def _parse(self, slot: Slot) -> bool:
         """Shadow ``slot``'s JSON, if it holds an object or array; False if it does not."""
@@ -347,43 +273,6 @@ def _key_mode(key: str) -> int:
     return MODE_WHOLE if normal in NAME_KEYS or key.lower() in NAME_KEYS else MODE_FULL
 
 
-def _rebuild(shadow: Any, original: Any, results: list[TextResult], tally: _Tally) -> Any:
-    if isinstance(shadow, Slot):
-        if shadow.parsed is not None:
-            inner = _Tally()
-            value = _rebuild(shadow.parsed, None, results, inner)
-            _merge(tally, inner)
-            if not inner.changed:
-                return original
-            return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        if shadow.unit < 0:
-            return _unexpected(tally) if shadow.strict else original
-        part = results[shadow.unit]
-        if shadow.strict and not part.counts and not part.failed:
-            return _unexpected(tally)
-        for entity, n in part.counts.items():
-            tally.counts[entity] = tally.counts.get(entity, 0) + n
-        tally.failed += part.failed
-        tally.dropped = tally.dropped or part.dropped
-        if part.text == shadow.raw and not part.failed and part.truncated_from is None:
-            return original
-        tally.changed = True
-        return part.text
-    if isinstance(shadow, _Seq):
-        items = [
-            _rebuild(s, o, results, tally)
-            for s, o in zip(shadow.items, shadow.original, strict=True)
-        ]
-        return items if tally.changed else shadow.original
-    if isinstance(shadow, _Map):
-        out = {}
-        for (key, value_shadow), (k, v) in zip(shadow.pairs, shadow.original.items(), strict=True):
-            new_key = k if isinstance(key, str) else _rebuild(key, k, results, tally)
-            out[new_key] = _rebuild(value_shadow, v, results, tally)
-        return out if tally.changed else shadow.original
-    return shadow
-
-
 def _pasted(value: str) -> bool:
     """Whether an identifier-shaped ``value`` holds a part that reads like a random token:
     25+ letters and digits, or 10+ mixing upper and lower case and digits ("fpoMes742382";
@@ -397,17 +286,3 @@ def _pasted(value: str) -> bool:
         ):
             return True
     return False
-
-
-def _unexpected(tally: _Tally) -> str:
-    tally.counts[UNEXPECTED] = tally.counts.get(UNEXPECTED, 0) + 1
-    tally.changed = True
-    return f"<{UNEXPECTED}>"
-
-
-def _merge(into: _Tally, part: _Tally) -> None:
-    into.changed = into.changed or part.changed
-    into.dropped = into.dropped or part.dropped
-    into.failed += part.failed
-    for entity, n in part.counts.items():
-        into.counts[entity] = into.counts.get(entity, 0) + n

@@ -12,9 +12,10 @@ from glassline.redaction._cache import ResultCache
 from glassline.redaction._engine import Finding, PatternEngine
 from glassline.redaction._names import MODE_FULL, MODE_ID, MODE_NONE, NameDetector
 from glassline.redaction._ner import NerEngine
-from glassline.redaction._plan import Plan, RedactionResult, TextResult
+from glassline.redaction._plan import Plan
 from glassline.redaction._recognizers import build_detectors
 from glassline.redaction._render import FAILED_TOKEN, Renderer
+from glassline.redaction._results import RedactionResult, TextResult
 from glassline.redaction._scope import Scope
 from glassline.redaction.config import RedactionConfig
 from glassline.redaction.entities import NER_ENTITIES
