@@ -16,7 +16,7 @@ from glassline.collector.records import ContentEvent, SpanEvent, SpanRecord
 from glassline.collector.sampling.config import SamplingConfig
 from glassline.collector.sampling.decider import TailDecider
 from glassline.collector.sampling.sink import SamplingSink
-from glassline.collector.storage import Store, search
+from glassline.collector.storage import Store, search, search_text
 from glassline.collector.storage.models import SearchDoc
 from glassline.collector.storage.queries import QueryError, list_traces
 from glassline.collector.storage.testing import llm_trace
@@ -245,7 +245,10 @@ def test_a_sampled_out_trace_leaves_the_index(store: Store) -> None:
 def test_colliding_document_ids_take_another_free_one_in_the_same_millisecond(
     store: Store,
 ) -> None:
-    docs = [search.Doc("acme", tid(0), T0, "same"), search.Doc("acme", tid(0), T0, "again")]
+    docs = [
+        search_text.Doc("acme", tid(0), T0, "same"),
+        search_text.Doc("acme", tid(0), T0, "again"),
+    ]
     with store.engine.begin() as conn:
         assert search.write_docs(conn, docs[:1]) == 1
         assert search.write_docs(conn, docs[1:]) == 1
@@ -298,8 +301,8 @@ def test_the_longest_document_fits_in_a_tsvector() -> None:
     # three 4-byte letters (CJK Extension B) and a space a word, all distinct.
     rng = random.Random(3)
     letters = [chr(code) for code in range(0x20000, 0x2A6DF)]
-    words = ("".join(rng.choices(letters, k=3)) for _ in range(search.MAX_DOC_CHARS // 4 + 10))
-    longest = search.text_of([" ".join(words)])
+    words = ("".join(rng.choices(letters, k=3)) for _ in range(search_text.MAX_DOC_CHARS // 4 + 10))
+    longest = search_text.text_of([" ".join(words)])
     engine = create_engine(POSTGRES_URL)
     with engine.connect() as conn:
         size = conn.execute(

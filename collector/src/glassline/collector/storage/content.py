@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, select, tuple_
 
 from glassline.collector.logs.events import MESSAGE_ATTRIBUTES
 from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
-from glassline.collector.storage import search
+from glassline.collector.storage import search, search_text
 from glassline.collector.storage._insert import insert_new
 from glassline.collector.storage._merge import update_rows
 from glassline.collector.storage.models import Span, SpanContent
@@ -71,7 +71,7 @@ def write_events(conn: Connection, events: Sequence[ContentEvent], now_ns: int) 
         for _, e in sorted(unique.items())
     ]
     inserted = insert_new(conn, SpanContent.__table__, _KEY, rows)
-    search.write_docs(conn, search.docs_for_events([unique[k] for k in sorted(inserted)]))
+    search.write_docs(conn, search_text.docs_for_events([unique[k] for k in sorted(inserted)]))
     return len(inserted), _attach_stored({k[:3] for k in inserted}, conn)
 
 

@@ -2,8 +2,8 @@
 
 Each write adds one document per trace (:class:`~glassline.collector.storage.models.SearchDoc`)
 with the words of the spans it inserted, or of the content events it stored, in the same
-transaction; the text is taken from the stored (redacted) records, so the index never holds
-anything the spans do not. Words are runs of letters and digits, case folded: SQLite's FTS5
+transaction; the text (:mod:`.search_text`) is taken from the stored (redacted) records, so
+the index never holds anything the spans do not. Words are runs of letters and digits, case folded: SQLite's FTS5
 (unicode61) splits the text so itself; for PostgreSQL (a ``tsvector``, GIN-indexed) they are
 split here, with their positions (:func:`tsvector_of`), and so are a query's words, so both
 databases index and look for the same words. A query (:func:`parse`) is words that must all
@@ -18,12 +18,11 @@ size of the store.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import random
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,11 +40,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import TSQUERY
 
-from glassline.collector.records import AttributeValue, ContentEvent, SpanRecord
 from glassline.collector.storage._insert import insert_new
 from glassline.collector.storage.models import SearchDoc
-from glassline.redaction import jsontext
-from glassline.semconv import attributes as attrs
+
+# docs_for_*: this module's API from before search_text.py made the documents' texts.
+from glassline.collector.storage.search_text import (
+    Doc,
+    docs_for_events,
+    docs_for_spans,
+    docs_for_texts,
+)
 
 __all__ = [
     "MAX_DOCUMENTS",
@@ -61,22 +65,7 @@ __all__ = [
     "write_docs",
 ]
 
-# The attributes whose text is searchable (JSON message lists are read for their strings).
-CONTENT_ATTRIBUTES = (
-    attrs.GEN_AI_INPUT_MESSAGES,
-    attrs.GEN_AI_OUTPUT_MESSAGES,
-    attrs.GEN_AI_SYSTEM_INSTRUCTIONS,
-    attrs.GEN_AI_TOOL_NAME,
-    attrs.GEN_AI_TOOL_CALL_ARGUMENTS,
-    attrs.GEN_AI_TOOL_CALL_RESULT,
-)
-# Keys of the message JSON that hold labels, not content ("role": "user" is in every message).
-_LABEL_KEYS = frozenset({"role", "type", "finish_reason", "id", "mime_type", "modality"})
-_EXCEPTION_KEYS = ("exception.type", "exception.message")
 WORD = re.compile(r"[^\W_]+")
-# A tsvector holds at most 1 MB of words and positions, or the whole INSERT fails; a character
-# takes at most 4 bytes there, its word's position and count included (262,144 failed).
-MAX_DOC_CHARS = 250_000
 MAX_DOCUMENTS = 2000  # matching documents a search reads, newest first
 _TIME_BITS = 20
 _HASH_MASK = (1 << _TIME_BITS) - 1
@@ -88,55 +77,6 @@ _MAX_POSITIONS = 255
 _MAX_WORD_BYTES = 2_046
 _MAX_MS = (2**63 - 1) >> _TIME_BITS
 _draw = random.Random()  # ids for documents whose first id was taken (see write_docs)
-
-
-@dataclass(frozen=True, slots=True)
-class Doc:
-    tenant: str
-    trace_id: str
-    start_ns: int
-    text: str
-
-
-def _strings(value: Any, out: list[str]) -> None:
-    """The content strings of a JSON value, depth first, labels left out."""
-    if isinstance(value, str):
-        out.append(value)
-    elif isinstance(value, list):
-        for item in value:
-            _strings(item, out)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            if key not in _LABEL_KEYS:
-                _strings(item, out)
-
-
-def _attribute_texts(attributes: dict[str, AttributeValue], out: list[str]) -> None:
-    for key in CONTENT_ATTRIBUTES:
-        value = attributes.get(key)
-        if isinstance(value, str) and value[:1] in ("[", "{"):
-            # Cut by the size limit, not JSON or nested too deep: indexed as the text it is.
-            with contextlib.suppress(ValueError):
-                value = jsontext.parse(value)
-        if value is not None:
-            _strings(value, out)
-
-
-def span_texts(span: SpanRecord) -> list[str]:
-    """What a user would search for in a span: its name, status message, content, errors."""
-    out = [span.name]
-    if span.status_message:
-        out.append(span.status_message)
-    _attribute_texts(span.attributes, out)
-    for event in span.events:
-        if event.name == "exception":
-            out.extend(str(event.attributes[k]) for k in _EXCEPTION_KEYS if k in event.attributes)
-    return out
-
-
-def text_of(texts: Iterable[str]) -> str:
-    """The document: each distinct text once, one per line, capped in size."""
-    return "\n".join(dict.fromkeys(t for t in texts if t))[:MAX_DOC_CHARS]
 
 
 def tsvector_of(text: str) -> str:
@@ -180,36 +120,6 @@ def _indexable(word: str) -> bool:
 def _position_texts() -> tuple[str, ...]:
     """The positions 1 to 16,383 as text: made once (0.8 MB), not once per word written."""
     return tuple(map(str, range(1, _LAST_POSITION + 1)))
-
-
-def docs_for_spans(spans: Sequence[SpanRecord], starts: dict[tuple[str, str], int]) -> list[Doc]:
-    """One document per trace of ``spans``; ``starts`` gives each trace's start as stored."""
-    return docs_for_texts({(s.tenant, s.trace_id, s.span_id): span_texts(s) for s in spans}, starts)
-
-
-def docs_for_texts(
-    texts: Mapping[tuple[str, str, str], list[str]], starts: dict[tuple[str, str], int]
-) -> list[Doc]:
-    """One document per trace of the spans' :func:`span_texts`, keyed by tenant, trace and
-    span id; ``starts`` gives each trace's start as stored."""
-    by_trace: dict[tuple[str, str], list[str]] = {}
-    for (tenant, trace_id, _), found in texts.items():
-        by_trace.setdefault((tenant, trace_id), []).extend(found)
-    return [
-        Doc(tenant, trace_id, starts.get((tenant, trace_id), 0), text_of(found))
-        for (tenant, trace_id), found in by_trace.items()
-    ]
-
-
-def docs_for_events(events: Sequence[ContentEvent]) -> list[Doc]:
-    """One document per trace of content events (messages that came apart from their span)."""
-    texts: dict[tuple[str, str], list[str]] = {}
-    starts: dict[tuple[str, str], int] = {}
-    for event in events:
-        key = (event.tenant, event.trace_id)
-        _attribute_texts(event.attributes, texts.setdefault(key, []))
-        starts[key] = min(starts.get(key, event.time_ns), event.time_ns)
-    return [Doc(t, tr, starts[(t, tr)], text_of(found)) for (t, tr), found in texts.items()]
 
 
 def doc_id(start_ns: int, salt: int = 0) -> int:

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, exists, func, select, tuple_
 
 from glassline.collector.records import SpanEvent, SpanRecord
-from glassline.collector.storage import search
+from glassline.collector.storage import search, search_text
 from glassline.collector.storage.models import SearchDoc, Span, SpanContent, Trace
 
 __all__ = [
@@ -51,7 +51,7 @@ class Found:
     """One batch: traces looked at, the documents of those without one, where it stopped."""
 
     checked: int
-    docs: list[search.Doc]
+    docs: list[search_text.Doc]
     cursor_ns: int | None  # the start of the oldest trace looked at; None: nothing was left
 
 
@@ -113,12 +113,12 @@ def find_batch(conn: Connection, before_ns: int | None, size: int) -> Found:
     docs = []
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
-        docs += search.docs_for_spans(_stored_spans(conn, chunk), starts_of)
-        docs += search.docs_for_events(_content_events(conn, chunk, starts_of))
+        docs += search_text.docs_for_spans(_stored_spans(conn, chunk), starts_of)
+        docs += search_text.docs_for_events(_content_events(conn, chunk, starts_of))
     return Found(int(checked), _one_per_trace(docs), lo)
 
 
-def write_found(conn: Connection, docs: Sequence[search.Doc]) -> int:
+def write_found(conn: Connection, docs: Sequence[search_text.Doc]) -> int:
     """Write the documents of traces that still have none (another run may have been first);
     inside the caller's write transaction, which this keeps short. Returns how many."""
     d = SearchDoc.__table__.c
@@ -170,7 +170,7 @@ def _content_events(
 
 @dataclass(frozen=True, slots=True)
 class _Event:
-    """The fields of a content event that :func:`search.docs_for_events` reads."""
+    """The fields of a content event that :func:`search_text.docs_for_events` reads."""
 
     tenant: str
     trace_id: str
@@ -178,14 +178,14 @@ class _Event:
     attributes: dict[str, Any]
 
 
-def _one_per_trace(docs: list[search.Doc]) -> list[search.Doc]:
-    merged: dict[tuple[str, str], search.Doc] = {}
+def _one_per_trace(docs: list[search_text.Doc]) -> list[search_text.Doc]:
+    merged: dict[tuple[str, str], search_text.Doc] = {}
     for doc in docs:
         key = (doc.tenant, doc.trace_id)
         if key in merged:
             first = merged[key]
-            text = f"{first.text}\n{doc.text}"[: search.MAX_DOC_CHARS]
-            doc = search.Doc(doc.tenant, doc.trace_id, first.start_ns, text)
+            text = f"{first.text}\n{doc.text}"[: search_text.MAX_DOC_CHARS]
+            doc = search_text.Doc(doc.tenant, doc.trace_id, first.start_ns, text)
         merged[key] = doc
     return list(merged.values())
 

@@ -15,7 +15,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
 from glassline.collector.records import SpanRecord
-from glassline.collector.storage import content, rollup, search, seen, summary
+from glassline.collector.storage import content, rollup, search, search_text, seen, summary
 from glassline.collector.storage._insert import PreparedInsert, insert_params, prepared_insert
 from glassline.collector.storage._merge import add_rows, merge_rows
 from glassline.collector.storage.evaluations import write_evaluations
@@ -119,7 +119,7 @@ class PreparedBatch:
             unique.setdefault((span.tenant, span.trace_id, span.span_id), span)
         # Sorted, so concurrent writers of overlapping batches take row locks in the same order.
         self.spans = {key: unique[key] for key in sorted(unique)}
-        self.texts = {key: search.span_texts(span) for key, span in self.spans.items()}
+        self.texts = {key: search_text.span_texts(span) for key, span in self.spans.items()}
         rows = [span_values(span) for span in self.spans.values()]
         self.insert: PreparedInsert | None = _span_insert(dialect) if rows else None
         self.params = dict(
@@ -149,7 +149,7 @@ class PreparedBatch:
             if span is not None:
                 assert self.insert is not None  # made for the batch's first span
                 self.params[key] = self.insert.values_params([span_values(span)])[0]
-                self.texts[key] = search.span_texts(span)
+                self.texts[key] = search_text.span_texts(span)
 
 
 NameOf = Callable[[SpanRecord], str]
@@ -297,7 +297,7 @@ def write_spans(
         users.update({key: row.get("user_id") for key, row in traces.items()})
         starts = {key: row["start_ns"] for key, row in traces.items()}
         texts = {key: batch.texts[key] for key in inserted}
-        search.write_docs(conn, search.docs_for_texts(texts, starts))
+        search.write_docs(conn, search_text.docs_for_texts(texts, starts))
         dims = _once(dims)  # the rollups ask again for the same spans
         costs = {key: row["cost_usd"] for key, row in traces.items()}
         seen.record(conn, new, starts, dims, name_of, moved, costs)
