@@ -39,7 +39,8 @@ class Endpoint:
         self.release = threading.Event()
         self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
+        self.accepting.start()
 
     @property
     def url(self) -> str:
@@ -52,14 +53,14 @@ class Endpoint:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
-            if self._tls:
-                conn = self._tls.wrap_socket(conn, server_side=True)
             threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
-        with conn:
-            conn.recv(65536)
-            try:
+        try:
+            if self._tls:  # on this thread, so that close() never waits for a handshake
+                conn = self._tls.wrap_socket(conn, server_side=True)
+            with conn:
+                conn.recv(65536)
                 if self.mode == "ok":
                     conn.sendall(OK)
                 elif self.mode == "drip-head":
@@ -70,8 +71,8 @@ class Endpoint:
                     self._drip(conn, body)
                 elif self.mode == "flood":
                     self._flood(conn)
-            except OSError:
-                pass
+        except OSError:
+            pass
 
     def _drip(self, conn: socket.socket, data: bytes) -> None:
         for byte in data:
@@ -92,7 +93,17 @@ class Endpoint:
             self.done.set()
 
     def close(self) -> None:
+        """Stop accepting, then free the listener's descriptor.
+
+        Closing the descriptor alone neither wakes a thread blocked in ``accept()`` nor stops
+        one about to call it with the old descriptor number; once a later socket reuses that
+        number (the next test's fake LLM server), that thread took the later server's
+        connections and dropped them unanswered ("Server disconnected without sending a
+        response"). ``shutdown`` wakes it; joining it before ``close`` closes that window.
+        """
         self.release.set()
+        self._listener.shutdown(socket.SHUT_RDWR)
+        self.accepting.join()
         self._listener.close()
 
 
@@ -117,6 +128,15 @@ def _status_within(url: str, timeout: float) -> str:
     asking.join(30)
     assert found, f"budget_status(timeout={timeout}) was still waiting after 30 s"
     return found[0]
+
+
+def test_a_closed_endpoint_has_no_thread_left_accepting() -> None:
+    # Later tests' servers reuse its listener's descriptor number: a thread of it still in
+    # accept() took their connections and dropped them (test_clients.py's fake LLM server).
+    endpoint = Endpoint("ok")
+    assert get_json(endpoint.url, api_key=None, timeout_s=10) == {"budgets": []}
+    endpoint.close()
+    assert not endpoint.accepting.is_alive()
 
 
 @pytest.mark.parametrize("mode", ["drip-head", "drip-body"])
