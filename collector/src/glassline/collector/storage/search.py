@@ -42,22 +42,12 @@ from sqlalchemy.dialects.postgresql import TSQUERY
 
 from glassline.collector.storage._insert import insert_new
 from glassline.collector.storage.models import SearchDoc
-
-# docs_for_*: this module's API from before search_text.py made the documents' texts.
-from glassline.collector.storage.search_text import (
-    Doc,
-    docs_for_events,
-    docs_for_spans,
-    docs_for_texts,
-)
+from glassline.collector.storage.search_text import Doc
 
 __all__ = [
     "MAX_DOCUMENTS",
     "SearchQuery",
     "delete_traces",
-    "docs_for_events",
-    "docs_for_spans",
-    "docs_for_texts",
     "matching_traces",
     "parse",
     "purge",
