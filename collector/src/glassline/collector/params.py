@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-__all__ = ["BadParameter", "error", "number"]
+__all__ = ["BadParameter", "error", "forbidden", "number"]
 
 
 class BadParameter(Exception):
@@ -25,6 +25,11 @@ def error(status: int, message: str, parameter: str | None = None) -> JSONRespon
     if parameter:
         body["parameter"] = parameter
     return JSONResponse(body, status_code=status)
+
+
+def forbidden(message: str) -> JSONResponse:
+    """The 403 of a tenant key that names another tenant: ``{"error": "tenant: ..."}``."""
+    return error(403, f"tenant: {message}", "tenant")
 
 
 def number(

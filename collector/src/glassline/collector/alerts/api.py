@@ -33,7 +33,7 @@ from glassline.collector.alerts.slo import slo_status
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
-from glassline.collector.params import BadParameter, error, number
+from glassline.collector.params import BadParameter, error, forbidden, number
 from glassline.collector.storage.models import DayRollup
 
 __all__ = ["budget_status", "routes", "routes_when_off"]
@@ -48,10 +48,6 @@ def _tenant_scope(request: Request) -> str | None:
     """The tenant to show, or None for every tenant (admins only); ForbiddenError if not his."""
     principal: Principal = request.state.principal
     return principal.readable_tenant(request.query_params.get("tenant"))
-
-
-def _forbidden(exc: ForbiddenError) -> JSONResponse:
-    return JSONResponse({"error": f"tenant: {exc.message}", "parameter": "tenant"}, 403)
 
 
 def _applies(rule: cfg.Rule, tenant: str | None) -> bool:
@@ -228,7 +224,7 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
         except ValueError:
             return JSONResponse({"error": "limit must be an integer"}, status_code=400)
         except ForbiddenError as exc:
-            return _forbidden(exc)
+            return forbidden(exc.message)
         with Session(store.engine) as session:
             body = alerts_view(session, engine.config, tenant, max(0, limit))
         return JSONResponse(body)
@@ -238,7 +234,7 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
             tenant = _tenant_scope(request)
             min_share = number(request.query_params, "min_share", float, 0.0, 1.0) or 0.0
         except ForbiddenError as exc:
-            return _forbidden(exc)
+            return forbidden(exc.message)
         except BadParameter as exc:
             return error(400, f"{exc.parameter}: {exc.message}", exc.parameter)
         now = datetime.now(UTC)
@@ -254,7 +250,10 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
         return JSONResponse(body)
 
     def slos(request: Request) -> JSONResponse:
-        tenant = _tenant_scope(request) or str(request.state.principal.tenant)
+        try:
+            tenant = _tenant_scope(request) or str(request.state.principal.tenant)
+        except ForbiddenError as exc:  # uncaught, it was a 500 and a reset connection
+            return forbidden(exc.message)
         with store.engine.connect() as conn:
             items = slo_status(conn, engine.config, tenant, datetime.now(UTC))
         return JSONResponse({"slos": items})

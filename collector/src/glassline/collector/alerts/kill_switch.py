@@ -26,8 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from glassline.collector.auth import Principal
+from glassline.collector.errors import ForbiddenError
 from glassline.collector.jsonsafe import safe_str
-from glassline.collector.params import BadParameter, error, number
+from glassline.collector.params import BadParameter, error, forbidden, number
 from glassline.collector.posted import BadBody, json_body
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import Base
@@ -135,12 +137,14 @@ def _decode_cursor(cursor: str) -> tuple[str, str]:
     raise BadParameter("cursor", "not a cursor returned by this API")
 
 
-def _scope(request: Request, asked: str | None) -> str | None:
-    """The tenant the caller may act on: its own, or any for an admin (None: all, to list)."""
-    principal = request.state.principal
+def _scope(request: Request, asked: object) -> str | None:
+    """The tenant the caller may act on: its own, or any for an admin (None: all, to list);
+    raises ForbiddenError when a tenant names another, as the rest of the API answers it
+    (taken as its own, a DELETE naming another tenant cleared the caller's own switch)."""
+    principal: Principal = request.state.principal
     if principal.is_admin:
-        return asked or None
-    return str(principal.tenant)
+        return asked or None  # type: ignore[return-value]  # the body's type is checked later
+    return principal.readable_tenant(asked if isinstance(asked, str) else None)
 
 
 # A blank stage is most often an unset shell variable (-d "{\"stage\": \"$STAGE\"}"): taken
@@ -156,13 +160,15 @@ def routes(engine: Engine) -> list[Route]:
     """``GET``, ``POST`` and ``DELETE /api/v1/kill-switches``, behind the auth middleware."""
 
     def get(request: Request) -> JSONResponse:
-        tenant = _scope(request, request.query_params.get("tenant"))
         params = request.query_params
         try:
+            tenant = _scope(request, params.get("tenant"))
             limit = number(params, "limit", int, 1, MAX_PAGE) or MAX_PAGE
             page, cursor = list_switches(engine, tenant, limit=limit, after=params.get("cursor"))
         except BadParameter as bad:
             return error(400, f"{bad.parameter}: {bad.message}", bad.parameter)
+        except ForbiddenError as exc:
+            return forbidden(exc.message)
         return JSONResponse({"kill_switches": page, "next_cursor": cursor})
 
     async def post(request: Request) -> JSONResponse:
@@ -172,7 +178,10 @@ def routes(engine: Engine) -> list[Route]:
             return JSONResponse({"error": bad.message}, status_code=bad.status)
         if not isinstance(body, dict):
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
-        tenant = _scope(request, body.get("tenant"))
+        try:
+            tenant = _scope(request, body.get("tenant"))
+        except ForbiddenError as exc:
+            return forbidden(exc.message)
         if _blank(body.get("stage")):
             return error(400, _BLANK_STAGE, "stage")
         stage, reason = body.get("stage") or "", body.get("reason") or ""
@@ -189,7 +198,10 @@ def routes(engine: Engine) -> list[Route]:
         return JSONResponse({**stored, "stage": stored["stage"] or None})
 
     def remove(request: Request) -> JSONResponse:
-        tenant = _scope(request, request.query_params.get("tenant"))
+        try:
+            tenant = _scope(request, request.query_params.get("tenant"))
+        except ForbiddenError as exc:
+            return forbidden(exc.message)
         if not tenant:
             return JSONResponse({"error": "tenant is required (admin key)"}, status_code=400)
         stage = request.query_params.get("stage")
