@@ -1,14 +1,16 @@
-"""receivers/_body.py: gzip bodies decompressed under a limit, member by member."""
+"""receivers/_body.py: gzip bodies decompressed under a limit, member by member; deflate too."""
 
 from __future__ import annotations
 
 import gzip
 import random
+import zlib
+from collections.abc import Callable
 
 import pytest
 
 from glassline.collector.errors import PermanentError
-from glassline.collector.receivers._body import gunzip
+from glassline.collector.receivers._body import gunzip, inflate
 
 LIMIT = 8 * 1024 * 1024
 
@@ -59,3 +61,29 @@ def test_a_bomb_is_refused_once_its_output_passes_the_limit() -> None:
         gunzip(gzip.compress(bytes(LIMIT + 1)), ticket, limit=LIMIT)  # type: ignore[arg-type]
     assert caught.value.http_status == 413
     assert ticket.reserved <= 2 * LIMIT
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+@pytest.mark.parametrize("size", [0, 1, 65_536, 1_000_000])
+@pytest.mark.parametrize("deflate", [zlib.compress, _raw_deflate])
+def test_a_zlib_or_raw_deflate_body_inflates_to_what_was_compressed(
+    size: int, deflate: Callable[[bytes], bytes]
+) -> None:
+    data = random.Random(size).randbytes(size // 2) + bytes(size // 2)
+    assert inflate(deflate(data), _Ticket(), limit=LIMIT) == data  # type: ignore[arg-type]
+
+
+def test_cut_trailed_broken_or_too_large_deflate_is_refused_as_such() -> None:
+    body = zlib.compress(random.Random(2).randbytes(300_000))
+    for bad, message in (
+        (body[:-5], "truncated deflate"),
+        (body + b"more", "bytes of trailing data after the deflate"),
+        (b"\x78\x9c" + b"\xff" * 50, "not valid deflate"),
+        (zlib.compress(bytes(LIMIT + 1)), "decompressed body exceeds"),
+    ):
+        with pytest.raises(PermanentError, match=message):
+            inflate(bad, _Ticket(), limit=LIMIT)  # type: ignore[arg-type]

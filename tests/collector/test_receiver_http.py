@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +16,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 from glassline.collector.config import ServerConfig
 from glassline.collector.objects import MAX_OBJECTS
+from glassline.collector.testing import run_collector
 
 PB = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}
@@ -38,6 +40,37 @@ def export_with_stock_exporter(
             pass
     provider.shutdown()
     return names
+
+
+def test_the_stock_exporter_delivers_to_a_path_with_a_trailing_slash_and_with_deflate(
+    tmp_path: Path,
+) -> None:
+    # The exporter counts any 2xx-3xx as delivered and follows no redirect: "/v1/traces/" was
+    # a 307, so it reported SUCCESS and nothing was stored. Its Compression.Deflate was a 415.
+    cases = [
+        ("/v1/traces/", Compression.NoCompression),
+        ("/api/public/otel/v1/traces/", Compression.Gzip),
+        ("/v1/traces", Compression.Deflate),
+    ]
+    provider = TracerProvider()
+    with run_collector(workdir=tmp_path) as collector, httpx.Client(timeout=30) as client:
+        for path, compression in cases:
+            exporter = OTLPSpanExporter(
+                endpoint=collector.http_endpoint + path, headers=collector.headers(),
+                compression=compression, timeout=20,
+            )  # fmt: skip
+            span = provider.get_tracer("test").start_span(f"{path} {compression.name}")
+            span.end()
+            result = exporter.export([span])
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            stored = client.get(
+                f"{collector.http_endpoint}/api/v1/traces/{trace_id}", headers=collector.headers()
+            )
+            assert (result, stored.status_code) == (SpanExportResult.SUCCESS, 200), (path, stored)
+        # No POST is redirected, export path or not: an exporter would take it for success.
+        for path in ("/api/v1/evaluations/", "/api/v1/kill-switches/", "/v1/metrics"):
+            answer = client.post(collector.http_endpoint + path, headers=collector.headers())
+            assert answer.status_code == 404, (path, answer.status_code)
 
 
 def post(receivers: Any, body: bytes, headers: dict, key: str | None = None) -> httpx.Response:

@@ -15,7 +15,7 @@ from starlette.types import Receive
 from glassline.collector.admission import Ticket
 from glassline.collector.errors import PermanentError
 
-__all__ = ["ClientGone", "read_body", "too_large"]
+__all__ = ["ClientGone", "gunzip", "inflate", "read_body", "too_large"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 256 * 1024  # decompressed bytes reserved per step
@@ -33,9 +33,9 @@ def too_large(size: int, limit: int) -> PermanentError:
     )
 
 
-async def read_body(receive: Receive, ticket: Ticket, *, limit: int, gzip: bool) -> bytes:
-    """The body of the ASGI request ``receive`` reads, decompressed when ``gzip``; raises
-    PermanentError, RetryableError, ClientGone."""
+async def read_body(receive: Receive, ticket: Ticket, *, limit: int, coding: str) -> bytes:
+    """The body of the ASGI request ``receive`` reads, decompressed as ``coding`` says
+    (``gzip``, ``deflate`` or ``""``); raises PermanentError, RetryableError, ClientGone."""
     chunks: list[bytes] = []
     size = 0
     more = True
@@ -53,9 +53,11 @@ async def read_body(receive: Receive, ticket: Ticket, *, limit: int, gzip: bool)
             chunks.append(chunk)
     body = b"".join(chunks)
     del chunks
-    if not gzip:
-        return body
-    return gunzip(body, ticket, limit=limit)
+    if coding == "gzip":
+        return gunzip(body, ticket, limit=limit)
+    if coding == "deflate":
+        return inflate(body, ticket, limit=limit)
+    return body
 
 
 def gunzip(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
@@ -68,39 +70,72 @@ def gunzip(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
     exporters send one, and each costs a decompressor.
     """
     out: list[bytes] = []
-    size = 0
     view = memoryview(body)
-    pos, members = 0, 0
+    pos, size, members = 0, 0, 0
     while True:
         members += 1
         if members > _MAX_MEMBERS:
             raise PermanentError(f"body has more than {_MAX_MEMBERS} gzip members")
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        pending: bytes | memoryview = b""  # input fed and not yet taken by the inflater
-        while not inflater.eof:
-            if not pending and pos < len(view):
-                pending, pos = view[pos : pos + _FEED], pos + _FEED
-            try:
-                piece = inflater.decompress(pending, _INFLATE_STEP)
-            except zlib.error:
-                raise PermanentError("body is not valid gzip") from None
-            pending = inflater.unconsumed_tail
-            if not piece and not pending and pos >= len(view):
-                break  # no input left and no progress: the stream is cut short
-            size += len(piece)
-            if size > limit:
-                raise PermanentError(
-                    f"decompressed body exceeds the limit of {limit} bytes", http_status=413
-                )
-            ticket.reserve(len(body) + size)
-            out.append(piece)
-        if not inflater.eof:
-            raise PermanentError("body is truncated gzip")
-        # What was fed past the member's end (unconsumed_tail may repeat it: not counted).
-        pos = min(pos, len(view)) - len(inflater.unused_data)
+        pos, size = _inflate(
+            inflater, view, pos, size, out, ticket=ticket, limit=limit, coding="gzip"
+        )
         if pos >= len(view):
             return b"".join(out)
         if view[pos : pos + 2] != _GZIP_MAGIC:  # RFC 1952 allows members back to back, only
             raise PermanentError(
                 f"body has {len(view) - pos} bytes of trailing data after the gzip"
             )
+
+
+def inflate(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
+    """HTTP's ``deflate`` (RFC 9110: a zlib stream, RFC 1950, as the OpenTelemetry Python
+    exporter's ``Compression.Deflate`` sends it), or raw deflate, which some clients send under
+    that name; at most ``limit`` bytes, and nothing may follow the stream."""
+    view = memoryview(body)
+    zlib_header = len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2]) % 31 == 0
+    wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+    out: list[bytes] = []
+    inflater = zlib.decompressobj(wbits)
+    pos, _ = _inflate(inflater, view, 0, 0, out, ticket=ticket, limit=limit, coding="deflate")
+    if pos < len(view):
+        raise PermanentError(f"body has {len(view) - pos} bytes of trailing data after the deflate")
+    return b"".join(out)
+
+
+def _inflate(
+    inflater: zlib._Decompress,
+    view: memoryview,
+    pos: int,
+    size: int,
+    out: list[bytes],
+    *,
+    ticket: Ticket,
+    limit: int,
+    coding: str,
+) -> tuple[int, int]:
+    """Run ``inflater`` over ``view`` from ``pos`` to its stream's end, appending to ``out``,
+    which holds ``size`` bytes already (every byte reserved on ``ticket`` first, at most
+    ``limit`` in all); returns the position after the stream and the size of ``out``."""
+    pending: bytes | memoryview = b""  # input fed and not yet taken by the inflater
+    while not inflater.eof:
+        if not pending and pos < len(view):
+            pending, pos = view[pos : pos + _FEED], pos + _FEED
+        try:
+            piece = inflater.decompress(pending, _INFLATE_STEP)
+        except zlib.error:
+            raise PermanentError(f"body is not valid {coding}") from None
+        pending = inflater.unconsumed_tail
+        if not piece and not pending and pos >= len(view):
+            break  # no input left and no progress: the stream is cut short
+        size += len(piece)
+        if size > limit:
+            raise PermanentError(
+                f"decompressed body exceeds the limit of {limit} bytes", http_status=413
+            )
+        ticket.reserve(len(view) + size)
+        out.append(piece)
+    if not inflater.eof:
+        raise PermanentError(f"body is truncated {coding}")
+    # What was fed past the stream's end (unconsumed_tail may repeat it: not counted).
+    return min(pos, len(view)) - len(inflater.unused_data), size

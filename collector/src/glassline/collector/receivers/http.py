@@ -2,7 +2,7 @@
 
 ``POST /v1/traces`` (also at ``/api/public/otel/v1/traces``, where Langfuse's exporter posts)
 and ``POST /v1/logs`` take ``application/x-protobuf`` or ``application/json``, optionally
-gzip-compressed, and answer in the request's encoding: an Export*ServiceResponse (with
+gzip- or deflate-compressed, and answer in the request's encoding: an Export*ServiceResponse (with
 ``partialSuccess`` when spans or log records were rejected) or a ``google.rpc.Status`` carrying
 the error message. Status codes: 400 bad request, 401 no/unknown key, 413 too large, 415 unsupported
 type/encoding, 429 overloaded and 503 not stored (both with ``Retry-After``).
@@ -48,6 +48,9 @@ __all__ = ["build_app", "uvicorn_config"]
 
 _log = logging.getLogger(__name__)
 _TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
+# Content-Encoding -> the body's compression. deflate: the OpenTelemetry Python exporter's
+# Compression.Deflate (OTEL_EXPORTER_OTLP_COMPRESSION=deflate); refused 415, it lost every span.
+_CODINGS = {"identity": "", "": "", "gzip": "gzip", "deflate": "deflate"}
 # Langfuse's OTLP endpoint: its SDK posts here with Basic credentials (see auth.py).
 LANGFUSE_TRACES_PATH = "/api/public/otel/v1/traces"
 # Set in a request's scope once its headers passed admission's test on arrival (refusals).
@@ -129,8 +132,9 @@ class _Http:
         self._metrics.requests.labels("http", "200").inc()
         await send_answer(send, status, body, content_type)
 
-    def _framing(self, headers: _Headers) -> tuple[Encoding, bool, int]:
-        """The body's encoding, whether it is gzipped, and its declared length (0: none);
+    def _framing(self, headers: _Headers) -> tuple[Encoding, str, int]:
+        """The body's encoding, its compression (``gzip``, ``deflate`` or ``""``) and its
+        declared length (0: none);
         raises PermanentError (415, 413, 400) for a request this endpoint cannot take."""
         encoding = _media_type(headers.get("content-type"))
         if encoding is None:
@@ -139,26 +143,27 @@ class _Http:
                 http_status=415,
             )
         content_encoding = (headers.get("content-encoding") or "identity").strip().lower()
-        if content_encoding not in ("identity", "gzip", ""):
+        if content_encoding not in _CODINGS:
             raise PermanentError(
-                f"unsupported Content-Encoding {content_encoding[:40]!r}: use gzip or none",
+                f"unsupported Content-Encoding {content_encoding[:40]!r}: use gzip, deflate "
+                "or none",
                 http_status=415,
             )
         declared = _content_length(headers.get("content-length"))
         if declared > self._config.max_message_bytes:
             raise too_large(declared, self._config.max_message_bytes)
-        return encoding, content_encoding == "gzip", declared
+        return encoding, _CODINGS[content_encoding], declared
 
     async def _export(
         self, scope: Scope, receive: Receive, headers: _Headers
     ) -> tuple[int, bytes, bytes]:
         principal: Principal = scope["state"]["principal"]
-        encoding, gzip, declared = self._framing(headers)
+        encoding, coding, declared = self._framing(headers)
         limit = self._config.max_message_bytes
         # The declared length must fit now (refused unread if not), held as it arrives.
         admit = self._admission.admit(declared=declared, drawn=scope.pop(_DRAWN, False))
         with admit as ticket:
-            body = await read_body(receive, ticket, limit=limit, gzip=gzip)
+            body = await read_body(receive, ticket, limit=limit, coding=coding)
             ticket.start()
             reply = await self._exports.run(
                 self._kind, "http", principal, body, encoding, ticket.deadline
@@ -198,7 +203,7 @@ class _ExportRouter:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            endpoint = self._endpoints.get(scope["path"])
+            endpoint = self._endpoints.get(_export_path(scope["path"]))
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
@@ -207,10 +212,20 @@ class _ExportRouter:
     def refusal(self, scope: Scope) -> Answer | None:
         """:meth:`_Http.refusal` of the export endpoint ``scope`` posts to, if any."""
         if scope["method"] == "POST":
-            endpoint = self._endpoints.get(scope["path"])
+            endpoint = self._endpoints.get(_export_path(scope["path"]))
             if endpoint is not None:
                 return endpoint.refusal(scope)
         return None
+
+
+def _export_path(path: str) -> str:
+    """``path`` without one trailing slash: ``/v1/traces/`` is served as ``/v1/traces``.
+
+    Starlette answered it with a 307 to the path without the slash, and the stock OTLP/HTTP
+    exporter, which follows no redirect, counts any 2xx or 3xx as delivered: an endpoint
+    configured with a trailing slash lost every span and reported success.
+    """
+    return path[:-1] if path.endswith("/") and len(path) > 1 else path
 
 
 class _Surface:
@@ -254,7 +269,9 @@ class _AuthMiddleware:
                 try:
                     state["principal"] = self._keyring.authenticate(key_from_headers(headers))
                 except AuthError as exc:
-                    query_api = path.startswith("/api/") and path != LANGFUSE_TRACES_PATH
+                    query_api = (
+                        path.startswith("/api/") and _export_path(path) != LANGFUSE_TRACES_PATH
+                    )
                     response = error_response(exc, "json" if query_api else _encoding(headers))
                     await response(scope, receive, send)
                     return
@@ -287,7 +304,10 @@ def build_app(
         Route("/readyz", surface.readyz, methods=["GET"]),
         *api_routes,
     ]
-    app: ASGIApp = QueryAsStored(Starlette(routes=routes))
+    starlette = Starlette(routes=routes)
+    # No redirects: an exporter takes a 3xx for success (see _export_path); a wrong path is 404.
+    starlette.router.redirect_slashes = False
+    app: ASGIApp = QueryAsStored(starlette)
     app = QuerySlots(app, config, metrics)
     return _AuthMiddleware(_ExportRouter(app, endpoints), keyring)
 
