@@ -78,6 +78,15 @@ _JSON_ARRAY_TAIL = b"]}}}]}]}]}]}"
 _HOSTILE_ITEMS = (b"\x5a\x00" * 1_000_000, b"\x4a\x00" * 1_000_000, nested_values(10, 1_000_000))
 
 
+_RULES = {
+    "notifiers": [{"name": "log", "type": "log"}],
+    "rules": [
+        {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10},
+        {"name": "available", "kind": "slo", "sli": "availability", "objective": 0.99},
+    ],
+}
+
+
 def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str]]]:
     pb = {"content-type": "application/x-protobuf"}
     js = {"content-type": "application/json"}
@@ -199,7 +208,14 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
 ) -> None:
     rng = random.Random(21)
     server = {"max_inflight_bytes": 16 * MB, "max_message_bytes": 4 * MB}
-    config = {"server": server, "storage": {"url": any_store_url}}
+    # With rules, so that /alerts, /budgets and /slos answer (without, all three are a 404).
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(json.dumps(_RULES), encoding="utf-8")
+    config = {
+        "server": server,
+        "storage": {"url": any_store_url},
+        "alerts": {"rules_file": str(rules)},
+    }
     with run_collector(config, workdir=tmp_path) as collector:
         idle = rss_bytes(collector.pids())
         answers: dict[int, list[str]] = {}
