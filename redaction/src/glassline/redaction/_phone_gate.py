@@ -21,11 +21,21 @@ from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
-from phonenumbers import PhoneMetadata
+from phonenumbers import CountryCodeSource, NumberParseException, PhoneMetadata
+from phonenumbers import phonenumbermatcher as _matcher
+from phonenumbers.phonenumbermatcher import (
+    _LEAD_PATTERN,
+    _MATCHING_BRACKETS,
+    _PUB_PAGES,
+    _contains_only_valid_x_chars,
+    _is_national_prefix_present_if_required,
+)
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
     _maybe_strip_national_prefix_carrier_code,
 )
+
+from glassline.redaction._phone_valid import is_valid_number
 
 __all__ = ["GatedMatcher", "RegionGate"]
 
@@ -108,10 +118,11 @@ def _metadata(region: str) -> PhoneMetadata:
 
 
 class GatedMatcher(phonenumbers.PhoneNumberMatcher):
-    """``PhoneNumberMatcher`` that skips parsing the candidates its region cannot validate.
+    """``PhoneNumberMatcher`` that skips parsing the candidates its region cannot validate,
+    and validates the others with :func:`._phone_valid.is_valid_number`.
 
     Finds exactly what ``PhoneNumberMatcher`` finds: a skipped candidate is one its
-    ``_parse_and_verify`` would have rejected.
+    ``_parse_and_verify`` would have rejected, and the validity check gives the same answers.
     """
 
     def __init__(self, text: str, region: str, leniency: int) -> None:
@@ -124,4 +135,41 @@ class GatedMatcher(phonenumbers.PhoneNumberMatcher):
     ) -> phonenumbers.PhoneNumberMatch | None:
         if self._gate is not None and not self._gate.may_validate(candidate):
             return None
-        return super()._parse_and_verify(candidate, offset)
+        if self.leniency != phonenumbers.Leniency.VALID:
+            return super()._parse_and_verify(candidate, offset)
+        return self._parse_and_verify_valid(candidate, offset)
+
+    def _parse_and_verify_valid(
+        self, candidate: str, offset: int
+    ) -> phonenumbers.PhoneNumberMatch | None:
+        """phonenumbers 9's ``_parse_and_verify`` at leniency VALID, step for step."""
+        if not _MATCHING_BRACKETS.fullmatch(candidate) or _PUB_PAGES.search(candidate):
+            return None
+        text = self.text
+        if offset > 0 and not _LEAD_PATTERN.match(candidate):
+            previous = text[offset - 1]
+            if self._is_invalid_punctuation_symbol(previous) or self._is_latin_letter(previous):
+                return None
+        end = offset + len(candidate)
+        if end < len(text):
+            following = text[end]
+            if self._is_invalid_punctuation_symbol(following) or self._is_latin_letter(following):
+                return None
+        try:  # as the library: a parse error anywhere rejects the candidate
+            # The matcher module's parse, as the library calls it (test_phone_work counts it).
+            number = _matcher.parse(  # type: ignore[attr-defined]
+                candidate, self.preferred_region, keep_raw_input=True
+            )
+            valid = (
+                is_valid_number(number)
+                and _contains_only_valid_x_chars(number, candidate)
+                and _is_national_prefix_present_if_required(number)
+            )
+        except NumberParseException:
+            return None
+        if not valid:
+            return None
+        number.country_code_source = CountryCodeSource.UNSPECIFIED
+        number.raw_input = None
+        number.preferred_domestic_carrier_code = None
+        return phonenumbers.PhoneNumberMatch(offset, candidate, number)
