@@ -297,3 +297,65 @@ def test_a_batch_past_its_deadline_fails_closed_and_is_counted(monkeypatch):
     assert out.attributes["input.value"] == FAILED_TOKEN
     assert out.attributes[ENTITIES_ATTRIBUTE][FAILED_ENTITY] >= 1
     assert processor.failures >= 1
+
+
+def test_a_span_whose_label_values_were_found_clean_skips_its_name_map(monkeypatch):
+    processor = RedactProcessor(RedactionConfig())
+    labels = {"name": "chat gpt-4o", "stage": "generate", "operation": "chat", "scope": "app"}
+    processor.process([_span(1, **labels)])
+    planned: list[dict[str, Any]] = []
+    changed = processor.redactor.redact_attributes_changed
+
+    def spy(maps: Any, modes: Any = None) -> Any:
+        planned.extend(maps)
+        return changed(maps, modes)
+
+    monkeypatch.setattr(processor.redactor, "redact_attributes_changed", spy)
+    same, other = _span(2, **labels), _span(3, **{**labels, "stage": "ask Dr Maria Lopez"})
+    out = processor.process([same, other])
+    names = [m for m in planned if "span.name" in m]
+    assert names == [{"span.name": "chat gpt-4o", "glassline.stage": "ask Dr Maria Lopez",
+                      "gen_ai.operation.name": "chat", "service.name": "checkout",
+                      "otel.scope.name": "app"}]  # fmt: skip
+    assert out[0].stage == "generate" and out[1].stage == "ask Dr <PERSON>"
+
+
+def test_the_label_memo_changes_nothing_a_fresh_processor_would_write():
+    # Label values drawn from a pool with clean ones and ones holding PII, some spans with
+    # events: one processor across batches (its memo filling) against a fresh one per batch.
+    import random
+
+    rng = random.Random(17)
+    pool = {
+        "name": ["chat", "answer", "call Mr Smith", "mail jane@example.com", "retrieve"],
+        "stage": [None, "generate", "Dr Maria Lopez", "call +1 415 555 0100"],
+        "operation": [None, "chat", "embeddings"],
+        "provider": [None, "openai", "anthropic"],
+        "route": [None, "fast", "to ann@example.org"],
+        "cache_layer": [None, "semantic"],
+        "service": [None, "checkout"],
+        "scope": [None, "app", "Hi Ana Lima"],
+    }
+
+    def batch(n: int) -> list[SpanRecord]:
+        spans = []
+        for _ in range(8):
+            fields = {k: rng.choice(v) for k, v in pool.items()}
+            events = [SpanEvent(rng.choice(pool["name"]), 1, {})] if rng.random() < 0.2 else []
+            spans.append(_span(n, events=events, **fields))
+            n += 2
+        return spans
+
+    kept = RedactProcessor(RedactionConfig())
+    for b in range(40):
+        spans = batch(b * 100)
+        copies = [
+            dataclasses.replace(s, events=[dataclasses.replace(e) for e in s.events],
+                                resource=dict(s.resource), attributes=dict(s.attributes))
+            for s in spans
+        ]  # fmt: skip
+        fresh = RedactProcessor(RedactionConfig()).process(copies)
+        assert [dataclasses.asdict(s) for s in kept.process(spans)] == [
+            dataclasses.asdict(s) for s in fresh
+        ]
+    assert kept._clean_labels  # the memo was used

@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from glassline.collector.metrics import Metrics
@@ -56,6 +57,12 @@ _FIELDS = (
     ("enduser.id", "user_id"),
     ("session.id", "session_id"),
 )
+# The span name and typed labels (the ``name`` map of a span without events), read in one call.
+_LABEL_VALUES = attrgetter("name", *(field for _, field in _LABELS))
+# Hashes of label values whose ``name`` map needed nothing done (the same few stage, model
+# and service names in every span): such spans skip building and planning the map. Bounded;
+# str hashes are keyed per process, as the redactor's own memo of clean values.
+_CLEAN_LABELS_MAX = 65536
 _SPAN_NAME = "span.name"
 _EVENT_NAME = "event.name."
 _STATUS = "otel.status_description"  # OTel's name for the status message
@@ -88,6 +95,7 @@ class RedactProcessor:
         self.failures = 0
         self.spans_redacted = 0
         self._lock = threading.Lock()  # totals may be updated from several pipeline threads
+        self._clean_labels: set[int] = set()
 
     def process(self, batch: list[SpanRecord]) -> list[SpanRecord]:
         maps: list[dict[str, Any]] = []
@@ -104,6 +112,8 @@ class RedactProcessor:
                 owners.append((span, placement, write, target))
 
         resources: dict[int, dict[str, Any]] = {}
+        clean_labels = self._clean_labels
+        labelled: dict[int, int] = {}  # map index -> hash of its span's label values
         for i, span in enumerate(batch):
             span.attributes.pop(ENTITIES_ATTRIBUTE, None)  # evidence is ours, never the client's
             add(i, "attribute", span.attributes, MODE_FULL, _write_attributes, span)
@@ -111,7 +121,13 @@ class RedactProcessor:
                 add(i, "event", event.attributes, MODE_FULL, _write_attributes, event)
             if span.status_message:
                 add(i, "status", {_STATUS: span.status_message}, MODE_FULL, _write_status, span)
-            add(i, "name", _labels(span), MODE_CUES, _write_labels, span)
+            # The name map is made of these values alone (event names aside): where the same
+            # values needed nothing done before, they need nothing now.
+            seen = None if span.events else hash(_LABEL_VALUES(span))
+            if seen is None or seen not in clean_labels:
+                if seen is not None:
+                    labelled[len(maps)] = seen
+                add(i, "name", _labels(span), MODE_CUES, _write_labels, span)
             add(i, "field", _fields(span), MODE_FULL, _write_fields, span)
             if span.resource and id(span.resource) not in resources:
                 resources[id(span.resource)] = span.resource
@@ -120,7 +136,11 @@ class RedactProcessor:
 
         per_span: dict[int, Counter[str]] = {}
         placed: Counter[tuple[str, str]] = Counter()
-        for index, result in self.redactor.redact_attributes_changed(maps, modes).items():
+        changed = self.redactor.redact_attributes_changed(maps, modes)
+        if len(clean_labels) > _CLEAN_LABELS_MAX:
+            clean_labels.clear()
+        clean_labels.update(seen for index, seen in labelled.items() if index not in changed)
+        for index, result in changed.items():
             span_index, placement, write, target = owners[index]
             write(target, result.attributes)
             found = Counter(result.counts)
