@@ -359,3 +359,12 @@ def test_the_label_memo_changes_nothing_a_fresh_processor_would_write():
             dataclasses.asdict(s) for s in fresh
         ]
     assert kept._clean_labels  # the memo was used
+
+
+def test_a_label_that_is_no_text_is_still_planned_and_redacted():
+    # Typed labels are text; one that is not (a list left by some source) cannot be hashed
+    # for the label memo, and is redacted as before instead of failing the batch.
+    processor = RedactProcessor(RedactionConfig())
+    for _ in range(2):
+        (out,) = processor.process([_span(1, stage=["mail jane@example.com"])])
+        assert out.stage == ["mail <EMAIL_ADDRESS>"]

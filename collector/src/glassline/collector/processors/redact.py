@@ -121,9 +121,8 @@ class RedactProcessor:
                 add(i, "event", event.attributes, MODE_FULL, _write_attributes, event)
             if span.status_message:
                 add(i, "status", {_STATUS: span.status_message}, MODE_FULL, _write_status, span)
-            # The name map is made of these values alone (event names aside): where the same
-            # values needed nothing done before, they need nothing now.
-            seen = None if span.events else hash(_LABEL_VALUES(span))
+            # Where the values of the name map needed nothing done before, they need nothing now.
+            seen = _label_key(span)
             if seen is None or seen not in clean_labels:
                 if seen is not None:
                     labelled[len(maps)] = seen
@@ -193,6 +192,17 @@ def _write_resource(resource: dict[str, Any], values: dict[str, Any]) -> None:
     # In place: the spans of this resource share the dict.
     resource.clear()
     resource.update(values)
+
+
+def _label_key(span: SpanRecord) -> int | None:
+    """The hash of what the span's name map is made of, or None where it cannot stand for the
+    map: event names join it, and a label that is no text may be unhashable."""
+    if span.events:
+        return None
+    try:
+        return hash(_LABEL_VALUES(span))
+    except TypeError:
+        return None
 
 
 def _labels(span: SpanRecord) -> dict[str, Any]:
