@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.responses import JSONResponse
 
-__all__ = ["BadParameter", "error", "forbidden", "number"]
+__all__ = ["BadParameter", "error", "forbidden", "number", "unknown"]
 
 
 class BadParameter(Exception):
@@ -25,6 +25,13 @@ def error(status: int, message: str, parameter: str | None = None) -> JSONRespon
     if parameter:
         body["parameter"] = parameter
     return JSONResponse(body, status_code=status)
+
+
+def unknown(params: Any, allowed: Collection[str]) -> JSONResponse | None:
+    """The 400 naming the first of ``params`` not in ``allowed``, else None: a misspelt filter
+    answered as if absent reads as "no such data" (or, on a DELETE, acts on more)."""
+    extra = sorted(set(params) - set(allowed))
+    return error(400, f"unknown parameter {extra[0]!r}", extra[0]) if extra else None
 
 
 def forbidden(message: str) -> JSONResponse:

@@ -33,7 +33,7 @@ from glassline.collector.alerts.slo import slo_status
 from glassline.collector.alerts.windows import budget_window
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
-from glassline.collector.params import BadParameter, error, forbidden, number
+from glassline.collector.params import BadParameter, error, forbidden, number, unknown
 from glassline.collector.storage.models import DayRollup
 
 __all__ = ["budget_status", "routes", "routes_when_off"]
@@ -218,18 +218,22 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
     """The alerting routes, to mount behind the server's auth middleware."""
 
     def alerts(request: Request) -> JSONResponse:
+        if (refused := unknown(request.query_params, ("tenant", "limit"))) is not None:
+            return refused
         try:
-            limit = min(int(request.query_params.get("limit", "200")), _MAX_HISTORY)
+            limit = number(request.query_params, "limit", int, 0, _MAX_HISTORY)
             tenant = _tenant_scope(request)
-        except ValueError:
-            return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+        except BadParameter as exc:
+            return error(400, f"{exc.parameter}: {exc.message}", exc.parameter)
         except ForbiddenError as exc:
             return forbidden(exc.message)
         with Session(store.engine) as session:
-            body = alerts_view(session, engine.config, tenant, max(0, limit))
+            body = alerts_view(session, engine.config, tenant, 200 if limit is None else limit)
         return JSONResponse(body)
 
     def budgets(request: Request) -> JSONResponse:
+        if (refused := unknown(request.query_params, ("tenant", "min_share"))) is not None:
+            return refused
         try:
             tenant = _tenant_scope(request)
             min_share = number(request.query_params, "min_share", float, 0.0, 1.0) or 0.0
@@ -250,6 +254,8 @@ def routes(store: AlertStore, engine: AlertEngine) -> list[Route]:
         return JSONResponse(body)
 
     def slos(request: Request) -> JSONResponse:
+        if (refused := unknown(request.query_params, ("tenant",))) is not None:
+            return refused
         try:
             tenant = _tenant_scope(request) or str(request.state.principal.tenant)
         except ForbiddenError as exc:  # uncaught, it was a 500 and a reset connection

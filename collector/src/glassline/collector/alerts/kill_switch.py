@@ -29,7 +29,7 @@ from starlette.routing import Route
 from glassline.collector.auth import Principal
 from glassline.collector.errors import ForbiddenError
 from glassline.collector.jsonsafe import safe_str
-from glassline.collector.params import BadParameter, error, forbidden, number
+from glassline.collector.params import BadParameter, error, forbidden, number, unknown
 from glassline.collector.posted import BadBody, json_body
 from glassline.collector.storage.engine import WRITE
 from glassline.collector.storage.models import Base
@@ -161,6 +161,8 @@ def routes(engine: Engine) -> list[Route]:
 
     def get(request: Request) -> JSONResponse:
         params = request.query_params
+        if (refused := unknown(params, ("tenant", "limit", "cursor"))) is not None:
+            return refused
         try:
             tenant = _scope(request, params.get("tenant"))
             limit = number(params, "limit", int, 1, MAX_PAGE) or MAX_PAGE
@@ -198,6 +200,8 @@ def routes(engine: Engine) -> list[Route]:
         return JSONResponse({**stored, "stage": stored["stage"] or None})
 
     def remove(request: Request) -> JSONResponse:
+        if (refused := unknown(request.query_params, ("tenant", "stage"))) is not None:
+            return refused
         try:
             tenant = _scope(request, request.query_params.get("tenant"))
         except ForbiddenError as exc:

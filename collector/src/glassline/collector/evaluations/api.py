@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from glassline.collector.auth import Principal
 from glassline.collector.evaluations.intake import EvaluationIntake, as_stored
+from glassline.collector.params import unknown
 from glassline.collector.posted import BadBody, json_body
 from glassline.collector.records import MAX_AMOUNT, EvaluationRecord
 from glassline.collector.storage.evaluations import evaluation_row
@@ -171,9 +172,9 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
         if principal is None:
             return _error(401, "authentication required")
         p = request.query_params
-        unknown = sorted(set(p) - _GET_PARAMS)
-        if unknown:
-            return _error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+        refused = unknown(p, _GET_PARAMS)
+        if refused is not None:
+            return refused
         query = select(Evaluation).where(Evaluation.tenant == principal.tenant)
         try:
             if p.get("trace_id"):
@@ -203,9 +204,9 @@ def routes(store: Store, intake: EvaluationIntake) -> list[Route]:
         if principal is None:
             return _error(401, "authentication required")
         p = request.query_params
-        unknown = sorted(set(p) - _STATS_PARAMS)
-        if unknown:
-            return _error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+        refused = unknown(p, _STATS_PARAMS)
+        if refused is not None:
+            return refused
         if not p.get("name"):
             return _error(400, "name: which evaluation", "name")
         by = [d for d in (p.get("group_by") or "").split(",") if d]

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from glassline.collector.errors import ForbiddenError
-from glassline.collector.params import BadParameter, error, number
+from glassline.collector.params import BadParameter, error, number, unknown
 from glassline.collector.sampling.models import SamplingStat
 from glassline.collector.sampling.summary import sampling_summary
 from glassline.collector.storage import queries
@@ -72,9 +72,9 @@ def _endpoint(allowed: set[str]) -> Callable[[Callable[..., Any]], Callable[[Req
         def endpoint(request: Request) -> JSONResponse:
             if getattr(request.state, "principal", None) is None:
                 return error(401, "authentication required")
-            unknown = sorted(set(request.query_params) - allowed)
-            if unknown:
-                return error(400, f"unknown parameter {unknown[0]!r}", unknown[0])
+            refused = unknown(request.query_params, allowed)
+            if refused is not None:
+                return refused
             try:
                 return handler(request, _scope(request))  # type: ignore[no-any-return]
             except BadParameter as exc:
