@@ -213,6 +213,7 @@ CURSOR_WITH_SURROGATE = base64.urlsafe_b64encode(b'[1, "\\ud800", "00"]').decode
         (f"/api/v1/traces/{trace_id(1)}", {"offset": str(2**64)}, "offset"),
         ("/api/v1/stats", {"group_by": "colour"}, "group_by"),
         ("/api/v1/stats", {"limit": "10001"}, "limit"),
+        ("/api/v1/stats", {"kind": "bogus"}, "kind"),  # was 200 with no groups
         (
             "/api/v1/stats",
             {"group_by": "minute", "start": str(T0), "end": str(T0 + 8 * 86_400 * 10**9)},

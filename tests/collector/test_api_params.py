@@ -60,3 +60,24 @@ def test_unknown_parameters_and_limits_out_of_range_are_a_400_naming_them(
     assert [(s["tenant"], s["stage"]) for s in switches] == [("acme", None)]
     assert [r.status_code for r in edges] == [200, 200, 200]
     assert edges[0].json()["history"] == []
+
+
+def test_stats_of_a_span_kind_that_does_not_exist_is_a_400_listing_the_kinds(
+    tmp_path: Path,
+) -> None:
+    # It answered 200 with no groups: a typo read as "nothing was called".
+    with (
+        run_collector(workdir=tmp_path) as collector,
+        httpx.Client(base_url=collector.http_endpoint, timeout=30) as client,
+    ):
+        answers = {
+            kind: client.get("/api/v1/stats", params={"kind": kind}, headers=collector.headers())
+            for kind in ("bogus", "LLM", "llm", "retry_attempt", "")
+        }
+    assert {kind: r.status_code for kind, r in answers.items()} == {
+        "bogus": 400, "LLM": 400, "llm": 200, "retry_attempt": 200, "": 200,
+    }  # fmt: skip
+    assert answers["bogus"].json() == {
+        "error": "kind: must be one of workflow, stage, llm, tool, retry_attempt, other",
+        "parameter": "kind",
+    }

@@ -140,6 +140,8 @@ class SpanKinds:
     RETRY_ATTEMPT: Final = "retry_attempt"
     OTHER: Final = "other"
 
+    ALL: Final = (WORKFLOW, STAGE, LLM, TOOL, RETRY_ATTEMPT, OTHER)  # every kind a span is given
+
 
 class Operations:
     """Values of :data:`GEN_AI_OPERATION_NAME` used by the SDK."""

@@ -41,16 +41,7 @@ __all__ = ["NormalizeProcessor", "normalize_span"]
 
 _log = logging.getLogger(__name__)
 
-_KINDS: Final = frozenset(
-    {
-        SpanKinds.WORKFLOW,
-        SpanKinds.STAGE,
-        SpanKinds.LLM,
-        SpanKinds.TOOL,
-        SpanKinds.RETRY_ATTEMPT,
-        SpanKinds.OTHER,
-    }
-)
+_KINDS: Final = frozenset(SpanKinds.ALL)
 _TOKEN_ATTRIBUTES: Final = (
     a.GEN_AI_USAGE_INPUT_TOKENS,
     a.GEN_AI_USAGE_OUTPUT_TOKENS,

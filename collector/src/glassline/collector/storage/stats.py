@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from glassline.collector.storage import aggregates, sketch
 from glassline.collector.storage.queries import QueryError
+from glassline.semconv.attributes import SpanKinds
 
 __all__ = ["GROUP_BYS", "TIME_BUCKETS", "StatsRow", "stats", "stats_dicts"]
 
@@ -72,6 +73,8 @@ def stats(
     """
     if group_by not in GROUP_BYS:
         raise QueryError("group_by", f"must be one of {', '.join(GROUP_BYS)}")
+    if kind is not None and kind not in SpanKinds.ALL:  # an unknown kind matched nothing: 200
+        raise QueryError("kind", f"must be one of {', '.join(SpanKinds.ALL)}")
     if end_ns <= start_ns:
         raise QueryError("end", "must be after start")
     start, end = start_ns // _NS, -(-end_ns // _NS)
