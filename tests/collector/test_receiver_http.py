@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,39 @@ def test_json_request_gets_a_json_reply_with_partial_success(receivers: Any, h: 
     assert reply.json()["partialSuccess"]["rejectedSpans"] == "1"
     assert "invalid_trace_id" in reply.json()["partialSuccess"]["errorMessage"]
     assert [r.trace_id for r in receivers.sink.records] == ["01" * 16]
+
+
+def test_a_json_item_that_is_no_object_is_rejected_naming_it(tmp_path: Path, h: Any) -> None:
+    # [1] and [null] were read as empty objects: 200 {} with nothing said, like a delivery.
+    good = MessageToDict(h.make_request(h.make_span(7)))["resourceSpans"][0]
+    now = time.time_ns()
+    good["scopeSpans"][0]["spans"][0].update(
+        traceId="07" * 16, spanId="08" * 8, startTimeUnixNano=str(now - 10**9),
+        endTimeUnixNano=str(now),
+    )  # fmt: skip
+    with run_collector(workdir=tmp_path) as collector, httpx.Client(timeout=30) as client:
+        headers = {**JSON, **collector.headers()}
+        url = f"{collector.http_endpoint}/v1/traces"
+        alone = [
+            client.post(url, json={"resourceSpans": items}, headers=headers)
+            for items in ([1], [None], [{"scopeSpans": ["x"]}])
+        ]
+        beside = client.post(url, json={"resourceSpans": [1, good]}, headers=headers)
+        stored = client.get(
+            f"{collector.http_endpoint}/api/v1/traces/{'07' * 16}", headers=collector.headers()
+        )
+    assert [(r.status_code, r.json()["message"]) for r in alone] == [
+        (400, "resourceSpans[0] must be an object, got 1"),
+        (400, "resourceSpans[0] must be an object, got null"),
+        (400, 'resourceSpans[0].scopeSpans[0] must be an object, got "x"'),
+    ]
+    # Beside a good span: the span is stored and the answer names the bad item (0 spans).
+    assert beside.status_code == 200, beside.text
+    assert beside.json()["partialSuccess"] == {
+        "errorMessage": "rejected 0 span(s) (malformed_resource_spans); "
+        "first: resourceSpans[0] must be an object, got 1"
+    }
+    assert stored.status_code == 200, stored.text
 
 
 def test_protobuf_reply_is_an_export_response(receivers: Any, h: Any) -> None:

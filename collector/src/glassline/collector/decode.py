@@ -71,7 +71,8 @@ class DecodeResult:
         """The OTLP ``partial_success.error_message``: counts by reason and the first error."""
         if not self.rejected:
             return ""
-        counts = ", ".join(f"{n} {reason}" for reason, n in sorted(self.rejected.items()))
+        # Counted 0: an item that held no span (a resourceSpans entry that is no object).
+        counts = ", ".join(f"{n} {why}" if n else why for why, n in sorted(self.rejected.items()))
         return (
             f"rejected {self.rejected_count} {self.unit}(s) ({counts}); first: {self.first_error}"
         )
@@ -302,17 +303,14 @@ def decode_json(
         )
     if not isinstance(doc, dict):
         raise PermanentError("an OTLP/JSON request must be an object with 'resourceSpans'")
-    resource_spans = _list_field(doc, "resourceSpans", "resource_spans")
-    tree: list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[Any]]]]] = []
-    for item in resource_spans:
-        rs: dict[str, Any] = item if isinstance(item, dict) else {}
-        scope_spans = [
-            ss if isinstance(ss, dict) else {}
-            for ss in _list_field(rs, "scopeSpans", "scope_spans")
-        ]
-        tree.append((rs, [(ss, _list_field(ss, "spans", "spans")) for ss in scope_spans]))
-    check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
     result = DecodeResult()
+    tree: list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[Any]]]]] = []
+    for n, rs in _objects(doc, "resourceSpans", "resource_spans", "resourceSpans", result):
+        listed = _objects(rs, "scopeSpans", "scope_spans", f"resourceSpans[{n}].scopeSpans", result)
+        tree.append((rs, [(ss, _list_field(ss, "spans", "spans")) for _, ss in listed]))
+    check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
+    if result.rejected and not any(spans for _, sss in tree for _, spans in sss):
+        raise PermanentError(str(result.first_error))  # nothing valid: a 200 reads as delivered
     for rs, scopes in tree:
         resource = _json_message(rs.get("resource") or {}, Resource)
         for ss, spans in scopes:
@@ -348,6 +346,20 @@ def _list_field(doc: dict[str, Any], camel: str, snake: str) -> list[Any]:
     if not isinstance(value, list):
         raise PermanentError(f"'{camel}' must be a list")
     return value
+
+
+def _objects(
+    doc: dict[str, Any], camel: str, snake: str, where: str, result: DecodeResult
+) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of ``doc[camel]`` with their places; any other item is rejected, named."""
+    found = []
+    for n, item in enumerate(_list_field(doc, camel, snake)):
+        if isinstance(item, dict):
+            found.append((n, item))
+        else:  # once read as {} and answered 200 {}; it holds no span to count: 0
+            got = f"{where}[{n}] must be an object, got {json.dumps(item)[:40]}"
+            result.reject(f"malformed_{snake}", got, 0)
+    return found
 
 
 def _json_message(value: Any, cls: type[Any]) -> Any:
