@@ -29,6 +29,9 @@ def test_defaults_are_the_otlp_ports() -> None:
         ({"server": {"workers": 0}}, "server.workers: Input should be greater than or equal to 1"),
         ({"server": {"bogus": 1}}, "server.bogus: Extra inputs are not permitted"),
         ({"surprise": {}}, "surprise: Extra inputs are not permitted"),
+        # It said "a valid dictionary or instance of ServerConfig": a class, no key of the file.
+        ({"server": [1, 2]}, "server: Input should be a mapping, not a list"),
+        ({"alerts": "on"}, "alerts: Input should be a mapping, not a string (got 'on')"),
         ({"server": {"tls": {"cert_file": "/nonexistent.pem", "key_file": "/nonexistent.key"}}},
          "server.tls.cert_file: file not found: /nonexistent.pem"),
         ({"server": {"max_message_bytes": 10_000_000, "max_inflight_bytes": 5_000_000}},
@@ -157,11 +160,20 @@ def test_environment_overrides_nested_settings() -> None:
     assert config.logging.level == "DEBUG"
 
 
-def test_bad_environment_override_names_its_path() -> None:
+def test_bad_environment_override_names_its_path_and_the_variable() -> None:
+    # The variable was not named: "servr: Extra inputs are not permitted" sent the operator to
+    # a file that has no servr.
+    env = {"GLASSLINE__SERVER__GRPC_PORT": "70000", "GLASSLINE__SERVR__X": "1",
+           "GLASSLINE__LOGGING__LEVEL": "LOUD"}  # fmt: skip
     with pytest.raises(ConfigError) as caught:
-        load_config({}, environ={**ENV, "GLASSLINE__SERVER__GRPC_PORT": "70000"})
-    assert caught.value.problems == [
-        "server.grpc_port: Input should be less than 65536 (got 70000)"
+        load_config({"server": {"workers": 0}}, environ={**ENV, **env})
+    assert sorted(caught.value.problems) == [
+        "logging.level (from GLASSLINE__LOGGING__LEVEL): Input should be 'DEBUG', 'INFO', "
+        "'WARNING' or 'ERROR' (got 'LOUD')",
+        "server.grpc_port (from GLASSLINE__SERVER__GRPC_PORT): Input should be less than 65536 "
+        "(got 70000)",
+        "server.workers: Input should be greater than or equal to 1 (got 0)",
+        "servr (from GLASSLINE__SERVR__X): Extra inputs are not permitted",
     ]
 
 

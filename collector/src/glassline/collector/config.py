@@ -272,7 +272,11 @@ class CollectorConfig(_Model):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
 
-def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+def _env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], origins: dict[str, str]
+) -> list[str]:
+    """Applies the ``GLASSLINE__`` variables to ``data``; ``origins`` gains each path they
+    set or created, with the variable's name, so a problem there names the variable."""
     problems = []
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
@@ -285,7 +289,9 @@ def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str
         except yaml.YAMLError:
             value = raw
         node = data
-        for part in path[:-1]:
+        for depth, part in enumerate(path[:-1], 1):
+            if part not in node:
+                origins.setdefault(".".join(path[:depth]), name)
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 problems.append(f"{name}: {'.'.join(path)} is not a section")
@@ -293,6 +299,7 @@ def _env_overrides(data: dict[str, Any], environ: Mapping[str, str]) -> list[str
             node = child
         else:
             node[path[-1]] = value
+            origins[".".join(path)] = name
     return problems
 
 
@@ -339,11 +346,12 @@ def load_config(
             raise ConfigError([f"{source}: {exc}"]) from None
     if not isinstance(data, dict):
         raise ConfigError(["<root>: the configuration must be a mapping"])
-    problems = _env_overrides(data, environ) + _env_keys(data, environ)
+    origins: dict[str, str] = {}
+    problems = _env_overrides(data, environ, origins) + _env_keys(data, environ)
     try:
         config = CollectorConfig.model_validate(data)
     except ValidationError as exc:
-        problems += validation_problems(exc, data)
+        problems += validation_problems(exc, data, origins=origins)
         config = None
     # Sections that need more than their model (key specs, the rule file) are checked even
     # when another section failed, so one run reports everything.

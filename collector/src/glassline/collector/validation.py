@@ -8,6 +8,7 @@ error reads the same: ``sampling.policies[1].threshold_ms: Input should be great
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,17 +55,42 @@ def read_yaml(path: str | Path) -> Any:
         raise ValueError("not valid YAML: nested too deeply") from None
 
 
-def validation_problems(error: ValidationError, data: Any, *, root: str = "") -> list[str]:
-    """One line per problem; ``data`` is the validated document, ``root`` prefixes each path."""
+def validation_problems(
+    error: ValidationError, data: Any, *, root: str = "", origins: Mapping[str, str] | None = None
+) -> list[str]:
+    """One line per problem; ``data`` is the validated document, ``root`` prefixes each path.
+
+    ``origins``: the paths set from outside the document (an environment variable), each with
+    its source, named on the problems at or under them: ``servr (from GLASSLINE__SERVR__X)``.
+    """
     problems = []
     for item in error.errors():
         path = _path(item["loc"], data, root)
         message = item["msg"].removeprefix("Value error, ")
-        line = f"{path or '<root>'}: {message}"
+        if item["type"] == "model_type":  # pydantic names the model class, no key of the file
+            message = f"Input should be a mapping, not {_yaml_type(item.get('input'))}"
+        line = f"{path or '<root>'}{_origin(path, origins or {})}: {message}"
         if item["type"] not in _NO_INPUT and "input" in item:
             line += _got(item["input"])
         problems.append(line)
     return problems
+
+
+def _origin(path: str, origins: Mapping[str, str]) -> str:
+    for at, source in origins.items():
+        if path == at or path.startswith((f"{at}.", f"{at}[")):
+            return f" (from {source})"
+    return ""
+
+
+def _yaml_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "empty"
+    return "a boolean" if isinstance(value, bool) else "a number"
 
 
 def _path(loc: tuple[int | str, ...], data: Any, root: str) -> str:
