@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Engine, Table, func, select, text
 
 from glassline.collector.records import SpanEvent, SpanRecord
 from glassline.collector.storage import StorageConfig, Store, WriteResult, migrate
@@ -374,6 +378,43 @@ def test_sqlite_checkpoints_run_beside_the_writers_not_in_their_commits(tmp_path
     reopened = Store.open(f"sqlite:///{tmp_path / 'g.db'}")
     assert table_count(reopened, Span) == 200
     reopened.close()
+
+
+class _DiskFullFor:
+    """An engine whose checkpoints fail as on a full disk in the rounds ``failing`` names;
+    ``done`` is set when round ``rounds + 1`` begins, so every earlier round has logged."""
+
+    def __init__(self, engine: Engine, failing: set[int], rounds: int) -> None:
+        self.engine, self.failing, self.rounds = engine, failing, rounds
+        self.round, self.done = 0, threading.Event()
+
+    def raw_connection(self) -> Any:
+        self.round += 1
+        if self.round > self.rounds:
+            self.done.set()
+        if self.round in self.failing:
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.engine.raw_connection()
+
+
+def test_a_failing_checkpoint_is_one_warning_an_episode_without_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A full disk logged "WAL checkpoint failed" and a traceback every second in each process.
+    engine = make_engine(StorageConfig(url=f"sqlite:///{tmp_path / 'g.db'}"))
+    disk = _DiskFullFor(engine, failing={1, 2, 3, 4, 5, 8, 9}, rounds=10)
+    caplog.set_level(logging.DEBUG, logger="glassline.collector.storage.checkpoint")
+    try:
+        checkpointer = Checkpointer(cast(Engine, disk), interval_s=0.001)
+        assert disk.done.wait(30)
+        checkpointer.close()
+    finally:
+        engine.dispose()
+    said = [(r.levelname, r.getMessage()[:40], bool(r.exc_info)) for r in caplog.records]
+    failed = ("WARNING", "WAL checkpoint failed (OperationalError:", False)
+    again = ("INFO", "WAL checkpoint works again", False)
+    assert [line for line in said if line[0] != "DEBUG"] == [failed, again, failed, again]
+    assert "database or disk is full" in caplog.records[0].getMessage()
 
 
 def test_values_postgres_refuses_in_json_and_text_are_stored_after_limits(store: Store) -> None:

@@ -58,6 +58,7 @@ class Checkpointer:
         self._wake.set()
 
     def _run(self) -> None:
+        failing = False
         while True:
             self._wake.wait(self._interval_s)
             self._wake.clear()
@@ -65,8 +66,20 @@ class Checkpointer:
                 return
             try:
                 self.checkpoint()
-            except Exception:  # a busy or closing database: the next round tries again
-                _log.warning("WAL checkpoint failed", exc_info=True)
+            except Exception as exc:  # a full disk, a busy or closing database: retried
+                # Once per episode: a full disk logged a traceback every second in each
+                # process (96 in a minute), burying what the operator needed to read.
+                _log.log(
+                    logging.DEBUG if failing else logging.WARNING,
+                    "WAL checkpoint failed (%s: %s); retried every %g s, logged again when "
+                    "it works", type(exc).__name__, exc, self._interval_s,
+                    exc_info=failing,
+                )  # fmt: skip
+                failing = True
+            else:
+                if failing:
+                    _log.info("WAL checkpoint works again")
+                failing = False
 
     def close(self) -> None:
         """Stop the thread (after the checkpoint in progress, if any)."""
