@@ -49,6 +49,27 @@ _BACKLOG_OPTIONS = [
 ]
 
 
+class _AnswerNotSent(logging.Filter):
+    """grpc logs an answer it could not send as an ERROR with its traceback ("ExecuteBatchError
+    raised in core by servicer method"), unless it has already seen the client leave: a client
+    that gave the answer no flow-control window and then closed got two a call. The client
+    left; the server did nothing wrong, so it is a debug line, as ``_export``'s own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if type(exc).__name__ != "ExecuteBatchError":  # grpc's private class: not imported
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.msg, record.args = f"the client left before its answer: {record.getMessage()}", ()
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+_ANSWER_NOT_SENT = _AnswerNotSent()
+
+
 class GrpcReceiver:
     """A grpc.aio server with the TraceService (and the LogsService when ``exports`` runs
     logs); :meth:`start` binds and returns the port. Both go through the same admission.
@@ -78,6 +99,7 @@ class GrpcReceiver:
 
     async def _start(self) -> int:
         cfg = self._config
+        logging.getLogger("grpc._cython.cygrpc").addFilter(_ANSWER_NOT_SENT)  # once: same one
         server = grpc.aio.server(
             options=[
                 # gRPC refuses a larger message itself, as soon as its length prefix is in:
