@@ -14,8 +14,10 @@ import fcntl
 import os
 import signal
 import socket
+import sys
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy import create_engine, func, select
 
 from glassline.collector._aio import run_on_loop, the_loop
+from glassline.collector._export_pool import ExportPool
 from glassline.collector.auth import Principal
-from glassline.collector.errors import RetryableError
+from glassline.collector.errors import PermanentError, RetryableError
 from glassline.collector.handoff import Front, Mesh, Runner
 from glassline.collector.metrics import Metrics
 from glassline.collector.storage.models import Span as SpanRow
@@ -316,3 +319,48 @@ def test_a_runner_that_closes_its_channel_fails_what_it_held_from_every_loop() -
         runner.close(5)
     assert all(isinstance(e, RetryableError) and "stopped" in str(e) for e in errors), errors
     assert not front.can_store()
+
+
+def test_an_exports_body_is_in_memory_once_on_its_way_to_the_runner() -> None:
+    """The front gives the body to the channel in pieces as the socket drains (asyncio copied
+    what the socket did not take into its buffer), and the runner receives it straight into
+    the bytes it runs (it received into a bytearray and copied that): 24 MB of copies for an
+    8 MB body in flight, none of them counted by admission."""
+    mesh = _OneProcessMesh(1)
+    exporter = _Recording()
+    runner = Runner({"traces": exporter}, 1, Metrics(), index=0, mesh=mesh)
+    front = Front(mesh)
+    runner.open()
+    body = b"\x0a" * (8 << 20)
+    tracemalloc.start()
+    try:
+        run_on_loop(front.run("traces", "grpc", Principal("acme"), body, "protobuf", None))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        front.close(1)
+        runner.close(5)
+    assert exporter.bodies == [body]
+    assert peak < 1.5 * len(body), peak  # the runner's one copy, and a piece or two
+
+
+class _Unreadable(_Recording):
+    def export(self, transport: str, principal: Principal, body: bytes, encoding: Any) -> Any:
+        raise PermanentError("request body is not a valid ExportTraceServiceRequest")
+
+
+def test_an_export_that_fails_lets_go_of_its_body_once_answered() -> None:
+    """Its error holds the frames that hold the body; the pool kept each job until its
+    deadline, so every unreadable 8 MB export stayed in its runner for the queue-wait
+    budget, and a flood of them held hundreds of MB there."""
+    pool = ExportPool({"traces": _Unreadable()}, 1, Metrics(), 0, retry_after_s=1.0)
+    body = b"\x0a" * 1000
+    held = sys.getrefcount(body)
+    try:
+        future = pool.submit("traces", "grpc", Principal("acme"), body, "protobuf",
+                             time.monotonic() + 3600)  # fmt: skip
+        assert isinstance(future.exception(60), PermanentError)
+        del future
+    finally:
+        pool.shutdown()  # its thread is done with the export's frames
+    assert sys.getrefcount(body) == held

@@ -349,3 +349,27 @@ async def test_calls_that_hold_back_the_last_byte_of_their_message_are_bounded(
     assert 40 - len(answers) <= 4, answers
     assert set(answers) == {("RESOURCE_EXHAUSTED", True)}
     assert peak - idle < 2 * server["max_inflight_bytes"] + 64 * mb, (idle, peak)
+
+
+def test_unreadable_messages_are_let_go_once_answered(tmp_path: Path) -> None:
+    # Each admitted message that does not decode is answered INVALID_ARGUMENT by a runner. Its
+    # body stayed there until its queue-wait deadline (here a minute), and past it until the
+    # garbage collector broke the cycle its error's traceback made: a flood of them held
+    # hundreds of MB in the runners while admission counted none of it.
+    mb = 1 << 20
+    server = {"workers": 2, "max_message_bytes": 4 * mb, "max_inflight_bytes": 16 * mb,
+              "max_queue_wait_s": 60}  # fmt: skip
+    with run_collector({"server": server}, workdir=tmp_path) as collector:
+        pids = collector.pids()
+        idle = rss_bytes(pids)
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")  # VmHWM counts from here
+        key = (("x-glassline-api-key", collector.api_key),)
+        codes = []
+        for _ in range(48):  # one after another: at most one is in flight
+            with pytest.raises(grpc.RpcError) as refused:
+                call(collector.grpc_endpoint, b"\x0a" * (4 * mb - 1024), key)
+            codes.append(refused.value.code())
+        peak = _peak_rss(pids)
+    assert set(codes) == {grpc.StatusCode.INVALID_ARGUMENT}
+    assert peak - idle < 2 * server["max_inflight_bytes"] + 64 * mb, (idle, peak)

@@ -6,6 +6,7 @@ import heapq
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -88,7 +89,9 @@ class _Job:
             return  # refused at its deadline while queued: nothing to run
         try:
             self.future.set_result(work(*args))
-        except BaseException as exc:  # the export's error is its answer
+        except GlasslineError as exc:  # the export's answer (unreadable, not stored...)
+            self.future.set_exception(exc.answer_only())
+        except BaseException as exc:  # a bug: answered, and logged with its traceback
             self.future.set_exception(exc)
 
     def refuse(self, error: Callable[[], GlasslineError]) -> None:
@@ -103,7 +106,7 @@ class _Expiry:
 
     def __init__(self, expire: Callable[[_Job], None]) -> None:
         self._expire = expire
-        self._due: list[tuple[float, int, _Job]] = []
+        self._due: list[tuple[float, int, weakref.ref[_Job]]] = []
         self._ids = itertools.count()
         self._changed = threading.Condition()
         self._stopped = False
@@ -111,8 +114,13 @@ class _Expiry:
         self._thread.start()
 
     def add(self, deadline: float, job: _Job) -> None:
+        """Expire ``job`` at ``deadline`` unless it is gone by then: the job is held weakly,
+        so one that ended does not wait here for its deadline. A failed export's error holds
+        its frames, and they hold its body: each 8 MB export refused as unreadable stayed in
+        its runner for the queue-wait budget (a second), and a flood of them held hundreds of
+        MB there."""
         with self._changed:
-            heapq.heappush(self._due, (deadline, next(self._ids), job))
+            heapq.heappush(self._due, (deadline, next(self._ids), weakref.ref(job)))
             self._changed.notify()
 
     def stop(self) -> None:
@@ -129,6 +137,7 @@ class _Expiry:
                     self._changed.wait(wait)
                 if self._stopped:
                     return
-                _, _, job = heapq.heappop(self._due)
-            if not job.future.done():
+                job = heapq.heappop(self._due)[2]()
+            if job is not None and not job.future.done():
                 self._expire(job)
+            del job  # not kept while the next deadline is awaited

@@ -46,6 +46,18 @@ class GlasslineError(Exception):
         super().__init__(message)
         self.message = message
 
+    def answer_only(self) -> GlasslineError:
+        """This error without its traceback and the errors it came from: what answering it
+        needs, and all that is kept while it waits to be answered.
+
+        A traceback holds its frames, each its caller and its locals (an export's body), and
+        an error kept in a frame it passed through makes a cycle: every export answered with
+        an error (a message that does not decode) kept its 8 MB body until the garbage
+        collector ran, rarely here (see memory.py), in the front and in its runner.
+        """
+        self.__traceback__ = self.__context__ = self.__cause__ = None
+        return self
+
 
 class RetryableError(GlasslineError):
     """A transient failure: the data was NOT accepted and should be sent again.

@@ -29,6 +29,7 @@ front closes the channel.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import ctypes
 import itertools
@@ -58,6 +59,7 @@ Kind = Literal["traces", "logs"]
 KINDS: frozenset[Kind] = frozenset(("traces", "logs"))
 _JOB = struct.Struct("!II")  # metadata length, body length
 _REPLY = struct.Struct("!I")
+_PIECE = 256 * 1024  # bytes of a body given to the channel's transport at a time
 
 
 class Exporter(Protocol):
@@ -237,6 +239,7 @@ class Runner:
             future.add_done_callback(
                 lambda f, job_id=job_id: _reply(self._sock, send_lock, job_id, f)  # type: ignore[misc]
             )
+            del body, future  # not kept while the next export is awaited
 
 
 class _Channel(asyncio.Protocol):
@@ -249,6 +252,9 @@ class _Channel(asyncio.Protocol):
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._ids = itertools.count()
         self._replies = bytearray()  # received, not yet a whole reply
+        self._unsent: collections.deque[memoryview] = collections.deque()  # not yet given
+        self._paused = False  # the transport holds a piece or more: wait for it to drain
+        self._finishing = False  # no more exports: end-of-file once the last is given
 
     @classmethod
     async def connect(cls, sock: socket.socket) -> _Channel:
@@ -256,8 +262,8 @@ class _Channel(asyncio.Protocol):
         return channel
 
     def send(self, meta: tuple[Any, ...], body: bytes) -> asyncio.Future[Message]:
-        """Send one export to the runner now (what the socket does not take yet is buffered,
-        never waited for); its reply or error once the runner answers."""
+        """Send one export to the runner now (what the socket does not take yet waits for it,
+        uncopied: :meth:`_write_some`); its reply or error once the runner answers."""
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         if not self.alive or self._transport is None:
             future.set_exception(_runner_gone())
@@ -265,17 +271,48 @@ class _Channel(asyncio.Protocol):
         job_id = next(self._ids)
         self._pending[job_id] = future
         head = pickle.dumps((job_id, *meta))
-        self._transport.write(_JOB.pack(len(head), len(body)) + head)
-        self._transport.write(body)  # not joined: the body is not copied when the socket takes it
+        self._unsent.append(memoryview(_JOB.pack(len(head), len(body)) + head))
+        self._unsent.append(memoryview(body))
+        self._write_some()
         return future
+
+    def _write_some(self) -> None:
+        """Give the transport what it can send now, a piece at a time.
+
+        asyncio (3.11) copies whatever the socket does not take at once into one growing
+        buffer: a runner busy with a large export left the bodies sent after it copied there,
+        uncounted by admission (47 MB in the front during a flood of 8 MB gRPC messages, on
+        top of the 64 MB of bodies admission held). A body is sliced out of the export's own
+        bytes as the socket drains instead, so at most one piece is ever copied.
+        """
+        transport = self._transport
+        while self._unsent and not self._paused and transport is not None:
+            view = self._unsent[0]
+            piece, rest = view[:_PIECE], view[_PIECE:]
+            if rest:
+                self._unsent[0] = rest
+            else:
+                self._unsent.popleft()
+            transport.write(piece)
+        if self._finishing and not self._unsent and transport is not None:
+            transport.write_eof()  # after the last pieces, which asyncio flushes first
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._write_some()
 
     def finish(self) -> None:
         """No more exports: the runner reads end-of-file once the buffer is flushed."""
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.write_eof()
+        self._finishing = True
+        self._write_some()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.WriteTransport)
+        # Paused as soon as anything is left unsent: the next piece waits for the socket.
+        transport.set_write_buffer_limits(high=0)
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -299,6 +336,7 @@ class _Channel(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The runner closed its end or died: what it held fails as retryable."""
         self.alive = False
+        self._unsent.clear()
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
@@ -337,12 +375,17 @@ def _send_all(sock: socket.socket, parts: list[bytes]) -> None:
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
-    buf = bytearray(n)
-    view = memoryview(buf)
+    """``n`` bytes from the (blocking) socket.
+
+    Received straight into the bytes returned: into a bytearray and then copied out, each
+    8 MB body was in a runner twice over while it came.
+    """
+    parts = []
     got = 0
     while got < n:
-        read = sock.recv_into(view[got:])
-        if read == 0:
+        part = sock.recv(n - got, socket.MSG_WAITALL)  # one call, unless a signal cuts it
+        if not part:
             raise EOFError
-        got += read
-    return bytes(buf)
+        parts.append(part)
+        got += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -166,7 +166,7 @@ class GrpcReceiver:
         try:
             return await self._handle(kind, context)
         except GlasslineError as exc:
-            error = exc
+            error = exc.answer_only()  # kept in this frame: see answer_only
         except Exception:  # a bug: answer retryable so the client keeps the data
             _log.exception("unexpected error in the gRPC receiver")
             error = RetryableError("internal error; retry later")
