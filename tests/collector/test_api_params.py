@@ -6,14 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import yaml
 
 from glassline.collector.testing import run_collector
-
-_RULES = {
-    "notifiers": [{"name": "log", "type": "log"}],
-    "rules": [{"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10}],
-}
+from tests.collector.alert_rules import alerting_collector
 
 # (method, path, query, the parameter the 400 must name)
 _REFUSED = [
@@ -33,13 +28,7 @@ _REFUSED = [
 def test_unknown_parameters_and_limits_out_of_range_are_a_400_naming_them(
     tmp_path: Path,
 ) -> None:
-    rules = tmp_path / "alerts.yaml"
-    rules.write_text(yaml.safe_dump(_RULES), encoding="utf-8")
-    config = {"alerts": {"rules_file": str(rules)}}
-    with (
-        run_collector(config, workdir=tmp_path / "c") as collector,
-        httpx.Client(base_url=collector.http_endpoint, timeout=30) as client,
-    ):
+    with alerting_collector(tmp_path) as (collector, client):
         acme = collector.headers("acme")
         set_switch = client.post("/api/v1/kill-switches", json={}, headers=acme)
         answers = [

@@ -17,6 +17,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from glassline.collector.testing import rss_bytes, run_collector
+from tests.collector.alert_rules import alerting
 from tests.collector.wire_bodies import delimited, in_a_span, nested_values
 
 MB = 1024 * 1024
@@ -76,15 +77,6 @@ _JSON_ARRAY_HEAD = (
 )
 _JSON_ARRAY_TAIL = b"]}}}]}]}]}]}"
 _HOSTILE_ITEMS = (b"\x5a\x00" * 1_000_000, b"\x4a\x00" * 1_000_000, nested_values(10, 1_000_000))
-
-
-_RULES = {
-    "notifiers": [{"name": "log", "type": "log"}],
-    "rules": [
-        {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10},
-        {"name": "available", "kind": "slo", "sli": "availability", "objective": 0.99},
-    ],
-}
 
 
 def _export_cases(h: Any, rng: random.Random) -> list[tuple[bytes, dict[str, str]]]:
@@ -209,13 +201,7 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
     rng = random.Random(21)
     server = {"max_inflight_bytes": 16 * MB, "max_message_bytes": 4 * MB}
     # With rules, so that /alerts, /budgets and /slos answer (without, all three are a 404).
-    rules = tmp_path / "alerts.yaml"
-    rules.write_text(json.dumps(_RULES), encoding="utf-8")
-    config = {
-        "server": server,
-        "storage": {"url": any_store_url},
-        "alerts": {"rules_file": str(rules)},
-    }
+    config = {"server": server, "storage": {"url": any_store_url}, **alerting(tmp_path)}
     with run_collector(config, workdir=tmp_path) as collector:
         idle = rss_bytes(collector.pids())
         answers: dict[int, list[str]] = {}

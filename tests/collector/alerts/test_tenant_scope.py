@@ -5,30 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-import yaml
-
-from glassline.collector.testing import run_collector
-
-_RULES = {
-    "notifiers": [{"name": "log", "type": "log"}],
-    "rules": [
-        {"name": "daily", "kind": "budget", "window": "24h", "limit_usd": 10},
-        {"name": "answers", "kind": "slo", "sli": "availability", "objective": 0.99},
-    ],
-}
+from tests.collector.alert_rules import alerting_collector
 
 
 def test_a_tenant_naming_another_tenant_is_refused_403_and_changes_nothing(
     tmp_path: Path,
 ) -> None:
-    rules = tmp_path / "alerts.yaml"
-    rules.write_text(yaml.safe_dump(_RULES), encoding="utf-8")
-    config = {"alerts": {"rules_file": str(rules)}}
-    with (
-        run_collector(config, workdir=tmp_path / "c") as collector,
-        httpx.Client(base_url=collector.http_endpoint, timeout=30) as client,
-    ):
+    with alerting_collector(tmp_path) as (collector, client):
         acme = collector.headers("acme")
         own = client.post("/api/v1/kill-switches", json={"stage": "generate"}, headers=acme)
         other = {"tenant": "globex"}
