@@ -17,8 +17,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from glassline.collector.testing import rss_bytes, run_collector
-from tests.collector.alert_rules import alerting
+from tests.collector.alert_rules import ALERT_RULES, TENANTS
 from tests.collector.wire_bodies import delimited, in_a_span, nested_values
+from tests.e2e.alert_rules import collector_with_rules
 
 MB = 1024 * 1024
 
@@ -201,8 +202,8 @@ def test_bad_input_of_every_class_is_4xx_and_the_collector_stays_up_and_bounded(
     rng = random.Random(21)
     server = {"max_inflight_bytes": 16 * MB, "max_message_bytes": 4 * MB}
     # With rules, so that /alerts, /budgets and /slos answer (without, all three are a 404).
-    config = {"server": server, "storage": {"url": any_store_url}, **alerting(tmp_path)}
-    with run_collector(config, workdir=tmp_path) as collector:
+    config = {"server": server, "storage": {"url": any_store_url}}
+    with collector_with_rules(tmp_path, ALERT_RULES, config, TENANTS) as collector:
         idle = rss_bytes(collector.pids())
         answers: dict[int, list[str]] = {}
         with httpx.Client(base_url=collector.http_endpoint, timeout=60) as client:
