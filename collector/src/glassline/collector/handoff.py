@@ -388,4 +388,4 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
             raise EOFError
         parts.append(part)
         got += len(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return b"".join(parts)  # one part: that very bytes object, not a copy
