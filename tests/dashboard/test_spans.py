@@ -92,20 +92,36 @@ def test_exception_events_are_extracted():
     assert exceptions(span) == [{"type": "ValueError", "message": "bad", "stacktrace": "tb"}]
 
 
-def test_sub_millisecond_spans_get_a_minimum_bar_inside_their_parent():
+def test_spans_too_short_to_see_get_a_bar_of_a_hundredth_of_the_trace_inside_their_parent():
     us = 1_000
     spans = [
-        _span("root", None, 10, 12),
-        {**_span("zero", "root", 0, 0), "start_ns": 12_000_000, "end_ns": 12_000_000},  # at the end
+        _span("root", None, 10, 60),
+        {**_span("zero", "root", 0, 0), "start_ns": 60_000_000, "end_ns": 60_000_000},  # at the end
         {**_span("tiny", "root", 0, 0), "start_ns": 10_100_000, "end_ns": 10_100_000 + 40 * us},
         _span("long", "root", 10, 11),
     ]
     frame = waterfall_frame(spans).set_index("span_id")
     assert frame.loc["zero", "duration_ms"] == 0  # the real duration is kept for labels
-    assert frame.loc["zero", "bar_ms"] == 0.5
-    assert frame.loc["zero", "bar_offset_ms"] == 1.5  # moved left: it ends where root ends
+    assert frame.loc["zero", "bar_ms"] == 0.5  # a hundredth of the trace's 50 ms
+    assert frame.loc["zero", "bar_offset_ms"] == 49.5  # moved left: it ends where root ends
     assert frame.loc["tiny", "bar_offset_ms"] == frame.loc["tiny", "offset_ms"] == 0.1
     assert frame.loc["tiny", "bar_ms"] == 0.5
     assert (frame.loc["long", "bar_offset_ms"], frame.loc["long", "bar_ms"]) == (0, 1)
     ends = frame["bar_offset_ms"] + frame["bar_ms"]
     assert (ends <= frame.loc["root", "bar_ms"]).all()
+
+
+def test_a_sub_millisecond_trace_is_drawn_to_its_own_scale():
+    """A cache hit answered in 0.12 ms: its root is drawn 0.12 ms long, not widened to a fixed
+    minimum that made every span as long as the whole axis."""
+    root = {**_span("root", None, 0, 0), "end_ns": 120_000}
+    lookup = {**_span("lookup", "root", 0, 0), "start_ns": 10_000, "end_ns": 10_000}
+    frame = waterfall_frame([root, lookup]).set_index("span_id")
+    assert frame.loc["root", "bar_ms"] == frame.loc["root", "duration_ms"] == 0.12
+    assert 0 < frame.loc["lookup", "bar_ms"] < 0.12 / 50
+
+
+def test_a_trace_of_instants_still_gets_bars():
+    frame = waterfall_frame([_span("root", None, 5, 5), _span("child", "root", 5, 5)])
+    assert (frame["bar_ms"] > 0).all()
+    assert (frame["bar_offset_ms"] == 0).all()

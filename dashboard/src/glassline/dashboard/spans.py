@@ -29,7 +29,12 @@ def outcome(spans: list[dict[str, Any]]) -> str:
     return "failed" if root.get("status") == "error" else "ok"
 
 
-MIN_BAR_MS = 0.5
+# The shortest bar, as a share of the trace's extent: a fixed length (it was 0.5 ms) drew every
+# span of a sub-millisecond trace (a cache hit) as long as the whole axis, the trace's own
+# length lost, and was invisible on a trace of minutes.
+MIN_BAR_SHARE = 0.01
+# The axis of a trace whose spans all last zero time.
+_EXTENT_OF_AN_INSTANT_MS = 0.001
 
 
 def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
@@ -39,8 +44,8 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
     nothing silently disappears from the waterfall; so is the earliest span of a parent cycle
     (a span its own parent, or two each other's: broken clients send them), the rest of the
     cycle below it. ``bar_offset_ms``/``bar_ms`` are what to draw: a span shorter than
-    :data:`MIN_BAR_MS` gets a bar that long, moved left if needed so it ends inside its
-    parent's bar (a zero-length span at its parent's end stays in it).
+    :data:`MIN_BAR_SHARE` of the trace's extent gets a bar that long, moved left if needed so
+    it ends inside its parent's bar (a zero-length span at its parent's end stays in it).
     """
     ids = {s["span_id"] for s in spans}
     children: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
@@ -48,6 +53,8 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
         parent = s.get("parent_span_id")
         children[parent if parent in ids else None].append(s)
     t0 = min((s["start_ns"] for s in spans), default=0)
+    extent_ms = (max((s["end_ns"] for s in spans), default=t0) - t0) / 1e6
+    min_bar_ms = MIN_BAR_SHARE * (extent_ms or _EXTENT_OF_AN_INSTANT_MS)
     rows: list[dict[str, Any]] = []
     bars: dict[str, tuple[float, float]] = {}
     stack = [(s, 0) for s in sorted(children[None], key=lambda s: s["start_ns"], reverse=True)]
@@ -59,9 +66,9 @@ def waterfall_frame(spans: list[dict[str, Any]]) -> pd.DataFrame:
         if span["span_id"] in bars:  # the span a cycle leads back to
             continue
         offset, duration = (span["start_ns"] - t0) / 1e6, (span["end_ns"] - span["start_ns"]) / 1e6
-        start, width = offset, max(duration, MIN_BAR_MS)
+        start, width = offset, max(duration, min_bar_ms)
         parent = bars.get(span.get("parent_span_id") or "")
-        if parent and duration < MIN_BAR_MS and start + width > parent[1]:
+        if parent and duration < min_bar_ms and start + width > parent[1]:
             start = max(parent[0], parent[1] - width)
         bars[span["span_id"]] = (start, start + width)
         rows.append(

@@ -42,7 +42,7 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
     """A Gantt of one trace: one bar per span from its offset, indented by depth.
 
     ``spans`` is :func:`glassline.dashboard.spans.waterfall_frame`: bars from ``bar_offset_ms``
-    for ``bar_ms`` (sub-millisecond spans get a minimum bar inside their parent), labelled and
+    for ``bar_ms`` (spans too short to see get a minimum bar inside their parent), labelled and
     hovered with the real offset and duration. Each span has a row of its own: rows keyed by
     their labels merged spans whose labels matched (a name and 4 hex digits of the id: in a
     trace of 300 same-named calls, more likely than not), several bars on one row.
