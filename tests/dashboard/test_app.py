@@ -268,6 +268,16 @@ def test_alerts_page_shows_firing_rules_and_sampling(tmp_path, monkeypatch, traf
     assert _metrics(_open(url, monkeypatch))["Firing alerts"] == "1"
 
 
+def test_alerts_page_without_states_says_what_an_empty_table_means(
+    sqlite_url, monkeypatch, traffic
+):
+    """Rules that all hold leave no state row: the page must not tell a user who has a rule
+    file to add one."""
+    text = _text(_open(sqlite_url, monkeypatch, "alerts"))
+    assert "No alert has been pending or firing yet" in text
+    assert "add rules" not in text
+
+
 def test_alerts_page_counts_every_instance_and_lists_the_most_pressing(
     tmp_path, monkeypatch, traffic, now_s
 ):

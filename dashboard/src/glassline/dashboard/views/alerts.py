@@ -40,7 +40,13 @@ else:
     st.subheader("Rules and their current state")
     total = sum(n for state, n in counts.items() if state != "rules")
     if states.empty:
-        st.caption("No rule has been evaluated yet: add rules to the collector's alert rule file.")
+        # Only a rule that went pending has a state row: an empty table is also what a rule
+        # file whose rules all hold looks like (the demo's, for its first minutes).
+        st.caption(
+            "No alert has been pending or firing yet. Each rule of the collector's alert rule "
+            "file gets a row here once it leaves its inactive state; budgets' spend so far is "
+            "on the Overview page."
+        )
     else:
         if total > len(states):
             st.caption(f"The {len(states):,} most pressing of {total:,} alert instances: firing, "
