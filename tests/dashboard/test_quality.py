@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import glassline.dashboard.app as app_module
 from glassline.collector.processors.evaluations import EvaluationsProcessor
+from glassline.collector.processors.signals import SignalsProcessor
 from glassline.collector.records import SpanEvent
 from glassline.collector.storage import Store
 from glassline.collector.storage.testing import llm_trace
@@ -108,3 +109,80 @@ def test_an_empty_store_says_how_to_get_evaluations(tmp_path: Path, monkeypatch)
     at.switch_page("views/quality.py").run()
     assert not at.exception, at.exception
     assert "No evaluations" in at.info[0].value
+
+
+def _signalled(n: int, at_s: int, version: str, **llm: object) -> list:
+    """Trace ``n``: its LLM call made with prompt ``version`` (and ``llm`` overrides), through
+    the collector's signals step as at ingest."""
+    spans = llm_trace(n, at_s * 10**9, **llm)
+    call = next(s for s in spans if s.kind == "llm")
+    call.attributes.update({a.PROMPT_NAME: "support-answer", a.PROMPT_VERSION: version})
+    call.prompt_name, call.prompt_version = "support-answer", version
+    if n % 10 == 0:
+        next(s for s in spans if s.kind == "tool").status = "error"
+    return SignalsProcessor().process(spans)
+
+
+@pytest.fixture(scope="module")
+def signal_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int]:
+    """40 LLM calls in the last hour: 3 of v1's 30 and 5 of v2's 10 fell back (8 of 40);
+    4 of the 40 tool calls failed; two calls needed retries (1, then 3)."""
+    now = int(time.time()) // 60 * 60
+    spans = []
+    for n in range(40):
+        version = "v1" if n < 30 else "v2"
+        fell_back = n in (1, 2, 3) or n >= 35
+        retries = {5: 1, 6: 3}.get(n, 0)
+        spans += _signalled(n, now - HOUR + 60 + n * 60, version, fallback=fell_back,
+                            retries=retries)  # fmt: skip
+    url = f"sqlite:///{tmp_path_factory.mktemp('signals') / 's.db'}"
+    store = Store.open(url)
+    store.write(spans)
+    store.close()
+    return url, now
+
+
+def test_a_signal_reads_as_its_rate_over_the_calls_not_as_a_score(
+    signal_store: tuple[str, int],
+) -> None:
+    url, now = signal_store
+    window = Window(now - HOUR, now + 60, None, 600)
+    with create_engine(url).connect() as conn:
+        overall = queries.signal_rate(conn, window, "glassline.fallback", "")
+        by_prompt = queries.signal_rate(conn, window, "glassline.fallback", "prompt_version")
+        tools = queries.signal_rate(conn, window, "glassline.tool_error", "")
+        side = queries.compare_versions(conn, window, "glassline.fallback", "prompt_version",
+                                        "v1", "v2").set_index("measure")  # fmt: skip
+        traces = queries.signal_traces(conn, window, "glassline.retries")
+    assert (overall["signals"].sum(), overall["calls"].sum()) == (8, 40)
+    assert overall["rate"].between(0, 1).all() and overall["rate"].min() == 0  # not always 1
+    per_version = by_prompt.groupby("prompt_version")[["signals", "calls"]].sum()
+    assert per_version.loc["v1"].tolist() == [3, 30]
+    assert per_version.loc["v2"].tolist() == [5, 10]
+    assert (tools["signals"].sum(), tools["calls"].sum()) == (4, 40)  # over the tool calls
+    assert side.loc["signal rate", "v1"] == pytest.approx(0.1)
+    assert side.loc["signal rate", "v2"] == pytest.approx(0.5)
+    assert side.loc["signals", "v2"] == 5 and side.loc["calls", "v2"] == 10
+    assert "pass rate" not in side.index and "glassline.fallback mean" not in side.index
+    assert list(traces["score_value"]) == [3.0, 1.0]  # the most retries first
+
+
+def test_the_quality_page_opens_a_signal_on_its_rate_and_the_traces_that_carry_it(
+    signal_store: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = signal_store
+    monkeypatch.setenv(ENV_DB_URL, url)
+    at = AppTest.from_file(app_module.__file__, default_timeout=60)
+    at.run()
+    at.switch_page("views/quality.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox[0].value == "glassline.fallback"  # the most frequent
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["glassline.fallback rate"] == "20.0%"  # 8 of 40 calls, not a mean of 1
+    assert tiles["LLM calls"] == "40"
+    carrying, compared = at.dataframe[0].value, at.dataframe[1].value
+    assert len(carrying) == 8 and "score_label" not in carrying.columns
+    measures = compared.set_index("measure")
+    assert measures.loc["signal rate", "v1"] == "10.0%"
+    assert measures.loc["signal rate", "v2"] == "50.0%"
+    assert not any("Worst-scored" in h.value for h in at.subheader)

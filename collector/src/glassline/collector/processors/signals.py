@@ -3,7 +3,8 @@
 Each signal is an :class:`EvaluationRecord` (``source="signal"``, label ``fail``) on the span
 it concerns, stored and rolled up like any evaluation. A signal is emitted only when it
 happens, so healthy traffic costs no rows; its rate is its count in ``evaluation_rollups``
-over the LLM calls in ``rollups`` for the same minutes, stage and model.
+over the calls in ``rollups`` (LLM calls, or tool calls for the tool signals: ``RATE_OVER``)
+for the same minutes, stage and model.
 
 ========================  ==================================================================
 name                      emitted on
@@ -35,18 +36,22 @@ from glassline.collector.processors.evaluations import span_dims
 from glassline.collector.records import EvaluationRecord, SpanRecord
 from glassline.redaction import jsontext
 from glassline.semconv import attributes as attrs
+from glassline.semconv.attributes import SpanKinds
 
-__all__ = ["SIGNALS", "SignalsProcessor"]
+__all__ = ["RATE_OVER", "SIGNALS", "SignalsProcessor"]
 
-SIGNALS = (
-    "glassline.truncated",
-    "glassline.empty",
-    "glassline.refusal",
-    "glassline.tool_error",
-    "glassline.tool_loop",
-    "glassline.retries",
-    "glassline.fallback",
-)
+# Each signal and the kind of span its rate is over: it is emitted only when it happens, so
+# its count means something only against the calls it could have happened on.
+RATE_OVER: dict[str, str] = {
+    "glassline.truncated": SpanKinds.LLM,
+    "glassline.empty": SpanKinds.LLM,
+    "glassline.refusal": SpanKinds.LLM,
+    "glassline.tool_error": SpanKinds.TOOL,
+    "glassline.tool_loop": SpanKinds.TOOL,
+    "glassline.retries": SpanKinds.LLM,
+    "glassline.fallback": SpanKinds.LLM,
+}
+SIGNALS = tuple(RATE_OVER)
 _TRUNCATED = frozenset({"length", "max_tokens", "max_output_tokens", "model_length"})
 _REFUSED = frozenset({"content_filter", "refusal", "safety", "blocked", "prohibited_content",
                       "recitation", "spii", "guardrail_intervened"})  # fmt: skip

@@ -117,16 +117,18 @@ def versions_first_seen(
 
 def worst_evaluations(
     conn: Connection, start: int, end: int, name: str, *, tenant: str | None = None,
-    limit: int = 20,
+    limit: int = 20, highest: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The lowest-scored evaluations of ``name`` in the window with a trace, lowest first."""
+    """The lowest-scored evaluations of ``name`` in the window with a trace, lowest first;
+    ``highest``: highest first (a quality signal's value is how much went wrong: the most
+    retries, the longest tool loop). Ties: newest first."""
     e = Evaluation
     query = (
         select(e.tenant, e.trace_id, e.span_id, e.score_value, e.score_label, e.explanation,
-               e.model, e.prompt_version, e.time_ns)
+               e.stage, e.model, e.prompt_version, e.time_ns)
         .where(e.name == name, e.time_ns >= start * 10**9, e.time_ns < end * 10**9,
                e.trace_id.is_not(None), e.score_value.is_not(None))
-        .order_by(e.score_value, e.time_ns.desc())
+        .order_by(e.score_value.desc() if highest else e.score_value, e.time_ns.desc())
         .limit(limit)
     )  # fmt: skip
     if tenant is not None:

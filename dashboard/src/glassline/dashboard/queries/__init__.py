@@ -22,8 +22,11 @@ from glassline.dashboard.queries.people import session_turns, sessions, user_ser
 from glassline.dashboard.queries.quality import (
     compare_versions,
     quality_names,
+    rate_over,
     score_distribution,
     score_trend,
+    signal_rate,
+    signal_traces,
     worst_scored,
 )
 from glassline.dashboard.queries.rollups import (
@@ -95,12 +98,15 @@ __all__ = [
     "percentile_views",
     "percentiles",
     "quality_names",
+    "rate_over",
     "request_latency",
     "sampling_summary",
     "score_distribution",
     "score_trend",
     "session_turns",
     "sessions",
+    "signal_rate",
+    "signal_traces",
     "spend_between",
     "sum_series",
     "tenants",

@@ -1,5 +1,6 @@
 """Quality: evaluation scores over time with change markers, their distribution, the worst-scored
-traces, and two prompt versions or models side by side."""
+traces, and two prompt versions or models side by side. A quality signal (``glassline.fallback``
+...) is a count, not a score: its rate over the calls instead, and the traces that carry it."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ UNITS: dict[str, Callable[[float | None], str]] = {
     "evaluations": formats.fmt_int, "pass rate": formats.fmt_pct, "calls": formats.fmt_int,
     "cost per call (USD)": format_usd, "tokens per call": formats.fmt_num,
     "p95 (ms)": formats.fmt_ms, "error rate": formats.fmt_pct,
+    "signals": formats.fmt_int, "tool calls": formats.fmt_int, "signal rate": formats.fmt_pct,
 }  # fmt: skip
+# What a signal's rate is over, by the kind of span it is counted against.
+CALLS = {"llm": "LLM calls", "tool": "tool calls"}
 
 
 def _read(measure: str, value: Any) -> str:
@@ -44,14 +48,28 @@ params["evaluation"] = name
 splits = {"prompt_version": "Prompt version", "model": "Model", "stage": "Stage", "": "Overall"}
 by = right.selectbox("Split by", list(splits), format_func=splits.__getitem__)
 
-trend = data.run(queries.score_trend, window, name, by)
+kind = queries.rate_over(name)
 markers = data.run(queries.change_markers, window)
-figure = charts.line(trend, "mean", f"{name}: mean score", color=by or "all")
-points = [navigation.clickable(charts.with_markers(figure, markers), "gl_quality_mean")]
-if trend["pass_rate"].notna().any():
-    rates = trend.dropna(subset=["pass_rate"])
-    pass_rate = charts.line(rates, "pass_rate", f"{name}: pass rate", color=by or "all")
-    points.append(navigation.clickable(charts.with_markers(pass_rate, markers), "gl_quality_pass"))
+if kind is None:
+    trend = data.run(queries.score_trend, window, name, by)
+    figures = [(charts.line(trend, "mean", f"{name}: mean score", color=by or "all"),
+                "gl_quality_mean")]  # fmt: skip
+    if trend["pass_rate"].notna().any():
+        rates = trend.dropna(subset=["pass_rate"])
+        figures.append((charts.line(rates, "pass_rate", f"{name}: pass rate", color=by or "all"),
+                        "gl_quality_pass"))  # fmt: skip
+else:
+    trend = data.run(queries.signal_rate, window, name, by)
+    signals, calls = int(trend["signals"].sum()), int(trend["calls"].sum())
+    c = st.columns(3)
+    c[0].metric(f"{name} rate", formats.fmt_pct(signals / calls if calls else None), border=True,
+                help=f"Signals over the {CALLS[kind]} in this range, before sampling.")  # fmt: skip
+    c[1].metric(f"{name} signals", formats.fmt_int(signals), border=True)
+    c[2].metric(CALLS[kind], formats.fmt_int(calls), border=True)
+    rate = charts.line(trend.dropna(subset=["rate"]), "rate",
+                       f"{name}: share of {CALLS[kind]}", color=by or "all")  # fmt: skip
+    figures = [(rate.update_yaxes(tickformat=".1%"), "gl_quality_rate")]
+points = [navigation.clickable(charts.with_markers(f, markers), key) for f, key in figures]
 for point in points:  # a point: the traces of its bucket (and its model or stage)
     if point:
         filters = {by: navigation.point_value(point)} if by in ("model", "stage") else {}
@@ -59,20 +77,27 @@ for point in points:  # a point: the traces of its bucket (and its model or stag
 if not markers.empty:
     st.caption("Dotted lines: " + "; ".join(literal(label) for label in markers["label"]))
 
-dist, worst = st.columns([1, 2])
-dist.plotly_chart(charts.bar(data.run(queries.score_distribution, window, name), "percentile",
-                             "score", "Score distribution", categorical=True))  # fmt: skip
-rows = data.run(queries.worst_scored, window, name)
+if kind is None:
+    dist, where = st.columns([1, 2])
+    dist.plotly_chart(charts.bar(data.run(queries.score_distribution, window, name),
+                                 "percentile", "score", "Score distribution",
+                                 categorical=True))  # fmt: skip
+    rows = data.run(queries.worst_scored, window, name)
+    shown = {"score_value": "Score", "score_label": "Label", "explanation": "Explanation",
+             "model": "Model", "prompt_version": "Prompt version"}  # fmt: skip
+    title, csv_name = "Worst-scored traces", "worst-scored.csv"
+else:
+    where = st.container()
+    rows = data.run(queries.signal_traces, window, name)
+    shown = {"time": "Time (UTC)", "score_value": "Value", "stage": "Stage", "model": "Model",
+             "prompt_version": "Prompt version"}  # fmt: skip
+    title, csv_name = f"Traces with {name}", f"{name}.csv"
 rows["open"] = [navigation.trace_url(ctx, t, n)
                 for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)]  # fmt: skip
-worst.subheader("Worst-scored traces")
-picked = tabular.table(rows[["score_value", "score_label", "explanation", "model",
-                             "prompt_version", "open"]],
-                       {"score_value": "Score", "score_label": "Label",
-                        "explanation": "Explanation", "model": "Model",
-                        "prompt_version": "Prompt version",
-                        "open": st.column_config.LinkColumn("Trace", display_text="open")},
-                       key="gl_worst_scored", csv_name="worst-scored.csv", where=worst)  # fmt: skip
+where.subheader(title)
+picked = tabular.table(rows[[*shown, "open"]],
+                       {**shown, "open": st.column_config.LinkColumn("Trace", display_text="open")},
+                       key="gl_quality_traces", csv_name=csv_name, where=where)  # fmt: skip
 if picked and picked.selection.rows:
     row = rows.iloc[picked.selection.rows[0]]
     st.switch_page("views/trace.py", query_params=ctx.nav_params(trace=row["trace_id"]))
@@ -80,19 +105,32 @@ if picked and picked.selection.rows:
 st.subheader("Side by side")
 c = st.columns(3)
 dim = c[0].selectbox("Compare", ["prompt_version", "model"], format_func=splits.__getitem__)
-values = sorted({str(v) for v in data.run(queries.score_trend, window, name, dim)[dim]})
+if kind is None:
+    values = sorted({str(v) for v in data.run(queries.score_trend, window, name, dim)[dim]})
+else:  # every value with calls compares, one without a signal at 0
+    by_dim = data.run(queries.signal_rate, window, name, dim)
+    values = sorted({str(v) for v in by_dim.loc[by_dim["calls"] > 0, dim]})
 if len(values) < 2:
-    st.caption(f"Only one {splits[dim].lower()} has {literal(name)} scores in this range.")
+    st.caption(f"Only one {splits[dim].lower()} has {literal(name)} "
+               f"{'scores' if kind is None else CALLS[kind]} in this range.")  # fmt: skip
 else:
     a = c[1].selectbox("A", values, 0)
     b = c[2].selectbox("B", values, len(values) - 1)
     side = data.run(queries.compare_versions, window, name, dim, a, b)
     # Rows are measures of two values at once: no one trace list to open, a CSV to take away
     # (of the numbers).
-    shown = side.copy()
+    shown_side = side.copy()
     for column in side.columns[1:]:
-        shown[column] = [_read(m, v) for m, v in zip(side["measure"], side[column], strict=True)]
-    tabular.table(shown, {}, key="gl_side_by_side", csv_name="side-by-side.csv", csv_frame=side)
-    st.caption("Score from the evaluations; calls, cost and tokens per call, p95 and error rate "
-               f"from the model calls made with each {splits[dim].lower()} (all of them, before "
-               "sampling).")  # fmt: skip
+        shown_side[column] = [_read(m, v) for m, v in zip(side["measure"], side[column],
+                                                          strict=True)]  # fmt: skip
+    tabular.table(shown_side, {}, key="gl_side_by_side", csv_name="side-by-side.csv",
+                  csv_frame=side)  # fmt: skip
+    first = (
+        "Score from the evaluations"
+        if kind is None
+        else f"Signals from the evaluations, their rate over the {CALLS[kind]} made with each"
+    )
+    st.caption(
+        f"{first}; calls, cost and tokens per call, p95 and error rate from the model "
+        f"calls made with each {splits[dim].lower()} (all of them, before sampling)."
+    )
