@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 import glassline.dashboard.app as app_module
 from examples.demo import dashboard_link
 from glassline.collector.alerts.models import AlertState
-from glassline.dashboard import tabular
+from glassline.dashboard import spans, tabular
 from glassline.dashboard.env import ENV_ALERTS_CONFIG, ENV_DB_URL, ENV_PASSWORD
 from glassline.dashboard.markdown import literal
 from glassline.dashboard.window import calendar_starts
@@ -142,6 +142,34 @@ def test_traces_page_lists_traces_with_links_and_filters_by_status(
     assert all(link.startswith("trace?") and "trace=" in link for link in rows["open"])
     errors = _open(sqlite_url, monkeypatch, "traces", status="error").dataframe[0].value
     assert list(errors["trace_id"]) == [traffic.error_trace_id]
+
+
+def test_a_trace_whose_root_has_not_come_says_so_where_its_request_is_named(
+    tmp_path, monkeypatch, now_s
+):
+    # The Traces page read "None" for it, as for any missing text (pandas 3 reads text as str:
+    # the tables' dash was skipped).
+    rng = random.Random(11)
+    whole = rag_trace(rng, "acme", (now_s - 600) * NS, user="user-1")
+    rootless = [s for s in rag_trace(rng, "acme", (now_s - 300) * NS, user="user-1", fail=True)
+                if not s.is_root]  # fmt: skip
+    sessionless = rag_trace(rng, "acme", (now_s - 200) * NS, user="user-2")
+    for span in sessionless:
+        span.session_id = None
+    url = f"sqlite:///{tmp_path / 'rootless.db'}"
+    seed_store(url, Traffic(records=[*whole, *rootless, *sessionless]))
+    rows = _open(url, monkeypatch, "traces").dataframe[0].value.set_index("trace_id")
+    assert rows.loc[rootless[0].trace_id, "root_name"] == spans.NO_ROOT_YET
+    assert rows.loc[whole[0].trace_id, "root_name"] == "rag_pipeline"
+    assert rows.loc[sessionless[0].trace_id, "session_id"] == tabular.MISSING  # any text column
+    turns = (
+        _open(url, monkeypatch, "people", session="session-user-1", session_tenant="acme")
+        .dataframe[-1]
+        .value
+    )
+    assert set(turns["root_name"]) == {spans.NO_ROOT_YET, "rag_pipeline"}
+    trace = _open(url, monkeypatch, "trace", trace=rootless[0].trace_id)
+    assert trace.subheader[0].value == spans.NO_ROOT_YET
 
 
 def test_trace_page_shows_waterfall_error_and_chat_messages(sqlite_url, monkeypatch, traffic):

@@ -12,13 +12,25 @@ import pandas as pd
 from glassline.redaction import jsontext
 
 __all__ = [
+    "NO_ROOT_YET",
     "ChatMessage",
     "exceptions",
     "outcome",
     "parse_messages",
+    "request_names",
     "tree_prefix",
     "waterfall_frame",
 ]
+
+
+# What a trace's request is called before its root span came (its outcome is "pending").
+NO_ROOT_YET = "(no root span yet)"
+
+
+def request_names(names: pd.Series) -> pd.Series:
+    """Traces' request names (their roots' names) as a list shows them: a trace whose root has
+    not come yet says so, not "None" nor a dash."""
+    return names.where(names.notna(), NO_ROOT_YET)
 
 
 def outcome(spans: list[dict[str, Any]]) -> str:

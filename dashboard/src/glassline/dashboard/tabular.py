@@ -145,7 +145,9 @@ def _with_missing_shown(
                 for v, gap in zip(frame[name], missing, strict=True)
             ]
             config[name] = st.column_config.TextColumn(_label(name, spec))
-        elif frame[name].dtype == object:
+        elif frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
+            # pandas 3 reads a column of text as ``str``, not object: a request name missing
+            # among others read "None".
             shown[name] = frame[name].where(~missing, MISSING)
     return shown, config
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from glassline.dashboard import charts, data, formats, navigation, queries, tabular, ui
+from glassline.dashboard import charts, data, formats, navigation, queries, spans, tabular, ui
 from glassline.dashboard.markdown import literal
 from glassline.pricing import format_usd
 
@@ -105,6 +105,7 @@ c[3].metric("Failed turns", formats.fmt_int(int((turns["error_count"] > 0).sum()
 turns["open"] = [
     navigation.trace_url(ctx, t, n) for t, n in zip(turns["trace_id"], turns["tenant"], strict=True)
 ]
+turns["root_name"] = spans.request_names(turns["root_name"])
 opened = tabular.table(
     turns[["open", "turn", "start", "root_name", "duration_ms", "cost_usd", "input_tokens",
            "output_tokens", "error_count"]],

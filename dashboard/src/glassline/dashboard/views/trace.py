@@ -42,7 +42,7 @@ if detail is None:
 
 summary, span_rows = detail.trace, detail.spans
 started = datetime.fromtimestamp(summary.start_ns / 1e9, UTC)
-st.subheader(literal(summary.root_name) if summary.root_name else "(no root span yet)")
+st.subheader(literal(summary.root_name) if summary.root_name else spans.NO_ROOT_YET)
 st.caption(
     f"tenant **{literal(summary.tenant)}** · service {literal(summary.service or '-')} · user "
     f"{literal(summary.user_id or '-')} · session {literal(summary.session_id or '-')} · "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from glassline.dashboard import data, navigation, queries, tabular, trace_charts, ui
+from glassline.dashboard import data, navigation, queries, spans, tabular, trace_charts, ui
 
 ctx = ui.context()
 window = ctx.window
@@ -131,6 +131,7 @@ if rows.empty and page_no == 0:
 rows["open"] = [
     navigation.trace_url(ctx, t, n) for t, n in zip(rows["trace_id"], rows["tenant"], strict=True)
 ]
+rows["root_name"] = spans.request_names(rows["root_name"])
 picked = tabular.table(
     rows[
         [
