@@ -186,3 +186,33 @@ def test_the_quality_page_opens_a_signal_on_its_rate_and_the_traces_that_carry_i
     assert measures.loc["signal rate", "v1"] == "10.0%"
     assert measures.loc["signal rate", "v2"] == "50.0%"
     assert not any("Worst-scored" in h.value for h in at.subheader)
+
+
+def test_a_signal_on_spans_without_a_model_is_not_drawn_as_no_signal_per_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the demo: a fallback is decided on a stage span, which has no model. Split by
+    # model, each model's line read 0% and the side-by-side 0 signals for both.
+    now = int(time.time()) // 60 * 60
+    spans = []
+    for n in range(10):
+        trace = llm_trace(n, (now - 1800 + n * 60) * 10**9,
+                          model="gpt-4o" if n % 2 else "gpt-4o-mini")  # fmt: skip
+        next(s for s in trace if s.kind == "stage").fallback = n < 4
+        spans += SignalsProcessor().process(trace)
+    url = f"sqlite:///{tmp_path / 'stage.db'}"
+    store = Store.open(url)
+    store.write(spans)
+    store.close()
+    monkeypatch.setenv(ENV_DB_URL, url)
+    at = AppTest.from_file(app_module.__file__, default_timeout=60)
+    at.run()
+    at.switch_page("views/quality.py").run()
+    at.selectbox[1].set_value("model").run()
+    at.selectbox[2].set_value("model").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["glassline.fallback rate"] == "40.0%"
+    captions = [c.value for c in at.caption]
+    assert any("on spans without a model: its rate over all LLM calls" in c for c in captions)
+    assert any("on spans without a model: no rate per model" in c for c in captions)
+    assert len(at.dataframe) == 1  # the traces with a fallback; no side-by-side of zeros

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from glassline.dashboard import charts, data, formats, navigation, queries, tabular, ui
 from glassline.dashboard.markdown import literal
+from glassline.dashboard.window import Window
 from glassline.pricing import format_usd
 
 # The side-by-side rows are measures, each read in its unit (a score as three digits).
@@ -21,6 +23,7 @@ UNITS: dict[str, Callable[[float | None], str]] = {
     "p95 (ms)": formats.fmt_ms, "error rate": formats.fmt_pct,
     "signals": formats.fmt_int, "tool calls": formats.fmt_int, "signal rate": formats.fmt_pct,
 }  # fmt: skip
+SPLITS = {"prompt_version": "Prompt version", "model": "Model", "stage": "Stage", "": "Overall"}
 # What a signal's rate is over, by the kind of span it is counted against.
 CALLS = {"llm": "LLM calls", "tool": "tool calls"}
 
@@ -29,6 +32,36 @@ def _read(measure: str, value: Any) -> str:
     if value is None or pd.isna(value):
         return tabular.MISSING
     return UNITS.get(measure, "{:.3g}".format)(float(value))
+
+
+def _unplaced(trend: pd.DataFrame) -> int:
+    """Signals on spans without the split's value that has calls (no rate of their own)."""
+    return int(trend.loc[trend["calls"] == 0, "signals"].sum())
+
+
+def _signal_chart(window: Window, name: str, kind: str, by: str) -> tuple[go.Figure, str]:
+    """Tiles of a signal's rate, count and calls in the range, and its rate's chart with the
+    split it draws. Split by what its spans do not carry (a fallback is decided on a stage
+    span, which has no model) it draws the overall rate: a line at 0 per model would say that
+    no call fell back."""
+    trend = data.run(queries.signal_rate, window, name, by)
+    signals, calls = int(trend["signals"].sum()), int(trend["calls"].sum())
+    c = st.columns(3)
+    c[0].metric(f"{name} rate", formats.fmt_pct(signals / calls if calls else None), border=True,
+                help=f"Signals over the {CALLS[kind]} in this range, before sampling.")  # fmt: skip
+    c[1].metric(f"{name} signals", formats.fmt_int(signals), border=True)
+    c[2].metric(CALLS[kind], formats.fmt_int(calls), border=True)
+    unplaced = _unplaced(trend)
+    if by and unplaced and unplaced == signals:
+        st.caption(f"{literal(name)} is recorded on spans without a {SPLITS[by].lower()}: "
+                   f"its rate over all {CALLS[kind]}.")  # fmt: skip
+        trend, by = data.run(queries.signal_rate, window, name, ""), ""
+    elif by and unplaced:
+        st.caption(f"{unplaced:,} of the {signals:,} signals are on spans without a "
+                   f"{SPLITS[by].lower()}: they count in the rate above, not in a line.")  # fmt: skip
+    rate = charts.line(trend.dropna(subset=["rate"]), "rate", f"{name}: share of {CALLS[kind]}",
+                       color=by or "all")  # fmt: skip
+    return rate.update_yaxes(tickformat=".1%"), by
 
 
 ctx = ui.context()
@@ -45,8 +78,7 @@ left, right = st.columns(2)
 name = left.selectbox("Evaluation", names, names.index(params["evaluation"])
                       if params.get("evaluation") in names else 0)  # fmt: skip
 params["evaluation"] = name
-splits = {"prompt_version": "Prompt version", "model": "Model", "stage": "Stage", "": "Overall"}
-by = right.selectbox("Split by", list(splits), format_func=splits.__getitem__)
+by = right.selectbox("Split by", list(SPLITS), format_func=SPLITS.__getitem__)
 
 kind = queries.rate_over(name)
 markers = data.run(queries.change_markers, window)
@@ -59,16 +91,8 @@ if kind is None:
         figures.append((charts.line(rates, "pass_rate", f"{name}: pass rate", color=by or "all"),
                         "gl_quality_pass"))  # fmt: skip
 else:
-    trend = data.run(queries.signal_rate, window, name, by)
-    signals, calls = int(trend["signals"].sum()), int(trend["calls"].sum())
-    c = st.columns(3)
-    c[0].metric(f"{name} rate", formats.fmt_pct(signals / calls if calls else None), border=True,
-                help=f"Signals over the {CALLS[kind]} in this range, before sampling.")  # fmt: skip
-    c[1].metric(f"{name} signals", formats.fmt_int(signals), border=True)
-    c[2].metric(CALLS[kind], formats.fmt_int(calls), border=True)
-    rate = charts.line(trend.dropna(subset=["rate"]), "rate",
-                       f"{name}: share of {CALLS[kind]}", color=by or "all")  # fmt: skip
-    figures = [(rate.update_yaxes(tickformat=".1%"), "gl_quality_rate")]
+    rate, by = _signal_chart(window, name, kind, by)
+    figures = [(rate, "gl_quality_rate")]
 points = [navigation.clickable(charts.with_markers(f, markers), key) for f, key in figures]
 for point in points:  # a point: the traces of its bucket (and its model or stage)
     if point:
@@ -89,7 +113,7 @@ if kind is None:
 else:
     where = st.container()
     rows = data.run(queries.signal_traces, window, name)
-    shown = {"time": "Time (UTC)", "score_value": "Value", "stage": "Stage", "model": "Model",
+    shown = {"time": tabular.utc_column("Time (UTC)"), "score_value": "Value", "stage": "Stage", "model": "Model",
              "prompt_version": "Prompt version"}  # fmt: skip
     title, csv_name = f"Traces with {name}", f"{name}.csv"
 rows["open"] = [navigation.trace_url(ctx, t, n)
@@ -104,15 +128,18 @@ if picked and picked.selection.rows:
 
 st.subheader("Side by side")
 c = st.columns(3)
-dim = c[0].selectbox("Compare", ["prompt_version", "model"], format_func=splits.__getitem__)
+dim = c[0].selectbox("Compare", ["prompt_version", "model"], format_func=SPLITS.__getitem__)
 if kind is None:
     values = sorted({str(v) for v in data.run(queries.score_trend, window, name, dim)[dim]})
 else:  # every value with calls compares, one without a signal at 0
     by_dim = data.run(queries.signal_rate, window, name, dim)
     values = sorted({str(v) for v in by_dim.loc[by_dim["calls"] > 0, dim]})
-if len(values) < 2:
-    st.caption(f"Only one {splits[dim].lower()} has {literal(name)} "
-               f"{'scores' if kind is None else CALLS[kind]} in this range.")  # fmt: skip
+if kind is not None and by_dim["signals"].sum() and _unplaced(by_dim) == by_dim["signals"].sum():
+    st.caption(f"{literal(name)} is recorded on spans without a {SPLITS[dim].lower()}: "
+               f"no rate per {SPLITS[dim].lower()}.")  # fmt: skip
+elif len(values) < 2:
+    has = f"{literal(name)} scores" if kind is None else CALLS[kind]
+    st.caption(f"Only one {SPLITS[dim].lower()} has {has} in this range.")
 else:
     a = c[1].selectbox("A", values, 0)
     b = c[2].selectbox("B", values, len(values) - 1)
@@ -132,5 +159,5 @@ else:
     )
     st.caption(
         f"{first}; calls, cost and tokens per call, p95 and error rate from the model "
-        f"calls made with each {splits[dim].lower()} (all of them, before sampling)."
+        f"calls made with each {SPLITS[dim].lower()} (all of them, before sampling)."
     )
