@@ -16,3 +16,14 @@ def test_each_span_of_a_waterfall_has_a_row_of_its_own_even_when_labels_match() 
     fig = trace_charts.waterfall(spans)
     assert len(set(fig.data[0].y)) == 3
     assert list(fig.layout.yaxis.ticktext) == ["chat  ·ab12"] * 3
+
+
+def test_a_span_of_microseconds_reads_its_time_not_zero() -> None:
+    # make demo: a 4 µs semantic cache lookup read "0.00 ms" on its bar.
+    spans = pd.DataFrame({"span_id": ["a" * 16, "b" * 16], "label": ["answer", "cache"],
+                          "status": ["ok"] * 2, "bar_ms": [0.12, 0.0012],
+                          "bar_offset_ms": [0.0, 0.1], "offset_ms": [0.0, 0.1],
+                          "duration_ms": [0.122443, 0.004046]})  # fmt: skip
+    bars = trace_charts.waterfall(spans).data[0]
+    assert list(bars.text) == ["0.12 ms", "0.0040 ms"]
+    assert [row[2] for row in bars.customdata] == ["0.12 ms", "0.0040 ms"]  # the hover too

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from glassline.dashboard import formats
 from glassline.dashboard.chart_style import LAYOUT, plain, styled
 
 __all__ = ["trace_scatter", "waterfall"]
@@ -52,7 +53,8 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
     width = int(spans["label"].str.len().max()) if len(spans) else 0
     labels = [plain(label.ljust(width, "\u00a0")) for label in spans["label"]]
     rows = list(range(len(spans)))
-    hovered = spans[["span_id", "offset_ms", "duration_ms"]].assign(label=labels).to_numpy()
+    durations = [formats.fmt_ms(d) for d in spans["duration_ms"]]
+    hovered = spans[["span_id", "offset_ms"]].assign(d=durations, label=labels).to_numpy()
     fig = go.Figure(
         go.Bar(
             y=rows,
@@ -60,13 +62,12 @@ def waterfall(spans: pd.DataFrame) -> go.Figure:
             base=spans["bar_offset_ms"],
             orientation="h",
             marker_color=[_COLORS.get(s, "#1565c0") for s in spans["status"]],
-            # Two decimals below a millisecond: a 0.04 ms cache lookup is not "0.0 ms".
-            text=[f"{d:.2f} ms" if d < 1 else f"{d:,.1f} ms" for d in spans["duration_ms"]],
+            text=durations,  # as the trace's tiles read them: a 4 µs lookup is not "0.00 ms"
             textposition="auto",
             customdata=hovered,
             hovertemplate=(
                 "%{customdata[3]}<br>start +%{customdata[1]:.2f} ms, "
-                "%{customdata[2]:.2f} ms<extra></extra>"
+                "%{customdata[2]}<extra></extra>"
             ),
         )
     )
