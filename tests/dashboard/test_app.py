@@ -216,7 +216,7 @@ def test_telemetry_on_the_trace_sessions_and_changes_pages_is_shown_as_sent(tmp_
         assert literal(image) in value
     # A metric's value is markdown too: the largest contribution to a change is a stage's name.
     changes = _open(url, monkeypatch, "changes", by="stage")
-    assert _metrics(changes)["Largest contribution"] == f"Stage {literal(f'gen{image}')}"
+    assert _metrics(changes)["Largest contribution (stage)"] == literal(f"gen{image}")
 
 
 def test_a_long_trace_draws_its_first_spans_and_every_failure(tmp_path, monkeypatch):
@@ -438,6 +438,17 @@ def test_what_changed_titles_keep_units_and_acronyms(sqlite_url, monkeypatch):
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert "Contribution to the change in spend (USD)" in titles
     assert "Spend (USD) over time by tenant" in titles
+
+
+def test_what_changed_names_the_largest_contribution_in_its_value_alone(sqlite_url, monkeypatch):
+    # "Prompt version v2-sections" was cut to "Prompt version…" in make demo's tile.
+    at = _open(sqlite_url, monkeypatch, "changes", by="prompt_version", metric="p95")
+    tile = next(m for m in at.metric if m.label.startswith("Largest contribution"))
+    assert tile.label == "Largest contribution (prompt version)"
+    assert not tile.value.startswith("Prompt version")
+    # A p95 is no sum of the rows: the tiles read it over all of them, not n/a.
+    after = next(m.value for m in at.metric if m.label.startswith("After"))
+    assert after != "n/a"
 
 
 def test_what_changed_labels_before_from_where_the_data_begins(

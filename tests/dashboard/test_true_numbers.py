@@ -218,3 +218,15 @@ def test_overview_latency_is_the_model_calls_beside_the_cache_hit_share(
         f"p50 {formats.fmt_ms(_quantile(roots, 0.5))}, p95 {formats.fmt_ms(_quantile(roots, 0.95))}"
     )
     assert f"including those answered from a cache: {end_to_end}" in _text(at)
+
+
+@pytest.mark.parametrize(("by", "kind"), [("stage", "stage"), ("model", "llm"),
+                                          ("tenant", "workflow")])  # fmt: skip
+def test_what_changed_p95_reads_before_and_after_over_the_rows_spans(
+    conn, window, spans, by: str, kind: str
+) -> None:
+    # make demo, "which stage got slower": the tiles read n/a before and n/a after.
+    changes = q.what_changed(conn, window.previous(), window, "p95", by)
+    durations = sorted((s.end_ns - s.start_ns) / 1e6 for s in spans if s.kind == kind)
+    assert changes.after == pytest.approx(durations[int(0.95 * (len(durations) - 1))], rel=0.02)
+    assert changes.before is None  # nothing ran before the seeded traffic

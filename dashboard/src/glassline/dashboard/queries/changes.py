@@ -123,7 +123,11 @@ def _pick(sums: dict[str, float], name: str, count: str) -> float:
     return float(sums.get(name or count, 0))
 
 
-def _p95s(conn: Connection, window: Window, by: str) -> dict[str, tuple[int, float | None]]:
+def _p95s(
+    conn: Connection, window: Window, by: str
+) -> tuple[dict[str, tuple[int, float | None]], float | None]:
+    """(runs, p95) per value of ``by``, and the p95 of all of them together (of the kind that
+    is the volume: requests, model calls or stage runs, as the rows)."""
     kind = CHANGE_DIMENSIONS[by] or REQUEST_KIND
     scope = window.scope([kind])
     merged: dict[str, BinMerger] = defaultdict(BinMerger)
@@ -132,7 +136,11 @@ def _p95s(conn: Connection, window: Window, by: str) -> dict[str, tuple[int, flo
     ):
         if blob:
             merged[value].add(blob)
-    return {v: (int(m.count), m.quantiles()[0.95]) for v, m in merged.items()}
+    each = {v: (int(m.count), m.quantiles()[0.95]) for v, m in merged.items()}
+    overall = BinMerger()
+    for m in merged.values():
+        overall.merge(m)
+    return each, overall.quantiles()[0.95]
 
 
 def what_changed(conn: Connection, before: Window, after: Window, metric: str, by: str) -> Changes:
@@ -205,7 +213,7 @@ def _ratio_changes(f: pd.DataFrame) -> Changes:
 
 
 def _p95_changes(conn: Connection, before: Window, after: Window, by: str) -> Changes:
-    old, new = _p95s(conn, before, by), _p95s(conn, after, by)
+    (old, overall0), (new, overall1) = _p95s(conn, before, by), _p95s(conn, after, by)
     rows: list[list[Any]] = []
     for value in sorted(set(old) | set(new), key=str):
         n0, p0 = old.get(value, (0, None))
@@ -215,7 +223,8 @@ def _p95_changes(conn: Connection, before: Window, after: Window, by: str) -> Ch
     columns = ["value", "volume_before", "volume_after", "before", "after", "change",
                "volume_or_mix", "rate"]  # fmt: skip
     frame = pd.DataFrame(rows, columns=columns)
-    return Changes(None, None, _ranked(frame))
+    # The tiles: a p95 is no sum of the rows' (it read n/a before and after).
+    return Changes(overall0, overall1, _ranked(frame))
 
 
 def _ranked(frame: pd.DataFrame) -> pd.DataFrame:

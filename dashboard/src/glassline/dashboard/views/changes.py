@@ -105,9 +105,9 @@ if rows.empty:
     st.info("No data in these periods: widen the time range in the sidebar.")
     st.stop()
 top = rows.iloc[0]
-c[2].metric(
-    "Largest contribution",
-    f"{DIMENSIONS[by]} {literal(str(top['value'])) if top['value'] else '(none)'}",
+c[2].metric(  # the dimension in the label: "Prompt version v2-sections" was cut to "Prompt ver…"
+    f"Largest contribution ({_in_sentence(DIMENSIONS[by])})",
+    literal(str(top["value"])) if top["value"] else "(none)",
     f"{top['share']:.0%} of the change",
     delta_color="off",
     border=True,
