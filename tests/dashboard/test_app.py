@@ -433,6 +433,17 @@ def test_auto_refresh_from_the_url_turns_the_toggle_on(sqlite_url, monkeypatch, 
     assert _metrics(at)["Spend"] == format_usd(traffic.cost())
 
 
+def test_counts_in_tables_read_with_thousands_separators_as_on_the_tiles(sqlite_url, monkeypatch):
+    # make demo: the Spend page's table read 173622 input tokens beside the tile's 173,622.
+    at = _open(sqlite_url, monkeypatch, "spend")
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["input_tokens"]["type_config"]["format"] == "%,d"
+    shown, _ = tabular._with_missing_shown(  # a gap makes the column text: the same digits
+        pd.DataFrame({"n": [173622.0, None]}), {"n": tabular.count_column("n")}
+    )
+    assert list(shown["n"]) == ["173,622", tabular.MISSING]
+
+
 def test_what_changed_titles_keep_units_and_acronyms(sqlite_url, monkeypatch):
     at = _open(sqlite_url, monkeypatch, "changes")
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]

@@ -39,9 +39,19 @@ def measure_column(label: str, metric: str) -> Any:
     return st.column_config.NumberColumn(label, format=_MEASURE_FORMATS.get(metric, "%.2f"))
 
 
+# Whole numbers with thousands separators, as the tiles read them (173622 beside a tile's
+# 173,622). Streamlit's printf takes "," as that flag; Python's % does not (see _printf).
+_COUNT = "%,d"
+
+
 def count_column(label: str) -> Any:
     """A whole-number column (spans, requests, tokens, turns)."""
-    return st.column_config.NumberColumn(label, format="%d")
+    return st.column_config.NumberColumn(label, format=_COUNT)
+
+
+def _printf(fmt: str) -> Any:
+    """A Streamlit printf format as a Python function of the value (for a column with gaps)."""
+    return (lambda v: f"{int(v):,d}") if fmt == _COUNT else fmt.__mod__
 
 
 def usd_column(label: str) -> Any:
@@ -132,7 +142,7 @@ def _with_missing_shown(
         if fmt is not None:
             if "%" not in fmt and fmt != _USD:  # a named format ("percent") renders itself
                 continue
-            text = format_usd if fmt == _USD else fmt.__mod__
+            text = format_usd if fmt == _USD else _printf(fmt)
             shown[name] = [
                 MISSING if gap else text(v) for v, gap in zip(frame[name], missing, strict=True)
             ]
