@@ -22,6 +22,9 @@ APP = textwrap.dedent(
     def boom(question):
         raise RuntimeError("model down")
 
+    def judge_down(call: Call) -> Score:
+        raise RuntimeError("judge down")
+
     def length_ok(call: Call) -> Score:
         return Score(value=min(1.0, len(call.output) / 10), label="pass" if call.output else "fail")
     """
@@ -65,3 +68,16 @@ def test_min_mean_fails_the_run_and_a_raising_target_scores_zero(project: Path) 
     assert result.returncode == 1
     assert "below --min-mean 0.5: exact_match" in result.stderr
     assert "exact_match" in result.stdout and " 3" in result.stdout  # 3 errors counted
+
+
+def test_a_raising_evaluator_scores_zero_for_itself_only(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["eval", "run", "golden.jsonl", "--target", "golden_app:answer",
+                 "--evaluator", "golden_app:judge_down",
+                 "--evaluator", "glassline.instrumentation.golden:exact_match", "--json"])  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)["evaluators"]
+    assert (report["judge_down"]["errors"], report["judge_down"]["mean"]) == (3, 0.0)
+    exact = report["exact_match"]  # as without the broken judge before it
+    assert (exact["errors"], exact["pass_rate"]) == (0, pytest.approx(1 / 3))

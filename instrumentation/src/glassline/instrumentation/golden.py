@@ -57,11 +57,12 @@ def run_golden(
         call = Call(tuple(args), dict(kwargs), output, case.get("expected"))
         for evaluator in evaluators:
             name = getattr(evaluator, "__name__", type(evaluator).__name__)
+            errored = failed  # an evaluator's error is its own: the next ones still score
             try:
                 score = None if failed else as_score(evaluator(call))
             except Exception:
-                score, failed = None, True
-            if failed:
+                score, errored = None, True
+            if errored:
                 errors[name] = errors.get(name, 0) + 1
                 scores.setdefault(name, []).append(0.0)
                 verdicts.setdefault(name, []).append(False)
