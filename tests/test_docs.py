@@ -4,8 +4,8 @@ A block preceded by ``<!-- fragment: why -->`` leans on names from around it (an
 functions, the block above): it must still compile, but is not run or validated whole. Every
 other python block in docs/ runs as written against a real collector and the fake provider
 (the README's quickstart has its own test); every YAML block is a whole collector config, a
-section of one, or a rule file, and passes validation; every ``glassline-collector`` and
-``glassline-dashboard`` command line parses with the real parser.
+section of one, or a rule file, and passes validation; every ``glassline-collector``,
+``glassline-dashboard`` and ``glassline`` command line parses with the real parser.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from glassline.collector.cli import _parser as collector_parser
 from glassline.collector.config import load_config
 from glassline.collector.testing import RunningCollector, run_collector
 from glassline.dashboard.cli import _parser as dashboard_parser
+from glassline.instrumentation.golden import _parser as glassline_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_DOCS = {"figures.md", "overload-log.md"}  # measurements and history, not instructions
@@ -40,7 +41,7 @@ FENCE = re.compile(r"^( *)```(\w*)[^\n]*\n(.*?)^ *```", re.S | re.M)
 # Environment a user would have exported: the API keys and the redaction key the configs
 # read, so a section block is judged on its own settings.
 KEY = "gl_test_0123456789abcdef0123456789"
-COMMAND = re.compile(r"(^|\s)glassline-(collector|dashboard)(\s|$)")
+COMMAND = re.compile(r"(^|\s|/)glassline(-collector|-dashboard)?(\s|$)")
 CONFIG_ENV = {"GLASSLINE_API_KEYS": f"acme={KEY}", "GLASSLINE_REDACTION_KEY": "x" * 16}
 
 
@@ -116,19 +117,26 @@ def test_shipped_config_is_valid(config: str) -> None:
     load_config(ROOT / config, environ={**CONFIG_ENV, "ACME_KEY": KEY})
 
 
+PARSERS = {
+    "glassline-collector": collector_parser,
+    "glassline-dashboard": dashboard_parser,
+    "glassline": glassline_parser,
+}
+
+
 def _command_lines() -> list[tuple[str, list[str]]]:
     lines = []
     for block in BLOCKS:
         if block.lang not in ("", "bash", "console"):
             continue
-        for n, line in enumerate(block.code.splitlines()):
+        for n, line in enumerate(block.code.replace("\\\n", " ").splitlines()):
             if not COMMAND.search(line):  # a curl with a continuation would not split
                 continue
             words = shlex.split(line.removeprefix("$ "), comments=True)
             while words and re.fullmatch(r"\w+=.*", words[0]):  # VAR=value before the command
                 words.pop(0)
-            if words and words[0] in ("glassline-collector", "glassline-dashboard"):
-                lines.append((f"{block.id}+{n}", words))
+            if words and (tool := Path(words[0]).name) in PARSERS:  # .venv/bin/... too
+                lines.append((f"{block.id}+{n}", [tool, *words[1:]]))
     return lines
 
 
@@ -137,15 +145,14 @@ COMMANDS = _command_lines()
 
 @pytest.mark.parametrize("words", [w for _, w in COMMANDS], ids=[i for i, _ in COMMANDS])
 def test_command_line_parses(words: list[str]) -> None:
-    parser = collector_parser() if words[0] == "glassline-collector" else dashboard_parser()
     try:
-        parser.parse_args(words[1:])
+        PARSERS[words[0]]().parse_args(words[1:])
     except SystemExit as exc:  # argparse's answer to an unknown flag, command or choice
         pytest.fail(f"{shlex.join(words)}: usage error (exit {exc.code})")
 
 
-def test_the_docs_name_commands_of_both_tools() -> None:
-    assert {w[0] for _, w in COMMANDS} == {"glassline-collector", "glassline-dashboard"}
+def test_the_docs_name_commands_of_every_tool() -> None:
+    assert {w[0] for _, w in COMMANDS} == set(PARSERS)
 
 
 @pytest.fixture(scope="module")

@@ -84,19 +84,24 @@ def run_golden(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glassline", description="Glassline tools")
     commands = parser.add_subparsers(dest="command", required=True)
     evals = commands.add_parser("eval", help="evaluation").add_subparsers(dest="action",
                                                                           required=True)  # fmt: skip
     run = evals.add_parser("run", help="score a golden set (JSON lines) with a target function")
-    run.add_argument("golden", type=Path)
+    run.add_argument("golden", type=Path, help="JSON lines: input, expected, id")
     run.add_argument("--target", required=True, help="module:function to evaluate")
     run.add_argument("--evaluator", action="append", default=[], help="module:function (repeat)")
     run.add_argument("--version", default="current", help="label of what is evaluated (v8)")
     run.add_argument("--min-mean", type=float, help="fail when any evaluator's mean is lower")
     run.add_argument("--json", action="store_true", help="print the report as JSON")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``glassline``; returns the exit code."""
+    args = _parser().parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))  # targets are usually the project's own modules
     lines = args.golden.read_text(encoding="utf-8").splitlines()
     cases = [json.loads(line) for line in lines if line.strip()]
