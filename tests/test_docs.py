@@ -5,7 +5,8 @@ functions, the block above): it must still compile, but is not run or validated 
 other python block in docs/ runs as written against a real collector and the fake provider
 (the README's quickstart has its own test); every YAML block is a whole collector config, a
 section of one, or a rule file, and passes validation; every ``glassline-collector``,
-``glassline-dashboard`` and ``glassline`` command line parses with the real parser.
+``glassline-dashboard`` and ``glassline`` command line parses with the real parser, and every
+``make`` target named exists.
 """
 
 from __future__ import annotations
@@ -153,6 +154,16 @@ def test_command_line_parses(words: list[str]) -> None:
 
 def test_the_docs_name_commands_of_every_tool() -> None:
     assert {w[0] for _, w in COMMANDS} == set(PARSERS)
+
+
+MAKE = re.compile(r"^\s*make ([\w-]+)", re.M)
+MAKE_TARGETS = [(b.id, t) for b in BLOCKS if b.lang in ("", "bash") for t in MAKE.findall(b.code)]
+
+
+@pytest.mark.parametrize("target", [t for _, t in MAKE_TARGETS], ids=[i for i, _ in MAKE_TARGETS])
+def test_make_target_exists(target: str) -> None:
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"no make target {target}"
 
 
 @pytest.fixture(scope="module")
