@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import tempfile
 import threading
 from collections import Counter
@@ -93,6 +94,7 @@ class Scan:
     negatives: Counter[str] = field(default_factory=Counter)  # placement -> terms
     altered: Counter[str] = field(default_factory=Counter)  # term -> times altered
     not_judged: int = 0
+    traces_stored: Counter[str] = field(default_factory=Counter)
 
     def recall(self, entity: str, *, form: str | None = None, placement: str | None = None) -> float:
         def keep(k: tuple[str, str, str]) -> bool:
@@ -182,7 +184,7 @@ def _answer(sample: Sample) -> dict[str, Any]:
     return {"role": "assistant", "content": f"Here is what I found:\n{sample.text}"}
 
 
-def _send_openai_v2(collector: RunningCollector, samples: list[Sample]) -> None:
+def _send_openai_v2(collector: RunningCollector, samples: list[Sample]) -> list[str]:
     """The real openai client, instrumented by opentelemetry-instrumentation-openai-v2."""
     os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "gen_ai_latest_experimental"
     os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_AND_EVENT"
@@ -207,74 +209,118 @@ def _send_openai_v2(collector: RunningCollector, samples: list[Sample]) -> None:
     instrumentor.instrument(tracer_provider=provider, logger_provider=logs)
     fake = _FakeProvider()
     tools = [{"type": "function", "function": {"name": "crm", "parameters": {"type": "object"}}}]
+    tracer = provider.get_tracer("traffic")
+    trace_ids = []
     try:
         with fake.running():
             client = openai.OpenAI(base_url=fake.url, api_key="sk-traffic")
             for sample in samples:
                 fake.answers[sample.text] = _answer(sample)
-                client.chat.completions.create(
-                    model="gpt-4o-mini",
-                    messages=[{"role": "user", "content": sample.text}],
-                    **({"tools": tools} if sample.kind == "tool_call" else {}),
-                )
+                with tracer.start_as_current_span("handle") as root:  # one trace per sample
+                    trace_ids.append(f"{root.get_span_context().trace_id:032x}")
+                    client.chat.completions.create(
+                        model="gpt-4o-mini",
+                        messages=[{"role": "user", "content": sample.text}],
+                        **({"tools": tools} if sample.kind == "tool_call" else {}),
+                    )
     finally:
         instrumentor.uninstrument()
         provider.shutdown()
         logs.shutdown()
+    return trace_ids
 
 
-def _send_sdk(collector: RunningCollector, samples: list[Sample], place: Callable[[Span, Sample], None]) -> None:
+def _send_sdk(
+    collector: RunningCollector, samples: list[Sample], place: Callable[[Span, Sample], None]
+) -> list[str]:
     headers = {"authorization": f"Bearer {collector.api_key}"}
     provider = TracerProvider(resource=Resource.create({"service.name": "traffic-sdk"}))
     provider.add_span_processor(BatchSpanProcessor(
         OTLPSpanExporter(endpoint=collector.grpc_endpoint, insecure=True, headers=headers),
         max_export_batch_size=256))  # fmt: skip
     tracer = provider.get_tracer("traffic")
-    for i, sample in enumerate(samples):
+    trace_ids = []
+    for sample in samples:
         with tracer.start_as_current_span(f"handle {sample.kind}") as span:
+            trace_ids.append(f"{span.get_span_context().trace_id:032x}")
             place(span, sample)  # type: ignore[arg-type]
     provider.shutdown()
+    return trace_ids
 
 
-def _written(workdir: Path) -> str:
-    """Every file the collector wrote (its config is ours), while it still runs."""
-    data = b"".join(p.read_bytes() for p in sorted(workdir.iterdir())
-                    if p.is_file() and p.name != "collector.yaml")  # fmt: skip
-    return data.decode("utf-8", "replace")
+@dataclass
+class _Stored:
+    """What one placement's collector wrote: each trace's stored text, and its other files."""
+
+    by_trace: dict[str, str]
+    files: str  # every file but the database's: the log
+    database: str  # the database file, its WAL and shm, as bytes decoded
 
 
-def _collect(placement: str, samples: list[Sample], workdir: Path) -> str:
+def _stored(workdir: Path, db: Path) -> _Stored:
+    """Read while the collector runs, so the WAL is still there (SQLite reads it too)."""
+    by_trace: dict[str, list[str]] = {}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info('{table}')")]
+            if "trace_id" not in columns:
+                continue
+            for row in conn.execute(f"SELECT * FROM '{table}'"):
+                trace_id = row[columns.index("trace_id")]
+                by_trace.setdefault(trace_id, []).append(" ".join(map(str, row)))
+    files = sorted(p for p in workdir.iterdir() if p.is_file() and p.name != "collector.yaml")
+    database = b"".join(p.read_bytes() for p in files if p.name.startswith(db.name))
+    other = b"".join(p.read_bytes() for p in files if not p.name.startswith(db.name))
+    return _Stored(
+        {t: "\n".join(v) for t, v in by_trace.items()},
+        other.decode("utf-8", "replace"),
+        database.decode("utf-8", "replace"),
+    )
+
+
+def _collect(placement: str, samples: list[Sample], workdir: Path) -> tuple[list[str], _Stored]:
     workdir.mkdir(parents=True)
+    db = workdir / "glassline.db"
     with run_collector({}, workdir=workdir) as collector:
         if placement == "openai-v2":
-            _send_openai_v2(collector, samples)
+            trace_ids = _send_openai_v2(collector, samples)
         else:
-            _send_sdk(collector, samples, SDK_PLACEMENTS[placement])
+            trace_ids = _send_sdk(collector, samples, SDK_PLACEMENTS[placement])
         # The exporters were shut down: every export was acknowledged, so it is durable.
-        return _written(workdir)
+        return trace_ids, _stored(workdir, db)
+
+
+def _found(value: str, text: str) -> bool:
+    folded = text.casefold()
+    return any(v in text or v.casefold() in folded for v in forms(value))
 
 
 def run(samples: list[Sample], clean: list[Sample], workdir: Path,
         placements: tuple[str, ...] = PLACEMENTS) -> Scan:  # fmt: skip
+    """A labelled value leaked if its own trace's stored rows hold it (as written, JSON
+    escaped or case-folded: names repeat across samples, so the whole file cannot say whose
+    it is), or the collector's other files (its log) hold it as written."""
     scan = Scan()
     for placement in placements:
-        disk = _collect(placement, [*samples, *clean], workdir / placement.replace(" ", "_"))
-        folded = disk.casefold()
-        for sample in samples:
+        trace_ids, stored = _collect(placement, [*samples, *clean], workdir / placement.replace(" ", "_"))
+        scan.traces_stored[placement] = sum(t in stored.by_trace for t in trace_ids)
+        for sample, trace_id in zip(samples, trace_ids, strict=False):
+            own = stored.by_trace.get(trace_id, "")
             for label in sample.labels:
                 if len(label.value) < MIN_CHARS:
                     scan.not_judged += 1
                     continue
                 key = (label.entity, label.form, placement)
                 scan.labelled[key] += 1
-                values = forms(label.value)
-                if any(v in disk or v.casefold() in folded for v in values):
+                if _found(label.value, own) or any(v in stored.files for v in forms(label.value)):
                     scan.leaked[key] += 1
                     scan.leaked_values.append((label.entity, label.form, placement, label.value))
-        for sample in clean:
+        for sample, trace_id in zip(clean, trace_ids[len(samples):], strict=True):
+            own = stored.by_trace.get(trace_id, "")
             for label in sample.labels:
                 scan.negatives[placement] += 1
-                if not any(v in disk for v in forms(label.value)):
+                if not any(v in own for v in forms(label.value)):
                     scan.altered[label.value] += 1
     return scan
 
@@ -298,6 +344,7 @@ def main() -> None:
     print(scan.form_table())
     print()
     print(scan.clean_line())
+    print("traces stored per placement:", dict(scan.traces_stored))
     if args.dump:
         Path(args.dump).write_text(json.dumps(scan.leaked_values, ensure_ascii=False, indent=0))
 
