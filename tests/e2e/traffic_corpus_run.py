@@ -96,7 +96,9 @@ class Scan:
     not_judged: int = 0
     traces_stored: Counter[str] = field(default_factory=Counter)
 
-    def recall(self, entity: str, *, form: str | None = None, placement: str | None = None) -> float:
+    def recall(
+        self, entity: str, *, form: str | None = None, placement: str | None = None
+    ) -> float:
         def keep(k: tuple[str, str, str]) -> bool:
             return k[0] == entity and form in (None, k[1]) and placement in (None, k[2])
 
@@ -113,7 +115,9 @@ class Scan:
         for entity in self.entities():
             total = sum(n for k, n in self.labelled.items() if k[0] == entity)
             cells = [f"{self.recall(entity, placement=p):.3f}" for p in PLACEMENTS]
-            rows.append(f"| {entity} | {total} | {self.recall(entity):.4f} | " + " | ".join(cells) + " |")
+            rows.append(
+                f"| {entity} | {total} | {self.recall(entity):.4f} | " + " | ".join(cells) + " |"
+            )
         return "\n".join(rows)
 
     def form_table(self) -> str:
@@ -198,8 +202,11 @@ def _send_openai_v2(collector: RunningCollector, samples: list[Sample]) -> list[
     headers = {"authorization": f"Bearer {collector.api_key}"}
     resource = Resource.create({"service.name": "traffic-openai-v2"})
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(
-        OTLPSpanExporter(endpoint=collector.grpc_endpoint, insecure=True, headers=headers)))
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=collector.grpc_endpoint, insecure=True, headers=headers)
+        )
+    )
     logs = LoggerProvider(resource=resource)
     logs.add_log_record_processor(BatchLogRecordProcessor(
         OTLPLogExporter(endpoint=collector.grpc_endpoint, insecure=True, headers=headers)))  # fmt: skip
@@ -303,7 +310,9 @@ def run(samples: list[Sample], clean: list[Sample], workdir: Path,
     it is), or the collector's other files (its log) hold it as written."""
     scan = Scan()
     for placement in placements:
-        trace_ids, stored = _collect(placement, [*samples, *clean], workdir / placement.replace(" ", "_"))
+        trace_ids, stored = _collect(
+            placement, [*samples, *clean], workdir / placement.replace(" ", "_")
+        )
         scan.traces_stored[placement] = sum(t in stored.by_trace for t in trace_ids)
         for sample, trace_id in zip(samples, trace_ids, strict=False):
             own = stored.by_trace.get(trace_id, "")
@@ -316,7 +325,7 @@ def run(samples: list[Sample], clean: list[Sample], workdir: Path,
                 if _found(label.value, own) or any(v in stored.files for v in forms(label.value)):
                     scan.leaked[key] += 1
                     scan.leaked_values.append((label.entity, label.form, placement, label.value))
-        for sample, trace_id in zip(clean, trace_ids[len(samples):], strict=True):
+        for sample, trace_id in zip(clean, trace_ids[len(samples) :], strict=True):
             own = stored.by_trace.get(trace_id, "")
             for label in sample.labels:
                 scan.negatives[placement] += 1

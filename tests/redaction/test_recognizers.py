@@ -99,6 +99,12 @@ def test_timestamps_of_every_common_format_are_left_alone(redactor, fmt):
         ("key AKIA1234567890ABCDEF", "AWS_ACCESS_KEY"),  # outside base32
         ("tok eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24tYXQtYWxs.c2lnbmF0dXJlLXBhcnQ", "JWT"),  # not JSON
         ("IBAN DE00 3704 0044 0532 0130 00", "IBAN_CODE"),  # wrong check digits
+        # Portugal, Palestine, Qatar: 25 and 29 characters, longer than Presidio's formats
+        ("IBAN PT50000201231234567890154", "IBAN_CODE"),
+        ("IBAN PT50 0002 0123 1234 5678 9015 4", "IBAN_CODE"),
+        ("IBAN PT00 0002 0123 1234 5678 9015 4", "IBAN_CODE"),  # wrong check digits
+        ("IBAN QA58DOHB00001234567890ABCDEFG", "IBAN_CODE"),
+        ("IBAN PS92PALS000000000400123456702", "IBAN_CODE"),
         ("card 4111 1111 1111 1112", "CREDIT_CARD"),  # Luhn fails, written as a card
         ("DB_PASSWORD=hunter2xyz9", "SECRET"),
         ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "SECRET"),

@@ -37,37 +37,75 @@ LOCALES = (
 # Names Faker's locales do not give, as people write them (given, family).
 NAMES: dict[str, tuple[tuple[str, str], ...]] = {
     "indian": (
-        ("Priya", "Raghunathan"), ("Venkatesh", "Subramanian"), ("Ananya", "Iyer"),
-        ("Rohit", "Chaturvedi"), ("Lakshmi", "Narayanan"), ("Arjun", "Mehta"),
-        ("Sneha", "Kulkarni"), ("Harpreet", "Singh Gill"), ("Deepika", "Banerjee"),
+        ("Priya", "Raghunathan"),
+        ("Venkatesh", "Subramanian"),
+        ("Ananya", "Iyer"),
+        ("Rohit", "Chaturvedi"),
+        ("Lakshmi", "Narayanan"),
+        ("Arjun", "Mehta"),
+        ("Sneha", "Kulkarni"),
+        ("Harpreet", "Singh Gill"),
+        ("Deepika", "Banerjee"),
     ),
     "nigerian": (
-        ("Chukwuemeka", "Okonkwo"), ("Oluwaseun", "Adebayo"), ("Ngozi", "Eze"),
-        ("Babajide", "Ogunleye"), ("Chiamaka", "Nwosu"), ("Tunde", "Bakare"),
-        ("Adaeze", "Okafor"), ("Ifeanyi", "Obi"), ("Funmilayo", "Adeyemi"),
+        ("Chukwuemeka", "Okonkwo"),
+        ("Oluwaseun", "Adebayo"),
+        ("Ngozi", "Eze"),
+        ("Babajide", "Ogunleye"),
+        ("Chiamaka", "Nwosu"),
+        ("Tunde", "Bakare"),
+        ("Adaeze", "Okafor"),
+        ("Ifeanyi", "Obi"),
+        ("Funmilayo", "Adeyemi"),
     ),
     "vietnamese": (
-        ("Nguyễn Văn", "An"), ("Trần Thị", "Mai"), ("Phạm Minh", "Tuấn"),
-        ("Lê Hoàng", "Nam"), ("Võ Thị", "Hồng"), ("Đặng Quốc", "Bảo"),
+        ("Nguyễn Văn", "An"),
+        ("Trần Thị", "Mai"),
+        ("Phạm Minh", "Tuấn"),
+        ("Lê Hoàng", "Nam"),
+        ("Võ Thị", "Hồng"),
+        ("Đặng Quốc", "Bảo"),
     ),
     "arabic": (
-        ("Mohammed", "Al-Rashid"), ("Fatima", "Al-Zahra"), ("Omar", "El-Sayed"),
-        ("Abdullah", "bin Salman"), ("Layla", "Haddad"), ("Youssef", "Benali"),
-        ("Khalid", "Al Mansouri"), ("Nour", "Abdel-Malek"),
+        ("Mohammed", "Al-Rashid"),
+        ("Fatima", "Al-Zahra"),
+        ("Omar", "El-Sayed"),
+        ("Abdullah", "bin Salman"),
+        ("Layla", "Haddad"),
+        ("Youssef", "Benali"),
+        ("Khalid", "Al Mansouri"),
+        ("Nour", "Abdel-Malek"),
     ),
     "chinese": (
-        ("Wang", "Xiuying"), ("Zhang", "Wei"), ("Liu", "Yang"), ("Chen", "Jie"),
-        ("Huang", "Mingzhu"), ("Zhou", "Xinyi"), ("Xu", "Haoran"), ("Li", "Qiang"),
+        ("Wang", "Xiuying"),
+        ("Zhang", "Wei"),
+        ("Liu", "Yang"),
+        ("Chen", "Jie"),
+        ("Huang", "Mingzhu"),
+        ("Zhou", "Xinyi"),
+        ("Xu", "Haoran"),
+        ("Li", "Qiang"),
     ),
     "particle": (
-        ("Anouk", "van der Berg"), ("Siobhan", "O'Brien"), ("María José", "García-López"),
-        ("Jean-Luc", "de la Fontaine"), ("Ludwig", "von Hohenberg"), ("Pieter", "de Vries"),
-        ("Connor", "McAllister"), ("Giulia", "D'Angelo"), ("Ana Luísa", "dos Santos"),
-        ("Mary-Kate", "O'Sullivan"), ("Jan", "van den Heuvel"), ("Lucía", "de la Cruz"),
+        ("Anouk", "van der Berg"),
+        ("Siobhan", "O'Brien"),
+        ("María José", "García-López"),
+        ("Jean-Luc", "de la Fontaine"),
+        ("Ludwig", "von Hohenberg"),
+        ("Pieter", "de Vries"),
+        ("Connor", "McAllister"),
+        ("Giulia", "D'Angelo"),
+        ("Ana Luísa", "dos Santos"),
+        ("Mary-Kate", "O'Sullivan"),
+        ("Jan", "van den Heuvel"),
+        ("Lucía", "de la Cruz"),
     ),
     "polish": (
-        ("Łukasz", "Wiśniewski"), ("Małgorzata", "Kowalczyk"), ("Grzegorz", "Zieliński"),
-        ("Agnieszka", "Wójcik"), ("Paweł", "Dąbrowski"),
+        ("Łukasz", "Wiśniewski"),
+        ("Małgorzata", "Kowalczyk"),
+        ("Grzegorz", "Zieliński"),
+        ("Agnieszka", "Wójcik"),
+        ("Paweł", "Dąbrowski"),
     ),
     "japanese_romaji": (("Haruki", "Sato"), ("Yuki", "Tanaka"), ("Kenji", "Watanabe")),
 }
@@ -272,11 +310,13 @@ class _Gen:
             v = self.lab("GITHUB_TOKEN", "ghp_" + t(36))
             return f"git clone https://{v}@github.com/acme/billing-service.git", "shell"
         if kind == 4:
-            v = self.lab("SLACK_TOKEN", f"xoxb-{t(12, string.digits)}-{t(13, string.digits)}-{t(24)}")
+            v = self.lab(
+                "SLACK_TOKEN", f"xoxb-{t(12, string.digits)}-{t(13, string.digits)}-{t(24)}"
+            )
             return f'SLACK_BOT_TOKEN: "{v}"', "yaml"
         if kind == 5:
             v = self.lab("STRIPE_KEY", "sk_live_" + t(99))
-            return f"stripe.api_key = \"{v}\"", "python"
+            return f'stripe.api_key = "{v}"', "python"
         if kind == 6:
             v = self.lab("JWT", _jwt(self))
             return f"curl -H 'Authorization: Bearer {v}' https://api.acme-corp.io/v2/me", "curl"
@@ -291,7 +331,10 @@ class _Gen:
             return f'const firebaseConfig = {{ apiKey: "{v}", projectId: "acme-prod" }};', "js"
         if kind == 10:
             body = "\n".join(t(64, _ALNUM + "+/") for _ in range(6))
-            v = self.lab("PRIVATE_KEY", f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----")
+            v = self.lab(
+                "PRIVATE_KEY",
+                f"-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----",
+            )
             return v, "pem"
         v = self.lab("SECRET", t(32, "abcdef0123456789"), "client_secret")
         return f'"client_secret": "{v}"', "json"
@@ -392,49 +435,60 @@ def _tool_call(g: _Gen, loc: str) -> str:
         call = {"name": "crm_update_contact", "arguments": record}
     elif shape == 1:
         query = g.lab("PERSON", f"{given} {family}", form)
-        call = {"name": "crm_search", "arguments": {"query": f"contacts named {query}",
-                                                      "limit": 5}}
+        call = {"name": "crm_search", "arguments": {"query": f"contacts named {query}", "limit": 5}}
         call["result"] = [record]
     else:
-        call = {"name": "create_ticket", "arguments": {
-            "title": "Refund request", "requester": record,
-            "notes": f"assigned to {g.full_name(loc, lower=g.r.random() < 0.3)}",
-        }}
+        call = {
+            "name": "create_ticket",
+            "arguments": {
+                "title": "Refund request",
+                "requester": record,
+                "notes": f"assigned to {g.full_name(loc, lower=g.r.random() < 0.3)}",
+            },
+        }
     return json.dumps(call, ensure_ascii=g.r.random() < 0.5)
 
 
 def _rag_chunk(g: _Gen, loc: str) -> str:
     kind = g.r.randrange(3)
     if kind == 0:
-        return "\n".join([
-            f"[doc 3/5] ticket #{g.r.randint(40000, 49999)} (status: open)",
-            f"Reported by: {g.full_name(loc)} ({g.email(loc)})",
-            f"Description: customer at {g.ip()} sees a 502 on checkout since the deploy.",
-            f"Assignee: {g.full_name(loc, lower=True)}",
-        ])
+        return "\n".join(
+            [
+                f"[doc 3/5] ticket #{g.r.randint(40000, 49999)} (status: open)",
+                f"Reported by: {g.full_name(loc)} ({g.email(loc)})",
+                f"Description: customer at {g.ip()} sees a 502 on checkout since the deploy.",
+                f"Assignee: {g.full_name(loc, lower=True)}",
+            ]
+        )
     if kind == 1:
-        return "\n".join([
-            f"[doc 1/4] INVOICE No. {g.r.randint(2024000, 2024999)}",
-            f"Bill to: {g.full_name(loc)}",
-            g.address(loc),
-            f"Payment: bank transfer to {g.iban(loc)} or card ending {g.r.randint(1000, 9999)}",
-            f"Questions: {g.email(loc)} / {g.phone(loc)}",
-        ])
-    return "\n".join([
-        "[doc 2/3] HR note (confidential)",
-        f"Employee: {g.full_name(loc)}, born {g.dob(loc)}, SSN {g.ssn()}",
-        f"Manager {g.full_name(loc)} flagged the relocation to {g.city(loc)}.",
-        f"Passport {g.passport()} on file; emergency contact {g.phone(loc)}.",
-    ])
+        return "\n".join(
+            [
+                f"[doc 1/4] INVOICE No. {g.r.randint(2024000, 2024999)}",
+                f"Bill to: {g.full_name(loc)}",
+                g.address(loc),
+                f"Payment: bank transfer to {g.iban(loc)} or card ending {g.r.randint(1000, 9999)}",
+                f"Questions: {g.email(loc)} / {g.phone(loc)}",
+            ]
+        )
+    return "\n".join(
+        [
+            "[doc 2/3] HR note (confidential)",
+            f"Employee: {g.full_name(loc)}, born {g.dob(loc)}, SSN {g.ssn()}",
+            f"Manager {g.full_name(loc)} flagged the relocation to {g.city(loc)}.",
+            f"Passport {g.passport()} on file; emergency contact {g.phone(loc)}.",
+        ]
+    )
 
 
 def _code(g: _Gen, loc: str) -> str:
     snippet, lang = g.secret()
-    intro = g.pick((
-        "why does this fail with 401? here is my config:",
-        "Can you refactor this? It works locally but not in CI.",
-        "Getting a KeyError in prod, relevant bits:",
-    ))
+    intro = g.pick(
+        (
+            "why does this fail with 401? here is my config:",
+            "Can you refactor this? It works locally but not in CI.",
+            "Getting a KeyError in prod, relevant bits:",
+        )
+    )
     author = f"# author: {g.full_name(loc)} <{g.email(loc)}>"
     return f"{intro}\n```{lang}\n{author}\n{snippet}\n```"
 
@@ -443,21 +497,27 @@ def _log(g: _Gen, loc: str) -> str:
     kind = g.r.randrange(3)
     ts = f"2026-12-0{g.r.randint(1, 7)}T0{g.r.randint(0, 9)}:1{g.r.randint(0, 9)}:0{g.r.randint(0, 9)}.{g.r.randint(100, 999)}Z"
     if kind == 0:
-        return (f"{ts} ERROR billing.charge: card declined user={g.email(loc)} "
-                f"card={g.card()} ip={g.ip()} request_id=req_{g.tok(20)}")
+        return (
+            f"{ts} ERROR billing.charge: card declined user={g.email(loc)} "
+            f"card={g.card()} ip={g.ip()} request_id=req_{g.tok(20)}"
+        )
     if kind == 1:
-        return "\n".join([
-            "Traceback (most recent call last):",
-            '  File "/srv/app/crm/sync.py", line 88, in push_contact',
-            "    resp.raise_for_status()",
-            f"requests.exceptions.HTTPError: 422 Client Error for contact "
-            f"'{g.full_name(loc)}' <{g.email(loc)}> phone={g.phone(loc)}",
-        ])
-    return "\n".join([
-        f"{ts} WARN  c.a.s.UserService - duplicate account for {g.full_name(loc)}",
-        f"java.lang.IllegalStateException: SSN {g.ssn()} already registered",
-        "\tat com.acme.signup.UserService.register(UserService.java:214)",
-    ])
+        return "\n".join(
+            [
+                "Traceback (most recent call last):",
+                '  File "/srv/app/crm/sync.py", line 88, in push_contact',
+                "    resp.raise_for_status()",
+                f"requests.exceptions.HTTPError: 422 Client Error for contact "
+                f"'{g.full_name(loc)}' <{g.email(loc)}> phone={g.phone(loc)}",
+            ]
+        )
+    return "\n".join(
+        [
+            f"{ts} WARN  c.a.s.UserService - duplicate account for {g.full_name(loc)}",
+            f"java.lang.IllegalStateException: SSN {g.ssn()} already registered",
+            "\tat com.acme.signup.UserService.register(UserService.java:214)",
+        ]
+    )
 
 
 _MULTI: dict[str, Callable[[_Gen, str], str]] = {
@@ -479,8 +539,7 @@ _MULTI: dict[str, Callable[[_Gen, str], str]] = {
         f"Contattatemi a {g.email(loc)}."
     ),
     "pt_PT": lambda g, loc: (
-        f"Olá, o meu nome é {g.full_name(loc)}. Telemóvel {g.phone(loc)}, "
-        f"NIB/IBAN {g.iban(loc)}."
+        f"Olá, o meu nome é {g.full_name(loc)}. Telemóvel {g.phone(loc)}, NIB/IBAN {g.iban(loc)}."
     ),
     "pt_BR": lambda g, loc: (
         f"Oi, aqui é {g.full_name(loc)}, meu whatsapp é {g.phone(loc)}. "
@@ -538,17 +597,50 @@ def traffic_corpus(n: int = 700, seed: int = 20261208) -> list[Sample]:
 
 # --- the clean side: nothing here is PII -------------------------------------------------
 CLEAN_TERMS = (
-    "GPT-4o", "gpt-4o-mini", "Claude 3.5 Sonnet", "Claude Haiku", "Llama 3.1 70B Instruct",
-    "Mistral Large", "Gemini 1.5 Pro", "Command R Plus", "Azure OpenAI Service",
-    "Amazon Bedrock", "Google Cloud Storage", "Visual Studio Code", "Apple Pay",
-    "Stripe Checkout", "Microsoft Teams", "Salesforce Service Cloud", "Zendesk Support",
-    "GitHub Actions", "Docker Compose", "Kubernetes Ingress", "PostgreSQL", "Redis Cluster",
-    "UserProfileSerializer", "getCustomerById", "HttpClientFactory", "ValueError",
-    "OrderService", "InvoiceLineItem", "RetryPolicy", "ConnectionResetError",
-    "Quarterly Revenue Review", "Getting Started", "Release Notes", "Known Issues",
-    "Customer Success Playbook", "Incident Postmortem", "Action Items", "Next Steps",
-    "Executive Summary", "Root Cause Analysis", "Service Level Agreement",
-    "Black Friday", "Monday Morning", "Data Protection Officer",
+    "GPT-4o",
+    "gpt-4o-mini",
+    "Claude 3.5 Sonnet",
+    "Claude Haiku",
+    "Llama 3.1 70B Instruct",
+    "Mistral Large",
+    "Gemini 1.5 Pro",
+    "Command R Plus",
+    "Azure OpenAI Service",
+    "Amazon Bedrock",
+    "Google Cloud Storage",
+    "Visual Studio Code",
+    "Apple Pay",
+    "Stripe Checkout",
+    "Microsoft Teams",
+    "Salesforce Service Cloud",
+    "Zendesk Support",
+    "GitHub Actions",
+    "Docker Compose",
+    "Kubernetes Ingress",
+    "PostgreSQL",
+    "Redis Cluster",
+    "UserProfileSerializer",
+    "getCustomerById",
+    "HttpClientFactory",
+    "ValueError",
+    "OrderService",
+    "InvoiceLineItem",
+    "RetryPolicy",
+    "ConnectionResetError",
+    "Quarterly Revenue Review",
+    "Getting Started",
+    "Release Notes",
+    "Known Issues",
+    "Customer Success Playbook",
+    "Incident Postmortem",
+    "Action Items",
+    "Next Steps",
+    "Executive Summary",
+    "Root Cause Analysis",
+    "Service Level Agreement",
+    "Black Friday",
+    "Monday Morning",
+    "Data Protection Officer",
 )
 _CLEAN_TEMPLATES = (
     "## {a}\n\nWe moved the summarizer from {b} to {c}; see {d} for the rollout.",

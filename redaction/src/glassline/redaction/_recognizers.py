@@ -37,6 +37,19 @@ _NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _CARD_GROUPS = re.compile(r"\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{5}")
 
 
+# Presidio's formats for these countries are shorter than the IBAN registry's (Portugal: 21
+# characters for 25), so no account of theirs fullmatched and every one was stored as sent.
+_REGISTRY_FORMATS = {
+    "PT": r"PT\d{23}",
+    "PS": r"PS\d{2}[A-Z]{4}[A-Z0-9]{21}",
+    "QA": r"QA\d{2}[A-Z]{4}[A-Z0-9]{21}",
+}
+_IBAN_FORMATS = {
+    country: re.compile(_REGISTRY_FORMATS.get(country, pattern))
+    for country, pattern in regex_per_country.items()
+}
+
+
 class _IbanShapeRecognizer(IbanRecognizer):
     """Presidio's IBAN recognizer accepting the country's format without the mod-97 check.
 
@@ -46,8 +59,8 @@ class _IbanShapeRecognizer(IbanRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         iban = _NON_ALNUM.sub("", pattern_text).upper()
-        country = regex_per_country.get(iban[:2])
-        return country is not None and re.fullmatch(country, iban) is not None
+        country = _IBAN_FORMATS.get(iban[:2])
+        return country is not None and country.fullmatch(iban) is not None
 
 
 class _CardShapeRecognizer(CreditCardRecognizer):
