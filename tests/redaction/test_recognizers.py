@@ -119,3 +119,17 @@ def test_secrets_and_account_numbers_are_found_by_shape(redactor, text, entity):
 )
 def test_shapes_that_are_not_secrets_stay(redactor, text):
     assert redactor.redact_many([text])[0].text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "メールはyutashimizu17@wp.plです。",
+        "連絡先\uff1atanaka.jun+test@hotmail.com、よろしくお願いします",  # fullwidth colon
+        "邮箱zhang.wei@example.cn谢谢",
+        "연락처 kim.minji@naver.com입니다",
+    ],
+)
+def test_an_email_written_against_cjk_text_is_found(redactor, text):
+    # No space around the address: kana, Han and Hangul are word characters to ``\w``.
+    assert redactor.redact_many([text])[0].counts == {"EMAIL_ADDRESS": 1}

@@ -76,6 +76,24 @@ class _CardShapeRecognizer(CreditCardRecognizer):
         return super().validate_result(pattern_text)
 
 
+# Japanese and Chinese text writes an address with no space around it ("メールはa@b.jpです").
+# Presidio's pattern reads kana and Han as word characters, so the address grew into them and
+# its domain ended in "jpです", no public suffix: it was stored as sent. This pattern only
+# matches an address touching such a character (other text gets Presidio's alone).
+_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
+_EMAIL_W = rf"[^\W{_CJK}]"
+_EMAIL_L = rf"(?:[!#$%&'*+\-/=?^_`{{|}}~]|{_EMAIL_W})"
+_EMAIL_CORE = (
+    rf"{_EMAIL_L}(?:(?:{_EMAIL_L}|\.)*{_EMAIL_L})?"
+    rf"@{_EMAIL_W}+(?:-+{_EMAIL_W}+)*(?:\.{_EMAIL_W}+(?:-+{_EMAIL_W}+)*)+"
+)
+_EMAIL_BESIDE_CJK = Pattern(
+    "Email beside CJK text",
+    rf"(?<=[{_CJK}]){_EMAIL_CORE}(?!{_EMAIL_W})|(?<!{_EMAIL_W}){_EMAIL_CORE}(?=[{_CJK}])",
+    0.5,
+)
+
+
 class _OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's email recognizer with its domain check against the suffix list bundled with
     tldextract (offline: tldextract's default extractor fetches the list over the network)."""
@@ -310,7 +328,9 @@ _EXTRA_CARD_PATTERNS = [
 
 def _pii_recognizers(phone_regions: Iterable[str]) -> dict[str, EntityRecognizer]:
     return {
-        "EMAIL_ADDRESS": _OfflineEmailRecognizer(),
+        "EMAIL_ADDRESS": _OfflineEmailRecognizer(
+            patterns=[*EmailRecognizer.PATTERNS, _EMAIL_BESIDE_CJK]
+        ),
         "PHONE_NUMBER": PhoneCandidateRecognizer(supported_regions=tuple(phone_regions)),
         "CREDIT_CARD": _CardShapeRecognizer(
             patterns=[*CreditCardRecognizer.PATTERNS, *_EXTRA_CARD_PATTERNS]
