@@ -7,7 +7,8 @@ styles), ``bench.redaction``'s realistic and dense mixes (free text and patterns
 on and off), spans carrying the corpus in each placement, the ingest bench's spans, and the
 peer libraries' recorded exports. Each case's outputs are ``repr``-ed (types, dict order and
 all) and digested in chunks; ``golden.json`` holds the digests the code had when it was
-written (commit 903fd32, before the per-batch and pre-scan work of session 35).
+written (commit 903fd32, before the per-batch and pre-scan work of session 35), rewritten
+since only for deliberate changes of what is found (the names cues of the traffic corpus).
 
     python -m tests.redaction.golden            # compare, naming the first chunk that differs
                                                 # (``tests/redaction/test_golden.py`` runs it)

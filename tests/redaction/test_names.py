@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from glassline.redaction import _names
+from glassline.redaction import Redactor, _names
 
 # The plain forms: a capitalised word with its optional prefix written first, and the word
 # boundary as a lookbehind before it (``re`` tries these at every character).
@@ -59,3 +60,40 @@ def test_cjk_names_are_found_only_where_their_characters_are() -> None:
     detector = _names.NameDetector()
     assert detector.find("お問い合わせ: 山田 太郎さん", _names.MODE_FULL) == [(8, 13)]
     assert detector.find("Ünïcödé text, no Han at all", _names.MODE_FULL) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # JSON and key=value pairs in text that is not parsed (a stack trace, a log line)
+        ('RuntimeError: {"first_name": "Funmilayo", "last_name": "Adeyemi"}', "Funmilayo"),
+        ('RuntimeError: {"first_name": "Funmilayo", "last_name": "Adeyemi"}', "Adeyemi"),
+        ("payload={'full_name': 'Nour Haddad', 'tier': 'gold'}", "Nour Haddad"),
+        ('body: {\\"last_name\\": \\"Okonkwo\\"}', "Okonkwo"),
+        ("WARN sync failed last_name=Kowalczyk id=4", "Kowalczyk"),
+        # a transcript's role label
+        ("[10:41] Agent (Mohammed): Sorry to hear that!", "Mohammed"),
+        # a capitalised particle inside a name; a surname that is a stop word elsewhere
+        ("From: Khalid Al Mansouri <k@example.com>", "Khalid Al Mansouri"),
+        ("Reported by: Omar El Sayed", "Omar El Sayed"),
+        ("Li Qiang approved the refund", "Li Qiang"),
+        # a Japanese name followed by kana, not by a space or an honorific
+        ("お世話になっております。藤原 七夏です。", "藤原 七夏"),
+    ],
+)
+def test_names_the_traffic_corpus_found_stored_as_sent(text: str, name: str) -> None:
+    out = Redactor().redact_many([text], free_text=True)[0].text
+    assert name not in out, out
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("the agent Planner calls the Search tool", "Planner"),  # "agent" counts before "("
+        ("Agent Builder (beta) is out", "Builder"),
+        ("first_name is required", "first_name is required"),
+        ("read the Al Jazeera story", "Al Jazeera"),
+    ],
+)
+def test_the_new_cues_and_particles_leave_other_words_alone(text: str, kept: str) -> None:
+    assert kept in Redactor().redact_many([text], free_text=True)[0].text

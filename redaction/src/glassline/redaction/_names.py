@@ -57,6 +57,9 @@ NAME_KEYS = frozenset(
 )  # fmt: skip
 
 _STOP_LANGS = ("en", "de", "fr", "es", "it", "nl", "pt")
+# Stop words that are first of all surnames: Li is the commonest Chinese one ("Li Qiang" was
+# trimmed to a lone "Qiang" and kept); Italian "li" (them) is seldom capitalised before a name.
+_SURNAMES = frozenset({"li"})
 # Capitalised in prose but not names: greetings, sign-offs, calendar words, telemetry and
 # product vocabulary. Lowercase.
 _COMMON_WORDS = """
@@ -114,6 +117,8 @@ _HAN = "\u3400-\u4dbf\u4e00-\u9fff"
 _KANA = "\u3040-\u30ff"
 _PARTICLES = r"(?:van|von|der|den|de|del|della|da|di|du|dos|das|do|la|le|ten|ter|bin|al|el|zu|af|y)"
 _APOSTROPHES = "'\u2019"
+# A particle written capitalised inside a name ("Khalid Al Mansouri", "Anouk Van Dijk").
+_PARTICLE = re.compile(_PARTICLES, re.IGNORECASE)
 # After a capitalised word's first letter (Anna, Jean-Luc, O'Brien, McDonald, Ngozi; not
 # CamelCase identifiers). Patterns start with the uppercase class itself, so that ``re`` skips
 # to the next uppercase letter at C speed (one opening with a group or an assertion is tried at
@@ -169,8 +174,20 @@ _PHRASES = (
     "ich bin", "mein name ist", "je m'appelle", "je suis", "mon nom est", "me llamo", "soy",
     "mi nombre es", "mi chiamo", "sono", "il mio nome è", "ik ben", "mijn naam is", "ik heet",
     "meu nome é", "eu sou", "sou", "me chamo",
+    # Name-like keys written into text (JSON in a stack trace, ``last_name=`` in a log line):
+    # the parsed-JSON path gives their values MODE_WHOLE; text that is not parsed gets a cue.
+    "first_name", "firstname", "last_name", "lastname", "full_name", "fullname", "given_name",
+    "family_name", "surname", "display_name", "customer_name", "client_name", "contact_name",
+    "patient_name", "employee_name", "holder_name", "cardholder_name",
+    # A transcript's role label, only before "(": "Agent (Maria): ..." (see _PAREN_ONLY).
+    "agent",
 )  # fmt: skip
-_AFTER_CUE = re.compile(rf"\.?[ \t]*[,:]?[ \t]*\n?[ \t]*(?P<name>{_WORD}(?:{_NEXT}){{0,3}})")
+# Cues that count only right before "(": "agent" alone is everywhere in LLM telemetry.
+_PAREN_ONLY = frozenset({"agent"})
+# Between a cue and its name: "Dr. ", "Regards,\n", "first_name": "", first_name=, "Agent (".
+_AFTER_CUE = re.compile(
+    rf"\.?\\?[\"']?[ \t]*[,:=(]?[ \t]*\\?[\"']?[ \t]*\n?[ \t]*(?P<name>{_WORD}(?:{_NEXT}){{0,3}})"
+)
 
 
 def _alternation(words: tuple[str, ...]) -> str:
@@ -189,9 +206,12 @@ _TITLE_SET = frozenset(_TITLES)
 _ANY_CASE_CUE_AT = re.compile(f"(?i:{_alternation(_PHRASES)})|{_alternation(_TITLES)}")
 # Japanese / Chinese: "山田 太郎" (a space inside CJK text separates surname and given name)
 # and a name before an honorific.
+# A given name of Han characters alone ends where they do ("山田 太郎です"); one with kana
+# needs an honorific or a non-Japanese character after it.
 _CJK = re.compile(
-    rf"(?<![{_HAN}{_KANA}])[{_HAN}]{{1,3}}[ \u3000][{_HAN}{_KANA}]{{1,3}}"
-    rf"(?=様|さん|氏|くん|ちゃん|先生|[^{_HAN}{_KANA}]|$)"
+    rf"(?<![{_HAN}{_KANA}])[{_HAN}]{{1,3}}[ \u3000]"
+    rf"(?:[{_HAN}]{{1,3}}(?![{_HAN}])|[{_HAN}{_KANA}]{{1,3}}"
+    rf"(?=様|さん|氏|くん|ちゃん|先生|[^{_HAN}{_KANA}]|$))"
     rf"|[{_HAN}\u30a0-\u30ff]{{2,5}}(?=様|さん|氏|くん|ちゃん|先生)"
 )
 _HAN_NAME = re.compile(f"[{_HAN}]{{2,4}}")
@@ -213,17 +233,19 @@ def _after_cues(text: str) -> Iterator[re.Match[str]]:
     if len(low) != len(text) + 1:
         # A character lowered to two ("İ"): offsets moved, so search the text as it is.
         for cue in _ANY_CASE_CUE_AT.finditer(text):
+            if cue.group().lower() in _PAREN_ONLY and not text.startswith(("(", " ("), cue.end()):
+                continue
             match = _AFTER_CUE.match(text, cue.end())
             if match is not None:
                 yield match
         return
     for cue in _CUE_AT.finditer(low):
         end = cue.end() - 1
-        if (
-            cue.group("cue") not in _PHRASE_SET
-            and text[cue.start("cue") - 1 : end] not in _TITLE_SET
-        ):
+        word = cue.group("cue")
+        if word not in _PHRASE_SET and text[cue.start("cue") - 1 : end] not in _TITLE_SET:
             continue  # "dr", "m": a title only as written ("Dr", "M")
+        if word in _PAREN_ONLY and not text.startswith(("(", " ("), end):
+            continue
         match = _AFTER_CUE.match(text, end)
         if match is not None:
             yield match
@@ -245,7 +267,7 @@ def _stop_words() -> frozenset[str]:
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
         words.update(w.lower() for w in module.STOP_WORDS)
-    return frozenset(words)
+    return frozenset(words - _SURNAMES)
 
 
 class NameDetector:
@@ -308,8 +330,11 @@ class NameDetector:
             hi -= 1
         if lo == hi or (hi - lo == 1 and not cued):
             return None  # one word alone ("Maria", "Monday") is a name only after a cue
-        if any(self._common(sequence, w) for w in words[lo:hi]):
-            return None  # "Maria and the Team" style mixes: not a name
+        if any(
+            self._common(sequence, w) and not _PARTICLE.fullmatch(sequence, *w)
+            for w in words[lo:hi]
+        ):
+            return None  # "Maria and the Team" style mixes: not a name ("Omar Al Said" is)
         return start + words[lo][0], start + words[hi - 1][1]
 
     def _common(self, sequence: str, word: tuple[int, int]) -> bool:
