@@ -110,11 +110,12 @@ class Scan:
         return sorted({k[0] for k in self.labelled})
 
     def table(self) -> str:
-        head = "| entity | labelled | recall | " + " | ".join(PLACEMENTS) + " |"
-        rows = [head, "|---" * (len(PLACEMENTS) + 3) + "|"]
+        placements = [p for p in PLACEMENTS if any(k[2] == p for k in self.labelled)]
+        head = "| entity | labelled | recall | " + " | ".join(placements) + " |"
+        rows = [head, "|---" * (len(placements) + 3) + "|"]
         for entity in self.entities():
             total = sum(n for k, n in self.labelled.items() if k[0] == entity)
-            cells = [f"{self.recall(entity, placement=p):.3f}" for p in PLACEMENTS]
+            cells = [f"{self.recall(entity, placement=p):.3f}" for p in placements]
             rows.append(
                 f"| {entity} | {total} | {self.recall(entity):.4f} | " + " | ".join(cells) + " |"
             )

@@ -119,7 +119,7 @@ _PHONE_REGION_LOCALES = frozenset({"en_US", "de_DE", "fr_FR", "es_ES", "it_IT", 
                                    "en_IN", "pt_BR", "ja_JP"})  # fmt: skip
 # The kinds docs/redaction.md says are not detected.
 DECLARED = frozenset({"LOCATION", "POSTAL_ADDRESS", "DATE_OF_BIRTH", "PASSPORT",
-                      "DRIVER_LICENSE", "PERSON_LONE_FIRST"})  # fmt: skip
+                      "DRIVER_LICENSE", "PERSON_LONE_FIRST", "PASSWORD_NO_DIGIT"})  # fmt: skip
 # Kinds the docs neither promise nor declare.
 UNMENTIONED = frozenset({"GOOGLE_API_KEY", "DSN_PASSWORD", "PHONE_NATIONAL_OTHER"})
 
@@ -203,7 +203,9 @@ class _Gen:
         else:
             value = f"{fk.user_name()}{self.r.randint(1, 99)}@{self.pick(_EMAIL_DOMAINS)}"
         # Non-ASCII local parts are rare in practice and many servers refuse them.
-        value = value.encode("ascii", "ignore").decode() or "x" + value
+        local, _, domain = value.encode("ascii", "ignore").decode().rpartition("@")
+        local = local.strip(".") or fk.user_name()
+        value = f"{local}@{domain}"
         return self.lab("EMAIL_ADDRESS", value, f"style{style}")
 
     def phone(self, loc: str) -> str:
@@ -321,7 +323,9 @@ class _Gen:
             v = self.lab("JWT", _jwt(self))
             return f"curl -H 'Authorization: Bearer {v}' https://api.acme-corp.io/v2/me", "curl"
         if kind == 7:
-            v = self.lab("SECRET", t(self.r.randint(10, 20), _ALNUM + "!#%"), "password_kw")
+            pw = t(self.r.randint(10, 20), _ALNUM + "!#%")
+            digit = any(c.isdigit() for c in pw)
+            v = self.lab("SECRET" if digit else "PASSWORD_NO_DIGIT", pw, "password_kw")
             return f"DB_PASSWORD={v}", "env"
         if kind == 8:
             pw = self.lab("DSN_PASSWORD", t(14, _ALNUM), "dsn")
