@@ -108,6 +108,10 @@ def test_timestamps_of_every_common_format_are_left_alone(redactor, fmt):
         ("card 4111 1111 1111 1112", "CREDIT_CARD"),  # Luhn fails, written as a card
         ("DB_PASSWORD=hunter2xyz9", "SECRET"),
         ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "SECRET"),
+        # the password of a database or broker URL, no keyword before it
+        ('DATABASE_URL="postgresql://app_user:XPMEHIaAI91yuA@db.internal:5432/orders"', "SECRET"),
+        ("broker = amqp://guest:guestpass@rabbit:5672/", "SECRET"),
+        ("REDIS_URL=redis://:hunterpass@cache:6379/0", "SECRET"),
     ],
 )
 def test_secrets_and_account_numbers_are_found_by_shape(redactor, text, entity):
@@ -115,7 +119,13 @@ def test_secrets_and_account_numbers_are_found_by_shape(redactor, text, entity):
 
 
 @pytest.mark.parametrize(
-    "text", ["order 4111111111111112", "max_tokens=1024 and token: none", "SKU AB12-3456-7890"]
+    "text",
+    [
+        "order 4111111111111112",
+        "max_tokens=1024 and token: none",
+        "SKU AB12-3456-7890",
+        "redis://cache:6379/0 and mysql://db.internal/orders",  # no password in the URL
+    ],
 )
 def test_shapes_that_are_not_secrets_stay(redactor, text):
     assert redactor.redact_many([text])[0].text == text

@@ -25,6 +25,27 @@ _KEYWORD_GATE = (
     *(stem + sep for stem in _KEYWORD_STEMS for sep in ("=", ":", '"', "'", " ")),
     "asic ",
     "ASIC ",
+    # Schemes of URLs that carry a password in the wild: DSNs, brokers, caches ("ql://" for
+    # postgresql, mysql, mssql). Not http(s): every provider URL would open the gate.
+    "ql://",
+    "postgres://",
+    "psycopg://",
+    "psycopg2://",
+    "asyncpg://",
+    "pymysql://",
+    "mongodb://",
+    "mongodb+srv://",
+    "redis://",
+    "rediss://",
+    "amqp://",
+    "amqps://",
+    "clickhouse://",
+    "snowflake://",
+    "oracle://",
+    "ftp://",
+    "sftp://",
+    "smtp://",
+    "ldap://",
 )
 
 
@@ -126,6 +147,12 @@ _SPECS: tuple[SecretSpec, ...] = (
                 r"|[A-Za-z0-9_\-+/=.~]{16,})",
             ),
             ("basic credentials", r"(?<=\b(?i:basic)\s{1,4})[A-Za-z0-9+/]{12,}={0,2}"),
+            (
+                # The password of a database or broker URL ("postgresql://app:<SECRET>@db").
+                "url password",
+                r"(?<=\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@\"'<>]{0,128}:)"
+                r"[^\s@/\"'<>]{1,256}(?=@)",
+            ),
         ),
         score=0.9,
     ),
