@@ -121,7 +121,7 @@ _PHONE_REGION_LOCALES = frozenset({"en_US", "de_DE", "fr_FR", "es_ES", "it_IT", 
 DECLARED = frozenset({"LOCATION", "POSTAL_ADDRESS", "DATE_OF_BIRTH", "PASSPORT",
                       "DRIVER_LICENSE", "PERSON_LONE_FIRST", "PASSWORD_NO_DIGIT"})  # fmt: skip
 # Kinds the docs neither promise nor declare.
-UNMENTIONED = frozenset({"GOOGLE_API_KEY", "DSN_PASSWORD", "PHONE_NATIONAL_OTHER"})
+UNMENTIONED = frozenset({"GOOGLE_API_KEY", "PHONE_NATIONAL_OTHER"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,7 +328,7 @@ class _Gen:
             v = self.lab("SECRET" if digit else "PASSWORD_NO_DIGIT", pw, "password_kw")
             return f"DB_PASSWORD={v}", "env"
         if kind == 8:
-            pw = self.lab("DSN_PASSWORD", t(14, _ALNUM), "dsn")
+            pw = self.lab("SECRET", t(14, _ALNUM), "url_password")
             return f'DATABASE_URL="postgresql://app_user:{pw}@db.internal:5432/orders"', "env"
         if kind == 9:
             v = self.lab("GOOGLE_API_KEY", "AIza" + t(35, _ALNUM + "_-"))
