@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import re2
-from presidio_analyzer import EntityRecognizer, Pattern
+from presidio_analyzer import EntityRecognizer, Pattern, RecognizerResult
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     EmailRecognizer,
@@ -79,8 +79,10 @@ class _CardShapeRecognizer(CreditCardRecognizer):
 # Japanese and Chinese text writes an address with no space around it ("メールはa@b.jpです").
 # Presidio's pattern reads kana and Han as word characters, so the address grew into them and
 # its domain ended in "jpです", no public suffix: it was stored as sent. This pattern only
-# matches an address touching such a character (other text gets Presidio's alone).
+# matches an address touching such a character, and runs only on text holding one: it is
+# tried at every position (~75 us a window), where Presidio's takes ~25.
 _CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 _EMAIL_W = rf"[^\W{_CJK}]"
 _EMAIL_L = rf"(?:[!#$%&'*+\-/=?^_`{{|}}~]|{_EMAIL_W})"
 _EMAIL_CORE = (
@@ -100,6 +102,29 @@ class _OfflineEmailRecognizer(EmailRecognizer):
 
     def validate_result(self, pattern_text: str) -> bool:
         return PublicSuffixes.bundled().has_domain(pattern_text)
+
+
+class _EmailRecognizer(_OfflineEmailRecognizer):
+    """The offline email recognizer, and on text holding CJK the pattern for addresses
+    written against it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._beside_cjk = _OfflineEmailRecognizer(patterns=[_EMAIL_BESIDE_CJK])
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: Any = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        if text.isascii() or _CJK_CHAR.search(text) is None:
+            return results
+        found = {(r.start, r.end) for r in results}
+        more = self._beside_cjk.analyze(text, entities, nlp_artifacts, regex_flags)
+        return results + [r for r in more if (r.start, r.end) not in found]
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,9 +353,7 @@ _EXTRA_CARD_PATTERNS = [
 
 def _pii_recognizers(phone_regions: Iterable[str]) -> dict[str, EntityRecognizer]:
     return {
-        "EMAIL_ADDRESS": _OfflineEmailRecognizer(
-            patterns=[*EmailRecognizer.PATTERNS, _EMAIL_BESIDE_CJK]
-        ),
+        "EMAIL_ADDRESS": _EmailRecognizer(),
         "PHONE_NUMBER": PhoneCandidateRecognizer(supported_regions=tuple(phone_regions)),
         "CREDIT_CARD": _CardShapeRecognizer(
             patterns=[*CreditCardRecognizer.PATTERNS, *_EXTRA_CARD_PATTERNS]
