@@ -299,6 +299,11 @@ def _collect(placement: str, samples: list[Sample], workdir: Path) -> tuple[list
         return trace_ids, _stored(workdir, db)
 
 
+# Values drawn from short lists recur in other samples: judged in their own trace only. The
+# others (random keys, numbers, addresses) are also looked for in the database's raw bytes.
+_REPEATED = frozenset({"PERSON", "PERSON_LONE_FIRST", "LOCATION"})
+
+
 def _found(value: str, text: str) -> bool:
     folded = text.casefold()
     return any(v in text or v.casefold() in folded for v in forms(value))
@@ -307,14 +312,15 @@ def _found(value: str, text: str) -> bool:
 def run(samples: list[Sample], clean: list[Sample], workdir: Path,
         placements: tuple[str, ...] = PLACEMENTS) -> Scan:  # fmt: skip
     """A labelled value leaked if its own trace's stored rows hold it (as written, JSON
-    escaped or case-folded: names repeat across samples, so the whole file cannot say whose
-    it is), or the collector's other files (its log) hold it as written."""
+    escaped or case-folded), or the collector's files hold it as written: its log, and for
+    values that do not recur across samples the database's raw bytes (file, WAL, shm)."""
     scan = Scan()
     for placement in placements:
         trace_ids, stored = _collect(
             placement, [*samples, *clean], workdir / placement.replace(" ", "_")
         )
         scan.traces_stored[placement] = sum(t in stored.by_trace for t in trace_ids)
+        everything = stored.files + stored.database
         for sample, trace_id in zip(samples, trace_ids, strict=False):
             own = stored.by_trace.get(trace_id, "")
             for label in sample.labels:
@@ -323,7 +329,8 @@ def run(samples: list[Sample], clean: list[Sample], workdir: Path,
                     continue
                 key = (label.entity, label.form, placement)
                 scan.labelled[key] += 1
-                if _found(label.value, own) or any(v in stored.files for v in forms(label.value)):
+                written = stored.files if label.entity in _REPEATED else everything
+                if _found(label.value, own) or any(v in written for v in forms(label.value)):
                     scan.leaked[key] += 1
                     scan.leaked_values.append((label.entity, label.form, placement, label.value))
         for sample, trace_id in zip(clean, trace_ids[len(samples) :], strict=True):
