@@ -16,7 +16,8 @@ from tests.redaction.traffic_corpus import DECLARED, UNMENTIONED, clean_corpus, 
 
 SAMPLES = 140
 PLACEMENTS = ("openai-v2", "status message")
-# The code before the corpus's fixes, on this share: PERSON 0.848, IBAN 0.957, EMAIL 0.978.
+# The code before the corpus's fixes, on this share: PERSON 0.848, IBAN 0.957, EMAIL 0.978,
+# SECRET 0.667; after: PERSON 0.928, the others 1.0.
 BARS = {"PERSON": 0.90}
 HIGH_BAR = 0.995
 

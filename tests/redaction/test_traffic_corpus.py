@@ -17,8 +17,9 @@ from tests.redaction.traffic_corpus import Sample, forms, traffic_corpus
 
 SAMPLES = 700
 # Measured on this corpus (seed 20261208) after the fixes that came with it; the code before
-# them: PERSON 0.697 as free text and 0.835 in attributes, IBAN 0.934, EMAIL 0.987.
-BARS = {"PERSON": 0.90, "IBAN_CODE": 0.995, "EMAIL_ADDRESS": 0.995}
+# them: PERSON 0.697 as free text and 0.835 in attributes, IBAN 0.934, EMAIL 0.988,
+# SECRET 0.636 (URL passwords); after: PERSON 0.914 / 0.925, the others 1.0.
+BARS = {"PERSON": 0.90}
 HIGH_BAR = 0.995  # every other promised entity
 
 
