@@ -2,7 +2,8 @@
 
 :data:`SOURCES` is the one list of the libraries the collector understands, one module each:
 :mod:`.otel` (older GenAI convention names), :mod:`.openinference`, :mod:`.traceloop`
-(OpenLLMetry), :mod:`.openlit`, :mod:`.langfuse` and :mod:`.logfire` (also pydantic-ai). Each
+(OpenLLMetry), :mod:`.openlit`, :mod:`.langfuse`, :mod:`.logfire` (also pydantic-ai) and
+:mod:`.litellm` (its OpenTelemetry callback). Each
 module's ``SOURCE`` holds its renames, its flattened-message prefixes, and the hints that run
 when one of its marker attributes is on a span. The lookup tables the normalizer uses on every
 span are built from that list once, at import. Adding a library means adding its module here.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from . import langfuse, logfire, openinference, openlit, otel, traceloop
+from . import langfuse, litellm, logfire, openinference, openlit, otel, traceloop
 from ._messages import MessagePrefix
 from ._values import HintFn, Hints, Rename, Source
 
@@ -23,6 +24,7 @@ SOURCES: Final[tuple[Source, ...]] = (
     openlit.SOURCE,
     langfuse.SOURCE,
     logfire.SOURCE,
+    litellm.SOURCE,
 )
 
 
