@@ -1,6 +1,12 @@
-"""The anthropic client's own OpenTelemetry tracing (anthropic >= 2), exporting OTLP/HTTP."""
+"""Anthropic calls traced by the anthropic client itself (anthropic >= 2), exporting OTLP/HTTP.
+
+``python peer_anthropic.py openllmetry`` traces them with OpenLLMetry's standalone
+opentelemetry-instrumentation-anthropic instead (no traceloop-sdk), the client's own tracing off.
+"""
 
 from __future__ import annotations
+
+import sys
 
 from _driver import HTTP, KEY, anthropic_calls, report
 from opentelemetry import trace
@@ -9,6 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+openllmetry = sys.argv[1:] == ["openllmetry"]
 provider = TracerProvider(resource=Resource.create({"service.name": "peer-anthropic"}))
 # The lines a user changes: the exporter's endpoint and its key header.
 provider.add_span_processor(
@@ -18,6 +25,10 @@ provider.add_span_processor(
 )
 trace.set_tracer_provider(provider)  # the client traces through the global provider
 tracer = provider.get_tracer("peer-app")
+if openllmetry:
+    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+
+    AnthropicInstrumentor().instrument()
 
 
 def in_stage(kind: str, call):
@@ -28,4 +39,4 @@ def in_stage(kind: str, call):
 with tracer.start_as_current_span("peer-app"):
     anthropic_calls(in_stage)
 provider.shutdown()
-report("anthropic", transport="http")
+report("opentelemetry-instrumentation-anthropic" if openllmetry else "anthropic", transport="http")

@@ -32,4 +32,4 @@ def in_span(kind: str, call):
 (anthropic_calls if anthropic_mode else openai_calls)(in_span)
 logfire.force_flush()
 logfire.shutdown() if hasattr(logfire, "shutdown") else None
-report("logfire", transport="http")
+report("logfire-sdk", transport="http")
