@@ -111,6 +111,43 @@ def test_a_runner_that_dies_fails_its_exports_as_retryable(tmp_path: Path, h: An
         assert _stored(collector.db_url) == 0
 
 
+def test_a_stopped_runner_is_routed_around_and_its_export_refused_with_a_hint(
+    tmp_path: Path, h: Any
+) -> None:
+    """A SIGSTOPped runner held what it was handed until the client's timeout, and kept being
+    handed more. Now its export is refused with the retry hint a moment past its deadline,
+    the next ones go to the other runner, and it gets exports again once it answers (it
+    refuses the stale one unrun: nothing is stored twice, nothing acknowledged is lost)."""
+    config = {"server": {"workers": 2}, "redaction": None}
+    with run_collector(config, workdir=tmp_path) as collector:
+        runners, _ = collector.workers()
+        metadata = (("x-glassline-api-key", collector.api_key),)
+        with grpc.insecure_channel(collector.grpc_endpoint) as channel:
+            export = channel.unary_unary(EXPORT)
+            os.kill(runners[0], signal.SIGSTOP)  # the first chosen while both are idle
+            try:
+                with pytest.raises(grpc.RpcError) as refused:
+                    export(_body(h, 5, 1), metadata=metadata, timeout=60)
+                export(_body(h, 7, 2), metadata=metadata, timeout=60)  # the other runner
+                while_stopped = _runs(collector)
+            finally:
+                os.kill(runners[0], signal.SIGCONT)
+            singles = []  # one span each, until one runs on the resumed runner
+
+            def ran_on_the_first() -> bool:
+                singles.append(export(_body(h, 1, 3 + len(singles)), metadata=metadata,
+                                      timeout=60))  # fmt: skip
+                return _runs(collector).get("0", 0.0) > 0
+
+            h.wait_for(ran_on_the_first, "an export on the resumed runner", 60)
+            export(_body(h, 5, 1), metadata=metadata, timeout=60)  # the client's resend
+            sent = 5 + 7 + len(singles)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+    assert "google.rpc.retryinfo-bin" in dict(refused.value.trailing_metadata() or ())
+    assert while_stopped == {"1": 1.0}  # the stopped runner ran nothing, and got no more
+    assert _stored(collector.db_url) == sent  # the refused export once, from its resend
+
+
 def test_the_front_refuses_with_a_hint_while_every_runner_is_busy(tmp_path: Path, h: Any) -> None:
     """Refusals come from the front's admission, not after export work: both runners are
     held in their store step, and the refused exports are answered without any runner

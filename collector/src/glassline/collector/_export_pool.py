@@ -43,15 +43,16 @@ class ExportPool:
 
     def submit(
         self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
-        deadline: float | None,
+        deadline: float | None, *, on_taken: Callable[[], object] | None = None,
     ) -> Future[Message]:  # fmt: skip
         """The export's reply; one still queued at ``deadline`` is refused then, unrun.
+        ``on_taken`` is called (on the thread) when a thread takes the export to run it.
 
         The refusal does not wait for a thread to free up: with every thread busy storing, a
         late export was answered only when one did, seconds past its deadline (the overload
         bench measured expired refusals answered 1-2 s after it).
         """
-        job = _Job()
+        job = _Job(on_taken)
         args = (kind, transport, principal, body, encoding, deadline)
         self._threads.submit(job.run, self._run, *args)
         if deadline is not None:
@@ -80,14 +81,17 @@ class ExportPool:
 class _Job:
     """One export's future, claimed once: by the thread that runs it or by its expiry."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_taken: Callable[[], object] | None = None) -> None:
         self.future: Future[Message] = Future()
         self._claim = threading.Lock()
+        self._on_taken = on_taken
 
     def run(self, work: Callable[..., Message], *args: Any) -> None:
         if not self._claim.acquire(blocking=False):
             return  # refused at its deadline while queued: nothing to run
         try:
+            if self._on_taken is not None:
+                self._on_taken()
             self.future.set_result(work(*args))
         except GlasslineError as exc:  # the export's answer (unreadable, not stored...)
             self.future.set_exception(exc.answer_only())

@@ -20,6 +20,18 @@ Acknowledged still means durable: a runner replies after its commit, and the fro
 success only on that reply. A runner that dies fails the exports it held as retryable (the
 client sends them again; the store drops the duplicates of what it had committed).
 
+A runner that stops answering without dying (SIGSTOP, a host that swaps it out) must not hold
+its exports until the clients give up, as it did: exports handed to a SIGSTOPped runner were
+answered at the exporter's 10 s timeout, and more kept going to it. A runner says when a
+thread takes an export to run it; one not taken by its queue-wait deadline is refused
+there by the runner itself, so if neither word has come a moment after the deadline
+(:data:`_SILENT_AFTER_S`) the front refuses it (retryable, with the hint) and routes no more
+exports to that runner until it is heard from again. An export the runner took is waited
+for: it may be committing, and a refusal would have the client send work already done. The
+runner, once it resumes, refuses what it finds past its deadline unrun; an export it took in
+the instant before and committed is answered refused all the same, and its resend is
+dropped as a duplicate (acknowledged data is never lost: only work is repeated).
+
 The body crosses once, unparsed, over one Unix socket pair per runner, made by the supervisor
 before it forks. A runner takes exports once it can store them (its flag in a shared array)
 and stops being chosen when it shuts down; it serves what the front already sent until the
@@ -32,6 +44,7 @@ import asyncio
 import collections
 import contextlib
 import ctypes
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -39,7 +52,7 @@ import pickle
 import socket
 import struct
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Literal, Protocol
 
@@ -47,6 +60,7 @@ from google.protobuf.message import Message
 
 from glassline.collector._aio import run_on_loop, the_loop
 from glassline.collector._export_pool import ExportPool
+from glassline.collector.admission import refusal
 from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
 from glassline.collector.metrics import Metrics
@@ -60,6 +74,11 @@ KINDS: frozenset[Kind] = frozenset(("traces", "logs"))
 _JOB = struct.Struct("!II")  # metadata length, body length
 _REPLY = struct.Struct("!I")
 _PIECE = 256 * 1024  # bytes of a body given to the channel's transport at a time
+# How long past an export's deadline the runner's own refusal (or word that it took the export)
+# may take to arrive before the runner is taken for silent. Its expiry thread answers at the
+# deadline; a runner starved of the GIL or of a core answers tens of milliseconds late.
+_SILENT_AFTER_S = 0.5
+_TAKEN = None  # a reply's "ok" field when it only says that a thread took the export
 
 
 class Exporter(Protocol):
@@ -152,17 +171,27 @@ class Front:
     to it and back.
     """
 
-    def __init__(self, mesh: Mesh, kinds: frozenset[Kind] = KINDS) -> None:
+    def __init__(
+        self, mesh: Mesh, kinds: frozenset[Kind] = KINDS, *, metrics: Metrics | None = None,
+        retry_after_s: float = 1.0,
+    ) -> None:  # fmt: skip
         self.kinds = kinds
         self._open = mesh.open
         self._loop = the_loop()
+        metrics = Metrics() if metrics is None else metrics
+
+        def late() -> RetryableError:
+            return refusal("queue_wait_expired", metrics, retry_after_s)
+
         ends = mesh.front()
-        self._channels = {j: run_on_loop(_Channel.connect(sock)) for j, sock in ends.items()}
+        self._channels = {
+            j: run_on_loop(_Channel.connect(sock, j, late)) for j, sock in ends.items()
+        }
         self._assigned = dict.fromkeys(self._channels, 0)  # touched on the loop only
 
     def can_store(self) -> bool:
         """At least one runner can take an export now."""
-        return any(self._open[j] and ch.alive for j, ch in self._channels.items())
+        return any(self._open[j] and ch.answering for j, ch in self._channels.items())
 
     async def run(
         self, kind: Kind, transport: str, principal: Principal, body: bytes, encoding: str,
@@ -191,7 +220,7 @@ class Front:
             self._assigned[target] -= 1
 
     def _assign(self) -> int:
-        candidates = [j for j, ch in self._channels.items() if self._open[j] and ch.alive]
+        candidates = [j for j, ch in self._channels.items() if self._open[j] and ch.answering]
         if not candidates:
             raise RetryableError("no worker can store right now; retry later")
         target = min(candidates, key=self._assigned.__getitem__)
@@ -235,7 +264,13 @@ class Runner:
             except (EOFError, OSError):
                 return  # the front finished (or died): nothing more will come
             kind, transport, principal, encoding, deadline = job
-            future = self._pool.submit(kind, transport, principal, body, encoding, deadline)
+            # Word that it started, so the front tells a busy runner from a silent one.
+            taken = None if deadline is None else functools.partial(
+                _say_taken, self._sock, send_lock, job_id
+            )  # fmt: skip
+            future = self._pool.submit(
+                kind, transport, principal, body, encoding, deadline, on_taken=taken
+            )
             future.add_done_callback(
                 lambda f, job_id=job_id: _reply(self._sock, send_lock, job_id, f)  # type: ignore[misc]
             )
@@ -246,35 +281,71 @@ class _Channel(asyncio.Protocol):
     """The front's end of one runner's channel, on the gRPC loop: exports out through the
     loop's transport (buffered while the runner is slow to read), replies in."""
 
-    def __init__(self) -> None:
+    def __init__(self, index: int, late: Callable[[], RetryableError]) -> None:
         self.alive = True
+        self.silent = False  # an export went unanswered past its deadline: see the module doc
+        self._index = index
+        self._late = late
         self._transport: asyncio.WriteTransport | None = None
         self._pending: dict[int, asyncio.Future[Message]] = {}
+        self._timers: dict[int, asyncio.TimerHandle] = {}  # of the exports not taken yet
         self._ids = itertools.count()
         self._replies = bytearray()  # received, not yet a whole reply
-        self._unsent: collections.deque[memoryview] = collections.deque()  # not yet given
+        # Not yet given to the transport, by job; only the latest job given a piece may be
+        # partly given (:meth:`_write_some`).
+        self._unsent: collections.deque[tuple[int, memoryview]] = collections.deque()
+        self._writing: int | None = None
         self._paused = False  # the transport holds a piece or more: wait for it to drain
         self._finishing = False  # no more exports: end-of-file once the last is given
 
     @classmethod
-    async def connect(cls, sock: socket.socket) -> _Channel:
-        _, channel = await asyncio.get_running_loop().create_unix_connection(cls, sock=sock)
+    async def connect(
+        cls, sock: socket.socket, index: int, late: Callable[[], RetryableError]
+    ) -> _Channel:
+        loop = asyncio.get_running_loop()
+        _, channel = await loop.create_unix_connection(lambda: cls(index, late), sock=sock)
         return channel
+
+    @property
+    def answering(self) -> bool:
+        """Exports may go to this runner: it is there and it answers."""
+        return self.alive and not self.silent
 
     def send(self, meta: tuple[Any, ...], body: bytes) -> asyncio.Future[Message]:
         """Send one export to the runner now (what the socket does not take yet waits for it,
-        uncopied: :meth:`_write_some`); its reply or error once the runner answers."""
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        uncopied: :meth:`_write_some`); its reply or error once the runner answers, or a
+        refusal if the runner has said nothing of it a moment past its deadline."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
         if not self.alive or self._transport is None:
             future.set_exception(_runner_gone())
             return future
         job_id = next(self._ids)
         self._pending[job_id] = future
+        deadline = meta[-1]
+        if deadline is not None:  # time.monotonic, as the loop's clock
+            # A runner given an export already late needs a moment to refuse it too.
+            when = max(deadline, loop.time()) + _SILENT_AFTER_S
+            self._timers[job_id] = loop.call_at(when, self._unanswered, job_id)
         head = pickle.dumps((job_id, *meta))
-        self._unsent.append(memoryview(_JOB.pack(len(head), len(body)) + head))
-        self._unsent.append(memoryview(body))
+        self._unsent.append((job_id, memoryview(_JOB.pack(len(head), len(body)) + head)))
+        self._unsent.append((job_id, memoryview(body)))
         self._write_some()
         return future
+
+    def _unanswered(self, job_id: int) -> None:
+        """Past the export's deadline the runner has neither taken nor refused it: refused
+        here, and no more exports go to the runner until it is heard from."""
+        del self._timers[job_id]
+        future = self._pending.pop(job_id, None)
+        if job_id != self._writing:  # none of it given yet: never sent (nor held) at all
+            self._unsent = collections.deque(e for e in self._unsent if e[0] != job_id)
+        if not self.silent:
+            self.silent = True
+            _log.warning("worker %d has not answered an export past its deadline; exports go "
+                         "to the other workers until it answers", self._index + 1)  # fmt: skip
+        if future is not None and not future.done():
+            future.set_exception(self._late())
 
     def _write_some(self) -> None:
         """Give the transport what it can send now, a piece at a time.
@@ -287,12 +358,13 @@ class _Channel(asyncio.Protocol):
         """
         transport = self._transport
         while self._unsent and not self._paused and transport is not None:
-            view = self._unsent[0]
+            job_id, view = self._unsent[0]
             piece, rest = view[:_PIECE], view[_PIECE:]
             if rest:
-                self._unsent[0] = rest
+                self._unsent[0] = (job_id, rest)
             else:
                 self._unsent.popleft()
+            self._writing = job_id
             transport.write(piece)
         if self._finishing and not self._unsent and transport is not None:
             transport.write_eof()  # after the last pieces, which asyncio flushes first
@@ -316,6 +388,9 @@ class _Channel(asyncio.Protocol):
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
+        if self.silent:
+            self.silent = False
+            _log.info("worker %d answers again; exports go to it again", self._index + 1)
         replies = self._replies
         replies += data
         while len(replies) >= _REPLY.size:
@@ -325,9 +400,14 @@ class _Channel(asyncio.Protocol):
                 return
             job_id, ok, value = pickle.loads(replies[_REPLY.size : end])
             del replies[:end]
+            timer = self._timers.pop(job_id, None)
+            if timer is not None:
+                timer.cancel()
+            if ok is _TAKEN:
+                continue  # its answer follows once stored, however long that takes
             future = self._pending.pop(job_id, None)
             if future is None or future.done():
-                continue  # its caller went away (cancelled)
+                continue  # its caller went away (cancelled), or it was refused here
             if ok:
                 future.set_result(value)
             else:
@@ -337,6 +417,9 @@ class _Channel(asyncio.Protocol):
         """The runner closed its end or died: what it held fails as retryable."""
         self.alive = False
         self._unsent.clear()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
@@ -352,6 +435,14 @@ def _reply(sock: socket.socket, lock: threading.Lock, job_id: int, future: Futur
     else:  # a bug: logged here, answered retryable so the client keeps the data
         _log.error("export failed in a runner: %s", type(error).__name__, exc_info=error)
         payload = (job_id, False, RetryableError("internal error; retry later"))
+    _send_reply(sock, lock, payload)
+
+
+def _say_taken(sock: socket.socket, lock: threading.Lock, job_id: int) -> None:
+    _send_reply(sock, lock, (job_id, _TAKEN, None))
+
+
+def _send_reply(sock: socket.socket, lock: threading.Lock, payload: tuple[Any, ...]) -> None:
     data = pickle.dumps(payload)
     with lock, contextlib.suppress(OSError):  # the front is gone: nobody waits for this
         _send_all(sock, [_REPLY.pack(len(data)), data])

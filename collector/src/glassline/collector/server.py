@@ -204,8 +204,8 @@ class Worker:
 
     def _exports(self, store: Store) -> Exports:
         """Where the receivers' exports run: here, or (the front) on the runners."""
+        cfg = self.config.server
         if self.role != "front":
-            cfg = self.config.server
             return LocalExports(self._exporters(store), cfg.grpc_threads, self.metrics,
                                 retry_after_s=cfg.retry_after_s)  # fmt: skip
         assert self._mesh is not None
@@ -214,7 +214,7 @@ class Worker:
         if self.config.redaction is not None:
             redactor = RedactProcessor(self.config.redaction, self.metrics).redactor
         self.evaluations = EvaluationIntake(store, redactor)
-        self._front = Front(self._mesh)
+        self._front = Front(self._mesh, metrics=self.metrics, retry_after_s=cfg.retry_after_s)
         return self._front
 
     def _start_jobs(self) -> JobRunner:
