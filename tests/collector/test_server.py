@@ -505,3 +505,56 @@ def test_a_port_another_program_holds_is_one_line_naming_the_setting(
         f"server.{setting}: cannot listen on 127.0.0.1:{ports[setting]}: Address already in use"
     )
     assert "ERROR glassline.collector [" in done.stderr and expected in done.stderr, done.stderr
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until its file system has no byte left."""
+    with path.open("wb", buffering=0) as filler:
+        for size in (1 << 20, 4096, 1):
+            with contextlib.suppress(OSError):  # ENOSPC: on to smaller writes
+                while True:
+                    filler.write(b"\0" * size)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_readyz_is_503_naming_a_full_disk_and_200_once_there_is_room(
+    tmp_path: Path, h: Any, workers: int
+) -> None:
+    """Writes on a full disk were refused (503 with the hint) while /readyz said 200, so a
+    load balancer kept sending exports that could not be stored. The store is on a 16 MB
+    tmpfs of the collector's own mount namespace; the test fills it from outside."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    mount = f'mount -t tmpfs -o size=16m tmpfs "{folder}" && exec "$@"'
+    wrap = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", mount, "sh"]
+    config = {
+        "server": {"workers": workers},
+        "redaction": None,
+        "storage": {"url": f"sqlite:///{folder}/glassline.db"},
+    }
+    with run_collector(config, workdir=tmp_path, wrap=wrap) as collector:
+        filler = Path(f"/proc/{collector.process.pid}/root{folder}/filler")  # its tmpfs
+        _fill(filler)
+        url = f"{collector.http_endpoint}/v1/traces"
+        headers = {**collector.headers(), "content-type": "application/json"}
+        attributes = [{"key": "gen_ai.input.messages", "value": {"stringValue": "x" * 2000}}]
+        sent = iter(range(1, 100_000))
+
+        def refused_for_space() -> bool:  # the WAL takes writes until it must grow
+            trace_id = f"{next(sent):032x}"
+            spans = [{"traceId": trace_id, "spanId": f"{i:016x}", "name": "s",
+                      "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+                      "attributes": attributes} for i in range(1, 201)]  # fmt: skip
+            body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+            return httpx.post(url, json=body, headers=headers, timeout=60).status_code == 503
+
+        h.wait_for(refused_for_space, "a write refused for want of space", 120)
+        full = httpx.get(f"{collector.http_endpoint}/readyz", timeout=60)
+        filler.unlink()
+        h.wait_for(
+            lambda: httpx.get(f"{collector.http_endpoint}/readyz", timeout=60).status_code == 200,
+            "ready again once there is room",
+            60,
+        )
+    assert full.status_code == 503, full.text
+    assert "disk is full" in full.text

@@ -64,6 +64,7 @@ from glassline.collector.admission import refusal
 from glassline.collector.auth import Principal
 from glassline.collector.errors import GlasslineError, RetryableError
 from glassline.collector.metrics import Metrics
+from glassline.collector.storage import room
 from glassline.collector.threads import NamedThread
 
 __all__ = ["Exporter", "Exports", "Front", "Kind", "LocalExports", "Mesh", "Runner"]
@@ -133,7 +134,11 @@ class Mesh:
 
     def __init__(self, runners: int) -> None:
         self.runners = runners
-        self.open: Any = multiprocessing.get_context("fork").Array(ctypes.c_int, runners)
+        fork = multiprocessing.get_context("fork")
+        self.open: Any = fork.Array(ctypes.c_int, runners)
+        # The runners' writes say whether the store has disk room; the front's readiness
+        # reads it (storage.room).
+        self.room: Any = fork.Value(ctypes.c_double, room.new_cell().value, lock=False)
         # One pair per runner: end 0 is the front's (exports out, replies in), end 1 the runner's.
         self._pairs = [
             socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(runners)

@@ -126,21 +126,30 @@ class Worker:
 
     def ready(self) -> bool:
         """Accepting traffic, an export would be stored, and the store answers a query."""
+        return self.not_ready() is None
+
+    def not_ready(self) -> str | None:
+        """Why this process is not ready (:meth:`ready`), or None."""
         if not self._accepting or self.store is None:
-            return False
+            return "not accepting: starting or shutting down"
         if self._front is not None and not self._front.can_store():
-            return False
+            return "no worker can store right now"
+        full = None if self.store.room is None else self.store.room.problem()
+        if full is not None:
+            return full
         try:
             with self.store.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception:
-            return False
-        return True
+        except Exception as exc:
+            return f"store unreachable ({type(exc).__name__})"
+        return None
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then drain and close."""
         cfg = self.config.server
         self.store = await asyncio.to_thread(Store.open, self.config.storage)
+        if self._mesh is not None and self.store.room is not None:
+            self.store.room.share(self._mesh.room)  # the runners write, the front reads
         if self._memory is not None:
             self._memory.on_release(self.store.release_idle)
         rules = self.config.alerts.rules_file
@@ -164,7 +173,7 @@ class Worker:
         grpc_receiver = GrpcReceiver(cfg, self.keyring, admission, exports, self.metrics)
         grpc_port = grpc_receiver.start()
         app = build_app(
-            cfg, self.keyring, admission, exports, self.metrics, ready=self.ready,
+            cfg, self.keyring, admission, exports, self.metrics, not_ready=self.not_ready,
             api_routes=self._api_routes(),
         )  # fmt: skip
         sock = _http_socket(cfg.host, cfg.http_port)

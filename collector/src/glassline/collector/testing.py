@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,8 +171,12 @@ def run_collector(
     workdir: str | Path | None = None,
     ready_timeout_s: float = 60.0,  # of the collector's CPU time: see _wait_ready
     stop_timeout_s: float = 30.0,
+    wrap: Sequence[str] = (),
 ) -> Iterator[RunningCollector]:
     """Start ``glassline-collector`` with ``config`` (a mapping or YAML path) and wait for /readyz.
+
+    ``wrap`` is a command that runs the collector's command line given after it, in its own
+    process (it must ``exec`` it): ``unshare ... sh -c '...; exec "$@"' sh``, say.
 
     Free loopback ports, an SQLite file in ``workdir`` (unless ``storage.url`` is given), one
     fresh API key per tenant in ``tenants`` plus an admin key are added to the config. On exit
@@ -189,7 +193,7 @@ def run_collector(
         log_path = work / "collector.log"
         log = stack.enter_context(log_path.open("wb"))
         process = subprocess.Popen(
-            [sys.executable, "-m", "glassline.collector.cli", "--config", str(config_path)],
+            [*wrap, sys.executable, "-m", "glassline.collector.cli", "--config", str(config_path)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -231,9 +231,9 @@ def _export_path(path: str) -> str:
 class _Surface:
     """The collector's own endpoints: metrics, liveness, readiness."""
 
-    def __init__(self, metrics: Metrics, ready: Callable[[], bool]) -> None:
+    def __init__(self, metrics: Metrics, not_ready: Callable[[], str | None]) -> None:
         self._metrics = metrics
-        self._ready = ready
+        self._not_ready = not_ready
 
     async def metrics(self, request: Request) -> Response:
         body, content_type = self._metrics.render()
@@ -243,9 +243,10 @@ class _Surface:
         return PlainTextResponse("ok\n")
 
     async def readyz(self, request: Request) -> Response:
-        if await run_in_threadpool(self._ready):
+        reason = await run_in_threadpool(self._not_ready)
+        if reason is None:
             return PlainTextResponse("ready\n")
-        return PlainTextResponse("store unreachable\n", status_code=503)
+        return PlainTextResponse(f"not ready: {reason}\n", status_code=503)
 
 
 class _AuthMiddleware:
@@ -285,7 +286,7 @@ def build_app(
     exports: Exports,
     metrics: Metrics,
     *,
-    ready: Callable[[], bool] = lambda: True,
+    not_ready: Callable[[], str | None] = lambda: None,
     api_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     """The collector's ASGI app; ``api_routes`` are mounted as given (paths under /api/v1).
@@ -296,7 +297,7 @@ def build_app(
     endpoints = {"/v1/traces": traces, LANGFUSE_TRACES_PATH: traces}
     if "logs" in exports.kinds:
         endpoints["/v1/logs"] = _Http(config, keyring, admission, exports, "logs", metrics)
-    surface = _Surface(metrics, ready)
+    surface = _Surface(metrics, not_ready)
     routes: list[BaseRoute] = [
         *(Route(path, endpoint, methods=["POST"]) for path, endpoint in endpoints.items()),
         Route("/metrics", surface.metrics, methods=["GET"]),

@@ -24,6 +24,7 @@ from glassline.collector.storage import (
     content,
     migrate,
     partitions,
+    room,
     search_backfill,
     space,
 )
@@ -80,6 +81,8 @@ class Store(Retention):
         # Set by ``open``: a SQLite file in incremental auto-vacuum mode (see storage.space).
         self.gives_space_back = False
         self._told_no_space_back = False
+        # Whether its writes find disk space, for readiness (see storage.room).
+        self.room = room.Room(self.sqlite_file) if self.sqlite_file else None
         # A file-backed SQLite store checkpoints its WAL in a thread, not in writers' commits.
         self._checkpointer = Checkpointer(engine) if self.sqlite_file else None
         # Held around every write transaction: see FileWriteLock.
@@ -209,12 +212,20 @@ class Store(Retention):
             return WriteResult(0, 0)
         now = now_ns or time.time_ns()
         prepared = PreparedBatch(batch, self.engine.dialect)  # before the write lock
-        if self._group_commit is not None:
-            return self._group_commit.write(prepared, now)
-        dims, name_of = self.dimension_limit.dims, self.dimension_limit.name
-        return self._write_retrying(
-            lambda conn: write_batch(conn, prepared, now, dims=dims, name_of=name_of)
-        )
+        if self._group_commit is None:
+            dims, name_of = self.dimension_limit.dims, self.dimension_limit.name
+            return self._write_retrying(
+                lambda conn: write_batch(conn, prepared, now, dims=dims, name_of=name_of)
+            )
+        try:
+            result = self._group_commit.write(prepared, now)
+        except Exception as exc:
+            if self.room is not None and room.out_of_space(exc):
+                self.room.refused()
+            raise
+        if self.room is not None:
+            self.room.stored()
+        return result
 
     def write_content(
         self, events: Sequence[ContentEvent], now_ns: int | None = None
