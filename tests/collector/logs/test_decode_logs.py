@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from typing import Any
 
@@ -131,6 +132,43 @@ def test_a_json_record_the_mapping_refuses_costs_only_that_record(
     assert len(result.events) == 1
     assert result.rejected == {"malformed_log_record": 1}
     assert message in result.partial_message()
+
+
+@pytest.mark.parametrize(
+    ("bad", "place"),
+    [
+        (1, "resourceLogs[0] must be an object, got 1"),
+        ({"scopeLogs": [None]}, "resourceLogs[0].scopeLogs[0] must be an object, got null"),
+    ],
+)
+def test_a_json_item_of_the_wrong_shape_costs_only_itself_naming_its_place(
+    lh: Any, bad: Any, place: str
+) -> None:
+    # One such item answered 400 for the whole request; traces already answered this way.
+    good = MessageToDict(lh.logs_request(lh.log_record("gen_ai.user.message", {"content": "a"})))
+    good = good["resourceLogs"][0]
+    for key in ("traceId", "spanId"):  # the protobuf JSON mapping's base64 -> OTLP's hex
+        record = good["scopeLogs"][0]["logRecords"][0]
+        record[key] = base64.b64decode(record[key]).hex()
+    beside = json.dumps({"resourceLogs": [bad, good]}).encode()
+    result = decode_logs(beside, "json", "acme", max_records=10)
+    assert len(result.events) == 1
+    assert result.rejected_count == 0  # it held no record to count
+    assert place in result.partial_message()
+    alone = json.dumps({"resourceLogs": [bad]}).encode()
+    with pytest.raises(PermanentError, match=re.escape(place)):  # nothing to deliver
+        decode_logs(alone, "json", "acme", max_records=10)
+
+
+def test_a_json_record_that_is_no_object_is_one_rejected_record(lh: Any) -> None:
+    good = MessageToDict(lh.log_record("gen_ai.user.message", {"content": "fine"}))
+    for key in ("traceId", "spanId"):
+        good[key] = base64.b64decode(good[key]).hex()
+    body = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [7, good]}]}]})
+    result = decode_logs(body.encode(), "json", "acme", max_records=10)
+    assert len(result.events) == 1
+    assert result.rejected == {"malformed_log_record": 1}
+    assert "a log record must be a JSON object, got 7" in result.partial_message()
 
 
 def test_a_record_with_bad_utf8_costs_only_that_record(lh: Any) -> None:

@@ -33,6 +33,7 @@ from glassline.collector import _anyvalue
 from glassline.collector._wire import WireError, count_items, length_delimited_fields, schema_of
 from glassline.collector.errors import PermanentError
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
+from glassline.collector.otlp_json import json_list, json_objects
 from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord, latest_ns
 from glassline.semconv import attributes as attrs
 
@@ -305,9 +306,13 @@ def decode_json(
         raise PermanentError("an OTLP/JSON request must be an object with 'resourceSpans'")
     result = DecodeResult()
     tree: list[tuple[dict[str, Any], list[tuple[dict[str, Any], list[Any]]]]] = []
-    for n, rs in _objects(doc, "resourceSpans", "resource_spans", "resourceSpans", result):
-        listed = _objects(rs, "scopeSpans", "scope_spans", f"resourceSpans[{n}].scopeSpans", result)
-        tree.append((rs, [(ss, _list_field(ss, "spans", "spans")) for _, ss in listed]))
+    for n, rs in json_objects(doc, "resourceSpans", "resource_spans", "resourceSpans", result):
+        where = f"resourceSpans[{n}].scopeSpans"
+        listed = json_objects(rs, "scopeSpans", "scope_spans", where, result)
+        tree.append(
+            (rs, [(ss, json_list(ss, "spans", "spans", f"{where}[{m}].spans", result))
+                  for m, ss in listed])
+        )  # fmt: skip
     check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
     if result.rejected and not any(spans for _, sss in tree for _, spans in sss):
         raise PermanentError(str(result.first_error))  # nothing valid: a 200 reads as delivered
@@ -337,29 +342,6 @@ def _has_lone_surrogate(doc: Any) -> bool:
     except UnicodeEncodeError:
         return True
     return False
-
-
-def _list_field(doc: dict[str, Any], camel: str, snake: str) -> list[Any]:
-    value = doc.get(camel, doc.get(snake))
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise PermanentError(f"'{camel}' must be a list")
-    return value
-
-
-def _objects(
-    doc: dict[str, Any], camel: str, snake: str, where: str, result: DecodeResult
-) -> list[tuple[int, dict[str, Any]]]:
-    """The objects of ``doc[camel]`` with their places; any other item is rejected, named."""
-    found = []
-    for n, item in enumerate(_list_field(doc, camel, snake)):
-        if isinstance(item, dict):
-            found.append((n, item))
-        else:  # once read as {} and answered 200 {}; it holds no span to count: 0
-            got = f"{where}[{n}] must be an object, got {json.dumps(item)[:40]}"
-            result.reject(f"malformed_{snake}", got, 0)
-    return found
 
 
 def _json_message(value: Any, cls: type[Any]) -> Any:

@@ -28,6 +28,7 @@ from glassline.collector.decode import DecodeResult, check_count, check_wire_cou
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
+from glassline.collector.otlp_json import json_list, json_objects
 from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent, latest_ns
 from glassline.semconv import attributes as attrs
 
@@ -188,14 +189,20 @@ def _decode_json(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult
         raise PermanentError(f"malformed JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict):
         raise PermanentError("an OTLP/JSON request must be an object with 'resourceLogs'")
+    result = LogsDecodeResult()
     items = [
         item
-        for rl in _items(doc, "resourceLogs", "resource_logs")
-        for sl in _items(rl, "scopeLogs", "scope_logs")
-        for item in _items(sl, "logRecords", "log_records")
+        for n, rl in json_objects(doc, "resourceLogs", "resource_logs", "resourceLogs", result)
+        for m, sl in json_objects(
+            rl, "scopeLogs", "scope_logs", f"resourceLogs[{n}].scopeLogs", result
+        )
+        for item in json_list(
+            sl, "logRecords", "log_records", f"resourceLogs[{n}].scopeLogs[{m}].logRecords", result
+        )
     ]
     check_count(len(items), max_records, "log records")
-    result = LogsDecodeResult()
+    if result.rejected and not items:
+        raise PermanentError(str(result.first_error))  # nothing valid: a 200 reads as delivered
     records = []
     for item in items:
         try:
@@ -206,7 +213,9 @@ def _decode_json(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult
     return result
 
 
-def _json_record(item: dict[str, Any]) -> LogRecord:
+def _json_record(item: Any) -> LogRecord:
+    if not isinstance(item, dict):
+        raise PermanentError(f"a log record must be a JSON object, got {json.dumps(item)[:40]}")
     record = dict(item)
     for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
         value = record.pop(snake, record.get(camel))
@@ -217,15 +226,6 @@ def _json_record(item: dict[str, Any]) -> LogRecord:
     except Exception as exc:  # json_format raises ParseError, TypeError, ValueError...
         raise PermanentError(f"log record is not valid OTLP/JSON: {str(exc)[:200]}") from None
     return parsed
-
-
-def _items(doc: Any, camel: str, snake: str) -> list[dict[str, Any]]:
-    value = doc.get(camel, doc.get(snake)) if isinstance(doc, dict) else None
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise PermanentError(f"'{camel}' must be a list of objects")
-    return value
 
 
 def _hex_to_b64(value: Any, name: str) -> str:
