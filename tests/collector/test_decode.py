@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -258,6 +259,28 @@ def test_json_wrong_value_types_reject_one_span(h: Any, change: dict, reason: st
 def test_unreadable_json_is_a_permanent_error(body: bytes) -> None:
     with pytest.raises(PermanentError):
         decode_json(body, "acme", max_spans=MAX)
+
+
+@pytest.mark.parametrize(
+    ("bad", "place"),
+    [
+        ({"scopeSpans": 5}, "resourceSpans[0].scopeSpans must be a list, got 5"),
+        ({"scopeSpans": [{"spans": "x"}]}, "resourceSpans[0].scopeSpans[0].spans must be a list"),
+        ({"scopeSpans": [1]}, "resourceSpans[0].scopeSpans[0] must be an object, got 1"),
+    ],
+)
+def test_a_json_list_that_is_no_list_costs_only_itself_naming_its_place(
+    h: Any, bad: dict[str, Any], place: str
+) -> None:
+    # "scopeSpans": 5 answered 400 for the whole request, the good spans beside it included.
+    good = to_otlp_json(h.make_request(h.make_span(1)))["resourceSpans"][0]
+    result = decode_json(json.dumps({"resourceSpans": [bad, good]}).encode(), "acme",
+                         max_spans=MAX)  # fmt: skip
+    assert len(result.records) == 1
+    assert result.rejected_count == 0  # it held no span to count
+    assert place in result.partial_message()
+    with pytest.raises(PermanentError, match=re.escape(place)):  # alone: nothing to deliver
+        decode_json(json.dumps({"resourceSpans": [bad]}).encode(), "acme", max_spans=MAX)
 
 
 def test_empty_json_request_has_no_spans() -> None:

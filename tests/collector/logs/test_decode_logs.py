@@ -138,7 +138,9 @@ def test_a_json_record_the_mapping_refuses_costs_only_that_record(
     ("bad", "place"),
     [
         (1, "resourceLogs[0] must be an object, got 1"),
+        ({"scopeLogs": 5}, "resourceLogs[0].scopeLogs must be a list, got 5"),
         ({"scopeLogs": [None]}, "resourceLogs[0].scopeLogs[0] must be an object, got null"),
+        ({"scopeLogs": [{"logRecords": {}}]}, "resourceLogs[0].scopeLogs[0].logRecords must be"),
     ],
 )
 def test_a_json_item_of_the_wrong_shape_costs_only_itself_naming_its_place(

@@ -2,19 +2,17 @@
 item of the wrong shape costs only itself: it is rejected naming its place, and the rest of
 the request is decoded. Traces and logs read their containers here.
 
-An item that is no object (``[1]``) answered 400 for the whole request of logs, good records
-beside it included; in traces it was once read as ``{}`` and answered 200 with nothing said,
-like a delivery. It holds no span or record to count: it is rejected counting 0, and the
-request is a 400 only if nothing else is in it (the decoders' rule: a 200 reads as
-delivered).
+A list that is no list (``"scopeSpans": 5``) and an item that is no object (``[1]``) answered
+400 for the whole request, good spans beside them included; an item once read as ``{}``
+answered 200 with nothing said, like a delivery. Neither holds a span or a record to count:
+each is rejected counting 0, and the request is a 400 only if nothing else is in it (the
+decoders' rule: a 200 reads as delivered).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any, Protocol
-
-from glassline.collector.errors import PermanentError
 
 __all__ = ["Rejects", "json_list", "json_objects"]
 
@@ -28,13 +26,14 @@ class Rejects(Protocol):
 def json_list(
     doc: dict[str, Any], camel: str, snake: str, where: str, result: Rejects
 ) -> list[Any]:
-    """``doc[camel]`` (or ``doc[snake]``): a list (absent or null: empty), else the request is
-    unreadable."""
+    """``doc[camel]`` (or ``doc[snake]``): a list, else rejected naming ``where`` and read as
+    empty. Absent or null is empty."""
     value = doc.get(camel, doc.get(snake))
     if value is None:
         return []
     if not isinstance(value, list):
-        raise PermanentError(f"'{camel}' must be a list")
+        result.reject(f"malformed_{snake}", f"{where} must be a list, got {_shown(value)}", 0)
+        return []
     return value
 
 
