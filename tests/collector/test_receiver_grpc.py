@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -27,8 +28,12 @@ from glassline.collector.receivers.grpc import SERVICE
 from glassline.collector.testing import rss_bytes, run_collector
 
 
-def export_with_stock_exporter(endpoint: str, headers: dict[str, str], n: int = 3) -> list[str]:
-    exporter = OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=headers, timeout=20)
+def export_with_stock_exporter(
+    endpoint: str, headers: dict[str, str], n: int = 3, compression: grpc.Compression | None = None
+) -> list[str]:
+    exporter = OTLPSpanExporter(
+        endpoint=endpoint, insecure=True, headers=headers, timeout=20, compression=compression
+    )
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     names = [f"llm-call-{i}" for i in range(n)]
@@ -118,20 +123,39 @@ def test_storage_failure_is_unavailable_and_the_stock_exporter_retries(
     assert [r.name for r in receivers.sink.records] == names
 
 
+@pytest.mark.parametrize("compression", [grpc.Compression.Gzip, grpc.Compression.Deflate])
+def test_the_stock_exporters_compressed_exports_are_stored(
+    receivers: Any, h: Any, compression: grpc.Compression
+) -> None:
+    # The receiver inflates them itself (grpc did), so each compression must still arrive whole.
+    headers = {"x-glassline-api-key": h.API_KEY}
+    names = export_with_stock_exporter(receivers.grpc_endpoint, headers, compression=compression)
+    assert sorted(r.name for r in receivers.sink.records) == sorted(names)
+
+
+_TOO_LARGE = grpc.StatusCode.RESOURCE_EXHAUSTED
+_INFLATES_PAST = grpc.StatusCode.INVALID_ARGUMENT
+
+
 @pytest.mark.parametrize(
-    ("size", "compression", "said"),
+    ("size", "compression", "code", "said"),
     [
-        (2049, None, "Received message larger than max (2049 vs. 2048)"),
-        (64 * 1024 * 1024, None, "Received message larger than max (67108864 vs. 2048)"),
-        (4096, grpc.Compression.Gzip, "Decompressed message larger than max"),
+        (2049, None, _TOO_LARGE, r"Received message larger than max \(2049 vs\. 2048\)"),
+        (64 << 20, None, _TOO_LARGE, r"larger than max \(67108864 vs\. 2048\)"),
+        (4096, grpc.Compression.Gzip, _INFLATES_PAST,
+         r"exceeds the limit of 2048 bytes: its \d+ bytes of gzip inflate to 4096$"),
+        (1 << 20, grpc.Compression.Deflate, _INFLATES_PAST,
+         r"exceeds the limit of 2048 bytes: its \d+ bytes of deflate inflate to \d+ or more$"),
     ],
-)
+)  # fmt: skip
 def test_message_over_the_size_limit_is_refused_clearly(
-    h: Any, size: int, compression: grpc.Compression | None, said: str
+    h: Any, size: int, compression: grpc.Compression | None, code: grpc.StatusCode, said: str
 ) -> None:
     # By grpc, as soon as the message's length is in: it read up to twice the limit before
     # (what it holds of a message admission cannot count). RESOURCE_EXHAUSTED without RetryInfo
-    # is final for an OTLP exporter, as a message that can never fit must be.
+    # is final for an OTLP exporter, as a message that can never fit must be. A compressed one
+    # grpc refused as "Decompressed message larger than max", naming no number: it is inflated
+    # by the receiver now, and refused as an HTTP body is (413's message), as final.
     server = ServerConfig(grpc_port=0, http_port=0, max_message_bytes=2048)
     with h.start_receivers(server) as stack:
         with grpc.insecure_channel(
@@ -141,8 +165,8 @@ def test_message_over_the_size_limit_is_refused_clearly(
             with pytest.raises(grpc.RpcError) as caught:
                 export(b"\x00" * size, metadata=(("x-glassline-api-key", h.API_KEY),),
                        timeout=60, compression=compression)  # fmt: skip
-        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert said in caught.value.details()
+        assert caught.value.code() == code
+        assert re.search(said, caught.value.details()), caught.value.details()
         trailers = dict(caught.value.trailing_metadata() or ())
         assert "google.rpc.retryinfo-bin" not in trailers
         assert stack.sink.records == []
@@ -282,12 +306,12 @@ def _raw_call(port: int, headers: list[tuple[str, str]], frame: bytes) -> dict[s
     return answer
 
 
-def test_a_message_grpc_cannot_inflate_is_not_logged_as_a_server_error(
+def test_a_message_flagged_compressed_that_is_not_is_invalid_and_no_server_error(
     receivers: Any, h: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # grpc answers it INTERNAL itself (docs/collector.md says why no receiver can answer it
-    # INVALID_ARGUMENT); the handler, seeing no message, failed to answer too, and grpc logged
-    # that with a traceback, as a server fault.
+    # grpc answered it INTERNAL itself, and the handler, seeing no message, failed to answer
+    # too, which grpc logged with a traceback, as a server fault. The receiver inflates
+    # messages itself now: this one is no OTLP request, INVALID_ARGUMENT.
     headers = [
         (":method", "POST"), (":scheme", "http"), (":authority", "t"),
         (":path", "/opentelemetry.proto.collector.trace.v1.TraceService/Export"),
@@ -299,7 +323,8 @@ def test_a_message_grpc_cannot_inflate_is_not_logged_as_a_server_error(
                    for _ in range(3)]  # fmt: skip
         good = call(f"127.0.0.1:{receivers.grpc_port}", h.make_request(h.make_span(1)).SerializeToString(),
                     (("x-glassline-api-key", h.API_KEY),))  # fmt: skip
-    assert {answer["grpc-status"] for answer in answers} == {str(grpc.StatusCode.INTERNAL.value[0])}
+    invalid = str(grpc.StatusCode.INVALID_ARGUMENT.value[0])
+    assert {answer["grpc-status"] for answer in answers} == {invalid}
     assert good is not None
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 

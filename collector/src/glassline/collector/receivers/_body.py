@@ -15,9 +15,9 @@ from starlette.types import Receive
 from glassline.collector.admission import Ticket
 from glassline.collector.errors import PermanentError
 
-__all__ = ["ClientGone", "gunzip", "inflate", "read_body", "too_large"]
+__all__ = ["GZIP_MAGIC", "ClientGone", "gunzip", "inflate", "is_zlib", "read_body", "too_large"]
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_STEP = 256 * 1024  # decompressed bytes reserved per step
 _FEED = 64 * 1024  # compressed bytes given to zlib at a time
 _MAX_MEMBERS = 1000
@@ -82,7 +82,7 @@ def gunzip(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
         )
         if pos >= len(view):
             return b"".join(out)
-        if view[pos : pos + 2] != _GZIP_MAGIC:  # RFC 1952 allows members back to back, only
+        if view[pos : pos + 2] != GZIP_MAGIC:  # RFC 1952 allows members back to back, only
             raise PermanentError(
                 f"body has {len(view) - pos} bytes of trailing data after the gzip"
             )
@@ -93,14 +93,18 @@ def inflate(body: bytes, ticket: Ticket, *, limit: int) -> bytes:
     exporter's ``Compression.Deflate`` sends it), or raw deflate, which some clients send under
     that name; at most ``limit`` bytes, and nothing may follow the stream."""
     view = memoryview(body)
-    zlib_header = len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2]) % 31 == 0
-    wbits = zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+    wbits = zlib.MAX_WBITS if is_zlib(body) else -zlib.MAX_WBITS
     out: list[bytes] = []
     inflater = zlib.decompressobj(wbits)
     pos, _ = _inflate(inflater, view, 0, 0, out, ticket=ticket, limit=limit, coding="deflate")
     if pos < len(view):
         raise PermanentError(f"body has {len(view) - pos} bytes of trailing data after the deflate")
     return b"".join(out)
+
+
+def is_zlib(body: bytes) -> bool:
+    """``body`` begins with a zlib header (RFC 1950: deflate, and a check of its two bytes)."""
+    return len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2]) % 31 == 0
 
 
 def _inflate(
@@ -131,7 +135,9 @@ def _inflate(
         size += len(piece)
         if size > limit:
             raise PermanentError(
-                f"decompressed body exceeds the limit of {limit} bytes", http_status=413
+                f"decompressed body exceeds the limit of {limit} bytes: its {len(view)} bytes "
+                f"of {coding} inflate to {size}{'' if inflater.eof else ' or more'}",
+                http_status=413,
             )
         ticket.reserve(len(view) + size)
         out.append(piece)

@@ -24,12 +24,13 @@ from google.rpc.error_details_pb2 import RetryInfo
 from google.rpc.status_pb2 import Status
 
 from glassline.collector._aio import run_on_loop
-from glassline.collector.admission import Admission
+from glassline.collector.admission import Admission, Ticket
 from glassline.collector.auth import Keyring, key_from_headers
 from glassline.collector.config import ServerConfig
 from glassline.collector.errors import GlasslineError, ListenError, PermanentError, RetryableError
 from glassline.collector.handoff import Exports, Kind
 from glassline.collector.metrics import Metrics
+from glassline.collector.receivers._body import GZIP_MAGIC, gunzip, inflate, is_zlib
 
 __all__ = ["GrpcReceiver", "max_unseen_calls"]
 
@@ -107,6 +108,8 @@ class GrpcReceiver:
                 # RetryInfo, so exporters do not resend it. It holds what has come of a
                 # message up to this, unseen by admission (see max_unseen_calls).
                 ("grpc.max_receive_message_length", cfg.max_message_bytes),
+                # Compressed messages come up as they came, and are inflated here (_inflated).
+                ("grpc.per_message_decompression", 0),
                 ("grpc.so_reuseport", 0),  # one process serves the port (see server.py)
                 *_BACKLOG_OPTIONS,
                 *_connection_age(cfg.grpc_max_connection_age_s, cfg.shutdown_grace_s),
@@ -204,6 +207,7 @@ class GrpcReceiver:
             except TimeoutError:
                 raise ticket.gave_way_error() if ticket.gave_way else self._late() from None
             ticket.reserve(len(body))
+            body = _inflated(body, ticket, self._config.max_message_bytes)
             ticket.start()
             response = await self._exports.run(
                 kind, "grpc", principal, body, "protobuf", ticket.deadline
@@ -253,6 +257,22 @@ def max_unseen_calls(config: ServerConfig) -> int | None:
     if not config.http_body_min_rate_bytes_s:
         return None
     return max(1, config.max_inflight_bytes // config.max_message_bytes)
+
+
+def _inflated(body: bytes, ticket: Ticket, limit: int) -> bytes:
+    """The export request a message carries, inflated if it came compressed.
+
+    grpc inflated them itself, and answered one that inflates past the limit with
+    "Decompressed message larger than max", naming neither; it is inflated here, each
+    byte reserved under admission, at most ``limit`` (the HTTP receiver's bounds and
+    errors). The call's ``grpc-encoding`` is not among its metadata, so the bytes tell:
+    a gzip or zlib header, which no OTLP request begins with (``0x0a``, its first field).
+    """
+    if body[:2] == GZIP_MAGIC:
+        return gunzip(body, ticket, limit=limit)
+    if is_zlib(body):
+        return inflate(body, ticket, limit=limit)
+    return body
 
 
 def _expire_now(deadline: asyncio.Timeout) -> None:
