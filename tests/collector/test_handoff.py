@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy import create_engine, func, select
 
 from glassline.collector._aio import run_on_loop, the_loop
+from glassline.collector._channel import SILENT_AFTER_S
 from glassline.collector._export_pool import ExportPool
 from glassline.collector.auth import Principal
 from glassline.collector.errors import PermanentError, RetryableError
@@ -280,6 +281,41 @@ def test_an_export_queued_past_its_deadline_is_refused_while_every_thread_is_sti
     assert isinstance(refused, RetryableError) and refused.overloaded
     assert exporter.bodies == [b"busy"]
     assert metrics.refused.labels("queue_wait_expired")._value.get() == 1
+
+
+def test_an_export_the_runner_took_is_waited_for_past_its_deadline() -> None:
+    """The front refuses an export a silent runner has said nothing of; one it took may be
+    committing, and is waited for however long it runs (its runner is not taken for silent)."""
+    mesh = _OneProcessMesh(1)
+    exporter = _Blocking()
+    runner = Runner({"traces": exporter}, 1, Metrics(), index=0, mesh=mesh)
+    front = Front(mesh)
+    runner.open()
+
+    async def scenario() -> tuple[bool, Any]:
+        deadline = time.monotonic() + 0.05
+        busy = asyncio.ensure_future(
+            front.run("traces", "grpc", Principal("acme"), b"busy", "protobuf", deadline)
+        )
+        await asyncio.to_thread(exporter.started.wait, 60)
+        # A timer on the channel's loop after the front's for this export: once it has
+        # fired, so would the front's have (timers fire in the order of their times).
+        passed, loop = threading.Event(), the_loop()
+        later = deadline + SILENT_AFTER_S + 0.01
+        loop.call_soon_threadsafe(lambda: loop.call_at(later, passed.set))
+        await asyncio.to_thread(passed.wait, 60)
+        waited = not busy.done() and front.can_store()
+        exporter.release.set()
+        return waited, await busy
+
+    try:
+        waited, reply = asyncio.run(scenario())
+    finally:
+        exporter.release.set()
+        front.close(1)
+        runner.close(5)
+    assert waited
+    assert isinstance(reply, ExportTraceServiceResponse)
 
 
 def test_exports_are_handed_over_from_the_grpc_loop_and_from_any_other_loop() -> None:
