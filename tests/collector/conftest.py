@@ -212,6 +212,7 @@ class Helpers:
     make_request = staticmethod(make_request)
     wait_for = staticmethod(wait_for)
     start_receivers = staticmethod(start_receivers)
+    Sink = Sink
 
 
 @pytest.fixture

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from google.protobuf.json_format import MessageToDict
 
-from glassline.collector.decode import decode_json, decode_protobuf
+from glassline.collector.decode import (
+    DecodeResult,
+    decode_json,
+    decode_protobuf,
+    decode_protobuf_slices,
+)
 from glassline.collector.errors import PermanentError
 
 MAX = 10_000
@@ -310,3 +315,44 @@ def test_a_protobuf_span_nested_too_deeply_is_rejected_as_such(h: Any) -> None:
     assert [r.span_id for r in result.records] == [(1).to_bytes(8, "big").hex()]
     assert result.rejected == {"nested_too_deeply": 1}
     assert "nested more than 100 levels" in result.partial_message()
+
+
+def _two_resources_of_two_scopes(h: Any) -> Any:
+    request = h.make_request(*[h.make_span(i, trace=i // 5 + 1) for i in range(1, 11)])
+    request.resource_spans[0].scope_spans.add(scope={"name": "second"}).spans.extend(
+        [h.make_span(i) for i in range(11, 16)]
+    )
+    other = h.make_request(*[h.make_span(i) for i in range(16, 30)], service="other")
+    request.resource_spans.extend(other.resource_spans)
+    request.resource_spans[1].scope_spans[0].spans[3].span_id = b""  # rejected alone
+    return request
+
+
+@pytest.mark.parametrize("bad_utf8", [False, True], ids=["valid", "bad-utf8-span"])
+@pytest.mark.parametrize("slice_bytes", [1, 300, 1500, 10**9])
+def test_slices_hold_the_records_and_rejections_of_a_whole_decode(
+    h: Any, bad_utf8: bool, slice_bytes: int
+) -> None:
+    request = _two_resources_of_two_scopes(h)
+    if bad_utf8:  # the whole parse fails, so the whole decode goes span by span too
+        request.resource_spans[0].scope_spans[1].spans[2].name = "ZZZZZZZZ"
+    body = request.SerializeToString().replace(b"ZZZZZZZZ", b"\xff" * 8)
+    whole = decode_protobuf(body, "acme", max_spans=MAX)
+    slices = list(decode_protobuf_slices(body, "acme", max_spans=MAX, slice_bytes=slice_bytes))
+    assert [r for s in slices for r in s.records] == whole.records
+    joined = DecodeResult()
+    for piece in slices:
+        joined.add_rejections(piece)
+    assert joined.rejected == whole.rejected == {"invalid_span_id": 1, **(
+        {"malformed_span": 1} if bad_utf8 else {})}  # fmt: skip
+    assert joined.partial_message() == whole.partial_message()
+    span_bytes = len(request.resource_spans[0].scope_spans[0].spans[0].SerializeToString())
+    most = max(1, slice_bytes // span_bytes)  # spans of a slice: all of a size here
+    assert all(len(s.records) + s.rejected_count <= most for s in slices)
+    assert len(slices) == -(-29 // most)
+
+
+def test_slices_are_refused_whole_before_the_first_as_a_whole_decode_is(h: Any) -> None:
+    body = h.make_request(*[h.make_span(i) for i in range(1, 6)]).SerializeToString()
+    with pytest.raises(PermanentError, match="more than 4 spans"):
+        decode_protobuf_slices(body, "acme", max_spans=4, slice_bytes=1)

@@ -76,7 +76,8 @@ def _skip(buf: bytes, pos: int, field: int, wire_type: int) -> int:
 
 
 def length_delimited_fields(buf: bytes, number: int) -> list[bytes]:
-    """The raw values of length-delimited field ``number``; checks the whole message's framing."""
+    """The raw values of length-delimited field ``number`` (views of ``buf`` if it is a
+    memoryview); checks the whole message's framing."""
     found = []
     pos, end = 0, len(buf)
     while pos < end:

@@ -18,9 +18,9 @@ import binascii
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -37,7 +37,13 @@ from glassline.collector.otlp_json import json_list, json_objects
 from glassline.collector.records import MAX_NS, SpanEvent, SpanRecord, latest_ns
 from glassline.semconv import attributes as attrs
 
-__all__ = ["DecodeResult", "decode_json", "decode_protobuf", "decode_request"]
+__all__ = [
+    "DecodeResult",
+    "decode_json",
+    "decode_protobuf",
+    "decode_protobuf_slices",
+    "decode_request",
+]
 
 _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUSES = ("unset", "ok", "error")
@@ -67,6 +73,12 @@ class DecodeResult:
         if self.first_error is None:
             # A detail may quote the bad input: keep it encodable whatever it holds.
             self.first_error = detail.encode("utf-8", "backslashreplace").decode("utf-8")
+
+    def add_rejections(self, other: DecodeResult) -> None:
+        """Count ``other``'s rejections here too (its first error, if this has none yet)."""
+        self.rejected.update(other.rejected)
+        if self.first_error is None:
+            self.first_error = other.first_error
 
     def partial_message(self) -> str:
         """The OTLP ``partial_success.error_message``: counts by reason and the first error."""
@@ -98,8 +110,26 @@ def decode_protobuf(
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except (DecodeError, RecursionError):
-        return _decode_protobuf_span_by_span(body, tenant, max_spans)
+        return next(_span_by_span(body, tenant, max_spans, slice_bytes=len(body)))
     return decode_request(request, tenant, max_spans=max_spans)
+
+
+def decode_protobuf_slices(
+    body: bytes, tenant: str, *, max_spans: int, slice_bytes: int, max_objects: int = MAX_OBJECTS
+) -> Iterator[DecodeResult]:
+    """Decode a binary ExportTraceServiceRequest a slice at a time: each slice's spans hold
+    at most ``slice_bytes`` of the body (or are one span); each rejection is reported by the
+    slice that met it. The request is refused (PermanentError) before the first slice, as by
+    :func:`decode_protobuf`.
+
+    For a large request: its spans are parsed from the body as their slice comes, so beyond
+    the body only one slice is held at a time. A whole parse holds the parsed request (1.5x
+    the body's bytes) and the records (2.3x) until the last span is stored: an 8 MB export
+    took ~60 MB of its runner while it was processed, which admission's bytes do not count.
+    """
+    check_wire_count(body, max_spans)
+    _OBJECTS.check(body, max_objects)
+    return _span_by_span(body, tenant, max_spans, slice_bytes)
 
 
 def decode_request(
@@ -223,17 +253,24 @@ def _convert_span(
     )
 
 
-def _decode_protobuf_span_by_span(body: bytes, tenant: str, max_spans: int) -> DecodeResult:
-    """Slow path: parse each resource, scope and span alone so one bad string costs one span."""
+def _span_by_span(
+    body: bytes, tenant: str, max_spans: int, slice_bytes: int
+) -> Iterator[DecodeResult]:
+    """Parse each resource, scope and span alone, so one bad string costs one span (the
+    slow path of a request the runtime would not parse whole), and yield the records a slice
+    of at most ``slice_bytes`` of spans at a time."""
+    # The pieces below are views of the body, not copies (the runtime parses any buffer;
+    # its type stubs say bytes).
+    view = cast(bytes, memoryview(body))
     try:
         tree = [
             (rs, [(ss, length_delimited_fields(ss, 2)) for ss in length_delimited_fields(rs, 2)])
-            for rs in length_delimited_fields(body, 1)
+            for rs in length_delimited_fields(view, 1)
         ]
     except WireError as exc:
         raise PermanentError(f"malformed protobuf: {exc}") from None
     check_count(sum(len(spans) for _, sss in tree for _, spans in sss), max_spans)
-    result = DecodeResult()
+    result, held = DecodeResult(), 0
     for rs_bytes, scope_spans in tree:
         resource = _lenient_resource(rs_bytes)
         for ss_bytes, span_blobs in scope_spans:
@@ -241,14 +278,20 @@ def _decode_protobuf_span_by_span(body: bytes, tenant: str, max_spans: int) -> D
                 result.reject("malformed_resource", "resource is not valid OTLP", len(span_blobs))
                 continue
             scope = _lenient_scope(ss_bytes)
-            spans = []
+            spans: list[Span] = []
             for blob in span_blobs:
+                if held and held + len(blob) > slice_bytes:
+                    _convert_spans(spans, tenant, resource, scope, result)
+                    spans = []  # the parsed spans are not kept while the slice is processed
+                    yield result
+                    result, held = DecodeResult(), 0
+                held += len(blob)
                 try:
                     spans.append(Span.FromString(blob))
                 except (DecodeError, RecursionError) as exc:
                     result.reject(*_protobuf_problem(exc))
             _convert_spans(spans, tenant, resource, scope, result)
-    return result
+    yield result
 
 
 def _protobuf_problem(exc: Exception) -> tuple[str, str]:

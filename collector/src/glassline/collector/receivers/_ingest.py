@@ -11,48 +11,77 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from glassline.collector.auth import Principal
-from glassline.collector.decode import DecodeResult, decode_json, decode_protobuf
+from glassline.collector.decode import (
+    DecodeResult,
+    decode_json,
+    decode_protobuf,
+    decode_protobuf_slices,
+)
 from glassline.collector.logs.decode import LogsDecodeResult, decode_logs
 from glassline.collector.metrics import Metrics
 from glassline.collector.objects import MAX_OBJECTS
 from glassline.collector.records import SpanRecord
 
-__all__ = ["Consume", "ConsumeLogs", "Ingest", "LogsIngest"]
+__all__ = ["SLICE_BYTES", "Consume", "ConsumeLogs", "Ingest", "LogsIngest"]
 
 Consume = Callable[[Principal, list[SpanRecord]], object]
 ConsumeLogs = Callable[[Principal, LogsDecodeResult], object]
 Encoding = Literal["protobuf", "json"]
+# Bytes of spans decoded and stored at a time in a larger binary export. An SDK's batch (512
+# LLM spans, ~0.6 MB) is one slice, decoded whole as before; an 8 MB export is ~8.
+SLICE_BYTES = 1 << 20
 
 
 class Ingest:
     """Traces: decode, count, hand to ``consume`` (which returns once the batch is durable)."""
 
     def __init__(
-        self, consume: Consume, metrics: Metrics, *, max_spans: int, max_objects: int = MAX_OBJECTS
-    ) -> None:
+        self, consume: Consume, metrics: Metrics, *, max_spans: int, max_objects: int = MAX_OBJECTS,
+        slice_bytes: int = SLICE_BYTES,
+    ) -> None:  # fmt: skip
         self._consume = consume
         self._metrics = metrics
         self._max_spans = max_spans
         self._max_objects = max_objects
+        self._slice_bytes = slice_bytes
 
     def export(
         self, transport: str, principal: Principal, body: bytes, encoding: Encoding
     ) -> DecodeResult:
-        """Raises PermanentError for an unreadable request, RetryableError if not stored."""
+        """Raises PermanentError for an unreadable request, RetryableError if not stored.
+
+        A binary request over ``slice_bytes`` is decoded and handed on a slice at a time
+        (:func:`decode_protobuf_slices`), each slice stored before the next is decoded: a
+        slice's records are all that is held beside the body. Acknowledged still means
+        durable, since the export is answered only once every slice is stored; if one fails,
+        the client sends the whole export again and the store drops what it already had.
+        The returned result holds the rejections, not the records.
+        """
         started = time.perf_counter()
-        decode = decode_protobuf if encoding == "protobuf" else decode_json
-        result = decode(
-            body, principal.tenant, max_spans=self._max_spans, max_objects=self._max_objects
-        )
+        limits = {"max_spans": self._max_spans, "max_objects": self._max_objects}
+        if encoding == "protobuf" and len(body) > self._slice_bytes:
+            slices = decode_protobuf_slices(
+                body, principal.tenant, slice_bytes=self._slice_bytes, **limits
+            )
+        else:
+            decode = decode_protobuf if encoding == "protobuf" else decode_json
+            slices = iter((decode(body, principal.tenant, **limits),))
+        answer = DecodeResult()
+        for result in slices:
+            self._count(transport, result)
+            if result.records:
+                self._consume(principal, result.records)
+            answer.add_rejections(result)
+            del result  # not kept while the next slice is decoded
+        self._metrics.processing_seconds.observe(time.perf_counter() - started)
+        return answer
+
+    def _count(self, transport: str, result: DecodeResult) -> None:
         m = self._metrics
         m.received.labels(transport).inc(len(result.records) + result.rejected_count)
         m.accepted.inc(len(result.records))
         for reason, n in result.rejected.items():
             m.rejected.labels(reason).inc(n)
-        if result.records:
-            self._consume(principal, result.records)
-        m.processing_seconds.observe(time.perf_counter() - started)
-        return result
 
     @staticmethod
     def reply(result: DecodeResult) -> Message:
