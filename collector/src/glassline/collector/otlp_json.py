@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-__all__ = ["Rejects", "json_list", "json_objects"]
+__all__ = ["Rejects", "json_list", "json_objects", "shown"]
 
 
 class Rejects(Protocol):
@@ -32,7 +32,7 @@ def json_list(
     if value is None:
         return []
     if not isinstance(value, list):
-        result.reject(f"malformed_{snake}", f"{where} must be a list, got {_shown(value)}", 0)
+        result.reject(f"malformed_{snake}", f"{where} must be a list, got {shown(value)}", 0)
         return []
     return value
 
@@ -48,10 +48,11 @@ def json_objects(
             found.append((n, item))
         else:
             result.reject(
-                f"malformed_{snake}", f"{where}[{n}] must be an object, got {_shown(item)}", 0
+                f"malformed_{snake}", f"{where}[{n}] must be an object, got {shown(item)}", 0
             )
     return found
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """``value`` as JSON, cut to 40 characters for an error message."""
     return json.dumps(value)[:40]

@@ -28,7 +28,7 @@ from glassline.collector.decode import DecodeResult, check_count, check_wire_cou
 from glassline.collector.errors import PermanentError
 from glassline.collector.logs.events import CONTENT_EVENTS, EVALUATION_EVENT, content_attributes
 from glassline.collector.objects import MAX_OBJECTS, WireObjects, check_json_objects
-from glassline.collector.otlp_json import json_list, json_objects
+from glassline.collector.otlp_json import json_list, json_objects, shown
 from glassline.collector.records import MAX_NS, AttributeValue, ContentEvent, latest_ns
 from glassline.semconv import attributes as attrs
 
@@ -215,7 +215,7 @@ def _decode_json(body: bytes, tenant: str, max_records: int) -> LogsDecodeResult
 
 def _json_record(item: Any) -> LogRecord:
     if not isinstance(item, dict):
-        raise PermanentError(f"a log record must be a JSON object, got {json.dumps(item)[:40]}")
+        raise PermanentError(f"a log record must be a JSON object, got {shown(item)}")
     record = dict(item)
     for camel, snake in (("traceId", "trace_id"), ("spanId", "span_id")):
         value = record.pop(snake, record.get(camel))
